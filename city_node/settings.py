@@ -1,0 +1,42 @@
+"""The city node process's settings (flags, FEDSYNC_* environment, TOML ``[city]``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sync.config import ConfigError, setting
+from sync.periods import DEFAULT_TIMEZONE
+from sync.roster import is_city_code
+
+
+@dataclass(frozen=True)
+class CitySettings:
+    code: str = setting("", "this city's six-digit code (required), e.g. 620100")
+    hub: str = setting("127.0.0.1:7443", "the province hub's gRPC address host:port")
+    hub_server_name: str = setting(
+        "", "name to verify on the hub certificate when it differs from the address's host"
+    )
+    database_url: str = setting(
+        "", "SQLAlchemy URL of the city store; default sqlite:///fedsync-data/city-CODE.sqlite"
+    )
+    pki_dir: Path = setting(
+        Path("fedsync-pki"), "directory of ca.crt and cities/CODE.crt, cities/CODE.key"
+    )
+    timezone: str = setting(DEFAULT_TIMEZONE, "federation time zone; periods are cut in it")
+    batch_size: int = setting(1000, "most envelopes per Push")
+    backoff_initial: float = setting(0.5, "first retry delay after a failed push, seconds")
+    backoff_max: float = setting(30.0, "longest retry delay, seconds (jittered)")
+    heartbeat_seconds: float = setting(10.0, "how often the backlog is reported to the hub")
+    retention_days: int = setting(30, "days delivered outbox rows are kept for a hub restore")
+    demo_traffic: bool = setting(False, "produce sample records and auto-read notices (demo)")
+
+    def __post_init__(self) -> None:
+        if not is_city_code(self.code):
+            raise ConfigError(f"code {self.code!r}: give this city's six-digit code (--code)")
+        if not self.database_url:
+            object.__setattr__(
+                self, "database_url", f"sqlite:///fedsync-data/city-{self.code}.sqlite"
+            )
+        if self.batch_size < 1:
+            raise ConfigError("batch_size must be at least 1")

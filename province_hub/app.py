@@ -1,0 +1,109 @@
+"""Composition root of the hub process: the one place its parts are built and wired.
+
+``create_server`` builds everything for given settings and binds (port 0 in tests);
+``serve`` runs it until SIGTERM/SIGINT and shuts down cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from sqlalchemy import Engine
+
+from province_hub.broker import NoticeBroker
+from province_hub.grpc_service import FederationService
+from province_hub.settings import HubSettings
+from province_hub.store import create_schema
+from sync.db import is_sqlite, make_engine
+from sync.pb.fedsync.v1 import federation_pb2 as pb
+from sync.pb.fedsync.v1 import federation_pb2_grpc as pb_grpc
+from sync.pki import load_hub_tls
+from sync.roster import load_roster
+
+log = logging.getLogger(__name__)
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Federation"].full_name
+
+
+@dataclass
+class HubServer:
+    server: grpc.aio.Server
+    port: int
+    engine: Engine
+    broker: NoticeBroker
+    executor: ThreadPoolExecutor
+    roster_codes: tuple[str, ...]
+
+    async def stop(self, grace: float = 5.0) -> None:
+        await self.server.stop(grace)
+        self.executor.shutdown(wait=True)
+        self.engine.dispose()
+
+
+async def create_server(settings: HubSettings) -> HubServer:
+    """Build the hub for ``settings``, bind its port and start serving."""
+    roster_codes = tuple(city.code for city in load_roster(settings.roster))
+    engine = make_engine(settings.database_url, pool_size=max(settings.db_workers, 8))
+    create_schema(engine)
+    workers = settings.db_workers or (1 if is_sqlite(engine) else 8)
+    # SQLite has one writer at a time; more threads would only queue on its lock.
+    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hub-db")
+    broker = NoticeBroker()
+    tls = load_hub_tls(settings.pki_dir)
+    max_bytes = settings.max_message_mb * 1024 * 1024
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", max_bytes),
+            ("grpc.max_send_message_length", max_bytes),
+            ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+            ("grpc.keepalive_permit_without_calls", 1),
+        ]
+    )
+    pb_grpc.add_FederationServicer_to_server(
+        FederationService(
+            engine=engine,
+            settings=settings,
+            roster_codes=roster_codes,
+            broker=broker,
+            executor=executor,
+        ),
+        server,
+    )
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    credentials = grpc.ssl_server_credentials(
+        [(tls.private_key, tls.cert_chain)],
+        root_certificates=tls.ca_cert,
+        require_client_auth=True,
+    )
+    port = server.add_secure_port(settings.listen, credentials)
+    if port == 0:
+        raise OSError(f"cannot listen on {settings.listen}")
+    await server.start()
+    await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    log.info("hub serving Federation on port %d (%d cities on roster)", port, len(roster_codes))
+    return HubServer(server, port, engine, broker, executor, roster_codes)
+
+
+async def serve(settings: HubSettings) -> None:
+    """Run the hub until SIGTERM or SIGINT."""
+    hub = await create_server(settings)
+    print(f"fedsync hub listening on port {hub.port}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("hub stopping")
+    await hub.stop()

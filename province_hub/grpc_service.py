@@ -1,0 +1,210 @@
+"""The Federation gRPC service: a thin edge over ``province_hub.services``.
+
+Each method reads the caller's identity from its client certificate, runs one service
+function on the database thread pool, and maps link exceptions to statuses with structured
+details (``sync.rpc_errors``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+from sqlalchemy import Engine
+
+from province_hub import services
+from province_hub.broker import NoticeBroker
+from province_hub.settings import HubSettings
+from sync import errors
+from sync.pb.fedsync.v1 import federation_pb2 as pb
+from sync.pb.fedsync.v1 import federation_pb2_grpc as pb_grpc
+from sync.pki import NodeIdentity, PkiError, identity_from_pem, load_revoked_serials
+from sync.rpc_errors import to_status
+from sync.version import SCHEMA_VERSION, is_compatible
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Revocations:
+    """The CA's revocation list, re-read when the file changes (checked at most once a second)."""
+
+    def __init__(self, crl_path: Path) -> None:
+        self._path = crl_path
+        self._mtime: float | None = None
+        self._checked = 0.0
+        self._serials: frozenset[int] = frozenset()
+
+    def is_revoked(self, serial: int) -> bool:
+        now = time.monotonic()
+        if now - self._checked > 1.0:
+            self._checked = now
+            try:
+                mtime: float | None = self._path.stat().st_mtime
+            except FileNotFoundError:
+                mtime = None
+            if mtime != self._mtime:
+                self._serials = load_revoked_serials(self._path) if mtime else frozenset()
+                self._mtime = mtime
+        return serial in self._serials
+
+
+class FederationService(pb_grpc.FederationServicer):
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        settings: HubSettings,
+        roster_codes: tuple[str, ...],
+        broker: NoticeBroker,
+        executor: ThreadPoolExecutor,
+    ) -> None:
+        self._engine = engine
+        self._settings = settings
+        self._roster = frozenset(roster_codes)
+        self._broker = broker
+        self._executor = executor
+        self._revocations = Revocations(settings.pki_dir / "crl.pem")
+        self._identities: dict[bytes, NodeIdentity] = {}
+        self._city_locks: dict[str, asyncio.Lock] = {}
+
+    async def _run(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: fn(self._engine, **kwargs))
+
+    async def _abort(self, context: grpc.aio.ServicerContext, exc: errors.LinkError) -> None:
+        await context.abort_with_status(to_status(exc))
+
+    async def _city(self, context: grpc.aio.ServicerContext) -> str:
+        """The calling city's code, from its verified client certificate."""
+        pem_list = context.auth_context().get("x509_pem_cert") or []
+        if not pem_list:
+            await context.abort(
+                grpc.StatusCode.UNAUTHENTICATED, "a client certificate is required (mutual TLS)"
+            )
+        pem = pem_list[0]
+        identity = self._identities.get(pem)
+        if identity is None:
+            try:
+                identity = identity_from_pem(pem)
+            except PkiError as exc:
+                await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
+            if len(self._identities) > 10_000:
+                self._identities.clear()
+            self._identities[pem] = identity
+        if self._revocations.is_revoked(identity.serial):
+            exc = errors.CertificateRevoked(
+                f"certificate serial {identity.serial} ({identity.kind} {identity.code or ''}) "
+                "has been revoked by the province CA; ask for a new certificate "
+                "(fedsync pki issue)"
+            )
+            if identity.code:
+                await self._run(services.record_refusal, city_code=identity.code, exc=exc)
+            await self._abort(context, exc)
+        if identity.kind != "city" or identity.code is None:
+            await context.abort(
+                grpc.StatusCode.PERMISSION_DENIED, "only city certificates may call Federation"
+            )
+        assert identity.code is not None
+        if identity.code not in self._roster:
+            await context.abort(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"city {identity.code} is not on this hub's roster",
+            )
+        return identity.code
+
+    async def Hello(  # noqa: N802 - gRPC method name
+        self, request: pb.HelloRequest, context: grpc.aio.ServicerContext
+    ) -> pb.HelloResponse:
+        city = await self._city(context)
+        response = pb.HelloResponse(
+            schema_version=SCHEMA_VERSION,
+            compatible=is_compatible(request.schema_version),
+            max_batch_envelopes=self._settings.max_batch,
+        )
+        response.server_time.FromDatetime(datetime.now(UTC))
+        if not response.compatible:
+            response.message = (
+                f"city speaks schema {request.schema_version!r}; this hub speaks "
+                f"{SCHEMA_VERSION}: upgrade the older side"
+            )
+        try:
+            result = await self._run(services.hello, city_code=city, request=request)
+        except errors.LinkError as exc:
+            await self._abort(context, exc)
+        response.acked_through_seq = result.acked_through_seq
+        response.epoch = result.epoch
+        return response
+
+    async def Push(  # noqa: N802
+        self, request: pb.PushRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PushResponse:
+        city = await self._city(context)
+        lock = self._city_locks.setdefault(city, asyncio.Lock())
+        async with lock:
+            try:
+                result = await self._run(
+                    services.ingest_batch,
+                    city_code=city,
+                    envelopes=request.envelopes,
+                    tz_name=self._settings.timezone,
+                    max_batch=self._settings.max_batch,
+                )
+            except errors.LinkError as exc:
+                log.warning("refused push from %s: %s", city, exc.message)
+                await self._abort(context, exc)
+        if result.notified_cities:
+            self._broker.notify(result.notified_cities)
+        return pb.PushResponse(
+            acked_through_seq=result.acked_through_seq,
+            quarantined=result.quarantined,
+            duplicates=result.duplicates,
+        )
+
+    async def Subscribe(  # noqa: N802
+        self, request: pb.SubscribeRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.Notice]:
+        city = await self._city(context)
+        if request.city_code and request.city_code != city:
+            await self._abort(
+                context,
+                errors.IdentityMismatch(
+                    f"Subscribe names city {request.city_code!r} but the client certificate "
+                    f"belongs to city {city}",
+                    field="city_code",
+                ),
+            )
+        cursor = request.after_notice_seq
+        await self._run(services.confirm_cursor, city_code=city, cursor=cursor)
+        wakeup = self._broker.register(city)
+        try:
+            while True:
+                # Clear before looking, so a notice committed after the query wakes us.
+                wakeup.clear()
+                payloads = await self._run(
+                    services.notices_after, city_code=city, after_seq=cursor
+                )
+                if payloads:
+                    sent: list[int] = []
+                    for payload in payloads:
+                        notice = pb.Notice.FromString(payload)
+                        yield notice
+                        sent.append(notice.seq)
+                        cursor = notice.seq
+                    await self._run(services.mark_streamed, city_code=city, seqs=sent)
+                    continue
+                try:
+                    await asyncio.wait_for(
+                        wakeup.wait(), timeout=self._settings.notice_poll_seconds
+                    )
+                except TimeoutError:
+                    pass
+        finally:
+            self._broker.unregister(city, wakeup)

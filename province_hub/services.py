@@ -1,0 +1,510 @@
+"""The hub's use cases: ingest a city's batch, answer Hello, send and replay notices.
+
+Each function is one thing a city link or a province person does; each runs in one
+transaction (``UnitOfWork``) and returns plain data. gRPC and the CLI are thin layers on top.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, insert, select, update
+
+from sync import errors
+from sync.db import UnitOfWork, insert_ignore
+from sync.envelopes import UNSEQUENCED_KINDS, check_identity, check_structure
+from sync.pb.fedsync.v1 import federation_pb2 as pb
+from sync.periods import PeriodError, parse_period
+from sync.validation import broken_rule
+from province_hub.store import CityLink, Counter, Notice, NoticeDelivery, Record
+
+NOTICE_COUNTER = "notice_seq"
+HUB_SENDER = "hub"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    acked_through_seq: int
+    accepted: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    #: Cities that got a new notice in this transaction (rejections), to wake their streams.
+    notified_cities: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class HelloResult:
+    acked_through_seq: int
+    epoch: str
+
+
+@dataclass
+class _Link:
+    epoch: str
+    acked_seq: int
+    updates: dict[str, Any] = field(default_factory=dict)
+
+
+def _lock_link(conn: Any, city_code: str) -> _Link:
+    """Fetch the city's link row, creating it, under a row lock (PostgreSQL: FOR UPDATE).
+
+    The lock serialises pushes of one city across hub replicas; SQLite's BEGIN IMMEDIATE
+    already serialises every writer.
+    """
+    insert_ignore(conn, CityLink.__table__, [{"city_code": city_code}])  # type: ignore[arg-type]
+    row = conn.execute(
+        select(CityLink.epoch, CityLink.acked_seq)
+        .where(CityLink.city_code == city_code)
+        .with_for_update()
+    ).one()
+    return _Link(epoch=row.epoch, acked_seq=row.acked_seq)
+
+
+def _subject(kind: str, body: Any) -> tuple[str | None, int | None]:
+    """What a record is about, so revisions of the same report can be found."""
+    if kind in ("statistics_report", "qa_report", "overtime_report"):
+        try:
+            period_kind, start = parse_period(body.period)
+        except PeriodError:
+            return None, body.revision
+        return f"{kind}/{pb.PeriodKind.Name(period_kind)}/{start.isoformat()}", body.revision
+    if kind == "suggestion_batch":
+        return f"{kind}/{body.batch_date}/{body.batch_number}", None
+    if kind == "escalation":
+        return f"{kind}/{body.ticket_id}", None
+    if kind == "ticket_trace":
+        return f"{kind}/{body.request_notice_seq}", None
+    if kind == "notice_receipt":
+        return f"{kind}/{body.notice_seq}", None
+    return None, None
+
+
+def ingest_batch(
+    engine: Engine,
+    *,
+    city_code: str,
+    envelopes: Sequence[pb.Envelope],
+    tz_name: str,
+    max_batch: int,
+    now: datetime | None = None,
+) -> IngestResult:
+    """Apply one city's batch in order, in one transaction; idempotent for re-sent envelopes.
+
+    Raises a ``LinkError`` (nothing stored) for identity, structure, gap and conflict
+    problems; quarantines envelopes that break a business rule and tells the city through a
+    REJECTION notice created in the same transaction.
+    """
+    moment = now or _now()
+    if len(envelopes) > max_batch:
+        raise errors.BatchTooLarge(
+            f"batch holds {len(envelopes)} envelopes; this hub accepts at most {max_batch} "
+            "per Push (see HelloResponse.max_batch_envelopes)"
+        )
+    check_identity(envelopes, city_code)
+    heartbeats: list[pb.Heartbeat] = []
+    sequenced: list[tuple[pb.Envelope, str]] = []
+    for index, envelope in enumerate(envelopes):
+        kind = check_structure(envelope, index=index)
+        if kind in UNSEQUENCED_KINDS:
+            heartbeats.append(envelope.heartbeat)
+            continue
+        if sequenced:
+            previous = sequenced[-1][0]
+            if envelope.seq != previous.seq + 1:
+                raise errors.MalformedEnvelope(
+                    f"envelopes[{index}].seq is {envelope.seq} after {previous.seq}; a batch "
+                    "must carry consecutive sequence numbers",
+                    seq=envelope.seq,
+                    field=f"envelopes[{index}].seq",
+                )
+            if envelope.epoch != previous.epoch:
+                raise errors.MalformedEnvelope(
+                    f"envelopes[{index}].epoch differs from the batch's; one epoch per batch",
+                    seq=envelope.seq,
+                    field=f"envelopes[{index}].epoch",
+                )
+        sequenced.append((envelope, kind))
+
+    try:
+        with UnitOfWork(engine) as uow:
+            link = _lock_link(uow.conn, city_code)
+            result = _apply(uow.conn, city_code, link, sequenced, tz_name, moment)
+            link.updates.update(last_contact_at=moment, state="connected")
+            if sequenced:
+                link.updates["last_push_at"] = moment
+            if heartbeats:
+                hb = heartbeats[-1]
+                link.updates.update(
+                    backlog=hb.backlog,
+                    oldest_unsent_age_s=hb.oldest_unsent_age_seconds,
+                    notice_cursor=hb.notice_cursor,
+                    heartbeat_at=moment,
+                    city_last_error=hb.last_error,
+                    software_version=hb.software_version,
+                )
+                _confirm_cursor(uow.conn, city_code, hb.notice_cursor, moment)
+            uow.conn.execute(
+                update(CityLink).where(CityLink.city_code == city_code).values(**link.updates)
+            )
+            uow.commit()
+            return result
+    except (errors.SequenceConflict, errors.SequenceGap) as exc:
+        record_refusal(engine, city_code=city_code, exc=exc, now=moment)
+        raise
+
+
+def _apply(
+    conn: Any,
+    city_code: str,
+    link: _Link,
+    sequenced: list[tuple[pb.Envelope, str]],
+    tz_name: str,
+    moment: datetime,
+) -> IngestResult:
+    if not sequenced:
+        return IngestResult(acked_through_seq=link.acked_seq)
+    first = sequenced[0][0]
+    if first.epoch != link.epoch:
+        if link.acked_seq == 0 and not link.epoch:
+            pass  # first contact: the city's epoch becomes the one the hub holds
+        elif first.seq <= link.acked_seq:
+            raise errors.SequenceConflict(
+                f"city {city_code} sends seq {first.seq} under epoch {first.epoch}, but the hub "
+                f"holds seqs up to {link.acked_seq} under epoch {link.epoch}: the city store "
+                "was re-created or restored. Nothing was stored; review and re-base the city "
+                "(fedsync city rebase)",
+                acked_through_seq=link.acked_seq,
+                seq=first.seq,
+                hub_epoch=link.epoch,
+            )
+        link.updates["epoch"] = first.epoch
+    duplicates = 0
+    held_through = link.acked_seq
+    if first.seq <= held_through:
+        last_old = min(sequenced[-1][0].seq, held_through)
+        held = dict(
+            conn.execute(
+                select(Record.seq, Record.digest).where(
+                    Record.city_code == city_code, Record.seq.between(first.seq, last_old)
+                )
+            ).all()
+        )
+        for envelope, _kind in sequenced:
+            if envelope.seq > held_through:
+                break
+            if held.get(envelope.seq) != envelope.content_digest:
+                raise errors.SequenceConflict(
+                    f"city {city_code} seq {envelope.seq} differs from the envelope the hub "
+                    "already holds under that seq (different content digest): the city store "
+                    "was restored from an older copy. Nothing was stored; review and re-base "
+                    "the city (fedsync city rebase)",
+                    acked_through_seq=link.acked_seq,
+                    seq=envelope.seq,
+                    hub_epoch=link.epoch,
+                )
+            duplicates += 1
+    fresh = sequenced[duplicates:]
+    if not fresh:
+        return IngestResult(acked_through_seq=link.acked_seq, duplicates=duplicates)
+    if fresh[0][0].seq != link.acked_seq + 1:
+        raise errors.SequenceGap(
+            f"city {city_code}: the hub holds seqs up to {link.acked_seq} and expects "
+            f"{link.acked_seq + 1} next, but the batch continues at {fresh[0][0].seq}; "
+            f"re-send from {link.acked_seq + 1}",
+            acked_through_seq=link.acked_seq,
+            seq=fresh[0][0].seq,
+            hub_epoch=link.epoch,
+        )
+
+    rows: list[dict[str, Any]] = []
+    rejections: list[pb.Rejection] = []
+    receipts: list[pb.NoticeReceipt] = []
+    for envelope, kind in fresh:
+        body = getattr(envelope, kind)
+        reason = broken_rule(kind, body, tz_name=tz_name, now=moment)
+        if reason is None and kind == "notice_receipt":
+            reason = _receipt_problem(conn, city_code, body)
+        if reason is None and kind == "notice_receipt":
+            receipts.append(body)
+        subject, revision = _subject(kind, body)
+        rows.append(
+            {
+                "city_code": city_code,
+                "seq": envelope.seq,
+                "epoch": envelope.epoch,
+                "kind": kind,
+                "status": "accepted" if reason is None else "quarantined",
+                "reason": reason,
+                "subject": subject,
+                "revision": revision,
+                "created_at": envelope.created_at.ToDatetime(UTC),
+                "received_at": moment,
+                "digest": envelope.content_digest,
+                "body": body.SerializeToString(deterministic=True),
+            }
+        )
+        if reason is not None:
+            rejections.append(pb.Rejection(seq=envelope.seq, body_kind=kind, reason=reason))
+    conn.execute(insert(Record), rows)
+    for receipt in receipts:
+        _apply_receipt(conn, city_code, receipt, moment)
+    for rejection in rejections:
+        _create_notice(
+            conn,
+            notice=pb.Notice(
+                kind=pb.REJECTION,
+                priority=pb.HIGH,
+                title=f"{rejection.body_kind} seq {rejection.seq} quarantined",
+                body=(
+                    f"The hub stored your {rejection.body_kind} (seq {rejection.seq}) as "
+                    f"quarantined: {rejection.reason}. Send a corrected revision."
+                ),
+                sender=HUB_SENDER,
+                targets=[city_code],
+                rejection=rejection,
+            ),
+            targets=[city_code],
+            moment=moment,
+        )
+    acked = fresh[-1][0].seq
+    link.updates["acked_seq"] = acked
+    return IngestResult(
+        acked_through_seq=acked,
+        accepted=len(fresh) - len(rejections),
+        quarantined=len(rejections),
+        duplicates=duplicates,
+        notified_cities=(city_code,) if rejections else (),
+    )
+
+
+def _receipt_problem(conn: Any, city_code: str, receipt: pb.NoticeReceipt) -> str | None:
+    exists = conn.execute(
+        select(NoticeDelivery.notice_seq).where(
+            NoticeDelivery.notice_seq == receipt.notice_seq, NoticeDelivery.city_code == city_code
+        )
+    ).first()
+    if exists is None:
+        return f"notice_seq {receipt.notice_seq}: no such notice was sent to city {city_code}"
+    return None
+
+
+def _apply_receipt(conn: Any, city_code: str, receipt: pb.NoticeReceipt, moment: datetime) -> None:
+    acted_at = receipt.acted_at.ToDatetime(UTC) if receipt.HasField("acted_at") else moment
+    values: dict[str, Any] = {"last_actor": receipt.actor or None}
+    if receipt.action == pb.READ:
+        values["read_at"] = func.coalesce(NoticeDelivery.read_at, acted_at)
+    elif receipt.action == pb.DONE:
+        values.update(
+            done_at=acted_at,
+            done_note=receipt.note,
+            read_at=func.coalesce(NoticeDelivery.read_at, acted_at),
+        )
+    else:
+        values.update(
+            objection_at=acted_at,
+            objection_reason=receipt.note,
+            read_at=func.coalesce(NoticeDelivery.read_at, acted_at),
+        )
+    conn.execute(
+        update(NoticeDelivery)
+        .where(
+            NoticeDelivery.notice_seq == receipt.notice_seq, NoticeDelivery.city_code == city_code
+        )
+        .values(**values)
+    )
+
+
+def record_refusal(
+    engine: Engine, *, city_code: str, exc: errors.LinkError, now: datetime | None = None
+) -> None:
+    """Remember the last refusal on the city's link (the refused batch itself left nothing)."""
+    moment = now or _now()
+    state = "conflict" if isinstance(exc, errors.SequenceConflict) else None
+    if isinstance(exc, errors.CertificateRevoked):
+        state = "revoked"
+    with UnitOfWork(engine) as uow:
+        insert_ignore(uow.conn, CityLink.__table__, [{"city_code": city_code}])  # type: ignore[arg-type]
+        values: dict[str, Any] = {
+            "last_error": f"{type(exc).__name__}: {exc.message}",
+            "last_error_at": moment,
+            "last_contact_at": moment,
+        }
+        if state:
+            values["state"] = state
+        uow.conn.execute(
+            update(CityLink).where(CityLink.city_code == city_code).values(**values)
+        )
+        uow.commit()
+
+
+def hello(
+    engine: Engine,
+    *,
+    city_code: str,
+    request: pb.HelloRequest,
+    now: datetime | None = None,
+) -> HelloResult:
+    """Record the city's hello and state what the hub holds for it."""
+    moment = now or _now()
+    if request.city_code != city_code:
+        raise errors.IdentityMismatch(
+            f"Hello names city {request.city_code!r} but the client certificate belongs to "
+            f"city {city_code}",
+            field="city_code",
+        )
+    with UnitOfWork(engine) as uow:
+        link = _lock_link(uow.conn, city_code)
+        values: dict[str, Any] = {
+            "last_contact_at": moment,
+            "software_version": request.software_version,
+            "schema_version": request.schema_version,
+        }
+        conflict = bool(link.epoch) and request.epoch != link.epoch and link.acked_seq > 0
+        if not conflict:
+            values["state"] = "connected"
+        uow.conn.execute(
+            update(CityLink)
+            .where(CityLink.city_code == city_code)
+            .values(first_contact_at=func.coalesce(CityLink.first_contact_at, moment), **values)
+        )
+        uow.commit()
+    return HelloResult(acked_through_seq=link.acked_seq, epoch=link.epoch)
+
+
+# --- notices ---------------------------------------------------------------------------------
+
+
+def _next_counter(conn: Any, name: str) -> int:
+    """Bump a counter under its row lock: gap-free and in commit order across replicas."""
+    insert_ignore(conn, Counter.__table__, [{"name": name, "value": 0}])  # type: ignore[arg-type]
+    value: int = conn.execute(
+        update(Counter)
+        .where(Counter.name == name)
+        .values(value=Counter.value + 1)
+        .returning(Counter.value)
+    ).scalar_one()
+    return value
+
+
+def _create_notice(
+    conn: Any, *, notice: pb.Notice, targets: Sequence[str], moment: datetime
+) -> int:
+    seq = _next_counter(conn, NOTICE_COUNTER)
+    notice.seq = seq
+    notice.created_at.FromDatetime(moment)
+    conn.execute(
+        insert(Notice).values(
+            seq=seq,
+            kind=pb.NoticeKind.Name(notice.kind),
+            priority=pb.Priority.Name(notice.priority),
+            title=notice.title,
+            created_at=moment,
+            sender=notice.sender,
+            targets=",".join(notice.targets),
+            task_deadline=(
+                notice.task_deadline.ToDatetime(UTC) if notice.HasField("task_deadline") else None
+            ),
+            payload=notice.SerializeToString(),
+        )
+    )
+    conn.execute(
+        insert(NoticeDelivery), [{"notice_seq": seq, "city_code": code} for code in targets]
+    )
+    return seq
+
+
+def send_notice(
+    engine: Engine,
+    *,
+    notice: pb.Notice,
+    roster_codes: Sequence[str],
+    now: datetime | None = None,
+) -> pb.Notice:
+    """Create a notice for its targets (all of the roster when none are named)."""
+    if notice.kind == pb.NOTICE_KIND_UNSPECIFIED:
+        raise ValueError("a notice needs a kind")
+    if not notice.title.strip():
+        raise ValueError("a notice needs a title")
+    unknown = sorted(set(notice.targets) - set(roster_codes))
+    if unknown:
+        raise ValueError(f"unknown target city code(s): {', '.join(unknown)}")
+    if notice.kind == pb.TASK and not notice.HasField("task_deadline"):
+        raise ValueError("a TASK notice needs a deadline")
+    if notice.priority == pb.PRIORITY_UNSPECIFIED:
+        notice.priority = pb.NORMAL
+    if not notice.sender:
+        notice.sender = HUB_SENDER
+    targets = list(notice.targets) or list(roster_codes)
+    with UnitOfWork(engine) as uow:
+        _create_notice(uow.conn, notice=notice, targets=targets, moment=now or _now())
+        uow.commit()
+    return notice
+
+
+def notices_after(engine: Engine, *, city_code: str, after_seq: int, limit: int = 500) -> list[bytes]:
+    """Serialized notices for the city after its cursor, in seq order (at most ``limit``)."""
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                select(Notice.payload)
+                .join(NoticeDelivery, NoticeDelivery.notice_seq == Notice.seq)
+                .where(NoticeDelivery.city_code == city_code, Notice.seq > after_seq)
+                .order_by(Notice.seq)
+                .limit(limit)
+            ).scalars()
+        )
+
+
+def confirm_cursor(
+    engine: Engine, *, city_code: str, cursor: int, now: datetime | None = None
+) -> None:
+    """The city persisted every notice up to ``cursor``: mark them delivered."""
+    with UnitOfWork(engine) as uow:
+        _confirm_cursor(uow.conn, city_code, cursor, now or _now())
+        uow.commit()
+
+
+def _confirm_cursor(conn: Any, city_code: str, cursor: int, moment: datetime) -> None:
+    if cursor <= 0:
+        return
+    conn.execute(
+        update(NoticeDelivery)
+        .where(
+            NoticeDelivery.city_code == city_code,
+            NoticeDelivery.notice_seq <= cursor,
+            NoticeDelivery.delivered_at.is_(None),
+        )
+        .values(delivered_at=moment)
+    )
+
+
+def mark_streamed(
+    engine: Engine, *, city_code: str, seqs: Iterable[int], now: datetime | None = None
+) -> None:
+    seq_list = list(seqs)
+    if not seq_list:
+        return
+    with UnitOfWork(engine) as uow:
+        uow.conn.execute(
+            update(NoticeDelivery)
+            .where(
+                NoticeDelivery.city_code == city_code,
+                NoticeDelivery.notice_seq.in_(seq_list),
+                NoticeDelivery.streamed_at.is_(None),
+            )
+            .values(streamed_at=now or _now())
+        )
+        uow.commit()
+
+
+def latest_notice_seq(engine: Engine) -> int:
+    with engine.connect() as conn:
+        value = conn.execute(select(Counter.value).where(Counter.name == NOTICE_COUNTER)).scalar()
+    return int(value or 0)

@@ -1,0 +1,69 @@
+"""The per-city link picture for ``fedsync hub status`` (and later the supervisor pages)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from province_hub.store import CityLink, Record
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.isoformat(timespec="seconds")
+
+
+def link_status(engine: Engine, roster_codes: Sequence[str]) -> list[dict[str, Any]]:
+    """One entry per roster city (and any other city the hub has heard from)."""
+    with engine.connect() as conn:
+        links = {row.city_code: row for row in conn.execute(select(CityLink)).all()}
+        counts: dict[str, dict[str, int]] = {}
+        quarantined: dict[str, int] = {}
+        for code, kind, status, n in conn.execute(
+            select(Record.city_code, Record.kind, Record.status, func.count())
+            .group_by(Record.city_code, Record.kind, Record.status)
+        ).all():
+            by_kind = counts.setdefault(code, {})
+            by_kind[kind] = by_kind.get(kind, 0) + n
+            if status == "quarantined":
+                quarantined[code] = quarantined.get(code, 0) + n
+    out: list[dict[str, Any]] = []
+    for code in list(roster_codes) + sorted(set(links) - set(roster_codes)):
+        link = links.get(code)
+        out.append(
+            {
+                "city_code": code,
+                "state": link.state if link else "never",
+                "last_contact": _iso(link.last_contact_at) if link else None,
+                "acked_seq": link.acked_seq if link else 0,
+                "epoch": link.epoch if link else "",
+                "records": counts.get(code, {}),
+                "quarantined": quarantined.get(code, 0),
+                "backlog": link.backlog if link else 0,
+                "oldest_unsent_age_s": link.oldest_unsent_age_s if link else 0,
+                "heartbeat_at": _iso(link.heartbeat_at) if link else None,
+                "last_error": link.last_error if link else "",
+                "city_last_error": link.city_last_error if link else "",
+            }
+        )
+    return out
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    header = f"{'city':<7} {'state':<11} {'acked':>8} {'records':>8} {'quar':>5} {'backlog':>8}  last contact               error"
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        total = sum(r["records"].values())
+        error = r["last_error"] or r["city_last_error"]
+        lines.append(
+            f"{r['city_code']:<7} {r['state']:<11} {r['acked_seq']:>8} {total:>8} "
+            f"{r['quarantined']:>5} {r['backlog']:>8}  {r['last_contact'] or '-':<26} "
+            f"{error[:60]}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,133 @@
+"""The hub's tables: city links, ingested records, notices and their per-city delivery.
+
+Typed SQLAlchemy 2.x declarative models; hot paths use Core ``insert()`` over these tables.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class CityLink(Base):
+    """One row per city: what the hub holds for it and how its link is doing."""
+
+    __tablename__ = "city_links"
+
+    city_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    #: Epoch of the city store whose envelopes the hub holds ("" before first contact).
+    epoch: Mapped[str] = mapped_column(String(64), default="")
+    #: Highest committed seq; everything up to it is held.
+    acked_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: connected / conflict / revoked / never (the city's own view adds backing-off).
+    state: Mapped[str] = mapped_column(String(16), default="never")
+    first_contact_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_contact_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_push_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    software_version: Mapped[str] = mapped_column(String(32), default="")
+    schema_version: Mapped[str] = mapped_column(String(16), default="")
+    #: From the last heartbeat: undelivered rows at the city and the oldest one's age.
+    backlog: Mapped[int] = mapped_column(BigInteger, default=0)
+    oldest_unsent_age_s: Mapped[int] = mapped_column(BigInteger, default=0)
+    notice_cursor: Mapped[int] = mapped_column(BigInteger, default=0)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    city_last_error: Mapped[str] = mapped_column(Text, default="")
+    #: Last refusal the hub gave this city (conflict, gap, malformed...).
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    last_error_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Record(Base):
+    """An ingested envelope: exactly one row per (city, seq)."""
+
+    __tablename__ = "records"
+
+    city_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    epoch: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    #: accepted / quarantined
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    #: What the record is about, for revisions: "statistics_report/WEEK/2026-11-16".
+    subject: Mapped[str | None] = mapped_column(String(96))
+    revision: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    digest: Mapped[bytes] = mapped_column(LargeBinary(32))
+    #: The body message, deterministically serialized (what the digest covers).
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+
+    __table_args__ = (
+        Index("ix_records_kind_status", "kind", "status"),
+        Index("ix_records_subject", "city_code", "subject"),
+    )
+
+
+class Counter(Base):
+    """Named counters bumped under a row lock (gap-free, commit-ordered sequence numbers)."""
+
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Notice(Base):
+    """A province notice; ``seq`` is hub-wide and assigned in commit order."""
+
+    __tablename__ = "notices"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(32))
+    priority: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sender: Mapped[str] = mapped_column(String(64))
+    #: Comma-separated target codes ("" = every city of the roster at sending time).
+    targets: Mapped[str] = mapped_column(Text, default="")
+    task_deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: The whole fedsync.v1.Notice as sent (seq included).
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class NoticeDelivery(Base):
+    """Per-city state of one notice: streamed, confirmed by cursor, read, done, objected."""
+
+    __tablename__ = "notice_deliveries"
+
+    notice_seq: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("notices.seq", ondelete="CASCADE"), primary_key=True
+    )
+    city_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    streamed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: Set when the city's Subscribe cursor proves it persisted the notice.
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    done_note: Mapped[str | None] = mapped_column(Text)
+    objection_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    objection_reason: Mapped[str | None] = mapped_column(Text)
+    last_actor: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_deliveries_city", "city_code", "notice_seq"),)
+
+
+def create_schema(engine: object) -> None:
+    """Create missing tables (the hub's schema is additive until migrations arrive)."""
+    Base.metadata.create_all(engine)  # type: ignore[arg-type]

@@ -1,0 +1,149 @@
+"""Settings from flags, ``FEDSYNC_*`` environment variables and an optional TOML file.
+
+Precedence: flag > environment > TOML file > default. A settings class is a frozen dataclass
+whose fields carry their help text (``setting(...)``); ``add_arguments`` turns the fields into
+argparse flags, so ``--help`` explains every setting, and ``resolve`` merges the sources.
+
+TOML: top-level keys, or a table named after the command (``[hub]``, ``[city]``), with the
+field names as keys, e.g. ``database_url = "postgresql+psycopg://..."``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+ENV_PREFIX = "FEDSYNC_"
+
+
+class ConfigError(ValueError):
+    """A setting has a value that cannot be used; the message names the setting and source."""
+
+
+def setting(default: Any, help: str, *, secret: bool = False) -> Any:  # noqa: A002
+    """A settings field with its help line (shown by ``--help``)."""
+    return dataclasses.field(default=default, metadata={"help": help, "secret": secret}, repr=not secret)
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def env_name(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+def _field_type(cls: type, field: dataclasses.Field[Any]) -> Any:
+    hints = typing.get_type_hints(cls)
+    hint = hints[field.name]
+    if isinstance(hint, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        hint = args[0]
+    return hint
+
+
+def add_arguments(parser: argparse.ArgumentParser, cls: type, *, nested: bool = False) -> None:
+    """One flag per settings field, with its help, environment name and default.
+
+    ``nested`` is for a subcommand repeating its parent's flags: unset flags are then left
+    out of the namespace instead of overwriting what was given before the subcommand.
+    """
+    unset: Any = argparse.SUPPRESS if nested else None
+    parser.add_argument(
+        "--config", type=Path, default=unset, help="optional TOML file (env FEDSYNC_CONFIG)"
+    )
+    for field in dataclasses.fields(cls):
+        kind = _field_type(cls, field)
+        default = field.default
+        shown = "" if field.metadata.get("secret") else f"; default {default!r}"
+        help_text = f"{field.metadata.get('help', '')} (env {env_name(field.name)}{shown})"
+        if kind is bool:
+            parser.add_argument(
+                _flag(field.name),
+                dest=field.name,
+                action=argparse.BooleanOptionalAction,
+                default=unset,
+                help=help_text,
+            )
+        else:
+            parser.add_argument(_flag(field.name), dest=field.name, default=unset, help=help_text)
+
+
+def _convert(cls: type, field: dataclasses.Field[Any], value: Any, source: str) -> Any:
+    kind = _field_type(cls, field)
+    if value is None:
+        return None
+    try:
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError("expected true or false")
+        if kind is int:
+            return int(value)
+        if kind is float:
+            return float(value)
+        if kind is Path:
+            return Path(value)
+        if kind is str:
+            return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{field.name} from {source}: {value!r} is not valid ({exc})") from None
+    return value
+
+
+def resolve(
+    cls: type[T],
+    *,
+    flags: Mapping[str, Any],
+    section: str,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> T:
+    """Build ``cls`` from defaults < TOML < environment < flags (< explicit overrides)."""
+    env = os.environ if environ is None else environ
+    config_path = flags.get("config") or env.get(ENV_PREFIX + "CONFIG")
+    file_values: dict[str, Any] = {}
+    if config_path:
+        path = Path(config_path)
+        try:
+            data = tomllib.loads(path.read_text("utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        file_values = {k: v for k, v in data.items() if not isinstance(v, dict)}
+        file_values.update(data.get(section, {}))
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(file_values) - names)
+    if unknown:
+        raise ConfigError(f"config file {config_path}: unknown setting(s) {', '.join(unknown)}")
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(cls):  # type: ignore[arg-type]
+        chosen: Any = None
+        for source, raw in (
+            ("config file", file_values.get(field.name)),
+            (env_name(field.name), env.get(env_name(field.name))),
+            (_flag(field.name), flags.get(field.name)),
+            ("caller", (overrides or {}).get(field.name)),
+        ):
+            if raw is not None:
+                chosen = _convert(cls, field, raw, source)
+        if chosen is not None:
+            values[field.name] = chosen
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(str(exc)) from None

@@ -1,0 +1,98 @@
+"""Engines for SQLite (the default, one file per node) and PostgreSQL (by URL).
+
+SQLite is opened in WAL mode with ``synchronous=FULL`` (an ack means the commit is on disk,
+even across power loss) and every transaction starts with ``BEGIN IMMEDIATE`` so that two
+writers queue on the database lock instead of failing when a reader upgrades (the recipe in
+SQLAlchemy's pysqlite dialect docs, "Serializable isolation / Savepoints / Transactional DDL").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import make_url
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def make_engine(url: str, *, pool_size: int = 5) -> Engine:
+    """An engine for ``url``; SQLite files get their parent directory created."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 60})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Hand transaction control to SQLAlchemy's "begin" event below.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=60000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+        # Plain postgresql:// would pick psycopg2, which we do not ship.
+        url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+class UnitOfWork:
+    """One database transaction for one use case: ``with UnitOfWork(engine) as uow: ...``.
+
+    Nothing is committed unless the use case calls ``uow.commit()``; leaving the block
+    otherwise rolls back. Helpers take ``uow.conn`` and never commit themselves, so an outbox
+    row always lands in the same transaction as the change that caused it.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def __enter__(self) -> UnitOfWork:
+        self.conn = self._engine.connect()
+        self._tx = self.conn.begin()
+        return self
+
+    def commit(self) -> None:
+        self._tx.commit()
+
+    def rollback(self) -> None:
+        self._tx.rollback()
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            if self._tx.is_active:
+                self._tx.rollback()
+        finally:
+            self.conn.close()
+
+
+def insert_ignore(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Bulk insert, silently skipping rows whose primary key already exists."""
+    if not rows:
+        return
+    if conn.dialect.name == "sqlite":
+        stmt = sqlite_insert(table).on_conflict_do_nothing()
+    elif conn.dialect.name == "postgresql":
+        stmt = pg_insert(table).on_conflict_do_nothing()
+    else:  # pragma: no cover - only the two engines above are supported
+        raise RuntimeError(f"unsupported database {conn.dialect.name}")
+    conn.execute(stmt, rows)

@@ -1,0 +1,140 @@
+"""Building envelopes at the city and checking their structure at the hub.
+
+The content digest is SHA-256 over the body message's deterministic serialization; the proto
+avoids maps so that this is stable. Structural problems (no body, wrong digest, a seq that is
+not allowed for the body kind) raise ``MalformedEnvelope`` naming the field; business rules on
+the body's content live in ``sync.validation`` and quarantine instead of refusing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from google.protobuf.message import Message
+
+from sync import errors
+from sync.pb.fedsync.v1 import federation_pb2 as pb
+from sync.version import SCHEMA_VERSION, is_compatible
+
+BodyMessage = (
+    pb.StatisticsReport
+    | pb.QaReport
+    | pb.Escalation
+    | pb.SuggestionBatch
+    | pb.OvertimeReport
+    | pb.NoticeReceipt
+    | pb.TicketTrace
+    | pb.Heartbeat
+)
+
+#: Body kind name (the oneof member) for each body message type.
+BODY_KINDS: dict[type[Message], str] = {
+    pb.StatisticsReport: "statistics_report",
+    pb.QaReport: "qa_report",
+    pb.Escalation: "escalation",
+    pb.SuggestionBatch: "suggestion_batch",
+    pb.OvertimeReport: "overtime_report",
+    pb.NoticeReceipt: "notice_receipt",
+    pb.TicketTrace: "ticket_trace",
+    pb.Heartbeat: "heartbeat",
+}
+#: Kinds that are link control: never stored, never sequenced.
+UNSEQUENCED_KINDS = frozenset({"heartbeat"})
+MAX_TEXT = 64 * 1024
+
+
+def body_kind(body: Message) -> str:
+    try:
+        return BODY_KINDS[type(body)]
+    except KeyError:
+        raise TypeError(f"{type(body).__name__} is not an envelope body") from None
+
+
+def digest(body: Message) -> bytes:
+    return hashlib.sha256(body.SerializeToString(deterministic=True)).digest()
+
+
+def build_envelope(
+    *,
+    city_code: str,
+    epoch: str,
+    seq: int,
+    body: Message,
+    created_at: datetime | None = None,
+) -> pb.Envelope:
+    """An envelope around ``body``, digest computed. ``seq`` is 0 for heartbeats only."""
+    kind = body_kind(body)
+    envelope = pb.Envelope(
+        city_code=city_code,
+        epoch=epoch,
+        seq=seq,
+        schema_version=SCHEMA_VERSION,
+        content_digest=digest(body),
+    )
+    envelope.created_at.FromDatetime(created_at or datetime.now(UTC))
+    getattr(envelope, kind).CopyFrom(body)
+    return envelope
+
+
+def check_structure(envelope: pb.Envelope, *, index: int) -> str:
+    """Raise ``MalformedEnvelope``/``SchemaUnsupported`` naming the field; return body kind."""
+    where = f"envelopes[{index}]"
+    kind = envelope.WhichOneof("body")
+    if kind is None:
+        raise errors.MalformedEnvelope(
+            f"{where} has no body (one of {', '.join(BODY_KINDS.values())} is required)",
+            seq=envelope.seq,
+            field=f"{where}.body",
+        )
+    if not is_compatible(envelope.schema_version):
+        raise errors.SchemaUnsupported(
+            f"{where}.schema_version {envelope.schema_version!r} is not supported; "
+            f"this hub speaks {SCHEMA_VERSION}",
+            seq=envelope.seq,
+            field=f"{where}.schema_version",
+        )
+    if kind in UNSEQUENCED_KINDS:
+        if envelope.seq != 0:
+            raise errors.MalformedEnvelope(
+                f"{where} is a {kind} and must have seq 0, not {envelope.seq}",
+                seq=envelope.seq,
+                field=f"{where}.seq",
+            )
+        return kind
+    if envelope.seq == 0:
+        raise errors.MalformedEnvelope(
+            f"{where} ({kind}) has seq 0; sequenced envelopes start at 1",
+            field=f"{where}.seq",
+        )
+    if not envelope.epoch:
+        raise errors.MalformedEnvelope(
+            f"{where} has no epoch", seq=envelope.seq, field=f"{where}.epoch"
+        )
+    if len(envelope.content_digest) != hashlib.sha256().digest_size:
+        raise errors.MalformedEnvelope(
+            f"{where}.content_digest must be 32 bytes of SHA-256, got "
+            f"{len(envelope.content_digest)}",
+            seq=envelope.seq,
+            field=f"{where}.content_digest",
+        )
+    if digest(getattr(envelope, kind)) != envelope.content_digest:
+        raise errors.MalformedEnvelope(
+            f"{where}.content_digest does not match its {kind} body (seq {envelope.seq})",
+            seq=envelope.seq,
+            field=f"{where}.content_digest",
+        )
+    return kind
+
+
+def check_identity(envelopes: Sequence[pb.Envelope], city_code: str) -> None:
+    """Every envelope must be in the certificate's name."""
+    for index, envelope in enumerate(envelopes):
+        if envelope.city_code != city_code:
+            raise errors.IdentityMismatch(
+                f"envelopes[{index}].city_code is {envelope.city_code!r} but the client "
+                f"certificate belongs to city {city_code}; a city may push only in its own name",
+                seq=envelope.seq,
+                field=f"envelopes[{index}].city_code",
+            )

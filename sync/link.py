@@ -1,0 +1,312 @@
+"""The city's side of the link: Hello, outbox delivery and the notice subscription.
+
+Delivery pushes the outbox in seq order, in batches, and marks rows delivered only when the
+hub's ack (sent after its commit) comes back. Transport failures back off exponentially with
+full jitter; refusals the city cannot fix by retrying (sequence conflict, revoked
+certificate, incompatible schema) park the link in a named state and tell the operator
+through ``link_state`` instead of hammering the hub.
+
+The subscription persists each notice (and the cursor, in one transaction, through the
+``on_notice`` callback) before reading the next, and reconnects forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import grpc
+
+from sync import errors
+from sync.envelopes import build_envelope
+from sync.outbox import Outbox, OutboxError
+from sync.pb.fedsync.v1 import federation_pb2 as pb
+from sync.pb.fedsync.v1 import federation_pb2_grpc as pb_grpc
+from sync.pki import TlsFiles
+from sync.rpc_errors import from_rpc_error
+from sync.version import SCHEMA_VERSION, SOFTWARE_VERSION
+
+log = logging.getLogger(__name__)
+PUSH_METHOD = "/fedsync.v1.Federation/Push"
+_ENVELOPES_TAG = b"\x0a"  # PushRequest.envelopes: field 1, length-delimited
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    hub_address: str
+    #: TLS name to verify on the hub certificate when it differs from the address's host.
+    server_name: str = ""
+    batch_size: int = 1000
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+    heartbeat_seconds: float = 10.0
+    idle_poll_seconds: float = 0.5
+    retention_days: int = 30
+    call_timeout: float = 60.0
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def encode_push_request(envelopes: list[bytes]) -> bytes:
+    """A serialized PushRequest from already-serialized envelopes (no re-encoding)."""
+    return b"".join(_ENVELOPES_TAG + _varint(len(e)) + e for e in envelopes)
+
+
+def backoff_delay(attempt: int, *, initial: float, maximum: float) -> float:
+    """Full-jitter exponential backoff: uniform in [0, min(max, initial * 2**attempt)]."""
+    ceiling = min(maximum, initial * (2 ** min(attempt, 30)))
+    return random.uniform(ceiling / 4, ceiling)
+
+
+def make_channel(address: str, tls: TlsFiles, *, server_name: str = "", backoff_max: float = 30.0) -> grpc.aio.Channel:
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=tls.ca_cert, private_key=tls.private_key, certificate_chain=tls.cert_chain
+    )
+    options: list[tuple[str, Any]] = [
+        ("grpc.max_send_message_length", 64 * 1024 * 1024),
+        ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.initial_reconnect_backoff_ms", 200),
+        ("grpc.min_reconnect_backoff_ms", 200),
+        ("grpc.max_reconnect_backoff_ms", int(backoff_max * 1000)),
+    ]
+    if server_name:
+        options.append(("grpc.ssl_target_name_override", server_name))
+    return grpc.aio.secure_channel(address, credentials, options=options)
+
+
+class LinkStopped(Exception):
+    """Raised inside the delivery loop when the link must wait for an operator."""
+
+    def __init__(self, state: str, message: str) -> None:
+        super().__init__(message)
+        self.state = state
+        self.message = message
+
+
+class LinkClient:
+    """Runs delivery and subscription for one city until ``stop`` is set."""
+
+    def __init__(
+        self,
+        *,
+        outbox: Outbox,
+        city_code: str,
+        tls: TlsFiles,
+        settings: LinkSettings,
+        on_notice: Callable[[pb.Notice], None],
+    ) -> None:
+        self._outbox = outbox
+        self._city = city_code
+        self._tls = tls
+        self._settings = settings
+        self._on_notice = on_notice
+        self._wakeup = asyncio.Event()
+        self._last_error = ""
+        self.pushed_batches = 0
+
+    def wake(self) -> None:
+        """New outbox rows were committed in this process: push without waiting."""
+        self._wakeup.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        channel = make_channel(
+            self._settings.hub_address,
+            self._tls,
+            server_name=self._settings.server_name,
+            backoff_max=self._settings.backoff_max,
+        )
+        try:
+            tasks = [
+                asyncio.create_task(self._deliver_forever(channel, stop), name="deliver"),
+                asyncio.create_task(self._subscribe_forever(channel, stop), name="subscribe"),
+            ]
+            await stop.wait()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            await channel.close(grace=None)
+
+    # --- delivery --------------------------------------------------------------------------
+
+    async def _deliver_forever(self, channel: grpc.aio.Channel, stop: asyncio.Event) -> None:
+        stub = pb_grpc.FederationStub(channel)
+        push = channel.unary_unary(PUSH_METHOD, response_deserializer=pb.PushResponse.FromString)
+        attempt = 0
+        while not stop.is_set():
+            delay: float | None = None
+            try:
+                await self._session(stub, push, stop)
+                return
+            except LinkStopped as exc:
+                log.error("link of city %s stopped (%s): %s", self._city, exc.state, exc.message)
+                await self._set_state(exc.state, error=exc.message)
+                # Park: look again now and then whether an operator fixed it (re-base, new cert).
+                delay = max(self._settings.backoff_max, 5.0)
+            except grpc.aio.AioRpcError as err:
+                refusal = from_rpc_error(err)
+                if isinstance(refusal, errors.SequenceGap):
+                    await asyncio.to_thread(self._outbox.rewind, refusal.acked_through_seq)
+                    attempt += 1
+                    delay = 0.0 if attempt < 3 else None
+                elif isinstance(refusal, errors.SequenceConflict):
+                    await self._set_state("conflict", error=refusal.message)
+                    delay = max(self._settings.backoff_max, 5.0)
+                elif isinstance(refusal, errors.CertificateRevoked):
+                    await self._set_state("revoked", error=refusal.message)
+                    delay = max(self._settings.backoff_max, 5.0)
+                elif isinstance(refusal, errors.SchemaUnsupported):
+                    await self._set_state("incompatible", error=refusal.message)
+                    delay = max(self._settings.backoff_max, 5.0)
+                else:
+                    message = refusal.message if refusal else f"{err.code().name}: {err.details()}"
+                    await self._set_state("backing-off", error=message)
+            except OutboxError as exc:
+                await self._set_state("error", error=str(exc))
+                delay = max(self._settings.backoff_max, 5.0)
+            if delay is None:
+                delay = backoff_delay(
+                    attempt, initial=self._settings.backoff_initial, maximum=self._settings.backoff_max
+                )
+                attempt += 1
+            await self._sleep(stop, delay)
+
+    async def _sleep(self, stop: asyncio.Event, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+
+    async def _set_state(self, state: str, *, error: str = "", **extra: Any) -> None:
+        self._last_error = error or self._last_error
+        await asyncio.to_thread(self._outbox.set_state, state, error=error, **extra)
+
+    async def _session(self, stub: pb_grpc.FederationStub, push: Any, stop: asyncio.Event) -> None:
+        snapshot = await asyncio.to_thread(self._outbox.snapshot)
+        hello: pb.HelloResponse = await stub.Hello(
+            pb.HelloRequest(
+                city_code=self._city,
+                epoch=snapshot.epoch,
+                software_version=SOFTWARE_VERSION,
+                schema_version=SCHEMA_VERSION,
+                delivered_through_seq=snapshot.delivered_seq,
+                last_assigned_seq=snapshot.last_seq,
+            ),
+            timeout=self._settings.call_timeout,
+        )
+        if not hello.compatible:
+            raise LinkStopped("incompatible", hello.message)
+        if hello.epoch and hello.epoch != snapshot.epoch and hello.acked_through_seq > 0:
+            raise LinkStopped(
+                "conflict",
+                f"the hub holds seqs up to {hello.acked_through_seq} for this city under epoch "
+                f"{hello.epoch}, but this store's epoch is {snapshot.epoch}: it was re-created "
+                "or restored. Review, then run `fedsync city rebase`.",
+            )
+        if hello.epoch == snapshot.epoch and hello.acked_through_seq > snapshot.last_seq:
+            raise LinkStopped(
+                "conflict",
+                f"the hub holds seqs up to {hello.acked_through_seq} but this store has only "
+                f"assigned up to {snapshot.last_seq}: it was restored from an older copy. "
+                "Review, then run `fedsync city rebase`.",
+            )
+        # Never trust a higher hub figure: we push from our own delivered mark and the hub
+        # re-acks what it holds (or finds the conflict by digest).
+        delivered = snapshot.delivered_seq
+        if hello.acked_through_seq < delivered:
+            # The hub was restored from a backup and lost what we had delivered: re-send.
+            resent = await asyncio.to_thread(self._outbox.rewind, hello.acked_through_seq)
+            log.warning("hub lost %d envelopes of city %s; re-sending", resent, self._city)
+            delivered = hello.acked_through_seq
+        batch_limit = min(self._settings.batch_size, hello.max_batch_envelopes or self._settings.batch_size)
+        await self._set_state("connected", hub_acked_seq=hello.acked_through_seq, hub_epoch=hello.epoch, last_contact_at=datetime.now(UTC))
+        self._last_error = ""
+        next_heartbeat = 0.0
+        loop = asyncio.get_running_loop()
+        last_purge = loop.time()
+        while not stop.is_set():
+            self._wakeup.clear()
+            rows = await asyncio.to_thread(
+                self._outbox.pending, after_seq=delivered, limit=batch_limit - 1
+            )
+            envelopes = [payload for _, payload in rows]
+            now = loop.time()
+            if now >= next_heartbeat:
+                envelopes.insert(0, await asyncio.to_thread(self._heartbeat))
+                next_heartbeat = now + self._settings.heartbeat_seconds
+            if not envelopes:
+                try:
+                    await asyncio.wait_for(
+                        self._wakeup.wait(), timeout=self._settings.idle_poll_seconds
+                    )
+                except TimeoutError:
+                    pass
+                continue
+            response: pb.PushResponse = await push(
+                encode_push_request(envelopes), timeout=self._settings.call_timeout
+            )
+            self.pushed_batches += 1
+            if rows:
+                await asyncio.to_thread(self._outbox.mark_delivered, response.acked_through_seq)
+                delivered = response.acked_through_seq
+            if now - last_purge > 3600:
+                last_purge = now
+                await asyncio.to_thread(
+                    self._outbox.purge, retention=timedelta(days=self._settings.retention_days)
+                )
+
+    def _heartbeat(self) -> bytes:
+        snapshot = self._outbox.snapshot()
+        body = pb.Heartbeat(
+            backlog=snapshot.backlog,
+            oldest_unsent_age_seconds=int(snapshot.oldest_unsent_age().total_seconds()),
+            notice_cursor=snapshot.notice_cursor,
+            software_version=SOFTWARE_VERSION,
+            last_error=self._last_error,
+        )
+        return build_envelope(city_code=self._city, epoch=snapshot.epoch, seq=0, body=body).SerializeToString()
+
+    # --- notices -----------------------------------------------------------------------------
+
+    async def _subscribe_forever(self, channel: grpc.aio.Channel, stop: asyncio.Event) -> None:
+        stub = pb_grpc.FederationStub(channel)
+        attempt = 0
+        while not stop.is_set():
+            try:
+                snapshot = await asyncio.to_thread(self._outbox.snapshot)
+                call = stub.Subscribe(
+                    pb.SubscribeRequest(
+                        city_code=self._city, after_notice_seq=snapshot.notice_cursor
+                    )
+                )
+                async for notice in call:
+                    await asyncio.to_thread(self._on_notice, notice)
+                    attempt = 0
+            except grpc.aio.AioRpcError as err:
+                log.info("notice stream of city %s: %s", self._city, err.code().name)
+            await self._sleep(
+                stop,
+                backoff_delay(
+                    attempt, initial=self._settings.backoff_initial, maximum=self._settings.backoff_max
+                ),
+            )
+            attempt += 1

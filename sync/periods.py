@@ -1,0 +1,61 @@
+"""Reporting periods (day, week Mon–Sun, month, quarter, year) cut in the federation's zone."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sync.pb.fedsync.v1 import federation_pb2 as pb
+
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+
+
+class PeriodError(ValueError):
+    """A period that does not exist or is not aligned to its kind."""
+
+
+def period_start_for(kind: int, day: date) -> date:
+    """The first day of the period of ``kind`` that contains ``day``."""
+    if kind == pb.DAY:
+        return day
+    if kind == pb.WEEK:
+        return day - timedelta(days=day.weekday())
+    if kind == pb.MONTH:
+        return day.replace(day=1)
+    if kind == pb.QUARTER:
+        return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+    if kind == pb.YEAR:
+        return date(day.year, 1, 1)
+    raise PeriodError(f"unknown period kind {kind}")
+
+
+def period_end(kind: int, start: date) -> date:
+    """The first day after the period (exclusive end)."""
+    if kind == pb.DAY:
+        return start + timedelta(days=1)
+    if kind == pb.WEEK:
+        return start + timedelta(days=7)
+    months = {pb.MONTH: 1, pb.QUARTER: 3, pb.YEAR: 12}.get(kind)
+    if months is None:
+        raise PeriodError(f"unknown period kind {kind}")
+    month_index = start.month - 1 + months
+    return date(start.year + month_index // 12, month_index % 12 + 1, 1)
+
+
+def parse_period(period: pb.Period) -> tuple[int, date]:
+    """Check a wire period and return (kind, start); PeriodError says what is wrong."""
+    if period.kind not in (pb.DAY, pb.WEEK, pb.MONTH, pb.QUARTER, pb.YEAR):
+        raise PeriodError(f"period.kind {period.kind} is not a known period kind")
+    try:
+        start = date.fromisoformat(period.start)
+    except ValueError as exc:
+        raise PeriodError(f"period.start {period.start!r} is not a YYYY-MM-DD date") from exc
+    if period_start_for(period.kind, start) != start:
+        name = pb.PeriodKind.Name(period.kind)
+        raise PeriodError(f"period.start {period.start} is not the first day of a {name} period")
+    return period.kind, start
+
+
+def today_in(tz_name: str, now: datetime | None = None) -> date:
+    moment = now or datetime.now(tz=ZoneInfo("UTC"))
+    return moment.astimezone(ZoneInfo(tz_name)).date()

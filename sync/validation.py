@@ -1,0 +1,191 @@
+"""Business rules on envelope bodies (the hub's ingest rules).
+
+An envelope that parses but breaks one of these is *quarantined*: stored with the reason,
+its seq consumed, and the city told through a REJECTION notice so it sends a corrected
+revision. The first broken rule is reported, naming the field, so a person can fix it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import date, datetime
+
+from google.protobuf.message import Message
+
+from sync.pb.fedsync.v1 import federation_pb2 as pb
+from sync.periods import PeriodError, parse_period, today_in
+
+MAX_TEXT_CHARS = 20_000
+MAX_ITEMS = 100_000
+
+
+class RuleBroken(ValueError):
+    """A business rule failed; the message names the field."""
+
+
+def _period(period: pb.Period, today: date, field: str = "period") -> tuple[int, date]:
+    try:
+        kind, start = parse_period(period)
+    except PeriodError as exc:
+        raise RuleBroken(f"{field}: {exc}") from None
+    if start > today:
+        raise RuleBroken(f"{field}.start {start} is in the future (today is {today})")
+    return kind, start
+
+
+def _at_most(part: int, whole: int, part_name: str, whole_name: str) -> None:
+    if part > whole:
+        raise RuleBroken(f"{part_name} ({part}) exceeds {whole_name} ({whole})")
+
+
+def _text(value: str, field: str, *, required: bool = False) -> None:
+    if required and not value.strip():
+        raise RuleBroken(f"{field} is required")
+    if len(value) > MAX_TEXT_CHARS:
+        raise RuleBroken(f"{field} is {len(value)} characters; at most {MAX_TEXT_CHARS}")
+
+
+def _revision(revision: int) -> None:
+    if revision < 1:
+        raise RuleBroken("revision must be 1 or more")
+
+
+def _slices(slices: Iterable[pb.SliceCounts], field: str) -> None:
+    keys: set[str] = set()
+    for i, s in enumerate(slices):
+        if not s.key:
+            raise RuleBroken(f"{field}[{i}].key is required")
+        if s.key in keys:
+            raise RuleBroken(f"{field}[{i}].key {s.key!r} appears twice")
+        keys.add(s.key)
+        _at_most(s.closed_in_time, s.closed, f"{field}[{i}].closed_in_time", "closed")
+        _at_most(s.repeat_complaints, s.complaints, f"{field}[{i}].repeat_complaints", "complaints")
+
+
+def check_statistics(r: pb.StatisticsReport, today: date) -> None:
+    _period(r.period, today)
+    _revision(r.revision)
+    _at_most(r.closed_in_time, r.closed, "closed_in_time", "closed")
+    _at_most(r.complaints_closed, r.closed, "complaints_closed", "closed")
+    _at_most(r.repeat_complaints, r.complaints_received, "repeat_complaints", "complaints_received")
+    s = r.satisfaction
+    answered = s.very_satisfied + s.satisfied + s.neutral + s.dissatisfied
+    if answered != s.surveyed:
+        raise RuleBroken(
+            f"satisfaction: very satisfied + satisfied + neutral + dissatisfied = {answered}, "
+            f"but surveyed = {s.surveyed}"
+        )
+    _slices(r.by_category, "by_category")
+    _slices(r.by_channel, "by_channel")
+    for field, slices in (("by_category", r.by_category), ("by_channel", r.by_channel)):
+        if not slices:
+            continue
+        total = sum(x.complaints for x in slices)
+        if total != r.complaints_received:
+            raise RuleBroken(
+                f"{field} complaints add up to {total}, but complaints_received = "
+                f"{r.complaints_received}"
+            )
+    _text(r.approved_by, "approved_by", required=True)
+
+
+def check_qa(r: pb.QaReport, today: date) -> None:
+    _period(r.period, today)
+    _revision(r.revision)
+    _at_most(r.passed, r.sampled, "passed", "sampled")
+    if r.mean_score_centi > 10_000:
+        raise RuleBroken(f"mean_score_centi {r.mean_score_centi} is above 10000 (100.00)")
+    for i, d in enumerate(r.defects):
+        if d.kind not in pb.DefectKind.values() or d.kind == pb.DEFECT_KIND_UNSPECIFIED:
+            raise RuleBroken(f"defects[{i}].kind {d.kind} is not a known defect kind")
+    for i, op in enumerate(r.operators):
+        _text(op.operator_id, f"operators[{i}].operator_id", required=True)
+        _at_most(op.passed, op.sampled, f"operators[{i}].passed", "sampled")
+        if op.mean_score_centi > 10_000:
+            raise RuleBroken(f"operators[{i}].mean_score_centi is above 10000")
+    if r.operators and sum(op.sampled for op in r.operators) != r.sampled:
+        raise RuleBroken("operators[].sampled does not add up to sampled")
+    _text(r.findings, "findings")
+    _text(r.inspector, "inspector", required=True)
+
+
+def check_escalation(r: pb.Escalation, today: date) -> None:
+    _text(r.ticket_id, "ticket_id", required=True)
+    if r.kind not in pb.TicketKind.values() or r.kind == pb.TICKET_KIND_UNSPECIFIED:
+        raise RuleBroken(f"kind {r.kind} is not a known ticket kind")
+    if r.tier not in pb.CustomerTier.values() or r.tier == pb.CUSTOMER_TIER_UNSPECIFIED:
+        raise RuleBroken(f"tier {r.tier} is not a known customer tier")
+    _text(r.reason, "reason", required=True)
+    _text(r.content, "content")
+    if len(r.history) > MAX_ITEMS:
+        raise RuleBroken(f"history has {len(r.history)} entries; at most {MAX_ITEMS}")
+
+
+def check_suggestions(r: pb.SuggestionBatch, today: date) -> None:
+    try:
+        batch_date = date.fromisoformat(r.batch_date)
+    except ValueError:
+        raise RuleBroken(f"batch_date {r.batch_date!r} is not a YYYY-MM-DD date") from None
+    if batch_date > today:
+        raise RuleBroken(f"batch_date {batch_date} is in the future (today is {today})")
+    if r.batch_number < 1:
+        raise RuleBroken("batch_number must be 1 or more")
+    for i, s in enumerate(r.suggestions):
+        _text(s.ticket_id, f"suggestions[{i}].ticket_id", required=True)
+        _text(s.content, f"suggestions[{i}].content", required=True)
+
+
+def check_overtime(r: pb.OvertimeReport, today: date) -> None:
+    _period(r.period, today)
+    _revision(r.revision)
+    total = 0
+    for i, c in enumerate(r.cases):
+        _text(c.ticket_id, f"cases[{i}].ticket_id", required=True)
+        if c.compensation_fen < 0:
+            raise RuleBroken(f"cases[{i}].compensation_fen is negative ({c.compensation_fen})")
+        total += c.compensation_fen
+    if total != r.total_compensation_fen:
+        raise RuleBroken(
+            f"total_compensation_fen is {r.total_compensation_fen}, but cases add up to {total}"
+        )
+
+
+def check_receipt(r: pb.NoticeReceipt, today: date) -> None:
+    if r.notice_seq == 0:
+        raise RuleBroken("notice_seq is required")
+    if r.action not in (pb.READ, pb.DONE, pb.OBJECTION):
+        raise RuleBroken(f"action {r.action} is not READ, DONE or OBJECTION")
+    if r.action == pb.OBJECTION:
+        _text(r.note, "note (the objection's reason)", required=True)
+    _text(r.note, "note")
+
+
+def check_trace(r: pb.TicketTrace, today: date) -> None:
+    if r.request_notice_seq == 0:
+        raise RuleBroken("request_notice_seq is required")
+    _text(r.ticket_id, "ticket_id", required=True)
+
+
+def check_heartbeat(r: pb.Heartbeat, today: date) -> None:
+    return None
+
+
+_RULES: dict[str, Callable[[Message, date], None]] = {
+    "statistics_report": check_statistics,  # type: ignore[dict-item]
+    "qa_report": check_qa,  # type: ignore[dict-item]
+    "escalation": check_escalation,  # type: ignore[dict-item]
+    "suggestion_batch": check_suggestions,  # type: ignore[dict-item]
+    "overtime_report": check_overtime,  # type: ignore[dict-item]
+    "notice_receipt": check_receipt,  # type: ignore[dict-item]
+    "ticket_trace": check_trace,  # type: ignore[dict-item]
+    "heartbeat": check_heartbeat,  # type: ignore[dict-item]
+}
+
+
+def broken_rule(kind: str, body: Message, *, tz_name: str, now: datetime | None = None) -> str | None:
+    """The first business rule ``body`` breaks, as a sentence naming the field; else None."""
+    try:
+        _RULES[kind](body, today_in(tz_name, now))
+    except RuleBroken as exc:
+        return str(exc)
+    return None

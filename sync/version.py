@@ -1,0 +1,24 @@
+"""Software and wire-schema versions.
+
+The schema version travels in every envelope and in ``Hello`` as ``"MAJOR.MINOR"``. A hub
+accepts any minor of its own major (proto3 ignores unknown fields, so minors only add fields);
+another major is refused with FAILED_PRECONDITION.
+"""
+
+from __future__ import annotations
+
+SOFTWARE_VERSION = "0.1.0"
+SCHEMA_VERSION = "1.0"
+SCHEMA_MAJOR = 1
+
+
+def schema_major(version: str) -> int | None:
+    """The major number of ``"MAJOR.MINOR"``, or None when the string is not of that form."""
+    major, dot, minor = version.partition(".")
+    if not dot or not major.isdigit() or not minor.isdigit():
+        return None
+    return int(major)
+
+
+def is_compatible(version: str) -> bool:
+    return schema_major(version) == SCHEMA_MAJOR
