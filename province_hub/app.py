@@ -23,7 +23,6 @@ from province_hub.settings import HubSettings
 from province_hub.store import create_schema
 from sync.db import is_sqlite, make_engine
 from sync.pb.fedsync.v1 import federation_pb2 as pb
-from sync.pb.fedsync.v1 import federation_pb2_grpc as pb_grpc
 from sync.pki import load_hub_tls
 from sync.roster import load_roster
 
@@ -35,6 +34,7 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Federation"].full_name
 class HubServer:
     server: grpc.aio.Server
     port: int
+    settings: HubSettings
     engine: Engine
     broker: NoticeBroker
     executor: ThreadPoolExecutor
@@ -66,16 +66,10 @@ async def create_server(settings: HubSettings) -> HubServer:
             ("grpc.keepalive_permit_without_calls", 1),
         ]
     )
-    pb_grpc.add_FederationServicer_to_server(
-        FederationService(
-            engine=engine,
-            settings=settings,
-            roster_codes=roster_codes,
-            broker=broker,
-            executor=executor,
-        ),
-        server,
+    service = FederationService(
+        engine=engine, settings=settings, roster_codes=roster_codes, broker=broker, executor=executor
     )
+    server.add_generic_rpc_handlers((service.handler(),))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -93,7 +87,7 @@ async def create_server(settings: HubSettings) -> HubServer:
     await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     log.info("hub serving Federation on port %d (%d cities on roster)", port, len(roster_codes))
-    return HubServer(server, port, engine, broker, executor, roster_codes)
+    return HubServer(server, port, settings, engine, broker, executor, roster_codes)
 
 
 async def serve(settings: HubSettings) -> None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import DecodeError, Message
 from sqlalchemy import Engine
 
 from province_hub import services
@@ -24,13 +25,15 @@ from province_hub.broker import NoticeBroker
 from province_hub.settings import HubSettings
 from sync import errors
 from sync.pb.fedsync.v1 import federation_pb2 as pb
-from sync.pb.fedsync.v1 import federation_pb2_grpc as pb_grpc
 from sync.pki import NodeIdentity, PkiError, identity_from_pem, load_revoked_serials
 from sync.rpc_errors import to_status
 from sync.version import SCHEMA_VERSION, is_compatible
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+M = TypeVar("M", bound=Message)
+R = TypeVar("R")
+SERVICE = pb.DESCRIPTOR.services_by_name["Federation"].full_name
 
 
 class Revocations:
@@ -56,7 +59,14 @@ class Revocations:
         return serial in self._serials
 
 
-class FederationService(pb_grpc.FederationServicer):
+class FederationService:
+    """Implements fedsync.v1.Federation.
+
+    Requests arrive as raw bytes and are parsed here (``handler``), so that bytes which are
+    not a valid message get INVALID_ARGUMENT naming the message, rather than gRPC's generic
+    "exception deserializing request".
+    """
+
     def __init__(
         self,
         *,
@@ -74,6 +84,50 @@ class FederationService(pb_grpc.FederationServicer):
         self._revocations = Revocations(settings.pki_dir / "crl.pem")
         self._identities: dict[bytes, NodeIdentity] = {}
         self._city_locks: dict[str, asyncio.Lock] = {}
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        """The generic handler that routes the three methods to this object."""
+        return grpc.method_handlers_generic_handler(
+            SERVICE,
+            {
+                "Hello": grpc.unary_unary_rpc_method_handler(
+                    self._parsing(pb.HelloRequest, self.Hello),
+                    response_serializer=pb.HelloResponse.SerializeToString,
+                ),
+                "Push": grpc.unary_unary_rpc_method_handler(
+                    self._parsing(pb.PushRequest, self.Push),
+                    response_serializer=pb.PushResponse.SerializeToString,
+                ),
+                "Subscribe": grpc.unary_stream_rpc_method_handler(
+                    self._parsing_stream(pb.SubscribeRequest, self.Subscribe),
+                    response_serializer=pb.Notice.SerializeToString,
+                ),
+            },
+        )
+
+    @staticmethod
+    async def _parse(cls: type[M], data: bytes, context: grpc.aio.ServicerContext) -> M:
+        try:
+            return cls.FromString(data)
+        except DecodeError:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"the request is not a valid fedsync.v1.{cls.__name__} message",
+            )
+            raise  # unreachable: abort raises
+
+    def _parsing(self, cls: type[M], method: Callable[[M, Any], Awaitable[R]]) -> Callable[[bytes, Any], Awaitable[R]]:
+        async def call(data: bytes, context: grpc.aio.ServicerContext) -> R:
+            return await method(await self._parse(cls, data, context), context)
+
+        return call
+
+    def _parsing_stream(self, cls: type[M], method: Callable[[M, Any], AsyncIterator[R]]) -> Callable[[bytes, Any], AsyncIterator[R]]:
+        async def call(data: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[R]:
+            async for item in method(await self._parse(cls, data, context), context):
+                yield item
+
+        return call
 
     async def _run(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
