@@ -366,8 +366,25 @@ def hello(
             "software_version": request.software_version,
             "schema_version": request.schema_version,
         }
-        conflict = bool(link.epoch) and request.epoch != link.epoch and link.acked_seq > 0
-        if not conflict:
+        conflict = ""
+        rebased = request.delivered_through_seq == link.acked_seq  # new epoch after our mark
+        if link.epoch and request.epoch != link.epoch and link.acked_seq > 0 and not rebased:
+            conflict = (
+                f"city {city_code} says hello with epoch {request.epoch} but the hub holds seqs "
+                f"up to {link.acked_seq} under epoch {link.epoch}: its store was re-created"
+            )
+        elif link.epoch == request.epoch and link.acked_seq > request.last_assigned_seq:
+            conflict = (
+                f"city {city_code} has assigned seqs only up to {request.last_assigned_seq} but "
+                f"the hub holds up to {link.acked_seq}: its store was restored from an older copy"
+            )
+        if conflict:
+            values.update(
+                state="conflict",
+                last_error=f"SequenceConflict: {conflict}",
+                last_error_at=moment,
+            )
+        else:
             values["state"] = "connected"
         uow.conn.execute(
             update(CityLink)

@@ -16,9 +16,11 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import grpc
 
@@ -32,6 +34,7 @@ from sync.rpc_errors import from_rpc_error
 from sync.version import SCHEMA_VERSION, SOFTWARE_VERSION
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 PUSH_METHOD = "/fedsync.v1.Federation/Push"
 _ENVELOPES_TAG = b"\x0a"  # PushRequest.envelopes: field 1, length-delimited
 
@@ -120,6 +123,13 @@ class LinkClient:
         self._wakeup = asyncio.Event()
         self._last_error = ""
         self.pushed_batches = 0
+        # Our own pool for database work, so that stopping waits for calls in flight and the
+        # store can be closed cleanly afterwards (the loop's default pool would not wait).
+        self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"link-{city_code}")
+
+    async def _db(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, partial(fn, *args, **kwargs))
 
     def wake(self) -> None:
         """New outbox rows were committed in this process: push without waiting."""
@@ -143,6 +153,7 @@ class LinkClient:
             await asyncio.gather(*tasks, return_exceptions=True)
         finally:
             await channel.close(grace=None)
+            await asyncio.to_thread(self._executor.shutdown, wait=True)
 
     # --- delivery --------------------------------------------------------------------------
 
@@ -163,7 +174,7 @@ class LinkClient:
             except grpc.aio.AioRpcError as err:
                 refusal = from_rpc_error(err)
                 if isinstance(refusal, errors.SequenceGap):
-                    await asyncio.to_thread(self._outbox.rewind, refusal.acked_through_seq)
+                    await self._db(self._outbox.rewind, refusal.acked_through_seq)
                     attempt += 1
                     delay = 0.0 if attempt < 3 else None
                 elif isinstance(refusal, errors.SequenceConflict):
@@ -198,10 +209,10 @@ class LinkClient:
 
     async def _set_state(self, state: str, *, error: str = "", **extra: Any) -> None:
         self._last_error = error or self._last_error
-        await asyncio.to_thread(self._outbox.set_state, state, error=error, **extra)
+        await self._db(self._outbox.set_state, state, error=error, **extra)
 
     async def _session(self, stub: pb_grpc.FederationStub, push: Any, stop: asyncio.Event) -> None:
-        snapshot = await asyncio.to_thread(self._outbox.snapshot)
+        snapshot = await self._db(self._outbox.snapshot)
         hello: pb.HelloResponse = await stub.Hello(
             pb.HelloRequest(
                 city_code=self._city,
@@ -215,7 +226,13 @@ class LinkClient:
         )
         if not hello.compatible:
             raise LinkStopped("incompatible", hello.message)
-        if hello.epoch and hello.epoch != snapshot.epoch and hello.acked_through_seq > 0:
+        rebased = snapshot.delivered_seq == hello.acked_through_seq  # continues after the mark
+        if (
+            hello.epoch
+            and hello.epoch != snapshot.epoch
+            and hello.acked_through_seq > 0
+            and not rebased
+        ):
             raise LinkStopped(
                 "conflict",
                 f"the hub holds seqs up to {hello.acked_through_seq} for this city under epoch "
@@ -234,7 +251,7 @@ class LinkClient:
         delivered = snapshot.delivered_seq
         if hello.acked_through_seq < delivered:
             # The hub was restored from a backup and lost what we had delivered: re-send.
-            resent = await asyncio.to_thread(self._outbox.rewind, hello.acked_through_seq)
+            resent = await self._db(self._outbox.rewind, hello.acked_through_seq)
             log.warning("hub lost %d envelopes of city %s; re-sending", resent, self._city)
             delivered = hello.acked_through_seq
         batch_limit = min(self._settings.batch_size, hello.max_batch_envelopes or self._settings.batch_size)
@@ -245,13 +262,13 @@ class LinkClient:
         last_purge = loop.time()
         while not stop.is_set():
             self._wakeup.clear()
-            rows = await asyncio.to_thread(
+            rows = await self._db(
                 self._outbox.pending, after_seq=delivered, limit=batch_limit - 1
             )
             envelopes = [payload for _, payload in rows]
             now = loop.time()
             if now >= next_heartbeat:
-                envelopes.insert(0, await asyncio.to_thread(self._heartbeat))
+                envelopes.insert(0, await self._db(self._heartbeat))
                 next_heartbeat = now + self._settings.heartbeat_seconds
             if not envelopes:
                 try:
@@ -266,11 +283,11 @@ class LinkClient:
             )
             self.pushed_batches += 1
             if rows:
-                await asyncio.to_thread(self._outbox.mark_delivered, response.acked_through_seq)
+                await self._db(self._outbox.mark_delivered, response.acked_through_seq)
                 delivered = response.acked_through_seq
             if now - last_purge > 3600:
                 last_purge = now
-                await asyncio.to_thread(
+                await self._db(
                     self._outbox.purge, retention=timedelta(days=self._settings.retention_days)
                 )
 
@@ -292,14 +309,14 @@ class LinkClient:
         attempt = 0
         while not stop.is_set():
             try:
-                snapshot = await asyncio.to_thread(self._outbox.snapshot)
+                snapshot = await self._db(self._outbox.snapshot)
                 call = stub.Subscribe(
                     pb.SubscribeRequest(
                         city_code=self._city, after_notice_seq=snapshot.notice_cursor
                     )
                 )
                 async for notice in call:
-                    await asyncio.to_thread(self._on_notice, notice)
+                    await self._db(self._on_notice, notice)
                     attempt = 0
             except grpc.aio.AioRpcError as err:
                 log.info("notice stream of city %s: %s", self._city, err.code().name)

@@ -1,0 +1,1 @@
+"""Performance harnesses for fedsync (not shipped; run from the repository root)."""

@@ -1,0 +1,755 @@
+"""End-to-end ingest benchmark: 14 city processes push pre-filled outboxes to one hub.
+
+    python -m benchmarks.ingest --engine sqlite|postgresql [--cities 14] [--per-city N]
+                                [--batch-size B] [--json]
+
+What it does, all in a fresh temporary directory (and, for PostgreSQL, fresh databases named
+``fedsync_bench_*`` that it creates and drops):
+
+1. a PKI for the 14 roster cities (``sync.pki.init_pki``), a hub database and one database
+   per city;
+2. fills every city's outbox with N ``SuggestionBatch`` envelopes through
+   ``sync.outbox.append`` in a few big transactions (not measured);
+3. starts the hub (``python -m sync.cli hub``), then all city processes at once
+   (``python -m sync.cli city``), and measures the wall time from the cities' start until
+   ``SELECT count(*) FROM records`` on the hub database shows every envelope;
+4. reads the rows the hub stored and inserts them again into a fresh copy of the hub schema
+   with SQLAlchemy Core ``insert(Record)`` executemany, B rows per transaction: the raw
+   insert rate of the same rows on the same kind of database, i.e. the ceiling the link
+   could approach;
+5. prints one human line and, with ``--json``, one JSON object.
+
+Every wait is bounded (``--timeout``); on failure the hub's count and the tails of the
+processes' logs are shown. Only processes this harness started are stopped, by their id.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+DEFAULT_TOTAL = 140_000
+DEFAULT_BATCH = 1000
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+DB_PREFIX = "fedsync_bench_"
+TZ = "Asia/Shanghai"
+#: Targets on a 2-core machine (envelopes per second, end to end).
+TARGETS = {"sqlite": 50_000, "postgresql": 25_000}
+#: Envelopes per fill transaction.
+FILL_CHUNK = 5_000
+RECORD_COLUMNS = (
+    "city_code",
+    "seq",
+    "epoch",
+    "kind",
+    "status",
+    "reason",
+    "subject",
+    "revision",
+    "created_at",
+    "received_at",
+    "digest",
+    "body",
+)
+
+
+class BenchError(RuntimeError):
+    """The benchmark could not complete; the message says what was seen."""
+
+
+# --- databases ---------------------------------------------------------------------------------
+
+
+class Databases:
+    """Fresh databases of one engine: SQLite files in the work dir, or PostgreSQL databases."""
+
+    def __init__(self, engine_name: str, workdir: Path, server_url: str) -> None:
+        self.engine_name = engine_name
+        self._workdir = workdir
+        self._server_url = server_url
+        self._run_id = uuid.uuid4().hex[:8]
+        self._created: list[str] = []
+
+    def _admin_dsn(self) -> str:
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self._server_url).set(drivername="postgresql")
+        return url.render_as_string(hide_password=False)
+
+    def create(self, name: str) -> str:
+        """A new empty database; its SQLAlchemy URL."""
+        if self.engine_name == "sqlite":
+            return f"sqlite:///{self._workdir / (name + '.sqlite')}"
+        import psycopg
+        from sqlalchemy.engine import make_url
+
+        db_name = f"{DB_PREFIX}{self._run_id}_{name}".lower().replace("-", "_")
+        with psycopg.connect(self._admin_dsn(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{db_name}"')
+        self._created.append(db_name)
+        url = make_url(self._server_url).set(drivername="postgresql+psycopg", database=db_name)
+        return url.render_as_string(hide_password=False)
+
+    def drop_all(self) -> None:
+        if not self._created:
+            return
+        import psycopg
+
+        with psycopg.connect(self._admin_dsn(), autocommit=True) as conn:
+            for db_name in self._created:
+                with suppress(psycopg.Error):
+                    conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+        self._created.clear()
+
+
+class RecordCounter:
+    """``SELECT count(*) FROM records`` on the hub database, without taking its write lock.
+
+    (An engine from ``sync.db.make_engine`` opens every SQLite transaction with
+    ``BEGIN IMMEDIATE``, which would queue the poll behind the hub's writes and vice versa.)
+    """
+
+    def __init__(self, url: str) -> None:
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(url)
+        self._sqlite: sqlite3.Connection | None = None
+        self._pg: Any = None
+        if parsed.get_backend_name() == "sqlite":
+            self._sqlite = sqlite3.connect(
+                f"file:{parsed.database}?mode=ro", uri=True, timeout=30, isolation_level=None
+            )
+        else:
+            import psycopg
+
+            dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+            self._pg = psycopg.connect(dsn, autocommit=True)
+
+    def _scalar(self, sql: str) -> int:
+        if self._sqlite is not None:
+            return int(self._sqlite.execute(sql).fetchone()[0] or 0)
+        return int(self._pg.execute(sql).fetchone()[0] or 0)
+
+    def count(self) -> int:
+        return self._scalar("SELECT count(*) FROM records")
+
+    def not_accepted(self) -> int:
+        return self._scalar("SELECT count(*) FROM records WHERE status <> 'accepted'")
+
+    def link_errors(self) -> list[tuple[str, str]]:
+        sql = "SELECT city_code, last_error FROM city_links WHERE last_error <> ''"
+        rows = self._sqlite.execute(sql) if self._sqlite is not None else self._pg.execute(sql)
+        return [(str(code), str(error)) for code, error in rows.fetchall()]
+
+    def close(self) -> None:
+        if self._sqlite is not None:
+            self._sqlite.close()
+        if self._pg is not None:
+            self._pg.close()
+
+
+# --- fill ----------------------------------------------------------------------------------------
+
+
+def sample_body(city_code: str, number: int, day: str) -> Any:
+    """A realistic small body: a SuggestionBatch with one suggestion (valid by the rules)."""
+    from sync.pb.fedsync.v1 import federation_pb2 as pb
+
+    return pb.SuggestionBatch(
+        batch_date=day,
+        batch_number=number,
+        suggestions=[
+            pb.Suggestion(
+                ticket_id=f"S-{city_code}-{number}",
+                category="SVC.INSTALL",
+                content="please offer weekend installation appointments",
+            )
+        ],
+        classified_by="clerk-1",
+    )
+
+
+def _append_all(engine: Any, city_code: str, count: int, day: str) -> None:
+    from city_node import services as city_services
+    from city_node.store import create_schema
+    from sync import outbox
+    from sync.db import UnitOfWork
+
+    create_schema(engine)
+    city_services.open_store(engine, city_code)
+    moment = datetime.now(UTC)
+    for first in range(0, count, FILL_CHUNK):
+        with UnitOfWork(engine) as uow:
+            for number in range(first + 1, min(count, first + FILL_CHUNK) + 1):
+                outbox.append(uow.conn, sample_body(city_code, number, day), now=moment)
+            uow.commit()
+
+
+def _utc(value: Any) -> Any:
+    # SQLite hands back naive datetimes; everything stored is UTC.
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _copy_store(source: Any, target: Any) -> None:
+    """Copy a city store's link state and outbox rows, as they are, into an empty store."""
+    from sqlalchemy import insert, select
+
+    from city_node.store import create_schema
+    from sync.outbox import LinkState, OutboxRow
+
+    create_schema(target)
+    with source.connect() as src, target.begin() as dst:
+        for model in (LinkState, OutboxRow):
+            table: Any = model.__table__
+            result = src.execute(select(table))
+            while chunk := result.fetchmany(FILL_CHUNK):
+                rows = [{k: _utc(v) for k, v in row._mapping.items()} for row in chunk]
+                dst.execute(insert(table), rows)
+
+
+def fill_city(url: str, city_code: str, count: int, day: str) -> tuple[str, float]:
+    """Create a city store and put ``count`` envelopes into its outbox; (code, seconds).
+
+    SQLite: ``sync.outbox.append`` straight into the store, a few big transactions.
+    PostgreSQL: ``append`` pays two round trips per envelope there (~1 ms each, 100 s for
+    140,000), so the envelopes are appended into an in-memory SQLite store of the same city
+    (same code, its epoch) and its link-state and outbox rows are then copied over in bulk:
+    the same state as appending directly, in a fraction of the time.
+    """
+    from sync.db import is_sqlite, make_engine
+
+    started = time.perf_counter()
+    engine = make_engine(url)
+    try:
+        if is_sqlite(engine):
+            _append_all(engine, city_code, count, day)
+        else:
+            staging = make_engine("sqlite://")
+            try:
+                _append_all(staging, city_code, count, day)
+                _copy_store(staging, engine)
+            finally:
+                staging.dispose()
+    finally:
+        engine.dispose()
+    return city_code, time.perf_counter() - started
+
+
+def fill_all(urls: dict[str, str], per_city: int, workers: int) -> float:
+    """Fill every city's outbox (in parallel processes); wall seconds."""
+    from sync.periods import today_in
+
+    day = (today_in(TZ) - timedelta(days=1)).isoformat()
+    started = time.perf_counter()
+    if workers <= 1:
+        for code, url in urls.items():
+            fill_city(url, code, per_city, day)
+    else:
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+            futures = [
+                pool.submit(fill_city, url, code, per_city, day) for code, url in urls.items()
+            ]
+            for future in concurrent.futures.as_completed(futures):
+                future.result()
+    return time.perf_counter() - started
+
+
+# --- processes -----------------------------------------------------------------------------------
+
+
+def _child_env() -> dict[str, str]:
+    # FEDSYNC_* settings of the caller's shell would silently change what is measured.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEDSYNC_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text("utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a live process (Linux /proc), else None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+@dataclass
+class Child:
+    name: str
+    proc: subprocess.Popen[bytes]
+    out: Path
+    err: Path
+
+    def describe(self) -> str:
+        return (
+            f"{self.name} (pid {self.proc.pid}, exit {self.proc.returncode}):\n"
+            f"  stdout: {_tail(self.out, 5)}\n  stderr: {_tail(self.err)}"
+        )
+
+
+@dataclass
+class Fleet:
+    """The processes this harness started; stopped by their ids only."""
+
+    children: list[Child] = field(default_factory=list)
+
+    def spawn(self, name: str, argv: Sequence[str], workdir: Path) -> Child:
+        out, err = workdir / f"{name}.out", workdir / f"{name}.err"
+        with out.open("wb") as stdout, err.open("wb") as stderr:
+            proc = subprocess.Popen(
+                [sys.executable, *argv],
+                stdout=stdout,
+                stderr=stderr,
+                stdin=subprocess.DEVNULL,
+                cwd=workdir,
+                env=_child_env(),
+            )
+        child = Child(name, proc, out, err)
+        self.children.append(child)
+        return child
+
+    def dead(self) -> list[Child]:
+        return [c for c in self.children if c.proc.poll() is not None]
+
+    def stop(self, children: Sequence[Child], grace: float = 15.0) -> None:
+        for child in children:
+            if child.proc.poll() is None:
+                with suppress(ProcessLookupError):
+                    child.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for child in children:
+            try:
+                child.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                print(
+                    f"bench: {child.name} ignored SIGTERM; killing pid {child.proc.pid}",
+                    file=sys.stderr,
+                )
+                child.proc.kill()
+                child.proc.wait(timeout=10)
+
+
+def wait_for(
+    predicate: Callable[[], bool],
+    *,
+    timeout: float,
+    what: str,
+    fleet: Fleet,
+    interval: float = 0.05,
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        dead = fleet.dead()
+        if dead:
+            raise BenchError(
+                f"while waiting for {what}, a process exited:\n"
+                + "\n".join(c.describe() for c in dead)
+            )
+        if time.monotonic() > deadline:
+            raise BenchError(f"{what}: not seen after {timeout:.0f}s")
+        time.sleep(interval)
+
+
+# --- raw insert ----------------------------------------------------------------------------------
+
+
+def read_records(url: str) -> list[dict[str, Any]]:
+    from sqlalchemy import select
+
+    from province_hub.store import Record
+    from sync.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        columns = [getattr(Record, name) for name in RECORD_COLUMNS]
+        with engine.connect() as conn:
+            rows = conn.execute(select(*columns).order_by(Record.city_code, Record.seq)).all()
+    finally:
+        engine.dispose()
+    return [dict(row._mapping) for row in rows]
+
+
+def raw_insert(url: str, rows: list[dict[str, Any]], batch_size: int) -> float:
+    """Insert ``rows`` into a fresh hub schema, ``batch_size`` per transaction; seconds."""
+    from sqlalchemy import insert
+
+    from province_hub.store import Record, create_schema
+    from sync.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        create_schema(engine)
+        with engine.connect():  # open the pooled connection outside the measurement
+            pass
+        started = time.perf_counter()
+        for first in range(0, len(rows), batch_size):
+            with engine.begin() as conn:
+                conn.execute(insert(Record), rows[first : first + batch_size])
+        return time.perf_counter() - started
+    finally:
+        engine.dispose()
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    engine: str
+    cities: int
+    envelopes: int
+    batch_size: int
+    end_to_end_per_s: float
+    raw_insert_per_s: float
+    seconds: float
+    first_record_seconds: float
+    steady_per_s: float
+    raw_insert_seconds: float
+    fill_seconds: float
+    hub_cpu_seconds: float | None
+    cities_cpu_seconds: float | None
+    workdir: str
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "engine": self.engine,
+            "cities": self.cities,
+            "envelopes": self.envelopes,
+            "batch_size": self.batch_size,
+            "end_to_end_per_s": round(self.end_to_end_per_s, 1),
+            "raw_insert_per_s": round(self.raw_insert_per_s, 1),
+            "seconds": round(self.seconds, 3),
+            # Context for reading the figure above (not part of the target).
+            "first_record_seconds": round(self.first_record_seconds, 3),
+            "steady_per_s": round(self.steady_per_s, 1),
+            "raw_insert_seconds": round(self.raw_insert_seconds, 3),
+            "hub_cpu_seconds": self.hub_cpu_seconds,
+            "cities_cpu_seconds": self.cities_cpu_seconds,
+        }
+
+    def human(self) -> str:
+        target = TARGETS[self.engine]
+        verdict = "met" if self.end_to_end_per_s >= target else "MISSED"
+        cpu = ""
+        if self.hub_cpu_seconds is not None and self.cities_cpu_seconds is not None:
+            cpu = (
+                f"; CPU during the run: hub {self.hub_cpu_seconds:.1f}s, "
+                f"cities {self.cities_cpu_seconds:.1f}s"
+            )
+        return (
+            f"{self.engine}: {self.envelopes} envelopes from {self.cities} cities, batch "
+            f"{self.batch_size}: end to end {self.end_to_end_per_s:,.0f} envelopes/s "
+            f"({self.seconds:.2f}s; first record after {self.first_record_seconds:.2f}s, then "
+            f"{self.steady_per_s:,.0f}/s); raw insert {self.raw_insert_per_s:,.0f} rows/s "
+            f"({self.raw_insert_seconds:.2f}s); target >= {target:,}/s {verdict}{cpu}"
+        )
+
+
+def run(args: argparse.Namespace) -> Result:
+    from province_hub.store import create_schema as create_hub_schema
+    from sync.db import make_engine
+    from sync.pki import init_pki
+    from sync.roster import load_roster
+
+    roster = [city.code for city in load_roster()]
+    if not 1 <= args.cities <= len(roster):
+        raise BenchError(f"--cities must be 1..{len(roster)}")
+    codes = roster[: args.cities]
+    per_city = args.per_city or max(1, DEFAULT_TOTAL // args.cities)
+    expected = per_city * len(codes)
+
+    workdir = Path(tempfile.mkdtemp(prefix="fedsync_bench_"))
+    databases = Databases(args.engine, workdir, args.pg_url)
+    fleet = Fleet()
+    counter: RecordCounter | None = None
+    keep = args.keep
+    try:
+        log(args, f"work dir {workdir}")
+        pki_dir = workdir / "pki"
+        init_pki(pki_dir, city_codes=roster, hub_hosts=("localhost", "127.0.0.1"))
+
+        hub_url = databases.create("hub")
+        city_urls = {code: databases.create(f"city_{code}") for code in codes}
+        # The schema exists before anything polls it (the hub would create it as well).
+        hub_engine = make_engine(hub_url)
+        create_hub_schema(hub_engine)
+        hub_engine.dispose()
+
+        log(args, f"filling {len(codes)} outboxes with {per_city} envelopes each")
+        fill_seconds = fill_all(city_urls, per_city, args.fill_workers)
+        log(args, f"filled in {fill_seconds:.1f}s")
+
+        port = _free_port()
+        hub = fleet.spawn(
+            "hub",
+            [
+                "-m",
+                "sync.cli",
+                "hub",
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--database-url",
+                hub_url,
+                "--pki-dir",
+                str(pki_dir),
+                *args.hub_arg,
+            ],
+            workdir,
+        )
+        wait_for(
+            lambda: "listening on port" in _tail(hub.out),
+            timeout=60,
+            what="the hub to listen",
+            fleet=fleet,
+        )
+        counter = RecordCounter(hub_url)
+
+        started = time.perf_counter()
+        cities = [
+            fleet.spawn(
+                f"city-{code}",
+                [
+                    "-m",
+                    "sync.cli",
+                    "city",
+                    "--code",
+                    code,
+                    "--hub",
+                    f"127.0.0.1:{port}",
+                    "--database-url",
+                    city_urls[code],
+                    "--pki-dir",
+                    str(pki_dir),
+                    "--batch-size",
+                    str(args.batch_size),
+                    "--heartbeat-seconds",
+                    "5",
+                    *args.city_arg,
+                ],
+                workdir,
+            )
+            for code in codes
+        ]
+        deadline = started + args.timeout
+        held = 0
+        first_at: float | None = None
+        first_held = 0
+        samples: list[tuple[float, int]] = []
+        while True:
+            held = counter.count()
+            now = time.perf_counter()
+            samples.append((now - started, held))
+            if first_at is None and held > 0:
+                first_at, first_held = now, held
+            if held >= expected:
+                break
+            dead = fleet.dead()
+            if dead:
+                raise BenchError(
+                    f"the hub holds {held} of {expected} envelopes, and a process "
+                    "exited:\n" + "\n".join(c.describe() for c in dead)
+                )
+            if now > deadline:
+                raise BenchError(
+                    f"the hub holds only {held} of {expected} envelopes after {args.timeout:.0f}s"
+                )
+            time.sleep(args.poll)
+        seconds = now - started
+        hub_cpu = _cpu_seconds(hub.proc.pid)
+        city_cpu_parts = [_cpu_seconds(c.proc.pid) for c in cities]
+        cities_cpu = (
+            None
+            if any(p is None for p in city_cpu_parts)
+            else round(sum(p or 0.0 for p in city_cpu_parts), 2)
+        )
+        fleet.stop(cities)
+        fleet.stop([hub])
+        if args.trace:
+            print("bench: seconds  records  per-s since previous", file=sys.stderr)
+            previous = (0.0, 0)
+            for at, count in samples:
+                rate = (count - previous[1]) / (at - previous[0]) if at > previous[0] else 0.0
+                print(f"bench: {at:7.2f} {count:8d} {rate:10,.0f}", file=sys.stderr)
+                previous = (at, count)
+
+        if held != expected:
+            raise BenchError(f"the hub holds {held} records, expected exactly {expected}")
+        quarantined = counter.not_accepted()
+        if quarantined:
+            print(f"bench: warning: {quarantined} records were quarantined", file=sys.stderr)
+        for code, error in counter.link_errors():
+            print(f"bench: warning: city {code} link error: {error}", file=sys.stderr)
+        counter.close()
+        counter = None
+
+        rows = read_records(hub_url)
+        raw_url = databases.create("raw")
+        raw_seconds = raw_insert(raw_url, rows, args.batch_size)
+        steady_window = seconds - ((first_at - started) if first_at is not None else 0.0)
+        return Result(
+            engine=args.engine,
+            cities=len(codes),
+            envelopes=expected,
+            batch_size=args.batch_size,
+            end_to_end_per_s=expected / seconds,
+            raw_insert_per_s=len(rows) / raw_seconds,
+            seconds=seconds,
+            first_record_seconds=(first_at - started) if first_at is not None else seconds,
+            steady_per_s=((expected - first_held) / steady_window) if steady_window > 0 else 0.0,
+            raw_insert_seconds=raw_seconds,
+            fill_seconds=fill_seconds,
+            hub_cpu_seconds=round(hub_cpu, 2) if hub_cpu is not None else None,
+            cities_cpu_seconds=cities_cpu,
+            workdir=str(workdir),
+        )
+    except BaseException:
+        if counter is not None:
+            with suppress(Exception):
+                print(f"bench: the hub holds {counter.count()} records", file=sys.stderr)
+        for child in fleet.children:
+            if child.name == "hub" or child.proc.poll() is not None:
+                print(f"bench: {child.describe()}", file=sys.stderr)
+        keep = keep or args.keep_on_failure
+        raise
+    finally:
+        if counter is not None:
+            with suppress(Exception):
+                counter.close()
+        fleet.stop([c for c in fleet.children if c.name != "hub"])
+        fleet.stop([c for c in fleet.children if c.name == "hub"])
+        if not keep:
+            databases.drop_all()
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            print(
+                f"bench: kept {workdir}"
+                + (" (and its PostgreSQL databases)" if args.engine == "postgresql" else ""),
+                file=sys.stderr,
+            )
+
+
+def log(args: argparse.Namespace, message: str) -> None:
+    if not args.json or args.verbose:
+        print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.ingest", description=__doc__.splitlines()[0] if __doc__ else None
+    )
+    parser.add_argument("--engine", choices=("sqlite", "postgresql"), required=True)
+    parser.add_argument("--cities", type=int, default=14, help="roster cities to run (1..14)")
+    parser.add_argument(
+        "--per-city",
+        type=int,
+        default=0,
+        help=f"envelopes per city (default: {DEFAULT_TOTAL:,} in total)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULT_BATCH,
+        help="the cities' --batch-size and the raw insert's rows per transaction",
+    )
+    parser.add_argument("--json", action="store_true", help="also print one JSON object")
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get("FEDSYNC_BENCH_PG_URL", DEFAULT_PG_URL),
+        help="PostgreSQL server on which fedsync_bench_* databases may be created",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        help="fail when the hub does not hold everything after this many seconds",
+    )
+    parser.add_argument("--poll", type=float, default=0.2, help="seconds between counts")
+    parser.add_argument(
+        "--fill-workers",
+        type=int,
+        default=max(1, os.cpu_count() or 1),
+        help="processes filling the outboxes",
+    )
+    parser.add_argument(
+        "--hub-arg",
+        action="append",
+        default=[],
+        help="extra flag for the hub, e.g. --hub-arg=--db-workers=2 (repeatable)",
+    )
+    parser.add_argument(
+        "--city-arg", action="append", default=[], help="extra flag for every city (repeatable)"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the work dir and databases")
+    parser.add_argument(
+        "--keep-on-failure",
+        action="store_true",
+        help="keep the work dir and databases when the run fails",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 when the end-to-end target for the engine is missed",
+    )
+    parser.add_argument(
+        "--trace", action="store_true", help="print the hub's count at every poll (stderr)"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="progress on stderr")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.batch_size < 1 or args.per_city < 0:
+        print("bench: --batch-size must be >= 1 and --per-city >= 0", file=sys.stderr)
+        return 2
+    try:
+        result = run(args)
+    except BenchError as exc:
+        print(f"bench: failed: {exc}", file=sys.stderr)
+        return 1
+    print(result.human(), flush=True)
+    if args.json:
+        print(json.dumps(result.summary()), flush=True)
+    if args.check and result.end_to_end_per_s < TARGETS[result.engine]:
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,221 @@
+"""Restores, conflicts, quarantine and offline notices — the link's recovery paths."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from sqlalchemy import select
+
+from city_node import services as city_services
+from city_node.store import InboxNotice
+from province_hub import services as hub_services
+from province_hub.store import CityLink, NoticeDelivery, Record
+from sync.outbox import Outbox, OutboxRow
+from sync.pb.fedsync.v1 import federation_pb2 as pb
+from tests.conftest import ROSTER_CODES, wait_until
+
+TZ = "Asia/Shanghai"
+CITY = ROSTER_CODES[0]
+
+
+def suggestion(tag: str, n: int) -> pb.SuggestionBatch:
+    return pb.SuggestionBatch(
+        batch_date="2026-01-05", batch_number=n,
+        suggestions=[pb.Suggestion(ticket_id=f"{tag}-{n}", content=f"suggestion {tag} {n}")],
+    )
+
+
+def produce(engine, tag: str, count: int) -> None:
+    for n in range(1, count + 1):
+        city_services.send(engine, suggestion(tag, n))
+
+
+def hub_records(engine, city: str = CITY) -> dict[int, tuple[bytes, str]]:
+    with engine.connect() as conn:
+        return {
+            r.seq: (r.digest, r.status)
+            for r in conn.execute(select(Record.seq, Record.digest, Record.status).where(Record.city_code == city))
+        }
+
+
+def outbox_digests(engine) -> dict[int, bytes]:
+    with engine.connect() as conn:
+        return {
+            seq: pb.Envelope.FromString(raw).content_digest
+            for seq, raw in conn.execute(select(OutboxRow.seq, OutboxRow.envelope))
+        }
+
+
+def delivered_all(engine) -> bool:
+    snap = Outbox(engine).snapshot()
+    return snap.last_seq > 0 and snap.delivered_seq == snap.last_seq
+
+
+async def test_city_restored_from_older_copy_is_a_conflict_and_hub_keeps_its_data(
+    databases, hub_settings_factory, city_settings_factory, start_hub, start_city
+):
+    hub = await start_hub(hub_settings_factory(databases("hub")))
+    settings = city_settings_factory(CITY, databases("city"), hub.port)
+    city = start_city(settings)
+    produce(city.engine, "a", 10)
+    await wait_until(lambda: delivered_all(city.engine), what="first 10 delivered")
+    await city.stop()
+    city.engine.dispose()
+    backup_url = databases.copy(settings.database_url)
+
+    city = start_city(settings)
+    produce(city.engine, "b", 10)
+    await wait_until(lambda: Outbox(city.engine).snapshot().delivered_seq == 20, what="20 delivered")
+    await city.stop()
+    held = hub_records(hub.engine)
+    assert sorted(held) == list(range(1, 21))
+
+    # The city's database is restored from the backup (seq 10) and keeps working.
+    restored = start_city(dataclasses.replace(settings, database_url=backup_url))
+    produce(restored.engine, "c", 5)  # seqs 11..15 again, with other content
+    snap = await wait_until(
+        lambda: (s := Outbox(restored.engine).snapshot()).state == "conflict" and s, what="conflict state"
+    )
+    assert "restored" in snap.last_error and "rebase" in snap.last_error
+    assert hub_records(hub.engine) == held, "the hub's data must not change"
+    with hub.engine.connect() as conn:
+        link = conn.execute(select(CityLink).where(CityLink.city_code == CITY)).one()
+    assert link.acked_seq == 20
+    assert link.state == "conflict" and "SequenceConflict" in link.last_error
+
+    # After review the operator re-bases: the 5 new envelopes follow the hub's mark.
+    await restored.stop()
+    epoch, moved = Outbox(restored.engine).rebase(hub_acked_seq=20)
+    assert moved == 5
+    restored = start_city(dataclasses.replace(settings, database_url=backup_url))
+    await wait_until(lambda: len(hub_records(hub.engine)) == 25, what="re-based envelopes at the hub")
+    after = hub_records(hub.engine)
+    assert {seq: after[seq] for seq in held} == held
+    assert all(status == "accepted" for _, status in after.values())
+    digests = outbox_digests(restored.engine)
+    assert all(after[seq][0] == digests[seq] for seq in range(21, 26))
+    with hub.engine.connect() as conn:
+        assert conn.execute(select(CityLink.epoch).where(CityLink.city_code == CITY)).scalar_one() == epoch
+
+
+async def test_city_store_recreated_from_scratch_is_a_conflict(
+    databases, hub_settings_factory, city_settings_factory, start_hub, start_city
+):
+    hub = await start_hub(hub_settings_factory(databases("hub")))
+    settings = city_settings_factory(CITY, databases("city"), hub.port)
+    city = start_city(settings)
+    produce(city.engine, "a", 3)
+    await wait_until(lambda: delivered_all(city.engine))
+    await city.stop()
+    held = hub_records(hub.engine)
+
+    fresh = start_city(dataclasses.replace(settings, database_url=databases("city-new")))
+    produce(fresh.engine, "n", 2)
+    snap = await wait_until(lambda: (s := Outbox(fresh.engine).snapshot()).state == "conflict" and s)
+    assert "re-created" in snap.last_error
+    assert hub_records(hub.engine) == held
+
+
+async def test_hub_restored_from_older_copy_gets_what_it_lost(
+    databases, hub_settings_factory, city_settings_factory, start_hub, start_city
+):
+    hub_settings = hub_settings_factory(databases("hub"))
+    hub = await start_hub(hub_settings)
+    cities = [
+        start_city(city_settings_factory(code, databases(f"city{code}"), hub.port)) for code in ROSTER_CODES[:2]
+    ]
+    for city in cities:
+        produce(city.engine, "a", 8)
+    for city in cities:
+        await wait_until(lambda city=city: delivered_all(city.engine))
+    await hub.stop()
+    backup_url = databases.copy(hub_settings.database_url)
+    hub = await start_hub(dataclasses.replace(hub_settings, listen=f"127.0.0.1:{hub.port}"))
+    for city in cities:
+        produce(city.engine, "b", 7)
+    for city in cities:
+        await wait_until(lambda city=city: Outbox(city.engine).snapshot().delivered_seq == 15)
+    await hub.stop()
+
+    # Disaster: the hub comes back from the backup holding 8 per city, cities delivered 15.
+    restored = await start_hub(
+        dataclasses.replace(hub_settings, database_url=backup_url, listen=f"127.0.0.1:{hub.port}")
+    )
+    assert sorted(hub_records(restored.engine, ROSTER_CODES[0])) == list(range(1, 9))
+    for code, city in zip(ROSTER_CODES[:2], cities, strict=True):
+        await wait_until(lambda code=code: len(hub_records(restored.engine, code)) == 15, what=f"{code} refilled")
+        digests = outbox_digests(city.engine)
+        held = hub_records(restored.engine, code)
+        assert {seq: d for seq, (d, _) in held.items()} == digests
+        assert Outbox(city.engine).snapshot().state == "connected"
+
+
+async def test_business_rule_failure_is_quarantined_and_the_city_told(
+    databases, hub_settings_factory, city_settings_factory, start_hub, start_city
+):
+    hub = await start_hub(hub_settings_factory(databases("hub")))
+    city = start_city(city_settings_factory(CITY, databases("city"), hub.port))
+    bad = pb.StatisticsReport(
+        period=pb.Period(kind=pb.DAY, start="2026-01-05"), revision=1,
+        complaints_received=3, closed=2, closed_in_time=5, approved_by="leader",
+    )
+    city_services.send(city.engine, suggestion("x", 1))
+    bad_seq = city_services.send(city.engine, bad)  # no tz_name: the city does not pre-check
+    city_services.send(city.engine, suggestion("x", 2))
+    await wait_until(lambda: delivered_all(city.engine))
+    held = hub_records(hub.engine)
+    assert [held[s][1] for s in sorted(held)] == ["accepted", "quarantined", "accepted"]
+    with hub.engine.connect() as conn:
+        reason = conn.execute(select(Record.reason).where(Record.seq == bad_seq)).scalar_one()
+    assert "closed_in_time (5) exceeds closed (2)" in reason
+
+    def rejection():
+        with city.engine.connect() as conn:
+            return conn.execute(select(InboxNotice).where(InboxNotice.kind == "REJECTION")).first()
+
+    notice = await wait_until(rejection, what="the rejection notice")
+    detail = pb.Notice.FromString(notice.payload).rejection
+    assert detail.seq == bad_seq and detail.body_kind == "statistics_report"
+    assert "closed_in_time" in Outbox(city.engine).snapshot().last_rejection
+    # The city's own pre-check refuses the same body with the same words.
+    try:
+        city_services.send(city.engine, bad, tz_name=TZ)
+    except city_services.CityError as exc:
+        assert "closed_in_time (5) exceeds closed (2)" in str(exc)
+    else:
+        raise AssertionError("the pre-check accepted a report whose totals do not add up")
+
+
+async def test_notice_sent_while_city_is_down_arrives_exactly_once(
+    databases, hub_settings_factory, city_settings_factory, start_hub, start_city
+):
+    hub = await start_hub(hub_settings_factory(databases("hub")))
+    settings = city_settings_factory(CITY, databases("city"), hub.port)
+    city = start_city(settings)
+    await wait_until(lambda: Outbox(city.engine).snapshot().state == "connected")
+    await city.stop()
+    sent = hub_services.send_notice(
+        hub.engine, notice=pb.Notice(kind=pb.TASK, title="check the backlog", targets=[CITY],
+                                     task_deadline={"seconds": 2_000_000_000}),
+        roster_codes=ROSTER_CODES,
+    )
+
+    def inbox_seqs(engine):
+        with engine.connect() as conn:
+            return list(conn.execute(select(InboxNotice.notice_seq)).scalars())
+
+    assert inbox_seqs(city.engine) == []
+    for _ in range(3):  # come back, go down, come back: still exactly one copy
+        city = start_city(settings)
+        await wait_until(lambda city=city: inbox_seqs(city.engine) == [sent.seq], what="the notice")
+        await wait_until(lambda city=city: Outbox(city.engine).snapshot().notice_cursor == sent.seq)
+        await city.stop()
+        assert inbox_seqs(city.engine) == [sent.seq]
+
+    def delivered_at():
+        with hub.engine.connect() as conn:
+            return conn.execute(
+                select(NoticeDelivery.delivered_at).where(NoticeDelivery.notice_seq == sent.seq)
+            ).scalar_one()
+
+    await wait_until(delivered_at, what="delivery confirmed at the hub")
