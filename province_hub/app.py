@@ -41,6 +41,9 @@ class HubServer:
     roster_codes: tuple[str, ...]
 
     async def stop(self, grace: float = 5.0) -> None:
+        # Notice streams never end by themselves; end them so the grace period only waits
+        # for pushes in flight.
+        self.broker.close()
         await self.server.stop(grace)
         self.executor.shutdown(wait=True)
         self.engine.dispose()

@@ -14,6 +14,14 @@ class NoticeBroker:
     def __init__(self) -> None:
         self._waiters: dict[str, set[asyncio.Event]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.closed = False
+
+    def close(self) -> None:
+        """The hub is stopping: wake every stream so it ends instead of holding shutdown."""
+        self.closed = True
+        for events in self._waiters.values():
+            for event in events:
+                event.set()
 
     def register(self, city_code: str) -> asyncio.Event:
         self._loop = asyncio.get_running_loop()

@@ -239,7 +239,7 @@ class FederationService:
         await self._run(services.confirm_cursor, city_code=city, cursor=cursor)
         wakeup = self._broker.register(city)
         try:
-            while True:
+            while not self._broker.closed:
                 # Clear before looking, so a notice committed after the query wakes us.
                 wakeup.clear()
                 payloads = await self._run(

@@ -66,7 +66,7 @@ def generate(out_dir: Path) -> list[Path]:
         if fixed != text:
             path.write_text(fixed)
         written.append(path)
-    for folder in {p.parent for p in written} | {out_dir / "fedsync"}:
+    for folder in {p.parent for p in written} | {out_dir, out_dir / "fedsync"}:
         init = folder / "__init__.py"
         if not init.exists():
             init.write_text("")

@@ -285,6 +285,12 @@ class LinkClient:
             if rows:
                 await self._db(self._outbox.mark_delivered, response.acked_through_seq)
                 delivered = response.acked_through_seq
+            elif response.acked_through_seq < delivered:
+                # A heartbeat reached a hub that holds less than we delivered: it was restored
+                # from a backup behind our back (no reconnect, so no Hello). Re-send.
+                resent = await self._db(self._outbox.rewind, response.acked_through_seq)
+                log.warning("hub lost %d envelopes of city %s; re-sending", resent, self._city)
+                delivered = response.acked_through_seq
             if now - last_purge > 3600:
                 last_purge = now
                 await self._db(

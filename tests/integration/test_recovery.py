@@ -218,4 +218,7 @@ async def test_notice_sent_while_city_is_down_arrives_exactly_once(
                 select(NoticeDelivery.delivered_at).where(NoticeDelivery.notice_seq == sent.seq)
             ).scalar_one()
 
+    # The hub learns the city persisted it from the city's next heartbeat or subscription.
+    city = start_city(settings)
     await wait_until(delivered_at, what="delivery confirmed at the hub")
+    assert inbox_seqs(city.engine) == [sent.seq]

@@ -1,0 +1,42 @@
+# One entry point for every task. `make demo` and `make test` work on a fresh machine with
+# Python 3.11+: they create .venv and install the project into it first.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test test-fast lint typecheck proto proto-check bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)            ## the hub and 14 cities on this machine; Ctrl-C stops it
+	$(BIN)/fedsync demo
+
+test: $(STAMP)            ## the whole suite: unit, integration, faults (SQLite and PostgreSQL)
+	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)       ## unit and integration tiers only
+	$(BIN)/python -m pytest -q tests/unit tests/integration
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+proto: $(STAMP)           ## regenerate sync/pb from proto/
+	$(BIN)/python scripts/gen_protos.py
+
+bench: $(STAMP)           ## ingest throughput, SQLite then PostgreSQL (needs FEDSYNC_BENCH_DATABASE_URL or local PostgreSQL)
+	$(BIN)/python -m benchmarks.ingest --engine sqlite
+	$(BIN)/python -m benchmarks.ingest --engine postgresql
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache fedsync-data

@@ -1,0 +1,114 @@
+"""The city outbox: gap-free seqs in the caller's transaction, delivery marks, rewind, purge."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from city_node import services
+from city_node.store import create_schema
+from sync import outbox
+from sync.db import UnitOfWork, make_engine
+from sync.outbox import Outbox, OutboxError, OutboxRow
+from sync.pb.fedsync.v1 import federation_pb2 as pb
+
+
+@pytest.fixture
+def engine(databases):
+    eng = make_engine(databases("city"))
+    create_schema(eng)
+    services.open_store(eng, "620100")
+    yield eng
+    eng.dispose()
+
+
+def body(n: int) -> pb.SuggestionBatch:
+    return pb.SuggestionBatch(batch_date="2026-11-01", batch_number=n)
+
+
+def seqs(engine) -> list[int]:
+    with engine.connect() as conn:
+        return list(conn.execute(select(OutboxRow.seq).order_by(OutboxRow.seq)).scalars())
+
+
+def test_rolled_back_transaction_gives_its_seq_back(engine):
+    assert services.send(engine, body(1)) == 1
+    with UnitOfWork(engine) as uow:
+        assert outbox.append(uow.conn, body(2)) == 2
+        uow.rollback()
+    with UnitOfWork(engine) as uow:
+        outbox.append(uow.conn, body(3))
+        # no commit: leaving the block rolls back
+    assert services.send(engine, body(4)) == 2
+    assert seqs(engine) == [1, 2]
+    with engine.connect() as conn:
+        raw = conn.execute(select(OutboxRow.envelope).where(OutboxRow.seq == 2)).scalar_one()
+    envelope = pb.Envelope.FromString(raw)
+    assert envelope.suggestion_batch.batch_number == 4 and envelope.city_code == "620100"
+
+
+def test_store_of_another_city_is_refused(engine):
+    with pytest.raises(OutboxError, match="belongs to city 620100, not 620200"):
+        services.open_store(engine, "620200")
+
+
+def test_delivery_marks_rewind_and_purge(engine):
+    for n in range(1, 11):
+        services.send(engine, body(n))
+    box = Outbox(engine)
+    assert box.snapshot().backlog == 10
+    assert [s for s, _ in box.pending(after_seq=0, limit=4)] == [1, 2, 3, 4]
+    long_ago = datetime.now(UTC) - timedelta(days=40)
+    box.mark_delivered(6, now=long_ago)
+    snap = box.snapshot()
+    assert (snap.delivered_seq, snap.backlog, snap.state) == (6, 4, "connected")
+    assert snap.oldest_unsent_age() > timedelta(0)
+    # The hub lost 5 and 6: they are sent again.
+    assert box.rewind(4) == 2
+    assert box.snapshot().delivered_seq == 4
+    box.mark_delivered(8, now=long_ago)
+    assert box.purge(retention=timedelta(days=30)) == 8
+    assert seqs(engine) == [9, 10]
+    # Purged rows cannot refill a hub that lost them.
+    with pytest.raises(OutboxError, match="purged after retention"):
+        box.rewind(3)
+
+
+def test_rebase_renumbers_unsent_rows_after_the_hub_mark(engine):
+    for n in range(1, 6):
+        services.send(engine, body(n))
+    box = Outbox(engine)
+    box.mark_delivered(2)
+    old_epoch = box.snapshot().epoch
+    epoch, moved = box.rebase(hub_acked_seq=40)
+    assert moved == 3 and epoch != old_epoch
+    assert seqs(engine) == [1, 2, 41, 42, 43]
+    snap = box.snapshot()
+    assert (snap.last_seq, snap.delivered_seq, snap.epoch) == (43, 40, epoch)
+    rows = box.pending(after_seq=40, limit=10)
+    envs = [pb.Envelope.FromString(raw) for _, raw in rows]
+    assert [(e.seq, e.epoch, e.suggestion_batch.batch_number) for e in envs] == [
+        (41, epoch, 3), (42, epoch, 4), (43, epoch, 5)
+    ]
+    assert services.send(engine, body(6)) == 44
+
+
+def test_receipts_need_a_known_notice_and_a_reason_for_objections(engine):
+    notice = pb.Notice(seq=7, kind=pb.TASK, priority=pb.HIGH, title="t")
+    notice.created_at.GetCurrentTime()
+    assert services.accept_notice(engine, notice) is True
+    assert services.accept_notice(engine, notice) is False  # a replay is not a second copy
+    assert Outbox(engine).snapshot().notice_cursor == 7
+    with pytest.raises(services.CityError, match="not in this city's inbox"):
+        services.record_receipt(engine, notice_seq=8, action="read", actor="a")
+    with pytest.raises(services.CityError, match="reason"):
+        services.record_receipt(engine, notice_seq=7, action="objection", actor="a", note=" ")
+    with pytest.raises(services.CityError, match="use one of"):
+        services.record_receipt(engine, notice_seq=7, action="ignore", actor="a")
+    assert seqs(engine) == []  # nothing queued by refused receipts
+    seq = services.record_receipt(engine, notice_seq=7, action="objection", actor="a", note="no staff")
+    assert seqs(engine) == [seq]
+    row = services.inbox(engine)[0]
+    assert row.objection_reason == "no staff" and row.objection_at is not None

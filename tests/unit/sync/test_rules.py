@@ -1,0 +1,165 @@
+"""Envelope structure, business rules, periods, config precedence, push encoding, backoff."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from province_hub.settings import HubSettings
+from sync import errors
+from sync.config import ConfigError, resolve
+from sync.envelopes import build_envelope, check_identity, check_structure, digest
+from sync.link import backoff_delay, encode_push_request
+from sync.pb.fedsync.v1 import federation_pb2 as pb
+from sync.periods import PeriodError, parse_period, period_end, period_start_for
+from sync.validation import broken_rule
+from sync.version import is_compatible, schema_major
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def rule(kind: str, body) -> str | None:
+    return broken_rule(kind, body, tz_name="Asia/Shanghai", now=NOW)
+
+
+def stats(**fields) -> pb.StatisticsReport:
+    base = dict(
+        period=pb.Period(kind=pb.WEEK, start="2026-11-16"), revision=1, complaints_received=5,
+        closed=4, closed_in_time=3, complaints_closed=4, repeat_complaints=1, approved_by="leader",
+        satisfaction=pb.SatisfactionCounts(very_satisfied=1, satisfied=1, neutral=0, dissatisfied=1, surveyed=3),
+    )
+    base.update(fields)
+    return pb.StatisticsReport(**base)
+
+
+@pytest.mark.parametrize(
+    ("kind", "start", "problem"),
+    [
+        (pb.DAY, "2026-11-25", None),
+        (pb.WEEK, "2026-11-23", None),
+        (pb.WEEK, "2026-11-24", "not the first day of a WEEK"),
+        (pb.MONTH, "2026-11-02", "not the first day of a MONTH"),
+        (pb.QUARTER, "2026-10-01", None),
+        (pb.QUARTER, "2026-11-01", "QUARTER"),
+        (pb.YEAR, "2026-01-01", None),
+        (pb.DAY, "2026-11-26", "in the future"),
+        (pb.DAY, "26/11/2026", "not a YYYY-MM-DD date"),
+        (pb.PERIOD_KIND_UNSPECIFIED, "2026-11-25", "not a known period kind"),
+    ],
+)
+def test_periods_are_checked(kind, start, problem):
+    reason = rule("statistics_report", stats(period=pb.Period(kind=kind, start=start)))
+    if problem is None:
+        assert reason is None
+    else:
+        assert reason is not None and problem in reason
+
+
+def test_period_arithmetic():
+    assert period_start_for(pb.WEEK, date(2026, 11, 29)) == date(2026, 11, 23)  # a Sunday
+    assert period_end(pb.MONTH, date(2026, 12, 1)) == date(2027, 1, 1)
+    assert period_end(pb.QUARTER, date(2026, 10, 1)) == date(2027, 1, 1)
+    assert period_end(pb.YEAR, date(2026, 1, 1)) == date(2027, 1, 1)
+    with pytest.raises(PeriodError):
+        parse_period(pb.Period(kind=pb.MONTH, start="2026-02-30"))
+
+
+def test_day_is_cut_in_the_federation_zone():
+    # 2026-11-25 17:00 UTC is already the 26th in Shanghai: a DAY report for the 26th is not future.
+    late = datetime(2026, 11, 25, 17, 0, tzinfo=UTC)
+    body = stats(period=pb.Period(kind=pb.DAY, start="2026-11-26"))
+    assert broken_rule("statistics_report", body, tz_name="Asia/Shanghai", now=late) is None
+    assert "future" in (broken_rule("statistics_report", body, tz_name="UTC", now=late) or "")
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (stats(closed_in_time=5), "closed_in_time (5) exceeds closed (4)"),
+        (stats(repeat_complaints=6), "repeat_complaints (6) exceeds complaints_received (5)"),
+        (stats(satisfaction=pb.SatisfactionCounts(satisfied=2, surveyed=3)), "surveyed = 3"),
+        (stats(revision=0), "revision must be 1 or more"),
+        (stats(approved_by=""), "approved_by is required"),
+        (stats(by_category=[pb.SliceCounts(key="NET", complaints=4)]), "by_category complaints add up to 4"),
+        (stats(by_channel=[pb.SliceCounts(key="web", complaints=5), pb.SliceCounts(key="web")]), "appears twice"),
+    ],
+)
+def test_statistics_rules_name_the_field(body, words):
+    reason = rule("statistics_report", body)
+    assert reason is not None and words in reason
+
+
+def test_valid_bodies_pass_and_broken_ones_say_why():
+    assert rule("statistics_report", stats()) is None
+    qa = pb.QaReport(period=pb.Period(kind=pb.MONTH, start="2026-10-01"), revision=1, sampled=3, passed=4, inspector="qa")
+    assert "passed (4) exceeds sampled (3)" in rule("qa_report", qa)
+    ot = pb.OvertimeReport(
+        period=pb.Period(kind=pb.MONTH, start="2026-10-01"), revision=1,
+        cases=[pb.OvertimeCase(ticket_id="T", compensation_fen=500)], total_compensation_fen=400,
+    )
+    assert "cases add up to 500" in rule("overtime_report", ot)
+    assert "reason" in rule("notice_receipt", pb.NoticeReceipt(notice_seq=3, action=pb.OBJECTION))
+    assert rule("notice_receipt", pb.NoticeReceipt(notice_seq=3, action=pb.DONE, note="ok")) is None
+    assert "tier" in rule("escalation", pb.Escalation(ticket_id="T", kind=pb.COMPLAINT, reason="r"))
+    assert "batch_date" in rule("suggestion_batch", pb.SuggestionBatch(batch_date="x", batch_number=1))
+
+
+def test_structure_checks():
+    body = pb.SuggestionBatch(batch_date="2026-11-01", batch_number=1)
+    env = build_envelope(city_code="620100", epoch="e1", seq=4, body=body)
+    assert check_structure(env, index=0) == "suggestion_batch"
+    assert env.content_digest == digest(body)
+    hb = build_envelope(city_code="620100", epoch="e1", seq=0, body=pb.Heartbeat(backlog=3))
+    assert check_structure(hb, index=0) == "heartbeat"
+    hb.seq = 2
+    with pytest.raises(errors.MalformedEnvelope, match="must have seq 0"):
+        check_structure(hb, index=1)
+    env.schema_version = "1.7"
+    assert check_structure(env, index=0) == "suggestion_batch"  # any minor of major 1
+    env.schema_version = "v1"
+    with pytest.raises(errors.SchemaUnsupported):
+        check_structure(env, index=0)
+    with pytest.raises(errors.IdentityMismatch, match="620200"):
+        check_identity([env], "620200")
+
+
+def test_schema_versions():
+    assert schema_major("1.0") == 1 and schema_major("12.3") == 12
+    assert schema_major("1") is None and schema_major("a.b") is None
+    assert is_compatible("1.9") and not is_compatible("2.0")
+
+
+def test_push_request_encoding_equals_protobuf():
+    envs = [
+        build_envelope(city_code="620100", epoch="e", seq=i, body=pb.SuggestionBatch(batch_date="2026-11-01", batch_number=i, suggestions=[pb.Suggestion(ticket_id="x" * (i * 100), content="y")]))
+        for i in range(1, 4)
+    ]
+    raw = encode_push_request([e.SerializeToString() for e in envs])
+    assert pb.PushRequest.FromString(raw) == pb.PushRequest(envelopes=envs)
+
+
+def test_backoff_grows_and_is_capped_with_jitter():
+    delays = [backoff_delay(a, initial=0.5, maximum=30) for a in range(12)]
+    assert all(0 < d <= 30 for d in delays)
+    assert max(backoff_delay(0, initial=0.5, maximum=30) for _ in range(50)) <= 0.5
+    assert min(backoff_delay(10, initial=0.5, maximum=30) for _ in range(50)) >= 30 / 4
+    assert len({round(backoff_delay(5, initial=0.5, maximum=30), 6) for _ in range(20)}) > 1
+
+
+def test_config_precedence_flag_over_env_over_file(tmp_path: Path):
+    config = tmp_path / "fedsync.toml"
+    config.write_text('max_batch = 10\n[hub]\nlisten = "0.0.0.0:9000"\ntimezone = "UTC"\n')
+    env = {"FEDSYNC_MAX_BATCH": "20", "FEDSYNC_TIMEZONE": "Asia/Urumqi"}
+    settings = resolve(HubSettings, flags={"config": config, "timezone": "Asia/Shanghai"}, section="hub", environ=env)
+    assert settings.listen == "0.0.0.0:9000"  # file
+    assert settings.max_batch == 20  # env over file
+    assert settings.timezone == "Asia/Shanghai"  # flag over env
+    with pytest.raises(ConfigError, match="max_batch from FEDSYNC_MAX_BATCH"):
+        resolve(HubSettings, flags={}, section="hub", environ={"FEDSYNC_MAX_BATCH": "many"})
+    config.write_text("listne = 'x'\n")
+    with pytest.raises(ConfigError, match="unknown setting"):
+        resolve(HubSettings, flags={"config": config}, section="hub", environ={})
+    with pytest.raises(ConfigError, match="host:port"):
+        resolve(HubSettings, flags={"listen": "7443"}, section="hub", environ={})
