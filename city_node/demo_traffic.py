@@ -8,6 +8,7 @@ task marked done a few seconds after it arrives, as a diligent city would.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from datetime import timedelta
 
@@ -22,14 +23,14 @@ CHANNELS = ("phone", "web", "walk-in")
 
 
 def sample_statistics(day_start: str, revision: int, rng: random.Random) -> pb.StatisticsReport:
-    by_category = [
-        pb.SliceCounts(key=code, complaints=rng.randint(0, 40)) for code in CATEGORIES
-    ]
+    by_category = [pb.SliceCounts(key=code, complaints=rng.randint(0, 40)) for code in CATEGORIES]
     complaints = sum(s.complaints for s in by_category)
     split = [rng.randint(0, complaints) for _ in range(len(CHANNELS) - 1)]
     cuts = sorted(split)
     parts = [b - a for a, b in zip([0, *cuts], [*cuts, complaints], strict=True)]
-    by_channel = [pb.SliceCounts(key=ch, complaints=n) for ch, n in zip(CHANNELS, parts, strict=True)]
+    by_channel = [
+        pb.SliceCounts(key=ch, complaints=n) for ch, n in zip(CHANNELS, parts, strict=True)
+    ]
     closed = rng.randint(0, complaints)
     sat = [rng.randint(0, closed // 4 + 1) for _ in range(4)]
     report = pb.StatisticsReport(
@@ -46,8 +47,12 @@ def sample_statistics(day_start: str, revision: int, rng: random.Random) -> pb.S
         escalations_raised=rng.randint(0, 2),
         complaints_closed=closed,
         satisfaction=pb.SatisfactionCounts(
-            very_satisfied=sat[0], satisfied=sat[1], neutral=sat[2], dissatisfied=sat[3],
-            surveyed=sum(sat), unreachable=rng.randint(0, 3),
+            very_satisfied=sat[0],
+            satisfied=sat[1],
+            neutral=sat[2],
+            dissatisfied=sat[3],
+            surveyed=sum(sat),
+            unreachable=rng.randint(0, 3),
         ),
         by_category=by_category,
         by_channel=by_channel,
@@ -68,7 +73,9 @@ def sample_suggestions(day: str, number: int, rng: random.Random) -> pb.Suggesti
         )
         for i in range(rng.randint(1, 5))
     ]
-    return pb.SuggestionBatch(batch_date=day, batch_number=number, suggestions=items, classified_by="clerk-01")
+    return pb.SuggestionBatch(
+        batch_date=day, batch_number=number, suggestions=items, classified_by="clerk-01"
+    )
 
 
 async def run(engine: Engine, *, tz_name: str, stop: asyncio.Event, wake: object) -> None:
@@ -87,10 +94,8 @@ async def run(engine: Engine, *, tz_name: str, stop: asyncio.Event, wake: object
         await asyncio.to_thread(services.send, engine, body, tz_name=tz_name)
         if callable(wake):
             wake()
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=rng.uniform(3.0, 8.0))
-        except TimeoutError:
-            pass
 
 
 def auto_receipts(engine: Engine, notice: pb.Notice) -> None:

@@ -132,7 +132,10 @@ def record_receipt(
             update(InboxNotice).where(InboxNotice.notice_seq == notice_seq).values(**values)
         )
         receipt = pb.NoticeReceipt(
-            notice_seq=notice_seq, action=_ACTIONS[action], note=note, actor=actor  # type: ignore[arg-type]
+            notice_seq=notice_seq,
+            action=_ACTIONS[action],
+            note=note,
+            actor=actor,
         )
         receipt.acted_at.FromDatetime(moment)
         seq = outbox.append(uow.conn, receipt, now=moment)

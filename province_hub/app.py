@@ -70,7 +70,11 @@ async def create_server(settings: HubSettings) -> HubServer:
         ]
     )
     service = FederationService(
-        engine=engine, settings=settings, roster_codes=roster_codes, broker=broker, executor=executor
+        engine=engine,
+        settings=settings,
+        roster_codes=roster_codes,
+        broker=broker,
+        executor=executor,
     )
     server.add_generic_rpc_handlers((service.handler(),))
     health_servicer = health.aio.HealthServicer()

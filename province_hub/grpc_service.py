@@ -8,6 +8,7 @@ details (``sync.rpc_errors``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -34,6 +35,15 @@ T = TypeVar("T")
 M = TypeVar("M", bound=Message)
 R = TypeVar("R")
 SERVICE = pb.DESCRIPTOR.services_by_name["Federation"].full_name
+
+
+class _Denied(Exception):
+    """A call refused before any work, with a plain status (no structured details needed)."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 class Revocations:
@@ -116,13 +126,17 @@ class FederationService:
             )
             raise  # unreachable: abort raises
 
-    def _parsing(self, cls: type[M], method: Callable[[M, Any], Awaitable[R]]) -> Callable[[bytes, Any], Awaitable[R]]:
+    def _parsing(
+        self, cls: type[M], method: Callable[[M, Any], Awaitable[R]]
+    ) -> Callable[[bytes, Any], Awaitable[R]]:
         async def call(data: bytes, context: grpc.aio.ServicerContext) -> R:
             return await method(await self._parse(cls, data, context), context)
 
         return call
 
-    def _parsing_stream(self, cls: type[M], method: Callable[[M, Any], AsyncIterator[R]]) -> Callable[[bytes, Any], AsyncIterator[R]]:
+    def _parsing_stream(
+        self, cls: type[M], method: Callable[[M, Any], AsyncIterator[R]]
+    ) -> Callable[[bytes, Any], AsyncIterator[R]]:
         async def call(data: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[R]:
             async for item in method(await self._parse(cls, data, context), context):
                 yield item
@@ -136,11 +150,10 @@ class FederationService:
     async def _abort(self, context: grpc.aio.ServicerContext, exc: errors.LinkError) -> None:
         await context.abort_with_status(to_status(exc))
 
-    async def _city(self, context: grpc.aio.ServicerContext) -> str:
-        """The calling city's code, from its verified client certificate."""
-        pem_list = context.auth_context().get("x509_pem_cert") or []
+    def _identify(self, pem_list: list[bytes]) -> str:
+        """The calling city's code from its verified client certificate, or ``_Denied``."""
         if not pem_list:
-            await context.abort(
+            raise _Denied(
                 grpc.StatusCode.UNAUTHENTICATED, "a client certificate is required (mutual TLS)"
             )
         pem = pem_list[0]
@@ -149,32 +162,42 @@ class FederationService:
             try:
                 identity = identity_from_pem(pem)
             except PkiError as exc:
-                await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
+                raise _Denied(grpc.StatusCode.UNAUTHENTICATED, str(exc)) from None
             if len(self._identities) > 10_000:
                 self._identities.clear()
             self._identities[pem] = identity
         if self._revocations.is_revoked(identity.serial):
-            exc = errors.CertificateRevoked(
+            raise errors.CertificateRevoked(
                 f"certificate serial {identity.serial} ({identity.kind} {identity.code or ''}) "
                 "has been revoked by the province CA; ask for a new certificate "
-                "(fedsync pki issue)"
+                "(fedsync pki issue)",
+                field=identity.code or "",
             )
-            if identity.code:
-                await self._run(services.record_refusal, city_code=identity.code, exc=exc)
-            await self._abort(context, exc)
         if identity.kind != "city" or identity.code is None:
-            await context.abort(
+            raise _Denied(
                 grpc.StatusCode.PERMISSION_DENIED, "only city certificates may call Federation"
             )
-        assert identity.code is not None
         if identity.code not in self._roster:
-            await context.abort(
+            raise _Denied(
                 grpc.StatusCode.PERMISSION_DENIED,
                 f"city {identity.code} is not on this hub's roster",
             )
         return identity.code
 
-    async def Hello(  # noqa: N802 - gRPC method name
+    async def _city(self, context: grpc.aio.ServicerContext) -> str:
+        """The calling city's code; aborts the call when the certificate does not do."""
+        try:
+            return self._identify(context.auth_context().get("x509_pem_cert") or [])
+        except errors.CertificateRevoked as exc:
+            if exc.field:
+                await self._run(services.record_refusal, city_code=exc.field, exc=exc)
+            exc.field = ""
+            await self._abort(context, exc)
+        except _Denied as denied:
+            await context.abort(denied.code, denied.message)
+        raise AssertionError("unreachable: abort raises")
+
+    async def Hello(
         self, request: pb.HelloRequest, context: grpc.aio.ServicerContext
     ) -> pb.HelloResponse:
         city = await self._city(context)
@@ -197,7 +220,7 @@ class FederationService:
         response.epoch = result.epoch
         return response
 
-    async def Push(  # noqa: N802
+    async def Push(
         self, request: pb.PushRequest, context: grpc.aio.ServicerContext
     ) -> pb.PushResponse:
         city = await self._city(context)
@@ -222,7 +245,7 @@ class FederationService:
             duplicates=result.duplicates,
         )
 
-    async def Subscribe(  # noqa: N802
+    async def Subscribe(
         self, request: pb.SubscribeRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.Notice]:
         city = await self._city(context)
@@ -242,9 +265,7 @@ class FederationService:
             while not self._broker.closed:
                 # Clear before looking, so a notice committed after the query wakes us.
                 wakeup.clear()
-                payloads = await self._run(
-                    services.notices_after, city_code=city, after_seq=cursor
-                )
+                payloads = await self._run(services.notices_after, city_code=city, after_seq=cursor)
                 if payloads:
                     sent: list[int] = []
                     for payload in payloads:
@@ -254,11 +275,9 @@ class FederationService:
                         cursor = notice.seq
                     await self._run(services.mark_streamed, city_code=city, seqs=sent)
                     continue
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(
                         wakeup.wait(), timeout=self._settings.notice_poll_seconds
                     )
-                except TimeoutError:
-                    pass
         finally:
             self._broker.unregister(city, wakeup)

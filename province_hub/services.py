@@ -13,13 +13,13 @@ from typing import Any
 
 from sqlalchemy import Engine, func, insert, select, update
 
+from province_hub.store import CityLink, Counter, Notice, NoticeDelivery, Record
 from sync import errors
 from sync.db import UnitOfWork, insert_ignore
 from sync.envelopes import UNSEQUENCED_KINDS, check_identity, check_structure
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.periods import PeriodError, parse_period
 from sync.validation import broken_rule
-from province_hub.store import CityLink, Counter, Notice, NoticeDelivery, Record
 
 NOTICE_COUNTER = "notice_seq"
 HUB_SENDER = "hub"
@@ -74,7 +74,8 @@ def _subject(kind: str, body: Any) -> tuple[str | None, int | None]:
             period_kind, start = parse_period(body.period)
         except PeriodError:
             return None, body.revision
-        return f"{kind}/{pb.PeriodKind.Name(period_kind)}/{start.isoformat()}", body.revision
+        period_name = pb.PeriodKind.Name(period_kind)  # type: ignore[arg-type]
+        return f"{kind}/{period_name}/{start.isoformat()}", body.revision
     if kind == "suggestion_batch":
         return f"{kind}/{body.batch_date}/{body.batch_number}", None
     if kind == "escalation":
@@ -338,9 +339,7 @@ def record_refusal(
         }
         if state:
             values["state"] = state
-        uow.conn.execute(
-            update(CityLink).where(CityLink.city_code == city_code).values(**values)
-        )
+        uow.conn.execute(update(CityLink).where(CityLink.city_code == city_code).values(**values))
         uow.commit()
 
 
@@ -465,7 +464,9 @@ def send_notice(
     return notice
 
 
-def notices_after(engine: Engine, *, city_code: str, after_seq: int, limit: int = 500) -> list[bytes]:
+def notices_after(
+    engine: Engine, *, city_code: str, after_seq: int, limit: int = 500
+) -> list[bytes]:
     """Serialized notices for the city after its cursor, in seq order (at most ``limit``)."""
     with engine.connect() as conn:
         return list(

@@ -11,9 +11,12 @@ from sync.periods import DEFAULT_TIMEZONE
 
 @dataclass(frozen=True)
 class HubSettings:
-    listen: str = setting("127.0.0.1:7443", "gRPC address host:port to listen on (port 0: any free)")
+    listen: str = setting(
+        "127.0.0.1:7443", "gRPC address host:port to listen on (port 0: any free)"
+    )
     database_url: str = setting(
-        "sqlite:///fedsync-data/hub.sqlite", "SQLAlchemy URL of the hub store (SQLite or PostgreSQL)"
+        "sqlite:///fedsync-data/hub.sqlite",
+        "SQLAlchemy URL of the hub store (SQLite or PostgreSQL)",
     )
     pki_dir: Path = setting(
         Path("fedsync-pki"), "directory of ca.crt, hub.crt, hub.key and crl.pem (fedsync pki init)"

@@ -26,8 +26,9 @@ def link_status(engine: Engine, roster_codes: Sequence[str]) -> list[dict[str, A
         counts: dict[str, dict[str, int]] = {}
         quarantined: dict[str, int] = {}
         for code, kind, status, n in conn.execute(
-            select(Record.city_code, Record.kind, Record.status, func.count())
-            .group_by(Record.city_code, Record.kind, Record.status)
+            select(Record.city_code, Record.kind, Record.status, func.count()).group_by(
+                Record.city_code, Record.kind, Record.status
+            )
         ).all():
             by_kind = counts.setdefault(code, {})
             by_kind[kind] = by_kind.get(kind, 0) + n
@@ -56,7 +57,10 @@ def link_status(engine: Engine, roster_codes: Sequence[str]) -> list[dict[str, A
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    header = f"{'city':<7} {'state':<11} {'acked':>8} {'records':>8} {'quar':>5} {'backlog':>8}  last contact               error"
+    header = (
+        f"{'city':<7} {'state':<11} {'acked':>8} {'records':>8} {'quar':>5} {'backlog':>8}  "
+        f"{'last contact':<26} error"
+    )
     lines = [header, "-" * len(header)]
     for r in rows:
         total = sum(r["records"].values())

@@ -61,7 +61,9 @@ def generate(out_dir: Path) -> list[Path]:
             continue
         text = path.read_text()
         fixed = _IMPORT_RE.sub(rf"\1 {PACKAGE_PREFIX}.fedsync.v1", text)
-        fixed = fixed.replace("fedsync.v1.federation_pb2", f"{PACKAGE_PREFIX}.fedsync.v1.federation_pb2")
+        fixed = fixed.replace(
+            "fedsync.v1.federation_pb2", f"{PACKAGE_PREFIX}.fedsync.v1.federation_pb2"
+        )
         fixed = fixed.replace(f"{PACKAGE_PREFIX}.{PACKAGE_PREFIX}.", f"{PACKAGE_PREFIX}.")
         if fixed != text:
             path.write_text(fixed)
@@ -77,4 +79,8 @@ def generate(out_dir: Path) -> list[Path]:
 if __name__ == "__main__":
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "sync" / "pb"
     for written_path in generate(target):
-        print(written_path.relative_to(target.parent) if target in written_path.parents else written_path)
+        print(
+            written_path.relative_to(target.parent)
+            if target in written_path.parents
+            else written_path
+        )

@@ -67,7 +67,7 @@ def _hub_notice(args: argparse.Namespace) -> int:
 
     engine, roster = _hub_engine(args)
     kind = args.kind.upper().replace("-", "_")
-    if kind not in pb.NoticeKind.keys() or kind == "NOTICE_KIND_UNSPECIFIED":
+    if kind not in pb.NoticeKind.keys() or kind == "NOTICE_KIND_UNSPECIFIED":  # noqa: SIM118
         raise ConfigError(f"--kind {args.kind!r}: use announcement, task, standard-answer, finding")
     notice = pb.Notice(
         kind=pb.NoticeKind.Value(kind),
@@ -146,7 +146,9 @@ def _city_inbox(args: argparse.Namespace) -> int:
 
     for row in services.inbox(_city_engine(args), limit=args.limit):
         marks = "".join(
-            flag for flag, at in (("R", row.read_at), ("D", row.done_at), ("O", row.objection_at)) if at
+            flag
+            for flag, at in (("R", row.read_at), ("D", row.done_at), ("O", row.objection_at))
+            if at
         )
         print(f"{row.notice_seq:>6} {row.kind:<22} {row.priority:<7} {marks:<3} {row.title}")
     return 0
@@ -183,15 +185,19 @@ def _city_rebase(args: argparse.Namespace) -> int:
 
     async def ask_hub() -> Any:
         channel = make_channel(
-            settings.hub, load_city_tls(settings.pki_dir, settings.code),
+            settings.hub,
+            load_city_tls(settings.pki_dir, settings.code),
             server_name=settings.hub_server_name,
         )
         async with channel:
             return await pb_grpc.FederationStub(channel).Hello(
                 pb.HelloRequest(
-                    city_code=settings.code, epoch=snapshot.epoch,
-                    software_version=SOFTWARE_VERSION, schema_version=SCHEMA_VERSION,
-                    delivered_through_seq=snapshot.delivered_seq, last_assigned_seq=snapshot.last_seq,
+                    city_code=settings.code,
+                    epoch=snapshot.epoch,
+                    software_version=SOFTWARE_VERSION,
+                    schema_version=SCHEMA_VERSION,
+                    delivered_through_seq=snapshot.delivered_seq,
+                    last_assigned_seq=snapshot.last_seq,
                 ),
                 timeout=30,
             )
@@ -206,8 +212,10 @@ def _city_rebase(args: argparse.Namespace) -> int:
         print("re-run with --yes to start a new epoch after the hub's high-water mark")
         return 1
     epoch, moved = outbox.rebase(hub_acked_seq=hello.acked_through_seq)
-    print(f"re-based: new epoch {epoch}; {moved} unsent envelopes renumbered from "
-          f"{hello.acked_through_seq + 1}")
+    print(
+        f"re-based: new epoch {epoch}; {moved} unsent envelopes renumbered from "
+        f"{hello.acked_through_seq + 1}"
+    )
     return 0
 
 
@@ -219,8 +227,12 @@ def _pki_init(args: argparse.Namespace) -> int:
     from sync.roster import load_roster
 
     codes = [c.code for c in load_roster(args.roster)]
-    pki.init_pki(args.dir, city_codes=codes, hub_hosts=args.hub_host or ("localhost", "127.0.0.1"),
-                 overwrite=args.overwrite)
+    pki.init_pki(
+        args.dir,
+        city_codes=codes,
+        hub_hosts=args.hub_host or ("localhost", "127.0.0.1"),
+        overwrite=args.overwrite,
+    )
     print(f"CA, hub and {len(codes)} city certificates written to {args.dir}")
     return 0
 
@@ -260,7 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     from city_node.settings import CitySettings
     from province_hub.settings import HubSettings
 
-    parser = argparse.ArgumentParser(prog="fedsync", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="fedsync", description=__doc__.splitlines()[0] if __doc__ else None
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     tiers = parser.add_subparsers(dest="_command", required=True, metavar="COMMAND")
 
@@ -276,7 +290,11 @@ def build_parser() -> argparse.ArgumentParser:
     notice = hub_sub.add_parser("notice", help="send a notice to all or some cities")
     notice.add_argument("--title", required=True)
     notice.add_argument("--body", default="")
-    notice.add_argument("--kind", default="announcement", help="announcement, task, standard-answer, finding, reminder")
+    notice.add_argument(
+        "--kind",
+        default="announcement",
+        help="announcement, task, standard-answer, finding, reminder",
+    )
     notice.add_argument("--priority", default="normal", choices=["low", "normal", "high", "urgent"])
     notice.add_argument("--to", default="all", help="'all' or comma-separated city codes")
     notice.add_argument("--deadline", default="", help="ISO date-time a TASK must be done by")
@@ -303,7 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
     receipt.add_argument("--note", default="", help="what was done / the objection's reason")
     receipt.add_argument("--actor", required=True, help="staff id of who acts")
     receipt.set_defaults(_handler=_city_receipt)
-    rebase = city_sub.add_parser("rebase", help="after a sequence conflict: continue after the hub's mark")
+    rebase = city_sub.add_parser(
+        "rebase", help="after a sequence conflict: continue after the hub's mark"
+    )
     rebase.add_argument("--yes", action="store_true", help="really re-base (otherwise only show)")
     rebase.set_defaults(_handler=_city_rebase)
     for sub in (city_run, cstatus, cinbox, receipt, rebase):
@@ -311,7 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     pki = tiers.add_parser("pki", help="the province CA and node certificates")
     pki_sub = pki.add_subparsers(dest="_sub", required=True, metavar="[init|issue|revoke]")
-    init = pki_sub.add_parser("init", help="create the CA, the hub's and every roster city's certificate")
+    init = pki_sub.add_parser(
+        "init", help="create the CA, the hub's and every roster city's certificate"
+    )
     init.add_argument("--dir", type=Path, required=True)
     init.add_argument("--roster", type=Path, default=None, help="roster CSV; default: Gansu")
     init.add_argument("--hub-host", action="append", help="DNS name or IP of the hub (repeatable)")
@@ -334,8 +356,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = tiers.add_parser("demo", help="the whole federation on this machine (Ctrl-C stops it)")
     demo.add_argument("--cities", type=int, default=14, help="how many roster cities to start")
-    demo.add_argument("--duration", type=float, default=0, help="stop after N seconds (0: until Ctrl-C)")
-    demo.add_argument("--workdir", type=Path, default=None, help="keep PKI and stores here (default: temp dir)")
+    demo.add_argument(
+        "--duration", type=float, default=0, help="stop after N seconds (0: until Ctrl-C)"
+    )
+    demo.add_argument(
+        "--workdir", type=Path, default=None, help="keep PKI and stores here (default: temp dir)"
+    )
     demo.set_defaults(_handler=_demo)
     return parser
 

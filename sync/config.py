@@ -28,9 +28,11 @@ class ConfigError(ValueError):
     """A setting has a value that cannot be used; the message names the setting and source."""
 
 
-def setting(default: Any, help: str, *, secret: bool = False) -> Any:  # noqa: A002
+def setting(default: Any, help: str, *, secret: bool = False) -> Any:
     """A settings field with its help line (shown by ``--help``)."""
-    return dataclasses.field(default=default, metadata={"help": help, "secret": secret}, repr=not secret)
+    return dataclasses.field(
+        default=default, metadata={"help": help, "secret": secret}, repr=not secret
+    )
 
 
 def _flag(name: str) -> str:

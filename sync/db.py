@@ -90,9 +90,8 @@ def insert_ignore(conn: Connection, table: Table, rows: list[dict[str, Any]]) ->
     if not rows:
         return
     if conn.dialect.name == "sqlite":
-        stmt = sqlite_insert(table).on_conflict_do_nothing()
+        conn.execute(sqlite_insert(table).on_conflict_do_nothing(), rows)
     elif conn.dialect.name == "postgresql":
-        stmt = pg_insert(table).on_conflict_do_nothing()
+        conn.execute(pg_insert(table).on_conflict_do_nothing(), rows)
     else:  # pragma: no cover - only the two engines above are supported
         raise RuntimeError(f"unsupported database {conn.dialect.name}")
-    conn.execute(stmt, rows)

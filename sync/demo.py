@@ -58,10 +58,19 @@ def run_demo(*, duration: float, cities: int, workdir: Path | None) -> int:
     logs = base / "logs"
     logs.mkdir(exist_ok=True)
     procs: list[subprocess.Popen[bytes]] = []
-    hub_args = ["--listen", f"127.0.0.1:{port}", "--database-url", hub_db, "--pki-dir", str(pki_dir)]
+    hub_args = [
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--database-url",
+        hub_db,
+        "--pki-dir",
+        str(pki_dir),
+    ]
     try:
         with open(logs / "hub.log", "wb") as hub_log:
-            hub = subprocess.Popen(_fedsync("hub", *hub_args), stdout=hub_log, stderr=subprocess.STDOUT, env=env)
+            hub = subprocess.Popen(
+                _fedsync("hub", *hub_args), stdout=hub_log, stderr=subprocess.STDOUT, env=env
+            )
         procs.append(hub)
         _wait_for_port(port, 30, hub)
         print(f"hub on 127.0.0.1:{port}; PKI, stores and logs in {base}")
@@ -70,23 +79,41 @@ def run_demo(*, duration: float, cities: int, workdir: Path | None) -> int:
                 procs.append(
                     subprocess.Popen(
                         _fedsync(
-                            "city", "--code", city.code, "--hub", f"127.0.0.1:{port}",
-                            "--pki-dir", str(pki_dir),
-                            "--database-url", f"sqlite:///{base / f'city-{city.code}.sqlite'}",
-                            "--demo-traffic", "--heartbeat-seconds", "2",
+                            "city",
+                            "--code",
+                            city.code,
+                            "--hub",
+                            f"127.0.0.1:{port}",
+                            "--pki-dir",
+                            str(pki_dir),
+                            "--database-url",
+                            f"sqlite:///{base / f'city-{city.code}.sqlite'}",
+                            "--demo-traffic",
+                            "--heartbeat-seconds",
+                            "2",
                         ),
-                        stdout=city_log, stderr=subprocess.STDOUT, env=env,
+                        stdout=city_log,
+                        stderr=subprocess.STDOUT,
+                        env=env,
                     )
                 )
-        print(f"{len(roster)} city nodes started: {', '.join(f'{c.code} {c.name_en}' for c in roster)}")
+        names = ", ".join(f"{c.code} {c.name_en}" for c in roster)
+        print(f"{len(roster)} city nodes started: {names}")
         time.sleep(3)
         subprocess.run(
             _fedsync(
-                "hub", "notice", *hub_args[2:], "--title", "Welcome to the federation",
-                "--body", "Every city: please confirm you read this announcement.",
-                "--kind", "announcement",
+                "hub",
+                "notice",
+                *hub_args[2:],
+                "--title",
+                "Welcome to the federation",
+                "--body",
+                "Every city: please confirm you read this announcement.",
+                "--kind",
+                "announcement",
             ),
-            check=True, env=env,
+            check=True,
+            env=env,
         )
         status_cmd = _fedsync("hub", "status", *hub_args[2:])
         print("watch it yourself with:", " ".join(status_cmd[2:]).replace("sync.cli", "fedsync"))

@@ -13,6 +13,7 @@ The subscription persists each notice (and the cursor, in one transaction, throu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Callable
@@ -76,7 +77,9 @@ def backoff_delay(attempt: int, *, initial: float, maximum: float) -> float:
     return random.uniform(ceiling / 4, ceiling)
 
 
-def make_channel(address: str, tls: TlsFiles, *, server_name: str = "", backoff_max: float = 30.0) -> grpc.aio.Channel:
+def make_channel(
+    address: str, tls: TlsFiles, *, server_name: str = "", backoff_max: float = 30.0
+) -> grpc.aio.Channel:
     credentials = grpc.ssl_channel_credentials(
         root_certificates=tls.ca_cert, private_key=tls.private_key, certificate_chain=tls.cert_chain
     )
@@ -194,7 +197,9 @@ class LinkClient:
                 delay = max(self._settings.backoff_max, 5.0)
             if delay is None:
                 delay = backoff_delay(
-                    attempt, initial=self._settings.backoff_initial, maximum=self._settings.backoff_max
+                    attempt,
+                    initial=self._settings.backoff_initial,
+                    maximum=self._settings.backoff_max,
                 )
                 attempt += 1
             await self._sleep(stop, delay)
@@ -202,10 +207,8 @@ class LinkClient:
     async def _sleep(self, stop: asyncio.Event, seconds: float) -> None:
         if seconds <= 0:
             return
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=seconds)
-        except TimeoutError:
-            pass
 
     async def _set_state(self, state: str, *, error: str = "", **extra: Any) -> None:
         self._last_error = error or self._last_error
@@ -254,29 +257,32 @@ class LinkClient:
             resent = await self._db(self._outbox.rewind, hello.acked_through_seq)
             log.warning("hub lost %d envelopes of city %s; re-sending", resent, self._city)
             delivered = hello.acked_through_seq
-        batch_limit = min(self._settings.batch_size, hello.max_batch_envelopes or self._settings.batch_size)
-        await self._set_state("connected", hub_acked_seq=hello.acked_through_seq, hub_epoch=hello.epoch, last_contact_at=datetime.now(UTC))
+        batch_limit = min(
+            self._settings.batch_size, hello.max_batch_envelopes or self._settings.batch_size
+        )
+        await self._set_state(
+            "connected",
+            hub_acked_seq=hello.acked_through_seq,
+            hub_epoch=hello.epoch,
+            last_contact_at=datetime.now(UTC),
+        )
         self._last_error = ""
         next_heartbeat = 0.0
         loop = asyncio.get_running_loop()
         last_purge = loop.time()
         while not stop.is_set():
             self._wakeup.clear()
-            rows = await self._db(
-                self._outbox.pending, after_seq=delivered, limit=batch_limit - 1
-            )
+            rows = await self._db(self._outbox.pending, after_seq=delivered, limit=batch_limit - 1)
             envelopes = [payload for _, payload in rows]
             now = loop.time()
             if now >= next_heartbeat:
                 envelopes.insert(0, await self._db(self._heartbeat))
                 next_heartbeat = now + self._settings.heartbeat_seconds
             if not envelopes:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(
                         self._wakeup.wait(), timeout=self._settings.idle_poll_seconds
                     )
-                except TimeoutError:
-                    pass
                 continue
             response: pb.PushResponse = await push(
                 encode_push_request(envelopes), timeout=self._settings.call_timeout
@@ -306,7 +312,9 @@ class LinkClient:
             software_version=SOFTWARE_VERSION,
             last_error=self._last_error,
         )
-        return build_envelope(city_code=self._city, epoch=snapshot.epoch, seq=0, body=body).SerializeToString()
+        return build_envelope(
+            city_code=self._city, epoch=snapshot.epoch, seq=0, body=body
+        ).SerializeToString()
 
     # --- notices -----------------------------------------------------------------------------
 
@@ -329,7 +337,9 @@ class LinkClient:
             await self._sleep(
                 stop,
                 backoff_delay(
-                    attempt, initial=self._settings.backoff_initial, maximum=self._settings.backoff_max
+                    attempt,
+                    initial=self._settings.backoff_initial,
+                    maximum=self._settings.backoff_max,
                 ),
             )
             attempt += 1

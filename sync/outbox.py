@@ -30,6 +30,7 @@ from sqlalchemy import (
     Text,
     delete,
     func,
+    insert,
     select,
     update,
 )
@@ -138,7 +139,7 @@ def append(conn: Connection, body: Message, *, now: datetime | None = None) -> i
         created_at=moment,
     )
     conn.execute(
-        OutboxRow.__table__.insert().values(
+        insert(OutboxRow).values(
             seq=bumped.last_seq,
             kind=envelope.WhichOneof("body"),
             created_at=moment,
@@ -273,7 +274,9 @@ class Outbox:
             uow.commit()
         return delivered - hub_acked_seq
 
-    def set_state(self, state: str, *, error: str = "", now: datetime | None = None, **extra: Any) -> None:
+    def set_state(
+        self, state: str, *, error: str = "", now: datetime | None = None, **extra: Any
+    ) -> None:
         """Record the link's state (and error) for the operator's status view."""
         values: dict[str, Any] = {"state": state, **extra}
         if error:
@@ -310,7 +313,10 @@ class Outbox:
             ).one()
             rows = uow.conn.execute(
                 select(OutboxRow.seq, OutboxRow.envelope, OutboxRow.created_at, OutboxRow.kind)
-                .where(OutboxRow.delivered_at.is_(None), OutboxRow.seq > min(state.delivered_seq, hub_acked_seq))
+                .where(
+                    OutboxRow.delivered_at.is_(None),
+                    OutboxRow.seq > min(state.delivered_seq, hub_acked_seq),
+                )
                 .order_by(OutboxRow.seq)
             ).all()
             uow.conn.execute(delete(OutboxRow).where(OutboxRow.seq.in_([r.seq for r in rows])))
@@ -321,7 +327,7 @@ class Outbox:
                 envelope.epoch = new_epoch
                 envelope.seq = next_seq
                 uow.conn.execute(
-                    OutboxRow.__table__.insert().values(
+                    insert(OutboxRow).values(
                         seq=next_seq,
                         kind=row.kind,
                         created_at=row.created_at,

@@ -35,7 +35,7 @@ def period_end(kind: int, start: date) -> date:
         return start + timedelta(days=1)
     if kind == pb.WEEK:
         return start + timedelta(days=7)
-    months = {pb.MONTH: 1, pb.QUARTER: 3, pb.YEAR: 12}.get(kind)
+    months = {int(pb.MONTH): 1, int(pb.QUARTER): 3, int(pb.YEAR): 12}.get(kind)
     if months is None:
         raise PeriodError(f"unknown period kind {kind}")
     month_index = start.month - 1 + months

@@ -73,7 +73,7 @@ def to_status(exc: errors.LinkError) -> grpc.Status:
 def from_rpc_error(err: grpc.RpcError) -> errors.LinkError | None:
     """The link exception a failed call carries, or None for transport errors and the like."""
     try:
-        status = rpc_status.from_call(err)  # type: ignore[arg-type]
+        status = rpc_status.from_call(err)
     except ValueError:
         return None
     if status is None:

@@ -182,7 +182,9 @@ _RULES: dict[str, Callable[[Message, date], None]] = {
 }
 
 
-def broken_rule(kind: str, body: Message, *, tz_name: str, now: datetime | None = None) -> str | None:
+def broken_rule(
+    kind: str, body: Message, *, tz_name: str, now: datetime | None = None
+) -> str | None:
     """The first business rule ``body`` breaks, as a sentence naming the field; else None."""
     try:
         _RULES[kind](body, today_in(tz_name, now))

@@ -256,7 +256,9 @@ def copy_database(url: str, copy_name_hint: str = "copy") -> str:
         import sqlite3
 
         source_path = Path(parsed.database or "")
-        target_path = source_path.with_name(f"{source_path.stem}-{copy_name_hint}-{uuid.uuid4().hex[:6]}.sqlite")
+        target_path = source_path.with_name(
+            f"{source_path.stem}-{copy_name_hint}-{uuid.uuid4().hex[:6]}.sqlite"
+        )
         with sqlite3.connect(source_path) as source, sqlite3.connect(target_path) as target:
             source.backup(target)
         return f"sqlite:///{target_path}"

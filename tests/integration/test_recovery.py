@@ -20,7 +20,8 @@ CITY = ROSTER_CODES[0]
 
 def suggestion(tag: str, n: int) -> pb.SuggestionBatch:
     return pb.SuggestionBatch(
-        batch_date="2026-01-05", batch_number=n,
+        batch_date="2026-01-05",
+        batch_number=n,
         suggestions=[pb.Suggestion(ticket_id=f"{tag}-{n}", content=f"suggestion {tag} {n}")],
     )
 
@@ -34,7 +35,9 @@ def hub_records(engine, city: str = CITY) -> dict[int, tuple[bytes, str]]:
     with engine.connect() as conn:
         return {
             r.seq: (r.digest, r.status)
-            for r in conn.execute(select(Record.seq, Record.digest, Record.status).where(Record.city_code == city))
+            for r in conn.execute(
+                select(Record.seq, Record.digest, Record.status).where(Record.city_code == city)
+            )
         }
 
 
@@ -65,7 +68,9 @@ async def test_city_restored_from_older_copy_is_a_conflict_and_hub_keeps_its_dat
 
     city = start_city(settings)
     produce(city.engine, "b", 10)
-    await wait_until(lambda: Outbox(city.engine).snapshot().delivered_seq == 20, what="20 delivered")
+    await wait_until(
+        lambda: Outbox(city.engine).snapshot().delivered_seq == 20, what="20 delivered"
+    )
     await city.stop()
     held = hub_records(hub.engine)
     assert sorted(held) == list(range(1, 21))
@@ -74,7 +79,8 @@ async def test_city_restored_from_older_copy_is_a_conflict_and_hub_keeps_its_dat
     restored = start_city(dataclasses.replace(settings, database_url=backup_url))
     produce(restored.engine, "c", 5)  # seqs 11..15 again, with other content
     snap = await wait_until(
-        lambda: (s := Outbox(restored.engine).snapshot()).state == "conflict" and s, what="conflict state"
+        lambda: (s := Outbox(restored.engine).snapshot()).state == "conflict" and s,
+        what="conflict state",
     )
     assert "restored" in snap.last_error and "rebase" in snap.last_error
     assert hub_records(hub.engine) == held, "the hub's data must not change"
@@ -88,14 +94,19 @@ async def test_city_restored_from_older_copy_is_a_conflict_and_hub_keeps_its_dat
     epoch, moved = Outbox(restored.engine).rebase(hub_acked_seq=20)
     assert moved == 5
     restored = start_city(dataclasses.replace(settings, database_url=backup_url))
-    await wait_until(lambda: len(hub_records(hub.engine)) == 25, what="re-based envelopes at the hub")
+    await wait_until(
+        lambda: len(hub_records(hub.engine)) == 25, what="re-based envelopes at the hub"
+    )
     after = hub_records(hub.engine)
     assert {seq: after[seq] for seq in held} == held
     assert all(status == "accepted" for _, status in after.values())
     digests = outbox_digests(restored.engine)
     assert all(after[seq][0] == digests[seq] for seq in range(21, 26))
     with hub.engine.connect() as conn:
-        assert conn.execute(select(CityLink.epoch).where(CityLink.city_code == CITY)).scalar_one() == epoch
+        assert (
+            conn.execute(select(CityLink.epoch).where(CityLink.city_code == CITY)).scalar_one()
+            == epoch
+        )
 
 
 async def test_city_store_recreated_from_scratch_is_a_conflict(
@@ -111,7 +122,9 @@ async def test_city_store_recreated_from_scratch_is_a_conflict(
 
     fresh = start_city(dataclasses.replace(settings, database_url=databases("city-new")))
     produce(fresh.engine, "n", 2)
-    snap = await wait_until(lambda: (s := Outbox(fresh.engine).snapshot()).state == "conflict" and s)
+    snap = await wait_until(
+        lambda: (s := Outbox(fresh.engine).snapshot()).state == "conflict" and s
+    )
     assert "re-created" in snap.last_error
     assert hub_records(hub.engine) == held
 
@@ -122,7 +135,8 @@ async def test_hub_restored_from_older_copy_gets_what_it_lost(
     hub_settings = hub_settings_factory(databases("hub"))
     hub = await start_hub(hub_settings)
     cities = [
-        start_city(city_settings_factory(code, databases(f"city{code}"), hub.port)) for code in ROSTER_CODES[:2]
+        start_city(city_settings_factory(code, databases(f"city{code}"), hub.port))
+        for code in ROSTER_CODES[:2]
     ]
     for city in cities:
         produce(city.engine, "a", 8)
@@ -143,7 +157,9 @@ async def test_hub_restored_from_older_copy_gets_what_it_lost(
     )
     assert sorted(hub_records(restored.engine, ROSTER_CODES[0])) == list(range(1, 9))
     for code, city in zip(ROSTER_CODES[:2], cities, strict=True):
-        await wait_until(lambda code=code: len(hub_records(restored.engine, code)) == 15, what=f"{code} refilled")
+        await wait_until(
+            lambda code=code: len(hub_records(restored.engine, code)) == 15, what=f"{code} refilled"
+        )
         digests = outbox_digests(city.engine)
         held = hub_records(restored.engine, code)
         assert {seq: d for seq, (d, _) in held.items()} == digests
@@ -156,8 +172,12 @@ async def test_business_rule_failure_is_quarantined_and_the_city_told(
     hub = await start_hub(hub_settings_factory(databases("hub")))
     city = start_city(city_settings_factory(CITY, databases("city"), hub.port))
     bad = pb.StatisticsReport(
-        period=pb.Period(kind=pb.DAY, start="2026-01-05"), revision=1,
-        complaints_received=3, closed=2, closed_in_time=5, approved_by="leader",
+        period=pb.Period(kind=pb.DAY, start="2026-01-05"),
+        revision=1,
+        complaints_received=3,
+        closed=2,
+        closed_in_time=5,
+        approved_by="leader",
     )
     city_services.send(city.engine, suggestion("x", 1))
     bad_seq = city_services.send(city.engine, bad)  # no tz_name: the city does not pre-check
@@ -195,8 +215,13 @@ async def test_notice_sent_while_city_is_down_arrives_exactly_once(
     await wait_until(lambda: Outbox(city.engine).snapshot().state == "connected")
     await city.stop()
     sent = hub_services.send_notice(
-        hub.engine, notice=pb.Notice(kind=pb.TASK, title="check the backlog", targets=[CITY],
-                                     task_deadline={"seconds": 2_000_000_000}),
+        hub.engine,
+        notice=pb.Notice(
+            kind=pb.TASK,
+            title="check the backlog",
+            targets=[CITY],
+            task_deadline={"seconds": 2_000_000_000},
+        ),
         roster_codes=ROSTER_CODES,
     )
 

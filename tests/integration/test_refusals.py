@@ -26,7 +26,8 @@ EPOCH = "e" * 32
 
 def suggestion(n: int) -> pb.SuggestionBatch:
     return pb.SuggestionBatch(
-        batch_date="2026-01-05", batch_number=n,
+        batch_date="2026-01-05",
+        batch_number=n,
         suggestions=[pb.Suggestion(ticket_id=f"S-{n}", content="more evening hours")],
     )
 
@@ -45,7 +46,12 @@ def store_state(engine) -> tuple:
     with engine.connect() as conn:
         return (
             conn.execute(select(func.count()).select_from(Record)).scalar_one(),
-            sorted(tuple(r) for r in conn.execute(select(CityLink.city_code, CityLink.acked_seq, CityLink.epoch))),
+            sorted(
+                tuple(r)
+                for r in conn.execute(
+                    select(CityLink.city_code, CityLink.acked_seq, CityLink.epoch)
+                )
+            ),
             conn.execute(select(func.count()).select_from(NoticeDelivery)).scalar_one(),
         )
 
@@ -118,10 +124,17 @@ async def test_client_certificate_of_another_ca_is_refused(hub, tmp_path: Path):
     init_pki(foreign, city_codes=[CITY])
     tls = load_city_tls(foreign, CITY)
     # Trust the real hub, but present a certificate the province CA never signed.
-    channel = make_channel(f"127.0.0.1:{hub.port}", tls.__class__(ca_cert=(hub_ca := _hub_ca(hub)), cert_chain=tls.cert_chain, private_key=tls.private_key))
+    channel = make_channel(
+        f"127.0.0.1:{hub.port}",
+        tls.__class__(
+            ca_cert=(hub_ca := _hub_ca(hub)), cert_chain=tls.cert_chain, private_key=tls.private_key
+        ),
+    )
     assert hub_ca
     async with channel:
-        code, _, _ = await refused(pb_grpc.FederationStub(channel).Hello(pb.HelloRequest(city_code=CITY), timeout=5))
+        code, _, _ = await refused(
+            pb_grpc.FederationStub(channel).Hello(pb.HelloRequest(city_code=CITY), timeout=5)
+        )
     assert code == grpc.StatusCode.UNAVAILABLE
     assert store_state(hub.engine)[0] == 0
 
@@ -149,9 +162,14 @@ async def test_oversized_batch_is_resource_exhausted(hub, stub):
     assert isinstance(exc, errors.BatchTooLarge)
     # Over the message-size limit (1 MiB here): refused by the transport before any work.
     big = build_envelope(
-        city_code=CITY, epoch=EPOCH, seq=1,
-        body=pb.SuggestionBatch(batch_date="2026-01-05", batch_number=1,
-                                suggestions=[pb.Suggestion(ticket_id="S", content="x" * (2 * 1024 * 1024))]),
+        city_code=CITY,
+        epoch=EPOCH,
+        seq=1,
+        body=pb.SuggestionBatch(
+            batch_date="2026-01-05",
+            batch_number=1,
+            suggestions=[pb.Suggestion(ticket_id="S", content="x" * (2 * 1024 * 1024))],
+        ),
     )
     code, message, _ = await refused(push(stub, [big]))
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
@@ -162,15 +180,25 @@ async def test_oversized_batch_is_resource_exhausted(hub, stub):
     ("mangle", "field", "words"),
     [
         (lambda e: e.ClearField("suggestion_batch"), "envelopes[1].body", "no body"),
-        (lambda e: setattr(e, "content_digest", digest(suggestion(999))), "envelopes[1].content_digest", "does not match"),
-        (lambda e: setattr(e, "content_digest", b"short"), "envelopes[1].content_digest", "32 bytes"),
+        (
+            lambda e: setattr(e, "content_digest", digest(suggestion(999))),
+            "envelopes[1].content_digest",
+            "does not match",
+        ),
+        (
+            lambda e: setattr(e, "content_digest", b"short"),
+            "envelopes[1].content_digest",
+            "32 bytes",
+        ),
         (lambda e: setattr(e, "seq", 0), "envelopes[1].seq", "seq 0"),
         (lambda e: setattr(e, "seq", 7), "envelopes[1].seq", "consecutive"),
         (lambda e: setattr(e, "epoch", ""), "envelopes[1].epoch", "no epoch"),
     ],
     ids=["no-body", "wrong-digest", "short-digest", "seq-zero", "not-consecutive", "no-epoch"],
 )
-async def test_malformed_envelope_is_invalid_argument_naming_the_field(hub, stub, mangle, field, words):
+async def test_malformed_envelope_is_invalid_argument_naming_the_field(
+    hub, stub, mangle, field, words
+):
     batch = envelopes(CITY, 1, 3)
     mangle(batch[1])
     before = store_state(hub.engine)
@@ -184,16 +212,22 @@ async def test_malformed_envelope_is_invalid_argument_naming_the_field(hub, stub
 async def test_unparseable_push_is_invalid_argument(hub, stub, pki_dir):
     channel = make_channel(f"127.0.0.1:{hub.port}", load_city_tls(pki_dir, CITY))
     async with channel:
-        raw = channel.unary_unary("/fedsync.v1.Federation/Push", response_deserializer=pb.PushResponse.FromString)
+        raw = channel.unary_unary(
+            "/fedsync.v1.Federation/Push", response_deserializer=pb.PushResponse.FromString
+        )
         code, message, _ = await refused(raw(b"\x0a\xff\xff\xff\x0f garbage", timeout=5))
         assert code == grpc.StatusCode.INVALID_ARGUMENT, message
         assert "PushRequest" in message
         # A batch whose envelopes are valid bytes passes the same door.
-        ok = await raw(encode_push_request([e.SerializeToString() for e in envelopes(CITY, 1, 2)]), timeout=5)
+        ok = await raw(
+            encode_push_request([e.SerializeToString() for e in envelopes(CITY, 1, 2)]), timeout=5
+        )
         assert ok.acked_through_seq == 2
 
 
-async def test_revoked_certificate_is_unauthenticated(databases, hub_settings_factory, start_hub, tmp_path: Path):
+async def test_revoked_certificate_is_unauthenticated(
+    databases, hub_settings_factory, start_hub, tmp_path: Path
+):
     own_pki = tmp_path / "pki"
     init_pki(own_pki, city_codes=[CITY, OTHER])
     hub = await start_hub(hub_settings_factory(databases("hub"), pki_dir=own_pki))

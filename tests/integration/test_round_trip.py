@@ -37,8 +37,13 @@ def sample_bodies() -> dict[str, object]:
         repeat_complaints=1,
         escalations_raised=1,
         complaints_closed=5,
-        satisfaction=pb.SatisfactionCounts(very_satisfied=1, satisfied=2, neutral=0, dissatisfied=1, surveyed=4),
-        by_category=[pb.SliceCounts(key="NET.BROADBAND", complaints=4), pb.SliceCounts(key="BILL.DISPUTE", complaints=3)],
+        satisfaction=pb.SatisfactionCounts(
+            very_satisfied=1, satisfied=2, neutral=0, dissatisfied=1, surveyed=4
+        ),
+        by_category=[
+            pb.SliceCounts(key="NET.BROADBAND", complaints=4),
+            pb.SliceCounts(key="BILL.DISPUTE", complaints=3),
+        ],
         by_channel=[pb.SliceCounts(key="phone", complaints=7)],
         operators=[pb.OperatorWorkload(operator_id="op-01", registered=7, closed=5)],
         approved_by="leader-1",
@@ -69,13 +74,24 @@ def sample_bodies() -> dict[str, object]:
     suggestions = pb.SuggestionBatch(
         batch_date=day,
         batch_number=1,
-        suggestions=[pb.Suggestion(ticket_id="S-1", category="SVC.INSTALL", content="weekend installs")],
+        suggestions=[
+            pb.Suggestion(ticket_id="S-1", category="SVC.INSTALL", content="weekend installs")
+        ],
         classified_by="clerk-1",
     )
     overtime = pb.OvertimeReport(
         period=pb.Period(kind=pb.DAY, start=day),
         revision=1,
-        cases=[pb.OvertimeCase(ticket_id="T-9", category="NET.FIXED", branch="城关", limit_hours=16, overdue_hours=5, compensation_fen=2000)],
+        cases=[
+            pb.OvertimeCase(
+                ticket_id="T-9",
+                category="NET.FIXED",
+                branch="城关",
+                limit_hours=16,
+                overdue_hours=5,
+                compensation_fen=2000,
+            )
+        ],
         total_compensation_fen=2000,
     )
     trace = pb.TicketTrace(request_notice_seq=1, ticket_id="T-1", found=True, status="closed")
@@ -91,10 +107,14 @@ def sample_bodies() -> dict[str, object]:
 
 def _records(engine, city: str) -> list[Record]:
     with engine.connect() as conn:
-        return list(conn.execute(select(Record).where(Record.city_code == city).order_by(Record.seq)).all())
+        return list(
+            conn.execute(select(Record).where(Record.city_code == city).order_by(Record.seq)).all()
+        )
 
 
-async def test_every_body_kind_round_trips(databases, hub_settings_factory, city_settings_factory, start_hub, start_city):
+async def test_every_body_kind_round_trips(
+    databases, hub_settings_factory, city_settings_factory, start_hub, start_city
+):
     hub = await start_hub(hub_settings_factory(databases("hub")))
     code = ROSTER_CODES[0]
     city = start_city(city_settings_factory(code, databases("city"), hub.port))
@@ -111,7 +131,9 @@ async def test_every_body_kind_round_trips(databases, hub_settings_factory, city
     bodies = sample_bodies()
     for body in bodies.values():
         city_services.send(city.engine, body, tz_name=TZ)
-    receipt_seq = city_services.record_receipt(city.engine, notice_seq=1, action="done", actor="leader-1", note="posted")
+    receipt_seq = city_services.record_receipt(
+        city.engine, notice_seq=1, action="done", actor="leader-1", note="posted"
+    )
     city.node.link.wake()
 
     def all_arrived():
@@ -132,20 +154,24 @@ async def test_every_body_kind_round_trips(databases, hub_settings_factory, city
     def receipt_applied():
         with hub.engine.connect() as conn:
             return conn.execute(
-                select(NoticeDelivery.done_at, NoticeDelivery.done_note, NoticeDelivery.delivered_at).where(
-                    NoticeDelivery.notice_seq == 1, NoticeDelivery.city_code == code
-                )
+                select(
+                    NoticeDelivery.done_at, NoticeDelivery.done_note, NoticeDelivery.delivered_at
+                ).where(NoticeDelivery.notice_seq == 1, NoticeDelivery.city_code == code)
             ).one()
 
-    done_at, note, delivered_at = await wait_until(receipt_applied)
+    done_at, note, _delivered_at = await wait_until(receipt_applied)
     assert done_at is not None and note == "posted"
-    await wait_until(lambda: receipt_applied().delivered_at, what="delivery confirmed by the cursor")
+    await wait_until(
+        lambda: receipt_applied().delivered_at, what="delivery confirmed by the cursor"
+    )
 
     def heartbeat_seen():
         with hub.engine.connect() as conn:
             return conn.execute(select(CityLink).where(CityLink.city_code == code)).one()
 
-    link = await wait_until(lambda: heartbeat_seen().heartbeat_at and heartbeat_seen(), what="a heartbeat")
+    link = await wait_until(
+        lambda: heartbeat_seen().heartbeat_at and heartbeat_seen(), what="a heartbeat"
+    )
     assert link.acked_seq == len(rows)
     assert link.state == "connected"
     assert link.software_version
@@ -156,12 +182,19 @@ async def test_every_notice_kind_reaches_only_its_targets(
 ):
     hub = await start_hub(hub_settings_factory(databases("hub")))
     codes = ROSTER_CODES[:3]
-    cities = {code: start_city(city_settings_factory(code, databases(f"city{code}"), hub.port)) for code in codes}
+    cities = {
+        code: start_city(city_settings_factory(code, databases(f"city{code}"), hub.port))
+        for code in codes
+    }
     deadline = datetime.now(UTC) + timedelta(days=2)
     plan: list[tuple[pb.Notice, tuple[str, ...]]] = []
-    for index, kind in enumerate(k for k in pb.NoticeKind.values() if k != pb.NOTICE_KIND_UNSPECIFIED):
+    for index, kind in enumerate(
+        k for k in pb.NoticeKind.values() if k != pb.NOTICE_KIND_UNSPECIFIED
+    ):
         targets = (codes[index % 3],) if index % 2 else (codes[0], codes[2])
-        notice = pb.Notice(kind=kind, title=f"notice {pb.NoticeKind.Name(kind)}", targets=list(targets))
+        notice = pb.Notice(
+            kind=kind, title=f"notice {pb.NoticeKind.Name(kind)}", targets=list(targets)
+        )
         if kind == pb.TASK:
             notice.task_deadline.FromDatetime(deadline)
         if kind == pb.TRACE_REQUEST:
@@ -176,11 +209,14 @@ async def test_every_notice_kind_reaches_only_its_targets(
     expected = {code: sorted(n.title for n, targets in plan if code in targets) for code in codes}
 
     for code, city in cities.items():
+
         def titles(engine=city.engine):
             with engine.connect() as conn:
                 return sorted(conn.execute(select(InboxNotice.title)).scalars())
 
-        await wait_until(lambda titles=titles, code=code: titles() == expected[code], what=f"inbox of {code}")
+        await wait_until(
+            lambda titles=titles, code=code: titles() == expected[code], what=f"inbox of {code}"
+        )
     # Nothing more arrives later (no duplicates, no strays).
     for city in cities.values():
         await city.stop()

@@ -90,7 +90,9 @@ def test_rebase_renumbers_unsent_rows_after_the_hub_mark(engine):
     rows = box.pending(after_seq=40, limit=10)
     envs = [pb.Envelope.FromString(raw) for _, raw in rows]
     assert [(e.seq, e.epoch, e.suggestion_batch.batch_number) for e in envs] == [
-        (41, epoch, 3), (42, epoch, 4), (43, epoch, 5)
+        (41, epoch, 3),
+        (42, epoch, 4),
+        (43, epoch, 5),
     ]
     assert services.send(engine, body(6)) == 44
 
@@ -108,7 +110,9 @@ def test_receipts_need_a_known_notice_and_a_reason_for_objections(engine):
     with pytest.raises(services.CityError, match="use one of"):
         services.record_receipt(engine, notice_seq=7, action="ignore", actor="a")
     assert seqs(engine) == []  # nothing queued by refused receipts
-    seq = services.record_receipt(engine, notice_seq=7, action="objection", actor="a", note="no staff")
+    seq = services.record_receipt(
+        engine, notice_seq=7, action="objection", actor="a", note="no staff"
+    )
     assert seqs(engine) == [seq]
     row = services.inbox(engine)[0]
     assert row.objection_reason == "no staff" and row.objection_at is not None

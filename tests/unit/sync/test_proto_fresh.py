@@ -21,7 +21,9 @@ def _load_generator():
 
 def test_committed_stubs_match_the_proto(tmp_path: Path):
     pytest.importorskip("grpc_tools", reason="grpcio-tools is a dev extra")
-    generated = {p.relative_to(tmp_path): p.read_bytes() for p in _load_generator().generate(tmp_path)}
+    generated = {
+        p.relative_to(tmp_path): p.read_bytes() for p in _load_generator().generate(tmp_path)
+    }
     committed_root = ROOT / "sync" / "pb"
     committed = {
         p.relative_to(committed_root): p.read_bytes()

@@ -26,9 +26,17 @@ def rule(kind: str, body) -> str | None:
 
 def stats(**fields) -> pb.StatisticsReport:
     base = dict(
-        period=pb.Period(kind=pb.WEEK, start="2026-11-16"), revision=1, complaints_received=5,
-        closed=4, closed_in_time=3, complaints_closed=4, repeat_complaints=1, approved_by="leader",
-        satisfaction=pb.SatisfactionCounts(very_satisfied=1, satisfied=1, neutral=0, dissatisfied=1, surveyed=3),
+        period=pb.Period(kind=pb.WEEK, start="2026-11-16"),
+        revision=1,
+        complaints_received=5,
+        closed=4,
+        closed_in_time=3,
+        complaints_closed=4,
+        repeat_complaints=1,
+        approved_by="leader",
+        satisfaction=pb.SatisfactionCounts(
+            very_satisfied=1, satisfied=1, neutral=0, dissatisfied=1, surveyed=3
+        ),
     )
     base.update(fields)
     return pb.StatisticsReport(**base)
@@ -82,8 +90,14 @@ def test_day_is_cut_in_the_federation_zone():
         (stats(satisfaction=pb.SatisfactionCounts(satisfied=2, surveyed=3)), "surveyed = 3"),
         (stats(revision=0), "revision must be 1 or more"),
         (stats(approved_by=""), "approved_by is required"),
-        (stats(by_category=[pb.SliceCounts(key="NET", complaints=4)]), "by_category complaints add up to 4"),
-        (stats(by_channel=[pb.SliceCounts(key="web", complaints=5), pb.SliceCounts(key="web")]), "appears twice"),
+        (
+            stats(by_category=[pb.SliceCounts(key="NET", complaints=4)]),
+            "by_category complaints add up to 4",
+        ),
+        (
+            stats(by_channel=[pb.SliceCounts(key="web", complaints=5), pb.SliceCounts(key="web")]),
+            "appears twice",
+        ),
     ],
 )
 def test_statistics_rules_name_the_field(body, words):
@@ -93,17 +107,27 @@ def test_statistics_rules_name_the_field(body, words):
 
 def test_valid_bodies_pass_and_broken_ones_say_why():
     assert rule("statistics_report", stats()) is None
-    qa = pb.QaReport(period=pb.Period(kind=pb.MONTH, start="2026-10-01"), revision=1, sampled=3, passed=4, inspector="qa")
+    qa = pb.QaReport(
+        period=pb.Period(kind=pb.MONTH, start="2026-10-01"),
+        revision=1,
+        sampled=3,
+        passed=4,
+        inspector="qa",
+    )
     assert "passed (4) exceeds sampled (3)" in rule("qa_report", qa)
     ot = pb.OvertimeReport(
-        period=pb.Period(kind=pb.MONTH, start="2026-10-01"), revision=1,
-        cases=[pb.OvertimeCase(ticket_id="T", compensation_fen=500)], total_compensation_fen=400,
+        period=pb.Period(kind=pb.MONTH, start="2026-10-01"),
+        revision=1,
+        cases=[pb.OvertimeCase(ticket_id="T", compensation_fen=500)],
+        total_compensation_fen=400,
     )
     assert "cases add up to 500" in rule("overtime_report", ot)
     assert "reason" in rule("notice_receipt", pb.NoticeReceipt(notice_seq=3, action=pb.OBJECTION))
     assert rule("notice_receipt", pb.NoticeReceipt(notice_seq=3, action=pb.DONE, note="ok")) is None
     assert "tier" in rule("escalation", pb.Escalation(ticket_id="T", kind=pb.COMPLAINT, reason="r"))
-    assert "batch_date" in rule("suggestion_batch", pb.SuggestionBatch(batch_date="x", batch_number=1))
+    assert "batch_date" in rule(
+        "suggestion_batch", pb.SuggestionBatch(batch_date="x", batch_number=1)
+    )
 
 
 def test_structure_checks():
@@ -133,7 +157,16 @@ def test_schema_versions():
 
 def test_push_request_encoding_equals_protobuf():
     envs = [
-        build_envelope(city_code="620100", epoch="e", seq=i, body=pb.SuggestionBatch(batch_date="2026-11-01", batch_number=i, suggestions=[pb.Suggestion(ticket_id="x" * (i * 100), content="y")]))
+        build_envelope(
+            city_code="620100",
+            epoch="e",
+            seq=i,
+            body=pb.SuggestionBatch(
+                batch_date="2026-11-01",
+                batch_number=i,
+                suggestions=[pb.Suggestion(ticket_id="x" * (i * 100), content="y")],
+            ),
+        )
         for i in range(1, 4)
     ]
     raw = encode_push_request([e.SerializeToString() for e in envs])
@@ -152,7 +185,12 @@ def test_config_precedence_flag_over_env_over_file(tmp_path: Path):
     config = tmp_path / "fedsync.toml"
     config.write_text('max_batch = 10\n[hub]\nlisten = "0.0.0.0:9000"\ntimezone = "UTC"\n')
     env = {"FEDSYNC_MAX_BATCH": "20", "FEDSYNC_TIMEZONE": "Asia/Urumqi"}
-    settings = resolve(HubSettings, flags={"config": config, "timezone": "Asia/Shanghai"}, section="hub", environ=env)
+    settings = resolve(
+        HubSettings,
+        flags={"config": config, "timezone": "Asia/Shanghai"},
+        section="hub",
+        environ=env,
+    )
     assert settings.listen == "0.0.0.0:9000"  # file
     assert settings.max_batch == 20  # env over file
     assert settings.timezone == "Asia/Shanghai"  # flag over env
