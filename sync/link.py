@@ -13,11 +13,11 @@ The subscription persists each notice (and the cursor, in one transaction, throu
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -125,6 +125,7 @@ class LinkClient:
         self._on_notice = on_notice
         self._wakeup = asyncio.Event()
         self._last_error = ""
+        self._attempt = 0
         self.pushed_batches = 0
         # Our own pool for database work, so that stopping waits for calls in flight and the
         # store can be closed cleanly afterwards (the loop's default pool would not wait).
@@ -163,51 +164,65 @@ class LinkClient:
     async def _deliver_forever(self, channel: grpc.aio.Channel, stop: asyncio.Event) -> None:
         stub = pb_grpc.FederationStub(channel)
         push = channel.unary_unary(PUSH_METHOD, response_deserializer=pb.PushResponse.FromString)
-        attempt = 0
+        self._attempt = 0
         while not stop.is_set():
             delay: float | None = None
             try:
                 await self._session(stub, push, stop)
                 return
-            except LinkStopped as exc:
-                log.error("link of city %s stopped (%s): %s", self._city, exc.state, exc.message)
-                await self._set_state(exc.state, error=exc.message)
-                # Park: look again now and then whether an operator fixed it (re-base, new cert).
-                delay = max(self._settings.backoff_max, 5.0)
-            except grpc.aio.AioRpcError as err:
-                refusal = from_rpc_error(err)
-                if isinstance(refusal, errors.SequenceGap):
-                    await self._db(self._outbox.rewind, refusal.acked_through_seq)
-                    attempt += 1
-                    delay = 0.0 if attempt < 3 else None
-                elif isinstance(refusal, errors.SequenceConflict):
-                    await self._set_state("conflict", error=refusal.message)
-                    delay = max(self._settings.backoff_max, 5.0)
-                elif isinstance(refusal, errors.CertificateRevoked):
-                    await self._set_state("revoked", error=refusal.message)
-                    delay = max(self._settings.backoff_max, 5.0)
-                elif isinstance(refusal, errors.SchemaUnsupported):
-                    await self._set_state("incompatible", error=refusal.message)
-                    delay = max(self._settings.backoff_max, 5.0)
-                else:
-                    message = refusal.message if refusal else f"{err.code().name}: {err.details()}"
-                    await self._set_state("backing-off", error=message)
-            except OutboxError as exc:
-                await self._set_state("error", error=str(exc))
-                delay = max(self._settings.backoff_max, 5.0)
+            except Exception as exc:
+                try:
+                    delay = await self._react(exc)
+                except Exception as inner:  # even recording the state failed: just retry
+                    log.exception("city %s could not record its link state", self._city)
+                    self._last_error = f"{type(inner).__name__}: {inner}"
             if delay is None:
                 delay = backoff_delay(
-                    attempt,
+                    self._attempt,
                     initial=self._settings.backoff_initial,
                     maximum=self._settings.backoff_max,
                 )
-                attempt += 1
+                self._attempt += 1
             await self._sleep(stop, delay)
+
+    async def _react(self, exc: Exception) -> float | None:
+        """Record what went wrong; return how long to wait (None: the usual backoff)."""
+        parked = max(self._settings.backoff_max, 5.0)
+        if isinstance(exc, LinkStopped):
+            log.error("link of city %s stopped (%s): %s", self._city, exc.state, exc.message)
+            await self._set_state(exc.state, error=exc.message)
+            # Park: look again now and then whether an operator fixed it (re-base, new cert).
+            return parked
+        if isinstance(exc, OutboxError):
+            await self._set_state("error", error=str(exc))
+            return parked
+        if not isinstance(exc, grpc.aio.AioRpcError):
+            # Our own store failed (a restart, a lock timeout...): back off and retry.
+            log.exception("delivery of city %s failed", self._city, exc_info=exc)
+            await self._set_state("backing-off", error=f"{type(exc).__name__}: {exc}")
+            return None
+        refusal = from_rpc_error(exc)
+        if isinstance(refusal, errors.SequenceGap):
+            await self._db(self._outbox.rewind, refusal.acked_through_seq)
+            self._attempt += 1
+            return 0.0 if self._attempt < 3 else None
+        states = {
+            errors.SequenceConflict: "conflict",
+            errors.CertificateRevoked: "revoked",
+            errors.SchemaUnsupported: "incompatible",
+        }
+        state = states.get(type(refusal)) if refusal else None
+        if refusal is not None and state is not None:
+            await self._set_state(state, error=refusal.message)
+            return parked
+        message = refusal.message if refusal else f"{exc.code().name}: {exc.details()}"
+        await self._set_state("backing-off", error=message)
+        return None
 
     async def _sleep(self, stop: asyncio.Event, seconds: float) -> None:
         if seconds <= 0:
             return
-        with contextlib.suppress(TimeoutError):
+        with suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=seconds)
 
     async def _set_state(self, state: str, *, error: str = "", **extra: Any) -> None:
@@ -279,7 +294,7 @@ class LinkClient:
                 envelopes.insert(0, await self._db(self._heartbeat))
                 next_heartbeat = now + self._settings.heartbeat_seconds
             if not envelopes:
-                with contextlib.suppress(TimeoutError):
+                with suppress(TimeoutError):
                     await asyncio.wait_for(
                         self._wakeup.wait(), timeout=self._settings.idle_poll_seconds
                     )
@@ -334,6 +349,8 @@ class LinkClient:
                     attempt = 0
             except grpc.aio.AioRpcError as err:
                 log.info("notice stream of city %s: %s", self._city, err.code().name)
+            except Exception:  # the store failed while persisting: reconnect from the cursor
+                log.exception("notice stream of city %s failed", self._city)
             await self._sleep(
                 stop,
                 backoff_delay(

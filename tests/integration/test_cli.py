@@ -1,0 +1,196 @@
+"""The `fedsync` command as a person uses it: real processes, real certificates, real stores."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROSTER_CODES
+
+CITY = ROSTER_CODES[0]
+
+
+def fedsync(
+    *args: str, check: bool = True, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "sync.cli", *args], capture_output=True, text=True, timeout=timeout
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"fedsync {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def test_pki_commands(tmp_path: Path):
+    pki = tmp_path / "pki"
+    out = fedsync("pki", "init", "--dir", str(pki), "--hub-host", "hub.example").stdout
+    assert "14 city certificates" in out
+    assert sorted(p.stem for p in (pki / "cities").glob("*.crt")) == sorted(ROSTER_CODES)
+    again = fedsync("pki", "init", "--dir", str(pki), check=False)
+    assert again.returncode == 2 and "already" in again.stderr.lower()
+    assert "issued" in fedsync("pki", "issue", "--dir", str(pki), "--city", CITY).stdout
+    assert "revoked serial" in fedsync("pki", "revoke", "--dir", str(pki), "--city", CITY).stdout
+    bad = fedsync("pki", "issue", "--dir", str(pki), "--city", "62010", check=False)
+    assert bad.returncode == 2 and "62010" in bad.stderr
+
+
+def test_bad_settings_are_named(tmp_path: Path):
+    result = fedsync("city", "status", "--code", "abc", check=False)
+    assert result.returncode == 2 and "code 'abc'" in result.stderr
+    result = fedsync("hub", "status", "--listen", "nowhere", check=False)
+    assert result.returncode == 2 and "host:port" in result.stderr
+    result = fedsync(
+        "hub",
+        "notice",
+        "--title",
+        "x",
+        "--to",
+        "999999",
+        "--database-url",
+        f"sqlite:///{tmp_path / 'hub.sqlite'}",
+        check=False,
+    )
+    assert result.returncode == 2 and "999999" in result.stderr
+    help_text = fedsync("city", "--help").stdout
+    assert "FEDSYNC_BATCH_SIZE" in help_text and "--retention-days" in help_text
+
+
+@pytest.mark.slow
+def test_hub_and_city_processes_work_and_stop_cleanly(tmp_path: Path):
+    pki = tmp_path / "pki"
+    fedsync("pki", "init", "--dir", str(pki))
+    port = free_port()
+    hub_db = tmp_path / "hub.sqlite"
+    hub_args = ["--database-url", f"sqlite:///{hub_db}", "--pki-dir", str(pki)]
+    city_args = [
+        "--code",
+        CITY,
+        "--database-url",
+        f"sqlite:///{tmp_path / 'city.sqlite'}",
+        "--pki-dir",
+        str(pki),
+        "--hub",
+        f"127.0.0.1:{port}",
+        "--heartbeat-seconds",
+        "0.5",
+        "--backoff-max",
+        "1",
+    ]
+    logs = {name: open(tmp_path / f"{name}.log", "w+") for name in ("hub", "city")}  # noqa: SIM115
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    hub = subprocess.Popen(
+        [sys.executable, "-m", "sync.cli", "hub", "--listen", f"127.0.0.1:{port}", *hub_args],
+        stdout=logs["hub"],
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    city = subprocess.Popen(
+        [sys.executable, "-m", "sync.cli", "city", *city_args],
+        stdout=logs["city"],
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    try:
+
+        def city_status():
+            return json.loads(fedsync("city", "status", "--json", *city_args).stdout)
+
+        wait_for(lambda: city_status()["state"] == "connected", 30, "the city to connect")
+        sent = fedsync(
+            "hub",
+            "notice",
+            *hub_args,
+            "--title",
+            "盘点积压工单",
+            "--kind",
+            "task",
+            "--deadline",
+            "2030-01-01T18:00:00+08:00",
+            "--to",
+            CITY,
+        ).stdout
+        assert "sent to 1 cities" in sent
+        wait_for(
+            lambda: "盘点积压工单" in fedsync("city", "inbox", *city_args).stdout, 30, "the notice"
+        )
+        fedsync(
+            "city",
+            "receipt",
+            *city_args,
+            "--notice",
+            "1",
+            "--action",
+            "done",
+            "--note",
+            "done",
+            "--actor",
+            "leader-1",
+        )
+
+        def hub_row():
+            rows = json.loads(fedsync("hub", "status", "--json", *hub_args).stdout)
+            return next(r for r in rows if r["city_code"] == CITY)
+
+        row = wait_for(
+            lambda: (r := hub_row())["records"].get("notice_receipt") and r, 30, "the receipt"
+        )
+        assert row["state"] == "connected" and row["acked_seq"] == 1 and row["epoch"]
+        assert row["heartbeat_at"] is not None
+        with sqlite3.connect(hub_db) as conn:
+            done_note = conn.execute("SELECT done_note FROM notice_deliveries").fetchone()[0]
+        assert done_note == "done"
+        assert city_status()["backlog"] == 0
+        for proc in (city, hub):
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=15) == 0, "a SIGTERM must stop the process cleanly"
+    finally:
+        for proc in (city, hub):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        for handle in logs.values():
+            handle.close()
+
+
+@pytest.mark.slow
+def test_demo_shows_the_whole_federation(tmp_path: Path):
+    """`fedsync demo`: 14 city processes, records pushed, one announcement read by all 14."""
+    workdir = tmp_path / "demo"
+    result = fedsync("demo", "--duration", "25", "--workdir", str(workdir), timeout=180)
+    assert "14 city nodes started" in result.stdout
+    with sqlite3.connect(workdir / "hub.sqlite") as conn:
+        links = conn.execute("SELECT city_code, state, acked_seq FROM city_links").fetchall()
+        reads = conn.execute(
+            "SELECT count(read_at), count(delivered_at) FROM notice_deliveries d "
+            "JOIN notices n ON n.seq = d.notice_seq WHERE n.kind = 'ANNOUNCEMENT'"
+        ).fetchone()
+        kinds = {k for (k,) in conn.execute("SELECT DISTINCT kind FROM records")}
+    assert sorted(code for code, _, _ in links) == sorted(ROSTER_CODES)
+    assert all(acked > 0 for _, _, acked in links), links
+    assert reads == (14, 14)
+    assert {"suggestion_batch", "notice_receipt"} <= kinds
