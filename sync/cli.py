@@ -172,12 +172,10 @@ def _city_receipt(args: argparse.Namespace) -> int:
 
 
 def _city_rebase(args: argparse.Namespace) -> int:
-    from sync.link import make_channel
+    from sync.link import hello_request, make_channel
     from sync.outbox import Outbox
-    from sync.pb.fedsync.v1 import federation_pb2 as pb
     from sync.pb.fedsync.v1 import federation_pb2_grpc as pb_grpc
     from sync.pki import load_city_tls
-    from sync.version import SCHEMA_VERSION, SOFTWARE_VERSION
 
     settings = _city_settings(args)
     outbox = Outbox(_city_engine(args))
@@ -190,17 +188,7 @@ def _city_rebase(args: argparse.Namespace) -> int:
             server_name=settings.hub_server_name,
         )
         async with channel:
-            return await pb_grpc.FederationStub(channel).Hello(
-                pb.HelloRequest(
-                    city_code=settings.code,
-                    epoch=snapshot.epoch,
-                    software_version=SOFTWARE_VERSION,
-                    schema_version=SCHEMA_VERSION,
-                    delivered_through_seq=snapshot.delivered_seq,
-                    last_assigned_seq=snapshot.last_seq,
-                ),
-                timeout=30,
-            )
+            return await pb_grpc.FederationStub(channel).Hello(hello_request(snapshot), timeout=30)
 
     hello = asyncio.run(ask_hub())
     print(

@@ -27,7 +27,7 @@ import grpc
 
 from sync import errors
 from sync.envelopes import build_envelope
-from sync.outbox import Outbox, OutboxError
+from sync.outbox import LinkSnapshot, Outbox, OutboxError
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.pb.fedsync.v1 import federation_pb2_grpc as pb_grpc
 from sync.pki import TlsFiles
@@ -95,6 +95,18 @@ def make_channel(
     if server_name:
         options.append(("grpc.ssl_target_name_override", server_name))
     return grpc.aio.secure_channel(address, credentials, options=options)
+
+
+def hello_request(snapshot: LinkSnapshot) -> pb.HelloRequest:
+    """What a city says at Hello: who it is and how far its store has got."""
+    return pb.HelloRequest(
+        city_code=snapshot.city_code,
+        epoch=snapshot.epoch,
+        software_version=SOFTWARE_VERSION,
+        schema_version=SCHEMA_VERSION,
+        delivered_through_seq=snapshot.delivered_seq,
+        last_assigned_seq=snapshot.last_seq,
+    )
 
 
 class LinkStopped(Exception):
@@ -232,15 +244,7 @@ class LinkClient:
     async def _session(self, stub: pb_grpc.FederationStub, push: Any, stop: asyncio.Event) -> None:
         snapshot = await self._db(self._outbox.snapshot)
         hello: pb.HelloResponse = await stub.Hello(
-            pb.HelloRequest(
-                city_code=self._city,
-                epoch=snapshot.epoch,
-                software_version=SOFTWARE_VERSION,
-                schema_version=SCHEMA_VERSION,
-                delivered_through_seq=snapshot.delivered_seq,
-                last_assigned_seq=snapshot.last_seq,
-            ),
-            timeout=self._settings.call_timeout,
+            hello_request(snapshot), timeout=self._settings.call_timeout
         )
         if not hello.compatible:
             raise LinkStopped("incompatible", hello.message)

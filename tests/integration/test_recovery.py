@@ -247,3 +247,55 @@ async def test_notice_sent_while_city_is_down_arrives_exactly_once(
     city = start_city(settings)
     await wait_until(delivered_at, what="delivery confirmed at the hub")
     assert inbox_seqs(city.engine) == [sent.seq]
+
+
+async def test_rebase_command_after_a_recreated_store(
+    databases, hub_settings_factory, city_settings_factory, start_hub, start_city
+):
+    """`fedsync city rebase`: shows the situation, and with --yes continues after the mark."""
+    import asyncio
+    import subprocess
+    import sys
+
+    hub = await start_hub(hub_settings_factory(databases("hub")))
+    settings = city_settings_factory(CITY, databases("city"), hub.port)
+    city = start_city(settings)
+    produce(city.engine, "a", 4)
+    await wait_until(lambda: delivered_all(city.engine))
+    await city.stop()
+    fresh_settings = dataclasses.replace(settings, database_url=databases("city-new"))
+    fresh = start_city(fresh_settings)
+    produce(fresh.engine, "n", 3)
+    await wait_until(lambda: Outbox(fresh.engine).snapshot().state == "conflict")
+    await fresh.stop()
+
+    def rebase(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "sync.cli",
+                "city",
+                "rebase",
+                "--code",
+                CITY,
+                "--hub",
+                f"127.0.0.1:{hub.port}",
+                "--pki-dir",
+                str(settings.pki_dir),
+                "--database-url",
+                fresh_settings.database_url,
+                *extra,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    shown = await asyncio.to_thread(rebase)
+    assert shown.returncode == 1 and "hub holds seqs up to 4" in shown.stdout, shown.stderr
+    assert Outbox(fresh.engine).snapshot().last_seq == 3  # nothing changed without --yes
+    done = await asyncio.to_thread(rebase, "--yes")
+    assert done.returncode == 0 and "3 unsent envelopes renumbered from 5" in done.stdout
+    start_city(fresh_settings)
+    await wait_until(lambda: sorted(hub_records(hub.engine)) == list(range(1, 8)))
