@@ -15,13 +15,28 @@ from sqlalchemy import Engine, func, insert, select, update
 
 from province_hub.store import CityLink, Counter, Notice, NoticeDelivery, Record
 from sync import errors
-from sync.db import UnitOfWork, insert_ignore
+from sync.db import UnitOfWork, bulk_insert, datetime_param, insert_ignore
 from sync.envelopes import UNSEQUENCED_KINDS, check_identity, check_structure
 from sync.pb.fedsync.v1 import federation_pb2 as pb
-from sync.periods import PeriodError, parse_period
+from sync.periods import PeriodError, parse_period, today_in
 from sync.validation import broken_rule
 
 NOTICE_COUNTER = "notice_seq"
+#: Column order of the rows ``_apply`` hands to ``bulk_insert``.
+RECORD_COLUMNS = (
+    "city_code",
+    "seq",
+    "epoch",
+    "kind",
+    "status",
+    "reason",
+    "subject",
+    "revision",
+    "created_at",
+    "received_at",
+    "digest",
+    "body",
+)
 HUB_SENDER = "hub"
 
 
@@ -110,9 +125,9 @@ def ingest_batch(
         )
     check_identity(envelopes, city_code)
     heartbeats: list[pb.Heartbeat] = []
-    sequenced: list[tuple[pb.Envelope, str]] = []
+    sequenced: list[tuple[pb.Envelope, str, bytes]] = []
     for index, envelope in enumerate(envelopes):
-        kind = check_structure(envelope, index=index)
+        kind, body_bytes = check_structure(envelope, index=index)
         if kind in UNSEQUENCED_KINDS:
             heartbeats.append(envelope.heartbeat)
             continue
@@ -131,7 +146,7 @@ def ingest_batch(
                     seq=envelope.seq,
                     field=f"envelopes[{index}].epoch",
                 )
-        sequenced.append((envelope, kind))
+        sequenced.append((envelope, kind, body_bytes))
 
     try:
         with UnitOfWork(engine) as uow:
@@ -165,7 +180,7 @@ def _apply(
     conn: Any,
     city_code: str,
     link: _Link,
-    sequenced: list[tuple[pb.Envelope, str]],
+    sequenced: list[tuple[pb.Envelope, str, bytes]],
     tz_name: str,
     moment: datetime,
 ) -> IngestResult:
@@ -197,7 +212,7 @@ def _apply(
                 )
             ).all()
         )
-        for envelope, _kind in sequenced:
+        for envelope, _kind, _body in sequenced:
             if envelope.seq > held_through:
                 break
             if held.get(envelope.seq) != envelope.content_digest:
@@ -224,36 +239,38 @@ def _apply(
             hub_epoch=link.epoch,
         )
 
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[Any, ...]] = []
     rejections: list[pb.Rejection] = []
     receipts: list[pb.NoticeReceipt] = []
-    for envelope, kind in fresh:
+    today = today_in(tz_name, moment)
+    received_at = datetime_param(conn, moment)
+    for envelope, kind, body_bytes in fresh:
         body = getattr(envelope, kind)
-        reason = broken_rule(kind, body, tz_name=tz_name, now=moment)
+        reason = broken_rule(kind, body, today=today)
         if reason is None and kind == "notice_receipt":
             reason = _receipt_problem(conn, city_code, body)
-        if reason is None and kind == "notice_receipt":
-            receipts.append(body)
+            if reason is None:
+                receipts.append(body)
         subject, revision = _subject(kind, body)
         rows.append(
-            {
-                "city_code": city_code,
-                "seq": envelope.seq,
-                "epoch": envelope.epoch,
-                "kind": kind,
-                "status": "accepted" if reason is None else "quarantined",
-                "reason": reason,
-                "subject": subject,
-                "revision": revision,
-                "created_at": envelope.created_at.ToDatetime(UTC),
-                "received_at": moment,
-                "digest": envelope.content_digest,
-                "body": body.SerializeToString(deterministic=True),
-            }
+            (
+                city_code,
+                envelope.seq,
+                envelope.epoch,
+                kind,
+                "accepted" if reason is None else "quarantined",
+                reason,
+                subject,
+                revision,
+                datetime_param(conn, envelope.created_at.ToDatetime(UTC)),
+                received_at,
+                envelope.content_digest,
+                body_bytes,
+            )
         )
         if reason is not None:
             rejections.append(pb.Rejection(seq=envelope.seq, body_kind=kind, reason=reason))
-    conn.execute(insert(Record), rows)
+    bulk_insert(conn, Record.__table__, RECORD_COLUMNS, rows)  # type: ignore[arg-type]
     for receipt in receipts:
         _apply_receipt(conn, city_code, receipt, moment)
     for rejection in rejections:

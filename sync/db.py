@@ -8,6 +8,8 @@ SQLAlchemy's pysqlite dialect docs, "Serializable isolation / Savepoints / Trans
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +97,32 @@ def insert_ignore(conn: Connection, table: Table, rows: list[dict[str, Any]]) ->
         conn.execute(pg_insert(table).on_conflict_do_nothing(), rows)
     else:  # pragma: no cover - only the two engines above are supported
         raise RuntimeError(f"unsupported database {conn.dialect.name}")
+
+
+#: How SQLAlchemy's SQLite dialect stores DateTime; rows written by ``bulk_insert`` must read
+#: back through the ORM exactly like rows written by it.
+_SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
+
+
+def datetime_param(conn: Connection, moment: datetime) -> Any:
+    """A UTC datetime as ``bulk_insert`` must pass it to this connection's driver."""
+    if conn.dialect.name == "sqlite":
+        return moment.astimezone(UTC).strftime(_SQLITE_DATETIME)
+    return moment
+
+
+def bulk_insert(
+    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Insert positional rows straight through the driver's ``executemany``.
+
+    For the hub's ingest hot path only: Core ``insert()`` spends more time per row processing
+    bind parameters than the database spends storing it (measured on SQLite: about half the
+    rows per second). Values must already be in driver form (see ``datetime_param``).
+    """
+    if not rows:
+        return
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    names = ", ".join(columns)
+    marks = ", ".join([mark] * len(columns))
+    conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", list(rows))

@@ -78,8 +78,12 @@ def build_envelope(
     return envelope
 
 
-def check_structure(envelope: pb.Envelope, *, index: int) -> str:
-    """Raise ``MalformedEnvelope``/``SchemaUnsupported`` naming the field; return body kind."""
+def check_structure(envelope: pb.Envelope, *, index: int) -> tuple[str, bytes]:
+    """Raise ``MalformedEnvelope``/``SchemaUnsupported`` naming the field.
+
+    Returns the body kind and the body's deterministic serialization (what the digest
+    covers, and what the hub stores), so the body is serialized once.
+    """
     where = f"envelopes[{index}]"
     kind = envelope.WhichOneof("body")
     if kind is None:
@@ -102,7 +106,7 @@ def check_structure(envelope: pb.Envelope, *, index: int) -> str:
                 seq=envelope.seq,
                 field=f"{where}.seq",
             )
-        return kind
+        return kind, b""
     if envelope.seq == 0:
         raise errors.MalformedEnvelope(
             f"{where} ({kind}) has seq 0; sequenced envelopes start at 1",
@@ -119,13 +123,14 @@ def check_structure(envelope: pb.Envelope, *, index: int) -> str:
             seq=envelope.seq,
             field=f"{where}.content_digest",
         )
-    if digest(getattr(envelope, kind)) != envelope.content_digest:
+    body_bytes = getattr(envelope, kind).SerializeToString(deterministic=True)
+    if hashlib.sha256(body_bytes).digest() != envelope.content_digest:
         raise errors.MalformedEnvelope(
             f"{where}.content_digest does not match its {kind} body (seq {envelope.seq})",
             seq=envelope.seq,
             field=f"{where}.content_digest",
         )
-    return kind
+    return kind, body_bytes
 
 
 def check_identity(envelopes: Sequence[pb.Envelope], city_code: str) -> None:

@@ -183,11 +183,20 @@ _RULES: dict[str, Callable[[Message, date], None]] = {
 
 
 def broken_rule(
-    kind: str, body: Message, *, tz_name: str, now: datetime | None = None
+    kind: str,
+    body: Message,
+    *,
+    tz_name: str = "",
+    now: datetime | None = None,
+    today: date | None = None,
 ) -> str | None:
-    """The first business rule ``body`` breaks, as a sentence naming the field; else None."""
+    """The first business rule ``body`` breaks, as a sentence naming the field; else None.
+
+    "Today" is cut in the federation's zone ``tz_name``; a caller checking many bodies at
+    once passes ``today``, computed once, instead.
+    """
     try:
-        _RULES[kind](body, today_in(tz_name, now))
+        _RULES[kind](body, today if today is not None else today_in(tz_name, now))
     except RuleBroken as exc:
         return str(exc)
     return None

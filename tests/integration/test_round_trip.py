@@ -148,6 +148,17 @@ async def test_every_body_kind_round_trips(
         stored = type(body).FromString(by_kind[kind].body)
         assert stored == body, kind
     assert [row.seq for row in rows] == list(range(1, len(rows) + 1))
+    now = datetime.now(UTC)
+    for row in rows:  # instants survive the hub's bulk path on both engines, as UTC
+        created = (
+            row.created_at.replace(tzinfo=UTC) if row.created_at.tzinfo is None else row.created_at
+        )
+        received = (
+            row.received_at.replace(tzinfo=UTC)
+            if row.received_at.tzinfo is None
+            else row.received_at
+        )
+        assert now - timedelta(minutes=2) < created <= received <= now
     assert by_kind["notice_receipt"].seq == receipt_seq
 
     # The receipt changed the notice's delivery state; the heartbeat reached the link row.

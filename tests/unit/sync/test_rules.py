@@ -133,15 +133,16 @@ def test_valid_bodies_pass_and_broken_ones_say_why():
 def test_structure_checks():
     body = pb.SuggestionBatch(batch_date="2026-11-01", batch_number=1)
     env = build_envelope(city_code="620100", epoch="e1", seq=4, body=body)
-    assert check_structure(env, index=0) == "suggestion_batch"
+    kind, body_bytes = check_structure(env, index=0)
+    assert kind == "suggestion_batch" and pb.SuggestionBatch.FromString(body_bytes) == body
     assert env.content_digest == digest(body)
     hb = build_envelope(city_code="620100", epoch="e1", seq=0, body=pb.Heartbeat(backlog=3))
-    assert check_structure(hb, index=0) == "heartbeat"
+    assert check_structure(hb, index=0) == ("heartbeat", b"")
     hb.seq = 2
     with pytest.raises(errors.MalformedEnvelope, match="must have seq 0"):
         check_structure(hb, index=1)
     env.schema_version = "1.7"
-    assert check_structure(env, index=0) == "suggestion_batch"  # any minor of major 1
+    assert check_structure(env, index=0)[0] == "suggestion_batch"  # any minor of major 1
     env.schema_version = "v1"
     with pytest.raises(errors.SchemaUnsupported):
         check_structure(env, index=0)
