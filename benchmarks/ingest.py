@@ -9,14 +9,15 @@ What it does, all in a fresh temporary directory (and, for PostgreSQL, fresh dat
 1. a PKI for the 14 roster cities (``sync.pki.init_pki``), a hub database and one database
    per city;
 2. fills every city's outbox with N ``SuggestionBatch`` envelopes through
-   ``sync.outbox.append`` in a few big transactions (not measured);
+   ``sync.outbox.append`` in a few big transactions (not measured; for PostgreSQL through an
+   in-memory SQLite copy of the city store whose rows are then copied over in bulk);
 3. starts the hub (``python -m sync.cli hub``), then all city processes at once
    (``python -m sync.cli city``), and measures the wall time from the cities' start until
    ``SELECT count(*) FROM records`` on the hub database shows every envelope;
 4. reads the rows the hub stored and inserts them again into a fresh copy of the hub schema
-   with SQLAlchemy Core ``insert(Record)`` executemany, B rows per transaction: the raw
-   insert rate of the same rows on the same kind of database, i.e. the ceiling the link
-   could approach;
+   with SQLAlchemy Core ``insert(Record)`` executemany, B rows per transaction (one
+   transaction per batch, as the hub does): the raw insert rate of the same rows on the same
+   kind of database, without validation, gRPC or the cities;
 5. prints one human line and, with ``--json``, one JSON object.
 
 Every wait is bounded (``--timeout``); on failure the hub's count and the tails of the
@@ -48,7 +49,9 @@ from typing import Any
 
 DEFAULT_TOTAL = 140_000
 DEFAULT_BATCH = 1000
-DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+DEFAULT_PG_URL = os.environ.get(
+    "FEDSYNC_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 DB_PREFIX = "fedsync_bench_"
 TZ = "Asia/Shanghai"
 #: Targets on a 2-core machine (envelopes per second, end to end).
@@ -321,8 +324,10 @@ class Child:
     err: Path
 
     def describe(self) -> str:
+        code = self.proc.returncode
+        status = "still running" if code is None else f"exit {code}"
         return (
-            f"{self.name} (pid {self.proc.pid}, exit {self.proc.returncode}):\n"
+            f"{self.name} (pid {self.proc.pid}, {status}):\n"
             f"  stdout: {_tail(self.out, 5)}\n  stderr: {_tail(self.err)}"
         )
 
@@ -711,8 +716,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="also print one JSON object")
     parser.add_argument(
         "--pg-url",
-        default=os.environ.get("FEDSYNC_BENCH_PG_URL", DEFAULT_PG_URL),
-        help="PostgreSQL server on which fedsync_bench_* databases may be created",
+        default=DEFAULT_PG_URL,
+        help="PostgreSQL server on which fedsync_bench_* databases may be created "
+        "(env FEDSYNC_BENCH_DATABASE_URL)",
     )
     parser.add_argument(
         "--timeout",

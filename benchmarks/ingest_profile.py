@@ -42,14 +42,17 @@ HUB_PHASES = (
     ("ingest_batch total", "ingest_batch", "province_hub/services.py"),
     ("  check_identity", "check_identity", "sync/envelopes.py"),
     ("  check_structure", "check_structure", "sync/envelopes.py"),
-    ("    digest (re-serialize + sha256)", "digest", "sync/envelopes.py"),
+    ("    digest()", "digest", "sync/envelopes.py"),
+    ("    body SerializeToString", "SerializeToString", ""),
     ("  _lock_link", "_lock_link", "province_hub/services.py"),
     ("  _apply", "_apply", "province_hub/services.py"),
     ("    broken_rule", "broken_rule", "sync/validation.py"),
     ("      today_in", "today_in", "sync/periods.py"),
     ("    _subject", "_subject", "province_hub/services.py"),
     ("    Timestamp.ToDatetime", "ToDatetime", "well_known_types.py"),
-    ("    Connection.execute (insert + link)", "execute", "sqlalchemy/engine/base.py"),
+    ("    sync.db.bulk_insert", "bulk_insert", "sync/db.py"),
+    ("    Connection.exec_driver_sql", "exec_driver_sql", "sqlalchemy/engine/base.py"),
+    ("    Connection.execute (Core statements)", "execute", "sqlalchemy/engine/base.py"),
     ("      DefaultExecutionContext._init_compiled", "_init_compiled", "engine/default.py"),
     ("      do_executemany (driver)", "do_executemany", "engine/default.py"),
     ("      do_execute (driver)", "do_execute", "engine/default.py"),
@@ -98,7 +101,11 @@ def _phase_table(stats: pstats.Stats, phases: Sequence[tuple[str, str, str]], to
             value[3]
             for (filename, _line, function), value in raw.items()
             if fragment in filename
-            and (function == name or function in (f"<built-in method {name}>",))
+            and (
+                function == name
+                or function == f"<built-in method {name}>"
+                or function.startswith(f"<method '{name}' ")
+            )
         )
         lines.append(f"{label:<46} {cumulative:8.3f} {100 * cumulative / total:8.1f}%")
     return "\n".join(lines)

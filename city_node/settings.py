@@ -24,7 +24,9 @@ class CitySettings:
         Path("fedsync-pki"), "directory of ca.crt and cities/CODE.crt, cities/CODE.key"
     )
     timezone: str = setting(DEFAULT_TIMEZONE, "federation time zone; periods are cut in it")
-    batch_size: int = setting(1000, "most envelopes per Push")
+    batch_size: int = setting(
+        5000, "most envelopes per Push (the hub's max_batch caps it; 16 MiB per Push at most)"
+    )
     backoff_initial: float = setting(0.5, "first retry delay after a failed push, seconds")
     backoff_max: float = setting(30.0, "longest retry delay, seconds (jittered)")
     heartbeat_seconds: float = setting(10.0, "how often the backlog is reported to the hub")

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, func, insert, select, update
 
 from province_hub.store import CityLink, Counter, Notice, NoticeDelivery, Record
 from sync import errors
-from sync.db import UnitOfWork, bulk_insert, datetime_param, insert_ignore
+from sync.db import UnitOfWork, bulk_insert, datetime_param, insert_ignore, timestamp_param
 from sync.envelopes import UNSEQUENCED_KINDS, check_identity, check_structure
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.periods import PeriodError, parse_period, today_in
@@ -262,7 +262,7 @@ def _apply(
                 reason,
                 subject,
                 revision,
-                datetime_param(conn, envelope.created_at.ToDatetime(UTC)),
+                timestamp_param(conn, envelope.created_at.seconds, envelope.created_at.nanos),
                 received_at,
                 envelope.content_digest,
                 body_bytes,

@@ -9,7 +9,7 @@ SQLAlchemy's pysqlite dialect docs, "Serializable isolation / Savepoints / Trans
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -111,18 +111,39 @@ def datetime_param(conn: Connection, moment: datetime) -> Any:
     return moment
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def timestamp_param(conn: Connection, seconds: int, nanos: int) -> Any:
+    """A protobuf Timestamp's instant as ``bulk_insert`` must pass it (the hot-path variant
+    of ``datetime_param``: no intermediate aware datetime, half the cost per row)."""
+    moment = _EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
+    if conn.dialect.name == "sqlite":
+        return moment.replace(tzinfo=None).isoformat(" ", "microseconds")
+    return moment
+
+
 def bulk_insert(
     conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> None:
-    """Insert positional rows straight through the driver's ``executemany``.
+    """Insert positional rows straight through the driver: ``COPY`` on PostgreSQL,
+    ``executemany`` on SQLite.
 
     For the hub's ingest hot path only: Core ``insert()`` spends more time per row processing
-    bind parameters than the database spends storing it (measured on SQLite: about half the
-    rows per second). Values must already be in driver form (see ``datetime_param``).
+    bind parameters than the database spends storing it (measured: about half the rows per
+    second on SQLite), and on PostgreSQL ``COPY`` (psycopg 3's ``cursor.copy``) beats
+    executemany by a quarter of the hub's CPU. It runs in the connection's transaction.
+    Values must already be in driver form (see ``datetime_param``).
     """
     if not rows:
         return
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     names = ", ".join(columns)
+    if conn.dialect.name == "postgresql":
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     marks = ", ".join([mark] * len(columns))
     conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", list(rows))

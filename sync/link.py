@@ -45,7 +45,9 @@ class LinkSettings:
     hub_address: str
     #: TLS name to verify on the hub certificate when it differs from the address's host.
     server_name: str = ""
-    batch_size: int = 1000
+    batch_size: int = 5000
+    #: Cap on a Push's size, well under the hub's message limit (64 MiB by default).
+    max_batch_bytes: int = 16 * 1024 * 1024
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
     heartbeat_seconds: float = 10.0
@@ -69,6 +71,16 @@ def _varint(value: int) -> bytes:
 def encode_push_request(envelopes: list[bytes]) -> bytes:
     """A serialized PushRequest from already-serialized envelopes (no re-encoding)."""
     return b"".join(_ENVELOPES_TAG + _varint(len(e)) + e for e in envelopes)
+
+
+def _within_bytes(rows: list[tuple[int, bytes]], budget: int) -> list[tuple[int, bytes]]:
+    """The longest prefix of ``rows`` whose envelopes fit in ``budget`` bytes (at least one)."""
+    total = 0
+    for index, (_, payload) in enumerate(rows):
+        total += len(payload) + 8
+        if total > budget and index > 0:
+            return rows[:index]
+    return rows
 
 
 def backoff_delay(attempt: int, *, initial: float, maximum: float) -> float:
@@ -291,10 +303,13 @@ class LinkClient:
         last_purge = loop.time()
         while not stop.is_set():
             self._wakeup.clear()
-            rows = await self._db(self._outbox.pending, after_seq=delivered, limit=batch_limit - 1)
+            rows = await self._db(
+                self._outbox.pending, after_seq=delivered, limit=max(1, batch_limit - 1)
+            )
+            rows = _within_bytes(rows, self._settings.max_batch_bytes)
             envelopes = [payload for _, payload in rows]
             now = loop.time()
-            if now >= next_heartbeat:
+            if now >= next_heartbeat and len(envelopes) < batch_limit:
                 envelopes.insert(0, await self._db(self._heartbeat))
                 next_heartbeat = now + self._settings.heartbeat_seconds
             if not envelopes:

@@ -202,3 +202,12 @@ def test_config_precedence_flag_over_env_over_file(tmp_path: Path):
         resolve(HubSettings, flags={"config": config}, section="hub", environ={})
     with pytest.raises(ConfigError, match="host:port"):
         resolve(HubSettings, flags={"listen": "7443"}, section="hub", environ={})
+
+
+def test_a_push_is_capped_in_bytes_but_always_carries_one_envelope():
+    from sync.link import _within_bytes
+
+    rows = [(i, b"x" * 100) for i in range(1, 11)]
+    assert [seq for seq, _ in _within_bytes(rows, 1_000)] == list(range(1, 10))
+    assert [seq for seq, _ in _within_bytes(rows, 10)] == [1]
+    assert _within_bytes(rows, 10_000) == rows
