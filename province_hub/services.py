@@ -270,7 +270,7 @@ def _apply(
         )
         if reason is not None:
             rejections.append(pb.Rejection(seq=envelope.seq, body_kind=kind, reason=reason))
-    bulk_insert(conn, Record.__table__, RECORD_COLUMNS, rows)  # type: ignore[arg-type]
+    bulk_insert(conn, Record.__tablename__, RECORD_COLUMNS, rows)
     for receipt in receipts:
         _apply_receipt(conn, city_code, receipt, moment)
     for rejection in rejections:

@@ -124,7 +124,7 @@ def timestamp_param(conn: Connection, seconds: int, nanos: int) -> Any:
 
 
 def bulk_insert(
-    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    conn: Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> None:
     """Insert positional rows straight through the driver: ``COPY`` on PostgreSQL,
     ``executemany`` on SQLite.
@@ -140,10 +140,10 @@ def bulk_insert(
     names = ", ".join(columns)
     if conn.dialect.name == "postgresql":
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        with cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+        with cursor, cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
         return
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     marks = ", ".join([mark] * len(columns))
-    conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", list(rows))
+    conn.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES ({marks})", list(rows))
