@@ -24,7 +24,7 @@ class InboxNotice(Base):
     priority: Mapped[str] = mapped_column(String(16))
     title: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
-    sender: Mapped[str] = mapped_column(String(64))
+    sender: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     task_deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

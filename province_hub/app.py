@@ -18,7 +18,7 @@ from grpc_reflection.v1alpha import reflection
 from sqlalchemy import Engine
 
 from province_hub.broker import NoticeBroker
-from province_hub.grpc_service import FederationService
+from province_hub.grpc_service import FederationService, Revocations
 from province_hub.settings import HubSettings
 from province_hub.store import create_schema
 from sync.db import is_sqlite, make_engine
@@ -52,13 +52,16 @@ class HubServer:
 async def create_server(settings: HubSettings) -> HubServer:
     """Build the hub for ``settings``, bind its port and start serving."""
     roster_codes = tuple(city.code for city in load_roster(settings.roster))
+    # Certificates and the revocation list first: a hub that cannot check who calls must not
+    # start (and has then opened nothing).
+    tls = load_hub_tls(settings.pki_dir)
+    revocations = Revocations(settings.pki_dir / "crl.pem")
     engine = make_engine(settings.database_url, pool_size=max(settings.db_workers, 8))
     create_schema(engine)
     workers = settings.db_workers or (1 if is_sqlite(engine) else 8)
     # SQLite has one writer at a time; more threads would only queue on its lock.
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hub-db")
     broker = NoticeBroker()
-    tls = load_hub_tls(settings.pki_dir)
     max_bytes = settings.max_message_mb * 1024 * 1024
     server = grpc.aio.server(
         options=[
@@ -75,6 +78,7 @@ async def create_server(settings: HubSettings) -> HubServer:
         roster_codes=roster_codes,
         broker=broker,
         executor=executor,
+        revocations=revocations,
     )
     server.add_generic_rpc_handlers((service.handler(),))
     health_servicer = health.aio.HealthServicer()

@@ -47,25 +47,40 @@ class _Denied(Exception):
 
 
 class Revocations:
-    """The CA's revocation list, re-read when the file changes (checked at most once a second)."""
+    """The CA's revocation list, re-read when the file changes (checked at most once a second).
+
+    Fails closed: the hub does not start without a valid CRL (``fedsync pki init`` writes an
+    empty one), and a replacement that is missing or does not verify is logged and ignored,
+    keeping the last good list, rather than re-admitting revoked certificates.
+    """
 
     def __init__(self, crl_path: Path) -> None:
         self._path = crl_path
-        self._mtime: float | None = None
         self._checked = 0.0
-        self._serials: frozenset[int] = frozenset()
+        try:
+            self._stamp: tuple[int, int, int] | None = self._file_stamp()
+            self._serials: frozenset[int] = load_revoked_serials(crl_path)
+        except (OSError, PkiError) as exc:
+            raise PkiError(
+                f"cannot use the revocation list {crl_path}: {exc} (copy crl.pem from the "
+                "PKI directory; `fedsync pki init` creates an empty one)"
+            ) from None
+
+    def _file_stamp(self) -> tuple[int, int, int]:
+        st = self._path.stat()
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
 
     def is_revoked(self, serial: int) -> bool:
         now = time.monotonic()
         if now - self._checked > 1.0:
             self._checked = now
             try:
-                mtime: float | None = self._path.stat().st_mtime
-            except FileNotFoundError:
-                mtime = None
-            if mtime != self._mtime:
-                self._serials = load_revoked_serials(self._path) if mtime else frozenset()
-                self._mtime = mtime
+                stamp = self._file_stamp()
+                if stamp != self._stamp:
+                    self._serials = load_revoked_serials(self._path)
+                    self._stamp = stamp
+            except (OSError, PkiError) as exc:
+                log.error("keeping the previous revocation list: %s", exc)
         return serial in self._serials
 
 
@@ -85,13 +100,14 @@ class FederationService:
         roster_codes: tuple[str, ...],
         broker: NoticeBroker,
         executor: ThreadPoolExecutor,
+        revocations: Revocations,
     ) -> None:
         self._engine = engine
         self._settings = settings
         self._roster = frozenset(roster_codes)
         self._broker = broker
         self._executor = executor
-        self._revocations = Revocations(settings.pki_dir / "crl.pem")
+        self._revocations = revocations
         self._identities: dict[bytes, NodeIdentity] = {}
         self._city_locks: dict[str, asyncio.Lock] = {}
 
@@ -205,6 +221,7 @@ class FederationService:
             schema_version=SCHEMA_VERSION,
             compatible=is_compatible(request.schema_version),
             max_batch_envelopes=self._settings.max_batch,
+            max_message_bytes=self._settings.max_message_mb * 1024 * 1024,
         )
         response.server_time.FromDatetime(datetime.now(UTC))
         if not response.compatible:
@@ -213,7 +230,9 @@ class FederationService:
                 f"{SCHEMA_VERSION}: upgrade the older side"
             )
         try:
-            result = await self._run(services.hello, city_code=city, request=request)
+            result = await self._run(
+                services.hello, city_code=city, request=request, compatible=response.compatible
+            )
         except errors.LinkError as exc:
             await self._abort(context, exc)
         response.acked_through_seq = result.acked_through_seq
@@ -263,6 +282,8 @@ class FederationService:
         wakeup = self._broker.register(city)
         try:
             while not self._broker.closed:
+                # A certificate revoked while its stream is open is cut off too.
+                await self._city(context)
                 # Clear before looking, so a notice committed after the query wakes us.
                 wakeup.clear()
                 payloads = await self._run(services.notices_after, city_code=city, after_seq=cursor)

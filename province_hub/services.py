@@ -38,6 +38,8 @@ RECORD_COLUMNS = (
     "body",
 )
 HUB_SENDER = "hub"
+#: Far under every gRPC message limit, so a notice can always be streamed.
+MAX_NOTICE_BYTES = 1024 * 1024
 
 
 def _now() -> datetime:
@@ -64,6 +66,7 @@ class HelloResult:
 class _Link:
     epoch: str
     acked_seq: int
+    state: str
     updates: dict[str, Any] = field(default_factory=dict)
 
 
@@ -75,11 +78,11 @@ def _lock_link(conn: Any, city_code: str) -> _Link:
     """
     insert_ignore(conn, CityLink.__table__, [{"city_code": city_code}])  # type: ignore[arg-type]
     row = conn.execute(
-        select(CityLink.epoch, CityLink.acked_seq)
+        select(CityLink.epoch, CityLink.acked_seq, CityLink.state)
         .where(CityLink.city_code == city_code)
         .with_for_update()
     ).one()
-    return _Link(epoch=row.epoch, acked_seq=row.acked_seq)
+    return _Link(epoch=row.epoch, acked_seq=row.acked_seq, state=row.state)
 
 
 def _subject(kind: str, body: Any) -> tuple[str | None, int | None]:
@@ -228,7 +231,9 @@ def _apply(
             duplicates += 1
     fresh = sequenced[duplicates:]
     if not fresh:
-        return IngestResult(acked_through_seq=link.acked_seq, duplicates=duplicates)
+        # Ack what this batch carried, not the hub's mark: the city's rows after it may differ
+        # from what the hub holds (a restored city), and must meet the digest check.
+        return IngestResult(acked_through_seq=sequenced[-1][0].seq, duplicates=duplicates)
     if fresh[0][0].seq != link.acked_seq + 1:
         raise errors.SequenceGap(
             f"city {city_code}: the hub holds seqs up to {link.acked_seq} and expects "
@@ -365,6 +370,7 @@ def hello(
     *,
     city_code: str,
     request: pb.HelloRequest,
+    compatible: bool = True,
     now: datetime | None = None,
 ) -> HelloResult:
     """Record the city's hello and state what the hub holds for it."""
@@ -394,13 +400,20 @@ def hello(
                 f"city {city_code} has assigned seqs only up to {request.last_assigned_seq} but "
                 f"the hub holds up to {link.acked_seq}: its store was restored from an older copy"
             )
-        if conflict:
+        if not compatible:
+            values.update(
+                state="incompatible",
+                last_error=f"SchemaUnsupported: the city speaks {request.schema_version!r}",
+                last_error_at=moment,
+            )
+        elif conflict:
             values.update(
                 state="conflict",
                 last_error=f"SequenceConflict: {conflict}",
                 last_error_at=moment,
             )
-        else:
+        elif link.state != "conflict" or request.epoch != link.epoch:
+            # A conflict found by digest stays until the city re-bases (a new epoch).
             values["state"] = "connected"
         uow.conn.execute(
             update(CityLink)
@@ -414,22 +427,26 @@ def hello(
 # --- notices ---------------------------------------------------------------------------------
 
 
-def _next_counter(conn: Any, name: str) -> int:
-    """Bump a counter under its row lock: gap-free and in commit order across replicas."""
+def _next_counter(conn: Any, name: str, *, at_least: int = 0) -> int:
+    """Bump a counter under its row lock: increasing in commit order across replicas.
+
+    With ``at_least`` the counter jumps to that value when it is behind it.
+    """
     insert_ignore(conn, Counter.__table__, [{"name": name, "value": 0}])  # type: ignore[arg-type]
-    value: int = conn.execute(
-        update(Counter)
-        .where(Counter.name == name)
-        .values(value=Counter.value + 1)
-        .returning(Counter.value)
+    current = conn.execute(
+        select(Counter.value).where(Counter.name == name).with_for_update()
     ).scalar_one()
+    value: int = max(int(current) + 1, at_least)
+    conn.execute(update(Counter).where(Counter.name == name).values(value=value))
     return value
 
 
 def _create_notice(
     conn: Any, *, notice: pb.Notice, targets: Sequence[str], moment: datetime
 ) -> int:
-    seq = _next_counter(conn, NOTICE_COUNTER)
+    # Notice seqs follow the hub's clock (milliseconds) when it is ahead of the counter, so a
+    # hub restored from a backup never hands out a number a city's cursor has already passed.
+    seq = _next_counter(conn, NOTICE_COUNTER, at_least=int(moment.timestamp() * 1000))
     notice.seq = seq
     notice.created_at.FromDatetime(moment)
     conn.execute(
@@ -474,6 +491,15 @@ def send_notice(
         notice.priority = pb.NORMAL
     if not notice.sender:
         notice.sender = HUB_SENDER
+    if len(set(notice.targets)) != len(notice.targets):
+        unique = list(dict.fromkeys(notice.targets))
+        del notice.targets[:]
+        notice.targets.extend(unique)
+    if notice.ByteSize() > MAX_NOTICE_BYTES:
+        raise ValueError(
+            f"the notice is {notice.ByteSize()} bytes; at most {MAX_NOTICE_BYTES} (link to "
+            "large documents instead of attaching them)"
+        )
     targets = list(notice.targets) or list(roster_codes)
     with UnitOfWork(engine) as uow:
         _create_notice(uow.conn, notice=notice, targets=targets, moment=now or _now())

@@ -12,7 +12,6 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
-    Integer,
     LargeBinary,
     String,
     Text,
@@ -39,8 +38,8 @@ class CityLink(Base):
     first_contact_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_contact_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_push_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    software_version: Mapped[str] = mapped_column(String(32), default="")
-    schema_version: Mapped[str] = mapped_column(String(16), default="")
+    software_version: Mapped[str] = mapped_column(Text, default="")
+    schema_version: Mapped[str] = mapped_column(Text, default="")
     #: From the last heartbeat: undelivered rows at the city and the oldest one's age.
     backlog: Mapped[int] = mapped_column(BigInteger, default=0)
     oldest_unsent_age_s: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -65,8 +64,8 @@ class Record(Base):
     status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text)
     #: What the record is about, for revisions: "statistics_report/WEEK/2026-11-16".
-    subject: Mapped[str | None] = mapped_column(String(96))
-    revision: Mapped[int | None] = mapped_column(Integer)
+    subject: Mapped[str | None] = mapped_column(Text)
+    revision: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     digest: Mapped[bytes] = mapped_column(LargeBinary(32))
@@ -98,7 +97,7 @@ class Notice(Base):
     priority: Mapped[str] = mapped_column(String(16))
     title: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    sender: Mapped[str] = mapped_column(String(64))
+    sender: Mapped[str] = mapped_column(Text)
     #: Comma-separated target codes ("" = every city of the roster at sending time).
     targets: Mapped[str] = mapped_column(Text, default="")
     task_deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -123,7 +122,7 @@ class NoticeDelivery(Base):
     done_note: Mapped[str | None] = mapped_column(Text)
     objection_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     objection_reason: Mapped[str | None] = mapped_column(Text)
-    last_actor: Mapped[str | None] = mapped_column(String(64))
+    last_actor: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_deliveries_city", "city_code", "notice_seq"),)
 

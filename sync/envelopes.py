@@ -42,7 +42,7 @@ BODY_KINDS: dict[type[Message], str] = {
 }
 #: Kinds that are link control: never stored, never sequenced.
 UNSEQUENCED_KINDS = frozenset({"heartbeat"})
-MAX_TEXT = 64 * 1024
+MAX_EPOCH_CHARS = 64
 
 
 def body_kind(body: Message) -> str:
@@ -112,9 +112,13 @@ def check_structure(envelope: pb.Envelope, *, index: int) -> tuple[str, bytes]:
             f"{where} ({kind}) has seq 0; sequenced envelopes start at 1",
             field=f"{where}.seq",
         )
-    if not envelope.epoch:
+    if not envelope.epoch or len(envelope.epoch) > MAX_EPOCH_CHARS:
         raise errors.MalformedEnvelope(
-            f"{where} has no epoch", seq=envelope.seq, field=f"{where}.epoch"
+            f"{where} has no epoch"
+            if not envelope.epoch
+            else f"{where}.epoch is longer than {MAX_EPOCH_CHARS} characters",
+            seq=envelope.seq,
+            field=f"{where}.epoch",
         )
     if len(envelope.content_digest) != hashlib.sha256().digest_size:
         raise errors.MalformedEnvelope(

@@ -86,7 +86,7 @@ def _within_bytes(rows: list[tuple[int, bytes]], budget: int) -> list[tuple[int,
 def backoff_delay(attempt: int, *, initial: float, maximum: float) -> float:
     """Full-jitter exponential backoff: uniform in [0, min(max, initial * 2**attempt)]."""
     ceiling = min(maximum, initial * (2 ** min(attempt, 30)))
-    return random.uniform(ceiling / 4, ceiling)
+    return random.uniform(0, ceiling)
 
 
 def make_channel(
@@ -150,6 +150,7 @@ class LinkClient:
         self._wakeup = asyncio.Event()
         self._last_error = ""
         self._attempt = 0
+        self._last_purge = float("-inf")  # purge once at the first session, then hourly
         self.pushed_batches = 0
         # Our own pool for database work, so that stopping waits for calls in flight and the
         # store can be closed cleanly afterwards (the loop's default pool would not wait).
@@ -237,7 +238,8 @@ class LinkClient:
         }
         state = states.get(type(refusal)) if refusal else None
         if refusal is not None and state is not None:
-            await self._set_state(state, error=refusal.message)
+            extra = {"conflict_seq": refusal.seq} if state == "conflict" else {}
+            await self._set_state(state, error=refusal.message, **extra)
             return parked
         message = refusal.message if refusal else f"{exc.code().name}: {exc.details()}"
         await self._set_state("backing-off", error=message)
@@ -260,6 +262,12 @@ class LinkClient:
         )
         if not hello.compatible:
             raise LinkStopped("incompatible", hello.message)
+        if snapshot.state == "conflict":
+            # Stays parked until an operator re-bases (which resets the state): pushing again
+            # would only meet the same refusal.
+            raise LinkStopped(
+                "conflict", snapshot.last_error or "sequence conflict: review, then re-base"
+            )
         rebased = snapshot.delivered_seq == hello.acked_through_seq  # continues after the mark
         if (
             hello.epoch
@@ -291,6 +299,11 @@ class LinkClient:
         batch_limit = min(
             self._settings.batch_size, hello.max_batch_envelopes or self._settings.batch_size
         )
+        # Stay well under the hub's message limit (protobuf framing adds a little per envelope).
+        byte_budget = min(
+            self._settings.max_batch_bytes,
+            int(hello.max_message_bytes * 0.9) or self._settings.max_batch_bytes,
+        )
         await self._set_state(
             "connected",
             hub_acked_seq=hello.acked_through_seq,
@@ -300,13 +313,12 @@ class LinkClient:
         self._last_error = ""
         next_heartbeat = 0.0
         loop = asyncio.get_running_loop()
-        last_purge = loop.time()
         while not stop.is_set():
             self._wakeup.clear()
             rows = await self._db(
                 self._outbox.pending, after_seq=delivered, limit=max(1, batch_limit - 1)
             )
-            rows = _within_bytes(rows, self._settings.max_batch_bytes)
+            rows = _within_bytes(rows, byte_budget)
             envelopes = [payload for _, payload in rows]
             now = loop.time()
             if now >= next_heartbeat and len(envelopes) < batch_limit:
@@ -322,17 +334,19 @@ class LinkClient:
                 encode_push_request(envelopes), timeout=self._settings.call_timeout
             )
             self.pushed_batches += 1
+            self._attempt = 0
             if rows:
-                await self._db(self._outbox.mark_delivered, response.acked_through_seq)
-                delivered = response.acked_through_seq
+                # Never mark more than we sent, whatever the hub's mark says.
+                delivered = min(response.acked_through_seq, rows[-1][0])
+                await self._db(self._outbox.mark_delivered, delivered)
             elif response.acked_through_seq < delivered:
                 # A heartbeat reached a hub that holds less than we delivered: it was restored
                 # from a backup behind our back (no reconnect, so no Hello). Re-send.
                 resent = await self._db(self._outbox.rewind, response.acked_through_seq)
                 log.warning("hub lost %d envelopes of city %s; re-sending", resent, self._city)
                 delivered = response.acked_through_seq
-            if now - last_purge > 3600:
-                last_purge = now
+            if now - self._last_purge > 3600:
+                self._last_purge = now
                 await self._db(
                     self._outbox.purge, retention=timedelta(days=self._settings.retention_days)
                 )

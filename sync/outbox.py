@@ -73,6 +73,8 @@ class LinkState(OutboxBase):
     hub_epoch: Mapped[str] = mapped_column(String(64), default="")
     #: The latest REJECTION notice's text (a quarantined envelope to correct).
     last_rejection: Mapped[str] = mapped_column(Text, default="")
+    #: First seq the hub found different (sequence conflict), 0 when none is known.
+    conflict_seq: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class OutboxRow(OutboxBase):
@@ -99,6 +101,14 @@ def _aware(moment: datetime | None) -> datetime | None:
     if moment is not None and moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment
+
+
+def _lock_state(conn: Connection) -> Any:
+    """The link-state row under its lock (PostgreSQL: FOR UPDATE; SQLite: BEGIN IMMEDIATE),
+    so delivery marks, rewinds and re-bases never interleave with ``append``."""
+    return conn.execute(
+        select(LinkState).where(LinkState.id == LINK_ROW_ID).with_for_update()
+    ).one()
 
 
 def initialise(conn: Connection, city_code: str) -> str:
@@ -219,9 +229,7 @@ class Outbox:
         """The hub committed everything up to ``through_seq``."""
         moment = now or _now()
         with UnitOfWork(self.engine) as uow:
-            previous = uow.conn.execute(
-                select(LinkState.delivered_seq).where(LinkState.id == LINK_ROW_ID)
-            ).scalar_one()
+            previous = _lock_state(uow.conn).delivered_seq
             if through_seq > previous:
                 uow.conn.execute(
                     update(OutboxRow)
@@ -249,9 +257,7 @@ class Outbox:
         were already purged here (past retention); an operator must then re-base.
         """
         with UnitOfWork(self.engine) as uow:
-            delivered = uow.conn.execute(
-                select(LinkState.delivered_seq).where(LinkState.id == LINK_ROW_ID)
-            ).scalar_one()
+            delivered: int = _lock_state(uow.conn).delivered_seq
             if hub_acked_seq >= delivered:
                 return 0
             first_kept = uow.conn.execute(
@@ -300,26 +306,32 @@ class Outbox:
     def rebase(self, *, hub_acked_seq: int) -> tuple[str, int]:
         """Start a new epoch that continues after the hub's high-water mark.
 
-        Every row the hub does not hold (undelivered ones) is renumbered, in its order, from
-        ``hub_acked_seq + 1`` and re-wrapped under the new epoch. Returns (epoch, rows moved).
-        Only for an operator after reviewing a sequence conflict.
+        Rows the hub holds identically (below the first conflicting seq, when the conflict
+        named one, and up to the hub's mark) count as delivered; every later row is
+        renumbered, in its order, from ``hub_acked_seq + 1`` and re-wrapped under the new
+        epoch. Returns (epoch, rows moved). Only for an operator after reviewing a conflict.
         """
         new_epoch = uuid.uuid4().hex
         with UnitOfWork(self.engine) as uow:
-            state = uow.conn.execute(
-                select(LinkState.delivered_seq, LinkState.city_code).where(
-                    LinkState.id == LINK_ROW_ID
-                )
-            ).one()
+            state = _lock_state(uow.conn)
+            if state.conflict_seq > state.delivered_seq:
+                same_through = min(hub_acked_seq, state.conflict_seq - 1)
+            else:
+                same_through = min(hub_acked_seq, state.delivered_seq)
             rows = uow.conn.execute(
                 select(OutboxRow.seq, OutboxRow.envelope, OutboxRow.created_at, OutboxRow.kind)
-                .where(
-                    OutboxRow.delivered_at.is_(None),
-                    OutboxRow.seq > min(state.delivered_seq, hub_acked_seq),
-                )
+                .where(OutboxRow.seq > same_through)
                 .order_by(OutboxRow.seq)
             ).all()
-            uow.conn.execute(delete(OutboxRow).where(OutboxRow.seq.in_([r.seq for r in rows])))
+            # Everything above the identical prefix goes, delivered or not, so the new numbers
+            # cannot collide with rows left behind.
+            uow.conn.execute(delete(OutboxRow).where(OutboxRow.seq > same_through))
+            moment = _now()
+            uow.conn.execute(
+                update(OutboxRow)
+                .where(OutboxRow.seq <= same_through, OutboxRow.delivered_at.is_(None))
+                .values(delivered_at=moment)
+            )
             next_seq = hub_acked_seq
             for row in rows:
                 next_seq += 1
@@ -344,6 +356,7 @@ class Outbox:
                     hub_acked_seq=hub_acked_seq,
                     state="never",
                     last_error="",
+                    conflict_seq=0,
                 )
             )
             uow.commit()

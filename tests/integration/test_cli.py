@@ -132,9 +132,10 @@ def test_hub_and_city_processes_work_and_stop_cleanly(tmp_path: Path):
             "--deadline",
             "2030-01-01T18:00:00+08:00",
             "--to",
-            CITY,
+            f"{CITY},{CITY}",
         ).stdout
         assert "sent to 1 cities" in sent
+        notice_seq = sent.split()[1]
         wait_for(
             lambda: "盘点积压工单" in fedsync("city", "inbox", *city_args).stdout, 30, "the notice"
         )
@@ -143,7 +144,7 @@ def test_hub_and_city_processes_work_and_stop_cleanly(tmp_path: Path):
             "receipt",
             *city_args,
             "--notice",
-            "1",
+            notice_seq,
             "--action",
             "done",
             "--note",

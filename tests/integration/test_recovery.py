@@ -299,3 +299,40 @@ async def test_rebase_command_after_a_recreated_store(
     assert done.returncode == 0 and "3 unsent envelopes renumbered from 5" in done.stdout
     start_city(fresh_settings)
     await wait_until(lambda: sorted(hub_records(hub.engine)) == list(range(1, 8)))
+
+
+async def test_notices_after_a_hub_restore_are_not_hidden_behind_city_cursors(
+    databases, hub_settings_factory, city_settings_factory, start_hub, start_city
+):
+    """A restored hub must not reuse notice numbers the cities' cursors have passed."""
+    hub_settings = hub_settings_factory(databases("hub"))
+    hub = await start_hub(hub_settings)
+    await hub.stop()
+    backup_url = databases.copy(hub_settings.database_url)  # before any notice
+    hub = await start_hub(dataclasses.replace(hub_settings, listen=f"127.0.0.1:{hub.port}"))
+    settings = city_settings_factory(CITY, databases("city"), hub.port)
+    city = start_city(settings)
+    first = hub_services.send_notice(
+        hub.engine,
+        notice=pb.Notice(kind=pb.ANNOUNCEMENT, title="before", targets=[CITY]),
+        roster_codes=ROSTER_CODES,
+    )
+
+    def titles():
+        with city.engine.connect() as conn:
+            return sorted(conn.execute(select(InboxNotice.title)).scalars())
+
+    await wait_until(lambda: titles() == ["before"])
+    await hub.stop()
+    restored = await start_hub(
+        dataclasses.replace(hub_settings, database_url=backup_url, listen=f"127.0.0.1:{hub.port}")
+    )
+    second = hub_services.send_notice(
+        restored.engine,
+        notice=pb.Notice(kind=pb.ANNOUNCEMENT, title="after", targets=[CITY]),
+        roster_codes=ROSTER_CODES,
+    )
+    assert second.seq > first.seq
+    await wait_until(
+        lambda: titles() == ["after", "before"], what="the notice sent after the restore"
+    )

@@ -15,7 +15,7 @@ from sync.envelopes import build_envelope, digest
 from sync.link import encode_push_request, make_channel
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.pb.fedsync.v1 import federation_pb2_grpc as pb_grpc
-from sync.pki import init_pki, load_city_tls, revoke
+from sync.pki import PkiError, init_pki, load_city_tls, revoke
 from sync.rpc_errors import from_rpc_error
 from sync.version import SCHEMA_VERSION
 from tests.conftest import ROSTER_CODES
@@ -89,6 +89,10 @@ async def test_accepted_batch_then_duplicate_is_reacked_and_changes_nothing(hub,
     # Overlap: 4..7 — the old two re-acked, the new two stored.
     overlap = await push(stub, envelopes(CITY, 4, 4))
     assert overlap.acked_through_seq == 7 and overlap.duplicates == 2
+    # Re-sending only old envelopes acks what was sent, not the hub's mark: the city's later
+    # rows must still meet the digest check.
+    old_only = await push(stub, envelopes(CITY, 1, 2))
+    assert old_only.acked_through_seq == 2 and old_only.duplicates == 2
 
 
 async def test_impersonation_is_permission_denied(hub, stub):
@@ -151,6 +155,9 @@ async def test_unknown_schema_major_is_failed_precondition(hub, stub):
     assert isinstance(exc, errors.SchemaUnsupported)
     hello = await stub.Hello(pb.HelloRequest(city_code=CITY, epoch=EPOCH, schema_version="2.3"))
     assert not hello.compatible and "2.3" in hello.message
+    with hub.engine.connect() as conn:
+        state = conn.execute(select(CityLink.state).where(CityLink.city_code == CITY)).scalar_one()
+    assert state == "incompatible"
     assert store_state(hub.engine)[0] == before[0]
 
 
@@ -235,7 +242,11 @@ async def test_revoked_certificate_is_unauthenticated(
     async with channel:
         stub = pb_grpc.FederationStub(channel)
         assert (await push(stub, envelopes(CITY, 1, 1))).acked_through_seq == 1
+        stream = stub.Subscribe(pb.SubscribeRequest(city_code=CITY))
         serial = revoke(own_pki, code=CITY, reason="keyCompromise")
+        # A stream opened before the revocation is cut off too.
+        code, message, _ = await refused(asyncio.wait_for(_drain(stream), timeout=10))
+        assert code == grpc.StatusCode.UNAUTHENTICATED and "revoked" in message
         await asyncio.sleep(1.2)  # the hub re-reads a changed CRL within a second
         before = store_state(hub.engine)
         code, message, exc = await refused(push(stub, envelopes(CITY, 2, 1)))
@@ -251,3 +262,18 @@ async def test_revoked_certificate_is_unauthenticated(
     async with make_channel(f"127.0.0.1:{hub.port}", load_city_tls(own_pki, OTHER)) as other:
         ack = await push(pb_grpc.FederationStub(other), envelopes(OTHER, 1, 1))
     assert ack.acked_through_seq == 1
+
+
+async def _drain(stream) -> None:
+    async for _ in stream:
+        pass
+
+
+async def test_hub_does_not_start_without_a_revocation_list(
+    databases, hub_settings_factory, start_hub, tmp_path: Path
+):
+    own_pki = tmp_path / "pki"
+    init_pki(own_pki, city_codes=[CITY])
+    (own_pki / "crl.pem").unlink()
+    with pytest.raises(PkiError, match=r"crl\.pem"):
+        await start_hub(hub_settings_factory(databases("hub"), pki_dir=own_pki))

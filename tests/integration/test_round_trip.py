@@ -120,7 +120,7 @@ async def test_every_body_kind_round_trips(
     city = start_city(city_settings_factory(code, databases("city"), hub.port))
 
     # A notice first, so the receipt has something to answer.
-    hub_services.send_notice(
+    announcement = hub_services.send_notice(
         hub.engine,
         notice=pb.Notice(kind=pb.ANNOUNCEMENT, title="hello", targets=[code]),
         roster_codes=ROSTER_CODES,
@@ -132,7 +132,7 @@ async def test_every_body_kind_round_trips(
     for body in bodies.values():
         city_services.send(city.engine, body, tz_name=TZ)
     receipt_seq = city_services.record_receipt(
-        city.engine, notice_seq=1, action="done", actor="leader-1", note="posted"
+        city.engine, notice_seq=announcement.seq, action="done", actor="leader-1", note="posted"
     )
     city.node.link.wake()
 
@@ -167,7 +167,9 @@ async def test_every_body_kind_round_trips(
             return conn.execute(
                 select(
                     NoticeDelivery.done_at, NoticeDelivery.done_note, NoticeDelivery.delivered_at
-                ).where(NoticeDelivery.notice_seq == 1, NoticeDelivery.city_code == code)
+                ).where(
+                    NoticeDelivery.notice_seq == announcement.seq, NoticeDelivery.city_code == code
+                )
             ).one()
 
     done_at, note, _delivered_at = await wait_until(receipt_applied)

@@ -116,3 +116,35 @@ def test_receipts_need_a_known_notice_and_a_reason_for_objections(engine):
     assert seqs(engine) == [seq]
     row = services.inbox(engine)[0]
     assert row.objection_reason == "no staff" and row.objection_at is not None
+
+
+def test_rebase_keeps_rows_the_hub_holds_identically(engine):
+    """A restored store: rows before the first conflicting seq are the hub's own copies."""
+    for n in range(1, 6):
+        services.send(engine, body(n))
+    box = Outbox(engine)
+    box.mark_delivered(2)
+    box.set_state("conflict", error="seq 4 differs", conflict_seq=4)
+    epoch, moved = box.rebase(hub_acked_seq=10)
+    assert moved == 2  # 4 and 5; 3 is identical at the hub and counts as delivered
+    assert seqs(engine) == [1, 2, 3, 11, 12]
+    snap = box.snapshot()
+    assert (snap.delivered_seq, snap.last_seq, snap.state, snap.epoch) == (10, 12, "never", epoch)
+    assert [s for s, _ in box.pending(after_seq=10, limit=10)] == [11, 12]
+
+
+def test_rebase_below_delivered_rows_does_not_collide(engine):
+    """The hub came back behind what this city delivered: rows above its mark move."""
+    for n in range(1, 8):
+        services.send(engine, body(n))
+    box = Outbox(engine)
+    box.mark_delivered(6)
+    epoch, moved = box.rebase(hub_acked_seq=3)
+    assert moved == 4 and seqs(engine) == [1, 2, 3, 4, 5, 6, 7]
+    envs = [pb.Envelope.FromString(raw) for _, raw in box.pending(after_seq=3, limit=10)]
+    assert [(e.seq, e.epoch, e.suggestion_batch.batch_number) for e in envs] == [
+        (4, epoch, 4),
+        (5, epoch, 5),
+        (6, epoch, 6),
+        (7, epoch, 7),
+    ]

@@ -272,6 +272,7 @@ class HelloResponse(_message.Message):
     SCHEMA_VERSION_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
     MAX_BATCH_ENVELOPES_FIELD_NUMBER: _builtins.int
+    MAX_MESSAGE_BYTES_FIELD_NUMBER: _builtins.int
     acked_through_seq: _builtins.int
     """Highest sequence number the hub has committed for this city (0 when none)."""
     epoch: _builtins.str
@@ -284,6 +285,8 @@ class HelloResponse(_message.Message):
     """Why the versions are incompatible, or a warning; empty when all is well."""
     max_batch_envelopes: _builtins.int
     """Largest number of envelopes the hub accepts in one Push."""
+    max_message_bytes: _builtins.int
+    """Largest Push the hub accepts, bytes (its gRPC message limit)."""
     @_builtins.property
     def server_time(self) -> _timestamp_pb2.Timestamp:
         """The hub's clock, for the city to report skew."""
@@ -298,10 +301,11 @@ class HelloResponse(_message.Message):
         schema_version: _builtins.str = ...,
         message: _builtins.str = ...,
         max_batch_envelopes: _builtins.int = ...,
+        max_message_bytes: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["server_time", b"server_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["acked_through_seq", b"acked_through_seq", "compatible", b"compatible", "epoch", b"epoch", "max_batch_envelopes", b"max_batch_envelopes", "message", b"message", "schema_version", b"schema_version", "server_time", b"server_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acked_through_seq", b"acked_through_seq", "compatible", b"compatible", "epoch", b"epoch", "max_batch_envelopes", b"max_batch_envelopes", "max_message_bytes", b"max_message_bytes", "message", b"message", "schema_version", b"schema_version", "server_time", b"server_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1337,7 +1341,10 @@ class Notice(_message.Message):
     TRACE_REQUEST_FIELD_NUMBER: _builtins.int
     STANDARD_ANSWER_FIELD_NUMBER: _builtins.int
     seq: _builtins.int
-    """Hub-wide sequence number; a city's cursor is the highest it has persisted."""
+    """Hub-wide sequence number, increasing in commit order; a city's cursor is the highest it
+    has persisted. It jumps to the hub's clock in milliseconds when that is ahead, so a hub
+    restored from a backup never reuses a number (seqs are not gap-free).
+    """
     kind: Global___NoticeKind.ValueType
     priority: Global___Priority.ValueType
     title: _builtins.str
