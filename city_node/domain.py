@@ -1,0 +1,769 @@
+"""A city's tickets: kinds, statuses, who may do what, time limits and repeat complaints.
+
+Pure Python: no database and no gRPC, so the rules can be tested and reused by the store
+and the services alike. Every state change goes through one of the action functions below
+(:func:`register`, :func:`answer`, :func:`dispatch`, …). Each takes the acting ``role`` and
+``actor`` id and the time ``at``, checks the role may perform the action on this ticket,
+checks the transition is legal from the current status, and returns a *new* :class:`Ticket`
+with one more :class:`HistoryEntry`; the ticket passed in is left untouched, so a failed
+store write never leaves a half-changed object behind.
+
+Lifecycle (mission.md); the authoritative table is :data:`TRANSITIONS`::
+
+    registered / with_senior ── answer ──────────► answered (closed on the spot)
+                             ── dispatch ────────► dispatched
+    registered ──────────────── hand_to_senior ──► with_senior
+    dispatched ── start ─► in_progress ── branch_return (回单) ─► returned
+    dispatched ── branch_return ─► returned
+    returned ── close ─► closed ── survey ─► surveyed
+                                   survey dissatisfied + reopen ─► in_progress
+    returned ── rework (退单) ─► in_progress
+    any open status before escalation ── escalate_manager ─► escalated_manager ──
+        escalate_province ─► escalated_province ── province_resolved ─► returned
+        (the city then closes the loop: close, survey)
+    escalated_manager ── answer / dispatch / close
+    chase (追单) and extension steps keep the status.
+
+Priority tiers (VIP, important, leased line) always go to seniors: a junior operator may
+register such a ticket and hand it to a senior, nothing else.
+
+Errors::
+
+    DomainError                  every refusal of this module
+    ├── PermissionDenied         the role may not do this action (to this ticket)
+    ├── IllegalTransition        the action is not allowed from the current status
+    └── InvalidTicket            bad input (ValueError too): naive time, time going
+                                 backwards, no pending extension, …
+
+Unknown category codes raise :class:`city_node.categories.UnknownCategory` (a LookupError)
+and naive datetimes in the calendar raise ValueError, as those modules document.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from city_node.calendar import WorkCalendar
+from city_node.categories import CategoryTree
+
+# --- enums -------------------------------------------------------------------------------------
+
+
+class TicketKind(StrEnum):
+    """What the customer came for."""
+
+    COMPLAINT = "complaint"  # 投诉
+    SUGGESTION = "suggestion"  # 建议
+    ENQUIRY = "enquiry"  # 咨询
+    HELP_REQUEST = "help_request"  # 求助
+    PRAISE = "praise"  # 表扬
+
+
+class Channel(StrEnum):
+    """How the ticket reached the center."""
+
+    PHONE = "phone"
+    WEB = "web"
+    WALK_IN = "walk_in"
+    LETTER = "letter"
+    OTHER = "other"
+
+
+class CustomerTier(StrEnum):
+    """Customer tier; every tier but ordinary is served by senior operators."""
+
+    ORDINARY = "ordinary"
+    VIP = "vip"
+    IMPORTANT = "important"  # 重要客户
+    LEASED_LINE = "leased_line"  # 专线客户
+
+
+class Status(StrEnum):
+    """Where a ticket is in its lifecycle."""
+
+    REGISTERED = "registered"
+    ANSWERED = "answered"  # answered on the spot: closed without a branch
+    DISPATCHED = "dispatched"
+    WITH_SENIOR = "with_senior"
+    IN_PROGRESS = "in_progress"
+    RETURNED = "returned"  # 回单: the branch reported back, awaiting the operator's close
+    CLOSED = "closed"
+    SURVEYED = "surveyed"
+    ESCALATED_MANAGER = "escalated_manager"
+    ESCALATED_PROVINCE = "escalated_province"
+
+
+class Role(StrEnum):
+    """City-side roles (mission.md, "Who uses it")."""
+
+    OPERATOR_JUNIOR = "operator_junior"
+    OPERATOR_SENIOR = "operator_senior"
+    MANAGER_HOTLINE = "manager_hotline"
+    SURVEYOR = "surveyor"
+    QA_INSPECTOR = "qa_inspector"
+    MATERIALS_CLERK = "materials_clerk"
+    STATISTICIAN = "statistician"
+    LEADER = "leader"
+
+
+class Action(StrEnum):
+    """Everything that can happen to a ticket; the name recorded in its history."""
+
+    REGISTER = "register"
+    ANSWER = "answer"
+    DISPATCH = "dispatch"  # 派单
+    HAND_TO_SENIOR = "hand_to_senior"
+    START = "start"  # the branch accepted the work
+    BRANCH_RETURN = "branch_return"  # 回单
+    CLOSE = "close"
+    SURVEY = "survey"
+    CHASE = "chase"  # 追单
+    REWORK = "rework"  # 退单
+    ESCALATE_MANAGER = "escalate_manager"
+    ESCALATE_PROVINCE = "escalate_province"
+    PROVINCE_RESOLVED = "province_resolved"
+    REQUEST_EXTENSION = "request_extension"
+    APPROVE_EXTENSION = "approve_extension"
+    REJECT_EXTENSION = "reject_extension"
+
+
+class Satisfaction(StrEnum):
+    """A survey outcome; ``unreachable`` means no answer and is kept out of every rate."""
+
+    VERY_SATISFIED = "very_satisfied"
+    SATISFIED = "satisfied"
+    NEUTRAL = "neutral"
+    DISSATISFIED = "dissatisfied"
+    UNREACHABLE = "unreachable"
+
+
+PRIORITY_TIERS = frozenset({CustomerTier.VIP, CustomerTier.IMPORTANT, CustomerTier.LEASED_LINE})
+CLOSED_STATUSES = frozenset({Status.ANSWERED, Status.CLOSED, Status.SURVEYED})
+OPEN_STATUSES = frozenset(Status) - CLOSED_STATUSES
+
+# --- errors ------------------------------------------------------------------------------------
+
+
+class DomainError(Exception):
+    """Base of every refusal raised by the ticket rules (tree in the module docstring)."""
+
+
+class PermissionDenied(DomainError):
+    """The acting role may not perform this action, or not on this ticket."""
+
+    def __init__(self, role: Role, action: Action, reason: str = "") -> None:
+        detail = f": {reason}" if reason else ""
+        super().__init__(f"role {role.value} may not {action.value}{detail}")
+        self.role = role
+        self.action = action
+
+
+class IllegalTransition(DomainError):
+    """The action is not allowed from the ticket's current status."""
+
+    def __init__(self, status: Status, action: Action, allowed: Iterable[Action]) -> None:
+        allowed_names = sorted(a.value for a in allowed)
+        super().__init__(
+            f"cannot {action.value} a ticket in status {status.value}; "
+            f"allowed from {status.value}: {', '.join(allowed_names) or 'nothing'}"
+        )
+        self.status = status
+        self.action = action
+        self.allowed = tuple(allowed_names)
+
+
+class InvalidTicket(DomainError, ValueError):
+    """The request is malformed (naive time, time going backwards, nothing to approve…)."""
+
+
+# --- rules -------------------------------------------------------------------------------------
+
+_OPERATORS = frozenset({Role.OPERATOR_JUNIOR, Role.OPERATOR_SENIOR, Role.MANAGER_HOTLINE})
+
+#: Who may perform each action. Branch steps (start, branch_return) have no branch role in
+#: this system: the operator records them on the branch's behalf, naming the branch.
+ALLOWED_ROLES: dict[Action, frozenset[Role]] = {
+    Action.REGISTER: _OPERATORS,
+    Action.ANSWER: _OPERATORS,
+    Action.DISPATCH: _OPERATORS,
+    Action.HAND_TO_SENIOR: frozenset({Role.OPERATOR_JUNIOR, Role.OPERATOR_SENIOR}),
+    Action.START: _OPERATORS,
+    Action.BRANCH_RETURN: _OPERATORS,
+    Action.CLOSE: _OPERATORS,
+    Action.SURVEY: frozenset({Role.SURVEYOR}),
+    Action.CHASE: _OPERATORS,
+    Action.REWORK: _OPERATORS,
+    Action.ESCALATE_MANAGER: _OPERATORS,
+    # Only the manager hotline talks to the province's general-manager hotline.
+    Action.ESCALATE_PROVINCE: frozenset({Role.MANAGER_HOTLINE}),
+    Action.PROVINCE_RESOLVED: frozenset({Role.MANAGER_HOTLINE}),
+    Action.REQUEST_EXTENSION: _OPERATORS,
+    Action.APPROVE_EXTENSION: frozenset({Role.LEADER}),
+    Action.REJECT_EXTENSION: frozenset({Role.LEADER}),
+}
+
+#: What a junior may still do to a VIP / important / leased-line ticket: take it in and
+#: pass it to a senior. Everything else on those tickets is senior (or manager) work.
+JUNIOR_PRIORITY_ACTIONS = frozenset({Action.REGISTER, Action.HAND_TO_SENIOR})
+
+_CHASEABLE = frozenset(
+    {
+        Status.DISPATCHED,
+        Status.IN_PROGRESS,
+        Status.WITH_SENIOR,
+        Status.ESCALATED_MANAGER,
+        Status.ESCALATED_PROVINCE,
+    }
+)
+# An extension only makes sense while someone is still working the ticket.
+_EXTENDABLE = frozenset(OPEN_STATUSES - {Status.REGISTERED})
+
+#: The lifecycle: for each status, each legal action and the status it leads to. Chase and
+#: extension steps keep the status; survey may lead to in_progress instead (see survey()).
+TRANSITIONS: dict[Status, dict[Action, Status]] = {
+    Status.REGISTERED: {
+        Action.ANSWER: Status.ANSWERED,
+        Action.DISPATCH: Status.DISPATCHED,
+        Action.HAND_TO_SENIOR: Status.WITH_SENIOR,
+        Action.ESCALATE_MANAGER: Status.ESCALATED_MANAGER,
+    },
+    Status.WITH_SENIOR: {
+        Action.ANSWER: Status.ANSWERED,
+        Action.DISPATCH: Status.DISPATCHED,
+        Action.ESCALATE_MANAGER: Status.ESCALATED_MANAGER,
+    },
+    Status.DISPATCHED: {
+        Action.START: Status.IN_PROGRESS,
+        Action.BRANCH_RETURN: Status.RETURNED,
+        Action.ESCALATE_MANAGER: Status.ESCALATED_MANAGER,
+    },
+    Status.IN_PROGRESS: {
+        Action.BRANCH_RETURN: Status.RETURNED,
+        Action.ESCALATE_MANAGER: Status.ESCALATED_MANAGER,
+    },
+    Status.RETURNED: {
+        Action.CLOSE: Status.CLOSED,
+        Action.REWORK: Status.IN_PROGRESS,
+        Action.ESCALATE_MANAGER: Status.ESCALATED_MANAGER,
+    },
+    Status.ESCALATED_MANAGER: {
+        Action.ANSWER: Status.ANSWERED,
+        Action.DISPATCH: Status.DISPATCHED,
+        Action.CLOSE: Status.CLOSED,
+        Action.ESCALATE_PROVINCE: Status.ESCALATED_PROVINCE,
+    },
+    Status.ESCALATED_PROVINCE: {
+        Action.PROVINCE_RESOLVED: Status.RETURNED,
+    },
+    Status.ANSWERED: {Action.SURVEY: Status.SURVEYED},
+    Status.CLOSED: {Action.SURVEY: Status.SURVEYED},
+    Status.SURVEYED: {},
+}
+for _status in _CHASEABLE:
+    TRANSITIONS[_status][Action.CHASE] = _status
+for _status in _EXTENDABLE:
+    for _action in (
+        Action.REQUEST_EXTENSION,
+        Action.APPROVE_EXTENSION,
+        Action.REJECT_EXTENSION,
+    ):
+        TRANSITIONS[_status][_action] = _status
+
+#: Time limits in working days for kinds other than complaints (complaints use the
+#: category tree). Enquiries are meant to be answered within a day.
+DEFAULT_LIMITS: dict[TicketKind, int] = {
+    TicketKind.ENQUIRY: 1,
+    TicketKind.HELP_REQUEST: 2,
+    TicketKind.SUGGESTION: 5,
+    TicketKind.PRAISE: 5,
+}
+
+REPEAT_WINDOW_DAYS = 30
+
+# --- records -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One step in a ticket's life: who (actor, role) did what (action) when, and why."""
+
+    at: datetime
+    actor: str
+    role: Role
+    action: Action
+    note: str = ""
+    from_status: Status | None = None
+    to_status: Status | None = None
+
+
+@dataclass(frozen=True)
+class ExtensionRequest:
+    """A pending request for more working days, waiting for the leader."""
+
+    days: int
+    reason: str
+    requested_by: str
+    requested_at: datetime
+
+
+@dataclass
+class Ticket:
+    """A city ticket. Change it only through the action functions, which keep ``history``
+    append-only and return a new object."""
+
+    id: str
+    kind: TicketKind
+    category: str
+    channel: Channel
+    customer_phone: str
+    customer_name: str
+    tier: CustomerTier
+    content: str
+    registered_at: datetime
+    deadline: datetime
+    status: Status = Status.REGISTERED
+    history: list[HistoryEntry] = field(default_factory=list)
+    operator: str | None = None  # who holds it now (the last operator to act)
+    branch: str | None = None  # the branch it was dispatched to
+    closed_at: datetime | None = None
+    satisfaction: Satisfaction | None = None
+    surveyed_at: datetime | None = None
+    surveyed_by: str | None = None
+    reopen_count: int = 0
+    chase_count: int = 0
+    pending_extension: ExtensionRequest | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """True until the ticket is answered or closed (again open after a reopen)."""
+        return self.status in OPEN_STATUSES
+
+    @property
+    def is_priority(self) -> bool:
+        """VIP, important and leased-line customers: served by seniors."""
+        return self.tier in PRIORITY_TIERS
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _require_aware(name: str, value: datetime) -> None:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidTicket(f"{name} must be a timezone-aware datetime, got naive {value!r}")
+
+
+def _check_role(ticket_tier: CustomerTier, role: Role, action: Action) -> None:
+    if role not in ALLOWED_ROLES[action]:
+        allowed = ", ".join(sorted(r.value for r in ALLOWED_ROLES[action]))
+        raise PermissionDenied(role, action, f"only {allowed}")
+    if (
+        role is Role.OPERATOR_JUNIOR
+        and ticket_tier in PRIORITY_TIERS
+        and action not in JUNIOR_PRIORITY_ACTIONS
+    ):
+        raise PermissionDenied(
+            role,
+            action,
+            f"{ticket_tier.value} customers are served by senior operators; hand it to a senior",
+        )
+
+
+def _check(ticket: Ticket, role: Role, action: Action) -> None:
+    """Role first (who you are does not depend on the ticket's state), then the transition."""
+    _check_role(ticket.tier, role, action)
+    legal = TRANSITIONS[ticket.status]
+    if action not in legal:
+        raise IllegalTransition(ticket.status, action, legal)
+
+
+def allowed_actions(ticket: Ticket, role: Role) -> frozenset[Action]:
+    """The actions ``role`` may take on ``ticket`` now (for menus; the functions still check).
+
+    Extension approval/refusal is listed only while a request is pending.
+    """
+    result: set[Action] = set()
+    for action in TRANSITIONS[ticket.status]:
+        try:
+            _check_role(ticket.tier, role, action)
+        except PermissionDenied:
+            continue
+        result.add(action)
+    if ticket.pending_extension is None:
+        result -= {Action.APPROVE_EXTENSION, Action.REJECT_EXTENSION}
+    else:
+        result.discard(Action.REQUEST_EXTENSION)
+    return frozenset(result)
+
+
+def _step(
+    ticket: Ticket,
+    action: Action,
+    *,
+    actor: str,
+    role: Role,
+    at: datetime,
+    note: str,
+    to_status: Status | None = None,
+    **changes: object,
+) -> Ticket:
+    """Check role and transition, then return a copy with the history entry appended."""
+    _require_aware("at", at)
+    _check(ticket, role, action)
+    legal = TRANSITIONS[ticket.status]
+    if ticket.history and at < ticket.history[-1].at:
+        # History is a log read in order; a step dated before the last one would rewrite it.
+        raise InvalidTicket(
+            f"ticket {ticket.id}: {action.value} at {at.isoformat()} is before the last "
+            f"recorded step at {ticket.history[-1].at.isoformat()}"
+        )
+    new_status = to_status if to_status is not None else legal[action]
+    entry = HistoryEntry(
+        at=at,
+        actor=actor,
+        role=role,
+        action=action,
+        note=note,
+        from_status=ticket.status,
+        to_status=new_status,
+    )
+    operator = actor if role in _OPERATORS else ticket.operator
+    return dataclasses.replace(
+        ticket,
+        status=new_status,
+        history=[*ticket.history, entry],
+        operator=operator,
+        **changes,  # type: ignore[arg-type]
+    )
+
+
+# --- time limits -------------------------------------------------------------------------------
+
+
+def limit_workdays(
+    kind: TicketKind, category: str, tier: CustomerTier, categories: CategoryTree
+) -> int:
+    """The ticket's time limit in working days.
+
+    Complaints take their category's limit (inherited up the tree); other kinds take
+    :data:`DEFAULT_LIMITS`. Priority tiers (VIP, important, leased line) get half the
+    limit, rounded up, and never less than one working day.
+    """
+    category_limit = categories.limit_for(category)  # also rejects unknown codes
+    base = category_limit if kind is TicketKind.COMPLAINT else DEFAULT_LIMITS[kind]
+    if tier in PRIORITY_TIERS:
+        return max(1, (base + 1) // 2)
+    return base
+
+
+def is_overtime(ticket: Ticket, now: datetime) -> bool:
+    """Not closed within its limit: closed after the deadline, or still open past it."""
+    _require_aware("now", now)
+    if ticket.closed_at is not None and not ticket.is_open:
+        return ticket.closed_at > ticket.deadline
+    return now > ticket.deadline
+
+
+def closed_in_time(ticket: Ticket) -> bool:
+    """Closed (answered, closed or surveyed) at or before its deadline; False while open."""
+    if ticket.is_open or ticket.closed_at is None:
+        return False
+    return ticket.closed_at <= ticket.deadline
+
+
+def is_repeat(
+    new: Ticket, previous: Iterable[Ticket], window_days: int = REPEAT_WINDOW_DAYS
+) -> bool:
+    """A repeat complaint (重复投诉): a complaint from the same phone on the same category
+    registered strictly before ``new`` and at most ``window_days`` calendar days (24 h each)
+    earlier — a complaint exactly on the window's edge is still a repeat."""
+    if new.kind is not TicketKind.COMPLAINT:
+        return False
+    window = timedelta(days=window_days)
+    for old in previous:
+        # A ticket never repeats itself: its own (or a copy's) age is zero, outside the window.
+        if old.kind is not TicketKind.COMPLAINT:
+            continue
+        if old.customer_phone != new.customer_phone or old.category != new.category:
+            continue
+        age = new.registered_at - old.registered_at
+        if timedelta(0) < age <= window:
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class SurveyTally:
+    """Survey outcomes counted; ``surveyed`` excludes unreachable customers."""
+
+    counts: dict[Satisfaction, int]
+
+    @property
+    def surveyed(self) -> int:
+        """Customers who gave an answer: the denominator of every satisfaction rate."""
+        return sum(n for s, n in self.counts.items() if s is not Satisfaction.UNREACHABLE)
+
+    @property
+    def unreachable(self) -> int:
+        """Customers the surveyor could not reach (reported, never in a denominator)."""
+        return self.counts.get(Satisfaction.UNREACHABLE, 0)
+
+    @property
+    def satisfaction_rate(self) -> float | None:
+        """(very satisfied + satisfied) / surveyed; None when nobody answered."""
+        if self.surveyed == 0:
+            return None
+        good = self.counts.get(Satisfaction.VERY_SATISFIED, 0) + self.counts.get(
+            Satisfaction.SATISFIED, 0
+        )
+        return good / self.surveyed
+
+
+def tally_surveys(tickets: Iterable[Ticket]) -> SurveyTally:
+    """Count the satisfaction outcomes recorded on ``tickets`` (unsurveyed ones are skipped)."""
+    counts = Counter(t.satisfaction for t in tickets if t.satisfaction is not None)
+    return SurveyTally(counts={s: counts[s] for s in Satisfaction})
+
+
+# --- actions -----------------------------------------------------------------------------------
+
+
+def register(
+    *,
+    ticket_id: str,
+    kind: TicketKind,
+    category: str,
+    channel: Channel,
+    customer_phone: str,
+    customer_name: str,
+    tier: CustomerTier,
+    content: str,
+    registered_at: datetime,
+    actor: str,
+    role: Role,
+    categories: CategoryTree,
+    calendar: WorkCalendar,
+    note: str = "",
+) -> Ticket:
+    """Take a ticket in; its deadline is ``calendar.add_workdays(registered_at, limit)``."""
+    _require_aware("registered_at", registered_at)
+    _check_role(tier, role, Action.REGISTER)
+    limit = limit_workdays(kind, category, tier, categories)
+    entry = HistoryEntry(
+        at=registered_at,
+        actor=actor,
+        role=role,
+        action=Action.REGISTER,
+        note=note,
+        from_status=None,
+        to_status=Status.REGISTERED,
+    )
+    return Ticket(
+        id=ticket_id,
+        kind=kind,
+        category=category,
+        channel=channel,
+        customer_phone=customer_phone,
+        customer_name=customer_name,
+        tier=tier,
+        content=content,
+        registered_at=registered_at,
+        deadline=calendar.add_workdays(registered_at, limit),
+        history=[entry],
+        operator=actor,
+    )
+
+
+def answer(ticket: Ticket, *, actor: str, role: Role, at: datetime, note: str = "") -> Ticket:
+    """Answer the customer directly: the ticket is closed (status answered) at ``at``."""
+    return _step(ticket, Action.ANSWER, actor=actor, role=role, at=at, note=note, closed_at=at)
+
+
+def dispatch(
+    ticket: Ticket, *, branch: str, actor: str, role: Role, at: datetime, note: str = ""
+) -> Ticket:
+    """Send the ticket to a branch (派单) to work."""
+    return _step(
+        ticket,
+        Action.DISPATCH,
+        actor=actor,
+        role=role,
+        at=at,
+        note=note or f"to {branch}",
+        branch=branch,
+    )
+
+
+def hand_to_senior(
+    ticket: Ticket, *, actor: str, role: Role, at: datetime, note: str = ""
+) -> Ticket:
+    """Pass the ticket to a senior operator (required for priority tiers)."""
+    return _step(ticket, Action.HAND_TO_SENIOR, actor=actor, role=role, at=at, note=note)
+
+
+def start(ticket: Ticket, *, actor: str, role: Role, at: datetime, note: str = "") -> Ticket:
+    """Record that the branch accepted the work (in progress)."""
+    return _step(ticket, Action.START, actor=actor, role=role, at=at, note=note)
+
+
+def branch_return(
+    ticket: Ticket, *, actor: str, role: Role, at: datetime, note: str = ""
+) -> Ticket:
+    """Record the branch's reply (回单); the operator then closes or reworks."""
+    return _step(ticket, Action.BRANCH_RETURN, actor=actor, role=role, at=at, note=note)
+
+
+def close(ticket: Ticket, *, actor: str, role: Role, at: datetime, note: str = "") -> Ticket:
+    """Close the ticket at ``at`` (the time that decides in-time closure)."""
+    return _step(ticket, Action.CLOSE, actor=actor, role=role, at=at, note=note, closed_at=at)
+
+
+def chase(ticket: Ticket, *, actor: str, role: Role, at: datetime, note: str = "") -> Ticket:
+    """Chase whoever holds the ticket (追单); the status does not change."""
+    return _step(
+        ticket,
+        Action.CHASE,
+        actor=actor,
+        role=role,
+        at=at,
+        note=note,
+        chase_count=ticket.chase_count + 1,
+    )
+
+
+def rework(ticket: Ticket, *, actor: str, role: Role, at: datetime, note: str = "") -> Ticket:
+    """Send the branch's reply back for rework (退单): returned → in progress."""
+    return _step(ticket, Action.REWORK, actor=actor, role=role, at=at, note=note)
+
+
+def escalate_manager(
+    ticket: Ticket, *, actor: str, role: Role, at: datetime, note: str = ""
+) -> Ticket:
+    """Pass a complaint the customer will not accept to the manager hotline."""
+    return _step(ticket, Action.ESCALATE_MANAGER, actor=actor, role=role, at=at, note=note)
+
+
+def escalate_province(
+    ticket: Ticket, *, actor: str, role: Role, at: datetime, note: str = ""
+) -> Ticket:
+    """Escalate from the manager hotline to the province general-manager hotline."""
+    return _step(ticket, Action.ESCALATE_PROVINCE, actor=actor, role=role, at=at, note=note)
+
+
+def province_resolved(
+    ticket: Ticket, *, actor: str, role: Role, at: datetime, note: str = ""
+) -> Ticket:
+    """Record the province's resolution; the city then closes the loop (close, survey)."""
+    return _step(ticket, Action.PROVINCE_RESOLVED, actor=actor, role=role, at=at, note=note)
+
+
+def survey(
+    ticket: Ticket,
+    outcome: Satisfaction,
+    *,
+    actor: str,
+    role: Role,
+    at: datetime,
+    reopen: bool = False,
+    note: str = "",
+) -> Ticket:
+    """Record the satisfaction callback. ``reopen=True`` with a dissatisfied outcome puts the
+    ticket back in progress (the customer's problem is not solved); otherwise surveyed."""
+    _check(ticket, role, Action.SURVEY)
+    if reopen and outcome is not Satisfaction.DISSATISFIED:
+        raise InvalidTicket(f"ticket {ticket.id}: only a dissatisfied survey may reopen it")
+    if reopen:
+        return _step(
+            ticket,
+            Action.SURVEY,
+            actor=actor,
+            role=role,
+            at=at,
+            note=note or f"{outcome.value}; reopened",
+            to_status=Status.IN_PROGRESS,
+            satisfaction=outcome,
+            surveyed_at=at,
+            surveyed_by=actor,
+            closed_at=None,
+            reopen_count=ticket.reopen_count + 1,
+        )
+    return _step(
+        ticket,
+        Action.SURVEY,
+        actor=actor,
+        role=role,
+        at=at,
+        note=note or outcome.value,
+        satisfaction=outcome,
+        surveyed_at=at,
+        surveyed_by=actor,
+    )
+
+
+def request_extension(
+    ticket: Ticket, *, days: int, reason: str, actor: str, role: Role, at: datetime
+) -> Ticket:
+    """Ask the leader for ``days`` more working days; the deadline moves only on approval."""
+    _check(ticket, role, Action.REQUEST_EXTENSION)
+    if days < 1:
+        raise InvalidTicket(f"ticket {ticket.id}: an extension needs at least 1 day, got {days}")
+    if ticket.pending_extension is not None:
+        raise InvalidTicket(f"ticket {ticket.id}: an extension request is already pending")
+    return _step(
+        ticket,
+        Action.REQUEST_EXTENSION,
+        actor=actor,
+        role=role,
+        at=at,
+        note=f"+{days} workdays: {reason}",
+        pending_extension=ExtensionRequest(days, reason, actor, at),
+    )
+
+
+def approve_extension(
+    ticket: Ticket,
+    *,
+    calendar: WorkCalendar,
+    actor: str,
+    role: Role,
+    at: datetime,
+    note: str = "",
+) -> Ticket:
+    """Leader approval: the deadline moves by the requested working days."""
+    _check(ticket, role, Action.APPROVE_EXTENSION)  # role and status before the content
+    pending = ticket.pending_extension
+    if pending is None:
+        raise InvalidTicket(f"ticket {ticket.id}: no extension request is pending")
+    new_deadline = calendar.add_workdays(ticket.deadline, pending.days)
+    return _step(
+        ticket,
+        Action.APPROVE_EXTENSION,
+        actor=actor,
+        role=role,
+        at=at,
+        note=note or f"deadline {ticket.deadline.isoformat()} -> {new_deadline.isoformat()}",
+        deadline=new_deadline,
+        pending_extension=None,
+    )
+
+
+def reject_extension(
+    ticket: Ticket, *, actor: str, role: Role, at: datetime, note: str = ""
+) -> Ticket:
+    """Leader refusal: the request is dropped and the deadline stays."""
+    _check(ticket, role, Action.REJECT_EXTENSION)
+    if ticket.pending_extension is None:
+        raise InvalidTicket(f"ticket {ticket.id}: no extension request is pending")
+    return _step(
+        ticket,
+        Action.REJECT_EXTENSION,
+        actor=actor,
+        role=role,
+        at=at,
+        note=note,
+        pending_extension=None,
+    )
