@@ -58,20 +58,6 @@ TZ = "Asia/Shanghai"
 TARGETS = {"sqlite": 50_000, "postgresql": 25_000}
 #: Envelopes per fill transaction.
 FILL_CHUNK = 5_000
-RECORD_COLUMNS = (
-    "city_code",
-    "seq",
-    "epoch",
-    "kind",
-    "status",
-    "reason",
-    "subject",
-    "revision",
-    "created_at",
-    "received_at",
-    "digest",
-    "body",
-)
 
 
 class BenchError(RuntimeError):
@@ -421,6 +407,7 @@ def all_cities_waiting(city_urls: dict[str, str]) -> bool:
 def read_records(url: str) -> list[dict[str, Any]]:
     from sqlalchemy import select
 
+    from province_hub.services import RECORD_COLUMNS
     from province_hub.store import Record
     from sync.db import make_engine
 
