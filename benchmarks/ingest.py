@@ -602,9 +602,9 @@ def run(args: argparse.Namespace) -> Result:
                 for code in codes
             ]
 
+        cities: list[Child] = []
         if args.start == "hub-last":
-            # The city processes are up and waiting with their backlog (as after an outage);
-            # the clock starts when the hub process is spawned, its own start-up included.
+            # The city processes are up and waiting with their backlog (as after an outage).
             cities = spawn_cities()
             wait_for(
                 lambda: all_cities_waiting(city_urls),
@@ -612,32 +612,22 @@ def run(args: argparse.Namespace) -> Result:
                 what="every city to start and find the hub away",
                 fleet=fleet,
             )
-            spawned = time.perf_counter()
-            hub = spawn_hub()
-            # The clock starts when the hub listens (its own process start is not transport).
-            wait_for(
-                lambda: "listening on port" in _tail(hub.out),
-                timeout=60,
-                what="the hub to listen",
-                fleet=fleet,
-                interval=0.005,
-            )
-            started = time.perf_counter()
-            log(args, f"hub listening {started - spawned:.2f}s after its spawn")
-            counter = RecordCounter(hub_url)
-            hub_cpu_before = _cpu_seconds(hub.proc.pid)
-        else:
-            # Cold: the clock includes starting 14 Python processes (imports, stores, TLS).
-            hub = spawn_hub()
-            wait_for(
-                lambda: "listening on port" in _tail(hub.out),
-                timeout=60,
-                what="the hub to listen",
-                fleet=fleet,
-            )
-            counter = RecordCounter(hub_url)
-            hub_cpu_before = _cpu_seconds(hub.proc.pid)
-            started = time.perf_counter()
+        spawned = time.perf_counter()
+        hub = spawn_hub()
+        # The clock starts when the hub listens (its own process start is not transport).
+        wait_for(
+            lambda: "listening on port" in _tail(hub.out),
+            timeout=60,
+            what="the hub to listen",
+            fleet=fleet,
+            interval=0.005,
+        )
+        log(args, f"hub listening {time.perf_counter() - spawned:.2f}s after its spawn")
+        counter = RecordCounter(hub_url)
+        hub_cpu_before = _cpu_seconds(hub.proc.pid)
+        started = time.perf_counter()
+        if args.start == "cold":
+            # Cold: the clock also covers starting 14 Python processes (imports, stores, TLS).
             cities = spawn_cities()
         city_cpu_before = {c.name: _cpu_seconds(c.proc.pid) or 0.0 for c in cities}
         deadline = started + args.timeout
