@@ -28,7 +28,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -201,6 +201,23 @@ class Federation:
         proc = Proc(f"city-{code}", argv, self.log_dir, ready_text="linking to")
         self.procs.append(proc)
         return proc
+
+    def launch(
+        self, databases: Any, codes: Sequence[str]
+    ) -> tuple[Engine, Proc, dict[str, tuple[Engine, Proc]]]:
+        """Fresh stores for a hub and these cities, all processes started; returns the hub's
+        engine and process, and per city its (engine, process)."""
+        hub_url = databases("hub")
+        hub_engine = self.hub_engine(hub_url)
+        hub = self.hub(hub_url)  # registered first: ``close`` stops the cities before it
+        cities: dict[str, tuple[Engine, Proc]] = {}
+        for code in codes:
+            url = databases(f"city{code}")
+            cities[code] = (self.city_engine(url, code), self.city(code, url))
+        self.start_hub(hub)
+        for _, proc in cities.values():
+            proc.start()
+        return hub_engine, hub, cities
 
     def start_hub(self, hub: Proc) -> None:
         hub.start()
@@ -452,15 +469,8 @@ def test_hub_sigkilled_repeatedly_while_cities_push(databases: Any, federation: 
     rng = random.Random(SEED)
     per_city, chunk, kills = 3000, 100, 5
     codes = ROSTER_CODES[:3]
-    hub_url = databases("hub")
-    hub_engine = fed.hub_engine(hub_url)
-    urls = {code: databases(f"city{code}") for code in codes}
-    engines = {code: fed.city_engine(urls[code], code) for code in codes}
-    hub = fed.hub(hub_url)
-    cities = {code: (engines[code], fed.city(code, urls[code])) for code in codes}
-    fed.start_hub(hub)
-    for _, proc in cities.values():
-        proc.start()
+    hub_engine, hub, cities = fed.launch(databases, codes)
+    engines = {code: engine for code, (engine, _) in cities.items()}
 
     producers = [Producer(engines[code], code) for code in codes]
 
@@ -576,15 +586,8 @@ def test_hub_down_for_minutes_while_cities_produce(databases: Any, federation: F
     outage = OUTAGE_SECONDS if fed.engine_name == "sqlite" else POSTGRES_OUTAGE_SECONDS
     interval = 0.05
     codes = ROSTER_CODES[:2]
-    hub_url = databases("hub")
-    hub_engine = fed.hub_engine(hub_url)
-    urls = {code: databases(f"city{code}") for code in codes}
-    engines = {code: fed.city_engine(urls[code], code) for code in codes}
-    hub = fed.hub(hub_url)
-    cities = {code: (engines[code], fed.city(code, urls[code])) for code in codes}
-    fed.start_hub(hub)
-    for _, proc in cities.values():
-        proc.start()
+    hub_engine, hub, cities = fed.launch(databases, codes)
+    engines = {code: engine for code, (engine, _) in cities.items()}
 
     producers = [Producer(engines[code], code) for code in codes]
     max_ticks = int((outage + 60) / interval)  # the bound; normally stopped well before
