@@ -130,6 +130,9 @@ class Action(StrEnum):
     REQUEST_EXTENSION = "request_extension"
     APPROVE_EXTENSION = "approve_extension"
     REJECT_EXTENSION = "reject_extension"
+    # Recorded in the history but not lifecycle steps (no status change, not in TRANSITIONS):
+    COMPENSATE = "compensate"  # the manager hotline paid compensation for overtime
+    CLASSIFY = "classify"  # the materials clerk classified a suggestion
 
 
 class Satisfaction(StrEnum):
@@ -205,7 +208,17 @@ ALLOWED_ROLES: dict[Action, frozenset[Role]] = {
     Action.REQUEST_EXTENSION: _OPERATORS,
     Action.APPROVE_EXTENSION: frozenset({Role.LEADER}),
     Action.REJECT_EXTENSION: frozenset({Role.LEADER}),
+    Action.COMPENSATE: frozenset({Role.MANAGER_HOTLINE}),
+    Action.CLASSIFY: frozenset({Role.MATERIALS_CLERK}),
 }
+
+
+def check_may(role: Role, action: Action) -> None:
+    """Raise PermissionDenied unless ``role`` may perform ``action`` at all."""
+    if role not in ALLOWED_ROLES[action]:
+        allowed = ", ".join(sorted(r.value for r in ALLOWED_ROLES[action]))
+        raise PermissionDenied(role, action, f"only {allowed}")
+
 
 #: What a junior may still do to a VIP / important / leased-line ticket: take it in and
 #: pass it to a senior. Everything else on those tickets is senior (or manager) work.
@@ -358,9 +371,7 @@ def _require_aware(name: str, value: datetime) -> None:
 
 
 def _check_role(ticket_tier: CustomerTier, role: Role, action: Action) -> None:
-    if role not in ALLOWED_ROLES[action]:
-        allowed = ", ".join(sorted(r.value for r in ALLOWED_ROLES[action]))
-        raise PermissionDenied(role, action, f"only {allowed}")
+    check_may(role, action)
     if (
         role is Role.OPERATOR_JUNIOR
         and ticket_tier in PRIORITY_TIERS

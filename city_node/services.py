@@ -8,16 +8,13 @@ from typing import Any
 from google.protobuf.message import Message
 from sqlalchemy import Engine, select, update
 
+from city_node.context import CityError
 from city_node.store import InboxNotice
 from sync import outbox
 from sync.db import UnitOfWork, insert_ignore
 from sync.envelopes import body_kind
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.validation import broken_rule
-
-
-class CityError(ValueError):
-    """A request a person made that cannot be done; the message says why."""
 
 
 def _now() -> datetime:

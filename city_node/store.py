@@ -1,13 +1,38 @@
-"""The city node's tables beyond the outbox: the notice inbox (tickets come with the city work)."""
+"""The city node's tables: staff, tickets and their history, reports, QA, the notice inbox.
+
+Typed SQLAlchemy 2.x models. The schema is owned by Alembic (``city_node/migrations``);
+:func:`create_schema` runs the migrations, it never calls ``create_all``.
+
+Tickets are stored in their *current* state (one row each, the columns reports aggregate
+over) plus an append-only ``ticket_history``; the indexes are chosen for the report
+queries in :mod:`city_node.reports` (each period query is a range scan over a covering
+index) and for repeat-complaint detection at registration.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Engine, LargeBinary, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from sync.db import UtcDateTime
+from sync.migrate import upgrade
 from sync.outbox import OutboxBase
+
+#: Integer primary keys: BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class Base(DeclarativeBase):
@@ -25,18 +50,255 @@ class InboxNotice(Base):
     title: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
     sender: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    task_deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    task_deadline: Mapped[datetime | None] = mapped_column(UtcDateTime)
     #: The whole fedsync.v1.Notice (details such as a rejection's seq live there).
     payload: Mapped[bytes] = mapped_column(LargeBinary)
-    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    read_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    read_by: Mapped[str | None] = mapped_column(String(64))
+    done_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    done_by: Mapped[str | None] = mapped_column(String(64))
     done_note: Mapped[str | None] = mapped_column(Text)
-    objection_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    objection_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    objection_by: Mapped[str | None] = mapped_column(String(64))
     objection_reason: Mapped[str | None] = mapped_column(Text)
+    #: Set when the node applied the notice itself (trace answered, resolution recorded).
+    handled_note: Mapped[str | None] = mapped_column(Text)
 
 
-def create_schema(engine: Engine) -> None:
-    OutboxBase.metadata.create_all(engine)
-    Base.metadata.create_all(engine)
+class StandardAnswer(Base):
+    """A unified standard answer (统一口径) from the province, searchable by operators."""
+
+    __tablename__ = "standard_answers"
+
+    notice_seq: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("inbox.notice_seq"), primary_key=True, autoincrement=False
+    )
+    topic: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(32), index=True)
+    answer: Mapped[str] = mapped_column(Text)
+    published_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Staff(Base):
+    """A person who signs in to the console, with one role (domain.Role)."""
+
+    __tablename__ = "staff"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(32))
+    #: scrypt$N$r$p$salt-hex$hash-hex (see city_node.staff).
+    password_hash: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class TicketRow(Base):
+    """A ticket's current state (domain.Ticket without its history)."""
+
+    __tablename__ = "tickets"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(16))
+    customer_phone: Mapped[str] = mapped_column(String(32))
+    customer_name: Mapped[str] = mapped_column(Text)
+    tier: Mapped[str] = mapped_column(String(16))
+    content: Mapped[str] = mapped_column(Text)
+    registered_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    registered_by: Mapped[str] = mapped_column(String(64))
+    deadline: Mapped[datetime] = mapped_column(UtcDateTime)
+    status: Mapped[str] = mapped_column(String(24))
+    operator: Mapped[str | None] = mapped_column(String(64))
+    branch: Mapped[str | None] = mapped_column(Text)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    closed_by: Mapped[str | None] = mapped_column(String(64))
+    satisfaction: Mapped[str | None] = mapped_column(String(16))
+    surveyed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    surveyed_by: Mapped[str | None] = mapped_column(String(64))
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0)
+    chase_count: Mapped[int] = mapped_column(Integer, default=0)
+    ext_days: Mapped[int | None] = mapped_column(Integer)
+    ext_reason: Mapped[str | None] = mapped_column(Text)
+    ext_by: Mapped[str | None] = mapped_column(String(64))
+    ext_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: A repeat complaint (same phone and category within the window), fixed at registration.
+    is_repeat: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: When the ticket went to the province (escalations raised are counted by it).
+    escalated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: Compensation paid to the customer for overtime, in fen (1/100 yuan).
+    compensation_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    compensation_note: Mapped[str | None] = mapped_column(Text)
+    #: Materials clerk's classification of a suggestion, and the batch that carried it up.
+    suggestion_class: Mapped[str | None] = mapped_column(String(64))
+    classified_by: Mapped[str | None] = mapped_column(String(64))
+    classified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    suggestion_batch_id: Mapped[int | None] = mapped_column(Integer)
+    #: Bumped by every change: a write based on a stale read is refused (optimistic lock).
+    row_version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __table_args__ = (
+        # Received-in-period slices and per-operator registrations: index-only range scans.
+        Index(
+            "ix_tickets_registered",
+            "registered_at",
+            "kind",
+            "category",
+            "channel",
+            "is_repeat",
+            "registered_by",
+        ),
+        # Closed-in-period slices, in-time closure and per-operator closures.
+        Index(
+            "ix_tickets_closed",
+            "closed_at",
+            "deadline",
+            "kind",
+            "category",
+            "channel",
+            "closed_by",
+        ),
+        Index("ix_tickets_open_deadline", "status", "deadline"),
+        Index("ix_tickets_surveyed", "surveyed_at", "satisfaction"),
+        Index("ix_tickets_escalated", "escalated_at"),
+        # Repeat detection at registration: same phone and category, recent first.
+        Index("ix_tickets_repeat", "customer_phone", "category", "registered_at"),
+    )
+
+
+class HistoryRow(Base):
+    """One step of a ticket's life; rows are only ever inserted."""
+
+    __tablename__ = "ticket_history"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(BigId, ForeignKey("tickets.id"))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    actor: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str] = mapped_column(Text, default="")
+    from_status: Mapped[str | None] = mapped_column(String(24))
+    to_status: Mapped[str | None] = mapped_column(String(24))
+
+    __table_args__ = (
+        Index("ix_history_ticket", "ticket_id", "id"),
+        # "Handled in the period": distinct tickets an operator acted on, index-only.
+        Index("ix_history_at", "at", "role", "ticket_id"),
+    )
+
+
+class Escalation(Base):
+    """A ticket sent to the province and, once it answers, its resolution."""
+
+    __tablename__ = "escalations"
+
+    ticket_id: Mapped[int] = mapped_column(BigId, ForeignKey("tickets.id"), primary_key=True)
+    escalated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    escalated_by: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    #: The escalation envelope's outbox seq (the province quotes it back).
+    outbox_seq: Mapped[int] = mapped_column(BigInteger)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    resolution: Mapped[str | None] = mapped_column(Text)
+    resolved_by: Mapped[str | None] = mapped_column(Text)
+    resolution_notice_seq: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Report(Base):
+    """A report drafted for one period: statistics, QA or overtime, one row per revision.
+
+    ``draft`` → ``approved`` (sent: ``outbox_seq``) or ``rejected``; a later draft for the
+    same period supersedes an unapproved one. A correction after sending is a new revision.
+    """
+
+    __tablename__ = "reports"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # statistics / qa / overtime
+    period_kind: Mapped[str] = mapped_column(String(8))  # day / week / month / quarter / year
+    period_start: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD
+    revision: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    #: The body message (StatisticsReport / QaReport / OvertimeReport) without approval.
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    drafted_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    drafted_by: Mapped[str] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decision_note: Mapped[str | None] = mapped_column(Text)
+    outbox_seq: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        UniqueConstraint("kind", "period_kind", "period_start", "revision"),
+        Index("ix_reports_status", "status", "kind"),
+    )
+
+
+class QaSample(Base):
+    """A closed ticket drawn for QA and, once scored, its scorecard."""
+
+    __tablename__ = "qa_samples"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(BigId, ForeignKey("tickets.id"), unique=True)
+    #: The operator who closed the ticket (whose work is judged).
+    operator: Mapped[str] = mapped_column(String(64))
+    sampled_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    #: "scheduled" or "random" (an inspector's spot check).
+    how: Mapped[str] = mapped_column(String(16))
+    inspector: Mapped[str | None] = mapped_column(String(64))
+    scored_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    #: Weighted total 0..10000 (hundredths of a point out of 100).
+    score_centi: Mapped[int | None] = mapped_column(Integer)
+    #: item=points pairs as JSON text, e.g. {"greeting": 10, ...}.
+    items: Mapped[str | None] = mapped_column(Text)
+    #: Comma-separated defect kinds (late, wrong_answer, …); empty when none.
+    defects: Mapped[str] = mapped_column(Text, default="")
+    finding: Mapped[str] = mapped_column(Text, default="")
+
+
+class SuggestionBatch(Base):
+    """A day's classified suggestions as sent up (one row per batch)."""
+
+    __tablename__ = "suggestion_batches"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    batch_date: Mapped[str] = mapped_column(String(10))
+    batch_number: Mapped[int] = mapped_column(Integer)
+    count: Mapped[int] = mapped_column(Integer)
+    sent_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    sent_by: Mapped[str] = mapped_column(String(64))
+    outbox_seq: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (UniqueConstraint("batch_date", "batch_number"),)
+
+
+class NodeSetting(Base):
+    """Small key/value settings kept with the store (holidays, auto-approval...)."""
+
+    __tablename__ = "node_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+#: Every table of a city store, for migrations' autogenerate and the schema check.
+METADATA = (OutboxBase.metadata, Base.metadata)
+MIGRATIONS = "city_node:migrations"
+#: The first revision: the outbox and inbox city stores had before migrations.
+BASELINE = "c0001"
+
+
+def create_schema(engine: Engine) -> str:
+    """Bring the store to the latest migration (creates it when empty); return it."""
+    return upgrade(
+        engine,
+        script_location=MIGRATIONS,
+        metadata=METADATA,
+        baseline=BASELINE,
+        baseline_table="link_state",
+    )

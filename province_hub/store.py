@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import (
     BigInteger,
     DateTime,
+    Engine,
     ForeignKey,
     Index,
     LargeBinary,
@@ -17,6 +18,8 @@ from sqlalchemy import (
     Text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from sync.migrate import upgrade
 
 
 class Base(DeclarativeBase):
@@ -127,6 +130,19 @@ class NoticeDelivery(Base):
     __table_args__ = (Index("ix_deliveries_city", "city_code", "notice_seq"),)
 
 
-def create_schema(engine: object) -> None:
-    """Create missing tables (the hub's schema is additive until migrations arrive)."""
-    Base.metadata.create_all(engine)  # type: ignore[arg-type]
+#: Every table of the hub store, for migrations' autogenerate and the schema check.
+METADATA = (Base.metadata,)
+MIGRATIONS = "province_hub:migrations"
+#: The first revision: the schema hub stores had before migrations were introduced.
+BASELINE = "h0001"
+
+
+def create_schema(engine: Engine) -> str:
+    """Bring the hub store to the latest migration (creates it when empty); return it."""
+    return upgrade(
+        engine,
+        script_location=MIGRATIONS,
+        metadata=METADATA,
+        baseline=BASELINE,
+        baseline_table="city_links",
+    )

@@ -1,0 +1,86 @@
+"""What every city use case needs: the store, the city's identity and its working rules.
+
+Built once by the composition root (:mod:`city_node.app`) and passed to the services; tests
+build their own with :func:`make_context`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+
+from city_node.calendar import WorkCalendar
+from city_node.categories import CategoryTree
+from city_node.domain import REPEAT_WINDOW_DAYS, Role
+from sync.periods import DEFAULT_TIMEZONE
+
+
+class CityError(ValueError):
+    """A request a person made that cannot be done; the message says why."""
+
+
+class NotFound(CityError, LookupError):
+    """The ticket, notice or report named does not exist in this city's store."""
+
+
+class Conflict(CityError):
+    """Someone else changed the record since it was read; read it again and retry."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: a staff id and the role they act in."""
+
+    id: str
+    role: Role
+
+    def __post_init__(self) -> None:
+        if not self.id.strip():
+            raise CityError("say who acts (actor id)")
+
+
+@dataclass(frozen=True)
+class CityContext:
+    engine: Engine
+    city_code: str
+    categories: CategoryTree
+    calendar: WorkCalendar
+    tz_name: str = DEFAULT_TIMEZONE
+    repeat_window_days: int = REPEAT_WINDOW_DAYS
+    #: Statistics / QA / overtime reports leave without a leader's approval when True.
+    auto_approve: bool = False
+    #: Share of the previous day's closed tickets drawn for QA by the daily schedule.
+    qa_sample_rate: float = 0.05
+    zone: ZoneInfo = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "zone", ZoneInfo(self.tz_name))
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def today(self, now: datetime | None = None) -> date:
+        return (now or self.now()).astimezone(self.zone).date()
+
+
+def make_context(
+    engine: Engine,
+    city_code: str,
+    *,
+    tz_name: str = DEFAULT_TIMEZONE,
+    holidays: frozenset[date] = frozenset(),
+    extra_workdays: frozenset[date] = frozenset(),
+    categories: CategoryTree | None = None,
+    **options: object,
+) -> CityContext:
+    return CityContext(
+        engine=engine,
+        city_code=city_code,
+        categories=categories or CategoryTree.load(),
+        calendar=WorkCalendar(holidays, extra_workdays, tz_name=tz_name),
+        tz_name=tz_name,
+        **options,  # type: ignore[arg-type]
+    )

@@ -1,0 +1,133 @@
+"""City staff accounts: who may sign in to the console, in which role.
+
+Passwords are stored as scrypt hashes (hashlib, RFC 7914 parameters n=2**14, r=8, p=1)
+with a random salt per account; checking uses a constant-time comparison.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, insert, select, update
+
+from city_node.context import CityError, NotFound
+from city_node.domain import Role
+from city_node.store import Staff
+from sync.db import UnitOfWork
+
+_ID = re.compile(r"^[A-Za-z0-9._-]{2,64}$")
+_N, _R, _P = 2**14, 8, 1
+MIN_PASSWORD = 8
+
+
+@dataclass(frozen=True)
+class StaffMember:
+    id: str
+    name: str
+    role: Role
+    active: bool
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
+    return f"scrypt${_N}${_R}${_P}${salt.hex()}${digest.hex()}"
+
+
+def _verify(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "scrypt":
+        return False
+    actual = hashlib.scrypt(
+        password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p), dklen=32
+    )
+    return hmac.compare_digest(actual.hex(), digest)
+
+
+def _role(value: str | Role) -> Role:
+    try:
+        return Role(value)
+    except ValueError:
+        raise CityError(
+            f"role {value!r} is not one of: {', '.join(r.value for r in Role)}"
+        ) from None
+
+
+def add(
+    engine: Engine, *, staff_id: str, name: str, role: str | Role, password: str
+) -> StaffMember:
+    """Create an account; refuses a taken id, an unknown role or a short password."""
+    if not _ID.match(staff_id):
+        raise CityError(f"staff id {staff_id!r}: use 2-64 letters, digits, '.', '_' or '-'")
+    the_role = _role(role)
+    if len(password) < MIN_PASSWORD:
+        raise CityError(f"password must have at least {MIN_PASSWORD} characters")
+    with UnitOfWork(engine) as uow:
+        taken = uow.conn.execute(select(Staff.id).where(Staff.id == staff_id)).first()
+        if taken is not None:
+            raise CityError(f"staff id {staff_id!r} is taken")
+        uow.conn.execute(
+            insert(Staff).values(
+                id=staff_id,
+                name=name.strip() or staff_id,
+                role=the_role.value,
+                password_hash=hash_password(password),
+                active=True,
+                created_at=datetime.now(UTC),
+            )
+        )
+        uow.commit()
+    return StaffMember(staff_id, name.strip() or staff_id, the_role, True)
+
+
+def set_active(engine: Engine, staff_id: str, active: bool) -> None:
+    with UnitOfWork(engine) as uow:
+        done = uow.conn.execute(update(Staff).where(Staff.id == staff_id).values(active=active))
+        if done.rowcount != 1:
+            raise NotFound(f"no staff member {staff_id!r}")
+        uow.commit()
+
+
+def set_password(engine: Engine, staff_id: str, password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise CityError(f"password must have at least {MIN_PASSWORD} characters")
+    with UnitOfWork(engine) as uow:
+        done = uow.conn.execute(
+            update(Staff).where(Staff.id == staff_id).values(password_hash=hash_password(password))
+        )
+        if done.rowcount != 1:
+            raise NotFound(f"no staff member {staff_id!r}")
+        uow.commit()
+
+
+def authenticate(engine: Engine, staff_id: str, password: str) -> StaffMember | None:
+    """The active account whose password this is, else None (same answer for an unknown id
+    and a wrong password, so ids cannot be probed)."""
+    with engine.connect() as conn:
+        row = conn.execute(select(Staff).where(Staff.id == staff_id)).first()
+    if row is None:
+        _verify(password, hash_password("x" * MIN_PASSWORD))  # same time as a real check
+        return None
+    if not row.active or not _verify(password, row.password_hash):
+        return None
+    return StaffMember(row.id, row.name, Role(row.role), row.active)
+
+
+def get(engine: Engine, staff_id: str) -> StaffMember | None:
+    with engine.connect() as conn:
+        row = conn.execute(select(Staff).where(Staff.id == staff_id)).first()
+    return None if row is None else StaffMember(row.id, row.name, Role(row.role), row.active)
+
+
+def all_staff(engine: Engine) -> list[StaffMember]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(Staff).order_by(Staff.role, Staff.id)).all()
+    return [StaffMember(r.id, r.name, Role(r.role), r.active) for r in rows]
