@@ -145,6 +145,11 @@ class Satisfaction(StrEnum):
     UNREACHABLE = "unreachable"
 
 
+#: Steps recorded in a ticket's history that are not lifecycle transitions.
+RECORD_ONLY_ACTIONS = frozenset({Action.COMPENSATE, Action.CLASSIFY})
+#: The actions of the lifecycle table (TRANSITIONS) and register.
+LIFECYCLE_ACTIONS = frozenset(Action) - RECORD_ONLY_ACTIONS
+
 PRIORITY_TIERS = frozenset({CustomerTier.VIP, CustomerTier.IMPORTANT, CustomerTier.LEASED_LINE})
 CLOSED_STATUSES = frozenset({Status.ANSWERED, Status.CLOSED, Status.SURVEYED})
 OPEN_STATUSES = frozenset(Status) - CLOSED_STATUSES

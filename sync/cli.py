@@ -156,6 +156,7 @@ def _city_inbox(args: argparse.Namespace) -> int:
 
 def _city_receipt(args: argparse.Namespace) -> int:
     from city_node import services
+    from city_node.context import CityError
 
     try:
         seq = services.record_receipt(
@@ -165,7 +166,7 @@ def _city_receipt(args: argparse.Namespace) -> int:
             actor=args.actor,
             note=args.note,
         )
-    except services.CityError as exc:
+    except CityError as exc:
         raise ConfigError(str(exc)) from None
     print(f"receipt queued as seq {seq}")
     return 0

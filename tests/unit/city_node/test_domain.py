@@ -233,7 +233,7 @@ ACTING_ROLE: dict[Action, Role] = {
         if action in {Action.APPROVE_EXTENSION, Action.REJECT_EXTENSION}
         else MANAGER
     )
-    for action in Action
+    for action in d.LIFECYCLE_ACTIONS
     if action is not Action.REGISTER
 }
 
