@@ -133,6 +133,10 @@ class Action(StrEnum):
     # Recorded in the history but not lifecycle steps (no status change, not in TRANSITIONS):
     COMPENSATE = "compensate"  # the manager hotline paid compensation for overtime
     CLASSIFY = "classify"  # the materials clerk classified a suggestion
+    # Not steps of one ticket at all, but the same "who may" table answers them:
+    APPROVE_REPORT = "approve_report"  # the leader approves or rejects a drafted report
+    SCORE_QA = "score_qa"  # a QA inspector draws samples and scores them
+    SEND_SUGGESTIONS = "send_suggestions"  # the materials clerk sends a suggestion batch
 
 
 class Satisfaction(StrEnum):
@@ -146,7 +150,15 @@ class Satisfaction(StrEnum):
 
 
 #: Steps recorded in a ticket's history that are not lifecycle transitions.
-RECORD_ONLY_ACTIONS = frozenset({Action.COMPENSATE, Action.CLASSIFY})
+RECORD_ONLY_ACTIONS = frozenset(
+    {
+        Action.COMPENSATE,
+        Action.CLASSIFY,
+        Action.APPROVE_REPORT,
+        Action.SCORE_QA,
+        Action.SEND_SUGGESTIONS,
+    }
+)
 #: The actions of the lifecycle table (TRANSITIONS) and register.
 LIFECYCLE_ACTIONS = frozenset(Action) - RECORD_ONLY_ACTIONS
 
@@ -215,6 +227,9 @@ ALLOWED_ROLES: dict[Action, frozenset[Role]] = {
     Action.REJECT_EXTENSION: frozenset({Role.LEADER}),
     Action.COMPENSATE: frozenset({Role.MANAGER_HOTLINE}),
     Action.CLASSIFY: frozenset({Role.MATERIALS_CLERK}),
+    Action.APPROVE_REPORT: frozenset({Role.LEADER}),
+    Action.SCORE_QA: frozenset({Role.QA_INSPECTOR}),
+    Action.SEND_SUGGESTIONS: frozenset({Role.MATERIALS_CLERK}),
 }
 
 

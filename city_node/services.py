@@ -8,6 +8,7 @@ from typing import Any
 from google.protobuf.message import Message
 from sqlalchemy import Engine, select, update
 
+from city_node import province_notices
 from city_node.context import CityError
 from city_node.store import InboxNotice
 from sync import outbox
@@ -78,6 +79,10 @@ def accept_notice(engine: Engine, notice: pb.Notice, *, now: datetime | None = N
             ],
         )
         outbox.advance_notice_cursor(uow.conn, notice.seq)
+        if exists is None:
+            handled = province_notices.apply(uow.conn, notice, moment)
+            if handled:
+                province_notices.mark_handled(uow.conn, notice.seq, handled)
         if exists is None and notice.kind == pb.REJECTION:
             # The operator sees it on the link status as well as in the inbox.
             uow.conn.execute(
@@ -147,3 +152,9 @@ def inbox(engine: Engine, *, limit: int = 100) -> list[InboxNotice]:
             select(InboxNotice).order_by(InboxNotice.notice_seq.desc()).limit(limit)
         ).all()
     return [InboxNotice(**row._mapping) for row in rows]
+
+
+def search_answers(engine: Engine, query: str, category: str | None = None) -> list[Any]:
+    """Standard answers (统一口径) matching every word of ``query``, for operators answering."""
+    with engine.connect() as conn:
+        return province_notices.search_answers(conn, query, category)

@@ -1,0 +1,132 @@
+"""What the node does by itself with some province notices, in the transaction that stores
+them: standard answers become searchable, a trace request is answered with the ticket's
+history, and an escalation's resolution is applied to the ticket.
+
+A notice is always kept, even when it cannot be applied (unknown ticket, ticket no longer
+escalated): the reason is written to the inbox row's ``handled_note`` for staff to see,
+and the subscriber never stops on it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, func, insert, or_, select, update
+
+from city_node import domain
+from city_node.context import Actor, CityError
+from city_node.domain import Role
+from city_node.store import Escalation, InboxNotice, StandardAnswer
+from city_node.tickets import _load, _pb_history, _save, parse_ticket_id
+from sync import outbox
+from sync.pb.fedsync.v1 import federation_pb2 as pb
+
+_A: Table = StandardAnswer.__table__  # type: ignore[assignment]
+
+
+def mask_phone(phone: str) -> str:
+    """138****0001: enough to recognise a customer, not to call them."""
+    digits = phone.strip()
+    if len(digits) <= 7:
+        return "*" * len(digits)
+    return f"{digits[:3]}{'*' * (len(digits) - 7)}{digits[-4:]}"
+
+
+def apply(conn: Connection, notice: pb.Notice, now: datetime) -> str | None:
+    """Act on a freshly stored notice; return a note for the inbox row, if any."""
+    if notice.kind == pb.STANDARD_ANSWER and notice.HasField("standard_answer"):
+        sa = notice.standard_answer
+        conn.execute(
+            insert(_A).values(
+                notice_seq=notice.seq,
+                topic=sa.topic or notice.title,
+                category=sa.category,
+                answer=sa.answer or notice.body,
+                published_at=notice.created_at.ToDatetime(now.tzinfo),
+            )
+        )
+        return None
+    if notice.kind == pb.TRACE_REQUEST and notice.HasField("trace_request"):
+        return _answer_trace(conn, notice, now)
+    if notice.kind == pb.ESCALATION_RESOLUTION and notice.HasField("escalation_resolution"):
+        return _apply_resolution(conn, notice, now)
+    return None
+
+
+def _answer_trace(conn: Connection, notice: pb.Notice, now: datetime) -> str:
+    request = notice.trace_request
+    trace = pb.TicketTrace(request_notice_seq=notice.seq, ticket_id=request.ticket_id)
+    try:
+        _row, ticket = _load(conn, parse_ticket_id(request.ticket_id), full_history=True)
+    except CityError:
+        trace.found = False
+        note = f"trace answered: ticket {request.ticket_id} not found"
+    else:
+        trace.found = True
+        trace.status = ticket.status.value
+        trace.category = ticket.category
+        # Personal data stays in the city unless the general-manager hotline works the case.
+        trace.customer_phone = (
+            ticket.customer_phone if request.from_gm_hotline else mask_phone(ticket.customer_phone)
+        )
+        trace.history.extend(_pb_history(ticket.history))
+        note = f"trace answered automatically ({len(ticket.history)} steps)"
+    outbox.append(conn, trace, now=now)
+    return note
+
+
+def _apply_resolution(conn: Connection, notice: pb.Notice, now: datetime) -> str:
+    res = notice.escalation_resolution
+    try:
+        number = parse_ticket_id(res.ticket_id)
+        row, ticket = _load(conn, number, full_history=False)
+        who = f"province:{res.resolved_by or notice.sender or 'gm-hotline'}"
+        at = max(now, ticket.history[-1].at) if ticket.history else now
+        after = domain.province_resolved(
+            ticket,
+            actor=who,
+            role=Role.MANAGER_HOTLINE,
+            at=at,
+            note=f"province resolution: {res.resolution}"[:4000],
+        )
+        _save(
+            conn,
+            row,
+            ticket,
+            after,
+            Actor(who, Role.MANAGER_HOTLINE),
+            domain.Action.PROVINCE_RESOLVED,
+        )
+    except (CityError, domain.DomainError) as exc:
+        return f"resolution not applied: {exc}"
+    conn.execute(
+        update(Escalation)
+        .where(Escalation.ticket_id == number)
+        .values(
+            resolved_at=now,
+            resolution=res.resolution,
+            resolved_by=res.resolved_by,
+            resolution_notice_seq=notice.seq,
+        )
+    )
+    return f"resolution applied to ticket {number}: returned for the callback"
+
+
+def search_answers(
+    conn: Connection, text: str, category: str | None = None, limit: int = 20
+) -> list[Any]:
+    """Standard answers whose topic or answer contains ``text`` (all words), newest first."""
+    query = select(_A).order_by(_A.c.notice_seq.desc()).limit(max(1, min(limit, 200)))
+    for word in text.split():
+        pattern = f"%{word.lower()}%"
+        query = query.where(
+            or_(func.lower(_A.c.topic).like(pattern), func.lower(_A.c.answer).like(pattern))
+        )
+    if category:
+        query = query.where(_A.c.category == category)
+    return list(conn.execute(query))
+
+
+def mark_handled(conn: Connection, seq: int, note: str) -> None:
+    conn.execute(update(InboxNotice).where(InboxNotice.notice_seq == seq).values(handled_note=note))

@@ -1,0 +1,144 @@
+"""Suggestions (建议): classified by the materials clerk, sent up in daily batches.
+
+A suggestion ticket gets a class label (the clerk's own vocabulary: "tariff", "coverage",
+…); :func:`send_batch` puts every classified suggestion not yet sent into one
+SuggestionBatch in the outbox, marking them in the same transaction so none is sent twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, func, insert, select, update
+
+from city_node import domain
+from city_node.context import Actor, CityContext, CityError, NotFound
+from city_node.domain import Action, TicketKind
+from city_node.store import HistoryRow, SuggestionBatch, TicketRow
+from city_node.tickets import parse_ticket_id
+from sync import outbox
+from sync.db import UnitOfWork
+from sync.pb.fedsync.v1 import federation_pb2 as pb
+
+_T: Table = TicketRow.__table__  # type: ignore[assignment]
+_H: Table = HistoryRow.__table__  # type: ignore[assignment]
+MAX_BATCH = 10_000
+
+
+def unclassified(ctx: CityContext, limit: int = 100) -> list[Any]:
+    with ctx.engine.connect() as conn:
+        return list(
+            conn.execute(
+                select(_T.c.id, _T.c.category, _T.c.content, _T.c.registered_at)
+                .where(_T.c.kind == TicketKind.SUGGESTION.value, _T.c.suggestion_class.is_(None))
+                .order_by(_T.c.id)
+                .limit(max(1, min(limit, 1000)))
+            )
+        )
+
+
+def classify(
+    ctx: CityContext,
+    actor: Actor,
+    ticket_id: int | str,
+    label: str,
+    *,
+    now: datetime | None = None,
+) -> None:
+    domain.check_may(actor.role, Action.CLASSIFY)
+    label = label.strip()
+    if not label or len(label) > 64:
+        raise CityError("label: give a class of 1-64 characters")
+    number = parse_ticket_id(ticket_id)
+    moment = now or ctx.now()
+    with UnitOfWork(ctx.engine) as uow:
+        row = uow.conn.execute(
+            select(_T.c.kind, _T.c.status, _T.c.suggestion_batch_id).where(_T.c.id == number)
+        ).first()
+        if row is None:
+            raise NotFound(f"ticket {number} does not exist in this city's store")
+        if row.kind != TicketKind.SUGGESTION.value:
+            raise CityError(f"ticket {number} is a {row.kind}, not a suggestion")
+        if row.suggestion_batch_id is not None:
+            raise CityError(f"ticket {number} was already sent in a suggestion batch")
+        uow.conn.execute(
+            update(_T)
+            .where(_T.c.id == number)
+            .values(
+                suggestion_class=label,
+                classified_by=actor.id,
+                classified_at=moment,
+                row_version=_T.c.row_version + 1,
+            )
+        )
+        uow.conn.execute(
+            insert(_H).values(
+                ticket_id=number,
+                at=moment,
+                actor=actor.id,
+                role=actor.role.value,
+                action=Action.CLASSIFY.value,
+                note=label,
+                from_status=row.status,
+                to_status=row.status,
+            )
+        )
+        uow.commit()
+
+
+def send_batch(
+    ctx: CityContext, actor: Actor, *, now: datetime | None = None
+) -> tuple[int, int] | None:
+    """Queue every classified, unsent suggestion as today's next batch.
+
+    Returns (outbox seq, number of suggestions), or None when there is nothing to send.
+    """
+    domain.check_may(actor.role, Action.SEND_SUGGESTIONS)
+    moment = now or ctx.now()
+    today = ctx.today(moment).isoformat()
+    with UnitOfWork(ctx.engine) as uow:
+        rows = uow.conn.execute(
+            select(_T.c.id, _T.c.suggestion_class, _T.c.category, _T.c.content, _T.c.registered_at)
+            .where(
+                _T.c.kind == TicketKind.SUGGESTION.value,
+                _T.c.suggestion_class.is_not(None),
+                _T.c.suggestion_batch_id.is_(None),
+            )
+            .order_by(_T.c.id)
+            .limit(MAX_BATCH)
+        ).all()
+        if not rows:
+            return None
+        number = (
+            uow.conn.execute(
+                select(func.max(SuggestionBatch.batch_number)).where(
+                    SuggestionBatch.batch_date == today
+                )
+            ).scalar()
+            or 0
+        ) + 1
+        body = pb.SuggestionBatch(batch_date=today, batch_number=number, classified_by=actor.id)
+        for tid, label, category, content, received in rows:
+            s = body.suggestions.add(
+                ticket_id=str(tid), category=f"{label} / {category}", content=content
+            )
+            s.received_at.FromDatetime(received)
+        seq = outbox.append(uow.conn, body, now=moment)
+        batch_id = uow.conn.execute(
+            insert(SuggestionBatch)
+            .values(
+                batch_date=today,
+                batch_number=number,
+                count=len(rows),
+                sent_at=moment,
+                sent_by=actor.id,
+                outbox_seq=seq,
+            )
+            .returning(SuggestionBatch.id)
+        ).scalar_one()
+        uow.conn.execute(
+            update(_T).where(_T.c.id.in_([r.id for r in rows])).values(suggestion_batch_id=batch_id)
+        )
+        uow.commit()
+    return seq, len(rows)
