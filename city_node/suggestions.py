@@ -99,7 +99,14 @@ def send_batch(
     today = ctx.today(moment).isoformat()
     with UnitOfWork(ctx.engine) as uow:
         rows = uow.conn.execute(
-            select(_T.c.id, _T.c.suggestion_class, _T.c.category, _T.c.content, _T.c.registered_at)
+            select(
+                _T.c.id,
+                _T.c.suggestion_class,
+                _T.c.category,
+                _T.c.content,
+                _T.c.registered_at,
+                _T.c.classified_by,
+            )
             .where(
                 _T.c.kind == TicketKind.SUGGESTION.value,
                 _T.c.suggestion_class.is_not(None),
@@ -118,8 +125,11 @@ def send_batch(
             ).scalar()
             or 0
         ) + 1
-        body = pb.SuggestionBatch(batch_date=today, batch_number=number, classified_by=actor.id)
-        for tid, label, category, content, received in rows:
+        clerks = sorted({r.classified_by for r in rows if r.classified_by})
+        body = pb.SuggestionBatch(
+            batch_date=today, batch_number=number, classified_by=",".join(clerks) or actor.id
+        )
+        for tid, label, category, content, received, _clerk in rows:
             s = body.suggestions.add(
                 ticket_id=str(tid), category=f"{label} / {category}", content=content
             )

@@ -1,0 +1,153 @@
+"""The city's routine, on APScheduler 3 in the federation's time zone.
+
+=================  ===========================  ================================================
+job                when (federation zone)       what
+=================  ===========================  ================================================
+day report         daily 00:15                  statistics draft for yesterday
+week report        Monday 00:20                 statistics draft for last week
+month reports      1st of the month 00:30       statistics, QA and overtime drafts
+quarter reports    1st of Jan/Apr/Jul/Oct 00:40 statistics and overtime drafts
+year report        1 January 00:50              statistics draft
+QA sampling        daily 01:00                  draw ``qa_sample_rate`` of yesterday's closures
+suggestions        daily 23:30                  send the day's classified suggestions
+=================  ===========================  ================================================
+
+Drafts wait for the leader unless the node auto-approves. Every job is idempotent — a
+period that already has a report is left alone, a day already sampled is not sampled
+again — and :func:`catch_up` runs the report jobs once at start, so a node that was down
+at 00:15 still drafts yesterday's report (the job store is in memory on purpose: the
+database, not the scheduler, remembers what was done).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import delete, func, insert, select
+
+from city_node import qa, reports, suggestions
+from city_node.context import Actor, CityContext
+from city_node.domain import Role
+from city_node.store import NodeSetting, Report
+from sync.db import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+#: Who the history and the reports name for work the schedule did.
+SCHEDULER_ID = "scheduler"
+
+#: (report kind, period kind) drafted for each period kind when it ends.
+REPORTS_FOR: dict[str, tuple[str, ...]] = {
+    "day": ("statistics",),
+    "week": ("statistics",),
+    "month": ("statistics", "qa", "overtime"),
+    "quarter": ("statistics", "overtime"),
+    "year": ("statistics",),
+}
+_CRON: dict[str, dict[str, Any]] = {
+    "day": {"hour": 0, "minute": 15},
+    "week": {"day_of_week": "mon", "hour": 0, "minute": 20},
+    "month": {"day": 1, "hour": 0, "minute": 30},
+    "quarter": {"month": "1,4,7,10", "day": 1, "hour": 0, "minute": 40},
+    "year": {"month": 1, "day": 1, "hour": 0, "minute": 50},
+}
+
+
+def draft_due(ctx: CityContext, period_kind: str, now: datetime | None = None) -> list[int]:
+    """Draft the reports of the last complete ``period_kind`` that have none yet."""
+    p = reports.latest_complete(ctx, period_kind, now)
+    made = []
+    for kind in REPORTS_FOR[period_kind]:
+        with ctx.engine.connect() as conn:
+            exists = conn.execute(
+                select(func.count()).where(
+                    Report.kind == kind,
+                    Report.period_kind == period_kind,
+                    Report.period_start == p.start.isoformat(),
+                )
+            ).scalar()
+        if exists:
+            continue
+        view = reports.draft(ctx, kind, period_kind, p.start, by=SCHEDULER_ID, now=now)
+        log.info("drafted %s %s report for %s (id %d)", kind, period_kind, p.start, view.id)
+        made.append(view.id)
+    return made
+
+
+_QA_MARK = "qa.scheduled_through"
+
+
+def sample_yesterday(ctx: CityContext, now: datetime | None = None) -> list[int]:
+    """Draw the scheduled QA share of yesterday's closures, once per day (the last day
+    drawn is kept in ``node_settings``)."""
+    moment = now or ctx.now()
+    day = ctx.today(moment) - timedelta(days=1)
+    with ctx.engine.connect() as conn:
+        done = conn.execute(select(NodeSetting.value).where(NodeSetting.key == _QA_MARK)).scalar()
+    if done is not None and done >= day.isoformat():
+        return []
+    ids = qa.draw(ctx, day=day, how="scheduled", now=moment)
+    with UnitOfWork(ctx.engine) as uow:
+        uow.conn.execute(delete(NodeSetting).where(NodeSetting.key == _QA_MARK))
+        uow.conn.execute(insert(NodeSetting).values(key=_QA_MARK, value=day.isoformat()))
+        uow.commit()
+    return ids
+
+
+def send_suggestions(ctx: CityContext, now: datetime | None = None) -> tuple[int, int] | None:
+    return suggestions.send_batch(ctx, Actor(SCHEDULER_ID, Role.MATERIALS_CLERK), now=now)
+
+
+def catch_up(ctx: CityContext, now: datetime | None = None) -> list[int]:
+    """Draft whatever report is due and missing (run once when the node starts)."""
+    made: list[int] = []
+    for period_kind in REPORTS_FOR:
+        made += draft_due(ctx, period_kind, now)
+    return made
+
+
+def build(ctx: CityContext, *, on_queued: Callable[[], None] | None = None) -> AsyncIOScheduler:
+    """A scheduler with the routine's jobs (not started: call ``start()`` in the loop)."""
+    scheduler = AsyncIOScheduler(timezone=ctx.zone)
+
+    def job(name: str, work: Callable[[], Any]) -> Callable[[], Any]:
+        async def run() -> None:
+            try:
+                result = await asyncio.to_thread(work)
+            except Exception:  # a failed job must not stop the others; it runs again later
+                log.exception("scheduled job %s failed", name)
+                return
+            if result and on_queued is not None:
+                on_queued()  # an auto-approved report or a batch is in the outbox: push now
+
+        return run
+
+    for period_kind, cron in _CRON.items():
+        scheduler.add_job(
+            job(f"{period_kind} reports", lambda k=period_kind: draft_due(ctx, k)),  # type: ignore[misc]
+            CronTrigger(timezone=ctx.zone, **cron),
+            id=f"reports-{period_kind}",
+            coalesce=True,
+            misfire_grace_time=6 * 3600,
+        )
+    scheduler.add_job(
+        job("QA sampling", lambda: sample_yesterday(ctx)),
+        CronTrigger(hour=1, minute=0, timezone=ctx.zone),
+        id="qa-sampling",
+        coalesce=True,
+        misfire_grace_time=6 * 3600,
+    )
+    scheduler.add_job(
+        job("suggestion batch", lambda: send_suggestions(ctx)),
+        CronTrigger(hour=23, minute=30, timezone=ctx.zone),
+        id="suggestions",
+        coalesce=True,
+        misfire_grace_time=3600,
+    )
+    return scheduler
