@@ -1,0 +1,98 @@
+"""Overtime and compensation reports, report drafts and approval rules, on both databases."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from city_node import reports, tickets
+from city_node.context import Actor, CityError, make_context
+from city_node.domain import Action, PermissionDenied, Role
+from city_node.services import open_store
+from city_node.store import create_schema
+from sync.db import make_engine
+from sync.outbox import OutboxRow
+from sync.pb.fedsync.v1 import federation_pb2 as pb
+
+ZONE = ZoneInfo("Asia/Shanghai")
+OP = Actor("op-1", Role.OPERATOR_JUNIOR)
+MANAGER = Actor("mgr-1", Role.MANAGER_HOTLINE)
+LEADER = Actor("leader-1", Role.LEADER)
+MONDAY = datetime(2026, 10, 5, 9, 0, tzinfo=ZONE)
+
+
+@pytest.fixture
+def ctx(databases: Any) -> Any:
+    engine = make_engine(databases("city-reports"))
+    create_schema(engine)
+    open_store(engine, "620100")
+    yield make_context(engine, "620100")
+    engine.dispose()
+
+
+def _complaint(category: str = "NET.BROADBAND") -> tickets.NewTicket:
+    return tickets.NewTicket("complaint", category, "phone", "13800000000", "n", "ordinary", "c")
+
+
+def test_overtime_report_lists_late_complaints_with_compensation(ctx: Any) -> None:
+    # NET.BROADBAND has a 2-working-day limit: registered Monday 09:00, due Wednesday 09:00.
+    late = tickets.register(ctx, OP, _complaint(), at=MONDAY, then=Action.DISPATCH, branch="B7")
+    tickets.act(ctx, OP, late.id, "branch_return", at=MONDAY + timedelta(days=3))
+    tickets.act(ctx, OP, late.id, "close", at=MONDAY + timedelta(days=3, hours=2))
+    tickets.record_compensation(
+        ctx, MANAGER, late.id, fen=5000, note="one month fee waived", at=MONDAY + timedelta(days=4)
+    )
+    on_time = tickets.register(ctx, OP, _complaint(), at=MONDAY, then=Action.ANSWER)
+    still_open = tickets.register(
+        ctx, OP, _complaint(), at=MONDAY + timedelta(days=20), then=Action.DISPATCH, branch="B2"
+    )
+    with pytest.raises(PermissionDenied):
+        tickets.record_compensation(ctx, OP, late.id, fen=1, note="x")
+    with pytest.raises(CityError, match="compensation"):
+        tickets.record_compensation(ctx, MANAGER, late.id, fen=-5, note="x")
+
+    report = reports.build_overtime(
+        ctx, "month", date(2026, 10, 1), now=datetime(2026, 11, 2, tzinfo=ZONE)
+    )
+    cases = {c.ticket_id: c for c in report.cases}
+    assert set(cases) == {late.id, still_open.id}
+    assert on_time.id not in cases
+    assert cases[late.id].branch == "B7" and cases[late.id].compensation_fen == 5000
+    assert cases[late.id].limit_hours == 48 and cases[late.id].overdue_hours == 26
+    assert report.total_compensation_fen == 5000
+    steps = [h.action for h in tickets.history(ctx, late.id)]
+    assert steps[-1] == Action.COMPENSATE
+
+
+def test_only_the_leader_approves_and_only_drafts(ctx: Any) -> None:
+    tickets.register(ctx, OP, _complaint(), at=MONDAY, then=Action.ANSWER)
+    first = reports.draft(ctx, "statistics", "week", "2026-10-05", by="stat-1")
+    second = reports.draft(ctx, "statistics", "week", "2026-10-05", by="stat-1")
+    assert reports.get(ctx, first.id).status == "superseded"
+    with pytest.raises(CityError, match="superseded"):
+        reports.approve(ctx, LEADER, first.id)
+    with pytest.raises(PermissionDenied, match="leader"):
+        reports.approve(ctx, Actor("stat-1", Role.STATISTICIAN), second.id)
+    with pytest.raises(CityError, match="reason"):
+        reports.reject(ctx, LEADER, second.id, note=" ")
+    rejected = reports.reject(ctx, LEADER, second.id, note="operator figures look wrong")
+    assert rejected.status == "rejected"
+    third = reports.draft(ctx, "statistics", "week", "2026-10-05", by="stat-1")
+    assert third.revision == 3
+    approved = reports.approve(ctx, LEADER, third.id)
+    with ctx.engine.connect() as conn:
+        row = conn.execute(select(OutboxRow).where(OutboxRow.seq == approved.outbox_seq)).one()
+    envelope = pb.Envelope.FromString(row.envelope)
+    assert envelope.statistics_report.revision == 3
+    assert envelope.statistics_report.approved_by == "leader-1"
+    assert envelope.statistics_report.complaints_received == 1
+    with pytest.raises(CityError, match="approved"):
+        reports.approve(ctx, LEADER, third.id)
+    with pytest.raises(CityError, match="report kind"):
+        reports.draft(ctx, "gossip", "week", "2026-10-05", by="stat-1")
+    with pytest.raises(CityError, match="first day"):
+        reports.draft(ctx, "statistics", "week", "2026-10-06", by="stat-1")
