@@ -1,0 +1,148 @@
+"""The ticket service on a real store: extensions on the working-day calendar, chase and
+rework, repeat window, optimistic locking, bulk intake all-or-nothing."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from city_node import tickets
+from city_node.context import Actor, CityError, Conflict, make_context
+from city_node.domain import Action, InvalidTicket, PermissionDenied, Role, Status
+from city_node.services import open_store
+from city_node.store import create_schema
+from sync.db import make_engine
+
+ZONE = ZoneInfo("Asia/Shanghai")
+OP = Actor("op-1", Role.OPERATOR_JUNIOR)
+LEADER = Actor("leader-1", Role.LEADER)
+FRIDAY = datetime(2026, 9, 25, 16, 0, tzinfo=ZONE)  # before the October holidays
+
+
+@pytest.fixture
+def ctx(databases: Any) -> Any:
+    engine = make_engine(databases("tickets"))
+    create_schema(engine)
+    open_store(engine, "620100")
+    holidays = frozenset(date(2026, 10, d) for d in range(1, 8))
+    yield make_context(engine, "620100", holidays=holidays, repeat_window_days=7)
+    engine.dispose()
+
+
+def _new(phone: str = "13800000000", category: str = "NET.BROADBAND") -> tickets.NewTicket:
+    return tickets.NewTicket("complaint", category, "phone", phone, "n", "ordinary", "c")
+
+
+def test_extension_moves_the_deadline_over_holidays_only_with_the_leader(ctx: Any) -> None:
+    t = tickets.register(ctx, OP, _new(), at=FRIDAY, then=Action.DISPATCH, branch="B")
+    # 2 working days from Friday 16:00: Monday, Tuesday.
+    assert t.deadline == datetime(2026, 9, 29, 16, 0, tzinfo=ZONE)
+    tickets.act(
+        ctx,
+        OP,
+        t.id,
+        "request_extension",
+        days=2,
+        reason="parts on order",
+        at=FRIDAY + timedelta(days=3),
+    )
+    with pytest.raises(PermissionDenied):
+        tickets.act(ctx, OP, t.id, "approve_extension", at=FRIDAY + timedelta(days=3, hours=1))
+    done = tickets.act(
+        ctx, LEADER, t.id, "approve_extension", at=FRIDAY + timedelta(days=3, hours=2)
+    )
+    # Wednesday 30 September, then the 1-7 October holidays are skipped: Thursday 8 October.
+    assert done.deadline == datetime(2026, 10, 8, 16, 0, tzinfo=ZONE)
+    assert tickets.get(ctx, t.id)[0].deadline == done.deadline
+    with pytest.raises(CityError, match="days"):
+        tickets.act(ctx, OP, t.id, "request_extension", days="two", reason="x")
+
+
+def test_chase_rework_and_the_history(ctx: Any) -> None:
+    t = tickets.register(ctx, OP, _new(), at=FRIDAY, then=Action.DISPATCH, branch="B")
+    tickets.act(
+        ctx, OP, t.id, "chase", note="customer called again", at=FRIDAY + timedelta(hours=1)
+    )
+    tickets.act(ctx, OP, t.id, "branch_return", note="fixed", at=FRIDAY + timedelta(hours=2))
+    reworked = tickets.act(
+        ctx, OP, t.id, "rework", note="not fixed", at=FRIDAY + timedelta(hours=3)
+    )
+    assert reworked.status is Status.IN_PROGRESS and reworked.chase_count == 1
+    history = tickets.history(ctx, t.id)
+    assert [(h.action.value, h.actor) for h in history] == [
+        ("register", "op-1"),
+        ("dispatch", "op-1"),
+        ("chase", "op-1"),
+        ("branch_return", "op-1"),
+        ("rework", "op-1"),
+    ]
+    with pytest.raises(InvalidTicket, match="before the last"):
+        tickets.act(ctx, OP, t.id, "branch_return", at=FRIDAY)  # time going backwards
+
+
+def test_repeat_window_is_configurable(ctx: Any) -> None:
+    first = tickets.register(ctx, OP, _new(), at=FRIDAY)
+    inside = tickets.register(ctx, OP, _new(), at=FRIDAY + timedelta(days=7))
+    outside = tickets.register(ctx, OP, _new(), at=FRIDAY + timedelta(days=15))
+    other_category = tickets.register(ctx, OP, _new(category="BILL"), at=FRIDAY + timedelta(days=1))
+    flags = [
+        tickets.get(ctx, t.id)[1]["is_repeat"] for t in (first, inside, outside, other_category)
+    ]
+    assert flags == [False, True, False, False]
+
+
+def test_a_stale_write_is_refused(ctx: Any) -> None:
+    t = tickets.register(ctx, OP, _new(), at=FRIDAY, then=Action.DISPATCH, branch="B")
+    # Two people load the same ticket; the second save must not overwrite the first.
+    from city_node.tickets import _apply, _load, _save
+    from sync.db import UnitOfWork
+
+    with UnitOfWork(ctx.engine) as a:
+        row, before = _load(a.conn, int(t.id), full_history=False)
+        after = _apply(before, OP, Action.CHASE, FRIDAY + timedelta(hours=1), {}, ctx)
+        _save(a.conn, row, before, after, OP, Action.CHASE)
+        a.commit()
+    with UnitOfWork(ctx.engine) as b, pytest.raises(Conflict):
+        _save(b.conn, row, before, after, OP, Action.CHASE)  # same stale row version
+    assert [h.action.value for h in tickets.history(ctx, t.id)].count("chase") == 1
+
+
+def test_bulk_intake_is_all_or_nothing(ctx: Any) -> None:
+    good = tickets.Intake(_new(), at=FRIDAY, then=Action.DISPATCH, branch="B")
+    bad = tickets.Intake(_new(phone="not a phone"), at=FRIDAY)
+    before = tickets.count(ctx)
+    with pytest.raises(CityError, match="customer_phone"):
+        tickets.register_many(ctx, OP, [good, good, bad])
+    assert tickets.count(ctx) == before
+    later = tickets.Intake(_new(), at=FRIDAY + timedelta(hours=1), then=Action.DISPATCH, branch="B")
+    stored = tickets.register_many(ctx, OP, [good, later])
+    assert [t.status for t in stored] == [Status.DISPATCHED, Status.DISPATCHED]
+    assert tickets.get(ctx, stored[1].id)[1]["is_repeat"] is True  # repeat of the first
+
+
+def test_concurrent_operators_each_get_their_ticket(ctx: Any) -> None:
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            for j in range(10):
+                tickets.register(
+                    ctx,
+                    Actor(f"op-{i}", Role.OPERATOR_JUNIOR),
+                    _new(phone=f"1380000{i}{j:03d}"),
+                    then=Action.ANSWER,
+                )
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(60)
+    assert errors == []
+    assert tickets.count(ctx) == 40
