@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import secrets
 import signal
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import uvicorn
 from sqlalchemy import Engine
 
-from city_node import demo_traffic, services
+from city_node import services, simulator
+from city_node.context import make_context
 from city_node.settings import CitySettings
 from city_node.store import create_schema
+from city_node.web.app import create_app
+from sync.config import ConfigError
 from sync.db import make_engine
 from sync.link import LinkClient, LinkSettings
 from sync.outbox import Outbox
@@ -28,14 +37,23 @@ class CityNode:
     engine: Engine
     outbox: Outbox
     link: LinkClient
+    #: The staff console's HTTP server, None when ``http_port`` is 0.
+    console: uvicorn.Server | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         tasks = [asyncio.create_task(self.link.run(stop), name="link")]
+        if self.console is not None:
+            tasks.append(asyncio.create_task(_serve_console(self.console, stop), name="console"))
         if self.settings.demo_traffic:
             tasks.append(
                 asyncio.create_task(
-                    demo_traffic.run(
-                        self.engine, tz_name=self.settings.timezone, stop=stop, wake=self.link.wake
+                    simulator.run(
+                        make_context(
+                            self.engine, self.settings.code, tz_name=self.settings.timezone
+                        ),
+                        stop,
+                        self.link.wake,
+                        backfill_days=simulator.DEMO_BACKFILL_DAYS,
                     ),
                     name="demo-traffic",
                 )
@@ -61,7 +79,7 @@ def build(settings: CitySettings) -> CityNode:
 
     def on_notice(notice: pb.Notice) -> None:
         if services.accept_notice(engine, notice) and settings.demo_traffic:
-            demo_traffic.auto_receipts(engine, notice)
+            simulator.auto_receipts(engine, notice)
 
     link = LinkClient(
         outbox=outbox,
@@ -78,7 +96,81 @@ def build(settings: CitySettings) -> CityNode:
         ),
         on_notice=on_notice,
     )
-    return CityNode(settings=settings, engine=engine, outbox=outbox, link=link)
+    console = None
+    if settings.http_port:
+        console = build_console(settings, engine, outbox)
+    return CityNode(settings=settings, engine=engine, outbox=outbox, link=link, console=console)
+
+
+# --- the staff console ---------------------------------------------------------------------------
+
+_KEY_BYTES = 32
+
+
+def load_secret_key(path: Path) -> bytes:
+    """The console's session-signing key from ``path``, created on first start.
+
+    Kept in a file (not generated per start) so staff stay signed in across a restart;
+    delete the file to sign everyone out.
+    """
+    try:
+        key = path.read_bytes().strip()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_hex(_KEY_BYTES).encode()
+        # O_EXCL: two nodes starting at once must not each write a different key.
+        with contextlib.suppress(FileExistsError):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(key + b"\n")
+            return key
+        key = path.read_bytes().strip()
+    except OSError as exc:
+        raise ConfigError(f"secret_key_file {path}: cannot read it ({exc.strerror})") from None
+    if len(key) < _KEY_BYTES:
+        raise ConfigError(
+            f"secret_key_file {path}: the key has {len(key)} bytes; use at least {_KEY_BYTES}"
+        )
+    return key
+
+
+class _ConsoleServer(uvicorn.Server):
+    """uvicorn inside the node's loop: the node owns SIGTERM/SIGINT and stops the console
+    through its stop event, so uvicorn must not install its own signal handlers."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def build_console(settings: CitySettings, engine: Engine, outbox: Outbox) -> uvicorn.Server:
+    assert settings.secret_key_file is not None  # CitySettings fills in the default
+    ctx = make_context(engine, settings.code, tz_name=settings.timezone)
+    app = create_app(
+        ctx,
+        outbox,
+        secret_key=load_secret_key(settings.secret_key_file),
+        secure_cookies=settings.http_secure_cookies,
+    )
+    config = uvicorn.Config(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        lifespan="off",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+    )
+    return _ConsoleServer(config)
+
+
+async def _serve_console(server: uvicorn.Server, stop: asyncio.Event) -> None:
+    serving = asyncio.create_task(server.serve(), name="console-serve")
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    server.should_exit = True  # finishes in-flight requests, then returns
+    stopping.cancel()
+    await serving
 
 
 async def serve(settings: CitySettings, **_: Any) -> None:
@@ -89,4 +181,10 @@ async def serve(settings: CitySettings, **_: Any) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     print(f"fedsync city {settings.code} linking to {settings.hub}", flush=True)
+    if node.console is not None:
+        print(
+            f"fedsync city {settings.code} console on "
+            f"http://{settings.http_host}:{settings.http_port}/",
+            flush=True,
+        )
     await node.run(stop)

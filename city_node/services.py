@@ -9,7 +9,7 @@ from google.protobuf.message import Message
 from sqlalchemy import Engine, select, update
 
 from city_node import province_notices
-from city_node.context import CityError
+from city_node.context import CityError, NotFound
 from city_node.store import InboxNotice
 from sync import outbox
 from sync.db import UnitOfWork, insert_ignore
@@ -122,14 +122,14 @@ def record_receipt(
             select(InboxNotice.notice_seq).where(InboxNotice.notice_seq == notice_seq)
         ).first()
         if row is None:
-            raise CityError(f"notice {notice_seq} is not in this city's inbox")
+            raise NotFound(f"notice {notice_seq} is not in this city's inbox")
         values: dict[str, Any] = {}
         if action == "read":
-            values["read_at"] = moment
+            values.update(read_at=moment, read_by=actor)
         elif action == "done":
-            values.update(done_at=moment, done_note=note)
+            values.update(done_at=moment, done_by=actor, done_note=note)
         else:
-            values.update(objection_at=moment, objection_reason=note)
+            values.update(objection_at=moment, objection_by=actor, objection_reason=note)
         uow.conn.execute(
             update(InboxNotice).where(InboxNotice.notice_seq == notice_seq).values(**values)
         )

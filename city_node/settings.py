@@ -32,6 +32,16 @@ class CitySettings:
     heartbeat_seconds: float = setting(10.0, "how often the backlog is reported to the hub")
     retention_days: int = setting(30, "days delivered outbox rows are kept for a hub restore")
     demo_traffic: bool = setting(False, "produce sample records and auto-read notices (demo)")
+    http_host: str = setting("127.0.0.1", "address the staff console (HTTP pages and API) binds")
+    http_port: int = setting(0, "port of the staff console; 0 leaves the console off")
+    secret_key_file: Path | None = setting(
+        None,
+        "file with the console's session-signing key, created (random, mode 0600) when "
+        "missing; default fedsync-data/city-CODE.console-key",
+    )
+    http_secure_cookies: bool = setting(
+        False, "send console cookies over HTTPS only (when TLS or a TLS proxy fronts it)"
+    )
 
     def __post_init__(self) -> None:
         if not is_city_code(self.code):
@@ -42,3 +52,9 @@ class CitySettings:
             )
         if self.batch_size < 1:
             raise ConfigError("batch_size must be at least 1")
+        if not 0 <= self.http_port <= 65535:
+            raise ConfigError(f"http_port {self.http_port}: give a port 1-65535, or 0 for off")
+        if self.secret_key_file is None:
+            object.__setattr__(
+                self, "secret_key_file", Path(f"fedsync-data/city-{self.code}.console-key")
+            )

@@ -1,9 +1,14 @@
 """``fedsync demo``: the whole federation on one machine, as separate processes.
 
 A PKI in a temporary directory, the hub and N city nodes (``fedsync hub`` / ``fedsync city``
-subprocesses) over loopback mutual TLS, cities producing sample records, one announcement
-to every city and their receipts, and the hub's link table printed as it fills. Ctrl-C (or
-``--duration``) stops every process cleanly.
+subprocesses) over loopback mutual TLS, one announcement to every city and their receipts,
+and the hub's link table printed as it fills. Ctrl-C (or ``--duration``) stops every process
+cleanly.
+
+Every city runs the traffic simulator (``--demo-traffic``, :mod:`city_node.simulator`): a
+few days of population-scaled history written at start, then live tickets, escalations,
+QA scores, suggestion batches and leader-approved reports every few seconds, all through
+the city's own services and outbox.
 """
 
 from __future__ import annotations
@@ -18,6 +23,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+#: The simulator's staff password (city_node.simulator.DEMO_PASSWORD; ``sync`` does not
+#: import a tier, a test checks the two agree).
+DEMO_PASSWORD = "fedsync-demo"
 
 
 def _free_port() -> int:
@@ -99,6 +108,10 @@ def run_demo(*, duration: float, cities: int, workdir: Path | None) -> int:
                 )
         names = ", ".join(f"{c.code} {c.name_en}" for c in roster)
         print(f"{len(roster)} city nodes started: {names}")
+        print(
+            "each city simulates its own traffic (staff op-junior-1, op-senior-1, manager-1, "
+            f"surveyor-1, qa-1, clerk-1, stat-1, leader-1; password {DEMO_PASSWORD!r})"
+        )
         time.sleep(3)
         subprocess.run(
             _fedsync(

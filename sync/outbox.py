@@ -175,6 +175,8 @@ class LinkSnapshot:
     hub_acked_seq: int
     last_rejection: str
     oldest_unsent_at: datetime | None
+    #: First seq the hub found different after a sequence conflict (0: none known).
+    conflict_seq: int = 0
 
     @property
     def backlog(self) -> int:
@@ -212,6 +214,7 @@ class Outbox:
             hub_acked_seq=row.hub_acked_seq,
             last_rejection=row.last_rejection,
             oldest_unsent_at=_aware(oldest),
+            conflict_seq=row.conflict_seq,
         )
 
     def pending(self, *, after_seq: int, limit: int) -> list[tuple[int, bytes]]:

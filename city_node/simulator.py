@@ -1,0 +1,937 @@
+"""A realistic traffic simulator for one city center (demo, load tests, a history to look at).
+
+It drives the city's own use cases — :mod:`city_node.tickets` (register, register_many, act,
+record_compensation), :mod:`city_node.staff` and, when present, the report / QA / suggestion
+services — and never writes a table itself, so everything it produces went through the same
+rules, history and outbox as a person's work.
+
+Two ways to use it:
+
+* :func:`backfill` writes a plausible recent history: ``days`` days of tickets dated in
+  the past, each ticket's steps at non-decreasing, timezone-aware times, none after ``now``
+  (a ticket whose next step would be in the future simply stays open, as it would be).
+* :func:`run` produces live traffic every few seconds until ``stop`` is set, with the
+  blocking database work off the event loop (``asyncio.to_thread``).
+
+The mix per city (mission.md): volume scaled by the city's population (``sync.roster``);
+complaints, enquiries, suggestions, help requests and praise; leaf categories of the city's
+category tree; phone / web / walk-in / letter; about 5 % VIP, important and leased-line
+customers (registered by a junior, handed to a senior, worked by the senior); branch work
+with chases and rework; repeat complaints (same phone and category); escalations to the
+manager hotline and on to the province; some overtime closures with compensation; surveys
+including unreachable customers and dissatisfied customers whose ticket is reopened.
+
+Deterministic: the same ``seed``, city, ``now`` and store give the same tickets. Proportions
+are dealt from a :class:`_Deck` (an error-diffusion quota) rather than drawn independently,
+so even a small city over a few days shows every scenario in about its share.
+
+Staff: the simulator signs in as its own accounts (``op-junior-1`` … ``leader-1``, see
+:func:`staff_plan`), created on first use with the password :data:`DEMO_PASSWORD` — demo
+accounts, never for a real deployment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import heapq
+import logging
+import math
+import random
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import Engine
+
+from city_node import qa, reports, services, staff, suggestions, tickets
+from city_node.context import Actor, CityContext, CityError
+from city_node.domain import (
+    Action,
+    Channel,
+    CustomerTier,
+    DomainError,
+    Role,
+    Satisfaction,
+    Status,
+    Ticket,
+    TicketKind,
+)
+from city_node.tickets import Intake, NewTicket
+from sync.pb.fedsync.v1 import federation_pb2 as pb
+from sync.roster import RosterError, load_roster
+
+log = logging.getLogger(__name__)
+
+#: Password of every account the simulator creates (demo stores only; documented in README).
+DEMO_PASSWORD = "fedsync-demo"
+#: Tickets per working day per 100 000 inhabitants at ``scale=1`` (Lanzhou: ~130 a day).
+TICKETS_PER_100K = 3.0
+#: A city never gets fewer tickets a day than this, so small cities still show every kind.
+MIN_PER_DAY = 6
+#: Weekend and holiday traffic relative to a working day.
+OFF_DAY_FACTOR = 0.6
+#: Live mode: simulated seconds per real second (one working day in about seven minutes).
+LIVE_SPEED = 200.0
+#: When the back office works in a backfilled day (local time).
+MORNING, EVENING = time(9, 0), time(18, 30)
+#: History a demo node writes into an empty store before its live traffic starts.
+DEMO_BACKFILL_DAYS = 3
+#: Population assumed for a city the roster does not know.
+DEFAULT_POPULATION = 1_000_000
+
+# --- the mix -----------------------------------------------------------------------------------
+
+KIND_MIX = {
+    TicketKind.COMPLAINT: 0.45,
+    TicketKind.ENQUIRY: 0.33,
+    TicketKind.SUGGESTION: 0.09,
+    TicketKind.HELP_REQUEST: 0.09,
+    TicketKind.PRAISE: 0.04,
+}
+CHANNEL_MIX = {
+    Channel.PHONE: 0.70,
+    Channel.WEB: 0.15,
+    Channel.WALK_IN: 0.08,
+    Channel.LETTER: 0.02,
+    Channel.OTHER: 0.05,
+}
+#: ~5 % priority customers, served by seniors.
+TIER_MIX = {
+    CustomerTier.ORDINARY: 0.95,
+    CustomerTier.VIP: 0.025,
+    CustomerTier.IMPORTANT: 0.015,
+    CustomerTier.LEASED_LINE: 0.01,
+}
+#: What happens to a complaint (the "fate" decides its script, see _script).
+COMPLAINT_FATES = {
+    "spot": 0.25,  # answered on the spot
+    "branch": 0.38,  # dispatched, worked, closed in time
+    "chase_rework": 0.10,  # chased, the branch's reply sent back once (退单)
+    "overtime": 0.08,  # closed after the deadline; compensation for most
+    "reopen": 0.05,  # dissatisfied at the survey: reopened and worked again
+    "manager": 0.07,  # the customer refuses the answer: manager hotline settles it
+    "province": 0.04,  # manager hotline escalates to the province and waits
+    "extension": 0.03,  # the branch needs more days; the leader approves
+}
+SURVEY_MIX = {
+    Satisfaction.VERY_SATISFIED: 0.36,
+    Satisfaction.SATISFIED: 0.34,
+    Satisfaction.NEUTRAL: 0.10,
+    Satisfaction.DISSATISFIED: 0.07,
+    Satisfaction.UNREACHABLE: 0.13,
+}
+#: Share of complaints that repeat an earlier one (same phone and category, within 30 days).
+REPEAT_SHARE = 0.08
+#: Share of closed complaints the surveyor calls back (and of other kinds worked by a branch).
+SURVEY_SHARE = 0.85
+#: Heavier categories get more tickets; unknown codes weigh 1.
+CATEGORY_WEIGHTS = {
+    "BILL.DISPUTE": 5.0,
+    "NET.BROADBAND": 5.0,
+    "NET.SIGNAL": 4.0,
+    "BILL.VAS": 3.0,
+    "MKT.CALLS": 3.0,
+    "SVC.ATTITUDE": 2.0,
+    "BILL.PLAN": 2.0,
+    "NET.FIXED": 1.5,
+    "SVC.INSTALL": 1.5,
+}
+#: Local hours 8..21 and how busy each is (lunch dip, evening peak).
+HOUR_WEIGHTS = (3, 8, 10, 9, 6, 7, 9, 8, 7, 6, 7, 5, 3, 2)
+FIRST_HOUR = 8
+
+BRANCHES = (
+    "城区营业部",
+    "东区装维中心",
+    "西区装维中心",
+    "网络维护中心",
+    "政企客户部",
+    "计费中心",
+    "县分公司",
+)
+SURNAMES = "王李张刘陈杨赵黄周吴徐孙马朱胡郭何高林罗"
+GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华"
+#: Complaint texts by top-level category (codes outside the packaged tree use "OTH").
+COMPLAINT_CONTENT: dict[str, tuple[str, ...]] = {
+    "BILL": ("本月话费比上月多出五十元，客户不认可", "未订购的增值业务被扣费，要求退费"),
+    "NET": ("家中宽带频繁掉线，已影响工作", "小区内手机信号差，通话经常中断"),
+    "SVC": ("营业厅工作人员态度冷淡", "装机预约后三天无人上门"),
+    "MKT": ("每天接到多次营销电话，要求停止", "携号转网被无故拒绝"),
+    "OTH": ("其他问题，客户要求尽快处理",),
+}
+CONTENT: dict[TicketKind, tuple[str, ...]] = {
+    TicketKind.ENQUIRY: ("询问套餐资费及办理方式", "询问宽带升级的办理条件", "查询积分兑换规则"),
+    TicketKind.SUGGESTION: (
+        "建议延长营业厅周末营业时间",
+        "建议宽带报修提供上门时间段预约",
+        "建议话费账单增加明细说明",
+        "建议偏远乡镇增设基站",
+    ),
+    TicketKind.HELP_REQUEST: ("老人手机无法开机，请求上门协助", "手机丢失，请求紧急停机"),
+    TicketKind.PRAISE: ("表扬装维人员服务热情、技术熟练", "表扬营业员耐心细致"),
+}
+SUGGESTION_LABELS = ("营业服务", "网络建设", "资费套餐", "渠道便利", "其他")
+
+
+# --- staff -------------------------------------------------------------------------------------
+
+
+def population_of(city_code: str, roster: Sequence[Any] | None = None) -> int:
+    """The city's population from the roster (the packaged Gansu roster by default)."""
+    try:
+        cities = roster if roster is not None else load_roster()
+    except RosterError:
+        return DEFAULT_POPULATION
+    for city in cities:
+        if city.code == city_code and city.population > 0:
+            return int(city.population)
+    return DEFAULT_POPULATION
+
+
+def daily_volume(population: int, scale: float = 1.0) -> int:
+    """Tickets on a working day for a city of ``population`` (never below MIN_PER_DAY)."""
+    return max(MIN_PER_DAY, round(population / 100_000 * TICKETS_PER_100K * scale))
+
+
+def staff_plan(population: int) -> list[tuple[str, Role]]:
+    """The accounts the simulator works as: more operators in bigger cities."""
+    juniors = min(6, max(1, math.ceil(population / 800_000)))
+    seniors = max(1, math.ceil(juniors / 2))
+    plan = [(f"op-junior-{i}", Role.OPERATOR_JUNIOR) for i in range(1, juniors + 1)]
+    plan += [(f"op-senior-{i}", Role.OPERATOR_SENIOR) for i in range(1, seniors + 1)]
+    plan += [
+        ("manager-1", Role.MANAGER_HOTLINE),
+        ("surveyor-1", Role.SURVEYOR),
+        ("qa-1", Role.QA_INSPECTOR),
+        ("clerk-1", Role.MATERIALS_CLERK),
+        ("stat-1", Role.STATISTICIAN),
+        ("leader-1", Role.LEADER),
+    ]
+    return plan
+
+
+def ensure_staff(engine: Engine, plan: Iterable[tuple[str, Role]]) -> dict[Role, list[str]]:
+    """Create the accounts of ``plan`` that are missing; return staff ids by role."""
+    by_role: dict[Role, list[str]] = {}
+    for staff_id, role in plan:
+        if staff.get(engine, staff_id) is None:
+            with contextlib.suppress(CityError):  # created meanwhile by a parallel start
+                staff.add(
+                    engine,
+                    staff_id=staff_id,
+                    name=f"{role.value} {staff_id.rsplit('-', 1)[-1]} (demo)",
+                    role=role,
+                    password=DEMO_PASSWORD,
+                )
+        by_role.setdefault(role, []).append(staff_id)
+    return by_role
+
+
+# --- scripts -----------------------------------------------------------------------------------
+
+
+class _Deck:
+    """Deals values in their shares, deterministically: each deal adds every value's share
+    to its credit and picks among those with the most credit (ties broken by the rng), so
+    over n deals each value comes up within one of ``share * n`` times — a small sample
+    still shows rare cases — while the order stays random."""
+
+    def __init__(self, shares: dict[Any, float], rng: random.Random) -> None:
+        total = sum(shares.values())
+        self._shares = {k: v / total for k, v in shares.items()}
+        self._credit = {k: rng.random() * v for k, v in self._shares.items()}
+        self._rng = rng
+
+    def deal(self) -> Any:
+        for key, share in self._shares.items():
+            self._credit[key] += share
+        best = max(self._credit.values())
+        ready = [k for k, c in self._credit.items() if c >= best - 1e-9]
+        pick = ready[0] if len(ready) == 1 else self._rng.choice(ready)
+        self._credit[pick] -= 1.0
+        return pick
+
+
+@dataclass(frozen=True)
+class Step:
+    """One thing that will be done to a ticket.
+
+    ``delay`` is the time after the previous step; with ``frac`` the step also waits until
+    that fraction of the ticket's time limit has passed (1.2 = past the deadline).
+    ``action`` None with ``compensate_fen`` records compensation instead of a lifecycle step.
+    """
+
+    role: Role
+    action: Action | None
+    delay: timedelta
+    frac: float | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    compensate_fen: int = 0
+
+
+@dataclass
+class _Live:
+    """A ticket being worked: its last known state and what is left to do."""
+
+    ticket: Ticket
+    steps: deque[Step]
+    operator: str  # the operator who owns it (a senior for priority tiers)
+
+
+def _minutes(rng: random.Random, low: float, high: float) -> timedelta:
+    return timedelta(minutes=rng.uniform(low, high))
+
+
+def _hours(rng: random.Random, low: float, high: float) -> timedelta:
+    return timedelta(hours=rng.uniform(low, high))
+
+
+class Simulator:
+    """The traffic of one city; :func:`backfill` and :func:`run` are the entry points."""
+
+    def __init__(
+        self,
+        ctx: CityContext,
+        *,
+        seed: int | str | None = None,
+        scale: float = 1.0,
+        population: int | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.rng = random.Random(f"{seed}/{ctx.city_code}" if seed is not None else None)
+        self.population = population or population_of(ctx.city_code)
+        self.per_day = daily_volume(self.population, scale)
+        self.staff: dict[Role, list[str]] = {}
+        self.leaves = sorted(c.code for c in ctx.categories if not ctx.categories.children(c.code))
+        self._kinds = _Deck(dict(KIND_MIX), self.rng)
+        self._channels = _Deck(dict(CHANNEL_MIX), self.rng)
+        self._tiers = _Deck(dict(TIER_MIX), self.rng)
+        self._fates = _Deck(dict(COMPLAINT_FATES), self.rng)
+        self._surveys = _Deck(dict(SURVEY_MIX), self.rng)
+        self._repeats = _Deck({True: REPEAT_SHARE, False: 1 - REPEAT_SHARE}, self.rng)
+        #: Recent complaints (phone, category, registered_at), for repeat complaints.
+        self._recent: deque[tuple[str, str, datetime]] = deque(maxlen=500)
+        self.counts: dict[str, int] = {}
+
+    # -- people ----------------------------------------------------------------------------
+
+    def ensure_staff(self) -> None:
+        self.staff = ensure_staff(self.ctx.engine, staff_plan(self.population))
+
+    def actor(self, role: Role, staff_id: str | None = None) -> Actor:
+        return Actor(staff_id or self.rng.choice(self.staff[role]), role)
+
+    def _count(self, what: str) -> None:
+        self.counts[what] = self.counts.get(what, 0) + 1
+
+    # -- a new ticket ----------------------------------------------------------------------
+
+    def _category(self) -> str:
+        weights = [CATEGORY_WEIGHTS.get(code, 1.0) for code in self.leaves]
+        return self.rng.choices(self.leaves, weights=weights)[0]
+
+    def _phone(self) -> str:
+        return "1" + self.rng.choice("3578") + "".join(self.rng.choices("0123456789", k=9))
+
+    def _content(self, kind: TicketKind, category: str) -> str:
+        if kind is TicketKind.COMPLAINT:
+            top = category.split(".")[0]
+            return self.rng.choice(COMPLAINT_CONTENT.get(top, COMPLAINT_CONTENT["OTH"]))
+        return self.rng.choice(CONTENT[kind])
+
+    def new_ticket(self, at: datetime) -> tuple[Intake, Actor, str, deque[Step]]:
+        """An intake with its registering operator, the owning operator and its script."""
+        kind: TicketKind = self._kinds.deal()
+        tier: CustomerTier = self._tiers.deal()
+        channel: Channel = self._channels.deal()
+        category = self._category()
+        phone = self._phone()
+        if kind is TicketKind.COMPLAINT:
+            window = timedelta(days=self.ctx.repeat_window_days)
+            earlier = [r for r in self._recent if timedelta(0) < at - r[2] <= window]
+            if self._repeats.deal() and earlier:
+                phone, category, _ = self.rng.choice(earlier)
+                self._count("repeat")
+            self._recent.append((phone, category, at))
+        name = self.rng.choice(SURNAMES) + "".join(self.rng.choices(GIVEN, k=2))
+        new = NewTicket(
+            kind=kind.value,
+            category=category,
+            channel=channel.value,
+            customer_phone=phone,
+            customer_name=name,
+            tier=tier.value,
+            content=self._content(kind, category),
+        )
+        junior = self.actor(Role.OPERATOR_JUNIOR)
+        priority = tier is not CustomerTier.ORDINARY
+        owner = self.actor(Role.OPERATOR_SENIOR).id if priority else junior.id
+        owner_role = Role.OPERATOR_SENIOR if priority else Role.OPERATOR_JUNIOR
+        script = self._script(kind, owner_role)
+        self._count(kind.value)
+        if priority:
+            self._count("priority")
+            # A junior may only take a priority customer in and pass it on (domain rule); the
+            # senior does the script's first step a little later.
+            intake = Intake(new, at, Action.HAND_TO_SENIOR, note="priority customer")
+            script[0] = dataclasses.replace(script[0], delay=_minutes(self.rng, 2, 30))
+        else:
+            first = script.popleft()
+            assert first.action is not None
+            intake = Intake(
+                new,
+                at,
+                first.action,
+                branch=str(first.params.get("branch", "")),
+                note=str(first.params.get("note", "")),
+            )
+        return intake, junior, owner, script
+
+    def _branch(self) -> dict[str, Any]:
+        return {"branch": self.rng.choice(BRANCHES)}
+
+    def _survey(self, delay: timedelta) -> Step:
+        outcome: Satisfaction = self._surveys.deal()
+        # A plain "dissatisfied" here stays closed; reopening is the "reopen" fate's script.
+        return Step(Role.SURVEYOR, Action.SURVEY, delay, params={"outcome": outcome.value})
+
+    def _script(self, kind: TicketKind, op: Role) -> deque[Step]:
+        """The steps a ticket will go through, the first being done with the registration."""
+        rng = self.rng
+
+        def m(low: float, high: float) -> timedelta:
+            return _minutes(rng, low, high)
+
+        def h(low: float, high: float) -> timedelta:
+            return _hours(rng, low, high)
+
+        answer = Step(op, Action.ANSWER, timedelta(0), params={"note": "answered on the call"})
+        if kind is not TicketKind.COMPLAINT:
+            branch_share = {TicketKind.ENQUIRY: 0.15, TicketKind.HELP_REQUEST: 0.7}
+            if rng.random() >= branch_share.get(kind, 0.25):
+                return deque([answer])
+            steps = [
+                Step(op, Action.DISPATCH, timedelta(0), params=self._branch()),
+                Step(op, Action.START, m(10, 120)),
+                Step(op, Action.BRANCH_RETURN, h(1, 6), frac=rng.uniform(0.2, 0.8)),
+                Step(op, Action.CLOSE, m(10, 90)),
+            ]
+            if kind is TicketKind.HELP_REQUEST and rng.random() < 0.3:
+                steps.append(self._survey(h(2, 30)))
+            return deque(steps)
+        fate: str = self._fates.deal()
+        self._count(f"fate:{fate}")
+        if fate == "spot":
+            steps = [answer]
+            if rng.random() < SURVEY_SHARE:
+                steps.append(self._survey(h(2, 30)))
+            return deque(steps)
+        dispatch = Step(op, Action.DISPATCH, timedelta(0), params=self._branch())
+        start = Step(op, Action.START, m(10, 240))
+        steps = [dispatch, start]
+        mgr = Role.MANAGER_HOTLINE
+        if fate == "chase_rework":
+            steps += [
+                Step(op, Action.CHASE, h(2, 8), params={"note": "客户来电催办"}),
+                Step(op, Action.BRANCH_RETURN, h(1, 8), frac=rng.uniform(0.15, 0.3)),
+                Step(op, Action.REWORK, m(20, 120), params={"note": "回单内容不完整，退回重办"}),
+                Step(op, Action.BRANCH_RETURN, h(2, 10), frac=rng.uniform(0.35, 0.7)),
+            ]
+        elif fate == "overtime":
+            steps += [
+                Step(
+                    op,
+                    Action.CHASE,
+                    h(1, 4),
+                    frac=rng.uniform(0.8, 0.95),
+                    params={"note": "临近时限催办"},
+                ),
+                Step(op, Action.BRANCH_RETURN, h(1, 12), frac=rng.uniform(1.05, 1.4)),
+            ]
+        elif fate == "extension":
+            steps += [
+                Step(
+                    op,
+                    Action.REQUEST_EXTENSION,
+                    h(2, 12),
+                    frac=0.5,
+                    params={"days": rng.randint(2, 3), "reason": "需协调外部单位施工"},
+                ),
+                Step(Role.LEADER, Action.APPROVE_EXTENSION, h(1, 6)),
+                # Measured against the extended deadline: late for the first one, in time now.
+                Step(op, Action.BRANCH_RETURN, h(4, 20), frac=0.9),
+            ]
+        elif fate in ("manager", "province"):
+            steps += [
+                Step(op, Action.BRANCH_RETURN, h(2, 12), frac=rng.uniform(0.2, 0.5)),
+                Step(op, Action.ESCALATE_MANAGER, m(10, 60), params={"note": "客户不接受处理结果"}),
+            ]
+            if fate == "province":
+                steps.append(
+                    Step(
+                        mgr,
+                        Action.ESCALATE_PROVINCE,
+                        h(2, 20),
+                        params={"note": "多次协调无果，客户要求省公司处理"},
+                    )
+                )
+                return deque(steps)  # the province's resolution comes back as a notice
+            if rng.random() < 0.5:
+                steps.append(Step(mgr, Action.ANSWER, h(1, 8), params={"note": "经理致电客户解释"}))
+            else:
+                steps += [
+                    Step(mgr, Action.DISPATCH, h(1, 4), params=self._branch()),
+                    Step(mgr, Action.BRANCH_RETURN, h(2, 24)),
+                    Step(mgr, Action.CLOSE, m(10, 60)),
+                ]
+            steps.append(self._survey(h(2, 30)))
+            return deque(steps)
+        else:  # branch, reopen
+            steps.append(Step(op, Action.BRANCH_RETURN, h(1, 10), frac=rng.uniform(0.1, 0.45)))
+        steps.append(Step(op, Action.CLOSE, m(10, 120)))
+        if fate == "overtime" and rng.random() < 0.7:
+            fen = rng.choice((1000, 2000, 3000, 5000))
+            steps.append(
+                Step(mgr, None, h(1, 20), params={"note": "超时限赔付"}, compensate_fen=fen)
+            )
+        if fate == "reopen":
+            steps += [
+                Step(
+                    Role.SURVEYOR,
+                    Action.SURVEY,
+                    h(2, 24),
+                    params={"outcome": Satisfaction.DISSATISFIED.value, "reopen": True},
+                ),
+                Step(op, Action.BRANCH_RETURN, h(4, 30)),
+                Step(op, Action.CLOSE, m(10, 120)),
+                Step(Role.SURVEYOR, Action.SURVEY, h(2, 24), params={"outcome": "satisfied"}),
+            ]
+        elif rng.random() < SURVEY_SHARE:
+            steps.append(self._survey(h(2, 30)))
+        return deque(steps)
+
+    # -- doing a step ----------------------------------------------------------------------
+
+    def next_time(self, live: _Live, step: Step, after: datetime, speed: float = 1.0) -> datetime:
+        """When ``step`` happens, ``after`` the previous one (``speed`` compresses delays;
+        the time-limit fraction only applies to simulated time, speed 1)."""
+        at = after + step.delay / speed
+        if step.frac is not None and speed == 1.0:
+            t = live.ticket
+            at = max(at, t.registered_at + (t.deadline - t.registered_at) * step.frac)
+        return at
+
+    def do(self, live: _Live, step: Step, at: datetime) -> None:
+        """Perform ``step`` at ``at`` through the city's services."""
+        if step.role in (Role.OPERATOR_JUNIOR, Role.OPERATOR_SENIOR):
+            who = Actor(live.operator, step.role)
+        else:
+            who = self.actor(step.role)
+        if step.action is None:
+            tickets.record_compensation(
+                self.ctx,
+                who,
+                live.ticket.id,
+                fen=step.compensate_fen,
+                note=str(step.params.get("note", "")),
+                at=at,
+            )
+            self._count("compensation")
+            return
+        live.ticket = tickets.act(self.ctx, who, live.ticket.id, step.action, at=at, **step.params)
+        self._count(step.action.value)
+        if step.action is Action.SURVEY:
+            self._count(f"survey:{step.params['outcome']}")
+
+    # -- back office: suggestions, QA, reports ---------------------------------------------
+
+    def classify_and_send_suggestions(self, at: datetime, *, send: bool = True) -> None:
+        """The materials clerk classifies new suggestions and sends them up as a batch."""
+        clerk = self.actor(Role.MATERIALS_CLERK)
+        for row in suggestions.unclassified(self.ctx, 200):
+            label = self.rng.choice(SUGGESTION_LABELS)
+            suggestions.classify(self.ctx, clerk, row.id, label, now=at)
+            self._count("classified")
+        if send and suggestions.send_batch(self.ctx, clerk, now=at) is not None:
+            self._count("suggestion_batch")
+
+    def qa_round(self, at: datetime, *, day: date | None = None, most: int = 50) -> None:
+        """The QA inspector draws samples (the day's scheduled share, else a random spot
+        check of two) and scores what is waiting; about one sample in five has a defect."""
+        inspector = self.actor(Role.QA_INSPECTOR)
+        if day is not None:
+            qa.draw(self.ctx, day=day, inspector=inspector.id, seed=self._seed(), now=at)
+        elif not qa.worklist(self.ctx, limit=1):
+            qa.draw(
+                self.ctx,
+                count=2,
+                how="random",
+                inspector=inspector.id,
+                seed=self._seed(),
+                now=at,
+            )
+        for sample in qa.worklist(self.ctx, limit=most):
+            defects = [] if self.rng.random() < 0.8 else [self.rng.choice(qa.DEFECT_KINDS)]
+            items = {
+                item.key: 100 if not defects else self.rng.choice((40, 60, 80, 100))
+                for item in qa.SCORECARD
+            }
+            finding = "服务规范，记录完整" if not defects else f"发现问题：{defects[0]}"
+            qa.score(
+                self.ctx,
+                inspector,
+                sample.id,
+                items=items,
+                defects=defects,
+                finding=finding,
+                now=at,
+            )
+            self._count("qa_scored")
+
+    def report_round(self, kinds: Sequence[tuple[str, str, date]], at: datetime) -> None:
+        """The statistician drafts the reports for these periods; then, demo only, the
+        simulated leader approves every pending draft so it reaches the province. In a real
+        center a person reviews each draft in the console first."""
+        stat = self.actor(Role.STATISTICIAN)
+        for kind, period_kind, start in kinds:
+            reports.draft(self.ctx, kind, period_kind, start, by=stat.id, now=at)
+            self._count(f"report:{kind}")
+        leader = self.actor(Role.LEADER)
+        for report in reports.pending(self.ctx):
+            try:
+                reports.approve(self.ctx, leader, report.id, note="demo approval")
+                self._count("report_approved")
+            except CityError as exc:
+                log.warning("simulator: report %s not approved: %s", report.id, exc)
+                self._count("report_refused")
+
+    def _seed(self) -> int:
+        return self.rng.randrange(2**31)
+
+
+# --- backfill ----------------------------------------------------------------------------------
+
+
+def _registration_times(
+    sim: Simulator, day: date, start: datetime, now: datetime
+) -> list[datetime]:
+    ctx = sim.ctx
+    midnight = datetime.combine(day, time(0), tzinfo=ctx.zone)
+    expected = sim.per_day * (1.0 if ctx.calendar.is_workday(day) else OFF_DAY_FACTOR)
+    n = int(expected) + (1 if sim.rng.random() < expected % 1 else 0)
+    times = []
+    for _ in range(n):
+        hour = sim.rng.choices(range(len(HOUR_WEIGHTS)), weights=HOUR_WEIGHTS)[0]
+        seconds = (FIRST_HOUR + hour) * 3600 + sim.rng.randrange(3600)
+        times.append(midnight + timedelta(seconds=seconds))
+    return sorted(t for t in times if start <= t < now)
+
+
+def backfill(
+    ctx: CityContext,
+    *,
+    days: int,
+    seed: int | str | None = 0,
+    scale: float = 1.0,
+    now: datetime | None = None,
+    population: int | None = None,
+) -> dict[str, int]:
+    """Write ``days`` days of history ending at ``now`` (default: the context's clock).
+
+    Events are played in time order: registrations in batches (``register_many``), every
+    later step with ``act`` at its own time; steps that would fall after ``now`` are left
+    undone, so recent tickets are open as they would be. Returns counts by kind, fate,
+    action and survey outcome (``tickets``: how many were registered).
+    """
+    if days < 1:
+        raise CityError(f"days must be 1 or more, got {days}")
+    moment = now or ctx.now()
+    if moment.tzinfo is None:
+        raise CityError("now must be timezone-aware")
+    sim = Simulator(ctx, seed=seed, scale=scale, population=population)
+    sim.ensure_staff()
+    start = moment - timedelta(days=days)
+    # The heap holds (time, order, payload); order keeps equal times in creation order so a
+    # seed always replays the same way.
+    heap: list[tuple[datetime, int, Any]] = []
+    order = 0
+    first_day = start.astimezone(ctx.zone).date()
+    day = first_day
+    while day <= moment.astimezone(ctx.zone).date():
+        for at in _registration_times(sim, day, start, moment):
+            heap.append((at, order, None))
+            order += 1
+        for clock, job in ((MORNING, "morning"), (EVENING, "evening")):
+            at = datetime.combine(day, clock, tzinfo=ctx.zone)
+            if start <= at <= moment and (job == "evening" or day > first_day):
+                heap.append((at, order, (job, day)))
+                order += 1
+        day += timedelta(days=1)
+    heapq.heapify(heap)
+    batch: list[tuple[Intake, Actor, str, deque[Step]]] = []
+
+    def flush() -> None:
+        nonlocal order
+        # One register_many per run of the same operator keeps ticket ids in time order.
+        stored: list[Ticket] = []
+        run_start = 0
+        for index in range(1, len(batch) + 1):
+            if index == len(batch) or batch[index][1] != batch[run_start][1]:
+                run = [b[0] for b in batch[run_start:index]]
+                stored += tickets.register_many(ctx, batch[run_start][1], run)
+                run_start = index
+        for (intake, _, owner, steps), ticket in zip(batch, stored, strict=True):
+            live = _Live(ticket, steps, owner)
+            order += 1
+            if steps:
+                after = intake.at or moment
+                heapq.heappush(heap, (sim.next_time(live, steps[0], after), order, live))
+        batch.clear()
+
+    while heap or batch:
+        # Registrations are written in batches; a batch is flushed before anything else
+        # happens and at most half an hour of intake at a time, so a step scheduled by the
+        # flush is never far behind the clock of the replay (and never before its own
+        # ticket's previous step, the order that matters).
+        if batch and (
+            not heap
+            or heap[0][2] is not None
+            or len(batch) >= 200
+            or heap[0][0] - (batch[0][0].at or moment) > timedelta(minutes=30)
+        ):
+            flush()
+            continue
+        at, _, payload = heapq.heappop(heap)
+        if at > moment:
+            continue  # a step after "now": the ticket stays where it is
+        if payload is None:
+            batch.append(sim.new_ticket(at))
+            continue
+        if isinstance(payload, tuple):
+            _day_job(sim, payload[0], payload[1], at)
+            continue
+        live: _Live = payload
+        step = live.steps.popleft()
+        sim.do(live, step, at)
+        if live.steps:
+            order += 1
+            heapq.heappush(heap, (sim.next_time(live, live.steps[0], at), order, live))
+    sim.counts["tickets"] = sum(sim.counts.get(k.value, 0) for k in TicketKind)
+    return dict(sorted(sim.counts.items()))
+
+
+def _day_job(sim: Simulator, job: str, day: date, at: datetime) -> None:
+    """The back office's day: in the morning yesterday's reports (and last week's on a
+    Monday) and QA of yesterday's closures; in the evening the day's suggestion batch."""
+    if job == "evening":
+        sim.classify_and_send_suggestions(at)
+        return
+    yesterday = day - timedelta(days=1)
+    sim.qa_round(at, day=yesterday)
+    due = [("statistics", "day", yesterday)]
+    if day.weekday() == 0:
+        week = day - timedelta(days=7)
+        due += [("statistics", "week", week), ("qa", "week", week), ("overtime", "week", week)]
+    sim.report_round(due, at)
+
+
+# --- live traffic ------------------------------------------------------------------------------
+
+
+#: What the live loop does to a ticket it finds open without a script (left by a backfill or
+#: a previous run, or an overtime one): the next sensible step for its status.
+_NEXT_STEP = {
+    Status.REGISTERED: Action.ANSWER,
+    Status.WITH_SENIOR: Action.DISPATCH,
+    Status.DISPATCHED: Action.START,
+    Status.IN_PROGRESS: Action.BRANCH_RETURN,
+    Status.RETURNED: Action.CLOSE,
+    Status.ESCALATED_MANAGER: Action.CLOSE,
+}
+
+
+class LiveTraffic:
+    """The live loop's state: scripts being played at ``LIVE_SPEED`` and side jobs."""
+
+    def __init__(self, sim: Simulator, rate_scale: float) -> None:
+        self.sim = sim
+        self.rate_scale = rate_scale
+        self.pending: list[tuple[datetime, int, _Live]] = []
+        self.order = 0
+        self.ticks = 0
+        self.last: datetime | None = None
+        self.reported: date | None = None
+
+    def tick(self) -> None:
+        """One round: new arrivals, due steps, and now and then the back-office work."""
+        sim, ctx = self.sim, self.sim.ctx
+        now = ctx.now()
+        elapsed = (now - self.last).total_seconds() if self.last else 4.0
+        self.last = now
+        self.ticks += 1
+        expected = sim.per_day * self.rate_scale * elapsed * LIVE_SPEED / 86_400
+        arrivals = int(expected) + (1 if sim.rng.random() < expected % 1 else 0)
+        for _ in range(arrivals):
+            intake, actor, owner, steps = sim.new_ticket(now)
+            try:
+                ticket = tickets.register(
+                    ctx,
+                    actor,
+                    intake.new,
+                    at=now,
+                    then=intake.then,
+                    branch=intake.branch,
+                    note=intake.note,
+                )
+            except (CityError, DomainError) as exc:
+                log.warning("simulator: registration refused: %s", exc)
+                continue
+            self._schedule(_Live(ticket, steps, owner), now)
+        while self.pending and self.pending[0][0] <= now:
+            _, _, live = heapq.heappop(self.pending)
+            step = live.steps.popleft()
+            try:
+                sim.do(live, step, max(now, live.ticket.history[-1].at))
+            except (CityError, DomainError) as exc:
+                # Someone at the console worked this ticket meanwhile: leave it to them.
+                log.info("simulator: ticket %s left alone: %s", live.ticket.id, exc)
+                continue
+            self._schedule(live, now)
+        if self.ticks % 5 == 1:
+            self._sweep(now)
+        self._back_office(now)
+
+    def _schedule(self, live: _Live, now: datetime) -> None:
+        if live.steps:
+            self.order += 1
+            at = self.sim.next_time(live, live.steps[0], now, speed=LIVE_SPEED)
+            heapq.heappush(self.pending, (at, self.order, live))
+
+    def _sweep(self, now: datetime) -> None:
+        """Work one or two open tickets nobody scripted: overtime ones first (closed late,
+        with compensation for complaints), else the oldest backlog."""
+        sim, ctx = self.sim, self.sim.ctx
+        scripted = {live.ticket.id for _, _, live in self.pending}
+        rows = tickets.search(ctx, overtime_only=True, limit=20) or tickets.search(
+            ctx, open_only=True, limit=20
+        )
+        for row in [r for r in rows if str(r.id) not in scripted][:2]:
+            action = _NEXT_STEP.get(Status(row.status))
+            if action is None:
+                continue  # with the province: its resolution comes as a notice
+            if row.status == Status.ESCALATED_MANAGER:
+                role = Role.MANAGER_HOTLINE
+            elif row.tier != CustomerTier.ORDINARY.value or row.status == Status.WITH_SENIOR:
+                role = Role.OPERATOR_SENIOR
+            else:
+                role = Role.OPERATOR_JUNIOR
+            params = {"branch": sim.rng.choice(BRANCHES)} if action is Action.DISPATCH else {}
+            try:
+                ticket = tickets.act(ctx, sim.actor(role), row.id, action, at=now, **params)
+                overtime = ticket.closed_at is not None and ticket.closed_at > ticket.deadline
+                if overtime and ticket.kind is TicketKind.COMPLAINT and sim.rng.random() < 0.7:
+                    tickets.record_compensation(
+                        ctx,
+                        sim.actor(Role.MANAGER_HOTLINE),
+                        row.id,
+                        fen=2000,
+                        note="超时限赔付",
+                        at=now,
+                    )
+            except (CityError, DomainError) as exc:
+                log.info("simulator: ticket %s left alone: %s", row.id, exc)
+
+    def _back_office(self, now: datetime) -> None:
+        """Now and then QA scoring, suggestion classification and batches, and yesterday's
+        report; each guarded so a refusal never stops the traffic."""
+        sim = self.sim
+        jobs: list[Callable[[], None]] = []
+        if self.ticks % 7 == 1:
+            jobs.append(lambda: sim.qa_round(now, most=2))
+        if self.ticks % 3 == 1:
+            jobs.append(lambda: sim.classify_and_send_suggestions(now, send=self.ticks % 15 == 1))
+        yesterday = sim.ctx.today(now) - timedelta(days=1)
+        if self.reported != yesterday:
+            # Once a day (the node's scheduler may have drafted it already: not twice).
+            self.reported = yesterday
+            if not _has_report(sim.ctx, "statistics", "day", yesterday):
+                jobs.append(lambda: sim.report_round([("statistics", "day", yesterday)], now))
+        elif self.ticks % 11 == 1:
+            jobs.append(lambda: sim.report_round([], now))  # drafts by the scheduler too
+        for job in jobs:
+            try:
+                job()
+            except (CityError, DomainError) as exc:
+                log.info("simulator: back office: %s", exc)
+
+
+def _has_report(ctx: CityContext, kind: str, period_kind: str, start: date) -> bool:
+    """Sent or awaiting the leader already (a restarted node must not redraft each day)."""
+    return any(
+        r.kind == kind
+        and r.period_kind == period_kind
+        and r.period_start == start
+        and r.status in ("draft", "approved")
+        for r in reports.recent(ctx, 100)
+    )
+
+
+async def run(
+    ctx: CityContext,
+    stop: asyncio.Event,
+    wake: Callable[[], None] | None = None,
+    *,
+    rate_scale: float = 1.0,
+    seed: int | str | None = None,
+    backfill_days: int = 0,
+    interval: tuple[float, float] = (2.0, 6.0),
+) -> None:
+    """Produce live traffic every few seconds until ``stop`` is set.
+
+    With ``backfill_days`` an empty store first gets that much history (a demo starts with
+    something to look at). ``wake`` is called after each round so the link pushes at once.
+    """
+    sim = Simulator(ctx, seed=seed, scale=1.0)
+    await asyncio.to_thread(sim.ensure_staff)
+    if backfill_days and await asyncio.to_thread(tickets.count, ctx) == 0:
+        await asyncio.to_thread(backfill, ctx, days=backfill_days, seed=seed)
+    traffic = LiveTraffic(sim, rate_scale)
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(traffic.tick)
+        except Exception:  # a demo must keep going; the log says what broke
+            log.exception("simulator: round failed")
+        if wake is not None:
+            wake()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=sim.rng.uniform(*interval))
+
+
+# --- notices (demo) ----------------------------------------------------------------------------
+
+
+def auto_receipts(engine: Engine, notice: pb.Notice, *, actor: str = "leader-1") -> None:
+    """Demo only: read announcements, tasks, standard answers, findings and reminders as
+    they arrive, and mark tasks done — as a diligent city would."""
+    if notice.kind in (pb.ANNOUNCEMENT, pb.TASK, pb.STANDARD_ANSWER, pb.FINDING, pb.REMINDER):
+        services.record_receipt(engine, notice_seq=notice.seq, action="read", actor=actor)
+    if notice.kind == pb.TASK:
+        services.record_receipt(
+            engine, notice_seq=notice.seq, action="done", actor=actor, note="done (demo)"
+        )
+
+
+__all__ = [
+    "DEMO_PASSWORD",
+    "Simulator",
+    "auto_receipts",
+    "backfill",
+    "daily_volume",
+    "population_of",
+    "run",
+    "staff_plan",
+]

@@ -1,0 +1,489 @@
+"""Server-rendered console pages: plain HTML forms, one POST per thing a person does.
+
+Each POST checks the CSRF field, calls the same helper the API uses, and redirects to the
+page that shows the result (post/redirect/get), so a reload never repeats an action.
+Refusals are rendered by :func:`error_page` with the service's message.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from starlette.datastructures import FormData
+
+from city_node import qa, reports, services, staff, tickets
+from city_node.context import CityContext, CityError
+from city_node.domain import (
+    Channel,
+    CustomerTier,
+    Role,
+    Satisfaction,
+    Status,
+    TicketKind,
+)
+from city_node.staff import StaffMember
+from city_node.web import api
+from city_node.web.auth import (
+    CSRF_FIELD,
+    SESSION_COOKIE,
+    SESSION_SECONDS,
+    NotLoggedIn,
+    Session,
+    check_form_csrf,
+    may,
+    page_user,
+    require,
+    session_of,
+)
+from city_node.web.i18n import Lang, label, value_label
+
+router = APIRouter(include_in_schema=False)
+
+User = Annotated[StaffMember, Depends(page_user)]
+Csrf = Depends(check_form_csrf)
+CsrfForm = Annotated[FormData, Csrf]
+
+#: The menu: (path, label key, area or None for everyone), shown only where the role may go.
+NAV: tuple[tuple[str, str, str | None], ...] = (
+    ("/tickets", "nav_tickets", None),
+    ("/tickets/new", "nav_new_ticket", "register"),
+    ("/reports", "nav_reports", "reports"),
+    ("/qa", "nav_qa", "qa"),
+    ("/inbox", "nav_inbox", "inbox"),
+    ("/link", "nav_link", "link"),
+    ("/staff", "nav_staff", "staff"),
+)
+_REGISTER_ROLES = frozenset({Role.OPERATOR_JUNIOR, Role.OPERATOR_SENIOR, Role.MANAGER_HOTLINE})
+#: What the register form offers as follow-up (tickets.register accepts these).
+FOLLOW_UPS = ("answer", "dispatch", "hand_to_senior", "escalate_manager")
+
+
+def _ctx(request: Request) -> CityContext:
+    ctx: CityContext = request.app.state.ctx
+    return ctx
+
+
+def _lang(request: Request) -> Lang:
+    lang: Lang = getattr(request.state, "lang", "zh")
+    return lang
+
+
+def _may_open(role: Role, area: str | None) -> bool:
+    if area is None:
+        return True
+    if area == "register":
+        return role in _REGISTER_ROLES
+    return may(role, area)
+
+
+def render(
+    request: Request,
+    template: str,
+    *,
+    user: StaffMember | None = None,
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    """A page with the shared chrome: labels in the request's language, the menu for the
+    user's role, the CSRF token for forms, times shown in the city's zone."""
+    lang = _lang(request)
+    ctx = _ctx(request)
+    session: Session | None = getattr(request.state, "session", None) or session_of(request)
+
+    def local(moment: datetime | None) -> str:
+        if moment is None:
+            return ""
+        return moment.astimezone(ctx.zone).strftime("%Y-%m-%d %H:%M")
+
+    def category_name(code: str) -> str:
+        if code not in ctx.categories:
+            return code
+        c = ctx.categories.get(code)
+        return c.name_zh if lang == "zh" else c.name_en
+
+    nav = [] if user is None else [(p, k) for p, k, area in NAV if _may_open(user.role, area)]
+    base = dict(
+        request=request,
+        lang=lang,
+        other_lang="en" if lang == "zh" else "zh",
+        t=lambda key: label(lang, key),
+        v=lambda value: value_label(lang, str(value)),
+        local=local,
+        category_name=category_name,
+        user=user,
+        nav=nav,
+        city_code=ctx.city_code,
+        csrf_field=CSRF_FIELD,
+        csrf=session.csrf if session else "",
+        may=lambda area: user is not None and _may_open(user.role, area),
+    )
+    base.update(context)
+    templates = request.app.state.templates
+    response: HTMLResponse = templates.TemplateResponse(
+        request, template, base, status_code=status_code
+    )
+    return response
+
+
+def error_page(request: Request, status_code: int, message: str) -> HTMLResponse:
+    """The refusal page: the message a service gave, and a way back."""
+    user: StaffMember | None
+    try:
+        user = page_user(request)
+    except NotLoggedIn:  # e.g. a refused login form: no menu then
+        user = None
+    return render(request, "error.html", user=user, status_code=status_code, message=message)
+
+
+def _set_session(request: Request, response: Response, session: Session) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        request.app.state.signer.dumps(session),
+        max_age=SESSION_SECONDS,
+        httponly=True,
+        samesite="lax",
+        secure=request.app.state.secure_cookies,
+        path="/",
+    )
+
+
+def _redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def _safe_next(target: str) -> str:
+    # Only paths on this console: "//host" or "http://…" would make login an open redirect.
+    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/tickets"
+
+
+# --- login -------------------------------------------------------------------------------------
+
+
+@router.get("/", response_class=HTMLResponse)
+def home() -> Response:
+    return _redirect("/tickets")
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str = "/tickets") -> Response:
+    # The login form has a CSRF token too (login CSRF would sign a victim in as someone
+    # else), so a visitor gets an anonymous session first.
+    session = session_of(request) or Session.fresh()
+    request.state.session = session
+    response = render(request, "login.html", next=_safe_next(next), failed=False)
+    _set_session(request, response, session)
+    return response
+
+
+@router.post("/login", response_class=HTMLResponse, dependencies=[Csrf])
+def login(
+    request: Request,
+    staff_id: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "/tickets",
+) -> Response:
+    member = staff.authenticate(_ctx(request).engine, staff_id.strip(), password)
+    if member is None:
+        return render(request, "login.html", status_code=401, next=_safe_next(next), failed=True)
+    response = _redirect(_safe_next(next))
+    # A new token at login: one seen before signing in is no use afterwards.
+    _set_session(request, response, Session.fresh(member.id))
+    return response
+
+
+@router.post("/logout", dependencies=[Csrf])
+def logout(request: Request) -> Response:
+    response = _redirect("/login")
+    _set_session(request, response, Session.fresh())
+    return response
+
+
+# --- tickets -----------------------------------------------------------------------------------
+
+
+@router.get("/tickets", response_class=HTMLResponse)
+def tickets_page(
+    request: Request,
+    user: User,
+    status: str = "",
+    kind: str = "",
+    phone: str = "",
+    open_only: bool = False,
+    overtime_only: bool = False,
+    offset: int = 0,
+) -> Response:
+    rows = tickets.search(
+        _ctx(request),
+        status=status or None,
+        kind=kind or None,
+        phone=phone or None,
+        open_only=open_only,
+        overtime_only=overtime_only,
+        limit=50,
+        offset=max(0, offset),
+    )
+    filters = {
+        "status": status,
+        "kind": kind,
+        "phone": phone,
+        "open_only": open_only,
+        "overtime_only": overtime_only,
+    }
+    more = None
+    if len(rows) == 50:
+        shown = {k: v for k, v in filters.items() if v}
+        more = "/tickets?" + urlencode({**shown, "offset": offset + 50})
+    return render(
+        request,
+        "tickets.html",
+        user=user,
+        rows=rows,
+        filters=filters,
+        statuses=list(Status),
+        kinds=list(TicketKind),
+        more=more,
+    )
+
+
+@router.get("/tickets/new", response_class=HTMLResponse)
+def new_ticket_form(request: Request, user: User) -> Response:
+    return render(
+        request,
+        "ticket_new.html",
+        user=user,
+        kinds=list(TicketKind),
+        channels=list(Channel),
+        tiers=list(CustomerTier),
+        categories=list(_ctx(request).categories),
+        follow_ups=FOLLOW_UPS,
+    )
+
+
+@router.post("/tickets", dependencies=[Csrf])
+def register_ticket(
+    request: Request,
+    user: User,
+    kind: Annotated[str, Form()],
+    category: Annotated[str, Form()],
+    channel: Annotated[str, Form()],
+    customer_phone: Annotated[str, Form()],
+    content: Annotated[str, Form()],
+    customer_name: Annotated[str, Form()] = "",
+    tier: Annotated[str, Form()] = "ordinary",
+    then: Annotated[str, Form()] = "",
+    branch: Annotated[str, Form()] = "",
+    note: Annotated[str, Form()] = "",
+) -> Response:
+    body = _model(
+        api.TicketIn,
+        kind=kind,
+        category=category,
+        channel=channel,
+        customer_phone=customer_phone,
+        customer_name=customer_name,
+        tier=tier,
+        content=content,
+        then=then or None,
+        branch=branch,
+        note=note,
+    )
+    ticket_id = api.register_ticket(_ctx(request), user, body)
+    return _redirect(f"/tickets/{ticket_id}")
+
+
+def _model(model: type[api._In], **values: Any) -> Any:
+    """Validate form values with the API's model, so both edges refuse the same input."""
+    try:
+        return model(**values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise CityError(problems) from None
+
+
+@router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
+def ticket_page(
+    request: Request, ticket_id: int, user: User, q: str = "", answer_category: str = ""
+) -> Response:
+    ctx = _ctx(request)
+    detail = api.ticket_detail(ctx, ticket_id, user.role)
+    # Operators answer with the province's unified wording: offer it next to the ticket,
+    # for its category or, when the province wrote none for it, the nearest parent's.
+    category: str | None = answer_category or None
+    found = api.search_answers(ctx, q, category)
+    if not q and not answer_category:
+        code: str | None = detail.category
+        found = []
+        while code and code in ctx.categories and not found:
+            found = api.search_answers(ctx, "", code)
+            category, code = code, ctx.categories.get(code).parent
+    return render(
+        request,
+        "ticket.html",
+        user=user,
+        ticket=detail,
+        outcomes=list(Satisfaction),
+        answers=found,
+        q=q,
+        answer_category=category,
+    )
+
+
+@router.post("/tickets/{ticket_id}/act", dependencies=[Csrf])
+def ticket_act(
+    request: Request,
+    ticket_id: int,
+    user: User,
+    action: Annotated[str, Form()],
+    note: Annotated[str, Form()] = "",
+    branch: Annotated[str | None, Form()] = None,
+    outcome: Annotated[str, Form()] = "",
+    reopen: Annotated[bool, Form()] = False,
+    days: Annotated[str, Form()] = "",
+    reason: Annotated[str | None, Form()] = None,
+) -> Response:
+    body = _model(
+        api.ActionIn,
+        action=action,
+        note=note,
+        branch=branch,
+        outcome=outcome or None,
+        reopen=reopen,
+        days=days.strip() or None,
+        reason=reason,
+    )
+    api.act_on_ticket(_ctx(request), user, ticket_id, body)
+    return _redirect(f"/tickets/{ticket_id}")
+
+
+# --- reports -----------------------------------------------------------------------------------
+
+
+@router.get("/reports", response_class=HTMLResponse)
+def reports_page(request: Request, user: User) -> Response:
+    require(user, "reports")
+    ctx = _ctx(request)
+    return render(
+        request,
+        "reports.html",
+        user=user,
+        pending=reports.pending(ctx),
+        recent=reports.recent(ctx, limit=30),
+        figures_json=reports.figures_json,
+        may_decide=may(user.role, "reports.decide"),
+    )
+
+
+@router.post("/reports/{report_id}/approve", dependencies=[Csrf])
+def approve_report(
+    request: Request, report_id: int, user: User, note: Annotated[str, Form()] = ""
+) -> Response:
+    reports.approve(_ctx(request), api.actor_of(user), report_id, note)
+    return _redirect("/reports")
+
+
+@router.post("/reports/{report_id}/reject", dependencies=[Csrf])
+def reject_report(
+    request: Request, report_id: int, user: User, note: Annotated[str, Form()] = ""
+) -> Response:
+    reports.reject(_ctx(request), api.actor_of(user), report_id, note)
+    return _redirect("/reports")
+
+
+# --- QA ------------------------------------------------------------------------------------------
+
+
+@router.get("/qa", response_class=HTMLResponse)
+def qa_page(request: Request, user: User) -> Response:
+    require(user, "qa")
+    ctx = _ctx(request)
+    return render(
+        request,
+        "qa.html",
+        user=user,
+        todo=qa.worklist(ctx),
+        scored=qa.worklist(ctx, scored=True, limit=20),
+        scorecard=qa.SCORECARD,
+        defect_kinds=qa.DEFECT_KINDS,
+        may_work=may(user.role, "qa.work"),
+    )
+
+
+@router.post("/qa/draw", dependencies=[Csrf])
+def qa_draw(request: Request, user: User, count: Annotated[str, Form()] = "1") -> Response:
+    body = _model(api.DrawIn, count=count)
+    api.draw_samples(_ctx(request), user, body.count)
+    return _redirect("/qa")
+
+
+@router.post("/qa/samples/{sample_id}/score")
+def qa_score(request: Request, sample_id: int, user: User, form: CsrfForm) -> Response:
+    # The scorecard's items are dynamic (item_<key> fields), so the form is read whole.
+    items: dict[str, Any] = {}
+    for item in qa.SCORECARD:
+        raw = form.get(f"item_{item.key}")
+        items[item.key] = raw.strip() if isinstance(raw, str) and raw.strip() else None
+    finding = form.get("finding")
+    body = _model(
+        api.ScoreIn,
+        items=items,
+        defects=[d for d in form.getlist("defects") if isinstance(d, str)],
+        finding=finding if isinstance(finding, str) else "",
+    )
+    qa.score(
+        _ctx(request),
+        api.actor_of(user),
+        sample_id,
+        items=body.items,
+        defects=body.defects,
+        finding=body.finding,
+    )
+    return _redirect("/qa")
+
+
+# --- inbox, link, staff --------------------------------------------------------------------------
+
+
+@router.get("/inbox", response_class=HTMLResponse)
+def inbox_page(request: Request, user: User) -> Response:
+    require(user, "inbox")
+    return render(
+        request,
+        "inbox.html",
+        user=user,
+        notices=services.inbox(_ctx(request).engine),
+        may_receipt=may(user.role, "inbox.receipt"),
+    )
+
+
+@router.post("/inbox/{notice_seq}/receipt", dependencies=[Csrf])
+def inbox_receipt(
+    request: Request,
+    notice_seq: int,
+    user: User,
+    action: Annotated[str, Form()],
+    note: Annotated[str, Form()] = "",
+) -> Response:
+    body = _model(api.ReceiptIn, action=action, note=note)
+    api.record_receipt(_ctx(request), user, notice_seq, body.action, body.note)
+    return _redirect("/inbox")
+
+
+@router.get("/link", response_class=HTMLResponse)
+def link_page(request: Request, user: User) -> Response:
+    require(user, "link")
+    return render(request, "link.html", user=user, link=api.link_status(request.app.state.outbox))
+
+
+@router.get("/staff", response_class=HTMLResponse)
+def staff_page(request: Request, user: User) -> Response:
+    require(user, "staff")
+    return render(request, "staff.html", user=user, members=staff.all_staff(_ctx(request).engine))

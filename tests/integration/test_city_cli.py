@@ -1,0 +1,368 @@
+"""`fedsync city …` work commands and `fedsync hub resolve|trace`, in-process on real SQLite
+stores: what a person types, what they see, what lands in the stores."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from city_node import services as city_services
+from city_node import staff, tickets
+from city_node.context import Actor, make_context
+from city_node.domain import Action, Role, Status
+from city_node.store import create_schema
+from province_hub import services as hub_services
+from sync.cli import main
+from sync.db import make_engine
+from sync.outbox import OutboxRow
+from sync.pb.fedsync.v1 import federation_pb2 as pb
+
+CITY, OTHER = "620100", "620200"
+
+
+@pytest.fixture
+def city(tmp_path: Path) -> list[str]:
+    """Flags naming a fresh city store (migrated by the first command)."""
+    return ["--code", CITY, "--database-url", f"sqlite:///{tmp_path / 'city.sqlite'}"]
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def ok(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    code, out, err = run(capsys, *argv)
+    assert code == 0, f"fedsync {' '.join(argv)} -> {code}: {err}"
+    return out
+
+
+def add_staff(capsys, monkeypatch, city: list[str], staff_id: str, role: str) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("correct horse battery\n"))
+    out = ok(
+        capsys,
+        "city",
+        "staff",
+        "add",
+        "--id",
+        staff_id,
+        "--name",
+        f"{staff_id} 名",
+        "--role",
+        role,
+        "--password-stdin",
+        *city,
+    )
+    assert f"staff {staff_id}" in out and role in out
+
+
+def test_staff_tickets_and_reports(capsys, monkeypatch, city: list[str], tmp_path: Path):
+    assert "city store at revision c" in ok(capsys, "city", "migrate", *city)
+    for staff_id, role in (("op-j", "operator_junior"), ("lead", "leader"), ("qa", "qa_inspector")):
+        add_staff(capsys, monkeypatch, city, staff_id, role)
+    listed = json.loads(ok(capsys, "city", "staff", "list", "--json", *city))
+    assert {(m["id"], m["role"], m["active"]) for m in listed} == {
+        ("op-j", "operator_junior", True),
+        ("lead", "leader", True),
+        ("qa", "qa_inspector", True),
+    }
+    engine = make_engine(city[-1])
+    assert staff.authenticate(engine, "op-j", "correct horse battery") is not None
+
+    registered = json.loads(
+        ok(
+            capsys,
+            "city",
+            "ticket",
+            "register",
+            "--as",
+            "op-j",
+            "--role",
+            "operator_junior",
+            "--kind",
+            "complaint",
+            "--category",
+            "NET.BROADBAND",
+            "--channel",
+            "web",
+            "--phone",
+            "13800000001",
+            "--name",
+            "李四",
+            "--tier",
+            "ordinary",
+            "--content",
+            "宽带断网两天",
+            "--then",
+            "dispatch",
+            "--branch",
+            "城区营业部",
+            "--json",
+            *city,
+        )
+    )
+    ticket_id = registered["id"]
+    assert registered["status"] == "dispatched" and registered["branch"] == "城区营业部"
+    for action in ("start", "branch_return", "close"):
+        out = ok(
+            capsys,
+            "city",
+            "ticket",
+            "act",
+            "--as",
+            "op-j",
+            "--id",
+            ticket_id,
+            "--action",
+            action,
+            "--note",
+            f"{action} by cli",
+            *city,
+        )
+        assert f"ticket {ticket_id}: {action} done" in out
+    shown = json.loads(ok(capsys, "city", "ticket", "show", "--id", ticket_id, "--json", *city))
+    assert shown["status"] == "closed" and shown["closed_by"] == "op-j"
+    assert [h["action"] for h in shown["history"]] == [
+        "register",
+        "dispatch",
+        "start",
+        "branch_return",
+        "close",
+    ]
+    assert shown["history"][-1]["note"] == "close by cli"
+    assert "宽带断网两天" in ok(capsys, "city", "ticket", "show", "--id", ticket_id, *city)
+    listed = json.loads(ok(capsys, "city", "ticket", "list", "--status", "closed", "--json", *city))
+    assert [t["id"] for t in listed] == [int(ticket_id)]
+    assert json.loads(ok(capsys, "city", "ticket", "list", "--open", "--json", *city)) == []
+
+    # A report: drafted by anyone on staff, approved only by a leader, then queued.
+    ctx = make_context(engine, CITY)
+    day = ctx.today().isoformat()
+    drafted = json.loads(
+        ok(
+            capsys,
+            "city",
+            "report",
+            "draft",
+            "--kind",
+            "statistics",
+            "--period",
+            "day",
+            "--start",
+            day,
+            "--as",
+            "op-j",
+            "--json",
+            *city,
+        )
+    )
+    assert drafted["status"] == "draft" and drafted["figures"]["complaints_received"] == 1
+    pending = json.loads(ok(capsys, "city", "report", "list", "--pending", "--json", *city))
+    assert [r["id"] for r in pending] == [drafted["id"]]
+    code, _, err = run(
+        capsys, "city", "report", "approve", "--id", str(drafted["id"]), "--as", "op-j", *city
+    )
+    assert code == 2 and "only leader" in err
+    out = ok(capsys, "city", "report", "approve", "--id", str(drafted["id"]), "--as", "lead", *city)
+    assert "approved by lead" in out and "queued for the province" in out
+    with engine.connect() as conn:
+        kinds = list(conn.execute(select(OutboxRow.kind)).scalars())
+    assert kinds == ["statistics_report"]
+    assert json.loads(ok(capsys, "city", "report", "list", "--pending", "--json", *city)) == []
+
+    drawn = json.loads(
+        ok(capsys, "city", "qa", "draw", "--count", "1", "--as", "qa", "--json", *city)
+    )
+    assert len(drawn) == 1
+    engine.dispose()
+
+
+def test_simulate_writes_history(capsys, city: list[str]):
+    counts = json.loads(
+        ok(capsys, "city", "simulate", "--days", "2", "--seed", "9", "--json", *city)
+    )
+    assert counts["tickets"] > 100 and counts["complaint"] > 0
+    listed = json.loads(ok(capsys, "city", "ticket", "list", "--limit", "500", "--json", *city))
+    assert len(listed) == min(500, counts["tickets"])
+
+
+def test_bad_input_exits_2_with_a_message(capsys, monkeypatch, city: list[str]):
+    add_staff(capsys, monkeypatch, city, "op-j", "operator_junior")
+    add_staff(capsys, monkeypatch, city, "gone", "leader")
+    staff.set_active(make_engine(city[-1]), "gone", False)
+    register = [
+        "city",
+        "ticket",
+        "register",
+        "--kind",
+        "complaint",
+        "--phone",
+        "13800000001",
+        "--content",
+        "x",
+        *city,
+    ]
+    cases = [
+        ([*register, "--as", "nobody", "--category", "NET.BROADBAND"], "no such staff member"),
+        ([*register, "--as", "gone", "--category", "NET.BROADBAND"], "inactive"),
+        ([*register, "--as", "op-j", "--role", "leader", "--category", "BILL"], "operator_junior"),
+        ([*register, "--as", "op-j", "--category", "NOPE"], "'NOPE'"),
+        (["city", "ticket", "show", "--id", "abc", *city], "'abc' is not a number"),
+        (["city", "ticket", "show", "--id", "99", *city], "ticket 99 does not exist"),
+        (
+            ["city", "ticket", "act", "--as", "op-j", "--id", "99", "--action", "fly", *city],
+            "action 'fly'",
+        ),
+        (
+            [
+                "city",
+                "report",
+                "draft",
+                "--kind",
+                "qa",
+                "--period",
+                "week",
+                "--start",
+                "monday",
+                "--as",
+                "op-j",
+                *city,
+            ],
+            "'monday' is not a YYYY-MM-DD",
+        ),
+        (["city", "report", "approve", "--id", "7", "--as", "gone", *city], "inactive"),
+        (["city", "simulate", "--days", "0", *city], "--days 0"),
+        (
+            [
+                "city",
+                "staff",
+                "add",
+                "--id",
+                "x y",
+                "--role",
+                "leader",
+                "--password",
+                "long-enough",
+                *city,
+            ],
+            "staff id 'x y'",
+        ),
+    ]
+    for argv, message in cases:
+        code, out, err = run(capsys, *argv)
+        assert code == 2, (argv, out, err)
+        assert message in err and "Traceback" not in err, (argv, err)
+    # Before a service is even reached, argparse names the missing flag (exit 2 as well).
+    with pytest.raises(SystemExit) as exc:
+        main(["city", "ticket", "act", "--id", "1", *city])
+    assert exc.value.code == 2
+    assert "--as" in capsys.readouterr().err
+
+
+def _escalate_at_city(tmp_path: Path) -> tuple[str, list[pb.Envelope], Any]:
+    """A city escalates a complaint to the province; returns its ticket id and envelopes."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'escalating-city.sqlite'}")
+    create_schema(engine)
+    city_services.open_store(engine, CITY)
+    ctx = make_context(engine, CITY)
+    junior, manager = Actor("op-j", Role.OPERATOR_JUNIOR), Actor("mgr", Role.MANAGER_HOTLINE)
+    new = tickets.NewTicket(
+        "complaint", "BILL.DISPUTE", "phone", "13900000002", "王五", "ordinary", "话费争议"
+    )
+    ticket = tickets.register(ctx, junior, new, then=Action.ESCALATE_MANAGER, note="拒绝")
+    tickets.act(ctx, manager, ticket.id, "escalate_province", note="客户要求省公司处理")
+    with engine.connect() as conn:
+        rows = conn.execute(select(OutboxRow.envelope).order_by(OutboxRow.seq)).scalars()
+        envelopes = [pb.Envelope.FromString(r) for r in rows]
+    return ticket.id, envelopes, ctx
+
+
+def test_hub_resolve_and_trace_reach_that_city_only(capsys, tmp_path: Path):
+    hub_db = f"sqlite:///{tmp_path / 'hub.sqlite'}"
+    hub = ["--database-url", hub_db]
+    assert "hub store at revision h" in ok(capsys, "hub", "migrate", *hub)
+    ticket_id, envelopes, ctx = _escalate_at_city(tmp_path)
+    hub_engine = make_engine(hub_db)
+    hub_services.ingest_batch(
+        hub_engine, city_code=CITY, envelopes=envelopes, tz_name="Asia/Shanghai", max_batch=100
+    )
+
+    # A resolution for a ticket the city never escalated is refused (a typo, most likely).
+    code, _, err = run(
+        capsys, "hub", "resolve", "--city", CITY, "--ticket", "4242", "--resolution", "refund", *hub
+    )
+    assert code == 2 and "no escalation of ticket 4242" in err
+    code, _, err = run(
+        capsys,
+        "hub",
+        "resolve",
+        "--city",
+        "999999",
+        "--ticket",
+        ticket_id,
+        "--resolution",
+        "refund",
+        *hub,
+    )
+    assert code == 2 and "'999999'" in err
+
+    sent = json.loads(
+        ok(
+            capsys,
+            "hub",
+            "resolve",
+            "--city",
+            CITY,
+            "--ticket",
+            ticket_id,
+            "--resolution",
+            "退还一个月月租",
+            "--by",
+            "gm-2",
+            "--json",
+            *hub,
+        )
+    )
+    traced = json.loads(
+        ok(
+            capsys,
+            "hub",
+            "trace",
+            "--city",
+            CITY,
+            "--ticket",
+            ticket_id,
+            "--gm-hotline",
+            "--json",
+            *hub,
+        )
+    )
+    assert sent["city"] == traced["city"] == CITY
+
+    notices = [
+        pb.Notice.FromString(raw)
+        for raw in hub_services.notices_after(hub_engine, city_code=CITY, after_seq=0)
+    ]
+    assert [n.seq for n in notices] == [sent["seq"], traced["seq"]]
+    resolution, trace = notices
+    assert resolution.kind == pb.ESCALATION_RESOLUTION and list(resolution.targets) == [CITY]
+    assert resolution.escalation_resolution == pb.EscalationResolution(
+        ticket_id=ticket_id,
+        escalation_seq=envelopes[-1].seq,
+        resolution="退还一个月月租",
+        resolved_by="gm-2",
+    )
+    assert trace.kind == pb.TRACE_REQUEST and list(trace.targets) == [CITY]
+    assert trace.trace_request == pb.TraceRequest(ticket_id=ticket_id, from_gm_hotline=True)
+    assert hub_services.notices_after(hub_engine, city_code=OTHER, after_seq=0) == []
+
+    # Delivered to the city, the resolution closes the loop on the ticket.
+    city_services.accept_notice(ctx.engine, resolution)
+    assert tickets.get(ctx, ticket_id)[0].status is Status.RETURNED
+    hub_engine.dispose()
