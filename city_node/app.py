@@ -10,14 +10,17 @@ import secrets
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 from sqlalchemy import Engine
 
-from city_node import services, simulator
-from city_node.context import make_context
+from city_node import scheduler, services, simulator
+from city_node.calendar import load_holidays
+from city_node.categories import CategoryTree
+from city_node.context import CityContext, make_context
 from city_node.settings import CitySettings
 from city_node.store import create_schema
 from city_node.web.app import create_app
@@ -31,26 +34,56 @@ from sync.pki import load_city_tls
 log = logging.getLogger(__name__)
 
 
+def context_for(settings: CitySettings, engine: Engine) -> CityContext:
+    """The one CityContext of a process: calendar, categories and rules from settings."""
+    holidays: frozenset[date] = frozenset()
+    extra: frozenset[date] = frozenset()
+    try:
+        if settings.holidays_file is not None:
+            holidays, extra = load_holidays(settings.holidays_file)
+        categories = CategoryTree.load(settings.categories_file)
+    except ValueError as exc:  # CategoryError is a ValueError too
+        raise ConfigError(str(exc)) from None
+    return make_context(
+        engine,
+        settings.code,
+        tz_name=settings.timezone,
+        holidays=holidays,
+        extra_workdays=extra,
+        categories=categories,
+        repeat_window_days=settings.repeat_window_days,
+        auto_approve=settings.auto_approve,
+        qa_sample_rate=settings.qa_sample_rate,
+    )
+
+
 @dataclass
 class CityNode:
     settings: CitySettings
     engine: Engine
     outbox: Outbox
     link: LinkClient
+    ctx: CityContext
     #: The staff console's HTTP server, None when ``http_port`` is 0.
     console: uvicorn.Server | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         tasks = [asyncio.create_task(self.link.run(stop), name="link")]
+        routine = None
+        if self.settings.schedule:
+            # Catch up first (a node down at 00:15 still drafts yesterday's report), then
+            # leave the rest to the clock.
+            if await asyncio.to_thread(scheduler.catch_up, self.ctx) and self.ctx.auto_approve:
+                self.link.wake()
+            routine = scheduler.build(self.ctx, on_queued=self.link.wake)
+            routine.start()
         if self.console is not None:
             tasks.append(asyncio.create_task(_serve_console(self.console, stop), name="console"))
         if self.settings.demo_traffic:
             tasks.append(
                 asyncio.create_task(
                     simulator.run(
-                        make_context(
-                            self.engine, self.settings.code, tz_name=self.settings.timezone
-                        ),
+                        self.ctx,
                         stop,
                         self.link.wake,
                         backfill_days=simulator.DEMO_BACKFILL_DAYS,
@@ -61,6 +94,8 @@ class CityNode:
         try:
             await asyncio.gather(*tasks)
         finally:
+            if routine is not None:
+                routine.shutdown(wait=False)
             self.engine.dispose()
 
 
@@ -74,6 +109,7 @@ def open_engine(settings: CitySettings) -> Engine:
 def build(settings: CitySettings) -> CityNode:
     """Wire a city node for ``settings`` (tests call this with their own settings)."""
     engine = open_engine(settings)
+    ctx = context_for(settings, engine)
     outbox = Outbox(engine)
     tls = load_city_tls(settings.pki_dir, settings.code)
 
@@ -98,8 +134,10 @@ def build(settings: CitySettings) -> CityNode:
     )
     console = None
     if settings.http_port:
-        console = build_console(settings, engine, outbox)
-    return CityNode(settings=settings, engine=engine, outbox=outbox, link=link, console=console)
+        console = build_console(settings, ctx, outbox)
+    return CityNode(
+        settings=settings, engine=engine, outbox=outbox, link=link, ctx=ctx, console=console
+    )
 
 
 # --- the staff console ---------------------------------------------------------------------------
@@ -143,9 +181,8 @@ class _ConsoleServer(uvicorn.Server):
         yield
 
 
-def build_console(settings: CitySettings, engine: Engine, outbox: Outbox) -> uvicorn.Server:
+def build_console(settings: CitySettings, ctx: CityContext, outbox: Outbox) -> uvicorn.Server:
     assert settings.secret_key_file is not None  # CitySettings fills in the default
-    ctx = make_context(engine, settings.code, tz_name=settings.timezone)
     app = create_app(
         ctx,
         outbox,

@@ -9,6 +9,7 @@ every year — so the calendar takes it as data rather than knowing it.
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 DEFAULT_TZ = "Asia/Shanghai"
@@ -112,3 +113,34 @@ class WorkCalendar:
             if self.is_workday(d):
                 count += 1
         return count
+
+
+def load_holidays(path: Path) -> tuple[frozenset[date], frozenset[date]]:
+    """Read a holiday file: ``YYYY-MM-DD`` per line is a holiday, ``work YYYY-MM-DD`` an
+    adjusted working day; blank lines and ``#`` comments are ignored.
+
+    Returns (holidays, extra working days); a bad line raises ValueError naming it.
+    """
+    holidays: set[date] = set()
+    extra: set[date] = set()
+    try:
+        text = path.read_text("utf-8")
+    except OSError as exc:
+        raise ValueError(f"cannot read holidays {path}: {exc.strerror}") from None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        words = line.split()
+        target = holidays
+        if len(words) == 2 and words[0] == "work":
+            target, words = extra, words[1:]
+        try:
+            if len(words) != 1:
+                raise ValueError
+            target.add(date.fromisoformat(words[0]))
+        except ValueError:
+            raise ValueError(
+                f"{path} line {number}: {raw.strip()!r} is not 'YYYY-MM-DD' or 'work YYYY-MM-DD'"
+            ) from None
+    return frozenset(holidays), frozenset(extra)

@@ -31,7 +31,29 @@ class CitySettings:
     backoff_max: float = setting(30.0, "longest retry delay, seconds (jittered)")
     heartbeat_seconds: float = setting(10.0, "how often the backlog is reported to the hub")
     retention_days: int = setting(30, "days delivered outbox rows are kept for a hub restore")
-    demo_traffic: bool = setting(False, "produce sample records and auto-read notices (demo)")
+    demo_traffic: bool = setting(
+        False, "run the traffic simulator: a few days of history, then live tickets (demo)"
+    )
+    categories_file: Path | None = setting(
+        None,
+        "category tree CSV (code,parent,name_zh,name_en,complaint_limit_workdays); "
+        "default: the packaged telecom tree",
+    )
+    holidays_file: Path | None = setting(
+        None,
+        "working-day calendar: one YYYY-MM-DD holiday per line, 'work YYYY-MM-DD' for "
+        "an adjusted working weekend day, '#' comments; default: weekends only",
+    )
+    repeat_window_days: int = setting(
+        30, "a complaint from the same phone on the same category within this many days is a repeat"
+    )
+    auto_approve: bool = setting(
+        False, "reports leave without the leader's approval (the leader still sees them)"
+    )
+    qa_sample_rate: float = setting(
+        0.05, "share of each day's closed tickets the nightly QA sampling draws"
+    )
+    schedule: bool = setting(True, "run the routine: report drafts, QA sampling, suggestions")
     http_host: str = setting("127.0.0.1", "address the staff console (HTTP pages and API) binds")
     http_port: int = setting(0, "port of the staff console; 0 leaves the console off")
     secret_key_file: Path | None = setting(
@@ -52,6 +74,10 @@ class CitySettings:
             )
         if self.batch_size < 1:
             raise ConfigError("batch_size must be at least 1")
+        if self.repeat_window_days < 1:
+            raise ConfigError("repeat_window_days must be at least 1")
+        if not 0 < self.qa_sample_rate <= 1:
+            raise ConfigError(f"qa_sample_rate {self.qa_sample_rate}: give a share in (0, 1]")
         if not 0 <= self.http_port <= 65535:
             raise ConfigError(f"http_port {self.http_port}: give a port 1-65535, or 0 for off")
         if self.secret_key_file is None:

@@ -216,10 +216,10 @@ def _city_rebase(args: argparse.Namespace) -> int:
 
 
 def _city_context(args: argparse.Namespace) -> Any:
-    from city_node.context import make_context
+    from city_node.app import context_for
 
-    settings = _city_settings(args)
-    return make_context(_city_engine(args), settings.code, tz_name=settings.timezone)
+    # The same calendar, categories and rules as the running node.
+    return context_for(_city_settings(args), _city_engine(args))
 
 
 def _staff_actor(ctx: Any, staff_id: str, role: str | None = None) -> Any:
