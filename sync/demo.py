@@ -22,7 +22,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
+
+from sync.roster import City
 
 #: The simulator's staff password (city_node.simulator.DEMO_PASSWORD; ``sync`` does not
 #: import a tier, a test checks the two agree).
@@ -83,7 +86,10 @@ def run_demo(*, duration: float, cities: int, workdir: Path | None) -> int:
         procs.append(hub)
         _wait_for_port(port, 30, hub)
         print(f"hub on 127.0.0.1:{port}; PKI, stores and logs in {base}")
-        for city in roster:
+        # The first city also serves its staff console, to look at a living city.
+        console_port = _free_port()
+        for index, city in enumerate(roster):
+            console = ["--http-port", str(console_port)] if index == 0 else []
             with open(logs / f"city-{city.code}.log", "wb") as city_log:
                 procs.append(
                     subprocess.Popen(
@@ -100,6 +106,7 @@ def run_demo(*, duration: float, cities: int, workdir: Path | None) -> int:
                             "--demo-traffic",
                             "--heartbeat-seconds",
                             "2",
+                            *console,
                         ),
                         stdout=city_log,
                         stderr=subprocess.STDOUT,
@@ -111,6 +118,10 @@ def run_demo(*, duration: float, cities: int, workdir: Path | None) -> int:
         print(
             "each city simulates its own traffic (staff op-junior-1, op-senior-1, manager-1, "
             f"surveyor-1, qa-1, clerk-1, stat-1, leader-1; password {DEMO_PASSWORD!r})"
+        )
+        print(
+            f"{roster[0].name_en}'s staff console: http://127.0.0.1:{console_port}/ "
+            f"(sign in as leader-1 or op-senior-1, password {DEMO_PASSWORD!r})"
         )
         time.sleep(3)
         subprocess.run(
@@ -137,6 +148,7 @@ def run_demo(*, duration: float, cities: int, workdir: Path | None) -> int:
             print(table.stdout, flush=True)
             receipts = _receipt_summary(base / "hub.sqlite")
             print(receipts, flush=True)
+            print(_records_summary(base / "hub.sqlite", roster), flush=True)
     except KeyboardInterrupt:
         print("stopping…")
     finally:
@@ -151,6 +163,37 @@ def run_demo(*, duration: float, cities: int, workdir: Path | None) -> int:
         if workdir is None and os.environ.get("FEDSYNC_DEMO_KEEP") != "1":
             shutil.rmtree(base, ignore_errors=True)
     return 0
+
+
+_SUMMARY_KINDS = (
+    ("statistics_report", "stats"),
+    ("qa_report", "qa"),
+    ("overtime_report", "overtime"),
+    ("escalation", "escal."),
+    ("suggestion_batch", "sugg."),
+    ("ticket_trace", "traces"),
+    ("notice_receipt", "receipts"),
+)
+
+
+def _records_summary(hub_path: Path, roster: Sequence[City]) -> str:
+    """What the hub holds from each city, by kind: the cities are alive."""
+    import sqlite3
+
+    with sqlite3.connect(hub_path) as conn:
+        counts = {
+            (code, kind): n
+            for code, kind, n in conn.execute(
+                "SELECT city_code, kind, count(*) FROM records WHERE status = 'accepted' "
+                "GROUP BY city_code, kind"
+            )
+        }
+    header = f"{'city':<18}" + "".join(f"{label:>9}" for _, label in _SUMMARY_KINDS)
+    lines = [header]
+    for city in roster:
+        cells = "".join(f"{counts.get((city.code, kind), 0):>9}" for kind, _ in _SUMMARY_KINDS)
+        lines.append(f"{city.code} {city.name_en:<11}{cells}")
+    return "\n".join(lines)
 
 
 def _receipt_summary(hub_path: Path) -> str:

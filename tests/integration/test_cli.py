@@ -184,6 +184,8 @@ def test_demo_shows_the_whole_federation(tmp_path: Path):
     workdir = tmp_path / "demo"
     result = fedsync("demo", "--duration", "25", "--workdir", str(workdir), timeout=180)
     assert "14 city nodes started" in result.stdout
+    assert "staff console: http://127.0.0.1:" in result.stdout
+    assert "620100 Lanzhou" in result.stdout  # the per-city table of what the hub holds
     with sqlite3.connect(workdir / "hub.sqlite") as conn:
         links = conn.execute("SELECT city_code, state, acked_seq FROM city_links").fetchall()
         reads = conn.execute(
@@ -194,4 +196,4 @@ def test_demo_shows_the_whole_federation(tmp_path: Path):
     assert sorted(code for code, _, _ in links) == sorted(ROSTER_CODES)
     assert all(acked > 0 for _, _, acked in links), links
     assert reads == (14, 14)
-    assert {"suggestion_batch", "notice_receipt"} <= kinds
+    assert {"suggestion_batch", "notice_receipt", "statistics_report", "escalation"} <= kinds
