@@ -109,6 +109,13 @@ class Role(StrEnum):
     MATERIALS_CLERK = "materials_clerk"
     STATISTICIAN = "statistician"
     LEADER = "leader"
+    #: The province itself, acting through its notices (an escalation's resolution). No
+    #: staff account has this role, so no person at the city can fake the province.
+    PROVINCE = "province"
+
+
+#: The roles a staff account may have (every role but the province's).
+STAFF_ROLES = tuple(r for r in Role if r is not Role.PROVINCE)
 
 
 class Action(StrEnum):
@@ -221,7 +228,7 @@ ALLOWED_ROLES: dict[Action, frozenset[Role]] = {
     Action.ESCALATE_MANAGER: _OPERATORS,
     # Only the manager hotline talks to the province's general-manager hotline.
     Action.ESCALATE_PROVINCE: frozenset({Role.MANAGER_HOTLINE}),
-    Action.PROVINCE_RESOLVED: frozenset({Role.MANAGER_HOTLINE}),
+    Action.PROVINCE_RESOLVED: frozenset({Role.PROVINCE}),
     Action.REQUEST_EXTENSION: _OPERATORS,
     Action.APPROVE_EXTENSION: frozenset({Role.LEADER}),
     Action.REJECT_EXTENSION: frozenset({Role.LEADER}),

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Table, func, insert, or_, select, update
 from city_node import domain
 from city_node.context import Actor, CityError
 from city_node.domain import Role
-from city_node.store import Escalation, InboxNotice, StandardAnswer
+from city_node.store import Escalation, InboxNotice, StandardAnswer, TicketRow
 from city_node.tickets import _load, _pb_history, _save, parse_ticket_id
 from sync import outbox
 from sync.pb.fedsync.v1 import federation_pb2 as pb
@@ -26,11 +26,17 @@ _A: Table = StandardAnswer.__table__  # type: ignore[assignment]
 
 
 def mask_phone(phone: str) -> str:
-    """138****0001: enough to recognise a customer, not to call them."""
-    digits = phone.strip()
-    if len(digits) <= 7:
-        return "*" * len(digits)
-    return f"{digits[:3]}{'*' * (len(digits) - 7)}{digits[-4:]}"
+    """Hide at least the middle half of the digits: 138****5678, 88****66.
+
+    Enough to recognise a customer on a trace, not to call them."""
+    digits = [c for c in phone if c.isdigit()]
+    n = len(digits)
+    if n < 4:
+        return "*" * n
+    keep_head = 3 if n >= 11 else n // 4
+    keep_tail = 4 if n >= 11 else n // 4
+    hidden = n - keep_head - keep_tail
+    return "".join(digits[:keep_head]) + "*" * hidden + "".join(digits[n - keep_tail :])
 
 
 def apply(conn: Connection, notice: pb.Notice, now: datetime) -> str | None:
@@ -41,7 +47,7 @@ def apply(conn: Connection, notice: pb.Notice, now: datetime) -> str | None:
             insert(_A).values(
                 notice_seq=notice.seq,
                 topic=sa.topic or notice.title,
-                category=sa.category,
+                category=sa.category[:32],
                 answer=sa.answer or notice.body,
                 published_at=notice.created_at.ToDatetime(now.tzinfo),
             )
@@ -80,29 +86,26 @@ def _apply_resolution(conn: Connection, notice: pb.Notice, now: datetime) -> str
     res = notice.escalation_resolution
     try:
         number = parse_ticket_id(res.ticket_id)
+        # Lock the ticket first: an operator's chase at the same moment must wait, not make
+        # this write stale (a lost resolution would never be retried).
+        conn.execute(select(TicketRow.id).where(TicketRow.id == number).with_for_update())
         row, ticket = _load(conn, number, full_history=False)
-        who = f"province:{res.resolved_by or notice.sender or 'gm-hotline'}"
+        who = f"province:{res.resolved_by or notice.sender or 'gm-hotline'}"[:64]
         at = max(now, ticket.history[-1].at) if ticket.history else now
         after = domain.province_resolved(
             ticket,
             actor=who,
-            role=Role.MANAGER_HOTLINE,
+            role=Role.PROVINCE,
             at=at,
             note=f"province resolution: {res.resolution}"[:4000],
         )
-        _save(
-            conn,
-            row,
-            ticket,
-            after,
-            Actor(who, Role.MANAGER_HOTLINE),
-            domain.Action.PROVINCE_RESOLVED,
-        )
+        _save(conn, row, ticket, after, Actor(who, Role.PROVINCE), domain.Action.PROVINCE_RESOLVED)
     except (CityError, domain.DomainError) as exc:
         return f"resolution not applied: {exc}"
+    latest = select(func.max(Escalation.id)).where(Escalation.ticket_id == number).scalar_subquery()
     conn.execute(
         update(Escalation)
-        .where(Escalation.ticket_id == number)
+        .where(Escalation.id == latest)
         .values(
             resolved_at=now,
             resolution=res.resolution,

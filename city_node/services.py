@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +17,8 @@ from sync.db import UnitOfWork, insert_ignore
 from sync.envelopes import body_kind
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.validation import broken_rule
+
+log = logging.getLogger(__name__)
 
 
 def _now() -> datetime:
@@ -80,7 +83,16 @@ def accept_notice(engine: Engine, notice: pb.Notice, *, now: datetime | None = N
         )
         outbox.advance_notice_cursor(uow.conn, notice.seq)
         if exists is None:
-            handled = province_notices.apply(uow.conn, notice, moment)
+            # Applying a notice (trace, resolution, standard answer) may fail on its content;
+            # the notice itself must still be kept and the cursor advanced, or one bad
+            # notice would be replayed forever and block every later one. A savepoint keeps
+            # the failed part out and the rest of the transaction in.
+            try:
+                with uow.conn.begin_nested():
+                    handled = province_notices.apply(uow.conn, notice, moment)
+            except Exception as exc:
+                log.exception("notice %d could not be applied", notice.seq)
+                handled = f"not applied: {type(exc).__name__}: {exc}"[:2000]
             if handled:
                 province_notices.mark_handled(uow.conn, notice.seq, handled)
         if exists is None and notice.kind == pb.REJECTION:

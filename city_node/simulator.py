@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, insert, select
 
 from city_node import qa, reports, services, staff, suggestions, tickets
 from city_node.context import Actor, CityContext, CityError
@@ -60,7 +60,9 @@ from city_node.domain import (
     Ticket,
     TicketKind,
 )
+from city_node.store import NodeSetting, Staff, TicketRow
 from city_node.tickets import Intake, NewTicket
+from sync.db import UnitOfWork
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.roster import RosterError, load_roster
 
@@ -631,6 +633,34 @@ def _registration_times(
     return sorted(t for t in times if start <= t < now)
 
 
+_DEMO_MARK = "demo_store"
+
+
+def claim_demo_store(ctx: CityContext) -> None:
+    """Refuse to simulate into a store with real work.
+
+    The simulator creates accounts with a published password and sends made-up reports to
+    the province: it may only write into a store that is empty (which it then marks as a
+    demo store) or already marked.
+    """
+    with UnitOfWork(ctx.engine) as uow:
+        mark = uow.conn.execute(
+            select(NodeSetting.value).where(NodeSetting.key == _DEMO_MARK)
+        ).scalar()
+        if mark == "1":
+            return
+        n_tickets = uow.conn.execute(select(func.count()).select_from(TicketRow)).scalar()
+        n_staff = uow.conn.execute(select(func.count()).select_from(Staff)).scalar()
+        if n_tickets or n_staff:
+            raise CityError(
+                f"this store has real work ({n_tickets} tickets, {n_staff} staff accounts) and "
+                "is not a demo store: the simulator only writes into an empty store or one it "
+                "made"
+            )
+        uow.conn.execute(insert(NodeSetting).values(key=_DEMO_MARK, value="1"))
+        uow.commit()
+
+
 def backfill(
     ctx: CityContext,
     *,
@@ -652,6 +682,7 @@ def backfill(
     moment = now or ctx.now()
     if moment.tzinfo is None:
         raise CityError("now must be timezone-aware")
+    claim_demo_store(ctx)
     sim = Simulator(ctx, seed=seed, scale=scale, population=population)
     sim.ensure_staff()
     start = moment - timedelta(days=days)
@@ -895,6 +926,7 @@ async def run(
     With ``backfill_days`` an empty store first gets that much history (a demo starts with
     something to look at). ``wake`` is called after each round so the link pushes at once.
     """
+    await asyncio.to_thread(claim_demo_store, ctx)
     sim = Simulator(ctx, seed=seed, scale=1.0)
     await asyncio.to_thread(sim.ensure_staff)
     if backfill_days and await asyncio.to_thread(tickets.count, ctx) == 0:

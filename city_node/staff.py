@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, insert, select, update
 
 from city_node.context import CityError, NotFound
-from city_node.domain import Role
+from city_node.domain import STAFF_ROLES, Role
 from city_node.store import Staff
 from sync.db import UnitOfWork
 
@@ -54,11 +54,15 @@ def _verify(password: str, stored: str) -> bool:
 
 def _role(value: str | Role) -> Role:
     try:
-        return Role(value)
+        role = Role(value)
     except ValueError:
+        role = None
+    if role not in STAFF_ROLES:
         raise CityError(
-            f"role {value!r} is not one of: {', '.join(r.value for r in Role)}"
+            f"role {value!r} is not one of: {', '.join(r.value for r in STAFF_ROLES)}"
         ) from None
+    assert role is not None
+    return role
 
 
 def add(

@@ -132,6 +132,8 @@ class TicketRow(Base):
     #: Compensation paid to the customer for overtime, in fen (1/100 yuan).
     compensation_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     compensation_note: Mapped[str | None] = mapped_column(Text)
+    #: When the compensation was recorded: overtime reports count it in that period only.
+    compensated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     #: Materials clerk's classification of a suggestion, and the batch that carried it up.
     suggestion_class: Mapped[str | None] = mapped_column(String(64))
     classified_by: Mapped[str | None] = mapped_column(String(64))
@@ -196,7 +198,10 @@ class Escalation(Base):
 
     __tablename__ = "escalations"
 
-    ticket_id: Mapped[int] = mapped_column(BigId, ForeignKey("tickets.id"), primary_key=True)
+    #: One row per escalation: a ticket escalated again after a resolution gets a new one,
+    #: so each period counts the escalations raised in it.
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(BigId, ForeignKey("tickets.id"))
     escalated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     escalated_by: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(Text)
@@ -206,6 +211,11 @@ class Escalation(Base):
     resolution: Mapped[str | None] = mapped_column(Text)
     resolved_by: Mapped[str | None] = mapped_column(Text)
     resolution_notice_seq: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        Index("ix_escalations_ticket", "ticket_id", "id"),
+        Index("ix_escalations_at", "escalated_at"),
+    )
 
 
 class Report(Base):

@@ -41,6 +41,9 @@ from sync.pb.fedsync.v1 import federation_pb2 as pb
 
 _PHONE = re.compile(r"^\+?[0-9][0-9 -]{4,30}$")
 MAX_CONTENT = 10_000
+MAX_ID = 2**63 - 1  # the largest BIGINT
+MAX_EXTENSION_DAYS = 60
+MAX_COMPENSATION_FEN = 100_000_000  # one million yuan: anything above is a typing error
 MAX_NOTE = 4_000
 
 _T: Table = TicketRow.__table__  # type: ignore[assignment]
@@ -71,8 +74,8 @@ def parse_ticket_id(value: str | int) -> int:
         number = int(str(value).strip())
     except ValueError:
         raise CityError(f"ticket id {value!r} is not a number") from None
-    if number < 1:
-        raise CityError(f"ticket id {value!r} is not a ticket")
+    if not 1 <= number <= MAX_ID:
+        raise CityError(f"ticket id {value!r} is not a ticket (ids are 1 to {MAX_ID})")
     return number
 
 
@@ -207,6 +210,9 @@ _REPEAT = select(
     )
 )
 _INSERT_TICKET = insert(_T).returning(_T.c.id)
+# Multi-row: SQLAlchemy's "insertmanyvalues" sends one INSERT … RETURNING for the batch and
+# hands the ids back in the order of the rows.
+_INSERT_TICKETS = insert(_T).returning(_T.c.id, sort_by_parameter_order=True)
 _INSERT_HISTORY = insert(_H)
 _STATE_COLUMNS = (
     "status",
@@ -295,20 +301,20 @@ def register(
 
 def register_many(ctx: CityContext, actor: Actor, intakes: Sequence[Intake]) -> list[Ticket]:
     """Register several tickets in one transaction (bulk intake: web forms, letters, the
-    traffic simulator): all are stored or, if any is refused, none. Tickets are checked
-    for repeats in order, so a repeat of an earlier ticket in the same call is flagged."""
+    traffic simulator): all are stored or, if any is refused, none. Repeats are judged in
+    time order, so a repeat of an earlier ticket in the same call is flagged too.
+
+    Three statements whatever the batch size — one query for the repeat candidates, one
+    multi-row INSERT … RETURNING for the tickets, one for their history — so a batch costs
+    a few round trips, not a few per ticket.
+    """
     prepared = [_prepare(ctx, actor, i) for i in intakes]
-    stored = []
+    if not prepared:
+        return []
     with UnitOfWork(ctx.engine) as uow:
-        for ticket in prepared:
-            repeat = _is_repeat(
-                uow.conn,
-                ctx,
-                ticket.kind,
-                ticket.customer_phone,
-                ticket.category,
-                ticket.registered_at,
-            )
+        repeats = _repeats(uow.conn, ctx, prepared)
+        rows = []
+        for ticket, repeat in zip(prepared, repeats, strict=True):
             values = _state_values(ticket)
             values.update(
                 kind=ticket.kind.value,
@@ -325,11 +331,61 @@ def register_many(ctx: CityContext, actor: Actor, intakes: Sequence[Intake]) -> 
                 compensation_fen=0,
                 row_version=1,
             )
-            new_id = uow.conn.execute(_INSERT_TICKET, values).scalar_one()
-            uow.conn.execute(_INSERT_HISTORY, _history_values(new_id, ticket.history))
-            stored.append(_with_id(ticket, new_id))
+            rows.append(values)
+        if len(rows) == 1:
+            ids = [uow.conn.execute(_INSERT_TICKET, rows[0]).scalar_one()]
+        else:
+            ids = list(uow.conn.execute(_INSERT_TICKETS, rows).scalars())
+        history = [
+            entry
+            for new_id, ticket in zip(ids, prepared, strict=True)
+            for entry in _history_values(new_id, ticket.history)
+        ]
+        uow.conn.execute(_INSERT_HISTORY, history)
         uow.commit()
-    return stored
+    return [_with_id(t, i) for t, i in zip(prepared, ids, strict=True)]
+
+
+def _repeats(conn: Connection, ctx: CityContext, batch: Sequence[Ticket]) -> list[bool]:
+    """For each ticket: is it a repeat complaint (same phone and category, registered in the
+    window before it), against the store and the earlier tickets of the batch?"""
+    complaints = [t for t in batch if t.kind is TicketKind.COMPLAINT]
+    if not complaints:
+        return [False] * len(batch)
+    window = timedelta(days=ctx.repeat_window_days)
+    if len(complaints) == 1:
+        t = complaints[0]
+        params = {
+            "phone": t.customer_phone,
+            "category": t.category,
+            "since": t.registered_at - window,
+            "until": t.registered_at,
+        }
+        known = bool(conn.execute(_REPEAT, params).scalar())
+        return [known if x is t else False for x in batch]
+    earliest = min(t.registered_at for t in complaints) - window
+    latest = max(t.registered_at for t in complaints)
+    seen: dict[tuple[str, str], list[datetime]] = {}
+    for phone, category, at in conn.execute(
+        select(_T.c.customer_phone, _T.c.category, _T.c.registered_at).where(
+            _T.c.kind == TicketKind.COMPLAINT.value,
+            _T.c.customer_phone.in_(sorted({t.customer_phone for t in complaints})),
+            _T.c.registered_at >= earliest,
+            _T.c.registered_at < latest,
+        )
+    ):
+        seen.setdefault((phone, category), []).append(at)
+    for t in complaints:
+        seen.setdefault((t.customer_phone, t.category), []).append(t.registered_at)
+    out = []
+    for t in batch:
+        if t.kind is not TicketKind.COMPLAINT:
+            out.append(False)
+            continue
+        since = t.registered_at - window
+        earlier = seen[(t.customer_phone, t.category)]
+        out.append(any(since <= at < t.registered_at for at in earlier))
+    return out
 
 
 def _prepare(ctx: CityContext, actor: Actor, intake: Intake) -> Ticket:
@@ -377,11 +433,14 @@ def _with_id(ticket: Ticket, ticket_id: int) -> Ticket:
 _Params = dict[str, Any]
 
 
-def _int_param(params: _Params, name: str) -> int:
+def _int_param(params: _Params, name: str, *, low: int, high: int) -> int:
     try:
-        return int(params.get(name, 0))
+        value = int(params.get(name, 0))
     except (TypeError, ValueError):
         raise CityError(f"{name} must be a whole number, got {params.get(name)!r}") from None
+    if not low <= value <= high:
+        raise CityError(f"{name} must be {low} to {high}, got {value}")
+    return value
 
 
 def _apply(
@@ -405,7 +464,10 @@ def _apply(
     if action is Action.REQUEST_EXTENSION:
         reason = _text(str(params.get("reason") or note), "reason", required=True)
         return domain.request_extension(
-            ticket, days=_int_param(params, "days"), reason=reason, **common
+            ticket,
+            days=_int_param(params, "days", low=1, high=MAX_EXTENSION_DAYS),
+            reason=reason,
+            **common,
         )
     if action is Action.APPROVE_EXTENSION:
         return domain.approve_extension(ticket, calendar=ctx.calendar, note=note, **common)
@@ -508,21 +570,11 @@ def _queue_escalation(
     body.registered_at.FromDatetime(ticket.registered_at)
     seq = outbox.append(conn, body, now=at)
     conn.execute(update(_T).where(_T.c.id == row.id).values(escalated_at=at))
-    existing = conn.execute(select(Escalation.ticket_id).where(Escalation.ticket_id == row.id))
-    fields = {
-        "escalated_at": at,
-        "escalated_by": actor.id,
-        "reason": reason,
-        "outbox_seq": seq,
-        "resolved_at": None,
-        "resolution": None,
-        "resolved_by": None,
-        "resolution_notice_seq": None,
-    }
-    if existing.first() is None:
-        conn.execute(insert(Escalation).values(ticket_id=row.id, **fields))
-    else:  # escalated again after an earlier resolution did not satisfy the customer
-        conn.execute(update(Escalation).where(Escalation.ticket_id == row.id).values(**fields))
+    conn.execute(
+        insert(Escalation).values(
+            ticket_id=row.id, escalated_at=at, escalated_by=actor.id, reason=reason, outbox_seq=seq
+        )
+    )
 
 
 def record_compensation(
@@ -536,10 +588,13 @@ def record_compensation(
 ) -> None:
     """The manager hotline records compensation paid for an overtime complaint (in fen)."""
     domain.check_may(actor.role, Action.COMPENSATE)
-    if not isinstance(fen, int) or fen < 0:
-        raise CityError(f"compensation {fen!r}: give a whole number of fen, 0 or more")
+    if not isinstance(fen, int) or not 0 <= fen <= MAX_COMPENSATION_FEN:
+        raise CityError(
+            f"compensation {fen!r}: give a whole number of fen, 0 to {MAX_COMPENSATION_FEN}"
+        )
     _text(note, "note", required=True)
     number = parse_ticket_id(ticket_id)
+    moment = at or ctx.now()
     with UnitOfWork(ctx.engine) as uow:
         row = uow.conn.execute(select(_T).where(_T.c.id == number)).first()
         if row is None:
@@ -547,14 +602,19 @@ def record_compensation(
         uow.conn.execute(
             update(_T)
             .where(_T.c.id == number)
-            .values(compensation_fen=fen, compensation_note=note, row_version=row.row_version + 1)
+            .values(
+                compensation_fen=fen,
+                compensation_note=note,
+                compensated_at=moment,
+                row_version=row.row_version + 1,
+            )
         )
         uow.conn.execute(
             insert(_H),
             [
                 {
                     "ticket_id": number,
-                    "at": at or ctx.now(),
+                    "at": moment,
                     "actor": actor.id,
                     "role": actor.role.value,
                     "action": Action.COMPENSATE.value,
@@ -624,7 +684,8 @@ def search(
     if overtime_only:
         query = query.where(_T.c.deadline < ctx.now())
     limit = max(1, min(int(limit), 500))
-    query = query.order_by(_T.c.id.desc()).limit(limit).offset(max(0, int(offset)))
+    offset = max(0, min(int(offset), 10_000_000))
+    query = query.order_by(_T.c.id.desc()).limit(limit).offset(offset)
     with ctx.engine.connect() as conn:
         return list(conn.execute(query))
 

@@ -709,7 +709,14 @@ def _add_as(parser: argparse.ArgumentParser, what: str) -> None:
 
 def _add_city_work(city_sub: Any, settings_cls: type) -> None:
     """The city's work from a shell: staff, tickets, reports, QA, suggestions, simulator."""
-    from city_node.domain import Action, Channel, CustomerTier, Role, Satisfaction, TicketKind
+    from city_node.domain import (
+        STAFF_ROLES,
+        Action,
+        Channel,
+        CustomerTier,
+        Satisfaction,
+        TicketKind,
+    )
 
     leaves: list[argparse.ArgumentParser] = []
     leaves.append(
@@ -722,7 +729,7 @@ def _add_city_work(city_sub: Any, settings_cls: type) -> None:
     add = _leaf(staff_sub, "add", _staff_add, "create a staff account")
     add.add_argument("--id", required=True, help="sign-in id: 2-64 letters, digits, . _ -")
     add.add_argument("--name", default="", help="the person's name")
-    add.add_argument("--role", required=True, choices=[r.value for r in Role])
+    add.add_argument("--role", required=True, choices=[r.value for r in STAFF_ROLES])
     secret = add.add_mutually_exclusive_group()
     secret.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"

@@ -48,13 +48,28 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Writers take the lock up front so two of them queue instead of failing on the
+            # read-to-write upgrade; readers begin deferred, so WAL lets them run beside a
+            # writer (a long report query must not stall the operators' writes).
+            if conn.get_execution_options().get(WRITE_OPTION):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                conn.exec_driver_sql("BEGIN")
 
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         # Plain postgresql:// would pick psycopg2, which we do not ship.
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+#: Execution option marking a connection that will write (``BEGIN IMMEDIATE`` on SQLite).
+WRITE_OPTION = "fedsync_write"
+
+
+def write_connection(engine: Engine) -> Connection:
+    """A connection for a write transaction (every write goes through one of these)."""
+    return engine.connect().execution_options(**{WRITE_OPTION: True})
 
 
 class UnitOfWork:
@@ -69,7 +84,7 @@ class UnitOfWork:
         self._engine = engine
 
     def __enter__(self) -> UnitOfWork:
-        self.conn = self._engine.connect()
+        self.conn = write_connection(self._engine)
         self._tx = self.conn.begin()
         return self
 

@@ -21,6 +21,8 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, MetaData, inspect, text
 
+from sync.db import write_connection
+
 #: Arbitrary constant naming "fedsync schema migration" for pg_advisory_xact_lock.
 _PG_LOCK_KEY = 0x6665_6473_796E_63
 
@@ -58,7 +60,7 @@ def upgrade(
     ``baseline_table`` present without a recorded revision means a store made before
     migrations: it is stamped ``baseline`` (its tables are that revision's) and upgraded.
     """
-    with engine.begin() as conn:
+    with write_connection(engine) as conn, conn.begin():
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
         cfg = config(script_location, metadata, conn)

@@ -28,7 +28,7 @@ from fastapi import Request
 from starlette.datastructures import FormData
 
 from city_node import staff
-from city_node.domain import Role
+from city_node.domain import STAFF_ROLES, Role
 from city_node.staff import StaffMember
 
 SESSION_COOKIE: Final = "fedsync_session"
@@ -61,7 +61,7 @@ AREAS: Final[dict[str, frozenset[Role]]] = {
     "qa.work": frozenset({Role.QA_INSPECTOR}),
     # Notices are the center's bulletin board: everyone reads them; the leader answers
     # for the center (mission.md: "a city leader: ... its inbox of province notices").
-    "inbox": frozenset(Role),
+    "inbox": frozenset(STAFF_ROLES),
     "inbox.receipt": frozenset({Role.LEADER}),
     "link": frozenset({Role.LEADER, Role.STATISTICIAN}),
     "staff": frozenset({Role.LEADER}),

@@ -11,7 +11,7 @@ from sqlalchemy import insert, inspect, select
 
 from city_node import store as city_store
 from province_hub import store as hub_store
-from sync.db import make_engine
+from sync.db import make_engine, write_connection
 from sync.migrate import head_revision
 from sync.outbox import LinkState
 
@@ -35,7 +35,7 @@ def test_a_store_from_before_migrations_keeps_its_data(databases: Any) -> None:
     engine = make_engine(databases("legacy-city"))
     baseline = [city_store.OutboxBase.metadata.tables[t] for t in ("link_state", "outbox")]
     city_store.OutboxBase.metadata.create_all(engine, tables=baseline)
-    with engine.begin() as conn:
+    with write_connection(engine) as conn, conn.begin():
         conn.execute(insert(LinkState).values(id=1, city_code="620100", epoch="e" * 32, last_seq=7))
         # The baseline inbox, as session-1 stores had it (no *_by columns yet).
         conn.exec_driver_sql(

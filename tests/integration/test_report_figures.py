@@ -24,7 +24,7 @@ from city_node.context import Actor, make_context
 from city_node.domain import Action, Role, Status
 from city_node.services import open_store
 from city_node.store import Escalation, HistoryRow, TicketRow, create_schema
-from sync.db import make_engine
+from sync.db import make_engine, write_connection
 
 ZONE = ZoneInfo("Asia/Shanghai")
 START = datetime(2026, 3, 2, 0, 0, tzinfo=ZONE)  # a Monday
@@ -243,7 +243,7 @@ PERIODS = [("day", date(2026, 3, d)) for d in (2, 5, 9, 13, 20)] + [
 )
 @given(specs=ticket_specs)
 def test_every_figure_equals_a_direct_count(store: Any, specs: list[dict[str, Any]]) -> None:
-    with store.engine.begin() as conn:  # a clean store for each example
+    with write_connection(store.engine) as conn, conn.begin():  # a clean store for each example
         conn.execute(delete(HistoryRow))
         conn.execute(delete(Escalation))
         conn.execute(delete(TicketRow))

@@ -110,6 +110,7 @@ def upgrade() -> None:
         sa.Column("escalated_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("compensation_fen", sa.BigInteger(), nullable=False),
         sa.Column("compensation_note", sa.Text(), nullable=True),
+        sa.Column("compensated_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("suggestion_class", sa.String(length=64), nullable=True),
         sa.Column("classified_by", sa.String(length=64), nullable=True),
         sa.Column("classified_at", sa.DateTime(timezone=True), nullable=True),
@@ -141,6 +142,12 @@ def upgrade() -> None:
     op.create_table(
         "escalations",
         sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column(
             "ticket_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
         sa.Column("escalated_at", sa.DateTime(timezone=True), nullable=False),
@@ -155,8 +162,10 @@ def upgrade() -> None:
             ["ticket_id"],
             ["tickets.id"],
         ),
-        sa.PrimaryKeyConstraint("ticket_id"),
+        sa.PrimaryKeyConstraint("id"),
     )
+    op.create_index("ix_escalations_ticket", "escalations", ["ticket_id", "id"], unique=False)
+    op.create_index("ix_escalations_at", "escalations", ["escalated_at"], unique=False)
     op.create_table(
         "qa_samples",
         sa.Column(

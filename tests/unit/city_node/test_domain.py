@@ -208,7 +208,9 @@ def test_escalation_to_province_and_back() -> None:
         d.escalate_province(ticket, actor="op1", role=JUNIOR, at=t(3))
     ticket = d.escalate_province(ticket, actor="m1", role=MANAGER, at=t(3))
     assert ticket.status is Status.ESCALATED_PROVINCE
-    ticket = d.province_resolved(ticket, actor="m1", role=MANAGER, at=t(4))
+    with pytest.raises(PermissionDenied):  # nobody at the city can fake the province
+        d.province_resolved(ticket, actor="m1", role=MANAGER, at=t(4))
+    ticket = d.province_resolved(ticket, actor="province:gm", role=Role.PROVINCE, at=t(4))
     ticket = d.close(ticket, actor="m1", role=MANAGER, at=t(5))
     assert ticket.status is Status.CLOSED
 
@@ -231,6 +233,8 @@ ACTING_ROLE: dict[Action, Role] = {
         if action is Action.SURVEY
         else Role.LEADER
         if action in {Action.APPROVE_EXTENSION, Action.REJECT_EXTENSION}
+        else Role.PROVINCE
+        if action is Action.PROVINCE_RESOLVED
         else MANAGER
     )
     for action in d.LIFECYCLE_ACTIONS

@@ -194,3 +194,13 @@ async def test_live_traffic_registers_new_tickets_and_works_old_ones(ctx: CityCo
     assert any(t.registered_at <= NOW and hist[t.id][-1].at > NOW for t in tickets)
     for steps in hist.values():
         assert [h.at for h in steps] == sorted(h.at for h in steps)
+
+
+def test_the_simulator_refuses_a_store_with_real_work(ctx) -> None:
+    """It publishes a demo password and sends made-up reports: never into a real store."""
+    from city_node.context import CityError
+
+    staff.add(ctx.engine, staff_id="real-leader", name="Real", role="leader", password="x" * 12)
+    with pytest.raises(CityError, match="not a demo store"):
+        simulator.backfill(ctx, days=1, seed=1)
+    assert [m.id for m in staff.all_staff(ctx.engine)] == ["real-leader"]
