@@ -40,9 +40,13 @@ typecheck: $(STAMP)
 proto: $(STAMP)           ## regenerate sync/pb from proto/
 	$(BIN)/python scripts/gen_protos.py
 
-bench: $(STAMP)           ## ingest throughput, SQLite then PostgreSQL (needs FEDSYNC_BENCH_DATABASE_URL or local PostgreSQL)
+bench: $(STAMP)           ## ingest, city month report and register throughput, SQLite then PostgreSQL (needs FEDSYNC_BENCH_DATABASE_URL or local PostgreSQL)
 	$(BIN)/python -m benchmarks.ingest --engine sqlite
 	$(BIN)/python -m benchmarks.ingest --engine postgresql
+	$(BIN)/python -m benchmarks.city_reports --engine sqlite --reuse
+	$(BIN)/python -m benchmarks.city_reports --engine postgresql --reuse
+	$(BIN)/python -m benchmarks.city_register --engine sqlite
+	$(BIN)/python -m benchmarks.city_register --engine postgresql
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache fedsync-data

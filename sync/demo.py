@@ -89,7 +89,16 @@ def run_demo(*, duration: float, cities: int, workdir: Path | None) -> int:
         # The first city also serves its staff console, to look at a living city.
         console_port = _free_port()
         for index, city in enumerate(roster):
-            console = ["--http-port", str(console_port)] if index == 0 else []
+            console = (
+                [
+                    "--http-port",
+                    str(console_port),
+                    "--secret-key-file",
+                    str(base / f"city-{city.code}.console-key"),
+                ]
+                if index == 0
+                else []
+            )
             with open(logs / f"city-{city.code}.log", "wb") as city_log:
                 procs.append(
                     subprocess.Popen(
