@@ -141,6 +141,7 @@ class Action(StrEnum):
     COMPENSATE = "compensate"  # the manager hotline paid compensation for overtime
     CLASSIFY = "classify"  # the materials clerk classified a suggestion
     # Not steps of one ticket at all, but the same "who may" table answers them:
+    DRAFT_REPORT = "draft_report"  # a statistician (QA: an inspector) drafts a report
     APPROVE_REPORT = "approve_report"  # the leader approves or rejects a drafted report
     SCORE_QA = "score_qa"  # a QA inspector draws samples and scores them
     SEND_SUGGESTIONS = "send_suggestions"  # the materials clerk sends a suggestion batch
@@ -161,6 +162,7 @@ RECORD_ONLY_ACTIONS = frozenset(
     {
         Action.COMPENSATE,
         Action.CLASSIFY,
+        Action.DRAFT_REPORT,
         Action.APPROVE_REPORT,
         Action.SCORE_QA,
         Action.SEND_SUGGESTIONS,
@@ -234,6 +236,7 @@ ALLOWED_ROLES: dict[Action, frozenset[Role]] = {
     Action.REJECT_EXTENSION: frozenset({Role.LEADER}),
     Action.COMPENSATE: frozenset({Role.MANAGER_HOTLINE}),
     Action.CLASSIFY: frozenset({Role.MATERIALS_CLERK}),
+    Action.DRAFT_REPORT: frozenset({Role.STATISTICIAN, Role.QA_INSPECTOR, Role.LEADER}),
     Action.APPROVE_REPORT: frozenset({Role.LEADER}),
     Action.SCORE_QA: frozenset({Role.QA_INSPECTOR}),
     Action.SEND_SUGGESTIONS: frozenset({Role.MATERIALS_CLERK}),

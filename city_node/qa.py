@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, func, insert, select, update
+from sqlalchemy import Connection, Table, and_, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from city_node import domain
-from city_node.context import Actor, CityContext, CityError, NotFound
+from city_node.context import Actor, CityContext, CityError, Conflict, NotFound
 from city_node.domain import Action, Status
 from city_node.store import QaSample, TicketRow
 from sync.db import UnitOfWork
@@ -91,6 +93,19 @@ def _view(row: Any) -> QaSampleView:
 
 def draw(
     ctx: CityContext,
+    **options: Any,
+) -> list[int]:
+    """Sample closed tickets not sampled before; return the new sample ids (see
+    :func:`_draw` for the options). Two draws racing for the same ticket: the loser gets
+    :class:`~city_node.context.Conflict` and may simply draw again."""
+    try:
+        return _draw(ctx, **options)
+    except IntegrityError:
+        raise Conflict("another draw sampled the same ticket meanwhile; draw again") from None
+
+
+def _draw(
+    ctx: CityContext,
     *,
     day: date | None = None,
     rate: float | None = None,
@@ -99,11 +114,13 @@ def draw(
     inspector: str | None = None,
     seed: int | None = None,
     now: datetime | None = None,
+    guard: Callable[[Connection], bool] | None = None,
 ) -> list[int]:
     """Sample closed tickets not sampled before; return the new sample ids.
 
     ``day`` limits the draw to tickets closed that local day (the schedule draws yesterday);
-    otherwise any closed ticket. ``count`` fixes how many, else ``rate`` (default the node's
+    otherwise any closed ticket. ``guard``, run first in the draw's transaction, may veto it
+    (the schedule's once-a-day mark). ``count`` fixes how many, else ``rate`` (default the node's
     ``qa_sample_rate``) of the candidates, at least one when there is any.
     """
     if how not in ("scheduled", "random"):
@@ -122,6 +139,8 @@ def draw(
         start = datetime.combine(day, time(0), tzinfo=ctx.zone).astimezone(UTC)
         query = query.where(_T.c.closed_at >= start, _T.c.closed_at < start + timedelta(days=1))
     with UnitOfWork(ctx.engine) as uow:
+        if guard is not None and not guard(uow.conn):
+            return []
         candidates = uow.conn.execute(query.order_by(_T.c.id)).all()
         if not candidates:
             uow.commit()

@@ -12,8 +12,8 @@ is the period's end, or now for a period still running:
 - *overtime open*: tickets registered before "as of", past their deadline then, and not
   closed by then (a ticket reopened later counts by its current closure);
 - *escalations raised*: tickets escalated to the province in the period;
-- *satisfaction*: surveys recorded in the period; "unreachable" is counted apart and kept
-  out of ``surveyed``.
+- *satisfaction*: surveys recorded in the period, of every kind surveyed; "unreachable" is
+  counted apart and kept out of ``surveyed``.
 
 Every figure comes from a handful of ``GROUP BY`` queries that the indexes of
 :mod:`city_node.store` answer by range scans; Python only folds the (small) grouped rows.
@@ -36,9 +36,10 @@ from typing import Any
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 from sqlalchemy import Connection, Table, and_, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from city_node import domain
-from city_node.context import Actor, CityContext, CityError, NotFound
+from city_node.context import Actor, CityContext, CityError, Conflict, NotFound
 from city_node.domain import Action, Role, Satisfaction, TicketKind
 from city_node.store import Escalation, HistoryRow, QaSample, Report, TicketRow
 from sync import outbox
@@ -416,13 +417,25 @@ def draft(
     start: date | str,
     *,
     by: str,
+    role: Role | None = None,
     now: datetime | None = None,
 ) -> ReportView:
     """Build a report and store it as a draft for the leader (approved at once where the
     node is configured to auto-approve). An earlier unapproved draft of the same period is
-    superseded."""
+    superseded.
+
+    ``role`` is the drafting person's (None: the node's own schedule). Statistics and
+    overtime reports are the statistician's (or the leader's), QA reports the inspector's.
+    """
     if kind not in REPORT_KINDS:
         raise CityError(f"report kind {kind!r} is not one of: {', '.join(REPORT_KINDS)}")
+    if role is not None:
+        domain.check_may(role, Action.DRAFT_REPORT)
+        if (kind == "qa") != (role is Role.QA_INSPECTOR) and role is not Role.LEADER:
+            owner = "a QA inspector" if kind == "qa" else "a statistician"
+            raise domain.PermissionDenied(
+                role, Action.DRAFT_REPORT, f"{kind} reports are {owner}'s"
+            )
     moment = now or ctx.now()
     p = period(ctx, period_kind, start)
     if p.start > ctx.today(moment):
@@ -439,6 +452,35 @@ def draft(
         Report.period_kind == period_kind,
         Report.period_start == p.start.isoformat(),
     )
+    try:
+        report_id = _store_draft(ctx, kind, period_kind, p, body, by, moment, same_period)
+    except IntegrityError:
+        # Someone drafted the same period at the same instant and took this revision.
+        raise Conflict(
+            f"another {kind} report for {p.start} was drafted meanwhile; retry"
+        ) from None
+    if ctx.auto_approve:
+        return _decide(
+            ctx,
+            Actor("auto-approval", Role.LEADER),
+            report_id,
+            "approved",
+            "auto-approved (node setting)",
+            moment,
+        )
+    return get(ctx, report_id)
+
+
+def _store_draft(
+    ctx: CityContext,
+    kind: str,
+    period_kind: str,
+    p: Period,
+    body: Any,
+    by: str,
+    moment: datetime,
+    same_period: Any,
+) -> int:
     with UnitOfWork(ctx.engine) as uow:
         last = uow.conn.execute(select(func.max(Report.revision)).where(same_period)).scalar()
         revision = (last or 0) + 1
@@ -465,16 +507,7 @@ def draft(
             .returning(Report.id)
         ).scalar_one()
         uow.commit()
-    if ctx.auto_approve:
-        return _decide(
-            ctx,
-            Actor("auto-approval", Role.LEADER),
-            report_id,
-            "approved",
-            "auto-approved (node setting)",
-            moment,
-        )
-    return get(ctx, report_id)
+    return int(report_id)
 
 
 def get(ctx: CityContext, report_id: int) -> ReportView:

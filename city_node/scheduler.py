@@ -29,13 +29,13 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Connection, delete, func, insert, select
 
 from city_node import qa, reports, suggestions
 from city_node.context import Actor, CityContext
 from city_node.domain import Role
-from city_node.store import NodeSetting, Report
-from sync.db import UnitOfWork
+from city_node.store import NodeSetting, Report, TicketRow
+from sync.periods import period_start_for
 
 log = logging.getLogger(__name__)
 
@@ -59,24 +59,59 @@ _CRON: dict[str, dict[str, Any]] = {
 }
 
 
-def draft_due(ctx: CityContext, period_kind: str, now: datetime | None = None) -> list[int]:
-    """Draft the reports of the last complete ``period_kind`` that have none yet."""
+#: How many complete periods back a node that was down catches up on, per period kind.
+LOOKBACK = {"day": 7, "week": 4, "month": 3, "quarter": 2, "year": 1}
+
+
+def _periods_back(
+    ctx: CityContext, period_kind: str, count: int, now: datetime | None
+) -> list[Any]:
+    """The last ``count`` complete periods, oldest first."""
     p = reports.latest_complete(ctx, period_kind, now)
+    out = [p]
+    for _ in range(count - 1):
+        before = p.start - timedelta(days=1)
+        p = reports.period(
+            ctx, period_kind, period_start_for(reports.PERIOD_KINDS[period_kind], before)
+        )
+        out.append(p)
+    return out[::-1]
+
+
+def draft_due(
+    ctx: CityContext, period_kind: str, now: datetime | None = None, *, lookback: int = 1
+) -> list[int]:
+    """Draft the reports of the last ``lookback`` complete periods that have no final one.
+
+    A report drafted while its period was still running (a statistician looking at today)
+    is not final: its figures stop at the moment it was drafted, so the period gets a new
+    revision once it has ended. Periods before the store's first ticket are skipped — a
+    node that has not started work has nothing to report.
+    """
+    with ctx.engine.connect() as conn:
+        first = conn.execute(select(func.min(TicketRow.registered_at))).scalar()
+    if first is None:
+        return []
     made = []
-    for kind in REPORTS_FOR[period_kind]:
-        with ctx.engine.connect() as conn:
-            exists = conn.execute(
-                select(func.count()).where(
-                    Report.kind == kind,
-                    Report.period_kind == period_kind,
-                    Report.period_start == p.start.isoformat(),
-                )
-            ).scalar()
-        if exists:
+    for p in _periods_back(ctx, period_kind, lookback, now):
+        if p.end_at <= first:
             continue
-        view = reports.draft(ctx, kind, period_kind, p.start, by=SCHEDULER_ID, now=now)
-        log.info("drafted %s %s report for %s (id %d)", kind, period_kind, p.start, view.id)
-        made.append(view.id)
+        for kind in REPORTS_FOR[period_kind]:
+            with ctx.engine.connect() as conn:
+                final = conn.execute(
+                    select(func.count()).where(
+                        Report.kind == kind,
+                        Report.period_kind == period_kind,
+                        Report.period_start == p.start.isoformat(),
+                        Report.status.in_(("draft", "approved")),
+                        Report.drafted_at >= p.end_at,
+                    )
+                ).scalar()
+            if final:
+                continue
+            view = reports.draft(ctx, kind, period_kind, p.start, by=SCHEDULER_ID, now=now)
+            log.info("drafted %s %s report for %s (id %d)", kind, period_kind, p.start, view.id)
+            made.append(view.id)
     return made
 
 
@@ -84,20 +119,20 @@ _QA_MARK = "qa.scheduled_through"
 
 
 def sample_yesterday(ctx: CityContext, now: datetime | None = None) -> list[int]:
-    """Draw the scheduled QA share of yesterday's closures, once per day (the last day
-    drawn is kept in ``node_settings``)."""
+    """Draw the scheduled QA share of yesterday's closures, once per day: the last day
+    drawn is kept in ``node_settings``, written in the draw's own transaction."""
     moment = now or ctx.now()
     day = ctx.today(moment) - timedelta(days=1)
-    with ctx.engine.connect() as conn:
+
+    def mark(conn: Connection) -> bool:
         done = conn.execute(select(NodeSetting.value).where(NodeSetting.key == _QA_MARK)).scalar()
-    if done is not None and done >= day.isoformat():
-        return []
-    ids = qa.draw(ctx, day=day, how="scheduled", now=moment)
-    with UnitOfWork(ctx.engine) as uow:
-        uow.conn.execute(delete(NodeSetting).where(NodeSetting.key == _QA_MARK))
-        uow.conn.execute(insert(NodeSetting).values(key=_QA_MARK, value=day.isoformat()))
-        uow.commit()
-    return ids
+        if done is not None and done >= day.isoformat():
+            return False
+        conn.execute(delete(NodeSetting).where(NodeSetting.key == _QA_MARK))
+        conn.execute(insert(NodeSetting).values(key=_QA_MARK, value=day.isoformat()))
+        return True
+
+    return qa.draw(ctx, day=day, how="scheduled", now=moment, guard=mark)
 
 
 def send_suggestions(ctx: CityContext, now: datetime | None = None) -> tuple[int, int] | None:
@@ -105,10 +140,11 @@ def send_suggestions(ctx: CityContext, now: datetime | None = None) -> tuple[int
 
 
 def catch_up(ctx: CityContext, now: datetime | None = None) -> list[int]:
-    """Draft whatever report is due and missing (run once when the node starts)."""
+    """Draft whatever report is due and missing, up to :data:`LOOKBACK` periods back (run
+    once when the node starts, so a node that was down for days catches up)."""
     made: list[int] = []
     for period_kind in REPORTS_FOR:
-        made += draft_due(ctx, period_kind, now)
+        made += draft_due(ctx, period_kind, now, lookback=LOOKBACK[period_kind])
     return made
 
 

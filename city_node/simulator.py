@@ -600,7 +600,7 @@ class Simulator:
         center a person reviews each draft in the console first."""
         stat = self.actor(Role.STATISTICIAN)
         for kind, period_kind, start in kinds:
-            reports.draft(self.ctx, kind, period_kind, start, by=stat.id, now=at)
+            reports.draft(self.ctx, kind, period_kind, start, by=stat.id, now=at)  # demo
             self._count(f"report:{kind}")
         leader = self.actor(Role.LEADER)
         for report in reports.pending(self.ctx):

@@ -11,9 +11,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from city_node import domain
-from city_node.context import Actor, CityContext, CityError, NotFound
+from city_node.context import Actor, CityContext, CityError, Conflict, NotFound
 from city_node.domain import Action, TicketKind
 from city_node.store import HistoryRow, SuggestionBatch, TicketRow
 from city_node.tickets import parse_ticket_id
@@ -88,6 +89,18 @@ def classify(
 
 
 def send_batch(
+    ctx: CityContext, actor: Actor, *, now: datetime | None = None
+) -> tuple[int, int] | None:
+    """Queue every classified, unsent suggestion as today's next batch (see
+    :func:`_send_batch`); a batch sent at the same instant by someone else gives
+    :class:`~city_node.context.Conflict` — send again to pick up what is left."""
+    try:
+        return _send_batch(ctx, actor, now=now)
+    except IntegrityError:
+        raise Conflict("another suggestion batch was sent meanwhile; send again") from None
+
+
+def _send_batch(
     ctx: CityContext, actor: Actor, *, now: datetime | None = None
 ) -> tuple[int, int] | None:
     """Queue every classified, unsent suggestion as today's next batch.

@@ -158,12 +158,14 @@ def _city_receipt(args: argparse.Namespace) -> int:
     from city_node import services
     from city_node.context import CityError
 
+    # The receipt names a real, active staff member, as the console's do.
+    actor = _staff_actor(_city_context(args), args.actor)
     try:
         seq = services.record_receipt(
             _city_engine(args),
             notice_seq=args.notice,
             action=args.action,
-            actor=args.actor,
+            actor=actor.id,
             note=args.note,
         )
     except CityError as exc:
@@ -482,7 +484,7 @@ def _report_draft(args: argparse.Namespace) -> int:
         start = date.fromisoformat(args.start)
     except ValueError:
         raise ConfigError(f"--start {args.start!r} is not a YYYY-MM-DD date") from None
-    view = reports.draft(ctx, args.kind, args.period, start, by=actor.id)
+    view = reports.draft(ctx, args.kind, args.period, start, by=actor.id, role=actor.role)
     _print_data(args, _report_data(view), _report_line(view))
     return 0
 

@@ -390,7 +390,9 @@ def recent_reports(
 @router.post("/reports", response_model=ReportOut, status_code=201, summary="Draft a report")
 def draft_report(body: DraftIn, user: User, ctx: Ctx) -> ReportOut:
     require(user, "reports")
-    return report_out(reports.draft(ctx, body.kind, body.period_kind, body.start, by=user.id))
+    return report_out(
+        reports.draft(ctx, body.kind, body.period_kind, body.start, by=user.id, role=user.role)
+    )
 
 
 @router.get("/reports/{report_id}", response_model=ReportOut, summary="One report")

@@ -55,7 +55,8 @@ class CsrfRefused(Exception):
 #: decided by the domain rules, not here.
 AREAS: Final[dict[str, frozenset[Role]]] = {
     # The leader approves; the statistician drafts and follows their reports.
-    "reports": frozenset({Role.LEADER, Role.STATISTICIAN}),
+    # The QA inspector drafts the QA report; the service refuses them other kinds.
+    "reports": frozenset({Role.LEADER, Role.STATISTICIAN, Role.QA_INSPECTOR}),
     "reports.decide": frozenset({Role.LEADER}),
     "qa": frozenset({Role.QA_INSPECTOR, Role.LEADER}),
     "qa.work": frozenset({Role.QA_INSPECTOR}),

@@ -64,13 +64,19 @@ def add_staff(capsys, monkeypatch, city: list[str], staff_id: str, role: str) ->
 
 def test_staff_tickets_and_reports(capsys, monkeypatch, city: list[str], tmp_path: Path):
     assert "city store at revision c" in ok(capsys, "city", "migrate", *city)
-    for staff_id, role in (("op-j", "operator_junior"), ("lead", "leader"), ("qa", "qa_inspector")):
+    for staff_id, role in (
+        ("op-j", "operator_junior"),
+        ("lead", "leader"),
+        ("qa", "qa_inspector"),
+        ("stat", "statistician"),
+    ):
         add_staff(capsys, monkeypatch, city, staff_id, role)
     listed = json.loads(ok(capsys, "city", "staff", "list", "--json", *city))
     assert {(m["id"], m["role"], m["active"]) for m in listed} == {
         ("op-j", "operator_junior", True),
         ("lead", "leader", True),
         ("qa", "qa_inspector", True),
+        ("stat", "statistician", True),
     }
     engine = make_engine(city[-1])
     assert staff.authenticate(engine, "op-j", "correct horse battery") is not None
@@ -141,9 +147,12 @@ def test_staff_tickets_and_reports(capsys, monkeypatch, city: list[str], tmp_pat
     assert [t["id"] for t in listed] == [int(ticket_id)]
     assert json.loads(ok(capsys, "city", "ticket", "list", "--open", "--json", *city)) == []
 
-    # A report: drafted by anyone on staff, approved only by a leader, then queued.
+    # A report: drafted by the statistician, approved only by a leader, then queued.
     ctx = make_context(engine, CITY)
     day = ctx.today().isoformat()
+    draft = ["city", "report", "draft", "--kind", "statistics", "--period", "day", "--start", day]
+    code, _, err = run(capsys, *draft, "--as", "op-j", *city)
+    assert code == 2 and "may not draft_report" in err
     drafted = json.loads(
         ok(
             capsys,
@@ -157,7 +166,7 @@ def test_staff_tickets_and_reports(capsys, monkeypatch, city: list[str], tmp_pat
             "--start",
             day,
             "--as",
-            "op-j",
+            "stat",
             "--json",
             *city,
         )

@@ -34,27 +34,56 @@ def _outbox_kinds(ctx: Any) -> list[str]:
         return list(conn.execute(select(OutboxRow.kind).order_by(OutboxRow.seq)).scalars())
 
 
-def test_each_report_due_is_drafted_once(tmp_path: Path) -> None:
+def _first_ticket(ctx: Any, at: datetime) -> None:
+    op = Actor("op-1", Role.OPERATOR_JUNIOR)
+    new = tickets.NewTicket("enquiry", "BILL", "phone", "13800000000", "n", "ordinary", "q")
+    tickets.register(ctx, op, new, at=at, then=Action.ANSWER)
+
+
+def test_a_store_without_work_drafts_nothing(tmp_path: Path) -> None:
+    assert scheduler.catch_up(_ctx(tmp_path), now=NOW) == []
+
+
+def test_each_report_due_is_drafted_once_and_downtime_is_caught_up(tmp_path: Path) -> None:
     ctx = _ctx(tmp_path)
+    _first_ticket(ctx, datetime(2026, 6, 15, 9, tzinfo=ZONE))
     made = scheduler.catch_up(ctx, now=NOW)
     drafts = {(r.kind, r.period_kind, r.period_start.isoformat()) for r in reports.pending(ctx)}
-    assert len(made) == 8
-    assert drafts == {
-        ("statistics", "day", "2026-11-24"),
-        ("statistics", "week", "2026-11-16"),
-        ("statistics", "month", "2026-10-01"),
-        ("qa", "month", "2026-10-01"),
-        ("overtime", "month", "2026-10-01"),
-        ("statistics", "quarter", "2026-07-01"),
-        ("overtime", "quarter", "2026-07-01"),
-        ("statistics", "year", "2025-01-01"),
+    assert len(made) == len(drafts) == 24
+    assert {d for d in drafts if d[1] == "day"} == {
+        ("statistics", "day", f"2026-11-{d}") for d in range(18, 25)
     }
+    assert {d for d in drafts if d[1] == "week"} == {
+        ("statistics", "week", w) for w in ("2026-10-26", "2026-11-02", "2026-11-09", "2026-11-16")
+    }
+    assert {d for d in drafts if d[1] == "month"} == {
+        (k, "month", m)
+        for k in ("statistics", "qa", "overtime")
+        for m in ("2026-08-01", "2026-09-01", "2026-10-01")
+    }
+    assert {d for d in drafts if d[1] == "quarter"} == {
+        (k, "quarter", q) for k in ("statistics", "overtime") for q in ("2026-04-01", "2026-07-01")
+    }
+    assert not {d for d in drafts if d[1] == "year"}  # 2025 ended before the first ticket
     assert scheduler.catch_up(ctx, now=NOW + timedelta(hours=3)) == []
     assert _outbox_kinds(ctx) == []  # drafts wait for the leader
 
 
+def test_a_draft_made_while_the_day_ran_is_not_final(tmp_path: Path) -> None:
+    ctx = _ctx(tmp_path)
+    _first_ticket(ctx, NOW - timedelta(days=2))
+    early = reports.draft(ctx, "statistics", "day", NOW.date(), by="stat-1", now=NOW)
+    _first_ticket(ctx, NOW + timedelta(hours=5))  # more work later that day
+    (final_id,) = scheduler.draft_due(ctx, "day", now=NOW + timedelta(days=1))
+    final = reports.get(ctx, final_id)
+    assert final.revision == early.revision + 1
+    assert (early.figures["enquiries_received"], final.figures["enquiries_received"]) == (0, 1)
+    assert reports.get(ctx, early.id).status == "superseded"
+
+
 def test_auto_approval_queues_reports_for_the_province(tmp_path: Path) -> None:
     ctx = _ctx(tmp_path, auto_approve=True)
+    _first_ticket(ctx, NOW - timedelta(days=3))
     scheduler.draft_due(ctx, "day", now=NOW)
     (report,) = reports.recent(ctx)
     assert report.status == "approved" and report.decided_by == "auto-approval"
