@@ -159,7 +159,7 @@ def _city_receipt(args: argparse.Namespace) -> int:
     from city_node.context import CityError
 
     # The receipt names a real, active staff member, as the console's do.
-    actor = _staff_actor(_city_context(args), args.actor)
+    actor = _staff_actor(_city_context(args), args.actor, flag="--actor")
     try:
         seq = services.record_receipt(
             _city_engine(args),
@@ -224,7 +224,7 @@ def _city_context(args: argparse.Namespace) -> Any:
     return context_for(_city_settings(args), _city_engine(args))
 
 
-def _staff_actor(ctx: Any, staff_id: str, role: str | None = None) -> Any:
+def _staff_actor(ctx: Any, staff_id: str, role: str | None = None, flag: str = "--as") -> Any:
     """The Actor for ``--as``: a known, active staff member, in their own role (``--role``,
     when given, must be that role) — history and reports name real people."""
     from city_node import staff
@@ -233,10 +233,10 @@ def _staff_actor(ctx: Any, staff_id: str, role: str | None = None) -> Any:
     member = staff.get(ctx.engine, staff_id)
     if member is None:
         raise ConfigError(
-            f"--as {staff_id!r}: no such staff member (see `fedsync city staff list`)"
+            f"{flag} {staff_id!r}: no such staff member (see `fedsync city staff list`)"
         )
     if not member.active:
-        raise ConfigError(f"--as {staff_id!r}: the account is inactive")
+        raise ConfigError(f"{flag} {staff_id!r}: the account is inactive")
     if role and role != member.role.value:
         raise ConfigError(
             f"--role {role}: staff member {staff_id} has the role {member.role.value}"

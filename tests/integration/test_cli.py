@@ -139,6 +139,21 @@ def test_hub_and_city_processes_work_and_stop_cleanly(tmp_path: Path):
         wait_for(
             lambda: "盘点积压工单" in fedsync("city", "inbox", *city_args).stdout, 30, "the notice"
         )
+        # A receipt names a real staff member of the city.
+        fedsync(
+            "city",
+            "staff",
+            "add",
+            *city_args,
+            "--id",
+            "leader-1",
+            "--name",
+            "王主任",
+            "--role",
+            "leader",
+            "--password",
+            "long-enough-1",
+        )
         fedsync(
             "city",
             "receipt",
