@@ -14,16 +14,15 @@ from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from city_node import domain
-from city_node.context import Actor, CityContext, CityError, Conflict, NotFound
+from city_node.context import Actor, CityContext, CityError, Conflict
 from city_node.domain import Action, TicketKind
-from city_node.store import HistoryRow, SuggestionBatch, TicketRow
-from city_node.tickets import parse_ticket_id
+from city_node.store import SuggestionBatch, TicketRow
+from city_node.tickets import load_row, parse_ticket_id, record_step
 from sync import outbox
 from sync.db import UnitOfWork
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 
 _T: Table = TicketRow.__table__  # type: ignore[assignment]
-_H: Table = HistoryRow.__table__  # type: ignore[assignment]
 MAX_BATCH = 10_000
 
 
@@ -54,36 +53,21 @@ def classify(
     number = parse_ticket_id(ticket_id)
     moment = now or ctx.now()
     with UnitOfWork(ctx.engine) as uow:
-        row = uow.conn.execute(
-            select(_T.c.kind, _T.c.status, _T.c.suggestion_batch_id).where(_T.c.id == number)
-        ).first()
-        if row is None:
-            raise NotFound(f"ticket {number} does not exist in this city's store")
+        row = load_row(uow.conn, number)
         if row.kind != TicketKind.SUGGESTION.value:
             raise CityError(f"ticket {number} is a {row.kind}, not a suggestion")
         if row.suggestion_batch_id is not None:
             raise CityError(f"ticket {number} was already sent in a suggestion batch")
-        uow.conn.execute(
-            update(_T)
-            .where(_T.c.id == number)
-            .values(
-                suggestion_class=label,
-                classified_by=actor.id,
-                classified_at=moment,
-                row_version=_T.c.row_version + 1,
-            )
-        )
-        uow.conn.execute(
-            insert(_H).values(
-                ticket_id=number,
-                at=moment,
-                actor=actor.id,
-                role=actor.role.value,
-                action=Action.CLASSIFY.value,
-                note=label,
-                from_status=row.status,
-                to_status=row.status,
-            )
+        record_step(
+            uow.conn,
+            row,
+            actor,
+            Action.CLASSIFY,
+            label,
+            moment,
+            suggestion_class=label,
+            classified_by=actor.id,
+            classified_at=moment,
         )
         uow.commit()
 

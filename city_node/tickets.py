@@ -172,9 +172,7 @@ _SELECT_LAST_STEP = (
 
 
 def _load(conn: Connection, ticket_id: int, *, full_history: bool) -> tuple[Any, Ticket]:
-    row = conn.execute(_SELECT_TICKET, {"id": ticket_id}).first()
-    if row is None:
-        raise NotFound(f"ticket {ticket_id} does not exist in this city's store")
+    row = load_row(conn, ticket_id)
     query = _SELECT_HISTORY if full_history else _SELECT_LAST_STEP
     history = [_history_entry(h) for h in conn.execute(query, {"id": ticket_id})]
     return row, _to_domain(row, history)
@@ -237,16 +235,6 @@ _UPDATE_STATE = (
     .where(_T.c.id == bindparam("_id"), _T.c.row_version == bindparam("_version"))
     .values({c: bindparam(c, type_=_T.c[c].type) for c in _STATE_COLUMNS})
 )
-
-
-def _is_repeat(
-    conn: Connection, ctx: CityContext, kind: TicketKind, phone: str, category: str, at: datetime
-) -> bool:
-    if kind is not TicketKind.COMPLAINT:
-        return False
-    since = at - timedelta(days=ctx.repeat_window_days)
-    params = {"phone": phone, "category": category, "since": since, "until": at}
-    return bool(conn.execute(_REPEAT, params).scalar())
 
 
 def _validated(ctx: CityContext, new: NewTicket) -> dict[str, Any]:
@@ -332,6 +320,9 @@ def register_many(ctx: CityContext, actor: Actor, intakes: Sequence[Intake]) -> 
                 row_version=1,
             )
             rows.append(values)
+        # One operator form is the common call: a plain INSERT … RETURNING and the EXISTS
+        # repeat check (in _repeats) keep it about 30 % cheaper than the batch statements
+        # (measured with benchmarks.city_register, mode form: 1,379/s vs 990/s on SQLite).
         if len(rows) == 1:
             ids = [uow.conn.execute(_INSERT_TICKET, rows[0]).scalar_one()]
         else:
@@ -596,35 +587,57 @@ def record_compensation(
     number = parse_ticket_id(ticket_id)
     moment = at or ctx.now()
     with UnitOfWork(ctx.engine) as uow:
-        row = uow.conn.execute(select(_T).where(_T.c.id == number)).first()
-        if row is None:
-            raise NotFound(f"ticket {number} does not exist in this city's store")
-        uow.conn.execute(
-            update(_T)
-            .where(_T.c.id == number)
-            .values(
-                compensation_fen=fen,
-                compensation_note=note,
-                compensated_at=moment,
-                row_version=row.row_version + 1,
-            )
-        )
-        uow.conn.execute(
-            insert(_H),
-            [
-                {
-                    "ticket_id": number,
-                    "at": moment,
-                    "actor": actor.id,
-                    "role": actor.role.value,
-                    "action": Action.COMPENSATE.value,
-                    "note": f"{fen / 100:.2f} yuan: {note}",
-                    "from_status": row.status,
-                    "to_status": row.status,
-                }
-            ],
+        record_step(
+            uow.conn,
+            load_row(uow.conn, number),
+            actor,
+            Action.COMPENSATE,
+            f"{fen / 100:.2f} yuan: {note}",
+            moment,
+            compensation_fen=fen,
+            compensation_note=note,
+            compensated_at=moment,
         )
         uow.commit()
+
+
+def load_row(conn: Connection, ticket_id: int) -> Any:
+    """The ticket's row, or NotFound."""
+    row = conn.execute(_SELECT_TICKET, {"id": ticket_id}).first()
+    if row is None:
+        raise NotFound(f"ticket {ticket_id} does not exist in this city's store")
+    return row
+
+
+def record_step(
+    conn: Connection,
+    row: Any,
+    actor: Actor,
+    action: Action,
+    note: str,
+    at: datetime,
+    **changes: Any,
+) -> None:
+    """A step that is not a lifecycle transition (compensation, classification): columns
+    change, the status does not, and the history gets its row — in the caller's transaction."""
+    conn.execute(
+        update(_T).where(_T.c.id == row.id).values(**changes, row_version=_T.c.row_version + 1)
+    )
+    conn.execute(
+        _INSERT_HISTORY,
+        [
+            {
+                "ticket_id": row.id,
+                "at": at,
+                "actor": actor.id,
+                "role": actor.role.value,
+                "action": action.value,
+                "note": note,
+                "from_status": row.status,
+                "to_status": row.status,
+            }
+        ],
+    )
 
 
 # --- reading ---------------------------------------------------------------------------------
