@@ -70,3 +70,28 @@ def upgrade(
         revision = current_revision(conn)
     assert revision is not None
     return revision
+
+
+def run_env(metadata: Sequence[MetaData]) -> None:
+    """The body of a store's Alembic ``env.py``: run the migrations on the connection
+    :func:`upgrade` passed in, or — from alembic's own CLI — on ``-x url=...``."""
+    from alembic import context
+    from sqlalchemy import create_engine
+
+    def run(connection: Connection) -> None:
+        context.configure(
+            connection=connection,
+            target_metadata=list(metadata),
+            render_as_batch=True,  # SQLite alters tables by copying them
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+    connection = context.config.attributes.get("connection")
+    if connection is not None:
+        run(connection)
+        return
+    url = context.get_x_argument(as_dictionary=True)["url"]
+    with create_engine(url).begin() as conn:
+        run(conn)

@@ -1,29 +1,7 @@
-"""Alembic environment for the city store; run through sync.migrate (or alembic's CLI with
-``-x url=...``)."""
-
-from __future__ import annotations
-
-from alembic import context
-from sqlalchemy import create_engine
+"""Alembic environment for the city store: run by sync.migrate.upgrade at start, or by
+alembic's CLI with ``-x url=sqlite:///city.sqlite``."""
 
 from city_node.store import METADATA
+from sync.migrate import run_env
 
-
-def _run(connection: object) -> None:
-    context.configure(
-        connection=connection,  # type: ignore[arg-type]
-        target_metadata=list(METADATA),
-        render_as_batch=True,  # SQLite alters tables by copying them
-        compare_type=True,
-    )
-    with context.begin_transaction():
-        context.run_migrations()
-
-
-connection = context.config.attributes.get("connection")
-if connection is not None:
-    _run(connection)
-else:  # alembic CLI: alembic -c ... -x url=sqlite:///city.sqlite upgrade head
-    url = context.get_x_argument(as_dictionary=True)["url"]
-    with create_engine(url).begin() as conn:
-        _run(conn)
+run_env(METADATA)
