@@ -30,7 +30,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict
@@ -123,15 +123,22 @@ def period(ctx: CityContext, kind: str, start: date | str) -> Period:
     return Period(kind, start, end, instant(start), instant(end))
 
 
-def latest_complete(ctx: CityContext, kind: str, now: datetime | None = None) -> Period:
-    """The last period of ``kind`` that has ended (yesterday's day, last week, ...)."""
-    today = ctx.today(now)
-    current = period_start_for(PERIOD_KINDS[kind], today)
-    return period(
-        ctx,
-        kind,
-        period_start_for(PERIOD_KINDS[kind], current.fromordinal(current.toordinal() - 1)),
-    )
+def containing(ctx: CityContext, kind: str, day: date) -> Period:
+    """The period of ``kind`` that contains the local date ``day``."""
+    return period(ctx, kind, period_start_for(PERIOD_KINDS[kind], day))
+
+
+def complete_periods(
+    ctx: CityContext, kind: str, count: int = 1, now: datetime | None = None
+) -> list[Period]:
+    """The last ``count`` periods of ``kind`` that have ended, oldest first (count 1:
+    yesterday, last week, ...)."""
+    p = containing(ctx, kind, ctx.today(now))
+    out = []
+    for _ in range(count):
+        p = containing(ctx, kind, p.start - timedelta(days=1))
+        out.append(p)
+    return out[::-1]
 
 
 # --- statistics ------------------------------------------------------------------------------

@@ -35,7 +35,6 @@ from city_node import qa, reports, suggestions
 from city_node.context import Actor, CityContext
 from city_node.domain import Role
 from city_node.store import NodeSetting, Report, TicketRow
-from sync.periods import period_start_for
 
 log = logging.getLogger(__name__)
 
@@ -63,21 +62,6 @@ _CRON: dict[str, dict[str, Any]] = {
 LOOKBACK = {"day": 7, "week": 4, "month": 3, "quarter": 2, "year": 1}
 
 
-def _periods_back(
-    ctx: CityContext, period_kind: str, count: int, now: datetime | None
-) -> list[Any]:
-    """The last ``count`` complete periods, oldest first."""
-    p = reports.latest_complete(ctx, period_kind, now)
-    out = [p]
-    for _ in range(count - 1):
-        before = p.start - timedelta(days=1)
-        p = reports.period(
-            ctx, period_kind, period_start_for(reports.PERIOD_KINDS[period_kind], before)
-        )
-        out.append(p)
-    return out[::-1]
-
-
 def draft_due(
     ctx: CityContext, period_kind: str, now: datetime | None = None, *, lookback: int = 1
 ) -> list[int]:
@@ -93,7 +77,7 @@ def draft_due(
     if first is None:
         return []
     made = []
-    for p in _periods_back(ctx, period_kind, lookback, now):
+    for p in reports.complete_periods(ctx, period_kind, lookback, now):
         if p.end_at <= first:
             continue
         for kind in REPORTS_FOR[period_kind]:
