@@ -321,8 +321,8 @@ def register_many(ctx: CityContext, actor: Actor, intakes: Sequence[Intake]) -> 
             )
             rows.append(values)
         # One operator form is the common call: a plain INSERT … RETURNING and the EXISTS
-        # repeat check (in _repeats) keep it about 30 % cheaper than the batch statements
-        # (measured with benchmarks.city_register, mode form: 1,379/s vs 990/s on SQLite).
+        # repeat check (in _repeats) keep it clearly cheaper than the batch statements
+        # (benchmarks.city_register, mode form, dropped by about a quarter without them).
         if len(rows) == 1:
             ids = [uow.conn.execute(_INSERT_TICKET, rows[0]).scalar_one()]
         else:
