@@ -25,6 +25,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -136,38 +137,26 @@ def build(ctx: CityContext, *, on_queued: Callable[[], None] | None = None) -> A
     """A scheduler with the routine's jobs (not started: call ``start()`` in the loop)."""
     scheduler = AsyncIOScheduler(timezone=ctx.zone)
 
-    def job(name: str, work: Callable[[], Any]) -> Callable[[], Any]:
+    def add(job_id: str, cron: dict[str, Any], work: Callable[[], Any], grace_hours: int) -> None:
         async def run() -> None:
             try:
                 result = await asyncio.to_thread(work)
             except Exception:  # a failed job must not stop the others; it runs again later
-                log.exception("scheduled job %s failed", name)
+                log.exception("scheduled job %s failed", job_id)
                 return
             if result and on_queued is not None:
                 on_queued()  # an auto-approved report or a batch is in the outbox: push now
 
-        return run
+        scheduler.add_job(
+            run,
+            CronTrigger(timezone=ctx.zone, **cron),
+            id=job_id,
+            coalesce=True,
+            misfire_grace_time=grace_hours * 3600,
+        )
 
     for period_kind, cron in _CRON.items():
-        scheduler.add_job(
-            job(f"{period_kind} reports", lambda k=period_kind: draft_due(ctx, k)),  # type: ignore[misc]
-            CronTrigger(timezone=ctx.zone, **cron),
-            id=f"reports-{period_kind}",
-            coalesce=True,
-            misfire_grace_time=6 * 3600,
-        )
-    scheduler.add_job(
-        job("QA sampling", lambda: sample_yesterday(ctx)),
-        CronTrigger(hour=1, minute=0, timezone=ctx.zone),
-        id="qa-sampling",
-        coalesce=True,
-        misfire_grace_time=6 * 3600,
-    )
-    scheduler.add_job(
-        job("suggestion batch", lambda: send_suggestions(ctx)),
-        CronTrigger(hour=23, minute=30, timezone=ctx.zone),
-        id="suggestions",
-        coalesce=True,
-        misfire_grace_time=3600,
-    )
+        add(f"reports-{period_kind}", cron, partial(draft_due, ctx, period_kind), 6)
+    add("qa-sampling", {"hour": 1, "minute": 0}, partial(sample_yesterday, ctx), 6)
+    add("suggestions", {"hour": 23, "minute": 30}, partial(send_suggestions, ctx), 1)
     return scheduler
