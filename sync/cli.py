@@ -159,10 +159,11 @@ def _city_receipt(args: argparse.Namespace) -> int:
     from city_node.context import CityError
 
     # The receipt names a real, active staff member, as the console's do.
-    actor = _staff_actor(_city_context(args), args.actor, flag="--actor")
+    ctx = _city_context(args)
+    actor = _staff_actor(ctx, args.actor, flag="--actor")
     try:
         seq = services.record_receipt(
-            _city_engine(args),
+            ctx.engine,
             notice_seq=args.notice,
             action=args.action,
             actor=actor.id,
