@@ -4,15 +4,11 @@ console served by a real uvicorn on loopback, over a fresh SQLite store per test
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import uvicorn
 from sqlalchemy import Engine
 
 from city_node import services, staff
@@ -21,6 +17,7 @@ from city_node.store import create_schema
 from city_node.web.app import create_app
 from sync.db import make_engine
 from sync.outbox import Outbox
+from tests.conftest import serving
 
 CHROMIUM = "/usr/bin/chromium"
 CITY = "620100"
@@ -68,22 +65,9 @@ def live_console(tmp_path: Any) -> Iterator[LiveConsole]:
         staff.add(engine, staff_id=staff_id, name=staff_id.title(), role=role, password=PASSWORD)
     ctx = make_context(engine, CITY)
     app = create_app(ctx, Outbox(engine), secret_key=b"b" * 32)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_config=None, access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "console did not start"
-        time.sleep(0.01)
-    try:
-        yield LiveConsole(f"http://127.0.0.1:{sock.getsockname()[1]}", engine, ctx)
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-        engine.dispose()
+    with serving(app) as url:
+        yield LiveConsole(url, engine, ctx)
+    engine.dispose()
 
 
 @pytest.fixture

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import re
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import Engine, func, select
 
 from city_node import reports, services, staff
@@ -28,6 +25,7 @@ from city_node.web.i18n import LABELS
 from sync.db import make_engine
 from sync.outbox import Outbox, OutboxRow
 from sync.pb.fedsync.v1 import federation_pb2 as pb
+from tests.conftest import serving
 
 CITY = "620100"
 PASSWORD = "correct-horse-1"
@@ -43,28 +41,6 @@ ROLES = {
 TEMPLATES = Path(__file__).parents[2] / "city_node" / "web" / "templates"
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@contextmanager
-def serving(app: Any) -> Iterator[str]:
-    """Serve ``app`` with a real uvicorn on a free loopback port, in a thread."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, lifespan="off", log_config=None, access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "console did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 @dataclass
