@@ -67,11 +67,13 @@ from benchmarks.city_reports import (
     SENIORS,
     SURNAMES,
     TIERS,
+    BenchError,
     SeedPlan,
     _cumulative,
     _pg_url,
     history_window,
     load_average,
+    log,
     pg_create,
     pg_drop,
     seed,
@@ -83,15 +85,6 @@ DB_PREFIX = "fedsync_bench_city_reg_"
 #: Target from the issue: register + dispatch through the services, tickets per second.
 TARGET_PER_S = 2_000
 MODES = ("form", "two_step", "batch", "concurrent")
-
-
-class BenchError(RuntimeError):
-    """The benchmark could not complete; the message says what was seen."""
-
-
-def log(quiet: bool, message: str) -> None:
-    if not quiet:
-        print(f"bench: {message}", file=sys.stderr, flush=True)
 
 
 # --- workload ------------------------------------------------------------------------------------
