@@ -18,7 +18,7 @@ from city_node import domain
 from city_node.context import Actor, CityError
 from city_node.domain import Role
 from city_node.store import Escalation, InboxNotice, StandardAnswer, TicketRow
-from city_node.tickets import _load, _pb_history, _save, parse_ticket_id
+from city_node.tickets import load_ticket, parse_ticket_id, pb_history, save_ticket
 from sync import outbox
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 
@@ -64,7 +64,7 @@ def _answer_trace(conn: Connection, notice: pb.Notice, now: datetime) -> str:
     request = notice.trace_request
     trace = pb.TicketTrace(request_notice_seq=notice.seq, ticket_id=request.ticket_id)
     try:
-        _row, ticket = _load(conn, parse_ticket_id(request.ticket_id), full_history=True)
+        _row, ticket = load_ticket(conn, parse_ticket_id(request.ticket_id), full_history=True)
     except CityError:
         trace.found = False
         note = f"trace answered: ticket {request.ticket_id} not found"
@@ -76,7 +76,7 @@ def _answer_trace(conn: Connection, notice: pb.Notice, now: datetime) -> str:
         trace.customer_phone = (
             ticket.customer_phone if request.from_gm_hotline else mask_phone(ticket.customer_phone)
         )
-        trace.history.extend(_pb_history(ticket.history))
+        trace.history.extend(pb_history(ticket.history))
         note = f"trace answered automatically ({len(ticket.history)} steps)"
     outbox.append(conn, trace, now=now)
     return note
@@ -89,7 +89,7 @@ def _apply_resolution(conn: Connection, notice: pb.Notice, now: datetime) -> str
         # Lock the ticket first: an operator's chase at the same moment must wait, not make
         # this write stale (a lost resolution would never be retried).
         conn.execute(select(TicketRow.id).where(TicketRow.id == number).with_for_update())
-        row, ticket = _load(conn, number, full_history=False)
+        row, ticket = load_ticket(conn, number, full_history=False)
         who = f"province:{res.resolved_by or notice.sender or 'gm-hotline'}"[:64]
         at = max(now, ticket.history[-1].at) if ticket.history else now
         after = domain.province_resolved(
@@ -99,7 +99,9 @@ def _apply_resolution(conn: Connection, notice: pb.Notice, now: datetime) -> str
             at=at,
             note=f"province resolution: {res.resolution}"[:4000],
         )
-        _save(conn, row, ticket, after, Actor(who, Role.PROVINCE), domain.Action.PROVINCE_RESOLVED)
+        save_ticket(
+            conn, row, ticket, after, Actor(who, Role.PROVINCE), domain.Action.PROVINCE_RESOLVED
+        )
     except (CityError, domain.DomainError) as exc:
         return f"resolution not applied: {exc}"
     latest = select(func.max(Escalation.id)).where(Escalation.ticket_id == number).scalar_subquery()

@@ -171,7 +171,8 @@ _SELECT_LAST_STEP = (
 )
 
 
-def _load(conn: Connection, ticket_id: int, *, full_history: bool) -> tuple[Any, Ticket]:
+def load_ticket(conn: Connection, ticket_id: int, *, full_history: bool) -> tuple[Any, Ticket]:
+    """The row and the domain ticket, with its whole history or only its last step."""
     row = load_row(conn, ticket_id)
     query = _SELECT_HISTORY if full_history else _SELECT_LAST_STEP
     history = [_history_entry(h) for h in conn.execute(query, {"id": ticket_id})]
@@ -502,18 +503,20 @@ def act(
     moment = at or ctx.now()
     with UnitOfWork(ctx.engine) as uow:
         full = step is Action.ESCALATE_PROVINCE
-        row, before = _load(uow.conn, number, full_history=full)
+        row, before = load_ticket(uow.conn, number, full_history=full)
         after = _apply(before, actor, step, moment, params, ctx)
-        _save(uow.conn, row, before, after, actor, step)
+        save_ticket(uow.conn, row, before, after, actor, step)
         if step is Action.ESCALATE_PROVINCE:
             _queue_escalation(uow.conn, after, row, actor, str(params.get("note") or ""), moment)
         uow.commit()
     return after
 
 
-def _save(
+def save_ticket(
     conn: Connection, row: Any, before: Ticket, after: Ticket, actor: Actor, step: Action
 ) -> None:
+    """Write ``after`` over ``row`` (refused with Conflict if the row changed since it was
+    read) and append the history entries ``before`` did not have."""
     values = _state_values(after)
     if after.closed_at is None:
         values["closed_by"] = None
@@ -529,7 +532,8 @@ def _save(
     conn.execute(_INSERT_HISTORY, _history_values(row.id, new_entries))
 
 
-def _pb_history(entries: Sequence[HistoryEntry]) -> list[pb.HistoryEntry]:
+def pb_history(entries: Sequence[HistoryEntry]) -> list[pb.HistoryEntry]:
+    """A ticket's history as it travels to the province (escalations, traces)."""
     out = []
     for e in entries:
         h = pb.HistoryEntry(actor=e.actor, action=e.action.value, note=e.note)
@@ -556,7 +560,7 @@ def _queue_escalation(
         # The province works the complaint itself: it needs to reach the customer.
         customer_name=ticket.customer_name,
         customer_phone=ticket.customer_phone,
-        history=_pb_history(ticket.history),
+        history=pb_history(ticket.history),
     )
     body.registered_at.FromDatetime(ticket.registered_at)
     seq = outbox.append(conn, body, now=at)
@@ -648,7 +652,7 @@ def get(ctx: CityContext, ticket_id: int | str) -> tuple[Ticket, dict[str, Any]]
     who registered and closed it, suggestion classification)."""
     number = parse_ticket_id(ticket_id)
     with ctx.engine.connect() as conn:
-        row, ticket = _load(conn, number, full_history=True)
+        row, ticket = load_ticket(conn, number, full_history=True)
     extras = {
         "is_repeat": row.is_repeat,
         "registered_by": row.registered_by,

@@ -98,16 +98,16 @@ def test_repeat_window_is_configurable(ctx: Any) -> None:
 def test_a_stale_write_is_refused(ctx: Any) -> None:
     t = tickets.register(ctx, OP, _new(), at=FRIDAY, then=Action.DISPATCH, branch="B")
     # Two people load the same ticket; the second save must not overwrite the first.
-    from city_node.tickets import _apply, _load, _save
+    from city_node.tickets import _apply, load_ticket, save_ticket
     from sync.db import UnitOfWork
 
     with UnitOfWork(ctx.engine) as a:
-        row, before = _load(a.conn, int(t.id), full_history=False)
+        row, before = load_ticket(a.conn, int(t.id), full_history=False)
         after = _apply(before, OP, Action.CHASE, FRIDAY + timedelta(hours=1), {}, ctx)
-        _save(a.conn, row, before, after, OP, Action.CHASE)
+        save_ticket(a.conn, row, before, after, OP, Action.CHASE)
         a.commit()
     with UnitOfWork(ctx.engine) as b, pytest.raises(Conflict):
-        _save(b.conn, row, before, after, OP, Action.CHASE)  # same stale row version
+        save_ticket(b.conn, row, before, after, OP, Action.CHASE)  # same stale row version
     assert [h.action.value for h in tickets.history(ctx, t.id)].count("chase") == 1
 
 
