@@ -560,21 +560,6 @@ def _city_simulate(args: argparse.Namespace) -> int:
 # --- hub: escalation resolutions and trace requests -----------------------------------------
 
 
-def _escalation_seq(engine: Any, city: str, ticket_id: str) -> int | None:
-    """The seq of the latest escalation the city sent for this ticket, if the hub has it."""
-    from sqlalchemy import func, select
-
-    from province_hub.store import Record
-
-    with engine.connect() as conn:
-        seq = conn.execute(
-            select(func.max(Record.seq)).where(
-                Record.city_code == city, Record.subject == f"escalation/{ticket_id}"
-            )
-        ).scalar()
-    return int(seq) if seq is not None else None
-
-
 def _send_to_city(args: argparse.Namespace, engine: Any, notice: Any, roster: Sequence[str]) -> int:
     from province_hub import services
 
@@ -597,12 +582,13 @@ def _hub_target(args: argparse.Namespace) -> tuple[Any, tuple[str, ...]]:
 
 
 def _hub_resolve(args: argparse.Namespace) -> int:
+    from province_hub import services
     from sync.pb.fedsync.v1 import federation_pb2 as pb
 
     engine, roster = _hub_target(args)
     if not args.resolution.strip():
         raise ConfigError("--resolution: say how the province resolved the complaint")
-    seq = _escalation_seq(engine, args.city, args.ticket)
+    seq = services.escalation_seq(engine, args.city, args.ticket)
     if seq is None and not args.force:
         raise ConfigError(
             f"city {args.city} has sent no escalation of ticket {args.ticket} to this hub "
