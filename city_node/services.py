@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from google.protobuf.message import Message
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, Table, bindparam, select, update
 
 from city_node import province_notices
 from city_node.context import CityError, NotFound
-from city_node.store import InboxNotice
+from city_node.store import Escalation, InboxNotice, Report, SuggestionBatch
 from sync import outbox
 from sync.db import UnitOfWork, insert_ignore
 from sync.envelopes import body_kind
@@ -170,3 +171,22 @@ def search_answers(engine: Engine, query: str, category: str | None = None) -> l
     """Standard answers (统一口径) matching every word of ``query``, for operators answering."""
     with engine.connect() as conn:
         return province_notices.search_answers(conn, query, category)
+
+
+def follow_rebase(conn: Connection, seq_map: Mapping[int, int]) -> None:
+    """After a re-base, point escalations, reports and suggestion batches at their new seqs.
+
+    Runs in the re-base's own transaction. Old and new numbers overlap (71 -> 118 while
+    118 -> 165), so every reference first goes to the negated new value, then flips sign:
+    no row is moved twice.
+    """
+    pairs = [{"old": old, "new": -new} for old, new in seq_map.items()]
+    for model in (Escalation, Report, SuggestionBatch):
+        table = cast(Table, model.__table__)
+        column = table.c.outbox_seq
+        for start in range(0, len(pairs), 1000):
+            conn.execute(
+                update(table).where(column == bindparam("old")).values(outbox_seq=bindparam("new")),
+                pairs[start : start + 1000],
+            )
+        conn.execute(update(table).where(column < 0).values(outbox_seq=-column))

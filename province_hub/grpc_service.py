@@ -112,7 +112,7 @@ class FederationService:
         self._city_locks: dict[str, asyncio.Lock] = {}
 
     def handler(self) -> grpc.GenericRpcHandler:
-        """The generic handler that routes the three methods to this object."""
+        """The generic handler that routes the service's methods to this object."""
         return grpc.method_handlers_generic_handler(
             SERVICE,
             {
@@ -123,6 +123,10 @@ class FederationService:
                 "Push": grpc.unary_unary_rpc_method_handler(
                     self._parsing(pb.PushRequest, self.Push),
                     response_serializer=pb.PushResponse.SerializeToString,
+                ),
+                "ListHeld": grpc.unary_unary_rpc_method_handler(
+                    self._parsing(pb.ListHeldRequest, self.ListHeld),
+                    response_serializer=pb.ListHeldResponse.SerializeToString,
                 ),
                 "Subscribe": grpc.unary_stream_rpc_method_handler(
                     self._parsing_stream(pb.SubscribeRequest, self.Subscribe),
@@ -262,6 +266,35 @@ class FederationService:
             acked_through_seq=result.acked_through_seq,
             quarantined=result.quarantined,
             duplicates=result.duplicates,
+        )
+
+    async def ListHeld(
+        self, request: pb.ListHeldRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListHeldResponse:
+        city = await self._city(context)
+        try:
+            if request.city_code != city:
+                raise errors.IdentityMismatch(
+                    f"ListHeld names city {request.city_code!r} but the client certificate "
+                    f"belongs to city {city}",
+                    field="city_code",
+                )
+            page = await self._run(
+                services.list_held,
+                city_code=city,
+                from_seq=request.from_seq,
+                through_seq=request.through_seq,
+            )
+        except errors.LinkError as exc:
+            await self._abort(context, exc)
+        return pb.ListHeldResponse(
+            acked_through_seq=page.acked_through_seq,
+            epoch=page.epoch,
+            held=[
+                pb.HeldEnvelope(seq=seq, content_digest=digest, epoch=epoch)
+                for seq, digest, epoch in page.held
+            ],
+            next_seq=page.next_seq,
         )
 
     async def Subscribe(

@@ -389,8 +389,16 @@ def hello(
             "schema_version": request.schema_version,
         }
         conflict = ""
-        rebased = request.delivered_through_seq == link.acked_seq  # new epoch after our mark
-        if link.epoch and request.epoch != link.epoch and link.acked_seq > 0 and not rebased:
+        # Another epoch is a conflict only when the hub holds more than the city says it
+        # delivered: a re-created or restored store. A re-based city continues after the
+        # hub's mark (delivered == held), and a city that delivered *more* than the hub holds
+        # under an epoch it used before is meeting a hub restored from a backup — it re-sends
+        # what the hub lost, and the digest check at Push is the judge.
+        if (
+            link.epoch
+            and request.epoch != link.epoch
+            and link.acked_seq > request.delivered_through_seq
+        ):
             conflict = (
                 f"city {city_code} says hello with epoch {request.epoch} but the hub holds seqs "
                 f"up to {link.acked_seq} under epoch {link.epoch}: its store was re-created"
@@ -422,6 +430,62 @@ def hello(
         )
         uow.commit()
     return HelloResult(acked_through_seq=link.acked_seq, epoch=link.epoch)
+
+
+#: Most held envelopes ListHeld returns in one answer (the city pages through the rest).
+LIST_HELD_PAGE = 10_000
+
+
+@dataclass(frozen=True)
+class HeldPage:
+    acked_through_seq: int
+    epoch: str
+    #: (seq, digest, epoch) in seq order.
+    held: list[tuple[int, bytes, str]]
+    #: 0 when the range is complete, else where the next page starts.
+    next_seq: int
+
+
+def list_held(
+    engine: Engine,
+    *,
+    city_code: str,
+    from_seq: int,
+    through_seq: int = 0,
+    page: int = LIST_HELD_PAGE,
+) -> HeldPage:
+    """The envelopes the hub holds for ``city_code`` in [from_seq, through_seq], with digests.
+
+    ``through_seq`` 0 means "up to the hub's mark". What a re-basing city compares its own
+    rows against, so nothing the hub already holds is sent again under a new number.
+    """
+    if from_seq < 1:
+        raise errors.MalformedEnvelope("from_seq must be at least 1", field="from_seq")
+    if through_seq and through_seq < from_seq:
+        raise errors.MalformedEnvelope(
+            f"through_seq {through_seq} is below from_seq {from_seq}", field="through_seq"
+        )
+    with engine.connect() as conn:
+        link = conn.execute(
+            select(CityLink.acked_seq, CityLink.epoch).where(CityLink.city_code == city_code)
+        ).one_or_none()
+        acked = int(link.acked_seq) if link else 0
+        epoch = str(link.epoch) if link else ""
+        last = min(through_seq or acked, acked)
+        rows = conn.execute(
+            select(Record.seq, Record.digest, Record.epoch)
+            .where(Record.city_code == city_code, Record.seq.between(from_seq, last))
+            .order_by(Record.seq)
+            .limit(page + 1)
+        ).all()
+    more = len(rows) > page
+    held = [(int(r.seq), bytes(r.digest), str(r.epoch)) for r in rows[:page]]
+    return HeldPage(
+        acked_through_seq=acked,
+        epoch=epoch,
+        held=held,
+        next_seq=int(rows[page].seq) if more else 0,
+    )
 
 
 # --- notices ---------------------------------------------------------------------------------

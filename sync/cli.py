@@ -176,37 +176,45 @@ def _city_receipt(args: argparse.Namespace) -> int:
 
 
 def _city_rebase(args: argparse.Namespace) -> int:
-    from sync.link import hello_request, make_channel
+    from city_node.services import follow_rebase
+    from sync.link import make_channel, rebase_against_hub
     from sync.outbox import Outbox
-    from sync.pb.fedsync.v1 import federation_pb2_grpc as pb_grpc
     from sync.pki import load_city_tls
 
     settings = _city_settings(args)
     outbox = Outbox(_city_engine(args))
     snapshot = outbox.snapshot()
 
-    async def ask_hub() -> Any:
+    async def run(apply: bool) -> Any:
         channel = make_channel(
             settings.hub,
             load_city_tls(settings.pki_dir, settings.code),
             server_name=settings.hub_server_name,
         )
         async with channel:
-            return await pb_grpc.FederationStub(channel).Hello(hello_request(snapshot), timeout=30)
+            return await rebase_against_hub(outbox, channel, apply=apply, on_renumber=follow_rebase)
 
-    hello = asyncio.run(ask_hub())
+    outcome = asyncio.run(run(apply=bool(args.yes)))
+    plan = outcome.plan
     print(
-        f"hub holds seqs up to {hello.acked_through_seq} (epoch {hello.epoch or '-'}); this store "
-        f"has assigned up to {snapshot.last_seq}, delivered {snapshot.delivered_seq} "
+        f"hub holds seqs up to {outcome.hub_acked_seq} (epoch {outcome.hub_epoch or '-'}); this "
+        f"store has assigned up to {snapshot.last_seq}, delivered {snapshot.delivered_seq} "
         f"(epoch {snapshot.epoch})"
     )
-    if not args.yes:
-        print("re-run with --yes to start a new epoch after the hub's high-water mark")
-        return 1
-    epoch, moved = outbox.rebase(hub_acked_seq=hello.acked_through_seq)
     print(
-        f"re-based: new epoch {epoch}; {moved} unsent envelopes renumbered from "
-        f"{hello.acked_through_seq + 1}"
+        f"{plan.already_held} envelopes the hub already holds at their seq, "
+        f"{plan.held_elsewhere} it holds under another seq, {plan.renumbered} it does not hold"
+    )
+    if not args.yes:
+        print(
+            "re-run with --yes to start a new epoch after the hub's high-water mark: what the "
+            "hub holds counts as delivered, the rest is renumbered"
+        )
+        return 1
+    print(
+        f"re-based: new epoch {plan.epoch}; {plan.renumbered} envelopes renumbered from "
+        f"{outcome.hub_acked_seq + 1}; {plan.already_held + plan.held_elsewhere} already held "
+        "by the hub, not sent again"
     )
     return 0
 

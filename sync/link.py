@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
@@ -27,7 +27,7 @@ import grpc
 
 from sync import errors
 from sync.envelopes import build_envelope
-from sync.outbox import LinkSnapshot, Outbox, OutboxError
+from sync.outbox import LinkSnapshot, Outbox, OutboxError, RebasePlan
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.pb.fedsync.v1 import federation_pb2_grpc as pb_grpc
 from sync.pki import TlsFiles
@@ -83,6 +83,25 @@ def _within_bytes(rows: list[tuple[int, bytes]], budget: int) -> list[tuple[int,
     return rows
 
 
+def _one_epoch(rows: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+    """The leading rows that share the first row's epoch.
+
+    The hub applies one epoch per batch; after a re-base the outbox holds the old epoch's
+    rows below the new epoch's, and a hub restored from a backup older than the re-base asks
+    for both. Epochs are contiguous runs, so equal ends mean one epoch (the common case,
+    two parses per batch).
+    """
+    if len(rows) < 2:
+        return rows
+    first = pb.Envelope.FromString(rows[0][1]).epoch
+    if pb.Envelope.FromString(rows[-1][1]).epoch == first:
+        return rows
+    for index, (_, payload) in enumerate(rows):
+        if pb.Envelope.FromString(payload).epoch != first:
+            return rows[:index]
+    return rows
+
+
 def backoff_delay(attempt: int, *, initial: float, maximum: float) -> float:
     """Full-jitter exponential backoff: uniform in [0, min(max, initial * 2**attempt)]."""
     ceiling = min(maximum, initial * (2 ** min(attempt, 30)))
@@ -119,6 +138,65 @@ def hello_request(snapshot: LinkSnapshot) -> pb.HelloRequest:
         delivered_through_seq=snapshot.delivered_seq,
         last_assigned_seq=snapshot.last_seq,
     )
+
+
+async def fetch_held(
+    stub: pb_grpc.FederationStub,
+    *,
+    city_code: str,
+    from_seq: int,
+    through_seq: int,
+    call_timeout: float = 30.0,
+) -> dict[int, bytes]:
+    """Seq -> content digest of what the hub holds for this city in the range (all pages)."""
+    held: dict[int, bytes] = {}
+    next_seq = max(1, from_seq)
+    while next_seq and next_seq <= through_seq:
+        page: pb.ListHeldResponse = await stub.ListHeld(
+            pb.ListHeldRequest(city_code=city_code, from_seq=next_seq, through_seq=through_seq),
+            timeout=call_timeout,
+        )
+        held.update((item.seq, item.content_digest) for item in page.held)
+        next_seq = page.next_seq
+    return held
+
+
+@dataclass(frozen=True)
+class RebaseOutcome:
+    hub_acked_seq: int
+    hub_epoch: str
+    plan: RebasePlan
+
+
+async def rebase_against_hub(
+    outbox: Outbox,
+    channel: grpc.aio.Channel,
+    *,
+    apply: bool,
+    on_renumber: Callable[[Any, Mapping[int, int]], None] | None = None,
+    call_timeout: float = 30.0,
+) -> RebaseOutcome:
+    """Ask the hub what it holds and re-base the outbox after it (``apply=False``: plan only).
+
+    Run with the node stopped: the hub's answer must still be true when the rows move.
+    """
+    snapshot = outbox.snapshot()
+    stub = pb_grpc.FederationStub(channel)
+    hello: pb.HelloResponse = await stub.Hello(hello_request(snapshot), timeout=call_timeout)
+    kept = outbox.kept_range()
+    held: dict[int, bytes] = {}
+    if kept is not None and hello.acked_through_seq >= kept[0]:
+        held = await fetch_held(
+            stub,
+            city_code=snapshot.city_code,
+            from_seq=kept[0],
+            through_seq=hello.acked_through_seq,
+            call_timeout=call_timeout,
+        )
+    plan = outbox.rebase(
+        hub_acked_seq=hello.acked_through_seq, held=held, apply=apply, on_renumber=on_renumber
+    )
+    return RebaseOutcome(hub_acked_seq=hello.acked_through_seq, hub_epoch=hello.epoch, plan=plan)
 
 
 class LinkStopped(Exception):
@@ -268,12 +346,14 @@ class LinkClient:
             raise LinkStopped(
                 "conflict", snapshot.last_error or "sequence conflict: review, then re-base"
             )
-        rebased = snapshot.delivered_seq == hello.acked_through_seq  # continues after the mark
+        # Another epoch at the hub is a conflict only when it holds more than we delivered
+        # (this store was re-created or restored). Equal marks: we re-based after its mark.
+        # Less: the hub was restored from a backup (perhaps older than our re-base) and gets
+        # what it lost re-sent below, one epoch per batch; its digest check is the judge.
         if (
             hello.epoch
             and hello.epoch != snapshot.epoch
-            and hello.acked_through_seq > 0
-            and not rebased
+            and (hello.acked_through_seq > snapshot.delivered_seq)
         ):
             raise LinkStopped(
                 "conflict",
@@ -318,7 +398,7 @@ class LinkClient:
             rows = await self._db(
                 self._outbox.pending, after_seq=delivered, limit=max(1, batch_limit - 1)
             )
-            rows = _within_bytes(rows, byte_budget)
+            rows = _one_epoch(_within_bytes(rows, byte_budget))
             envelopes = [payload for _, payload in rows]
             now = loop.time()
             if now >= next_heartbeat and len(envelopes) < batch_limit:

@@ -14,6 +14,7 @@ kept ``retention_days`` after delivery so a hub restored from a backup can be re
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -263,14 +264,19 @@ class Outbox:
             delivered: int = _lock_state(uow.conn).delivered_seq
             if hub_acked_seq >= delivered:
                 return 0
-            first_kept = uow.conn.execute(
-                select(func.min(OutboxRow.seq)).where(OutboxRow.seq > hub_acked_seq)
-            ).scalar()
-            if first_kept != hub_acked_seq + 1:
+            first_kept, kept = uow.conn.execute(
+                select(func.min(OutboxRow.seq), func.count()).where(
+                    OutboxRow.seq > hub_acked_seq, OutboxRow.seq <= delivered
+                )
+            ).one()
+            # Every lost row must still be here (a re-base may have left rows the hub held
+            # from another copy of this store, which this store never had).
+            if first_kept != hub_acked_seq + 1 or kept != delivered - hub_acked_seq:
                 raise OutboxError(
                     f"the hub holds seqs only up to {hub_acked_seq} but this city delivered up "
-                    f"to {delivered} and no longer keeps seq {hub_acked_seq + 1} (purged after "
-                    "retention); the hub's loss cannot be refilled from here — re-base the city"
+                    f"to {delivered} and no longer keeps every seq in between (purged after "
+                    "retention, or held by the hub from another copy of this store); the hub's "
+                    "loss cannot be refilled from here — re-base the city"
                 )
             uow.conn.execute(
                 update(OutboxRow).where(OutboxRow.seq > hub_acked_seq).values(delivered_at=None)
@@ -306,55 +312,110 @@ class Outbox:
             uow.commit()
         return int(result.rowcount)
 
-    def rebase(self, *, hub_acked_seq: int) -> tuple[str, int]:
+    def rebase(
+        self,
+        *,
+        hub_acked_seq: int,
+        held: Mapping[int, bytes],
+        apply: bool = True,
+        on_renumber: Callable[[Connection, Mapping[int, int]], None] | None = None,
+        now: datetime | None = None,
+    ) -> RebasePlan:
         """Start a new epoch that continues after the hub's high-water mark.
 
-        Rows the hub holds identically (below the first conflicting seq, when the conflict
-        named one, and up to the hub's mark) count as delivered; every later row is
-        renumbered, in its order, from ``hub_acked_seq + 1`` and re-wrapped under the new
-        epoch. Returns (epoch, rows moved). Only for an operator after reviewing a conflict.
+        ``held`` is what the hub holds for this city (seq -> content digest, from
+        ``ListHeld``) over the seqs this outbox still keeps. Every row is judged by it:
+
+        - the hub holds the same digest at the row's seq: the row counts as delivered and
+          stays where it is;
+        - the hub holds the same digest under another seq (a copy of this store was re-based
+          before): the row is dropped here, the hub already has it;
+        - otherwise the row is renumbered, in its order, from ``hub_acked_seq + 1`` and
+          re-wrapped under the new epoch — delivered or not, since the hub does not hold it.
+
+        So after any restore the hub ends up holding each distinct envelope once. With
+        ``apply=False`` nothing changes and the plan is returned for the operator to review.
+        ``on_renumber(conn, {old: new})`` runs in the same transaction so the caller can
+        follow its own references to outbox seqs (moved and dropped rows alike).
         """
         new_epoch = uuid.uuid4().hex
         with UnitOfWork(self.engine) as uow:
             state = _lock_state(uow.conn)
-            if state.conflict_seq > state.delivered_seq:
-                same_through = min(hub_acked_seq, state.conflict_seq - 1)
-            else:
-                same_through = min(hub_acked_seq, state.delivered_seq)
             rows = uow.conn.execute(
-                select(OutboxRow.seq, OutboxRow.envelope, OutboxRow.created_at, OutboxRow.kind)
-                .where(OutboxRow.seq > same_through)
-                .order_by(OutboxRow.seq)
+                select(
+                    OutboxRow.seq, OutboxRow.envelope, OutboxRow.created_at, OutboxRow.kind
+                ).order_by(OutboxRow.seq)
             ).all()
-            # Everything above the identical prefix goes, delivered or not, so the new numbers
-            # cannot collide with rows left behind.
-            uow.conn.execute(delete(OutboxRow).where(OutboxRow.seq > same_through))
-            moment = _now()
+            envelopes = {row.seq: pb.Envelope.FromString(row.envelope) for row in rows}
+            in_place = {
+                row.seq
+                for row in rows
+                if row.seq <= hub_acked_seq
+                and held.get(row.seq) == envelopes[row.seq].content_digest
+            }
+            # Digests the hub holds at seqs no in-place row accounts for: each can vouch for one
+            # row of ours that sits under another number.
+            spare: dict[bytes, list[int]] = {}
+            for seq, digest in sorted(held.items()):
+                if seq not in in_place:
+                    spare.setdefault(digest, []).append(seq)
+            elsewhere: dict[int, int] = {}
+            moved: list[Any] = []
+            for row in rows:
+                if row.seq in in_place:
+                    continue
+                candidates = spare.get(envelopes[row.seq].content_digest)
+                if candidates:
+                    elsewhere[row.seq] = candidates.pop(0)
+                else:
+                    moved.append(row)
+            seq_map = dict(elsewhere)
+            seq_map.update(
+                {row.seq: hub_acked_seq + index for index, row in enumerate(moved, start=1)}
+            )
+            plan = RebasePlan(
+                epoch=new_epoch if apply else state.epoch,
+                hub_acked_seq=hub_acked_seq,
+                already_held=len(in_place),
+                held_elsewhere=len(elsewhere),
+                renumbered=len(moved),
+                seq_map=seq_map,
+            )
+            if not apply:
+                return plan
+            # In bounded chunks: an IN list of a month's rows would pass SQLite's and
+            # PostgreSQL's limits on bound parameters.
+            gone = [row.seq for row in rows if row.seq not in in_place]
+            for start in range(0, len(gone), 1000):
+                uow.conn.execute(
+                    delete(OutboxRow).where(OutboxRow.seq.in_(gone[start : start + 1000]))
+                )
+            moment = now or _now()
             uow.conn.execute(
                 update(OutboxRow)
-                .where(OutboxRow.seq <= same_through, OutboxRow.delivered_at.is_(None))
+                .where(OutboxRow.delivered_at.is_(None))
                 .values(delivered_at=moment)
             )
-            next_seq = hub_acked_seq
-            for row in rows:
-                next_seq += 1
-                envelope = pb.Envelope.FromString(row.envelope)
+            for row in moved:
+                envelope = envelopes[row.seq]
                 envelope.epoch = new_epoch
-                envelope.seq = next_seq
+                envelope.seq = seq_map[row.seq]
                 uow.conn.execute(
                     insert(OutboxRow).values(
-                        seq=next_seq,
+                        seq=envelope.seq,
                         kind=row.kind,
                         created_at=row.created_at,
                         envelope=envelope.SerializeToString(),
                     )
                 )
+            if on_renumber is not None and seq_map:
+                on_renumber(uow.conn, seq_map)
             uow.conn.execute(
                 update(LinkState)
                 .where(LinkState.id == LINK_ROW_ID)
                 .values(
                     epoch=new_epoch,
-                    last_seq=next_seq,
+                    last_seq=hub_acked_seq + len(moved),
                     delivered_seq=hub_acked_seq,
                     hub_acked_seq=hub_acked_seq,
                     state="never",
@@ -363,7 +424,30 @@ class Outbox:
                 )
             )
             uow.commit()
-        return new_epoch, len(rows)
+        return plan
+
+    def kept_range(self) -> tuple[int, int] | None:
+        """(lowest, highest) seq this outbox still keeps, None when it is empty."""
+        with self.engine.connect() as conn:
+            low, high = conn.execute(select(func.min(OutboxRow.seq), func.max(OutboxRow.seq))).one()
+        return None if low is None else (int(low), int(high))
+
+
+@dataclass(frozen=True)
+class RebasePlan:
+    """What a re-base does (or did) to the outbox."""
+
+    #: The new epoch (with ``apply=False``: the current one, unchanged).
+    epoch: str
+    hub_acked_seq: int
+    #: Rows the hub holds identically at their own seq: now counted as delivered.
+    already_held: int
+    #: Rows the hub holds under another seq: dropped here.
+    held_elsewhere: int
+    #: Rows the hub does not hold: renumbered from ``hub_acked_seq + 1``.
+    renumbered: int
+    #: Old seq -> the seq the hub holds (or will hold) that envelope under.
+    seq_map: Mapping[int, int]
 
 
 def advance_notice_cursor(conn: Connection, seq: int) -> None:

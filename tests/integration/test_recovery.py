@@ -91,8 +91,12 @@ async def test_city_restored_from_older_copy_is_a_conflict_and_hub_keeps_its_dat
 
     # After review the operator re-bases: the 5 new envelopes follow the hub's mark.
     await restored.stop()
-    epoch, moved = Outbox(restored.engine).rebase(hub_acked_seq=20)
-    assert moved == 5
+    page = hub_services.list_held(hub.engine, city_code=CITY, from_seq=1)
+    plan = Outbox(restored.engine).rebase(
+        hub_acked_seq=20, held={seq: digest for seq, digest, _ in page.held}
+    )
+    epoch = plan.epoch
+    assert (plan.already_held, plan.renumbered) == (10, 5)
     restored = start_city(dataclasses.replace(settings, database_url=backup_url))
     await wait_until(
         lambda: len(hub_records(hub.engine)) == 25, what="re-based envelopes at the hub"
@@ -296,7 +300,7 @@ async def test_rebase_command_after_a_recreated_store(
     assert shown.returncode == 1 and "hub holds seqs up to 4" in shown.stdout, shown.stderr
     assert Outbox(fresh.engine).snapshot().last_seq == 3  # nothing changed without --yes
     done = await asyncio.to_thread(rebase, "--yes")
-    assert done.returncode == 0 and "3 unsent envelopes renumbered from 5" in done.stdout
+    assert done.returncode == 0 and "3 envelopes renumbered from 5" in done.stdout
     start_city(fresh_settings)
     await wait_until(lambda: sorted(hub_records(hub.engine)) == list(range(1, 8)))
 

@@ -76,23 +76,39 @@ def test_delivery_marks_rewind_and_purge(engine):
         box.rewind(3)
 
 
-def test_rebase_renumbers_unsent_rows_after_the_hub_mark(engine):
+def digests(engine) -> dict[int, bytes]:
+    with engine.connect() as conn:
+        return {
+            seq: pb.Envelope.FromString(raw).content_digest
+            for seq, raw in conn.execute(select(OutboxRow.seq, OutboxRow.envelope))
+        }
+
+
+def other(seq: int) -> bytes:
+    """A digest no row of ours has: the hub holds something else at ``seq``."""
+    return seq.to_bytes(32, "big")
+
+
+def test_rebase_renumbers_rows_the_hub_does_not_hold(engine):
     for n in range(1, 6):
         services.send(engine, body(n))
     box = Outbox(engine)
     box.mark_delivered(2)
     old_epoch = box.snapshot().epoch
-    epoch, moved = box.rebase(hub_acked_seq=40)
-    assert moved == 3 and epoch != old_epoch
+    mine = digests(engine)
+    held = {seq: mine[seq] if seq <= 2 else other(seq) for seq in range(1, 41)}
+    plan = box.rebase(hub_acked_seq=40, held=held)
+    assert (plan.already_held, plan.held_elsewhere, plan.renumbered) == (2, 0, 3)
+    assert plan.epoch != old_epoch and dict(plan.seq_map) == {3: 41, 4: 42, 5: 43}
     assert seqs(engine) == [1, 2, 41, 42, 43]
     snap = box.snapshot()
-    assert (snap.last_seq, snap.delivered_seq, snap.epoch) == (43, 40, epoch)
+    assert (snap.last_seq, snap.delivered_seq, snap.epoch) == (43, 40, plan.epoch)
     rows = box.pending(after_seq=40, limit=10)
     envs = [pb.Envelope.FromString(raw) for _, raw in rows]
     assert [(e.seq, e.epoch, e.suggestion_batch.batch_number) for e in envs] == [
-        (41, epoch, 3),
-        (42, epoch, 4),
-        (43, epoch, 5),
+        (41, plan.epoch, 3),
+        (42, plan.epoch, 4),
+        (43, plan.epoch, 5),
     ]
     assert services.send(engine, body(6)) == 44
 
@@ -118,18 +134,25 @@ def test_receipts_need_a_known_notice_and_a_reason_for_objections(engine):
     assert row.objection_reason == "no staff" and row.objection_at is not None
 
 
-def test_rebase_keeps_rows_the_hub_holds_identically(engine):
-    """A restored store: rows before the first conflicting seq are the hub's own copies."""
+def test_rebase_keeps_unsent_rows_the_hub_holds_identically(engine):
+    """A store restored from a copy taken with a backlog: the hub got that backlog from the
+    original store, so those rows count as delivered and are not renumbered (sent twice)."""
     for n in range(1, 6):
         services.send(engine, body(n))
     box = Outbox(engine)
     box.mark_delivered(2)
-    box.set_state("conflict", error="seq 4 differs", conflict_seq=4)
-    epoch, moved = box.rebase(hub_acked_seq=10)
-    assert moved == 2  # 4 and 5; 3 is identical at the hub and counts as delivered
+    mine = digests(engine)
+    held = {seq: mine[seq] if seq <= 3 else other(seq) for seq in range(1, 11)}
+    plan = box.rebase(hub_acked_seq=10, held=held)
+    assert (plan.already_held, plan.renumbered) == (3, 2)  # 4 and 5 differ at the hub
     assert seqs(engine) == [1, 2, 3, 11, 12]
     snap = box.snapshot()
-    assert (snap.delivered_seq, snap.last_seq, snap.state, snap.epoch) == (10, 12, "never", epoch)
+    assert (snap.delivered_seq, snap.last_seq, snap.state, snap.epoch) == (
+        10,
+        12,
+        "never",
+        plan.epoch,
+    )
     assert [s for s, _ in box.pending(after_seq=10, limit=10)] == [11, 12]
 
 
@@ -139,12 +162,31 @@ def test_rebase_below_delivered_rows_does_not_collide(engine):
         services.send(engine, body(n))
     box = Outbox(engine)
     box.mark_delivered(6)
-    epoch, moved = box.rebase(hub_acked_seq=3)
-    assert moved == 4 and seqs(engine) == [1, 2, 3, 4, 5, 6, 7]
+    mine = digests(engine)
+    plan = box.rebase(hub_acked_seq=3, held={seq: mine[seq] for seq in (1, 2, 3)})
+    assert plan.renumbered == 4 and seqs(engine) == [1, 2, 3, 4, 5, 6, 7]
     envs = [pb.Envelope.FromString(raw) for _, raw in box.pending(after_seq=3, limit=10)]
     assert [(e.seq, e.epoch, e.suggestion_batch.batch_number) for e in envs] == [
-        (4, epoch, 4),
-        (5, epoch, 5),
-        (6, epoch, 6),
-        (7, epoch, 7),
+        (4, plan.epoch, 4),
+        (5, plan.epoch, 5),
+        (6, plan.epoch, 6),
+        (7, plan.epoch, 7),
     ]
+
+
+def test_rebase_plan_changes_nothing_and_rows_held_elsewhere_are_dropped(engine):
+    for n in range(1, 6):
+        services.send(engine, body(n))
+    box = Outbox(engine)
+    mine = digests(engine)
+    before = box.snapshot()
+    # The hub holds 1, 2 as we do, our row 3 under its seq 7 (an earlier re-base of a copy).
+    held = {1: mine[1], 2: mine[2], 3: other(3), 4: other(4), 5: other(5), 6: other(6), 7: mine[3]}
+    plan = box.rebase(hub_acked_seq=7, held=held, apply=False)
+    assert (plan.already_held, plan.held_elsewhere, plan.renumbered) == (2, 1, 2)
+    assert box.snapshot() == before and seqs(engine) == [1, 2, 3, 4, 5]
+    followed = []
+    plan = box.rebase(hub_acked_seq=7, held=held, on_renumber=lambda _c, m: followed.append(m))
+    assert dict(plan.seq_map) == {3: 7, 4: 8, 5: 9} and followed == [plan.seq_map]
+    assert seqs(engine) == [1, 2, 8, 9]
+    assert [s for s, _ in box.pending(after_seq=7, limit=10)] == [8, 9]

@@ -386,6 +386,94 @@ class SubscribeRequest(_message.Message):
 Global___SubscribeRequest: _TypeAlias = SubscribeRequest  # noqa: Y015
 
 @_typing.final
+class ListHeldRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CITY_CODE_FIELD_NUMBER: _builtins.int
+    FROM_SEQ_FIELD_NUMBER: _builtins.int
+    THROUGH_SEQ_FIELD_NUMBER: _builtins.int
+    city_code: _builtins.str
+    """The calling city's code; must equal the code in its client certificate."""
+    from_seq: _builtins.int
+    """First seq wanted (inclusive, at least 1)."""
+    through_seq: _builtins.int
+    """Last seq wanted (inclusive); 0 means "up to the hub's high-water mark"."""
+    def __init__(
+        self,
+        *,
+        city_code: _builtins.str = ...,
+        from_seq: _builtins.int = ...,
+        through_seq: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["city_code", b"city_code", "from_seq", b"from_seq", "through_seq", b"through_seq"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListHeldRequest: _TypeAlias = ListHeldRequest  # noqa: Y015
+
+@_typing.final
+class HeldEnvelope(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEQ_FIELD_NUMBER: _builtins.int
+    CONTENT_DIGEST_FIELD_NUMBER: _builtins.int
+    EPOCH_FIELD_NUMBER: _builtins.int
+    seq: _builtins.int
+    content_digest: _builtins.bytes
+    """The content digest the hub stored with the envelope (as the city sent it)."""
+    epoch: _builtins.str
+    """The epoch the envelope was sent under."""
+    def __init__(
+        self,
+        *,
+        seq: _builtins.int = ...,
+        content_digest: _builtins.bytes = ...,
+        epoch: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_digest", b"content_digest", "epoch", b"epoch", "seq", b"seq"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HeldEnvelope: _TypeAlias = HeldEnvelope  # noqa: Y015
+
+@_typing.final
+class ListHeldResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACKED_THROUGH_SEQ_FIELD_NUMBER: _builtins.int
+    EPOCH_FIELD_NUMBER: _builtins.int
+    HELD_FIELD_NUMBER: _builtins.int
+    NEXT_SEQ_FIELD_NUMBER: _builtins.int
+    acked_through_seq: _builtins.int
+    """The hub's committed high-water mark for the city, and the epoch it holds."""
+    epoch: _builtins.str
+    next_seq: _builtins.int
+    """0 when the range is complete; otherwise ask again with from_seq = next_seq."""
+    @_builtins.property
+    def held(self) -> _containers.RepeatedCompositeFieldContainer[Global___HeldEnvelope]:
+        """Held envelopes in the range, in seq order; at most a page (the hub's limit, 10,000)."""
+
+    def __init__(
+        self,
+        *,
+        acked_through_seq: _builtins.int = ...,
+        epoch: _builtins.str = ...,
+        held: _abc.Iterable[Global___HeldEnvelope] | None = ...,
+        next_seq: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acked_through_seq", b"acked_through_seq", "epoch", b"epoch", "held", b"held", "next_seq", b"next_seq"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListHeldResponse: _TypeAlias = ListHeldResponse  # noqa: Y015
+
+@_typing.final
 class SyncError(_message.Message):
     """---------------------------------------------------------------------------------------------
     Structured errors: packed in google.rpc.Status.details where a program must react.

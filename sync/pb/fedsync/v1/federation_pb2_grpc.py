@@ -55,6 +55,11 @@ class FederationStub:
                 request_serializer=fedsync_dot_v1_dot_federation__pb2.SubscribeRequest.SerializeToString,
                 response_deserializer=fedsync_dot_v1_dot_federation__pb2.Notice.FromString,
                 _registered_method=True)
+        self.ListHeld = channel.unary_unary(
+                '/fedsync.v1.Federation/ListHeld',
+                request_serializer=fedsync_dot_v1_dot_federation__pb2.ListHeldRequest.SerializeToString,
+                response_deserializer=fedsync_dot_v1_dot_federation__pb2.ListHeldResponse.FromString,
+                _registered_method=True)
 
 
 class FederationServicer:
@@ -89,6 +94,16 @@ class FederationServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListHeld(self, request, context):
+        """ListHeld names the envelopes the hub holds for the calling city in a range of seqs, with
+        their content digests. A city that must re-base (its store was restored or re-created)
+        compares its own rows against this, so that what the hub already holds is counted as
+        delivered instead of being renumbered and sent a second time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FederationServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -106,6 +121,11 @@ def add_FederationServicer_to_server(servicer, server):
                     servicer.Subscribe,
                     request_deserializer=fedsync_dot_v1_dot_federation__pb2.SubscribeRequest.FromString,
                     response_serializer=fedsync_dot_v1_dot_federation__pb2.Notice.SerializeToString,
+            ),
+            'ListHeld': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListHeld,
+                    request_deserializer=fedsync_dot_v1_dot_federation__pb2.ListHeldRequest.FromString,
+                    response_serializer=fedsync_dot_v1_dot_federation__pb2.ListHeldResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -195,6 +215,33 @@ class Federation:
             '/fedsync.v1.Federation/Subscribe',
             fedsync_dot_v1_dot_federation__pb2.SubscribeRequest.SerializeToString,
             fedsync_dot_v1_dot_federation__pb2.Notice.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListHeld(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedsync.v1.Federation/ListHeld',
+            fedsync_dot_v1_dot_federation__pb2.ListHeldRequest.SerializeToString,
+            fedsync_dot_v1_dot_federation__pb2.ListHeldResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -61,6 +61,12 @@ class FederationStub:
     """
     Subscribe: _grpc.UnaryStreamMultiCallable[_federation_pb2.SubscribeRequest, _federation_pb2.Notice]
     """Subscribe replays every notice for the city after its cursor, then streams new ones."""
+    ListHeld: _grpc.UnaryUnaryMultiCallable[_federation_pb2.ListHeldRequest, _federation_pb2.ListHeldResponse]
+    """ListHeld names the envelopes the hub holds for the calling city in a range of seqs, with
+    their content digests. A city that must re-base (its store was restored or re-created)
+    compares its own rows against this, so that what the hub already holds is counted as
+    delivered instead of being renumbered and sent a second time.
+    """
 
 @_typing.type_check_only
 class FederationAsyncStub(FederationStub):
@@ -83,6 +89,12 @@ class FederationAsyncStub(FederationStub):
     """
     Subscribe: _aio.UnaryStreamMultiCallable[_federation_pb2.SubscribeRequest, _federation_pb2.Notice]  # type: ignore[assignment]
     """Subscribe replays every notice for the city after its cursor, then streams new ones."""
+    ListHeld: _aio.UnaryUnaryMultiCallable[_federation_pb2.ListHeldRequest, _federation_pb2.ListHeldResponse]  # type: ignore[assignment]
+    """ListHeld names the envelopes the hub holds for the calling city in a range of seqs, with
+    their content digests. A city that must re-base (its store was restored or re-created)
+    compares its own rows against this, so that what the hub already holds is counted as
+    delivered instead of being renumbered and sent a second time.
+    """
 
 class FederationServicer(metaclass=_abc_1.ABCMeta):
     """---------------------------------------------------------------------------------------------
@@ -120,5 +132,17 @@ class FederationServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_federation_pb2.Notice], _abc.AsyncIterator[_federation_pb2.Notice]]:
         """Subscribe replays every notice for the city after its cursor, then streams new ones."""
+
+    @_abc_1.abstractmethod
+    def ListHeld(
+        self,
+        request: _federation_pb2.ListHeldRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_federation_pb2.ListHeldResponse, _abc.Awaitable[_federation_pb2.ListHeldResponse]]:
+        """ListHeld names the envelopes the hub holds for the calling city in a range of seqs, with
+        their content digests. A city that must re-base (its store was restored or re-created)
+        compares its own rows against this, so that what the hub already holds is counted as
+        delivered instead of being renumbered and sent a second time.
+        """
 
 def add_FederationServicer_to_server(servicer: FederationServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
