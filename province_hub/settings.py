@@ -29,6 +29,11 @@ class HubSettings:
         1.0, "how often notice streams look for notices created by other processes or replicas"
     )
     db_workers: int = setting(0, "threads doing database work (0: 1 for SQLite, 8 for PostgreSQL)")
+    link_silent_seconds: float = setting(
+        30.0,
+        "a connected city not heard from for this long shows as silent "
+        "(3 heartbeat intervals of the cities' default 10 s)",
+    )
 
     def __post_init__(self) -> None:
         host, sep, port = self.listen.rpartition(":")

@@ -1,10 +1,17 @@
-"""The per-city link picture for ``fedsync hub status`` (and later the supervisor pages)."""
+"""The per-city link picture for ``fedsync hub status`` (and the supervisor pages).
+
+The stored ``state`` says what the last contact was (connected, conflict, revoked,
+incompatible); it is never aged by itself, so the picture derives what a person needs:
+a city last seen connected but not heard from for ``silent_after`` is **silent since** its
+last contact — a hub that stopped, or a city that did, cannot leave "connected" behind.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, select
 
@@ -19,8 +26,32 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat(timespec="seconds")
 
 
-def link_status(engine: Engine, roster_codes: Sequence[str]) -> list[dict[str, Any]]:
+#: Default for ``silent_after``: three heartbeat intervals of the cities' default 10 s.
+SILENT_AFTER = timedelta(seconds=30)
+
+
+def derived_state(
+    stored: str, last_contact: datetime | None, *, now: datetime, silent_after: timedelta
+) -> str:
+    """connected / silent / never / conflict / revoked / incompatible, as of ``now``."""
+    if last_contact is None:
+        return "never"
+    if last_contact.tzinfo is None:
+        last_contact = last_contact.replace(tzinfo=UTC)
+    if stored == "connected" and now - last_contact > silent_after:
+        return "silent"
+    return stored
+
+
+def link_status(
+    engine: Engine,
+    roster_codes: Sequence[str],
+    *,
+    now: datetime | None = None,
+    silent_after: timedelta = SILENT_AFTER,
+) -> list[dict[str, Any]]:
     """One entry per roster city (and any other city the hub has heard from)."""
+    moment = now or datetime.now(UTC)
     with engine.connect() as conn:
         links = {row.city_code: row for row in conn.execute(select(CityLink)).all()}
         counts: dict[str, dict[str, int]] = {}
@@ -40,7 +71,11 @@ def link_status(engine: Engine, roster_codes: Sequence[str]) -> list[dict[str, A
         out.append(
             {
                 "city_code": code,
-                "state": link.state if link else "never",
+                "state": derived_state(
+                    link.state, link.last_contact_at, now=moment, silent_after=silent_after
+                )
+                if link
+                else "never",
                 "last_contact": _iso(link.last_contact_at) if link else None,
                 "acked_seq": link.acked_seq if link else 0,
                 "epoch": link.epoch if link else "",
@@ -56,18 +91,25 @@ def link_status(engine: Engine, roster_codes: Sequence[str]) -> list[dict[str, A
     return out
 
 
-def format_table(rows: list[dict[str, Any]]) -> str:
+def format_table(rows: list[dict[str, Any]], tz_name: str = "UTC") -> str:
+    """The table a person reads: last contact in the federation's zone, named in the header."""
+    zone = ZoneInfo(tz_name)
     header = (
-        f"{'city':<7} {'state':<11} {'acked':>8} {'records':>8} {'quar':>5} {'backlog':>8}  "
-        f"{'last contact':<26} error"
+        f"{'city':<7} {'state':<12} {'acked':>8} {'records':>8} {'quar':>5} {'backlog':>8}  "
+        f"{'last contact (' + tz_name + ')':<26} error"
     )
     lines = [header, "-" * len(header)]
     for r in rows:
         total = sum(r["records"].values())
         error = r["last_error"] or r["city_last_error"]
+        contact = "-"
+        if r["last_contact"]:
+            local = datetime.fromisoformat(r["last_contact"]).astimezone(zone)
+            contact = local.strftime("%Y-%m-%d %H:%M:%S")
+        state = r["state"] + (" since" if r["state"] == "silent" else "")
         lines.append(
-            f"{r['city_code']:<7} {r['state']:<11} {r['acked_seq']:>8} {total:>8} "
-            f"{r['quarantined']:>5} {r['backlog']:>8}  {r['last_contact'] or '-':<26} "
+            f"{r['city_code']:<7} {state:<12} {r['acked_seq']:>8} {total:>8} "
+            f"{r['quarantined']:>5} {r['backlog']:>8}  {contact:<26} "
             f"{error[:60]}"
         )
     return "\n".join(lines)

@@ -12,7 +12,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +55,11 @@ def _hub_engine(args: argparse.Namespace) -> tuple[Any, Any]:
 def _hub_status(args: argparse.Namespace) -> int:
     from province_hub.status import format_table, link_status
 
+    settings = _hub_settings(args)
     engine, roster = _hub_engine(args)
-    rows = link_status(engine, roster)
-    print(json.dumps(rows, ensure_ascii=False, indent=2) if args.json else format_table(rows))
+    rows = link_status(engine, roster, silent_after=timedelta(seconds=settings.link_silent_seconds))
+    text = format_table(rows, settings.timezone)
+    print(json.dumps(rows, ensure_ascii=False, indent=2) if args.json else text)
     return 0
 
 

@@ -1,0 +1,69 @@
+"""`hub status` tells the truth as time passes: connected only while the city is heard from."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from province_hub.status import format_table, link_status
+from province_hub.store import CityLink
+from sync.outbox import Outbox
+from tests.conftest import ROSTER_CODES, wait_until
+from tests.integration.test_recovery import delivered_all, produce
+
+CITY = ROSTER_CODES[0]
+
+
+async def test_a_city_that_stops_is_silent_since_its_last_contact(
+    databases, hub_settings_factory, city_settings_factory, start_hub, start_city
+):
+    hub = await start_hub(hub_settings_factory(databases("hub")))
+    city = start_city(city_settings_factory(CITY, databases("city"), hub.port))
+    produce(city.engine, "a", 2)
+    await wait_until(lambda: delivered_all(city.engine))
+    rows = {r["city_code"]: r for r in link_status(hub.engine, ROSTER_CODES)}
+    assert rows[CITY]["state"] == "connected"
+    assert rows[ROSTER_CODES[1]]["state"] == "never"
+    await city.stop()
+    with hub.engine.connect() as conn:
+        last = conn.execute(
+            select(CityLink.last_contact_at).where(CityLink.city_code == CITY)
+        ).scalar_one()
+    last = last if last.tzinfo else last.replace(tzinfo=UTC)
+
+    later = {
+        r["city_code"]: r
+        for r in link_status(hub.engine, ROSTER_CODES, now=last + timedelta(seconds=31))
+    }
+    assert later[CITY]["state"] == "silent"
+    assert later[CITY]["last_contact"] == last.isoformat(timespec="seconds")
+    assert later[ROSTER_CODES[1]]["state"] == "never"
+    within = link_status(
+        hub.engine, ROSTER_CODES, now=last + timedelta(seconds=5), silent_after=timedelta(seconds=10)
+    )
+    assert within[0]["state"] == "connected"
+
+    table = format_table(list(later.values()), "Asia/Shanghai")
+    assert "last contact (Asia/Shanghai)" in table.splitlines()[0]
+    shanghai = (last + timedelta(hours=8)).strftime("%Y-%m-%d %H:%M:%S")
+    line = next(line for line in table.splitlines() if line.startswith(CITY))
+    assert "silent since" in line and shanghai in line, line
+
+
+async def test_a_conflict_is_not_hidden_by_silence(
+    databases, hub_settings_factory, city_settings_factory, start_hub, start_city
+):
+    hub = await start_hub(hub_settings_factory(databases("hub")))
+    settings = city_settings_factory(CITY, databases("city"), hub.port)
+    city = start_city(settings)
+    produce(city.engine, "a", 2)
+    await wait_until(lambda: delivered_all(city.engine))
+    await city.stop()
+    import dataclasses
+
+    fresh = start_city(dataclasses.replace(settings, database_url=databases("fresh")))
+    await wait_until(lambda: Outbox(fresh.engine).snapshot().state == "conflict")
+    await fresh.stop()
+    far = datetime.now(UTC) + timedelta(days=2)
+    assert link_status(hub.engine, ROSTER_CODES, now=far)[0]["state"] == "conflict"
