@@ -39,9 +39,8 @@ async def test_a_city_that_stops_is_silent_since_its_last_contact(
     assert later[CITY]["state"] == "silent"
     assert later[CITY]["last_contact"] == last.isoformat(timespec="seconds")
     assert later[ROSTER_CODES[1]]["state"] == "never"
-    within = link_status(
-        hub.engine, ROSTER_CODES, now=last + timedelta(seconds=5), silent_after=timedelta(seconds=10)
-    )
+    soon = last + timedelta(seconds=5)
+    within = link_status(hub.engine, ROSTER_CODES, now=soon, silent_after=timedelta(seconds=10))
     assert within[0]["state"] == "connected"
 
     table = format_table(list(later.values()), "Asia/Shanghai")
