@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import socket
 from pathlib import Path
 
 import grpc
@@ -301,3 +302,55 @@ async def test_an_envelope_seq_beyond_int64_is_refused_naming_it(hub, stub):
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "seq" in message
     assert detail is not None and detail.field == "envelopes[0].seq"
     assert records(hub.engine) == []
+
+
+# --- refused handshakes, as the README tells them apart -----------------------------------------
+
+
+async def test_refused_handshakes_differ_from_a_hub_that_is_down(
+    hub, pki_dir, tmp_path: Path, capfd
+):
+    from sync.pki import init_pki
+
+    good = load_city_tls(pki_dir, CITY)
+    foreign_dir = tmp_path / "foreign-pki"
+    init_pki(foreign_dir, city_codes=[CITY])
+    foreign = load_city_tls(foreign_dir, CITY)
+    hello = pb.HelloRequest(city_code=CITY, schema_version=SCHEMA_VERSION)
+
+    async def details(channel) -> str:
+        async with channel:
+            code, message, _ = await refusal(
+                pb_grpc.FederationStub(channel).Hello(hello, timeout=5)
+            )
+        assert code == grpc.StatusCode.UNAVAILABLE
+        return message
+
+    address = f"127.0.0.1:{hub.port}"
+    capfd.readouterr()
+    another_ca = await details(
+        make_channel(
+            address,
+            good.__class__(
+                ca_cert=good.ca_cert, cert_chain=foreign.cert_chain, private_key=foreign.private_key
+            ),
+        )
+    )
+    hub_log = capfd.readouterr().err
+    assert "Handshake failed" in hub_log and "CERTIFICATE_VERIFY_FAILED" in hub_log
+    no_certificate = await details(
+        grpc.aio.secure_channel(
+            address, grpc.ssl_channel_credentials(root_certificates=good.ca_cert)
+        )
+    )
+    assert "PEER_DID_NOT_RETURN_A_CERTIFICATE" in capfd.readouterr().err
+    # A port nobody listens on: the hub is down.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    down = await details(make_channel(f"127.0.0.1:{closed}", good))
+    assert "Socket closed" in another_ca and "Socket closed" in no_certificate
+    assert "Connection refused" in down and "Socket closed" not in down
+    # None of them reached the hub's link table.
+    with hub.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(CityLink)).scalar_one() == 0
