@@ -5,13 +5,22 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sync import errors
 from sync.envelopes import build_envelope, check_structure
 from sync.link import encode_push_request
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.validation import INT64_MAX, broken_rule, check_int64_range, clamp_to_int64
-from sync.wire import WireError, envelope_body, iter_fields, push_bodies, read_varint
+from sync.wire import (
+    WireError,
+    envelope_body,
+    iter_fields,
+    push_bodies,
+    read_varint,
+    walk_push_bodies,
+)
 
 
 def varint(value: int) -> bytes:
@@ -220,3 +229,84 @@ def test_clamping_a_heartbeat_keeps_what_fits():
         INT64_MAX,
     )
     assert clamp_to_int64(hb) == []
+
+
+def request_of(*envelopes: bytes) -> bytes:
+    return b"".join(ld(1, e) for e in envelopes)
+
+
+@pytest.mark.parametrize(
+    "envelope",
+    [
+        ld(SUGGESTION, batch_body().SerializeToString()),
+        # a member twice: merged, so the concatenation
+        ld(SUGGESTION, batch_body().SerializeToString())
+        + ld(SUGGESTION, pb.SuggestionBatch(classified_by="c").SerializeToString()),
+        # a member replaced by another one
+        ld(SUGGESTION, batch_body().SerializeToString())
+        + ld(ESCALATION, pb.Escalation(ticket_id="T").SerializeToString()),
+        # an explicit default outside the body (seq 0), an overlong varint, unknown fields
+        key(3, 0) + b"\x00" + ld(SUGGESTION, batch_body().SerializeToString()),
+        key(3, 0) + b"\x81\x00" + ld(SUGGESTION, b""),
+        ld(999, b"x") + key(SUGGESTION, 0) + b"\x05" + ld(ESCALATION, b"\x0a\x01T"),
+        ld(1, b"620100"),
+    ],
+    ids=["plain", "twice", "replaced", "explicit-zero", "overlong", "unknown", "no-body"],
+)
+def test_the_fast_path_agrees_with_the_walker_and_the_parser(envelope):
+    good = build_envelope(city_code="620100", epoch="e", seq=1, body=batch_body())
+    request = request_of(good.SerializeToString(), envelope, good.SerializeToString())
+    fast, walked = push_bodies(request), walk_push_bodies(request)
+    assert fast == walked
+    parsed = pb.PushRequest.FromString(request).envelopes[1]
+    kind = parsed.WhichOneof("body")
+    assert fast[1].kind == kind
+    if kind is not None:
+        body = getattr(parsed, kind)
+        assert type(body).FromString(fast[1].data) == body
+
+
+def test_a_request_cut_short_is_named_by_the_fast_path_too():
+    good = build_envelope(city_code="620100", epoch="e", seq=1, body=batch_body())
+    request = request_of(good.SerializeToString(), good.SerializeToString())
+    with pytest.raises(WireError) as info:
+        push_bodies(request[:-1])
+    assert info.value.where == "envelopes[1]"
+
+
+_BODY_SAMPLES = {
+    SUGGESTION: [
+        batch_body().SerializeToString(),
+        pb.SuggestionBatch(classified_by="c", batch_number=7).SerializeToString(),
+        ld(4, b""),  # an explicit default, as protobufjs writes it
+    ],
+    ESCALATION: [pb.Escalation(ticket_id="T", reason="r").SerializeToString(), b""],
+    17: [pb.Heartbeat(backlog=3).SerializeToString(), key(1, 0) + b"\x00"],
+}
+_field_chunk = st.one_of(
+    st.builds(
+        lambda number, i: ld(number, _BODY_SAMPLES[number][i % len(_BODY_SAMPLES[number])]),
+        st.sampled_from(sorted(_BODY_SAMPLES)),
+        st.integers(0, 5),
+    ),
+    st.builds(lambda v: key(3, 0) + varint(v), st.integers(0, 2**64 - 1)),
+    st.builds(lambda s: ld(2, s.encode()), st.text(max_size=5)),
+    st.builds(lambda n, b: ld(n, b), st.integers(100, 2**29 - 1), st.binary(max_size=5)),
+    st.builds(lambda n, b: key(n, 5) + b, st.integers(100, 200), st.binary(min_size=4, max_size=4)),
+    st.builds(lambda n, b: key(n, 1) + b, st.integers(100, 200), st.binary(min_size=8, max_size=8)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(_field_chunk, max_size=6).map(b"".join), min_size=1, max_size=4))
+def test_any_envelope_yields_the_bytes_protobuf_parses_as_its_body(envelopes):
+    request = request_of(*envelopes)
+    parsed = pb.PushRequest.FromString(request)
+    fast, walked = push_bodies(request), walk_push_bodies(request)
+    assert fast == walked
+    for envelope, raw in zip(parsed.envelopes, fast, strict=True):
+        kind = envelope.WhichOneof("body")
+        assert raw.kind == kind
+        if kind is not None:
+            body = getattr(envelope, kind)
+            assert type(body).FromString(raw.data) == body
