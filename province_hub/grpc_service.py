@@ -30,7 +30,7 @@ from sync.pki import NodeIdentity, PkiError, identity_from_pem, load_revoked_ser
 from sync.rpc_errors import to_status
 from sync.validation import INT64_MAX
 from sync.version import SCHEMA_VERSION, is_compatible
-from sync.wire import RawBody, WireError, push_bodies, push_envelopes
+from sync.wire import WireError, push_bodies, push_envelopes
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -114,7 +114,8 @@ class FederationService:
 
     Requests arrive as raw bytes and are parsed here (``handler``), so that bytes which are
     not a valid message get INVALID_ARGUMENT naming the message, rather than gRPC's generic
-    "exception deserializing request".
+    "exception deserializing request"; Push also reads the bodies' bytes as they travelled.
+    Every structured refusal of a city carries what the hub holds for it (``_refuse``).
     """
 
     def __init__(
@@ -146,7 +147,7 @@ class FederationService:
                     response_serializer=pb.HelloResponse.SerializeToString,
                 ),
                 "Push": grpc.unary_unary_rpc_method_handler(
-                    self._push_bytes,
+                    self.Push,
                     response_serializer=pb.PushResponse.SerializeToString,
                 ),
                 "Subscribe": grpc.unary_stream_rpc_method_handler(
@@ -183,20 +184,6 @@ class FederationService:
                 yield item
 
         return call
-
-    async def _push_bytes(self, data: bytes, context: grpc.aio.ServicerContext) -> pb.PushResponse:
-        """Push from its raw bytes: the digests cover the bodies as they travelled.
-
-        The walk over the wire format (``sync.wire``) finds each body's bytes and names the
-        envelope whose bytes are malformed, which protobuf's parser cannot tell.
-        """
-        city = await self._city(context)
-        try:
-            bodies = push_bodies(data)
-            request = pb.PushRequest.FromString(data)
-        except (WireError, DecodeError) as exc:
-            await self._refuse(context, city, _malformed_push(data, exc))
-        return await self.Push(request, context, bodies=bodies)
 
     async def _refuse(
         self, context: grpc.aio.ServicerContext, city: str, exc: errors.LinkError
@@ -286,14 +273,20 @@ class FederationService:
         response.epoch = result.epoch
         return response
 
-    async def Push(
-        self,
-        request: pb.PushRequest,
-        context: grpc.aio.ServicerContext,
-        *,
-        bodies: list[RawBody] | None = None,
-    ) -> pb.PushResponse:
+    async def Push(self, data: bytes, context: grpc.aio.ServicerContext) -> pb.PushResponse:
+        """Push, from the request's raw bytes: the digests cover the bodies as they travelled.
+
+        Parsing alone would lose those bytes, so ``sync.wire`` finds them first; it also
+        names the envelope whose bytes are malformed, which protobuf's parser cannot tell.
+        """
         city = await self._city(context)
+        try:
+            bodies = push_bodies(data)
+            request = pb.PushRequest.FromString(data)
+        except (WireError, DecodeError) as exc:
+            refusal = _malformed_push(data, exc)
+            log.warning("refused push from %s: %s", city, refusal.message)
+            await self._refuse(context, city, refusal)
         lock = self._city_locks.setdefault(city, asyncio.Lock())
         async with lock:
             try:
