@@ -134,16 +134,20 @@ def ingest_batch(
         heartbeats, sequenced = _check_batch(city_code, envelopes, max_batch, bodies)
     except errors.LinkError as exc:
         raise with_link_mark(engine, city_code=city_code, exc=exc) from None
+    # A heartbeat is link status, not a record: a value the store cannot hold must not fail
+    # the batch it rides in. Counts are clamped (they only feed the status view); a cursor
+    # that large is dropped, as confirming it would mark every notice delivered.
+    cursor_dropped = False  # of the last heartbeat, the one recorded
     for hb in heartbeats:
-        # A heartbeat is link status, not a record: a value the store cannot hold must not
-        # fail the batch it rides in.
         clamped = clamp_to_int64(hb)
         if clamped:
             log.warning(
-                "city %s sent a heartbeat with %s above 2^63 - 1; stored as 2^63 - 1",
+                "city %s sent a heartbeat with %s above 2^63 - 1; counts stored as 2^63 - 1, "
+                "a notice cursor ignored",
                 city_code,
                 ", ".join(clamped),
             )
+        cursor_dropped = "notice_cursor" in clamped
 
     try:
         with UnitOfWork(engine) as uow:
@@ -157,12 +161,13 @@ def ingest_batch(
                 link.updates.update(
                     backlog=hb.backlog,
                     oldest_unsent_age_s=hb.oldest_unsent_age_seconds,
-                    notice_cursor=hb.notice_cursor,
                     heartbeat_at=moment,
                     city_last_error=hb.last_error,
                     software_version=hb.software_version,
                 )
-                _confirm_cursor(uow.conn, city_code, hb.notice_cursor, moment)
+                if not cursor_dropped:
+                    link.updates["notice_cursor"] = hb.notice_cursor
+                    _confirm_cursor(uow.conn, city_code, hb.notice_cursor, moment)
             uow.conn.execute(
                 update(CityLink).where(CityLink.city_code == city_code).values(**link.updates)
             )

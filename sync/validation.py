@@ -8,7 +8,7 @@ Before any rule of a kind, every 64-bit integer of the body is checked against t
 columns (signed 64-bit, on SQLite and PostgreSQL alike): a uint64 above 2^63 - 1 cannot be
 stored or compared there, so such a record is quarantined naming the field rather than
 failing the whole batch. Heartbeats are never quarantined (they are not records): their
-out-of-range values are clamped (``clamp_to_int64``).
+out-of-range counts are clamped (``clamp_to_int64``; the hub ignores such a notice cursor).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import pytest
 from grpc_status import rpc_status
 from sqlalchemy import func, select
 
-from province_hub.store import CityLink, Record
+from province_hub.store import CityLink, NoticeDelivery, Record
 from sync import errors
 from sync.envelopes import build_envelope
 from sync.link import encode_push_request, make_channel
@@ -282,7 +282,13 @@ async def test_uint64_beyond_int64_quarantines_the_record_and_the_stream_moves_o
                 CityLink.city_code == CITY
             )
         ).one()
-    assert tuple(link) == (INT64_MAX, 7, INT64_MAX)
+    # Counts clamped; the cursor ignored, so the hub does not take every notice as delivered.
+    assert tuple(link) == (INT64_MAX, 7, 0)
+    with hub.engine.connect() as conn:
+        delivered = conn.execute(
+            select(NoticeDelivery.delivered_at).where(NoticeDelivery.city_code == CITY)
+        ).scalars()
+        assert list(delivered) == [None, None]  # the two REJECTION notices
     assert any("backlog, notice_cursor" in r.getMessage() for r in caplog.records)
     # The city is told, and its next envelopes go in.
     notices = await _first(stub.Subscribe(pb.SubscribeRequest(city_code=CITY), timeout=10))

@@ -11,8 +11,9 @@ Conventions used throughout:
 - Counts are uint32/uint64 (never negative on the wire). Money is int64 in fen (1/100 yuan).
 - Every uint64 must stay at or below 2^63 - 1: the hub stores integers as signed 64-bit.
   A sequenced envelope whose body holds a larger value is stored quarantined with a reason
-  naming the field (its seq is consumed); a Heartbeat's larger values are clamped to
-  2^63 - 1; an Envelope.seq above it is refused (INVALID_ARGUMENT).
+  naming the field (its seq is consumed); a Heartbeat's larger counts are clamped to
+  2^63 - 1 and a larger notice_cursor ignored; an Envelope.seq above it is refused
+  (INVALID_ARGUMENT).
 - Sequence numbers (Envelope.seq, Notice.seq and every field that refers to them) are
   64-bit: a client must hold them as 64-bit integers (int64/uint64, a Long or BigInt in
   JavaScript), never as 32-bit ones. Notice seqs already exceed 2^40 (see Notice.seq).
