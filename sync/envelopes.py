@@ -93,8 +93,9 @@ def check_structure(
 
     ``travelled`` is the body member's bytes as they came over the wire (``sync.wire``);
     without them (a caller holding only the parsed message) the deterministic serialization
-    stands in. Returns the body kind and the bytes the hub stores as the record's body: the
-    travelled bytes, which the digest covers.
+    stands in. Returns the body kind and the bytes the hub stores as the record's body:
+    those the digest covers (the travelled ones, or the canonical form when the sender
+    hashed that).
     """
     where = f"envelopes[{index}]"
     kind = envelope.WhichOneof("body")
