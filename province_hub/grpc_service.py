@@ -28,7 +28,9 @@ from sync import errors
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.pki import NodeIdentity, PkiError, identity_from_pem, load_revoked_serials
 from sync.rpc_errors import to_status
+from sync.validation import INT64_MAX
 from sync.version import SCHEMA_VERSION, is_compatible
+from sync.wire import WireError, push_bodies, push_envelopes
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -44,6 +46,29 @@ class _Denied(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+def _malformed_push(data: bytes, exc: WireError | DecodeError) -> errors.MalformedEnvelope:
+    """The refusal of Push bytes that do not parse, naming the envelope at fault."""
+    if isinstance(exc, WireError):
+        return errors.MalformedEnvelope(
+            f"the request is not a valid fedsync.v1.PushRequest: {exc.where} is not "
+            f"well-formed protobuf wire format ({exc.reason})",
+            field=exc.where,
+        )
+    # Well-framed but not a message (bad UTF-8 in a string, a bad nested message...): find
+    # the first envelope the parser refuses.
+    for index, envelope in enumerate(push_envelopes(data)):
+        try:
+            pb.Envelope.FromString(envelope)
+        except DecodeError:
+            where = f"envelopes[{index}]"
+            return errors.MalformedEnvelope(
+                f"the request is not a valid fedsync.v1.PushRequest: {where} is not a valid "
+                f"fedsync.v1.Envelope message ({exc})",
+                field=where,
+            )
+    return errors.MalformedEnvelope("the request is not a valid fedsync.v1.PushRequest message")
 
 
 class Revocations:
@@ -89,7 +114,8 @@ class FederationService:
 
     Requests arrive as raw bytes and are parsed here (``handler``), so that bytes which are
     not a valid message get INVALID_ARGUMENT naming the message, rather than gRPC's generic
-    "exception deserializing request".
+    "exception deserializing request"; Push also reads the bodies' bytes as they travelled.
+    Every structured refusal of a city carries what the hub holds for it (``_refuse``).
     """
 
     def __init__(
@@ -121,7 +147,7 @@ class FederationService:
                     response_serializer=pb.HelloResponse.SerializeToString,
                 ),
                 "Push": grpc.unary_unary_rpc_method_handler(
-                    self._parsing(pb.PushRequest, self.Push),
+                    self.Push,
                     response_serializer=pb.PushResponse.SerializeToString,
                 ),
                 "ListHeld": grpc.unary_unary_rpc_method_handler(
@@ -162,6 +188,13 @@ class FederationService:
                 yield item
 
         return call
+
+    async def _refuse(
+        self, context: grpc.aio.ServicerContext, city: str, exc: errors.LinkError
+    ) -> None:
+        """Abort with ``exc``, telling the city what the hub holds for it."""
+        await self._run(services.with_link_mark, city_code=city, exc=exc)
+        await self._abort(context, exc)
 
     async def _run(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -211,6 +244,7 @@ class FederationService:
         except errors.CertificateRevoked as exc:
             if exc.field:
                 await self._run(services.record_refusal, city_code=exc.field, exc=exc)
+                await self._run(services.with_link_mark, city_code=exc.field, exc=exc)
             exc.field = ""
             await self._abort(context, exc)
         except _Denied as denied:
@@ -243,10 +277,20 @@ class FederationService:
         response.epoch = result.epoch
         return response
 
-    async def Push(
-        self, request: pb.PushRequest, context: grpc.aio.ServicerContext
-    ) -> pb.PushResponse:
+    async def Push(self, data: bytes, context: grpc.aio.ServicerContext) -> pb.PushResponse:
+        """Push, from the request's raw bytes: the digests cover the bodies as they travelled.
+
+        Parsing alone would lose those bytes, so ``sync.wire`` finds them first; it also
+        names the envelope whose bytes are malformed, which protobuf's parser cannot tell.
+        """
         city = await self._city(context)
+        try:
+            bodies = push_bodies(data)
+            request = pb.PushRequest.FromString(data)
+        except (WireError, DecodeError) as exc:
+            refusal = _malformed_push(data, exc)
+            log.warning("refused push from %s: %s", city, refusal.message)
+            await self._refuse(context, city, refusal)
         lock = self._city_locks.setdefault(city, asyncio.Lock())
         async with lock:
             try:
@@ -256,6 +300,7 @@ class FederationService:
                     envelopes=request.envelopes,
                     tz_name=self._settings.timezone,
                     max_batch=self._settings.max_batch,
+                    bodies=bodies,
                 )
             except errors.LinkError as exc:
                 log.warning("refused push from %s: %s", city, exc.message)
@@ -301,14 +346,23 @@ class FederationService:
         self, request: pb.SubscribeRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.Notice]:
         city = await self._city(context)
-        if request.city_code and request.city_code != city:
-            await self._abort(
+        if request.city_code != city:
+            # An empty code is a mismatch too, as for Hello: the request must name the
+            # certificate's city, so a client that forgot it learns so at once.
+            await self._refuse(
                 context,
+                city,
                 errors.IdentityMismatch(
                     f"Subscribe names city {request.city_code!r} but the client certificate "
-                    f"belongs to city {city}",
+                    f"belongs to city {city}; city_code must be the certificate's code",
                     field="city_code",
                 ),
+            )
+        if request.after_notice_seq > INT64_MAX:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"after_notice_seq {request.after_notice_seq} is above {INT64_MAX}; notice "
+                "seqs are 64-bit signed values (hold them as 64-bit integers)",
             )
         cursor = request.after_notice_seq
         await self._run(services.confirm_cursor, city_code=city, cursor=cursor)

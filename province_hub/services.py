@@ -6,6 +6,7 @@ transaction (``UnitOfWork``) and returns plain data. gRPC and the CLI are thin l
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,8 +20,10 @@ from sync.db import UnitOfWork, bulk_insert, datetime_param, insert_ignore, time
 from sync.envelopes import UNSEQUENCED_KINDS, check_identity, check_structure
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.periods import PeriodError, parse_period, today_in
-from sync.validation import broken_rule
+from sync.validation import broken_rule, clamp_to_int64
+from sync.wire import RawBody
 
+log = logging.getLogger(__name__)
 NOTICE_COUNTER = "notice_seq"
 #: Column order of the rows ``_apply`` hands to ``bulk_insert``.
 RECORD_COLUMNS = (
@@ -112,15 +115,76 @@ def ingest_batch(
     envelopes: Sequence[pb.Envelope],
     tz_name: str,
     max_batch: int,
+    bodies: Sequence[RawBody] | None = None,
     now: datetime | None = None,
 ) -> IngestResult:
     """Apply one city's batch in order, in one transaction; idempotent for re-sent envelopes.
 
+    ``bodies`` are the envelopes' body members as they travelled (``sync.wire.push_bodies``),
+    which the digests cover and which are stored; without them the deterministic
+    serialization of each parsed body stands in.
+
     Raises a ``LinkError`` (nothing stored) for identity, structure, gap and conflict
-    problems; quarantines envelopes that break a business rule and tells the city through a
-    REJECTION notice created in the same transaction.
+    problems, carrying the hub's mark and epoch for the city; quarantines envelopes that
+    break a business rule and tells the city through a REJECTION notice created in the same
+    transaction.
     """
     moment = now or _now()
+    try:
+        heartbeats, sequenced = _check_batch(city_code, envelopes, max_batch, bodies)
+    except errors.LinkError as exc:
+        raise with_link_mark(engine, city_code=city_code, exc=exc) from None
+    # A heartbeat is link status, not a record: a value the store cannot hold must not fail
+    # the batch it rides in. Counts are clamped (they only feed the status view); a cursor
+    # that large is dropped, as confirming it would mark every notice delivered.
+    cursor_dropped = False  # of the last heartbeat, the one recorded
+    for hb in heartbeats:
+        clamped = clamp_to_int64(hb)
+        if clamped:
+            log.warning(
+                "city %s sent a heartbeat with %s above 2^63 - 1; counts stored as 2^63 - 1, "
+                "a notice cursor ignored",
+                city_code,
+                ", ".join(clamped),
+            )
+        cursor_dropped = "notice_cursor" in clamped
+
+    try:
+        with UnitOfWork(engine) as uow:
+            link = _lock_link(uow.conn, city_code)
+            result = _apply(uow.conn, city_code, link, sequenced, tz_name, moment)
+            link.updates.update(last_contact_at=moment, state="connected")
+            if sequenced:
+                link.updates["last_push_at"] = moment
+            if heartbeats:
+                hb = heartbeats[-1]
+                link.updates.update(
+                    backlog=hb.backlog,
+                    oldest_unsent_age_s=hb.oldest_unsent_age_seconds,
+                    heartbeat_at=moment,
+                    city_last_error=hb.last_error,
+                    software_version=hb.software_version,
+                )
+                if not cursor_dropped:
+                    link.updates["notice_cursor"] = hb.notice_cursor
+                    _confirm_cursor(uow.conn, city_code, hb.notice_cursor, moment)
+            uow.conn.execute(
+                update(CityLink).where(CityLink.city_code == city_code).values(**link.updates)
+            )
+            uow.commit()
+            return result
+    except (errors.SequenceConflict, errors.SequenceGap) as exc:
+        record_refusal(engine, city_code=city_code, exc=exc, now=moment)
+        raise
+
+
+def _check_batch(
+    city_code: str,
+    envelopes: Sequence[pb.Envelope],
+    max_batch: int,
+    bodies: Sequence[RawBody] | None,
+) -> tuple[list[pb.Heartbeat], list[tuple[pb.Envelope, str, bytes]]]:
+    """The batch's heartbeats and sequenced envelopes, or the ``LinkError`` refusing it."""
     if len(envelopes) > max_batch:
         raise errors.BatchTooLarge(
             f"batch holds {len(envelopes)} envelopes; this hub accepts at most {max_batch} "
@@ -129,8 +193,22 @@ def ingest_batch(
     check_identity(envelopes, city_code)
     heartbeats: list[pb.Heartbeat] = []
     sequenced: list[tuple[pb.Envelope, str, bytes]] = []
+    if bodies is not None and len(bodies) != len(envelopes):
+        raise ValueError(f"{len(bodies)} raw bodies for {len(envelopes)} envelopes")
     for index, envelope in enumerate(envelopes):
-        kind, body_bytes = check_structure(envelope, index=index)
+        travelled = None
+        if bodies is not None:
+            raw = bodies[index]
+            if raw.kind != envelope.WhichOneof("body"):
+                # Cannot happen when both come from the same bytes; refuse rather than store
+                # bytes that are not the parsed body.
+                raise errors.MalformedEnvelope(
+                    f"envelopes[{index}]: its body could not be located in the bytes sent",
+                    seq=envelope.seq,
+                    field=f"envelopes[{index}].body",
+                )
+            travelled = raw.data
+        kind, body_bytes = check_structure(envelope, index=index, travelled=travelled)
         if kind in UNSEQUENCED_KINDS:
             heartbeats.append(envelope.heartbeat)
             continue
@@ -150,33 +228,25 @@ def ingest_batch(
                     field=f"envelopes[{index}].epoch",
                 )
         sequenced.append((envelope, kind, body_bytes))
+    return heartbeats, sequenced
 
-    try:
-        with UnitOfWork(engine) as uow:
-            link = _lock_link(uow.conn, city_code)
-            result = _apply(uow.conn, city_code, link, sequenced, tz_name, moment)
-            link.updates.update(last_contact_at=moment, state="connected")
-            if sequenced:
-                link.updates["last_push_at"] = moment
-            if heartbeats:
-                hb = heartbeats[-1]
-                link.updates.update(
-                    backlog=hb.backlog,
-                    oldest_unsent_age_s=hb.oldest_unsent_age_seconds,
-                    notice_cursor=hb.notice_cursor,
-                    heartbeat_at=moment,
-                    city_last_error=hb.last_error,
-                    software_version=hb.software_version,
-                )
-                _confirm_cursor(uow.conn, city_code, hb.notice_cursor, moment)
-            uow.conn.execute(
-                update(CityLink).where(CityLink.city_code == city_code).values(**link.updates)
-            )
-            uow.commit()
-            return result
-    except (errors.SequenceConflict, errors.SequenceGap) as exc:
-        record_refusal(engine, city_code=city_code, exc=exc, now=moment)
-        raise
+
+def with_link_mark(engine: Engine, *, city_code: str, exc: errors.LinkError) -> errors.LinkError:
+    """``exc`` carrying the hub's mark and epoch for the city, when it does not yet.
+
+    Every refusal tells the city what the hub holds, so a client can resynchronise from any
+    answer (``SyncError.acked_through_seq`` / ``hub_epoch``), not only from gaps and
+    conflicts. A city the hub has never heard of keeps 0 and "".
+    """
+    if exc.acked_through_seq or exc.hub_epoch:
+        return exc
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(CityLink.acked_seq, CityLink.epoch).where(CityLink.city_code == city_code)
+        ).first()
+    if row is not None:
+        exc.acked_through_seq, exc.hub_epoch = int(row.acked_seq), row.epoch
+    return exc
 
 
 def _apply(
@@ -376,10 +446,14 @@ def hello(
     """Record the city's hello and state what the hub holds for it."""
     moment = now or _now()
     if request.city_code != city_code:
-        raise errors.IdentityMismatch(
-            f"Hello names city {request.city_code!r} but the client certificate belongs to "
-            f"city {city_code}",
-            field="city_code",
+        raise with_link_mark(
+            engine,
+            city_code=city_code,
+            exc=errors.IdentityMismatch(
+                f"Hello names city {request.city_code!r} but the client certificate belongs to "
+                f"city {city_code}",
+                field="city_code",
+            ),
         )
     with UnitOfWork(engine) as uow:
         link = _lock_link(uow.conn, city_code)

@@ -72,7 +72,8 @@ class Record(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     digest: Mapped[bytes] = mapped_column(LargeBinary(32))
-    #: The body message, deterministically serialized (what the digest covers).
+    #: The body message's bytes as the city sent them, which the digest covers (or its
+    #: deterministic serialization, when that is what the city hashed).
     body: Mapped[bytes] = mapped_column(LargeBinary)
 
     __table_args__ = (

@@ -1,9 +1,16 @@
 """Building envelopes at the city and checking their structure at the hub.
 
-The content digest is SHA-256 over the body message's deterministic serialization; the proto
-avoids maps so that this is stable. Structural problems (no body, wrong digest, a seq that is
-not allowed for the body kind) raise ``MalformedEnvelope`` naming the field; business rules on
-the body's content live in ``sync.validation`` and quarantine instead of refusing.
+The content digest is SHA-256 over the body member's bytes exactly as they travel inside the
+Envelope (the length-delimited payload of the oneof member; occurrences concatenated when it
+appears more than once). That rule holds for any encoder: a sender hashes what it writes. The
+hub finds those bytes with ``sync.wire`` and stores them as the record's body. A digest over
+the hub's own deterministic re-encoding of the parsed body is accepted too, since senders
+built before the rule was spelled out hashed that (for this Python code both are the same
+bytes, as ``build_envelope`` writes the deterministic serialization).
+
+Structural problems (no body, wrong digest, a seq that is not allowed for the body kind)
+raise ``MalformedEnvelope`` naming the field; business rules on the body's content live in
+``sync.validation`` and quarantine instead of refusing.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from google.protobuf.message import Message
 
 from sync import errors
 from sync.pb.fedsync.v1 import federation_pb2 as pb
+from sync.validation import INT64_MAX
 from sync.version import SCHEMA_VERSION, is_compatible
 
 BodyMessage = (
@@ -78,11 +86,16 @@ def build_envelope(
     return envelope
 
 
-def check_structure(envelope: pb.Envelope, *, index: int) -> tuple[str, bytes]:
+def check_structure(
+    envelope: pb.Envelope, *, index: int, travelled: bytes | None = None
+) -> tuple[str, bytes]:
     """Raise ``MalformedEnvelope``/``SchemaUnsupported`` naming the field.
 
-    Returns the body kind and the body's deterministic serialization (what the digest
-    covers, and what the hub stores), so the body is serialized once.
+    ``travelled`` is the body member's bytes as they came over the wire (``sync.wire``);
+    without them (a caller holding only the parsed message) the deterministic serialization
+    stands in. Returns the body kind and the bytes the hub stores as the record's body:
+    those the digest covers (the travelled ones, or the canonical form when the sender
+    hashed that).
     """
     where = f"envelopes[{index}]"
     kind = envelope.WhichOneof("body")
@@ -112,6 +125,12 @@ def check_structure(envelope: pb.Envelope, *, index: int) -> tuple[str, bytes]:
             f"{where} ({kind}) has seq 0; sequenced envelopes start at 1",
             field=f"{where}.seq",
         )
+    if envelope.seq > INT64_MAX:
+        # The seq is the record's key, so such an envelope cannot even be quarantined.
+        raise errors.MalformedEnvelope(
+            f"{where}.seq {envelope.seq} is above {INT64_MAX}, the largest seq the hub stores",
+            field=f"{where}.seq",
+        )
     if not envelope.epoch or len(envelope.epoch) > MAX_EPOCH_CHARS:
         raise errors.MalformedEnvelope(
             f"{where} has no epoch"
@@ -127,14 +146,19 @@ def check_structure(envelope: pb.Envelope, *, index: int) -> tuple[str, bytes]:
             seq=envelope.seq,
             field=f"{where}.content_digest",
         )
-    body_bytes = getattr(envelope, kind).SerializeToString(deterministic=True)
-    if hashlib.sha256(body_bytes).digest() != envelope.content_digest:
+    if travelled is not None and hashlib.sha256(travelled).digest() == envelope.content_digest:
+        return kind, travelled
+    canonical = getattr(envelope, kind).SerializeToString(deterministic=True)
+    if hashlib.sha256(canonical).digest() != envelope.content_digest:
         raise errors.MalformedEnvelope(
-            f"{where}.content_digest does not match its {kind} body (seq {envelope.seq})",
+            f"{where}.content_digest does not match its {kind} body (seq {envelope.seq}): it "
+            f"must be SHA-256 over the {kind} field's bytes as sent",
             seq=envelope.seq,
             field=f"{where}.content_digest",
         )
-    return kind, body_bytes
+    # A sender that hashed the canonical form: store that form, so a record's body is always
+    # the bytes its digest covers (anyone can re-check a stored record).
+    return kind, canonical
 
 
 def check_identity(envelopes: Sequence[pb.Envelope], city_code: str) -> None:

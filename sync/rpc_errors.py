@@ -60,7 +60,8 @@ def to_status(exc: errors.LinkError) -> grpc.Status:
     detail = pb.SyncError(
         reason=reason,  # type: ignore[arg-type]
         acked_through_seq=exc.acked_through_seq,
-        expected_seq=exc.acked_through_seq + 1,
+        # Scoped to gaps by the proto: elsewhere a value here would read as an instruction.
+        expected_seq=exc.acked_through_seq + 1 if isinstance(exc, errors.SequenceGap) else 0,
         seq=exc.seq,
         hub_epoch=exc.hub_epoch,
         field=exc.field,

@@ -3,13 +3,21 @@
 An envelope that parses but breaks one of these is *quarantined*: stored with the reason,
 its seq consumed, and the city told through a REJECTION notice so it sends a corrected
 revision. The first broken rule is reported, naming the field, so a person can fix it.
+
+Before any rule of a kind, every 64-bit integer of the body is checked against the hub's
+columns (signed 64-bit, on SQLite and PostgreSQL alike): a uint64 above 2^63 - 1 cannot be
+stored or compared there, so such a record is quarantined naming the field rather than
+failing the whole batch. Heartbeats are never quarantined (they are not records): their
+out-of-range counts are clamped (``clamp_to_int64``; the hub ignores such a notice cursor).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
+from typing import Any
 
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from sync.pb.fedsync.v1 import federation_pb2 as pb
@@ -17,6 +25,8 @@ from sync.periods import PeriodError, parse_period, today_in
 
 MAX_TEXT_CHARS = 20_000
 MAX_ITEMS = 100_000
+#: The largest value of the store's integer columns (BIGINT / SQLite INTEGER).
+INT64_MAX = (1 << 63) - 1
 
 
 class RuleBroken(ValueError):
@@ -60,6 +70,79 @@ def _slices(slices: Iterable[pb.SliceCounts], field: str) -> None:
         keys.add(s.key)
         _at_most(s.closed_in_time, s.closed, f"{field}[{i}].closed_in_time", "closed")
         _at_most(s.repeat_complaints, s.complaints, f"{field}[{i}].repeat_complaints", "complaints")
+
+
+# --- 64-bit range ---------------------------------------------------------------------------
+
+#: Integer types whose wire range exceeds a signed 64-bit column (int64, sint64, sfixed64 and
+#: every 32-bit type fit).
+_UNSIGNED_64 = frozenset({FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_FIXED64})
+_WIDE: dict[str, tuple[FieldDescriptor, ...]] = {}
+
+
+def _wide_fields(descriptor: Descriptor | Any) -> tuple[FieldDescriptor, ...]:
+    """The fields of ``descriptor`` that are, or lead to, an unsigned 64-bit integer.
+
+    Computed once per message type, so bodies without any (most) cost one dict lookup.
+    """
+    cached = _WIDE.get(descriptor.full_name)
+    if cached is not None:
+        return cached
+    _WIDE[descriptor.full_name] = ()  # a message type that contains itself ends here
+    wide = tuple(
+        f
+        for f in descriptor.fields
+        if f.type in _UNSIGNED_64
+        or (f.type == FieldDescriptor.TYPE_MESSAGE and _wide_fields(f.message_type))
+    )
+    _WIDE[descriptor.full_name] = wide
+    return wide
+
+
+def _out_of_range(message: Message, prefix: str) -> Iterable[tuple[Message, str, str, int]]:
+    """(message, field name, dotted path, value) of every uint64 above ``INT64_MAX``."""
+    for f in _wide_fields(message.DESCRIPTOR):
+        path = f"{prefix}{f.name}"
+        value = getattr(message, f.name)
+        repeated = f.is_repeated
+        if f.type == FieldDescriptor.TYPE_MESSAGE:
+            if repeated:
+                for i, item in enumerate(value):
+                    yield from _out_of_range(item, f"{path}[{i}].")
+            elif message.HasField(f.name):
+                yield from _out_of_range(value, f"{path}.")
+        elif repeated:
+            for i, item in enumerate(value):
+                if item > INT64_MAX:
+                    yield message, f.name, f"{path}[{i}]", item
+        elif value > INT64_MAX:
+            yield message, f.name, path, value
+
+
+def check_int64_range(body: Message) -> None:
+    """``RuleBroken`` naming the first integer of ``body`` the store cannot hold."""
+    for _, _, path, value in _out_of_range(body, ""):
+        raise RuleBroken(
+            f"{path} is {value}, above {INT64_MAX} (2^63 - 1), the largest integer the hub "
+            "stores; 64-bit values must fit a signed 64-bit integer"
+        )
+
+
+def clamp_to_int64(body: Message) -> list[str]:
+    """Set every integer of ``body`` above ``INT64_MAX`` to it; the paths of those changed."""
+    changed: list[str] = []
+    for message, name, path, _ in list(_out_of_range(body, "")):
+        if path.endswith("]"):
+            items = getattr(message, name)
+            for i, item in enumerate(items):
+                items[i] = min(item, INT64_MAX)
+        else:
+            setattr(message, name, INT64_MAX)
+        changed.append(path)
+    return changed
+
+
+# --- the rules of each kind ------------------------------------------------------------------
 
 
 def check_statistics(r: pb.StatisticsReport, today: date) -> None:
@@ -196,6 +279,7 @@ def broken_rule(
     once passes ``today``, computed once, instead.
     """
     try:
+        check_int64_range(body)
         _RULES[kind](body, today if today is not None else today_in(tz_name, now))
     except RuleBroken as exc:
         return str(exc)

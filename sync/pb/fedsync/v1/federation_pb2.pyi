@@ -9,10 +9,18 @@ whole contract at once and later work adds fields without new imports.
 Conventions used throughout:
 - City codes are six-digit administrative codes as strings ("620100").
 - Counts are uint32/uint64 (never negative on the wire). Money is int64 in fen (1/100 yuan).
+- Every uint64 must stay at or below 2^63 - 1: the hub stores integers as signed 64-bit.
+  A sequenced envelope whose body holds a larger value is stored quarantined with a reason
+  naming the field (its seq is consumed); a Heartbeat's larger counts are clamped to
+  2^63 - 1 and a larger notice_cursor ignored; an Envelope.seq above it is refused
+  (INVALID_ARGUMENT).
+- Sequence numbers (Envelope.seq, Notice.seq and every field that refers to them) are
+  64-bit: a client must hold them as 64-bit integers (int64/uint64, a Long or BigInt in
+  JavaScript), never as 32-bit ones. Notice seqs already exceed 2^40 (see Notice.seq).
 - Dates are ISO strings "YYYY-MM-DD" in the federation's time zone (periods are cut there);
   instants are google.protobuf.Timestamp (UTC).
-- Maps are avoided (repeated messages instead) so that deterministic serialization, and thus
-  content digests, are stable.
+- Maps are avoided (repeated messages instead) so that a body has one deterministic
+  serialization; content digests, however, cover the bytes as sent (Envelope.content_digest).
 """
 
 from collections import abc as _abc
@@ -278,7 +286,10 @@ class HelloResponse(_message.Message):
     epoch: _builtins.str
     """Epoch the hub holds for this city ("" when the hub has never heard of it)."""
     compatible: _builtins.bool
-    """False when the city's schema major differs from the hub's."""
+    """False when the city's schema major differs from the hub's. Hello itself still succeeds
+    (status OK, with `message` saying why) so the city learns the hub's version; a Push with
+    another major is refused FAILED_PRECONDITION (SyncError.SCHEMA_UNSUPPORTED).
+    """
     schema_version: _builtins.str
     """The hub's wire schema version "MAJOR.MINOR"."""
     message: _builtins.str
@@ -368,9 +379,13 @@ class SubscribeRequest(_message.Message):
     CITY_CODE_FIELD_NUMBER: _builtins.int
     AFTER_NOTICE_SEQ_FIELD_NUMBER: _builtins.int
     city_code: _builtins.str
-    """The city's code; must equal the code in its client certificate."""
+    """The city's code; must equal the code in its client certificate. Another code, or none,
+    is refused PERMISSION_DENIED (SyncError.IDENTITY_MISMATCH, field "city_code").
+    """
     after_notice_seq: _builtins.int
-    """The highest notice sequence number the city has persisted; replay starts after it."""
+    """The highest notice sequence number the city has persisted; replay starts after it.
+    At most 2^63 - 1 (INVALID_ARGUMENT above).
+    """
     def __init__(
         self,
         *,
@@ -533,13 +548,17 @@ class SyncError(_message.Message):
     FIELD_FIELD_NUMBER: _builtins.int
     reason: Global___SyncError.Reason.ValueType
     acked_through_seq: _builtins.int
-    """The hub's committed high-water mark for the city."""
+    """The hub's committed high-water mark for the city, in every refusal of a city the hub has
+    heard from (0 for one it has not), whatever the reason.
+    """
     expected_seq: _builtins.int
-    """The next seq the hub expects (acked_through_seq + 1) for SEQUENCE_GAP."""
+    """The next seq the hub expects (acked_through_seq + 1), for SEQUENCE_GAP only; 0 otherwise."""
     seq: _builtins.int
     """The seq that conflicts, for SEQUENCE_CONFLICT / MALFORMED_ENVELOPE."""
     hub_epoch: _builtins.str
-    """The epoch the hub holds for the city."""
+    """The epoch the hub holds for the city, in every refusal (as acked_through_seq; "" before
+    the city's first stored envelope).
+    """
     field: _builtins.str
     """Dotted path of the offending field, e.g. "envelopes[3].content_digest"."""
     def __init__(
@@ -589,12 +608,21 @@ class Envelope(_message.Message):
     """The city store's epoch (see HelloRequest.epoch)."""
     seq: _builtins.int
     """Gap-free per-city sequence number, assigned when the envelope entered the city's outbox.
-    0 only for Heartbeat, which is not stored and not acknowledged.
+    0 only for Heartbeat, which is not stored and not acknowledged. At most 2^63 - 1.
     """
     schema_version: _builtins.str
     """Wire schema version "MAJOR.MINOR" the body was written with."""
     content_digest: _builtins.bytes
-    """SHA-256 of the body message's deterministic serialization (the oneof member alone)."""
+    """SHA-256 over the body member's bytes exactly as they travel: the payload of the oneof
+    member's length-delimited field in this Envelope (after its tag and length), as the sender
+    wrote it. Where a sender writes the member more than once, the payloads concatenated in
+    order (protobuf merges them so); where another body member follows, only that one counts.
+    Any encoder meets this by hashing what it writes: explicit defaults, field order and
+    unknown fields are all covered as sent, and the hub stores those bytes as the record.
+    A re-send must carry the same bytes: another encoding of a held seq is another digest, a
+    SEQUENCE_CONFLICT. (A digest over the hub's deterministic re-encoding of the parsed body,
+    which Python senders produce anyway, is accepted too.) Heartbeats are not checked.
+    """
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp:
         """When the envelope entered the outbox."""
@@ -1431,7 +1459,10 @@ class Notice(_message.Message):
     seq: _builtins.int
     """Hub-wide sequence number, increasing in commit order; a city's cursor is the highest it
     has persisted. It jumps to the hub's clock in milliseconds when that is ahead, so a hub
-    restored from a backup never reuses a number (seqs are not gap-free).
+    restored from a backup never reuses a number (seqs are not gap-free). Values are therefore
+    around 1.8e12 already (past 2^40): clients must hold notice seqs, their cursor and the
+    fields that refer to them (NoticeReceipt.notice_seq, TicketTrace.request_notice_seq) as
+    64-bit integers; a 32-bit integer truncates them.
     """
     kind: Global___NoticeKind.ValueType
     priority: Global___Priority.ValueType

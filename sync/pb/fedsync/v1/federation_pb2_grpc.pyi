@@ -9,10 +9,18 @@ whole contract at once and later work adds fields without new imports.
 Conventions used throughout:
 - City codes are six-digit administrative codes as strings ("620100").
 - Counts are uint32/uint64 (never negative on the wire). Money is int64 in fen (1/100 yuan).
+- Every uint64 must stay at or below 2^63 - 1: the hub stores integers as signed 64-bit.
+  A sequenced envelope whose body holds a larger value is stored quarantined with a reason
+  naming the field (its seq is consumed); a Heartbeat's larger counts are clamped to
+  2^63 - 1 and a larger notice_cursor ignored; an Envelope.seq above it is refused
+  (INVALID_ARGUMENT).
+- Sequence numbers (Envelope.seq, Notice.seq and every field that refers to them) are
+  64-bit: a client must hold them as 64-bit integers (int64/uint64, a Long or BigInt in
+  JavaScript), never as 32-bit ones. Notice seqs already exceed 2^40 (see Notice.seq).
 - Dates are ISO strings "YYYY-MM-DD" in the federation's time zone (periods are cut there);
   instants are google.protobuf.Timestamp (UTC).
-- Maps are avoided (repeated messages instead) so that deterministic serialization, and thus
-  content digests, are stable.
+- Maps are avoided (repeated messages instead) so that a body has one deterministic
+  serialization; content digests, however, cover the bytes as sent (Envelope.content_digest).
 """
 
 from collections import abc as _abc
