@@ -11,13 +11,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from province_hub.settings import HubSettings
 from sync.commands import SubParsers, print_data, settings_flags
 from sync.config import ConfigError, add_arguments, resolve
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from sync.pb.fedsync.v1 import federation_pb2 as pb
 
 
 def _hub_settings(args: argparse.Namespace) -> HubSettings:
@@ -31,7 +35,7 @@ def _hub_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _hub_engine(args: argparse.Namespace) -> tuple[Any, Any]:
+def _hub_engine(args: argparse.Namespace) -> tuple[Engine, tuple[str, ...]]:
     from province_hub.store import create_schema
     from sync.db import make_engine
     from sync.roster import load_roster
@@ -99,19 +103,8 @@ def _hub_migrate(args: argparse.Namespace) -> int:
 # --- escalation resolutions and trace requests ----------------------------------------------
 
 
-def _send_to_city(args: argparse.Namespace, engine: Any, notice: Any, roster: Sequence[str]) -> int:
-    from province_hub import services
-
-    try:
-        sent = services.send_notice(engine, notice=notice, roster_codes=roster)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-    data = {"seq": sent.seq, "city": args.city, "ticket_id": args.ticket, "title": sent.title}
-    print_data(args, data, f"notice {sent.seq} sent to city {args.city}: {sent.title}")
-    return 0
-
-
-def _hub_target(args: argparse.Namespace) -> tuple[Any, tuple[str, ...]]:
+def _one_city(args: argparse.Namespace) -> tuple[Engine, tuple[str, ...]]:
+    # The service checks the same; checked here first to name the flag.
     engine, roster = _hub_engine(args)
     if args.city not in roster:
         raise ConfigError(f"--city {args.city!r} is not a city of the roster")
@@ -120,50 +113,53 @@ def _hub_target(args: argparse.Namespace) -> tuple[Any, tuple[str, ...]]:
     return engine, roster
 
 
+def _print_sent(args: argparse.Namespace, sent: pb.Notice) -> int:
+    data = {"seq": sent.seq, "city": args.city, "ticket_id": args.ticket, "title": sent.title}
+    print_data(args, data, f"notice {sent.seq} sent to city {args.city}: {sent.title}")
+    return 0
+
+
 def _hub_resolve(args: argparse.Namespace) -> int:
     from province_hub import services
-    from sync.pb.fedsync.v1 import federation_pb2 as pb
 
-    engine, roster = _hub_target(args)
+    engine, roster = _one_city(args)
     if not args.resolution.strip():
         raise ConfigError("--resolution: say how the province resolved the complaint")
-    seq = services.escalation_seq(engine, args.city, args.ticket)
-    if seq is None and not args.force:
-        raise ConfigError(
-            f"city {args.city} has sent no escalation of ticket {args.ticket} to this hub "
-            "(check the ticket id, or --force to send the resolution anyway)"
-        )
-    notice = pb.Notice(
-        kind=pb.ESCALATION_RESOLUTION,
-        priority=pb.HIGH,
-        title=f"Escalation of ticket {args.ticket} resolved",
-        body=args.resolution,
-        sender=args.by,
-        targets=[args.city],
-        escalation_resolution=pb.EscalationResolution(
+    try:
+        sent = services.resolve_escalation(
+            engine,
+            city_code=args.city,
             ticket_id=args.ticket,
-            escalation_seq=seq or 0,
             resolution=args.resolution,
             resolved_by=args.by,
-        ),
-    )
-    return _send_to_city(args, engine, notice, roster)
+            roster_codes=roster,
+            force=args.force,
+        )
+    except services.UnknownEscalation as exc:
+        raise ConfigError(
+            f"{exc} (check the ticket id, or --force to send the resolution anyway)"
+        ) from None
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return _print_sent(args, sent)
 
 
 def _hub_trace(args: argparse.Namespace) -> int:
-    from sync.pb.fedsync.v1 import federation_pb2 as pb
+    from province_hub import services
 
-    engine, roster = _hub_target(args)
-    notice = pb.Notice(
-        kind=pb.TRACE_REQUEST,
-        priority=pb.NORMAL,
-        title=f"Trace request: ticket {args.ticket}",
-        body="Send the ticket's history.",
-        sender=args.by,
-        targets=[args.city],
-        trace_request=pb.TraceRequest(ticket_id=args.ticket, from_gm_hotline=args.gm_hotline),
-    )
-    return _send_to_city(args, engine, notice, roster)
+    engine, roster = _one_city(args)
+    try:
+        sent = services.request_trace(
+            engine,
+            city_code=args.city,
+            ticket_id=args.ticket,
+            requested_by=args.by,
+            roster_codes=roster,
+            from_gm_hotline=args.gm_hotline,
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return _print_sent(args, sent)
 
 
 # --- parser --------------------------------------------------------------------------------
