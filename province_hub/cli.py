@@ -55,14 +55,35 @@ def _hub_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _notice_kind(value: str) -> str:
+    """The stored name of a notice kind given as ``announcement``, ``standard-answer``…"""
+    from sync.pb.fedsync.v1 import federation_pb2 as pb
+
+    kind = value.upper().replace("-", "_")
+    if kind not in pb.NoticeKind.keys() or kind == "NOTICE_KIND_UNSPECIFIED":  # noqa: SIM118
+        raise ConfigError(f"--kind {value!r}: use announcement, task, standard-answer, finding")
+    return kind
+
+
+def _hub_notices(args: argparse.Namespace) -> int:
+    from province_hub.status import format_progress, notice_progress
+
+    engine, _ = _hub_engine(args)
+    try:
+        kind = _notice_kind(args.kind) if args.kind else None
+        rows = notice_progress(engine, kind=kind)
+    finally:
+        engine.dispose()
+    print_data(args, rows, format_progress(rows))
+    return 0
+
+
 def _hub_notice(args: argparse.Namespace) -> int:
     from province_hub import services
     from sync.pb.fedsync.v1 import federation_pb2 as pb
 
     engine, roster = _hub_engine(args)
-    kind = args.kind.upper().replace("-", "_")
-    if kind not in pb.NoticeKind.keys() or kind == "NOTICE_KIND_UNSPECIFIED":  # noqa: SIM118
-        raise ConfigError(f"--kind {args.kind!r}: use announcement, task, standard-answer, finding")
+    kind = _notice_kind(args.kind)
     notice = pb.Notice(
         kind=pb.NoticeKind.Value(kind),
         priority=pb.Priority.Value(args.priority.upper()),
@@ -170,7 +191,9 @@ def add_commands(tiers: SubParsers) -> None:
     hub = tiers.add_parser("hub", help="the province hub: run it, see link status, send notices")
     add_arguments(hub, HubSettings)
     hub.set_defaults(_handler=_hub_run)
-    hub_sub = hub.add_subparsers(dest="_sub", metavar="[run|status|notice|migrate|resolve|trace]")
+    hub_sub = hub.add_subparsers(
+        dest="_sub", metavar="[run|status|notice|notices|migrate|resolve|trace]"
+    )
     hub_run = hub_sub.add_parser("run", help="run the hub (the default)")
     hub_run.set_defaults(_handler=_hub_run)
     status = hub_sub.add_parser("status", help="per city: link state, acked seq, records, backlog")
@@ -189,6 +212,12 @@ def add_commands(tiers: SubParsers) -> None:
     notice.add_argument("--deadline", default="", help="ISO date-time a TASK must be done by")
     notice.add_argument("--sender", default="announcer")
     notice.set_defaults(_handler=_hub_notice)
+    notices = hub_sub.add_parser(
+        "notices", help="per notice sent: targets, delivered, read, done, objections"
+    )
+    notices.add_argument("--kind", default="", help="only this kind, e.g. announcement, task")
+    notices.add_argument("--json", action="store_true", help="machine-readable output")
+    notices.set_defaults(_handler=_hub_notices)
     hub_migrate = hub_sub.add_parser(
         "migrate", help="bring the hub store to the latest schema revision and print it"
     )
@@ -224,5 +253,5 @@ def add_commands(tiers: SubParsers) -> None:
     trace.add_argument("--by", default="supervisor", help="who asks (province staff)")
     trace.add_argument("--json", action="store_true", help="machine-readable output")
     trace.set_defaults(_handler=_hub_trace)
-    for sub in (hub_run, status, notice, hub_migrate, resolve, trace):
+    for sub in (hub_run, status, notice, notices, hub_migrate, resolve, trace):
         add_arguments(sub, HubSettings, nested=True)
