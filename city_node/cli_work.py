@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
+from city_node.context import Actor, CityContext
 from city_node.settings import CitySettings
-from sync.commands import SubParsers, leaf, print_data, settings_flags
+from sync.commands import SubParsers, close_when_done, leaf, print_data, settings_flags
 from sync.config import ConfigError, add_arguments, resolve
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from city_node.reports import ReportView
     from city_node.views import TicketDetail
 
@@ -27,24 +30,28 @@ def city_settings(args: argparse.Namespace) -> CitySettings:
     return resolve(CitySettings, flags=settings_flags(args), section="city")
 
 
-def city_engine(args: argparse.Namespace) -> Any:
+def city_engine(args: argparse.Namespace) -> Engine:
+    """The city store named by the settings, migrated, closed when the command is done."""
     from city_node.app import open_engine
 
-    return open_engine(city_settings(args))
+    engine = open_engine(city_settings(args))
+    close_when_done(args, engine.dispose)
+    return engine
 
 
-def city_context(args: argparse.Namespace) -> Any:
+def city_context(args: argparse.Namespace) -> CityContext:
     from city_node.app import context_for
 
     # The same calendar, categories and rules as the running node.
     return context_for(city_settings(args), city_engine(args))
 
 
-def staff_actor(ctx: Any, staff_id: str, role: str | None = None, flag: str = "--as") -> Any:
+def staff_actor(
+    ctx: CityContext, staff_id: str, role: str | None = None, flag: str = "--as"
+) -> Actor:
     """The Actor for ``--as``: a known, active staff member, in their own role (``--role``,
     when given, must be that role) — history and reports name real people."""
     from city_node import staff
-    from city_node.context import Actor
 
     member = staff.get(ctx.engine, staff_id)
     if member is None:
@@ -113,7 +120,9 @@ def _ticket_json(detail: TicketDetail) -> dict[str, Any]:
     return data
 
 
-def _show_ticket(args: argparse.Namespace, ctx: Any, ticket_id: int | str, text: str) -> None:
+def _show_ticket(
+    args: argparse.Namespace, ctx: CityContext, ticket_id: int | str, text: str
+) -> None:
     from city_node.views import ticket_detail
 
     if args.json:
@@ -122,7 +131,7 @@ def _show_ticket(args: argparse.Namespace, ctx: Any, ticket_id: int | str, text:
         print(text)
 
 
-def _ticket_text(ticket: TicketDetail, zone: Any) -> str:
+def _ticket_text(ticket: TicketDetail, zone: tzinfo) -> str:
     def local(value: datetime | None) -> str:
         return value.astimezone(zone).strftime("%Y-%m-%d %H:%M") if value else "-"
 
@@ -225,7 +234,7 @@ def _report_json(view: ReportView) -> dict[str, Any]:
     return report_out(view).model_dump()
 
 
-def _report_line(view: Any) -> str:
+def _report_line(view: ReportView) -> str:
     return (
         f"report {view.id}: {view.kind} {view.period_kind} {view.period_start} "
         f"rev {view.revision} — {view.status}"

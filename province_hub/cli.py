@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from province_hub.settings import HubSettings
-from sync.commands import SubParsers, print_data, settings_flags
+from sync.commands import SubParsers, close_when_done, print_data, settings_flags
 from sync.config import ConfigError, add_arguments, resolve
 
 if TYPE_CHECKING:
@@ -42,6 +42,7 @@ def _hub_engine(args: argparse.Namespace) -> tuple[Engine, tuple[str, ...]]:
 
     settings = _hub_settings(args)
     engine = make_engine(settings.database_url)
+    close_when_done(args, engine.dispose)
     create_schema(engine)
     return engine, tuple(c.code for c in load_roster(settings.roster))
 
@@ -69,11 +70,7 @@ def _hub_notices(args: argparse.Namespace) -> int:
     from province_hub.status import format_progress, notice_progress
 
     engine, _ = _hub_engine(args)
-    try:
-        kind = _notice_kind(args.kind) if args.kind else None
-        rows = notice_progress(engine, kind=kind)
-    finally:
-        engine.dispose()
+    rows = notice_progress(engine, kind=_notice_kind(args.kind) if args.kind else None)
     print_data(args, rows, format_progress(rows))
     return 0
 

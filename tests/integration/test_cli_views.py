@@ -1,15 +1,12 @@
 """``fedsync city … --json`` prints the city API's view models: the same ticket and report a
-script gets from ``/api/v1``, read from one store by both.
-
-SQLite only, like tests/integration/test_city_cli.py: a CLI command leaves its engine to the
-end of its process, which in-process on PostgreSQL shows up as unclosed connections."""
+script gets from ``/api/v1``, read from one store by both (SQLite and PostgreSQL; each CLI
+command closes its engine, so nothing is left open in-process)."""
 
 from __future__ import annotations
 
 import json
 import re
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -49,8 +46,8 @@ def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
     return json.loads(out)
 
 
-def test_cli_json_is_the_api_view(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    url = f"sqlite:///{tmp_path / 'city.sqlite'}"
+def test_cli_json_is_the_api_view(databases: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    url = databases("views")
     engine = make_engine(url)
     create_schema(engine)
     services.open_store(engine, CITY)
