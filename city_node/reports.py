@@ -280,7 +280,8 @@ _OPEN = [s.value for s in domain.OPEN_STATUSES]
 def _steps(actions: Iterable[Action], p: Period | None = None) -> list[Any]:
     """Conditions for figure steps of ``actions`` (in ``p``): the partial index's own WHERE
     term first, verbatim, so that SQLite uses ``ix_history_figures``; the action values
-    inline too, as PostgreSQL's generic plans could not match bound ones to it."""
+    inline too (our own constants), so that the planners estimate them even in a generic
+    plan."""
     values = [a.value for a in actions]
     assert set(values) <= set(FIGURE_ACTIONS), values
     where: list[Any] = [
@@ -301,8 +302,9 @@ def _overtime_open(conn: Connection, as_of: datetime) -> int:
     ``as_of`` either ended later — by a closure or an extension approval whose step
     remembers when its stretch began (``state_since``) and its deadline — or still goes
     on, and the ticket row says since when (``tickets.state_since``). Each count is an
-    index-only range scan; neither looks at the steps before ``as_of``, so a past period's
-    figure stays what it was however its tickets are reopened, re-closed or extended later.
+    index-only range scan. A later step only tells how the ticket stood before it, so a
+    past period's figure stays what it was however its tickets are reopened, re-closed or
+    extended later.
     """
     ended_later = conn.execute(
         select(func.count())

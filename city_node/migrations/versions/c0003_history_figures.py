@@ -1,7 +1,8 @@
 """Report figures from the ticket history: each step keeps the deadline it was taken under,
 since when the ticket had been open (or closed), and a survey's outcome; a partial index
-over the steps the figures count. The ticket's columns only counted surveys and closures
-once, by their latest values.
+over the steps the figures count, and one giving those steps their ticket's kind, category
+and channel without reading the wide ticket rows. (The ticket's own columns only count a
+ticket's latest survey and closure.)
 
 Existing rows are backfilled from what the store already knows:
 
@@ -58,6 +59,9 @@ def upgrade() -> None:
         "tickets",
         ["status", "deadline", "state_since"],
         unique=False,
+    )
+    op.create_index(
+        "ix_tickets_slices", "tickets", ["id", "kind", "category", "channel"], unique=False
     )
     op.create_index(
         "ix_history_figures",
@@ -133,6 +137,7 @@ def _backfill() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_history_figures", table_name="ticket_history")
+    op.drop_index("ix_tickets_slices", table_name="tickets")
     op.drop_index("ix_tickets_open_deadline", table_name="tickets")
     op.create_index("ix_tickets_open_deadline", "tickets", ["status", "deadline"], unique=False)
     op.create_index("ix_tickets_escalated", "tickets", ["escalated_at"], unique=False)
