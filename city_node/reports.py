@@ -59,12 +59,12 @@ from city_node.context import Actor, CityContext, CityError, Conflict, NotFound
 from city_node.domain import Action, Role, Satisfaction, TicketKind
 from city_node.store import (
     FIGURE_ACTIONS,
-    FIGURE_STEPS_SQL,
-    LATE_STRETCH_ENDS_SQL,
     HistoryRow,
     QaSample,
     Report,
     TicketRow,
+    figure_steps_sql,
+    late_stretch_ends_sql,
 )
 from sync import outbox
 from sync.db import UnitOfWork
@@ -274,6 +274,10 @@ def _slices(groups: dict[str, dict[str, int]]) -> Iterable[pb.SliceCounts]:
 #: The steps that close a ticket (answered on the spot, or closed after the branch).
 _CLOSURES = (Action.ANSWER, Action.CLOSE)
 _OPEN = [s.value for s in domain.OPEN_STATUSES]
+# The partial indexes' WHERE terms, qualified: some queries join the tickets, which have a
+# deadline too.
+_FIGURE_STEPS = figure_steps_sql(f"{_H.name}.")
+_LATE_STRETCH_ENDS = late_stretch_ends_sql(f"{_H.name}.")
 
 
 def _steps(actions: Iterable[Action], p: Period | None = None) -> list[Any]:
@@ -284,7 +288,7 @@ def _steps(actions: Iterable[Action], p: Period | None = None) -> list[Any]:
     values = [a.value for a in actions]
     assert set(values) <= set(FIGURE_ACTIONS), values
     where: list[Any] = [
-        text(FIGURE_STEPS_SQL),
+        text(_FIGURE_STEPS),
         _H.c.action.in_([literal_column(f"'{v}'") for v in values]),
     ]
     if p is not None:
@@ -297,7 +301,7 @@ def _ended_late_after(as_of: datetime) -> list[Any]:
     deadline already past then. Such a step came after its deadline, so the partial index
     of late stretch ends (its WHERE term verbatim, for SQLite) holds every one of them."""
     return [
-        text(LATE_STRETCH_ENDS_SQL),
+        text(_LATE_STRETCH_ENDS),
         _H.c.at >= as_of,
         _H.c.state_since < as_of,
         _H.c.deadline < as_of,

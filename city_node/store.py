@@ -182,14 +182,24 @@ class TicketRow(Base):
 
 
 #: The steps the report figures count (closures, surveys, escalations raised): the
-#: history's figure index holds only these rows. Queries repeat :data:`FIGURE_STEPS_SQL`
-#: word for word, as SQLite uses a partial index only for a query carrying its WHERE term.
+#: history's figure index holds only these rows.
 FIGURE_ACTIONS = ("answer", "close", "survey", "escalate_province")
-FIGURE_STEPS_SQL = "action IN ({})".format(", ".join(f"'{a}'" for a in FIGURE_ACTIONS))
-#: The steps that end an open stretch under one deadline (a closure, an approved
-#: extension) taken after that deadline: the only ones that can show a ticket open past
-#: its deadline at an earlier instant, so "overtime open" reads these few rows alone.
-LATE_STRETCH_ENDS_SQL = "action IN ('answer', 'close', 'approve_extension') AND at > deadline"
+
+
+def figure_steps_sql(table: str = "") -> str:
+    """The figure index's WHERE term (``table``: a qualifier for queries that join).
+    Queries repeat it word for word, as SQLite uses a partial index only for a query
+    carrying its WHERE term."""
+    return "{}action IN ({})".format(table, ", ".join(f"'{a}'" for a in FIGURE_ACTIONS))
+
+
+def late_stretch_ends_sql(table: str = "") -> str:
+    """The steps that end an open stretch under one deadline (a closure, an approved
+    extension) taken after that deadline: the only ones that can show a ticket open past
+    its deadline at an earlier instant, so "overtime open" reads these few rows alone."""
+    return (
+        f"{table}action IN ('answer', 'close', 'approve_extension') AND {table}at > {table}deadline"
+    )
 
 
 class HistoryRow(Base):
@@ -235,8 +245,8 @@ class HistoryRow(Base):
             "outcome",
             "actor",
             "ticket_id",
-            sqlite_where=text(FIGURE_STEPS_SQL),
-            postgresql_where=text(FIGURE_STEPS_SQL),
+            sqlite_where=text(figure_steps_sql()),
+            postgresql_where=text(figure_steps_sql()),
         ),
         # Stretches that were open past their deadline at a period's end and ended later.
         Index(
@@ -246,8 +256,8 @@ class HistoryRow(Base):
             "deadline",
             "action",  # in the WHERE term: covering, no table lookups
             "ticket_id",
-            sqlite_where=text(LATE_STRETCH_ENDS_SQL),
-            postgresql_where=text(LATE_STRETCH_ENDS_SQL),
+            sqlite_where=text(late_stretch_ends_sql()),
+            postgresql_where=text(late_stretch_ends_sql()),
         ),
     )
 
