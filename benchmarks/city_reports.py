@@ -877,6 +877,10 @@ class MonthResult:
     history_rows: int
     draft_seconds: float | None = None
     error: str | None = None
+    #: This process's CPU (user+system) per call, median: on SQLite, where the database
+    #: runs in the process, what a quiet machine's wall time would be; on PostgreSQL only
+    #: the client's share (the server's CPU is another process's).
+    cpu_seconds: float | None = None
 
 
 def month_rows(engine: Any, start: date, end: date) -> tuple[int, int, int]:
@@ -918,9 +922,12 @@ def time_month(ctx: Any, label: str, start: date, runs: int, *, draft: bool) -> 
     end = add_months(start, 1)
     registered, closed, history_rows = month_rows(ctx.engine, start, end)
 
+    cpu: list[float] = []
+
     def once() -> float:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         reports.build_statistics(ctx, "month", start)
+        cpu.append(time.process_time() - c0)
         return time.perf_counter() - t0
 
     first = once()  # warm-up: caches, statement compilation, the pool's first connection
@@ -940,6 +947,7 @@ def time_month(ctx: Any, label: str, start: date, runs: int, *, draft: bool) -> 
         closed=closed,
         history_rows=history_rows,
         draft_seconds=draft_seconds,
+        cpu_seconds=statistics.median(cpu[1:]),
     )
 
 
@@ -973,6 +981,8 @@ class Result:
             out[f"{prefix}_registered"] = month.registered
             out[f"{prefix}_closed"] = month.closed
             out[f"{prefix}_history_rows"] = month.history_rows
+            if month.cpu_seconds is not None:
+                out[f"{prefix}_cpu_seconds"] = round(month.cpu_seconds, 4)
             if month.draft_seconds is not None:
                 out[f"{prefix}_draft_seconds"] = round(month.draft_seconds, 4)
         out["reused"] = self.reused
@@ -994,10 +1004,11 @@ class Result:
             verdict = "met" if m.median_seconds <= TARGET_SECONDS else "MISSED"
             runs = " · ".join(f"{s:.3f}" for s in m.runs_seconds)
             draft = "" if m.draft_seconds is None else f"; draft {m.draft_seconds:.3f}s"
+            cpu = "" if m.cpu_seconds is None else f"; CPU {m.cpu_seconds:.3f}s median"
             lines.append(
                 f"{self.engine}: {self.tickets:,} tickets, {m.label} month {m.start}: "
                 f"build_statistics {m.median_seconds:.3f}s median ({runs}; first "
-                f"{m.first_seconds:.3f}s){draft}; month has {m.registered:,} registered, "
+                f"{m.first_seconds:.3f}s){cpu}{draft}; month has {m.registered:,} registered, "
                 f"{m.closed:,} closed, {m.history_rows:,} history rows; "
                 f"target <= {TARGET_SECONDS:g}s {verdict}"
             )

@@ -84,31 +84,29 @@ def upgrade() -> None:
 
 def _backfill() -> None:
     conn = op.get_bind()
+    # One pass over the history (set-based: each row is rewritten once, which is what costs
+    # on a large store), then one over the tickets.
     conn.execute(
         sa.text(
-            "UPDATE ticket_history SET outcome = CASE WHEN to_status = 'in_progress' "
-            "THEN 'dissatisfied' ELSE (SELECT t.satisfaction FROM tickets t "
-            "WHERE t.id = ticket_history.ticket_id) END WHERE action = 'survey'"
+            "UPDATE ticket_history SET deadline = x.deadline, state_since = x.since, "
+            "outcome = x.outcome FROM (SELECT p.id, t.deadline, "
+            f"coalesce(max(CASE WHEN {_NEW_STATE} THEN p.at END) OVER (PARTITION BY "
+            "p.ticket_id ORDER BY p.id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), "
+            "p.at) AS since, CASE WHEN p.action <> 'survey' THEN NULL "
+            "WHEN p.to_status = 'in_progress' THEN 'dissatisfied' ELSE t.satisfaction END "
+            "AS outcome FROM ticket_history p JOIN tickets t ON t.id = p.ticket_id) x "
+            "WHERE ticket_history.id = x.id"
         )
     )
     conn.execute(
         sa.text(
-            "UPDATE ticket_history SET state_since = coalesce((SELECT max(p.at) "
-            "FROM ticket_history p WHERE p.ticket_id = ticket_history.ticket_id "
-            f"AND p.id < ticket_history.id AND {_NEW_STATE}), ticket_history.at)"
+            "UPDATE tickets SET state_since = coalesce(x.since, tickets.registered_at) "
+            f"FROM (SELECT p.ticket_id, max(CASE WHEN {_NEW_STATE} THEN p.at END) AS since "
+            "FROM ticket_history p GROUP BY p.ticket_id) x WHERE tickets.id = x.ticket_id"
         )
     )
     conn.execute(
-        sa.text(
-            "UPDATE tickets SET state_since = coalesce((SELECT max(p.at) FROM ticket_history p "
-            f"WHERE p.ticket_id = tickets.id AND {_NEW_STATE}), tickets.registered_at)"
-        )
-    )
-    conn.execute(
-        sa.text(
-            "UPDATE ticket_history SET deadline = (SELECT t.deadline FROM tickets t "
-            "WHERE t.id = ticket_history.ticket_id)"
-        )
+        sa.text("UPDATE tickets SET state_since = registered_at WHERE state_since IS NULL")
     )
     # Tickets whose deadline was extended: the steps up to each approval had the old one.
     history = sa.table(
