@@ -2,20 +2,26 @@
 drafted, approved by the center leader, then queued in the outbox.
 
 Figures (mission.md "KPIs"); a period is [start, end) in the federation's zone, and "as of"
-is the period's end, or now for a period still running:
+is the period's end, or now for a period still running. Events are counted from the
+append-only ticket history, each by the values its step recorded, never by the ticket's
+current columns (which the next step overwrites):
 
 - *received* (complaints, suggestions, enquiries; by category and channel; repeat
   complaints; per-operator ``registered``): tickets **registered** in the period;
-- *closed*, *closed in time* (closed at or before the deadline), *complaints closed*,
-  per-operator ``closed``: tickets whose (latest) closure falls in the period;
+- *closed*, *closed in time* (at or before the deadline in force at that step), *complaints
+  closed*, per-operator ``closed`` (who closed): **closure steps** (answer, close) in the
+  period — a ticket closed, reopened and closed again counts each closure in its period;
 - *handled*: distinct tickets an operator (junior, senior, manager hotline) acted on;
-- *overtime open*: tickets registered before "as of", past their deadline then, and not
-  closed by then (a ticket reopened later counts by its current closure);
-- *escalations raised*: tickets escalated to the province in the period;
-- *satisfaction*: surveys recorded in the period, of every kind surveyed; "unreachable" is
-  counted apart and kept out of ``surveyed``.
+- *overtime open*: tickets that, as of "as of" (every step before it taken, none after),
+  were open and past the deadline in force then — whatever happened to them later;
+- *escalations raised*: **escalation steps** to the province in the period;
+- *satisfaction*: **survey steps** in the period, each with the outcome it recorded (a
+  dissatisfied survey that reopened the ticket stays counted when a later one says
+  satisfied); "unreachable" is counted apart and kept out of ``surveyed``.
 
-Every figure comes from a handful of ``GROUP BY`` queries that the indexes of
+So a past period's figures change only if its own steps change (they never do: the history
+is append-only), and the figures that count events add up: a week's are the sum of its
+days'. Every figure comes from a handful of ``GROUP BY`` queries that the indexes of
 :mod:`city_node.store` answer by range scans; Python only folds the (small) grouped rows.
 
 Lifecycle of a report row: ``draft`` → ``approved`` (queued in the outbox in the same
@@ -35,13 +41,31 @@ from typing import Any
 
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
-from sqlalchemy import Connection, Table, and_, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Table,
+    and_,
+    func,
+    insert,
+    literal_column,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from city_node import domain
 from city_node.context import Actor, CityContext, CityError, Conflict, NotFound
 from city_node.domain import Action, Role, Satisfaction, TicketKind
-from city_node.store import Escalation, HistoryRow, QaSample, Report, TicketRow
+from city_node.store import (
+    FIGURE_ACTIONS,
+    HistoryRow,
+    QaSample,
+    Report,
+    TicketRow,
+    figure_steps_sql,
+    late_stretch_ends_sql,
+)
 from sync import outbox
 from sync.db import UnitOfWork
 from sync.envelopes import body_kind
@@ -52,7 +76,6 @@ from sync.validation import broken_rule
 _T: Table = TicketRow.__table__  # type: ignore[assignment]
 _H: Table = HistoryRow.__table__  # type: ignore[assignment]
 _Q: Table = QaSample.__table__  # type: ignore[assignment]
-_E: Table = Escalation.__table__  # type: ignore[assignment]
 
 REPORT_KINDS = ("statistics", "qa", "overtime")
 PERIOD_KINDS = {
@@ -180,10 +203,14 @@ def _statistics(conn: Connection, p: Period, as_of: datetime) -> pb.StatisticsRe
         if repeat and kind == TicketKind.COMPLAINT.value:
             r.repeat_complaints += n
 
-    in_time = _T.c.closed_at <= _T.c.deadline
+    # Every closure step in the period, a ticket closed, reopened and closed again counting
+    # each time; in time by the deadline in force at that step. Kind, category and channel
+    # are fixed at registration, so the ticket row gives them.
+    in_time = _H.c.at <= _H.c.deadline
     closed = conn.execute(
         select(_T.c.kind, _T.c.category, _T.c.channel, in_time, func.count())
-        .where(_in(_T.c.closed_at, p))
+        .select_from(_H.join(_T, _T.c.id == _H.c.ticket_id))
+        .where(*_steps(_CLOSURES, p))
         .group_by(_T.c.kind, _T.c.category, _T.c.channel, in_time)
     )
     for kind, category, channel, on_time, n in closed:
@@ -204,13 +231,11 @@ def _statistics(conn: Connection, p: Period, as_of: datetime) -> pb.StatisticsRe
     ).scalar_one()
     r.overtime_open = _overtime_open(conn, as_of)
     r.escalations_raised = conn.execute(
-        select(func.count()).where(_in(_E.c.escalated_at, p))
+        select(func.count()).select_from(_H).where(*_steps([Action.ESCALATE_PROVINCE], p))
     ).scalar_one()
 
     surveys = conn.execute(
-        select(_T.c.satisfaction, func.count())
-        .where(_in(_T.c.surveyed_at, p))
-        .group_by(_T.c.satisfaction)
+        select(_H.c.outcome, func.count()).where(*_steps([Action.SURVEY], p)).group_by(_H.c.outcome)
     )
     for outcome, n in surveys:
         field = _SATISFACTION_FIELD.get(outcome or "")
@@ -228,9 +253,7 @@ def _statistics(conn: Connection, p: Period, as_of: datetime) -> pb.StatisticsRe
     ):
         workload[who][0] += n
     for who, n in conn.execute(
-        select(_T.c.closed_by, func.count())
-        .where(_in(_T.c.closed_at, p), _T.c.closed_by.is_not(None))
-        .group_by(_T.c.closed_by)
+        select(_H.c.actor, func.count()).where(*_steps(_CLOSURES, p)).group_by(_H.c.actor)
     ):
         workload[who][1] += n
 
@@ -248,23 +271,70 @@ def _slices(groups: dict[str, dict[str, int]]) -> Iterable[pb.SliceCounts]:
         yield pb.SliceCounts(key=key, **groups[key])
 
 
+#: The steps that close a ticket (answered on the spot, or closed after the branch).
+_CLOSURES = (Action.ANSWER, Action.CLOSE)
+_OPEN = [s.value for s in domain.OPEN_STATUSES]
+# The partial indexes' WHERE terms, qualified: some queries join the tickets, which have a
+# deadline too.
+_FIGURE_STEPS = figure_steps_sql(f"{_H.name}.")
+_LATE_STRETCH_ENDS = late_stretch_ends_sql(f"{_H.name}.")
+
+
+def _steps(actions: Iterable[Action], p: Period | None = None) -> list[Any]:
+    """Conditions for figure steps of ``actions`` (in ``p``): the partial index's own WHERE
+    term first, verbatim, so that SQLite uses ``ix_history_figures``; the action values
+    inline too (our own constants), so that the planners estimate them even in a generic
+    plan."""
+    values = [a.value for a in actions]
+    assert set(values) <= set(FIGURE_ACTIONS), values
+    where: list[Any] = [
+        text(_FIGURE_STEPS),
+        _H.c.action.in_([literal_column(f"'{v}'") for v in values]),
+    ]
+    if p is not None:
+        where.append(_in(_H.c.at, p))
+    return where
+
+
+def _ended_late_after(as_of: datetime) -> list[Any]:
+    """Steps at or after ``as_of`` ending an open stretch that began before it under a
+    deadline already past then. Such a step came after its deadline, so the partial index
+    of late stretch ends (its WHERE term verbatim, for SQLite) holds every one of them."""
+    return [
+        text(_LATE_STRETCH_ENDS),
+        _H.c.at >= as_of,
+        _H.c.state_since < as_of,
+        _H.c.deadline < as_of,
+    ]
+
+
 def _overtime_open(conn: Connection, as_of: datetime) -> int:
-    # Two index-only range scans instead of one OR: still open (status + deadline) and
-    # closed only after "as of" (closed_at + deadline). "Registered before as of" and
-    # "closed_at IS NULL" are implied — a deadline is at least one working day after
-    # registration, an open ticket has no closure — and spelling them out made both
-    # planners leave the covering indexes (measured: 1.0 s → 0.4 s for a month over
-    # 2,000,000 tickets on SQLite; benchmarks/README.md).
-    still_open = conn.execute(
+    """Tickets open at ``as_of`` (the state after every step before it) and past the
+    deadline in force then.
+
+    A ticket's life is a run of stretches, each open or closed under one deadline, begun by
+    its registration, a closure, a reopening or an extension approval. The stretch holding
+    ``as_of`` either ended later — by a closure or an extension approval whose step
+    remembers when its stretch began (``state_since``) and its deadline — or still goes
+    on, and the ticket row says since when (``tickets.state_since``). Each count is an
+    index-only range scan (over late stretch ends only, a few % of the steps after
+    ``as_of``). A later step only tells how the ticket stood before it, so a
+    past period's figure stays what it was however its tickets are reopened, re-closed or
+    extended later.
+    """
+    ended_later = conn.execute(
+        select(func.count()).select_from(_H).where(*_ended_late_after(as_of))
+    ).scalar_one()
+    # "Registered before as of" is implied (state_since is at least the registration), as
+    # "closed_at IS NULL" is by an open status.
+    goes_on = conn.execute(
         select(func.count()).where(
-            _T.c.status.in_([s.value for s in domain.OPEN_STATUSES]),
+            _T.c.status.in_(_OPEN),
             _T.c.deadline < as_of,
+            _T.c.state_since < as_of,
         )
     ).scalar_one()
-    closed_later = conn.execute(
-        select(func.count()).where(_T.c.closed_at >= as_of, _T.c.deadline < as_of)
-    ).scalar_one()
-    return int(still_open) + int(closed_later)
+    return int(ended_later) + int(goes_on)
 
 
 # --- QA and overtime ---------------------------------------------------------------------------
@@ -322,50 +392,79 @@ def build_qa(
 def build_overtime(
     ctx: CityContext, period_kind: str, start: date | str, *, now: datetime | None = None
 ) -> pb.OvertimeReport:
-    """Complaints closed late in the period, or open past their limit at its end, with the
-    compensation paid on them."""
+    """Complaints closed late in the period (a closure step after the deadline in force
+    then), or open past their deadline at its end ("as of", judged as for overtime open),
+    with the compensation paid on them in the period. One case per ticket: open at the end
+    if it is, else its last late closure in the period."""
     p = period(ctx, period_kind, start)
     as_of = min(p.end_at, now or ctx.now())
     complaint = _T.c.kind == TicketKind.COMPLAINT.value
-    late_closed = and_(_in(_T.c.closed_at, p), _T.c.closed_at > _T.c.deadline)
-    open_late = and_(
-        _T.c.registered_at < as_of,
-        _T.c.deadline < as_of,
-        or_(_T.c.closed_at.is_(None), _T.c.closed_at >= as_of),
-    )
+    joined = _H.join(_T, _T.c.id == _H.c.ticket_id)
+    # ticket -> (deadline, end of the overdue time)
+    cases: dict[int, tuple[datetime, datetime]] = {}
     with ctx.engine.connect() as conn:
-        rows = conn.execute(
-            select(
-                _T.c.id,
-                _T.c.category,
-                _T.c.branch,
-                _T.c.registered_at,
-                _T.c.deadline,
-                _T.c.closed_at,
-                _T.c.compensation_fen,
-                _T.c.compensated_at,
-            )
-            .where(complaint, or_(late_closed, open_late))
-            .order_by(_T.c.id)
+        late_closures = conn.execute(
+            select(_H.c.ticket_id, _H.c.deadline, _H.c.at)
+            .select_from(joined)
+            .where(*_steps(_CLOSURES, p), _H.c.at > _H.c.deadline, complaint)
+            .order_by(_H.c.at)
         ).all()
+        for tid, deadline, at in late_closures:
+            cases[tid] = (deadline, at)
+        open_late: list[Any] = list(
+            conn.execute(
+                select(_H.c.ticket_id, _H.c.deadline)
+                .select_from(joined)
+                .where(*_ended_late_after(as_of), complaint)
+            ).all()
+        )
+        open_late += conn.execute(
+            select(_T.c.id, _T.c.deadline).where(
+                complaint,
+                _T.c.status.in_(_OPEN),
+                _T.c.deadline < as_of,
+                _T.c.state_since < as_of,
+            )
+        ).all()
+        for tid, deadline in open_late:
+            cases[tid] = (deadline, as_of)
+        rows = {
+            row.id: row
+            for row in conn.execute(
+                select(
+                    _T.c.id,
+                    _T.c.category,
+                    _T.c.branch,
+                    _T.c.registered_at,
+                    _T.c.compensation_fen,
+                    _T.c.compensated_at,
+                ).where(_T.c.id.in_(sorted(cases)))
+            )
+        }
     r = pb.OvertimeReport(period=p.pb, revision=1)
-    for tid, category, branch, registered, deadline, closed_at, paid, paid_at in rows:
+    for tid in sorted(cases):
+        deadline, end = cases[tid]
+        row = rows[tid]
         # A case open for months appears in every period's report; its compensation is
         # counted once, in the period it was paid.
-        fen = paid if paid_at is not None and p.start_at <= paid_at < p.end_at else 0
-        end = closed_at if closed_at is not None and closed_at < as_of else as_of
+        paid_at = row.compensated_at
+        fen = row.compensation_fen if paid_at is not None and _within(paid_at, p) else 0
         r.cases.append(
             pb.OvertimeCase(
                 ticket_id=str(tid),
-                category=category,
-                branch=branch or "",
-                limit_hours=int((deadline - registered).total_seconds() // 3600),
+                category=row.category,
+                branch=row.branch or "",
+                limit_hours=int((deadline - row.registered_at).total_seconds() // 3600),
                 overdue_hours=max(0, int((end - deadline).total_seconds() // 3600)),
                 compensation_fen=fen,
             )
         )
         r.total_compensation_fen += fen
     return r
+
+
+def _within(moment: datetime, p: Period) -> bool:
+    return p.start_at <= moment < p.end_at
 
 
 # --- drafts and approval -----------------------------------------------------------------------
@@ -542,16 +641,31 @@ def recent(ctx: CityContext, limit: int = 50) -> list[ReportView]:
     return [_view(r) for r in rows]
 
 
-def approve(ctx: CityContext, actor: Actor, report_id: int, note: str = "") -> ReportView:
-    """The leader approves a draft: it is queued for the province in the same transaction."""
-    return _decide(ctx, actor, report_id, "approved", note, None)
+def approve(
+    ctx: CityContext,
+    actor: Actor,
+    report_id: int,
+    note: str = "",
+    *,
+    now: datetime | None = None,
+) -> ReportView:
+    """The leader approves a draft: it is queued for the province in the same transaction.
+    ``now`` is the approval's time (default: the clock), as a backfill gives its own."""
+    return _decide(ctx, actor, report_id, "approved", note, now)
 
 
-def reject(ctx: CityContext, actor: Actor, report_id: int, note: str) -> ReportView:
+def reject(
+    ctx: CityContext,
+    actor: Actor,
+    report_id: int,
+    note: str,
+    *,
+    now: datetime | None = None,
+) -> ReportView:
     """The leader sends a draft back (say why); draft it again after correcting the data."""
     if not note.strip():
         raise CityError("a rejection needs the reason (note)")
-    return _decide(ctx, actor, report_id, "rejected", note, None)
+    return _decide(ctx, actor, report_id, "rejected", note, now)
 
 
 def _decide(

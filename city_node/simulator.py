@@ -605,7 +605,7 @@ class Simulator:
         leader = self.actor(Role.LEADER)
         for report in reports.pending(self.ctx):
             try:
-                reports.approve(self.ctx, leader, report.id, note="demo approval")
+                reports.approve(self.ctx, leader, report.id, note="demo approval", now=at)
                 self._count("report_approved")
             except CityError as exc:
                 log.warning("simulator: report %s not approved: %s", report.id, exc)

@@ -3,10 +3,12 @@
 Typed SQLAlchemy 2.x models. The schema is owned by Alembic (``city_node/migrations``);
 :func:`create_schema` runs the migrations, it never calls ``create_all``.
 
-Tickets are stored in their *current* state (one row each, the columns reports aggregate
-over) plus an append-only ``ticket_history``; the indexes are chosen for the report
-queries in :mod:`city_node.reports` (each period query is a range scan over a covering
-index) and for repeat-complaint detection at registration.
+Tickets are stored in their *current* state (one row each) plus an append-only
+``ticket_history``. Reports count what happened in a period from the history (closures,
+surveys, escalations: each step keeps the deadline and survey outcome it was taken with)
+and registrations from the tickets, whose kind, category and channel never change; the
+indexes are chosen for those queries in :mod:`city_node.reports` (each period query is a
+range scan over a covering index) and for repeat-complaint detection at registration.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -141,6 +144,11 @@ class TicketRow(Base):
     suggestion_batch_id: Mapped[int | None] = mapped_column(Integer)
     #: Bumped by every change: a write based on a stale read is refused (optimistic lock).
     row_version: Mapped[int] = mapped_column(Integer, default=1)
+    #: Since when the ticket has been open (or closed) under its current deadline: its
+    #: registration, last closure, reopening or extension approval. "Overtime open at T"
+    #: counts an open ticket by its current deadline only when this is before T; otherwise
+    #: the history says how it stood then. Set on every write (c0003 backfilled it).
+    state_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     __table_args__ = (
         # Received-in-period slices and per-operator registrations: index-only range scans.
@@ -163,16 +171,45 @@ class TicketRow(Base):
             "channel",
             "closed_by",
         ),
-        Index("ix_tickets_open_deadline", "status", "deadline"),
-        Index("ix_tickets_surveyed", "surveyed_at", "satisfaction"),
-        Index("ix_tickets_escalated", "escalated_at"),
+        # A period's closure steps (history) take their ticket's kind, category and channel
+        # from here: index-only lookups, a tenth of the pages of the table's wide rows.
+        Index("ix_tickets_slices", "id", "kind", "category", "channel"),
+        # Open past their deadline (overtime open, the overdue queue): index-only.
+        Index("ix_tickets_open_deadline", "status", "deadline", "state_since"),
         # Repeat detection at registration: same phone and category, recent first.
         Index("ix_tickets_repeat", "customer_phone", "category", "registered_at"),
     )
 
 
+#: The steps the report figures count (closures, surveys, escalations raised): the
+#: history's figure index holds only these rows.
+FIGURE_ACTIONS = ("answer", "close", "survey", "escalate_province")
+
+
+def figure_steps_sql(table: str = "") -> str:
+    """The figure index's WHERE term (``table``: a qualifier for queries that join).
+    Queries repeat it word for word, as SQLite uses a partial index only for a query
+    carrying its WHERE term."""
+    return "{}action IN ({})".format(table, ", ".join(f"'{a}'" for a in FIGURE_ACTIONS))
+
+
+def late_stretch_ends_sql(table: str = "") -> str:
+    """The steps that end an open stretch under one deadline (a closure, an approved
+    extension) taken after that deadline: the only ones that can show a ticket open past
+    its deadline at an earlier instant, so "overtime open" reads these few rows alone."""
+    return (
+        f"{table}action IN ('answer', 'close', 'approve_extension') AND {table}at > {table}deadline"
+    )
+
+
 class HistoryRow(Base):
-    """One step of a ticket's life; rows are only ever inserted."""
+    """One step of a ticket's life; rows are only ever inserted.
+
+    Besides who did what when, a step keeps what the report figures need to judge it later
+    without the ticket's current columns (which the next step overwrites): the deadline in
+    force when it was taken, since when the ticket had been in the open/closed state the
+    step found it in, and a survey's outcome.
+    """
 
     __tablename__ = "ticket_history"
 
@@ -185,11 +222,43 @@ class HistoryRow(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     from_status: Mapped[str | None] = mapped_column(String(24))
     to_status: Mapped[str | None] = mapped_column(String(24))
+    #: The ticket's deadline when the step was taken (an approved extension records the
+    #: deadline it replaced): a closure is in time when ``at <= deadline``.
+    deadline: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: Since when the ticket had been open (or closed) under that deadline: registration,
+    #: the last closure, reopening or extension approval before this step.
+    state_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: A survey step's outcome (domain.Satisfaction); None for every other step.
+    outcome: Mapped[str | None] = mapped_column(String(16))
 
     __table_args__ = (
         Index("ix_history_ticket", "ticket_id", "id"),
         # "Handled in the period": distinct tickets an operator acted on, index-only.
         Index("ix_history_at", "at", "role", "ticket_id"),
+        # Closures, surveys and escalations in a period: index-only range scans over the
+        # figure steps alone.
+        Index(
+            "ix_history_figures",
+            "action",
+            "at",
+            "deadline",
+            "outcome",
+            "actor",
+            "ticket_id",
+            sqlite_where=text(figure_steps_sql()),
+            postgresql_where=text(figure_steps_sql()),
+        ),
+        # Stretches that were open past their deadline at a period's end and ended later.
+        Index(
+            "ix_history_late_ends",
+            "at",
+            "state_since",
+            "deadline",
+            "action",  # in the WHERE term: covering, no table lookups
+            "ticket_id",
+            sqlite_where=text(late_stretch_ends_sql()),
+            postgresql_where=text(late_stretch_ends_sql()),
+        ),
     )
 
 

@@ -125,20 +125,63 @@ def _history_entry(row: Any) -> HistoryEntry:
     )
 
 
-def _history_values(ticket_id: int, entries: Sequence[HistoryEntry]) -> list[dict[str, Any]]:
-    return [
-        {
-            "ticket_id": ticket_id,
-            "at": e.at,
-            "actor": e.actor,
-            "role": e.role.value,
-            "action": e.action.value,
-            "note": e.note,
-            "from_status": e.from_status.value if e.from_status else None,
-            "to_status": e.to_status.value if e.to_status else None,
-        }
-        for e in entries
-    ]
+def _history_values(
+    ticket_id: int,
+    entries: Sequence[HistoryEntry],
+    *,
+    since: datetime | None,
+    deadline: datetime,
+    after: Ticket,
+) -> list[dict[str, Any]]:
+    """History rows for ``entries``, each with what the report figures judge it by: the
+    deadline in force when it was taken, since when the ticket had been in the state it
+    found (``since``: the ticket's ``state_since`` before the first entry; None for a new
+    ticket) and a survey's outcome. Returns the rows; the ticket's new ``state_since`` is
+    :func:`_state_since_after`."""
+    rows = []
+    for e in entries:
+        if e.action is Action.REGISTER:
+            since = e.at
+        rows.append(
+            {
+                "ticket_id": ticket_id,
+                "at": e.at,
+                "actor": e.actor,
+                "role": e.role.value,
+                "action": e.action.value,
+                "note": e.note,
+                "from_status": e.from_status.value if e.from_status else None,
+                "to_status": e.to_status.value if e.to_status else None,
+                "deadline": deadline,
+                "state_since": since,
+                "outcome": (
+                    after.satisfaction.value
+                    if e.action is Action.SURVEY and after.satisfaction is not None
+                    else None
+                ),
+            }
+        )
+        if _starts_state(e):
+            since = e.at
+        if e.action is Action.APPROVE_EXTENSION:
+            deadline = after.deadline
+    return rows
+
+
+def _starts_state(e: HistoryEntry) -> bool:
+    """Whether after ``e`` the ticket is open or closed anew, or under another deadline:
+    registration, a closure, a reopening survey, an approved extension."""
+    if e.action in (Action.REGISTER, Action.APPROVE_EXTENSION):
+        return True
+    was_open = e.from_status in domain.OPEN_STATUSES
+    return e.to_status is not None and was_open != (e.to_status in domain.OPEN_STATUSES)
+
+
+def _state_since_after(since: datetime | None, entries: Sequence[HistoryEntry]) -> datetime | None:
+    for e in entries:
+        if _starts_state(e):
+            since = e.at
+    return since
 
 
 def _state_values(t: Ticket) -> dict[str, Any]:
@@ -230,6 +273,7 @@ _STATE_COLUMNS = (
     "ext_by",
     "ext_at",
     "row_version",
+    "state_since",
 )
 _UPDATE_STATE = (
     update(_T)
@@ -319,6 +363,7 @@ def register_many(ctx: CityContext, actor: Actor, intakes: Sequence[Intake]) -> 
                 closed_by=actor.id if ticket.closed_at is not None else None,
                 compensation_fen=0,
                 row_version=1,
+                state_since=_state_since_after(None, ticket.history),
             )
             rows.append(values)
         # One operator form is the common call: a plain INSERT … RETURNING and the EXISTS
@@ -331,7 +376,9 @@ def register_many(ctx: CityContext, actor: Actor, intakes: Sequence[Intake]) -> 
         history = [
             entry
             for new_id, ticket in zip(ids, prepared, strict=True)
-            for entry in _history_values(new_id, ticket.history)
+            for entry in _history_values(
+                new_id, ticket.history, since=None, deadline=ticket.deadline, after=ticket
+            )
         ]
         uow.conn.execute(_INSERT_HISTORY, history)
         uow.commit()
@@ -524,12 +571,20 @@ def save_ticket(
         values["closed_by"] = actor.id
     else:
         values["closed_by"] = row.closed_by
-    values.update(row_version=row.row_version + 1, _id=row.id, _version=row.row_version)
+    new_entries = after.history[len(before.history) :]
+    values.update(
+        row_version=row.row_version + 1,
+        state_since=_state_since_after(row.state_since, new_entries),
+        _id=row.id,
+        _version=row.row_version,
+    )
     done = conn.execute(_UPDATE_STATE, values)
     if done.rowcount != 1:
         raise Conflict(f"ticket {row.id} was changed by someone else meanwhile; reload it")
-    new_entries = after.history[len(before.history) :]
-    conn.execute(_INSERT_HISTORY, _history_values(row.id, new_entries))
+    history = _history_values(
+        row.id, new_entries, since=row.state_since, deadline=before.deadline, after=after
+    )
+    conn.execute(_INSERT_HISTORY, history)
 
 
 def pb_history(entries: Sequence[HistoryEntry]) -> list[pb.HistoryEntry]:
@@ -639,6 +694,9 @@ def record_step(
                 "note": note,
                 "from_status": row.status,
                 "to_status": row.status,
+                "deadline": row.deadline,
+                "state_since": row.state_since,
+                "outcome": None,
             }
         ],
     )
