@@ -315,7 +315,8 @@ def figures(engine: Engine, *, period_kind: str, start: date | str, roster: Sequ
 def _kpi_of(head: Any, name: str) -> dict[str, Any]:
     counts = {n: getattr(head, n) for n in STAT_COUNTS}
     satisfaction = {n: getattr(head, n) for n in SATISFACTION_COUNTS}
-    return _statistics_kpis(counts, satisfaction)[name]
+    value: dict[str, Any] = _statistics_kpis(counts, satisfaction)[name]
+    return value
 
 
 def trend(
@@ -570,7 +571,7 @@ def enquiry_hotspots(
         for key, n in counts.get((code, p.start), {}).items():
             province_now[key] += n
     province_total = sum(province_now.values())
-    rows = []
+    rows: list[dict[str, Any]] = []
     not_compared = []
     for code in codes:
         if (code, p.start) not in reported or (code, last.start) not in reported:
@@ -631,7 +632,7 @@ def early_warnings(
     periods = p.back(baseline_periods + 1)
     base_starts = [x.start for x in periods[:-1]]
     codes = [c.code for c in roster]
-    flags = []
+    flags: list[dict[str, Any]] = []
     with engine.connect() as conn:
         for field in ("complaints", "enquiries"):
             counts, reported = _category_counts(

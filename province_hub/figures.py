@@ -415,7 +415,7 @@ def backfill(conn: Connection, *, chunk: int = 2000) -> int:
         "AND (city_code > :city OR (city_code = :city AND seq > :seq)) "
         "ORDER BY city_code, seq LIMIT :limit"
     )
-    bodies = {
+    bodies: dict[str, Any] = {
         "statistics_report": pb.StatisticsReport,
         "qa_report": pb.QaReport,
         "overtime_report": pb.OvertimeReport,
