@@ -102,6 +102,11 @@ class _Header:
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+#: Child rows are stored in their primary key's order (SQLite ``WITHOUT ROWID``): one B-tree
+#: write per row instead of two (table + key index), the larger part of ingest's added cost.
+_CLUSTERED = {"sqlite_with_rowid": False}
+
+
 class _Child:
     city_code: Mapped[str] = mapped_column(String(6), primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -141,6 +146,7 @@ class StatisticsSlice(_Child, FiguresBase):
     """A category or channel slice of a statistics report revision."""
 
     __tablename__ = "fig_statistics_slices"
+    __table_args__ = _CLUSTERED
 
     #: category / channel
     dimension: Mapped[str] = mapped_column(String(8))
@@ -157,6 +163,7 @@ class StatisticsOperator(_Child, FiguresBase):
     """One operator's workload in a statistics report revision."""
 
     __tablename__ = "fig_statistics_operators"
+    __table_args__ = _CLUSTERED
 
     operator_id: Mapped[str] = mapped_column(Text)
     registered: Mapped[int] = mapped_column(BigInteger)
@@ -181,6 +188,7 @@ class QaFigures(_Header, FiguresBase):
 
 class QaDefect(_Child, FiguresBase):
     __tablename__ = "fig_qa_defects"
+    __table_args__ = _CLUSTERED
 
     #: The DefectKind name in lower case: late, wrong_answer, ...
     defect: Mapped[str] = mapped_column(String(32))
@@ -189,6 +197,7 @@ class QaDefect(_Child, FiguresBase):
 
 class QaOperator(_Child, FiguresBase):
     __tablename__ = "fig_qa_operators"
+    __table_args__ = _CLUSTERED
 
     operator_id: Mapped[str] = mapped_column(Text)
     sampled: Mapped[int] = mapped_column(BigInteger)
@@ -211,6 +220,7 @@ class OvertimeFigures(_Header, FiguresBase):
 
 class OvertimeCase(_Child, FiguresBase):
     __tablename__ = "fig_overtime_cases"
+    __table_args__ = _CLUSTERED
 
     ticket_id: Mapped[str] = mapped_column(Text)
     category: Mapped[str] = mapped_column(Text)

@@ -51,6 +51,7 @@ def upgrade() -> None:
         sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.Column("n", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("city_code", "seq", "n"),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "fig_qa",
@@ -82,6 +83,7 @@ def upgrade() -> None:
         sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.Column("n", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("city_code", "seq", "n"),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "fig_qa_operators",
@@ -93,6 +95,7 @@ def upgrade() -> None:
         sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.Column("n", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("city_code", "seq", "n"),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "fig_statistics",
@@ -137,6 +140,7 @@ def upgrade() -> None:
         sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.Column("n", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("city_code", "seq", "n"),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "fig_statistics_slices",
@@ -152,6 +156,7 @@ def upgrade() -> None:
         sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.Column("n", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("city_code", "seq", "n"),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "report_reminders",
