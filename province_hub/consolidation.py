@@ -808,3 +808,59 @@ def operators(
     return [
         {"operator_id": r.operator_id, "registered": r.registered, "closed": r.closed} for r in rows
     ]
+
+
+def revisions(
+    engine: Engine, *, city_code: str, period_kind: str, start: date | str
+) -> dict[str, Any]:
+    """Every accepted statistics revision a city sent for a period (the report browser),
+    oldest first, each with its counts and what changed from the revision before it
+    (``{field: [before, after]}``, slices by ``category:KEY.field`` / ``channel:KEY.field``);
+    the one counted is the last."""
+    p = period_ref(period_kind, start)
+    with engine.connect() as conn:
+        heads = conn.execute(
+            select(StatisticsFigures)
+            .where(
+                StatisticsFigures.city_code == city_code,
+                StatisticsFigures.period_kind == p.kind,
+                StatisticsFigures.period_start == p.start,
+            )
+            .order_by(StatisticsFigures.revision, StatisticsFigures.seq)
+        ).all()
+        slices = _children(conn, StatisticsSlice, [(h.city_code, h.seq) for h in heads])
+    by_seq: dict[int, list[Any]] = defaultdict(list)
+    for row in slices:
+        by_seq[row.seq].append(row)
+    out: list[dict[str, Any]] = []
+    previous: dict[str, int] = {}
+    for head in heads:
+        flat = {name: getattr(head, name) for name in (*STAT_COUNTS, *SATISFACTION_COUNTS)}
+        for row in by_seq[head.seq]:
+            for name in SLICE_COUNTS:
+                flat[f"{row.dimension}:{row.key}.{name}"] = getattr(row, name)
+        totals = _Totals.empty()
+        totals.add_header(head)
+        for row in by_seq[head.seq]:
+            totals.add_slice(row)
+        changes = (
+            {
+                key: [previous.get(key, 0), flat.get(key, 0)]
+                for key in sorted(set(previous) | set(flat))
+                if previous.get(key, 0) != flat.get(key, 0)
+            }
+            if out
+            else {}
+        )
+        out.append(
+            {
+                "revision": head.revision,
+                "seq": head.seq,
+                "received_at": _iso(head.received_at),
+                "approved_by": head.approved_by,
+                **totals.as_dict(),
+                "changes": changes,
+            }
+        )
+        previous = flat
+    return {"city_code": city_code, "period": p.as_dict(), "revisions": out}
