@@ -189,6 +189,29 @@ def _children(conn: Connection, model: Any, keys: Iterable[tuple[str, int]]) -> 
     return out
 
 
+def _period_slices(
+    conn: Connection, kind: str, starts: Sequence[date], keys: Iterable[tuple[str, int]]
+) -> list[Any]:
+    """The statistics slices of the revisions ``keys`` of these periods, in one query: a
+    join from the period index of the headers to the slices' primary key (rows of older
+    revisions of the same periods are read too, and dropped here)."""
+    wanted = set(keys)
+    if not wanted:
+        return []
+    h, sl = StatisticsFigures, StatisticsSlice
+    rows = conn.execute(
+        select(sl)
+        .join(h, and_(h.city_code == sl.city_code, h.seq == sl.seq))
+        .where(
+            h.period_kind == kind,
+            h.period_start.in_(starts),
+            h.city_code.in_(sorted({k[0] for k in wanted})),
+        )
+        .order_by(sl.city_code, sl.seq, sl.n)
+    ).all()
+    return [r for r in rows if (r.city_code, r.seq) in wanted]
+
+
 def _zero_slice() -> dict[str, int]:
     return dict.fromkeys(SLICE_COUNTS, 0)
 
@@ -282,7 +305,7 @@ def figures(
             per_city[code].add_header(row)
         if slices:
             keys = [(r.city_code, r.seq) for r in heads.values()]
-            for row in _children(conn, StatisticsSlice, keys):
+            for row in _period_slices(conn, p.kind, [p.start], keys):
                 per_city[row.city_code].add_slice(row)
         qa = _qa_kpis(conn, p, codes)
     province = _Totals.empty()
@@ -585,7 +608,7 @@ def _category_counts(
     heads = _headers(conn, StatisticsFigures, kind, starts, codes)
     start_of = {(r.city_code, r.seq): r.period_start for r in heads.values()}
     out: dict[tuple[str, date], dict[str, int]] = defaultdict(dict)
-    for row in _children(conn, StatisticsSlice, start_of):
+    for row in _period_slices(conn, kind, starts, start_of):
         if row.dimension == "category":
             out[(row.city_code, start_of[(row.city_code, row.seq)])][row.key] = getattr(row, field)
     return out, set(heads)
