@@ -13,12 +13,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import grpc
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from sqlalchemy import Engine
 
 from province_hub.broker import NoticeBroker
 from province_hub.grpc_service import FederationService, Revocations
+from province_hub.jobs import build_scheduler
 from province_hub.settings import HubSettings
 from province_hub.store import create_schema
 from sync.db import is_sqlite, make_engine
@@ -39,8 +41,12 @@ class HubServer:
     broker: NoticeBroker
     executor: ThreadPoolExecutor
     roster_codes: tuple[str, ...]
+    #: The routine (report reminders); None when ``reminder_minutes`` is 0.
+    scheduler: AsyncIOScheduler | None = None
 
     async def stop(self, grace: float = 5.0) -> None:
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
         # Notice streams never end by themselves; end them so the grace period only waits
         # for pushes in flight.
         self.broker.close()
@@ -98,7 +104,18 @@ async def create_server(settings: HubSettings) -> HubServer:
     await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     log.info("hub serving Federation on port %d (%d cities on roster)", port, len(roster_codes))
-    return HubServer(server, port, settings, engine, broker, executor, roster_codes)
+    scheduler = None
+    if settings.reminder_minutes > 0:
+        scheduler = build_scheduler(
+            engine=engine,
+            deadlines=settings.deadlines(),
+            roster_codes=roster_codes,
+            every_minutes=settings.reminder_minutes,
+            lookback_days=settings.reminder_lookback_days,
+            on_sent=broker.notify,
+        )
+        scheduler.start()
+    return HubServer(server, port, settings, engine, broker, executor, roster_codes, scheduler)
 
 
 async def serve(settings: HubSettings) -> None:

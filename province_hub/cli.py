@@ -191,7 +191,7 @@ def add_commands(tiers: SubParsers) -> None:
     add_arguments(hub, HubSettings)
     hub.set_defaults(_handler=_hub_run)
     hub_sub = hub.add_subparsers(
-        dest="_sub", metavar="[run|status|notice|notices|migrate|resolve|trace]"
+        dest="_sub", metavar="[run|status|notice|notices|migrate|resolve|trace|figures]"
     )
     hub_run = hub_sub.add_parser("run", help="run the hub (the default)")
     hub_run.set_defaults(_handler=_hub_run)
@@ -254,3 +254,6 @@ def add_commands(tiers: SubParsers) -> None:
     trace.set_defaults(_handler=_hub_trace)
     for sub in (hub_run, status, notice, notices, hub_migrate, resolve, trace):
         add_arguments(sub, HubSettings, nested=True)
+    from province_hub.figures_cli import add_figures_command
+
+    add_figures_command(hub_sub)
