@@ -29,7 +29,7 @@ from sync.db import make_engine
 from sync.link import LinkClient, LinkSettings
 from sync.outbox import Outbox
 from sync.pb.fedsync.v1 import federation_pb2 as pb
-from sync.pki import load_city_tls
+from sync.pki import Revocations, load_city_tls
 
 log = logging.getLogger(__name__)
 
@@ -108,10 +108,14 @@ def open_engine(settings: CitySettings) -> Engine:
 
 def build(settings: CitySettings) -> CityNode:
     """Wire a city node for ``settings`` (tests call this with their own settings)."""
+    # Certificates and the revocation list first: a node that cannot tell a revoked hub
+    # from the real one must not start (and has then opened nothing).
+    tls = load_city_tls(settings.pki_dir, settings.code)
+    assert tls.crl_path is not None  # load_city_tls always names it
+    revocations = Revocations(tls.crl_path)
     engine = open_engine(settings)
     ctx = context_for(settings, engine)
     outbox = Outbox(engine)
-    tls = load_city_tls(settings.pki_dir, settings.code)
 
     def on_notice(notice: pb.Notice) -> None:
         # Receipts come from people; only `fedsync demo` asks the node to send them itself.
@@ -132,6 +136,7 @@ def build(settings: CitySettings) -> CityNode:
             retention_days=settings.retention_days,
         ),
         on_notice=on_notice,
+        revocations=revocations,
     )
     console = None
     if settings.http_port:

@@ -18,12 +18,12 @@ from grpc_reflection.v1alpha import reflection
 from sqlalchemy import Engine
 
 from province_hub.broker import NoticeBroker
-from province_hub.grpc_service import FederationService, Revocations
+from province_hub.grpc_service import FederationService, RevocationInterceptor
 from province_hub.settings import HubSettings
 from province_hub.store import create_schema
 from sync.db import is_sqlite, make_engine
 from sync.pb.fedsync.v1 import federation_pb2 as pb
-from sync.pki import load_hub_tls
+from sync.pki import Revocations, load_hub_tls
 from sync.roster import load_roster
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ class HubServer:
     broker: NoticeBroker
     executor: ThreadPoolExecutor
     roster_codes: tuple[str, ...]
+    service: FederationService
 
     async def stop(self, grace: float = 5.0) -> None:
         # Notice streams never end by themselves; end them so the grace period only waits
@@ -64,13 +65,14 @@ async def create_server(settings: HubSettings) -> HubServer:
     broker = NoticeBroker()
     max_bytes = settings.max_message_mb * 1024 * 1024
     server = grpc.aio.server(
+        interceptors=[RevocationInterceptor(revocations)],
         options=[
             ("grpc.max_receive_message_length", max_bytes),
             ("grpc.max_send_message_length", max_bytes),
             ("grpc.keepalive_time_ms", 30_000),
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
             ("grpc.keepalive_permit_without_calls", 1),
-        ]
+        ],
     )
     service = FederationService(
         engine=engine,
@@ -98,7 +100,7 @@ async def create_server(settings: HubSettings) -> HubServer:
     await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     log.info("hub serving Federation on port %d (%d cities on roster)", port, len(roster_codes))
-    return HubServer(server, port, settings, engine, broker, executor, roster_codes)
+    return HubServer(server, port, settings, engine, broker, executor, roster_codes, service)
 
 
 async def serve(settings: HubSettings) -> None:
