@@ -25,7 +25,8 @@ from city_node.settings import CitySettings
 from city_node.store import create_schema
 from city_node.web.app import create_app
 from sync.config import ConfigError
-from sync.db import make_engine
+from sync.db import make_engine, warn_if_store_exposed
+from sync.filemodes import private_dir, warn_if_exposed
 from sync.link import LinkClient, LinkSettings
 from sync.outbox import Outbox
 from sync.pb.fedsync.v1 import federation_pb2 as pb
@@ -114,6 +115,11 @@ def build(settings: CitySettings) -> CityNode:
     assert tls.crl_path is not None  # load_city_tls always names it
     revocations = Revocations(tls.crl_path)
     engine = open_engine(settings)
+    warn_if_store_exposed(engine)
+    private = [(settings.pki_dir / "cities" / f"{settings.code}.key", "private key")]
+    if settings.http_port and settings.secret_key_file is not None:
+        private.append((settings.secret_key_file, "console session key"))
+    warn_if_exposed(private)
     ctx = context_for(settings, engine)
     outbox = Outbox(engine)
 
@@ -160,7 +166,7 @@ def load_secret_key(path: Path) -> bytes:
     try:
         key = path.read_bytes().strip()
     except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         key = secrets.token_hex(_KEY_BYTES).encode()
         # O_EXCL: two nodes starting at once must not each write a different key.
         with contextlib.suppress(FileExistsError):

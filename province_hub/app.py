@@ -21,7 +21,8 @@ from province_hub.broker import NoticeBroker
 from province_hub.grpc_service import FederationService, RevocationInterceptor
 from province_hub.settings import HubSettings
 from province_hub.store import create_schema
-from sync.db import is_sqlite, make_engine
+from sync.db import is_sqlite, make_engine, warn_if_store_exposed
+from sync.filemodes import warn_if_exposed
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.pki import Revocations, load_hub_tls
 from sync.roster import load_roster
@@ -59,6 +60,8 @@ async def create_server(settings: HubSettings) -> HubServer:
     revocations = Revocations(settings.pki_dir / "crl.pem")
     engine = make_engine(settings.database_url, pool_size=max(settings.db_workers, 8))
     create_schema(engine)
+    warn_if_store_exposed(engine)
+    warn_if_exposed([(settings.pki_dir / "hub.key", "private key")])
     workers = settings.db_workers or (1 if is_sqlite(engine) else 8)
     # SQLite has one writer at a time; more threads would only queue on its lock.
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hub-db")
