@@ -24,7 +24,7 @@ from google.protobuf.message import Message
 from sync.limits import INT64_MAX as INT64_MAX
 from sync.limits import MAX_ITEMS as MAX_ITEMS
 from sync.limits import MAX_TEXT_CHARS as MAX_TEXT_CHARS
-from sync.limits import report_date_problem
+from sync.limits import LimitExceeded, check_note, report_date_problem
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.periods import PeriodError, parse_period, today_in
 
@@ -243,7 +243,10 @@ def check_receipt(r: pb.NoticeReceipt, today: date) -> None:
         raise RuleBroken(f"action {r.action} is not READ, DONE or OBJECTION")
     if r.action == pb.OBJECTION:
         _text(r.note, "note (the objection's reason)", required=True)
-    _text(r.note, "note")
+    try:
+        check_note(r.note, "note")  # the same definition the city applies before queueing
+    except LimitExceeded as exc:
+        raise RuleBroken(str(exc)) from None
 
 
 def check_trace(r: pb.TicketTrace, today: date) -> None:
