@@ -133,6 +133,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _database_unreachable(exc: BaseException) -> str | None:
+    """The reason, for a person, when ``exc`` says the store cannot be opened; else None.
+
+    Connection and open failures only (the DB-API's OperationalError / InterfaceError, a
+    file the store cannot be created at): a refused statement stays a traceback, as a bug.
+    """
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    if isinstance(exc, OperationalError | InterfaceError):
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        return f"cannot use the database: {reason}"
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"cannot use {exc.filename}: {exc.strerror}"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -158,6 +174,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         if isinstance(exc, getattr(args, REFUSALS_ATTR, ())):
             print(f"fedsync: error: {exc}", file=sys.stderr)
+            return 2
+        unreachable = _database_unreachable(exc)
+        if unreachable:
+            print(f"fedsync: error: {unreachable}", file=sys.stderr)
             return 2
         raise
     finally:

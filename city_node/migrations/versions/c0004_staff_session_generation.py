@@ -1,0 +1,34 @@
+"""Staff accounts get a session generation: disabling an account, resetting its password or
+changing its role bumps it, so a console session signed under an older generation can be
+refused (the console's check comes with the web foundation).
+
+Revision ID: c0004
+Revises: c0003 (where present, see below), else c0002
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "c0004"
+# c0003 (report figures from the history) is written on another branch at the same time as
+# this one. Chaining after it where it exists keeps one line of revisions whichever branch is
+# merged first; once both are merged this becomes the literal "c0003".
+down_revision = "c0003" if any(Path(__file__).parent.glob("c0003_*.py")) else "c0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column(
+        "staff",
+        sa.Column("session_generation", sa.Integer(), server_default="0", nullable=False),
+    )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("staff") as batch:
+        batch.drop_column("session_generation")
