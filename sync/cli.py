@@ -54,6 +54,14 @@ def _pki_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pki_export(args: argparse.Namespace) -> int:
+    from sync import pki
+
+    written = pki.export_node(args.dir, args.to, code=args.city)
+    print(f"{'city ' + args.city if args.city else 'hub'}: {len(written)} files in {args.to}")
+    return 0
+
+
 # --- demo ----------------------------------------------------------------------------------
 
 
@@ -97,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
         parser.epilog = "hub and city are missing: install fedsync (pip install -e .) first"
 
     pki = tiers.add_parser("pki", help="the province CA and node certificates")
-    pki_sub = pki.add_subparsers(dest="_sub", required=True, metavar="[init|issue|revoke]")
+    pki_sub = pki.add_subparsers(dest="_sub", required=True, metavar="[init|issue|revoke|export]")
     init = pki_sub.add_parser(
         "init", help="create the CA, the hub's and every roster city's certificate"
     )
@@ -120,6 +128,15 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--serial", type=int, help="a certificate serial")
     revoke.add_argument("--reason", default="unspecified")
     revoke.set_defaults(_handler=_pki_revoke)
+    export = pki_sub.add_parser(
+        "export", help="copy one node's own files (CA cert, CRL, its cert and key) to a folder"
+    )
+    export.add_argument("--dir", type=Path, required=True, help="the PKI directory")
+    node = export.add_mutually_exclusive_group(required=True)
+    node.add_argument("--city", help="city code")
+    node.add_argument("--hub", action="store_true", help="the hub")
+    export.add_argument("--to", type=Path, required=True, help="the node's pki_dir")
+    export.set_defaults(_handler=_pki_export)
 
     demo = tiers.add_parser("demo", help="the whole federation on this machine (Ctrl-C stops it)")
     demo.add_argument("--cities", type=int, default=14, help="how many roster cities to start")

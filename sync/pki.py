@@ -45,6 +45,7 @@ __all__ = [
     "RevocationList",
     "Revocations",
     "TlsFiles",
+    "export_node",
     "identity_from_pem",
     "init_pki",
     "issue_city",
@@ -267,6 +268,36 @@ def revoke(
         crl = _build_crl(ca, revoked=[*previous, entry.build()], number=number, now=now)
         _atomic_write(crl_path, crl.public_bytes(serialization.Encoding.PEM), _PUBLIC_MODE)
     return target
+
+
+def export_node(directory: Path, target: Path, *, code: str | None = None) -> list[Path]:
+    """Copy into ``target`` what one node needs, and nothing else: ``ca.crt``, ``crl.pem``
+    and the node's own certificate and key (``code``: that city's; None: the hub's), laid out
+    as that node's ``pki_dir`` expects. Returns the files written.
+
+    A node that is given the whole PKI directory holds the CA key and every other node's key:
+    one broken container would then be every node. Re-running refreshes the copies (after a
+    revocation, the CRL), each replaced atomically so a running node never reads half a file.
+    """
+    directory, target = Path(directory), Path(target)
+    if code is not None:
+        code = _check_code(code)
+        pair = _city_paths(directory, code)
+        out_pair = _city_paths(target, code)
+    else:
+        pair = (directory / _HUB_CRT, directory / _HUB_KEY)
+        out_pair = (target / _HUB_CRT, target / _HUB_KEY)
+    files = [
+        (directory / _CA_CRT, target / _CA_CRT, _PUBLIC_MODE, "CA certificate"),
+        (directory / _CRL, target / _CRL, _PUBLIC_MODE, "CRL"),
+        (pair[0], out_pair[0], _PUBLIC_MODE, "certificate"),
+        (pair[1], out_pair[1], _KEY_MODE, "private key"),
+    ]
+    contents = [(_read(src, what), dst, mode) for src, dst, mode, what in files]
+    out_pair[0].parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for data, dst, mode in contents:
+        _atomic_write(dst, data, mode)
+    return [dst for _, dst, _ in contents]
 
 
 def load_revoked_serials(crl_path: Path) -> frozenset[int]:
