@@ -167,6 +167,7 @@ RECORD_ONLY_ACTIONS = frozenset(
         Action.APPROVE_REPORT,
         Action.SCORE_QA,
         Action.SEND_SUGGESTIONS,
+        Action.MANAGE_STAFF,
     }
 )
 #: The actions of the lifecycle table (TRANSITIONS) and register.

@@ -32,7 +32,14 @@ from sync.envelopes import build_envelope
 from sync.outbox import LinkSnapshot, Outbox, OutboxError, RebasePlan
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.pb.fedsync.v1 import federation_pb2_grpc as pb_grpc
-from sync.pki import NodeIdentity, PkiError, Revocations, TlsFiles, identity_from_pem
+from sync.pki import (
+    HubRevoked,
+    NodeIdentity,
+    PkiError,
+    Revocations,
+    TlsFiles,
+    identity_from_pem,
+)
 from sync.rpc_errors import from_rpc_error
 from sync.version import SCHEMA_VERSION, SOFTWARE_VERSION
 
@@ -130,10 +137,6 @@ def make_channel(
     if server_name:
         options.append(("grpc.ssl_target_name_override", server_name))
     return grpc.aio.secure_channel(address, credentials, options=options)
-
-
-class HubRevoked(Exception):
-    """The hub presented a certificate on the province CA's revocation list."""
 
 
 def _split_address(address: str) -> tuple[str, int]:

@@ -40,6 +40,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 __all__ = [
     "CITY_URI_PREFIX",
     "HUB_URI",
+    "HubRevoked",
     "NodeIdentity",
     "PkiError",
     "RevocationList",
@@ -127,6 +128,10 @@ class RevocationList:
 
 class PkiError(Exception):
     """A PKI operation failed for a reason the operator can fix."""
+
+
+class HubRevoked(PkiError):
+    """The hub presented a certificate that is revoked (or not a hub's): a city refuses it."""
 
 
 @dataclass(frozen=True)
