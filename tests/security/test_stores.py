@@ -27,6 +27,7 @@ from city_node.domain import Role
 from city_node.services import open_store
 from city_node.store import create_schema
 from sync.db import make_engine
+from tests.conftest import DatabaseFactory
 
 PHONE = "13912345678"
 NAME = "王秘密"
@@ -63,10 +64,12 @@ def test_a_failed_statement_does_not_show_its_parameters(ctx: Any, caplog) -> No
 
 
 @pytest.mark.postgres
-def test_a_nul_character_in_a_ticket_does_not_leak_the_customer(databases: Any, caplog) -> None:
-    if databases.engine_name != "postgresql":
-        pytest.skip("only PostgreSQL refuses NUL characters in text")
-    engine = make_engine(databases("nul"))
+def test_a_nul_character_in_a_ticket_does_not_leak_the_customer(
+    postgres_server_url: str, tmp_path: Path, caplog
+) -> None:
+    # PostgreSQL only: it refuses NUL characters in text, which SQLite stores.
+    factory = DatabaseFactory("postgresql", tmp_path, postgres_server_url)
+    engine = make_engine(factory("nul"))
     create_schema(engine)
     open_store(engine, "620100")
     ctx = make_context(engine, "620100")
@@ -78,6 +81,7 @@ def test_a_nul_character_in_a_ticket_does_not_leak_the_customer(databases: Any, 
             tickets.register(ctx, Actor("op-1", Role.OPERATOR_JUNIOR), new)
     finally:
         engine.dispose()
+        factory.drop_all()
     shown = _shown(refused.value)
     assert "NUL" in shown  # the reason is kept...
     for secret in (PHONE, NAME):  # ...the customer is not
