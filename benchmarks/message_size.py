@@ -15,7 +15,10 @@ cap need not hold 5000 of the rare large records (a month's report, a day's sugg
 465 MiB, a backlog of years); it must hold the largest single record with room to spare, and
 5000 of the records that do come by the thousands (escalations) in one call, so a backlog
 drains at full speed. 5000 generous escalations measure 30.1 MiB: 32 MiB covers them, half the
-former 64 MiB (and the largest single record, a day's 200 suggestions, is 95 KiB).
+former 64 MiB (and the largest single record, a day's 200 suggestions, is 95 KiB). The
+project's own city sends less still: it also keeps each Push under its ``max_batch_bytes``
+(16 MiB), so such a batch leaves in two calls; the cap is what the hub will hold per call from
+any client, and with ``max_calls_per_city`` (4) bounds one city to 128 MiB in flight.
 """
 
 from __future__ import annotations
