@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-fast test-browser chromium lint typecheck proto proto-check bench clean
+.PHONY: install demo test test-fast test-security test-browser chromium lint typecheck proto proto-check bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ test: $(STAMP)            ## the whole suite: unit, integration, faults (SQLite 
 
 test-fast: $(STAMP)       ## unit and integration tiers only
 	$(BIN)/python -m pytest -q tests/unit tests/integration
+
+test-security: $(STAMP)   ## the security promises (README "Security")
+	$(BIN)/python -m pytest -q tests/security
 
 test-browser: $(STAMP) chromium   ## the city console in a real Chromium
 	$(BIN)/python -m pytest -q tests/browser

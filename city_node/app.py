@@ -25,11 +25,12 @@ from city_node.settings import CitySettings
 from city_node.store import create_schema
 from city_node.web.app import create_app
 from sync.config import ConfigError
-from sync.db import make_engine
+from sync.db import make_engine, warn_if_store_exposed
+from sync.filemodes import private_dir, warn_if_exposed
 from sync.link import LinkClient, LinkSettings
 from sync.outbox import Outbox
 from sync.pb.fedsync.v1 import federation_pb2 as pb
-from sync.pki import load_city_tls
+from sync.pki import Revocations, load_city_tls
 
 log = logging.getLogger(__name__)
 
@@ -108,10 +109,19 @@ def open_engine(settings: CitySettings) -> Engine:
 
 def build(settings: CitySettings) -> CityNode:
     """Wire a city node for ``settings`` (tests call this with their own settings)."""
+    # Certificates and the revocation list first: a node that cannot tell a revoked hub
+    # from the real one must not start (and has then opened nothing).
+    tls = load_city_tls(settings.pki_dir, settings.code)
+    assert tls.crl_path is not None  # load_city_tls always names it
+    revocations = Revocations(tls.crl_path)
     engine = open_engine(settings)
+    warn_if_store_exposed(engine)
+    private = [(settings.pki_dir / "cities" / f"{settings.code}.key", "private key")]
+    if settings.http_port and settings.secret_key_file is not None:
+        private.append((settings.secret_key_file, "console session key"))
+    warn_if_exposed(private)
     ctx = context_for(settings, engine)
     outbox = Outbox(engine)
-    tls = load_city_tls(settings.pki_dir, settings.code)
 
     def on_notice(notice: pb.Notice) -> None:
         # Receipts come from people; only `fedsync demo` asks the node to send them itself.
@@ -132,6 +142,7 @@ def build(settings: CitySettings) -> CityNode:
             retention_days=settings.retention_days,
         ),
         on_notice=on_notice,
+        revocations=revocations,
     )
     console = None
     if settings.http_port:
@@ -155,7 +166,7 @@ def load_secret_key(path: Path) -> bytes:
     try:
         key = path.read_bytes().strip()
     except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         key = secrets.token_hex(_KEY_BYTES).encode()
         # O_EXCL: two nodes starting at once must not each write a different key.
         with contextlib.suppress(FileExistsError):

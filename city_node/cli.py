@@ -96,20 +96,24 @@ def _city_receipt(args: argparse.Namespace) -> int:
 
 def _city_rebase(args: argparse.Namespace) -> int:
     from city_node.services import follow_rebase
-    from sync.link import make_channel, rebase_against_hub
+    from sync.link import check_hub_certificate, make_channel, rebase_against_hub
     from sync.outbox import Outbox
-    from sync.pki import load_city_tls
+    from sync.pki import Revocations, load_city_tls
 
     settings = city_settings(args)
     outbox = Outbox(city_engine(args))
     snapshot = outbox.snapshot()
 
+    tls = load_city_tls(settings.pki_dir, settings.code)
+    assert tls.crl_path is not None  # load_city_tls always names it
+    revocations = Revocations(tls.crl_path)
+
     async def run(apply: bool) -> Any:
-        channel = make_channel(
-            settings.hub,
-            load_city_tls(settings.pki_dir, settings.code),
-            server_name=settings.hub_server_name,
+        # The hub's answer decides what is renumbered: never take it from a revoked hub.
+        await check_hub_certificate(
+            settings.hub, tls, revocations, server_name=settings.hub_server_name
         )
+        channel = make_channel(settings.hub, tls, server_name=settings.hub_server_name)
         async with channel:
             return await rebase_against_hub(outbox, channel, apply=apply, on_renumber=follow_rebase)
 

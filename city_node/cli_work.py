@@ -80,15 +80,48 @@ def _city_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if args.password is not None:
+        return str(args.password)
+    raise ConfigError("give the password with --password-stdin (or --password)")
+
+
+def _staff_manager(args: argparse.Namespace, engine: Engine) -> Actor | None:
+    """Who manages the account: ``--as`` (a leader, as in the console), else the node's
+    administrator at the shell (who holds the store itself)."""
+    if not args.actor_id:
+        return None
+    from city_node.app import context_for
+
+    return staff_actor(context_for(city_settings(args), engine), args.actor_id)
+
+
+def _staff_change(args: argparse.Namespace) -> int:
+    from city_node import staff
+
+    engine = city_engine(args)
+    by = _staff_manager(args, engine)
+    if args._staff == "disable":
+        member = staff.disable(engine, args.id, by=by)
+        print(f"staff {member.id} disabled; their console sessions end")
+    elif args._staff == "enable":
+        member = staff.enable(engine, args.id, by=by)
+        print(f"staff {member.id} enabled")
+    elif args._staff == "reset-password":
+        staff.reset_password(engine, args.id, _password(args), by=by)
+        print(f"staff {args.id}: password reset; their console sessions end")
+    else:
+        member = staff.set_role(engine, args.id, args.role, by=by)
+        print(f"staff {member.id} is now {member.role.value}; their console sessions end")
+    return 0
+
+
 def _staff_add(args: argparse.Namespace) -> int:
     from city_node import staff
 
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    elif args.password is not None:
-        password = args.password
-    else:
-        raise ConfigError("give the password with --password-stdin (or --password)")
+    password = _password(args)
     member = staff.add(
         city_engine(args), staff_id=args.id, name=args.name, role=args.role, password=password
     )
@@ -353,7 +386,7 @@ def add_work_commands(city_sub: SubParsers) -> None:
     )
 
     staff_sub = city_sub.add_parser("staff", help="staff accounts").add_subparsers(
-        dest="_staff", required=True, metavar="[add|list]"
+        dest="_staff", required=True, metavar="[add|list|disable|enable|reset-password|set-role]"
     )
     add = leaf(staff_sub, "add", _staff_add, "create a staff account")
     add.add_argument("--id", required=True, help="sign-in id: 2-64 letters, digits, . _ -")
@@ -367,6 +400,34 @@ def add_work_commands(city_sub: SubParsers) -> None:
         "--password", help="the password (visible in the process list: prefer --password-stdin)"
     )
     leaves += [add, leaf(staff_sub, "list", _staff_list, "list staff accounts", json_out=True)]
+    changes = {
+        "disable": "stop an account from signing in (its sessions end)",
+        "enable": "let a disabled account sign in again",
+        "reset-password": "give an account a new password (its sessions end)",
+        "set-role": "move an account to another role (its sessions end)",
+    }
+    for name, what in changes.items():
+        change = leaf(staff_sub, name, _staff_change, what)
+        change.add_argument("--id", required=True, help="the account's sign-in id")
+        change.add_argument(
+            "--as",
+            dest="actor_id",
+            metavar="STAFF_ID",
+            help="the leader who acts, held to the console's rules (default: the node's "
+            "administrator, who holds the store)",
+        )
+        if name == "set-role":
+            change.add_argument("--role", required=True, choices=[r.value for r in STAFF_ROLES])
+        if name == "reset-password":
+            secret = change.add_mutually_exclusive_group()
+            secret.add_argument(
+                "--password-stdin", action="store_true", help="read the password from stdin"
+            )
+            secret.add_argument(
+                "--password",
+                help="the password (visible in the process list: prefer --password-stdin)",
+            )
+        leaves.append(change)
 
     ticket_sub = city_sub.add_parser("ticket", help="register, work, show and list tickets")
     tsub = ticket_sub.add_subparsers(

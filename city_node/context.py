@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from city_node.calendar import WorkCalendar
 from city_node.categories import CategoryTree
 from city_node.domain import REPEAT_WINDOW_DAYS, Role
+from sync.limits import INT64_MAX, LimitExceeded, check_note, id_in_range
 from sync.periods import DEFAULT_TIMEZONE
 
 
@@ -24,6 +25,25 @@ class CityError(ValueError):
 
 class NotFound(CityError, LookupError):
     """The ticket, notice or report named does not exist in this city's store."""
+
+
+def existing_id(value: int, what: str) -> int:
+    """``value`` if it can be a stored row id, else ``NotFound`` naming ``what``.
+
+    An id above 2^63 - 1 names nothing any store holds; passing it on would make PostgreSQL
+    fail with "bigint out of range" (and SQLite overflow) instead of the plain answer.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or not id_in_range(value):
+        raise NotFound(f"{what} {value!r} does not exist (ids are 1 to {INT64_MAX})")
+    return value
+
+
+def check_city_note(value: str, field: str) -> str:
+    """``value`` if it fits the federation's note limit (``sync.limits``), else ``CityError``."""
+    try:
+        return check_note(value, field)
+    except LimitExceeded as exc:
+        raise CityError(str(exc)) from None
 
 
 class Conflict(CityError):

@@ -145,6 +145,7 @@ class Action(StrEnum):
     APPROVE_REPORT = "approve_report"  # the leader approves or rejects a drafted report
     SCORE_QA = "score_qa"  # a QA inspector draws samples and scores them
     SEND_SUGGESTIONS = "send_suggestions"  # the materials clerk sends a suggestion batch
+    MANAGE_STAFF = "manage_staff"  # the leader disables, enables, resets and re-roles accounts
 
 
 class Satisfaction(StrEnum):
@@ -166,6 +167,7 @@ RECORD_ONLY_ACTIONS = frozenset(
         Action.APPROVE_REPORT,
         Action.SCORE_QA,
         Action.SEND_SUGGESTIONS,
+        Action.MANAGE_STAFF,
     }
 )
 #: The actions of the lifecycle table (TRANSITIONS) and register.
@@ -240,6 +242,7 @@ ALLOWED_ROLES: dict[Action, frozenset[Role]] = {
     Action.APPROVE_REPORT: frozenset({Role.LEADER}),
     Action.SCORE_QA: frozenset({Role.QA_INSPECTOR}),
     Action.SEND_SUGGESTIONS: frozenset({Role.MATERIALS_CLERK}),
+    Action.MANAGE_STAFF: frozenset({Role.LEADER}),
 }
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Table, and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from city_node import domain
-from city_node.context import Actor, CityContext, CityError, Conflict, NotFound
+from city_node.context import Actor, CityContext, CityError, Conflict, NotFound, existing_id
 from city_node.domain import Action, Status
 from city_node.store import QaSample, TicketRow
 from sync.db import UnitOfWork
@@ -180,6 +180,7 @@ def worklist(ctx: CityContext, *, scored: bool = False, limit: int = 50) -> list
 
 
 def get(ctx: CityContext, sample_id: int) -> QaSampleView:
+    existing_id(sample_id, "QA sample")
     with ctx.engine.connect() as conn:
         row = conn.execute(select(_Q).where(_Q.c.id == sample_id)).first()
     if row is None:
@@ -216,6 +217,7 @@ def score(
 ) -> QaSampleView:
     """Record an inspector's scorecard for a sample (once; re-scoring is refused)."""
     domain.check_may(actor.role, Action.SCORE_QA)
+    existing_id(sample_id, "QA sample")
     total = weighted_score(items)
     bad = sorted(set(defects) - set(DEFECT_KINDS))
     if bad:

@@ -55,7 +55,15 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from city_node import domain
-from city_node.context import Actor, CityContext, CityError, Conflict, NotFound
+from city_node.context import (
+    Actor,
+    CityContext,
+    CityError,
+    Conflict,
+    NotFound,
+    check_city_note,
+    existing_id,
+)
 from city_node.domain import Action, Role, Satisfaction, TicketKind
 from city_node.store import (
     FIGURE_ACTIONS,
@@ -69,6 +77,7 @@ from city_node.store import (
 from sync import outbox
 from sync.db import UnitOfWork
 from sync.envelopes import body_kind
+from sync.limits import report_date_problem
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.periods import PeriodError, period_end, period_start_for
 from sync.validation import broken_rule
@@ -129,6 +138,9 @@ def period(ctx: CityContext, kind: str, start: date | str) -> Period:
             start = date.fromisoformat(start)
         except ValueError:
             raise CityError(f"start {start!r} is not a YYYY-MM-DD date") from None
+    problem = report_date_problem(start, "start")
+    if problem:
+        raise CityError(problem)
     code = PERIOD_KINDS[kind]
     try:
         if period_start_for(code, start) != start:
@@ -617,6 +629,7 @@ def _store_draft(
 
 
 def get(ctx: CityContext, report_id: int) -> ReportView:
+    existing_id(report_id, "report")
     with ctx.engine.connect() as conn:
         row = conn.execute(select(Report).where(Report.id == report_id)).first()
     if row is None:
@@ -677,6 +690,9 @@ def _decide(
     now: datetime | None,
 ) -> ReportView:
     domain.check_may(actor.role, Action.APPROVE_REPORT)
+    existing_id(report_id, "report")
+    # The hub keeps decision notes only as long as its own limit; refuse, don't cut.
+    check_city_note(note, "note")
     moment = now or ctx.now()
     with UnitOfWork(ctx.engine) as uow:
         row = uow.conn.execute(

@@ -11,7 +11,7 @@ from google.protobuf.message import Message
 from sqlalchemy import Connection, Engine, Table, bindparam, select, update
 
 from city_node import province_notices
-from city_node.context import CityError, NotFound
+from city_node.context import CityError, NotFound, check_city_note, existing_id
 from city_node.store import Escalation, InboxNotice, Report, SuggestionBatch
 from sync import outbox
 from sync.db import UnitOfWork, insert_ignore
@@ -127,8 +127,12 @@ def record_receipt(
         raise CityError(f"action {action!r}: use one of {', '.join(_ACTIONS)}")
     if action == "objection" and not note.strip():
         raise CityError("an objection needs its reason (note)")
+    # The hub quarantines a receipt whose note is over its limit; refuse it here, before it is
+    # queued and shown as sent.
+    check_city_note(note, "note")
     if not actor.strip():
         raise CityError("say who acts (actor)")
+    existing_id(notice_seq, "notice")
     moment = now or _now()
     with UnitOfWork(engine) as uow:
         row = uow.conn.execute(

@@ -21,7 +21,9 @@ class CitySettings:
         "", "SQLAlchemy URL of the city store; default sqlite:///fedsync-data/city-CODE.sqlite"
     )
     pki_dir: Path = setting(
-        Path("fedsync-pki"), "directory of ca.crt and cities/CODE.crt, cities/CODE.key"
+        Path("fedsync-pki"),
+        "directory of ca.crt, crl.pem (the hub's certificate is checked against it) and "
+        "cities/CODE.crt, cities/CODE.key",
     )
     timezone: str = setting(DEFAULT_TIMEZONE, "federation time zone; periods are cut in it")
     batch_size: int = setting(

@@ -1,7 +1,16 @@
 """City staff accounts: who may sign in to the console, in which role.
 
 Passwords are stored as scrypt hashes (hashlib, RFC 7914 parameters n=2**14, r=8, p=1)
-with a random salt per account; checking uses a constant-time comparison.
+with a random salt per account; checking uses a constant-time comparison. A password has at
+least ``MIN_PASSWORD`` characters, is not the account's id and is not only spaces.
+
+Managing accounts (disable, enable, reset a password, change a role) is the leader's
+(``Action.MANAGE_STAFF``) when a staff member acts (``by``: the console, ``fedsync city staff
+… --as``); ``by=None`` is the node's administrator at the shell, who holds the store itself.
+A leader cannot disable or re-role their own account (ask another leader), so a leader
+acting always leaves one active leader behind; the administrator can always add one.
+Disabling, resetting and re-roling bump the
+account's ``session_generation``, which ends its console sessions.
 """
 
 from __future__ import annotations
@@ -12,17 +21,19 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
-from city_node.context import CityError, NotFound
-from city_node.domain import STAFF_ROLES, Role
+from city_node import domain
+from city_node.context import Actor, CityError, NotFound
+from city_node.domain import STAFF_ROLES, Action, Role
 from city_node.store import Staff
 from sync.db import UnitOfWork
 
 _ID = re.compile(r"^[A-Za-z0-9._-]{2,64}$")
 _N, _R, _P = 2**14, 8, 1
-MIN_PASSWORD = 8
+MIN_PASSWORD = 12
 
 
 @dataclass(frozen=True)
@@ -31,6 +42,7 @@ class StaffMember:
     name: str
     role: Role
     active: bool
+    session_generation: int = 0
 
 
 def hash_password(password: str) -> str:
@@ -65,6 +77,17 @@ def _role(value: str | Role) -> Role:
     return role
 
 
+def check_password(password: str, staff_id: str) -> str:
+    """``password`` if it may be an account's password, else ``CityError`` saying why."""
+    if len(password) < MIN_PASSWORD:
+        raise CityError(f"password must have at least {MIN_PASSWORD} characters")
+    if not password.strip():
+        raise CityError("password must not be only spaces")
+    if password.strip().casefold() == staff_id.casefold():
+        raise CityError("password must not be the staff id")
+    return password
+
+
 def add(
     engine: Engine, *, staff_id: str, name: str, role: str | Role, password: str
 ) -> StaffMember:
@@ -72,8 +95,7 @@ def add(
     if not _ID.match(staff_id):
         raise CityError(f"staff id {staff_id!r}: use 2-64 letters, digits, '.', '_' or '-'")
     the_role = _role(role)
-    if len(password) < MIN_PASSWORD:
-        raise CityError(f"password must have at least {MIN_PASSWORD} characters")
+    check_password(password, staff_id)
     with UnitOfWork(engine) as uow:
         taken = uow.conn.execute(select(Staff.id).where(Staff.id == staff_id)).first()
         if taken is not None:
@@ -92,24 +114,91 @@ def add(
     return StaffMember(staff_id, name.strip() or staff_id, the_role, True)
 
 
-def set_active(engine: Engine, staff_id: str, active: bool) -> None:
+def _member(row: Any) -> StaffMember:
+    return StaffMember(row.id, row.name, Role(row.role), row.active, row.session_generation)
+
+
+def _may_manage(by: Actor | None) -> None:
+    if by is not None:
+        domain.check_may(by.role, Action.MANAGE_STAFF)
+
+
+def _locked(conn: Connection, staff_id: str) -> Any:
+    row = conn.execute(select(Staff).where(Staff.id == staff_id).with_for_update()).first()
+    if row is None:
+        raise NotFound(f"no staff member {staff_id!r}")
+    return row
+
+
+def _change(conn: Connection, staff_id: str, **values: Any) -> None:
+    conn.execute(
+        update(Staff)
+        .where(Staff.id == staff_id)
+        .values(session_generation=Staff.session_generation + 1, **values)
+    )
+
+
+def disable(engine: Engine, staff_id: str, *, by: Actor | None) -> StaffMember:
+    """Stop an account from signing in; its console sessions end."""
+    _may_manage(by)
+    if by is not None and by.id == staff_id:
+        raise CityError("you cannot disable your own account (ask another leader)")
     with UnitOfWork(engine) as uow:
-        done = uow.conn.execute(update(Staff).where(Staff.id == staff_id).values(active=active))
-        if done.rowcount != 1:
-            raise NotFound(f"no staff member {staff_id!r}")
+        _locked(uow.conn, staff_id)
+        _change(uow.conn, staff_id, active=False)
+        row = _locked(uow.conn, staff_id)
         uow.commit()
+    return _member(row)
+
+
+def enable(engine: Engine, staff_id: str, *, by: Actor | None) -> StaffMember:
+    """Let a disabled account sign in again (with its password as it was)."""
+    _may_manage(by)
+    with UnitOfWork(engine) as uow:
+        _locked(uow.conn, staff_id)
+        uow.conn.execute(update(Staff).where(Staff.id == staff_id).values(active=True))
+        row = _locked(uow.conn, staff_id)
+        uow.commit()
+    return _member(row)
+
+
+def reset_password(engine: Engine, staff_id: str, password: str, *, by: Actor | None) -> None:
+    """Give an account a new password; its console sessions end."""
+    _may_manage(by)
+    check_password(password, staff_id)
+    with UnitOfWork(engine) as uow:
+        _locked(uow.conn, staff_id)
+        _change(uow.conn, staff_id, password_hash=hash_password(password))
+        uow.commit()
+
+
+def set_role(engine: Engine, staff_id: str, role: str | Role, *, by: Actor | None) -> StaffMember:
+    """Move an account to another role; its console sessions end (they carry the old role)."""
+    _may_manage(by)
+    the_role = _role(role)
+    if by is not None and by.id == staff_id and the_role is not by.role:
+        raise CityError("you cannot change your own role (ask another leader)")
+    with UnitOfWork(engine) as uow:
+        row = _locked(uow.conn, staff_id)
+        if row.role == the_role.value:
+            return _member(row)
+        _change(uow.conn, staff_id, role=the_role.value)
+        row = _locked(uow.conn, staff_id)
+        uow.commit()
+    return _member(row)
+
+
+def set_active(engine: Engine, staff_id: str, active: bool) -> None:
+    """The administrator's switch (``by=None``); see ``disable`` and ``enable``."""
+    if active:
+        enable(engine, staff_id, by=None)
+    else:
+        disable(engine, staff_id, by=None)
 
 
 def set_password(engine: Engine, staff_id: str, password: str) -> None:
-    if len(password) < MIN_PASSWORD:
-        raise CityError(f"password must have at least {MIN_PASSWORD} characters")
-    with UnitOfWork(engine) as uow:
-        done = uow.conn.execute(
-            update(Staff).where(Staff.id == staff_id).values(password_hash=hash_password(password))
-        )
-        if done.rowcount != 1:
-            raise NotFound(f"no staff member {staff_id!r}")
-        uow.commit()
+    """The administrator's reset (``by=None``); see ``reset_password``."""
+    reset_password(engine, staff_id, password, by=None)
 
 
 def authenticate(engine: Engine, staff_id: str, password: str) -> StaffMember | None:
@@ -122,16 +211,16 @@ def authenticate(engine: Engine, staff_id: str, password: str) -> StaffMember | 
         return None
     if not row.active or not _verify(password, row.password_hash):
         return None
-    return StaffMember(row.id, row.name, Role(row.role), row.active)
+    return _member(row)
 
 
 def get(engine: Engine, staff_id: str) -> StaffMember | None:
     with engine.connect() as conn:
         row = conn.execute(select(Staff).where(Staff.id == staff_id)).first()
-    return None if row is None else StaffMember(row.id, row.name, Role(row.role), row.active)
+    return None if row is None else _member(row)
 
 
 def all_staff(engine: Engine) -> list[StaffMember]:
     with engine.connect() as conn:
         rows = conn.execute(select(Staff).order_by(Staff.role, Staff.id)).all()
-    return [StaffMember(r.id, r.name, Role(r.role), r.active) for r in rows]
+    return [_member(r) for r in rows]

@@ -96,6 +96,9 @@ class Staff(Base):
     password_hash: Mapped[str] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    #: Bumped when the account is disabled, its password reset or its role changed: a
+    #: console session carries the generation it was signed under and ends when it differs.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class TicketRow(Base):

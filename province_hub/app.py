@@ -19,13 +19,14 @@ from grpc_reflection.v1alpha import reflection
 from sqlalchemy import Engine
 
 from province_hub.broker import NoticeBroker
-from province_hub.grpc_service import FederationService, Revocations
+from province_hub.grpc_service import FederationService, RevocationInterceptor
 from province_hub.jobs import build_scheduler
 from province_hub.settings import HubSettings
 from province_hub.store import create_schema
-from sync.db import is_sqlite, make_engine
+from sync.db import is_sqlite, make_engine, warn_if_store_exposed
+from sync.filemodes import warn_if_exposed
 from sync.pb.fedsync.v1 import federation_pb2 as pb
-from sync.pki import load_hub_tls
+from sync.pki import Revocations, load_hub_tls
 from sync.roster import load_roster
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class HubServer:
     broker: NoticeBroker
     executor: ThreadPoolExecutor
     roster_codes: tuple[str, ...]
+    service: FederationService
     #: The routine (report reminders); None when ``reminder_minutes`` is 0.
     scheduler: AsyncIOScheduler | None = None
 
@@ -64,19 +66,22 @@ async def create_server(settings: HubSettings) -> HubServer:
     revocations = Revocations(settings.pki_dir / "crl.pem")
     engine = make_engine(settings.database_url, pool_size=max(settings.db_workers, 8))
     create_schema(engine)
+    warn_if_store_exposed(engine)
+    warn_if_exposed([(settings.pki_dir / "hub.key", "private key")])
     workers = settings.db_workers or (1 if is_sqlite(engine) else 8)
     # SQLite has one writer at a time; more threads would only queue on its lock.
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hub-db")
     broker = NoticeBroker()
     max_bytes = settings.max_message_mb * 1024 * 1024
     server = grpc.aio.server(
+        interceptors=[RevocationInterceptor(revocations)],
         options=[
             ("grpc.max_receive_message_length", max_bytes),
             ("grpc.max_send_message_length", max_bytes),
             ("grpc.keepalive_time_ms", 30_000),
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
             ("grpc.keepalive_permit_without_calls", 1),
-        ]
+        ],
     )
     service = FederationService(
         engine=engine,
@@ -115,7 +120,9 @@ async def create_server(settings: HubSettings) -> HubServer:
             on_sent=broker.notify,
         )
         scheduler.start()
-    return HubServer(server, port, settings, engine, broker, executor, roster_codes, scheduler)
+    return HubServer(
+        server, port, settings, engine, broker, executor, roster_codes, service, scheduler
+    )
 
 
 async def serve(settings: HubSettings) -> None:

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
@@ -26,7 +25,7 @@ from province_hub.broker import NoticeBroker
 from province_hub.settings import HubSettings
 from sync import errors
 from sync.pb.fedsync.v1 import federation_pb2 as pb
-from sync.pki import NodeIdentity, PkiError, identity_from_pem, load_revoked_serials
+from sync.pki import NodeIdentity, PkiError, Revocations, identity_from_pem
 from sync.rpc_errors import to_status
 from sync.validation import INT64_MAX
 from sync.version import SCHEMA_VERSION, is_compatible
@@ -71,42 +70,82 @@ def _malformed_push(data: bytes, exc: WireError | DecodeError) -> errors.Malform
     return errors.MalformedEnvelope("the request is not a valid fedsync.v1.PushRequest message")
 
 
-class Revocations:
-    """The CA's revocation list, re-read when the file changes (checked at most once a second).
+def _peer_serial(context: grpc.aio.ServicerContext) -> int | None:
+    """The serial of the caller's verified client certificate (None: none presented)."""
+    pems = context.auth_context().get("x509_pem_cert") or []
+    if not pems:
+        return None
+    try:
+        return identity_from_pem(pems[0]).serial
+    except PkiError:
+        return None
 
-    Fails closed: the hub does not start without a valid CRL (``fedsync pki init`` writes an
-    empty one), and a replacement that is missing or does not verify is logged and ignored,
-    keeping the last good list, rather than re-admitting revoked certificates.
+
+class RevocationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Refuses a revoked client certificate on every service of the port (health, reflection).
+
+    The TLS layer only checks that the CA signed the certificate; without this a revoked city
+    could still probe the hub's health and read its whole API through reflection. Federation's
+    own methods are left to ``FederationService``, which refuses the same certificates with a
+    structured ``CertificateRevoked`` the city reacts to and records the refusal on its link.
+
+    An interceptor sees no peer, so it wraps the method's behaviour, which does.
     """
 
-    def __init__(self, crl_path: Path) -> None:
-        self._path = crl_path
-        self._checked = 0.0
-        try:
-            self._stamp: tuple[int, int, int] | None = self._file_stamp()
-            self._serials: frozenset[int] = load_revoked_serials(crl_path)
-        except (OSError, PkiError) as exc:
-            raise PkiError(
-                f"cannot use the revocation list {crl_path}: {exc} (copy crl.pem from the "
-                "PKI directory; `fedsync pki init` creates an empty one)"
-            ) from None
+    def __init__(self, revocations: Revocations) -> None:
+        self._revocations = revocations
 
-    def _file_stamp(self) -> tuple[int, int, int]:
-        st = self._path.stat()
-        return (st.st_mtime_ns, st.st_size, st.st_ino)
+    async def _refuse_revoked(self, context: grpc.aio.ServicerContext) -> None:
+        serial = _peer_serial(context)
+        if serial is not None and self._revocations.is_revoked(serial):
+            await context.abort(
+                grpc.StatusCode.UNAUTHENTICATED,
+                f"certificate serial {serial} has been revoked by the province CA",
+            )
 
-    def is_revoked(self, serial: int) -> bool:
-        now = time.monotonic()
-        if now - self._checked > 1.0:
-            self._checked = now
-            try:
-                stamp = self._file_stamp()
-                if stamp != self._stamp:
-                    self._serials = load_revoked_serials(self._path)
-                    self._stamp = stamp
-            except (OSError, PkiError) as exc:
-                log.error("keeping the previous revocation list: %s", exc)
-        return serial in self._serials
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        method: str = handler_call_details.method
+        if handler is None or method.startswith(f"/{SERVICE}/"):
+            return handler
+        return self._guarded(handler)
+
+    def _guarded(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        check = self._refuse_revoked
+        streaming_out = handler.response_streaming
+        kinds = {
+            (False, False): (handler.unary_unary, grpc.unary_unary_rpc_method_handler),
+            (False, True): (handler.unary_stream, grpc.unary_stream_rpc_method_handler),
+            (True, False): (handler.stream_unary, grpc.stream_unary_rpc_method_handler),
+            (True, True): (handler.stream_stream, grpc.stream_stream_rpc_method_handler),
+        }
+        behavior, build = kinds[(handler.request_streaming, streaming_out)]
+        wrapped: Callable[[Any, grpc.aio.ServicerContext], Any]
+        if streaming_out and inspect.isasyncgenfunction(behavior):
+
+            async def generator(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                await check(context)
+                async for item in behavior(request, context):
+                    yield item
+
+            wrapped = generator
+        else:
+            # Coroutine behaviours, streaming ones included (health's Watch writes with
+            # ``context.write``): a generator wrapper would change how gRPC drives them.
+            async def coroutine(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                await check(context)
+                return await behavior(request, context)
+
+            wrapped = coroutine
+        return build(
+            wrapped,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
 
 
 class FederationService:
@@ -136,6 +175,7 @@ class FederationService:
         self._revocations = revocations
         self._identities: dict[bytes, NodeIdentity] = {}
         self._city_locks: dict[str, asyncio.Lock] = {}
+        self._in_flight: dict[str, int] = {}
 
     def handler(self) -> grpc.GenericRpcHandler:
         """The generic handler that routes the service's methods to this object."""
@@ -251,10 +291,47 @@ class FederationService:
             await context.abort(denied.code, denied.message)
         raise AssertionError("unreachable: abort raises")
 
+    def city_lock(self, city: str) -> asyncio.Lock:
+        """The lock that lets one Push of ``city`` at a time ingest (in this process)."""
+        return self._city_locks.setdefault(city, asyncio.Lock())
+
+    @contextlib.asynccontextmanager
+    async def _slot(self, city: str, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+        """Hold one of the city's ``max_calls_per_city`` call slots, or refuse the call.
+
+        Every call holds its request in memory (up to the message cap) while it waits for the
+        city's ingest lock; a city that opens calls faster than the hub ingests them would
+        otherwise grow the hub without bound. Refusing at once, rather than queueing, is what
+        frees that memory: the city backs off and retries.
+        """
+        held = self._in_flight.get(city, 0)
+        if held >= self._settings.max_calls_per_city:
+            log.warning("refused a call of %s: %d calls already in flight", city, held)
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"city {city} already has {held} calls in flight at the hub (at most "
+                f"{self._settings.max_calls_per_city}); retry after the earlier ones finish",
+            )
+        self._in_flight[city] = held + 1
+        try:
+            yield
+        finally:
+            left = self._in_flight[city] - 1
+            if left:
+                self._in_flight[city] = left
+            else:
+                del self._in_flight[city]
+
     async def Hello(
         self, request: pb.HelloRequest, context: grpc.aio.ServicerContext
     ) -> pb.HelloResponse:
         city = await self._city(context)
+        async with self._slot(city, context):
+            return await self._hello(city, request, context)
+
+    async def _hello(
+        self, city: str, request: pb.HelloRequest, context: grpc.aio.ServicerContext
+    ) -> pb.HelloResponse:
         response = pb.HelloResponse(
             schema_version=SCHEMA_VERSION,
             compatible=is_compatible(request.schema_version),
@@ -284,6 +361,12 @@ class FederationService:
         names the envelope whose bytes are malformed, which protobuf's parser cannot tell.
         """
         city = await self._city(context)
+        async with self._slot(city, context):
+            return await self._push(city, data, context)
+
+    async def _push(
+        self, city: str, data: bytes, context: grpc.aio.ServicerContext
+    ) -> pb.PushResponse:
         try:
             bodies = push_bodies(data)
             request = pb.PushRequest.FromString(data)
@@ -291,8 +374,7 @@ class FederationService:
             refusal = _malformed_push(data, exc)
             log.warning("refused push from %s: %s", city, refusal.message)
             await self._refuse(context, city, refusal)
-        lock = self._city_locks.setdefault(city, asyncio.Lock())
-        async with lock:
+        async with self.city_lock(city):
             try:
                 result = await self._run(
                     services.ingest_batch,
@@ -317,6 +399,12 @@ class FederationService:
         self, request: pb.ListHeldRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListHeldResponse:
         city = await self._city(context)
+        async with self._slot(city, context):
+            return await self._list_held(city, request, context)
+
+    async def _list_held(
+        self, city: str, request: pb.ListHeldRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListHeldResponse:
         try:
             if request.city_code != city:
                 raise errors.IdentityMismatch(

@@ -19,6 +19,7 @@ from province_hub.store import CityLink, Counter, Notice, NoticeDelivery, Record
 from sync import errors
 from sync.db import UnitOfWork, bulk_insert, datetime_param, insert_ignore, timestamp_param
 from sync.envelopes import UNSEQUENCED_KINDS, check_identity, check_structure
+from sync.limits import MAX_HEARTBEAT_TEXT_CHARS
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.periods import PeriodError, parse_period, today_in
 from sync.validation import broken_rule, clamp_to_int64
@@ -163,8 +164,10 @@ def ingest_batch(
                     backlog=hb.backlog,
                     oldest_unsent_age_s=hb.oldest_unsent_age_seconds,
                     heartbeat_at=moment,
-                    city_last_error=hb.last_error,
-                    software_version=hb.software_version,
+                    # Status text for a person: a city (or whoever holds its key) must not
+                    # make the hub store megabytes per heartbeat.
+                    city_last_error=_status_text(hb.last_error),
+                    software_version=_status_text(hb.software_version),
                 )
                 if not cursor_dropped:
                     link.updates["notice_cursor"] = hb.notice_cursor
@@ -177,6 +180,13 @@ def ingest_batch(
     except (errors.SequenceConflict, errors.SequenceGap) as exc:
         record_refusal(engine, city_code=city_code, exc=exc, now=moment)
         raise
+
+
+def _status_text(value: str) -> str:
+    """A heartbeat's free text cut to ``MAX_HEARTBEAT_TEXT_CHARS`` (marked when cut)."""
+    if len(value) <= MAX_HEARTBEAT_TEXT_CHARS:
+        return value
+    return value[: MAX_HEARTBEAT_TEXT_CHARS - 1] + "…"
 
 
 def _check_batch(
@@ -464,7 +474,7 @@ def hello(
         link = _lock_link(uow.conn, city_code)
         values: dict[str, Any] = {
             "last_contact_at": moment,
-            "software_version": request.software_version,
+            "software_version": _status_text(request.software_version),
             "schema_version": request.schema_version,
         }
         conflict = ""

@@ -31,7 +31,17 @@ class HubSettings:
     roster: Path | None = setting(None, "roster CSV (code,name_zh,name_en,...); default: Gansu")
     timezone: str = setting(DEFAULT_TIMEZONE, "federation time zone; periods are cut in it")
     max_batch: int = setting(5000, "most envelopes accepted in one Push")
-    max_message_mb: int = setting(64, "largest gRPC message accepted, MiB")
+    max_message_mb: int = setting(
+        32,
+        "largest gRPC message accepted, MiB (a city cuts its batches to fit; 32 MiB holds "
+        "5000 of the largest envelopes that come by the thousands, see "
+        "benchmarks/message_size.py)",
+    )
+    max_calls_per_city: int = setting(
+        4,
+        "calls (Hello, Push, ListHeld) one city may have in flight at once; more are refused "
+        "with RESOURCE_EXHAUSTED, bounding the memory a city can make the hub hold",
+    )
     notice_poll_seconds: float = setting(
         1.0, "how often notice streams look for notices created by other processes or replicas"
     )
@@ -69,6 +79,10 @@ class HubSettings:
             raise ConfigError(f"listen {self.listen!r} must be host:port")
         if self.max_batch < 1:
             raise ConfigError("max_batch must be at least 1")
+        if self.max_message_mb < 1:
+            raise ConfigError("max_message_mb must be at least 1")
+        if self.max_calls_per_city < 1:
+            raise ConfigError("max_calls_per_city must be at least 1")
         if self.reminder_minutes < 0 or self.reminder_lookback_days < 1:
             raise ConfigError("reminder_minutes must be >= 0 and reminder_lookback_days >= 1")
         from province_hub.deadlines import DeadlineRule, DeadlineRuleError, parse_due

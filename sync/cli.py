@@ -54,6 +54,14 @@ def _pki_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pki_export(args: argparse.Namespace) -> int:
+    from sync import pki
+
+    written = pki.export_node(args.dir, args.to, code=args.city)
+    print(f"{'city ' + args.city if args.city else 'hub'}: {len(written)} files in {args.to}")
+    return 0
+
+
 # --- demo ----------------------------------------------------------------------------------
 
 
@@ -97,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
         parser.epilog = "hub and city are missing: install fedsync (pip install -e .) first"
 
     pki = tiers.add_parser("pki", help="the province CA and node certificates")
-    pki_sub = pki.add_subparsers(dest="_sub", required=True, metavar="[init|issue|revoke]")
+    pki_sub = pki.add_subparsers(dest="_sub", required=True, metavar="[init|issue|revoke|export]")
     init = pki_sub.add_parser(
         "init", help="create the CA, the hub's and every roster city's certificate"
     )
@@ -120,6 +128,15 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--serial", type=int, help="a certificate serial")
     revoke.add_argument("--reason", default="unspecified")
     revoke.set_defaults(_handler=_pki_revoke)
+    export = pki_sub.add_parser(
+        "export", help="copy one node's own files (CA cert, CRL, its cert and key) to a folder"
+    )
+    export.add_argument("--dir", type=Path, required=True, help="the PKI directory")
+    node = export.add_mutually_exclusive_group(required=True)
+    node.add_argument("--city", help="city code")
+    node.add_argument("--hub", action="store_true", help="the hub")
+    export.add_argument("--to", type=Path, required=True, help="the node's pki_dir")
+    export.set_defaults(_handler=_pki_export)
 
     demo = tiers.add_parser("demo", help="the whole federation on this machine (Ctrl-C stops it)")
     demo.add_argument("--cities", type=int, default=14, help="how many roster cities to start")
@@ -131,6 +148,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(_handler=_demo)
     return parser
+
+
+def _database_unreachable(exc: BaseException) -> str | None:
+    """The reason, for a person, when ``exc`` says the store cannot be opened; else None.
+
+    Connection and open failures only (the DB-API's OperationalError / InterfaceError, a
+    file the store cannot be created at): a refused statement stays a traceback, as a bug.
+    """
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    if isinstance(exc, OperationalError | InterfaceError):
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        return f"cannot use the database: {reason}"
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"cannot use {exc.filename}: {exc.strerror}"
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -158,6 +191,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         if isinstance(exc, getattr(args, REFUSALS_ATTR, ())):
             print(f"fedsync: error: {exc}", file=sys.stderr)
+            return 2
+        unreachable = _database_unreachable(exc)
+        if unreachable:
+            print(f"fedsync: error: {unreachable}", file=sys.stderr)
             return 2
         raise
     finally:

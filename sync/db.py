@@ -18,6 +18,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 
+from sync.filemodes import private_file, sqlite_files, warn_if_exposed
+
 
 def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
@@ -28,12 +30,19 @@ def is_sqlite(engine: Engine) -> bool:
 
 
 def make_engine(url: str, *, pool_size: int = 5) -> Engine:
-    """An engine for ``url``; SQLite files get their parent directory created."""
+    """An engine for ``url``; a new SQLite file is created 0600 in a 0700 folder.
+
+    Statements' parameters are kept out of errors and logs (``hide_parameters``): they hold
+    customers' phones, names and complaints, and a failed statement's message ends up in
+    logs and, unhandled, in responses. The SQL text itself stays, for diagnosis.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 60})
+            # SQLite creates its -wal and -shm files with the main file's mode, so making
+            # the main file private before SQLite first opens it covers all three.
+            private_file(Path(parsed.database))
+        engine = create_engine(url, connect_args={"timeout": 60}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -60,7 +69,20 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         # Plain postgresql:// would pick psycopg2, which we do not ship.
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        hide_parameters=True,
+    )
+
+
+def warn_if_store_exposed(engine: Engine) -> list[Path]:
+    """Warn (log) when ``engine``'s SQLite files are readable by others; those paths."""
+    if not is_sqlite(engine):
+        return []
+    return warn_if_exposed((path, "store") for path in sqlite_files(engine.url.database))
 
 
 #: Execution option marking a connection that will write (``BEGIN IMMEDIATE`` on SQLite).

@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import socket
+import ssl
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
@@ -30,7 +32,14 @@ from sync.envelopes import build_envelope
 from sync.outbox import LinkSnapshot, Outbox, OutboxError, RebasePlan
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.pb.fedsync.v1 import federation_pb2_grpc as pb_grpc
-from sync.pki import TlsFiles
+from sync.pki import (
+    HubRevoked,
+    NodeIdentity,
+    PkiError,
+    Revocations,
+    TlsFiles,
+    identity_from_pem,
+)
 from sync.rpc_errors import from_rpc_error
 from sync.version import SCHEMA_VERSION, SOFTWARE_VERSION
 
@@ -38,6 +47,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 PUSH_METHOD = "/fedsync.v1.Federation/Push"
 _ENVELOPES_TAG = b"\x0a"  # PushRequest.envelopes: field 1, length-delimited
+#: The hub's default message cap (``HubSettings.max_message_mb``); a push is cut below it.
+_MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -46,7 +57,7 @@ class LinkSettings:
     #: TLS name to verify on the hub certificate when it differs from the address's host.
     server_name: str = ""
     batch_size: int = 5000
-    #: Cap on a Push's size, well under the hub's message limit (64 MiB by default).
+    #: Cap on a Push's size, under the hub's message limit (32 MiB by default).
     max_batch_bytes: int = 16 * 1024 * 1024
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
@@ -115,8 +126,8 @@ def make_channel(
         root_certificates=tls.ca_cert, private_key=tls.private_key, certificate_chain=tls.cert_chain
     )
     options: list[tuple[str, Any]] = [
-        ("grpc.max_send_message_length", 64 * 1024 * 1024),
-        ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+        ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
+        ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
         ("grpc.keepalive_time_ms", 30_000),
         ("grpc.keepalive_timeout_ms", 10_000),
         ("grpc.initial_reconnect_backoff_ms", 200),
@@ -126,6 +137,68 @@ def make_channel(
     if server_name:
         options.append(("grpc.ssl_target_name_override", server_name))
     return grpc.aio.secure_channel(address, credentials, options=options)
+
+
+def _split_address(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def _peer_certificate(address: str, tls: TlsFiles, *, server_name: str, seconds: float) -> bytes:
+    """The DER certificate the server at ``address`` presents after a verified handshake."""
+    host, port = _split_address(address)
+    context = ssl.create_default_context(cadata=tls.ca_cert.decode("ascii"))
+    context.set_alpn_protocols(["h2"])
+    if tls.cert_path is not None and tls.key_path is not None:
+        # The hub requires a client certificate; without one it ends the handshake.
+        context.load_cert_chain(tls.cert_path, tls.key_path)
+    # Blocking sockets (in a thread): closing one does not wait for the server's close_notify,
+    # which a gRPC server never sends to a connection that spoke no HTTP/2.
+    with (
+        socket.create_connection((host, port), timeout=seconds) as raw,
+        context.wrap_socket(raw, server_hostname=server_name or host) as conn,
+    ):
+        return conn.getpeercert(binary_form=True) or b""
+
+
+async def check_hub_certificate(
+    address: str,
+    tls: TlsFiles,
+    revocations: Revocations,
+    *,
+    server_name: str = "",
+    handshake_seconds: float = 10.0,
+) -> NodeIdentity:
+    """Handshake with the hub on our own and refuse it when its certificate is revoked.
+
+    gRPC's Python API neither checks a CRL nor shows the client the server's certificate,
+    so before each session the city opens one TLS connection of its own (Python's ``ssl``,
+    the same CA, name and client key as the channel) and looks the presented certificate
+    up in the CRL from its PKI directory. It is a check of the hub at that address, not of
+    each later gRPC connection: a stolen, revoked hub key is refused unless an attacker can
+    also steer this probe and the channel to different servers.
+
+    Raises ``HubRevoked`` for a revoked or non-hub certificate; ``OSError`` (``ssl.SSLError``
+    included) when the hub cannot be reached, which the caller treats as a transport failure.
+    """
+    der = await asyncio.to_thread(
+        _peer_certificate, address, tls, server_name=server_name, seconds=handshake_seconds
+    )
+    if not der:
+        raise HubRevoked(f"the hub at {address} presented no certificate")
+    try:
+        identity = identity_from_pem(ssl.DER_cert_to_PEM_cert(der).encode("ascii"))
+    except PkiError as exc:
+        raise HubRevoked(f"the server at {address} is not the fedsync hub: {exc}") from None
+    if identity.kind != "hub":
+        raise HubRevoked(f"the server at {address} presented a {identity.kind} certificate")
+    if await asyncio.to_thread(revocations.is_revoked, identity.serial):
+        raise HubRevoked(
+            f"the hub at {address} presented certificate serial {identity.serial}, which the "
+            "province CA has revoked; refusing to send to it (install a new hub certificate, "
+            "or check the address)"
+        )
+    return identity
 
 
 def hello_request(snapshot: LinkSnapshot) -> pb.HelloRequest:
@@ -219,8 +292,12 @@ class LinkClient:
         tls: TlsFiles,
         settings: LinkSettings,
         on_notice: Callable[[pb.Notice], None],
+        revocations: Revocations | None = None,
     ) -> None:
+        """``revocations``: the CRL the hub's certificate is checked against before every
+        session (see ``check_hub_certificate``); None only in tests of other things."""
         self._outbox = outbox
+        self._revocations = revocations
         self._city = city_code
         self._tls = tls
         self._settings = settings
@@ -299,6 +376,10 @@ class LinkClient:
         if isinstance(exc, OutboxError):
             await self._set_state("error", error=str(exc))
             return parked
+        if isinstance(exc, OSError | TimeoutError):
+            # The hub could not be reached for the certificate check: a transport failure.
+            await self._set_state("backing-off", error=f"hub unreachable: {exc}")
+            return None
         if not isinstance(exc, grpc.aio.AioRpcError):
             # Our own store failed (a restart, a lock timeout...): back off and retry.
             log.exception("delivery of city %s failed", self._city, exc_info=exc)
@@ -333,7 +414,22 @@ class LinkClient:
         self._last_error = error or self._last_error
         await self._db(self._outbox.set_state, state, error=error, **extra)
 
+    async def _check_hub(self) -> None:
+        if self._revocations is None:
+            return
+        try:
+            await check_hub_certificate(
+                self._settings.hub_address,
+                self._tls,
+                self._revocations,
+                server_name=self._settings.server_name,
+                handshake_seconds=self._settings.call_timeout,
+            )
+        except HubRevoked as exc:
+            raise LinkStopped("hub-revoked", str(exc)) from None
+
     async def _session(self, stub: pb_grpc.FederationStub, push: Any, stop: asyncio.Event) -> None:
+        await self._check_hub()
         snapshot = await self._db(self._outbox.snapshot)
         hello: pb.HelloResponse = await stub.Hello(
             hello_request(snapshot), timeout=self._settings.call_timeout
@@ -451,6 +547,7 @@ class LinkClient:
         attempt = 0
         while not stop.is_set():
             try:
+                await self._check_hub()
                 snapshot = await self._db(self._outbox.snapshot)
                 call = stub.Subscribe(
                     pb.SubscribeRequest(
@@ -462,6 +559,10 @@ class LinkClient:
                     attempt = 0
             except grpc.aio.AioRpcError as err:
                 log.info("notice stream of city %s: %s", self._city, err.code().name)
+            except LinkStopped as stopped:  # the delivery loop records and reports it
+                log.info("notice stream of city %s: %s", self._city, stopped.message)
+            except OSError as err:  # the hub's certificate could not be looked at
+                log.info("notice stream of city %s: %s", self._city, err)
             except Exception:  # the store failed while persisting: reconnect from the cursor
                 log.exception("notice stream of city %s failed", self._city)
             await self._sleep(

@@ -19,9 +19,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import ipaddress
+import logging
 import os
 import re
 import secrets
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -37,18 +40,25 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 __all__ = [
     "CITY_URI_PREFIX",
     "HUB_URI",
+    "HubRevoked",
     "NodeIdentity",
     "PkiError",
+    "RevocationList",
+    "Revocations",
     "TlsFiles",
+    "export_node",
     "identity_from_pem",
     "init_pki",
     "issue_city",
     "issue_hub",
     "load_city_tls",
     "load_hub_tls",
+    "load_revocation_list",
     "load_revoked_serials",
     "revoke",
 ]
+
+log = logging.getLogger(__name__)
 
 CITY_URI_PREFIX = "urn:fedsync:city:"
 HUB_URI = "urn:fedsync:hub"
@@ -93,15 +103,35 @@ class NodeIdentity:
 
 @dataclass(frozen=True)
 class TlsFiles:
-    """PEM material in the shape grpc's ssl credential functions expect."""
+    """PEM material in the shape grpc's ssl credential functions expect.
+
+    The paths are where the material was read from: Python's ``ssl`` (which the city uses to
+    look at the hub's certificate, see ``sync.link``) reads a key pair from files only.
+    """
 
     ca_cert: bytes
     cert_chain: bytes
     private_key: bytes
+    cert_path: Path | None = None
+    key_path: Path | None = None
+    #: The CA's revocation list this node checks its peers against.
+    crl_path: Path | None = None
+
+
+@dataclass(frozen=True)
+class RevocationList:
+    """A verified CRL's content: its CRL number (RFC 5280 5.2.3) and the revoked serials."""
+
+    number: int
+    serials: frozenset[int]
 
 
 class PkiError(Exception):
     """A PKI operation failed for a reason the operator can fix."""
+
+
+class HubRevoked(PkiError):
+    """The hub presented a certificate that is revoked (or not a hub's): a city refuses it."""
 
 
 @dataclass(frozen=True)
@@ -245,6 +275,36 @@ def revoke(
     return target
 
 
+def export_node(directory: Path, target: Path, *, code: str | None = None) -> list[Path]:
+    """Copy into ``target`` what one node needs, and nothing else: ``ca.crt``, ``crl.pem``
+    and the node's own certificate and key (``code``: that city's; None: the hub's), laid out
+    as that node's ``pki_dir`` expects. Returns the files written.
+
+    A node that is given the whole PKI directory holds the CA key and every other node's key:
+    one broken container would then be every node. Re-running refreshes the copies (after a
+    revocation, the CRL), each replaced atomically so a running node never reads half a file.
+    """
+    directory, target = Path(directory), Path(target)
+    if code is not None:
+        code = _check_code(code)
+        pair = _city_paths(directory, code)
+        out_pair = _city_paths(target, code)
+    else:
+        pair = (directory / _HUB_CRT, directory / _HUB_KEY)
+        out_pair = (target / _HUB_CRT, target / _HUB_KEY)
+    files = [
+        (directory / _CA_CRT, target / _CA_CRT, _PUBLIC_MODE, "CA certificate"),
+        (directory / _CRL, target / _CRL, _PUBLIC_MODE, "CRL"),
+        (pair[0], out_pair[0], _PUBLIC_MODE, "certificate"),
+        (pair[1], out_pair[1], _KEY_MODE, "private key"),
+    ]
+    contents = [(_read(src, what), dst, mode) for src, dst, mode, what in files]
+    out_pair[0].parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for data, dst, mode in contents:
+        _atomic_write(dst, data, mode)
+    return [dst for _, dst, _ in contents]
+
+
 def load_revoked_serials(crl_path: Path) -> frozenset[int]:
     """Return the serials on the CRL, after checking the CA signed it.
 
@@ -255,11 +315,84 @@ def load_revoked_serials(crl_path: Path) -> frozenset[int]:
     crl_path = Path(crl_path)
     if not crl_path.exists():
         return frozenset()
+    return load_revocation_list(crl_path).serials
+
+
+def load_revocation_list(crl_path: Path) -> RevocationList:
+    """The CRL at ``crl_path`` (which must exist), verified against ``ca.crt`` next to it.
+
+    Its number lets a reader refuse an older list put back in place of a newer one (which
+    would re-admit certificates revoked in between).
+    """
+    crl_path = Path(crl_path)
     ca_path = crl_path.parent / _CA_CRT
     if not ca_path.is_file():
         raise PkiError(f"cannot verify {crl_path}: CA certificate {ca_path} is missing")
     crl = _load_verified_crl(crl_path, _load_cert(ca_path))
-    return frozenset(entry.serial_number for entry in crl)
+    return RevocationList(
+        number=_crl_number(crl), serials=frozenset(entry.serial_number for entry in crl)
+    )
+
+
+class Revocations:
+    """The CA's revocation list, re-read when the file changes (checked at most once a second).
+
+    Fails closed: it cannot be built without a valid CRL (``fedsync pki init`` writes an empty
+    one), and a replacement that is missing, does not verify, or carries a lower CRL number
+    than the list in use (an older list put back, which would re-admit certificates revoked
+    since) is logged and ignored, keeping the newer list.
+    """
+
+    def __init__(self, crl_path: Path) -> None:
+        self._path = Path(crl_path)
+        self._checked = 0.0
+        self._lock = threading.Lock()
+        try:
+            self._stamp: tuple[int, int, int] | None = self._file_stamp()
+            self._list = load_revocation_list(self._path)
+        except (OSError, PkiError) as exc:
+            raise PkiError(
+                f"cannot use the revocation list {crl_path}: {exc} (copy crl.pem from the "
+                "PKI directory; `fedsync pki init` creates an empty one)"
+            ) from None
+
+    @property
+    def number(self) -> int:
+        """The CRL number of the list in use."""
+        return self._list.number
+
+    def _file_stamp(self) -> tuple[int, int, int]:
+        st = self._path.stat()
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def _refresh(self) -> None:
+        try:
+            stamp = self._file_stamp()
+            if stamp == self._stamp:
+                return
+            fresh = load_revocation_list(self._path)
+        except (OSError, PkiError) as exc:
+            log.error("keeping the previous revocation list: %s", exc)
+            return
+        self._stamp = stamp
+        if fresh.number < self._list.number:
+            log.error(
+                "keeping revocation list number %d: %s holds number %d, an older list "
+                "(putting it back would re-admit certificates revoked since)",
+                self._list.number,
+                self._path,
+                fresh.number,
+            )
+            return
+        self._list = fresh
+
+    def is_revoked(self, serial: int) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            if now - self._checked > 1.0:
+                self._checked = now
+                self._refresh()
+            return serial in self._list.serials
 
 
 def identity_from_pem(pem: bytes) -> NodeIdentity:
@@ -313,13 +446,15 @@ def load_city_tls(directory: Path, code: str) -> TlsFiles:
     code = _check_code(code)
     directory = Path(directory)
     crt, key = _city_paths(directory, code)
-    return _load_tls(directory / _CA_CRT, crt, key)
+    return _load_tls(directory / _CA_CRT, crt, key, directory / _CRL)
 
 
 def load_hub_tls(directory: Path) -> TlsFiles:
     """Read the CA certificate and the hub's certificate and key for gRPC."""
     directory = Path(directory)
-    return _load_tls(directory / _CA_CRT, directory / _HUB_CRT, directory / _HUB_KEY)
+    return _load_tls(
+        directory / _CA_CRT, directory / _HUB_CRT, directory / _HUB_KEY, directory / _CRL
+    )
 
 
 # --------------------------------------------------------------------------
@@ -637,7 +772,7 @@ def _load_verified_crl(path: Path, ca_cert: x509.Certificate) -> x509.Certificat
     return crl
 
 
-def _load_tls(ca_path: Path, crt_path: Path, key_path: Path) -> TlsFiles:
+def _load_tls(ca_path: Path, crt_path: Path, key_path: Path, crl_path: Path) -> TlsFiles:
     ca_pem = _read(ca_path, "CA certificate")
     crt_pem = _read(crt_path, "certificate")
     key_pem = _read(key_path, "private key")
@@ -645,7 +780,14 @@ def _load_tls(ca_path: Path, crt_path: Path, key_path: Path) -> TlsFiles:
     # inside gRPC; name the files while we still can.
     if _parse_cert(crt_pem, crt_path).public_key() != _parse_key(key_pem, key_path).public_key():
         raise PkiError(f"{key_path} does not match {crt_path}")
-    return TlsFiles(ca_cert=ca_pem, cert_chain=crt_pem, private_key=key_pem)
+    return TlsFiles(
+        ca_cert=ca_pem,
+        cert_chain=crt_pem,
+        private_key=key_pem,
+        cert_path=crt_path,
+        key_path=key_path,
+        crl_path=crl_path,
+    )
 
 
 # --------------------------------------------------------------------------

@@ -20,13 +20,13 @@ from typing import Any
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
+# Re-exported: the hub's rules are where readers look for these limits first.
+from sync.limits import INT64_MAX as INT64_MAX
+from sync.limits import MAX_ITEMS as MAX_ITEMS
+from sync.limits import MAX_TEXT_CHARS as MAX_TEXT_CHARS
+from sync.limits import LimitExceeded, check_note, report_date_problem
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.periods import PeriodError, parse_period, today_in
-
-MAX_TEXT_CHARS = 20_000
-MAX_ITEMS = 100_000
-#: The largest value of the store's integer columns (BIGINT / SQLite INTEGER).
-INT64_MAX = (1 << 63) - 1
 
 
 class RuleBroken(ValueError):
@@ -40,6 +40,9 @@ def _period(period: pb.Period, today: date, field: str = "period") -> tuple[int,
         raise RuleBroken(f"{field}: {exc}") from None
     if start > today:
         raise RuleBroken(f"{field}.start {start} is in the future (today is {today})")
+    problem = report_date_problem(start, f"{field}.start")
+    if problem:
+        raise RuleBroken(problem)
     return kind, start
 
 
@@ -240,7 +243,10 @@ def check_receipt(r: pb.NoticeReceipt, today: date) -> None:
         raise RuleBroken(f"action {r.action} is not READ, DONE or OBJECTION")
     if r.action == pb.OBJECTION:
         _text(r.note, "note (the objection's reason)", required=True)
-    _text(r.note, "note")
+    try:
+        check_note(r.note, "note")  # the same definition the city applies before queueing
+    except LimitExceeded as exc:
+        raise RuleBroken(str(exc)) from None
 
 
 def check_trace(r: pb.TicketTrace, today: date) -> None:

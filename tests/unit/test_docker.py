@@ -519,24 +519,73 @@ def test_city_services_reach_the_hub_under_a_certified_name(
         )
 
 
-def test_each_node_has_its_own_database_on_the_postgres_service(
+def _init_sql(services: dict[str, dict[str, Any]]) -> str:
+    """The postgres image's init scripts (SQL, comments removed), in the order it runs them."""
+    postgres = services[_postgres_service(services)]
+    text = []
+    for m in _mounts(postgres):
+        if m.target.rstrip("/") == "/docker-entrypoint-initdb.d" and m.source.startswith("."):
+            for script in sorted((COMPOSE_FILE.parent / m.source).resolve().iterdir()):
+                text.append(re.sub(r"--[^\n]*", "", script.read_text("utf-8")))
+    return "\n".join(text)
+
+
+def _roles(services: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Role -> the postgres-service variable its password is read from (``\\getenv``)."""
+    sql = _init_sql(services)
+    roles = {}
+    for var_name, var, role, used in re.findall(
+        r"\\getenv\s+(\w+)\s+(\w+)\s*\n\s*CREATE\s+ROLE\s+\"?(\w+)\"?\s+LOGIN\s+PASSWORD\s+:'(\w+)'",
+        sql,
+        re.I,
+    ):
+        assert used == var_name, f"role {role}: password read into :{var_name}, used :{used}"
+        roles[role.lower()] = var
+    return roles
+
+
+def test_each_node_has_its_own_database_role_owning_only_its_database(
     services: dict[str, dict[str, Any]], nodes: dict[str, tuple[Run, Any]]
 ) -> None:
     postgres = _postgres_service(services)
     pg_env = _environment(services[postgres])
-    user = pg_env.get("POSTGRES_USER", "postgres")
+    superuser = pg_env.get("POSTGRES_USER", "postgres")
+    sql = _init_sql(services)
+    roles = _roles(services)
     owners: dict[str, list[str]] = {}
+    users: dict[str, list[str]] = {}
     for name, (run, settings) in nodes.items():
         url = make_url(settings.database_url)
         assert url.get_backend_name() == "postgresql", f"service {name}: {url!r} is not PostgreSQL"
         assert url.host == postgres, f"service {name}: database host {url.host!r} != {postgres!r}"
-        assert (url.username, url.password) == (user, pg_env.get("POSTGRES_PASSWORD")), (
-            f"service {name}: database user/password differ from the postgres service's"
+        # Not the superuser: a node broken into must not reach the other nodes' databases.
+        assert url.username != superuser, f"service {name} connects as the superuser"
+        assert url.password != pg_env.get("POSTGRES_PASSWORD"), (
+            f"service {name} knows the superuser's password"
         )
+        role = str(url.username)
+        assert role in roles, f"service {name}: role {role!r} is not created by the init script"
+        assert pg_env.get(roles[role]) == url.password, (
+            f"service {name}: the password of role {role} differs from what the init script "
+            f"sets (the postgres service's {roles[role]})"
+        )
+        database = str(url.database)
+        assert re.search(rf"CREATE\s+DATABASE\s+{database}\s+OWNER\s+{role}\s*;", sql, re.I), (
+            f"service {name}: database {database} is not created owned by {role}"
+        )
+        assert re.search(
+            rf"REVOKE\s+ALL\s+ON\s+DATABASE\s+{database}\s+FROM\s+PUBLIC", sql, re.I
+        ), f"database {database}: other roles may still connect to it (REVOKE ... FROM PUBLIC)"
         if run.runs_node:
-            owners.setdefault(str(url.database), []).append(name)
+            owners.setdefault(database, []).append(name)
+            users.setdefault(role, []).append(name)
     shared = {db: names for db, names in owners.items() if len(names) > 1}
     assert not shared, f"nodes sharing one database: {shared}"
+    shared_roles = {r: names for r, names in users.items() if len(names) > 1}
+    assert not shared_roles, f"nodes sharing one database role: {shared_roles}"
+    # Each role owns exactly one database.
+    owned = Counter(m.lower() for m in re.findall(r"OWNER\s+(\w+)", sql, re.I))
+    assert all(n == 1 for n in owned.values()), f"roles owning several databases: {owned}"
 
 
 def test_every_database_named_by_a_service_is_created_by_the_init_script(
@@ -727,6 +776,18 @@ def test_pki_is_made_once_before_any_node_and_read_only_for_nodes(
     }
     assert len(writable) == 1, f"service {init.service}: no writable volume at {init.args.dir}"
     postgres = _postgres_service(services)
+    ca_volume = next(iter(writable))
+    # Where the pki service exports each node's own files: the volume mounted at --to.
+    exports = [run for run in runs if run.command == "pki" and run.sub == "export"]
+    exported: dict[str, str] = {}
+    for run in exports:
+        assert run.service == init.service, f"service {run.service} exports node files"
+        assert run.args.dir == init.args.dir, f"pki export reads {run.args.dir}, not the CA's"
+        volume = [m for m in _mounts(pki) if m.target == str(run.args.to) and not m.read_only]
+        assert len(volume) == 1, f"pki export --to {run.args.to} is no writable volume"
+        identity = f"city:{run.args.city}" if run.args.city else "hub"
+        assert volume[0].source not in exported, f"volume {volume[0].source} exported twice"
+        exported[volume[0].source] = identity
     for name, (run, settings) in nodes.items():
         if not run.runs_node:
             continue
@@ -735,11 +796,25 @@ def test_pki_is_made_once_before_any_node_and_read_only_for_nodes(
             f"service {name} may start before the certificates exist"
         )
         assert deps.get(postgres) == "service_healthy", f"service {name} may start before the DB"
+        # Only its own key and certificate: never the CA's volume (the CA key, every key).
+        sources = {m.source for m in _mounts(services[name])}
+        assert ca_volume not in sources, f"service {name} mounts the CA volume {ca_volume}"
         mounts = [m for m in _mounts(services[name]) if m.target == str(settings.pki_dir)]
-        assert [m.source for m in mounts] == list(writable), (
-            f"service {name}: pki_dir {settings.pki_dir} is not the volume pki init writes"
-        )
+        assert len(mounts) == 1, f"service {name}: no volume at pki_dir {settings.pki_dir}"
         assert mounts[0].read_only, f"service {name}: mount {settings.pki_dir} read-only"
+        own = "hub" if run.command == "hub" else f"city:{settings.code}"
+        assert exported.get(mounts[0].source) == own, (
+            f"service {name} ({own}) mounts {mounts[0].source}, which pki export fills with "
+            f"{exported.get(mounts[0].source, 'nothing')}"
+        )
+    node_volumes = Counter(
+        m.source
+        for name, (run, settings) in nodes.items()
+        if run.runs_node
+        for m in _mounts(services[name])
+        if m.target == str(settings.pki_dir)
+    )
+    assert all(n == 1 for n in node_volumes.values()), f"nodes sharing a PKI volume: {node_volumes}"
 
 
 def test_long_running_services_restart_and_stop_gracefully(

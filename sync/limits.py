@@ -1,0 +1,55 @@
+"""The federation's size and range limits: one definition each, used by both tiers.
+
+The hub applies them when it judges an envelope (``sync.validation``: a record beyond them is
+quarantined); the city applies the same ones in its services, so that what the hub would
+quarantine is refused with a clear error before it is ever queued, instead of shown as sent.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+#: Longest free text in a record (a receipt's or a decision's note, a reason, a content).
+MAX_TEXT_CHARS = 20_000
+#: Longest note on a notice receipt (an objection's reason) or on a leader's decision.
+MAX_NOTE_CHARS = MAX_TEXT_CHARS
+#: Most items (history entries, slices...) in one record.
+MAX_ITEMS = 100_000
+#: The largest value of the stores' integer columns (BIGINT / SQLite INTEGER); an id above it
+#: can name nothing, so services answer "not found" rather than let the database overflow.
+INT64_MAX = (1 << 63) - 1
+#: Free text a heartbeat carries (the city's last error, its software version) is link status
+#: for a person to glance at: the hub keeps at most this many characters of each.
+MAX_HEARTBEAT_TEXT_CHARS = 1024
+#: Reports cover periods in this range of years; outside it a date is a typing error (year
+#: 1900, 9999) that no figure can belong to.
+MIN_REPORT_YEAR = 2000
+MAX_REPORT_YEAR = 2100
+
+
+class LimitExceeded(ValueError):
+    """A value is outside one of the federation's limits; the message names it."""
+
+
+def check_note(value: str, field: str = "note") -> str:
+    """``value`` if it fits ``MAX_NOTE_CHARS``; else ``LimitExceeded`` naming ``field``."""
+    if len(value) > MAX_NOTE_CHARS:
+        raise LimitExceeded(
+            f"{field} is {len(value)} characters; at most {MAX_NOTE_CHARS} are accepted "
+            "(the province hub refuses longer ones)"
+        )
+    return value
+
+
+def report_date_problem(day: date, field: str = "period start") -> str | None:
+    """Why ``day`` cannot start a report period (outside the sane years), or None."""
+    if not MIN_REPORT_YEAR <= day.year <= MAX_REPORT_YEAR:
+        return (
+            f"{field} {day.isoformat()} is outside the years {MIN_REPORT_YEAR}..{MAX_REPORT_YEAR}"
+        )
+    return None
+
+
+def id_in_range(value: int) -> bool:
+    """Whether ``value`` can be a stored row id (positive, at most ``INT64_MAX``)."""
+    return 1 <= value <= INT64_MAX
