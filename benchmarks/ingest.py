@@ -1,14 +1,17 @@
 """End-to-end ingest benchmark: 14 city processes push pre-filled outboxes to one hub.
 
     python -m benchmarks.ingest --engine sqlite|postgresql [--cities 14] [--per-city N]
-                                [--batch-size B] [--json]
+                                [--batch-size B] [--bodies suggestions|statistics|both] [--json]
 
 What it does, all in a fresh temporary directory (and, for PostgreSQL, fresh databases named
 ``fedsync_bench_*`` that it creates and drops):
 
 1. a PKI for the 14 roster cities (``sync.pki.init_pki``), a hub database and one database
    per city;
-2. fills every city's outbox with N ``SuggestionBatch`` envelopes through
+2. fills every city's outbox with N ``SuggestionBatch`` envelopes (``--bodies statistics``:
+   daily ``StatisticsReport`` envelopes with realistic category, channel and operator
+   slices, whose figures the hub lands in its figure tables; ``both``: one run of each,
+   printed side by side) through
    ``sync.outbox.append`` in a few big transactions (not measured; for PostgreSQL through an
    in-memory SQLite copy of the city store whose rows are then copied over in bulk);
 3. starts the hub (``python -m sync.cli hub``), then all city processes at once
@@ -145,6 +148,14 @@ class RecordCounter:
         """Cities whose Hello the hub has recorded."""
         return self._scalar("SELECT count(*) FROM city_links WHERE first_contact_at IS NOT NULL")
 
+    def figure_rows(self) -> int:
+        """Statistics report headers plus their slices landed in the hub's figure tables."""
+        return self._scalar(
+            "SELECT (SELECT count(*) FROM fig_statistics) "
+            "+ (SELECT count(*) FROM fig_statistics_slices) "
+            "+ (SELECT count(*) FROM fig_statistics_operators)"
+        )
+
     def not_accepted(self) -> int:
         return self._scalar("SELECT count(*) FROM records WHERE status <> 'accepted'")
 
@@ -181,7 +192,77 @@ def sample_body(city_code: str, number: int, day: str) -> Any:
     )
 
 
-def _append_all(engine: Any, city_code: str, count: int, day: str) -> None:
+#: Slices of a realistic daily statistics report: categories of the packaged tree with
+#: tickets that day, channels, operators on shift.
+_CHANNELS = ("phone", "web", "walk_in", "letter", "other")
+
+
+def statistics_body(city_code: str, number: int, day: str) -> Any:
+    """A daily StatisticsReport, valid by the hub's rules, with realistic slices: 10-16
+    categories, 3-5 channels, 10-30 operators (numbers drawn per city and report, so every
+    run builds the same bodies). Report ``number`` is for the day ``number - 1`` days before
+    ``day``."""
+    import random
+    from datetime import date
+
+    from city_node.categories import CategoryTree
+    from sync.pb.fedsync.v1 import federation_pb2 as pb
+
+    global _CATEGORY_CODES
+    if not _CATEGORY_CODES:
+        _CATEGORY_CODES = tuple(c.code for c in CategoryTree.load())
+    rng = random.Random(f"{city_code}/{number}")
+    start = date.fromisoformat(day) - timedelta(days=number - 1)
+    r = pb.StatisticsReport(
+        period=pb.Period(kind=pb.DAY, start=start.isoformat()), revision=1, approved_by="leader-1"
+    )
+    categories = rng.sample(
+        _CATEGORY_CODES, rng.randint(min(10, len(_CATEGORY_CODES)), len(_CATEGORY_CODES))
+    )
+    channels = _CHANNELS[: rng.randint(3, 5)]
+    for dimension, keys in ((r.by_category, sorted(categories)), (r.by_channel, channels)):
+        for key in keys:
+            dimension.append(pb.SliceCounts(key=key))
+    for _ in range(rng.randint(40, 400)):  # the day's tickets, each in one category and channel
+        kind = rng.choice(("complaints", "complaints", "enquiries", "enquiries", "suggestions"))
+        closed, in_time = rng.random() < 0.8, rng.random() < 0.9
+        repeat = kind == "complaints" and rng.random() < 0.05
+        for s in (rng.choice(r.by_category), rng.choice(r.by_channel)):
+            setattr(s, kind, getattr(s, kind) + 1)
+            s.closed += closed
+            s.closed_in_time += closed and in_time
+            s.repeat_complaints += repeat
+    r.complaints_received = sum(s.complaints for s in r.by_category)
+    r.enquiries_received = sum(s.enquiries for s in r.by_category)
+    r.suggestions_received = sum(s.suggestions for s in r.by_category)
+    r.repeat_complaints = sum(s.repeat_complaints for s in r.by_category)
+    r.closed = sum(s.closed for s in r.by_category)
+    r.closed_in_time = sum(s.closed_in_time for s in r.by_category)
+    r.complaints_closed = min(r.closed, r.complaints_received)
+    r.handled = r.closed + rng.randint(0, 30)
+    r.overtime_open = rng.randint(0, 20)
+    r.escalations_raised = rng.randint(0, 3)
+    sat = r.satisfaction
+    sat.very_satisfied, sat.satisfied = rng.randint(0, 60), rng.randint(0, 60)
+    sat.neutral, sat.dissatisfied = rng.randint(0, 20), rng.randint(0, 10)
+    sat.surveyed = sat.very_satisfied + sat.satisfied + sat.neutral + sat.dissatisfied
+    sat.unreachable = rng.randint(0, 10)
+    for i in range(rng.randint(10, 30)):
+        r.operators.append(
+            pb.OperatorWorkload(
+                operator_id=f"op-{i:03d}", registered=rng.randint(0, 40), closed=rng.randint(0, 40)
+            )
+        )
+    return r
+
+
+_CATEGORY_CODES: tuple[str, ...] = ()
+BODIES = {"suggestions": sample_body, "statistics": statistics_body}
+
+
+def _append_all(
+    engine: Any, city_code: str, count: int, day: str, bodies: str = "suggestions"
+) -> None:
     from city_node import services as city_services
     from city_node.store import create_schema
     from sync import outbox
@@ -190,10 +271,11 @@ def _append_all(engine: Any, city_code: str, count: int, day: str) -> None:
     create_schema(engine)
     city_services.open_store(engine, city_code)
     moment = datetime.now(UTC)
+    make = BODIES[bodies]
     for first in range(0, count, FILL_CHUNK):
         with UnitOfWork(engine) as uow:
             for number in range(first + 1, min(count, first + FILL_CHUNK) + 1):
-                outbox.append(uow.conn, sample_body(city_code, number, day), now=moment)
+                outbox.append(uow.conn, make(city_code, number, day), now=moment)
             uow.commit()
 
 
@@ -221,7 +303,9 @@ def _copy_store(source: Any, target: Any) -> None:
                 dst.execute(insert(table), rows)
 
 
-def fill_city(url: str, city_code: str, count: int, day: str) -> tuple[str, float]:
+def fill_city(
+    url: str, city_code: str, count: int, day: str, bodies: str = "suggestions"
+) -> tuple[str, float]:
     """Create a city store and put ``count`` envelopes into its outbox; (code, seconds).
 
     SQLite: ``sync.outbox.append`` straight into the store, a few big transactions.
@@ -236,11 +320,11 @@ def fill_city(url: str, city_code: str, count: int, day: str) -> tuple[str, floa
     engine = make_engine(url)
     try:
         if is_sqlite(engine):
-            _append_all(engine, city_code, count, day)
+            _append_all(engine, city_code, count, day, bodies)
         else:
             staging = make_engine("sqlite://")
             try:
-                _append_all(staging, city_code, count, day)
+                _append_all(staging, city_code, count, day, bodies)
                 _copy_store(staging, engine)
             finally:
                 staging.dispose()
@@ -249,7 +333,9 @@ def fill_city(url: str, city_code: str, count: int, day: str) -> tuple[str, floa
     return city_code, time.perf_counter() - started
 
 
-def fill_all(urls: dict[str, str], per_city: int, workers: int) -> float:
+def fill_all(
+    urls: dict[str, str], per_city: int, workers: int, bodies: str = "suggestions"
+) -> float:
     """Fill every city's outbox (in parallel processes); wall seconds."""
     from sync.periods import today_in
 
@@ -257,12 +343,13 @@ def fill_all(urls: dict[str, str], per_city: int, workers: int) -> float:
     started = time.perf_counter()
     if workers <= 1:
         for code, url in urls.items():
-            fill_city(url, code, per_city, day)
+            fill_city(url, code, per_city, day, bodies)
     else:
         context = multiprocessing.get_context("spawn")
         with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
             futures = [
-                pool.submit(fill_city, url, code, per_city, day) for code, url in urls.items()
+                pool.submit(fill_city, url, code, per_city, day, bodies)
+                for code, url in urls.items()
             ]
             for future in concurrent.futures.as_completed(futures):
                 future.result()
@@ -459,6 +546,7 @@ def raw_insert(url: str, rows: list[dict[str, Any]], batch_size: int) -> float:
 @dataclass
 class Result:
     engine: str
+    bodies: str
     cities: int
     envelopes: int
     batch_size: int
@@ -474,10 +562,13 @@ class Result:
     hub_cpu_seconds: float | None
     cities_cpu_seconds: float | None
     workdir: str
+    #: Rows the hub landed in its statistics figure tables (headers and slices).
+    figure_rows: int = 0
 
     def summary(self) -> dict[str, Any]:
         return {
             "engine": self.engine,
+            "bodies": self.bodies,
             "cities": self.cities,
             "envelopes": self.envelopes,
             "batch_size": self.batch_size,
@@ -492,6 +583,7 @@ class Result:
             "raw_insert_seconds": round(self.raw_insert_seconds, 3),
             "hub_cpu_seconds": self.hub_cpu_seconds,
             "cities_cpu_seconds": self.cities_cpu_seconds,
+            "figure_rows": self.figure_rows,
         }
 
     def human(self) -> str:
@@ -503,9 +595,11 @@ class Result:
                 f"; CPU during the run: hub {self.hub_cpu_seconds:.1f}s, "
                 f"cities {self.cities_cpu_seconds:.1f}s"
             )
+        what = "suggestion batches" if self.bodies == "suggestions" else "statistics reports"
+        figures = f", {self.figure_rows:,} figure rows landed" if self.figure_rows else ""
         return (
-            f"{self.engine}: {self.envelopes} envelopes from {self.cities} cities, batch "
-            f"{self.batch_size}, start {self.start}: end to end "
+            f"{self.engine} ({what}{figures}): {self.envelopes} envelopes from "
+            f"{self.cities} cities, batch {self.batch_size}, start {self.start}: end to end "
             f"{self.end_to_end_per_s:,.0f} envelopes/s "
             f"({self.seconds:.2f}s; first record after {self.first_record_seconds:.2f}s, all "
             f"cities connected after {self.all_connected_seconds:.2f}s, "
@@ -546,7 +640,7 @@ def run(args: argparse.Namespace) -> Result:
         hub_engine.dispose()
 
         log(args, f"filling {len(codes)} outboxes with {per_city} envelopes each")
-        fill_seconds = fill_all(city_urls, per_city, args.fill_workers)
+        fill_seconds = fill_all(city_urls, per_city, args.fill_workers, args.bodies)
         log(args, f"filled in {fill_seconds:.1f}s")
 
         port = _free_port()
@@ -686,6 +780,12 @@ def run(args: argparse.Namespace) -> Result:
         if held != expected:
             raise BenchError(f"the hub holds {held} records, expected exactly {expected}")
         quarantined = counter.not_accepted()
+        figure_rows = counter.figure_rows()
+        if args.bodies == "statistics" and (quarantined or figure_rows < expected):
+            raise BenchError(
+                f"{quarantined} reports were quarantined and {figure_rows} figure rows landed "
+                f"for {expected} reports: the measured ingest did not do the figures' work"
+            )
         if quarantined:
             print(f"bench: warning: {quarantined} records were quarantined", file=sys.stderr)
         for code, error in counter.link_errors():
@@ -700,6 +800,8 @@ def run(args: argparse.Namespace) -> Result:
         after_connect = now - connected_at
         return Result(
             engine=args.engine,
+            bodies=args.bodies,
+            figure_rows=figure_rows,
             cities=len(codes),
             envelopes=expected,
             batch_size=args.batch_size,
@@ -775,6 +877,14 @@ def build_parser() -> argparse.ArgumentParser:
         "clock starts when the hub is spawned; cold: the clock also covers starting the 14 "
         "city processes",
     )
+    parser.add_argument(
+        "--bodies",
+        choices=("suggestions", "statistics", "both"),
+        default="suggestions",
+        help="what fills the outboxes: suggestion batches (default), daily statistics reports "
+        "with realistic slices (their figures land in the hub's figure tables), or both: one "
+        "run of each, printed side by side with the report rate as a share of the batch rate",
+    )
     parser.add_argument("--json", action="store_true", help="also print one JSON object")
     parser.add_argument(
         "--pg-url",
@@ -827,15 +937,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.batch_size < 1 or args.per_city < 0:
         print("bench: --batch-size must be >= 1 and --per-city >= 0", file=sys.stderr)
         return 2
+    kinds = ("suggestions", "statistics") if args.bodies == "both" else (args.bodies,)
+    results: list[Result] = []
     try:
-        result = run(args)
+        for kind in kinds:
+            results.append(run(argparse.Namespace(**{**vars(args), "bodies": kind})))
+            print(results[-1].human(), flush=True)
     except BenchError as exc:
         print(f"bench: failed: {exc}", file=sys.stderr)
         return 1
-    print(result.human(), flush=True)
+    if len(results) == 2:
+        batches, statistics = results
+        share = statistics.end_to_end_per_s / batches.end_to_end_per_s
+        print(
+            f"{args.engine}: statistics reports {statistics.end_to_end_per_s:,.0f}/s = "
+            f"{100 * share:.0f} % of suggestion batches {batches.end_to_end_per_s:,.0f}/s "
+            f"(raw insert {batches.raw_insert_per_s:,.0f} / {statistics.raw_insert_per_s:,.0f} "
+            f"rows/s); target: within 25 % ({'met' if share >= 0.75 else 'MISSED'})",
+            flush=True,
+        )
     if args.json:
-        print(json.dumps(result.summary()), flush=True)
-    if args.check and result.end_to_end_per_s < TARGETS[result.engine]:
+        if len(results) == 2:
+            summary = {
+                "engine": args.engine,
+                "suggestions": results[0].summary(),
+                "statistics": results[1].summary(),
+                "statistics_vs_suggestions": round(
+                    results[1].end_to_end_per_s / results[0].end_to_end_per_s, 3
+                ),
+            }
+            print(json.dumps(summary), flush=True)
+        else:
+            print(json.dumps(results[0].summary()), flush=True)
+    if args.check and any(r.end_to_end_per_s < TARGETS[r.engine] for r in results):
         return 1
     return 0
 

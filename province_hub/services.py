@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, insert, select, update
 
+from province_hub.figures import FIGURE_KINDS, land_figures
 from province_hub.store import CityLink, Counter, Notice, NoticeDelivery, Record
 from sync import errors
 from sync.db import UnitOfWork, bulk_insert, datetime_param, insert_ignore, timestamp_param
@@ -247,6 +248,7 @@ def _apply(
     rows: list[tuple[Any, ...]] = []
     rejections: list[pb.Rejection] = []
     receipts: list[pb.NoticeReceipt] = []
+    reports: list[tuple[int, Any]] = []
     today = today_in(tz_name, moment)
     received_at = datetime_param(conn, moment)
     for envelope, kind, body_bytes in fresh:
@@ -256,6 +258,8 @@ def _apply(
             reason = _receipt_problem(conn, city_code, body)
             if reason is None:
                 receipts.append(body)
+        if reason is None and kind in FIGURE_KINDS:
+            reports.append((envelope.seq, body))
         subject, revision = _subject(kind, body)
         rows.append(
             (
@@ -276,6 +280,7 @@ def _apply(
         if reason is not None:
             rejections.append(pb.Rejection(seq=envelope.seq, body_kind=kind, reason=reason))
     bulk_insert(conn, Record.__tablename__, RECORD_COLUMNS, rows)
+    land_figures(conn, city_code=city_code, reports=reports, received_at=received_at)
     for receipt in receipts:
         _apply_receipt(conn, city_code, receipt, moment)
     for rejection in rejections:

@@ -19,6 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from province_hub.figures import METADATA as FIGURES_METADATA
 from sync.migrate import upgrade
 
 
@@ -131,7 +132,7 @@ class NoticeDelivery(Base):
 
 
 #: Every table of the hub store, for migrations' autogenerate and the schema check.
-METADATA = (Base.metadata,)
+METADATA = (Base.metadata, FIGURES_METADATA)
 MIGRATIONS = "province_hub:migrations"
 #: The first revision: the schema hub stores had before migrations were introduced.
 BASELINE = "h0001"

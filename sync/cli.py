@@ -909,6 +909,9 @@ def build_parser() -> argparse.ArgumentParser:
     trace.set_defaults(_handler=_hub_trace)
     for sub in (hub_run, status, notice, hub_migrate, resolve, trace):
         add_arguments(sub, HubSettings, nested=True)
+    from province_hub.figures_cli import add_figures_command
+
+    add_figures_command(hub_sub)
 
     city = tiers.add_parser("city", help="a city node: run it, see its link, work its inbox")
     add_arguments(city, CitySettings)

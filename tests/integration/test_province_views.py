@@ -1,0 +1,340 @@
+"""The province's views beyond one period's figures — trends, comparison and rankings,
+hot-spots, early warning, suggestions — and the figure tables' migration and CLI, over
+reports ingested by the hub's real ingest service (SQLite and PostgreSQL).
+
+The reports here are built by hand (consistent by the rules) so that each expectation is a
+number a person can check: the hub must turn them into exactly those figures.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from sqlalchemy import insert, select
+
+from province_hub import consolidation
+from province_hub.figures import StatisticsFigures
+from province_hub.services import ingest_batch
+from province_hub.store import METADATA, MIGRATIONS, Record, create_schema
+from sync.db import make_engine, write_connection
+from sync.envelopes import build_envelope
+from sync.migrate import config
+from sync.pb.fedsync.v1 import federation_pb2 as pb
+from sync.roster import load_roster
+
+TZ = "Asia/Shanghai"
+ROSTER = load_roster()
+A, B, C = (c.code for c in ROSTER[:3])
+NOW = datetime(2026, 11, 27, 4, 0, tzinfo=UTC)
+_PERIOD = {
+    "day": pb.DAY,
+    "week": pb.WEEK,
+    "month": pb.MONTH,
+    "quarter": pb.QUARTER,
+    "year": pb.YEAR,
+}
+
+
+def stats(
+    kind: str,
+    start: date,
+    *,
+    revision: int = 1,
+    enquiries: dict[str, int] | None = None,
+    complaints: dict[str, int] | None = None,
+    closed: int = 10,
+    in_time: int = 8,
+    surveyed: tuple[int, int, int, int] = (3, 4, 2, 1),
+) -> pb.StatisticsReport:
+    """A statistics report that keeps the rules: slices add up to the totals."""
+    enquiries = enquiries or {}
+    complaints = complaints or {"BILL": 2}
+    keys = sorted(set(enquiries) | set(complaints))
+    very, sat, neutral, dis = surveyed
+    r = pb.StatisticsReport(
+        period=pb.Period(kind=_PERIOD[kind], start=start.isoformat()),
+        revision=revision,
+        complaints_received=sum(complaints.values()),
+        enquiries_received=sum(enquiries.values()),
+        closed=closed,
+        closed_in_time=in_time,
+        complaints_closed=min(closed, sum(complaints.values())),
+        repeat_complaints=min(1, sum(complaints.values())),
+        escalations_raised=1,
+        overtime_open=2,
+        handled=closed + 1,
+        approved_by="leader-1",
+        satisfaction=pb.SatisfactionCounts(
+            very_satisfied=very,
+            satisfied=sat,
+            neutral=neutral,
+            dissatisfied=dis,
+            surveyed=very + sat + neutral + dis,
+        ),
+    )
+    for key in keys:
+        r.by_category.append(
+            pb.SliceCounts(
+                key=key, complaints=complaints.get(key, 0), enquiries=enquiries.get(key, 0)
+            )
+        )
+    # The one repeat complaint sits on the first category holding a complaint.
+    first = next(s for s in r.by_category if s.complaints)
+    first.repeat_complaints = r.repeat_complaints
+    r.by_channel.append(
+        pb.SliceCounts(
+            key="phone", complaints=r.complaints_received, enquiries=r.enquiries_received
+        )
+    )
+    return r
+
+
+class Federation:
+    """Per city: its outbox seq, and ingest of bodies through the hub's service."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.seq: dict[str, int] = {}
+
+    def send(self, city: str, *bodies: Any) -> Any:
+        envelopes = []
+        for body in bodies:
+            self.seq[city] = self.seq.get(city, 0) + 1
+            envelopes.append(
+                build_envelope(
+                    city_code=city, epoch="e" * 32, seq=self.seq[city], body=body, created_at=NOW
+                )
+            )
+        return ingest_batch(
+            self.engine, city_code=city, envelopes=envelopes, tz_name=TZ, max_batch=1000, now=NOW
+        )
+
+
+@pytest.fixture
+def hub(databases: Any) -> Any:
+    engine = make_engine(databases("views"))
+    create_schema(engine)
+    yield Federation(engine)
+    engine.dispose()
+
+
+def test_trend_and_comparison_rank_cities_on_summed_counts(hub: Federation) -> None:
+    months = [date(2026, m, 1) for m in (8, 9, 10)]
+    for i, month in enumerate(months):
+        hub.send(A, stats("month", month, closed=10, in_time=5 + i))
+        if month != months[1]:  # B misses September
+            hub.send(B, stats("month", month, closed=30, in_time=30))
+    # A corrects October: the trend follows the latest revision.
+    hub.send(A, stats("month", months[2], revision=2, closed=10, in_time=10))
+    t = consolidation.trend(
+        hub.engine,
+        kpi_name="in_time_closure_rate",
+        period_kind="month",
+        last_start=months[2],
+        count=4,
+        roster=ROSTER,
+        cities=[A, B],
+    )
+    assert t["periods"] == ["2026-07-01", "2026-08-01", "2026-09-01", "2026-10-01"]
+    assert [p["rate"] for p in t["province"]] == [None, 35 / 40, 6 / 10, 40 / 40]
+    assert [p["cities_reporting"] for p in t["province"]] == [0, 2, 1, 2]
+    assert [None if x is None else x["rate"] for x in t["cities"][A]] == [None, 0.5, 0.6, 1.0]
+    assert t["cities"][B][2] is None  # missing, not 0
+    # Province rate is summed numerators over summed denominators, not a mean of rates.
+    cmp = consolidation.comparison(hub.engine, period_kind="month", start=months[0], roster=ROSTER)
+    rows = {r["city_code"]: r for r in cmp["rows"]}
+    assert cmp["province"]["kpis"]["in_time_closure_rate"]["rate"] == 35 / 40 != (0.5 + 1.0) / 2
+    assert rows[B]["ranks"]["in_time_closure_rate"] == 1
+    assert rows[A]["ranks"]["in_time_closure_rate"] == 2
+    assert rows[C]["missing"] and rows[C]["ranks"] == {}
+    # Equal satisfaction shares rank 1 together; repeat rate: lower is better.
+    assert rows[A]["ranks"]["satisfaction_rate"] == rows[B]["ranks"]["satisfaction_rate"] == 1
+    with pytest.raises(consolidation.FiguresError) as bad:
+        consolidation.trend(
+            hub.engine,
+            kpi_name="speed",
+            period_kind="month",
+            last_start=months[2],
+            count=3,
+            roster=ROSTER,
+        )
+    assert bad.value.parameter == "kpi"
+
+
+def test_a_zero_denominator_gives_a_null_rate(hub: Federation) -> None:
+    hub.send(A, stats("week", date(2026, 11, 16), closed=0, in_time=0, surveyed=(0, 0, 0, 0)))
+    f = consolidation.figures(hub.engine, period_kind="week", start="2026-11-16", roster=ROSTER)
+    kpis = f["province"]["kpis"]
+    assert kpis["in_time_closure_rate"] == {"numerator": 0, "denominator": 0, "rate": None}
+    assert kpis["satisfaction_rate"]["rate"] is None
+    assert kpis["qa_pass_rate"] == {"numerator": 0, "denominator": 0, "rate": None}
+    assert f["cities"][0]["kpis"]["qa_pass_rate"] is None  # no QA report: not a 0 % pass rate
+
+
+def test_enquiry_hotspots_and_early_warning_show_their_numbers(hub: Federation) -> None:
+    last, this = date(2026, 10, 1), date(2026, 11, 1)
+    hub.send(A, stats("month", last, enquiries={"NET.SIGNAL": 4, "BILL": 6}))
+    hub.send(A, stats("month", this, enquiries={"NET.SIGNAL": 12, "BILL": 6}))
+    hub.send(B, stats("month", last, enquiries={"NET.SIGNAL": 5}))
+    hub.send(B, stats("month", this, enquiries={"NET.SIGNAL": 2, "BILL": 2}))
+    hub.send(C, stats("month", this, enquiries={"NET.SIGNAL": 9}))  # no October: not compared
+    h = consolidation.enquiry_hotspots(hub.engine, period_kind="month", start=this, roster=ROSTER)
+    rows = [(r["city_code"], r["category"], r["enquiries"], r["previous"]) for r in h["rows"]]
+    assert rows == [(A, "NET.SIGNAL", 12, 4), (B, "BILL", 2, 0)]
+    top = h["rows"][0]
+    assert top["change_rate"] == 2.0
+    assert top["share"] == 12 / 18 and top["province_share"] == 23 / 31
+    assert C in h["not_compared"]
+
+    weeks = [date(2026, 9, 7) + timedelta(weeks=i) for i in range(9)]
+    for i, week in enumerate(weeks[:-1]):
+        hub.send(A, stats("week", week, complaints={"BILL": 3 + i % 2, "NET.SIGNAL": 2}))
+        if i % 2 == 0:  # B reports every other week only: 4 weeks of baseline
+            hub.send(B, stats("week", week, complaints={"BILL": 4}))
+    hub.send(A, stats("week", weeks[-1], complaints={"BILL": 11, "NET.SIGNAL": 3}))
+    hub.send(B, stats("week", weeks[-1], complaints={"BILL": 9}))
+    w = consolidation.early_warnings(hub.engine, start=weeks[-1], roster=ROSTER)
+    flags = {(f["city_code"], f["category"], f["measure"]): f for f in w["flags"]}
+    assert set(flags) == {(A, "BILL", "complaints"), (B, "BILL", "complaints")}
+    a = flags[(A, "BILL", "complaints")]
+    assert a["count"] == 11 and a["baseline_mean"] == 3.5 and len(a["baseline"]) == 8
+    assert a["threshold"] == 8.5
+    assert flags[(B, "BILL", "complaints")]["baseline"] == {
+        weeks[i].isoformat(): 4 for i in (0, 2, 4, 6)
+    }
+
+
+def test_suggestions_are_browsable_by_city_category_and_date(hub: Federation) -> None:
+    def batch(day: str, *cats: str) -> pb.SuggestionBatch:
+        return pb.SuggestionBatch(
+            batch_date=day,
+            batch_number=1,
+            classified_by="clerk",
+            suggestions=[
+                pb.Suggestion(ticket_id=str(i), category=c, content=f"idea {i}")
+                for i, c in enumerate(cats)
+            ],
+        )
+
+    hub.send(A, batch("2026-11-20", "SVC.INSTALL", "BILL"), batch("2026-11-21", "BILL"))
+    hub.send(B, batch("2026-11-21", "SVC.INSTALL.WEEKEND"))
+    found = consolidation.suggestion_batches(hub.engine, category="SVC.INSTALL")
+    assert [(b["city_code"], b["batch_date"]) for b in found] == [
+        (B, "2026-11-21"),
+        (A, "2026-11-20"),
+    ]
+    assert [s["category"] for s in found[1]["suggestions"]] == ["SVC.INSTALL"]
+    by_day = consolidation.suggestion_batches(
+        hub.engine, city_code=A, date_from=date(2026, 11, 21), date_to=date(2026, 11, 21)
+    )
+    assert [b["batch_date"] for b in by_day] == ["2026-11-21"]
+
+
+def test_bad_periods_are_refused_naming_the_parameter() -> None:
+    for kind, start, parameter in (
+        ("fortnight", "2026-11-01", "period"),
+        ("month", "2026-11-02", "start"),
+        ("week", "2026-13-01", "start"),
+    ):
+        with pytest.raises(consolidation.FiguresError) as exc:
+            consolidation.period_ref(kind, start)
+        assert exc.value.parameter == parameter
+
+
+def test_a_store_with_records_from_before_the_figures_gets_them(databases: Any) -> None:
+    """Records ingested before h0002 get their figures from the migration's back-fill, the
+    same as a store that landed them at ingest; quarantined records none."""
+    reference = Federation(make_engine(databases("ref")))
+    create_schema(reference.engine)
+    bodies = [
+        stats("month", date(2026, 10, 1), closed=10, in_time=7),
+        stats("month", date(2026, 10, 1), revision=2, closed=12, in_time=11),
+        pb.QaReport(
+            period=pb.Period(kind=pb.MONTH, start="2026-10-01"),
+            revision=1,
+            sampled=5,
+            passed=4,
+            mean_score_centi=9000,
+            inspector="qa-1",
+            defects=[pb.DefectCount(kind=pb.LATE, count=1)],
+        ),
+        stats("month", date(2026, 10, 1), revision=3, closed=1, in_time=2),  # quarantined
+    ]
+    result = reference.send(A, *bodies)
+    assert result.quarantined == 1
+    legacy = make_engine(databases("legacy"))
+    with write_connection(legacy) as conn, conn.begin():
+        command.upgrade(config(MIGRATIONS, METADATA, conn), "h0001")
+    with reference.engine.connect() as src, write_connection(legacy) as dst, dst.begin():
+        rows = [dict(r._mapping) for r in src.execute(select(Record.__table__))]
+        dst.execute(insert(Record.__table__), rows)
+    create_schema(legacy)  # runs h0002: tables and back-fill
+    for engine in (reference.engine, legacy):
+        with engine.connect() as conn:
+            assert conn.execute(
+                select(StatisticsFigures.revision).order_by(StatisticsFigures.revision)
+            ).scalars().all() == [1, 2]
+    want = consolidation.figures(
+        reference.engine, period_kind="month", start="2026-10-01", roster=ROSTER
+    )
+    got = consolidation.figures(legacy, period_kind="month", start="2026-10-01", roster=ROSTER)
+    assert got == want
+    assert got["cities"][0]["closed"] == 12 and got["cities"][0]["revision"] == 2
+    assert got["province"]["kpis"]["qa_pass_rate"]["rate"] == 0.8
+    assert consolidation.qa_picture(legacy, period_kind="month", start="2026-10-01", roster=ROSTER)[
+        "cities"
+    ][0]["defects"] == {"late": 1}
+    reference.engine.dispose()
+    legacy.dispose()
+
+
+def _fedsync(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sync.cli", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_hub_figures_command(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
+    engine = make_engine(url)
+    create_schema(engine)
+    Federation(engine).send(A, stats("quarter", date(2026, 7, 1), closed=4, in_time=3))
+    engine.dispose()
+    out = _fedsync(
+        "hub",
+        "figures",
+        "--period",
+        "quarter",
+        "--start",
+        "2026-07-01",
+        "--json",
+        "--database-url",
+        url,
+    )
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["period"] == {"kind": "quarter", "start": "2026-07-01", "end": "2026-10-01"}
+    assert len(data["cities"]) == len(ROSTER)
+    first = data["cities"][0]
+    assert first["revision"] == 1 and first["closed_in_time"] == 3
+    assert first["satisfaction"]["surveyed"] == 10
+    assert first["by_category"][0]["key"] == "BILL"
+    assert first["kpis"]["in_time_closure_rate"] == {"numerator": 3, "denominator": 4, "rate": 0.75}
+    assert data["cities"][1] == {**data["cities"][1], "missing": True, "revision": None}
+    text = _fedsync(
+        "hub", "figures", "--period", "quarter", "--start", "2026-07-01", "--database-url", url
+    )
+    assert text.returncode == 0 and "75.0%" in text.stdout and "missing" in text.stdout
+    for flag, value in (("--period", "fortnight"), ("--start", "2026-07-02")):
+        args = {"--period": "quarter", "--start": "2026-07-01", flag: value}
+        bad = _fedsync(
+            "hub", "figures", *[x for kv in args.items() for x in kv], "--database-url", url
+        )
+        assert bad.returncode == 2 and flag in bad.stderr and value in bad.stderr
