@@ -649,3 +649,78 @@ def escalation_seq(engine: Engine, city_code: str, ticket_id: str) -> int | None
             )
         ).scalar()
     return int(seq) if seq is not None else None
+
+
+class UnknownEscalation(ValueError):
+    """A resolution names an escalation this hub does not hold (most likely a typo)."""
+
+
+def _to_one_city(city_code: str, ticket_id: str, roster_codes: Sequence[str]) -> None:
+    if city_code not in roster_codes:
+        raise ValueError(f"city {city_code!r} is not a city of the roster")
+    if not ticket_id.strip():
+        raise ValueError("name the city's ticket")
+
+
+def resolve_escalation(
+    engine: Engine,
+    *,
+    city_code: str,
+    ticket_id: str,
+    resolution: str,
+    resolved_by: str,
+    roster_codes: Sequence[str],
+    force: bool = False,
+) -> pb.Notice:
+    """Send ``city_code`` the province's resolution of a complaint it escalated.
+
+    Refused (:class:`UnknownEscalation`) when the city sent this hub no escalation of that
+    ticket, unless ``force``: the city applies the resolution to whatever ticket it names.
+    """
+    _to_one_city(city_code, ticket_id, roster_codes)
+    if not resolution.strip():
+        raise ValueError("say how the province resolved the complaint")
+    seq = escalation_seq(engine, city_code, ticket_id)
+    if seq is None and not force:
+        raise UnknownEscalation(
+            f"city {city_code} has sent no escalation of ticket {ticket_id} to this hub"
+        )
+    notice = pb.Notice(
+        kind=pb.ESCALATION_RESOLUTION,
+        priority=pb.HIGH,
+        title=f"Escalation of ticket {ticket_id} resolved",
+        body=resolution,
+        sender=resolved_by,
+        targets=[city_code],
+        escalation_resolution=pb.EscalationResolution(
+            ticket_id=ticket_id,
+            escalation_seq=seq or 0,
+            resolution=resolution,
+            resolved_by=resolved_by,
+        ),
+    )
+    return send_notice(engine, notice=notice, roster_codes=roster_codes)
+
+
+def request_trace(
+    engine: Engine,
+    *,
+    city_code: str,
+    ticket_id: str,
+    requested_by: str,
+    roster_codes: Sequence[str],
+    from_gm_hotline: bool = False,
+) -> pb.Notice:
+    """Ask ``city_code`` for one ticket's history; the city answers with a TicketTrace, the
+    customer's phone masked unless the general-manager hotline asks."""
+    _to_one_city(city_code, ticket_id, roster_codes)
+    notice = pb.Notice(
+        kind=pb.TRACE_REQUEST,
+        priority=pb.NORMAL,
+        title=f"Trace request: ticket {ticket_id}",
+        body="Send the ticket's history.",
+        sender=requested_by,
+        targets=[city_code],
+        trace_request=pb.TraceRequest(ticket_id=ticket_id, from_gm_hotline=from_gm_hotline),
+    )
+    return send_notice(engine, notice=notice, roster_codes=roster_codes)

@@ -1,0 +1,177 @@
+"""``fedsync city …``: run a city node, see its link, work its inbox, re-base after a
+conflict; the staff's work commands are in :mod:`city_node.cli_work`.
+
+Registered with ``fedsync`` through the ``fedsync.tiers`` entry point (see
+:mod:`sync.commands`). The heavier modules are imported inside the command that needs them,
+so ``fedsync pki …`` and ``fedsync hub …`` do not pay for the node's stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from typing import Any
+
+from city_node.cli_work import (
+    add_work_commands,
+    city_context,
+    city_engine,
+    city_settings,
+    staff_actor,
+)
+from city_node.context import CityError
+from city_node.domain import DomainError
+from city_node.settings import CitySettings
+from sync.commands import SubParsers, refusals
+from sync.config import ConfigError, add_arguments
+
+
+def _city_run(args: argparse.Namespace) -> int:
+    from city_node.app import serve
+
+    asyncio.run(serve(city_settings(args)))
+    return 0
+
+
+def _city_status(args: argparse.Namespace) -> int:
+    from sync.outbox import Outbox
+
+    snapshot = Outbox(city_engine(args)).snapshot()
+    data = {
+        "city_code": snapshot.city_code,
+        "state": snapshot.state,
+        "epoch": snapshot.epoch,
+        "last_seq": snapshot.last_seq,
+        "delivered_seq": snapshot.delivered_seq,
+        "backlog": snapshot.backlog,
+        "oldest_unsent_age_s": int(snapshot.oldest_unsent_age().total_seconds()),
+        "hub_acked_seq": snapshot.hub_acked_seq,
+        "notice_cursor": snapshot.notice_cursor,
+        "last_push": snapshot.last_push_at.isoformat() if snapshot.last_push_at else None,
+        "last_error": snapshot.last_error,
+        "last_rejection": snapshot.last_rejection,
+    }
+    if args.json:
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        for key, value in data.items():
+            print(f"{key:<20} {value}")
+    return 0
+
+
+def _city_inbox(args: argparse.Namespace) -> int:
+    from city_node import services
+
+    for row in services.inbox(city_engine(args), limit=args.limit):
+        marks = "".join(
+            flag
+            for flag, at in (("R", row.read_at), ("D", row.done_at), ("O", row.objection_at))
+            if at
+        )
+        print(f"{row.notice_seq:>6} {row.kind:<22} {row.priority:<7} {marks:<3} {row.title}")
+    return 0
+
+
+def _city_receipt(args: argparse.Namespace) -> int:
+    from city_node import services
+    from city_node.context import CityError
+
+    # The receipt names a real, active staff member, as the console's do.
+    ctx = city_context(args)
+    actor = staff_actor(ctx, args.actor, flag="--actor")
+    try:
+        seq = services.record_receipt(
+            ctx.engine,
+            notice_seq=args.notice,
+            action=args.action,
+            actor=actor.id,
+            note=args.note,
+        )
+    except CityError as exc:
+        raise ConfigError(str(exc)) from None
+    print(f"receipt queued as seq {seq}")
+    return 0
+
+
+def _city_rebase(args: argparse.Namespace) -> int:
+    from city_node.services import follow_rebase
+    from sync.link import make_channel, rebase_against_hub
+    from sync.outbox import Outbox
+    from sync.pki import load_city_tls
+
+    settings = city_settings(args)
+    outbox = Outbox(city_engine(args))
+    snapshot = outbox.snapshot()
+
+    async def run(apply: bool) -> Any:
+        channel = make_channel(
+            settings.hub,
+            load_city_tls(settings.pki_dir, settings.code),
+            server_name=settings.hub_server_name,
+        )
+        async with channel:
+            return await rebase_against_hub(outbox, channel, apply=apply, on_renumber=follow_rebase)
+
+    outcome = asyncio.run(run(apply=bool(args.yes)))
+    plan = outcome.plan
+    print(
+        f"hub holds seqs up to {outcome.hub_acked_seq} (epoch {outcome.hub_epoch or '-'}); this "
+        f"store has assigned up to {snapshot.last_seq}, delivered {snapshot.delivered_seq} "
+        f"(epoch {snapshot.epoch})"
+    )
+    print(
+        f"{plan.already_held} envelopes the hub already holds at their seq, "
+        f"{plan.held_elsewhere} it holds under another seq, {plan.renumbered} it does not hold"
+    )
+    if not args.yes:
+        print(
+            "re-run with --yes to start a new epoch after the hub's high-water mark: what the "
+            "hub holds counts as delivered, the rest is renumbered"
+        )
+        return 1
+    print(
+        f"re-based: new epoch {plan.epoch}; {plan.renumbered} envelopes renumbered from "
+        f"{outcome.hub_acked_seq + 1}; {plan.already_held + plan.held_elsewhere} already held "
+        "by the hub, not sent again"
+    )
+    return 0
+
+
+# --- parser --------------------------------------------------------------------------------
+
+
+def add_commands(tiers: SubParsers) -> None:
+    """Add ``city`` and its subcommands to ``fedsync``'s sub-parsers (entry point)."""
+    city = tiers.add_parser("city", help="a city node: run it, see its link, work its inbox")
+    add_arguments(city, CitySettings)
+    city.set_defaults(_handler=_city_run)
+    city_sub = city.add_subparsers(
+        dest="_sub",
+        metavar="[run|status|inbox|receipt|rebase|migrate|staff|ticket|report|qa|suggestions|simulate]",
+    )
+    city_run = city_sub.add_parser("run", help="run the node (the default)")
+    city_run.set_defaults(_handler=_city_run)
+    cstatus = city_sub.add_parser("status", help="link state, backlog, last push, conflicts")
+    cstatus.add_argument("--json", action="store_true")
+    cstatus.set_defaults(_handler=_city_status)
+    cinbox = city_sub.add_parser("inbox", help="the latest province notices")
+    cinbox.add_argument("--limit", type=int, default=50)
+    cinbox.set_defaults(_handler=_city_inbox)
+    receipt = city_sub.add_parser("receipt", help="mark a notice read, done or objected to")
+    receipt.add_argument("--notice", type=int, required=True, help="the notice's seq")
+    receipt.add_argument("--action", required=True, choices=["read", "done", "objection"])
+    receipt.add_argument("--note", default="", help="what was done / the objection's reason")
+    receipt.add_argument("--actor", required=True, help="staff id of who acts")
+    receipt.set_defaults(_handler=_city_receipt)
+    rebase = city_sub.add_parser(
+        "rebase", help="after a sequence conflict: continue after the hub's mark"
+    )
+    rebase.add_argument("--yes", action="store_true", help="really re-base (otherwise only show)")
+    rebase.set_defaults(_handler=_city_rebase)
+    for sub in (city_run, cstatus, cinbox, receipt, rebase):
+        add_arguments(sub, CitySettings, nested=True)
+    add_work_commands(city_sub)
+    # A refusal of the city's rules (bad input, role, transition): the message says what is
+    # wrong.
+    refusals(city, CityError, DomainError)

@@ -1,0 +1,494 @@
+"""``fedsync city …`` work commands: staff, tickets, reports, QA, suggestions, simulator; and
+the settings, store and staff-member helpers every city command uses.
+
+These commands act on the city store directly, as the named staff member: every one goes
+through the same services as the console (roles, history, outbox), so a person can work
+the store from a shell when the console is not at hand. Heavier modules are imported inside
+the command that needs them, so other commands do not pay for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date
+from typing import Any
+
+from city_node.settings import CitySettings
+from sync.commands import SubParsers, leaf, print_data, settings_flags
+from sync.config import ConfigError, add_arguments, resolve
+
+
+def city_settings(args: argparse.Namespace) -> CitySettings:
+    return resolve(CitySettings, flags=settings_flags(args), section="city")
+
+
+def city_engine(args: argparse.Namespace) -> Any:
+    from city_node.app import open_engine
+
+    return open_engine(city_settings(args))
+
+
+def city_context(args: argparse.Namespace) -> Any:
+    from city_node.app import context_for
+
+    # The same calendar, categories and rules as the running node.
+    return context_for(city_settings(args), city_engine(args))
+
+
+def staff_actor(ctx: Any, staff_id: str, role: str | None = None, flag: str = "--as") -> Any:
+    """The Actor for ``--as``: a known, active staff member, in their own role (``--role``,
+    when given, must be that role) — history and reports name real people."""
+    from city_node import staff
+    from city_node.context import Actor
+
+    member = staff.get(ctx.engine, staff_id)
+    if member is None:
+        raise ConfigError(
+            f"{flag} {staff_id!r}: no such staff member (see `fedsync city staff list`)"
+        )
+    if not member.active:
+        raise ConfigError(f"{flag} {staff_id!r}: the account is inactive")
+    if role and role != member.role.value:
+        raise ConfigError(
+            f"--role {role}: staff member {staff_id} has the role {member.role.value}"
+        )
+    return Actor(member.id, member.role)
+
+
+def _city_migrate(args: argparse.Namespace) -> int:
+    from city_node.store import create_schema
+    from sync.db import make_engine
+
+    engine = make_engine(city_settings(args).database_url)
+    try:
+        revision = create_schema(engine)
+    finally:
+        engine.dispose()
+    print(f"city store at revision {revision}")
+    return 0
+
+
+def _staff_add(args: argparse.Namespace) -> int:
+    from city_node import staff
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif args.password is not None:
+        password = args.password
+    else:
+        raise ConfigError("give the password with --password-stdin (or --password)")
+    member = staff.add(
+        city_engine(args), staff_id=args.id, name=args.name, role=args.role, password=password
+    )
+    print(f"staff {member.id} ({member.name}) added as {member.role.value}")
+    return 0
+
+
+def _staff_list(args: argparse.Namespace) -> int:
+    from city_node import staff
+
+    members = staff.all_staff(city_engine(args))
+    data = [{"id": m.id, "name": m.name, "role": m.role.value, "active": m.active} for m in members]
+    lines = [
+        f"{m.id:<20} {m.role.value:<16} {'active' if m.active else 'inactive':<8} {m.name}"
+        for m in members
+    ]
+    print_data(args, data, "\n".join(lines) or "no staff yet")
+    return 0
+
+
+def _ticket_data(ctx: Any, ticket_id: Any) -> dict[str, Any]:
+    from city_node import tickets
+
+    ticket, extras = tickets.get(ctx, ticket_id)
+    data = {
+        "id": ticket.id,
+        "kind": ticket.kind.value,
+        "status": ticket.status.value,
+        "category": ticket.category,
+        "channel": ticket.channel.value,
+        "tier": ticket.tier.value,
+        "customer_phone": ticket.customer_phone,
+        "customer_name": ticket.customer_name,
+        "content": ticket.content,
+        "registered_at": ticket.registered_at,
+        "deadline": ticket.deadline,
+        "operator": ticket.operator,
+        "branch": ticket.branch,
+        "closed_at": ticket.closed_at,
+        "satisfaction": ticket.satisfaction.value if ticket.satisfaction else None,
+        "reopen_count": ticket.reopen_count,
+        "chase_count": ticket.chase_count,
+        **extras,
+        "history": [
+            {
+                "at": h.at,
+                "actor": h.actor,
+                "role": h.role.value,
+                "action": h.action.value,
+                "note": h.note,
+                "from_status": h.from_status.value if h.from_status else None,
+                "to_status": h.to_status.value if h.to_status else None,
+            }
+            for h in tickets.history(ctx, ticket.id)
+        ],
+    }
+    return data
+
+
+def _ticket_text(data: dict[str, Any], zone: Any) -> str:
+    def local(value: Any) -> str:
+        return value.astimezone(zone).strftime("%Y-%m-%d %H:%M") if value else "-"
+
+    flags = [f for f in ("is_repeat", "overtime") if data.get(f)]
+    lines = [
+        f"ticket {data['id']}: {data['kind']} {data['category']} via {data['channel']}, "
+        f"{data['tier']} customer {data['customer_name']} {data['customer_phone']}",
+        f"status {data['status']}, deadline {local(data['deadline'])}"
+        + (f" [{', '.join(flags)}]" if flags else ""),
+        f"  {data['content']}",
+    ]
+    for h in data["history"]:
+        note = f" — {h['note']}" if h["note"] else ""
+        lines.append(f"  {local(h['at'])} {h['actor']:<14} {h['action']:<18}{note}")
+    return "\n".join(lines)
+
+
+def _ticket_register(args: argparse.Namespace) -> int:
+    from city_node import tickets
+    from city_node.domain import Action
+    from city_node.tickets import NewTicket
+
+    ctx = city_context(args)
+    actor = staff_actor(ctx, args.actor_id, args.role)
+    ticket = tickets.register(
+        ctx,
+        actor,
+        NewTicket(
+            kind=args.kind,
+            category=args.category,
+            channel=args.channel,
+            customer_phone=args.phone,
+            customer_name=args.name,
+            tier=args.tier,
+            content=args.content,
+        ),
+        then=Action(args.then) if args.then else None,
+        branch=args.branch,
+        note=args.note,
+    )
+    data = _ticket_data(ctx, ticket.id)
+    print_data(args, data, f"ticket {ticket.id} registered: {ticket.status.value}")
+    return 0
+
+
+def _ticket_act(args: argparse.Namespace) -> int:
+    from city_node import tickets
+
+    ctx = city_context(args)
+    actor = staff_actor(ctx, args.actor_id, args.role)
+    params: dict[str, Any] = {"note": args.note}
+    for name in ("branch", "outcome", "days", "reason"):
+        value = getattr(args, name)
+        if value is not None:
+            params[name] = value
+    if args.reopen:
+        params["reopen"] = True
+    ticket = tickets.act(ctx, actor, args.id, args.action, **params)
+    data = _ticket_data(ctx, ticket.id)
+    print_data(args, data, f"ticket {ticket.id}: {args.action} done, now {ticket.status.value}")
+    return 0
+
+
+def _ticket_show(args: argparse.Namespace) -> int:
+    ctx = city_context(args)
+    data = _ticket_data(ctx, args.id)
+    print_data(args, data, _ticket_text(data, ctx.zone))
+    return 0
+
+
+def _ticket_list(args: argparse.Namespace) -> int:
+    from city_node import tickets
+
+    ctx = city_context(args)
+    rows = tickets.search(
+        ctx,
+        status=args.status,
+        kind=args.kind,
+        open_only=args.open,
+        overtime_only=args.overtime,
+        limit=args.limit,
+    )
+    columns = ("id", "kind", "status", "category", "channel", "tier", "operator", "is_repeat")
+    data = [
+        {
+            **{c: getattr(r, c) for c in columns},
+            "registered_at": r.registered_at,
+            "deadline": r.deadline,
+            "closed_at": r.closed_at,
+        }
+        for r in rows
+    ]
+    lines = [
+        f"{r.id:>7} {r.kind:<12} {r.status:<18} {r.category:<14} {r.tier:<11} "
+        f"{r.registered_at.astimezone(ctx.zone):%Y-%m-%d %H:%M}  due "
+        f"{r.deadline.astimezone(ctx.zone):%Y-%m-%d %H:%M}  {r.operator or '-'}"
+        for r in rows
+    ]
+    print_data(args, data, "\n".join(lines) or "no tickets match")
+    return 0
+
+
+def _report_data(view: Any) -> dict[str, Any]:
+    return {
+        "id": view.id,
+        "kind": view.kind,
+        "period_kind": view.period_kind,
+        "period_start": view.period_start,
+        "revision": view.revision,
+        "status": view.status,
+        "drafted_at": view.drafted_at,
+        "drafted_by": view.drafted_by,
+        "decided_at": view.decided_at,
+        "decided_by": view.decided_by,
+        "decision_note": view.decision_note,
+        "outbox_seq": view.outbox_seq,
+        "figures": view.figures,
+    }
+
+
+def _report_line(view: Any) -> str:
+    return (
+        f"report {view.id}: {view.kind} {view.period_kind} {view.period_start} "
+        f"rev {view.revision} — {view.status}"
+        + (f" by {view.decided_by}" if view.decided_by else f" (drafted by {view.drafted_by})")
+    )
+
+
+def _report_draft(args: argparse.Namespace) -> int:
+    from city_node import reports
+
+    ctx = city_context(args)
+    actor = staff_actor(ctx, args.actor_id)
+    try:
+        start = date.fromisoformat(args.start)
+    except ValueError:
+        raise ConfigError(f"--start {args.start!r} is not a YYYY-MM-DD date") from None
+    view = reports.draft(ctx, args.kind, args.period, start, by=actor.id, role=actor.role)
+    print_data(args, _report_data(view), _report_line(view))
+    return 0
+
+
+def _report_list(args: argparse.Namespace) -> int:
+    from city_node import reports
+
+    ctx = city_context(args)
+    views = reports.pending(ctx) if args.pending else reports.recent(ctx, args.limit)
+    text = "\n".join(_report_line(v) for v in views) or "no reports"
+    print_data(args, [_report_data(v) for v in views], text)
+    return 0
+
+
+def _report_decide(args: argparse.Namespace) -> int:
+    from city_node import reports
+
+    ctx = city_context(args)
+    actor = staff_actor(ctx, args.actor_id)
+    if args.decision == "approve":
+        view = reports.approve(ctx, actor, args.id, note=args.note)
+    else:
+        view = reports.reject(ctx, actor, args.id, note=args.note)
+    suffix = f", queued for the province as seq {view.outbox_seq}" if view.outbox_seq else ""
+    print_data(args, _report_data(view), _report_line(view) + suffix)
+    return 0
+
+
+def _qa_draw(args: argparse.Namespace) -> int:
+    from city_node import domain, qa
+
+    ctx = city_context(args)
+    actor = staff_actor(ctx, args.actor_id)
+    domain.check_may(actor.role, domain.Action.SCORE_QA)
+    ids = qa.draw(
+        ctx,
+        count=args.count,
+        rate=args.rate,
+        how="random" if args.count or args.rate else "scheduled",
+        inspector=actor.id,
+    )
+    print_data(args, ids, f"{len(ids)} samples drawn: {', '.join(map(str, ids)) or '-'}")
+    return 0
+
+
+def _suggestions_send(args: argparse.Namespace) -> int:
+    from city_node import suggestions
+
+    ctx = city_context(args)
+    sent = suggestions.send_batch(ctx, staff_actor(ctx, args.actor_id))
+    data = {"outbox_seq": sent[0], "suggestions": sent[1]} if sent else None
+    text = f"batch of {sent[1]} suggestions queued as seq {sent[0]}" if sent else "nothing to send"
+    print_data(args, data, text)
+    return 0
+
+
+def _city_simulate(args: argparse.Namespace) -> int:
+    from city_node import simulator
+
+    if args.days < 1:
+        raise ConfigError(f"--days {args.days}: simulate 1 day or more")
+    counts = simulator.backfill(
+        city_context(args), days=args.days, seed=args.seed, scale=args.scale
+    )
+    text = f"{counts.get('tickets', 0)} tickets over {args.days} days: " + ", ".join(
+        f"{k} {v}" for k, v in counts.items() if k != "tickets"
+    )
+    print_data(args, counts, text)
+    return 0
+
+
+# --- parser --------------------------------------------------------------------------------
+
+
+def _add_as(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--as",
+        dest="actor_id",
+        required=True,
+        metavar="STAFF_ID",
+        help=f"the staff member who {what} (must exist and be active)",
+    )
+
+
+def add_work_commands(city_sub: SubParsers) -> None:
+    """The city's work from a shell: staff, tickets, reports, QA, suggestions, simulator."""
+    from city_node.domain import (
+        STAFF_ROLES,
+        Action,
+        Channel,
+        CustomerTier,
+        Satisfaction,
+        TicketKind,
+    )
+
+    leaves: list[argparse.ArgumentParser] = []
+    leaves.append(
+        leaf(city_sub, "migrate", _city_migrate, "bring the store to the latest schema revision")
+    )
+
+    staff_sub = city_sub.add_parser("staff", help="staff accounts").add_subparsers(
+        dest="_staff", required=True, metavar="[add|list]"
+    )
+    add = leaf(staff_sub, "add", _staff_add, "create a staff account")
+    add.add_argument("--id", required=True, help="sign-in id: 2-64 letters, digits, . _ -")
+    add.add_argument("--name", default="", help="the person's name")
+    add.add_argument("--role", required=True, choices=[r.value for r in STAFF_ROLES])
+    secret = add.add_mutually_exclusive_group()
+    secret.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    secret.add_argument(
+        "--password", help="the password (visible in the process list: prefer --password-stdin)"
+    )
+    leaves += [add, leaf(staff_sub, "list", _staff_list, "list staff accounts", json_out=True)]
+
+    ticket_sub = city_sub.add_parser("ticket", help="register, work, show and list tickets")
+    tsub = ticket_sub.add_subparsers(
+        dest="_ticket", required=True, metavar="[register|act|show|list]"
+    )
+    reg = leaf(tsub, "register", _ticket_register, "take a ticket in", json_out=True)
+    _add_as(reg, "takes it in")
+    reg.add_argument("--role", help="the role acted in (default: the staff member's role)")
+    reg.add_argument("--kind", required=True, choices=[k.value for k in TicketKind])
+    reg.add_argument("--category", required=True, help="leaf category code, e.g. NET.BROADBAND")
+    reg.add_argument("--channel", default="phone", choices=[c.value for c in Channel])
+    reg.add_argument("--phone", required=True, help="the customer's phone number")
+    reg.add_argument("--name", default="", help="the customer's name")
+    reg.add_argument("--tier", default="ordinary", choices=[t.value for t in CustomerTier])
+    reg.add_argument("--content", required=True, help="what the customer said")
+    reg.add_argument(
+        "--then",
+        choices=[Action.ANSWER.value, Action.DISPATCH.value, Action.HAND_TO_SENIOR.value],
+        help="the operator's follow-up in the same step",
+    )
+    reg.add_argument("--branch", default="", help="branch to dispatch to (with --then dispatch)")
+    reg.add_argument("--note", default="", help="note for the history")
+    act = leaf(tsub, "act", _ticket_act, "perform an action on a ticket", json_out=True)
+    _add_as(act, "acts")
+    act.add_argument("--role", help="the role acted in (default: the staff member's role)")
+    act.add_argument("--id", required=True, help="the ticket id")
+    act.add_argument("--action", required=True, help="dispatch, start, branch_return, close, …")
+    act.add_argument("--note", default="", help="note (required to escalate)")
+    act.add_argument("--branch", help="branch (dispatch)")
+    act.add_argument("--outcome", choices=[s.value for s in Satisfaction], help="(survey)")
+    act.add_argument(
+        "--reopen", action="store_true", help="(survey, dissatisfied) reopen the ticket"
+    )
+    act.add_argument("--days", type=int, help="working days asked for (request_extension)")
+    act.add_argument("--reason", help="why more days are needed (request_extension)")
+    show = leaf(tsub, "show", _ticket_show, "a ticket with its whole history", json_out=True)
+    show.add_argument("--id", required=True, help="the ticket id")
+    lst = leaf(tsub, "list", _ticket_list, "tickets, newest first", json_out=True)
+    lst.add_argument("--status", help="only this status")
+    lst.add_argument("--kind", choices=[k.value for k in TicketKind], help="only this kind")
+    lst.add_argument("--open", action="store_true", help="only open tickets")
+    lst.add_argument("--overtime", action="store_true", help="only open tickets past deadline")
+    lst.add_argument("--limit", type=int, default=50, help="at most this many (max 500)")
+    leaves += [reg, act, show, lst]
+
+    report_sub = city_sub.add_parser("report", help="draft, list, approve and reject reports")
+    rsub = report_sub.add_subparsers(
+        dest="_report", required=True, metavar="[draft|list|approve|reject]"
+    )
+    draft = leaf(rsub, "draft", _report_draft, "draft a report for a period", json_out=True)
+    draft.add_argument("--kind", required=True, choices=["statistics", "qa", "overtime"])
+    draft.add_argument(
+        "--period", required=True, choices=["day", "week", "month", "quarter", "year"]
+    )
+    draft.add_argument("--start", required=True, help="first day of the period, YYYY-MM-DD")
+    _add_as(draft, "drafts it")
+    rlist = leaf(rsub, "list", _report_list, "the latest reports", json_out=True)
+    rlist.add_argument("--pending", action="store_true", help="only drafts awaiting the leader")
+    rlist.add_argument("--limit", type=int, default=50)
+    leaves += [draft, rlist]
+    for decision, text in (
+        ("approve", "approve a draft: it is queued for the province"),
+        ("reject", "send a draft back (--note says why)"),
+    ):
+        decide = leaf(rsub, decision, _report_decide, text, json_out=True)
+        decide.set_defaults(decision=decision)
+        decide.add_argument("--id", required=True, type=int, help="the report id")
+        _add_as(decide, "decides (a center leader)")
+        decide.add_argument("--note", default="", help="the leader's note (reason to reject)")
+        leaves.append(decide)
+
+    qa_sub = city_sub.add_parser("qa", help="QA sampling").add_subparsers(
+        dest="_qa", required=True, metavar="[draw]"
+    )
+    draw = leaf(qa_sub, "draw", _qa_draw, "draw closed tickets for QA", json_out=True)
+    size = draw.add_mutually_exclusive_group()
+    size.add_argument("--count", type=int, help="this many samples (a random spot check)")
+    size.add_argument("--rate", type=float, help="this share of closed, unsampled tickets")
+    _add_as(draw, "inspects (a QA inspector)")
+    leaves.append(draw)
+
+    sug_sub = city_sub.add_parser("suggestions", help="suggestion batches").add_subparsers(
+        dest="_suggestions", required=True, metavar="[send]"
+    )
+    send = leaf(sug_sub, "send", _suggestions_send, "send classified suggestions up", json_out=True)
+    _add_as(send, "sends them (a materials clerk)")
+    leaves.append(send)
+
+    sim = leaf(
+        city_sub,
+        "simulate",
+        _city_simulate,
+        "write N days of simulated history into the store (demo and test stores only)",
+        json_out=True,
+    )
+    sim.add_argument("--days", type=int, required=True, help="how many days back")
+    sim.add_argument("--seed", default="0", help="the same seed gives the same history")
+    sim.add_argument("--scale", type=float, default=1.0, help="volume relative to the default")
+    leaves.append(sim)
+    for sub in leaves:
+        add_arguments(sub, CitySettings, nested=True)

@@ -1,0 +1,231 @@
+"""``fedsync hub …``: run the hub, see its links, send notices, resolve escalations, ask
+for traces.
+
+Registered with ``fedsync`` through the ``fedsync.tiers`` entry point (see
+:mod:`sync.commands`). The heavier modules are imported inside the command that needs them,
+so ``fedsync pki …`` and ``fedsync city …`` do not pay for the hub's server stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from province_hub.settings import HubSettings
+from sync.commands import SubParsers, print_data, settings_flags
+from sync.config import ConfigError, add_arguments, resolve
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from sync.pb.fedsync.v1 import federation_pb2 as pb
+
+
+def _hub_settings(args: argparse.Namespace) -> HubSettings:
+    return resolve(HubSettings, flags=settings_flags(args), section="hub")
+
+
+def _hub_run(args: argparse.Namespace) -> int:
+    from province_hub.app import serve
+
+    asyncio.run(serve(_hub_settings(args)))
+    return 0
+
+
+def _hub_engine(args: argparse.Namespace) -> tuple[Engine, tuple[str, ...]]:
+    from province_hub.store import create_schema
+    from sync.db import make_engine
+    from sync.roster import load_roster
+
+    settings = _hub_settings(args)
+    engine = make_engine(settings.database_url)
+    create_schema(engine)
+    return engine, tuple(c.code for c in load_roster(settings.roster))
+
+
+def _hub_status(args: argparse.Namespace) -> int:
+    from province_hub.status import format_table, link_status
+
+    engine, roster = _hub_engine(args)
+    rows = link_status(engine, roster)
+    print(json.dumps(rows, ensure_ascii=False, indent=2) if args.json else format_table(rows))
+    return 0
+
+
+def _hub_notice(args: argparse.Namespace) -> int:
+    from province_hub import services
+    from sync.pb.fedsync.v1 import federation_pb2 as pb
+
+    engine, roster = _hub_engine(args)
+    kind = args.kind.upper().replace("-", "_")
+    if kind not in pb.NoticeKind.keys() or kind == "NOTICE_KIND_UNSPECIFIED":  # noqa: SIM118
+        raise ConfigError(f"--kind {args.kind!r}: use announcement, task, standard-answer, finding")
+    notice = pb.Notice(
+        kind=pb.NoticeKind.Value(kind),
+        priority=pb.Priority.Value(args.priority.upper()),
+        title=args.title,
+        body=args.body,
+        sender=args.sender,
+        targets=[c.strip() for c in args.to.split(",") if c.strip()] if args.to != "all" else [],
+    )
+    if args.deadline:
+        try:
+            deadline = datetime.fromisoformat(args.deadline)
+        except ValueError:
+            raise ConfigError(f"--deadline {args.deadline!r} is not an ISO date-time") from None
+        notice.task_deadline.FromDatetime(
+            deadline if deadline.tzinfo else deadline.replace(tzinfo=UTC)
+        )
+    try:
+        sent = services.send_notice(engine, notice=notice, roster_codes=roster)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    print(f"notice {sent.seq} sent to {len(sent.targets) or len(roster)} cities")
+    return 0
+
+
+def _hub_migrate(args: argparse.Namespace) -> int:
+    from province_hub.store import create_schema
+    from sync.db import make_engine
+
+    engine = make_engine(_hub_settings(args).database_url)
+    try:
+        revision = create_schema(engine)
+    finally:
+        engine.dispose()
+    print(f"hub store at revision {revision}")
+    return 0
+
+
+# --- escalation resolutions and trace requests ----------------------------------------------
+
+
+def _one_city(args: argparse.Namespace) -> tuple[Engine, tuple[str, ...]]:
+    # The service checks the same; checked here first to name the flag.
+    engine, roster = _hub_engine(args)
+    if args.city not in roster:
+        raise ConfigError(f"--city {args.city!r} is not a city of the roster")
+    if not args.ticket.strip():
+        raise ConfigError("--ticket: give the city's ticket id")
+    return engine, roster
+
+
+def _print_sent(args: argparse.Namespace, sent: pb.Notice) -> int:
+    data = {"seq": sent.seq, "city": args.city, "ticket_id": args.ticket, "title": sent.title}
+    print_data(args, data, f"notice {sent.seq} sent to city {args.city}: {sent.title}")
+    return 0
+
+
+def _hub_resolve(args: argparse.Namespace) -> int:
+    from province_hub import services
+
+    engine, roster = _one_city(args)
+    if not args.resolution.strip():
+        raise ConfigError("--resolution: say how the province resolved the complaint")
+    try:
+        sent = services.resolve_escalation(
+            engine,
+            city_code=args.city,
+            ticket_id=args.ticket,
+            resolution=args.resolution,
+            resolved_by=args.by,
+            roster_codes=roster,
+            force=args.force,
+        )
+    except services.UnknownEscalation as exc:
+        raise ConfigError(
+            f"{exc} (check the ticket id, or --force to send the resolution anyway)"
+        ) from None
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return _print_sent(args, sent)
+
+
+def _hub_trace(args: argparse.Namespace) -> int:
+    from province_hub import services
+
+    engine, roster = _one_city(args)
+    try:
+        sent = services.request_trace(
+            engine,
+            city_code=args.city,
+            ticket_id=args.ticket,
+            requested_by=args.by,
+            roster_codes=roster,
+            from_gm_hotline=args.gm_hotline,
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return _print_sent(args, sent)
+
+
+# --- parser --------------------------------------------------------------------------------
+
+
+def add_commands(tiers: SubParsers) -> None:
+    """Add ``hub`` and its subcommands to ``fedsync``'s sub-parsers (entry point)."""
+    hub = tiers.add_parser("hub", help="the province hub: run it, see link status, send notices")
+    add_arguments(hub, HubSettings)
+    hub.set_defaults(_handler=_hub_run)
+    hub_sub = hub.add_subparsers(dest="_sub", metavar="[run|status|notice|migrate|resolve|trace]")
+    hub_run = hub_sub.add_parser("run", help="run the hub (the default)")
+    hub_run.set_defaults(_handler=_hub_run)
+    status = hub_sub.add_parser("status", help="per city: link state, acked seq, records, backlog")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(_handler=_hub_status)
+    notice = hub_sub.add_parser("notice", help="send a notice to all or some cities")
+    notice.add_argument("--title", required=True)
+    notice.add_argument("--body", default="")
+    notice.add_argument(
+        "--kind",
+        default="announcement",
+        help="announcement, task, standard-answer, finding, reminder",
+    )
+    notice.add_argument("--priority", default="normal", choices=["low", "normal", "high", "urgent"])
+    notice.add_argument("--to", default="all", help="'all' or comma-separated city codes")
+    notice.add_argument("--deadline", default="", help="ISO date-time a TASK must be done by")
+    notice.add_argument("--sender", default="announcer")
+    notice.set_defaults(_handler=_hub_notice)
+    hub_migrate = hub_sub.add_parser(
+        "migrate", help="bring the hub store to the latest schema revision and print it"
+    )
+    hub_migrate.set_defaults(_handler=_hub_migrate)
+    resolve = hub_sub.add_parser(
+        "resolve",
+        help="send a city the province's resolution of a complaint it escalated",
+        description="Sends an ESCALATION_RESOLUTION notice to that one city; the city node "
+        "applies it to the ticket (returned for the callback) when the notice arrives.",
+    )
+    resolve.add_argument("--city", required=True, help="the city that escalated (its code)")
+    resolve.add_argument("--ticket", required=True, help="the city's ticket id")
+    resolve.add_argument("--resolution", required=True, help="what the province decided/did")
+    resolve.add_argument("--by", default="gm-hotline", help="who resolved it (province staff)")
+    resolve.add_argument(
+        "--force", action="store_true", help="send even if the hub holds no such escalation"
+    )
+    resolve.add_argument("--json", action="store_true", help="machine-readable output")
+    resolve.set_defaults(_handler=_hub_resolve)
+    trace = hub_sub.add_parser(
+        "trace",
+        help="ask a city for one ticket's history",
+        description="Sends a TRACE_REQUEST notice to that one city; the node answers with a "
+        "TicketTrace (the customer's phone masked unless --gm-hotline).",
+    )
+    trace.add_argument("--city", required=True, help="the city's code")
+    trace.add_argument("--ticket", required=True, help="the city's ticket id")
+    trace.add_argument(
+        "--gm-hotline",
+        action="store_true",
+        help="asked by the general-manager hotline: the answer may carry the unmasked phone",
+    )
+    trace.add_argument("--by", default="supervisor", help="who asks (province staff)")
+    trace.add_argument("--json", action="store_true", help="machine-readable output")
+    trace.set_defaults(_handler=_hub_trace)
+    for sub in (hub_run, status, notice, hub_migrate, resolve, trace):
+        add_arguments(sub, HubSettings, nested=True)
+    from province_hub.figures_cli import add_figures_command
+
+    add_figures_command(hub_sub)

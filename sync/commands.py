@@ -1,0 +1,61 @@
+"""What every tier's ``fedsync`` commands share, and how a tier plugs into ``fedsync``.
+
+A tier (``province_hub``, ``city_node``) owns its commands in its own ``cli.py`` and exposes
+one :data:`TierCommands` function that adds its top-level command (``hub``, ``city``) to
+the sub-parsers it is given. It declares that function as an entry point of the group
+:data:`TIER_GROUP` in ``pyproject.toml``; ``sync.cli`` loads the group, so ``sync`` never
+imports a tier (``tests/unit/test_import_rules.py`` holds it to that).
+
+Handlers are ``args -> exit code``. A :class:`~sync.config.ConfigError` raised by a handler
+is printed and exits 2; so is any exception type a tier names with :func:`refusals` (its own
+rule refusals, whose message is enough for a person).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from typing import Any, TypeAlias
+
+#: The entry-point group through which each tier adds its commands.
+TIER_GROUP = "fedsync.tiers"
+
+Handler: TypeAlias = Callable[[argparse.Namespace], int]
+SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+#: What a tier's entry point is: add the tier's command to ``fedsync``'s sub-parsers.
+TierCommands: TypeAlias = Callable[[SubParsers], None]
+
+#: Namespace attribute holding the exception types :func:`refusals` declared.
+REFUSALS_ATTR = "_refusals"
+
+
+def settings_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The parsed flags that may name settings (argparse bookkeeping starts with ``_``)."""
+    return {k: v for k, v in vars(args).items() if not k.startswith("_")}
+
+
+def refusals(parser: argparse.ArgumentParser, *errors: type[Exception]) -> None:
+    """Declare ``errors`` as refusals of the tier's rules: ``fedsync`` prints their message
+    and exits 2 instead of a traceback, for every subcommand under ``parser``."""
+    parser.set_defaults(**{REFUSALS_ATTR: errors})
+
+
+def leaf(
+    parent: SubParsers, name: str, handler: Handler, help_text: str, *, json_out: bool = False
+) -> argparse.ArgumentParser:
+    """A subcommand running ``handler``, with ``--json`` when it prints data."""
+    parser = parent.add_parser(name, help=help_text)
+    parser.set_defaults(_handler=handler)
+    if json_out:
+        parser.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def _when(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def print_data(args: argparse.Namespace, data: Any, text: str) -> None:
+    """``data`` as JSON with ``--json``, else the human ``text``."""
+    print(json.dumps(data, ensure_ascii=False, indent=2, default=_when) if args.json else text)

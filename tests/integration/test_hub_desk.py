@@ -1,0 +1,143 @@
+"""The province's answers to one city about one of its tickets (``province_hub.services``
+``resolve_escalation`` / ``request_trace``), on SQLite and PostgreSQL, with the escalation
+sent by a real city store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from city_node import services as city_services
+from city_node import tickets
+from city_node.context import Actor, make_context
+from city_node.domain import Action, Role
+from city_node.store import create_schema as create_city_schema
+from province_hub import services
+from province_hub.store import create_schema
+from sync.db import make_engine
+from sync.outbox import OutboxRow
+from sync.pb.fedsync.v1 import federation_pb2 as pb
+from tests.conftest import ROSTER_CODES
+
+CITY, OTHER = ROSTER_CODES[0], ROSTER_CODES[1]
+
+
+def _escalated_ticket(tmp_path: Path) -> tuple[str, list[pb.Envelope]]:
+    """A city escalates a complaint to the province: its ticket id and outbox envelopes."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'city.sqlite'}")
+    try:
+        create_city_schema(engine)
+        city_services.open_store(engine, CITY)
+        ctx = make_context(engine, CITY)
+        new = tickets.NewTicket(
+            "complaint", "BILL.DISPUTE", "phone", "13900000002", "王五", "ordinary", "话费争议"
+        )
+        junior, manager = Actor("op-j", Role.OPERATOR_JUNIOR), Actor("mgr", Role.MANAGER_HOTLINE)
+        ticket = tickets.register(ctx, junior, new, then=Action.ESCALATE_MANAGER, note="拒绝")
+        tickets.act(ctx, manager, ticket.id, "escalate_province", note="客户要求省公司处理")
+        with engine.connect() as conn:
+            rows = conn.execute(select(OutboxRow.envelope).order_by(OutboxRow.seq)).scalars()
+            envelopes = [pb.Envelope.FromString(r) for r in rows]
+    finally:
+        engine.dispose()
+    return str(ticket.id), envelopes
+
+
+@pytest.fixture
+def hub(databases: Any) -> Any:
+    engine = make_engine(databases("hub"))
+    create_schema(engine)
+    yield engine
+    engine.dispose()
+
+
+def _notices(engine: Any, city: str) -> list[pb.Notice]:
+    return [
+        pb.Notice.FromString(raw)
+        for raw in services.notices_after(engine, city_code=city, after_seq=0)
+    ]
+
+
+def test_a_resolution_names_the_escalation_it_answers(hub: Any, tmp_path: Path) -> None:
+    ticket_id, envelopes = _escalated_ticket(tmp_path)
+    services.ingest_batch(
+        hub, city_code=CITY, envelopes=envelopes, tz_name="Asia/Shanghai", max_batch=100
+    )
+    sent = services.resolve_escalation(
+        hub,
+        city_code=CITY,
+        ticket_id=ticket_id,
+        resolution="退还一个月月租",
+        resolved_by="gm-2",
+        roster_codes=ROSTER_CODES,
+    )
+    assert _notices(hub, CITY) == [sent]
+    assert sent.kind == pb.ESCALATION_RESOLUTION and list(sent.targets) == [CITY]
+    assert sent.sender == "gm-2" and sent.priority == pb.HIGH
+    assert sent.escalation_resolution == pb.EscalationResolution(
+        ticket_id=ticket_id,
+        escalation_seq=envelopes[-1].seq,
+        resolution="退还一个月月租",
+        resolved_by="gm-2",
+    )
+    assert _notices(hub, OTHER) == []
+
+
+def test_a_resolution_of_an_unknown_escalation_needs_force(hub: Any) -> None:
+    ask = {
+        "city_code": CITY,
+        "ticket_id": "4242",
+        "resolution": "refund",
+        "resolved_by": "gm-1",
+        "roster_codes": ROSTER_CODES,
+    }
+    with pytest.raises(services.UnknownEscalation, match="no escalation of ticket 4242"):
+        services.resolve_escalation(hub, **ask)
+    assert _notices(hub, CITY) == []
+    forced = services.resolve_escalation(hub, **ask, force=True)
+    assert forced.escalation_resolution.escalation_seq == 0
+    assert [n.seq for n in _notices(hub, CITY)] == [forced.seq]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"city_code": "999999"}, "'999999' is not a city of the roster"),
+        ({"ticket_id": "  "}, "ticket"),
+        ({"resolution": " "}, "how the province resolved"),
+    ],
+)
+def test_a_resolution_is_refused_before_anything_is_stored(
+    hub: Any, change: dict[str, str], message: str
+) -> None:
+    ask = {
+        "city_code": CITY,
+        "ticket_id": "7",
+        "resolution": "refund",
+        "resolved_by": "gm-1",
+        "force": True,
+    }
+    with pytest.raises(ValueError, match=message):
+        services.resolve_escalation(hub, **{**ask, **change}, roster_codes=ROSTER_CODES)
+    assert all(_notices(hub, code) == [] for code in ROSTER_CODES)
+
+
+def test_a_trace_request_goes_to_that_city_only(hub: Any) -> None:
+    sent = services.request_trace(
+        hub,
+        city_code=CITY,
+        ticket_id="17",
+        requested_by="gm-1",
+        roster_codes=ROSTER_CODES,
+        from_gm_hotline=True,
+    )
+    assert _notices(hub, CITY) == [sent] and _notices(hub, OTHER) == []
+    assert sent.kind == pb.TRACE_REQUEST and sent.sender == "gm-1"
+    assert sent.trace_request == pb.TraceRequest(ticket_id="17", from_gm_hotline=True)
+    with pytest.raises(ValueError, match="'999999' is not a city of the roster"):
+        services.request_trace(
+            hub, city_code="999999", ticket_id="17", requested_by="x", roster_codes=ROSTER_CODES
+        )
