@@ -68,7 +68,7 @@ class CityFigures(_Open):
     name_en: str
     missing: bool
     revision: int | None
-    kpis: dict[str, Kpi | None] | None = None
+    # Counts, slices and ``kpis`` follow when the city reported (none when it is missing).
 
 
 class ProvinceFigures(_Open):
