@@ -46,7 +46,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -199,11 +199,32 @@ _CHANNELS = ("phone", "web", "walk_in", "letter", "other")
 
 def statistics_body(city_code: str, number: int, day: str) -> Any:
     """A daily StatisticsReport, valid by the hub's rules, with realistic slices: 10-16
-    categories, 3-5 channels, 10-30 operators (numbers drawn per city and report, so every
-    run builds the same bodies). Report ``number`` is for the day ``number - 1`` days before
-    ``day``."""
+    categories (about 100 tickets a day in all), 3-5 channels, 10-30 operators (numbers
+    drawn per city and report, so every run builds the same bodies). Report ``number`` is
+    for the day ``number - 1`` days before ``day``.
+
+    Drawing ~150 random numbers per report made the fill the slowest part of a run, so the
+    figures come from one of :data:`_TEMPLATES` drawn bodies per city, each copy getting
+    its own day."""
+    from sync.pb.fedsync.v1 import federation_pb2 as pb
+
+    key = (city_code, number % _TEMPLATES)
+    template = _templates.get(key)
+    if template is None:
+        template = _templates[key] = _draw_statistics(city_code, number % _TEMPLATES)
+    start = date.fromisoformat(day) - timedelta(days=number - 1)
+    body = pb.StatisticsReport()
+    body.CopyFrom(template)
+    body.period.start = start.isoformat()
+    return body
+
+
+_TEMPLATES = 97
+_templates: dict[tuple[str, int], Any] = {}
+
+
+def _draw_statistics(city_code: str, number: int) -> Any:
     import random
-    from datetime import date
 
     from city_node.categories import CategoryTree
     from sync.pb.fedsync.v1 import federation_pb2 as pb
@@ -212,26 +233,46 @@ def statistics_body(city_code: str, number: int, day: str) -> Any:
     if not _CATEGORY_CODES:
         _CATEGORY_CODES = tuple(c.code for c in CategoryTree.load())
     rng = random.Random(f"{city_code}/{number}")
-    start = date.fromisoformat(day) - timedelta(days=number - 1)
-    r = pb.StatisticsReport(
-        period=pb.Period(kind=pb.DAY, start=start.isoformat()), revision=1, approved_by="leader-1"
-    )
+    r = pb.StatisticsReport(period=pb.Period(kind=pb.DAY), revision=1, approved_by="leader-1")
     categories = rng.sample(
         _CATEGORY_CODES, rng.randint(min(10, len(_CATEGORY_CODES)), len(_CATEGORY_CODES))
     )
     channels = _CHANNELS[: rng.randint(3, 5)]
-    for dimension, keys in ((r.by_category, sorted(categories)), (r.by_channel, channels)):
-        for key in keys:
-            dimension.append(pb.SliceCounts(key=key))
-    for _ in range(rng.randint(40, 400)):  # the day's tickets, each in one category and channel
-        kind = rng.choice(("complaints", "complaints", "enquiries", "enquiries", "suggestions"))
-        closed, in_time = rng.random() < 0.8, rng.random() < 0.9
-        repeat = kind == "complaints" and rng.random() < 0.05
-        for s in (rng.choice(r.by_category), rng.choice(r.by_channel)):
-            setattr(s, kind, getattr(s, kind) + 1)
-            s.closed += closed
-            s.closed_in_time += closed and in_time
-            s.repeat_complaints += repeat
+    # Per category: the day's tickets of each kind, closures and repeats; the channel slices
+    # split the same totals (the rules check that both add up to the complaints received).
+    for key in sorted(categories):
+        complaints, enquiries = rng.randint(0, 15), rng.randint(0, 12)
+        suggestions = rng.randint(0, 3)
+        closed = rng.randint(0, complaints + enquiries + suggestions)
+        r.by_category.append(
+            pb.SliceCounts(
+                key=key,
+                complaints=complaints,
+                enquiries=enquiries,
+                suggestions=suggestions,
+                closed=closed,
+                closed_in_time=rng.randint(closed * 8 // 10, closed),
+                repeat_complaints=rng.randint(0, complaints // 8),
+            )
+        )
+    totals = {
+        name: sum(getattr(x, name) for x in r.by_category)
+        for name in ("complaints", "enquiries", "suggestions", "closed", "repeat_complaints")
+    }
+    shares = {name: _split(rng, total, len(channels)) for name, total in totals.items()}
+    for i, key in enumerate(channels):
+        closed = shares["closed"][i]
+        r.by_channel.append(
+            pb.SliceCounts(
+                key=key,
+                complaints=shares["complaints"][i],
+                enquiries=shares["enquiries"][i],
+                suggestions=shares["suggestions"][i],
+                closed=closed,
+                closed_in_time=closed * 9 // 10,
+                repeat_complaints=min(shares["repeat_complaints"][i], shares["complaints"][i]),
+            )
+        )
     r.complaints_received = sum(s.complaints for s in r.by_category)
     r.enquiries_received = sum(s.enquiries for s in r.by_category)
     r.suggestions_received = sum(s.suggestions for s in r.by_category)
@@ -257,6 +298,14 @@ def statistics_body(city_code: str, number: int, day: str) -> Any:
 
 
 _CATEGORY_CODES: tuple[str, ...] = ()
+
+
+def _split(rng: Any, total: int, parts: int) -> list[int]:
+    """``total`` cut into ``parts`` random non-negative parts."""
+    cuts = sorted(rng.randint(0, total) for _ in range(parts - 1))
+    return [b - a for a, b in zip([0, *cuts], [*cuts, total], strict=True)]
+
+
 BODIES = {"suggestions": sample_body, "statistics": statistics_body}
 
 

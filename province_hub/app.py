@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import grpc
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from sqlalchemy import Engine
 
 from province_hub.broker import NoticeBroker
 from province_hub.grpc_service import FederationService, Revocations
+from province_hub.jobs import build_scheduler
 from province_hub.settings import HubSettings
 from province_hub.store import create_schema
 from sync.db import is_sqlite, make_engine
@@ -43,10 +45,14 @@ class HubServer:
     roster_codes: tuple[str, ...]
     #: The supervisor web, running, when ``http_port`` is set (else None).
     web: SupervisorWeb | None = None
+    #: The routine (report reminders); None when ``reminder_minutes`` is 0.
+    scheduler: AsyncIOScheduler | None = None
 
     async def stop(self, grace: float = 5.0) -> None:
         if self.web is not None:
             await self.web.stop()
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
         # Notice streams never end by themselves; end them so the grace period only waits
         # for pushes in flight.
         self.broker.close()
@@ -104,8 +110,19 @@ async def create_server(settings: HubSettings) -> HubServer:
     await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     log.info("hub serving Federation on port %d (%d cities on roster)", port, len(roster_codes))
+    scheduler = None
+    if settings.reminder_minutes > 0:
+        scheduler = build_scheduler(
+            engine=engine,
+            deadlines=settings.deadlines(),
+            roster_codes=roster_codes,
+            every_minutes=settings.reminder_minutes,
+            lookback_days=settings.reminder_lookback_days,
+            on_sent=broker.notify,
+        )
+        scheduler.start()
     web = await start_web(settings, engine) if settings.http_port else None
-    return HubServer(server, port, settings, engine, broker, executor, roster_codes, web)
+    return HubServer(server, port, settings, engine, broker, executor, roster_codes, web, scheduler)
 
 
 @dataclass
@@ -127,7 +144,10 @@ async def start_web(settings: HubSettings, engine: Engine) -> SupervisorWeb:
     from province_hub.web.context import HubWeb
 
     hub_web = HubWeb(
-        engine=engine, roster=load_roster(settings.roster), zone=ZoneInfo(settings.timezone)
+        engine=engine,
+        roster=load_roster(settings.roster),
+        zone=ZoneInfo(settings.timezone),
+        deadlines=settings.deadlines(),
     )
     app = create_app(
         hub_web,

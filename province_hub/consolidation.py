@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, select, tuple_
 
+from province_hub.deadlines import Deadlines, period_timeliness
 from province_hub.figures import (
     PERIOD_CODES,
     SATISFACTION_COUNTS,
@@ -246,13 +247,23 @@ def _qa_kpis(conn: Connection, p: PeriodRef, codes: Sequence[str]) -> dict[str, 
     return {code: (row.passed, row.sampled) for (code, _), row in heads.items()}
 
 
-def figures(engine: Engine, *, period_kind: str, start: date | str, roster: Sequence[City]) -> Any:
+def figures(
+    engine: Engine,
+    *,
+    period_kind: str,
+    start: date | str,
+    roster: Sequence[City],
+    deadlines: Deadlines | None = None,
+    now: datetime | None = None,
+) -> Any:
     """The statistics figures of one period: one entry per roster city — its latest
     revision's counts, slices and KPIs, or ``"missing": true`` — and the province total.
 
     Counts carry the field names of ``StatisticsReport`` (satisfaction counts under
     ``satisfaction``), slices are under ``by_category`` / ``by_channel``, KPIs under
-    ``kpis``; ``qa_pass_rate`` joins the KPIs from the period's QA reports.
+    ``kpis``; ``qa_pass_rate`` joins the KPIs from the period's QA reports, and with
+    ``deadlines`` ``report_timeliness`` (the reports owed for this period, judged at
+    ``now``) — for missing cities too, whose entry then holds that one KPI.
     """
     p = period_ref(period_kind, start)
     codes = [c.code for c in roster]
@@ -302,6 +313,20 @@ def figures(engine: Engine, *, period_kind: str, start: date | str, roster: Sequ
                     target[key][name] += counts[name]
     total = province.as_dict()
     total["kpis"]["qa_pass_rate"] = kpi(*qa_sum)
+    if deadlines is not None:
+        timely = period_timeliness(
+            engine,
+            deadlines=deadlines,
+            period_kind=p.kind,
+            start=p.start,
+            roster=roster,
+            now=now or datetime.now(UTC),
+        )["kpis"]
+        total["kpis"]["report_timeliness"] = timely["report_timeliness"]
+        for entry in cities:
+            entry.setdefault("kpis", {})["report_timeliness"] = timely["by_city"][
+                entry["city_code"]
+            ]
     total.update(
         cities_reporting=len(roster) - len(missing),
         cities_missing=missing,

@@ -234,9 +234,10 @@ class OvertimeCase(_Child, FiguresBase):
 class ReportReminder(FiguresBase):
     """The claim that a REMINDER was sent for one city's overdue report of one period.
 
-    The primary key makes "once per report and period" hold across hub replicas: the claim
-    is inserted (insert-or-ignore) in the transaction that creates the notice, so of two
-    replicas racing on one PostgreSQL only the one whose insert wins sends anything.
+    The claim is inserted in the transaction that creates the notice; its primary key makes
+    "once per report and period" hold across hub replicas: a second claim fails and takes
+    its transaction's notices with it (province_hub/deadlines.py also keeps two replicas
+    from running the routine at once).
     """
 
     __tablename__ = "report_reminders"

@@ -21,6 +21,7 @@ _PERCENT_KPIS = (
     ("repeat", "repeat_complaint_rate"),
     ("coverage", "survey_coverage"),
     ("QA pass", "qa_pass_rate"),
+    ("on time", "report_timeliness"),
 )
 
 
@@ -64,7 +65,13 @@ def run_figures(args: argparse.Namespace) -> int:
     engine = make_engine(settings.database_url)
     try:
         create_schema(engine)
-        data = figures(engine, period_kind=args.period, start=args.start, roster=roster)
+        data = figures(
+            engine,
+            period_kind=args.period,
+            start=args.start,
+            roster=roster,
+            deadlines=settings.deadlines(),
+        )
     finally:
         engine.dispose()
     print(json.dumps(data, ensure_ascii=False, indent=2) if args.json else format_figures(data))
@@ -87,7 +94,13 @@ def format_figures(data: dict[str, Any]) -> str:
 
     def row(code: str, name: str, entry: dict[str, Any], revision: str) -> list[str]:
         if entry.get("missing"):
-            return [code, name, "missing", *([""] * (len(header) - 3))]
+            return [
+                code,
+                name,
+                "missing",
+                *([""] * (len(header) - 4)),
+                _rate(entry, "report_timeliness"),
+            ]
         return [
             code,
             name,

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sync.config import ConfigError, setting
 from sync.periods import DEFAULT_TIMEZONE
+
+if TYPE_CHECKING:
+    from province_hub.deadlines import Deadlines
+
+DEADLINE_PERIODS = ("day", "week", "month", "quarter", "year")
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,27 @@ class HubSettings:
     http_secure_cookies: bool = setting(
         False, "send supervisor web cookies over HTTPS only (when TLS or a TLS proxy fronts it)"
     )
+    holidays_file: Path | None = setting(
+        None,
+        "working-day calendar for report deadlines, the cities' format: one YYYY-MM-DD "
+        "holiday per line, 'work YYYY-MM-DD' for an adjusted working weekend day; "
+        "default: weekends only",
+    )
+    deadline_day: str = setting("0d 10:00", "daily reports due: 'Nd HH:MM' after the day")
+    deadline_week: str = setting("0d 12:00", "weekly reports due ('0d 12:00': Monday 12:00)")
+    deadline_month: str = setting("3wd", "monthly reports due ('3wd': by the 3rd working day)")
+    deadline_quarter: str = setting("5wd", "quarterly reports due ('Nwd' or 'Nwd HH:MM')")
+    deadline_year: str = setting("5wd", "yearly reports due ('Nwd' or 'Nwd HH:MM')")
+    due_reports: str = setting(
+        "statistics:day,week,month,quarter,year;qa:month;overtime:month,quarter",
+        "reports every city owes, REPORT:PERIOD,...;... (for timeliness and reminders)",
+    )
+    reminder_minutes: float = setting(
+        10.0, "how often overdue reports are looked for and reminded once (0: never)"
+    )
+    reminder_lookback_days: int = setting(
+        35, "remind only reports whose deadline passed within this many days"
+    )
 
     def __post_init__(self) -> None:
         host, sep, port = self.listen.rpartition(":")
@@ -48,3 +76,33 @@ class HubSettings:
             raise ConfigError(f"http_port {self.http_port}: give a port 1-65535, or 0 for off")
         if self.max_batch < 1:
             raise ConfigError("max_batch must be at least 1")
+        if self.reminder_minutes < 0 or self.reminder_lookback_days < 1:
+            raise ConfigError("reminder_minutes must be >= 0 and reminder_lookback_days >= 1")
+        from province_hub.deadlines import DeadlineRule, DeadlineRuleError, parse_due
+
+        try:
+            for kind in DEADLINE_PERIODS:
+                name = f"deadline_{kind}"
+                DeadlineRule.parse(getattr(self, name), name=name)
+            parse_due(self.due_reports)
+        except DeadlineRuleError as exc:
+            raise ConfigError(str(exc)) from None
+
+    def deadlines(self) -> Deadlines:
+        """The deadline rules on the federation's holiday calendar."""
+        from province_hub.deadlines import Deadlines
+        from sync.calendar import WorkCalendar, load_holidays
+
+        holidays: frozenset[date] = frozenset()
+        extra: frozenset[date] = frozenset()
+        if self.holidays_file is not None:
+            try:
+                holidays, extra = load_holidays(self.holidays_file)
+            except ValueError as exc:
+                raise ConfigError(f"holidays_file: {exc}") from None
+        rules = {kind: getattr(self, f"deadline_{kind}") for kind in DEADLINE_PERIODS}
+        return Deadlines.from_settings(
+            rules=rules,
+            due=self.due_reports,
+            calendar=WorkCalendar(holidays, extra, tz_name=self.timezone),
+        )

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from province_hub import staff
 from province_hub.services import ingest_batch
+from province_hub.settings import HubSettings
 from province_hub.staff import HubRole
 from province_hub.store import create_schema
 from province_hub.web.app import create_app
@@ -186,8 +187,18 @@ def fill(engine: Engine) -> HubStore:
     return store
 
 
-def web_app(engine: Engine, *, throttle: LoginThrottle | None = None) -> Any:
+def web_app(
+    engine: Engine, *, throttle: LoginThrottle | None = None, real_clock: bool = False
+) -> Any:
+    """The supervisor web over ``engine``, its clock at :data:`NOW` (or the real one), with
+    the hub's default report deadlines."""
     hub = HubWeb(
-        engine=engine, roster=ROSTER, zone=ZoneInfo(TZ), now=lambda zone: NOW.astimezone(zone)
+        engine=engine,
+        roster=ROSTER,
+        zone=ZoneInfo(TZ),
+        now=(lambda zone: datetime.now(zone))
+        if real_clock
+        else (lambda zone: NOW.astimezone(zone)),
+        deadlines=HubSettings().deadlines(),
     )
     return create_app(hub, secret_key=b"h" * 32, throttle=throttle)

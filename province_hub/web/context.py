@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from fastapi import Request
 from sqlalchemy import Engine
 
+from province_hub.deadlines import Deadlines
 from sync.roster import City
 
 
@@ -20,6 +21,8 @@ class HubWeb:
     zone: ZoneInfo
     #: The clock (tests and the demo pass their own); pages default to periods before now.
     now: Callable[[ZoneInfo], datetime] = field(default=datetime.now)
+    #: The report deadlines (timeliness, late and missing reports); None: not judged.
+    deadlines: Deadlines | None = None
 
     @property
     def roster_codes(self) -> tuple[str, ...]:

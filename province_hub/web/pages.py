@@ -206,6 +206,7 @@ def overview(
         kpi_table=tables.province_kpi_table(comparison, lang),
         figures_table=tables.figures_table(figures, lang),
         warnings_table=tables.warnings_table(warnings, names, lang),
+        timeliness_table=tables.timeliness_table(views.timeliness(hub, period, start), names, lang),
         links_table=tables.links_table(views.links(hub), names),
         missing=[names.get(c, c) for c in figures["province"]["cities_missing"]],
         export_query=_export_query(request),

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from province_hub import consolidation, report_browser, supervision
 from province_hub.consolidation import FiguresError
+from province_hub.deadlines import period_timeliness
 from province_hub.status import link_status
 from province_hub.web import tables
 from province_hub.web.context import HubWeb
@@ -32,6 +33,7 @@ TREND_POINTS: dict[str, int] = {"day": 30, "week": 13, "month": 12, "quarter": 8
 #: The views that have an export, and the area (role table) each needs.
 EXPORT_AREAS: dict[str, str] = {
     "figures": "figures",
+    "timeliness": "figures",
     "comparison": "figures",
     "trend": "figures",
     "warnings": "figures",
@@ -45,6 +47,7 @@ EXPORT_AREAS: dict[str, str] = {
 }
 ExportView = Literal[
     "figures",
+    "timeliness",
     "comparison",
     "trend",
     "warnings",
@@ -73,9 +76,29 @@ def start_of(hub: HubWeb, period: str, start: date | None) -> date:
 
 def figures(hub: HubWeb, period: str, start: date | None) -> dict[str, Any]:
     data: dict[str, Any] = consolidation.figures(
-        hub.engine, period_kind=period, start=start_of(hub, period, start), roster=hub.roster
+        hub.engine,
+        period_kind=period,
+        start=start_of(hub, period, start),
+        roster=hub.roster,
+        deadlines=hub.deadlines,
+        now=hub.local_now(),
     )
     return data
+
+
+def timeliness(hub: HubWeb, period: str, start: date | None) -> dict[str, Any] | None:
+    """Every report owed for the period, per city: on time, late, missing or pending (its
+    deadline not passed yet); None when the hub judges no deadlines."""
+    if hub.deadlines is None:
+        return None
+    return period_timeliness(
+        hub.engine,
+        deadlines=hub.deadlines,
+        period_kind=period,
+        start=start_of(hub, period, start),
+        roster=hub.roster,
+        now=hub.local_now(),
+    )
 
 
 def comparison(hub: HubWeb, period: str, start: date | None) -> dict[str, Any]:
@@ -194,6 +217,8 @@ def export_table(
     names = hub.names(lang)
     if view == "figures":
         return tables.figures_table(figures(hub, period, start), lang)
+    if view == "timeliness":
+        return tables.timeliness_table(timeliness(hub, period, start), names, lang)
     if view == "comparison":
         check_sort(sort)
         return tables.comparison_table(

@@ -101,13 +101,19 @@ def _counts(engine: Engine) -> tuple[int, int, int]:
 
 
 def test_figures_api_is_the_cli_json_and_counts_latest_revisions(live: Live) -> None:
-    with live.api("statistics_manager") as c:
+    # The CLI judges report timeliness at the real "now": so does this server.
+    with (
+        serving(web_app(live.engine, real_clock=True)) as url,
+        httpx.Client(base_url=url, auth=("statistics_manager", PASSWORD)) as c,
+    ):
         r = c.get("/api/v1/figures", params={"period": "month", "start": "2026-11-01"})
     assert r.status_code == 200, r.text
     data = r.json()
     cli = subprocess.run(
-        [sys.executable, "-m", "sync.cli", "hub", "figures", "--period", "month"]
-        + ["--start", "2026-11-01", "--json", "--database-url", live.db_url],
+        [
+            *(sys.executable, "-m", "sync.cli", "hub", "figures", "--period", "month"),
+            *("--start", "2026-11-01", "--json", "--database-url", live.db_url),
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -470,6 +476,10 @@ def test_overview_shows_every_city_the_missing_one_and_the_quarantine(live: Live
         )
         total = sum(expected_complaints(c, NOVEMBER) for c in CODES if c != SILENT)
         assert f'data-key="complaints_received">{total}<' in page
+        # November's monthly reports were due by the 3rd working day of December and came
+        # on the 5th: late; the silent city's is missing.
+        late = page.split('id="tbl-timeliness"')[1].split("</table>")[0]
+        assert f'data-city="{SILENT}"' in late and "缺报" in late and "迟报" in late
         quarantine = b.get("/quarantine").text
         assert "surveyed = " in quarantine and CODES[1] in quarantine
         october = b.get("/overview", params={"start": OCTOBER.isoformat()}).text

@@ -328,6 +328,13 @@ def test_hub_figures_command(tmp_path: Path) -> None:
     assert first["by_category"][0]["key"] == "BILL"
     assert first["kpis"]["in_time_closure_rate"] == {"numerator": 3, "denominator": 4, "rate": 0.75}
     assert data["cities"][1] == {**data["cities"][1], "missing": True, "revision": None}
+    # Q3 reports were due by the 5th working day of October; the one sent now came late.
+    assert data["province"]["kpis"]["report_timeliness"] == {
+        "numerator": 0,
+        "denominator": 2 * len(ROSTER),
+        "rate": 0.0,
+    }
+    assert data["cities"][1]["kpis"]["report_timeliness"]["denominator"] == 2
     text = _fedsync(
         "hub", "figures", "--period", "quarter", "--start", "2026-07-01", "--database-url", url
     )

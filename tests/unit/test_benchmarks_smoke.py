@@ -66,3 +66,32 @@ def test_city_register_benchmark_runs(
     summary = _run(city_register.main, argv, capsys)
     for mode in city_register.MODES:
         assert summary[f"{mode}_per_s"] > 0
+
+
+def test_ingest_benchmark_compares_statistics_reports_with_suggestion_batches(
+    capsys: Any,
+) -> None:
+    """``--bodies both``: one run of each body, the reports' figures landed at the hub."""
+    from benchmarks import ingest
+
+    argv = ["--engine", "sqlite", "--cities", "2", "--per-city", "40", "--bodies", "both"]
+    summary = _run(ingest.main, [*argv, "--fill-workers", "1", "--json"], capsys)
+    assert summary["suggestions"]["bodies"] == "suggestions"
+    assert summary["suggestions"]["figure_rows"] == 0
+    statistics = summary["statistics"]
+    assert statistics["envelopes"] == 80
+    # Every report landed a header and its slices (10+ categories, 3+ channels, operators).
+    assert statistics["figure_rows"] >= 80 * (1 + 10 + 3 + 10)
+    assert summary["statistics_vs_suggestions"] > 0
+
+
+def test_statistics_bodies_keep_the_hubs_rules() -> None:
+    from datetime import date
+
+    from benchmarks.ingest import statistics_body
+    from sync.validation import broken_rule
+
+    for number in range(1, 30):
+        body = statistics_body("620100", number, "2026-11-26")
+        assert broken_rule("statistics_report", body, today=date(2026, 11, 27)) is None
+        assert len(body.by_category) >= 10 and len(body.operators) >= 10

@@ -1,0 +1,311 @@
+"""Late and missing reports: deadlines on the holiday calendar, on time / late / missing per
+city and period, the timeliness KPI, and the REMINDER routine — once per report and period,
+and once in all even when two hub replicas run it at the same moment on one database."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+
+from province_hub import services
+from province_hub.deadlines import DeadlineRule, Deadlines, period_timeliness, send_reminders
+from province_hub.settings import HubSettings
+from province_hub.store import Notice, create_schema
+from sync.calendar import WorkCalendar
+from sync.config import ConfigError
+from sync.db import make_engine
+from sync.envelopes import build_envelope
+from sync.pb.fedsync.v1 import federation_pb2 as pb
+from sync.roster import load_roster
+from tests.conftest import wait_until
+
+ZONE = ZoneInfo("Asia/Shanghai")
+ROSTER = load_roster()[:3]
+A, B, C = (c.code for c in ROSTER)
+# National Day 2026 as a holiday file states it: 1-8 October off, Saturday 10 October worked.
+HOLIDAYS = frozenset(date(2026, 10, d) for d in range(1, 9))
+WORKED = frozenset({date(2026, 10, 10)})
+ONLY_STATISTICS = "statistics:day,week,month,quarter,year"
+
+
+def local(*args: int) -> datetime:
+    return datetime(*args, tzinfo=ZONE)  # type: ignore[misc]
+
+
+def deadlines(due: str = ONLY_STATISTICS) -> Deadlines:
+    return Deadlines.from_settings(
+        rules={
+            "day": "0d 10:00",
+            "week": "0d 12:00",
+            "month": "3wd",
+            "quarter": "5wd",
+            "year": "5wd",
+        },
+        due=due,
+        calendar=WorkCalendar(HOLIDAYS, WORKED, tz_name="Asia/Shanghai"),
+    )
+
+
+def test_default_deadlines_fall_on_the_calendar() -> None:
+    d = deadlines()
+    assert d.deadline("day", date(2026, 11, 26)) == local(2026, 11, 27, 10, 0)
+    assert d.deadline("week", date(2026, 11, 16)) == local(2026, 11, 23, 12, 0)  # Monday
+    # November: 1, 2, 3 December are working days: due by the end of the 3rd.
+    assert d.deadline("month", date(2026, 11, 1)) == local(2026, 12, 4, 0, 0)
+    # September: the holiday week is skipped, the worked Saturday counts (9, 10, 12 Oct).
+    assert d.deadline("month", date(2026, 9, 1)) == local(2026, 10, 13, 0, 0)
+    # Third quarter, 5th working day: 9, 10, 12, 13, 14 October.
+    assert d.deadline("quarter", date(2026, 7, 1)) == local(2026, 10, 15, 0, 0)
+    # The year 2026: 1 January 2027 is a Friday (not a holiday in this file): 1, 4, 5, 6, 7.
+    assert d.deadline("year", date(2026, 1, 1)) == local(2027, 1, 8, 0, 0)
+    # The same calendar class the cities count ticket limits on.
+    assert d.calendar.is_workday(date(2026, 10, 10)) and not d.calendar.is_workday(
+        date(2026, 10, 5)
+    )
+    timed = DeadlineRule.parse("2wd 18:00", name="deadline_month")
+    assert timed.deadline(date(2026, 10, 1), d.calendar) == local(2026, 10, 10, 18, 0)
+
+
+def test_bad_deadline_settings_are_named() -> None:
+    with pytest.raises(ConfigError, match="deadline_month"):
+        HubSettings(deadline_month="3 days")
+    with pytest.raises(ConfigError, match="due_reports"):
+        HubSettings(due_reports="statistics:fortnight")
+    with pytest.raises(ConfigError, match="deadline_day"):
+        HubSettings(deadline_day="1d")  # a calendar-day rule needs its time
+
+
+def test_holidays_file_setting_feeds_the_calendar(tmp_path: Path) -> None:
+    path = tmp_path / "holidays.txt"
+    path.write_text(
+        "# National Day\n" + "".join(f"2026-10-0{d}\n" for d in range(1, 9)) + "work 2026-10-10\n"
+    )
+    d = HubSettings(holidays_file=path).deadlines()
+    assert d.deadline("month", date(2026, 9, 1)) == local(2026, 10, 13, 0, 0)
+    with pytest.raises(ConfigError, match="holidays_file"):
+        HubSettings(holidays_file=tmp_path / "nope.txt").deadlines()
+
+
+def stats(kind: int, start: str, revision: int = 1) -> pb.StatisticsReport:
+    return pb.StatisticsReport(
+        period=pb.Period(kind=kind, start=start), revision=revision, approved_by="leader-1"
+    )
+
+
+class Hub:
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.seq: dict[str, int] = {}
+
+    def push(self, city: str, body: Any, at: datetime) -> None:
+        self.seq[city] = self.seq.get(city, 0) + 1
+        envelope = build_envelope(
+            city_code=city, epoch="e" * 32, seq=self.seq[city], body=body, created_at=at
+        )
+        services.ingest_batch(
+            self.engine,
+            city_code=city,
+            envelopes=[envelope],
+            tz_name="Asia/Shanghai",
+            max_batch=10,
+            now=at,
+        )
+
+    def reminders(self) -> list[tuple[str, str]]:
+        out = []
+        for city in (A, B, C):
+            for blob in services.notices_after(self.engine, city_code=city, after_seq=0):
+                notice = pb.Notice.FromString(blob)
+                if notice.kind == pb.REMINDER:
+                    out.append((city, notice.title))
+        return sorted(out)
+
+
+@pytest.fixture
+def hub(databases: Any) -> Any:
+    engine = make_engine(databases("deadlines"))
+    create_schema(engine)
+    yield Hub(engine)
+    engine.dispose()
+
+
+def test_on_time_late_missing_and_the_timeliness_kpi(hub: Hub) -> None:
+    d = deadlines()
+    week = date(2026, 11, 16)  # due Monday 23 November 12:00
+    hub.push(A, stats(pb.WEEK, "2026-11-16"), local(2026, 11, 23, 11, 59))
+    hub.push(B, stats(pb.WEEK, "2026-11-16"), local(2026, 11, 23, 12, 1))
+    # A's correction after the deadline does not make its report late.
+    hub.push(A, stats(pb.WEEK, "2026-11-16", revision=2), local(2026, 11, 24, 9, 0))
+    before = period_timeliness(
+        hub.engine,
+        deadlines=d,
+        period_kind="week",
+        start=week,
+        roster=ROSTER,
+        now=local(2026, 11, 23, 11, 0),
+    )
+    assert [r["status"] for r in before["rows"]] == ["on_time", "late", "pending"]
+    assert before["kpis"]["report_timeliness"] == {"numerator": 1, "denominator": 2, "rate": 0.5}
+    after = period_timeliness(
+        hub.engine,
+        deadlines=d,
+        period_kind="week",
+        start=week,
+        roster=ROSTER,
+        now=local(2026, 11, 30, 0, 0),
+    )
+    rows = {r["city_code"]: r for r in after["rows"]}
+    assert rows[A]["status"] == "on_time" and rows[A]["revision"] == 2
+    assert rows[B]["status"] == "late"
+    assert rows[C] == {**rows[C], "status": "missing", "received_at": None, "revision": None}
+    assert after["totals"] == {"on_time": 1, "late": 1, "missing": 1, "pending": 0}
+    assert after["kpis"]["report_timeliness"]["rate"] == pytest.approx(1 / 3)
+    assert after["kpis"]["by_city"][C] == {"numerator": 0, "denominator": 1, "rate": 0.0}
+    # A quarantined report is not a report received.
+    bad = stats(pb.WEEK, "2026-11-23")
+    bad.closed_in_time = 1  # more closed in time than closed
+    hub.push(C, bad, local(2026, 11, 30, 9, 0))
+    later = period_timeliness(
+        hub.engine,
+        deadlines=d,
+        period_kind="week",
+        start=date(2026, 11, 23),
+        roster=ROSTER,
+        now=local(2026, 12, 1),
+    )
+    assert {r["city_code"]: r["status"] for r in later["rows"]}[C] == "missing"
+
+
+def test_an_overdue_report_is_reminded_once(hub: Hub) -> None:
+    d = deadlines(due="statistics:week;qa:month")
+    hub.push(A, stats(pb.WEEK, "2026-11-16"), local(2026, 11, 23, 9, 0))
+    lookback = timedelta(days=5)
+    # Before Monday noon nothing is overdue.
+    assert (
+        send_reminders(
+            hub.engine,
+            deadlines=d,
+            roster_codes=[A, B, C],
+            now=local(2026, 11, 23, 11, 0),
+            lookback=lookback,
+        )
+        == []
+    )
+    sent = send_reminders(
+        hub.engine,
+        deadlines=d,
+        roster_codes=[A, B, C],
+        now=local(2026, 11, 23, 12, 30),
+        lookback=lookback,
+    )
+    assert sorted((s.city_code, s.report, s.period_start) for s in sent) == [
+        (B, "statistics", date(2026, 11, 16)),
+        (C, "statistics", date(2026, 11, 16)),
+    ]
+    assert hub.reminders() == [
+        (B, "Overdue: weekly statistics report for week 2026-11-16"),
+        (C, "Overdue: weekly statistics report for week 2026-11-16"),
+    ]
+    # Later ticks: B sends late; nothing is reminded twice.
+    hub.push(B, stats(pb.WEEK, "2026-11-16"), local(2026, 11, 24, 9, 0))
+    for hours in (1, 5, 30):
+        assert (
+            send_reminders(
+                hub.engine,
+                deadlines=d,
+                roster_codes=[A, B, C],
+                now=local(2026, 11, 23, 12, 30) + timedelta(hours=hours),
+                lookback=lookback,
+            )
+            == []
+        )
+    assert len(hub.reminders()) == 2
+    # The next deadline: November's QA report (3rd working day of December) and the week of
+    # 23 November; each city gets its own reminders.
+    sent = send_reminders(
+        hub.engine,
+        deadlines=d,
+        roster_codes=[A, B, C],
+        now=local(2026, 12, 4, 8, 0),
+        lookback=lookback,
+    )
+    assert sorted((s.city_code, s.report) for s in sent) == sorted(
+        [(c, "statistics") for c in (A, B, C)] + [(c, "qa") for c in (A, B, C)]
+    )
+    assert len(hub.reminders()) == 8
+
+
+def test_two_replicas_send_each_reminder_once(databases: Any) -> None:
+    url = databases("replicas")
+    replicas = [make_engine(url), make_engine(url)]
+    create_schema(replicas[0])
+    d = deadlines(due="statistics:day,week;qa:month;overtime:month")
+    codes = [c.code for c in load_roster()]
+    start = local(2026, 11, 2, 12, 0)
+    totals: list[int] = []
+    try:
+        for tick in range(6):  # six ticks, both replicas at the same moment each time
+            moment = start + timedelta(days=tick * 4)
+            barrier = threading.Barrier(2)
+            results: list[Any] = [None, None]
+
+            def run(
+                i: int, moment: datetime = moment, barrier: Any = barrier, results: Any = results
+            ) -> None:
+                barrier.wait()
+                try:
+                    results[i] = len(
+                        send_reminders(
+                            replicas[i],
+                            deadlines=d,
+                            roster_codes=codes,
+                            now=moment,
+                            lookback=timedelta(days=5),
+                        )
+                    )
+                except Exception as exc:  # shown below
+                    results[i] = exc
+
+            threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+            assert all(isinstance(r, int) for r in results), results
+            totals.append(sum(results))
+        with replicas[0].connect() as conn:
+            notices = conn.execute(select(func.count()).select_from(Notice)).scalar_one()
+            titles = conn.execute(select(Notice.title, Notice.targets)).all()
+        assert notices == sum(totals) > 14 * 8  # a day and more per city and tick
+        assert len(set(titles)) == len(titles)  # no reminder twice for one city and period
+    finally:
+        for engine in replicas:
+            engine.dispose()
+
+
+async def test_the_hub_process_runs_the_reminder_routine(
+    databases: Any, hub_settings_factory: Any, start_hub: Any
+) -> None:
+    url = databases("routine")
+    hub = await start_hub(hub_settings_factory(url, reminder_minutes=0.005))
+    assert hub.scheduler is not None and hub.scheduler.running
+
+    def reminders() -> int:
+        with hub.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).select_from(Notice).where(Notice.kind == "REMINDER")
+                ).scalar_one()
+            )
+
+    # Nothing was ever sent to this hub: every city owes yesterday's daily report at least.
+    count = await wait_until(reminders, timeout=30, what="the routine's reminders")
+    assert count >= len(hub.roster_codes)
+    await hub.stop(grace=0.5)
+    assert not hub.scheduler.running
