@@ -112,7 +112,8 @@ def build(settings: CitySettings) -> CityNode:
     tls = load_city_tls(settings.pki_dir, settings.code)
 
     def on_notice(notice: pb.Notice) -> None:
-        if services.accept_notice(engine, notice) and settings.demo_traffic:
+        # Receipts come from people; only `fedsync demo` asks the node to send them itself.
+        if services.accept_notice(engine, notice) and settings.demo_receipts:
             simulator.auto_receipts(engine, notice)
 
     link = LinkClient(

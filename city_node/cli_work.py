@@ -11,36 +11,47 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date
-from typing import Any
+from datetime import date, datetime, tzinfo
+from typing import TYPE_CHECKING, Any
 
+from city_node.context import Actor, CityContext
 from city_node.settings import CitySettings
-from sync.commands import SubParsers, leaf, print_data, settings_flags
+from sync.commands import SubParsers, close_when_done, leaf, print_data, settings_flags
 from sync.config import ConfigError, add_arguments, resolve
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from city_node.reports import ReportView
+    from city_node.views import TicketDetail
 
 
 def city_settings(args: argparse.Namespace) -> CitySettings:
     return resolve(CitySettings, flags=settings_flags(args), section="city")
 
 
-def city_engine(args: argparse.Namespace) -> Any:
+def city_engine(args: argparse.Namespace) -> Engine:
+    """The city store named by the settings, migrated, closed when the command is done."""
     from city_node.app import open_engine
 
-    return open_engine(city_settings(args))
+    engine = open_engine(city_settings(args))
+    close_when_done(args, engine.dispose)
+    return engine
 
 
-def city_context(args: argparse.Namespace) -> Any:
+def city_context(args: argparse.Namespace) -> CityContext:
     from city_node.app import context_for
 
     # The same calendar, categories and rules as the running node.
     return context_for(city_settings(args), city_engine(args))
 
 
-def staff_actor(ctx: Any, staff_id: str, role: str | None = None, flag: str = "--as") -> Any:
+def staff_actor(
+    ctx: CityContext, staff_id: str, role: str | None = None, flag: str = "--as"
+) -> Actor:
     """The Actor for ``--as``: a known, active staff member, in their own role (``--role``,
     when given, must be that role) — history and reports name real people."""
     from city_node import staff
-    from city_node.context import Actor
 
     member = staff.get(ctx.engine, staff_id)
     if member is None:
@@ -98,60 +109,43 @@ def _staff_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ticket_data(ctx: Any, ticket_id: Any) -> dict[str, Any]:
-    from city_node import tickets
-
-    ticket, extras = tickets.get(ctx, ticket_id)
-    data = {
-        "id": ticket.id,
-        "kind": ticket.kind.value,
-        "status": ticket.status.value,
-        "category": ticket.category,
-        "channel": ticket.channel.value,
-        "tier": ticket.tier.value,
-        "customer_phone": ticket.customer_phone,
-        "customer_name": ticket.customer_name,
-        "content": ticket.content,
-        "registered_at": ticket.registered_at,
-        "deadline": ticket.deadline,
-        "operator": ticket.operator,
-        "branch": ticket.branch,
-        "closed_at": ticket.closed_at,
-        "satisfaction": ticket.satisfaction.value if ticket.satisfaction else None,
-        "reopen_count": ticket.reopen_count,
-        "chase_count": ticket.chase_count,
-        **extras,
-        "history": [
-            {
-                "at": h.at,
-                "actor": h.actor,
-                "role": h.role.value,
-                "action": h.action.value,
-                "note": h.note,
-                "from_status": h.from_status.value if h.from_status else None,
-                "to_status": h.to_status.value if h.to_status else None,
-            }
-            for h in tickets.history(ctx, ticket.id)
-        ],
-    }
+def _ticket_json(detail: TicketDetail) -> dict[str, Any]:
+    """The API's ticket, for ``--json``."""
+    # What the caller may do next is a signed-in caller's question: the console's, not
+    # the shell's.
+    data = detail.model_dump(exclude={"allowed_actions"})
+    # Scripts pass the printed id back as --id, and this command has always printed it as
+    # a string (the domain's ticket id is one).
+    data["id"] = str(detail.id)
     return data
 
 
-def _ticket_text(data: dict[str, Any], zone: Any) -> str:
-    def local(value: Any) -> str:
+def _show_ticket(
+    args: argparse.Namespace, ctx: CityContext, ticket_id: int | str, text: str
+) -> None:
+    from city_node.views import ticket_detail
+
+    if args.json:
+        print_data(args, _ticket_json(ticket_detail(ctx, ticket_id, None)), "")
+    else:
+        print(text)
+
+
+def _ticket_text(ticket: TicketDetail, zone: tzinfo) -> str:
+    def local(value: datetime | None) -> str:
         return value.astimezone(zone).strftime("%Y-%m-%d %H:%M") if value else "-"
 
-    flags = [f for f in ("is_repeat", "overtime") if data.get(f)]
+    flags = [f for f in ("is_repeat", "overtime") if getattr(ticket, f)]
     lines = [
-        f"ticket {data['id']}: {data['kind']} {data['category']} via {data['channel']}, "
-        f"{data['tier']} customer {data['customer_name']} {data['customer_phone']}",
-        f"status {data['status']}, deadline {local(data['deadline'])}"
+        f"ticket {ticket.id}: {ticket.kind} {ticket.category} via {ticket.channel}, "
+        f"{ticket.tier} customer {ticket.customer_name} {ticket.customer_phone}",
+        f"status {ticket.status}, deadline {local(ticket.deadline)}"
         + (f" [{', '.join(flags)}]" if flags else ""),
-        f"  {data['content']}",
+        f"  {ticket.content}",
     ]
-    for h in data["history"]:
-        note = f" — {h['note']}" if h["note"] else ""
-        lines.append(f"  {local(h['at'])} {h['actor']:<14} {h['action']:<18}{note}")
+    for h in ticket.history:
+        note = f" — {h.note}" if h.note else ""
+        lines.append(f"  {local(h.at)} {h.actor:<14} {h.action:<18}{note}")
     return "\n".join(lines)
 
 
@@ -178,8 +172,7 @@ def _ticket_register(args: argparse.Namespace) -> int:
         branch=args.branch,
         note=args.note,
     )
-    data = _ticket_data(ctx, ticket.id)
-    print_data(args, data, f"ticket {ticket.id} registered: {ticket.status.value}")
+    _show_ticket(args, ctx, ticket.id, f"ticket {ticket.id} registered: {ticket.status.value}")
     return 0
 
 
@@ -196,20 +189,23 @@ def _ticket_act(args: argparse.Namespace) -> int:
     if args.reopen:
         params["reopen"] = True
     ticket = tickets.act(ctx, actor, args.id, args.action, **params)
-    data = _ticket_data(ctx, ticket.id)
-    print_data(args, data, f"ticket {ticket.id}: {args.action} done, now {ticket.status.value}")
+    done = f"ticket {ticket.id}: {args.action} done, now {ticket.status.value}"
+    _show_ticket(args, ctx, ticket.id, done)
     return 0
 
 
 def _ticket_show(args: argparse.Namespace) -> int:
+    from city_node.views import ticket_detail
+
     ctx = city_context(args)
-    data = _ticket_data(ctx, args.id)
-    print_data(args, data, _ticket_text(data, ctx.zone))
+    detail = ticket_detail(ctx, args.id, None)
+    print_data(args, _ticket_json(detail), _ticket_text(detail, ctx.zone))
     return 0
 
 
 def _ticket_list(args: argparse.Namespace) -> int:
     from city_node import tickets
+    from city_node.views import ticket_summary
 
     ctx = city_context(args)
     rows = tickets.search(
@@ -220,16 +216,7 @@ def _ticket_list(args: argparse.Namespace) -> int:
         overtime_only=args.overtime,
         limit=args.limit,
     )
-    columns = ("id", "kind", "status", "category", "channel", "tier", "operator", "is_repeat")
-    data = [
-        {
-            **{c: getattr(r, c) for c in columns},
-            "registered_at": r.registered_at,
-            "deadline": r.deadline,
-            "closed_at": r.closed_at,
-        }
-        for r in rows
-    ]
+    data = [ticket_summary(r).model_dump() for r in rows]
     lines = [
         f"{r.id:>7} {r.kind:<12} {r.status:<18} {r.category:<14} {r.tier:<11} "
         f"{r.registered_at.astimezone(ctx.zone):%Y-%m-%d %H:%M}  due "
@@ -240,25 +227,14 @@ def _ticket_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report_data(view: Any) -> dict[str, Any]:
-    return {
-        "id": view.id,
-        "kind": view.kind,
-        "period_kind": view.period_kind,
-        "period_start": view.period_start,
-        "revision": view.revision,
-        "status": view.status,
-        "drafted_at": view.drafted_at,
-        "drafted_by": view.drafted_by,
-        "decided_at": view.decided_at,
-        "decided_by": view.decided_by,
-        "decision_note": view.decision_note,
-        "outbox_seq": view.outbox_seq,
-        "figures": view.figures,
-    }
+def _report_json(view: ReportView) -> dict[str, Any]:
+    """The API's report, for ``--json``."""
+    from city_node.views import report_out
+
+    return report_out(view).model_dump()
 
 
-def _report_line(view: Any) -> str:
+def _report_line(view: ReportView) -> str:
     return (
         f"report {view.id}: {view.kind} {view.period_kind} {view.period_start} "
         f"rev {view.revision} — {view.status}"
@@ -276,7 +252,7 @@ def _report_draft(args: argparse.Namespace) -> int:
     except ValueError:
         raise ConfigError(f"--start {args.start!r} is not a YYYY-MM-DD date") from None
     view = reports.draft(ctx, args.kind, args.period, start, by=actor.id, role=actor.role)
-    print_data(args, _report_data(view), _report_line(view))
+    print_data(args, _report_json(view), _report_line(view))
     return 0
 
 
@@ -286,7 +262,7 @@ def _report_list(args: argparse.Namespace) -> int:
     ctx = city_context(args)
     views = reports.pending(ctx) if args.pending else reports.recent(ctx, args.limit)
     text = "\n".join(_report_line(v) for v in views) or "no reports"
-    print_data(args, [_report_data(v) for v in views], text)
+    print_data(args, [_report_json(v) for v in views], text)
     return 0
 
 
@@ -300,7 +276,7 @@ def _report_decide(args: argparse.Namespace) -> int:
     else:
         view = reports.reject(ctx, actor, args.id, note=args.note)
     suffix = f", queued for the province as seq {view.outbox_seq}" if view.outbox_seq else ""
-    print_data(args, _report_data(view), _report_line(view) + suffix)
+    print_data(args, _report_json(view), _report_line(view) + suffix)
     return 0
 
 

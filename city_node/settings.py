@@ -34,6 +34,9 @@ class CitySettings:
     demo_traffic: bool = setting(
         False, "run the traffic simulator: a few days of history, then live tickets (demo)"
     )
+    demo_receipts: bool = setting(
+        False, "answer each province notice at once with receipts as leader-1 (demo)"
+    )
     categories_file: Path | None = setting(
         None,
         "category tree CSV (code,parent,name_zh,name_en,complaint_limit_workdays); "

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from province_hub.settings import HubSettings
-from sync.commands import SubParsers, print_data, refusals, settings_flags
+from sync.commands import SubParsers, close_when_done, print_data, refusals, settings_flags
 from sync.config import ConfigError, add_arguments, resolve
 
 if TYPE_CHECKING:
@@ -43,6 +43,7 @@ def _hub_engine(args: argparse.Namespace) -> tuple[Engine, tuple[str, ...]]:
 
     settings = _hub_settings(args)
     engine = make_engine(settings.database_url)
+    close_when_done(args, engine.dispose)
     create_schema(engine)
     return engine, tuple(c.code for c in load_roster(settings.roster))
 
@@ -56,14 +57,31 @@ def _hub_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _notice_kind(value: str) -> str:
+    """The stored name of a notice kind given as ``announcement``, ``standard-answer``…"""
+    from sync.pb.fedsync.v1 import federation_pb2 as pb
+
+    kind = value.upper().replace("-", "_")
+    if kind not in pb.NoticeKind.keys() or kind == "NOTICE_KIND_UNSPECIFIED":  # noqa: SIM118
+        raise ConfigError(f"--kind {value!r}: use announcement, task, standard-answer, finding")
+    return kind
+
+
+def _hub_notices(args: argparse.Namespace) -> int:
+    from province_hub.status import format_progress, notice_progress
+
+    engine, _ = _hub_engine(args)
+    rows = notice_progress(engine, kind=_notice_kind(args.kind) if args.kind else None)
+    print_data(args, rows, format_progress(rows))
+    return 0
+
+
 def _hub_notice(args: argparse.Namespace) -> int:
     from province_hub import services
     from sync.pb.fedsync.v1 import federation_pb2 as pb
 
     engine, roster = _hub_engine(args)
-    kind = args.kind.upper().replace("-", "_")
-    if kind not in pb.NoticeKind.keys() or kind == "NOTICE_KIND_UNSPECIFIED":  # noqa: SIM118
-        raise ConfigError(f"--kind {args.kind!r}: use announcement, task, standard-answer, finding")
+    kind = _notice_kind(args.kind)
     notice = pb.Notice(
         kind=pb.NoticeKind.Value(kind),
         priority=pb.Priority.Value(args.priority.upper()),
@@ -171,6 +189,7 @@ def _staff_engine(args: argparse.Namespace) -> Engine:
     from sync.db import make_engine
 
     engine = make_engine(_hub_settings(args).database_url)
+    close_when_done(args, engine.dispose)
     create_schema(engine)
     return engine
 
@@ -254,7 +273,8 @@ def add_commands(tiers: SubParsers) -> None:
     add_arguments(hub, HubSettings)
     hub.set_defaults(_handler=_hub_run)
     hub_sub = hub.add_subparsers(
-        dest="_sub", metavar="[run|status|notice|migrate|resolve|trace|figures|staff]"
+        dest="_sub",
+        metavar="[run|status|notice|notices|migrate|resolve|trace|figures|staff]",
     )
     hub_run = hub_sub.add_parser("run", help="run the hub (the default)")
     hub_run.set_defaults(_handler=_hub_run)
@@ -274,6 +294,12 @@ def add_commands(tiers: SubParsers) -> None:
     notice.add_argument("--deadline", default="", help="ISO date-time a TASK must be done by")
     notice.add_argument("--sender", default="announcer")
     notice.set_defaults(_handler=_hub_notice)
+    notices = hub_sub.add_parser(
+        "notices", help="per notice sent: targets, delivered, read, done, objections"
+    )
+    notices.add_argument("--kind", default="", help="only this kind, e.g. announcement, task")
+    notices.add_argument("--json", action="store_true", help="machine-readable output")
+    notices.set_defaults(_handler=_hub_notices)
     hub_migrate = hub_sub.add_parser(
         "migrate", help="bring the hub store to the latest schema revision and print it"
     )
@@ -309,7 +335,7 @@ def add_commands(tiers: SubParsers) -> None:
     trace.add_argument("--by", default="supervisor", help="who asks (province staff)")
     trace.add_argument("--json", action="store_true", help="machine-readable output")
     trace.set_defaults(_handler=_hub_trace)
-    for sub in (hub_run, status, notice, hub_migrate, resolve, trace):
+    for sub in (hub_run, status, notice, notices, hub_migrate, resolve, trace):
         add_arguments(sub, HubSettings, nested=True)
     from province_hub.figures_cli import add_figures_command
 

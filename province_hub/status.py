@@ -1,4 +1,5 @@
-"""The per-city link picture for ``fedsync hub status`` (and later the supervisor pages)."""
+"""The per-city link picture for ``fedsync hub status``, and how far each notice has got
+for ``fedsync hub notices`` (and later the supervisor pages)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from province_hub.store import CityLink, Record
+from province_hub.store import CityLink, Notice, NoticeDelivery, Record
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -24,6 +25,7 @@ def link_status(engine: Engine, roster_codes: Sequence[str]) -> list[dict[str, A
     with engine.connect() as conn:
         links = {row.city_code: row for row in conn.execute(select(CityLink)).all()}
         counts: dict[str, dict[str, int]] = {}
+        accepted: dict[str, dict[str, int]] = {}
         quarantined: dict[str, int] = {}
         for code, kind, status, n in conn.execute(
             select(Record.city_code, Record.kind, Record.status, func.count()).group_by(
@@ -34,6 +36,8 @@ def link_status(engine: Engine, roster_codes: Sequence[str]) -> list[dict[str, A
             by_kind[kind] = by_kind.get(kind, 0) + n
             if status == "quarantined":
                 quarantined[code] = quarantined.get(code, 0) + n
+            elif status == "accepted":
+                accepted.setdefault(code, {})[kind] = n
     out: list[dict[str, Any]] = []
     for code in list(roster_codes) + sorted(set(links) - set(roster_codes)):
         link = links.get(code)
@@ -45,6 +49,7 @@ def link_status(engine: Engine, roster_codes: Sequence[str]) -> list[dict[str, A
                 "acked_seq": link.acked_seq if link else 0,
                 "epoch": link.epoch if link else "",
                 "records": counts.get(code, {}),
+                "accepted": accepted.get(code, {}),
                 "quarantined": quarantined.get(code, 0),
                 "backlog": link.backlog if link else 0,
                 "oldest_unsent_age_s": link.oldest_unsent_age_s if link else 0,
@@ -69,5 +74,45 @@ def format_table(rows: list[dict[str, Any]]) -> str:
             f"{r['city_code']:<7} {r['state']:<11} {r['acked_seq']:>8} {total:>8} "
             f"{r['quarantined']:>5} {r['backlog']:>8}  {r['last_contact'] or '-':<26} "
             f"{error[:60]}"
+        )
+    return "\n".join(lines)
+
+
+def notice_progress(engine: Engine, *, kind: str | None = None) -> list[dict[str, Any]]:
+    """Per notice, oldest first (only ``kind``, e.g. ``ANNOUNCEMENT``, when given): how many
+    cities it targets and how many have had it delivered, read, done or objected to."""
+    query = (
+        select(
+            Notice.seq,
+            Notice.kind,
+            Notice.title,
+            func.count(NoticeDelivery.city_code),
+            func.count(NoticeDelivery.delivered_at),
+            func.count(NoticeDelivery.read_at),
+            func.count(NoticeDelivery.done_at),
+            func.count(NoticeDelivery.objection_at),
+        )
+        .join(NoticeDelivery, NoticeDelivery.notice_seq == Notice.seq)
+        .group_by(Notice.seq, Notice.kind, Notice.title)
+        .order_by(Notice.seq)
+    )
+    if kind is not None:
+        query = query.where(Notice.kind == kind)
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    names = ("seq", "kind", "title", "targets", "delivered", "read", "done", "objections")
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def format_progress(rows: list[dict[str, Any]]) -> str:
+    header = (
+        f"{'notice':>14} {'kind':<22} {'targets':>7} {'delivered':>9} {'read':>5} {'done':>5} "
+        f"{'objections':>10}  title"
+    )
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        lines.append(
+            f"{r['seq']:>14} {r['kind']:<22} {r['targets']:>7} {r['delivered']:>9} "
+            f"{r['read']:>5} {r['done']:>5} {r['objections']:>10}  {r['title']}"
         )
     return "\n".join(lines)

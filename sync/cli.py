@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from sync.commands import REFUSALS_ATTR, TIER_GROUP, Handler, TierCommands
+from sync.commands import REFUSALS_ATTR, TIER_GROUP, Handler, TierCommands, close_all
 from sync.config import ConfigError
 
 # --- pki -----------------------------------------------------------------------------------
@@ -160,6 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"fedsync: error: {exc}", file=sys.stderr)
             return 2
         raise
+    finally:
+        close_all(args)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ imports a tier (``tests/unit/test_import_rules.py`` holds it to that).
 
 Handlers are ``args -> exit code``. A :class:`~sync.config.ConfigError` raised by a handler
 is printed and exits 2; so is any exception type a tier names with :func:`refusals` (its own
-rule refusals, whose message is enough for a person).
+rule refusals, whose message is enough for a person). What a handler opens (an engine) it
+hands to :func:`close_when_done`, and ``fedsync`` closes it when the command returns or fails.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ TierCommands: TypeAlias = Callable[[SubParsers], None]
 
 #: Namespace attribute holding the exception types :func:`refusals` declared.
 REFUSALS_ATTR = "_refusals"
+_CLOSERS_ATTR = "_closers"
 
 
 def settings_flags(args: argparse.Namespace) -> dict[str, Any]:
@@ -39,6 +41,19 @@ def refusals(parser: argparse.ArgumentParser, *errors: type[Exception]) -> None:
     """Declare ``errors`` as refusals of the tier's rules: ``fedsync`` prints their message
     and exits 2 instead of a traceback, for every subcommand under ``parser``."""
     parser.set_defaults(**{REFUSALS_ATTR: errors})
+
+
+def close_when_done(args: argparse.Namespace, close: Callable[[], object]) -> None:
+    """Have ``fedsync`` call ``close`` once the command is done: a command run in-process
+    (tests, scripts calling ``main``) leaves no database connection open."""
+    closers: list[Callable[[], object]] = getattr(args, _CLOSERS_ATTR, [])
+    setattr(args, _CLOSERS_ATTR, [*closers, close])
+
+
+def close_all(args: argparse.Namespace) -> None:
+    """Call what :func:`close_when_done` collected, the last opened first."""
+    for close in reversed(getattr(args, _CLOSERS_ATTR, [])):
+        close()
 
 
 def leaf(

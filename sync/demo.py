@@ -1,9 +1,12 @@
 """``fedsync demo``: the whole federation on one machine, as separate processes.
 
 A PKI in a temporary directory, the hub and N city nodes (``fedsync hub`` / ``fedsync city``
-subprocesses) over loopback mutual TLS, one announcement to every city and their receipts,
-and the hub's link table printed as it fills. Ctrl-C (or ``--duration``) stops every process
-cleanly.
+subprocesses) over loopback mutual TLS, one announcement to every city and their receipts
+(each city answers notices itself: ``--demo-receipts``), and the hub's link table printed as
+it fills. Ctrl-C (or ``--duration``) stops every process cleanly.
+
+Like all of ``sync``, the demo imports neither tier: it drives them as a person would, with
+``fedsync`` commands, and reads the hub through them (``fedsync hub status|notices --json``).
 
 Every city runs the traffic simulator (``--demo-traffic``, :mod:`city_node.simulator`): a
 few days of population-scaled history written at start, then live tickets, escalations,
@@ -24,6 +27,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from sync.roster import City
 
@@ -113,6 +117,7 @@ def run_demo(*, duration: float, cities: int, workdir: Path | None) -> int:
                             "--database-url",
                             f"sqlite:///{base / f'city-{city.code}.sqlite'}",
                             "--demo-traffic",
+                            "--demo-receipts",
                             "--heartbeat-seconds",
                             "2",
                             *console,
@@ -155,9 +160,12 @@ def run_demo(*, duration: float, cities: int, workdir: Path | None) -> int:
             time.sleep(min(5.0, duration or 5.0))
             table = subprocess.run(status_cmd, capture_output=True, text=True, env=env)
             print(table.stdout, flush=True)
-            receipts = _receipt_summary(base / "hub.sqlite")
-            print(receipts, flush=True)
-            print(_records_summary(base / "hub.sqlite", roster), flush=True)
+            notices = _hub_json(env, "notices", "--kind", "announcement", *hub_args[2:])
+            if notices is not None:
+                print(_receipt_summary(notices), flush=True)
+            links = _hub_json(env, "status", *hub_args[2:])
+            if links is not None:
+                print(_records_summary(links, roster), flush=True)
     except KeyboardInterrupt:
         print("stopping…")
     finally:
@@ -185,39 +193,40 @@ _SUMMARY_KINDS = (
 )
 
 
-def _records_summary(hub_path: Path, roster: Sequence[City]) -> str:
-    """What the hub holds from each city, by kind: the cities are alive."""
-    import sqlite3
+def _hub_json(env: dict[str, str], *args: str) -> Any:
+    """What ``fedsync hub ARGS --json`` prints, or None (said on stderr) when it fails: the
+    picture is refreshed every few seconds, one miss does not stop the demo."""
+    done = subprocess.run(_fedsync("hub", *args, "--json"), capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        print(f"(fedsync hub {args[0]} failed: {last})", file=sys.stderr, flush=True)
+        return None
+    return json.loads(done.stdout)
 
-    with sqlite3.connect(hub_path) as conn:
-        counts = {
-            (code, kind): n
-            for code, kind, n in conn.execute(
-                "SELECT city_code, kind, count(*) FROM records WHERE status = 'accepted' "
-                "GROUP BY city_code, kind"
-            )
-        }
+
+def _records_summary(links: list[dict[str, Any]], roster: Sequence[City]) -> str:
+    """What the hub holds from each city, by kind: the cities are alive."""
+    accepted = {link["city_code"]: link["accepted"] for link in links}
     header = f"{'city':<18}" + "".join(f"{label:>9}" for _, label in _SUMMARY_KINDS)
     lines = [header]
     for city in roster:
-        cells = "".join(f"{counts.get((city.code, kind), 0):>9}" for kind, _ in _SUMMARY_KINDS)
+        held = accepted.get(city.code, {})
+        cells = "".join(f"{held.get(kind, 0):>9}" for kind, _ in _SUMMARY_KINDS)
         lines.append(f"{city.code} {city.name_en:<11}{cells}")
     return "\n".join(lines)
 
 
-def _receipt_summary(hub_path: Path) -> str:
-    import sqlite3
-
-    with sqlite3.connect(hub_path) as conn:
-        rows = conn.execute(
-            "SELECT n.seq, n.title, count(d.city_code), count(d.delivered_at), count(d.read_at) "
-            "FROM notices n JOIN notice_deliveries d ON d.notice_seq = n.seq "
-            "WHERE n.kind = 'ANNOUNCEMENT' GROUP BY n.seq ORDER BY n.seq"
-        ).fetchall()
+def _receipt_summary(notices: list[dict[str, Any]]) -> str:
     return json.dumps(
         [
-            {"notice": seq, "title": title, "targets": t, "delivered": d, "read": r}
-            for seq, title, t, d, r in rows
+            {
+                "notice": n["seq"],
+                "title": n["title"],
+                "targets": n["targets"],
+                "delivered": n["delivered"],
+                "read": n["read"],
+            }
+            for n in notices
         ],
         ensure_ascii=False,
     )

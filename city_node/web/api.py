@@ -1,6 +1,7 @@
-"""The console's JSON API under ``/api/v1``: request and response models, and thin routes
-that call one service each. The pages reuse the read helpers here (``ticket_detail``…) so
-what a person sees and what a script gets are the same data.
+"""The console's JSON API under ``/api/v1``: request models and thin routes that call one
+service each. Tickets and reports are shown through :mod:`city_node.views` (also used by the
+pages and by ``fedsync city … --json``), so what a person sees and what a script gets are
+the same data.
 
 Routes are plain ``def``: FastAPI runs them in its thread pool, so database work never
 blocks the node's event loop (the link to the province runs on it).
@@ -26,6 +27,14 @@ from city_node.domain import (
     TicketKind,
 )
 from city_node.staff import StaffMember
+from city_node.views import (
+    ReportOut,
+    TicketDetail,
+    TicketSummary,
+    report_out,
+    ticket_detail,
+    ticket_summary,
+)
 from city_node.web.auth import AREAS, api_user, may, require
 from sync.outbox import Outbox
 
@@ -119,59 +128,6 @@ class TicketIn(_In):
     note: str = ""
 
 
-class TicketSummary(BaseModel):
-    id: int
-    kind: TicketKind
-    category: str
-    channel: Channel
-    status: Status
-    tier: CustomerTier
-    customer_phone: str
-    customer_name: str
-    registered_at: datetime
-    deadline: datetime
-    operator: str | None
-    branch: str | None
-    closed_at: datetime | None
-    is_repeat: bool
-
-
-class HistoryOut(BaseModel):
-    at: datetime
-    actor: str
-    role: Role
-    action: Action
-    note: str
-    from_status: Status | None
-    to_status: Status | None
-
-
-class ExtensionOut(BaseModel):
-    days: int
-    reason: str
-    requested_by: str
-    requested_at: datetime
-
-
-class TicketDetail(TicketSummary):
-    content: str
-    satisfaction: Satisfaction | None
-    surveyed_at: datetime | None
-    surveyed_by: str | None
-    reopen_count: int
-    chase_count: int
-    pending_extension: ExtensionOut | None
-    overtime: bool
-    registered_by: str
-    closed_by: str | None
-    compensation_fen: int
-    escalated_at: datetime | None
-    history: list[HistoryOut]
-    allowed_actions: list[Action] = Field(
-        description="what the caller's role may do now (the rules still check each request)"
-    )
-
-
 class ActionIn(_In):
     """One step on a ticket; which fields matter depends on the action."""
 
@@ -187,43 +143,6 @@ class ActionIn(_In):
 class CompensationIn(_In):
     fen: int = Field(ge=0, description="compensation paid, in fen (1/100 yuan)")
     note: str
-
-
-def ticket_detail(ctx: CityContext, ticket_id: int, role: Role) -> TicketDetail:
-    """A ticket as the API and the ticket page show it, with the actions ``role`` may take."""
-    ticket, extras = tickets.get(ctx, ticket_id)
-    ext = ticket.pending_extension
-    return TicketDetail(
-        id=int(ticket.id),
-        kind=ticket.kind,
-        category=ticket.category,
-        channel=ticket.channel,
-        status=ticket.status,
-        tier=ticket.tier,
-        customer_phone=ticket.customer_phone,
-        customer_name=ticket.customer_name,
-        registered_at=ticket.registered_at,
-        deadline=ticket.deadline,
-        operator=ticket.operator,
-        branch=ticket.branch,
-        closed_at=ticket.closed_at,
-        is_repeat=bool(extras["is_repeat"]),
-        content=ticket.content,
-        satisfaction=ticket.satisfaction,
-        surveyed_at=ticket.surveyed_at,
-        surveyed_by=ticket.surveyed_by,
-        reopen_count=ticket.reopen_count,
-        chase_count=ticket.chase_count,
-        pending_extension=ExtensionOut(**vars(ext)) if ext else None,
-        overtime=bool(extras["overtime"]),
-        registered_by=extras["registered_by"],
-        closed_by=extras["closed_by"],
-        compensation_fen=extras["compensation_fen"] or 0,
-        escalated_at=extras["escalated_at"],
-        # tickets.history also has the record-only steps (compensation) that get() leaves out
-        history=[HistoryOut(**vars(h)) for h in tickets.history(ctx, ticket_id)],
-        allowed_actions=sorted(domain.allowed_actions(ticket, role)),
-    )
 
 
 def register_ticket(ctx: CityContext, user: StaffMember, body: TicketIn) -> int:
@@ -286,7 +205,7 @@ def list_tickets(
         limit=limit,
         offset=offset,
     )
-    return [TicketSummary.model_validate(dict(r._mapping)) for r in rows]
+    return [ticket_summary(r) for r in rows]
 
 
 @router.post("/tickets", response_model=TicketDetail, status_code=201, summary="Register a ticket")
@@ -343,22 +262,6 @@ def answers(user: User, ctx: Ctx, q: str = "", category: str | None = None) -> l
 # --- reports -----------------------------------------------------------------------------------
 
 
-class ReportOut(BaseModel):
-    id: int
-    kind: Literal["statistics", "qa", "overtime"]
-    period_kind: str
-    period_start: date
-    revision: int
-    status: Literal["draft", "approved", "rejected", "superseded"]
-    drafted_at: datetime
-    drafted_by: str
-    decided_at: datetime | None
-    decided_by: str | None
-    decision_note: str | None
-    outbox_seq: int | None = Field(description="the seq it was queued under for the province")
-    figures: dict[str, Any]
-
-
 class DraftIn(_In):
     kind: Literal["statistics", "qa", "overtime"]
     period_kind: Literal["day", "week", "month", "quarter", "year"]
@@ -367,10 +270,6 @@ class DraftIn(_In):
 
 class DecisionIn(_In):
     note: str = Field("", description="the leader's note (required to reject)")
-
-
-def report_out(view: reports.ReportView) -> ReportOut:
-    return ReportOut.model_validate(view, from_attributes=True)
 
 
 @router.get("/reports/pending", response_model=list[ReportOut], summary="Approval queue")

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
-from city_node import qa, reports, services, staff, tickets
+from city_node import qa, reports, services, staff, tickets, views
 from city_node.context import CityContext, CityError
 from city_node.domain import (
     Channel,
@@ -300,7 +300,7 @@ def ticket_page(
     request: Request, ticket_id: int, user: User, q: str = "", answer_category: str = ""
 ) -> Response:
     ctx = _ctx(request)
-    detail = api.ticket_detail(ctx, ticket_id, user.role)
+    detail = views.ticket_detail(ctx, ticket_id, user.role)
     # Operators answer with the province's unified wording: offer it next to the ticket,
     # for its category or, when the province wrote none for it, the nearest parent's.
     category: str | None = answer_category or None

@@ -1,0 +1,151 @@
+"""What a ticket and a report look like to a person or a script: the city API's response
+models, and the builders both the API (and its pages) and ``fedsync city … --json`` use, so
+the console, the API and the shell show the same data.
+
+Plain pydantic, no web framework: the CLI imports it without the console's stack.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from sqlalchemy import Row
+
+from city_node import domain, reports, tickets
+from city_node.context import CityContext
+from city_node.domain import (
+    Action,
+    Channel,
+    CustomerTier,
+    Role,
+    Satisfaction,
+    Status,
+    TicketKind,
+)
+
+# --- tickets -----------------------------------------------------------------------------------
+
+
+class TicketSummary(BaseModel):
+    id: int
+    kind: TicketKind
+    category: str
+    channel: Channel
+    status: Status
+    tier: CustomerTier
+    customer_phone: str
+    customer_name: str
+    registered_at: datetime
+    deadline: datetime
+    operator: str | None
+    branch: str | None
+    closed_at: datetime | None
+    is_repeat: bool
+
+
+class HistoryOut(BaseModel):
+    at: datetime
+    actor: str
+    role: Role
+    action: Action
+    note: str
+    from_status: Status | None
+    to_status: Status | None
+
+
+class ExtensionOut(BaseModel):
+    days: int
+    reason: str
+    requested_by: str
+    requested_at: datetime
+
+
+class TicketDetail(TicketSummary):
+    content: str
+    satisfaction: Satisfaction | None
+    surveyed_at: datetime | None
+    surveyed_by: str | None
+    reopen_count: int
+    chase_count: int
+    pending_extension: ExtensionOut | None
+    overtime: bool
+    registered_by: str
+    closed_by: str | None
+    compensation_fen: int
+    compensation_note: str | None
+    suggestion_class: str | None = Field(description="the materials clerk's class (suggestions)")
+    escalated_at: datetime | None
+    history: list[HistoryOut]
+    allowed_actions: list[Action] = Field(
+        description="what the caller's role may do now (the rules still check each request)"
+    )
+
+
+def ticket_detail(ctx: CityContext, ticket_id: int | str, role: Role | None) -> TicketDetail:
+    """A ticket as the API, the ticket page and the CLI show it, with the actions ``role``
+    may take (none when no one signed in asks: ``fedsync city ticket show``)."""
+    ticket, extras = tickets.get(ctx, ticket_id)
+    ext = ticket.pending_extension
+    return TicketDetail(
+        id=int(ticket.id),
+        kind=ticket.kind,
+        category=ticket.category,
+        channel=ticket.channel,
+        status=ticket.status,
+        tier=ticket.tier,
+        customer_phone=ticket.customer_phone,
+        customer_name=ticket.customer_name,
+        registered_at=ticket.registered_at,
+        deadline=ticket.deadline,
+        operator=ticket.operator,
+        branch=ticket.branch,
+        closed_at=ticket.closed_at,
+        is_repeat=bool(extras["is_repeat"]),
+        content=ticket.content,
+        satisfaction=ticket.satisfaction,
+        surveyed_at=ticket.surveyed_at,
+        surveyed_by=ticket.surveyed_by,
+        reopen_count=ticket.reopen_count,
+        chase_count=ticket.chase_count,
+        pending_extension=ExtensionOut(**vars(ext)) if ext else None,
+        overtime=bool(extras["overtime"]),
+        registered_by=extras["registered_by"],
+        closed_by=extras["closed_by"],
+        compensation_fen=extras["compensation_fen"] or 0,
+        compensation_note=extras["compensation_note"],
+        suggestion_class=extras["suggestion_class"],
+        escalated_at=extras["escalated_at"],
+        # tickets.history also has the record-only steps (compensation) that get() leaves out
+        history=[HistoryOut(**vars(h)) for h in tickets.history(ctx, ticket_id)],
+        allowed_actions=sorted(domain.allowed_actions(ticket, role)) if role is not None else [],
+    )
+
+
+def ticket_summary(row: Row[Any]) -> TicketSummary:
+    """A row of ``tickets.search`` as the ticket list shows it."""
+    return TicketSummary.model_validate(dict(row._mapping))
+
+
+# --- reports -----------------------------------------------------------------------------------
+
+
+class ReportOut(BaseModel):
+    id: int
+    kind: Literal["statistics", "qa", "overtime"]
+    period_kind: str
+    period_start: date
+    revision: int
+    status: Literal["draft", "approved", "rejected", "superseded"]
+    drafted_at: datetime
+    drafted_by: str
+    decided_at: datetime | None
+    decided_by: str | None
+    decision_note: str | None
+    outbox_seq: int | None = Field(description="the seq it was queued under for the province")
+    figures: dict[str, Any]
+
+
+def report_out(view: reports.ReportView) -> ReportOut:
+    return ReportOut.model_validate(view, from_attributes=True)
