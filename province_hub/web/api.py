@@ -10,6 +10,7 @@ period"). ``/figures`` returns exactly the JSON of ``fedsync hub figures --json`
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -178,6 +179,14 @@ StartQ = Annotated[
 CityQ = Annotated[str | None, Query(pattern=r"^\d{6}$", description="a roster city's code")]
 
 
+def _json(data: Any) -> Response:
+    """The view's JSON as it is: the response model documents it (and the schemathesis test
+    checks it against the responses), but FastAPI's re-validation and encoding of a whole
+    province's figures cost more than computing them (about 11 ms of a 15 ms answer)."""
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return Response(body, media_type="application/json")
+
+
 # --- routes ---------------------------------------------------------------------------------------
 
 
@@ -195,7 +204,7 @@ def get_figures(
     """A period's figures per roster city (latest revision, or missing) and the province
     total with every KPI as {numerator, denominator, rate}."""
     require(user, "figures")
-    return views.figures(hub_of(request), period, start)
+    return _json(views.figures(hub_of(request), period, start))
 
 
 @router.get("/comparison", response_model=Comparison)
@@ -204,7 +213,7 @@ def get_comparison(
 ) -> Any:
     """One row per city with counts, KPIs, ranks (1 = best) and the last period's KPIs."""
     require(user, "figures")
-    return views.comparison(hub_of(request), period, start)
+    return _json(views.comparison(hub_of(request), period, start))
 
 
 @router.get("/trend", response_model=Trend)
@@ -222,7 +231,7 @@ def get_trend(
     """A KPI over 30 days / 13 weeks / 12 months / 8 quarters / 5 years: the province line
     and one line per chosen city (null where its report is missing)."""
     require(user, "figures")
-    return views.trend(hub_of(request), kpi, period, last, cities)
+    return _json(views.trend(hub_of(request), kpi, period, last, cities))
 
 
 @router.get("/warnings", response_model=PeriodView)
@@ -231,7 +240,7 @@ def get_warnings(
 ) -> Any:
     """Cities and categories running well above their own recent baseline, with the numbers."""
     require(user, "figures")
-    return views.warnings(hub_of(request), period, start)
+    return _json(views.warnings(hub_of(request), period, start))
 
 
 @router.get("/reports", response_model=Reports)
@@ -245,14 +254,14 @@ def get_reports(
     """Every revision of a city's statistics report for a period, each diffed with the one
     before it."""
     require(user, "reports")
-    return views.reports(hub_of(request), city, period, start)
+    return _json(views.reports(hub_of(request), city, period, start))
 
 
 @router.get("/qa", response_model=PeriodView)
 def get_qa(request: Request, user: Caller, period: PeriodQ = "month", start: StartQ = None) -> Any:
     """QA per city: pass rate, mean score, defects by kind, findings; and the province's."""
     require(user, "qa")
-    return views.qa(hub_of(request), period, start)
+    return _json(views.qa(hub_of(request), period, start))
 
 
 @router.get("/overtime", response_model=PeriodView)
@@ -261,7 +270,7 @@ def get_overtime(
 ) -> Any:
     """Overtime complaints and compensation per city and branch (money in fen)."""
     require(user, "overtime")
-    return views.overtime(hub_of(request), period, start)
+    return _json(views.overtime(hub_of(request), period, start))
 
 
 @router.get("/hotspots", response_model=PeriodView)
@@ -270,7 +279,7 @@ def get_hotspots(
 ) -> Any:
     """Enquiry categories rising per city, vs the last period and vs the province."""
     require(user, "hotspots")
-    return views.hotspots(hub_of(request), period, start)
+    return _json(views.hotspots(hub_of(request), period, start))
 
 
 @router.get("/suggestions", response_model=list[SuggestionBatch])
@@ -284,7 +293,7 @@ def get_suggestions(
 ) -> Any:
     """Suggestion batches, newest first; ``new`` until a materials manager has seen them."""
     require(user, "suggestions")
-    return views.suggestions(hub_of(request), city, category, date_from, date_to)
+    return _json(views.suggestions(hub_of(request), city, category, date_from, date_to))
 
 
 @router.post("/suggestions/seen", response_model=SeenResult)
@@ -303,14 +312,14 @@ def post_suggestions_seen(request: Request, user: Caller, body: SeenRequest) -> 
 def get_quarantine(request: Request, user: Caller, city: CityQ = None) -> Any:
     """Quarantined records with the city and the reason, newest first."""
     require(user, "quarantine")
-    return views.quarantine(hub_of(request), city)
+    return _json(views.quarantine(hub_of(request), city))
 
 
 @router.get("/links", response_model=list[dict[str, Any]])
 def get_links(request: Request, user: Caller) -> Any:
     """Every roster city's link: state, last contact, acked seq, backlog, errors."""
     require(user, "links")
-    return views.links(hub_of(request))
+    return _json(views.links(hub_of(request)))
 
 
 @router.get(
