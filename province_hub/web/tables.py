@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from province_hub.consolidation import HIGHER_IS_BETTER, KPI_DEFINITIONS
-from province_hub.report_browser import FIELDS
+from province_hub.figures import SATISFACTION_COUNTS, STAT_COUNTS
 
+#: The counts a report revision shows, in the proto's order.
+FIELDS = (*STAT_COUNTS, *SATISFACTION_COUNTS)
 Kind = Literal["int", "rate", "yuan", "text", "float"]
 
 
@@ -391,7 +393,11 @@ def diff_table(diff: Sequence[Mapping[str, Any]], older: int, newer: int, lang: 
         Column("new", f"第{newer}版", f"Revision {newer}", "int"),
         Column("change", "变化", "Change", "int"),
     ]
-    rows = [{**d, "field": COUNT_NAMES[d["field"]][0 if lang == "zh" else 1]} for d in diff]
+    def name(field: str) -> str:
+        # Counts by their label; slice fields ("category:BILL.complaints") as they are.
+        return COUNT_NAMES[field][0 if lang == "zh" else 1] if field in COUNT_NAMES else field
+
+    rows = [{**d, "field": name(d["field"])} for d in diff]
     return Table("report_diff", "版次差异", "Changes between revisions", cols, rows)
 
 

@@ -10,9 +10,10 @@ from datetime import date
 from itertools import pairwise
 from typing import Any, Literal
 
-from province_hub import consolidation, report_browser, supervision
+from province_hub import consolidation, supervision
 from province_hub.consolidation import FiguresError
 from province_hub.deadlines import period_timeliness
+from province_hub.figures import SATISFACTION_COUNTS, STAT_COUNTS
 from province_hub.status import link_status
 from province_hub.web import tables
 from province_hub.web.context import HubWeb
@@ -122,25 +123,40 @@ def trend(
 
 
 def reports(hub: HubWeb, city: str, period: str, start: date | None) -> dict[str, Any]:
-    """Every revision of one city's statistics report for a period, and the diff of each
-    revision against the one before it."""
-    data = report_browser.report_revisions(
-        hub.engine,
-        city_code=city,
-        period_kind=period,
-        start=start_of(hub, period, start),
-        roster_codes=hub.roster_codes,
+    """Every revision of one city's statistics report for a period (the consolidation
+    service's :func:`~province_hub.consolidation.revisions`), each with its counts, its
+    slices, whether it is the one counted, and the diff against the one before it."""
+    if city not in hub.roster_codes:
+        raise FiguresError(f"city {city!r} is not on the roster", parameter="city")
+    data = consolidation.revisions(
+        hub.engine, city_code=city, period_kind=period, start=start_of(hub, period, start)
     )
     revs = data["revisions"]
-    data["diffs"] = [
+    shown = []
+    for i, r in enumerate(revs):
+        counts = {f: r[f] for f in STAT_COUNTS}
+        counts.update({f: r["satisfaction"][f] for f in SATISFACTION_COUNTS})
+        shown.append(
+            {
+                **{k: r[k] for k in ("revision", "seq", "received_at", "approved_by")},
+                "latest": i == len(revs) - 1,
+                "counts": counts,
+                "by_category": r["by_category"],
+                "by_channel": r["by_channel"],
+            }
+        )
+    diffs = [
         {
             "from_revision": a["revision"],
             "to_revision": b["revision"],
-            "changes": report_browser.diff_revisions(a, b),
+            "changes": [
+                {"field": field, "old": old, "new": new, "change": new - old}
+                for field, (old, new) in b["changes"].items()
+            ],
         }
         for a, b in pairwise(revs)
     ]
-    return data
+    return {"city_code": city, "period": data["period"], "revisions": shown, "diffs": diffs}
 
 
 def qa(hub: HubWeb, period: str, start: date | None) -> dict[str, Any]:

@@ -178,6 +178,16 @@ def test_report_browser_lists_revisions_and_diffs_them(live: Live) -> None:
     changes = {d["field"]: d for d in data["diffs"][0]["changes"]}
     assert changes["complaints_received"]["change"] == 5
     assert changes["complaints_received"]["new"] == expected_complaints(CORRECTED, NOVEMBER)
+    # Slices are diffed too: 12 -> 17 complaints moved BILL 6 -> 8 and NET 6 -> 9.
+    assert changes["category:NET.complaints"] == {
+        "field": "category:NET.complaints",
+        "old": 6,
+        "new": 9,
+        "change": 3,
+    }
+    with live.browser("supervisor") as b:
+        page = b.get("/reports", params={"city": CORRECTED, "start": "2026-11-01"}).text
+        assert 'id="tbl-report_diff"' in page and "category:NET.complaints" in page
 
 
 # --- roles ----------------------------------------------------------------------------------------

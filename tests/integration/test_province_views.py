@@ -345,3 +345,25 @@ def test_hub_figures_command(tmp_path: Path) -> None:
             "hub", "figures", *[x for kv in args.items() for x in kv], "--database-url", url
         )
         assert bad.returncode == 2 and flag in bad.stderr and value in bad.stderr
+
+
+def test_report_browser_lists_every_revision_with_what_changed(hub: Federation) -> None:
+    month = date(2026, 10, 1)
+    hub.send(A, stats("month", month, closed=10, in_time=7, enquiries={"BILL": 3}))
+    hub.send(A, stats("month", month, revision=2, closed=12, in_time=7, enquiries={"BILL": 5}))
+    hub.send(A, stats("month", month, revision=3, closed=1, in_time=2))  # quarantined
+    hub.send(B, stats("month", month, closed=99, in_time=1))
+    got = consolidation.revisions(hub.engine, city_code=A, period_kind="month", start=month)
+    assert [r["revision"] for r in got["revisions"]] == [1, 2]
+    first, second = got["revisions"]
+    assert first["changes"] == {}
+    # complaints_closed (2) and closed_in_time (7) did not change, so they are not listed.
+    assert second["changes"] == {
+        "closed": [10, 12],
+        "handled": [11, 13],
+        "enquiries_received": [3, 5],
+        "category:BILL.enquiries": [3, 5],
+        "channel:phone.enquiries": [3, 5],
+    }
+    assert second["kpis"]["in_time_closure_rate"]["rate"] == 7 / 12
+    assert second == {**second, "closed": 12, "approved_by": "leader-1"}

@@ -95,3 +95,13 @@ def test_statistics_bodies_keep_the_hubs_rules() -> None:
         body = statistics_body("620100", number, "2026-11-26")
         assert broken_rule("statistics_report", body, today=date(2026, 11, 27)) is None
         assert len(body.by_category) >= 10 and len(body.operators) >= 10
+
+
+def test_province_figures_benchmark_runs(capsys: Any) -> None:
+    from benchmarks import province_figures
+
+    argv = ["--engine", "sqlite", "--cities", "2", "--years", "1", "--runs", "3", "--json"]
+    summary = _run(province_figures.main, argv, capsys)
+    assert summary["reports"] > 2 * 365  # a day, week, month... report per period and city
+    for call in ("figures", "comparison", "trend"):
+        assert summary[call]["p95_ms"] >= summary[call]["p50_ms"] > 0
