@@ -129,7 +129,8 @@ class Deadlines:
         cls, *, rules: Mapping[str, str], due: str, calendar: WorkCalendar
     ) -> Deadlines:
         parsed = {
-            kind: DeadlineRule.parse(rules[kind], name=f"deadline_{kind}") for kind in PERIOD_CODES
+            kind: DeadlineRule.parse(rules[kind], name=f"report_due_{kind}")
+            for kind in PERIOD_CODES
         }
         return cls(parsed, parse_due(due), calendar)
 

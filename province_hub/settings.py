@@ -52,11 +52,11 @@ class HubSettings:
         "holiday per line, 'work YYYY-MM-DD' for an adjusted working weekend day; "
         "default: weekends only",
     )
-    deadline_day: str = setting("0d 10:00", "daily reports due: 'Nd HH:MM' after the day")
-    deadline_week: str = setting("0d 12:00", "weekly reports due ('0d 12:00': Monday 12:00)")
-    deadline_month: str = setting("3wd", "monthly reports due ('3wd': by the 3rd working day)")
-    deadline_quarter: str = setting("5wd", "quarterly reports due ('Nwd' or 'Nwd HH:MM')")
-    deadline_year: str = setting("5wd", "yearly reports due ('Nwd' or 'Nwd HH:MM')")
+    report_due_day: str = setting("0d 10:00", "daily reports due: 'Nd HH:MM' after the day")
+    report_due_week: str = setting("0d 12:00", "weekly reports due ('0d 12:00': Monday 12:00)")
+    report_due_month: str = setting("3wd", "monthly reports due ('3wd': by the 3rd working day)")
+    report_due_quarter: str = setting("5wd", "quarterly reports due ('Nwd' or 'Nwd HH:MM')")
+    report_due_year: str = setting("5wd", "yearly reports due ('Nwd' or 'Nwd HH:MM')")
     due_reports: str = setting(
         "statistics:day,week,month,quarter,year;qa:month;overtime:month,quarter",
         "reports every city owes, REPORT:PERIOD,...;... (for timeliness and reminders)",
@@ -82,7 +82,7 @@ class HubSettings:
 
         try:
             for kind in DEADLINE_PERIODS:
-                name = f"deadline_{kind}"
+                name = f"report_due_{kind}"
                 DeadlineRule.parse(getattr(self, name), name=name)
             parse_due(self.due_reports)
         except DeadlineRuleError as exc:
@@ -100,7 +100,7 @@ class HubSettings:
                 holidays, extra = load_holidays(self.holidays_file)
             except ValueError as exc:
                 raise ConfigError(f"holidays_file: {exc}") from None
-        rules = {kind: getattr(self, f"deadline_{kind}") for kind in DEADLINE_PERIODS}
+        rules = {kind: getattr(self, f"report_due_{kind}") for kind in DEADLINE_PERIODS}
         return Deadlines.from_settings(
             rules=rules,
             due=self.due_reports,

@@ -68,17 +68,17 @@ def test_default_deadlines_fall_on_the_calendar() -> None:
     assert d.calendar.is_workday(date(2026, 10, 10)) and not d.calendar.is_workday(
         date(2026, 10, 5)
     )
-    timed = DeadlineRule.parse("2wd 18:00", name="deadline_month")
+    timed = DeadlineRule.parse("2wd 18:00", name="report_due_month")
     assert timed.deadline(date(2026, 10, 1), d.calendar) == local(2026, 10, 10, 18, 0)
 
 
 def test_bad_deadline_settings_are_named() -> None:
-    with pytest.raises(ConfigError, match="deadline_month"):
-        HubSettings(deadline_month="3 days")
+    with pytest.raises(ConfigError, match="report_due_month"):
+        HubSettings(report_due_month="3 days")
     with pytest.raises(ConfigError, match="due_reports"):
         HubSettings(due_reports="statistics:fortnight")
-    with pytest.raises(ConfigError, match="deadline_day"):
-        HubSettings(deadline_day="1d")  # a calendar-day rule needs its time
+    with pytest.raises(ConfigError, match="report_due_day"):
+        HubSettings(report_due_day="1d")  # a calendar-day rule needs its time
 
 
 def test_holidays_file_setting_feeds_the_calendar(tmp_path: Path) -> None:
