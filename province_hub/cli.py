@@ -269,11 +269,7 @@ def _add_staff_commands(hub_sub: SubParsers) -> None:
 
 def add_commands(tiers: SubParsers) -> None:
     """Add ``hub`` and its subcommands to ``fedsync``'s sub-parsers (entry point)."""
-    # No abbreviations at this level: argparse would read 'hub notice --deadline' as an
-    # ambiguous prefix of the settings' --deadline-day/-week/... before the subcommand.
-    hub = tiers.add_parser(
-        "hub", help="the province hub: run it, see link status, send notices", allow_abbrev=False
-    )
+    hub = tiers.add_parser("hub", help="the province hub: run it, see link status, send notices")
     add_arguments(hub, HubSettings)
     hub.set_defaults(_handler=_hub_run)
     hub_sub = hub.add_subparsers(

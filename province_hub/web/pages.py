@@ -266,7 +266,7 @@ def trends_page(
 
         series = [
             {
-                "name": names and ("全省" if lang == "zh" else "Province"),
+                "name": "全省" if lang == "zh" else "Province",
                 "data": [point(v) for v in data["province"]],
             }
         ] + [
