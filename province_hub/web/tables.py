@@ -393,6 +393,7 @@ def diff_table(diff: Sequence[Mapping[str, Any]], older: int, newer: int, lang: 
         Column("new", f"第{newer}版", f"Revision {newer}", "int"),
         Column("change", "变化", "Change", "int"),
     ]
+
     def name(field: str) -> str:
         # Counts by their label; slice fields ("category:BILL.complaints") as they are.
         return COUNT_NAMES[field][0 if lang == "zh" else 1] if field in COUNT_NAMES else field
