@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
-import secrets
 import signal
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -26,11 +21,14 @@ from city_node.store import create_schema
 from city_node.web.app import create_app
 from sync.config import ConfigError
 from sync.db import make_engine, warn_if_store_exposed
-from sync.filemodes import private_dir, warn_if_exposed
+from sync.filemodes import warn_if_exposed
 from sync.link import LinkClient, LinkSettings
 from sync.outbox import Outbox
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.pki import Revocations, load_city_tls
+from sync.web.server import console_server, load_secret_key, serve_until
+
+__all__ = ["CityNode", "build", "build_console", "context_for", "load_secret_key", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +77,7 @@ class CityNode:
             routine = scheduler.build(self.ctx, on_queued=self.link.wake)
             routine.start()
         if self.console is not None:
-            tasks.append(asyncio.create_task(_serve_console(self.console, stop), name="console"))
+            tasks.append(asyncio.create_task(serve_until(self.console, stop), name="console"))
         if self.settings.demo_traffic:
             tasks.append(
                 asyncio.create_task(
@@ -154,44 +152,6 @@ def build(settings: CitySettings) -> CityNode:
 
 # --- the staff console ---------------------------------------------------------------------------
 
-_KEY_BYTES = 32
-
-
-def load_secret_key(path: Path) -> bytes:
-    """The console's session-signing key from ``path``, created on first start.
-
-    Kept in a file (not generated per start) so staff stay signed in across a restart;
-    delete the file to sign everyone out.
-    """
-    try:
-        key = path.read_bytes().strip()
-    except FileNotFoundError:
-        private_dir(path.parent)
-        key = secrets.token_hex(_KEY_BYTES).encode()
-        # O_EXCL: two nodes starting at once must not each write a different key.
-        with contextlib.suppress(FileExistsError):
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as out:
-                out.write(key + b"\n")
-            return key
-        key = path.read_bytes().strip()
-    except OSError as exc:
-        raise ConfigError(f"secret_key_file {path}: cannot read it ({exc.strerror})") from None
-    if len(key) < _KEY_BYTES:
-        raise ConfigError(
-            f"secret_key_file {path}: the key has {len(key)} bytes; use at least {_KEY_BYTES}"
-        )
-    return key
-
-
-class _ConsoleServer(uvicorn.Server):
-    """uvicorn inside the node's loop: the node owns SIGTERM/SIGINT and stops the console
-    through its stop event, so uvicorn must not install its own signal handlers."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
 
 def build_console(settings: CitySettings, ctx: CityContext, outbox: Outbox) -> uvicorn.Server:
     assert settings.secret_key_file is not None  # CitySettings fills in the default
@@ -201,25 +161,7 @@ def build_console(settings: CitySettings, ctx: CityContext, outbox: Outbox) -> u
         secret_key=load_secret_key(settings.secret_key_file),
         secure_cookies=settings.http_secure_cookies,
     )
-    config = uvicorn.Config(
-        app,
-        host=settings.http_host,
-        port=settings.http_port,
-        lifespan="off",
-        log_config=None,
-        access_log=False,
-        server_header=False,
-    )
-    return _ConsoleServer(config)
-
-
-async def _serve_console(server: uvicorn.Server, stop: asyncio.Event) -> None:
-    serving = asyncio.create_task(server.serve(), name="console-serve")
-    stopping = asyncio.create_task(stop.wait())
-    await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    server.should_exit = True  # finishes in-flight requests, then returns
-    stopping.cancel()
-    await serving
+    return console_server(app, host=settings.http_host, port=settings.http_port)
 
 
 async def serve(settings: CitySettings, **_: Any) -> None:

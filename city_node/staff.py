@@ -1,7 +1,7 @@
 """City staff accounts: who may sign in to the console, in which role.
 
-Passwords are stored as scrypt hashes (hashlib, RFC 7914 parameters n=2**14, r=8, p=1)
-with a random salt per account; checking uses a constant-time comparison. A password has at
+Passwords are stored as scrypt hashes with a random salt per account (:mod:`sync.passwords`,
+shared with the hub's accounts); checking uses a constant-time comparison. A password has at
 least ``MIN_PASSWORD`` characters, is not the account's id and is not only spaces.
 
 Managing accounts (disable, enable, reset a password, change a role) is the leader's
@@ -15,10 +15,7 @@ account's ``session_generation``, which ends its console sessions.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -30,10 +27,22 @@ from city_node.context import Actor, CityError, NotFound
 from city_node.domain import STAFF_ROLES, Action, Role
 from city_node.store import Staff
 from sync.db import UnitOfWork
+from sync.passwords import MIN_PASSWORD, burn, hash_password
+from sync.passwords import verify_password as _verify
+
+__all__ = [
+    "MIN_PASSWORD",
+    "StaffMember",
+    "add",
+    "all_staff",
+    "authenticate",
+    "get",
+    "hash_password",
+    "set_active",
+    "set_password",
+]
 
 _ID = re.compile(r"^[A-Za-z0-9._-]{2,64}$")
-_N, _R, _P = 2**14, 8, 1
-MIN_PASSWORD = 12
 
 
 @dataclass(frozen=True)
@@ -43,25 +52,6 @@ class StaffMember:
     role: Role
     active: bool
     session_generation: int = 0
-
-
-def hash_password(password: str) -> str:
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
-    return f"scrypt${_N}${_R}${_P}${salt.hex()}${digest.hex()}"
-
-
-def _verify(password: str, stored: str) -> bool:
-    try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-    except ValueError:
-        return False
-    if scheme != "scrypt":
-        return False
-    actual = hashlib.scrypt(
-        password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p), dklen=32
-    )
-    return hmac.compare_digest(actual.hex(), digest)
 
 
 def _role(value: str | Role) -> Role:
@@ -207,7 +197,7 @@ def authenticate(engine: Engine, staff_id: str, password: str) -> StaffMember | 
     with engine.connect() as conn:
         row = conn.execute(select(Staff).where(Staff.id == staff_id)).first()
     if row is None:
-        _verify(password, hash_password("x" * MIN_PASSWORD))  # same time as a real check
+        burn(password)  # same time as a real check
         return None
     if not row.active or not _verify(password, row.password_hash):
         return None

@@ -11,6 +11,7 @@ import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 import grpc
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -28,6 +29,7 @@ from sync.filemodes import warn_if_exposed
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.pki import Revocations, load_hub_tls
 from sync.roster import load_roster
+from sync.web.server import ConsoleServer, console_server, load_secret_key, serve_until
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Federation"].full_name
@@ -43,10 +45,14 @@ class HubServer:
     executor: ThreadPoolExecutor
     roster_codes: tuple[str, ...]
     service: FederationService
+    #: The supervisor web, running, when ``http_port`` is set (else None).
+    web: SupervisorWeb | None = None
     #: The routine (report reminders); None when ``reminder_minutes`` is 0.
     scheduler: AsyncIOScheduler | None = None
 
     async def stop(self, grace: float = 5.0) -> None:
+        if self.web is not None:
+            await self.web.stop()
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
         # Notice streams never end by themselves; end them so the grace period only waits
@@ -120,15 +126,63 @@ async def create_server(settings: HubSettings) -> HubServer:
             on_sent=broker.notify,
         )
         scheduler.start()
+    web = await start_web(settings, engine) if settings.http_port else None
     return HubServer(
-        server, port, settings, engine, broker, executor, roster_codes, service, scheduler
+        server, port, settings, engine, broker, executor, roster_codes, service, web, scheduler
     )
+
+
+@dataclass
+class SupervisorWeb:
+    """The supervisor web's HTTP server, served inside the hub's event loop."""
+
+    server: ConsoleServer
+    task: asyncio.Task[None]
+    stopping: asyncio.Event
+
+    async def stop(self) -> None:
+        self.stopping.set()
+        await self.task
+
+
+async def start_web(settings: HubSettings, engine: Engine) -> SupervisorWeb:
+    """Serve the supervisor web on ``http_host:http_port`` (the same store and roster)."""
+    from province_hub.web.app import create_app
+    from province_hub.web.context import HubWeb
+
+    hub_web = HubWeb(
+        engine=engine,
+        roster=load_roster(settings.roster),
+        zone=ZoneInfo(settings.timezone),
+        deadlines=settings.deadlines(),
+    )
+    app = create_app(
+        hub_web,
+        secret_key=load_secret_key(settings.secret_key_file),
+        secure_cookies=settings.http_secure_cookies,
+    )
+    server = console_server(app, host=settings.http_host, port=settings.http_port)
+    stopping = asyncio.Event()
+    task = asyncio.create_task(serve_until(server, stopping), name="supervisor-web")
+    # Ready before create_server returns: callers (tests, the demo) use it at once.
+    while not server.started:
+        if task.done():
+            task.result()  # raises why it could not start (port taken…)
+            raise OSError(f"the supervisor web could not listen on port {settings.http_port}")
+        await asyncio.sleep(0.02)
+    log.info("supervisor web on http://%s:%d/", settings.http_host, settings.http_port)
+    return SupervisorWeb(server, task, stopping)
 
 
 async def serve(settings: HubSettings) -> None:
     """Run the hub until SIGTERM or SIGINT."""
     hub = await create_server(settings)
     print(f"fedsync hub listening on port {hub.port}", flush=True)
+    if hub.web is not None:
+        print(
+            f"fedsync hub supervisor web on http://{settings.http_host}:{settings.http_port}/",
+            flush=True,
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -11,11 +11,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from province_hub.settings import HubSettings
-from sync.commands import SubParsers, close_when_done, print_data, settings_flags
+from sync.commands import SubParsers, close_when_done, print_data, refusals, settings_flags
 from sync.config import ConfigError, add_arguments, resolve
 
 if TYPE_CHECKING:
@@ -182,6 +183,89 @@ def _hub_trace(args: argparse.Namespace) -> int:
     return _print_sent(args, sent)
 
 
+# --- staff accounts (the supervisor web) ---------------------------------------------------
+
+
+def _staff_engine(args: argparse.Namespace) -> Engine:
+    from province_hub.store import create_schema
+    from sync.db import make_engine
+
+    engine = make_engine(_hub_settings(args).database_url)
+    close_when_done(args, engine.dispose)
+    create_schema(engine)
+    return engine
+
+
+def _staff_add(args: argparse.Namespace) -> int:
+    from province_hub import staff
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif args.password is not None:
+        password = args.password
+    else:
+        raise ConfigError("give the password with --password-stdin (or --password)")
+    member = staff.add_staff(
+        _staff_engine(args), staff_id=args.id, name=args.name, role=args.role, password=password
+    )
+    print(f"hub staff {member.id} ({member.name}) added as {member.role.value}")
+    return 0
+
+
+def _staff_list(args: argparse.Namespace) -> int:
+    from province_hub import staff
+
+    members = staff.list_staff(_staff_engine(args))
+    data = [{"id": m.id, "name": m.name, "role": m.role.value, "active": m.active} for m in members]
+    lines = [
+        f"{m.id:<20} {m.role.value:<20} {'active' if m.active else 'inactive':<8} {m.name}"
+        for m in members
+    ]
+    print_data(args, data, "\n".join(lines) or "no hub staff yet")
+    return 0
+
+
+def _staff_disable(args: argparse.Namespace) -> int:
+    from province_hub import staff
+
+    try:
+        staff.set_active(_staff_engine(args), staff_id=args.id, active=False)
+    except staff.UnknownStaff as exc:
+        raise ConfigError(str(exc)) from None
+    print(f"hub staff {args.id} disabled (signed out at their next click)")
+    return 0
+
+
+def _add_staff_commands(hub_sub: SubParsers) -> None:
+    from province_hub.staff import HubRole, StaffError
+
+    staff_parser = hub_sub.add_parser("staff", help="supervisor web accounts: add, list, disable")
+    staff_sub = staff_parser.add_subparsers(
+        dest="_staff", required=True, metavar="[add|list|disable]"
+    )
+    add = staff_sub.add_parser("add", help="create a hub account")
+    add.add_argument("--id", required=True, help="sign-in id: 2-64 letters, digits, . _ -")
+    add.add_argument("--name", default="", help="the person's name")
+    add.add_argument("--role", required=True, choices=[r.value for r in HubRole])
+    secret = add.add_mutually_exclusive_group()
+    secret.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    secret.add_argument(
+        "--password", help="the password (visible in the process list: prefer --password-stdin)"
+    )
+    add.set_defaults(_handler=_staff_add)
+    listing = staff_sub.add_parser("list", help="list hub accounts")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(_handler=_staff_list)
+    disable = staff_sub.add_parser("disable", help="disable a hub account")
+    disable.add_argument("--id", required=True)
+    disable.set_defaults(_handler=_staff_disable)
+    for sub in (add, listing, disable):
+        add_arguments(sub, HubSettings, nested=True)
+    refusals(staff_parser, StaffError)
+
+
 # --- parser --------------------------------------------------------------------------------
 
 
@@ -191,7 +275,8 @@ def add_commands(tiers: SubParsers) -> None:
     add_arguments(hub, HubSettings)
     hub.set_defaults(_handler=_hub_run)
     hub_sub = hub.add_subparsers(
-        dest="_sub", metavar="[run|status|notice|notices|migrate|resolve|trace|figures]"
+        dest="_sub",
+        metavar="[run|status|notice|notices|migrate|resolve|trace|figures|staff]",
     )
     hub_run = hub_sub.add_parser("run", help="run the hub (the default)")
     hub_run.set_defaults(_handler=_hub_run)
@@ -257,3 +342,4 @@ def add_commands(tiers: SubParsers) -> None:
     from province_hub.figures_cli import add_figures_command
 
     add_figures_command(hub_sub)
+    _add_staff_commands(hub_sub)

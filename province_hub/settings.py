@@ -51,6 +51,16 @@ class HubSettings:
         "a connected city not heard from for this long shows as silent "
         "(3 heartbeat intervals of the cities' default 10 s)",
     )
+    http_host: str = setting("127.0.0.1", "address the supervisor web (pages and /api/v1) binds")
+    http_port: int = setting(0, "port of the supervisor web; 0 leaves it off")
+    secret_key_file: Path = setting(
+        Path("fedsync-data/hub.web-key"),
+        "file with the supervisor web's session-signing key, created (random, mode 0600) "
+        "when missing",
+    )
+    http_secure_cookies: bool = setting(
+        False, "send supervisor web cookies over HTTPS only (when TLS or a TLS proxy fronts it)"
+    )
     holidays_file: Path | None = setting(
         None,
         "working-day calendar for report deadlines, the cities' format: one YYYY-MM-DD "
@@ -77,6 +87,8 @@ class HubSettings:
         host, sep, port = self.listen.rpartition(":")
         if not sep or not host or not port.isdigit():
             raise ConfigError(f"listen {self.listen!r} must be host:port")
+        if not 0 <= self.http_port <= 65535:
+            raise ConfigError(f"http_port {self.http_port}: give a port 1-65535, or 0 for off")
         if self.max_batch < 1:
             raise ConfigError("max_batch must be at least 1")
         if self.max_message_mb < 1:

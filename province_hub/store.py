@@ -9,6 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     Engine,
     ForeignKey,
@@ -130,6 +131,30 @@ class NoticeDelivery(Base):
     last_actor: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_deliveries_city", "city_code", "notice_seq"),)
+
+
+class HubStaff(Base):
+    """A hub account: who may sign in to the supervisor web, in which role (HubRole)."""
+
+    __tablename__ = "hub_staff"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(32))
+    password_hash: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SuggestionSeen(Base):
+    """A suggestion batch a materials manager has seen; batches without a row are new."""
+
+    __tablename__ = "suggestion_seen"
+
+    city_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    seen_by: Mapped[str] = mapped_column(String(64))
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 #: Every table of the hub store, for migrations' autogenerate and the schema check.

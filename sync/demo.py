@@ -3,7 +3,8 @@
 A PKI in a temporary directory, the hub and N city nodes (``fedsync hub`` / ``fedsync city``
 subprocesses) over loopback mutual TLS, one announcement to every city and their receipts
 (each city answers notices itself: ``--demo-receipts``), and the hub's link table printed as
-it fills. Ctrl-C (or ``--duration``) stops every process cleanly.
+it fills. The hub serves the supervisor web too; its address and a demo supervisor login
+are printed. Ctrl-C (or ``--duration``) stops every process cleanly.
 
 Like all of ``sync``, the demo imports neither tier: it drives them as a person would, with
 ``fedsync`` commands, and reads the hub through them (``fedsync hub status|notices --json``).
@@ -82,13 +83,25 @@ def run_demo(*, duration: float, cities: int, workdir: Path | None) -> int:
         "--pki-dir",
         str(pki_dir),
     ]
+    web_port = _free_port()
+    web_args = [
+        "--http-port",
+        str(web_port),
+        "--secret-key-file",
+        str(base / "hub.web-key"),
+    ]
     try:
+        _demo_supervisor(env, hub_db)
         with open(logs / "hub.log", "wb") as hub_log:
             hub = subprocess.Popen(
-                _fedsync("hub", *hub_args), stdout=hub_log, stderr=subprocess.STDOUT, env=env
+                _fedsync("hub", *hub_args, *web_args),
+                stdout=hub_log,
+                stderr=subprocess.STDOUT,
+                env=env,
             )
         procs.append(hub)
         _wait_for_port(port, 30, hub)
+        _wait_for_port(web_port, 30, hub)
         print(f"hub on 127.0.0.1:{port}; PKI, stores and logs in {base}")
         # The first city also serves its staff console, to look at a living city.
         console_port = _free_port()
@@ -137,6 +150,12 @@ def run_demo(*, duration: float, cities: int, workdir: Path | None) -> int:
             f"{roster[0].name_en}'s staff console: http://127.0.0.1:{console_port}/ "
             f"(sign in as leader-1 or op-senior-1, password {DEMO_PASSWORD!r})"
         )
+        # The demo's history is days old: the supervisor sees yesterday's daily figures.
+        print(
+            f"province supervisor web: http://127.0.0.1:{web_port}/overview?period=day "
+            f"(sign in as {DEMO_SUPERVISOR}, password {DEMO_PASSWORD!r})",
+            flush=True,
+        )
         time.sleep(3)
         subprocess.run(
             _fedsync(
@@ -180,6 +199,36 @@ def run_demo(*, duration: float, cities: int, workdir: Path | None) -> int:
         if workdir is None and os.environ.get("FEDSYNC_DEMO_KEEP") != "1":
             shutil.rmtree(base, ignore_errors=True)
     return 0
+
+
+#: The demo's hub account for the supervisor web.
+DEMO_SUPERVISOR = "supervisor"
+
+
+def _demo_supervisor(env: dict[str, str], hub_db: str) -> None:
+    """A supervisor account on the demo hub (kept when the work directory is reused)."""
+    done = subprocess.run(
+        _fedsync(
+            "hub",
+            "staff",
+            "add",
+            "--id",
+            DEMO_SUPERVISOR,
+            "--name",
+            "督查演示",
+            "--role",
+            "supervisor",
+            "--password-stdin",
+            "--database-url",
+            hub_db,
+        ),
+        input=DEMO_PASSWORD + "\n",
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    if done.returncode != 0 and "is taken" not in done.stderr:
+        raise RuntimeError(f"cannot create the demo supervisor: {done.stderr.strip()}")
 
 
 _SUMMARY_KINDS = (

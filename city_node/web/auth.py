@@ -1,54 +1,56 @@
-"""Who is asking: signed session cookies, HTTP Basic for scripts, CSRF tokens, and which
-console areas each role may open.
+"""Who is asking at the city console, and which console areas each role may open.
 
-The session is a signed cookie (HMAC-SHA256 over a small JSON document), not a server-side
-table: a city node is one process and the cookie carries only the staff id, the CSRF token
-and when it was issued. The account is read from the store on every request, so disabling
-a staff member or changing their role takes effect at their next click; the cookie cannot
-be revoked otherwise, hence the short lifetime (:data:`SESSION_SECONDS`).
-
-Forms carry the session's CSRF token in a hidden field; API calls made with the session
-cookie carry it in the ``X-CSRF-Token`` header. HTTP Basic needs no token: a browser never
-adds those credentials to a cross-site request on its own.
+The mechanics (signed session cookie, HTTP Basic, CSRF, failed-login throttling) are the
+shared web foundation's (:mod:`sync.web.auth`); this module holds the city's role table and
+reads the city's staff accounts. The account is read from the store on every request, so
+disabling a staff member or changing their role takes effect at their next click.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
-import json
-import secrets
-import time
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 from fastapi import Request
-from starlette.datastructures import FormData
 
 from city_node import staff
 from city_node.domain import STAFF_ROLES, Role
 from city_node.staff import StaffMember
+from sync.web.auth import (
+    CSRF_FIELD,
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    SESSION_SECONDS,
+    AreaTable,
+    CsrfRefused,
+    NotAllowed,
+    NotLoggedIn,
+    Session,
+    SessionSigner,
+    basic_credentials,
+    check_form_csrf,
+    check_header_csrf,
+    session_of,
+)
+from sync.web.throttle import checked_login
 
-SESSION_COOKIE: Final = "fedsync_session"
-CSRF_FIELD: Final = "csrf_token"
-CSRF_HEADER: Final = "X-CSRF-Token"
-#: A working shift and some; a stolen cookie stops working after this.
-SESSION_SECONDS: Final = 12 * 3600
-
-
-class NotLoggedIn(Exception):
-    """No valid session or credentials (HTTP 401; pages redirect to the login form)."""
-
-
-class NotAllowed(Exception):
-    """The signed-in role may not open this area or do this (HTTP 403)."""
-
-
-class CsrfRefused(Exception):
-    """A state-changing request without the session's CSRF token (HTTP 403)."""
-
+__all__ = [
+    "AREAS",
+    "CSRF_FIELD",
+    "CSRF_HEADER",
+    "SESSION_COOKIE",
+    "SESSION_SECONDS",
+    "CsrfRefused",
+    "NotAllowed",
+    "NotLoggedIn",
+    "Session",
+    "SessionSigner",
+    "api_user",
+    "check_form_csrf",
+    "may",
+    "page_user",
+    "require",
+    "session_of",
+]
 
 #: Console areas beyond tickets, and the roles that may open them. Tickets are open to
 #: every role (each reads them for its own work); what a role may *do* to a ticket is
@@ -67,102 +69,16 @@ AREAS: Final[dict[str, frozenset[Role]]] = {
     "link": frozenset({Role.LEADER, Role.STATISTICIAN}),
     "staff": frozenset({Role.LEADER}),
 }
+_TABLE: Final = AreaTable(AREAS)
 
 
 def may(role: Role, area: str) -> bool:
-    return role in AREAS[area]
+    return _TABLE.may(role, area)
 
 
 def require(user: StaffMember, area: str) -> None:
     """Raise NotAllowed, naming the roles that may, unless ``user`` may use ``area``."""
-    if not may(user.role, area):
-        allowed = ", ".join(sorted(r.value for r in AREAS[area]))
-        raise NotAllowed(f"role {user.role.value} may not use {area}; only {allowed}")
-
-
-# --- signed session cookie ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Session:
-    """What the cookie holds: the signed-in staff id (None before login) and the CSRF token."""
-
-    staff_id: str | None
-    csrf: str
-    issued: int
-
-    @classmethod
-    def fresh(cls, staff_id: str | None = None) -> Session:
-        return cls(staff_id, secrets.token_urlsafe(24), int(time.time()))
-
-
-class SessionSigner:
-    """Encodes sessions as ``base64(json).base64(hmac)``, rejecting tampered or old ones."""
-
-    def __init__(self, secret_key: bytes, *, max_age: int = SESSION_SECONDS) -> None:
-        if len(secret_key) < 16:
-            raise ValueError("the console secret key needs at least 16 bytes")
-        # A purpose-bound key: the same secret could one day sign something else.
-        self._key = hmac.new(secret_key, b"fedsync-console-session", hashlib.sha256).digest()
-        self.max_age = max_age
-
-    def _mac(self, data: bytes) -> bytes:
-        return hmac.new(self._key, data, hashlib.sha256).digest()
-
-    def dumps(self, session: Session) -> str:
-        payload = json.dumps(
-            {"sid": session.staff_id, "csrf": session.csrf, "iat": session.issued},
-            separators=(",", ":"),
-        ).encode()
-        return f"{_b64(payload)}.{_b64(self._mac(payload))}"
-
-    def loads(self, value: str | None) -> Session | None:
-        if not value or "." not in value:
-            return None
-        data_part, mac_part = value.split(".", 1)
-        try:
-            payload, mac = _unb64(data_part), _unb64(mac_part)
-        except (binascii.Error, ValueError):
-            return None
-        if not hmac.compare_digest(mac, self._mac(payload)):
-            return None
-        try:
-            doc: Any = json.loads(payload)
-            session = Session(doc["sid"], str(doc["csrf"]), int(doc["iat"]))
-        except (ValueError, KeyError, TypeError):
-            return None
-        if time.time() - session.issued > self.max_age:
-            return None
-        return session
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-# --- per request ------------------------------------------------------------------------------
-
-
-def session_of(request: Request) -> Session | None:
-    signer: SessionSigner = request.app.state.signer
-    return signer.loads(request.cookies.get(SESSION_COOKIE))
-
-
-def _basic_credentials(request: Request) -> tuple[str, str] | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, encoded = header.partition(" ")
-    if scheme.lower() != "basic" or not encoded:
-        return None
-    try:
-        decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    user, sep, password = decoded.partition(":")
-    return (user, password) if sep else None
+    _TABLE.require(user.role, area)
 
 
 def _session_user(request: Request) -> tuple[StaffMember, Session] | None:
@@ -190,9 +106,10 @@ def api_user(request: Request) -> StaffMember:
     A cookie-authenticated call that changes something must carry the session's CSRF
     token in ``X-CSRF-Token``; Basic calls need none.
     """
-    basic = _basic_credentials(request)
+    basic = basic_credentials(request)
     if basic is not None:
-        member = staff.authenticate(request.app.state.ctx.engine, *basic)
+        engine = request.app.state.ctx.engine
+        member = checked_login(request, *basic, lambda who, pw: staff.authenticate(engine, who, pw))
         if member is None:
             raise NotLoggedIn("wrong staff id or password")
         return member
@@ -200,21 +117,5 @@ def api_user(request: Request) -> StaffMember:
     if found is None:
         raise NotLoggedIn("log in first: a session cookie or HTTP Basic credentials")
     member, session = found
-    if request.method not in ("GET", "HEAD", "OPTIONS"):
-        sent = request.headers.get(CSRF_HEADER, "")
-        if not hmac.compare_digest(sent.encode(), session.csrf.encode()):
-            raise CsrfRefused(f"a session-authenticated {request.method} needs {CSRF_HEADER}")
+    check_header_csrf(request, session)
     return member
-
-
-async def check_form_csrf(request: Request) -> FormData:
-    """Dependency for every form POST: the hidden field must equal the session's token.
-    Returns the parsed form for routes whose fields are not fixed (the QA scorecard)."""
-    session = session_of(request)
-    form = await request.form()
-    sent = form.get(CSRF_FIELD)
-    if session is None or not isinstance(sent, str):
-        raise CsrfRefused("the form has expired or did not come from this console; reload it")
-    if not hmac.compare_digest(sent.encode(), session.csrf.encode()):
-        raise CsrfRefused("the form has expired or did not come from this console; reload it")
-    return form

@@ -1,4 +1,5 @@
-"""Console labels in Chinese and English.
+"""City console labels in Chinese and English (the shared login/layout/error labels are
+the web foundation's, :data:`sync.web.i18n.COMMON_LABELS`, and are part of :data:`LABELS`).
 
 Every word a template shows goes through :func:`label` (``t(...)`` in templates), so a
 missing translation is a missing key here, which ``tests`` catch by rendering both
@@ -9,14 +10,15 @@ Chinese is the default: the people using the console work in Chinese.
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Final
 
-Lang = Literal["zh", "en"]
-LANGS: Final[tuple[Lang, ...]] = ("zh", "en")
-DEFAULT_LANG: Final[Lang] = "zh"
+from sync.web.i18n import COMMON_LABELS, DEFAULT_LANG, LANGS, Labels, Lang, pick_lang
+
+__all__ = ["DEFAULT_LANG", "LABELS", "LANGS", "TABLE", "Lang", "label", "pick_lang", "value_label"]
 
 #: key -> (Chinese, English)
 LABELS: Final[dict[str, tuple[str, str]]] = {
+    **COMMON_LABELS,
     # chrome and navigation
     "app_title": ("地市客服控制台", "City service console"),
     "city": ("地市", "City"),
@@ -27,14 +29,6 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "nav_inbox": ("省公告", "Province notices"),
     "nav_link": ("链路状态", "Link status"),
     "nav_staff": ("人员", "Staff"),
-    "logout": ("退出", "Log out"),
-    "login": ("登录", "Log in"),
-    "staff_id": ("工号", "Staff id"),
-    "password": ("密码", "Password"),
-    "login_failed": ("工号或密码错误", "Wrong staff id or password"),
-    "language": ("语言", "Language"),
-    "error": ("无法完成", "Could not be done"),
-    "back": ("返回", "Back"),
     "none": ("无", "none"),
     "yes": ("是", "yes"),
     "no": ("否", "no"),
@@ -244,24 +238,15 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
 _ALIASES: Final[dict[str, str]] = {"phone": "phone_channel"}
 
 
-def pick_lang(value: str | None) -> Lang | None:
-    """The language a ``?lang=`` or cookie value names, or None when it names none."""
-    if value == "zh":
-        return "zh"
-    if value == "en":
-        return "en"
-    return None
+TABLE: Final = Labels(LABELS, _ALIASES)
 
 
 def label(lang: Lang, key: str) -> str:
     """The label for ``key``; an unknown key is shown as itself (visible, never a crash)."""
-    pair = LABELS.get(key)
-    if pair is None:
-        return key
-    return pair[0] if lang == "zh" else pair[1]
+    return TABLE.label(lang, key)
 
 
 def value_label(lang: Lang, value: str) -> str:
     """The label of an enum value (status, action, channel…), which may share a spelling
     with a field label (``phone`` is both a channel and the phone-number field)."""
-    return label(lang, _ALIASES.get(value, value))
+    return TABLE.value_label(lang, value)

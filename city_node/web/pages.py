@@ -29,9 +29,6 @@ from city_node.domain import (
 from city_node.staff import StaffMember
 from city_node.web import api
 from city_node.web.auth import (
-    CSRF_FIELD,
-    SESSION_COOKIE,
-    SESSION_SECONDS,
     NotLoggedIn,
     Session,
     check_form_csrf,
@@ -40,7 +37,10 @@ from city_node.web.auth import (
     require,
     session_of,
 )
-from city_node.web.i18n import Lang, label, value_label
+from city_node.web.i18n import Lang
+from sync.web.app import render_page
+from sync.web.auth import TooManyAttempts, safe_next, set_session
+from sync.web.throttle import checked_login
 
 router = APIRouter(include_in_schema=False)
 
@@ -89,11 +89,10 @@ def render(
     status_code: int = 200,
     **context: Any,
 ) -> HTMLResponse:
-    """A page with the shared chrome: labels in the request's language, the menu for the
-    user's role, the CSRF token for forms, times shown in the city's zone."""
+    """A page with the shared chrome (:func:`sync.web.app.render_page`): the menu for the
+    user's role, times shown in the city's zone, category names in the request's language."""
     lang = _lang(request)
     ctx = _ctx(request)
-    session: Session | None = getattr(request.state, "session", None) or session_of(request)
 
     def local(moment: datetime | None) -> str:
         if moment is None:
@@ -107,27 +106,19 @@ def render(
         return c.name_zh if lang == "zh" else c.name_en
 
     nav = [] if user is None else [(p, k) for p, k, area in NAV if _may_open(user.role, area)]
-    base = dict(
-        request=request,
-        lang=lang,
-        other_lang="en" if lang == "zh" else "zh",
-        t=lambda key: label(lang, key),
-        v=lambda value: value_label(lang, str(value)),
+    return render_page(
+        request,
+        template,
+        status_code=status_code,
         local=local,
         category_name=category_name,
         user=user,
         nav=nav,
         city_code=ctx.city_code,
-        csrf_field=CSRF_FIELD,
-        csrf=session.csrf if session else "",
+        brand_suffix=ctx.city_code,
         may=lambda area: user is not None and _may_open(user.role, area),
+        **context,
     )
-    base.update(context)
-    templates = request.app.state.templates
-    response: HTMLResponse = templates.TemplateResponse(
-        request, template, base, status_code=status_code
-    )
-    return response
 
 
 def error_page(request: Request, status_code: int, message: str) -> HTMLResponse:
@@ -140,27 +131,12 @@ def error_page(request: Request, status_code: int, message: str) -> HTMLResponse
     return render(request, "error.html", user=user, status_code=status_code, message=message)
 
 
-def _set_session(request: Request, response: Response, session: Session) -> None:
-    response.set_cookie(
-        SESSION_COOKIE,
-        request.app.state.signer.dumps(session),
-        max_age=SESSION_SECONDS,
-        httponly=True,
-        samesite="lax",
-        secure=request.app.state.secure_cookies,
-        path="/",
-    )
-
-
 def _redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
 def _safe_next(target: str) -> str:
-    # Only paths on this console: "//host" or "http://…" would make login an open redirect.
-    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return "/tickets"
+    return safe_next(target, "/tickets")
 
 
 # --- login -------------------------------------------------------------------------------------
@@ -178,7 +154,7 @@ def login_form(request: Request, next: str = "/tickets") -> Response:
     session = session_of(request) or Session.fresh()
     request.state.session = session
     response = render(request, "login.html", next=_safe_next(next), failed=False)
-    _set_session(request, response, session)
+    set_session(request, response, session)
     return response
 
 
@@ -189,19 +165,29 @@ def login(
     password: Annotated[str, Form()],
     next: Annotated[str, Form()] = "/tickets",
 ) -> Response:
-    member = staff.authenticate(_ctx(request).engine, staff_id.strip(), password)
+    engine = _ctx(request).engine
+    try:
+        member = checked_login(
+            request, staff_id.strip(), password, lambda who, pw: staff.authenticate(engine, who, pw)
+        )
+    except TooManyAttempts as exc:
+        refused = render(
+            request, "login.html", status_code=429, next=_safe_next(next), throttled=True
+        )
+        refused.headers["Retry-After"] = str(exc.retry_after)
+        return refused
     if member is None:
         return render(request, "login.html", status_code=401, next=_safe_next(next), failed=True)
     response = _redirect(_safe_next(next))
     # A new token at login: one seen before signing in is no use afterwards.
-    _set_session(request, response, Session.fresh(member.id))
+    set_session(request, response, Session.fresh(member.id))
     return response
 
 
 @router.post("/logout", dependencies=[Csrf])
 def logout(request: Request) -> Response:
     response = _redirect("/login")
-    _set_session(request, response, Session.fresh())
+    set_session(request, response, Session.fresh())
     return response
 
 

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, func, select
 
+import sync.web
 from city_node import reports, services, staff
 from city_node.context import CityContext, make_context
 from city_node.store import create_schema
@@ -39,6 +40,7 @@ ROLES = {
     "leader": "leader",
 }
 TEMPLATES = Path(__file__).parents[2] / "city_node" / "web" / "templates"
+SHARED_TEMPLATES = Path(sync.web.__file__).parent / "templates"
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -445,7 +447,7 @@ def test_pages_render_in_both_languages(console: Console) -> None:
 
 def test_every_template_label_has_both_languages() -> None:
     keys: set[str] = set()
-    for template in TEMPLATES.glob("*.html"):
+    for template in [*TEMPLATES.glob("*.html"), *SHARED_TEMPLATES.glob("*.html")]:
         keys |= set(re.findall(r"""\bt\('([a-z_]+)'\)""", template.read_text("utf-8")))
     assert keys, "no labels found"
     missing = sorted(keys - set(LABELS))

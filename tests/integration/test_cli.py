@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -12,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import ROSTER_CODES
@@ -197,7 +199,26 @@ def test_hub_and_city_processes_work_and_stop_cleanly(tmp_path: Path):
 def test_demo_shows_the_whole_federation(tmp_path: Path):
     """`fedsync demo`: 14 city processes, records pushed, one announcement read by all 14."""
     workdir = tmp_path / "demo"
-    result = fedsync("demo", "--duration", "25", "--workdir", str(workdir), timeout=180)
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "sync.cli", "demo", "--duration", "25", "--workdir", str(workdir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert demo.stdout is not None
+    lines = []
+    for line in demo.stdout:
+        lines.append(line)
+        if "supervisor web: " in line:
+            break
+    web = re.search(r"(http://127\.0\.0\.1:\d+)/\S* \(sign in as (\S+), password '([^']+)'", line)
+    assert web, lines
+    # The supervisor web answers while the demo runs, with the printed login.
+    links = httpx.get(f"{web.group(1)}/api/v1/links", auth=(web.group(2), web.group(3)))
+    assert links.status_code == 200 and len(links.json()) == 14
+    out, err = demo.communicate(timeout=180)
+    assert demo.returncode == 0, err
+    result = subprocess.CompletedProcess(demo.args, 0, "".join(lines) + out, err)
     assert "14 city nodes started" in result.stdout
     assert "staff console: http://127.0.0.1:" in result.stdout
     assert "620100 Lanzhou" in result.stdout  # the per-city table of what the hub holds

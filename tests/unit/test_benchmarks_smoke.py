@@ -105,3 +105,17 @@ def test_province_figures_benchmark_runs(capsys: Any) -> None:
     assert summary["reports"] > 2 * 365  # a day, week, month... report per period and city
     for call in ("figures", "comparison", "trend"):
         assert summary[call]["p95_ms"] >= summary[call]["p50_ms"] > 0
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_hub_web_benchmark_runs(engine: str, request: pytest.FixtureRequest, capsys: Any) -> None:
+    from benchmarks import hub_web
+
+    argv = [*_engine_args(engine, request), "--cities", "2", "--years", "1", "--requests", "3"]
+    summary = _run(hub_web.main, [*argv, "--json"], capsys)
+    # Two cities, every period of a year that has ended: ~365 days, 52 weeks, 12 months...
+    assert 400 < summary["load"]["reports"] < 500 * 2
+    results = summary["results"]
+    assert set(results) == {"figures", "comparison", "trend"}
+    assert results["figures"]["cities_reporting"] == 2  # the timed month had real reports
+    assert all(r["p95_ms"] > 0 for r in results.values())

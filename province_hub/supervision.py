@@ -1,0 +1,90 @@
+"""Use cases of the supervisor web that are not figures: which suggestion batches are new
+to the materials managers, and marking them seen; the default period a page opens on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from typing import Any, cast
+
+from sqlalchemy import Engine, Table, select, tuple_
+
+from province_hub.consolidation import period_ref, suggestion_batches
+from province_hub.figures import PERIOD_CODES
+from province_hub.store import SuggestionSeen
+from sync.db import UnitOfWork, insert_ignore
+from sync.periods import period_start_for
+
+
+def last_complete_start(kind: str, today: date) -> date:
+    """The first day of the latest period of ``kind`` that has ended by ``today``: the one
+    whose report is due (the current one is still being worked)."""
+    current = period_start_for(PERIOD_CODES[kind], today)
+    return period_ref(kind, current).previous().start
+
+
+def suggestions_with_seen(
+    engine: Engine,
+    *,
+    city_code: str | None = None,
+    category: str | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Suggestion batches (see :func:`suggestion_batches`), each with ``new``: no materials
+    manager has marked it seen yet."""
+    batches = suggestion_batches(
+        engine,
+        city_code=city_code,
+        category=category,
+        date_from=date_from,
+        date_to=date_to,
+        limit=limit,
+    )
+    keys = [(b["city_code"], b["seq"]) for b in batches]
+    seen: set[tuple[str, int]] = set()
+    if keys:
+        with engine.connect() as conn:
+            for i in range(0, len(keys), 500):
+                part = keys[i : i + 500]
+                seen |= {
+                    (r.city_code, r.seq)
+                    for r in conn.execute(
+                        select(SuggestionSeen.city_code, SuggestionSeen.seq).where(
+                            tuple_(SuggestionSeen.city_code, SuggestionSeen.seq).in_(part)
+                        )
+                    )
+                }
+    for b in batches:
+        b["new"] = (b["city_code"], b["seq"]) not in seen
+    return batches
+
+
+def mark_suggestions_seen(
+    engine: Engine, *, batches: Iterable[tuple[str, int]], seen_by: str
+) -> int:
+    """Mark batches seen (idempotent: the first viewer and time are kept); return how
+    many were new."""
+    keys = list(dict.fromkeys(batches))
+    if not keys:
+        return 0
+    with UnitOfWork(engine) as uow:
+        held = {
+            (r.city_code, r.seq)
+            for r in uow.conn.execute(
+                select(SuggestionSeen.city_code, SuggestionSeen.seq).where(
+                    tuple_(SuggestionSeen.city_code, SuggestionSeen.seq).in_(keys)
+                )
+            )
+        }
+        rows = [
+            {"city_code": c, "seq": s, "seen_by": seen_by, "seen_at": datetime.now(UTC)}
+            for c, s in keys
+            if (c, s) not in held
+        ]
+        if rows:
+            # A second manager marking at the same moment: the first row stands.
+            insert_ignore(uow.conn, cast(Table, SuggestionSeen.__table__), rows)
+        uow.commit()
+    return len(rows)

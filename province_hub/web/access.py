@@ -1,0 +1,97 @@
+"""Who is asking at the supervisor web, and what each hub role may open: the one table
+every route asks (pages, API and exports alike).
+
+Hub staff sign in with the hub's accounts (:mod:`province_hub.staff`); the session, CSRF
+and throttling mechanics are the shared foundation's (:mod:`sync.web.auth`).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from fastapi import Request
+from sqlalchemy import Engine
+
+from province_hub import staff
+from province_hub.staff import HubMember, HubRole
+from sync.web.auth import (
+    AreaTable,
+    NotLoggedIn,
+    Session,
+    basic_credentials,
+    check_header_csrf,
+    session_of,
+)
+from sync.web.throttle import checked_login
+
+_ALL: Final = frozenset(HubRole)
+_WATCHERS: Final = frozenset({HubRole.SUPERVISOR, HubRole.STATISTICS_MANAGER, HubRole.ADMIN})
+
+#: Area → the roles that may open it. The supervisor watches everything (read-only);
+#: the statistics manager owns the consolidated figures; the materials manager hot-spots
+#: and suggestions; the GM hotline overtime and compensation. The announcer follows the
+#: links (who can be reached). Personal data of escalated customers: the GM hotline only.
+AREAS: Final[dict[str, frozenset[HubRole]]] = {
+    "figures": _WATCHERS | {HubRole.MATERIALS_MANAGER, HubRole.GM_HOTLINE},
+    "reports": _WATCHERS,
+    "qa": _WATCHERS,
+    "overtime": _WATCHERS | {HubRole.GM_HOTLINE},
+    "hotspots": _WATCHERS | {HubRole.MATERIALS_MANAGER},
+    "suggestions": _WATCHERS | {HubRole.MATERIALS_MANAGER},
+    # Marking batches seen is the materials manager's: "new" means new to them.
+    "suggestions.seen": frozenset({HubRole.MATERIALS_MANAGER}),
+    "quarantine": _WATCHERS,
+    "links": _ALL,
+    "personal_data": frozenset({HubRole.GM_HOTLINE}),
+}
+TABLE: Final = AreaTable(AREAS)
+
+
+def may(member: HubMember | None, area: str) -> bool:
+    return member is not None and TABLE.may(member.role, area)
+
+
+def require(member: HubMember, area: str) -> None:
+    """Raise NotAllowed (403), naming the roles that may, unless ``member`` may."""
+    TABLE.require(member.role, area)
+
+
+def _engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.hub.engine
+    return engine
+
+
+def _session_member(request: Request) -> tuple[HubMember, Session] | None:
+    session = session_of(request)
+    if session is None or session.staff_id is None:
+        return None
+    member = staff.get_staff(_engine(request), session.staff_id)
+    if member is None or not member.active:
+        return None
+    return member, session
+
+
+def page_user(request: Request) -> HubMember:
+    """The signed-in hub staff member of a page request (dependency); NotLoggedIn else."""
+    found = _session_member(request)
+    if found is None:
+        raise NotLoggedIn("log in first")
+    request.state.session = found[1]
+    return found[0]
+
+
+def api_user(request: Request) -> HubMember:
+    """The caller of an API request: HTTP Basic (throttled like the login form), else the
+    session cookie, whose changes need the ``X-CSRF-Token`` header (dependency)."""
+    basic = basic_credentials(request)
+    engine = _engine(request)
+    if basic is not None:
+        member = checked_login(request, *basic, lambda who, pw: staff.authenticate(engine, who, pw))
+        if member is None:
+            raise NotLoggedIn("wrong staff id or password")
+        return member
+    found = _session_member(request)
+    if found is None:
+        raise NotLoggedIn("log in first: a session cookie or HTTP Basic credentials")
+    check_header_csrf(request, found[1])
+    return found[0]

@@ -1,0 +1,369 @@
+"""``/api/v1``: the supervisor web's JSON API (OpenAPI at ``/openapi.json``).
+
+Every route is a thin edge: the caller (HTTP Basic or session cookie) is checked against
+the role table (:mod:`province_hub.web.access`), the query is parsed, one view function
+(:mod:`province_hub.web.views`) answers. A bad query value is a 422 whose ``detail`` names
+the parameter (FastAPI's validation for types and enums; the consolidation service's
+:class:`~province_hub.consolidation.FiguresError` for rules such as "start must begin a
+period"). ``/figures`` returns exactly the JSON of ``fedsync hub figures --json``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from province_hub import supervision
+from province_hub.staff import HubMember
+from province_hub.web import exports, views
+from province_hub.web.access import AREAS, api_user, require
+from province_hub.web.context import hub_of
+from province_hub.web.views import ExportView, KpiName, PeriodKind
+
+
+class Problem(BaseModel):
+    """A refusal: what is wrong, naming the parameter or field when it is one."""
+
+    detail: str
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "no or wrong credentials"},
+    403: {"model": Problem, "description": "the role may not open this"},
+    422: {"model": Problem, "description": "a query value is invalid (the detail names it)"},
+    429: {"model": Problem, "description": "too many failed logins"},
+}
+
+router = APIRouter(prefix="/api/v1", tags=["supervisor"], responses=_ERRORS)
+Caller = Annotated[HubMember, Depends(api_user)]
+
+# --- response models (the fields clients rely on; the services may add more) ---------------
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class Kpi(BaseModel):
+    """A KPI from summed counts: ``rate`` is null when the denominator is 0; ``overtime_open``
+    is a count (no denominator)."""
+
+    numerator: int
+    denominator: int | None
+    rate: float | None
+
+
+class Period(BaseModel):
+    kind: str
+    start: date
+    end: date
+
+
+class CityFigures(_Open):
+    city_code: str
+    name_zh: str
+    name_en: str
+    missing: bool
+    revision: int | None
+    # Counts, slices and ``kpis`` follow when the city reported (none when it is missing).
+
+
+class ProvinceFigures(_Open):
+    cities_reporting: int
+    cities_missing: list[str]
+    kpis: dict[str, Kpi | None]
+
+
+class Figures(_Open):
+    period: Period
+    cities: list[CityFigures]
+    province: ProvinceFigures
+
+
+class ComparisonRow(_Open):
+    city_code: str
+    missing: bool
+    ranks: dict[str, int]
+    previous_kpis: dict[str, Kpi | None] | None
+
+
+class Comparison(_Open):
+    period: Period
+    previous_period: Period
+    rows: list[ComparisonRow]
+    previous_province_kpis: dict[str, Kpi | None]
+
+
+class TrendPoint(Kpi):
+    cities_reporting: int
+
+
+class Trend(_Open):
+    kpi: str
+    period_kind: str
+    periods: list[date]
+    province: list[TrendPoint]
+    cities: dict[str, list[Kpi | None]]
+
+
+class Revision(_Open):
+    revision: int
+    seq: int
+    latest: bool
+    counts: dict[str, int]
+
+
+class Change(BaseModel):
+    field: str
+    old: int
+    new: int
+    change: int
+
+
+class RevisionDiff(BaseModel):
+    from_revision: int
+    to_revision: int
+    changes: list[Change]
+
+
+class Reports(_Open):
+    city_code: str
+    period: Period
+    revisions: list[Revision]
+    diffs: list[RevisionDiff]
+
+
+class PeriodView(_Open):
+    period: Period
+
+
+class SuggestionBatch(_Open):
+    city_code: str
+    seq: int
+    batch_date: str
+    new: bool
+    suggestions: list[dict[str, Any]]
+
+
+class BatchKey(BaseModel):
+    city_code: str = Field(pattern=r"^\d{6}$")
+    seq: int = Field(ge=1)
+
+
+class SeenRequest(BaseModel):
+    batches: list[BatchKey] = Field(min_length=1, max_length=1000)
+
+
+class SeenResult(BaseModel):
+    marked: int
+
+
+class Me(BaseModel):
+    id: str
+    name: str
+    role: str
+    areas: list[str]
+
+
+# --- query parameters ---------------------------------------------------------------------------
+
+PeriodQ = Annotated[PeriodKind, Query(description="period kind")]
+StartQ = Annotated[
+    date | None,
+    Query(description="first day of the period (default: the latest period that has ended)"),
+]
+CityQ = Annotated[str | None, Query(pattern=r"^\d{6}$", description="a roster city's code")]
+
+
+def _json(data: Any) -> Response:
+    """The view's JSON as it is: the response model documents it (and the schemathesis test
+    checks it against the responses), but FastAPI's re-validation and encoding of a whole
+    province's figures cost more than computing them (about 11 ms of a 15 ms answer)."""
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return Response(body, media_type="application/json")
+
+
+# --- routes ---------------------------------------------------------------------------------------
+
+
+@router.get("/me", response_model=Me)
+def me(user: Caller) -> Me:
+    """Who is calling, and which areas their role may open."""
+    areas = sorted(a for a, roles in AREAS.items() if user.role in roles)
+    return Me(id=user.id, name=user.name, role=user.role.value, areas=areas)
+
+
+@router.get("/figures", response_model=Figures)
+def get_figures(
+    request: Request, user: Caller, period: PeriodQ = "month", start: StartQ = None
+) -> Any:
+    """A period's figures per roster city (latest revision, or missing) and the province
+    total with every KPI as {numerator, denominator, rate}."""
+    require(user, "figures")
+    return _json(views.figures(hub_of(request), period, start))
+
+
+@router.get("/comparison", response_model=Comparison)
+def get_comparison(
+    request: Request, user: Caller, period: PeriodQ = "month", start: StartQ = None
+) -> Any:
+    """One row per city with counts, KPIs, ranks (1 = best) and the last period's KPIs."""
+    require(user, "figures")
+    return _json(views.comparison(hub_of(request), period, start))
+
+
+@router.get("/trend", response_model=Trend)
+def get_trend(
+    request: Request,
+    user: Caller,
+    kpi: Annotated[KpiName, Query()] = "in_time_closure_rate",
+    period: PeriodQ = "month",
+    last: Annotated[date | None, Query(description="first day of the last period shown")] = None,
+    cities: Annotated[
+        list[Annotated[str, Query(pattern=r"^\d{6}$")]],
+        Query(max_length=50, description="cities to draw beside the province"),
+    ] = [],  # noqa: B006 - FastAPI copies defaults per request
+) -> Any:
+    """A KPI over 30 days / 13 weeks / 12 months / 8 quarters / 5 years: the province line
+    and one line per chosen city (null where its report is missing)."""
+    require(user, "figures")
+    return _json(views.trend(hub_of(request), kpi, period, last, cities))
+
+
+@router.get("/warnings", response_model=PeriodView)
+def get_warnings(
+    request: Request, user: Caller, period: PeriodQ = "week", start: StartQ = None
+) -> Any:
+    """Cities and categories running well above their own recent baseline, with the numbers."""
+    require(user, "figures")
+    return _json(views.warnings(hub_of(request), period, start))
+
+
+@router.get("/reports", response_model=Reports)
+def get_reports(
+    request: Request,
+    user: Caller,
+    city: Annotated[str, Query(pattern=r"^\d{6}$", description="a roster city's code")],
+    period: PeriodQ = "month",
+    start: StartQ = None,
+) -> Any:
+    """Every revision of a city's statistics report for a period, each diffed with the one
+    before it."""
+    require(user, "reports")
+    return _json(views.reports(hub_of(request), city, period, start))
+
+
+@router.get("/qa", response_model=PeriodView)
+def get_qa(request: Request, user: Caller, period: PeriodQ = "month", start: StartQ = None) -> Any:
+    """QA per city: pass rate, mean score, defects by kind, findings; and the province's."""
+    require(user, "qa")
+    return _json(views.qa(hub_of(request), period, start))
+
+
+@router.get("/overtime", response_model=PeriodView)
+def get_overtime(
+    request: Request, user: Caller, period: PeriodQ = "month", start: StartQ = None
+) -> Any:
+    """Overtime complaints and compensation per city and branch (money in fen)."""
+    require(user, "overtime")
+    return _json(views.overtime(hub_of(request), period, start))
+
+
+@router.get("/hotspots", response_model=PeriodView)
+def get_hotspots(
+    request: Request, user: Caller, period: PeriodQ = "month", start: StartQ = None
+) -> Any:
+    """Enquiry categories rising per city, vs the last period and vs the province."""
+    require(user, "hotspots")
+    return _json(views.hotspots(hub_of(request), period, start))
+
+
+@router.get("/suggestions", response_model=list[SuggestionBatch])
+def get_suggestions(
+    request: Request,
+    user: Caller,
+    city: CityQ = None,
+    category: Annotated[str | None, Query(max_length=64)] = None,
+    date_from: Annotated[date | None, Query(alias="from")] = None,
+    date_to: Annotated[date | None, Query(alias="to")] = None,
+) -> Any:
+    """Suggestion batches, newest first; ``new`` until a materials manager has seen them."""
+    require(user, "suggestions")
+    return _json(views.suggestions(hub_of(request), city, category, date_from, date_to))
+
+
+@router.post("/suggestions/seen", response_model=SeenResult)
+def post_suggestions_seen(request: Request, user: Caller, body: SeenRequest) -> SeenResult:
+    """Mark suggestion batches seen (materials managers only); returns how many were new."""
+    require(user, "suggestions.seen")
+    marked = supervision.mark_suggestions_seen(
+        hub_of(request).engine,
+        batches=[(b.city_code, b.seq) for b in body.batches],
+        seen_by=user.id,
+    )
+    return SeenResult(marked=marked)
+
+
+@router.get("/quarantine", response_model=list[dict[str, Any]])
+def get_quarantine(request: Request, user: Caller, city: CityQ = None) -> Any:
+    """Quarantined records with the city and the reason, newest first."""
+    require(user, "quarantine")
+    return _json(views.quarantine(hub_of(request), city))
+
+
+@router.get("/links", response_model=list[dict[str, Any]])
+def get_links(request: Request, user: Caller) -> Any:
+    """Every roster city's link: state, last contact, acked seq, backlog, errors."""
+    require(user, "links")
+    return _json(views.links(hub_of(request)))
+
+
+@router.get(
+    "/export/{view}",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {exports.MEDIA_TYPES["csv"]: {}, exports.MEDIA_TYPES["xlsx"]: {}},
+            "description": "the table as a file, with its period and generation time",
+        }
+    },
+)
+def get_export(
+    request: Request,
+    user: Caller,
+    view: ExportView,
+    format: Annotated[Literal["csv", "xlsx"], Query()] = "csv",
+    period: PeriodQ = "month",
+    start: StartQ = None,
+    sort: Annotated[str, Query(max_length=40)] = "city_code",
+    order: Annotated[Literal["asc", "desc"], Query()] = "asc",
+    kpi: Annotated[KpiName, Query()] = "in_time_closure_rate",
+    cities: Annotated[list[Annotated[str, Query(pattern=r"^\d{6}$")]], Query(max_length=50)] = [],  # noqa: B006 - FastAPI copies defaults per request
+    city: CityQ = None,
+) -> Response:
+    """A view's table as CSV or XLSX, Chinese headers, as the province sends it upward."""
+    require(user, views.EXPORT_AREAS[view])
+    hub = hub_of(request)
+    table = views.export_table(
+        hub,
+        view,
+        "zh",  # exports go upward in Chinese
+        period=period,
+        start=start,
+        sort=sort,
+        order=order,
+        kpi=kpi,
+        cities=cities,
+        city=city,
+    )
+    body = exports.render(table, format, hub.local_now())
+    filename = f"{table.name}-{period}-{hub.today().isoformat()}.{format}"
+    return Response(
+        body,
+        media_type=exports.MEDIA_TYPES[format],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

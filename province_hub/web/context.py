@@ -1,0 +1,43 @@
+"""What the supervisor web reads from: the hub's store, its roster and its time zone."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+from sqlalchemy import Engine
+
+from province_hub.deadlines import Deadlines
+from sync.roster import City
+
+
+@dataclass(frozen=True)
+class HubWeb:
+    engine: Engine
+    roster: tuple[City, ...]
+    zone: ZoneInfo
+    #: The clock (tests and the demo pass their own); pages default to periods before now.
+    now: Callable[[ZoneInfo], datetime] = field(default=datetime.now)
+    #: The report deadlines (timeliness, late and missing reports); None: not judged.
+    deadlines: Deadlines | None = None
+
+    @property
+    def roster_codes(self) -> tuple[str, ...]:
+        return tuple(c.code for c in self.roster)
+
+    def names(self, lang: str) -> dict[str, str]:
+        return {c.code: c.name_zh if lang == "zh" else c.name_en for c in self.roster}
+
+    def today(self) -> date:
+        return self.now(self.zone).date()
+
+    def local_now(self) -> datetime:
+        return self.now(self.zone)
+
+
+def hub_of(request: Request) -> HubWeb:
+    hub: HubWeb = request.app.state.hub
+    return hub

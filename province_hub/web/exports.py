@@ -1,0 +1,77 @@
+"""A table as the file a province sends upward: CSV (UTF-8 with a byte-order mark, so Excel
+reads the Chinese) or XLSX (openpyxl). Both start with the table's title, its period and
+when the file was generated, then the Chinese header row and the rows; numbers stay numbers
+(rates as fractions, shown as percentages in Excel)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from typing import Any, Literal
+
+from openpyxl import Workbook
+from openpyxl.styles import Font
+
+from province_hub.web.tables import Table, cell_export
+
+Format = Literal["csv", "xlsx"]
+MEDIA_TYPES: dict[str, str] = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+#: The label of the first column of the header row: readers find the table by it.
+PREAMBLE_ROWS = 3
+
+
+def _preamble(table: Table, generated_at: datetime) -> list[list[Any]]:
+    return [
+        ["报表", table.title_zh],
+        ["统计周期", table.period or "-"],
+        ["生成时间", generated_at.strftime("%Y-%m-%d %H:%M:%S %Z").strip()],
+    ]
+
+
+def _body(table: Table) -> list[list[Any]]:
+    rows = [[c.zh for c in table.columns]]
+    for row in table.rows:
+        rows.append([cell_export(c, row.get(c.key)) for c in table.columns])
+    return rows
+
+
+def to_csv(table: Table, generated_at: datetime) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerows(_preamble(table, generated_at))
+    writer.writerow([])
+    writer.writerows(["" if v is None else v for v in r] for r in _body(table))
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def to_xlsx(table: Table, generated_at: datetime) -> bytes:
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    # Sheet titles: at most 31 characters, none of []:*?/\ .
+    sheet.title = "".join(ch for ch in table.title_zh if ch not in "[]:*?/\\")[:31] or "data"
+    for r in _preamble(table, generated_at):
+        sheet.append(r)
+    sheet.append([])
+    header, *rows = _body(table)
+    sheet.append(header)
+    for cell in sheet[sheet.max_row]:
+        cell.font = Font(bold=True)
+    for r in rows:
+        sheet.append(r)
+        for column, cell in zip(table.columns, sheet[sheet.max_row], strict=True):
+            if column.kind == "rate" and cell.value is not None:
+                cell.number_format = "0.0%"
+            elif column.kind in ("yuan", "float") and cell.value is not None:
+                cell.number_format = "0.00"
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def render(table: Table, fmt: Format, generated_at: datetime) -> bytes:
+    return to_csv(table, generated_at) if fmt == "csv" else to_xlsx(table, generated_at)

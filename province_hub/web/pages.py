@@ -1,0 +1,463 @@
+"""Server-rendered pages of the supervisor web: plain HTML, one table renderer for every
+view (the same :class:`~province_hub.web.tables.Table` the exports write), ECharts for the
+trends. Each page checks the role table, calls the view function and renders; the one form
+that changes something (suggestions seen) checks CSRF and redirects (post/redirect/get).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import FormData
+
+from province_hub import staff, supervision
+from province_hub.staff import HubMember
+from province_hub.web import tables, views
+from province_hub.web.access import may, page_user, require
+from province_hub.web.context import hub_of
+from province_hub.web.tables import KPI_NAMES, RATE_KPIS, Table, cell_text
+from province_hub.web.views import PeriodKind
+from sync.web.app import lang_of, render_page
+from sync.web.auth import (
+    NotLoggedIn,
+    Session,
+    TooManyAttempts,
+    check_form_csrf,
+    safe_next,
+    session_of,
+    set_session,
+)
+from sync.web.throttle import checked_login
+
+router = APIRouter(include_in_schema=False)
+User = Annotated[HubMember, Depends(page_user)]
+CsrfForm = Annotated[FormData, Depends(check_form_csrf)]
+
+#: The menu: (path, label key, area); shown only where the role may go.
+NAV: tuple[tuple[str, str, str], ...] = (
+    ("/overview", "nav_overview", "figures"),
+    ("/comparison", "nav_comparison", "figures"),
+    ("/trends", "nav_trends", "figures"),
+    ("/reports", "nav_reports", "reports"),
+    ("/hotspots", "nav_hotspots", "hotspots"),
+    ("/overtime", "nav_overtime", "overtime"),
+    ("/qa", "nav_qa", "qa"),
+    ("/suggestions", "nav_suggestions", "suggestions"),
+    ("/quarantine", "nav_quarantine", "quarantine"),
+    ("/links", "nav_links", "links"),
+)
+PERIODS: tuple[str, ...] = ("day", "week", "month", "quarter", "year")
+Period = Annotated[PeriodKind, Query()]
+Start = Annotated[date | None, Query()]
+
+
+def _home_for(user: HubMember) -> str:
+    for path, _, area in NAV:
+        if may(user, area):
+            return path
+    return "/links"
+
+
+def render(
+    request: Request,
+    template: str,
+    *,
+    user: HubMember | None = None,
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    """A page with the shared chrome and the hub's menu for the user's role."""
+    lang = lang_of(request)
+    nav = [] if user is None else [(p, k) for p, k, area in NAV if may(user, area)]
+    return render_page(
+        request,
+        template,
+        status_code=status_code,
+        user=user,
+        nav=nav,
+        cell=lambda column, value: cell_text(column, value, lang),
+        periods=PERIODS,
+        **context,
+    )
+
+
+def error_page(request: Request, status_code: int, message: str) -> Response:
+    """The refusal page: the message a service gave, and a way back."""
+    user: HubMember | None
+    try:
+        user = page_user(request)
+    except NotLoggedIn:
+        user = None
+    return render(request, "error.html", user=user, status_code=status_code, message=message)
+
+
+def _export_query(request: Request, **extra: str) -> str:
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+    params += list(extra.items())
+    return urlencode(params)
+
+
+def _table_page(
+    request: Request,
+    user: HubMember,
+    *,
+    title: str,
+    view: str,
+    tables_: list[Table],
+    form: str = "period",
+    **context: Any,
+) -> HTMLResponse:
+    return render(
+        request,
+        "table_page.html",
+        user=user,
+        title_key=title,
+        view=view,
+        tables=tables_,
+        form=form,
+        export_query=_export_query(request),
+        **context,
+    )
+
+
+# --- login ---
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request) -> Response:
+    try:
+        user = page_user(request)
+    except NotLoggedIn:
+        return RedirectResponse("/login", status_code=303)
+    return RedirectResponse(_home_for(user), status_code=303)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str = "/") -> Response:
+    # The login form has a CSRF token too (login CSRF would sign a victim in as someone
+    # else), so a visitor gets an anonymous session first.
+    session = session_of(request) or Session.fresh()
+    request.state.session = session
+    response = render(request, "login.html", next=safe_next(next, "/"), failed=False)
+    set_session(request, response, session)
+    return response
+
+
+@router.post("/login", response_class=HTMLResponse, dependencies=[Depends(check_form_csrf)])
+def login(
+    request: Request,
+    staff_id: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    engine = hub_of(request).engine
+    target = safe_next(next, "/")
+    try:
+        member = checked_login(
+            request, staff_id.strip(), password, lambda who, pw: staff.authenticate(engine, who, pw)
+        )
+    except TooManyAttempts as exc:
+        refused = render(request, "login.html", status_code=429, next=target, throttled=True)
+        refused.headers["Retry-After"] = str(exc.retry_after)
+        return refused
+    if member is None:
+        return render(request, "login.html", status_code=401, next=target, failed=True)
+    response = RedirectResponse(_home_for(member) if target == "/" else target, status_code=303)
+    # A new token at login: one seen before signing in is no use afterwards.
+    set_session(request, response, Session.fresh(member.id))
+    return response
+
+
+@router.post("/logout", dependencies=[Depends(check_form_csrf)])
+def logout(request: Request) -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    set_session(request, response, Session.fresh())
+    return response
+
+
+# --- overview, comparison, trends ---
+
+
+@router.get("/overview", response_class=HTMLResponse)
+def overview(
+    request: Request, user: User, period: Period = "month", start: Start = None
+) -> Response:
+    require(user, "figures")
+    hub = hub_of(request)
+    lang = lang_of(request)
+    comparison = views.comparison(hub, period, start)
+    figures = views.figures(hub, period, start)
+    names = hub.names(lang)
+    # Early warning looks at weeks (baseline: the 8 before), whatever period is shown.
+    warnings = views.warnings(hub, "week", None)
+    return render(
+        request,
+        "overview.html",
+        user=user,
+        period=period,
+        start=comparison["period"]["start"],
+        data=figures,
+        comparison=comparison,
+        kpi_table=tables.province_kpi_table(comparison, lang),
+        figures_table=tables.figures_table(figures, lang),
+        warnings_table=tables.warnings_table(warnings, names, lang),
+        timeliness_table=tables.timeliness_table(views.timeliness(hub, period, start), names, lang),
+        links_table=tables.links_table(views.links(hub), names),
+        missing=[names.get(c, c) for c in figures["province"]["cities_missing"]],
+        export_query=_export_query(request),
+    )
+
+
+@router.get("/comparison", response_class=HTMLResponse)
+def comparison_page(
+    request: Request,
+    user: User,
+    period: Period = "month",
+    start: Start = None,
+    sort: str = "city_code",
+    order: str = "asc",
+) -> Response:
+    require(user, "figures")
+    views.check_sort(sort)
+    lang = lang_of(request)
+    data = views.comparison(hub_of(request), period, start)
+    table = tables.comparison_table(data, lang, sort=sort, descending=order == "desc")
+    return _table_page(
+        request,
+        user,
+        title="nav_comparison",
+        view="comparison",
+        tables_=[table],
+        period=period,
+        start=data["period"]["start"],
+        sortable=tables.SORT_KEYS,
+        sort=sort,
+        order=order,
+    )
+
+
+@router.get("/trends", response_class=HTMLResponse)
+def trends_page(
+    request: Request,
+    user: User,
+    period: Period = "month",
+    last: Start = None,
+    cities: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
+) -> Response:
+    require(user, "figures")
+    hub = hub_of(request)
+    lang = lang_of(request)
+    names = hub.names(lang)
+    chosen = [c for c in dict.fromkeys(cities) if c]
+    charts = []
+    for name in KPI_NAMES:
+        data = views.trend(hub, name, period, last, chosen)
+        is_rate = name in RATE_KPIS
+
+        def point(value: Any, is_rate: bool = is_rate) -> float | None:
+            if value is None or (is_rate and value["rate"] is None):
+                return None
+            return round(100 * float(value["rate"]), 2) if is_rate else float(value["numerator"])
+
+        series = [
+            {
+                "name": "全省" if lang == "zh" else "Province",
+                "data": [point(v) for v in data["province"]],
+            }
+        ] + [
+            {"name": names.get(code, code), "data": [point(v) for v in values]}
+            for code, values in data["cities"].items()
+        ]
+        charts.append(
+            {
+                "kpi": name,
+                "title": KPI_NAMES[name][0 if lang == "zh" else 1],
+                "unit": "%" if is_rate else "",
+                "periods": data["periods"],
+                "series": series,
+            }
+        )
+    return render(
+        request,
+        "trends.html",
+        user=user,
+        period=period,
+        last=charts[0]["periods"][-1],
+        chosen=chosen,
+        roster=hub.roster,
+        charts=charts,
+        charts_json=json.dumps(charts, ensure_ascii=False).replace("</", "<\\/"),
+        export_query=_export_query(request),
+    )
+
+
+# --- report browser ---
+
+
+@router.get("/reports", response_class=HTMLResponse)
+def reports_page(
+    request: Request,
+    user: User,
+    city: str = "",
+    period: Period = "month",
+    start: Start = None,
+) -> Response:
+    require(user, "reports")
+    hub = hub_of(request)
+    lang = lang_of(request)
+    code = city or hub.roster_codes[0]
+    data = views.reports(hub, code, period, start)
+    shown = [tables.revisions_table(data, lang)]
+    for d in data["diffs"]:
+        shown.append(tables.diff_table(d["changes"], d["from_revision"], d["to_revision"], lang))
+    return _table_page(
+        request,
+        user,
+        title="nav_reports",
+        view="reports",
+        tables_=shown,
+        form="reports",
+        period=period,
+        start=data["period"]["start"],
+        city=code,
+        roster=hub.roster,
+        empty_key="no_revisions" if not data["revisions"] else None,
+    )
+
+
+# --- the other views ---
+
+
+@router.get("/hotspots", response_class=HTMLResponse)
+def hotspots_page(
+    request: Request, user: User, period: Period = "month", start: Start = None
+) -> Response:
+    require(user, "hotspots")
+    hub = hub_of(request)
+    lang = lang_of(request)
+    data = views.hotspots(hub, period, start)
+    names = hub.names(lang)
+    return _table_page(
+        request,
+        user,
+        title="nav_hotspots",
+        view="hotspots",
+        tables_=[tables.hotspots_table(data, names, lang)],
+        period=period,
+        start=data["period"]["start"],
+        not_compared=[names.get(c, c) for c in data["not_compared"]],
+    )
+
+
+@router.get("/overtime", response_class=HTMLResponse)
+def overtime_page(
+    request: Request, user: User, period: Period = "month", start: Start = None
+) -> Response:
+    require(user, "overtime")
+    data = views.overtime(hub_of(request), period, start)
+    return _table_page(
+        request,
+        user,
+        title="nav_overtime",
+        view="overtime",
+        tables_=[tables.overtime_table(data, lang_of(request))],
+        period=period,
+        start=data["period"]["start"],
+    )
+
+
+@router.get("/qa", response_class=HTMLResponse)
+def qa_page(
+    request: Request, user: User, period: Period = "month", start: Start = None
+) -> Response:
+    require(user, "qa")
+    data = views.qa(hub_of(request), period, start)
+    return _table_page(
+        request,
+        user,
+        title="nav_qa",
+        view="qa",
+        tables_=[tables.qa_table(data, lang_of(request))],
+        period=period,
+        start=data["period"]["start"],
+    )
+
+
+@router.get("/suggestions", response_class=HTMLResponse)
+def suggestions_page(
+    request: Request,
+    user: User,
+    city: str = "",
+    category: str = "",
+    date_from: Annotated[date | None, Query(alias="from")] = None,
+    date_to: Annotated[date | None, Query(alias="to")] = None,
+) -> Response:
+    require(user, "suggestions")
+    hub = hub_of(request)
+    lang = lang_of(request)
+    batches = views.suggestions(hub, city or None, category or None, date_from, date_to)
+    new = [(b["city_code"], b["seq"]) for b in batches if b["new"]]
+    return _table_page(
+        request,
+        user,
+        title="nav_suggestions",
+        view="suggestions",
+        tables_=[tables.suggestions_table(batches, hub.names(lang), lang)],
+        form="suggestions",
+        roster=hub.roster,
+        city=city,
+        category=category,
+        date_from=date_from.isoformat() if date_from else "",
+        date_to=date_to.isoformat() if date_to else "",
+        new_batches=new if may(user, "suggestions.seen") else [],
+    )
+
+
+@router.post("/suggestions/seen")
+def suggestions_seen(request: Request, user: User, form: CsrfForm) -> Response:
+    require(user, "suggestions.seen")
+    keys = []
+    for value in form.getlist("batch"):
+        code, _, seq = str(value).partition(":")
+        if code.isdigit() and seq.isdigit():
+            keys.append((code, int(seq)))
+    supervision.mark_suggestions_seen(hub_of(request).engine, batches=keys, seen_by=user.id)
+    back = safe_next(str(form.get("back") or "/suggestions"), "/suggestions")
+    return RedirectResponse(back, status_code=303)
+
+
+@router.get("/quarantine", response_class=HTMLResponse)
+def quarantine_page(request: Request, user: User) -> Response:
+    require(user, "quarantine")
+    hub = hub_of(request)
+    rows = views.quarantine(hub, None)
+    return _table_page(
+        request,
+        user,
+        title="nav_quarantine",
+        view="quarantine",
+        tables_=[tables.quarantine_table(rows, hub.names(lang_of(request)))],
+        form="none",
+    )
+
+
+@router.get("/links", response_class=HTMLResponse)
+def links_page(request: Request, user: User) -> Response:
+    require(user, "links")
+    hub = hub_of(request)
+    return _table_page(
+        request,
+        user,
+        title="nav_links",
+        view="links",
+        tables_=[tables.links_table(views.links(hub), hub.names(lang_of(request)))],
+        form="none",
+    )
+
+
+__all__ = ["NAV", "error_page", "router"]

@@ -1,0 +1,591 @@
+"""The supervisor web's tables: each view's service data as columns and rows, so a page, its
+CSV and its XLSX show the same numbers under the same (Chinese, for the province's upward
+reports; English on the English page) headers.
+
+A column has a kind that says how to show and export a value: ``int``, ``rate`` (a KPI
+``{numerator, denominator, rate}`` or a plain fraction; pages show a percentage, exports a
+fraction with four decimals), ``yuan`` (fen stored, yuan shown), ``text``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from province_hub.consolidation import HIGHER_IS_BETTER, KPI_DEFINITIONS
+from province_hub.figures import SATISFACTION_COUNTS, STAT_COUNTS
+
+#: The counts a report revision shows, in the proto's order.
+FIELDS = (*STAT_COUNTS, *SATISFACTION_COUNTS)
+Kind = Literal["int", "rate", "yuan", "text", "float"]
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    zh: str
+    en: str
+    kind: Kind = "int"
+
+
+@dataclass
+class Table:
+    """One table of a view: its name (the export's file name), title, columns and rows."""
+
+    name: str
+    title_zh: str
+    title_en: str
+    columns: list[Column]
+    rows: list[dict[str, Any]]
+    #: The reporting period the rows are for, e.g. "month 2026-11-01 – 2026-11-30".
+    period: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def title(self, lang: str) -> str:
+        return self.title_zh if lang == "zh" else self.title_en
+
+
+def rate_value(value: Any) -> float | None:
+    """A KPI dict's rate, a plain fraction, or None (no denominator, or missing)."""
+    if isinstance(value, Mapping):
+        rate = value.get("rate")
+        if rate is None and value.get("denominator") is None and "numerator" in value:
+            return float(value["numerator"])
+        return None if rate is None else float(rate)
+    return None if value is None else float(value)
+
+
+def _count(value: Any) -> Any:
+    # A count KPI ({numerator, denominator: None}) shows as its count.
+    if isinstance(value, Mapping):
+        return value.get("numerator")
+    return value
+
+
+def cell_text(column: Column, value: Any, lang: str = "zh") -> str:
+    """How a page shows a value."""
+    if column.kind == "int":
+        value = _count(value)
+    if value is None or value == "":
+        return "-"
+    if column.kind == "rate":
+        rate = rate_value(value)
+        return "-" if rate is None else f"{100 * rate:.1f}%"
+    if column.kind == "yuan":
+        return f"{int(value) / 100:.2f}"
+    if column.kind == "float":
+        return f"{float(value):.2f}"
+    if isinstance(value, bool):
+        return ("是" if value else "否") if lang == "zh" else ("yes" if value else "no")
+    return str(value)
+
+
+def cell_export(column: Column, value: Any) -> Any:
+    """How an export writes a value: numbers stay numbers (rates as fractions)."""
+    if column.kind == "int":
+        value = _count(value)
+    if value is None:
+        return None
+    if column.kind == "rate":
+        rate = rate_value(value)
+        return None if rate is None else round(rate, 4)
+    if column.kind == "yuan":
+        return round(int(value) / 100, 2)
+    if column.kind == "float":
+        return round(float(value), 2)
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    return value
+
+
+# --- vocabulary ---------------------------------------------------------------------------------
+
+#: KPI name → (zh, en), in the order pages show them.
+KPI_NAMES: dict[str, tuple[str, str]] = {
+    "in_time_closure_rate": ("按时结案率", "In-time closure"),
+    "satisfaction_rate": ("满意率", "Satisfaction"),
+    "repeat_complaint_rate": ("重复投诉率", "Repeat complaints"),
+    "overtime_open": ("超时未处理", "Overtime open"),
+    "survey_coverage": ("回访率", "Survey coverage"),
+    "escalation_rate": ("升级率", "Escalation rate"),
+    "qa_pass_rate": ("质检合格率", "QA pass rate"),
+}
+assert set(KPI_NAMES) == {*KPI_DEFINITIONS, "qa_pass_rate"}
+#: KPIs shown as rates (``overtime_open`` is a count).
+RATE_KPIS = tuple(k for k in KPI_NAMES if k != "overtime_open")
+#: Count fields (proto names) → (zh, en).
+COUNT_NAMES: dict[str, tuple[str, str]] = {
+    "complaints_received": ("投诉量", "Complaints"),
+    "suggestions_received": ("建议量", "Suggestions"),
+    "enquiries_received": ("咨询量", "Enquiries"),
+    "handled": ("处理量", "Handled"),
+    "closed": ("结案量", "Closed"),
+    "closed_in_time": ("按时结案", "Closed in time"),
+    "overtime_open": ("超时未处理", "Overtime open"),
+    "repeat_complaints": ("重复投诉", "Repeat complaints"),
+    "escalations_raised": ("升级量", "Escalations"),
+    "complaints_closed": ("投诉结案", "Complaints closed"),
+    "very_satisfied": ("非常满意", "Very satisfied"),
+    "satisfied": ("满意", "Satisfied"),
+    "neutral": ("一般", "Neutral"),
+    "dissatisfied": ("不满意", "Dissatisfied"),
+    "surveyed": ("已回访", "Surveyed"),
+    "unreachable": ("未接通", "Unreachable"),
+}
+assert set(COUNT_NAMES) == set(FIELDS)
+_CITY = [
+    Column("city_code", "地市代码", "City code", "text"),
+    Column("city", "地市", "City", "text"),
+]
+_MAIN_COUNTS = ("complaints_received", "enquiries_received", "suggestions_received", "closed")
+
+
+def _kpi_col(name: str, suffix: str = "", zh_suffix: str = "") -> Column:
+    zh, en = KPI_NAMES[name]
+    return Column(
+        name + suffix,
+        zh + zh_suffix,
+        en + suffix.replace("_", " "),
+        "int" if name == "overtime_open" else "rate",
+    )
+
+
+def _count_col(name: str) -> Column:
+    zh, en = COUNT_NAMES[name]
+    return Column(name, zh, en, "int")
+
+
+def period_text(period: Mapping[str, str]) -> str:
+    return f"{period['kind']} {period['start']} – {period['end']} (end exclusive)"
+
+
+def city_name(entry: Mapping[str, Any], lang: str) -> str:
+    return str(entry.get("name_zh" if lang == "zh" else "name_en") or entry.get("city_code", ""))
+
+
+def _kpi(entry: Mapping[str, Any], name: str) -> Any:
+    kpis = entry.get("kpis") or {}
+    return kpis.get(name)
+
+
+# --- the views' tables ---------------------------------------------------------------------------
+
+
+def figures_table(data: Mapping[str, Any], lang: str) -> Table:
+    """The period's figures: one row per roster city (its revision or missing), then the
+    province total (summed counts; KPIs from the sums)."""
+    cols = [
+        *_CITY,
+        Column("status", "状态", "Status", "text"),
+        Column("revision", "版次", "Revision", "int"),
+        *(_count_col(n) for n in _MAIN_COUNTS),
+        *(_kpi_col(n) for n in KPI_NAMES),
+        Column("report_timeliness", "报表及时率", "Report timeliness", "rate"),
+    ]
+    rows = []
+    for c in data["cities"]:
+        row: dict[str, Any] = {
+            "city_code": c["city_code"],
+            "city": city_name(c, lang),
+            "status": ("缺报" if lang == "zh" else "missing")
+            if c["missing"]
+            else ("已报" if lang == "zh" else "received"),
+            "revision": c.get("revision"),
+            # Judged for missing cities too: they owe the report.
+            "report_timeliness": _kpi(c, "report_timeliness"),
+        }
+        if not c["missing"]:
+            row.update({n: c[n] for n in _MAIN_COUNTS})
+            row.update({n: _kpi(c, n) for n in KPI_NAMES})
+        rows.append(row)
+    p = data["province"]
+    total: dict[str, Any] = {
+        "city_code": "",
+        "city": "全省合计" if lang == "zh" else "Province total",
+        "status": f"{p['cities_reporting']}/{len(data['cities'])}",
+        "revision": None,
+        **{n: p[n] for n in _MAIN_COUNTS},
+        **{n: _kpi(p, n) for n in KPI_NAMES},
+        "report_timeliness": _kpi(p, "report_timeliness"),
+    }
+    rows.append(total)
+    return Table(
+        "figures", "各地市数据", "Figures by city", cols, rows, period_text(data["period"])
+    )
+
+
+_STATUS = {
+    "on_time": ("按时", "on time"),
+    "late": ("迟报", "late"),
+    "missing": ("缺报", "missing"),
+    "pending": ("未到期", "not yet due"),
+}
+_REPORTS = {
+    "statistics": ("统计报表", "statistics report"),
+    "qa": ("质检报告", "QA report"),
+    "overtime": ("超时限及赔偿报告", "overtime report"),
+}
+
+
+def timeliness_table(data: Mapping[str, Any] | None, names: Mapping[str, str], lang: str) -> Table:
+    """The reports owed for the period that are late or missing (on time and not yet due
+    are left out: this is the list a supervisor chases)."""
+    cols = [
+        *_CITY,
+        Column("report", "报表", "Report", "text"),
+        Column("status", "状态", "Status", "text"),
+        Column("deadline", "截止时间", "Deadline", "text"),
+        Column("received_at", "接收时间", "Received", "text"),
+    ]
+    i = 0 if lang == "zh" else 1
+    rows = [
+        {
+            "city_code": r["city_code"],
+            "city": names.get(r["city_code"], r["city_code"]),
+            "report": _REPORTS.get(r["report"], (r["report"],) * 2)[i],
+            "status": _STATUS[r["status"]][i],
+            "status_code": r["status"],
+            "deadline": r["deadline"][:16].replace("T", " "),
+            "received_at": (r["received_at"] or "")[:16].replace("T", " "),
+        }
+        for r in (data or {}).get("rows", [])
+        if r["status"] in ("late", "missing")
+    ]
+    period = "" if data is None else f"{data['period']['kind']} {data['period']['start']}"
+    return Table("timeliness", "迟报与缺报", "Late and missing reports", cols, rows, period)
+
+
+def province_kpi_table(comparison: Mapping[str, Any], lang: str) -> Table:
+    """The province's KPIs this period vs the last: numerator, denominator, rate, change."""
+    cols = [
+        Column("kpi", "指标", "KPI", "text"),
+        Column("numerator", "分子", "Numerator", "int"),
+        Column("denominator", "分母", "Denominator", "int"),
+        Column("value", "本期", "This period", "rate"),
+        Column("previous", "上期", "Last period", "rate"),
+        Column("change_pp", "变化(百分点)", "Change (points)", "float"),
+    ]
+    now = comparison["province"]["kpis"]
+    before = comparison["previous_province_kpis"]
+    rows = []
+    for name in KPI_NAMES:
+        k, b = now.get(name), (before or {}).get(name)
+        a_rate, b_rate = rate_value(k), rate_value(b)
+        is_count = name == "overtime_open"
+        change = None
+        if a_rate is not None and b_rate is not None:
+            change = (a_rate - b_rate) if is_count else 100 * (a_rate - b_rate)
+        rows.append(
+            {
+                "kpi": KPI_NAMES[name][0 if lang == "zh" else 1],
+                "kpi_name": name,
+                "numerator": k["numerator"] if k else None,
+                "denominator": k["denominator"] if k else None,
+                "value": k,
+                "previous": b,
+                "change_pp": change,
+                "better": None
+                if change is None or change == 0
+                else ((change > 0) == (name in HIGHER_IS_BETTER)),
+            }
+        )
+    # overtime_open is a count: show it as one, not a percentage.
+    return Table(
+        "province_kpis",
+        "全省指标(本期与上期)",
+        "Province KPIs (this vs last period)",
+        cols,
+        rows,
+        period_text(comparison["period"]),
+    )
+
+
+#: Comparison sort keys: any KPI, or a main count.
+SORT_KEYS = (*KPI_NAMES, *_MAIN_COUNTS, "city_code")
+
+
+def comparison_table(
+    comparison: Mapping[str, Any], lang: str, *, sort: str = "city_code", descending: bool = False
+) -> Table:
+    """One row per city: main counts, every KPI and its rank (1 = best); sorted by ``sort``
+    with cities lacking the value last."""
+    cols: list[Column] = [*_CITY, *(_count_col(n) for n in _MAIN_COUNTS)]
+    for name in KPI_NAMES:
+        cols.append(_kpi_col(name))
+        cols.append(Column(f"rank_{name}", "排名", "Rank", "int"))
+    rows = []
+    for c in comparison["rows"]:
+        row: dict[str, Any] = {"city_code": c["city_code"], "city": city_name(c, lang)}
+        if not c["missing"]:
+            row.update({n: c[n] for n in _MAIN_COUNTS})
+            for name in KPI_NAMES:
+                row[name] = _kpi(c, name)
+                row[f"rank_{name}"] = c["ranks"].get(name)
+        rows.append(row)
+
+    def key(row: dict[str, Any]) -> tuple[int, Any]:
+        value = row.get(sort)
+        if sort in KPI_NAMES:
+            value = rate_value(value)
+        if value is None:
+            return (1, 0)
+        return (0, -value if descending and not isinstance(value, str) else value)
+
+    rows.sort(key=key)
+    if descending and sort == "city_code":
+        rows.reverse()
+    return Table(
+        "comparison", "地市对比", "City comparison", cols, rows, period_text(comparison["period"])
+    )
+
+
+def trend_table(trend: Mapping[str, Any], roster_names: Mapping[str, str], lang: str) -> Table:
+    """A KPI over periods: one row per period, the province and each chosen city."""
+    name = trend["kpi"]
+    cols = [Column("period", "周期", "Period", "text"), _kpi_col(name, "", "")]
+    cols[1] = Column("province", "全省", "Province", cols[1].kind)
+    for code in trend["cities"]:
+        cols.append(
+            Column(code, roster_names.get(code, code), roster_names.get(code, code), cols[1].kind)
+        )
+    rows = []
+    for i, start in enumerate(trend["periods"]):
+        row: dict[str, Any] = {"period": start, "province": trend["province"][i]}
+        for code, series in trend["cities"].items():
+            row[code] = series[i]
+        rows.append(row)
+    zh, en = KPI_NAMES[name]
+    period = f"{trend['period_kind']} {trend['periods'][0]} – {trend['periods'][-1]}"
+    return Table(f"trend_{name}", f"趋势：{zh}", f"Trend: {en}", cols, rows, period)
+
+
+def revisions_table(data: Mapping[str, Any], lang: str) -> Table:
+    cols = [
+        Column("revision", "版次", "Revision", "int"),
+        Column("seq", "序号", "Seq", "int"),
+        Column("received_at", "接收时间", "Received", "text"),
+        Column("approved_by", "审批人", "Approved by", "text"),
+        Column("latest", "计入汇总", "Counted", "text"),
+        *(_count_col(n) for n in FIELDS),
+    ]
+    rows = [
+        {
+            **{k: r[k] for k in ("revision", "seq", "received_at", "approved_by", "latest")},
+            **r["counts"],
+        }
+        for r in data["revisions"]
+    ]
+    return Table(
+        "reports",
+        f"报表版次 {data['city_code']}",
+        f"Report revisions {data['city_code']}",
+        cols,
+        rows,
+        period_text(data["period"]),
+    )
+
+
+def diff_table(diff: Sequence[Mapping[str, Any]], older: int, newer: int, lang: str) -> Table:
+    cols = [
+        Column("field", "字段", "Field", "text"),
+        Column("old", f"第{older}版", f"Revision {older}", "int"),
+        Column("new", f"第{newer}版", f"Revision {newer}", "int"),
+        Column("change", "变化", "Change", "int"),
+    ]
+
+    def name(field: str) -> str:
+        # Counts by their label; slice fields ("category:BILL.complaints") as they are.
+        return COUNT_NAMES[field][0 if lang == "zh" else 1] if field in COUNT_NAMES else field
+
+    rows = [{**d, "field": name(d["field"])} for d in diff]
+    return Table("report_diff", "版次差异", "Changes between revisions", cols, rows)
+
+
+def hotspots_table(data: Mapping[str, Any], names: Mapping[str, str], lang: str) -> Table:
+    cols = [
+        *_CITY,
+        Column("category", "咨询分类", "Enquiry category", "text"),
+        Column("enquiries", "本期咨询", "This period", "int"),
+        Column("previous", "上期咨询", "Last period", "int"),
+        Column("change", "增量", "Change", "int"),
+        Column("change_rate", "增幅", "Change rate", "rate"),
+        Column("share", "本市占比", "Share in city", "rate"),
+        Column("province_share", "全省占比", "Share in province", "rate"),
+    ]
+    rows = [{**r, "city": names.get(r["city_code"], r["city_code"])} for r in data["rows"]]
+    return Table(
+        "hotspots", "咨询热点", "Enquiry hot-spots", cols, rows, period_text(data["period"])
+    )
+
+
+def warnings_table(data: Mapping[str, Any], names: Mapping[str, str], lang: str) -> Table:
+    cols = [
+        *_CITY,
+        Column("category", "分类", "Category", "text"),
+        Column("measure", "指标", "Measure", "text"),
+        Column("count", "本期", "This period", "int"),
+        Column("baseline_mean", "基线均值", "Baseline mean", "float"),
+        Column("ratio", "倍数", "Ratio", "float"),
+    ]
+    measure = {"complaints": ("投诉", "complaints"), "enquiries": ("咨询", "enquiries")}
+    rows = [
+        {
+            **f,
+            "city": names.get(f["city_code"], f["city_code"]),
+            "measure": measure[f["measure"]][0 if lang == "zh" else 1],
+        }
+        for f in data["flags"]
+    ]
+    return Table("warnings", "预警", "Early warnings", cols, rows, period_text(data["period"]))
+
+
+def overtime_table(data: Mapping[str, Any], lang: str) -> Table:
+    cols = [
+        *_CITY,
+        Column("branch", "承办单位", "Branch", "text"),
+        Column("cases", "超时限投诉", "Overtime complaints", "int"),
+        Column("compensation_fen", "赔偿金额(元)", "Compensation (yuan)", "yuan"),
+        Column("overdue_hours", "超时小时", "Hours overdue", "int"),
+    ]
+    rows: list[dict[str, Any]] = []
+    for c in data["cities"]:
+        name = city_name(c, lang)
+        if c["missing"]:
+            rows.append(
+                {
+                    "city_code": c["city_code"],
+                    "city": name,
+                    "branch": "缺报" if lang == "zh" else "missing",
+                }
+            )
+            continue
+        for b in c["branches"]:
+            rows.append({"city_code": c["city_code"], "city": name, **b})
+        rows.append(
+            {
+                "city_code": c["city_code"],
+                "city": name,
+                "branch": "小计" if lang == "zh" else "subtotal",
+                "cases": c["cases"],
+                "compensation_fen": c["total_compensation_fen"],
+            }
+        )
+    p = data["province"]
+    rows.append(
+        {
+            "city_code": "",
+            "city": "全省合计" if lang == "zh" else "Province total",
+            "branch": "",
+            "cases": p["cases"],
+            "compensation_fen": p["total_compensation_fen"],
+        }
+    )
+    return Table(
+        "overtime",
+        "超时限投诉及赔偿",
+        "Overtime and compensation",
+        cols,
+        rows,
+        period_text(data["period"]),
+    )
+
+
+def qa_table(data: Mapping[str, Any], lang: str) -> Table:
+    cols = [
+        *_CITY,
+        Column("sampled", "抽检量", "Sampled", "int"),
+        Column("passed", "合格量", "Passed", "int"),
+        Column("pass_rate", "合格率", "Pass rate", "rate"),
+        Column("mean_score", "平均得分", "Mean score", "float"),
+        Column("defects", "差错(类型:数量)", "Defects (kind: count)", "text"),
+        Column("findings", "质检意见", "Findings", "text"),
+    ]
+    rows: list[dict[str, Any]] = []
+    for c in data["cities"]:
+        row: dict[str, Any] = {"city_code": c["city_code"], "city": city_name(c, lang)}
+        if not c["missing"]:
+            row.update(
+                {k: c[k] for k in ("sampled", "passed", "pass_rate", "mean_score", "findings")}
+            )
+            row["defects"] = ", ".join(f"{k}: {v}" for k, v in c["defects"].items())
+        rows.append(row)
+    p = data["province"]
+    rows.append(
+        {
+            "city_code": "",
+            "city": "全省合计" if lang == "zh" else "Province total",
+            **{k: p[k] for k in ("sampled", "passed", "pass_rate", "mean_score")},
+            "defects": ", ".join(f"{k}: {v}" for k, v in p["defects"].items()),
+        }
+    )
+    return Table("qa", "质检情况", "QA picture", cols, rows, period_text(data["period"]))
+
+
+def suggestions_table(
+    batches: Sequence[Mapping[str, Any]], names: Mapping[str, str], lang: str
+) -> Table:
+    cols = [
+        *_CITY,
+        Column("batch_date", "批次日期", "Batch date", "text"),
+        Column("batch_number", "批号", "Batch", "int"),
+        Column("new", "新", "New", "text"),
+        Column("category", "分类", "Category", "text"),
+        Column("content", "建议内容", "Suggestion", "text"),
+        Column("classified_by", "资料员", "Classified by", "text"),
+    ]
+    rows = []
+    for b in batches:
+        for s in b["suggestions"]:
+            rows.append(
+                {
+                    "city_code": b["city_code"],
+                    "city": names.get(b["city_code"], b["city_code"]),
+                    "batch_date": b["batch_date"],
+                    "batch_number": b["batch_number"],
+                    "new": ("新" if lang == "zh" else "new") if b.get("new") else "",
+                    "category": s["category"],
+                    "content": s["content"],
+                    "classified_by": b["classified_by"],
+                    "seq": b["seq"],
+                }
+            )
+    return Table("suggestions", "建议汇总", "Suggestions", cols, rows)
+
+
+def quarantine_table(rows: Sequence[Mapping[str, Any]], names: Mapping[str, str]) -> Table:
+    cols = [
+        *_CITY,
+        Column("seq", "序号", "Seq", "int"),
+        Column("kind", "类型", "Kind", "text"),
+        Column("subject", "内容", "Subject", "text"),
+        Column("revision", "版次", "Revision", "int"),
+        Column("reason", "隔离原因", "Reason", "text"),
+        Column("received_at", "接收时间", "Received", "text"),
+    ]
+    out = [{**r, "city": names.get(r["city_code"], r["city_code"])} for r in rows]
+    return Table("quarantine", "隔离记录", "Quarantined records", cols, out)
+
+
+def links_table(rows: Sequence[Mapping[str, Any]], names: Mapping[str, str]) -> Table:
+    cols = [
+        *_CITY,
+        Column("state", "链路状态", "Link state", "text"),
+        Column("last_contact", "最近联系", "Last contact", "text"),
+        Column("acked_seq", "已确认序号", "Acked seq", "int"),
+        Column("records", "记录数", "Records", "int"),
+        Column("quarantined", "隔离数", "Quarantined", "int"),
+        Column("backlog", "待发送", "Backlog", "int"),
+        Column("oldest_unsent_age_s", "最早未发送(秒)", "Oldest unsent (s)", "int"),
+        Column("last_error", "最近错误", "Last error", "text"),
+    ]
+    out = [
+        {
+            **r,
+            "city": names.get(r["city_code"], r["city_code"]),
+            "records": sum(r["records"].values()),
+            "last_error": r["last_error"] or r["city_last_error"],
+        }
+        for r in rows
+    ]
+    return Table("links", "链路状态", "Link health", cols, out)

@@ -1,0 +1,261 @@
+"""What each view of the supervisor web shows, as data: the API returns it as JSON, the
+pages render it, the exports write its tables. One function per view, each calling the
+consolidation service; defaults (which period, how many trend points) are decided here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from itertools import pairwise
+from typing import Any, Literal
+
+from province_hub import consolidation, supervision
+from province_hub.consolidation import FiguresError
+from province_hub.deadlines import period_timeliness
+from province_hub.figures import SATISFACTION_COUNTS, STAT_COUNTS
+from province_hub.status import link_status
+from province_hub.web import tables
+from province_hub.web.context import HubWeb
+from province_hub.web.tables import Table
+
+PeriodKind = Literal["day", "week", "month", "quarter", "year"]
+KpiName = Literal[
+    "in_time_closure_rate",
+    "satisfaction_rate",
+    "repeat_complaint_rate",
+    "overtime_open",
+    "survey_coverage",
+    "escalation_rate",
+    "qa_pass_rate",
+]
+#: Trend length per period kind: 12 months, 13 weeks, 30 days (issue 9), 8 quarters, 5 years.
+TREND_POINTS: dict[str, int] = {"day": 30, "week": 13, "month": 12, "quarter": 8, "year": 5}
+#: The views that have an export, and the area (role table) each needs.
+EXPORT_AREAS: dict[str, str] = {
+    "figures": "figures",
+    "timeliness": "figures",
+    "comparison": "figures",
+    "trend": "figures",
+    "warnings": "figures",
+    "reports": "reports",
+    "qa": "qa",
+    "overtime": "overtime",
+    "hotspots": "hotspots",
+    "suggestions": "suggestions",
+    "quarantine": "quarantine",
+    "links": "links",
+}
+ExportView = Literal[
+    "figures",
+    "timeliness",
+    "comparison",
+    "trend",
+    "warnings",
+    "reports",
+    "qa",
+    "overtime",
+    "hotspots",
+    "suggestions",
+    "quarantine",
+    "links",
+]
+#: Dates the views accept: wide enough for any real report, narrow enough that walking
+#: back a trend never leaves the calendar.
+MIN_DATE = date(2000, 1, 1)
+MAX_DATE = date(2199, 12, 31)
+
+
+def start_of(hub: HubWeb, period: str, start: date | None) -> date:
+    """``start``, or the latest period that has ended (its report is the one due)."""
+    if start is None:
+        return supervision.last_complete_start(period, hub.today())
+    if not MIN_DATE <= start <= MAX_DATE:
+        raise FiguresError(f"start {start} is outside {MIN_DATE} .. {MAX_DATE}", parameter="start")
+    return start
+
+
+def figures(hub: HubWeb, period: str, start: date | None) -> dict[str, Any]:
+    data: dict[str, Any] = consolidation.figures(
+        hub.engine,
+        period_kind=period,
+        start=start_of(hub, period, start),
+        roster=hub.roster,
+        deadlines=hub.deadlines,
+        now=hub.local_now(),
+    )
+    return data
+
+
+def timeliness(hub: HubWeb, period: str, start: date | None) -> dict[str, Any] | None:
+    """Every report owed for the period, per city: on time, late, missing or pending (its
+    deadline not passed yet); None when the hub judges no deadlines."""
+    if hub.deadlines is None:
+        return None
+    return period_timeliness(
+        hub.engine,
+        deadlines=hub.deadlines,
+        period_kind=period,
+        start=start_of(hub, period, start),
+        roster=hub.roster,
+        now=hub.local_now(),
+    )
+
+
+def comparison(hub: HubWeb, period: str, start: date | None) -> dict[str, Any]:
+    return consolidation.comparison(
+        hub.engine, period_kind=period, start=start_of(hub, period, start), roster=hub.roster
+    )
+
+
+def trend(
+    hub: HubWeb, kpi: str, period: str, last: date | None, cities: Sequence[str]
+) -> dict[str, Any]:
+    return consolidation.trend(
+        hub.engine,
+        kpi_name=kpi,
+        period_kind=period,
+        last_start=start_of(hub, period, last),
+        count=TREND_POINTS[period],
+        roster=hub.roster,
+        cities=list(dict.fromkeys(cities)),
+    )
+
+
+def reports(hub: HubWeb, city: str, period: str, start: date | None) -> dict[str, Any]:
+    """Every revision of one city's statistics report for a period (the consolidation
+    service's :func:`~province_hub.consolidation.revisions`), each with its counts, its
+    slices, whether it is the one counted, and the diff against the one before it."""
+    if city not in hub.roster_codes:
+        raise FiguresError(f"city {city!r} is not on the roster", parameter="city")
+    data = consolidation.revisions(
+        hub.engine, city_code=city, period_kind=period, start=start_of(hub, period, start)
+    )
+    revs = data["revisions"]
+    shown = []
+    for i, r in enumerate(revs):
+        counts = {f: r[f] for f in STAT_COUNTS}
+        counts.update({f: r["satisfaction"][f] for f in SATISFACTION_COUNTS})
+        shown.append(
+            {
+                **{k: r[k] for k in ("revision", "seq", "received_at", "approved_by")},
+                "latest": i == len(revs) - 1,
+                "counts": counts,
+                "by_category": r["by_category"],
+                "by_channel": r["by_channel"],
+            }
+        )
+    diffs = [
+        {
+            "from_revision": a["revision"],
+            "to_revision": b["revision"],
+            "changes": [
+                {"field": field, "old": old, "new": new, "change": new - old}
+                for field, (old, new) in b["changes"].items()
+            ],
+        }
+        for a, b in pairwise(revs)
+    ]
+    return {"city_code": city, "period": data["period"], "revisions": shown, "diffs": diffs}
+
+
+def qa(hub: HubWeb, period: str, start: date | None) -> dict[str, Any]:
+    return consolidation.qa_picture(
+        hub.engine, period_kind=period, start=start_of(hub, period, start), roster=hub.roster
+    )
+
+
+def overtime(hub: HubWeb, period: str, start: date | None) -> dict[str, Any]:
+    return consolidation.overtime_summary(
+        hub.engine, period_kind=period, start=start_of(hub, period, start), roster=hub.roster
+    )
+
+
+def hotspots(hub: HubWeb, period: str, start: date | None) -> dict[str, Any]:
+    return consolidation.enquiry_hotspots(
+        hub.engine, period_kind=period, start=start_of(hub, period, start), roster=hub.roster
+    )
+
+
+def warnings(hub: HubWeb, period: str, start: date | None) -> dict[str, Any]:
+    return consolidation.early_warnings(
+        hub.engine, period_kind=period, start=start_of(hub, period, start), roster=hub.roster
+    )
+
+
+def suggestions(
+    hub: HubWeb,
+    city: str | None,
+    category: str | None,
+    date_from: date | None,
+    date_to: date | None,
+) -> list[dict[str, Any]]:
+    if city is not None and city not in hub.roster_codes:
+        raise FiguresError(f"city {city!r} is not on the roster", parameter="city")
+    if date_from is not None and date_to is not None and date_from > date_to:
+        raise FiguresError(f"from {date_from} is after to {date_to}", parameter="from")
+    return supervision.suggestions_with_seen(
+        hub.engine, city_code=city, category=category or None, date_from=date_from, date_to=date_to
+    )
+
+
+def quarantine(hub: HubWeb, city: str | None) -> list[dict[str, Any]]:
+    if city is not None and city not in hub.roster_codes:
+        raise FiguresError(f"city {city!r} is not on the roster", parameter="city")
+    return consolidation.quarantined_records(hub.engine, city_code=city)
+
+
+def links(hub: HubWeb) -> list[dict[str, Any]]:
+    return link_status(hub.engine, hub.roster_codes)
+
+
+def check_sort(sort: str) -> None:
+    if sort not in tables.SORT_KEYS:
+        raise FiguresError(
+            f"sort {sort!r} is not one of: {', '.join(tables.SORT_KEYS)}", parameter="sort"
+        )
+
+
+def export_table(
+    hub: HubWeb,
+    view: str,
+    lang: str,
+    *,
+    period: str,
+    start: date | None,
+    sort: str,
+    order: str,
+    kpi: str,
+    cities: Sequence[str],
+    city: str | None,
+) -> Table:
+    """The table a view exports, built exactly as its page shows it."""
+    names = hub.names(lang)
+    if view == "figures":
+        return tables.figures_table(figures(hub, period, start), lang)
+    if view == "timeliness":
+        return tables.timeliness_table(timeliness(hub, period, start), names, lang)
+    if view == "comparison":
+        check_sort(sort)
+        return tables.comparison_table(
+            comparison(hub, period, start), lang, sort=sort, descending=order == "desc"
+        )
+    if view == "trend":
+        return tables.trend_table(trend(hub, kpi, period, start, cities), names, lang)
+    if view == "warnings":
+        return tables.warnings_table(warnings(hub, period, start), names, lang)
+    if view == "reports":
+        if city is None:
+            raise FiguresError("city is required for the report export", parameter="city")
+        return tables.revisions_table(reports(hub, city, period, start), lang)
+    if view == "qa":
+        return tables.qa_table(qa(hub, period, start), lang)
+    if view == "overtime":
+        return tables.overtime_table(overtime(hub, period, start), lang)
+    if view == "hotspots":
+        return tables.hotspots_table(hotspots(hub, period, start), names, lang)
+    if view == "suggestions":
+        return tables.suggestions_table(suggestions(hub, city, None, None, None), names, lang)
+    if view == "quarantine":
+        return tables.quarantine_table(quarantine(hub, city), names)
+    return tables.links_table(links(hub), names)

@@ -1,0 +1,39 @@
+"""Password hashes for console accounts, city and hub alike.
+
+scrypt (hashlib, RFC 7914 parameters n=2**14, r=8, p=1) with a random salt per account,
+stored as ``scrypt$n$r$p$salt$digest``; checking uses a constant-time comparison and a
+check for an unknown account costs the same as a real one (:func:`burn`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+_N, _R, _P = 2**14, 8, 1
+MIN_PASSWORD = 12
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
+    return f"scrypt${_N}${_R}${_P}${salt.hex()}${digest.hex()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "scrypt":
+        return False
+    actual = hashlib.scrypt(
+        password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p), dklen=32
+    )
+    return hmac.compare_digest(actual.hex(), digest)
+
+
+def burn(password: str) -> None:
+    """Spend the time of a real check, so an unknown account id cannot be told apart."""
+    verify_password(password, hash_password("x" * MIN_PASSWORD))

@@ -1,0 +1,224 @@
+"""Who is asking: signed session cookies, HTTP Basic for scripts, CSRF tokens.
+
+The session is a signed cookie (HMAC-SHA256 over a small JSON document), not a server-side
+table: it carries only the account id, the CSRF token and when it was issued. Each tier
+reads the account from its store on every request, so disabling an account or changing its
+role takes effect at the next click; the cookie cannot be revoked otherwise, hence the short
+lifetime (:data:`SESSION_SECONDS`).
+
+Forms carry the session's CSRF token in a hidden field; API calls made with the session
+cookie carry it in the ``X-CSRF-Token`` header. HTTP Basic needs no token: a browser never
+adds those credentials to a cross-site request on its own.
+
+What a role may open is each tier's table (:class:`AreaTable`), asked from one place per tier.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Final, Generic, TypeVar
+
+from fastapi import Request, Response
+from starlette.datastructures import FormData
+
+SESSION_COOKIE: Final = "fedsync_session"
+CSRF_FIELD: Final = "csrf_token"
+CSRF_HEADER: Final = "X-CSRF-Token"
+#: A working shift and some; a stolen cookie stops working after this.
+SESSION_SECONDS: Final = 12 * 3600
+_SAFE_METHODS: Final = ("GET", "HEAD", "OPTIONS")
+
+
+class NotLoggedIn(Exception):
+    """No valid session or credentials (HTTP 401; pages redirect to the login form)."""
+
+
+class NotAllowed(Exception):
+    """The signed-in role may not open this area or do this (HTTP 403)."""
+
+
+class CsrfRefused(Exception):
+    """A state-changing request without the session's CSRF token (HTTP 403)."""
+
+
+class TooManyAttempts(Exception):
+    """Too many failed logins for this account or from this address (HTTP 429)."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+R = TypeVar("R", bound=Hashable)
+
+
+class AreaTable(Generic[R]):
+    """A tier's role table: area name → the roles that may open it. The one place a tier's
+    routes ask; a refusal names the roles that may."""
+
+    def __init__(self, areas: Mapping[str, frozenset[R]]) -> None:
+        self.areas: dict[str, frozenset[R]] = dict(areas)
+
+    def may(self, role: R, area: str) -> bool:
+        return role in self.areas[area]
+
+    def require(self, role: R, area: str) -> None:
+        if not self.may(role, area):
+            allowed = ", ".join(sorted(_name(r) for r in self.areas[area]))
+            raise NotAllowed(f"role {_name(role)} may not use {area}; only {allowed}")
+
+
+def _name(role: object) -> str:
+    return str(role.value) if isinstance(role, Enum) else str(role)
+
+
+# --- signed session cookie ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Session:
+    """What the cookie holds: the signed-in account id (None before login) and the CSRF token."""
+
+    staff_id: str | None
+    csrf: str
+    issued: int
+
+    @classmethod
+    def fresh(cls, staff_id: str | None = None) -> Session:
+        return cls(staff_id, secrets.token_urlsafe(24), int(time.time()))
+
+
+class SessionSigner:
+    """Encodes sessions as ``base64(json).base64(hmac)``, rejecting tampered or old ones.
+
+    ``purpose`` binds the key to one console: a city console's cookie is no good at the hub
+    even if both were (wrongly) given the same secret."""
+
+    def __init__(
+        self,
+        secret_key: bytes,
+        *,
+        max_age: int = SESSION_SECONDS,
+        purpose: bytes = b"fedsync-console-session",
+    ) -> None:
+        if len(secret_key) < 16:
+            raise ValueError("the console secret key needs at least 16 bytes")
+        self._key = hmac.new(secret_key, purpose, hashlib.sha256).digest()
+        self.max_age = max_age
+
+    def _mac(self, data: bytes) -> bytes:
+        return hmac.new(self._key, data, hashlib.sha256).digest()
+
+    def dumps(self, session: Session) -> str:
+        payload = json.dumps(
+            {"sid": session.staff_id, "csrf": session.csrf, "iat": session.issued},
+            separators=(",", ":"),
+        ).encode()
+        return f"{_b64(payload)}.{_b64(self._mac(payload))}"
+
+    def loads(self, value: str | None) -> Session | None:
+        if not value or "." not in value:
+            return None
+        data_part, mac_part = value.split(".", 1)
+        try:
+            payload, mac = _unb64(data_part), _unb64(mac_part)
+        except (binascii.Error, ValueError):
+            return None
+        if not hmac.compare_digest(mac, self._mac(payload)):
+            return None
+        try:
+            doc: Any = json.loads(payload)
+            session = Session(doc["sid"], str(doc["csrf"]), int(doc["iat"]))
+        except (ValueError, KeyError, TypeError):
+            return None
+        if time.time() - session.issued > self.max_age:
+            return None
+        return session
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+# --- per request ------------------------------------------------------------------------------
+
+
+def session_of(request: Request) -> Session | None:
+    """The request's valid session (``app.state.signer`` checks it), or None."""
+    signer: SessionSigner = request.app.state.signer
+    return signer.loads(request.cookies.get(SESSION_COOKIE))
+
+
+def set_session(request: Request, response: Response, session: Session) -> None:
+    """Send ``session`` as the signed, HTTP-only cookie (HTTPS-only when the app says so)."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        request.app.state.signer.dumps(session),
+        max_age=SESSION_SECONDS,
+        httponly=True,
+        samesite="lax",
+        secure=request.app.state.secure_cookies,
+        path="/",
+    )
+
+
+def basic_credentials(request: Request) -> tuple[str, str] | None:
+    """(account, password) from an ``Authorization: Basic`` header, else None."""
+    header = request.headers.get("authorization", "")
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        return None
+    try:
+        decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, sep, password = decoded.partition(":")
+    return (user, password) if sep else None
+
+
+def client_address(request: Request) -> str:
+    """The peer address failed logins are counted against (the proxy's, behind one)."""
+    return request.client.host if request.client else "unknown"
+
+
+def check_header_csrf(request: Request, session: Session) -> None:
+    """A cookie-authenticated call that changes something must carry the session's token."""
+    if request.method in _SAFE_METHODS:
+        return
+    sent = request.headers.get(CSRF_HEADER, "")
+    if not hmac.compare_digest(sent.encode(), session.csrf.encode()):
+        raise CsrfRefused(f"a session-authenticated {request.method} needs {CSRF_HEADER}")
+
+
+async def check_form_csrf(request: Request) -> FormData:
+    """Dependency for every form POST: the hidden field must equal the session's token.
+    Returns the parsed form for routes whose fields are not fixed."""
+    session = session_of(request)
+    form = await request.form()
+    sent = form.get(CSRF_FIELD)
+    if session is None or not isinstance(sent, str):
+        raise CsrfRefused("the form has expired or did not come from this console; reload it")
+    if not hmac.compare_digest(sent.encode(), session.csrf.encode()):
+        raise CsrfRefused("the form has expired or did not come from this console; reload it")
+    return form
+
+
+def safe_next(target: str, default: str) -> str:
+    """``target`` if it is a path on this site, else ``default``: "//host" or "http://…"
+    would make the login form an open redirect."""
+    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return default

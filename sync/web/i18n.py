@@ -1,0 +1,66 @@
+"""Languages and the labels every console shares (login, layout, errors).
+
+Every word a template shows goes through ``t(...)``: a tier's table is these labels plus its
+own (:class:`Labels`), so a missing translation is a missing key, which tests catch by
+rendering both languages. Enum values are keyed by their value, so the same words are used
+in the UI as in code and docs. Chinese is the default: the people using the consoles work
+in Chinese.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final, Literal
+
+Lang = Literal["zh", "en"]
+LANGS: Final[tuple[Lang, ...]] = ("zh", "en")
+DEFAULT_LANG: Final[Lang] = "zh"
+
+#: key -> (Chinese, English): the shared layout, login and error pages.
+COMMON_LABELS: Final[dict[str, tuple[str, str]]] = {
+    "logout": ("退出", "Log out"),
+    "login": ("登录", "Log in"),
+    "staff_id": ("工号", "Staff id"),
+    "password": ("密码", "Password"),
+    "login_failed": ("工号或密码错误", "Wrong staff id or password"),
+    "login_throttled": (
+        "登录失败次数过多，请稍后再试",
+        "Too many failed logins; try again later",
+    ),
+    "language": ("语言", "Language"),
+    "error": ("无法完成", "Could not be done"),
+    "back": ("返回", "Back"),
+}
+
+
+def pick_lang(value: str | None) -> Lang | None:
+    """The language a ``?lang=`` or cookie value names, or None when it names none."""
+    if value == "zh":
+        return "zh"
+    if value == "en":
+        return "en"
+    return None
+
+
+class Labels:
+    """One console's label table: :data:`COMMON_LABELS` plus the tier's own.
+
+    ``aliases`` maps enum values that share a spelling with a label of another meaning
+    (``phone`` is a channel and the phone-number field) to their own key."""
+
+    def __init__(
+        self, labels: Mapping[str, tuple[str, str]], aliases: Mapping[str, str] | None = None
+    ) -> None:
+        self.table: dict[str, tuple[str, str]] = {**COMMON_LABELS, **labels}
+        self.aliases = dict(aliases or {})
+
+    def label(self, lang: Lang, key: str) -> str:
+        """The label for ``key``; an unknown key is shown as itself (visible, never a crash)."""
+        pair = self.table.get(key)
+        if pair is None:
+            return key
+        return pair[0] if lang == "zh" else pair[1]
+
+    def value_label(self, lang: Lang, value: str) -> str:
+        """The label of an enum value (status, role, period…)."""
+        return self.label(lang, self.aliases.get(value, value))

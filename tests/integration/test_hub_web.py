@@ -1,0 +1,549 @@
+"""The supervisor web's API and pages over a real uvicorn, on SQLite and PostgreSQL, with
+figures pushed through the hub's real ingest service (tests/hub_web_support.py): every
+``/api/v1`` endpoint with every role and anonymously, bad query values refused naming the
+parameter (store unchanged), session + CSRF, throttled logins, exports read back, the report
+browser's diff, suggestions "new" until a materials manager has seen them, both languages.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import Engine, func, select
+
+import sync.web
+from province_hub.staff import HubRole, set_active
+from province_hub.store import HubStaff, Record, SuggestionSeen
+from province_hub.web.access import AREAS
+from province_hub.web.api import router as api_router
+from province_hub.web.i18n import LABELS
+from province_hub.web.views import EXPORT_AREAS
+from sync.db import make_engine
+from sync.web.throttle import LoginThrottle
+from tests.conftest import serving
+from tests.hub_web_support import (
+    CODES,
+    CORRECTED,
+    NOVEMBER,
+    OCTOBER,
+    PASSWORD,
+    SILENT,
+    expected_complaints,
+    fill,
+    web_app,
+)
+
+TEMPLATES = [
+    *(Path(__file__).parents[2] / "province_hub" / "web" / "templates").glob("*.html"),
+    *(Path(sync.web.__file__).parent / "templates").glob("*.html"),
+]
+ROLES = [r.value for r in HubRole]
+
+
+@dataclass
+class Live:
+    url: str
+    db_url: str
+    engine: Engine
+
+    def api(self, who: str | None) -> httpx.Client:
+        auth = None if who is None else (who, PASSWORD)
+        return httpx.Client(base_url=self.url, auth=auth, timeout=30)
+
+    @contextmanager
+    def browser(self, who: str) -> Iterator[httpx.Client]:
+        """A client signed in through the login form (session cookie), like a browser."""
+        with httpx.Client(base_url=self.url, timeout=30) as c:
+            token = csrf_of(c.get("/login").text)
+            form = {"csrf_token": token, "staff_id": who, "password": PASSWORD, "next": "/"}
+            r = c.post("/login", data=form)
+            assert r.status_code == 303, r.text
+            yield c
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "no CSRF field on the page"
+    return found.group(1)
+
+
+@pytest.fixture
+def live(databases: Any) -> Iterator[Live]:
+    url = databases("hubweb")
+    engine = make_engine(url)
+    fill(engine)
+    with serving(web_app(engine, throttle=LoginThrottle(account_limit=3, address_limit=6))) as u:
+        yield Live(u, url, engine)
+    engine.dispose()
+
+
+def _counts(engine: Engine) -> tuple[int, int, int]:
+    with engine.connect() as conn:
+        return (
+            conn.execute(select(func.count()).select_from(Record)).scalar_one(),
+            conn.execute(select(func.count()).select_from(SuggestionSeen)).scalar_one(),
+            conn.execute(select(func.count()).select_from(HubStaff)).scalar_one(),
+        )
+
+
+# --- figures ------------------------------------------------------------------------------------
+
+
+def test_figures_api_is_the_cli_json_and_counts_latest_revisions(live: Live) -> None:
+    # The CLI judges report timeliness at the real "now": so does this server.
+    with (
+        serving(web_app(live.engine, real_clock=True)) as url,
+        httpx.Client(base_url=url, auth=("statistics_manager", PASSWORD)) as c,
+    ):
+        r = c.get("/api/v1/figures", params={"period": "month", "start": "2026-11-01"})
+    assert r.status_code == 200, r.text
+    data = r.json()
+    cli = subprocess.run(
+        [
+            *(sys.executable, "-m", "sync.cli", "hub", "figures", "--period", "month"),
+            *("--start", "2026-11-01", "--json", "--database-url", live.db_url),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert data == json.loads(cli.stdout)
+    by_city = {c["city_code"]: c for c in data["cities"]}
+    assert list(by_city) == CODES
+    assert by_city[SILENT]["missing"] is True and "complaints_received" not in by_city[SILENT]
+    assert by_city[CORRECTED]["revision"] == 2
+    for code in CODES:
+        if code != SILENT:
+            assert by_city[code]["complaints_received"] == expected_complaints(code, NOVEMBER)
+    total = sum(expected_complaints(c, NOVEMBER) for c in CODES if c != SILENT)
+    assert data["province"]["complaints_received"] == total
+    assert data["province"]["cities_missing"] == [SILENT]
+    # KPIs from the summed counts, never averaged.
+    k = data["province"]["kpis"]["in_time_closure_rate"]
+    assert k["numerator"] == sum(by_city[c]["closed_in_time"] for c in CODES if c != SILENT)
+    assert k["rate"] == pytest.approx(k["numerator"] / k["denominator"])
+
+
+def test_comparison_ranks_and_trend_series(live: Live) -> None:
+    with live.api("supervisor") as c:
+        comp = c.get("/api/v1/comparison", params={"period": "month", "start": "2026-11-01"})
+        trend = c.get(
+            "/api/v1/trend",
+            params={
+                "kpi": "satisfaction_rate",
+                "period": "month",
+                "last": "2026-11-01",
+                "cities": [CODES[1]],
+            },
+        )
+    assert comp.status_code == 200 and trend.status_code == 200, (comp.text, trend.text)
+    rows = {r["city_code"]: r for r in comp.json()["rows"]}
+    ranked = sorted(
+        (r["kpis"]["satisfaction_rate"]["rate"], code)
+        for code, r in rows.items()
+        if not r["missing"]
+    )
+    best = ranked[-1][1]
+    assert rows[best]["ranks"]["satisfaction_rate"] == 1
+    assert "satisfaction_rate" not in rows[SILENT]["ranks"]
+    t = trend.json()
+    assert len(t["periods"]) == 12 and t["periods"][-1] == "2026-11-01"
+    assert [p["cities_reporting"] for p in t["province"][-2:]] == [14, 13]
+    assert t["province"][0]["rate"] is None  # no reports a year ago: null, not 0
+    assert t["cities"][CODES[1]][-1]["rate"] == pytest.approx(
+        rows[CODES[1]]["kpis"]["satisfaction_rate"]["rate"]
+    )
+
+
+def test_report_browser_lists_revisions_and_diffs_them(live: Live) -> None:
+    with live.api("supervisor") as c:
+        r = c.get("/api/v1/reports", params={"city": CORRECTED, "start": "2026-11-01"})
+    assert r.status_code == 200, r.text
+    data = r.json()
+    assert [x["revision"] for x in data["revisions"]] == [1, 2]
+    assert [x["latest"] for x in data["revisions"]] == [False, True]
+    changes = {d["field"]: d for d in data["diffs"][0]["changes"]}
+    assert changes["complaints_received"]["change"] == 5
+    assert changes["complaints_received"]["new"] == expected_complaints(CORRECTED, NOVEMBER)
+    # Slices are diffed too: 12 -> 17 complaints moved BILL 6 -> 8 and NET 6 -> 9.
+    assert changes["category:NET.complaints"] == {
+        "field": "category:NET.complaints",
+        "old": 6,
+        "new": 9,
+        "change": 3,
+    }
+    with live.browser("supervisor") as b:
+        page = b.get("/reports", params={"city": CORRECTED, "start": "2026-11-01"}).text
+        assert 'id="tbl-report_diff"' in page and "category:NET.complaints" in page
+
+
+# --- roles ----------------------------------------------------------------------------------------
+
+#: Every GET endpoint of /api/v1 and the area it needs (None: any signed-in account).
+GETS: list[tuple[str, dict[str, Any], str | None]] = [
+    ("/api/v1/me", {}, None),
+    ("/api/v1/figures", {"period": "month", "start": "2026-11-01"}, "figures"),
+    ("/api/v1/comparison", {"period": "month", "start": "2026-11-01"}, "figures"),
+    ("/api/v1/trend", {"kpi": "qa_pass_rate", "period": "month"}, "figures"),
+    ("/api/v1/warnings", {"period": "week"}, "figures"),
+    ("/api/v1/reports", {"city": CODES[0]}, "reports"),
+    ("/api/v1/qa", {}, "qa"),
+    ("/api/v1/overtime", {}, "overtime"),
+    ("/api/v1/hotspots", {}, "hotspots"),
+    ("/api/v1/suggestions", {}, "suggestions"),
+    ("/api/v1/quarantine", {}, "quarantine"),
+    ("/api/v1/links", {}, "links"),
+    *(
+        (f"/api/v1/export/{view}", {"format": "csv", "city": CODES[0]}, area)
+        for view, area in EXPORT_AREAS.items()
+    ),
+]
+
+
+def test_every_endpoint_with_every_role_and_anonymous(live: Live) -> None:
+    # Every GET route of the API is in the table (a new endpoint must be added to it).
+    routes = {r.path for r in api_router.routes if "GET" in getattr(r, "methods", ())}
+    assert {p for p, _, _ in GETS} >= routes - {"/api/v1/export/{view}"}
+    for who in [None, *ROLES]:
+        with live.api(who) as c:
+            for path, params, area in GETS:
+                r = c.get(path, params=params)
+                if who is None:
+                    expected = 401
+                elif area is None or HubRole(who) in AREAS[area]:
+                    expected = 200
+                else:
+                    expected = 403
+                assert r.status_code == expected, (who, path, r.status_code, r.text[:200])
+                if expected == 403:
+                    assert who in r.json()["detail"]  # names the role refused
+            seen = c.post(
+                "/api/v1/suggestions/seen", json={"batches": [{"city_code": CODES[0], "seq": 6}]}
+            )
+            wanted = 401 if who is None else (200 if who == "materials_manager" else 403)
+            assert seen.status_code == wanted, (who, seen.text)
+
+
+def test_personal_data_area_is_the_gm_hotline_only() -> None:
+    assert AREAS["personal_data"] == frozenset({HubRole.GM_HOTLINE})
+
+
+# --- refusals ------------------------------------------------------------------------------------
+
+BAD = [
+    ("/api/v1/figures", {"period": "fortnight"}, "period"),
+    ("/api/v1/figures", {"period": "month", "start": "2026-11-05"}, "start"),
+    ("/api/v1/figures", {"period": "month", "start": "yesterday"}, "start"),
+    ("/api/v1/figures", {"period": "week", "start": "2026-11-04"}, "start"),
+    ("/api/v1/figures", {"period": "month", "start": "1900-01-01"}, "start"),
+    ("/api/v1/comparison", {"period": "year", "start": "2026-02-01"}, "start"),
+    ("/api/v1/trend", {"kpi": "happiness"}, "kpi"),
+    ("/api/v1/trend", {"cities": ["999999"]}, "cities"),
+    ("/api/v1/trend", {"cities": ["abc"]}, "cities"),
+    ("/api/v1/trend", {"last": "2026-13-01"}, "last"),
+    ("/api/v1/reports", {}, "city"),
+    ("/api/v1/reports", {"city": "123456"}, "city"),
+    ("/api/v1/suggestions", {"from": "2026-12-01", "to": "2026-11-01"}, "from"),
+    ("/api/v1/suggestions", {"city": "x"}, "city"),
+    ("/api/v1/quarantine", {"city": "999999"}, "city"),
+    ("/api/v1/export/comparison", {"sort": "shoe_size"}, "sort"),
+    ("/api/v1/export/comparison", {"format": "pdf"}, "format"),
+    ("/api/v1/export/nothing", {}, "view"),
+]
+
+
+def test_bad_query_values_are_refused_naming_the_parameter(live: Live) -> None:
+    before = _counts(live.engine)
+    with live.api("admin") as c:
+        for path, params, name in BAD:
+            r = c.get(path, params=params)
+            assert r.status_code == 422, (path, params, r.status_code, r.text)
+            assert name in r.json()["detail"], (path, params, r.json())
+        bad_body = c.post("/api/v1/suggestions/seen", json={"batches": []})
+        assert bad_body.status_code == 422 and "batches" in bad_body.json()["detail"]
+    with live.browser("supervisor") as b:
+        page = b.get("/comparison", params={"sort": "shoe_size"})
+        assert page.status_code == 422 and "sort" in page.text
+    assert _counts(live.engine) == before
+
+
+# --- session, CSRF, throttling -------------------------------------------------------------------
+
+
+def test_session_cookie_csrf_and_logout(live: Live) -> None:
+    with live.browser("materials_manager") as b:
+        me = b.get("/api/v1/me")
+        assert me.status_code == 200 and me.json()["role"] == "materials_manager"
+        body = {"batches": [{"city_code": CODES[0], "seq": 6}]}
+        no_token = b.post("/api/v1/suggestions/seen", json=body)
+        assert no_token.status_code == 403 and "X-CSRF-Token" in no_token.json()["detail"]
+        page = b.get("/suggestions")
+        token = csrf_of(page.text)
+        form_without = b.post("/suggestions/seen", data={"batch": f"{CODES[0]}:6"})
+        assert form_without.status_code == 403
+        assert _counts(live.engine)[1] == 0
+        ok = b.post("/api/v1/suggestions/seen", json=body, headers={"X-CSRF-Token": token})
+        assert ok.status_code == 200 and ok.json() == {"marked": 1}
+        out = b.post("/logout", data={"csrf_token": token})
+        assert out.status_code == 303
+        assert b.get("/api/v1/me").status_code == 401
+        assert b.get("/overview").headers["location"].startswith("/login")
+    # A tampered cookie is no session.
+    with httpx.Client(base_url=live.url, cookies={"fedsync_session": "x.y"}) as c:
+        assert c.get("/api/v1/me").status_code == 401
+
+
+def test_a_disabled_account_is_signed_out_at_its_next_click(live: Live) -> None:
+    with live.browser("supervisor") as b:
+        assert b.get("/overview").status_code == 200
+        set_active(live.engine, staff_id="supervisor", active=False)
+        assert b.get("/overview").status_code == 303
+    with live.api("supervisor") as c:
+        assert c.get("/api/v1/me").status_code == 401
+
+
+def test_failed_logins_are_throttled_per_account_and_per_address(live: Live) -> None:
+    # The fixture's throttle: 3 failures per account, 6 per address, in 5 minutes.
+    with httpx.Client(base_url=live.url) as c:
+        token = csrf_of(c.get("/login").text)
+
+        def attempt(who: str, password: str) -> httpx.Response:
+            r = c.post("/login", data={"csrf_token": token, "staff_id": who, "password": password})
+            assert r.status_code != 403, r.text  # a CSRF refusal would not count as a try
+            return r
+
+        for _ in range(3):
+            assert attempt("supervisor", "wrong-password").status_code == 401
+        locked = attempt("supervisor", PASSWORD)  # even the right password, now
+        assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
+        assert LABELS["login_throttled"][0] in locked.text
+        # Basic auth on the API counts against the same account.
+        with live.api("supervisor") as api:
+            assert api.get("/api/v1/me").status_code == 429
+        assert attempt("admin", PASSWORD).status_code == 303  # another account is fine
+        token = csrf_of(c.get("/login").text)  # signing in issued a new token
+        for who in ("qa", "nobody", "x-1"):
+            attempt(who, "wrong-password")
+        # 6 failures from this address: every account is refused from here.
+        assert attempt("announcer", PASSWORD).status_code == 429
+
+
+# --- suggestions ---------------------------------------------------------------------------------
+
+
+def test_suggestions_are_new_until_a_materials_manager_has_seen_them(live: Live) -> None:
+    with live.api("supervisor") as c:
+        batches = c.get("/api/v1/suggestions").json()
+    assert [(b["city_code"], b["new"]) for b in batches] == [(CODES[0], True)]
+    with live.browser("supervisor") as b:
+        assert 'id="mark-seen"' not in b.get("/suggestions").text  # not theirs to mark
+    with live.browser("materials_manager") as b:
+        page = b.get("/suggestions")
+        assert 'id="new-count">1<' in page.text and 'class="new"' in page.text
+        form = {"csrf_token": csrf_of(page.text), "batch": f"{CODES[0]}:{batches[0]['seq']}"}
+        assert b.post("/suggestions/seen", data=form).status_code == 303
+        assert 'id="mark-seen"' not in b.get("/suggestions").text
+    with live.api("supervisor") as c:
+        assert [b["new"] for b in c.get("/api/v1/suggestions").json()] == [False]
+
+
+# --- exports --------------------------------------------------------------------------------------
+
+
+def _csv_table(body: bytes) -> tuple[list[list[str]], list[dict[str, str]]]:
+    rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
+    start = next(i for i, r in enumerate(rows) if r and r[0] == "地市代码")
+    header = rows[start]
+    return rows[:start], [dict(zip(header, r, strict=True)) for r in rows[start + 1 :]]
+
+
+def test_exports_carry_period_time_chinese_headers_and_the_same_numbers(live: Live) -> None:
+    params = {"period": "month", "start": "2026-11-01"}
+    with live.api("statistics_manager") as c:
+        comp = c.get("/api/v1/comparison", params=params).json()
+        as_csv = c.get("/api/v1/export/comparison", params={**params, "format": "csv"})
+        as_xlsx = c.get("/api/v1/export/comparison", params={**params, "format": "xlsx"})
+    assert as_csv.headers["content-type"].startswith("text/csv")
+    assert "attachment" in as_csv.headers["content-disposition"]
+    preamble, rows = _csv_table(as_csv.content)
+    flat = [cell for r in preamble for cell in r]
+    assert "统计周期" in flat and any("2026-11-01" in cell for cell in flat)
+    assert "生成时间" in flat and any("2026-12-05 10:00" in cell for cell in flat)
+    expected = {r["city_code"]: r for r in comp["rows"]}
+    assert [r["地市代码"] for r in rows] == CODES
+    for r in rows:
+        api_row = expected[r["地市代码"]]
+        if api_row["missing"]:
+            assert r["投诉量"] == ""
+            continue
+        assert int(r["投诉量"]) == api_row["complaints_received"]
+        assert float(r["满意率"]) == pytest.approx(
+            api_row["kpis"]["satisfaction_rate"]["rate"], abs=5e-5
+        )
+    book = load_workbook(io.BytesIO(as_xlsx.content))
+    sheet = book.active
+    assert sheet is not None
+    values = [list(r) for r in sheet.iter_rows(values_only=True)]
+    head = next(i for i, r in enumerate(values) if r and r[0] == "地市代码")
+    assert values[head - 2][0] == "生成时间" and "2026-11-01" in str(values[head - 3][1])
+    header = values[head]
+    for r in values[head + 1 :]:
+        row = dict(zip(header, r, strict=True))
+        api_row = expected[row["地市代码"]]
+        if not api_row["missing"]:
+            assert row["投诉量"] == api_row["complaints_received"]
+
+
+def test_every_export_opens_in_both_formats(live: Live) -> None:
+    with live.api("admin") as c:
+        for view in EXPORT_AREAS:
+            for fmt in ("csv", "xlsx"):
+                r = c.get(
+                    f"/api/v1/export/{view}",
+                    params={"format": fmt, "city": CORRECTED, "start": "2026-11-01"},
+                )
+                assert r.status_code == 200, (view, fmt, r.text[:200])
+                if fmt == "xlsx":
+                    sheet = load_workbook(io.BytesIO(r.content)).active
+                    assert sheet is not None and sheet["A1"].value == "报表"
+                else:
+                    assert r.content.decode("utf-8-sig").startswith("报表,")
+    with live.api("admin") as c:
+        qa = c.get("/api/v1/export/qa", params={"format": "csv"})
+        _, rows = _csv_table(qa.content)
+        lanzhou = next(r for r in rows if r["地市代码"] == CODES[0])
+        assert lanzhou["抽检量"] == "20" and lanzhou["合格率"] == "0.85"
+        overtime = c.get("/api/v1/export/overtime", params={"format": "csv"})
+        _, rows = _csv_table(overtime.content)
+        assert [r["赔偿金额(元)"] for r in rows if r["承办单位"] == "小计"] == ["170.0"]
+
+
+# --- pages and languages -------------------------------------------------------------------------
+
+PAGES = [
+    ("/overview", "figures"),
+    ("/comparison", "figures"),
+    ("/trends", "figures"),
+    ("/reports", "reports"),
+    ("/hotspots", "hotspots"),
+    ("/overtime", "overtime"),
+    ("/qa", "qa"),
+    ("/suggestions", "suggestions"),
+    ("/quarantine", "quarantine"),
+    ("/links", "links"),
+]
+
+
+def test_pages_follow_the_role_and_speak_both_languages(live: Live) -> None:
+    for who in ROLES:
+        with live.browser(who) as b:
+            for path, area in PAGES:
+                zh = b.get(path, params={"lang": "zh"})
+                if HubRole(who) not in AREAS[area]:
+                    assert zh.status_code == 403, (who, path)
+                    continue
+                assert zh.status_code == 200, (who, path, zh.text[:300])
+                assert 'lang="zh-CN"' in zh.text and "链路状态" in zh.text
+                en = b.get(path, params={"lang": "en"})
+                assert 'lang="en"' in en.text and "Link health" in en.text, (who, path)
+                assert "链路状态" not in en.text
+            menu = b.get("/links").text
+            for path, area in PAGES:
+                assert (f'href="{path}"' in menu) == (HubRole(who) in AREAS[area]), (who, path)
+
+
+def test_overview_shows_every_city_the_missing_one_and_the_quarantine(live: Live) -> None:
+    with live.browser("supervisor") as b:
+        page = b.get("/overview", params={"period": "month", "start": "2026-11-01"}).text
+        for code in CODES:
+            assert f'data-city="{code}"' in page
+        assert "嘉峪关" in page and "甘南" in page  # names from the roster
+        assert (
+            'id="missing-reports"' in page and "甘南" in page.split('id="missing-reports"')[1][:400]
+        )
+        total = sum(expected_complaints(c, NOVEMBER) for c in CODES if c != SILENT)
+        assert f'data-key="complaints_received">{total}<' in page
+        # November's monthly reports were due by the 3rd working day of December and came
+        # on the 5th: late; the silent city's is missing.
+        late = page.split('id="tbl-timeliness"')[1].split("</table>")[0]
+        assert f'data-city="{SILENT}"' in late and "缺报" in late and "迟报" in late
+        quarantine = b.get("/quarantine").text
+        assert "surveyed = " in quarantine and CODES[1] in quarantine
+        october = b.get("/overview", params={"start": OCTOBER.isoformat()}).text
+        assert "全部地市已报" in october
+
+
+def test_every_template_label_has_both_languages() -> None:
+    keys: set[str] = set()
+    for template in TEMPLATES:
+        keys |= set(re.findall(r"""\bt\('([a-z_]+)'\)""", template.read_text("utf-8")))
+    assert keys
+    assert not sorted(keys - set(LABELS))
+    assert all(zh and en for zh, en in LABELS.values())
+
+
+def test_hub_staff_commands(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'hub.sqlite'}"
+    base = [sys.executable, "-m", "sync.cli", "hub", "staff"]
+    added = subprocess.run(
+        [
+            *base,
+            "add",
+            "--id",
+            "sup",
+            "--name",
+            "督查",
+            "--role",
+            "supervisor",
+            "--password-stdin",
+            "--database-url",
+            db,
+        ],
+        input="long-enough-1\n",
+        capture_output=True,
+        text=True,
+    )
+    assert added.returncode == 0, added.stderr
+    refused = subprocess.run(
+        [
+            *base,
+            "add",
+            "--id",
+            "xx",
+            "--role",
+            "supervisor",
+            "--password",
+            "short",
+            "--database-url",
+            db,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode == 2 and "at least 8" in refused.stderr
+    disabled = subprocess.run(
+        [*base, "disable", "--id", "sup", "--database-url", db], capture_output=True, text=True
+    )
+    assert disabled.returncode == 0, disabled.stderr
+    listed = subprocess.run(
+        [*base, "list", "--json", "--database-url", db], capture_output=True, text=True, check=True
+    )
+    assert json.loads(listed.stdout) == [
+        {"id": "sup", "name": "督查", "role": "supervisor", "active": False}
+    ]
+    from province_hub.staff import authenticate
+
+    assert authenticate(make_engine(db), "sup", "long-enough-1") is None
