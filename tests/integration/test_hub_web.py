@@ -533,7 +533,7 @@ def test_hub_staff_commands(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
     )
-    assert refused.returncode == 2 and "at least 8" in refused.stderr
+    assert refused.returncode == 2 and "at least 12" in refused.stderr
     disabled = subprocess.run(
         [*base, "disable", "--id", "sup", "--database-url", db], capture_output=True, text=True
     )
