@@ -10,13 +10,20 @@ the command that needs them, so other commands do not pay for them.
 from __future__ import annotations
 
 import argparse
-import sys
 from datetime import date, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from city_node.context import Actor, CityContext
 from city_node.settings import CitySettings
-from sync.commands import SubParsers, close_when_done, leaf, print_data, settings_flags
+from sync.commands import (
+    SubParsers,
+    close_when_done,
+    leaf,
+    print_data,
+    print_staff,
+    read_password,
+    settings_flags,
+)
 from sync.config import ConfigError, add_arguments, resolve
 
 if TYPE_CHECKING:
@@ -80,14 +87,6 @@ def _city_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _password(args: argparse.Namespace) -> str:
-    if args.password_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
-    if args.password is not None:
-        return str(args.password)
-    raise ConfigError("give the password with --password-stdin (or --password)")
-
-
 def _staff_manager(args: argparse.Namespace, engine: Engine) -> Actor | None:
     """Who manages the account: ``--as`` (a leader, as in the console), else the node's
     administrator at the shell (who holds the store itself)."""
@@ -110,7 +109,7 @@ def _staff_change(args: argparse.Namespace) -> int:
         member = staff.enable(engine, args.id, by=by)
         print(f"staff {member.id} enabled")
     elif args._staff == "reset-password":
-        staff.reset_password(engine, args.id, _password(args), by=by)
+        staff.reset_password(engine, args.id, read_password(args), by=by)
         print(f"staff {args.id}: password reset; their console sessions end")
     else:
         member = staff.set_role(engine, args.id, args.role, by=by)
@@ -121,7 +120,7 @@ def _staff_change(args: argparse.Namespace) -> int:
 def _staff_add(args: argparse.Namespace) -> int:
     from city_node import staff
 
-    password = _password(args)
+    password = read_password(args)
     member = staff.add(
         city_engine(args), staff_id=args.id, name=args.name, role=args.role, password=password
     )
@@ -133,12 +132,7 @@ def _staff_list(args: argparse.Namespace) -> int:
     from city_node import staff
 
     members = staff.all_staff(city_engine(args))
-    data = [{"id": m.id, "name": m.name, "role": m.role.value, "active": m.active} for m in members]
-    lines = [
-        f"{m.id:<20} {m.role.value:<16} {'active' if m.active else 'inactive':<8} {m.name}"
-        for m in members
-    ]
-    print_data(args, data, "\n".join(lines) or "no staff yet")
+    print_staff(args, members, role_width=16, empty="no staff yet")
     return 0
 
 

@@ -11,12 +11,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from province_hub.settings import HubSettings
-from sync.commands import SubParsers, close_when_done, print_data, refusals, settings_flags
+from sync.commands import (
+    SubParsers,
+    close_when_done,
+    print_data,
+    print_staff,
+    read_password,
+    refusals,
+    settings_flags,
+)
 from sync.config import ConfigError, add_arguments, resolve
 
 if TYPE_CHECKING:
@@ -199,12 +206,7 @@ def _staff_engine(args: argparse.Namespace) -> Engine:
 def _staff_add(args: argparse.Namespace) -> int:
     from province_hub import staff
 
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    elif args.password is not None:
-        password = args.password
-    else:
-        raise ConfigError("give the password with --password-stdin (or --password)")
+    password = read_password(args)
     member = staff.add_staff(
         _staff_engine(args), staff_id=args.id, name=args.name, role=args.role, password=password
     )
@@ -216,12 +218,7 @@ def _staff_list(args: argparse.Namespace) -> int:
     from province_hub import staff
 
     members = staff.list_staff(_staff_engine(args))
-    data = [{"id": m.id, "name": m.name, "role": m.role.value, "active": m.active} for m in members]
-    lines = [
-        f"{m.id:<20} {m.role.value:<20} {'active' if m.active else 'inactive':<8} {m.name}"
-        for m in members
-    ]
-    print_data(args, data, "\n".join(lines) or "no hub staff yet")
+    print_staff(args, members, role_width=20, empty="no hub staff yet")
     return 0
 
 

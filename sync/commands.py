@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
 from typing import Any, TypeAlias
 
@@ -74,3 +75,25 @@ def _when(value: Any) -> Any:
 def print_data(args: argparse.Namespace, data: Any, text: str) -> None:
     """``data`` as JSON with ``--json``, else the human ``text``."""
     print(json.dumps(data, ensure_ascii=False, indent=2, default=_when) if args.json else text)
+
+
+def read_password(args: argparse.Namespace) -> str:
+    """The password of ``--password-stdin`` (one line) or ``--password``, for either tier."""
+    from sync.config import ConfigError
+
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if args.password is not None:
+        return str(args.password)
+    raise ConfigError("give the password with --password-stdin (or --password)")
+
+
+def print_staff(args: argparse.Namespace, members: Any, *, role_width: int, empty: str) -> None:
+    """Staff accounts of either tier (id, name, role, active) as a table or ``--json``."""
+    data = [{"id": m.id, "name": m.name, "role": m.role.value, "active": m.active} for m in members]
+    lines = [
+        f"{m.id:<20} {m.role.value:<{role_width}} {'active' if m.active else 'inactive':<8} "
+        f"{m.name}"
+        for m in members
+    ]
+    print_data(args, data, "\n".join(lines) or empty)
