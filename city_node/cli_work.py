@@ -110,10 +110,10 @@ def _staff_change(args: argparse.Namespace) -> int:
         print(f"staff {member.id} enabled")
     elif args._staff == "reset-password":
         staff.reset_password(engine, args.id, read_password(args), by=by)
-        print(f"staff {args.id}: password reset; their console sessions end")
+        print(f"staff {args.id}: password reset")
     else:
         member = staff.set_role(engine, args.id, args.role, by=by)
-        print(f"staff {member.id} is now {member.role.value}; their console sessions end")
+        print(f"staff {member.id} is now {member.role.value}; open console sessions act in it")
     return 0
 
 
@@ -397,8 +397,8 @@ def add_work_commands(city_sub: SubParsers) -> None:
     changes = {
         "disable": "stop an account from signing in (its sessions end)",
         "enable": "let a disabled account sign in again",
-        "reset-password": "give an account a new password (its sessions end)",
-        "set-role": "move an account to another role (its sessions end)",
+        "reset-password": "give an account a new password",
+        "set-role": "move an account to another role (open sessions act in the new one)",
     }
     for name, what in changes.items():
         change = leaf(staff_sub, name, _staff_change, what)

@@ -10,7 +10,9 @@ Managing accounts (disable, enable, reset a password, change a role) is the lead
 A leader cannot disable or re-role their own account (ask another leader), so a leader
 acting always leaves one active leader behind; the administrator can always add one.
 Disabling, resetting and re-roling bump the
-account's ``session_generation``, which ends its console sessions.
+account's ``session_generation`` (not yet compared by the console: a disabled account's
+sessions end because the console reloads the account on every request, which also gives
+a re-roled account its new role at once; a password reset leaves open sessions alone).
 """
 
 from __future__ import annotations
@@ -153,7 +155,7 @@ def enable(engine: Engine, staff_id: str, *, by: Actor | None) -> StaffMember:
 
 
 def reset_password(engine: Engine, staff_id: str, password: str, *, by: Actor | None) -> None:
-    """Give an account a new password; its console sessions end."""
+    """Give an account a new password (open console sessions are not ended yet)."""
     _may_manage(by)
     check_password(password, staff_id)
     with UnitOfWork(engine) as uow:
@@ -163,7 +165,7 @@ def reset_password(engine: Engine, staff_id: str, password: str, *, by: Actor | 
 
 
 def set_role(engine: Engine, staff_id: str, role: str | Role, *, by: Actor | None) -> StaffMember:
-    """Move an account to another role; its console sessions end (they carry the old role)."""
+    """Move an account to another role; open console sessions act in the new role at once."""
     _may_manage(by)
     the_role = _role(role)
     if by is not None and by.id == staff_id and the_role is not by.role:

@@ -41,6 +41,7 @@ from province_hub.figures import (
     StatisticsFigures,
     StatisticsOperator,
     StatisticsSlice,
+    kpi,
 )
 from province_hub.store import Record
 from sync.pb.fedsync.v1 import federation_pb2 as pb
@@ -128,12 +129,6 @@ HIGHER_IS_BETTER = frozenset(
         "report_timeliness",
     }
 )
-
-
-def kpi(numerator: int, denominator: int | None) -> dict[str, Any]:
-    """``{numerator, denominator, rate}``; ``rate`` is None when the denominator is 0."""
-    rate = None if not denominator else numerator / denominator
-    return {"numerator": numerator, "denominator": denominator, "rate": rate}
 
 
 def _statistics_kpis(counts: Mapping[str, int], satisfaction: Mapping[str, int]) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from province_hub.figures import (
     QaFigures,
     ReportReminder,
     StatisticsFigures,
+    kpi,
 )
 from province_hub.services import HUB_SENDER
 from province_hub.services import _create_notice as create_notice
@@ -233,17 +234,9 @@ def period_timeliness(
         "rows": rows,
         "totals": totals,
         "kpis": {
-            "report_timeliness": _kpi(totals["on_time"], due),
-            "by_city": {code: _kpi(c["on_time"], c["due"]) for code, c in per_city.items()},
+            "report_timeliness": kpi(totals["on_time"], due),
+            "by_city": {code: kpi(c["on_time"], c["due"]) for code, c in per_city.items()},
         },
-    }
-
-
-def _kpi(numerator: int, denominator: int) -> dict[str, Any]:
-    return {
-        "numerator": numerator,
-        "denominator": denominator,
-        "rate": numerator / denominator if denominator else None,
     }
 
 

@@ -253,6 +253,18 @@ class ReportReminder(FiguresBase):
 
 _HEADER = ("city_code", "seq", "period_kind", "period_start", "revision", "received_at")
 _CHILD = ("city_code", "seq", "n")
+
+
+def kpi(numerator: int, denominator: int | None) -> dict[str, Any]:
+    """``{numerator, denominator, rate}``; ``rate`` is None when the denominator is 0.
+
+    Every KPI of the province side (consolidation, report timeliness) is built by this one
+    function: rates come from summed counts, never from averaged percentages.
+    """
+    rate = None if not denominator else numerator / denominator
+    return {"numerator": numerator, "denominator": denominator, "rate": rate}
+
+
 # The order the row builders below write values in (bulk_insert names the columns).
 _STAT_COLUMNS = (*_HEADER, *STAT_COUNTS, *SATISFACTION_COUNTS, "approved_by")
 _SLICE_COLUMNS = (*_CHILD, "dimension", "key", *SLICE_COUNTS)

@@ -464,6 +464,9 @@ class LinkClient:
                 f"assigned up to {snapshot.last_seq}: it was restored from an older copy. "
                 "Review, then run `fedsync city rebase`.",
             )
+        # Only a hub under another epoch (restored to before our re-base) asks for rows of
+        # two epochs; otherwise every row after its mark is ours, and no envelope is parsed.
+        may_mix_epochs = hello.epoch != snapshot.epoch
         # Never trust a higher hub figure: we push from our own delivered mark and the hub
         # re-acks what it holds (or finds the conflict by digest).
         delivered = snapshot.delivered_seq
@@ -494,7 +497,9 @@ class LinkClient:
             rows = await self._db(
                 self._outbox.pending, after_seq=delivered, limit=max(1, batch_limit - 1)
             )
-            rows = _one_epoch(_within_bytes(rows, byte_budget))
+            rows = _within_bytes(rows, byte_budget)
+            if may_mix_epochs:
+                rows = _one_epoch(rows)
             envelopes = [payload for _, payload in rows]
             now = loop.time()
             if now >= next_heartbeat and len(envelopes) < batch_limit:

@@ -336,7 +336,7 @@ def get_export(
     request: Request,
     user: Caller,
     view: ExportView,
-    format: Annotated[Literal["csv", "xlsx"], Query()] = "csv",
+    format: Annotated[exports.Format, Query()] = "csv",
     period: PeriodQ = "month",
     start: StartQ = None,
     sort: Annotated[str, Query(max_length=40)] = "city_code",

@@ -20,8 +20,6 @@ MEDIA_TYPES: dict[str, str] = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
-#: The label of the first column of the header row: readers find the table by it.
-PREAMBLE_ROWS = 3
 
 
 def _preamble(table: Table, generated_at: datetime) -> list[list[Any]]:

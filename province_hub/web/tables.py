@@ -10,7 +10,7 @@ fraction with four decimals), ``yuan`` (fen stored, yuan shown), ``text``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from province_hub.consolidation import HIGHER_IS_BETTER, KPI_DEFINITIONS
@@ -40,7 +40,6 @@ class Table:
     rows: list[dict[str, Any]]
     #: The reporting period the rows are for, e.g. "month 2026-11-01 – 2026-11-30".
     period: str = ""
-    notes: list[str] = field(default_factory=list)
 
     def title(self, lang: str) -> str:
         return self.title_zh if lang == "zh" else self.title_en
