@@ -58,7 +58,7 @@ def test_a_failed_statement_does_not_show_its_parameters(ctx: Any, caplog) -> No
                 {"phone": PHONE, "name": NAME},
             )
     assert "INSERT INTO probe" in str(refused.value)  # the statement is still named
-    assert PHONE not in str(refused.value.statement)
+    assert "[parameters" not in str(refused.value)  # nothing of the values is rendered
     for secret in (PHONE, NAME):
         assert secret not in _shown(refused.value) and secret not in caplog.text
 
