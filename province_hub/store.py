@@ -14,6 +14,7 @@ from sqlalchemy import (
     Engine,
     ForeignKey,
     Index,
+    Integer,
     LargeBinary,
     String,
     Text,
@@ -155,6 +156,34 @@ class SuggestionSeen(Base):
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     seen_by: Mapped[str] = mapped_column(String(64))
     seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEntry(Base):
+    """One action at the hub that sent something or changed state: who, in which role,
+    when, what, about what, from which address. Append-only: nothing updates or deletes
+    these rows (:mod:`province_hub.audit` is the only writer)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: Staff id ("" for an unknown account at login), role ("" where none applies).
+    actor: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(32))
+    #: What happened, one of :class:`province_hub.audit.Action`.
+    action: Mapped[str] = mapped_column(String(48))
+    #: What it was about: "notice:12", "escalation:620100/57", "staff:li", "" when nothing.
+    target: Mapped[str] = mapped_column(Text, default="")
+    #: Free detail for a person reading the log (no customer data: ids and counts only).
+    detail: Mapped[str] = mapped_column(Text, default="")
+    #: Client address as the web saw it; "cli" for commands run at the hub's shell.
+    address: Mapped[str] = mapped_column(String(64), default="")
+
+    __table_args__ = (
+        Index("ix_audit_at", "at"),
+        Index("ix_audit_actor", "actor", "at"),
+        Index("ix_audit_action", "action", "at"),
+    )
 
 
 #: Every table of the hub store, for migrations' autogenerate and the schema check.
