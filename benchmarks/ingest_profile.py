@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks.ingest import DEFAULT_PG_URL, TZ, Databases, fill_city, sample_body
+from benchmarks.ingest import BODIES, DEFAULT_PG_URL, TZ, Databases, fill_city
 
 #: (label, function name as cProfile records it, file fragment) for the phase table.
 HUB_PHASES = (
@@ -60,8 +60,11 @@ HUB_PHASES = (
 )
 
 
-def build_batches(city_code: str, batches: int, batch_size: int) -> list[bytes]:
-    """Serialized PushRequests: a heartbeat, then ``batch_size - 1`` consecutive envelopes."""
+def build_batches(
+    city_code: str, batches: int, batch_size: int, bodies: str = "suggestions"
+) -> list[bytes]:
+    """Serialized PushRequests: a heartbeat, then ``batch_size - 1`` consecutive envelopes
+    (suggestion batches, or statistics reports with ``bodies="statistics"``)."""
     from sync.envelopes import build_envelope
     from sync.link import encode_push_request
     from sync.pb.fedsync.v1 import federation_pb2 as pb
@@ -70,6 +73,7 @@ def build_batches(city_code: str, batches: int, batch_size: int) -> list[bytes]:
     day = (today_in(TZ) - timedelta(days=1)).isoformat()
     epoch = uuid.uuid4().hex
     moment = datetime.now(UTC)
+    make = BODIES[bodies]
     per_batch = max(1, batch_size - 1)
     requests: list[bytes] = []
     seq = 0
@@ -85,7 +89,7 @@ def build_batches(city_code: str, batches: int, batch_size: int) -> list[bytes]:
                     city_code=city_code,
                     epoch=epoch,
                     seq=seq,
-                    body=sample_body(city_code, seq, day),
+                    body=make(city_code, seq, day),
                     created_at=moment,
                 ).SerializeToString()
             )
@@ -129,7 +133,7 @@ def profile_hub(url: str, args: argparse.Namespace) -> None:
     engine = make_engine(url)
     try:
         create_schema(engine)
-        requests = build_batches(code, args.warmup + args.batches, args.batch_size)
+        requests = build_batches(code, args.warmup + args.batches, args.batch_size, args.bodies)
         for data in requests[: args.warmup]:  # compile caches, first-contact path
             services.ingest_batch(
                 engine,
@@ -157,7 +161,8 @@ def profile_hub(url: str, args: argparse.Namespace) -> None:
     finally:
         engine.dispose()
     print(
-        f"hub/{args.engine}: ingest_batch alone, {args.batches} batches of {args.batch_size}: "
+        f"hub/{args.engine}/{args.bodies}: ingest_batch alone, "
+        f"{args.batches} batches of {args.batch_size}: "
         f"{envelopes / wall:,.0f} envelopes/s ({1e6 * wall / envelopes:.1f} µs/envelope wall, "
         f"{1e6 * cpu / envelopes:.1f} µs CPU{', under cProfile' if profiler else ''})"
     )
@@ -233,6 +238,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--side", choices=("hub", "city"), required=True)
     parser.add_argument("--engine", choices=("sqlite", "postgresql"), required=True)
     parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument(
+        "--bodies",
+        choices=("suggestions", "statistics"),
+        default="suggestions",
+        help="what the hub side ingests (statistics: reports with their slices)",
+    )
     parser.add_argument("--batches", type=int, default=40)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--cprofile", action="store_true", help="profile and print hot spots")

@@ -39,9 +39,9 @@ from province_hub.figures import (
     QaFigures,
     QaOperator,
     StatisticsFigures,
-    StatisticsOperator,
-    StatisticsSlice,
     kpi,
+    statistics_operators,
+    statistics_slices,
 )
 from province_hub.store import Record
 from sync.pb.fedsync.v1 import federation_pb2 as pb
@@ -156,9 +156,18 @@ def _latest(rows: Iterable[Any]) -> dict[tuple[str, date], Any]:
 
 
 def _headers(
-    conn: Connection, model: Any, kind: str, starts: Sequence[date], cities: Sequence[str] | None
+    conn: Connection,
+    model: Any,
+    kind: str,
+    starts: Sequence[date],
+    cities: Sequence[str] | None,
+    *,
+    body: bool = False,
 ) -> dict[tuple[str, date], Any]:
-    query = select(model).where(model.period_kind == kind, model.period_start.in_(starts))
+    """Each (city, start)'s latest header of these periods; a statistics header's ``body``
+    (its slices) is read only when asked for."""
+    columns = [c for c in model.__table__.columns if body or c.name != "body"]
+    query = select(*columns).where(model.period_kind == kind, model.period_start.in_(starts))
     if cities is not None:
         query = query.where(model.city_code.in_(cities))
     return _latest(conn.execute(query).all())
@@ -182,29 +191,6 @@ def _children(conn: Connection, model: Any, keys: Iterable[tuple[str, int]]) -> 
                 .order_by(model.seq, model.n)
             ).all()
     return out
-
-
-def _period_slices(
-    conn: Connection, kind: str, starts: Sequence[date], keys: Iterable[tuple[str, int]]
-) -> list[Any]:
-    """The statistics slices of the revisions ``keys`` of these periods, in one query: a
-    join from the period index of the headers to the slices' primary key (rows of older
-    revisions of the same periods are read too, and dropped here)."""
-    wanted = set(keys)
-    if not wanted:
-        return []
-    h, sl = StatisticsFigures, StatisticsSlice
-    rows = conn.execute(
-        select(sl)
-        .join(h, and_(h.city_code == sl.city_code, h.seq == sl.seq))
-        .where(
-            h.period_kind == kind,
-            h.period_start.in_(starts),
-            h.city_code.in_(sorted({k[0] for k in wanted})),
-        )
-        .order_by(sl.city_code, sl.seq, sl.n)
-    ).all()
-    return [r for r in rows if (r.city_code, r.seq) in wanted]
 
 
 def _zero_slice() -> dict[str, int]:
@@ -293,16 +279,15 @@ def figures(
     p = period_ref(period_kind, start)
     codes = [c.code for c in roster]
     with engine.connect() as conn:
-        heads = _headers(conn, StatisticsFigures, p.kind, [p.start], codes)
-        per_city: dict[str, _Totals] = {}
-        for (code, _), row in heads.items():
-            per_city[code] = _Totals.empty()
-            per_city[code].add_header(row)
-        if slices:
-            keys = [(r.city_code, r.seq) for r in heads.values()]
-            for row in _period_slices(conn, p.kind, [p.start], keys):
-                per_city[row.city_code].add_slice(row)
+        heads = _headers(conn, StatisticsFigures, p.kind, [p.start], codes, body=slices)
         qa = _qa_kpis(conn, p, codes)
+    per_city: dict[str, _Totals] = {}
+    for (code, _), row in heads.items():
+        per_city[code] = landed = _Totals.empty()
+        landed.add_header(row)
+        if slices:
+            for piece in statistics_slices(code, row.seq, row.body):
+                landed.add_slice(piece)
     province = _Totals.empty()
     cities: list[dict[str, Any]] = []
     missing: list[str] = []
@@ -600,12 +585,13 @@ def _category_counts(
 ) -> tuple[dict[tuple[str, date], dict[str, int]], set[tuple[str, date]]]:
     """(city, start) → category → ``field`` from the latest revisions; and which
     (city, start) reported at all."""
-    heads = _headers(conn, StatisticsFigures, kind, starts, codes)
-    start_of = {(r.city_code, r.seq): r.period_start for r in heads.values()}
+    heads = _headers(conn, StatisticsFigures, kind, starts, codes, body=True)
     out: dict[tuple[str, date], dict[str, int]] = defaultdict(dict)
-    for row in _period_slices(conn, kind, starts, start_of):
-        if row.dimension == "category":
-            out[(row.city_code, start_of[(row.city_code, row.seq)])][row.key] = getattr(row, field)
+    for key, head in heads.items():
+        counts = out[key]
+        for row in statistics_slices(head.city_code, head.seq, head.body):
+            if row.dimension == "category":
+                counts[row.key] = getattr(row, field)
     return out, set(heads)
 
 
@@ -837,8 +823,8 @@ def operators(
     """Operator workload of one city's latest statistics revision of the period."""
     p = period_ref(period_kind, start)
     with engine.connect() as conn:
-        heads = _headers(conn, StatisticsFigures, p.kind, [p.start], [city_code])
-        rows = _children(conn, StatisticsOperator, [(r.city_code, r.seq) for r in heads.values()])
+        heads = _headers(conn, StatisticsFigures, p.kind, [p.start], [city_code], body=True)
+    rows = [o for h in heads.values() for o in statistics_operators(h.city_code, h.seq, h.body)]
     return [
         {"operator_id": r.operator_id, "registered": r.registered, "closed": r.closed} for r in rows
     ]
@@ -862,10 +848,7 @@ def revisions(
             )
             .order_by(StatisticsFigures.revision, StatisticsFigures.seq)
         ).all()
-        slices = _children(conn, StatisticsSlice, [(h.city_code, h.seq) for h in heads])
-    by_seq: dict[int, list[Any]] = defaultdict(list)
-    for row in slices:
-        by_seq[row.seq].append(row)
+    by_seq = {h.seq: statistics_slices(h.city_code, h.seq, h.body) for h in heads}
     out: list[dict[str, Any]] = []
     previous: dict[str, int] = {}
     for head in heads:

@@ -2,10 +2,24 @@
 
 When the hub accepts a statistics, QA or overtime report, :func:`land_figures` writes its
 figures in the same transaction as the record: one header row per report revision, keyed
-like the record itself by ``(city_code, seq)``, with every count as a column, and the
-slices (category, channel, operator, defect, overtime case with its branch) as child rows
-keyed by ``(city_code, seq, n)`` — ``n`` being the position in the report, because only the
-category / channel keys are unique by the rules.
+like the record itself by ``(city_code, seq)``, with every count as a column. The slices of
+QA and overtime reports (defect, operator, overtime case with its branch) are child rows
+keyed by ``(city_code, seq, n)`` — ``n`` being the position in the report.
+
+A statistics report's category, channel and operator slices are **not** child rows (since
+migration h0007): the header row keeps the report's ``StatisticsReport`` bytes in its
+``body`` column — the same bytes the record stores, typed by the wire contract — and
+readers decode the slices of the few revisions they show (:func:`statistics_slices`,
+:func:`statistics_operators`; about 6 µs a report with upb). Why: a daily report carries
+about 40 slices, and writing them as rows made a report cost the hub ~40 row inserts
+where a suggestion batch costs one — statistics ingest ran at 3 % of the suggestion rate
+in-process and 11-15 % end to end (``benchmarks.ingest --bodies both``). Storing the bytes
+costs nothing to encode (they are the ones that travelled) and one column to write. What
+it gives up: SQL cannot ``GROUP BY`` a slice key; every view that needs slices reads at
+most a few hundred revisions (one period × 14 cities, or 9 weeks for early warning) and sums
+them in Python, which measured faster than the join over child rows did
+(``benchmarks.province_figures``). JSON arrays were measured too: encoding 40 slices cost
+about 100 µs a report, more than the rows it replaced.
 
 Invariants:
 
@@ -15,15 +29,15 @@ Invariants:
   revision)``;
 - quarantined records land nothing: a figure that broke a business rule must not count;
 - rows go through :func:`sync.db.bulk_insert` (COPY / executemany), the hub's ingest hot
-  path, because a statistics report with its slices is dozens of rows and Core ``insert()``
-  spends more time binding them than the database spends storing them.
+  path, one statement per table for a whole Push batch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any
+from operator import attrgetter
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     BigInteger,
@@ -32,6 +46,7 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     text,
@@ -136,38 +151,14 @@ class StatisticsFigures(_Header, FiguresBase):
     surveyed: Mapped[int] = mapped_column(BigInteger)
     unreachable: Mapped[int] = mapped_column(BigInteger)
     approved_by: Mapped[str] = mapped_column(Text)
+    #: The report's ``StatisticsReport`` bytes as the record keeps them: the category,
+    #: channel and operator slices are read from here (:func:`statistics_slices`,
+    #: :func:`statistics_operators`), not from child rows (see the module docstring).
+    body: Mapped[bytes] = mapped_column(LargeBinary)
 
     __table_args__ = (
         Index("ix_fig_statistics_period", "period_kind", "period_start", "city_code", "revision"),
     )
-
-
-class StatisticsSlice(_Child, FiguresBase):
-    """A category or channel slice of a statistics report revision."""
-
-    __tablename__ = "fig_statistics_slices"
-    __table_args__ = _CLUSTERED
-
-    #: category / channel
-    dimension: Mapped[str] = mapped_column(String(8))
-    key: Mapped[str] = mapped_column(Text)
-    complaints: Mapped[int] = mapped_column(BigInteger)
-    suggestions: Mapped[int] = mapped_column(BigInteger)
-    enquiries: Mapped[int] = mapped_column(BigInteger)
-    closed: Mapped[int] = mapped_column(BigInteger)
-    closed_in_time: Mapped[int] = mapped_column(BigInteger)
-    repeat_complaints: Mapped[int] = mapped_column(BigInteger)
-
-
-class StatisticsOperator(_Child, FiguresBase):
-    """One operator's workload in a statistics report revision."""
-
-    __tablename__ = "fig_statistics_operators"
-    __table_args__ = _CLUSTERED
-
-    operator_id: Mapped[str] = mapped_column(Text)
-    registered: Mapped[int] = mapped_column(BigInteger)
-    closed: Mapped[int] = mapped_column(BigInteger)
 
 
 class QaFigures(_Header, FiguresBase):
@@ -266,9 +257,7 @@ def kpi(numerator: int, denominator: int | None) -> dict[str, Any]:
 
 
 # The order the row builders below write values in (bulk_insert names the columns).
-_STAT_COLUMNS = (*_HEADER, *STAT_COUNTS, *SATISFACTION_COUNTS, "approved_by")
-_SLICE_COLUMNS = (*_CHILD, "dimension", "key", *SLICE_COUNTS)
-_OPERATOR_COLUMNS = (*_CHILD, "operator_id", "registered", "closed")
+_STAT_COLUMNS = (*_HEADER, *STAT_COUNTS, *SATISFACTION_COUNTS, "approved_by", "body")
 _QA_COLUMNS = (*_HEADER, "sampled", "passed", "mean_score_centi", "findings", "inspector")
 _DEFECT_COLUMNS = (*_CHILD, "defect", "count")
 _QA_OPERATOR_COLUMNS = (*_CHILD, "operator_id", "sampled", "passed", "mean_score_centi")
@@ -284,8 +273,6 @@ _CASE_COLUMNS = (
 )
 _TABLE_COLUMNS: tuple[tuple[Any, tuple[str, ...]], ...] = (
     (StatisticsFigures, _STAT_COLUMNS),
-    (StatisticsSlice, _SLICE_COLUMNS),
-    (StatisticsOperator, _OPERATOR_COLUMNS),
     (QaFigures, _QA_COLUMNS),
     (QaDefect, _DEFECT_COLUMNS),
     (QaOperator, _QA_OPERATOR_COLUMNS),
@@ -298,6 +285,12 @@ for _model, _names in _TABLE_COLUMNS:
         raise RuntimeError(f"{_model.__tablename__}: row builder columns differ from the table")
 
 
+#: The counts of a report, fetched in one C call each (attribute by attribute they were a
+#: fifth of a report's ingest CPU).
+_STAT_VALUES = attrgetter(*STAT_COUNTS)
+_SATISFACTION_VALUES = attrgetter(*SATISFACTION_COUNTS)
+
+
 class FigureRows:
     """The rows of a batch of reports, per table, in driver form."""
 
@@ -306,8 +299,19 @@ class FigureRows:
             model.__tablename__: (columns, []) for model, columns in _TABLE_COLUMNS
         }
 
-    def add(self, conn: Connection, city_code: str, seq: int, body: Any, received_at: Any) -> None:
-        """Rows for one accepted report body (``received_at`` in driver form)."""
+    def add(
+        self,
+        conn: Connection,
+        city_code: str,
+        seq: int,
+        body: Any,
+        received_at: Any,
+        raw: bytes | None = None,
+    ) -> None:
+        """Rows for one accepted report body (``received_at`` in driver form); ``raw``: the
+        body's bytes as stored in the record (serialized here when not given)."""
+        if raw is None and isinstance(body, pb.StatisticsReport):
+            raw = body.SerializeToString(deterministic=True)
         period = body.period
         start: Any = date.fromisoformat(period.start)
         if conn.dialect.name == "sqlite":
@@ -315,52 +319,14 @@ class FigureRows:
         header = (city_code, seq, PERIOD_NAMES[period.kind], start, body.revision, received_at)
         t = self.tables
         if isinstance(body, pb.StatisticsReport):
-            s = body.satisfaction
             t["fig_statistics"][1].append(
                 (
                     *header,
-                    body.complaints_received,
-                    body.suggestions_received,
-                    body.enquiries_received,
-                    body.handled,
-                    body.closed,
-                    body.closed_in_time,
-                    body.overtime_open,
-                    body.repeat_complaints,
-                    body.escalations_raised,
-                    body.complaints_closed,
-                    s.very_satisfied,
-                    s.satisfied,
-                    s.neutral,
-                    s.dissatisfied,
-                    s.surveyed,
-                    s.unreachable,
+                    *_STAT_VALUES(body),
+                    *_SATISFACTION_VALUES(body.satisfaction),
                     body.approved_by,
+                    raw,
                 )
-            )
-            slices = t["fig_statistics_slices"][1]
-            n = 0
-            for dimension, items in (("category", body.by_category), ("channel", body.by_channel)):
-                for x in items:
-                    slices.append(
-                        (
-                            city_code,
-                            seq,
-                            n,
-                            dimension,
-                            x.key,
-                            x.complaints,
-                            x.suggestions,
-                            x.enquiries,
-                            x.closed,
-                            x.closed_in_time,
-                            x.repeat_complaints,
-                        )
-                    )
-                    n += 1
-            t["fig_statistics_operators"][1].extend(
-                (city_code, seq, i, o.operator_id, o.registered, o.closed)
-                for i, o in enumerate(body.operators)
             )
         elif isinstance(body, pb.QaReport):
             t["fig_qa"][1].append(
@@ -409,51 +375,140 @@ def land_figures(
     conn: Connection,
     *,
     city_code: str,
-    reports: Sequence[tuple[int, Any]],
+    reports: Sequence[tuple[int, Any, bytes | None]],
     received_at: Any,
 ) -> None:
-    """Land the figures of accepted reports ``(seq, body)`` in the caller's transaction.
+    """Land the figures of accepted reports ``(seq, body, body bytes)`` in the caller's
+    transaction (the bytes as the record stores them; ``None``: serialize the body).
 
     ``received_at`` is in driver form (``sync.db.datetime_param``), as for the records.
     """
     if not reports:
         return
     rows = FigureRows()
-    for seq, body in reports:
-        rows.add(conn, city_code, seq, body, received_at)
+    for seq, body, raw in reports:
+        rows.add(conn, city_code, seq, body, received_at, raw)
     rows.insert(conn)
 
 
-def backfill(conn: Connection, *, chunk: int = 2000) -> int:
-    """Land the figures of every accepted report record already stored; how many.
+_BODIES: dict[str, Any] = {
+    "statistics_report": pb.StatisticsReport,
+    "qa_report": pb.QaReport,
+    "overtime_report": pb.OvertimeReport,
+}
 
-    For the migration that introduces the tables (stores that held records before it). The
-    records are read page by page in (city, seq) order; ``received_at`` is passed back in the
-    driver's own form, as it was read.
+
+def backfill(
+    conn: Connection,
+    *,
+    kinds: Sequence[str] = tuple(sorted(FIGURE_KINDS)),
+    missing_only: bool = False,
+    chunk: int = 2000,
+) -> int:
+    """Land the figures of the accepted report records of ``kinds`` already stored; how many.
+
+    For the migrations that introduce the tables (stores that held records before them),
+    with the tables as the models have them now. The records are read page by page in
+    (city, seq) order; ``received_at`` is passed back in the driver's own form, as it was
+    read. ``missing_only`` skips records whose header row is already there.
     """
-    kinds = ", ".join(f"'{k}'" for k in sorted(FIGURE_KINDS))
-    sql = text(
-        "SELECT city_code, seq, kind, received_at, body FROM records "
-        f"WHERE status = 'accepted' AND kind IN ({kinds}) "
-        "AND (city_code > :city OR (city_code = :city AND seq > :seq)) "
-        "ORDER BY city_code, seq LIMIT :limit"
-    )
-    bodies: dict[str, Any] = {
-        "statistics_report": pb.StatisticsReport,
-        "qa_report": pb.QaReport,
-        "overtime_report": pb.OvertimeReport,
+    tables = {
+        "statistics_report": StatisticsFigures.__tablename__,
+        "qa_report": QaFigures.__tablename__,
+        "overtime_report": OvertimeFigures.__tablename__,
     }
-    done, city, seq = 0, "", 0
-    while True:
-        page = conn.execute(sql, {"city": city, "seq": seq, "limit": chunk}).all()
-        if not page:
-            return done
-        rows = FigureRows()
-        for code, number, kind, received_at, body in page:
-            rows.add(conn, code, number, bodies[kind].FromString(bytes(body)), received_at)
-        rows.insert(conn)
-        done += len(page)
-        city, seq = page[-1][0], page[-1][1]
+    done = 0
+    for kind in sorted(kinds):
+        skip = (
+            f"AND NOT EXISTS (SELECT 1 FROM {tables[kind]} f "
+            "WHERE f.city_code = records.city_code AND f.seq = records.seq) "
+            if missing_only
+            else ""
+        )
+        sql = text(
+            "SELECT city_code, seq, received_at, body FROM records "
+            f"WHERE status = 'accepted' AND kind = '{kind}' {skip}"
+            "AND (city_code > :city OR (city_code = :city AND seq > :seq)) "
+            "ORDER BY city_code, seq LIMIT :limit"
+        )
+        city, seq = "", 0
+        while True:
+            page = conn.execute(sql, {"city": city, "seq": seq, "limit": chunk}).all()
+            if not page:
+                break
+            rows = FigureRows()
+            for code, number, received_at, body in page:
+                raw = bytes(body)
+                rows.add(conn, code, number, _BODIES[kind].FromString(raw), received_at, raw)
+            rows.insert(conn)
+            done += len(page)
+            city, seq = page[-1][0], page[-1][1]
+    return done
+
+
+class SliceRow(NamedTuple):
+    """A category or channel slice of one statistics revision, decoded from its body."""
+
+    city_code: str
+    seq: int
+    n: int
+    #: category / channel
+    dimension: str
+    key: str
+    complaints: int
+    suggestions: int
+    enquiries: int
+    closed: int
+    closed_in_time: int
+    repeat_complaints: int
+
+
+class OperatorRow(NamedTuple):
+    """One operator's workload in one statistics revision, decoded from its body."""
+
+    city_code: str
+    seq: int
+    n: int
+    operator_id: str
+    registered: int
+    closed: int
+
+
+def _slices_message(body: bytes) -> Any:
+    # Slices and operators only: the counts are typed columns of the header already.
+    return pb.StatisticsReport.FromString(bytes(body))
+
+
+def statistics_slices(city_code: str, seq: int, body: bytes) -> list[SliceRow]:
+    """The category then channel slices of a header's ``body``, in report order."""
+    report = _slices_message(body)
+    out: list[SliceRow] = []
+    for dimension, items in (("category", report.by_category), ("channel", report.by_channel)):
+        for x in items:
+            out.append(
+                SliceRow(
+                    city_code,
+                    seq,
+                    len(out),
+                    dimension,
+                    x.key,
+                    x.complaints,
+                    x.suggestions,
+                    x.enquiries,
+                    x.closed,
+                    x.closed_in_time,
+                    x.repeat_complaints,
+                )
+            )
+    return out
+
+
+def statistics_operators(city_code: str, seq: int, body: bytes) -> list[OperatorRow]:
+    """The operators of a header's ``body``, in report order."""
+    return [
+        OperatorRow(city_code, seq, i, o.operator_id, o.registered, o.closed)
+        for i, o in enumerate(_slices_message(body).operators)
+    ]
 
 
 #: Every figure table, for the schema (``province_hub.store.METADATA``).

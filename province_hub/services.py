@@ -328,7 +328,7 @@ def _apply(
     rows: list[tuple[Any, ...]] = []
     rejections: list[pb.Rejection] = []
     receipts: list[pb.NoticeReceipt] = []
-    reports: list[tuple[int, Any]] = []
+    reports: list[tuple[int, Any, bytes | None]] = []
     today = today_in(tz_name, moment)
     received_at = datetime_param(conn, moment)
     for envelope, kind, body_bytes in fresh:
@@ -339,7 +339,7 @@ def _apply(
             if reason is None:
                 receipts.append(body)
         if reason is None and kind in FIGURE_KINDS:
-            reports.append((envelope.seq, body))
+            reports.append((envelope.seq, body, body_bytes))
         subject, revision = _subject(kind, body)
         rows.append(
             (

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
+from operator import attrgetter
 from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
@@ -63,7 +64,27 @@ def _revision(revision: int) -> None:
         raise RuleBroken("revision must be 1 or more")
 
 
-def _slices(slices: Iterable[pb.SliceCounts], field: str) -> None:
+#: The fields the slice rules read, fetched per slice in one C call (the hub checks about 40
+#: slices per daily report; attribute by attribute this was half of a report's ingest CPU).
+_SLICE_FIELDS = attrgetter("key", "complaints", "closed", "closed_in_time", "repeat_complaints")
+
+
+def _slices(slices: Iterable[pb.SliceCounts], field: str) -> int:
+    """Check the slices' rules; their complaints summed."""
+    rows = list(map(_SLICE_FIELDS, slices))
+    keys = {r[0] for r in rows}
+    if (
+        len(keys) == len(rows)
+        and "" not in keys
+        and not any(r[3] > r[2] or r[4] > r[1] for r in rows)
+    ):
+        return sum(r[1] for r in rows)
+    _slice_problem(slices, field)
+    raise AssertionError("unreachable: a slice rule failed above")  # pragma: no cover
+
+
+def _slice_problem(slices: Iterable[pb.SliceCounts], field: str) -> None:
+    """Raise ``RuleBroken`` naming the first slice that breaks a rule."""
     keys: set[str] = set()
     for i, s in enumerate(slices):
         if not s.key:
@@ -161,12 +182,13 @@ def check_statistics(r: pb.StatisticsReport, today: date) -> None:
             f"satisfaction: very satisfied + satisfied + neutral + dissatisfied = {answered}, "
             f"but surveyed = {s.surveyed}"
         )
-    _slices(r.by_category, "by_category")
-    _slices(r.by_channel, "by_channel")
-    for field, slices in (("by_category", r.by_category), ("by_channel", r.by_channel)):
+    totals = (
+        ("by_category", r.by_category, _slices(r.by_category, "by_category")),
+        ("by_channel", r.by_channel, _slices(r.by_channel, "by_channel")),
+    )
+    for field, slices, total in totals:
         if not slices:
             continue
-        total = sum(x.complaints for x in slices)
         if total != r.complaints_received:
             raise RuleBroken(
                 f"{field} complaints add up to {total}, but complaints_received = "

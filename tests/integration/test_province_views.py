@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select, text
 
 from province_hub import consolidation
 from province_hub.figures import StatisticsFigures
@@ -367,3 +367,50 @@ def test_report_browser_lists_every_revision_with_what_changed(hub: Federation) 
     }
     assert second["kpis"]["in_time_closure_rate"]["rate"] == 7 / 12
     assert second == {**second, "closed": 12, "approved_by": "leader-1"}
+
+
+def test_h0007_moves_the_slices_of_landed_headers_into_their_body(databases: Any) -> None:
+    """A store at h0004 holds statistics headers without ``body`` (their slices were rows);
+    h0007 gives each header its record's bytes, so figures, slices, operators and the report
+    browser read the same as on a store that landed them at ingest."""
+    reference = Federation(make_engine(databases("ref7")))
+    create_schema(reference.engine)
+    first = stats("month", date(2026, 10, 1), enquiries={"NET": 4, "BILL": 1})
+    reference.send(A, first, stats("month", date(2026, 10, 1), revision=2, closed=12, in_time=11))
+    body = stats("month", date(2026, 10, 1), complaints={"NET": 3, "BILL": 1})
+    body.operators.append(pb.OperatorWorkload(operator_id="op-1", registered=3, closed=2))
+    reference.send(B, body)
+    legacy = make_engine(databases("legacy7"))
+    with write_connection(legacy) as conn, conn.begin():
+        command.upgrade(config(MIGRATIONS, METADATA, conn), "h0004")
+    table = StatisticsFigures.__table__
+    with reference.engine.connect() as src, write_connection(legacy) as dst, dst.begin():
+        records = [dict(r._mapping) for r in src.execute(select(Record.__table__))]
+        dst.execute(insert(Record.__table__), records)
+        heads = [
+            {k: v for k, v in r._mapping.items() if k != "body"} for r in src.execute(select(table))
+        ]
+        # As ingest before h0007 landed them: headers without body.
+        columns = ", ".join(heads[0])
+        marks = ", ".join(f":{k}" for k in heads[0])
+        dst.execute(text(f"INSERT INTO fig_statistics ({columns}) VALUES ({marks})"), heads)
+    create_schema(legacy)  # runs h0007 (and whatever follows it)
+    with legacy.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(table)).scalar() == 3
+    want = consolidation.figures(
+        reference.engine, period_kind="month", start="2026-10-01", roster=ROSTER
+    )
+    got = consolidation.figures(legacy, period_kind="month", start="2026-10-01", roster=ROSTER)
+    assert got == want
+    assert {s["key"]: s["complaints"] for s in got["province"]["by_category"]} == {
+        "BILL": 3,
+        "NET": 3,
+    }
+    assert consolidation.operators(
+        legacy, period_kind="month", start="2026-10-01", city_code=B
+    ) == [{"operator_id": "op-1", "registered": 3, "closed": 2}]
+    rev = consolidation.revisions(legacy, city_code=A, period_kind="month", start="2026-10-01")
+    assert [r["revision"] for r in rev["revisions"]] == [1, 2]
+    assert [s["key"] for s in rev["revisions"][0]["by_category"]] == ["BILL", "NET"]
+    reference.engine.dispose()
+    legacy.dispose()
