@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
@@ -20,6 +21,7 @@ from grpc_reflection.v1alpha import reflection
 from sqlalchemy import Engine
 
 from province_hub.broker import NoticeBroker
+from province_hub.deadlines import Deadlines
 from province_hub.grpc_service import FederationService, RevocationInterceptor
 from province_hub.jobs import build_scheduler
 from province_hub.settings import HubSettings
@@ -28,7 +30,7 @@ from sync.db import is_sqlite, make_engine, warn_if_store_exposed
 from sync.filemodes import warn_if_exposed
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.pki import Revocations, load_hub_tls
-from sync.roster import load_roster
+from sync.roster import City, load_roster
 from sync.web.server import ConsoleServer, console_server, load_secret_key, serve_until
 
 log = logging.getLogger(__name__)
@@ -65,7 +67,10 @@ class HubServer:
 
 async def create_server(settings: HubSettings) -> HubServer:
     """Build the hub for ``settings``, bind its port and start serving."""
-    roster_codes = tuple(city.code for city in load_roster(settings.roster))
+    # Roster and deadlines are read once and shared by the link, the routine and the web.
+    roster = load_roster(settings.roster)
+    roster_codes = tuple(city.code for city in roster)
+    deadlines = settings.deadlines()
     # Certificates and the revocation list first: a hub that cannot check who calls must not
     # start (and has then opened nothing).
     tls = load_hub_tls(settings.pki_dir)
@@ -119,14 +124,18 @@ async def create_server(settings: HubSettings) -> HubServer:
     if settings.reminder_minutes > 0:
         scheduler = build_scheduler(
             engine=engine,
-            deadlines=settings.deadlines(),
+            deadlines=deadlines,
             roster_codes=roster_codes,
             every_minutes=settings.reminder_minutes,
             lookback_days=settings.reminder_lookback_days,
             on_sent=broker.notify,
         )
         scheduler.start()
-    web = await start_web(settings, engine) if settings.http_port else None
+    web = (
+        await start_web(settings, engine, roster=roster, deadlines=deadlines)
+        if settings.http_port
+        else None
+    )
     return HubServer(
         server, port, settings, engine, broker, executor, roster_codes, service, web, scheduler
     )
@@ -145,16 +154,23 @@ class SupervisorWeb:
         await self.task
 
 
-async def start_web(settings: HubSettings, engine: Engine) -> SupervisorWeb:
-    """Serve the supervisor web on ``http_host:http_port`` (the same store and roster)."""
+async def start_web(
+    settings: HubSettings,
+    engine: Engine,
+    *,
+    roster: Sequence[City] | None = None,
+    deadlines: Deadlines | None = None,
+) -> SupervisorWeb:
+    """Serve the supervisor web on ``http_host:http_port`` (the same store and roster; the
+    hub passes the roster and deadlines it loaded, otherwise they are read from settings)."""
     from province_hub.web.app import create_app
     from province_hub.web.context import HubWeb
 
     hub_web = HubWeb(
         engine=engine,
-        roster=load_roster(settings.roster),
+        roster=tuple(roster) if roster is not None else load_roster(settings.roster),
         zone=ZoneInfo(settings.timezone),
-        deadlines=settings.deadlines(),
+        deadlines=deadlines if deadlines is not None else settings.deadlines(),
     )
     app = create_app(
         hub_web,

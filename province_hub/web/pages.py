@@ -190,8 +190,7 @@ def overview(
     require(user, "figures")
     hub = hub_of(request)
     lang = lang_of(request)
-    comparison = views.comparison(hub, period, start)
-    figures = views.figures(hub, period, start)
+    figures, comparison, timeliness = views.overview(hub, period, start)
     names = hub.names(lang)
     # Early warning looks at weeks (baseline: the 8 before), whatever period is shown.
     warnings = views.warnings(hub, "week", None)
@@ -206,7 +205,7 @@ def overview(
         kpi_table=tables.province_kpi_table(comparison, lang),
         figures_table=tables.figures_table(figures, lang),
         warnings_table=tables.warnings_table(warnings, names, lang),
-        timeliness_table=tables.timeliness_table(views.timeliness(hub, period, start), names, lang),
+        timeliness_table=tables.timeliness_table(timeliness, names, lang),
         links_table=tables.links_table(views.links(hub), names),
         missing=[names.get(c, c) for c in figures["province"]["cities_missing"]],
         export_query=_export_query(request),
@@ -255,8 +254,9 @@ def trends_page(
     names = hub.names(lang)
     chosen = [c for c in dict.fromkeys(cities) if c]
     charts = []
+    every = views.trends(hub, list(KPI_NAMES), period, last, chosen)
     for name in KPI_NAMES:
-        data = views.trend(hub, name, period, last, chosen)
+        data = every[name]
         is_rate = name in RATE_KPIS
 
         def point(value: Any, is_rate: bool = is_rate) -> float | None:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from province_hub import consolidation, supervision
 from province_hub.consolidation import FiguresError
-from province_hub.deadlines import period_timeliness
+from province_hub.consolidation.period_figures import timeliness as consolidation_timeliness
 from province_hub.figures import SATISFACTION_COUNTS, STAT_COUNTS
 from province_hub.status import link_status
 from province_hub.web import tables
@@ -92,7 +92,7 @@ def timeliness(hub: HubWeb, period: str, start: date | None) -> dict[str, Any] |
     deadline not passed yet); None when the hub judges no deadlines."""
     if hub.deadlines is None:
         return None
-    return period_timeliness(
+    return consolidation_timeliness(
         hub.engine,
         deadlines=hub.deadlines,
         period_kind=period,
@@ -100,6 +100,27 @@ def timeliness(hub: HubWeb, period: str, start: date | None) -> dict[str, Any] |
         roster=hub.roster,
         now=hub.local_now(),
     )
+
+
+def overview(
+    hub: HubWeb, period: str, start: date | None
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]:
+    """What the overview shows of a period — its figures, the comparison with the last
+    period, and report timeliness — each computed once: the figures are the comparison's
+    current period, and timeliness feeds the figures' ``report_timeliness`` KPI."""
+    first = start_of(hub, period, start)
+    timely = timeliness(hub, period, first)
+    data: dict[str, Any] = consolidation.figures(
+        hub.engine,
+        period_kind=period,
+        start=first,
+        roster=hub.roster,
+        timely=timely,
+    )
+    compared = consolidation.comparison(
+        hub.engine, period_kind=period, start=first, roster=hub.roster, current=data
+    )
+    return data, compared, timely
 
 
 def comparison(hub: HubWeb, period: str, start: date | None) -> dict[str, Any]:
@@ -114,6 +135,21 @@ def trend(
     return consolidation.trend(
         hub.engine,
         kpi_name=kpi,
+        period_kind=period,
+        last_start=start_of(hub, period, last),
+        count=TREND_POINTS[period],
+        roster=hub.roster,
+        cities=list(dict.fromkeys(cities)),
+    )
+
+
+def trends(
+    hub: HubWeb, kpis: Sequence[str], period: str, last: date | None, cities: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """:func:`trend` of several KPIs from one read of the store."""
+    return consolidation.trends(
+        hub.engine,
+        kpi_names=kpis,
         period_kind=period,
         last_start=start_of(hub, period, last),
         count=TREND_POINTS[period],

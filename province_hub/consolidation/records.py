@@ -1,0 +1,104 @@
+"""Views read from the records themselves: quarantined records and suggestion batches (their
+texts are only in the records)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date
+from typing import Any
+
+from sqlalchemy import Engine, and_, select
+
+from province_hub.consolidation.core import DAY, iso
+from province_hub.store import Record
+from sync.pb.fedsync.v1 import federation_pb2 as pb
+
+
+def quarantined_records(
+    engine: Engine, *, city_code: str | None = None, limit: int = 200
+) -> list[dict[str, Any]]:
+    """Quarantined records, newest first: city, seq, kind, subject, reason, when."""
+    query = select(
+        Record.city_code,
+        Record.seq,
+        Record.kind,
+        Record.subject,
+        Record.revision,
+        Record.reason,
+        Record.received_at,
+    ).where(Record.status == "quarantined")
+    if city_code is not None:
+        query = query.where(Record.city_code == city_code)
+    query = query.order_by(Record.received_at.desc(), Record.city_code, Record.seq.desc())
+    with engine.connect() as conn:
+        rows = conn.execute(query.limit(max(1, min(limit, 5000)))).all()
+    return [
+        {
+            "city_code": r.city_code,
+            "seq": r.seq,
+            "kind": r.kind,
+            "subject": r.subject,
+            "revision": r.revision,
+            "reason": r.reason,
+            "received_at": iso(r.received_at),
+        }
+        for r in rows
+    ]
+
+
+def suggestion_batches(
+    engine: Engine,
+    *,
+    city_code: str | None = None,
+    category: str | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Accepted suggestion batches, newest batch date first, with their suggestions
+    (only those of ``category`` or its sub-categories when given); dates inclusive."""
+    prefix = "suggestion_batch/"
+    conditions = [Record.kind == "suggestion_batch", Record.status == "accepted"]
+    if city_code is not None:
+        conditions.append(Record.city_code == city_code)
+    if date_from is not None:
+        conditions.append(Record.subject >= f"{prefix}{date_from.isoformat()}")
+    if date_to is not None:
+        # Subjects are "suggestion_batch/YYYY-MM-DD/N": compare as text up to the next day.
+        conditions.append(Record.subject < f"{prefix}{(date_to + DAY).isoformat()}")
+    query = (
+        select(Record.city_code, Record.seq, Record.received_at, Record.body)
+        .where(and_(*conditions))
+        .order_by(Record.subject.desc(), Record.city_code, Record.seq)
+        .limit(max(1, min(limit, 1000)))
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    out = []
+    for r in rows:
+        batch = pb.SuggestionBatch.FromString(r.body)
+        items = [
+            {
+                "ticket_id": s.ticket_id,
+                "category": s.category,
+                "content": s.content,
+                "received_at": (
+                    iso(s.received_at.ToDatetime(UTC)) if s.HasField("received_at") else None
+                ),
+            }
+            for s in batch.suggestions
+            if category is None or s.category == category or s.category.startswith(category + ".")
+        ]
+        if category is not None and not items:
+            continue
+        out.append(
+            {
+                "city_code": r.city_code,
+                "seq": r.seq,
+                "batch_date": batch.batch_date,
+                "batch_number": batch.batch_number,
+                "classified_by": batch.classified_by,
+                "received_at": iso(r.received_at),
+                "suggestions": items,
+            }
+        )
+    return out

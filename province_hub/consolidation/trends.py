@@ -1,0 +1,192 @@
+"""KPIs over time (trends) and cities side by side (comparison, rankings)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Engine
+
+from province_hub.consolidation.core import (
+    HIGHER_IS_BETTER,
+    KPI_DEFINITIONS,
+    FiguresError,
+    Totals,
+    headers,
+    period_ref,
+    statistics_kpis,
+)
+from province_hub.consolidation.period_figures import figures
+from province_hub.figures import SATISFACTION_COUNTS, STAT_COUNTS, QaFigures, StatisticsFigures, kpi
+from sync.roster import City
+
+#: Every KPI a trend can draw.
+TREND_KPIS = (*KPI_DEFINITIONS, "qa_pass_rate")
+
+
+def _kpis_of(head: Any) -> dict[str, Any]:
+    counts = {n: getattr(head, n) for n in STAT_COUNTS}
+    satisfaction = {n: getattr(head, n) for n in SATISFACTION_COUNTS}
+    return statistics_kpis(counts, satisfaction)
+
+
+def trend(
+    engine: Engine,
+    *,
+    kpi_name: str,
+    period_kind: str,
+    last_start: date | str,
+    count: int,
+    roster: Sequence[City],
+    cities: Sequence[str] = (),
+) -> dict[str, Any]:
+    """A KPI over ``count`` periods ending with the one starting ``last_start``: the province
+    series (from summed counts of the cities reporting that period) and one series per
+    chosen city (``None`` where its report is missing)."""
+    return trends(
+        engine,
+        kpi_names=[kpi_name],
+        period_kind=period_kind,
+        last_start=last_start,
+        count=count,
+        roster=roster,
+        cities=cities,
+    )[kpi_name]
+
+
+def trends(
+    engine: Engine,
+    *,
+    kpi_names: Sequence[str],
+    period_kind: str,
+    last_start: date | str,
+    count: int,
+    roster: Sequence[City],
+    cities: Sequence[str] = (),
+) -> dict[str, dict[str, Any]]:
+    """:func:`trend` of several KPIs from one read of the periods' headers (the trends page
+    draws every KPI): KPI name → the same dict ``trend`` returns."""
+    for name in kpi_names:
+        if name not in TREND_KPIS:
+            known = ", ".join(TREND_KPIS)
+            raise FiguresError(f"kpi {name!r} is not one of: {known}", parameter="kpi")
+    if not 1 <= count <= 400:
+        raise FiguresError(f"count {count} must be between 1 and 400", parameter="count")
+    codes = [c.code for c in roster]
+    unknown = sorted(set(cities) - set(codes))
+    if unknown:
+        raise FiguresError(f"cities {', '.join(unknown)} not on the roster", parameter="cities")
+    periods = period_ref(period_kind, last_start).back(count)
+    starts = [p.start for p in periods]
+    with engine.connect() as conn:
+        stat = (
+            headers(conn, StatisticsFigures, period_kind, starts, codes)
+            if any(n != "qa_pass_rate" for n in kpi_names)
+            else {}
+        )
+        qa = (
+            headers(conn, QaFigures, period_kind, starts, codes)
+            if "qa_pass_rate" in kpi_names
+            else {}
+        )
+    # Per period: the province's KPIs (summed counts) and each chosen city's.
+    province_kpis: list[dict[str, Any]] = []
+    reporting: list[int] = []
+    city_kpis: dict[str, list[dict[str, Any] | None]] = {code: [] for code in cities}
+    qa_reporting: list[int] = []
+    for p in periods:
+        rows = [stat[(code, p.start)] for code in codes if (code, p.start) in stat]
+        totals = Totals.empty()
+        for r in rows:
+            totals.add_header(r)
+        values = statistics_kpis(totals.counts, totals.satisfaction)
+        qa_rows = [qa[(code, p.start)] for code in codes if (code, p.start) in qa]
+        values["qa_pass_rate"] = kpi(
+            sum(r.passed for r in qa_rows), sum(r.sampled for r in qa_rows)
+        )
+        province_kpis.append(values)
+        reporting.append(len(rows))
+        qa_reporting.append(len(qa_rows))
+        for code in cities:
+            head = stat.get((code, p.start))
+            own = _kpis_of(head) if head is not None else {}
+            qa_head = qa.get((code, p.start))
+            if qa_head is not None:
+                own["qa_pass_rate"] = kpi(qa_head.passed, qa_head.sampled)
+            city_kpis[code].append(own)
+    out: dict[str, dict[str, Any]] = {}
+    for name in kpi_names:
+        is_qa = name == "qa_pass_rate"
+        counted = qa_reporting if is_qa else reporting
+        province = [
+            {**values[name], "cities_reporting": n}
+            for values, n in zip(province_kpis, counted, strict=True)
+        ]
+        series: dict[str, list[dict[str, Any] | None]] = {
+            code: [dict(own[name]) if own and name in own else None for own in city_kpis[code]]
+            for code in cities
+        }
+        out[name] = {
+            "kpi": name,
+            "period_kind": period_kind,
+            "periods": [p.start.isoformat() for p in periods],
+            "province": province,
+            "cities": series,
+        }
+    return out
+
+
+def comparison(
+    engine: Engine,
+    *,
+    period_kind: str,
+    start: date | str,
+    roster: Sequence[City],
+    current: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One row per roster city with its counts and KPIs and its rank on every KPI (1 = best;
+    cities without a rate — missing, or a zero denominator — are not ranked), beside the
+    same period's figures of the previous period for "vs last". ``current``: this period's
+    :func:`figures`, when the caller has them already (their slices are left out here)."""
+    # The rows carry no slices: neither period needs them read.
+    if current is None:
+        current = figures(engine, period_kind=period_kind, start=start, roster=roster, slices=False)
+    p = period_ref(period_kind, start)
+    before = figures(
+        engine, period_kind=period_kind, start=p.previous().start, roster=roster, slices=False
+    )
+    previous = {c["city_code"]: c for c in before["cities"]}
+    rows: list[dict[str, Any]] = []
+    for city in current["cities"]:
+        row = {k: v for k, v in city.items() if k not in ("by_category", "by_channel")}
+        last = previous[city["city_code"]]
+        row["previous_kpis"] = None if last["missing"] else last["kpis"]
+        row["ranks"] = {}
+        rows.append(row)
+    names = [*KPI_DEFINITIONS, "qa_pass_rate"]
+    for name in names:
+        ranked = []
+        for row in rows:
+            value = row.get("kpis", {}).get(name)
+            if value is None or row["missing"]:
+                continue
+            measure = value["rate"] if value["denominator"] is not None else value["numerator"]
+            if measure is not None:
+                ranked.append((measure, row))
+        ranked.sort(key=lambda item: item[0], reverse=name in HIGHER_IS_BETTER)
+        rank = 0
+        last_measure: Any = object()
+        for position, (measure, row) in enumerate(ranked, start=1):
+            if measure != last_measure:  # ties share a rank
+                rank, last_measure = position, measure
+            row["ranks"][name] = rank
+    return {
+        "period": current["period"],
+        "previous_period": before["period"],
+        "rows": rows,
+        "province": {
+            k: v for k, v in current["province"].items() if k not in ("by_category", "by_channel")
+        },
+        "previous_province_kpis": before["province"]["kpis"],
+    }
