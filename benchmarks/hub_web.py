@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import socket
-import statistics
 import sys
 import tempfile
 import time
@@ -40,6 +39,7 @@ from zoneinfo import ZoneInfo
 
 from benchmarks.city_reports import DEFAULT_CACHE_DIR
 from benchmarks.ingest import DEFAULT_PG_URL, TZ, _draw_statistics
+from benchmarks.stats import latency_summary
 
 TARGETS_MS = {"figures": 50.0, "comparison": 50.0, "trend": 100.0}
 PG_DB = "fedsync_bench_hubweb"
@@ -171,7 +171,7 @@ def fill(url: str, *, cities: int, years: int, quiet: bool) -> dict[str, Any]:
 
 
 @contextmanager
-def serving(url: str, cities: int) -> Iterator[str]:
+def serving(url: str, cities: int, *, cache: bool = True) -> Iterator[str]:
     """The supervisor web over ``url`` in its own process (as ``fedsync hub`` serves it):
     a server thread beside the measuring client would share its GIL and time thread
     hand-offs, not the web."""
@@ -193,6 +193,7 @@ def serving(url: str, cities: int) -> Iterator[str]:
             str(cities),
             "--engine",
             "sqlite",
+            *([] if cache else ["--no-cache"]),
         ],
     )
     try:
@@ -215,18 +216,25 @@ def serving(url: str, cities: int) -> Iterator[str]:
             proc.kill()
 
 
-def serve(url: str, port: int, cities: int) -> None:
-    """Run the supervisor web over ``url`` until terminated (the child of :func:`serving`)."""
+def serve(url: str, port: int, cities: int, *, cache: bool = True) -> None:
+    """Run the supervisor web over ``url`` until terminated (the child of :func:`serving`);
+    a store filled by an older version is migrated first, as ``fedsync hub`` would."""
     import uvicorn
 
+    from province_hub.consolidation import core
     from province_hub.settings import HubSettings
+    from province_hub.store import create_schema
     from province_hub.web.app import create_app
     from province_hub.web.context import HubWeb
     from sync.db import make_engine
     from sync.roster import load_roster
 
+    if not cache:
+        core.CACHE_SIZE = 0  # every read goes to the store (decoded slices stay kept)
+    engine = make_engine(url, pool_size=8)
+    create_schema(engine)
     hub = HubWeb(
-        engine=make_engine(url, pool_size=8),
+        engine=engine,
         roster=load_roster()[:cities],
         zone=ZoneInfo(TZ),
         deadlines=HubSettings().deadlines(),
@@ -272,13 +280,7 @@ def measure(url: str, requests: int) -> dict[str, dict[str, float]]:
                 r = client.get(path, params=params)
                 times.append((time.perf_counter() - t0) * 1000)
                 r.raise_for_status()
-            times.sort()
-            out[name] = {
-                "p50_ms": round(statistics.median(times), 1),
-                "p95_ms": round(times[max(0, int(len(times) * 0.95) - 1)], 1),
-                "max_ms": round(times[-1], 1),
-                "target_p95_ms": TARGETS_MS[name],
-            }
+            out[name] = {**latency_summary(times, 1), "target_p95_ms": TARGETS_MS[name]}
         # What was measured was real data: the month holds every city's report.
         data = client.get("/api/v1/figures", params={"period": "month", "start": month}).json()
         out["figures"]["cities_reporting"] = data["province"]["cities_reporting"]
@@ -332,7 +334,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if exists
             else fill(url, cities=args.cities, years=args.years, quiet=args.json)
         )
-        with serving(url, args.cities) as web:
+        with serving(url, args.cities, cache=not args.no_cache) as web:
             results = measure(web, args.requests)
     finally:
         cleanup()
@@ -343,6 +345,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "years": args.years,
         "load": loaded,
         "requests": args.requests,
+        "cache": not args.no_cache,
         "results": results,
     }
 
@@ -357,6 +360,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR)
     p.add_argument("--pg-url", default=DEFAULT_PG_URL, help="PostgreSQL server (admin) URL")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="serve without the figures read cache (every request reads the store)",
+    )
     p.add_argument("--serve", metavar="URL", help=argparse.SUPPRESS)  # the server child
     p.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     return p
@@ -365,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.serve:
-        serve(args.serve, args.port, args.cities)
+        serve(args.serve, args.port, args.cities, cache=not args.no_cache)
         return 0
     out = run(args)
     if args.json:
@@ -373,7 +381,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     load = out["load"]
     print(
-        f"hub_web {args.engine}: {args.cities} cities x {args.years} years, "
+        f"hub_web {args.engine}{' (no cache)' if args.no_cache else ''}: "
+        f"{args.cities} cities x {args.years} years, "
         + (
             "store reused"
             if load.get("reused")

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.ingest import DEFAULT_PG_URL, Databases, statistics_body
+from benchmarks.stats import latency_summary
 
 TARGETS_MS = {"figures": 50.0, "comparison": 50.0, "trend": 100.0}
 TZ = "Asia/Shanghai"
@@ -89,19 +89,18 @@ def seed(url: str, cities: list[str], years: int, today: date) -> int:
     return total
 
 
-def _time(call: Callable[[], Any], runs: int) -> dict[str, float]:
+def _time(call: Callable[[], Any], runs: int, *, cache: bool = True) -> dict[str, float]:
+    from province_hub.consolidation import clear_cache
+
     call()  # warm the pool and the caches once, outside the figures
     samples = []
     for _ in range(runs):
+        if not cache:
+            clear_cache()
         started = time.perf_counter()
         call()
         samples.append((time.perf_counter() - started) * 1000)
-    samples.sort()
-    return {
-        "p50_ms": round(statistics.median(samples), 2),
-        "p95_ms": round(samples[int(0.95 * (len(samples) - 1))], 2),
-        "max_ms": round(samples[-1], 2),
-    }
+    return latency_summary(samples)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -141,7 +140,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     cities=codes[:3],
                 ),
             }
-            timings = {name: _time(call, args.runs) for name, call in calls.items()}
+            timings = {
+                name: _time(call, args.runs, cache=not args.no_cache)
+                for name, call in calls.items()
+            }
         finally:
             engine.dispose()
     finally:
@@ -166,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--no-cache", action="store_true", help="clear the figures read cache before each call"
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.cities <= 14 or args.years < 1 or args.runs < 1:
         print("bench: --cities 1..14, --years >= 1, --runs >= 1", file=sys.stderr)
