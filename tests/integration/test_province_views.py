@@ -414,3 +414,74 @@ def test_h0007_moves_the_slices_of_landed_headers_into_their_body(databases: Any
     assert [s["key"] for s in rev["revisions"][0]["by_category"]] == ["BILL", "NET"]
     reference.engine.dispose()
     legacy.dispose()
+
+
+def test_a_new_revision_replaces_cached_figures(hub: Federation) -> None:
+    """The views cache their reads by the store's figures version: a revision that arrives
+    after a view was read shows on the next read, in figures, trend, comparison, the
+    slices and timeliness alike; a read with nothing new is the same answer."""
+    month = date(2026, 10, 1)
+
+    def read() -> tuple[Any, Any, Any]:
+        return (
+            consolidation.figures(hub.engine, period_kind="month", start=month, roster=ROSTER),
+            consolidation.trend(
+                hub.engine,
+                kpi_name="in_time_closure_rate",
+                period_kind="month",
+                last_start=month,
+                count=2,
+                roster=ROSTER,
+                cities=[A],
+            ),
+            consolidation.comparison(hub.engine, period_kind="month", start=month, roster=ROSTER),
+        )
+
+    hub.send(A, stats("month", month, closed=10, in_time=7, enquiries={"NET": 1}))
+    figures, trend, compared = read()
+    assert figures["cities"][0]["closed"] == 10
+    assert trend["cities"][A][-1]["rate"] == 0.7
+    assert read() == (figures, trend, compared)
+    hub.send(A, stats("month", month, revision=2, closed=10, in_time=9, enquiries={"NET": 6}))
+    figures, trend, compared = read()
+    assert figures["cities"][0]["revision"] == 2
+    assert figures["province"]["kpis"]["in_time_closure_rate"]["rate"] == 0.9
+    assert {s["key"]: s["enquiries"] for s in figures["province"]["by_category"]}["NET"] == 6
+    assert trend["cities"][A][-1]["rate"] == 0.9
+    assert compared["rows"][0]["kpis"]["in_time_closure_rate"]["rate"] == 0.9
+    # A city's first report of the period turns it from missing to reporting.
+    assert figures["province"]["cities_reporting"] == 1
+    hub.send(B, stats("month", month))
+    assert (
+        consolidation.figures(hub.engine, period_kind="month", start=month, roster=ROSTER)[
+            "province"
+        ]["cities_reporting"]
+        == 2
+    )
+
+
+def test_cached_timeliness_follows_the_deadline_and_new_reports(hub: Federation) -> None:
+    """Report timeliness is cached too: a report still owed turns from pending to missing
+    when the deadline passes, and to received when it arrives, without a stale answer."""
+    from province_hub.consolidation.period_figures import timeliness
+    from province_hub.settings import HubSettings
+
+    deadlines = HubSettings().deadlines()
+    month = date(2026, 10, 1)
+    deadline = deadlines.deadline("month", month)
+
+    def status(now: datetime) -> str:
+        rows = timeliness(
+            hub.engine,
+            deadlines=deadlines,
+            period_kind="month",
+            start=month,
+            roster=ROSTER[:1],
+            now=now,
+        )["rows"]
+        return next(r["status"] for r in rows if r["report"] == "statistics")
+
+    assert status(deadline - timedelta(hours=1)) == "pending"
+    assert status(deadline + timedelta(hours=1)) == "missing"
+    hub.send(A, stats("month", month))
+    assert status(deadline + timedelta(hours=1)) in ("on_time", "late")
