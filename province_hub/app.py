@@ -165,6 +165,7 @@ async def start_web(
     hub passes the roster and deadlines it loaded, otherwise they are read from settings)."""
     from province_hub.web.app import create_app
     from province_hub.web.context import HubWeb
+    from province_hub.web.login_failures import StoreLoginThrottle
 
     hub_web = HubWeb(
         engine=engine,
@@ -176,6 +177,8 @@ async def start_web(
         hub_web,
         secret_key=load_secret_key(settings.secret_key_file),
         secure_cookies=settings.http_secure_cookies,
+        # Counted in the store: replicas behind one address share one limit.
+        throttle=StoreLoginThrottle(engine),
     )
     server = console_server(app, host=settings.http_host, port=settings.http_port)
     stopping = asyncio.Event()

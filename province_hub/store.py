@@ -12,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Engine,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -183,6 +184,23 @@ class AuditEntry(Base):
         Index("ix_audit_at", "at"),
         Index("ix_audit_actor", "actor", "at"),
         Index("ix_audit_action", "action", "at"),
+    )
+
+
+class LoginFailure(Base):
+    """One failed login, counted by every hub replica (``province_hub.web.login_failures``):
+    ``key`` is ``a:<account>`` or ``i:<address>``; rows older than the window are purged."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(320))
+    #: Seconds since the epoch (wall clock: replicas share it, not a monotonic one).
+    at: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (
+        Index("ix_login_failures_key", "key", "at"),
+        Index("ix_login_failures_at", "at"),
     )
 
 

@@ -26,7 +26,7 @@ from sqlalchemy import Engine, func, select
 
 import sync.web
 from province_hub.staff import HubRole, set_active
-from province_hub.store import HubStaff, Record, SuggestionSeen
+from province_hub.store import HubStaff, Record, SuggestionSeen, create_schema
 from province_hub.web.access import AREAS
 from province_hub.web.api import router as api_router
 from province_hub.web.i18n import LABELS
@@ -547,3 +547,38 @@ def test_hub_staff_commands(tmp_path: Path) -> None:
     from province_hub.staff import authenticate
 
     assert authenticate(make_engine(db), "sup", "long-enough-1") is None
+
+
+def test_failed_logins_are_counted_in_the_store_across_replicas(databases: Any) -> None:
+    """Two hub replicas on one store share the failed-login limit, per account and per
+    address; a success clears the account's count; old failures leave the window."""
+    from province_hub.web.login_failures import StoreLoginThrottle
+    from sync.web.auth import TooManyAttempts
+
+    engine = make_engine(databases("throttle"))
+    create_schema(engine)
+    clock = [1_000_000.0]
+    one, two = (
+        StoreLoginThrottle(
+            engine, account_limit=3, address_limit=4, window=300, clock=lambda: clock[0]
+        )
+        for _ in range(2)
+    )
+    one.failed("li", "10.0.0.1")
+    two.failed("li", "10.0.0.1")
+    one.check("li", "10.0.0.1")  # two failures: still allowed
+    two.failed("li", "10.0.0.2")
+    for replica in (one, two):
+        with pytest.raises(TooManyAttempts) as exc:
+            replica.check("li", "10.0.0.9")
+        assert "account" in str(exc.value) and exc.value.retry_after > 0
+    one.check("wang", "10.0.0.9")  # another account, another address
+    one.failed("wang", "10.0.0.1")
+    two.failed("zhao", "10.0.0.1")
+    with pytest.raises(TooManyAttempts, match="address"):
+        one.check("sun", "10.0.0.1")  # 4 failures from this address, three accounts
+    two.succeeded("li")
+    one.check("li", "10.0.0.9")
+    clock[0] += 301
+    one.check("sun", "10.0.0.1")  # the window moved past every failure
+    engine.dispose()

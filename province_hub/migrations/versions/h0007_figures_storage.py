@@ -16,6 +16,9 @@ Back-fill, in this order:
    h0002 now leaves statistics to this revision) get their whole header landed.
 
 Downgrade re-creates the child tables from the bodies and drops the column.
+
+The same revision adds ``login_failures``: failed logins counted in the store, so that hub
+replicas behind one address share one limit (``province_hub.web.login_failures``).
 """
 
 from __future__ import annotations
@@ -51,9 +54,21 @@ def upgrade() -> None:
     backfill(conn, kinds=("statistics_report",), missing_only=True)
     op.drop_table("fig_statistics_slices")
     op.drop_table("fig_statistics_operators")
+    op.create_table(
+        "login_failures",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("key", sa.String(length=320), nullable=False),
+        sa.Column("at", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_login_failures_key", "login_failures", ["key", "at"])
+    op.create_index("ix_login_failures_at", "login_failures", ["at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_login_failures_at", table_name="login_failures")
+    op.drop_index("ix_login_failures_key", table_name="login_failures")
+    op.drop_table("login_failures")
     op.create_table(
         "fig_statistics_operators",
         sa.Column("operator_id", sa.Text(), nullable=False),
