@@ -148,13 +148,13 @@ def _print_sent(args: argparse.Namespace, sent: pb.Notice) -> int:
 
 
 def _hub_resolve(args: argparse.Namespace) -> int:
-    from province_hub import services
+    from province_hub import desk
 
     engine, roster = _one_city(args)
     if not args.resolution.strip():
         raise ConfigError("--resolution: say how the province resolved the complaint")
     try:
-        sent = services.resolve_escalation(
+        sent = desk.resolve_escalation(
             engine,
             city_code=args.city,
             ticket_id=args.ticket,
@@ -162,8 +162,9 @@ def _hub_resolve(args: argparse.Namespace) -> int:
             resolved_by=args.by,
             roster_codes=roster,
             force=args.force,
+            outcome=args.outcome,
         )
-    except services.UnknownEscalation as exc:
+    except (desk.UnknownEscalation, desk.CaseResolved) as exc:
         raise ConfigError(
             f"{exc} (check the ticket id, or --force to send the resolution anyway)"
         ) from None
@@ -173,11 +174,11 @@ def _hub_resolve(args: argparse.Namespace) -> int:
 
 
 def _hub_trace(args: argparse.Namespace) -> int:
-    from province_hub import services
+    from province_hub import desk
 
     engine, roster = _one_city(args)
     try:
-        sent = services.request_trace(
+        sent = desk.request_trace(
             engine,
             city_code=args.city,
             ticket_id=args.ticket,
@@ -314,7 +315,14 @@ def add_commands(tiers: SubParsers) -> None:
     resolve.add_argument("--resolution", required=True, help="what the province decided/did")
     resolve.add_argument("--by", default="gm-hotline", help="who resolved it (province staff)")
     resolve.add_argument(
-        "--force", action="store_true", help="send even if the hub holds no such escalation"
+        "--outcome",
+        choices=["upheld", "partly_upheld", "not_upheld", "withdrawn"],
+        help="how the complaint was settled (shown on the escalation desk)",
+    )
+    resolve.add_argument(
+        "--force",
+        action="store_true",
+        help="send even if the hub holds no such escalation, or it is resolved already",
     )
     resolve.add_argument("--json", action="store_true", help="machine-readable output")
     resolve.set_defaults(_handler=_hub_resolve)

@@ -15,7 +15,7 @@ from city_node import tickets
 from city_node.context import Actor, make_context
 from city_node.domain import Action, Role
 from city_node.store import create_schema as create_city_schema
-from province_hub import services
+from province_hub import desk, services
 from province_hub.store import create_schema
 from sync.db import make_engine
 from sync.outbox import OutboxRow
@@ -66,7 +66,7 @@ def test_a_resolution_names_the_escalation_it_answers(hub: Any, tmp_path: Path) 
     services.ingest_batch(
         hub, city_code=CITY, envelopes=envelopes, tz_name="Asia/Shanghai", max_batch=100
     )
-    sent = services.resolve_escalation(
+    sent = desk.resolve_escalation(
         hub,
         city_code=CITY,
         ticket_id=ticket_id,
@@ -94,10 +94,10 @@ def test_a_resolution_of_an_unknown_escalation_needs_force(hub: Any) -> None:
         "resolved_by": "gm-1",
         "roster_codes": ROSTER_CODES,
     }
-    with pytest.raises(services.UnknownEscalation, match="no escalation of ticket 4242"):
-        services.resolve_escalation(hub, **ask)
+    with pytest.raises(desk.UnknownEscalation, match="no escalation of ticket 4242"):
+        desk.resolve_escalation(hub, **ask)
     assert _notices(hub, CITY) == []
-    forced = services.resolve_escalation(hub, **ask, force=True)
+    forced = desk.resolve_escalation(hub, **ask, force=True)
     assert forced.escalation_resolution.escalation_seq == 0
     assert [n.seq for n in _notices(hub, CITY)] == [forced.seq]
 
@@ -121,12 +121,12 @@ def test_a_resolution_is_refused_before_anything_is_stored(
         "force": True,
     }
     with pytest.raises(ValueError, match=message):
-        services.resolve_escalation(hub, **{**ask, **change}, roster_codes=ROSTER_CODES)
+        desk.resolve_escalation(hub, **{**ask, **change}, roster_codes=ROSTER_CODES)
     assert all(_notices(hub, code) == [] for code in ROSTER_CODES)
 
 
 def test_a_trace_request_goes_to_that_city_only(hub: Any) -> None:
-    sent = services.request_trace(
+    sent = desk.request_trace(
         hub,
         city_code=CITY,
         ticket_id="17",
@@ -138,6 +138,6 @@ def test_a_trace_request_goes_to_that_city_only(hub: Any) -> None:
     assert sent.kind == pb.TRACE_REQUEST and sent.sender == "gm-1"
     assert sent.trace_request == pb.TraceRequest(ticket_id="17", from_gm_hotline=True)
     with pytest.raises(ValueError, match="'999999' is not a city of the roster"):
-        services.request_trace(
+        desk.request_trace(
             hub, city_code="999999", ticket_id="17", requested_by="x", roster_codes=ROSTER_CODES
         )
