@@ -155,6 +155,7 @@ async def start_web(settings: HubSettings, engine: Engine) -> SupervisorWeb:
         roster=load_roster(settings.roster),
         zone=ZoneInfo(settings.timezone),
         deadlines=settings.deadlines(),
+        escalation_limit_days=settings.escalation_limit_days,
     )
     app = create_app(
         hub_web,

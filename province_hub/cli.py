@@ -204,12 +204,27 @@ def _staff_engine(args: argparse.Namespace) -> Engine:
     return engine
 
 
+def _shell_user() -> str:
+    """Who runs a staff command, for the audit log: the operating-system account."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (some containers)
+        return ""
+
+
 def _staff_add(args: argparse.Namespace) -> int:
     from province_hub import staff
 
     password = read_password(args)
     member = staff.add_staff(
-        _staff_engine(args), staff_id=args.id, name=args.name, role=args.role, password=password
+        _staff_engine(args),
+        staff_id=args.id,
+        name=args.name,
+        role=args.role,
+        password=password,
+        by=_shell_user(),
     )
     print(f"hub staff {member.id} ({member.name}) added as {member.role.value}")
     return 0
@@ -227,7 +242,7 @@ def _staff_disable(args: argparse.Namespace) -> int:
     from province_hub import staff
 
     try:
-        staff.set_active(_staff_engine(args), staff_id=args.id, active=False)
+        staff.set_active(_staff_engine(args), staff_id=args.id, active=False, by=_shell_user())
     except staff.UnknownStaff as exc:
         raise ConfigError(str(exc)) from None
     print(f"hub staff {args.id} disabled (signed out at their next click)")
