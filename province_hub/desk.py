@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, tuple_, update
 
 from province_hub import audit, staff
 from province_hub.audit import Action
@@ -43,6 +43,9 @@ class DeskError(ValueError):
     """A refused desk action; ``field`` names the input that is wrong."""
 
     def __init__(self, message: str, *, field: str = "") -> None:
+        # The message starts with the field's name, as the web's other 422s do.
+        if field and not message.startswith(field):
+            message = f"{field}: {message}"
         super().__init__(message)
         self.field = field
 
@@ -122,6 +125,7 @@ def resolve_escalation(
     role: str = "",
     address: str = audit.CLI_ADDRESS,
     now: datetime | None = None,
+    case_seq: int | None = None,
 ) -> pb.Notice:
     """Send ``city_code`` the province's resolution of a complaint it escalated, close the
     ticket's desk case with ``outcome``, and audit it, in one transaction.
@@ -129,7 +133,8 @@ def resolve_escalation(
     Refused (:class:`UnknownEscalation`) when the city sent this hub no escalation of that
     ticket, unless ``force``: the city applies the resolution to whatever ticket it names.
     Refused (:class:`CaseResolved`) when the ticket's latest case is resolved already,
-    unless ``force`` (a second word to the city, from the command line).
+    unless ``force`` (a second word to the city, from the command line). ``case_seq``
+    names the desk case answered (the desk); by default the ticket's latest escalation.
     """
     _to_one_city(city_code, ticket_id, roster_codes)
     if not resolution.strip():
@@ -140,7 +145,7 @@ def resolve_escalation(
     moment = now or _now()
     with UnitOfWork(engine) as uow:
         conn = uow.conn
-        seq = _escalation_seq(conn, city_code, ticket_id)
+        seq = case_seq or _escalation_seq(conn, city_code, ticket_id)
         if seq is None and not force:
             raise UnknownEscalation(
                 f"city {city_code} has sent no escalation of ticket {ticket_id} to this hub",
@@ -196,6 +201,39 @@ def resolve_escalation(
         )
         uow.commit()
     return notice
+
+
+def resolve_case(
+    engine: Engine,
+    *,
+    city_code: str,
+    seq: int,
+    outcome: str,
+    resolution: str,
+    resolved_by: str,
+    roster_codes: Sequence[str],
+    role: str,
+    address: str,
+) -> pb.Notice:
+    """Resolve one desk case (the web's way in to :func:`resolve_escalation`)."""
+    with engine.connect() as conn:
+        ticket_id = conn.execute(
+            select(DeskCase.ticket_id).where(DeskCase.city_code == city_code, DeskCase.seq == seq)
+        ).scalar()
+    if ticket_id is None:
+        raise CaseNotFound(f"no escalation {city_code}/{seq} on the desk")
+    return resolve_escalation(
+        engine,
+        city_code=city_code,
+        ticket_id=ticket_id,
+        resolution=resolution,
+        resolved_by=resolved_by,
+        roster_codes=roster_codes,
+        outcome=outcome,
+        role=role,
+        address=address,
+        case_seq=seq,
+    )
 
 
 # --- working a case (web) -------------------------------------------------------------------
@@ -551,3 +589,41 @@ def traces(
                 )
             out.append(item)
     return out
+
+
+def contacts(
+    engine: Engine, keys: Sequence[tuple[str, int]], *, personal: bool
+) -> dict[tuple[str, int], tuple[str, str]]:
+    """The customer's (name, phone) of each case, masked unless ``personal`` (for an
+    export of the queue)."""
+    out: dict[tuple[str, int], tuple[str, str]] = {}
+    with engine.connect() as conn:
+        for i in range(0, len(keys), 500):
+            part = list(keys[i : i + 500])
+            for r in conn.execute(
+                select(Record.city_code, Record.seq, Record.body).where(
+                    tuple_(Record.city_code, Record.seq).in_(part)
+                )
+            ):
+                e = pb.Escalation.FromString(r.body)
+                name, phone = e.customer_name, e.customer_phone
+                out[(r.city_code, int(r.seq))] = (
+                    (name, phone) if personal else (mask_name(name), mask_phone(phone))
+                )
+    return out
+
+
+def record_personal_export(
+    engine: Engine, *, actor: str, role: str, address: str, what: str, rows: int
+) -> None:
+    """An export that carries customers' personal data leaves a trace (how many rows, never
+    which customers)."""
+    audit.record_alone(
+        engine,
+        actor=actor,
+        role=role,
+        action=Action.PERSONAL_DATA_EXPORTED,
+        target=what,
+        detail=f"{rows} rows with customer name and phone",
+        address=address,
+    )

@@ -52,6 +52,9 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("/suggestions", "nav_suggestions", "suggestions"),
     ("/quarantine", "nav_quarantine", "quarantine"),
     ("/links", "nav_links", "links"),
+    ("/desk", "nav_desk", "desk"),
+    ("/traces", "nav_traces", "traces"),
+    ("/audit", "nav_audit", "audit"),
 )
 PERIODS: tuple[str, ...] = ("day", "week", "month", "quarter", "year")
 Period = Annotated[PeriodKind, Query()]
