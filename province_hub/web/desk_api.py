@@ -9,7 +9,7 @@ with its audit row. Customer name and phone come masked unless the caller is the
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -291,11 +291,14 @@ def post_trace(request: Request, user: Caller, body: TraceAsk) -> Resolved:
 
 
 def audit_filters(hub: HubWeb, date_from: date | None, date_to: date | None) -> dict[str, Any]:
-    """Dates in the federation's zone as instants; ``date_to`` is inclusive."""
-    since = datetime.combine(date_from, time(0), tzinfo=hub.zone) if date_from else None
-    until = (
-        datetime.combine(date_to + timedelta(days=1), time(0), tzinfo=hub.zone) if date_to else None
-    )
+    """Dates in the federation's zone as UTC instants (SQLite compares the stored UTC text,
+    so a local-time bound would be off by the zone's offset); ``date_to`` is inclusive."""
+
+    def start_of(day: date) -> datetime:
+        return datetime.combine(day, time(0), tzinfo=hub.zone).astimezone(UTC)
+
+    since = start_of(date_from) if date_from else None
+    until = start_of(date_to + timedelta(days=1)) if date_to else None
     if since and until and until <= since:
         raise desk.DeskError("to: the range ends before it starts", field="to")
     return {"since": since, "until": until}

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -456,7 +457,8 @@ def test_the_audit_page_filters_and_exports(live: Live) -> None:
         page = b.get("/audit", params={"actor": "gm_hotline"}).text
         assert "escalation_noted" in page and "login" not in page.split('id="tbl-audit"')[1]
         assert "操作审计" in page
-        today = datetime.now(UTC).date().isoformat()
+        # "Today" in the federation's zone, whatever the hour in UTC.
+        today = datetime.now(ZoneInfo(TZ)).date().isoformat()
         export = b.get(
             "/api/v1/audit/export", params={"action": "login", "from": today, "to": today}
         )
@@ -595,3 +597,17 @@ def test_every_state_changing_route_writes_its_audit_row(live: Live) -> None:
         assert wanted <= written, (path, written)
         for entry in _audit(live.engine):
             assert entry.address, (path, entry)
+
+
+def test_audit_dates_are_days_in_the_federations_zone(live: Live) -> None:
+    for at, who in (
+        (datetime(2026, 11, 30, 15, 30, tzinfo=UTC), "late-on-the-30th"),  # 23:30 in Shanghai
+        (datetime(2026, 11, 30, 23, 30, tzinfo=UTC), "early-on-the-1st"),  # 07:30 on Dec 1st
+    ):
+        audit.record_alone(live.engine, actor=who, role="", action=Action.LOGOUT, at=at)
+    with live.api("admin") as c:
+        day = c.get("/api/v1/audit", params={"from": "2026-12-01", "to": "2026-12-01"}).json()
+        before = c.get("/api/v1/audit", params={"to": "2026-11-30"}).json()
+    assert [e["actor"] for e in day] == ["early-on-the-1st"]
+    assert "late-on-the-30th" in [e["actor"] for e in before]
+    assert "early-on-the-1st" not in [e["actor"] for e in before]
