@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from province_hub.store import DeskCase
+from province_hub.store import DeskCase, Record
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 
 #: Subject prefixes of escalation records (records.subject), new ones and follow-ups.
@@ -91,3 +91,26 @@ def _follow_up(
             satisfaction=f.satisfaction[:32] or None,
         )
     )
+
+
+def backfill(conn: Connection) -> int:
+    """Land every accepted escalation record already stored, in (city, seq) order (for the
+    migration that introduces the desk); how many records."""
+    rows = conn.execute(
+        select(Record.city_code, Record.seq, Record.created_at, Record.received_at, Record.body)
+        .where(Record.kind == "escalation", Record.status == "accepted")
+        .order_by(Record.city_code, Record.seq)
+    ).all()
+    for r in rows:
+        land_escalations(
+            conn,
+            city_code=r.city_code,
+            escalations=[(int(r.seq), _utc(r.created_at), pb.Escalation.FromString(r.body))],
+            received_at=_utc(r.received_at),
+        )
+    return len(rows)
+
+
+def _utc(value: datetime) -> datetime:
+    # SQLite hands back naive UTC.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -4,6 +4,7 @@ sent by a real city store."""
 
 from __future__ import annotations
 
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -141,3 +142,54 @@ def test_a_trace_request_goes_to_that_city_only(hub: Any) -> None:
         desk.request_trace(
             hub, city_code="999999", ticket_id="17", requested_by="x", roster_codes=ROSTER_CODES
         )
+
+
+def test_the_desk_migration_lands_escalations_already_held(databases: Any, tmp_path: Path) -> None:
+    """A hub that held escalations (and a follow-up) before h0005 shows them on its desk."""
+    from alembic import command
+    from sqlalchemy import insert
+
+    from province_hub.store import METADATA, MIGRATIONS, DeskCase, Record
+    from sync.migrate import config
+
+    engine = make_engine(databases("pre_desk"))
+    try:
+        with engine.begin() as conn:
+            command.upgrade(config(MIGRATIONS, METADATA, conn), "h0004")
+        ticket_id, envelopes = _escalated_ticket(tmp_path)
+        (escalation,) = [e for e in envelopes if e.WhichOneof("body") == "escalation"]
+        follow_up = pb.Escalation(
+            ticket_id=ticket_id,
+            kind=pb.COMPLAINT,
+            tier=pb.ORDINARY,
+            reason="r",
+            follow_up=pb.EscalationFollowUp(status="surveyed", satisfaction="neutral"),
+        )
+        at = escalation.created_at.ToDatetime(UTC)
+        with engine.begin() as conn:
+            for seq, subject, body in (
+                (escalation.seq, f"escalation/{ticket_id}", escalation.escalation),
+                (escalation.seq + 1, f"escalation_follow_up/{ticket_id}", follow_up),
+            ):
+                conn.execute(
+                    insert(Record).values(
+                        city_code=CITY,
+                        seq=seq,
+                        epoch="e",
+                        kind="escalation",
+                        status="accepted",
+                        subject=subject,
+                        created_at=at,
+                        received_at=at,
+                        digest=b"d" * 32,
+                        body=body.SerializeToString(),
+                    )
+                )
+        assert create_schema(engine) == "h0005"
+        with engine.connect() as conn:
+            (case,) = conn.execute(select(DeskCase)).all()
+        assert (case.city_code, case.seq, case.ticket_id) == (CITY, escalation.seq, ticket_id)
+        assert case.category == "BILL.DISPUTE" and case.tier == "ordinary"
+        assert (case.city_status, case.satisfaction) == ("surveyed", "neutral")
+    finally:
+        engine.dispose()

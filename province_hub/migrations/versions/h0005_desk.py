@@ -1,4 +1,5 @@
-"""escalation desk: the cases landed from escalations, and their notes and contact log
+"""escalation desk: the cases landed from escalations (those already held included), and
+their notes and contact log
 
 Revision ID: h0005
 Revises: h0004
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+
+from province_hub.escalations import backfill
 
 revision = "h0005"
 down_revision = "h0004"
@@ -59,6 +62,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_desk_entries_case", "desk_entries", ["city_code", "seq", "id"])
+    # Escalations received before the desk existed are on it too (and their follow-ups).
+    backfill(op.get_bind())
 
 
 def downgrade() -> None:
