@@ -23,6 +23,7 @@ from province_hub.web.access import api_user, require
 from province_hub.web.api import _ERRORS, Problem
 from province_hub.web.context import HubWeb, hub_of
 from province_hub.web.desk_tables import ages, audit_table, personal, queue_table
+from province_hub.web.tables import Column
 from sync.web.auth import client_address
 
 router = APIRouter(
@@ -134,8 +135,6 @@ def get_desk_export(
     for r in rows:
         r["customer_name"], r["customer_phone"] = found.get((r["city_code"], r["seq"]), ("", ""))
     table = queue_table(rows, hub, "zh", hub.names("zh"))
-    from province_hub.web.tables import Column
-
     table.columns += [
         Column("customer_name", "客户姓名", "Customer", "text"),
         Column("customer_phone", "客户电话", "Phone", "text"),
