@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from province_hub import audit, desk
+from province_hub import audit, desk, desk_views
 from province_hub.audit import Action
 from province_hub.staff import HubMember
 from province_hub.web import exports
@@ -103,7 +103,7 @@ def get_desk(
     it received the resolution, closed the ticket, the callback's satisfaction)."""
     require(user, "desk")
     hub = hub_of(request)
-    rows = desk.queue(
+    rows = desk_views.queue(
         hub.engine,
         ages(hub),
         city=city,
@@ -129,9 +129,11 @@ def get_desk_export(
     the GM hotline, whose export is recorded in the audit log)."""
     require(user, "desk")
     hub = hub_of(request)
-    rows = desk.queue(hub.engine, ages(hub), state=state)
+    rows = desk_views.queue(hub.engine, ages(hub), state=state)
     unmasked = personal(user)
-    found = desk.contacts(hub.engine, [(r["city_code"], r["seq"]) for r in rows], personal=unmasked)
+    found = desk_views.contacts(
+        hub.engine, [(r["city_code"], r["seq"]) for r in rows], personal=unmasked
+    )
     for r in rows:
         r["customer_name"], r["customer_phone"] = found.get((r["city_code"], r["seq"]), ("", ""))
     table = queue_table(rows, hub, "zh", hub.names("zh"))
@@ -162,7 +164,9 @@ def get_case(request: Request, user: Caller, city: CityPath, seq: SeqPath) -> An
     notes and contact log, the resolution and the city's follow-up."""
     require(user, "desk")
     hub = hub_of(request)
-    return _json(desk.case(hub.engine, ages(hub), city_code=city, seq=seq, personal=personal(user)))
+    return _json(
+        desk_views.case(hub.engine, ages(hub), city_code=city, seq=seq, personal=personal(user))
+    )
 
 
 @router.post("/desk/{city}/{seq}/take", response_model=Done)
@@ -260,7 +264,7 @@ def post_resolve(
 def get_traces(request: Request, user: Caller) -> Any:
     """Trace requests, newest first, with their state and the city's answer once it came."""
     require(user, "traces")
-    return _json(desk.traces(hub_of(request).engine, personal=personal(user)))
+    return _json(desk_views.traces(hub_of(request).engine, personal=personal(user)))
 
 
 def ask_trace(hub: HubWeb, request: Request, user: HubMember, city: str, ticket: str) -> int:

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from province_hub import audit, desk
+from province_hub import audit, desk, desk_views
 from province_hub.audit import Action
 from province_hub.staff import HubMember, HubRole, list_staff
 from province_hub.web.access import may, page_user, require
@@ -65,7 +65,7 @@ def desk_page(
     require(user, "desk")
     hub = hub_of(request)
     lang = lang_of(request)
-    rows = desk.queue(
+    rows = desk_views.queue(
         hub.engine,
         ages(hub),
         city=city or None,
@@ -85,8 +85,8 @@ def desk_page(
         state=state,
         sort=sort,
         order=order,
-        states=desk.STATES,
-        sorts=desk.SORTS,
+        states=desk_views.STATES,
+        sorts=desk_views.SORTS,
         word=lambda v: word(v, lang),
         limit=hub.escalation_limit_days,
         overdue=sum(1 for r in rows if r["overdue"]),
@@ -98,7 +98,7 @@ def case_page(request: Request, user: User, city: CityPath, seq: SeqPath) -> Res
     require(user, "desk")
     hub = hub_of(request)
     lang = lang_of(request)
-    found = desk.case(hub.engine, ages(hub), city_code=city, seq=seq, personal=personal(user))
+    found = desk_views.case(hub.engine, ages(hub), city_code=city, seq=seq, personal=personal(user))
     colleagues = [m for m in list_staff(hub.engine) if m.active and m.role is HubRole.GM_HOTLINE]
     return render(
         request,
@@ -192,7 +192,7 @@ def traces_page(request: Request, user: User) -> Response:
     require(user, "traces")
     hub = hub_of(request)
     lang = lang_of(request)
-    rows = desk.traces(hub.engine, personal=personal(user))
+    rows = desk_views.traces(hub.engine, personal=personal(user))
     return render(
         request,
         "traces.html",

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from province_hub import desk
+from province_hub import desk_views
 from province_hub.audit import Entry
 from province_hub.staff import HubMember
 from province_hub.web.access import may
@@ -54,8 +54,8 @@ def word(value: str | None, lang: str) -> str:
     return value if pair is None else pair[0 if lang == "zh" else 1]
 
 
-def ages(hub: HubWeb) -> desk.Ages:
-    return desk.Ages(
+def ages(hub: HubWeb) -> desk_views.Ages:
+    return desk_views.Ages(
         calendar=hub.calendar, now=hub.local_now(), limit_days=hub.escalation_limit_days
     )
 
