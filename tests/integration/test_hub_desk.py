@@ -193,3 +193,69 @@ def test_the_desk_migration_lands_escalations_already_held(databases: Any, tmp_p
         assert (case.city_status, case.satisfaction) == ("surveyed", "neutral")
     finally:
         engine.dispose()
+
+
+def test_hub_commands_write_their_audit_rows_from_the_cli(tmp_path: Path) -> None:
+    """``fedsync hub staff add|disable``, ``hub resolve`` and ``hub trace`` are audited with
+    the address "cli"; a refused command writes nothing."""
+    import subprocess
+    import sys
+
+    from province_hub import audit
+
+    db = f"sqlite:///{tmp_path / 'hub.sqlite'}"
+
+    def hub(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "sync.cli", "hub", *args, "--database-url", db],
+            input=stdin,
+            capture_output=True,
+            text=True,
+        )
+
+    steps = [
+        hub(
+            "staff",
+            "add",
+            "--id",
+            "gm-9",
+            "--role",
+            "gm_hotline",
+            "--password-stdin",
+            stdin="x" * 12,
+        ),
+        hub("staff", "disable", "--id", "gm-9"),
+        hub(
+            "resolve",
+            "--city",
+            CITY,
+            "--ticket",
+            "77",
+            "--resolution",
+            "退款",
+            "--force",
+            "--outcome",
+            "upheld",
+            "--by",
+            "gm-1",
+        ),
+        hub("trace", "--city", CITY, "--ticket", "77", "--by", "sup-1"),
+    ]
+    assert all(s.returncode == 0 for s in steps), [s.stderr for s in steps]
+    refused = hub("resolve", "--city", CITY, "--ticket", "78", "--resolution", "x")
+    assert refused.returncode == 2 and "no escalation of ticket 78" in refused.stderr
+    engine = make_engine(db)
+    try:
+        rows = sorted((e.action.value, e.target, e.address, e.actor) for e in audit.entries(engine))
+    finally:
+        engine.dispose()
+    assert [(a, t, addr) for a, t, addr, _ in rows] == [
+        ("escalation_resolved", f"ticket:{CITY}/77", "cli"),
+        ("staff_added", "staff:gm-9", "cli"),
+        ("staff_disabled", "staff:gm-9", "cli"),
+        ("trace_requested", f"ticket:{CITY}/77", "cli"),
+    ]
+    assert {actor for a, _, _, actor in rows if a.startswith(("escalation", "trace"))} == {
+        "gm-1",
+        "sup-1",
+    }
