@@ -171,7 +171,8 @@ def resolve_escalation(
                 .values(
                     resolved_at=moment,
                     resolved_by=resolved_by[:64],
-                    outcome=outcome,
+                    # A second word from the command line without --outcome keeps the first.
+                    outcome=DeskCase.outcome if outcome is None else outcome,
                     resolution=resolution,
                     resolution_notice_seq=notice.seq,
                 )

@@ -259,3 +259,32 @@ def test_hub_commands_write_their_audit_rows_from_the_cli(tmp_path: Path) -> Non
         "gm-1",
         "sup-1",
     }
+
+
+def test_a_resolved_case_is_resolved_again_only_with_force(hub: Any, tmp_path: Path) -> None:
+    from province_hub.store import DeskCase
+
+    ticket_id, envelopes = _escalated_ticket(tmp_path)
+    services.ingest_batch(
+        hub, city_code=CITY, envelopes=envelopes, tz_name="Asia/Shanghai", max_batch=100
+    )
+    ask = {
+        "city_code": CITY,
+        "ticket_id": ticket_id,
+        "resolved_by": "gm-1",
+        "roster_codes": ROSTER_CODES,
+    }
+    first = desk.resolve_escalation(hub, **ask, resolution="退款", outcome="upheld")
+    with pytest.raises(desk.CaseResolved, match="resolved already"):
+        desk.resolve_escalation(hub, **ask, resolution="再次", outcome="not_upheld")
+    with pytest.raises(desk.DeskError, match="outcome"):
+        desk.resolve_escalation(hub, **ask, resolution="x", outcome="great", force=True)
+    second = desk.resolve_escalation(hub, **ask, resolution="补充说明", force=True)
+    assert [n.seq for n in _notices(hub, CITY)] == [first.seq, second.seq]
+    with hub.connect() as conn:
+        case = conn.execute(select(DeskCase)).one()
+    assert (case.outcome, case.resolution, case.resolution_notice_seq) == (
+        "upheld",
+        "补充说明",
+        second.seq,
+    )
