@@ -555,6 +555,8 @@ def act(
         save_ticket(uow.conn, row, before, after, actor, step)
         if step is Action.ESCALATE_PROVINCE:
             _queue_escalation(uow.conn, after, row, actor, str(params.get("note") or ""), moment)
+        elif step in (Action.CLOSE, Action.SURVEY):
+            _queue_follow_up(uow.conn, after, row.id, moment)
         uow.commit()
     return after
 
@@ -625,6 +627,44 @@ def _queue_escalation(
             ticket_id=row.id, escalated_at=at, escalated_by=actor.id, reason=reason, outbox_seq=seq
         )
     )
+
+
+def _queue_follow_up(conn: Connection, ticket: Ticket, ticket_id: int, at: datetime) -> None:
+    """Tell the province what came of its resolution (Escalation.follow_up): a ticket whose
+    latest escalation was resolved is closed or surveyed. Sent with the step, through the
+    outbox, so the hub's desk learns it even after an outage; no customer contact rides
+    along (the province already has it)."""
+    latest = conn.execute(
+        select(Escalation.reason, Escalation.resolution_notice_seq)
+        .where(Escalation.ticket_id == ticket_id)
+        .order_by(Escalation.id.desc())
+        .limit(1)
+    ).first()
+    if latest is None or latest.resolution_notice_seq is None:
+        return
+    # Read after the step was saved: the whole history, this step included.
+    _row, ticket = load_ticket(conn, ticket_id, full_history=True)
+    follow_up = pb.EscalationFollowUp(
+        resolution_notice_seq=latest.resolution_notice_seq,
+        status=ticket.status.value,
+        satisfaction=ticket.satisfaction.value if ticket.satisfaction else "",
+    )
+    if ticket.closed_at is not None:
+        follow_up.closed_at.FromDatetime(ticket.closed_at)
+    if ticket.surveyed_at is not None:
+        follow_up.surveyed_at.FromDatetime(ticket.surveyed_at)
+    body = pb.Escalation(
+        ticket_id=ticket.id,
+        kind=_PB_KIND[ticket.kind],
+        category=ticket.category,
+        channel=ticket.channel.value,
+        tier=_PB_TIER[ticket.tier],
+        reason=latest.reason,
+        history=pb_history(ticket.history),
+        follow_up=follow_up,
+    )
+    body.registered_at.FromDatetime(ticket.registered_at)
+    outbox.append(conn, body, now=at)
 
 
 def record_compensation(

@@ -172,6 +172,7 @@ async def start_web(
         roster=tuple(roster) if roster is not None else load_roster(settings.roster),
         zone=ZoneInfo(settings.timezone),
         deadlines=deadlines if deadlines is not None else settings.deadlines(),
+        escalation_limit_days=settings.escalation_limit_days,
     )
     app = create_app(
         hub_web,

@@ -148,13 +148,13 @@ def _print_sent(args: argparse.Namespace, sent: pb.Notice) -> int:
 
 
 def _hub_resolve(args: argparse.Namespace) -> int:
-    from province_hub import services
+    from province_hub import desk
 
     engine, roster = _one_city(args)
     if not args.resolution.strip():
         raise ConfigError("--resolution: say how the province resolved the complaint")
     try:
-        sent = services.resolve_escalation(
+        sent = desk.resolve_escalation(
             engine,
             city_code=args.city,
             ticket_id=args.ticket,
@@ -162,8 +162,9 @@ def _hub_resolve(args: argparse.Namespace) -> int:
             resolved_by=args.by,
             roster_codes=roster,
             force=args.force,
+            outcome=args.outcome,
         )
-    except services.UnknownEscalation as exc:
+    except (desk.UnknownEscalation, desk.CaseResolved) as exc:
         raise ConfigError(
             f"{exc} (check the ticket id, or --force to send the resolution anyway)"
         ) from None
@@ -173,11 +174,11 @@ def _hub_resolve(args: argparse.Namespace) -> int:
 
 
 def _hub_trace(args: argparse.Namespace) -> int:
-    from province_hub import services
+    from province_hub import desk
 
     engine, roster = _one_city(args)
     try:
-        sent = services.request_trace(
+        sent = desk.request_trace(
             engine,
             city_code=args.city,
             ticket_id=args.ticket,
@@ -203,12 +204,27 @@ def _staff_engine(args: argparse.Namespace) -> Engine:
     return engine
 
 
+def _shell_user() -> str:
+    """Who runs a staff command, for the audit log: the operating-system account."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (some containers)
+        return ""
+
+
 def _staff_add(args: argparse.Namespace) -> int:
     from province_hub import staff
 
     password = read_password(args)
     member = staff.add_staff(
-        _staff_engine(args), staff_id=args.id, name=args.name, role=args.role, password=password
+        _staff_engine(args),
+        staff_id=args.id,
+        name=args.name,
+        role=args.role,
+        password=password,
+        by=_shell_user(),
     )
     print(f"hub staff {member.id} ({member.name}) added as {member.role.value}")
     return 0
@@ -226,7 +242,7 @@ def _staff_disable(args: argparse.Namespace) -> int:
     from province_hub import staff
 
     try:
-        staff.set_active(_staff_engine(args), staff_id=args.id, active=False)
+        staff.set_active(_staff_engine(args), staff_id=args.id, active=False, by=_shell_user())
     except staff.UnknownStaff as exc:
         raise ConfigError(str(exc)) from None
     print(f"hub staff {args.id} disabled (signed out at their next click)")
@@ -314,7 +330,14 @@ def add_commands(tiers: SubParsers) -> None:
     resolve.add_argument("--resolution", required=True, help="what the province decided/did")
     resolve.add_argument("--by", default="gm-hotline", help="who resolved it (province staff)")
     resolve.add_argument(
-        "--force", action="store_true", help="send even if the hub holds no such escalation"
+        "--outcome",
+        choices=["upheld", "partly_upheld", "not_upheld", "withdrawn"],
+        help="how the complaint was settled (shown on the escalation desk)",
+    )
+    resolve.add_argument(
+        "--force",
+        action="store_true",
+        help="send even if the hub holds no such escalation, or it is resolved already",
     )
     resolve.add_argument("--json", action="store_true", help="machine-readable output")
     resolve.set_defaults(_handler=_hub_resolve)

@@ -14,6 +14,8 @@ from typing import Any
 
 from sqlalchemy import Engine, func, insert, select, update
 
+from province_hub.escalations import land_escalations
+from province_hub.escalations import subject as escalation_subject
 from province_hub.figures import FIGURE_KINDS, land_figures
 from province_hub.store import CityLink, Counter, Notice, NoticeDelivery, Record
 from sync import errors
@@ -102,7 +104,7 @@ def _subject(kind: str, body: Any) -> tuple[str | None, int | None]:
     if kind == "suggestion_batch":
         return f"{kind}/{body.batch_date}/{body.batch_number}", None
     if kind == "escalation":
-        return f"{kind}/{body.ticket_id}", None
+        return escalation_subject(body), None
     if kind == "ticket_trace":
         return f"{kind}/{body.request_notice_seq}", None
     if kind == "notice_receipt":
@@ -329,6 +331,7 @@ def _apply(
     rejections: list[pb.Rejection] = []
     receipts: list[pb.NoticeReceipt] = []
     reports: list[tuple[int, Any, bytes | None]] = []
+    escalations: list[tuple[int, datetime, pb.Escalation]] = []
     today = today_in(tz_name, moment)
     received_at = datetime_param(conn, moment)
     for envelope, kind, body_bytes in fresh:
@@ -340,6 +343,8 @@ def _apply(
                 receipts.append(body)
         if reason is None and kind in FIGURE_KINDS:
             reports.append((envelope.seq, body, body_bytes))
+        if reason is None and kind == "escalation":
+            escalations.append((envelope.seq, envelope.created_at.ToDatetime(UTC), body))
         subject, revision = _subject(kind, body)
         rows.append(
             (
@@ -361,6 +366,7 @@ def _apply(
             rejections.append(pb.Rejection(seq=envelope.seq, body_kind=kind, reason=reason))
     bulk_insert(conn, Record.__tablename__, RECORD_COLUMNS, rows)
     land_figures(conn, city_code=city_code, reports=reports, received_at=received_at)
+    land_escalations(conn, city_code=city_code, escalations=escalations, received_at=moment)
     for receipt in receipts:
         _apply_receipt(conn, city_code, receipt, moment)
     for rejection in rejections:
@@ -597,6 +603,7 @@ def _next_counter(conn: Any, name: str, *, at_least: int = 0) -> int:
 def _create_notice(
     conn: Any, *, notice: pb.Notice, targets: Sequence[str], moment: datetime
 ) -> int:
+    """Store ``notice`` for ``targets`` in the caller's transaction; its seq."""
     # Notice seqs follow the hub's clock (milliseconds) when it is ahead of the counter, so a
     # hub restored from a backup never hands out a number a city's cursor has already passed.
     seq = _next_counter(conn, NOTICE_COUNTER, at_least=int(moment.timestamp() * 1000))
@@ -631,6 +638,14 @@ def send_notice(
     now: datetime | None = None,
 ) -> pb.Notice:
     """Create a notice for its targets (all of the roster when none are named)."""
+    with UnitOfWork(engine) as uow:
+        send_notice_in(uow.conn, notice=notice, roster_codes=roster_codes, now=now)
+        uow.commit()
+    return notice
+
+
+def _check_notice(notice: pb.Notice, roster_codes: Sequence[str]) -> None:
+    """Refuse (ValueError) a notice that cannot be sent; fill in defaults."""
     if notice.kind == pb.NOTICE_KIND_UNSPECIFIED:
         raise ValueError("a notice needs a kind")
     if not notice.title.strip():
@@ -653,10 +668,15 @@ def send_notice(
             f"the notice is {notice.ByteSize()} bytes; at most {MAX_NOTICE_BYTES} (link to "
             "large documents instead of attaching them)"
         )
+
+
+def send_notice_in(
+    conn: Any, *, notice: pb.Notice, roster_codes: Sequence[str], now: datetime | None = None
+) -> pb.Notice:
+    """:func:`send_notice` in the caller's transaction (the audit row goes in with it)."""
+    _check_notice(notice, roster_codes)
     targets = list(notice.targets) or list(roster_codes)
-    with UnitOfWork(engine) as uow:
-        _create_notice(uow.conn, notice=notice, targets=targets, moment=now or _now())
-        uow.commit()
+    _create_notice(conn, notice=notice, targets=targets, moment=now or _now())
     return notice
 
 
@@ -722,89 +742,3 @@ def latest_notice_seq(engine: Engine) -> int:
     with engine.connect() as conn:
         value = conn.execute(select(Counter.value).where(Counter.name == NOTICE_COUNTER)).scalar()
     return int(value or 0)
-
-
-def escalation_seq(engine: Engine, city_code: str, ticket_id: str) -> int | None:
-    """The seq of the latest escalation ``city_code`` sent for ``ticket_id``, if held."""
-    with engine.connect() as conn:
-        seq = conn.execute(
-            select(func.max(Record.seq)).where(
-                Record.city_code == city_code, Record.subject == f"escalation/{ticket_id}"
-            )
-        ).scalar()
-    return int(seq) if seq is not None else None
-
-
-class UnknownEscalation(ValueError):
-    """A resolution names an escalation this hub does not hold (most likely a typo)."""
-
-
-def _to_one_city(city_code: str, ticket_id: str, roster_codes: Sequence[str]) -> None:
-    if city_code not in roster_codes:
-        raise ValueError(f"city {city_code!r} is not a city of the roster")
-    if not ticket_id.strip():
-        raise ValueError("name the city's ticket")
-
-
-def resolve_escalation(
-    engine: Engine,
-    *,
-    city_code: str,
-    ticket_id: str,
-    resolution: str,
-    resolved_by: str,
-    roster_codes: Sequence[str],
-    force: bool = False,
-) -> pb.Notice:
-    """Send ``city_code`` the province's resolution of a complaint it escalated.
-
-    Refused (:class:`UnknownEscalation`) when the city sent this hub no escalation of that
-    ticket, unless ``force``: the city applies the resolution to whatever ticket it names.
-    """
-    _to_one_city(city_code, ticket_id, roster_codes)
-    if not resolution.strip():
-        raise ValueError("say how the province resolved the complaint")
-    seq = escalation_seq(engine, city_code, ticket_id)
-    if seq is None and not force:
-        raise UnknownEscalation(
-            f"city {city_code} has sent no escalation of ticket {ticket_id} to this hub"
-        )
-    notice = pb.Notice(
-        kind=pb.ESCALATION_RESOLUTION,
-        priority=pb.HIGH,
-        title=f"Escalation of ticket {ticket_id} resolved",
-        body=resolution,
-        sender=resolved_by,
-        targets=[city_code],
-        escalation_resolution=pb.EscalationResolution(
-            ticket_id=ticket_id,
-            escalation_seq=seq or 0,
-            resolution=resolution,
-            resolved_by=resolved_by,
-        ),
-    )
-    return send_notice(engine, notice=notice, roster_codes=roster_codes)
-
-
-def request_trace(
-    engine: Engine,
-    *,
-    city_code: str,
-    ticket_id: str,
-    requested_by: str,
-    roster_codes: Sequence[str],
-    from_gm_hotline: bool = False,
-) -> pb.Notice:
-    """Ask ``city_code`` for one ticket's history; the city answers with a TicketTrace, the
-    customer's phone masked unless the general-manager hotline asks."""
-    _to_one_city(city_code, ticket_id, roster_codes)
-    notice = pb.Notice(
-        kind=pb.TRACE_REQUEST,
-        priority=pb.NORMAL,
-        title=f"Trace request: ticket {ticket_id}",
-        body="Send the ticket's history.",
-        sender=requested_by,
-        targets=[city_code],
-        trace_request=pb.TraceRequest(ticket_id=ticket_id, from_gm_hotline=from_gm_hotline),
-    )
-    return send_notice(engine, notice=notice, roster_codes=roster_codes)

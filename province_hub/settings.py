@@ -79,6 +79,11 @@ class HubSettings:
     reminder_minutes: float = setting(
         10.0, "how often overdue reports are looked for and reminded once (0: never)"
     )
+    escalation_limit_days: int = setting(
+        5,
+        "working days an escalation may stay open at the province before the desk marks it "
+        "overdue (counted on the holidays_file calendar from when the city escalated it)",
+    )
     reminder_lookback_days: int = setting(
         35, "remind only reports whose deadline passed within this many days"
     )
@@ -95,6 +100,8 @@ class HubSettings:
             raise ConfigError("max_message_mb must be at least 1")
         if self.max_calls_per_city < 1:
             raise ConfigError("max_calls_per_city must be at least 1")
+        if self.escalation_limit_days < 1:
+            raise ConfigError("escalation_limit_days must be at least 1")
         if self.reminder_minutes < 0 or self.reminder_lookback_days < 1:
             raise ConfigError("reminder_minutes must be >= 0 and reminder_lookback_days >= 1")
         from province_hub.deadlines import DeadlineRule, DeadlineRuleError, parse_due

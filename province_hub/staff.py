@@ -14,6 +14,8 @@ from enum import StrEnum
 
 from sqlalchemy import Engine, insert, select, update
 
+from province_hub import audit
+from province_hub.audit import CLI_ADDRESS, Action
 from province_hub.store import HubStaff
 from sync.db import UnitOfWork
 from sync.passwords import MIN_PASSWORD, burn, hash_password, verify_password
@@ -56,9 +58,17 @@ def _role(value: str | HubRole) -> HubRole:
 
 
 def add_staff(
-    engine: Engine, *, staff_id: str, name: str, role: str | HubRole, password: str
+    engine: Engine,
+    *,
+    staff_id: str,
+    name: str,
+    role: str | HubRole,
+    password: str,
+    by: str = "",
+    address: str = CLI_ADDRESS,
 ) -> HubMember:
-    """Create an account; refuses a taken id, an unknown role or a short password."""
+    """Create an account; refuses a taken id, an unknown role or a short password. Audited
+    as done by ``by`` from ``address`` (the hub's shell by default)."""
     if not _ID.match(staff_id):
         raise StaffError(f"staff id {staff_id!r}: use 2-64 letters, digits, '.', '_' or '-'")
     the_role = _role(role)
@@ -79,17 +89,38 @@ def add_staff(
                 created_at=datetime.now(UTC),
             )
         )
+        audit.record(
+            uow.conn,
+            actor=by,
+            role="",
+            action=Action.STAFF_ADDED,
+            target=f"staff:{staff_id}",
+            detail=f"role {the_role.value}",
+            address=address,
+        )
         uow.commit()
     return HubMember(staff_id, display, the_role, True)
 
 
-def set_active(engine: Engine, *, staff_id: str, active: bool) -> None:
+def set_active(
+    engine: Engine, *, staff_id: str, active: bool, by: str = "", address: str = CLI_ADDRESS
+) -> None:
+    """Disable or re-enable an account (audited like :func:`add_staff`)."""
     with UnitOfWork(engine) as uow:
         done = uow.conn.execute(
             update(HubStaff).where(HubStaff.id == staff_id).values(active=active)
         )
         if done.rowcount != 1:
             raise UnknownStaff(f"no hub staff member {staff_id!r}")
+        audit.record(
+            uow.conn,
+            actor=by,
+            role="",
+            action=Action.STAFF_CHANGED if active else Action.STAFF_DISABLED,
+            target=f"staff:{staff_id}",
+            detail="enabled" if active else "disabled",
+            address=address,
+        )
         uow.commit()
 
 

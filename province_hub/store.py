@@ -204,6 +204,70 @@ class LoginFailure(Base):
     )
 
 
+class DeskCase(Base):
+    """An escalation on the general-manager hotline's desk: landed from the city's
+    Escalation record at ingest (what the queue sorts and filters by), then worked at the
+    hub (taken, resolved) and followed up by the city (received, closed, surveyed).
+
+    The customer's name and phone are not copied here: they stay in the record's body and
+    are read from it only for the one case shown."""
+
+    __tablename__ = "desk_cases"
+
+    city_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    #: The Escalation record's seq (records.city_code, records.seq).
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    ticket_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    category: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(32))
+    tier: Mapped[str] = mapped_column(String(32))
+    #: When the city registered the ticket, escalated it (the envelope's time) and when the
+    #: hub received it.
+    registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    escalated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    assignee: Mapped[str | None] = mapped_column(String(64))
+    taken_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_by: Mapped[str | None] = mapped_column(String(64))
+    #: One of province_hub.desk.OUTCOMES.
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    resolution: Mapped[str | None] = mapped_column(Text)
+    resolution_notice_seq: Mapped[int | None] = mapped_column(BigInteger)
+    #: From the city's follow-up (Escalation.follow_up): its seq, the ticket's status then,
+    #: when it closed the ticket and made the callback, and the customer's satisfaction.
+    follow_up_seq: Mapped[int | None] = mapped_column(BigInteger)
+    city_status: Mapped[str | None] = mapped_column(String(32))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    surveyed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    satisfaction: Mapped[str | None] = mapped_column(String(32))
+
+    __table_args__ = (
+        Index("ix_desk_ticket", "city_code", "ticket_id"),
+        Index("ix_desk_open", "resolved_at", "escalated_at"),
+    )
+
+
+class DeskEntry(Base):
+    """An internal note or a contact-log line on a desk case (append-only)."""
+
+    __tablename__ = "desk_entries"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    city_code: Mapped[str] = mapped_column(String(6))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    #: "note" or "contact".
+    kind: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    author: Mapped[str] = mapped_column(String(64))
+    #: For a contact: how the customer was contacted (phone, sms, visit...); "" for a note.
+    channel: Mapped[str] = mapped_column(String(16), default="")
+    text: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_desk_entries_case", "city_code", "seq", "id"),)
+
+
 #: Every table of the hub store, for migrations' autogenerate and the schema check.
 METADATA = (Base.metadata, FIGURES_METADATA)
 MIGRATIONS = "province_hub:migrations"

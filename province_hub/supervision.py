@@ -9,6 +9,8 @@ from typing import Any, cast
 
 from sqlalchemy import Engine, Table, select, tuple_
 
+from province_hub import audit
+from province_hub.audit import Action
 from province_hub.consolidation import period_ref, suggestion_batches
 from province_hub.figures import PERIOD_CODES
 from province_hub.store import SuggestionSeen
@@ -62,13 +64,16 @@ def suggestions_with_seen(
 
 
 def mark_suggestions_seen(
-    engine: Engine, *, batches: Iterable[tuple[str, int]], seen_by: str
+    engine: Engine,
+    *,
+    batches: Iterable[tuple[str, int]],
+    seen_by: str,
+    role: str = "",
+    address: str = "",
 ) -> int:
     """Mark batches seen (idempotent: the first viewer and time are kept); return how
-    many were new."""
+    many were new. Audited (SUGGESTIONS_SEEN) in the same transaction."""
     keys = list(dict.fromkeys(batches))
-    if not keys:
-        return 0
     with UnitOfWork(engine) as uow:
         held = {
             (r.city_code, r.seq)
@@ -86,5 +91,14 @@ def mark_suggestions_seen(
         if rows:
             # A second manager marking at the same moment: the first row stands.
             insert_ignore(uow.conn, cast(Table, SuggestionSeen.__table__), rows)
+        audit.record(
+            uow.conn,
+            actor=seen_by,
+            role=role,
+            action=Action.SUGGESTIONS_SEEN,
+            target="suggestions",
+            detail=f"{len(keys)} batches, {len(rows)} new",
+            address=address,
+        )
         uow.commit()
     return len(rows)

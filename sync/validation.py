@@ -227,6 +227,21 @@ def check_escalation(r: pb.Escalation, today: date) -> None:
     _text(r.content, "content")
     if len(r.history) > MAX_ITEMS:
         raise RuleBroken(f"history has {len(r.history)} entries; at most {MAX_ITEMS}")
+    if r.HasField("follow_up"):
+        if r.follow_up.satisfaction not in FOLLOW_UP_SATISFACTION:
+            raise RuleBroken(
+                f"follow_up.satisfaction {r.follow_up.satisfaction!r} is not one of "
+                + ", ".join(sorted(s for s in FOLLOW_UP_SATISFACTION if s))
+            )
+        _text(r.follow_up.status, "follow_up.status", required=True)
+        if len(r.follow_up.status) > 32:
+            raise RuleBroken("follow_up.status is longer than 32 characters")
+
+
+#: Escalation.follow_up.satisfaction: the city's survey outcomes, "" before the callback.
+FOLLOW_UP_SATISFACTION = frozenset(
+    {"", "very_satisfied", "satisfied", "neutral", "dissatisfied", "unreachable"}
+)
 
 
 def check_suggestions(r: pb.SuggestionBatch, today: date) -> None:

@@ -8,7 +8,8 @@ another major is refused with FAILED_PRECONDITION.
 from __future__ import annotations
 
 SOFTWARE_VERSION = "0.1.0"
-SCHEMA_VERSION = "1.0"
+#: 1.1: Escalation.follow_up (a resolved escalation's close and callback, city to hub).
+SCHEMA_VERSION = "1.1"
 SCHEMA_MAJOR = 1
 
 

@@ -12,7 +12,7 @@ from typing import Final
 from fastapi import Request
 from sqlalchemy import Engine
 
-from province_hub import staff
+from province_hub import audit, staff
 from province_hub.staff import HubMember, HubRole
 from sync.web.auth import (
     AreaTable,
@@ -20,6 +20,7 @@ from sync.web.auth import (
     Session,
     basic_credentials,
     check_header_csrf,
+    client_address,
     session_of,
 )
 from sync.web.throttle import checked_login
@@ -43,6 +44,14 @@ AREAS: Final[dict[str, frozenset[HubRole]]] = {
     "quarantine": _WATCHERS,
     "links": _ALL,
     "personal_data": frozenset({HubRole.GM_HOTLINE}),
+    # The escalation desk: everyone who watches sees the queue; the GM hotline works it.
+    "desk": _WATCHERS | {HubRole.GM_HOTLINE},
+    "desk.work": frozenset({HubRole.GM_HOTLINE}),
+    # Ticket traces: a supervisor or the GM hotline asks a city; watchers read the answers.
+    "traces": _WATCHERS | {HubRole.GM_HOTLINE},
+    "traces.request": frozenset({HubRole.SUPERVISOR, HubRole.GM_HOTLINE}),
+    # Who did what at the hub: the administrators'.
+    "audit": frozenset({HubRole.ADMIN}),
 }
 TABLE: Final = AreaTable(AREAS)
 
@@ -88,6 +97,16 @@ def api_user(request: Request) -> HubMember:
     if basic is not None:
         member = checked_login(request, *basic, lambda who, pw: staff.authenticate(engine, who, pw))
         if member is None:
+            known = staff.get_staff(engine, basic[0][:64]) if basic[0] else None
+            audit.record_alone(
+                engine,
+                actor=known.id if known else "",
+                role=known.role.value if known else "",
+                action=audit.Action.LOGIN_FAILED,
+                target=f"staff:{known.id}" if known else "",
+                detail="HTTP Basic: wrong staff id or password",
+                address=client_address(request),
+            )
             raise NotLoggedIn("wrong staff id or password")
         return member
     found = _session_member(request)

@@ -23,6 +23,7 @@ from province_hub.web import exports, views
 from province_hub.web.access import AREAS, api_user, require
 from province_hub.web.context import hub_of
 from province_hub.web.views import ExportView, KpiName, PeriodKind
+from sync.web.auth import client_address
 
 
 class Problem(BaseModel):
@@ -304,6 +305,8 @@ def post_suggestions_seen(request: Request, user: Caller, body: SeenRequest) -> 
         hub_of(request).engine,
         batches=[(b.city_code, b.seq) for b in body.batches],
         seen_by=user.id,
+        role=user.role.value,
+        address=client_address(request),
     )
     return SeenResult(marked=marked)
 

@@ -11,6 +11,7 @@ from fastapi import Request
 from sqlalchemy import Engine
 
 from province_hub.deadlines import Deadlines
+from sync.calendar import WorkCalendar
 from sync.roster import City
 
 
@@ -23,6 +24,8 @@ class HubWeb:
     now: Callable[[ZoneInfo], datetime] = field(default=datetime.now)
     #: The report deadlines (timeliness, late and missing reports); None: not judged.
     deadlines: Deadlines | None = None
+    #: Working days an escalation may stay open before the desk marks it overdue.
+    escalation_limit_days: int = 5
 
     @property
     def roster_codes(self) -> tuple[str, ...]:
@@ -36,6 +39,13 @@ class HubWeb:
 
     def local_now(self) -> datetime:
         return self.now(self.zone)
+
+    @property
+    def calendar(self) -> WorkCalendar:
+        """The working-day calendar (the deadlines' holidays; weekends only without)."""
+        if self.deadlines is not None:
+            return self.deadlines.calendar
+        return WorkCalendar(tz_name=self.zone.key)
 
 
 def hub_of(request: Request) -> HubWeb:

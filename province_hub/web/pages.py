@@ -15,7 +15,8 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from province_hub import staff, supervision
+from province_hub import audit, staff, supervision
+from province_hub.audit import Action
 from province_hub.staff import HubMember
 from province_hub.web import tables, views
 from province_hub.web.access import may, page_user, require
@@ -28,6 +29,7 @@ from sync.web.auth import (
     Session,
     TooManyAttempts,
     check_form_csrf,
+    client_address,
     safe_next,
     session_of,
     set_session,
@@ -50,6 +52,9 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("/suggestions", "nav_suggestions", "suggestions"),
     ("/quarantine", "nav_quarantine", "quarantine"),
     ("/links", "nav_links", "links"),
+    ("/desk", "nav_desk", "desk"),
+    ("/traces", "nav_traces", "traces"),
+    ("/audit", "nav_audit", "audit"),
 )
 PERIODS: tuple[str, ...] = ("day", "week", "month", "quarter", "year")
 Period = Annotated[PeriodKind, Query()]
@@ -148,6 +153,27 @@ def login_form(request: Request, next: str = "/") -> Response:
     return response
 
 
+def _login_audit(request: Request, typed: str, member: HubMember | None, why: str) -> None:
+    """A login, or a failed one, in the audit log: the account when it exists ("" for an
+    id nobody has, so the log does not collect mistyped passwords pasted as ids)."""
+    engine = hub_of(request).engine
+    if member is not None:
+        actor, role, action, detail = member.id, member.role.value, Action.LOGIN, ""
+    else:
+        known = staff.get_staff(engine, typed.strip()[:64]) if typed.strip() else None
+        actor = known.id if known else ""
+        role, action, detail = (known.role.value if known else ""), Action.LOGIN_FAILED, why
+    audit.record_alone(
+        engine,
+        actor=actor,
+        role=role,
+        action=action,
+        target=f"staff:{actor}" if actor else "",
+        detail=detail,
+        address=client_address(request),
+    )
+
+
 @router.post("/login", response_class=HTMLResponse, dependencies=[Depends(check_form_csrf)])
 def login(
     request: Request,
@@ -162,9 +188,11 @@ def login(
             request, staff_id.strip(), password, lambda who, pw: staff.authenticate(engine, who, pw)
         )
     except TooManyAttempts as exc:
+        _login_audit(request, staff_id, None, "throttled")
         refused = render(request, "login.html", status_code=429, next=target, throttled=True)
         refused.headers["Retry-After"] = str(exc.retry_after)
         return refused
+    _login_audit(request, staff_id, member, "wrong staff id or password")
     if member is None:
         return render(request, "login.html", status_code=401, next=target, failed=True)
     response = RedirectResponse(_home_for(member) if target == "/" else target, status_code=303)
@@ -175,6 +203,16 @@ def login(
 
 @router.post("/logout", dependencies=[Depends(check_form_csrf)])
 def logout(request: Request) -> Response:
+    session = session_of(request)
+    if session is not None and session.staff_id is not None:
+        member = staff.get_staff(hub_of(request).engine, session.staff_id)
+        audit.record_alone(
+            hub_of(request).engine,
+            actor=session.staff_id,
+            role=member.role.value if member else "",
+            action=Action.LOGOUT,
+            address=client_address(request),
+        )
     response = RedirectResponse("/login", status_code=303)
     set_session(request, response, Session.fresh())
     return response
@@ -426,7 +464,13 @@ def suggestions_seen(request: Request, user: User, form: CsrfForm) -> Response:
         code, _, seq = str(value).partition(":")
         if code.isdigit() and seq.isdigit():
             keys.append((code, int(seq)))
-    supervision.mark_suggestions_seen(hub_of(request).engine, batches=keys, seen_by=user.id)
+    supervision.mark_suggestions_seen(
+        hub_of(request).engine,
+        batches=keys,
+        seen_by=user.id,
+        role=user.role.value,
+        address=client_address(request),
+    )
     back = safe_next(str(form.get("back") or "/suggestions"), "/suggestions")
     return RedirectResponse(back, status_code=303)
 

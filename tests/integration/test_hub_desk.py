@@ -4,6 +4,7 @@ sent by a real city store."""
 
 from __future__ import annotations
 
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from city_node import tickets
 from city_node.context import Actor, make_context
 from city_node.domain import Action, Role
 from city_node.store import create_schema as create_city_schema
-from province_hub import services
+from province_hub import desk, services
 from province_hub.store import create_schema
 from sync.db import make_engine
 from sync.outbox import OutboxRow
@@ -66,7 +67,7 @@ def test_a_resolution_names_the_escalation_it_answers(hub: Any, tmp_path: Path) 
     services.ingest_batch(
         hub, city_code=CITY, envelopes=envelopes, tz_name="Asia/Shanghai", max_batch=100
     )
-    sent = services.resolve_escalation(
+    sent = desk.resolve_escalation(
         hub,
         city_code=CITY,
         ticket_id=ticket_id,
@@ -94,10 +95,10 @@ def test_a_resolution_of_an_unknown_escalation_needs_force(hub: Any) -> None:
         "resolved_by": "gm-1",
         "roster_codes": ROSTER_CODES,
     }
-    with pytest.raises(services.UnknownEscalation, match="no escalation of ticket 4242"):
-        services.resolve_escalation(hub, **ask)
+    with pytest.raises(desk.UnknownEscalation, match="no escalation of ticket 4242"):
+        desk.resolve_escalation(hub, **ask)
     assert _notices(hub, CITY) == []
-    forced = services.resolve_escalation(hub, **ask, force=True)
+    forced = desk.resolve_escalation(hub, **ask, force=True)
     assert forced.escalation_resolution.escalation_seq == 0
     assert [n.seq for n in _notices(hub, CITY)] == [forced.seq]
 
@@ -121,12 +122,12 @@ def test_a_resolution_is_refused_before_anything_is_stored(
         "force": True,
     }
     with pytest.raises(ValueError, match=message):
-        services.resolve_escalation(hub, **{**ask, **change}, roster_codes=ROSTER_CODES)
+        desk.resolve_escalation(hub, **{**ask, **change}, roster_codes=ROSTER_CODES)
     assert all(_notices(hub, code) == [] for code in ROSTER_CODES)
 
 
 def test_a_trace_request_goes_to_that_city_only(hub: Any) -> None:
-    sent = services.request_trace(
+    sent = desk.request_trace(
         hub,
         city_code=CITY,
         ticket_id="17",
@@ -138,6 +139,152 @@ def test_a_trace_request_goes_to_that_city_only(hub: Any) -> None:
     assert sent.kind == pb.TRACE_REQUEST and sent.sender == "gm-1"
     assert sent.trace_request == pb.TraceRequest(ticket_id="17", from_gm_hotline=True)
     with pytest.raises(ValueError, match="'999999' is not a city of the roster"):
-        services.request_trace(
+        desk.request_trace(
             hub, city_code="999999", ticket_id="17", requested_by="x", roster_codes=ROSTER_CODES
         )
+
+
+def test_the_desk_migration_lands_escalations_already_held(databases: Any, tmp_path: Path) -> None:
+    """A hub that held escalations (and a follow-up) before h0005 shows them on its desk."""
+    from alembic import command
+    from sqlalchemy import insert
+
+    from province_hub.store import METADATA, MIGRATIONS, DeskCase, Record
+    from sync.migrate import config, head_revision
+
+    engine = make_engine(databases("pre_desk"))
+    try:
+        with engine.begin() as conn:
+            command.upgrade(config(MIGRATIONS, METADATA, conn), "h0004")
+        ticket_id, envelopes = _escalated_ticket(tmp_path)
+        (escalation,) = [e for e in envelopes if e.WhichOneof("body") == "escalation"]
+        follow_up = pb.Escalation(
+            ticket_id=ticket_id,
+            kind=pb.COMPLAINT,
+            tier=pb.ORDINARY,
+            reason="r",
+            follow_up=pb.EscalationFollowUp(status="surveyed", satisfaction="neutral"),
+        )
+        at = escalation.created_at.ToDatetime(UTC)
+        with engine.begin() as conn:
+            for seq, subject, body in (
+                (escalation.seq, f"escalation/{ticket_id}", escalation.escalation),
+                (escalation.seq + 1, f"escalation_follow_up/{ticket_id}", follow_up),
+            ):
+                conn.execute(
+                    insert(Record).values(
+                        city_code=CITY,
+                        seq=seq,
+                        epoch="e",
+                        kind="escalation",
+                        status="accepted",
+                        subject=subject,
+                        created_at=at,
+                        received_at=at,
+                        digest=b"d" * 32,
+                        body=body.SerializeToString(),
+                    )
+                )
+        assert create_schema(engine) == head_revision(MIGRATIONS)
+        with engine.connect() as conn:
+            (case,) = conn.execute(select(DeskCase)).all()
+        assert (case.city_code, case.seq, case.ticket_id) == (CITY, escalation.seq, ticket_id)
+        assert case.category == "BILL.DISPUTE" and case.tier == "ordinary"
+        assert (case.city_status, case.satisfaction) == ("surveyed", "neutral")
+    finally:
+        engine.dispose()
+
+
+def test_hub_commands_write_their_audit_rows_from_the_cli(tmp_path: Path) -> None:
+    """``fedsync hub staff add|disable``, ``hub resolve`` and ``hub trace`` are audited with
+    the address "cli"; a refused command writes nothing."""
+    import subprocess
+    import sys
+
+    from province_hub import audit
+
+    db = f"sqlite:///{tmp_path / 'hub.sqlite'}"
+
+    def hub(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "sync.cli", "hub", *args, "--database-url", db],
+            input=stdin,
+            capture_output=True,
+            text=True,
+        )
+
+    steps = [
+        hub(
+            "staff",
+            "add",
+            "--id",
+            "gm-9",
+            "--role",
+            "gm_hotline",
+            "--password-stdin",
+            stdin="x" * 12,
+        ),
+        hub("staff", "disable", "--id", "gm-9"),
+        hub(
+            "resolve",
+            "--city",
+            CITY,
+            "--ticket",
+            "77",
+            "--resolution",
+            "退款",
+            "--force",
+            "--outcome",
+            "upheld",
+            "--by",
+            "gm-1",
+        ),
+        hub("trace", "--city", CITY, "--ticket", "77", "--by", "sup-1"),
+    ]
+    assert all(s.returncode == 0 for s in steps), [s.stderr for s in steps]
+    refused = hub("resolve", "--city", CITY, "--ticket", "78", "--resolution", "x")
+    assert refused.returncode == 2 and "no escalation of ticket 78" in refused.stderr
+    engine = make_engine(db)
+    try:
+        rows = sorted((e.action.value, e.target, e.address, e.actor) for e in audit.entries(engine))
+    finally:
+        engine.dispose()
+    assert [(a, t, addr) for a, t, addr, _ in rows] == [
+        ("escalation_resolved", f"ticket:{CITY}/77", "cli"),
+        ("staff_added", "staff:gm-9", "cli"),
+        ("staff_disabled", "staff:gm-9", "cli"),
+        ("trace_requested", f"ticket:{CITY}/77", "cli"),
+    ]
+    assert {actor for a, _, _, actor in rows if a.startswith(("escalation", "trace"))} == {
+        "gm-1",
+        "sup-1",
+    }
+
+
+def test_a_resolved_case_is_resolved_again_only_with_force(hub: Any, tmp_path: Path) -> None:
+    from province_hub.store import DeskCase
+
+    ticket_id, envelopes = _escalated_ticket(tmp_path)
+    services.ingest_batch(
+        hub, city_code=CITY, envelopes=envelopes, tz_name="Asia/Shanghai", max_batch=100
+    )
+    ask = {
+        "city_code": CITY,
+        "ticket_id": ticket_id,
+        "resolved_by": "gm-1",
+        "roster_codes": ROSTER_CODES,
+    }
+    first = desk.resolve_escalation(hub, **ask, resolution="退款", outcome="upheld")
+    with pytest.raises(desk.CaseResolved, match="resolved already"):
+        desk.resolve_escalation(hub, **ask, resolution="再次", outcome="not_upheld")
+    with pytest.raises(desk.DeskError, match="outcome"):
+        desk.resolve_escalation(hub, **ask, resolution="x", outcome="great", force=True)
+    second = desk.resolve_escalation(hub, **ask, resolution="补充说明", force=True)
+    assert [n.seq for n in _notices(hub, CITY)] == [first.seq, second.seq]
+    with hub.connect() as conn:
+        case = conn.execute(select(DeskCase)).one()
+    assert (case.outcome, case.resolution, case.resolution_notice_seq) == (
+        "upheld",
+        "补充说明",
+        second.seq,
+    )

@@ -1041,6 +1041,7 @@ class Escalation(_message.Message):
     CUSTOMER_PHONE_FIELD_NUMBER: _builtins.int
     REGISTERED_AT_FIELD_NUMBER: _builtins.int
     HISTORY_FIELD_NUMBER: _builtins.int
+    FOLLOW_UP_FIELD_NUMBER: _builtins.int
     ticket_id: _builtins.str
     """The city's ticket number; the province's resolution refers to it."""
     kind: Global___TicketKind.ValueType
@@ -1058,6 +1059,17 @@ class Escalation(_message.Message):
     def registered_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def history(self) -> _containers.RepeatedCompositeFieldContainer[Global___HistoryEntry]: ...
+    @_builtins.property
+    def follow_up(self) -> Global___EscalationFollowUp:
+        """Set (schema 1.1) when this is not a new escalation but the city's follow-up on one the
+        province resolved: the city sends the Escalation again, in the same transaction as the
+        step, when the ticket is closed or surveyed after the ESCALATION_RESOLUTION arrived.
+        Such a follow-up carries the ticket's kind, category, channel, tier, reason and updated
+        history but no customer contact (customer_name, customer_phone empty). A hub that
+        predates the field stores it as one more escalation of the ticket; this hub keeps it
+        apart (it is never taken for a new escalation) and shows the outcome on its desk.
+        """
+
     def __init__(
         self,
         *,
@@ -1072,14 +1084,59 @@ class Escalation(_message.Message):
         customer_phone: _builtins.str = ...,
         registered_at: _timestamp_pb2.Timestamp | None = ...,
         history: _abc.Iterable[Global___HistoryEntry] | None = ...,
+        follow_up: Global___EscalationFollowUp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["registered_at", b"registered_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["follow_up", b"follow_up", "registered_at", b"registered_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["category", b"category", "channel", b"channel", "content", b"content", "customer_name", b"customer_name", "customer_phone", b"customer_phone", "history", b"history", "kind", b"kind", "reason", b"reason", "registered_at", b"registered_at", "ticket_id", b"ticket_id", "tier", b"tier"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["category", b"category", "channel", b"channel", "content", b"content", "customer_name", b"customer_name", "customer_phone", b"customer_phone", "follow_up", b"follow_up", "history", b"history", "kind", b"kind", "reason", b"reason", "registered_at", b"registered_at", "ticket_id", b"ticket_id", "tier", b"tier"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Escalation: _TypeAlias = Escalation  # noqa: Y015
+
+@_typing.final
+class EscalationFollowUp(_message.Message):
+    """What came of a resolved escalation at the city: the loop closed, the callback made."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESOLUTION_NOTICE_SEQ_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    CLOSED_AT_FIELD_NUMBER: _builtins.int
+    SURVEYED_AT_FIELD_NUMBER: _builtins.int
+    SATISFACTION_FIELD_NUMBER: _builtins.int
+    resolution_notice_seq: _builtins.int
+    """The ESCALATION_RESOLUTION notice the city applied."""
+    status: _builtins.str
+    """The ticket's status after the step ("closed", "surveyed", "in_progress" when reopened)."""
+    satisfaction: _builtins.str
+    """The callback's outcome: "very_satisfied", "satisfied", "neutral", "dissatisfied",
+    "unreachable"; "" before the callback.
+    """
+    @_builtins.property
+    def closed_at(self) -> _timestamp_pb2.Timestamp:
+        """When the city closed the ticket (absent while it is open)."""
+
+    @_builtins.property
+    def surveyed_at(self) -> _timestamp_pb2.Timestamp:
+        """When the satisfaction callback was recorded (absent before it)."""
+
+    def __init__(
+        self,
+        *,
+        resolution_notice_seq: _builtins.int = ...,
+        status: _builtins.str = ...,
+        closed_at: _timestamp_pb2.Timestamp | None = ...,
+        surveyed_at: _timestamp_pb2.Timestamp | None = ...,
+        satisfaction: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["closed_at", b"closed_at", "surveyed_at", b"surveyed_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["closed_at", b"closed_at", "resolution_notice_seq", b"resolution_notice_seq", "satisfaction", b"satisfaction", "status", b"status", "surveyed_at", b"surveyed_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EscalationFollowUp: _TypeAlias = EscalationFollowUp  # noqa: Y015
 
 @_typing.final
 class Suggestion(_message.Message):

@@ -1,0 +1,367 @@
+"""``/api/v1`` for the province's desks: the escalation desk (queue, case, take, notes,
+contact log, resolve, export), ticket traces, and the audit log (JSON and CSV).
+
+Thin edges over :mod:`province_hub.desk` and :mod:`province_hub.audit`: the role table is
+asked first, the body is validated by its model (422 naming the field), the use case runs
+with its audit row. Customer name and phone come masked unless the caller is the GM hotline.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from province_hub import audit, desk, desk_views
+from province_hub.audit import Action
+from province_hub.staff import HubMember
+from province_hub.web import exports
+from province_hub.web.access import api_user, require
+from province_hub.web.api import _ERRORS, Problem
+from province_hub.web.context import HubWeb, hub_of
+from province_hub.web.desk_tables import ages, audit_table, personal, queue_table
+from province_hub.web.tables import Column
+from sync.web.auth import client_address
+
+router = APIRouter(
+    prefix="/api/v1",
+    tags=["desks"],
+    responses={
+        **_ERRORS,
+        404: {"model": Problem, "description": "no such case"},
+        409: {"model": Problem, "description": "the case is resolved already"},
+    },
+)
+Caller = Annotated[HubMember, Depends(api_user)]
+CityPath = Annotated[str, Path(pattern=r"^\d{6}$", description="the escalating city's code")]
+SeqPath = Annotated[int, Path(ge=1, le=2**63 - 1, description="the escalation's seq")]
+Text = Annotated[str, Field(min_length=1, max_length=desk.MAX_TEXT)]
+
+
+class TakeRequest(BaseModel):
+    """Whom to assign the case to: a GM hotline account id (oneself or a colleague)."""
+
+    assignee: str = Field(min_length=2, max_length=64)
+
+
+class NoteRequest(BaseModel):
+    text: Text
+
+
+class ContactRequest(BaseModel):
+    channel: Literal["phone", "sms", "visit", "other"]
+    text: Text
+
+
+class ResolveRequest(BaseModel):
+    outcome: Literal["upheld", "partly_upheld", "not_upheld", "withdrawn"]
+    resolution: Text
+
+
+class Resolved(BaseModel):
+    notice_seq: int
+
+
+class TraceAsk(BaseModel):
+    city_code: str = Field(pattern=r"^\d{6}$")
+    ticket_id: str = Field(min_length=1, max_length=64)
+
+
+class Done(BaseModel):
+    ok: bool = True
+
+
+def _json(data: Any) -> Response:
+    body = json.dumps(data, ensure_ascii=False, default=_default, separators=(",", ":"))
+    return Response(body, media_type="application/json")
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+# --- escalation desk ------------------------------------------------------------------------
+
+
+@router.get("/desk", response_model=list[dict[str, Any]])
+def get_desk(
+    request: Request,
+    user: Caller,
+    city: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
+    category: Annotated[str | None, Query(max_length=64)] = None,
+    state: Annotated[Literal["open", "resolved", "all"], Query()] = "open",
+    sort: Annotated[Literal["age", "registered", "city", "category"], Query()] = "age",
+    order: Annotated[Literal["asc", "desc"], Query()] = "desc",
+) -> Any:
+    """Escalated complaints: ages in working days since escalated and since registered,
+    ``overdue`` past the hub's limit, who took it, the outcome, and the city's side (when
+    it received the resolution, closed the ticket, the callback's satisfaction)."""
+    require(user, "desk")
+    hub = hub_of(request)
+    rows = desk_views.queue(
+        hub.engine,
+        ages(hub),
+        city=city,
+        category=category,
+        state=state,
+        sort=sort,
+        descending=order == "desc",
+    )
+    return _json(rows)
+
+
+@router.get(
+    "/desk/export",
+    response_class=Response,
+    responses={200: {"content": {exports.MEDIA_TYPES["csv"]: {}}, "description": "CSV"}},
+)
+def get_desk_export(
+    request: Request,
+    user: Caller,
+    state: Annotated[Literal["open", "resolved", "all"], Query()] = "open",
+) -> Response:
+    """The queue as CSV with each customer's name and phone (masked unless the caller is
+    the GM hotline, whose export is recorded in the audit log)."""
+    require(user, "desk")
+    hub = hub_of(request)
+    rows = desk_views.queue(hub.engine, ages(hub), state=state)
+    unmasked = personal(user)
+    found = desk_views.contacts(
+        hub.engine, [(r["city_code"], r["seq"]) for r in rows], personal=unmasked
+    )
+    for r in rows:
+        r["customer_name"], r["customer_phone"] = found.get((r["city_code"], r["seq"]), ("", ""))
+    table = queue_table(rows, hub, "zh", hub.names("zh"))
+    table.columns += [
+        Column("customer_name", "客户姓名", "Customer", "text"),
+        Column("customer_phone", "客户电话", "Phone", "text"),
+    ]
+    body = exports.render(table, "csv", hub.local_now())
+    if unmasked and rows:
+        desk.record_personal_export(
+            hub.engine,
+            actor=user.id,
+            role=user.role.value,
+            address=client_address(request),
+            what=f"desk:{state}",
+            rows=len(rows),
+        )
+    return Response(
+        body,
+        media_type=exports.MEDIA_TYPES["csv"],
+        headers={"Content-Disposition": f'attachment; filename="desk-{hub.today()}.csv"'},
+    )
+
+
+@router.get("/desk/{city}/{seq}", response_model=dict[str, Any])
+def get_case(request: Request, user: Caller, city: CityPath, seq: SeqPath) -> Any:
+    """One case: the escalation as the city sent it (history, reason, content, customer),
+    notes and contact log, the resolution and the city's follow-up."""
+    require(user, "desk")
+    hub = hub_of(request)
+    return _json(
+        desk_views.case(hub.engine, ages(hub), city_code=city, seq=seq, personal=personal(user))
+    )
+
+
+@router.post("/desk/{city}/{seq}/take", response_model=Done)
+def post_take(
+    request: Request, user: Caller, city: CityPath, seq: SeqPath, body: TakeRequest
+) -> Done:
+    """Assign the case to oneself or a colleague of the GM hotline."""
+    require(user, "desk.work")
+    desk.take(
+        hub_of(request).engine,
+        city_code=city,
+        seq=seq,
+        assignee=body.assignee,
+        actor=user.id,
+        role=user.role.value,
+        address=client_address(request),
+    )
+    return Done()
+
+
+@router.post("/desk/{city}/{seq}/notes", response_model=Done)
+def post_note(
+    request: Request, user: Caller, city: CityPath, seq: SeqPath, body: NoteRequest
+) -> Done:
+    """An internal note (never sent to the city)."""
+    require(user, "desk.work")
+    desk.add_entry(
+        hub_of(request).engine,
+        city_code=city,
+        seq=seq,
+        kind="note",
+        text=body.text,
+        actor=user.id,
+        role=user.role.value,
+        address=client_address(request),
+    )
+    return Done()
+
+
+@router.post("/desk/{city}/{seq}/contacts", response_model=Done)
+def post_contact(
+    request: Request, user: Caller, city: CityPath, seq: SeqPath, body: ContactRequest
+) -> Done:
+    """A line of the contact log: how the customer was reached, and what was said."""
+    require(user, "desk.work")
+    desk.add_entry(
+        hub_of(request).engine,
+        city_code=city,
+        seq=seq,
+        kind="contact",
+        channel=body.channel,
+        text=body.text,
+        actor=user.id,
+        role=user.role.value,
+        address=client_address(request),
+    )
+    return Done()
+
+
+def resolve_case(
+    request: Request, user: HubMember, city: str, seq: int, outcome: str, text: str
+) -> int:
+    """Resolve through the same service as ``fedsync hub resolve``; the notice's seq."""
+    hub = hub_of(request)
+    sent = desk.resolve_case(
+        hub.engine,
+        city_code=city,
+        seq=seq,
+        outcome=outcome,
+        resolution=text,
+        resolved_by=user.id,
+        roster_codes=hub.roster_codes,
+        role=user.role.value,
+        address=client_address(request),
+    )
+    return int(sent.seq)
+
+
+@router.post("/desk/{city}/{seq}/resolve", response_model=Resolved)
+def post_resolve(
+    request: Request, user: Caller, city: CityPath, seq: SeqPath, body: ResolveRequest
+) -> Resolved:
+    """Resolve with an outcome and a note: the resolution goes to the city as an
+    ESCALATION_RESOLUTION notice."""
+    require(user, "desk.work")
+    return Resolved(
+        notice_seq=resolve_case(request, user, city, seq, body.outcome, body.resolution)
+    )
+
+
+# --- traces ---------------------------------------------------------------------------------
+
+
+@router.get("/traces", response_model=list[dict[str, Any]])
+def get_traces(request: Request, user: Caller) -> Any:
+    """Trace requests, newest first, with their state and the city's answer once it came."""
+    require(user, "traces")
+    return _json(desk_views.traces(hub_of(request).engine, personal=personal(user)))
+
+
+def ask_trace(hub: HubWeb, request: Request, user: HubMember, city: str, ticket: str) -> int:
+    sent = desk.request_trace(
+        hub.engine,
+        city_code=city,
+        ticket_id=ticket.strip(),
+        requested_by=user.id,
+        roster_codes=hub.roster_codes,
+        from_gm_hotline=personal(user),
+        role=user.role.value,
+        address=client_address(request),
+    )
+    return int(sent.seq)
+
+
+@router.post("/traces", response_model=Resolved)
+def post_trace(request: Request, user: Caller, body: TraceAsk) -> Resolved:
+    """Ask a city for one ticket's history (a TRACE_REQUEST notice to that city)."""
+    require(user, "traces.request")
+    return Resolved(
+        notice_seq=ask_trace(hub_of(request), request, user, body.city_code, body.ticket_id)
+    )
+
+
+# --- audit ----------------------------------------------------------------------------------
+
+
+def audit_filters(hub: HubWeb, date_from: date | None, date_to: date | None) -> dict[str, Any]:
+    """Dates in the federation's zone as UTC instants (SQLite compares the stored UTC text,
+    so a local-time bound would be off by the zone's offset); ``date_to`` is inclusive."""
+
+    def start_of(day: date) -> datetime:
+        return datetime.combine(day, time(0), tzinfo=hub.zone).astimezone(UTC)
+
+    since = start_of(date_from) if date_from else None
+    until = start_of(date_to + timedelta(days=1)) if date_to else None
+    if since and until and until <= since:
+        raise desk.DeskError("to: the range ends before it starts", field="to")
+    return {"since": since, "until": until}
+
+
+ActorQ = Annotated[str | None, Query(max_length=64)]
+ActionQ = Annotated[Action | None, Query()]
+FromQ = Annotated[date | None, Query(alias="from")]
+ToQ = Annotated[date | None, Query(alias="to")]
+
+
+@router.get("/audit", response_model=list[dict[str, Any]])
+def get_audit(
+    request: Request,
+    user: Caller,
+    actor: ActorQ = None,
+    action: ActionQ = None,
+    date_from: FromQ = None,
+    date_to: ToQ = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> Any:
+    """Who did what at the hub, newest first (admins only)."""
+    require(user, "audit")
+    hub = hub_of(request)
+    found = audit.entries(
+        hub.engine,
+        actor=actor or None,
+        action=action,
+        limit=limit,
+        **audit_filters(hub, date_from, date_to),
+    )
+    return _json([{**e.__dict__, "action": e.action.value} for e in found])
+
+
+@router.get(
+    "/audit/export",
+    response_class=Response,
+    responses={200: {"content": {exports.MEDIA_TYPES["csv"]: {}}, "description": "CSV"}},
+)
+def get_audit_export(
+    request: Request,
+    user: Caller,
+    actor: ActorQ = None,
+    action: ActionQ = None,
+    date_from: FromQ = None,
+    date_to: ToQ = None,
+) -> Response:
+    """The filtered audit log as CSV (at most 50,000 rows)."""
+    require(user, "audit")
+    hub = hub_of(request)
+    found = audit.entries(
+        hub.engine,
+        actor=actor or None,
+        action=action,
+        limit=50_000,
+        **audit_filters(hub, date_from, date_to),
+    )
+    body = exports.render(audit_table(found, hub), "csv", hub.local_now())
+    return Response(
+        body,
+        media_type=exports.MEDIA_TYPES["csv"],
+        headers={"Content-Disposition": f'attachment; filename="audit-{hub.today()}.csv"'},
+    )

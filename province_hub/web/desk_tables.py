@@ -1,0 +1,179 @@
+"""The desks' tables (escalation queue, trace requests, audit log) as the shared
+:class:`~province_hub.web.tables.Table`, so a page and its CSV show the same rows under the
+same headers; and the calls the desk pages and API share (ages, who may see what)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from province_hub import desk_views
+from province_hub.audit import Entry
+from province_hub.staff import HubMember
+from province_hub.web.access import may
+from province_hub.web.context import HubWeb
+from province_hub.web.tables import Column, Table
+
+#: zh / en labels of the desk's words (outcomes, states, contact channels, sorts).
+WORDS: dict[str, tuple[str, str]] = {
+    "upheld": ("投诉成立", "Upheld"),
+    "partly_upheld": ("部分成立", "Partly upheld"),
+    "not_upheld": ("投诉不成立", "Not upheld"),
+    "withdrawn": ("客户撤诉", "Withdrawn"),
+    "new": ("待处理", "New"),
+    "taken": ("处理中", "Taken"),
+    "resolved": ("已办结", "Resolved"),
+    "open": ("未办结", "Open"),
+    "all": ("全部", "All"),
+    "phone": ("电话", "Phone"),
+    "sms": ("短信", "SMS"),
+    "visit": ("上门", "Visit"),
+    "other": ("其他", "Other"),
+    "age": ("升级后工作日", "Working days since escalated"),
+    "registered": ("受理后工作日", "Working days since registered"),
+    "city": ("地市", "City"),
+    "category": ("分类", "Category"),
+    "requested": ("已发出", "Requested"),
+    "delivered": ("地市已收到", "Delivered"),
+    "answered": ("已回复", "Answered"),
+    "note": ("内部备注", "Note"),
+    "contact": ("联系记录", "Contact"),
+    "very_satisfied": ("非常满意", "Very satisfied"),
+    "satisfied": ("满意", "Satisfied"),
+    "neutral": ("一般", "Neutral"),
+    "dissatisfied": ("不满意", "Dissatisfied"),
+    "unreachable": ("未联系上", "Unreachable"),
+}
+
+
+def word(value: str | None, lang: str) -> str:
+    if not value:
+        return "-"
+    pair = WORDS.get(value)
+    return value if pair is None else pair[0 if lang == "zh" else 1]
+
+
+def ages(hub: HubWeb) -> desk_views.Ages:
+    return desk_views.Ages(
+        calendar=hub.calendar, now=hub.local_now(), limit_days=hub.escalation_limit_days
+    )
+
+
+def personal(user: HubMember) -> bool:
+    """May ``user`` see the customers' names and phones (the GM hotline only)?"""
+    return may(user, "personal_data")
+
+
+def local(value: datetime | None, hub: HubWeb) -> str:
+    return "" if value is None else value.astimezone(hub.zone).strftime("%Y-%m-%d %H:%M")
+
+
+def queue_table(
+    rows: Sequence[Mapping[str, Any]], hub: HubWeb, lang: str, names: Mapping[str, str]
+) -> Table:
+    shown = [
+        {
+            **r,
+            "case": f"{r['city_code']}/{r['seq']}",
+            "city": names.get(r["city_code"], r["city_code"]),
+            "state_text": word(r["state"], lang),
+            "overdue_text": ("超期" if lang == "zh" else "overdue") if r["overdue"] else "",
+            "escalated": local(r["escalated_at"], hub),
+            "outcome_text": word(r["outcome"], lang),
+            "delivered": local(r["resolution_delivered_at"], hub),
+            "closed": local(r["closed_at"], hub),
+            "satisfaction_text": word(r["satisfaction"], lang),
+        }
+        for r in rows
+    ]
+    return Table(
+        name="desk",
+        title_zh="升级投诉",
+        title_en="Escalated complaints",
+        columns=[
+            Column("case", "编号", "Case", "text"),
+            Column("city", "地市", "City", "text"),
+            Column("ticket_id", "工单号", "Ticket", "text"),
+            Column("category", "分类", "Category", "text"),
+            Column("tier", "客户级别", "Tier", "text"),
+            Column("escalated", "升级时间", "Escalated", "text"),
+            Column("age_escalated", "升级后工作日", "Working days escalated"),
+            Column("age_registered", "受理后工作日", "Working days registered"),
+            Column("overdue_text", "超期", "Overdue", "text"),
+            Column("state_text", "状态", "State", "text"),
+            Column("assignee", "处理人", "Assignee", "text"),
+            Column("outcome_text", "处理结果", "Outcome", "text"),
+            Column("delivered", "地市收到", "City received", "text"),
+            Column("closed", "地市结单", "City closed", "text"),
+            Column("satisfaction_text", "回访满意度", "Satisfaction", "text"),
+        ],
+        rows=shown,
+    )
+
+
+def traces_table(
+    rows: Sequence[Mapping[str, Any]], hub: HubWeb, lang: str, names: Mapping[str, str]
+) -> Table:
+    shown = [
+        {
+            **r,
+            "city": names.get(r["city_code"], r["city_code"]),
+            "requested": local(r["requested_at"], hub),
+            "answered": local(r["answered_at"], hub),
+            "state_text": word(r["state"], lang),
+            "found": None if r["answer"] is None else r["answer"]["found"],
+            "status": "" if r["answer"] is None else r["answer"]["status"],
+            "customer_phone": "" if r["answer"] is None else r["answer"]["customer_phone"],
+        }
+        for r in rows
+    ]
+    return Table(
+        name="traces",
+        title_zh="工单调阅",
+        title_en="Ticket traces",
+        columns=[
+            Column("notice_seq", "请求号", "Request", "text"),
+            Column("city", "地市", "City", "text"),
+            Column("ticket_id", "工单号", "Ticket", "text"),
+            Column("requested_by", "请求人", "Asked by", "text"),
+            Column("requested", "请求时间", "Asked at", "text"),
+            Column("state_text", "状态", "State", "text"),
+            Column("answered", "回复时间", "Answered at", "text"),
+            Column("found", "找到工单", "Found", "text"),
+            Column("status", "工单状态", "Ticket status", "text"),
+            Column("customer_phone", "客户电话", "Customer phone", "text"),
+        ],
+        rows=shown,
+    )
+
+
+def audit_table(entries: Sequence[Entry], hub: HubWeb) -> Table:
+    return Table(
+        name="audit",
+        title_zh="操作审计",
+        title_en="Audit log",
+        columns=[
+            Column("id", "序号", "No."),
+            Column("at", "时间", "When", "text"),
+            Column("actor", "操作人", "Who", "text"),
+            Column("role", "岗位", "Role", "text"),
+            Column("action", "操作", "Action", "text"),
+            Column("target", "对象", "About", "text"),
+            Column("detail", "说明", "Detail", "text"),
+            Column("address", "来源地址", "Address", "text"),
+        ],
+        rows=[
+            {
+                "id": e.id,
+                "at": e.at.astimezone(hub.zone).strftime("%Y-%m-%d %H:%M:%S"),
+                "actor": e.actor,
+                "role": e.role,
+                "action": e.action.value,
+                "target": e.target,
+                "detail": e.detail,
+                "address": e.address,
+            }
+            for e in entries
+        ],
+    )

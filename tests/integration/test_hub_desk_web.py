@@ -1,0 +1,613 @@
+"""The province's desks in the supervisor web over a real uvicorn, on SQLite and PostgreSQL:
+the escalation desk (queue ages in working days, overdue, filters and sorts, take, note,
+contact, resolve → an ESCALATION_RESOLUTION notice to that city only), masking of customer
+data for every role but the GM hotline, ticket traces, the audit page; the role matrix of
+every new page and endpoint, CSRF refusals, bad input refused naming the field with nothing
+changed; and every state-changing route of the hub web writing its audit row.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from sqlalchemy import Engine, func, select
+from starlette.routing import Route
+
+from province_hub import audit, services
+from province_hub.audit import Action
+from province_hub.staff import HubRole
+from province_hub.store import AuditEntry, DeskCase, DeskEntry, Notice
+from province_hub.web.access import AREAS
+from sync.db import make_engine
+from sync.envelopes import build_envelope
+from sync.pb.fedsync.v1 import federation_pb2 as pb
+from sync.web.throttle import LoginThrottle
+from tests.conftest import serving
+from tests.hub_web_support import CODES, PASSWORD, TZ, HubStore, fill, web_app
+
+ROLES = [r.value for r in HubRole]
+#: NOW of the web (tests/hub_web_support.py) is Saturday 2026-12-05 10:00 in Shanghai.
+OLD, FRESH = CODES[2], CODES[3]
+NAME, PHONE = "张三丰", "13812345678"
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def escalate(
+    store: HubStore,
+    city: str,
+    ticket: str,
+    *,
+    escalated: str,
+    registered: str,
+    category: str = "BILL.DISPUTE",
+) -> int:
+    """An escalation as a city sends it, through the hub's real ingest; its seq."""
+    body = pb.Escalation(
+        ticket_id=ticket,
+        kind=pb.COMPLAINT,
+        category=category,
+        channel="phone",
+        tier=pb.VIP,
+        reason="客户不接受地市处理",
+        content="话费争议",
+        customer_name=NAME,
+        customer_phone=PHONE,
+        history=[pb.HistoryEntry(actor="op-1", action="registered", note="受理")],
+    )
+    body.registered_at.FromDatetime(_at(registered))
+    store.seq[city] = store.seq.get(city, 0) + 1
+    envelope = build_envelope(
+        city_code=city, epoch="e" * 32, seq=store.seq[city], body=body, created_at=_at(escalated)
+    )
+    services.ingest_batch(
+        store.engine, city_code=city, envelopes=[envelope], tz_name=TZ, max_batch=10
+    )
+    return store.seq[city]
+
+
+@dataclass
+class Live:
+    url: str
+    engine: Engine
+    old: int
+    fresh: int
+
+    def api(self, who: str | None) -> httpx.Client:
+        auth = None if who is None else (who, PASSWORD)
+        return httpx.Client(base_url=self.url, auth=auth, timeout=30)
+
+    @contextmanager
+    def browser(self, who: str) -> Iterator[tuple[httpx.Client, str]]:
+        """Signed in through the login form; the session's CSRF token."""
+        with httpx.Client(base_url=self.url, timeout=30) as c:
+            form = {"csrf_token": csrf_of(c.get("/login").text), "staff_id": who}
+            r = c.post("/login", data={**form, "password": PASSWORD, "next": "/"})
+            assert r.status_code == 303, r.text
+            yield c, csrf_of(c.get("/links").text)
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "no CSRF field on the page"
+    return found.group(1)
+
+
+@pytest.fixture
+def live(databases: Any) -> Iterator[Live]:
+    engine = make_engine(databases("deskweb"))
+    store = fill(engine)
+    old = escalate(
+        store,
+        OLD,
+        "101",
+        escalated="2026-11-23T10:00:00+08:00",
+        registered="2026-11-20T09:00+08:00",
+    )
+    fresh = escalate(
+        store,
+        FRESH,
+        "202",
+        escalated="2026-12-03T15:00:00+08:00",
+        registered="2026-12-02T09:00+08:00",
+        category="NET.BROADBAND",
+    )
+    with serving(web_app(engine, throttle=LoginThrottle(account_limit=50, address_limit=100))) as u:
+        yield Live(u, engine, old, fresh)
+    engine.dispose()
+
+
+def _state(engine: Engine) -> tuple[Any, ...]:
+    """Everything a desk action could change (audit rows apart)."""
+    with engine.connect() as conn:
+        cases = conn.execute(
+            select(DeskCase.assignee, DeskCase.resolved_at, DeskCase.outcome).order_by(
+                DeskCase.city_code, DeskCase.seq
+            )
+        ).all()
+        return (
+            tuple(cases),
+            conn.execute(select(func.count()).select_from(DeskEntry)).scalar_one(),
+            conn.execute(select(func.count()).select_from(Notice)).scalar_one(),
+        )
+
+
+def _audit(engine: Engine) -> list[audit.Entry]:
+    return list(audit.entries(engine, limit=10_000))
+
+
+# --- the queue --------------------------------------------------------------------------------
+
+
+def test_queue_ages_in_working_days_overdue_filters_and_sorts(live: Live) -> None:
+    with live.api("supervisor") as c:
+        rows = c.get("/api/v1/desk").json()
+        assert [(r["city_code"], r["ticket_id"]) for r in rows] == [(OLD, "101"), (FRESH, "202")]
+        old, fresh = rows
+        # Escalated Monday 23 Nov; now Saturday 5 Dec: 4 + 5 working days since.
+        assert (old["age_escalated"], old["age_registered"]) == (9, 10)
+        assert old["overdue"] is True and old["state"] == "new"
+        assert (fresh["age_escalated"], fresh["age_registered"]) == (1, 2)
+        assert fresh["overdue"] is False
+        # No personal data in the queue.
+        assert PHONE not in c.get("/api/v1/desk").text and NAME not in c.get("/api/v1/desk").text
+        asc = c.get("/api/v1/desk", params={"order": "asc"}).json()
+        assert [r["ticket_id"] for r in asc] == ["202", "101"]
+        by_city = c.get("/api/v1/desk", params={"sort": "city", "order": "asc"}).json()
+        assert [r["city_code"] for r in by_city] == sorted([OLD, FRESH])
+        by_cat = c.get("/api/v1/desk", params={"sort": "category", "order": "asc"}).json()
+        assert [r["category"] for r in by_cat] == ["BILL.DISPUTE", "NET.BROADBAND"]
+        only = c.get("/api/v1/desk", params={"city": FRESH}).json()
+        assert [r["ticket_id"] for r in only] == ["202"]
+        assert [
+            r["ticket_id"] for r in c.get("/api/v1/desk", params={"category": "NET"}).json()
+        ] == ["202"]
+        assert c.get("/api/v1/desk", params={"state": "resolved"}).json() == []
+    with live.browser("supervisor") as (b, _):
+        page = b.get("/desk").text
+        assert f'data-case="{OLD}/{live.old}"' in page and 'class="overdue bad"' in page
+        assert 'id="overdue-count">1<' in page
+        en = b.get("/desk", params={"lang": "en"}).text
+        assert "Escalation desk" in en and "Overdue" in en
+
+
+def test_customer_data_is_masked_for_everyone_but_the_gm_hotline(live: Live) -> None:
+    for who in ROLES:
+        if HubRole(who) not in AREAS["desk"]:
+            continue
+        with live.api(who) as c:
+            case = c.get(f"/api/v1/desk/{OLD}/{live.old}").json()
+        if who == "gm_hotline":
+            assert (case["customer_name"], case["customer_phone"]) == (NAME, PHONE)
+        else:
+            assert (case["customer_name"], case["customer_phone"]) == ("张**", "138****5678")
+        assert case["history"][0]["action"] == "registered" and case["reason"]
+    with live.browser("supervisor") as (b, _):
+        page = b.get(f"/desk/{OLD}/{live.old}").text
+        assert "138****5678" in page and PHONE not in page and NAME not in page
+        assert 'id="take-form"' not in page  # the supervisor only watches
+    with live.browser("gm_hotline") as (b, _):
+        page = b.get(f"/desk/{OLD}/{live.old}").text
+        assert PHONE in page and NAME in page and 'id="take-form"' in page
+
+
+def test_the_gm_hotline_takes_notes_contacts_and_resolves(live: Live) -> None:
+    case = f"/api/v1/desk/{OLD}/{live.old}"
+    with live.api("gm_hotline") as c:
+        assert c.post(f"{case}/take", json={"assignee": "gm_hotline"}).status_code == 200
+        assert c.post(f"{case}/notes", json={"text": "客户情绪激动"}).status_code == 200
+        r = c.post(f"{case}/contacts", json={"channel": "phone", "text": "已致电客户说明"})
+        assert r.status_code == 200
+        r = c.post(f"{case}/resolve", json={"outcome": "upheld", "resolution": "退还一个月月租"})
+        assert r.status_code == 200, r.text
+        notice_seq = r.json()["notice_seq"]
+        shown = c.get(case).json()
+    assert shown["state"] == "resolved" and shown["outcome"] == "upheld"
+    assert shown["assignee"] == "gm_hotline" and shown["resolution_notice_seq"] == notice_seq
+    assert [(e["kind"], e["channel"]) for e in shown["entries"]] == [
+        ("note", ""),
+        ("contact", "phone"),
+    ]
+    assert shown["overdue"] is False  # resolved: no longer overdue
+    # The resolution goes to the city that raised it, and to no other.
+    sent = [
+        pb.Notice.FromString(n)
+        for n in services.notices_after(live.engine, city_code=OLD, after_seq=0)
+    ]
+    assert [n.seq for n in sent] == [notice_seq]
+    assert sent[0].escalation_resolution.ticket_id == "101"
+    assert sent[0].escalation_resolution.escalation_seq == live.old
+    assert services.notices_after(live.engine, city_code=FRESH, after_seq=0) == []
+    rows = [(e.actor, e.role, e.action, e.target) for e in _audit(live.engine)]
+    target = f"escalation:{OLD}/{live.old}"
+    for action in (
+        Action.ESCALATION_TAKEN,
+        Action.ESCALATION_NOTED,
+        Action.ESCALATION_CONTACTED,
+        Action.ESCALATION_RESOLVED,
+    ):
+        assert ("gm_hotline", "gm_hotline", action, target) in rows
+    # Nothing the desk wrote goes into the audit details.
+    assert not any("退还" in e.detail or "客户" in e.detail for e in _audit(live.engine))
+    with live.api("gm_hotline") as c:
+        again = c.post(f"{case}/resolve", json={"outcome": "upheld", "resolution": "再次"})
+        assert again.status_code == 409
+        assert c.post(f"{case}/take", json={"assignee": "gm_hotline"}).status_code == 409
+    with live.api("supervisor") as c:
+        done = c.get("/api/v1/desk", params={"state": "resolved"}).json()
+        assert [r["ticket_id"] for r in done] == ["101"]
+
+
+def test_bad_input_is_refused_naming_the_field_and_changes_nothing(live: Live) -> None:
+    case = f"/api/v1/desk/{OLD}/{live.old}"
+    before, audited = _state(live.engine), len(_audit(live.engine))
+    with live.api("gm_hotline") as c:
+        refusals = [
+            (c.post(f"{case}/take", json={"assignee": "supervisor"}), 422, "assignee"),
+            (c.post(f"{case}/take", json={}), 422, "assignee"),
+            (c.post(f"{case}/notes", json={"text": ""}), 422, "text"),
+            (c.post(f"{case}/notes", json={"text": "x" * 4001}), 422, "text"),
+            (c.post(f"{case}/contacts", json={"channel": "fax", "text": "x"}), 422, "channel"),
+            (
+                c.post(f"{case}/resolve", json={"outcome": "great", "resolution": "x"}),
+                422,
+                "outcome",
+            ),
+            (
+                c.post(f"{case}/resolve", json={"outcome": "upheld", "resolution": ""}),
+                422,
+                "resolution",
+            ),
+            (c.post(f"/api/v1/desk/{OLD}/999/notes", json={"text": "x"}), 404, "999"),
+            (c.post(f"/api/v1/desk/12345/{live.old}/notes", json={"text": "x"}), 422, "city"),
+            (
+                c.post("/api/v1/traces", json={"city_code": "999999", "ticket_id": "1"}),
+                422,
+                "city_code",
+            ),
+            (c.post("/api/v1/traces", json={"city_code": OLD, "ticket_id": ""}), 422, "ticket_id"),
+            (c.get("/api/v1/desk", params={"sort": "mood"}), 422, "sort"),
+        ]
+    with live.api("admin") as c:
+        refusals.append((c.get("/api/v1/audit", params={"action": "dance"}), 422, "action"))
+        refusals.append(
+            (c.get("/api/v1/audit", params={"from": "2026-12-05", "to": "2026-12-01"}), 422, "to")
+        )
+    for r, status, field in refusals:
+        assert r.status_code == status, (r.request.url, r.text)
+        assert field in r.json()["detail"], (r.request.url, r.text)
+    with live.browser("gm_hotline") as (b, token):
+        page = b.post(
+            f"/desk/{OLD}/{live.old}/resolve",
+            data={"csrf_token": token, "outcome": "great", "resolution": "x"},
+        )
+        assert page.status_code == 422 and "outcome" in page.text
+        page = b.post(f"/desk/{OLD}/{live.old}/note", data={"csrf_token": token, "text": " "})
+        assert page.status_code == 422 and "text" in page.text
+        page = b.post("/traces", data={"csrf_token": token, "city": "999999", "ticket": "1"})
+        assert page.status_code == 422 and "city" in page.text
+    assert _state(live.engine) == before
+    # Only the sign-ins of this test were recorded.
+    assert {e.action for e in _audit(live.engine)[: len(_audit(live.engine)) - audited]} <= {
+        Action.LOGIN
+    }
+
+
+def test_csrf_is_required_for_every_change(live: Live) -> None:
+    before = _state(live.engine)
+    with live.browser("gm_hotline") as (b, token):
+        for path, data in [
+            (f"/desk/{OLD}/{live.old}/take", {"assignee": "gm_hotline"}),
+            (f"/desk/{OLD}/{live.old}/note", {"text": "x"}),
+            (f"/desk/{OLD}/{live.old}/contact", {"channel": "phone", "text": "x"}),
+            (f"/desk/{OLD}/{live.old}/resolve", {"outcome": "upheld", "resolution": "x"}),
+            ("/traces", {"city": OLD, "ticket": "1"}),
+        ]:
+            assert b.post(path, data=data).status_code == 403, path
+            assert b.post(path, data={**data, "csrf_token": "forged"}).status_code == 403, path
+        # The API with the session cookie needs the header.
+        api = f"/api/v1/desk/{OLD}/{live.old}/notes"
+        assert b.post(api, json={"text": "x"}).status_code == 403
+        assert b.post(api, json={"text": "x"}, headers={"X-CSRF-Token": "no"}).status_code == 403
+        assert _state(live.engine) == before
+        ok = b.post(api, json={"text": "x"}, headers={"X-CSRF-Token": token})
+        assert ok.status_code == 200
+
+
+# --- role matrix ------------------------------------------------------------------------------
+
+
+def test_every_new_page_and_endpoint_with_every_role_and_anonymous(live: Live) -> None:
+    case = f"{OLD}/{live.old}"
+    gets = [
+        ("/api/v1/desk", "desk"),
+        (f"/api/v1/desk/{case}", "desk"),
+        ("/api/v1/desk/export", "desk"),
+        ("/api/v1/traces", "traces"),
+        ("/api/v1/audit", "audit"),
+        ("/api/v1/audit/export", "audit"),
+    ]
+    pages = [
+        ("/desk", "desk"),
+        (f"/desk/{case}", "desk"),
+        ("/traces", "traces"),
+        ("/audit", "audit"),
+    ]
+    posts = [
+        (f"/api/v1/desk/{case}/take", {"assignee": "gm_hotline"}, "desk.work"),
+        (f"/api/v1/desk/{case}/notes", {"text": "x"}, "desk.work"),
+        (f"/api/v1/desk/{case}/contacts", {"channel": "sms", "text": "x"}, "desk.work"),
+        ("/api/v1/traces", {"city_code": OLD, "ticket_id": "7"}, "traces.request"),
+    ]
+    for who in [None, *ROLES]:
+        with live.api(who) as c:
+            for path, area in gets:
+                r = c.get(path)
+                want = 401 if who is None else (200 if HubRole(who) in AREAS[area] else 403)
+                assert r.status_code == want, (who, path, r.text[:200])
+            for path, body, area in posts:
+                before = _state(live.engine)
+                r = c.post(path, json=body)
+                want = 401 if who is None else (200 if HubRole(who) in AREAS[area] else 403)
+                assert r.status_code == want, (who, path, r.text[:200])
+                if want != 200:
+                    assert _state(live.engine) == before
+                    if who is not None:
+                        assert who in r.json()["detail"]
+        if who is None:
+            with httpx.Client(base_url=live.url) as anonymous:
+                for path, _ in pages:
+                    r = anonymous.get(path)
+                    assert r.status_code == 303 and "/login" in r.headers["location"]
+            continue
+        with live.browser(who) as (b, token):
+            for path, area in pages:
+                r = b.get(path)
+                assert r.status_code == (200 if HubRole(who) in AREAS[area] else 403), (who, path)
+            menu = b.get("/links").text
+            for path, area in pages[:1] + pages[2:]:
+                assert (f'href="{path}"' in menu) == (HubRole(who) in AREAS[area]), (who, path)
+            r = b.post(f"/desk/{case}/note", data={"csrf_token": token, "text": "y"})
+            assert r.status_code == (303 if who == "gm_hotline" else 403), who
+    # The resolve route, last: it closes the case.
+    for who in ROLES:
+        with live.api(who) as c:
+            r = c.post(
+                f"/api/v1/desk/{case}/resolve", json={"outcome": "withdrawn", "resolution": "x"}
+            )
+            assert r.status_code == (200 if who == "gm_hotline" else 403), who
+
+
+def test_the_desk_areas() -> None:
+    assert AREAS["desk.work"] == {HubRole.GM_HOTLINE}
+    assert AREAS["personal_data"] == {HubRole.GM_HOTLINE}
+    assert AREAS["audit"] == {HubRole.ADMIN}
+    assert AREAS["traces.request"] == {HubRole.SUPERVISOR, HubRole.GM_HOTLINE}
+
+
+# --- exports with personal data, traces, the audit page -------------------------------------
+
+
+def test_a_queue_export_with_personal_data_is_audited(live: Live) -> None:
+    with live.api("supervisor") as c:
+        masked = c.get("/api/v1/desk/export").text
+    assert "138****5678" in masked and PHONE not in masked
+    assert not [e for e in _audit(live.engine) if e.action is Action.PERSONAL_DATA_EXPORTED]
+    with live.api("gm_hotline") as c:
+        full = c.get("/api/v1/desk/export").text
+    assert PHONE in full and NAME in full
+    (entry,) = [e for e in _audit(live.engine) if e.action is Action.PERSONAL_DATA_EXPORTED]
+    assert entry.actor == "gm_hotline" and "2 rows" in entry.detail and PHONE not in entry.detail
+
+
+def test_trace_requests_are_listed_with_their_state_and_answer(live: Live) -> None:
+    with live.api("supervisor") as c:
+        r = c.post("/api/v1/traces", json={"city_code": FRESH, "ticket_id": "202"})
+        seq = r.json()["notice_seq"]
+        (listed,) = c.get("/api/v1/traces").json()
+    assert listed["state"] == "requested" and listed["from_gm_hotline"] is False
+    (notice,) = [
+        pb.Notice.FromString(n)
+        for n in services.notices_after(live.engine, city_code=FRESH, after_seq=0)
+    ]
+    assert notice.seq == seq and notice.trace_request.ticket_id == "202"
+    # The city's answer arrives (as a real city node sends it: see test_desk_e2e.py).
+    trace = pb.TicketTrace(
+        request_notice_seq=seq,
+        ticket_id="202",
+        found=True,
+        status="in_progress",
+        category="NET.BROADBAND",
+        customer_phone="138****5678",
+        history=[pb.HistoryEntry(actor="op-1", action="registered")],
+    )
+    envelope = build_envelope(city_code=FRESH, epoch="e" * 32, seq=live.fresh + 1, body=trace)
+    services.ingest_batch(
+        live.engine, city_code=FRESH, envelopes=[envelope], tz_name=TZ, max_batch=5
+    )
+    with live.api("statistics_manager") as c:
+        (listed,) = c.get("/api/v1/traces").json()
+    assert listed["state"] == "answered" and listed["answer"]["status"] == "in_progress"
+    assert listed["answer"]["customer_phone"] == "138****5678"
+    with live.browser("supervisor") as (b, token):
+        page = b.get("/traces").text
+        assert f'id="trace-{seq}"' in page and "in_progress" in page
+        r = b.post("/traces", data={"csrf_token": token, "city": OLD, "ticket": "101"})
+        assert r.status_code == 303
+    actions = [(e.actor, e.action) for e in _audit(live.engine)]
+    assert actions.count(("supervisor", Action.TRACE_REQUESTED)) == 2
+
+
+def test_the_audit_page_filters_and_exports(live: Live) -> None:
+    with live.api("gm_hotline") as c:
+        c.post(f"/api/v1/desk/{OLD}/{live.old}/notes", json={"text": "x"})
+    with live.browser("admin") as (b, _):
+        page = b.get("/audit", params={"actor": "gm_hotline"}).text
+        assert "escalation_noted" in page and "login" not in page.split('id="tbl-audit"')[1]
+        assert "操作审计" in page
+        # "Today" in the federation's zone, whatever the hour in UTC.
+        today = datetime.now(ZoneInfo(TZ)).date().isoformat()
+        export = b.get(
+            "/api/v1/audit/export", params={"action": "login", "from": today, "to": today}
+        )
+        assert export.status_code == 200 and export.headers["content-type"].startswith("text/csv")
+        rows = list(csv.reader(io.StringIO(export.text)))
+        header = rows.index(["序号", "时间", "操作人", "岗位", "操作", "对象", "说明", "来源地址"])
+        body = rows[header + 1 :]
+        assert body and {r[4] for r in body} == {"login"} and "admin" in {r[2] for r in body}
+        assert (
+            b.get("/api/v1/audit", params={"from": "2000-01-01", "to": "2000-01-02"}).json() == []
+        )
+
+
+def _routes(routes: Any) -> Iterator[Route]:
+    """Every endpoint of the app, through included routers (FastAPI wraps those)."""
+    for r in routes:
+        if isinstance(r, Route):
+            yield r
+        elif hasattr(r, "original_router"):
+            yield from _routes(r.original_router.routes)
+        elif hasattr(r, "routes") and not hasattr(r, "app"):
+            yield from _routes(r.routes)
+
+
+# --- every state-changing route writes its audit row ------------------------------------------
+
+
+def test_every_state_changing_route_writes_its_audit_row(live: Live) -> None:
+    """A new POST/PUT/PATCH/DELETE route of the hub web without a recipe here fails, and
+    each recipe must leave the audit row its route promises."""
+    case = f"{OLD}/{live.old}"
+    batch = f"{CODES[0]}:1"
+
+    def page(path: str, who: str, data: dict[str, str]) -> Any:
+        with live.browser(who) as (b, token):
+            return b.post(path, data={"csrf_token": token, **data})
+
+    def api(path: str, who: str, body: dict[str, Any]) -> Any:
+        with live.api(who) as c:
+            return c.post(path, json=body)
+
+    def login() -> Any:
+        with httpx.Client(base_url=live.url) as c:
+            token = csrf_of(c.get("/login").text)
+            c.post("/login", data={"csrf_token": token, "staff_id": "admin", "password": "nope"})
+            return c.post(
+                "/login", data={"csrf_token": token, "staff_id": "admin", "password": PASSWORD}
+            )
+
+    def logout() -> Any:
+        with live.browser("announcer") as (b, token):
+            return b.post("/logout", data={"csrf_token": token})
+
+    recipes: dict[str, tuple[Any, set[Action]]] = {
+        "/login": (login, {Action.LOGIN_FAILED, Action.LOGIN}),
+        "/logout": (logout, {Action.LOGOUT}),
+        "/suggestions/seen": (
+            lambda: page("/suggestions/seen", "materials_manager", {"batch": batch}),
+            {Action.SUGGESTIONS_SEEN},
+        ),
+        "/api/v1/suggestions/seen": (
+            lambda: api(
+                "/api/v1/suggestions/seen",
+                "materials_manager",
+                {"batches": [{"city_code": CODES[0], "seq": 1}]},
+            ),
+            {Action.SUGGESTIONS_SEEN},
+        ),
+        "/desk/{city}/{seq}/take": (
+            lambda: page(f"/desk/{case}/take", "gm_hotline", {"assignee": "gm_hotline"}),
+            {Action.ESCALATION_TAKEN},
+        ),
+        "/api/v1/desk/{city}/{seq}/take": (
+            lambda: api(f"/api/v1/desk/{case}/take", "gm_hotline", {"assignee": "gm_hotline"}),
+            {Action.ESCALATION_TAKEN},
+        ),
+        "/desk/{city}/{seq}/note": (
+            lambda: page(f"/desk/{case}/note", "gm_hotline", {"text": "n"}),
+            {Action.ESCALATION_NOTED},
+        ),
+        "/api/v1/desk/{city}/{seq}/notes": (
+            lambda: api(f"/api/v1/desk/{case}/notes", "gm_hotline", {"text": "n"}),
+            {Action.ESCALATION_NOTED},
+        ),
+        "/desk/{city}/{seq}/contact": (
+            lambda: page(f"/desk/{case}/contact", "gm_hotline", {"channel": "sms", "text": "c"}),
+            {Action.ESCALATION_CONTACTED},
+        ),
+        "/api/v1/desk/{city}/{seq}/contacts": (
+            lambda: api(
+                f"/api/v1/desk/{case}/contacts", "gm_hotline", {"channel": "visit", "text": "c"}
+            ),
+            {Action.ESCALATION_CONTACTED},
+        ),
+        "/desk/{city}/{seq}/resolve": (
+            lambda: page(
+                f"/desk/{case}/resolve", "gm_hotline", {"outcome": "upheld", "resolution": "r"}
+            ),
+            {Action.ESCALATION_RESOLVED},
+        ),
+        "/api/v1/desk/{city}/{seq}/resolve": (
+            lambda: api(
+                f"/api/v1/desk/{FRESH}/{live.fresh}/resolve",
+                "gm_hotline",
+                {"outcome": "not_upheld", "resolution": "r"},
+            ),
+            {Action.ESCALATION_RESOLVED},
+        ),
+        "/traces": (
+            lambda: page("/traces", "supervisor", {"city": OLD, "ticket": "5"}),
+            {Action.TRACE_REQUESTED},
+        ),
+        "/api/v1/traces": (
+            lambda: api("/api/v1/traces", "gm_hotline", {"city_code": OLD, "ticket_id": "6"}),
+            {Action.TRACE_REQUESTED},
+        ),
+    }
+    app = web_app(live.engine)
+    changing = {
+        r.path
+        for r in _routes(app.routes)
+        if set(r.methods or ()) & {"POST", "PUT", "PATCH", "DELETE"}
+    }
+    assert {"/login", "/api/v1/traces"} <= changing  # the walk reaches every router
+    assert changing == set(recipes), "a state-changing route needs a recipe and an audit row"
+    for path in recipes:  # in order: a case is resolved after it was worked
+        run, wanted = recipes[path]
+        with live.engine.connect() as conn:
+            last = conn.execute(select(func.coalesce(func.max(AuditEntry.id), 0))).scalar_one()
+        response = run()
+        assert response.status_code in (200, 303), (path, response.status_code, response.text)
+        with live.engine.connect() as conn:
+            written = set(
+                conn.execute(select(AuditEntry.action).where(AuditEntry.id > last)).scalars()
+            )
+        assert wanted <= written, (path, written)
+        for entry in _audit(live.engine):
+            assert entry.address, (path, entry)
+
+
+def test_audit_dates_are_days_in_the_federations_zone(live: Live) -> None:
+    for at, who in (
+        (datetime(2026, 11, 30, 15, 30, tzinfo=UTC), "late-on-the-30th"),  # 23:30 in Shanghai
+        (datetime(2026, 11, 30, 23, 30, tzinfo=UTC), "early-on-the-1st"),  # 07:30 on Dec 1st
+    ):
+        audit.record_alone(live.engine, actor=who, role="", action=Action.LOGOUT, at=at)
+    with live.api("admin") as c:
+        day = c.get("/api/v1/audit", params={"from": "2026-12-01", "to": "2026-12-01"}).json()
+        before = c.get("/api/v1/audit", params={"to": "2026-11-30"}).json()
+    assert [e["actor"] for e in day] == ["early-on-the-1st"]
+    assert "late-on-the-30th" in [e["actor"] for e in before]
+    assert "early-on-the-1st" not in [e["actor"] for e in before]
