@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
@@ -126,7 +127,7 @@ async def create_server(settings: HubSettings) -> HubServer:
             on_sent=broker.notify,
         )
         scheduler.start()
-    web = await start_web(settings, engine) if settings.http_port else None
+    web = await start_web(settings, engine, on_notice=broker.notify) if settings.http_port else None
     return HubServer(
         server, port, settings, engine, broker, executor, roster_codes, service, web, scheduler
     )
@@ -145,7 +146,12 @@ class SupervisorWeb:
         await self.task
 
 
-async def start_web(settings: HubSettings, engine: Engine) -> SupervisorWeb:
+async def start_web(
+    settings: HubSettings,
+    engine: Engine,
+    *,
+    on_notice: Callable[[Iterable[str]], None] | None = None,
+) -> SupervisorWeb:
     """Serve the supervisor web on ``http_host:http_port`` (the same store and roster)."""
     from province_hub.web.app import create_app
     from province_hub.web.context import HubWeb
@@ -155,6 +161,7 @@ async def start_web(settings: HubSettings, engine: Engine) -> SupervisorWeb:
         roster=load_roster(settings.roster),
         zone=ZoneInfo(settings.timezone),
         deadlines=settings.deadlines(),
+        on_notice=on_notice,
     )
     app = create_app(
         hub_web,

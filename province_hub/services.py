@@ -364,7 +364,7 @@ def _apply(
     for receipt in receipts:
         _apply_receipt(conn, city_code, receipt, moment)
     for rejection in rejections:
-        _create_notice(
+        create_notice(
             conn,
             notice=pb.Notice(
                 kind=pb.REJECTION,
@@ -594,9 +594,7 @@ def _next_counter(conn: Any, name: str, *, at_least: int = 0) -> int:
     return value
 
 
-def _create_notice(
-    conn: Any, *, notice: pb.Notice, targets: Sequence[str], moment: datetime
-) -> int:
+def create_notice(conn: Any, *, notice: pb.Notice, targets: Sequence[str], moment: datetime) -> int:
     # Notice seqs follow the hub's clock (milliseconds) when it is ahead of the counter, so a
     # hub restored from a backup never hands out a number a city's cursor has already passed.
     seq = _next_counter(conn, NOTICE_COUNTER, at_least=int(moment.timestamp() * 1000))
@@ -615,6 +613,13 @@ def _create_notice(
                 notice.task_deadline.ToDatetime(UTC) if notice.HasField("task_deadline") else None
             ),
             payload=notice.SerializeToString(),
+            reply_to_seq=notice.reply_to_seq or None,
+            answer_key=notice.standard_answer.key or None
+            if notice.HasField("standard_answer")
+            else None,
+            answer_version=notice.standard_answer.version or None
+            if notice.HasField("standard_answer")
+            else None,
         )
     )
     conn.execute(
@@ -655,7 +660,7 @@ def send_notice(
         )
     targets = list(notice.targets) or list(roster_codes)
     with UnitOfWork(engine) as uow:
-        _create_notice(uow.conn, notice=notice, targets=targets, moment=now or _now())
+        create_notice(uow.conn, notice=notice, targets=targets, moment=now or _now())
         uow.commit()
     return notice
 

@@ -12,7 +12,7 @@ from typing import Final
 from fastapi import Request
 from sqlalchemy import Engine
 
-from province_hub import staff
+from province_hub import notices, staff
 from province_hub.staff import HubMember, HubRole
 from sync.web.auth import (
     AreaTable,
@@ -43,6 +43,12 @@ AREAS: Final[dict[str, frozenset[HubRole]]] = {
     "quarantine": _WATCHERS,
     "links": _ALL,
     "personal_data": frozenset({HubRole.GM_HOTLINE}),
+    # Notices: the watchers and the announcer follow them; composing opens to whoever may
+    # send some kind (the service says which kinds: supervisors send findings only);
+    # objections are answered by the announcer (and admin).
+    "notices": _WATCHERS | {HubRole.ANNOUNCER},
+    "notices.compose": frozenset().union(*notices.SENDERS.values()),
+    "notices.answer": notices.ANSWERERS,
 }
 TABLE: Final = AreaTable(AREAS)
 

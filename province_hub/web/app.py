@@ -2,6 +2,9 @@
 (:mod:`sync.web.app`): the hub's routers, templates, labels, and its refusals::
 
     FiguresError (a bad period, start, city, kpi, sort…)   422, naming the parameter
+    NoticeError (a notice's field: empty title, past deadline…) 422, naming the field
+    NoticeForbidden (a kind the role may not send)            403, naming who may
+    NoticeNotFound (no such notice, city not targeted)        404
 
 (the foundation maps 401 login, 403 role/CSRF, 429 throttled logins, 422 validation).
 Pages run one script of their own (the trend charts, with the vendored ECharts), so the
@@ -15,7 +18,8 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from province_hub.consolidation import FiguresError
-from province_hub.web import api, pages
+from province_hub.notices import NoticeError, NoticeForbidden, NoticeNotFound
+from province_hub.web import api, notice_api, notice_pages, pages
 from province_hub.web.context import HubWeb
 from province_hub.web.i18n import TABLE
 from sync.web.app import ConsoleSpec, create_console_app
@@ -23,14 +27,23 @@ from sync.web.throttle import LoginThrottle
 
 HERE = Path(__file__).parent
 
+
+def _status_for(exc: Exception) -> int:
+    if isinstance(exc, NoticeForbidden):
+        return 403
+    if isinstance(exc, NoticeNotFound):
+        return 404
+    return 422
+
+
 SPEC = ConsoleSpec(
     templates_dir=HERE / "templates",
     static_dir=HERE / "static",
     labels=TABLE,
     home="/overview",
     error_page=pages.error_page,
-    handled=(FiguresError,),
-    status_for=lambda exc: 422,
+    handled=(FiguresError, NoticeError, NoticeForbidden, NoticeNotFound),
+    status_for=_status_for,
     script_src="'self'",
 )
 
@@ -61,5 +74,7 @@ def create_app(
     )
     app.state.hub = hub
     app.include_router(api.router)
+    app.include_router(notice_api.router)
     app.include_router(pages.router)
+    app.include_router(notice_pages.router)
     return app

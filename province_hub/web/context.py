@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -23,6 +23,9 @@ class HubWeb:
     now: Callable[[ZoneInfo], datetime] = field(default=datetime.now)
     #: The report deadlines (timeliness, late and missing reports); None: not judged.
     deadlines: Deadlines | None = None
+    #: Wakes the notice streams of these cities after a notice is committed (the hub's
+    #: broker when the web runs inside the hub; else the streams' polling finds it).
+    on_notice: Callable[[Iterable[str]], None] | None = None
 
     @property
     def roster_codes(self) -> tuple[str, ...]:
