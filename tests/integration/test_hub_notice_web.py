@@ -83,8 +83,14 @@ def _stored(engine: Engine) -> tuple[int, int, int]:
 
 
 def _task(targets: list[str], **extra: Any) -> dict[str, Any]:
-    return {"kind": "task", "title": "盘点积压工单", "body": "本周五前完成", "targets": targets,
-            "deadline": LATER, **extra}  # fmt: skip
+    return {
+        "kind": "task",
+        "title": "盘点积压工单",
+        "body": "本周五前完成",
+        "targets": targets,
+        "deadline": LATER,
+        **extra,
+    }
 
 
 def _seed(engine: Engine) -> int:
@@ -146,7 +152,7 @@ def test_every_notice_page_and_endpoint_with_every_role(live: Live) -> None:
                         "targets": [OTHER],
                         "about_city": CITY,
                         "source": "supervision",
-                    },  # fmt: skip
+                    },
                 ),
             ):
                 before = _stored(live.engine)
@@ -185,8 +191,13 @@ def test_every_notice_page_and_endpoint_with_every_role(live: Live) -> None:
 def test_supervisor_may_send_findings_only_through_the_form(live: Live) -> None:
     with live.browser("supervisor") as b:
         token = csrf_of(b.get("/notices").text)
-        form = {"csrf_token": token, "kind": "announcement", "title": "x", "to": "some",
-                "targets": [OTHER]}  # fmt: skip
+        form = {
+            "csrf_token": token,
+            "kind": "announcement",
+            "title": "x",
+            "to": "some",
+            "targets": [OTHER],
+        }
         before = _stored(live.engine)
         assert b.post("/notices/send", data=form).status_code == 403
         assert _stored(live.engine) == before
@@ -238,7 +249,7 @@ BAD: list[tuple[dict[str, Any], str]] = [
             "version": 1,
         },
         "category",
-    ),  # fmt: skip
+    ),
     ({"kind": "standard_answer", "category": "BILL", "question": "q", "answer": "a"}, "version"),
     ({"kind": "finding", "about_city": "999999", "source": "qa"}, "about_city"),
     ({"kind": "finding", "about_city": CITY, "source": "rumour"}, "source"),
@@ -265,8 +276,15 @@ def test_bad_drafts_are_refused_naming_the_field(
 def test_the_form_comes_back_filled_in_naming_the_field(live: Live) -> None:
     with live.browser("announcer") as b:
         token = csrf_of(b.get("/notices/new").text)
-        form = {"csrf_token": token, "kind": "task", "title": "盘点", "body": "周五前",
-                "to": "some", "targets": [CITY], "deadline": "2026-12-01T09:00"}  # fmt: skip
+        form = {
+            "csrf_token": token,
+            "kind": "task",
+            "title": "盘点",
+            "body": "周五前",
+            "to": "some",
+            "targets": [CITY],
+            "deadline": "2026-12-01T09:00",
+        }
         for path in ("/notices/preview", "/notices/send"):
             r = b.post(path, data=form)
             assert r.status_code == 422
@@ -274,11 +292,15 @@ def test_the_form_comes_back_filled_in_naming_the_field(live: Live) -> None:
             assert (
                 'value="盘点"' in r.text and f'value="{CITY}" id="target-{CITY}" checked' in r.text
             )
-        r = b.post("/notices/preview", data={**form, "deadline": "2026-12-05T18:00", "to": "some",
-                                              "targets": []})  # fmt: skip
+        r = b.post(
+            "/notices/preview",
+            data={**form, "deadline": "2026-12-05T18:00", "to": "some", "targets": []},
+        )
         assert r.status_code == 422 and 'data-field="targets"' in r.text
-        answer = b.post(f"/notices/{_seed(live.engine)}/answer", data={"csrf_token": token,
-                        "city_code": OTHER, "answer": "x"})  # fmt: skip
+        answer = b.post(
+            f"/notices/{_seed(live.engine)}/answer",
+            data={"csrf_token": token, "city_code": OTHER, "answer": "x"},
+        )
         assert answer.status_code == 422 and "has not objected" in answer.text
     assert _stored(live.engine)[0] == 1  # the seeded task only
 
@@ -289,8 +311,14 @@ def test_the_form_comes_back_filled_in_naming_the_field(live: Live) -> None:
 def test_all_city_send_needs_the_second_step_and_is_audited(live: Live) -> None:
     with live.browser("announcer") as b:
         token = csrf_of(b.get("/notices/new").text)
-        form = {"csrf_token": token, "kind": "announcement", "title": "春节值班", "body": "安排",
-                "priority": "high", "to": "all"}  # fmt: skip
+        form = {
+            "csrf_token": token,
+            "kind": "announcement",
+            "title": "春节值班",
+            "body": "安排",
+            "priority": "high",
+            "to": "all",
+        }
         preview = b.post("/notices/preview", data=form)
         assert preview.status_code == 200
         assert 'id="confirm-all"' in preview.text and 'id="target-count">14<' in preview.text
@@ -317,9 +345,16 @@ def test_all_city_send_needs_the_second_step_and_is_audited(live: Live) -> None:
 
 
 def test_standard_answer_versions_must_go_up(live: Live) -> None:
-    body = {"kind": "standard_answer", "title": "统一口径:国际漫游", "category": "BILL",
-            "question": "漫游费争议如何答复", "answer": "v1 口径", "version": 1, "key": "roaming",
-            "targets": [CITY]}  # fmt: skip
+    body = {
+        "kind": "standard_answer",
+        "title": "统一口径:国际漫游",
+        "category": "BILL",
+        "question": "漫游费争议如何答复",
+        "answer": "v1 口径",
+        "version": 1,
+        "key": "roaming",
+        "targets": [CITY],
+    }
     with live.api("announcer") as c:
         assert c.post("/api/v1/notices", json=body).status_code == 201
         again = c.post("/api/v1/notices", json=body)
@@ -327,8 +362,13 @@ def test_standard_answer_versions_must_go_up(live: Live) -> None:
         v2 = c.post("/api/v1/notices", json={**body, "version": 2, "answer": "v2 口径"})
         assert v2.status_code == 201
         detail = c.get(f"/api/v1/notices/{v2.json()['seq']}").json()["detail"]
-        assert detail == {"category": "BILL", "question": "漫游费争议如何答复",
-                          "answer": "v2 口径", "version": 2, "key": "roaming"}  # fmt: skip
+        assert detail == {
+            "category": "BILL",
+            "question": "漫游费争议如何答复",
+            "answer": "v2 口径",
+            "version": 2,
+            "key": "roaming",
+        }
 
 
 def test_overdue_task_board_completion_kpi_and_objection_answer(live: Live) -> None:
@@ -338,7 +378,7 @@ def test_overdue_task_board_completion_kpi_and_objection_answer(live: Live) -> N
         live.engine,
         notices.Draft(
             kind="task", title="整改", targets=(CITY, OTHER), deadline=NOW - timedelta(days=1)
-        ),  # fmt: skip
+        ),
         roster_codes=CODES,
         actor="announcer",
         role=HubRole.ANNOUNCER,
@@ -376,8 +416,10 @@ def test_overdue_task_board_completion_kpi_and_objection_answer(live: Live) -> N
         assert 'id="completion-rate">50.0%' in page
         assert 'id="completion-rate">50.0%' in b.get("/notices/board").text
         token = csrf_of(page)
-        r = b.post(f"/notices/{task.seq}/answer",
-                   data={"csrf_token": token, "city_code": CITY, "answer": "请按期整改"})  # fmt: skip
+        r = b.post(
+            f"/notices/{task.seq}/answer",
+            data={"csrf_token": token, "city_code": CITY, "answer": "请按期整改"},
+        )
         assert r.status_code == 303
         page = b.get(f"/notices/{task.seq}").text
         assert "请按期整改" in page and 'class="tag good answered"' in page
@@ -423,7 +465,21 @@ def test_cli_sends_through_the_same_service(live: Live, capsys: Any) -> None:
     assert code == 0 and "sent to 1 cities" in capsys.readouterr().out
     (entry,) = audit.entries(live.engine, action=Action.NOTICE_SENT)
     assert entry.address == "cli" and entry.actor == "announcer"
-    refused = main(["hub", "notice", "--database-url", live.db_url, "--kind", "finding",
-                    "--title", "x", "--about-city", "999999", "--source", "qa"])  # fmt: skip
+    refused = main(
+        [
+            "hub",
+            "notice",
+            "--database-url",
+            live.db_url,
+            "--kind",
+            "finding",
+            "--title",
+            "x",
+            "--about-city",
+            "999999",
+            "--source",
+            "qa",
+        ]
+    )
     assert refused == 2 and "about_city" in capsys.readouterr().err
     assert _stored(live.engine)[0] == 1
