@@ -63,6 +63,10 @@ SENDERS: Final[dict[str, frozenset[HubRole]]] = {
 ANSWERERS: Final = _COMPOSERS
 #: Category codes are stored with at most this many characters at the cities.
 MAX_CATEGORY_CHARS = 32
+#: A version fits the wire's uint32 and the stores' INTEGER.
+MAX_VERSION = 2**31 - 1
+#: A task due later than this is a typing error (and near the end of what dates can hold).
+MAX_DEADLINE_YEAR = 2100
 
 
 class NoticeError(ValueError):
@@ -129,6 +133,9 @@ def _names(roles: Iterable[HubRole]) -> str:
 
 def _text(field_name: str, value: str, limit: int, *, required: bool = False) -> str:
     value = value.strip()
+    if "\x00" in value:
+        # PostgreSQL text cannot hold it, and no notice needs it.
+        raise NoticeError(field_name, "contains a NUL character")
     if required and not value:
         raise NoticeError(field_name, "must not be empty")
     if len(value) > limit:
@@ -166,13 +173,15 @@ def build(
             raise NoticeError("deadline", "give the time zone")
         if draft.deadline <= now:
             raise NoticeError("deadline", "is in the past")
+        if draft.deadline.year > MAX_DEADLINE_YEAR:
+            raise NoticeError("deadline", f"is after {MAX_DEADLINE_YEAR}: a typing error?")
         notice.task_deadline.FromDatetime(draft.deadline.astimezone(UTC))
     elif draft.kind == "standard_answer":
         category = _text("category", draft.category, MAX_CATEGORY_CHARS, required=True)
         question = _text("question", draft.question, MAX_TEXT_CHARS, required=True)
         answer = _text("answer", draft.answer, MAX_TEXT_CHARS, required=True)
-        if draft.version < 1:
-            raise NoticeError("version", "give the version, 1 or more")
+        if not 1 <= draft.version <= MAX_VERSION:
+            raise NoticeError("version", f"give the version, 1 to {MAX_VERSION}")
         key = _text("key", draft.key, MAX_NOTICE_TITLE_CHARS) or f"{category}/{question}"
         notice.standard_answer.CopyFrom(
             pb.StandardAnswer(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from province_hub import notices
@@ -18,6 +18,7 @@ from province_hub.staff import HubMember, HubRole
 from province_hub.web.access import api_user, require
 from province_hub.web.api import Kpi, Problem
 from province_hub.web.context import hub_of
+from sync.limits import INT64_MAX
 from sync.web.auth import client_address
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -29,6 +30,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 router = APIRouter(prefix="/api/v1", tags=["notices"], responses=_ERRORS)
 Caller = Annotated[HubMember, Depends(api_user)]
+#: A notice seq as the store can hold it (a larger one names nothing: 422, not a 500).
+Seq = Annotated[int, Path(ge=1, le=INT64_MAX)]
 
 
 class NoticeIn(BaseModel):
@@ -189,7 +192,7 @@ def send(request: Request, user: Caller, body: NoticeIn) -> Sent:
 
 
 @router.get("/notices/{seq}", summary="One notice and what each targeted city did with it")
-def notice(request: Request, user: Caller, seq: int) -> dict[str, Any]:
+def notice(request: Request, user: Caller, seq: Seq) -> dict[str, Any]:
     require(user, "notices")
     hub = hub_of(request)
     return notices.notice_detail(hub.engine, seq, now=hub.local_now()).as_dict()
@@ -201,7 +204,7 @@ def notice(request: Request, user: Caller, seq: int) -> dict[str, Any]:
     status_code=201,
     summary="Answer a city's objection: a notice to that city only, linked to this one",
 )
-def answer(request: Request, user: Caller, seq: int, body: AnswerIn) -> Sent:
+def answer(request: Request, user: Caller, seq: Seq, body: AnswerIn) -> Sent:
     require(user, "notices.answer")
     hub = hub_of(request)
     sent = notices.answer_objection(

@@ -22,6 +22,7 @@ from province_hub import notices
 from province_hub.staff import HubMember, HubRole
 from province_hub.web.access import may, require
 from province_hub.web.context import HubWeb, hub_of
+from province_hub.web.notice_api import Seq
 from province_hub.web.pages import CsrfForm, User, render
 from sync.web.app import lang_of
 from sync.web.auth import client_address
@@ -193,7 +194,7 @@ def send_notice(request: Request, user: User, form: CsrfForm) -> Response:
 
 
 @router.get("/notices/{seq}", response_class=HTMLResponse)
-def notice_page(request: Request, user: User, seq: int) -> Response:
+def notice_page(request: Request, user: User, seq: Seq) -> Response:
     require(user, "notices")
     hub = hub_of(request)
     return _page(
@@ -206,7 +207,7 @@ def notice_page(request: Request, user: User, seq: int) -> Response:
 
 
 @router.post("/notices/{seq}/answer")
-def answer_objection(request: Request, user: User, seq: int, form: CsrfForm) -> Response:
+def answer_objection(request: Request, user: User, seq: Seq, form: CsrfForm) -> Response:
     require(user, "notices.answer")
     hub = hub_of(request)
     notices.answer_objection(
