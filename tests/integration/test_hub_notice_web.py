@@ -186,6 +186,31 @@ def test_every_notice_page_and_endpoint_with_every_role(live: Live) -> None:
                     == "finding"
                     and 'value="announcement"' not in page.text
                 )
+            # The forms, with a valid CSRF token: refused by role, nothing stored.
+            role = HubRole(who)
+            token = csrf_of(home)
+            finding = {
+                "csrf_token": token,
+                "kind": "finding",
+                "title": "通报",
+                "to": "some",
+                "targets": [OTHER],
+                "about_city": CITY,
+                "source": "qa",
+            }
+            composer = role in AREAS["notices.compose"]
+            before = _stored(live.engine)
+            assert b.post("/notices/new", data=finding).status_code == (200 if composer else 403)
+            sender = role in notices.SENDERS["finding"]
+            assert b.post("/notices/preview", data=finding).status_code == (200 if sender else 403)
+            assert _stored(live.engine) == before
+            sent = b.post("/notices/send", data=finding)
+            assert sent.status_code == (303 if sender else 403), who
+            answer = {"csrf_token": token, "city_code": CITY, "answer": "已协调"}
+            answered = b.post(f"/notices/{seq}/answer", data=answer)
+            assert answered.status_code == (303 if role in notices.ANSWERERS else 403), who
+            if not sender and role not in notices.ANSWERERS:
+                assert _stored(live.engine) == before
 
 
 def test_supervisor_may_send_findings_only_through_the_form(live: Live) -> None:
