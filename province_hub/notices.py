@@ -241,7 +241,7 @@ def preview(
 ) -> Preview:
     """What :func:`send` would send, checked the same way; nothing is stored."""
     _require_sender(role, draft.kind)
-    notice, targets = build(draft, roster_codes=roster_codes, sender=sender, now=now or _now())
+    notice, targets = build(draft, roster_codes=roster_codes, sender=sender, now=_utc(now))
     with engine.connect() as conn:
         _check_version(conn, notice)
     return Preview(notice, targets, _is_all(targets, roster_codes))
@@ -276,7 +276,7 @@ def send(
     click must not reach fourteen centres. ``on_sent`` wakes the targets' streams after
     the commit."""
     _require_sender(role, draft.kind)
-    moment = now or _now()
+    moment = _utc(now)
     notice, targets = build(draft, roster_codes=roster_codes, sender=actor, now=moment)
     if _is_all(targets, roster_codes) and not confirm_all:
         raise NoticeError(
@@ -318,7 +318,7 @@ def answer_objection(
     if role is not None and role not in ANSWERERS:
         raise NoticeForbidden(f"objections are answered by: {_names(ANSWERERS)}")
     text = _text("answer", answer, MAX_TEXT_CHARS, required=True)
-    moment = now or _now()
+    moment = _utc(now)
     with UnitOfWork(engine) as uow:
         row = uow.conn.execute(
             select(Notice.title, Notice.priority, NoticeDelivery.objection_at)
@@ -400,7 +400,7 @@ def list_notices(
 ) -> list[dict[str, Any]]:
     """Newest first: per notice its targets and how many cities have it delivered, read,
     done or objected to, how many are overdue, and its completion KPI (done / targets)."""
-    moment = now or _now()
+    moment = _utc(now)
     overdue = func.sum(
         case(
             (
@@ -514,7 +514,7 @@ def detail_of(notice: pb.Notice) -> dict[str, Any]:
 def notice_detail(engine: Engine, seq: int, *, now: datetime | None = None) -> NoticeDetail:
     """One notice and, for each targeted city, when it was streamed, delivered, read, done
     (with the note) and objected to (with the reason), and whether a task is overdue."""
-    moment = now or _now()
+    moment = _utc(now)
     with engine.connect() as conn:
         row = conn.execute(select(Notice.__table__).where(Notice.seq == seq)).first()
         if row is None:
@@ -580,7 +580,7 @@ def open_tasks(
 ) -> list[dict[str, Any]]:
     """The board of open tasks: every (task, city) not yet marked done, earliest deadline
     first, with what the city did so far and whether the deadline has passed."""
-    moment = now or _now()
+    moment = _utc(now)
     query = (
         select(
             Notice.seq,
@@ -659,5 +659,7 @@ def draft_from_form(form: Mapping[str, str], targets: Sequence[str], zone: Any) 
     )
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+def _utc(now: datetime | None) -> datetime:
+    """``now`` (the web passes its zone's time) in UTC: SQLite keeps a timestamp's wall
+    clock without its offset, so everything stored or compared here is UTC."""
+    return datetime.now(UTC) if now is None else now.astimezone(UTC)

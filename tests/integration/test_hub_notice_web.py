@@ -508,3 +508,30 @@ def test_cli_sends_through_the_same_service(live: Live, capsys: Any) -> None:
     )
     assert refused == 2 and "about_city" in capsys.readouterr().err
     assert _stored(live.engine)[0] == 1
+
+
+def test_overdue_is_judged_in_utc_whatever_the_web_zone(live: Live) -> None:
+    # The web's clock is in Asia/Shanghai (UTC+8): a task due two hours after "now" is not
+    # overdue, and its times read back as sent (SQLite keeps no offset).
+    task = notices.send(
+        live.engine,
+        notices.Draft(
+            kind="task", title="复核", targets=(CITY,), deadline=NOW + timedelta(hours=2)
+        ),
+        roster_codes=CODES,
+        actor="announcer",
+        role=HubRole.ANNOUNCER,
+        address="test",
+        now=NOW - timedelta(hours=1),
+    )
+    with live.api("announcer") as c:
+        (row,) = c.get("/api/v1/notices").json()["notices"]
+        assert row["overdue"] == 0
+        assert [r["overdue"] for r in c.get("/api/v1/notices/board").json()] == [False]
+        detail = c.get(f"/api/v1/notices/{task.seq}").json()
+        assert detail["cities"][0]["overdue"] is False
+        assert detail["deadline"].startswith((NOW + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"))
+        sent = c.post("/api/v1/notices", json=_task([OTHER]))
+        assert sent.status_code == 201
+        created = c.get(f"/api/v1/notices/{sent.json()['seq']}").json()["created_at"]
+        assert created.startswith(NOW.strftime("%Y-%m-%dT%H:%M"))
