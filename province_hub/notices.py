@@ -252,6 +252,8 @@ def _is_all(targets: Sequence[str], roster_codes: Sequence[str]) -> bool:
 
 
 def _require_sender(role: HubRole | None, kind: str) -> None:
+    if kind not in KINDS:  # a wrong kind is a wrong field, whoever asks
+        raise NoticeError("kind", f"{kind!r}: use one of {', '.join(KINDS)}")
     if not may_send(role, kind):
         allowed = SENDERS.get(kind)
         who = _names(allowed) if allowed else "nobody"

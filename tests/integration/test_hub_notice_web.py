@@ -322,6 +322,8 @@ def test_the_form_comes_back_filled_in_naming_the_field(live: Live) -> None:
             data={**form, "deadline": "2026-12-05T18:00", "to": "some", "targets": []},
         )
         assert r.status_code == 422 and 'data-field="targets"' in r.text
+        r = b.post("/notices/send", data={**form, "kind": "rejection"})
+        assert r.status_code == 422 and 'data-field="kind"' in r.text
         answer = b.post(
             f"/notices/{_seed(live.engine)}/answer",
             data={"csrf_token": token, "city_code": OTHER, "answer": "x"},
