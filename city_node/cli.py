@@ -69,7 +69,9 @@ def _city_inbox(args: argparse.Namespace) -> int:
             for flag, at in (("R", row.read_at), ("D", row.done_at), ("O", row.objection_at))
             if at
         )
-        print(f"{row.notice_seq:>6} {row.kind:<22} {row.priority:<7} {marks:<3} {row.title}")
+        # The province's answer to an objection names the notice it answers.
+        link = f" (re #{row.reply_to_seq})" if row.reply_to_seq else ""
+        print(f"{row.notice_seq:>6} {row.kind:<22} {row.priority:<7} {marks:<3} {row.title}{link}")
     return 0
 
 

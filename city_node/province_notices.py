@@ -42,22 +42,70 @@ def mask_phone(phone: str) -> str:
 def apply(conn: Connection, notice: pb.Notice, now: datetime) -> str | None:
     """Act on a freshly stored notice; return a note for the inbox row, if any."""
     if notice.kind == pb.STANDARD_ANSWER and notice.HasField("standard_answer"):
-        sa = notice.standard_answer
-        conn.execute(
-            insert(_A).values(
-                notice_seq=notice.seq,
-                topic=sa.topic or notice.title,
-                category=sa.category[:32],
-                answer=sa.answer or notice.body,
-                published_at=notice.created_at.ToDatetime(now.tzinfo),
-            )
-        )
-        return None
+        return _store_answer(conn, notice, now)
     if notice.kind == pb.TRACE_REQUEST and notice.HasField("trace_request"):
         return _answer_trace(conn, notice, now)
     if notice.kind == pb.ESCALATION_RESOLUTION and notice.HasField("escalation_resolution"):
         return _apply_resolution(conn, notice, now)
     return None
+
+
+def answer_key(sa: pb.StandardAnswer, title: str = "") -> str:
+    """The key versions of one standard answer share: the province's, else category/topic
+    (what notices from hubs before keys existed are filed under)."""
+    return sa.key or f"{sa.category[:32]}/{sa.topic or title}"
+
+
+def _store_answer(conn: Connection, notice: pb.Notice, now: datetime) -> str | None:
+    sa = notice.standard_answer
+    key = answer_key(sa, notice.title)
+    version = max(1, sa.version)
+    # The newest version of this key the node holds as current. Notices arrive in seq order,
+    # so a newer version normally supersedes it; one that is not newer (a replayed or
+    # mis-numbered version) is kept, but as superseded at once: the current answer stays.
+    current = conn.execute(
+        select(_A.c.notice_seq, _A.c.version)
+        .where(_A.c.answer_key == key, _A.c.superseded_by.is_(None))
+        .order_by(_A.c.version.desc(), _A.c.notice_seq.desc())
+    ).all()
+    newest = current[0] if current else None
+    stale = newest is not None and newest.version >= version
+    conn.execute(
+        insert(_A).values(
+            notice_seq=notice.seq,
+            topic=sa.topic or notice.title,
+            category=sa.category[:32],
+            answer=sa.answer or notice.body,
+            published_at=notice.created_at.ToDatetime(now.tzinfo),
+            answer_key=key,
+            version=version,
+            superseded_by=newest.notice_seq if stale and newest is not None else None,
+        )
+    )
+    if stale and newest is not None:
+        return f"standard answer {key} v{version} kept as superseded: v{newest.version} is current"
+    if current:
+        conn.execute(
+            update(_A)
+            .where(_A.c.notice_seq.in_([row.notice_seq for row in current]))
+            .values(superseded_by=notice.seq)
+        )
+        older = ", ".join(f"v{row.version}" for row in current)
+        return f"standard answer {key} v{version} is current; supersedes {older}"
+    return None
+
+
+def superseded(conn: Connection, seqs: list[int]) -> dict[int, int]:
+    """For those of ``seqs`` that are standard answers replaced by a newer version: the seq
+    of the version that replaced each."""
+    if not seqs:
+        return {}
+    rows = conn.execute(
+        select(_A.c.notice_seq, _A.c.superseded_by).where(
+            _A.c.notice_seq.in_(seqs), _A.c.superseded_by.is_not(None)
+        )
+    )
+    return {int(row.notice_seq): int(row.superseded_by) for row in rows}
 
 
 def _answer_trace(conn: Connection, notice: pb.Notice, now: datetime) -> str:
@@ -119,10 +167,18 @@ def _apply_resolution(conn: Connection, notice: pb.Notice, now: datetime) -> str
 
 
 def search_answers(
-    conn: Connection, text: str, category: str | None = None, limit: int = 20
+    conn: Connection,
+    text: str,
+    category: str | None = None,
+    limit: int = 20,
+    *,
+    include_superseded: bool = False,
 ) -> list[Any]:
-    """Standard answers whose topic or answer contains ``text`` (all words), newest first."""
+    """Standard answers whose topic or answer contains ``text`` (all words), newest first;
+    only the current version of each key unless ``include_superseded``."""
     query = select(_A).order_by(_A.c.notice_seq.desc()).limit(max(1, min(limit, 200)))
+    if not include_superseded:
+        query = query.where(_A.c.superseded_by.is_(None))
     for word in text.split():
         pattern = f"%{word.lower()}%"
         query = query.where(

@@ -79,6 +79,7 @@ def accept_notice(engine: Engine, notice: pb.Notice, *, now: datetime | None = N
                         else None
                     ),
                     "payload": notice.SerializeToString(),
+                    "reply_to_seq": notice.reply_to_seq or None,
                 }
             ],
         )
@@ -169,6 +170,12 @@ def inbox(engine: Engine, *, limit: int = 100) -> list[InboxNotice]:
             select(InboxNotice).order_by(InboxNotice.notice_seq.desc()).limit(limit)
         ).all()
     return [InboxNotice(**row._mapping) for row in rows]
+
+
+def superseded_answers(engine: Engine, seqs: list[int]) -> dict[int, int]:
+    """Of these notice seqs, the standard answers a newer version replaced: seq -> newer seq."""
+    with engine.connect() as conn:
+        return province_notices.superseded(conn, seqs)
 
 
 def search_answers(engine: Engine, query: str, category: str | None = None) -> list[Any]:

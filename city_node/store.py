@@ -68,6 +68,8 @@ class InboxNotice(Base):
     objection_reason: Mapped[str | None] = mapped_column(Text)
     #: Set when the node applied the notice itself (trace answered, resolution recorded).
     handled_note: Mapped[str | None] = mapped_column(Text)
+    #: The notice this one answers (the province's answer to an objection), else None.
+    reply_to_seq: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class StandardAnswer(Base):
@@ -82,6 +84,13 @@ class StandardAnswer(Base):
     category: Mapped[str] = mapped_column(String(32), index=True)
     answer: Mapped[str] = mapped_column(Text)
     published_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    #: What stays the same across versions ("<category>/<topic>" when the notice names none).
+    answer_key: Mapped[str] = mapped_column(Text, server_default="")
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
+    #: Seq of the newer version that replaced this one; None while it is the current one.
+    superseded_by: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_standard_answers_key", "answer_key", "version"),)
 
 
 class Staff(Base):

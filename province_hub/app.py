@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
@@ -132,7 +132,9 @@ async def create_server(settings: HubSettings) -> HubServer:
         )
         scheduler.start()
     web = (
-        await start_web(settings, engine, roster=roster, deadlines=deadlines)
+        await start_web(
+            settings, engine, roster=roster, deadlines=deadlines, on_notice=broker.notify
+        )
         if settings.http_port
         else None
     )
@@ -160,9 +162,11 @@ async def start_web(
     *,
     roster: Sequence[City] | None = None,
     deadlines: Deadlines | None = None,
+    on_notice: Callable[[Iterable[str]], None] | None = None,
 ) -> SupervisorWeb:
     """Serve the supervisor web on ``http_host:http_port`` (the same store and roster; the
-    hub passes the roster and deadlines it loaded, otherwise they are read from settings)."""
+    hub passes the roster and deadlines it loaded, otherwise they are read from settings;
+    ``on_notice`` wakes the notice streams of the cities a web-sent notice targets)."""
     from province_hub.web.app import create_app
     from province_hub.web.context import HubWeb
     from province_hub.web.login_failures import StoreLoginThrottle
@@ -173,6 +177,7 @@ async def start_web(
         zone=ZoneInfo(settings.timezone),
         deadlines=deadlines if deadlines is not None else settings.deadlines(),
         escalation_limit_days=settings.escalation_limit_days,
+        on_notice=on_notice,
     )
     app = create_app(
         hub_web,

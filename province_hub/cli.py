@@ -86,30 +86,47 @@ def _hub_notices(args: argparse.Namespace) -> int:
 
 
 def _hub_notice(args: argparse.Namespace) -> int:
-    from province_hub import services
-    from sync.pb.fedsync.v1 import federation_pb2 as pb
+    from province_hub import notices
+    from province_hub.audit import CLI_ADDRESS
 
     engine, roster = _hub_engine(args)
-    kind = _notice_kind(args.kind)
-    notice = pb.Notice(
-        kind=pb.NoticeKind.Value(kind),
-        priority=pb.Priority.Value(args.priority.upper()),
-        title=args.title,
-        body=args.body,
-        sender=args.sender,
-        targets=[c.strip() for c in args.to.split(",") if c.strip()] if args.to != "all" else [],
-    )
+    kind = _notice_kind(args.kind).lower()
+    deadline = None
     if args.deadline:
         try:
             deadline = datetime.fromisoformat(args.deadline)
         except ValueError:
             raise ConfigError(f"--deadline {args.deadline!r} is not an ISO date-time") from None
-        notice.task_deadline.FromDatetime(
-            deadline if deadline.tzinfo else deadline.replace(tzinfo=UTC)
-        )
+        deadline = deadline if deadline.tzinfo else deadline.replace(tzinfo=UTC)
+    draft = notices.Draft(
+        kind=kind,
+        title=args.title,
+        body=args.body,
+        priority=args.priority,
+        targets=tuple(c.strip() for c in args.to.split(",") if c.strip())
+        if args.to != "all"
+        else (),
+        deadline=deadline,
+        category=args.category,
+        question=args.question,
+        answer=args.answer,
+        version=args.version,
+        key=args.key,
+        about_city=args.about_city,
+        source=args.source,
+    )
     try:
-        sent = services.send_notice(engine, notice=notice, roster_codes=roster)
-    except ValueError as exc:
+        # The web's service function; at the hub's shell "--to all" is the confirmation.
+        sent = notices.send(
+            engine,
+            draft,
+            roster_codes=roster,
+            actor=args.sender,
+            role=None,
+            address=CLI_ADDRESS,
+            confirm_all=True,
+        )
+    except (notices.NoticeError, notices.NoticeForbidden) as exc:
         raise ConfigError(str(exc)) from None
     print(f"notice {sent.seq} sent to {len(sent.targets) or len(roster)} cities")
     return 0
@@ -308,6 +325,15 @@ def add_commands(tiers: SubParsers) -> None:
     notice.add_argument("--to", default="all", help="'all' or comma-separated city codes")
     notice.add_argument("--deadline", default="", help="ISO date-time a TASK must be done by")
     notice.add_argument("--sender", default="announcer")
+    notice.add_argument("--category", default="", help="standard-answer: the category code")
+    notice.add_argument("--question", default="", help="standard-answer: the question")
+    notice.add_argument("--answer", default="", help="standard-answer: the answer to give")
+    notice.add_argument(
+        "--version", type=int, default=0, help="standard-answer: 1, 2…; a new one supersedes"
+    )
+    notice.add_argument("--key", default="", help="standard-answer: kept across versions")
+    notice.add_argument("--about-city", default="", help="finding: the city it is about")
+    notice.add_argument("--source", default="", help="finding: qa or supervision")
     notice.set_defaults(_handler=_hub_notice)
     notices = hub_sub.add_parser(
         "notices", help="per notice sent: targets, delivered, read, done, objections"

@@ -41,8 +41,7 @@ from province_hub.figures import (
     StatisticsFigures,
     kpi,
 )
-from province_hub.services import HUB_SENDER
-from province_hub.services import _create_notice as create_notice
+from province_hub.services import HUB_SENDER, create_notice
 from sync.calendar import WorkCalendar
 from sync.db import UnitOfWork
 from sync.pb.fedsync.v1 import federation_pb2 as pb

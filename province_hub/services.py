@@ -370,7 +370,7 @@ def _apply(
     for receipt in receipts:
         _apply_receipt(conn, city_code, receipt, moment)
     for rejection in rejections:
-        _create_notice(
+        create_notice(
             conn,
             notice=pb.Notice(
                 kind=pb.REJECTION,
@@ -600,9 +600,7 @@ def _next_counter(conn: Any, name: str, *, at_least: int = 0) -> int:
     return value
 
 
-def _create_notice(
-    conn: Any, *, notice: pb.Notice, targets: Sequence[str], moment: datetime
-) -> int:
+def create_notice(conn: Any, *, notice: pb.Notice, targets: Sequence[str], moment: datetime) -> int:
     """Store ``notice`` for ``targets`` in the caller's transaction; its seq."""
     # Notice seqs follow the hub's clock (milliseconds) when it is ahead of the counter, so a
     # hub restored from a backup never hands out a number a city's cursor has already passed.
@@ -622,6 +620,13 @@ def _create_notice(
                 notice.task_deadline.ToDatetime(UTC) if notice.HasField("task_deadline") else None
             ),
             payload=notice.SerializeToString(),
+            reply_to_seq=notice.reply_to_seq or None,
+            answer_key=notice.standard_answer.key or None
+            if notice.HasField("standard_answer")
+            else None,
+            answer_version=notice.standard_answer.version or None
+            if notice.HasField("standard_answer")
+            else None,
         )
     )
     conn.execute(
@@ -676,7 +681,7 @@ def send_notice_in(
     """:func:`send_notice` in the caller's transaction (the audit row goes in with it)."""
     _check_notice(notice, roster_codes)
     targets = list(notice.targets) or list(roster_codes)
-    _create_notice(conn, notice=notice, targets=targets, moment=now or _now())
+    create_notice(conn, notice=notice, targets=targets, moment=now or _now())
     return notice
 
 

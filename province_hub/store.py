@@ -111,6 +111,16 @@ class Notice(Base):
     task_deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     #: The whole fedsync.v1.Notice as sent (seq included).
     payload: Mapped[bytes] = mapped_column(LargeBinary)
+    #: The notice this one answers (an objection's answer), else None.
+    reply_to_seq: Mapped[int | None] = mapped_column(BigInteger)
+    #: STANDARD_ANSWER: its key and version (a new version must be above the last sent).
+    answer_key: Mapped[str | None] = mapped_column(Text)
+    answer_version: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (
+        Index("ix_notices_reply_to", "reply_to_seq"),
+        Index("ix_notices_kind_seq", "kind", "seq"),
+    )
 
 
 class NoticeDelivery(Base):

@@ -13,6 +13,8 @@ from datetime import date
 MAX_TEXT_CHARS = 20_000
 #: Longest note on a notice receipt (an objection's reason) or on a leader's decision.
 MAX_NOTE_CHARS = MAX_TEXT_CHARS
+#: Longest title of a province notice (a line on the cities' bulletin board).
+MAX_NOTICE_TITLE_CHARS = 200
 #: Most items (history entries, slices...) in one record.
 MAX_ITEMS = 100_000
 #: The largest value of the stores' integer columns (BIGINT / SQLite INTEGER); an id above it

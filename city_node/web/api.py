@@ -429,6 +429,9 @@ class NoticeOut(BaseModel):
     objection_at: datetime | None
     objection_reason: str | None
     handled_note: str | None = Field(description="what the node did with it by itself")
+    reply_to_seq: int | None = Field(
+        None, description="the notice this one answers (the province's answer to an objection)"
+    )
 
 
 class ReceiptIn(_In):

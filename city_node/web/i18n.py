@@ -136,6 +136,9 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "done_note": ("办结说明", "Done note"),
     "objection_reason": ("异议理由", "Objection reason"),
     "no_notices": ("没有公告", "No notices"),
+    "reply_to": ("答复公告", "In reply to notice"),
+    "superseded_by": ("已被新版本取代", "Superseded by"),
+    "current_version": ("现行口径", "Current version"),
     # link
     "link_state": ("链路状态", "Link state"),
     "backlog": ("待发送", "Backlog"),

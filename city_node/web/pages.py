@@ -441,11 +441,16 @@ def qa_score(request: Request, sample_id: int, user: User, form: CsrfForm) -> Re
 @router.get("/inbox", response_class=HTMLResponse)
 def inbox_page(request: Request, user: User) -> Response:
     require(user, "inbox")
+    engine = _ctx(request).engine
+    notices = services.inbox(engine)
     return render(
         request,
         "inbox.html",
         user=user,
-        notices=services.inbox(_ctx(request).engine),
+        notices=notices,
+        superseded=services.superseded_answers(
+            engine, [n.notice_seq for n in notices if n.kind == "STANDARD_ANSWER"]
+        ),
         may_receipt=may(user.role, "inbox.receipt"),
     )
 

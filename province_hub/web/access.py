@@ -12,7 +12,7 @@ from typing import Final
 from fastapi import Request
 from sqlalchemy import Engine
 
-from province_hub import audit, staff
+from province_hub import audit, notices, staff
 from province_hub.staff import HubMember, HubRole
 from sync.web.auth import (
     AreaTable,
@@ -52,6 +52,12 @@ AREAS: Final[dict[str, frozenset[HubRole]]] = {
     "traces.request": frozenset({HubRole.SUPERVISOR, HubRole.GM_HOTLINE}),
     # Who did what at the hub: the administrators'.
     "audit": frozenset({HubRole.ADMIN}),
+    # Notices: the watchers and the announcer follow them; composing opens to whoever may
+    # send some kind (the service says which kinds: supervisors send findings only);
+    # objections are answered by the announcer (and admin).
+    "notices": _WATCHERS | {HubRole.ANNOUNCER},
+    "notices.compose": frozenset().union(*notices.SENDERS.values()),
+    "notices.answer": notices.ANSWERERS,
 }
 TABLE: Final = AreaTable(AREAS)
 

@@ -5,6 +5,9 @@
     DeskError (a desk action's bad input)                  422, naming the field
     CaseResolved (take or resolve a resolved case)         409
     CaseNotFound (no such escalation on the desk)          404
+    NoticeError (a notice's field: empty title, past deadline…) 422, naming the field
+    NoticeForbidden (a kind the role may not send)            403, naming who may
+    NoticeNotFound (no such notice, city not targeted)        404
 
 (the foundation maps 401 login, 403 role/CSRF, 429 throttled logins, 422 validation).
 Pages run one script of their own (the trend charts, with the vendored ECharts), so the
@@ -19,7 +22,8 @@ from fastapi import FastAPI
 
 from province_hub.consolidation import FiguresError
 from province_hub.desk import CaseNotFound, CaseResolved, DeskError
-from province_hub.web import api, desk_api, desk_pages, pages
+from province_hub.notices import NoticeError, NoticeForbidden, NoticeNotFound
+from province_hub.web import api, desk_api, desk_pages, notice_api, notice_pages, pages
 from province_hub.web.context import HubWeb
 from province_hub.web.i18n import TABLE
 from sync.web.app import ConsoleSpec, create_console_app
@@ -33,6 +37,10 @@ def _status_for(exc: Exception) -> int:
         return 404
     if isinstance(exc, CaseResolved):
         return 409
+    if isinstance(exc, NoticeForbidden):
+        return 403
+    if isinstance(exc, NoticeNotFound):
+        return 404
     return 422
 
 
@@ -42,7 +50,7 @@ SPEC = ConsoleSpec(
     labels=TABLE,
     home="/overview",
     error_page=pages.error_page,
-    handled=(FiguresError, DeskError, CaseNotFound),
+    handled=(FiguresError, DeskError, CaseNotFound, NoticeError, NoticeForbidden, NoticeNotFound),
     status_for=_status_for,
     script_src="'self'",
 )
@@ -75,6 +83,8 @@ def create_app(
     app.state.hub = hub
     app.include_router(api.router)
     app.include_router(desk_api.router)
+    app.include_router(notice_api.router)
     app.include_router(pages.router)
     app.include_router(desk_pages.router)
+    app.include_router(notice_pages.router)
     return app

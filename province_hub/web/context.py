@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -26,6 +26,9 @@ class HubWeb:
     deadlines: Deadlines | None = None
     #: Working days an escalation may stay open before the desk marks it overdue.
     escalation_limit_days: int = 5
+    #: Wakes the notice streams of these cities after a notice is committed (the hub's
+    #: broker when the web runs inside the hub; else the streams' polling finds it).
+    on_notice: Callable[[Iterable[str]], None] | None = None
 
     @property
     def roster_codes(self) -> tuple[str, ...]:

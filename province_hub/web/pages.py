@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from province_hub import audit, staff, supervision
+from province_hub import audit, notices, staff, supervision
 from province_hub.audit import Action
 from province_hub.staff import HubMember
 from province_hub.web import tables, views
@@ -52,6 +52,7 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("/suggestions", "nav_suggestions", "suggestions"),
     ("/quarantine", "nav_quarantine", "quarantine"),
     ("/links", "nav_links", "links"),
+    ("/notices", "nav_notices", "notices"),
     ("/desk", "nav_desk", "desk"),
     ("/traces", "nav_traces", "traces"),
     ("/audit", "nav_audit", "audit"),
@@ -247,6 +248,7 @@ def overview(
         links_table=tables.links_table(views.links(hub), names),
         missing=[names.get(c, c) for c in figures["province"]["cities_missing"]],
         export_query=_export_query(request),
+        completion=notices.completion_kpi(hub.engine) if may(user, "notices") else None,
     )
 
 

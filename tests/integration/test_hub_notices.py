@@ -99,8 +99,11 @@ def test_notice_progress_counts_what_the_cities_did(hub: Any, tmp_path: Path) ->
 
 def test_hub_notices_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
-    for title, kind in (("全省公告", "announcement"), ("盘点积压", "finding")):
-        assert main(["hub", "notice", "--title", title, "--kind", kind, "--database-url", url]) == 0
+    # A finding names the city it is about and where it comes from.
+    about = ["--about-city", CITY, "--source", "qa"]
+    for title, kind, extra in (("全省公告", "announcement", []), ("盘点积压", "finding", about)):
+        args = ["hub", "notice", "--title", title, "--kind", kind, *extra, "--database-url", url]
+        assert main(args) == 0
     capsys.readouterr()
     assert main(["hub", "notices", "--kind", "announcement", "--json", "--database-url", url]) == 0
     [row] = json.loads(capsys.readouterr().out)

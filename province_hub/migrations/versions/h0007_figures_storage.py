@@ -29,7 +29,7 @@ from alembic import op
 from province_hub.figures import backfill, statistics_operators, statistics_slices
 
 revision = "h0007"
-down_revision = "h0005"
+down_revision = "h0006"
 branch_labels = None
 depends_on = None
 

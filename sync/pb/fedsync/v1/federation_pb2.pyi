@@ -229,6 +229,28 @@ HIGH: Priority.ValueType  # 3
 URGENT: Priority.ValueType  # 4
 Global___Priority: _TypeAlias = Priority  # noqa: Y015
 
+class _FindingSource:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _FindingSourceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_FindingSource.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    FINDING_SOURCE_UNSPECIFIED: _FindingSource.ValueType  # 0
+    FINDING_FROM_QA: _FindingSource.ValueType  # 1
+    """Quality inspection (质检)."""
+    FINDING_FROM_SUPERVISION: _FindingSource.ValueType  # 2
+    """Service supervision (服务督查)."""
+
+class FindingSource(_FindingSource, metaclass=_FindingSourceEnumTypeWrapper):
+    """Where a circulated finding (通报) comes from."""
+
+FINDING_SOURCE_UNSPECIFIED: FindingSource.ValueType  # 0
+FINDING_FROM_QA: FindingSource.ValueType  # 1
+"""Quality inspection (质检)."""
+FINDING_FROM_SUPERVISION: FindingSource.ValueType  # 2
+"""Service supervision (服务督查)."""
+Global___FindingSource: _TypeAlias = FindingSource  # noqa: Y015
+
 @_typing.final
 class HelloRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -1476,25 +1498,63 @@ class StandardAnswer(_message.Message):
     TOPIC_FIELD_NUMBER: _builtins.int
     CATEGORY_FIELD_NUMBER: _builtins.int
     ANSWER_FIELD_NUMBER: _builtins.int
+    KEY_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
     topic: _builtins.str
     """The recurring-complaint topic and its category code."""
     category: _builtins.str
     answer: _builtins.str
     """The answer every city must give."""
+    key: _builtins.str
+    """What stays the same from one version to the next (the province names it, e.g.
+    "BILL.DISPUTE/roaming-charges"); empty in notices from hubs before it existed: the city
+    then uses "<category>/<topic>". Added compatibly (new field numbers 4 and 5).
+    """
+    version: _builtins.int
+    """1, 2, ...: a city keeps the highest version of each key as current and shows the older
+    ones as superseded; 0 (older hubs) counts as 1.
+    """
     def __init__(
         self,
         *,
         topic: _builtins.str = ...,
         category: _builtins.str = ...,
         answer: _builtins.str = ...,
+        key: _builtins.str = ...,
+        version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["answer", b"answer", "category", b"category", "topic", b"topic"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["answer", b"answer", "category", b"category", "key", b"key", "topic", b"topic", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___StandardAnswer: _TypeAlias = StandardAnswer  # noqa: Y015
+
+@_typing.final
+class Finding(_message.Message):
+    """A circulated finding: about one city, sent to the cities chosen (often all of them)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CITY_CODE_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    city_code: _builtins.str
+    """The city the finding is about (a roster code)."""
+    source: Global___FindingSource.ValueType
+    def __init__(
+        self,
+        *,
+        city_code: _builtins.str = ...,
+        source: Global___FindingSource.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["city_code", b"city_code", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Finding: _TypeAlias = Finding  # noqa: Y015
 
 @_typing.final
 class Notice(_message.Message):
@@ -1509,10 +1569,12 @@ class Notice(_message.Message):
     SENDER_FIELD_NUMBER: _builtins.int
     TARGETS_FIELD_NUMBER: _builtins.int
     TASK_DEADLINE_FIELD_NUMBER: _builtins.int
+    REPLY_TO_SEQ_FIELD_NUMBER: _builtins.int
     ESCALATION_RESOLUTION_FIELD_NUMBER: _builtins.int
     REJECTION_FIELD_NUMBER: _builtins.int
     TRACE_REQUEST_FIELD_NUMBER: _builtins.int
     STANDARD_ANSWER_FIELD_NUMBER: _builtins.int
+    FINDING_FIELD_NUMBER: _builtins.int
     seq: _builtins.int
     """Hub-wide sequence number, increasing in commit order; a city's cursor is the highest it
     has persisted. It jumps to the hub's clock in milliseconds when that is ahead, so a hub
@@ -1527,6 +1589,11 @@ class Notice(_message.Message):
     body: _builtins.str
     sender: _builtins.str
     """Staff id of the province sender ("hub" for automatic notices)."""
+    reply_to_seq: _builtins.int
+    """The notice this one answers (0: none): the province's answer to a city's objection is
+    a notice to that city only, linked to the notice objected to. Added compatibly (new field
+    number); older cities ignore it and show the answer as a plain notice.
+    """
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -1545,6 +1612,10 @@ class Notice(_message.Message):
     def trace_request(self) -> Global___TraceRequest: ...
     @_builtins.property
     def standard_answer(self) -> Global___StandardAnswer: ...
+    @_builtins.property
+    def finding(self) -> Global___Finding:
+        """For FINDING: which city it is about and where it comes from."""
+
     def __init__(
         self,
         *,
@@ -1557,16 +1628,18 @@ class Notice(_message.Message):
         sender: _builtins.str = ...,
         targets: _abc.Iterable[_builtins.str] | None = ...,
         task_deadline: _timestamp_pb2.Timestamp | None = ...,
+        reply_to_seq: _builtins.int = ...,
         escalation_resolution: Global___EscalationResolution | None = ...,
         rejection: Global___Rejection | None = ...,
         trace_request: Global___TraceRequest | None = ...,
         standard_answer: Global___StandardAnswer | None = ...,
+        finding: Global___Finding | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "detail", b"detail", "escalation_resolution", b"escalation_resolution", "rejection", b"rejection", "standard_answer", b"standard_answer", "task_deadline", b"task_deadline", "trace_request", b"trace_request"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "detail", b"detail", "escalation_resolution", b"escalation_resolution", "finding", b"finding", "rejection", b"rejection", "standard_answer", b"standard_answer", "task_deadline", b"task_deadline", "trace_request", b"trace_request"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "created_at", b"created_at", "detail", b"detail", "escalation_resolution", b"escalation_resolution", "kind", b"kind", "priority", b"priority", "rejection", b"rejection", "sender", b"sender", "seq", b"seq", "standard_answer", b"standard_answer", "targets", b"targets", "task_deadline", b"task_deadline", "title", b"title", "trace_request", b"trace_request"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "created_at", b"created_at", "detail", b"detail", "escalation_resolution", b"escalation_resolution", "finding", b"finding", "kind", b"kind", "priority", b"priority", "rejection", b"rejection", "reply_to_seq", b"reply_to_seq", "sender", b"sender", "seq", b"seq", "standard_answer", b"standard_answer", "targets", b"targets", "task_deadline", b"task_deadline", "title", b"title", "trace_request", b"trace_request"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_detail: _TypeAlias = _typing.Literal["escalation_resolution", "rejection", "trace_request", "standard_answer"]  # noqa: Y015
+    _WhichOneofReturnType_detail: _TypeAlias = _typing.Literal["escalation_resolution", "rejection", "trace_request", "standard_answer", "finding"]  # noqa: Y015
     _WhichOneofArgType_detail: _TypeAlias = _typing.Literal["detail", b"detail"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_detail) -> _WhichOneofReturnType_detail | None: ...
 

@@ -1,0 +1,667 @@
+"""The province's notices as people send and follow them: compose (announcement, task,
+unified standard answer, circulated finding), preview, send, answer an objection, and see
+per notice what each targeted city did with it, the open tasks across cities and the
+notice completion KPI.
+
+One function per thing a person does; the supervisor web (pages and ``/api/v1/notices``)
+and ``fedsync hub notice`` call the same ones. Every send and every objection answer writes
+its audit row (:mod:`province_hub.audit`) in the transaction that creates the notice.
+
+Refusals::
+
+    NoticeError (ValueError)         a field is missing or wrong; ``field`` names it   422
+    NoticeForbidden (PermissionError) the role may not send this kind / answer          403
+    NoticeNotFound (LookupError)      no such notice (or city not targeted by it)        404
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from sqlalchemy import Engine, case, func, select
+
+from province_hub import audit, services
+from province_hub.audit import Action
+from province_hub.figures import kpi
+from province_hub.staff import HubRole
+from province_hub.store import Notice, NoticeDelivery
+from sync.db import UnitOfWork
+from sync.limits import MAX_NOTICE_TITLE_CHARS, MAX_TEXT_CHARS
+from sync.pb.fedsync.v1 import federation_pb2 as pb
+
+#: The kinds a person composes (the others are sent by the hub's own use cases), by the name
+#: the web, the API and the CLI use.
+KINDS: Final[dict[str, int]] = {
+    "announcement": pb.ANNOUNCEMENT,
+    "task": pb.TASK,
+    "standard_answer": pb.STANDARD_ANSWER,
+    "finding": pb.FINDING,
+}
+PRIORITIES: Final[dict[str, int]] = {
+    "low": pb.LOW,
+    "normal": pb.NORMAL,
+    "high": pb.HIGH,
+    "urgent": pb.URGENT,
+}
+FINDING_SOURCES: Final[dict[str, int]] = {
+    "qa": pb.FINDING_FROM_QA,
+    "supervision": pb.FINDING_FROM_SUPERVISION,
+}
+_COMPOSERS: Final = frozenset({HubRole.ANNOUNCER, HubRole.ADMIN})
+#: Who may send each kind: the announcer (and admin) everything; supervisors circulate the
+#: findings of their supervision. The web's role table is built from this one.
+SENDERS: Final[dict[str, frozenset[HubRole]]] = {
+    "announcement": _COMPOSERS,
+    "task": _COMPOSERS,
+    "standard_answer": _COMPOSERS,
+    "finding": _COMPOSERS | {HubRole.SUPERVISOR},
+}
+#: Who may answer a city's objection (the answer is a notice of the announcer's).
+ANSWERERS: Final = _COMPOSERS
+#: Category codes are stored with at most this many characters at the cities.
+MAX_CATEGORY_CHARS = 32
+#: A version fits the wire's uint32 and the stores' INTEGER.
+MAX_VERSION = 2**31 - 1
+#: A task due later than this is a typing error (and near the end of what dates can hold).
+MAX_DEADLINE_YEAR = 2100
+
+
+class NoticeError(ValueError):
+    """A draft or an answer that cannot be sent; ``field`` names what to correct."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class NoticeForbidden(PermissionError):
+    """The role may not do this; the message names who may."""
+
+
+class NoticeNotFound(LookupError):
+    """No such notice, or it was not sent to that city."""
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A notice as a person composes it. ``targets`` empty: every city of the roster."""
+
+    kind: str
+    title: str
+    body: str = ""
+    priority: str = "normal"
+    targets: tuple[str, ...] = ()
+    #: A task's deadline (aware); ignored for the other kinds.
+    deadline: datetime | None = None
+    #: Standard answer: its category code, the question, the answer, its version and key
+    #: (empty: "<category>/<question>", as the cities file answers that name none).
+    category: str = ""
+    question: str = ""
+    answer: str = ""
+    version: int = 0
+    key: str = ""
+    #: Finding: the city it is about and where it comes from (qa / supervision).
+    about_city: str = ""
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What would be sent: the notice and its targets (all: ``all_cities``)."""
+
+    notice: pb.Notice
+    targets: tuple[str, ...]
+    all_cities: bool
+
+
+def may_send(role: HubRole | None, kind: str) -> bool:
+    """``role`` None is the hub's shell (``fedsync hub notice``): whoever runs it holds the
+    store and the keys already."""
+    return role is None or role in SENDERS.get(kind, frozenset())
+
+
+def sendable_kinds(role: HubRole) -> list[str]:
+    return [kind for kind in KINDS if may_send(role, kind)]
+
+
+def _names(roles: Iterable[HubRole]) -> str:
+    return ", ".join(sorted(r.value for r in roles))
+
+
+def _text(field_name: str, value: str, limit: int, *, required: bool = False) -> str:
+    value = value.strip()
+    if "\x00" in value:
+        # PostgreSQL text cannot hold it, and no notice needs it.
+        raise NoticeError(field_name, "contains a NUL character")
+    if required and not value:
+        raise NoticeError(field_name, "must not be empty")
+    if len(value) > limit:
+        raise NoticeError(field_name, f"is {len(value)} characters; at most {limit}")
+    return value
+
+
+def build(
+    draft: Draft, *, roster_codes: Sequence[str], sender: str, now: datetime
+) -> tuple[pb.Notice, tuple[str, ...]]:
+    """Check a draft field by field and make the notice and its target list; NoticeError
+    names the first wrong field. Nothing is stored."""
+    kind = KINDS.get(draft.kind)
+    if kind is None:
+        raise NoticeError("kind", f"{draft.kind!r}: use one of {', '.join(KINDS)}")
+    priority = PRIORITIES.get(draft.priority)
+    if priority is None:
+        raise NoticeError("priority", f"{draft.priority!r}: use one of {', '.join(PRIORITIES)}")
+    notice = pb.Notice(
+        kind=kind,  # type: ignore[arg-type]
+        priority=priority,  # type: ignore[arg-type]
+        title=_text("title", draft.title, MAX_NOTICE_TITLE_CHARS, required=True),
+        body=_text("body", draft.body, MAX_TEXT_CHARS),
+        sender=sender,
+    )
+    unknown = sorted(set(draft.targets) - set(roster_codes))
+    if unknown:
+        raise NoticeError("targets", f"unknown city code(s): {', '.join(unknown)}")
+    chosen = tuple(dict.fromkeys(draft.targets))
+    notice.targets.extend(chosen)
+    if draft.kind == "task":
+        if draft.deadline is None:
+            raise NoticeError("deadline", "a task needs a deadline")
+        if draft.deadline.tzinfo is None:
+            raise NoticeError("deadline", "give the time zone")
+        if draft.deadline <= now:
+            raise NoticeError("deadline", "is in the past")
+        if draft.deadline.year > MAX_DEADLINE_YEAR:
+            raise NoticeError("deadline", f"is after {MAX_DEADLINE_YEAR}: a typing error?")
+        notice.task_deadline.FromDatetime(draft.deadline.astimezone(UTC))
+    elif draft.kind == "standard_answer":
+        category = _text("category", draft.category, MAX_CATEGORY_CHARS, required=True)
+        question = _text("question", draft.question, MAX_TEXT_CHARS, required=True)
+        answer = _text("answer", draft.answer, MAX_TEXT_CHARS, required=True)
+        if not 1 <= draft.version <= MAX_VERSION:
+            raise NoticeError("version", f"give the version, 1 to {MAX_VERSION}")
+        key = _text("key", draft.key, MAX_NOTICE_TITLE_CHARS) or f"{category}/{question}"
+        notice.standard_answer.CopyFrom(
+            pb.StandardAnswer(
+                topic=question, category=category, answer=answer, key=key, version=draft.version
+            )
+        )
+    elif draft.kind == "finding":
+        if draft.about_city not in roster_codes:
+            raise NoticeError(
+                "about_city",
+                f"{draft.about_city!r} is not a city of the roster"
+                if draft.about_city
+                else "name the city the finding is about",
+            )
+        source = FINDING_SOURCES.get(draft.source)
+        if source is None:
+            raise NoticeError(
+                "source", f"{draft.source!r}: use one of {', '.join(FINDING_SOURCES)}"
+            )
+        notice.finding.CopyFrom(pb.Finding(city_code=draft.about_city, source=source))  # type: ignore[arg-type]
+    if notice.ByteSize() > services.MAX_NOTICE_BYTES:
+        raise NoticeError(
+            "body", f"the notice is {notice.ByteSize()} bytes; at most {services.MAX_NOTICE_BYTES}"
+        )
+    targets = chosen or tuple(roster_codes)
+    return notice, targets
+
+
+def _latest_version(conn: Any, key: str) -> int:
+    latest = conn.execute(
+        select(func.max(Notice.answer_version)).where(
+            Notice.kind == "STANDARD_ANSWER", Notice.answer_key == key
+        )
+    ).scalar()
+    return int(latest or 0)
+
+
+def _check_version(conn: Any, notice: pb.Notice) -> None:
+    if not notice.HasField("standard_answer"):
+        return
+    sa = notice.standard_answer
+    latest = _latest_version(conn, sa.key)
+    if sa.version <= latest:
+        raise NoticeError(
+            "version", f"v{latest} of {sa.key!r} was sent already; the next is v{latest + 1}"
+        )
+
+
+def preview(
+    engine: Engine,
+    draft: Draft,
+    *,
+    roster_codes: Sequence[str],
+    sender: str,
+    role: HubRole | None,
+    now: datetime | None = None,
+) -> Preview:
+    """What :func:`send` would send, checked the same way; nothing is stored."""
+    _require_sender(role, draft.kind)
+    notice, targets = build(draft, roster_codes=roster_codes, sender=sender, now=_utc(now))
+    with engine.connect() as conn:
+        _check_version(conn, notice)
+    return Preview(notice, targets, _is_all(targets, roster_codes))
+
+
+def _is_all(targets: Sequence[str], roster_codes: Sequence[str]) -> bool:
+    return len(roster_codes) > 1 and set(targets) >= set(roster_codes)
+
+
+def _require_sender(role: HubRole | None, kind: str) -> None:
+    if kind not in KINDS:  # a wrong kind is a wrong field, whoever asks
+        raise NoticeError("kind", f"{kind!r}: use one of {', '.join(KINDS)}")
+    if not may_send(role, kind):
+        allowed = SENDERS.get(kind)
+        who = _names(allowed) if allowed else "nobody"
+        raise NoticeForbidden(f"a {kind} notice is sent by: {who}")
+
+
+def send(
+    engine: Engine,
+    draft: Draft,
+    *,
+    roster_codes: Sequence[str],
+    actor: str,
+    role: HubRole | None,
+    address: str,
+    confirm_all: bool = False,
+    now: datetime | None = None,
+    on_sent: Callable[[Iterable[str]], None] | None = None,
+) -> pb.Notice:
+    """Send a composed notice to its targets, with its audit row, in one transaction.
+
+    A notice to every city needs ``confirm_all`` (the web's second step): one careless
+    click must not reach fourteen centres. ``on_sent`` wakes the targets' streams after
+    the commit."""
+    _require_sender(role, draft.kind)
+    moment = _utc(now)
+    notice, targets = build(draft, roster_codes=roster_codes, sender=actor, now=moment)
+    if _is_all(targets, roster_codes) and not confirm_all:
+        raise NoticeError(
+            "confirm_all", f"a notice to all {len(roster_codes)} cities needs the confirmation"
+        )
+    with UnitOfWork(engine) as uow:
+        _check_version(uow.conn, notice)
+        seq = services.create_notice(uow.conn, notice=notice, targets=targets, moment=moment)
+        audit.record(
+            uow.conn,
+            actor=actor,
+            role=role.value if role else "",
+            action=Action.NOTICE_SENT,
+            target=f"notice:{seq}",
+            detail=f"kind={draft.kind} priority={draft.priority} targets={len(targets)}",
+            address=address,
+            at=moment,
+        )
+        uow.commit()
+    if on_sent is not None:
+        on_sent(targets)
+    return notice
+
+
+def answer_objection(
+    engine: Engine,
+    *,
+    notice_seq: int,
+    city_code: str,
+    answer: str,
+    actor: str,
+    role: HubRole | None,
+    address: str,
+    now: datetime | None = None,
+    on_sent: Callable[[Iterable[str]], None] | None = None,
+) -> pb.Notice:
+    """Answer a city's objection: a notice to that city only, linked to the one objected
+    to (``reply_to_seq``), with its audit row, in one transaction."""
+    if role is not None and role not in ANSWERERS:
+        raise NoticeForbidden(f"objections are answered by: {_names(ANSWERERS)}")
+    text = _text("answer", answer, MAX_TEXT_CHARS, required=True)
+    moment = _utc(now)
+    with UnitOfWork(engine) as uow:
+        row = uow.conn.execute(
+            select(Notice.title, Notice.priority, NoticeDelivery.objection_at)
+            .join(NoticeDelivery, NoticeDelivery.notice_seq == Notice.seq)
+            .where(Notice.seq == notice_seq, NoticeDelivery.city_code == city_code)
+        ).first()
+        if row is None:
+            raise NoticeNotFound(f"notice {notice_seq} was not sent to city {city_code!r}")
+        if row.objection_at is None:
+            raise NoticeError("city_code", f"city {city_code} has not objected to {notice_seq}")
+        notice = pb.Notice(
+            kind=pb.ANNOUNCEMENT,
+            priority=pb.Priority.Value(row.priority),
+            title=f"Re #{notice_seq}: {row.title}"[:MAX_NOTICE_TITLE_CHARS],
+            body=text,
+            sender=actor,
+            targets=[city_code],
+            reply_to_seq=notice_seq,
+        )
+        seq = services.create_notice(uow.conn, notice=notice, targets=[city_code], moment=moment)
+        audit.record(
+            uow.conn,
+            actor=actor,
+            role=role.value if role else "",
+            action=Action.OBJECTION_ANSWERED,
+            target=f"notice:{seq}",
+            detail=f"answers notice:{notice_seq} objection of city {city_code}",
+            address=address,
+            at=moment,
+        )
+        uow.commit()
+    if on_sent is not None:
+        on_sent([city_code])
+    return notice
+
+
+# --- following notices ------------------------------------------------------------------------
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _overdue(deadline: datetime | None, done_at: datetime | None, now: datetime) -> bool:
+    deadline = _aware(deadline)
+    return deadline is not None and done_at is None and deadline < now
+
+
+def completion_kpi(engine: Engine) -> dict[str, Any]:
+    """The notice completion rate of the province: of every (task, targeted city), those the
+    city marked done. Tasks are what the cities must carry out; other notices are read."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(func.count(NoticeDelivery.done_at), func.count())
+            .select_from(NoticeDelivery)
+            .join(Notice, Notice.seq == NoticeDelivery.notice_seq)
+            .where(Notice.kind == "TASK")
+        ).one()
+    return kpi(int(row[0]), int(row[1]))
+
+
+def _kind_name(stored: str) -> str:
+    return stored.lower()
+
+
+def kind_name(kind: int) -> str:
+    """``announcement``, ``task``… for a wire kind (the names the web and API use)."""
+    return pb.NoticeKind.Name(kind).lower()  # type: ignore[arg-type]
+
+
+def priority_name(priority: int) -> str:
+    return pb.Priority.Name(priority).lower()  # type: ignore[arg-type]
+
+
+def list_notices(
+    engine: Engine, *, now: datetime | None = None, kind: str | None = None, limit: int = 200
+) -> list[dict[str, Any]]:
+    """Newest first: per notice its targets and how many cities have it delivered, read,
+    done or objected to, how many are overdue, and its completion KPI (done / targets)."""
+    moment = _utc(now)
+    overdue = func.sum(
+        case(
+            (
+                (Notice.task_deadline.is_not(None))
+                & (Notice.task_deadline < moment)
+                & NoticeDelivery.done_at.is_(None),
+                1,
+            ),
+            else_=0,
+        )
+    )
+    query = (
+        select(
+            Notice.seq,
+            Notice.kind,
+            Notice.priority,
+            Notice.title,
+            Notice.sender,
+            Notice.created_at,
+            Notice.task_deadline,
+            Notice.reply_to_seq,
+            func.count(NoticeDelivery.city_code),
+            func.count(NoticeDelivery.delivered_at),
+            func.count(NoticeDelivery.read_at),
+            func.count(NoticeDelivery.done_at),
+            func.count(NoticeDelivery.objection_at),
+            overdue,
+        )
+        .join(NoticeDelivery, NoticeDelivery.notice_seq == Notice.seq)
+        .group_by(Notice.seq)
+        .order_by(Notice.seq.desc())
+        .limit(max(1, min(limit, 1000)))
+    )
+    if kind is not None:
+        query = query.where(Notice.kind == kind.upper())
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return [
+        {
+            "seq": int(r[0]),
+            "kind": _kind_name(r[1]),
+            "priority": r[2].lower(),
+            "title": r[3],
+            "sender": r[4],
+            "created_at": _aware(r[5]),
+            "deadline": _aware(r[6]),
+            "reply_to_seq": r[7],
+            "targets": int(r[8]),
+            "delivered": int(r[9]),
+            "read": int(r[10]),
+            "done": int(r[11]),
+            "objections": int(r[12]),
+            "overdue": int(r[13] or 0),
+            "completion": kpi(int(r[11]), int(r[8])),
+        }
+        for r in rows
+    ]
+
+
+@dataclass
+class NoticeDetail:
+    seq: int
+    kind: str
+    priority: str
+    title: str
+    body: str
+    sender: str
+    created_at: datetime
+    deadline: datetime | None
+    reply_to_seq: int | None
+    detail: dict[str, Any]
+    cities: list[dict[str, Any]] = field(default_factory=list)
+    completion: dict[str, Any] = field(default_factory=dict)
+    #: The answers to objections on this notice: seq, city, when, text.
+    answers: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "kind": self.kind,
+            "priority": self.priority,
+            "title": self.title,
+            "body": self.body,
+            "sender": self.sender,
+            "created_at": self.created_at,
+            "deadline": self.deadline,
+            "reply_to_seq": self.reply_to_seq,
+            "detail": self.detail,
+            "cities": self.cities,
+            "completion": self.completion,
+            "answers": self.answers,
+        }
+
+
+def detail_of(notice: pb.Notice) -> dict[str, Any]:
+    if notice.HasField("standard_answer"):
+        sa = notice.standard_answer
+        return {
+            "category": sa.category,
+            "question": sa.topic,
+            "answer": sa.answer,
+            "version": sa.version,
+            "key": sa.key,
+        }
+    if notice.HasField("finding"):
+        source = {v: k for k, v in FINDING_SOURCES.items()}.get(notice.finding.source, "")
+        return {"about_city": notice.finding.city_code, "source": source}
+    return {}
+
+
+def notice_detail(engine: Engine, seq: int, *, now: datetime | None = None) -> NoticeDetail:
+    """One notice and, for each targeted city, when it was streamed, delivered, read, done
+    (with the note) and objected to (with the reason), and whether a task is overdue."""
+    moment = _utc(now)
+    with engine.connect() as conn:
+        row = conn.execute(select(Notice.__table__).where(Notice.seq == seq)).first()
+        if row is None:
+            raise NoticeNotFound(f"no notice {seq}")
+        deliveries = conn.execute(
+            select(NoticeDelivery.__table__)
+            .where(NoticeDelivery.notice_seq == seq)
+            .order_by(NoticeDelivery.city_code)
+        ).all()
+        answers = conn.execute(
+            select(Notice.seq, Notice.targets, Notice.created_at, Notice.sender, Notice.payload)
+            .where(Notice.reply_to_seq == seq)
+            .order_by(Notice.seq)
+        ).all()
+        notice = pb.Notice.FromString(row.payload)
+        deadline = _aware(row.task_deadline)
+        cities = [
+            {
+                "city_code": d.city_code,
+                "streamed_at": _aware(d.streamed_at),
+                "delivered_at": _aware(d.delivered_at),
+                "read_at": _aware(d.read_at),
+                "done_at": _aware(d.done_at),
+                "done_note": d.done_note,
+                "objection_at": _aware(d.objection_at),
+                "objection_reason": d.objection_reason,
+                "overdue": _overdue(deadline, d.done_at, moment),
+            }
+            for d in deliveries
+        ]
+    answered = {a.targets for a in answers}
+    for city in cities:
+        city["answered"] = city["city_code"] in answered
+    done = sum(1 for c in cities if c["done_at"] is not None)
+    return NoticeDetail(
+        seq=row.seq,
+        kind=_kind_name(row.kind),
+        priority=row.priority.lower(),
+        title=row.title,
+        body=notice.body,
+        sender=row.sender,
+        created_at=_aware(row.created_at) or moment,
+        deadline=deadline,
+        reply_to_seq=row.reply_to_seq,
+        detail=detail_of(notice),
+        cities=cities,
+        completion=kpi(done, len(cities)),
+        answers=[
+            {
+                "seq": int(a.seq),
+                "city_code": a.targets,
+                "created_at": _aware(a.created_at),
+                "sender": a.sender,
+                "answer": pb.Notice.FromString(a.payload).body,
+            }
+            for a in answers
+        ],
+    )
+
+
+def open_tasks(
+    engine: Engine, *, now: datetime | None = None, city: str | None = None, limit: int = 2000
+) -> list[dict[str, Any]]:
+    """The board of open tasks: every (task, city) not yet marked done, earliest deadline
+    first, with what the city did so far and whether the deadline has passed."""
+    moment = _utc(now)
+    query = (
+        select(
+            Notice.seq,
+            Notice.title,
+            Notice.priority,
+            Notice.task_deadline,
+            NoticeDelivery.city_code,
+            NoticeDelivery.delivered_at,
+            NoticeDelivery.read_at,
+            NoticeDelivery.objection_at,
+            NoticeDelivery.objection_reason,
+        )
+        .join(NoticeDelivery, NoticeDelivery.notice_seq == Notice.seq)
+        .where(Notice.kind == "TASK", NoticeDelivery.done_at.is_(None))
+        .order_by(Notice.task_deadline, Notice.seq, NoticeDelivery.city_code)
+        .limit(max(1, min(limit, 10_000)))
+    )
+    if city:
+        query = query.where(NoticeDelivery.city_code == city)
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return [
+        {
+            "seq": int(r.seq),
+            "title": r.title,
+            "priority": r.priority.lower(),
+            "deadline": _aware(r.task_deadline),
+            "city_code": r.city_code,
+            "delivered_at": _aware(r.delivered_at),
+            "read_at": _aware(r.read_at),
+            "objection_at": _aware(r.objection_at),
+            "objection_reason": r.objection_reason,
+            "overdue": _overdue(r.task_deadline, None, moment),
+        }
+        for r in rows
+    ]
+
+
+def draft_from_form(form: Mapping[str, str], targets: Sequence[str], zone: Any) -> Draft:
+    """A draft from the web form's text fields (the deadline in the hub's zone, as the
+    ``datetime-local`` input gives it); NoticeError names a field that does not parse."""
+    deadline: datetime | None = None
+    raw_deadline = form.get("deadline", "").strip()
+    kind = form.get("kind", "").strip()
+    if raw_deadline and kind == "task":
+        try:
+            deadline = datetime.fromisoformat(raw_deadline)
+        except ValueError:
+            raise NoticeError("deadline", f"{raw_deadline!r} is not a date and time") from None
+        if deadline.tzinfo is None:
+            deadline = deadline.replace(tzinfo=zone)
+    raw_version = form.get("version", "").strip()
+    version = 0
+    if kind == "standard_answer" and raw_version:
+        try:
+            version = int(raw_version)
+        except ValueError:
+            raise NoticeError("version", f"{raw_version!r} is not a whole number") from None
+    everyone = (form.get("to") or "all") == "all"
+    if not everyone and not any(t.strip() for t in targets):
+        raise NoticeError("targets", "choose at least one city, or send to all")
+    return Draft(
+        kind=kind,
+        title=form.get("title", ""),
+        body=form.get("body", ""),
+        priority=form.get("priority") or "normal",
+        targets=() if everyone else tuple(t.strip() for t in targets if t.strip()),
+        deadline=deadline,
+        category=form.get("category", ""),
+        question=form.get("question", ""),
+        answer=form.get("answer", ""),
+        version=version,
+        key=form.get("key", ""),
+        about_city=form.get("about_city", "").strip(),
+        source=form.get("source", ""),
+    )
+
+
+def _utc(now: datetime | None) -> datetime:
+    """``now`` (the web passes its zone's time) in UTC: SQLite keeps a timestamp's wall
+    clock without its offset, so everything stored or compared here is UTC."""
+    return datetime.now(UTC) if now is None else now.astimezone(UTC)

@@ -1,0 +1,221 @@
+"""``/api/v1/notices``: composing, previewing and following notices from a program.
+
+The same functions as the pages (:mod:`province_hub.notices`), the same role table. A
+draft's wrong field is a 422 whose ``detail`` names it (``title: must not be empty``);
+a notice to every city needs ``confirm_all: true`` (the pages' second step).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from province_hub import notices
+from province_hub.staff import HubMember, HubRole
+from province_hub.web.access import api_user, require
+from province_hub.web.api import Kpi, Problem
+from province_hub.web.context import hub_of
+from sync.limits import INT64_MAX
+from sync.web.auth import client_address
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "no or wrong credentials"},
+    403: {"model": Problem, "description": "the role may not do this, or CSRF header missing"},
+    404: {"model": Problem, "description": "no such notice"},
+    422: {"model": Problem, "description": "a field is invalid (the detail names it)"},
+}
+
+router = APIRouter(prefix="/api/v1", tags=["notices"], responses=_ERRORS)
+Caller = Annotated[HubMember, Depends(api_user)]
+#: A notice seq as the store can hold it (a larger one names nothing: 422, not a 500).
+Seq = Annotated[int, Path(ge=1, le=INT64_MAX)]
+
+
+class NoticeIn(BaseModel):
+    """A notice to compose. ``targets`` empty: every city (then ``confirm_all`` must be
+    true to send)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["announcement", "task", "standard_answer", "finding"]
+    title: str
+    body: str = ""
+    priority: Literal["low", "normal", "high", "urgent"] = "normal"
+    targets: list[str] = Field(default_factory=list, description="roster city codes; [] = all")
+    deadline: datetime | None = Field(None, description="task: when it must be done (ISO 8601)")
+    category: str = Field("", description="standard_answer: category code")
+    question: str = Field("", description="standard_answer: the question")
+    answer: str = Field("", description="standard_answer: the answer every city gives")
+    version: int = Field(0, description="standard_answer: 1, 2…; above the last one sent")
+    key: str = Field("", description="standard_answer: kept across versions")
+    about_city: str = Field("", description="finding: the city it is about")
+    source: Literal["", "qa", "supervision"] = Field("", description="finding: where it is from")
+    confirm_all: bool = Field(False, description="required true for a notice to every city")
+
+    def draft(self, zone: Any) -> notices.Draft:
+        deadline = self.deadline
+        if deadline is not None and deadline.tzinfo is None:
+            deadline = deadline.replace(tzinfo=zone)
+        return notices.Draft(
+            kind=self.kind,
+            title=self.title,
+            body=self.body,
+            priority=self.priority,
+            targets=tuple(self.targets),
+            deadline=deadline if self.kind == "task" else None,
+            category=self.category,
+            question=self.question,
+            answer=self.answer,
+            version=self.version,
+            key=self.key,
+            about_city=self.about_city,
+            source=self.source,
+        )
+
+
+class PreviewOut(BaseModel):
+    kind: str
+    priority: str
+    title: str
+    body: str
+    deadline: datetime | None
+    detail: dict[str, Any]
+    targets: list[str]
+    all_cities: bool = Field(description="true: sending needs confirm_all")
+
+
+class Sent(BaseModel):
+    seq: int
+    targets: list[str]
+
+
+class AnswerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    city_code: str
+    answer: str
+
+
+class NoticeRow(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    seq: int
+    kind: str
+    title: str
+    targets: int
+    delivered: int
+    read: int
+    done: int
+    objections: int
+    overdue: int
+    completion: Kpi
+
+
+class NoticeList(BaseModel):
+    completion: Kpi = Field(description="province: task deliveries marked done / all")
+    notices: list[NoticeRow]
+
+
+def _preview_out(preview: notices.Preview) -> PreviewOut:
+    n = preview.notice
+    return PreviewOut(
+        kind=notices.kind_name(n.kind),
+        priority=notices.priority_name(n.priority),
+        title=n.title,
+        body=n.body,
+        deadline=n.task_deadline.ToDatetime(UTC) if n.HasField("task_deadline") else None,
+        detail=notices.detail_of(n),
+        targets=list(preview.targets),
+        all_cities=preview.all_cities,
+    )
+
+
+@router.get("/notices", response_model=NoticeList, summary="Notices sent, newest first")
+def list_notices(
+    request: Request,
+    user: Caller,
+    kind: Annotated[
+        Literal["announcement", "task", "standard_answer", "finding"] | None, Query()
+    ] = None,
+) -> dict[str, Any]:
+    require(user, "notices")
+    hub = hub_of(request)
+    return {
+        "completion": notices.completion_kpi(hub.engine),
+        "notices": notices.list_notices(hub.engine, now=hub.local_now(), kind=kind),
+    }
+
+
+@router.get("/notices/board", summary="Open tasks across cities, earliest deadline first")
+def board(
+    request: Request, user: Caller, city: Annotated[str | None, Query()] = None
+) -> list[dict[str, Any]]:
+    require(user, "notices")
+    hub = hub_of(request)
+    return notices.open_tasks(hub.engine, now=hub.local_now(), city=city)
+
+
+@router.post("/notices/preview", response_model=PreviewOut, summary="Check, store nothing")
+def preview(request: Request, user: Caller, body: NoticeIn) -> PreviewOut:
+    require(user, "notices.compose")
+    hub = hub_of(request)
+    shown = notices.preview(
+        hub.engine,
+        body.draft(hub.zone),
+        roster_codes=hub.roster_codes,
+        sender=user.id,
+        role=HubRole(user.role),
+        now=hub.local_now(),
+    )
+    return _preview_out(shown)
+
+
+@router.post("/notices", response_model=Sent, status_code=201, summary="Send a notice")
+def send(request: Request, user: Caller, body: NoticeIn) -> Sent:
+    require(user, "notices.compose")
+    hub = hub_of(request)
+    sent = notices.send(
+        hub.engine,
+        body.draft(hub.zone),
+        roster_codes=hub.roster_codes,
+        actor=user.id,
+        role=HubRole(user.role),
+        address=client_address(request),
+        confirm_all=body.confirm_all,
+        now=hub.local_now(),
+        on_sent=hub.on_notice,
+    )
+    return Sent(seq=sent.seq, targets=list(sent.targets) or list(hub.roster_codes))
+
+
+@router.get("/notices/{seq}", summary="One notice and what each targeted city did with it")
+def notice(request: Request, user: Caller, seq: Seq) -> dict[str, Any]:
+    require(user, "notices")
+    hub = hub_of(request)
+    return notices.notice_detail(hub.engine, seq, now=hub.local_now()).as_dict()
+
+
+@router.post(
+    "/notices/{seq}/answers",
+    response_model=Sent,
+    status_code=201,
+    summary="Answer a city's objection: a notice to that city only, linked to this one",
+)
+def answer(request: Request, user: Caller, seq: Seq, body: AnswerIn) -> Sent:
+    require(user, "notices.answer")
+    hub = hub_of(request)
+    sent = notices.answer_objection(
+        hub.engine,
+        notice_seq=seq,
+        city_code=body.city_code,
+        answer=body.answer,
+        actor=user.id,
+        role=HubRole(user.role),
+        address=client_address(request),
+        now=hub.local_now(),
+        on_sent=hub.on_notice,
+    )
+    return Sent(seq=sent.seq, targets=list(sent.targets))

@@ -1,0 +1,102 @@
+"""What the city console shows of the province's newer notice fields, on SQLite and
+PostgreSQL: standard answers by key and version (the latest is current, older ones are
+marked superseded and left out of the operators' search, a version arriving out of order
+does not displace the current one) and the province's answer to an objection linked to the
+notice objected to (page, API, ``fedsync city inbox``)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from city_node import services, staff
+from city_node.context import make_context
+from city_node.store import create_schema
+from city_node.web.app import create_app
+from sync.cli import main
+from sync.db import make_engine
+from sync.outbox import Outbox
+from sync.pb.fedsync.v1 import federation_pb2 as pb
+from tests.conftest import serving
+
+CITY = "620100"
+PASSWORD = "correct-horse-1"
+
+
+@pytest.fixture
+def console(databases: Any) -> Iterator[tuple[str, Any, str]]:
+    url = databases("links")
+    engine = make_engine(url)
+    create_schema(engine)
+    services.open_store(engine, CITY)
+    staff.add(engine, staff_id="leader", name="Leader", role="leader", password=PASSWORD)
+    app = create_app(make_context(engine, CITY), Outbox(engine), secret_key=b"k" * 32)
+    with serving(app) as base_url:
+        yield base_url, engine, url
+    engine.dispose()
+
+
+def _answer(seq: int, version: int, text: str, key: str = "roaming") -> pb.Notice:
+    n = pb.Notice(
+        seq=seq,
+        kind=pb.STANDARD_ANSWER,
+        priority=pb.NORMAL,
+        title=f"漫游口径 v{version}",
+        standard_answer=pb.StandardAnswer(
+            topic="漫游费争议", category="BILL", answer=text, key=key, version=version
+        ),
+    )
+    n.created_at.GetCurrentTime()
+    return n
+
+
+def _plain(seq: int, title: str, **fields: Any) -> pb.Notice:
+    n = pb.Notice(
+        seq=seq, kind=pb.ANNOUNCEMENT, priority=pb.NORMAL, title=title, body="…", **fields
+    )
+    n.created_at.GetCurrentTime()
+    return n
+
+
+def test_versions_and_links_on_the_console(console: tuple[str, Any, str], capsys: Any) -> None:
+    base_url, engine, url = console
+    for n in (
+        _answer(10, 1, "旧口径 roaming"),
+        _answer(11, 2, "新口径 roaming"),
+        _plain(12, "盘点任务"),
+        _plain(13, "Re #12: 盘点任务", reply_to_seq=12),
+        _answer(14, 1, "重复的旧版本 roaming"),  # a lower version arriving late
+        _answer(15, 1, "另一口径 roaming", key="other"),
+    ):
+        assert services.accept_notice(engine, n)
+
+    found = services.search_answers(engine, "roaming")
+    assert sorted((a.notice_seq, a.version) for a in found) == [(11, 2), (15, 1)]
+    assert services.superseded_answers(engine, [10, 11, 14, 15]) == {10: 11, 14: 11}
+
+    with httpx.Client(base_url=base_url, timeout=10) as client:
+        token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
+        assert token
+        login = {"csrf_token": token.group(1), "staff_id": "leader", "password": PASSWORD}
+        assert client.post("/login", data=login).status_code == 303
+        page = client.get("/inbox").text
+
+        def section(seq: int) -> str:
+            return page.split(f'id="notice-{seq}"')[1].split("</section>")[0]
+
+        assert 'class="tag bad superseded"' in section(10) and "#11" in section(10)
+        assert 'class="tag bad superseded"' in section(14)
+        assert "current-version" in section(11) and "superseded" not in section(11)
+        assert 'href="#notice-12"' in section(13) and "reply-to" in section(13)
+        assert "reply-to" not in section(12)
+        api = client.get("/api/v1/inbox", auth=("leader", PASSWORD)).json()
+        assert {n["notice_seq"]: n["reply_to_seq"] for n in api}[13] == 12
+    assert main(["city", "inbox", "--code", CITY, "--database-url", url]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line for line in lines if "(re #12)" in line] == [
+        next(line for line in lines if line.split()[0] == "13")
+    ]

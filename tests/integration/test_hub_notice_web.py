@@ -1,0 +1,539 @@
+"""The supervisor web's notice pages and ``/api/v1/notices`` over a real uvicorn, on SQLite
+and PostgreSQL: every new page and endpoint with every role and anonymously; CSRF refusals;
+bad drafts refused naming the field with nothing stored (no notice, no delivery, no audit
+row); the all-city confirmation; standard-answer versions; an overdue task on the board; the
+completion KPI on the notice pages and the province overview; the CLI through the same
+service (its audit row says "cli")."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine, func, select
+
+from province_hub import audit, notices, staff
+from province_hub.audit import Action
+from province_hub.staff import HubRole
+from province_hub.store import AuditEntry, Notice, NoticeDelivery, create_schema
+from province_hub.web.access import AREAS
+from sync.cli import main
+from sync.db import make_engine
+from sync.limits import MAX_NOTICE_TITLE_CHARS, MAX_TEXT_CHARS
+from sync.pb.fedsync.v1 import federation_pb2 as pb
+from tests.conftest import serving
+from tests.hub_web_support import CODES, NOW, PASSWORD, web_app
+
+ROLES = [r.value for r in HubRole]
+CITY, OTHER = CODES[0], CODES[1]
+#: A deadline after the web's clock (tests/hub_web_support.NOW).
+LATER = (NOW + timedelta(days=3)).isoformat()
+
+
+@dataclass
+class Live:
+    url: str
+    db_url: str
+    engine: Engine
+
+    def api(self, who: str | None) -> httpx.Client:
+        auth = None if who is None else (who, PASSWORD)
+        return httpx.Client(base_url=self.url, auth=auth, timeout=30)
+
+    @contextmanager
+    def browser(self, who: str) -> Iterator[httpx.Client]:
+        with httpx.Client(base_url=self.url, timeout=30) as c:
+            token = csrf_of(c.get("/login").text)
+            r = c.post("/login", data={"csrf_token": token, "staff_id": who, "password": PASSWORD})
+            assert r.status_code == 303, r.text
+            yield c
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "no CSRF field on the page"
+    return found.group(1)
+
+
+@pytest.fixture
+def live(databases: Any) -> Iterator[Live]:
+    url = databases("notices")
+    engine = make_engine(url)
+    create_schema(engine)
+    for role in HubRole:
+        staff.add_staff(engine, staff_id=role.value, name=role.value, role=role, password=PASSWORD)
+    with serving(web_app(engine)) as u:
+        yield Live(u, url, engine)
+    engine.dispose()
+
+
+def _stored(engine: Engine) -> tuple[int, int, int]:
+    with engine.connect() as conn:
+        return (
+            conn.execute(select(func.count()).select_from(Notice)).scalar_one(),
+            conn.execute(select(func.count()).select_from(NoticeDelivery)).scalar_one(),
+            conn.execute(select(func.count()).select_from(AuditEntry)).scalar_one(),
+        )
+
+
+def _task(targets: list[str], **extra: Any) -> dict[str, Any]:
+    return {
+        "kind": "task",
+        "title": "盘点积压工单",
+        "body": "本周五前完成",
+        "targets": targets,
+        "deadline": LATER,
+        **extra,
+    }
+
+
+def _seed(engine: Engine) -> int:
+    """A task to CITY and OTHER that CITY objected to (as an ingested receipt would mark)."""
+    sent = notices.send(
+        engine,
+        notices.Draft(
+            kind="task",
+            title="核查投诉",
+            targets=(CITY, OTHER),
+            deadline=NOW + timedelta(days=1),
+        ),
+        roster_codes=CODES,
+        actor="announcer",
+        role=HubRole.ANNOUNCER,
+        address="test",
+        now=NOW,
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            NoticeDelivery.__table__.update()  # type: ignore[attr-defined]
+            .where(NoticeDelivery.notice_seq == sent.seq, NoticeDelivery.city_code == CITY)
+            .values(objection_at=NOW, objection_reason="人手不足")
+        )
+    return sent.seq
+
+
+# --- roles ---------------------------------------------------------------------------------------
+
+
+def test_every_notice_page_and_endpoint_with_every_role(live: Live) -> None:
+    seq = _seed(live.engine)
+    pages = ["/notices", "/notices/board", "/notices/new", f"/notices/{seq}"]
+    apis = ["/api/v1/notices", "/api/v1/notices/board", f"/api/v1/notices/{seq}"]
+    with httpx.Client(base_url=live.url, timeout=30) as anonymous:
+        for path in pages:
+            r = anonymous.get(path)
+            assert r.status_code == 303 and r.headers["location"].startswith("/login"), path
+    for who in ROLES:
+        with live.browser(who) as b:
+            for path in pages:
+                area = "notices.compose" if path.endswith("/new") else "notices"
+                expected = 200 if HubRole(who) in AREAS[area] else 403
+                assert b.get(path).status_code == expected, (who, path)
+    for who in [None, *ROLES]:
+        role = HubRole(who) if who else None
+        with live.api(who) as c:
+            for path in apis:
+                r = c.get(path)
+                expected = 401 if role is None else (200 if role in AREAS["notices"] else 403)
+                assert r.status_code == expected, (who, path, r.status_code, r.text[:200])
+            for kind, body in (
+                ("announcement", {"kind": "announcement", "title": "公告", "targets": [OTHER]}),
+                (
+                    "finding",
+                    {
+                        "kind": "finding",
+                        "title": "通报",
+                        "targets": [OTHER],
+                        "about_city": CITY,
+                        "source": "supervision",
+                    },
+                ),
+            ):
+                before = _stored(live.engine)
+                preview = c.post("/api/v1/notices/preview", json=body)
+                sent = c.post("/api/v1/notices", json=body)
+                if role is None:
+                    assert (preview.status_code, sent.status_code) == (401, 401)
+                elif role in notices.SENDERS[kind]:
+                    assert preview.status_code == 200 and sent.status_code == 201, (who, kind)
+                    continue
+                else:
+                    assert (preview.status_code, sent.status_code) == (403, 403), (who, kind)
+                    assert "announcer" in sent.json()["detail"]
+                assert _stored(live.engine) == before
+            answer = c.post(
+                f"/api/v1/notices/{seq}/answers", json={"city_code": CITY, "answer": "已协调"}
+            )
+            wanted = 401 if role is None else (201 if role in notices.ANSWERERS else 403)
+            assert answer.status_code == wanted, (who, answer.text)
+    # The menu shows the notices to whoever may open them; the compose page to senders.
+    for who in ROLES:
+        with live.browser(who) as b:
+            home = b.get("/links").text
+            assert ('href="/notices"' in home) == (HubRole(who) in AREAS["notices"]), who
+            page = b.get("/notices/new")
+            assert page.status_code == (200 if HubRole(who) in AREAS["notices.compose"] else 403)
+            if HubRole(who) == HubRole.SUPERVISOR:
+                # A supervisor is offered findings only.
+                assert (
+                    re.findall(r'<option value="(\w+)"', page.text.split('id="kind"')[1])[0]
+                    == "finding"
+                    and 'value="announcement"' not in page.text
+                )
+            # The forms, with a valid CSRF token: refused by role, nothing stored.
+            role = HubRole(who)
+            token = csrf_of(home)
+            finding = {
+                "csrf_token": token,
+                "kind": "finding",
+                "title": "通报",
+                "to": "some",
+                "targets": [OTHER],
+                "about_city": CITY,
+                "source": "qa",
+            }
+            composer = role in AREAS["notices.compose"]
+            before = _stored(live.engine)
+            assert b.post("/notices/new", data=finding).status_code == (200 if composer else 403)
+            sender = role in notices.SENDERS["finding"]
+            assert b.post("/notices/preview", data=finding).status_code == (200 if sender else 403)
+            assert _stored(live.engine) == before
+            sent = b.post("/notices/send", data=finding)
+            assert sent.status_code == (303 if sender else 403), who
+            answer = {"csrf_token": token, "city_code": CITY, "answer": "已协调"}
+            answered = b.post(f"/notices/{seq}/answer", data=answer)
+            assert answered.status_code == (303 if role in notices.ANSWERERS else 403), who
+            if not sender and role not in notices.ANSWERERS:
+                assert _stored(live.engine) == before
+
+
+def test_supervisor_may_send_findings_only_through_the_form(live: Live) -> None:
+    with live.browser("supervisor") as b:
+        token = csrf_of(b.get("/notices").text)
+        form = {
+            "csrf_token": token,
+            "kind": "announcement",
+            "title": "x",
+            "to": "some",
+            "targets": [OTHER],
+        }
+        before = _stored(live.engine)
+        assert b.post("/notices/send", data=form).status_code == 403
+        assert _stored(live.engine) == before
+        form.update(kind="finding", about_city=CITY, source="qa")
+        sent = b.post("/notices/send", data=form)
+        assert sent.status_code == 303
+        seq = int(sent.headers["location"].rsplit("/", 1)[1])
+        detail = b.get(f"/api/v1/notices/{seq}", headers={"X-CSRF-Token": token}).json()
+        assert detail["detail"] == {"about_city": CITY, "source": "qa"}
+        assert [c["city_code"] for c in detail["cities"]] == [OTHER]
+
+
+# --- CSRF and bad input --------------------------------------------------------------------------
+
+
+def test_csrf_refusals_store_nothing(live: Live) -> None:
+    seq = _seed(live.engine)
+    before = _stored(live.engine)
+    with live.browser("announcer") as b:
+        form = {"kind": "announcement", "title": "x", "to": "some", "targets": [OTHER]}
+        assert b.post("/notices/send", data=form).status_code == 403
+        assert b.post("/notices/send", data={**form, "csrf_token": "forged"}).status_code == 403
+        assert b.post("/notices/preview", data=form).status_code == 403
+        answer = {"city_code": CITY, "answer": "已协调"}
+        assert b.post(f"/notices/{seq}/answer", data=answer).status_code == 403
+        api = b.post("/api/v1/notices", json={**form, "targets": [OTHER]})
+        assert api.status_code == 403 and "X-CSRF-Token" in api.json()["detail"]
+        api = b.post(f"/api/v1/notices/{seq}/answers", json=answer)
+        assert api.status_code == 403
+    assert _stored(live.engine) == before
+
+
+BAD: list[tuple[dict[str, Any], str]] = [
+    ({"title": "  "}, "title"),
+    ({"title": "x" * (MAX_NOTICE_TITLE_CHARS + 1)}, "title"),
+    ({"body": "x" * (MAX_TEXT_CHARS + 1)}, "body"),
+    ({"deadline": (NOW - timedelta(hours=1)).isoformat()}, "deadline"),
+    ({"deadline": None}, "deadline"),
+    ({"targets": [CITY, "999999"]}, "targets"),
+    ({"priority": "sometime"}, "priority"),
+    ({"kind": "rejection"}, "kind"),
+    ({"kind": "standard_answer", "category": "BILL", "question": "q", "answer": ""}, "answer"),
+    (
+        {
+            "kind": "standard_answer",
+            "category": "B" * 33,
+            "question": "q",
+            "answer": "a",
+            "version": 1,
+        },
+        "category",
+    ),
+    ({"kind": "standard_answer", "category": "BILL", "question": "q", "answer": "a"}, "version"),
+    ({"kind": "finding", "about_city": "999999", "source": "qa"}, "about_city"),
+    ({"kind": "finding", "about_city": CITY, "source": "rumour"}, "source"),
+    ({"targets": []}, "confirm_all"),
+]
+
+
+@pytest.mark.parametrize(("change", "field"), BAD)
+def test_bad_drafts_are_refused_naming_the_field(
+    live: Live, change: dict[str, Any], field: str
+) -> None:
+    body = {**_task([CITY, OTHER]), **change}
+    before = _stored(live.engine)
+    with live.api("announcer") as c:
+        for path in ("/api/v1/notices/preview", "/api/v1/notices"):
+            if field == "confirm_all" and path.endswith("preview"):
+                continue  # a preview of an all-city notice is fine: it says so
+            r = c.post(path, json=body)
+            assert r.status_code == 422, (path, r.text)
+            assert field in r.json()["detail"], r.text
+    assert _stored(live.engine) == before
+
+
+def test_the_form_comes_back_filled_in_naming_the_field(live: Live) -> None:
+    with live.browser("announcer") as b:
+        token = csrf_of(b.get("/notices/new").text)
+        form = {
+            "csrf_token": token,
+            "kind": "task",
+            "title": "盘点",
+            "body": "周五前",
+            "to": "some",
+            "targets": [CITY],
+            "deadline": "2026-12-01T09:00",
+        }
+        for path in ("/notices/preview", "/notices/send"):
+            r = b.post(path, data=form)
+            assert r.status_code == 422
+            assert 'data-field="deadline"' in r.text and "in the past" in r.text
+            assert (
+                'value="盘点"' in r.text and f'value="{CITY}" id="target-{CITY}" checked' in r.text
+            )
+        r = b.post(
+            "/notices/preview",
+            data={**form, "deadline": "2026-12-05T18:00", "to": "some", "targets": []},
+        )
+        assert r.status_code == 422 and 'data-field="targets"' in r.text
+        r = b.post("/notices/send", data={**form, "kind": "rejection"})
+        assert r.status_code == 422 and 'data-field="kind"' in r.text
+        answer = b.post(
+            f"/notices/{_seed(live.engine)}/answer",
+            data={"csrf_token": token, "city_code": OTHER, "answer": "x"},
+        )
+        assert answer.status_code == 422 and "has not objected" in answer.text
+    assert _stored(live.engine)[0] == 1  # the seeded task only
+
+
+# --- compose, confirm, receipts ------------------------------------------------------------------
+
+
+def test_all_city_send_needs_the_second_step_and_is_audited(live: Live) -> None:
+    with live.browser("announcer") as b:
+        token = csrf_of(b.get("/notices/new").text)
+        form = {
+            "csrf_token": token,
+            "kind": "announcement",
+            "title": "春节值班",
+            "body": "安排",
+            "priority": "high",
+            "to": "all",
+        }
+        preview = b.post("/notices/preview", data=form)
+        assert preview.status_code == 200
+        assert 'id="confirm-all"' in preview.text and 'id="target-count">14<' in preview.text
+        assert _stored(live.engine) == (0, 0, 0)
+        refused = b.post("/notices/send", data=form)
+        assert refused.status_code == 422 and 'data-field="confirm_all"' in refused.text
+        assert _stored(live.engine) == (0, 0, 0)
+        sent = b.post("/notices/send", data={**form, "confirm_all": "yes"})
+        assert sent.status_code == 303
+        seq = int(sent.headers["location"].rsplit("/", 1)[1])
+        page = b.get(f"/notices/{seq}").text
+        assert page.count('<tr id="city-') == 14 and "(0 / 14)" in page
+        # A chosen subset needs no confirmation.
+        some = b.post("/notices/preview", data={**form, "to": "some", "targets": [CITY]})
+        assert some.status_code == 200 and 'id="confirm-all"' not in some.text
+    assert _stored(live.engine) == (1, 14, 1)
+    with live.api("statistics_manager") as c:
+        # An announcement is no task: the completion KPI has nothing to divide by yet.
+        kpi = c.get("/api/v1/notices").json()["completion"]
+        assert kpi == {"numerator": 0, "denominator": 0, "rate": None}
+    (entry,) = audit.entries(live.engine, action=Action.NOTICE_SENT)
+    assert (entry.actor, entry.role, entry.target) == ("announcer", "announcer", f"notice:{seq}")
+    assert entry.address == "127.0.0.1" and "targets=14" in entry.detail
+
+
+def test_standard_answer_versions_must_go_up(live: Live) -> None:
+    body = {
+        "kind": "standard_answer",
+        "title": "统一口径:国际漫游",
+        "category": "BILL",
+        "question": "漫游费争议如何答复",
+        "answer": "v1 口径",
+        "version": 1,
+        "key": "roaming",
+        "targets": [CITY],
+    }
+    with live.api("announcer") as c:
+        assert c.post("/api/v1/notices", json=body).status_code == 201
+        again = c.post("/api/v1/notices", json=body)
+        assert again.status_code == 422 and "next is v2" in again.json()["detail"]
+        v2 = c.post("/api/v1/notices", json={**body, "version": 2, "answer": "v2 口径"})
+        assert v2.status_code == 201
+        detail = c.get(f"/api/v1/notices/{v2.json()['seq']}").json()["detail"]
+        assert detail == {
+            "category": "BILL",
+            "question": "漫游费争议如何答复",
+            "answer": "v2 口径",
+            "version": 2,
+            "key": "roaming",
+        }
+
+
+def test_overdue_task_board_completion_kpi_and_objection_answer(live: Live) -> None:
+    # A task sent two days before the web's "now", due one day before it.
+    before_now = NOW - timedelta(days=2)
+    task = notices.send(
+        live.engine,
+        notices.Draft(
+            kind="task", title="整改", targets=(CITY, OTHER), deadline=NOW - timedelta(days=1)
+        ),
+        roster_codes=CODES,
+        actor="announcer",
+        role=HubRole.ANNOUNCER,
+        address="test",
+        now=before_now,
+    )
+    with live.api("supervisor") as c:
+        listed = c.get("/api/v1/notices").json()
+        assert listed["completion"] == {"numerator": 0, "denominator": 2, "rate": 0.0}
+        assert listed["notices"][0]["overdue"] == 2
+    # OTHER marks it done, CITY objects (as ingested receipts do).
+    with live.engine.begin() as conn:
+        conn.execute(
+            NoticeDelivery.__table__.update()  # type: ignore[attr-defined]
+            .where(NoticeDelivery.notice_seq == task.seq, NoticeDelivery.city_code == OTHER)
+            .values(done_at=NOW, done_note="已整改")
+        )
+        conn.execute(
+            NoticeDelivery.__table__.update()  # type: ignore[attr-defined]
+            .where(NoticeDelivery.notice_seq == task.seq, NoticeDelivery.city_code == CITY)
+            .values(objection_at=NOW, objection_reason="不同意")
+        )
+    with live.api("supervisor") as c:
+        assert c.get("/api/v1/notices").json()["completion"] == {
+            "numerator": 1,
+            "denominator": 2,
+            "rate": 0.5,
+        }
+        board = c.get("/api/v1/notices/board").json()
+        assert [(r["city_code"], r["overdue"]) for r in board] == [(CITY, True)]
+        assert board[0]["objection_reason"] == "不同意"
+    with live.browser("announcer") as b:
+        page = b.get(f"/notices/{task.seq}").text
+        assert "已整改" in page and "不同意" in page and page.count('class="tag bad">逾期') == 1
+        assert 'id="completion-rate">50.0%' in page
+        assert 'id="completion-rate">50.0%' in b.get("/notices/board").text
+        token = csrf_of(page)
+        r = b.post(
+            f"/notices/{task.seq}/answer",
+            data={"csrf_token": token, "city_code": CITY, "answer": "请按期整改"},
+        )
+        assert r.status_code == 303
+        page = b.get(f"/notices/{task.seq}").text
+        assert "请按期整改" in page and 'class="tag good answered"' in page
+    with live.browser("supervisor") as b:
+        assert 'id="completion-rate">50.0%' in b.get("/overview").text
+    answers = [
+        n for n in notices.list_notices(live.engine, now=NOW) if n["reply_to_seq"] == task.seq
+    ]
+    assert len(answers) == 1 and answers[0]["targets"] == 1
+    (entry,) = audit.entries(live.engine, action=Action.OBJECTION_ANSWERED)
+    assert entry.target == f"notice:{answers[0]['seq']}" and entry.actor == "announcer"
+    with live.engine.connect() as conn:
+        payload = conn.execute(
+            select(Notice.payload).where(Notice.seq == answers[0]["seq"])
+        ).scalar_one()
+        cities = conn.execute(
+            select(NoticeDelivery.city_code).where(NoticeDelivery.notice_seq == answers[0]["seq"])
+        ).scalars()
+        assert list(cities) == [CITY]
+    answer = pb.Notice.FromString(payload)
+    assert answer.reply_to_seq == task.seq and list(answer.targets) == [CITY]
+
+
+def test_cli_sends_through_the_same_service(live: Live, capsys: Any) -> None:
+    code = main(
+        [
+            "hub",
+            "notice",
+            "--database-url",
+            live.db_url,
+            "--kind",
+            "finding",
+            "--title",
+            "质检通报",
+            "--about-city",
+            CITY,
+            "--source",
+            "qa",
+            "--to",
+            OTHER,
+        ]
+    )
+    assert code == 0 and "sent to 1 cities" in capsys.readouterr().out
+    (entry,) = audit.entries(live.engine, action=Action.NOTICE_SENT)
+    assert entry.address == "cli" and entry.actor == "announcer"
+    refused = main(
+        [
+            "hub",
+            "notice",
+            "--database-url",
+            live.db_url,
+            "--kind",
+            "finding",
+            "--title",
+            "x",
+            "--about-city",
+            "999999",
+            "--source",
+            "qa",
+        ]
+    )
+    assert refused == 2 and "about_city" in capsys.readouterr().err
+    assert _stored(live.engine)[0] == 1
+
+
+def test_overdue_is_judged_in_utc_whatever_the_web_zone(live: Live) -> None:
+    # The web's clock is in Asia/Shanghai (UTC+8): a task due two hours after "now" is not
+    # overdue, and its times read back as sent (SQLite keeps no offset).
+    task = notices.send(
+        live.engine,
+        notices.Draft(
+            kind="task", title="复核", targets=(CITY,), deadline=NOW + timedelta(hours=2)
+        ),
+        roster_codes=CODES,
+        actor="announcer",
+        role=HubRole.ANNOUNCER,
+        address="test",
+        now=NOW - timedelta(hours=1),
+    )
+    with live.api("announcer") as c:
+        (row,) = c.get("/api/v1/notices").json()["notices"]
+        assert row["overdue"] == 0
+        assert [r["overdue"] for r in c.get("/api/v1/notices/board").json()] == [False]
+        detail = c.get(f"/api/v1/notices/{task.seq}").json()
+        assert detail["cities"][0]["overdue"] is False
+        assert detail["deadline"].startswith((NOW + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"))
+        sent = c.post("/api/v1/notices", json=_task([OTHER]))
+        assert sent.status_code == 201
+        created = c.get(f"/api/v1/notices/{sent.json()['seq']}").json()["created_at"]
+        assert created.startswith(NOW.strftime("%Y-%m-%dT%H:%M"))
