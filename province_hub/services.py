@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, insert, select, update
 
+from province_hub.broker import announce_notice
 from province_hub.figures import FIGURE_KINDS, land_figures
 from province_hub.store import CityLink, Counter, Notice, NoticeDelivery, Record
 from sync import errors
@@ -620,6 +621,7 @@ def _create_notice(
     conn.execute(
         insert(NoticeDelivery), [{"notice_seq": seq, "city_code": code} for code in targets]
     )
+    announce_notice(conn, seq)  # other replicas hear of it at commit (PostgreSQL)
     return seq
 
 
