@@ -63,6 +63,7 @@ class HubServer:
         # for pushes in flight.
         self.broker.close()
         await self.server.stop(grace)
+        await self.service.flush_streamed()
         self.executor.shutdown(wait=True)
         self.engine.dispose()
 

@@ -7,7 +7,7 @@ transaction (``UnitOfWork``) and returns plain data. gRPC and the CLI are thin l
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -704,19 +704,29 @@ def _confirm_cursor(conn: Any, city_code: str, cursor: int, moment: datetime) ->
 def mark_streamed(
     engine: Engine, *, city_code: str, seqs: Iterable[int], now: datetime | None = None
 ) -> None:
-    seq_list = list(seqs)
-    if not seq_list:
+    mark_streamed_many(engine, seqs_by_city={city_code: seqs}, now=now)
+
+
+def mark_streamed_many(
+    engine: Engine, *, seqs_by_city: Mapping[str, Iterable[int]], now: datetime | None = None
+) -> None:
+    """Mark notices streamed to several cities in one transaction (one commit, one fsync)."""
+    pending = {city: list(seqs) for city, seqs in seqs_by_city.items()}
+    pending = {city: seqs for city, seqs in pending.items() if seqs}
+    if not pending:
         return
+    moment = now or _now()
     with UnitOfWork(engine) as uow:
-        uow.conn.execute(
-            update(NoticeDelivery)
-            .where(
-                NoticeDelivery.city_code == city_code,
-                NoticeDelivery.notice_seq.in_(seq_list),
-                NoticeDelivery.streamed_at.is_(None),
+        for city_code, seq_list in pending.items():
+            uow.conn.execute(
+                update(NoticeDelivery)
+                .where(
+                    NoticeDelivery.city_code == city_code,
+                    NoticeDelivery.notice_seq.in_(seq_list),
+                    NoticeDelivery.streamed_at.is_(None),
+                )
+                .values(streamed_at=moment)
             )
-            .values(streamed_at=now or _now())
-        )
         uow.commit()
 
 
