@@ -180,6 +180,9 @@ class FederationService:
         self._streamed: dict[str, list[int]] = {}
         self._streamed_since: datetime | None = None
         self._marking: asyncio.Task[None] | None = None
+        #: Streams waiting for their notices to be read (see ``_notices_after``).
+        self._reads: dict[tuple[str, int], list[asyncio.Future[list[bytes]]]] = {}
+        self._reading: asyncio.Task[None] | None = None
 
     def handler(self) -> grpc.GenericRpcHandler:
         """The generic handler that routes the service's methods to this object."""
@@ -465,7 +468,7 @@ class FederationService:
                 await self._city(context)
                 # Clear before looking, so a notice committed after the query wakes us.
                 wakeup.clear()
-                payloads = await self._run(services.notices_after, city_code=city, after_seq=cursor)
+                payloads = await self._notices_after(city, cursor)
                 if payloads:
                     sent: list[int] = []
                     for payload in payloads:
@@ -481,6 +484,38 @@ class FederationService:
                     )
         finally:
             self._broker.unregister(city, wakeup)
+
+    async def _notices_after(self, city: str, cursor: int) -> list[bytes]:
+        """The city's notices after ``cursor``, read together with the other streams' reads.
+
+        A notice to every city wakes every stream in the same instant; each reading on its
+        own would cost a hop to the database threads and a pooled connection (a round trip
+        of pre-ping on PostgreSQL) per stream, queued one after another on SQLite's single
+        database thread. The reads wait here instead and one task reads for all of them on
+        one connection.
+        """
+        future: asyncio.Future[list[bytes]] = asyncio.get_running_loop().create_future()
+        self._reads.setdefault((city, cursor), []).append(future)
+        if self._reading is None or self._reading.done():
+            self._reading = asyncio.create_task(self._read_notices(), name="notice-reads")
+        return await future
+
+    async def _read_notices(self) -> None:
+        while self._reads:
+            batch, self._reads = self._reads, {}
+            keys = list(batch)
+            try:
+                results = await self._run(services.notices_after_many, cursors=keys)
+            except Exception as exc:
+                for futures in batch.values():
+                    for future in futures:
+                        if not future.done():
+                            future.set_exception(exc)
+                continue
+            for key, payloads in zip(keys, results, strict=True):
+                for future in batch[key]:
+                    if not future.done():  # its stream may have ended meanwhile
+                        future.set_result(payloads)
 
     def _mark_streamed(self, city: str, seqs: list[int]) -> None:
         """Record that ``seqs`` were streamed to ``city``, in one write with the others.

@@ -678,6 +678,25 @@ def notices_after(
         )
 
 
+def notices_after_many(
+    engine: Engine, *, cursors: Sequence[tuple[str, int]], limit: int = 500
+) -> list[list[bytes]]:
+    """``notices_after`` for several (city, cursor) pairs on one connection, in their order."""
+    with engine.connect() as conn:
+        return [
+            list(
+                conn.execute(
+                    select(Notice.payload)
+                    .join(NoticeDelivery, NoticeDelivery.notice_seq == Notice.seq)
+                    .where(NoticeDelivery.city_code == city_code, Notice.seq > after_seq)
+                    .order_by(Notice.seq)
+                    .limit(limit)
+                ).scalars()
+            )
+            for city_code, after_seq in cursors
+        ]
+
+
 def confirm_cursor(
     engine: Engine, *, city_code: str, cursor: int, now: datetime | None = None
 ) -> None:
