@@ -43,7 +43,7 @@ typecheck: $(STAMP)
 proto: $(STAMP)           ## regenerate sync/pb from proto/
 	$(BIN)/python scripts/gen_protos.py
 
-bench: $(STAMP)           ## ingest, city month report and register throughput, supervisor web latency, SQLite then PostgreSQL (needs FEDSYNC_BENCH_DATABASE_URL or local PostgreSQL)
+bench: $(STAMP)           ## ingest, city month report and register throughput, supervisor web latency, notice fan-out latency, SQLite then PostgreSQL (needs FEDSYNC_BENCH_DATABASE_URL or local PostgreSQL)
 	$(BIN)/python -m benchmarks.ingest --engine sqlite
 	$(BIN)/python -m benchmarks.ingest --engine postgresql
 	$(BIN)/python -m benchmarks.city_reports --engine sqlite --reuse
@@ -52,6 +52,9 @@ bench: $(STAMP)           ## ingest, city month report and register throughput, 
 	$(BIN)/python -m benchmarks.city_register --engine postgresql
 	$(BIN)/python -m benchmarks.hub_web --engine sqlite --reuse
 	$(BIN)/python -m benchmarks.hub_web --engine postgresql --reuse
+	$(BIN)/python -m benchmarks.notice_fanout --engine sqlite
+	$(BIN)/python -m benchmarks.notice_fanout --engine postgresql
+	$(BIN)/python -m benchmarks.notice_fanout --engine postgresql --replicas 2
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache fedsync-data

@@ -39,6 +39,15 @@ def mask_phone(phone: str) -> str:
     return "".join(digits[:keep_head]) + "*" * hidden + "".join(digits[n - keep_tail :])
 
 
+def acts_on(notice: pb.Notice) -> bool:
+    """Whether ``apply`` does anything with ``notice`` (an announcement, a task... need not)."""
+    return (
+        (notice.kind == pb.STANDARD_ANSWER and notice.HasField("standard_answer"))
+        or (notice.kind == pb.TRACE_REQUEST and notice.HasField("trace_request"))
+        or (notice.kind == pb.ESCALATION_RESOLUTION and notice.HasField("escalation_resolution"))
+    )
+
+
 def apply(conn: Connection, notice: pb.Notice, now: datetime) -> str | None:
     """Act on a freshly stored notice; return a note for the inbox row, if any."""
     if notice.kind == pb.STANDARD_ANSWER and notice.HasField("standard_answer"):

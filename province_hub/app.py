@@ -20,7 +20,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from sqlalchemy import Engine
 
-from province_hub.broker import NoticeBroker
+from province_hub.broker import NoticeBroker, NoticeListener
 from province_hub.deadlines import Deadlines
 from province_hub.grpc_service import FederationService, RevocationInterceptor
 from province_hub.jobs import build_scheduler
@@ -51,16 +51,21 @@ class HubServer:
     web: SupervisorWeb | None = None
     #: The routine (report reminders); None when ``reminder_minutes`` is 0.
     scheduler: AsyncIOScheduler | None = None
+    #: LISTEN for notices committed elsewhere (PostgreSQL with ``notice_listen``; else None).
+    listener: NoticeListener | None = None
 
     async def stop(self, grace: float = 5.0) -> None:
         if self.web is not None:
             await self.web.stop()
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
+        if self.listener is not None:
+            await self.listener.stop()
         # Notice streams never end by themselves; end them so the grace period only waits
         # for pushes in flight.
         self.broker.close()
         await self.server.stop(grace)
+        await self.service.flush_streamed()
         self.executor.shutdown(wait=True)
         self.engine.dispose()
 
@@ -83,6 +88,14 @@ async def create_server(settings: HubSettings) -> HubServer:
     # SQLite has one writer at a time; more threads would only queue on its lock.
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hub-db")
     broker = NoticeBroker()
+    listener = None
+    if settings.notice_listen and not is_sqlite(engine):
+        listener = NoticeListener(
+            broker,
+            database_url=settings.database_url,
+            fallback_seconds=settings.notice_listen_fallback_seconds,
+            backoff_max=settings.notice_listen_backoff_max,
+        )
     max_bytes = settings.max_message_mb * 1024 * 1024
     server = grpc.aio.server(
         interceptors=[RevocationInterceptor(revocations)],
@@ -131,6 +144,15 @@ async def create_server(settings: HubSettings) -> HubServer:
             on_sent=broker.notify,
         )
         scheduler.start()
+    if listener is not None:
+        listener.start()
+        # Listening before the hub reports ready, so a notice committed elsewhere right after
+        # start-up wakes its streams; a database that does not answer only delays it (the
+        # listener keeps trying in the background and the streams' own polls still run).
+        try:
+            await asyncio.wait_for(listener.wait_listening(), 10)
+        except TimeoutError:
+            log.warning("notice listener not connected yet; it keeps trying")
     web = (
         await start_web(
             settings, engine, roster=roster, deadlines=deadlines, on_notice=broker.notify
@@ -139,7 +161,17 @@ async def create_server(settings: HubSettings) -> HubServer:
         else None
     )
     return HubServer(
-        server, port, settings, engine, broker, executor, roster_codes, service, web, scheduler
+        server,
+        port,
+        settings,
+        engine,
+        broker,
+        executor,
+        roster_codes,
+        service,
+        web,
+        scheduler,
+        listener,
     )
 
 

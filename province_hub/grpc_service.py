@@ -176,6 +176,13 @@ class FederationService:
         self._identities: dict[bytes, NodeIdentity] = {}
         self._city_locks: dict[str, asyncio.Lock] = {}
         self._in_flight: dict[str, int] = {}
+        #: Notices streamed and not yet marked so, by city (see ``_mark_streamed``).
+        self._streamed: dict[str, list[int]] = {}
+        self._streamed_since: datetime | None = None
+        self._marking: asyncio.Task[None] | None = None
+        #: Streams waiting for their notices to be read (see ``_notices_after``).
+        self._reads: dict[tuple[str, int], list[asyncio.Future[list[bytes]]]] = {}
+        self._reading: asyncio.Task[None] | None = None
 
     def handler(self) -> grpc.GenericRpcHandler:
         """The generic handler that routes the service's methods to this object."""
@@ -461,7 +468,7 @@ class FederationService:
                 await self._city(context)
                 # Clear before looking, so a notice committed after the query wakes us.
                 wakeup.clear()
-                payloads = await self._run(services.notices_after, city_code=city, after_seq=cursor)
+                payloads = await self._notices_after(city, cursor)
                 if payloads:
                     sent: list[int] = []
                     for payload in payloads:
@@ -469,7 +476,7 @@ class FederationService:
                         yield notice
                         sent.append(notice.seq)
                         cursor = notice.seq
-                    await self._run(services.mark_streamed, city_code=city, seqs=sent)
+                    self._mark_streamed(city, sent)
                     continue
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(
@@ -477,3 +484,65 @@ class FederationService:
                     )
         finally:
             self._broker.unregister(city, wakeup)
+
+    async def _notices_after(self, city: str, cursor: int) -> list[bytes]:
+        """The city's notices after ``cursor``, read together with the other streams' reads.
+
+        A notice to every city wakes every stream in the same instant; each reading on its
+        own would cost a hop to the database threads and a pooled connection (a round trip
+        of pre-ping on PostgreSQL) per stream, queued one after another on SQLite's single
+        database thread. The reads wait here instead and one task reads for all of them on
+        one connection.
+        """
+        future: asyncio.Future[list[bytes]] = asyncio.get_running_loop().create_future()
+        self._reads.setdefault((city, cursor), []).append(future)
+        if self._reading is None or self._reading.done():
+            self._reading = asyncio.create_task(self._read_notices(), name="notice-reads")
+        return await future
+
+    async def _read_notices(self) -> None:
+        while self._reads:
+            batch, self._reads = self._reads, {}
+            keys = list(batch)
+            try:
+                results = await self._run(services.notices_after_many, cursors=keys)
+            except Exception as exc:
+                for futures in batch.values():
+                    for future in futures:
+                        if not future.done():
+                            future.set_exception(exc)
+                continue
+            for key, payloads in zip(keys, results, strict=True):
+                for future in batch[key]:
+                    if not future.done():  # its stream may have ended meanwhile
+                        future.set_result(payloads)
+
+    def _mark_streamed(self, city: str, seqs: list[int]) -> None:
+        """Record that ``seqs`` were streamed to ``city``, in one write with the others.
+
+        A notice to every city wakes every stream at once; one transaction per stream would
+        queue 14 commits (14 fsyncs on SQLite, whose single database thread also serves the
+        next notice's reads) behind each notice. The marks wait here instead, and one task
+        writes everything pending in one transaction (``streamed_at``: when the first of them
+        was streamed). The mark is for the supervisors' view only: delivery is proven by the
+        city's cursor, so a mark lost to a failed write or a crash costs no notice.
+        """
+        if self._streamed_since is None:
+            self._streamed_since = datetime.now(UTC)
+        self._streamed.setdefault(city, []).extend(seqs)
+        if self._marking is None or self._marking.done():
+            self._marking = asyncio.create_task(self._write_streamed(), name="mark-streamed")
+
+    async def _write_streamed(self) -> None:
+        while self._streamed:
+            batch, self._streamed = self._streamed, {}
+            since, self._streamed_since = self._streamed_since, None
+            try:
+                await self._run(services.mark_streamed_many, seqs_by_city=batch, now=since)
+            except Exception:
+                log.exception("could not mark %d cities' notices streamed", len(batch))
+
+    async def flush_streamed(self) -> None:
+        """Write the pending streamed marks (the hub is stopping)."""
+        if self._marking is not None:
+            await self._marking

@@ -7,13 +7,14 @@ transaction (``UnitOfWork``) and returns plain data. gRPC and the CLI are thin l
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, func, insert, select, update
 
+from province_hub.broker import announce_notice
 from province_hub.escalations import land_escalations
 from province_hub.escalations import subject as escalation_subject
 from province_hub.figures import FIGURE_KINDS, land_figures
@@ -632,6 +633,7 @@ def create_notice(conn: Any, *, notice: pb.Notice, targets: Sequence[str], momen
     conn.execute(
         insert(NoticeDelivery), [{"notice_seq": seq, "city_code": code} for code in targets]
     )
+    announce_notice(conn, seq)  # other replicas hear of it at commit (PostgreSQL)
     return seq
 
 
@@ -701,6 +703,25 @@ def notices_after(
         )
 
 
+def notices_after_many(
+    engine: Engine, *, cursors: Sequence[tuple[str, int]], limit: int = 500
+) -> list[list[bytes]]:
+    """``notices_after`` for several (city, cursor) pairs on one connection, in their order."""
+    with engine.connect() as conn:
+        return [
+            list(
+                conn.execute(
+                    select(Notice.payload)
+                    .join(NoticeDelivery, NoticeDelivery.notice_seq == Notice.seq)
+                    .where(NoticeDelivery.city_code == city_code, Notice.seq > after_seq)
+                    .order_by(Notice.seq)
+                    .limit(limit)
+                ).scalars()
+            )
+            for city_code, after_seq in cursors
+        ]
+
+
 def confirm_cursor(
     engine: Engine, *, city_code: str, cursor: int, now: datetime | None = None
 ) -> None:
@@ -727,19 +748,29 @@ def _confirm_cursor(conn: Any, city_code: str, cursor: int, moment: datetime) ->
 def mark_streamed(
     engine: Engine, *, city_code: str, seqs: Iterable[int], now: datetime | None = None
 ) -> None:
-    seq_list = list(seqs)
-    if not seq_list:
+    mark_streamed_many(engine, seqs_by_city={city_code: seqs}, now=now)
+
+
+def mark_streamed_many(
+    engine: Engine, *, seqs_by_city: Mapping[str, Iterable[int]], now: datetime | None = None
+) -> None:
+    """Mark notices streamed to several cities in one transaction (one commit, one fsync)."""
+    pending = {city: list(seqs) for city, seqs in seqs_by_city.items()}
+    pending = {city: seqs for city, seqs in pending.items() if seqs}
+    if not pending:
         return
+    moment = now or _now()
     with UnitOfWork(engine) as uow:
-        uow.conn.execute(
-            update(NoticeDelivery)
-            .where(
-                NoticeDelivery.city_code == city_code,
-                NoticeDelivery.notice_seq.in_(seq_list),
-                NoticeDelivery.streamed_at.is_(None),
+        for city_code, seq_list in pending.items():
+            uow.conn.execute(
+                update(NoticeDelivery)
+                .where(
+                    NoticeDelivery.city_code == city_code,
+                    NoticeDelivery.notice_seq.in_(seq_list),
+                    NoticeDelivery.streamed_at.is_(None),
+                )
+                .values(streamed_at=moment)
             )
-            .values(streamed_at=now or _now())
-        )
         uow.commit()
 
 

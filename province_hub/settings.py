@@ -45,6 +45,19 @@ class HubSettings:
     notice_poll_seconds: float = setting(
         1.0, "how often notice streams look for notices created by other processes or replicas"
     )
+    notice_listen: bool = setting(
+        True,
+        "PostgreSQL: LISTEN for notices committed by other replicas and processes and wake "
+        "their cities' streams at once (off: only notice_poll_seconds finds them)",
+    )
+    notice_listen_fallback_seconds: float = setting(
+        5.0,
+        "PostgreSQL: how often the notice listener reads the notices table for any it was "
+        "not told about (a notification lost while its connection was down)",
+    )
+    notice_listen_backoff_max: float = setting(
+        10.0, "PostgreSQL: longest wait between the notice listener's reconnection attempts"
+    )
     db_workers: int = setting(0, "threads doing database work (0: 1 for SQLite, 8 for PostgreSQL)")
     link_silent_seconds: float = setting(
         30.0,
@@ -102,6 +115,12 @@ class HubSettings:
             raise ConfigError("max_calls_per_city must be at least 1")
         if self.escalation_limit_days < 1:
             raise ConfigError("escalation_limit_days must be at least 1")
+        if self.notice_poll_seconds <= 0 or self.notice_listen_fallback_seconds <= 0:
+            raise ConfigError(
+                "notice_poll_seconds and notice_listen_fallback_seconds must be above 0"
+            )
+        if self.notice_listen_backoff_max <= 0:
+            raise ConfigError("notice_listen_backoff_max must be above 0")
         if self.reminder_minutes < 0 or self.reminder_lookback_days < 1:
             raise ConfigError("reminder_minutes must be >= 0 and reminder_lookback_days >= 1")
         from province_hub.deadlines import DeadlineRule, DeadlineRuleError, parse_due

@@ -119,3 +119,25 @@ def test_hub_web_benchmark_runs(engine: str, request: pytest.FixtureRequest, cap
     assert set(results) == {"figures", "comparison", "trend"}
     assert results["figures"]["cities_reporting"] == 2  # the timed month had real reports
     assert all(r["p95_ms"] > 0 for r in results.values())
+
+
+@pytest.mark.parametrize(
+    ("engine", "replicas"),
+    [
+        pytest.param("sqlite", 1, id="sqlite"),
+        pytest.param("postgresql", 2, id="postgresql-2-replicas", marks=pytest.mark.postgres),
+    ],
+)
+def test_notice_fanout_benchmark_runs(
+    engine: str, replicas: int, request: pytest.FixtureRequest, capsys: Any
+) -> None:
+    from benchmarks import notice_fanout
+
+    argv = [*_engine_args(engine, request), "--replicas", str(replicas), "--cities", "2"]
+    argv += ["--notices", "3", "--warmup", "1", "--interval", "0.05", "--json"]
+    summary = _run(notice_fanout.main, argv, capsys)
+    assert summary["notices"] == 3 and summary["cities"] == 2
+    assert summary["p99_ms"] >= summary["p50_ms"] > 0
+    if replicas == 2:
+        # One city streams from the replica that created the notices, one from the other.
+        assert len(summary["by_replica"]) == 2
