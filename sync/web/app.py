@@ -11,8 +11,13 @@ exceptions through ``status_for``::
     RequestValidationError     422 (the message names the parameter or field)
     anything in ``handled``    ``status_for(exc)``
 
-The API (paths under ``/api/``) answers ``{"detail": "<message>"}``; pages show the same
-message on the tier's error page.
+Before any of that, :class:`sync.web.edge.EdgeGuard` refuses bodies over the cap (413) and
+control characters (422), and turns anything unhandled into a 500 with an error id (503 with
+``Retry-After`` for a locked SQLite store).
+
+The API (paths under ``/api/``) answers ``{"detail": "<message>"}`` (a 500 adds
+``error_id``); pages show the same message on the tier's error page. Every response but the
+static files carries ``Cache-Control: no-store``: pages and answers show customers' data.
 """
 
 from __future__ import annotations
@@ -44,11 +49,14 @@ from sync.web.auth import (
     TooManyAttempts,
     session_of,
 )
+from sync.web.edge import EdgeGuard
 from sync.web.i18n import DEFAULT_LANG, Labels, Lang, pick_lang
 from sync.web.throttle import LoginThrottle
 
 HERE = Path(__file__).parent
 LANG_COOKIE = "fedsync_lang"
+#: Largest request body a console accepts, bytes (a tier's setting may change it).
+MAX_BODY_BYTES = 1024 * 1024
 _YEAR = 365 * 24 * 3600
 
 ErrorPage = Callable[[Request, int, str], Response]
@@ -116,6 +124,8 @@ class LanguageAndHeaders:
                 if path != self.skip_csp:  # Swagger UI needs its scripts
                     headers.setdefault("Content-Security-Policy", self.csp)
                 headers.setdefault("X-Content-Type-Options", "nosniff")
+                if not path.startswith("/static/"):
+                    headers.setdefault("Cache-Control", "no-store")
                 headers.setdefault("Referrer-Policy", "same-origin")
             await send(message)
 
@@ -167,6 +177,7 @@ def create_console_app(
     session_purpose: bytes = b"fedsync-console-session",
     throttle: LoginThrottle | None = None,
     openapi_url: str = "/openapi.json",
+    max_body_bytes: int = MAX_BODY_BYTES,
 ) -> FastAPI:
     """A FastAPI app with the shared state, middleware and error mapping; the tier then
     includes its routers. ``secure_cookies`` marks cookies HTTPS-only (set it when the
@@ -193,6 +204,12 @@ def create_console_app(
         "form-action 'self'"
     )
 
+    async def edge_error_page(request: Request, status: int, message: str) -> Response:
+        return await run_in_threadpool(spec.error_page, request, status, message)
+
+    # Added first, so it runs inside LanguageAndHeaders (its answers get the language and
+    # the security headers) and before every route, dependency and login check.
+    app.add_middleware(EdgeGuard, max_body_bytes=max_body_bytes, error_page=edge_error_page)
     app.add_middleware(
         LanguageAndHeaders,
         csp=csp,
