@@ -347,7 +347,7 @@ def search_answers(ctx: CityContext, q: str, category: str | None) -> list[Answe
 def answers(
     user: User,
     ctx: Ctx,
-    q: Annotated[str, Query(max_length=1000)] = "",
+    q: Annotated[str, Query(max_length=4000, description="at most 20 words")] = "",
     category: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[AnswerOut]:
     return search_answers(ctx, q, category)

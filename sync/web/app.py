@@ -39,6 +39,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sync import passwords
 from sync.web.auth import (
     CSRF_FIELD,
     CsrfRefused,
@@ -196,6 +197,9 @@ def create_console_app(
     app.state.templates = _templates(spec)
     app.state.labels = spec.labels
     app.state.throttle = throttle or LoginThrottle()
+    # The dummy hash unknown accounts are checked against is made now, not at the first
+    # unknown login (which would then take twice as long as any other).
+    passwords.burn("")
     # The shared files first: the tier's mount at /static would otherwise swallow them.
     app.mount("/static/common", StaticFiles(directory=str(HERE / "static")), name="common")
     app.mount("/static", StaticFiles(directory=str(spec.static_dir)), name="static")
