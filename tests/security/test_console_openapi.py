@@ -70,21 +70,23 @@ def test_the_console_api_keeps_its_openapi_contract(console_url: str) -> None:
     labels = {op.label for op in operations}
     assert "GET /api/v1/tickets/{ticket_id}" in labels and "POST /api/v1/reports" in labels
     for operation in operations:
-        auth = basic(caller_for(operation.path))
+        _exercise(operation, basic(caller_for(operation.path)))
 
-        @given(case=operation.as_strategy())
-        @settings(
-            max_examples=15,
-            deadline=None,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-            database=None,
+
+def _exercise(operation: Any, auth: str) -> None:
+    @given(case=operation.as_strategy())
+    @settings(
+        max_examples=15,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        database=None,
+    )
+    def check(case: Any) -> None:
+        case.call_and_validate(
+            headers={"Authorization": auth}, excluded_checks=[positive_data_acceptance]
         )
-        def check(case: Any) -> None:
-            case.call_and_validate(
-                headers={"Authorization": auth}, excluded_checks=[positive_data_acceptance]
-            )
 
-        check()
+    check()
 
 
 def test_the_document_declares_the_error_model_and_id_bounds(console_url: str) -> None:
