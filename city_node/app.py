@@ -12,6 +12,7 @@ from datetime import date
 from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from city_node import scheduler, services, simulator
@@ -98,6 +99,13 @@ class CityNode:
         finally:
             if routine is not None:
                 routine.shutdown(wait=False)
+            if self.console is not None:
+                # build_console may have given the console its own short-wait SQLite engine.
+                app = self.console.config.app
+                assert isinstance(app, FastAPI)
+                console_engine = app.state.ctx.engine
+                if console_engine is not self.engine:
+                    console_engine.dispose()
             self.engine.dispose()
 
 
