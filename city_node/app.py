@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import ipaddress
 import logging
 import signal
 from dataclasses import dataclass
@@ -10,6 +12,7 @@ from datetime import date
 from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from city_node import scheduler, services, simulator
@@ -52,6 +55,7 @@ def context_for(settings: CitySettings, engine: Engine) -> CityContext:
         categories=categories,
         repeat_window_days=settings.repeat_window_days,
         auto_approve=settings.auto_approve,
+        approver_not_drafter=settings.approver_not_drafter,
         qa_sample_rate=settings.qa_sample_rate,
     )
 
@@ -95,6 +99,13 @@ class CityNode:
         finally:
             if routine is not None:
                 routine.shutdown(wait=False)
+            if self.console is not None:
+                # build_console may have given the console its own short-wait SQLite engine.
+                app = self.console.config.app
+                assert isinstance(app, FastAPI)
+                console_engine = app.state.ctx.engine
+                if console_engine is not self.engine:
+                    console_engine.dispose()
             self.engine.dispose()
 
 
@@ -153,15 +164,52 @@ def build(settings: CitySettings) -> CityNode:
 # --- the staff console ---------------------------------------------------------------------------
 
 
+def check_console_transport(settings: CitySettings) -> None:
+    """Refuse (``ConfigError``) a console that would send passwords, cookies and customers'
+    data in clear over a network: plain HTTP is for loopback, or for a non-loopback address
+    only when ``http_allow_plain`` says a TLS proxy fronts it; otherwise give a certificate."""
+    if settings.http_tls_cert is not None or settings.http_allow_plain:
+        return
+    if not is_loopback(settings.http_host):
+        raise ConfigError(
+            f"http_host {settings.http_host}: the console would serve plain HTTP beyond this "
+            "machine; give http_tls_cert and http_tls_key, bind 127.0.0.1, or set "
+            "http_allow_plain when a TLS proxy fronts it"
+        )
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
+
+
 def build_console(settings: CitySettings, ctx: CityContext, outbox: Outbox) -> uvicorn.Server:
     assert settings.secret_key_file is not None  # CitySettings fills in the default
+    check_console_transport(settings)
+    tls = settings.http_tls_cert is not None
+    if ctx.engine.dialect.name == "sqlite":
+        # People wait for the console: a store locked by another writer is a quick 503
+        # (retry) rather than a minute's hang. The link and the routine keep the long wait.
+        web_engine = make_engine(settings.database_url, busy_timeout=settings.http_busy_timeout)
+        ctx = dataclasses.replace(ctx, engine=web_engine)
     app = create_app(
         ctx,
         outbox,
         secret_key=load_secret_key(settings.secret_key_file),
-        secure_cookies=settings.http_secure_cookies,
+        secure_cookies=settings.http_secure_cookies or tls,
+        max_body_bytes=settings.http_max_body_bytes,
     )
-    return console_server(app, host=settings.http_host, port=settings.http_port)
+    return console_server(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        ssl_certfile=settings.http_tls_cert,
+        ssl_keyfile=settings.http_tls_key,
+    )
 
 
 async def serve(settings: CitySettings, **_: Any) -> None:
@@ -175,7 +223,7 @@ async def serve(settings: CitySettings, **_: Any) -> None:
     if node.console is not None:
         print(
             f"fedsync city {settings.code} console on "
-            f"http://{settings.http_host}:{settings.http_port}/",
+            f"{'https' if settings.http_tls_cert else 'http'}://{settings.http_host}:{settings.http_port}/",
             flush=True,
         )
     await node.run(stop)

@@ -78,6 +78,7 @@ def _city_inbox(args: argparse.Namespace) -> int:
 def _city_receipt(args: argparse.Namespace) -> int:
     from city_node import services
     from city_node.context import CityError
+    from city_node.domain import DomainError
 
     # The receipt names a real, active staff member, as the console's do.
     ctx = city_context(args)
@@ -87,10 +88,10 @@ def _city_receipt(args: argparse.Namespace) -> int:
             ctx.engine,
             notice_seq=args.notice,
             action=args.action,
-            actor=actor.id,
+            actor=actor,
             note=args.note,
         )
-    except CityError as exc:
+    except (CityError, DomainError) as exc:
         raise ConfigError(str(exc)) from None
     print(f"receipt queued as seq {seq}")
     return 0

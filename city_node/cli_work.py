@@ -10,6 +10,7 @@ the command that needs them, so other commands do not pay for them.
 from __future__ import annotations
 
 import argparse
+import unicodedata
 from datetime import date, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
@@ -173,7 +174,17 @@ def _ticket_text(ticket: TicketDetail, zone: tzinfo) -> str:
     for h in ticket.history:
         note = f" — {h.note}" if h.note else ""
         lines.append(f"  {local(h.at)} {h.actor:<14} {h.action:<18}{note}")
-    return "\n".join(lines)
+    return terminal_safe("\n".join(lines))
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with control characters but the newline shown as ``\\xNN`` escapes: stored
+    text (a customer's name, a note) must not drive the terminal it is printed on (ANSI
+    escapes can rewrite the screen or the window title)."""
+    return "".join(
+        ch if ch == "\n" or unicodedata.category(ch) not in ("Cc", "Cs") else f"\\x{ord(ch):02x}"
+        for ch in text
+    )
 
 
 def _ticket_register(args: argparse.Namespace) -> int:
@@ -250,7 +261,7 @@ def _ticket_list(args: argparse.Namespace) -> int:
         f"{r.deadline.astimezone(ctx.zone):%Y-%m-%d %H:%M}  {r.operator or '-'}"
         for r in rows
     ]
-    print_data(args, data, "\n".join(lines) or "no tickets match")
+    print_data(args, data, terminal_safe("\n".join(lines)) or "no tickets match")
     return 0
 
 

@@ -72,6 +72,8 @@ class CityContext:
     repeat_window_days: int = REPEAT_WINDOW_DAYS
     #: Statistics / QA / overtime reports leave without a leader's approval when True.
     auto_approve: bool = False
+    #: Separation of duties: a report's approver must not be the person who drafted it.
+    approver_not_drafter: bool = False
     #: Share of the previous day's closed tickets drawn for QA by the daily schedule.
     qa_sample_rate: float = 0.05
     zone: ZoneInfo = field(init=False)

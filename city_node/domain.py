@@ -146,6 +146,9 @@ class Action(StrEnum):
     SCORE_QA = "score_qa"  # a QA inspector draws samples and scores them
     SEND_SUGGESTIONS = "send_suggestions"  # the materials clerk sends a suggestion batch
     MANAGE_STAFF = "manage_staff"  # the leader disables, enables, resets and re-roles accounts
+    RECORD_RECEIPT = "record_receipt"  # the leader answers a province notice for the center
+    SEARCH_BY_PHONE = "search_by_phone"  # find a customer's tickets by their phone number
+    READ_ACCESS_LOG = "read_access_log"  # the leader sees who read customers' data unmasked
 
 
 class Satisfaction(StrEnum):
@@ -168,6 +171,9 @@ RECORD_ONLY_ACTIONS = frozenset(
         Action.SCORE_QA,
         Action.SEND_SUGGESTIONS,
         Action.MANAGE_STAFF,
+        Action.RECORD_RECEIPT,
+        Action.SEARCH_BY_PHONE,
+        Action.READ_ACCESS_LOG,
     }
 )
 #: The actions of the lifecycle table (TRANSITIONS) and register.
@@ -215,6 +221,9 @@ class InvalidTicket(DomainError, ValueError):
 # --- rules -------------------------------------------------------------------------------------
 
 _OPERATORS = frozenset({Role.OPERATOR_JUNIOR, Role.OPERATOR_SENIOR, Role.MANAGER_HOTLINE})
+#: Roles that call customers (operators, the manager hotline, surveyors): they see phones and
+#: names in full and may search by phone; every other role sees them masked.
+CUSTOMER_CONTACT_ROLES = _OPERATORS | {Role.SURVEYOR}
 
 #: Who may perform each action. Branch steps (start, branch_return) have no branch role in
 #: this system: the operator records them on the branch's behalf, naming the branch.
@@ -243,6 +252,10 @@ ALLOWED_ROLES: dict[Action, frozenset[Role]] = {
     Action.SCORE_QA: frozenset({Role.QA_INSPECTOR}),
     Action.SEND_SUGGESTIONS: frozenset({Role.MATERIALS_CLERK}),
     Action.MANAGE_STAFF: frozenset({Role.LEADER}),
+    # mission.md: the leader answers the province's notices for the center.
+    Action.RECORD_RECEIPT: frozenset({Role.LEADER}),
+    Action.SEARCH_BY_PHONE: CUSTOMER_CONTACT_ROLES,
+    Action.READ_ACCESS_LOG: frozenset({Role.LEADER}),
 }
 
 

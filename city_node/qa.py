@@ -93,11 +93,19 @@ def _view(row: Any) -> QaSampleView:
 
 def draw(
     ctx: CityContext,
+    *,
+    actor: Actor | None = None,
     **options: Any,
 ) -> list[int]:
     """Sample closed tickets not sampled before; return the new sample ids (see
     :func:`_draw` for the options). Two draws racing for the same ticket: the loser gets
-    :class:`~city_node.context.Conflict` and may simply draw again."""
+    :class:`~city_node.context.Conflict` and may simply draw again.
+
+    ``actor`` is the inspector drawing a spot check (they must be one; the draw names them);
+    None is the node's own schedule."""
+    if actor is not None:
+        domain.check_may(actor.role, Action.SCORE_QA)
+        options["inspector"] = actor.id
     try:
         return _draw(ctx, **options)
     except IntegrityError:

@@ -702,6 +702,13 @@ def _decide(
             raise NotFound(f"report {report_id} does not exist")
         if row.status != "draft":
             raise CityError(f"report {report_id} is {row.status}, not a draft awaiting approval")
+        if decision == "approved" and ctx.approver_not_drafter and row.drafted_by == actor.id:
+            raise domain.PermissionDenied(
+                actor.role,
+                Action.APPROVE_REPORT,
+                f"{actor.id} drafted report {report_id}; another leader approves it "
+                "(separation of duties: approver_not_drafter)",
+            )
         seq = None
         if decision == "approved":
             body = _BODY[row.kind].FromString(row.payload)

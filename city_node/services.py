@@ -12,8 +12,9 @@ from sqlalchemy import Connection, Engine, Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from city_node import province_notices
-from city_node.context import CityError, NotFound, check_city_note, existing_id
+from city_node import domain, province_notices
+from city_node.context import Actor, CityError, NotFound, check_city_note, existing_id
+from city_node.domain import Action
 from city_node.store import Escalation, InboxNotice, Report, SuggestionBatch
 from sync import outbox
 from sync.db import UnitOfWork
@@ -126,14 +127,16 @@ def record_receipt(
     *,
     notice_seq: int,
     action: str,
-    actor: str,
+    actor: Actor,
     note: str = "",
     now: datetime | None = None,
 ) -> int:
-    """Mark a notice read, done (with a note) or objected to (with the reason).
+    """Mark a notice read, done (with a note) or objected to (with the reason). Only the
+    leader answers for the center (``Action.RECORD_RECEIPT``), whichever edge asks.
 
     The inbox change and the receipt's outbox row commit together; returns the receipt's seq.
     """
+    domain.check_may(actor.role, Action.RECORD_RECEIPT)
     if action not in _ACTIONS:
         raise CityError(f"action {action!r}: use one of {', '.join(_ACTIONS)}")
     if action == "objection" and not note.strip():
@@ -141,8 +144,6 @@ def record_receipt(
     # The hub quarantines a receipt whose note is over its limit; refuse it here, before it is
     # queued and shown as sent.
     check_city_note(note, "note")
-    if not actor.strip():
-        raise CityError("say who acts (actor)")
     existing_id(notice_seq, "notice")
     moment = now or _now()
     with UnitOfWork(engine) as uow:
@@ -153,11 +154,11 @@ def record_receipt(
             raise NotFound(f"notice {notice_seq} is not in this city's inbox")
         values: dict[str, Any] = {}
         if action == "read":
-            values.update(read_at=moment, read_by=actor)
+            values.update(read_at=moment, read_by=actor.id)
         elif action == "done":
-            values.update(done_at=moment, done_by=actor, done_note=note)
+            values.update(done_at=moment, done_by=actor.id, done_note=note)
         else:
-            values.update(objection_at=moment, objection_by=actor, objection_reason=note)
+            values.update(objection_at=moment, objection_by=actor.id, objection_reason=note)
         uow.conn.execute(
             update(InboxNotice).where(InboxNotice.notice_seq == notice_seq).values(**values)
         )
@@ -165,7 +166,7 @@ def record_receipt(
             notice_seq=notice_seq,
             action=_ACTIONS[action],
             note=note,
-            actor=actor,
+            actor=actor.id,
         )
         receipt.acted_at.FromDatetime(moment)
         seq = outbox.append(uow.conn, receipt, now=moment)
@@ -188,8 +189,16 @@ def superseded_answers(engine: Engine, seqs: list[int]) -> dict[int, int]:
         return province_notices.superseded(conn, seqs)
 
 
+#: Most words a standard-answer search may have: each is a LIKE term, and thousands of them
+#: overflow SQLite's expression tree. Nobody types more than a few.
+MAX_SEARCH_WORDS = 20
+
+
 def search_answers(engine: Engine, query: str, category: str | None = None) -> list[Any]:
     """Standard answers (统一口径) matching every word of ``query``, for operators answering."""
+    words = len(query.split())
+    if words > MAX_SEARCH_WORDS:
+        raise CityError(f"q has {words} words; search with at most {MAX_SEARCH_WORDS}")
     with engine.connect() as conn:
         return province_notices.search_answers(conn, query, category)
 

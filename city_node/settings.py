@@ -55,6 +55,9 @@ class CitySettings:
     auto_approve: bool = setting(
         False, "reports leave without the leader's approval (the leader still sees them)"
     )
+    approver_not_drafter: bool = setting(
+        False, "separation of duties: a report's approver must not be the one who drafted it"
+    )
     qa_sample_rate: float = setting(
         0.05, "share of each day's closed tickets the nightly QA sampling draws"
     )
@@ -68,6 +71,23 @@ class CitySettings:
     )
     http_secure_cookies: bool = setting(
         False, "send console cookies over HTTPS only (when TLS or a TLS proxy fronts it)"
+    )
+    http_tls_cert: Path | None = setting(
+        None, "PEM certificate (chain) the console serves HTTPS with (with http_tls_key)"
+    )
+    http_tls_key: Path | None = setting(None, "PEM private key of http_tls_cert")
+    http_allow_plain: bool = setting(
+        False,
+        "let the console serve plain HTTP on a non-loopback address (a TLS proxy in front); "
+        "without it, such a console refuses to start unless http_tls_cert/key are set",
+    )
+    http_max_body_bytes: int = setting(
+        1024 * 1024, "largest request body the console reads, bytes; larger ones get 413"
+    )
+    http_busy_timeout: float = setting(
+        2.0,
+        "seconds a console request waits for a SQLite store locked by another writer "
+        "before answering 503 (busy, retry)",
     )
 
     def __post_init__(self) -> None:
@@ -85,6 +105,10 @@ class CitySettings:
             raise ConfigError(f"qa_sample_rate {self.qa_sample_rate}: give a share in (0, 1]")
         if not 0 <= self.http_port <= 65535:
             raise ConfigError(f"http_port {self.http_port}: give a port 1-65535, or 0 for off")
+        if (self.http_tls_cert is None) != (self.http_tls_key is None):
+            raise ConfigError("give both http_tls_cert and http_tls_key, or neither")
+        if self.http_max_body_bytes < 1024:
+            raise ConfigError("http_max_body_bytes must be at least 1024")
         if self.secret_key_file is None:
             object.__setattr__(
                 self, "secret_key_file", Path(f"fedsync-data/city-{self.code}.console-key")

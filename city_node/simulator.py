@@ -949,11 +949,12 @@ async def run(
 def auto_receipts(engine: Engine, notice: pb.Notice, *, actor: str = "leader-1") -> None:
     """Demo only: read announcements, tasks, standard answers, findings and reminders as
     they arrive, and mark tasks done — as a diligent city would."""
+    leader = Actor(actor, Role.LEADER)
     if notice.kind in (pb.ANNOUNCEMENT, pb.TASK, pb.STANDARD_ANSWER, pb.FINDING, pb.REMINDER):
-        services.record_receipt(engine, notice_seq=notice.seq, action="read", actor=actor)
+        services.record_receipt(engine, notice_seq=notice.seq, action="read", actor=leader)
     if notice.kind == pb.TASK:
         services.record_receipt(
-            engine, notice_seq=notice.seq, action="done", actor=actor, note="done (demo)"
+            engine, notice_seq=notice.seq, action="done", actor=leader, note="done (demo)"
         )
 
 

@@ -10,9 +10,12 @@ Managing accounts (disable, enable, reset a password, change a role) is the lead
 A leader cannot disable or re-role their own account (ask another leader), so a leader
 acting always leaves one active leader behind; the administrator can always add one.
 Disabling, resetting and re-roling bump the
-account's ``session_generation`` (not yet compared by the console: a disabled account's
-sessions end because the console reloads the account on every request, which also gives
-a re-roled account its new role at once; a password reset leaves open sessions alone).
+account's ``session_generation``, and so does logging out (:func:`end_sessions`); the
+console signs the generation into its session cookie and refuses a cookie of an older one,
+so each of these ends every open session of the account, copies of the cookie included.
+
+Signing in costs one password check whether the account exists, is disabled or the password
+is wrong (:func:`authenticate`), so the answer's timing does not tell them apart.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ __all__ = [
     "add",
     "all_staff",
     "authenticate",
+    "end_sessions",
     "get",
     "hash_password",
     "set_active",
@@ -155,7 +159,7 @@ def enable(engine: Engine, staff_id: str, *, by: Actor | None) -> StaffMember:
 
 
 def reset_password(engine: Engine, staff_id: str, password: str, *, by: Actor | None) -> None:
-    """Give an account a new password (open console sessions are not ended yet)."""
+    """Give an account a new password; its open console sessions end."""
     _may_manage(by)
     check_password(password, staff_id)
     with UnitOfWork(engine) as uow:
@@ -165,7 +169,7 @@ def reset_password(engine: Engine, staff_id: str, password: str, *, by: Actor | 
 
 
 def set_role(engine: Engine, staff_id: str, role: str | Role, *, by: Actor | None) -> StaffMember:
-    """Move an account to another role; open console sessions act in the new role at once."""
+    """Move an account to another role; its open console sessions end."""
     _may_manage(by)
     the_role = _role(role)
     if by is not None and by.id == staff_id and the_role is not by.role:
@@ -201,9 +205,18 @@ def authenticate(engine: Engine, staff_id: str, password: str) -> StaffMember | 
     if row is None:
         burn(password)  # same time as a real check
         return None
-    if not row.active or not _verify(password, row.password_hash):
+    # Check the password even for a disabled account: answering at once would tell it apart.
+    right = _verify(password, row.password_hash)
+    if not row.active or not right:
         return None
     return _member(row)
+
+
+def end_sessions(engine: Engine, staff_id: str) -> None:
+    """End every console session of the account (logging out): its generation moves on."""
+    with UnitOfWork(engine) as uow:
+        _change(uow.conn, staff_id)
+        uow.commit()
 
 
 def get(engine: Engine, staff_id: str) -> StaffMember | None:

@@ -368,6 +368,23 @@ class SuggestionBatch(Base):
     __table_args__ = (UniqueConstraint("batch_date", "batch_number"),)
 
 
+class AccessLog(Base):
+    """Who read customers' personal data unmasked: a ticket's detail or a phone search.
+    Rows are only ever inserted (nothing in the code updates or deletes them); the leader
+    reads them on the console's access log page."""
+
+    __tablename__ = "access_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    staff_id: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(32))
+    #: The ticket whose data was shown; None for a phone search that found nothing.
+    ticket_id: Mapped[int | None] = mapped_column(BigInteger)
+    #: What was read: "ticket detail", "phone search".
+    what: Mapped[str] = mapped_column(String(64))
+
+
 class NodeSetting(Base):
     """Small key/value settings kept with the store (holidays, auto-approval...)."""
 

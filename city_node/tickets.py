@@ -12,7 +12,6 @@ message naming what is wrong; nothing is written then.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,12 +33,12 @@ from city_node.domain import (
     Ticket,
     TicketKind,
 )
+from city_node.personal_data import check_name, normalise_phone
 from city_node.store import Escalation, HistoryRow, TicketRow
 from sync import outbox
 from sync.db import UnitOfWork, UtcDateTime
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 
-_PHONE = re.compile(r"^\+?[0-9][0-9 -]{4,30}$")
 MAX_CONTENT = 10_000
 MAX_ID = 2**63 - 1  # the largest BIGINT
 MAX_EXTENSION_DAYS = 60
@@ -286,9 +285,7 @@ def _validated(ctx: CityContext, new: NewTicket) -> dict[str, Any]:
     kind = _enum(TicketKind, new.kind, "kind")
     channel = _enum(Channel, new.channel, "channel")
     tier = _enum(CustomerTier, new.tier, "tier")
-    phone = _text(new.customer_phone, "customer_phone", required=True, limit=32).strip()
-    if not _PHONE.match(phone):
-        raise CityError(f"customer_phone {phone!r} is not a phone number")
+    phone = normalise_phone(_text(new.customer_phone, "customer_phone", required=True, limit=32))
     if new.category not in ctx.categories:
         raise CityError(f"category {new.category!r} is not in this city's category tree")
     return {
@@ -296,7 +293,7 @@ def _validated(ctx: CityContext, new: NewTicket) -> dict[str, Any]:
         "channel": channel,
         "tier": tier,
         "phone": phone,
-        "name": _text(new.customer_name, "customer_name", limit=200).strip(),
+        "name": check_name(_text(new.customer_name, "customer_name", limit=200)).strip(),
         "content": _text(new.content, "content", required=True, limit=MAX_CONTENT),
     }
 
@@ -791,7 +788,7 @@ def search(
     if kind:
         query = query.where(_T.c.kind == _enum(TicketKind, kind, "kind").value)
     if phone:
-        query = query.where(_T.c.customer_phone == phone.strip())
+        query = query.where(_T.c.customer_phone == normalise_phone(phone))
     if operator:
         query = query.where(_T.c.operator == operator)
     if open_only or overtime_only:

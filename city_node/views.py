@@ -2,18 +2,21 @@
 models, and the builders both the API (and its pages) and ``fedsync city … --json`` use, so
 the console, the API and the shell show the same data.
 
+Customers' phones and names are masked here, the one presenter every edge uses, for roles
+that never call customers (:mod:`city_node.personal_data`).
+
 Plain pydantic, no web framework: the CLI imports it without the console's stack.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Row
 
-from city_node import domain, reports, tickets
+from city_node import domain, personal_data, reports, tickets
 from city_node.context import CityContext
 from city_node.domain import (
     Action,
@@ -85,10 +88,11 @@ class TicketDetail(TicketSummary):
 
 def ticket_detail(ctx: CityContext, ticket_id: int | str, role: Role | None) -> TicketDetail:
     """A ticket as the API, the ticket page and the CLI show it, with the actions ``role``
-    may take (none when no one signed in asks: ``fedsync city ticket show``)."""
+    may take (none when no one signed in asks: ``fedsync city ticket show``); phone and name
+    masked unless ``role`` calls customers."""
     ticket, extras = tickets.get(ctx, ticket_id)
     ext = ticket.pending_extension
-    return TicketDetail(
+    detail = TicketDetail(
         id=int(ticket.id),
         kind=ticket.kind,
         category=ticket.category,
@@ -121,11 +125,27 @@ def ticket_detail(ctx: CityContext, ticket_id: int | str, role: Role | None) -> 
         history=[HistoryOut(**vars(h)) for h in tickets.history(ctx, ticket_id)],
         allowed_actions=sorted(domain.allowed_actions(ticket, role)) if role is not None else [],
     )
+    return _masked(detail, role)
 
 
-def ticket_summary(row: Row[Any]) -> TicketSummary:
-    """A row of ``tickets.search`` as the ticket list shows it."""
-    return TicketSummary.model_validate(dict(row._mapping))
+_T = TypeVar("_T", bound=TicketSummary)
+
+
+def _masked(view: _T, role: Role | None) -> _T:
+    if personal_data.sees_customers(role):
+        return view
+    return view.model_copy(
+        update={
+            "customer_phone": personal_data.mask_phone(view.customer_phone),
+            "customer_name": personal_data.mask_name(view.customer_name),
+        }
+    )
+
+
+def ticket_summary(row: Row[Any], role: Role | None = None) -> TicketSummary:
+    """A row of ``tickets.search`` as the ticket list shows it to ``role`` (None: the
+    administrator at the shell); phone and name masked unless ``role`` calls customers."""
+    return _masked(TicketSummary.model_validate(dict(row._mapping)), role)
 
 
 # --- reports -----------------------------------------------------------------------------------

@@ -29,12 +29,15 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def make_engine(url: str, *, pool_size: int = 5) -> Engine:
+def make_engine(url: str, *, pool_size: int = 5, busy_timeout: float = 60.0) -> Engine:
     """An engine for ``url``; a new SQLite file is created 0600 in a 0700 folder.
 
     Statements' parameters are kept out of errors and logs (``hide_parameters``): they hold
     customers' phones, names and complaints, and a failed statement's message ends up in
     logs and, unhandled, in responses. The SQL text itself stays, for diagnosis.
+
+    ``busy_timeout`` is how long a SQLite statement waits for another writer's lock (seconds);
+    a console answering people uses a short one and says "busy" rather than hang.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -42,7 +45,7 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
             # SQLite creates its -wal and -shm files with the main file's mode, so making
             # the main file private before SQLite first opens it covers all three.
             private_file(Path(parsed.database))
-        engine = create_engine(url, connect_args={"timeout": 60}, hide_parameters=True)
+        engine = create_engine(url, connect_args={"timeout": busy_timeout}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -52,7 +55,7 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=60000")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
             cursor.close()
 
         @event.listens_for(engine, "begin")

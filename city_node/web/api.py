@@ -5,17 +5,22 @@ the same data.
 
 Routes are plain ``def``: FastAPI runs them in its thread pool, so database work never
 blocks the node's event loop (the link to the province runs on it).
+
+Request models are strict where a loose value would be read as something else: an integer
+is a JSON integer (``true`` is not 1 fen), a date is ``YYYY-MM-DD`` text (``0`` is not
+1970-01-01), a bool is a JSON bool. Ids in paths are 1..2^63-1. Every refusal is
+``{"detail": "<message>"}`` with the status the OpenAPI document declares (:data:`ERRORS`).
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, model_validator
 
-from city_node import domain, qa, reports, services, staff, tickets
+from city_node import personal_data, qa, reports, services, staff, tickets
 from city_node.context import Actor, CityContext
 from city_node.domain import (
     Action,
@@ -36,9 +41,53 @@ from city_node.views import (
     ticket_summary,
 )
 from city_node.web.auth import AREAS, api_user, may, require
+from sync.limits import INT64_MAX, MAX_NOTE_CHARS
 from sync.outbox import Outbox
 
-router = APIRouter(prefix="/api/v1", tags=["city console"])
+
+class Problem(BaseModel):
+    """A refusal: what is wrong, naming the parameter or field when it is one."""
+
+    detail: str
+    error_id: str | None = Field(
+        None, description="500 only: quote it to the administrator (it is in the node's log)"
+    )
+
+
+#: Every refusal the API gives, with the same body (``sync.web.app`` and ``sync.web.edge``).
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "the request could not be read"},
+    401: {"model": Problem, "description": "no or wrong credentials, or the session ended"},
+    403: {"model": Problem, "description": "the role may not do this (the detail names who may)"},
+    404: {"model": Problem, "description": "no such ticket, report, sample or notice"},
+    409: {
+        "model": Problem,
+        "description": "not allowed from the current status, or changed meanwhile",
+    },
+    413: {"model": Problem, "description": "the request body is over the limit (1 MiB default)"},
+    422: {"model": Problem, "description": "a value is invalid (the detail names it)"},
+    429: {"model": Problem, "description": "too many failed logins"},
+    500: {"model": Problem, "description": "an internal error, with its error id"},
+    503: {"model": Problem, "description": "the store is busy; retry after Retry-After seconds"},
+}
+
+router = APIRouter(prefix="/api/v1", tags=["city console"], responses=ERRORS)
+
+#: A stored row's id in a path: what no store can hold is refused before any query.
+RowId = Annotated[int, Path(ge=1, le=INT64_MAX)]
+#: A JSON integer, not a bool or a string that looks like one.
+Whole = Annotated[int, Strict()]
+
+
+def _date_text(value: Any) -> Any:
+    if isinstance(value, bool | int | float):
+        raise ValueError("give the date as text, YYYY-MM-DD")
+    return value
+
+
+#: A date given as ``YYYY-MM-DD`` (a number would be read as seconds since 1970).
+DateText = Annotated[date, BeforeValidator(_date_text)]
+Note = Annotated[str, Field(max_length=MAX_NOTE_CHARS)]
 
 User = Annotated[StaffMember, Depends(api_user)]
 
@@ -124,25 +173,43 @@ class TicketIn(_In):
     tier: CustomerTier = CustomerTier.ORDINARY
     content: str
     then: FollowUp | None = Field(None, description="answer, dispatch, hand to a senior…")
-    branch: str = Field("", description="the branch to dispatch to (then=dispatch)")
-    note: str = ""
+    branch: str = Field("", description="the branch to dispatch to (then=dispatch only)")
+    note: Note = ""
+
+    @model_validator(mode="after")
+    def _branch_needs_dispatch(self) -> Self:
+        if self.branch.strip() and self.then != "dispatch":
+            raise ValueError("branch is only for then=dispatch")
+        return self
 
 
 class ActionIn(_In):
     """One step on a ticket; which fields matter depends on the action."""
 
     action: Action
-    note: str = ""
-    branch: str | None = Field(None, description="dispatch: the branch")
+    note: Note = ""
+    branch: str | None = Field(None, description="dispatch: the branch (dispatch only)")
     outcome: Satisfaction | None = Field(None, description="survey: the customer's answer")
-    reopen: bool = Field(False, description="survey: a dissatisfied customer reopens it")
-    days: int | None = Field(None, description="request_extension: working days wanted")
-    reason: str | None = Field(None, description="request_extension: why")
+    reopen: Annotated[bool, Strict()] = Field(
+        False, description="survey: a dissatisfied customer reopens it"
+    )
+    days: Whole | None = Field(
+        None, ge=1, le=tickets.MAX_EXTENSION_DAYS, description="request_extension: working days"
+    )
+    reason: Note | None = Field(None, description="request_extension: why")
+
+    @model_validator(mode="after")
+    def _branch_needs_dispatch(self) -> Self:
+        if self.branch and self.branch.strip() and self.action is not Action.DISPATCH:
+            raise ValueError("branch is only for action=dispatch")
+        return self
 
 
 class CompensationIn(_In):
-    fen: int = Field(ge=0, description="compensation paid, in fen (1/100 yuan)")
-    note: str
+    fen: Whole = Field(
+        ge=0, le=tickets.MAX_COMPENSATION_FEN, description="compensation paid, in fen (1/100 yuan)"
+    )
+    note: Note
 
 
 def register_ticket(ctx: CityContext, user: StaffMember, body: TicketIn) -> int:
@@ -181,21 +248,42 @@ def act_on_ticket(ctx: CityContext, user: StaffMember, ticket_id: int, body: Act
     tickets.act(ctx, actor_of(user), ticket_id, body.action, **params)
 
 
+def show_ticket(ctx: CityContext, user: StaffMember, ticket_id: int) -> TicketDetail:
+    """A ticket as ``user`` may see it (masked for roles that never call customers); an
+    unmasked read goes to the access log."""
+    detail = ticket_detail(ctx, ticket_id, user.role)
+    personal_data.ticket_read(ctx, actor_of(user), detail.id)
+    return detail
+
+
+def find_tickets(
+    ctx: CityContext, user: StaffMember, *, phone: str | None, **filters: Any
+) -> list[TicketSummary]:
+    """Ticket rows for a list, masked for ``user``'s role; a phone search is only for roles
+    that call customers, and logged (:func:`city_node.personal_data.find_tickets`)."""
+    rows = personal_data.find_tickets(ctx, actor_of(user), phone=phone, **filters)
+    return [ticket_summary(r, user.role) for r in rows]
+
+
 @router.get("/tickets", response_model=list[TicketSummary], summary="Find tickets")
 def list_tickets(
     user: User,
     ctx: Ctx,
     status: Status | None = None,
     kind: TicketKind | None = None,
-    phone: str | None = None,
-    operator: str | None = None,
+    phone: Annotated[
+        str | None,
+        Query(max_length=40, description="operators, manager hotline and surveyors only"),
+    ] = None,
+    operator: Annotated[str | None, Query(max_length=64)] = None,
     open_only: bool = False,
     overtime_only: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> list[TicketSummary]:
-    rows = tickets.search(
+    return find_tickets(
         ctx,
+        user,
         status=status.value if status else None,
         kind=kind.value if kind else None,
         phone=phone or None,
@@ -205,17 +293,16 @@ def list_tickets(
         limit=limit,
         offset=offset,
     )
-    return [ticket_summary(r) for r in rows]
 
 
 @router.post("/tickets", response_model=TicketDetail, status_code=201, summary="Register a ticket")
 def create_ticket(body: TicketIn, user: User, ctx: Ctx) -> TicketDetail:
-    return ticket_detail(ctx, register_ticket(ctx, user, body), user.role)
+    return show_ticket(ctx, user, register_ticket(ctx, user, body))
 
 
 @router.get("/tickets/{ticket_id}", response_model=TicketDetail, summary="One ticket")
-def get_ticket(ticket_id: int, user: User, ctx: Ctx) -> TicketDetail:
-    return ticket_detail(ctx, ticket_id, user.role)
+def get_ticket(ticket_id: RowId, user: User, ctx: Ctx) -> TicketDetail:
+    return show_ticket(ctx, user, ticket_id)
 
 
 @router.post(
@@ -223,9 +310,9 @@ def get_ticket(ticket_id: int, user: User, ctx: Ctx) -> TicketDetail:
     response_model=TicketDetail,
     summary="Act on a ticket (dispatch, close, survey…)",
 )
-def ticket_action(ticket_id: int, body: ActionIn, user: User, ctx: Ctx) -> TicketDetail:
+def ticket_action(ticket_id: RowId, body: ActionIn, user: User, ctx: Ctx) -> TicketDetail:
     act_on_ticket(ctx, user, ticket_id, body)
-    return ticket_detail(ctx, ticket_id, user.role)
+    return show_ticket(ctx, user, ticket_id)
 
 
 @router.post(
@@ -233,9 +320,11 @@ def ticket_action(ticket_id: int, body: ActionIn, user: User, ctx: Ctx) -> Ticke
     response_model=TicketDetail,
     summary="Record compensation paid (manager hotline)",
 )
-def ticket_compensation(ticket_id: int, body: CompensationIn, user: User, ctx: Ctx) -> TicketDetail:
+def ticket_compensation(
+    ticket_id: RowId, body: CompensationIn, user: User, ctx: Ctx
+) -> TicketDetail:
     tickets.record_compensation(ctx, actor_of(user), ticket_id, fen=body.fen, note=body.note)
-    return ticket_detail(ctx, ticket_id, user.role)
+    return show_ticket(ctx, user, ticket_id)
 
 
 # --- standard answers --------------------------------------------------------------------------
@@ -255,7 +344,12 @@ def search_answers(ctx: CityContext, q: str, category: str | None) -> list[Answe
 
 
 @router.get("/answers", response_model=list[AnswerOut], summary="Search standard answers")
-def answers(user: User, ctx: Ctx, q: str = "", category: str | None = None) -> list[AnswerOut]:
+def answers(
+    user: User,
+    ctx: Ctx,
+    q: Annotated[str, Query(max_length=4000, description="at most 20 words")] = "",
+    category: Annotated[str | None, Query(max_length=64)] = None,
+) -> list[AnswerOut]:
     return search_answers(ctx, q, category)
 
 
@@ -265,11 +359,13 @@ def answers(user: User, ctx: Ctx, q: str = "", category: str | None = None) -> l
 class DraftIn(_In):
     kind: Literal["statistics", "qa", "overtime"]
     period_kind: Literal["day", "week", "month", "quarter", "year"]
-    start: date = Field(description="first day of the period (local date)")
+    start: DateText = Field(
+        description="first day of the period (local date, YYYY-MM-DD, years 2000..2100)"
+    )
 
 
 class DecisionIn(_In):
-    note: str = Field("", description="the leader's note (required to reject)")
+    note: Note = Field("", description="the leader's note (required to reject)")
 
 
 @router.get("/reports/pending", response_model=list[ReportOut], summary="Approval queue")
@@ -295,7 +391,7 @@ def draft_report(body: DraftIn, user: User, ctx: Ctx) -> ReportOut:
 
 
 @router.get("/reports/{report_id}", response_model=ReportOut, summary="One report")
-def get_report(report_id: int, user: User, ctx: Ctx) -> ReportOut:
+def get_report(report_id: RowId, user: User, ctx: Ctx) -> ReportOut:
     require(user, "reports")
     return report_out(reports.get(ctx, report_id))
 
@@ -305,14 +401,14 @@ def get_report(report_id: int, user: User, ctx: Ctx) -> ReportOut:
     response_model=ReportOut,
     summary="Approve a draft and queue it for the province (leader)",
 )
-def approve_report(report_id: int, body: DecisionIn, user: User, ctx: Ctx) -> ReportOut:
+def approve_report(report_id: RowId, body: DecisionIn, user: User, ctx: Ctx) -> ReportOut:
     return report_out(reports.approve(ctx, actor_of(user), report_id, body.note))
 
 
 @router.post(
     "/reports/{report_id}/reject", response_model=ReportOut, summary="Reject a draft (leader)"
 )
-def reject_report(report_id: int, body: DecisionIn, user: User, ctx: Ctx) -> ReportOut:
+def reject_report(report_id: RowId, body: DecisionIn, user: User, ctx: Ctx) -> ReportOut:
     return report_out(reports.reject(ctx, actor_of(user), report_id, body.note))
 
 
@@ -346,7 +442,7 @@ class QaSampleOut(BaseModel):
 
 
 class DrawIn(_In):
-    count: int = Field(1, ge=1, le=1000, description="how many closed tickets to sample")
+    count: Whole = Field(1, ge=1, le=1000, description="how many closed tickets to sample")
 
 
 class DrawOut(BaseModel):
@@ -354,9 +450,9 @@ class DrawOut(BaseModel):
 
 
 class ScoreIn(_In):
-    items: dict[str, int] = Field(description="points 0-100 for every scorecard item")
-    defects: list[str] = []
-    finding: str = ""
+    items: dict[str, Whole] = Field(description="points 0-100 for every scorecard item")
+    defects: list[str] = Field([], max_length=len(qa.DEFECT_KINDS))
+    finding: Note = ""
 
 
 @router.get("/qa/scorecard", response_model=ScorecardOut, summary="Scorecard and defect kinds")
@@ -383,9 +479,7 @@ def qa_samples(
 
 
 def draw_samples(ctx: CityContext, user: StaffMember, count: int) -> list[int]:
-    # draw() takes no actor (the schedule calls it too), so the role rule is checked here.
-    domain.check_may(user.role, Action.SCORE_QA)
-    return qa.draw(ctx, count=count, how="random", inspector=user.id)
+    return qa.draw(ctx, actor=actor_of(user), count=count, how="random")
 
 
 @router.post("/qa/draw", response_model=DrawOut, summary="Draw a random QA sample (inspector)")
@@ -398,7 +492,7 @@ def qa_draw(body: DrawIn, user: User, ctx: Ctx) -> DrawOut:
     response_model=QaSampleOut,
     summary="Score a sample (inspector)",
 )
-def qa_score(sample_id: int, body: ScoreIn, user: User, ctx: Ctx) -> QaSampleOut:
+def qa_score(sample_id: RowId, body: ScoreIn, user: User, ctx: Ctx) -> QaSampleOut:
     view = qa.score(
         ctx,
         actor_of(user),
@@ -436,7 +530,7 @@ class NoticeOut(BaseModel):
 
 class ReceiptIn(_In):
     action: Literal["read", "done", "objection"]
-    note: str = Field("", description="done: what was done; objection: the reason (required)")
+    note: Note = Field("", description="done: what was done; objection: the reason (required)")
 
 
 class ReceiptOut(BaseModel):
@@ -458,9 +552,9 @@ def inbox(
 def record_receipt(
     ctx: CityContext, user: StaffMember, notice_seq: int, action: str, note: str
 ) -> int:
-    require(user, "inbox.receipt")
+    # The service asks the domain whether the role may (the CLI gets the same answer).
     return services.record_receipt(
-        ctx.engine, notice_seq=notice_seq, action=action, actor=user.id, note=note
+        ctx.engine, notice_seq=notice_seq, action=action, actor=actor_of(user), note=note
     )
 
 
@@ -470,9 +564,32 @@ def record_receipt(
     status_code=201,
     summary="Read / done / objection receipt for a notice (leader)",
 )
-def notice_receipt(notice_seq: int, body: ReceiptIn, user: User, ctx: Ctx) -> ReceiptOut:
+def notice_receipt(notice_seq: RowId, body: ReceiptIn, user: User, ctx: Ctx) -> ReceiptOut:
     seq = record_receipt(ctx, user, notice_seq, body.action, body.note)
     return ReceiptOut(notice_seq=notice_seq, outbox_seq=seq)
+
+
+# --- access log --------------------------------------------------------------------------------
+
+
+class AccessOut(BaseModel):
+    at: datetime
+    staff_id: str
+    role: str
+    ticket_id: int | None = Field(description="None: a phone search that found nothing")
+    what: str = Field(description="ticket detail / phone search")
+
+
+@router.get(
+    "/access-log",
+    response_model=list[AccessOut],
+    summary="Who read customers' data unmasked, newest first (leader)",
+)
+def access_log(
+    user: User, ctx: Ctx, limit: Annotated[int, Query(ge=1, le=1000)] = 200
+) -> list[AccessOut]:
+    entries = personal_data.access_log(ctx, actor_of(user), limit=limit)
+    return [AccessOut.model_validate(e, from_attributes=True) for e in entries]
 
 
 # --- link --------------------------------------------------------------------------------------

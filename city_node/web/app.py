@@ -25,7 +25,7 @@ from city_node.domain import DomainError, IllegalTransition, PermissionDenied
 from city_node.web import api, pages
 from city_node.web.i18n import TABLE
 from sync.outbox import Outbox
-from sync.web.app import ConsoleSpec, create_console_app
+from sync.web.app import MAX_BODY_BYTES, ConsoleSpec, create_console_app
 from sync.web.throttle import LoginThrottle
 
 HERE = Path(__file__).parent
@@ -60,6 +60,7 @@ def create_app(
     secret_key: bytes,
     secure_cookies: bool = False,
     throttle: LoginThrottle | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
 ) -> FastAPI:
     """The console for one city store. ``secure_cookies`` marks cookies HTTPS-only (set it
     when the console is served over TLS, directly or behind a proxy)."""
@@ -74,6 +75,7 @@ def create_app(
         secret_key=secret_key,
         secure_cookies=secure_cookies,
         throttle=throttle,
+        max_body_bytes=max_body_bytes,
     )
     app.state.ctx = ctx
     app.state.outbox = outbox

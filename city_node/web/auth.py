@@ -2,8 +2,13 @@
 
 The mechanics (signed session cookie, HTTP Basic, CSRF, failed-login throttling) are the
 shared web foundation's (:mod:`sync.web.auth`); this module holds the city's role table and
-reads the city's staff accounts. The account is read from the store on every request, so
-disabling a staff member or changing their role takes effect at their next click.
+reads the city's staff accounts. The account is read from the store on every request, and a
+session cookie signed under an older ``session_generation`` than the account's is refused:
+logging out, a password reset, a role change and disabling each end every session of the
+account, a copied cookie included.
+
+``AREAS`` decides what the menu and the pages offer; the rules themselves (who may register,
+record a receipt, approve…) are the domain's (``domain.ALLOWED_ROLES``), asked by the services.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from typing import Final
 from fastapi import Request
 
 from city_node import staff
-from city_node.domain import STAFF_ROLES, Role
+from city_node.domain import ALLOWED_ROLES, STAFF_ROLES, Action, Role
 from city_node.staff import StaffMember
 from sync.web.auth import (
     CSRF_FIELD,
@@ -50,24 +55,29 @@ __all__ = [
     "page_user",
     "require",
     "session_of",
+    "signed_in",
 ]
 
-#: Console areas beyond tickets, and the roles that may open them. Tickets are open to
-#: every role (each reads them for its own work); what a role may *do* to a ticket is
-#: decided by the domain rules, not here.
+#: Console areas beyond tickets, and the roles that may open them: what the menu and the
+#: pages offer. Tickets are open to every role (each reads them for its own work). Where an
+#: area is a thing to do, its roles are the domain's (``domain.ALLOWED_ROLES``), which the
+#: services enforce whichever edge asks; this table only decides what is shown.
 AREAS: Final[dict[str, frozenset[Role]]] = {
+    "register": ALLOWED_ROLES[Action.REGISTER],
     # The leader approves; the statistician drafts and follows their reports.
     # The QA inspector drafts the QA report; the service refuses them other kinds.
     "reports": frozenset({Role.LEADER, Role.STATISTICIAN, Role.QA_INSPECTOR}),
-    "reports.decide": frozenset({Role.LEADER}),
+    "reports.decide": ALLOWED_ROLES[Action.APPROVE_REPORT],
     "qa": frozenset({Role.QA_INSPECTOR, Role.LEADER}),
-    "qa.work": frozenset({Role.QA_INSPECTOR}),
+    "qa.work": ALLOWED_ROLES[Action.SCORE_QA],
     # Notices are the center's bulletin board: everyone reads them; the leader answers
     # for the center (mission.md: "a city leader: ... its inbox of province notices").
     "inbox": frozenset(STAFF_ROLES),
-    "inbox.receipt": frozenset({Role.LEADER}),
+    "inbox.receipt": ALLOWED_ROLES[Action.RECORD_RECEIPT],
     "link": frozenset({Role.LEADER, Role.STATISTICIAN}),
-    "staff": frozenset({Role.LEADER}),
+    "staff": ALLOWED_ROLES[Action.MANAGE_STAFF],
+    "access_log": ALLOWED_ROLES[Action.READ_ACCESS_LOG],
+    "phone_search": ALLOWED_ROLES[Action.SEARCH_BY_PHONE],
 }
 _TABLE: Final = AreaTable(AREAS)
 
@@ -81,19 +91,22 @@ def require(user: StaffMember, area: str) -> None:
     _TABLE.require(user.role, area)
 
 
-def _session_user(request: Request) -> tuple[StaffMember, Session] | None:
+def signed_in(request: Request) -> tuple[StaffMember, Session] | None:
+    """The account and session of a valid, current session cookie, else None."""
     session = session_of(request)
     if session is None or session.staff_id is None:
         return None
     member = staff.get(request.app.state.ctx.engine, session.staff_id)
     if member is None or not member.active:
         return None
+    if session.generation != member.session_generation:
+        return None  # logged out, password reset, role changed or disabled since
     return member, session
 
 
 def page_user(request: Request) -> StaffMember:
     """The signed-in staff member of a page request (dependency); NotLoggedIn otherwise."""
-    found = _session_user(request)
+    found = signed_in(request)
     if found is None:
         raise NotLoggedIn("log in first")
     request.state.session = found[1]
@@ -113,7 +126,7 @@ def api_user(request: Request) -> StaffMember:
         if member is None:
             raise NotLoggedIn("wrong staff id or password")
         return member
-    found = _session_user(request)
+    found = signed_in(request)
     if found is None:
         raise NotLoggedIn("log in first: a session cookie or HTTP Basic credentials")
     member, session = found

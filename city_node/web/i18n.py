@@ -29,6 +29,8 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "nav_inbox": ("省公告", "Province notices"),
     "nav_link": ("链路状态", "Link status"),
     "nav_staff": ("人员", "Staff"),
+    "nav_access_log": ("个人信息访问记录", "Personal data access log"),
+    "access_what": ("内容", "What"),
     "none": ("无", "none"),
     "yes": ("是", "yes"),
     "no": ("否", "no"),

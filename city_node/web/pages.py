@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
-from city_node import qa, reports, services, staff, tickets, views
+from city_node import personal_data, qa, reports, services, staff
 from city_node.context import CityContext, CityError
 from city_node.domain import (
     Channel,
@@ -36,6 +36,7 @@ from city_node.web.auth import (
     page_user,
     require,
     session_of,
+    signed_in,
 )
 from city_node.web.i18n import Lang
 from sync.web.app import render_page
@@ -57,8 +58,8 @@ NAV: tuple[tuple[str, str, str | None], ...] = (
     ("/inbox", "nav_inbox", "inbox"),
     ("/link", "nav_link", "link"),
     ("/staff", "nav_staff", "staff"),
+    ("/access-log", "nav_access_log", "access_log"),
 )
-_REGISTER_ROLES = frozenset({Role.OPERATOR_JUNIOR, Role.OPERATOR_SENIOR, Role.MANAGER_HOTLINE})
 #: What the register form offers as follow-up (tickets.register accepts these).
 FOLLOW_UPS = ("answer", "dispatch", "hand_to_senior", "escalate_manager")
 
@@ -74,11 +75,7 @@ def _lang(request: Request) -> Lang:
 
 
 def _may_open(role: Role, area: str | None) -> bool:
-    if area is None:
-        return True
-    if area == "register":
-        return role in _REGISTER_ROLES
-    return may(role, area)
+    return area is None or may(role, area)
 
 
 def render(
@@ -180,12 +177,16 @@ def login(
         return render(request, "login.html", status_code=401, next=_safe_next(next), failed=True)
     response = _redirect(_safe_next(next))
     # A new token at login: one seen before signing in is no use afterwards.
-    set_session(request, response, Session.fresh(member.id))
+    set_session(request, response, Session.fresh(member.id, generation=member.session_generation))
     return response
 
 
 @router.post("/logout", dependencies=[Csrf])
 def logout(request: Request) -> Response:
+    found = signed_in(request)
+    if found is not None:
+        # Ends this and every other session of the account, copies of the cookie included.
+        staff.end_sessions(_ctx(request).engine, found[0].id)
     response = _redirect("/login")
     set_session(request, response, Session.fresh())
     return response
@@ -205,8 +206,9 @@ def tickets_page(
     overtime_only: bool = False,
     offset: int = 0,
 ) -> Response:
-    rows = tickets.search(
+    rows = api.find_tickets(
         _ctx(request),
+        user,
         status=status or None,
         kind=kind or None,
         phone=phone or None,
@@ -284,6 +286,13 @@ def register_ticket(
     return _redirect(f"/tickets/{ticket_id}")
 
 
+def _number(text: str) -> int | str:
+    """A form's whole number as an int for the API's strict models; other text is left for
+    the model to refuse with its message."""
+    text = text.strip()
+    return int(text) if text.isascii() and text.lstrip("-").isdigit() and len(text) < 30 else text
+
+
 def _model(model: type[api._In], **values: Any) -> Any:
     """Validate form values with the API's model, so both edges refuse the same input."""
     try:
@@ -297,10 +306,10 @@ def _model(model: type[api._In], **values: Any) -> Any:
 
 @router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
 def ticket_page(
-    request: Request, ticket_id: int, user: User, q: str = "", answer_category: str = ""
+    request: Request, ticket_id: api.RowId, user: User, q: str = "", answer_category: str = ""
 ) -> Response:
     ctx = _ctx(request)
-    detail = views.ticket_detail(ctx, ticket_id, user.role)
+    detail = api.show_ticket(ctx, user, ticket_id)
     # Operators answer with the province's unified wording: offer it next to the ticket,
     # for its category or, when the province wrote none for it, the nearest parent's.
     category: str | None = answer_category or None
@@ -326,7 +335,7 @@ def ticket_page(
 @router.post("/tickets/{ticket_id}/act", dependencies=[Csrf])
 def ticket_act(
     request: Request,
-    ticket_id: int,
+    ticket_id: api.RowId,
     user: User,
     action: Annotated[str, Form()],
     note: Annotated[str, Form()] = "",
@@ -343,7 +352,7 @@ def ticket_act(
         branch=branch,
         outcome=outcome or None,
         reopen=reopen,
-        days=days.strip() or None,
+        days=_number(days) if days.strip() else None,
         reason=reason,
     )
     api.act_on_ticket(_ctx(request), user, ticket_id, body)
@@ -370,7 +379,7 @@ def reports_page(request: Request, user: User) -> Response:
 
 @router.post("/reports/{report_id}/approve", dependencies=[Csrf])
 def approve_report(
-    request: Request, report_id: int, user: User, note: Annotated[str, Form()] = ""
+    request: Request, report_id: api.RowId, user: User, note: Annotated[str, Form()] = ""
 ) -> Response:
     reports.approve(_ctx(request), api.actor_of(user), report_id, note)
     return _redirect("/reports")
@@ -378,7 +387,7 @@ def approve_report(
 
 @router.post("/reports/{report_id}/reject", dependencies=[Csrf])
 def reject_report(
-    request: Request, report_id: int, user: User, note: Annotated[str, Form()] = ""
+    request: Request, report_id: api.RowId, user: User, note: Annotated[str, Form()] = ""
 ) -> Response:
     reports.reject(_ctx(request), api.actor_of(user), report_id, note)
     return _redirect("/reports")
@@ -405,18 +414,18 @@ def qa_page(request: Request, user: User) -> Response:
 
 @router.post("/qa/draw", dependencies=[Csrf])
 def qa_draw(request: Request, user: User, count: Annotated[str, Form()] = "1") -> Response:
-    body = _model(api.DrawIn, count=count)
+    body = _model(api.DrawIn, count=_number(count))
     api.draw_samples(_ctx(request), user, body.count)
     return _redirect("/qa")
 
 
 @router.post("/qa/samples/{sample_id}/score")
-def qa_score(request: Request, sample_id: int, user: User, form: CsrfForm) -> Response:
+def qa_score(request: Request, sample_id: api.RowId, user: User, form: CsrfForm) -> Response:
     # The scorecard's items are dynamic (item_<key> fields), so the form is read whole.
     items: dict[str, Any] = {}
     for item in qa.SCORECARD:
         raw = form.get(f"item_{item.key}")
-        items[item.key] = raw.strip() if isinstance(raw, str) and raw.strip() else None
+        items[item.key] = _number(raw) if isinstance(raw, str) and raw.strip() else None
     finding = form.get("finding")
     body = _model(
         api.ScoreIn,
@@ -458,7 +467,7 @@ def inbox_page(request: Request, user: User) -> Response:
 @router.post("/inbox/{notice_seq}/receipt", dependencies=[Csrf])
 def inbox_receipt(
     request: Request,
-    notice_seq: int,
+    notice_seq: api.RowId,
     user: User,
     action: Annotated[str, Form()],
     note: Annotated[str, Form()] = "",
@@ -472,6 +481,12 @@ def inbox_receipt(
 def link_page(request: Request, user: User) -> Response:
     require(user, "link")
     return render(request, "link.html", user=user, link=api.link_status(request.app.state.outbox))
+
+
+@router.get("/access-log", response_class=HTMLResponse)
+def access_log_page(request: Request, user: User) -> Response:
+    entries = personal_data.access_log(_ctx(request), api.actor_of(user))
+    return render(request, "access_log.html", user=user, entries=entries)
 
 
 @router.get("/staff", response_class=HTMLResponse)

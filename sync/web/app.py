@@ -11,8 +11,13 @@ exceptions through ``status_for``::
     RequestValidationError     422 (the message names the parameter or field)
     anything in ``handled``    ``status_for(exc)``
 
-The API (paths under ``/api/``) answers ``{"detail": "<message>"}``; pages show the same
-message on the tier's error page.
+Before any of that, :class:`sync.web.edge.EdgeGuard` refuses bodies over the cap (413) and
+control characters (422), and turns anything unhandled into a 500 with an error id (503 with
+``Retry-After`` for a locked SQLite store).
+
+The API (paths under ``/api/``) answers ``{"detail": "<message>"}`` (a 500 adds
+``error_id``); pages show the same message on the tier's error page. Every response but the
+static files carries ``Cache-Control: no-store``: pages and answers show customers' data.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sync import passwords
 from sync.web.auth import (
     CSRF_FIELD,
     CsrfRefused,
@@ -44,11 +50,14 @@ from sync.web.auth import (
     TooManyAttempts,
     session_of,
 )
+from sync.web.edge import EdgeGuard
 from sync.web.i18n import DEFAULT_LANG, Labels, Lang, pick_lang
 from sync.web.throttle import LoginThrottle
 
 HERE = Path(__file__).parent
 LANG_COOKIE = "fedsync_lang"
+#: Largest request body a console accepts, bytes (a tier's setting may change it).
+MAX_BODY_BYTES = 1024 * 1024
 _YEAR = 365 * 24 * 3600
 
 ErrorPage = Callable[[Request, int, str], Response]
@@ -116,6 +125,8 @@ class LanguageAndHeaders:
                 if path != self.skip_csp:  # Swagger UI needs its scripts
                     headers.setdefault("Content-Security-Policy", self.csp)
                 headers.setdefault("X-Content-Type-Options", "nosniff")
+                if not path.startswith("/static/"):
+                    headers.setdefault("Cache-Control", "no-store")
                 headers.setdefault("Referrer-Policy", "same-origin")
             await send(message)
 
@@ -167,6 +178,7 @@ def create_console_app(
     session_purpose: bytes = b"fedsync-console-session",
     throttle: LoginThrottle | None = None,
     openapi_url: str = "/openapi.json",
+    max_body_bytes: int = MAX_BODY_BYTES,
 ) -> FastAPI:
     """A FastAPI app with the shared state, middleware and error mapping; the tier then
     includes its routers. ``secure_cookies`` marks cookies HTTPS-only (set it when the
@@ -185,6 +197,9 @@ def create_console_app(
     app.state.templates = _templates(spec)
     app.state.labels = spec.labels
     app.state.throttle = throttle or LoginThrottle()
+    # The dummy hash unknown accounts are checked against is made now, not at the first
+    # unknown login (which would then take twice as long as any other).
+    passwords.burn("")
     # The shared files first: the tier's mount at /static would otherwise swallow them.
     app.mount("/static/common", StaticFiles(directory=str(HERE / "static")), name="common")
     app.mount("/static", StaticFiles(directory=str(spec.static_dir)), name="static")
@@ -193,6 +208,12 @@ def create_console_app(
         "form-action 'self'"
     )
 
+    async def edge_error_page(request: Request, status: int, message: str) -> Response:
+        return await run_in_threadpool(spec.error_page, request, status, message)
+
+    # Added first, so it runs inside LanguageAndHeaders (its answers get the language and
+    # the security headers) and before every route, dependency and login check.
+    app.add_middleware(EdgeGuard, max_body_bytes=max_body_bytes, error_page=edge_error_page)
     app.add_middleware(
         LanguageAndHeaders,
         csp=csp,

@@ -1,10 +1,12 @@
 """Who is asking: signed session cookies, HTTP Basic for scripts, CSRF tokens.
 
 The session is a signed cookie (HMAC-SHA256 over a small JSON document), not a server-side
-table: it carries only the account id, the CSRF token and when it was issued. Each tier
-reads the account from its store on every request, so disabling an account or changing its
-role takes effect at the next click; the cookie cannot be revoked otherwise, hence the short
-lifetime (:data:`SESSION_SECONDS`).
+table: it carries only the account id, the account's session generation, the CSRF token and
+when it was issued. Each tier reads the account from its store on every request, so disabling
+an account or changing its role takes effect at the next click; a tier whose accounts keep a
+session generation (the city's) also refuses a cookie signed under an older one, so logging
+out, a password change, a role change or disabling ends every session of the account even
+for someone who kept a copy of the cookie. Cookies expire after :data:`SESSION_SECONDS`.
 
 Forms carry the session's CSRF token in a hidden field; API calls made with the session
 cookie carry it in the ``X-CSRF-Token`` header. HTTP Basic needs no token: a browser never
@@ -86,15 +88,17 @@ def _name(role: object) -> str:
 
 @dataclass(frozen=True)
 class Session:
-    """What the cookie holds: the signed-in account id (None before login) and the CSRF token."""
+    """What the cookie holds: the signed-in account id (None before login), the CSRF token,
+    when it was issued and the account's session generation at login."""
 
     staff_id: str | None
     csrf: str
     issued: int
+    generation: int = 0
 
     @classmethod
-    def fresh(cls, staff_id: str | None = None) -> Session:
-        return cls(staff_id, secrets.token_urlsafe(24), int(time.time()))
+    def fresh(cls, staff_id: str | None = None, *, generation: int = 0) -> Session:
+        return cls(staff_id, secrets.token_urlsafe(24), int(time.time()), generation)
 
 
 class SessionSigner:
@@ -120,7 +124,12 @@ class SessionSigner:
 
     def dumps(self, session: Session) -> str:
         payload = json.dumps(
-            {"sid": session.staff_id, "csrf": session.csrf, "iat": session.issued},
+            {
+                "sid": session.staff_id,
+                "csrf": session.csrf,
+                "iat": session.issued,
+                "gen": session.generation,
+            },
             separators=(",", ":"),
         ).encode()
         return f"{_b64(payload)}.{_b64(self._mac(payload))}"
@@ -137,7 +146,7 @@ class SessionSigner:
             return None
         try:
             doc: Any = json.loads(payload)
-            session = Session(doc["sid"], str(doc["csrf"]), int(doc["iat"]))
+            session = Session(doc["sid"], str(doc["csrf"]), int(doc["iat"]), int(doc.get("gen", 0)))
         except (ValueError, KeyError, TypeError):
             return None
         if time.time() - session.issued > self.max_age:

@@ -54,8 +54,16 @@ class ConsoleServer(uvicorn.Server):
         yield
 
 
-def console_server(app: FastAPI, *, host: str, port: int) -> ConsoleServer:
-    """A quiet uvicorn server for ``app`` (no access log: URLs may name people's tickets)."""
+def console_server(
+    app: FastAPI,
+    *,
+    host: str,
+    port: int,
+    ssl_certfile: Path | None = None,
+    ssl_keyfile: Path | None = None,
+) -> ConsoleServer:
+    """A quiet uvicorn server for ``app`` (no access log: URLs may name people's tickets),
+    serving HTTPS when given a certificate and key."""
     config = uvicorn.Config(
         app,
         host=host,
@@ -64,6 +72,8 @@ def console_server(app: FastAPI, *, host: str, port: int) -> ConsoleServer:
         log_config=None,
         access_log=False,
         server_header=False,
+        ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
+        ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
     )
     return ConsoleServer(config)
 

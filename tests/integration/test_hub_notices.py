@@ -12,6 +12,8 @@ import pytest
 from sqlalchemy import select
 
 from city_node import services as city_services
+from city_node.context import Actor
+from city_node.domain import Role
 from city_node.store import create_schema as create_city_schema
 from province_hub import services
 from province_hub.status import link_status, notice_progress
@@ -21,6 +23,8 @@ from sync.db import make_engine
 from sync.outbox import OutboxRow
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from tests.conftest import ROSTER_CODES
+
+LEADER = Actor("leader-1", Role.LEADER)
 
 CITY, OTHER = ROSTER_CODES[0], ROSTER_CODES[1]
 
@@ -35,7 +39,7 @@ def _city_answers(tmp_path: Path, notice: pb.Notice, *actions: str) -> list[pb.E
         for action in actions:
             note = "不同意" if action == "objection" else ""
             city_services.record_receipt(
-                engine, notice_seq=notice.seq, action=action, actor="leader-1", note=note
+                engine, notice_seq=notice.seq, action=action, actor=LEADER, note=note
             )
         with engine.connect() as conn:
             rows = conn.execute(select(OutboxRow.envelope).order_by(OutboxRow.seq)).scalars()

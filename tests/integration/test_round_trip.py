@@ -7,12 +7,16 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from city_node import services as city_services
+from city_node.context import Actor
+from city_node.domain import Role
 from city_node.store import InboxNotice
 from province_hub import services as hub_services
 from province_hub.store import CityLink, NoticeDelivery, Record
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.periods import today_in
 from tests.conftest import ROSTER_CODES, wait_until
+
+LEADER = Actor("leader-1", Role.LEADER)
 
 TZ = "Asia/Shanghai"
 
@@ -132,7 +136,7 @@ async def test_every_body_kind_round_trips(
     for body in bodies.values():
         city_services.send(city.engine, body, tz_name=TZ)
     receipt_seq = city_services.record_receipt(
-        city.engine, notice_seq=announcement.seq, action="done", actor="leader-1", note="posted"
+        city.engine, notice_seq=announcement.seq, action="done", actor=LEADER, note="posted"
     )
     city.node.link.wake()
 

@@ -64,13 +64,13 @@ def test_a_receipt_note_over_the_hubs_limit_is_refused_before_it_is_queued(ctx: 
     too_long = "异" * (MAX_NOTE_CHARS + 1)
     with pytest.raises(CityError, match=f"note is {MAX_NOTE_CHARS + 1} characters; at most"):
         services.record_receipt(
-            ctx.engine, notice_seq=7, action="objection", actor="leader-1", note=too_long
+            ctx.engine, notice_seq=7, action="objection", actor=LEADER, note=too_long
         )
     assert outbox_size(ctx) == before
     # The longest note the hub accepts goes, and the hub's own rule agrees with the city's.
     longest = "异" * MAX_NOTE_CHARS
     services.record_receipt(
-        ctx.engine, notice_seq=7, action="objection", actor="leader-1", note=longest
+        ctx.engine, notice_seq=7, action="objection", actor=LEADER, note=longest
     )
     assert outbox_size(ctx) == before + 1
     receipt = pb.NoticeReceipt(notice_seq=7, action=pb.OBJECTION, note=too_long)
@@ -104,7 +104,7 @@ def test_ids_beyond_64_bits_are_not_found(ctx: Any, value: int) -> None:
             defects=[],
         ),
         "notice receipt": lambda: services.record_receipt(
-            ctx.engine, notice_seq=value, action="read", actor="leader-1"
+            ctx.engine, notice_seq=value, action="read", actor=LEADER
         ),
     }
     for name, call in calls.items():

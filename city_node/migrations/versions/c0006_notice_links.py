@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "c0006"
-down_revision = "c0004"
+down_revision = "c0005"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,234 @@
+"""The console's edge, before any route, dependency or login check runs:
+
+- a request body over ``max_body_bytes`` is refused with 413 as it arrives (the declared
+  ``Content-Length`` first, then the bytes actually received), so a large unauthenticated
+  POST costs at most the cap in memory;
+- control characters (Unicode ``Cc`` except tab, newline and carriage return in bodies; any
+  of them in the path, the query and the HTTP Basic account name) and lone surrogates are
+  refused with 422 naming where they were: such text is never a person's input, and NUL
+  makes PostgreSQL fail;
+- an exception nothing else handled becomes a 500 ``{"detail": ..., "error_id": ...}`` (an
+  error page for pages), logged with its id, type and traceback lines but no message or
+  request data (messages can quote customers' data); a SQLite store still locked after the
+  console's short busy timeout is a 503 with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import traceback
+import unicodedata
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("fedsync.web")
+
+#: Control characters a free text may hold (multi-line notes and complaints).
+_TEXT_CONTROLS = frozenset("\t\n\r")
+#: Seconds a client is told to wait when the store is busy.
+RETRY_AFTER_SECONDS = 2
+
+ErrorAnswer = Callable[[Request, int, str], Awaitable[Response]]
+
+
+class BadText(ValueError):
+    """Text with a control character or a lone surrogate; the message says where."""
+
+
+def text_problem(value: str, *, allow: frozenset[str] = _TEXT_CONTROLS) -> str | None:
+    """Why ``value`` is not acceptable text (a control character or a lone surrogate), or
+    None. ``allow`` lists the control characters that may appear."""
+    for ch in value:
+        category = unicodedata.category(ch)
+        if category == "Cs":
+            return f"a lone surrogate (U+{ord(ch):04X})"
+        if category == "Cc" and ch not in allow:
+            return f"a control character (U+{ord(ch):04X})"
+    return None
+
+
+def _strings(value: Any, where: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        yield where, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield f"{where}.{key}", str(key)
+            yield from _strings(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _strings(item, f"{where}.{i}")
+
+
+def _check(pairs: Iterator[tuple[str, str]], allow: frozenset[str]) -> None:
+    for where, text in pairs:
+        problem = text_problem(text, allow=allow)
+        if problem:
+            raise BadText(f"{where}: contains {problem}; such characters are refused")
+
+
+def check_request_text(scope: Scope, body: bytes) -> None:
+    """Raise :class:`BadText` when the path, query, Basic account name or body holds
+    characters no person types (see the module docstring)."""
+    _check(iter([("path", scope.get("path", ""))]), frozenset())
+    query = scope.get("query_string", b"").decode("utf-8", "replace")
+    _check(
+        ((f"query.{k}", k + v) for k, v in parse_qsl(query, keep_blank_values=True)),
+        frozenset(),
+    )
+    headers = {k.decode("latin-1").lower(): v for k, v in scope.get("headers", [])}
+    auth = headers.get("authorization", b"").decode("latin-1")
+    scheme, _, encoded = auth.partition(" ")
+    if scheme.lower() == "basic" and encoded:
+        try:
+            user = base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")[0]
+        except (binascii.Error, UnicodeDecodeError):
+            user = ""
+        _check(iter([("authorization", user)]), frozenset())
+    if not body:
+        return
+    ctype = headers.get("content-type", b"").decode("latin-1").split(";")[0].strip().lower()
+    if ctype == "application/json" or ctype.endswith("+json"):
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            return  # the route's parser answers malformed JSON with its own 422
+        _check(_strings(doc, "body"), _TEXT_CONTROLS)
+    elif ctype == "application/x-www-form-urlencoded":
+        form = body.decode("utf-8", "replace")
+        _check(
+            ((f"body.{k}", k + v) for k, v in parse_qsl(form, keep_blank_values=True)),
+            _TEXT_CONTROLS,
+        )
+
+
+def _is_locked(exc: BaseException) -> bool:
+    """A SQLite store still locked by another writer after the busy timeout."""
+    from sqlalchemy.exc import OperationalError
+
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
+
+
+class EdgeGuard:
+    """The console's edge (module docstring). Plain ASGI: it reads the body once, checks it
+    and hands the same bytes on."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, error_page: ErrorAnswer) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.error_page = error_page
+
+    async def _answer(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        status: int,
+        message: str,
+        *,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        request = Request(scope, receive)
+        response: Response
+        if scope.get("path", "").startswith("/api/"):
+            response = JSONResponse(
+                {"detail": message, **(extra or {})}, status_code=status, headers=headers
+            )
+        else:
+            try:
+                response = await self.error_page(request, status, message)
+            except Exception:  # the page itself failed (e.g. the store is down): plain text
+                response = HTMLResponse(f"<p>{status}: {message}</p>", status_code=status)
+            response.headers.update(headers or {})
+        await response(scope, receive, send)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        too_large = f"the request body is over the limit of {self.max_body_bytes} bytes"
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
+            await self._answer(scope, _empty, send, 413, too_large)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                await self._answer(scope, _empty, send, 413, too_large)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        try:
+            check_request_text(scope, body)
+        except BadText as exc:
+            await self._answer(scope, _empty, send, 422, str(exc))
+            return
+
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, replay, tracking_send)
+        except Exception as exc:
+            if _is_locked(exc):
+                log.warning("the store is locked; answered 503 (%s)", scope.get("path", ""))
+                status, text, extra = (
+                    503,
+                    "the store is busy; try again in a moment",
+                    None,
+                )
+                headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+            else:
+                error_id = uuid.uuid4().hex[:12]
+                # The type and where, never the message: database and validation messages
+                # can quote what a customer said.
+                log.error(
+                    "unhandled error %s: %s\n%s",
+                    error_id,
+                    type(exc).__name__,
+                    "".join(traceback.format_tb(exc.__traceback__)),
+                )
+                status = 500
+                text = f"internal error; give the administrator the error id {error_id}"
+                extra = {"error_id": error_id}
+                headers = {}
+            if started:  # too late for an answer: the client sees a cut response
+                return
+            await self._answer(
+                scope, _empty, send, status, text, extra=extra, headers=headers or None
+            )
+
+
+async def _empty() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}

@@ -1,0 +1,131 @@
+"""Promises about customers' personal data at the console (real console, SQLite and
+PostgreSQL).
+
+- Roles that never call customers (QA inspector, materials clerk, statistician, leader) see
+  phones and names masked (``138****5678``, ``李*``) in ticket lists, details and pages;
+  operators, the manager hotline and surveyors see them in full.
+- Only operators, the manager hotline and surveyors may search by phone (403 for the rest).
+- Every unmasked read — a ticket's detail, a phone search — appends to the access log (who,
+  role, when, which ticket, what), which the leader (only) sees on a page and in the API.
+- Phones are stored as digits: ``138 1234-5678`` is the same customer as ``13812345678``
+  (so repeat complaints are found); ``0----`` and letters are refused.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from city_node.store import AccessLog
+from tests.security.conftest import Console, new_ticket
+
+CONTACT = ("junior", "senior", "manager", "surveyor")
+MASKED = ("inspector", "clerk", "stat", "leader")
+
+
+def register(console: Console, **overrides: Any) -> dict[str, Any]:
+    with console.api("junior") as c:
+        created = c.post("/api/v1/tickets", json=new_ticket(**overrides))
+    assert created.status_code == 201, created.text
+    body: dict[str, Any] = created.json()
+    return body
+
+
+def log_rows(console: Console) -> list[Any]:
+    with console.engine.connect() as conn:
+        return list(conn.execute(select(AccessLog).order_by(AccessLog.id)))
+
+
+def test_roles_that_never_call_customers_see_them_masked(console: Console) -> None:
+    ticket = register(console)
+    for who in MASKED:
+        with console.api(who) as c:
+            listed = c.get("/api/v1/tickets").json()
+            detail = c.get(f"/api/v1/tickets/{ticket['id']}").json()
+        with console.browser(who) as b:
+            page = b.get(f"/tickets/{ticket['id']}").text + b.get("/tickets").text
+        for shown in (listed[0], detail):
+            assert (shown["customer_phone"], shown["customer_name"]) == ("138****5678", "李*"), who
+        assert "13812345678" not in page and "李四" not in page, who
+        assert "138****5678" in page, who
+    for who in CONTACT:
+        with console.api(who) as c:
+            listed = c.get("/api/v1/tickets").json()
+            detail = c.get(f"/api/v1/tickets/{ticket['id']}").json()
+        for shown in (listed[0], detail):
+            assert (shown["customer_phone"], shown["customer_name"]) == ("13812345678", "李四")
+
+
+def test_only_roles_that_call_customers_search_by_phone(console: Console) -> None:
+    ticket = register(console)
+    for who in MASKED:
+        with console.api(who) as c:
+            refused = c.get("/api/v1/tickets", params={"phone": "13812345678"})
+        with console.browser(who) as b:
+            page = b.get("/tickets", params={"phone": "13812345678"})
+        assert refused.status_code == 403, who
+        assert "search_by_phone" in refused.json()["detail"]
+        assert page.status_code == 403 and "charged twice" not in page.text
+    for who in CONTACT:
+        with console.api(who) as c:
+            found = c.get("/api/v1/tickets", params={"phone": "138 1234-5678"}).json()
+        assert [t["id"] for t in found] == [ticket["id"]], who
+
+
+def test_unmasked_reads_go_to_the_access_log(console: Console) -> None:
+    ticket = register(console)  # the registration answer shows the ticket: one read
+    with console.api("surveyor") as c:
+        assert c.get(f"/api/v1/tickets/{ticket['id']}").status_code == 200
+        assert c.get("/api/v1/tickets", params={"phone": "13812345678"}).status_code == 200
+        assert c.get("/api/v1/tickets", params={"phone": "13900000000"}).status_code == 200
+    with console.api("stat") as c:  # masked reads are not personal data: not logged
+        assert c.get(f"/api/v1/tickets/{ticket['id']}").status_code == 200
+    rows = [(r.staff_id, r.role, r.ticket_id, r.what) for r in log_rows(console)]
+    assert rows == [
+        ("junior", "operator_junior", ticket["id"], "ticket detail"),
+        ("surveyor", "surveyor", ticket["id"], "ticket detail"),
+        ("surveyor", "surveyor", ticket["id"], "phone search"),
+        ("surveyor", "surveyor", None, "phone search"),
+    ]
+    assert all(r.at is not None for r in log_rows(console))
+
+
+def test_the_leader_reads_the_access_log_and_no_one_else(console: Console) -> None:
+    ticket = register(console)
+    with console.api("leader") as c:
+        entries = c.get("/api/v1/access-log").json()
+    with console.browser("leader") as b:
+        page = b.get("/access-log")
+    assert [(e["staff_id"], e["ticket_id"], e["what"]) for e in entries] == [
+        ("junior", ticket["id"], "ticket detail")
+    ]
+    assert page.status_code == 200 and "junior" in page.text
+    for who in ("junior", "stat", "surveyor"):
+        with console.api(who) as c:
+            assert c.get("/api/v1/access-log").status_code == 403, who
+        with console.browser(who) as b:
+            assert b.get("/access-log").status_code == 403, who
+
+
+def test_the_access_log_is_kept_by_the_code_as_append_only(console: Console) -> None:
+    # Reading the log is not itself a change to it, and nothing in the console removes rows.
+    register(console)
+    with console.engine.connect() as conn:
+        before = conn.execute(select(func.count()).select_from(AccessLog)).scalar_one()
+    with console.api("leader") as c:
+        c.get("/api/v1/access-log")
+    with console.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(AccessLog)).scalar_one() == before
+
+
+def test_phones_are_stored_as_digits(console: Console) -> None:
+    first = register(console, customer_phone="138 1234-5678")
+    second = register(console, customer_phone="13812345678")
+    assert first["customer_phone"] == second["customer_phone"] == "13812345678"
+    assert second["is_repeat"] is True  # the same customer, however the number was typed
+    with console.api("junior") as c:
+        for bad in ("0----", "138-abcd-5678", "+86 138 1234 5678", "1234"):
+            refused = c.post("/api/v1/tickets", json=new_ticket(customer_phone=bad))
+            assert refused.status_code == 422, bad
+            assert "customer_phone" in refused.json()["detail"], bad
