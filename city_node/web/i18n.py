@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from city_node.web.review_labels import REVIEW_LABELS
 from sync.web.i18n import COMMON_LABELS, DEFAULT_LANG, LANGS, Labels, Lang, pick_lang
 
 __all__ = ["DEFAULT_LANG", "LABELS", "LANGS", "TABLE", "Lang", "label", "pick_lang", "value_label"]
@@ -19,6 +20,7 @@ __all__ = ["DEFAULT_LANG", "LABELS", "LANGS", "TABLE", "Lang", "label", "pick_la
 #: key -> (Chinese, English)
 LABELS: Final[dict[str, tuple[str, str]]] = {
     **COMMON_LABELS,
+    **REVIEW_LABELS,
     # chrome and navigation
     "app_title": ("地市客服控制台", "City service console"),
     "city": ("地市", "City"),

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
-from city_node import qa, reports, services, staff, tickets, views
+from city_node import qa, reports, review, services, staff, tickets, views
 from city_node.context import CityContext, CityError
 from city_node.domain import (
     Channel,
@@ -41,6 +41,7 @@ from city_node.web.i18n import Lang
 from sync.web.app import render_page
 from sync.web.auth import TooManyAttempts, safe_next, set_session
 from sync.web.throttle import checked_login
+from sync.zones import zone_label
 
 router = APIRouter(include_in_schema=False)
 
@@ -116,6 +117,7 @@ def render(
         nav=nav,
         city_code=ctx.city_code,
         brand_suffix=ctx.city_code,
+        zone=zone_label(ctx.tz_name, lang),
         may=lambda area: user is not None and _may_open(user.role, area),
         **context,
     )
@@ -357,11 +359,13 @@ def ticket_act(
 def reports_page(request: Request, user: User) -> Response:
     require(user, "reports")
     ctx = _ctx(request)
+    pending = reports.pending(ctx)
     return render(
         request,
         "reports.html",
         user=user,
-        pending=reports.pending(ctx),
+        pending=pending,
+        reviews={r.id: review.review(ctx, r) for r in pending},
         recent=reports.recent(ctx, limit=30),
         figures_json=reports.figures_json,
         may_decide=may(user.role, "reports.decide"),
