@@ -68,7 +68,13 @@ def _pki_export(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from sync.demo import run_demo
 
-    return run_demo(duration=args.duration, cities=args.cities, workdir=args.workdir)
+    return run_demo(
+        duration=args.duration,
+        cities=args.cities,
+        workdir=args.workdir,
+        lang=args.lang,
+        keep=args.keep,
+    )
 
 
 # --- parser --------------------------------------------------------------------------------
@@ -144,7 +150,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--duration", type=float, default=0, help="stop after N seconds (0: until Ctrl-C)"
     )
     demo.add_argument(
-        "--workdir", type=Path, default=None, help="keep PKI and stores here (default: temp dir)"
+        "--workdir",
+        type=Path,
+        default=None,
+        help="PKI, stores and logs here, kept afterwards and reused by the next run "
+        "(default: a temporary directory, deleted at the end)",
+    )
+    demo.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the temporary directory at the end (also FEDSYNC_DEMO_KEEP=1)",
+    )
+    demo.add_argument(
+        "--lang",
+        choices=["zh", "en"],
+        default="zh",
+        help="language of the demo's data: staff names, QA findings, province notices",
     )
     demo.set_defaults(_handler=_demo)
     return parser
