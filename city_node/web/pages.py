@@ -39,7 +39,7 @@ from city_node.web.auth import (
 )
 from city_node.web.i18n import Lang
 from sync.web.app import render_page
-from sync.web.auth import TooManyAttempts, safe_next, set_session
+from sync.web.auth import NotAllowed, TooManyAttempts, safe_next, set_session
 from sync.web.throttle import checked_login
 from sync.zones import zone_label
 
@@ -242,6 +242,10 @@ def tickets_page(
 
 @router.get("/tickets/new", response_class=HTMLResponse)
 def new_ticket_form(request: Request, user: User) -> Response:
+    if not _may_open(user.role, "register"):
+        # Not in their menu, so not by URL either (registering itself is checked again by
+        # the service).
+        raise NotAllowed("registering tickets is for operators and the manager hotline")
     return render(
         request,
         "ticket_new.html",
