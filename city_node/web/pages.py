@@ -26,6 +26,7 @@ from city_node.domain import (
     Status,
     TicketKind,
 )
+from city_node.link_view import link_view
 from city_node.staff import StaffMember
 from city_node.web import api
 from city_node.web.auth import (
@@ -474,7 +475,14 @@ def inbox_receipt(
 @router.get("/link", response_class=HTMLResponse)
 def link_page(request: Request, user: User) -> Response:
     require(user, "link")
-    return render(request, "link.html", user=user, link=api.link_status(request.app.state.outbox))
+    outbox = request.app.state.outbox
+    return render(
+        request,
+        "link.html",
+        user=user,
+        link=api.link_status(outbox),
+        view=link_view(outbox.snapshot()),
+    )
 
 
 @router.get("/staff", response_class=HTMLResponse)

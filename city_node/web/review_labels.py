@@ -25,6 +25,12 @@ REVIEW_LABELS: Final[dict[str, tuple[str, str]]] = {
     "findings": ("质检意见", "Findings"),
     "rejected_because": ("驳回原因：", "Rejected because:"),
     "zone": ("时区", "Time zone"),
+    # the link page
+    "silent": ("无联系", "silent"),
+    "since": ("自", "since"),
+    "minutes_ago": ("N 分钟前", "N minutes ago"),
+    "nothing_waiting": ("无待发送数据", "nothing waiting"),
+    "technical_details": ("技术细节", "Technical details"),
     # headline figures
     "fig_complaints_received": ("受理投诉", "Complaints received"),
     "fig_suggestions_received": ("受理建议", "Suggestions received"),
