@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
-from city_node import qa, reports, review, services, staff, tickets, views
+from city_node import qa, reports, review, services, staff, ticket_list, tickets, views
 from city_node.context import CityContext, CityError
 from city_node.domain import (
     Channel,
@@ -27,6 +27,7 @@ from city_node.domain import (
     TicketKind,
 )
 from city_node.link_view import link_view
+from city_node.notice_refs import notice_refs
 from city_node.staff import StaffMember
 from city_node.web import api
 from city_node.web.auth import (
@@ -226,9 +227,10 @@ def tickets_page(
         "overtime_only": overtime_only,
     }
     more = None
+    shown = {k: v for k, v in filters.items() if v}
     if len(rows) == 50:
-        shown = {k: v for k, v in filters.items() if v}
         more = "/tickets?" + urlencode({**shown, "offset": offset + 50})
+    total = ticket_list.matching(_ctx(request), **filters)  # type: ignore[arg-type]
     return render(
         request,
         "tickets.html",
@@ -238,6 +240,9 @@ def tickets_page(
         statuses=list(Status),
         kinds=list(TicketKind),
         more=more,
+        paging=ticket_list.paging(total, max(0, offset)),
+        page_url=lambda off: "/tickets?" + urlencode({**shown, "offset": off}),
+        is_overtime=ticket_list.is_overtime,
     )
 
 
@@ -450,11 +455,14 @@ def qa_score(request: Request, sample_id: int, user: User, form: CsrfForm) -> Re
 @router.get("/inbox", response_class=HTMLResponse)
 def inbox_page(request: Request, user: User) -> Response:
     require(user, "inbox")
+    ctx = _ctx(request)
+    notices = services.inbox(ctx.engine)
     return render(
         request,
         "inbox.html",
         user=user,
-        notices=services.inbox(_ctx(request).engine),
+        notices=notices,
+        refs=notice_refs(ctx.engine, notices, ctx.zone),
         may_receipt=may(user.role, "inbox.receipt"),
     )
 
