@@ -34,11 +34,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import dataclasses
+import gc
 import heapq
 import logging
 import math
 import random
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -1000,12 +1003,15 @@ async def run(
         await asyncio.to_thread(backfill, ctx, days=backfill_days, seed=seed, lang=lang)
     if approve_after > timedelta(0):
         await asyncio.to_thread(_drafts_to_review, sim)
+    await asyncio.to_thread(release_memory)
     traffic = LiveTraffic(sim, rate_scale)
     while not stop.is_set():
         try:
             await asyncio.to_thread(traffic.tick)
         except Exception:  # a demo must keep going; the log says what broke
             log.exception("simulator: round failed")
+        if traffic.ticks % 50 == 0:
+            await asyncio.to_thread(release_memory)
         if wake is not None:
             wake()
         with contextlib.suppress(TimeoutError):
@@ -1025,6 +1031,15 @@ def _drafts_to_review(sim: Simulator) -> None:
         )
     except (CityError, DomainError) as exc:
         log.info("simulator: drafts to review: %s", exc)
+
+
+def release_memory() -> None:
+    """Give the heap the backfill and the rounds left behind back to the system: glibc keeps
+    freed memory in the process otherwise (about 15 MB a city; 14 of them in a demo)."""
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 #: How long the demo's simulated leader leaves a draft for a visitor to review.

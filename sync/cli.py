@@ -97,16 +97,18 @@ def _tier_commands() -> list[TierCommands]:
     return [ep.load() for ep in found]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(*, tiers_too: bool = True) -> argparse.ArgumentParser:
+    """The whole command line; ``tiers_too=False`` leaves out the tiers' commands (and
+    their imports: ``fedsync demo`` is a long-lived process that only starts others)."""
     parser = argparse.ArgumentParser(
         prog="fedsync", description=__doc__.splitlines()[0] if __doc__ else None
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     tiers = parser.add_subparsers(dest="_command", required=True, metavar="COMMAND")
-    registrars = _tier_commands()
+    registrars = _tier_commands() if tiers_too else []
     for add_commands in registrars:
         add_commands(tiers)
-    if not registrars:
+    if not registrars and tiers_too:
         # Entry points exist only once the distribution is installed (`make install`).
         parser.epilog = "hub and city are missing: install fedsync (pip install -e .) first"
 
@@ -188,7 +190,10 @@ def _database_unreachable(exc: BaseException) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    words = list(sys.argv[1:] if argv is None else argv)
+    # The demo runs for hours next to the federation it starts: it need not carry the
+    # tiers' command modules (SQLAlchemy, Alembic: ~40 MB).
+    parser = build_parser(tiers_too=words[:1] != ["demo"])
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
