@@ -3,7 +3,8 @@
 Starts ``fedsync demo --cities N`` in a temporary work directory, waits until it has
 settled (``--warmup`` seconds: the cities' history backfill and first pushes are over),
 then over ``--window`` seconds reads ``/proc`` for each process of the demo: resident
-memory (VmRSS, the sample at the window's end) and CPU time (user + system, the
+memory (VmRSS, and PSS, which counts shared pages once; sampled at the window's end) and
+CPU time (user + system, the
 difference across the window). Processes are grouped as
 
 - *federation*: the hub and the city nodes (what a deployment runs);
@@ -60,6 +61,19 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
+def _pss_mb(pid: int) -> float:
+    """Proportional set size: shared pages (the same libraries in 17 processes) counted
+    once across them, so the processes' PSS adds up to what the machine gives them."""
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return 0.0
+    for line in text.splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def _role(pid: int, demo_pid: int) -> str:
     if pid == demo_pid:
         return "demo"
@@ -98,6 +112,7 @@ def measure(cities: int, warmup: float, window: float) -> dict[str, object]:
         time.sleep(window)
         cpu = {pid: _cpu_seconds(pid) - before[pid] for pid in pids}
         rss = {pid: _rss_mb(pid) for pid in pids}
+        pss = {pid: _pss_mb(pid) for pid in pids}
     finally:
         demo.send_signal(signal.SIGTERM)
         demo.wait(timeout=60)
@@ -107,7 +122,12 @@ def measure(cities: int, warmup: float, window: float) -> dict[str, object]:
     fed_cpu = sum(c for p, c in cpu.items() if roles[p] not in driver)
     drv_cpu = sum(c for p, c in cpu.items() if roles[p] in driver)
     processes = [
-        {"role": roles[p], "rss_mb": round(rss[p], 1), "cpu_s": round(cpu[p], 2)}
+        {
+            "role": roles[p],
+            "rss_mb": round(rss[p], 1),
+            "pss_mb": round(pss[p], 1),
+            "cpu_s": round(cpu[p], 2),
+        }
         for p in sorted(pids, key=lambda p: roles[p])
     ]
     return {
@@ -116,6 +136,7 @@ def measure(cities: int, warmup: float, window: float) -> dict[str, object]:
         "window_s": window,
         "processes": processes,
         "rss_total_mb": round(sum(rss.values()), 1),
+        "pss_total_mb": round(sum(pss.values()), 1),
         "rss_city_mean_mb": round(
             sum(r["rss_mb"] for r in processes if str(r["role"]).startswith("city"))  # type: ignore[misc]
             / max(1, cities),
@@ -136,11 +157,11 @@ def main() -> int:
     args = parser.parse_args()
     result = measure(args.cities, args.warmup, args.window)
     if not args.json:
-        print(f"{'process':<24} {'RSS MB':>8} {'CPU s':>8}")
+        print(f"{'process':<24} {'RSS MB':>8} {'PSS MB':>8} {'CPU s':>8}")
         for p in result["processes"]:  # type: ignore[attr-defined]
-            print(f"{p['role']:<24} {p['rss_mb']:>8} {p['cpu_s']:>8}")
+            print(f"{p['role']:<24} {p['rss_mb']:>8} {p['pss_mb']:>8} {p['cpu_s']:>8}")
         print(
-            f"total RSS {result['rss_total_mb']} MB; CPU over {args.window:.0f} s: federation "
+            f"total RSS {result['rss_total_mb']} MB (PSS {result['pss_total_mb']} MB); CPU over {args.window:.0f} s: federation "
             f"{result['cpu_federation_s']} s, demo driver {result['cpu_demo_driver_s']} s "
             f"({(result['driver_share_of_federation'] or 0) * 100:.1f} % of the federation's)"
         )
