@@ -201,8 +201,9 @@ def run_demo(
             f"watch it yourself with: {fedsync_command()} hub status --database-url {hub_db}",
             f"times in {zone_label(DEFAULT_TZ, lang)}; Ctrl-C to stop (or kill {os.getpid()})",
         ]
-        for line in head:
-            print(line, flush=True)
+        if not sys.stdout.isatty():  # on a terminal the status block starts with them
+            for line in head:
+                print(line, flush=True)
         _watch(roster, status_file, head, duration, keep_dir=base if keep else None)
     except (KeyboardInterrupt, _Stop):
         print("stopping…", flush=True)
@@ -250,6 +251,9 @@ def _watch(
     tty = sys.stdout.isatty()
     started = time.monotonic()
     drawn = 0
+    if tty:
+        print("\n".join(head), flush=True)
+        drawn = len(head)
     last_plain = time.monotonic()  # the first table after 30 s, when there is something
     last_body: list[str] = []
     while duration <= 0 or time.monotonic() - started < duration:
