@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -253,7 +254,7 @@ def _watch(
     drawn = 0
     if tty:
         print("\n".join(head), flush=True)
-        drawn = len(head)
+        drawn = _rows(head)
     last_plain = time.monotonic()  # the first table after 30 s, when there is something
     last_body: list[str] = []
     while duration <= 0 or time.monotonic() - started < duration:
@@ -267,7 +268,7 @@ def _watch(
             block = [*head, *body]
             sys.stdout.write((f"\x1b[{drawn}F\x1b[J" if drawn else "") + "\n".join(block) + "\n")
             sys.stdout.flush()
-            drawn = len(block)
+            drawn = _rows(block)
         elif time.monotonic() - last_plain >= 30:
             last_plain = time.monotonic()
             print("\n".join(body), flush=True)
@@ -276,6 +277,17 @@ def _watch(
         print("\n".join(last_body), flush=True)
     if keep_dir is not None and not tty:
         print(f"work directory kept: {keep_dir}", flush=True)
+
+
+def _rows(lines: Sequence[str]) -> int:
+    """Terminal rows ``lines`` take (long lines wrap; CJK characters are two columns), so
+    the redraw moves the cursor back exactly to the block's start."""
+    columns = max(20, shutil.get_terminal_size().columns)
+    rows = 0
+    for line in lines:
+        width = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in line)
+        rows += max(1, -(-width // columns))
+    return rows
 
 
 def _status_lines(status: dict[str, Any], roster: Sequence[City]) -> list[str]:
