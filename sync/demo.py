@@ -273,7 +273,12 @@ def _watch(
             last_plain = time.monotonic()
             print("\n".join(body), flush=True)
         last_body = body
-    if not tty and last_body:
+    if not tty:
+        # The last picture, read once more (or an empty one: the desk never wrote).
+        try:
+            last_body = _status_lines(json.loads(status_file.read_text("utf-8")), roster)
+        except (OSError, ValueError):
+            last_body = last_body or _status_lines({}, roster)
         print("\n".join(last_body), flush=True)
     if keep_dir is not None and not tty:
         print(f"work directory kept: {keep_dir}", flush=True)
