@@ -9,10 +9,8 @@ import logging
 import signal
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import uvicorn
-from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from city_node import scheduler, services, simulator
@@ -21,7 +19,6 @@ from city_node.categories import CategoryTree
 from city_node.context import CityContext, make_context
 from city_node.settings import CitySettings
 from city_node.store import create_schema
-from city_node.web.app import create_app
 from sync.config import ConfigError
 from sync.db import make_engine, warn_if_store_exposed
 from sync.filemodes import warn_if_exposed
@@ -29,9 +26,19 @@ from sync.link import LinkClient, LinkSettings
 from sync.outbox import Outbox
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.pki import Revocations, load_city_tls
-from sync.web.server import console_server, load_secret_key, serve_until
+
+if TYPE_CHECKING:
+    import uvicorn
 
 __all__ = ["CityNode", "build", "build_console", "context_for", "load_secret_key", "serve"]
+
+
+def load_secret_key(path: Any) -> bytes:
+    """The console's session key (:func:`sync.web.server.load_secret_key`)."""
+    from sync.web.server import load_secret_key as load
+
+    return load(path)
+
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +88,8 @@ class CityNode:
             routine = scheduler.build(self.ctx, on_queued=self.link.wake)
             routine.start()
         if self.console is not None:
+            from sync.web.server import serve_until
+
             tasks.append(asyncio.create_task(serve_until(self.console, stop), name="console"))
         if self.settings.demo_traffic:
             tasks.append(
@@ -90,6 +99,8 @@ class CityNode:
                         stop,
                         self.link.wake,
                         backfill_days=simulator.DEMO_BACKFILL_DAYS,
+                        lang=self.settings.demo_lang,
+                        approve_after=simulator.DEMO_APPROVAL_DELAY,
                     ),
                     name="demo-traffic",
                 )
@@ -100,6 +111,8 @@ class CityNode:
             if routine is not None:
                 routine.shutdown(wait=False)
             if self.console is not None:
+                from fastapi import FastAPI  # loaded already: this node serves a console
+
                 # build_console may have given the console its own short-wait SQLite engine.
                 app = self.console.config.app
                 assert isinstance(app, FastAPI)
@@ -188,6 +201,11 @@ def is_loopback(host: str) -> bool:
 
 
 def build_console(settings: CitySettings, ctx: CityContext, outbox: Outbox) -> uvicorn.Server:
+    # The web stack (FastAPI, Starlette, Jinja, uvicorn) is imported here only: a node
+    # without a console does not carry it (tens of MB per process in the demo).
+    from city_node.web.app import create_app
+    from sync.web.server import console_server
+
     assert settings.secret_key_file is not None  # CitySettings fills in the default
     check_console_transport(settings)
     tls = settings.http_tls_cert is not None

@@ -160,6 +160,8 @@ def _show_ticket(
 
 
 def _ticket_text(ticket: TicketDetail, zone: tzinfo) -> str:
+    from sync.zones import zone_label
+
     def local(value: datetime | None) -> str:
         return value.astimezone(zone).strftime("%Y-%m-%d %H:%M") if value else "-"
 
@@ -170,6 +172,7 @@ def _ticket_text(ticket: TicketDetail, zone: tzinfo) -> str:
         f"status {ticket.status}, deadline {local(ticket.deadline)}"
         + (f" [{', '.join(flags)}]" if flags else ""),
         f"  {ticket.content}",
+        f"  (times in {zone_label(getattr(zone, 'key', str(zone)))})",
     ]
     for h in ticket.history:
         note = f" — {h.note}" if h.note else ""

@@ -39,6 +39,7 @@ class CitySettings:
     demo_receipts: bool = setting(
         False, "answer each province notice at once with receipts as leader-1 (demo)"
     )
+    demo_lang: str = setting("zh", "language of the simulator's texts: zh or en (demo)")
     categories_file: Path | None = setting(
         None,
         "category tree CSV (code,parent,name_zh,name_en,complaint_limit_workdays); "

@@ -34,11 +34,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import dataclasses
+import gc
 import heapq
 import logging
 import math
 import random
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -216,7 +219,47 @@ def staff_plan(population: int) -> list[tuple[str, Role]]:
     return plan
 
 
-def ensure_staff(engine: Engine, plan: Iterable[tuple[str, Role]]) -> dict[Role, list[str]]:
+#: The simulated staff's words, by language (``fedsync demo --lang``).
+DEMO_TEXTS: dict[str, dict[str, str]] = {
+    "zh": {
+        "staff_name": "{role}{n}号（演示）",
+        "finding_ok": "服务规范，记录完整",
+        "finding_defect": "发现问题：{defect}",
+        "compensation": "超时限赔付",
+        "approval": "同意上报（演示）",
+    },
+    "en": {
+        "staff_name": "{role} {n} (demo)",
+        "finding_ok": "Handled by the book, record complete",
+        "finding_defect": "Problem found: {defect}",
+        "compensation": "compensation for the broken time limit",
+        "approval": "approved (demo)",
+    },
+}
+_ROLE_NAMES = {
+    Role.OPERATOR_JUNIOR: ("初级话务员", "junior operator"),
+    Role.OPERATOR_SENIOR: ("高级话务员", "senior operator"),
+    Role.MANAGER_HOTLINE: ("经理热线", "manager hotline"),
+    Role.SURVEYOR: ("回访员", "surveyor"),
+    Role.QA_INSPECTOR: ("质检员", "QA inspector"),
+    Role.MATERIALS_CLERK: ("资料员", "materials clerk"),
+    Role.STATISTICIAN: ("统计员", "statistician"),
+    Role.LEADER: ("中心领导", "center leader"),
+}
+_DEFECT_NAMES = {
+    "late": ("超时处理", "late"),
+    "wrong_answer": ("答复错误", "wrong answer"),
+    "incomplete_record": ("记录不完整", "incomplete record"),
+    "wrong_category": ("分类错误", "wrong category"),
+    "attitude": ("服务态度", "attitude"),
+    "no_callback": ("未回访", "no callback"),
+    "other": ("其他差错", "other defect"),
+}
+
+
+def ensure_staff(
+    engine: Engine, plan: Iterable[tuple[str, Role]], *, lang: str = "zh"
+) -> dict[Role, list[str]]:
     """Create the accounts of ``plan`` that are missing; return staff ids by role."""
     by_role: dict[Role, list[str]] = {}
     for staff_id, role in plan:
@@ -225,7 +268,10 @@ def ensure_staff(engine: Engine, plan: Iterable[tuple[str, Role]]) -> dict[Role,
                 staff.add(
                     engine,
                     staff_id=staff_id,
-                    name=f"{role.value} {staff_id.rsplit('-', 1)[-1]} (demo)",
+                    name=DEMO_TEXTS.get(lang, DEMO_TEXTS["zh"])["staff_name"].format(
+                        role=_ROLE_NAMES[role][0 if lang == "zh" else 1],
+                        n=staff_id.rsplit("-", 1)[-1],
+                    ),
                     role=role,
                     password=DEMO_PASSWORD,
                 )
@@ -302,8 +348,15 @@ class Simulator:
         seed: int | str | None = None,
         scale: float = 1.0,
         population: int | None = None,
+        lang: str = "zh",
+        approve_after: timedelta = timedelta(0),
     ) -> None:
         self.ctx = ctx
+        #: Language of the texts the simulated staff write (names, QA findings, notes).
+        self.lang = lang if lang in DEMO_TEXTS else "zh"
+        #: The simulated leader approves only drafts at least this old, so that a visitor
+        #: of a live demo finds a draft waiting in the approval queue.
+        self.approve_after = approve_after
         self.rng = random.Random(f"{seed}/{ctx.city_code}" if seed is not None else None)
         self.population = population or population_of(ctx.city_code)
         self.per_day = daily_volume(self.population, scale)
@@ -322,7 +375,10 @@ class Simulator:
     # -- people ----------------------------------------------------------------------------
 
     def ensure_staff(self) -> None:
-        self.staff = ensure_staff(self.ctx.engine, staff_plan(self.population))
+        self.staff = ensure_staff(self.ctx.engine, staff_plan(self.population), lang=self.lang)
+
+    def text(self, key: str, **values: Any) -> str:
+        return DEMO_TEXTS[self.lang][key].format(**values)
 
     def actor(self, role: Role, staff_id: str | None = None) -> Actor:
         return Actor(staff_id or self.rng.choice(self.staff[role]), role)
@@ -582,7 +638,14 @@ class Simulator:
                 item.key: 100 if not defects else self.rng.choice((40, 60, 80, 100))
                 for item in qa.SCORECARD
             }
-            finding = "服务规范，记录完整" if not defects else f"发现问题：{defects[0]}"
+            finding = (
+                self.text("finding_ok")
+                if not defects
+                else self.text(
+                    "finding_defect",
+                    defect=_DEFECT_NAMES[defects[0]][0 if self.lang == "zh" else 1],
+                )
+            )
             qa.score(
                 self.ctx,
                 inspector,
@@ -604,8 +667,10 @@ class Simulator:
             self._count(f"report:{kind}")
         leader = self.actor(Role.LEADER)
         for report in reports.pending(self.ctx):
+            if at - report.drafted_at < self.approve_after:
+                continue  # left for a visitor to review first
             try:
-                reports.approve(self.ctx, leader, report.id, note="demo approval", now=at)
+                reports.approve(self.ctx, leader, report.id, note=self.text("approval"), now=at)
                 self._count("report_approved")
             except CityError as exc:
                 log.warning("simulator: report %s not approved: %s", report.id, exc)
@@ -669,6 +734,7 @@ def backfill(
     scale: float = 1.0,
     now: datetime | None = None,
     population: int | None = None,
+    lang: str = "zh",
 ) -> dict[str, int]:
     """Write ``days`` days of history ending at ``now`` (default: the context's clock).
 
@@ -683,7 +749,7 @@ def backfill(
     if moment.tzinfo is None:
         raise CityError("now must be timezone-aware")
     claim_demo_store(ctx)
-    sim = Simulator(ctx, seed=seed, scale=scale, population=population)
+    sim = Simulator(ctx, seed=seed, scale=scale, population=population, lang=lang)
     sim.ensure_staff()
     start = moment - timedelta(days=days)
     # The heap holds (time, order, payload); order keeps equal times in creation order so a
@@ -870,7 +936,7 @@ class LiveTraffic:
                         sim.actor(Role.MANAGER_HOTLINE),
                         row.id,
                         fen=2000,
-                        note="超时限赔付",
+                        note=sim.text("compensation"),
                         at=now,
                     )
             except (CityError, DomainError) as exc:
@@ -920,27 +986,64 @@ async def run(
     seed: int | str | None = None,
     backfill_days: int = 0,
     interval: tuple[float, float] = (2.0, 6.0),
+    lang: str = "zh",
+    approve_after: timedelta = timedelta(0),
 ) -> None:
     """Produce live traffic every few seconds until ``stop`` is set.
 
     With ``backfill_days`` an empty store first gets that much history (a demo starts with
     something to look at). ``wake`` is called after each round so the link pushes at once.
+    With ``approve_after`` the simulated leader leaves drafts that long, and last week's
+    reports are drafted at the start: a visitor finds them waiting in the approval queue.
     """
     await asyncio.to_thread(claim_demo_store, ctx)
-    sim = Simulator(ctx, seed=seed, scale=1.0)
+    sim = Simulator(ctx, seed=seed, scale=1.0, lang=lang, approve_after=approve_after)
     await asyncio.to_thread(sim.ensure_staff)
     if backfill_days and await asyncio.to_thread(tickets.count, ctx) == 0:
-        await asyncio.to_thread(backfill, ctx, days=backfill_days, seed=seed)
+        await asyncio.to_thread(backfill, ctx, days=backfill_days, seed=seed, lang=lang)
+    if approve_after > timedelta(0):
+        await asyncio.to_thread(_drafts_to_review, sim)
+    await asyncio.to_thread(release_memory)
     traffic = LiveTraffic(sim, rate_scale)
     while not stop.is_set():
         try:
             await asyncio.to_thread(traffic.tick)
         except Exception:  # a demo must keep going; the log says what broke
             log.exception("simulator: round failed")
+        if traffic.ticks % 50 == 0:
+            await asyncio.to_thread(release_memory)
         if wake is not None:
             wake()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=sim.rng.uniform(*interval))
+
+
+def _drafts_to_review(sim: Simulator) -> None:
+    """Last week's three reports as drafts (a new revision where sent already), unless
+    drafts wait already."""
+    if reports.pending(sim.ctx):
+        return
+    week = reports.complete_periods(sim.ctx, "week")[0].start
+    try:
+        sim.report_round(
+            [("statistics", "week", week), ("qa", "week", week), ("overtime", "week", week)],
+            sim.ctx.now(),
+        )
+    except (CityError, DomainError) as exc:
+        log.info("simulator: drafts to review: %s", exc)
+
+
+def release_memory() -> None:
+    """Give the heap the backfill and the rounds left behind back to the system: glibc keeps
+    freed memory in the process otherwise (about 15 MB a city; 14 of them in a demo)."""
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+#: How long the demo's simulated leader leaves a draft for a visitor to review.
+DEMO_APPROVAL_DELAY = timedelta(minutes=4)
 
 
 # --- notices (demo) ----------------------------------------------------------------------------

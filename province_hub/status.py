@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, func, select
 
 from province_hub.store import CityLink, Notice, NoticeDelivery, Record
+from sync.zones import zone_label
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -101,7 +102,7 @@ def format_table(rows: list[dict[str, Any]], tz_name: str = "UTC") -> str:
     zone = ZoneInfo(tz_name)
     header = (
         f"{'city':<7} {'state':<12} {'acked':>8} {'records':>8} {'quar':>5} {'backlog':>8}  "
-        f"{'last contact (' + tz_name + ')':<26} error"
+        f"{'last contact, ' + zone_label(tz_name):<36} error"
     )
     lines = [header, "-" * len(header)]
     for r in rows:
@@ -114,7 +115,7 @@ def format_table(rows: list[dict[str, Any]], tz_name: str = "UTC") -> str:
         state = r["state"] + (" since" if r["state"] == "silent" else "")
         lines.append(
             f"{r['city_code']:<7} {state:<12} {r['acked_seq']:>8} {total:>8} "
-            f"{r['quarantined']:>5} {r['backlog']:>8}  {contact:<26} "
+            f"{r['quarantined']:>5} {r['backlog']:>8}  {contact:<36} "
             f"{error[:60]}"
         )
     return "\n".join(lines)

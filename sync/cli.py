@@ -68,7 +68,13 @@ def _pki_export(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from sync.demo import run_demo
 
-    return run_demo(duration=args.duration, cities=args.cities, workdir=args.workdir)
+    return run_demo(
+        duration=args.duration,
+        cities=args.cities,
+        workdir=args.workdir,
+        lang=args.lang,
+        keep=args.keep,
+    )
 
 
 # --- parser --------------------------------------------------------------------------------
@@ -91,16 +97,18 @@ def _tier_commands() -> list[TierCommands]:
     return [ep.load() for ep in found]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(*, tiers_too: bool = True) -> argparse.ArgumentParser:
+    """The whole command line; ``tiers_too=False`` leaves out the tiers' commands (and
+    their imports: ``fedsync demo`` is a long-lived process that only starts others)."""
     parser = argparse.ArgumentParser(
         prog="fedsync", description=__doc__.splitlines()[0] if __doc__ else None
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     tiers = parser.add_subparsers(dest="_command", required=True, metavar="COMMAND")
-    registrars = _tier_commands()
+    registrars = _tier_commands() if tiers_too else []
     for add_commands in registrars:
         add_commands(tiers)
-    if not registrars:
+    if not registrars and tiers_too:
         # Entry points exist only once the distribution is installed (`make install`).
         parser.epilog = "hub and city are missing: install fedsync (pip install -e .) first"
 
@@ -144,7 +152,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--duration", type=float, default=0, help="stop after N seconds (0: until Ctrl-C)"
     )
     demo.add_argument(
-        "--workdir", type=Path, default=None, help="keep PKI and stores here (default: temp dir)"
+        "--workdir",
+        type=Path,
+        default=None,
+        help="PKI, stores and logs here, kept afterwards and reused by the next run "
+        "(default: a temporary directory, deleted at the end)",
+    )
+    demo.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the temporary directory at the end (also FEDSYNC_DEMO_KEEP=1)",
+    )
+    demo.add_argument(
+        "--lang",
+        choices=["zh", "en"],
+        default="zh",
+        help="language of the demo's data: staff names, QA findings, province notices",
     )
     demo.set_defaults(_handler=_demo)
     return parser
@@ -167,7 +190,10 @@ def _database_unreachable(exc: BaseException) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    words = list(sys.argv[1:] if argv is None else argv)
+    # The demo runs for hours next to the federation it starts: it need not carry the
+    # tiers' command modules (SQLAlchemy, Alembic: ~40 MB).
+    parser = build_parser(tiers_too=words[:1] != ["demo"])
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,

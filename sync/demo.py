@@ -17,6 +17,7 @@ the city's own services and outbox.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -26,11 +27,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from sync.calendar import DEFAULT_TZ
 from sync.roster import City
+from sync.zones import zone_label
 
 #: The simulator's staff password (city_node.simulator.DEMO_PASSWORD; ``sync`` does not
 #: import a tier, a test checks the two agree).
@@ -48,6 +52,45 @@ def _fedsync(*args: str) -> list[str]:
     return [sys.executable, "-m", "sync.cli", *args]
 
 
+def fedsync_command() -> str:
+    """How a person runs ``fedsync`` from this shell: the name when it is on PATH, else the
+    script next to this Python (a virtualenv not activated), else ``python -m sync.cli``."""
+    if shutil.which("fedsync"):
+        return "fedsync"
+    beside = Path(sys.executable).parent / "fedsync"
+    if beside.exists():
+        return str(beside)
+    return f"{sys.executable} -m sync.cli"
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In a child, before exec: SIGTERM when the demo's process dies, however it dies
+    (Linux prctl; elsewhere the demo's own signal handlers are all there is)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+class _Stop(Exception):
+    """SIGTERM or SIGHUP reached the demo: stop every child as Ctrl-C does."""
+
+
+def _raise_stop(signum: int, _frame: Any) -> None:
+    raise _Stop(signal.Signals(signum).name)
+
+
+def _spawn(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            args, stdout=out, stderr=subprocess.STDOUT, env=env, preexec_fn=_die_with_parent
+        )
+
+
 def _wait_for_port(port: int, timeout: float, proc: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -60,50 +103,58 @@ def _wait_for_port(port: int, timeout: float, proc: subprocess.Popen[bytes]) -> 
     raise RuntimeError(f"the hub did not listen on port {port} within {timeout:.0f}s")
 
 
-def run_demo(*, duration: float, cities: int, workdir: Path | None) -> int:
+def _categories_csv() -> str:
+    """The cities' default category tree, for the names in the province desk's texts (a
+    path lookup: ``sync`` imports no tier)."""
+    spec = importlib.util.find_spec("city_node")
+    if spec is None or not spec.submodule_search_locations:
+        return ""
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "categories-telecom.csv"
+    return str(path) if path.exists() else ""
+
+
+def run_demo(
+    *,
+    duration: float,
+    cities: int,
+    workdir: Path | None,
+    lang: str = "zh",
+    keep: bool = False,
+) -> int:
     from sync.roster import load_roster
 
     roster = load_roster()[: max(1, cities)]
     base = workdir or Path(tempfile.mkdtemp(prefix="fedsync-demo-"))
+    keep = keep or workdir is not None or os.environ.get("FEDSYNC_DEMO_KEEP") == "1"
     base.mkdir(parents=True, exist_ok=True)
     pki_dir = base / "pki"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    if not (pki_dir / "ca.key").exists():
-        subprocess.run(_fedsync("pki", "init", "--dir", str(pki_dir)), check=True, env=env)
-    port = _free_port()
-    hub_db = f"sqlite:///{base / 'hub.sqlite'}"
-    logs = base / "logs"
-    logs.mkdir(exist_ok=True)
+    previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
     procs: list[subprocess.Popen[bytes]] = []
-    hub_args = [
-        "--listen",
-        f"127.0.0.1:{port}",
-        "--database-url",
-        hub_db,
-        "--pki-dir",
-        str(pki_dir),
-    ]
-    web_port = _free_port()
-    web_args = [
-        "--http-port",
-        str(web_port),
-        "--secret-key-file",
-        str(base / "hub.web-key"),
-    ]
     try:
-        _demo_supervisor(env, hub_db)
-        with open(logs / "hub.log", "wb") as hub_log:
-            hub = subprocess.Popen(
-                _fedsync("hub", *hub_args, *web_args),
-                stdout=hub_log,
-                stderr=subprocess.STDOUT,
+        if not (pki_dir / "ca.key").exists():
+            subprocess.run(
+                _fedsync("pki", "init", "--dir", str(pki_dir)),
+                check=True,
                 env=env,
+                stdout=subprocess.DEVNULL,
             )
+        port = _free_port()
+        hub_db = f"sqlite:///{base / 'hub.sqlite'}"
+        logs = base / "logs"
+        logs.mkdir(exist_ok=True)
+        hub_args = ["--listen", f"127.0.0.1:{port}", "--database-url", hub_db]
+        hub_args += ["--pki-dir", str(pki_dir)]
+        web_port = _free_port()
+        web_args = ["--http-port", str(web_port), "--secret-key-file", str(base / "hub.web-key")]
+        _demo_supervisor(env, hub_db)
+        hub = _spawn(_fedsync("hub", *hub_args, *web_args), logs / "hub.log", env)
         procs.append(hub)
         _wait_for_port(port, 30, hub)
         _wait_for_port(web_port, 30, hub)
         print(f"hub on 127.0.0.1:{port}; PKI, stores and logs in {base}")
-        # The first city also serves its staff console, to look at a living city.
+        # The first city also serves its staff console, to look at a living city; the
+        # others run without the web stack (smaller, see benchmarks/demo_footprint.py).
         console_port = _free_port()
         for index, city in enumerate(roster):
             console = (
@@ -116,78 +167,63 @@ def run_demo(*, duration: float, cities: int, workdir: Path | None) -> int:
                 if index == 0
                 else []
             )
-            with open(logs / f"city-{city.code}.log", "wb") as city_log:
-                procs.append(
-                    subprocess.Popen(
-                        _fedsync(
-                            "city",
-                            "--code",
-                            city.code,
-                            "--hub",
-                            f"127.0.0.1:{port}",
-                            "--pki-dir",
-                            str(pki_dir),
-                            "--database-url",
-                            f"sqlite:///{base / f'city-{city.code}.sqlite'}",
-                            "--demo-traffic",
-                            "--demo-receipts",
-                            "--heartbeat-seconds",
-                            "2",
-                            *console,
-                        ),
-                        stdout=city_log,
-                        stderr=subprocess.STDOUT,
-                        env=env,
-                    )
-                )
+            args = _fedsync(
+                "city",
+                "--code",
+                city.code,
+                "--hub",
+                f"127.0.0.1:{port}",
+                "--pki-dir",
+                str(pki_dir),
+                "--database-url",
+                f"sqlite:///{base / f'city-{city.code}.sqlite'}",
+                "--demo-traffic",
+                "--demo-receipts",
+                "--demo-lang",
+                lang,
+                "--heartbeat-seconds",
+                "2",
+                *console,
+            )
+            procs.append(_spawn(args, logs / f"city-{city.code}.log", env))
+        status_file = base / "demo-status.json"
+        desk_args = [sys.executable, "-m", "province_hub.demo_desk", "--database-url", hub_db]
+        desk_args += ["--cities", ",".join(c.code for c in roster), "--lang", lang]
+        desk_args += ["--status-file", str(status_file), "--categories", _categories_csv()]
+        procs.append(_spawn(desk_args, logs / "province-desk.log", env))
         names = ", ".join(f"{c.code} {c.name_en}" for c in roster)
         print(f"{len(roster)} city nodes started: {names}")
-        print(
-            "each city simulates its own traffic (staff op-junior-1, op-senior-1, manager-1, "
-            f"surveyor-1, qa-1, clerk-1, stat-1, leader-1; password {DEMO_PASSWORD!r})"
-        )
-        print(
+        head = [
             f"{roster[0].name_en}'s staff console: http://127.0.0.1:{console_port}/ "
-            f"(sign in as leader-1 or op-senior-1, password {DEMO_PASSWORD!r})"
-        )
-        # The demo's history is days old: the supervisor sees yesterday's daily figures.
-        print(
+            f"(sign in as leader-1 or op-senior-1, password {DEMO_PASSWORD!r})",
+            # The demo's history is days old: the supervisor sees yesterday's daily figures.
             f"province supervisor web: http://127.0.0.1:{web_port}/overview?period=day "
             f"(sign in as {DEMO_SUPERVISOR}, password {DEMO_PASSWORD!r})",
-            flush=True,
-        )
-        time.sleep(3)
-        subprocess.run(
-            _fedsync(
-                "hub",
-                "notice",
-                *hub_args[2:],
-                "--title",
-                "Welcome to the federation",
-                "--body",
-                "Every city: please confirm you read this announcement.",
-                "--kind",
-                "announcement",
-            ),
-            check=True,
-            env=env,
-        )
-        status_cmd = _fedsync("hub", "status", *hub_args[2:])
-        print("watch it yourself with:", " ".join(status_cmd[2:]).replace("sync.cli", "fedsync"))
-        started = time.monotonic()
-        while duration <= 0 or time.monotonic() - started < duration:
-            time.sleep(min(5.0, duration or 5.0))
-            table = subprocess.run(status_cmd, capture_output=True, text=True, env=env)
-            print(table.stdout, flush=True)
-            notices = _hub_json(env, "notices", "--kind", "announcement", *hub_args[2:])
-            if notices is not None:
-                print(_receipt_summary(notices), flush=True)
-            links = _hub_json(env, "status", *hub_args[2:])
-            if links is not None:
-                print(_records_summary(links, roster), flush=True)
-    except KeyboardInterrupt:
-        print("stopping…")
+            f"watch it yourself with: {fedsync_command()} hub status --database-url {hub_db}",
+            f"times in {zone_label(DEFAULT_TZ, lang)}; Ctrl-C to stop (or kill {os.getpid()})",
+        ]
+        if not sys.stdout.isatty():  # on a terminal the status block starts with them
+            for line in head:
+                print(line, flush=True)
+        _watch(roster, status_file, head, duration, keep_dir=base if keep else None)
+    except (KeyboardInterrupt, _Stop):
+        print("stopping…", flush=True)
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        _stop_all(procs)
+        if not keep:
+            shutil.rmtree(base, ignore_errors=True)
+        else:
+            print(f"kept {base}", flush=True)
+    return 0
+
+
+def _stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
+    # Ignore a second SIGTERM/SIGINT while stopping: the children are being stopped.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
         for proc in reversed(procs):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -196,9 +232,86 @@ def run_demo(*, duration: float, cities: int, workdir: Path | None) -> int:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        if workdir is None and os.environ.get("FEDSYNC_DEMO_KEEP") != "1":
-            shutil.rmtree(base, ignore_errors=True)
-    return 0
+                proc.wait()
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _watch(
+    roster: Sequence[City],
+    status_file: Path,
+    head: list[str],
+    duration: float,
+    *,
+    keep_dir: Path | None,
+) -> None:
+    """The compact status: redrawn in place on a terminal (the addresses and logins stay at
+    the top), a plain table every 30 s otherwise. It reads the file the province desk
+    writes: no command is started to poll."""
+    tty = sys.stdout.isatty()
+    started = time.monotonic()
+    drawn = 0
+    if tty:
+        print("\n".join(head), flush=True)
+        drawn = _rows(head)
+    last_plain = time.monotonic()  # the first table after 30 s, when there is something
+    last_body: list[str] = []
+    while duration <= 0 or time.monotonic() - started < duration:
+        time.sleep(min(2.0, duration or 2.0) if tty else 1.0)
+        try:
+            status = json.loads(status_file.read_text("utf-8"))
+        except (OSError, ValueError):
+            continue
+        body = _status_lines(status, roster)
+        if tty:
+            block = [*head, *body]
+            sys.stdout.write((f"\x1b[{drawn}F\x1b[J" if drawn else "") + "\n".join(block) + "\n")
+            sys.stdout.flush()
+            drawn = _rows(block)
+        elif time.monotonic() - last_plain >= 30:
+            last_plain = time.monotonic()
+            print("\n".join(body), flush=True)
+        last_body = body
+    if not tty:
+        # The last picture, read once more (or an empty one: the desk never wrote).
+        try:
+            last_body = _status_lines(json.loads(status_file.read_text("utf-8")), roster)
+        except (OSError, ValueError):
+            last_body = last_body or _status_lines({}, roster)
+        print("\n".join(last_body), flush=True)
+    if keep_dir is not None and not tty:
+        print(f"work directory kept: {keep_dir}", flush=True)
+
+
+def _rows(lines: Sequence[str]) -> int:
+    """Terminal rows ``lines`` take (long lines wrap; CJK characters are two columns), so
+    the redraw moves the cursor back exactly to the block's start."""
+    columns = max(20, shutil.get_terminal_size().columns)
+    rows = 0
+    for line in lines:
+        width = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in line)
+        rows += max(1, -(-width // columns))
+    return rows
+
+
+def _status_lines(status: dict[str, Any], roster: Sequence[City]) -> list[str]:
+    links = {link["city_code"]: link for link in status.get("links", [])}
+    states = [links.get(c.code, {}).get("state", "never") for c in roster]
+    counts = {s: states.count(s) for s in dict.fromkeys(states)}
+    lines = ["links: " + ", ".join(f"{n} {s}" for s, n in counts.items())]
+    lines.append(
+        f"province: {status.get('resolved', 0)} escalations resolved, "
+        f"{status.get('traces_requested', 0)} traces requested, "
+        f"{status.get('standard_answers', 0)} standard answers"
+    )
+    for n in status.get("notices", [])[-3:]:
+        lines.append(
+            f"notice {n['kind'].lower()} '{str(n['title'])[:30]}': {n['targets']} cities, "
+            f"{n['delivered']} delivered, {n['read']} read, {n['done']} done"
+        )
+    lines.append(_records_summary(list(links.values()), roster, states))
+    return lines
 
 
 #: The demo's hub account for the supervisor web.
@@ -242,40 +355,16 @@ _SUMMARY_KINDS = (
 )
 
 
-def _hub_json(env: dict[str, str], *args: str) -> Any:
-    """What ``fedsync hub ARGS --json`` prints, or None (said on stderr) when it fails: the
-    picture is refreshed every few seconds, one miss does not stop the demo."""
-    done = subprocess.run(_fedsync("hub", *args, "--json"), capture_output=True, text=True, env=env)
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
-        print(f"(fedsync hub {args[0]} failed: {last})", file=sys.stderr, flush=True)
-        return None
-    return json.loads(done.stdout)
-
-
-def _records_summary(links: list[dict[str, Any]], roster: Sequence[City]) -> str:
+def _records_summary(
+    links: list[dict[str, Any]], roster: Sequence[City], states: Sequence[str] = ()
+) -> str:
     """What the hub holds from each city, by kind: the cities are alive."""
-    accepted = {link["city_code"]: link["accepted"] for link in links}
-    header = f"{'city':<18}" + "".join(f"{label:>9}" for _, label in _SUMMARY_KINDS)
+    accepted = {link["city_code"]: link.get("accepted", {}) for link in links}
+    header = f"{'city':<18}{'link':<10}" + "".join(f"{label:>9}" for _, label in _SUMMARY_KINDS)
     lines = [header]
-    for city in roster:
+    for index, city in enumerate(roster):
         held = accepted.get(city.code, {})
         cells = "".join(f"{held.get(kind, 0):>9}" for kind, _ in _SUMMARY_KINDS)
-        lines.append(f"{city.code} {city.name_en:<11}{cells}")
+        state = states[index] if index < len(states) else ""
+        lines.append(f"{city.code} {city.name_en:<11}{state:<10}{cells}")
     return "\n".join(lines)
-
-
-def _receipt_summary(notices: list[dict[str, Any]]) -> str:
-    return json.dumps(
-        [
-            {
-                "notice": n["seq"],
-                "title": n["title"],
-                "targets": n["targets"],
-                "delivered": n["delivered"],
-                "read": n["read"],
-            }
-            for n in notices
-        ],
-        ensure_ascii=False,
-    )

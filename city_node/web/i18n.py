@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from city_node.web.review_labels import REVIEW_LABELS
 from sync.web.i18n import COMMON_LABELS, DEFAULT_LANG, LANGS, Labels, Lang, pick_lang
 
 __all__ = ["DEFAULT_LANG", "LABELS", "LANGS", "TABLE", "Lang", "label", "pick_lang", "value_label"]
@@ -19,15 +20,17 @@ __all__ = ["DEFAULT_LANG", "LABELS", "LANGS", "TABLE", "Lang", "label", "pick_la
 #: key -> (Chinese, English)
 LABELS: Final[dict[str, tuple[str, str]]] = {
     **COMMON_LABELS,
+    **REVIEW_LABELS,
     # chrome and navigation
     "app_title": ("地市客服控制台", "City service console"),
     "city": ("地市", "City"),
     "nav_tickets": ("工单", "Tickets"),
     "nav_new_ticket": ("登记工单", "Register ticket"),
-    "nav_reports": ("报表审批", "Report approval"),
-    "nav_qa": ("质检工作台", "QA workbench"),
-    "nav_inbox": ("省公告", "Province notices"),
-    "nav_link": ("链路状态", "Link status"),
+    # English menu words kept short: the whole menu fits on one line at 1280 px.
+    "nav_reports": ("报表审批", "Reports"),
+    "nav_qa": ("质检工作台", "QA"),
+    "nav_inbox": ("省公告", "Notices"),
+    "nav_link": ("链路状态", "Link"),
     "nav_staff": ("人员", "Staff"),
     "nav_access_log": ("个人信息访问记录", "Personal data access log"),
     "access_what": ("内容", "What"),

@@ -16,7 +16,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
-from city_node import personal_data, qa, reports, services, staff
+from city_node import (
+    personal_data,
+    qa,
+    reports,
+    review,
+    services,
+    staff,
+    ticket_list,
+)
 from city_node.context import CityContext, CityError
 from city_node.domain import (
     Channel,
@@ -26,6 +34,8 @@ from city_node.domain import (
     Status,
     TicketKind,
 )
+from city_node.link_view import link_view
+from city_node.notice_refs import notice_refs
 from city_node.staff import StaffMember
 from city_node.web import api
 from city_node.web.auth import (
@@ -40,8 +50,9 @@ from city_node.web.auth import (
 )
 from city_node.web.i18n import Lang
 from sync.web.app import render_page
-from sync.web.auth import TooManyAttempts, safe_next, set_session
+from sync.web.auth import NotAllowed, TooManyAttempts, safe_next, set_session
 from sync.web.throttle import checked_login
+from sync.zones import zone_label
 
 router = APIRouter(include_in_schema=False)
 
@@ -113,6 +124,7 @@ def render(
         nav=nav,
         city_code=ctx.city_code,
         brand_suffix=ctx.city_code,
+        zone=zone_label(ctx.tz_name, lang),
         may=lambda area: user is not None and _may_open(user.role, area),
         **context,
     )
@@ -225,9 +237,10 @@ def tickets_page(
         "overtime_only": overtime_only,
     }
     more = None
+    shown = {k: v for k, v in filters.items() if v}
     if len(rows) == 50:
-        shown = {k: v for k, v in filters.items() if v}
         more = "/tickets?" + urlencode({**shown, "offset": offset + 50})
+    total = ticket_list.matching(_ctx(request), **filters)  # type: ignore[arg-type]
     return render(
         request,
         "tickets.html",
@@ -237,11 +250,18 @@ def tickets_page(
         statuses=list(Status),
         kinds=list(TicketKind),
         more=more,
+        paging=ticket_list.paging(total, max(0, offset)),
+        page_url=lambda off: "/tickets?" + urlencode({**shown, "offset": off}),
+        is_overtime=ticket_list.is_overtime,
     )
 
 
 @router.get("/tickets/new", response_class=HTMLResponse)
 def new_ticket_form(request: Request, user: User) -> Response:
+    if not _may_open(user.role, "register"):
+        # Not in their menu, so not by URL either (registering itself is checked again by
+        # the service).
+        raise NotAllowed("registering tickets is for operators and the manager hotline")
     return render(
         request,
         "ticket_new.html",
@@ -366,11 +386,13 @@ def ticket_act(
 def reports_page(request: Request, user: User) -> Response:
     require(user, "reports")
     ctx = _ctx(request)
+    pending = reports.pending(ctx)
     return render(
         request,
         "reports.html",
         user=user,
-        pending=reports.pending(ctx),
+        pending=pending,
+        reviews={r.id: review.review(ctx, r) for r in pending},
         recent=reports.recent(ctx, limit=30),
         figures_json=reports.figures_json,
         may_decide=may(user.role, "reports.decide"),
@@ -450,16 +472,17 @@ def qa_score(request: Request, sample_id: api.RowId, user: User, form: CsrfForm)
 @router.get("/inbox", response_class=HTMLResponse)
 def inbox_page(request: Request, user: User) -> Response:
     require(user, "inbox")
-    engine = _ctx(request).engine
-    notices = services.inbox(engine)
+    ctx = _ctx(request)
+    notices = services.inbox(ctx.engine)
     return render(
         request,
         "inbox.html",
         user=user,
         notices=notices,
         superseded=services.superseded_answers(
-            engine, [n.notice_seq for n in notices if n.kind == "STANDARD_ANSWER"]
+            ctx.engine, [n.notice_seq for n in notices if n.kind == "STANDARD_ANSWER"]
         ),
+        refs=notice_refs(ctx.engine, notices, ctx.zone),
         may_receipt=may(user.role, "inbox.receipt"),
     )
 
@@ -480,7 +503,14 @@ def inbox_receipt(
 @router.get("/link", response_class=HTMLResponse)
 def link_page(request: Request, user: User) -> Response:
     require(user, "link")
-    return render(request, "link.html", user=user, link=api.link_status(request.app.state.outbox))
+    outbox = request.app.state.outbox
+    return render(
+        request,
+        "link.html",
+        user=user,
+        link=api.link_status(outbox),
+        view=link_view(outbox.snapshot()),
+    )
 
 
 @router.get("/access-log", response_class=HTMLResponse)

@@ -30,7 +30,7 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
@@ -187,7 +187,9 @@ def create_console_app(
         title=title,
         version="1",
         description=description,
-        docs_url="/api/docs",
+        # Swagger UI is served from the package (below), never from a CDN: the console
+        # works offline and loads no third-party script.
+        docs_url=None,
         redoc_url=None,
         openapi_url=openapi_url,
     )
@@ -218,8 +220,9 @@ def create_console_app(
         LanguageAndHeaders,
         csp=csp,
         secure_cookies=secure_cookies,
-        skip_csp=app.docs_url or "",
+        skip_csp=DOCS_URL,
     )
+    _add_docs_and_favicon(app, title)
 
     async def refused(request: Request, exc: Exception) -> Response:
         status = _foundation_status(exc, spec)
@@ -259,6 +262,28 @@ def create_console_app(
         app.add_exception_handler(kind, refused)
     app.add_exception_handler(StarletteHTTPException, http_error)
     return app
+
+
+#: Swagger UI of the console's API; its assets are vendored in ``sync/web/static``.
+DOCS_URL = "/api/docs"
+
+
+def _add_docs_and_favicon(app: FastAPI, title: str) -> None:
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    @app.get(DOCS_URL, include_in_schema=False)
+    def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{title} · API",
+            swagger_js_url="/static/common/swagger-ui-bundle.js",
+            swagger_css_url="/static/common/swagger-ui.css",
+            swagger_favicon_url="/favicon.ico",
+        )
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        return FileResponse(HERE / "static" / "favicon.ico", media_type="image/x-icon")
 
 
 def lang_of(request: Request) -> Lang:

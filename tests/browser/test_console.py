@@ -93,7 +93,7 @@ def test_leader_approves_a_report(page: Any, live_console: LiveConsole) -> None:
     log_in(page, live_console, "leader")
     page.click("a[href='/reports']")
     card = page.locator(f"#report-{draft.id}")
-    assert "complaints_received" in card.locator("pre").inner_text()
+    assert "按时结案率" in card.locator(f"#kpis-{draft.id}").inner_text()
     card.locator("form[action$='/approve'] input[name=note]").fill("同意上报")
     card.locator("button.approve").click()
     page.wait_for_load_state()

@@ -214,7 +214,7 @@ def test_demo_shows_the_whole_federation(tmp_path: Path):
     web = re.search(r"(http://127\.0\.0\.1:\d+)/\S* \(sign in as (\S+), password '([^']+)'", line)
     assert web, lines
     # The supervisor web answers while the demo runs, with the printed login.
-    links = httpx.get(f"{web.group(1)}/api/v1/links", auth=(web.group(2), web.group(3)))
+    links = httpx.get(f"{web.group(1)}/api/v1/links", auth=(web.group(2), web.group(3)), timeout=60)
     assert links.status_code == 200 and len(links.json()) == 14
     out, err = demo.communicate(timeout=180)
     assert demo.returncode == 0, err

@@ -1,0 +1,69 @@
+"""The review's figures: rates keep numerator and denominator and are absent (not 0 %) on
+an empty denominator; arrows and colours follow which way is good; link states and the
+ticket list's pages are derived, not stored."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from city_node.link_view import link_view
+from city_node.review import Figure, format_value, rate
+from city_node.ticket_list import paging
+from sync.outbox import LinkSnapshot
+
+
+def test_rates_and_trends() -> None:
+    assert rate(3, 0) is None
+    assert format_value(None, "rate") == "—"
+    f = Figure("kpi_in_time", 0.9, 0.8, "rate", "up", 9, 10, 8, 10)
+    assert (f.arrow, f.trend, f.show(), f.show_delta()) == ("↑", "good", "90.0%", "+10.0 pp")
+    worse = Figure("kpi_repeat", 0.2, 0.1, "rate", "down")
+    assert (worse.arrow, worse.trend) == ("↑", "bad")
+    assert Figure("closed", 5, None).trend == "none" and Figure("closed", 5, None).arrow == ""
+    assert Figure("closed", 5, 5).arrow == "→"
+    assert format_value(12.5, "yuan") == "¥12.50" and format_value(1234, "count") == "1,234"
+
+
+def _snap(state: str, contact: datetime | None, **extra: object) -> LinkSnapshot:
+    values: dict[str, object] = dict(
+        city_code="620100",
+        epoch="e",
+        last_seq=5,
+        delivered_seq=5,
+        notice_cursor=0,
+        state=state,
+        last_error="hub unreachable",
+        last_error_at=None,
+        last_push_at=None,
+        last_contact_at=contact,
+        hub_acked_seq=5,
+        last_rejection="",
+        oldest_unsent_at=None,
+    )
+    values.update(extra)
+    return LinkSnapshot(**values)  # type: ignore[arg-type]
+
+
+def test_link_state_is_derived() -> None:
+    now = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+    assert link_view(_snap("never", None), now=now).state == "never"
+    live = link_view(_snap("connected", now - timedelta(seconds=5)), now=now)
+    assert live.state == "connected" and live.error == ""
+    quiet = link_view(_snap("connected", now - timedelta(minutes=3)), now=now)
+    assert quiet.state == "silent" and quiet.since == now - timedelta(minutes=3)
+    assert quiet.error == "hub unreachable"
+    assert link_view(_snap("revoked", now), now=now).state == "revoked"
+    waiting = link_view(
+        _snap("backing-off", now, last_seq=9, oldest_unsent_at=now - timedelta(minutes=2)),
+        now=now,
+    )
+    assert waiting.backlog == 4 and waiting.oldest_unsent_age == timedelta(minutes=2)
+
+
+def test_paging() -> None:
+    p = paging(0, 0)
+    assert (p.total, p.page, p.pages, p.links) == (0, 1, 1, [(1, 0)])
+    p = paging(1000, 500)
+    assert p.page == 11 and p.pages == 20
+    pages = [link[0] if link else None for link in p.links]
+    assert pages == [1, None, 9, 10, 11, 12, 13, None, 20]
