@@ -7,7 +7,7 @@ access log of unmasked reads.
   spelling, so repeat-complaint detection and phone search find them.
 - Roles that call customers (``domain.CUSTOMER_CONTACT_ROLES``: operators, the manager
   hotline, surveyors) see phones and names in full and may search by phone; every other role
-  sees ``138****5678`` and ``李*`` (:func:`mask_phone`, :func:`mask_name`, applied by the
+  sees ``138****5678`` and ``李*`` (:mod:`sync.masking`, the hub's desk uses it too, applied by the
   presenters in :mod:`city_node.views`).
 - Each unmasked read — a ticket's detail shown to such a role, a phone search — appends a row
   to the access log (who, role, when, which ticket, what); the leader reads it
@@ -62,22 +62,6 @@ def sees_customers(role: Role | None) -> bool:
     """Whether ``role`` sees phones and names in full (None: the node's administrator at
     the shell, who holds the store itself)."""
     return role is None or role in domain.CUSTOMER_CONTACT_ROLES
-
-
-def mask_phone(phone: str) -> str:
-    """``13812345678`` → ``138****5678``; short numbers keep only their first and last digit."""
-    if len(phone) >= 8:
-        return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
-    if len(phone) <= 2:
-        return "*" * len(phone)
-    return phone[0] + "*" * (len(phone) - 2) + phone[-1]
-
-
-def mask_name(name: str) -> str:
-    """``李四`` → ``李*``; ``王小明`` → ``王**``; a one-character name is ``*``."""
-    if len(name) <= 1:
-        return "*" * len(name)
-    return name[0] + "*" * (len(name) - 1)
 
 
 def record_access(

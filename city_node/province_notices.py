@@ -20,23 +20,10 @@ from city_node.domain import Role
 from city_node.store import Escalation, InboxNotice, StandardAnswer, TicketRow
 from city_node.tickets import load_ticket, parse_ticket_id, pb_history, save_ticket
 from sync import outbox
+from sync.masking import mask_phone
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 
 _A: Table = StandardAnswer.__table__  # type: ignore[assignment]
-
-
-def mask_phone(phone: str) -> str:
-    """Hide at least the middle half of the digits: 138****5678, 88****66.
-
-    Enough to recognise a customer on a trace, not to call them."""
-    digits = [c for c in phone if c.isdigit()]
-    n = len(digits)
-    if n < 4:
-        return "*" * n
-    keep_head = 3 if n >= 11 else n // 4
-    keep_tail = 4 if n >= 11 else n // 4
-    hidden = n - keep_head - keep_tail
-    return "".join(digits[:keep_head]) + "*" * hidden + "".join(digits[n - keep_tail :])
 
 
 def acts_on(notice: pb.Notice) -> bool:

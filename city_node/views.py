@@ -27,6 +27,7 @@ from city_node.domain import (
     Status,
     TicketKind,
 )
+from sync.masking import mask_name, mask_phone
 
 # --- tickets -----------------------------------------------------------------------------------
 
@@ -136,8 +137,8 @@ def _masked(view: _T, role: Role | None) -> _T:
         return view
     return view.model_copy(
         update={
-            "customer_phone": personal_data.mask_phone(view.customer_phone),
-            "customer_name": personal_data.mask_name(view.customer_name),
+            "customer_phone": mask_phone(view.customer_phone),
+            "customer_name": mask_name(view.customer_name),
         }
     )
 

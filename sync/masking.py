@@ -1,5 +1,6 @@
 """Masking a customer's contact for people who may not see it: enough to recognise a
-customer, not to call them (``138****5678``, ``李*``)."""
+customer, not to call them (``138****5678``, ``李*``). The one definition both tiers use:
+the city's console and traces, the hub's escalation desk."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ def mask_phone(phone: str) -> str:
 
 
 def mask_name(name: str) -> str:
-    """Keep the first character (the family name in Chinese): 李四 → 李*, 欧阳娜娜 → 欧***."""
+    """Keep the first character (the family name in Chinese): 李四 → 李*, 欧阳娜娜 → 欧***;
+    a one-character name is all hidden (``*``), or the mask would be the name."""
     name = name.strip()
-    if not name:
-        return ""
-    return name[0] + "*" * max(1, len(name) - 1)
+    if len(name) <= 1:
+        return "*" * len(name)
+    return name[0] + "*" * (len(name) - 1)
