@@ -389,11 +389,6 @@ class Ticket:
         """True until the ticket is answered or closed (again open after a reopen)."""
         return self.status in OPEN_STATUSES
 
-    @property
-    def is_priority(self) -> bool:
-        """VIP, important and leased-line customers: served by seniors."""
-        return self.tier in PRIORITY_TIERS
-
 
 # --- helpers -----------------------------------------------------------------------------------
 

@@ -718,12 +718,6 @@ def mark_streamed(
         uow.commit()
 
 
-def latest_notice_seq(engine: Engine) -> int:
-    with engine.connect() as conn:
-        value = conn.execute(select(Counter.value).where(Counter.name == NOTICE_COUNTER)).scalar()
-    return int(value or 0)
-
-
 def escalation_seq(engine: Engine, city_code: str, ticket_id: str) -> int | None:
     """The seq of the latest escalation ``city_code`` sent for ``ticket_id``, if held."""
     with engine.connect() as conn:

@@ -509,7 +509,7 @@ def link_status(outbox: Outbox) -> LinkOut:
         last_error=snap.last_error,
         last_error_at=snap.last_error_at,
         last_rejection=snap.last_rejection,
-        # Not every snapshot carries it (older outbox code); 0 means no conflict known.
+        # 0 until the hub refused a push for a sequence conflict.
         conflict_seq=snap.conflict_seq,
         oldest_unsent_at=snap.oldest_unsent_at,
     )
