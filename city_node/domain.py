@@ -148,6 +148,15 @@ class Action(StrEnum):
     MANAGE_STAFF = "manage_staff"  # the leader disables, enables, resets and re-roles accounts
 
 
+class FollowUp(StrEnum):
+    """What an operator may do in the same form as the registration (a subset of Action)."""
+
+    ANSWER = Action.ANSWER.value
+    DISPATCH = Action.DISPATCH.value
+    HAND_TO_SENIOR = Action.HAND_TO_SENIOR.value
+    ESCALATE_MANAGER = Action.ESCALATE_MANAGER.value
+
+
 class Satisfaction(StrEnum):
     """A survey outcome; ``unreachable`` means no answer and is kept out of every rate."""
 
@@ -157,6 +166,24 @@ class Satisfaction(StrEnum):
     DISSATISFIED = "dissatisfied"
     UNREACHABLE = "unreachable"
 
+
+class NoteCode(StrEnum):
+    """What a history step records besides who did what: a code with its parameters
+    (:attr:`HistoryEntry.params`), rendered in the reader's language when shown
+    (:mod:`city_node.history_text`). The person's own words stay in ``note``."""
+
+    NOTE = "note"  # nothing but the person's note
+    DISPATCHED_TO = "dispatched_to"  # {"branch": str}
+    SURVEYED = "surveyed"  # {"outcome": Satisfaction value, "reopened": bool}
+    EXTENSION_REQUESTED = "extension_requested"  # {"days": int}; note: the reason
+    DEADLINE_MOVED = "deadline_moved"  # {"from": ISO time, "to": ISO time}
+    PROVINCE_RESOLUTION = "province_resolution"  # {"resolution": str}
+    COMPENSATION = "compensation"  # {"fen": int}
+    CLASSIFIED = "classified"  # {"label": str}
+
+
+#: A history step's parameters: JSON-compatible scalars only.
+NoteParams = dict[str, str | int | bool]
 
 #: Steps recorded in a ticket's history that are not lifecycle transitions.
 RECORD_ONLY_ACTIONS = frozenset(
@@ -336,7 +363,8 @@ REPEAT_WINDOW_DAYS = 30
 
 @dataclass(frozen=True)
 class HistoryEntry:
-    """One step in a ticket's life: who (actor, role) did what (action) when, and why."""
+    """One step in a ticket's life: who (actor, role) did what (action) when, what it
+    recorded (``code`` and ``params``) and why, in the person's words (``note``)."""
 
     at: datetime
     actor: str
@@ -345,6 +373,8 @@ class HistoryEntry:
     note: str = ""
     from_status: Status | None = None
     to_status: Status | None = None
+    code: NoteCode = NoteCode.NOTE
+    params: NoteParams = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -448,6 +478,8 @@ def _step(
     at: datetime,
     note: str,
     to_status: Status | None = None,
+    code: NoteCode = NoteCode.NOTE,
+    params: NoteParams | None = None,
     **changes: object,
 ) -> Ticket:
     """Check role and transition, then return a copy with the history entry appended."""
@@ -469,6 +501,8 @@ def _step(
         note=note,
         from_status=ticket.status,
         to_status=new_status,
+        code=code,
+        params=params or {},
     )
     operator = actor if role in _OPERATORS else ticket.operator
     return dataclasses.replace(
@@ -632,7 +666,9 @@ def dispatch(
         actor=actor,
         role=role,
         at=at,
-        note=note or f"to {branch}",
+        note=note,
+        code=NoteCode.DISPATCHED_TO,
+        params={"branch": branch},
         branch=branch,
     )
 
@@ -694,10 +730,27 @@ def escalate_province(
 
 
 def province_resolved(
-    ticket: Ticket, *, actor: str, role: Role, at: datetime, note: str = ""
+    ticket: Ticket,
+    *,
+    actor: str,
+    role: Role,
+    at: datetime,
+    note: str = "",
+    resolution: str | None = None,
 ) -> Ticket:
     """Record the province's resolution; the city then closes the loop (close, survey)."""
-    return _step(ticket, Action.PROVINCE_RESOLVED, actor=actor, role=role, at=at, note=note)
+    if resolution is None:
+        return _step(ticket, Action.PROVINCE_RESOLVED, actor=actor, role=role, at=at, note=note)
+    return _step(
+        ticket,
+        Action.PROVINCE_RESOLVED,
+        actor=actor,
+        role=role,
+        at=at,
+        note=note,
+        code=NoteCode.PROVINCE_RESOLUTION,
+        params={"resolution": resolution},
+    )
 
 
 def survey(
@@ -722,7 +775,9 @@ def survey(
             actor=actor,
             role=role,
             at=at,
-            note=note or f"{outcome.value}; reopened",
+            note=note,
+            code=NoteCode.SURVEYED,
+            params={"outcome": outcome.value, "reopened": True},
             to_status=Status.IN_PROGRESS,
             satisfaction=outcome,
             surveyed_at=at,
@@ -736,7 +791,9 @@ def survey(
         actor=actor,
         role=role,
         at=at,
-        note=note or outcome.value,
+        note=note,
+        code=NoteCode.SURVEYED,
+        params={"outcome": outcome.value, "reopened": False},
         satisfaction=outcome,
         surveyed_at=at,
         surveyed_by=actor,
@@ -758,7 +815,9 @@ def request_extension(
         actor=actor,
         role=role,
         at=at,
-        note=f"+{days} workdays: {reason}",
+        note=reason,
+        code=NoteCode.EXTENSION_REQUESTED,
+        params={"days": days},
         pending_extension=ExtensionRequest(days, reason, actor, at),
     )
 
@@ -784,7 +843,9 @@ def approve_extension(
         actor=actor,
         role=role,
         at=at,
-        note=note or f"deadline {ticket.deadline.isoformat()} -> {new_deadline.isoformat()}",
+        note=note,
+        code=NoteCode.DEADLINE_MOVED,
+        params={"from": ticket.deadline.isoformat(), "to": new_deadline.isoformat()},
         deadline=new_deadline,
         pending_extension=None,
     )

@@ -97,7 +97,7 @@ def _apply_resolution(conn: Connection, notice: pb.Notice, now: datetime) -> str
             actor=who,
             role=Role.PROVINCE,
             at=at,
-            note=f"province resolution: {res.resolution}"[:4000],
+            resolution=res.resolution[:4000],
         )
         save_ticket(
             conn, row, ticket, after, Actor(who, Role.PROVINCE), domain.Action.PROVINCE_RESOLVED

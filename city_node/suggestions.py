@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from city_node import domain
 from city_node.context import Actor, CityContext, CityError, Conflict
-from city_node.domain import Action, TicketKind
+from city_node.domain import Action, NoteCode, TicketKind
 from city_node.store import SuggestionBatch, TicketRow
 from city_node.tickets import load_row, parse_ticket_id, record_step
 from sync import outbox
@@ -63,8 +63,10 @@ def classify(
             row,
             actor,
             Action.CLASSIFY,
-            label,
+            "",
             moment,
+            code=NoteCode.CLASSIFIED,
+            params={"label": label},
             suggestion_class=label,
             classified_by=actor.id,
             classified_at=moment,

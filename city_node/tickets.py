@@ -27,13 +27,17 @@ from city_node.domain import (
     Action,
     Channel,
     CustomerTier,
+    FollowUp,
     HistoryEntry,
+    NoteCode,
+    NoteParams,
     Role,
     Satisfaction,
     Status,
     Ticket,
     TicketKind,
 )
+from city_node.history_text import wire_text
 from city_node.store import Escalation, HistoryRow, TicketRow
 from sync import outbox
 from sync.db import UnitOfWork, UtcDateTime
@@ -122,6 +126,8 @@ def _history_entry(row: Any) -> HistoryEntry:
         note=row.note,
         from_status=Status(row.from_status) if row.from_status else None,
         to_status=Status(row.to_status) if row.to_status else None,
+        code=NoteCode(row.code),
+        params=row.params or {},
     )
 
 
@@ -152,6 +158,8 @@ def _history_values(
                 "note": e.note,
                 "from_status": e.from_status.value if e.from_status else None,
                 "to_status": e.to_status.value if e.to_status else None,
+                "code": e.code.value,
+                "params": e.params or None,
                 "deadline": deadline,
                 "state_since": since,
                 "outcome": (
@@ -302,7 +310,7 @@ def _validated(ctx: CityContext, new: NewTicket) -> dict[str, Any]:
 
 
 #: Follow-up actions an operator may take in the same form as the registration.
-_FOLLOW_UPS = {Action.ANSWER, Action.DISPATCH, Action.HAND_TO_SENIOR, Action.ESCALATE_MANAGER}
+_FOLLOW_UPS = frozenset(Action(f.value) for f in FollowUp)
 
 
 @dataclass(frozen=True)
@@ -591,7 +599,7 @@ def pb_history(entries: Sequence[HistoryEntry]) -> list[pb.HistoryEntry]:
     """A ticket's history as it travels to the province (escalations, traces)."""
     out = []
     for e in entries:
-        h = pb.HistoryEntry(actor=e.actor, action=e.action.value, note=e.note)
+        h = pb.HistoryEntry(actor=e.actor, action=e.action.value, note=wire_text(e))
         h.at.FromDatetime(e.at)
         out.append(h)
     return out
@@ -651,8 +659,10 @@ def record_compensation(
             load_row(uow.conn, number),
             actor,
             Action.COMPENSATE,
-            f"{fen / 100:.2f} yuan: {note}",
+            note,
             moment,
+            code=NoteCode.COMPENSATION,
+            params={"fen": fen},
             compensation_fen=fen,
             compensation_note=note,
             compensated_at=moment,
@@ -675,6 +685,9 @@ def record_step(
     action: Action,
     note: str,
     at: datetime,
+    *,
+    code: NoteCode = NoteCode.NOTE,
+    params: NoteParams | None = None,
     **changes: Any,
 ) -> None:
     """A step that is not a lifecycle transition (compensation, classification): columns
@@ -694,6 +707,8 @@ def record_step(
                 "note": note,
                 "from_status": row.status,
                 "to_status": row.status,
+                "code": code.value,
+                "params": params or None,
                 "deadline": row.deadline,
                 "state_since": row.state_since,
                 "outcome": None,

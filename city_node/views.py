@@ -19,11 +19,15 @@ from city_node.domain import (
     Action,
     Channel,
     CustomerTier,
+    HistoryEntry,
+    NoteCode,
     Role,
     Satisfaction,
     Status,
     TicketKind,
 )
+from city_node.history_text import entry_text
+from city_node.web.i18n import DEFAULT_LANG, Lang
 
 # --- tickets -----------------------------------------------------------------------------------
 
@@ -50,9 +54,12 @@ class HistoryOut(BaseModel):
     actor: str
     role: Role
     action: Action
-    note: str
+    note: str = Field(description="the person's own words (may be empty)")
     from_status: Status | None
     to_status: Status | None
+    code: NoteCode = Field(description="what the step recorded, with ``params``")
+    params: dict[str, str | int | bool]
+    text: str = Field(description="code, parameters and note in the reader's language")
 
 
 class ExtensionOut(BaseModel):
@@ -83,9 +90,12 @@ class TicketDetail(TicketSummary):
     )
 
 
-def ticket_detail(ctx: CityContext, ticket_id: int | str, role: Role | None) -> TicketDetail:
+def ticket_detail(
+    ctx: CityContext, ticket_id: int | str, role: Role | None, lang: Lang = DEFAULT_LANG
+) -> TicketDetail:
     """A ticket as the API, the ticket page and the CLI show it, with the actions ``role``
-    may take (none when no one signed in asks: ``fedsync city ticket show``)."""
+    may take (none when no one signed in asks: ``fedsync city ticket show``) and its
+    history in ``lang``."""
     ticket, extras = tickets.get(ctx, ticket_id)
     ext = ticket.pending_extension
     return TicketDetail(
@@ -117,10 +127,13 @@ def ticket_detail(ctx: CityContext, ticket_id: int | str, role: Role | None) -> 
         compensation_note=extras["compensation_note"],
         suggestion_class=extras["suggestion_class"],
         escalated_at=extras["escalated_at"],
-        # tickets.history also has the record-only steps (compensation) that get() leaves out
-        history=[HistoryOut(**vars(h)) for h in tickets.history(ctx, ticket_id)],
+        history=[_history_out(h, lang, ctx) for h in ticket.history],
         allowed_actions=sorted(domain.allowed_actions(ticket, role)) if role is not None else [],
     )
+
+
+def _history_out(h: HistoryEntry, lang: Lang, ctx: CityContext) -> HistoryOut:
+    return HistoryOut(**vars(h), text=entry_text(h, lang, ctx.zone))
 
 
 def ticket_summary(row: Row[Any]) -> TicketSummary:

@@ -21,6 +21,7 @@ from city_node.domain import (
     Action,
     Channel,
     CustomerTier,
+    FollowUp,
     Role,
     Satisfaction,
     Status,
@@ -36,6 +37,7 @@ from city_node.views import (
     ticket_summary,
 )
 from city_node.web.auth import AREAS, api_user, may, require
+from city_node.web.i18n import DEFAULT_LANG, Lang
 from sync.outbox import Outbox
 
 router = APIRouter(prefix="/api/v1", tags=["city console"])
@@ -49,6 +51,15 @@ def context(request: Request) -> CityContext:
 
 
 Ctx = Annotated[CityContext, Depends(context)]
+
+
+def _request_lang(request: Request) -> Lang:
+    """The language the history is rendered in: ``?lang=``, the cookie, else Chinese."""
+    lang: Lang = getattr(request.state, "lang", DEFAULT_LANG)
+    return lang
+
+
+ReaderLang = Annotated[Lang, Depends(_request_lang)]
 
 
 def actor_of(user: StaffMember) -> Actor:
@@ -109,8 +120,6 @@ def categories(user: User, ctx: Ctx) -> list[CategoryOut]:
 
 
 # --- tickets -----------------------------------------------------------------------------------
-
-FollowUp = Literal["answer", "dispatch", "hand_to_senior", "escalate_manager"]
 
 
 class TicketIn(_In):
@@ -209,13 +218,13 @@ def list_tickets(
 
 
 @router.post("/tickets", response_model=TicketDetail, status_code=201, summary="Register a ticket")
-def create_ticket(body: TicketIn, user: User, ctx: Ctx) -> TicketDetail:
-    return ticket_detail(ctx, register_ticket(ctx, user, body), user.role)
+def create_ticket(body: TicketIn, user: User, ctx: Ctx, lang: ReaderLang) -> TicketDetail:
+    return ticket_detail(ctx, register_ticket(ctx, user, body), user.role, lang)
 
 
 @router.get("/tickets/{ticket_id}", response_model=TicketDetail, summary="One ticket")
-def get_ticket(ticket_id: int, user: User, ctx: Ctx) -> TicketDetail:
-    return ticket_detail(ctx, ticket_id, user.role)
+def get_ticket(ticket_id: int, user: User, ctx: Ctx, lang: ReaderLang) -> TicketDetail:
+    return ticket_detail(ctx, ticket_id, user.role, lang)
 
 
 @router.post(
@@ -223,9 +232,11 @@ def get_ticket(ticket_id: int, user: User, ctx: Ctx) -> TicketDetail:
     response_model=TicketDetail,
     summary="Act on a ticket (dispatch, close, survey…)",
 )
-def ticket_action(ticket_id: int, body: ActionIn, user: User, ctx: Ctx) -> TicketDetail:
+def ticket_action(
+    ticket_id: int, body: ActionIn, user: User, ctx: Ctx, lang: ReaderLang
+) -> TicketDetail:
     act_on_ticket(ctx, user, ticket_id, body)
-    return ticket_detail(ctx, ticket_id, user.role)
+    return ticket_detail(ctx, ticket_id, user.role, lang)
 
 
 @router.post(
@@ -233,9 +244,11 @@ def ticket_action(ticket_id: int, body: ActionIn, user: User, ctx: Ctx) -> Ticke
     response_model=TicketDetail,
     summary="Record compensation paid (manager hotline)",
 )
-def ticket_compensation(ticket_id: int, body: CompensationIn, user: User, ctx: Ctx) -> TicketDetail:
+def ticket_compensation(
+    ticket_id: int, body: CompensationIn, user: User, ctx: Ctx, lang: ReaderLang
+) -> TicketDetail:
     tickets.record_compensation(ctx, actor_of(user), ticket_id, fen=body.fen, note=body.note)
-    return ticket_detail(ctx, ticket_id, user.role)
+    return ticket_detail(ctx, ticket_id, user.role, lang)
 
 
 # --- standard answers --------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from city_node.context import CityContext, CityError
 from city_node.domain import (
     Channel,
     CustomerTier,
+    FollowUp,
     Role,
     Satisfaction,
     Status,
@@ -60,7 +61,7 @@ NAV: tuple[tuple[str, str, str | None], ...] = (
 )
 _REGISTER_ROLES = frozenset({Role.OPERATOR_JUNIOR, Role.OPERATOR_SENIOR, Role.MANAGER_HOTLINE})
 #: What the register form offers as follow-up (tickets.register accepts these).
-FOLLOW_UPS = ("answer", "dispatch", "hand_to_senior", "escalate_manager")
+FOLLOW_UPS = tuple(FollowUp)
 
 
 def _ctx(request: Request) -> CityContext:
@@ -300,7 +301,7 @@ def ticket_page(
     request: Request, ticket_id: int, user: User, q: str = "", answer_category: str = ""
 ) -> Response:
     ctx = _ctx(request)
-    detail = views.ticket_detail(ctx, ticket_id, user.role)
+    detail = views.ticket_detail(ctx, ticket_id, user.role, _lang(request))
     # Operators answer with the province's unified wording: offer it next to the ticket,
     # for its category or, when the province wrote none for it, the nearest parent's.
     category: str | None = answer_category or None
