@@ -25,6 +25,7 @@ from sync.commands import (
     settings_flags,
 )
 from sync.config import ConfigError, add_arguments, resolve
+from sync.vocabulary import PeriodKind, ReportKind
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -480,10 +481,8 @@ def add_work_commands(city_sub: SubParsers) -> None:
         dest="_report", required=True, metavar="[draft|list|approve|reject]"
     )
     draft = leaf(rsub, "draft", _report_draft, "draft a report for a period", json_out=True)
-    draft.add_argument("--kind", required=True, choices=["statistics", "qa", "overtime"])
-    draft.add_argument(
-        "--period", required=True, choices=["day", "week", "month", "quarter", "year"]
-    )
+    draft.add_argument("--kind", required=True, choices=[k.value for k in ReportKind])
+    draft.add_argument("--period", required=True, choices=[k.value for k in PeriodKind])
     draft.add_argument("--start", required=True, help="first day of the period, YYYY-MM-DD")
     _add_as(draft, "drafts it")
     rlist = leaf(rsub, "list", _report_list, "the latest reports", json_out=True)

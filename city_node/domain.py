@@ -148,6 +148,16 @@ class Action(StrEnum):
     MANAGE_STAFF = "manage_staff"  # the leader disables, enables, resets and re-roles accounts
 
 
+class ReportStatus(StrEnum):
+    """Where a drafted report is: waiting for the leader, approved (queued for the province),
+    rejected with a reason, or replaced by a newer draft of its period."""
+
+    DRAFT = "draft"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    SUPERSEDED = "superseded"
+
+
 class FollowUp(StrEnum):
     """What an operator may do in the same form as the registration (a subset of Action)."""
 

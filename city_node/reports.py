@@ -64,7 +64,7 @@ from city_node.context import (
     check_city_note,
     existing_id,
 )
-from city_node.domain import Action, Role, Satisfaction, TicketKind
+from city_node.domain import Action, ReportStatus, Role, Satisfaction, TicketKind
 from city_node.store import (
     FIGURE_ACTIONS,
     HistoryRow,
@@ -81,19 +81,14 @@ from sync.limits import report_date_problem
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.periods import PeriodError, period_end, period_start_for
 from sync.validation import broken_rule
+from sync.vocabulary import PeriodKind, ReportKind
 
 _T: Table = TicketRow.__table__  # type: ignore[assignment]
 _H: Table = HistoryRow.__table__  # type: ignore[assignment]
 _Q: Table = QaSample.__table__  # type: ignore[assignment]
 
-REPORT_KINDS = ("statistics", "qa", "overtime")
-PERIOD_KINDS = {
-    "day": pb.DAY,
-    "week": pb.WEEK,
-    "month": pb.MONTH,
-    "quarter": pb.QUARTER,
-    "year": pb.YEAR,
-}
+REPORT_KINDS = tuple(ReportKind)
+PERIOD_KINDS = {k.value: k.pb for k in PeriodKind}
 _OPERATOR_ROLES = [
     Role.OPERATOR_JUNIOR.value,
     Role.OPERATOR_SENIOR.value,
@@ -500,9 +495,9 @@ class ReportView:
 
 
 _BODY: dict[str, Any] = {
-    "statistics": pb.StatisticsReport,
-    "qa": pb.QaReport,
-    "overtime": pb.OvertimeReport,
+    ReportKind.STATISTICS: pb.StatisticsReport,
+    ReportKind.QA: pb.QaReport,
+    ReportKind.OVERTIME: pb.OvertimeReport,
 }
 
 
@@ -549,8 +544,8 @@ def draft(
         raise CityError(f"report kind {kind!r} is not one of: {', '.join(REPORT_KINDS)}")
     if role is not None:
         domain.check_may(role, Action.DRAFT_REPORT)
-        if (kind == "qa") != (role is Role.QA_INSPECTOR) and role is not Role.LEADER:
-            owner = "a QA inspector" if kind == "qa" else "a statistician"
+        if (kind == ReportKind.QA) != (role is Role.QA_INSPECTOR) and role is not Role.LEADER:
+            owner = "a QA inspector" if kind == ReportKind.QA else "a statistician"
             raise domain.PermissionDenied(
                 role, Action.DRAFT_REPORT, f"{kind} reports are {owner}'s"
             )
@@ -559,9 +554,9 @@ def draft(
     if p.start > ctx.today(moment):
         raise CityError(f"the {period_kind} starting {p.start} has not begun yet")
     body: Message
-    if kind == "statistics":
+    if kind == ReportKind.STATISTICS:
         body = build_statistics(ctx, period_kind, p.start, now=moment)
-    elif kind == "qa":
+    elif kind == ReportKind.QA:
         body = build_qa(ctx, period_kind, p.start, inspector=by)
     else:
         body = build_overtime(ctx, period_kind, p.start, now=moment)
@@ -582,7 +577,7 @@ def draft(
             ctx,
             Actor("auto-approval", Role.LEADER),
             report_id,
-            "approved",
+            ReportStatus.APPROVED,
             "auto-approved (node setting)",
             moment,
         )
@@ -605,9 +600,11 @@ def _store_draft(
         body.revision = revision
         uow.conn.execute(
             update(Report)
-            .where(same_period, Report.status == "draft")
+            .where(same_period, Report.status == ReportStatus.DRAFT)
             .values(
-                status="superseded", decided_at=moment, decision_note=f"revision {revision} drafted"
+                status=ReportStatus.SUPERSEDED,
+                decided_at=moment,
+                decision_note=f"revision {revision} drafted",
             )
         )
         report_id = uow.conn.execute(
@@ -617,7 +614,7 @@ def _store_draft(
                 period_kind=period_kind,
                 period_start=p.start.isoformat(),
                 revision=revision,
-                status="draft",
+                status=ReportStatus.DRAFT,
                 payload=body.SerializeToString(deterministic=True),
                 drafted_at=moment,
                 drafted_by=by,
@@ -641,7 +638,7 @@ def pending(ctx: CityContext) -> list[ReportView]:
     """Drafts waiting for the leader, oldest first."""
     with ctx.engine.connect() as conn:
         rows = conn.execute(
-            select(Report).where(Report.status == "draft").order_by(Report.id)
+            select(Report).where(Report.status == ReportStatus.DRAFT).order_by(Report.id)
         ).all()
     return [_view(r) for r in rows]
 
@@ -664,7 +661,7 @@ def approve(
 ) -> ReportView:
     """The leader approves a draft: it is queued for the province in the same transaction.
     ``now`` is the approval's time (default: the clock), as a backfill gives its own."""
-    return _decide(ctx, actor, report_id, "approved", note, now)
+    return _decide(ctx, actor, report_id, ReportStatus.APPROVED, note, now)
 
 
 def reject(
@@ -678,14 +675,14 @@ def reject(
     """The leader sends a draft back (say why); draft it again after correcting the data."""
     if not note.strip():
         raise CityError("a rejection needs the reason (note)")
-    return _decide(ctx, actor, report_id, "rejected", note, now)
+    return _decide(ctx, actor, report_id, ReportStatus.REJECTED, note, now)
 
 
 def _decide(
     ctx: CityContext,
     actor: Actor,
     report_id: int,
-    decision: str,
+    decision: ReportStatus,
     note: str,
     now: datetime | None,
 ) -> ReportView:
@@ -700,12 +697,12 @@ def _decide(
         ).first()
         if row is None:
             raise NotFound(f"report {report_id} does not exist")
-        if row.status != "draft":
+        if row.status != ReportStatus.DRAFT:
             raise CityError(f"report {report_id} is {row.status}, not a draft awaiting approval")
         seq = None
-        if decision == "approved":
+        if decision == ReportStatus.APPROVED:
             body = _BODY[row.kind].FromString(row.payload)
-            if row.kind == "statistics":
+            if row.kind == ReportKind.STATISTICS:
                 body.approved_by = actor.id
                 body.approved_at.FromDatetime(moment)
             problem = broken_rule(body_kind(body), body, tz_name=ctx.tz_name, now=moment)

@@ -18,6 +18,7 @@ from sync.db import UnitOfWork, insert_ignore
 from sync.envelopes import body_kind
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.validation import broken_rule
+from sync.vocabulary import ReceiptAction
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def accept_notice(engine: Engine, notice: pb.Notice, *, now: datetime | None = N
     return exists is None
 
 
-_ACTIONS = {"read": pb.READ, "done": pb.DONE, "objection": pb.OBJECTION}
+_ACTIONS = {a.value: a.pb for a in ReceiptAction}
 
 
 def record_receipt(
@@ -125,7 +126,7 @@ def record_receipt(
     """
     if action not in _ACTIONS:
         raise CityError(f"action {action!r}: use one of {', '.join(_ACTIONS)}")
-    if action == "objection" and not note.strip():
+    if action == ReceiptAction.OBJECTION and not note.strip():
         raise CityError("an objection needs its reason (note)")
     # The hub quarantines a receipt whose note is over its limit; refuse it here, before it is
     # queued and shown as sent.
@@ -141,9 +142,9 @@ def record_receipt(
         if row is None:
             raise NotFound(f"notice {notice_seq} is not in this city's inbox")
         values: dict[str, Any] = {}
-        if action == "read":
+        if action == ReceiptAction.READ:
             values.update(read_at=moment, read_by=actor)
-        elif action == "done":
+        elif action == ReceiptAction.DONE:
             values.update(done_at=moment, done_by=actor, done_note=note)
         else:
             values.update(objection_at=moment, objection_by=actor, objection_reason=note)

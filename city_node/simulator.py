@@ -54,6 +54,7 @@ from city_node.domain import (
     Channel,
     CustomerTier,
     DomainError,
+    ReportStatus,
     Role,
     Satisfaction,
     Status,
@@ -65,6 +66,7 @@ from city_node.tickets import Intake, NewTicket
 from sync.db import UnitOfWork
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.roster import RosterError, load_roster
+from sync.vocabulary import PeriodKind, ReceiptAction, ReportKind
 
 log = logging.getLogger(__name__)
 
@@ -763,10 +765,10 @@ def _day_job(sim: Simulator, job: str, day: date, at: datetime) -> None:
         return
     yesterday = day - timedelta(days=1)
     sim.qa_round(at, day=yesterday)
-    due = [("statistics", "day", yesterday)]
+    due = [(ReportKind.STATISTICS, PeriodKind.DAY, yesterday)]
     if day.weekday() == 0:
         week = day - timedelta(days=7)
-        due += [("statistics", "week", week), ("qa", "week", week), ("overtime", "week", week)]
+        due += [(k, PeriodKind.WEEK, week) for k in ReportKind]
     sim.report_round(due, at)
 
 
@@ -889,8 +891,9 @@ class LiveTraffic:
         if self.reported != yesterday:
             # Once a day (the node's scheduler may have drafted it already: not twice).
             self.reported = yesterday
-            if not _has_report(sim.ctx, "statistics", "day", yesterday):
-                jobs.append(lambda: sim.report_round([("statistics", "day", yesterday)], now))
+            if not _has_report(sim.ctx, ReportKind.STATISTICS, PeriodKind.DAY, yesterday):
+                daily = [(ReportKind.STATISTICS, PeriodKind.DAY, yesterday)]
+                jobs.append(lambda: sim.report_round(daily, now))
         elif self.ticks % 11 == 1:
             jobs.append(lambda: sim.report_round([], now))  # drafts by the scheduler too
         for job in jobs:
@@ -906,7 +909,7 @@ def _has_report(ctx: CityContext, kind: str, period_kind: str, start: date) -> b
         r.kind == kind
         and r.period_kind == period_kind
         and r.period_start == start
-        and r.status in ("draft", "approved")
+        and r.status in (ReportStatus.DRAFT, ReportStatus.APPROVED)
         for r in reports.recent(ctx, 100)
     )
 
@@ -950,7 +953,9 @@ def auto_receipts(engine: Engine, notice: pb.Notice, *, actor: str = "leader-1")
     """Demo only: read announcements, tasks, standard answers, findings and reminders as
     they arrive, and mark tasks done — as a diligent city would."""
     if notice.kind in (pb.ANNOUNCEMENT, pb.TASK, pb.STANDARD_ANSWER, pb.FINDING, pb.REMINDER):
-        services.record_receipt(engine, notice_seq=notice.seq, action="read", actor=actor)
+        services.record_receipt(
+            engine, notice_seq=notice.seq, action=ReceiptAction.READ, actor=actor
+        )
     if notice.kind == pb.TASK:
         services.record_receipt(
             engine, notice_seq=notice.seq, action="done", actor=actor, note="done (demo)"

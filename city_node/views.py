@@ -8,7 +8,7 @@ Plain pydantic, no web framework: the CLI imports it without the console's stack
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Row
@@ -21,6 +21,7 @@ from city_node.domain import (
     CustomerTier,
     HistoryEntry,
     NoteCode,
+    ReportStatus,
     Role,
     Satisfaction,
     Status,
@@ -28,6 +29,7 @@ from city_node.domain import (
 )
 from city_node.history_text import entry_text
 from city_node.web.i18n import DEFAULT_LANG, Lang
+from sync.vocabulary import PeriodKind, ReportKind
 
 # --- tickets -----------------------------------------------------------------------------------
 
@@ -146,11 +148,11 @@ def ticket_summary(row: Row[Any]) -> TicketSummary:
 
 class ReportOut(BaseModel):
     id: int
-    kind: Literal["statistics", "qa", "overtime"]
-    period_kind: str
+    kind: ReportKind
+    period_kind: PeriodKind
     period_start: date
     revision: int
-    status: Literal["draft", "approved", "rejected", "superseded"]
+    status: ReportStatus
     drafted_at: datetime
     drafted_by: str
     decided_at: datetime | None

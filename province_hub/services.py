@@ -23,6 +23,7 @@ from sync.limits import MAX_HEARTBEAT_TEXT_CHARS
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.periods import PeriodError, parse_period, today_in
 from sync.validation import broken_rule, clamp_to_int64
+from sync.vocabulary import LinkStatus
 from sync.wire import RawBody
 
 log = logging.getLogger(__name__)
@@ -155,7 +156,7 @@ def ingest_batch(
         with UnitOfWork(engine) as uow:
             link = _lock_link(uow.conn, city_code)
             result = _apply(uow.conn, city_code, link, sequenced, tz_name, moment)
-            link.updates.update(last_contact_at=moment, state="connected")
+            link.updates.update(last_contact_at=moment, state=LinkStatus.CONNECTED)
             if sequenced:
                 link.updates["last_push_at"] = moment
             if heartbeats:

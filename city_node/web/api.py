@@ -10,7 +10,7 @@ blocks the node's event loop (the link to the province runs on it).
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -39,6 +39,7 @@ from city_node.views import (
 from city_node.web.auth import AREAS, api_user, may, require
 from city_node.web.i18n import DEFAULT_LANG, Lang
 from sync.outbox import Outbox
+from sync.vocabulary import PeriodKind, ReceiptAction, ReportKind
 
 router = APIRouter(prefix="/api/v1", tags=["city console"])
 
@@ -276,8 +277,8 @@ def answers(user: User, ctx: Ctx, q: str = "", category: str | None = None) -> l
 
 
 class DraftIn(_In):
-    kind: Literal["statistics", "qa", "overtime"]
-    period_kind: Literal["day", "week", "month", "quarter", "year"]
+    kind: ReportKind
+    period_kind: PeriodKind
     start: date = Field(description="first day of the period (local date)")
 
 
@@ -445,7 +446,7 @@ class NoticeOut(BaseModel):
 
 
 class ReceiptIn(_In):
-    action: Literal["read", "done", "objection"]
+    action: ReceiptAction
     note: str = Field("", description="done: what was done; objection: the reason (required)")
 
 
