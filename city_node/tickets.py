@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, and_, bindparam, exists, func, insert, select, update
 
-from city_node import domain
+from city_node import domain, rules
 from city_node.categories import UnknownCategory
 from city_node.context import Actor, CityContext, CityError, Conflict, NotFound
 from city_node.domain import (
@@ -734,7 +734,7 @@ def get(ctx: CityContext, ticket_id: int | str) -> tuple[Ticket, dict[str, Any]]
         "compensation_note": row.compensation_note,
         "suggestion_class": row.suggestion_class,
         "escalated_at": row.escalated_at,
-        "overtime": domain.is_overtime(ticket, ctx.now()),
+        "overtime": rules.is_overtime(ticket, ctx.now()),
     }
     return ticket, extras
 
