@@ -18,7 +18,8 @@ from city_node import domain
 from city_node.context import Actor, CityError
 from city_node.domain import Role
 from city_node.store import Escalation, InboxNotice, StandardAnswer, TicketRow
-from city_node.tickets import load_ticket, parse_ticket_id, pb_history, save_ticket
+from city_node.ticket_store import load_ticket, save_ticket
+from city_node.tickets import parse_ticket_id, pb_history
 from sync import outbox
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 

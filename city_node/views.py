@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from sqlalchemy import Row
 
-from city_node import domain, reports, tickets
+from city_node import domain, reports, rules, tickets
 from city_node.context import CityContext
 from city_node.domain import (
     Action,
@@ -98,7 +98,8 @@ def ticket_detail(
     """A ticket as the API, the ticket page and the CLI show it, with the actions ``role``
     may take (none when no one signed in asks: ``fedsync city ticket show``) and its
     history in ``lang``."""
-    ticket, extras = tickets.get(ctx, ticket_id)
+    record = tickets.stored(ctx, ticket_id)
+    ticket = record.ticket
     ext = ticket.pending_extension
     return TicketDetail(
         id=int(ticket.id),
@@ -114,7 +115,7 @@ def ticket_detail(
         operator=ticket.operator,
         branch=ticket.branch,
         closed_at=ticket.closed_at,
-        is_repeat=bool(extras["is_repeat"]),
+        is_repeat=record.is_repeat,
         content=ticket.content,
         satisfaction=ticket.satisfaction,
         surveyed_at=ticket.surveyed_at,
@@ -122,13 +123,13 @@ def ticket_detail(
         reopen_count=ticket.reopen_count,
         chase_count=ticket.chase_count,
         pending_extension=ExtensionOut(**vars(ext)) if ext else None,
-        overtime=bool(extras["overtime"]),
-        registered_by=extras["registered_by"],
-        closed_by=extras["closed_by"],
-        compensation_fen=extras["compensation_fen"] or 0,
-        compensation_note=extras["compensation_note"],
-        suggestion_class=extras["suggestion_class"],
-        escalated_at=extras["escalated_at"],
+        overtime=rules.is_overtime(ticket, ctx.now()),
+        registered_by=record.registered_by,
+        closed_by=record.closed_by,
+        compensation_fen=record.compensation_fen,
+        compensation_note=record.compensation_note,
+        suggestion_class=record.suggestion_class,
+        escalated_at=record.escalated_at,
         history=[_history_out(h, lang, ctx) for h in ticket.history],
         allowed_actions=sorted(domain.allowed_actions(ticket, role)) if role is not None else [],
     )

@@ -406,5 +406,5 @@ def test_hub_resolve_and_trace_reach_that_city_only(capsys, tmp_path: Path):
 
     # Delivered to the city, the resolution closes the loop on the ticket.
     city_services.accept_notice(ctx.engine, resolution)
-    assert tickets.get(ctx, ticket_id)[0].status is Status.RETURNED
+    assert tickets.get(ctx, ticket_id).status is Status.RETURNED
     hub_engine.dispose()

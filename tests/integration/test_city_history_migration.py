@@ -137,7 +137,7 @@ def test_c0003_backfills_outcomes_deadlines_and_stretches(databases: Any) -> Non
         ("note", None, ""),
         ("surveyed", {"outcome": "satisfied", "reopened": False}, ""),
     ]
-    ticket = tickets.get(make_context(engine, "620100", tz_name="Asia/Shanghai"), 1)[0]
+    ticket = tickets.get(make_context(engine, "620100", tz_name="Asia/Shanghai"), 1)
     assert [entry_text(h, "zh") for h in ticket.history][4:6] == [
         "不满意；已重新打开",
         "申请延期 2 个工作日：parts",
