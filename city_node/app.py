@@ -12,7 +12,7 @@ from typing import Any
 import uvicorn
 from sqlalchemy import Engine
 
-from city_node import scheduler, services, simulator
+from city_node import scheduler, services, simulator, simulator_live
 from city_node.calendar import load_holidays
 from city_node.categories import CategoryTree
 from city_node.context import CityContext, make_context
@@ -81,7 +81,7 @@ class CityNode:
         if self.settings.demo_traffic:
             tasks.append(
                 asyncio.create_task(
-                    simulator.run(
+                    simulator_live.run(
                         self.ctx,
                         stop,
                         self.link.wake,
@@ -124,7 +124,7 @@ def build(settings: CitySettings) -> CityNode:
     def on_notice(notice: pb.Notice) -> None:
         # Receipts come from people; only `fedsync demo` asks the node to send them itself.
         if services.accept_notice(engine, notice) and settings.demo_receipts:
-            simulator.auto_receipts(engine, notice)
+            simulator_live.auto_receipts(engine, notice)
 
     link = LinkClient(
         outbox=outbox,
