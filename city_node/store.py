@@ -238,7 +238,8 @@ class HistoryRow(Base):
     #: What the step recorded (domain.NoteCode) and its parameters (JSON), rendered in the
     #: reader's language when shown; ``note`` keeps only the person's own words (c0007).
     code: Mapped[str] = mapped_column(String(32), server_default="note")
-    params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # none_as_null: a step without parameters (most of them) stores NULL, serialising nothing.
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
     __table_args__ = (
         Index("ix_history_ticket", "ticket_id", "id"),
