@@ -221,6 +221,43 @@ def _with_id(ticket: Ticket, ticket_id: int) -> Ticket:
 _Params = dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Step:
+    """An action that takes nothing but a note (answer, start, close, chase, escalate…)."""
+
+    action: Action
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """Send the ticket to ``branch`` (派单)."""
+
+    branch: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Survey:
+    """The satisfaction callback; ``reopen`` with a dissatisfied outcome puts it back."""
+
+    outcome: Satisfaction
+    reopen: bool = False
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class RequestExtension:
+    """Ask the leader for ``days`` more working days, saying why."""
+
+    days: int
+    reason: str
+
+
+#: What can be done to a registered ticket, as a typed command (:func:`perform`).
+Command = Step | Dispatch | Survey | RequestExtension
+
+
 def _int_param(params: _Params, name: str, *, low: int, high: int) -> int:
     try:
         value = int(params.get(name, 0))
@@ -231,6 +268,69 @@ def _int_param(params: _Params, name: str, *, low: int, high: int) -> int:
     return value
 
 
+def command_for(action: Action | str, params: _Params) -> Command:
+    """A person's request (an action name and loose fields, as the API, the console and the
+    CLI receive them) as a typed command, checked field by field."""
+    step = _enum(Action, action, "action")
+    note = _text(str(params.get("note") or ""), "note")
+    if step is Action.DISPATCH:
+        branch = _text(str(params.get("branch") or ""), "branch", required=True, limit=200)
+        return Dispatch(branch=branch, note=note)
+    if step is Action.SURVEY:
+        outcome = _enum(Satisfaction, params.get("outcome"), "outcome")
+        return Survey(outcome=outcome, reopen=bool(params.get("reopen")), note=note)
+    if step is Action.REQUEST_EXTENSION:
+        reason = _text(str(params.get("reason") or note), "reason", required=True)
+        days = _int_param(params, "days", low=1, high=MAX_EXTENSION_DAYS)
+        return RequestExtension(days=days, reason=reason)
+    return Step(action=step, note=note)
+
+
+_SIMPLE: dict[Action, Callable[..., Ticket]] = {
+    Action.ANSWER: domain.answer,
+    Action.HAND_TO_SENIOR: domain.hand_to_senior,
+    Action.START: domain.start,
+    Action.BRANCH_RETURN: domain.branch_return,
+    Action.CLOSE: domain.close,
+    Action.CHASE: domain.chase,
+    Action.REWORK: domain.rework,
+    Action.ESCALATE_MANAGER: domain.escalate_manager,
+    Action.ESCALATE_PROVINCE: domain.escalate_province,
+    Action.PROVINCE_RESOLVED: domain.province_resolved,
+    Action.REJECT_EXTENSION: domain.reject_extension,
+}
+
+
+def _action_of(command: Command) -> Action:
+    if isinstance(command, Dispatch):
+        return Action.DISPATCH
+    if isinstance(command, Survey):
+        return Action.SURVEY
+    if isinstance(command, RequestExtension):
+        return Action.REQUEST_EXTENSION
+    return command.action
+
+
+def _run(ticket: Ticket, actor: Actor, command: Command, at: datetime, ctx: CityContext) -> Ticket:
+    common: dict[str, Any] = {"actor": actor.id, "role": actor.role, "at": at}
+    if isinstance(command, Dispatch):
+        return domain.dispatch(ticket, branch=command.branch, note=command.note, **common)
+    if isinstance(command, Survey):
+        return domain.survey(
+            ticket, command.outcome, reopen=command.reopen, note=command.note, **common
+        )
+    if isinstance(command, RequestExtension):
+        return domain.request_extension(ticket, days=command.days, reason=command.reason, **common)
+    action, note = command.action, command.note
+    if action is Action.APPROVE_EXTENSION:
+        return domain.approve_extension(ticket, calendar=ctx.calendar, note=note, **common)
+    if action in (Action.ESCALATE_PROVINCE, Action.ESCALATE_MANAGER) and not note.strip():
+        raise CityError(f"{action.value} needs the reason (note)")
+    if action not in _SIMPLE:  # REGISTER
+        raise CityError(f"{action.value} is not an action on an existing ticket")
+    return _SIMPLE[action](ticket, note=note, **common)
+
+
 def _apply(
     ticket: Ticket,
     actor: Actor,
@@ -239,44 +339,32 @@ def _apply(
     params: _Params,
     ctx: CityContext,
 ) -> Ticket:
-    note = _text(str(params.get("note") or ""), "note")
-    common: dict[str, Any] = {"actor": actor.id, "role": actor.role, "at": at}
-    if action is Action.DISPATCH:
-        branch = _text(str(params.get("branch") or ""), "branch", required=True, limit=200)
-        return domain.dispatch(ticket, branch=branch, note=note, **common)
-    if action is Action.SURVEY:
-        outcome = _enum(Satisfaction, params.get("outcome"), "outcome")
-        return domain.survey(
-            ticket, outcome, reopen=bool(params.get("reopen")), note=note, **common
-        )
-    if action is Action.REQUEST_EXTENSION:
-        reason = _text(str(params.get("reason") or note), "reason", required=True)
-        return domain.request_extension(
-            ticket,
-            days=_int_param(params, "days", low=1, high=MAX_EXTENSION_DAYS),
-            reason=reason,
-            **common,
-        )
-    if action is Action.APPROVE_EXTENSION:
-        return domain.approve_extension(ticket, calendar=ctx.calendar, note=note, **common)
-    if action in (Action.ESCALATE_PROVINCE, Action.ESCALATE_MANAGER) and not note.strip():
-        raise CityError(f"{action.value} needs the reason (note)")
-    simple: dict[Action, Callable[..., Ticket]] = {
-        Action.ANSWER: domain.answer,
-        Action.HAND_TO_SENIOR: domain.hand_to_senior,
-        Action.START: domain.start,
-        Action.BRANCH_RETURN: domain.branch_return,
-        Action.CLOSE: domain.close,
-        Action.CHASE: domain.chase,
-        Action.REWORK: domain.rework,
-        Action.ESCALATE_MANAGER: domain.escalate_manager,
-        Action.ESCALATE_PROVINCE: domain.escalate_province,
-        Action.PROVINCE_RESOLVED: domain.province_resolved,
-        Action.REJECT_EXTENSION: domain.reject_extension,
-    }
-    if action not in simple:  # REGISTER
-        raise CityError(f"{action.value} is not an action on an existing ticket")
-    return simple[action](ticket, note=note, **common)
+    return _run(ticket, actor, command_for(action, params), at, ctx)
+
+
+def perform(
+    ctx: CityContext,
+    actor: Actor,
+    ticket_id: int | str,
+    command: Command,
+    *,
+    at: datetime | None = None,
+) -> Ticket:
+    """Carry out ``command`` on a ticket in one transaction. An escalation to the province
+    also queues the Escalation (with the ticket's full history) for the hub, in the same
+    transaction."""
+    number = parse_ticket_id(ticket_id)
+    step = _action_of(command)
+    moment = at or ctx.now()
+    with UnitOfWork(ctx.engine) as uow:
+        full = step is Action.ESCALATE_PROVINCE
+        row, before = load_ticket(uow.conn, number, full_history=full)
+        after = _run(before, actor, command, moment, ctx)
+        save_ticket(uow.conn, row, before, after, actor, step)
+        if isinstance(command, Step) and step is Action.ESCALATE_PROVINCE:
+            _queue_escalation(uow.conn, after, row, actor, command.note, moment)
+        uow.commit()
+    return after
 
 
 def act(
@@ -288,24 +376,11 @@ def act(
     at: datetime | None = None,
     **params: Any,
 ) -> Ticket:
-    """Perform ``action`` on a ticket (params: ``note``; ``branch`` for dispatch; ``outcome``
-    and ``reopen`` for survey; ``days`` and ``reason`` for an extension request).
-
-    An escalation to the province also queues the Escalation (with the ticket's full
-    history) for the hub, in the same transaction.
-    """
+    """:func:`perform` for a person's request as the edges receive it (params: ``note``;
+    ``branch`` for dispatch; ``outcome`` and ``reopen`` for survey; ``days`` and ``reason``
+    for an extension request), checked by :func:`command_for`."""
     number = parse_ticket_id(ticket_id)
-    step = _enum(Action, action, "action")
-    moment = at or ctx.now()
-    with UnitOfWork(ctx.engine) as uow:
-        full = step is Action.ESCALATE_PROVINCE
-        row, before = load_ticket(uow.conn, number, full_history=full)
-        after = _apply(before, actor, step, moment, params, ctx)
-        save_ticket(uow.conn, row, before, after, actor, step)
-        if step is Action.ESCALATE_PROVINCE:
-            _queue_escalation(uow.conn, after, row, actor, str(params.get("note") or ""), moment)
-        uow.commit()
-    return after
+    return perform(ctx, actor, number, command_for(action, params), at=at)
 
 
 def pb_history(entries: Sequence[HistoryEntry]) -> list[pb.HistoryEntry]:
