@@ -54,6 +54,9 @@ typecheck: $(STAMP)
 proto: $(STAMP)           ## regenerate sync/pb from proto/
 	$(BIN)/python scripts/gen_protos.py
 
+proto-check: $(STAMP)     ## fail when sync/pb differs from what proto/ generates
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit/sync/test_proto_fresh.py
+
 bench: $(STAMP)           ## ingest, city month report and register throughput, supervisor web latency, notice fan-out latency, SQLite then PostgreSQL (needs FEDSYNC_BENCH_DATABASE_URL or local PostgreSQL)
 	$(BIN)/python -m benchmarks.ingest --engine sqlite
 	$(BIN)/python -m benchmarks.ingest --engine postgresql

@@ -25,6 +25,7 @@ from city_node.domain import DomainError
 from city_node.settings import CitySettings
 from sync.commands import SubParsers, refusals
 from sync.config import ConfigError, add_arguments
+from sync.vocabulary import ReceiptAction
 
 
 def _city_run(args: argparse.Namespace) -> int:
@@ -167,7 +168,7 @@ def add_commands(tiers: SubParsers) -> None:
     cinbox.set_defaults(_handler=_city_inbox)
     receipt = city_sub.add_parser("receipt", help="mark a notice read, done or objected to")
     receipt.add_argument("--notice", type=int, required=True, help="the notice's seq")
-    receipt.add_argument("--action", required=True, choices=["read", "done", "objection"])
+    receipt.add_argument("--action", required=True, choices=[a.value for a in ReceiptAction])
     receipt.add_argument("--note", default="", help="what was done / the objection's reason")
     receipt.add_argument("--actor", required=True, help="staff id of who acts")
     receipt.set_defaults(_handler=_city_receipt)

@@ -26,6 +26,7 @@ from sync.commands import (
     settings_flags,
 )
 from sync.config import ConfigError, add_arguments, resolve
+from sync.vocabulary import PeriodKind, ReportKind
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -154,7 +155,7 @@ def _show_ticket(
     from city_node.views import ticket_detail
 
     if args.json:
-        print_data(args, _ticket_json(ticket_detail(ctx, ticket_id, None)), "")
+        print_data(args, _ticket_json(ticket_detail(ctx, ticket_id, None, args.lang)), "")
     else:
         print(text)
 
@@ -175,7 +176,7 @@ def _ticket_text(ticket: TicketDetail, zone: tzinfo) -> str:
         f"  (times in {zone_label(getattr(zone, 'key', str(zone)))})",
     ]
     for h in ticket.history:
-        note = f" — {h.note}" if h.note else ""
+        note = f" — {h.text}" if h.text else ""
         lines.append(f"  {local(h.at)} {h.actor:<14} {h.action:<18}{note}")
     return terminal_safe("\n".join(lines))
 
@@ -239,7 +240,7 @@ def _ticket_show(args: argparse.Namespace) -> int:
     from city_node.views import ticket_detail
 
     ctx = city_context(args)
-    detail = ticket_detail(ctx, args.id, None)
+    detail = ticket_detail(ctx, args.id, None, args.lang)
     print_data(args, _ticket_json(detail), _ticket_text(detail, ctx.zone))
     return 0
 
@@ -381,12 +382,13 @@ def add_work_commands(city_sub: SubParsers) -> None:
     """The city's work from a shell: staff, tickets, reports, QA, suggestions, simulator."""
     from city_node.domain import (
         STAFF_ROLES,
-        Action,
         Channel,
         CustomerTier,
+        FollowUp,
         Satisfaction,
         TicketKind,
     )
+    from sync.web.i18n import DEFAULT_LANG, LANGS
 
     leaves: list[argparse.ArgumentParser] = []
     leaves.append(
@@ -453,7 +455,7 @@ def add_work_commands(city_sub: SubParsers) -> None:
     reg.add_argument("--content", required=True, help="what the customer said")
     reg.add_argument(
         "--then",
-        choices=[Action.ANSWER.value, Action.DISPATCH.value, Action.HAND_TO_SENIOR.value],
+        choices=[a.value for a in FollowUp],
         help="the operator's follow-up in the same step",
     )
     reg.add_argument("--branch", default="", help="branch to dispatch to (with --then dispatch)")
@@ -479,6 +481,13 @@ def add_work_commands(city_sub: SubParsers) -> None:
     lst.add_argument("--open", action="store_true", help="only open tickets")
     lst.add_argument("--overtime", action="store_true", help="only open tickets past deadline")
     lst.add_argument("--limit", type=int, default=50, help="at most this many (max 500)")
+    for leaf_parser in (reg, act, show):
+        leaf_parser.add_argument(
+            "--lang",
+            choices=LANGS,
+            default=DEFAULT_LANG,
+            help="language the history is shown in (default: %(default)s)",
+        )
     leaves += [reg, act, show, lst]
 
     report_sub = city_sub.add_parser("report", help="draft, list, approve and reject reports")
@@ -486,10 +495,8 @@ def add_work_commands(city_sub: SubParsers) -> None:
         dest="_report", required=True, metavar="[draft|list|approve|reject]"
     )
     draft = leaf(rsub, "draft", _report_draft, "draft a report for a period", json_out=True)
-    draft.add_argument("--kind", required=True, choices=["statistics", "qa", "overtime"])
-    draft.add_argument(
-        "--period", required=True, choices=["day", "week", "month", "quarter", "year"]
-    )
+    draft.add_argument("--kind", required=True, choices=[k.value for k in ReportKind])
+    draft.add_argument("--period", required=True, choices=[k.value for k in PeriodKind])
     draft.add_argument("--start", required=True, help="first day of the period, YYYY-MM-DD")
     _add_as(draft, "drafts it")
     rlist = leaf(rsub, "list", _report_list, "the latest reports", json_out=True)

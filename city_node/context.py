@@ -15,16 +15,14 @@ from sqlalchemy import Engine
 from city_node.calendar import WorkCalendar
 from city_node.categories import CategoryTree
 from city_node.domain import REPEAT_WINDOW_DAYS, Role
+
+# The city's errors live in city_node.errors (the tree); re-exported here for the callers
+# that import them with the context.
+from city_node.errors import CityError as CityError
+from city_node.errors import Conflict as Conflict
+from city_node.errors import NotFound as NotFound
 from sync.limits import INT64_MAX, LimitExceeded, check_note, id_in_range
 from sync.periods import DEFAULT_TIMEZONE
-
-
-class CityError(ValueError):
-    """A request a person made that cannot be done; the message says why."""
-
-
-class NotFound(CityError, LookupError):
-    """The ticket, notice or report named does not exist in this city's store."""
 
 
 def existing_id(value: int, what: str) -> int:
@@ -44,10 +42,6 @@ def check_city_note(value: str, field: str) -> str:
         return check_note(value, field)
     except LimitExceeded as exc:
         raise CityError(str(exc)) from None
-
-
-class Conflict(CityError):
-    """Someone else changed the record since it was read; read it again and retry."""
 
 
 @dataclass(frozen=True)

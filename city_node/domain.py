@@ -1,4 +1,4 @@
-"""A city's tickets: kinds, statuses, who may do what, time limits and repeat complaints.
+r"""A city's tickets: kinds, statuses, who may do what, time limits and repeat complaints.
 
 Pure Python: no database and no gRPC, so the rules can be tested and reused by the store
 and the services alike. Every state change goes through one of the action functions below
@@ -27,196 +27,53 @@ Lifecycle (mission.md); the authoritative table is :data:`TRANSITIONS`::
 Priority tiers (VIP, important, leased line) always go to seniors: a junior operator may
 register such a ticket and hand it to a senior, nothing else.
 
-Errors::
-
-    DomainError                  every refusal of this module
-    ├── PermissionDenied         the role may not do this action (to this ticket)
-    ├── IllegalTransition        the action is not allowed from the current status
-    └── InvalidTicket            bad input (ValueError too): naive time, time going
-                                 backwards, no pending extension, …
-
-Unknown category codes raise :class:`city_node.categories.UnknownCategory` (a LookupError)
-and naive datetimes in the calendar raise ValueError, as those modules document.
+Refusals are :class:`~city_node.errors.DomainError`\ s (PermissionDenied, IllegalTransition,
+InvalidTicket), drawn with the rest of the city's errors in :mod:`city_node.errors`. The
+words (enums) are in :mod:`city_node.vocabulary`, the ticket and its history as values in
+:mod:`city_node.records`, the figures' rules (overtime, in time, repeat, survey tally) in
+:mod:`city_node.rules`; all are re-exported here.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from enum import StrEnum
+from datetime import datetime
 
 from city_node.calendar import WorkCalendar
 from city_node.categories import CategoryTree
 
-# --- enums -------------------------------------------------------------------------------------
-
-
-class TicketKind(StrEnum):
-    """What the customer came for."""
-
-    COMPLAINT = "complaint"  # 投诉
-    SUGGESTION = "suggestion"  # 建议
-    ENQUIRY = "enquiry"  # 咨询
-    HELP_REQUEST = "help_request"  # 求助
-    PRAISE = "praise"  # 表扬
-
-
-class Channel(StrEnum):
-    """How the ticket reached the center."""
-
-    PHONE = "phone"
-    WEB = "web"
-    WALK_IN = "walk_in"
-    LETTER = "letter"
-    OTHER = "other"
-
-
-class CustomerTier(StrEnum):
-    """Customer tier; every tier but ordinary is served by senior operators."""
-
-    ORDINARY = "ordinary"
-    VIP = "vip"
-    IMPORTANT = "important"  # 重要客户
-    LEASED_LINE = "leased_line"  # 专线客户
-
-
-class Status(StrEnum):
-    """Where a ticket is in its lifecycle."""
-
-    REGISTERED = "registered"
-    ANSWERED = "answered"  # answered on the spot: closed without a branch
-    DISPATCHED = "dispatched"
-    WITH_SENIOR = "with_senior"
-    IN_PROGRESS = "in_progress"
-    RETURNED = "returned"  # 回单: the branch reported back, awaiting the operator's close
-    CLOSED = "closed"
-    SURVEYED = "surveyed"
-    ESCALATED_MANAGER = "escalated_manager"
-    ESCALATED_PROVINCE = "escalated_province"
-
-
-class Role(StrEnum):
-    """City-side roles (mission.md, "Who uses it")."""
-
-    OPERATOR_JUNIOR = "operator_junior"
-    OPERATOR_SENIOR = "operator_senior"
-    MANAGER_HOTLINE = "manager_hotline"
-    SURVEYOR = "surveyor"
-    QA_INSPECTOR = "qa_inspector"
-    MATERIALS_CLERK = "materials_clerk"
-    STATISTICIAN = "statistician"
-    LEADER = "leader"
-    #: The province itself, acting through its notices (an escalation's resolution). No
-    #: staff account has this role, so no person at the city can fake the province.
-    PROVINCE = "province"
-
-
-#: The roles a staff account may have (every role but the province's).
-STAFF_ROLES = tuple(r for r in Role if r is not Role.PROVINCE)
-
-
-class Action(StrEnum):
-    """Everything that can happen to a ticket; the name recorded in its history."""
-
-    REGISTER = "register"
-    ANSWER = "answer"
-    DISPATCH = "dispatch"  # 派单
-    HAND_TO_SENIOR = "hand_to_senior"
-    START = "start"  # the branch accepted the work
-    BRANCH_RETURN = "branch_return"  # 回单
-    CLOSE = "close"
-    SURVEY = "survey"
-    CHASE = "chase"  # 追单
-    REWORK = "rework"  # 退单
-    ESCALATE_MANAGER = "escalate_manager"
-    ESCALATE_PROVINCE = "escalate_province"
-    PROVINCE_RESOLVED = "province_resolved"
-    REQUEST_EXTENSION = "request_extension"
-    APPROVE_EXTENSION = "approve_extension"
-    REJECT_EXTENSION = "reject_extension"
-    # Recorded in the history but not lifecycle steps (no status change, not in TRANSITIONS):
-    COMPENSATE = "compensate"  # the manager hotline paid compensation for overtime
-    CLASSIFY = "classify"  # the materials clerk classified a suggestion
-    # Not steps of one ticket at all, but the same "who may" table answers them:
-    DRAFT_REPORT = "draft_report"  # a statistician (QA: an inspector) drafts a report
-    APPROVE_REPORT = "approve_report"  # the leader approves or rejects a drafted report
-    SCORE_QA = "score_qa"  # a QA inspector draws samples and scores them
-    SEND_SUGGESTIONS = "send_suggestions"  # the materials clerk sends a suggestion batch
-    MANAGE_STAFF = "manage_staff"  # the leader disables, enables, resets and re-roles accounts
-    RECORD_RECEIPT = "record_receipt"  # the leader answers a province notice for the center
-    SEARCH_BY_PHONE = "search_by_phone"  # find a customer's tickets by their phone number
-    READ_ACCESS_LOG = "read_access_log"  # the leader sees who read customers' data unmasked
-
-
-class Satisfaction(StrEnum):
-    """A survey outcome; ``unreachable`` means no answer and is kept out of every rate."""
-
-    VERY_SATISFIED = "very_satisfied"
-    SATISFIED = "satisfied"
-    NEUTRAL = "neutral"
-    DISSATISFIED = "dissatisfied"
-    UNREACHABLE = "unreachable"
-
-
-#: Steps recorded in a ticket's history that are not lifecycle transitions.
-RECORD_ONLY_ACTIONS = frozenset(
-    {
-        Action.COMPENSATE,
-        Action.CLASSIFY,
-        Action.DRAFT_REPORT,
-        Action.APPROVE_REPORT,
-        Action.SCORE_QA,
-        Action.SEND_SUGGESTIONS,
-        Action.MANAGE_STAFF,
-        Action.RECORD_RECEIPT,
-        Action.SEARCH_BY_PHONE,
-        Action.READ_ACCESS_LOG,
-    }
+# Re-exported (mypy: implicit_reexport, ruff: F401 off for this module), so callers keep
+# importing the city's words, errors and records from the domain.
+from city_node.errors import (
+    DomainError,
+    IllegalTransition,
+    InvalidTicket,
+    PermissionDenied,
 )
-#: The actions of the lifecycle table (TRANSITIONS) and register.
-LIFECYCLE_ACTIONS = frozenset(Action) - RECORD_ONLY_ACTIONS
-
-PRIORITY_TIERS = frozenset({CustomerTier.VIP, CustomerTier.IMPORTANT, CustomerTier.LEASED_LINE})
-CLOSED_STATUSES = frozenset({Status.ANSWERED, Status.CLOSED, Status.SURVEYED})
-OPEN_STATUSES = frozenset(Status) - CLOSED_STATUSES
-
-# --- errors ------------------------------------------------------------------------------------
-
-
-class DomainError(Exception):
-    """Base of every refusal raised by the ticket rules (tree in the module docstring)."""
-
-
-class PermissionDenied(DomainError):
-    """The acting role may not perform this action, or not on this ticket."""
-
-    def __init__(self, role: Role, action: Action, reason: str = "") -> None:
-        detail = f": {reason}" if reason else ""
-        super().__init__(f"role {role.value} may not {action.value}{detail}")
-        self.role = role
-        self.action = action
-
-
-class IllegalTransition(DomainError):
-    """The action is not allowed from the ticket's current status."""
-
-    def __init__(self, status: Status, action: Action, allowed: Iterable[Action]) -> None:
-        allowed_names = sorted(a.value for a in allowed)
-        super().__init__(
-            f"cannot {action.value} a ticket in status {status.value}; "
-            f"allowed from {status.value}: {', '.join(allowed_names) or 'nothing'}"
-        )
-        self.status = status
-        self.action = action
-        self.allowed = tuple(allowed_names)
-
-
-class InvalidTicket(DomainError, ValueError):
-    """The request is malformed (naive time, time going backwards, nothing to approve…)."""
-
+from city_node.records import (
+    ExtensionRequest,
+    HistoryEntry,
+    Ticket,
+)
+from city_node.vocabulary import (
+    CLOSED_STATUSES,
+    LIFECYCLE_ACTIONS,
+    OPEN_STATUSES,
+    PRIORITY_TIERS,
+    RECORD_ONLY_ACTIONS,
+    STAFF_ROLES,
+    Action,
+    Channel,
+    CustomerTier,
+    FollowUp,
+    NoteCode,
+    NoteParams,
+    ReportStatus,
+    Role,
+    Satisfaction,
+    Status,
+    TicketKind,
+)
 
 # --- rules -------------------------------------------------------------------------------------
 
@@ -344,74 +201,10 @@ DEFAULT_LIMITS: dict[TicketKind, int] = {
 
 REPEAT_WINDOW_DAYS = 30
 
-# --- records -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    """One step in a ticket's life: who (actor, role) did what (action) when, and why."""
-
-    at: datetime
-    actor: str
-    role: Role
-    action: Action
-    note: str = ""
-    from_status: Status | None = None
-    to_status: Status | None = None
-
-
-@dataclass(frozen=True)
-class ExtensionRequest:
-    """A pending request for more working days, waiting for the leader."""
-
-    days: int
-    reason: str
-    requested_by: str
-    requested_at: datetime
-
-
-@dataclass
-class Ticket:
-    """A city ticket. Change it only through the action functions, which keep ``history``
-    append-only and return a new object."""
-
-    id: str
-    kind: TicketKind
-    category: str
-    channel: Channel
-    customer_phone: str
-    customer_name: str
-    tier: CustomerTier
-    content: str
-    registered_at: datetime
-    deadline: datetime
-    status: Status = Status.REGISTERED
-    history: list[HistoryEntry] = field(default_factory=list)
-    operator: str | None = None  # who holds it now (the last operator to act)
-    branch: str | None = None  # the branch it was dispatched to
-    closed_at: datetime | None = None
-    satisfaction: Satisfaction | None = None
-    surveyed_at: datetime | None = None
-    surveyed_by: str | None = None
-    reopen_count: int = 0
-    chase_count: int = 0
-    pending_extension: ExtensionRequest | None = None
-
-    @property
-    def is_open(self) -> bool:
-        """True until the ticket is answered or closed (again open after a reopen)."""
-        return self.status in OPEN_STATUSES
-
-    @property
-    def is_priority(self) -> bool:
-        """VIP, important and leased-line customers: served by seniors."""
-        return self.tier in PRIORITY_TIERS
-
-
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def _require_aware(name: str, value: datetime) -> None:
+def require_aware(name: str, value: datetime) -> None:
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidTicket(f"{name} must be a timezone-aware datetime, got naive {value!r}")
 
@@ -466,10 +259,12 @@ def _step(
     at: datetime,
     note: str,
     to_status: Status | None = None,
+    code: NoteCode = NoteCode.NOTE,
+    params: NoteParams | None = None,
     **changes: object,
 ) -> Ticket:
     """Check role and transition, then return a copy with the history entry appended."""
-    _require_aware("at", at)
+    require_aware("at", at)
     _check(ticket, role, action)
     legal = TRANSITIONS[ticket.status]
     if ticket.history and at < ticket.history[-1].at:
@@ -487,6 +282,8 @@ def _step(
         note=note,
         from_status=ticket.status,
         to_status=new_status,
+        code=code,
+        params=params or {},
     )
     operator = actor if role in _OPERATORS else ticket.operator
     return dataclasses.replace(
@@ -498,7 +295,7 @@ def _step(
     )
 
 
-# --- time limits -------------------------------------------------------------------------------
+# --- time limits ------------------------------------------------------------------------------
 
 
 def limit_workdays(
@@ -515,75 +312,6 @@ def limit_workdays(
     if tier in PRIORITY_TIERS:
         return max(1, (base + 1) // 2)
     return base
-
-
-def is_overtime(ticket: Ticket, now: datetime) -> bool:
-    """Not closed within its limit: closed after the deadline, or still open past it."""
-    _require_aware("now", now)
-    if ticket.closed_at is not None and not ticket.is_open:
-        return ticket.closed_at > ticket.deadline
-    return now > ticket.deadline
-
-
-def closed_in_time(ticket: Ticket) -> bool:
-    """Closed (answered, closed or surveyed) at or before its deadline; False while open."""
-    if ticket.is_open or ticket.closed_at is None:
-        return False
-    return ticket.closed_at <= ticket.deadline
-
-
-def is_repeat(
-    new: Ticket, previous: Iterable[Ticket], window_days: int = REPEAT_WINDOW_DAYS
-) -> bool:
-    """A repeat complaint (重复投诉): a complaint from the same phone on the same category
-    registered strictly before ``new`` and at most ``window_days`` calendar days (24 h each)
-    earlier — a complaint exactly on the window's edge is still a repeat."""
-    if new.kind is not TicketKind.COMPLAINT:
-        return False
-    window = timedelta(days=window_days)
-    for old in previous:
-        # A ticket never repeats itself: its own (or a copy's) age is zero, outside the window.
-        if old.kind is not TicketKind.COMPLAINT:
-            continue
-        if old.customer_phone != new.customer_phone or old.category != new.category:
-            continue
-        age = new.registered_at - old.registered_at
-        if timedelta(0) < age <= window:
-            return True
-    return False
-
-
-@dataclass(frozen=True)
-class SurveyTally:
-    """Survey outcomes counted; ``surveyed`` excludes unreachable customers."""
-
-    counts: dict[Satisfaction, int]
-
-    @property
-    def surveyed(self) -> int:
-        """Customers who gave an answer: the denominator of every satisfaction rate."""
-        return sum(n for s, n in self.counts.items() if s is not Satisfaction.UNREACHABLE)
-
-    @property
-    def unreachable(self) -> int:
-        """Customers the surveyor could not reach (reported, never in a denominator)."""
-        return self.counts.get(Satisfaction.UNREACHABLE, 0)
-
-    @property
-    def satisfaction_rate(self) -> float | None:
-        """(very satisfied + satisfied) / surveyed; None when nobody answered."""
-        if self.surveyed == 0:
-            return None
-        good = self.counts.get(Satisfaction.VERY_SATISFIED, 0) + self.counts.get(
-            Satisfaction.SATISFIED, 0
-        )
-        return good / self.surveyed
-
-
-def tally_surveys(tickets: Iterable[Ticket]) -> SurveyTally:
-    """Count the satisfaction outcomes recorded on ``tickets`` (unsurveyed ones are skipped)."""
-    counts = Counter(t.satisfaction for t in tickets if t.satisfaction is not None)
-    return SurveyTally(counts={s: counts[s] for s in Satisfaction})
 
 
 # --- actions -----------------------------------------------------------------------------------
@@ -607,7 +335,7 @@ def register(
     note: str = "",
 ) -> Ticket:
     """Take a ticket in; its deadline is ``calendar.add_workdays(registered_at, limit)``."""
-    _require_aware("registered_at", registered_at)
+    require_aware("registered_at", registered_at)
     _check_role(tier, role, Action.REGISTER)
     limit = limit_workdays(kind, category, tier, categories)
     entry = HistoryEntry(
@@ -650,7 +378,9 @@ def dispatch(
         actor=actor,
         role=role,
         at=at,
-        note=note or f"to {branch}",
+        note=note,
+        code=NoteCode.DISPATCHED_TO,
+        params={"branch": branch},
         branch=branch,
     )
 
@@ -712,10 +442,27 @@ def escalate_province(
 
 
 def province_resolved(
-    ticket: Ticket, *, actor: str, role: Role, at: datetime, note: str = ""
+    ticket: Ticket,
+    *,
+    actor: str,
+    role: Role,
+    at: datetime,
+    note: str = "",
+    resolution: str | None = None,
 ) -> Ticket:
     """Record the province's resolution; the city then closes the loop (close, survey)."""
-    return _step(ticket, Action.PROVINCE_RESOLVED, actor=actor, role=role, at=at, note=note)
+    if resolution is None:
+        return _step(ticket, Action.PROVINCE_RESOLVED, actor=actor, role=role, at=at, note=note)
+    return _step(
+        ticket,
+        Action.PROVINCE_RESOLVED,
+        actor=actor,
+        role=role,
+        at=at,
+        note=note,
+        code=NoteCode.PROVINCE_RESOLUTION,
+        params={"resolution": resolution},
+    )
 
 
 def survey(
@@ -740,7 +487,9 @@ def survey(
             actor=actor,
             role=role,
             at=at,
-            note=note or f"{outcome.value}; reopened",
+            note=note,
+            code=NoteCode.SURVEYED,
+            params={"outcome": outcome.value, "reopened": True},
             to_status=Status.IN_PROGRESS,
             satisfaction=outcome,
             surveyed_at=at,
@@ -754,7 +503,9 @@ def survey(
         actor=actor,
         role=role,
         at=at,
-        note=note or outcome.value,
+        note=note,
+        code=NoteCode.SURVEYED,
+        params={"outcome": outcome.value, "reopened": False},
         satisfaction=outcome,
         surveyed_at=at,
         surveyed_by=actor,
@@ -776,7 +527,9 @@ def request_extension(
         actor=actor,
         role=role,
         at=at,
-        note=f"+{days} workdays: {reason}",
+        note=reason,
+        code=NoteCode.EXTENSION_REQUESTED,
+        params={"days": days},
         pending_extension=ExtensionRequest(days, reason, actor, at),
     )
 
@@ -802,7 +555,9 @@ def approve_extension(
         actor=actor,
         role=role,
         at=at,
-        note=note or f"deadline {ticket.deadline.isoformat()} -> {new_deadline.isoformat()}",
+        note=note,
+        code=NoteCode.DEADLINE_MOVED,
+        params={"from": ticket.deadline.isoformat(), "to": new_deadline.isoformat()},
         deadline=new_deadline,
         pending_extension=None,
     )

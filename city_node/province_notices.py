@@ -18,7 +18,8 @@ from city_node import domain
 from city_node.context import Actor, CityError
 from city_node.domain import Role
 from city_node.store import Escalation, InboxNotice, StandardAnswer, TicketRow
-from city_node.tickets import load_ticket, parse_ticket_id, pb_history, save_ticket
+from city_node.ticket_store import load_ticket, save_ticket
+from city_node.tickets import parse_ticket_id, pb_history
 from sync import outbox
 from sync.masking import mask_phone
 from sync.pb.fedsync.v1 import federation_pb2 as pb
@@ -141,7 +142,7 @@ def _apply_resolution(conn: Connection, notice: pb.Notice, now: datetime) -> str
             actor=who,
             role=Role.PROVINCE,
             at=at,
-            note=f"province resolution: {res.resolution}"[:4000],
+            resolution=res.resolution[:4000],
         )
         save_ticket(
             conn, row, ticket, after, Actor(who, Role.PROVINCE), domain.Action.PROVINCE_RESOLVED

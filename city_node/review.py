@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from sqlalchemy import case, select
 
-from city_node import reports
+from city_node import report_figures, reports
 from city_node.context import CityContext
 from city_node.reports import ReportView
 from city_node.store import Report
@@ -129,7 +129,7 @@ def _int(figures: dict[str, Any], *path: str) -> int:
 def previous_report(ctx: CityContext, view: ReportView) -> ReportView | None:
     """The previous period's report of the same kind: its latest approved revision, else
     its latest draft; None when there is none."""
-    before = reports.containing(ctx, view.period_kind, view.period_start - timedelta(days=1))
+    before = report_figures.containing(ctx, view.period_kind, view.period_start - timedelta(days=1))
     approved_first = case((Report.status == "approved", 0), else_=1)
     with ctx.engine.connect() as conn:
         report_id = conn.execute(

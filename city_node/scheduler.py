@@ -34,8 +34,9 @@ from sqlalchemy import Connection, delete, func, insert, select
 
 from city_node import qa, reports, suggestions
 from city_node.context import Actor, CityContext
-from city_node.domain import Role
+from city_node.domain import ReportStatus, Role
 from city_node.store import NodeSetting, Report, TicketRow
+from sync.vocabulary import PeriodKind, ReportKind
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +44,13 @@ log = logging.getLogger(__name__)
 SCHEDULER_ID = "scheduler"
 
 #: (report kind, period kind) drafted for each period kind when it ends.
-REPORTS_FOR: dict[str, tuple[str, ...]] = {
-    "day": ("statistics",),
-    "week": ("statistics",),
-    "month": ("statistics", "qa", "overtime"),
-    "quarter": ("statistics", "overtime"),
-    "year": ("statistics",),
+_S, _QA, _OT = ReportKind.STATISTICS, ReportKind.QA, ReportKind.OVERTIME
+REPORTS_FOR: dict[PeriodKind, tuple[ReportKind, ...]] = {
+    PeriodKind.DAY: (_S,),
+    PeriodKind.WEEK: (_S,),
+    PeriodKind.MONTH: (_S, _QA, _OT),
+    PeriodKind.QUARTER: (_S, _OT),
+    PeriodKind.YEAR: (_S,),
 }
 _CRON: dict[str, dict[str, Any]] = {
     "day": {"hour": 0, "minute": 15},
@@ -81,14 +83,14 @@ def draft_due(
     for p in reports.complete_periods(ctx, period_kind, lookback, now):
         if p.end_at <= first:
             continue
-        for kind in REPORTS_FOR[period_kind]:
+        for kind in REPORTS_FOR[PeriodKind(period_kind)]:
             with ctx.engine.connect() as conn:
                 final = conn.execute(
                     select(func.count()).where(
                         Report.kind == kind,
                         Report.period_kind == period_kind,
                         Report.period_start == p.start.isoformat(),
-                        Report.status.in_(("draft", "approved")),
+                        Report.status.in_((ReportStatus.DRAFT, ReportStatus.APPROVED)),
                         Report.drafted_at >= p.end_at,
                     )
                 ).scalar()

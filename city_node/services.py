@@ -21,6 +21,7 @@ from sync.db import UnitOfWork
 from sync.envelopes import body_kind
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.validation import broken_rule
+from sync.vocabulary import ReceiptAction
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ def _insert_new(conn: Connection, table: Table, row: dict[str, Any]) -> bool:
     return conn.execute(statement.returning(*key), row).first() is not None
 
 
-_ACTIONS = {"read": pb.READ, "done": pb.DONE, "objection": pb.OBJECTION}
+_ACTIONS = {a.value: a.pb for a in ReceiptAction}
 
 
 def record_receipt(
@@ -139,7 +140,7 @@ def record_receipt(
     domain.check_may(actor.role, Action.RECORD_RECEIPT)
     if action not in _ACTIONS:
         raise CityError(f"action {action!r}: use one of {', '.join(_ACTIONS)}")
-    if action == "objection" and not note.strip():
+    if action == ReceiptAction.OBJECTION and not note.strip():
         raise CityError("an objection needs its reason (note)")
     # The hub quarantines a receipt whose note is over its limit; refuse it here, before it is
     # queued and shown as sent.
@@ -153,9 +154,9 @@ def record_receipt(
         if row is None:
             raise NotFound(f"notice {notice_seq} is not in this city's inbox")
         values: dict[str, Any] = {}
-        if action == "read":
+        if action == ReceiptAction.READ:
             values.update(read_at=moment, read_by=actor.id)
-        elif action == "done":
+        elif action == ReceiptAction.DONE:
             values.update(done_at=moment, done_by=actor.id, done_note=note)
         else:
             values.update(objection_at=moment, objection_by=actor.id, objection_reason=note)

@@ -18,7 +18,9 @@ class CitySettings:
         "", "name to verify on the hub certificate when it differs from the address's host"
     )
     database_url: str = setting(
-        "", "SQLAlchemy URL of the city store; default sqlite:///fedsync-data/city-CODE.sqlite"
+        "",
+        "SQLAlchemy URL of the city store; default sqlite:///fedsync-data/city-CODE.sqlite",
+        secret=True,  # a PostgreSQL URL may hold a password: never in repr or logs
     )
     pki_dir: Path = setting(
         Path("fedsync-pki"),

@@ -45,7 +45,6 @@ __all__ = [
     "get",
     "hash_password",
     "set_active",
-    "set_password",
 ]
 
 _ID = re.compile(r"^[A-Za-z0-9._-]{2,64}$")
@@ -190,11 +189,6 @@ def set_active(engine: Engine, staff_id: str, active: bool) -> None:
         enable(engine, staff_id, by=None)
     else:
         disable(engine, staff_id, by=None)
-
-
-def set_password(engine: Engine, staff_id: str, password: str) -> None:
-    """The administrator's reset (``by=None``); see ``reset_password``."""
-    reset_password(engine, staff_id, password, by=None)
 
 
 def authenticate(engine: Engine, staff_id: str, password: str) -> StaffMember | None:

@@ -14,8 +14,10 @@ range scan over a covering index) and for repeat-complaint detection at registra
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     Engine,
@@ -242,6 +244,11 @@ class HistoryRow(Base):
     state_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
     #: A survey step's outcome (domain.Satisfaction); None for every other step.
     outcome: Mapped[str | None] = mapped_column(String(16))
+    #: What the step recorded (domain.NoteCode) and its parameters (JSON), rendered in the
+    #: reader's language when shown; ``note`` keeps only the person's own words (c0007).
+    code: Mapped[str] = mapped_column(String(32), server_default="note")
+    # none_as_null: a step without parameters (most of them) stores NULL, serialising nothing.
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
     __table_args__ = (
         Index("ix_history_ticket", "ticket_id", "id"),

@@ -15,9 +15,10 @@ from sqlalchemy.exc import IntegrityError
 
 from city_node import domain
 from city_node.context import Actor, CityContext, CityError, Conflict
-from city_node.domain import Action, TicketKind
+from city_node.domain import Action, NoteCode, TicketKind
 from city_node.store import SuggestionBatch, TicketRow
-from city_node.tickets import load_row, parse_ticket_id, record_step
+from city_node.ticket_store import load_row, record_step
+from city_node.tickets import parse_ticket_id
 from sync import outbox
 from sync.db import UnitOfWork
 from sync.pb.fedsync.v1 import federation_pb2 as pb
@@ -63,8 +64,10 @@ def classify(
             row,
             actor,
             Action.CLASSIFY,
-            label,
+            "",
             moment,
+            code=NoteCode.CLASSIFIED,
+            params={"label": label},
             suggestion_class=label,
             classified_by=actor.id,
             classified_at=moment,

@@ -4,9 +4,9 @@ The rules live in :mod:`city_node.domain`; this module loads a ticket, lets the 
 decide, and writes the result back in one unit of work: the ticket row (guarded by its
 ``row_version``, so two people acting on one ticket cannot overwrite each other), the new
 history rows, and — for an escalation to the province — the outbox row and the escalation
-record. Refusals raise :class:`~city_node.context.CityError` (bad input, unknown ticket,
-stale write) or :class:`~city_node.domain.DomainError` (role or transition), each with a
-message naming what is wrong; nothing is written then.
+record. Rows and statements are the repository's (:mod:`city_node.ticket_store`).
+Refusals raise a :class:`~city_node.errors.CityError` (the tree is drawn in
+:mod:`city_node.errors`) naming what is wrong; nothing is written then.
 """
 
 from __future__ import annotations
@@ -14,29 +14,44 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, exists, func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from city_node import domain
 from city_node.categories import UnknownCategory
-from city_node.context import Actor, CityContext, CityError, Conflict, NotFound
+from city_node.context import Actor, CityContext, CityError
 from city_node.domain import (
     Action,
     Channel,
     CustomerTier,
+    FollowUp,
     HistoryEntry,
-    Role,
+    NoteCode,
     Satisfaction,
     Status,
     Ticket,
     TicketKind,
 )
+from city_node.history_text import wire_text
 from city_node.personal_data import check_name, normalise_phone
-from city_node.store import Escalation, HistoryRow, TicketRow
+from city_node.store import Escalation
+from city_node.ticket_store import (
+    SELECT_HISTORY,
+    TICKETS,
+    StoredTicket,
+    find_repeats,
+    history_entry,
+    insert_tickets,
+    load_row,
+    load_stored,
+    load_ticket,
+    record_step,
+    save_ticket,
+)
 from sync import outbox
-from sync.db import UnitOfWork, UtcDateTime
+from sync.db import UnitOfWork
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 
 MAX_CONTENT = 10_000
@@ -44,9 +59,6 @@ MAX_ID = 2**63 - 1  # the largest BIGINT
 MAX_EXTENSION_DAYS = 60
 MAX_COMPENSATION_FEN = 100_000_000  # one million yuan: anything above is a typing error
 MAX_NOTE = 4_000
-
-_T: Table = TicketRow.__table__  # type: ignore[assignment]
-_H: Table = HistoryRow.__table__  # type: ignore[assignment]
 
 
 def _enum(enum: Any, value: Any, field: str) -> Any:
@@ -78,149 +90,6 @@ def parse_ticket_id(value: str | int) -> int:
     return number
 
 
-# --- row <-> domain --------------------------------------------------------------------------
-
-
-def _to_domain(row: Any, history: list[HistoryEntry]) -> Ticket:
-    pending = None
-    if row.ext_days is not None:
-        pending = domain.ExtensionRequest(
-            row.ext_days, row.ext_reason or "", row.ext_by, row.ext_at
-        )
-    return Ticket(
-        id=str(row.id),
-        kind=TicketKind(row.kind),
-        category=row.category,
-        channel=Channel(row.channel),
-        customer_phone=row.customer_phone,
-        customer_name=row.customer_name,
-        tier=CustomerTier(row.tier),
-        content=row.content,
-        registered_at=row.registered_at,
-        deadline=row.deadline,
-        status=Status(row.status),
-        history=history,
-        operator=row.operator,
-        branch=row.branch,
-        closed_at=row.closed_at,
-        satisfaction=Satisfaction(row.satisfaction) if row.satisfaction else None,
-        surveyed_at=row.surveyed_at,
-        surveyed_by=row.surveyed_by,
-        reopen_count=row.reopen_count,
-        chase_count=row.chase_count,
-        pending_extension=pending,
-    )
-
-
-def _history_entry(row: Any) -> HistoryEntry:
-    return HistoryEntry(
-        at=row.at,
-        actor=row.actor,
-        role=Role(row.role),
-        action=Action(row.action),
-        note=row.note,
-        from_status=Status(row.from_status) if row.from_status else None,
-        to_status=Status(row.to_status) if row.to_status else None,
-    )
-
-
-def _history_values(
-    ticket_id: int,
-    entries: Sequence[HistoryEntry],
-    *,
-    since: datetime | None,
-    deadline: datetime,
-    after: Ticket,
-) -> list[dict[str, Any]]:
-    """History rows for ``entries``, each with what the report figures judge it by: the
-    deadline in force when it was taken, since when the ticket had been in the state it
-    found (``since``: the ticket's ``state_since`` before the first entry; None for a new
-    ticket) and a survey's outcome. Returns the rows; the ticket's new ``state_since`` is
-    :func:`_state_since_after`."""
-    rows = []
-    for e in entries:
-        if e.action is Action.REGISTER:
-            since = e.at
-        rows.append(
-            {
-                "ticket_id": ticket_id,
-                "at": e.at,
-                "actor": e.actor,
-                "role": e.role.value,
-                "action": e.action.value,
-                "note": e.note,
-                "from_status": e.from_status.value if e.from_status else None,
-                "to_status": e.to_status.value if e.to_status else None,
-                "deadline": deadline,
-                "state_since": since,
-                "outcome": (
-                    after.satisfaction.value
-                    if e.action is Action.SURVEY and after.satisfaction is not None
-                    else None
-                ),
-            }
-        )
-        if _starts_state(e):
-            since = e.at
-        if e.action is Action.APPROVE_EXTENSION:
-            deadline = after.deadline
-    return rows
-
-
-def _starts_state(e: HistoryEntry) -> bool:
-    """Whether after ``e`` the ticket is open or closed anew, or under another deadline:
-    registration, a closure, a reopening survey, an approved extension."""
-    if e.action in (Action.REGISTER, Action.APPROVE_EXTENSION):
-        return True
-    was_open = e.from_status in domain.OPEN_STATUSES
-    return e.to_status is not None and was_open != (e.to_status in domain.OPEN_STATUSES)
-
-
-def _state_since_after(since: datetime | None, entries: Sequence[HistoryEntry]) -> datetime | None:
-    for e in entries:
-        if _starts_state(e):
-            since = e.at
-    return since
-
-
-def _state_values(t: Ticket) -> dict[str, Any]:
-    """The columns an action may change (the rest are fixed at registration)."""
-    ext = t.pending_extension
-    return {
-        "status": t.status.value,
-        "deadline": t.deadline,
-        "operator": t.operator,
-        "branch": t.branch,
-        "closed_at": t.closed_at,
-        "satisfaction": t.satisfaction.value if t.satisfaction else None,
-        "surveyed_at": t.surveyed_at,
-        "surveyed_by": t.surveyed_by,
-        "reopen_count": t.reopen_count,
-        "chase_count": t.chase_count,
-        "ext_days": ext.days if ext else None,
-        "ext_reason": ext.reason if ext else None,
-        "ext_by": ext.requested_by if ext else None,
-        "ext_at": ext.requested_at if ext else None,
-    }
-
-
-_SELECT_TICKET = select(_T).where(_T.c.id == bindparam("id"))
-_SELECT_HISTORY = select(_H).where(_H.c.ticket_id == bindparam("id")).order_by(_H.c.id)
-# The rules only look at the last step (time order); loading one row keeps busy operators'
-# actions cheap however long a ticket's history grows.
-_SELECT_LAST_STEP = (
-    select(_H).where(_H.c.ticket_id == bindparam("id")).order_by(_H.c.id.desc()).limit(1)
-)
-
-
-def load_ticket(conn: Connection, ticket_id: int, *, full_history: bool) -> tuple[Any, Ticket]:
-    """The row and the domain ticket, with its whole history or only its last step."""
-    row = load_row(conn, ticket_id)
-    query = _SELECT_HISTORY if full_history else _SELECT_LAST_STEP
-    history = [_history_entry(h) for h in conn.execute(query, {"id": ticket_id})]
-    return row, _to_domain(row, history)
-
-
 # --- registration ----------------------------------------------------------------------------
 
 
@@ -235,50 +104,6 @@ class NewTicket:
     customer_name: str
     tier: str
     content: str
-
-
-# Statements built once with bind parameters: building them per call (values inlined)
-# cost more than the database work itself on the register path.
-_REPEAT = select(
-    exists().where(
-        and_(
-            _T.c.customer_phone == bindparam("phone"),
-            _T.c.category == bindparam("category"),
-            _T.c.kind == TicketKind.COMPLAINT.value,
-            _T.c.registered_at >= bindparam("since", type_=UtcDateTime),
-            _T.c.registered_at < bindparam("until", type_=UtcDateTime),
-        )
-    )
-)
-_INSERT_TICKET = insert(_T).returning(_T.c.id)
-# Multi-row: SQLAlchemy's "insertmanyvalues" sends one INSERT … RETURNING for the batch and
-# hands the ids back in the order of the rows.
-_INSERT_TICKETS = insert(_T).returning(_T.c.id, sort_by_parameter_order=True)
-_INSERT_HISTORY = insert(_H)
-_STATE_COLUMNS = (
-    "status",
-    "deadline",
-    "operator",
-    "branch",
-    "closed_at",
-    "closed_by",
-    "satisfaction",
-    "surveyed_at",
-    "surveyed_by",
-    "reopen_count",
-    "chase_count",
-    "ext_days",
-    "ext_reason",
-    "ext_by",
-    "ext_at",
-    "row_version",
-    "state_since",
-)
-_UPDATE_STATE = (
-    update(_T)
-    .where(_T.c.id == bindparam("_id"), _T.c.row_version == bindparam("_version"))
-    .values({c: bindparam(c, type_=_T.c[c].type) for c in _STATE_COLUMNS})
-)
 
 
 def _validated(ctx: CityContext, new: NewTicket) -> dict[str, Any]:
@@ -299,7 +124,7 @@ def _validated(ctx: CityContext, new: NewTicket) -> dict[str, Any]:
 
 
 #: Follow-up actions an operator may take in the same form as the registration.
-_FOLLOW_UPS = {Action.ANSWER, Action.DISPATCH, Action.HAND_TO_SENIOR, Action.ESCALATE_MANAGER}
+_FOLLOW_UPS = frozenset(Action(f.value) for f in FollowUp)
 
 
 @dataclass(frozen=True)
@@ -342,86 +167,10 @@ def register_many(ctx: CityContext, actor: Actor, intakes: Sequence[Intake]) -> 
     if not prepared:
         return []
     with UnitOfWork(ctx.engine) as uow:
-        repeats = _repeats(uow.conn, ctx, prepared)
-        rows = []
-        for ticket, repeat in zip(prepared, repeats, strict=True):
-            values = _state_values(ticket)
-            values.update(
-                kind=ticket.kind.value,
-                category=ticket.category,
-                channel=ticket.channel.value,
-                customer_phone=ticket.customer_phone,
-                customer_name=ticket.customer_name,
-                tier=ticket.tier.value,
-                content=ticket.content,
-                registered_at=ticket.registered_at,
-                registered_by=actor.id,
-                is_repeat=repeat,
-                closed_by=actor.id if ticket.closed_at is not None else None,
-                compensation_fen=0,
-                row_version=1,
-                state_since=_state_since_after(None, ticket.history),
-            )
-            rows.append(values)
-        # One operator form is the common call: a plain INSERT … RETURNING and the EXISTS
-        # repeat check (in _repeats) keep it clearly cheaper than the batch statements
-        # (benchmarks.city_register, mode form, dropped by about a quarter without them).
-        if len(rows) == 1:
-            ids = [uow.conn.execute(_INSERT_TICKET, rows[0]).scalar_one()]
-        else:
-            ids = list(uow.conn.execute(_INSERT_TICKETS, rows).scalars())
-        history = [
-            entry
-            for new_id, ticket in zip(ids, prepared, strict=True)
-            for entry in _history_values(
-                new_id, ticket.history, since=None, deadline=ticket.deadline, after=ticket
-            )
-        ]
-        uow.conn.execute(_INSERT_HISTORY, history)
+        repeats = find_repeats(uow.conn, ctx.repeat_window_days, prepared)
+        ids = insert_tickets(uow.conn, actor, prepared, repeats)
         uow.commit()
     return [_with_id(t, i) for t, i in zip(prepared, ids, strict=True)]
-
-
-def _repeats(conn: Connection, ctx: CityContext, batch: Sequence[Ticket]) -> list[bool]:
-    """For each ticket: is it a repeat complaint (same phone and category, registered in the
-    window before it), against the store and the earlier tickets of the batch?"""
-    complaints = [t for t in batch if t.kind is TicketKind.COMPLAINT]
-    if not complaints:
-        return [False] * len(batch)
-    window = timedelta(days=ctx.repeat_window_days)
-    if len(complaints) == 1:
-        t = complaints[0]
-        params = {
-            "phone": t.customer_phone,
-            "category": t.category,
-            "since": t.registered_at - window,
-            "until": t.registered_at,
-        }
-        known = bool(conn.execute(_REPEAT, params).scalar())
-        return [known if x is t else False for x in batch]
-    earliest = min(t.registered_at for t in complaints) - window
-    latest = max(t.registered_at for t in complaints)
-    seen: dict[tuple[str, str], list[datetime]] = {}
-    for phone, category, at in conn.execute(
-        select(_T.c.customer_phone, _T.c.category, _T.c.registered_at).where(
-            _T.c.kind == TicketKind.COMPLAINT.value,
-            _T.c.customer_phone.in_(sorted({t.customer_phone for t in complaints})),
-            _T.c.registered_at >= earliest,
-            _T.c.registered_at < latest,
-        )
-    ):
-        seen.setdefault((phone, category), []).append(at)
-    for t in complaints:
-        seen.setdefault((t.customer_phone, t.category), []).append(t.registered_at)
-    out = []
-    for t in batch:
-        if t.kind is not TicketKind.COMPLAINT:
-            out.append(False)
-            continue
-        since = t.registered_at - window
-        earlier = seen[(t.customer_phone, t.category)]
-        out.append(any(since <= at < t.registered_at for at in earlier))
-    return out
 
 
 def _prepare(ctx: CityContext, actor: Actor, intake: Intake) -> Ticket:
@@ -469,6 +218,43 @@ def _with_id(ticket: Ticket, ticket_id: int) -> Ticket:
 _Params = dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Step:
+    """An action that takes nothing but a note (answer, start, close, chase, escalate…)."""
+
+    action: Action
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """Send the ticket to ``branch`` (派单)."""
+
+    branch: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Survey:
+    """The satisfaction callback; ``reopen`` with a dissatisfied outcome puts it back."""
+
+    outcome: Satisfaction
+    reopen: bool = False
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class RequestExtension:
+    """Ask the leader for ``days`` more working days, saying why."""
+
+    days: int
+    reason: str
+
+
+#: What can be done to a registered ticket, as a typed command (:func:`perform`).
+Command = Step | Dispatch | Survey | RequestExtension
+
+
 def _int_param(params: _Params, name: str, *, low: int, high: int) -> int:
     try:
         value = int(params.get(name, 0))
@@ -479,6 +265,69 @@ def _int_param(params: _Params, name: str, *, low: int, high: int) -> int:
     return value
 
 
+def command_for(action: Action | str, params: _Params) -> Command:
+    """A person's request (an action name and loose fields, as the API, the console and the
+    CLI receive them) as a typed command, checked field by field."""
+    step = _enum(Action, action, "action")
+    note = _text(str(params.get("note") or ""), "note")
+    if step is Action.DISPATCH:
+        branch = _text(str(params.get("branch") or ""), "branch", required=True, limit=200)
+        return Dispatch(branch=branch, note=note)
+    if step is Action.SURVEY:
+        outcome = _enum(Satisfaction, params.get("outcome"), "outcome")
+        return Survey(outcome=outcome, reopen=bool(params.get("reopen")), note=note)
+    if step is Action.REQUEST_EXTENSION:
+        reason = _text(str(params.get("reason") or note), "reason", required=True)
+        days = _int_param(params, "days", low=1, high=MAX_EXTENSION_DAYS)
+        return RequestExtension(days=days, reason=reason)
+    return Step(action=step, note=note)
+
+
+_SIMPLE: dict[Action, Callable[..., Ticket]] = {
+    Action.ANSWER: domain.answer,
+    Action.HAND_TO_SENIOR: domain.hand_to_senior,
+    Action.START: domain.start,
+    Action.BRANCH_RETURN: domain.branch_return,
+    Action.CLOSE: domain.close,
+    Action.CHASE: domain.chase,
+    Action.REWORK: domain.rework,
+    Action.ESCALATE_MANAGER: domain.escalate_manager,
+    Action.ESCALATE_PROVINCE: domain.escalate_province,
+    Action.PROVINCE_RESOLVED: domain.province_resolved,
+    Action.REJECT_EXTENSION: domain.reject_extension,
+}
+
+
+def _action_of(command: Command) -> Action:
+    if isinstance(command, Dispatch):
+        return Action.DISPATCH
+    if isinstance(command, Survey):
+        return Action.SURVEY
+    if isinstance(command, RequestExtension):
+        return Action.REQUEST_EXTENSION
+    return command.action
+
+
+def _run(ticket: Ticket, actor: Actor, command: Command, at: datetime, ctx: CityContext) -> Ticket:
+    common: dict[str, Any] = {"actor": actor.id, "role": actor.role, "at": at}
+    if isinstance(command, Dispatch):
+        return domain.dispatch(ticket, branch=command.branch, note=command.note, **common)
+    if isinstance(command, Survey):
+        return domain.survey(
+            ticket, command.outcome, reopen=command.reopen, note=command.note, **common
+        )
+    if isinstance(command, RequestExtension):
+        return domain.request_extension(ticket, days=command.days, reason=command.reason, **common)
+    action, note = command.action, command.note
+    if action is Action.APPROVE_EXTENSION:
+        return domain.approve_extension(ticket, calendar=ctx.calendar, note=note, **common)
+    if action in (Action.ESCALATE_PROVINCE, Action.ESCALATE_MANAGER) and not note.strip():
+        raise CityError(f"{action.value} needs the reason (note)")
+    if action not in _SIMPLE:  # REGISTER
+        raise CityError(f"{action.value} is not an action on an existing ticket")
+    return _SIMPLE[action](ticket, note=note, **common)
+
+
 def _apply(
     ticket: Ticket,
     actor: Actor,
@@ -487,44 +336,34 @@ def _apply(
     params: _Params,
     ctx: CityContext,
 ) -> Ticket:
-    note = _text(str(params.get("note") or ""), "note")
-    common: dict[str, Any] = {"actor": actor.id, "role": actor.role, "at": at}
-    if action is Action.DISPATCH:
-        branch = _text(str(params.get("branch") or ""), "branch", required=True, limit=200)
-        return domain.dispatch(ticket, branch=branch, note=note, **common)
-    if action is Action.SURVEY:
-        outcome = _enum(Satisfaction, params.get("outcome"), "outcome")
-        return domain.survey(
-            ticket, outcome, reopen=bool(params.get("reopen")), note=note, **common
-        )
-    if action is Action.REQUEST_EXTENSION:
-        reason = _text(str(params.get("reason") or note), "reason", required=True)
-        return domain.request_extension(
-            ticket,
-            days=_int_param(params, "days", low=1, high=MAX_EXTENSION_DAYS),
-            reason=reason,
-            **common,
-        )
-    if action is Action.APPROVE_EXTENSION:
-        return domain.approve_extension(ticket, calendar=ctx.calendar, note=note, **common)
-    if action in (Action.ESCALATE_PROVINCE, Action.ESCALATE_MANAGER) and not note.strip():
-        raise CityError(f"{action.value} needs the reason (note)")
-    simple: dict[Action, Callable[..., Ticket]] = {
-        Action.ANSWER: domain.answer,
-        Action.HAND_TO_SENIOR: domain.hand_to_senior,
-        Action.START: domain.start,
-        Action.BRANCH_RETURN: domain.branch_return,
-        Action.CLOSE: domain.close,
-        Action.CHASE: domain.chase,
-        Action.REWORK: domain.rework,
-        Action.ESCALATE_MANAGER: domain.escalate_manager,
-        Action.ESCALATE_PROVINCE: domain.escalate_province,
-        Action.PROVINCE_RESOLVED: domain.province_resolved,
-        Action.REJECT_EXTENSION: domain.reject_extension,
-    }
-    if action not in simple:  # REGISTER
-        raise CityError(f"{action.value} is not an action on an existing ticket")
-    return simple[action](ticket, note=note, **common)
+    return _run(ticket, actor, command_for(action, params), at, ctx)
+
+
+def perform(
+    ctx: CityContext,
+    actor: Actor,
+    ticket_id: int | str,
+    command: Command,
+    *,
+    at: datetime | None = None,
+) -> Ticket:
+    """Carry out ``command`` on a ticket in one transaction. An escalation to the province
+    also queues the Escalation (with the ticket's full history) for the hub, in the same
+    transaction."""
+    number = parse_ticket_id(ticket_id)
+    step = _action_of(command)
+    moment = at or ctx.now()
+    with UnitOfWork(ctx.engine) as uow:
+        full = step is Action.ESCALATE_PROVINCE
+        row, before = load_ticket(uow.conn, number, full_history=full)
+        after = _run(before, actor, command, moment, ctx)
+        save_ticket(uow.conn, row, before, after, actor, step)
+        if isinstance(command, Step) and step is Action.ESCALATE_PROVINCE:
+            _queue_escalation(uow.conn, after, row, actor, command.note, moment)
+        elif step in (Action.CLOSE, Action.SURVEY):
+            _queue_follow_up(uow.conn, after, row.id, moment)
+        uow.commit()
+    return after
 
 
 def act(
@@ -536,61 +375,18 @@ def act(
     at: datetime | None = None,
     **params: Any,
 ) -> Ticket:
-    """Perform ``action`` on a ticket (params: ``note``; ``branch`` for dispatch; ``outcome``
-    and ``reopen`` for survey; ``days`` and ``reason`` for an extension request).
-
-    An escalation to the province also queues the Escalation (with the ticket's full
-    history) for the hub, in the same transaction.
-    """
+    """:func:`perform` for a person's request as the edges receive it (params: ``note``;
+    ``branch`` for dispatch; ``outcome`` and ``reopen`` for survey; ``days`` and ``reason``
+    for an extension request), checked by :func:`command_for`."""
     number = parse_ticket_id(ticket_id)
-    step = _enum(Action, action, "action")
-    moment = at or ctx.now()
-    with UnitOfWork(ctx.engine) as uow:
-        full = step is Action.ESCALATE_PROVINCE
-        row, before = load_ticket(uow.conn, number, full_history=full)
-        after = _apply(before, actor, step, moment, params, ctx)
-        save_ticket(uow.conn, row, before, after, actor, step)
-        if step is Action.ESCALATE_PROVINCE:
-            _queue_escalation(uow.conn, after, row, actor, str(params.get("note") or ""), moment)
-        elif step in (Action.CLOSE, Action.SURVEY):
-            _queue_follow_up(uow.conn, after, row.id, moment)
-        uow.commit()
-    return after
-
-
-def save_ticket(
-    conn: Connection, row: Any, before: Ticket, after: Ticket, actor: Actor, step: Action
-) -> None:
-    """Write ``after`` over ``row`` (refused with Conflict if the row changed since it was
-    read) and append the history entries ``before`` did not have."""
-    values = _state_values(after)
-    if after.closed_at is None:
-        values["closed_by"] = None
-    elif before.closed_at is None:
-        values["closed_by"] = actor.id
-    else:
-        values["closed_by"] = row.closed_by
-    new_entries = after.history[len(before.history) :]
-    values.update(
-        row_version=row.row_version + 1,
-        state_since=_state_since_after(row.state_since, new_entries),
-        _id=row.id,
-        _version=row.row_version,
-    )
-    done = conn.execute(_UPDATE_STATE, values)
-    if done.rowcount != 1:
-        raise Conflict(f"ticket {row.id} was changed by someone else meanwhile; reload it")
-    history = _history_values(
-        row.id, new_entries, since=row.state_since, deadline=before.deadline, after=after
-    )
-    conn.execute(_INSERT_HISTORY, history)
+    return perform(ctx, actor, number, command_for(action, params), at=at)
 
 
 def pb_history(entries: Sequence[HistoryEntry]) -> list[pb.HistoryEntry]:
     """A ticket's history as it travels to the province (escalations, traces)."""
     out = []
     for e in entries:
-        h = pb.HistoryEntry(actor=e.actor, action=e.action.value, note=e.note)
+        h = pb.HistoryEntry(actor=e.actor, action=e.action.value, note=wire_text(e))
         h.at.FromDatetime(e.at)
         out.append(h)
     return out
@@ -618,7 +414,7 @@ def _queue_escalation(
     )
     body.registered_at.FromDatetime(ticket.registered_at)
     seq = outbox.append(conn, body, now=at)
-    conn.execute(update(_T).where(_T.c.id == row.id).values(escalated_at=at))
+    conn.execute(update(TICKETS).where(TICKETS.c.id == row.id).values(escalated_at=at))
     conn.execute(
         insert(Escalation).values(
             ticket_id=row.id, escalated_at=at, escalated_by=actor.id, reason=reason, outbox_seq=seq
@@ -688,8 +484,10 @@ def record_compensation(
             load_row(uow.conn, number),
             actor,
             Action.COMPENSATE,
-            f"{fen / 100:.2f} yuan: {note}",
+            note,
             moment,
+            code=NoteCode.COMPENSATION,
+            params={"fen": fen},
             compensation_fen=fen,
             compensation_note=note,
             compensated_at=moment,
@@ -697,76 +495,27 @@ def record_compensation(
         uow.commit()
 
 
-def load_row(conn: Connection, ticket_id: int) -> Any:
-    """The ticket's row, or NotFound."""
-    row = conn.execute(_SELECT_TICKET, {"id": ticket_id}).first()
-    if row is None:
-        raise NotFound(f"ticket {ticket_id} does not exist in this city's store")
-    return row
-
-
-def record_step(
-    conn: Connection,
-    row: Any,
-    actor: Actor,
-    action: Action,
-    note: str,
-    at: datetime,
-    **changes: Any,
-) -> None:
-    """A step that is not a lifecycle transition (compensation, classification): columns
-    change, the status does not, and the history gets its row — in the caller's transaction."""
-    conn.execute(
-        update(_T).where(_T.c.id == row.id).values(**changes, row_version=_T.c.row_version + 1)
-    )
-    conn.execute(
-        _INSERT_HISTORY,
-        [
-            {
-                "ticket_id": row.id,
-                "at": at,
-                "actor": actor.id,
-                "role": actor.role.value,
-                "action": action.value,
-                "note": note,
-                "from_status": row.status,
-                "to_status": row.status,
-                "deadline": row.deadline,
-                "state_since": row.state_since,
-                "outcome": None,
-            }
-        ],
-    )
-
-
 # --- reading ---------------------------------------------------------------------------------
 
 
-def get(ctx: CityContext, ticket_id: int | str) -> tuple[Ticket, dict[str, Any]]:
-    """The ticket with its whole history, and the stored extras (repeat flag, compensation,
-    who registered and closed it, suggestion classification)."""
+def get(ctx: CityContext, ticket_id: int | str) -> Ticket:
+    """The ticket with its whole history (record-only steps such as compensation too)."""
+    return stored(ctx, ticket_id).ticket
+
+
+def stored(ctx: CityContext, ticket_id: int | str) -> StoredTicket:
+    """The ticket with its whole history and what the store keeps about it."""
     number = parse_ticket_id(ticket_id)
     with ctx.engine.connect() as conn:
-        row, ticket = load_ticket(conn, number, full_history=True)
-    extras = {
-        "is_repeat": row.is_repeat,
-        "registered_by": row.registered_by,
-        "closed_by": row.closed_by,
-        "compensation_fen": row.compensation_fen,
-        "compensation_note": row.compensation_note,
-        "suggestion_class": row.suggestion_class,
-        "escalated_at": row.escalated_at,
-        "overtime": domain.is_overtime(ticket, ctx.now()),
-    }
-    return ticket, extras
+        return load_stored(conn, number)
 
 
 def history(ctx: CityContext, ticket_id: int | str) -> list[HistoryEntry]:
     """Every step of a ticket including non-lifecycle ones (compensation), in order."""
     number = parse_ticket_id(ticket_id)
     with ctx.engine.connect() as conn:
-        rows = conn.execute(_SELECT_HISTORY, {"id": number}).all()
-    return [_history_entry(r) for r in rows]
+        rows = conn.execute(SELECT_HISTORY, {"id": number}).all()
+    return [history_entry(r) for r in rows]
 
 
 def search(
@@ -782,26 +531,26 @@ def search(
     offset: int = 0,
 ) -> list[Any]:
     """Ticket rows for lists and queues, newest first."""
-    query = select(_T)
+    query = select(TICKETS)
     if status:
-        query = query.where(_T.c.status == _enum(Status, status, "status").value)
+        query = query.where(TICKETS.c.status == _enum(Status, status, "status").value)
     if kind:
-        query = query.where(_T.c.kind == _enum(TicketKind, kind, "kind").value)
+        query = query.where(TICKETS.c.kind == _enum(TicketKind, kind, "kind").value)
     if phone:
-        query = query.where(_T.c.customer_phone == normalise_phone(phone))
+        query = query.where(TICKETS.c.customer_phone == normalise_phone(phone))
     if operator:
-        query = query.where(_T.c.operator == operator)
+        query = query.where(TICKETS.c.operator == operator)
     if open_only or overtime_only:
-        query = query.where(_T.c.status.in_([s.value for s in domain.OPEN_STATUSES]))
+        query = query.where(TICKETS.c.status.in_([s.value for s in domain.OPEN_STATUSES]))
     if overtime_only:
-        query = query.where(_T.c.deadline < ctx.now())
+        query = query.where(TICKETS.c.deadline < ctx.now())
     limit = max(1, min(int(limit), 500))
     offset = max(0, min(int(offset), 10_000_000))
-    query = query.order_by(_T.c.id.desc()).limit(limit).offset(offset)
+    query = query.order_by(TICKETS.c.id.desc()).limit(limit).offset(offset)
     with ctx.engine.connect() as conn:
         return list(conn.execute(query))
 
 
 def count(ctx: CityContext) -> int:
     with ctx.engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(_T)).scalar_one())
+        return int(conn.execute(select(func.count()).select_from(TICKETS)).scalar_one())

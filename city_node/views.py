@@ -11,23 +11,29 @@ Plain pydantic, no web framework: the CLI imports it without the console's stack
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Row
 
-from city_node import domain, personal_data, reports, tickets
+from city_node import domain, personal_data, reports, rules, tickets
 from city_node.context import CityContext
 from city_node.domain import (
     Action,
     Channel,
     CustomerTier,
+    HistoryEntry,
+    NoteCode,
+    ReportStatus,
     Role,
     Satisfaction,
     Status,
     TicketKind,
 )
+from city_node.history_text import entry_text
+from city_node.web.i18n import DEFAULT_LANG, Lang
 from sync.masking import mask_name, mask_phone
+from sync.vocabulary import PeriodKind, ReportKind
 
 # --- tickets -----------------------------------------------------------------------------------
 
@@ -54,9 +60,12 @@ class HistoryOut(BaseModel):
     actor: str
     role: Role
     action: Action
-    note: str
+    note: str = Field(description="the person's own words (may be empty)")
     from_status: Status | None
     to_status: Status | None
+    code: NoteCode = Field(description="what the step recorded, with ``params``")
+    params: dict[str, str | int | bool]
+    text: str = Field(description="code, parameters and note in the reader's language")
 
 
 class ExtensionOut(BaseModel):
@@ -87,11 +96,14 @@ class TicketDetail(TicketSummary):
     )
 
 
-def ticket_detail(ctx: CityContext, ticket_id: int | str, role: Role | None) -> TicketDetail:
+def ticket_detail(
+    ctx: CityContext, ticket_id: int | str, role: Role | None, lang: Lang = DEFAULT_LANG
+) -> TicketDetail:
     """A ticket as the API, the ticket page and the CLI show it, with the actions ``role``
-    may take (none when no one signed in asks: ``fedsync city ticket show``); phone and name
-    masked unless ``role`` calls customers."""
-    ticket, extras = tickets.get(ctx, ticket_id)
+    may take (none when no one signed in asks: ``fedsync city ticket show``), its history
+    in ``lang``; phone and name masked unless ``role`` calls customers."""
+    record = tickets.stored(ctx, ticket_id)
+    ticket = record.ticket
     ext = ticket.pending_extension
     detail = TicketDetail(
         id=int(ticket.id),
@@ -107,7 +119,7 @@ def ticket_detail(ctx: CityContext, ticket_id: int | str, role: Role | None) -> 
         operator=ticket.operator,
         branch=ticket.branch,
         closed_at=ticket.closed_at,
-        is_repeat=bool(extras["is_repeat"]),
+        is_repeat=record.is_repeat,
         content=ticket.content,
         satisfaction=ticket.satisfaction,
         surveyed_at=ticket.surveyed_at,
@@ -115,18 +127,21 @@ def ticket_detail(ctx: CityContext, ticket_id: int | str, role: Role | None) -> 
         reopen_count=ticket.reopen_count,
         chase_count=ticket.chase_count,
         pending_extension=ExtensionOut(**vars(ext)) if ext else None,
-        overtime=bool(extras["overtime"]),
-        registered_by=extras["registered_by"],
-        closed_by=extras["closed_by"],
-        compensation_fen=extras["compensation_fen"] or 0,
-        compensation_note=extras["compensation_note"],
-        suggestion_class=extras["suggestion_class"],
-        escalated_at=extras["escalated_at"],
-        # tickets.history also has the record-only steps (compensation) that get() leaves out
-        history=[HistoryOut(**vars(h)) for h in tickets.history(ctx, ticket_id)],
+        overtime=rules.is_overtime(ticket, ctx.now()),
+        registered_by=record.registered_by,
+        closed_by=record.closed_by,
+        compensation_fen=record.compensation_fen,
+        compensation_note=record.compensation_note,
+        suggestion_class=record.suggestion_class,
+        escalated_at=record.escalated_at,
+        history=[_history_out(h, lang, ctx) for h in ticket.history],
         allowed_actions=sorted(domain.allowed_actions(ticket, role)) if role is not None else [],
     )
     return _masked(detail, role)
+
+
+def _history_out(h: HistoryEntry, lang: Lang, ctx: CityContext) -> HistoryOut:
+    return HistoryOut(**vars(h), text=entry_text(h, lang, ctx.zone))
 
 
 _T = TypeVar("_T", bound=TicketSummary)
@@ -154,11 +169,11 @@ def ticket_summary(row: Row[Any], role: Role | None = None) -> TicketSummary:
 
 class ReportOut(BaseModel):
     id: int
-    kind: Literal["statistics", "qa", "overtime"]
-    period_kind: str
+    kind: ReportKind
+    period_kind: PeriodKind
     period_start: date
     revision: int
-    status: Literal["draft", "approved", "rejected", "superseded"]
+    status: ReportStatus
     drafted_at: datetime
     drafted_by: str
     decided_at: datetime | None

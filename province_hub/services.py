@@ -26,6 +26,7 @@ from sync.limits import MAX_HEARTBEAT_TEXT_CHARS
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.periods import PeriodError, parse_period, today_in
 from sync.validation import broken_rule, clamp_to_int64
+from sync.vocabulary import LinkStatus
 from sync.wire import RawBody
 
 log = logging.getLogger(__name__)
@@ -158,7 +159,7 @@ def ingest_batch(
         with UnitOfWork(engine) as uow:
             link = _lock_link(uow.conn, city_code)
             result = _apply(uow.conn, city_code, link, sequenced, tz_name, moment)
-            link.updates.update(last_contact_at=moment, state="connected")
+            link.updates.update(last_contact_at=moment, state=LinkStatus.CONNECTED)
             if sequenced:
                 link.updates["last_push_at"] = moment
             if heartbeats:
@@ -772,9 +773,3 @@ def mark_streamed_many(
                 .values(streamed_at=moment)
             )
         uow.commit()
-
-
-def latest_notice_seq(engine: Engine) -> int:
-    with engine.connect() as conn:
-        value = conn.execute(select(Counter.value).where(Counter.name == NOTICE_COUNTER)).scalar()
-    return int(value or 0)

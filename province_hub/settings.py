@@ -24,6 +24,7 @@ class HubSettings:
     database_url: str = setting(
         "sqlite:///fedsync-data/hub.sqlite",
         "SQLAlchemy URL of the hub store (SQLite or PostgreSQL)",
+        secret=True,  # a PostgreSQL URL may hold a password: never in repr or logs
     )
     pki_dir: Path = setting(
         Path("fedsync-pki"), "directory of ca.crt, hub.crt, hub.key and crl.pem (fedsync pki init)"

@@ -21,10 +21,6 @@ from sqlalchemy.engine import make_url
 from sync.filemodes import private_file, sqlite_files, warn_if_exposed
 
 
-def sqlite_url(path: Path) -> str:
-    return f"sqlite:///{path}"
-
-
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 

@@ -42,6 +42,7 @@ from sync.pki import (
 )
 from sync.rpc_errors import from_rpc_error
 from sync.version import SCHEMA_VERSION, SOFTWARE_VERSION
+from sync.vocabulary import LinkStatus
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -275,7 +276,7 @@ async def rebase_against_hub(
 class LinkStopped(Exception):
     """Raised inside the delivery loop when the link must wait for an operator."""
 
-    def __init__(self, state: str, message: str) -> None:
+    def __init__(self, state: LinkStatus, message: str) -> None:
         super().__init__(message)
         self.state = state
         self.message = message
@@ -374,16 +375,16 @@ class LinkClient:
             # Park: look again now and then whether an operator fixed it (re-base, new cert).
             return parked
         if isinstance(exc, OutboxError):
-            await self._set_state("error", error=str(exc))
+            await self._set_state(LinkStatus.ERROR, error=str(exc))
             return parked
         if isinstance(exc, OSError | TimeoutError):
             # The hub could not be reached for the certificate check: a transport failure.
-            await self._set_state("backing-off", error=f"hub unreachable: {exc}")
+            await self._set_state(LinkStatus.BACKING_OFF, error=f"hub unreachable: {exc}")
             return None
         if not isinstance(exc, grpc.aio.AioRpcError):
             # Our own store failed (a restart, a lock timeout...): back off and retry.
             log.exception("delivery of city %s failed", self._city, exc_info=exc)
-            await self._set_state("backing-off", error=f"{type(exc).__name__}: {exc}")
+            await self._set_state(LinkStatus.BACKING_OFF, error=f"{type(exc).__name__}: {exc}")
             return None
         refusal = from_rpc_error(exc)
         if isinstance(refusal, errors.SequenceGap):
@@ -391,17 +392,17 @@ class LinkClient:
             self._attempt += 1
             return 0.0 if self._attempt < 3 else None
         states = {
-            errors.SequenceConflict: "conflict",
-            errors.CertificateRevoked: "revoked",
-            errors.SchemaUnsupported: "incompatible",
+            errors.SequenceConflict: LinkStatus.CONFLICT,
+            errors.CertificateRevoked: LinkStatus.REVOKED,
+            errors.SchemaUnsupported: LinkStatus.INCOMPATIBLE,
         }
         state = states.get(type(refusal)) if refusal else None
         if refusal is not None and state is not None:
-            extra = {"conflict_seq": refusal.seq} if state == "conflict" else {}
+            extra = {"conflict_seq": refusal.seq} if state is LinkStatus.CONFLICT else {}
             await self._set_state(state, error=refusal.message, **extra)
             return parked
         message = refusal.message if refusal else f"{exc.code().name}: {exc.details()}"
-        await self._set_state("backing-off", error=message)
+        await self._set_state(LinkStatus.BACKING_OFF, error=message)
         return None
 
     async def _sleep(self, stop: asyncio.Event, seconds: float) -> None:
@@ -410,7 +411,7 @@ class LinkClient:
         with suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=seconds)
 
-    async def _set_state(self, state: str, *, error: str = "", **extra: Any) -> None:
+    async def _set_state(self, state: LinkStatus, *, error: str = "", **extra: Any) -> None:
         self._last_error = error or self._last_error
         await self._db(self._outbox.set_state, state, error=error, **extra)
 
@@ -426,7 +427,7 @@ class LinkClient:
                 handshake_seconds=self._settings.call_timeout,
             )
         except HubRevoked as exc:
-            raise LinkStopped("hub-revoked", str(exc)) from None
+            raise LinkStopped(LinkStatus.HUB_REVOKED, str(exc)) from None
 
     async def _session(self, stub: pb_grpc.FederationStub, push: Any, stop: asyncio.Event) -> None:
         await self._check_hub()
@@ -435,12 +436,13 @@ class LinkClient:
             hello_request(snapshot), timeout=self._settings.call_timeout
         )
         if not hello.compatible:
-            raise LinkStopped("incompatible", hello.message)
-        if snapshot.state == "conflict":
+            raise LinkStopped(LinkStatus.INCOMPATIBLE, hello.message)
+        if snapshot.state == LinkStatus.CONFLICT:
             # Stays parked until an operator re-bases (which resets the state): pushing again
             # would only meet the same refusal.
             raise LinkStopped(
-                "conflict", snapshot.last_error or "sequence conflict: review, then re-base"
+                LinkStatus.CONFLICT,
+                snapshot.last_error or "sequence conflict: review, then re-base",
             )
         # Another epoch at the hub is a conflict only when it holds more than we delivered
         # (this store was re-created or restored). Equal marks: we re-based after its mark.
@@ -452,14 +454,14 @@ class LinkClient:
             and (hello.acked_through_seq > snapshot.delivered_seq)
         ):
             raise LinkStopped(
-                "conflict",
+                LinkStatus.CONFLICT,
                 f"the hub holds seqs up to {hello.acked_through_seq} for this city under epoch "
                 f"{hello.epoch}, but this store's epoch is {snapshot.epoch}: it was re-created "
                 "or restored. Review, then run `fedsync city rebase`.",
             )
         if hello.epoch == snapshot.epoch and hello.acked_through_seq > snapshot.last_seq:
             raise LinkStopped(
-                "conflict",
+                LinkStatus.CONFLICT,
                 f"the hub holds seqs up to {hello.acked_through_seq} but this store has only "
                 f"assigned up to {snapshot.last_seq}: it was restored from an older copy. "
                 "Review, then run `fedsync city rebase`.",
@@ -484,7 +486,7 @@ class LinkClient:
             int(hello.max_message_bytes * 0.9) or self._settings.max_batch_bytes,
         )
         await self._set_state(
-            "connected",
+            LinkStatus.CONNECTED,
             hub_acked_seq=hello.acked_through_seq,
             hub_epoch=hello.epoch,
             last_contact_at=datetime.now(UTC),

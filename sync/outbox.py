@@ -40,6 +40,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sync.db import UnitOfWork, insert_ignore
 from sync.envelopes import build_envelope
 from sync.pb.fedsync.v1 import federation_pb2 as pb
+from sync.vocabulary import LinkStatus
 
 LINK_ROW_ID = 1
 
@@ -64,7 +65,7 @@ class LinkState(OutboxBase):
     #: Highest notice seq persisted in the inbox.
     notice_cursor: Mapped[int] = mapped_column(BigInteger, default=0)
     #: connected / backing-off / conflict / revoked / incompatible / never
-    state: Mapped[str] = mapped_column(String(16), default="never")
+    state: Mapped[str] = mapped_column(String(16), default=LinkStatus.NEVER.value)
     last_error: Mapped[str] = mapped_column(Text, default="")
     last_error_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_push_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -248,7 +249,7 @@ class Outbox:
                     last_push_at=moment,
                     last_contact_at=moment,
                     hub_acked_seq=through_seq,
-                    state="connected",
+                    state=LinkStatus.CONNECTED,
                     last_error="",
                 )
             )
@@ -418,7 +419,7 @@ class Outbox:
                     last_seq=hub_acked_seq + len(moved),
                     delivered_seq=hub_acked_seq,
                     hub_acked_seq=hub_acked_seq,
-                    state="never",
+                    state=LinkStatus.NEVER,
                     last_error="",
                     conflict_seq=0,
                 )

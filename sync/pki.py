@@ -18,24 +18,47 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import ipaddress
 import logging
 import os
-import re
 import secrets
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from sync.pki_build import (
+    _build_city,
+    _build_crl,
+    _build_hub,
+    _crl_number,
+    _new_ca,
+)
+from sync.pki_types import (
+    _CA_CRT,
+    _CA_KEY,
+    _CITIES,
+    _CODE_RE,
+    _CRL,
+    _HUB_CRT,
+    _HUB_KEY,
+    _KEY_MODE,
+    _PUBLIC_MODE,
+    CITY_URI_PREFIX,
+    HUB_URI,
+    HubRevoked,
+    NodeIdentity,
+    PkiError,
+    RevocationList,
+    TlsFiles,
+    _Ca,
+)
 
 __all__ = [
     "CITY_URI_PREFIX",
@@ -59,85 +82,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-CITY_URI_PREFIX = "urn:fedsync:city:"
-HUB_URI = "urn:fedsync:hub"
-
-_CA_CN = "fedsync province CA"
-_HUB_CN = "fedsync hub"
-_ORG = "fedsync"
-# "Ten years" for the CA; 3652 covers the leap days in any 10-year span.
-_CA_VALIDITY = timedelta(days=3652)
-# City and hub clocks drift; backdating avoids "certificate not yet valid"
-# failures on a node whose clock is a little behind the one that issued.
-_BACKDATE = timedelta(minutes=5)
-# The CRL is consumed by load_revoked_serials, which deliberately ignores
-# next_update (a stale list of revocations is still a list of revocations),
-# but other tools (openssl verify -crl_check) reject an expired CRL, so give it
-# a long but finite life; every revoke() re-signs it anyway.
-_CRL_VALIDITY = timedelta(days=365)
-# [0-9] rather than \d: \d accepts non-ASCII digits, which would end up in
-# file names and SAN URIs.
-_CODE_RE = re.compile(r"[0-9]{6}")
-
-_CA_CRT = "ca.crt"
-_CA_KEY = "ca.key"
-_HUB_CRT = "hub.crt"
-_HUB_KEY = "hub.key"
-_CRL = "crl.pem"
-_CITIES = "cities"
-
-_KEY_MODE = 0o600
-_PUBLIC_MODE = 0o644
-
-
-@dataclass(frozen=True)
-class NodeIdentity:
-    """Who a certificate belongs to, as read from its SAN URI."""
-
-    kind: Literal["city", "hub"]
-    code: str | None
-    serial: int
-    not_after: datetime
-
-
-@dataclass(frozen=True)
-class TlsFiles:
-    """PEM material in the shape grpc's ssl credential functions expect.
-
-    The paths are where the material was read from: Python's ``ssl`` (which the city uses to
-    look at the hub's certificate, see ``sync.link``) reads a key pair from files only.
-    """
-
-    ca_cert: bytes
-    cert_chain: bytes
-    private_key: bytes
-    cert_path: Path | None = None
-    key_path: Path | None = None
-    #: The CA's revocation list this node checks its peers against.
-    crl_path: Path | None = None
-
-
-@dataclass(frozen=True)
-class RevocationList:
-    """A verified CRL's content: its CRL number (RFC 5280 5.2.3) and the revoked serials."""
-
-    number: int
-    serials: frozenset[int]
-
-
-class PkiError(Exception):
-    """A PKI operation failed for a reason the operator can fix."""
-
-
-class HubRevoked(PkiError):
-    """The hub presented a certificate that is revoked (or not a hub's): a city refuses it."""
-
-
-@dataclass(frozen=True)
-class _Ca:
-    cert: x509.Certificate
-    key: ec.EllipticCurvePrivateKey
 
 
 # --------------------------------------------------------------------------
@@ -515,194 +459,6 @@ def _parse_reason(reason: str) -> x509.ReasonFlags:
         )
         raise PkiError(f"unknown revocation reason {reason!r}; use one of: {allowed}")
     return flag
-
-
-# --------------------------------------------------------------------------
-# Building certificates and CRLs
-# --------------------------------------------------------------------------
-
-
-def _new_key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-def _new_ca(now: datetime) -> _Ca:
-    key = _new_key()
-    name = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COMMON_NAME, _CA_CN),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, _ORG),
-        ]
-    )
-    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - _BACKDATE)
-        .not_valid_after(now + _CA_VALIDITY)
-        # path_length=0: this CA signs node certificates only, never sub-CAs.
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(ski, critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False
-        )
-        .sign(key, hashes.SHA256())
-    )
-    return _Ca(cert=cert, key=key)
-
-
-def _authority_key_id(ca: _Ca) -> x509.AuthorityKeyIdentifier:
-    try:
-        ski = ca.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-    except x509.ExtensionNotFound:
-        return x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key())
-    return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
-
-
-def _build_leaf(
-    ca: _Ca,
-    *,
-    subject: x509.Name,
-    san: list[x509.GeneralName],
-    eku: list[x509.ObjectIdentifier],
-    validity: timedelta,
-    now: datetime,
-) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    key = _new_key()
-    # A leaf outliving its issuer fails path validation the day the CA
-    # expires anyway; capping keeps not_after honest about when it stops working.
-    not_after = min(now + validity, ca.cert.not_valid_after_utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(ca.cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - _BACKDATE)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage(eku), critical=False)
-        .add_extension(x509.SubjectAlternativeName(san), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(_authority_key_id(ca), critical=False)
-        .sign(ca.key, hashes.SHA256())
-    )
-    return cert, key
-
-
-def _build_city(
-    ca: _Ca, code: str, validity: timedelta, now: datetime
-) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    subject = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COMMON_NAME, code),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, _ORG),
-            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "city"),
-        ]
-    )
-    san: list[x509.GeneralName] = [
-        x509.UniformResourceIdentifier(f"{CITY_URI_PREFIX}{code}"),
-        x509.DNSName(f"city-{code}"),
-    ]
-    return _build_leaf(
-        ca,
-        subject=subject,
-        san=san,
-        eku=[ExtendedKeyUsageOID.CLIENT_AUTH],
-        validity=validity,
-        now=now,
-    )
-
-
-def _build_hub(
-    ca: _Ca, hosts: list[str], validity: timedelta, now: datetime
-) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    subject = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COMMON_NAME, _HUB_CN),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, _ORG),
-            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "hub"),
-        ]
-    )
-    san: list[x509.GeneralName] = []
-    for host in hosts:
-        try:
-            san.append(x509.IPAddress(ipaddress.ip_address(host)))
-            continue
-        except ValueError:
-            pass
-        try:
-            san.append(x509.DNSName(host))
-        except ValueError as exc:  # e.g. a non-ASCII name not given as an A-label
-            raise PkiError(f"invalid hub host {host!r}: {exc}") from exc
-    san.append(x509.UniformResourceIdentifier(HUB_URI))
-    return _build_leaf(
-        ca,
-        subject=subject,
-        san=san,
-        # clientAuth too: the hub also dials out to city nodes.
-        eku=[ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
-        validity=validity,
-        now=now,
-    )
-
-
-def _build_crl(
-    ca: _Ca,
-    *,
-    revoked: Sequence[x509.RevokedCertificate],
-    number: int,
-    now: datetime,
-) -> x509.CertificateRevocationList:
-    builder = (
-        x509.CertificateRevocationListBuilder()
-        .issuer_name(ca.cert.subject)
-        .last_update(now)
-        .next_update(now + _CRL_VALIDITY)
-        .add_extension(x509.CRLNumber(number), critical=False)
-        .add_extension(_authority_key_id(ca), critical=False)
-    )
-    for entry in revoked:
-        builder = builder.add_revoked_certificate(entry)
-    return builder.sign(ca.key, hashes.SHA256())
-
-
-def _crl_number(crl: x509.CertificateRevocationList) -> int:
-    try:
-        return crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
-    except x509.ExtensionNotFound:
-        return 0
 
 
 # --------------------------------------------------------------------------

@@ -15,7 +15,7 @@ is a JSON integer (``true`` is not 1 fen), a date is ``YYYY-MM-DD`` text (``0`` 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Self
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, model_validator
@@ -26,6 +26,7 @@ from city_node.domain import (
     Action,
     Channel,
     CustomerTier,
+    FollowUp,
     Role,
     Satisfaction,
     Status,
@@ -41,8 +42,10 @@ from city_node.views import (
     ticket_summary,
 )
 from city_node.web.auth import AREAS, api_user, may, require
+from city_node.web.i18n import DEFAULT_LANG, Lang
 from sync.limits import INT64_MAX, MAX_NOTE_CHARS
 from sync.outbox import Outbox
+from sync.vocabulary import PeriodKind, ReceiptAction, ReportKind
 
 
 class Problem(BaseModel):
@@ -98,6 +101,15 @@ def context(request: Request) -> CityContext:
 
 
 Ctx = Annotated[CityContext, Depends(context)]
+
+
+def _request_lang(request: Request) -> Lang:
+    """The language the history is rendered in: ``?lang=``, the cookie, else Chinese."""
+    lang: Lang = getattr(request.state, "lang", DEFAULT_LANG)
+    return lang
+
+
+ReaderLang = Annotated[Lang, Depends(_request_lang)]
 
 
 def actor_of(user: StaffMember) -> Actor:
@@ -158,8 +170,6 @@ def categories(user: User, ctx: Ctx) -> list[CategoryOut]:
 
 
 # --- tickets -----------------------------------------------------------------------------------
-
-FollowUp = Literal["answer", "dispatch", "hand_to_senior", "escalate_manager"]
 
 
 class TicketIn(_In):
@@ -248,10 +258,12 @@ def act_on_ticket(ctx: CityContext, user: StaffMember, ticket_id: int, body: Act
     tickets.act(ctx, actor_of(user), ticket_id, body.action, **params)
 
 
-def show_ticket(ctx: CityContext, user: StaffMember, ticket_id: int) -> TicketDetail:
-    """A ticket as ``user`` may see it (masked for roles that never call customers); an
-    unmasked read goes to the access log."""
-    detail = ticket_detail(ctx, ticket_id, user.role)
+def show_ticket(
+    ctx: CityContext, user: StaffMember, ticket_id: int, lang: Lang = DEFAULT_LANG
+) -> TicketDetail:
+    """A ticket as ``user`` may see it (masked for roles that never call customers), its
+    history in ``lang``; an unmasked read goes to the access log."""
+    detail = ticket_detail(ctx, ticket_id, user.role, lang)
     personal_data.ticket_read(ctx, actor_of(user), detail.id)
     return detail
 
@@ -296,13 +308,13 @@ def list_tickets(
 
 
 @router.post("/tickets", response_model=TicketDetail, status_code=201, summary="Register a ticket")
-def create_ticket(body: TicketIn, user: User, ctx: Ctx) -> TicketDetail:
-    return show_ticket(ctx, user, register_ticket(ctx, user, body))
+def create_ticket(body: TicketIn, user: User, ctx: Ctx, lang: ReaderLang) -> TicketDetail:
+    return show_ticket(ctx, user, register_ticket(ctx, user, body), lang)
 
 
 @router.get("/tickets/{ticket_id}", response_model=TicketDetail, summary="One ticket")
-def get_ticket(ticket_id: RowId, user: User, ctx: Ctx) -> TicketDetail:
-    return show_ticket(ctx, user, ticket_id)
+def get_ticket(ticket_id: RowId, user: User, ctx: Ctx, lang: ReaderLang) -> TicketDetail:
+    return show_ticket(ctx, user, ticket_id, lang)
 
 
 @router.post(
@@ -310,9 +322,11 @@ def get_ticket(ticket_id: RowId, user: User, ctx: Ctx) -> TicketDetail:
     response_model=TicketDetail,
     summary="Act on a ticket (dispatch, close, survey…)",
 )
-def ticket_action(ticket_id: RowId, body: ActionIn, user: User, ctx: Ctx) -> TicketDetail:
+def ticket_action(
+    ticket_id: RowId, body: ActionIn, user: User, ctx: Ctx, lang: ReaderLang
+) -> TicketDetail:
     act_on_ticket(ctx, user, ticket_id, body)
-    return show_ticket(ctx, user, ticket_id)
+    return show_ticket(ctx, user, ticket_id, lang)
 
 
 @router.post(
@@ -321,10 +335,10 @@ def ticket_action(ticket_id: RowId, body: ActionIn, user: User, ctx: Ctx) -> Tic
     summary="Record compensation paid (manager hotline)",
 )
 def ticket_compensation(
-    ticket_id: RowId, body: CompensationIn, user: User, ctx: Ctx
+    ticket_id: RowId, body: CompensationIn, user: User, ctx: Ctx, lang: ReaderLang
 ) -> TicketDetail:
     tickets.record_compensation(ctx, actor_of(user), ticket_id, fen=body.fen, note=body.note)
-    return show_ticket(ctx, user, ticket_id)
+    return show_ticket(ctx, user, ticket_id, lang)
 
 
 # --- standard answers --------------------------------------------------------------------------
@@ -357,8 +371,8 @@ def answers(
 
 
 class DraftIn(_In):
-    kind: Literal["statistics", "qa", "overtime"]
-    period_kind: Literal["day", "week", "month", "quarter", "year"]
+    kind: ReportKind
+    period_kind: PeriodKind
     start: DateText = Field(
         description="first day of the period (local date, YYYY-MM-DD, years 2000..2100)"
     )
@@ -529,7 +543,7 @@ class NoticeOut(BaseModel):
 
 
 class ReceiptIn(_In):
-    action: Literal["read", "done", "objection"]
+    action: ReceiptAction
     note: Note = Field("", description="done: what was done; objection: the reason (required)")
 
 
@@ -629,7 +643,7 @@ def link_status(outbox: Outbox) -> LinkOut:
         last_error=snap.last_error,
         last_error_at=snap.last_error_at,
         last_rejection=snap.last_rejection,
-        # Not every snapshot carries it (older outbox code); 0 means no conflict known.
+        # 0 until the hub refused a push for a sequence conflict.
         conflict_seq=snap.conflict_seq,
         oldest_unsent_at=snap.oldest_unsent_at,
     )

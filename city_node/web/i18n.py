@@ -238,6 +238,7 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "backing-off": ("重试中", "backing off"),
     "conflict": ("序号冲突", "sequence conflict"),
     "revoked": ("证书已吊销", "revoked"),
+    "hub-revoked": ("省平台证书已吊销", "hub certificate revoked"),
     "incompatible": ("版本不兼容", "incompatible"),
     "never": ("从未连接", "never connected"),
 }

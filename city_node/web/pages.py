@@ -29,6 +29,7 @@ from city_node.context import CityContext, CityError
 from city_node.domain import (
     Channel,
     CustomerTier,
+    FollowUp,
     Role,
     Satisfaction,
     Status,
@@ -72,7 +73,7 @@ NAV: tuple[tuple[str, str, str | None], ...] = (
     ("/access-log", "nav_access_log", "access_log"),
 )
 #: What the register form offers as follow-up (tickets.register accepts these).
-FOLLOW_UPS = ("answer", "dispatch", "hand_to_senior", "escalate_manager")
+FOLLOW_UPS = tuple(FollowUp)
 
 
 def _ctx(request: Request) -> CityContext:
@@ -329,7 +330,7 @@ def ticket_page(
     request: Request, ticket_id: api.RowId, user: User, q: str = "", answer_category: str = ""
 ) -> Response:
     ctx = _ctx(request)
-    detail = api.show_ticket(ctx, user, ticket_id)
+    detail = api.show_ticket(ctx, user, ticket_id, _lang(request))
     # Operators answer with the province's unified wording: offer it next to the ticket,
     # for its category or, when the province wrote none for it, the nearest parent's.
     category: str | None = answer_category or None

@@ -143,6 +143,12 @@ def test_staff_tickets_and_reports(capsys, monkeypatch, city: list[str], tmp_pat
     ]
     assert shown["history"][-1]["note"] == "close by cli"
     assert "宽带断网两天" in ok(capsys, "city", "ticket", "show", "--id", ticket_id, *city)
+    # The history reads in the asked language; Chinese by default.
+    assert shown["history"][1]["code"] == "dispatched_to"
+    assert shown["history"][1]["text"] == "派往 城区营业部"
+    english = ok(capsys, "city", "ticket", "show", "--id", ticket_id, "--lang", "en", *city)
+    assert "to 城区营业部" in english
+
     listed = json.loads(ok(capsys, "city", "ticket", "list", "--status", "closed", "--json", *city))
     assert [t["id"] for t in listed] == [int(ticket_id)]
     assert json.loads(ok(capsys, "city", "ticket", "list", "--open", "--json", *city)) == []
@@ -190,6 +196,33 @@ def test_staff_tickets_and_reports(capsys, monkeypatch, city: list[str], tmp_pat
     )
     assert len(drawn) == 1
     engine.dispose()
+
+    # --then takes every follow-up the API and the console take (escalate_manager too).
+    escalated = json.loads(
+        ok(
+            capsys,
+            "city",
+            "ticket",
+            "register",
+            "--as",
+            "op-j",
+            "--kind",
+            "complaint",
+            "--category",
+            "NET.BROADBAND",
+            "--phone",
+            "13800000002",
+            "--content",
+            "不接受解释",
+            "--then",
+            "escalate_manager",
+            "--note",
+            "客户要求经理处理",
+            "--json",
+            *city,
+        )
+    )
+    assert escalated["status"] == "escalated_manager"
 
 
 def test_simulate_writes_history(capsys, city: list[str]):
@@ -373,5 +406,5 @@ def test_hub_resolve_and_trace_reach_that_city_only(capsys, tmp_path: Path):
 
     # Delivered to the city, the resolution closes the loop on the ticket.
     city_services.accept_notice(ctx.engine, resolution)
-    assert tickets.get(ctx, ticket_id)[0].status is Status.RETURNED
+    assert tickets.get(ctx, ticket_id).status is Status.RETURNED
     hub_engine.dispose()

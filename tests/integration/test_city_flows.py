@@ -81,7 +81,7 @@ async def test_worked_tickets_reach_the_hub_as_an_approved_report(federation: An
         tickets.NewTicket("enquiry", "BILL", "web", "13900002222", "Li", "ordinary", "tariff?"),
         then=Action.ANSWER,
     )
-    assert tickets.get(ctx, repeat.id)[1]["is_repeat"] is True
+    assert tickets.stored(ctx, repeat.id).is_repeat is True
 
     today = ctx.today(now)
     draft = reports.draft(ctx, "statistics", "day", today, by="stat-1")
@@ -147,7 +147,7 @@ async def test_escalation_is_resolved_by_the_province_and_the_loop_closes(federa
         roster_codes=ROSTER_CODES,
     )
     resolved = await wait_until(
-        lambda: tickets.get(ctx, vip.id)[0].status is Status.RETURNED, what="resolution applied"
+        lambda: tickets.get(ctx, vip.id).status is Status.RETURNED, what="resolution applied"
     )
     assert resolved
     tickets.act(ctx, SENIOR, vip.id, "close", note="customer accepted the refund")
@@ -283,4 +283,4 @@ async def test_bad_requests_change_nothing(federation: Any) -> None:
     with pytest.raises(Exception, match="cannot close"):
         tickets.act(ctx, JUNIOR, t.id, "close")
     assert [h.action for h in tickets.history(ctx, t.id)] == ["register"]
-    assert datetime.now(UTC) - tickets.get(ctx, t.id)[0].registered_at < timedelta(minutes=5)
+    assert datetime.now(UTC) - tickets.get(ctx, t.id).registered_at < timedelta(minutes=5)

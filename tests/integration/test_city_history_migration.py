@@ -1,6 +1,7 @@
 """Migration c0003 gives the steps of a store made before it what the report figures need:
 the survey outcomes, the deadline each step was taken under, since when the ticket had
-been open or closed — so the reports count an older store's reopened tickets right too."""
+been open or closed — so the reports count an older store's reopened tickets right too.
+Migration c0007 turns the English text the code wrote into codes and parameters."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from zoneinfo import ZoneInfo
 from alembic import command
 from sqlalchemy import insert, inspect, select
 
-from city_node import reports
+from city_node import reports, tickets
 from city_node.context import make_context
+from city_node.history_text import entry_text, wire_text
 from city_node.store import METADATA, MIGRATIONS, HistoryRow, TicketRow, create_schema
 from sync.db import make_engine, write_connection
 from sync.migrate import config
@@ -113,6 +115,35 @@ def test_c0003_backfills_outcomes_deadlines_and_stretches(databases: Any) -> Non
     since = [_at(h) for h in (9, 9, 9, 9, 20.5, 32, 32, 34, 34, 41)]
     assert [r.state_since for r in rows] == since
     assert ticket_since == _at(41)
+
+    # c0007: the English text the code wrote became a code and its parameters.
+    with engine.connect() as conn:
+        coded = conn.execute(
+            select(HistoryRow.code, HistoryRow.params, HistoryRow.note).order_by(HistoryRow.id)
+        ).all()
+    assert [tuple(c) for c in coded] == [
+        ("note", None, ""),
+        ("dispatched_to", {"branch": "B"}, ""),
+        ("note", None, ""),
+        ("note", None, ""),
+        ("surveyed", {"outcome": "dissatisfied", "reopened": True}, ""),
+        ("extension_requested", {"days": 2}, "parts"),
+        (
+            "deadline_moved",
+            {"from": FIRST_DEADLINE.isoformat(), "to": SECOND_DEADLINE.isoformat()},
+            "",
+        ),
+        ("note", None, ""),
+        ("note", None, ""),
+        ("surveyed", {"outcome": "satisfied", "reopened": False}, ""),
+    ]
+    ticket = tickets.get(make_context(engine, "620100", tz_name="Asia/Shanghai"), 1)
+    assert [entry_text(h, "zh") for h in ticket.history][4:6] == [
+        "不满意；已重新打开",
+        "申请延期 2 个工作日：parts",
+    ]
+    # The province still receives the English line it always did.
+    assert [wire_text(h) for h in ticket.history] == [note for *_, note in STEPS]
 
     ctx = make_context(engine, "620100", tz_name="Asia/Shanghai")
     later = datetime(2027, 1, 1, tzinfo=ZONE)

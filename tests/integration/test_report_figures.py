@@ -213,7 +213,8 @@ def _work(ctx: Any, specs: list[dict[str, Any]]) -> list[Worked]:
             log.act(worker, "close", timedelta(minutes=30))
         if s["survey"] and log.closed:
             log.act(SURVEYOR, "survey", timedelta(hours=s["survey_hours"]), outcome=s["survey"])
-        t, extras = tickets.get(ctx, log.ticket.id)
+        record = tickets.stored(ctx, log.ticket.id)
+        t = record.ticket
         # The store holds the same steps the test logged, in order.
         assert [h.action.value for h in t.history] == [x.action for x in log.steps]
         out.append(
@@ -222,9 +223,9 @@ def _work(ctx: Any, specs: list[dict[str, Any]]) -> list[Worked]:
                 t.kind.value,
                 t.category,
                 t.channel.value,
-                extras["is_repeat"],
+                record.is_repeat,
                 t.registered_at,
-                extras["registered_by"],
+                record.registered_by,
                 log.steps,
             )
         )

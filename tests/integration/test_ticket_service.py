@@ -57,7 +57,7 @@ def test_extension_moves_the_deadline_over_holidays_only_with_the_leader(ctx: An
     )
     # Wednesday 30 September, then the 1-7 October holidays are skipped: Thursday 8 October.
     assert done.deadline == datetime(2026, 10, 8, 16, 0, tzinfo=ZONE)
-    assert tickets.get(ctx, t.id)[0].deadline == done.deadline
+    assert tickets.get(ctx, t.id).deadline == done.deadline
     with pytest.raises(CityError, match="days"):
         tickets.act(ctx, OP, t.id, "request_extension", days="two", reason="x")
 
@@ -89,16 +89,15 @@ def test_repeat_window_is_configurable(ctx: Any) -> None:
     inside = tickets.register(ctx, OP, _new(), at=FRIDAY + timedelta(days=7))
     outside = tickets.register(ctx, OP, _new(), at=FRIDAY + timedelta(days=15))
     other_category = tickets.register(ctx, OP, _new(category="BILL"), at=FRIDAY + timedelta(days=1))
-    flags = [
-        tickets.get(ctx, t.id)[1]["is_repeat"] for t in (first, inside, outside, other_category)
-    ]
+    flags = [tickets.stored(ctx, t.id).is_repeat for t in (first, inside, outside, other_category)]
     assert flags == [False, True, False, False]
 
 
 def test_a_stale_write_is_refused(ctx: Any) -> None:
     t = tickets.register(ctx, OP, _new(), at=FRIDAY, then=Action.DISPATCH, branch="B")
     # Two people load the same ticket; the second save must not overwrite the first.
-    from city_node.tickets import _apply, load_ticket, save_ticket
+    from city_node.ticket_store import load_ticket, save_ticket
+    from city_node.tickets import _apply
     from sync.db import UnitOfWork
 
     with UnitOfWork(ctx.engine) as a:
@@ -121,7 +120,7 @@ def test_bulk_intake_is_all_or_nothing(ctx: Any) -> None:
     later = tickets.Intake(_new(), at=FRIDAY + timedelta(hours=1), then=Action.DISPATCH, branch="B")
     stored = tickets.register_many(ctx, OP, [good, later])
     assert [t.status for t in stored] == [Status.DISPATCHED, Status.DISPATCHED]
-    assert tickets.get(ctx, stored[1].id)[1]["is_repeat"] is True  # repeat of the first
+    assert tickets.stored(ctx, stored[1].id).is_repeat is True  # repeat of the first
 
 
 def test_concurrent_operators_each_get_their_ticket(ctx: Any) -> None:

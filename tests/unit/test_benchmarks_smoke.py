@@ -20,6 +20,8 @@ def _run(main: Callable[[Sequence[str]], int], argv: list[str], capsys: Any) -> 
 
 
 def _engine_args(engine: str, request: pytest.FixtureRequest) -> list[str]:
+    if engine not in request.config.getoption("--engines").split(","):
+        pytest.skip(f"{engine} not selected with --engines")
     if engine == "sqlite":
         return ["--engine", "sqlite"]
     return ["--engine", "postgresql", "--pg-url", request.getfixturevalue("postgres_server_url")]

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from city_node import domain as d
+from city_node import rules
 from city_node.calendar import WorkCalendar
 from city_node.categories import CategoryError, CategoryTree, UnknownCategory
 from city_node.domain import (
@@ -146,18 +147,18 @@ def test_priority_tiers_get_half_rounded_up(category: str, tier: CustomerTier, l
 def test_overtime_and_in_time() -> None:
     ticket = new_ticket(category="NET.BROADBAND")  # 2 workdays: Wednesday 09:00
     assert ticket.deadline == at(2024, 6, 5, 9)
-    assert not d.is_overtime(ticket, at(2024, 6, 5, 9))
-    assert d.is_overtime(ticket, at(2024, 6, 5, 9, 1))
-    assert not d.closed_in_time(ticket)
+    assert not rules.is_overtime(ticket, at(2024, 6, 5, 9))
+    assert rules.is_overtime(ticket, at(2024, 6, 5, 9, 1))
+    assert not rules.closed_in_time(ticket)
     late = d.answer(ticket, actor="op1", role=JUNIOR, at=at(2024, 6, 5, 10))
-    assert not d.closed_in_time(late)
-    assert d.is_overtime(late, at(2024, 6, 5, 10))
+    assert not rules.closed_in_time(late)
+    assert rules.is_overtime(late, at(2024, 6, 5, 10))
     on_the_dot = d.answer(ticket, actor="op1", role=JUNIOR, at=at(2024, 6, 5, 9))
-    assert d.closed_in_time(on_the_dot)
-    assert not d.is_overtime(on_the_dot, at(2024, 6, 6))
+    assert rules.closed_in_time(on_the_dot)
+    assert not rules.is_overtime(on_the_dot, at(2024, 6, 6))
     early = d.answer(ticket, actor="op1", role=JUNIOR, at=at(2024, 6, 5, 8))
-    assert d.closed_in_time(early)
-    assert not d.is_overtime(early, at(2030, 1, 1))  # closed in time stays in time
+    assert rules.closed_in_time(early)
+    assert not rules.is_overtime(early, at(2030, 1, 1))  # closed in time stays in time
 
 
 # --- lifecycle ---------------------------------------------------------------------------------
@@ -419,7 +420,7 @@ def test_dissatisfied_survey_reopens() -> None:
     assert ticket.closed_at is None
     assert ticket.reopen_count == 1
     assert ticket.satisfaction is Satisfaction.DISSATISFIED
-    assert not d.closed_in_time(ticket)
+    assert not rules.closed_in_time(ticket)
     # ...and it can be worked and closed again.
     ticket = d.branch_return(ticket, actor="op1", role=JUNIOR, at=t(10))
     ticket = d.close(ticket, actor="op1", role=JUNIOR, at=t(11))
@@ -451,11 +452,11 @@ def test_unreachable_is_not_in_the_denominator() -> None:
         d.survey(closed_ticket(), o, actor="sv", role=Role.SURVEYOR, at=t(9)) for o in outcomes
     ]
     tickets.append(closed_ticket())  # not surveyed yet: not counted at all
-    tally = d.tally_surveys(tickets)
+    tally = rules.tally_surveys(tickets)
     assert tally.surveyed == 4
     assert tally.unreachable == 2
     assert tally.satisfaction_rate == 0.5
-    assert d.tally_surveys([]).satisfaction_rate is None
+    assert rules.tally_surveys([]).satisfaction_rate is None
 
 
 # --- repeat complaints -------------------------------------------------------------------------
@@ -465,28 +466,28 @@ def test_repeat_at_the_window_edge() -> None:
     first = new_ticket(ticket_id="A", when=MONDAY)
     on_edge = new_ticket(ticket_id="B", when=MONDAY + timedelta(days=30))
     past_edge = new_ticket(ticket_id="C", when=MONDAY + timedelta(days=30, seconds=1))
-    assert d.is_repeat(on_edge, [first])
-    assert not d.is_repeat(past_edge, [first])
-    assert d.is_repeat(past_edge, [first], window_days=31)
+    assert rules.is_repeat(on_edge, [first])
+    assert not rules.is_repeat(past_edge, [first])
+    assert rules.is_repeat(past_edge, [first], window_days=31)
 
 
 def test_repeat_needs_same_phone_category_and_complaint_kind() -> None:
     first = new_ticket(ticket_id="A")
     later = MONDAY + timedelta(days=3)
-    assert not d.is_repeat(new_ticket(ticket_id="B", when=later, phone="13911111111"), [first])
-    assert not d.is_repeat(new_ticket(ticket_id="B", when=later, category="BILL.VAS"), [first])
+    assert not rules.is_repeat(new_ticket(ticket_id="B", when=later, phone="13911111111"), [first])
+    assert not rules.is_repeat(new_ticket(ticket_id="B", when=later, category="BILL.VAS"), [first])
     enquiry = new_ticket(ticket_id="B", when=later, kind=TicketKind.ENQUIRY)
-    assert not d.is_repeat(enquiry, [first])
-    assert not d.is_repeat(new_ticket(ticket_id="B", when=later), [enquiry])
-    assert d.is_repeat(new_ticket(ticket_id="B", when=later), [enquiry, first])
+    assert not rules.is_repeat(enquiry, [first])
+    assert not rules.is_repeat(new_ticket(ticket_id="B", when=later), [enquiry])
+    assert rules.is_repeat(new_ticket(ticket_id="B", when=later), [enquiry, first])
 
 
 def test_repeat_only_looks_backwards_and_ignores_itself() -> None:
     first = new_ticket(ticket_id="A")
     later = new_ticket(ticket_id="B", when=MONDAY + timedelta(days=1))
-    assert not d.is_repeat(first, [later])
-    assert not d.is_repeat(first, [first])
-    assert d.is_repeat(later, [first, later])
+    assert not rules.is_repeat(first, [later])
+    assert not rules.is_repeat(first, [first])
+    assert rules.is_repeat(later, [first, later])
 
 
 def test_holiday_calendar_flows_into_deadline() -> None:

@@ -1,0 +1,73 @@
+"""Every refusal a city node gives, as one tree.
+
+Each message says what is wrong and, where it helps, what is allowed; nothing was written
+when one is raised. The console and the API map them to HTTP statuses (in
+:func:`city_node.web.app.status_for`), the CLI to exit status 2::
+
+    CityError (ValueError)           a request that cannot be done           422
+    ├── NotFound (LookupError)       the ticket, notice or report named      404
+    │                                does not exist in this city's store
+    ├── Conflict                     someone else changed the record since   409
+    │                                it was read: reload and retry
+    └── DomainError                  the ticket rules refused (domain.py)
+        ├── PermissionDenied         the role may not do this (to this       403
+        │                            ticket); names who may
+        ├── IllegalTransition        not allowed from the ticket's status;   409
+        │                            names what is allowed from it
+        └── InvalidTicket            malformed: naive time, time going       422
+                                     backwards, no pending extension, …
+
+Apart from the tree, as their modules document: an unknown category code raises
+:class:`city_node.categories.UnknownCategory` (a LookupError; the console answers 422)
+and a bad category file :class:`~city_node.categories.CategoryError` at start-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from city_node.vocabulary import Action, Role, Status
+
+
+class CityError(ValueError):
+    """A request a person made that cannot be done; the message says why."""
+
+
+class NotFound(CityError, LookupError):
+    """The ticket, notice or report named does not exist in this city's store."""
+
+
+class Conflict(CityError):
+    """Someone else changed the record since it was read; read it again and retry."""
+
+
+class DomainError(CityError):
+    """Base of every refusal raised by the ticket rules (:mod:`city_node.domain`)."""
+
+
+class PermissionDenied(DomainError):
+    """The acting role may not perform this action, or not on this ticket."""
+
+    def __init__(self, role: Role, action: Action, reason: str = "") -> None:
+        detail = f": {reason}" if reason else ""
+        super().__init__(f"role {role.value} may not {action.value}{detail}")
+        self.role = role
+        self.action = action
+
+
+class IllegalTransition(DomainError):
+    """The action is not allowed from the ticket's current status."""
+
+    def __init__(self, status: Status, action: Action, allowed: Iterable[Action]) -> None:
+        allowed_names = sorted(a.value for a in allowed)
+        super().__init__(
+            f"cannot {action.value} a ticket in status {status.value}; "
+            f"allowed from {status.value}: {', '.join(allowed_names) or 'nothing'}"
+        )
+        self.status = status
+        self.action = action
+        self.allowed = tuple(allowed_names)
+
+
+class InvalidTicket(DomainError):
+    """The request is malformed (naive time, time going backwards, nothing to approve…)."""
