@@ -69,7 +69,9 @@ def accept_notice(engine: Engine, notice: pb.Notice, *, now: datetime | None = N
             {
                 "notice_seq": notice.seq,
                 "kind": pb.NoticeKind.Name(notice.kind),
-                "priority": pb.Priority.Name(notice.priority),
+                # Unset (a hub that left it out) reads as normal, as the hub's own default;
+                # "PRIORITY_UNSPECIFIED" would not fit the column on PostgreSQL either.
+                "priority": pb.Priority.Name(notice.priority or pb.NORMAL),
                 "title": notice.title,
                 "body": notice.body,
                 "sender": notice.sender,

@@ -100,3 +100,20 @@ def test_versions_and_links_on_the_console(console: tuple[str, Any, str], capsys
     assert [line for line in lines if "(re #12)" in line] == [
         next(line for line in lines if line.split()[0] == "13")
     ]
+
+
+def test_a_notice_without_priority_is_kept_as_normal(databases: Any) -> None:
+    """A hub that leaves the priority out (proto3 default) must not make the city drop the
+    notice: it is stored, and shown, as normal (on PostgreSQL the enum's zero name did not fit
+    the column and the notice could not be stored)."""
+    engine = make_engine(databases("unset_priority"))
+    try:
+        create_schema(engine)
+        services.open_store(engine, CITY)
+        notice = pb.Notice(seq=7, kind=pb.ANNOUNCEMENT, title="无优先级", body="…")
+        notice.created_at.GetCurrentTime()
+        assert services.accept_notice(engine, notice)
+        (stored,) = services.inbox(engine)
+        assert (stored.notice_seq, stored.priority) == (7, "NORMAL")
+    finally:
+        engine.dispose()
