@@ -24,6 +24,7 @@ from city_node.context import Actor, CityContext, CityError, Conflict, NotFound,
 from city_node.domain import Action, Status
 from city_node.store import QaSample, TicketRow
 from sync.db import UnitOfWork
+from sync.limits import MAX_STEP_NOTE_CHARS
 
 _T: Table = TicketRow.__table__  # type: ignore[assignment]
 _Q: Table = QaSample.__table__  # type: ignore[assignment]
@@ -230,8 +231,8 @@ def score(
     bad = sorted(set(defects) - set(DEFECT_KINDS))
     if bad:
         raise CityError(f"defect {', '.join(bad)} is not one of: {', '.join(DEFECT_KINDS)}")
-    if len(finding) > 4000:
-        raise CityError(f"finding is {len(finding)} characters; at most 4000")
+    if len(finding) > MAX_STEP_NOTE_CHARS:
+        raise CityError(f"finding is {len(finding)} characters; at most {MAX_STEP_NOTE_CHARS}")
     with UnitOfWork(ctx.engine) as uow:
         done = uow.conn.execute(
             update(_Q)

@@ -52,13 +52,14 @@ from city_node.ticket_store import (
 )
 from sync import outbox
 from sync.db import UnitOfWork
+from sync.limits import MAX_STEP_NOTE_CHARS
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 
 MAX_CONTENT = 10_000
 MAX_ID = 2**63 - 1  # the largest BIGINT
 MAX_EXTENSION_DAYS = 60
 MAX_COMPENSATION_FEN = 100_000_000  # one million yuan: anything above is a typing error
-MAX_NOTE = 4_000
+MAX_NOTE = MAX_STEP_NOTE_CHARS
 
 
 def _enum(enum: Any, value: Any, field: str) -> Any:

@@ -13,6 +13,9 @@ from datetime import date
 MAX_TEXT_CHARS = 20_000
 #: Longest note on a notice receipt (an objection's reason) or on a leader's decision.
 MAX_NOTE_CHARS = MAX_TEXT_CHARS
+#: Longest note on a ticket step (a line of its history) or a QA finding: the city refuses
+#: longer ones (a step note is read on one screen, and travels in every escalation's history).
+MAX_STEP_NOTE_CHARS = 4_000
 #: Longest title of a province notice (a line on the cities' bulletin board).
 MAX_NOTICE_TITLE_CHARS = 200
 #: Most items (history entries, slices...) in one record.
