@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from city_node.categories import UnknownCategory
 from city_node.context import CityContext, CityError, Conflict, NotFound
 from city_node.domain import DomainError, IllegalTransition, PermissionDenied
-from city_node.web import api, pages, report_review
+from city_node.web import api, pages, report_review, staff_pages
 from city_node.web.i18n import TABLE
 from sync.outbox import Outbox
 from sync.web.app import MAX_BODY_BYTES, ConsoleSpec, create_console_app
@@ -82,4 +82,5 @@ def create_app(
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(report_review.router)
+    app.include_router(staff_pages.router)
     return app

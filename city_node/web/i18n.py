@@ -160,6 +160,16 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     # staff
     "name": ("姓名", "Name"),
     "active": ("在岗", "Active"),
+    "staff_manage": ("账号管理", "Manage"),
+    "staff_disable": ("停用", "Disable"),
+    "staff_enable": ("启用", "Enable"),
+    "staff_set_role": ("更改岗位", "Change role"),
+    "staff_new_password": ("新密码", "New password"),
+    "staff_reset_password": ("重置密码", "Reset password"),
+    "staff_changes_end_sessions": (
+        "停用、重置密码或更改岗位后，该账号已登录的会话立即失效。",
+        "Disabling, a password reset or a role change ends the account's open sessions at once.",
+    ),
     # ticket kinds
     "complaint": ("投诉", "complaint"),
     "suggestion": ("建议", "suggestion"),

@@ -27,6 +27,7 @@ from city_node import (
 )
 from city_node.context import CityContext, CityError
 from city_node.domain import (
+    STAFF_ROLES,
     Channel,
     CustomerTier,
     FollowUp,
@@ -50,6 +51,7 @@ from city_node.web.auth import (
     signed_in,
 )
 from city_node.web.i18n import Lang
+from sync.passwords import MIN_PASSWORD
 from sync.web.app import render_page
 from sync.web.auth import NotAllowed, TooManyAttempts, safe_next, set_session
 from sync.web.throttle import checked_login
@@ -523,4 +525,11 @@ def access_log_page(request: Request, user: User) -> Response:
 @router.get("/staff", response_class=HTMLResponse)
 def staff_page(request: Request, user: User) -> Response:
     require(user, "staff")
-    return render(request, "staff.html", user=user, members=staff.all_staff(_ctx(request).engine))
+    return render(
+        request,
+        "staff.html",
+        user=user,
+        members=staff.all_staff(_ctx(request).engine),
+        roles=STAFF_ROLES,
+        min_password=MIN_PASSWORD,
+    )

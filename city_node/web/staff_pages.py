@@ -1,0 +1,67 @@
+"""The leader's account desk (``/staff`` forms): disable or enable an account, reset its
+password, move it to another role. Each form calls the staff service with the leader as the
+actor, so the rule (``Action.MANAGE_STAFF``, nobody disables or re-roles themselves) is the
+service's, the same as ``fedsync city staff …``; every change ends the account's open
+sessions (its session generation moves on). The list itself is ``pages.staff_page``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Path, Request
+from fastapi.responses import RedirectResponse, Response
+
+from city_node import staff
+from city_node.context import Actor
+from city_node.staff import StaffMember
+from city_node.web.auth import check_form_csrf, page_user, require
+
+router = APIRouter(include_in_schema=False)
+
+User = Annotated[StaffMember, Depends(page_user)]
+Csrf = Depends(check_form_csrf)
+#: Staff ids as ``staff add`` accepts them; anything else cannot name an account.
+StaffId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
+
+
+def _leader(user: StaffMember) -> Actor:
+    require(user, "staff")
+    return Actor(user.id, user.role)
+
+
+def _back() -> Response:
+    return RedirectResponse("/staff", status_code=303)
+
+
+@router.post("/staff/{staff_id}/disable", dependencies=[Csrf])
+def disable(request: Request, staff_id: StaffId, user: User) -> Response:
+    staff.disable(request.app.state.ctx.engine, staff_id, by=_leader(user))
+    return _back()
+
+
+@router.post("/staff/{staff_id}/enable", dependencies=[Csrf])
+def enable(request: Request, staff_id: StaffId, user: User) -> Response:
+    staff.enable(request.app.state.ctx.engine, staff_id, by=_leader(user))
+    return _back()
+
+
+@router.post("/staff/{staff_id}/password", dependencies=[Csrf])
+def reset_password(
+    request: Request,
+    staff_id: StaffId,
+    user: User,
+    password: Annotated[str, Form(max_length=1024)],
+) -> Response:
+    staff.reset_password(request.app.state.ctx.engine, staff_id, password, by=_leader(user))
+    return _back()
+
+
+@router.post("/staff/{staff_id}/role", dependencies=[Csrf])
+def set_role(
+    request: Request,
+    staff_id: StaffId,
+    user: User,
+    role: Annotated[str, Form(max_length=32)],
+) -> Response:
+    staff.set_role(request.app.state.ctx.engine, staff_id, role, by=_leader(user))
+    return _back()
