@@ -32,7 +32,7 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "nav_inbox": ("省公告", "Notices"),
     "nav_link": ("链路状态", "Link"),
     "nav_staff": ("人员", "Staff"),
-    "nav_access_log": ("个人信息访问记录", "Personal data access log"),
+    "nav_access_log": ("访问记录", "Access log"),
     "access_what": ("内容", "What"),
     "none": ("无", "none"),
     "yes": ("是", "yes"),
