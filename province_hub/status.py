@@ -14,8 +14,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, case, func, select
 
+from province_hub.escalations import FOLLOW_UP_SUBJECT
 from province_hub.store import CityLink, Notice, NoticeDelivery, Record
 from sync.zones import zone_label
 
@@ -59,9 +60,15 @@ def link_status(
         counts: dict[str, dict[str, int]] = {}
         accepted: dict[str, dict[str, int]] = {}
         quarantined: dict[str, int] = {}
+        # A city's follow-up on a resolved escalation travels as an Escalation record; it is
+        # counted apart, so "escalations" counts complaints the city escalated.
+        kind_of = case(
+            (Record.subject.like(f"{FOLLOW_UP_SUBJECT}%"), "escalation_follow_up"),
+            else_=Record.kind,
+        )
         for code, kind, status, n in conn.execute(
-            select(Record.city_code, Record.kind, Record.status, func.count()).group_by(
-                Record.city_code, Record.kind, Record.status
+            select(Record.city_code, kind_of, Record.status, func.count()).group_by(
+                Record.city_code, kind_of, Record.status
             )
         ).all():
             by_kind = counts.setdefault(code, {})

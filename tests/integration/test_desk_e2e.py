@@ -20,6 +20,7 @@ from city_node import tickets
 from city_node.context import Actor, make_context
 from city_node.domain import Action, Role, Status
 from province_hub import staff
+from province_hub.status import link_status
 from tests.conftest import wait_until
 
 CODE = "620100"
@@ -100,7 +101,7 @@ async def _poll(client: httpx.AsyncClient, path: str, check: Any, what: str) -> 
 async def test_escalated_resolved_in_the_web_closed_and_surveyed_at_the_city(
     federation: Any,
 ) -> None:
-    _hub, _city, ctx, url = federation
+    hub, _city, ctx, url = federation
     new = tickets.NewTicket("complaint", "NET.BROADBAND", "phone", PHONE, NAME, "vip", "断网")
     vip = tickets.register(ctx, JUNIOR, new, then=Action.HAND_TO_SENIOR)
     tickets.act(ctx, SENIOR, vip.id, "escalate_manager", note="客户不接受")
@@ -131,14 +132,13 @@ async def test_escalated_resolved_in_the_web_closed_and_surveyed_at_the_city(
         assert r.status_code == 303
 
         returned = await wait_until(
-            lambda: tickets.get(ctx, vip.id)[0].status is Status.RETURNED,
+            lambda: tickets.get(ctx, vip.id).status is Status.RETURNED,
             what="the resolution applied at the city",
         )
         assert returned
         steps = tickets.history(ctx, vip.id)
-        assert (
-            steps[-1].action.value == "province_resolved" and "退还一个月宽带费" in steps[-1].note
-        )
+        assert steps[-1].action.value == "province_resolved"
+        assert steps[-1].params["resolution"] == "退还一个月宽带费"
         delivered = await _poll(
             sup,
             f"/api/v1{path}",
@@ -164,6 +164,10 @@ async def test_escalated_resolved_in_the_web_closed_and_surveyed_at_the_city(
         page = (await sup.get(path, params={"lang": "en"})).text
         assert 'id="satisfaction">Satisfied' in page and 'id="outcome">Upheld' in page
         assert 'id="city-status">surveyed' in page
+        # The link status counts the one escalated complaint, its follow-ups apart.
+        (link,) = [r for r in link_status(hub.engine, [CODE]) if r["city_code"] == CODE]
+        assert link["records"]["escalation"] == 1
+        assert link["records"]["escalation_follow_up"] >= 2  # the close and the callback
     finally:
         await gm.aclose()
         await sup.aclose()
