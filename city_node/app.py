@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
-from city_node import scheduler, services, simulator
+from city_node import scheduler, services, simulator_live
 from city_node.calendar import load_holidays
 from city_node.categories import CategoryTree
 from city_node.context import CityContext, make_context
@@ -94,13 +94,13 @@ class CityNode:
         if self.settings.demo_traffic:
             tasks.append(
                 asyncio.create_task(
-                    simulator.run(
+                    simulator_live.run(
                         self.ctx,
                         stop,
                         self.link.wake,
-                        backfill_days=simulator.DEMO_BACKFILL_DAYS,
+                        backfill_days=simulator_live.DEMO_BACKFILL_DAYS,
                         lang=self.settings.demo_lang,
-                        approve_after=simulator.DEMO_APPROVAL_DELAY,
+                        approve_after=simulator_live.DEMO_APPROVAL_DELAY,
                     ),
                     name="demo-traffic",
                 )
@@ -148,7 +148,7 @@ def build(settings: CitySettings) -> CityNode:
     def on_notice(notice: pb.Notice) -> None:
         # Receipts come from people; only `fedsync demo` asks the node to send them itself.
         if services.accept_notice(engine, notice) and settings.demo_receipts:
-            simulator.auto_receipts(engine, notice)
+            simulator_live.auto_receipts(engine, notice)
 
     link = LinkClient(
         outbox=outbox,

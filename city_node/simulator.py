@@ -10,8 +10,8 @@ Two ways to use it:
 * :func:`backfill` writes a plausible recent history: ``days`` days of tickets dated in
   the past, each ticket's steps at non-decreasing, timezone-aware times, none after ``now``
   (a ticket whose next step would be in the future simply stays open, as it would be).
-* :func:`run` produces live traffic every few seconds until ``stop`` is set, with the
-  blocking database work off the event loop (``asyncio.to_thread``).
+* :func:`city_node.simulator_live.run` produces live traffic every few seconds until ``stop``
+  is set, with the blocking database work off the event loop (``asyncio.to_thread``).
 
 The mix per city (mission.md): volume scaled by the city's population (``sync.roster``);
 complaints, enquiries, suggestions, help requests and praise; leaf categories of the city's
@@ -21,9 +21,11 @@ with chases and rework; repeat complaints (same phone and category); escalations
 manager hotline and on to the province; some overtime closures with compensation; surveys
 including unreachable customers and dissatisfied customers whose ticket is reopened.
 
+The mix (volumes, shares, staff plan, words) is in :mod:`city_node.simulator_mix`.
 Deterministic: the same ``seed``, city, ``now`` and store give the same tickets. Proportions
-are dealt from a :class:`_Deck` (an error-diffusion quota) rather than drawn independently,
-so even a small city over a few days shows every scenario in about its share.
+are dealt from a :class:`~city_node.simulator_mix.Deck` (an error-diffusion quota) rather than
+drawn independently, so even a small city over a few days shows every scenario in about its
+share.
 
 Staff: the simulator signs in as its own accounts (``op-junior-1`` … ``leader-1``, see
 :func:`staff_plan`), created on first use with the password :data:`DEMO_PASSWORD` — demo
@@ -32,302 +34,63 @@ accounts, never for a real deployment.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import ctypes
 import dataclasses
-import gc
 import heapq
 import logging
-import math
 import random
-import sys
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select
-
-from city_node import qa, reports, services, staff, suggestions, tickets
+from city_node import qa, reports, suggestions, tickets
 from city_node.context import Actor, CityContext, CityError
 from city_node.domain import (
     Action,
     Channel,
     CustomerTier,
-    DomainError,
     Role,
     Satisfaction,
-    Status,
     Ticket,
     TicketKind,
 )
-from city_node.store import NodeSetting, Staff, TicketRow
+from city_node.simulator_mix import (
+    BRANCHES,
+    CATEGORY_WEIGHTS,
+    CHANNEL_MIX,
+    COMPLAINT_CONTENT,
+    COMPLAINT_FATES,
+    CONTENT,
+    DEFECT_NAMES,
+    DEMO_PASSWORD,
+    DEMO_TEXTS,
+    FIRST_HOUR,
+    GIVEN,
+    HOUR_WEIGHTS,
+    KIND_MIX,
+    MIN_PER_DAY,
+    OFF_DAY_FACTOR,
+    REPEAT_SHARE,
+    SUGGESTION_LABELS,
+    SURNAMES,
+    SURVEY_MIX,
+    SURVEY_SHARE,
+    TIER_MIX,
+    Deck,
+    LiveTicket,
+    Step,
+    claim_demo_store,
+    daily_volume,
+    ensure_staff,
+    population_of,
+    staff_plan,
+)
 from city_node.tickets import Intake, NewTicket
-from sync.db import UnitOfWork
-from sync.pb.fedsync.v1 import federation_pb2 as pb
-from sync.roster import RosterError, load_roster
 
 log = logging.getLogger(__name__)
 
-#: Password of every account the simulator creates (demo stores only; documented in README).
-DEMO_PASSWORD = "fedsync-demo"
-#: Tickets per working day per 100 000 inhabitants at ``scale=1`` (Lanzhou: ~130 a day).
-TICKETS_PER_100K = 3.0
-#: A city never gets fewer tickets a day than this, so small cities still show every kind.
-MIN_PER_DAY = 6
-#: Weekend and holiday traffic relative to a working day.
-OFF_DAY_FACTOR = 0.6
-#: Live mode: simulated seconds per real second (one working day in about seven minutes).
-LIVE_SPEED = 200.0
 #: When the back office works in a backfilled day (local time).
 MORNING, EVENING = time(9, 0), time(18, 30)
-#: History a demo node writes into an empty store before its live traffic starts.
-DEMO_BACKFILL_DAYS = 3
-#: Population assumed for a city the roster does not know.
-DEFAULT_POPULATION = 1_000_000
-
-# --- the mix -----------------------------------------------------------------------------------
-
-KIND_MIX = {
-    TicketKind.COMPLAINT: 0.45,
-    TicketKind.ENQUIRY: 0.33,
-    TicketKind.SUGGESTION: 0.09,
-    TicketKind.HELP_REQUEST: 0.09,
-    TicketKind.PRAISE: 0.04,
-}
-CHANNEL_MIX = {
-    Channel.PHONE: 0.70,
-    Channel.WEB: 0.15,
-    Channel.WALK_IN: 0.08,
-    Channel.LETTER: 0.02,
-    Channel.OTHER: 0.05,
-}
-#: ~5 % priority customers, served by seniors.
-TIER_MIX = {
-    CustomerTier.ORDINARY: 0.95,
-    CustomerTier.VIP: 0.025,
-    CustomerTier.IMPORTANT: 0.015,
-    CustomerTier.LEASED_LINE: 0.01,
-}
-#: What happens to a complaint (the "fate" decides its script, see _script).
-COMPLAINT_FATES = {
-    "spot": 0.25,  # answered on the spot
-    "branch": 0.38,  # dispatched, worked, closed in time
-    "chase_rework": 0.10,  # chased, the branch's reply sent back once (退单)
-    "overtime": 0.08,  # closed after the deadline; compensation for most
-    "reopen": 0.05,  # dissatisfied at the survey: reopened and worked again
-    "manager": 0.07,  # the customer refuses the answer: manager hotline settles it
-    "province": 0.04,  # manager hotline escalates to the province and waits
-    "extension": 0.03,  # the branch needs more days; the leader approves
-}
-SURVEY_MIX = {
-    Satisfaction.VERY_SATISFIED: 0.36,
-    Satisfaction.SATISFIED: 0.34,
-    Satisfaction.NEUTRAL: 0.10,
-    Satisfaction.DISSATISFIED: 0.07,
-    Satisfaction.UNREACHABLE: 0.13,
-}
-#: Share of complaints that repeat an earlier one (same phone and category, within 30 days).
-REPEAT_SHARE = 0.08
-#: Share of closed complaints the surveyor calls back (and of other kinds worked by a branch).
-SURVEY_SHARE = 0.85
-#: Heavier categories get more tickets; unknown codes weigh 1.
-CATEGORY_WEIGHTS = {
-    "BILL.DISPUTE": 5.0,
-    "NET.BROADBAND": 5.0,
-    "NET.SIGNAL": 4.0,
-    "BILL.VAS": 3.0,
-    "MKT.CALLS": 3.0,
-    "SVC.ATTITUDE": 2.0,
-    "BILL.PLAN": 2.0,
-    "NET.FIXED": 1.5,
-    "SVC.INSTALL": 1.5,
-}
-#: Local hours 8..21 and how busy each is (lunch dip, evening peak).
-HOUR_WEIGHTS = (3, 8, 10, 9, 6, 7, 9, 8, 7, 6, 7, 5, 3, 2)
-FIRST_HOUR = 8
-
-BRANCHES = (
-    "城区营业部",
-    "东区装维中心",
-    "西区装维中心",
-    "网络维护中心",
-    "政企客户部",
-    "计费中心",
-    "县分公司",
-)
-SURNAMES = "王李张刘陈杨赵黄周吴徐孙马朱胡郭何高林罗"
-GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华"
-#: Complaint texts by top-level category (codes outside the packaged tree use "OTH").
-COMPLAINT_CONTENT: dict[str, tuple[str, ...]] = {
-    "BILL": ("本月话费比上月多出五十元，客户不认可", "未订购的增值业务被扣费，要求退费"),
-    "NET": ("家中宽带频繁掉线，已影响工作", "小区内手机信号差，通话经常中断"),
-    "SVC": ("营业厅工作人员态度冷淡", "装机预约后三天无人上门"),
-    "MKT": ("每天接到多次营销电话，要求停止", "携号转网被无故拒绝"),
-    "OTH": ("其他问题，客户要求尽快处理",),
-}
-CONTENT: dict[TicketKind, tuple[str, ...]] = {
-    TicketKind.ENQUIRY: ("询问套餐资费及办理方式", "询问宽带升级的办理条件", "查询积分兑换规则"),
-    TicketKind.SUGGESTION: (
-        "建议延长营业厅周末营业时间",
-        "建议宽带报修提供上门时间段预约",
-        "建议话费账单增加明细说明",
-        "建议偏远乡镇增设基站",
-    ),
-    TicketKind.HELP_REQUEST: ("老人手机无法开机，请求上门协助", "手机丢失，请求紧急停机"),
-    TicketKind.PRAISE: ("表扬装维人员服务热情、技术熟练", "表扬营业员耐心细致"),
-}
-SUGGESTION_LABELS = ("营业服务", "网络建设", "资费套餐", "渠道便利", "其他")
-
-
-# --- staff -------------------------------------------------------------------------------------
-
-
-def population_of(city_code: str, roster: Sequence[Any] | None = None) -> int:
-    """The city's population from the roster (the packaged Gansu roster by default)."""
-    try:
-        cities = roster if roster is not None else load_roster()
-    except RosterError:
-        return DEFAULT_POPULATION
-    for city in cities:
-        if city.code == city_code and city.population > 0:
-            return int(city.population)
-    return DEFAULT_POPULATION
-
-
-def daily_volume(population: int, scale: float = 1.0) -> int:
-    """Tickets on a working day for a city of ``population`` (never below MIN_PER_DAY)."""
-    return max(MIN_PER_DAY, round(population / 100_000 * TICKETS_PER_100K * scale))
-
-
-def staff_plan(population: int) -> list[tuple[str, Role]]:
-    """The accounts the simulator works as: more operators in bigger cities."""
-    juniors = min(6, max(1, math.ceil(population / 800_000)))
-    seniors = max(1, math.ceil(juniors / 2))
-    plan = [(f"op-junior-{i}", Role.OPERATOR_JUNIOR) for i in range(1, juniors + 1)]
-    plan += [(f"op-senior-{i}", Role.OPERATOR_SENIOR) for i in range(1, seniors + 1)]
-    plan += [
-        ("manager-1", Role.MANAGER_HOTLINE),
-        ("surveyor-1", Role.SURVEYOR),
-        ("qa-1", Role.QA_INSPECTOR),
-        ("clerk-1", Role.MATERIALS_CLERK),
-        ("stat-1", Role.STATISTICIAN),
-        ("leader-1", Role.LEADER),
-    ]
-    return plan
-
-
-#: The simulated staff's words, by language (``fedsync demo --lang``).
-DEMO_TEXTS: dict[str, dict[str, str]] = {
-    "zh": {
-        "staff_name": "{role}{n}号（演示）",
-        "finding_ok": "服务规范，记录完整",
-        "finding_defect": "发现问题：{defect}",
-        "compensation": "超时限赔付",
-        "approval": "同意上报（演示）",
-    },
-    "en": {
-        "staff_name": "{role} {n} (demo)",
-        "finding_ok": "Handled by the book, record complete",
-        "finding_defect": "Problem found: {defect}",
-        "compensation": "compensation for the broken time limit",
-        "approval": "approved (demo)",
-    },
-}
-_ROLE_NAMES = {
-    Role.OPERATOR_JUNIOR: ("初级话务员", "junior operator"),
-    Role.OPERATOR_SENIOR: ("高级话务员", "senior operator"),
-    Role.MANAGER_HOTLINE: ("经理热线", "manager hotline"),
-    Role.SURVEYOR: ("回访员", "surveyor"),
-    Role.QA_INSPECTOR: ("质检员", "QA inspector"),
-    Role.MATERIALS_CLERK: ("资料员", "materials clerk"),
-    Role.STATISTICIAN: ("统计员", "statistician"),
-    Role.LEADER: ("中心领导", "center leader"),
-}
-_DEFECT_NAMES = {
-    "late": ("超时处理", "late"),
-    "wrong_answer": ("答复错误", "wrong answer"),
-    "incomplete_record": ("记录不完整", "incomplete record"),
-    "wrong_category": ("分类错误", "wrong category"),
-    "attitude": ("服务态度", "attitude"),
-    "no_callback": ("未回访", "no callback"),
-    "other": ("其他差错", "other defect"),
-}
-
-
-def ensure_staff(
-    engine: Engine, plan: Iterable[tuple[str, Role]], *, lang: str = "zh"
-) -> dict[Role, list[str]]:
-    """Create the accounts of ``plan`` that are missing; return staff ids by role."""
-    by_role: dict[Role, list[str]] = {}
-    for staff_id, role in plan:
-        if staff.get(engine, staff_id) is None:
-            with contextlib.suppress(CityError):  # created meanwhile by a parallel start
-                staff.add(
-                    engine,
-                    staff_id=staff_id,
-                    name=DEMO_TEXTS.get(lang, DEMO_TEXTS["zh"])["staff_name"].format(
-                        role=_ROLE_NAMES[role][0 if lang == "zh" else 1],
-                        n=staff_id.rsplit("-", 1)[-1],
-                    ),
-                    role=role,
-                    password=DEMO_PASSWORD,
-                )
-        by_role.setdefault(role, []).append(staff_id)
-    return by_role
-
-
-# --- scripts -----------------------------------------------------------------------------------
-
-
-class _Deck:
-    """Deals values in their shares, deterministically: each deal adds every value's share
-    to its credit and picks among those with the most credit (ties broken by the rng), so
-    over n deals each value comes up within one of ``share * n`` times — a small sample
-    still shows rare cases — while the order stays random."""
-
-    def __init__(self, shares: dict[Any, float], rng: random.Random) -> None:
-        total = sum(shares.values())
-        self._shares = {k: v / total for k, v in shares.items()}
-        self._credit = {k: rng.random() * v for k, v in self._shares.items()}
-        self._rng = rng
-
-    def deal(self) -> Any:
-        for key, share in self._shares.items():
-            self._credit[key] += share
-        best = max(self._credit.values())
-        ready = [k for k, c in self._credit.items() if c >= best - 1e-9]
-        pick = ready[0] if len(ready) == 1 else self._rng.choice(ready)
-        self._credit[pick] -= 1.0
-        return pick
-
-
-@dataclass(frozen=True)
-class Step:
-    """One thing that will be done to a ticket.
-
-    ``delay`` is the time after the previous step; with ``frac`` the step also waits until
-    that fraction of the ticket's time limit has passed (1.2 = past the deadline).
-    ``action`` None with ``compensate_fen`` records compensation instead of a lifecycle step.
-    """
-
-    role: Role
-    action: Action | None
-    delay: timedelta
-    frac: float | None = None
-    params: dict[str, Any] = field(default_factory=dict)
-    compensate_fen: int = 0
-
-
-@dataclass
-class _Live:
-    """A ticket being worked: its last known state and what is left to do."""
-
-    ticket: Ticket
-    steps: deque[Step]
-    operator: str  # the operator who owns it (a senior for priority tiers)
 
 
 def _minutes(rng: random.Random, low: float, high: float) -> timedelta:
@@ -339,7 +102,8 @@ def _hours(rng: random.Random, low: float, high: float) -> timedelta:
 
 
 class Simulator:
-    """The traffic of one city; :func:`backfill` and :func:`run` are the entry points."""
+    """The traffic of one city; :func:`backfill` and :func:`city_node.simulator_live.run` are
+    the entry points."""
 
     def __init__(
         self,
@@ -362,12 +126,12 @@ class Simulator:
         self.per_day = daily_volume(self.population, scale)
         self.staff: dict[Role, list[str]] = {}
         self.leaves = sorted(c.code for c in ctx.categories if not ctx.categories.children(c.code))
-        self._kinds = _Deck(dict(KIND_MIX), self.rng)
-        self._channels = _Deck(dict(CHANNEL_MIX), self.rng)
-        self._tiers = _Deck(dict(TIER_MIX), self.rng)
-        self._fates = _Deck(dict(COMPLAINT_FATES), self.rng)
-        self._surveys = _Deck(dict(SURVEY_MIX), self.rng)
-        self._repeats = _Deck({True: REPEAT_SHARE, False: 1 - REPEAT_SHARE}, self.rng)
+        self._kinds = Deck(dict(KIND_MIX), self.rng)
+        self._channels = Deck(dict(CHANNEL_MIX), self.rng)
+        self._tiers = Deck(dict(TIER_MIX), self.rng)
+        self._fates = Deck(dict(COMPLAINT_FATES), self.rng)
+        self._surveys = Deck(dict(SURVEY_MIX), self.rng)
+        self._repeats = Deck({True: REPEAT_SHARE, False: 1 - REPEAT_SHARE}, self.rng)
         #: Recent complaints (phone, category, registered_at), for repeat complaints.
         self._recent: deque[tuple[str, str, datetime]] = deque(maxlen=500)
         self.counts: dict[str, int] = {}
@@ -574,7 +338,9 @@ class Simulator:
 
     # -- doing a step ----------------------------------------------------------------------
 
-    def next_time(self, live: _Live, step: Step, after: datetime, speed: float = 1.0) -> datetime:
+    def next_time(
+        self, live: LiveTicket, step: Step, after: datetime, speed: float = 1.0
+    ) -> datetime:
         """When ``step`` happens, ``after`` the previous one (``speed`` compresses delays;
         the time-limit fraction only applies to simulated time, speed 1)."""
         at = after + step.delay / speed
@@ -583,7 +349,7 @@ class Simulator:
             at = max(at, t.registered_at + (t.deadline - t.registered_at) * step.frac)
         return at
 
-    def do(self, live: _Live, step: Step, at: datetime) -> None:
+    def do(self, live: LiveTicket, step: Step, at: datetime) -> None:
         """Perform ``step`` at ``at`` through the city's services."""
         if step.role in (Role.OPERATOR_JUNIOR, Role.OPERATOR_SENIOR):
             who = Actor(live.operator, step.role)
@@ -643,7 +409,7 @@ class Simulator:
                 if not defects
                 else self.text(
                     "finding_defect",
-                    defect=_DEFECT_NAMES[defects[0]][0 if self.lang == "zh" else 1],
+                    defect=DEFECT_NAMES[defects[0]][0 if self.lang == "zh" else 1],
                 )
             )
             qa.score(
@@ -696,34 +462,6 @@ def _registration_times(
         seconds = (FIRST_HOUR + hour) * 3600 + sim.rng.randrange(3600)
         times.append(midnight + timedelta(seconds=seconds))
     return sorted(t for t in times if start <= t < now)
-
-
-_DEMO_MARK = "demo_store"
-
-
-def claim_demo_store(ctx: CityContext) -> None:
-    """Refuse to simulate into a store with real work.
-
-    The simulator creates accounts with a published password and sends made-up reports to
-    the province: it may only write into a store that is empty (which it then marks as a
-    demo store) or already marked.
-    """
-    with UnitOfWork(ctx.engine) as uow:
-        mark = uow.conn.execute(
-            select(NodeSetting.value).where(NodeSetting.key == _DEMO_MARK)
-        ).scalar()
-        if mark == "1":
-            return
-        n_tickets = uow.conn.execute(select(func.count()).select_from(TicketRow)).scalar()
-        n_staff = uow.conn.execute(select(func.count()).select_from(Staff)).scalar()
-        if n_tickets or n_staff:
-            raise CityError(
-                f"this store has real work ({n_tickets} tickets, {n_staff} staff accounts) and "
-                "is not a demo store: the simulator only writes into an empty store or one it "
-                "made"
-            )
-        uow.conn.execute(insert(NodeSetting).values(key=_DEMO_MARK, value="1"))
-        uow.commit()
 
 
 def backfill(
@@ -782,7 +520,7 @@ def backfill(
                 stored += tickets.register_many(ctx, batch[run_start][1], run)
                 run_start = index
         for (intake, _, owner, steps), ticket in zip(batch, stored, strict=True):
-            live = _Live(ticket, steps, owner)
+            live = LiveTicket(ticket, steps, owner)
             order += 1
             if steps:
                 after = intake.at or moment
@@ -811,7 +549,7 @@ def backfill(
         if isinstance(payload, tuple):
             _day_job(sim, payload[0], payload[1], at)
             continue
-        live: _Live = payload
+        live: LiveTicket = payload
         step = live.steps.popleft()
         sim.do(live, step, at)
         if live.steps:
@@ -836,238 +574,12 @@ def _day_job(sim: Simulator, job: str, day: date, at: datetime) -> None:
     sim.report_round(due, at)
 
 
-# --- live traffic ------------------------------------------------------------------------------
-
-
-#: What the live loop does to a ticket it finds open without a script (left by a backfill or
-#: a previous run, or an overtime one): the next sensible step for its status.
-_NEXT_STEP = {
-    Status.REGISTERED: Action.ANSWER,
-    Status.WITH_SENIOR: Action.DISPATCH,
-    Status.DISPATCHED: Action.START,
-    Status.IN_PROGRESS: Action.BRANCH_RETURN,
-    Status.RETURNED: Action.CLOSE,
-    Status.ESCALATED_MANAGER: Action.CLOSE,
-}
-
-
-class LiveTraffic:
-    """The live loop's state: scripts being played at ``LIVE_SPEED`` and side jobs."""
-
-    def __init__(self, sim: Simulator, rate_scale: float) -> None:
-        self.sim = sim
-        self.rate_scale = rate_scale
-        self.pending: list[tuple[datetime, int, _Live]] = []
-        self.order = 0
-        self.ticks = 0
-        self.last: datetime | None = None
-        self.reported: date | None = None
-
-    def tick(self) -> None:
-        """One round: new arrivals, due steps, and now and then the back-office work."""
-        sim, ctx = self.sim, self.sim.ctx
-        now = ctx.now()
-        elapsed = (now - self.last).total_seconds() if self.last else 4.0
-        self.last = now
-        self.ticks += 1
-        expected = sim.per_day * self.rate_scale * elapsed * LIVE_SPEED / 86_400
-        arrivals = int(expected) + (1 if sim.rng.random() < expected % 1 else 0)
-        for _ in range(arrivals):
-            intake, actor, owner, steps = sim.new_ticket(now)
-            try:
-                ticket = tickets.register(
-                    ctx,
-                    actor,
-                    intake.new,
-                    at=now,
-                    then=intake.then,
-                    branch=intake.branch,
-                    note=intake.note,
-                )
-            except (CityError, DomainError) as exc:
-                log.warning("simulator: registration refused: %s", exc)
-                continue
-            self._schedule(_Live(ticket, steps, owner), now)
-        while self.pending and self.pending[0][0] <= now:
-            _, _, live = heapq.heappop(self.pending)
-            step = live.steps.popleft()
-            try:
-                sim.do(live, step, max(now, live.ticket.history[-1].at))
-            except (CityError, DomainError) as exc:
-                # Someone at the console worked this ticket meanwhile: leave it to them.
-                log.info("simulator: ticket %s left alone: %s", live.ticket.id, exc)
-                continue
-            self._schedule(live, now)
-        if self.ticks % 5 == 1:
-            self._sweep(now)
-        self._back_office(now)
-
-    def _schedule(self, live: _Live, now: datetime) -> None:
-        if live.steps:
-            self.order += 1
-            at = self.sim.next_time(live, live.steps[0], now, speed=LIVE_SPEED)
-            heapq.heappush(self.pending, (at, self.order, live))
-
-    def _sweep(self, now: datetime) -> None:
-        """Work one or two open tickets nobody scripted: overtime ones first (closed late,
-        with compensation for complaints), else the oldest backlog."""
-        sim, ctx = self.sim, self.sim.ctx
-        scripted = {live.ticket.id for _, _, live in self.pending}
-        rows = tickets.search(ctx, overtime_only=True, limit=20) or tickets.search(
-            ctx, open_only=True, limit=20
-        )
-        for row in [r for r in rows if str(r.id) not in scripted][:2]:
-            action = _NEXT_STEP.get(Status(row.status))
-            if action is None:
-                continue  # with the province: its resolution comes as a notice
-            if row.status == Status.ESCALATED_MANAGER:
-                role = Role.MANAGER_HOTLINE
-            elif row.tier != CustomerTier.ORDINARY.value or row.status == Status.WITH_SENIOR:
-                role = Role.OPERATOR_SENIOR
-            else:
-                role = Role.OPERATOR_JUNIOR
-            params = {"branch": sim.rng.choice(BRANCHES)} if action is Action.DISPATCH else {}
-            try:
-                ticket = tickets.act(ctx, sim.actor(role), row.id, action, at=now, **params)
-                overtime = ticket.closed_at is not None and ticket.closed_at > ticket.deadline
-                if overtime and ticket.kind is TicketKind.COMPLAINT and sim.rng.random() < 0.7:
-                    tickets.record_compensation(
-                        ctx,
-                        sim.actor(Role.MANAGER_HOTLINE),
-                        row.id,
-                        fen=2000,
-                        note=sim.text("compensation"),
-                        at=now,
-                    )
-            except (CityError, DomainError) as exc:
-                log.info("simulator: ticket %s left alone: %s", row.id, exc)
-
-    def _back_office(self, now: datetime) -> None:
-        """Now and then QA scoring, suggestion classification and batches, and yesterday's
-        report; each guarded so a refusal never stops the traffic."""
-        sim = self.sim
-        jobs: list[Callable[[], None]] = []
-        if self.ticks % 7 == 1:
-            jobs.append(lambda: sim.qa_round(now, most=2))
-        if self.ticks % 3 == 1:
-            jobs.append(lambda: sim.classify_and_send_suggestions(now, send=self.ticks % 15 == 1))
-        yesterday = sim.ctx.today(now) - timedelta(days=1)
-        if self.reported != yesterday:
-            # Once a day (the node's scheduler may have drafted it already: not twice).
-            self.reported = yesterday
-            if not _has_report(sim.ctx, "statistics", "day", yesterday):
-                jobs.append(lambda: sim.report_round([("statistics", "day", yesterday)], now))
-        elif self.ticks % 11 == 1:
-            jobs.append(lambda: sim.report_round([], now))  # drafts by the scheduler too
-        for job in jobs:
-            try:
-                job()
-            except (CityError, DomainError) as exc:
-                log.info("simulator: back office: %s", exc)
-
-
-def _has_report(ctx: CityContext, kind: str, period_kind: str, start: date) -> bool:
-    """Sent or awaiting the leader already (a restarted node must not redraft each day)."""
-    return any(
-        r.kind == kind
-        and r.period_kind == period_kind
-        and r.period_start == start
-        and r.status in ("draft", "approved")
-        for r in reports.recent(ctx, 100)
-    )
-
-
-async def run(
-    ctx: CityContext,
-    stop: asyncio.Event,
-    wake: Callable[[], None] | None = None,
-    *,
-    rate_scale: float = 1.0,
-    seed: int | str | None = None,
-    backfill_days: int = 0,
-    interval: tuple[float, float] = (2.0, 6.0),
-    lang: str = "zh",
-    approve_after: timedelta = timedelta(0),
-) -> None:
-    """Produce live traffic every few seconds until ``stop`` is set.
-
-    With ``backfill_days`` an empty store first gets that much history (a demo starts with
-    something to look at). ``wake`` is called after each round so the link pushes at once.
-    With ``approve_after`` the simulated leader leaves drafts that long, and last week's
-    reports are drafted at the start: a visitor finds them waiting in the approval queue.
-    """
-    await asyncio.to_thread(claim_demo_store, ctx)
-    sim = Simulator(ctx, seed=seed, scale=1.0, lang=lang, approve_after=approve_after)
-    await asyncio.to_thread(sim.ensure_staff)
-    if backfill_days and await asyncio.to_thread(tickets.count, ctx) == 0:
-        await asyncio.to_thread(backfill, ctx, days=backfill_days, seed=seed, lang=lang)
-    if approve_after > timedelta(0):
-        await asyncio.to_thread(_drafts_to_review, sim)
-    await asyncio.to_thread(release_memory)
-    traffic = LiveTraffic(sim, rate_scale)
-    while not stop.is_set():
-        try:
-            await asyncio.to_thread(traffic.tick)
-        except Exception:  # a demo must keep going; the log says what broke
-            log.exception("simulator: round failed")
-        if traffic.ticks % 50 == 0:
-            await asyncio.to_thread(release_memory)
-        if wake is not None:
-            wake()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=sim.rng.uniform(*interval))
-
-
-def _drafts_to_review(sim: Simulator) -> None:
-    """Last week's three reports as drafts (a new revision where sent already), unless
-    drafts wait already."""
-    if reports.pending(sim.ctx):
-        return
-    week = reports.complete_periods(sim.ctx, "week")[0].start
-    try:
-        sim.report_round(
-            [("statistics", "week", week), ("qa", "week", week), ("overtime", "week", week)],
-            sim.ctx.now(),
-        )
-    except (CityError, DomainError) as exc:
-        log.info("simulator: drafts to review: %s", exc)
-
-
-def release_memory() -> None:
-    """Give the heap the backfill and the rounds left behind back to the system: glibc keeps
-    freed memory in the process otherwise (about 15 MB a city; 14 of them in a demo)."""
-    gc.collect()
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-#: How long the demo's simulated leader leaves a draft for a visitor to review.
-DEMO_APPROVAL_DELAY = timedelta(minutes=4)
-
-
-# --- notices (demo) ----------------------------------------------------------------------------
-
-
-def auto_receipts(engine: Engine, notice: pb.Notice, *, actor: str = "leader-1") -> None:
-    """Demo only: read announcements, tasks, standard answers, findings and reminders as
-    they arrive, and mark tasks done — as a diligent city would."""
-    leader = Actor(actor, Role.LEADER)
-    if notice.kind in (pb.ANNOUNCEMENT, pb.TASK, pb.STANDARD_ANSWER, pb.FINDING, pb.REMINDER):
-        services.record_receipt(engine, notice_seq=notice.seq, action="read", actor=leader)
-    if notice.kind == pb.TASK:
-        services.record_receipt(
-            engine, notice_seq=notice.seq, action="done", actor=leader, note="done (demo)"
-        )
-
-
 __all__ = [
     "DEMO_PASSWORD",
+    "MIN_PER_DAY",
     "Simulator",
-    "auto_receipts",
     "backfill",
     "daily_volume",
     "population_of",
-    "run",
     "staff_plan",
 ]

@@ -13,7 +13,7 @@ restarting), so the listener never trusts it alone: it keeps the highest notice 
 seen and, on every notification, on every (re)connection and every
 ``notice_listen_fallback_seconds``, reads the cities of all notices after that seq from the
 table (**catch-up by sequence**). Notice seqs are handed out under a row lock held to commit
-(``services._next_counter``), so they become visible in seq order and "after the highest
+(``notice_feed._next_counter``), so they become visible in seq order and "after the highest
 seen" misses nothing. Each stream also keeps its own cursor and its own slow poll
 (``notice_poll_seconds``), so a city never depends on a wake-up to get a notice, only to get
 it promptly.

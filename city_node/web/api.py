@@ -1,34 +1,28 @@
-"""The console's JSON API under ``/api/v1``: request models and thin routes that call one
-service each. Tickets and reports are shown through :mod:`city_node.views` (also used by the
-pages and by ``fedsync city … --json``), so what a person sees and what a script gets are
-the same data.
+"""The console's JSON API under ``/api/v1``: thin routes that call one service each, on the
+request models and presenters it shares with the pages (:mod:`city_node.web.models`).
+Tickets and reports are shown through :mod:`city_node.views` (also used by the pages and by
+``fedsync city … --json``), so what a person sees and what a script gets are the same data.
 
 Routes are plain ``def``: FastAPI runs them in its thread pool, so database work never
 blocks the node's event loop (the link to the province runs on it).
 
-Request models are strict where a loose value would be read as something else: an integer
-is a JSON integer (``true`` is not 1 fen), a date is ``YYYY-MM-DD`` text (``0`` is not
-1970-01-01), a bool is a JSON bool. Ids in paths are 1..2^63-1. Every refusal is
-``{"detail": "<message>"}`` with the status the OpenAPI document declares (:data:`ERRORS`).
+Request models are strict (:mod:`city_node.web.models`); ids in paths are 1..2^63-1. Every
+refusal is ``{"detail": "<message>"}`` with the status the OpenAPI document declares
+(:data:`ERRORS`).
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Annotated, Any, Self
+from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, model_validator
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
 
 from city_node import personal_data, qa, reports, services, staff, tickets
-from city_node.context import Actor, CityContext
+from city_node.context import CityContext
 from city_node.domain import (
-    Action,
-    Channel,
-    CustomerTier,
-    FollowUp,
     Role,
-    Satisfaction,
     Status,
     TicketKind,
 )
@@ -38,14 +32,31 @@ from city_node.views import (
     TicketDetail,
     TicketSummary,
     report_out,
-    ticket_detail,
-    ticket_summary,
 )
 from city_node.web.auth import AREAS, api_user, may, require
 from city_node.web.i18n import DEFAULT_LANG, Lang
-from sync.limits import INT64_MAX, MAX_NOTE_CHARS
-from sync.outbox import Outbox
-from sync.vocabulary import PeriodKind, ReceiptAction, ReportKind
+from city_node.web.models import (
+    ActionIn,
+    AnswerOut,
+    CompensationIn,
+    DecisionIn,
+    DraftIn,
+    DrawIn,
+    LinkOut,
+    ReceiptIn,
+    RowId,
+    ScoreIn,
+    TicketIn,
+    act_on_ticket,
+    actor_of,
+    draw_samples,
+    find_tickets,
+    link_status,
+    record_receipt,
+    register_ticket,
+    search_answers,
+    show_ticket,
+)
 
 
 class Problem(BaseModel):
@@ -76,21 +87,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 router = APIRouter(prefix="/api/v1", tags=["city console"], responses=ERRORS)
 
-#: A stored row's id in a path: what no store can hold is refused before any query.
-RowId = Annotated[int, Path(ge=1, le=INT64_MAX)]
-#: A JSON integer, not a bool or a string that looks like one.
-Whole = Annotated[int, Strict()]
-
-
-def _date_text(value: Any) -> Any:
-    if isinstance(value, bool | int | float):
-        raise ValueError("give the date as text, YYYY-MM-DD")
-    return value
-
-
-#: A date given as ``YYYY-MM-DD`` (a number would be read as seconds since 1970).
-DateText = Annotated[date, BeforeValidator(_date_text)]
-Note = Annotated[str, Field(max_length=MAX_NOTE_CHARS)]
 
 User = Annotated[StaffMember, Depends(api_user)]
 
@@ -110,15 +106,6 @@ def _request_lang(request: Request) -> Lang:
 
 
 ReaderLang = Annotated[Lang, Depends(_request_lang)]
-
-
-def actor_of(user: StaffMember) -> Actor:
-    return Actor(user.id, user.role)
-
-
-class _In(BaseModel):
-    # A misspelt field is an error, not silently ignored (nothing half-done on a typo).
-    model_config = ConfigDict(extra="forbid")
 
 
 # --- who am I ----------------------------------------------------------------------------------
@@ -170,111 +157,6 @@ def categories(user: User, ctx: Ctx) -> list[CategoryOut]:
 
 
 # --- tickets -----------------------------------------------------------------------------------
-
-
-class TicketIn(_In):
-    """A ticket to register, with the operator's follow-up in the same request."""
-
-    kind: TicketKind
-    category: str = Field(description="a code of the category tree (/api/v1/categories)")
-    channel: Channel
-    customer_phone: str
-    customer_name: str = ""
-    tier: CustomerTier = CustomerTier.ORDINARY
-    content: str
-    then: FollowUp | None = Field(None, description="answer, dispatch, hand to a senior…")
-    branch: str = Field("", description="the branch to dispatch to (then=dispatch only)")
-    note: Note = ""
-
-    @model_validator(mode="after")
-    def _branch_needs_dispatch(self) -> Self:
-        if self.branch.strip() and self.then != "dispatch":
-            raise ValueError("branch is only for then=dispatch")
-        return self
-
-
-class ActionIn(_In):
-    """One step on a ticket; which fields matter depends on the action."""
-
-    action: Action
-    note: Note = ""
-    branch: str | None = Field(None, description="dispatch: the branch (dispatch only)")
-    outcome: Satisfaction | None = Field(None, description="survey: the customer's answer")
-    reopen: Annotated[bool, Strict()] = Field(
-        False, description="survey: a dissatisfied customer reopens it"
-    )
-    days: Whole | None = Field(
-        None, ge=1, le=tickets.MAX_EXTENSION_DAYS, description="request_extension: working days"
-    )
-    reason: Note | None = Field(None, description="request_extension: why")
-
-    @model_validator(mode="after")
-    def _branch_needs_dispatch(self) -> Self:
-        if self.branch and self.branch.strip() and self.action is not Action.DISPATCH:
-            raise ValueError("branch is only for action=dispatch")
-        return self
-
-
-class CompensationIn(_In):
-    fen: Whole = Field(
-        ge=0, le=tickets.MAX_COMPENSATION_FEN, description="compensation paid, in fen (1/100 yuan)"
-    )
-    note: Note
-
-
-def register_ticket(ctx: CityContext, user: StaffMember, body: TicketIn) -> int:
-    """Register (and follow up) a ticket; shared by the API and the register form."""
-    stored = tickets.register(
-        ctx,
-        actor_of(user),
-        tickets.NewTicket(
-            kind=body.kind.value,
-            category=body.category,
-            channel=body.channel.value,
-            customer_phone=body.customer_phone,
-            customer_name=body.customer_name,
-            tier=body.tier.value,
-            content=body.content,
-        ),
-        then=Action(body.then) if body.then else None,
-        branch=body.branch,
-        note=body.note,
-    )
-    return int(stored.id)
-
-
-def act_on_ticket(ctx: CityContext, user: StaffMember, ticket_id: int, body: ActionIn) -> None:
-    params: dict[str, Any] = {"note": body.note}
-    if body.branch is not None:
-        params["branch"] = body.branch
-    if body.outcome is not None:
-        params["outcome"] = body.outcome.value
-    if body.reopen:
-        params["reopen"] = True
-    if body.days is not None:
-        params["days"] = body.days
-    if body.reason is not None:
-        params["reason"] = body.reason
-    tickets.act(ctx, actor_of(user), ticket_id, body.action, **params)
-
-
-def show_ticket(
-    ctx: CityContext, user: StaffMember, ticket_id: int, lang: Lang = DEFAULT_LANG
-) -> TicketDetail:
-    """A ticket as ``user`` may see it (masked for roles that never call customers), its
-    history in ``lang``; an unmasked read goes to the access log."""
-    detail = ticket_detail(ctx, ticket_id, user.role, lang)
-    personal_data.ticket_read(ctx, actor_of(user), detail.id)
-    return detail
-
-
-def find_tickets(
-    ctx: CityContext, user: StaffMember, *, phone: str | None, **filters: Any
-) -> list[TicketSummary]:
-    """Ticket rows for a list, masked for ``user``'s role; a phone search is only for roles
-    that call customers, and logged (:func:`city_node.personal_data.find_tickets`)."""
-    rows = personal_data.find_tickets(ctx, actor_of(user), phone=phone, **filters)
-    return [ticket_summary(r, user.role) for r in rows]
 
 
 @router.get("/tickets", response_model=list[TicketSummary], summary="Find tickets")
@@ -344,19 +226,6 @@ def ticket_compensation(
 # --- standard answers --------------------------------------------------------------------------
 
 
-class AnswerOut(BaseModel):
-    notice_seq: int
-    topic: str
-    category: str
-    answer: str
-    published_at: datetime
-
-
-def search_answers(ctx: CityContext, q: str, category: str | None) -> list[AnswerOut]:
-    found = services.search_answers(ctx.engine, q, category=category or None)
-    return [AnswerOut.model_validate(a, from_attributes=True) for a in found]
-
-
 @router.get("/answers", response_model=list[AnswerOut], summary="Search standard answers")
 def answers(
     user: User,
@@ -368,18 +237,6 @@ def answers(
 
 
 # --- reports -----------------------------------------------------------------------------------
-
-
-class DraftIn(_In):
-    kind: ReportKind
-    period_kind: PeriodKind
-    start: DateText = Field(
-        description="first day of the period (local date, YYYY-MM-DD, years 2000..2100)"
-    )
-
-
-class DecisionIn(_In):
-    note: Note = Field("", description="the leader's note (required to reject)")
 
 
 @router.get("/reports/pending", response_model=list[ReportOut], summary="Approval queue")
@@ -455,18 +312,8 @@ class QaSampleOut(BaseModel):
     finding: str
 
 
-class DrawIn(_In):
-    count: Whole = Field(1, ge=1, le=1000, description="how many closed tickets to sample")
-
-
 class DrawOut(BaseModel):
     sample_ids: list[int]
-
-
-class ScoreIn(_In):
-    items: dict[str, Whole] = Field(description="points 0-100 for every scorecard item")
-    defects: list[str] = Field([], max_length=len(qa.DEFECT_KINDS))
-    finding: Note = ""
 
 
 @router.get("/qa/scorecard", response_model=ScorecardOut, summary="Scorecard and defect kinds")
@@ -490,10 +337,6 @@ def qa_samples(
         QaSampleOut.model_validate(s, from_attributes=True)
         for s in qa.worklist(ctx, scored=scored, limit=limit)
     ]
-
-
-def draw_samples(ctx: CityContext, user: StaffMember, count: int) -> list[int]:
-    return qa.draw(ctx, actor=actor_of(user), count=count, how="random")
 
 
 @router.post("/qa/draw", response_model=DrawOut, summary="Draw a random QA sample (inspector)")
@@ -542,11 +385,6 @@ class NoticeOut(BaseModel):
     )
 
 
-class ReceiptIn(_In):
-    action: ReceiptAction
-    note: Note = Field("", description="done: what was done; objection: the reason (required)")
-
-
 class ReceiptOut(BaseModel):
     notice_seq: int
     outbox_seq: int = Field(description="the receipt's seq in the outbox to the province")
@@ -561,15 +399,6 @@ def inbox(
         NoticeOut.model_validate(n, from_attributes=True)
         for n in services.inbox(ctx.engine, limit=limit)
     ]
-
-
-def record_receipt(
-    ctx: CityContext, user: StaffMember, notice_seq: int, action: str, note: str
-) -> int:
-    # The service asks the domain whether the role may (the CLI gets the same answer).
-    return services.record_receipt(
-        ctx.engine, notice_seq=notice_seq, action=action, actor=actor_of(user), note=note
-    )
 
 
 @router.post(
@@ -607,46 +436,6 @@ def access_log(
 
 
 # --- link --------------------------------------------------------------------------------------
-
-
-class LinkOut(BaseModel):
-    city_code: str
-    state: str = Field(description="connected / backing-off / conflict / revoked / never …")
-    backlog: int = Field(description="envelopes queued and not yet acknowledged by the hub")
-    last_seq: int
-    delivered_seq: int
-    hub_acked_seq: int
-    notice_cursor: int
-    epoch: str
-    last_push_at: datetime | None
-    last_contact_at: datetime | None
-    last_error: str
-    last_error_at: datetime | None
-    last_rejection: str
-    conflict_seq: int = Field(description="first seq the hub holds differently; 0 = none")
-    oldest_unsent_at: datetime | None
-
-
-def link_status(outbox: Outbox) -> LinkOut:
-    snap = outbox.snapshot()
-    return LinkOut(
-        city_code=snap.city_code,
-        state=snap.state,
-        backlog=snap.backlog,
-        last_seq=snap.last_seq,
-        delivered_seq=snap.delivered_seq,
-        hub_acked_seq=snap.hub_acked_seq,
-        notice_cursor=snap.notice_cursor,
-        epoch=snap.epoch,
-        last_push_at=snap.last_push_at,
-        last_contact_at=snap.last_contact_at,
-        last_error=snap.last_error,
-        last_error_at=snap.last_error_at,
-        last_rejection=snap.last_rejection,
-        # 0 until the hub refused a push for a sequence conflict.
-        conflict_seq=snap.conflict_seq,
-        oldest_unsent_at=snap.oldest_unsent_at,
-    )
 
 
 @router.get("/link", response_model=LinkOut, summary="The link to the province")

@@ -2,8 +2,10 @@
 (:mod:`sync.web.app`): the city's routers, templates, labels and refusals.
 
 The foundation maps its own refusals (401 login, 403 role/CSRF, 429 throttled logins, 422
-validation); the city adds its services' refusals here, in one table, so every route stays
-a parse-call-answer edge::
+validation); the city hands it the roots of its refusals — the one tree under
+:class:`~city_node.errors.CityError` (drawn with each status in :mod:`city_node.errors`) and
+the category lookup's :class:`~city_node.categories.UnknownCategory` — and
+:func:`status_for`, so every route stays a parse-call-answer edge::
 
     PermissionDenied                          403
     NotFound                                  404
@@ -20,8 +22,8 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from city_node.categories import UnknownCategory
-from city_node.context import CityContext, CityError, Conflict, NotFound
-from city_node.domain import DomainError, IllegalTransition, PermissionDenied
+from city_node.context import CityContext
+from city_node.errors import CityError, Conflict, IllegalTransition, NotFound, PermissionDenied
 from city_node.web import api, pages, report_review, staff_pages
 from city_node.web.i18n import TABLE
 from sync.outbox import Outbox
@@ -48,7 +50,8 @@ SPEC = ConsoleSpec(
     labels=TABLE,
     home="/tickets",
     error_page=pages.error_page,
-    handled=(CityError, DomainError, UnknownCategory),
+    # The roots: DomainError and every other refusal are CityErrors (city_node.errors).
+    handled=(CityError, UnknownCategory),
     status_for=status_for,
 )
 

@@ -39,7 +39,7 @@ from city_node.domain import (
 from city_node.link_view import link_view
 from city_node.notice_refs import notice_refs
 from city_node.staff import StaffMember
-from city_node.web import api
+from city_node.web import models
 from city_node.web.auth import (
     NotLoggedIn,
     Session,
@@ -221,7 +221,7 @@ def tickets_page(
     overtime_only: bool = False,
     offset: int = 0,
 ) -> Response:
-    rows = api.find_tickets(
+    rows = models.find_tickets(
         _ctx(request),
         user,
         status=status or None,
@@ -293,7 +293,7 @@ def register_ticket(
     note: Annotated[str, Form()] = "",
 ) -> Response:
     body = _model(
-        api.TicketIn,
+        models.TicketIn,
         kind=kind,
         category=category,
         channel=channel,
@@ -305,7 +305,7 @@ def register_ticket(
         branch=branch,
         note=note,
     )
-    ticket_id = api.register_ticket(_ctx(request), user, body)
+    ticket_id = models.register_ticket(_ctx(request), user, body)
     return _redirect(f"/tickets/{ticket_id}")
 
 
@@ -316,7 +316,7 @@ def _number(text: str) -> int | str:
     return int(text) if text.isascii() and text.lstrip("-").isdigit() and len(text) < 30 else text
 
 
-def _model(model: type[api._In], **values: Any) -> Any:
+def _model(model: type[models.RequestModel], **values: Any) -> Any:
     """Validate form values with the API's model, so both edges refuse the same input."""
     try:
         return model(**values)
@@ -329,19 +329,19 @@ def _model(model: type[api._In], **values: Any) -> Any:
 
 @router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
 def ticket_page(
-    request: Request, ticket_id: api.RowId, user: User, q: str = "", answer_category: str = ""
+    request: Request, ticket_id: models.RowId, user: User, q: str = "", answer_category: str = ""
 ) -> Response:
     ctx = _ctx(request)
-    detail = api.show_ticket(ctx, user, ticket_id, _lang(request))
+    detail = models.show_ticket(ctx, user, ticket_id, _lang(request))
     # Operators answer with the province's unified wording: offer it next to the ticket,
     # for its category or, when the province wrote none for it, the nearest parent's.
     category: str | None = answer_category or None
-    found = api.search_answers(ctx, q, category)
+    found = models.search_answers(ctx, q, category)
     if not q and not answer_category:
         code: str | None = detail.category
         found = []
         while code and code in ctx.categories and not found:
-            found = api.search_answers(ctx, "", code)
+            found = models.search_answers(ctx, "", code)
             category, code = code, ctx.categories.get(code).parent
     return render(
         request,
@@ -358,7 +358,7 @@ def ticket_page(
 @router.post("/tickets/{ticket_id}/act", dependencies=[Csrf])
 def ticket_act(
     request: Request,
-    ticket_id: api.RowId,
+    ticket_id: models.RowId,
     user: User,
     action: Annotated[str, Form()],
     note: Annotated[str, Form()] = "",
@@ -369,7 +369,7 @@ def ticket_act(
     reason: Annotated[str | None, Form()] = None,
 ) -> Response:
     body = _model(
-        api.ActionIn,
+        models.ActionIn,
         action=action,
         note=note,
         branch=branch,
@@ -378,7 +378,7 @@ def ticket_act(
         days=_number(days) if days.strip() else None,
         reason=reason,
     )
-    api.act_on_ticket(_ctx(request), user, ticket_id, body)
+    models.act_on_ticket(_ctx(request), user, ticket_id, body)
     return _redirect(f"/tickets/{ticket_id}")
 
 
@@ -404,17 +404,17 @@ def reports_page(request: Request, user: User) -> Response:
 
 @router.post("/reports/{report_id}/approve", dependencies=[Csrf])
 def approve_report(
-    request: Request, report_id: api.RowId, user: User, note: Annotated[str, Form()] = ""
+    request: Request, report_id: models.RowId, user: User, note: Annotated[str, Form()] = ""
 ) -> Response:
-    reports.approve(_ctx(request), api.actor_of(user), report_id, note)
+    reports.approve(_ctx(request), models.actor_of(user), report_id, note)
     return _redirect("/reports")
 
 
 @router.post("/reports/{report_id}/reject", dependencies=[Csrf])
 def reject_report(
-    request: Request, report_id: api.RowId, user: User, note: Annotated[str, Form()] = ""
+    request: Request, report_id: models.RowId, user: User, note: Annotated[str, Form()] = ""
 ) -> Response:
-    reports.reject(_ctx(request), api.actor_of(user), report_id, note)
+    reports.reject(_ctx(request), models.actor_of(user), report_id, note)
     return _redirect("/reports")
 
 
@@ -439,13 +439,13 @@ def qa_page(request: Request, user: User) -> Response:
 
 @router.post("/qa/draw", dependencies=[Csrf])
 def qa_draw(request: Request, user: User, count: Annotated[str, Form()] = "1") -> Response:
-    body = _model(api.DrawIn, count=_number(count))
-    api.draw_samples(_ctx(request), user, body.count)
+    body = _model(models.DrawIn, count=_number(count))
+    models.draw_samples(_ctx(request), user, body.count)
     return _redirect("/qa")
 
 
 @router.post("/qa/samples/{sample_id}/score")
-def qa_score(request: Request, sample_id: api.RowId, user: User, form: CsrfForm) -> Response:
+def qa_score(request: Request, sample_id: models.RowId, user: User, form: CsrfForm) -> Response:
     # The scorecard's items are dynamic (item_<key> fields), so the form is read whole.
     items: dict[str, Any] = {}
     for item in qa.SCORECARD:
@@ -453,14 +453,14 @@ def qa_score(request: Request, sample_id: api.RowId, user: User, form: CsrfForm)
         items[item.key] = _number(raw) if isinstance(raw, str) and raw.strip() else None
     finding = form.get("finding")
     body = _model(
-        api.ScoreIn,
+        models.ScoreIn,
         items=items,
         defects=[d for d in form.getlist("defects") if isinstance(d, str)],
         finding=finding if isinstance(finding, str) else "",
     )
     qa.score(
         _ctx(request),
-        api.actor_of(user),
+        models.actor_of(user),
         sample_id,
         items=body.items,
         defects=body.defects,
@@ -493,13 +493,13 @@ def inbox_page(request: Request, user: User) -> Response:
 @router.post("/inbox/{notice_seq}/receipt", dependencies=[Csrf])
 def inbox_receipt(
     request: Request,
-    notice_seq: api.RowId,
+    notice_seq: models.RowId,
     user: User,
     action: Annotated[str, Form()],
     note: Annotated[str, Form()] = "",
 ) -> Response:
-    body = _model(api.ReceiptIn, action=action, note=note)
-    api.record_receipt(_ctx(request), user, notice_seq, body.action, body.note)
+    body = _model(models.ReceiptIn, action=action, note=note)
+    models.record_receipt(_ctx(request), user, notice_seq, body.action, body.note)
     return _redirect("/inbox")
 
 
@@ -511,14 +511,14 @@ def link_page(request: Request, user: User) -> Response:
         request,
         "link.html",
         user=user,
-        link=api.link_status(outbox),
+        link=models.link_status(outbox),
         view=link_view(outbox.snapshot()),
     )
 
 
 @router.get("/access-log", response_class=HTMLResponse)
 def access_log_page(request: Request, user: User) -> Response:
-    entries = personal_data.access_log(_ctx(request), api.actor_of(user))
+    entries = personal_data.access_log(_ctx(request), models.actor_of(user))
     return render(request, "access_log.html", user=user, entries=entries)
 
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from province_hub import notices
+from province_hub import notice_board, notices
 from province_hub.staff import HubMember, HubRole
 from province_hub.web.access import api_user, require
 from province_hub.web.api import Kpi, Problem
@@ -122,12 +122,12 @@ class NoticeList(BaseModel):
 def _preview_out(preview: notices.Preview) -> PreviewOut:
     n = preview.notice
     return PreviewOut(
-        kind=notices.kind_name(n.kind),
-        priority=notices.priority_name(n.priority),
+        kind=notice_board.kind_name(n.kind),
+        priority=notice_board.priority_name(n.priority),
         title=n.title,
         body=n.body,
         deadline=n.task_deadline.ToDatetime(UTC) if n.HasField("task_deadline") else None,
-        detail=notices.detail_of(n),
+        detail=notice_board.detail_of(n),
         targets=list(preview.targets),
         all_cities=preview.all_cities,
     )
@@ -144,8 +144,8 @@ def list_notices(
     require(user, "notices")
     hub = hub_of(request)
     return {
-        "completion": notices.completion_kpi(hub.engine),
-        "notices": notices.list_notices(hub.engine, now=hub.local_now(), kind=kind),
+        "completion": notice_board.completion_kpi(hub.engine),
+        "notices": notice_board.list_notices(hub.engine, now=hub.local_now(), kind=kind),
     }
 
 
@@ -155,7 +155,7 @@ def board(
 ) -> list[dict[str, Any]]:
     require(user, "notices")
     hub = hub_of(request)
-    return notices.open_tasks(hub.engine, now=hub.local_now(), city=city)
+    return notice_board.open_tasks(hub.engine, now=hub.local_now(), city=city)
 
 
 @router.post("/notices/preview", response_model=PreviewOut, summary="Check, store nothing")
@@ -195,7 +195,7 @@ def send(request: Request, user: Caller, body: NoticeIn) -> Sent:
 def notice(request: Request, user: Caller, seq: Seq) -> dict[str, Any]:
     require(user, "notices")
     hub = hub_of(request)
-    return notices.notice_detail(hub.engine, seq, now=hub.local_now()).as_dict()
+    return notice_board.notice_detail(hub.engine, seq, now=hub.local_now()).as_dict()
 
 
 @router.post(

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from province_hub import notices
+from province_hub import notice_board, notices
 from province_hub.staff import HubMember, HubRole
 from province_hub.web.access import may, require
 from province_hub.web.context import HubWeb, hub_of
@@ -106,8 +106,8 @@ def notices_page(request: Request, user: User) -> Response:
         request,
         "notices.html",
         user,
-        rows=notices.list_notices(hub.engine, now=now),
-        completion=notices.completion_kpi(hub.engine),
+        rows=notice_board.list_notices(hub.engine, now=now),
+        completion=notice_board.completion_kpi(hub.engine),
         may_compose=may(user, "notices.compose"),
     )
 
@@ -120,8 +120,8 @@ def board_page(request: Request, user: User) -> Response:
         request,
         "notice_board.html",
         user,
-        rows=notices.open_tasks(hub.engine, now=hub.local_now()),
-        completion=notices.completion_kpi(hub.engine),
+        rows=notice_board.open_tasks(hub.engine, now=hub.local_now()),
+        completion=notice_board.completion_kpi(hub.engine),
     )
 
 
@@ -164,7 +164,7 @@ def preview_page(request: Request, user: User, form: CsrfForm) -> Response:
         targets=targets,
         notice=shown.notice,
         deadline=draft.deadline,
-        detail=notices.detail_of(shown.notice),
+        detail=notice_board.detail_of(shown.notice),
         target_codes=shown.targets,
         all_cities=shown.all_cities,
     )
@@ -201,7 +201,7 @@ def notice_page(request: Request, user: User, seq: Seq) -> Response:
         request,
         "notice_detail.html",
         user,
-        n=notices.notice_detail(hub.engine, seq, now=hub.local_now()),
+        n=notice_board.notice_detail(hub.engine, seq, now=hub.local_now()),
         may_answer=may(user, "notices.answer"),
     )
 

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from province_hub import audit, notices, staff, supervision
+from province_hub import audit, notice_board, staff, supervision
 from province_hub.audit import Action
 from province_hub.staff import HubMember
 from province_hub.web import tables, views
@@ -248,7 +248,7 @@ def overview(
         links_table=tables.links_table(views.links(hub), names),
         missing=[names.get(c, c) for c in figures["province"]["cities_missing"]],
         export_query=_export_query(request),
-        completion=notices.completion_kpi(hub.engine) if may(user, "notices") else None,
+        completion=notice_board.completion_kpi(hub.engine) if may(user, "notices") else None,
     )
 
 

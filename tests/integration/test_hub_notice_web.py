@@ -18,7 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, func, select
 
-from province_hub import audit, notices, staff
+from province_hub import audit, notice_board, notices, staff
 from province_hub.audit import Action
 from province_hub.staff import HubRole
 from province_hub.store import AuditEntry, Notice, NoticeDelivery, create_schema
@@ -458,7 +458,7 @@ def test_overdue_task_board_completion_kpi_and_objection_answer(live: Live) -> N
     with live.browser("supervisor") as b:
         assert 'id="completion-rate">50.0%' in b.get("/overview").text
     answers = [
-        n for n in notices.list_notices(live.engine, now=NOW) if n["reply_to_seq"] == task.seq
+        n for n in notice_board.list_notices(live.engine, now=NOW) if n["reply_to_seq"] == task.seq
     ]
     assert len(answers) == 1 and answers[0]["targets"] == 1
     (entry,) = audit.entries(live.engine, action=Action.OBJECTION_ANSWERED)

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from city_node import simulator, staff
+from city_node import simulator, simulator_live, staff
 from city_node.context import CityContext, make_context
 from city_node.domain import PRIORITY_TIERS, CustomerTier, Role, TicketKind
 from city_node.services import open_store
@@ -181,7 +181,7 @@ async def test_live_traffic_registers_new_tickets_and_works_old_ones(ctx: CityCo
         wakes += 1
 
     task = asyncio.create_task(
-        simulator.run(ctx, stop, wake, rate_scale=20, seed=3, interval=(0.05, 0.1))
+        simulator_live.run(ctx, stop, wake, rate_scale=20, seed=3, interval=(0.05, 0.1))
     )
     await asyncio.sleep(3)
     stop.set()

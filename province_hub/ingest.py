@@ -1,0 +1,382 @@
+"""The Push path: check a city's batch, store its records, land what they carry.
+
+:func:`ingest_batch` checks identity, structure, gaps and conflicts (a ``LinkError``, nothing
+stored), stores every envelope as a ``Record`` row (quarantined when it breaks a business
+rule, with a REJECTION notice in the same transaction), lands report figures, escalations
+and notice receipts, and moves the city's mark — all in one transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, select, update
+
+from province_hub.escalations import land_escalations
+from province_hub.escalations import subject as escalation_subject
+from province_hub.figures import FIGURE_KINDS, land_figures
+from province_hub.links import Link, lock_link, record_refusal, status_text, with_link_mark
+from province_hub.notice_feed import HUB_SENDER, confirm_cursor_in, create_notice
+from province_hub.store import CityLink, NoticeDelivery, Record
+from sync import errors
+from sync.db import UnitOfWork, bulk_insert, datetime_param, timestamp_param
+from sync.envelopes import UNSEQUENCED_KINDS, check_identity, check_structure
+from sync.pb.fedsync.v1 import federation_pb2 as pb
+from sync.periods import PeriodError, parse_period, today_in
+from sync.validation import broken_rule, clamp_to_int64
+from sync.vocabulary import LinkStatus
+from sync.wire import RawBody
+
+# The use cases' log under one name (operators filter on it).
+log = logging.getLogger("province_hub.services")
+#: Column order of the rows ``_apply`` hands to ``bulk_insert``.
+RECORD_COLUMNS = (
+    "city_code",
+    "seq",
+    "epoch",
+    "kind",
+    "status",
+    "reason",
+    "subject",
+    "revision",
+    "created_at",
+    "received_at",
+    "digest",
+    "body",
+)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    acked_through_seq: int
+    accepted: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    #: Cities that got a new notice in this transaction (rejections), to wake their streams.
+    notified_cities: tuple[str, ...] = ()
+
+
+def _subject(kind: str, body: Any) -> tuple[str | None, int | None]:
+    """What a record is about, so revisions of the same report can be found."""
+    if kind in ("statistics_report", "qa_report", "overtime_report"):
+        try:
+            period_kind, start = parse_period(body.period)
+        except PeriodError:
+            return None, body.revision
+        period_name = pb.PeriodKind.Name(period_kind)  # type: ignore[arg-type]
+        return f"{kind}/{period_name}/{start.isoformat()}", body.revision
+    if kind == "suggestion_batch":
+        return f"{kind}/{body.batch_date}/{body.batch_number}", None
+    if kind == "escalation":
+        return escalation_subject(body), None
+    if kind == "ticket_trace":
+        return f"{kind}/{body.request_notice_seq}", None
+    if kind == "notice_receipt":
+        return f"{kind}/{body.notice_seq}", None
+    return None, None
+
+
+def ingest_batch(
+    engine: Engine,
+    *,
+    city_code: str,
+    envelopes: Sequence[pb.Envelope],
+    tz_name: str,
+    max_batch: int,
+    bodies: Sequence[RawBody] | None = None,
+    now: datetime | None = None,
+) -> IngestResult:
+    """Apply one city's batch in order, in one transaction; idempotent for re-sent envelopes.
+
+    ``bodies`` are the envelopes' body members as they travelled (``sync.wire.push_bodies``),
+    which the digests cover and which are stored; without them the deterministic
+    serialization of each parsed body stands in.
+
+    Raises a ``LinkError`` (nothing stored) for identity, structure, gap and conflict
+    problems, carrying the hub's mark and epoch for the city; quarantines envelopes that
+    break a business rule and tells the city through a REJECTION notice created in the same
+    transaction.
+    """
+    moment = now or _now()
+    try:
+        heartbeats, sequenced = _check_batch(city_code, envelopes, max_batch, bodies)
+    except errors.LinkError as exc:
+        raise with_link_mark(engine, city_code=city_code, exc=exc) from None
+    # A heartbeat is link status, not a record: a value the store cannot hold must not fail
+    # the batch it rides in. Counts are clamped (they only feed the status view); a cursor
+    # that large is dropped, as confirming it would mark every notice delivered.
+    cursor_dropped = False  # of the last heartbeat, the one recorded
+    for hb in heartbeats:
+        clamped = clamp_to_int64(hb)
+        if clamped:
+            log.warning(
+                "city %s sent a heartbeat with %s above 2^63 - 1; counts stored as 2^63 - 1, "
+                "a notice cursor ignored",
+                city_code,
+                ", ".join(clamped),
+            )
+        cursor_dropped = "notice_cursor" in clamped
+
+    try:
+        with UnitOfWork(engine) as uow:
+            link = lock_link(uow.conn, city_code)
+            result = _apply(uow.conn, city_code, link, sequenced, tz_name, moment)
+            link.updates.update(last_contact_at=moment, state=LinkStatus.CONNECTED)
+            if sequenced:
+                link.updates["last_push_at"] = moment
+            if heartbeats:
+                hb = heartbeats[-1]
+                link.updates.update(
+                    backlog=hb.backlog,
+                    oldest_unsent_age_s=hb.oldest_unsent_age_seconds,
+                    heartbeat_at=moment,
+                    # Status text for a person: a city (or whoever holds its key) must not
+                    # make the hub store megabytes per heartbeat.
+                    city_last_error=status_text(hb.last_error),
+                    software_version=status_text(hb.software_version),
+                )
+                if not cursor_dropped:
+                    link.updates["notice_cursor"] = hb.notice_cursor
+                    confirm_cursor_in(uow.conn, city_code, hb.notice_cursor, moment)
+            uow.conn.execute(
+                update(CityLink).where(CityLink.city_code == city_code).values(**link.updates)
+            )
+            uow.commit()
+            return result
+    except (errors.SequenceConflict, errors.SequenceGap) as exc:
+        record_refusal(engine, city_code=city_code, exc=exc, now=moment)
+        raise
+
+
+def _check_batch(
+    city_code: str,
+    envelopes: Sequence[pb.Envelope],
+    max_batch: int,
+    bodies: Sequence[RawBody] | None,
+) -> tuple[list[pb.Heartbeat], list[tuple[pb.Envelope, str, bytes]]]:
+    """The batch's heartbeats and sequenced envelopes, or the ``LinkError`` refusing it."""
+    if len(envelopes) > max_batch:
+        raise errors.BatchTooLarge(
+            f"batch holds {len(envelopes)} envelopes; this hub accepts at most {max_batch} "
+            "per Push (see HelloResponse.max_batch_envelopes)"
+        )
+    check_identity(envelopes, city_code)
+    heartbeats: list[pb.Heartbeat] = []
+    sequenced: list[tuple[pb.Envelope, str, bytes]] = []
+    if bodies is not None and len(bodies) != len(envelopes):
+        raise ValueError(f"{len(bodies)} raw bodies for {len(envelopes)} envelopes")
+    for index, envelope in enumerate(envelopes):
+        travelled = None
+        if bodies is not None:
+            raw = bodies[index]
+            if raw.kind != envelope.WhichOneof("body"):
+                # Cannot happen when both come from the same bytes; refuse rather than store
+                # bytes that are not the parsed body.
+                raise errors.MalformedEnvelope(
+                    f"envelopes[{index}]: its body could not be located in the bytes sent",
+                    seq=envelope.seq,
+                    field=f"envelopes[{index}].body",
+                )
+            travelled = raw.data
+        kind, body_bytes = check_structure(envelope, index=index, travelled=travelled)
+        if kind in UNSEQUENCED_KINDS:
+            heartbeats.append(envelope.heartbeat)
+            continue
+        if sequenced:
+            previous = sequenced[-1][0]
+            if envelope.seq != previous.seq + 1:
+                raise errors.MalformedEnvelope(
+                    f"envelopes[{index}].seq is {envelope.seq} after {previous.seq}; a batch "
+                    "must carry consecutive sequence numbers",
+                    seq=envelope.seq,
+                    field=f"envelopes[{index}].seq",
+                )
+            if envelope.epoch != previous.epoch:
+                raise errors.MalformedEnvelope(
+                    f"envelopes[{index}].epoch differs from the batch's; one epoch per batch",
+                    seq=envelope.seq,
+                    field=f"envelopes[{index}].epoch",
+                )
+        sequenced.append((envelope, kind, body_bytes))
+    return heartbeats, sequenced
+
+
+def _apply(
+    conn: Any,
+    city_code: str,
+    link: Link,
+    sequenced: list[tuple[pb.Envelope, str, bytes]],
+    tz_name: str,
+    moment: datetime,
+) -> IngestResult:
+    if not sequenced:
+        return IngestResult(acked_through_seq=link.acked_seq)
+    first = sequenced[0][0]
+    if first.epoch != link.epoch:
+        if link.acked_seq == 0 and not link.epoch:
+            pass  # first contact: the city's epoch becomes the one the hub holds
+        elif first.seq <= link.acked_seq:
+            raise errors.SequenceConflict(
+                f"city {city_code} sends seq {first.seq} under epoch {first.epoch}, but the hub "
+                f"holds seqs up to {link.acked_seq} under epoch {link.epoch}: the city store "
+                "was re-created or restored. Nothing was stored; review and re-base the city "
+                "(fedsync city rebase)",
+                acked_through_seq=link.acked_seq,
+                seq=first.seq,
+                hub_epoch=link.epoch,
+            )
+        link.updates["epoch"] = first.epoch
+    duplicates = 0
+    held_through = link.acked_seq
+    if first.seq <= held_through:
+        last_old = min(sequenced[-1][0].seq, held_through)
+        held = dict(
+            conn.execute(
+                select(Record.seq, Record.digest).where(
+                    Record.city_code == city_code, Record.seq.between(first.seq, last_old)
+                )
+            ).all()
+        )
+        for envelope, _kind, _body in sequenced:
+            if envelope.seq > held_through:
+                break
+            if held.get(envelope.seq) != envelope.content_digest:
+                raise errors.SequenceConflict(
+                    f"city {city_code} seq {envelope.seq} differs from the envelope the hub "
+                    "already holds under that seq (different content digest): the city store "
+                    "was restored from an older copy. Nothing was stored; review and re-base "
+                    "the city (fedsync city rebase)",
+                    acked_through_seq=link.acked_seq,
+                    seq=envelope.seq,
+                    hub_epoch=link.epoch,
+                )
+            duplicates += 1
+    fresh = sequenced[duplicates:]
+    if not fresh:
+        # Ack what this batch carried, not the hub's mark: the city's rows after it may differ
+        # from what the hub holds (a restored city), and must meet the digest check.
+        return IngestResult(acked_through_seq=sequenced[-1][0].seq, duplicates=duplicates)
+    if fresh[0][0].seq != link.acked_seq + 1:
+        raise errors.SequenceGap(
+            f"city {city_code}: the hub holds seqs up to {link.acked_seq} and expects "
+            f"{link.acked_seq + 1} next, but the batch continues at {fresh[0][0].seq}; "
+            f"re-send from {link.acked_seq + 1}",
+            acked_through_seq=link.acked_seq,
+            seq=fresh[0][0].seq,
+            hub_epoch=link.epoch,
+        )
+
+    rows: list[tuple[Any, ...]] = []
+    rejections: list[pb.Rejection] = []
+    receipts: list[pb.NoticeReceipt] = []
+    reports: list[tuple[int, Any, bytes | None]] = []
+    escalations: list[tuple[int, datetime, pb.Escalation]] = []
+    today = today_in(tz_name, moment)
+    received_at = datetime_param(conn, moment)
+    for envelope, kind, body_bytes in fresh:
+        body = getattr(envelope, kind)
+        reason = broken_rule(kind, body, today=today)
+        if reason is None and kind == "notice_receipt":
+            reason = _receipt_problem(conn, city_code, body)
+            if reason is None:
+                receipts.append(body)
+        if reason is None and kind in FIGURE_KINDS:
+            reports.append((envelope.seq, body, body_bytes))
+        if reason is None and kind == "escalation":
+            escalations.append((envelope.seq, envelope.created_at.ToDatetime(UTC), body))
+        subject, revision = _subject(kind, body)
+        rows.append(
+            (
+                city_code,
+                envelope.seq,
+                envelope.epoch,
+                kind,
+                "accepted" if reason is None else "quarantined",
+                reason,
+                subject,
+                revision,
+                timestamp_param(conn, envelope.created_at.seconds, envelope.created_at.nanos),
+                received_at,
+                envelope.content_digest,
+                body_bytes,
+            )
+        )
+        if reason is not None:
+            rejections.append(pb.Rejection(seq=envelope.seq, body_kind=kind, reason=reason))
+    bulk_insert(conn, Record.__tablename__, RECORD_COLUMNS, rows)
+    land_figures(conn, city_code=city_code, reports=reports, received_at=received_at)
+    land_escalations(conn, city_code=city_code, escalations=escalations, received_at=moment)
+    for receipt in receipts:
+        _apply_receipt(conn, city_code, receipt, moment)
+    for rejection in rejections:
+        create_notice(
+            conn,
+            notice=pb.Notice(
+                kind=pb.REJECTION,
+                priority=pb.HIGH,
+                title=f"{rejection.body_kind} seq {rejection.seq} quarantined",
+                body=(
+                    f"The hub stored your {rejection.body_kind} (seq {rejection.seq}) as "
+                    f"quarantined: {rejection.reason}. Send a corrected revision."
+                ),
+                sender=HUB_SENDER,
+                targets=[city_code],
+                rejection=rejection,
+            ),
+            targets=[city_code],
+            moment=moment,
+        )
+    acked = fresh[-1][0].seq
+    link.updates["acked_seq"] = acked
+    return IngestResult(
+        acked_through_seq=acked,
+        accepted=len(fresh) - len(rejections),
+        quarantined=len(rejections),
+        duplicates=duplicates,
+        notified_cities=(city_code,) if rejections else (),
+    )
+
+
+def _receipt_problem(conn: Any, city_code: str, receipt: pb.NoticeReceipt) -> str | None:
+    exists = conn.execute(
+        select(NoticeDelivery.notice_seq).where(
+            NoticeDelivery.notice_seq == receipt.notice_seq, NoticeDelivery.city_code == city_code
+        )
+    ).first()
+    if exists is None:
+        return f"notice_seq {receipt.notice_seq}: no such notice was sent to city {city_code}"
+    return None
+
+
+def _apply_receipt(conn: Any, city_code: str, receipt: pb.NoticeReceipt, moment: datetime) -> None:
+    acted_at = receipt.acted_at.ToDatetime(UTC) if receipt.HasField("acted_at") else moment
+    values: dict[str, Any] = {"last_actor": receipt.actor or None}
+    if receipt.action == pb.READ:
+        values["read_at"] = func.coalesce(NoticeDelivery.read_at, acted_at)
+    elif receipt.action == pb.DONE:
+        values.update(
+            done_at=acted_at,
+            done_note=receipt.note,
+            read_at=func.coalesce(NoticeDelivery.read_at, acted_at),
+        )
+    else:
+        values.update(
+            objection_at=acted_at,
+            objection_reason=receipt.note,
+            read_at=func.coalesce(NoticeDelivery.read_at, acted_at),
+        )
+    conn.execute(
+        update(NoticeDelivery)
+        .where(
+            NoticeDelivery.notice_seq == receipt.notice_seq, NoticeDelivery.city_code == city_code
+        )
+        .values(**values)
+    )

@@ -1,0 +1,281 @@
+"""The province's notices as people follow them: per notice what each targeted city did
+with it (delivered, read, done, objected, overdue), the open tasks across cities and the
+notice completion KPI.
+
+The read side of :mod:`province_hub.notices` (which composes, previews, sends and answers);
+the supervisor web (pages and ``/api/v1/notices``) calls the same functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, case, func, select
+
+from province_hub.figures import kpi
+from province_hub.notices import FINDING_SOURCES, NoticeNotFound, in_utc
+from province_hub.store import Notice, NoticeDelivery
+from sync.pb.fedsync.v1 import federation_pb2 as pb
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _overdue(deadline: datetime | None, done_at: datetime | None, now: datetime) -> bool:
+    deadline = _aware(deadline)
+    return deadline is not None and done_at is None and deadline < now
+
+
+def completion_kpi(engine: Engine) -> dict[str, Any]:
+    """The notice completion rate of the province: of every (task, targeted city), those the
+    city marked done. Tasks are what the cities must carry out; other notices are read."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(func.count(NoticeDelivery.done_at), func.count())
+            .select_from(NoticeDelivery)
+            .join(Notice, Notice.seq == NoticeDelivery.notice_seq)
+            .where(Notice.kind == "TASK")
+        ).one()
+    return kpi(int(row[0]), int(row[1]))
+
+
+def _kind_name(stored: str) -> str:
+    return stored.lower()
+
+
+def kind_name(kind: int) -> str:
+    """``announcement``, ``task``… for a wire kind (the names the web and API use)."""
+    return pb.NoticeKind.Name(kind).lower()  # type: ignore[arg-type]
+
+
+def priority_name(priority: int) -> str:
+    return pb.Priority.Name(priority).lower()  # type: ignore[arg-type]
+
+
+def list_notices(
+    engine: Engine, *, now: datetime | None = None, kind: str | None = None, limit: int = 200
+) -> list[dict[str, Any]]:
+    """Newest first: per notice its targets and how many cities have it delivered, read,
+    done or objected to, how many are overdue, and its completion KPI (done / targets)."""
+    moment = in_utc(now)
+    overdue = func.sum(
+        case(
+            (
+                (Notice.task_deadline.is_not(None))
+                & (Notice.task_deadline < moment)
+                & NoticeDelivery.done_at.is_(None),
+                1,
+            ),
+            else_=0,
+        )
+    )
+    query = (
+        select(
+            Notice.seq,
+            Notice.kind,
+            Notice.priority,
+            Notice.title,
+            Notice.sender,
+            Notice.created_at,
+            Notice.task_deadline,
+            Notice.reply_to_seq,
+            func.count(NoticeDelivery.city_code),
+            func.count(NoticeDelivery.delivered_at),
+            func.count(NoticeDelivery.read_at),
+            func.count(NoticeDelivery.done_at),
+            func.count(NoticeDelivery.objection_at),
+            overdue,
+        )
+        .join(NoticeDelivery, NoticeDelivery.notice_seq == Notice.seq)
+        .group_by(Notice.seq)
+        .order_by(Notice.seq.desc())
+        .limit(max(1, min(limit, 1000)))
+    )
+    if kind is not None:
+        query = query.where(Notice.kind == kind.upper())
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return [
+        {
+            "seq": int(r[0]),
+            "kind": _kind_name(r[1]),
+            "priority": r[2].lower(),
+            "title": r[3],
+            "sender": r[4],
+            "created_at": _aware(r[5]),
+            "deadline": _aware(r[6]),
+            "reply_to_seq": r[7],
+            "targets": int(r[8]),
+            "delivered": int(r[9]),
+            "read": int(r[10]),
+            "done": int(r[11]),
+            "objections": int(r[12]),
+            "overdue": int(r[13] or 0),
+            "completion": kpi(int(r[11]), int(r[8])),
+        }
+        for r in rows
+    ]
+
+
+@dataclass
+class NoticeDetail:
+    seq: int
+    kind: str
+    priority: str
+    title: str
+    body: str
+    sender: str
+    created_at: datetime
+    deadline: datetime | None
+    reply_to_seq: int | None
+    detail: dict[str, Any]
+    cities: list[dict[str, Any]] = field(default_factory=list)
+    completion: dict[str, Any] = field(default_factory=dict)
+    #: The answers to objections on this notice: seq, city, when, text.
+    answers: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "kind": self.kind,
+            "priority": self.priority,
+            "title": self.title,
+            "body": self.body,
+            "sender": self.sender,
+            "created_at": self.created_at,
+            "deadline": self.deadline,
+            "reply_to_seq": self.reply_to_seq,
+            "detail": self.detail,
+            "cities": self.cities,
+            "completion": self.completion,
+            "answers": self.answers,
+        }
+
+
+def detail_of(notice: pb.Notice) -> dict[str, Any]:
+    if notice.HasField("standard_answer"):
+        sa = notice.standard_answer
+        return {
+            "category": sa.category,
+            "question": sa.topic,
+            "answer": sa.answer,
+            "version": sa.version,
+            "key": sa.key,
+        }
+    if notice.HasField("finding"):
+        source = {v: k for k, v in FINDING_SOURCES.items()}.get(notice.finding.source, "")
+        return {"about_city": notice.finding.city_code, "source": source}
+    return {}
+
+
+def notice_detail(engine: Engine, seq: int, *, now: datetime | None = None) -> NoticeDetail:
+    """One notice and, for each targeted city, when it was streamed, delivered, read, done
+    (with the note) and objected to (with the reason), and whether a task is overdue."""
+    moment = in_utc(now)
+    with engine.connect() as conn:
+        row = conn.execute(select(Notice.__table__).where(Notice.seq == seq)).first()
+        if row is None:
+            raise NoticeNotFound(f"no notice {seq}")
+        deliveries = conn.execute(
+            select(NoticeDelivery.__table__)
+            .where(NoticeDelivery.notice_seq == seq)
+            .order_by(NoticeDelivery.city_code)
+        ).all()
+        answers = conn.execute(
+            select(Notice.seq, Notice.targets, Notice.created_at, Notice.sender, Notice.payload)
+            .where(Notice.reply_to_seq == seq)
+            .order_by(Notice.seq)
+        ).all()
+        notice = pb.Notice.FromString(row.payload)
+        deadline = _aware(row.task_deadline)
+        cities = [
+            {
+                "city_code": d.city_code,
+                "streamed_at": _aware(d.streamed_at),
+                "delivered_at": _aware(d.delivered_at),
+                "read_at": _aware(d.read_at),
+                "done_at": _aware(d.done_at),
+                "done_note": d.done_note,
+                "objection_at": _aware(d.objection_at),
+                "objection_reason": d.objection_reason,
+                "overdue": _overdue(deadline, d.done_at, moment),
+            }
+            for d in deliveries
+        ]
+    answered = {a.targets for a in answers}
+    for city in cities:
+        city["answered"] = city["city_code"] in answered
+    done = sum(1 for c in cities if c["done_at"] is not None)
+    return NoticeDetail(
+        seq=row.seq,
+        kind=_kind_name(row.kind),
+        priority=row.priority.lower(),
+        title=row.title,
+        body=notice.body,
+        sender=row.sender,
+        created_at=_aware(row.created_at) or moment,
+        deadline=deadline,
+        reply_to_seq=row.reply_to_seq,
+        detail=detail_of(notice),
+        cities=cities,
+        completion=kpi(done, len(cities)),
+        answers=[
+            {
+                "seq": int(a.seq),
+                "city_code": a.targets,
+                "created_at": _aware(a.created_at),
+                "sender": a.sender,
+                "answer": pb.Notice.FromString(a.payload).body,
+            }
+            for a in answers
+        ],
+    )
+
+
+def open_tasks(
+    engine: Engine, *, now: datetime | None = None, city: str | None = None, limit: int = 2000
+) -> list[dict[str, Any]]:
+    """The board of open tasks: every (task, city) not yet marked done, earliest deadline
+    first, with what the city did so far and whether the deadline has passed."""
+    moment = in_utc(now)
+    query = (
+        select(
+            Notice.seq,
+            Notice.title,
+            Notice.priority,
+            Notice.task_deadline,
+            NoticeDelivery.city_code,
+            NoticeDelivery.delivered_at,
+            NoticeDelivery.read_at,
+            NoticeDelivery.objection_at,
+            NoticeDelivery.objection_reason,
+        )
+        .join(NoticeDelivery, NoticeDelivery.notice_seq == Notice.seq)
+        .where(Notice.kind == "TASK", NoticeDelivery.done_at.is_(None))
+        .order_by(Notice.task_deadline, Notice.seq, NoticeDelivery.city_code)
+        .limit(max(1, min(limit, 10_000)))
+    )
+    if city:
+        query = query.where(NoticeDelivery.city_code == city)
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return [
+        {
+            "seq": int(r.seq),
+            "title": r.title,
+            "priority": r.priority.lower(),
+            "deadline": _aware(r.task_deadline),
+            "city_code": r.city_code,
+            "delivered_at": _aware(r.delivered_at),
+            "read_at": _aware(r.read_at),
+            "objection_at": _aware(r.objection_at),
+            "objection_reason": r.objection_reason,
+            "overdue": _overdue(r.task_deadline, None, moment),
+        }
+        for r in rows
+    ]
