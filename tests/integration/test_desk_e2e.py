@@ -131,7 +131,7 @@ async def test_escalated_resolved_in_the_web_closed_and_surveyed_at_the_city(
         assert r.status_code == 303
 
         returned = await wait_until(
-            lambda: tickets.get(ctx, vip.id)[0].status is Status.RETURNED,
+            lambda: tickets.get(ctx, vip.id).status is Status.RETURNED,
             what="the resolution applied at the city",
         )
         assert returned
