@@ -160,11 +160,13 @@ def main() -> int:
         print(f"{'process':<24} {'RSS MB':>8} {'PSS MB':>8} {'CPU s':>8}")
         for p in result["processes"]:  # type: ignore[attr-defined]
             print(f"{p['role']:<24} {p['rss_mb']:>8} {p['pss_mb']:>8} {p['cpu_s']:>8}")
+        share = result["driver_share_of_federation"]
+        share_pct = share * 100 if isinstance(share, float) else 0.0
         print(
             f"total RSS {result['rss_total_mb']} MB (PSS {result['pss_total_mb']} MB); "
             f"CPU over {args.window:.0f} s: federation "
             f"{result['cpu_federation_s']} s, demo driver {result['cpu_demo_driver_s']} s "
-            f"({(result['driver_share_of_federation'] or 0) * 100:.1f} % of the federation's)"
+            f"({share_pct:.1f} % of the federation's)"
         )
     print(json.dumps(result))
     return 0

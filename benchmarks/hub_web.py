@@ -254,7 +254,7 @@ def measure(url: str, requests: int) -> dict[str, dict[str, float]]:
     today = datetime.now(ZoneInfo(TZ)).date()
     month = last_complete_start("month", today).isoformat()
     two = [c.code for c in load_roster()[:2]]
-    calls = {
+    calls: dict[str, tuple[str, dict[str, str | list[str]]]] = {
         "figures": ("/api/v1/figures", {"period": "month", "start": month}),
         "comparison": ("/api/v1/comparison", {"period": "month", "start": month}),
         "trend": (

@@ -93,7 +93,9 @@ def bodies() -> dict[str, Any]:
         sampled=1_800,
         passed=1_650,
         mean_score_centi=9_150,
-        defects=[pb.DefectCount(kind=kind, count=40) for kind in range(1, 8)],
+        defects=[
+            pb.DefectCount(kind=pb.DefectKind.ValueType(kind), count=40) for kind in range(1, 8)
+        ],
         operators=[
             pb.OperatorQa(operator_id=f"op-{i:04d}", sampled=30, passed=27, mean_score_centi=9_000)
             for i in range(60)

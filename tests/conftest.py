@@ -67,7 +67,7 @@ def _docker_answers() -> bool:
                 return False
         return status.startswith(b"HTTP/1.") and b" 200 " in status
     try:
-        import docker  # type: ignore[import-untyped]
+        import docker
     except ImportError:
         return False
     with warnings.catch_warnings():

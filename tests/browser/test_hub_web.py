@@ -100,7 +100,7 @@ def test_supervisor_overview_trends_comparison_exports_language(page: Any, hub_u
     assert rates() == sorted(ascending, reverse=True)
 
     # Downloads: the sorted comparison as CSV and XLSX, the same numbers as the page.
-    shown = {code: _cell(page, "comparison", code, "complaints_received") for code in CODES}
+    cells = {code: _cell(page, "comparison", code, "complaints_received") for code in CODES}
     with page.expect_download() as got:
         page.click("#export-comparison-csv")
     text = _read_download(got.value).decode("utf-8-sig")
@@ -123,10 +123,10 @@ def test_supervisor_overview_trends_comparison_exports_language(page: Any, hub_u
     from_xlsx = {r[0]: r[col] for r in values[head + 1 :]}
     for code in CODES:
         if code == SILENT:
-            assert shown[code] == "-" and from_csv[code] == "" and from_xlsx[code] is None
+            assert cells[code] == "-" and from_csv[code] == "" and from_xlsx[code] is None
         else:
             expected = expected_complaints(code, NOVEMBER)
-            assert int(shown[code]) == int(from_csv[code]) == from_xlsx[code] == expected
+            assert int(cells[code]) == int(from_csv[code]) == from_xlsx[code] == expected
 
     # The language switch keeps the page and its sort.
     page.click("#lang-switch")

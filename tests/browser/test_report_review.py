@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from city_node import report_figures, reports, services, simulator
+from city_node import reports, services, simulator
 from city_node.context import make_context
+from city_node.report_figures import containing
 from city_node.store import create_schema
 from city_node.web.app import create_app
 from sync.db import make_engine
@@ -92,7 +93,7 @@ def test_statistics_review_shows_the_reports_figures(
     assert row.locator(".numerator").inner_text() == str(happy)
     assert row.locator(".denominator").inner_text() == str(sat.get("surveyed", 0))
     # Compared with the day before (approved by the backfill): arrows and deltas.
-    before = report_figures.containing(ctx, "day", yesterday - timedelta(days=1)).start
+    before = containing(ctx, "day", yesterday - timedelta(days=1)).start
     assert str(before) in page.locator(".compare-with").inner_text()
     assert re.search(r"[↑↓→]", page.locator(f"#headline-{draft.id}").inner_text())
     # Breakdowns: every category and channel of the report, and the operators.

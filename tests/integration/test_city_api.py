@@ -440,8 +440,8 @@ def test_pages_render_in_both_languages(console: Console) -> None:
     with console.browser("leader") as c:
         ticket_page = c.get(f"/tickets/{tid}").text
         assert "<script>" not in ticket_page and "&lt;script&gt;alert(1)" in ticket_page
-        en = c.get("/reports", params={"lang": "en"}).text
-        assert "Approve and send" in en and "complaints_received" in en
+        reports_en = c.get("/reports", params={"lang": "en"}).text
+        assert "Approve and send" in reports_en and "complaints_received" in reports_en
         assert "批准并上报" in c.get("/reports", params={"lang": "zh"}).text
 
 

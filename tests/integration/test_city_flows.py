@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from google.protobuf.message import Message
 from sqlalchemy import select
 
 from city_node import qa, reports, services, suggestions, tickets
@@ -43,7 +44,7 @@ def _bodies(hub_engine: Any, kind: str) -> list[Any]:
             .where(Record.city_code == CODE, Record.kind == kind, Record.status == "accepted")
             .order_by(Record.seq)
         ).all()
-    message = {
+    message: type[Message] = {
         "statistics_report": pb.StatisticsReport,
         "escalation": pb.Escalation,
         "ticket_trace": pb.TicketTrace,

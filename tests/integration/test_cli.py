@@ -11,7 +11,9 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -19,6 +21,7 @@ import pytest
 from tests.conftest import ROSTER_CODES
 
 CITY = ROSTER_CODES[0]
+T = TypeVar("T")
 
 
 def fedsync(
@@ -35,10 +38,11 @@ def fedsync(
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
-def wait_for(predicate, timeout: float, what: str):
+def wait_for(predicate: Callable[[], T], timeout: float, what: str) -> T:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -119,8 +123,11 @@ def test_hub_and_city_processes_work_and_stop_cleanly(tmp_path: Path):
     )
     try:
 
-        def city_status():
-            return json.loads(fedsync("city", "status", "--json", *city_args).stdout)
+        def city_status() -> dict[str, Any]:
+            status: dict[str, Any] = json.loads(
+                fedsync("city", "status", "--json", *city_args).stdout
+            )
+            return status
 
         wait_for(lambda: city_status()["state"] == "connected", 30, "the city to connect")
         sent = fedsync(
@@ -170,8 +177,10 @@ def test_hub_and_city_processes_work_and_stop_cleanly(tmp_path: Path):
             "leader-1",
         )
 
-        def hub_row():
-            rows = json.loads(fedsync("hub", "status", "--json", *hub_args).stdout)
+        def hub_row() -> dict[str, Any]:
+            rows: list[dict[str, Any]] = json.loads(
+                fedsync("hub", "status", "--json", *hub_args).stdout
+            )
             return next(r for r in rows if r["city_code"] == CITY)
 
         row = wait_for(
@@ -223,13 +232,13 @@ def test_demo_shows_the_whole_federation(tmp_path: Path):
     assert "staff console: http://127.0.0.1:" in result.stdout
     assert "620100 Lanzhou" in result.stdout  # the per-city table of what the hub holds
     with sqlite3.connect(workdir / "hub.sqlite") as conn:
-        links = conn.execute("SELECT city_code, state, acked_seq FROM city_links").fetchall()
+        link_rows = conn.execute("SELECT city_code, state, acked_seq FROM city_links").fetchall()
         reads = conn.execute(
             "SELECT count(read_at), count(delivered_at) FROM notice_deliveries d "
             "JOIN notices n ON n.seq = d.notice_seq WHERE n.kind = 'ANNOUNCEMENT'"
         ).fetchone()
         kinds = {k for (k,) in conn.execute("SELECT DISTINCT kind FROM records")}
-    assert sorted(code for code, _, _ in links) == sorted(ROSTER_CODES)
-    assert all(acked > 0 for _, _, acked in links), links
+    assert sorted(code for code, _, _ in link_rows) == sorted(ROSTER_CODES)
+    assert all(acked > 0 for _, _, acked in link_rows), link_rows
     assert reads == (14, 14)
     assert {"suggestion_batch", "notice_receipt", "statistics_report", "escalation"} <= kinds

@@ -10,7 +10,9 @@ import hashlib
 import json
 import logging
 import socket
+from collections.abc import AsyncIterable
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -53,14 +55,14 @@ def stub(channel):
     return pb_grpc.FederationStub(channel)
 
 
-def raw_push(channel):
+def raw_push(channel: grpc.aio.Channel) -> grpc.aio.UnaryUnaryMultiCallable:
     """Push with request bytes as given: what a foreign encoder wrote reaches the hub as is."""
     return channel.unary_unary(
         "/fedsync.v1.Federation/Push", response_deserializer=pb.PushResponse.FromString
     )
 
 
-def records(engine) -> list[tuple]:
+def records(engine) -> list[tuple[Any, ...]]:
     with engine.connect() as conn:
         return [
             tuple(r)
@@ -238,7 +240,7 @@ async def test_subscribe_without_a_city_code_is_refused(hub, stub):
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "after_notice_seq" in message
 
 
-async def _first(stream):
+async def _first(stream: AsyncIterable[pb.Notice]) -> pb.Notice | None:
     async for notice in stream:
         return notice
     return None

@@ -21,7 +21,7 @@ async def test_health_and_reflection(databases, hub_settings_factory, start_hub,
             assert reply.status == health_pb2.HealthCheckResponse.SERVING, service
         stub = reflection_pb2_grpc.ServerReflectionStub(channel)
         request = reflection_pb2.ServerReflectionRequest(list_services="")
-        names = set()
+        names: set[str] = set()
         async for response in stub.ServerReflectionInfo(iter([request]), timeout=5):
             names.update(s.name for s in response.list_services_response.service)
         assert "fedsync.v1.Federation" in names and "grpc.health.v1.Health" in names

@@ -88,7 +88,7 @@ def test_a_resolution_names_the_escalation_it_answers(hub: Any, tmp_path: Path) 
 
 
 def test_a_resolution_of_an_unknown_escalation_needs_force(hub: Any) -> None:
-    ask = {
+    ask: dict[str, Any] = {
         "city_code": CITY,
         "ticket_id": "4242",
         "resolution": "refund",
@@ -114,7 +114,7 @@ def test_a_resolution_of_an_unknown_escalation_needs_force(hub: Any) -> None:
 def test_a_resolution_is_refused_before_anything_is_stored(
     hub: Any, change: dict[str, str], message: str
 ) -> None:
-    ask = {
+    ask: dict[str, Any] = {
         "city_code": CITY,
         "ticket_id": "7",
         "resolution": "refund",
@@ -268,7 +268,7 @@ def test_a_resolved_case_is_resolved_again_only_with_force(hub: Any, tmp_path: P
     services.ingest_batch(
         hub, city_code=CITY, envelopes=envelopes, tz_name="Asia/Shanghai", max_batch=100
     )
-    ask = {
+    ask: dict[str, Any] = {
         "city_code": CITY,
         "ticket_id": ticket_id,
         "resolved_by": "gm-1",

@@ -140,13 +140,13 @@ def test_every_notice_page_and_endpoint_with_every_role(live: Live) -> None:
                 area = "notices.compose" if path.endswith("/new") else "notices"
                 expected = 200 if HubRole(who) in AREAS[area] else 403
                 assert b.get(path).status_code == expected, (who, path)
-    for who in [None, *ROLES]:
-        role = HubRole(who) if who else None
-        with live.api(who) as c:
+    for caller in [None, *ROLES]:
+        role = HubRole(caller) if caller else None
+        with live.api(caller) as c:
             for path in apis:
                 r = c.get(path)
                 expected = 401 if role is None else (200 if role in AREAS["notices"] else 403)
-                assert r.status_code == expected, (who, path, r.status_code, r.text[:200])
+                assert r.status_code == expected, (caller, path, r.status_code, r.text[:200])
             for kind, body in (
                 ("announcement", {"kind": "announcement", "title": "公告", "targets": [OTHER]}),
                 (
@@ -166,17 +166,17 @@ def test_every_notice_page_and_endpoint_with_every_role(live: Live) -> None:
                 if role is None:
                     assert (preview.status_code, sent.status_code) == (401, 401)
                 elif role in notices.SENDERS[kind]:
-                    assert preview.status_code == 200 and sent.status_code == 201, (who, kind)
+                    assert preview.status_code == 200 and sent.status_code == 201, (caller, kind)
                     continue
                 else:
-                    assert (preview.status_code, sent.status_code) == (403, 403), (who, kind)
+                    assert (preview.status_code, sent.status_code) == (403, 403), (caller, kind)
                     assert "announcer" in sent.json()["detail"]
                 assert _stored(live.engine) == before
             answer = c.post(
                 f"/api/v1/notices/{seq}/answers", json={"city_code": CITY, "answer": "已协调"}
             )
             wanted = 401 if role is None else (201 if role in notices.ANSWERERS else 403)
-            assert answer.status_code == wanted, (who, answer.text)
+            assert answer.status_code == wanted, (caller, answer.text)
     # The menu shows the notices to whoever may open them; the compose page to senders.
     for who in ROLES:
         with live.browser(who) as b:
@@ -211,8 +211,8 @@ def test_every_notice_page_and_endpoint_with_every_role(live: Live) -> None:
             assert _stored(live.engine) == before
             sent = b.post("/notices/send", data=finding)
             assert sent.status_code == (303 if sender else 403), who
-            answer = {"csrf_token": token, "city_code": CITY, "answer": "已协调"}
-            answered = b.post(f"/notices/{seq}/answer", data=answer)
+            answer_form = {"csrf_token": token, "city_code": CITY, "answer": "已协调"}
+            answered = b.post(f"/notices/{seq}/answer", data=answer_form)
             assert answered.status_code == (303 if role in notices.ANSWERERS else 403), who
             if not sender and role not in notices.ANSWERERS:
                 assert _stored(live.engine) == before

@@ -23,6 +23,7 @@ import httpx
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import Engine, func, select
+from starlette.routing import Route
 
 import sync.web
 from province_hub.staff import HubRole, set_active
@@ -215,7 +216,9 @@ GETS: list[tuple[str, dict[str, Any], str | None]] = [
 
 def test_every_endpoint_with_every_role_and_anonymous(live: Live) -> None:
     # Every GET route of the API is in the table (a new endpoint must be added to it).
-    routes = {r.path for r in api_router.routes if "GET" in getattr(r, "methods", ())}
+    routes = {
+        r.path for r in api_router.routes if isinstance(r, Route) and "GET" in (r.methods or ())
+    }
     assert {p for p, _, _ in GETS} >= routes - {"/api/v1/export/{view}"}
     for who in [None, *ROLES]:
         with live.api(who) as c:
@@ -243,7 +246,7 @@ def test_personal_data_area_is_the_gm_hotline_only() -> None:
 
 # --- refusals ------------------------------------------------------------------------------------
 
-BAD = [
+BAD: list[tuple[str, dict[str, str | list[str]], str]] = [
     ("/api/v1/figures", {"period": "fortnight"}, "period"),
     ("/api/v1/figures", {"period": "month", "start": "2026-11-05"}, "start"),
     ("/api/v1/figures", {"period": "month", "start": "yesterday"}, "start"),
@@ -399,12 +402,12 @@ def test_exports_carry_period_time_chinese_headers_and_the_same_numbers(live: Li
     values = [list(r) for r in sheet.iter_rows(values_only=True)]
     head = next(i for i, r in enumerate(values) if r and r[0] == "地市代码")
     assert values[head - 2][0] == "生成时间" and "2026-11-01" in str(values[head - 3][1])
-    header = values[head]
-    for r in values[head + 1 :]:
-        row = dict(zip(header, r, strict=True))
-        api_row = expected[row["地市代码"]]
+    xlsx_header = values[head]
+    for line in values[head + 1 :]:
+        cells = dict(zip(xlsx_header, line, strict=True))
+        api_row = expected[cells["地市代码"]]
         if not api_row["missing"]:
-            assert row["投诉量"] == api_row["complaints_received"]
+            assert cells["投诉量"] == api_row["complaints_received"]
 
 
 def test_every_export_opens_in_both_formats(live: Live) -> None:

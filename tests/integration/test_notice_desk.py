@@ -10,6 +10,7 @@ import asyncio
 import re
 import socket
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,6 +19,8 @@ import httpx
 from sqlalchemy import func, select
 
 from city_node import services as city_services
+from city_node.context import Actor
+from city_node.domain import Role
 from city_node.store import InboxNotice
 from province_hub import staff
 from province_hub.staff import HubRole
@@ -55,6 +58,10 @@ def _count(engine: Any, seq: int) -> int:
                 select(func.count()).select_from(InboxNotice).where(InboxNotice.notice_seq == seq)
             ).scalar_one()
         )
+
+
+def _arrived_once(engine: Any, seq: int) -> bool:
+    return _count(engine, seq) == 1
 
 
 async def _federation(
@@ -127,7 +134,7 @@ async def test_task_from_the_web_receipts_and_the_objection_answer(
         # Every targeted city gets it, once; the bystander never does.
         for code in (DONE_CITY, OBJECTING_CITY):
             engine = cities[code].engine
-            await wait_until(lambda e=engine: _count(e, seq) == 1, what=f"task at {code}")
+            await wait_until(partial(_arrived_once, engine, seq), what=f"task at {code}")
 
         def delivered() -> bool:
             with hub.engine.connect() as conn:
@@ -148,14 +155,14 @@ async def test_task_from_the_web_receipts_and_the_objection_answer(
             cities[DONE_CITY].engine,
             notice_seq=seq,
             action="done",
-            actor="leader-1",
+            actor=Actor("leader-1", Role.LEADER),
             note="已盘点 37 张",
         )
         city_services.record_receipt(
             cities[OBJECTING_CITY].engine,
             notice_seq=seq,
             action="objection",
-            actor="leader-2",
+            actor=Actor("leader-2", Role.LEADER),
             note="系统割接期间无法盘点",
         )
 

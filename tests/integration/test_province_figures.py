@@ -26,11 +26,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from google.protobuf.message import Message
 from sqlalchemy import select
 
 from city_node import reports, tickets
 from city_node.context import Actor, make_context
-from city_node.domain import Role, Status
+from city_node.domain import Action, Role, Status
 from city_node.services import open_store
 from city_node.store import Report, TicketRow
 from city_node.store import create_schema as create_city_schema
@@ -87,7 +88,9 @@ def _work_tickets(ctx: Any, rng: random.Random, count: int, days: int) -> None:
             tier,
             "content",
         )
-        t = tickets.register(ctx, OP, new, at=at, then="hand_to_senior" if tier == "vip" else None)
+        t = tickets.register(
+            ctx, OP, new, at=at, then=Action.HAND_TO_SENIOR if tier == "vip" else None
+        )
         worker = SENIOR if tier == "vip" else OP
         done = at + timedelta(hours=rng.randint(1, 24 * 10))
         path = rng.choice(["answer", "close", "close", "open", "escalate"])
@@ -110,6 +113,7 @@ def _work_tickets(ctx: Any, rng: random.Random, count: int, days: int) -> None:
             [None, "very_satisfied", "satisfied", "neutral", "dissatisfied", "unreachable"]
         )
         if outcome and t.status in (Status.ANSWERED, Status.CLOSED):
+            assert t.closed_at is not None  # answered and closed tickets say when
             tickets.act(
                 ctx, SURVEYOR, t.id, "survey", outcome=outcome, at=t.closed_at + timedelta(hours=2)
             )
@@ -151,9 +155,11 @@ def _latest_approved(ctx: Any, kind: str, period_kind: str, start: date) -> Any:
         ).first()
     if row is None:
         return None
-    cls = {"statistics": pb.StatisticsReport, "qa": pb.QaReport, "overtime": pb.OvertimeReport}[
-        kind
-    ]
+    cls: type[Message] = {
+        "statistics": pb.StatisticsReport,
+        "qa": pb.QaReport,
+        "overtime": pb.OvertimeReport,
+    }[kind]
     return cls.FromString(row.payload)
 
 

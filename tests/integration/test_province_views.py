@@ -13,11 +13,11 @@ import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from alembic import command
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import Table, func, insert, select, text
 
 from province_hub import consolidation
 from province_hub.figures import StatisticsFigures
@@ -28,6 +28,10 @@ from sync.envelopes import build_envelope
 from sync.migrate import config
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.roster import load_roster
+
+# SQLAlchemy annotates a declarative class's __table__ as a FromClause; a mapped class's is
+# the Table itself, which insert() takes.
+RECORDS = cast(Table, Record.__table__)
 
 TZ = "Asia/Shanghai"
 ROSTER = load_roster()
@@ -274,7 +278,7 @@ def test_a_store_with_records_from_before_the_figures_gets_them(databases: Any) 
         command.upgrade(config(MIGRATIONS, METADATA, conn), "h0001")
     with reference.engine.connect() as src, write_connection(legacy) as dst, dst.begin():
         rows = [dict(r._mapping) for r in src.execute(select(Record.__table__))]
-        dst.execute(insert(Record.__table__), rows)
+        dst.execute(insert(RECORDS), rows)
     create_schema(legacy)  # runs h0002: tables and back-fill
     for engine in (reference.engine, legacy):
         with engine.connect() as conn:
@@ -386,7 +390,7 @@ def test_h0007_moves_the_slices_of_landed_headers_into_their_body(databases: Any
     table = StatisticsFigures.__table__
     with reference.engine.connect() as src, write_connection(legacy) as dst, dst.begin():
         records = [dict(r._mapping) for r in src.execute(select(Record.__table__))]
-        dst.execute(insert(Record.__table__), records)
+        dst.execute(insert(RECORDS), records)
         heads = [
             {k: v for k, v in r._mapping.items() if k != "body"} for r in src.execute(select(table))
         ]
@@ -479,7 +483,8 @@ def test_cached_timeliness_follows_the_deadline_and_new_reports(hub: Federation)
             roster=ROSTER[:1],
             now=now,
         )["rows"]
-        return next(r["status"] for r in rows if r["report"] == "statistics")
+        found: str = next(r["status"] for r in rows if r["report"] == "statistics")
+        return found
 
     assert status(deadline - timedelta(hours=1)) == "pending"
     assert status(deadline + timedelta(hours=1)) == "missing"

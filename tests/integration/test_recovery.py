@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 
-from sqlalchemy import select
+from google.protobuf.timestamp_pb2 import Timestamp
+from sqlalchemy import Engine, select
 
 from city_node import services as city_services
+from city_node.errors import CityError
 from city_node.store import InboxNotice
 from province_hub import services as hub_services
 from province_hub.store import CityLink, NoticeDelivery, Record
@@ -52,6 +55,27 @@ def outbox_digests(engine) -> dict[int, bytes]:
 def delivered_all(engine) -> bool:
     snap = Outbox(engine).snapshot()
     return snap.last_seq > 0 and snap.delivered_seq == snap.last_seq
+
+
+def delivered_up_to(engine: Engine, seq: int) -> bool:
+    return Outbox(engine).snapshot().delivered_seq == seq
+
+
+def notice_cursor_at(engine: Engine, seq: int) -> bool:
+    return Outbox(engine).snapshot().notice_cursor == seq
+
+
+def hub_holds(engine: Engine, city: str, count: int) -> bool:
+    return len(hub_records(engine, city)) == count
+
+
+def inbox_seqs(engine: Engine) -> list[int]:
+    with engine.connect() as conn:
+        return list(conn.execute(select(InboxNotice.notice_seq)).scalars())
+
+
+def inbox_is(engine: Engine, seqs: list[int]) -> bool:
+    return inbox_seqs(engine) == seqs
 
 
 async def test_city_restored_from_older_copy_is_a_conflict_and_hub_keeps_its_data(
@@ -145,14 +169,14 @@ async def test_hub_restored_from_older_copy_gets_what_it_lost(
     for city in cities:
         produce(city.engine, "a", 8)
     for city in cities:
-        await wait_until(lambda city=city: delivered_all(city.engine))
+        await wait_until(partial(delivered_all, city.engine))
     await hub.stop()
     backup_url = databases.copy(hub_settings.database_url)
     hub = await start_hub(dataclasses.replace(hub_settings, listen=f"127.0.0.1:{hub.port}"))
     for city in cities:
         produce(city.engine, "b", 7)
     for city in cities:
-        await wait_until(lambda city=city: Outbox(city.engine).snapshot().delivered_seq == 15)
+        await wait_until(partial(delivered_up_to, city.engine, 15))
     await hub.stop()
 
     # Disaster: the hub comes back from the backup holding 8 per city, cities delivered 15.
@@ -161,9 +185,7 @@ async def test_hub_restored_from_older_copy_gets_what_it_lost(
     )
     assert sorted(hub_records(restored.engine, ROSTER_CODES[0])) == list(range(1, 9))
     for code, city in zip(ROSTER_CODES[:2], cities, strict=True):
-        await wait_until(
-            lambda code=code: len(hub_records(restored.engine, code)) == 15, what=f"{code} refilled"
-        )
+        await wait_until(partial(hub_holds, restored.engine, code, 15), what=f"{code} refilled")
         digests = outbox_digests(city.engine)
         held = hub_records(restored.engine, code)
         assert {seq: d for seq, (d, _) in held.items()} == digests
@@ -204,7 +226,7 @@ async def test_business_rule_failure_is_quarantined_and_the_city_told(
     # The city's own pre-check refuses the same body with the same words.
     try:
         city_services.send(city.engine, bad, tz_name=TZ)
-    except city_services.CityError as exc:
+    except CityError as exc:
         assert "closed_in_time (5) exceeds closed (2)" in str(exc)
     else:
         raise AssertionError("the pre-check accepted a report whose totals do not add up")
@@ -224,20 +246,16 @@ async def test_notice_sent_while_city_is_down_arrives_exactly_once(
             kind=pb.TASK,
             title="check the backlog",
             targets=[CITY],
-            task_deadline={"seconds": 2_000_000_000},
+            task_deadline=Timestamp(seconds=2_000_000_000),
         ),
         roster_codes=ROSTER_CODES,
     )
 
-    def inbox_seqs(engine):
-        with engine.connect() as conn:
-            return list(conn.execute(select(InboxNotice.notice_seq)).scalars())
-
     assert inbox_seqs(city.engine) == []
     for _ in range(3):  # come back, go down, come back: still exactly one copy
         city = start_city(settings)
-        await wait_until(lambda city=city: inbox_seqs(city.engine) == [sent.seq], what="the notice")
-        await wait_until(lambda city=city: Outbox(city.engine).snapshot().notice_cursor == sent.seq)
+        await wait_until(partial(inbox_is, city.engine, [sent.seq]), what="the notice")
+        await wait_until(partial(notice_cursor_at, city.engine, sent.seq))
         await city.stop()
         assert inbox_seqs(city.engine) == [sent.seq]
 
@@ -322,7 +340,7 @@ async def test_notices_after_a_hub_restore_are_not_hidden_behind_city_cursors(
         roster_codes=ROSTER_CODES,
     )
 
-    def titles():
+    def titles() -> list[str]:
         with city.engine.connect() as conn:
             return sorted(conn.execute(select(InboxNotice.title)).scalars())
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -42,7 +43,7 @@ def envelopes(city: str, first: int, count: int, **fields) -> list[pb.Envelope]:
     return out
 
 
-def store_state(engine) -> tuple:
+def store_state(engine) -> tuple[int, list[tuple[Any, ...]], int]:
     with engine.connect() as conn:
         return (
             conn.execute(select(func.count()).select_from(Record)).scalar_one(),
@@ -69,7 +70,8 @@ async def stub(hub, pki_dir):
 
 
 async def push(stub, envs) -> pb.PushResponse:
-    return await stub.Push(pb.PushRequest(envelopes=envs), timeout=10)
+    response: pb.PushResponse = await stub.Push(pb.PushRequest(envelopes=envs), timeout=10)
+    return response
 
 
 async def refused(call) -> tuple[grpc.StatusCode, str, errors.LinkError | None]:

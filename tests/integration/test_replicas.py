@@ -47,7 +47,7 @@ async def test_two_replicas_share_one_database(
         roster_codes=ROSTER_CODES,
     )
 
-    def titles():
+    def titles() -> list[str]:
         with city.engine.connect() as conn:
             return list(conn.execute(select(InboxNotice.title)).scalars())
 

@@ -34,8 +34,8 @@ WORKED = frozenset({date(2026, 10, 10)})
 ONLY_STATISTICS = "statistics:day,week,month,quarter,year"
 
 
-def local(*args: int) -> datetime:
-    return datetime(*args, tzinfo=ZONE)  # type: ignore[misc]
+def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=ZONE)
 
 
 def deadlines(due: str = ONLY_STATISTICS) -> Deadlines:
@@ -92,7 +92,7 @@ def test_holidays_file_setting_feeds_the_calendar(tmp_path: Path) -> None:
         HubSettings(holidays_file=tmp_path / "nope.txt").deadlines()
 
 
-def stats(kind: int, start: str, revision: int = 1) -> pb.StatisticsReport:
+def stats(kind: pb.PeriodKind.ValueType, start: str, revision: int = 1) -> pb.StatisticsReport:
     return pb.StatisticsReport(
         period=pb.Period(kind=kind, start=start), revision=revision, approved_by="leader-1"
     )

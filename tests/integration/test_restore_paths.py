@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections import Counter
+from typing import Any
 
 import grpc
 import pytest
@@ -73,7 +74,7 @@ async def rebase(settings, engine, *, apply: bool = True):
         )
 
 
-async def backup_with_unsent_rows(databases, settings, start_city, hub):
+async def backup_with_unsent_rows(databases: Any, settings: Any, start_city: Any, hub: Any) -> str:
     """The original store delivers a-1..10, then queues b-1..10 while its node is down; the
     copy is taken then (assigned 20, delivered 10). The original goes on: delivers b and c-1..5.
     Returns the backup's URL."""
@@ -85,7 +86,7 @@ async def backup_with_unsent_rows(databases, settings, start_city, hub):
     snap = Outbox(city.engine).snapshot()
     assert (snap.last_seq, snap.delivered_seq) == (20, 10)
     city.engine.dispose()
-    backup_url = databases.copy(settings.database_url)
+    backup_url: str = databases.copy(settings.database_url)
     city = start_city(settings)
     produce(city.engine, "c", 5)
     await wait_until(

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
 
-from sqlalchemy import select
+from google.protobuf.message import Message
+from sqlalchemy import Engine, Row, select
 
 from city_node import services as city_services
 from city_node.context import Actor
@@ -25,7 +28,7 @@ def _yesterday() -> str:
     return (today_in(TZ) - timedelta(days=1)).isoformat()
 
 
-def sample_bodies() -> dict[str, object]:
+def sample_bodies() -> dict[str, Message]:
     """One valid body of every sequenced kind (receipt and trace are filled in later)."""
     day = _yesterday()
     stats = pb.StatisticsReport(
@@ -166,15 +169,16 @@ async def test_every_body_kind_round_trips(
     assert by_kind["notice_receipt"].seq == receipt_seq
 
     # The receipt changed the notice's delivery state; the heartbeat reached the link row.
-    def receipt_applied():
+    def receipt_applied() -> Row[Any]:
         with hub.engine.connect() as conn:
-            return conn.execute(
+            applied: Row[Any] = conn.execute(
                 select(
                     NoticeDelivery.done_at, NoticeDelivery.done_note, NoticeDelivery.delivered_at
                 ).where(
                     NoticeDelivery.notice_seq == announcement.seq, NoticeDelivery.city_code == code
                 )
             ).one()
+            return applied
 
     done_at, note, _delivered_at = await wait_until(receipt_applied)
     assert done_at is not None and note == "posted"
@@ -182,9 +186,10 @@ async def test_every_body_kind_round_trips(
         lambda: receipt_applied().delivered_at, what="delivery confirmed by the cursor"
     )
 
-    def heartbeat_seen():
+    def heartbeat_seen() -> Row[Any]:
         with hub.engine.connect() as conn:
-            return conn.execute(select(CityLink).where(CityLink.city_code == code)).one()
+            link: Row[Any] = conn.execute(select(CityLink).where(CityLink.city_code == code)).one()
+            return link
 
     link = await wait_until(
         lambda: heartbeat_seen().heartbeat_at and heartbeat_seen(), what="a heartbeat"
@@ -192,6 +197,11 @@ async def test_every_body_kind_round_trips(
     assert link.acked_seq == len(rows)
     assert link.state == "connected"
     assert link.software_version
+
+
+def inbox_titles_are(engine: Engine, titles: list[str]) -> bool:
+    with engine.connect() as conn:
+        return sorted(conn.execute(select(InboxNotice.title)).scalars()) == titles
 
 
 async def test_every_notice_kind_reaches_only_its_targets(
@@ -226,13 +236,8 @@ async def test_every_notice_kind_reaches_only_its_targets(
     expected = {code: sorted(n.title for n, targets in plan if code in targets) for code in codes}
 
     for code, city in cities.items():
-
-        def titles(engine=city.engine):
-            with engine.connect() as conn:
-                return sorted(conn.execute(select(InboxNotice.title)).scalars())
-
         await wait_until(
-            lambda titles=titles, code=code: titles() == expected[code], what=f"inbox of {code}"
+            partial(inbox_titles_are, city.engine, expected[code]), what=f"inbox of {code}"
         )
     # Nothing more arrives later (no duplicates, no strays).
     for city in cities.values():

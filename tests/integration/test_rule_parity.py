@@ -138,7 +138,7 @@ def test_the_survey_tally_and_in_time_are_the_rules(store: Any, specs: list[Any]
         closed_that_day = [t for t in worked if _local_day(t.closed_at) == day]
         in_time = sum(1 for t in closed_that_day if rules.closed_in_time(t))
         assert report.closed_in_time == in_time, day
-    survey_days = sorted({_local_day(t.surveyed_at) for t in worked if t.surveyed_at})
+    survey_days = sorted({t.surveyed_at.astimezone(ZONE).date() for t in worked if t.surveyed_at})
     for day in survey_days:
         report = reports.build_statistics(store, "day", day, now=LATER)
         tally = rules.tally_surveys(t for t in worked if _local_day(t.surveyed_at) == day)

@@ -14,17 +14,25 @@ import io
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine
 
 from city_node import staff
 from city_node.context import Actor, CityError
 from city_node.domain import PermissionDenied, Role
 from city_node.services import open_store
+from city_node.staff import StaffMember
 from city_node.store import create_schema
 from sync.cli import main
 from sync.db import make_engine
 
 CITY = "620100"
 GOOD = "correct horse battery"
+
+
+def member(engine: Engine, staff_id: str) -> StaffMember:
+    found = staff.get(engine, staff_id)
+    assert found is not None, f"no staff member {staff_id!r}"
+    return found
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -68,11 +76,11 @@ def test_weak_passwords_are_refused(store: Any, password: str, why: str) -> None
 def test_staff_commands_end_sessions(store: Any, capsys) -> None:
     url, engine = store
     flags = ["--code", CITY, "--database-url", url]
-    generation = staff.get(engine, "op-1").session_generation
+    generation = member(engine, "op-1").session_generation
 
     def moved() -> bool:
         nonlocal generation
-        now = staff.get(engine, "op-1").session_generation
+        now = member(engine, "op-1").session_generation
         changed, generation = now > generation, now
         return changed
 
@@ -103,7 +111,7 @@ def test_staff_commands_end_sessions(store: Any, capsys) -> None:
         capsys, "city", "staff", "set-role", "--id", "op-1", "--role", "operator_senior", *flags
     )
     assert code == 0 and "operator_senior" in out, err
-    assert staff.get(engine, "op-1").role is Role.OPERATOR_SENIOR and moved()
+    assert member(engine, "op-1").role is Role.OPERATOR_SENIOR and moved()
     code, _, err = run(capsys, "city", "staff", "disable", "--id", "nobody", *flags)
     assert code == 2 and "no staff member 'nobody'" in err
 
@@ -113,7 +121,7 @@ def test_only_a_leader_manages_accounts_and_not_their_own(store: Any, capsys) ->
     flags = ["--code", CITY, "--database-url", url]
     code, _, err = run(capsys, "city", "staff", "disable", "--id", "lead-1", "--as", "op-1", *flags)
     assert code == 2 and "may not manage_staff" in err
-    assert staff.get(engine, "lead-1").active
+    assert member(engine, "lead-1").active
     code, _, err = run(
         capsys, "city", "staff", "disable", "--id", "lead-1", "--as", "lead-1", *flags
     )
@@ -129,7 +137,7 @@ def test_only_a_leader_manages_accounts_and_not_their_own(store: Any, capsys) ->
         capsys, "city", "staff", "disable", "--id", "lead-1", "--as", "lead-2", *flags
     )
     assert code == 0, err
-    assert not staff.get(engine, "lead-1").active
+    assert not member(engine, "lead-1").active
 
 
 @pytest.mark.parametrize(

@@ -204,7 +204,9 @@ def test_a_locked_sqlite_store_answers_503_quickly(databases: Any, tmp_path) -> 
     app = create_app(
         ctx.__class__(**{**_fields(ctx), "engine": short}), Outbox(short), secret_key=b"k" * 32
     )
-    holder = sqlite3.connect(make_url(url).database, isolation_level=None)
+    database = make_url(url).database
+    assert database is not None  # a SQLite URL names its file
+    holder = sqlite3.connect(database, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # another writer holds the store
     try:
         with (
@@ -278,7 +280,7 @@ def test_report_dates_outside_2000_to_2100_are_422(console: Console, start: str)
 
 def test_ids_beyond_64_bits_are_never_a_server_error(console: Console) -> None:
     services.accept_notice(console.engine, _notice(3))
-    calls = [
+    calls: list[tuple[str, str, str, dict[str, Any] | None]] = [
         ("stat", "GET", f"/api/v1/reports/{TOO_BIG}", None),
         ("leader", "POST", f"/api/v1/reports/{TOO_BIG}/approve", {}),
         ("inspector", "POST", f"/api/v1/qa/samples/{TOO_BIG}/score", {"items": {}}),

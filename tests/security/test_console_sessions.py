@@ -60,7 +60,7 @@ def test_logging_out_ends_the_session_everywhere(console: Console) -> None:
         assert again.get("/api/v1/me").status_code == 200
 
 
-CHANGES: dict[str, Callable[[Any], None]] = {
+CHANGES: dict[str, Callable[[Any], object]] = {
     "password reset": lambda e: staff.reset_password(e, "junior", OTHER, by=LEADER),
     "role change": lambda e: staff.set_role(e, "junior", Role.OPERATOR_SENIOR, by=LEADER),
     "disable": lambda e: staff.disable(e, "junior", by=LEADER),

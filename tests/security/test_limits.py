@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -49,7 +50,8 @@ def ctx(databases: Any) -> Any:
 
 def outbox_size(ctx: Any) -> int:
     with ctx.engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(OutboxRow)).scalar_one()
+        size: int = conn.execute(select(func.count()).select_from(OutboxRow)).scalar_one()
+    return size
 
 
 def notice(seq: int) -> pb.Notice:
@@ -92,7 +94,7 @@ def test_a_decision_note_over_the_limit_is_refused_and_the_draft_stays(ctx: Any)
 @pytest.mark.parametrize("value", [TOO_BIG, 2**64 + 5])
 def test_ids_beyond_64_bits_are_not_found(ctx: Any, value: int) -> None:
     services.accept_notice(ctx.engine, notice(7))
-    calls = {
+    calls: dict[str, Callable[[], object]] = {
         "report": lambda: reports.get(ctx, value),
         "report approval": lambda: reports.approve(ctx, LEADER, value),
         "QA sample": lambda: qa.get(ctx, value),

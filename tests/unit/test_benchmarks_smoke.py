@@ -4,7 +4,7 @@ shared machine say nothing in a test; this only proves the harnesses still work)
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,7 +12,7 @@ import pytest
 from benchmarks import city_register, city_reports
 
 
-def _run(main: Callable[[Sequence[str]], int], argv: list[str], capsys: Any) -> dict[str, Any]:
+def _run(main: Callable[[list[str]], int], argv: list[str], capsys: Any) -> dict[str, Any]:
     assert main(argv) == 0
     out = capsys.readouterr().out.strip().splitlines()
     summary: dict[str, Any] = json.loads(out[-1])

@@ -608,7 +608,7 @@ def test_fedsync_environment_variables_name_real_settings(
     for name in image_env:
         if name.startswith("FEDSYNC_"):
             assert name in known, f"{DOCKERFILE.name}: ENV {name} is no fedsync setting"
-    roles = {run.service: set() for run in runs}
+    roles: dict[str, set[str]] = {run.service: set() for run in runs}
     for run in runs:
         roles[run.service].add(run.command)
     for service, svc in services.items():

@@ -16,7 +16,9 @@ URL = "postgresql+psycopg://fedsync:s3cret-pw@db.example:5432/city"
 
 
 @pytest.mark.parametrize(("cls", "section"), [(CitySettings, "city"), (HubSettings, "hub")])
-def test_a_database_password_is_not_in_repr(cls: type, section: str) -> None:
+def test_a_database_password_is_not_in_repr(
+    cls: type[CitySettings] | type[HubSettings], section: str
+) -> None:
     settings = resolve(
         cls,
         flags={"database_url": URL, "code": "620100"},

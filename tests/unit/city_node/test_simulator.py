@@ -6,10 +6,11 @@ import asyncio
 from collections import Counter, defaultdict
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 
 from city_node import simulator, simulator_live, staff
 from city_node.context import CityContext, make_context
@@ -38,21 +39,21 @@ def ctx(tmp_path: Path):
     context.engine.dispose()
 
 
-def rows(ctx: CityContext) -> list:
+def rows(ctx: CityContext) -> list[Row[Any]]:
     with ctx.engine.connect() as conn:
         return list(conn.execute(select(TicketRow).order_by(TicketRow.id)))
 
 
-def histories(ctx: CityContext) -> dict[int, list]:
+def histories(ctx: CityContext) -> dict[int, list[Row[Any]]]:
     with ctx.engine.connect() as conn:
         steps = conn.execute(select(HistoryRow).order_by(HistoryRow.ticket_id, HistoryRow.id))
-        by_ticket: dict[int, list] = defaultdict(list)
+        by_ticket: dict[int, list[Row[Any]]] = defaultdict(list)
         for step in steps:
             by_ticket[step.ticket_id].append(step)
     return by_ticket
 
 
-def fingerprint(ctx: CityContext) -> list[tuple]:
+def fingerprint(ctx: CityContext) -> list[tuple[object, ...]]:
     """What a seed decides: every ticket and every step, ids and times included."""
     hist = histories(ctx)
     return [

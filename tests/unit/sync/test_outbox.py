@@ -10,6 +10,7 @@ from sqlalchemy import select
 from city_node import services
 from city_node.context import Actor
 from city_node.domain import Role
+from city_node.errors import CityError
 from city_node.store import create_schema
 from sync import outbox
 from sync.db import UnitOfWork, make_engine
@@ -123,11 +124,11 @@ def test_receipts_need_a_known_notice_and_a_reason_for_objections(engine):
     assert services.accept_notice(engine, notice) is True
     assert services.accept_notice(engine, notice) is False  # a replay is not a second copy
     assert Outbox(engine).snapshot().notice_cursor == 7
-    with pytest.raises(services.CityError, match="not in this city's inbox"):
+    with pytest.raises(CityError, match="not in this city's inbox"):
         services.record_receipt(engine, notice_seq=8, action="read", actor=LEADER)
-    with pytest.raises(services.CityError, match="reason"):
+    with pytest.raises(CityError, match="reason"):
         services.record_receipt(engine, notice_seq=7, action="objection", actor=LEADER, note=" ")
-    with pytest.raises(services.CityError, match="use one of"):
+    with pytest.raises(CityError, match="use one of"):
         services.record_receipt(engine, notice_seq=7, action="ignore", actor=LEADER)
     assert seqs(engine) == []  # nothing queued by refused receipts
     seq = services.record_receipt(

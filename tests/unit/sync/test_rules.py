@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,8 +25,15 @@ def rule(kind: str, body) -> str | None:
     return broken_rule(kind, body, tz_name="Asia/Shanghai", now=NOW)
 
 
+def refusal(kind: str, body) -> str:
+    """The broken rule's reason; a body that passes fails the test here."""
+    reason = rule(kind, body)
+    assert reason is not None, f"{kind} passed"
+    return reason
+
+
 def stats(**fields) -> pb.StatisticsReport:
-    base = dict(
+    base: dict[str, Any] = dict(
         period=pb.Period(kind=pb.WEEK, start="2026-11-16"),
         revision=1,
         complaints_received=5,
@@ -114,18 +122,22 @@ def test_valid_bodies_pass_and_broken_ones_say_why():
         passed=4,
         inspector="qa",
     )
-    assert "passed (4) exceeds sampled (3)" in rule("qa_report", qa)
+    assert "passed (4) exceeds sampled (3)" in refusal("qa_report", qa)
     ot = pb.OvertimeReport(
         period=pb.Period(kind=pb.MONTH, start="2026-10-01"),
         revision=1,
         cases=[pb.OvertimeCase(ticket_id="T", compensation_fen=500)],
         total_compensation_fen=400,
     )
-    assert "cases add up to 500" in rule("overtime_report", ot)
-    assert "reason" in rule("notice_receipt", pb.NoticeReceipt(notice_seq=3, action=pb.OBJECTION))
+    assert "cases add up to 500" in refusal("overtime_report", ot)
+    assert "reason" in refusal(
+        "notice_receipt", pb.NoticeReceipt(notice_seq=3, action=pb.OBJECTION)
+    )
     assert rule("notice_receipt", pb.NoticeReceipt(notice_seq=3, action=pb.DONE, note="ok")) is None
-    assert "tier" in rule("escalation", pb.Escalation(ticket_id="T", kind=pb.COMPLAINT, reason="r"))
-    assert "batch_date" in rule(
+    assert "tier" in refusal(
+        "escalation", pb.Escalation(ticket_id="T", kind=pb.COMPLAINT, reason="r")
+    )
+    assert "batch_date" in refusal(
         "suggestion_batch", pb.SuggestionBatch(batch_date="x", batch_number=1)
     )
 
