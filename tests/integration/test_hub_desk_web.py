@@ -14,19 +14,19 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 from starlette.routing import Route
 
-from province_hub import audit, services
+from province_hub import audit, notices, services
 from province_hub.audit import Action
 from province_hub.staff import HubRole
-from province_hub.store import AuditEntry, DeskCase, DeskEntry, Notice
+from province_hub.store import AuditEntry, DeskCase, DeskEntry, Notice, NoticeDelivery
 from province_hub.web.access import AREAS
 from sync.db import make_engine
 from sync.envelopes import build_envelope
@@ -512,7 +512,59 @@ def test_every_state_changing_route_writes_its_audit_row(live: Live) -> None:
         with live.browser("announcer") as (b, token):
             return b.post("/logout", data={"csrf_token": token})
 
+    # A task two cities objected to, for the two ways of answering an objection.
+    objected = notices.send(
+        live.engine,
+        notices.Draft(
+            kind="task",
+            title="核查",
+            targets=(CODES[0], CODES[1]),
+            deadline=datetime.now(UTC) + timedelta(days=2),
+        ),
+        roster_codes=CODES,
+        actor="announcer",
+        role=HubRole.ANNOUNCER,
+        address="test",
+    ).seq
+    with live.engine.begin() as conn:
+        conn.execute(
+            update(NoticeDelivery)
+            .where(NoticeDelivery.notice_seq == objected)
+            .values(objection_at=datetime.now(UTC), objection_reason="人手不足")
+        )
+    draft = {"kind": "announcement", "title": "t", "to": "some", "targets": CODES[0]}
+    draft_json = {"kind": "announcement", "title": "t", "targets": [CODES[0]]}
+
     recipes: dict[str, tuple[Any, set[Action]]] = {
+        # Back to the form and the previews store nothing, so they write no row.
+        "/notices/new": (lambda: page("/notices/new", "announcer", draft), set()),
+        "/notices/preview": (lambda: page("/notices/preview", "announcer", draft), set()),
+        "/api/v1/notices/preview": (
+            lambda: api("/api/v1/notices/preview", "announcer", draft_json),
+            set(),
+        ),
+        "/notices/send": (
+            lambda: page("/notices/send", "announcer", draft),
+            {Action.NOTICE_SENT},
+        ),
+        "/api/v1/notices": (
+            lambda: api("/api/v1/notices", "announcer", draft_json),
+            {Action.NOTICE_SENT},
+        ),
+        "/notices/{seq}/answer": (
+            lambda: page(
+                f"/notices/{objected}/answer", "announcer", {"city_code": CODES[0], "answer": "a"}
+            ),
+            {Action.OBJECTION_ANSWERED},
+        ),
+        "/api/v1/notices/{seq}/answers": (
+            lambda: api(
+                f"/api/v1/notices/{objected}/answers",
+                "announcer",
+                {"city_code": CODES[1], "answer": "a"},
+            ),
+            {Action.OBJECTION_ANSWERED},
+        ),
         "/login": (login, {Action.LOGIN_FAILED, Action.LOGIN}),
         "/logout": (logout, {Action.LOGOUT}),
         "/suggestions/seen": (
@@ -589,7 +641,7 @@ def test_every_state_changing_route_writes_its_audit_row(live: Live) -> None:
         with live.engine.connect() as conn:
             last = conn.execute(select(func.coalesce(func.max(AuditEntry.id), 0))).scalar_one()
         response = run()
-        assert response.status_code in (200, 303), (path, response.status_code, response.text)
+        assert response.status_code in (200, 201, 303), (path, response.status_code, response.text)
         with live.engine.connect() as conn:
             written = set(
                 conn.execute(select(AuditEntry.action).where(AuditEntry.id > last)).scalars()
