@@ -35,7 +35,7 @@ from city_node.views import (
     ticket_summary,
 )
 from city_node.web.i18n import DEFAULT_LANG, Lang
-from sync.limits import INT64_MAX, MAX_NOTE_CHARS
+from sync.limits import INT64_MAX, MAX_NOTE_CHARS, MAX_STEP_NOTE_CHARS
 from sync.outbox import Outbox
 from sync.vocabulary import PeriodKind, ReceiptAction, ReportKind
 
@@ -58,6 +58,8 @@ DateText = Annotated[date, BeforeValidator(_date_text)]
 
 
 Note = Annotated[str, Field(max_length=MAX_NOTE_CHARS)]
+#: A note on a ticket step or a QA finding: the services' shorter limit, declared as it is.
+StepNote = Annotated[str, Field(max_length=MAX_STEP_NOTE_CHARS)]
 
 
 def actor_of(user: StaffMember) -> Actor:
@@ -81,7 +83,7 @@ class TicketIn(RequestModel):
     content: str
     then: FollowUp | None = Field(None, description="answer, dispatch, hand to a senior…")
     branch: str = Field("", description="the branch to dispatch to (then=dispatch only)")
-    note: Note = ""
+    note: StepNote = ""
 
     @model_validator(mode="after")
     def _branch_needs_dispatch(self) -> Self:
@@ -94,7 +96,7 @@ class ActionIn(RequestModel):
     """One step on a ticket; which fields matter depends on the action."""
 
     action: Action
-    note: Note = ""
+    note: StepNote = ""
     branch: str | None = Field(None, description="dispatch: the branch (dispatch only)")
     outcome: Satisfaction | None = Field(None, description="survey: the customer's answer")
     reopen: Annotated[bool, Strict()] = Field(
@@ -103,7 +105,7 @@ class ActionIn(RequestModel):
     days: Whole | None = Field(
         None, ge=1, le=tickets.MAX_EXTENSION_DAYS, description="request_extension: working days"
     )
-    reason: Note | None = Field(None, description="request_extension: why")
+    reason: StepNote | None = Field(None, description="request_extension: why")
 
     @model_validator(mode="after")
     def _branch_needs_dispatch(self) -> Self:
@@ -116,7 +118,7 @@ class CompensationIn(RequestModel):
     fen: Whole = Field(
         ge=0, le=tickets.MAX_COMPENSATION_FEN, description="compensation paid, in fen (1/100 yuan)"
     )
-    note: Note
+    note: StepNote
 
 
 def register_ticket(ctx: CityContext, user: StaffMember, body: TicketIn) -> int:
@@ -206,7 +208,7 @@ class DrawIn(RequestModel):
 class ScoreIn(RequestModel):
     items: dict[str, Whole] = Field(description="points 0-100 for every scorecard item")
     defects: list[str] = Field([], max_length=len(qa.DEFECT_KINDS))
-    finding: Note = ""
+    finding: StepNote = ""
 
 
 def draw_samples(ctx: CityContext, user: StaffMember, count: int) -> list[int]:
