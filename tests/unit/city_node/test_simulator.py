@@ -184,7 +184,22 @@ async def test_live_traffic_registers_new_tickets_and_works_old_ones(ctx: CityCo
     task = asyncio.create_task(
         simulator_live.run(ctx, stop, wake, rate_scale=20, seed=3, interval=(0.05, 0.1))
     )
+
+    def worked() -> bool:
+        tickets = rows(ctx)
+        hist = histories(ctx)
+        return (
+            wakes >= 3
+            and any(t.registered_at > NOW for t in tickets)
+            and any(t.registered_at <= NOW and hist[t.id][-1].at > NOW for t in tickets)
+        )
+
+    # At least 3 s of traffic, and on a loaded machine until it has done its work (bounded).
     await asyncio.sleep(3)
+    for _ in range(135):
+        if worked():
+            break
+        await asyncio.sleep(0.2)
     stop.set()
     await asyncio.wait_for(task, timeout=30)
     assert wakes >= 3
