@@ -7,7 +7,7 @@ and throttling mechanics are the shared foundation's (:mod:`sync.web.auth`).
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, TypedDict
 
 from fastapi import Request
 from sqlalchemy import Engine
@@ -120,3 +120,16 @@ def api_user(request: Request) -> HubMember:
         raise NotLoggedIn("log in first: a session cookie or HTTP Basic credentials")
     check_header_csrf(request, found[1])
     return found[0]
+
+
+class Acting(TypedDict):
+    """Who acts, for the desk's use cases and their audit rows (``**acting(...)``)."""
+
+    actor: str
+    role: str
+    address: str
+
+
+def acting(request: Request, user: HubMember) -> Acting:
+    """The signed-in member as the desk's services record them (id, role, client address)."""
+    return Acting(actor=user.id, role=user.role.value, address=client_address(request))

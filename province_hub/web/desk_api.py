@@ -19,7 +19,7 @@ from province_hub import audit, desk, desk_views
 from province_hub.audit import Action
 from province_hub.staff import HubMember
 from province_hub.web import exports
-from province_hub.web.access import api_user, require
+from province_hub.web.access import acting, api_user, require
 from province_hub.web.api import _ERRORS, Problem
 from province_hub.web.context import HubWeb, hub_of
 from province_hub.web.desk_tables import ages, audit_table, personal, queue_table
@@ -145,9 +145,7 @@ def get_desk_export(
     if unmasked and rows:
         desk.record_personal_export(
             hub.engine,
-            actor=user.id,
-            role=user.role.value,
-            address=client_address(request),
+            **acting(request, user),
             what=f"desk:{state}",
             rows=len(rows),
         )
@@ -180,9 +178,7 @@ def post_take(
         city_code=city,
         seq=seq,
         assignee=body.assignee,
-        actor=user.id,
-        role=user.role.value,
-        address=client_address(request),
+        **acting(request, user),
     )
     return Done()
 
@@ -199,9 +195,7 @@ def post_note(
         seq=seq,
         kind="note",
         text=body.text,
-        actor=user.id,
-        role=user.role.value,
-        address=client_address(request),
+        **acting(request, user),
     )
     return Done()
 
@@ -219,9 +213,7 @@ def post_contact(
         kind="contact",
         channel=body.channel,
         text=body.text,
-        actor=user.id,
-        role=user.role.value,
-        address=client_address(request),
+        **acting(request, user),
     )
     return Done()
 

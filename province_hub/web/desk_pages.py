@@ -19,7 +19,7 @@ from starlette.datastructures import FormData
 from province_hub import audit, desk, desk_views
 from province_hub.audit import Action
 from province_hub.staff import HubMember, HubRole, list_staff
-from province_hub.web.access import may, page_user, require
+from province_hub.web.access import acting, may, page_user, require
 from province_hub.web.context import hub_of
 from province_hub.web.desk_api import ask_trace, audit_filters, resolve_case
 from province_hub.web.desk_tables import (
@@ -34,7 +34,7 @@ from province_hub.web.desk_tables import (
 )
 from province_hub.web.pages import render
 from sync.web.app import lang_of
-from sync.web.auth import check_form_csrf, client_address
+from sync.web.auth import check_form_csrf
 
 router = APIRouter(include_in_schema=False)
 User = Annotated[HubMember, Depends(page_user)]
@@ -126,9 +126,7 @@ def take_form(
         city_code=city,
         seq=seq,
         assignee=_field(form, "assignee").strip() or user.id,
-        actor=user.id,
-        role=user.role.value,
-        address=client_address(request),
+        **acting(request, user),
     )
     return _back(city, seq)
 
@@ -144,9 +142,7 @@ def note_form(
         seq=seq,
         kind="note",
         text=_field(form, "text"),
-        actor=user.id,
-        role=user.role.value,
-        address=client_address(request),
+        **acting(request, user),
     )
     return _back(city, seq)
 
@@ -163,9 +159,7 @@ def contact_form(
         kind="contact",
         channel=_field(form, "channel"),
         text=_field(form, "text"),
-        actor=user.id,
-        role=user.role.value,
-        address=client_address(request),
+        **acting(request, user),
     )
     return _back(city, seq)
 
