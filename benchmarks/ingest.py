@@ -198,7 +198,10 @@ def statistics_body(city_code: str, number: int, day: str) -> Any:
     """A daily StatisticsReport, valid by the hub's rules, with realistic slices: 10-16
     categories (about 100 tickets a day in all), 3-5 channels, 10-30 operators (numbers
     drawn per city and report, so every run builds the same bodies). Report ``number`` is
-    for the day ``number - 1`` days before ``day``.
+    for the day ``(number - 1) % REPORT_DAYS`` days before ``day``, as revision
+    ``(number - 1) // REPORT_DAYS + 1``: the hub refuses report dates before 2000, so a
+    backlog longer than ten years of days re-sends corrected revisions of the same days
+    (which a city does) instead of reaching back into the last century.
 
     Drawing ~150 random numbers per report made the fill the slowest part of a run, so the
     figures come from one of :data:`_TEMPLATES` drawn bodies per city, each copy getting
@@ -209,13 +212,16 @@ def statistics_body(city_code: str, number: int, day: str) -> Any:
     template = _templates.get(key)
     if template is None:
         template = _templates[key] = _draw_statistics(city_code, number % _TEMPLATES)
-    start = date.fromisoformat(day) - timedelta(days=number - 1)
+    start = date.fromisoformat(day) - timedelta(days=(number - 1) % REPORT_DAYS)
     body = pb.StatisticsReport()
     body.CopyFrom(template)
     body.period.start = start.isoformat()
+    body.revision = (number - 1) // REPORT_DAYS + 1
     return body
 
 
+#: Days of daily reports before ``statistics_body`` starts a new revision of the same days.
+REPORT_DAYS = 3650
 _TEMPLATES = 97
 _templates: dict[tuple[str, int], Any] = {}
 
