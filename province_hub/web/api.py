@@ -24,6 +24,7 @@ from province_hub.web.access import AREAS, api_user, require
 from province_hub.web.context import hub_of
 from province_hub.web.views import ExportView, KpiName, PeriodKind
 from sync.web.auth import client_address
+from sync.web.params import Day
 
 
 class Problem(BaseModel):
@@ -174,7 +175,7 @@ class Me(BaseModel):
 
 PeriodQ = Annotated[PeriodKind, Query(description="period kind")]
 StartQ = Annotated[
-    date | None,
+    Day | None,
     Query(description="first day of the period (default: the latest period that has ended)"),
 ]
 CityQ = Annotated[str | None, Query(pattern=r"^\d{6}$", description="a roster city's code")]
@@ -223,7 +224,7 @@ def get_trend(
     user: Caller,
     kpi: Annotated[KpiName, Query()] = "in_time_closure_rate",
     period: PeriodQ = "month",
-    last: Annotated[date | None, Query(description="first day of the last period shown")] = None,
+    last: Annotated[Day | None, Query(description="first day of the last period shown")] = None,
     cities: Annotated[
         list[Annotated[str, Query(pattern=r"^\d{6}$")]],
         Query(max_length=50, description="cities to draw beside the province"),
@@ -289,8 +290,8 @@ def get_suggestions(
     user: Caller,
     city: CityQ = None,
     category: Annotated[str | None, Query(max_length=64)] = None,
-    date_from: Annotated[date | None, Query(alias="from")] = None,
-    date_to: Annotated[date | None, Query(alias="to")] = None,
+    date_from: Annotated[Day | None, Query(alias="from")] = None,
+    date_to: Annotated[Day | None, Query(alias="to")] = None,
 ) -> Any:
     """Suggestion batches, newest first; ``new`` until a materials manager has seen them."""
     require(user, "suggestions")

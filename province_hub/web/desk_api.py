@@ -25,6 +25,7 @@ from province_hub.web.context import HubWeb, hub_of
 from province_hub.web.desk_tables import ages, audit_table, personal, queue_table
 from province_hub.web.tables import Column
 from sync.web.auth import client_address
+from sync.web.params import Day
 
 router = APIRouter(
     prefix="/api/v1",
@@ -301,8 +302,8 @@ def audit_filters(hub: HubWeb, date_from: date | None, date_to: date | None) -> 
 
 ActorQ = Annotated[str | None, Query(max_length=64)]
 ActionQ = Annotated[Action | None, Query()]
-FromQ = Annotated[date | None, Query(alias="from")]
-ToQ = Annotated[date | None, Query(alias="to")]
+FromQ = Annotated[Day | None, Query(alias="from")]
+ToQ = Annotated[Day | None, Query(alias="to")]
 
 
 @router.get("/audit", response_model=list[dict[str, Any]])

@@ -8,7 +8,6 @@ a 422 page naming it, and nothing changes.
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -35,6 +34,7 @@ from province_hub.web.desk_tables import (
 from province_hub.web.pages import render
 from sync.web.app import lang_of
 from sync.web.auth import check_form_csrf
+from sync.web.params import Day
 
 router = APIRouter(include_in_schema=False)
 User = Annotated[HubMember, Depends(page_user)]
@@ -216,8 +216,8 @@ def audit_page(
     user: User,
     actor: Annotated[str, Query(max_length=64)] = "",
     action: Annotated[Action | None, Query()] = None,
-    date_from: Annotated[date | None, Query(alias="from")] = None,
-    date_to: Annotated[date | None, Query(alias="to")] = None,
+    date_from: Annotated[Day | None, Query(alias="from")] = None,
+    date_to: Annotated[Day | None, Query(alias="to")] = None,
 ) -> Response:
     require(user, "audit")
     hub = hub_of(request)

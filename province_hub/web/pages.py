@@ -7,7 +7,6 @@ that changes something (suggestions seen) checks CSRF and redirects (post/redire
 from __future__ import annotations
 
 import json
-from datetime import date
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -34,6 +33,7 @@ from sync.web.auth import (
     session_of,
     set_session,
 )
+from sync.web.params import Day
 from sync.web.throttle import checked_login
 
 router = APIRouter(include_in_schema=False)
@@ -59,7 +59,7 @@ NAV: tuple[tuple[str, str, str], ...] = (
 )
 PERIODS: tuple[str, ...] = ("day", "week", "month", "quarter", "year")
 Period = Annotated[PeriodKind, Query()]
-Start = Annotated[date | None, Query()]
+Start = Annotated[Day | None, Query()]
 
 
 def _home_for(user: HubMember) -> str:
@@ -434,8 +434,8 @@ def suggestions_page(
     user: User,
     city: str = "",
     category: str = "",
-    date_from: Annotated[date | None, Query(alias="from")] = None,
-    date_to: Annotated[date | None, Query(alias="to")] = None,
+    date_from: Annotated[Day | None, Query(alias="from")] = None,
+    date_to: Annotated[Day | None, Query(alias="to")] = None,
 ) -> Response:
     require(user, "suggestions")
     hub = hub_of(request)

@@ -1,0 +1,28 @@
+"""Query parameter types both webs share.
+
+A date in a query (a period's start, a ``from`` / ``to`` filter) is limited to the years the
+federation's reports may have (``sync.limits``): the views step from it by days, weeks and
+months, and ``date`` arithmetic at year 1 or 9999 raises ``OverflowError``, which would
+answer a mistyped URL with a 500. Out of range, the request is refused with a 422 naming the
+parameter and the years.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from pydantic import AfterValidator
+
+from sync.limits import report_date_problem
+
+
+def _sane_day(value: date) -> date:
+    problem = report_date_problem(value, "date")
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+#: A ``YYYY-MM-DD`` query value within the report years (2000..2100).
+Day = Annotated[date, AfterValidator(_sane_day)]
