@@ -20,6 +20,7 @@ from city_node import report_figures, reports
 from city_node.context import CityContext
 from city_node.reports import ReportView
 from city_node.store import Report
+from sync.vocabulary import ReportKind
 
 #: Which way a figure should move: "up" is good, "down" is good, or neither.
 Better = Literal["up", "down", "none"]
@@ -150,7 +151,11 @@ def review(ctx: CityContext, view: ReportView) -> Review:
     """Everything the review page shows of ``view``."""
     prev = previous_report(ctx, view)
     out = Review(report=view, previous=prev)
-    builder = {"statistics": _statistics, "qa": _qa, "overtime": _overtime}[view.kind]
+    builder = {
+        ReportKind.STATISTICS: _statistics,
+        ReportKind.QA: _qa,
+        ReportKind.OVERTIME: _overtime,
+    }[view.kind]
     builder(out, view.figures, prev.figures if prev else None)
     return out
 

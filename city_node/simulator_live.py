@@ -33,6 +33,7 @@ from city_node.domain import (
 from city_node.simulator import Simulator, backfill
 from city_node.simulator_mix import BRANCHES, LiveTicket, claim_demo_store
 from sync.pb.fedsync.v1 import federation_pb2 as pb
+from sync.vocabulary import PeriodKind, ReportKind
 
 # The simulator's log, wherever its code lives.
 log = logging.getLogger("city_node.simulator")
@@ -119,7 +120,7 @@ class LiveTraffic:
         rows = tickets.search(ctx, overtime_only=True, limit=20) or tickets.search(
             ctx, open_only=True, limit=20
         )
-        for row in [r for r in rows if str(r.id) not in scripted][:2]:
+        for row in [r for r in rows if r.id not in scripted][:2]:
             action = _NEXT_STEP.get(Status(row.status))
             if action is None:
                 continue  # with the province: its resolution comes as a notice
@@ -158,8 +159,12 @@ class LiveTraffic:
         if self.reported != yesterday:
             # Once a day (the node's scheduler may have drafted it already: not twice).
             self.reported = yesterday
-            if not _has_report(sim.ctx, "statistics", "day", yesterday):
-                jobs.append(lambda: sim.report_round([("statistics", "day", yesterday)], now))
+            if not _has_report(sim.ctx, ReportKind.STATISTICS, PeriodKind.DAY, yesterday):
+                jobs.append(
+                    lambda: sim.report_round(
+                        [(ReportKind.STATISTICS, PeriodKind.DAY, yesterday)], now
+                    )
+                )
         elif self.ticks % 11 == 1:
             jobs.append(lambda: sim.report_round([], now))  # drafts by the scheduler too
         for job in jobs:
@@ -169,7 +174,7 @@ class LiveTraffic:
                 log.info("simulator: back office: %s", exc)
 
 
-def _has_report(ctx: CityContext, kind: str, period_kind: str, start: date) -> bool:
+def _has_report(ctx: CityContext, kind: ReportKind, period_kind: PeriodKind, start: date) -> bool:
     """Sent or awaiting the leader already (a restarted node must not redraft each day)."""
     return any(
         r.kind == kind
@@ -226,10 +231,14 @@ def _drafts_to_review(sim: Simulator) -> None:
     drafts wait already."""
     if reports.pending(sim.ctx):
         return
-    week = reports.complete_periods(sim.ctx, "week")[0].start
+    week = reports.complete_periods(sim.ctx, PeriodKind.WEEK)[0].start
     try:
         sim.report_round(
-            [("statistics", "week", week), ("qa", "week", week), ("overtime", "week", week)],
+            [
+                (ReportKind.STATISTICS, PeriodKind.WEEK, week),
+                (ReportKind.QA, PeriodKind.WEEK, week),
+                (ReportKind.OVERTIME, PeriodKind.WEEK, week),
+            ],
             sim.ctx.now(),
         )
     except (CityError, DomainError) as exc:
