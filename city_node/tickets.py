@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, Select, func, insert, select, update
 
 from city_node import domain
 from city_node.categories import UnknownCategory
@@ -528,8 +528,27 @@ def history(ctx: CityContext, ticket_id: int) -> list[HistoryEntry]:
     return [history_entry(r) for r in rows]
 
 
-def search(
+def search(ctx: CityContext, *, limit: int = 50, offset: int = 0, **filters: Any) -> list[Any]:
+    """Ticket rows for lists and queues, newest first (``filters``: those of :func:`count`)."""
+    query = _filtered(ctx, select(TICKETS), **filters)
+    limit = max(1, min(int(limit), 500))
+    offset = max(0, min(int(offset), 10_000_000))
+    query = query.order_by(TICKETS.c.id.desc()).limit(limit).offset(offset)
+    with ctx.engine.connect() as conn:
+        return list(conn.execute(query))
+
+
+def count(ctx: CityContext, **filters: Any) -> int:
+    """How many tickets match ``filters`` (all tickets without any): ``status``, ``kind``,
+    ``phone``, ``operator``, ``open_only``, ``overtime_only`` — the list's total."""
+    query = _filtered(ctx, select(func.count()).select_from(TICKETS), **filters)
+    with ctx.engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+def _filtered(
     ctx: CityContext,
+    query: Select[Any],
     *,
     status: str | None = None,
     kind: str | None = None,
@@ -537,11 +556,7 @@ def search(
     operator: str | None = None,
     open_only: bool = False,
     overtime_only: bool = False,
-    limit: int = 50,
-    offset: int = 0,
-) -> list[Any]:
-    """Ticket rows for lists and queues, newest first."""
-    query = select(TICKETS)
+) -> Select[Any]:
     if status:
         query = query.where(TICKETS.c.status == _enum(Status, status, "status").value)
     if kind:
@@ -554,11 +569,7 @@ def search(
         query = query.where(TICKETS.c.status.in_([s.value for s in domain.OPEN_STATUSES]))
     if overtime_only:
         query = query.where(TICKETS.c.deadline < ctx.now())
-    limit = max(1, min(int(limit), 500))
-    offset = max(0, min(int(offset), 10_000_000))
-    query = query.order_by(TICKETS.c.id.desc()).limit(limit).offset(offset)
-    with ctx.engine.connect() as conn:
-        return list(conn.execute(query))
+    return query
 
 
 def find_tickets(
@@ -573,8 +584,3 @@ def find_tickets(
     if phone:
         record_access(ctx.engine, actor, [r.id for r in rows] or [None], "phone search")
     return rows
-
-
-def count(ctx: CityContext) -> int:
-    with ctx.engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(TICKETS)).scalar_one())
