@@ -1,9 +1,9 @@
 """A realistic traffic simulator for one city center (demo, load tests, a history to look at).
 
 It drives the city's own use cases — :mod:`city_node.tickets` (register, register_many, act,
-record_compensation), :mod:`city_node.staff` and, when present, the report / QA / suggestion
-services — and never writes a table itself, so everything it produces went through the same
-rules, history and outbox as a person's work.
+record_compensation), :mod:`city_node.staff`, and the report, QA and suggestion services —
+and never writes a table itself, so everything it produces went through the same rules,
+history and outbox as a person's work.
 
 Two ways to use it:
 

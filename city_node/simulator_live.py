@@ -25,7 +25,6 @@ from city_node.context import Actor, CityContext, CityError
 from city_node.domain import (
     Action,
     CustomerTier,
-    DomainError,
     Role,
     Status,
     TicketKind,
@@ -88,7 +87,7 @@ class LiveTraffic:
                     branch=intake.branch,
                     note=intake.note,
                 )
-            except (CityError, DomainError) as exc:
+            except CityError as exc:
                 log.warning("simulator: registration refused: %s", exc)
                 continue
             self._schedule(LiveTicket(ticket, steps, owner), now)
@@ -97,7 +96,7 @@ class LiveTraffic:
             step = live.steps.popleft()
             try:
                 sim.do(live, step, max(now, live.ticket.history[-1].at))
-            except (CityError, DomainError) as exc:
+            except CityError as exc:
                 # Someone at the console worked this ticket meanwhile: leave it to them.
                 log.info("simulator: ticket %s left alone: %s", live.ticket.id, exc)
                 continue
@@ -143,7 +142,7 @@ class LiveTraffic:
                         note=sim.text("compensation"),
                         at=now,
                     )
-            except (CityError, DomainError) as exc:
+            except CityError as exc:
                 log.info("simulator: ticket %s left alone: %s", row.id, exc)
 
     def _back_office(self, now: datetime) -> None:
@@ -170,7 +169,7 @@ class LiveTraffic:
         for job in jobs:
             try:
                 job()
-            except (CityError, DomainError) as exc:
+            except CityError as exc:
                 log.info("simulator: back office: %s", exc)
 
 
@@ -241,7 +240,7 @@ def _drafts_to_review(sim: Simulator) -> None:
             ],
             sim.ctx.now(),
         )
-    except (CityError, DomainError) as exc:
+    except CityError as exc:
         log.info("simulator: drafts to review: %s", exc)
 
 
