@@ -304,7 +304,11 @@ def _decide(
             raise NotFound(f"report {report_id} does not exist")
         if row.status != ReportStatus.DRAFT:
             raise CityError(f"report {report_id} is {row.status}, not a draft awaiting approval")
-        if decision == "approved" and ctx.approver_not_drafter and row.drafted_by == actor.id:
+        if (
+            decision == ReportStatus.APPROVED
+            and ctx.approver_not_drafter
+            and row.drafted_by == actor.id
+        ):
             raise domain.PermissionDenied(
                 actor.role,
                 Action.APPROVE_REPORT,

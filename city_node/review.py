@@ -20,6 +20,7 @@ from city_node import report_figures, reports
 from city_node.context import CityContext
 from city_node.reports import ReportView
 from city_node.store import Report
+from city_node.vocabulary import ReportStatus
 from sync.vocabulary import ReportKind
 
 #: Which way a figure should move: "up" is good, "down" is good, or neither.
@@ -131,7 +132,7 @@ def previous_report(ctx: CityContext, view: ReportView) -> ReportView | None:
     """The previous period's report of the same kind: its latest approved revision, else
     its latest draft; None when there is none."""
     before = report_figures.containing(ctx, view.period_kind, view.period_start - timedelta(days=1))
-    approved_first = case((Report.status == "approved", 0), else_=1)
+    approved_first = case((Report.status == ReportStatus.APPROVED.value, 0), else_=1)
     with ctx.engine.connect() as conn:
         report_id = conn.execute(
             select(Report.id)
@@ -139,7 +140,7 @@ def previous_report(ctx: CityContext, view: ReportView) -> ReportView | None:
                 Report.kind == view.kind,
                 Report.period_kind == view.period_kind,
                 Report.period_start == before.start.isoformat(),
-                Report.status.in_(("approved", "draft")),
+                Report.status.in_((ReportStatus.APPROVED.value, ReportStatus.DRAFT.value)),
             )
             .order_by(approved_first, Report.revision.desc())
             .limit(1)

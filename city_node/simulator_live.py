@@ -25,6 +25,7 @@ from city_node.context import Actor, CityContext, CityError
 from city_node.domain import (
     Action,
     CustomerTier,
+    ReportStatus,
     Role,
     Status,
     TicketKind,
@@ -179,7 +180,7 @@ def _has_report(ctx: CityContext, kind: ReportKind, period_kind: PeriodKind, sta
         r.kind == kind
         and r.period_kind == period_kind
         and r.period_start == start
-        and r.status in ("draft", "approved")
+        and r.status in (ReportStatus.DRAFT, ReportStatus.APPROVED)
         for r in reports.recent(ctx, 100)
     )
 
