@@ -29,8 +29,10 @@ from sync.vocabulary import ReceiptAction
 
 def _city_run(args: argparse.Namespace) -> int:
     from city_node.app import serve
+    from city_node.simulator_live import demo_extras
 
-    asyncio.run(serve(city_settings(args)))
+    settings = city_settings(args)
+    asyncio.run(serve(settings, demo_extras(settings)))
     return 0
 
 

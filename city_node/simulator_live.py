@@ -17,6 +17,7 @@ import logging
 import sys
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
@@ -34,6 +35,10 @@ from city_node.simulator import Simulator, backfill
 from city_node.simulator_mix import BRANCHES, LiveTicket, claim_demo_store
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.vocabulary import PeriodKind, ReportKind
+
+if TYPE_CHECKING:
+    from city_node.app import Companion, Extras
+    from city_node.settings import CitySettings
 
 # The simulator's log, wherever its code lives.
 log = logging.getLogger("city_node.simulator")
@@ -273,4 +278,36 @@ def auto_receipts(engine: Engine, notice: pb.Notice, *, actor: str = "leader-1")
         )
 
 
-__all__ = ["DEMO_APPROVAL_DELAY", "DEMO_BACKFILL_DAYS", "LiveTraffic", "auto_receipts", "run"]
+def demo_extras(settings: CitySettings) -> Extras:
+    """What ``fedsync demo`` adds to each city it starts (``--demo-traffic``: live traffic
+    on a backfilled store, drafts left for a visitor; ``--demo-receipts``: each notice read
+    and done at once); nothing for a node started without those settings. Receipts come
+    from people otherwise: the product's composition root knows of neither."""
+    from city_node.app import Extras
+
+    companions: tuple[tuple[str, Companion], ...] = ()
+    if settings.demo_traffic:
+
+        async def traffic(ctx: CityContext, stop: asyncio.Event, wake: Callable[[], None]) -> None:
+            await run(
+                ctx,
+                stop,
+                wake,
+                backfill_days=DEMO_BACKFILL_DAYS,
+                lang=settings.demo_lang,
+                approve_after=DEMO_APPROVAL_DELAY,
+            )
+
+        companions = (("demo-traffic", traffic),)
+    hooks = (auto_receipts,) if settings.demo_receipts else ()
+    return Extras(companions=companions, after_notice=hooks)
+
+
+__all__ = [
+    "DEMO_APPROVAL_DELAY",
+    "DEMO_BACKFILL_DAYS",
+    "LiveTraffic",
+    "auto_receipts",
+    "demo_extras",
+    "run",
+]
