@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import Connection, Select, func, insert, select, update
 
@@ -528,8 +528,22 @@ def history(ctx: CityContext, ticket_id: int) -> list[HistoryEntry]:
     return [history_entry(r) for r in rows]
 
 
-def search(ctx: CityContext, *, limit: int = 50, offset: int = 0, **filters: Any) -> list[Any]:
-    """Ticket rows for lists and queues, newest first (``filters``: those of :func:`count`)."""
+class Filters(TypedDict, total=False):
+    """What a ticket list may be narrowed by (each value is checked: status and kind against
+    their words, the phone normalised)."""
+
+    status: str | None
+    kind: str | None
+    phone: str | None
+    operator: str | None
+    open_only: bool
+    overtime_only: bool
+
+
+def search(
+    ctx: CityContext, *, limit: int = 50, offset: int = 0, **filters: Unpack[Filters]
+) -> list[Any]:
+    """Ticket rows for lists and queues, newest first."""
     query = _filtered(ctx, select(TICKETS), **filters)
     limit = max(1, min(int(limit), 500))
     offset = max(0, min(int(offset), 10_000_000))
@@ -538,9 +552,8 @@ def search(ctx: CityContext, *, limit: int = 50, offset: int = 0, **filters: Any
         return list(conn.execute(query))
 
 
-def count(ctx: CityContext, **filters: Any) -> int:
-    """How many tickets match ``filters`` (all tickets without any): ``status``, ``kind``,
-    ``phone``, ``operator``, ``open_only``, ``overtime_only`` — the list's total."""
+def count(ctx: CityContext, **filters: Unpack[Filters]) -> int:
+    """How many tickets match ``filters`` (all tickets without any): the list's total."""
     query = _filtered(ctx, select(func.count()).select_from(TICKETS), **filters)
     with ctx.engine.connect() as conn:
         return int(conn.execute(query).scalar_one())

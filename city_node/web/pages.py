@@ -233,7 +233,7 @@ def tickets_page(
         limit=50,
         offset=max(0, offset),
     )
-    filters = {
+    filters: tickets.Filters = {
         "status": status,
         "kind": kind,
         "phone": phone,
