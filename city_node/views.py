@@ -31,9 +31,9 @@ from city_node.domain import (
     TicketKind,
 )
 from city_node.history_text import entry_text
-from city_node.web.i18n import DEFAULT_LANG, Lang
 from sync.masking import mask_name, mask_phone
 from sync.vocabulary import PeriodKind, ReportKind
+from sync.web.i18n import DEFAULT_LANG, Lang
 
 # --- tickets -----------------------------------------------------------------------------------
 
