@@ -1,4 +1,9 @@
-"""Composition root of a city node process."""
+"""Composition root of a city node process.
+
+It wires the product: store, link, routine, console. What a caller adds beyond it — the
+demo's live traffic and automatic receipts (:func:`city_node.simulator_live.demo_extras`) —
+comes in as :class:`Extras`, chosen by the command that starts the node.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,14 @@ import dataclasses
 import ipaddress
 import logging
 import signal
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
-from city_node import scheduler, services, simulator_live
+from city_node import scheduler, services
 from city_node.calendar import load_holidays
 from city_node.categories import CategoryTree
 from city_node.context import CityContext, make_context
@@ -30,7 +36,15 @@ from sync.pki import Revocations, load_city_tls
 if TYPE_CHECKING:
     import uvicorn
 
-__all__ = ["CityNode", "build", "build_console", "context_for", "load_secret_key", "serve"]
+__all__ = [
+    "CityNode",
+    "Extras",
+    "build",
+    "build_console",
+    "context_for",
+    "load_secret_key",
+    "serve",
+]
 
 
 def load_secret_key(path: Any) -> bytes:
@@ -67,6 +81,20 @@ def context_for(settings: CitySettings, engine: Engine) -> CityContext:
     )
 
 
+#: Work run beside the link until ``stop``, given the node's context and the link's wake.
+Companion = Callable[[CityContext, asyncio.Event, Callable[[], None]], Coroutine[Any, Any, None]]
+#: Called with each province notice the node has just accepted into its inbox.
+NoticeHook = Callable[[Engine, pb.Notice], None]
+
+
+@dataclass(frozen=True)
+class Extras:
+    """What a caller adds to a node beyond the product (the demo: live traffic, receipts)."""
+
+    companions: tuple[tuple[str, Companion], ...] = ()  # (task name, work)
+    after_notice: tuple[NoticeHook, ...] = ()
+
+
 @dataclass
 class CityNode:
     settings: CitySettings
@@ -76,6 +104,7 @@ class CityNode:
     ctx: CityContext
     #: The staff console's HTTP server, None when ``http_port`` is 0.
     console: uvicorn.Server | None = None
+    extras: Extras = field(default_factory=Extras)
 
     async def run(self, stop: asyncio.Event) -> None:
         tasks = [asyncio.create_task(self.link.run(stop), name="link")]
@@ -91,20 +120,8 @@ class CityNode:
             from sync.web.server import serve_until
 
             tasks.append(asyncio.create_task(serve_until(self.console, stop), name="console"))
-        if self.settings.demo_traffic:
-            tasks.append(
-                asyncio.create_task(
-                    simulator_live.run(
-                        self.ctx,
-                        stop,
-                        self.link.wake,
-                        backfill_days=simulator_live.DEMO_BACKFILL_DAYS,
-                        lang=self.settings.demo_lang,
-                        approve_after=simulator_live.DEMO_APPROVAL_DELAY,
-                    ),
-                    name="demo-traffic",
-                )
-            )
+        for name, work in self.extras.companions:
+            tasks.append(asyncio.create_task(work(self.ctx, stop, self.link.wake), name=name))
         try:
             await asyncio.gather(*tasks)
         finally:
@@ -129,8 +146,10 @@ def open_engine(settings: CitySettings) -> Engine:
     return engine
 
 
-def build(settings: CitySettings) -> CityNode:
-    """Wire a city node for ``settings`` (tests call this with their own settings)."""
+def build(settings: CitySettings, extras: Extras | None = None) -> CityNode:
+    """Wire a city node for ``settings`` (tests call this with their own settings), with
+    what ``extras`` adds."""
+    extras = extras or Extras()
     # Certificates and the revocation list first: a node that cannot tell a revoked hub
     # from the real one must not start (and has then opened nothing).
     tls = load_city_tls(settings.pki_dir, settings.code)
@@ -146,9 +165,9 @@ def build(settings: CitySettings) -> CityNode:
     outbox = Outbox(engine)
 
     def on_notice(notice: pb.Notice) -> None:
-        # Receipts come from people; only `fedsync demo` asks the node to send them itself.
-        if services.accept_notice(engine, notice) and settings.demo_receipts:
-            simulator_live.auto_receipts(engine, notice)
+        if services.accept_notice(engine, notice):
+            for hook in extras.after_notice:
+                hook(engine, notice)
 
     link = LinkClient(
         outbox=outbox,
@@ -170,7 +189,13 @@ def build(settings: CitySettings) -> CityNode:
     if settings.http_port:
         console = build_console(settings, ctx, outbox)
     return CityNode(
-        settings=settings, engine=engine, outbox=outbox, link=link, ctx=ctx, console=console
+        settings=settings,
+        engine=engine,
+        outbox=outbox,
+        link=link,
+        ctx=ctx,
+        console=console,
+        extras=extras,
     )
 
 
@@ -230,9 +255,9 @@ def build_console(settings: CitySettings, ctx: CityContext, outbox: Outbox) -> u
     )
 
 
-async def serve(settings: CitySettings, **_: Any) -> None:
-    """Run the city node until SIGTERM or SIGINT."""
-    node = build(settings)
+async def serve(settings: CitySettings, extras: Extras | None = None) -> None:
+    """Run the city node (with ``extras``) until SIGTERM or SIGINT."""
+    node = build(settings, extras)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -21,7 +21,6 @@ from city_node.cli_work import (
     staff_actor,
 )
 from city_node.context import CityError
-from city_node.domain import DomainError
 from city_node.settings import CitySettings
 from sync.commands import SubParsers, refusals
 from sync.config import ConfigError, add_arguments
@@ -30,8 +29,10 @@ from sync.vocabulary import ReceiptAction
 
 def _city_run(args: argparse.Namespace) -> int:
     from city_node.app import serve
+    from city_node.simulator_live import demo_extras
 
-    asyncio.run(serve(city_settings(args)))
+    settings = city_settings(args)
+    asyncio.run(serve(settings, demo_extras(settings)))
     return 0
 
 
@@ -79,7 +80,6 @@ def _city_inbox(args: argparse.Namespace) -> int:
 def _city_receipt(args: argparse.Namespace) -> int:
     from city_node import services
     from city_node.context import CityError
-    from city_node.domain import DomainError
 
     # The receipt names a real, active staff member, as the console's do.
     ctx = city_context(args)
@@ -92,7 +92,7 @@ def _city_receipt(args: argparse.Namespace) -> int:
             actor=actor,
             note=args.note,
         )
-    except (CityError, DomainError) as exc:
+    except CityError as exc:  # the root of every city refusal (city_node.errors)
         raise ConfigError(str(exc)) from None
     print(f"receipt queued as seq {seq}")
     return 0
@@ -180,6 +180,6 @@ def add_commands(tiers: SubParsers) -> None:
     for sub in (city_run, cstatus, cinbox, receipt, rebase):
         add_arguments(sub, CitySettings, nested=True)
     add_work_commands(city_sub)
-    # A refusal of the city's rules (bad input, role, transition): the message says what is
-    # wrong.
-    refusals(city, CityError, DomainError)
+    # A refusal of the city's rules (bad input, role, transition; the one tree rooted at
+    # CityError, city_node.errors): the message says what is wrong.
+    refusals(city, CityError)

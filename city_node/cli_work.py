@@ -139,19 +139,12 @@ def _staff_list(args: argparse.Namespace) -> int:
 
 
 def _ticket_json(detail: TicketDetail) -> dict[str, Any]:
-    """The API's ticket, for ``--json``."""
-    # What the caller may do next is a signed-in caller's question: the console's, not
-    # the shell's.
-    data = detail.model_dump(exclude={"allowed_actions"})
-    # Scripts pass the printed id back as --id, and this command has always printed it as
-    # a string (the domain's ticket id is one).
-    data["id"] = str(detail.id)
-    return data
+    """The API's ticket, for ``--json``: what the caller may do next is a signed-in
+    caller's question (the console's, not the shell's), so that is left out."""
+    return detail.model_dump(exclude={"allowed_actions"})
 
 
-def _show_ticket(
-    args: argparse.Namespace, ctx: CityContext, ticket_id: int | str, text: str
-) -> None:
+def _show_ticket(args: argparse.Namespace, ctx: CityContext, ticket_id: int, text: str) -> None:
     from city_node.views import ticket_detail
 
     if args.json:
@@ -230,17 +223,18 @@ def _ticket_act(args: argparse.Namespace) -> int:
             params[name] = value
     if args.reopen:
         params["reopen"] = True
-    ticket = tickets.act(ctx, actor, args.id, args.action, **params)
+    ticket = tickets.act(ctx, actor, tickets.parse_ticket_id(args.id), args.action, **params)
     done = f"ticket {ticket.id}: {args.action} done, now {ticket.status.value}"
     _show_ticket(args, ctx, ticket.id, done)
     return 0
 
 
 def _ticket_show(args: argparse.Namespace) -> int:
+    from city_node.tickets import parse_ticket_id
     from city_node.views import ticket_detail
 
     ctx = city_context(args)
-    detail = ticket_detail(ctx, args.id, None, args.lang)
+    detail = ticket_detail(ctx, parse_ticket_id(args.id), None, args.lang)
     print_data(args, _ticket_json(detail), _ticket_text(detail, ctx.zone))
     return 0
 

@@ -319,7 +319,7 @@ def limit_workdays(
 
 def register(
     *,
-    ticket_id: str,
+    ticket_id: int,
     kind: TicketKind,
     category: str,
     channel: Channel,

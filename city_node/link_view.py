@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sync.outbox import LinkSnapshot
+from sync.vocabulary import LinkStatus
 
 #: Three heartbeat intervals of the node's default 10 s.
 SILENT_AFTER = timedelta(seconds=30)
 #: Stored states that stop the link until a person acts: shown as they are.
-_STOPPED = ("conflict", "revoked", "incompatible")
+_STOPPED = (LinkStatus.CONFLICT, LinkStatus.REVOKED, LinkStatus.INCOMPATIBLE)
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ def link_view(
         state, since = snap.state, None
     elif contact is None:
         state, since = "never", None
-    elif snap.state == "connected" and moment - contact <= silent_after:
+    elif snap.state == LinkStatus.CONNECTED and moment - contact <= silent_after:
         state, since = "connected", None
     else:
         state, since = "silent", contact

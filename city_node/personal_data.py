@@ -21,7 +21,6 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import Engine, insert, select
 
@@ -76,22 +75,6 @@ def record_access(
     if rows:
         with engine.begin() as conn:
             conn.execute(insert(AccessLog), rows)
-
-
-def find_tickets(
-    ctx: CityContext, actor: Actor, *, phone: str | None = None, **filters: Any
-) -> list[Any]:
-    """``tickets.search`` for a person: a phone search is only for roles that call customers
-    and is logged (one row per ticket found; one with no ticket when none was)."""
-    from city_node import tickets  # tickets normalises phones with this module
-
-    if phone:
-        domain.check_may(actor.role, Action.SEARCH_BY_PHONE)
-        phone = normalise_phone(phone)
-    rows = tickets.search(ctx, phone=phone or None, **filters)
-    if phone:
-        record_access(ctx.engine, actor, [r.id for r in rows] or [None], "phone search")
-    return rows
 
 
 def ticket_read(ctx: CityContext, actor: Actor, ticket_id: int) -> None:

@@ -147,7 +147,7 @@ def _apply_resolution(conn: Connection, notice: pb.Notice, now: datetime) -> str
         save_ticket(
             conn, row, ticket, after, Actor(who, Role.PROVINCE), domain.Action.PROVINCE_RESOLVED
         )
-    except (CityError, domain.DomainError) as exc:
+    except CityError as exc:
         return f"resolution not applied: {exc}"
     latest = select(func.max(Escalation.id)).where(Escalation.ticket_id == number).scalar_subquery()
     conn.execute(

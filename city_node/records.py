@@ -51,9 +51,9 @@ class ExtensionRequest:
 @dataclass
 class Ticket:
     """A city ticket. Change it only through the action functions, which keep ``history``
-    append-only and return a new object."""
+    append-only and return a new object. ``id`` is the store's key (0 until it is stored)."""
 
-    id: str
+    id: int
     kind: TicketKind
     category: str
     channel: Channel

@@ -77,7 +77,7 @@ from sync.db import UnitOfWork
 from sync.envelopes import body_kind
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.validation import broken_rule
-from sync.vocabulary import ReportKind
+from sync.vocabulary import PeriodKind, ReportKind
 
 # --- drafts and approval -----------------------------------------------------------------------
 
@@ -85,11 +85,11 @@ from sync.vocabulary import ReportKind
 @dataclass(frozen=True)
 class ReportView:
     id: int
-    kind: str
-    period_kind: str
+    kind: ReportKind
+    period_kind: PeriodKind
     period_start: date
     revision: int
-    status: str
+    status: ReportStatus
     drafted_at: datetime
     drafted_by: str
     decided_at: datetime | None
@@ -113,11 +113,11 @@ def _view(row: Any) -> ReportView:
     )
     return ReportView(
         id=row.id,
-        kind=row.kind,
-        period_kind=row.period_kind,
+        kind=ReportKind(row.kind),
+        period_kind=PeriodKind(row.period_kind),
         period_start=date.fromisoformat(row.period_start),
         revision=row.revision,
-        status=row.status,
+        status=ReportStatus(row.status),
         drafted_at=row.drafted_at,
         drafted_by=row.drafted_by,
         decided_at=row.decided_at,
@@ -304,7 +304,11 @@ def _decide(
             raise NotFound(f"report {report_id} does not exist")
         if row.status != ReportStatus.DRAFT:
             raise CityError(f"report {report_id} is {row.status}, not a draft awaiting approval")
-        if decision == "approved" and ctx.approver_not_drafter and row.drafted_by == actor.id:
+        if (
+            decision == ReportStatus.APPROVED
+            and ctx.approver_not_drafter
+            and row.drafted_by == actor.id
+        ):
             raise domain.PermissionDenied(
                 actor.role,
                 Action.APPROVE_REPORT,

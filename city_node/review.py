@@ -20,6 +20,8 @@ from city_node import report_figures, reports
 from city_node.context import CityContext
 from city_node.reports import ReportView
 from city_node.store import Report
+from city_node.vocabulary import ReportStatus
+from sync.vocabulary import ReportKind
 
 #: Which way a figure should move: "up" is good, "down" is good, or neither.
 Better = Literal["up", "down", "none"]
@@ -130,7 +132,7 @@ def previous_report(ctx: CityContext, view: ReportView) -> ReportView | None:
     """The previous period's report of the same kind: its latest approved revision, else
     its latest draft; None when there is none."""
     before = report_figures.containing(ctx, view.period_kind, view.period_start - timedelta(days=1))
-    approved_first = case((Report.status == "approved", 0), else_=1)
+    approved_first = case((Report.status == ReportStatus.APPROVED.value, 0), else_=1)
     with ctx.engine.connect() as conn:
         report_id = conn.execute(
             select(Report.id)
@@ -138,7 +140,7 @@ def previous_report(ctx: CityContext, view: ReportView) -> ReportView | None:
                 Report.kind == view.kind,
                 Report.period_kind == view.period_kind,
                 Report.period_start == before.start.isoformat(),
-                Report.status.in_(("approved", "draft")),
+                Report.status.in_((ReportStatus.APPROVED.value, ReportStatus.DRAFT.value)),
             )
             .order_by(approved_first, Report.revision.desc())
             .limit(1)
@@ -150,7 +152,11 @@ def review(ctx: CityContext, view: ReportView) -> Review:
     """Everything the review page shows of ``view``."""
     prev = previous_report(ctx, view)
     out = Review(report=view, previous=prev)
-    builder = {"statistics": _statistics, "qa": _qa, "overtime": _overtime}[view.kind]
+    builder = {
+        ReportKind.STATISTICS: _statistics,
+        ReportKind.QA: _qa,
+        ReportKind.OVERTIME: _overtime,
+    }[view.kind]
     builder(out, view.figures, prev.figures if prev else None)
     return out
 

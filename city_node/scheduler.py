@@ -53,16 +53,22 @@ REPORTS_FOR: dict[PeriodKind, tuple[ReportKind, ...]] = {
     PeriodKind.YEAR: (_S,),
 }
 _CRON: dict[str, dict[str, Any]] = {
-    "day": {"hour": 0, "minute": 15},
-    "week": {"day_of_week": "mon", "hour": 0, "minute": 20},
-    "month": {"day": 1, "hour": 0, "minute": 30},
-    "quarter": {"month": "1,4,7,10", "day": 1, "hour": 0, "minute": 40},
-    "year": {"month": 1, "day": 1, "hour": 0, "minute": 50},
+    PeriodKind.DAY: {"hour": 0, "minute": 15},
+    PeriodKind.WEEK: {"day_of_week": "mon", "hour": 0, "minute": 20},
+    PeriodKind.MONTH: {"day": 1, "hour": 0, "minute": 30},
+    PeriodKind.QUARTER: {"month": "1,4,7,10", "day": 1, "hour": 0, "minute": 40},
+    PeriodKind.YEAR: {"month": 1, "day": 1, "hour": 0, "minute": 50},
 }
 
 
 #: How many complete periods back a node that was down catches up on, per period kind.
-LOOKBACK = {"day": 7, "week": 4, "month": 3, "quarter": 2, "year": 1}
+LOOKBACK = {
+    PeriodKind.DAY: 7,
+    PeriodKind.WEEK: 4,
+    PeriodKind.MONTH: 3,
+    PeriodKind.QUARTER: 2,
+    PeriodKind.YEAR: 1,
+}
 
 
 def draft_due(

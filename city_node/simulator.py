@@ -1,9 +1,9 @@
 """A realistic traffic simulator for one city center (demo, load tests, a history to look at).
 
 It drives the city's own use cases — :mod:`city_node.tickets` (register, register_many, act,
-record_compensation), :mod:`city_node.staff` and, when present, the report / QA / suggestion
-services — and never writes a table itself, so everything it produces went through the same
-rules, history and outbox as a person's work.
+record_compensation), :mod:`city_node.staff`, and the report, QA and suggestion services —
+and never writes a table itself, so everything it produces went through the same rules,
+history and outbox as a person's work.
 
 Two ways to use it:
 
@@ -86,6 +86,7 @@ from city_node.simulator_mix import (
     staff_plan,
 )
 from city_node.tickets import Intake, NewTicket
+from sync.vocabulary import PeriodKind, ReportKind
 
 log = logging.getLogger(__name__)
 
@@ -423,7 +424,9 @@ class Simulator:
             )
             self._count("qa_scored")
 
-    def report_round(self, kinds: Sequence[tuple[str, str, date]], at: datetime) -> None:
+    def report_round(
+        self, kinds: Sequence[tuple[ReportKind, PeriodKind, date]], at: datetime
+    ) -> None:
         """The statistician drafts the reports for these periods; then, demo only, the
         simulated leader approves every pending draft so it reaches the province. In a real
         center a person reviews each draft in the console first."""
@@ -567,10 +570,14 @@ def _day_job(sim: Simulator, job: str, day: date, at: datetime) -> None:
         return
     yesterday = day - timedelta(days=1)
     sim.qa_round(at, day=yesterday)
-    due = [("statistics", "day", yesterday)]
+    due = [(ReportKind.STATISTICS, PeriodKind.DAY, yesterday)]
     if day.weekday() == 0:
         week = day - timedelta(days=7)
-        due += [("statistics", "week", week), ("qa", "week", week), ("overtime", "week", week)]
+        due += [
+            (ReportKind.STATISTICS, PeriodKind.WEEK, week),
+            (ReportKind.QA, PeriodKind.WEEK, week),
+            (ReportKind.OVERTIME, PeriodKind.WEEK, week),
+        ]
     sim.report_round(due, at)
 
 

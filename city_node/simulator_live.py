@@ -17,6 +17,7 @@ import logging
 import sys
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
@@ -25,7 +26,7 @@ from city_node.context import Actor, CityContext, CityError
 from city_node.domain import (
     Action,
     CustomerTier,
-    DomainError,
+    ReportStatus,
     Role,
     Status,
     TicketKind,
@@ -33,6 +34,11 @@ from city_node.domain import (
 from city_node.simulator import Simulator, backfill
 from city_node.simulator_mix import BRANCHES, LiveTicket, claim_demo_store
 from sync.pb.fedsync.v1 import federation_pb2 as pb
+from sync.vocabulary import PeriodKind, ReportKind
+
+if TYPE_CHECKING:
+    from city_node.app import Companion, Extras
+    from city_node.settings import CitySettings
 
 # The simulator's log, wherever its code lives.
 log = logging.getLogger("city_node.simulator")
@@ -87,7 +93,7 @@ class LiveTraffic:
                     branch=intake.branch,
                     note=intake.note,
                 )
-            except (CityError, DomainError) as exc:
+            except CityError as exc:
                 log.warning("simulator: registration refused: %s", exc)
                 continue
             self._schedule(LiveTicket(ticket, steps, owner), now)
@@ -96,7 +102,7 @@ class LiveTraffic:
             step = live.steps.popleft()
             try:
                 sim.do(live, step, max(now, live.ticket.history[-1].at))
-            except (CityError, DomainError) as exc:
+            except CityError as exc:
                 # Someone at the console worked this ticket meanwhile: leave it to them.
                 log.info("simulator: ticket %s left alone: %s", live.ticket.id, exc)
                 continue
@@ -119,7 +125,7 @@ class LiveTraffic:
         rows = tickets.search(ctx, overtime_only=True, limit=20) or tickets.search(
             ctx, open_only=True, limit=20
         )
-        for row in [r for r in rows if str(r.id) not in scripted][:2]:
+        for row in [r for r in rows if r.id not in scripted][:2]:
             action = _NEXT_STEP.get(Status(row.status))
             if action is None:
                 continue  # with the province: its resolution comes as a notice
@@ -142,7 +148,7 @@ class LiveTraffic:
                         note=sim.text("compensation"),
                         at=now,
                     )
-            except (CityError, DomainError) as exc:
+            except CityError as exc:
                 log.info("simulator: ticket %s left alone: %s", row.id, exc)
 
     def _back_office(self, now: datetime) -> None:
@@ -158,24 +164,28 @@ class LiveTraffic:
         if self.reported != yesterday:
             # Once a day (the node's scheduler may have drafted it already: not twice).
             self.reported = yesterday
-            if not _has_report(sim.ctx, "statistics", "day", yesterday):
-                jobs.append(lambda: sim.report_round([("statistics", "day", yesterday)], now))
+            if not _has_report(sim.ctx, ReportKind.STATISTICS, PeriodKind.DAY, yesterday):
+                jobs.append(
+                    lambda: sim.report_round(
+                        [(ReportKind.STATISTICS, PeriodKind.DAY, yesterday)], now
+                    )
+                )
         elif self.ticks % 11 == 1:
             jobs.append(lambda: sim.report_round([], now))  # drafts by the scheduler too
         for job in jobs:
             try:
                 job()
-            except (CityError, DomainError) as exc:
+            except CityError as exc:
                 log.info("simulator: back office: %s", exc)
 
 
-def _has_report(ctx: CityContext, kind: str, period_kind: str, start: date) -> bool:
+def _has_report(ctx: CityContext, kind: ReportKind, period_kind: PeriodKind, start: date) -> bool:
     """Sent or awaiting the leader already (a restarted node must not redraft each day)."""
     return any(
         r.kind == kind
         and r.period_kind == period_kind
         and r.period_start == start
-        and r.status in ("draft", "approved")
+        and r.status in (ReportStatus.DRAFT, ReportStatus.APPROVED)
         for r in reports.recent(ctx, 100)
     )
 
@@ -226,13 +236,17 @@ def _drafts_to_review(sim: Simulator) -> None:
     drafts wait already."""
     if reports.pending(sim.ctx):
         return
-    week = reports.complete_periods(sim.ctx, "week")[0].start
+    week = reports.complete_periods(sim.ctx, PeriodKind.WEEK)[0].start
     try:
         sim.report_round(
-            [("statistics", "week", week), ("qa", "week", week), ("overtime", "week", week)],
+            [
+                (ReportKind.STATISTICS, PeriodKind.WEEK, week),
+                (ReportKind.QA, PeriodKind.WEEK, week),
+                (ReportKind.OVERTIME, PeriodKind.WEEK, week),
+            ],
             sim.ctx.now(),
         )
-    except (CityError, DomainError) as exc:
+    except CityError as exc:
         log.info("simulator: drafts to review: %s", exc)
 
 
@@ -264,4 +278,36 @@ def auto_receipts(engine: Engine, notice: pb.Notice, *, actor: str = "leader-1")
         )
 
 
-__all__ = ["DEMO_APPROVAL_DELAY", "DEMO_BACKFILL_DAYS", "LiveTraffic", "auto_receipts", "run"]
+def demo_extras(settings: CitySettings) -> Extras:
+    """What ``fedsync demo`` adds to each city it starts (``--demo-traffic``: live traffic
+    on a backfilled store, drafts left for a visitor; ``--demo-receipts``: each notice read
+    and done at once); nothing for a node started without those settings. Receipts come
+    from people otherwise: the product's composition root knows of neither."""
+    from city_node.app import Extras
+
+    companions: tuple[tuple[str, Companion], ...] = ()
+    if settings.demo_traffic:
+
+        async def traffic(ctx: CityContext, stop: asyncio.Event, wake: Callable[[], None]) -> None:
+            await run(
+                ctx,
+                stop,
+                wake,
+                backfill_days=DEMO_BACKFILL_DAYS,
+                lang=settings.demo_lang,
+                approve_after=DEMO_APPROVAL_DELAY,
+            )
+
+        companions = (("demo-traffic", traffic),)
+    hooks = (auto_receipts,) if settings.demo_receipts else ()
+    return Extras(companions=companions, after_notice=hooks)
+
+
+__all__ = [
+    "DEMO_APPROVAL_DELAY",
+    "DEMO_BACKFILL_DAYS",
+    "LiveTraffic",
+    "auto_receipts",
+    "demo_extras",
+    "run",
+]

@@ -18,7 +18,7 @@ from city_node.context import Actor, CityContext, CityError, Conflict
 from city_node.domain import Action, NoteCode, TicketKind
 from city_node.store import SuggestionBatch, TicketRow
 from city_node.ticket_store import load_row, record_step
-from city_node.tickets import parse_ticket_id
+from city_node.tickets import check_ticket_id
 from sync import outbox
 from sync.db import UnitOfWork
 from sync.pb.fedsync.v1 import federation_pb2 as pb
@@ -42,7 +42,7 @@ def unclassified(ctx: CityContext, limit: int = 100) -> list[Any]:
 def classify(
     ctx: CityContext,
     actor: Actor,
-    ticket_id: int | str,
+    ticket_id: int,
     label: str,
     *,
     now: datetime | None = None,
@@ -51,7 +51,7 @@ def classify(
     label = label.strip()
     if not label or len(label) > 64:
         raise CityError("label: give a class of 1-64 characters")
-    number = parse_ticket_id(ticket_id)
+    number = check_ticket_id(ticket_id)
     moment = now or ctx.now()
     with UnitOfWork(ctx.engine) as uow:
         row = load_row(uow.conn, number)

@@ -1,8 +1,6 @@
-"""The ticket list's paging: how many tickets match the filters, which page is shown and
-the page links, and whether a listed ticket is overtime (open past its deadline now).
-
-The filters mirror :func:`city_node.tickets.search` (kept apart while that module is being
-split; the browser test compares the two)."""
+"""The ticket list's paging: which page is shown and the page links (the total is
+:func:`city_node.tickets.count` over the list's filters), and whether a listed ticket is
+overtime (open past its deadline now)."""
 
 from __future__ import annotations
 
@@ -10,40 +8,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table
 
 from city_node import domain
-from city_node.context import CityContext
 from city_node.store import TicketRow
 
 _T: Table = TicketRow.__table__  # type: ignore[assignment]
 _OPEN = frozenset(s.value for s in domain.OPEN_STATUSES)
 PAGE_SIZE = 50
-
-
-def matching(
-    ctx: CityContext,
-    *,
-    status: str = "",
-    kind: str = "",
-    phone: str = "",
-    open_only: bool = False,
-    overtime_only: bool = False,
-) -> int:
-    """How many tickets the list's filters match (``tickets.search`` checks the values)."""
-    query = select(func.count()).select_from(_T)
-    if status:
-        query = query.where(_T.c.status == status)
-    if kind:
-        query = query.where(_T.c.kind == kind)
-    if phone:
-        query = query.where(_T.c.customer_phone == phone.strip())
-    if open_only or overtime_only:
-        query = query.where(_T.c.status.in_(sorted(_OPEN)))
-    if overtime_only:
-        query = query.where(_T.c.deadline < ctx.now())
-    with ctx.engine.connect() as conn:
-        return int(conn.execute(query).scalar_one())
 
 
 @dataclass(frozen=True)

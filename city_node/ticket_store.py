@@ -49,7 +49,7 @@ def _to_domain(row: Any, history: list[HistoryEntry]) -> Ticket:
             row.ext_days, row.ext_reason or "", row.ext_by, row.ext_at
         )
     return Ticket(
-        id=str(row.id),
+        id=row.id,
         kind=TicketKind(row.kind),
         category=row.category,
         channel=Channel(row.channel),
@@ -404,7 +404,6 @@ class StoredTicket:
     compensation, a suggestion's class, when it was escalated)."""
 
     ticket: Ticket
-    id: int
     is_repeat: bool
     registered_by: str
     closed_by: str | None
@@ -419,7 +418,6 @@ def load_stored(conn: Connection, ticket_id: int) -> StoredTicket:
     row, ticket = load_ticket(conn, ticket_id, full_history=True)
     return StoredTicket(
         ticket=ticket,
-        id=row.id,
         is_repeat=bool(row.is_repeat),
         registered_by=row.registered_by,
         closed_by=row.closed_by,

@@ -15,9 +15,9 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, Select, func, insert, select, update
 
 from city_node import domain
 from city_node.categories import UnknownCategory
@@ -35,7 +35,7 @@ from city_node.domain import (
     TicketKind,
 )
 from city_node.history_text import wire_text
-from city_node.personal_data import check_name, normalise_phone
+from city_node.personal_data import check_name, normalise_phone, record_access
 from city_node.store import Escalation
 from city_node.ticket_store import (
     SELECT_HISTORY,
@@ -80,14 +80,23 @@ def _text(value: str, field: str, *, required: bool = False, limit: int = MAX_NO
     return value
 
 
-def parse_ticket_id(value: str | int) -> int:
-    """Ticket ids are the store's integer keys; accept them as text from people."""
+def check_ticket_id(number: int) -> int:
+    """``number`` if it can be a ticket's id (the store's integer key, 1 to 2^63-1), else
+    ``CityError``: the use cases take ids as ints and check them here."""
+    if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= MAX_ID:
+        raise CityError(f"ticket id {number!r} is not a ticket (ids are 1 to {MAX_ID})")
+    return number
+
+
+def parse_ticket_id(text: str) -> int:
+    """A ticket id typed by a person (``--id``) or carried as text on the wire
+    (``Escalation.ticket_id``, a trace request), as the int the use cases take."""
     try:
-        number = int(str(value).strip())
+        number = int(text.strip())
     except ValueError:
-        raise CityError(f"ticket id {value!r} is not a number") from None
+        raise CityError(f"ticket id {text!r} is not a number") from None
     if not 1 <= number <= MAX_ID:
-        raise CityError(f"ticket id {value!r} is not a ticket (ids are 1 to {MAX_ID})")
+        raise CityError(f"ticket id {text!r} is not a ticket (ids are 1 to {MAX_ID})")
     return number
 
 
@@ -188,7 +197,7 @@ def _prepare(ctx: CityContext, actor: Actor, intake: Intake) -> Ticket:
     _text(note, "note")
     try:
         ticket = domain.register(
-            ticket_id="0",
+            ticket_id=0,
             kind=v["kind"],
             category=new.category,
             channel=v["channel"],
@@ -211,7 +220,7 @@ def _prepare(ctx: CityContext, actor: Actor, intake: Intake) -> Ticket:
 
 
 def _with_id(ticket: Ticket, ticket_id: int) -> Ticket:
-    return dataclasses.replace(ticket, id=str(ticket_id))
+    return dataclasses.replace(ticket, id=ticket_id)
 
 
 # --- actions ---------------------------------------------------------------------------------
@@ -343,7 +352,7 @@ def _apply(
 def perform(
     ctx: CityContext,
     actor: Actor,
-    ticket_id: int | str,
+    ticket_id: int,
     command: Command,
     *,
     at: datetime | None = None,
@@ -351,7 +360,7 @@ def perform(
     """Carry out ``command`` on a ticket in one transaction. An escalation to the province
     also queues the Escalation (with the ticket's full history) for the hub, in the same
     transaction."""
-    number = parse_ticket_id(ticket_id)
+    number = check_ticket_id(ticket_id)
     step = _action_of(command)
     moment = at or ctx.now()
     with UnitOfWork(ctx.engine) as uow:
@@ -370,7 +379,7 @@ def perform(
 def act(
     ctx: CityContext,
     actor: Actor,
-    ticket_id: int | str,
+    ticket_id: int,
     action: Action | str,
     *,
     at: datetime | None = None,
@@ -379,7 +388,7 @@ def act(
     """:func:`perform` for a person's request as the edges receive it (params: ``note``;
     ``branch`` for dispatch; ``outcome`` and ``reopen`` for survey; ``days`` and ``reason``
     for an extension request), checked by :func:`command_for`."""
-    number = parse_ticket_id(ticket_id)
+    number = check_ticket_id(ticket_id)
     return perform(ctx, actor, number, command_for(action, params), at=at)
 
 
@@ -401,7 +410,7 @@ def _queue_escalation(
     conn: Connection, ticket: Ticket, row: Any, actor: Actor, reason: str, at: datetime
 ) -> None:
     body = pb.Escalation(
-        ticket_id=ticket.id,
+        ticket_id=str(ticket.id),  # the wire carries the city's id as text
         kind=_PB_KIND[ticket.kind],
         category=ticket.category,
         channel=ticket.channel.value,
@@ -448,7 +457,7 @@ def _queue_follow_up(conn: Connection, ticket: Ticket, ticket_id: int, at: datet
     if ticket.surveyed_at is not None:
         follow_up.surveyed_at.FromDatetime(ticket.surveyed_at)
     body = pb.Escalation(
-        ticket_id=ticket.id,
+        ticket_id=str(ticket.id),  # the wire carries the city's id as text
         kind=_PB_KIND[ticket.kind],
         category=ticket.category,
         channel=ticket.channel.value,
@@ -464,7 +473,7 @@ def _queue_follow_up(conn: Connection, ticket: Ticket, ticket_id: int, at: datet
 def record_compensation(
     ctx: CityContext,
     actor: Actor,
-    ticket_id: int | str,
+    ticket_id: int,
     *,
     fen: int,
     note: str,
@@ -477,7 +486,7 @@ def record_compensation(
             f"compensation {fen!r}: give a whole number of fen, 0 to {MAX_COMPENSATION_FEN}"
         )
     _text(note, "note", required=True)
-    number = parse_ticket_id(ticket_id)
+    number = check_ticket_id(ticket_id)
     moment = at or ctx.now()
     with UnitOfWork(ctx.engine) as uow:
         record_step(
@@ -499,28 +508,60 @@ def record_compensation(
 # --- reading ---------------------------------------------------------------------------------
 
 
-def get(ctx: CityContext, ticket_id: int | str) -> Ticket:
+def get(ctx: CityContext, ticket_id: int) -> Ticket:
     """The ticket with its whole history (record-only steps such as compensation too)."""
     return stored(ctx, ticket_id).ticket
 
 
-def stored(ctx: CityContext, ticket_id: int | str) -> StoredTicket:
+def stored(ctx: CityContext, ticket_id: int) -> StoredTicket:
     """The ticket with its whole history and what the store keeps about it."""
-    number = parse_ticket_id(ticket_id)
+    number = check_ticket_id(ticket_id)
     with ctx.engine.connect() as conn:
         return load_stored(conn, number)
 
 
-def history(ctx: CityContext, ticket_id: int | str) -> list[HistoryEntry]:
+def history(ctx: CityContext, ticket_id: int) -> list[HistoryEntry]:
     """Every step of a ticket including non-lifecycle ones (compensation), in order."""
-    number = parse_ticket_id(ticket_id)
+    number = check_ticket_id(ticket_id)
     with ctx.engine.connect() as conn:
         rows = conn.execute(SELECT_HISTORY, {"id": number}).all()
     return [history_entry(r) for r in rows]
 
 
+class Filters(TypedDict, total=False):
+    """What a ticket list may be narrowed by (each value is checked: status and kind against
+    their words, the phone normalised)."""
+
+    status: str | None
+    kind: str | None
+    phone: str | None
+    operator: str | None
+    open_only: bool
+    overtime_only: bool
+
+
 def search(
+    ctx: CityContext, *, limit: int = 50, offset: int = 0, **filters: Unpack[Filters]
+) -> list[Any]:
+    """Ticket rows for lists and queues, newest first."""
+    query = _filtered(ctx, select(TICKETS), **filters)
+    limit = max(1, min(int(limit), 500))
+    offset = max(0, min(int(offset), 10_000_000))
+    query = query.order_by(TICKETS.c.id.desc()).limit(limit).offset(offset)
+    with ctx.engine.connect() as conn:
+        return list(conn.execute(query))
+
+
+def count(ctx: CityContext, **filters: Unpack[Filters]) -> int:
+    """How many tickets match ``filters`` (all tickets without any): the list's total."""
+    query = _filtered(ctx, select(func.count()).select_from(TICKETS), **filters)
+    with ctx.engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+def _filtered(
     ctx: CityContext,
+    query: Select[Any],
     *,
     status: str | None = None,
     kind: str | None = None,
@@ -528,11 +569,7 @@ def search(
     operator: str | None = None,
     open_only: bool = False,
     overtime_only: bool = False,
-    limit: int = 50,
-    offset: int = 0,
-) -> list[Any]:
-    """Ticket rows for lists and queues, newest first."""
-    query = select(TICKETS)
+) -> Select[Any]:
     if status:
         query = query.where(TICKETS.c.status == _enum(Status, status, "status").value)
     if kind:
@@ -545,13 +582,18 @@ def search(
         query = query.where(TICKETS.c.status.in_([s.value for s in domain.OPEN_STATUSES]))
     if overtime_only:
         query = query.where(TICKETS.c.deadline < ctx.now())
-    limit = max(1, min(int(limit), 500))
-    offset = max(0, min(int(offset), 10_000_000))
-    query = query.order_by(TICKETS.c.id.desc()).limit(limit).offset(offset)
-    with ctx.engine.connect() as conn:
-        return list(conn.execute(query))
+    return query
 
 
-def count(ctx: CityContext) -> int:
-    with ctx.engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(TICKETS)).scalar_one())
+def find_tickets(
+    ctx: CityContext, actor: Actor, *, phone: str | None = None, **filters: Any
+) -> list[Any]:
+    """:func:`search` for a person: a phone search is only for roles that call customers
+    and is logged (one row per ticket found; one with no ticket when none was)."""
+    if phone:
+        domain.check_may(actor.role, Action.SEARCH_BY_PHONE)
+        phone = normalise_phone(phone)
+    rows = search(ctx, phone=phone or None, **filters)
+    if phone:
+        record_access(ctx.engine, actor, [r.id for r in rows] or [None], "phone search")
+    return rows

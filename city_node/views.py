@@ -31,9 +31,9 @@ from city_node.domain import (
     TicketKind,
 )
 from city_node.history_text import entry_text
-from city_node.web.i18n import DEFAULT_LANG, Lang
 from sync.masking import mask_name, mask_phone
 from sync.vocabulary import PeriodKind, ReportKind
+from sync.web.i18n import DEFAULT_LANG, Lang
 
 # --- tickets -----------------------------------------------------------------------------------
 
@@ -97,7 +97,7 @@ class TicketDetail(TicketSummary):
 
 
 def ticket_detail(
-    ctx: CityContext, ticket_id: int | str, role: Role | None, lang: Lang = DEFAULT_LANG
+    ctx: CityContext, ticket_id: int, role: Role | None, lang: Lang = DEFAULT_LANG
 ) -> TicketDetail:
     """A ticket as the API, the ticket page and the CLI show it, with the actions ``role``
     may take (none when no one signed in asks: ``fedsync city ticket show``), its history
@@ -106,7 +106,7 @@ def ticket_detail(
     ticket = record.ticket
     ext = ticket.pending_extension
     detail = TicketDetail(
-        id=int(ticket.id),
+        id=ticket.id,
         kind=ticket.kind,
         category=ticket.category,
         channel=ticket.channel,

@@ -47,23 +47,13 @@ from sync.db import UnitOfWork
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.periods import period_end, period_start_for
 from sync.roster import City
+from sync.vocabulary import ReportKind
 
 REPORT_MODELS: dict[str, Any] = {
-    "statistics": StatisticsFigures,
-    "qa": QaFigures,
-    "overtime": OvertimeFigures,
+    ReportKind.STATISTICS: StatisticsFigures,
+    ReportKind.QA: QaFigures,
+    ReportKind.OVERTIME: OvertimeFigures,
 }
-#: Default deadline rules (mission.md): daily by 10:00 next day, weekly by Monday 12:00,
-#: monthly by the 3rd working day, quarterly and yearly by the 5th.
-DEFAULT_RULES = {
-    "day": "0d 10:00",
-    "week": "0d 12:00",
-    "month": "3wd",
-    "quarter": "5wd",
-    "year": "5wd",
-}
-#: Which reports each city owes, by the cities' routine (city_node/scheduler.py).
-DEFAULT_DUE = "statistics:day,week,month,quarter,year;qa:month;overtime:month,quarter"
 #: Arbitrary constant naming "fedsync report reminders" for pg_try_advisory_xact_lock.
 _PG_LOCK_KEY = 0x6665_6472_656D_6E64
 _RULE = re.compile(r"^\s*(\d{1,3})\s*(d|wd)(?:\s+(\d{1,2}):(\d{2}))?\s*$")

@@ -23,15 +23,16 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from province_hub import desk, services
+from province_hub.desk_views import Ages, queue
 from province_hub.status import link_status, notice_progress
-from province_hub.store import Record
+from sync.calendar import WorkCalendar
 from sync.db import make_engine
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 
@@ -92,20 +93,15 @@ class Desk:
         self.welcomed = True
 
     def escalations(self) -> list[tuple[str, str, str]]:
-        """(city, ticket id, category) of every escalation the demo's cities sent."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(Record.city_code, Record.body).where(
-                    Record.kind == "escalation",
-                    Record.status == "accepted",
-                    Record.city_code.in_(self.cities),
-                )
-            ).all()
-        out = []
-        for city, body in rows:
-            escalation = pb.Escalation.FromString(body)
-            out.append((city, escalation.ticket_id, escalation.category))
-        return out
+        """(city, ticket id, category) of every escalation the demo's cities sent, as the
+        escalation desk holds them (one case each; a follow-up is not another)."""
+        ages = Ages(WorkCalendar(), datetime.now(UTC), limit_days=0)
+        cases = queue(self.engine, ages, state="all", limit=100_000)
+        return [
+            (c["city_code"], c["ticket_id"], c["category"])
+            for c in cases
+            if c["city_code"] in self.cities
+        ]
 
     def act(self) -> None:
         """One round of province work: at most one standard answer, two resolutions and a

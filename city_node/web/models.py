@@ -139,7 +139,7 @@ def register_ticket(ctx: CityContext, user: StaffMember, body: TicketIn) -> int:
         branch=body.branch,
         note=body.note,
     )
-    return int(stored.id)
+    return stored.id
 
 
 def act_on_ticket(ctx: CityContext, user: StaffMember, ticket_id: int, body: ActionIn) -> None:
@@ -171,8 +171,8 @@ def find_tickets(
     ctx: CityContext, user: StaffMember, *, phone: str | None, **filters: Any
 ) -> list[TicketSummary]:
     """Ticket rows for a list, masked for ``user``'s role; a phone search is only for roles
-    that call customers, and logged (:func:`city_node.personal_data.find_tickets`)."""
-    rows = personal_data.find_tickets(ctx, actor_of(user), phone=phone, **filters)
+    that call customers, and logged (:func:`city_node.tickets.find_tickets`)."""
+    rows = tickets.find_tickets(ctx, actor_of(user), phone=phone, **filters)
     return [ticket_summary(r, user.role) for r in rows]
 
 

@@ -24,6 +24,7 @@ from city_node import (
     services,
     staff,
     ticket_list,
+    tickets,
 )
 from city_node.context import CityContext, CityError
 from city_node.domain import (
@@ -232,7 +233,7 @@ def tickets_page(
         limit=50,
         offset=max(0, offset),
     )
-    filters = {
+    filters: tickets.Filters = {
         "status": status,
         "kind": kind,
         "phone": phone,
@@ -243,7 +244,7 @@ def tickets_page(
     shown = {k: v for k, v in filters.items() if v}
     if len(rows) == 50:
         more = "/tickets?" + urlencode({**shown, "offset": offset + 50})
-    total = ticket_list.matching(_ctx(request), **filters)  # type: ignore[arg-type]
+    total = tickets.count(_ctx(request), **filters)
     return render(
         request,
         "tickets.html",

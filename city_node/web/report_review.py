@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from city_node import reports, review
 from city_node.context import CityContext
 from city_node.staff import StaffMember
+from city_node.vocabulary import ReportStatus
 from city_node.web.auth import may, page_user, require
 from city_node.web.pages import render
 
@@ -38,5 +39,5 @@ def report_review_page(
         user=user,
         review=found,
         print_view=print,
-        may_decide=may(user.role, "reports.decide") and found.report.status == "draft",
+        may_decide=may(user.role, "reports.decide") and found.report.status == ReportStatus.DRAFT,
     )

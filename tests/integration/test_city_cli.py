@@ -113,7 +113,7 @@ def test_staff_tickets_and_reports(capsys, monkeypatch, city: list[str], tmp_pat
             *city,
         )
     )
-    ticket_id = registered["id"]
+    ticket_id = str(registered["id"])  # the number, as --id takes it back
     assert registered["status"] == "dispatched" and registered["branch"] == "城区营业部"
     for action in ("start", "branch_return", "close"):
         out = ok(
@@ -322,7 +322,7 @@ def _escalate_at_city(tmp_path: Path) -> tuple[str, list[pb.Envelope], Any]:
     with engine.connect() as conn:
         rows = conn.execute(select(OutboxRow.envelope).order_by(OutboxRow.seq)).scalars()
         envelopes = [pb.Envelope.FromString(r) for r in rows]
-    return ticket.id, envelopes, ctx
+    return str(ticket.id), envelopes, ctx  # the hub knows the city's id as the wire's text
 
 
 def test_hub_resolve_and_trace_reach_that_city_only(capsys, tmp_path: Path):
@@ -406,5 +406,5 @@ def test_hub_resolve_and_trace_reach_that_city_only(capsys, tmp_path: Path):
 
     # Delivered to the city, the resolution closes the loop on the ticket.
     city_services.accept_notice(ctx.engine, resolution)
-    assert tickets.get(ctx, ticket_id).status is Status.RETURNED
+    assert tickets.get(ctx, int(ticket_id)).status is Status.RETURNED
     hub_engine.dispose()

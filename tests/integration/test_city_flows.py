@@ -126,7 +126,7 @@ async def test_escalation_is_resolved_by_the_province_and_the_loop_closes(federa
     tickets.act(ctx, MANAGER, vip.id, "escalate_province", note="needs a province decision")
 
     (esc,) = await wait_until(lambda: _bodies(hub.engine, "escalation"), what="escalation")
-    assert esc.ticket_id == vip.id and esc.reason == "needs a province decision"
+    assert esc.ticket_id == str(vip.id) and esc.reason == "needs a province decision"
     assert [h.action for h in esc.history] == [
         "register",
         "hand_to_senior",
@@ -142,7 +142,7 @@ async def test_escalation_is_resolved_by_the_province_and_the_loop_closes(federa
             body="refund one month",
             targets=[CODE],
             escalation_resolution=pb.EscalationResolution(
-                ticket_id=vip.id, resolution="refund one month", resolved_by="gm-hotline-2"
+                ticket_id=str(vip.id), resolution="refund one month", resolved_by="gm-hotline-2"
             ),
         ),
         roster_codes=ROSTER_CODES,
@@ -175,7 +175,7 @@ async def test_trace_requests_are_answered_masked_unless_from_the_gm_hotline(
                 kind=pb.TRACE_REQUEST,
                 title="trace",
                 targets=[CODE],
-                trace_request=pb.TraceRequest(ticket_id=t.id, from_gm_hotline=gm),
+                trace_request=pb.TraceRequest(ticket_id=str(t.id), from_gm_hotline=gm),
             ),
             roster_codes=ROSTER_CODES,
         )
@@ -236,7 +236,7 @@ async def test_standard_answers_suggestions_and_qa(federation: Any) -> None:
     assert n == 1
     assert suggestions.send_batch(ctx, CLERK) is None  # nothing left to send
     (batch,) = await wait_until(lambda: _bodies(hub.engine, "suggestion_batch"), what="batch")
-    assert batch.suggestions[0].ticket_id == s1.id
+    assert batch.suggestions[0].ticket_id == str(s1.id)
     assert batch.suggestions[0].category.startswith("coverage")
 
     (sample_id,) = qa.draw(ctx, count=1, how="random", inspector="qa-1", seed=1)

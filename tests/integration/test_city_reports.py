@@ -58,7 +58,7 @@ def test_overtime_report_lists_late_complaints_with_compensation(ctx: Any) -> No
     report = reports.build_overtime(
         ctx, "month", date(2026, 10, 1), now=datetime(2026, 11, 2, tzinfo=ZONE)
     )
-    cases = {c.ticket_id: c for c in report.cases}
+    cases = {int(c.ticket_id): c for c in report.cases}  # the wire carries ids as text
     assert set(cases) == {late.id, still_open.id}
     assert on_time.id not in cases
     assert cases[late.id].branch == "B7" and cases[late.id].compensation_fen == 5000

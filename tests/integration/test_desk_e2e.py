@@ -111,7 +111,7 @@ async def test_escalated_resolved_in_the_web_closed_and_surveyed_at_the_city(
     sup, _ = await _signed_in(url, "sup-1")
     try:
         (case,) = await _poll(sup, "/api/v1/desk", lambda rows: len(rows) == 1, "the desk case")
-        assert case["ticket_id"] == vip.id and case["city_code"] == CODE
+        assert case["ticket_id"] == str(vip.id) and case["city_code"] == CODE
         assert case["tier"] == "vip" and case["category"] == "NET.BROADBAND"
         assert case["age_escalated"] == 0 and case["overdue"] is False
         path = f"/desk/{CODE}/{case['seq']}"

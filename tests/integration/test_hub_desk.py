@@ -62,6 +62,20 @@ def _notices(engine: Any, city: str) -> list[pb.Notice]:
     ]
 
 
+def test_the_demo_desk_reads_escalations_through_the_desk(hub: Any, tmp_path: Path) -> None:
+    """The demo's province desk sees what the escalation desk holds (one case per
+    escalation, a follow-up is none), only for the demo's cities, without reading records."""
+    from province_hub.demo_desk import Desk
+
+    ticket_id, envelopes = _escalated_ticket(tmp_path)
+    services.ingest_batch(
+        hub, city_code=CITY, envelopes=envelopes, tz_name="Asia/Shanghai", max_batch=100
+    )
+    roster = tuple(ROSTER_CODES)
+    assert Desk(hub, [CITY], "en", roster).escalations() == [(CITY, ticket_id, "BILL.DISPUTE")]
+    assert Desk(hub, [OTHER], "en", roster).escalations() == []
+
+
 def test_a_resolution_names_the_escalation_it_answers(hub: Any, tmp_path: Path) -> None:
     ticket_id, envelopes = _escalated_ticket(tmp_path)
     services.ingest_batch(

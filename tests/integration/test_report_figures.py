@@ -96,7 +96,7 @@ class Step:
 
 @dataclass
 class Worked:
-    id: str
+    id: int
     kind: str
     category: str
     channel: str
@@ -524,7 +524,7 @@ def test_overtime_open_is_judged_by_the_deadline_in_force_then(store: Any) -> No
     # Friday's end: the extended one is in time again; the reopened one is open and late.
     assert overtime(date(2026, 10, 9), later) == 1
     cases = reports.build_overtime(ctx, "day", thursday, now=later).cases
-    assert [c.ticket_id for c in cases] == [late.id]
+    assert [c.ticket_id for c in cases] == [str(late.id)]  # the wire's text
     assert cases[0].limit_hours == 48 and cases[0].overdue_hours == 39  # Wed 09:00 → Fri 00:00
     cases = reports.build_overtime(ctx, "day", date(2026, 10, 9), now=later).cases
-    assert [c.ticket_id for c in cases] == [closed.id]
+    assert [c.ticket_id for c in cases] == [str(closed.id)]

@@ -101,7 +101,7 @@ def test_a_stale_write_is_refused(ctx: Any) -> None:
     from sync.db import UnitOfWork
 
     with UnitOfWork(ctx.engine) as a:
-        row, before = load_ticket(a.conn, int(t.id), full_history=False)
+        row, before = load_ticket(a.conn, t.id, full_history=False)
         after = _apply(before, OP, Action.CHASE, FRIDAY + timedelta(hours=1), {}, ctx)
         save_ticket(a.conn, row, before, after, OP, Action.CHASE)
         a.commit()
@@ -145,3 +145,21 @@ def test_concurrent_operators_each_get_their_ticket(ctx: Any) -> None:
         th.join(60)
     assert errors == []
     assert tickets.count(ctx) == 40
+
+
+def test_the_list_total_counts_what_the_list_shows(ctx: Any) -> None:
+    """The list and its total share one WHERE: a phone typed with spaces and dashes finds
+    and counts the same tickets (the total once compared the phone as typed)."""
+    for phone in ("13800000001", "13800000001", "13900000002"):
+        tickets.register(ctx, OP, _new(phone=phone), at=FRIDAY, then=Action.ANSWER)
+    tickets.register(ctx, OP, _new(phone="13900000003"), at=FRIDAY)
+
+    def both(**filters: Any) -> tuple[int, int]:
+        return tickets.count(ctx, **filters), len(tickets.search(ctx, limit=500, **filters))
+
+    assert both() == (4, 4)
+    assert both(phone="138 0000-0001") == (2, 2)
+    assert both(status="answered", kind="complaint") == (3, 3)
+    assert both(open_only=True) == (1, 1)
+    with pytest.raises(CityError, match="customer_phone"):
+        tickets.count(ctx, phone="not a phone")

@@ -46,7 +46,7 @@ def new_ticket(
     tier: CustomerTier = CustomerTier.ORDINARY,
     phone: str = "13900000001",
     when: datetime = MONDAY,
-    ticket_id: str = "T1",
+    ticket_id: int = 1,
     role: Role = JUNIOR,
 ) -> Ticket:
     return d.register(
@@ -463,28 +463,28 @@ def test_unreachable_is_not_in_the_denominator() -> None:
 
 
 def test_repeat_at_the_window_edge() -> None:
-    first = new_ticket(ticket_id="A", when=MONDAY)
-    on_edge = new_ticket(ticket_id="B", when=MONDAY + timedelta(days=30))
-    past_edge = new_ticket(ticket_id="C", when=MONDAY + timedelta(days=30, seconds=1))
+    first = new_ticket(ticket_id=1, when=MONDAY)
+    on_edge = new_ticket(ticket_id=2, when=MONDAY + timedelta(days=30))
+    past_edge = new_ticket(ticket_id=3, when=MONDAY + timedelta(days=30, seconds=1))
     assert rules.is_repeat(on_edge, [first])
     assert not rules.is_repeat(past_edge, [first])
     assert rules.is_repeat(past_edge, [first], window_days=31)
 
 
 def test_repeat_needs_same_phone_category_and_complaint_kind() -> None:
-    first = new_ticket(ticket_id="A")
+    first = new_ticket(ticket_id=1)
     later = MONDAY + timedelta(days=3)
-    assert not rules.is_repeat(new_ticket(ticket_id="B", when=later, phone="13911111111"), [first])
-    assert not rules.is_repeat(new_ticket(ticket_id="B", when=later, category="BILL.VAS"), [first])
-    enquiry = new_ticket(ticket_id="B", when=later, kind=TicketKind.ENQUIRY)
+    assert not rules.is_repeat(new_ticket(ticket_id=2, when=later, phone="13911111111"), [first])
+    assert not rules.is_repeat(new_ticket(ticket_id=2, when=later, category="BILL.VAS"), [first])
+    enquiry = new_ticket(ticket_id=2, when=later, kind=TicketKind.ENQUIRY)
     assert not rules.is_repeat(enquiry, [first])
-    assert not rules.is_repeat(new_ticket(ticket_id="B", when=later), [enquiry])
-    assert rules.is_repeat(new_ticket(ticket_id="B", when=later), [enquiry, first])
+    assert not rules.is_repeat(new_ticket(ticket_id=2, when=later), [enquiry])
+    assert rules.is_repeat(new_ticket(ticket_id=2, when=later), [enquiry, first])
 
 
 def test_repeat_only_looks_backwards_and_ignores_itself() -> None:
-    first = new_ticket(ticket_id="A")
-    later = new_ticket(ticket_id="B", when=MONDAY + timedelta(days=1))
+    first = new_ticket(ticket_id=1)
+    later = new_ticket(ticket_id=2, when=MONDAY + timedelta(days=1))
     assert not rules.is_repeat(first, [later])
     assert not rules.is_repeat(first, [first])
     assert rules.is_repeat(later, [first, later])
@@ -493,7 +493,7 @@ def test_repeat_only_looks_backwards_and_ignores_itself() -> None:
 def test_holiday_calendar_flows_into_deadline() -> None:
     cal = WorkCalendar(holidays=frozenset({date(2024, 6, 10)}))  # Dragon Boat, Monday
     ticket = d.register(
-        ticket_id="H",
+        ticket_id=8,
         kind=TicketKind.ENQUIRY,
         category="OTH",
         channel=Channel.WEB,

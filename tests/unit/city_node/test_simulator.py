@@ -220,3 +220,26 @@ def test_the_simulator_refuses_a_store_with_real_work(ctx) -> None:
     with pytest.raises(CityError, match="not a demo store"):
         simulator.backfill(ctx, days=1, seed=1)
     assert [m.id for m in staff.all_staff(ctx.engine)] == ["real-leader"]
+
+
+def test_the_demo_wires_its_own_extras_into_a_node() -> None:
+    """The composition root knows no demo: ``fedsync city run`` hands ``demo_extras`` to it,
+    which adds live traffic and automatic receipts only when the demo's settings ask."""
+    import ast
+    import inspect
+
+    from city_node import app
+    from city_node.settings import CitySettings
+
+    assert simulator_live.demo_extras(CitySettings(code="620100")) == app.Extras()
+    extras = simulator_live.demo_extras(
+        CitySettings(code="620100", demo_traffic=True, demo_receipts=True)
+    )
+    assert [name for name, _ in extras.companions] == ["demo-traffic"]
+    assert extras.after_notice == (simulator_live.auto_receipts,)
+    imported = set()
+    for node in ast.walk(ast.parse(inspect.getsource(app))):
+        if isinstance(node, ast.ImportFrom | ast.Import):
+            module = (node.module or "") if isinstance(node, ast.ImportFrom) else ""
+            imported |= {f"{module}.{alias.name}".lstrip(".") for alias in node.names}
+    assert not [name for name in imported if "simulator" in name], imported
