@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import grpc
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from sqlalchemy import Engine
@@ -23,7 +22,7 @@ from sqlalchemy import Engine
 from province_hub.broker import NoticeBroker, NoticeListener
 from province_hub.deadlines import Deadlines
 from province_hub.grpc_service import FederationService, RevocationInterceptor
-from province_hub.jobs import build_scheduler
+from province_hub.jobs import Routine, build_scheduler
 from province_hub.settings import HubSettings
 from province_hub.store import create_schema
 from sync.db import is_sqlite, make_engine, warn_if_store_exposed
@@ -50,7 +49,7 @@ class HubServer:
     #: The supervisor web, running, when ``http_port`` is set (else None).
     web: SupervisorWeb | None = None
     #: The routine (report reminders); None when ``reminder_minutes`` is 0.
-    scheduler: AsyncIOScheduler | None = None
+    scheduler: Routine | None = None
     #: LISTEN for notices committed elsewhere (PostgreSQL with ``notice_listen``; else None).
     listener: NoticeListener | None = None
 
@@ -58,7 +57,7 @@ class HubServer:
         if self.web is not None:
             await self.web.stop()
         if self.scheduler is not None:
-            self.scheduler.shutdown(wait=False)
+            await self.scheduler.stop(grace)  # waits for a tick in flight (it holds a connection)
         if self.listener is not None:
             await self.listener.stop()
         # Notice streams never end by themselves; end them so the grace period only waits
