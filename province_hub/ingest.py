@@ -171,6 +171,7 @@ def _check_batch(
     check_identity(envelopes, city_code)
     heartbeats: list[pb.Heartbeat] = []
     sequenced: list[tuple[pb.Envelope, str, bytes]] = []
+    previous_seq, previous_epoch = 0, ""
     if bodies is not None and len(bodies) != len(envelopes):
         raise ValueError(f"{len(bodies)} raw bodies for {len(envelopes)} envelopes")
     for index, envelope in enumerate(envelopes):
@@ -190,21 +191,22 @@ def _check_batch(
         if kind in UNSEQUENCED_KINDS:
             heartbeats.append(envelope.heartbeat)
             continue
+        seq, epoch = envelope.seq, envelope.epoch  # read once: each read builds a new object
         if sequenced:
-            previous = sequenced[-1][0]
-            if envelope.seq != previous.seq + 1:
+            if seq != previous_seq + 1:
                 raise errors.MalformedEnvelope(
-                    f"envelopes[{index}].seq is {envelope.seq} after {previous.seq}; a batch "
+                    f"envelopes[{index}].seq is {seq} after {previous_seq}; a batch "
                     "must carry consecutive sequence numbers",
-                    seq=envelope.seq,
+                    seq=seq,
                     field=f"envelopes[{index}].seq",
                 )
-            if envelope.epoch != previous.epoch:
+            if epoch != previous_epoch:
                 raise errors.MalformedEnvelope(
                     f"envelopes[{index}].epoch differs from the batch's; one epoch per batch",
-                    seq=envelope.seq,
+                    seq=seq,
                     field=f"envelopes[{index}].epoch",
                 )
+        previous_seq, previous_epoch = seq, epoch
         sequenced.append((envelope, kind, body_bytes))
     return heartbeats, sequenced
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from hashlib import sha256
 
 from google.protobuf.message import Message
 
@@ -97,68 +98,76 @@ def check_structure(
     those the digest covers (the travelled ones, or the canonical form when the sender
     hashed that).
     """
-    where = f"envelopes[{index}]"
+    # The hot path of every Push: each field is read once, and the "envelopes[i]" prefix is
+    # formatted only for an error.
     kind = envelope.WhichOneof("body")
     if kind is None:
         raise errors.MalformedEnvelope(
-            f"{where} has no body (one of {', '.join(BODY_KINDS.values())} is required)",
+            f"envelopes[{index}] has no body (one of {', '.join(BODY_KINDS.values())} is required)",
             seq=envelope.seq,
-            field=f"{where}.body",
+            field=f"envelopes[{index}].body",
         )
-    if not is_compatible(envelope.schema_version):
+    version = envelope.schema_version
+    if version != SCHEMA_VERSION and not is_compatible(version):
         raise errors.SchemaUnsupported(
-            f"{where}.schema_version {envelope.schema_version!r} is not supported; "
+            f"envelopes[{index}].schema_version {version!r} is not supported; "
             f"this hub speaks {SCHEMA_VERSION}",
             seq=envelope.seq,
-            field=f"{where}.schema_version",
+            field=f"envelopes[{index}].schema_version",
         )
+    seq = envelope.seq
     if kind in UNSEQUENCED_KINDS:
-        if envelope.seq != 0:
+        if seq != 0:
             raise errors.MalformedEnvelope(
-                f"{where} is a {kind} and must have seq 0, not {envelope.seq}",
-                seq=envelope.seq,
-                field=f"{where}.seq",
+                f"envelopes[{index}] is a {kind} and must have seq 0, not {seq}",
+                seq=seq,
+                field=f"envelopes[{index}].seq",
             )
         return kind, b""
-    if envelope.seq == 0:
+    if seq == 0:
         raise errors.MalformedEnvelope(
-            f"{where} ({kind}) has seq 0; sequenced envelopes start at 1",
-            field=f"{where}.seq",
+            f"envelopes[{index}] ({kind}) has seq 0; sequenced envelopes start at 1",
+            field=f"envelopes[{index}].seq",
         )
-    if envelope.seq > INT64_MAX:
+    if seq > INT64_MAX:
         # The seq is the record's key, so such an envelope cannot even be quarantined.
         raise errors.MalformedEnvelope(
-            f"{where}.seq {envelope.seq} is above {INT64_MAX}, the largest seq the hub stores",
-            field=f"{where}.seq",
+            f"envelopes[{index}].seq {seq} is above {INT64_MAX}, the largest seq the hub stores",
+            field=f"envelopes[{index}].seq",
         )
-    if not envelope.epoch or len(envelope.epoch) > MAX_EPOCH_CHARS:
+    epoch = envelope.epoch
+    if not epoch or len(epoch) > MAX_EPOCH_CHARS:
         raise errors.MalformedEnvelope(
-            f"{where} has no epoch"
-            if not envelope.epoch
-            else f"{where}.epoch is longer than {MAX_EPOCH_CHARS} characters",
-            seq=envelope.seq,
-            field=f"{where}.epoch",
+            f"envelopes[{index}] has no epoch"
+            if not epoch
+            else f"envelopes[{index}].epoch is longer than {MAX_EPOCH_CHARS} characters",
+            seq=seq,
+            field=f"envelopes[{index}].epoch",
         )
-    if len(envelope.content_digest) != hashlib.sha256().digest_size:
+    content_digest = envelope.content_digest
+    if len(content_digest) != _DIGEST_SIZE:
         raise errors.MalformedEnvelope(
-            f"{where}.content_digest must be 32 bytes of SHA-256, got "
-            f"{len(envelope.content_digest)}",
-            seq=envelope.seq,
-            field=f"{where}.content_digest",
+            f"envelopes[{index}].content_digest must be 32 bytes of SHA-256, got "
+            f"{len(content_digest)}",
+            seq=seq,
+            field=f"envelopes[{index}].content_digest",
         )
-    if travelled is not None and hashlib.sha256(travelled).digest() == envelope.content_digest:
+    if travelled is not None and sha256(travelled).digest() == content_digest:
         return kind, travelled
     canonical = getattr(envelope, kind).SerializeToString(deterministic=True)
-    if hashlib.sha256(canonical).digest() != envelope.content_digest:
+    if sha256(canonical).digest() != content_digest:
         raise errors.MalformedEnvelope(
-            f"{where}.content_digest does not match its {kind} body (seq {envelope.seq}): it "
+            f"envelopes[{index}].content_digest does not match its {kind} body (seq {seq}): it "
             f"must be SHA-256 over the {kind} field's bytes as sent",
-            seq=envelope.seq,
-            field=f"{where}.content_digest",
+            seq=seq,
+            field=f"envelopes[{index}].content_digest",
         )
     # A sender that hashed the canonical form: store that form, so a record's body is always
     # the bytes its digest covers (anyone can re-check a stored record).
     return kind, canonical
+
+
+_DIGEST_SIZE = hashlib.sha256().digest_size
 
 
 def check_identity(envelopes: Sequence[pb.Envelope], city_code: str) -> None:

@@ -238,7 +238,7 @@ ACTING_ROLE: dict[Action, Role] = {
         if action is Action.PROVINCE_RESOLVED
         else MANAGER
     )
-    for action in d.LIFECYCLE_ACTIONS
+    for action in sorted(d.LIFECYCLE_ACTIONS)
     if action is not Action.REGISTER
 }
 
