@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -65,3 +66,30 @@ def test_a_process_without_a_web_port_does_not_import_the_web_stack(statements: 
 def test_the_probe_sees_the_web_stack_where_it_is_used(statements: str) -> None:
     # The check above would pass vacuously if the probe could not see these modules.
     assert {"fastapi", "starlette", "jinja2"} <= _loaded_after(statements)
+
+
+@pytest.mark.parametrize("tier", ["city_node", "province_hub"])
+def test_a_store_at_head_opens_without_alembic(tier: str, tmp_path: Path) -> None:
+    # A new store is migrated by Alembic; reopening it (every restart) needs none of it.
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    probe = (
+        f"from {tier}.store import MIGRATIONS, create_schema\n"
+        "from sync.db import make_engine\n"
+        "import json, sys\n"
+        f"revision = create_schema(make_engine({url!r}))\n"
+        "print(json.dumps([revision, 'alembic' in sys.modules]))"
+    )
+
+    def run() -> list[object]:
+        out = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+        ).stdout
+        loaded: list[object] = json.loads(out.strip().splitlines()[-1])
+        return loaded
+
+    created, reopened = run(), run()
+    from sync.migrate import head_revision
+
+    head = head_revision(f"{tier}:migrations")
+    assert created == [head, True]
+    assert reopened == [head, False]
