@@ -117,8 +117,8 @@ def _categories_csv() -> str:
 #: arena, and blocks of 64 KiB and more mapped on their own so that freeing them returns them
 #: to the system. With glibc's defaults a city keeps ~15 MB of freed heap after its history
 #: backfill (a worker thread's arena, and big blocks the dynamic mmap threshold moved into
-#: the heap) that ``malloc_trim`` cannot hand back; 17 processes idle (README "Demo
-#: footprint"). Deployments keep the defaults; the same variables work there too.
+#: the heap) that ``malloc_trim`` cannot hand back (README "Demo footprint"). Deployments
+#: keep glibc's defaults; the same variables work there too.
 _ALLOCATOR = {"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_THRESHOLD_": "65536"}
 
 
