@@ -12,6 +12,7 @@ import signal
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import grpc
@@ -30,7 +31,9 @@ from sync.filemodes import warn_if_exposed
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.pki import Revocations, load_hub_tls
 from sync.roster import City, load_roster
-from sync.web.server import ConsoleServer, console_server, load_secret_key, serve_until
+
+if TYPE_CHECKING:
+    from sync.web.server import ConsoleServer
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Federation"].full_name
@@ -198,9 +201,13 @@ async def start_web(
     """Serve the supervisor web on ``http_host:http_port`` (the same store and roster; the
     hub passes the roster and deadlines it loaded, otherwise they are read from settings;
     ``on_notice`` wakes the notice streams of the cities a web-sent notice targets)."""
+    # The web stack (FastAPI, Starlette, Jinja, uvicorn) is imported here only: a hub
+    # without an HTTP port (the ingest benchmark, a replica that only serves the link)
+    # does not carry it and starts sooner.
     from province_hub.web.app import create_app
     from province_hub.web.context import HubWeb
     from province_hub.web.login_failures import StoreLoginThrottle
+    from sync.web.server import console_server, load_secret_key, serve_until
 
     hub_web = HubWeb(
         engine=engine,
