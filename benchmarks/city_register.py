@@ -20,7 +20,7 @@ What one run does:
 
    * ``form`` — ``register(..., then=Action.DISPATCH, branch=...)``: the operator's form,
      one transaction per ticket;
-   * ``two_step`` — ``register(...)`` and then ``act(..., "dispatch", branch=...)``: two
+   * ``two_step`` — ``register(...)`` and then ``perform(..., Dispatch(branch=...))``: two
      transactions per ticket;
    * ``batch`` — ``register_many`` with ``--batch-size`` intakes (default 100) per
      transaction, each dispatched in its intake;
@@ -149,7 +149,7 @@ def run_two_step(ctx: Any, forms: Sequence[Form]) -> None:
 
     for f in forms:
         ticket = tickets.register(ctx, f.actor, f.new)
-        tickets.act(ctx, f.actor, ticket.id, "dispatch", branch=f.branch)
+        tickets.perform(ctx, f.actor, ticket.id, tickets.Dispatch(branch=f.branch))
 
 
 def run_batch(ctx: Any, forms: Sequence[Form], batch_size: int) -> None:

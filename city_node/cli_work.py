@@ -216,14 +216,17 @@ def _ticket_act(args: argparse.Namespace) -> int:
 
     ctx = city_context(args)
     actor = staff_actor(ctx, args.actor_id, args.role)
-    params: dict[str, Any] = {"note": args.note}
-    for name in ("branch", "outcome", "days", "reason"):
-        value = getattr(args, name)
-        if value is not None:
-            params[name] = value
-    if args.reopen:
-        params["reopen"] = True
-    ticket = tickets.act(ctx, actor, tickets.parse_ticket_id(args.id), args.action, **params)
+    ticket_id = tickets.parse_ticket_id(args.id)
+    command = tickets.command_from(
+        args.action,
+        note=args.note,
+        branch=args.branch,
+        outcome=args.outcome,
+        reopen=args.reopen,
+        days=args.days,
+        reason=args.reason,
+    )
+    ticket = tickets.perform(ctx, actor, ticket_id, command)
     done = f"ticket {ticket.id}: {args.action} done, now {ticket.status.value}"
     _show_ticket(args, ctx, ticket.id, done)
     return 0

@@ -3,7 +3,7 @@
 The store keeps what happened as a code and its parameters (:class:`~city_node.domain.NoteCode`,
 ``HistoryEntry.params``) and the person's own words apart (``note``); this module turns
 them into one line of text, in Chinese or English, with enum values (a survey's outcome)
-shown through the console's labels (:mod:`city_node.web.i18n`, plain Python). The console,
+shown through the city's labels (:mod:`city_node.labels`, plain Python). The console,
 the CLI and the API view model use :func:`render`; the wire (an escalation's or a trace's
 history sent to the province) carries :func:`wire_text`, the English line the hub has
 always received.
@@ -16,7 +16,8 @@ from datetime import datetime, tzinfo
 from typing import Final
 
 from city_node.domain import HistoryEntry, NoteCode
-from city_node.web.i18n import Lang, value_label
+from city_node.labels import value_label
+from sync.web.i18n import Lang
 
 #: code -> (Chinese, English) templates over the step's parameters (see NoteCode).
 _TEMPLATES: Final[dict[NoteCode, tuple[str, str]]] = {

@@ -1,6 +1,6 @@
 """A realistic traffic simulator for one city center (demo, load tests, a history to look at).
 
-It drives the city's own use cases — :mod:`city_node.tickets` (register, register_many, act,
+It drives the city's own use cases — :mod:`city_node.tickets` (register, register_many, perform,
 record_compensation), :mod:`city_node.staff`, and the report, QA and suggestion services —
 and never writes a table itself, so everything it produces went through the same rules,
 history and outbox as a person's work.
@@ -367,7 +367,7 @@ class Simulator:
             )
             self._count("compensation")
             return
-        live.ticket = tickets.act(self.ctx, who, live.ticket.id, step.action, at=at, **step.params)
+        live.ticket = tickets.perform(self.ctx, who, live.ticket.id, step.command(), at=at)
         self._count(step.action.value)
         if step.action is Action.SURVEY:
             self._count(f"survey:{step.params['outcome']}")
@@ -480,7 +480,7 @@ def backfill(
     """Write ``days`` days of history ending at ``now`` (default: the context's clock).
 
     Events are played in time order: registrations in batches (``register_many``), every
-    later step with ``act`` at its own time; steps that would fall after ``now`` are left
+    later step with ``perform`` at its own time; steps that would fall after ``now`` are left
     undone, so recent tickets are open as they would be. Returns counts by kind, fate,
     action and survey outcome (``tickets``: how many were registered).
     """

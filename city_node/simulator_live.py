@@ -135,9 +135,10 @@ class LiveTraffic:
                 role = Role.OPERATOR_SENIOR
             else:
                 role = Role.OPERATOR_JUNIOR
-            params = {"branch": sim.rng.choice(BRANCHES)} if action is Action.DISPATCH else {}
+            branch = sim.rng.choice(BRANCHES) if action is Action.DISPATCH else None
             try:
-                ticket = tickets.act(ctx, sim.actor(role), row.id, action, at=now, **params)
+                command = tickets.command_from(action, branch=branch)
+                ticket = tickets.perform(ctx, sim.actor(role), row.id, command, at=now)
                 overtime = ticket.closed_at is not None and ticket.closed_at > ticket.deadline
                 if overtime and ticket.kind is TicketKind.COMPLAINT and sim.rng.random() < 0.7:
                     tickets.record_compensation(

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, insert, select
 
-from city_node import staff
+from city_node import staff, tickets
 from city_node.context import CityContext, CityError
 from city_node.domain import (
     Action,
@@ -308,6 +308,21 @@ class Step:
     frac: float | None = None
     params: dict[str, Any] = field(default_factory=dict)
     compensate_fen: int = 0
+
+    def command(self) -> tickets.Command:
+        """The lifecycle step as the typed command :func:`city_node.tickets.perform` takes."""
+        if self.action is None:
+            raise ValueError("a compensation step is not a lifecycle command")
+        p = self.params
+        return tickets.command_from(
+            self.action,
+            note=str(p.get("note", "")),
+            branch=p.get("branch"),
+            outcome=p.get("outcome"),
+            reopen=bool(p.get("reopen")),
+            days=p.get("days"),
+            reason=p.get("reason"),
+        )
 
 
 @dataclass

@@ -215,7 +215,7 @@ def _prepare(ctx: CityContext, actor: Actor, intake: Intake) -> Ticket:
     except UnknownCategory as exc:
         raise CityError(str(exc)) from None
     if then is not None:
-        ticket = _apply(ticket, actor, then, moment, {"branch": branch, "note": note}, ctx)
+        ticket = _run(ticket, actor, command_from(then, branch=branch, note=note), moment, ctx)
     return ticket
 
 
@@ -224,8 +224,6 @@ def _with_id(ticket: Ticket, ticket_id: int) -> Ticket:
 
 
 # --- actions ---------------------------------------------------------------------------------
-
-_Params = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -265,31 +263,42 @@ class RequestExtension:
 Command = Step | Dispatch | Survey | RequestExtension
 
 
-def _int_param(params: _Params, name: str, *, low: int, high: int) -> int:
+def _whole(value: Any, name: str, *, low: int, high: int) -> int:
     try:
-        value = int(params.get(name, 0))
+        number = int(value)
     except (TypeError, ValueError):
-        raise CityError(f"{name} must be a whole number, got {params.get(name)!r}") from None
-    if not low <= value <= high:
-        raise CityError(f"{name} must be {low} to {high}, got {value}")
-    return value
+        raise CityError(f"{name} must be a whole number, got {value!r}") from None
+    if not low <= number <= high:
+        raise CityError(f"{name} must be {low} to {high}, got {number}")
+    return number
 
 
-def command_for(action: Action | str, params: _Params) -> Command:
-    """A person's request (an action name and loose fields, as the API, the console and the
-    CLI receive them) as a typed command, checked field by field."""
+def command_from(
+    action: Action | str,
+    *,
+    note: str = "",
+    branch: str | None = None,
+    outcome: Satisfaction | str | None = None,
+    reopen: bool = False,
+    days: int | None = None,
+    reason: str | None = None,
+) -> Command:
+    """A person's request (an action name and the fields it takes, as the API, the console
+    and the CLI receive them) as a typed command, checked field by field: ``branch`` for
+    dispatch; ``outcome`` and ``reopen`` for survey; ``days`` and ``reason`` (else the note)
+    for an extension request. Refusals name the field."""
     step = _enum(Action, action, "action")
-    note = _text(str(params.get("note") or ""), "note")
+    note = _text(str(note or ""), "note")
     if step is Action.DISPATCH:
-        branch = _text(str(params.get("branch") or ""), "branch", required=True, limit=200)
-        return Dispatch(branch=branch, note=note)
+        where = _text(str(branch or ""), "branch", required=True, limit=200)
+        return Dispatch(branch=where, note=note)
     if step is Action.SURVEY:
-        outcome = _enum(Satisfaction, params.get("outcome"), "outcome")
-        return Survey(outcome=outcome, reopen=bool(params.get("reopen")), note=note)
+        answer = _enum(Satisfaction, outcome, "outcome")
+        return Survey(outcome=answer, reopen=bool(reopen), note=note)
     if step is Action.REQUEST_EXTENSION:
-        reason = _text(str(params.get("reason") or note), "reason", required=True)
-        days = _int_param(params, "days", low=1, high=MAX_EXTENSION_DAYS)
-        return RequestExtension(days=days, reason=reason)
+        why = _text(str(reason or note), "reason", required=True)
+        more = _whole(0 if days is None else days, "days", low=1, high=MAX_EXTENSION_DAYS)
+        return RequestExtension(days=more, reason=why)
     return Step(action=step, note=note)
 
 
@@ -338,17 +347,6 @@ def _run(ticket: Ticket, actor: Actor, command: Command, at: datetime, ctx: City
     return _SIMPLE[action](ticket, note=note, **common)
 
 
-def _apply(
-    ticket: Ticket,
-    actor: Actor,
-    action: Action,
-    at: datetime,
-    params: _Params,
-    ctx: CityContext,
-) -> Ticket:
-    return _run(ticket, actor, command_for(action, params), at, ctx)
-
-
 def perform(
     ctx: CityContext,
     actor: Actor,
@@ -374,22 +372,6 @@ def perform(
             _queue_follow_up(uow.conn, after, row.id, moment)
         uow.commit()
     return after
-
-
-def act(
-    ctx: CityContext,
-    actor: Actor,
-    ticket_id: int,
-    action: Action | str,
-    *,
-    at: datetime | None = None,
-    **params: Any,
-) -> Ticket:
-    """:func:`perform` for a person's request as the edges receive it (params: ``note``;
-    ``branch`` for dispatch; ``outcome`` and ``reopen`` for survey; ``days`` and ``reason``
-    for an extension request), checked by :func:`command_for`."""
-    number = check_ticket_id(ticket_id)
-    return perform(ctx, actor, number, command_for(action, params), at=at)
 
 
 def pb_history(entries: Sequence[HistoryEntry]) -> list[pb.HistoryEntry]:
@@ -586,14 +568,21 @@ def _filtered(
 
 
 def find_tickets(
-    ctx: CityContext, actor: Actor, *, phone: str | None = None, **filters: Any
+    ctx: CityContext,
+    actor: Actor,
+    *,
+    limit: int = 50,
+    offset: int = 0,
+    **filters: Unpack[Filters],
 ) -> list[Any]:
     """:func:`search` for a person: a phone search is only for roles that call customers
     and is logged (one row per ticket found; one with no ticket when none was)."""
+    phone = filters.get("phone")
     if phone:
         domain.check_may(actor.role, Action.SEARCH_BY_PHONE)
         phone = normalise_phone(phone)
-    rows = search(ctx, phone=phone or None, **filters)
+    filters["phone"] = phone or None
+    rows = search(ctx, limit=limit, offset=offset, **filters)
     if phone:
         record_access(ctx.engine, actor, [r.id for r in rows] or [None], "phone search")
     return rows

@@ -2,7 +2,7 @@
 actions, survey outcomes, report statuses, follow-ups and history codes.
 
 A value is the word stored in SQL, accepted by argparse ``choices`` and pydantic fields, and
-the key of its label in the console's zh/en table (:mod:`city_node.web.i18n`). Words both
+the key of its label in the console's zh/en table (:mod:`city_node.labels`). Words both
 tiers use (report and period kinds, receipt actions, link states) are in
 :mod:`sync.vocabulary`. :mod:`city_node.domain` re-exports these, so ``from
 city_node.domain import Status`` keeps working.

@@ -12,7 +12,7 @@ is a JSON integer (``true`` is not 1 fen), a date is ``YYYY-MM-DD`` text (``0`` 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Self, Unpack
 
 from fastapi import Path
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, model_validator
@@ -28,6 +28,7 @@ from city_node.domain import (
     TicketKind,
 )
 from city_node.staff import StaffMember
+from city_node.tickets import Filters
 from city_node.views import (
     TicketDetail,
     TicketSummary,
@@ -143,18 +144,16 @@ def register_ticket(ctx: CityContext, user: StaffMember, body: TicketIn) -> int:
 
 
 def act_on_ticket(ctx: CityContext, user: StaffMember, ticket_id: int, body: ActionIn) -> None:
-    params: dict[str, Any] = {"note": body.note}
-    if body.branch is not None:
-        params["branch"] = body.branch
-    if body.outcome is not None:
-        params["outcome"] = body.outcome.value
-    if body.reopen:
-        params["reopen"] = True
-    if body.days is not None:
-        params["days"] = body.days
-    if body.reason is not None:
-        params["reason"] = body.reason
-    tickets.act(ctx, actor_of(user), ticket_id, body.action, **params)
+    command = tickets.command_from(
+        body.action,
+        note=body.note,
+        branch=body.branch,
+        outcome=body.outcome,
+        reopen=body.reopen,
+        days=body.days,
+        reason=body.reason,
+    )
+    tickets.perform(ctx, actor_of(user), ticket_id, command)
 
 
 def show_ticket(
@@ -168,11 +167,11 @@ def show_ticket(
 
 
 def find_tickets(
-    ctx: CityContext, user: StaffMember, *, phone: str | None, **filters: Any
+    ctx: CityContext, user: StaffMember, *, limit: int, offset: int, **filters: Unpack[Filters]
 ) -> list[TicketSummary]:
     """Ticket rows for a list, masked for ``user``'s role; a phone search is only for roles
     that call customers, and logged (:func:`city_node.tickets.find_tickets`)."""
-    rows = tickets.find_tickets(ctx, actor_of(user), phone=phone, **filters)
+    rows = tickets.find_tickets(ctx, actor_of(user), limit=limit, offset=offset, **filters)
     return [ticket_summary(r, user.role) for r in rows]
 
 

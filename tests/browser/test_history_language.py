@@ -10,6 +10,7 @@ from city_node import tickets
 from city_node.context import Actor
 from city_node.domain import Role
 from city_node.tickets import NewTicket
+from tests import ticket_steps
 from tests.browser.conftest import LiveConsole
 from tests.browser.test_console import log_in
 
@@ -30,12 +31,12 @@ def test_history_in_chinese_then_english(page: Any, live_console: LiveConsole) -
             content="宽带掉线",
         ),
     )
-    tickets.act(ctx, senior, ticket.id, "dispatch", branch="网络维护中心", note="尽快处理")
-    tickets.act(ctx, senior, ticket.id, "start")
-    tickets.act(ctx, senior, ticket.id, "branch_return", note="已修复")
-    tickets.act(ctx, senior, ticket.id, "close")
+    ticket_steps.act(ctx, senior, ticket.id, "dispatch", branch="网络维护中心", note="尽快处理")
+    ticket_steps.act(ctx, senior, ticket.id, "start")
+    ticket_steps.act(ctx, senior, ticket.id, "branch_return", note="已修复")
+    ticket_steps.act(ctx, senior, ticket.id, "close")
     surveyor = Actor("surveyor", Role.SURVEYOR)
-    tickets.act(ctx, surveyor, ticket.id, "survey", outcome="dissatisfied", reopen=True)
+    ticket_steps.act(ctx, surveyor, ticket.id, "survey", outcome="dissatisfied", reopen=True)
 
     log_in(page, live_console, "senior")
     page.goto(f"{live_console.url}/tickets/{ticket.id}")

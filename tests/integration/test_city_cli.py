@@ -21,6 +21,7 @@ from sync.cli import main
 from sync.db import make_engine
 from sync.outbox import OutboxRow
 from sync.pb.fedsync.v1 import federation_pb2 as pb
+from tests import ticket_steps
 
 CITY, OTHER = "620100", "620200"
 
@@ -318,7 +319,7 @@ def _escalate_at_city(tmp_path: Path) -> tuple[str, list[pb.Envelope], Any]:
         "complaint", "BILL.DISPUTE", "phone", "13900000002", "王五", "ordinary", "话费争议"
     )
     ticket = tickets.register(ctx, junior, new, then=Action.ESCALATE_MANAGER, note="拒绝")
-    tickets.act(ctx, manager, ticket.id, "escalate_province", note="客户要求省公司处理")
+    ticket_steps.act(ctx, manager, ticket.id, "escalate_province", note="客户要求省公司处理")
     with engine.connect() as conn:
         rows = conn.execute(select(OutboxRow.envelope).order_by(OutboxRow.seq)).scalars()
         envelopes = [pb.Envelope.FromString(r) for r in rows]

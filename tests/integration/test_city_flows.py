@@ -19,6 +19,7 @@ from city_node.store import InboxNotice
 from province_hub import services as hub_services
 from province_hub.store import Record
 from sync.pb.fedsync.v1 import federation_pb2 as pb
+from tests import ticket_steps
 from tests.conftest import ROSTER_CODES, wait_until
 
 CODE = "620100"
@@ -72,9 +73,9 @@ async def test_worked_tickets_reach_the_hub_as_an_approved_report(federation: An
     hub, _city, ctx = federation
     now = datetime.now(UTC)
     t1 = tickets.register(ctx, JUNIOR, complaint(), then=Action.DISPATCH, branch="Chengguan")
-    tickets.act(ctx, JUNIOR, t1.id, "branch_return", note="line replaced")
-    tickets.act(ctx, JUNIOR, t1.id, "close")
-    tickets.act(ctx, SURVEYOR, t1.id, "survey", outcome="very_satisfied")
+    ticket_steps.act(ctx, JUNIOR, t1.id, "branch_return", note="line replaced")
+    ticket_steps.act(ctx, JUNIOR, t1.id, "close")
+    ticket_steps.act(ctx, SURVEYOR, t1.id, "survey", outcome="very_satisfied")
     repeat = tickets.register(ctx, JUNIOR, complaint())  # same phone and category: a repeat
     tickets.register(
         ctx,
@@ -119,11 +120,11 @@ async def test_escalation_is_resolved_by_the_province_and_the_loop_closes(federa
         ctx, JUNIOR, complaint("13700003333", tier="vip"), then=Action.HAND_TO_SENIOR
     )
     with pytest.raises(PermissionDenied):
-        tickets.act(ctx, JUNIOR, vip.id, "escalate_manager", note="customer refuses")
-    tickets.act(ctx, SENIOR, vip.id, "escalate_manager", note="customer refuses the answer")
+        ticket_steps.act(ctx, JUNIOR, vip.id, "escalate_manager", note="customer refuses")
+    ticket_steps.act(ctx, SENIOR, vip.id, "escalate_manager", note="customer refuses the answer")
     with pytest.raises(CityError):
-        tickets.act(ctx, MANAGER, vip.id, "escalate_province")  # no reason given
-    tickets.act(ctx, MANAGER, vip.id, "escalate_province", note="needs a province decision")
+        ticket_steps.act(ctx, MANAGER, vip.id, "escalate_province")  # no reason given
+    ticket_steps.act(ctx, MANAGER, vip.id, "escalate_province", note="needs a province decision")
 
     (esc,) = await wait_until(lambda: _bodies(hub.engine, "escalation"), what="escalation")
     assert esc.ticket_id == str(vip.id) and esc.reason == "needs a province decision"
@@ -151,8 +152,8 @@ async def test_escalation_is_resolved_by_the_province_and_the_loop_closes(federa
         lambda: tickets.get(ctx, vip.id).status is Status.RETURNED, what="resolution applied"
     )
     assert resolved
-    tickets.act(ctx, SENIOR, vip.id, "close", note="customer accepted the refund")
-    closed = tickets.act(ctx, SURVEYOR, vip.id, "survey", outcome="satisfied")
+    ticket_steps.act(ctx, SENIOR, vip.id, "close", note="customer accepted the refund")
+    closed = ticket_steps.act(ctx, SURVEYOR, vip.id, "survey", outcome="satisfied")
     assert closed.status is Status.SURVEYED
     steps = [h.action for h in tickets.history(ctx, vip.id)]
     assert steps[-3:] == ["province_resolved", "close", "survey"]
@@ -282,6 +283,6 @@ async def test_bad_requests_change_nothing(federation: Any) -> None:
         reports.draft(ctx, "statistics", "year", "2099-01-01", by="stat-1")
     t = tickets.register(ctx, JUNIOR, complaint())
     with pytest.raises(Exception, match="cannot close"):
-        tickets.act(ctx, JUNIOR, t.id, "close")
+        ticket_steps.act(ctx, JUNIOR, t.id, "close")
     assert [h.action for h in tickets.history(ctx, t.id)] == ["register"]
     assert datetime.now(UTC) - tickets.get(ctx, t.id).registered_at < timedelta(minutes=5)

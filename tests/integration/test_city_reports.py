@@ -17,6 +17,7 @@ from city_node.store import create_schema
 from sync.db import make_engine
 from sync.outbox import OutboxRow
 from sync.pb.fedsync.v1 import federation_pb2 as pb
+from tests import ticket_steps
 
 ZONE = ZoneInfo("Asia/Shanghai")
 OP = Actor("op-1", Role.OPERATOR_JUNIOR)
@@ -41,8 +42,8 @@ def _complaint(category: str = "NET.BROADBAND") -> tickets.NewTicket:
 def test_overtime_report_lists_late_complaints_with_compensation(ctx: Any) -> None:
     # NET.BROADBAND has a 2-working-day limit: registered Monday 09:00, due Wednesday 09:00.
     late = tickets.register(ctx, OP, _complaint(), at=MONDAY, then=Action.DISPATCH, branch="B7")
-    tickets.act(ctx, OP, late.id, "branch_return", at=MONDAY + timedelta(days=3))
-    tickets.act(ctx, OP, late.id, "close", at=MONDAY + timedelta(days=3, hours=2))
+    ticket_steps.act(ctx, OP, late.id, "branch_return", at=MONDAY + timedelta(days=3))
+    ticket_steps.act(ctx, OP, late.id, "close", at=MONDAY + timedelta(days=3, hours=2))
     tickets.record_compensation(
         ctx, MANAGER, late.id, fen=5000, note="one month fee waived", at=MONDAY + timedelta(days=4)
     )

@@ -21,6 +21,7 @@ from city_node.context import Actor, make_context
 from city_node.domain import Action, Role, Status
 from province_hub import staff
 from province_hub.status import link_status
+from tests import ticket_steps
 from tests.conftest import wait_until
 
 CODE = "620100"
@@ -104,8 +105,8 @@ async def test_escalated_resolved_in_the_web_closed_and_surveyed_at_the_city(
     hub, _city, ctx, url = federation
     new = tickets.NewTicket("complaint", "NET.BROADBAND", "phone", PHONE, NAME, "vip", "断网")
     vip = tickets.register(ctx, JUNIOR, new, then=Action.HAND_TO_SENIOR)
-    tickets.act(ctx, SENIOR, vip.id, "escalate_manager", note="客户不接受")
-    tickets.act(ctx, MANAGER, vip.id, "escalate_province", note="需要省公司决定")
+    ticket_steps.act(ctx, SENIOR, vip.id, "escalate_manager", note="客户不接受")
+    ticket_steps.act(ctx, MANAGER, vip.id, "escalate_province", note="需要省公司决定")
 
     gm, token = await _signed_in(url, "gm-1")
     sup, _ = await _signed_in(url, "sup-1")
@@ -147,12 +148,12 @@ async def test_escalated_resolved_in_the_web_closed_and_surveyed_at_the_city(
         )
         assert delivered["closed_at"] is None and delivered["satisfaction"] is None
 
-        tickets.act(ctx, SENIOR, vip.id, "close", note="客户接受退费")
+        ticket_steps.act(ctx, SENIOR, vip.id, "close", note="客户接受退费")
         closed = await _poll(
             sup, f"/api/v1{path}", lambda c: c["closed_at"] is not None, "the close"
         )
         assert closed["city_status"] == "closed" and closed["satisfaction"] is None
-        tickets.act(ctx, SURVEYOR, vip.id, "survey", outcome="satisfied")
+        ticket_steps.act(ctx, SURVEYOR, vip.id, "survey", outcome="satisfied")
         surveyed = await _poll(
             sup, f"/api/v1{path}", lambda c: c["satisfaction"] == "satisfied", "the callback"
         )

@@ -21,6 +21,7 @@ from province_hub.store import create_schema
 from sync.db import make_engine
 from sync.outbox import OutboxRow
 from sync.pb.fedsync.v1 import federation_pb2 as pb
+from tests import ticket_steps
 from tests.conftest import ROSTER_CODES
 
 CITY, OTHER = ROSTER_CODES[0], ROSTER_CODES[1]
@@ -38,7 +39,7 @@ def _escalated_ticket(tmp_path: Path) -> tuple[str, list[pb.Envelope]]:
         )
         junior, manager = Actor("op-j", Role.OPERATOR_JUNIOR), Actor("mgr", Role.MANAGER_HOTLINE)
         ticket = tickets.register(ctx, junior, new, then=Action.ESCALATE_MANAGER, note="拒绝")
-        tickets.act(ctx, manager, ticket.id, "escalate_province", note="客户要求省公司处理")
+        ticket_steps.act(ctx, manager, ticket.id, "escalate_province", note="客户要求省公司处理")
         with engine.connect() as conn:
             rows = conn.execute(select(OutboxRow.envelope).order_by(OutboxRow.seq)).scalars()
             envelopes = [pb.Envelope.FromString(r) for r in rows]

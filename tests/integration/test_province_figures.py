@@ -43,6 +43,7 @@ from sync.db import UnitOfWork, make_engine
 from sync.outbox import Outbox
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.roster import load_roster
+from tests import ticket_steps
 
 TZ = "Asia/Shanghai"
 ZONE = ZoneInfo(TZ)
@@ -95,18 +96,20 @@ def _work_tickets(ctx: Any, rng: random.Random, count: int, days: int) -> None:
         done = at + timedelta(hours=rng.randint(1, 24 * 10))
         path = rng.choice(["answer", "close", "close", "open", "escalate"])
         if path == "answer":
-            t = tickets.act(ctx, worker, t.id, "answer", at=done)
+            t = ticket_steps.act(ctx, worker, t.id, "answer", at=done)
         elif path == "close":
-            tickets.act(ctx, worker, t.id, "dispatch", branch="B1", at=at + timedelta(minutes=5))
-            tickets.act(ctx, worker, t.id, "branch_return", at=done)
-            t = tickets.act(ctx, worker, t.id, "close", at=done + timedelta(minutes=1))
+            ticket_steps.act(
+                ctx, worker, t.id, "dispatch", branch="B1", at=at + timedelta(minutes=5)
+            )
+            ticket_steps.act(ctx, worker, t.id, "branch_return", at=done)
+            t = ticket_steps.act(ctx, worker, t.id, "close", at=done + timedelta(minutes=1))
         elif path == "escalate":
-            tickets.act(
+            ticket_steps.act(
                 ctx, worker, t.id, "escalate_manager", note="r", at=at + timedelta(minutes=3)
             )
-            t = tickets.act(ctx, MANAGER, t.id, "escalate_province", note="r", at=done)
+            t = ticket_steps.act(ctx, MANAGER, t.id, "escalate_province", note="r", at=done)
         else:
-            t = tickets.act(
+            t = ticket_steps.act(
                 ctx, worker, t.id, "dispatch", branch="B2", at=at + timedelta(minutes=5)
             )
         outcome = rng.choice(
@@ -114,7 +117,7 @@ def _work_tickets(ctx: Any, rng: random.Random, count: int, days: int) -> None:
         )
         if outcome and t.status in (Status.ANSWERED, Status.CLOSED):
             assert t.closed_at is not None  # answered and closed tickets say when
-            tickets.act(
+            ticket_steps.act(
                 ctx, SURVEYOR, t.id, "survey", outcome=outcome, at=t.closed_at + timedelta(hours=2)
             )
 

@@ -31,6 +31,7 @@ from city_node.domain import Action, Role, Status
 from city_node.services import open_store
 from city_node.store import Escalation, HistoryRow, Report, TicketRow, create_schema
 from sync.db import make_engine, write_connection
+from tests import ticket_steps
 
 ZONE = ZoneInfo("Asia/Shanghai")
 START = datetime(2026, 3, 2, 0, 0, tzinfo=ZONE)  # a Monday
@@ -150,7 +151,7 @@ class _Log:
     def act(self, who: Actor, action: str, after: timedelta, **params: Any) -> None:
         at = self.last + after
         before = self.ticket
-        t = tickets.act(self.ctx, who, before.id, action, at=at, **params)
+        t = ticket_steps.act(self.ctx, who, before.id, action, at=at, **params)
         outcome = params.get("outcome") if action == "survey" else None
         self.steps.append(
             Step(
@@ -453,8 +454,8 @@ def test_a_reopened_ticket_keeps_each_survey_and_closure_in_its_own_day(store: A
     t = tickets.register(
         ctx, op, new, at=day + timedelta(hours=9), then=Action.DISPATCH, branch="B"
     )
-    tickets.act(ctx, op, t.id, "branch_return", at=day + timedelta(hours=20))
-    tickets.act(ctx, op, t.id, "close", at=day + timedelta(hours=20, minutes=27))
+    ticket_steps.act(ctx, op, t.id, "branch_return", at=day + timedelta(hours=20))
+    ticket_steps.act(ctx, op, t.id, "close", at=day + timedelta(hours=20, minutes=27))
 
     def figures(d: int, now: datetime) -> tuple[int, int, int, int]:
         r = reports.build_statistics(ctx, "day", date(2026, 11, d), now=now)
@@ -462,7 +463,7 @@ def test_a_reopened_ticket_keeps_each_survey_and_closure_in_its_own_day(store: A
 
     day16_before = figures(16, day + timedelta(days=1, hours=8))
     assert day16_before == (1, 0, 0, 0)
-    tickets.act(
+    ticket_steps.act(
         ctx,
         SURVEYOR,
         t.id,
@@ -471,9 +472,9 @@ def test_a_reopened_ticket_keeps_each_survey_and_closure_in_its_own_day(store: A
         reopen=True,
         at=day + timedelta(days=1, hours=8, minutes=49),
     )
-    tickets.act(ctx, op, t.id, "branch_return", at=day + timedelta(days=1, hours=16))
-    tickets.act(ctx, op, t.id, "close", at=day + timedelta(days=1, hours=16, minutes=23))
-    tickets.act(
+    ticket_steps.act(ctx, op, t.id, "branch_return", at=day + timedelta(days=1, hours=16))
+    ticket_steps.act(ctx, op, t.id, "close", at=day + timedelta(days=1, hours=16, minutes=23))
+    ticket_steps.act(
         ctx, SURVEYOR, t.id, "survey", outcome="satisfied", at=day + timedelta(days=2, minutes=7)
     )
     drafted = reports.draft(
@@ -506,11 +507,13 @@ def test_overtime_open_is_judged_by_the_deadline_in_force_then(store: Any) -> No
         return reports.build_statistics(ctx, "day", d, now=now).overtime_open
 
     assert overtime(thursday, monday + timedelta(days=10)) == 1
-    tickets.act(
+    ticket_steps.act(
         ctx, op, late.id, "request_extension", days=5, reason="r", at=monday + timedelta(days=4)
     )
-    tickets.act(ctx, LEADER, late.id, "approve_extension", at=monday + timedelta(days=4, hours=1))
-    tickets.act(
+    ticket_steps.act(
+        ctx, LEADER, late.id, "approve_extension", at=monday + timedelta(days=4, hours=1)
+    )
+    ticket_steps.act(
         ctx,
         SURVEYOR,
         closed.id,

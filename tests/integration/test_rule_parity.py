@@ -27,6 +27,7 @@ from city_node.services import open_store
 from city_node.store import Escalation, HistoryRow, Report, TicketRow, create_schema
 from city_node.tickets import Intake, NewTicket
 from sync.db import make_engine, write_connection
+from tests import ticket_steps
 
 ZONE = ZoneInfo("Asia/Shanghai")
 START = datetime(2026, 3, 2, 8, 0, tzinfo=ZONE)  # a Monday
@@ -125,10 +126,10 @@ def test_the_survey_tally_and_in_time_are_the_rules(store: Any, specs: list[Any]
         new = _new("enquiry", f"1390000{n:04d}", "NET.BROADBAND")  # an enquiry: one day
         ticket = tickets.register(store, OPERATOR, new, at=at)
         closed_at = START + timedelta(minutes=len(specs) + after)
-        ticket = tickets.act(store, OPERATOR, ticket.id, Action.ANSWER, at=closed_at)
+        ticket = ticket_steps.act(store, OPERATOR, ticket.id, Action.ANSWER, at=closed_at)
         if outcome is not None:
             survey_at = max(closed_at, START) + timedelta(days=5)
-            ticket = tickets.act(
+            ticket = ticket_steps.act(
                 store, SURVEYOR, ticket.id, Action.SURVEY, at=survey_at, outcome=outcome
             )
         worked.append(tickets.get(store, ticket.id))

@@ -16,6 +16,7 @@ from city_node.domain import Action, InvalidTicket, PermissionDenied, Role, Stat
 from city_node.services import open_store
 from city_node.store import create_schema
 from sync.db import make_engine
+from tests import ticket_steps
 
 ZONE = ZoneInfo("Asia/Shanghai")
 OP = Actor("op-1", Role.OPERATOR_JUNIOR)
@@ -41,7 +42,7 @@ def test_extension_moves_the_deadline_over_holidays_only_with_the_leader(ctx: An
     t = tickets.register(ctx, OP, _new(), at=FRIDAY, then=Action.DISPATCH, branch="B")
     # 2 working days from Friday 16:00: Monday, Tuesday.
     assert t.deadline == datetime(2026, 9, 29, 16, 0, tzinfo=ZONE)
-    tickets.act(
+    ticket_steps.act(
         ctx,
         OP,
         t.id,
@@ -51,24 +52,24 @@ def test_extension_moves_the_deadline_over_holidays_only_with_the_leader(ctx: An
         at=FRIDAY + timedelta(days=3),
     )
     with pytest.raises(PermissionDenied):
-        tickets.act(ctx, OP, t.id, "approve_extension", at=FRIDAY + timedelta(days=3, hours=1))
-    done = tickets.act(
+        ticket_steps.act(ctx, OP, t.id, "approve_extension", at=FRIDAY + timedelta(days=3, hours=1))
+    done = ticket_steps.act(
         ctx, LEADER, t.id, "approve_extension", at=FRIDAY + timedelta(days=3, hours=2)
     )
     # Wednesday 30 September, then the 1-7 October holidays are skipped: Thursday 8 October.
     assert done.deadline == datetime(2026, 10, 8, 16, 0, tzinfo=ZONE)
     assert tickets.get(ctx, t.id).deadline == done.deadline
     with pytest.raises(CityError, match="days"):
-        tickets.act(ctx, OP, t.id, "request_extension", days="two", reason="x")
+        ticket_steps.act(ctx, OP, t.id, "request_extension", days="two", reason="x")
 
 
 def test_chase_rework_and_the_history(ctx: Any) -> None:
     t = tickets.register(ctx, OP, _new(), at=FRIDAY, then=Action.DISPATCH, branch="B")
-    tickets.act(
+    ticket_steps.act(
         ctx, OP, t.id, "chase", note="customer called again", at=FRIDAY + timedelta(hours=1)
     )
-    tickets.act(ctx, OP, t.id, "branch_return", note="fixed", at=FRIDAY + timedelta(hours=2))
-    reworked = tickets.act(
+    ticket_steps.act(ctx, OP, t.id, "branch_return", note="fixed", at=FRIDAY + timedelta(hours=2))
+    reworked = ticket_steps.act(
         ctx, OP, t.id, "rework", note="not fixed", at=FRIDAY + timedelta(hours=3)
     )
     assert reworked.status is Status.IN_PROGRESS and reworked.chase_count == 1
@@ -81,7 +82,7 @@ def test_chase_rework_and_the_history(ctx: Any) -> None:
         ("rework", "op-1"),
     ]
     with pytest.raises(InvalidTicket, match="before the last"):
-        tickets.act(ctx, OP, t.id, "branch_return", at=FRIDAY)  # time going backwards
+        ticket_steps.act(ctx, OP, t.id, "branch_return", at=FRIDAY)  # time going backwards
 
 
 def test_repeat_window_is_configurable(ctx: Any) -> None:
@@ -97,12 +98,12 @@ def test_a_stale_write_is_refused(ctx: Any) -> None:
     t = tickets.register(ctx, OP, _new(), at=FRIDAY, then=Action.DISPATCH, branch="B")
     # Two people load the same ticket; the second save must not overwrite the first.
     from city_node.ticket_store import load_ticket, save_ticket
-    from city_node.tickets import _apply
+    from city_node.tickets import Step, _run
     from sync.db import UnitOfWork
 
     with UnitOfWork(ctx.engine) as a:
         row, before = load_ticket(a.conn, t.id, full_history=False)
-        after = _apply(before, OP, Action.CHASE, FRIDAY + timedelta(hours=1), {}, ctx)
+        after = _run(before, OP, Step(Action.CHASE), FRIDAY + timedelta(hours=1), ctx)
         save_ticket(a.conn, row, before, after, OP, Action.CHASE)
         a.commit()
     with UnitOfWork(ctx.engine) as b, pytest.raises(Conflict):

@@ -31,6 +31,7 @@ from sync.cli import main
 from sync.db import make_engine
 from sync.outbox import OutboxRow
 from sync.pb.fedsync.v1 import federation_pb2 as pb
+from tests import ticket_steps
 from tests.security.conftest import PASSWORD, Console
 
 CITY = "620100"
@@ -74,7 +75,7 @@ def entry_points(ctx: CityContext) -> dict[Action, Callable[[Actor], object]]:
     draft = reports.draft(ctx, "statistics", "day", ctx.today(), by="stat-0")
 
     def act(action: Action, **params: Any) -> Callable[[Actor], object]:
-        return lambda a: tickets.act(ctx, a, ticket, action, **params)
+        return lambda a: ticket_steps.act(ctx, a, ticket, action, **params)
 
     calls: dict[Action, Callable[[Actor], object]] = {
         action: act(action)

@@ -1,5 +1,5 @@
 """Labels of the leader's report review (:mod:`city_node.review`), merged into the console's
-table by :mod:`city_node.web.i18n`: key -> (Chinese, English)."""
+table by :mod:`city_node.labels`: key -> (Chinese, English)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,272 @@
+"""The city's labels in Chinese and English: the console's words, and the enum values a
+history line shows in the CLI and the API too (:mod:`city_node.history_text`), so they live
+outside ``web/``; :mod:`city_node.web.i18n` hands them to the console. The shared
+login/layout/error labels are the web foundation's, :data:`sync.web.i18n.COMMON_LABELS`,
+and are part of :data:`LABELS`.
+
+Every word a template shows goes through :func:`label` (``t(...)`` in templates), so a
+missing translation is a missing key here, which ``tests`` catch by rendering both
+languages. Enum values (statuses, actions, roles…) are keyed by their value, so the same
+words are used in the UI as in code and docs (conventions: domain words from mission.md).
+Chinese is the default: the people using the console work in Chinese.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from city_node.review_labels import REVIEW_LABELS
+from sync.web.i18n import COMMON_LABELS, Labels, Lang
+
+#: key -> (Chinese, English)
+LABELS: Final[dict[str, tuple[str, str]]] = {
+    **COMMON_LABELS,
+    **REVIEW_LABELS,
+    # chrome and navigation
+    "app_title": ("地市客服控制台", "City service console"),
+    "city": ("地市", "City"),
+    "nav_tickets": ("工单", "Tickets"),
+    "nav_new_ticket": ("登记工单", "Register ticket"),
+    # English menu words kept short: the whole menu fits on one line at 1280 px.
+    "nav_reports": ("报表审批", "Reports"),
+    "nav_qa": ("质检工作台", "QA"),
+    "nav_inbox": ("省公告", "Notices"),
+    "nav_link": ("链路状态", "Link"),
+    "nav_staff": ("人员", "Staff"),
+    "nav_access_log": ("访问记录", "Access log"),
+    "access_what": ("内容", "What"),
+    "none": ("无", "none"),
+    "yes": ("是", "yes"),
+    "no": ("否", "no"),
+    "submit": ("提交", "Submit"),
+    "search": ("查询", "Search"),
+    "filter": ("筛选", "Filter"),
+    "all": ("全部", "all"),
+    # ticket fields
+    "ticket": ("工单", "Ticket"),
+    "id": ("编号", "Id"),
+    "kind": ("类型", "Kind"),
+    "category": ("分类", "Category"),
+    "channel": ("渠道", "Channel"),
+    "phone": ("电话", "Phone"),
+    "customer_name": ("客户姓名", "Customer name"),
+    "tier": ("客户级别", "Customer tier"),
+    "content": ("内容", "Content"),
+    "status": ("状态", "Status"),
+    "registered_at": ("登记时间", "Registered"),
+    "deadline": ("时限", "Deadline"),
+    "operator": ("话务员", "Operator"),
+    "branch": ("承办单位", "Branch"),
+    "closed_at": ("结案时间", "Closed"),
+    "satisfaction": ("满意度", "Satisfaction"),
+    "repeat": ("重复投诉", "Repeat complaint"),
+    "overtime": ("超时", "Overtime"),
+    "open_only": ("仅未结案", "Open only"),
+    "overtime_only": ("仅超时", "Overtime only"),
+    "follow_up": ("后续处理", "Follow-up"),
+    "register_only": ("仅登记", "Register only"),
+    "note": ("备注", "Note"),
+    "history": ("处理记录", "History"),
+    "at": ("时间", "At"),
+    "actor": ("处理人", "By"),
+    "role": ("角色", "Role"),
+    "action": ("操作", "Action"),
+    "from_to": ("状态变化", "Status change"),
+    "actions": ("可执行操作", "Actions"),
+    "no_actions": ("当前角色在此状态下无可执行操作", "Nothing your role can do in this status"),
+    "outcome": ("调查结果", "Outcome"),
+    "reopen": ("重新处理", "Reopen"),
+    "days": ("天数", "Days"),
+    "reason": ("原因", "Reason"),
+    "pending_extension": ("待批延期", "Pending extension"),
+    "no_tickets": ("没有工单", "No tickets"),
+    "standard_answers": ("统一口径", "Standard answers"),
+    "topic": ("主题", "Topic"),
+    "answer_text": ("口径", "Answer"),
+    "published_at": ("发布时间", "Published"),
+    "no_answers": ("没有匹配的口径", "No matching answer"),
+    # reports
+    "pending_reports": ("待审批报表", "Reports awaiting approval"),
+    "recent_reports": ("近期报表", "Recent reports"),
+    "report": ("报表", "Report"),
+    "period": ("周期", "Period"),
+    "revision": ("版次", "Revision"),
+    "drafted": ("起草", "Drafted"),
+    "decided": ("审批", "Decided"),
+    "figures": ("数据", "Figures"),
+    "approve": ("批准并上报", "Approve and send"),
+    "reject": ("驳回", "Reject"),
+    "decision_note": ("审批意见", "Decision note"),
+    "no_reports": ("没有待审批的报表", "No report awaits approval"),
+    "report_statistics": ("统计报表", "Statistics report"),
+    "report_qa": ("质检报告", "QA report"),
+    "report_overtime": ("超时限及赔偿报告", "Overtime and compensation report"),
+    "draft": ("草稿", "draft"),
+    "approved": ("已批准", "approved"),
+    "rejected": ("已驳回", "rejected"),
+    "superseded": ("已替代", "superseded"),
+    "day": ("日", "day"),
+    "week": ("周", "week"),
+    "month": ("月", "month"),
+    "quarter": ("季", "quarter"),
+    "year": ("年", "year"),
+    "outbox_seq": ("发送序号", "Outbox seq"),
+    # QA
+    "draw_sample": ("随机抽检", "Draw a random sample"),
+    "count": ("数量", "Count"),
+    "worklist": ("待评分", "To score"),
+    "scored": ("已评分", "Scored"),
+    "sampled_at": ("抽取时间", "Sampled"),
+    "how": ("方式", "How"),
+    "scheduled": ("定期", "scheduled"),
+    "random": ("随机", "random"),
+    "inspector": ("质检员", "Inspector"),
+    "score": ("得分", "Score"),
+    "weight": ("权重", "Weight"),
+    "defects": ("差错", "Defects"),
+    "finding": ("质检意见", "Finding"),
+    "score_it": ("评分", "Score it"),
+    "nothing_to_score": ("没有待评分的样本", "Nothing to score"),
+    "points": ("分 (0-100)", "points (0-100)"),
+    # inbox
+    "notice": ("公告", "Notice"),
+    "title": ("标题", "Title"),
+    "priority": ("优先级", "Priority"),
+    "sender": ("发布方", "Sender"),
+    "received_at": ("收到时间", "Received"),
+    "task_deadline": ("任务期限", "Task deadline"),
+    "receipt": ("回执", "Receipt"),
+    "read": ("已阅", "Read"),
+    "done": ("已办结", "Done"),
+    "objection": ("异议", "Objection"),
+    "done_note": ("办结说明", "Done note"),
+    "objection_reason": ("异议理由", "Objection reason"),
+    "no_notices": ("没有公告", "No notices"),
+    "reply_to": ("答复公告", "In reply to notice"),
+    "superseded_by": ("已被新版本取代", "Superseded by"),
+    "current_version": ("现行口径", "Current version"),
+    # link
+    "link_state": ("链路状态", "Link state"),
+    "backlog": ("待发送", "Backlog"),
+    "last_push": ("最近推送", "Last push"),
+    "last_contact": ("最近联系", "Last contact"),
+    "last_error": ("最近错误", "Last error"),
+    "last_rejection": ("最近退回", "Last rejection"),
+    "conflict_seq": ("冲突序号", "Conflicting seq"),
+    "delivered_seq": ("已送达序号", "Delivered through seq"),
+    "last_seq": ("最新序号", "Last seq"),
+    "epoch": ("存储纪元", "Store epoch"),
+    "oldest_unsent": ("最早未发送", "Oldest unsent"),
+    "notice_cursor": ("公告游标", "Notice cursor"),
+    # staff
+    "name": ("姓名", "Name"),
+    "active": ("在岗", "Active"),
+    "staff_manage": ("账号管理", "Manage"),
+    "staff_disable": ("停用", "Disable"),
+    "staff_enable": ("启用", "Enable"),
+    "staff_set_role": ("更改岗位", "Change role"),
+    "staff_new_password": ("新密码", "New password"),
+    "staff_reset_password": ("重置密码", "Reset password"),
+    "staff_changes_end_sessions": (
+        "停用、重置密码或更改岗位后，该账号已登录的会话立即失效。",
+        "Disabling, a password reset or a role change ends the account's open sessions at once.",
+    ),
+    # ticket kinds
+    "complaint": ("投诉", "complaint"),
+    "suggestion": ("建议", "suggestion"),
+    "enquiry": ("咨询", "enquiry"),
+    "help_request": ("求助", "help request"),
+    "praise": ("表扬", "praise"),
+    # channels
+    "phone_channel": ("电话", "phone"),
+    "web": ("网站", "web"),
+    "walk_in": ("到访", "walk-in"),
+    "letter": ("信件", "letter"),
+    "other": ("其他", "other"),
+    # tiers
+    "ordinary": ("普通", "ordinary"),
+    "vip": ("VIP", "VIP"),
+    "important": ("重要客户", "important"),
+    "leased_line": ("专线客户", "leased line"),
+    # statuses
+    "registered": ("已登记", "registered"),
+    "answered": ("已答复", "answered"),
+    "dispatched": ("已派单", "dispatched"),
+    "with_senior": ("转高级话务员", "with senior"),
+    "in_progress": ("处理中", "in progress"),
+    "returned": ("已回单", "returned"),
+    "closed": ("已结案", "closed"),
+    "surveyed": ("已回访", "surveyed"),
+    "escalated_manager": ("已升级经理热线", "escalated to manager"),
+    "escalated_province": ("已升级省中心", "escalated to province"),
+    # actions
+    "register": ("登记", "register"),
+    "answer": ("答复", "answer"),
+    "dispatch": ("派单", "dispatch"),
+    "hand_to_senior": ("转高级话务员", "hand to senior"),
+    "start": ("承办受理", "start"),
+    "branch_return": ("回单", "branch return"),
+    "close": ("结案", "close"),
+    "survey": ("满意度回访", "survey"),
+    "chase": ("追单", "chase"),
+    "rework": ("退单", "rework"),
+    "escalate_manager": ("升级经理热线", "escalate to manager"),
+    "escalate_province": ("升级省中心", "escalate to province"),
+    "province_resolved": ("省中心已处理", "province resolved"),
+    "request_extension": ("申请延期", "request extension"),
+    "approve_extension": ("批准延期", "approve extension"),
+    "reject_extension": ("驳回延期", "reject extension"),
+    "compensate": ("赔偿", "compensate"),
+    "classify": ("分类", "classify"),
+    "approve_report": ("审批报表", "approve report"),
+    "score_qa": ("质检评分", "score QA"),
+    "send_suggestions": ("报送建议", "send suggestions"),
+    # QA defect kinds
+    "defect_late": ("超时处理", "late"),
+    "defect_wrong_answer": ("答复错误", "wrong answer"),
+    "defect_incomplete_record": ("记录不完整", "incomplete record"),
+    "defect_wrong_category": ("分类错误", "wrong category"),
+    "defect_attitude": ("服务态度", "attitude"),
+    "defect_no_callback": ("未回访", "no callback"),
+    "defect_other": ("其他差错", "other defect"),
+    # satisfaction
+    "very_satisfied": ("非常满意", "very satisfied"),
+    "satisfied": ("满意", "satisfied"),
+    "neutral": ("一般", "neutral"),
+    "dissatisfied": ("不满意", "dissatisfied"),
+    "unreachable": ("未接通", "unreachable"),
+    # roles
+    "operator_junior": ("初级话务员", "junior operator"),
+    "operator_senior": ("高级话务员", "senior operator"),
+    "manager_hotline": ("经理热线", "manager hotline"),
+    "surveyor": ("满意度调查员", "surveyor"),
+    "qa_inspector": ("质检员", "QA inspector"),
+    "materials_clerk": ("资料员", "materials clerk"),
+    "statistician": ("统计员", "statistician"),
+    "leader": ("中心领导", "center leader"),
+    # link states
+    "connected": ("已连接", "connected"),
+    "backing-off": ("重试中", "backing off"),
+    "conflict": ("序号冲突", "sequence conflict"),
+    "revoked": ("证书已吊销", "revoked"),
+    "hub-revoked": ("省平台证书已吊销", "hub certificate revoked"),
+    "incompatible": ("版本不兼容", "incompatible"),
+    "never": ("从未连接", "never connected"),
+}
+
+#: Enum values that collide with a label key of another meaning get a suffixed key.
+_ALIASES: Final[dict[str, str]] = {"phone": "phone_channel"}
+
+
+TABLE: Final = Labels(LABELS, _ALIASES)
+
+
+def label(lang: Lang, key: str) -> str:
+    """The label for ``key``; an unknown key is shown as itself (visible, never a crash)."""
+    return TABLE.label(lang, key)
+
+
+def value_label(lang: Lang, value: str) -> str:
+    """The label of an enum value (status, action, channel…), which may share a spelling
+    with a field label (``phone`` is both a channel and the phone-number field)."""
+    return TABLE.value_label(lang, value)
