@@ -4,9 +4,8 @@ The rules live in :mod:`city_node.domain`; this module loads a ticket, lets the 
 decide, and writes the result back in one unit of work: the ticket row (guarded by its
 ``row_version``, so two people acting on one ticket cannot overwrite each other), the new
 history rows, and — for an escalation to the province — the outbox row and the escalation
-record. Rows and statements are the repository's (:mod:`city_node.ticket_store`).
-Refusals raise a :class:`~city_node.errors.CityError` (the tree is drawn in
-:mod:`city_node.errors`) naming what is wrong; nothing is written then.
+record. Rows and statements are the repository's (:mod:`city_node.ticket_store`). Refusals
+raise a ``CityError`` (:mod:`city_node.errors`) naming what is wrong; nothing is written.
 """
 
 from __future__ import annotations
@@ -317,6 +316,18 @@ _SIMPLE: dict[Action, Callable[..., Ticket]] = {
 }
 
 
+def _checked(command: Command) -> Command:
+    """``command`` through :func:`command_from`'s checks (also when built directly)."""
+    c = command
+    if isinstance(c, Dispatch):
+        return command_from(Action.DISPATCH, note=c.note, branch=c.branch)
+    if isinstance(c, Survey):
+        return command_from(Action.SURVEY, note=c.note, outcome=c.outcome, reopen=c.reopen)
+    if isinstance(c, RequestExtension):
+        return command_from(Action.REQUEST_EXTENSION, reason=c.reason, days=c.days)
+    return command_from(c.action, note=c.note)
+
+
 def _action_of(command: Command) -> Action:
     if isinstance(command, Dispatch):
         return Action.DISPATCH
@@ -359,6 +370,7 @@ def perform(
     also queues the Escalation (with the ticket's full history) for the hub, in the same
     transaction."""
     number = check_ticket_id(ticket_id)
+    command = _checked(command)
     step = _action_of(command)
     moment = at or ctx.now()
     with UnitOfWork(ctx.engine) as uow:

@@ -164,3 +164,24 @@ def test_the_list_total_counts_what_the_list_shows(ctx: Any) -> None:
     assert both(open_only=True) == (1, 1)
     with pytest.raises(CityError, match="customer_phone"):
         tickets.count(ctx, phone="not a phone")
+
+
+def test_a_command_built_directly_meets_the_same_checks(ctx: Any) -> None:
+    """perform checks a typed command as command_from does: a script or a benchmark building
+    ``Dispatch(branch="")`` gets the same refusal as a person, and nothing is written."""
+    t = tickets.register(ctx, OP, _new(), at=FRIDAY)
+    before = tickets.get(ctx, t.id)
+    refused: list[tuple[tickets.Command, str]] = [
+        (tickets.Dispatch(branch=""), "branch is required"),
+        (tickets.Dispatch(branch="B", note="x" * 20_000), "note is 20000 characters"),
+        (tickets.RequestExtension(days=0, reason="parts"), "days"),
+        (tickets.RequestExtension(days=2, reason=" "), "reason is required"),
+        (tickets.Step(action=Action.ANSWER, note="y" * 20_000), "note is 20000 characters"),
+    ]
+    for command, message in refused:
+        with pytest.raises(CityError, match=message):
+            tickets.perform(ctx, OP, t.id, command, at=FRIDAY + timedelta(minutes=5))
+    after = tickets.get(ctx, t.id)
+    assert (after.status, len(after.history)) == (before.status, len(before.history))
+    done = tickets.perform(ctx, OP, t.id, tickets.Dispatch(branch="B"), at=FRIDAY)
+    assert done.status is Status.DISPATCHED
