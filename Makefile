@@ -29,8 +29,9 @@ install: $(STAMP)
 demo: $(RUNTIME)          ## the hub and 14 cities on this machine; Ctrl-C stops it (DEMO_ARGS="--cities 2 --lang en")
 	$(BIN)/fedsync demo $(DEMO_ARGS)
 
-test: $(STAMP)            ## the whole suite: unit, integration, faults (SQLite and PostgreSQL)
-	$(BIN)/python -m pytest -q
+TEST_WORKERS ?= 2
+test: $(STAMP)            ## the whole suite: unit, integration, faults (SQLite and PostgreSQL); TEST_WORKERS=0 runs it in one process
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 test-fast: $(STAMP)       ## unit and integration tiers only
 	$(BIN)/python -m pytest -q tests/unit tests/integration
