@@ -32,6 +32,7 @@ from sync.link import LinkClient, LinkSettings
 from sync.outbox import Outbox
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.pki import Revocations, load_city_tls
+from sync.web.keys import load_secret_key
 
 if TYPE_CHECKING:
     import uvicorn
@@ -45,13 +46,6 @@ __all__ = [
     "load_secret_key",
     "serve",
 ]
-
-
-def load_secret_key(path: Any) -> bytes:
-    """The console's session key (:func:`sync.web.server.load_secret_key`)."""
-    from sync.web.server import load_secret_key as load
-
-    return load(path)
 
 
 log = logging.getLogger(__name__)
@@ -102,9 +96,11 @@ class CityNode:
     outbox: Outbox
     link: LinkClient
     ctx: CityContext
-    #: The staff console's HTTP server, None when ``http_port`` is 0.
+    #: The staff console's HTTP server, None when ``http_port`` is 0 (or not built yet).
     console: uvicorn.Server | None = None
     extras: Extras = field(default_factory=Extras)
+    #: The console's session key, read by ``build`` when the console is built later.
+    console_key: bytes | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         tasks = [asyncio.create_task(self.link.run(stop), name="link")]
@@ -114,13 +110,17 @@ class CityNode:
             # 2 cores, as in the demo).
             try:
                 self.console = await asyncio.to_thread(
-                    build_console, self.settings, self.ctx, self.outbox
+                    build_console, self.settings, self.ctx, self.outbox, self.console_key
                 )
             except BaseException:
                 stop.set()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 self.engine.dispose()
                 raise
+            if stop.is_set():  # told to stop while the console was built: start nothing more
+                await asyncio.gather(*tasks, return_exceptions=True)
+                self._dispose()
+                return
         routine = None
         if self.settings.schedule:
             # Catch up first (a node down at 00:15 still drafts yesterday's report), then
@@ -139,17 +139,25 @@ class CityNode:
             await asyncio.gather(*tasks)
         finally:
             if routine is not None:
-                routine.shutdown(wait=False)
-            if self.console is not None:
-                from fastapi import FastAPI  # loaded already: this node serves a console
+                await routine.stop(ROUTINE_GRACE_SECONDS)  # a job's work in flight ends first
+            self._dispose()
 
-                # build_console may have given the console its own short-wait SQLite engine.
-                app = self.console.config.app
-                assert isinstance(app, FastAPI)
-                console_engine = app.state.ctx.engine
-                if console_engine is not self.engine:
-                    console_engine.dispose()
-            self.engine.dispose()
+    def _dispose(self) -> None:
+        """Close the node's engines (the console's own one too)."""
+        if self.console is not None:
+            from fastapi import FastAPI  # loaded already: this node serves a console
+
+            # build_console may have given the console its own short-wait SQLite engine.
+            app = self.console.config.app
+            assert isinstance(app, FastAPI)
+            console_engine = app.state.ctx.engine
+            if console_engine is not self.engine:
+                console_engine.dispose()
+        self.engine.dispose()
+
+
+#: How long a stopping node waits for a routine job's work in flight (a report draft).
+ROUTINE_GRACE_SECONDS = 30.0
 
 
 def open_engine(settings: CitySettings) -> Engine:
@@ -175,8 +183,13 @@ def build(
     tls = load_city_tls(settings.pki_dir, settings.code)
     assert tls.crl_path is not None  # load_city_tls always names it
     revocations = Revocations(tls.crl_path)
+    console_key = None
     if settings.http_port and console_after_link:
-        check_console_transport(settings)  # refused before the store is opened
+        # Refused before the store is opened and the link starts: what the console needs
+        # from the settings (the transport, its session key); the web stack comes later.
+        check_console_transport(settings)
+        assert settings.secret_key_file is not None  # CitySettings fills in the default
+        console_key = load_secret_key(settings.secret_key_file)
     engine = open_engine(settings)
     warn_if_store_exposed(engine)
     private = [(settings.pki_dir / "cities" / f"{settings.code}.key", "private key")]
@@ -218,6 +231,7 @@ def build(
         ctx=ctx,
         console=console,
         extras=extras,
+        console_key=console_key,
     )
 
 
@@ -247,7 +261,9 @@ def is_loopback(host: str) -> bool:
         return False  # a name: it may resolve to anything
 
 
-def build_console(settings: CitySettings, ctx: CityContext, outbox: Outbox) -> uvicorn.Server:
+def build_console(
+    settings: CitySettings, ctx: CityContext, outbox: Outbox, secret_key: bytes | None = None
+) -> uvicorn.Server:
     # The web stack (FastAPI, Starlette, Jinja, uvicorn) is imported here only: a node
     # without a console does not carry it (tens of MB per process in the demo).
     from city_node.web.app import create_app
@@ -255,6 +271,8 @@ def build_console(settings: CitySettings, ctx: CityContext, outbox: Outbox) -> u
 
     assert settings.secret_key_file is not None  # CitySettings fills in the default
     check_console_transport(settings)
+    if secret_key is None:
+        secret_key = load_secret_key(settings.secret_key_file)
     tls = settings.http_tls_cert is not None
     if ctx.engine.dialect.name == "sqlite":
         # People wait for the console: a store locked by another writer is a quick 503
@@ -264,7 +282,7 @@ def build_console(settings: CitySettings, ctx: CityContext, outbox: Outbox) -> u
     app = create_app(
         ctx,
         outbox,
-        secret_key=load_secret_key(settings.secret_key_file),
+        secret_key=secret_key,
         secure_cookies=settings.http_secure_cookies or tls,
         max_body_bytes=settings.http_max_body_bytes,
     )

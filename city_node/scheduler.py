@@ -21,7 +21,6 @@ database, not the scheduler, remembers what was done).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -36,6 +35,7 @@ from city_node import qa, reports, suggestions
 from city_node.context import Actor, CityContext
 from city_node.domain import ReportStatus, Role
 from city_node.store import NodeSetting, Report, TicketRow
+from sync.routine import Routine
 from sync.vocabulary import PeriodKind, ReportKind
 
 log = logging.getLogger(__name__)
@@ -141,14 +141,16 @@ def catch_up(ctx: CityContext, now: datetime | None = None) -> list[int]:
     return made
 
 
-def build(ctx: CityContext, *, on_queued: Callable[[], None] | None = None) -> AsyncIOScheduler:
-    """A scheduler with the routine's jobs (not started: call ``start()`` in the loop)."""
+def build(ctx: CityContext, *, on_queued: Callable[[], None] | None = None) -> Routine:
+    """The routine with its jobs (not started: call ``start()`` in the loop; ``stop()``
+    waits for a job's work in flight)."""
     scheduler = AsyncIOScheduler(timezone=ctx.zone)
+    routine = Routine(scheduler)
 
     def add(job_id: str, cron: dict[str, Any], work: Callable[[], Any], grace_hours: int) -> None:
         async def run() -> None:
             try:
-                result = await asyncio.to_thread(work)
+                result = await routine.in_thread(work)
             except Exception:  # a failed job must not stop the others; it runs again later
                 log.exception("scheduled job %s failed", job_id)
                 return
@@ -167,4 +169,4 @@ def build(ctx: CityContext, *, on_queued: Callable[[], None] | None = None) -> A
         add(f"reports-{period_kind}", cron, partial(draft_due, ctx, period_kind), 6)
     add("qa-sampling", {"hour": 1, "minute": 0}, partial(sample_yesterday, ctx), 6)
     add("suggestions", {"hour": 23, "minute": 30}, partial(send_suggestions, ctx), 1)
-    return scheduler
+    return routine

@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 from province_hub.broker import NoticeBroker, NoticeListener
 from province_hub.deadlines import Deadlines
 from province_hub.grpc_service import FederationService, RevocationInterceptor
-from province_hub.jobs import Routine, build_scheduler
+from province_hub.jobs import build_scheduler
 from province_hub.settings import HubSettings
 from province_hub.store import create_schema
 from sync.db import is_sqlite, make_engine, warn_if_store_exposed
@@ -31,6 +31,7 @@ from sync.filemodes import warn_if_exposed
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.pki import Revocations, load_hub_tls
 from sync.roster import City, load_roster
+from sync.routine import Routine
 
 if TYPE_CHECKING:
     from sync.web.server import ConsoleServer

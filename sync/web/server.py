@@ -1,49 +1,18 @@
-"""Serving a console: its session-signing key file, and uvicorn inside the tier's own event
-loop (the process owns SIGTERM/SIGINT and stops the console through its stop event)."""
+"""Serving a console: uvicorn inside the tier's own event loop (the process owns
+SIGTERM/SIGINT and stops the console through its stop event). The session-signing key file
+is :mod:`sync.web.keys` (re-exported here)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
 
-from sync.config import ConfigError
-from sync.filemodes import private_dir
-
-_KEY_BYTES = 32
-
-
-def load_secret_key(path: Path, *, setting_name: str = "secret_key_file") -> bytes:
-    """The console's session-signing key from ``path``, created on first start.
-
-    Kept in a file (not generated per start) so staff stay signed in across a restart;
-    delete the file to sign everyone out.
-    """
-    try:
-        key = path.read_bytes().strip()
-    except FileNotFoundError:
-        private_dir(path.parent)
-        key = secrets.token_hex(_KEY_BYTES).encode()
-        # O_EXCL: two processes starting at once must not each write a different key.
-        with contextlib.suppress(FileExistsError):
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as out:
-                out.write(key + b"\n")
-            return key
-        key = path.read_bytes().strip()
-    except OSError as exc:
-        raise ConfigError(f"{setting_name} {path}: cannot read it ({exc.strerror})") from None
-    if len(key) < _KEY_BYTES:
-        raise ConfigError(
-            f"{setting_name} {path}: the key has {len(key)} bytes; use at least {_KEY_BYTES}"
-        )
-    return key
+from sync.web.keys import load_secret_key as load_secret_key
 
 
 class ConsoleServer(uvicorn.Server):

@@ -92,3 +92,46 @@ async def test_a_refused_console_is_refused_before_anything_starts(
     )
     with pytest.raises(ConfigError, match="http_tls_cert"):
         build(settings, console_after_link=True)
+
+
+async def test_a_bad_console_key_is_refused_before_the_link_starts(
+    databases: Any, city_settings_factory: Any, tmp_path: Path
+) -> None:
+    key = tmp_path / "console.key"
+    key.write_text("short\n")
+    key.chmod(0o600)
+    url = databases("city")
+    settings = city_settings_factory(
+        "620100", url, 1, http_port=_free_port(), secret_key_file=key
+    )
+    with pytest.raises(ConfigError, match="the key has 5 bytes"):
+        build(settings, console_after_link=True)
+
+
+async def test_a_stop_during_the_console_build_starts_nothing_more(
+    databases: Any,
+    city_settings_factory: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from city_node import app
+
+    caught_up: list[object] = []
+    monkeypatch.setattr(app.scheduler, "catch_up", lambda ctx: caught_up.append(ctx))
+    port = _free_port()
+    settings = city_settings_factory(
+        "620100",
+        databases("city"),
+        1,  # no hub answers: the link only retries
+        http_port=port,
+        secret_key_file=tmp_path / "console.key",
+        schedule=True,
+    )
+    node = build(settings, console_after_link=True)
+    stop = asyncio.Event()
+    stop.set()  # the signal came while the console was being built
+    await asyncio.wait_for(node.run(stop), timeout=30)
+    assert node.console is not None  # the build finished...
+    assert caught_up == []  # ...but no routine, no companions
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        pass  # and the console never served
