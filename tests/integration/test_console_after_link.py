@@ -101,9 +101,7 @@ async def test_a_bad_console_key_is_refused_before_the_link_starts(
     key.write_text("short\n")
     key.chmod(0o600)
     url = databases("city")
-    settings = city_settings_factory(
-        "620100", url, 1, http_port=_free_port(), secret_key_file=key
-    )
+    settings = city_settings_factory("620100", url, 1, http_port=_free_port(), secret_key_file=key)
     with pytest.raises(ConfigError, match="the key has 5 bytes"):
         build(settings, console_after_link=True)
 
