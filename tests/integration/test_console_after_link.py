@@ -112,10 +112,10 @@ async def test_a_stop_during_the_console_build_starts_nothing_more(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from city_node import app
+    from city_node import scheduler
 
     caught_up: list[object] = []
-    monkeypatch.setattr(app.scheduler, "catch_up", lambda ctx: caught_up.append(ctx))
+    monkeypatch.setattr(scheduler, "catch_up", lambda ctx: caught_up.append(ctx))
     port = _free_port()
     settings = city_settings_factory(
         "620100",
