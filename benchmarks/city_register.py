@@ -145,11 +145,11 @@ def run_form(ctx: Any, forms: Sequence[Form]) -> None:
 
 
 def run_two_step(ctx: Any, forms: Sequence[Form]) -> None:
-    from city_node import tickets
+    from city_node import commands, tickets
 
     for f in forms:
         ticket = tickets.register(ctx, f.actor, f.new)
-        tickets.perform(ctx, f.actor, ticket.id, tickets.Dispatch(branch=f.branch))
+        tickets.perform(ctx, f.actor, ticket.id, commands.Dispatch(branch=f.branch))
 
 
 def run_batch(ctx: Any, forms: Sequence[Form], batch_size: int) -> None:

@@ -212,12 +212,12 @@ def _ticket_register(args: argparse.Namespace) -> int:
 
 
 def _ticket_act(args: argparse.Namespace) -> int:
-    from city_node import tickets
+    from city_node import commands, tickets
 
     ctx = city_context(args)
     actor = staff_actor(ctx, args.actor_id, args.role)
     ticket_id = tickets.parse_ticket_id(args.id)
-    command = tickets.command_from(
+    command = commands.command_from(
         args.action,
         note=args.note,
         branch=args.branch,

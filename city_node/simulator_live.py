@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
-from city_node import reports, services, tickets
+from city_node import commands, reports, services, tickets
 from city_node.context import Actor, CityContext, CityError
 from city_node.domain import (
     Action,
@@ -137,7 +137,7 @@ class LiveTraffic:
                 role = Role.OPERATOR_JUNIOR
             branch = sim.rng.choice(BRANCHES) if action is Action.DISPATCH else None
             try:
-                command = tickets.command_from(action, branch=branch)
+                command = commands.command_from(action, branch=branch)
                 ticket = tickets.perform(ctx, sim.actor(role), row.id, command, at=now)
                 overtime = ticket.closed_at is not None and ticket.closed_at > ticket.deadline
                 if overtime and ticket.kind is TicketKind.COMPLAINT and sim.rng.random() < 0.7:

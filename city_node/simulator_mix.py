@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, insert, select
 
-from city_node import staff, tickets
+from city_node import commands, staff
 from city_node.context import CityContext, CityError
 from city_node.domain import (
     Action,
@@ -309,12 +309,12 @@ class Step:
     params: dict[str, Any] = field(default_factory=dict)
     compensate_fen: int = 0
 
-    def command(self) -> tickets.Command:
+    def command(self) -> commands.Command:
         """The lifecycle step as the typed command :func:`city_node.tickets.perform` takes."""
         if self.action is None:
             raise ValueError("a compensation step is not a lifecycle command")
         p = self.params
-        return tickets.command_from(
+        return commands.command_from(
             self.action,
             note=str(p.get("note", "")),
             branch=p.get("branch"),

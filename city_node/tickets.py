@@ -20,6 +20,16 @@ from sqlalchemy import Connection, Select, func, insert, select, update
 
 from city_node import domain
 from city_node.categories import UnknownCategory
+from city_node.commands import (
+    Command,
+    Dispatch,
+    RequestExtension,
+    Step,
+    Survey,
+    check_choice,
+    check_text,
+    command_from,
+)
 from city_node.context import Actor, CityContext, CityError
 from city_node.domain import (
     Action,
@@ -28,7 +38,6 @@ from city_node.domain import (
     FollowUp,
     HistoryEntry,
     NoteCode,
-    Satisfaction,
     Status,
     Ticket,
     TicketKind,
@@ -51,32 +60,11 @@ from city_node.ticket_store import (
 )
 from sync import outbox
 from sync.db import UnitOfWork
-from sync.limits import MAX_STEP_NOTE_CHARS
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 
 MAX_CONTENT = 10_000
 MAX_ID = 2**63 - 1  # the largest BIGINT
-MAX_EXTENSION_DAYS = 60
 MAX_COMPENSATION_FEN = 100_000_000  # one million yuan: anything above is a typing error
-MAX_NOTE = MAX_STEP_NOTE_CHARS
-
-
-def _enum(enum: Any, value: Any, field: str) -> Any:
-    try:
-        return enum(value)
-    except ValueError:
-        choices = ", ".join(e.value for e in enum)
-        raise CityError(f"{field} {value!r} is not one of: {choices}") from None
-
-
-def _text(value: str, field: str, *, required: bool = False, limit: int = MAX_NOTE) -> str:
-    if not isinstance(value, str):
-        raise CityError(f"{field} must be text")
-    if required and not value.strip():
-        raise CityError(f"{field} is required")
-    if len(value) > limit:
-        raise CityError(f"{field} is {len(value)} characters; at most {limit}")
-    return value
 
 
 def check_ticket_id(number: int) -> int:
@@ -116,10 +104,12 @@ class NewTicket:
 
 
 def _validated(ctx: CityContext, new: NewTicket) -> dict[str, Any]:
-    kind = _enum(TicketKind, new.kind, "kind")
-    channel = _enum(Channel, new.channel, "channel")
-    tier = _enum(CustomerTier, new.tier, "tier")
-    phone = normalise_phone(_text(new.customer_phone, "customer_phone", required=True, limit=32))
+    kind = check_choice(TicketKind, new.kind, "kind")
+    channel = check_choice(Channel, new.channel, "channel")
+    tier = check_choice(CustomerTier, new.tier, "tier")
+    phone = normalise_phone(
+        check_text(new.customer_phone, "customer_phone", required=True, limit=32)
+    )
     if new.category not in ctx.categories:
         raise CityError(f"category {new.category!r} is not in this city's category tree")
     return {
@@ -127,8 +117,8 @@ def _validated(ctx: CityContext, new: NewTicket) -> dict[str, Any]:
         "channel": channel,
         "tier": tier,
         "phone": phone,
-        "name": check_name(_text(new.customer_name, "customer_name", limit=200)).strip(),
-        "content": _text(new.content, "content", required=True, limit=MAX_CONTENT),
+        "name": check_name(check_text(new.customer_name, "customer_name", limit=200)).strip(),
+        "content": check_text(new.content, "content", required=True, limit=MAX_CONTENT),
     }
 
 
@@ -193,7 +183,7 @@ def _prepare(ctx: CityContext, actor: Actor, intake: Intake) -> Ticket:
         )
     if then is Action.DISPATCH and not branch.strip():
         raise CityError("dispatch needs the branch to send the ticket to")
-    _text(note, "note")
+    check_text(note, "note")
     try:
         ticket = domain.register(
             ticket_id=0,
@@ -225,82 +215,6 @@ def _with_id(ticket: Ticket, ticket_id: int) -> Ticket:
 # --- actions ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Step:
-    """An action that takes nothing but a note (answer, start, close, chase, escalate…)."""
-
-    action: Action
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class Dispatch:
-    """Send the ticket to ``branch`` (派单)."""
-
-    branch: str
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class Survey:
-    """The satisfaction callback; ``reopen`` with a dissatisfied outcome puts it back."""
-
-    outcome: Satisfaction
-    reopen: bool = False
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class RequestExtension:
-    """Ask the leader for ``days`` more working days, saying why."""
-
-    days: int
-    reason: str
-
-
-#: What can be done to a registered ticket, as a typed command (:func:`perform`).
-Command = Step | Dispatch | Survey | RequestExtension
-
-
-def _whole(value: Any, name: str, *, low: int, high: int) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise CityError(f"{name} must be a whole number, got {value!r}") from None
-    if not low <= number <= high:
-        raise CityError(f"{name} must be {low} to {high}, got {number}")
-    return number
-
-
-def command_from(
-    action: Action | str,
-    *,
-    note: str = "",
-    branch: str | None = None,
-    outcome: Satisfaction | str | None = None,
-    reopen: bool = False,
-    days: int | None = None,
-    reason: str | None = None,
-) -> Command:
-    """A person's request (an action name and the fields it takes, as the API, the console
-    and the CLI receive them) as a typed command, checked field by field: ``branch`` for
-    dispatch; ``outcome`` and ``reopen`` for survey; ``days`` and ``reason`` (else the note)
-    for an extension request. Refusals name the field."""
-    step = _enum(Action, action, "action")
-    note = _text(str(note or ""), "note")
-    if step is Action.DISPATCH:
-        where = _text(str(branch or ""), "branch", required=True, limit=200)
-        return Dispatch(branch=where, note=note)
-    if step is Action.SURVEY:
-        answer = _enum(Satisfaction, outcome, "outcome")
-        return Survey(outcome=answer, reopen=bool(reopen), note=note)
-    if step is Action.REQUEST_EXTENSION:
-        why = _text(str(reason or note), "reason", required=True)
-        more = _whole(0 if days is None else days, "days", low=1, high=MAX_EXTENSION_DAYS)
-        return RequestExtension(days=more, reason=why)
-    return Step(action=step, note=note)
-
-
 _SIMPLE: dict[Action, Callable[..., Ticket]] = {
     Action.ANSWER: domain.answer,
     Action.HAND_TO_SENIOR: domain.hand_to_senior,
@@ -314,18 +228,6 @@ _SIMPLE: dict[Action, Callable[..., Ticket]] = {
     Action.PROVINCE_RESOLVED: domain.province_resolved,
     Action.REJECT_EXTENSION: domain.reject_extension,
 }
-
-
-def _checked(command: Command) -> Command:
-    """``command`` through :func:`command_from`'s checks (also when built directly)."""
-    c = command
-    if isinstance(c, Dispatch):
-        return command_from(Action.DISPATCH, note=c.note, branch=c.branch)
-    if isinstance(c, Survey):
-        return command_from(Action.SURVEY, note=c.note, outcome=c.outcome, reopen=c.reopen)
-    if isinstance(c, RequestExtension):
-        return command_from(Action.REQUEST_EXTENSION, reason=c.reason, days=c.days)
-    return command_from(c.action, note=c.note)
 
 
 def _action_of(command: Command) -> Action:
@@ -370,7 +272,6 @@ def perform(
     also queues the Escalation (with the ticket's full history) for the hub, in the same
     transaction."""
     number = check_ticket_id(ticket_id)
-    command = _checked(command)
     step = _action_of(command)
     moment = at or ctx.now()
     with UnitOfWork(ctx.engine) as uow:
@@ -479,7 +380,7 @@ def record_compensation(
         raise CityError(
             f"compensation {fen!r}: give a whole number of fen, 0 to {MAX_COMPENSATION_FEN}"
         )
-    _text(note, "note", required=True)
+    check_text(note, "note", required=True)
     number = check_ticket_id(ticket_id)
     moment = at or ctx.now()
     with UnitOfWork(ctx.engine) as uow:
@@ -565,9 +466,9 @@ def _filtered(
     overtime_only: bool = False,
 ) -> Select[Any]:
     if status:
-        query = query.where(TICKETS.c.status == _enum(Status, status, "status").value)
+        query = query.where(TICKETS.c.status == check_choice(Status, status, "status").value)
     if kind:
-        query = query.where(TICKETS.c.kind == _enum(TicketKind, kind, "kind").value)
+        query = query.where(TICKETS.c.kind == check_choice(TicketKind, kind, "kind").value)
     if phone:
         query = query.where(TICKETS.c.customer_phone == normalise_phone(phone))
     if operator:

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Self, Unpack
 from fastapi import Path
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, model_validator
 
-from city_node import personal_data, qa, services, tickets
+from city_node import commands, personal_data, qa, services, tickets
 from city_node.context import Actor, CityContext
 from city_node.domain import (
     Action,
@@ -104,7 +104,7 @@ class ActionIn(RequestModel):
         False, description="survey: a dissatisfied customer reopens it"
     )
     days: Whole | None = Field(
-        None, ge=1, le=tickets.MAX_EXTENSION_DAYS, description="request_extension: working days"
+        None, ge=1, le=commands.MAX_EXTENSION_DAYS, description="request_extension: working days"
     )
     reason: StepNote | None = Field(None, description="request_extension: why")
 
@@ -144,7 +144,7 @@ def register_ticket(ctx: CityContext, user: StaffMember, body: TicketIn) -> int:
 
 
 def act_on_ticket(ctx: CityContext, user: StaffMember, ticket_id: int, body: ActionIn) -> None:
-    command = tickets.command_from(
+    command = commands.command_from(
         body.action,
         note=body.note,
         branch=body.branch,

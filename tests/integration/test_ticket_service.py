@@ -4,13 +4,14 @@ rework, repeat window, optimistic locking, bulk intake all-or-nothing."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from city_node import tickets
+from city_node import commands, tickets
 from city_node.context import Actor, CityError, Conflict, make_context
 from city_node.domain import Action, InvalidTicket, PermissionDenied, Role, Status
 from city_node.services import open_store
@@ -97,8 +98,9 @@ def test_repeat_window_is_configurable(ctx: Any) -> None:
 def test_a_stale_write_is_refused(ctx: Any) -> None:
     t = tickets.register(ctx, OP, _new(), at=FRIDAY, then=Action.DISPATCH, branch="B")
     # Two people load the same ticket; the second save must not overwrite the first.
+    from city_node.commands import Step
     from city_node.ticket_store import load_ticket, save_ticket
-    from city_node.tickets import Step, _run
+    from city_node.tickets import _run
     from sync.db import UnitOfWork
 
     with UnitOfWork(ctx.engine) as a:
@@ -167,21 +169,25 @@ def test_the_list_total_counts_what_the_list_shows(ctx: Any) -> None:
 
 
 def test_a_command_built_directly_meets_the_same_checks(ctx: Any) -> None:
-    """perform checks a typed command as command_from does: a script or a benchmark building
-    ``Dispatch(branch="")`` gets the same refusal as a person, and nothing is written."""
+    """A typed command checks its fields however it is made: a script or a benchmark
+    building ``Dispatch(branch="")`` for perform gets the same refusal as a person, and
+    nothing is written."""
     t = tickets.register(ctx, OP, _new(), at=FRIDAY)
     before = tickets.get(ctx, t.id)
-    refused: list[tuple[tickets.Command, str]] = [
-        (tickets.Dispatch(branch=""), "branch is required"),
-        (tickets.Dispatch(branch="B", note="x" * 20_000), "note is 20000 characters"),
-        (tickets.RequestExtension(days=0, reason="parts"), "days"),
-        (tickets.RequestExtension(days=2, reason=" "), "reason is required"),
-        (tickets.Step(action=Action.ANSWER, note="y" * 20_000), "note is 20000 characters"),
+    refused: list[tuple[Callable[[], commands.Command], str]] = [
+        (lambda: commands.Dispatch(branch=""), "branch is required"),
+        (lambda: commands.Dispatch(branch="B", note="x" * 20_000), "note is 20000 characters"),
+        (lambda: commands.RequestExtension(days=0, reason="parts"), "days"),
+        (lambda: commands.RequestExtension(days=2, reason=" "), "reason is required"),
+        (
+            lambda: commands.Step(action=Action.ANSWER, note="y" * 20_000),
+            "note is 20000 characters",
+        ),
     ]
-    for command, message in refused:
+    for make, message in refused:
         with pytest.raises(CityError, match=message):
-            tickets.perform(ctx, OP, t.id, command, at=FRIDAY + timedelta(minutes=5))
+            tickets.perform(ctx, OP, t.id, make(), at=FRIDAY + timedelta(minutes=5))
     after = tickets.get(ctx, t.id)
     assert (after.status, len(after.history)) == (before.status, len(before.history))
-    done = tickets.perform(ctx, OP, t.id, tickets.Dispatch(branch="B"), at=FRIDAY)
+    done = tickets.perform(ctx, OP, t.id, commands.Dispatch(branch="B"), at=FRIDAY)
     assert done.status is Status.DISPATCHED

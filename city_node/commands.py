@@ -1,0 +1,133 @@
+"""A ticket's actions as typed commands (what :func:`city_node.tickets.perform` carries out),
+and the field checks they share with registration.
+
+Each command checks its own fields when it is made, so one built directly (a script, a
+benchmark) meets the same limits as one :func:`command_from` makes from a person's request;
+refusals are ``CityError`` naming the field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from city_node.context import CityError
+from city_node.domain import Action, Satisfaction
+from sync.limits import MAX_STEP_NOTE_CHARS
+
+MAX_EXTENSION_DAYS = 60
+MAX_NOTE = MAX_STEP_NOTE_CHARS
+
+
+def check_choice(enum: Any, value: Any, field: str) -> Any:
+    """``enum(value)``, or ``CityError`` naming ``field`` and the words it takes."""
+    try:
+        return enum(value)
+    except ValueError:
+        choices = ", ".join(e.value for e in enum)
+        raise CityError(f"{field} {value!r} is not one of: {choices}") from None
+
+
+def check_text(value: str, field: str, *, required: bool = False, limit: int = MAX_NOTE) -> str:
+    """``value`` if it is text within ``limit`` (and not blank when ``required``)."""
+    if not isinstance(value, str):
+        raise CityError(f"{field} must be text")
+    if required and not value.strip():
+        raise CityError(f"{field} is required")
+    if len(value) > limit:
+        raise CityError(f"{field} is {len(value)} characters; at most {limit}")
+    return value
+
+
+@dataclass(frozen=True)
+class Step:
+    """An action that takes nothing but a note (answer, start, close, chase, escalate…)."""
+
+    action: Action
+    note: str = ""
+
+    def __post_init__(self) -> None:  # each command checks its fields, however it is built
+        check_text(self.note, "note")
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """Send the ticket to ``branch`` (派单)."""
+
+    branch: str
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        check_text(self.note, "note")
+        check_text(self.branch, "branch", required=True, limit=200)
+
+
+@dataclass(frozen=True)
+class Survey:
+    """The satisfaction callback; ``reopen`` with a dissatisfied outcome puts it back."""
+
+    outcome: Satisfaction
+    reopen: bool = False
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        check_text(self.note, "note")
+        check_choice(Satisfaction, self.outcome, "outcome")
+
+
+@dataclass(frozen=True)
+class RequestExtension:
+    """Ask the leader for ``days`` more working days, saying why."""
+
+    days: int
+    reason: str
+
+    def __post_init__(self) -> None:
+        check_text(self.reason, "reason", required=True)
+        if isinstance(self.days, bool) or not isinstance(self.days, int):
+            raise CityError(f"days must be a whole number, got {self.days!r}")
+        _whole(self.days, "days", low=1, high=MAX_EXTENSION_DAYS)
+
+
+#: What can be done to a registered ticket, as a typed command (:func:`perform`).
+Command = Step | Dispatch | Survey | RequestExtension
+
+
+def _whole(value: Any, name: str, *, low: int, high: int) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise CityError(f"{name} must be a whole number, got {value!r}") from None
+    if not low <= number <= high:
+        raise CityError(f"{name} must be {low} to {high}, got {number}")
+    return number
+
+
+def command_from(
+    action: Action | str,
+    *,
+    note: str = "",
+    branch: str | None = None,
+    outcome: Satisfaction | str | None = None,
+    reopen: bool = False,
+    days: int | None = None,
+    reason: str | None = None,
+) -> Command:
+    """A person's request (an action name and the fields it takes, as the API, the console
+    and the CLI receive them) as a typed command: ``branch`` for dispatch; ``outcome`` and
+    ``reopen`` for survey; ``days`` and ``reason`` (else the note) for an extension request.
+    The values are converted here, and checked (naming the field) here and by the command
+    itself, in the order a person reads them: the note first."""
+    step = check_choice(Action, action, "action")
+    note = check_text(str(note or ""), "note")
+    if step is Action.DISPATCH:
+        return Dispatch(branch=str(branch or ""), note=note)
+    if step is Action.SURVEY:
+        return Survey(
+            outcome=check_choice(Satisfaction, outcome, "outcome"), reopen=bool(reopen), note=note
+        )
+    if step is Action.REQUEST_EXTENSION:
+        why = check_text(str(reason or note), "reason", required=True)
+        more = _whole(0 if days is None else days, "days", low=1, high=MAX_EXTENSION_DAYS)
+        return RequestExtension(days=more, reason=why)
+    return Step(action=step, note=note)
