@@ -115,25 +115,23 @@ class CityNode:
             except BaseException:
                 stop.set()
                 await asyncio.gather(*tasks, return_exceptions=True)
-                self.engine.dispose()
-                raise
-            if stop.is_set():  # told to stop while the console was built: start nothing more
-                await asyncio.gather(*tasks, return_exceptions=True)
                 self._dispose()
-                return
+                raise
+        # Told to stop while the console was built: start nothing more, just wind down.
+        starting = not stop.is_set()
         routine = None
-        if self.settings.schedule:
+        if starting and self.settings.schedule:
             # Catch up first (a node down at 00:15 still drafts yesterday's report), then
             # leave the rest to the clock.
             if await asyncio.to_thread(scheduler.catch_up, self.ctx) and self.ctx.auto_approve:
                 self.link.wake()
             routine = scheduler.build(self.ctx, on_queued=self.link.wake)
             routine.start()
-        if self.console is not None:
+        if starting and self.console is not None:
             from sync.web.server import serve_until
 
             tasks.append(asyncio.create_task(serve_until(self.console, stop), name="console"))
-        for name, work in self.extras.companions:
+        for name, work in self.extras.companions if starting else ():
             tasks.append(asyncio.create_task(work(self.ctx, stop, self.link.wake), name=name))
         try:
             await asyncio.gather(*tasks)

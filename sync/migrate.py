@@ -20,6 +20,7 @@ province desk), does not load it.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
@@ -103,6 +104,7 @@ def _recorded_head(conn: Connection, script_location: str) -> str | None:
     return head if list(rows) == [head] else None
 
 
+@functools.cache  # the scripts do not change while a process runs; tests open many stores
 def _script_head(script_location: str) -> str | None:
     """The one head of the migration scripts at ``script_location`` (``package:dir`` or a
     directory), read from each script's ``revision`` and ``down_revision`` assignments
