@@ -162,7 +162,8 @@ def profile_hub(url: str, args: argparse.Namespace) -> None:
         engine.dispose()
     print(
         f"hub/{args.engine}/{args.bodies}: ingest_batch alone, "
-        f"{args.batches} batches of {args.batch_size}: "
+        f"{args.batches} batches of {args.batch_size}"
+        f"{''.join(f', without {part}' for part in args.without)}: "
         f"{envelopes / wall:,.0f} envelopes/s ({1e6 * wall / envelopes:.1f} µs/envelope wall, "
         f"{1e6 * cpu / envelopes:.1f} µs CPU{', under cProfile' if profiler else ''})"
     )
@@ -230,6 +231,18 @@ def profile_city(url: str, args: argparse.Namespace) -> None:
         print(_top(pstats.Stats(profiler), args.top))
 
 
+def _skip_for_attribution(parts: Sequence[str]) -> None:
+    """Replace the hub's rule check or figure landing by a no-op (``--without``): what the
+    ingest then costs less is what that part costs. Never a product path."""
+    import province_hub.ingest as ingest
+
+    names = vars(ingest)  # the module's globals, as its functions look them up
+    if "rules" in parts:
+        names["broken_rule"] = lambda *args, **kwargs: None
+    if "figures" in parts:
+        names["land_figures"] = lambda *args, **kwargs: None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.ingest_profile",
@@ -249,7 +262,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cprofile", action="store_true", help="profile and print hot spots")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
+    parser.add_argument(
+        "--without",
+        choices=("rules", "figures"),
+        action="append",
+        default=[],
+        help="for attribution only (hub side): skip the business rules (every body accepted) "
+        "or the landing of report figures, to see what they cost; repeatable",
+    )
     args = parser.parse_args(argv)
+    _skip_for_attribution(args.without)
     workdir = Path(tempfile.mkdtemp(prefix="fedsync_bench_"))
     databases = Databases(args.engine, workdir, args.pg_url)
     try:
