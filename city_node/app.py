@@ -43,7 +43,6 @@ __all__ = [
     "build",
     "build_console",
     "context_for",
-    "load_secret_key",
     "serve",
 ]
 

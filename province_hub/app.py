@@ -208,7 +208,8 @@ async def start_web(
     from province_hub.web.app import create_app
     from province_hub.web.context import HubWeb
     from province_hub.web.login_failures import StoreLoginThrottle
-    from sync.web.server import console_server, load_secret_key, serve_until
+    from sync.web.keys import load_secret_key
+    from sync.web.server import console_server, serve_until
 
     hub_web = HubWeb(
         engine=engine,

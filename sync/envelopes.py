@@ -15,7 +15,6 @@ raise ``MalformedEnvelope`` naming the field; business rules on the body's conte
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from hashlib import sha256
@@ -62,7 +61,7 @@ def body_kind(body: Message) -> str:
 
 
 def digest(body: Message) -> bytes:
-    return hashlib.sha256(body.SerializeToString(deterministic=True)).digest()
+    return sha256(body.SerializeToString(deterministic=True)).digest()
 
 
 def build_envelope(
@@ -167,7 +166,7 @@ def check_structure(
     return kind, canonical
 
 
-_DIGEST_SIZE = hashlib.sha256().digest_size
+_DIGEST_SIZE = sha256().digest_size
 
 
 def check_identity(envelopes: Sequence[pb.Envelope], city_code: str) -> None:

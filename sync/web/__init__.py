@@ -9,5 +9,6 @@ arguments: how to find the account, which exceptions mean which status, which la
 Modules: :mod:`sync.web.auth` (session, CSRF, credentials), :mod:`sync.web.throttle`
 (failed logins), :mod:`sync.web.i18n` (languages and shared labels), :mod:`sync.web.app`
 (middleware, error mapping, templates, static files, page rendering), :mod:`sync.web.server`
-(signing key file, uvicorn in the tier's loop).
+(uvicorn in the tier's loop), :mod:`sync.web.keys` (the signing key file, without the web
+stack), :mod:`sync.web.params` (query value types).
 """

@@ -1,6 +1,6 @@
 """Serving a console: uvicorn inside the tier's own event loop (the process owns
 SIGTERM/SIGINT and stops the console through its stop event). The session-signing key file
-is :mod:`sync.web.keys` (re-exported here)."""
+is :mod:`sync.web.keys`."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
-
-from sync.web.keys import load_secret_key as load_secret_key
 
 
 class ConsoleServer(uvicorn.Server):
