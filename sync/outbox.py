@@ -132,14 +132,20 @@ def initialise(conn: Connection, city_code: str) -> str:
     return epoch
 
 
+# Built once: ``append`` runs for every body a city queues, and building these per call cost
+# more than executing them (SQLAlchemy then finds the compiled form in its cache).
+_BUMP_SEQ = (
+    update(LinkState)
+    .where(LinkState.id == LINK_ROW_ID)
+    .values(last_seq=LinkState.last_seq + 1)
+    .returning(LinkState.last_seq, LinkState.city_code, LinkState.epoch)
+)
+_INSERT_ROW = insert(OutboxRow)
+
+
 def append(conn: Connection, body: Message, *, now: datetime | None = None) -> int:
     """Put ``body`` into the outbox in the caller's transaction; return its seq."""
-    bumped = conn.execute(
-        update(LinkState)
-        .where(LinkState.id == LINK_ROW_ID)
-        .values(last_seq=LinkState.last_seq + 1)
-        .returning(LinkState.last_seq, LinkState.city_code, LinkState.epoch)
-    ).one_or_none()
+    bumped = conn.execute(_BUMP_SEQ).one_or_none()
     if bumped is None:
         raise OutboxError("the outbox is not initialised (call outbox.initialise first)")
     moment = now or _now()
@@ -151,12 +157,13 @@ def append(conn: Connection, body: Message, *, now: datetime | None = None) -> i
         created_at=moment,
     )
     conn.execute(
-        insert(OutboxRow).values(
-            seq=bumped.last_seq,
-            kind=envelope.WhichOneof("body"),
-            created_at=moment,
-            envelope=envelope.SerializeToString(),
-        )
+        _INSERT_ROW,
+        {
+            "seq": bumped.last_seq,
+            "kind": envelope.WhichOneof("body"),
+            "created_at": moment,
+            "envelope": envelope.SerializeToString(),
+        },
     )
     seq: int = bumped.last_seq
     return seq

@@ -41,7 +41,8 @@ from city_node import services as city_services
 from city_node.store import create_schema as create_city_schema
 from province_hub.store import Record
 from province_hub.store import create_schema as create_hub_schema
-from sync.db import make_engine
+from sync import outbox
+from sync.db import UnitOfWork, make_engine
 from sync.outbox import LinkSnapshot, Outbox, OutboxRow
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.periods import today_in
@@ -302,6 +303,21 @@ class Producer:
                 f"city {self.code}: send returned seq {seq}, expected {self.sent}"
             )
 
+    def backlog(self, count: int, per_transaction: int = 500) -> None:
+        """Queue ``count`` bodies through the outbox the city itself uses, many per
+        transaction, so a large backlog is built in seconds rather than one commit apiece.
+        (Not all in one: each append updates the one link row, and PostgreSQL walks that
+        row's versions from the same transaction on every update.)"""
+        while count > 0:
+            chunk = min(count, per_transaction)
+            count -= chunk
+            with UnitOfWork(self.engine) as uow:
+                for _ in range(chunk):
+                    self.sent += 1
+                    seq = outbox.append(uow.conn, _suggestion(self.code, self.sent, self.day))
+                    assert seq == self.sent, f"city {self.code}: seq {seq}, expected {self.sent}"
+                uow.commit()
+
 
 class Background:
     """A bounded producer thread whose exception is re-raised by ``join``."""
@@ -423,7 +439,7 @@ def assert_exactly_once(
             .order_by(Record.seq)
         ).all()
     with city_engine.connect() as conn:
-        outbox = {
+        queued = {
             seq: pb.Envelope.FromString(envelope)
             for seq, envelope in conn.execute(select(OutboxRow.seq, OutboxRow.envelope)).all()
         }
@@ -435,8 +451,8 @@ def assert_exactly_once(
         f"last_seq={n} delivered_seq={snap.delivered_seq}; missing seqs {missing[:50]} "
         f"(of {len(missing)}), unexpected seqs {extra[:50]}\n{fed.describe()}"
     )
-    assert sorted(outbox) == list(range(1, n + 1)), f"city {code}: outbox rows are not 1..{n}"
-    wrong_digest = [row.seq for row in rows if row.digest != outbox[row.seq].content_digest]
+    assert sorted(queued) == list(range(1, n + 1)), f"city {code}: outbox rows are not 1..{n}"
+    wrong_digest = [row.seq for row in rows if row.digest != queued[row.seq].content_digest]
     assert not wrong_digest, (
         f"[{fed.engine_name}] city {code}: hub digest differs from the outbox envelope's for seqs "
         f"{wrong_digest[:50]} (of {len(wrong_digest)})\n{fed.describe()}"
@@ -513,20 +529,22 @@ def test_hub_sigkilled_repeatedly_while_cities_push(databases: Any, federation: 
 
 @pytest.mark.timeout(300)
 def test_city_sigkilled_mid_push(databases: Any, federation: Federation) -> None:
-    """One city with a 5000-envelope backlog queued before it starts; it is SIGKILLed three
+    """One city with a 12000-envelope backlog queued before it starts; it is SIGKILLed three
     times, each time as soon as the hub holds more than at the previous kill but not all
-    (polling the hub's database, plus 0-80 ms of jitter so the kill also lands between the
+    (polling the hub's database, plus 0-40 ms of jitter so the kill also lands between the
     hub's commit and the city's mark_delivered), then runs to completion: exactly once."""
     fed = federation
     rng = random.Random(SEED + 1)
-    backlog, kills = 5000, 3
+    # Big enough that three kills land mid-push even on a quiet machine, where the city
+    # pushes some 1,000 envelopes between the hub's count being seen and the kill.
+    backlog, kills = 12000, 3
     code = ROSTER_CODES[0]
     hub_url = databases("hub")
     hub_engine = fed.hub_engine(hub_url)
     city_url = databases("city")
     city_engine = fed.city_engine(city_url, code)
     producer = Producer(city_engine, code)
-    producer.send(backlog)
+    producer.backlog(backlog)
     assert snapshot(city_engine).last_seq == backlog
 
     hub = fed.hub(hub_url)
@@ -549,7 +567,7 @@ def test_city_sigkilled_mid_push(databases: Any, federation: Federation) -> None
             progressed, timeout=60, what=f"hub progress past {threshold} (kill {round_})",
             describe=fed.describe, interval=0.01,
         )  # fmt: skip
-        time.sleep(rng.uniform(0, 0.08))
+        time.sleep(rng.uniform(0, 0.04))
         city.kill()
         held_after = hub_count(hub_engine, code)
         snap = snapshot(city_engine)
