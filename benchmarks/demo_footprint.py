@@ -12,10 +12,15 @@ difference across the window). Processes are grouped as
   simulated province staff, which also writes the status the demo prints) — the cost of
   watching and driving the demo.
 
+The demo runs the city with the console as its own process and the other cities together in
+one (``city_node.demo_cities``); ``--process-per-city`` measures the demo with every city in
+its own process, as a deployment runs them.
+
 Prints a table and, last, one JSON line (``--json`` for the JSON only). Targets (issue
 13): total RSS <= 1.2 GB with 14 cities; demo driver CPU <= 10 % of the federation's.
 
     python -m benchmarks.demo_footprint [--cities 14] [--warmup 90] [--window 60]
+        [--process-per-city]
 
 Linux only (reads /proc).
 """
@@ -81,6 +86,9 @@ def _role(pid: int, demo_pid: int) -> str:
     text = [a.decode() for a in args if a]
     if any("demo_desk" in a for a in text):
         return "province desk"
+    if "city_node.demo_cities" in text:
+        codes = text[text.index("--codes") + 1].split(",")
+        return f"cities ×{len(codes)} (one process)"
     if "hub" in text:
         return "hub"
     if "city" in text:
@@ -89,9 +97,13 @@ def _role(pid: int, demo_pid: int) -> str:
     return " ".join(text[:4])
 
 
-def measure(cities: int, warmup: float, window: float) -> dict[str, object]:
+def measure(
+    cities: int, warmup: float, window: float, *, process_per_city: bool = False
+) -> dict[str, object]:
     workdir = Path(tempfile.mkdtemp(prefix="fedsync-footprint-"))
     command = [sys.executable, "-m", "sync.cli", "demo", "--cities", str(cities)]
+    if process_per_city:
+        command.append("--process-per-city")
     demo = subprocess.Popen(
         [*command, "--workdir", str(workdir / "demo")],
         stdout=subprocess.PIPE,
@@ -132,13 +144,14 @@ def measure(cities: int, warmup: float, window: float) -> dict[str, object]:
     ]
     return {
         "cities": cities,
+        "process_per_city": process_per_city,
         "warmup_s": warmup,
         "window_s": window,
         "processes": processes,
         "rss_total_mb": round(sum(rss.values()), 1),
         "pss_total_mb": round(sum(pss.values()), 1),
         "rss_city_mean_mb": round(
-            sum(r["rss_mb"] for r in processes if str(r["role"]).startswith("city"))  # type: ignore[misc]
+            sum(r["rss_mb"] for r in processes if str(r["role"]).startswith("cit"))  # type: ignore[misc]
             / max(1, cities),
             1,
         ),
@@ -154,8 +167,13 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=90.0, help="seconds before measuring")
     parser.add_argument("--window", type=float, default=60.0, help="seconds measured")
     parser.add_argument("--json", action="store_true", help="the JSON line only")
+    parser.add_argument(
+        "--process-per-city",
+        action="store_true",
+        help="every city in its own process (the demo's --process-per-city)",
+    )
     args = parser.parse_args()
-    result = measure(args.cities, args.warmup, args.window)
+    result = measure(args.cities, args.warmup, args.window, process_per_city=args.process_per_city)
     if not args.json:
         print(f"{'process':<24} {'RSS MB':>8} {'PSS MB':>8} {'CPU s':>8}")
         for p in result["processes"]:  # type: ignore[attr-defined]

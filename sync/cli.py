@@ -74,6 +74,7 @@ def _demo(args: argparse.Namespace) -> int:
         workdir=args.workdir,
         lang=args.lang,
         keep=args.keep,
+        process_per_city=args.process_per_city,
     )
 
 
@@ -168,6 +169,12 @@ def build_parser(*, tiers_too: bool = True) -> argparse.ArgumentParser:
         choices=["zh", "en"],
         default="zh",
         help="language of the demo's data: staff names, QA findings, province notices",
+    )
+    demo.add_argument(
+        "--process-per-city",
+        action="store_true",
+        help="run every city as its own `fedsync city` process, as a deployment does "
+        "(default: the city with the console alone, the others together in one process)",
     )
     demo.set_defaults(_handler=_demo)
     return parser

@@ -129,6 +129,7 @@ def run_demo(
     workdir: Path | None,
     lang: str = "zh",
     keep: bool = False,
+    process_per_city: bool = False,
 ) -> int:
     from sync.roster import load_roster
 
@@ -164,38 +165,28 @@ def run_demo(
         print(f"hub on 127.0.0.1:{port}; PKI, stores and logs in {base}")
         _migrate_city_stores(roster, base, env)
         # The first city also serves its staff console, to look at a living city; the
-        # others run without the web stack (smaller, see benchmarks/demo_footprint.py).
+        # others run without the web stack, all in one process unless each is asked for its
+        # own (see city_node/demo_cities.py and benchmarks/demo_footprint.py).
         console_port = _free_port()
-        for index, city in enumerate(roster):
-            console = (
-                [
-                    "--http-port",
-                    str(console_port),
-                    "--secret-key-file",
-                    str(base / f"city-{city.code}.console-key"),
-                ]
-                if index == 0
-                else []
-            )
+        common = ["--hub", f"127.0.0.1:{port}", "--pki-dir", str(pki_dir)]
+        common += ["--demo-traffic", "--demo-receipts", "--demo-lang", lang]
+        common += ["--heartbeat-seconds", "2"]
+        first, rest = roster[0], roster[1:]
+        console = ["--http-port", str(console_port), "--secret-key-file"]
+        console.append(str(base / f"city-{first.code}.console-key"))
+        alone = [first, *rest] if process_per_city else [first]
+        for city in alone:
             args = _fedsync(
-                "city",
-                "--code",
-                city.code,
-                "--hub",
-                f"127.0.0.1:{port}",
-                "--pki-dir",
-                str(pki_dir),
-                "--database-url",
-                _city_db(base, city.code),
-                "--demo-traffic",
-                "--demo-receipts",
-                "--demo-lang",
-                lang,
-                "--heartbeat-seconds",
-                "2",
-                *console,
+                "city", "--code", city.code, "--database-url", _city_db(base, city.code), *common
             )
+            if city is first:
+                args += console
             procs.append(_spawn(args, logs / f"city-{city.code}.log", env))
+        if rest and not process_per_city:
+            codes = ",".join(c.code for c in rest)
+            args = [sys.executable, "-m", "city_node.demo_cities", "--codes", codes]
+            args += ["--store-dir", str(base), *common]
+            procs.append(_spawn(args, logs / "cities.log", env))
         status_file = base / "demo-status.json"
         desk_args = [sys.executable, "-m", "province_hub.demo_desk", "--database-url", hub_db]
         desk_args += ["--cities", ",".join(c.code for c in roster), "--lang", lang]
@@ -329,7 +320,7 @@ DEMO_SUPERVISOR = "supervisor"
 
 
 def _city_db(base: Path, code: str) -> str:
-    return f"sqlite:///{base / f'city-{code}.sqlite'}"
+    return f"sqlite:///{base / f'city-{code}.sqlite'}"  # as city_node.demo_cities.store_url
 
 
 def _migrate_city_stores(roster: Sequence[City], base: Path, env: dict[str, str]) -> None:

@@ -206,7 +206,8 @@ def test_hub_and_city_processes_work_and_stop_cleanly(tmp_path: Path):
 
 @pytest.mark.slow
 def test_demo_shows_the_whole_federation(tmp_path: Path):
-    """`fedsync demo`: 14 city processes, records pushed, one announcement read by all 14."""
+    """`fedsync demo`: 14 city nodes (Lanzhou with its console alone, the others in one
+    process), records pushed, one announcement read by all 14."""
     workdir = tmp_path / "demo"
     # 45 s: on a loaded 2-core runner Lanzhou (the console and the largest backfill, then
     # last week's drafts for the visitor) made its first contact after 25 s.
