@@ -22,6 +22,7 @@ import asyncio
 import logging
 import signal
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from city_node.settings import CitySettings
@@ -81,6 +82,12 @@ async def run_nodes(settings: list[CitySettings]) -> int:
     nodes = [build(s, demo_extras(s)) for s in settings]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    # The nodes' work in threads (a store's backfill, the traffic's ticks, the link's
+    # certificate checks) goes to the loop's default pool: sized per node, so that one
+    # city's long backfill never holds up another's link as a pool of six would.
+    loop.set_default_executor(
+        ThreadPoolExecutor(max_workers=4 * len(nodes), thread_name_prefix="demo-cities")
+    )
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     for s in settings:
