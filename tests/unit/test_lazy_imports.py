@@ -1,7 +1,7 @@
 """The web stack is loaded only by a process that serves a web page.
 
 A city without a console and a hub without an HTTP port import neither FastAPI, Starlette,
-pydantic, Jinja, uvicorn nor openpyxl: the demo runs 13 such cities and the ingest
+pydantic, Jinja, uvicorn nor openpyxl: the demo runs 13 such cities (in one process) and the ingest
 benchmark such a hub, and each of those imports costs tens of MB of resident memory per
 process and a fraction of a second of start-up (README "Demo footprint"). Each case runs in
 a fresh interpreter, so what another test imported does not count.
@@ -51,8 +51,10 @@ def _loaded_after(statements: str) -> set[str]:
         "import sync.cli; sync.cli.build_parser()\nimport city_node.app",
         # What `fedsync hub` runs without --http-port.
         "import sync.cli; sync.cli.build_parser()\nimport province_hub.app",
+        # The demo's process of cities without a console, with what it runs.
+        "import city_node.demo_cities, city_node.app, city_node.simulator_live",
     ],
-    ids=["city-without-console", "hub-without-http"],
+    ids=["city-without-console", "hub-without-http", "demo-cities"],
 )
 def test_a_process_without_a_web_port_does_not_import_the_web_stack(statements: str) -> None:
     assert _loaded_after(statements) == set()
