@@ -32,7 +32,7 @@ from city_node.context import Actor, CityError, NotFound
 from city_node.domain import STAFF_ROLES, Action, Role
 from city_node.store import Staff
 from sync.db import UnitOfWork
-from sync.passwords import MIN_PASSWORD, burn, hash_password
+from sync.passwords import MIN_PASSWORD, burn, hash_password, password_problem
 from sync.passwords import verify_password as _verify
 
 __all__ = [
@@ -74,12 +74,9 @@ def _role(value: str | Role) -> Role:
 
 def check_password(password: str, staff_id: str) -> str:
     """``password`` if it may be an account's password, else ``CityError`` saying why."""
-    if len(password) < MIN_PASSWORD:
-        raise CityError(f"password must have at least {MIN_PASSWORD} characters")
-    if not password.strip():
-        raise CityError("password must not be only spaces")
-    if password.strip().casefold() == staff_id.casefold():
-        raise CityError("password must not be the staff id")
+    problem = password_problem(password, staff_id)
+    if problem:
+        raise CityError(problem)
     return password
 
 

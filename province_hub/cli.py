@@ -258,42 +258,87 @@ def _staff_list(args: argparse.Namespace) -> int:
 def _staff_disable(args: argparse.Namespace) -> int:
     from province_hub import staff
 
-    try:
-        staff.set_active(_staff_engine(args), staff_id=args.id, active=False, by=_shell_user())
-    except staff.UnknownStaff as exc:
-        raise ConfigError(str(exc)) from None
+    staff.set_active(_staff_engine(args), staff_id=args.id, active=False, by=_shell_user())
     print(f"hub staff {args.id} disabled (signed out at their next click)")
     return 0
 
 
-def _add_staff_commands(hub_sub: SubParsers) -> None:
-    from province_hub.staff import HubRole, StaffError
+def _staff_enable(args: argparse.Namespace) -> int:
+    from province_hub import staff
 
-    staff_parser = hub_sub.add_parser("staff", help="supervisor web accounts: add, list, disable")
-    staff_sub = staff_parser.add_subparsers(
-        dest="_staff", required=True, metavar="[add|list|disable]"
-    )
-    add = staff_sub.add_parser("add", help="create a hub account")
-    add.add_argument("--id", required=True, help="sign-in id: 2-64 letters, digits, . _ -")
-    add.add_argument("--name", default="", help="the person's name")
-    add.add_argument("--role", required=True, choices=[r.value for r in HubRole])
-    secret = add.add_mutually_exclusive_group()
+    staff.set_active(_staff_engine(args), staff_id=args.id, active=True, by=_shell_user())
+    print(f"hub staff {args.id} enabled (with their password as it was)")
+    return 0
+
+
+def _staff_password(args: argparse.Namespace) -> int:
+    from province_hub import staff
+
+    password = read_password(args)
+    staff.reset_password(_staff_engine(args), staff_id=args.id, password=password, by=_shell_user())
+    print(f"hub staff {args.id}: password reset (their open sessions ended)")
+    return 0
+
+
+def _staff_role(args: argparse.Namespace) -> int:
+    from province_hub import staff
+
+    member = staff.set_role(_staff_engine(args), staff_id=args.id, role=args.role, by=_shell_user())
+    print(f"hub staff {member.id} is {member.role.value} (their open sessions ended)")
+    return 0
+
+
+def _password_flags(parser: argparse.ArgumentParser) -> None:
+    secret = parser.add_mutually_exclusive_group()
     secret.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
     secret.add_argument(
         "--password", help="the password (visible in the process list: prefer --password-stdin)"
     )
+
+
+def _add_staff_commands(hub_sub: SubParsers) -> None:
+    from province_hub.staff import HubRole, StaffError, UnknownStaff
+
+    staff_parser = hub_sub.add_parser(
+        "staff",
+        help="supervisor web accounts: add, list, disable, enable, reset-password, set-role",
+    )
+    staff_sub = staff_parser.add_subparsers(
+        dest="_staff", required=True, metavar="[add|list|disable|enable|reset-password|set-role]"
+    )
+    roles = [r.value for r in HubRole]
+    add = staff_sub.add_parser("add", help="create a hub account")
+    add.add_argument("--id", required=True, help="sign-in id: 2-64 letters, digits, . _ -")
+    add.add_argument("--name", default="", help="the person's name")
+    add.add_argument("--role", required=True, choices=roles)
+    _password_flags(add)
     add.set_defaults(_handler=_staff_add)
     listing = staff_sub.add_parser("list", help="list hub accounts")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(_handler=_staff_list)
-    disable = staff_sub.add_parser("disable", help="disable a hub account")
+    disable = staff_sub.add_parser("disable", help="disable a hub account (its sessions end)")
     disable.add_argument("--id", required=True)
     disable.set_defaults(_handler=_staff_disable)
-    for sub in (add, listing, disable):
+    enable = staff_sub.add_parser("enable", help="let a disabled hub account sign in again")
+    enable.add_argument("--id", required=True)
+    enable.set_defaults(_handler=_staff_enable)
+    password = staff_sub.add_parser(
+        "reset-password", help="give a hub account a new password (its sessions end)"
+    )
+    password.add_argument("--id", required=True)
+    _password_flags(password)
+    password.set_defaults(_handler=_staff_password)
+    role = staff_sub.add_parser(
+        "set-role", help="move a hub account to another role (its sessions end)"
+    )
+    role.add_argument("--id", required=True)
+    role.add_argument("--role", required=True, choices=roles)
+    role.set_defaults(_handler=_staff_role)
+    for sub in (add, listing, disable, enable, password, role):
         add_arguments(sub, HubSettings, nested=True)
-    refusals(staff_parser, StaffError)
+    refusals(staff_parser, StaffError, UnknownStaff)
 
 
 # --- parser --------------------------------------------------------------------------------

@@ -2,7 +2,15 @@
 
 The roles are the province's posts (mission.md, "People at each tier"); what each may open
 is the web's area table (:mod:`province_hub.web.access`). Passwords are scrypt hashes with
-a random salt per account (:mod:`sync.passwords`, the same scheme as the city's staff).
+a random salt per account (:mod:`sync.passwords`, the same scheme and rules as the city's
+staff).
+
+Accounts are managed at the hub's shell (``fedsync hub staff``: add, disable, enable,
+reset a password, change a role); a member changes their own password in the supervisor
+web. Each change but enabling moves the account's ``session_generation`` on, and so does
+logging out (:func:`end_sessions`): the web signs the generation into its session cookie
+and refuses a cookie of an older one, so these end every open session of the account,
+copies of the cookie included. Every change is in the audit log.
 """
 
 from __future__ import annotations
@@ -11,14 +19,15 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from province_hub import audit
 from province_hub.audit import CLI_ADDRESS, Action
 from province_hub.store import HubStaff
 from sync.db import UnitOfWork
-from sync.passwords import MIN_PASSWORD, burn, hash_password, verify_password
+from sync.passwords import burn, hash_password, password_problem, verify_password
 
 _ID = re.compile(r"^[A-Za-z0-9._-]{2,64}$")
 
@@ -46,6 +55,18 @@ class HubMember:
     name: str
     role: HubRole
     active: bool
+    #: The account's session generation (see the module's docs).
+    generation: int = 0
+
+
+def _member(row: Any) -> HubMember:
+    return HubMember(row.id, row.name, HubRole(row.role), row.active, row.session_generation)
+
+
+def _check_password(password: str, staff_id: str) -> None:
+    problem = password_problem(password, staff_id)
+    if problem:
+        raise StaffError(problem)
 
 
 def _role(value: str | HubRole) -> HubRole:
@@ -72,8 +93,7 @@ def add_staff(
     if not _ID.match(staff_id):
         raise StaffError(f"staff id {staff_id!r}: use 2-64 letters, digits, '.', '_' or '-'")
     the_role = _role(role)
-    if len(password) < MIN_PASSWORD:
-        raise StaffError(f"password must have at least {MIN_PASSWORD} characters")
+    _check_password(password, staff_id)
     display = name.strip() or staff_id
     with UnitOfWork(engine) as uow:
         taken = uow.conn.execute(select(HubStaff.id).where(HubStaff.id == staff_id)).first()
@@ -102,16 +122,23 @@ def add_staff(
     return HubMember(staff_id, display, the_role, True)
 
 
+def _change(conn: Connection, staff_id: str, *, end_sessions: bool = True, **values: Any) -> Any:
+    """Apply ``values`` to the account (its sessions end unless told otherwise); the row."""
+    if end_sessions:
+        values["session_generation"] = HubStaff.session_generation + 1
+    done = conn.execute(update(HubStaff).where(HubStaff.id == staff_id).values(**values))
+    if done.rowcount != 1:
+        raise UnknownStaff(f"no hub staff member {staff_id!r}")
+    return conn.execute(select(HubStaff).where(HubStaff.id == staff_id)).one()
+
+
 def set_active(
     engine: Engine, *, staff_id: str, active: bool, by: str = "", address: str = CLI_ADDRESS
 ) -> None:
-    """Disable or re-enable an account (audited like :func:`add_staff`)."""
+    """Disable an account (its web sessions end) or re-enable it with its password as it
+    was (audited like :func:`add_staff`)."""
     with UnitOfWork(engine) as uow:
-        done = uow.conn.execute(
-            update(HubStaff).where(HubStaff.id == staff_id).values(active=active)
-        )
-        if done.rowcount != 1:
-            raise UnknownStaff(f"no hub staff member {staff_id!r}")
+        _change(uow.conn, staff_id, end_sessions=not active, active=active)
         audit.record(
             uow.conn,
             actor=by,
@@ -124,6 +151,95 @@ def set_active(
         uow.commit()
 
 
+def reset_password(
+    engine: Engine, *, staff_id: str, password: str, by: str = "", address: str = CLI_ADDRESS
+) -> None:
+    """Give an account a new password (the administrator's, at the shell); its web sessions
+    end. Audited."""
+    _check_password(password, staff_id)
+    with UnitOfWork(engine) as uow:
+        _change(uow.conn, staff_id, password_hash=hash_password(password))
+        audit.record(
+            uow.conn,
+            actor=by,
+            role="",
+            action=Action.STAFF_CHANGED,
+            target=f"staff:{staff_id}",
+            detail="password reset",
+            address=address,
+        )
+        uow.commit()
+
+
+def set_role(
+    engine: Engine,
+    *,
+    staff_id: str,
+    role: str | HubRole,
+    by: str = "",
+    address: str = CLI_ADDRESS,
+) -> HubMember:
+    """Move an account to another role; its web sessions end (what it may open changed).
+    Audited; the same role again changes nothing."""
+    the_role = _role(role)
+    with UnitOfWork(engine) as uow:
+        row = uow.conn.execute(
+            select(HubStaff).where(HubStaff.id == staff_id).with_for_update()
+        ).first()
+        if row is None:
+            raise UnknownStaff(f"no hub staff member {staff_id!r}")
+        if row.role == the_role.value:
+            return _member(row)
+        row = _change(uow.conn, staff_id, role=the_role.value)
+        audit.record(
+            uow.conn,
+            actor=by,
+            role="",
+            action=Action.STAFF_CHANGED,
+            target=f"staff:{staff_id}",
+            detail=f"role {the_role.value}",
+            address=address,
+        )
+        uow.commit()
+    return _member(row)
+
+
+def change_own_password(
+    engine: Engine, member: HubMember, *, current: str, new: str, address: str
+) -> HubMember:
+    """A member's own new password, given the current one; every session of the account
+    ends, the caller signs the member in again under the new generation. Audited."""
+    with engine.connect() as conn:
+        row = conn.execute(select(HubStaff).where(HubStaff.id == member.id)).first()
+    if row is None or not row.active:
+        raise UnknownStaff(f"no active hub staff member {member.id!r}")
+    if not verify_password(current, row.password_hash):
+        raise StaffError("the current password is wrong")
+    _check_password(new, member.id)
+    if new == current:
+        raise StaffError("the new password is the current one")
+    with UnitOfWork(engine) as uow:
+        row = _change(uow.conn, member.id, password_hash=hash_password(new))
+        audit.record(
+            uow.conn,
+            actor=member.id,
+            role=member.role.value,
+            action=Action.STAFF_CHANGED,
+            target=f"staff:{member.id}",
+            detail="own password changed",
+            address=address,
+        )
+        uow.commit()
+    return _member(row)
+
+
+def end_sessions(engine: Engine, staff_id: str) -> None:
+    """End every web session of the account (logging out): its generation moves on."""
+    with UnitOfWork(engine) as uow:
+        _change(uow.conn, staff_id)
+        uow.commit()
+
+
 def authenticate(engine: Engine, staff_id: str, password: str) -> HubMember | None:
     """The active account whose password this is, else None (same answer, and the same
     time, for an unknown id and a wrong password, so ids cannot be probed)."""
@@ -132,18 +248,20 @@ def authenticate(engine: Engine, staff_id: str, password: str) -> HubMember | No
     if row is None:
         burn(password)
         return None
-    if not row.active or not verify_password(password, row.password_hash):
+    # Check the password even for a disabled account: answering at once would tell it apart.
+    right = verify_password(password, row.password_hash)
+    if not row.active or not right:
         return None
-    return HubMember(row.id, row.name, HubRole(row.role), row.active)
+    return _member(row)
 
 
 def get_staff(engine: Engine, staff_id: str) -> HubMember | None:
     with engine.connect() as conn:
         row = conn.execute(select(HubStaff).where(HubStaff.id == staff_id)).first()
-    return None if row is None else HubMember(row.id, row.name, HubRole(row.role), row.active)
+    return None if row is None else _member(row)
 
 
 def list_staff(engine: Engine) -> list[HubMember]:
     with engine.connect() as conn:
         rows = conn.execute(select(HubStaff).order_by(HubStaff.role, HubStaff.id)).all()
-    return [HubMember(r.id, r.name, HubRole(r.role), r.active) for r in rows]
+    return [_member(r) for r in rows]

@@ -156,6 +156,9 @@ class HubStaff(Base):
     password_hash: Mapped[str] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: Moves on when the account is disabled, its password or role changes, or it logs out;
+    #: a web session carries the generation it was signed under and ends when it differs.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class SuggestionSeen(Base):

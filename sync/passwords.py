@@ -16,6 +16,17 @@ _N, _R, _P = 2**14, 8, 1
 MIN_PASSWORD = 12
 
 
+def password_problem(password: str, account_id: str) -> str | None:
+    """Why ``password`` may not be the password of ``account_id`` (None: it may)."""
+    if len(password) < MIN_PASSWORD:
+        return f"password must have at least {MIN_PASSWORD} characters"
+    if not password.strip():
+        return "password must not be only spaces"
+    if password.strip().casefold() == account_id.casefold():
+        return "password must not be the staff id"
+    return None
+
+
 def hash_password(password: str) -> str:
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)

@@ -81,7 +81,9 @@ def _session_member(request: Request) -> tuple[HubMember, Session] | None:
     if session is None or session.staff_id is None:
         return None
     member = staff.get_staff(_engine(request), session.staff_id)
-    if member is None or not member.active:
+    # A cookie signed under an older generation: the account logged out, was disabled, or
+    # its password or role changed since (province_hub.staff).
+    if member is None or not member.active or session.generation != member.generation:
         return None
     return member, session
 

@@ -23,7 +23,15 @@ from fastapi import FastAPI
 from province_hub.consolidation import FiguresError
 from province_hub.desk import CaseNotFound, CaseResolved, DeskError
 from province_hub.notices import NoticeError, NoticeForbidden, NoticeNotFound
-from province_hub.web import api, desk_api, desk_pages, notice_api, notice_pages, pages
+from province_hub.web import (
+    account_pages,
+    api,
+    desk_api,
+    desk_pages,
+    notice_api,
+    notice_pages,
+    pages,
+)
 from province_hub.web.context import HubWeb
 from province_hub.web.i18n import TABLE
 from sync.web.app import ConsoleSpec, create_console_app
@@ -87,4 +95,5 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(desk_pages.router)
     app.include_router(notice_pages.router)
+    app.include_router(account_pages.router)
     return app

@@ -198,7 +198,7 @@ def login(
         return render(request, "login.html", status_code=401, next=target, failed=True)
     response = RedirectResponse(_home_for(member) if target == "/" else target, status_code=303)
     # A new token at login: one seen before signing in is no use afterwards.
-    set_session(request, response, Session.fresh(member.id))
+    set_session(request, response, Session.fresh(member.id, generation=member.generation))
     return response
 
 
@@ -206,14 +206,19 @@ def login(
 def logout(request: Request) -> Response:
     session = session_of(request)
     if session is not None and session.staff_id is not None:
-        member = staff.get_staff(hub_of(request).engine, session.staff_id)
-        audit.record_alone(
-            hub_of(request).engine,
-            actor=session.staff_id,
-            role=member.role.value if member else "",
-            action=Action.LOGOUT,
-            address=client_address(request),
-        )
+        engine = hub_of(request).engine
+        member = staff.get_staff(engine, session.staff_id)
+        if member is not None and session.generation == member.generation:
+            # Logging out ends every session of the account (a copied cookie too); a cookie
+            # that had ended already logs nobody out.
+            staff.end_sessions(engine, member.id)
+            audit.record_alone(
+                engine,
+                actor=member.id,
+                role=member.role.value,
+                action=Action.LOGOUT,
+                address=client_address(request),
+            )
     response = RedirectResponse("/login", status_code=303)
     set_session(request, response, Session.fresh())
     return response

@@ -627,6 +627,14 @@ def test_every_state_changing_route_writes_its_audit_row(live: Live) -> None:
             lambda: api("/api/v1/traces", "gm_hotline", {"city_code": OLD, "ticket_id": "6"}),
             {Action.TRACE_REQUESTED},
         ),
+        "/account/password": (
+            lambda: page(
+                "/account/password",
+                "statistics_manager",
+                {"current": PASSWORD, "new": "another-secret-42", "again": "another-secret-42"},
+            ),
+            {Action.STAFF_CHANGED},
+        ),
     }
     app = web_app(live.engine)
     changing = {
