@@ -138,3 +138,28 @@ def test_supervisor_overview_trends_comparison_exports_language(page: Any, hub_u
     page.goto(f"{hub_url}/overview")
     assert page.locator("html").get_attribute("lang") == "en"  # it sticks
     assert "Lanzhou" in page.locator("#tbl-figures").inner_text()
+
+
+def test_a_member_changes_their_own_password_from_the_header(page: Any, hub_url: str) -> None:
+    page.goto(f"{hub_url}/login")
+    page.fill("#staff_id", "announcer")
+    page.fill("#password", PASSWORD)
+    page.click("#login")
+    page.wait_for_url(re.compile(r".*/links$"))
+    page.click("#account-link")  # the name in the header
+    page.wait_for_url(re.compile(r".*/account$"))
+    assert "announcer" in page.locator("#account-who").inner_text()
+    page.fill("#current", "not-the-password")
+    page.fill("#new", "announcer-new-secret")
+    page.fill("#again", "announcer-new-secret")
+    page.click("#change-password")
+    assert "the current password is wrong" in page.locator("#error-message").inner_text()
+    page.fill("#current", PASSWORD)
+    page.fill("#new", "announcer-new-secret")
+    page.fill("#again", "announcer-new-secret")
+    page.click("#change-password")
+    page.wait_for_url(re.compile(r".*/account\?changed=1$"))
+    assert page.locator("#password-changed").is_visible()
+    # Still signed in, under the new password's session.
+    page.goto(f"{hub_url}/links")
+    assert page.url.endswith("/links")
