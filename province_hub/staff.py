@@ -109,17 +109,33 @@ def add_staff(
                 created_at=datetime.now(UTC),
             )
         )
-        audit.record(
-            uow.conn,
-            actor=by,
-            role="",
-            action=Action.STAFF_ADDED,
-            target=f"staff:{staff_id}",
-            detail=f"role {the_role.value}",
-            address=address,
+        _audit(
+            uow.conn, staff_id, Action.STAFF_ADDED, f"role {the_role.value}", by=by, address=address
         )
         uow.commit()
     return HubMember(staff_id, display, the_role, True)
+
+
+def _audit(
+    conn: Connection,
+    staff_id: str,
+    action: Action,
+    detail: str,
+    *,
+    by: str,
+    address: str,
+    role: str = "",
+) -> None:
+    """The audit row of a change to account ``staff_id``, in the change's transaction."""
+    audit.record(
+        conn,
+        actor=by,
+        role=role,
+        action=action,
+        target=f"staff:{staff_id}",
+        detail=detail,
+        address=address,
+    )
 
 
 def _change(conn: Connection, staff_id: str, *, end_sessions: bool = True, **values: Any) -> Any:
@@ -139,13 +155,12 @@ def set_active(
     was (audited like :func:`add_staff`)."""
     with UnitOfWork(engine) as uow:
         _change(uow.conn, staff_id, end_sessions=not active, active=active)
-        audit.record(
+        _audit(
             uow.conn,
-            actor=by,
-            role="",
-            action=Action.STAFF_CHANGED if active else Action.STAFF_DISABLED,
-            target=f"staff:{staff_id}",
-            detail="enabled" if active else "disabled",
+            staff_id,
+            Action.STAFF_CHANGED if active else Action.STAFF_DISABLED,
+            "enabled" if active else "disabled",
+            by=by,
             address=address,
         )
         uow.commit()
@@ -159,15 +174,7 @@ def reset_password(
     _check_password(password, staff_id)
     with UnitOfWork(engine) as uow:
         _change(uow.conn, staff_id, password_hash=hash_password(password))
-        audit.record(
-            uow.conn,
-            actor=by,
-            role="",
-            action=Action.STAFF_CHANGED,
-            target=f"staff:{staff_id}",
-            detail="password reset",
-            address=address,
-        )
+        _audit(uow.conn, staff_id, Action.STAFF_CHANGED, "password reset", by=by, address=address)
         uow.commit()
 
 
@@ -191,13 +198,12 @@ def set_role(
         if row.role == the_role.value:
             return _member(row)
         row = _change(uow.conn, staff_id, role=the_role.value)
-        audit.record(
+        _audit(
             uow.conn,
-            actor=by,
-            role="",
-            action=Action.STAFF_CHANGED,
-            target=f"staff:{staff_id}",
-            detail=f"role {the_role.value}",
+            staff_id,
+            Action.STAFF_CHANGED,
+            f"role {the_role.value}",
+            by=by,
             address=address,
         )
         uow.commit()
@@ -220,14 +226,14 @@ def change_own_password(
         raise StaffError("the new password is the current one")
     with UnitOfWork(engine) as uow:
         row = _change(uow.conn, member.id, password_hash=hash_password(new))
-        audit.record(
+        _audit(
             uow.conn,
-            actor=member.id,
-            role=member.role.value,
-            action=Action.STAFF_CHANGED,
-            target=f"staff:{member.id}",
-            detail="own password changed",
+            member.id,
+            Action.STAFF_CHANGED,
+            "own password changed",
+            by=member.id,
             address=address,
+            role=member.role.value,
         )
         uow.commit()
     return _member(row)
