@@ -1,7 +1,13 @@
-"""Short references people can say and write for province notices: ``N-20261127-3``, the
-third notice this city got from the province that day (the day the province issued it, in
-the federation's zone). The wire seq — a millisecond-clock number near 1.8e12 — stays the
-key in the store and in receipts; a person never has to read it out."""
+"""How province notices are named to a person.
+
+Short references people can say and write: ``N-20261127-3``, the third notice this city got
+from the province that day (the day the province issued it, in the federation's zone). The
+wire seq — a millisecond-clock number near 1.8e12 — stays the key in the store and in
+receipts; a person never has to read it out.
+
+Titles in the reader's language for the notices the hub writes itself (a rejection, an
+escalation's resolution, a trace request): their wire title is the hub's English text, and
+what they are about is in their payload (:func:`notice_titles`)."""
 
 from __future__ import annotations
 
@@ -11,9 +17,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from google.protobuf.message import DecodeError
 from sqlalchemy import Engine, func, select
 
+from city_node.labels import label
 from city_node.store import InboxNotice
+from sync.pb.fedsync.v1 import federation_pb2 as pb
+from sync.web.i18n import Lang
 
 
 def _day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
@@ -44,3 +54,35 @@ def notice_refs(engine: Engine, notices: Sequence[Any], zone: ZoneInfo) -> dict[
             for index, seq in enumerate(sorted(seqs), start=int(before) + 1):
                 refs[seq] = f"N-{day:%Y%m%d}-{index}"
     return refs
+
+
+def _machine_title(notice: pb.Notice, lang: Lang) -> str | None:
+    if notice.HasField("rejection"):
+        kind = notice.rejection.body_kind
+        named = label(lang, f"body_{kind}")
+        return (
+            label(lang, "title_rejection")
+            .replace("KIND", kind if named == f"body_{kind}" else named)
+            .replace("SEQ", str(notice.rejection.seq))
+        )
+    if notice.HasField("escalation_resolution"):
+        ticket = notice.escalation_resolution.ticket_id
+        return label(lang, "title_escalation_resolution").replace("TICKET", ticket)
+    if notice.HasField("trace_request"):
+        return label(lang, "title_trace_request").replace("TICKET", notice.trace_request.ticket_id)
+    return None
+
+
+def notice_titles(notices: Sequence[Any], lang: Lang) -> dict[int, str]:
+    """notice seq -> the title to show: the hub's own notices named in ``lang`` from their
+    payload, every other notice by the title its author gave."""
+    titles: dict[int, str] = {}
+    for n in notices:
+        title = None
+        if n.kind in ("REJECTION", "ESCALATION_RESOLUTION", "TRACE_REQUEST"):
+            try:
+                title = _machine_title(pb.Notice.FromString(n.payload), lang)
+            except DecodeError:
+                title = None  # stored as it came: show the wire title
+        titles[int(n.notice_seq)] = title or n.title
+    return titles

@@ -38,7 +38,7 @@ from city_node.domain import (
     TicketKind,
 )
 from city_node.link_view import link_view
-from city_node.notice_refs import notice_refs
+from city_node.notice_refs import notice_refs, notice_titles
 from city_node.staff import StaffMember
 from city_node.web import models
 from city_node.web.auth import (
@@ -53,7 +53,7 @@ from city_node.web.auth import (
 )
 from city_node.web.i18n import Lang
 from sync.passwords import MIN_PASSWORD
-from sync.web.app import render_page
+from sync.web.app import lang_of, render_page
 from sync.web.auth import NotAllowed, TooManyAttempts, safe_next, set_session
 from sync.web.throttle import checked_login
 from sync.zones import zone_label
@@ -487,6 +487,7 @@ def inbox_page(request: Request, user: User) -> Response:
             ctx.engine, [n.notice_seq for n in notices if n.kind == "STANDARD_ANSWER"]
         ),
         refs=notice_refs(ctx.engine, notices, ctx.zone),
+        titles=notice_titles(notices, lang_of(request)),
         may_receipt=may(user.role, "inbox.receipt"),
     )
 

@@ -117,3 +117,67 @@ def test_a_notice_without_priority_is_kept_as_normal(databases: Any) -> None:
         assert (stored.notice_seq, stored.priority) == (7, "NORMAL")
     finally:
         engine.dispose()
+
+
+def test_the_hubs_own_notices_are_titled_in_the_readers_language(
+    console: tuple[str, Any, str],
+) -> None:
+    base_url, engine, _ = console
+    hub_written = (
+        pb.Notice(
+            seq=21,
+            kind=pb.REJECTION,
+            priority=pb.HIGH,
+            title="statistics_report seq 7 quarantined",
+            body="The hub stored your statistics_report (seq 7) as quarantined: …",
+            sender="hub",
+            rejection=pb.Rejection(seq=7, body_kind="statistics_report", reason="…"),
+        ),
+        pb.Notice(
+            seq=22,
+            kind=pb.ESCALATION_RESOLUTION,
+            priority=pb.HIGH,
+            title="Escalation of ticket 194 resolved",
+            body="已回访",
+            sender="gm-hotline",
+            escalation_resolution=pb.EscalationResolution(ticket_id="194", resolution="已回访"),
+        ),
+        pb.Notice(
+            seq=23,
+            kind=pb.TRACE_REQUEST,
+            priority=pb.NORMAL,
+            title="Trace request: ticket 195",
+            body="Send the ticket's history.",
+            sender="supervisor",
+            trace_request=pb.TraceRequest(ticket_id="195"),
+        ),
+        _plain(24, "Kept as written"),  # a person's title stays theirs
+    )
+    for n in hub_written:
+        n.created_at.GetCurrentTime()
+        assert services.accept_notice(engine, n)
+    with httpx.Client(base_url=base_url, timeout=10) as client:
+        token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
+        assert token
+        login = {"csrf_token": token.group(1), "staff_id": "leader", "password": PASSWORD}
+        assert client.post("/login", data=login).status_code == 303
+
+        def titles(lang: str) -> dict[int, str]:
+            page = client.get(f"/inbox?lang={lang}").text
+            found = re.findall(
+                r'id="notice-(\d+)".*?<span class="notice-title">([^<]*)</span>', page, re.S
+            )
+            return {int(seq): title for seq, title in found}
+
+        assert titles("zh") == {
+            21: "统计报表（序号 7）被省中心隔离，请更正后重报",
+            22: "工单 194 的升级投诉已办结",
+            23: "调单请求：工单 195",
+            24: "Kept as written",
+        }
+        assert titles("en") == {
+            21: "statistics report seq 7 quarantined",
+            22: "Escalation of ticket 194 resolved",
+            23: "Trace request: ticket 195",
+            24: "Kept as written",
+        }
