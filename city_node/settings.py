@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sync.config import ConfigError, setting
+from sync.config import ConfigError, check_database_url, setting
 from sync.periods import DEFAULT_TIMEZONE
 from sync.roster import is_city_code
 
@@ -100,6 +100,7 @@ class CitySettings:
             object.__setattr__(
                 self, "database_url", f"sqlite:///fedsync-data/city-{self.code}.sqlite"
             )
+        check_database_url(self.database_url)
         if self.batch_size < 1:
             raise ConfigError("batch_size must be at least 1")
         if self.repeat_window_days < 1:

@@ -98,14 +98,18 @@ def _hub_notice(args: argparse.Namespace) -> int:
         except ValueError:
             raise ConfigError(f"--deadline {args.deadline!r} is not an ISO date-time") from None
         deadline = deadline if deadline.tzinfo else deadline.replace(tzinfo=UTC)
+    # Every city only when the shell says so: "--to all" is the web's second step.
+    if args.to is None:
+        raise ConfigError("--to: name the cities (comma-separated codes), or 'all' for every city")
+    targets = tuple(c.strip() for c in args.to.split(",") if c.strip())
+    if args.to.strip() != "all" and not targets:
+        raise ConfigError(f"--to {args.to!r}: name the cities (comma-separated codes) or 'all'")
     draft = notices.Draft(
         kind=kind,
         title=args.title,
         body=args.body,
         priority=args.priority,
-        targets=tuple(c.strip() for c in args.to.split(",") if c.strip())
-        if args.to != "all"
-        else (),
+        targets=targets if args.to.strip() != "all" else (),
         deadline=deadline,
         category=args.category,
         question=args.question,
@@ -364,10 +368,12 @@ def add_commands(tiers: SubParsers) -> None:
     notice.add_argument(
         "--kind",
         default="announcement",
-        help="announcement, task, standard-answer, finding, reminder",
+        help="announcement, task, standard-answer or finding",
     )
     notice.add_argument("--priority", default="normal", choices=["low", "normal", "high", "urgent"])
-    notice.add_argument("--to", default="all", help="'all' or comma-separated city codes")
+    notice.add_argument(
+        "--to", default=None, help="comma-separated city codes, or 'all' (required: says it)"
+    )
     notice.add_argument("--deadline", default="", help="ISO date-time a TASK must be done by")
     notice.add_argument("--sender", default="announcer")
     notice.add_argument("--category", default="", help="standard-answer: the category code")

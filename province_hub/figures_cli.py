@@ -53,12 +53,16 @@ def run_figures(args: argparse.Namespace) -> int:
     from province_hub.settings import HubSettings
     from province_hub.store import create_schema
     from sync.db import make_engine
+    from sync.limits import report_date_problem
     from sync.roster import load_roster
 
     try:
-        period_ref(args.period, args.start)  # refuse bad input before opening the store
+        period = period_ref(args.period, args.start)  # refuse bad input before the store
     except FiguresError as exc:
         raise ConfigError(f"--{exc.parameter}: {exc}") from None
+    problem = report_date_problem(period.start, "start")  # the API's bounds (422 there)
+    if problem:
+        raise ConfigError(f"--start: {problem}")
     flags = {k: v for k, v in vars(args).items() if not k.startswith("_")}
     settings = resolve(HubSettings, flags=flags, section="hub")
     roster = load_roster(settings.roster)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
@@ -208,7 +209,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     handler: Handler = args._handler
     try:
-        return handler(args)
+        code = handler(args)
+        sys.stdout.flush()  # a reader gone early (`| head`) shows here, not at exit
+        return code
+    except BrokenPipeError:
+        # The reader took what it wanted: no traceback, and no second error when Python
+        # flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except ConfigError as exc:
         print(f"fedsync: error: {exc}", file=sys.stderr)
         return 2

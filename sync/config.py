@@ -28,6 +28,22 @@ class ConfigError(ValueError):
     """A setting has a value that cannot be used; the message names the setting and source."""
 
 
+#: The stores fedsync ships a driver for: URL scheme's backend → drivers accepted.
+_DATABASE_DRIVERS = {"sqlite": ("", "pysqlite"), "postgresql": ("", "psycopg")}
+
+
+def check_database_url(url: str) -> None:
+    """Refuse a store URL fedsync cannot open (another database, a driver it does not ship, a
+    typo) with a ``ConfigError`` naming its scheme only: the URL may hold a password."""
+    scheme, sep, _ = url.partition("://")
+    backend, _, driver = scheme.partition("+")
+    if not sep or driver not in _DATABASE_DRIVERS.get(backend, ()):
+        shown = repr(scheme) if sep else "without a scheme"
+        raise ConfigError(
+            f"database_url {shown}: use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
+        )
+
+
 def setting(default: Any, help: str, *, secret: bool = False) -> Any:
     """A settings field with its help line (shown by ``--help``)."""
     return dataclasses.field(

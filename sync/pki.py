@@ -112,7 +112,7 @@ def init_pki(
     if (directory / _CA_KEY).exists() and not overwrite:
         raise PkiError(
             f"{directory / _CA_KEY} already exists; refusing to replace the "
-            "province CA (pass overwrite=True to start a new PKI)"
+            "province CA (`fedsync pki init --overwrite` starts a new PKI)"
         )
 
     now = datetime.now(UTC)
@@ -470,7 +470,7 @@ def _read(path: Path, what: str) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:
-        raise PkiError(f"{what} {path} does not exist (run init_pki / issue first?)") from None
+        raise PkiError(f"{what} {path} does not exist (run `fedsync pki init` first?)") from None
     except OSError as exc:
         raise PkiError(f"cannot read {what} {path}: {exc.strerror}") from exc
 

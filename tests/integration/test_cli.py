@@ -245,3 +245,23 @@ def test_demo_shows_the_whole_federation(tmp_path: Path):
     assert all(acked > 0 for _, _, acked in link_rows), link_rows
     assert reads == (14, 14)
     assert {"suggestion_batch", "notice_receipt", "statistics_report", "escalation"} <= kinds
+
+
+def test_output_cut_short_by_its_reader_is_no_traceback(tmp_path: Path):
+    # `fedsync hub status | head -3`: the reader closes the pipe after a few lines.
+    url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
+    fedsync("hub", "migrate", "--database-url", url)
+    reader, writer = os.pipe()
+    os.close(reader)  # before the command writes anything
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "sync.cli", "hub", "status", "--database-url", url],
+            stdout=writer,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(writer)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr

@@ -511,6 +511,8 @@ def test_cli_sends_through_the_same_service(live: Live, capsys: Any) -> None:
             "999999",
             "--source",
             "qa",
+            "--to",
+            OTHER,
         ]
     )
     assert refused == 2 and "about_city" in capsys.readouterr().err

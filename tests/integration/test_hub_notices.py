@@ -106,7 +106,8 @@ def test_hub_notices_command(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     # A finding names the city it is about and where it comes from.
     about = ["--about-city", CITY, "--source", "qa"]
     for title, kind, extra in (("全省公告", "announcement", []), ("盘点积压", "finding", about)):
-        args = ["hub", "notice", "--title", title, "--kind", kind, *extra, "--database-url", url]
+        args = ["hub", "notice", "--title", title, "--kind", kind, *extra, "--to", "all"]
+        args += ["--database-url", url]
         assert main(args) == 0
     capsys.readouterr()
     assert main(["hub", "notices", "--kind", "announcement", "--json", "--database-url", url]) == 0
@@ -117,3 +118,19 @@ def test_hub_notices_command(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "全省公告" in text and "盘点积压" in text and "FINDING" in text
     assert main(["hub", "notices", "--kind", "memo", "--database-url", url]) == 2
     assert "--kind 'memo'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("to", [None, ",", " "])
+def test_hub_notice_names_its_cities_or_says_all(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], to: str | None
+) -> None:
+    # Every city only when the shell says "--to all" (the web's confirmation step): a
+    # forgotten or empty --to is refused naming the flag, and nothing is sent.
+    url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
+    args = ["hub", "notice", "--title", "全省公告", "--database-url", url]
+    assert main([*args, *([] if to is None else ["--to", to])]) == 2
+    assert "--to" in capsys.readouterr().err
+    assert notice_progress(make_engine(url)) == []
+    assert main([*args, "--to", CITY]) == 0
+    assert "sent to 1 cities" in capsys.readouterr().out
+    assert [row["targets"] for row in notice_progress(make_engine(url))] == [1]

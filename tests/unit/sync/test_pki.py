@@ -312,3 +312,23 @@ def test_mutual_tls_call_reports_client_city(pki: Path) -> None:
             assert call(b"", timeout=10) == b"620200"
     finally:
         server.stop(None)
+
+
+def test_pki_commands_name_their_flags_not_python_calls(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sync.cli import main
+
+    pki = tmp_path / "pki"
+    assert main(["pki", "init", "--dir", str(pki)]) == 0
+    ca_key = (pki / "ca.key").read_bytes()
+    capsys.readouterr()
+    assert main(["pki", "init", "--dir", str(pki)]) == 2
+    err = capsys.readouterr().err
+    assert "fedsync pki init --overwrite" in err and "overwrite=True" not in err
+    assert (pki / "ca.key").read_bytes() == ca_key
+    empty = tmp_path / "empty"
+    assert main(["pki", "issue", "--dir", str(empty), "--city", "620100"]) == 2
+    err = capsys.readouterr().err
+    assert "fedsync pki init" in err and "init_pki" not in err
+    assert not (empty / "cities" / "620100.crt").exists()
