@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import ipaddress
 import logging
 import signal
 from collections.abc import Callable, Coroutine
@@ -33,6 +32,7 @@ from sync.outbox import Outbox
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.pki import Revocations, load_city_tls
 from sync.web.keys import load_secret_key
+from sync.web.transport import plain_http_refusal
 
 if TYPE_CHECKING:
     import uvicorn
@@ -237,25 +237,15 @@ def build(
 
 def check_console_transport(settings: CitySettings) -> None:
     """Refuse (``ConfigError``) a console that would send passwords, cookies and customers'
-    data in clear over a network: plain HTTP is for loopback, or for a non-loopback address
-    only when ``http_allow_plain`` says a TLS proxy fronts it; otherwise give a certificate."""
-    if settings.http_tls_cert is not None or settings.http_allow_plain:
-        return
-    if not is_loopback(settings.http_host):
-        raise ConfigError(
-            f"http_host {settings.http_host}: the console would serve plain HTTP beyond this "
-            "machine; give http_tls_cert and http_tls_key, bind 127.0.0.1, or set "
-            "http_allow_plain when a TLS proxy fronts it"
-        )
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a name: it may resolve to anything
+    data in clear over a network (:mod:`sync.web.transport`)."""
+    refusal = plain_http_refusal(
+        settings.http_host,
+        tls=settings.http_tls_cert is not None,
+        allow_plain=settings.http_allow_plain,
+        what="the console",
+    )
+    if refusal:
+        raise ConfigError(refusal)
 
 
 def build_console(

@@ -26,12 +26,14 @@ from province_hub.grpc_service import FederationService, RevocationInterceptor
 from province_hub.jobs import build_scheduler
 from province_hub.settings import HubSettings
 from province_hub.store import create_schema
+from sync.config import ConfigError
 from sync.db import is_sqlite, make_engine, warn_if_store_exposed
 from sync.filemodes import warn_if_exposed
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.pki import Revocations, load_hub_tls
 from sync.roster import City, load_roster
 from sync.routine import Routine
+from sync.web.transport import plain_http_refusal
 
 if TYPE_CHECKING:
     from sync.web.server import ConsoleServer
@@ -76,6 +78,16 @@ class HubServer:
 async def create_server(settings: HubSettings) -> HubServer:
     """Build the hub for ``settings``, bind its port and start serving."""
     # Roster and deadlines are read once and shared by the link, the routine and the web.
+    if settings.http_port:
+        # Sign-ins, cookies and the escalated customers' contacts cross the supervisor web.
+        refusal = plain_http_refusal(
+            settings.http_host,
+            tls=settings.http_tls_cert is not None,
+            allow_plain=settings.http_allow_plain,
+            what="the supervisor web",
+        )
+        if refusal:
+            raise ConfigError(refusal)
     roster = load_roster(settings.roster)
     roster_codes = tuple(city.code for city in roster)
     deadlines = settings.deadlines()
@@ -222,11 +234,17 @@ async def start_web(
     app = create_app(
         hub_web,
         secret_key=load_secret_key(settings.secret_key_file),
-        secure_cookies=settings.http_secure_cookies,
+        secure_cookies=settings.http_secure_cookies or settings.http_tls_cert is not None,
         # Counted in the store: replicas behind one address share one limit.
         throttle=StoreLoginThrottle(engine),
     )
-    server = console_server(app, host=settings.http_host, port=settings.http_port)
+    server = console_server(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        ssl_certfile=settings.http_tls_cert,
+        ssl_keyfile=settings.http_tls_key,
+    )
     stopping = asyncio.Event()
     task = asyncio.create_task(serve_until(server, stopping), name="supervisor-web")
     # Ready before create_server returns: callers (tests, the demo) use it at once.
@@ -235,7 +253,12 @@ async def start_web(
             task.result()  # raises why it could not start (port taken…)
             raise OSError(f"the supervisor web could not listen on port {settings.http_port}")
         await asyncio.sleep(0.02)
-    log.info("supervisor web on http://%s:%d/", settings.http_host, settings.http_port)
+    log.info(
+        "supervisor web on %s://%s:%d/",
+        "https" if settings.http_tls_cert else "http",
+        settings.http_host,
+        settings.http_port,
+    )
     return SupervisorWeb(server, task, stopping)
 
 
@@ -245,7 +268,8 @@ async def serve(settings: HubSettings) -> None:
     print(f"fedsync hub listening on port {hub.port}", flush=True)
     if hub.web is not None:
         print(
-            f"fedsync hub supervisor web on http://{settings.http_host}:{settings.http_port}/",
+            f"fedsync hub supervisor web on {'https' if settings.http_tls_cert else 'http'}"
+            f"://{settings.http_host}:{settings.http_port}/",
             flush=True,
         )
     stop = asyncio.Event()

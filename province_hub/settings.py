@@ -75,6 +75,15 @@ class HubSettings:
     http_secure_cookies: bool = setting(
         False, "send supervisor web cookies over HTTPS only (when TLS or a TLS proxy fronts it)"
     )
+    http_tls_cert: Path | None = setting(
+        None, "PEM certificate (chain) the supervisor web serves HTTPS with (with http_tls_key)"
+    )
+    http_tls_key: Path | None = setting(None, "PEM private key of http_tls_cert")
+    http_allow_plain: bool = setting(
+        False,
+        "let the supervisor web serve plain HTTP on a non-loopback address (a TLS proxy in "
+        "front); without it, the hub refuses to start so unless http_tls_cert/key are set",
+    )
     holidays_file: Path | None = setting(
         None,
         "working-day calendar for report deadlines, the cities' format: one YYYY-MM-DD "
@@ -109,6 +118,8 @@ class HubSettings:
             raise ConfigError(f"listen {self.listen!r} must be host:port")
         if not 0 <= self.http_port <= 65535:
             raise ConfigError(f"http_port {self.http_port}: give a port 1-65535, or 0 for off")
+        if (self.http_tls_cert is None) != (self.http_tls_key is None):
+            raise ConfigError("give both http_tls_cert and http_tls_key, or neither")
         if self.max_batch < 1:
             raise ConfigError("max_batch must be at least 1")
         if self.max_message_mb < 1:

@@ -1,0 +1,78 @@
+"""The supervisor web is served like the city console (real hub, real uvicorn):
+
+- bound to a non-loopback address it refuses to start on plain HTTP — before anything
+  starts — unless told a TLS proxy fronts it (``http_allow_plain``) or given a certificate
+  and key, which it then serves HTTPS with, its cookies marked Secure; loopback stays plain.
+"""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from province_hub.app import create_server
+from sync.config import ConfigError
+from tests.security.test_console_transport import free_port, self_signed
+
+pytestmark = pytest.mark.asyncio
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.10", "::", "hub.example.org"])
+async def test_plain_http_beyond_loopback_refuses_to_start(
+    hub_settings_factory: Any, tmp_path: Path, host: str
+) -> None:
+    url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
+    settings = hub_settings_factory(
+        url, http_host=host, http_port=free_port(), secret_key_file=tmp_path / "web-key"
+    )
+    with pytest.raises(ConfigError, match="the supervisor web would serve plain HTTP"):
+        await create_server(settings)
+    assert not (tmp_path / "hub.sqlite").exists(), "the store was opened before the refusal"
+
+
+async def test_plain_http_behind_a_proxy_is_an_explicit_choice(
+    hub_settings_factory: Any, start_hub: Any, tmp_path: Path
+) -> None:
+    port = free_port()
+    settings = hub_settings_factory(
+        f"sqlite:///{tmp_path / 'hub.sqlite'}",
+        http_host="0.0.0.0",
+        http_port=port,
+        http_allow_plain=True,
+        secret_key_file=tmp_path / "web-key",
+    )
+    await start_hub(settings)
+    async with httpx.AsyncClient(timeout=10) as c:
+        assert (await c.get(f"http://127.0.0.1:{port}/login")).status_code == 200
+
+
+async def test_a_certificate_makes_the_supervisor_web_serve_https(
+    hub_settings_factory: Any, start_hub: Any, tmp_path: Path
+) -> None:
+    cert, key = self_signed(tmp_path)
+    url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
+    with pytest.raises(ConfigError, match="both"):
+        hub_settings_factory(url, http_port=free_port(), http_tls_cert=cert)
+    port = free_port()
+    settings = hub_settings_factory(
+        url,
+        http_host="127.0.0.2",
+        http_port=port,
+        http_tls_cert=cert,
+        http_tls_key=key,
+        secret_key_file=tmp_path / "web-key",
+    )
+    await start_hub(settings)
+    trust = ssl.create_default_context(cafile=str(cert))
+    trust.check_hostname = False  # the certificate names console.test: check the chain
+    async with httpx.AsyncClient(verify=trust, timeout=10) as c:
+        page = await c.get(f"https://127.0.0.2:{port}/login")
+    assert page.status_code == 200
+    assert "secure" in page.headers["set-cookie"].lower()
+    async with httpx.AsyncClient(timeout=5) as c:
+        with pytest.raises(httpx.HTTPError):
+            await c.get(f"http://127.0.0.2:{port}/login")
