@@ -470,7 +470,11 @@ def _read(path: Path, what: str) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:
-        raise PkiError(f"{what} {path} does not exist (run `fedsync pki init` first?)") from None
+        raise PkiError(
+            f"{what} {path} does not exist: the province makes its PKI with `fedsync pki init` "
+            "and hands each node its files with "
+            "`fedsync pki export --dir DIR --city CODE|--hub --to NODE_DIR`"
+        ) from None
     except OSError as exc:
         raise PkiError(f"cannot read {what} {path}: {exc.strerror}") from exc
 
