@@ -223,12 +223,23 @@ def _check_role(ticket_tier: CustomerTier, role: Role, action: Action) -> None:
         )
 
 
+def _open_now(ticket: Ticket) -> set[Action]:
+    """The actions the ticket's state allows now, whoever acts: its status's transitions,
+    extension approval/refusal only while a request is pending (and no second request)."""
+    result = set(TRANSITIONS[ticket.status])
+    if ticket.pending_extension is None:
+        result -= {Action.APPROVE_EXTENSION, Action.REJECT_EXTENSION}
+    else:
+        result.discard(Action.REQUEST_EXTENSION)
+    return result
+
+
 def _check(ticket: Ticket, role: Role, action: Action) -> None:
     """Role first (who you are does not depend on the ticket's state), then the transition."""
     _check_role(ticket.tier, role, action)
-    legal = TRANSITIONS[ticket.status]
-    if action not in legal:
-        raise IllegalTransition(ticket.status, action, legal)
+    if action not in TRANSITIONS[ticket.status]:
+        # The refusal names what the ticket allows now, not every action of its status.
+        raise IllegalTransition(ticket.status, action, _open_now(ticket))
 
 
 def allowed_actions(ticket: Ticket, role: Role) -> frozenset[Action]:
@@ -237,16 +248,12 @@ def allowed_actions(ticket: Ticket, role: Role) -> frozenset[Action]:
     Extension approval/refusal is listed only while a request is pending.
     """
     result: set[Action] = set()
-    for action in TRANSITIONS[ticket.status]:
+    for action in _open_now(ticket):
         try:
             _check_role(ticket.tier, role, action)
         except PermissionDenied:
             continue
         result.add(action)
-    if ticket.pending_extension is None:
-        result -= {Action.APPROVE_EXTENSION, Action.REJECT_EXTENSION}
-    else:
-        result.discard(Action.REQUEST_EXTENSION)
     return frozenset(result)
 
 

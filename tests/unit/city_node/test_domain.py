@@ -308,8 +308,24 @@ def test_illegal_transition_rejected_with_from_status(status: Status, action: Ac
     assert f"in status {status.value}" in message
     assert action.value in message
     assert err.value.status is status
-    for allowed in d.TRANSITIONS[status]:
-        assert allowed.value in message
+    # What the ticket allows now: approving or refusing an extension only while one is
+    # pending (none is here), every other action of its status.
+    assert ticket.pending_extension is None
+    now = set(d.TRANSITIONS[status]) - {Action.APPROVE_EXTENSION, Action.REJECT_EXTENSION}
+    assert err.value.allowed == tuple(sorted(a.value for a in now))
+    named = message.split("allowed from")[1]
+    for allowed in now:
+        assert allowed.value in named
+    assert "approve_extension" not in named and "reject_extension" not in named
+
+
+def test_a_pending_extension_is_what_may_be_approved() -> None:
+    ticket = in_status(Status.DISPATCHED)
+    ticket = d.request_extension(ticket, days=1, reason="r", actor="x", role=MANAGER, at=t(0))
+    with pytest.raises(IllegalTransition) as err:
+        call(Action.SURVEY, ticket, ACTING_ROLE[Action.SURVEY], t(1))
+    assert "approve_extension" in err.value.allowed and "reject_extension" in err.value.allowed
+    assert "request_extension" not in err.value.allowed
 
 
 @pytest.mark.parametrize(
