@@ -22,6 +22,7 @@ from hashlib import sha256
 from google.protobuf.message import Message
 
 from sync import errors
+from sync.limits import timestamp_problem
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.validation import INT64_MAX
 from sync.version import SCHEMA_VERSION, is_compatible
@@ -143,6 +144,13 @@ def check_structure(
             seq=seq,
             field=f"envelopes[{index}].epoch",
         )
+    created_at = envelope.created_at
+    problem = timestamp_problem(
+        created_at.seconds, created_at.nanos, f"envelopes[{index}].created_at"
+    )
+    if problem:
+        # The instant is a column of the record, so such an envelope cannot be quarantined.
+        raise errors.MalformedEnvelope(problem, seq=seq, field=f"envelopes[{index}].created_at")
     content_digest = envelope.content_digest
     if len(content_digest) != _DIGEST_SIZE:
         raise errors.MalformedEnvelope(

@@ -25,7 +25,7 @@ from google.protobuf.message import Message
 from sync.limits import INT64_MAX as INT64_MAX
 from sync.limits import MAX_ITEMS as MAX_ITEMS
 from sync.limits import MAX_TEXT_CHARS as MAX_TEXT_CHARS
-from sync.limits import LimitExceeded, check_note, report_date_problem
+from sync.limits import LimitExceeded, check_note, report_date_problem, timestamp_problem
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.periods import PeriodError, parse_period, today_in
 
@@ -164,6 +164,57 @@ def clamp_to_int64(body: Message) -> list[str]:
             setattr(message, name, INT64_MAX)
         changed.append(path)
     return changed
+
+
+# --- instants ---------------------------------------------------------------------------------
+
+_TIMESTAMP = "google.protobuf.Timestamp"
+_TIMED: dict[str, tuple[FieldDescriptor, ...]] = {}
+
+
+def _timed_fields(descriptor: Descriptor | Any) -> tuple[FieldDescriptor, ...]:
+    """The message fields of ``descriptor`` that are, or lead to, a Timestamp (cached)."""
+    cached = _TIMED.get(descriptor.full_name)
+    if cached is not None:
+        return cached
+    _TIMED[descriptor.full_name] = ()  # a message type that contains itself ends here
+    timed = tuple(
+        f
+        for f in descriptor.fields
+        if f.message_type is not None
+        and (f.message_type.full_name == _TIMESTAMP or _timed_fields(f.message_type))
+    )
+    _TIMED[descriptor.full_name] = timed
+    return timed
+
+
+def _timestamp_problems(message: Message, prefix: str) -> Iterable[str]:
+    for f in _timed_fields(message.DESCRIPTOR):
+        path = f"{prefix}{f.name}"
+        items: list[tuple[str, Any]]
+        if f.is_repeated:
+            items = [(f"{path}[{i}]", item) for i, item in enumerate(getattr(message, f.name))]
+        elif message.HasField(f.name):
+            items = [(path, getattr(message, f.name))]
+        else:
+            continue
+        for item_path, item in items:
+            if item.DESCRIPTOR.full_name == _TIMESTAMP:
+                problem = timestamp_problem(item.seconds, item.nanos, item_path)
+                if problem:
+                    yield problem
+            else:
+                yield from _timestamp_problems(item, f"{item_path}.")
+
+
+def check_timestamps(body: Message) -> None:
+    """``RuleBroken`` naming the first instant of ``body`` outside a Timestamp's range.
+
+    Such an instant is no date: the hub could neither land it (an escalation's registered_at,
+    a receipt's acted_at) nor show it.
+    """
+    for problem in _timestamp_problems(body, ""):
+        raise RuleBroken(problem)
 
 
 # --- the rules of each kind ------------------------------------------------------------------
@@ -323,6 +374,7 @@ def broken_rule(
     """
     try:
         check_int64_range(body)
+        check_timestamps(body)
         _RULES[kind](body, today if today is not None else today_in(tz_name, now))
     except RuleBroken as exc:
         return str(exc)

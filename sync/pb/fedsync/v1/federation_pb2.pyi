@@ -647,7 +647,10 @@ class Envelope(_message.Message):
     """
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp:
-        """When the envelope entered the outbox."""
+        """When the envelope entered the outbox. Must be a valid Timestamp (years 1..9999, nanos
+        0..999,999,999; INVALID_ARGUMENT otherwise); an instant in a body outside that range
+        quarantines the record.
+        """
 
     @_builtins.property
     def statistics_report(self) -> Global___StatisticsReport: ...

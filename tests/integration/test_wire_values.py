@@ -1,0 +1,113 @@
+"""Values a client in any language can put on the wire that the hub's stores cannot hold.
+
+Each is answered with a status and a message naming the field (or quarantined, for a body
+value), never an unexpected server error, and leaves what the hub already holds unchanged.
+"""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from sqlalchemy import select
+
+from province_hub.store import CityLink, DeskCase, NoticeDelivery, Record
+from sync import errors
+from sync.envelopes import build_envelope
+from sync.link import make_channel
+from sync.pb.fedsync.v1 import federation_pb2 as pb
+from sync.pb.fedsync.v1 import federation_pb2_grpc as pb_grpc
+from sync.pki import load_city_tls
+from tests.integration.test_refusals import CITY, EPOCH, envelopes, push, refused, store_state
+
+#: Seconds of 10000-01-01T00:00:00Z, one past a Timestamp's last second.
+YEAR_10000 = 253_402_300_800
+
+
+@pytest.fixture
+async def hub(databases, hub_settings_factory, start_hub):
+    return await start_hub(hub_settings_factory(databases("hub"), max_batch=50, max_message_mb=1))
+
+
+@pytest.fixture
+async def stub(hub, pki_dir):
+    channel = make_channel(f"127.0.0.1:{hub.port}", load_city_tls(pki_dir, CITY))
+    yield pb_grpc.FederationStub(channel)
+    await channel.close()
+
+
+def escalation(ticket_id: str) -> pb.Escalation:
+    return pb.Escalation(
+        ticket_id=ticket_id,
+        kind=pb.COMPLAINT,
+        tier=pb.ORDINARY,
+        reason="the city cannot settle it",
+        content="refund",
+    )
+
+
+@pytest.mark.parametrize(
+    ("seconds", "nanos"),
+    [(YEAR_10000 * 10, 0), (-2 * YEAR_10000, 0), (1_700_000_000, -1), (1_700_000_000, 10**9)],
+    ids=["far-future", "before-year-1", "negative-nanos", "nanos-over-a-second"],
+)
+async def test_created_at_outside_a_timestamp_is_invalid_argument(hub, stub, seconds, nanos):
+    await push(stub, envelopes(CITY, 1, 2))
+    before = store_state(hub.engine)
+    batch = envelopes(CITY, 3, 2)
+    batch[1].created_at.seconds, batch[1].created_at.nanos = seconds, nanos
+    code, message, exc = await refused(push(stub, batch))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT, message
+    assert "envelopes[1].created_at" in message and "Timestamp" in message
+    assert isinstance(exc, errors.MalformedEnvelope) and exc.field == "envelopes[1].created_at"
+    assert exc.acked_through_seq == 2
+    assert store_state(hub.engine) == before
+    # The first and the last instant a Timestamp holds are accepted.
+    batch[0].created_at.seconds, batch[0].created_at.nanos = -62_135_596_800, 0
+    batch[1].created_at.seconds, batch[1].created_at.nanos = YEAR_10000 - 1, 999_999_999
+    assert (await push(stub, batch)).acked_through_seq == 4
+
+
+async def test_body_instant_outside_a_timestamp_is_quarantined_naming_it(hub, stub):
+    await push(stub, envelopes(CITY, 1, 1))
+    late = escalation("T-late")
+    late.registered_at.seconds = YEAR_10000 * 10
+    old = escalation("T-old")
+    old.history.add(actor="op-1", action="registered").at.seconds = -2 * YEAR_10000
+    fine = escalation("T-fine")
+    fine.registered_at.seconds = 1_700_000_000
+    batch = [
+        build_envelope(city_code=CITY, epoch=EPOCH, seq=seq, body=body)
+        for seq, body in ((2, late), (3, old), (4, fine))
+    ]
+    response = await push(stub, batch)
+    assert response.acked_through_seq == 4 and response.quarantined == 2
+    with hub.engine.connect() as conn:
+        records = dict(
+            conn.execute(
+                select(Record.seq, Record.reason).where(Record.city_code == CITY, Record.seq > 1)
+            ).all()
+        )
+        cases = conn.execute(select(DeskCase.ticket_id)).scalars().all()
+        rejections = conn.execute(
+            select(NoticeDelivery.notice_seq).where(NoticeDelivery.city_code == CITY)
+        ).all()
+    assert "registered_at" in records[2] and "Timestamp" in records[2]
+    assert "history[0].at" in records[3]
+    assert records[4] is None
+    assert cases == ["T-fine"]
+    assert len(rejections) == 2
+    # A receipt's acted_at too: quarantined, not applied.
+    receipt = pb.NoticeReceipt(notice_seq=rejections[0][0], action=pb.READ, actor="leader-1")
+    receipt.acted_at.seconds = YEAR_10000
+    response = await push(stub, [build_envelope(city_code=CITY, epoch=EPOCH, seq=5, body=receipt)])
+    assert response.quarantined == 1
+    with hub.engine.connect() as conn:
+        read_at = conn.execute(
+            select(NoticeDelivery.read_at).where(
+                NoticeDelivery.notice_seq == rejections[0][0], NoticeDelivery.city_code == CITY
+            )
+        ).scalar_one()
+        acked = conn.execute(
+            select(CityLink.acked_seq).where(CityLink.city_code == CITY)
+        ).scalar_one()
+    assert read_at is None and acked == 5
