@@ -54,7 +54,10 @@ def lock_link(conn: Any, city_code: str) -> Link:
 
 
 def status_text(value: str) -> str:
-    """A heartbeat's free text cut to ``MAX_HEARTBEAT_TEXT_CHARS`` (marked when cut)."""
+    """A heartbeat's free text cut to ``MAX_HEARTBEAT_TEXT_CHARS`` (marked when cut), a NUL
+    character (which PostgreSQL's text columns refuse) shown as U+FFFD."""
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
     if len(value) <= MAX_HEARTBEAT_TEXT_CHARS:
         return value
     return value[: MAX_HEARTBEAT_TEXT_CHARS - 1] + "…"
@@ -124,7 +127,7 @@ def hello(
         values: dict[str, Any] = {
             "last_contact_at": moment,
             "software_version": status_text(request.software_version),
-            "schema_version": request.schema_version,
+            "schema_version": status_text(request.schema_version),
         }
         conflict = ""
         # Another epoch is a conflict only when the hub holds more than the city says it
@@ -149,7 +152,9 @@ def hello(
         if not compatible:
             values.update(
                 state="incompatible",
-                last_error=f"SchemaUnsupported: the city speaks {request.schema_version!r}",
+                last_error=status_text(
+                    f"SchemaUnsupported: the city speaks {request.schema_version!r}"
+                ),
                 last_error_at=moment,
             )
         elif conflict:

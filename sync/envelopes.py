@@ -136,11 +136,13 @@ def check_structure(
             field=f"envelopes[{index}].seq",
         )
     epoch = envelope.epoch
-    if not epoch or len(epoch) > MAX_EPOCH_CHARS:
+    if not epoch or len(epoch) > MAX_EPOCH_CHARS or "\x00" in epoch:
         raise errors.MalformedEnvelope(
             f"envelopes[{index}] has no epoch"
             if not epoch
-            else f"envelopes[{index}].epoch is longer than {MAX_EPOCH_CHARS} characters",
+            else f"envelopes[{index}].epoch is longer than {MAX_EPOCH_CHARS} characters"
+            if len(epoch) > MAX_EPOCH_CHARS
+            else f"envelopes[{index}].epoch contains a NUL character (U+0000)",
             seq=seq,
             field=f"envelopes[{index}].epoch",
         )

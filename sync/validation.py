@@ -217,6 +217,57 @@ def check_timestamps(body: Message) -> None:
         raise RuleBroken(problem)
 
 
+# --- text ------------------------------------------------------------------------------------
+
+_TEXTUAL: dict[str, tuple[FieldDescriptor, ...]] = {}
+
+
+def _textual_fields(descriptor: Descriptor | Any) -> tuple[FieldDescriptor, ...]:
+    """The fields of ``descriptor`` that are, or lead to, a string (cached)."""
+    cached = _TEXTUAL.get(descriptor.full_name)
+    if cached is not None:
+        return cached
+    _TEXTUAL[descriptor.full_name] = ()  # a message type that contains itself ends here
+    textual = tuple(
+        f
+        for f in descriptor.fields
+        if f.type == FieldDescriptor.TYPE_STRING
+        or (f.message_type is not None and _textual_fields(f.message_type))
+    )
+    _TEXTUAL[descriptor.full_name] = textual
+    return textual
+
+
+def _nul_paths(message: Message, prefix: str) -> Iterable[str]:
+    for f in _textual_fields(message.DESCRIPTOR):
+        path = f"{prefix}{f.name}"
+        value = getattr(message, f.name)
+        if f.message_type is not None:
+            if f.is_repeated:
+                for i, item in enumerate(value):
+                    yield from _nul_paths(item, f"{path}[{i}].")
+            elif message.HasField(f.name):
+                yield from _nul_paths(value, f"{path}.")
+        elif f.is_repeated:
+            for i, item in enumerate(value):
+                if "\x00" in item:
+                    yield f"{path}[{i}]"
+        elif "\x00" in value:
+            yield path
+
+
+def nul_problem(body: Message) -> str | None:
+    """The first string of ``body`` holding a NUL character (U+0000), as a reason; else None.
+
+    PostgreSQL's text columns cannot hold that character (SQLite's can), so a record carrying
+    one could not be landed alike on both; it is quarantined instead. A caller holding the
+    body's bytes skips this when they hold no zero byte (a NUL is encoded as one).
+    """
+    for path in _nul_paths(body, ""):
+        return f"{path} contains a NUL character (U+0000), which the hub does not store"
+    return None
+
+
 # --- the rules of each kind ------------------------------------------------------------------
 
 

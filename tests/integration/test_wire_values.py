@@ -111,3 +111,64 @@ async def test_body_instant_outside_a_timestamp_is_quarantined_naming_it(hub, st
             select(CityLink.acked_seq).where(CityLink.city_code == CITY)
         ).scalar_one()
     assert read_at is None and acked == 5
+
+
+async def test_nul_characters_are_answered_alike_on_every_engine(hub, stub):
+    """A NUL (U+0000) is valid in a protobuf string; PostgreSQL's text columns refuse it."""
+    hello = await stub.Hello(
+        pb.HelloRequest(
+            city_code=CITY, epoch=EPOCH, schema_version="1.1", software_version="0.1\x00-x"
+        )
+    )
+    assert hello.compatible
+    await push(stub, envelopes(CITY, 1, 2))
+    heartbeat = build_envelope(
+        city_code=CITY,
+        epoch=EPOCH,
+        seq=0,
+        body=pb.Heartbeat(backlog=1, last_error="timeout\x00", software_version="\x00"),
+    )
+    assert (await push(stub, [heartbeat])).acked_through_seq == 2
+    with hub.engine.connect() as conn:
+        link = conn.execute(
+            select(CityLink.software_version, CityLink.city_last_error, CityLink.backlog).where(
+                CityLink.city_code == CITY
+            )
+        ).one()
+    assert tuple(link) == ("\ufffd", "timeout\ufffd", 1)
+
+    # An epoch is an id: one holding a NUL is refused, naming it.
+    before = store_state(hub.engine)
+    bad_epoch = envelopes(CITY, 3, 1)
+    bad_epoch[0].epoch = "e\x00"
+    code, message, exc = await refused(push(stub, bad_epoch))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT, message
+    assert isinstance(exc, errors.MalformedEnvelope) and exc.field == "envelopes[0].epoch"
+    assert "NUL" in message
+    assert store_state(hub.engine) == before
+
+    # A body's text: the record is quarantined naming the field, the stream moves on.
+    nul = escalation("T\x001")
+    nul.history.add(actor="op-1", action="registered", note="called\x00back")
+    batch = [
+        build_envelope(city_code=CITY, epoch=EPOCH, seq=3, body=nul),
+        build_envelope(city_code=CITY, epoch=EPOCH, seq=4, body=escalation("T-2")),
+    ]
+    response = await push(stub, batch)
+    assert response.acked_through_seq == 4 and response.quarantined == 1
+    with hub.engine.connect() as conn:
+        stored = conn.execute(
+            select(Record.seq, Record.status, Record.reason, Record.body).where(
+                Record.city_code == CITY, Record.seq > 2
+            )
+        ).all()
+        cases = conn.execute(select(DeskCase.ticket_id)).scalars().all()
+    by_seq = {row.seq: row for row in stored}
+    assert by_seq[3].status == "quarantined" and "ticket_id" in by_seq[3].reason
+    assert "NUL" in by_seq[3].reason
+    assert pb.Escalation.FromString(by_seq[3].body) == nul  # the record keeps what was sent
+    assert by_seq[4].status == "accepted"
+    assert cases == ["T-2"]
+    # A re-send of the quarantined one is a duplicate, acknowledged again.
+    again = await push(stub, batch)
+    assert again.acked_through_seq == 4 and again.duplicates == 2
