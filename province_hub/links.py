@@ -117,8 +117,8 @@ def hello(
             engine,
             city_code=city_code,
             exc=errors.IdentityMismatch(
-                f"Hello names city {request.city_code!r} but the client certificate belongs to "
-                f"city {city_code}",
+                f"Hello names city {errors.shown(request.city_code)} but the client certificate "
+                f"belongs to city {city_code}",
                 field="city_code",
             ),
         )
@@ -153,7 +153,7 @@ def hello(
             values.update(
                 state="incompatible",
                 last_error=status_text(
-                    f"SchemaUnsupported: the city speaks {request.schema_version!r}"
+                    f"SchemaUnsupported: the city speaks {errors.shown(request.schema_version)}"
                 ),
                 last_error_at=moment,
             )

@@ -110,7 +110,7 @@ def check_structure(
     version = envelope.schema_version
     if version != SCHEMA_VERSION and not is_compatible(version):
         raise errors.SchemaUnsupported(
-            f"envelopes[{index}].schema_version {version!r} is not supported; "
+            f"envelopes[{index}].schema_version {errors.shown(version)} is not supported; "
             f"this hub speaks {SCHEMA_VERSION}",
             seq=envelope.seq,
             field=f"envelopes[{index}].schema_version",
@@ -184,8 +184,9 @@ def check_identity(envelopes: Sequence[pb.Envelope], city_code: str) -> None:
     for index, envelope in enumerate(envelopes):
         if envelope.city_code != city_code:
             raise errors.IdentityMismatch(
-                f"envelopes[{index}].city_code is {envelope.city_code!r} but the client "
-                f"certificate belongs to city {city_code}; a city may push only in its own name",
+                f"envelopes[{index}].city_code is {errors.shown(envelope.city_code)} but the "
+                f"client certificate belongs to city {city_code}; a city may push only in its "
+                "own name",
                 seq=envelope.seq,
                 field=f"envelopes[{index}].city_code",
             )

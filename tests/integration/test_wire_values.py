@@ -172,3 +172,48 @@ async def test_nul_characters_are_answered_alike_on_every_engine(hub, stub):
     # A re-send of the quarantined one is a duplicate, acknowledged again.
     again = await push(stub, batch)
     assert again.acked_through_seq == 4 and again.duplicates == 2
+
+
+async def test_refusals_quoting_a_long_value_keep_their_status(hub, stub):
+    """A refusal quoting the client's value whole overflowed gRPC's 16 KiB metadata cap."""
+    await push(stub, envelopes(CITY, 1, 1))
+    before = store_state(hub.engine)
+    long = "9" * 100_000
+
+    def check(code, message, exc, expected, field) -> None:
+        assert code == expected, message
+        assert "100000 characters" in message and len(message) < 1000
+        assert exc is not None and exc.field == field
+
+    code, message, exc = await refused(
+        stub.Hello(pb.HelloRequest(city_code=long, schema_version="1.1"), timeout=10)
+    )
+    check(code, message, exc, grpc.StatusCode.PERMISSION_DENIED, "city_code")
+    code, message, exc = await refused(push(stub, envelopes(long, 2, 1)))
+    check(code, message, exc, grpc.StatusCode.PERMISSION_DENIED, "envelopes[0].city_code")
+    code, message, exc = await refused(push(stub, envelopes(CITY, 2, 1, schema_version=long)))
+    check(code, message, exc, grpc.StatusCode.FAILED_PRECONDITION, "envelopes[0].schema_version")
+    code, message, exc = await refused(
+        stub.ListHeld(pb.ListHeldRequest(city_code=long, from_seq=1), timeout=10)
+    )
+    check(code, message, exc, grpc.StatusCode.PERMISSION_DENIED, "city_code")
+    stream = stub.Subscribe(pb.SubscribeRequest(city_code=long), timeout=10)
+    code, message, exc = await refused(stream.read())
+    check(code, message, exc, grpc.StatusCode.PERMISSION_DENIED, "city_code")
+    assert store_state(hub.engine) == before
+
+    # Hello with a version that is no version at all says so, briefly, and the link stores
+    # no more than a status line of it.
+    hello = await stub.Hello(pb.HelloRequest(city_code=CITY, epoch=EPOCH, schema_version=long))
+    assert not hello.compatible
+    assert "MAJOR.MINOR" in hello.message and len(hello.message) < 1000
+    hello = await stub.Hello(pb.HelloRequest(city_code=CITY, epoch=EPOCH, schema_version=""))
+    assert "'' is not of the form MAJOR.MINOR" in hello.message
+    with hub.engine.connect() as conn:
+        link = conn.execute(
+            select(CityLink.schema_version, CityLink.last_error, CityLink.state).where(
+                CityLink.city_code == CITY
+            )
+        ).one()
+    assert link.state == "incompatible"
+    assert len(link.last_error) < 2000
