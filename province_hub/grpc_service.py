@@ -430,7 +430,7 @@ class FederationService:
                 through_seq=request.through_seq,
             )
         except errors.LinkError as exc:
-            await self._abort(context, exc)
+            await self._refuse(context, city, exc)
         return pb.ListHeldResponse(
             acked_through_seq=page.acked_through_seq,
             epoch=page.epoch,

@@ -183,7 +183,7 @@ async def test_refusals_quoting_a_long_value_keep_their_status(hub, stub):
     def check(code, message, exc, expected, field) -> None:
         assert code == expected, message
         assert "100000 characters" in message and len(message) < 1000
-        assert exc is not None and exc.field == field
+        assert exc is not None and exc.field == field and exc.acked_through_seq == 1
 
     code, message, exc = await refused(
         stub.Hello(pb.HelloRequest(city_code=long, schema_version="1.1"), timeout=10)
@@ -217,3 +217,16 @@ async def test_refusals_quoting_a_long_value_keep_their_status(hub, stub):
         ).one()
     assert link.state == "incompatible"
     assert len(link.last_error) < 2000
+
+
+async def test_list_held_refusals_carry_the_hubs_mark(hub, stub):
+    """Every refusal of a city the hub has heard from states its mark and epoch."""
+    await push(stub, envelopes(CITY, 1, 3))
+    for request, field in (
+        (pb.ListHeldRequest(city_code=CITY, from_seq=0), "from_seq"),
+        (pb.ListHeldRequest(city_code=CITY, from_seq=3, through_seq=2), "through_seq"),
+        (pb.ListHeldRequest(city_code="620200", from_seq=1), "city_code"),
+    ):
+        _, message, exc = await refused(stub.ListHeld(request, timeout=10))
+        assert exc is not None and exc.field == field, message
+        assert (exc.acked_through_seq, exc.hub_epoch) == (3, EPOCH)
