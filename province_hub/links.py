@@ -16,7 +16,7 @@ from sqlalchemy import Engine, func, select, update
 from province_hub.store import CityLink, Record
 from sync import errors
 from sync.db import UnitOfWork, insert_ignore
-from sync.limits import MAX_HEARTBEAT_TEXT_CHARS
+from sync.limits import INT64_MAX, MAX_HEARTBEAT_TEXT_CHARS
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 
 
@@ -204,6 +204,11 @@ def list_held(
     """
     if from_seq < 1:
         raise errors.MalformedEnvelope("from_seq must be at least 1", field="from_seq")
+    if from_seq > INT64_MAX:
+        raise errors.MalformedEnvelope(
+            f"from_seq {from_seq} is above {INT64_MAX}, the largest seq the hub stores",
+            field="from_seq",
+        )
     if through_seq and through_seq < from_seq:
         raise errors.MalformedEnvelope(
             f"through_seq {through_seq} is below from_seq {from_seq}", field="through_seq"

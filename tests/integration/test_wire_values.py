@@ -220,13 +220,17 @@ async def test_refusals_quoting_a_long_value_keep_their_status(hub, stub):
 
 
 async def test_list_held_refusals_carry_the_hubs_mark(hub, stub):
-    """Every refusal of a city the hub has heard from states its mark and epoch."""
+    """Every refusal of a city the hub has heard from states its mark and epoch; a from_seq
+    the store cannot hold is refused too (it was an unexpected server error)."""
     await push(stub, envelopes(CITY, 1, 3))
     for request, field in (
         (pb.ListHeldRequest(city_code=CITY, from_seq=0), "from_seq"),
+        (pb.ListHeldRequest(city_code=CITY, from_seq=2**63), "from_seq"),
+        (pb.ListHeldRequest(city_code=CITY, from_seq=2**64 - 1), "from_seq"),
         (pb.ListHeldRequest(city_code=CITY, from_seq=3, through_seq=2), "through_seq"),
         (pb.ListHeldRequest(city_code="620200", from_seq=1), "city_code"),
     ):
-        _, message, exc = await refused(stub.ListHeld(request, timeout=10))
+        code, message, exc = await refused(stub.ListHeld(request, timeout=10))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT or field == "city_code", message
         assert exc is not None and exc.field == field, message
         assert (exc.acked_through_seq, exc.hub_epoch) == (3, EPOCH)

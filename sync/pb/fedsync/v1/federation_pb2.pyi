@@ -432,7 +432,7 @@ class ListHeldRequest(_message.Message):
     city_code: _builtins.str
     """The calling city's code; must equal the code in its client certificate."""
     from_seq: _builtins.int
-    """First seq wanted (inclusive, at least 1)."""
+    """First seq wanted (inclusive, at least 1, at most 2^63 - 1; INVALID_ARGUMENT otherwise)."""
     through_seq: _builtins.int
     """Last seq wanted (inclusive); 0 means "up to the hub's high-water mark"."""
     def __init__(
