@@ -50,6 +50,11 @@ RECORD_COLUMNS = (
 )
 
 
+#: Longest ``records.subject`` kept: the column is indexed, and PostgreSQL refuses an index
+#: entry over about 2.7 kB (a quarantined record's subject can hold any text the city sent).
+MAX_SUBJECT_CHARS = 256
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -298,8 +303,10 @@ def _apply(
         if reason is None and kind == "escalation":
             escalations.append((envelope.seq, envelope.created_at.ToDatetime(UTC), body))
         subject, revision = _subject(kind, body)
-        if subject is not None and "\x00" in subject:  # of a record quarantined for it
-            subject = subject.replace("\x00", "\ufffd")
+        if subject is not None:
+            if "\x00" in subject:  # of a record quarantined for it
+                subject = subject.replace("\x00", "\ufffd")
+            subject = subject[:MAX_SUBJECT_CHARS]
         rows.append(
             (
                 city_code,

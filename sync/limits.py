@@ -18,6 +18,9 @@ MAX_NOTE_CHARS = MAX_TEXT_CHARS
 MAX_STEP_NOTE_CHARS = 4_000
 #: Longest title of a province notice (a line on the cities' bulletin board).
 MAX_NOTICE_TITLE_CHARS = 200
+#: Longest ticket id in a record: the hub's escalation desk keeps ticket ids of at most this
+#: many characters and finds an escalation's record by it (a city's ids are far shorter).
+MAX_TICKET_ID_CHARS = 64
 #: Most items (history entries, slices...) in one record.
 MAX_ITEMS = 100_000
 #: The largest value of the stores' integer columns (BIGINT / SQLite INTEGER); an id above it

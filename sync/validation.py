@@ -26,6 +26,7 @@ from sync.limits import INT64_MAX as INT64_MAX
 from sync.limits import MAX_ITEMS as MAX_ITEMS
 from sync.limits import MAX_TEXT_CHARS as MAX_TEXT_CHARS
 from sync.limits import (
+    MAX_TICKET_ID_CHARS,
     MAX_TIMESTAMP_NANOS,
     MAX_TIMESTAMP_SECONDS,
     MIN_TIMESTAMP_SECONDS,
@@ -367,6 +368,10 @@ def check_qa(r: pb.QaReport, today: date) -> None:
 
 def check_escalation(r: pb.Escalation, today: date) -> None:
     _text(r.ticket_id, "ticket_id", required=True)
+    if len(r.ticket_id) > MAX_TICKET_ID_CHARS:
+        raise RuleBroken(
+            f"ticket_id is {len(r.ticket_id)} characters; at most {MAX_TICKET_ID_CHARS}"
+        )
     if r.kind not in pb.TicketKind.values() or r.kind == pb.TICKET_KIND_UNSPECIFIED:
         raise RuleBroken(f"kind {r.kind} is not a known ticket kind")
     if r.tier not in pb.CustomerTier.values() or r.tier == pb.CUSTOMER_TIER_UNSPECIFIED:

@@ -234,3 +234,39 @@ async def test_list_held_refusals_carry_the_hubs_mark(hub, stub):
         assert code == grpc.StatusCode.INVALID_ARGUMENT or field == "city_code", message
         assert exc is not None and exc.field == field, message
         assert (exc.acked_through_seq, exc.hub_epoch) == (3, EPOCH)
+
+
+async def test_long_text_in_a_records_subject_never_blocks_the_stream(hub, stub):
+    """What a record is about (records.subject) is indexed: PostgreSQL refused an entry of
+    10 kB of varied text, failing the whole Push with an unexpected error on every retry."""
+    await push(stub, envelopes(CITY, 1, 1))
+    varied = "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(10_000))
+    long_ticket = escalation(varied)
+    long_date = pb.SuggestionBatch(
+        batch_date=varied,
+        batch_number=1,
+        suggestions=[pb.Suggestion(ticket_id="S-1", content="more evening hours")],
+    )
+    batch = [
+        build_envelope(city_code=CITY, epoch=EPOCH, seq=2, body=long_ticket),
+        build_envelope(city_code=CITY, epoch=EPOCH, seq=3, body=long_date),
+        build_envelope(city_code=CITY, epoch=EPOCH, seq=4, body=escalation("T-" + "9" * 62)),
+    ]
+    response = await push(stub, batch)
+    assert response.acked_through_seq == 4 and response.quarantined == 2
+    with hub.engine.connect() as conn:
+        stored = {
+            row.seq: row
+            for row in conn.execute(
+                select(Record.seq, Record.status, Record.reason, Record.subject).where(
+                    Record.city_code == CITY, Record.seq > 1
+                )
+            )
+        }
+        cases = conn.execute(select(DeskCase.ticket_id)).scalars().all()
+    assert stored[2].status == "quarantined"
+    assert stored[2].reason == "ticket_id is 10000 characters; at most 64"
+    assert stored[3].status == "quarantined" and "batch_date" in stored[3].reason
+    assert len(stored[3].subject) <= 256
+    assert stored[4].status == "accepted" and stored[4].subject == "escalation/T-" + "9" * 62
+    assert cases == ["T-" + "9" * 62]
