@@ -1068,7 +1068,9 @@ class Escalation(_message.Message):
     HISTORY_FIELD_NUMBER: _builtins.int
     FOLLOW_UP_FIELD_NUMBER: _builtins.int
     ticket_id: _builtins.str
-    """The city's ticket number; the province's resolution refers to it."""
+    """The city's ticket number; the province's resolution refers to it. At most 64 characters
+    (a longer one is quarantined).
+    """
     kind: Global___TicketKind.ValueType
     category: _builtins.str
     channel: _builtins.str
