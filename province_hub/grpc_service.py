@@ -28,7 +28,7 @@ from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.pki import NodeIdentity, PkiError, Revocations, identity_from_pem
 from sync.rpc_errors import to_status
 from sync.validation import INT64_MAX
-from sync.version import SCHEMA_VERSION, is_compatible
+from sync.version import SCHEMA_VERSION, is_compatible, schema_major
 from sync.wire import WireError, push_bodies, push_envelopes
 
 log = logging.getLogger(__name__)
@@ -347,9 +347,13 @@ class FederationService:
         )
         response.server_time.FromDatetime(datetime.now(UTC))
         if not response.compatible:
+            spoken = errors.shown(request.schema_version)
             response.message = (
-                f"city speaks schema {request.schema_version!r}; this hub speaks "
-                f"{SCHEMA_VERSION}: upgrade the older side"
+                f"city speaks schema {spoken}; this hub speaks {SCHEMA_VERSION}: upgrade the "
+                "older side"
+                if schema_major(request.schema_version) is not None
+                else f"schema_version {spoken} is not of the form MAJOR.MINOR; this hub speaks "
+                f"{SCHEMA_VERSION}"
             )
         try:
             result = await self._run(
@@ -415,8 +419,8 @@ class FederationService:
         try:
             if request.city_code != city:
                 raise errors.IdentityMismatch(
-                    f"ListHeld names city {request.city_code!r} but the client certificate "
-                    f"belongs to city {city}",
+                    f"ListHeld names city {errors.shown(request.city_code)} but the client "
+                    f"certificate belongs to city {city}",
                     field="city_code",
                 )
             page = await self._run(
@@ -426,7 +430,7 @@ class FederationService:
                 through_seq=request.through_seq,
             )
         except errors.LinkError as exc:
-            await self._abort(context, exc)
+            await self._refuse(context, city, exc)
         return pb.ListHeldResponse(
             acked_through_seq=page.acked_through_seq,
             epoch=page.epoch,
@@ -448,8 +452,8 @@ class FederationService:
                 context,
                 city,
                 errors.IdentityMismatch(
-                    f"Subscribe names city {request.city_code!r} but the client certificate "
-                    f"belongs to city {city}; city_code must be the certificate's code",
+                    f"Subscribe names city {errors.shown(request.city_code)} but the client "
+                    f"certificate belongs to city {city}; city_code must be the certificate's code",
                     field="city_code",
                 ),
             )

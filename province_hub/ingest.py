@@ -27,7 +27,7 @@ from sync.db import UnitOfWork, bulk_insert, datetime_param, timestamp_param
 from sync.envelopes import UNSEQUENCED_KINDS, check_identity, check_structure
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.periods import PeriodError, parse_period, today_in
-from sync.validation import broken_rule, clamp_to_int64
+from sync.validation import broken_rule, clamp_to_int64, nul_problem
 from sync.vocabulary import LinkStatus
 from sync.wire import RawBody
 
@@ -48,6 +48,11 @@ RECORD_COLUMNS = (
     "digest",
     "body",
 )
+
+
+#: Longest ``records.subject`` kept: the column is indexed, and PostgreSQL refuses an index
+#: entry over about 2.7 kB (a quarantined record's subject can hold any text the city sent).
+MAX_SUBJECT_CHARS = 256
 
 
 def _now() -> datetime:
@@ -285,7 +290,10 @@ def _apply(
     received_at = datetime_param(conn, moment)
     for envelope, kind, body_bytes in fresh:
         body = getattr(envelope, kind)
-        reason = broken_rule(kind, body, today=today)
+        # A NUL is a zero byte in the body's bytes, which most bodies do not hold at all.
+        reason = nul_problem(body) if b"\x00" in body_bytes else None
+        if reason is None:
+            reason = broken_rule(kind, body, today=today)
         if reason is None and kind == "notice_receipt":
             reason = _receipt_problem(conn, city_code, body)
             if reason is None:
@@ -295,6 +303,10 @@ def _apply(
         if reason is None and kind == "escalation":
             escalations.append((envelope.seq, envelope.created_at.ToDatetime(UTC), body))
         subject, revision = _subject(kind, body)
+        if subject is not None:
+            if "\x00" in subject:  # of a record quarantined for it
+                subject = subject.replace("\x00", "\ufffd")
+            subject = subject[:MAX_SUBJECT_CHARS]
         rows.append(
             (
                 city_code,

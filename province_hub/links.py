@@ -16,7 +16,7 @@ from sqlalchemy import Engine, func, select, update
 from province_hub.store import CityLink, Record
 from sync import errors
 from sync.db import UnitOfWork, insert_ignore
-from sync.limits import MAX_HEARTBEAT_TEXT_CHARS
+from sync.limits import INT64_MAX, MAX_HEARTBEAT_TEXT_CHARS
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 
 
@@ -54,7 +54,10 @@ def lock_link(conn: Any, city_code: str) -> Link:
 
 
 def status_text(value: str) -> str:
-    """A heartbeat's free text cut to ``MAX_HEARTBEAT_TEXT_CHARS`` (marked when cut)."""
+    """A heartbeat's free text cut to ``MAX_HEARTBEAT_TEXT_CHARS`` (marked when cut), a NUL
+    character (which PostgreSQL's text columns refuse) shown as U+FFFD."""
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
     if len(value) <= MAX_HEARTBEAT_TEXT_CHARS:
         return value
     return value[: MAX_HEARTBEAT_TEXT_CHARS - 1] + "…"
@@ -114,8 +117,8 @@ def hello(
             engine,
             city_code=city_code,
             exc=errors.IdentityMismatch(
-                f"Hello names city {request.city_code!r} but the client certificate belongs to "
-                f"city {city_code}",
+                f"Hello names city {errors.shown(request.city_code)} but the client certificate "
+                f"belongs to city {city_code}",
                 field="city_code",
             ),
         )
@@ -124,7 +127,7 @@ def hello(
         values: dict[str, Any] = {
             "last_contact_at": moment,
             "software_version": status_text(request.software_version),
-            "schema_version": request.schema_version,
+            "schema_version": status_text(request.schema_version),
         }
         conflict = ""
         # Another epoch is a conflict only when the hub holds more than the city says it
@@ -149,7 +152,9 @@ def hello(
         if not compatible:
             values.update(
                 state="incompatible",
-                last_error=f"SchemaUnsupported: the city speaks {request.schema_version!r}",
+                last_error=status_text(
+                    f"SchemaUnsupported: the city speaks {errors.shown(request.schema_version)}"
+                ),
                 last_error_at=moment,
             )
         elif conflict:
@@ -199,6 +204,11 @@ def list_held(
     """
     if from_seq < 1:
         raise errors.MalformedEnvelope("from_seq must be at least 1", field="from_seq")
+    if from_seq > INT64_MAX:
+        raise errors.MalformedEnvelope(
+            f"from_seq {from_seq} is above {INT64_MAX}, the largest seq the hub stores",
+            field="from_seq",
+        )
     if through_seq and through_seq < from_seq:
         raise errors.MalformedEnvelope(
             f"through_seq {through_seq} is below from_seq {from_seq}", field="through_seq"

@@ -22,6 +22,7 @@ from hashlib import sha256
 from google.protobuf.message import Message
 
 from sync import errors
+from sync.limits import timestamp_problem
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.validation import INT64_MAX
 from sync.version import SCHEMA_VERSION, is_compatible
@@ -109,7 +110,7 @@ def check_structure(
     version = envelope.schema_version
     if version != SCHEMA_VERSION and not is_compatible(version):
         raise errors.SchemaUnsupported(
-            f"envelopes[{index}].schema_version {version!r} is not supported; "
+            f"envelopes[{index}].schema_version {errors.shown(version)} is not supported; "
             f"this hub speaks {SCHEMA_VERSION}",
             seq=envelope.seq,
             field=f"envelopes[{index}].schema_version",
@@ -135,14 +136,23 @@ def check_structure(
             field=f"envelopes[{index}].seq",
         )
     epoch = envelope.epoch
-    if not epoch or len(epoch) > MAX_EPOCH_CHARS:
+    if not epoch or len(epoch) > MAX_EPOCH_CHARS or "\x00" in epoch:
         raise errors.MalformedEnvelope(
             f"envelopes[{index}] has no epoch"
             if not epoch
-            else f"envelopes[{index}].epoch is longer than {MAX_EPOCH_CHARS} characters",
+            else f"envelopes[{index}].epoch is longer than {MAX_EPOCH_CHARS} characters"
+            if len(epoch) > MAX_EPOCH_CHARS
+            else f"envelopes[{index}].epoch contains a NUL character (U+0000)",
             seq=seq,
             field=f"envelopes[{index}].epoch",
         )
+    created_at = envelope.created_at
+    problem = timestamp_problem(
+        created_at.seconds, created_at.nanos, f"envelopes[{index}].created_at"
+    )
+    if problem:
+        # The instant is a column of the record, so such an envelope cannot be quarantined.
+        raise errors.MalformedEnvelope(problem, seq=seq, field=f"envelopes[{index}].created_at")
     content_digest = envelope.content_digest
     if len(content_digest) != _DIGEST_SIZE:
         raise errors.MalformedEnvelope(
@@ -174,8 +184,9 @@ def check_identity(envelopes: Sequence[pb.Envelope], city_code: str) -> None:
     for index, envelope in enumerate(envelopes):
         if envelope.city_code != city_code:
             raise errors.IdentityMismatch(
-                f"envelopes[{index}].city_code is {envelope.city_code!r} but the client "
-                f"certificate belongs to city {city_code}; a city may push only in its own name",
+                f"envelopes[{index}].city_code is {errors.shown(envelope.city_code)} but the "
+                f"client certificate belongs to city {city_code}; a city may push only in its "
+                "own name",
                 seq=envelope.seq,
                 field=f"envelopes[{index}].city_code",
             )

@@ -17,6 +17,21 @@ exception: the envelope is stored as quarantined, see ``sync.validation``.
 
 from __future__ import annotations
 
+#: Most characters of a client's value quoted back in a refusal's message.
+SHOWN_CHARS = 64
+
+
+def shown(value: str) -> str:
+    """``value`` quoted for a refusal's message, cut to ``SHOWN_CHARS`` (with its length).
+
+    A refusal travels in the status's trailing metadata, which gRPC clients cap at 16 KiB: a
+    message quoting a long value whole would reach the client as RESOURCE_EXHAUSTED ("received
+    metadata size exceeds hard limit") instead of the refusal.
+    """
+    if len(value) <= SHOWN_CHARS:
+        return repr(value)
+    return f"{value[:SHOWN_CHARS]!r}... ({len(value)} characters)"
+
 
 class LinkError(Exception):
     """Something the hub refuses; the whole call fails and nothing is stored."""

@@ -18,6 +18,9 @@ MAX_NOTE_CHARS = MAX_TEXT_CHARS
 MAX_STEP_NOTE_CHARS = 4_000
 #: Longest title of a province notice (a line on the cities' bulletin board).
 MAX_NOTICE_TITLE_CHARS = 200
+#: Longest ticket id in a record: the hub's escalation desk keeps ticket ids of at most this
+#: many characters and finds an escalation's record by it (a city's ids are far shorter).
+MAX_TICKET_ID_CHARS = 64
 #: Most items (history entries, slices...) in one record.
 MAX_ITEMS = 100_000
 #: The largest value of the stores' integer columns (BIGINT / SQLite INTEGER); an id above it
@@ -26,6 +29,12 @@ INT64_MAX = (1 << 63) - 1
 #: Free text a heartbeat carries (the city's last error, its software version) is link status
 #: for a person to glance at: the hub keeps at most this many characters of each.
 MAX_HEARTBEAT_TEXT_CHARS = 1024
+#: The range of a google.protobuf.Timestamp (its definition: 0001-01-01T00:00:00Z to
+#: 9999-12-31T23:59:59.999999999Z, nanos 0..999,999,999); outside it an instant is no date
+#: the hub can store or show.
+MIN_TIMESTAMP_SECONDS = -62_135_596_800
+MAX_TIMESTAMP_SECONDS = 253_402_300_799
+MAX_TIMESTAMP_NANOS = 999_999_999
 #: Reports cover periods in this range of years; outside it a date is a typing error (year
 #: 1900, 9999) that no figure can belong to.
 MIN_REPORT_YEAR = 2000
@@ -53,6 +62,20 @@ def report_date_problem(day: date, field: str = "period start") -> str | None:
             f"{field} {day.isoformat()} is outside the years {MIN_REPORT_YEAR}..{MAX_REPORT_YEAR}"
         )
     return None
+
+
+def timestamp_problem(seconds: int, nanos: int, field: str) -> str | None:
+    """Why (``seconds``, ``nanos``) is not a valid google.protobuf.Timestamp, or None."""
+    if (
+        MIN_TIMESTAMP_SECONDS <= seconds <= MAX_TIMESTAMP_SECONDS
+        and 0 <= nanos <= MAX_TIMESTAMP_NANOS
+    ):
+        return None
+    return (
+        f"{field} (seconds {seconds}, nanos {nanos}) is not a valid google.protobuf.Timestamp: "
+        f"seconds must be within {MIN_TIMESTAMP_SECONDS}..{MAX_TIMESTAMP_SECONDS} (years "
+        f"1..9999) and nanos within 0..{MAX_TIMESTAMP_NANOS}"
+    )
 
 
 def id_in_range(value: int) -> bool:

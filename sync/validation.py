@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from operator import attrgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
@@ -25,7 +25,16 @@ from google.protobuf.message import Message
 from sync.limits import INT64_MAX as INT64_MAX
 from sync.limits import MAX_ITEMS as MAX_ITEMS
 from sync.limits import MAX_TEXT_CHARS as MAX_TEXT_CHARS
-from sync.limits import LimitExceeded, check_note, report_date_problem
+from sync.limits import (
+    MAX_TICKET_ID_CHARS,
+    MAX_TIMESTAMP_NANOS,
+    MAX_TIMESTAMP_SECONDS,
+    MIN_TIMESTAMP_SECONDS,
+    LimitExceeded,
+    check_note,
+    report_date_problem,
+    timestamp_problem,
+)
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.periods import PeriodError, parse_period, today_in
 
@@ -166,6 +175,146 @@ def clamp_to_int64(body: Message) -> list[str]:
     return changed
 
 
+# --- instants and text ------------------------------------------------------------------------
+
+_TIMESTAMP = "google.protobuf.Timestamp"
+
+
+class _Field(NamedTuple):
+    """A field that is, or leads to, what a walk looks for."""
+
+    name: str
+    repeated: bool
+    #: A singular message field (present or not: ``HasField``).
+    singular_message: bool
+    #: The field is what the walk looks for (else it is a message leading to one).
+    leaf: bool
+    #: The walk's fields of the field's message type (for a message leading to one).
+    children: tuple[_Field, ...]
+
+
+_TIMED: dict[str, tuple[_Field, ...]] = {}
+_TEXTUAL: dict[str, tuple[_Field, ...]] = {}
+#: A path to a field, built into "a.b[2].c" only for the one reported.
+_Path = tuple[str | int, ...]
+
+
+def _dotted(path: _Path) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def _fields_to(
+    descriptor: Descriptor | Any,
+    cache: dict[str, tuple[_Field, ...]],
+    wanted: Callable[[FieldDescriptor], bool],
+) -> tuple[_Field, ...]:
+    """The fields of ``descriptor`` that are ``wanted`` or lead to one (cached per type)."""
+    cached = cache.get(descriptor.full_name)
+    if cached is not None:
+        return cached
+    cache[descriptor.full_name] = ()  # a message type that contains itself ends here
+    found = []
+    for f in descriptor.fields:
+        leaf = wanted(f)
+        message = f.message_type
+        children = (
+            _fields_to(message, cache, wanted)
+            if not leaf and message is not None and message.full_name != _TIMESTAMP
+            else ()
+        )
+        if leaf or children:
+            singular = message is not None and not f.is_repeated
+            found.append(_Field(f.name, f.is_repeated, singular, leaf, children))
+    cache[descriptor.full_name] = result = tuple(found)
+    return result
+
+
+def _is_timestamp(f: FieldDescriptor) -> bool:
+    return f.message_type is not None and f.message_type.full_name == _TIMESTAMP
+
+
+def _is_string(f: FieldDescriptor) -> bool:
+    return f.type == FieldDescriptor.TYPE_STRING
+
+
+def _values(message: Message, field: _Field) -> Any:
+    """The field's values: its items, the one value, or none (an absent message)."""
+    if field.repeated:
+        return getattr(message, field.name)
+    if field.singular_message and not message.HasField(field.name):
+        return ()
+    return (getattr(message, field.name),)
+
+
+def _timestamps_valid(message: Message, fields: tuple[_Field, ...]) -> bool:
+    """Whether every instant under ``fields`` of ``message`` is a valid Timestamp."""
+    for field in fields:
+        values = _values(message, field)
+        if field.leaf:
+            for ts in values:
+                if not (
+                    MIN_TIMESTAMP_SECONDS <= ts.seconds <= MAX_TIMESTAMP_SECONDS
+                    and 0 <= ts.nanos <= MAX_TIMESTAMP_NANOS
+                ):
+                    return False
+        else:
+            for value in values:
+                if not _timestamps_valid(value, field.children):
+                    return False
+    return True
+
+
+def _bad_timestamps(message: Message, fields: tuple[_Field, ...], path: _Path) -> Iterable[str]:
+    """The problem of every invalid instant under ``fields``, naming it (the slow walk)."""
+    for field in fields:
+        for index, value in enumerate(_values(message, field)):
+            where = (*path, field.name, index) if field.repeated else (*path, field.name)
+            if not field.leaf:
+                yield from _bad_timestamps(value, field.children, where)
+                continue
+            problem = timestamp_problem(value.seconds, value.nanos, _dotted(where))
+            if problem:
+                yield problem
+
+
+def check_timestamps(body: Message) -> None:
+    """``RuleBroken`` naming the first instant of ``body`` outside a Timestamp's range.
+
+    Such an instant is no date: the hub could neither land it (an escalation's registered_at,
+    a receipt's acted_at) nor show it.
+    """
+    fields = _fields_to(body.DESCRIPTOR, _TIMED, _is_timestamp)
+    if _timestamps_valid(body, fields):
+        return
+    for problem in _bad_timestamps(body, fields, ()):
+        raise RuleBroken(problem)
+
+
+def _nul_paths(message: Message, fields: tuple[_Field, ...], path: _Path) -> Iterable[_Path]:
+    for field in fields:
+        for index, value in enumerate(_values(message, field)):
+            where = (*path, field.name, index) if field.repeated else (*path, field.name)
+            if not field.leaf:
+                yield from _nul_paths(value, field.children, where)
+            elif "\x00" in value:
+                yield where
+
+
+def nul_problem(body: Message) -> str | None:
+    """The first string of ``body`` holding a NUL character (U+0000), as a reason; else None.
+
+    PostgreSQL's text columns cannot hold that character (SQLite's can), so a record carrying
+    one could not be landed alike on both; it is quarantined instead. A caller holding the
+    body's bytes skips this when they hold no zero byte (a NUL is encoded as one).
+    """
+    for where in _nul_paths(body, _fields_to(body.DESCRIPTOR, _TEXTUAL, _is_string), ()):
+        return f"{_dotted(where)} contains a NUL character (U+0000), which the hub does not store"
+    return None
+
+
 # --- the rules of each kind ------------------------------------------------------------------
 
 
@@ -219,6 +368,10 @@ def check_qa(r: pb.QaReport, today: date) -> None:
 
 def check_escalation(r: pb.Escalation, today: date) -> None:
     _text(r.ticket_id, "ticket_id", required=True)
+    if len(r.ticket_id) > MAX_TICKET_ID_CHARS:
+        raise RuleBroken(
+            f"ticket_id is {len(r.ticket_id)} characters; at most {MAX_TICKET_ID_CHARS}"
+        )
     if r.kind not in pb.TicketKind.values() or r.kind == pb.TICKET_KIND_UNSPECIFIED:
         raise RuleBroken(f"kind {r.kind} is not a known ticket kind")
     if r.tier not in pb.CustomerTier.values() or r.tier == pb.CUSTOMER_TIER_UNSPECIFIED:
@@ -323,6 +476,7 @@ def broken_rule(
     """
     try:
         check_int64_range(body)
+        check_timestamps(body)
         _RULES[kind](body, today if today is not None else today_in(tz_name, now))
     except RuleBroken as exc:
         return str(exc)

@@ -180,8 +180,11 @@ async def test_oversized_batch_is_resource_exhausted(hub, stub):
             suggestions=[pb.Suggestion(ticket_id="S", content="x" * (2 * 1024 * 1024))],
         ),
     )
-    code, message, _ = await refused(push(stub, [big]))
+    code, message, exc = await refused(push(stub, [big]))
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    # gRPC refuses it before the hub sees the call: its own words, no SyncError details.
+    assert "larger than max" in message and str(1024 * 1024) in message
+    assert exc is None
     assert store_state(hub.engine) == before
 
 

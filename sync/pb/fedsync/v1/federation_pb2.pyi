@@ -432,7 +432,7 @@ class ListHeldRequest(_message.Message):
     city_code: _builtins.str
     """The calling city's code; must equal the code in its client certificate."""
     from_seq: _builtins.int
-    """First seq wanted (inclusive, at least 1)."""
+    """First seq wanted (inclusive, at least 1, at most 2^63 - 1; INVALID_ARGUMENT otherwise)."""
     through_seq: _builtins.int
     """Last seq wanted (inclusive); 0 means "up to the hub's high-water mark"."""
     def __init__(
@@ -647,7 +647,10 @@ class Envelope(_message.Message):
     """
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp:
-        """When the envelope entered the outbox."""
+        """When the envelope entered the outbox. Must be a valid Timestamp (years 1..9999, nanos
+        0..999,999,999; INVALID_ARGUMENT otherwise); an instant in a body outside that range
+        quarantines the record.
+        """
 
     @_builtins.property
     def statistics_report(self) -> Global___StatisticsReport: ...
@@ -1065,7 +1068,9 @@ class Escalation(_message.Message):
     HISTORY_FIELD_NUMBER: _builtins.int
     FOLLOW_UP_FIELD_NUMBER: _builtins.int
     ticket_id: _builtins.str
-    """The city's ticket number; the province's resolution refers to it."""
+    """The city's ticket number; the province's resolution refers to it. At most 64 characters
+    (a longer one is quarantined).
+    """
     kind: Global___TicketKind.ValueType
     category: _builtins.str
     channel: _builtins.str
