@@ -22,7 +22,12 @@ from hashlib import sha256
 from google.protobuf.message import Message
 
 from sync import errors
-from sync.limits import timestamp_problem
+from sync.limits import (
+    MAX_TIMESTAMP_NANOS,
+    MAX_TIMESTAMP_SECONDS,
+    MIN_TIMESTAMP_SECONDS,
+    timestamp_problem,
+)
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.validation import INT64_MAX
 from sync.version import SCHEMA_VERSION, is_compatible
@@ -147,10 +152,14 @@ def check_structure(
             field=f"envelopes[{index}].epoch",
         )
     created_at = envelope.created_at
-    problem = timestamp_problem(
-        created_at.seconds, created_at.nanos, f"envelopes[{index}].created_at"
-    )
-    if problem:
+    seconds, nanos = created_at.seconds, created_at.nanos
+    # Checked here for every envelope: the field's name is built only for a refusal.
+    if not (
+        MIN_TIMESTAMP_SECONDS <= seconds <= MAX_TIMESTAMP_SECONDS
+        and 0 <= nanos <= MAX_TIMESTAMP_NANOS
+    ):
+        problem = timestamp_problem(seconds, nanos, f"envelopes[{index}].created_at")
+        assert problem is not None  # the range check above failed
         # The instant is a column of the record, so such an envelope cannot be quarantined.
         raise errors.MalformedEnvelope(problem, seq=seq, field=f"envelopes[{index}].created_at")
     content_digest = envelope.content_digest

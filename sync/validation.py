@@ -250,20 +250,29 @@ def _values(message: Message, field: _Field) -> Any:
 
 
 def _timestamps_valid(message: Message, fields: tuple[_Field, ...]) -> bool:
-    """Whether every instant under ``fields`` of ``message`` is a valid Timestamp."""
-    for field in fields:
-        values = _values(message, field)
-        if field.leaf:
-            for ts in values:
+    """Whether every instant under ``fields`` of ``message`` is a valid Timestamp.
+
+    Runs for every body the hub ingests, so it reads each field once and calls nothing per
+    instant: an unset Timestamp reads as 0 s, 0 ns, which is valid, so a leaf needs no
+    ``HasField``; only an unset message leading to instants is skipped.
+    """
+    for name, repeated, singular_message, leaf, children in fields:
+        value = getattr(message, name)
+        if leaf:
+            for ts in value if repeated else (value,):
                 if not (
                     MIN_TIMESTAMP_SECONDS <= ts.seconds <= MAX_TIMESTAMP_SECONDS
                     and 0 <= ts.nanos <= MAX_TIMESTAMP_NANOS
                 ):
                     return False
-        else:
-            for value in values:
-                if not _timestamps_valid(value, field.children):
+        elif repeated:
+            for item in value:
+                if not _timestamps_valid(item, children):
                     return False
+        elif (not singular_message or message.HasField(name)) and not _timestamps_valid(
+            value, children
+        ):
+            return False
     return True
 
 
@@ -286,7 +295,10 @@ def check_timestamps(body: Message) -> None:
     Such an instant is no date: the hub could neither land it (an escalation's registered_at,
     a receipt's acted_at) nor show it.
     """
-    fields = _fields_to(body.DESCRIPTOR, _TIMED, _is_timestamp)
+    descriptor = body.DESCRIPTOR
+    fields = _TIMED.get(descriptor.full_name)  # the cache first: this runs for every body
+    if fields is None:
+        fields = _fields_to(descriptor, _TIMED, _is_timestamp)
     if _timestamps_valid(body, fields):
         return
     for problem in _bad_timestamps(body, fields, ()):
