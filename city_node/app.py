@@ -32,7 +32,7 @@ from sync.outbox import Outbox
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.pki import Revocations, load_city_tls
 from sync.web.keys import load_secret_key
-from sync.web.transport import plain_http_refusal
+from sync.web.transport import check_transport
 
 if TYPE_CHECKING:
     import uvicorn
@@ -238,14 +238,12 @@ def build(
 def check_console_transport(settings: CitySettings) -> None:
     """Refuse (``ConfigError``) a console that would send passwords, cookies and customers'
     data in clear over a network (:mod:`sync.web.transport`)."""
-    refusal = plain_http_refusal(
+    check_transport(
         settings.http_host,
         tls=settings.http_tls_cert is not None,
         allow_plain=settings.http_allow_plain,
         what="the console",
     )
-    if refusal:
-        raise ConfigError(refusal)
 
 
 def build_console(

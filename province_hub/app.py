@@ -26,14 +26,13 @@ from province_hub.grpc_service import FederationService, RevocationInterceptor
 from province_hub.jobs import build_scheduler
 from province_hub.settings import HubSettings
 from province_hub.store import create_schema
-from sync.config import ConfigError
 from sync.db import is_sqlite, make_engine, warn_if_store_exposed
 from sync.filemodes import warn_if_exposed
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.pki import Revocations, load_hub_tls
 from sync.roster import City, load_roster
 from sync.routine import Routine
-from sync.web.transport import plain_http_refusal
+from sync.web.transport import check_transport
 
 if TYPE_CHECKING:
     from sync.web.server import ConsoleServer
@@ -80,14 +79,12 @@ async def create_server(settings: HubSettings) -> HubServer:
     # Roster and deadlines are read once and shared by the link, the routine and the web.
     if settings.http_port:
         # Sign-ins, cookies and the escalated customers' contacts cross the supervisor web.
-        refusal = plain_http_refusal(
+        check_transport(
             settings.http_host,
             tls=settings.http_tls_cert is not None,
             allow_plain=settings.http_allow_plain,
             what="the supervisor web",
         )
-        if refusal:
-            raise ConfigError(refusal)
     roster = load_roster(settings.roster)
     roster_codes = tuple(city.code for city in roster)
     deadlines = settings.deadlines()

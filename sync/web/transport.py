@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ipaddress
 
+from sync.config import ConfigError
+
 
 def is_loopback(host: str) -> bool:
     if host == "localhost":
@@ -20,11 +22,11 @@ def is_loopback(host: str) -> bool:
         return False  # a name: it may resolve to anything
 
 
-def plain_http_refusal(host: str, *, tls: bool, allow_plain: bool, what: str) -> str | None:
-    """Why ``what`` may not serve on ``host`` as configured (None: it may)."""
+def check_transport(host: str, *, tls: bool, allow_plain: bool, what: str) -> None:
+    """``ConfigError`` saying why ``what`` may not serve on ``host`` as configured."""
     if tls or allow_plain or is_loopback(host):
-        return None
-    return (
+        return
+    raise ConfigError(
         f"http_host {host}: {what} would serve plain HTTP beyond this machine; give "
         "http_tls_cert and http_tls_key, bind 127.0.0.1, or set http_allow_plain when a TLS "
         "proxy fronts it"
