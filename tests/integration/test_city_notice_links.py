@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -38,6 +39,17 @@ def console(databases: Any) -> Iterator[tuple[str, Any, str]]:
     with serving(app) as base_url:
         yield base_url, engine, url
     engine.dispose()
+
+
+@contextmanager
+def signed_in(base_url: str) -> Iterator[httpx.Client]:
+    """A client signed in to the console as the leader, through the login form."""
+    with httpx.Client(base_url=base_url, timeout=10) as client:
+        token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
+        assert token
+        login = {"csrf_token": token.group(1), "staff_id": "leader", "password": PASSWORD}
+        assert client.post("/login", data=login).status_code == 303
+        yield client
 
 
 def _answer(seq: int, version: int, text: str, key: str = "roaming") -> pb.Notice:
@@ -78,11 +90,7 @@ def test_versions_and_links_on_the_console(console: tuple[str, Any, str], capsys
     assert sorted((a.notice_seq, a.version) for a in found) == [(11, 2), (15, 1)]
     assert services.superseded_answers(engine, [10, 11, 14, 15]) == {10: 11, 14: 11}
 
-    with httpx.Client(base_url=base_url, timeout=10) as client:
-        token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
-        assert token
-        login = {"csrf_token": token.group(1), "staff_id": "leader", "password": PASSWORD}
-        assert client.post("/login", data=login).status_code == 303
+    with signed_in(base_url) as client:
         page = client.get("/inbox").text
 
         def section(seq: int) -> str:
@@ -156,11 +164,7 @@ def test_the_hubs_own_notices_are_titled_in_the_readers_language(
     for n in hub_written:
         n.created_at.GetCurrentTime()
         assert services.accept_notice(engine, n)
-    with httpx.Client(base_url=base_url, timeout=10) as client:
-        token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
-        assert token
-        login = {"csrf_token": token.group(1), "staff_id": "leader", "password": PASSWORD}
-        assert client.post("/login", data=login).status_code == 303
+    with signed_in(base_url) as client:
 
         def titles(lang: str) -> dict[int, str]:
             page = client.get(f"/inbox?lang={lang}").text
