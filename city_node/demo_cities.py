@@ -28,15 +28,11 @@ from pathlib import Path
 from city_node.settings import CitySettings
 from sync.commands import settings_flags
 from sync.config import ConfigError, add_arguments, resolve
+from sync.demo import city_store_url
 from sync.pki_types import PkiError
 from sync.roster import is_city_code
 
 log = logging.getLogger(__name__)
-
-
-def store_url(store_dir: Path, code: str) -> str:
-    """The SQLite store of city ``code`` in the demo's work directory."""
-    return f"sqlite:///{store_dir / f'city-{code}.sqlite'}"
 
 
 def settings_for(args: argparse.Namespace) -> list[CitySettings]:
@@ -59,7 +55,7 @@ def settings_for(args: argparse.Namespace) -> list[CitySettings]:
             CitySettings,
             flags=flags,
             section="city",
-            overrides={"code": code, "database_url": store_url(args.store_dir, code)},
+            overrides={"code": code, "database_url": city_store_url(args.store_dir, code)},
         )
         for code in codes
     ]

@@ -177,7 +177,12 @@ def run_demo(
         alone = [first, *rest] if process_per_city else [first]
         for city in alone:
             args = _fedsync(
-                "city", "--code", city.code, "--database-url", _city_db(base, city.code), *common
+                "city",
+                "--code",
+                city.code,
+                "--database-url",
+                city_store_url(base, city.code),
+                *common,
             )
             if city is first:
                 args += console
@@ -319,8 +324,10 @@ def _status_lines(status: dict[str, Any], roster: Sequence[City]) -> list[str]:
 DEMO_SUPERVISOR = "supervisor"
 
 
-def _city_db(base: Path, code: str) -> str:
-    return f"sqlite:///{base / f'city-{code}.sqlite'}"  # as city_node.demo_cities.store_url
+def city_store_url(base: Path, code: str) -> str:
+    """The SQLite store of city ``code`` in the demo's work directory (also what
+    ``city_node.demo_cities`` opens for each of its cities)."""
+    return f"sqlite:///{base / f'city-{code}.sqlite'}"
 
 
 def _migrate_city_stores(roster: Sequence[City], base: Path, env: dict[str, str]) -> None:
@@ -331,7 +338,12 @@ def _migrate_city_stores(roster: Sequence[City], base: Path, env: dict[str, str]
     running = [
         subprocess.Popen(
             _fedsync(
-                "city", "migrate", "--code", city.code, "--database-url", _city_db(base, city.code)
+                "city",
+                "migrate",
+                "--code",
+                city.code,
+                "--database-url",
+                city_store_url(base, city.code),
             ),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

@@ -17,11 +17,12 @@ import pytest
 from sqlalchemy import func, select
 
 from city_node import services as city_services
-from city_node.demo_cities import build_parser, settings_for, store_url
+from city_node.demo_cities import build_parser, settings_for
 from city_node.store import create_schema
 from province_hub.store import CityLink, Record
 from sync.config import ConfigError
 from sync.db import make_engine
+from sync.demo import city_store_url as store_url
 from sync.outbox import Outbox
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 
