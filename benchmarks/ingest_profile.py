@@ -231,7 +231,7 @@ def profile_city(url: str, args: argparse.Namespace) -> None:
         print(_top(pstats.Stats(profiler), args.top))
 
 
-def _skip_for_attribution(parts: Sequence[str]) -> None:
+def skip_for_attribution(parts: Sequence[str]) -> None:
     """Replace the hub's rule check or figure landing by a no-op (``--without``): what the
     ingest then costs less is what that part costs. Never a product path."""
     import province_hub.ingest as ingest
@@ -271,7 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "or the landing of report figures, to see what they cost; repeatable",
     )
     args = parser.parse_args(argv)
-    _skip_for_attribution(args.without)
+    skip_for_attribution(args.without)
     workdir = Path(tempfile.mkdtemp(prefix="fedsync_bench_"))
     databases = Databases(args.engine, workdir, args.pg_url)
     try:

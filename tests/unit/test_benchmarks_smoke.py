@@ -87,6 +87,19 @@ def test_ingest_benchmark_compares_statistics_reports_with_suggestion_batches(
     assert summary["statistics_vs_suggestions"] > 0
 
 
+def test_ingest_attribution_run_lands_no_figures(capsys: Any) -> None:
+    """``--without figures``: the statistics run's hub skips landing them (and says so)."""
+    from benchmarks import ingest
+
+    argv = ["--engine", "sqlite", "--cities", "1", "--per-city", "20", "--bodies", "statistics"]
+    summary = _run(
+        ingest.main, [*argv, "--without", "figures", "--fill-workers", "1", "--json"], capsys
+    )
+    assert summary["envelopes"] == 20
+    assert summary["figure_rows"] == 0
+    assert summary["without"] == ["figures"]
+
+
 def test_statistics_bodies_keep_the_hubs_rules() -> None:
     from datetime import date
 
