@@ -17,7 +17,7 @@ from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.pb.fedsync.v1 import federation_pb2_grpc as pb_grpc
 from sync.pki import load_city_tls
 from tests.conftest import ROSTER_CODES, DatabaseFactory, wait_until
-from tests.integration.test_refusals import envelopes
+from tests.integration.push.support import envelopes
 
 
 @pytest.fixture

@@ -13,26 +13,11 @@ from sqlalchemy import select
 from province_hub.store import CityLink, DeskCase, NoticeDelivery, Record
 from sync import errors
 from sync.envelopes import build_envelope
-from sync.link import make_channel
 from sync.pb.fedsync.v1 import federation_pb2 as pb
-from sync.pb.fedsync.v1 import federation_pb2_grpc as pb_grpc
-from sync.pki import load_city_tls
-from tests.integration.test_refusals import CITY, EPOCH, envelopes, push, refused, store_state
+from tests.integration.push.support import CITY, EPOCH, envelopes, push, refused, store_state
 
 #: Seconds of 10000-01-01T00:00:00Z, one past a Timestamp's last second.
 YEAR_10000 = 253_402_300_800
-
-
-@pytest.fixture
-async def hub(databases, hub_settings_factory, start_hub):
-    return await start_hub(hub_settings_factory(databases("hub"), max_batch=50, max_message_mb=1))
-
-
-@pytest.fixture
-async def stub(hub, pki_dir):
-    channel = make_channel(f"127.0.0.1:{hub.port}", load_city_tls(pki_dir, CITY))
-    yield pb_grpc.FederationStub(channel)
-    await channel.close()
 
 
 def escalation(ticket_id: str) -> pb.Escalation:

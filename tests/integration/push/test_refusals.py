@@ -4,80 +4,29 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 import grpc
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from province_hub.store import CityLink, NoticeDelivery, Record
+from province_hub.store import CityLink
 from sync import errors
 from sync.envelopes import build_envelope, digest
 from sync.link import encode_push_request, make_channel
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.pb.fedsync.v1 import federation_pb2_grpc as pb_grpc
 from sync.pki import PkiError, init_pki, load_city_tls, revoke
-from sync.rpc_errors import from_rpc_error
 from sync.version import SCHEMA_VERSION
-from tests.conftest import ROSTER_CODES
-
-CITY, OTHER = ROSTER_CODES[0], ROSTER_CODES[1]
-EPOCH = "e" * 32
-
-
-def suggestion(n: int) -> pb.SuggestionBatch:
-    return pb.SuggestionBatch(
-        batch_date="2026-01-05",
-        batch_number=n,
-        suggestions=[pb.Suggestion(ticket_id=f"S-{n}", content="more evening hours")],
-    )
-
-
-def envelopes(city: str, first: int, count: int, **fields) -> list[pb.Envelope]:
-    out = []
-    for seq in range(first, first + count):
-        env = build_envelope(city_code=city, epoch=EPOCH, seq=seq, body=suggestion(seq))
-        for name, value in fields.items():
-            setattr(env, name, value)
-        out.append(env)
-    return out
-
-
-def store_state(engine) -> tuple[int, list[tuple[Any, ...]], int]:
-    with engine.connect() as conn:
-        return (
-            conn.execute(select(func.count()).select_from(Record)).scalar_one(),
-            sorted(
-                tuple(r)
-                for r in conn.execute(
-                    select(CityLink.city_code, CityLink.acked_seq, CityLink.epoch)
-                )
-            ),
-            conn.execute(select(func.count()).select_from(NoticeDelivery)).scalar_one(),
-        )
-
-
-@pytest.fixture
-async def hub(databases, hub_settings_factory, start_hub):
-    return await start_hub(hub_settings_factory(databases("hub"), max_batch=50, max_message_mb=1))
-
-
-@pytest.fixture
-async def stub(hub, pki_dir):
-    channel = make_channel(f"127.0.0.1:{hub.port}", load_city_tls(pki_dir, CITY))
-    yield pb_grpc.FederationStub(channel)
-    await channel.close()
-
-
-async def push(stub, envs) -> pb.PushResponse:
-    response: pb.PushResponse = await stub.Push(pb.PushRequest(envelopes=envs), timeout=10)
-    return response
-
-
-async def refused(call) -> tuple[grpc.StatusCode, str, errors.LinkError | None]:
-    with pytest.raises(grpc.aio.AioRpcError) as info:
-        await call
-    return info.value.code(), info.value.details() or "", from_rpc_error(info.value)
+from tests.integration.push.support import (
+    CITY,
+    EPOCH,
+    OTHER,
+    envelopes,
+    push,
+    refused,
+    store_state,
+    suggestion,
+)
 
 
 async def test_accepted_batch_then_duplicate_is_reacked_and_changes_nothing(hub, stub):
