@@ -217,15 +217,7 @@ def _ticket_act(args: argparse.Namespace) -> int:
     ctx = city_context(args)
     actor = staff_actor(ctx, args.actor_id, args.role)
     ticket_id = tickets.parse_ticket_id(args.id)
-    command = commands.command_from(
-        args.action,
-        note=args.note,
-        branch=args.branch,
-        outcome=args.outcome,
-        reopen=args.reopen,
-        days=args.days,
-        reason=args.reason,
-    )
+    command = commands.command_of(args)
     ticket = tickets.perform(ctx, actor, ticket_id, command)
     done = f"ticket {ticket.id}: {args.action} done, now {ticket.status.value}"
     _show_ticket(args, ctx, ticket.id, done)

@@ -103,6 +103,18 @@ def _whole(value: Any, name: str, *, low: int, high: int) -> int:
     return number
 
 
+#: The fields of a person's request a command is made from, named alike by the API's body and
+#: the CLI's arguments (``command_of``).
+REQUEST_FIELDS = ("note", "branch", "outcome", "reopen", "days", "reason")
+
+
+def command_of(request: Any) -> Command:
+    """:func:`command_from` for an object carrying ``action`` and :data:`REQUEST_FIELDS` as
+    attributes: the API's request body, the CLI's parsed arguments."""
+    fields = {name: getattr(request, name) for name in REQUEST_FIELDS}
+    return command_from(request.action, **fields)
+
+
 def command_from(
     action: Action | str,
     *,

@@ -144,15 +144,7 @@ def register_ticket(ctx: CityContext, user: StaffMember, body: TicketIn) -> int:
 
 
 def act_on_ticket(ctx: CityContext, user: StaffMember, ticket_id: int, body: ActionIn) -> None:
-    command = commands.command_from(
-        body.action,
-        note=body.note,
-        branch=body.branch,
-        outcome=body.outcome,
-        reopen=body.reopen,
-        days=body.days,
-        reason=body.reason,
-    )
+    command = commands.command_of(body)
     tickets.perform(ctx, actor_of(user), ticket_id, command)
 
 
