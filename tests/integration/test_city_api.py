@@ -286,6 +286,28 @@ def test_bad_input_is_422_naming_the_field_and_stores_nothing(console: Console) 
         assert [h["action"] for h in history] == ["register"]
 
 
+def test_a_body_that_is_not_a_json_object_is_422_naming_body(console: Console) -> None:
+    raw = {
+        "not JSON": b'{"kind": complaint',
+        "an array": b"[1, 2]",
+        "a string": b'"complaint"',
+        "empty": b"",
+    }
+    with console.api("senior") as op:
+        for what, content in raw.items():
+            answer = op.post(
+                "/api/v1/tickets", content=content, headers={"content-type": "application/json"}
+            )
+            assert answer.status_code == 422, (what, answer.text)
+            detail = answer.json()["detail"]
+            assert detail.startswith("body: "), (what, detail)
+        bad_json = op.post(
+            "/api/v1/tickets", content=b"{not json", headers={"content-type": "application/json"}
+        )
+        assert "not valid JSON" in bad_json.json()["detail"]
+    assert ticket_count(console) == 0
+
+
 # --- reports -----------------------------------------------------------------------------------
 
 
