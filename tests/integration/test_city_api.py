@@ -337,8 +337,14 @@ def test_only_the_leader_approves_and_approval_queues_the_report(console: Consol
         assert body["status"] == "approved" and body["decided_by"] == "leader"
         assert body["outbox_seq"] >= 1
         assert console.outbox_rows("statistics_report") == 1
-        again = leader.post(f"/api/v1/reports/{draft.id}/approve", json={})
-        assert again.status_code == 422 and "not a draft" in again.json()["detail"]
+        for decision, payload in (("approve", {}), ("reject", {"note": "too late"})):
+            again = leader.post(f"/api/v1/reports/{draft.id}/{decision}", json=payload)
+            assert again.status_code == 409, (decision, again.text)
+            assert "already approved" in again.json()["detail"]
+        unchanged = leader.get(f"/api/v1/reports/{draft.id}").json()
+        assert (unchanged["status"], unchanged["decision_note"]) == ("approved", "ok")
+        assert unchanged["outbox_seq"] == body["outbox_seq"]
+        assert console.outbox_rows("statistics_report") == 1
 
         no_reason = leader.post(f"/api/v1/reports/{second.id}/reject", json={"note": " "})
         assert no_reason.status_code == 422 and "note" in no_reason.json()["detail"]
@@ -377,6 +383,15 @@ def test_qa_draw_and_score(console: Console) -> None:
         assert inspector.get("/api/v1/qa/samples").json() == []
         done = inspector.get("/api/v1/qa/samples", params={"scored": True}).json()
         assert done[0]["defects"] == ["attitude"]
+
+        rescored = inspector.post(
+            f"/api/v1/qa/samples/{sample_id}/score",
+            json={"items": dict.fromkeys(keys, 100), "defects": []},
+        )
+        assert rescored.status_code == 409, rescored.text
+        assert "already scored" in rescored.json()["detail"]
+        kept = inspector.get("/api/v1/qa/samples", params={"scored": True}).json()
+        assert kept == done
 
 
 # --- notices -----------------------------------------------------------------------------------
