@@ -272,14 +272,20 @@ def get_report(report_id: RowId, user: User, ctx: Ctx) -> ReportOut:
     response_model=ReportOut,
     summary="Approve a draft and queue it for the province (leader)",
 )
-def approve_report(report_id: RowId, body: DecisionIn, user: User, ctx: Ctx) -> ReportOut:
+def approve_report(
+    report_id: RowId, user: User, ctx: Ctx, body: DecisionIn | None = None
+) -> ReportOut:
+    body = body or DecisionIn()
     return report_out(reports.approve(ctx, actor_of(user), report_id, body.note))
 
 
 @router.post(
     "/reports/{report_id}/reject", response_model=ReportOut, summary="Reject a draft (leader)"
 )
-def reject_report(report_id: RowId, body: DecisionIn, user: User, ctx: Ctx) -> ReportOut:
+def reject_report(
+    report_id: RowId, user: User, ctx: Ctx, body: DecisionIn | None = None
+) -> ReportOut:
+    body = body or DecisionIn()
     return report_out(reports.reject(ctx, actor_of(user), report_id, body.note))
 
 
@@ -340,7 +346,8 @@ def qa_samples(
 
 
 @router.post("/qa/draw", response_model=DrawOut, summary="Draw a random QA sample (inspector)")
-def qa_draw(body: DrawIn, user: User, ctx: Ctx) -> DrawOut:
+def qa_draw(user: User, ctx: Ctx, body: DrawIn | None = None) -> DrawOut:
+    body = body or DrawIn()
     return DrawOut(sample_ids=draw_samples(ctx, user, body.count))
 
 

@@ -189,11 +189,11 @@ class DraftIn(RequestModel):
 
 
 class DecisionIn(RequestModel):
-    note: Note = Field("", description="the leader's note (required to reject)")
+    note: Note = Field(default="", description="the leader's note (required to reject)")
 
 
 class DrawIn(RequestModel):
-    count: Whole = Field(1, ge=1, le=1000, description="how many closed tickets to sample")
+    count: Whole = Field(default=1, ge=1, le=1000, description="how many closed tickets to sample")
 
 
 class ScoreIn(RequestModel):

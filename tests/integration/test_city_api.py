@@ -333,6 +333,15 @@ def test_only_the_leader_approves_and_approval_queues_the_report(console: Consol
 
         approved = leader.post(f"/api/v1/reports/{draft.id}/approve", json={"note": "ok"})
         assert approved.status_code == 200, approved.text
+        # A decision needs no body: approving is the whole request, a rejection names its
+        # reason (else refused naming the note) — and nothing changes then.
+        bare = reports.draft(console.ctx, "qa", "day", yesterday, by="stat")
+        no_reason = leader.post(f"/api/v1/reports/{bare.id}/reject")
+        assert no_reason.status_code == 422 and "note" in no_reason.json()["detail"]
+        assert leader.get(f"/api/v1/reports/{bare.id}").json()["status"] == "draft"
+        bare_approval = leader.post(f"/api/v1/reports/{bare.id}/approve")
+        assert bare_approval.status_code == 200, bare_approval.text
+        assert bare_approval.json()["status"] == "approved"
         body = approved.json()
         assert body["status"] == "approved" and body["decided_by"] == "leader"
         assert body["outbox_seq"] >= 1
@@ -361,9 +370,10 @@ def test_qa_draw_and_score(console: Console) -> None:
     with console.api("senior") as op, console.api("inspector") as inspector:
         op.post("/api/v1/tickets", json=new_ticket(then="answer", note="explained the bill"))
         assert op.post("/api/v1/qa/draw", json={"count": 1}).status_code == 403
-        drawn = inspector.post("/api/v1/qa/draw", json={"count": 1})
+        drawn = inspector.post("/api/v1/qa/draw")  # no body: one sample
         assert drawn.status_code == 200, drawn.text
         (sample_id,) = drawn.json()["sample_ids"]
+        assert inspector.post("/api/v1/qa/draw", json={"count": 1}).json()["sample_ids"] == []
         card = inspector.get("/api/v1/qa/scorecard").json()
         keys = [i["key"] for i in card["items"]]
         assert sum(i["weight"] for i in card["items"]) == 100
