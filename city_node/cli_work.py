@@ -339,6 +339,34 @@ def _suggestions_send(args: argparse.Namespace) -> int:
     return 0
 
 
+def _suggestion_line(view: Any) -> str:
+    label = f"[{view.label}]" if view.label else "[unclassified]"
+    return f"{view.ticket_id:>7} {label} {view.category}: {view.content}"
+
+
+def _suggestions_list(args: argparse.Namespace) -> int:
+    from city_node import suggestions
+
+    ctx = city_context(args)
+    views = suggestions.worklist(ctx, classified=args.classified, limit=args.limit)
+    data = [vars(v) for v in views]
+    text = "\n".join(_suggestion_line(v) for v in views) or "no suggestions waiting"
+    print_data(args, data, terminal_safe(text))
+    return 0
+
+
+def _suggestions_classify(args: argparse.Namespace) -> int:
+    from city_node import suggestions, tickets
+
+    ctx = city_context(args)
+    actor = staff_actor(ctx, args.actor_id)
+    ticket_id = tickets.parse_ticket_id(args.id)
+    suggestions.classify(ctx, actor, ticket_id, args.label)
+    view = suggestions.get(ctx, ticket_id)
+    print_data(args, vars(view), terminal_safe(f"classified: {_suggestion_line(view)}"))
+    return 0
+
+
 def _city_simulate(args: argparse.Namespace) -> int:
     from city_node import simulator
 
@@ -513,12 +541,25 @@ def add_work_commands(city_sub: SubParsers) -> None:
     _add_as(draw, "inspects (a QA inspector)")
     leaves.append(draw)
 
-    sug_sub = city_sub.add_parser("suggestions", help="suggestion batches").add_subparsers(
-        dest="_suggestions", required=True, metavar="[send]"
+    sug_sub = city_sub.add_parser(
+        "suggestions", help="classify suggestions, send them in batches"
+    ).add_subparsers(dest="_suggestions", required=True, metavar="[list|classify|send]")
+    slist = leaf(
+        sug_sub, "list", _suggestions_list, "suggestions not yet sent, oldest first", json_out=True
     )
+    slist.add_argument(
+        "--classified", action="store_true", help="those classified and waiting for the batch"
+    )
+    slist.add_argument("--limit", type=int, default=100, help="at most this many (max 1000)")
+    classify = leaf(
+        sug_sub, "classify", _suggestions_classify, "give a suggestion its class", json_out=True
+    )
+    classify.add_argument("--id", required=True, help="the suggestion ticket's id")
+    classify.add_argument("--label", required=True, help="the class, 1-64 characters")
+    _add_as(classify, "classifies it (a materials clerk)")
     send = leaf(sug_sub, "send", _suggestions_send, "send classified suggestions up", json_out=True)
     _add_as(send, "sends them (a materials clerk)")
-    leaves.append(send)
+    leaves += [slist, classify, send]
 
     sim = leaf(
         city_sub,

@@ -36,6 +36,7 @@ ROLES = {
     "manager": "manager_hotline",
     "surveyor": "surveyor",
     "inspector": "qa_inspector",
+    "clerk": "materials_clerk",
     "stat": "statistician",
     "leader": "leader",
 }
@@ -404,6 +405,70 @@ def test_qa_draw_and_score(console: Console) -> None:
         assert kept == done
 
 
+# --- suggestions ---------------------------------------------------------------------------------
+
+
+def test_suggestions_are_classified_and_sent_through_the_api(console: Console) -> None:
+    with console.api("senior") as op:
+        ids = [
+            op.post(
+                "/api/v1/tickets", json=new_ticket(kind="suggestion", content=f"idea {n}")
+            ).json()["id"]
+            for n in (1, 2)
+        ]
+        complaint = op.post("/api/v1/tickets", json=new_ticket()).json()["id"]
+        assert (
+            op.post(f"/api/v1/suggestions/{ids[0]}/classify", json={"label": "x"}).status_code
+            == 403
+        )
+        assert op.get("/api/v1/suggestions").status_code == 403
+    with console.api("clerk") as clerk:
+        todo = clerk.get("/api/v1/suggestions").json()
+        assert [s["ticket_id"] for s in todo] == ids and todo[0]["label"] is None
+        refused = {
+            "label": ({"label": "  "}, ids[0], 422),
+            "suggestion": ({"label": "tariff"}, complaint, 422),
+            "body": (None, ids[0], 422),
+        }
+        for word, (body, tid, status) in refused.items():
+            answer = clerk.post(f"/api/v1/suggestions/{tid}/classify", json=body)
+            assert answer.status_code == status, (word, answer.text)
+            assert word in answer.json()["detail"], (word, answer.text)
+        assert (
+            clerk.post("/api/v1/suggestions/999/classify", json={"label": "a"}).status_code == 404
+        )
+        nothing = clerk.post("/api/v1/suggestions/batches")
+        assert nothing.status_code == 200 and nothing.json() == {
+            "outbox_seq": None,
+            "suggestions": 0,
+        }
+
+        done = clerk.post(f"/api/v1/suggestions/{ids[0]}/classify", json={"label": "coverage"})
+        assert done.status_code == 200, done.text
+        assert (done.json()["label"], done.json()["classified_by"]) == ("coverage", "clerk")
+        waiting = clerk.get("/api/v1/suggestions", params={"classified": True}).json()
+        assert [(s["ticket_id"], s["label"]) for s in waiting] == [(ids[0], "coverage")]
+        sent = clerk.post("/api/v1/suggestions/batches")
+        assert sent.status_code == 200, sent.text
+        assert sent.json()["suggestions"] == 1 and sent.json()["outbox_seq"] >= 1
+        assert console.outbox_rows("suggestion_batch") == 1
+        assert clerk.get("/api/v1/suggestions", params={"classified": True}).json() == []
+        late = clerk.post(f"/api/v1/suggestions/{ids[0]}/classify", json={"label": "tariff"})
+        assert late.status_code == 409 and "already sent" in late.json()["detail"]
+    with console.api("leader") as leader:
+        history = leader.get(f"/api/v1/tickets/{ids[0]}").json()["history"]
+        assert [h["action"] for h in history] == ["register", "classify"]
+        assert [s["ticket_id"] for s in leader.get("/api/v1/suggestions").json()] == [ids[1]]
+    with console.browser("clerk") as c:
+        page = c.get("/suggestions", params={"lang": "en"})
+        assert page.status_code == 200 and "idea 2" in page.text
+        token = csrf_of(page.text)
+        c.post(f"/suggestions/{ids[1]}/classify", data={"csrf_token": token, "label": "tariff"})
+        assert "Nothing to classify" in c.get("/suggestions", params={"lang": "en"}).text
+        c.post("/suggestions/batches", data={"csrf_token": token})
+    assert console.outbox_rows("suggestion_batch") == 2
+
+
 # --- notices -----------------------------------------------------------------------------------
 
 
@@ -472,6 +537,7 @@ def test_pages_render_in_both_languages(console: Console) -> None:
         "leader": ["/tickets", f"/tickets/{tid}", "/reports", "/qa", "/inbox", "/link", "/staff"],
         "senior": ["/tickets/new"],
         "inspector": ["/qa"],
+        "clerk": ["/suggestions"],
     }
     for who, paths in pages.items():
         with console.browser(who) as c:

@@ -235,6 +235,60 @@ def test_simulate_writes_history(capsys, city: list[str]):
     assert len(listed) == min(500, counts["tickets"])
 
 
+def test_suggestions_are_listed_classified_and_sent(capsys, monkeypatch, city: list[str]):
+    add_staff(capsys, monkeypatch, city, "op-j", "operator_junior")
+    add_staff(capsys, monkeypatch, city, "clerk", "materials_clerk")
+    ids = []
+    for kind in ("suggestion", "complaint"):
+        registered = ok(
+            capsys,
+            "city",
+            "ticket",
+            "register",
+            "--as",
+            "op-j",
+            "--kind",
+            kind,
+            "--category",
+            "NET.BROADBAND",
+            "--phone",
+            "13800000001",
+            "--content",
+            f"a {kind}",
+            "--json",
+            *city,
+        )
+        ids.append(str(json.loads(registered)["id"]))
+    idea, complaint = ids
+    listed = json.loads(ok(capsys, "city", "suggestions", "list", "--json", *city))
+    assert [(s["ticket_id"], s["label"]) for s in listed] == [(int(idea), None)]
+    classify = ["city", "suggestions", "classify", "--as", "clerk", *city]
+    refusals = [
+        (["--id", idea, "--label", " "], "label"),
+        (["--id", idea, "--label", "bad\x1b[2Jlabel"], "U+001B"),
+        (["--id", complaint, "--label", "coverage"], "not a suggestion"),
+        (["--id", "99", "--label", "coverage"], "ticket 99 does not exist"),
+    ]
+    for extra, message in refusals:
+        code, _, err = run(capsys, *classify, *extra)
+        assert code == 2 and message in err and "Traceback" not in err, (extra, err)
+    code, _, err = run(capsys, *classify[:4], "op-j", *city, "--id", idea, "--label", "x")
+    assert code == 2 and "materials_clerk" in err
+    assert "[unclassified]" in ok(capsys, "city", "suggestions", "list", *city)
+
+    done = json.loads(ok(capsys, *classify, "--id", idea, "--label", "coverage", "--json"))
+    assert (done["label"], done["classified_by"]) == ("coverage", "clerk")
+    waiting = ok(capsys, "city", "suggestions", "list", "--classified", *city)
+    assert f"{idea} [coverage]" in waiting
+    sent = json.loads(ok(capsys, "city", "suggestions", "send", "--as", "clerk", "--json", *city))
+    assert sent["suggestions"] == 1
+    assert ok(capsys, "city", "suggestions", "list", "--classified", *city).strip() == (
+        "no suggestions waiting"
+    )
+    code, _, err = run(capsys, *classify, "--id", idea, "--label", "tariff")
+    assert code == 2 and "already sent" in err
+
+
 def test_bad_input_exits_2_with_a_message(capsys, monkeypatch, city: list[str]):
     add_staff(capsys, monkeypatch, city, "op-j", "operator_junior")
     add_staff(capsys, monkeypatch, city, "gone", "leader")
