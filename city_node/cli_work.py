@@ -245,6 +245,7 @@ def _ticket_list(args: argparse.Namespace) -> int:
         kind=args.kind,
         open_only=args.open,
         overtime_only=args.overtime,
+        extension_pending=args.extension_pending,
         limit=args.limit,
     )
     data = [ticket_summary(r).model_dump() for r in rows]
@@ -497,6 +498,11 @@ def add_work_commands(city_sub: SubParsers) -> None:
     lst.add_argument("--kind", choices=[k.value for k in TicketKind], help="only this kind")
     lst.add_argument("--open", action="store_true", help="only open tickets")
     lst.add_argument("--overtime", action="store_true", help="only open tickets past deadline")
+    lst.add_argument(
+        "--extension-pending",
+        action="store_true",
+        help="only tickets whose extension request waits for the leader",
+    )
     lst.add_argument("--limit", type=int, default=50, help="at most this many (max 500)")
     for leaf_parser in (reg, act, show):
         leaf_parser.add_argument(

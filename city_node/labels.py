@@ -71,6 +71,7 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "overtime": ("超时", "Overtime"),
     "open_only": ("仅未结案", "Open only"),
     "overtime_only": ("仅超时", "Overtime only"),
+    "extension_pending": ("待批延期", "Extension pending"),
     "follow_up": ("后续处理", "Follow-up"),
     "register_only": ("仅登记", "Register only"),
     "note": ("备注", "Note"),

@@ -433,6 +433,13 @@ class Filters(TypedDict, total=False):
     operator: str | None
     open_only: bool
     overtime_only: bool
+    extension_pending: bool
+
+
+#: Where an extension request waits for the leader: the statuses it may be decided in.
+_DECIDABLE = [
+    s.value for s, steps in domain.TRANSITIONS.items() if Action.APPROVE_EXTENSION in steps
+]
 
 
 def search(
@@ -464,6 +471,7 @@ def _filtered(
     operator: str | None = None,
     open_only: bool = False,
     overtime_only: bool = False,
+    extension_pending: bool = False,
 ) -> Select[Any]:
     if status:
         query = query.where(TICKETS.c.status == check_choice(Status, status, "status").value)
@@ -477,6 +485,8 @@ def _filtered(
         query = query.where(TICKETS.c.status.in_([s.value for s in domain.OPEN_STATUSES]))
     if overtime_only:
         query = query.where(TICKETS.c.deadline < ctx.now())
+    if extension_pending:
+        query = query.where(TICKETS.c.ext_days.is_not(None), TICKETS.c.status.in_(_DECIDABLE))
     return query
 
 

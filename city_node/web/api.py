@@ -176,6 +176,9 @@ def list_tickets(
     operator: Annotated[str | None, Query(max_length=64)] = None,
     open_only: bool = False,
     overtime_only: bool = False,
+    extension_pending: Annotated[
+        bool, Query(description="only tickets whose extension request waits for the leader")
+    ] = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> list[TicketSummary]:
@@ -188,6 +191,7 @@ def list_tickets(
         operator=operator or None,
         open_only=open_only,
         overtime_only=overtime_only,
+        extension_pending=extension_pending,
         limit=limit,
         offset=offset,
     )

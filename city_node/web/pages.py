@@ -222,6 +222,7 @@ def tickets_page(
     phone: str = "",
     open_only: bool = False,
     overtime_only: bool = False,
+    extension_pending: bool = False,
     offset: int = 0,
 ) -> Response:
     rows = models.find_tickets(
@@ -232,6 +233,7 @@ def tickets_page(
         phone=phone or None,
         open_only=open_only,
         overtime_only=overtime_only,
+        extension_pending=extension_pending,
         limit=50,
         offset=max(0, offset),
     )
@@ -241,6 +243,7 @@ def tickets_page(
         "phone": phone,
         "open_only": open_only,
         "overtime_only": overtime_only,
+        "extension_pending": extension_pending,
     }
     more = None
     shown = {k: v for k, v in filters.items() if v}

@@ -236,6 +236,33 @@ def test_register_dispatch_return_close_survey(console: Console) -> None:
         assert op.get("/api/v1/tickets", params={"open_only": True}).json() == []
 
 
+def test_the_list_finds_tickets_whose_extension_waits_for_the_leader(console: Console) -> None:
+    with console.api("senior") as op:
+        ids = []
+        for _ in range(3):
+            body = new_ticket(then="dispatch", branch="Chengguan")
+            ids.append(op.post("/api/v1/tickets", json=body).json()["id"])
+        for tid in ids[:2]:
+            asked = act(op, tid, "request_extension", days=2, reason="parts on order")
+            assert asked.status_code == 200, asked.text
+    with console.api("leader") as leader:
+
+        def pending() -> list[int]:
+            found = leader.get("/api/v1/tickets", params={"extension_pending": True})
+            assert found.status_code == 200, found.text
+            return sorted(t["id"] for t in found.json())
+
+        assert pending() == ids[:2]
+        assert act(leader, ids[0], "approve_extension").status_code == 200
+        assert act(leader, ids[1], "reject_extension", note="no").status_code == 200
+        assert pending() == []
+    with console.browser("leader") as c:
+        page = c.get("/tickets", params={"extension_pending": "true", "lang": "en"}).text
+        assert (
+            "Extension pending" in page and 'name="extension_pending" value="true" checked' in page
+        )
+
+
 def test_junior_may_only_hand_a_vip_ticket_to_a_senior(console: Console) -> None:
     with console.api("junior") as junior, console.api("senior") as senior:
         refused = junior.post("/api/v1/tickets", json=new_ticket(tier="vip", then="answer"))
