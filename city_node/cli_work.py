@@ -418,7 +418,7 @@ def add_work_commands(city_sub: SubParsers) -> None:
     )
     add = leaf(staff_sub, "add", _staff_add, "create a staff account")
     add.add_argument("--id", required=True, help="sign-in id: 2-64 letters, digits, . _ -")
-    add.add_argument("--name", default="", help="the person's name")
+    add.add_argument("--name", required=True, help="the person's name (shown in lists and history)")
     add.add_argument("--role", required=True, choices=[r.value for r in STAFF_ROLES])
     secret = add.add_mutually_exclusive_group()
     secret.add_argument(

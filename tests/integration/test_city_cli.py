@@ -342,6 +342,8 @@ def test_bad_input_exits_2_with_a_message(capsys, monkeypatch, city: list[str]):
                 "add",
                 "--id",
                 "x y",
+                "--name",
+                "X Y",
                 "--role",
                 "leader",
                 "--password",
@@ -351,10 +353,15 @@ def test_bad_input_exits_2_with_a_message(capsys, monkeypatch, city: list[str]):
             "staff id 'x y'",
         ),
     ]
+    add = ["city", "staff", "add", "--id", "op-x", "--role", "leader", "--password", "long-enough"]
+    for name, why in (("", "empty"), ("   ", "empty"), ("王\x1b[2J", "U+001B"), ("a\nb", "U+000A")):
+        cases.append(([*add, "--name", name, *city], "name: "))
+        cases.append(([*add, "--name", name, *city], why))
     for argv, message in cases:
         code, out, err = run(capsys, *argv)
         assert code == 2, (argv, out, err)
         assert message in err and "Traceback" not in err, (argv, err)
+    assert "op-x" not in ok(capsys, "city", "staff", "list", *city)
     # Before a service is even reached, argparse names the missing flag (exit 2 as well).
     with pytest.raises(SystemExit) as exc:
         main(["city", "ticket", "act", "--id", "1", *city])
