@@ -270,13 +270,19 @@ def perform(
 ) -> Ticket:
     """Carry out ``command`` on a ticket in one transaction. An escalation to the province
     also queues the Escalation (with the ticket's full history) for the hub, in the same
-    transaction."""
+    transaction.
+
+    A step given no time ``at`` happens now: it is dated once the ticket is loaded, and never
+    before the ticket's last step, so a step another person (or another console process,
+    whose clock may run a little ahead) stored while this request waited does not make it
+    look like one going back in time. Two writes from the same read still meet the row
+    version: the second is a :class:`~city_node.errors.Conflict`."""
     number = check_ticket_id(ticket_id)
     step = _action_of(command)
-    moment = at or ctx.now()
     with UnitOfWork(ctx.engine) as uow:
         full = step is Action.ESCALATE_PROVINCE
         row, before = load_ticket(uow.conn, number, full_history=full)
+        moment = at or _now_after(ctx, before)
         after = _run(before, actor, command, moment, ctx)
         save_ticket(uow.conn, row, before, after, actor, step)
         if isinstance(command, Step) and step is Action.ESCALATE_PROVINCE:
@@ -285,6 +291,12 @@ def perform(
             _queue_follow_up(uow.conn, after, row.id, moment)
         uow.commit()
     return after
+
+
+def _now_after(ctx: CityContext, ticket: Ticket) -> datetime:
+    """Now, or the ticket's last step's time if that is later (a clock ahead of ours)."""
+    now = ctx.now()
+    return max(now, ticket.history[-1].at) if ticket.history else now
 
 
 def pb_history(entries: Sequence[HistoryEntry]) -> list[pb.HistoryEntry]:

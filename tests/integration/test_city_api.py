@@ -9,7 +9,7 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +19,15 @@ from sqlalchemy import Engine, func, select
 
 import sync.web
 from city_node import reports, services, staff
-from city_node.context import CityContext, make_context
+from city_node.context import Actor, CityContext, make_context
+from city_node.domain import Role
 from city_node.store import create_schema
 from city_node.web.app import create_app
 from city_node.web.i18n import LABELS
 from sync.db import make_engine
 from sync.outbox import Outbox, OutboxRow
 from sync.pb.fedsync.v1 import federation_pb2 as pb
+from tests import ticket_steps
 from tests.conftest import serving
 
 CITY = "620100"
@@ -261,6 +263,27 @@ def test_the_list_finds_tickets_whose_extension_waits_for_the_leader(console: Co
         assert (
             "Extension pending" in page and 'name="extension_pending" value="true" checked' in page
         )
+
+
+def test_a_step_stored_meanwhile_does_not_refuse_the_next_one(console: Console) -> None:
+    """Another console process on the same store, its clock a little ahead, stores a step
+    while this client works the ticket: this client's step is taken, after that one."""
+    with console.api("senior") as op:
+        body = new_ticket(then="dispatch", branch="Chengguan")
+        tid = op.post("/api/v1/tickets", json=body).json()["id"]
+        ahead = console.ctx.now() + timedelta(seconds=90)
+        ticket_steps.act(
+            console.ctx, Actor("manager", Role.MANAGER_HOTLINE), tid, "chase", at=ahead
+        )
+        step = act(op, tid, "start", note="on it")
+        assert step.status_code == 200, step.text
+        history = step.json()["history"]
+        assert [h["action"] for h in history] == ["register", "dispatch", "chase", "start"]
+        times = [datetime.fromisoformat(h["at"]) for h in history]
+        assert times == sorted(times) and times[-1] >= ahead
+        # A step the status no longer allows is a 409 naming the status, as before.
+        stale = act(op, tid, "start")
+        assert stale.status_code == 409 and "allowed from in_progress" in stale.json()["detail"]
 
 
 def test_junior_may_only_hand_a_vip_ticket_to_a_senior(console: Console) -> None:
