@@ -386,7 +386,9 @@ def record_compensation(
     note: str,
     at: datetime | None = None,
 ) -> None:
-    """The manager hotline records compensation paid for an overtime complaint (in fen)."""
+    """The manager hotline records compensation paid for an overtime complaint (in fen).
+    Each payment is a step of its own; the ticket keeps their sum (and the last one's note
+    and time), and the overtime report counts each payment in the period it was made."""
     domain.check_may(actor.role, Action.COMPENSATE)
     if not isinstance(fen, int) or not 0 <= fen <= MAX_COMPENSATION_FEN:
         raise CityError(
@@ -396,16 +398,21 @@ def record_compensation(
     number = check_ticket_id(ticket_id)
     moment = at or ctx.now()
     with UnitOfWork(ctx.engine) as uow:
+        row = load_row(uow.conn, number)
+        if row.kind != TicketKind.COMPLAINT.value:
+            raise CityError(
+                f"ticket {number} is a {row.kind}: compensation is paid on complaints only"
+            )
         record_step(
             uow.conn,
-            load_row(uow.conn, number),
+            row,
             actor,
             Action.COMPENSATE,
             note,
             moment,
             code=NoteCode.COMPENSATION,
             params={"fen": fen},
-            compensation_fen=fen,
+            compensation_fen=TICKETS.c.compensation_fen + fen,
             compensation_note=note,
             compensated_at=moment,
         )
