@@ -183,6 +183,8 @@ def _prepare(ctx: CityContext, actor: Actor, intake: Intake) -> Ticket:
         )
     if then is Action.DISPATCH and not branch.strip():
         raise CityError("dispatch needs the branch to send the ticket to")
+    if branch.strip() and then is not Action.DISPATCH:
+        raise CityError("branch is only for then=dispatch")
     check_text(note, "note")
     try:
         ticket = domain.register(

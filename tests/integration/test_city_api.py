@@ -333,6 +333,11 @@ def test_bad_input_is_422_naming_the_field_and_stores_nothing(console: Console) 
         no_branch = act(op, tid, "dispatch")
         assert no_branch.status_code == 422 and "branch" in no_branch.json()["detail"]
         assert act(op, tid, "fly").status_code == 422
+        # A field another action takes is refused, not dropped: the person meant something.
+        for field, value in (("outcome", "satisfied"), ("days", 2), ("reason", "parts")):
+            stray = act(op, tid, "chase", **{field: value})
+            assert stray.status_code == 422, (field, stray.text)
+            assert f"{field} is only for action=" in stray.json()["detail"]
         history = op.get(f"/api/v1/tickets/{tid}").json()["history"]
         assert [h["action"] for h in history] == ["register"]
 

@@ -353,6 +353,19 @@ def test_bad_input_exits_2_with_a_message(capsys, monkeypatch, city: list[str]):
             "staff id 'x y'",
         ),
     ]
+    act = ["city", "ticket", "act", "--as", "op-j"]
+    cases.append(
+        (
+            [*register, "--as", "op-j", "--category", "NET.BROADBAND", "--branch", "B1"],
+            "branch is only for then=dispatch",
+        )
+    )
+    cases.append(
+        (
+            [*act, "--id", "1", "--action", "chase", "--days", "3", *city],
+            "days is only for action=request_extension",
+        )
+    )
     add = ["city", "staff", "add", "--id", "op-x", "--role", "leader", "--password", "long-enough"]
     for name, why in (("", "empty"), ("   ", "empty"), ("王\x1b[2J", "U+001B"), ("a\nb", "U+000A")):
         cases.append(([*add, "--name", name, *city], "name: "))
@@ -362,6 +375,7 @@ def test_bad_input_exits_2_with_a_message(capsys, monkeypatch, city: list[str]):
         assert code == 2, (argv, out, err)
         assert message in err and "Traceback" not in err, (argv, err)
     assert "op-x" not in ok(capsys, "city", "staff", "list", *city)
+    assert ok(capsys, "city", "ticket", "list", *city).strip() == "no tickets match"
     # Before a service is even reached, argparse names the missing flag (exit 2 as well).
     with pytest.raises(SystemExit) as exc:
         main(["city", "ticket", "act", "--id", "1", *city])
