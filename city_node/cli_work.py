@@ -24,6 +24,7 @@ from sync.commands import (
     print_staff,
     read_password,
     settings_flags,
+    whole_in,
 )
 from sync.config import ConfigError, add_arguments, resolve
 from sync.vocabulary import PeriodKind, ReportKind
@@ -503,7 +504,7 @@ def add_work_commands(city_sub: SubParsers) -> None:
         action="store_true",
         help="only tickets whose extension request waits for the leader",
     )
-    lst.add_argument("--limit", type=int, default=50, help="at most this many (max 500)")
+    lst.add_argument("--limit", type=whole_in(1, 500), default=50, help="at most this many, 1-500")
     for leaf_parser in (reg, act, show):
         leaf_parser.add_argument(
             "--lang",
@@ -524,7 +525,9 @@ def add_work_commands(city_sub: SubParsers) -> None:
     _add_as(draft, "drafts it")
     rlist = leaf(rsub, "list", _report_list, "the latest reports", json_out=True)
     rlist.add_argument("--pending", action="store_true", help="only drafts awaiting the leader")
-    rlist.add_argument("--limit", type=int, default=50)
+    rlist.add_argument(
+        "--limit", type=whole_in(1, 500), default=50, help="at most this many, 1-500"
+    )
     leaves += [draft, rlist]
     for decision, text in (
         ("approve", "approve a draft: it is queued for the province"),
@@ -556,7 +559,9 @@ def add_work_commands(city_sub: SubParsers) -> None:
     slist.add_argument(
         "--classified", action="store_true", help="those classified and waiting for the batch"
     )
-    slist.add_argument("--limit", type=int, default=100, help="at most this many (max 1000)")
+    slist.add_argument(
+        "--limit", type=whole_in(1, 1000), default=100, help="at most this many, 1-1000"
+    )
     classify = leaf(
         sug_sub, "classify", _suggestions_classify, "give a suggestion its class", json_out=True
     )

@@ -381,6 +381,19 @@ def test_bad_input_exits_2_with_a_message(capsys, monkeypatch, city: list[str]):
         main(["city", "ticket", "act", "--id", "1", *city])
     assert exc.value.code == 2
     assert "--as" in capsys.readouterr().err
+    # A count out of range is refused naming the flag, not clamped (or, for the inbox, passed
+    # to the database as a negative LIMIT).
+    for argv, flag in (
+        (["city", "ticket", "list", "--limit", "0"], "--limit: 0: give 1 to 500"),
+        (["city", "ticket", "list", "--limit", "-5"], "--limit: -5: give 1 to 500"),
+        (["city", "report", "list", "--limit", "501"], "--limit: 501: give 1 to 500"),
+        (["city", "inbox", "--limit", "-1"], "--limit: -1: give 1 to 1000"),
+        (["city", "suggestions", "list", "--limit", "many"], "--limit: 'many' is not"),
+    ):
+        with pytest.raises(SystemExit) as exc:
+            main([*argv, *city])
+        assert exc.value.code == 2
+        assert flag in capsys.readouterr().err, argv
 
 
 def _escalate_at_city(tmp_path: Path) -> tuple[str, list[pb.Envelope], Any]:
