@@ -499,7 +499,7 @@ def _filtered(
     if kind:
         query = query.where(TICKETS.c.kind == check_choice(TicketKind, kind, "kind").value)
     if phone:
-        query = query.where(TICKETS.c.customer_phone == normalise_phone(phone))
+        query = query.where(TICKETS.c.customer_phone == normalise_phone(phone, "phone"))
     if operator:
         query = query.where(TICKETS.c.operator == operator)
     if open_only or overtime_only:
@@ -524,7 +524,7 @@ def find_tickets(
     phone = filters.get("phone")
     if phone:
         domain.check_may(actor.role, Action.SEARCH_BY_PHONE)
-        phone = normalise_phone(phone)
+        phone = normalise_phone(phone, "phone")
     filters["phone"] = phone or None
     rows = search(ctx, limit=limit, offset=offset, **filters)
     if phone:

@@ -333,6 +333,11 @@ def test_bad_input_is_422_naming_the_field_and_stores_nothing(console: Console) 
         no_branch = act(op, tid, "dispatch")
         assert no_branch.status_code == 422 and "branch" in no_branch.json()["detail"]
         assert act(op, tid, "fly").status_code == 422
+        # The search names its own parameter, not the ticket's field.
+        for bad in ("call me", "12"):
+            search = op.get("/api/v1/tickets", params={"phone": bad})
+            assert search.status_code == 422, search.text
+            assert search.json()["detail"].startswith("phone"), search.text
         # A field another action takes is refused, not dropped: the person meant something.
         for field, value in (("outcome", "satisfied"), ("days", 2), ("reason", "parts")):
             stray = act(op, tid, "chase", **{field: value})
