@@ -366,6 +366,15 @@ def test_bad_input_exits_2_with_a_message(capsys, monkeypatch, city: list[str]):
             "days is only for action=request_extension",
         )
     )
+    # Text no person types is refused as the console refuses it, naming the field; bytes that
+    # are not UTF-8 (a lone surrogate in argv) before anything is opened.
+    ok_ticket = [*register, "--as", "op-j", "--category", "NET.BROADBAND"]
+    for text, message in (
+        ("clear \x1b[2J screen", "content: contains a control character (U+001B)"),
+        ("bell \x07", "content: contains a control character (U+0007)"),
+        ("bad \udcff byte", "is not valid UTF-8 text"),
+    ):
+        cases.append(([*ok_ticket, "--content", text], message))
     add = ["city", "staff", "add", "--id", "op-x", "--role", "leader", "--password", "long-enough"]
     for name, why in (("", "empty"), ("   ", "empty"), ("王\x1b[2J", "U+001B"), ("a\nb", "U+000A")):
         cases.append(([*add, "--name", name, *city], "name: "))
