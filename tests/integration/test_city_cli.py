@@ -289,6 +289,22 @@ def test_suggestions_are_listed_classified_and_sent(capsys, monkeypatch, city: l
     assert code == 2 and "already sent" in err
 
 
+def test_inbox_shows_titles_safely_and_receipt_takes_as(capsys, monkeypatch, city: list[str]):
+    add_staff(capsys, monkeypatch, city, "lead", "leader")
+    notice = pb.Notice(seq=4, kind=pb.TASK, title="clear\x1b[2Jscreen", body="b")
+    notice.created_at.GetCurrentTime()
+    engine = make_engine(city[-1])
+    city_services.accept_notice(engine, notice)
+    engine.dispose()
+    shown = ok(capsys, "city", "inbox", *city)
+    assert "clear\\x1b[2Jscreen" in shown and "\x1b" not in shown
+    queued = ok(
+        capsys, "city", "receipt", "--notice", "4", "--action", "read", "--as", "lead", *city
+    )
+    assert "receipt queued" in queued
+    assert " R " in ok(capsys, "city", "inbox", *city)
+
+
 def test_bad_input_exits_2_with_a_message(capsys, monkeypatch, city: list[str]):
     add_staff(capsys, monkeypatch, city, "op-j", "operator_junior")
     add_staff(capsys, monkeypatch, city, "gone", "leader")
