@@ -157,7 +157,7 @@ def run_demo(
         hub_args += ["--pki-dir", str(pki_dir)]
         web_port = _free_port()
         web_args = ["--http-port", str(web_port), "--secret-key-file", str(base / "hub.web-key")]
-        _demo_supervisor(env, hub_db)
+        _demo_supervisor(env, hub_db, lang)
         hub = _spawn(_fedsync("hub", *hub_args, *web_args), logs / "hub.log", env)
         procs.append(hub)
         _wait_for_port(port, 30, hub)
@@ -359,7 +359,11 @@ def _migrate_city_stores(roster: Sequence[City], base: Path, env: dict[str, str]
             raise RuntimeError(f"cannot prepare the store of city {city.code}: {err.strip()}")
 
 
-def _demo_supervisor(env: dict[str, str], hub_db: str) -> None:
+#: The demo supervisor's display name, in the demo's language.
+DEMO_SUPERVISOR_NAMES = {"zh": "督查演示", "en": "Demo supervisor"}
+
+
+def _demo_supervisor(env: dict[str, str], hub_db: str, lang: str) -> None:
     """A supervisor account on the demo hub (kept when the work directory is reused)."""
     done = subprocess.run(
         _fedsync(
@@ -369,7 +373,7 @@ def _demo_supervisor(env: dict[str, str], hub_db: str) -> None:
             "--id",
             DEMO_SUPERVISOR,
             "--name",
-            "督查演示",
+            DEMO_SUPERVISOR_NAMES.get(lang, DEMO_SUPERVISOR_NAMES["zh"]),
             "--role",
             "supervisor",
             "--password-stdin",
