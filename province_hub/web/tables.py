@@ -263,7 +263,13 @@ def province_kpi_table(comparison: Mapping[str, Any], lang: str) -> Table:
         Column("denominator", "分母", "Denominator", "int"),
         Column("value", "本期", "This period", "rate"),
         Column("previous", "上期", "Last period", "rate"),
-        Column("change_pp", "变化(百分点)", "Change (points)", "float"),
+        # Rates change in percentage points; overtime_open, a count, in tickets.
+        Column(
+            "change_pp",
+            "变化(百分点;超时未结:件)",
+            "Change (points; overtime open: tickets)",
+            "float",
+        ),
     ]
     now = comparison["province"]["kpis"]
     before = comparison["previous_province_kpis"]

@@ -489,6 +489,26 @@ def test_overview_shows_every_city_the_missing_one_and_the_quarantine(live: Live
         assert "全部地市已报" in october
 
 
+def test_overview_kpi_changes_are_points_and_the_open_overtime_change_tickets(
+    live: Live,
+) -> None:
+    """Rates change in percentage points (one decimal); overtime_open, a count, in tickets."""
+    november = sum(expected_complaints(c, NOVEMBER) % 3 for c in CODES if c != SILENT)
+    october = sum(expected_complaints(c, OCTOBER) % 3 for c in CODES)
+    with live.browser("supervisor") as b:
+        page = b.get("/overview", params={"period": "month", "start": "2026-11-01"}).text
+        table = page.split('data-kpi="overtime_open"')[0].rsplit("<table", 1)[1]
+        assert "变化(百分点;超时未结:件)" in table
+        row = page.split('data-kpi="overtime_open"')[1].split("</tr>")[0]
+        cells = re.findall(r"<td[^>]*>([^<]*)</td>", row)
+        assert cells[-3:] == [str(november), str(october), f"{november - october:+d}"]
+        rate_row = page.split('data-kpi="in_time_closure_rate"')[1].split("</tr>")[0]
+        change = re.findall(r"<td[^>]*>([^<]*)</td>", rate_row)[-1]
+        assert re.fullmatch(r"[+-]\d+\.\d", change), change
+        en = b.get("/overview", params={"start": "2026-11-01", "lang": "en"}).text
+        assert "Change (points; overtime open: tickets)" in en
+
+
 def test_every_template_label_has_both_languages() -> None:
     keys: set[str] = set()
     for template in TEMPLATES:
