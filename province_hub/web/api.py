@@ -101,6 +101,10 @@ class Comparison(_Open):
 
 
 class TrendPoint(Kpi):
+    """The province's KPI of one period. ``numerator`` is null only for ``overtime_open`` (a
+    count) in a period no city reported: missing, not 0."""
+
+    numerator: int | None  # type: ignore[assignment]
     cities_reporting: int
 
 

@@ -305,7 +305,7 @@ def trends_page(
         is_rate = name in RATE_KPIS
 
         def point(value: Any, is_rate: bool = is_rate) -> float | None:
-            if value is None or (is_rate and value["rate"] is None):
+            if value is None or value["rate" if is_rate else "numerator"] is None:
                 return None
             return round(100 * float(value["rate"]), 2) if is_rate else float(value["numerator"])
 

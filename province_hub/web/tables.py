@@ -50,7 +50,9 @@ def rate_value(value: Any) -> float | None:
     if isinstance(value, Mapping):
         rate = value.get("rate")
         if rate is None and value.get("denominator") is None and "numerator" in value:
-            return float(value["numerator"])
+            # A count KPI; its numerator is None where no city reported.
+            count = value["numerator"]
+            return None if count is None else float(count)
         return None if rate is None else float(rate)
     return None if value is None else float(value)
 

@@ -167,6 +167,21 @@ def test_comparison_ranks_and_trend_series(live: Live) -> None:
     assert t["cities"][CODES[1]][-1]["rate"] == pytest.approx(
         rows[CODES[1]]["kpis"]["satisfaction_rate"]["rate"]
     )
+    # The open overtime count: missing where nobody reported, on the API and in the chart.
+    november = sum(expected_complaints(c, NOVEMBER) % 3 for c in CODES if c != SILENT)
+    with live.api("supervisor") as c:
+        counts = c.get(
+            "/api/v1/trend",
+            params={"kpi": "overtime_open", "period": "month", "last": "2026-11-01"},
+        ).json()["province"]
+    assert counts[0]["numerator"] is None
+    assert counts[-1]["numerator"] == november
+    with live.browser("supervisor") as b:
+        page = b.get("/trends", params={"period": "month", "last": "2026-11-01"}).text
+    charts = json.loads(page.split('id="trend-data"')[1].split(">", 1)[1].split("</script>")[0])
+    overtime = next(chart for chart in charts if chart["kpi"] == "overtime_open")
+    assert overtime["series"][0]["data"][0] is None
+    assert overtime["series"][0]["data"][-1] == november
 
 
 def test_report_browser_lists_revisions_and_diffs_them(live: Live) -> None:

@@ -151,6 +151,17 @@ def test_trend_and_comparison_rank_cities_on_summed_counts(hub: Federation) -> N
     assert [p["cities_reporting"] for p in t["province"]] == [0, 2, 1, 2]
     assert [None if x is None else x["rate"] for x in t["cities"][A]] == [None, 0.5, 0.6, 1.0]
     assert t["cities"][B][2] is None  # missing, not 0
+    # A count KPI of a period nobody reported is missing too, not a count of 0.
+    open_overtime = consolidation.trend(
+        hub.engine,
+        kpi_name="overtime_open",
+        period_kind="month",
+        last_start=months[2],
+        count=4,
+        roster=ROSTER,
+    )
+    assert open_overtime["province"][0]["numerator"] is None
+    assert all(p["numerator"] is not None for p in open_overtime["province"][1:])
     # Province rate is summed numerators over summed denominators, not a mean of rates.
     cmp = consolidation.comparison(hub.engine, period_kind="month", start=months[0], roster=ROSTER)
     rows = {r["city_code"]: r for r in cmp["rows"]}
