@@ -229,7 +229,7 @@ _templates: dict[tuple[str, int], Any] = {}
 def _draw_statistics(city_code: str, number: int) -> Any:
     import random
 
-    from city_node.categories import CategoryTree
+    from sync.categories import CategoryTree
     from sync.pb.fedsync.v1 import federation_pb2 as pb
 
     global _CATEGORY_CODES

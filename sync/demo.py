@@ -17,7 +17,6 @@ the city's own services and outbox.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -103,16 +102,6 @@ def _wait_for_port(port: int, timeout: float, proc: subprocess.Popen[bytes]) -> 
     raise RuntimeError(f"the hub did not listen on port {port} within {timeout:.0f}s")
 
 
-def _categories_csv() -> str:
-    """The cities' default category tree, for the names in the province desk's texts (a
-    path lookup: ``sync`` imports no tier)."""
-    spec = importlib.util.find_spec("city_node")
-    if spec is None or not spec.submodule_search_locations:
-        return ""
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "categories-telecom.csv"
-    return str(path) if path.exists() else ""
-
-
 #: glibc's allocator, for the demo's processes only (a variable already set wins): one
 #: arena, and blocks of 64 KiB and more mapped on their own so that freeing them returns them
 #: to the system. With glibc's defaults a city keeps ~15 MB of freed heap after its history
@@ -195,7 +184,7 @@ def run_demo(
         status_file = base / "demo-status.json"
         desk_args = [sys.executable, "-m", "province_hub.demo_desk", "--database-url", hub_db]
         desk_args += ["--cities", ",".join(c.code for c in roster), "--lang", lang]
-        desk_args += ["--status-file", str(status_file), "--categories", _categories_csv()]
+        desk_args += ["--status-file", str(status_file)]
         procs.append(_spawn(desk_args, logs / "province-desk.log", env))
         names = ", ".join(f"{c.code} {c.name_en}" for c in roster)
         print(f"{len(roster)} city nodes started: {names}")
