@@ -106,6 +106,7 @@ def case_page(request: Request, user: User, city: CityPath, seq: SeqPath) -> Res
         user=user,
         case=found,
         city_name=hub.names(lang).get(city, city),
+        category_name=hub.category_names(lang).get(found["category"], ""),
         works=may(user, "desk.work"),
         colleagues=colleagues,
         outcomes=desk.OUTCOMES,

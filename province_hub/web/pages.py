@@ -248,7 +248,7 @@ def overview(
         comparison=comparison,
         kpi_table=tables.province_kpi_table(comparison, lang),
         figures_table=tables.figures_table(figures, lang),
-        warnings_table=tables.warnings_table(warnings, names, lang),
+        warnings_table=tables.warnings_table(warnings, names, lang, hub.category_names(lang)),
         timeliness_table=tables.timeliness_table(timeliness, names, lang),
         links_table=tables.links_table(views.links(hub), names),
         missing=[names.get(c, c) for c in figures["province"]["cities_missing"]],
@@ -392,7 +392,7 @@ def hotspots_page(
         user,
         title="nav_hotspots",
         view="hotspots",
-        tables_=[tables.hotspots_table(data, names, lang)],
+        tables_=[tables.hotspots_table(data, names, lang, hub.category_names(lang))],
         period=period,
         start=data["period"]["start"],
         not_compared=[names.get(c, c) for c in data["not_compared"]],
@@ -452,7 +452,9 @@ def suggestions_page(
         user,
         title="nav_suggestions",
         view="suggestions",
-        tables_=[tables.suggestions_table(batches, hub.names(lang), lang)],
+        tables_=[
+            tables.suggestions_table(batches, hub.names(lang), lang, hub.category_names(lang))
+        ],
         form="suggestions",
         roster=hub.roster,
         city=city,

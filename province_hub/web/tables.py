@@ -409,10 +409,20 @@ def diff_table(diff: Sequence[Mapping[str, Any]], older: int, newer: int, lang: 
     return Table("report_diff", "版次差异", "Changes between revisions", cols, rows)
 
 
-def hotspots_table(data: Mapping[str, Any], names: Mapping[str, str], lang: str) -> Table:
+#: A category's name beside its code (the hub's category tree; "" for a code it lacks).
+_CATEGORY_NAME = Column("category_name", "分类名称", "Category name", "text")
+
+
+def hotspots_table(
+    data: Mapping[str, Any],
+    names: Mapping[str, str],
+    lang: str,
+    categories: Mapping[str, str] | None = None,
+) -> Table:
     cols = [
         *_CITY,
         Column("category", "咨询分类", "Enquiry category", "text"),
+        _CATEGORY_NAME,
         Column("enquiries", "本期咨询", "This period", "int"),
         Column("previous", "上期咨询", "Last period", "int"),
         Column("change", "增量", "Change", "int"),
@@ -420,16 +430,29 @@ def hotspots_table(data: Mapping[str, Any], names: Mapping[str, str], lang: str)
         Column("share", "本市占比", "Share in city", "rate"),
         Column("province_share", "全省占比", "Share in province", "rate"),
     ]
-    rows = [{**r, "city": names.get(r["city_code"], r["city_code"])} for r in data["rows"]]
+    rows = [
+        {
+            **r,
+            "city": names.get(r["city_code"], r["city_code"]),
+            "category_name": (categories or {}).get(r["category"], ""),
+        }
+        for r in data["rows"]
+    ]
     return Table(
         "hotspots", "咨询热点", "Enquiry hot-spots", cols, rows, period_text(data["period"])
     )
 
 
-def warnings_table(data: Mapping[str, Any], names: Mapping[str, str], lang: str) -> Table:
+def warnings_table(
+    data: Mapping[str, Any],
+    names: Mapping[str, str],
+    lang: str,
+    categories: Mapping[str, str] | None = None,
+) -> Table:
     cols = [
         *_CITY,
         Column("category", "分类", "Category", "text"),
+        _CATEGORY_NAME,
         Column("measure", "指标", "Measure", "text"),
         Column("count", "本期", "This period", "int"),
         Column("baseline_mean", "基线均值", "Baseline mean", "float"),
@@ -440,6 +463,7 @@ def warnings_table(data: Mapping[str, Any], names: Mapping[str, str], lang: str)
         {
             **f,
             "city": names.get(f["city_code"], f["city_code"]),
+            "category_name": (categories or {}).get(f["category"], ""),
             "measure": measure[f["measure"]][0 if lang == "zh" else 1],
         }
         for f in data["flags"]
@@ -530,7 +554,10 @@ def qa_table(data: Mapping[str, Any], lang: str) -> Table:
 
 
 def suggestions_table(
-    batches: Sequence[Mapping[str, Any]], names: Mapping[str, str], lang: str
+    batches: Sequence[Mapping[str, Any]],
+    names: Mapping[str, str],
+    lang: str,
+    categories: Mapping[str, str] | None = None,
 ) -> Table:
     cols = [
         *_CITY,
@@ -538,6 +565,7 @@ def suggestions_table(
         Column("batch_number", "批号", "Batch", "int"),
         Column("new", "新", "New", "text"),
         Column("category", "分类", "Category", "text"),
+        _CATEGORY_NAME,
         Column("content", "建议内容", "Suggestion", "text"),
         Column("classified_by", "资料员", "Classified by", "text"),
     ]
@@ -552,6 +580,7 @@ def suggestions_table(
                     "batch_number": b["batch_number"],
                     "new": ("新" if lang == "zh" else "new") if b.get("new") else "",
                     "category": s["category"],
+                    "category_name": (categories or {}).get(s["category"], ""),
                     "content": s["content"],
                     "classified_by": b["classified_by"],
                     "seq": b["seq"],

@@ -279,7 +279,9 @@ def export_table(
     if view == "trend":
         return tables.trend_table(trend(hub, kpi, period, start, cities), names, lang)
     if view == "warnings":
-        return tables.warnings_table(warnings(hub, period, start), names, lang)
+        return tables.warnings_table(
+            warnings(hub, period, start), names, lang, hub.category_names(lang)
+        )
     if view == "reports":
         if city is None:
             raise FiguresError("city is required for the report export", parameter="city")
@@ -289,9 +291,13 @@ def export_table(
     if view == "overtime":
         return tables.overtime_table(overtime(hub, period, start), lang)
     if view == "hotspots":
-        return tables.hotspots_table(hotspots(hub, period, start), names, lang)
+        return tables.hotspots_table(
+            hotspots(hub, period, start), names, lang, hub.category_names(lang)
+        )
     if view == "suggestions":
-        return tables.suggestions_table(suggestions(hub, city, None, None, None), names, lang)
+        return tables.suggestions_table(
+            suggestions(hub, city, None, None, None), names, lang, hub.category_names(lang)
+        )
     if view == "quarantine":
         return tables.quarantine_table(quarantine(hub, city), names)
     return tables.links_table(links(hub), names)

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -28,8 +29,10 @@ from starlette.routing import Route
 import sync.web
 from province_hub.staff import HubRole, set_active
 from province_hub.store import HubStaff, Record, SuggestionSeen, create_schema
+from province_hub.web import tables, views
 from province_hub.web.access import AREAS
 from province_hub.web.api import router as api_router
+from province_hub.web.context import HubWeb
 from province_hub.web.i18n import LABELS
 from province_hub.web.views import EXPORT_AREAS
 from sync.db import make_engine
@@ -39,9 +42,12 @@ from tests.hub_web_support import (
     CODES,
     CORRECTED,
     NOVEMBER,
+    NOW,
     OCTOBER,
     PASSWORD,
+    ROSTER,
     SILENT,
+    TZ,
     expected_complaints,
     fill,
     web_app,
@@ -376,6 +382,63 @@ def test_suggestions_are_new_until_a_materials_manager_has_seen_them(live: Live)
         assert 'id="mark-seen"' not in b.get("/suggestions").text
     with live.api("supervisor") as c:
         assert [b["new"] for b in c.get("/api/v1/suggestions").json()] == [False]
+
+
+def test_categories_are_named_beside_their_codes_on_pages_and_in_exports(live: Live) -> None:
+    """The suggestion's category NET: its name from the hub's category tree (the packaged
+    telecom tree by default), in the page's language and in the Chinese export."""
+    with live.browser("materials_manager") as b:
+        for lang, name in (("zh", "网络质量"), ("en", "Network quality")):
+            page = b.get("/suggestions", params={"lang": lang}).text
+            assert 'data-key="category">NET</td>' in page
+            assert f'data-key="category_name">{name}</td>' in page
+    with live.api("materials_manager") as c:
+        exported = c.get("/api/v1/export/suggestions", params={"format": "csv"})
+    assert exported.status_code == 200, exported.text[:300]
+    _, rows = _csv_table(exported.content)
+    assert [(r["分类"], r["分类名称"]) for r in rows] == [("NET", "网络质量")]
+
+
+def test_a_hub_tree_of_its_own_names_the_categories(tmp_path: Path) -> None:
+    """--categories: the hub's own tree; a code it lacks shows by its code alone."""
+    from sync.categories import CategoryTree
+
+    tree = tmp_path / "tree.csv"
+    tree.write_text(
+        "code,parent,name_zh,name_en,complaint_limit_workdays\nNET,,网络,Network,5\n", "utf-8"
+    )
+    engine = make_engine(f"sqlite:///{tmp_path / 'hub.sqlite'}")
+    fill(engine)
+    hub = HubWeb(
+        engine=engine,
+        roster=ROSTER,
+        zone=ZoneInfo(TZ),
+        now=lambda zone: NOW.astimezone(zone),
+        categories=CategoryTree.load(tree),
+    )
+    table = tables.suggestions_table(
+        views.suggestions(hub, None, None, None, None), hub.names("en"), "en",
+        hub.category_names("en"),
+    )  # fmt: skip
+    assert [(r["category"], r["category_name"]) for r in table.rows] == [("NET", "Network")]
+    assert hub.category_names("zh").get("BILL") is None
+
+
+def test_a_bad_category_file_refuses_the_hubs_start(tmp_path: Path) -> None:
+    tree = tmp_path / "tree.csv"
+    tree.write_text("code,parent,name_zh,name_en,complaint_limit_workdays\nX,Y,x,x,5\n", "utf-8")
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "sync.cli", "hub", "--http-port", "8099",
+            "--categories", str(tree),
+            "--database-url", f"sqlite:///{tmp_path / 'hub.sqlite'}",
+            "--pki-dir", str(tmp_path / "no-pki"),
+        ],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "unknown parent Y" in done.stderr and str(tree) in done.stderr
+    assert not (tmp_path / "hub.sqlite").exists()  # refused before the store was opened
 
 
 # --- exports --------------------------------------------------------------------------------------
