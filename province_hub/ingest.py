@@ -332,7 +332,15 @@ def _apply(
         if reason is not None:
             quarantined += 1
             if not quiet:
-                rejections.append(pb.Rejection(seq=envelope.seq, body_kind=kind, reason=reason))
+                rejections.append(
+                    pb.Rejection(
+                        seq=envelope.seq,
+                        body_kind=kind,
+                        reason=reason,
+                        epoch=envelope.epoch,
+                        content_digest=envelope.content_digest,
+                    )
+                )
     bulk_insert(conn, Record.__tablename__, RECORD_COLUMNS, rows)
     land_figures(conn, city_code=city_code, reports=reports, received_at=received_at)
     land_escalations(conn, city_code=city_code, escalations=escalations, received_at=moment)
