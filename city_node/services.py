@@ -109,8 +109,10 @@ def accept_notice(engine: Engine, notice: pb.Notice, *, now: datetime | None = N
                 handled = f"not applied: {type(exc).__name__}: {exc}"[:2000]
             if handled:
                 province_notices.mark_handled(uow.conn, notice.seq, handled)
-        if new and notice.kind == pb.REJECTION:
-            # The operator sees it on the link status as well as in the inbox.
+        if new and notice.kind == pb.REJECTION and _own_envelope(uow.conn, notice.rejection):
+            # The operator sees it on the link status as well as in the inbox; a rejection
+            # of an envelope this store never sent (the store it was restored in place of
+            # sent it) stays in the inbox only: there is nothing here to correct.
             uow.conn.execute(
                 update(outbox.LinkState)
                 .where(outbox.LinkState.id == outbox.LINK_ROW_ID)
@@ -138,6 +140,14 @@ def _rejection_filed(conn: Connection, key: str) -> bool:
         select(InboxNotice.notice_seq).where(InboxNotice.rejection_key == key).limit(1)
     ).first()
     return found is not None
+
+
+def _own_envelope(conn: Connection, rejection: pb.Rejection) -> bool:
+    if not rejection.epoch:  # an older hub does not say which envelope: take it as ours
+        return True
+    return outbox.holds_envelope(
+        conn, seq=rejection.seq, epoch=rejection.epoch, digest=rejection.content_digest
+    )
 
 
 def _insert_new(conn: Connection, table: Table, row: dict[str, Any]) -> bool:

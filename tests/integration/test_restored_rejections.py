@@ -89,3 +89,30 @@ async def test_a_rejection_re_sent_by_a_restored_hub_is_filed_once(
         what="the second rejection streamed",
     )
     assert rejections_in_inbox(city.engine) == [first]
+
+
+async def test_link_status_shows_only_rejections_of_the_stores_own_envelopes(
+    databases, hub_settings_factory, city_settings_factory, start_hub, start_city
+):
+    hub = await start_hub(hub_settings_factory(databases("hub")))
+    settings = city_settings_factory(CITY, databases("city"), hub.port)
+    city = start_city(settings)
+    city_services.send(city.engine, suggestion("a", 1))
+    await wait_until(lambda: Outbox(city.engine).snapshot().delivered_seq == 1)
+    await city.stop()
+    city.engine.dispose()
+    backup_url = databases.copy(settings.database_url)  # before the bad report
+    city = start_city(settings)
+    bad_seq = city_services.send(city.engine, BAD_REPORT)
+    await wait_until(lambda: len(rejections_in_inbox(city.engine)) == 1, what="the rejection")
+    assert "closed_in_time" in Outbox(city.engine).snapshot().last_rejection
+    await city.stop()
+
+    # The store is restored from the copy taken before the bad report was queued: the
+    # rejection is the province's word to this city, so it is in the inbox, but it is about
+    # an envelope this store never held.
+    restored = start_city(dataclasses.replace(settings, database_url=backup_url))
+    await wait_until(lambda: len(rejections_in_inbox(restored.engine)) == 1, what="replayed")
+    assert rejections_in_inbox(restored.engine)[0].seq == bad_seq
+    snapshot = Outbox(restored.engine).snapshot()
+    assert snapshot.last_seq < bad_seq and snapshot.last_rejection == ""
