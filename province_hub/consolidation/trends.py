@@ -100,7 +100,7 @@ def trends(
         totals = Totals.empty()
         for r in rows:
             totals.add_header(r)
-        values = statistics_kpis(totals.counts, totals.satisfaction)
+        values = totals.kpis()
         qa_rows = [qa[(code, p.start)] for code in codes if (code, p.start) in qa]
         values["qa_pass_rate"] = kpi(
             sum(r.passed for r in qa_rows), sum(r.sampled for r in qa_rows)
@@ -119,14 +119,8 @@ def trends(
     for name in kpi_names:
         is_qa = name == "qa_pass_rate"
         counted = qa_reporting if is_qa else reporting
-        # A count KPI (no denominator) of a period no city reported is missing, not 0: the
-        # chart leaves a gap there, as it does for a rate without a denominator.
         province = [
-            {
-                **values[name],
-                **({"numerator": None} if not n and values[name]["denominator"] is None else {}),
-                "cities_reporting": n,
-            }
+            {**values[name], "cities_reporting": n}
             for values, n in zip(province_kpis, counted, strict=True)
         ]
         series: dict[str, list[dict[str, Any] | None]] = {

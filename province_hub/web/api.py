@@ -52,9 +52,9 @@ class _Open(BaseModel):
 
 class Kpi(BaseModel):
     """A KPI from summed counts: ``rate`` is null when the denominator is 0; ``overtime_open``
-    is a count (no denominator)."""
+    is a count (no denominator), null where no city reported (missing, not 0)."""
 
-    numerator: int
+    numerator: int | None
     denominator: int | None
     rate: float | None
 
@@ -101,10 +101,6 @@ class Comparison(_Open):
 
 
 class TrendPoint(Kpi):
-    """The province's KPI of one period. ``numerator`` is null only for ``overtime_open`` (a
-    count) in a period no city reported: missing, not 0."""
-
-    numerator: int | None  # type: ignore[assignment]
     cities_reporting: int
 
 
