@@ -148,7 +148,8 @@ def open_stream(
     get numbers the city has passed and never reach it. Notices the restored hub numbered
     below the cursor before the city came back (targeted to it, never streamed to it) are
     returned to be streamed first: the city files a notice by its seq, once, whatever the
-    order, and a cursor never moves back.
+    order, and a cursor never moves back. (A streamed mark lost in a crash makes a notice
+    the city has look missed: sending it again costs nothing, the city keeps its copy.)
     """
     moment = now or _now()
     with UnitOfWork(engine) as uow:
@@ -167,7 +168,8 @@ def open_stream(
             log.warning(
                 "city %s opens its notice stream after notice %d, but %d notice(s) for it "
                 "numbered at or below that were never streamed to it (%s); the city store "
-                "lacks them (this hub's store is older than the city's): sending them first",
+                "lacks them (this hub's store is older than the city's, or a streamed mark "
+                "was lost): sending them first",
                 city_code,
                 cursor,
                 len(missed),
