@@ -191,6 +191,11 @@ def test_a_zero_denominator_gives_a_null_rate(hub: Federation) -> None:
     assert kpis["satisfaction_rate"]["rate"] is None
     assert kpis["qa_pass_rate"] == {"numerator": 0, "denominator": 0, "rate": None}
     assert f["cities"][0]["kpis"]["qa_pass_rate"] is None  # no QA report: not a 0 % pass rate
+    assert kpis["overtime_open"]["numerator"] is not None  # a count where a city reported
+    # A week nobody reported: its open overtime count is missing, not 0.
+    empty = consolidation.figures(hub.engine, period_kind="week", start="2026-11-09", roster=ROSTER)
+    assert empty["province"]["cities_reporting"] == 0
+    assert empty["province"]["kpis"]["overtime_open"]["numerator"] is None
 
 
 def test_enquiry_hotspots_and_early_warning_show_their_numbers(hub: Federation) -> None:
