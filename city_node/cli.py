@@ -22,7 +22,7 @@ from city_node.cli_work import (
 )
 from city_node.context import CityError
 from city_node.settings import CitySettings
-from sync.commands import SubParsers, refusals
+from sync.commands import SubParsers, refusals, whole_in
 from sync.config import ConfigError, add_arguments
 from sync.vocabulary import ReceiptAction
 
@@ -177,7 +177,9 @@ def add_commands(tiers: SubParsers) -> None:
     cstatus.add_argument("--json", action="store_true")
     cstatus.set_defaults(_handler=_city_status)
     cinbox = city_sub.add_parser("inbox", help="the latest province notices")
-    cinbox.add_argument("--limit", type=int, default=50)
+    cinbox.add_argument(
+        "--limit", type=whole_in(1, 1000), default=50, help="at most this many, 1-1000"
+    )
     cinbox.set_defaults(_handler=_city_inbox)
     receipt = city_sub.add_parser("receipt", help="mark a notice read, done or objected to")
     receipt.add_argument("--notice", type=int, required=True, help="the notice's seq")

@@ -24,6 +24,7 @@ from sync.commands import (
     print_staff,
     read_password,
     settings_flags,
+    whole_in,
 )
 from sync.config import ConfigError, add_arguments, resolve
 from sync.vocabulary import PeriodKind, ReportKind
@@ -245,6 +246,7 @@ def _ticket_list(args: argparse.Namespace) -> int:
         kind=args.kind,
         open_only=args.open,
         overtime_only=args.overtime,
+        extension_pending=args.extension_pending,
         limit=args.limit,
     )
     data = [ticket_summary(r).model_dump() for r in rows]
@@ -339,6 +341,34 @@ def _suggestions_send(args: argparse.Namespace) -> int:
     return 0
 
 
+def _suggestion_line(view: Any) -> str:
+    label = f"[{view.label}]" if view.label else "[unclassified]"
+    return f"{view.ticket_id:>7} {label} {view.category}: {view.content}"
+
+
+def _suggestions_list(args: argparse.Namespace) -> int:
+    from city_node import suggestions
+
+    ctx = city_context(args)
+    views = suggestions.worklist(ctx, classified=args.classified, limit=args.limit)
+    data = [vars(v) for v in views]
+    text = "\n".join(_suggestion_line(v) for v in views) or "no suggestions waiting"
+    print_data(args, data, terminal_safe(text))
+    return 0
+
+
+def _suggestions_classify(args: argparse.Namespace) -> int:
+    from city_node import suggestions, tickets
+
+    ctx = city_context(args)
+    actor = staff_actor(ctx, args.actor_id)
+    ticket_id = tickets.parse_ticket_id(args.id)
+    suggestions.classify(ctx, actor, ticket_id, args.label)
+    view = suggestions.get(ctx, ticket_id)
+    print_data(args, vars(view), terminal_safe(f"classified: {_suggestion_line(view)}"))
+    return 0
+
+
 def _city_simulate(args: argparse.Namespace) -> int:
     from city_node import simulator
 
@@ -389,7 +419,7 @@ def add_work_commands(city_sub: SubParsers) -> None:
     )
     add = leaf(staff_sub, "add", _staff_add, "create a staff account")
     add.add_argument("--id", required=True, help="sign-in id: 2-64 letters, digits, . _ -")
-    add.add_argument("--name", default="", help="the person's name")
+    add.add_argument("--name", required=True, help="the person's name (shown in lists and history)")
     add.add_argument("--role", required=True, choices=[r.value for r in STAFF_ROLES])
     secret = add.add_mutually_exclusive_group()
     secret.add_argument(
@@ -469,7 +499,12 @@ def add_work_commands(city_sub: SubParsers) -> None:
     lst.add_argument("--kind", choices=[k.value for k in TicketKind], help="only this kind")
     lst.add_argument("--open", action="store_true", help="only open tickets")
     lst.add_argument("--overtime", action="store_true", help="only open tickets past deadline")
-    lst.add_argument("--limit", type=int, default=50, help="at most this many (max 500)")
+    lst.add_argument(
+        "--extension-pending",
+        action="store_true",
+        help="only tickets whose extension request waits for the leader",
+    )
+    lst.add_argument("--limit", type=whole_in(1, 500), default=50, help="at most this many, 1-500")
     for leaf_parser in (reg, act, show):
         leaf_parser.add_argument(
             "--lang",
@@ -490,7 +525,9 @@ def add_work_commands(city_sub: SubParsers) -> None:
     _add_as(draft, "drafts it")
     rlist = leaf(rsub, "list", _report_list, "the latest reports", json_out=True)
     rlist.add_argument("--pending", action="store_true", help="only drafts awaiting the leader")
-    rlist.add_argument("--limit", type=int, default=50)
+    rlist.add_argument(
+        "--limit", type=whole_in(1, 500), default=50, help="at most this many, 1-500"
+    )
     leaves += [draft, rlist]
     for decision, text in (
         ("approve", "approve a draft: it is queued for the province"),
@@ -513,12 +550,27 @@ def add_work_commands(city_sub: SubParsers) -> None:
     _add_as(draw, "inspects (a QA inspector)")
     leaves.append(draw)
 
-    sug_sub = city_sub.add_parser("suggestions", help="suggestion batches").add_subparsers(
-        dest="_suggestions", required=True, metavar="[send]"
+    sug_sub = city_sub.add_parser(
+        "suggestions", help="classify suggestions, send them in batches"
+    ).add_subparsers(dest="_suggestions", required=True, metavar="[list|classify|send]")
+    slist = leaf(
+        sug_sub, "list", _suggestions_list, "suggestions not yet sent, oldest first", json_out=True
     )
+    slist.add_argument(
+        "--classified", action="store_true", help="those classified and waiting for the batch"
+    )
+    slist.add_argument(
+        "--limit", type=whole_in(1, 1000), default=100, help="at most this many, 1-1000"
+    )
+    classify = leaf(
+        sug_sub, "classify", _suggestions_classify, "give a suggestion its class", json_out=True
+    )
+    classify.add_argument("--id", required=True, help="the suggestion ticket's id")
+    classify.add_argument("--label", required=True, help="the class, 1-64 characters")
+    _add_as(classify, "classifies it (a materials clerk)")
     send = leaf(sug_sub, "send", _suggestions_send, "send classified suggestions up", json_out=True)
     _add_as(send, "sends them (a materials clerk)")
-    leaves.append(send)
+    leaves += [slist, classify, send]
 
     sim = leaf(
         city_sub,

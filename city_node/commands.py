@@ -132,6 +132,17 @@ def command_from(
     itself, in the order a person reads them: the note first."""
     step = check_choice(Action, action, "action")
     note = check_text(str(note or ""), "note")
+    given = {
+        "branch": (Action.DISPATCH, bool(branch and str(branch).strip())),
+        "outcome": (Action.SURVEY, outcome not in (None, "")),
+        "reopen": (Action.SURVEY, bool(reopen)),
+        "days": (Action.REQUEST_EXTENSION, days is not None),
+        "reason": (Action.REQUEST_EXTENSION, bool(reason and str(reason).strip())),
+    }
+    for name, (owner, present) in given.items():
+        if present and step is not owner:
+            # Not silently dropped: a value meant for another step is a mistake to say.
+            raise CityError(f"{name} is only for action={owner.value}, not {step.value}")
     if step is Action.DISPATCH:
         return Dispatch(branch=str(branch or ""), note=note)
     if step is Action.SURVEY:

@@ -8,7 +8,8 @@ when one is raised. The console and the API map them to HTTP statuses (in
     ├── NotFound (LookupError)       the ticket, notice or report named      404
     │                                does not exist in this city's store
     ├── Conflict                     someone else changed the record since   409
-    │                                it was read: reload and retry
+    │                                it was read: reload and retry; or it is
+    │                                decided already (a report, a QA score)
     └── DomainError                  the ticket rules refused (domain.py)
         ├── PermissionDenied         the role may not do this (to this       403
         │                            ticket); names who may

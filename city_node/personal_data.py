@@ -34,15 +34,15 @@ MAX_PHONE_DIGITS = 20
 _SEPARATORS = re.compile(r"[ \-]")
 
 
-def normalise_phone(value: str) -> str:
-    """``value`` as stored: digits only (spaces and dashes dropped); ``CityError`` when
-    anything else is in it or the number of digits is outside 5..20."""
+def normalise_phone(value: str, field: str = "customer_phone") -> str:
+    """``value`` as stored: digits only (spaces and dashes dropped); ``CityError`` naming
+    ``field`` when anything else is in it or the number of digits is outside 5..20."""
     digits = _SEPARATORS.sub("", value.strip())
     if not digits.isascii() or not digits.isdigit():
-        raise CityError("customer_phone: use digits (spaces and dashes are dropped)")
+        raise CityError(f"{field}: use digits (spaces and dashes are dropped)")
     if not MIN_PHONE_DIGITS <= len(digits) <= MAX_PHONE_DIGITS:
         raise CityError(
-            f"customer_phone has {len(digits)} digits; a phone number has "
+            f"{field} has {len(digits)} digits; a phone number has "
             f"{MIN_PHONE_DIGITS} to {MAX_PHONE_DIGITS}"
         )
     return digits

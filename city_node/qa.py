@@ -250,6 +250,6 @@ def score(
             exists = uow.conn.execute(select(func.count()).where(_Q.c.id == sample_id)).scalar()
             if not exists:
                 raise NotFound(f"QA sample {sample_id} does not exist")
-            raise CityError(f"QA sample {sample_id} is already scored")
+            raise Conflict(f"QA sample {sample_id} is already scored; a score is not changed")
         uow.commit()
     return get(ctx, sample_id)

@@ -358,8 +358,10 @@ def build_overtime(
 ) -> pb.OvertimeReport:
     """Complaints closed late in the period (a closure step after the deadline in force
     then), or open past their deadline at its end ("as of", judged as for overtime open),
-    with the compensation paid on them in the period. One case per ticket: open at the end
-    if it is, else its last late closure in the period."""
+    or paid compensation in the period, with the sum of the payments made in the period
+    (each payment is counted once, in the period it was made). One case per ticket: open at
+    the end if it is, else its last late closure in the period; a complaint that is a case
+    only for a payment shows its overdue time as it stands (closed, or open at "as of")."""
     p = period(ctx, period_kind, start)
     as_of = min(p.end_at, now or ctx.now())
     complaint = _T.c.kind == TicketKind.COMPLAINT.value
@@ -392,6 +394,15 @@ def build_overtime(
         ).all()
         for tid, deadline in open_late:
             cases[tid] = (deadline, as_of)
+        paid: dict[int, int] = defaultdict(int)
+        for tid, params in conn.execute(
+            select(_H.c.ticket_id, _H.c.params)
+            .select_from(joined)
+            .where(_H.c.action == Action.COMPENSATE.value, _in(_H.c.at, p), _H.c.at < as_of)
+            .where(complaint)
+        ):
+            paid[tid] += int((params or {}).get("fen", 0))
+        paid_only = sorted(set(paid) - set(cases))
         rows = {
             row.id: row
             for row in conn.execute(
@@ -400,19 +411,21 @@ def build_overtime(
                     _T.c.category,
                     _T.c.branch,
                     _T.c.registered_at,
-                    _T.c.compensation_fen,
-                    _T.c.compensated_at,
-                ).where(_T.c.id.in_(sorted(cases)))
+                    _T.c.deadline,
+                    _T.c.closed_at,
+                ).where(_T.c.id.in_(sorted({*cases, *paid_only})))
             )
         }
+    for tid in paid_only:
+        row = rows[tid]
+        cases[tid] = (row.deadline, row.closed_at or as_of)
     r = pb.OvertimeReport(period=p.pb, revision=1)
     for tid in sorted(cases):
         deadline, end = cases[tid]
         row = rows[tid]
-        # A case open for months appears in every period's report; its compensation is
-        # counted once, in the period it was paid.
-        paid_at = row.compensated_at
-        fen = row.compensation_fen if paid_at is not None and _within(paid_at, p) else 0
+        # A case open for months appears in every period's report; each payment is counted
+        # once, in the period it was made.
+        fen = paid.get(tid, 0)
         r.cases.append(
             pb.OvertimeCase(
                 ticket_id=str(tid),
@@ -425,7 +438,3 @@ def build_overtime(
         )
         r.total_compensation_fen += fen
     return r
-
-
-def _within(moment: datetime, p: Period) -> bool:
-    return p.start_at <= moment < p.end_at

@@ -303,7 +303,9 @@ def _decide(
         if row is None:
             raise NotFound(f"report {report_id} does not exist")
         if row.status != ReportStatus.DRAFT:
-            raise CityError(f"report {report_id} is {row.status}, not a draft awaiting approval")
+            raise Conflict(
+                f"report {report_id} is already {row.status}, not a draft awaiting approval"
+            )
         if (
             decision == ReportStatus.APPROVED
             and ctx.approver_not_drafter

@@ -32,6 +32,7 @@ from city_node.context import Actor, CityError, NotFound
 from city_node.domain import STAFF_ROLES, Action, Role
 from city_node.store import Staff
 from sync.db import UnitOfWork
+from sync.limits import staff_name_problem
 from sync.passwords import MIN_PASSWORD, burn, hash_password, password_problem
 from sync.passwords import verify_password as _verify
 
@@ -87,6 +88,9 @@ def add(
     if not _ID.match(staff_id):
         raise CityError(f"staff id {staff_id!r}: use 2-64 letters, digits, '.', '_' or '-'")
     the_role = _role(role)
+    problem = staff_name_problem(name)
+    if problem:
+        raise CityError(problem)
     check_password(password, staff_id)
     with UnitOfWork(engine) as uow:
         taken = uow.conn.execute(select(Staff.id).where(Staff.id == staff_id)).first()
@@ -95,7 +99,7 @@ def add(
         uow.conn.execute(
             insert(Staff).values(
                 id=staff_id,
-                name=name.strip() or staff_id,
+                name=name.strip(),
                 role=the_role.value,
                 password_hash=hash_password(password),
                 active=True,
@@ -103,7 +107,7 @@ def add(
             )
         )
         uow.commit()
-    return StaffMember(staff_id, name.strip() or staff_id, the_role, True)
+    return StaffMember(staff_id, name.strip(), the_role, True)
 
 
 def _member(row: Any) -> StaffMember:

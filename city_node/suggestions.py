@@ -7,6 +7,8 @@ SuggestionBatch in the outbox, marking them in the same transaction so none is s
 
 from __future__ import annotations
 
+import unicodedata
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +29,21 @@ _T: Table = TicketRow.__table__  # type: ignore[assignment]
 MAX_BATCH = 10_000
 
 
+MAX_LABEL = 64
+
+
+@dataclass(frozen=True)
+class SuggestionView:
+    """A suggestion ticket as the materials clerk works it."""
+
+    ticket_id: int
+    category: str
+    content: str
+    registered_at: datetime
+    label: str | None
+    classified_by: str | None
+
+
 def unclassified(ctx: CityContext, limit: int = 100) -> list[Any]:
     with ctx.engine.connect() as conn:
         return list(
@@ -39,6 +56,63 @@ def unclassified(ctx: CityContext, limit: int = 100) -> list[Any]:
         )
 
 
+def worklist(
+    ctx: CityContext, *, classified: bool = False, limit: int = 100
+) -> list[SuggestionView]:
+    """Suggestions not yet sent to the province, oldest first: those still to classify, or
+    (``classified``) those classified and waiting for the next batch."""
+    label = _T.c.suggestion_class
+    with ctx.engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                _T.c.id,
+                _T.c.category,
+                _T.c.content,
+                _T.c.registered_at,
+                label,
+                _T.c.classified_by,
+            )
+            .where(
+                _T.c.kind == TicketKind.SUGGESTION.value,
+                _T.c.suggestion_batch_id.is_(None),
+                label.is_not(None) if classified else label.is_(None),
+            )
+            .order_by(_T.c.id)
+            .limit(max(1, min(limit, 1000)))
+        ).all()
+    return [SuggestionView(*row) for row in rows]
+
+
+def get(ctx: CityContext, ticket_id: int) -> SuggestionView:
+    """One suggestion ticket as the clerk sees it; NotFound, or CityError if not one."""
+    number = check_ticket_id(ticket_id)
+    with ctx.engine.connect() as conn:
+        row = load_row(conn, number)
+    if row.kind != TicketKind.SUGGESTION.value:
+        raise CityError(f"ticket {number} is a {row.kind}, not a suggestion")
+    return SuggestionView(
+        row.id,
+        row.category,
+        row.content,
+        row.registered_at,
+        row.suggestion_class,
+        row.classified_by,
+    )
+
+
+def check_label(label: str) -> str:
+    """A class label, stripped: 1-64 characters, no control characters."""
+    if not isinstance(label, str):
+        raise CityError("label must be text")
+    label = label.strip()
+    if not label or len(label) > MAX_LABEL:
+        raise CityError(f"label: give a class of 1-{MAX_LABEL} characters")
+    for ch in label:
+        if unicodedata.category(ch) in ("Cc", "Cs"):
+            raise CityError(f"label: contains U+{ord(ch):04X}; such characters are refused")
+    return label
+
+
 def classify(
     ctx: CityContext,
     actor: Actor,
@@ -48,9 +122,7 @@ def classify(
     now: datetime | None = None,
 ) -> None:
     domain.check_may(actor.role, Action.CLASSIFY)
-    label = label.strip()
-    if not label or len(label) > 64:
-        raise CityError("label: give a class of 1-64 characters")
+    label = check_label(label)
     number = check_ticket_id(ticket_id)
     moment = now or ctx.now()
     with UnitOfWork(ctx.engine) as uow:
@@ -58,7 +130,9 @@ def classify(
         if row.kind != TicketKind.SUGGESTION.value:
             raise CityError(f"ticket {number} is a {row.kind}, not a suggestion")
         if row.suggestion_batch_id is not None:
-            raise CityError(f"ticket {number} was already sent in a suggestion batch")
+            raise Conflict(
+                f"ticket {number} was already sent in a suggestion batch; its class stays"
+            )
         record_step(
             uow.conn,
             row,

@@ -183,6 +183,8 @@ def _prepare(ctx: CityContext, actor: Actor, intake: Intake) -> Ticket:
         )
     if then is Action.DISPATCH and not branch.strip():
         raise CityError("dispatch needs the branch to send the ticket to")
+    if branch.strip() and then is not Action.DISPATCH:
+        raise CityError("branch is only for then=dispatch")
     check_text(note, "note")
     try:
         ticket = domain.register(
@@ -270,13 +272,19 @@ def perform(
 ) -> Ticket:
     """Carry out ``command`` on a ticket in one transaction. An escalation to the province
     also queues the Escalation (with the ticket's full history) for the hub, in the same
-    transaction."""
+    transaction.
+
+    A step given no time ``at`` happens now: it is dated once the ticket is loaded, and never
+    before the ticket's last step, so a step another person (or another console process,
+    whose clock may run a little ahead) stored while this request waited does not make it
+    look like one going back in time. Two writes from the same read still meet the row
+    version: the second is a :class:`~city_node.errors.Conflict`."""
     number = check_ticket_id(ticket_id)
     step = _action_of(command)
-    moment = at or ctx.now()
     with UnitOfWork(ctx.engine) as uow:
         full = step is Action.ESCALATE_PROVINCE
         row, before = load_ticket(uow.conn, number, full_history=full)
+        moment = at or _now_after(ctx, before)
         after = _run(before, actor, command, moment, ctx)
         save_ticket(uow.conn, row, before, after, actor, step)
         if isinstance(command, Step) and step is Action.ESCALATE_PROVINCE:
@@ -285,6 +293,12 @@ def perform(
             _queue_follow_up(uow.conn, after, row.id, moment)
         uow.commit()
     return after
+
+
+def _now_after(ctx: CityContext, ticket: Ticket) -> datetime:
+    """Now, or the ticket's last step's time if that is later (a clock ahead of ours)."""
+    now = ctx.now()
+    return max(now, ticket.history[-1].at) if ticket.history else now
 
 
 def pb_history(entries: Sequence[HistoryEntry]) -> list[pb.HistoryEntry]:
@@ -374,7 +388,9 @@ def record_compensation(
     note: str,
     at: datetime | None = None,
 ) -> None:
-    """The manager hotline records compensation paid for an overtime complaint (in fen)."""
+    """The manager hotline records compensation paid for an overtime complaint (in fen).
+    Each payment is a step of its own; the ticket keeps their sum (and the last one's note
+    and time), and the overtime report counts each payment in the period it was made."""
     domain.check_may(actor.role, Action.COMPENSATE)
     if not isinstance(fen, int) or not 0 <= fen <= MAX_COMPENSATION_FEN:
         raise CityError(
@@ -384,16 +400,21 @@ def record_compensation(
     number = check_ticket_id(ticket_id)
     moment = at or ctx.now()
     with UnitOfWork(ctx.engine) as uow:
+        row = load_row(uow.conn, number)
+        if row.kind != TicketKind.COMPLAINT.value:
+            raise CityError(
+                f"ticket {number} is a {row.kind}: compensation is paid on complaints only"
+            )
         record_step(
             uow.conn,
-            load_row(uow.conn, number),
+            row,
             actor,
             Action.COMPENSATE,
             note,
             moment,
             code=NoteCode.COMPENSATION,
             params={"fen": fen},
-            compensation_fen=fen,
+            compensation_fen=TICKETS.c.compensation_fen + fen,
             compensation_note=note,
             compensated_at=moment,
         )
@@ -433,6 +454,13 @@ class Filters(TypedDict, total=False):
     operator: str | None
     open_only: bool
     overtime_only: bool
+    extension_pending: bool
+
+
+#: Where an extension request waits for the leader: the statuses it may be decided in.
+_DECIDABLE = [
+    s.value for s, steps in domain.TRANSITIONS.items() if Action.APPROVE_EXTENSION in steps
+]
 
 
 def search(
@@ -464,19 +492,22 @@ def _filtered(
     operator: str | None = None,
     open_only: bool = False,
     overtime_only: bool = False,
+    extension_pending: bool = False,
 ) -> Select[Any]:
     if status:
         query = query.where(TICKETS.c.status == check_choice(Status, status, "status").value)
     if kind:
         query = query.where(TICKETS.c.kind == check_choice(TicketKind, kind, "kind").value)
     if phone:
-        query = query.where(TICKETS.c.customer_phone == normalise_phone(phone))
+        query = query.where(TICKETS.c.customer_phone == normalise_phone(phone, "phone"))
     if operator:
         query = query.where(TICKETS.c.operator == operator)
     if open_only or overtime_only:
         query = query.where(TICKETS.c.status.in_([s.value for s in domain.OPEN_STATUSES]))
     if overtime_only:
         query = query.where(TICKETS.c.deadline < ctx.now())
+    if extension_pending:
+        query = query.where(TICKETS.c.ext_days.is_not(None), TICKETS.c.status.in_(_DECIDABLE))
     return query
 
 
@@ -493,7 +524,7 @@ def find_tickets(
     phone = filters.get("phone")
     if phone:
         domain.check_may(actor.role, Action.SEARCH_BY_PHONE)
-        phone = normalise_phone(phone)
+        phone = normalise_phone(phone, "phone")
     filters["phone"] = phone or None
     rows = search(ctx, limit=limit, offset=offset, **filters)
     if phone:

@@ -27,6 +27,7 @@ from province_hub.jobs import build_scheduler
 from province_hub.settings import HubSettings
 from province_hub.store import create_schema
 from sync.categories import CategoryTree
+from sync.config import ConfigError
 from sync.db import is_sqlite, make_engine, warn_if_store_exposed
 from sync.filemodes import warn_if_exposed
 from sync.pb.fedsync.v1 import federation_pb2 as pb
@@ -120,6 +121,9 @@ async def create_server(settings: HubSettings) -> HubServer:
             ("grpc.keepalive_time_ms", 30_000),
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
             ("grpc.keepalive_permit_without_calls", 1),
+            # Linux lets several servers share a port with SO_REUSEPORT (gRPC's default),
+            # splitting the cities between them: a second hub on the port must not start.
+            ("grpc.so_reuseport", 0),
         ],
     )
     service = FederationService(
@@ -141,9 +145,17 @@ async def create_server(settings: HubSettings) -> HubServer:
         root_certificates=tls.ca_cert,
         require_client_auth=True,
     )
-    port = server.add_secure_port(settings.listen, credentials)
+    try:
+        port = server.add_secure_port(settings.listen, credentials)
+    except RuntimeError:  # grpcio's "Failed to bind to address …"
+        port = 0
     if port == 0:
-        raise OSError(f"cannot listen on {settings.listen}")
+        executor.shutdown(wait=False)
+        engine.dispose()
+        raise ConfigError(
+            f"--listen {settings.listen}: the hub cannot listen there: the port is in use "
+            "(another hub?) or the address is not this machine's"
+        )
     await server.start()
     await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
@@ -168,19 +180,7 @@ async def create_server(settings: HubSettings) -> HubServer:
             await asyncio.wait_for(listener.wait_listening(), 10)
         except TimeoutError:
             log.warning("notice listener not connected yet; it keeps trying")
-    web = (
-        await start_web(
-            settings,
-            engine,
-            roster=roster,
-            deadlines=deadlines,
-            on_notice=broker.notify,
-            categories=categories,
-        )
-        if settings.http_port
-        else None
-    )
-    return HubServer(
+    hub = HubServer(
         server,
         port,
         settings,
@@ -189,10 +189,25 @@ async def create_server(settings: HubSettings) -> HubServer:
         executor,
         roster_codes,
         service,
-        web,
+        None,
         scheduler,
         listener,
     )
+    if settings.http_port:
+        try:
+            hub.web = await start_web(
+                settings,
+                engine,
+                roster=roster,
+                deadlines=deadlines,
+                on_notice=broker.notify,
+                categories=categories,
+            )
+        except BaseException:
+            # The web could not start (its port is taken…): the hub does not run without it.
+            await hub.stop(grace=0)
+            raise
+    return hub
 
 
 @dataclass

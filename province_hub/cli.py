@@ -328,7 +328,7 @@ def _add_staff_commands(hub_sub: SubParsers) -> None:
     roles = [r.value for r in HubRole]
     add = staff_sub.add_parser("add", help="create a hub account")
     add.add_argument("--id", required=True, help="sign-in id: 2-64 letters, digits, . _ -")
-    add.add_argument("--name", default="", help="the person's name")
+    add.add_argument("--name", required=True, help="the person's name (shown in lists and history)")
     add.add_argument("--role", required=True, choices=roles)
     _password_flags(add)
     add.set_defaults(_handler=_staff_add)

@@ -27,6 +27,7 @@ from province_hub import audit
 from province_hub.audit import CLI_ADDRESS, Action
 from province_hub.store import HubStaff
 from sync.db import UnitOfWork
+from sync.limits import staff_name_problem
 from sync.passwords import burn, hash_password, password_problem, verify_password
 
 _ID = re.compile(r"^[A-Za-z0-9._-]{2,64}$")
@@ -93,8 +94,11 @@ def add_staff(
     if not _ID.match(staff_id):
         raise StaffError(f"staff id {staff_id!r}: use 2-64 letters, digits, '.', '_' or '-'")
     the_role = _role(role)
+    problem = staff_name_problem(name)
+    if problem:
+        raise StaffError(problem)
     _check_password(password, staff_id)
-    display = name.strip() or staff_id
+    display = name.strip()
     with UnitOfWork(engine) as uow:
         taken = uow.conn.execute(select(HubStaff.id).where(HubStaff.id == staff_id)).first()
         if taken is not None:

@@ -7,6 +7,7 @@ quarantine is refused with a clear error before it is ever queued, instead of sh
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import date
 
 #: Longest free text in a record (a receipt's or a decision's note, a reason, a content).
@@ -21,6 +22,8 @@ MAX_NOTICE_TITLE_CHARS = 200
 #: Longest ticket id in a record: the hub's escalation desk keeps ticket ids of at most this
 #: many characters and finds an escalation's record by it (a city's ids are far shorter).
 MAX_TICKET_ID_CHARS = 64
+#: Longest name of a staff member (either tier's accounts): shown in menus, lists and history.
+MAX_STAFF_NAME_CHARS = 100
 #: Most items (history entries, slices...) in one record.
 MAX_ITEMS = 100_000
 #: The largest value of the stores' integer columns (BIGINT / SQLite INTEGER); an id above it
@@ -81,3 +84,17 @@ def timestamp_problem(seconds: int, nanos: int, field: str) -> str | None:
 def id_in_range(value: int) -> bool:
     """Whether ``value`` can be a stored row id (positive, at most ``INT64_MAX``)."""
     return 1 <= value <= INT64_MAX
+
+
+def staff_name_problem(name: str, field: str = "name") -> str | None:
+    """What is wrong with a staff member's name (None: nothing): it is required, at most
+    :data:`MAX_STAFF_NAME_CHARS` characters, with no control character nor lone surrogate
+    (a name is printed in lists, history lines and terminals)."""
+    if not isinstance(name, str) or not name.strip():
+        return f"{field}: give the person's name (it is empty)"
+    if len(name.strip()) > MAX_STAFF_NAME_CHARS:
+        return f"{field}: {len(name.strip())} characters; at most {MAX_STAFF_NAME_CHARS}"
+    for ch in name:
+        if unicodedata.category(ch) in ("Cc", "Cs"):
+            return f"{field}: contains U+{ord(ch):04X}; control characters are refused"
+    return None

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from city_node import personal_data, qa, reports, services, staff, tickets
+from city_node import personal_data, qa, reports, services, staff, suggestions, tickets
 from city_node.context import CityContext
 from city_node.domain import (
     Role,
@@ -38,6 +38,8 @@ from city_node.web.i18n import DEFAULT_LANG, Lang
 from city_node.web.models import (
     ActionIn,
     AnswerOut,
+    BatchOut,
+    ClassifyIn,
     CompensationIn,
     DecisionIn,
     DraftIn,
@@ -46,6 +48,7 @@ from city_node.web.models import (
     ReceiptIn,
     RowId,
     ScoreIn,
+    SuggestionOut,
     TicketIn,
     act_on_ticket,
     actor_of,
@@ -55,6 +58,7 @@ from city_node.web.models import (
     record_receipt,
     register_ticket,
     search_answers,
+    send_suggestions,
     show_ticket,
 )
 
@@ -172,6 +176,9 @@ def list_tickets(
     operator: Annotated[str | None, Query(max_length=64)] = None,
     open_only: bool = False,
     overtime_only: bool = False,
+    extension_pending: Annotated[
+        bool, Query(description="only tickets whose extension request waits for the leader")
+    ] = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> list[TicketSummary]:
@@ -184,6 +191,7 @@ def list_tickets(
         operator=operator or None,
         open_only=open_only,
         overtime_only=overtime_only,
+        extension_pending=extension_pending,
         limit=limit,
         offset=offset,
     )
@@ -272,14 +280,20 @@ def get_report(report_id: RowId, user: User, ctx: Ctx) -> ReportOut:
     response_model=ReportOut,
     summary="Approve a draft and queue it for the province (leader)",
 )
-def approve_report(report_id: RowId, body: DecisionIn, user: User, ctx: Ctx) -> ReportOut:
+def approve_report(
+    report_id: RowId, user: User, ctx: Ctx, body: DecisionIn | None = None
+) -> ReportOut:
+    body = body or DecisionIn()
     return report_out(reports.approve(ctx, actor_of(user), report_id, body.note))
 
 
 @router.post(
     "/reports/{report_id}/reject", response_model=ReportOut, summary="Reject a draft (leader)"
 )
-def reject_report(report_id: RowId, body: DecisionIn, user: User, ctx: Ctx) -> ReportOut:
+def reject_report(
+    report_id: RowId, user: User, ctx: Ctx, body: DecisionIn | None = None
+) -> ReportOut:
+    body = body or DecisionIn()
     return report_out(reports.reject(ctx, actor_of(user), report_id, body.note))
 
 
@@ -340,7 +354,8 @@ def qa_samples(
 
 
 @router.post("/qa/draw", response_model=DrawOut, summary="Draw a random QA sample (inspector)")
-def qa_draw(body: DrawIn, user: User, ctx: Ctx) -> DrawOut:
+def qa_draw(user: User, ctx: Ctx, body: DrawIn | None = None) -> DrawOut:
+    body = body or DrawIn()
     return DrawOut(sample_ids=draw_samples(ctx, user, body.count))
 
 
@@ -359,6 +374,46 @@ def qa_score(sample_id: RowId, body: ScoreIn, user: User, ctx: Ctx) -> QaSampleO
         finding=body.finding,
     )
     return QaSampleOut.model_validate(view, from_attributes=True)
+
+
+# --- suggestions ---------------------------------------------------------------------------------
+
+
+@router.get(
+    "/suggestions",
+    response_model=list[SuggestionOut],
+    summary="Suggestions not yet sent: to classify, or classified and waiting for the batch",
+)
+def suggestion_list(
+    user: User,
+    ctx: Ctx,
+    classified: bool = False,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[SuggestionOut]:
+    require(user, "suggestions")
+    return [
+        SuggestionOut.model_validate(s, from_attributes=True)
+        for s in suggestions.worklist(ctx, classified=classified, limit=limit)
+    ]
+
+
+@router.post(
+    "/suggestions/{ticket_id}/classify",
+    response_model=SuggestionOut,
+    summary="Classify a suggestion (materials clerk); again to change it before it is sent",
+)
+def suggestion_classify(ticket_id: RowId, body: ClassifyIn, user: User, ctx: Ctx) -> SuggestionOut:
+    suggestions.classify(ctx, actor_of(user), ticket_id, body.label)
+    return SuggestionOut.model_validate(suggestions.get(ctx, ticket_id), from_attributes=True)
+
+
+@router.post(
+    "/suggestions/batches",
+    response_model=BatchOut,
+    summary="Send every classified, unsent suggestion to the province as one batch (clerk)",
+)
+def suggestion_batch(user: User, ctx: Ctx) -> BatchOut:
+    return send_suggestions(ctx, user)
 
 
 # --- province notices ----------------------------------------------------------------------------

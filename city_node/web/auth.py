@@ -72,6 +72,9 @@ AREAS: Final[dict[str, frozenset[Role]]] = {
     "qa.work": ALLOWED_ROLES[Action.SCORE_QA],
     # Notices are the center's bulletin board: everyone reads them; the leader answers
     # for the center (mission.md: "a city leader: ... its inbox of province notices").
+    # The materials clerk classifies and sends; the leader follows what goes up.
+    "suggestions": ALLOWED_ROLES[Action.CLASSIFY] | {Role.LEADER},
+    "suggestions.work": ALLOWED_ROLES[Action.CLASSIFY],
     "inbox": frozenset(STAFF_ROLES),
     "inbox.receipt": ALLOWED_ROLES[Action.RECORD_RECEIPT],
     "link": frozenset({Role.LEADER, Role.STATISTICIAN}),

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Self, Unpack
 from fastapi import Path
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, model_validator
 
-from city_node import commands, personal_data, qa, services, tickets
+from city_node import commands, personal_data, qa, services, suggestions, tickets
 from city_node.context import Actor, CityContext
 from city_node.domain import (
     Action,
@@ -189,11 +189,11 @@ class DraftIn(RequestModel):
 
 
 class DecisionIn(RequestModel):
-    note: Note = Field("", description="the leader's note (required to reject)")
+    note: Note = Field(default="", description="the leader's note (required to reject)")
 
 
 class DrawIn(RequestModel):
-    count: Whole = Field(1, ge=1, le=1000, description="how many closed tickets to sample")
+    count: Whole = Field(default=1, ge=1, le=1000, description="how many closed tickets to sample")
 
 
 class ScoreIn(RequestModel):
@@ -204,6 +204,37 @@ class ScoreIn(RequestModel):
 
 def draw_samples(ctx: CityContext, user: StaffMember, count: int) -> list[int]:
     return qa.draw(ctx, actor=actor_of(user), count=count, how="random")
+
+
+class ClassifyIn(RequestModel):
+    label: str = Field(
+        max_length=suggestions.MAX_LABEL,
+        description="the suggestion's class in the clerk's own words (1-64 characters)",
+    )
+
+
+class SuggestionOut(BaseModel):
+    ticket_id: int
+    category: str
+    content: str
+    registered_at: datetime
+    label: str | None = Field(description="its class; None until classified")
+    classified_by: str | None
+
+
+class BatchOut(BaseModel):
+    outbox_seq: int | None = Field(description="the batch's seq in the outbox; None: nothing sent")
+    suggestions: int = Field(description="how many suggestions the batch carries (0: none waited)")
+
+
+def send_suggestions(ctx: CityContext, user: StaffMember) -> BatchOut:
+    """Send every classified, unsent suggestion as one batch; shared by the API and the page."""
+    sent = suggestions.send_batch(ctx, actor_of(user))
+    return (
+        BatchOut(outbox_seq=sent[0], suggestions=sent[1])
+        if sent
+        else BatchOut(outbox_seq=None, suggestions=0)
+    )
 
 
 class ReceiptIn(RequestModel):

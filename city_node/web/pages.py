@@ -23,6 +23,7 @@ from city_node import (
     review,
     services,
     staff,
+    suggestions,
     ticket_list,
     tickets,
 )
@@ -70,6 +71,7 @@ NAV: tuple[tuple[str, str, str | None], ...] = (
     ("/tickets/new", "nav_new_ticket", "register"),
     ("/reports", "nav_reports", "reports"),
     ("/qa", "nav_qa", "qa"),
+    ("/suggestions", "nav_suggestions", "suggestions"),
     ("/inbox", "nav_inbox", "inbox"),
     ("/link", "nav_link", "link"),
     ("/staff", "nav_staff", "staff"),
@@ -220,6 +222,7 @@ def tickets_page(
     phone: str = "",
     open_only: bool = False,
     overtime_only: bool = False,
+    extension_pending: bool = False,
     offset: int = 0,
 ) -> Response:
     rows = models.find_tickets(
@@ -230,6 +233,7 @@ def tickets_page(
         phone=phone or None,
         open_only=open_only,
         overtime_only=overtime_only,
+        extension_pending=extension_pending,
         limit=50,
         offset=max(0, offset),
     )
@@ -239,6 +243,7 @@ def tickets_page(
         "phone": phone,
         "open_only": open_only,
         "overtime_only": overtime_only,
+        "extension_pending": extension_pending,
     }
     more = None
     shown = {k: v for k, v in filters.items() if v}
@@ -468,6 +473,38 @@ def qa_score(request: Request, sample_id: models.RowId, user: User, form: CsrfFo
         finding=body.finding,
     )
     return _redirect("/qa")
+
+
+# --- suggestions ---------------------------------------------------------------------------------
+
+
+@router.get("/suggestions", response_class=HTMLResponse)
+def suggestions_page(request: Request, user: User) -> Response:
+    require(user, "suggestions")
+    ctx = _ctx(request)
+    return render(
+        request,
+        "suggestions.html",
+        user=user,
+        todo=suggestions.worklist(ctx),
+        waiting=suggestions.worklist(ctx, classified=True),
+        may_work=may(user.role, "suggestions.work"),
+    )
+
+
+@router.post("/suggestions/{ticket_id}/classify", dependencies=[Csrf])
+def suggestion_classify(
+    request: Request, ticket_id: models.RowId, user: User, label: Annotated[str, Form()] = ""
+) -> Response:
+    body = _model(models.ClassifyIn, label=label)
+    suggestions.classify(_ctx(request), models.actor_of(user), ticket_id, body.label)
+    return _redirect("/suggestions")
+
+
+@router.post("/suggestions/batches", dependencies=[Csrf])
+def suggestion_batch(request: Request, user: User) -> Response:
+    models.send_suggestions(_ctx(request), user)
+    return _redirect("/suggestions")
 
 
 # --- inbox, link, staff --------------------------------------------------------------------------

@@ -149,11 +149,31 @@ def is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
+#: What is wrong with a JSON body as a whole (pydantic's error type -> the sentence said).
+_WHOLE_BODY = {
+    "json_invalid": "not valid JSON",
+    "missing": "required: send a JSON object",
+    "model_attributes_type": "give a JSON object",
+    "dict_type": "give a JSON object",
+}
+
+
 def validation_message(exc: RequestValidationError) -> str:
-    """One sentence naming each bad field, e.g. ``query.period: Input should be …``."""
+    """One sentence naming each bad field, e.g. ``query.period: Input should be …``; a body
+    that is not JSON, not an object or missing is named ``body``."""
     parts = []
     for error in exc.errors():
-        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "request"
+        loc = tuple(error.get("loc", ()))
+        kind = str(error.get("type", ""))
+        if loc[:1] == ("body",) and (kind == "json_invalid" or len(loc) == 1):
+            # The body as a whole: the decoder's position (``("body", 12)``) names no field.
+            detail = _WHOLE_BODY.get(kind, str(error.get("msg", "invalid")))
+            reason = (error.get("ctx") or {}).get("error")
+            if kind == "json_invalid" and reason:
+                detail += f" ({reason} at character {loc[-1]})"
+            parts.append(f"body: {detail.removeprefix('Value error, ')}")
+            continue
+        where = ".".join(str(p) for p in loc if p != "body") or "request"
         message = str(error.get("msg", "invalid"))
         # pydantic prefixes a validator's own sentence with its error type: say it plainly.
         message = message.removeprefix("Value error, ")

@@ -6,19 +6,45 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
 
+from sync.config import ConfigError
+
 
 class ConsoleServer(uvicorn.Server):
-    """uvicorn inside the process's loop: it must not install its own signal handlers."""
+    """uvicorn inside the process's loop: it must not install its own signal handlers, and
+    a port it cannot listen on is a :class:`~sync.config.ConfigError` naming the address
+    (uvicorn itself logs and exits the whole process with status 3)."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        if sockets is None:
+            sockets = [listen(self.config.host, self.config.port)]
+        await super().serve(sockets=sockets)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host:port``, or ``ConfigError`` saying why not (the port in
+    use by another process, an address that is not this machine's)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        sock = socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        reason = "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror or exc
+        raise ConfigError(
+            f"--http-port {port}: the console cannot listen on {host}:{port}: {reason}"
+        ) from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def console_server(

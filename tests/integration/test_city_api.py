@@ -9,7 +9,7 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +19,15 @@ from sqlalchemy import Engine, func, select
 
 import sync.web
 from city_node import reports, services, staff
-from city_node.context import CityContext, make_context
+from city_node.context import Actor, CityContext, make_context
+from city_node.domain import Role
 from city_node.store import create_schema
 from city_node.web.app import create_app
 from city_node.web.i18n import LABELS
 from sync.db import make_engine
 from sync.outbox import Outbox, OutboxRow
 from sync.pb.fedsync.v1 import federation_pb2 as pb
+from tests import ticket_steps
 from tests.conftest import serving
 
 CITY = "620100"
@@ -36,6 +38,7 @@ ROLES = {
     "manager": "manager_hotline",
     "surveyor": "surveyor",
     "inspector": "qa_inspector",
+    "clerk": "materials_clerk",
     "stat": "statistician",
     "leader": "leader",
 }
@@ -235,6 +238,54 @@ def test_register_dispatch_return_close_survey(console: Console) -> None:
         assert op.get("/api/v1/tickets", params={"open_only": True}).json() == []
 
 
+def test_the_list_finds_tickets_whose_extension_waits_for_the_leader(console: Console) -> None:
+    with console.api("senior") as op:
+        ids = []
+        for _ in range(3):
+            body = new_ticket(then="dispatch", branch="Chengguan")
+            ids.append(op.post("/api/v1/tickets", json=body).json()["id"])
+        for tid in ids[:2]:
+            asked = act(op, tid, "request_extension", days=2, reason="parts on order")
+            assert asked.status_code == 200, asked.text
+    with console.api("leader") as leader:
+
+        def pending() -> list[int]:
+            found = leader.get("/api/v1/tickets", params={"extension_pending": True})
+            assert found.status_code == 200, found.text
+            return sorted(t["id"] for t in found.json())
+
+        assert pending() == ids[:2]
+        assert act(leader, ids[0], "approve_extension").status_code == 200
+        assert act(leader, ids[1], "reject_extension", note="no").status_code == 200
+        assert pending() == []
+    with console.browser("leader") as c:
+        page = c.get("/tickets", params={"extension_pending": "true", "lang": "en"}).text
+        assert (
+            "Extension pending" in page and 'name="extension_pending" value="true" checked' in page
+        )
+
+
+def test_a_step_stored_meanwhile_does_not_refuse_the_next_one(console: Console) -> None:
+    """Another console process on the same store, its clock a little ahead, stores a step
+    while this client works the ticket: this client's step is taken, after that one."""
+    with console.api("senior") as op:
+        body = new_ticket(then="dispatch", branch="Chengguan")
+        tid = op.post("/api/v1/tickets", json=body).json()["id"]
+        ahead = console.ctx.now() + timedelta(seconds=90)
+        ticket_steps.act(
+            console.ctx, Actor("manager", Role.MANAGER_HOTLINE), tid, "chase", at=ahead
+        )
+        step = act(op, tid, "start", note="on it")
+        assert step.status_code == 200, step.text
+        history = step.json()["history"]
+        assert [h["action"] for h in history] == ["register", "dispatch", "chase", "start"]
+        times = [datetime.fromisoformat(h["at"]) for h in history]
+        assert times == sorted(times) and times[-1] >= ahead
+        # A step the status no longer allows is a 409 naming the status, as before.
+        stale = act(op, tid, "start")
+        assert stale.status_code == 409 and "allowed from in_progress" in stale.json()["detail"]
+
+
 def test_junior_may_only_hand_a_vip_ticket_to_a_senior(console: Console) -> None:
     with console.api("junior") as junior, console.api("senior") as senior:
         refused = junior.post("/api/v1/tickets", json=new_ticket(tier="vip", then="answer"))
@@ -282,8 +333,40 @@ def test_bad_input_is_422_naming_the_field_and_stores_nothing(console: Console) 
         no_branch = act(op, tid, "dispatch")
         assert no_branch.status_code == 422 and "branch" in no_branch.json()["detail"]
         assert act(op, tid, "fly").status_code == 422
+        # The search names its own parameter, not the ticket's field.
+        for bad in ("call me", "12"):
+            search = op.get("/api/v1/tickets", params={"phone": bad})
+            assert search.status_code == 422, search.text
+            assert search.json()["detail"].startswith("phone"), search.text
+        # A field another action takes is refused, not dropped: the person meant something.
+        for field, value in (("outcome", "satisfied"), ("days", 2), ("reason", "parts")):
+            stray = act(op, tid, "chase", **{field: value})
+            assert stray.status_code == 422, (field, stray.text)
+            assert f"{field} is only for action=" in stray.json()["detail"]
         history = op.get(f"/api/v1/tickets/{tid}").json()["history"]
         assert [h["action"] for h in history] == ["register"]
+
+
+def test_a_body_that_is_not_a_json_object_is_422_naming_body(console: Console) -> None:
+    raw = {
+        "not JSON": b'{"kind": complaint',
+        "an array": b"[1, 2]",
+        "a string": b'"complaint"',
+        "empty": b"",
+    }
+    with console.api("senior") as op:
+        for what, content in raw.items():
+            answer = op.post(
+                "/api/v1/tickets", content=content, headers={"content-type": "application/json"}
+            )
+            assert answer.status_code == 422, (what, answer.text)
+            detail = answer.json()["detail"]
+            assert detail.startswith("body: "), (what, detail)
+        bad_json = op.post(
+            "/api/v1/tickets", content=b"{not json", headers={"content-type": "application/json"}
+        )
+        assert "not valid JSON" in bad_json.json()["detail"]
+    assert ticket_count(console) == 0
 
 
 # --- reports -----------------------------------------------------------------------------------
@@ -311,12 +394,27 @@ def test_only_the_leader_approves_and_approval_queues_the_report(console: Consol
 
         approved = leader.post(f"/api/v1/reports/{draft.id}/approve", json={"note": "ok"})
         assert approved.status_code == 200, approved.text
+        # A decision needs no body: approving is the whole request, a rejection names its
+        # reason (else refused naming the note) — and nothing changes then.
+        bare = reports.draft(console.ctx, "qa", "day", yesterday, by="stat")
+        no_reason = leader.post(f"/api/v1/reports/{bare.id}/reject")
+        assert no_reason.status_code == 422 and "note" in no_reason.json()["detail"]
+        assert leader.get(f"/api/v1/reports/{bare.id}").json()["status"] == "draft"
+        bare_approval = leader.post(f"/api/v1/reports/{bare.id}/approve")
+        assert bare_approval.status_code == 200, bare_approval.text
+        assert bare_approval.json()["status"] == "approved"
         body = approved.json()
         assert body["status"] == "approved" and body["decided_by"] == "leader"
         assert body["outbox_seq"] >= 1
         assert console.outbox_rows("statistics_report") == 1
-        again = leader.post(f"/api/v1/reports/{draft.id}/approve", json={})
-        assert again.status_code == 422 and "not a draft" in again.json()["detail"]
+        for decision, payload in (("approve", {}), ("reject", {"note": "too late"})):
+            again = leader.post(f"/api/v1/reports/{draft.id}/{decision}", json=payload)
+            assert again.status_code == 409, (decision, again.text)
+            assert "already approved" in again.json()["detail"]
+        unchanged = leader.get(f"/api/v1/reports/{draft.id}").json()
+        assert (unchanged["status"], unchanged["decision_note"]) == ("approved", "ok")
+        assert unchanged["outbox_seq"] == body["outbox_seq"]
+        assert console.outbox_rows("statistics_report") == 1
 
         no_reason = leader.post(f"/api/v1/reports/{second.id}/reject", json={"note": " "})
         assert no_reason.status_code == 422 and "note" in no_reason.json()["detail"]
@@ -333,9 +431,10 @@ def test_qa_draw_and_score(console: Console) -> None:
     with console.api("senior") as op, console.api("inspector") as inspector:
         op.post("/api/v1/tickets", json=new_ticket(then="answer", note="explained the bill"))
         assert op.post("/api/v1/qa/draw", json={"count": 1}).status_code == 403
-        drawn = inspector.post("/api/v1/qa/draw", json={"count": 1})
+        drawn = inspector.post("/api/v1/qa/draw")  # no body: one sample
         assert drawn.status_code == 200, drawn.text
         (sample_id,) = drawn.json()["sample_ids"]
+        assert inspector.post("/api/v1/qa/draw", json={"count": 1}).json()["sample_ids"] == []
         card = inspector.get("/api/v1/qa/scorecard").json()
         keys = [i["key"] for i in card["items"]]
         assert sum(i["weight"] for i in card["items"]) == 100
@@ -355,6 +454,79 @@ def test_qa_draw_and_score(console: Console) -> None:
         assert inspector.get("/api/v1/qa/samples").json() == []
         done = inspector.get("/api/v1/qa/samples", params={"scored": True}).json()
         assert done[0]["defects"] == ["attitude"]
+
+        rescored = inspector.post(
+            f"/api/v1/qa/samples/{sample_id}/score",
+            json={"items": dict.fromkeys(keys, 100), "defects": []},
+        )
+        assert rescored.status_code == 409, rescored.text
+        assert "already scored" in rescored.json()["detail"]
+        kept = inspector.get("/api/v1/qa/samples", params={"scored": True}).json()
+        assert kept == done
+
+
+# --- suggestions ---------------------------------------------------------------------------------
+
+
+def test_suggestions_are_classified_and_sent_through_the_api(console: Console) -> None:
+    with console.api("senior") as op:
+        ids = [
+            op.post(
+                "/api/v1/tickets", json=new_ticket(kind="suggestion", content=f"idea {n}")
+            ).json()["id"]
+            for n in (1, 2)
+        ]
+        complaint = op.post("/api/v1/tickets", json=new_ticket()).json()["id"]
+        assert (
+            op.post(f"/api/v1/suggestions/{ids[0]}/classify", json={"label": "x"}).status_code
+            == 403
+        )
+        assert op.get("/api/v1/suggestions").status_code == 403
+    with console.api("clerk") as clerk:
+        todo = clerk.get("/api/v1/suggestions").json()
+        assert [s["ticket_id"] for s in todo] == ids and todo[0]["label"] is None
+        refused = {
+            "label": ({"label": "  "}, ids[0], 422),
+            "suggestion": ({"label": "tariff"}, complaint, 422),
+            "body": (None, ids[0], 422),
+        }
+        for word, (body, tid, status) in refused.items():
+            answer = clerk.post(f"/api/v1/suggestions/{tid}/classify", json=body)
+            assert answer.status_code == status, (word, answer.text)
+            assert word in answer.json()["detail"], (word, answer.text)
+        assert (
+            clerk.post("/api/v1/suggestions/999/classify", json={"label": "a"}).status_code == 404
+        )
+        nothing = clerk.post("/api/v1/suggestions/batches")
+        assert nothing.status_code == 200 and nothing.json() == {
+            "outbox_seq": None,
+            "suggestions": 0,
+        }
+
+        done = clerk.post(f"/api/v1/suggestions/{ids[0]}/classify", json={"label": "coverage"})
+        assert done.status_code == 200, done.text
+        assert (done.json()["label"], done.json()["classified_by"]) == ("coverage", "clerk")
+        waiting = clerk.get("/api/v1/suggestions", params={"classified": True}).json()
+        assert [(s["ticket_id"], s["label"]) for s in waiting] == [(ids[0], "coverage")]
+        sent = clerk.post("/api/v1/suggestions/batches")
+        assert sent.status_code == 200, sent.text
+        assert sent.json()["suggestions"] == 1 and sent.json()["outbox_seq"] >= 1
+        assert console.outbox_rows("suggestion_batch") == 1
+        assert clerk.get("/api/v1/suggestions", params={"classified": True}).json() == []
+        late = clerk.post(f"/api/v1/suggestions/{ids[0]}/classify", json={"label": "tariff"})
+        assert late.status_code == 409 and "already sent" in late.json()["detail"]
+    with console.api("leader") as leader:
+        history = leader.get(f"/api/v1/tickets/{ids[0]}").json()["history"]
+        assert [h["action"] for h in history] == ["register", "classify"]
+        assert [s["ticket_id"] for s in leader.get("/api/v1/suggestions").json()] == [ids[1]]
+    with console.browser("clerk") as c:
+        page = c.get("/suggestions", params={"lang": "en"})
+        assert page.status_code == 200 and "idea 2" in page.text
+        token = csrf_of(page.text)
+        c.post(f"/suggestions/{ids[1]}/classify", data={"csrf_token": token, "label": "tariff"})
+        assert "Nothing to classify" in c.get("/suggestions", params={"lang": "en"}).text
+        c.post("/suggestions/batches", data={"csrf_token": token})
+    assert console.outbox_rows("suggestion_batch") == 2
 
 
 # --- notices -----------------------------------------------------------------------------------
@@ -425,6 +597,7 @@ def test_pages_render_in_both_languages(console: Console) -> None:
         "leader": ["/tickets", f"/tickets/{tid}", "/reports", "/qa", "/inbox", "/link", "/staff"],
         "senior": ["/tickets/new"],
         "inspector": ["/qa"],
+        "clerk": ["/suggestions"],
     }
     for who, paths in pages.items():
         with console.browser(who) as c:

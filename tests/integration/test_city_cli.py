@@ -235,6 +235,60 @@ def test_simulate_writes_history(capsys, city: list[str]):
     assert len(listed) == min(500, counts["tickets"])
 
 
+def test_suggestions_are_listed_classified_and_sent(capsys, monkeypatch, city: list[str]):
+    add_staff(capsys, monkeypatch, city, "op-j", "operator_junior")
+    add_staff(capsys, monkeypatch, city, "clerk", "materials_clerk")
+    ids = []
+    for kind in ("suggestion", "complaint"):
+        registered = ok(
+            capsys,
+            "city",
+            "ticket",
+            "register",
+            "--as",
+            "op-j",
+            "--kind",
+            kind,
+            "--category",
+            "NET.BROADBAND",
+            "--phone",
+            "13800000001",
+            "--content",
+            f"a {kind}",
+            "--json",
+            *city,
+        )
+        ids.append(str(json.loads(registered)["id"]))
+    idea, complaint = ids
+    listed = json.loads(ok(capsys, "city", "suggestions", "list", "--json", *city))
+    assert [(s["ticket_id"], s["label"]) for s in listed] == [(int(idea), None)]
+    classify = ["city", "suggestions", "classify", "--as", "clerk", *city]
+    refusals = [
+        (["--id", idea, "--label", " "], "label"),
+        (["--id", idea, "--label", "bad\x1b[2Jlabel"], "U+001B"),
+        (["--id", complaint, "--label", "coverage"], "not a suggestion"),
+        (["--id", "99", "--label", "coverage"], "ticket 99 does not exist"),
+    ]
+    for extra, message in refusals:
+        code, _, err = run(capsys, *classify, *extra)
+        assert code == 2 and message in err and "Traceback" not in err, (extra, err)
+    code, _, err = run(capsys, *classify[:4], "op-j", *city, "--id", idea, "--label", "x")
+    assert code == 2 and "materials_clerk" in err
+    assert "[unclassified]" in ok(capsys, "city", "suggestions", "list", *city)
+
+    done = json.loads(ok(capsys, *classify, "--id", idea, "--label", "coverage", "--json"))
+    assert (done["label"], done["classified_by"]) == ("coverage", "clerk")
+    waiting = ok(capsys, "city", "suggestions", "list", "--classified", *city)
+    assert f"{idea} [coverage]" in waiting
+    sent = json.loads(ok(capsys, "city", "suggestions", "send", "--as", "clerk", "--json", *city))
+    assert sent["suggestions"] == 1
+    assert ok(capsys, "city", "suggestions", "list", "--classified", *city).strip() == (
+        "no suggestions waiting"
+    )
+    code, _, err = run(capsys, *classify, "--id", idea, "--label", "tariff")
+    assert code == 2 and "already sent" in err
+
+
 def test_bad_input_exits_2_with_a_message(capsys, monkeypatch, city: list[str]):
     add_staff(capsys, monkeypatch, city, "op-j", "operator_junior")
     add_staff(capsys, monkeypatch, city, "gone", "leader")
@@ -288,6 +342,8 @@ def test_bad_input_exits_2_with_a_message(capsys, monkeypatch, city: list[str]):
                 "add",
                 "--id",
                 "x y",
+                "--name",
+                "X Y",
                 "--role",
                 "leader",
                 "--password",
@@ -297,15 +353,47 @@ def test_bad_input_exits_2_with_a_message(capsys, monkeypatch, city: list[str]):
             "staff id 'x y'",
         ),
     ]
+    act = ["city", "ticket", "act", "--as", "op-j"]
+    cases.append(
+        (
+            [*register, "--as", "op-j", "--category", "NET.BROADBAND", "--branch", "B1"],
+            "branch is only for then=dispatch",
+        )
+    )
+    cases.append(
+        (
+            [*act, "--id", "1", "--action", "chase", "--days", "3", *city],
+            "days is only for action=request_extension",
+        )
+    )
+    add = ["city", "staff", "add", "--id", "op-x", "--role", "leader", "--password", "long-enough"]
+    for name, why in (("", "empty"), ("   ", "empty"), ("王\x1b[2J", "U+001B"), ("a\nb", "U+000A")):
+        cases.append(([*add, "--name", name, *city], "name: "))
+        cases.append(([*add, "--name", name, *city], why))
     for argv, message in cases:
         code, out, err = run(capsys, *argv)
         assert code == 2, (argv, out, err)
         assert message in err and "Traceback" not in err, (argv, err)
+    assert "op-x" not in ok(capsys, "city", "staff", "list", *city)
+    assert ok(capsys, "city", "ticket", "list", *city).strip() == "no tickets match"
     # Before a service is even reached, argparse names the missing flag (exit 2 as well).
     with pytest.raises(SystemExit) as exc:
         main(["city", "ticket", "act", "--id", "1", *city])
     assert exc.value.code == 2
     assert "--as" in capsys.readouterr().err
+    # A count out of range is refused naming the flag, not clamped (or, for the inbox, passed
+    # to the database as a negative LIMIT).
+    for argv, flag in (
+        (["city", "ticket", "list", "--limit", "0"], "--limit: 0: give 1 to 500"),
+        (["city", "ticket", "list", "--limit", "-5"], "--limit: -5: give 1 to 500"),
+        (["city", "report", "list", "--limit", "501"], "--limit: 501: give 1 to 500"),
+        (["city", "inbox", "--limit", "-1"], "--limit: -1: give 1 to 1000"),
+        (["city", "suggestions", "list", "--limit", "many"], "--limit: 'many' is not"),
+    ):
+        with pytest.raises(SystemExit) as exc:
+            main([*argv, *city])
+        assert exc.value.code == 2
+        assert flag in capsys.readouterr().err, argv
 
 
 def _escalate_at_city(tmp_path: Path) -> tuple[str, list[pb.Envelope], Any]:

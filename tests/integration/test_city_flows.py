@@ -13,7 +13,7 @@ from google.protobuf.message import Message
 from sqlalchemy import select
 
 from city_node import qa, reports, services, suggestions, tickets
-from city_node.context import Actor, CityError, make_context
+from city_node.context import Actor, CityError, Conflict, make_context
 from city_node.domain import Action, PermissionDenied, Role, Status
 from city_node.store import InboxNotice
 from province_hub import services as hub_services
@@ -245,7 +245,7 @@ async def test_standard_answers_suggestions_and_qa(federation: Any) -> None:
     with pytest.raises(CityError, match="missing"):
         qa.score(ctx, INSPECTOR, sample_id, items={"greeting": 90}, defects=[])
     qa.score(ctx, INSPECTOR, sample_id, items=items, defects=["late"], finding="slow reply")
-    with pytest.raises(CityError, match="already scored"):
+    with pytest.raises(Conflict, match="already scored"):
         qa.score(ctx, INSPECTOR, sample_id, items=items, defects=[])
     day = ctx.today()
     draft = reports.draft(ctx, "qa", "day", day, by="qa-1")

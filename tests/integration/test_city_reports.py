@@ -69,6 +69,39 @@ def test_overtime_report_lists_late_complaints_with_compensation(ctx: Any) -> No
     assert steps[-1] == Action.COMPENSATE
 
 
+def test_compensation_is_the_sum_of_the_payments_counted_in_the_month_paid(ctx: Any) -> None:
+    # Closed late in October; paid 30.00 yuan in October and 20.00 more in November.
+    late = tickets.register(ctx, OP, _complaint(), at=MONDAY, then=Action.DISPATCH, branch="B7")
+    ticket_steps.act(ctx, OP, late.id, "branch_return", at=MONDAY + timedelta(days=3))
+    ticket_steps.act(ctx, OP, late.id, "close", at=MONDAY + timedelta(days=3, hours=2))
+    october_paid = MONDAY + timedelta(days=4)
+    tickets.record_compensation(ctx, MANAGER, late.id, fen=3000, note="part", at=october_paid)
+    november_paid = datetime(2026, 11, 3, 10, 0, tzinfo=ZONE)
+    tickets.record_compensation(ctx, MANAGER, late.id, fen=2000, note="rest", at=november_paid)
+    assert tickets.stored(ctx, late.id).compensation_fen == 5000
+    # Compensation is paid on complaints: an enquiry's is refused and stores nothing.
+    enquiry = tickets.register(
+        ctx,
+        OP,
+        tickets.NewTicket("enquiry", "NET.BROADBAND", "phone", "13800000009", "", "ordinary", "q"),
+        at=MONDAY,
+        then=Action.ANSWER,
+    )
+    with pytest.raises(CityError, match="complaint"):
+        tickets.record_compensation(ctx, MANAGER, enquiry.id, fen=100, note="x", at=october_paid)
+    assert [h.action for h in tickets.history(ctx, enquiry.id)][-1] == Action.ANSWER
+
+    now = datetime(2026, 12, 2, tzinfo=ZONE)
+    october = reports.build_overtime(ctx, "month", date(2026, 10, 1), now=now)
+    november = reports.build_overtime(ctx, "month", date(2026, 11, 1), now=now)
+    assert [(int(c.ticket_id), c.compensation_fen) for c in october.cases] == [(late.id, 3000)]
+    assert october.total_compensation_fen == 3000
+    # Paid in November for a complaint late in October: November's report lists it.
+    assert [(int(c.ticket_id), c.compensation_fen) for c in november.cases] == [(late.id, 2000)]
+    assert november.cases[0].overdue_hours == 26 and november.cases[0].branch == "B7"
+    assert november.total_compensation_fen == 2000
+
+
 def test_only_the_leader_approves_and_only_drafts(ctx: Any) -> None:
     tickets.register(ctx, OP, _complaint(), at=MONDAY, then=Action.ANSWER)
     first = reports.draft(ctx, "statistics", "week", "2026-10-05", by="stat-1")

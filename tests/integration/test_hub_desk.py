@@ -234,6 +234,8 @@ def test_hub_commands_write_their_audit_rows_from_the_cli(tmp_path: Path) -> Non
             "add",
             "--id",
             "gm-9",
+            "--name",
+            "总经理热线",
             "--role",
             "gm_hotline",
             "--password-stdin",

@@ -624,6 +624,8 @@ def test_hub_staff_commands(tmp_path: Path) -> None:
             "add",
             "--id",
             "xx",
+            "--name",
+            "督查二",
             "--role",
             "supervisor",
             "--password",
@@ -635,6 +637,15 @@ def test_hub_staff_commands(tmp_path: Path) -> None:
         text=True,
     )
     assert refused.returncode == 2 and "at least 12" in refused.stderr
+    secret = ["--password", "long-enough-2", "--database-url", db]
+    for name in ("  ", "督\x07查"):
+        unnamed = subprocess.run(
+            [*base, "add", "--id", "yy", "--name", name, "--role", "supervisor", *secret],
+            capture_output=True,
+            text=True,
+        )
+        assert unnamed.returncode == 2 and "name: " in unnamed.stderr, unnamed.stderr
+        assert "Traceback" not in unnamed.stderr
     disabled = subprocess.run(
         [*base, "disable", "--id", "sup", "--database-url", db], capture_output=True, text=True
     )
