@@ -16,6 +16,7 @@ from starlette.datastructures import FormData
 
 from province_hub import audit, notice_board, staff, supervision
 from province_hub.audit import Action
+from province_hub.consolidation import FiguresError
 from province_hub.staff import HubMember
 from province_hub.web import tables, views
 from province_hub.web.access import may, page_user, require
@@ -469,8 +470,11 @@ def suggestions_seen(request: Request, user: User, form: CsrfForm) -> Response:
     keys = []
     for value in form.getlist("batch"):
         code, _, seq = str(value).partition(":")
-        if code.isdigit() and seq.isdigit():
-            keys.append((code, int(seq)))
+        if not (len(code) == 6 and code.isdigit() and seq.isdigit() and 0 < int(seq) < 2**63):
+            raise FiguresError(
+                f"batch {str(value)[:40]!r} is not CITY:SEQ (e.g. 620100:6)", parameter="batch"
+            )
+        keys.append((code, int(seq)))
     supervision.mark_suggestions_seen(
         hub_of(request).engine,
         batches=keys,

@@ -33,7 +33,7 @@ from sync.envelopes import build_envelope
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.web.throttle import LoginThrottle
 from tests.conftest import serving
-from tests.hub_web_support import CODES, PASSWORD, TZ, HubStore, fill, web_app
+from tests.hub_web_support import BATCH_SEQ, CODES, PASSWORD, TZ, HubStore, fill, web_app
 
 ROLES = [r.value for r in HubRole]
 #: NOW of the web (tests/hub_web_support.py) is Saturday 2026-12-05 10:00 in Shanghai.
@@ -490,7 +490,7 @@ def test_every_state_changing_route_writes_its_audit_row(live: Live) -> None:
     """A new POST/PUT/PATCH/DELETE route of the hub web without a recipe here fails, and
     each recipe must leave the audit row its route promises."""
     case = f"{OLD}/{live.old}"
-    batch = f"{CODES[0]}:1"
+    batch = f"{CODES[0]}:{BATCH_SEQ}"
 
     def page(path: str, who: str, data: dict[str, str]) -> Any:
         with live.browser(who) as (b, token):
@@ -575,7 +575,7 @@ def test_every_state_changing_route_writes_its_audit_row(live: Live) -> None:
             lambda: api(
                 "/api/v1/suggestions/seen",
                 "materials_manager",
-                {"batches": [{"city_code": CODES[0], "seq": 1}]},
+                {"batches": [{"city_code": CODES[0], "seq": BATCH_SEQ}]},
             ),
             {Action.SUGGESTIONS_SEEN},
         ),

@@ -363,6 +363,30 @@ def test_suggestions_are_new_until_a_materials_manager_has_seen_them(live: Live)
         assert [b["new"] for b in c.get("/api/v1/suggestions").json()] == [False]
 
 
+def test_marking_unknown_suggestion_batches_seen_is_refused(live: Live) -> None:
+    before = _counts(live.engine)
+    with live.browser("materials_manager") as b:
+        token = csrf_of(b.get("/suggestions").text)
+        header = {"X-CSRF-Token": token}
+        known = {"city_code": CODES[0], "seq": 6}
+        for batches in (
+            [{"city_code": CODES[0], "seq": 999}],  # no such record
+            [{"city_code": CODES[1], "seq": 1}],  # a statistics report, not a batch
+            [known, {"city_code": CODES[2], "seq": 77}],  # one good, one unknown: neither
+        ):
+            r = b.post("/api/v1/suggestions/seen", json={"batches": batches}, headers=header)
+            assert r.status_code == 422, (batches, r.text)
+            assert r.json()["detail"].startswith("batches"), r.json()
+        for value in (f"{CODES[0]}:999", "abc", f"{CODES[0]}:x", ""):
+            page = b.post("/suggestions/seen", data={"csrf_token": token, "batch": value})
+            assert page.status_code == 422 and "batch" in page.text, (value, page.status_code)
+        empty = b.post("/suggestions/seen", data={"csrf_token": token})
+        assert empty.status_code == 422 and "batches" in empty.text
+    assert _counts(live.engine) == before
+    with live.api("supervisor") as c:
+        assert [x["new"] for x in c.get("/api/v1/suggestions").json()] == [True]
+
+
 # --- exports --------------------------------------------------------------------------------------
 
 
