@@ -89,6 +89,30 @@ def _default(value: Any) -> Any:
 # --- escalation desk ------------------------------------------------------------------------
 
 
+def queue_of(
+    hub: HubWeb,
+    *,
+    city: str | None,
+    category: str | None,
+    state: str,
+    sort: str,
+    order: str,
+) -> list[dict[str, Any]]:
+    """The desk's queue as the page, the API and the export filter it: a city not on the
+    roster is refused naming ``city`` (it would only ever show an empty queue)."""
+    if city and city not in hub.roster_codes:
+        raise desk.DeskError(f"city {city!r} is not on the roster", field="city")
+    return desk_views.queue(
+        hub.engine,
+        ages(hub),
+        city=city or None,
+        category=category or None,
+        state=state,
+        sort=sort,
+        descending=order == "desc",
+    )
+
+
 @router.get("/desk", response_model=list[dict[str, Any]])
 def get_desk(
     request: Request,
@@ -104,16 +128,7 @@ def get_desk(
     it received the resolution, closed the ticket, the callback's satisfaction)."""
     require(user, "desk")
     hub = hub_of(request)
-    rows = desk_views.queue(
-        hub.engine,
-        ages(hub),
-        city=city,
-        category=category,
-        state=state,
-        sort=sort,
-        descending=order == "desc",
-    )
-    return _json(rows)
+    return _json(queue_of(hub, city=city, category=category, state=state, sort=sort, order=order))
 
 
 @router.get(

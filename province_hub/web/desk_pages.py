@@ -20,7 +20,7 @@ from province_hub.audit import Action
 from province_hub.staff import HubMember, HubRole, list_staff
 from province_hub.web.access import acting, may, page_user, require
 from province_hub.web.context import hub_of
-from province_hub.web.desk_api import ask_trace, audit_filters, resolve_case
+from province_hub.web.desk_api import ask_trace, audit_filters, queue_of, resolve_case
 from province_hub.web.desk_tables import (
     WORDS,
     ages,
@@ -65,15 +65,7 @@ def desk_page(
     require(user, "desk")
     hub = hub_of(request)
     lang = lang_of(request)
-    rows = desk_views.queue(
-        hub.engine,
-        ages(hub),
-        city=city or None,
-        category=category or None,
-        state=state,
-        sort=sort,
-        descending=order == "desc",
-    )
+    rows = queue_of(hub, city=city, category=category, state=state, sort=sort, order=order)
     return render(
         request,
         "desk.html",

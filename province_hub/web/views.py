@@ -265,7 +265,14 @@ def export_table(
     cities: Sequence[str],
     city: str | None,
 ) -> Table:
-    """The table a view exports, built exactly as its page shows it."""
+    """The table a view exports, built exactly as its page shows it. ``city`` and
+    ``cities`` must be roster cities whichever view is asked (a view without a city filter
+    would otherwise ignore a mistyped one)."""
+    if city is not None and city not in hub.roster_codes:
+        raise FiguresError(f"city {city!r} is not on the roster", parameter="city")
+    unknown = [c for c in cities if c not in hub.roster_codes]
+    if unknown:
+        raise FiguresError(f"cities {', '.join(unknown)} not on the roster", parameter="cities")
     names = hub.names(lang)
     if view == "figures":
         return tables.figures_table(figures(hub, period, start), lang)

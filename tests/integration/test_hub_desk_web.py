@@ -305,6 +305,21 @@ def test_bad_input_is_refused_naming_the_field_and_changes_nothing(live: Live) -
     }
 
 
+def test_a_city_not_on_the_roster_is_refused_by_the_queue_filter(live: Live) -> None:
+    before, audited = _state(live.engine), len(_audit(live.engine))
+    with live.api("gm_hotline") as c:
+        r = c.get("/api/v1/desk", params={"city": "999999", "state": "all"})
+        assert r.status_code == 422 and r.json()["detail"].startswith("city"), r.text
+    with live.browser("supervisor") as (b, _):
+        page = b.get("/desk", params={"city": "999999"})
+        assert page.status_code == 422 and "999999" in page.text and "city" in page.text
+    assert _state(live.engine) == before
+    # No export was recorded: only the sign-in.
+    assert [e.action for e in _audit(live.engine)[: len(_audit(live.engine)) - audited]] == [
+        Action.LOGIN
+    ]
+
+
 def test_csrf_is_required_for_every_change(live: Live) -> None:
     before = _state(live.engine)
     with live.browser("gm_hotline") as (b, token):

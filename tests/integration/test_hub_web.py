@@ -265,6 +265,8 @@ BAD: list[tuple[str, dict[str, str | list[str]], str]] = [
     ("/api/v1/export/comparison", {"sort": "shoe_size"}, "sort"),
     ("/api/v1/export/comparison", {"format": "pdf"}, "format"),
     ("/api/v1/export/nothing", {}, "view"),
+    ("/api/v1/export/figures", {"city": "999999"}, "city"),
+    ("/api/v1/export/qa", {"cities": ["999999"]}, "cities"),
 ]
 
 
