@@ -88,6 +88,12 @@ def _default(value: Any) -> Any:
 
 # --- escalation desk ------------------------------------------------------------------------
 
+CityQ = Annotated[str | None, Query(pattern=r"^\d{6}$")]
+CategoryQ = Annotated[str | None, Query(max_length=64)]
+StateQ = Annotated[Literal["open", "resolved", "all"], Query()]
+SortQ = Annotated[Literal["age", "registered", "city", "category"], Query()]
+OrderQ = Annotated[Literal["asc", "desc"], Query()]
+
 
 def queue_of(
     hub: HubWeb,
@@ -117,11 +123,11 @@ def queue_of(
 def get_desk(
     request: Request,
     user: Caller,
-    city: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
-    category: Annotated[str | None, Query(max_length=64)] = None,
-    state: Annotated[Literal["open", "resolved", "all"], Query()] = "open",
-    sort: Annotated[Literal["age", "registered", "city", "category"], Query()] = "age",
-    order: Annotated[Literal["asc", "desc"], Query()] = "desc",
+    city: CityQ = None,
+    category: CategoryQ = None,
+    state: StateQ = "open",
+    sort: SortQ = "age",
+    order: OrderQ = "desc",
 ) -> Any:
     """Escalated complaints: ages in working days since escalated and since registered,
     ``overdue`` past the hub's limit, who took it, the outcome, and the city's side (when
@@ -139,13 +145,18 @@ def get_desk(
 def get_desk_export(
     request: Request,
     user: Caller,
-    state: Annotated[Literal["open", "resolved", "all"], Query()] = "open",
+    city: CityQ = None,
+    category: CategoryQ = None,
+    state: StateQ = "open",
+    sort: SortQ = "age",
+    order: OrderQ = "desc",
 ) -> Response:
-    """The queue as CSV with each customer's name and phone (masked unless the caller is
+    """The queue as CSV, filtered and sorted as ``GET /desk`` (the page's export link
+    carries its filters), with each customer's name and phone (masked unless the caller is
     the GM hotline, whose export is recorded in the audit log)."""
     require(user, "desk")
     hub = hub_of(request)
-    rows = desk_views.queue(hub.engine, ages(hub), state=state)
+    rows = queue_of(hub, city=city, category=category, state=state, sort=sort, order=order)
     unmasked = personal(user)
     found = desk_views.contacts(
         hub.engine, [(r["city_code"], r["seq"]) for r in rows], personal=unmasked

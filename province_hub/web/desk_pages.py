@@ -82,6 +82,19 @@ def desk_page(
         word=lambda v: word(v, lang),
         limit=hub.escalation_limit_days,
         overdue=sum(1 for r in rows if r["overdue"]),
+        export_query=urlencode(
+            [
+                (k, v)
+                for k, v in (
+                    ("city", city),
+                    ("category", category),
+                    ("state", state),
+                    ("sort", sort),
+                    ("order", order),
+                )
+                if v
+            ]
+        ),
     )
 
 
