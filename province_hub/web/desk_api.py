@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from province_hub import audit, desk, desk_views
 from province_hub.audit import Action
 from province_hub.staff import HubMember
-from province_hub.web import exports
+from province_hub.web import exports, views
 from province_hub.web.access import acting, api_user, require
 from province_hub.web.api import _ERRORS, Problem
 from province_hub.web.context import HubWeb, hub_of
@@ -112,7 +112,7 @@ def queue_of(
         hub.engine,
         ages(hub),
         city=city or None,
-        category=category or None,
+        category=views.category_code(category),
         state=state,
         sort=sort,
         descending=order == "desc",

@@ -219,6 +219,16 @@ def warnings(hub: HubWeb, period: str, start: date | None) -> dict[str, Any]:
     )
 
 
+def category_code(value: str | None) -> str | None:
+    """A category filter as typed: a code (``NET``, ``BILL.DISPUTE``) or a category's path
+    label as the consoles show it (``资费与计费 / 话费争议 / BILL.DISPUTE``), whose code is the
+    part after the last " / ". Blank is no filter (None)."""
+    if value is None:
+        return None
+    code = value.rsplit(" / ", 1)[-1].strip()
+    return code or None
+
+
 def suggestions(
     hub: HubWeb,
     city: str | None,
@@ -231,7 +241,11 @@ def suggestions(
     if date_from is not None and date_to is not None and date_from > date_to:
         raise FiguresError(f"from {date_from} is after to {date_to}", parameter="from")
     return supervision.suggestions_with_seen(
-        hub.engine, city_code=city, category=category or None, date_from=date_from, date_to=date_to
+        hub.engine,
+        city_code=city,
+        category=category_code(category),
+        date_from=date_from,
+        date_to=date_to,
     )
 
 

@@ -174,6 +174,8 @@ def test_queue_ages_in_working_days_overdue_filters_and_sorts(live: Live) -> Non
         assert [
             r["ticket_id"] for r in c.get("/api/v1/desk", params={"category": "NET"}).json()
         ] == ["202"]
+        labelled = c.get("/api/v1/desk", params={"category": "网络 / 宽带 / NET.BROADBAND"})
+        assert [r["ticket_id"] for r in labelled.json()] == ["202"]
         assert c.get("/api/v1/desk", params={"state": "resolved"}).json() == []
     with live.browser("supervisor") as (b, _):
         page = b.get("/desk").text

@@ -33,6 +33,7 @@ from province_hub.web.api import router as api_router
 from province_hub.web.i18n import LABELS
 from province_hub.web.views import EXPORT_AREAS
 from sync.db import make_engine
+from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.web.throttle import LoginThrottle
 from tests.conftest import serving
 from tests.hub_web_support import (
@@ -42,6 +43,7 @@ from tests.hub_web_support import (
     OCTOBER,
     PASSWORD,
     SILENT,
+    HubStore,
     expected_complaints,
     fill,
     web_app,
@@ -387,6 +389,35 @@ def test_marking_unknown_suggestion_batches_seen_is_refused(live: Live) -> None:
     assert _counts(live.engine) == before
     with live.api("supervisor") as c:
         assert [x["new"] for x in c.get("/api/v1/suggestions").json()] == [True]
+
+
+def test_the_category_filter_takes_a_path_label_and_looks_past_the_newest_batches(
+    live: Live,
+) -> None:
+    # The silent city (one record so far) sends an old batch of its own category, then 105
+    # newer ones of another: more than one page of batches stands in front of the old one.
+    store = HubStore(live.engine, seq={SILENT: 1})
+
+    def batch(day: str, number: int, category: str) -> pb.SuggestionBatch:
+        return pb.SuggestionBatch(
+            batch_date=day,
+            batch_number=number,
+            classified_by="clerk-9",
+            suggestions=[pb.Suggestion(ticket_id=f"Q{number}", category=category, content="x")],
+        )
+
+    store.send(SILENT, batch("2026-10-15", 1, "SVC.STORE"))
+    store.send(SILENT, *(batch("2026-11-20", n, "BILL.PLAN") for n in range(2, 107)))
+    with live.api("materials_manager") as c:
+        for asked in ("SVC", "SVC.STORE", "营业服务 / 营业厅 / SVC.STORE", "营业厅 / SVC "):
+            found = c.get("/api/v1/suggestions", params={"category": asked}).json()
+            assert [(b["city_code"], b["batch_number"]) for b in found] == [(SILENT, 1)], asked
+        plan = c.get("/api/v1/suggestions", params={"category": "资费 / 套餐变更 / BILL.PLAN"})
+        assert len(plan.json()) == 100  # the page still shows at most 100 batches
+        assert c.get("/api/v1/suggestions", params={"category": "SVC.ST"}).json() == []
+    with live.browser("materials_manager") as b:
+        page = b.get("/suggestions", params={"category": "营业服务 / 营业厅 / SVC.STORE"}).text
+        assert "SVC.STORE" in page and "BILL.PLAN" not in page
 
 
 # --- exports --------------------------------------------------------------------------------------
