@@ -280,6 +280,16 @@ def test_bad_input_is_refused_naming_the_field_and_changes_nothing(live: Live) -
                 "city_code",
             ),
             (c.post("/api/v1/traces", json={"city_code": OLD, "ticket_id": ""}), 422, "ticket_id"),
+            (
+                c.post("/api/v1/traces", json={"city_code": OLD, "ticket_id": "T1\nX"}),
+                422,
+                "ticket_id",
+            ),
+            (
+                c.post("/api/v1/traces", json={"city_code": OLD, "ticket_id": "T1\tX"}),
+                422,
+                "ticket_id",
+            ),
             (c.get("/api/v1/desk", params={"sort": "mood"}), 422, "sort"),
         ]
     with live.api("admin") as c:
@@ -300,6 +310,8 @@ def test_bad_input_is_refused_naming_the_field_and_changes_nothing(live: Live) -
         assert page.status_code == 422 and "text" in page.text
         page = b.post("/traces", data={"csrf_token": token, "city": "999999", "ticket": "1"})
         assert page.status_code == 422 and "city" in page.text
+        page = b.post("/traces", data={"csrf_token": token, "city": OLD, "ticket": "1\r\n2"})
+        assert page.status_code == 422 and "ticket_id" in page.text
     assert _state(live.engine) == before
     # Only the sign-ins of this test were recorded.
     assert {e.action for e in _audit(live.engine)[: len(_audit(live.engine)) - audited]} <= {
