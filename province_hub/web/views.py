@@ -66,13 +66,24 @@ MIN_DATE = date(2000, 1, 1)
 MAX_DATE = date(2199, 12, 31)
 
 
-def start_of(hub: HubWeb, period: str, start: date | None) -> date:
-    """``start``, or the latest period that has ended (its report is the one due)."""
+def start_of(hub: HubWeb, period: str, start: date | None, parameter: str = "start") -> date:
+    """``start``, or the latest period that has ended (its report is the one due); a
+    refusal names ``parameter``, the query parameter that gave it."""
     if start is None:
         return supervision.last_complete_start(period, hub.today())
     if not MIN_DATE <= start <= MAX_DATE:
-        raise FiguresError(f"start {start} is outside {MIN_DATE} .. {MAX_DATE}", parameter="start")
+        raise FiguresError(
+            f"{parameter} {start} is outside {MIN_DATE} .. {MAX_DATE}", parameter=parameter
+        )
     return start
+
+
+def _last_of(hub: HubWeb, period: str, last: date | None, parameter: str) -> date:
+    """A trend's last period, checked under the name the caller gave it (``last`` on the
+    trend's page and API, ``start`` on the export)."""
+    first = start_of(hub, period, last, parameter)
+    consolidation.period_ref(period, first, parameter=parameter)
+    return first
 
 
 def figures(hub: HubWeb, period: str, start: date | None) -> dict[str, Any]:
@@ -130,13 +141,18 @@ def comparison(hub: HubWeb, period: str, start: date | None) -> dict[str, Any]:
 
 
 def trend(
-    hub: HubWeb, kpi: str, period: str, last: date | None, cities: Sequence[str]
+    hub: HubWeb,
+    kpi: str,
+    period: str,
+    last: date | None,
+    cities: Sequence[str],
+    parameter: str = "last",
 ) -> dict[str, Any]:
     return consolidation.trend(
         hub.engine,
         kpi_name=kpi,
         period_kind=period,
-        last_start=start_of(hub, period, last),
+        last_start=_last_of(hub, period, last, parameter),
         count=TREND_POINTS[period],
         roster=hub.roster,
         cities=list(dict.fromkeys(cities)),
@@ -151,7 +167,7 @@ def trends(
         hub.engine,
         kpi_names=kpis,
         period_kind=period,
-        last_start=start_of(hub, period, last),
+        last_start=_last_of(hub, period, last, "last"),
         count=TREND_POINTS[period],
         roster=hub.roster,
         cities=list(dict.fromkeys(cities)),
@@ -298,7 +314,7 @@ def export_table(
             comparison(hub, period, start), lang, sort=sort, descending=order == "desc"
         )
     if view == "trend":
-        return tables.trend_table(trend(hub, kpi, period, start, cities), names, lang)
+        return tables.trend_table(trend(hub, kpi, period, start, cities, "start"), names, lang)
     if view == "warnings":
         return tables.warnings_table(warnings(hub, period, start), names, lang)
     if view == "reports":

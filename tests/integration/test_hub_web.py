@@ -259,6 +259,9 @@ BAD: list[tuple[str, dict[str, str | list[str]], str]] = [
     ("/api/v1/trend", {"cities": ["999999"]}, "cities"),
     ("/api/v1/trend", {"cities": ["abc"]}, "cities"),
     ("/api/v1/trend", {"last": "2026-13-01"}, "last"),
+    ("/api/v1/trend", {"period": "month", "last": "2026-11-04"}, "last 2026-11-04"),
+    ("/api/v1/trend", {"period": "quarter", "last": "2026-11-01"}, "last 2026-11-01"),
+    ("/api/v1/export/trend", {"period": "week", "start": "2026-11-04"}, "start 2026-11-04"),
     ("/api/v1/reports", {}, "city"),
     ("/api/v1/reports", {"city": "123456"}, "city"),
     ("/api/v1/suggestions", {"from": "2026-12-01", "to": "2026-11-01"}, "from"),
@@ -284,6 +287,8 @@ def test_bad_query_values_are_refused_naming_the_parameter(live: Live) -> None:
     with live.browser("supervisor") as b:
         page = b.get("/comparison", params={"sort": "shoe_size"})
         assert page.status_code == 422 and "sort" in page.text
+        page = b.get("/trends", params={"period": "year", "last": "2026-11-01"})
+        assert page.status_code == 422 and "last 2026-11-01" in page.text
     assert _counts(live.engine) == before
 
 
