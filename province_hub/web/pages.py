@@ -7,7 +7,7 @@ that changes something (suggestions seen) checks CSRF and redirects (post/redire
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -265,7 +265,7 @@ def comparison_page(
     period: Period = "month",
     start: Start = None,
     sort: str = "city_code",
-    order: str = "asc",
+    order: Annotated[Literal["asc", "desc"], Query()] = "asc",
 ) -> Response:
     require(user, "figures")
     views.check_sort(sort)

@@ -303,13 +303,14 @@ def export_table(
     unknown = [c for c in cities if c not in hub.roster_codes]
     if unknown:
         raise FiguresError(f"cities {', '.join(unknown)} not on the roster", parameter="cities")
+    # Only the comparison sorts, but a sort no table has is a mistake wherever it is sent.
+    check_sort(sort)
     names = hub.names(lang)
     if view == "figures":
         return tables.figures_table(figures(hub, period, start), lang)
     if view == "timeliness":
         return tables.timeliness_table(timeliness(hub, period, start), names, lang)
     if view == "comparison":
-        check_sort(sort)
         return tables.comparison_table(
             comparison(hub, period, start), lang, sort=sort, descending=order == "desc"
         )
