@@ -9,7 +9,7 @@ with its audit row. Customer name and phone come masked unless the caller is the
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -26,6 +26,7 @@ from province_hub.web.desk_tables import ages, audit_table, personal, queue_tabl
 from province_hub.web.tables import Column
 from sync.web.auth import client_address
 from sync.web.params import Day
+from sync.zones import in_zone
 
 router = APIRouter(
     prefix="/api/v1",
@@ -75,8 +76,11 @@ class Done(BaseModel):
     ok: bool = True
 
 
-def _json(data: Any) -> Response:
-    body = json.dumps(data, ensure_ascii=False, default=_default, separators=(",", ":"))
+def _json(data: Any, zone: tzinfo) -> Response:
+    """JSON with every instant in the federation's zone (as the pages show it)."""
+    body = json.dumps(
+        in_zone(data, zone), ensure_ascii=False, default=_default, separators=(",", ":")
+    )
     return Response(body, media_type="application/json")
 
 
@@ -134,7 +138,10 @@ def get_desk(
     it received the resolution, closed the ticket, the callback's satisfaction)."""
     require(user, "desk")
     hub = hub_of(request)
-    return _json(queue_of(hub, city=city, category=category, state=state, sort=sort, order=order))
+    return _json(
+        queue_of(hub, city=city, category=category, state=state, sort=sort, order=order),
+        hub.zone,
+    )
 
 
 @router.get(
@@ -190,7 +197,8 @@ def get_case(request: Request, user: Caller, city: CityPath, seq: SeqPath) -> An
     require(user, "desk")
     hub = hub_of(request)
     return _json(
-        desk_views.case(hub.engine, ages(hub), city_code=city, seq=seq, personal=personal(user))
+        desk_views.case(hub.engine, ages(hub), city_code=city, seq=seq, personal=personal(user)),
+        hub.zone,
     )
 
 
@@ -283,7 +291,8 @@ def post_resolve(
 def get_traces(request: Request, user: Caller) -> Any:
     """Trace requests, newest first, with their state and the city's answer once it came."""
     require(user, "traces")
-    return _json(desk_views.traces(hub_of(request).engine, personal=personal(user)))
+    hub = hub_of(request)
+    return _json(desk_views.traces(hub.engine, personal=personal(user)), hub.zone)
 
 
 def ask_trace(hub: HubWeb, request: Request, user: HubMember, city: str, ticket: str) -> int:
@@ -352,7 +361,7 @@ def get_audit(
         limit=limit,
         **audit_filters(hub, date_from, date_to),
     )
-    return _json([{**e.__dict__, "action": e.action.value} for e in found])
+    return _json([{**e.__dict__, "action": e.action.value} for e in found], hub.zone)
 
 
 @router.get(

@@ -18,6 +18,7 @@ from province_hub.status import link_status
 from province_hub.web import tables
 from province_hub.web.context import HubWeb
 from province_hub.web.tables import Table
+from sync.zones import in_zone
 
 PeriodKind = Literal["day", "week", "month", "quarter", "year"]
 KpiName = Literal[
@@ -95,7 +96,7 @@ def figures(hub: HubWeb, period: str, start: date | None) -> dict[str, Any]:
         deadlines=hub.deadlines,
         now=hub.local_now(),
     )
-    return data
+    return dict(in_zone(data, hub.zone))
 
 
 def timeliness(hub: HubWeb, period: str, start: date | None) -> dict[str, Any] | None:
@@ -103,7 +104,7 @@ def timeliness(hub: HubWeb, period: str, start: date | None) -> dict[str, Any] |
     deadline not passed yet); None when the hub judges no deadlines."""
     if hub.deadlines is None:
         return None
-    return consolidation_timeliness(
+    data = consolidation_timeliness(
         hub.engine,
         deadlines=hub.deadlines,
         period_kind=period,
@@ -111,6 +112,7 @@ def timeliness(hub: HubWeb, period: str, start: date | None) -> dict[str, Any] |
         roster=hub.roster,
         now=hub.local_now(),
     )
+    return dict(in_zone(data, hub.zone))
 
 
 def overview(
@@ -131,13 +133,15 @@ def overview(
     compared = consolidation.comparison(
         hub.engine, period_kind=period, start=first, roster=hub.roster, current=data
     )
-    return data, compared, timely
+    zone = hub.zone
+    return in_zone(data, zone), in_zone(compared, zone), in_zone(timely, zone)
 
 
 def comparison(hub: HubWeb, period: str, start: date | None) -> dict[str, Any]:
-    return consolidation.comparison(
+    data = consolidation.comparison(
         hub.engine, period_kind=period, start=start_of(hub, period, start), roster=hub.roster
     )
+    return dict(in_zone(data, hub.zone))
 
 
 def trend(
@@ -208,7 +212,8 @@ def reports(hub: HubWeb, city: str, period: str, start: date | None) -> dict[str
         }
         for a, b in pairwise(revs)
     ]
-    return {"city_code": city, "period": data["period"], "revisions": shown, "diffs": diffs}
+    shown_in_zone = in_zone(shown, hub.zone)
+    return {"city_code": city, "period": data["period"], "revisions": shown_in_zone, "diffs": diffs}
 
 
 def qa(hub: HubWeb, period: str, start: date | None) -> dict[str, Any]:
@@ -256,23 +261,24 @@ def suggestions(
         raise FiguresError(f"city {city!r} is not on the roster", parameter="city")
     if date_from is not None and date_to is not None and date_from > date_to:
         raise FiguresError(f"from {date_from} is after to {date_to}", parameter="from")
-    return supervision.suggestions_with_seen(
+    found = supervision.suggestions_with_seen(
         hub.engine,
         city_code=city,
         category=category_code(category),
         date_from=date_from,
         date_to=date_to,
     )
+    return list(in_zone(found, hub.zone))
 
 
 def quarantine(hub: HubWeb, city: str | None) -> list[dict[str, Any]]:
     if city is not None and city not in hub.roster_codes:
         raise FiguresError(f"city {city!r} is not on the roster", parameter="city")
-    return consolidation.quarantined_records(hub.engine, city_code=city)
+    return list(in_zone(consolidation.quarantined_records(hub.engine, city_code=city), hub.zone))
 
 
 def links(hub: HubWeb) -> list[dict[str, Any]]:
-    return link_status(hub.engine, hub.roster_codes)
+    return list(in_zone(link_status(hub.engine, hub.roster_codes), hub.zone))
 
 
 def check_sort(sort: str) -> None:

@@ -125,6 +125,8 @@ def test_figures_api_is_the_cli_json_and_counts_latest_revisions(live: Live) -> 
     )
     assert data == json.loads(cli.stdout)
     by_city = {c["city_code"]: c for c in data["cities"]}
+    # Ingested at 02:00 UTC: 10:00 in the federation's zone, on the CLI as on the API.
+    assert by_city[CORRECTED]["received_at"] == "2026-12-05T10:00:00+08:00"
     assert list(by_city) == CODES
     assert by_city[SILENT]["missing"] is True and "complaints_received" not in by_city[SILENT]
     assert by_city[CORRECTED]["revision"] == 2
@@ -426,6 +428,39 @@ def test_the_category_filter_takes_a_path_label_and_looks_past_the_newest_batche
     with live.browser("materials_manager") as b:
         page = b.get("/suggestions", params={"category": "营业服务 / 营业厅 / SVC.STORE"}).text
         assert "SVC.STORE" in page and "BILL.PLAN" not in page
+
+
+def test_times_are_in_the_federations_zone_on_the_api_pages_and_exports(live: Live) -> None:
+    # Every record of the fixture was received at 2026-12-05 02:00 UTC: 10:00 in Shanghai.
+    local = "2026-12-05T10:00:00+08:00"
+    with live.api("admin") as c:
+        figures = c.get("/api/v1/figures").json()
+        assert {x["received_at"] for x in figures["cities"] if not x["missing"]} == {local}
+        reports = c.get("/api/v1/reports", params={"city": CORRECTED}).json()
+        assert {r["received_at"] for r in reports["revisions"]} == {local}
+        assert {q["received_at"] for q in c.get("/api/v1/quarantine").json()} == {local}
+        links = c.get("/api/v1/links").json()
+        assert {x["last_contact"] for x in links if x["last_contact"]} == {local}
+        batch = c.get("/api/v1/suggestions").json()[0]
+        assert batch["received_at"] == local
+        audit = c.get("/api/v1/audit").json()
+        assert audit and all(e["at"].endswith("+08:00") for e in audit)
+        for view, column in (
+            ("quarantine", "接收时间"),
+            ("links", "最近联系"),
+            ("reports", "接收时间"),
+        ):
+            params = {"city": CORRECTED} if view == "reports" else {}
+            body = c.get(f"/api/v1/export/{view}", params=params).content
+            rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
+            header = next(i for i, r in enumerate(rows) if column in r)
+            at = rows[header].index(column)
+            shown = {r[at] for r in rows[header + 1 :] if r and r[at]}
+            assert shown == {"2026-12-05 10:00"}, (view, shown)
+    with live.browser("admin") as b:
+        for path in ("/quarantine", "/links", f"/reports?city={CORRECTED}"):
+            page = b.get(path).text
+            assert "2026-12-05 10:00" in page and "02:00" not in page, path
 
 
 # --- exports --------------------------------------------------------------------------------------
