@@ -442,6 +442,12 @@ def test_overdue_task_board_completion_kpi_and_objection_answer(live: Live) -> N
         board = c.get("/api/v1/notices/board").json()
         assert [(r["city_code"], r["overdue"]) for r in board] == [(CITY, True)]
         assert board[0]["objection_reason"] == "不同意"
+        assert [
+            r["city_code"] for r in c.get("/api/v1/notices/board", params={"city": CITY}).json()
+        ] == [CITY]
+        for unknown in ("999999", "abc"):
+            r = c.get("/api/v1/notices/board", params={"city": unknown})
+            assert r.status_code == 422 and r.json()["detail"].startswith("city"), r.text
     with live.browser("announcer") as b:
         page = b.get(f"/notices/{task.seq}").text
         assert "已整改" in page and "不同意" in page and page.count('class="tag bad">逾期') == 1
