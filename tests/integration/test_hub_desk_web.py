@@ -23,17 +23,18 @@ import pytest
 from sqlalchemy import Engine, func, select, update
 from starlette.routing import Route
 
-from province_hub import audit, notices, services
+from province_hub import audit, desk_views, notices, services
 from province_hub.audit import Action
 from province_hub.staff import HubRole
 from province_hub.store import AuditEntry, DeskCase, DeskEntry, Notice, NoticeDelivery
 from province_hub.web.access import AREAS
+from sync.calendar import WorkCalendar
 from sync.db import make_engine
 from sync.envelopes import build_envelope
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.web.throttle import LoginThrottle
 from tests.conftest import serving
-from tests.hub_web_support import BATCH_SEQ, CODES, PASSWORD, TZ, HubStore, fill, web_app
+from tests.hub_web_support import BATCH_SEQ, CODES, NOW, PASSWORD, TZ, HubStore, fill, web_app
 
 ROLES = [r.value for r in HubRole]
 #: NOW of the web (tests/hub_web_support.py) is Saturday 2026-12-05 10:00 in Shanghai.
@@ -183,6 +184,22 @@ def test_queue_ages_in_working_days_overdue_filters_and_sorts(live: Live) -> Non
         assert 'id="overdue-count">1<' in page
         en = b.get("/desk", params={"lang": "en"}).text
         assert "Escalation desk" in en and "Overdue" in en
+
+
+def test_a_limited_queue_keeps_the_first_cases_of_the_order_asked_for(live: Live) -> None:
+    ages = desk_views.Ages(
+        calendar=WorkCalendar(tz_name=TZ), now=NOW.astimezone(ZoneInfo(TZ)), limit_days=5
+    )
+
+    def first(sort: str, descending: bool) -> list[str]:
+        rows = desk_views.queue(live.engine, ages, sort=sort, descending=descending, limit=1)
+        return [r["ticket_id"] for r in rows]
+
+    # OLD's case (101) was escalated and registered first, and OLD's code sorts first.
+    assert first("age", True) == ["101"] and first("age", False) == ["202"]
+    assert first("registered", True) == ["101"] and first("registered", False) == ["202"]
+    assert first("city", False) == ["101"] and first("city", True) == ["202"]
+    assert first("category", False) == ["101"] and first("category", True) == ["202"]
 
 
 def test_customer_data_is_masked_for_everyone_but_the_gm_hotline(live: Live) -> None:
