@@ -23,6 +23,7 @@ from province_hub.web import exports, views
 from province_hub.web.access import AREAS, api_user, require
 from province_hub.web.context import hub_of
 from province_hub.web.views import ExportView, KpiName, PeriodKind
+from sync.limits import INT64_MAX
 from sync.web.auth import client_address
 from sync.web.params import Day
 
@@ -153,7 +154,7 @@ class SuggestionBatch(_Open):
 
 class BatchKey(BaseModel):
     city_code: str = Field(pattern=r"^\d{6}$")
-    seq: int = Field(ge=1)
+    seq: int = Field(ge=1, le=INT64_MAX)
 
 
 class SeenRequest(BaseModel):

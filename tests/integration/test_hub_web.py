@@ -387,11 +387,12 @@ def test_marking_unknown_suggestion_batches_seen_is_refused(live: Live) -> None:
             [{"city_code": CODES[0], "seq": 999}],  # no such record
             [{"city_code": CODES[1], "seq": 1}],  # a statistics report, not a batch
             [known, {"city_code": CODES[2], "seq": 77}],  # one good, one unknown: neither
+            [{"city_code": CODES[0], "seq": 2**63}],  # beyond any seq the store can hold
         ):
             r = b.post("/api/v1/suggestions/seen", json={"batches": batches}, headers=header)
             assert r.status_code == 422, (batches, r.text)
             assert r.json()["detail"].startswith("batches"), r.json()
-        for value in (f"{CODES[0]}:999", "abc", f"{CODES[0]}:x", ""):
+        for value in (f"{CODES[0]}:999", "abc", f"{CODES[0]}:x", "", f"{CODES[0]}:{2**63}"):
             page = b.post("/suggestions/seen", data={"csrf_token": token, "batch": value})
             assert page.status_code == 422 and "batch" in page.text, (value, page.status_code)
         empty = b.post("/suggestions/seen", data={"csrf_token": token})
