@@ -34,7 +34,7 @@ from province_hub.web.desk_tables import (
 from province_hub.web.pages import render
 from sync.web.app import lang_of
 from sync.web.auth import check_form_csrf
-from sync.web.params import Day
+from sync.web.params import BLANK_IS_NONE, FormDay
 
 router = APIRouter(include_in_schema=False)
 User = Annotated[HubMember, Depends(page_user)]
@@ -220,9 +220,9 @@ def audit_page(
     request: Request,
     user: User,
     actor: Annotated[str, Query(max_length=64)] = "",
-    action: Annotated[Action | None, Query()] = None,
-    date_from: Annotated[Day | None, Query(alias="from")] = None,
-    date_to: Annotated[Day | None, Query(alias="to")] = None,
+    action: Annotated[Action | None, BLANK_IS_NONE, Query()] = None,
+    date_from: Annotated[FormDay, Query(alias="from")] = None,
+    date_to: Annotated[FormDay, Query(alias="to")] = None,
 ) -> Response:
     require(user, "audit")
     hub = hub_of(request)

@@ -34,7 +34,7 @@ from sync.web.auth import (
     session_of,
     set_session,
 )
-from sync.web.params import Day
+from sync.web.params import FormDay
 from sync.web.throttle import checked_login
 
 router = APIRouter(include_in_schema=False)
@@ -60,7 +60,7 @@ NAV: tuple[tuple[str, str, str], ...] = (
 )
 PERIODS: tuple[str, ...] = ("day", "week", "month", "quarter", "year")
 Period = Annotated[PeriodKind, Query()]
-Start = Annotated[Day | None, Query()]
+Start = Annotated[FormDay, Query()]
 
 
 def _home_for(user: HubMember) -> str:
@@ -440,8 +440,8 @@ def suggestions_page(
     user: User,
     city: str = "",
     category: str = "",
-    date_from: Annotated[Day | None, Query(alias="from")] = None,
-    date_to: Annotated[Day | None, Query(alias="to")] = None,
+    date_from: Annotated[FormDay, Query(alias="from")] = None,
+    date_to: Annotated[FormDay, Query(alias="to")] = None,
 ) -> Response:
     require(user, "suggestions")
     hub = hub_of(request)

@@ -464,6 +464,29 @@ def test_times_are_in_the_federations_zone_on_the_api_pages_and_exports(live: Li
             assert "2026-12-05 10:00" in page and "02:00" not in page, path
 
 
+def test_a_filter_form_sent_with_its_dates_empty_filters_on_no_date(live: Live) -> None:
+    # A browser sends every field of a GET form: a date left empty is no date, not an error.
+    with live.browser("admin") as b:
+        blank = {
+            "/suggestions": {"city": "", "category": "", "from": "", "to": ""},
+            "/audit": {"actor": "", "action": "", "from": "", "to": ""},
+            "/overview": {"period": "month", "start": ""},
+            "/comparison": {"period": "month", "start": ""},
+            "/trends": {"period": "month", "last": ""},
+        }
+        for path, query in blank.items():
+            page = b.get(path, params=query)
+            assert page.status_code == 200, (path, page.text[:300])
+        assert "增加夜间营业厅" in b.get("/suggestions", params=blank["/suggestions"]).text
+        assert (
+            'id="period-label">月 2026-11-01' in b.get("/overview", params=blank["/overview"]).text
+        )
+        # A date that is there must still be a date.
+        for path, name in (("/suggestions", "from"), ("/audit", "to"), ("/overview", "start")):
+            page = b.get(path, params={name: "2026-11"})
+            assert page.status_code == 422 and name in page.text, path
+
+
 # --- exports --------------------------------------------------------------------------------------
 
 
