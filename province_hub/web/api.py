@@ -349,8 +349,12 @@ def get_export(
     kpi: Annotated[KpiName, Query()] = "in_time_closure_rate",
     cities: Annotated[list[Annotated[str, Query(pattern=r"^\d{6}$")]], Query(max_length=50)] = [],  # noqa: B006 - FastAPI copies defaults per request
     city: CityQ = None,
+    category: Annotated[str | None, Query(max_length=64)] = None,
+    date_from: Annotated[Day | None, Query(alias="from")] = None,
+    date_to: Annotated[Day | None, Query(alias="to")] = None,
 ) -> Response:
-    """A view's table as CSV or XLSX, Chinese headers, as the province sends it upward."""
+    """A view's table as CSV or XLSX, Chinese headers, as the province sends it upward; the
+    view's own filters apply (the suggestions' category and dates too)."""
     require(user, views.EXPORT_AREAS[view])
     hub = hub_of(request)
     table = views.export_table(
@@ -364,6 +368,9 @@ def get_export(
         kpi=kpi,
         cities=cities,
         city=city,
+        category=category,
+        date_from=date_from,
+        date_to=date_to,
     )
     body = exports.render(table, format, hub.local_now())
     filename = f"{table.name}-{period}-{hub.today().isoformat()}.{format}"

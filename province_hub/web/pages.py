@@ -104,7 +104,9 @@ def error_page(request: Request, status_code: int, message: str) -> Response:
 
 
 def _export_query(request: Request, **extra: str) -> str:
-    params = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+    """The page's query for its export links: its filters, not the language, and not the
+    ones left blank in the filter form (no filter, which the API does not take as a value)."""
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "lang" and v]
     params += list(extra.items())
     return urlencode(params)
 

@@ -300,6 +300,9 @@ def export_table(
     kpi: str,
     cities: Sequence[str],
     city: str | None,
+    category: str | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
 ) -> Table:
     """The table a view exports, built exactly as its page shows it. ``city`` and
     ``cities`` must be roster cities whichever view is asked (a view without a city filter
@@ -335,7 +338,8 @@ def export_table(
     if view == "hotspots":
         return tables.hotspots_table(hotspots(hub, period, start), names, lang)
     if view == "suggestions":
-        return tables.suggestions_table(suggestions(hub, city, None, None, None), names, lang)
+        found = suggestions(hub, city, category, date_from, date_to)
+        return tables.suggestions_table(found, names, lang)
     if view == "quarantine":
         return tables.quarantine_table(quarantine(hub, city), names)
     return tables.links_table(links(hub), names)

@@ -487,6 +487,37 @@ def test_a_filter_form_sent_with_its_dates_empty_filters_on_no_date(live: Live) 
             assert page.status_code == 422 and name in page.text, path
 
 
+def test_the_suggestions_export_is_the_page_as_filtered(live: Live) -> None:
+    store = HubStore(live.engine, seq={SILENT: 1})
+    store.send(
+        SILENT,
+        pb.SuggestionBatch(
+            batch_date="2026-10-15",
+            batch_number=1,
+            classified_by="clerk-9",
+            suggestions=[pb.Suggestion(ticket_id="Q1", category="SVC.STORE", content="延长营业")],
+        ),
+    )
+
+    def contents(body: bytes) -> list[str]:
+        return [r["建议内容"] for r in _csv_table(body)[1]]
+
+    with live.browser("materials_manager") as b:
+        for query, shown in (
+            ({"category": "SVC"}, ["延长营业"]),
+            ({"from": "2026-11-01", "to": "2026-11-30"}, ["增加夜间营业厅"]),
+            ({"city": SILENT}, ["延长营业"]),
+            # The filter form sent with nothing filled in: every batch, newest first.
+            ({"city": "", "category": "", "from": "", "to": ""}, ["增加夜间营业厅", "延长营业"]),
+        ):
+            page = b.get("/suggestions", params=query).text
+            link = re.search(r'id="export-suggestions-csv" href="([^"]+)"', page)
+            assert link, "no CSV link on the suggestions page"
+            r = b.get(link.group(1).replace("&amp;", "&"))
+            assert r.status_code == 200, (query, r.text)
+            assert contents(r.content) == shown, query
+
+
 # --- exports --------------------------------------------------------------------------------------
 
 
