@@ -565,6 +565,31 @@ def test_exports_carry_period_time_chinese_headers_and_the_same_numbers(live: Li
             assert cells["投诉量"] == api_row["complaints_received"]
 
 
+def test_city_text_that_looks_like_a_formula_stays_text_in_exports(live: Live) -> None:
+    formula = '=HYPERLINK("http://evil.example/","点击")'
+    store = HubStore(live.engine, seq={SILENT: 1})
+    store.send(
+        SILENT,
+        pb.SuggestionBatch(
+            batch_date="2026-11-29",
+            batch_number=1,
+            classified_by="@clerk",
+            suggestions=[pb.Suggestion(ticket_id="Q1", category="SVC", content=formula)],
+        ),
+    )
+    with live.api("materials_manager") as c:
+        csv_body = c.get("/api/v1/export/suggestions", params={"city": SILENT}).content
+        xlsx_body = c.get(
+            "/api/v1/export/suggestions", params={"city": SILENT, "format": "xlsx"}
+        ).content
+    (row,) = _csv_table(csv_body)[1]
+    assert row["建议内容"] == "'" + formula and row["资料员"] == "'@clerk"
+    sheet = load_workbook(io.BytesIO(xlsx_body)).active
+    assert sheet is not None
+    cells = [cell for line in sheet.iter_rows() for cell in line if cell.value == formula]
+    assert len(cells) == 1 and cells[0].data_type == "s"
+
+
 def test_every_export_opens_in_both_formats(live: Live) -> None:
     with live.api("admin") as c:
         for view in EXPORT_AREAS:
