@@ -70,8 +70,9 @@ class PeriodRef:
 DAY = timedelta(days=1)
 
 
-def period_ref(kind: str, start: date | str) -> PeriodRef:
-    """Check a period given by a person or a URL; the error names ``period`` or ``start``."""
+def period_ref(kind: str, start: date | str, *, parameter: str = "start") -> PeriodRef:
+    """Check a period given by a person or a URL; the error names ``period`` or the
+    parameter that gave the start (``start``; a trend's ``last``)."""
     if kind not in PERIOD_CODES:
         raise FiguresError(
             f"period {kind!r} is not one of: {', '.join(PERIOD_CODES)}", parameter="period"
@@ -81,19 +82,19 @@ def period_ref(kind: str, start: date | str) -> PeriodRef:
             start = date.fromisoformat(start)
         except ValueError:
             raise FiguresError(
-                f"start {start!r} is not a YYYY-MM-DD date", parameter="start"
+                f"{parameter} {start!r} is not a YYYY-MM-DD date", parameter=parameter
             ) from None
     code = PERIOD_CODES[kind]
     first = period_start_for(code, start)
     if first != start:
         raise FiguresError(
-            f"start {start} is not the first day of a {kind} (that {kind} starts {first})",
-            parameter="start",
+            f"{parameter} {start} is not the first day of a {kind} (that {kind} starts {first})",
+            parameter=parameter,
         )
     try:
         return PeriodRef(kind, start, period_end(code, start))
     except (PeriodError, OverflowError, ValueError) as exc:
-        raise FiguresError(f"start {start}: {exc}", parameter="start") from None
+        raise FiguresError(f"{parameter} {start}: {exc}", parameter=parameter) from None
 
 
 # --- KPIs -------------------------------------------------------------------------------------
