@@ -100,10 +100,10 @@ class Form:
 
 
 def make_forms(count: int, customers: int, rng: random.Random) -> list[Form]:
-    from city_node.categories import CategoryTree
     from city_node.context import Actor
     from city_node.domain import Role
     from city_node.tickets import NewTicket
+    from sync.categories import CategoryTree
 
     leaves = [c.code for c in CategoryTree.load() if c.parent is not None]
     kinds = rng.choices([k for k, _ in KINDS], cum_weights=_cumulative(KINDS), k=count)

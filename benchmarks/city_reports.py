@@ -300,8 +300,8 @@ class Generator:
 
     def __init__(self, plan: SeedPlan, engine_name: str) -> None:
         from city_node.calendar import WorkCalendar
-        from city_node.categories import CategoryTree
         from city_node.domain import DEFAULT_LIMITS, TicketKind
+        from sync.categories import CategoryTree
 
         self.plan = plan
         self.rng = random.Random(plan.rng_seed)

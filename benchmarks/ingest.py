@@ -229,7 +229,7 @@ _templates: dict[tuple[str, int], Any] = {}
 def _draw_statistics(city_code: str, number: int) -> Any:
     import random
 
-    from city_node.categories import CategoryTree
+    from sync.categories import CategoryTree
     from sync.pb.fedsync.v1 import federation_pb2 as pb
 
     global _CATEGORY_CODES
@@ -309,7 +309,56 @@ def _split(rng: Any, total: int, parts: int) -> list[int]:
     return [b - a for a, b in zip([0, *cuts], [*cuts, total], strict=True)]
 
 
-BODIES = {"suggestions": sample_body, "statistics": statistics_body}
+#: What citizens suggest, as a materials clerk files it (a day's batch draws from these).
+_SUGGESTIONS = (
+    "建议营业厅周末增开宽带安装预约时段，方便上班族办理",
+    "希望资费套餐变更后能短信告知生效时间和每月实际扣费明细",
+    "建议在县城营业厅增加老年人办理业务的绿色通道和引导人员",
+    "希望故障报修后能在网上查看维修人员到达时间和处理进度",
+    "建议账单里把流量包和语音包的使用量分开列出，方便核对",
+    "希望农村地区的信号覆盖能纳入明年的基站建设计划",
+    "建议热线语音菜单增加直接转人工的选项，减少等待",
+)
+
+
+def daily_suggestions_body(city_code: str, number: int, day: str) -> Any:
+    """The SuggestionBatch a city sends on the day of statistics report ``number``: one
+    suggestion for every suggestion that report counts (its categories' ``suggestions``,
+    about 20 a day), each filed under its category with a sentence of Chinese text — the
+    batch the daily routine sends, where :func:`sample_body` carries one suggestion."""
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    from sync.pb.fedsync.v1 import federation_pb2 as pb
+
+    report = statistics_body(city_code, number, day)
+    batch = pb.SuggestionBatch(
+        batch_date=report.period.start,
+        batch_number=report.revision,
+        classified_by="clerk-1",
+    )
+    # Received through the day, one every 7 minutes from 08:00 Beijing time (00:00 UTC).
+    start = datetime.combine(date.fromisoformat(report.period.start), datetime.min.time(), UTC)
+    first_second = int(start.timestamp())
+    n = 0
+    for item in report.by_category:
+        for _ in range(item.suggestions):
+            n += 1
+            batch.suggestions.append(
+                pb.Suggestion(
+                    ticket_id=f"{city_code}-{number:07d}-{n:03d}",
+                    category=item.key,
+                    content=_SUGGESTIONS[(number + n) % len(_SUGGESTIONS)],
+                    received_at=Timestamp(seconds=first_second + 420 * n),
+                )
+            )
+    return batch
+
+
+BODIES = {
+    "suggestions": sample_body,
+    "statistics": statistics_body,
+    "daily-suggestions": daily_suggestions_body,
+}
 
 
 def _append_all(
@@ -653,7 +702,7 @@ class Result:
                 f"; CPU during the run: hub {self.hub_cpu_seconds:.1f}s, "
                 f"cities {self.cities_cpu_seconds:.1f}s"
             )
-        what = "suggestion batches" if self.bodies == "suggestions" else "statistics reports"
+        what = _WHAT[self.bodies]
         figures = f", {self.figure_rows:,} figure rows landed" if self.figure_rows else ""
         if self.without:
             figures += f", hub without {' and '.join(self.without)}: attribution, not the product"
@@ -667,6 +716,14 @@ class Result:
             f"{self.raw_insert_per_s:,.0f} rows/s "
             f"({self.raw_insert_seconds:.2f}s); target >= {target:,}/s {verdict}{cpu}"
         )
+
+
+#: How a run's bodies are named in its lines.
+_WHAT = {
+    "suggestions": "suggestion batches",
+    "daily-suggestions": "daily suggestion batches",
+    "statistics": "statistics reports",
+}
 
 
 def run(args: argparse.Namespace) -> Result:
@@ -945,11 +1002,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--bodies",
-        choices=("suggestions", "statistics", "both"),
+        choices=(*BODIES, "both", "all"),
         default="suggestions",
-        help="what fills the outboxes: suggestion batches (default), daily statistics reports "
-        "with realistic slices (their figures land in the hub's figure tables), or both: one "
-        "run of each, printed side by side with the report rate as a share of the batch rate",
+        help="what fills the outboxes: suggestion batches of one suggestion (default), "
+        "daily-suggestions (a day's batch: about 20 suggestions, 2.4 kB), daily statistics "
+        "reports with realistic slices (their figures land in the hub's figure tables); both: "
+        "one run of suggestions and one of statistics, printed side by side with the report "
+        "rate as a share of the batch rate; all: the three, both shares printed",
     )
     parser.add_argument(
         "--without",
@@ -1012,7 +1071,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.batch_size < 1 or args.per_city < 0:
         print("bench: --batch-size must be >= 1 and --per-city >= 0", file=sys.stderr)
         return 2
-    kinds = ("suggestions", "statistics") if args.bodies == "both" else (args.bodies,)
+    kinds = {
+        "both": ("suggestions", "statistics"),
+        "all": ("suggestions", "daily-suggestions", "statistics"),
+    }.get(args.bodies, (args.bodies,))
     results: list[Result] = []
     try:
         for kind in kinds:
@@ -1021,12 +1083,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BenchError as exc:
         print(f"bench: failed: {exc}", file=sys.stderr)
         return 1
-    if len(results) == 2:
-        batches, statistics = results
-        share = statistics.end_to_end_per_s / batches.end_to_end_per_s
+    by_kind = {r.bodies: r for r in results}
+    statistics = by_kind.get("statistics")
+    shares: dict[str, float] = {}
+    for kind in ("suggestions", "daily-suggestions"):
+        batches = by_kind.get(kind)
+        if statistics is None or batches is None:
+            continue
+        share = shares[kind] = statistics.end_to_end_per_s / batches.end_to_end_per_s
         print(
             f"{args.engine}: statistics reports {statistics.end_to_end_per_s:,.0f}/s = "
-            f"{100 * share:.0f} % of suggestion batches {batches.end_to_end_per_s:,.0f}/s "
+            f"{100 * share:.0f} % of {_WHAT[kind]} {batches.end_to_end_per_s:,.0f}/s "
             f"(raw insert {batches.raw_insert_per_s:,.0f} / {statistics.raw_insert_per_s:,.0f} "
             f"rows/s); target: within 25 % "
             + (
@@ -1037,15 +1104,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             flush=True,
         )
     if args.json:
-        if len(results) == 2:
-            summary = {
-                "engine": args.engine,
-                "suggestions": results[0].summary(),
-                "statistics": results[1].summary(),
-                "statistics_vs_suggestions": round(
-                    results[1].end_to_end_per_s / results[0].end_to_end_per_s, 3
-                ),
-            }
+        if len(results) > 1:
+            summary: dict[str, Any] = {"engine": args.engine}
+            # JSON keys in snake case: daily_suggestions, statistics_vs_daily_suggestions.
+            summary.update({r.bodies.replace("-", "_"): r.summary() for r in results})
+            summary.update(
+                {
+                    f"statistics_vs_{kind.replace('-', '_')}": round(share, 3)
+                    for kind, share in shares.items()
+                }
+            )
             print(json.dumps(summary), flush=True)
         else:
             print(json.dumps(results[0].summary()), flush=True)

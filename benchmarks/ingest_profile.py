@@ -253,9 +253,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument(
         "--bodies",
-        choices=("suggestions", "statistics"),
+        choices=tuple(BODIES),
         default="suggestions",
-        help="what the hub side ingests (statistics: reports with their slices)",
+        help="what the hub side ingests (statistics: reports with their slices; "
+        "daily-suggestions: a day's batch of about 20 suggestions)",
     )
     parser.add_argument("--batches", type=int, default=40)
     parser.add_argument("--warmup", type=int, default=2)

@@ -24,13 +24,12 @@ any client, and with ``max_calls_per_city`` (4) bounds one city to 128 MiB in fl
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
+from sync.categories import CategoryTree
 from sync.envelopes import build_envelope
 from sync.link import encode_push_request
 from sync.pb.fedsync.v1 import federation_pb2 as pb
@@ -48,9 +47,7 @@ def _stamp(message: Any) -> None:
 
 
 def bodies() -> dict[str, Any]:
-    tree = Path(__file__).parent.parent / "city_node" / "data" / "categories-telecom.csv"
-    with tree.open(encoding="utf-8") as fh:
-        codes = [row["code"] for row in csv.DictReader(fh)]
+    codes = [c.code for c in CategoryTree.load()]
     counts = {"complaints": 48_213, "suggestions": 3_120, "enquiries": 91_877, "closed": 47_001}
     report = pb.StatisticsReport(
         period=pb.Period(kind=pb.MONTH, start="2026-10-01"),

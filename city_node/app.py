@@ -20,10 +20,10 @@ from sqlalchemy import Engine
 
 from city_node import scheduler, services
 from city_node.calendar import load_holidays
-from city_node.categories import CategoryTree
 from city_node.context import CityContext, make_context
 from city_node.settings import CitySettings
 from city_node.store import create_schema
+from sync.categories import CategoryTree
 from sync.config import ConfigError
 from sync.db import make_engine, warn_if_store_exposed
 from sync.filemodes import warn_if_exposed

@@ -101,6 +101,19 @@ def _city_receipt(args: argparse.Namespace) -> int:
     return 0
 
 
+def _city_backup(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from sync.backup import BackupError, backup_sqlite
+
+    try:
+        done = backup_sqlite(city_settings(args).database_url, Path(args.to))
+    except BackupError as exc:
+        raise ConfigError(str(exc)) from None
+    print(f"city store {done.source} copied to {done.target} ({done.size_bytes} bytes, mode 0600)")
+    return 0
+
+
 def _city_rebase(args: argparse.Namespace) -> int:
     from city_node.services import follow_rebase
     from sync.link import check_hub_certificate, make_channel, rebase_against_hub
@@ -159,7 +172,7 @@ def add_commands(tiers: SubParsers) -> None:
     city.set_defaults(_handler=_city_run)
     city_sub = city.add_subparsers(
         dest="_sub",
-        metavar="[run|status|inbox|receipt|rebase|migrate|staff|ticket|report|qa|suggestions|simulate]",
+        metavar="[run|status|inbox|receipt|rebase|backup|migrate|staff|ticket|report|qa|suggestions|simulate]",
     )
     city_run = city_sub.add_parser("run", help="run the node (the default)")
     city_run.set_defaults(_handler=_city_run)
@@ -189,7 +202,16 @@ def add_commands(tiers: SubParsers) -> None:
     )
     rebase.add_argument("--yes", action="store_true", help="really re-base (otherwise only show)")
     rebase.set_defaults(_handler=_city_rebase)
-    for sub in (city_run, cstatus, cinbox, receipt, rebase):
+    backup = city_sub.add_parser(
+        "backup",
+        help="copy the city's SQLite store, consistent while the node runs (PostgreSQL: pg_dump)",
+        description="Copies the city's SQLite store with SQLite's online backup API: the copy "
+        "is the store as of one commit, taken while the node keeps running, written to a new "
+        "file readable by its owner only. A PostgreSQL store is backed up with pg_dump.",
+    )
+    backup.add_argument("--to", required=True, metavar="FILE", help="the new file to write")
+    backup.set_defaults(_handler=_city_backup)
+    for sub in (city_run, cstatus, cinbox, receipt, rebase, backup):
         add_arguments(sub, CitySettings, nested=True)
     add_work_commands(city_sub)
     # A refusal of the city's rules (bad input, role, transition; the one tree rooted at

@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 
 from city_node.calendar import WorkCalendar
-from city_node.categories import CategoryTree
 from city_node.domain import REPEAT_WINDOW_DAYS, Role
 
 # The city's errors live in city_node.errors (the tree); re-exported here for the callers
@@ -21,6 +20,7 @@ from city_node.domain import REPEAT_WINDOW_DAYS, Role
 from city_node.errors import CityError as CityError
 from city_node.errors import Conflict as Conflict
 from city_node.errors import NotFound as NotFound
+from sync.categories import CategoryTree
 from sync.limits import INT64_MAX, LimitExceeded, check_note, id_in_range, text_problem
 from sync.periods import DEFAULT_TIMEZONE
 

@@ -40,7 +40,6 @@ import dataclasses
 from datetime import datetime
 
 from city_node.calendar import WorkCalendar
-from city_node.categories import CategoryTree
 
 # Re-exported (mypy: implicit_reexport, ruff: F401 off for this module), so callers keep
 # importing the city's words, errors and records from the domain.
@@ -74,6 +73,7 @@ from city_node.vocabulary import (
     Status,
     TicketKind,
 )
+from sync.categories import CategoryTree
 
 # --- rules -------------------------------------------------------------------------------------
 

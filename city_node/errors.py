@@ -19,8 +19,8 @@ when one is raised. The console and the API map them to HTTP statuses (in
                                      backwards, no pending extension, …
 
 Apart from the tree, as their modules document: an unknown category code raises
-:class:`city_node.categories.UnknownCategory` (a LookupError; the console answers 422)
-and a bad category file :class:`~city_node.categories.CategoryError` at start-up.
+:class:`sync.categories.UnknownCategory` (a LookupError; the console answers 422)
+and a bad category file :class:`~sync.categories.CategoryError` at start-up.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -60,7 +61,14 @@ def accept_notice(engine: Engine, notice: pb.Notice, *, now: datetime | None = N
     Returns False when it was already in the inbox (a replay after a reconnect).
     """
     moment = now or _now()
+    rejection_key = _rejection_key(notice)
     with UnitOfWork(engine) as uow:
+        if rejection_key is not None and _rejection_filed(uow.conn, rejection_key):
+            # A hub restored from an older backup quarantined the same envelope again: the
+            # city was told once, and it is the same correction to make.
+            outbox.advance_notice_cursor(uow.conn, notice.seq)
+            uow.commit()
+            return False
         # One statement both stores the notice and tells whether it is new (a round trip
         # less per notice than looking first, on the path every notice takes).
         new = _insert_new(
@@ -84,6 +92,7 @@ def accept_notice(engine: Engine, notice: pb.Notice, *, now: datetime | None = N
                 ),
                 "payload": notice.SerializeToString(),
                 "reply_to_seq": notice.reply_to_seq or None,
+                "rejection_key": rejection_key,
             },
         )
         outbox.advance_notice_cursor(uow.conn, notice.seq)
@@ -100,8 +109,10 @@ def accept_notice(engine: Engine, notice: pb.Notice, *, now: datetime | None = N
                 handled = f"not applied: {type(exc).__name__}: {exc}"[:2000]
             if handled:
                 province_notices.mark_handled(uow.conn, notice.seq, handled)
-        if new and notice.kind == pb.REJECTION:
-            # The operator sees it on the link status as well as in the inbox.
+        if new and notice.kind == pb.REJECTION and _own_envelope(uow.conn, notice.rejection):
+            # The operator sees it on the link status as well as in the inbox; a rejection
+            # of an envelope this store never sent (the store it was restored in place of
+            # sent it) stays in the inbox only: there is nothing here to correct.
             uow.conn.execute(
                 update(outbox.LinkState)
                 .where(outbox.LinkState.id == outbox.LINK_ROW_ID)
@@ -109,6 +120,34 @@ def accept_notice(engine: Engine, notice: pb.Notice, *, now: datetime | None = N
             )
         uow.commit()
     return new
+
+
+def _rejection_key(notice: pb.Notice) -> str | None:
+    """The envelope a REJECTION is about, as the inbox keys it; None for other notices and
+    for a rejection from a hub that does not name the envelope's epoch."""
+    if notice.kind != pb.REJECTION or not notice.rejection.epoch:
+        return None
+    rejection = notice.rejection
+    named = hashlib.sha256()
+    for part in (rejection.epoch.encode(), str(rejection.seq).encode(), rejection.content_digest):
+        named.update(len(part).to_bytes(4, "big"))
+        named.update(part)
+    return named.hexdigest()
+
+
+def _rejection_filed(conn: Connection, key: str) -> bool:
+    found = conn.execute(
+        select(InboxNotice.notice_seq).where(InboxNotice.rejection_key == key).limit(1)
+    ).first()
+    return found is not None
+
+
+def _own_envelope(conn: Connection, rejection: pb.Rejection) -> bool:
+    if not rejection.epoch:  # an older hub does not say which envelope: take it as ours
+        return True
+    return outbox.holds_envelope(
+        conn, seq=rejection.seq, epoch=rejection.epoch, digest=rejection.content_digest
+    )
 
 
 def _insert_new(conn: Connection, table: Table, row: dict[str, Any]) -> bool:

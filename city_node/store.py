@@ -72,6 +72,10 @@ class InboxNotice(Base):
     handled_note: Mapped[str | None] = mapped_column(Text)
     #: The notice this one answers (the province's answer to an objection), else None.
     reply_to_seq: Mapped[int | None] = mapped_column(BigInteger)
+    #: A REJECTION's envelope (hash of its epoch, seq and digest; c0008): filed once.
+    rejection_key: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_inbox_rejection_key", "rejection_key"),)
 
 
 class StandardAnswer(Base):

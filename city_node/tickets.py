@@ -19,7 +19,6 @@ from typing import Any, TypedDict, Unpack
 from sqlalchemy import Connection, Select, func, insert, select, update
 
 from city_node import domain
-from city_node.categories import UnknownCategory
 from city_node.commands import (
     Command,
     Dispatch,
@@ -59,6 +58,7 @@ from city_node.ticket_store import (
     save_ticket,
 )
 from sync import outbox
+from sync.categories import UnknownCategory
 from sync.db import UnitOfWork
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 

@@ -26,6 +26,7 @@ from province_hub.grpc_service import FederationService, RevocationInterceptor
 from province_hub.jobs import build_scheduler
 from province_hub.settings import HubSettings
 from province_hub.store import create_schema
+from sync.categories import CategoryTree
 from sync.config import ConfigError
 from sync.db import is_sqlite, make_engine, warn_if_store_exposed
 from sync.filemodes import warn_if_exposed
@@ -89,6 +90,8 @@ async def create_server(settings: HubSettings) -> HubServer:
     roster = load_roster(settings.roster)
     roster_codes = tuple(city.code for city in roster)
     deadlines = settings.deadlines()
+    # The web's category names: a bad file refuses the start, before anything is opened.
+    categories = CategoryTree.load(settings.categories) if settings.http_port else None
     # Certificates and the revocation list first: a hub that cannot check who calls must not
     # start (and has then opened nothing).
     tls = load_hub_tls(settings.pki_dir)
@@ -193,7 +196,12 @@ async def create_server(settings: HubSettings) -> HubServer:
     if settings.http_port:
         try:
             hub.web = await start_web(
-                settings, engine, roster=roster, deadlines=deadlines, on_notice=broker.notify
+                settings,
+                engine,
+                roster=roster,
+                deadlines=deadlines,
+                on_notice=broker.notify,
+                categories=categories,
             )
         except BaseException:
             # The web could not start (its port is taken…): the hub does not run without it.
@@ -222,6 +230,7 @@ async def start_web(
     roster: Sequence[City] | None = None,
     deadlines: Deadlines | None = None,
     on_notice: Callable[[Iterable[str]], None] | None = None,
+    categories: CategoryTree | None = None,
 ) -> SupervisorWeb:
     """Serve the supervisor web on ``http_host:http_port`` (the same store and roster; the
     hub passes the roster and deadlines it loaded, otherwise they are read from settings;
@@ -242,6 +251,7 @@ async def start_web(
         deadlines=deadlines if deadlines is not None else settings.deadlines(),
         escalation_limit_days=settings.escalation_limit_days,
         on_notice=on_notice,
+        categories=categories if categories is not None else CategoryTree.load(settings.categories),
     )
     app = create_app(
         hub_web,

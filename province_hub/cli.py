@@ -149,6 +149,19 @@ def _hub_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _hub_backup(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from sync.backup import BackupError, backup_sqlite
+
+    try:
+        done = backup_sqlite(_hub_settings(args).database_url, Path(args.to))
+    except BackupError as exc:
+        raise ConfigError(str(exc)) from None
+    print(f"hub store {done.source} copied to {done.target} ({done.size_bytes} bytes, mode 0600)")
+    return 0
+
+
 # --- escalation resolutions and trace requests ----------------------------------------------
 
 
@@ -355,7 +368,7 @@ def add_commands(tiers: SubParsers) -> None:
     hub.set_defaults(_handler=_hub_run)
     hub_sub = hub.add_subparsers(
         dest="_sub",
-        metavar="[run|status|notice|notices|migrate|resolve|trace|figures|staff]",
+        metavar="[run|status|notice|notices|migrate|backup|resolve|trace|figures|staff]",
     )
     hub_run = hub_sub.add_parser("run", help="run the hub (the default)")
     hub_run.set_defaults(_handler=_hub_run)
@@ -396,6 +409,15 @@ def add_commands(tiers: SubParsers) -> None:
         "migrate", help="bring the hub store to the latest schema revision and print it"
     )
     hub_migrate.set_defaults(_handler=_hub_migrate)
+    hub_backup = hub_sub.add_parser(
+        "backup",
+        help="copy the hub's SQLite store, consistent while the hub runs (PostgreSQL: pg_dump)",
+        description="Copies the hub's SQLite store with SQLite's online backup API: the copy "
+        "is the store as of one commit, taken while the hub keeps running, written to a new "
+        "file readable by its owner only. A PostgreSQL store is backed up with pg_dump.",
+    )
+    hub_backup.add_argument("--to", required=True, metavar="FILE", help="the new file to write")
+    hub_backup.set_defaults(_handler=_hub_backup)
     resolve = hub_sub.add_parser(
         "resolve",
         help="send a city the province's resolution of a complaint it escalated",
@@ -434,7 +456,7 @@ def add_commands(tiers: SubParsers) -> None:
     trace.add_argument("--by", default="supervisor", help="who asks (province staff)")
     trace.add_argument("--json", action="store_true", help="machine-readable output")
     trace.set_defaults(_handler=_hub_trace)
-    for sub in (hub_run, status, notice, notices, hub_migrate, resolve, trace):
+    for sub in (hub_run, status, notice, notices, hub_migrate, hub_backup, resolve, trace):
         add_arguments(sub, HubSettings, nested=True)
     from province_hub.figures_cli import add_figures_command
 

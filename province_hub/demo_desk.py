@@ -168,15 +168,12 @@ class Desk:
 
 
 def _category_names(path: str) -> dict[str, tuple[str, str]]:
-    """Names for the answer's text from the cities' category CSV (the hub keeps codes
-    only); without one the answer names the code."""
-    import csv
+    """Names for the answer's text from a category CSV (default: the packaged tree the
+    cities start with); a code the tree lacks is named by its code."""
+    from sync.categories import CategoryTree
 
-    if not path:
-        return {}
-    with open(path, encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    return {r["code"]: (r.get("name_zh") or r["code"], r.get("name_en") or r["code"]) for r in rows}
+    tree = CategoryTree.load(Path(path) if path else None)
+    return {c.code: (c.name_zh or c.code, c.name_en or c.code) for c in tree}
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:
@@ -191,7 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cities", required=True, help="comma-separated city codes")
     parser.add_argument("--roster", default="", help="the hub's roster CSV (default: Gansu)")
     parser.add_argument("--lang", choices=["zh", "en"], default="zh")
-    parser.add_argument("--categories", default="", help="category CSV, for the names in texts")
+    parser.add_argument(
+        "--categories", default="", help="category CSV for the names in texts (default: packaged)"
+    )
     parser.add_argument("--status-file", required=True, type=Path)
     parser.add_argument("--status-seconds", type=float, default=5.0)
     parser.add_argument("--act-seconds", type=float, default=45.0)

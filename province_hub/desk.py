@@ -10,6 +10,7 @@ What the desks read (the queue, one case, traces) is :mod:`province_hub.desk_vie
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -349,6 +350,14 @@ def request_trace(
     _to_one_city(city_code, ticket_id, roster_codes)
     if len(ticket_id) > 64:
         raise DeskError("ticket_id is longer than 64 characters", field="ticket_id")
+    control = next((ch for ch in ticket_id if unicodedata.category(ch) in ("Cc", "Cs")), None)
+    if control is not None:
+        # A ticket id is one line: a newline or tab would travel to the city in the notice's
+        # title and land in the audit log's target.
+        raise DeskError(
+            f"contains a control character (U+{ord(control):04X}); a ticket id is one line",
+            field="ticket_id",
+        )
     notice = pb.Notice(
         kind=pb.TRACE_REQUEST,
         priority=pb.NORMAL,

@@ -286,6 +286,7 @@ def _apply(
     receipts: list[pb.NoticeReceipt] = []
     reports: list[tuple[int, Any, bytes | None]] = []
     escalations: list[tuple[int, datetime, pb.Escalation]] = []
+    quarantined = 0
     today = today_in(tz_name, moment)
     received_at = datetime_param(conn, moment)
     for envelope, kind, body_bytes in fresh:
@@ -294,10 +295,15 @@ def _apply(
         reason = nul_problem(body) if b"\x00" in body_bytes else None
         if reason is None:
             reason = broken_rule(kind, body, today=today)
+        # A receipt for a notice this hub does not hold is kept, but not rejected: a
+        # rejection asks the city for a corrected revision, and there is nothing to correct.
+        quiet = False
         if reason is None and kind == "notice_receipt":
             reason = _receipt_problem(conn, city_code, body)
             if reason is None:
                 receipts.append(body)
+            else:
+                quiet = True
         if reason is None and kind in FIGURE_KINDS:
             reports.append((envelope.seq, body, body_bytes))
         if reason is None and kind == "escalation":
@@ -324,7 +330,17 @@ def _apply(
             )
         )
         if reason is not None:
-            rejections.append(pb.Rejection(seq=envelope.seq, body_kind=kind, reason=reason))
+            quarantined += 1
+            if not quiet:
+                rejections.append(
+                    pb.Rejection(
+                        seq=envelope.seq,
+                        body_kind=kind,
+                        reason=reason,
+                        epoch=envelope.epoch,
+                        content_digest=envelope.content_digest,
+                    )
+                )
     bulk_insert(conn, Record.__tablename__, RECORD_COLUMNS, rows)
     land_figures(conn, city_code=city_code, reports=reports, received_at=received_at)
     land_escalations(conn, city_code=city_code, escalations=escalations, received_at=moment)
@@ -352,8 +368,8 @@ def _apply(
     link.updates["acked_seq"] = acked
     return IngestResult(
         acked_through_seq=acked,
-        accepted=len(fresh) - len(rejections),
-        quarantined=len(rejections),
+        accepted=len(fresh) - quarantined,
+        quarantined=quarantined,
         duplicates=duplicates,
         notified_cities=(city_code,) if rejections else (),
     )
@@ -366,7 +382,13 @@ def _receipt_problem(conn: Any, city_code: str, receipt: pb.NoticeReceipt) -> st
         )
     ).first()
     if exists is None:
-        return f"notice_seq {receipt.notice_seq}: no such notice was sent to city {city_code}"
+        # The city holds the notice (it only answers notices in its inbox), so the likeliest
+        # cause is a hub restored from a backup older than the notice.
+        return (
+            f"notice {receipt.notice_seq}: this hub holds no notice {receipt.notice_seq} "
+            f"for city {city_code} (never sent to it, or lost when the hub was restored from "
+            "an older backup); the receipt is kept quarantined, nothing to send again"
+        )
     return None
 
 

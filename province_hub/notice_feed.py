@@ -8,6 +8,7 @@ city's cursor, mark what they streamed and move the cursor the city confirms.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +20,14 @@ from province_hub.store import Counter, Notice, NoticeDelivery
 from sync.db import UnitOfWork, insert_ignore
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 
+log = logging.getLogger("province_hub.services")
+
 NOTICE_COUNTER = "notice_seq"
+#: A city's cursor further than this beyond the hub's counter and clock (a day of notices at
+#: one a millisecond) is not followed: no restore explains it, a broken client may.
+MAX_CURSOR_LEAD_MS = 24 * 3600 * 1000
+#: Most notices below a cursor re-sent when a stream opens (the rest at the next one).
+MAX_MISSED_NOTICES = 500
 HUB_SENDER = "hub"
 #: Far under every gRPC message limit, so a notice can always be streamed.
 MAX_NOTICE_BYTES = 1024 * 1024
@@ -127,6 +135,81 @@ def send_notice_in(
     targets = list(notice.targets) or list(roster_codes)
     create_notice(conn, notice=notice, targets=targets, moment=now or _now())
     return notice
+
+
+def open_stream(
+    engine: Engine, *, city_code: str, cursor: int, now: datetime | None = None
+) -> list[bytes]:
+    """A city opens its notice stream after ``cursor``: follow the cursor, confirm it, and
+    return the notices it lacks below it (serialized, in seq order).
+
+    After the hub's store was restored from an older copy, a city can hold a cursor above
+    every seq the hub remembers. The counter is raised to that cursor, or new notices would
+    get numbers the city has passed and never reach it. Notices the restored hub numbered
+    below the cursor before the city came back (targeted to it, never streamed to it) are
+    returned to be streamed first: the city files a notice by its seq, once, whatever the
+    order, and a cursor never moves back. (A streamed mark lost in a crash makes a notice
+    the city has look missed: sending it again costs nothing, the city keeps its copy.)
+    """
+    moment = now or _now()
+    with UnitOfWork(engine) as uow:
+        missed = uow.conn.execute(
+            select(Notice.seq, Notice.payload)
+            .join(NoticeDelivery, NoticeDelivery.notice_seq == Notice.seq)
+            .where(
+                NoticeDelivery.city_code == city_code,
+                Notice.seq <= cursor,
+                NoticeDelivery.streamed_at.is_(None),
+            )
+            .order_by(Notice.seq)
+            .limit(MAX_MISSED_NOTICES)
+        ).all()
+        if missed:
+            log.warning(
+                "city %s opens its notice stream after notice %d, but %d notice(s) for it "
+                "numbered at or below that were never streamed to it (%s); the city store "
+                "lacks them (this hub's store is older than the city's, or a streamed mark "
+                "was lost): sending them first",
+                city_code,
+                cursor,
+                len(missed),
+                ", ".join(str(row.seq) for row in missed[:10])
+                + (", ..." if len(missed) > 10 else ""),
+            )
+        _follow_cursor(uow.conn, city_code, cursor, moment)
+        confirm_cursor_in(uow.conn, city_code, cursor, moment)
+        uow.commit()
+    return [row.payload for row in missed]
+
+
+def _follow_cursor(conn: Any, city_code: str, cursor: int, moment: datetime) -> None:
+    """Raise the notice counter to a city's ``cursor`` when it is behind it."""
+    current = conn.execute(select(Counter.value).where(Counter.name == NOTICE_COUNTER)).scalar()
+    if cursor <= (current or 0):
+        return
+    ceiling = max(int(current or 0), int(moment.timestamp() * 1000)) + MAX_CURSOR_LEAD_MS
+    if cursor > ceiling:
+        log.warning(
+            "city %s holds notice cursor %d, more than a day beyond this hub's notice counter "
+            "(%d) and clock; not following it",
+            city_code,
+            cursor,
+            current or 0,
+        )
+        return
+    insert_ignore(conn, Counter.__table__, [{"name": NOTICE_COUNTER, "value": 0}])  # type: ignore[arg-type]
+    locked = conn.execute(
+        select(Counter.value).where(Counter.name == NOTICE_COUNTER).with_for_update()
+    ).scalar_one()
+    if cursor > locked:
+        conn.execute(update(Counter).where(Counter.name == NOTICE_COUNTER).values(value=cursor))
+        log.warning(
+            "notice counter raised from %d to %d: city %s holds that cursor (this hub's store "
+            "is older than the city's, e.g. restored from a backup)",
+            locked,
+            cursor,
+            city_code,
+        )
 
 
 def notices_after(

@@ -33,6 +33,7 @@ from province_hub.notice_feed import (
     mark_streamed_many,
     notices_after,
     notices_after_many,
+    open_stream,
     send_notice,
     send_notice_in,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "mark_streamed_many",
     "notices_after",
     "notices_after_many",
+    "open_stream",
     "record_refusal",
     "send_notice",
     "send_notice_in",

@@ -30,6 +30,11 @@ class HubSettings:
         Path("fedsync-pki"), "directory of ca.crt, hub.crt, hub.key and crl.pem (fedsync pki init)"
     )
     roster: Path | None = setting(None, "roster CSV (code,name_zh,name_en,...); default: Gansu")
+    categories: Path | None = setting(
+        None,
+        "category tree CSV (code,parent,name_zh,name_en,...) whose names the supervisor web "
+        "shows beside the codes cities send; default: the packaged telecom tree",
+    )
     timezone: str = setting(DEFAULT_TIMEZONE, "federation time zone; periods are cut in it")
     max_batch: int = setting(5000, "most envelopes accepted in one Push")
     max_message_mb: int = setting(

@@ -230,11 +230,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # the message of a known failure is enough for a person
+        from sync.categories import CategoryError
         from sync.outbox import OutboxError
         from sync.pki import PkiError
         from sync.roster import RosterError
 
-        if isinstance(exc, PkiError | RosterError | OutboxError):
+        if isinstance(exc, PkiError | RosterError | OutboxError | CategoryError):
             print(f"fedsync: error: {exc}", file=sys.stderr)
             return 2
         if isinstance(exc, getattr(args, REFUSALS_ATTR, ())):

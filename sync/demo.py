@@ -17,7 +17,6 @@ the city's own services and outbox.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -103,16 +102,6 @@ def _wait_for_port(port: int, timeout: float, proc: subprocess.Popen[bytes]) -> 
     raise RuntimeError(f"the hub did not listen on port {port} within {timeout:.0f}s")
 
 
-def _categories_csv() -> str:
-    """The cities' default category tree, for the names in the province desk's texts (a
-    path lookup: ``sync`` imports no tier)."""
-    spec = importlib.util.find_spec("city_node")
-    if spec is None or not spec.submodule_search_locations:
-        return ""
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "categories-telecom.csv"
-    return str(path) if path.exists() else ""
-
-
 #: glibc's allocator, for the demo's processes only (a variable already set wins): one
 #: arena, and blocks of 64 KiB and more mapped on their own so that freeing them returns them
 #: to the system. With glibc's defaults a city keeps ~15 MB of freed heap after its history
@@ -157,7 +146,7 @@ def run_demo(
         hub_args += ["--pki-dir", str(pki_dir)]
         web_port = _free_port()
         web_args = ["--http-port", str(web_port), "--secret-key-file", str(base / "hub.web-key")]
-        _demo_supervisor(env, hub_db)
+        _demo_supervisor(env, hub_db, lang)
         hub = _spawn(_fedsync("hub", *hub_args, *web_args), logs / "hub.log", env)
         procs.append(hub)
         _wait_for_port(port, 30, hub)
@@ -195,7 +184,7 @@ def run_demo(
         status_file = base / "demo-status.json"
         desk_args = [sys.executable, "-m", "province_hub.demo_desk", "--database-url", hub_db]
         desk_args += ["--cities", ",".join(c.code for c in roster), "--lang", lang]
-        desk_args += ["--status-file", str(status_file), "--categories", _categories_csv()]
+        desk_args += ["--status-file", str(status_file)]
         procs.append(_spawn(desk_args, logs / "province-desk.log", env))
         names = ", ".join(f"{c.code} {c.name_en}" for c in roster)
         print(f"{len(roster)} city nodes started: {names}")
@@ -359,7 +348,11 @@ def _migrate_city_stores(roster: Sequence[City], base: Path, env: dict[str, str]
             raise RuntimeError(f"cannot prepare the store of city {city.code}: {err.strip()}")
 
 
-def _demo_supervisor(env: dict[str, str], hub_db: str) -> None:
+#: The demo supervisor's display name, in the demo's language.
+DEMO_SUPERVISOR_NAMES = {"zh": "督查演示", "en": "Demo supervisor"}
+
+
+def _demo_supervisor(env: dict[str, str], hub_db: str, lang: str) -> None:
     """A supervisor account on the demo hub (kept when the work directory is reused)."""
     done = subprocess.run(
         _fedsync(
@@ -369,7 +362,7 @@ def _demo_supervisor(env: dict[str, str], hub_db: str) -> None:
             "--id",
             DEMO_SUPERVISOR,
             "--name",
-            "督查演示",
+            DEMO_SUPERVISOR_NAMES.get(lang, DEMO_SUPERVISOR_NAMES["zh"]),
             "--role",
             "supervisor",
             "--password-stdin",

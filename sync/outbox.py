@@ -458,6 +458,24 @@ class RebasePlan:
     seq_map: Mapping[int, int]
 
 
+def holds_envelope(conn: Connection, *, seq: int, epoch: str, digest: bytes) -> bool:
+    """Whether this store sent the envelope ``(epoch, seq, digest)``.
+
+    A copy restored in place of a lost store hears of the lost store's envelopes too (the
+    hub's notices about them are replayed after its older cursor); under the same epoch and
+    seq it may hold another envelope. A row purged after its retention is taken as this
+    store's when it was assigned here under the store's epoch.
+    """
+    row = conn.execute(select(OutboxRow.envelope).where(OutboxRow.seq == seq)).scalar()
+    if row is not None:
+        envelope = pb.Envelope.FromString(row)
+        return bool(envelope.epoch == epoch and envelope.content_digest == digest)
+    state = conn.execute(
+        select(LinkState.epoch, LinkState.last_seq).where(LinkState.id == LINK_ROW_ID)
+    ).one()
+    return bool(state.epoch == epoch and seq <= state.last_seq)
+
+
 def advance_notice_cursor(conn: Connection, seq: int) -> None:
     """Move the inbox cursor forward, in the caller's transaction (never backwards)."""
     conn.execute(

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 SOFTWARE_VERSION = "0.1.0"
 #: 1.1: Escalation.follow_up (a resolved escalation's close and callback, city to hub).
-SCHEMA_VERSION = "1.1"
+#: 1.2: Rejection.epoch and Rejection.content_digest (which envelope a rejection is about).
+SCHEMA_VERSION = "1.2"
 SCHEMA_MAJOR = 1
 
 

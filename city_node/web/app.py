@@ -4,7 +4,7 @@
 The foundation maps its own refusals (401 login, 403 role/CSRF, 429 throttled logins, 422
 validation); the city hands it the roots of its refusals — the one tree under
 :class:`~city_node.errors.CityError` (drawn with each status in :mod:`city_node.errors`) and
-the category lookup's :class:`~city_node.categories.UnknownCategory` — and
+the category lookup's :class:`~sync.categories.UnknownCategory` — and
 :func:`status_for`, so every route stays a parse-call-answer edge::
 
     PermissionDenied                          403
@@ -21,11 +21,11 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from city_node.categories import UnknownCategory
 from city_node.context import CityContext
 from city_node.errors import CityError, Conflict, IllegalTransition, NotFound, PermissionDenied
 from city_node.web import api, pages, report_review, staff_pages
 from city_node.web.i18n import TABLE
+from sync.categories import UnknownCategory
 from sync.outbox import Outbox
 from sync.web.app import MAX_BODY_BYTES, ConsoleSpec, create_console_app
 from sync.web.throttle import LoginThrottle

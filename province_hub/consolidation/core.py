@@ -70,8 +70,9 @@ class PeriodRef:
 DAY = timedelta(days=1)
 
 
-def period_ref(kind: str, start: date | str) -> PeriodRef:
-    """Check a period given by a person or a URL; the error names ``period`` or ``start``."""
+def period_ref(kind: str, start: date | str, *, parameter: str = "start") -> PeriodRef:
+    """Check a period given by a person or a URL; the error names ``period`` or the
+    parameter that gave the start (``start``; a trend's ``last``)."""
     if kind not in PERIOD_CODES:
         raise FiguresError(
             f"period {kind!r} is not one of: {', '.join(PERIOD_CODES)}", parameter="period"
@@ -81,19 +82,19 @@ def period_ref(kind: str, start: date | str) -> PeriodRef:
             start = date.fromisoformat(start)
         except ValueError:
             raise FiguresError(
-                f"start {start!r} is not a YYYY-MM-DD date", parameter="start"
+                f"{parameter} {start!r} is not a YYYY-MM-DD date", parameter=parameter
             ) from None
     code = PERIOD_CODES[kind]
     first = period_start_for(code, start)
     if first != start:
         raise FiguresError(
-            f"start {start} is not the first day of a {kind} (that {kind} starts {first})",
-            parameter="start",
+            f"{parameter} {start} is not the first day of a {kind} (that {kind} starts {first})",
+            parameter=parameter,
         )
     try:
         return PeriodRef(kind, start, period_end(code, start))
     except (PeriodError, OverflowError, ValueError) as exc:
-        raise FiguresError(f"start {start}: {exc}", parameter="start") from None
+        raise FiguresError(f"{parameter} {start}: {exc}", parameter=parameter) from None
 
 
 # --- KPIs -------------------------------------------------------------------------------------
@@ -119,13 +120,21 @@ HIGHER_IS_BETTER = frozenset(
 )
 
 
-def statistics_kpis(counts: Mapping[str, int], satisfaction: Mapping[str, int]) -> dict[str, Any]:
+def statistics_kpis(
+    counts: Mapping[str, int], satisfaction: Mapping[str, int], *, reported: bool = True
+) -> dict[str, Any]:
+    """The KPIs of summed counts. Where nothing was ``reported`` (no city's report in the
+    sum) a count KPI (``overtime_open``) is missing — numerator null — not a count of 0, as
+    a rate is null for want of a denominator."""
     values = dict(counts)
     values["surveyed"] = satisfaction["surveyed"]
     values["satisfied_or_better"] = satisfaction["very_satisfied"] + satisfaction["satisfied"]
     out: dict[str, Any] = {}
     for name, (num, den) in KPI_DEFINITIONS.items():
-        out[name] = kpi(values[num], None if den is None else values[den])
+        if den is None and not reported:
+            out[name] = {"numerator": None, "denominator": None, "rate": None}
+        else:
+            out[name] = kpi(values[num], None if den is None else values[den])
     return out
 
 
@@ -282,6 +291,8 @@ class Totals:
     satisfaction: dict[str, int]
     by_category: dict[str, dict[str, int]]
     by_channel: dict[str, dict[str, int]]
+    #: Report headers summed (0: nothing reported, the count KPIs are missing).
+    reports: int = 0
 
     @classmethod
     def empty(cls) -> Totals:
@@ -293,6 +304,7 @@ class Totals:
         )
 
     def add_header(self, row: Any) -> None:
+        self.reports += 1
         for name in STAT_COUNTS:
             self.counts[name] += getattr(row, name)
         for name in SATISFACTION_COUNTS:
@@ -304,13 +316,16 @@ class Totals:
         for name in SLICE_COUNTS:
             counts[name] += getattr(row, name)
 
+    def kpis(self) -> dict[str, Any]:
+        return statistics_kpis(self.counts, self.satisfaction, reported=self.reports > 0)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             **self.counts,
             "satisfaction": dict(self.satisfaction),
             "by_category": slices_list(self.by_category),
             "by_channel": slices_list(self.by_channel),
-            "kpis": statistics_kpis(self.counts, self.satisfaction),
+            "kpis": self.kpis(),
         }
 
 

@@ -100,7 +100,7 @@ def trends(
         totals = Totals.empty()
         for r in rows:
             totals.add_header(r)
-        values = statistics_kpis(totals.counts, totals.satisfaction)
+        values = totals.kpis()
         qa_rows = [qa[(code, p.start)] for code in codes if (code, p.start) in qa]
         values["qa_pass_rate"] = kpi(
             sum(r.passed for r in qa_rows), sum(r.sampled for r in qa_rows)

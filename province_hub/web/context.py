@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from province_hub.deadlines import Deadlines
 from sync.calendar import WorkCalendar
+from sync.categories import CategoryTree
 from sync.roster import City
 
 
@@ -29,6 +30,9 @@ class HubWeb:
     #: Wakes the notice streams of these cities after a notice is committed (the hub's
     #: broker when the web runs inside the hub; else the streams' polling finds it).
     on_notice: Callable[[Iterable[str]], None] | None = None
+    #: The category tree whose names the pages and exports show beside the codes cities
+    #: send (``--categories``; default: the packaged tree the cities start with).
+    categories: CategoryTree = field(default_factory=CategoryTree.load)
 
     @property
     def roster_codes(self) -> tuple[str, ...]:
@@ -36,6 +40,12 @@ class HubWeb:
 
     def names(self, lang: str) -> dict[str, str]:
         return {c.code: c.name_zh if lang == "zh" else c.name_en for c in self.roster}
+
+    def category_names(self, lang: str) -> dict[str, str]:
+        """Category code → its name in ``lang`` (codes the tree lacks are not in it)."""
+        return {
+            c.code: (c.name_zh if lang == "zh" else c.name_en) or c.code for c in self.categories
+        }
 
     def today(self) -> date:
         return self.now(self.zone).date()

@@ -72,11 +72,13 @@ def local(value: datetime | None, hub: HubWeb) -> str:
 def queue_table(
     rows: Sequence[Mapping[str, Any]], hub: HubWeb, lang: str, names: Mapping[str, str]
 ) -> Table:
+    categories = hub.category_names(lang)
     shown = [
         {
             **r,
             "case": f"{r['city_code']}/{r['seq']}",
             "city": names.get(r["city_code"], r["city_code"]),
+            "category_name": categories.get(r["category"], ""),
             "state_text": word(r["state"], lang),
             "overdue_text": ("超期" if lang == "zh" else "overdue") if r["overdue"] else "",
             "escalated": local(r["escalated_at"], hub),
@@ -96,6 +98,7 @@ def queue_table(
             Column("city", "地市", "City", "text"),
             Column("ticket_id", "工单号", "Ticket", "text"),
             Column("category", "分类", "Category", "text"),
+            Column("category_name", "分类名称", "Category name", "text"),
             Column("tier", "客户级别", "Tier", "text"),
             Column("escalated", "升级时间", "Escalated", "text"),
             Column("age_escalated", "升级后工作日", "Working days escalated"),

@@ -18,7 +18,9 @@ from province_hub.figures import SATISFACTION_COUNTS, STAT_COUNTS
 
 #: The counts a report revision shows, in the proto's order.
 FIELDS = (*STAT_COUNTS, *SATISFACTION_COUNTS)
-Kind = Literal["int", "rate", "yuan", "text", "float"]
+#: ``time``: an instant the views already give in the federation's zone (ISO text), shown
+#: and exported as ``YYYY-MM-DD HH:MM`` like every time a person reads at the hub.
+Kind = Literal["int", "rate", "yuan", "text", "float", "time"]
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,9 @@ def rate_value(value: Any) -> float | None:
     if isinstance(value, Mapping):
         rate = value.get("rate")
         if rate is None and value.get("denominator") is None and "numerator" in value:
-            return float(value["numerator"])
+            # A count KPI; its numerator is None where no city reported.
+            count = value["numerator"]
+            return None if count is None else float(count)
         return None if rate is None else float(rate)
     return None if value is None else float(value)
 
@@ -60,6 +64,11 @@ def _count(value: Any) -> Any:
     if isinstance(value, Mapping):
         return value.get("numerator")
     return value
+
+
+def _minute(value: Any) -> str:
+    """``2026-12-05T10:00:00+08:00`` as ``2026-12-05 10:00`` (the clock the views give)."""
+    return str(value)[:16].replace("T", " ")
 
 
 def cell_text(column: Column, value: Any, lang: str = "zh") -> str:
@@ -75,6 +84,8 @@ def cell_text(column: Column, value: Any, lang: str = "zh") -> str:
         return f"{int(value) / 100:.2f}"
     if column.kind == "float":
         return f"{float(value):.2f}"
+    if column.kind == "time":
+        return _minute(value)
     if isinstance(value, bool):
         return ("是" if value else "否") if lang == "zh" else ("yes" if value else "no")
     return str(value)
@@ -93,6 +104,8 @@ def cell_export(column: Column, value: Any) -> Any:
         return round(int(value) / 100, 2)
     if column.kind == "float":
         return round(float(value), 2)
+    if column.kind == "time":
+        return _minute(value) or None
     if isinstance(value, bool):
         return "是" if value else "否"
     return value
@@ -234,8 +247,8 @@ def timeliness_table(data: Mapping[str, Any] | None, names: Mapping[str, str], l
         *_CITY,
         Column("report", "报表", "Report", "text"),
         Column("status", "状态", "Status", "text"),
-        Column("deadline", "截止时间", "Deadline", "text"),
-        Column("received_at", "接收时间", "Received", "text"),
+        Column("deadline", "截止时间", "Deadline", "time"),
+        Column("received_at", "接收时间", "Received", "time"),
     ]
     i = 0 if lang == "zh" else 1
     rows = [
@@ -245,8 +258,8 @@ def timeliness_table(data: Mapping[str, Any] | None, names: Mapping[str, str], l
             "report": _REPORTS.get(r["report"], (r["report"],) * 2)[i],
             "status": _STATUS[r["status"]][i],
             "status_code": r["status"],
-            "deadline": r["deadline"][:16].replace("T", " "),
-            "received_at": (r["received_at"] or "")[:16].replace("T", " "),
+            "deadline": r["deadline"],
+            "received_at": r["received_at"],
         }
         for r in (data or {}).get("rows", [])
         if r["status"] in ("late", "missing")
@@ -263,7 +276,13 @@ def province_kpi_table(comparison: Mapping[str, Any], lang: str) -> Table:
         Column("denominator", "分母", "Denominator", "int"),
         Column("value", "本期", "This period", "rate"),
         Column("previous", "上期", "Last period", "rate"),
-        Column("change_pp", "变化(百分点)", "Change (points)", "float"),
+        # Rates change in percentage points; overtime_open, a count, in tickets.
+        Column(
+            "change_pp",
+            "变化(百分点;超时未结:件)",
+            "Change (points; overtime open: tickets)",
+            "float",
+        ),
     ]
     now = comparison["province"]["kpis"]
     before = comparison["previous_province_kpis"]
@@ -363,7 +382,7 @@ def revisions_table(data: Mapping[str, Any], lang: str) -> Table:
     cols = [
         Column("revision", "版次", "Revision", "int"),
         Column("seq", "序号", "Seq", "int"),
-        Column("received_at", "接收时间", "Received", "text"),
+        Column("received_at", "接收时间", "Received", "time"),
         Column("approved_by", "审批人", "Approved by", "text"),
         Column("latest", "计入汇总", "Counted", "text"),
         *(_count_col(n) for n in FIELDS),
@@ -401,10 +420,20 @@ def diff_table(diff: Sequence[Mapping[str, Any]], older: int, newer: int, lang: 
     return Table("report_diff", "版次差异", "Changes between revisions", cols, rows)
 
 
-def hotspots_table(data: Mapping[str, Any], names: Mapping[str, str], lang: str) -> Table:
+#: A category's name beside its code (the hub's category tree; "" for a code it lacks).
+_CATEGORY_NAME = Column("category_name", "分类名称", "Category name", "text")
+
+
+def hotspots_table(
+    data: Mapping[str, Any],
+    names: Mapping[str, str],
+    lang: str,
+    categories: Mapping[str, str] | None = None,
+) -> Table:
     cols = [
         *_CITY,
         Column("category", "咨询分类", "Enquiry category", "text"),
+        _CATEGORY_NAME,
         Column("enquiries", "本期咨询", "This period", "int"),
         Column("previous", "上期咨询", "Last period", "int"),
         Column("change", "增量", "Change", "int"),
@@ -412,16 +441,29 @@ def hotspots_table(data: Mapping[str, Any], names: Mapping[str, str], lang: str)
         Column("share", "本市占比", "Share in city", "rate"),
         Column("province_share", "全省占比", "Share in province", "rate"),
     ]
-    rows = [{**r, "city": names.get(r["city_code"], r["city_code"])} for r in data["rows"]]
+    rows = [
+        {
+            **r,
+            "city": names.get(r["city_code"], r["city_code"]),
+            "category_name": (categories or {}).get(r["category"], ""),
+        }
+        for r in data["rows"]
+    ]
     return Table(
         "hotspots", "咨询热点", "Enquiry hot-spots", cols, rows, period_text(data["period"])
     )
 
 
-def warnings_table(data: Mapping[str, Any], names: Mapping[str, str], lang: str) -> Table:
+def warnings_table(
+    data: Mapping[str, Any],
+    names: Mapping[str, str],
+    lang: str,
+    categories: Mapping[str, str] | None = None,
+) -> Table:
     cols = [
         *_CITY,
         Column("category", "分类", "Category", "text"),
+        _CATEGORY_NAME,
         Column("measure", "指标", "Measure", "text"),
         Column("count", "本期", "This period", "int"),
         Column("baseline_mean", "基线均值", "Baseline mean", "float"),
@@ -432,6 +474,7 @@ def warnings_table(data: Mapping[str, Any], names: Mapping[str, str], lang: str)
         {
             **f,
             "city": names.get(f["city_code"], f["city_code"]),
+            "category_name": (categories or {}).get(f["category"], ""),
             "measure": measure[f["measure"]][0 if lang == "zh" else 1],
         }
         for f in data["flags"]
@@ -522,7 +565,10 @@ def qa_table(data: Mapping[str, Any], lang: str) -> Table:
 
 
 def suggestions_table(
-    batches: Sequence[Mapping[str, Any]], names: Mapping[str, str], lang: str
+    batches: Sequence[Mapping[str, Any]],
+    names: Mapping[str, str],
+    lang: str,
+    categories: Mapping[str, str] | None = None,
 ) -> Table:
     cols = [
         *_CITY,
@@ -530,6 +576,7 @@ def suggestions_table(
         Column("batch_number", "批号", "Batch", "int"),
         Column("new", "新", "New", "text"),
         Column("category", "分类", "Category", "text"),
+        _CATEGORY_NAME,
         Column("content", "建议内容", "Suggestion", "text"),
         Column("classified_by", "资料员", "Classified by", "text"),
     ]
@@ -544,6 +591,7 @@ def suggestions_table(
                     "batch_number": b["batch_number"],
                     "new": ("新" if lang == "zh" else "new") if b.get("new") else "",
                     "category": s["category"],
+                    "category_name": (categories or {}).get(s["category"], ""),
                     "content": s["content"],
                     "classified_by": b["classified_by"],
                     "seq": b["seq"],
@@ -560,7 +608,7 @@ def quarantine_table(rows: Sequence[Mapping[str, Any]], names: Mapping[str, str]
         Column("subject", "内容", "Subject", "text"),
         Column("revision", "版次", "Revision", "int"),
         Column("reason", "隔离原因", "Reason", "text"),
-        Column("received_at", "接收时间", "Received", "text"),
+        Column("received_at", "接收时间", "Received", "time"),
     ]
     out = [{**r, "city": names.get(r["city_code"], r["city_code"])} for r in rows]
     return Table("quarantine", "隔离记录", "Quarantined records", cols, out)
@@ -570,7 +618,7 @@ def links_table(rows: Sequence[Mapping[str, Any]], names: Mapping[str, str]) -> 
     cols = [
         *_CITY,
         Column("state", "链路状态", "Link state", "text"),
-        Column("last_contact", "最近联系", "Last contact", "text"),
+        Column("last_contact", "最近联系", "Last contact", "time"),
         Column("acked_seq", "已确认序号", "Acked seq", "int"),
         Column("records", "记录数", "Records", "int"),
         Column("quarantined", "隔离数", "Quarantined", "int"),

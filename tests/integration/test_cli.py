@@ -247,6 +247,20 @@ def test_demo_shows_the_whole_federation(tmp_path: Path):
     assert {"suggestion_batch", "notice_receipt", "statistics_report", "escalation"} <= kinds
 
 
+@pytest.mark.parametrize(("lang", "name"), [("zh", "督查演示"), ("en", "Demo supervisor")])
+def test_demo_supervisor_is_named_in_the_demos_language(
+    tmp_path: Path, lang: str, name: str
+) -> None:
+    """The supervisor the demo prints a login for; a reused work directory keeps it."""
+    from sync.demo import DEMO_SUPERVISOR, _demo_supervisor
+
+    url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
+    for _ in range(2):  # the second start of a reused work directory finds it taken
+        _demo_supervisor(dict(os.environ), url, lang)
+    listed = fedsync("hub", "staff", "list", "--database-url", url).stdout.split()
+    assert listed == [DEMO_SUPERVISOR, "supervisor", "active", *name.split()]
+
+
 def test_output_cut_short_by_its_reader_is_no_traceback(tmp_path: Path):
     # `fedsync hub status | head -3`: the reader closes the pipe after a few lines.
     url = f"sqlite:///{tmp_path / 'hub.sqlite'}"

@@ -305,3 +305,16 @@ def test_a_resolved_case_is_resolved_again_only_with_force(hub: Any, tmp_path: P
         "补充说明",
         second.seq,
     )
+
+
+def test_demo_desk_names_categories_from_the_packaged_tree(tmp_path: Path) -> None:
+    """Without --categories the demo desk names a category as the cities' packaged tree does;
+    with a CSV, as that file does."""
+    from province_hub.demo_desk import _category_names
+
+    assert _category_names("")["BILL.DISPUTE"] == ("话费争议", "Disputed charges")
+    own = tmp_path / "categories.csv"
+    own.write_text(
+        "code,parent,name_zh,name_en,complaint_limit_workdays\nX,,自定义,Custom,5\n", "utf-8"
+    )
+    assert _category_names(str(own)) == {"X": ("自定义", "Custom")}

@@ -151,6 +151,17 @@ def test_trend_and_comparison_rank_cities_on_summed_counts(hub: Federation) -> N
     assert [p["cities_reporting"] for p in t["province"]] == [0, 2, 1, 2]
     assert [None if x is None else x["rate"] for x in t["cities"][A]] == [None, 0.5, 0.6, 1.0]
     assert t["cities"][B][2] is None  # missing, not 0
+    # A count KPI of a period nobody reported is missing too, not a count of 0.
+    open_overtime = consolidation.trend(
+        hub.engine,
+        kpi_name="overtime_open",
+        period_kind="month",
+        last_start=months[2],
+        count=4,
+        roster=ROSTER,
+    )
+    assert open_overtime["province"][0]["numerator"] is None
+    assert all(p["numerator"] is not None for p in open_overtime["province"][1:])
     # Province rate is summed numerators over summed denominators, not a mean of rates.
     cmp = consolidation.comparison(hub.engine, period_kind="month", start=months[0], roster=ROSTER)
     rows = {r["city_code"]: r for r in cmp["rows"]}
@@ -180,6 +191,11 @@ def test_a_zero_denominator_gives_a_null_rate(hub: Federation) -> None:
     assert kpis["satisfaction_rate"]["rate"] is None
     assert kpis["qa_pass_rate"] == {"numerator": 0, "denominator": 0, "rate": None}
     assert f["cities"][0]["kpis"]["qa_pass_rate"] is None  # no QA report: not a 0 % pass rate
+    assert kpis["overtime_open"]["numerator"] is not None  # a count where a city reported
+    # A week nobody reported: its open overtime count is missing, not 0.
+    empty = consolidation.figures(hub.engine, period_kind="week", start="2026-11-09", roster=ROSTER)
+    assert empty["province"]["cities_reporting"] == 0
+    assert empty["province"]["kpis"]["overtime_open"]["numerator"] is None
 
 
 def test_enquiry_hotspots_and_early_warning_show_their_numbers(hub: Federation) -> None:

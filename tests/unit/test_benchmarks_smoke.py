@@ -100,6 +100,45 @@ def test_ingest_attribution_run_lands_no_figures(capsys: Any) -> None:
     assert summary["without"] == ["figures"]
 
 
+def test_ingest_benchmark_all_compares_reports_with_both_batch_sizes(capsys: Any) -> None:
+    """``--bodies all``: one-suggestion batches, a day's batches, reports; both shares."""
+    from benchmarks import ingest
+
+    argv = ["--engine", "sqlite", "--cities", "1", "--per-city", "20", "--bodies", "all"]
+    summary = _run(ingest.main, [*argv, "--fill-workers", "1", "--json"], capsys)
+    assert [summary[k]["bodies"] for k in ("suggestions", "daily_suggestions", "statistics")] == [
+        "suggestions",
+        "daily-suggestions",
+        "statistics",
+    ]
+    assert summary["daily_suggestions"]["envelopes"] == 20
+    assert summary["daily_suggestions"]["figure_rows"] == 0
+    assert summary["statistics"]["figure_rows"] == 20
+    assert summary["statistics_vs_suggestions"] > 0
+    assert summary["statistics_vs_daily_suggestions"] > 0
+
+
+def test_daily_suggestion_batches_match_their_reports_and_keep_the_rules() -> None:
+    """A day's batch carries one suggestion per suggestion its day's report counts."""
+    from datetime import date
+
+    from benchmarks.ingest import daily_suggestions_body, statistics_body
+    from sync.validation import broken_rule
+
+    for number in range(1, 30):
+        batch = daily_suggestions_body("620100", number, "2026-11-26")
+        report = statistics_body("620100", number, "2026-11-26")
+        assert broken_rule("suggestion_batch", batch, today=date(2026, 11, 27)) is None
+        assert batch.batch_date == report.period.start
+        assert len(batch.suggestions) == report.suggestions_received
+        counted = {s.key: s.suggestions for s in report.by_category if s.suggestions}
+        filed: dict[str, int] = {}
+        for suggestion in batch.suggestions:
+            filed[suggestion.category] = filed.get(suggestion.category, 0) + 1
+        assert filed == counted
+        assert len({s.ticket_id for s in batch.suggestions}) == len(batch.suggestions)
+
+
 def test_statistics_bodies_keep_the_hubs_rules() -> None:
     from datetime import date
 

@@ -11,7 +11,6 @@ import pytest
 from city_node import domain as d
 from city_node import rules
 from city_node.calendar import WorkCalendar
-from city_node.categories import CategoryError, CategoryTree, UnknownCategory
 from city_node.domain import (
     Action,
     Channel,
@@ -25,6 +24,7 @@ from city_node.domain import (
     Ticket,
     TicketKind,
 )
+from sync.categories import CategoryError, CategoryTree, UnknownCategory
 
 SH = ZoneInfo("Asia/Shanghai")
 CAL = WorkCalendar()

@@ -1453,21 +1453,32 @@ class Rejection(_message.Message):
     SEQ_FIELD_NUMBER: _builtins.int
     BODY_KIND_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    EPOCH_FIELD_NUMBER: _builtins.int
+    CONTENT_DIGEST_FIELD_NUMBER: _builtins.int
     seq: _builtins.int
     """The quarantined envelope's seq and kind ("statistics_report"...)."""
     body_kind: _builtins.str
     reason: _builtins.str
     """Why it was quarantined, naming the field."""
+    epoch: _builtins.str
+    """The quarantined envelope's epoch and content digest (schema 1.2): with the seq they name
+    that one envelope, so a city files a rejection once however often a hub restored from
+    an older backup quarantines it again, and tells the envelopes of its own store from
+    those of a store it was restored in place of. Empty from an older hub.
+    """
+    content_digest: _builtins.bytes
     def __init__(
         self,
         *,
         seq: _builtins.int = ...,
         body_kind: _builtins.str = ...,
         reason: _builtins.str = ...,
+        epoch: _builtins.str = ...,
+        content_digest: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body_kind", b"body_kind", "reason", b"reason", "seq", b"seq"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body_kind", b"body_kind", "content_digest", b"content_digest", "epoch", b"epoch", "reason", b"reason", "seq", b"seq"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

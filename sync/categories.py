@@ -60,7 +60,7 @@ class CategoryTree:
     def load(cls, path: Path | None = None) -> CategoryTree:
         """Load a category CSV; ``None`` means the packaged telecom default."""
         if path is None:
-            text = resources.files("city_node").joinpath(PACKAGED_FILE).read_text("utf-8")
+            text = resources.files("sync").joinpath(PACKAGED_FILE).read_text("utf-8")
             source = "packaged categories-telecom.csv"
         else:
             try:

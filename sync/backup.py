@@ -1,0 +1,108 @@
+"""``fedsync hub backup`` and ``fedsync city backup``: a consistent copy of a running store.
+
+SQLite: the online backup API copies the store in one step, inside one read transaction, so
+the copy is the store as of one commit even while the node keeps writing (WAL readers do not
+block writers). The copy holds what the store holds (customers' phones and names, password
+hashes): it is created 0600, never over an existing file, and checked before it is called
+done. PostgreSQL has its own tools for that (``pg_dump``, base backups with WAL archiving);
+a copy made here would be neither better nor what a database administrator expects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from sync.filemodes import PRIVATE_FILE
+
+
+class BackupError(ValueError):
+    """The backup cannot be made; the message says what to correct."""
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    source: Path
+    target: Path
+    size_bytes: int
+
+
+def _sqlite_source(database_url: str) -> Path:
+    try:
+        url = make_url(database_url)
+    except ArgumentError:
+        raise BackupError("database_url: not a database URL") from None
+    backend = url.get_backend_name()
+    if backend == "postgresql":
+        raise BackupError(
+            f"the store is PostgreSQL (database {url.database!r}): back it up with PostgreSQL's "
+            "own tools, e.g. pg_dump --format=custom --file FILE DATABASE (or base backups "
+            "with WAL archiving); this command copies SQLite stores"
+        )
+    if backend != "sqlite":
+        raise BackupError(f"database_url: {backend!r} stores cannot be backed up here")
+    if not url.database or url.database == ":memory:":
+        raise BackupError("database_url: an in-memory SQLite store has nothing to back up")
+    source = Path(url.database)
+    if not source.is_file():
+        raise BackupError(f"the store {source} does not exist (check --database-url / --code)")
+    return source
+
+
+def _check_target(target: Path, source: Path) -> None:
+    if str(target).strip() == "":
+        raise BackupError("--to: name the file to write")
+    if target.is_dir():
+        raise BackupError(f"--to {target}: is a folder; name a file in it")
+    if target.exists() or target.is_symlink():
+        raise BackupError(f"--to {target}: exists already; a backup never overwrites a file")
+    if not target.parent.is_dir():
+        raise BackupError(f"--to {target}: the folder {target.parent} does not exist")
+    if target.resolve() == source.resolve():
+        raise BackupError(f"--to {target}: is the store itself")
+
+
+def backup_sqlite(database_url: str, target: Path) -> BackupResult:
+    """Copy the SQLite store of ``database_url`` to ``target`` (new file, mode 0600)."""
+    source = _sqlite_source(database_url)
+    _check_target(target, source)
+    try:
+        # O_EXCL: a file created meanwhile is not overwritten either. The mode is set again
+        # after, as the umask may have cut it (never widened: 0600 is the most it gets).
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
+    except FileExistsError:
+        raise BackupError(
+            f"--to {target}: exists already; a backup never overwrites a file"
+        ) from None
+    except OSError as exc:
+        raise BackupError(f"--to {target}: cannot be created ({exc.strerror})") from None
+    os.chmod(target, PRIVATE_FILE)
+    done = False
+    try:
+        # Read-only: a backup must not create a store where none was, nor write to one.
+        with (
+            contextlib.closing(
+                sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+            ) as src,
+            contextlib.closing(sqlite3.connect(target)) as dst,
+        ):
+            src.backup(dst)  # every page in one step: one read transaction, one commit's view
+            # One self-contained file: no -wal beside it to copy or forget.
+            dst.execute("PRAGMA journal_mode=DELETE")
+            problem = dst.execute("PRAGMA quick_check").fetchone()[0]
+            if problem != "ok":
+                raise BackupError(f"the copy in {target} failed its check: {problem}")
+        done = True
+    except sqlite3.DatabaseError as exc:
+        raise BackupError(f"the store {source} could not be copied: {exc}") from None
+    finally:
+        if not done:
+            with contextlib.suppress(OSError):
+                target.unlink()
+    return BackupResult(source=source, target=target, size_bytes=target.stat().st_size)
