@@ -351,6 +351,10 @@ def test_bad_input_exits_2_with_a_message(capsys, monkeypatch, city: list[str]):
         ),
         (["city", "report", "approve", "--id", "7", "--as", "gone", *city], "inactive"),
         (["city", "simulate", "--days", "0", *city], "--days 0"),
+        (["city", "simulate", "--days", "1", "--scale", "nan", *city], "scale must be above 0"),
+        (["city", "simulate", "--days", "1", "--scale", "-1", *city], "scale must be above 0"),
+        # Refused before a ticket is written (it wrote 1753's tickets, then failed on a report).
+        (["city", "simulate", "--days", "100000", *city], "days 100000: the history would"),
         (
             [
                 "city",
