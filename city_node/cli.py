@@ -19,6 +19,7 @@ from city_node.cli_work import (
     city_engine,
     city_settings,
     staff_actor,
+    terminal_safe,
 )
 from city_node.context import CityError
 from city_node.settings import CitySettings
@@ -73,7 +74,9 @@ def _city_inbox(args: argparse.Namespace) -> int:
         )
         # The province's answer to an objection names the notice it answers.
         link = f" (re #{row.reply_to_seq})" if row.reply_to_seq else ""
-        print(f"{row.notice_seq:>6} {row.kind:<22} {row.priority:<7} {marks:<3} {row.title}{link}")
+        line = f"{row.notice_seq:>6} {row.kind:<22} {row.priority:<7} {marks:<3} {row.title}{link}"
+        # A title is the province's text: shown, never allowed to drive the terminal.
+        print(terminal_safe(line))
     return 0
 
 
@@ -185,7 +188,14 @@ def add_commands(tiers: SubParsers) -> None:
     receipt.add_argument("--notice", type=int, required=True, help="the notice's seq")
     receipt.add_argument("--action", required=True, choices=[a.value for a in ReceiptAction])
     receipt.add_argument("--note", default="", help="what was done / the objection's reason")
-    receipt.add_argument("--actor", required=True, help="staff id of who acts")
+    receipt.add_argument(
+        "--actor",
+        "--as",
+        dest="actor",
+        required=True,
+        metavar="STAFF_ID",
+        help="staff id of who acts (a center leader); --as as in the other commands",
+    )
     receipt.set_defaults(_handler=_city_receipt)
     rebase = city_sub.add_parser(
         "rebase", help="after a sequence conflict: continue after the hub's mark"

@@ -13,7 +13,7 @@ from typing import Any
 
 from city_node.context import CityError
 from city_node.domain import Action, Satisfaction
-from sync.limits import MAX_STEP_NOTE_CHARS
+from sync.limits import MAX_STEP_NOTE_CHARS, text_problem
 
 MAX_EXTENSION_DAYS = 60
 MAX_NOTE = MAX_STEP_NOTE_CHARS
@@ -36,6 +36,9 @@ def check_text(value: str, field: str, *, required: bool = False, limit: int = M
         raise CityError(f"{field} is required")
     if len(value) > limit:
         raise CityError(f"{field} is {len(value)} characters; at most {limit}")
+    problem = text_problem(value)
+    if problem:
+        raise CityError(f"{field}: contains {problem}; such characters are refused")
     return value
 
 

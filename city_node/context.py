@@ -21,7 +21,7 @@ from city_node.errors import CityError as CityError
 from city_node.errors import Conflict as Conflict
 from city_node.errors import NotFound as NotFound
 from sync.categories import CategoryTree
-from sync.limits import INT64_MAX, LimitExceeded, check_note, id_in_range
+from sync.limits import INT64_MAX, LimitExceeded, check_note, id_in_range, text_problem
 from sync.periods import DEFAULT_TIMEZONE
 
 
@@ -39,9 +39,13 @@ def existing_id(value: int, what: str) -> int:
 def check_city_note(value: str, field: str) -> str:
     """``value`` if it fits the federation's note limit (``sync.limits``), else ``CityError``."""
     try:
-        return check_note(value, field)
+        checked = check_note(value, field)
     except LimitExceeded as exc:
         raise CityError(str(exc)) from None
+    problem = text_problem(checked)
+    if problem:
+        raise CityError(f"{field}: contains {problem}; such characters are refused")
+    return checked
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,6 +104,18 @@ class CitySettings:
         check_database_url(self.database_url)
         if self.batch_size < 1:
             raise ConfigError("batch_size must be at least 1")
+        # Seconds that time the link and the console: a negative or NaN one would spin or
+        # crash the loop that waits on it, so each is refused here, naming it.
+        for name in ("backoff_initial", "backoff_max", "heartbeat_seconds", "http_busy_timeout"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"{name} {value}: give a number of seconds above 0")
+        if self.backoff_max < self.backoff_initial:
+            raise ConfigError(
+                f"backoff_max {self.backoff_max} is below backoff_initial {self.backoff_initial}"
+            )
+        if self.retention_days < 0:
+            raise ConfigError(f"retention_days {self.retention_days}: give 0 or more days")
         if self.repeat_window_days < 1:
             raise ConfigError("repeat_window_days must be at least 1")
         if not 0 < self.qa_sample_rate <= 1:

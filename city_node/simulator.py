@@ -37,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import logging
+import math
 import random
 from collections import deque
 from collections.abc import Sequence
@@ -86,9 +87,12 @@ from city_node.simulator_mix import (
     staff_plan,
 )
 from city_node.tickets import Intake, NewTicket
+from sync.limits import report_date_problem
 from sync.vocabulary import PeriodKind, ReportKind
 
 log = logging.getLogger(__name__)
+#: Largest volume multiplier a simulated history takes (100x is far beyond any city).
+MAX_SCALE = 100.0
 
 #: When the back office works in a backfilled day (local time).
 MORNING, EVENING = time(9, 0), time(18, 30)
@@ -486,9 +490,15 @@ def backfill(
     """
     if days < 1:
         raise CityError(f"days must be 1 or more, got {days}")
+    if not (isinstance(scale, int | float) and math.isfinite(scale) and 0 < scale <= MAX_SCALE):
+        raise CityError(f"scale must be above 0 and at most {MAX_SCALE}, got {scale}")
     moment = now or ctx.now()
     if moment.tzinfo is None:
         raise CityError("now must be timezone-aware")
+    # Checked before anything is written: the history's reports must fall in their years.
+    problem = report_date_problem((moment - timedelta(days=days)).astimezone(ctx.zone).date())
+    if problem:
+        raise CityError(f"days {days}: the history would begin too early ({problem})")
     claim_demo_store(ctx)
     sim = Simulator(ctx, seed=seed, scale=scale, population=population, lang=lang)
     sim.ensure_staff()

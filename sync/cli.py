@@ -199,6 +199,13 @@ def _database_unreachable(exc: BaseException) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
+    for word in words:
+        # Bytes that are not UTF-8 reach Python as lone surrogates (surrogateescape): no store
+        # or message can hold them, so they are refused here, before anything is opened.
+        if any(0xD800 <= ord(ch) <= 0xDFFF for ch in word):
+            shown = word.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            print(f"fedsync: error: argument {shown!r} is not valid UTF-8 text", file=sys.stderr)
+            return 2
     # The demo runs for hours next to the federation it starts: it need not carry the
     # tiers' command modules (SQLAlchemy, Alembic: ~40 MB).
     parser = build_parser(tiers_too=words[:1] != ["demo"])

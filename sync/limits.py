@@ -98,3 +98,20 @@ def staff_name_problem(name: str, field: str = "name") -> str | None:
         if unicodedata.category(ch) in ("Cc", "Cs"):
             return f"{field}: contains U+{ord(ch):04X}; control characters are refused"
     return None
+
+
+#: Control characters a free text may hold (multi-line notes and complaints).
+TEXT_CONTROLS = frozenset("\t\n\r")
+
+
+def text_problem(value: str, *, allow: frozenset[str] = TEXT_CONTROLS) -> str | None:
+    """Why ``value`` is not acceptable text (a control character or a lone surrogate), or
+    None. ``allow`` lists the control characters that may appear. The consoles' edge refuses
+    such text in every request; the city's services refuse it too, whichever edge calls."""
+    for ch in value:
+        category = unicodedata.category(ch)
+        if category == "Cs":
+            return f"a lone surrogate (U+{ord(ch):04X})"
+        if category == "Cc" and ch not in allow:
+            return f"a control character (U+{ord(ch):04X})"
+    return None

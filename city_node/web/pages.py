@@ -327,10 +327,15 @@ def _model(model: type[models.RequestModel], **values: Any) -> Any:
     try:
         return model(**values)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
-        raise CityError(problems) from None
+        raise CityError("; ".join(_problem(e) for e in exc.errors())) from None
+
+
+def _problem(error: Any) -> str:
+    """One refused form value as the API says it: ``field: why``; a rule over the whole form
+    (no field) is just its sentence, without pydantic's "Value error," prefix."""
+    where = ".".join(str(p) for p in error["loc"])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
 
 
 @router.get("/tickets/{ticket_id}", response_class=HTMLResponse)

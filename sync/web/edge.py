@@ -20,7 +20,6 @@ import binascii
 import json
 import logging
 import traceback
-import unicodedata
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -30,10 +29,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sync.limits import TEXT_CONTROLS, text_problem
+
 log = logging.getLogger("fedsync.web")
 
 #: Control characters a free text may hold (multi-line notes and complaints).
-_TEXT_CONTROLS = frozenset("\t\n\r")
+_TEXT_CONTROLS = TEXT_CONTROLS
 #: Seconds a client is told to wait when the store is busy.
 RETRY_AFTER_SECONDS = 2
 
@@ -42,18 +43,6 @@ ErrorAnswer = Callable[[Request, int, str], Awaitable[Response]]
 
 class BadText(ValueError):
     """Text with a control character or a lone surrogate; the message says where."""
-
-
-def text_problem(value: str, *, allow: frozenset[str] = _TEXT_CONTROLS) -> str | None:
-    """Why ``value`` is not acceptable text (a control character or a lone surrogate), or
-    None. ``allow`` lists the control characters that may appear."""
-    for ch in value:
-        category = unicodedata.category(ch)
-        if category == "Cs":
-            return f"a lone surrogate (U+{ord(ch):04X})"
-        if category == "Cc" and ch not in allow:
-            return f"a control character (U+{ord(ch):04X})"
-    return None
 
 
 def _strings(value: Any, where: str) -> Iterator[tuple[str, str]]:

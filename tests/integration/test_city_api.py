@@ -197,6 +197,17 @@ def test_form_post_without_csrf_is_refused_and_stores_nothing(console: Console) 
 # --- tickets -----------------------------------------------------------------------------------
 
 
+def test_a_refused_form_says_why_in_plain_words(console: Console) -> None:
+    with console.browser("senior") as c:
+        token = csrf_of(c.get("/tickets/new").text)
+        form = new_ticket(branch="Chengguan")  # a branch, but no dispatch
+        refused = c.post("/tickets", data={"csrf_token": token, **form})
+        assert refused.status_code == 422
+        message = re.search(r'id="error-message">([^<]*)<', refused.text)
+        assert message and message.group(1) == "branch is only for then=dispatch", refused.text
+    assert ticket_count(console) == 0
+
+
 def act(client: httpx.Client, ticket_id: int, action: str, **fields: Any) -> httpx.Response:
     return client.post(f"/api/v1/tickets/{ticket_id}/actions", json={"action": action, **fields})
 

@@ -289,6 +289,22 @@ def test_suggestions_are_listed_classified_and_sent(capsys, monkeypatch, city: l
     assert code == 2 and "already sent" in err
 
 
+def test_inbox_shows_titles_safely_and_receipt_takes_as(capsys, monkeypatch, city: list[str]):
+    add_staff(capsys, monkeypatch, city, "lead", "leader")
+    notice = pb.Notice(seq=4, kind=pb.TASK, title="clear\x1b[2Jscreen", body="b")
+    notice.created_at.GetCurrentTime()
+    engine = make_engine(city[-1])
+    city_services.accept_notice(engine, notice)
+    engine.dispose()
+    shown = ok(capsys, "city", "inbox", *city)
+    assert "clear\\x1b[2Jscreen" in shown and "\x1b" not in shown
+    queued = ok(
+        capsys, "city", "receipt", "--notice", "4", "--action", "read", "--as", "lead", *city
+    )
+    assert "receipt queued" in queued
+    assert " R " in ok(capsys, "city", "inbox", *city)
+
+
 def test_bad_input_exits_2_with_a_message(capsys, monkeypatch, city: list[str]):
     add_staff(capsys, monkeypatch, city, "op-j", "operator_junior")
     add_staff(capsys, monkeypatch, city, "gone", "leader")
@@ -335,6 +351,10 @@ def test_bad_input_exits_2_with_a_message(capsys, monkeypatch, city: list[str]):
         ),
         (["city", "report", "approve", "--id", "7", "--as", "gone", *city], "inactive"),
         (["city", "simulate", "--days", "0", *city], "--days 0"),
+        (["city", "simulate", "--days", "1", "--scale", "nan", *city], "scale must be above 0"),
+        (["city", "simulate", "--days", "1", "--scale", "-1", *city], "scale must be above 0"),
+        # Refused before a ticket is written (it wrote 1753's tickets, then failed on a report).
+        (["city", "simulate", "--days", "100000", *city], "days 100000: the history would"),
         (
             [
                 "city",
@@ -366,6 +386,15 @@ def test_bad_input_exits_2_with_a_message(capsys, monkeypatch, city: list[str]):
             "days is only for action=request_extension",
         )
     )
+    # Text no person types is refused as the console refuses it, naming the field; bytes that
+    # are not UTF-8 (a lone surrogate in argv) before anything is opened.
+    ok_ticket = [*register, "--as", "op-j", "--category", "NET.BROADBAND"]
+    for text, message in (
+        ("clear \x1b[2J screen", "content: contains a control character (U+001B)"),
+        ("bell \x07", "content: contains a control character (U+0007)"),
+        ("bad \udcff byte", "is not valid UTF-8 text"),
+    ):
+        cases.append(([*ok_ticket, "--content", text], message))
     add = ["city", "staff", "add", "--id", "op-x", "--role", "leader", "--password", "long-enough"]
     for name, why in (("", "empty"), ("   ", "empty"), ("王\x1b[2J", "U+001B"), ("a\nb", "U+000A")):
         cases.append(([*add, "--name", name, *city], "name: "))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import stat
 import traceback
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +21,14 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, StatementError
 
-from city_node import tickets
+from city_node import domain, tickets
 from city_node.app import build
-from city_node.context import Actor, make_context
-from city_node.domain import Role
+from city_node.context import Actor, CityError, make_context
+from city_node.domain import Channel, CustomerTier, Role, TicketKind
 from city_node.services import open_store
 from city_node.store import create_schema
-from sync.db import make_engine
+from city_node.ticket_store import insert_tickets
+from sync.db import UnitOfWork, make_engine
 from tests.conftest import DatabaseFactory
 
 PHONE = "13912345678"
@@ -73,12 +75,37 @@ def test_a_nul_character_in_a_ticket_does_not_leak_the_customer(
     create_schema(engine)
     open_store(engine, "620100")
     ctx = make_context(engine, "620100")
+    actor = Actor("op-1", Role.OPERATOR_JUNIOR)
     new = tickets.NewTicket(
         "complaint", "NET.BROADBAND", "phone", PHONE, NAME, "ordinary", "a\x00b"
     )
+    # The service refuses the NUL itself, naming the field, before any statement...
+    with pytest.raises(CityError, match=r"content: contains a control character \(U\+0000\)"):
+        tickets.register(ctx, actor, new)
+    # ...and a statement the database refuses all the same (a ticket written past the
+    # service's checks) does not show the customer either.
+    ticket = domain.register(
+        ticket_id=0,
+        kind=TicketKind.COMPLAINT,
+        category="NET.BROADBAND",
+        channel=Channel.PHONE,
+        customer_phone=PHONE,
+        customer_name=NAME,
+        tier=CustomerTier.ORDINARY,
+        content="a\x00b",
+        registered_at=datetime.now(UTC),
+        actor=actor.id,
+        role=actor.role,
+        categories=ctx.categories,
+        calendar=ctx.calendar,
+    )
     try:
-        with caplog.at_level(logging.DEBUG), pytest.raises(StatementError) as refused:
-            tickets.register(ctx, Actor("op-1", Role.OPERATOR_JUNIOR), new)
+        with (
+            caplog.at_level(logging.DEBUG),
+            pytest.raises(StatementError) as refused,
+            UnitOfWork(engine) as uow,
+        ):
+            insert_tickets(uow.conn, actor, [ticket], [False])
     finally:
         engine.dispose()
         factory.drop_all()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -61,6 +62,16 @@ def test_bad_settings_are_refused(tmp_path: Path) -> None:
         CitySettings(code="620100", qa_sample_rate=0)
     with pytest.raises(ConfigError, match="repeat_window_days"):
         CitySettings(code="620100", repeat_window_days=0)
+    # The link's and the console's seconds: a negative or NaN one would spin or crash a loop.
+    for name in ("backoff_initial", "backoff_max", "heartbeat_seconds", "http_busy_timeout"):
+        for bad in (0.0, -1.0, float("nan"), float("inf")):
+            with pytest.raises(ConfigError, match=f"^{name} .*above 0"):
+                values: dict[str, Any] = {name: bad}
+                CitySettings(code="620100", **values)
+    with pytest.raises(ConfigError, match=r"backoff_max 0\.1 is below backoff_initial 0\.5"):
+        CitySettings(code="620100", backoff_max=0.1)
+    with pytest.raises(ConfigError, match="retention_days -1"):
+        CitySettings(code="620100", retention_days=-1)
     missing = CitySettings(code="620100", holidays_file=tmp_path / "nope.txt")
     with pytest.raises(ConfigError, match=r"nope\.txt"):
         context_for(missing, make_engine(f"sqlite:///{tmp_path / 'c.sqlite'}"))
