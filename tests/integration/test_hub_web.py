@@ -620,7 +620,7 @@ def test_exports_carry_period_time_chinese_headers_and_the_same_numbers(live: Li
     assert "attachment" in as_csv.headers["content-disposition"]
     preamble, rows = _csv_table(as_csv.content)
     flat = [cell for r in preamble for cell in r]
-    assert "统计周期" in flat and any("2026-11-01" in cell for cell in flat)
+    assert "统计周期" in flat and "月 2026-11-01 至 2026-11-30" in flat
     assert "生成时间" in flat and "2026-12-05 10:00:00 北京时间 UTC+8" in flat
     expected = {r["city_code"]: r for r in comp["rows"]}
     assert [r["地市代码"] for r in rows] == CODES
