@@ -14,6 +14,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 
 from province_hub.web.tables import Table, cell_export
+from sync.zones import zone_label
 
 Format = Literal["csv", "xlsx"]
 MEDIA_TYPES: dict[str, str] = {
@@ -40,11 +41,20 @@ def _csv_text(value: Any) -> Any:
     return "'" + value if _formula_like(value) else value
 
 
+def _generated(moment: datetime) -> str:
+    """When the file was made, on the federation's clock and naming it as every time a
+    person reads at the hub does (``2026-12-05 10:00:00 北京时间 UTC+8``; ``CST`` said
+    nothing a reader could be sure of: it is also a North American zone)."""
+    zone = getattr(moment.tzinfo, "key", None)
+    shown = moment.strftime("%Y-%m-%d %H:%M:%S")
+    return f"{shown} {zone_label(zone, 'zh', moment)}" if zone else f"{shown} {moment:%Z}".strip()
+
+
 def _preamble(table: Table, generated_at: datetime) -> list[list[Any]]:
     return [
         ["报表", table.title_zh],
         ["统计周期", table.period or "-"],
-        ["生成时间", generated_at.strftime("%Y-%m-%d %H:%M:%S %Z").strip()],
+        ["生成时间", _generated(generated_at)],
     ]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any, Literal
 
 from province_hub.consolidation import HIGHER_IS_BETTER, KPI_DEFINITIONS
@@ -168,8 +169,16 @@ def _count_col(name: str) -> Column:
     return Column(name, zh, en, "int")
 
 
+#: A period kind as the Chinese export names it.
+_PERIOD_ZH = {"day": "日", "week": "周", "month": "月", "quarter": "季", "year": "年"}
+
+
 def period_text(period: Mapping[str, str]) -> str:
-    return f"{period['kind']} {period['start']} – {period['end']} (end exclusive)"
+    """The export's period line, in Chinese like the rest of the file, first and last day
+    included: ``月 2026-11-01 至 2026-11-30``."""
+    last = date.fromisoformat(str(period["end"])) - timedelta(days=1)
+    kind = _PERIOD_ZH.get(period["kind"], period["kind"])
+    return f"{kind} {period['start']} 至 {last.isoformat()}"
 
 
 def city_name(entry: Mapping[str, Any], lang: str) -> str:

@@ -7,6 +7,8 @@
   of them in the path, the query and the HTTP Basic account name) and lone surrogates are
   refused with 422 naming where they were: such text is never a person's input, and NUL
   makes PostgreSQL fail;
+- a ``?lang=`` naming no language the console speaks is refused with 422 naming ``lang``
+  (the page would otherwise come back in another language, saying nothing);
 - an exception nothing else handled becomes a 500 ``{"detail": ..., "error_id": ...}`` (an
   error page for pages), logged with its id, type and traceback lines but no message or
   request data (messages can quote customers' data); a SQLite store still locked after the
@@ -30,6 +32,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sync.limits import TEXT_CONTROLS, text_problem
+from sync.web.i18n import LANGS, pick_lang
 
 log = logging.getLogger("fedsync.web")
 
@@ -97,6 +100,16 @@ def check_request_text(scope: Scope, body: bytes) -> None:
             ((f"body.{k}", k + v) for k, v in parse_qsl(form, keep_blank_values=True)),
             _TEXT_CONTROLS,
         )
+
+
+def lang_problem(scope: Scope) -> str | None:
+    """Why the request's ``?lang=`` is refused (it names no language of the consoles), or
+    None (none given, or a good one)."""
+    query = scope.get("query_string", b"").decode("utf-8", "replace")
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key == "lang" and pick_lang(value) is None:
+            return f"lang {value[:20]!r} is not one of: {', '.join(LANGS)}"
+    return None
 
 
 def _is_locked(exc: BaseException) -> bool:
@@ -168,6 +181,10 @@ class EdgeGuard:
             check_request_text(scope, body)
         except BadText as exc:
             await self._answer(scope, _empty, send, 422, str(exc))
+            return
+        refused = lang_problem(scope)
+        if refused:
+            await self._answer(scope, _empty, send, 422, refused)
             return
 
         replayed = False

@@ -627,6 +627,11 @@ def test_pages_render_in_both_languages(console: Console) -> None:
         reports_en = c.get("/reports", params={"lang": "en"}).text
         assert "Approve and send" in reports_en and "complaints_received" in reports_en
         assert "批准并上报" in c.get("/reports", params={"lang": "zh"}).text
+        # A language the console does not speak is named, not answered in another one; the
+        # page says so in the language kept in the cookie.
+        refused = c.get("/reports", params={"lang": "fr"})
+        assert refused.status_code == 422 and "lang &#39;fr&#39;" in refused.text
+        assert 'lang="zh-CN"' in refused.text
 
 
 def test_every_template_label_has_both_languages() -> None:

@@ -294,6 +294,7 @@ BAD: list[tuple[str, dict[str, str | list[str]], str]] = [
     ("/api/v1/export/comparison", {"format": "pdf"}, "format"),
     ("/api/v1/export/figures", {"sort": "shoe_size"}, "sort"),
     ("/api/v1/export/nothing", {}, "view"),
+    ("/api/v1/figures", {"lang": "fr"}, "lang"),
     ("/api/v1/export/figures", {"city": "999999"}, "city"),
     ("/api/v1/export/qa", {"cities": ["999999"]}, "cities"),
 ]
@@ -313,6 +314,9 @@ def test_bad_query_values_are_refused_naming_the_parameter(live: Live) -> None:
         assert page.status_code == 422 and "sort" in page.text
         page = b.get("/comparison", params={"order": "sideways"})
         assert page.status_code == 422 and "order" in page.text
+        for lang in ("fr", "", "EN"):
+            page = b.get("/overview", params={"lang": lang})
+            assert page.status_code == 422 and "lang" in page.text, lang
         page = b.get("/trends", params={"period": "year", "last": "2026-11-01"})
         assert page.status_code == 422 and "last 2026-11-01" in page.text
     assert _counts(live.engine) == before
@@ -616,8 +620,8 @@ def test_exports_carry_period_time_chinese_headers_and_the_same_numbers(live: Li
     assert "attachment" in as_csv.headers["content-disposition"]
     preamble, rows = _csv_table(as_csv.content)
     flat = [cell for r in preamble for cell in r]
-    assert "统计周期" in flat and any("2026-11-01" in cell for cell in flat)
-    assert "生成时间" in flat and any("2026-12-05 10:00" in cell for cell in flat)
+    assert "统计周期" in flat and "月 2026-11-01 至 2026-11-30" in flat
+    assert "生成时间" in flat and "2026-12-05 10:00:00 北京时间 UTC+8" in flat
     expected = {r["city_code"]: r for r in comp["rows"]}
     assert [r["地市代码"] for r in rows] == CODES
     for r in rows:
