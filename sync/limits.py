@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import date
+from typing import Any
+
+from sync.refusals import COMMON
 
 #: Longest free text in a record (a receipt's or a decision's note, a reason, a content).
 MAX_TEXT_CHARS = 20_000
@@ -86,15 +89,22 @@ def id_in_range(value: int) -> bool:
     return 1 <= value <= INT64_MAX
 
 
-def staff_name_problem(name: str, field: str = "name") -> str | None:
-    """What is wrong with a staff member's name (None: nothing): it is required, at most
+def staff_name_refusal(name: str) -> tuple[str, dict[str, Any]] | None:
+    """What is wrong with a staff member's name, as a refusal code of
+    :data:`sync.refusals.COMMON` and its values (None: nothing): it is required, at most
     :data:`MAX_STAFF_NAME_CHARS` characters, with no control character nor lone surrogate
     (a name is printed in lists, history lines and terminals)."""
     if not isinstance(name, str) or not name.strip():
-        return f"{field}: give the person's name (it is empty)"
+        return "staff_name.empty", {}
     if len(name.strip()) > MAX_STAFF_NAME_CHARS:
-        return f"{field}: {len(name.strip())} characters; at most {MAX_STAFF_NAME_CHARS}"
+        return "staff_name.too_long", {"length": len(name.strip()), "maximum": MAX_STAFF_NAME_CHARS}
     for ch in name:
         if unicodedata.category(ch) in ("Cc", "Cs"):
-            return f"{field}: contains U+{ord(ch):04X}; control characters are refused"
+            return "staff_name.control", {"code": f"{ord(ch):04X}"}
     return None
+
+
+def staff_name_problem(name: str, field: str = "name") -> str | None:
+    """:func:`staff_name_refusal` in English, after ``field`` (None: nothing wrong)."""
+    refusal = staff_name_refusal(name)
+    return None if refusal is None else COMMON.say(refusal[0], "en", refusal[1], field)

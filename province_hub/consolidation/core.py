@@ -33,15 +33,16 @@ from province_hub.figures import (
     kpi,
     statistics_slices,
 )
+from province_hub.refusals import HubRefusal
 from sync.periods import PeriodError, period_end, period_start_for
 from sync.roster import City
 
 
-class FiguresError(ValueError):
+class FiguresError(HubRefusal, ValueError):
     """A request for figures that cannot be answered; the message names the parameter."""
 
-    def __init__(self, message: str, *, parameter: str) -> None:
-        super().__init__(message)
+    def __init__(self, code: str, /, *, parameter: str, **values: Any) -> None:
+        super().__init__(code, **values)
         self.parameter = parameter
 
 
@@ -74,26 +75,25 @@ def period_ref(kind: str, start: date | str) -> PeriodRef:
     """Check a period given by a person or a URL; the error names ``period`` or ``start``."""
     if kind not in PERIOD_CODES:
         raise FiguresError(
-            f"period {kind!r} is not one of: {', '.join(PERIOD_CODES)}", parameter="period"
+            "figures.period", parameter="period", value=kind, allowed=", ".join(PERIOD_CODES)
         )
     if isinstance(start, str):
         try:
             start = date.fromisoformat(start)
         except ValueError:
-            raise FiguresError(
-                f"start {start!r} is not a YYYY-MM-DD date", parameter="start"
-            ) from None
+            raise FiguresError("figures.start_not_date", parameter="start", value=start) from None
     code = PERIOD_CODES[kind]
     first = period_start_for(code, start)
     if first != start:
         raise FiguresError(
-            f"start {start} is not the first day of a {kind} (that {kind} starts {first})",
-            parameter="start",
+            "figures.start_not_first", parameter="start", start=start, kind=kind, first=first
         )
     try:
         return PeriodRef(kind, start, period_end(code, start))
     except (PeriodError, OverflowError, ValueError) as exc:
-        raise FiguresError(f"start {start}: {exc}", parameter="start") from None
+        raise FiguresError(
+            "figures.start_bad", parameter="start", start=start, problem=str(exc)
+        ) from None
 
 
 # --- KPIs -------------------------------------------------------------------------------------

@@ -296,7 +296,7 @@ def audit_filters(hub: HubWeb, date_from: date | None, date_to: date | None) -> 
     since = start_of(date_from) if date_from else None
     until = start_of(date_to + timedelta(days=1)) if date_to else None
     if since and until and until <= since:
-        raise desk.DeskError("to: the range ends before it starts", field="to")
+        raise desk.DeskError("desk.range_reversed", field="to")
     return {"since": since, "until": until}
 
 

@@ -71,7 +71,9 @@ def start_of(hub: HubWeb, period: str, start: date | None) -> date:
     if start is None:
         return supervision.last_complete_start(period, hub.today())
     if not MIN_DATE <= start <= MAX_DATE:
-        raise FiguresError(f"start {start} is outside {MIN_DATE} .. {MAX_DATE}", parameter="start")
+        raise FiguresError(
+            "figures.start_range", parameter="start", start=start, low=MIN_DATE, high=MAX_DATE
+        )
     return start
 
 
@@ -163,7 +165,7 @@ def reports(hub: HubWeb, city: str, period: str, start: date | None) -> dict[str
     service's :func:`~province_hub.consolidation.revisions`), each with its counts, its
     slices, whether it is the one counted, and the diff against the one before it."""
     if city not in hub.roster_codes:
-        raise FiguresError(f"city {city!r} is not on the roster", parameter="city")
+        raise FiguresError("figures.city_unknown", parameter="city", city=city)
     data = consolidation.revisions(
         hub.engine, city_code=city, period_kind=period, start=start_of(hub, period, start)
     )
@@ -227,9 +229,11 @@ def suggestions(
     date_to: date | None,
 ) -> list[dict[str, Any]]:
     if city is not None and city not in hub.roster_codes:
-        raise FiguresError(f"city {city!r} is not on the roster", parameter="city")
+        raise FiguresError("figures.city_unknown", parameter="city", city=city)
     if date_from is not None and date_to is not None and date_from > date_to:
-        raise FiguresError(f"from {date_from} is after to {date_to}", parameter="from")
+        raise FiguresError(
+            "figures.dates_reversed", parameter="from", date_from=date_from, date_to=date_to
+        )
     return supervision.suggestions_with_seen(
         hub.engine, city_code=city, category=category or None, date_from=date_from, date_to=date_to
     )
@@ -237,7 +241,7 @@ def suggestions(
 
 def quarantine(hub: HubWeb, city: str | None) -> list[dict[str, Any]]:
     if city is not None and city not in hub.roster_codes:
-        raise FiguresError(f"city {city!r} is not on the roster", parameter="city")
+        raise FiguresError("figures.city_unknown", parameter="city", city=city)
     return consolidation.quarantined_records(hub.engine, city_code=city)
 
 
@@ -248,7 +252,7 @@ def links(hub: HubWeb) -> list[dict[str, Any]]:
 def check_sort(sort: str) -> None:
     if sort not in tables.SORT_KEYS:
         raise FiguresError(
-            f"sort {sort!r} is not one of: {', '.join(tables.SORT_KEYS)}", parameter="sort"
+            "figures.sort", parameter="sort", value=sort, allowed=", ".join(tables.SORT_KEYS)
         )
 
 
@@ -284,7 +288,7 @@ def export_table(
         )
     if view == "reports":
         if city is None:
-            raise FiguresError("city is required for the report export", parameter="city")
+            raise FiguresError("figures.city_required", parameter="city")
         return tables.revisions_table(reports(hub, city, period, start), lang)
     if view == "qa":
         return tables.qa_table(qa(hub, period, start), lang)

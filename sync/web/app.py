@@ -16,8 +16,10 @@ control characters (422), and turns anything unhandled into a 500 with an error 
 ``Retry-After`` for a locked SQLite store).
 
 The API (paths under ``/api/``) answers ``{"detail": "<message>"}`` (a 500 adds
-``error_id``); pages show the same message on the tier's error page. Every response but the
-static files carries ``Cache-Control: no-store``: pages and answers show customers' data.
+``error_id``); pages show the same message on the tier's error page, in the page's
+language when the refusal is a :class:`sync.refusals.Refusal` (its catalogue sentence).
+Every response but the static files carries ``Cache-Control: no-store``: pages and answers
+show customers' data.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sync import passwords
+from sync.refusals import Refusal
 from sync.web.auth import (
     CSRF_FIELD,
     CsrfRefused,
@@ -262,6 +265,8 @@ def create_console_app(
             if request.method != "GET":  # a form's target cannot be reopened by a GET
                 target = spec.home
             return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+        if isinstance(exc, Refusal):  # a page says it in the page's language
+            message = exc.say(lang_of(request))
         response = await run_in_threadpool(spec.error_page, request, status, message)
         response.headers.update(headers)
         return response
