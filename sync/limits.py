@@ -63,10 +63,16 @@ def check_note(value: str, field: str = "note") -> str:
 
 def report_date_problem(day: date, field: str = "period start") -> str | None:
     """Why ``day`` cannot start a report period (outside the sane years), or None."""
+    refusal = report_date_refusal(day)
+    return None if refusal is None else COMMON.say(refusal[0], "en", refusal[1], field)
+
+
+def report_date_refusal(day: date) -> tuple[str, dict[str, Any]] | None:
+    """Why ``day`` cannot start a report period, as a refusal code of
+    :data:`sync.refusals.COMMON` and its values (None: it may)."""
     if not MIN_REPORT_YEAR <= day.year <= MAX_REPORT_YEAR:
-        return (
-            f"{field} {day.isoformat()} is outside the years {MIN_REPORT_YEAR}..{MAX_REPORT_YEAR}"
-        )
+        values = {"day": day.isoformat(), "low": MIN_REPORT_YEAR, "high": MAX_REPORT_YEAR}
+        return "date.outside_years", values
     return None
 
 

@@ -115,6 +115,24 @@ COMMON: Final = catalogue(
             "表单已过期或并非来自本平台，请刷新后重试",
             "the form has expired or did not come from this console; reload it",
         ),
+        # sync.web.edge: before any route
+        "edge.too_large": (
+            "请求内容超过 {limit} 字节的上限",
+            "the request body is over the limit of {limit} bytes",
+        ),
+        "edge.control_char": (
+            "{where}：含有控制字符(U+{code})，不接受此类字符",
+            "{where}: contains a control character (U+{code}); such characters are refused",
+        ),
+        "edge.surrogate": (
+            "{where}：含有孤立代理字符(U+{code})，不接受此类字符",
+            "{where}: contains a lone surrogate (U+{code}); such characters are refused",
+        ),
+        "edge.busy": ("数据库正忙，请稍后再试", "the store is busy; try again in a moment"),
+        "edge.internal": (
+            "内部错误；请将错误编号 {error_id} 告知系统管理员",
+            "internal error; give the administrator the error id {error_id}",
+        ),
         # sync.passwords
         "password.too_short": (
             "密码至少需要 {minimum} 个字符",
@@ -122,6 +140,24 @@ COMMON: Final = catalogue(
         ),
         "password.only_spaces": ("密码不能全是空格", "password must not be only spaces"),
         "password.is_staff_id": ("密码不能与工号相同", "password must not be the staff id"),
+        # sync.limits: a report's date
+        "date.outside_years": (
+            "{field} {day} 不在 {low}..{high} 年之间",
+            "{field} {day} is outside the years {low}..{high}",
+        ),
+        # a query or form value the console's parser refuses (pages; the API says pydantic's
+        # English, sync.web.app.validation_message)
+        "input.choose": ("应为以下之一：{expected}", "Input should be {expected}"),
+        "input.not_date": ("不是有效的日期(YYYY-MM-DD)", "Input should be a valid date"),
+        "input.not_int": ("不是整数", "Input should be a valid integer"),
+        "input.pattern": ("格式应符合 {pattern!r}", "String should match pattern {pattern!r}"),
+        "input.too_long": (
+            "最多 {max_length} 个字符",
+            "String should have at most {max_length} characters",
+        ),
+        "input.at_least": ("不能小于 {ge}", "Input should be greater than or equal to {ge}"),
+        "input.at_most": ("不能大于 {le}", "Input should be less than or equal to {le}"),
+        "input.missing": ("必填", "Field required"),
         # sync.limits: a staff member's name
         "staff_name.empty": ("请填写姓名(当前为空)", "give the person's name (it is empty)"),
         "staff_name.too_long": (
@@ -133,7 +169,7 @@ COMMON: Final = catalogue(
             "contains U+{code}; control characters are refused",
         ),
     },
-    {"name": ("姓名", "name")},
+    {"name": ("姓名", "name"), "date": ("日期", "date")},
 )
 
 

@@ -24,7 +24,7 @@ show customers' data.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sync import passwords
-from sync.refusals import Refusal
+from sync.refusals import COMMON, Refusal
 from sync.web.auth import (
     CSRF_FIELD,
     CsrfRefused,
@@ -161,9 +161,43 @@ _WHOLE_BODY = {
 }
 
 
-def validation_message(exc: RequestValidationError) -> str:
+#: pydantic's error type -> the refusal a page says (its context's values fill the sentence).
+_PAGE_SENTENCES = {
+    "literal_error": "input.choose",
+    "enum": "input.choose",
+    "date_parsing": "input.not_date",
+    "date_from_datetime_parsing": "input.not_date",
+    "date_from_datetime_inexact": "input.not_date",
+    "date_type": "input.not_date",
+    "int_parsing": "input.not_int",
+    "string_pattern_mismatch": "input.pattern",
+    "string_too_long": "input.too_long",
+    "greater_than_equal": "input.at_least",
+    "less_than_equal": "input.at_most",
+    "missing": "input.missing",
+}
+
+
+def _page_sentence(error: Mapping[str, Any], lang: str) -> str | None:
+    """A parser's refusal of one value as a page says it in ``lang`` (None: as pydantic)."""
+    ctx = error.get("ctx") or {}
+    if isinstance(ctx.get("error"), Refusal):  # a validator's own refusal
+        return str(ctx["error"].say(lang))
+    code = _PAGE_SENTENCES.get(str(error.get("type", "")))
+    if code is None:
+        return None
+    if lang == "zh" and isinstance(ctx.get("expected"), str):  # "'a', 'b' or 'c'"
+        ctx = {**ctx, "expected": ctx["expected"].replace(" or ", ", ")}
+    try:
+        return COMMON.say(code, lang, ctx)
+    except (KeyError, IndexError):  # a context without the sentence's values
+        return None
+
+
+def validation_message(exc: RequestValidationError, lang: str | None = None) -> str:
     """One sentence naming each bad field, e.g. ``query.period: Input should be …``; a body
-    that is not JSON, not an object or missing is named ``body``."""
+    that is not JSON, not an object or missing is named ``body``. With ``lang`` (pages),
+    each value's refusal is said in that language where the catalogue has it."""
     parts = []
     for error in exc.errors():
         loc = tuple(error.get("loc", ()))
@@ -180,7 +214,9 @@ def validation_message(exc: RequestValidationError) -> str:
         message = str(error.get("msg", "invalid"))
         # pydantic prefixes a validator's own sentence with its error type: say it plainly.
         message = message.removeprefix("Value error, ")
-        parts.append(f"{where}: {message}")
+        if lang is not None:
+            message = _page_sentence(error, lang) or message
+        parts.append(f"{where}：{message}" if lang == "zh" else f"{where}: {message}")
     return "; ".join(parts) or "invalid request"
 
 
@@ -252,7 +288,9 @@ def create_console_app(
 
     async def refused(request: Request, exc: Exception) -> Response:
         status = _foundation_status(exc, spec)
-        message = validation_message(exc) if isinstance(exc, RequestValidationError) else str(exc)
+        message = str(exc)
+        if isinstance(exc, RequestValidationError):
+            message = validation_message(exc, None if is_api(request) else lang_of(request))
         headers: dict[str, str] = {}
         if isinstance(exc, TooManyAttempts):
             headers["Retry-After"] = str(exc.retry_after)

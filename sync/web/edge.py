@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import html
 import json
 import logging
 import traceback
@@ -30,6 +31,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sync.refusals import Refusal
+
 log = logging.getLogger("fedsync.web")
 
 #: Control characters a free text may hold (multi-line notes and complaints).
@@ -40,19 +43,20 @@ RETRY_AFTER_SECONDS = 2
 ErrorAnswer = Callable[[Request, int, str], Awaitable[Response]]
 
 
-class BadText(ValueError):
+class BadText(Refusal, ValueError):
     """Text with a control character or a lone surrogate; the message says where."""
 
 
-def text_problem(value: str, *, allow: frozenset[str] = _TEXT_CONTROLS) -> str | None:
-    """Why ``value`` is not acceptable text (a control character or a lone surrogate), or
-    None. ``allow`` lists the control characters that may appear."""
+def text_problem(value: str, *, allow: frozenset[str] = _TEXT_CONTROLS) -> tuple[str, str] | None:
+    """Why ``value`` is not acceptable text, as a refusal code (a control character or a
+    lone surrogate) and the character's code point in hex, or None. ``allow`` lists the
+    control characters that may appear."""
     for ch in value:
         category = unicodedata.category(ch)
         if category == "Cs":
-            return f"a lone surrogate (U+{ord(ch):04X})"
+            return "edge.surrogate", f"{ord(ch):04X}"
         if category == "Cc" and ch not in allow:
-            return f"a control character (U+{ord(ch):04X})"
+            return "edge.control_char", f"{ord(ch):04X}"
     return None
 
 
@@ -72,7 +76,7 @@ def _check(pairs: Iterator[tuple[str, str]], allow: frozenset[str]) -> None:
     for where, text in pairs:
         problem = text_problem(text, allow=allow)
         if problem:
-            raise BadText(f"{where}: contains {problem}; such characters are refused")
+            raise BadText(problem[0], where=where, code=problem[1])
 
 
 def check_request_text(scope: Scope, body: bytes) -> None:
@@ -132,7 +136,7 @@ class EdgeGuard:
         receive: Receive,
         send: Send,
         status: int,
-        message: str,
+        refusal: Refusal,
         *,
         extra: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
@@ -141,13 +145,17 @@ class EdgeGuard:
         response: Response
         if scope.get("path", "").startswith("/api/"):
             response = JSONResponse(
-                {"detail": message, **(extra or {})}, status_code=status, headers=headers
+                {"detail": str(refusal), **(extra or {})}, status_code=status, headers=headers
             )
         else:
+            # The page's language (set by the console's outer middleware; Chinese by default).
+            message = refusal.say(scope.get("state", {}).get("lang", "zh"))
             try:
                 response = await self.error_page(request, status, message)
             except Exception:  # the page itself failed (e.g. the store is down): plain text
-                response = HTMLResponse(f"<p>{status}: {message}</p>", status_code=status)
+                response = HTMLResponse(
+                    f"<p>{status}: {html.escape(message)}</p>", status_code=status
+                )
             response.headers.update(headers or {})
         await response(scope, receive, send)
 
@@ -156,7 +164,7 @@ class EdgeGuard:
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        too_large = f"the request body is over the limit of {self.max_body_bytes} bytes"
+        too_large = Refusal("edge.too_large", limit=self.max_body_bytes)
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
             await self._answer(scope, _empty, send, 413, too_large)
             return
@@ -178,7 +186,7 @@ class EdgeGuard:
         try:
             check_request_text(scope, body)
         except BadText as exc:
-            await self._answer(scope, _empty, send, 422, str(exc))
+            await self._answer(scope, _empty, send, 422, exc)
             return
 
         replayed = False
@@ -203,11 +211,7 @@ class EdgeGuard:
         except Exception as exc:
             if _is_locked(exc):
                 log.warning("the store is locked; answered 503 (%s)", scope.get("path", ""))
-                status, text, extra = (
-                    503,
-                    "the store is busy; try again in a moment",
-                    None,
-                )
+                status, text, extra = (503, Refusal("edge.busy"), None)
                 headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
             else:
                 error_id = uuid.uuid4().hex[:12]
@@ -220,7 +224,7 @@ class EdgeGuard:
                     "".join(traceback.format_tb(exc.__traceback__)),
                 )
                 status = 500
-                text = f"internal error; give the administrator the error id {error_id}"
+                text = Refusal("edge.internal", error_id=error_id)
                 extra = {"error_id": error_id}
                 headers = {}
             if started:  # too late for an answer: the client sees a cut response

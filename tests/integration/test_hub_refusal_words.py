@@ -282,3 +282,33 @@ def test_the_api_keeps_its_english_details(live: Live) -> None:
         )
     assert empty.status_code == 422
     assert empty.json()["detail"] == "title: must not be empty"
+
+
+def test_values_the_parser_or_the_edge_refuses_in_the_page_language(live: Live) -> None:
+    """A query value of the wrong kind, a date outside the report years and a control
+    character in a form are refused before any service runs: the page says so in its
+    language too, the API as it always did."""
+    before = _store(live.engine)
+    with live.browser("admin") as (b, token):
+        period = _both(b, "GET", "/overview", params={"period": "fortnight"})
+        year = _both(b, "GET", "/audit", params={"from": "0001-01-01"})
+        control = _both(b, "POST", "/notices/send", data=_notice_form(token, title="a\x07b"))
+    assert [r.status_code for r in period] == [422, 422]
+    assert [_message(r.text) for r in period] == [
+        "query.period：应为以下之一：'day', 'week', 'month', 'quarter', 'year'",
+        "query.period: Input should be 'day', 'week', 'month', 'quarter' or 'year'",
+    ]
+    assert [_message(r.text) for r in year] == [
+        "query.from：日期 0001-01-01 不在 2000..2100 年之间",
+        "query.from: date 0001-01-01 is outside the years 2000..2100",
+    ]
+    assert [r.status_code for r in control] == [422, 422]
+    assert [_message(r.text) for r in control] == [
+        "body.title：含有控制字符(U+0007)，不接受此类字符",
+        "body.title: contains a control character (U+0007); such characters are refused",
+    ]
+    with httpx.Client(base_url=live.url, auth=("admin", PASSWORD), timeout=30) as c:
+        api = c.get("/api/v1/audit", params={"from": "0001-01-01", "lang": "zh"})
+    assert api.status_code == 422
+    assert api.json()["detail"] == "query.from: date 0001-01-01 is outside the years 2000..2100"
+    assert _store(live.engine) == before

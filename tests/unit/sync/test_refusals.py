@@ -18,10 +18,11 @@ from sync.refusals import COMMON, Catalogue, Refusal, placeholders, said
 REPO = Path(__file__).resolve().parents[3]
 CATALOGUES = {"common": COMMON, "hub": HUB}
 #: A code as the sources write it: a string literal naming a catalogue's area and entry, as
-#: a refusal's first argument or returned (``sync.passwords.password_refusal``).
+#: a refusal's first argument, returned (``sync.passwords.password_refusal``) or a mapping's
+#: value (``sync.web.app``: pydantic's error types).
 _AREAS = sorted({code.split(".")[0] for code in HUB.sentences})
 _FILE_SUFFIXES = frozenset({"html", "py", "csv", "xlsx", "json", "js"})
-_CODE = re.compile(r"(?:\(\s*|return )\"((?:" + "|".join(_AREAS) + r")\.[a-z_]+)\"")
+_CODE = re.compile(r"(?:\(\s*|return |: )\"((?:" + "|".join(_AREAS) + r")\.[a-z_]+)\"")
 
 
 def _chinese(text: str) -> bool:
