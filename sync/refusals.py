@@ -115,6 +115,9 @@ COMMON: Final = catalogue(
             "表单已过期或并非来自本平台，请刷新后重试",
             "the form has expired or did not come from this console; reload it",
         ),
+        # sync.web.app: what the router itself answers
+        "router.not_found": ("页面不存在", "Not Found"),
+        "router.method_not_allowed": ("不支持该请求方式", "Method Not Allowed"),
         # sync.web.edge: before any route
         "edge.too_large": (
             "请求内容超过 {limit} 字节的上限",

@@ -148,6 +148,13 @@ def _foundation_status(exc: Exception, spec: ConsoleSpec) -> int:
     return spec.status_for(exc)
 
 
+#: (status, the router's phrase) -> the refusal a page says instead.
+_ROUTER_SAYS = {
+    (404, "Not Found"): "router.not_found",
+    (405, "Method Not Allowed"): "router.method_not_allowed",
+}
+
+
 def is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
@@ -315,7 +322,11 @@ def create_console_app(
             return JSONResponse(
                 {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
             )
-        return await run_in_threadpool(spec.error_page, request, exc.status_code, str(exc.detail))
+        message = str(exc.detail)
+        said = _ROUTER_SAYS.get((exc.status_code, message))
+        if said is not None:  # the router's own phrase, in the page's language
+            message = Refusal(said).say(lang_of(request))
+        return await run_in_threadpool(spec.error_page, request, exc.status_code, message)
 
     for kind in (
         NotLoggedIn,

@@ -293,6 +293,7 @@ def test_values_the_parser_or_the_edge_refuses_in_the_page_language(live: Live) 
         period = _both(b, "GET", "/overview", params={"period": "fortnight"})
         year = _both(b, "GET", "/audit", params={"from": "0001-01-01"})
         control = _both(b, "POST", "/notices/send", data=_notice_form(token, title="a\x07b"))
+        nowhere = _both(b, "GET", "/no-such-page")
     assert [r.status_code for r in period] == [422, 422]
     assert [_message(r.text) for r in period] == [
         "query.period：应为以下之一：'day', 'week', 'month', 'quarter', 'year'",
@@ -307,6 +308,8 @@ def test_values_the_parser_or_the_edge_refuses_in_the_page_language(live: Live) 
         "body.title：含有控制字符(U+0007)，不接受此类字符",
         "body.title: contains a control character (U+0007); such characters are refused",
     ]
+    assert [r.status_code for r in nowhere] == [404, 404]
+    assert [_message(r.text) for r in nowhere] == ["页面不存在", "Not Found"]
     with httpx.Client(base_url=live.url, auth=("admin", PASSWORD), timeout=30) as c:
         api = c.get("/api/v1/audit", params={"from": "0001-01-01", "lang": "zh"})
     assert api.status_code == 422
