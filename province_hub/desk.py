@@ -10,6 +10,7 @@ What the desks read (the queue, one case, traces) is :mod:`province_hub.desk_vie
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -338,6 +339,11 @@ def request_trace(
     _to_one_city(city_code, ticket_id, roster_codes)
     if len(ticket_id) > 64:
         raise DeskError("desk.longer_than", field="ticket_id", maximum=64)
+    control = next((ch for ch in ticket_id if unicodedata.category(ch) in ("Cc", "Cs")), None)
+    if control is not None:
+        # A ticket id is one line: a newline or tab would travel to the city in the notice's
+        # title and land in the audit log's target.
+        raise DeskError("desk.ticket_control", field="ticket_id", code=f"{ord(control):04X}")
     notice = pb.Notice(
         kind=pb.TRACE_REQUEST,
         priority=pb.NORMAL,

@@ -94,7 +94,22 @@ def queue(
         query = query.where(DeskCase.resolved_at.is_(None))
     elif state == "resolved":
         query = query.where(DeskCase.resolved_at.is_not(None))
-    query = query.order_by(DeskCase.escalated_at, DeskCase.city_code, DeskCase.seq).limit(limit)
+
+    # The limit keeps the first cases of the order asked for, so the store orders first: the
+    # earlier a case was escalated (registered), the higher its age in working days.
+    def by_age(column: Any) -> Any:
+        return column.asc() if descending else column.desc()
+
+    def by_text(column: Any) -> Any:
+        return column.desc() if descending else column.asc()
+
+    first = {
+        "age": (by_age(DeskCase.escalated_at),),
+        "registered": (by_age(DeskCase.registered_at),),
+        "city": (by_text(DeskCase.city_code), by_age(DeskCase.escalated_at)),
+        "category": (by_text(DeskCase.category), by_age(DeskCase.escalated_at)),
+    }[sort]
+    query = query.order_by(*first, DeskCase.city_code, DeskCase.seq).limit(limit)
     with engine.connect() as conn:
         rows = [_row_dict(r, ages) for r in conn.execute(query)]
     key = {

@@ -49,12 +49,15 @@ def add_figures_command(hub_sub: Any) -> argparse.ArgumentParser:
 
 
 def run_figures(args: argparse.Namespace) -> int:
+    from zoneinfo import ZoneInfo
+
     from province_hub.consolidation import FiguresError, figures, period_ref
     from province_hub.settings import HubSettings
     from province_hub.store import create_schema
     from sync.db import make_engine
     from sync.limits import report_date_problem
     from sync.roster import load_roster
+    from sync.zones import in_zone
 
     try:
         period = period_ref(args.period, args.start)  # refuse bad input before the store
@@ -78,6 +81,7 @@ def run_figures(args: argparse.Namespace) -> int:
         )
     finally:
         engine.dispose()
+    data = in_zone(data, ZoneInfo(settings.timezone))  # times as the web shows them
     print(json.dumps(data, ensure_ascii=False, indent=2) if args.json else format_figures(data))
     return 0
 

@@ -128,6 +128,14 @@ HUB: Final = COMMON.extend(
             "工作台上没有升级投诉 {city}/{seq}",
             "no escalation {city}/{seq} on the desk",
         ),
+        "desk.ticket_control": (
+            "含有控制字符(U+{code})；工单号只能是一行",
+            "contains a control character (U+{code}); a ticket id is one line",
+        ),
+        "desk.city_unknown": (
+            "{field} {city!r} 不在名册中",
+            "{field} {city!r} is not on the roster",
+        ),
         "desk.range_reversed": ("日期范围的结束早于开始", "the range ends before it starts"),
         # --- staff accounts (province_hub.staff, the account page) ------------------------
         "staff.bad_id": (
@@ -156,17 +164,17 @@ HUB: Final = COMMON.extend(
             "period {value!r} is not one of: {allowed}",
         ),
         "figures.start_not_date": (
-            "起始日 {value!r} 不是 YYYY-MM-DD 格式的日期",
-            "start {value!r} is not a YYYY-MM-DD date",
+            "{field} {value!r} 不是 YYYY-MM-DD 格式的日期",
+            "{field} {value!r} is not a YYYY-MM-DD date",
         ),
         "figures.start_not_first": (
-            "起始日 {start} 不是所在周期({kind})的第一天(该周期始于 {first})",
-            "start {start} is not the first day of a {kind} (that {kind} starts {first})",
+            "{field} {start} 不是所在周期({kind})的第一天(该周期始于 {first})",
+            "{field} {start} is not the first day of a {kind} (that {kind} starts {first})",
         ),
-        "figures.start_bad": ("起始日 {start}：{problem}", "start {start}: {problem}"),
+        "figures.start_bad": ("{field} {start} 无效：{problem}", "{field} {start}: {problem}"),
         "figures.start_range": (
-            "起始日 {start} 不在 {low} 至 {high} 之间",
-            "start {start} is outside {low} .. {high}",
+            "{field} {start} 不在 {low} 至 {high} 之间",
+            "{field} {start} is outside {low} .. {high}",
         ),
         "figures.kpi": (
             "指标 {value!r} 无效，可选：{allowed}",
@@ -189,6 +197,18 @@ HUB: Final = COMMON.extend(
         "figures.sort": (
             "排序 {value!r} 无效，可选：{allowed}",
             "sort {value!r} is not one of: {allowed}",
+        ),
+        "figures.batch_key": (
+            "批次 {value!r} 不是 地市:序号 格式(例如 620100:6)",
+            "batch {value!r} is not CITY:SEQ (e.g. 620100:6)",
+        ),
+        "figures.batches_none": (
+            "建议批次：请至少选择一个建议批次",
+            "batches: name at least one suggestion batch",
+        ),
+        "figures.batches_unknown": (
+            "建议批次：{count} 个不是省中心持有的建议批次({shown})",
+            "batches: {count} not a suggestion batch the hub holds ({shown})",
         ),
         "figures.thresholds": (
             "基准期数和阈值必须为正数",
@@ -223,6 +243,9 @@ HUB: Final = COMMON.extend(
         "sort": ("排序", "sort"),
         "to": ("截止日期", "to"),
         "new": ("新密码", "new"),
+        "city": ("地市", "city"),
+        "start": ("起始日", "start"),
+        "last": ("截至周期", "last"),
         "current": ("当前密码", "current"),
     },
 )

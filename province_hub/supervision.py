@@ -11,9 +11,9 @@ from sqlalchemy import Engine, Table, select, tuple_
 
 from province_hub import audit
 from province_hub.audit import Action
-from province_hub.consolidation import period_ref, suggestion_batches
+from province_hub.consolidation import FiguresError, period_ref, suggestion_batches
 from province_hub.figures import PERIOD_CODES
-from province_hub.store import SuggestionSeen
+from province_hub.store import Record, SuggestionSeen
 from sync.db import UnitOfWork, insert_ignore
 from sync.periods import period_start_for
 
@@ -72,9 +72,31 @@ def mark_suggestions_seen(
     address: str = "",
 ) -> int:
     """Mark batches seen (idempotent: the first viewer and time are kept); return how
-    many were new. Audited (SUGGESTIONS_SEEN) in the same transaction."""
+    many were new. Audited (SUGGESTIONS_SEEN) in the same transaction.
+
+    Every key must be an accepted suggestion batch the hub holds: otherwise
+    :class:`FiguresError` names ``batches`` (and the keys it does not know), and nothing is
+    marked or audited."""
     keys = list(dict.fromkeys(batches))
+    if not keys:
+        raise FiguresError("figures.batches_none", parameter="batches")
     with UnitOfWork(engine) as uow:
+        known = {
+            (r.city_code, r.seq)
+            for r in uow.conn.execute(
+                select(Record.city_code, Record.seq).where(
+                    Record.kind == "suggestion_batch",
+                    Record.status == "accepted",
+                    tuple_(Record.city_code, Record.seq).in_(keys),
+                )
+            )
+        }
+        unknown = [f"{c}:{s}" for c, s in keys if (c, s) not in known]
+        if unknown:
+            shown = ", ".join(unknown[:10]) + (" …" if len(unknown) > 10 else "")
+            raise FiguresError(
+                "figures.batches_unknown", parameter="batches", count=len(unknown), shown=shown
+            )
         held = {
             (r.city_code, r.seq)
             for r in uow.conn.execute(

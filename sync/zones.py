@@ -6,7 +6,9 @@ Every time a person reads (console, CLI, ``hub status``) is shown in the federat
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, tzinfo
+from typing import Any
 from zoneinfo import ZoneInfo
 
 #: Zones with a name people use for them: zone -> (Chinese, English).
@@ -47,3 +49,34 @@ def local_time(moment: datetime | None, tz_name: str, fmt: str = "%Y-%m-%d %H:%M
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(ZoneInfo(tz_name)).strftime(fmt)
+
+
+_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})")
+
+
+def _is_time_key(key: Any) -> bool:
+    return isinstance(key, str) and (
+        key in ("at", "deadline", "last_contact") or key.endswith("_at")
+    )
+
+
+def in_zone(value: Any, zone: tzinfo, *, time_key: bool = False) -> Any:
+    """``value`` with every instant in it told in the federation's zone,
+    ``2026-12-05T10:00:00+08:00``: an aware ``datetime`` (naive ones are UTC, as SQLite hands
+    them back), or the ISO text of one, with its offset, under a time's key (``…_at``, ``at``,
+    ``deadline``, ``last_contact``; text elsewhere may be what a customer wrote, and is left
+    alone). The hub's web and CLI show times on one clock, whatever the store or a service
+    returned (UTC, mostly). A copy: the services' answers may be cached and are never
+    changed."""
+    if isinstance(value, str):
+        if time_key and _INSTANT.fullmatch(value):
+            return datetime.fromisoformat(value).astimezone(zone).isoformat()
+        return value
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return moment.astimezone(zone)
+    if isinstance(value, dict):
+        return {k: in_zone(v, zone, time_key=_is_time_key(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [in_zone(v, zone, time_key=time_key) for v in value]
+    return value

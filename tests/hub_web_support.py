@@ -40,6 +40,9 @@ SILENT = CODES[-1]
 #: The city that corrects its November report with a second revision.
 CORRECTED = CODES[0]
 PASSWORD = "hub-pass-123"
+#: The seq of the one suggestion batch (the first city's 6th record: October, November
+#: twice, QA, overtime, then the batch).
+BATCH_SEQ = 6
 #: One account per hub role, named after it.
 ACCOUNTS = {role.value: role for role in HubRole}
 
@@ -177,6 +180,7 @@ def fill(engine: Engine) -> HubStore:
             suggestions=[pb.Suggestion(ticket_id="S1", category="NET", content="增加夜间营业厅")],
         ),
     )
+    assert store.seq[first] == BATCH_SEQ
     # A report whose satisfaction counts do not add up: quarantined with its reason.
     bad = stats(NOVEMBER, 12)
     bad.satisfaction.surveyed += 1

@@ -41,8 +41,10 @@ from sync.roster import City
 class FiguresError(HubRefusal, ValueError):
     """A request for figures that cannot be answered; the message names the parameter."""
 
-    def __init__(self, code: str, /, *, parameter: str, **values: Any) -> None:
-        super().__init__(code, **values)
+    def __init__(self, code: str, /, *, parameter: str, field: str = "", **values: Any) -> None:
+        # ``field`` only where the sentence places it ({field}): the message names the
+        # parameter in its own words otherwise.
+        super().__init__(code, field=field, **values)
         self.parameter = parameter
 
 
@@ -71,8 +73,9 @@ class PeriodRef:
 DAY = timedelta(days=1)
 
 
-def period_ref(kind: str, start: date | str) -> PeriodRef:
-    """Check a period given by a person or a URL; the error names ``period`` or ``start``."""
+def period_ref(kind: str, start: date | str, *, parameter: str = "start") -> PeriodRef:
+    """Check a period given by a person or a URL; the error names ``period`` or the
+    parameter that gave the start (``start``; a trend's ``last``)."""
     if kind not in PERIOD_CODES:
         raise FiguresError(
             "figures.period", parameter="period", value=kind, allowed=", ".join(PERIOD_CODES)
@@ -81,18 +84,25 @@ def period_ref(kind: str, start: date | str) -> PeriodRef:
         try:
             start = date.fromisoformat(start)
         except ValueError:
-            raise FiguresError("figures.start_not_date", parameter="start", value=start) from None
+            raise FiguresError(
+                "figures.start_not_date", parameter=parameter, field=parameter, value=start
+            ) from None
     code = PERIOD_CODES[kind]
     first = period_start_for(code, start)
     if first != start:
         raise FiguresError(
-            "figures.start_not_first", parameter="start", start=start, kind=kind, first=first
+            "figures.start_not_first",
+            parameter=parameter,
+            field=parameter,
+            start=start,
+            kind=kind,
+            first=first,
         )
     try:
         return PeriodRef(kind, start, period_end(code, start))
     except (PeriodError, OverflowError, ValueError) as exc:
         raise FiguresError(
-            "figures.start_bad", parameter="start", start=start, problem=str(exc)
+            "figures.start_bad", parameter=parameter, field=parameter, start=start, problem=str(exc)
         ) from None
 
 

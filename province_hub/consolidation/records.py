@@ -65,40 +65,54 @@ def suggestion_batches(
     if date_to is not None:
         # Subjects are "suggestion_batch/YYYY-MM-DD/N": compare as text up to the next day.
         conditions.append(Record.subject < f"{prefix}{(date_to + DAY).isoformat()}")
+    wanted = max(1, min(limit, 1000))
     query = (
         select(Record.city_code, Record.seq, Record.received_at, Record.body)
         .where(and_(*conditions))
         .order_by(Record.subject.desc(), Record.city_code, Record.seq)
-        .limit(max(1, min(limit, 1000)))
     )
-    with engine.connect() as conn:
-        rows = conn.execute(query).all()
-    out = []
-    for r in rows:
-        batch = pb.SuggestionBatch.FromString(r.body)
-        items = [
-            {
-                "ticket_id": s.ticket_id,
-                "category": s.category,
-                "content": s.content,
-                "received_at": (
-                    iso(s.received_at.ToDatetime(UTC)) if s.HasField("received_at") else None
-                ),
-            }
-            for s in batch.suggestions
-            if category is None or s.category == category or s.category.startswith(category + ".")
-        ]
-        if category is not None and not items:
-            continue
-        out.append(
-            {
-                "city_code": r.city_code,
-                "seq": r.seq,
-                "batch_date": batch.batch_date,
-                "batch_number": batch.batch_number,
-                "classified_by": batch.classified_by,
-                "received_at": iso(r.received_at),
-                "suggestions": items,
-            }
-        )
+    if category is None:
+        query = query.limit(wanted)
+    out: list[dict[str, Any]] = []
+    # The category is inside each batch's bytes: with one, read on (a page of rows at a
+    # time) until ``limit`` batches hold a suggestion of it, however far back they are.
+    with (
+        engine.connect() as conn,
+        conn.execution_options(yield_per=200).execute(query) as rows,
+    ):
+        for r in rows:
+            if len(out) >= wanted:
+                break
+            batch = _matching_batch(r, category)
+            if batch is not None:
+                out.append(batch)
     return out
+
+
+def _matching_batch(r: Any, category: str | None) -> dict[str, Any] | None:
+    """One record's batch with its suggestions of ``category`` (None: every one), or None
+    when it holds none of them."""
+    batch = pb.SuggestionBatch.FromString(r.body)
+    items = [
+        {
+            "ticket_id": s.ticket_id,
+            "category": s.category,
+            "content": s.content,
+            "received_at": (
+                iso(s.received_at.ToDatetime(UTC)) if s.HasField("received_at") else None
+            ),
+        }
+        for s in batch.suggestions
+        if category is None or s.category == category or s.category.startswith(category + ".")
+    ]
+    if category is not None and not items:
+        return None
+    return {
+        "city_code": r.city_code,
+        "seq": r.seq,
+        "batch_date": batch.batch_date,
+        "batch_number": batch.batch_number,
+        "classified_by": batch.classified_by,
+        "received_at": iso(r.received_at),
+        "suggestions": items,
+    }

@@ -23,6 +23,7 @@ from province_hub.web import exports, views
 from province_hub.web.access import AREAS, api_user, require
 from province_hub.web.context import hub_of
 from province_hub.web.views import ExportView, KpiName, PeriodKind
+from sync.limits import INT64_MAX
 from sync.web.auth import client_address
 from sync.web.params import Day
 
@@ -153,7 +154,7 @@ class SuggestionBatch(_Open):
 
 class BatchKey(BaseModel):
     city_code: str = Field(pattern=r"^\d{6}$")
-    seq: int = Field(ge=1)
+    seq: int = Field(ge=1, le=INT64_MAX)
 
 
 class SeenRequest(BaseModel):
@@ -348,8 +349,12 @@ def get_export(
     kpi: Annotated[KpiName, Query()] = "in_time_closure_rate",
     cities: Annotated[list[Annotated[str, Query(pattern=r"^\d{6}$")]], Query(max_length=50)] = [],  # noqa: B006 - FastAPI copies defaults per request
     city: CityQ = None,
+    category: Annotated[str | None, Query(max_length=64)] = None,
+    date_from: Annotated[Day | None, Query(alias="from")] = None,
+    date_to: Annotated[Day | None, Query(alias="to")] = None,
 ) -> Response:
-    """A view's table as CSV or XLSX, Chinese headers, as the province sends it upward."""
+    """A view's table as CSV or XLSX, Chinese headers, as the province sends it upward; the
+    view's own filters apply (the suggestions' category and dates too)."""
     require(user, views.EXPORT_AREAS[view])
     hub = hub_of(request)
     table = views.export_table(
@@ -363,6 +368,9 @@ def get_export(
         kpi=kpi,
         cities=cities,
         city=city,
+        category=category,
+        date_from=date_from,
+        date_to=date_to,
     )
     body = exports.render(table, format, hub.local_now())
     filename = f"{table.name}-{period}-{hub.today().isoformat()}.{format}"

@@ -9,7 +9,7 @@ with its audit row. Customer name and phone come masked unless the caller is the
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from province_hub import audit, desk, desk_views
 from province_hub.audit import Action
 from province_hub.staff import HubMember
-from province_hub.web import exports
+from province_hub.web import exports, views
 from province_hub.web.access import acting, api_user, require
 from province_hub.web.api import _ERRORS, Problem
 from province_hub.web.context import HubWeb, hub_of
@@ -26,6 +26,7 @@ from province_hub.web.desk_tables import ages, audit_table, personal, queue_tabl
 from province_hub.web.tables import Column
 from sync.web.auth import client_address
 from sync.web.params import Day
+from sync.zones import in_zone
 
 router = APIRouter(
     prefix="/api/v1",
@@ -75,8 +76,11 @@ class Done(BaseModel):
     ok: bool = True
 
 
-def _json(data: Any) -> Response:
-    body = json.dumps(data, ensure_ascii=False, default=_default, separators=(",", ":"))
+def _json(data: Any, zone: tzinfo) -> Response:
+    """JSON with every instant in the federation's zone (as the pages show it)."""
+    body = json.dumps(
+        in_zone(data, zone), ensure_ascii=False, default=_default, separators=(",", ":")
+    )
     return Response(body, media_type="application/json")
 
 
@@ -88,32 +92,56 @@ def _default(value: Any) -> Any:
 
 # --- escalation desk ------------------------------------------------------------------------
 
+CityQ = Annotated[str | None, Query(pattern=r"^\d{6}$")]
+CategoryQ = Annotated[str | None, Query(max_length=64)]
+StateQ = Annotated[Literal["open", "resolved", "all"], Query()]
+SortQ = Annotated[Literal["age", "registered", "city", "category"], Query()]
+OrderQ = Annotated[Literal["asc", "desc"], Query()]
+
+
+def queue_of(
+    hub: HubWeb,
+    *,
+    city: str | None,
+    category: str | None,
+    state: str,
+    sort: str,
+    order: str,
+) -> list[dict[str, Any]]:
+    """The desk's queue as the page, the API and the export filter it: a city not on the
+    roster is refused naming ``city`` (it would only ever show an empty queue)."""
+    if city and city not in hub.roster_codes:
+        raise desk.DeskError("desk.city_unknown", field="city", city=city)
+    return desk_views.queue(
+        hub.engine,
+        ages(hub),
+        city=city or None,
+        category=views.category_code(category),
+        state=state,
+        sort=sort,
+        descending=order == "desc",
+    )
+
 
 @router.get("/desk", response_model=list[dict[str, Any]])
 def get_desk(
     request: Request,
     user: Caller,
-    city: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
-    category: Annotated[str | None, Query(max_length=64)] = None,
-    state: Annotated[Literal["open", "resolved", "all"], Query()] = "open",
-    sort: Annotated[Literal["age", "registered", "city", "category"], Query()] = "age",
-    order: Annotated[Literal["asc", "desc"], Query()] = "desc",
+    city: CityQ = None,
+    category: CategoryQ = None,
+    state: StateQ = "open",
+    sort: SortQ = "age",
+    order: OrderQ = "desc",
 ) -> Any:
     """Escalated complaints: ages in working days since escalated and since registered,
     ``overdue`` past the hub's limit, who took it, the outcome, and the city's side (when
     it received the resolution, closed the ticket, the callback's satisfaction)."""
     require(user, "desk")
     hub = hub_of(request)
-    rows = desk_views.queue(
-        hub.engine,
-        ages(hub),
-        city=city,
-        category=category,
-        state=state,
-        sort=sort,
-        descending=order == "desc",
+    return _json(
+        queue_of(hub, city=city, category=category, state=state, sort=sort, order=order),
+        hub.zone,
     )
-    return _json(rows)
 
 
 @router.get(
@@ -124,13 +152,18 @@ def get_desk(
 def get_desk_export(
     request: Request,
     user: Caller,
-    state: Annotated[Literal["open", "resolved", "all"], Query()] = "open",
+    city: CityQ = None,
+    category: CategoryQ = None,
+    state: StateQ = "open",
+    sort: SortQ = "age",
+    order: OrderQ = "desc",
 ) -> Response:
-    """The queue as CSV with each customer's name and phone (masked unless the caller is
+    """The queue as CSV, filtered and sorted as ``GET /desk`` (the page's export link
+    carries its filters), with each customer's name and phone (masked unless the caller is
     the GM hotline, whose export is recorded in the audit log)."""
     require(user, "desk")
     hub = hub_of(request)
-    rows = desk_views.queue(hub.engine, ages(hub), state=state)
+    rows = queue_of(hub, city=city, category=category, state=state, sort=sort, order=order)
     unmasked = personal(user)
     found = desk_views.contacts(
         hub.engine, [(r["city_code"], r["seq"]) for r in rows], personal=unmasked
@@ -164,7 +197,8 @@ def get_case(request: Request, user: Caller, city: CityPath, seq: SeqPath) -> An
     require(user, "desk")
     hub = hub_of(request)
     return _json(
-        desk_views.case(hub.engine, ages(hub), city_code=city, seq=seq, personal=personal(user))
+        desk_views.case(hub.engine, ages(hub), city_code=city, seq=seq, personal=personal(user)),
+        hub.zone,
     )
 
 
@@ -257,7 +291,8 @@ def post_resolve(
 def get_traces(request: Request, user: Caller) -> Any:
     """Trace requests, newest first, with their state and the city's answer once it came."""
     require(user, "traces")
-    return _json(desk_views.traces(hub_of(request).engine, personal=personal(user)))
+    hub = hub_of(request)
+    return _json(desk_views.traces(hub.engine, personal=personal(user)), hub.zone)
 
 
 def ask_trace(hub: HubWeb, request: Request, user: HubMember, city: str, ticket: str) -> int:
@@ -326,7 +361,7 @@ def get_audit(
         limit=limit,
         **audit_filters(hub, date_from, date_to),
     )
-    return _json([{**e.__dict__, "action": e.action.value} for e in found])
+    return _json([{**e.__dict__, "action": e.action.value} for e in found], hub.zone)
 
 
 @router.get(

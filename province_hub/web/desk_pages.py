@@ -20,7 +20,7 @@ from province_hub.audit import Action
 from province_hub.staff import HubMember, HubRole, list_staff
 from province_hub.web.access import acting, may, page_user, require
 from province_hub.web.context import hub_of
-from province_hub.web.desk_api import ask_trace, audit_filters, resolve_case
+from province_hub.web.desk_api import ask_trace, audit_filters, queue_of, resolve_case
 from province_hub.web.desk_tables import (
     WORDS,
     ages,
@@ -34,7 +34,7 @@ from province_hub.web.desk_tables import (
 from province_hub.web.pages import render
 from sync.web.app import lang_of
 from sync.web.auth import check_form_csrf
-from sync.web.params import Day
+from sync.web.params import BLANK_IS_NONE, FormDay
 
 router = APIRouter(include_in_schema=False)
 User = Annotated[HubMember, Depends(page_user)]
@@ -65,15 +65,7 @@ def desk_page(
     require(user, "desk")
     hub = hub_of(request)
     lang = lang_of(request)
-    rows = desk_views.queue(
-        hub.engine,
-        ages(hub),
-        city=city or None,
-        category=category or None,
-        state=state,
-        sort=sort,
-        descending=order == "desc",
-    )
+    rows = queue_of(hub, city=city, category=category, state=state, sort=sort, order=order)
     return render(
         request,
         "desk.html",
@@ -90,6 +82,19 @@ def desk_page(
         word=lambda v: word(v, lang),
         limit=hub.escalation_limit_days,
         overdue=sum(1 for r in rows if r["overdue"]),
+        export_query=urlencode(
+            [
+                (k, v)
+                for k, v in (
+                    ("city", city),
+                    ("category", category),
+                    ("state", state),
+                    ("sort", sort),
+                    ("order", order),
+                )
+                if v
+            ]
+        ),
     )
 
 
@@ -216,9 +221,9 @@ def audit_page(
     request: Request,
     user: User,
     actor: Annotated[str, Query(max_length=64)] = "",
-    action: Annotated[Action | None, Query()] = None,
-    date_from: Annotated[Day | None, Query(alias="from")] = None,
-    date_to: Annotated[Day | None, Query(alias="to")] = None,
+    action: Annotated[Action | None, BLANK_IS_NONE, Query()] = None,
+    date_from: Annotated[FormDay, Query(alias="from")] = None,
+    date_to: Annotated[FormDay, Query(alias="to")] = None,
 ) -> Response:
     require(user, "audit")
     hub = hub_of(request)

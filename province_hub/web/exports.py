@@ -22,6 +22,24 @@ MEDIA_TYPES: dict[str, str] = {
 }
 
 
+#: What a spreadsheet takes for the start of a formula (``=``, ``+``, ``-``, ``@``; tab and
+#: carriage return too): text from a city (a suggestion, a finding, a category) beginning so
+#: must stay text, or opening the export would run it (``=HYPERLINK(…)``, DDE).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _formula_like(value: Any) -> bool:
+    return isinstance(value, str) and len(value) > 1 and value.startswith(_FORMULA_START)
+
+
+def _csv_text(value: Any) -> Any:
+    """A CSV cell: text a spreadsheet would take for a formula gets the apostrophe that
+    makes it text (the CSV has no other way to say so)."""
+    if value is None:
+        return ""
+    return "'" + value if _formula_like(value) else value
+
+
 def _preamble(table: Table, generated_at: datetime) -> list[list[Any]]:
     return [
         ["报表", table.title_zh],
@@ -42,7 +60,7 @@ def to_csv(table: Table, generated_at: datetime) -> bytes:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerows(_preamble(table, generated_at))
     writer.writerow([])
-    writer.writerows(["" if v is None else v for v in r] for r in _body(table))
+    writer.writerows([_csv_text(v) for v in r] for r in _body(table))
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
@@ -62,7 +80,9 @@ def to_xlsx(table: Table, generated_at: datetime) -> bytes:
     for r in rows:
         sheet.append(r)
         for column, cell in zip(table.columns, sheet[sheet.max_row], strict=True):
-            if column.kind == "rate" and cell.value is not None:
+            if _formula_like(cell.value):
+                cell.data_type = "s"  # the text as it is, never a formula
+            elif column.kind == "rate" and cell.value is not None:
                 cell.number_format = "0.0%"
             elif column.kind in ("yuan", "float") and cell.value is not None:
                 cell.number_format = "0.00"

@@ -20,6 +20,7 @@ from province_hub.web.api import Kpi, Problem
 from province_hub.web.context import hub_of
 from sync.limits import INT64_MAX
 from sync.web.auth import client_address
+from sync.zones import in_zone
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "no or wrong credentials"},
@@ -145,7 +146,9 @@ def list_notices(
     hub = hub_of(request)
     return {
         "completion": notice_board.completion_kpi(hub.engine),
-        "notices": notice_board.list_notices(hub.engine, now=hub.local_now(), kind=kind),
+        "notices": in_zone(
+            notice_board.list_notices(hub.engine, now=hub.local_now(), kind=kind), hub.zone
+        ),
     }
 
 
@@ -155,7 +158,11 @@ def board(
 ) -> list[dict[str, Any]]:
     require(user, "notices")
     hub = hub_of(request)
-    return notice_board.open_tasks(hub.engine, now=hub.local_now(), city=city)
+    if city is not None and city not in hub.roster_codes:
+        raise notices.NoticeError("notice.not_roster_city", field="city", city=city)
+    return list(
+        in_zone(notice_board.open_tasks(hub.engine, now=hub.local_now(), city=city), hub.zone)
+    )
 
 
 @router.post("/notices/preview", response_model=PreviewOut, summary="Check, store nothing")
@@ -195,7 +202,8 @@ def send(request: Request, user: Caller, body: NoticeIn) -> Sent:
 def notice(request: Request, user: Caller, seq: Seq) -> dict[str, Any]:
     require(user, "notices")
     hub = hub_of(request)
-    return notice_board.notice_detail(hub.engine, seq, now=hub.local_now()).as_dict()
+    detail = notice_board.notice_detail(hub.engine, seq, now=hub.local_now()).as_dict()
+    return dict(in_zone(detail, hub.zone))
 
 
 @router.post(

@@ -7,7 +7,7 @@ that changes something (suggestions seen) checks CSRF and redirects (post/redire
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -16,6 +16,7 @@ from starlette.datastructures import FormData
 
 from province_hub import audit, notice_board, staff, supervision
 from province_hub.audit import Action
+from province_hub.consolidation import FiguresError
 from province_hub.staff import HubMember
 from province_hub.web import tables, views
 from province_hub.web.access import may, page_user, require
@@ -33,7 +34,7 @@ from sync.web.auth import (
     session_of,
     set_session,
 )
-from sync.web.params import Day
+from sync.web.params import FormDay
 from sync.web.throttle import checked_login
 
 router = APIRouter(include_in_schema=False)
@@ -59,7 +60,7 @@ NAV: tuple[tuple[str, str, str], ...] = (
 )
 PERIODS: tuple[str, ...] = ("day", "week", "month", "quarter", "year")
 Period = Annotated[PeriodKind, Query()]
-Start = Annotated[Day | None, Query()]
+Start = Annotated[FormDay, Query()]
 
 
 def _home_for(user: HubMember) -> str:
@@ -103,7 +104,9 @@ def error_page(request: Request, status_code: int, message: str) -> Response:
 
 
 def _export_query(request: Request, **extra: str) -> str:
-    params = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+    """The page's query for its export links: its filters, not the language, and not the
+    ones left blank in the filter form (no filter, which the API does not take as a value)."""
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "lang" and v]
     params += list(extra.items())
     return urlencode(params)
 
@@ -264,7 +267,7 @@ def comparison_page(
     period: Period = "month",
     start: Start = None,
     sort: str = "city_code",
-    order: str = "asc",
+    order: Annotated[Literal["asc", "desc"], Query()] = "asc",
 ) -> Response:
     require(user, "figures")
     views.check_sort(sort)
@@ -439,8 +442,8 @@ def suggestions_page(
     user: User,
     city: str = "",
     category: str = "",
-    date_from: Annotated[Day | None, Query(alias="from")] = None,
-    date_to: Annotated[Day | None, Query(alias="to")] = None,
+    date_from: Annotated[FormDay, Query(alias="from")] = None,
+    date_to: Annotated[FormDay, Query(alias="to")] = None,
 ) -> Response:
     require(user, "suggestions")
     hub = hub_of(request)
@@ -471,8 +474,9 @@ def suggestions_seen(request: Request, user: User, form: CsrfForm) -> Response:
     keys = []
     for value in form.getlist("batch"):
         code, _, seq = str(value).partition(":")
-        if code.isdigit() and seq.isdigit():
-            keys.append((code, int(seq)))
+        if not (len(code) == 6 and code.isdigit() and seq.isdigit() and 0 < int(seq) < 2**63):
+            raise FiguresError("figures.batch_key", parameter="batch", value=str(value)[:40])
+        keys.append((code, int(seq)))
     supervision.mark_suggestions_seen(
         hub_of(request).engine,
         batches=keys,

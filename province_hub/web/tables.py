@@ -18,7 +18,9 @@ from province_hub.figures import SATISFACTION_COUNTS, STAT_COUNTS
 
 #: The counts a report revision shows, in the proto's order.
 FIELDS = (*STAT_COUNTS, *SATISFACTION_COUNTS)
-Kind = Literal["int", "rate", "yuan", "text", "float"]
+#: ``time``: an instant the views already give in the federation's zone (ISO text), shown
+#: and exported as ``YYYY-MM-DD HH:MM`` like every time a person reads at the hub.
+Kind = Literal["int", "rate", "yuan", "text", "float", "time"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,11 @@ def _count(value: Any) -> Any:
     return value
 
 
+def _minute(value: Any) -> str:
+    """``2026-12-05T10:00:00+08:00`` as ``2026-12-05 10:00`` (the clock the views give)."""
+    return str(value)[:16].replace("T", " ")
+
+
 def cell_text(column: Column, value: Any, lang: str = "zh") -> str:
     """How a page shows a value."""
     if column.kind == "int":
@@ -77,6 +84,8 @@ def cell_text(column: Column, value: Any, lang: str = "zh") -> str:
         return f"{int(value) / 100:.2f}"
     if column.kind == "float":
         return f"{float(value):.2f}"
+    if column.kind == "time":
+        return _minute(value)
     if isinstance(value, bool):
         return ("是" if value else "否") if lang == "zh" else ("yes" if value else "no")
     return str(value)
@@ -95,6 +104,8 @@ def cell_export(column: Column, value: Any) -> Any:
         return round(int(value) / 100, 2)
     if column.kind == "float":
         return round(float(value), 2)
+    if column.kind == "time":
+        return _minute(value) or None
     if isinstance(value, bool):
         return "是" if value else "否"
     return value
@@ -236,8 +247,8 @@ def timeliness_table(data: Mapping[str, Any] | None, names: Mapping[str, str], l
         *_CITY,
         Column("report", "报表", "Report", "text"),
         Column("status", "状态", "Status", "text"),
-        Column("deadline", "截止时间", "Deadline", "text"),
-        Column("received_at", "接收时间", "Received", "text"),
+        Column("deadline", "截止时间", "Deadline", "time"),
+        Column("received_at", "接收时间", "Received", "time"),
     ]
     i = 0 if lang == "zh" else 1
     rows = [
@@ -247,8 +258,8 @@ def timeliness_table(data: Mapping[str, Any] | None, names: Mapping[str, str], l
             "report": _REPORTS.get(r["report"], (r["report"],) * 2)[i],
             "status": _STATUS[r["status"]][i],
             "status_code": r["status"],
-            "deadline": r["deadline"][:16].replace("T", " "),
-            "received_at": (r["received_at"] or "")[:16].replace("T", " "),
+            "deadline": r["deadline"],
+            "received_at": r["received_at"],
         }
         for r in (data or {}).get("rows", [])
         if r["status"] in ("late", "missing")
@@ -371,7 +382,7 @@ def revisions_table(data: Mapping[str, Any], lang: str) -> Table:
     cols = [
         Column("revision", "版次", "Revision", "int"),
         Column("seq", "序号", "Seq", "int"),
-        Column("received_at", "接收时间", "Received", "text"),
+        Column("received_at", "接收时间", "Received", "time"),
         Column("approved_by", "审批人", "Approved by", "text"),
         Column("latest", "计入汇总", "Counted", "text"),
         *(_count_col(n) for n in FIELDS),
@@ -597,7 +608,7 @@ def quarantine_table(rows: Sequence[Mapping[str, Any]], names: Mapping[str, str]
         Column("subject", "内容", "Subject", "text"),
         Column("revision", "版次", "Revision", "int"),
         Column("reason", "隔离原因", "Reason", "text"),
-        Column("received_at", "接收时间", "Received", "text"),
+        Column("received_at", "接收时间", "Received", "time"),
     ]
     out = [{**r, "city": names.get(r["city_code"], r["city_code"])} for r in rows]
     return Table("quarantine", "隔离记录", "Quarantined records", cols, out)
@@ -607,7 +618,7 @@ def links_table(rows: Sequence[Mapping[str, Any]], names: Mapping[str, str]) -> 
     cols = [
         *_CITY,
         Column("state", "链路状态", "Link state", "text"),
-        Column("last_contact", "最近联系", "Last contact", "text"),
+        Column("last_contact", "最近联系", "Last contact", "time"),
         Column("acked_seq", "已确认序号", "Acked seq", "int"),
         Column("records", "记录数", "Records", "int"),
         Column("quarantined", "隔离数", "Quarantined", "int"),

@@ -18,6 +18,7 @@ from province_hub.status import link_status
 from province_hub.web import tables
 from province_hub.web.context import HubWeb
 from province_hub.web.tables import Table
+from sync.zones import in_zone
 
 PeriodKind = Literal["day", "week", "month", "quarter", "year"]
 KpiName = Literal[
@@ -66,15 +67,29 @@ MIN_DATE = date(2000, 1, 1)
 MAX_DATE = date(2199, 12, 31)
 
 
-def start_of(hub: HubWeb, period: str, start: date | None) -> date:
-    """``start``, or the latest period that has ended (its report is the one due)."""
+def start_of(hub: HubWeb, period: str, start: date | None, parameter: str = "start") -> date:
+    """``start``, or the latest period that has ended (its report is the one due); a
+    refusal names ``parameter``, the query parameter that gave it."""
     if start is None:
         return supervision.last_complete_start(period, hub.today())
     if not MIN_DATE <= start <= MAX_DATE:
         raise FiguresError(
-            "figures.start_range", parameter="start", start=start, low=MIN_DATE, high=MAX_DATE
+            "figures.start_range",
+            parameter=parameter,
+            field=parameter,
+            start=start,
+            low=MIN_DATE,
+            high=MAX_DATE,
         )
     return start
+
+
+def _last_of(hub: HubWeb, period: str, last: date | None, parameter: str) -> date:
+    """A trend's last period, checked under the name the caller gave it (``last`` on the
+    trend's page and API, ``start`` on the export)."""
+    first = start_of(hub, period, last, parameter)
+    consolidation.period_ref(period, first, parameter=parameter)
+    return first
 
 
 def figures(hub: HubWeb, period: str, start: date | None) -> dict[str, Any]:
@@ -86,7 +101,7 @@ def figures(hub: HubWeb, period: str, start: date | None) -> dict[str, Any]:
         deadlines=hub.deadlines,
         now=hub.local_now(),
     )
-    return data
+    return dict(in_zone(data, hub.zone))
 
 
 def timeliness(hub: HubWeb, period: str, start: date | None) -> dict[str, Any] | None:
@@ -94,7 +109,7 @@ def timeliness(hub: HubWeb, period: str, start: date | None) -> dict[str, Any] |
     deadline not passed yet); None when the hub judges no deadlines."""
     if hub.deadlines is None:
         return None
-    return consolidation_timeliness(
+    data = consolidation_timeliness(
         hub.engine,
         deadlines=hub.deadlines,
         period_kind=period,
@@ -102,6 +117,7 @@ def timeliness(hub: HubWeb, period: str, start: date | None) -> dict[str, Any] |
         roster=hub.roster,
         now=hub.local_now(),
     )
+    return dict(in_zone(data, hub.zone))
 
 
 def overview(
@@ -122,23 +138,30 @@ def overview(
     compared = consolidation.comparison(
         hub.engine, period_kind=period, start=first, roster=hub.roster, current=data
     )
-    return data, compared, timely
+    zone = hub.zone
+    return in_zone(data, zone), in_zone(compared, zone), in_zone(timely, zone)
 
 
 def comparison(hub: HubWeb, period: str, start: date | None) -> dict[str, Any]:
-    return consolidation.comparison(
+    data = consolidation.comparison(
         hub.engine, period_kind=period, start=start_of(hub, period, start), roster=hub.roster
     )
+    return dict(in_zone(data, hub.zone))
 
 
 def trend(
-    hub: HubWeb, kpi: str, period: str, last: date | None, cities: Sequence[str]
+    hub: HubWeb,
+    kpi: str,
+    period: str,
+    last: date | None,
+    cities: Sequence[str],
+    parameter: str = "last",
 ) -> dict[str, Any]:
     return consolidation.trend(
         hub.engine,
         kpi_name=kpi,
         period_kind=period,
-        last_start=start_of(hub, period, last),
+        last_start=_last_of(hub, period, last, parameter),
         count=TREND_POINTS[period],
         roster=hub.roster,
         cities=list(dict.fromkeys(cities)),
@@ -153,7 +176,7 @@ def trends(
         hub.engine,
         kpi_names=kpis,
         period_kind=period,
-        last_start=start_of(hub, period, last),
+        last_start=_last_of(hub, period, last, "last"),
         count=TREND_POINTS[period],
         roster=hub.roster,
         cities=list(dict.fromkeys(cities)),
@@ -194,7 +217,8 @@ def reports(hub: HubWeb, city: str, period: str, start: date | None) -> dict[str
         }
         for a, b in pairwise(revs)
     ]
-    return {"city_code": city, "period": data["period"], "revisions": shown, "diffs": diffs}
+    shown_in_zone = in_zone(shown, hub.zone)
+    return {"city_code": city, "period": data["period"], "revisions": shown_in_zone, "diffs": diffs}
 
 
 def qa(hub: HubWeb, period: str, start: date | None) -> dict[str, Any]:
@@ -221,6 +245,16 @@ def warnings(hub: HubWeb, period: str, start: date | None) -> dict[str, Any]:
     )
 
 
+def category_code(value: str | None) -> str | None:
+    """A category filter as typed: a code (``NET``, ``BILL.DISPUTE``) or a category's path
+    label as the consoles show it (``资费与计费 / 话费争议 / BILL.DISPUTE``), whose code is the
+    part after the last " / ". Blank is no filter (None)."""
+    if value is None:
+        return None
+    code = value.rsplit(" / ", 1)[-1].strip()
+    return code or None
+
+
 def suggestions(
     hub: HubWeb,
     city: str | None,
@@ -234,19 +268,24 @@ def suggestions(
         raise FiguresError(
             "figures.dates_reversed", parameter="from", date_from=date_from, date_to=date_to
         )
-    return supervision.suggestions_with_seen(
-        hub.engine, city_code=city, category=category or None, date_from=date_from, date_to=date_to
+    found = supervision.suggestions_with_seen(
+        hub.engine,
+        city_code=city,
+        category=category_code(category),
+        date_from=date_from,
+        date_to=date_to,
     )
+    return list(in_zone(found, hub.zone))
 
 
 def quarantine(hub: HubWeb, city: str | None) -> list[dict[str, Any]]:
     if city is not None and city not in hub.roster_codes:
         raise FiguresError("figures.city_unknown", parameter="city", city=city)
-    return consolidation.quarantined_records(hub.engine, city_code=city)
+    return list(in_zone(consolidation.quarantined_records(hub.engine, city_code=city), hub.zone))
 
 
 def links(hub: HubWeb) -> list[dict[str, Any]]:
-    return link_status(hub.engine, hub.roster_codes)
+    return list(in_zone(link_status(hub.engine, hub.roster_codes), hub.zone))
 
 
 def check_sort(sort: str) -> None:
@@ -268,20 +307,31 @@ def export_table(
     kpi: str,
     cities: Sequence[str],
     city: str | None,
+    category: str | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
 ) -> Table:
-    """The table a view exports, built exactly as its page shows it."""
+    """The table a view exports, built exactly as its page shows it. ``city`` and
+    ``cities`` must be roster cities whichever view is asked (a view without a city filter
+    would otherwise ignore a mistyped one)."""
+    if city is not None and city not in hub.roster_codes:
+        raise FiguresError("figures.city_unknown", parameter="city", city=city)
+    unknown = [c for c in cities if c not in hub.roster_codes]
+    if unknown:
+        raise FiguresError("figures.cities_unknown", parameter="cities", codes=", ".join(unknown))
+    # Only the comparison sorts, but a sort no table has is a mistake wherever it is sent.
+    check_sort(sort)
     names = hub.names(lang)
     if view == "figures":
         return tables.figures_table(figures(hub, period, start), lang)
     if view == "timeliness":
         return tables.timeliness_table(timeliness(hub, period, start), names, lang)
     if view == "comparison":
-        check_sort(sort)
         return tables.comparison_table(
             comparison(hub, period, start), lang, sort=sort, descending=order == "desc"
         )
     if view == "trend":
-        return tables.trend_table(trend(hub, kpi, period, start, cities), names, lang)
+        return tables.trend_table(trend(hub, kpi, period, start, cities, "start"), names, lang)
     if view == "warnings":
         return tables.warnings_table(
             warnings(hub, period, start), names, lang, hub.category_names(lang)
@@ -299,9 +349,8 @@ def export_table(
             hotspots(hub, period, start), names, lang, hub.category_names(lang)
         )
     if view == "suggestions":
-        return tables.suggestions_table(
-            suggestions(hub, city, None, None, None), names, lang, hub.category_names(lang)
-        )
+        found = suggestions(hub, city, category, date_from, date_to)
+        return tables.suggestions_table(found, names, lang, hub.category_names(lang))
     if view == "quarantine":
         return tables.quarantine_table(quarantine(hub, city), names)
     return tables.links_table(links(hub), names)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 
 from sync.limits import report_date_refusal
 from sync.refusals import Refusal
@@ -31,3 +31,15 @@ def _sane_day(value: date) -> date:
 
 #: A ``YYYY-MM-DD`` query value within the report years (2000..2100).
 Day = Annotated[date, AfterValidator(_sane_day)]
+
+
+def _blank_is_none(value: object) -> object:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+#: A page's filter field its form sent empty (``from=``, ``action=``) is no value at all, as
+#: if it was not sent (a browser sends every field of a GET form): ``Annotated[X | None,
+#: BLANK_IS_NONE]``.
+BLANK_IS_NONE = BeforeValidator(_blank_is_none)
+#: A page's date filter: as :data:`Day`, and empty is no date.
+FormDay = Annotated[Day | None, BLANK_IS_NONE]

@@ -24,17 +24,18 @@ import pytest
 from sqlalchemy import Engine, func, select, update
 from starlette.routing import Route
 
-from province_hub import audit, notices, services
+from province_hub import audit, desk_views, notices, services
 from province_hub.audit import Action
 from province_hub.staff import HubRole
 from province_hub.store import AuditEntry, DeskCase, DeskEntry, Notice, NoticeDelivery
 from province_hub.web.access import AREAS
+from sync.calendar import WorkCalendar
 from sync.db import make_engine
 from sync.envelopes import build_envelope
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.web.throttle import LoginThrottle
 from tests.conftest import serving
-from tests.hub_web_support import CODES, PASSWORD, TZ, HubStore, fill, web_app
+from tests.hub_web_support import BATCH_SEQ, CODES, NOW, PASSWORD, TZ, HubStore, fill, web_app
 
 ROLES = [r.value for r in HubRole]
 #: NOW of the web (tests/hub_web_support.py) is Saturday 2026-12-05 10:00 in Shanghai.
@@ -175,6 +176,8 @@ def test_queue_ages_in_working_days_overdue_filters_and_sorts(live: Live) -> Non
         assert [
             r["ticket_id"] for r in c.get("/api/v1/desk", params={"category": "NET"}).json()
         ] == ["202"]
+        labelled = c.get("/api/v1/desk", params={"category": "网络 / 宽带 / NET.BROADBAND"})
+        assert [r["ticket_id"] for r in labelled.json()] == ["202"]
         assert c.get("/api/v1/desk", params={"state": "resolved"}).json() == []
     with live.browser("supervisor") as (b, _):
         page = b.get("/desk").text
@@ -182,6 +185,22 @@ def test_queue_ages_in_working_days_overdue_filters_and_sorts(live: Live) -> Non
         assert 'id="overdue-count">1<' in page
         en = b.get("/desk", params={"lang": "en"}).text
         assert "Escalation desk" in en and "Overdue" in en
+
+
+def test_a_limited_queue_keeps_the_first_cases_of_the_order_asked_for(live: Live) -> None:
+    ages = desk_views.Ages(
+        calendar=WorkCalendar(tz_name=TZ), now=NOW.astimezone(ZoneInfo(TZ)), limit_days=5
+    )
+
+    def first(sort: str, descending: bool) -> list[str]:
+        rows = desk_views.queue(live.engine, ages, sort=sort, descending=descending, limit=1)
+        return [r["ticket_id"] for r in rows]
+
+    # OLD's case (101) was escalated and registered first, and OLD's code sorts first.
+    assert first("age", True) == ["101"] and first("age", False) == ["202"]
+    assert first("registered", True) == ["101"] and first("registered", False) == ["202"]
+    assert first("city", False) == ["101"] and first("city", True) == ["202"]
+    assert first("category", False) == ["101"] and first("category", True) == ["202"]
 
 
 def test_customer_data_is_masked_for_everyone_but_the_gm_hotline(live: Live) -> None:
@@ -279,6 +298,16 @@ def test_bad_input_is_refused_naming_the_field_and_changes_nothing(live: Live) -
                 "city_code",
             ),
             (c.post("/api/v1/traces", json={"city_code": OLD, "ticket_id": ""}), 422, "ticket_id"),
+            (
+                c.post("/api/v1/traces", json={"city_code": OLD, "ticket_id": "T1\nX"}),
+                422,
+                "ticket_id",
+            ),
+            (
+                c.post("/api/v1/traces", json={"city_code": OLD, "ticket_id": "T1\tX"}),
+                422,
+                "ticket_id",
+            ),
             (c.get("/api/v1/desk", params={"sort": "mood"}), 422, "sort"),
         ]
     with live.api("admin") as c:
@@ -302,11 +331,28 @@ def test_bad_input_is_refused_naming_the_field_and_changes_nothing(live: Live) -
         assert page.status_code == 422 and "地市：地市 '999999' 不是名册中的地市" in html.unescape(
             page.text
         )
+        page = b.post("/traces", data={"csrf_token": token, "city": OLD, "ticket": "1\r\n2"})
+        assert page.status_code == 422 and "工单号：含有控制字符(U+000D)" in page.text
     assert _state(live.engine) == before
     # Only the sign-ins of this test were recorded.
     assert {e.action for e in _audit(live.engine)[: len(_audit(live.engine)) - audited]} <= {
         Action.LOGIN
     }
+
+
+def test_a_city_not_on_the_roster_is_refused_by_the_queue_filter(live: Live) -> None:
+    before, audited = _state(live.engine), len(_audit(live.engine))
+    with live.api("gm_hotline") as c:
+        r = c.get("/api/v1/desk", params={"city": "999999", "state": "all"})
+        assert r.status_code == 422 and r.json()["detail"].startswith("city"), r.text
+    with live.browser("supervisor") as (b, _):
+        page = b.get("/desk", params={"city": "999999"})
+        assert page.status_code == 422 and "999999" in page.text and "city" in page.text
+    assert _state(live.engine) == before
+    # No export was recorded: only the sign-in.
+    assert [e.action for e in _audit(live.engine)[: len(_audit(live.engine)) - audited]] == [
+        Action.LOGIN
+    ]
 
 
 def test_csrf_is_required_for_every_change(live: Live) -> None:
@@ -416,6 +462,36 @@ def test_a_queue_export_with_personal_data_is_audited(live: Live) -> None:
     assert entry.actor == "gm_hotline" and "2 rows" in entry.detail and PHONE not in entry.detail
 
 
+def test_the_queue_export_is_the_queue_as_filtered_on_the_page(live: Live) -> None:
+    def tickets(body: str) -> list[str]:
+        rows = list(csv.reader(io.StringIO(body.lstrip("\ufeff"))))
+        header = rows.index(next(r for r in rows if "工单号" in r))
+        at = rows[header].index("工单号")
+        return [r[at] for r in rows[header + 1 :] if r]
+
+    with live.api("supervisor") as c:
+        assert tickets(c.get("/api/v1/desk/export").text) == ["101", "202"]
+        only = c.get("/api/v1/desk/export", params={"city": FRESH}).text
+        assert tickets(only) == ["202"]
+        assert tickets(c.get("/api/v1/desk/export", params={"category": "BILL"}).text) == ["101"]
+        asc = c.get("/api/v1/desk/export", params={"order": "asc"}).text
+        assert tickets(asc) == ["202", "101"]
+        bad = c.get("/api/v1/desk/export", params={"sort": "mood"})
+        assert bad.status_code == 422 and "sort" in bad.json()["detail"]
+        unknown = c.get("/api/v1/desk/export", params={"city": "999999"})
+        assert unknown.status_code == 422 and unknown.json()["detail"].startswith("city")
+    with live.browser("supervisor") as (b, _):
+        page = b.get("/desk", params={"city": FRESH, "order": "asc"}).text
+        link = re.search(r'id="export-desk-csv" href="([^"]+)"', page)
+        assert link, "no export link on the desk page"
+        assert tickets(b.get(link.group(1).replace("&amp;", "&")).text) == ["202"]
+    # The GM hotline's filtered export carries (and records) only the rows asked for.
+    with live.api("gm_hotline") as c:
+        c.get("/api/v1/desk/export", params={"city": FRESH})
+    (entry,) = [e for e in _audit(live.engine) if e.action is Action.PERSONAL_DATA_EXPORTED]
+    assert "1 rows" in entry.detail
+
+
 def test_trace_requests_are_listed_with_their_state_and_answer(live: Live) -> None:
     with live.api("supervisor") as c:
         r = c.post("/api/v1/traces", json={"city_code": FRESH, "ticket_id": "202"})
@@ -494,7 +570,7 @@ def test_every_state_changing_route_writes_its_audit_row(live: Live) -> None:
     """A new POST/PUT/PATCH/DELETE route of the hub web without a recipe here fails, and
     each recipe must leave the audit row its route promises."""
     case = f"{OLD}/{live.old}"
-    batch = f"{CODES[0]}:1"
+    batch = f"{CODES[0]}:{BATCH_SEQ}"
 
     def page(path: str, who: str, data: dict[str, str]) -> Any:
         with live.browser(who) as (b, token):
@@ -579,7 +655,7 @@ def test_every_state_changing_route_writes_its_audit_row(live: Live) -> None:
             lambda: api(
                 "/api/v1/suggestions/seen",
                 "materials_manager",
-                {"batches": [{"city_code": CODES[0], "seq": 1}]},
+                {"batches": [{"city_code": CODES[0], "seq": BATCH_SEQ}]},
             ),
             {Action.SUGGESTIONS_SEEN},
         ),

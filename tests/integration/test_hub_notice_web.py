@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -442,6 +442,12 @@ def test_overdue_task_board_completion_kpi_and_objection_answer(live: Live) -> N
         board = c.get("/api/v1/notices/board").json()
         assert [(r["city_code"], r["overdue"]) for r in board] == [(CITY, True)]
         assert board[0]["objection_reason"] == "不同意"
+        assert [
+            r["city_code"] for r in c.get("/api/v1/notices/board", params={"city": CITY}).json()
+        ] == [CITY]
+        for unknown in ("999999", "abc"):
+            r = c.get("/api/v1/notices/board", params={"city": unknown})
+            assert r.status_code == 422 and r.json()["detail"].startswith("city"), r.text
     with live.browser("announcer") as b:
         page = b.get(f"/notices/{task.seq}").text
         assert "已整改" in page and "不同意" in page and page.count('class="tag bad">逾期') == 1
@@ -539,8 +545,12 @@ def test_overdue_is_judged_in_utc_whatever_the_web_zone(live: Live) -> None:
         assert [r["overdue"] for r in c.get("/api/v1/notices/board").json()] == [False]
         detail = c.get(f"/api/v1/notices/{task.seq}").json()
         assert detail["cities"][0]["overdue"] is False
-        assert detail["deadline"].startswith((NOW + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"))
+        # The same instants, told in the federation's zone.
+        shown = NOW + timedelta(hours=2)
+        assert detail["deadline"].endswith("+08:00")
+        assert datetime.fromisoformat(detail["deadline"]).replace(second=0, microsecond=0) == shown
         sent = c.post("/api/v1/notices", json=_task([OTHER]))
         assert sent.status_code == 201
         created = c.get(f"/api/v1/notices/{sent.json()['seq']}").json()["created_at"]
-        assert created.startswith(NOW.strftime("%Y-%m-%dT%H:%M"))
+        assert created.endswith("+08:00")
+        assert datetime.fromisoformat(created).replace(second=0, microsecond=0) == NOW

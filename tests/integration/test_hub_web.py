@@ -36,6 +36,7 @@ from province_hub.web.context import HubWeb
 from province_hub.web.i18n import LABELS
 from province_hub.web.views import EXPORT_AREAS
 from sync.db import make_engine
+from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.web.throttle import LoginThrottle
 from tests.conftest import serving
 from tests.hub_web_support import (
@@ -48,6 +49,7 @@ from tests.hub_web_support import (
     ROSTER,
     SILENT,
     TZ,
+    HubStore,
     expected_complaints,
     fill,
     web_app,
@@ -129,6 +131,8 @@ def test_figures_api_is_the_cli_json_and_counts_latest_revisions(live: Live) -> 
     )
     assert data == json.loads(cli.stdout)
     by_city = {c["city_code"]: c for c in data["cities"]}
+    # Ingested at 02:00 UTC: 10:00 in the federation's zone, on the CLI as on the API.
+    assert by_city[CORRECTED]["received_at"] == "2026-12-05T10:00:00+08:00"
     assert list(by_city) == CODES
     assert by_city[SILENT]["missing"] is True and "complaints_received" not in by_city[SILENT]
     assert by_city[CORRECTED]["revision"] == 2
@@ -278,6 +282,9 @@ BAD: list[tuple[str, dict[str, str | list[str]], str]] = [
     ("/api/v1/trend", {"cities": ["999999"]}, "cities"),
     ("/api/v1/trend", {"cities": ["abc"]}, "cities"),
     ("/api/v1/trend", {"last": "2026-13-01"}, "last"),
+    ("/api/v1/trend", {"period": "month", "last": "2026-11-04"}, "last 2026-11-04"),
+    ("/api/v1/trend", {"period": "quarter", "last": "2026-11-01"}, "last 2026-11-01"),
+    ("/api/v1/export/trend", {"period": "week", "start": "2026-11-04"}, "start 2026-11-04"),
     ("/api/v1/reports", {}, "city"),
     ("/api/v1/reports", {"city": "123456"}, "city"),
     ("/api/v1/suggestions", {"from": "2026-12-01", "to": "2026-11-01"}, "from"),
@@ -285,7 +292,10 @@ BAD: list[tuple[str, dict[str, str | list[str]], str]] = [
     ("/api/v1/quarantine", {"city": "999999"}, "city"),
     ("/api/v1/export/comparison", {"sort": "shoe_size"}, "sort"),
     ("/api/v1/export/comparison", {"format": "pdf"}, "format"),
+    ("/api/v1/export/figures", {"sort": "shoe_size"}, "sort"),
     ("/api/v1/export/nothing", {}, "view"),
+    ("/api/v1/export/figures", {"city": "999999"}, "city"),
+    ("/api/v1/export/qa", {"cities": ["999999"]}, "cities"),
 ]
 
 
@@ -301,6 +311,10 @@ def test_bad_query_values_are_refused_naming_the_parameter(live: Live) -> None:
     with live.browser("supervisor") as b:
         page = b.get("/comparison", params={"sort": "shoe_size"})
         assert page.status_code == 422 and "sort" in page.text
+        page = b.get("/comparison", params={"order": "sideways"})
+        assert page.status_code == 422 and "order" in page.text
+        page = b.get("/trends", params={"period": "year", "last": "2026-11-01"})
+        assert page.status_code == 422 and "last 2026-11-01" in page.text
     assert _counts(live.engine) == before
 
 
@@ -441,6 +455,147 @@ def test_a_bad_category_file_refuses_the_hubs_start(tmp_path: Path) -> None:
     assert not (tmp_path / "hub.sqlite").exists()  # refused before the store was opened
 
 
+def test_marking_unknown_suggestion_batches_seen_is_refused(live: Live) -> None:
+    before = _counts(live.engine)
+    with live.browser("materials_manager") as b:
+        token = csrf_of(b.get("/suggestions").text)
+        header = {"X-CSRF-Token": token}
+        known = {"city_code": CODES[0], "seq": 6}
+        for batches in (
+            [{"city_code": CODES[0], "seq": 999}],  # no such record
+            [{"city_code": CODES[1], "seq": 1}],  # a statistics report, not a batch
+            [known, {"city_code": CODES[2], "seq": 77}],  # one good, one unknown: neither
+            [{"city_code": CODES[0], "seq": 2**63}],  # beyond any seq the store can hold
+        ):
+            r = b.post("/api/v1/suggestions/seen", json={"batches": batches}, headers=header)
+            assert r.status_code == 422, (batches, r.text)
+            assert r.json()["detail"].startswith("batches"), r.json()
+        for value in (f"{CODES[0]}:999", "abc", f"{CODES[0]}:x", "", f"{CODES[0]}:{2**63}"):
+            page = b.post("/suggestions/seen", data={"csrf_token": token, "batch": value})
+            assert page.status_code == 422 and "batch" in page.text, (value, page.status_code)
+        empty = b.post("/suggestions/seen", data={"csrf_token": token})
+        assert empty.status_code == 422 and "batches" in empty.text
+    assert _counts(live.engine) == before
+    with live.api("supervisor") as c:
+        assert [x["new"] for x in c.get("/api/v1/suggestions").json()] == [True]
+
+
+def test_the_category_filter_takes_a_path_label_and_looks_past_the_newest_batches(
+    live: Live,
+) -> None:
+    # The silent city (one record so far) sends an old batch of its own category, then 105
+    # newer ones of another: more than one page of batches stands in front of the old one.
+    store = HubStore(live.engine, seq={SILENT: 1})
+
+    def batch(day: str, number: int, category: str) -> pb.SuggestionBatch:
+        return pb.SuggestionBatch(
+            batch_date=day,
+            batch_number=number,
+            classified_by="clerk-9",
+            suggestions=[pb.Suggestion(ticket_id=f"Q{number}", category=category, content="x")],
+        )
+
+    store.send(SILENT, batch("2026-10-15", 1, "SVC.STORE"))
+    store.send(SILENT, *(batch("2026-11-20", n, "BILL.PLAN") for n in range(2, 107)))
+    with live.api("materials_manager") as c:
+        for asked in ("SVC", "SVC.STORE", "营业服务 / 营业厅 / SVC.STORE", "营业厅 / SVC "):
+            found = c.get("/api/v1/suggestions", params={"category": asked}).json()
+            assert [(b["city_code"], b["batch_number"]) for b in found] == [(SILENT, 1)], asked
+        plan = c.get("/api/v1/suggestions", params={"category": "资费 / 套餐变更 / BILL.PLAN"})
+        assert len(plan.json()) == 100  # the page still shows at most 100 batches
+        assert c.get("/api/v1/suggestions", params={"category": "SVC.ST"}).json() == []
+    with live.browser("materials_manager") as b:
+        page = b.get("/suggestions", params={"category": "营业服务 / 营业厅 / SVC.STORE"}).text
+        assert "SVC.STORE" in page and "BILL.PLAN" not in page
+
+
+def test_times_are_in_the_federations_zone_on_the_api_pages_and_exports(live: Live) -> None:
+    # Every record of the fixture was received at 2026-12-05 02:00 UTC: 10:00 in Shanghai.
+    local = "2026-12-05T10:00:00+08:00"
+    with live.api("admin") as c:
+        figures = c.get("/api/v1/figures").json()
+        assert {x["received_at"] for x in figures["cities"] if not x["missing"]} == {local}
+        reports = c.get("/api/v1/reports", params={"city": CORRECTED}).json()
+        assert {r["received_at"] for r in reports["revisions"]} == {local}
+        assert {q["received_at"] for q in c.get("/api/v1/quarantine").json()} == {local}
+        links = c.get("/api/v1/links").json()
+        assert {x["last_contact"] for x in links if x["last_contact"]} == {local}
+        batch = c.get("/api/v1/suggestions").json()[0]
+        assert batch["received_at"] == local
+        audit = c.get("/api/v1/audit").json()
+        assert audit and all(e["at"].endswith("+08:00") for e in audit)
+        for view, column in (
+            ("quarantine", "接收时间"),
+            ("links", "最近联系"),
+            ("reports", "接收时间"),
+        ):
+            params = {"city": CORRECTED} if view == "reports" else {}
+            body = c.get(f"/api/v1/export/{view}", params=params).content
+            rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
+            header = next(i for i, r in enumerate(rows) if column in r)
+            at = rows[header].index(column)
+            shown = {r[at] for r in rows[header + 1 :] if r and r[at]}
+            assert shown == {"2026-12-05 10:00"}, (view, shown)
+    with live.browser("admin") as b:
+        for path in ("/quarantine", "/links", f"/reports?city={CORRECTED}"):
+            page = b.get(path).text
+            assert "2026-12-05 10:00" in page and "02:00" not in page, path
+
+
+def test_a_filter_form_sent_with_its_dates_empty_filters_on_no_date(live: Live) -> None:
+    # A browser sends every field of a GET form: a date left empty is no date, not an error.
+    with live.browser("admin") as b:
+        blank = {
+            "/suggestions": {"city": "", "category": "", "from": "", "to": ""},
+            "/audit": {"actor": "", "action": "", "from": "", "to": ""},
+            "/overview": {"period": "month", "start": ""},
+            "/comparison": {"period": "month", "start": ""},
+            "/trends": {"period": "month", "last": ""},
+        }
+        for path, query in blank.items():
+            page = b.get(path, params=query)
+            assert page.status_code == 200, (path, page.text[:300])
+        assert "增加夜间营业厅" in b.get("/suggestions", params=blank["/suggestions"]).text
+        assert (
+            'id="period-label">月 2026-11-01' in b.get("/overview", params=blank["/overview"]).text
+        )
+        # A date that is there must still be a date.
+        for path, name in (("/suggestions", "from"), ("/audit", "to"), ("/overview", "start")):
+            page = b.get(path, params={name: "2026-11"})
+            assert page.status_code == 422 and name in page.text, path
+
+
+def test_the_suggestions_export_is_the_page_as_filtered(live: Live) -> None:
+    store = HubStore(live.engine, seq={SILENT: 1})
+    store.send(
+        SILENT,
+        pb.SuggestionBatch(
+            batch_date="2026-10-15",
+            batch_number=1,
+            classified_by="clerk-9",
+            suggestions=[pb.Suggestion(ticket_id="Q1", category="SVC.STORE", content="延长营业")],
+        ),
+    )
+
+    def contents(body: bytes) -> list[str]:
+        return [r["建议内容"] for r in _csv_table(body)[1]]
+
+    with live.browser("materials_manager") as b:
+        for query, shown in (
+            ({"category": "SVC"}, ["延长营业"]),
+            ({"from": "2026-11-01", "to": "2026-11-30"}, ["增加夜间营业厅"]),
+            ({"city": SILENT}, ["延长营业"]),
+            # The filter form sent with nothing filled in: every batch, newest first.
+            ({"city": "", "category": "", "from": "", "to": ""}, ["增加夜间营业厅", "延长营业"]),
+        ):
+            page = b.get("/suggestions", params=query).text
+            link = re.search(r'id="export-suggestions-csv" href="([^"]+)"', page)
+            assert link, "no CSV link on the suggestions page"
+            r = b.get(link.group(1).replace("&amp;", "&"))
+            assert r.status_code == 200, (query, r.text)
+            assert contents(r.content) == shown, query
+
+
 # --- exports --------------------------------------------------------------------------------------
 
 
@@ -486,6 +641,31 @@ def test_exports_carry_period_time_chinese_headers_and_the_same_numbers(live: Li
         api_row = expected[cells["地市代码"]]
         if not api_row["missing"]:
             assert cells["投诉量"] == api_row["complaints_received"]
+
+
+def test_city_text_that_looks_like_a_formula_stays_text_in_exports(live: Live) -> None:
+    formula = '=HYPERLINK("http://evil.example/","点击")'
+    store = HubStore(live.engine, seq={SILENT: 1})
+    store.send(
+        SILENT,
+        pb.SuggestionBatch(
+            batch_date="2026-11-29",
+            batch_number=1,
+            classified_by="@clerk",
+            suggestions=[pb.Suggestion(ticket_id="Q1", category="SVC", content=formula)],
+        ),
+    )
+    with live.api("materials_manager") as c:
+        csv_body = c.get("/api/v1/export/suggestions", params={"city": SILENT}).content
+        xlsx_body = c.get(
+            "/api/v1/export/suggestions", params={"city": SILENT, "format": "xlsx"}
+        ).content
+    (row,) = _csv_table(csv_body)[1]
+    assert row["建议内容"] == "'" + formula and row["资料员"] == "'@clerk"
+    sheet = load_workbook(io.BytesIO(xlsx_body)).active
+    assert sheet is not None
+    cells = [cell for line in sheet.iter_rows() for cell in line if cell.value == formula]
+    assert len(cells) == 1 and cells[0].data_type == "s"
 
 
 def test_every_export_opens_in_both_formats(live: Live) -> None:
