@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from province_hub import audit, staff
 from province_hub.audit import Action
 from province_hub.escalations import ESCALATION_SUBJECT
+from province_hub.refusals import HubRefusal
 from province_hub.services import send_notice_in
 from province_hub.staff import HubRole
 from province_hub.store import DeskCase, DeskEntry, Record
@@ -34,22 +35,16 @@ CONTACT_CHANNELS: Final = ("phone", "sms", "visit", "other")
 MAX_TEXT: Final = 4000
 
 
-class DeskError(ValueError):
-    """A refused desk action; ``field`` names the input that is wrong."""
-
-    def __init__(self, message: str, *, field: str = "") -> None:
-        # The message starts with the field's name, as the web's other 422s do.
-        if field and not message.startswith(field):
-            message = f"{field}: {message}"
-        super().__init__(message)
-        self.field = field
+class DeskError(HubRefusal, ValueError):
+    """A refused desk action; ``field`` names the input that is wrong (the message starts
+    with it, as the web's other 422s do)."""
 
 
 class UnknownEscalation(DeskError):
     """A resolution names an escalation this hub does not hold (most likely a typo)."""
 
 
-class CaseNotFound(LookupError):
+class CaseNotFound(HubRefusal, LookupError):
     """No desk case with that city and seq."""
 
 
@@ -68,17 +63,17 @@ def _target(city_code: str, seq: int) -> str:
 def _text(value: str, field: str) -> str:
     value = value.strip()
     if not value:
-        raise DeskError(f"{field} is required", field=field)
+        raise DeskError("desk.required", field=field)
     if len(value) > MAX_TEXT:
-        raise DeskError(f"{field} is {len(value)} characters; at most {MAX_TEXT}", field=field)
+        raise DeskError("desk.too_long", field=field, length=len(value), maximum=MAX_TEXT)
     return value
 
 
 def _to_one_city(city_code: str, ticket_id: str, roster_codes: Sequence[str]) -> None:
     if city_code not in roster_codes:
-        raise DeskError(f"city {city_code!r} is not a city of the roster", field="city_code")
+        raise DeskError("desk.not_roster_city", field="city_code", city=city_code)
     if not ticket_id.strip():
-        raise DeskError("name the city's ticket", field="ticket_id")
+        raise DeskError("desk.ticket_missing", field="ticket_id")
 
 
 # --- resolving (web and CLI) ----------------------------------------------------------------
@@ -126,18 +121,17 @@ def resolve_escalation(
     """
     _to_one_city(city_code, ticket_id, roster_codes)
     if not resolution.strip():
-        raise DeskError("say how the province resolved the complaint", field="resolution")
+        raise DeskError("desk.resolution_missing", field="resolution")
     resolution = _text(resolution, "resolution")
     if outcome is not None and outcome not in OUTCOMES:
-        raise DeskError(f"outcome {outcome!r} is not one of {', '.join(OUTCOMES)}", field="outcome")
+        raise DeskError("desk.choose", field="outcome", value=outcome, allowed=", ".join(OUTCOMES))
     moment = now or _now()
     with UnitOfWork(engine) as uow:
         conn = uow.conn
         seq = case_seq or _escalation_seq(conn, city_code, ticket_id)
         if seq is None and not force:
             raise UnknownEscalation(
-                f"city {city_code} has sent no escalation of ticket {ticket_id} to this hub",
-                field="ticket_id",
+                "desk.unknown_escalation", field="ticket_id", city=city_code, ticket=ticket_id
             )
         case = None
         if seq is not None:
@@ -147,9 +141,7 @@ def resolve_escalation(
                 .with_for_update()
             ).first()
         if case is not None and case.resolved_at is not None and not force:
-            raise CaseResolved(
-                f"the escalation of ticket {ticket_id} is resolved already", field="ticket_id"
-            )
+            raise CaseResolved("desk.ticket_resolved", field="ticket_id", ticket=ticket_id)
         notice = pb.Notice(
             kind=pb.ESCALATION_RESOLUTION,
             priority=pb.HIGH,
@@ -210,7 +202,7 @@ def resolve_case(
             select(DeskCase.ticket_id).where(DeskCase.city_code == city_code, DeskCase.seq == seq)
         ).scalar()
     if ticket_id is None:
-        raise CaseNotFound(f"no escalation {city_code}/{seq} on the desk")
+        raise CaseNotFound("desk.case_not_found", city=city_code, seq=seq)
     return resolve_escalation(
         engine,
         city_code=city_code,
@@ -235,7 +227,7 @@ def _open_case(conn: Connection, city_code: str, seq: int) -> Any:
         .with_for_update()
     ).first()
     if row is None:
-        raise CaseNotFound(f"no escalation {city_code}/{seq} on the desk")
+        raise CaseNotFound("desk.case_not_found", city=city_code, seq=seq)
     return row
 
 
@@ -253,15 +245,12 @@ def take(
     """Assign an open case to ``assignee`` (oneself or a colleague of the GM hotline)."""
     member = staff.get_staff(engine, assignee) if assignee else None
     if member is None or not member.active or member.role is not HubRole.GM_HOTLINE:
-        raise DeskError(
-            f"assignee {assignee!r} is not an active general-manager hotline account",
-            field="assignee",
-        )
+        raise DeskError("desk.not_gm_hotline", field="assignee", value=assignee)
     moment = now or _now()
     with UnitOfWork(engine) as uow:
         case = _open_case(uow.conn, city_code, seq)
         if case.resolved_at is not None:
-            raise CaseResolved(f"escalation {city_code}/{seq} is resolved already", field="seq")
+            raise CaseResolved("desk.case_resolved", field="seq", city=city_code, seq=seq)
         uow.conn.execute(
             update(DeskCase)
             .where(DeskCase.city_code == city_code, DeskCase.seq == seq)
@@ -296,10 +285,10 @@ def add_entry(
     """An internal note (``kind="note"``) or a contact-log line (``"contact"``, with the
     ``channel`` used) on a case, open or resolved."""
     if kind not in ("note", "contact"):
-        raise DeskError(f"kind {kind!r}: note or contact", field="kind")
+        raise DeskError("desk.entry_kind", field="kind", value=kind)
     if kind == "contact" and channel not in CONTACT_CHANNELS:
         raise DeskError(
-            f"channel {channel!r} is not one of {', '.join(CONTACT_CHANNELS)}", field="channel"
+            "desk.choose", field="channel", value=channel, allowed=", ".join(CONTACT_CHANNELS)
         )
     body = _text(text, "text")
     moment = now or _now()
@@ -349,15 +338,12 @@ def request_trace(
     customer's phone masked unless the general-manager hotline asks."""
     _to_one_city(city_code, ticket_id, roster_codes)
     if len(ticket_id) > 64:
-        raise DeskError("ticket_id is longer than 64 characters", field="ticket_id")
+        raise DeskError("desk.longer_than", field="ticket_id", maximum=64)
     control = next((ch for ch in ticket_id if unicodedata.category(ch) in ("Cc", "Cs")), None)
     if control is not None:
         # A ticket id is one line: a newline or tab would travel to the city in the notice's
         # title and land in the audit log's target.
-        raise DeskError(
-            f"contains a control character (U+{ord(control):04X}); a ticket id is one line",
-            field="ticket_id",
-        )
+        raise DeskError("desk.ticket_control", field="ticket_id", code=f"{ord(control):04X}")
     notice = pb.Notice(
         kind=pb.TRACE_REQUEST,
         priority=pb.NORMAL,

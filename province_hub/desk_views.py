@@ -82,9 +82,9 @@ def queue(
 ) -> list[dict[str, Any]]:
     """The desk's cases, filtered and sorted (``age``: working days since escalated)."""
     if state not in STATES:
-        raise DeskError(f"state {state!r} is not one of {', '.join(STATES)}", field="state")
+        raise DeskError("desk.choose", field="state", value=state, allowed=", ".join(STATES))
     if sort not in SORTS:
-        raise DeskError(f"sort {sort!r} is not one of {', '.join(SORTS)}", field="sort")
+        raise DeskError("desk.choose", field="sort", value=sort, allowed=", ".join(SORTS))
     query = _case_query()
     if city:
         query = query.where(DeskCase.city_code == city)
@@ -141,7 +141,7 @@ def case(engine: Engine, ages: Ages, *, city_code: str, seq: int, personal: bool
             _case_query().where(DeskCase.city_code == city_code, DeskCase.seq == seq)
         ).first()
         if row is None:
-            raise CaseNotFound(f"no escalation {city_code}/{seq} on the desk")
+            raise CaseNotFound("desk.case_not_found", city=city_code, seq=seq)
         body = conn.execute(
             select(Record.body).where(Record.city_code == city_code, Record.seq == seq)
         ).scalar_one()

@@ -180,7 +180,7 @@ def notice_detail(engine: Engine, seq: int, *, now: datetime | None = None) -> N
     with engine.connect() as conn:
         row = conn.execute(select(Notice.__table__).where(Notice.seq == seq)).first()
         if row is None:
-            raise NoticeNotFound(f"no notice {seq}")
+            raise NoticeNotFound("notice.not_found", seq=seq)
         deliveries = conn.execute(
             select(NoticeDelivery.__table__)
             .where(NoticeDelivery.notice_seq == seq)

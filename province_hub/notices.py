@@ -25,6 +25,7 @@ from sqlalchemy import Engine, func, select
 
 from province_hub import audit, services
 from province_hub.audit import Action
+from province_hub.refusals import HubRefusal
 from province_hub.staff import HubRole
 from province_hub.store import Notice, NoticeDelivery
 from sync.db import UnitOfWork
@@ -68,19 +69,15 @@ MAX_VERSION = 2**31 - 1
 MAX_DEADLINE_YEAR = 2100
 
 
-class NoticeError(ValueError):
+class NoticeError(HubRefusal, ValueError):
     """A draft or an answer that cannot be sent; ``field`` names what to correct."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
 
-
-class NoticeForbidden(PermissionError):
+class NoticeForbidden(HubRefusal, PermissionError):
     """The role may not do this; the message names who may."""
 
 
-class NoticeNotFound(LookupError):
+class NoticeNotFound(HubRefusal, LookupError):
     """No such notice, or it was not sent to that city."""
 
 
@@ -134,11 +131,11 @@ def _text(field_name: str, value: str, limit: int, *, required: bool = False) ->
     value = value.strip()
     if "\x00" in value:
         # PostgreSQL text cannot hold it, and no notice needs it.
-        raise NoticeError(field_name, "contains a NUL character")
+        raise NoticeError("notice.nul", field=field_name)
     if required and not value:
-        raise NoticeError(field_name, "must not be empty")
+        raise NoticeError("notice.empty", field=field_name)
     if len(value) > limit:
-        raise NoticeError(field_name, f"is {len(value)} characters; at most {limit}")
+        raise NoticeError("notice.too_long", field=field_name, length=len(value), maximum=limit)
     return value
 
 
@@ -149,10 +146,12 @@ def build(
     names the first wrong field. Nothing is stored."""
     kind = KINDS.get(draft.kind)
     if kind is None:
-        raise NoticeError("kind", f"{draft.kind!r}: use one of {', '.join(KINDS)}")
+        raise NoticeError("notice.choose", field="kind", value=draft.kind, allowed=", ".join(KINDS))
     priority = PRIORITIES.get(draft.priority)
     if priority is None:
-        raise NoticeError("priority", f"{draft.priority!r}: use one of {', '.join(PRIORITIES)}")
+        raise NoticeError(
+            "notice.choose", field="priority", value=draft.priority, allowed=", ".join(PRIORITIES)
+        )
     notice = pb.Notice(
         kind=kind,  # type: ignore[arg-type]
         priority=priority,  # type: ignore[arg-type]
@@ -162,25 +161,25 @@ def build(
     )
     unknown = sorted(set(draft.targets) - set(roster_codes))
     if unknown:
-        raise NoticeError("targets", f"unknown city code(s): {', '.join(unknown)}")
+        raise NoticeError("notice.unknown_cities", field="targets", codes=", ".join(unknown))
     chosen = tuple(dict.fromkeys(draft.targets))
     notice.targets.extend(chosen)
     if draft.kind == "task":
         if draft.deadline is None:
-            raise NoticeError("deadline", "a task needs a deadline")
+            raise NoticeError("notice.deadline_missing", field="deadline")
         if draft.deadline.tzinfo is None:
-            raise NoticeError("deadline", "give the time zone")
+            raise NoticeError("notice.deadline_zone", field="deadline")
         if draft.deadline <= now:
-            raise NoticeError("deadline", "is in the past")
+            raise NoticeError("notice.deadline_past", field="deadline")
         if draft.deadline.year > MAX_DEADLINE_YEAR:
-            raise NoticeError("deadline", f"is after {MAX_DEADLINE_YEAR}: a typing error?")
+            raise NoticeError("notice.deadline_far", field="deadline", year=MAX_DEADLINE_YEAR)
         notice.task_deadline.FromDatetime(draft.deadline.astimezone(UTC))
     elif draft.kind == "standard_answer":
         category = _text("category", draft.category, MAX_CATEGORY_CHARS, required=True)
         question = _text("question", draft.question, MAX_TEXT_CHARS, required=True)
         answer = _text("answer", draft.answer, MAX_TEXT_CHARS, required=True)
         if not 1 <= draft.version <= MAX_VERSION:
-            raise NoticeError("version", f"give the version, 1 to {MAX_VERSION}")
+            raise NoticeError("notice.version_range", field="version", maximum=MAX_VERSION)
         key = _text("key", draft.key, MAX_NOTICE_TITLE_CHARS) or f"{category}/{question}"
         notice.standard_answer.CopyFrom(
             pb.StandardAnswer(
@@ -189,21 +188,26 @@ def build(
         )
     elif draft.kind == "finding":
         if draft.about_city not in roster_codes:
-            raise NoticeError(
-                "about_city",
-                f"{draft.about_city!r} is not a city of the roster"
-                if draft.about_city
-                else "name the city the finding is about",
-            )
+            if draft.about_city:
+                raise NoticeError(
+                    "notice.not_roster_city", field="about_city", city=draft.about_city
+                )
+            raise NoticeError("notice.about_city_missing", field="about_city")
         source = FINDING_SOURCES.get(draft.source)
         if source is None:
             raise NoticeError(
-                "source", f"{draft.source!r}: use one of {', '.join(FINDING_SOURCES)}"
+                "notice.choose",
+                field="source",
+                value=draft.source,
+                allowed=", ".join(FINDING_SOURCES),
             )
         notice.finding.CopyFrom(pb.Finding(city_code=draft.about_city, source=source))  # type: ignore[arg-type]
     if notice.ByteSize() > services.MAX_NOTICE_BYTES:
         raise NoticeError(
-            "body", f"the notice is {notice.ByteSize()} bytes; at most {services.MAX_NOTICE_BYTES}"
+            "notice.too_big",
+            field="body",
+            size=notice.ByteSize(),
+            maximum=services.MAX_NOTICE_BYTES,
         )
     targets = chosen or tuple(roster_codes)
     return notice, targets
@@ -225,7 +229,7 @@ def _check_version(conn: Any, notice: pb.Notice) -> None:
     latest = _latest_version(conn, sa.key)
     if sa.version <= latest:
         raise NoticeError(
-            "version", f"v{latest} of {sa.key!r} was sent already; the next is v{latest + 1}"
+            "notice.version_sent", field="version", latest=latest, key=sa.key, next=latest + 1
         )
 
 
@@ -252,11 +256,11 @@ def _is_all(targets: Sequence[str], roster_codes: Sequence[str]) -> bool:
 
 def _require_sender(role: HubRole | None, kind: str) -> None:
     if kind not in KINDS:  # a wrong kind is a wrong field, whoever asks
-        raise NoticeError("kind", f"{kind!r}: use one of {', '.join(KINDS)}")
+        raise NoticeError("notice.choose", field="kind", value=kind, allowed=", ".join(KINDS))
     if not may_send(role, kind):
         allowed = SENDERS.get(kind)
         who = _names(allowed) if allowed else "nobody"
-        raise NoticeForbidden(f"a {kind} notice is sent by: {who}")
+        raise NoticeForbidden("notice.sent_by", kind=kind, who=who)
 
 
 def send(
@@ -280,9 +284,7 @@ def send(
     moment = in_utc(now)
     notice, targets = build(draft, roster_codes=roster_codes, sender=actor, now=moment)
     if _is_all(targets, roster_codes) and not confirm_all:
-        raise NoticeError(
-            "confirm_all", f"a notice to all {len(roster_codes)} cities needs the confirmation"
-        )
+        raise NoticeError("notice.confirm_all", field="confirm_all", count=len(roster_codes))
     with UnitOfWork(engine) as uow:
         _check_version(uow.conn, notice)
         seq = services.create_notice(uow.conn, notice=notice, targets=targets, moment=moment)
@@ -317,7 +319,7 @@ def answer_objection(
     """Answer a city's objection: a notice to that city only, linked to the one objected
     to (``reply_to_seq``), with its audit row, in one transaction."""
     if role is not None and role not in ANSWERERS:
-        raise NoticeForbidden(f"objections are answered by: {_names(ANSWERERS)}")
+        raise NoticeForbidden("notice.answered_by", who=_names(ANSWERERS))
     text = _text("answer", answer, MAX_TEXT_CHARS, required=True)
     moment = in_utc(now)
     with UnitOfWork(engine) as uow:
@@ -327,9 +329,11 @@ def answer_objection(
             .where(Notice.seq == notice_seq, NoticeDelivery.city_code == city_code)
         ).first()
         if row is None:
-            raise NoticeNotFound(f"notice {notice_seq} was not sent to city {city_code!r}")
+            raise NoticeNotFound("notice.not_sent_to", seq=notice_seq, city=city_code)
         if row.objection_at is None:
-            raise NoticeError("city_code", f"city {city_code} has not objected to {notice_seq}")
+            raise NoticeError(
+                "notice.no_objection", field="city_code", city=city_code, seq=notice_seq
+            )
         notice = pb.Notice(
             kind=pb.ANNOUNCEMENT,
             priority=pb.Priority.Value(row.priority),
@@ -366,7 +370,7 @@ def draft_from_form(form: Mapping[str, str], targets: Sequence[str], zone: Any) 
         try:
             deadline = datetime.fromisoformat(raw_deadline)
         except ValueError:
-            raise NoticeError("deadline", f"{raw_deadline!r} is not a date and time") from None
+            raise NoticeError("notice.not_datetime", field="deadline", value=raw_deadline) from None
         if deadline.tzinfo is None:
             deadline = deadline.replace(tzinfo=zone)
     raw_version = form.get("version", "").strip()
@@ -375,10 +379,10 @@ def draft_from_form(form: Mapping[str, str], targets: Sequence[str], zone: Any) 
         try:
             version = int(raw_version)
         except ValueError:
-            raise NoticeError("version", f"{raw_version!r} is not a whole number") from None
+            raise NoticeError("notice.not_whole", field="version", value=raw_version) from None
     everyone = (form.get("to") or "all") == "all"
     if not everyone and not any(t.strip() for t in targets):
-        raise NoticeError("targets", "choose at least one city, or send to all")
+        raise NoticeError("notice.no_targets", field="targets")
     return Draft(
         kind=kind,
         title=form.get("title", ""),

@@ -25,10 +25,11 @@ from sqlalchemy import Connection, Engine, insert, select, update
 
 from province_hub import audit
 from province_hub.audit import CLI_ADDRESS, Action
+from province_hub.refusals import HubRefusal
 from province_hub.store import HubStaff
 from sync.db import UnitOfWork
-from sync.limits import staff_name_problem
-from sync.passwords import burn, hash_password, password_problem, verify_password
+from sync.limits import staff_name_refusal
+from sync.passwords import burn, hash_password, password_refusal, verify_password
 
 _ID = re.compile(r"^[A-Za-z0-9._-]{2,64}$")
 
@@ -42,11 +43,11 @@ class HubRole(StrEnum):
     ADMIN = "admin"  # 系统管理员
 
 
-class StaffError(ValueError):
+class StaffError(HubRefusal, ValueError):
     """A refused account change; the message says what to give instead."""
 
 
-class UnknownStaff(LookupError):
+class UnknownStaff(HubRefusal, LookupError):
     """No account with that id."""
 
 
@@ -65,9 +66,9 @@ def _member(row: Any) -> HubMember:
 
 
 def _check_password(password: str, staff_id: str) -> None:
-    problem = password_problem(password, staff_id)
+    problem = password_refusal(password, staff_id)
     if problem:
-        raise StaffError(problem)
+        raise StaffError(problem[0], **problem[1])
 
 
 def _role(value: str | HubRole) -> HubRole:
@@ -75,7 +76,7 @@ def _role(value: str | HubRole) -> HubRole:
         return HubRole(value)
     except ValueError:
         raise StaffError(
-            f"role {value!r} is not one of: {', '.join(r.value for r in HubRole)}"
+            "staff.bad_role", value=value, roles=", ".join(r.value for r in HubRole)
         ) from None
 
 
@@ -92,17 +93,17 @@ def add_staff(
     """Create an account; refuses a taken id, an unknown role or a short password. Audited
     as done by ``by`` from ``address`` (the hub's shell by default)."""
     if not _ID.match(staff_id):
-        raise StaffError(f"staff id {staff_id!r}: use 2-64 letters, digits, '.', '_' or '-'")
+        raise StaffError("staff.bad_id", staff_id=staff_id)
     the_role = _role(role)
-    problem = staff_name_problem(name)
-    if problem:
-        raise StaffError(problem)
+    name_problem = staff_name_refusal(name)
+    if name_problem:
+        raise StaffError(name_problem[0], field="name", **name_problem[1])
     _check_password(password, staff_id)
     display = name.strip()
     with UnitOfWork(engine) as uow:
         taken = uow.conn.execute(select(HubStaff.id).where(HubStaff.id == staff_id)).first()
         if taken is not None:
-            raise StaffError(f"staff id {staff_id!r} is taken")
+            raise StaffError("staff.id_taken", staff_id=staff_id)
         uow.conn.execute(
             insert(HubStaff).values(
                 id=staff_id,
@@ -148,7 +149,7 @@ def _change(conn: Connection, staff_id: str, *, end_sessions: bool = True, **val
         values["session_generation"] = HubStaff.session_generation + 1
     done = conn.execute(update(HubStaff).where(HubStaff.id == staff_id).values(**values))
     if done.rowcount != 1:
-        raise UnknownStaff(f"no hub staff member {staff_id!r}")
+        raise UnknownStaff("staff.unknown", staff_id=staff_id)
     return conn.execute(select(HubStaff).where(HubStaff.id == staff_id)).one()
 
 
@@ -198,7 +199,7 @@ def set_role(
             select(HubStaff).where(HubStaff.id == staff_id).with_for_update()
         ).first()
         if row is None:
-            raise UnknownStaff(f"no hub staff member {staff_id!r}")
+            raise UnknownStaff("staff.unknown", staff_id=staff_id)
         if row.role == the_role.value:
             return _member(row)
         row = _change(uow.conn, staff_id, role=the_role.value)
@@ -222,12 +223,12 @@ def change_own_password(
     with engine.connect() as conn:
         row = conn.execute(select(HubStaff).where(HubStaff.id == member.id)).first()
     if row is None or not row.active:
-        raise UnknownStaff(f"no active hub staff member {member.id!r}")
+        raise UnknownStaff("staff.unknown_active", staff_id=member.id)
     if not verify_password(current, row.password_hash):
-        raise StaffError("the current password is wrong")
+        raise StaffError("staff.wrong_password")
     _check_password(new, member.id)
     if new == current:
-        raise StaffError("the new password is the current one")
+        raise StaffError("staff.same_password")
     with UnitOfWork(engine) as uow:
         row = _change(uow.conn, member.id, password_hash=hash_password(new))
         _audit(

@@ -79,7 +79,7 @@ def mark_suggestions_seen(
     marked or audited."""
     keys = list(dict.fromkeys(batches))
     if not keys:
-        raise FiguresError("batches: name at least one suggestion batch", parameter="batches")
+        raise FiguresError("figures.batches_none", parameter="batches")
     with UnitOfWork(engine) as uow:
         known = {
             (r.city_code, r.seq)
@@ -95,8 +95,7 @@ def mark_suggestions_seen(
         if unknown:
             shown = ", ".join(unknown[:10]) + (" …" if len(unknown) > 10 else "")
             raise FiguresError(
-                f"batches: {len(unknown)} not a suggestion batch the hub holds ({shown})",
-                parameter="batches",
+                "figures.batches_unknown", parameter="batches", count=len(unknown), shown=shown
             )
         held = {
             (r.city_code, r.seq)

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import date
+from typing import Any
+
+from sync.refusals import COMMON
 
 #: Longest free text in a record (a receipt's or a decision's note, a reason, a content).
 MAX_TEXT_CHARS = 20_000
@@ -60,10 +63,16 @@ def check_note(value: str, field: str = "note") -> str:
 
 def report_date_problem(day: date, field: str = "period start") -> str | None:
     """Why ``day`` cannot start a report period (outside the sane years), or None."""
+    refusal = report_date_refusal(day)
+    return None if refusal is None else COMMON.say(refusal[0], "en", refusal[1], field)
+
+
+def report_date_refusal(day: date) -> tuple[str, dict[str, Any]] | None:
+    """Why ``day`` cannot start a report period, as a refusal code of
+    :data:`sync.refusals.COMMON` and its values (None: it may)."""
     if not MIN_REPORT_YEAR <= day.year <= MAX_REPORT_YEAR:
-        return (
-            f"{field} {day.isoformat()} is outside the years {MIN_REPORT_YEAR}..{MAX_REPORT_YEAR}"
-        )
+        values = {"day": day.isoformat(), "low": MIN_REPORT_YEAR, "high": MAX_REPORT_YEAR}
+        return "date.outside_years", values
     return None
 
 
@@ -86,32 +95,49 @@ def id_in_range(value: int) -> bool:
     return 1 <= value <= INT64_MAX
 
 
-def staff_name_problem(name: str, field: str = "name") -> str | None:
-    """What is wrong with a staff member's name (None: nothing): it is required, at most
+def staff_name_refusal(name: str) -> tuple[str, dict[str, Any]] | None:
+    """What is wrong with a staff member's name, as a refusal code of
+    :data:`sync.refusals.COMMON` and its values (None: nothing): it is required, at most
     :data:`MAX_STAFF_NAME_CHARS` characters, with no control character nor lone surrogate
     (a name is printed in lists, history lines and terminals)."""
     if not isinstance(name, str) or not name.strip():
-        return f"{field}: give the person's name (it is empty)"
+        return "staff_name.empty", {}
     if len(name.strip()) > MAX_STAFF_NAME_CHARS:
-        return f"{field}: {len(name.strip())} characters; at most {MAX_STAFF_NAME_CHARS}"
+        return "staff_name.too_long", {"length": len(name.strip()), "maximum": MAX_STAFF_NAME_CHARS}
     for ch in name:
         if unicodedata.category(ch) in ("Cc", "Cs"):
-            return f"{field}: contains U+{ord(ch):04X}; control characters are refused"
+            return "staff_name.control", {"code": f"{ord(ch):04X}"}
     return None
+
+
+def staff_name_problem(name: str, field: str = "name") -> str | None:
+    """:func:`staff_name_refusal` in English, after ``field`` (None: nothing wrong)."""
+    refusal = staff_name_refusal(name)
+    return None if refusal is None else COMMON.say(refusal[0], "en", refusal[1], field)
 
 
 #: Control characters a free text may hold (multi-line notes and complaints).
 TEXT_CONTROLS = frozenset("\t\n\r")
 
 
-def text_problem(value: str, *, allow: frozenset[str] = TEXT_CONTROLS) -> str | None:
-    """Why ``value`` is not acceptable text (a control character or a lone surrogate), or
-    None. ``allow`` lists the control characters that may appear. The consoles' edge refuses
-    such text in every request; the city's services refuse it too, whichever edge calls."""
+def text_refusal(value: str, *, allow: frozenset[str] = TEXT_CONTROLS) -> tuple[str, str] | None:
+    """Why ``value`` is not acceptable text, as a refusal code of :data:`sync.refusals.COMMON`
+    (a control character or a lone surrogate) and the character's code point in hex, or None.
+    ``allow`` lists the control characters that may appear. The consoles' edge refuses such
+    text in every request; the city's services refuse it too, whichever edge calls."""
     for ch in value:
         category = unicodedata.category(ch)
         if category == "Cs":
-            return f"a lone surrogate (U+{ord(ch):04X})"
+            return "edge.surrogate", f"{ord(ch):04X}"
         if category == "Cc" and ch not in allow:
-            return f"a control character (U+{ord(ch):04X})"
+            return "edge.control_char", f"{ord(ch):04X}"
     return None
+
+
+def text_problem(value: str, *, allow: frozenset[str] = TEXT_CONTROLS) -> str | None:
+    """:func:`text_refusal` in English words ("a control character (U+0007)"), or None."""
+    refusal = text_refusal(value, allow=allow)
+    if refusal is None:
+        return None
+    what = "a lone surrogate" if refusal[0] == "edge.surrogate" else "a control character"
+    return f"{what} (U+{refusal[1]})"

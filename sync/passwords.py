@@ -11,20 +11,30 @@ import functools
 import hashlib
 import hmac
 import secrets
+from typing import Any
+
+from sync.refusals import COMMON
 
 _N, _R, _P = 2**14, 8, 1
 MIN_PASSWORD = 12
 
 
-def password_problem(password: str, account_id: str) -> str | None:
-    """Why ``password`` may not be the password of ``account_id`` (None: it may)."""
+def password_refusal(password: str, account_id: str) -> tuple[str, dict[str, Any]] | None:
+    """Why ``password`` may not be the password of ``account_id``, as a refusal code of
+    :data:`sync.refusals.COMMON` and its values (None: it may)."""
     if len(password) < MIN_PASSWORD:
-        return f"password must have at least {MIN_PASSWORD} characters"
+        return "password.too_short", {"minimum": MIN_PASSWORD}
     if not password.strip():
-        return "password must not be only spaces"
+        return "password.only_spaces", {}
     if password.strip().casefold() == account_id.casefold():
-        return "password must not be the staff id"
+        return "password.is_staff_id", {}
     return None
+
+
+def password_problem(password: str, account_id: str) -> str | None:
+    """Why ``password`` may not be the password of ``account_id``, in English (None: it may)."""
+    refusal = password_refusal(password, account_id)
+    return None if refusal is None else COMMON.say(refusal[0], "en", refusal[1])
 
 
 def hash_password(password: str) -> str:

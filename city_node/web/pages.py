@@ -270,7 +270,7 @@ def new_ticket_form(request: Request, user: User) -> Response:
     if not _may_open(user.role, "register"):
         # Not in their menu, so not by URL either (registering itself is checked again by
         # the service).
-        raise NotAllowed("registering tickets is for operators and the manager hotline")
+        raise NotAllowed("role.register_tickets")
     return render(
         request,
         "ticket_new.html",

@@ -33,15 +33,18 @@ from province_hub.figures import (
     kpi,
     statistics_slices,
 )
+from province_hub.refusals import HubRefusal
 from sync.periods import PeriodError, period_end, period_start_for
 from sync.roster import City
 
 
-class FiguresError(ValueError):
+class FiguresError(HubRefusal, ValueError):
     """A request for figures that cannot be answered; the message names the parameter."""
 
-    def __init__(self, message: str, *, parameter: str) -> None:
-        super().__init__(message)
+    def __init__(self, code: str, /, *, parameter: str, field: str = "", **values: Any) -> None:
+        # ``field`` only where the sentence places it ({field}): the message names the
+        # parameter in its own words otherwise.
+        super().__init__(code, field=field, **values)
         self.parameter = parameter
 
 
@@ -75,26 +78,32 @@ def period_ref(kind: str, start: date | str, *, parameter: str = "start") -> Per
     parameter that gave the start (``start``; a trend's ``last``)."""
     if kind not in PERIOD_CODES:
         raise FiguresError(
-            f"period {kind!r} is not one of: {', '.join(PERIOD_CODES)}", parameter="period"
+            "figures.period", parameter="period", value=kind, allowed=", ".join(PERIOD_CODES)
         )
     if isinstance(start, str):
         try:
             start = date.fromisoformat(start)
         except ValueError:
             raise FiguresError(
-                f"{parameter} {start!r} is not a YYYY-MM-DD date", parameter=parameter
+                "figures.start_not_date", parameter=parameter, field=parameter, value=start
             ) from None
     code = PERIOD_CODES[kind]
     first = period_start_for(code, start)
     if first != start:
         raise FiguresError(
-            f"{parameter} {start} is not the first day of a {kind} (that {kind} starts {first})",
+            "figures.start_not_first",
             parameter=parameter,
+            field=parameter,
+            start=start,
+            kind=kind,
+            first=first,
         )
     try:
         return PeriodRef(kind, start, period_end(code, start))
     except (PeriodError, OverflowError, ValueError) as exc:
-        raise FiguresError(f"{parameter} {start}: {exc}", parameter=parameter) from None
+        raise FiguresError(
+            "figures.start_bad", parameter=parameter, field=parameter, start=start, problem=str(exc)
+        ) from None
 
 
 # --- KPIs -------------------------------------------------------------------------------------

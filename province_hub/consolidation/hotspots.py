@@ -118,7 +118,7 @@ def early_warnings(
     ``ratio`` × the mean and at least ``min_excess`` above it, with at least
     ``min_baseline_periods`` periods behind the mean. Every flag carries its numbers."""
     if baseline_periods < 1 or min_baseline_periods < 1 or ratio <= 0 or min_excess < 0:
-        raise FiguresError("baseline and thresholds must be positive", parameter="baseline")
+        raise FiguresError("figures.thresholds", parameter="baseline")
     p = period_ref(period_kind, start)
     periods = p.back(baseline_periods + 1)
     base_starts = [x.start for x in periods[:-1]]

@@ -70,13 +70,13 @@ def trends(
     for name in kpi_names:
         if name not in TREND_KPIS:
             known = ", ".join(TREND_KPIS)
-            raise FiguresError(f"kpi {name!r} is not one of: {known}", parameter="kpi")
+            raise FiguresError("figures.kpi", parameter="kpi", value=name, allowed=known)
     if not 1 <= count <= 400:
-        raise FiguresError(f"count {count} must be between 1 and 400", parameter="count")
+        raise FiguresError("figures.count", parameter="count", count=count)
     codes = [c.code for c in roster]
     unknown = sorted(set(cities) - set(codes))
     if unknown:
-        raise FiguresError(f"cities {', '.join(unknown)} not on the roster", parameter="cities")
+        raise FiguresError("figures.cities_unknown", parameter="cities", codes=", ".join(unknown))
     periods = period_ref(period_kind, last_start).back(count)
     starts = [p.start for p in periods]
     with engine.connect() as conn:

@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from province_hub import staff
 from province_hub.web.context import hub_of
 from province_hub.web.pages import CsrfForm, User, render
+from sync.web.app import lang_of
 from sync.web.auth import Session, client_address, set_session
 
 router = APIRouter(include_in_schema=False)
@@ -30,7 +31,7 @@ def change_password(request: Request, user: User, form: CsrfForm) -> Response:
     current, new, again = (str(form.get(name, "")) for name in ("current", "new", "again"))
     try:
         if new != again:
-            raise staff.StaffError("the new password and its repetition differ")
+            raise staff.StaffError("staff.repeat_differs")
         member = staff.change_own_password(
             hub_of(request).engine,
             user,
@@ -40,7 +41,12 @@ def change_password(request: Request, user: User, form: CsrfForm) -> Response:
         )
     except staff.StaffError as exc:
         return render(
-            request, "account.html", user=user, status_code=422, changed=False, error=str(exc)
+            request,
+            "account.html",
+            user=user,
+            status_code=422,
+            changed=False,
+            error=exc.say(lang_of(request)),
         )
     response = RedirectResponse("/account?changed=1", status_code=303)
     # Every session of the account ended with the change; this browser gets a new one.

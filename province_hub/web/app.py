@@ -10,6 +10,8 @@
     NoticeNotFound (no such notice, city not targeted)        404
 
 (the foundation maps 401 login, 403 role/CSRF, 429 throttled logins, 422 validation).
+Each is a :class:`province_hub.refusals.HubRefusal`: the API answers its English sentence,
+a page its sentence in the page's language.
 Pages run one script of their own (the trend charts, with the vendored ECharts), so the
 Content-Security-Policy allows scripts from the hub itself only.
 """

@@ -111,7 +111,7 @@ def queue_of(
     """The desk's queue as the page, the API and the export filter it: a city not on the
     roster is refused naming ``city`` (it would only ever show an empty queue)."""
     if city and city not in hub.roster_codes:
-        raise desk.DeskError(f"city {city!r} is not on the roster", field="city")
+        raise desk.DeskError("desk.city_unknown", field="city", city=city)
     return desk_views.queue(
         hub.engine,
         ages(hub),
@@ -331,7 +331,7 @@ def audit_filters(hub: HubWeb, date_from: date | None, date_to: date | None) -> 
     since = start_of(date_from) if date_from else None
     until = start_of(date_to + timedelta(days=1)) if date_to else None
     if since and until and until <= since:
-        raise desk.DeskError("to: the range ends before it starts", field="to")
+        raise desk.DeskError("desk.range_reversed", field="to")
     return {"since": since, "until": until}
 
 

@@ -178,7 +178,7 @@ def resolve_form(
     outcome = _field(form, "outcome")
     if outcome not in desk.OUTCOMES:
         raise desk.DeskError(
-            f"outcome {outcome!r} is not one of {', '.join(desk.OUTCOMES)}", field="outcome"
+            "desk.choose", field="outcome", value=outcome, allowed=", ".join(desk.OUTCOMES)
         )
     resolve_case(request, user, city, seq, outcome, _field(form, "resolution"))
     return _back(city, seq)

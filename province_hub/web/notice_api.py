@@ -159,7 +159,7 @@ def board(
     require(user, "notices")
     hub = hub_of(request)
     if city is not None and city not in hub.roster_codes:
-        raise notices.NoticeError("city", f"{city!r} is not a city of the roster")
+        raise notices.NoticeError("notice.not_roster_city", field="city", city=city)
     return list(
         in_zone(notice_board.open_tasks(hub.engine, now=hub.local_now(), city=city), hub.zone)
     )

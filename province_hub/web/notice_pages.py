@@ -6,7 +6,8 @@ second, explicit confirmation on the preview.
 Each route checks the role table (:mod:`province_hub.web.access`), calls one function of
 :mod:`province_hub.notices` (the same ones ``fedsync hub notice`` and the API call) and
 renders or redirects (post/redirect/get). A draft the service refuses comes back as the
-form, filled in as sent, with the message naming the field (422): nothing is stored.
+form, filled in as sent, with the message naming the field in the page's language (422):
+nothing is stored.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def _compose(
         sources=list(notices.FINDING_SOURCES),
         fields=values,
         targets=targets or [],
-        error=str(error) if error else "",
+        error=error.say(lang_of(request)) if error else "",
         error_field=error.field if error else "",
     )
 

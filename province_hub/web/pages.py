@@ -475,9 +475,7 @@ def suggestions_seen(request: Request, user: User, form: CsrfForm) -> Response:
     for value in form.getlist("batch"):
         code, _, seq = str(value).partition(":")
         if not (len(code) == 6 and code.isdigit() and seq.isdigit() and 0 < int(seq) < 2**63):
-            raise FiguresError(
-                f"batch {str(value)[:40]!r} is not CITY:SEQ (e.g. 620100:6)", parameter="batch"
-            )
+            raise FiguresError("figures.batch_key", parameter="batch", value=str(value)[:40])
         keys.append((code, int(seq)))
     supervision.mark_suggestions_seen(
         hub_of(request).engine,

@@ -74,7 +74,12 @@ def start_of(hub: HubWeb, period: str, start: date | None, parameter: str = "sta
         return supervision.last_complete_start(period, hub.today())
     if not MIN_DATE <= start <= MAX_DATE:
         raise FiguresError(
-            f"{parameter} {start} is outside {MIN_DATE} .. {MAX_DATE}", parameter=parameter
+            "figures.start_range",
+            parameter=parameter,
+            field=parameter,
+            start=start,
+            low=MIN_DATE,
+            high=MAX_DATE,
         )
     return start
 
@@ -183,7 +188,7 @@ def reports(hub: HubWeb, city: str, period: str, start: date | None) -> dict[str
     service's :func:`~province_hub.consolidation.revisions`), each with its counts, its
     slices, whether it is the one counted, and the diff against the one before it."""
     if city not in hub.roster_codes:
-        raise FiguresError(f"city {city!r} is not on the roster", parameter="city")
+        raise FiguresError("figures.city_unknown", parameter="city", city=city)
     data = consolidation.revisions(
         hub.engine, city_code=city, period_kind=period, start=start_of(hub, period, start)
     )
@@ -258,9 +263,11 @@ def suggestions(
     date_to: date | None,
 ) -> list[dict[str, Any]]:
     if city is not None and city not in hub.roster_codes:
-        raise FiguresError(f"city {city!r} is not on the roster", parameter="city")
+        raise FiguresError("figures.city_unknown", parameter="city", city=city)
     if date_from is not None and date_to is not None and date_from > date_to:
-        raise FiguresError(f"from {date_from} is after to {date_to}", parameter="from")
+        raise FiguresError(
+            "figures.dates_reversed", parameter="from", date_from=date_from, date_to=date_to
+        )
     found = supervision.suggestions_with_seen(
         hub.engine,
         city_code=city,
@@ -273,7 +280,7 @@ def suggestions(
 
 def quarantine(hub: HubWeb, city: str | None) -> list[dict[str, Any]]:
     if city is not None and city not in hub.roster_codes:
-        raise FiguresError(f"city {city!r} is not on the roster", parameter="city")
+        raise FiguresError("figures.city_unknown", parameter="city", city=city)
     return list(in_zone(consolidation.quarantined_records(hub.engine, city_code=city), hub.zone))
 
 
@@ -284,7 +291,7 @@ def links(hub: HubWeb) -> list[dict[str, Any]]:
 def check_sort(sort: str) -> None:
     if sort not in tables.SORT_KEYS:
         raise FiguresError(
-            f"sort {sort!r} is not one of: {', '.join(tables.SORT_KEYS)}", parameter="sort"
+            "figures.sort", parameter="sort", value=sort, allowed=", ".join(tables.SORT_KEYS)
         )
 
 
@@ -308,10 +315,10 @@ def export_table(
     ``cities`` must be roster cities whichever view is asked (a view without a city filter
     would otherwise ignore a mistyped one)."""
     if city is not None and city not in hub.roster_codes:
-        raise FiguresError(f"city {city!r} is not on the roster", parameter="city")
+        raise FiguresError("figures.city_unknown", parameter="city", city=city)
     unknown = [c for c in cities if c not in hub.roster_codes]
     if unknown:
-        raise FiguresError(f"cities {', '.join(unknown)} not on the roster", parameter="cities")
+        raise FiguresError("figures.cities_unknown", parameter="cities", codes=", ".join(unknown))
     # Only the comparison sorts, but a sort no table has is a mistake wherever it is sent.
     check_sort(sort)
     names = hub.names(lang)
@@ -331,7 +338,7 @@ def export_table(
         )
     if view == "reports":
         if city is None:
-            raise FiguresError("city is required for the report export", parameter="city")
+            raise FiguresError("figures.city_required", parameter="city")
         return tables.revisions_table(reports(hub, city, period, start), lang)
     if view == "qa":
         return tables.qa_table(qa(hub, period, start), lang)

@@ -16,13 +16,15 @@ control characters (422), and turns anything unhandled into a 500 with an error 
 ``Retry-After`` for a locked SQLite store).
 
 The API (paths under ``/api/``) answers ``{"detail": "<message>"}`` (a 500 adds
-``error_id``); pages show the same message on the tier's error page. Every response but the
-static files carries ``Cache-Control: no-store``: pages and answers show customers' data.
+``error_id``); pages show the same message on the tier's error page, in the page's
+language when the refusal is a :class:`sync.refusals.Refusal` (its catalogue sentence).
+Every response but the static files carries ``Cache-Control: no-store``: pages and answers
+show customers' data.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sync import passwords
+from sync.refusals import COMMON, Refusal
 from sync.web.auth import (
     CSRF_FIELD,
     CsrfRefused,
@@ -145,6 +148,13 @@ def _foundation_status(exc: Exception, spec: ConsoleSpec) -> int:
     return spec.status_for(exc)
 
 
+#: (status, the router's phrase) -> the refusal a page says instead.
+_ROUTER_SAYS = {
+    (404, "Not Found"): "router.not_found",
+    (405, "Method Not Allowed"): "router.method_not_allowed",
+}
+
+
 def is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
@@ -158,9 +168,43 @@ _WHOLE_BODY = {
 }
 
 
-def validation_message(exc: RequestValidationError) -> str:
+#: pydantic's error type -> the refusal a page says (its context's values fill the sentence).
+_PAGE_SENTENCES = {
+    "literal_error": "input.choose",
+    "enum": "input.choose",
+    "date_parsing": "input.not_date",
+    "date_from_datetime_parsing": "input.not_date",
+    "date_from_datetime_inexact": "input.not_date",
+    "date_type": "input.not_date",
+    "int_parsing": "input.not_int",
+    "string_pattern_mismatch": "input.pattern",
+    "string_too_long": "input.too_long",
+    "greater_than_equal": "input.at_least",
+    "less_than_equal": "input.at_most",
+    "missing": "input.missing",
+}
+
+
+def _page_sentence(error: Mapping[str, Any], lang: str) -> str | None:
+    """A parser's refusal of one value as a page says it in ``lang`` (None: as pydantic)."""
+    ctx = error.get("ctx") or {}
+    if isinstance(ctx.get("error"), Refusal):  # a validator's own refusal
+        return str(ctx["error"].say(lang))
+    code = _PAGE_SENTENCES.get(str(error.get("type", "")))
+    if code is None:
+        return None
+    if lang == "zh" and isinstance(ctx.get("expected"), str):  # "'a', 'b' or 'c'"
+        ctx = {**ctx, "expected": ctx["expected"].replace(" or ", ", ")}
+    try:
+        return COMMON.say(code, lang, ctx)
+    except (KeyError, IndexError):  # a context without the sentence's values
+        return None
+
+
+def validation_message(exc: RequestValidationError, lang: str | None = None) -> str:
     """One sentence naming each bad field, e.g. ``query.period: Input should be …``; a body
-    that is not JSON, not an object or missing is named ``body``."""
+    that is not JSON, not an object or missing is named ``body``. With ``lang`` (pages),
+    each value's refusal is said in that language where the catalogue has it."""
     parts = []
     for error in exc.errors():
         loc = tuple(error.get("loc", ()))
@@ -177,7 +221,9 @@ def validation_message(exc: RequestValidationError) -> str:
         message = str(error.get("msg", "invalid"))
         # pydantic prefixes a validator's own sentence with its error type: say it plainly.
         message = message.removeprefix("Value error, ")
-        parts.append(f"{where}: {message}")
+        if lang is not None:
+            message = _page_sentence(error, lang) or message
+        parts.append(f"{where}：{message}" if lang == "zh" else f"{where}: {message}")
     return "; ".join(parts) or "invalid request"
 
 
@@ -249,7 +295,9 @@ def create_console_app(
 
     async def refused(request: Request, exc: Exception) -> Response:
         status = _foundation_status(exc, spec)
-        message = validation_message(exc) if isinstance(exc, RequestValidationError) else str(exc)
+        message = str(exc)
+        if isinstance(exc, RequestValidationError):
+            message = validation_message(exc, None if is_api(request) else lang_of(request))
         headers: dict[str, str] = {}
         if isinstance(exc, TooManyAttempts):
             headers["Retry-After"] = str(exc.retry_after)
@@ -262,6 +310,8 @@ def create_console_app(
             if request.method != "GET":  # a form's target cannot be reopened by a GET
                 target = spec.home
             return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+        if isinstance(exc, Refusal):  # a page says it in the page's language
+            message = exc.say(lang_of(request))
         response = await run_in_threadpool(spec.error_page, request, status, message)
         response.headers.update(headers)
         return response
@@ -272,7 +322,11 @@ def create_console_app(
             return JSONResponse(
                 {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
             )
-        return await run_in_threadpool(spec.error_page, request, exc.status_code, str(exc.detail))
+        message = str(exc.detail)
+        said = _ROUTER_SAYS.get((exc.status_code, message))
+        if said is not None:  # the router's own phrase, in the page's language
+            message = Refusal(said).say(lang_of(request))
+        return await run_in_threadpool(spec.error_page, request, exc.status_code, message)
 
     for kind in (
         NotLoggedIn,

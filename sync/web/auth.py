@@ -32,6 +32,8 @@ from typing import Any, Final, Generic, TypeVar
 from fastapi import Request, Response
 from starlette.datastructures import FormData
 
+from sync.refusals import Refusal
+
 SESSION_COOKIE: Final = "fedsync_session"
 CSRF_FIELD: Final = "csrf_token"
 CSRF_HEADER: Final = "X-CSRF-Token"
@@ -44,11 +46,11 @@ class NotLoggedIn(Exception):
     """No valid session or credentials (HTTP 401; pages redirect to the login form)."""
 
 
-class NotAllowed(Exception):
+class NotAllowed(Refusal):
     """The signed-in role may not open this area or do this (HTTP 403)."""
 
 
-class CsrfRefused(Exception):
+class CsrfRefused(Refusal):
     """A state-changing request without the session's CSRF token (HTTP 403)."""
 
 
@@ -76,7 +78,7 @@ class AreaTable(Generic[R]):
     def require(self, role: R, area: str) -> None:
         if not self.may(role, area):
             allowed = ", ".join(sorted(_name(r) for r in self.areas[area]))
-            raise NotAllowed(f"role {_name(role)} may not use {area}; only {allowed}")
+            raise NotAllowed("role.not_allowed", role=_name(role), area=area, allowed=allowed)
 
 
 def _name(role: object) -> str:
@@ -209,7 +211,7 @@ def check_header_csrf(request: Request, session: Session) -> None:
         return
     sent = request.headers.get(CSRF_HEADER, "")
     if not hmac.compare_digest(sent.encode(), session.csrf.encode()):
-        raise CsrfRefused(f"a session-authenticated {request.method} needs {CSRF_HEADER}")
+        raise CsrfRefused("csrf.header_missing", method=request.method, header=CSRF_HEADER)
 
 
 async def check_form_csrf(request: Request) -> FormData:
@@ -219,9 +221,9 @@ async def check_form_csrf(request: Request) -> FormData:
     form = await request.form()
     sent = form.get(CSRF_FIELD)
     if session is None or not isinstance(sent, str):
-        raise CsrfRefused("the form has expired or did not come from this console; reload it")
+        raise CsrfRefused("csrf.form_expired")
     if not hmac.compare_digest(sent.encode(), session.csrf.encode()):
-        raise CsrfRefused("the form has expired or did not come from this console; reload it")
+        raise CsrfRefused("csrf.form_expired")
     return form
 
 

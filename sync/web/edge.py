@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import html
 import json
 import logging
 import traceback
@@ -31,7 +32,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sync.limits import TEXT_CONTROLS, text_problem
+from sync.limits import TEXT_CONTROLS, text_refusal
+from sync.refusals import Refusal
 from sync.web.i18n import LANGS, pick_lang
 
 log = logging.getLogger("fedsync.web")
@@ -44,7 +46,7 @@ RETRY_AFTER_SECONDS = 2
 ErrorAnswer = Callable[[Request, int, str], Awaitable[Response]]
 
 
-class BadText(ValueError):
+class BadText(Refusal, ValueError):
     """Text with a control character or a lone surrogate; the message says where."""
 
 
@@ -62,9 +64,9 @@ def _strings(value: Any, where: str) -> Iterator[tuple[str, str]]:
 
 def _check(pairs: Iterator[tuple[str, str]], allow: frozenset[str]) -> None:
     for where, text in pairs:
-        problem = text_problem(text, allow=allow)
+        problem = text_refusal(text, allow=allow)
         if problem:
-            raise BadText(f"{where}: contains {problem}; such characters are refused")
+            raise BadText(problem[0], where=where, code=problem[1])
 
 
 def check_request_text(scope: Scope, body: bytes) -> None:
@@ -102,13 +104,13 @@ def check_request_text(scope: Scope, body: bytes) -> None:
         )
 
 
-def lang_problem(scope: Scope) -> str | None:
+def lang_problem(scope: Scope) -> Refusal | None:
     """Why the request's ``?lang=`` is refused (it names no language of the consoles), or
     None (none given, or a good one)."""
     query = scope.get("query_string", b"").decode("utf-8", "replace")
     for key, value in parse_qsl(query, keep_blank_values=True):
         if key == "lang" and pick_lang(value) is None:
-            return f"lang {value[:20]!r} is not one of: {', '.join(LANGS)}"
+            return Refusal("edge.lang", value=repr(value[:20]), langs=", ".join(LANGS))
     return None
 
 
@@ -134,7 +136,7 @@ class EdgeGuard:
         receive: Receive,
         send: Send,
         status: int,
-        message: str,
+        refusal: Refusal,
         *,
         extra: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
@@ -143,13 +145,17 @@ class EdgeGuard:
         response: Response
         if scope.get("path", "").startswith("/api/"):
             response = JSONResponse(
-                {"detail": message, **(extra or {})}, status_code=status, headers=headers
+                {"detail": str(refusal), **(extra or {})}, status_code=status, headers=headers
             )
         else:
+            # The page's language (set by the console's outer middleware; Chinese by default).
+            message = refusal.say(scope.get("state", {}).get("lang", "zh"))
             try:
                 response = await self.error_page(request, status, message)
             except Exception:  # the page itself failed (e.g. the store is down): plain text
-                response = HTMLResponse(f"<p>{status}: {message}</p>", status_code=status)
+                response = HTMLResponse(
+                    f"<p>{status}: {html.escape(message)}</p>", status_code=status
+                )
             response.headers.update(headers or {})
         await response(scope, receive, send)
 
@@ -158,7 +164,7 @@ class EdgeGuard:
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        too_large = f"the request body is over the limit of {self.max_body_bytes} bytes"
+        too_large = Refusal("edge.too_large", limit=self.max_body_bytes)
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
             await self._answer(scope, _empty, send, 413, too_large)
             return
@@ -180,7 +186,7 @@ class EdgeGuard:
         try:
             check_request_text(scope, body)
         except BadText as exc:
-            await self._answer(scope, _empty, send, 422, str(exc))
+            await self._answer(scope, _empty, send, 422, exc)
             return
         refused = lang_problem(scope)
         if refused:
@@ -209,11 +215,7 @@ class EdgeGuard:
         except Exception as exc:
             if _is_locked(exc):
                 log.warning("the store is locked; answered 503 (%s)", scope.get("path", ""))
-                status, text, extra = (
-                    503,
-                    "the store is busy; try again in a moment",
-                    None,
-                )
+                status, text, extra = (503, Refusal("edge.busy"), None)
                 headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
             else:
                 error_id = uuid.uuid4().hex[:12]
@@ -226,7 +228,7 @@ class EdgeGuard:
                     "".join(traceback.format_tb(exc.__traceback__)),
                 )
                 status = 500
-                text = f"internal error; give the administrator the error id {error_id}"
+                text = Refusal("edge.internal", error_id=error_id)
                 extra = {"error_id": error_id}
                 headers = {}
             if started:  # too late for an answer: the client sees a cut response

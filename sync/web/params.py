@@ -14,13 +14,18 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator
 
-from sync.limits import report_date_problem
+from sync.limits import report_date_refusal
+from sync.refusals import Refusal
+
+
+class DayRefused(Refusal, ValueError):
+    """A query date outside the report years (pydantic turns it into a 422)."""
 
 
 def _sane_day(value: date) -> date:
-    problem = report_date_problem(value, "date")
+    problem = report_date_refusal(value)
     if problem:
-        raise ValueError(problem)
+        raise DayRefused(problem[0], field="date", **problem[1])
     return value
 
 

@@ -153,7 +153,14 @@ def test_a_member_changes_their_own_password_from_the_header(page: Any, hub_url:
     page.fill("#new", "announcer-new-secret")
     page.fill("#again", "announcer-new-secret")
     page.click("#change-password")
-    assert "the current password is wrong" in page.locator("#error-message").inner_text()
+    # Said in the page's language: Chinese by default, English after the switch.
+    assert page.locator("#error-message").inner_text() == "当前密码不正确"
+    page.goto(f"{hub_url}/account?lang=en")
+    page.fill("#current", "not-the-password")
+    page.fill("#new", "announcer-new-secret")
+    page.fill("#again", "announcer-new-secret")
+    page.click("#change-password")
+    assert page.locator("#error-message").inner_text() == "the current password is wrong"
     page.fill("#current", PASSWORD)
     page.fill("#new", "announcer-new-secret")
     page.fill("#again", "announcer-new-secret")

@@ -318,7 +318,7 @@ def test_the_form_comes_back_filled_in_naming_the_field(live: Live) -> None:
         for path in ("/notices/preview", "/notices/send"):
             r = b.post(path, data=form)
             assert r.status_code == 422
-            assert 'data-field="deadline"' in r.text and "in the past" in r.text
+            assert 'data-field="deadline"' in r.text and "完成时限：已经过去" in r.text
             assert (
                 'value="盘点"' in r.text and f'value="{CITY}" id="target-{CITY}" checked' in r.text
             )
@@ -333,7 +333,7 @@ def test_the_form_comes_back_filled_in_naming_the_field(live: Live) -> None:
             f"/notices/{_seed(live.engine)}/answer",
             data={"csrf_token": token, "city_code": OTHER, "answer": "x"},
         )
-        assert answer.status_code == 422 and "has not objected" in answer.text
+        assert answer.status_code == 422 and "提出异议" in answer.text
     assert _stored(live.engine)[0] == 1  # the seeded task only
 
 

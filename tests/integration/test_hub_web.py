@@ -318,7 +318,8 @@ def test_bad_query_values_are_refused_naming_the_parameter(live: Live) -> None:
             page = b.get("/overview", params={"lang": lang})
             assert page.status_code == 422 and "lang" in page.text, lang
         page = b.get("/trends", params={"period": "year", "last": "2026-11-01"})
-        assert page.status_code == 422 and "last 2026-11-01" in page.text
+        # The page names the parameter in its language (Chinese by default).
+        assert page.status_code == 422 and "截至周期 2026-11-01" in page.text
     assert _counts(live.engine) == before
 
 
@@ -476,9 +477,9 @@ def test_marking_unknown_suggestion_batches_seen_is_refused(live: Live) -> None:
             assert r.json()["detail"].startswith("batches"), r.json()
         for value in (f"{CODES[0]}:999", "abc", f"{CODES[0]}:x", "", f"{CODES[0]}:{2**63}"):
             page = b.post("/suggestions/seen", data={"csrf_token": token, "batch": value})
-            assert page.status_code == 422 and "batch" in page.text, (value, page.status_code)
+            assert page.status_code == 422 and "批次" in page.text, (value, page.status_code)
         empty = b.post("/suggestions/seen", data={"csrf_token": token})
-        assert empty.status_code == 422 and "batches" in empty.text
+        assert empty.status_code == 422 and "建议批次：请至少选择一个建议批次" in empty.text
     assert _counts(live.engine) == before
     with live.api("supervisor") as c:
         assert [x["new"] for x in c.get("/api/v1/suggestions").json()] == [True]

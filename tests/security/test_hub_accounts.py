@@ -155,19 +155,23 @@ def test_a_member_changes_their_own_password(site: Any) -> None:
         assert page.status_code == 200 and "gm_hotline" in page.text
         token = _csrf(page.text)
 
-        def change(current: str, new: str, again: str | None = None) -> httpx.Response:
+        def change(
+            current: str, new: str, again: str | None = None, lang: str = "zh"
+        ) -> httpx.Response:
             form = {"csrf_token": token, "current": current, "new": new, "again": again or new}
-            return browser.post("/account/password", data=form)
+            return browser.post(f"/account/password?lang={lang}", data=form)
 
-        for current, new, again, named in (
-            ("wrong-password-1", NEW, None, "the current password is wrong"),
-            (PASSWORD, NEW, NEW + "x", "differ"),
-            (PASSWORD, "short", None, "at least 12 characters"),
-            (PASSWORD, "GM_HOTLINE  ", None, "staff id"),
-            (PASSWORD, PASSWORD, None, "is the current one"),
+        # Each refusal in the page's language: Chinese by default, English when asked.
+        for current, new, again, zh, en in (
+            ("wrong-password-1", NEW, None, "当前密码不正确", "the current password is wrong"),
+            (PASSWORD, NEW, NEW + "x", "两次输入的新密码不一致", "differ"),
+            (PASSWORD, "short", None, "密码至少需要 12 个字符", "at least 12 characters"),
+            (PASSWORD, "GM_HOTLINE  ", None, "密码不能与工号相同", "staff id"),
+            (PASSWORD, PASSWORD, None, "新密码与当前密码相同", "is the current one"),
         ):
-            refused = change(current, new, again)
-            assert refused.status_code == 422 and named in refused.text, (named, refused.text)
+            for lang, named in (("zh", zh), ("en", en)):
+                refused = change(current, new, again, lang)
+                assert refused.status_code == 422 and named in refused.text, (named, refused.text)
         assert staff.authenticate(engine, "gm_hotline", PASSWORD) is not None
         assert _in(elsewhere)
         # Without the form's token nothing happens.

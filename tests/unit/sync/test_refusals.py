@@ -1,0 +1,121 @@
+"""The refusal catalogues: every entry in both languages with the same placeholders, every
+code the sources raise is in a catalogue and every entry is raised somewhere, and a refusal
+says its sentence in either language (English: its message, as the API always said it)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from pathlib import Path
+
+import pytest
+
+from province_hub.refusals import HUB, HubRefusal
+from sync.limits import staff_name_problem
+from sync.passwords import password_problem
+from sync.refusals import COMMON, Catalogue, Refusal, placeholders, said
+
+REPO = Path(__file__).resolve().parents[3]
+CATALOGUES = {"common": COMMON, "hub": HUB}
+#: A code as the sources write it: a string literal naming a catalogue's area and entry, as
+#: a refusal's first argument, returned (``sync.passwords.password_refusal``) or a mapping's
+#: value (``sync.web.app``: pydantic's error types).
+_AREAS = sorted({code.split(".")[0] for code in HUB.sentences})
+_FILE_SUFFIXES = frozenset({"html", "py", "csv", "xlsx", "json", "js"})
+_CODE = re.compile(r"(?:\(\s*|return |: )\"((?:" + "|".join(_AREAS) + r")\.[a-z_]+)\"")
+
+
+def _chinese(text: str) -> bool:
+    return any(unicodedata.name(ch, "").startswith("CJK UNIFIED") for ch in text)
+
+
+def _entries() -> list[tuple[str, str, Catalogue]]:
+    return [(name, code, cat) for name, cat in CATALOGUES.items() for code in cat.sentences]
+
+
+@pytest.mark.parametrize(("name", "code", "cat"), _entries())
+def test_every_entry_has_both_languages_and_the_same_placeholders(
+    name: str, code: str, cat: Catalogue
+) -> None:
+    sentence = cat.sentences[code]
+    assert sentence.zh.strip() and sentence.en.strip(), code
+    assert _chinese(sentence.zh), f"{name} {code}: the Chinese sentence is not Chinese"
+    assert not _chinese(sentence.en), f"{name} {code}: the English sentence holds Chinese"
+    assert placeholders(sentence.zh) == placeholders(sentence.en), code
+    # Both render with the same values (a placeholder spelt alike in both).
+    values = {p: "x" for p in placeholders(sentence.en)}
+    assert cat.say(code, "zh", values, "title") and cat.say(code, "en", values, "title")
+
+
+def test_every_field_name_has_both_languages() -> None:
+    for catalogue in CATALOGUES.values():
+        for field, (zh, en) in catalogue.fields.items():
+            assert _chinese(zh), field
+            assert en == field  # English names a field as the API does: its identifier
+
+
+def _source_codes() -> dict[str, list[str]]:
+    """Code → where the sources (not the catalogues) name it."""
+    found: dict[str, list[str]] = {}
+    for package in ("sync", "city_node", "province_hub"):
+        for path in (REPO / package).rglob("*.py"):
+            if path.name == "refusals.py" or "pb" in path.relative_to(REPO).parts:
+                continue
+            for code in _CODE.findall(path.read_text("utf-8")):
+                if code.rsplit(".", 1)[1] in _FILE_SUFFIXES:  # a template's name
+                    continue
+                found.setdefault(code, []).append(str(path.relative_to(REPO)))
+    return found
+
+
+def test_every_code_the_sources_raise_is_in_the_catalogue_and_every_entry_is_used() -> None:
+    used = _source_codes()
+    assert "notice.empty" in used and "staff.wrong_password" in used  # the scan sees them
+    assert sorted(set(used) - set(HUB.sentences)) == []
+    assert sorted(set(HUB.sentences) - set(used)) == []
+
+
+def test_a_refusal_is_english_as_its_message_and_chinese_when_asked() -> None:
+    refusal = HubRefusal("notice.empty", field="title")
+    assert str(refusal) == "title: must not be empty"
+    assert refusal.say("en") == str(refusal)
+    assert refusal.say("zh") == "标题：不能为空"
+    assert said(refusal, "zh") == "标题：不能为空"
+    assert said(ValueError("plain"), "zh") == "plain"  # not a catalogued refusal: as raised
+
+
+def test_a_sentence_that_places_its_field_names_it_there_in_either_language() -> None:
+    refusal = HubRefusal("desk.required", field="resolution")
+    assert str(refusal) == "resolution is required"
+    assert refusal.say("zh") == "处理意见为必填项"
+
+
+def test_values_fill_both_sentences() -> None:
+    refusal = HubRefusal("notice.too_long", field="title", length=201, maximum=200)
+    assert str(refusal) == "title: is 201 characters; at most 200"
+    assert refusal.say("zh") == "标题：共 201 个字符；最多 200 个"
+
+
+def test_an_unknown_code_is_a_programming_error() -> None:
+    with pytest.raises(KeyError, match=r"no refusal 'notice\.nope'"):
+        HubRefusal("notice.nope")
+    with pytest.raises(KeyError):  # the shared base knows only the shared entries
+        Refusal("notice.empty")
+
+
+def test_a_tier_cannot_redefine_a_shared_code() -> None:
+    with pytest.raises(ValueError, match=r"password\.too_short"):
+        COMMON.extend({"password.too_short": ("短", "short")})
+
+
+def test_the_shared_helpers_still_say_what_they_said() -> None:
+    assert password_problem("short", "ann") == "password must have at least 12 characters"
+    assert password_problem("            ", "ann") == "password must not be only spaces"
+    assert password_problem("ann-is-long-id", "ANN-IS-LONG-ID") == (
+        "password must not be the staff id"
+    )
+    assert password_problem("a-long-password", "ann") is None
+    assert staff_name_problem(" ") == "name: give the person's name (it is empty)"
+    assert staff_name_problem("x" * 101) == "name: 101 characters; at most 100"
+    assert staff_name_problem("a\x07b") == "name: contains U+0007; control characters are refused"
+    assert staff_name_problem("李督查") is None
