@@ -18,10 +18,8 @@ from typing import Final
 from city_node.review_labels import REVIEW_LABELS
 from sync.web.i18n import COMMON_LABELS, Labels, Lang
 
-#: key -> (Chinese, English)
-LABELS: Final[dict[str, tuple[str, str]]] = {
-    **COMMON_LABELS,
-    **REVIEW_LABELS,
+#: The console's own labels: key -> (Chinese, English).
+_OWN: Final[dict[str, tuple[str, str]]] = {
     # chrome and navigation
     "app_title": ("地市客服控制台", "City service console"),
     "city": ("地市", "City"),
@@ -37,7 +35,7 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "classify_it": ("归类", "Classify"),
     "send_batch": ("报送本批建议", "Send the batch"),
     "nothing_to_classify": ("没有待分类的建议", "Nothing to classify"),
-    "nothing_waiting": ("没有待报送的建议", "Nothing waiting"),
+    "no_suggestions_waiting": ("没有待报送的建议", "Nothing waiting"),
     "nav_inbox": ("省公告", "Notices"),
     "nav_link": ("链路状态", "Link"),
     "nav_staff": ("人员", "Staff"),
@@ -262,6 +260,21 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "incompatible": ("版本不兼容", "incompatible"),
     "never": ("从未连接", "never connected"),
 }
+
+# A key in two of the parts would silently keep the last one's words on every page that
+# uses it (the link page once said the suggestions page's "Nothing waiting").
+_PARTS = {"sync.web.i18n": COMMON_LABELS, "review_labels": REVIEW_LABELS, "labels": _OWN}
+for _a, _b in (
+    ("sync.web.i18n", "review_labels"),
+    ("sync.web.i18n", "labels"),
+    ("review_labels", "labels"),
+):
+    _twice = sorted(set(_PARTS[_a]) & set(_PARTS[_b]))
+    if _twice:
+        raise RuntimeError(f"console label keys in both {_a} and {_b}: {', '.join(_twice)}")
+
+#: key -> (Chinese, English)
+LABELS: Final[dict[str, tuple[str, str]]] = {**COMMON_LABELS, **REVIEW_LABELS, **_OWN}
 
 #: Enum values that collide with a label key of another meaning get a suffixed key.
 _ALIASES: Final[dict[str, str]] = {"phone": "phone_channel"}
