@@ -57,7 +57,8 @@ DEFAULT_PG_URL = os.environ.get(
 )
 DB_PREFIX = "fedsync_bench_"
 TZ = "Asia/Shanghai"
-#: Targets on a 2-core machine (envelopes per second, end to end).
+#: Targets on a 2-core machine (envelopes per second, end to end), for the one-suggestion
+#: batches the harness was built around; the other bodies are compared with them instead.
 TARGETS = {"sqlite": 50_000, "postgresql": 25_000}
 #: Envelopes per fill transaction.
 FILL_CHUNK = 5_000
@@ -714,7 +715,9 @@ class Result:
             f"cities connected after {self.all_connected_seconds:.2f}s, "
             f"{self.after_connect_per_s:,.0f}/s from then on); raw insert "
             f"{self.raw_insert_per_s:,.0f} rows/s "
-            f"({self.raw_insert_seconds:.2f}s); target >= {target:,}/s {verdict}{cpu}"
+            f"({self.raw_insert_seconds:.2f}s)"
+            + (f"; target >= {target:,}/s {verdict}" if self.bodies == "suggestions" else "")
+            + cpu
         )
 
 
@@ -1117,7 +1120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps(summary), flush=True)
         else:
             print(json.dumps(results[0].summary()), flush=True)
-    if args.check and any(r.end_to_end_per_s < TARGETS[r.engine] for r in results):
+    if args.check and any(
+        r.end_to_end_per_s < TARGETS[r.engine] for r in results if r.bodies == "suggestions"
+    ):
         return 1
     return 0
 
