@@ -102,16 +102,9 @@ def _city_receipt(args: argparse.Namespace) -> int:
 
 
 def _city_backup(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from sync.backup import backup_command
 
-    from sync.backup import BackupError, backup_sqlite
-
-    try:
-        done = backup_sqlite(city_settings(args).database_url, Path(args.to))
-    except BackupError as exc:
-        raise ConfigError(str(exc)) from None
-    print(f"city store {done.source} copied to {done.target} ({done.size_bytes} bytes, mode 0600)")
-    return 0
+    return backup_command("city store", city_settings(args).database_url, args.to)
 
 
 def _city_rebase(args: argparse.Namespace) -> int:

@@ -150,16 +150,9 @@ def _hub_migrate(args: argparse.Namespace) -> int:
 
 
 def _hub_backup(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from sync.backup import backup_command
 
-    from sync.backup import BackupError, backup_sqlite
-
-    try:
-        done = backup_sqlite(_hub_settings(args).database_url, Path(args.to))
-    except BackupError as exc:
-        raise ConfigError(str(exc)) from None
-    print(f"hub store {done.source} copied to {done.target} ({done.size_bytes} bytes, mode 0600)")
-    return 0
+    return backup_command("hub store", _hub_settings(args).database_url, args.to)
 
 
 # --- escalation resolutions and trace requests ----------------------------------------------

@@ -106,3 +106,16 @@ def backup_sqlite(database_url: str, target: Path) -> BackupResult:
             with contextlib.suppress(OSError):
                 target.unlink()
     return BackupResult(source=source, target=target, size_bytes=target.stat().st_size)
+
+
+def backup_command(what: str, database_url: str, target: str) -> int:
+    """``fedsync hub|city backup --to FILE``: copy the store, say where; a refusal is a
+    ``ConfigError`` (exit 2, its message naming what is wrong)."""
+    from sync.config import ConfigError
+
+    try:
+        done = backup_sqlite(database_url, Path(target))
+    except BackupError as exc:
+        raise ConfigError(str(exc)) from None
+    print(f"{what} {done.source} copied to {done.target} ({done.size_bytes} bytes, mode 0600)")
+    return 0
