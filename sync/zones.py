@@ -76,7 +76,18 @@ def in_zone(value: Any, zone: tzinfo, *, time_key: bool = False) -> Any:
         moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
         return moment.astimezone(zone)
     if isinstance(value, dict):
-        return {k: in_zone(v, zone, time_key=_is_time_key(k)) for k, v in value.items()}
+        # Numbers, None and text under other keys (most of a figures answer: counts and
+        # slices) are kept as they are without a call each: the walk runs on every request.
+        return {
+            k: v
+            if type(v) in _AS_IS or (type(v) is str and not _is_time_key(k))
+            else in_zone(v, zone, time_key=_is_time_key(k))
+            for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
-        return [in_zone(v, zone, time_key=time_key) for v in value]
+        return [v if type(v) in _AS_IS else in_zone(v, zone, time_key=time_key) for v in value]
     return value
+
+
+#: Values no instant hides in (exact types: a bool is an int, a datetime is not a date here).
+_AS_IS = frozenset({int, float, bool, type(None)})
