@@ -437,7 +437,7 @@ def hotspots_table(
     data: Mapping[str, Any],
     names: Mapping[str, str],
     lang: str,
-    categories: Mapping[str, str] | None = None,
+    categories: Mapping[str, str],
 ) -> Table:
     cols = [
         *_CITY,
@@ -454,7 +454,7 @@ def hotspots_table(
         {
             **r,
             "city": names.get(r["city_code"], r["city_code"]),
-            "category_name": (categories or {}).get(r["category"], ""),
+            "category_name": categories.get(r["category"], ""),
         }
         for r in data["rows"]
     ]
@@ -467,7 +467,7 @@ def warnings_table(
     data: Mapping[str, Any],
     names: Mapping[str, str],
     lang: str,
-    categories: Mapping[str, str] | None = None,
+    categories: Mapping[str, str],
 ) -> Table:
     cols = [
         *_CITY,
@@ -483,7 +483,7 @@ def warnings_table(
         {
             **f,
             "city": names.get(f["city_code"], f["city_code"]),
-            "category_name": (categories or {}).get(f["category"], ""),
+            "category_name": categories.get(f["category"], ""),
             "measure": measure[f["measure"]][0 if lang == "zh" else 1],
         }
         for f in data["flags"]
@@ -577,7 +577,7 @@ def suggestions_table(
     batches: Sequence[Mapping[str, Any]],
     names: Mapping[str, str],
     lang: str,
-    categories: Mapping[str, str] | None = None,
+    categories: Mapping[str, str],
 ) -> Table:
     cols = [
         *_CITY,
@@ -600,7 +600,7 @@ def suggestions_table(
                     "batch_number": b["batch_number"],
                     "new": ("新" if lang == "zh" else "new") if b.get("new") else "",
                     "category": s["category"],
-                    "category_name": (categories or {}).get(s["category"], ""),
+                    "category_name": categories.get(s["category"], ""),
                     "content": s["content"],
                     "classified_by": b["classified_by"],
                     "seq": b["seq"],
