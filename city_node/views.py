@@ -31,7 +31,7 @@ from city_node.domain import (
     TicketKind,
 )
 from city_node.history_text import entry_text
-from sync.masking import mask_name, mask_phone
+from sync.masking import mask_name, mask_phone, mask_text
 from sync.vocabulary import PeriodKind, ReportKind
 from sync.web.i18n import DEFAULT_LANG, Lang
 
@@ -150,12 +150,20 @@ _T = TypeVar("_T", bound=TicketSummary)
 def _masked(view: _T, role: Role | None) -> _T:
     if personal_data.sees_customers(role):
         return view
-    return view.model_copy(
-        update={
-            "customer_phone": mask_phone(view.customer_phone),
-            "customer_name": mask_name(view.customer_name),
-        }
-    )
+    update: dict[str, Any] = {
+        "customer_phone": mask_phone(view.customer_phone),
+        "customer_name": mask_name(view.customer_name),
+    }
+    if isinstance(view, TicketDetail):
+        # The customer's words and the staff's notes may repeat the name or a number.
+        def hide(text: str) -> str:
+            return mask_text(text, name=view.customer_name, phone=view.customer_phone)
+
+        update["content"] = hide(view.content)
+        update["history"] = [
+            h.model_copy(update={"note": hide(h.note), "text": hide(h.text)}) for h in view.history
+        ]
+    return view.model_copy(update=update)
 
 
 def ticket_summary(row: Row[Any], role: Role | None = None) -> TicketSummary:

@@ -3,12 +3,14 @@ the customers' contact for an export, and the trace requests with the cities' an
 
 Ages are working days on the federation's calendar (:class:`~sync.calendar.WorkCalendar`);
 customer name and phone are read from the escalation record's body and masked
-(:mod:`sync.masking`) unless the reader may see personal data.
+(:mod:`sync.masking`) unless the reader may see personal data; so are they, and any
+phone-like number, inside the free text shown beside them (reason, content, history notes,
+the desk's notes and contact log).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -18,7 +20,7 @@ from sqlalchemy import Engine, select, tuple_
 from province_hub.desk import CaseNotFound, DeskError
 from province_hub.store import DeskCase, DeskEntry, Notice, NoticeDelivery, Record
 from sync.calendar import WorkCalendar
-from sync.masking import mask_name, mask_phone
+from sync.masking import mask_name, mask_phone, mask_text
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 
 SORTS: Final = ("age", "registered", "city", "category")
@@ -126,10 +128,24 @@ def _when(ts: Any) -> datetime | None:
     return ts.ToDatetime(UTC) if ts.ByteSize() else None
 
 
-def _history(entries: Any) -> list[dict[str, Any]]:
+def _history(entries: Any, hide: Callable[[str], str]) -> list[dict[str, Any]]:
     return [
-        {"at": _when(h.at), "actor": h.actor, "action": h.action, "note": h.note} for h in entries
+        {"at": _when(h.at), "actor": h.actor, "action": h.action, "note": hide(h.note)}
+        for h in entries
     ]
+
+
+def _shown(text: str) -> str:
+    return text
+
+
+def _hider(personal: bool, name: str = "", phone: str = "") -> Callable[[str], str]:
+    """How free text reaches the reader: as written for one who may see personal data, else
+    with the customer's name and phone and any phone-like number masked (an operator's note
+    may repeat what the customer said)."""
+    if personal:
+        return _shown
+    return lambda text: mask_text(text, name=name, phone=phone)
 
 
 def case(engine: Engine, ages: Ages, *, city_code: str, seq: int, personal: bool) -> dict[str, Any]:
@@ -153,6 +169,7 @@ def case(engine: Engine, ages: Ages, *, city_code: str, seq: int, personal: bool
             .order_by(DeskEntry.id)
         ).all()
         follow_up_history: list[dict[str, Any]] = []
+        follow_up: bytes | None = None
         data = _row_dict(row, ages)
         if data["follow_up_seq"] is not None:
             raw = conn.execute(
@@ -161,15 +178,18 @@ def case(engine: Engine, ages: Ages, *, city_code: str, seq: int, personal: bool
                 )
             ).scalar()
             if raw is not None:
-                follow_up_history = _history(pb.Escalation.FromString(raw).history)
+                follow_up = raw
     escalation = pb.Escalation.FromString(body)
     name, phone = escalation.customer_name, escalation.customer_phone
+    hide = _hider(personal, name, phone)
+    if follow_up is not None:
+        follow_up_history = _history(pb.Escalation.FromString(follow_up).history, hide)
     data.update(
-        reason=escalation.reason,
-        content=escalation.content,
+        reason=hide(escalation.reason),
+        content=hide(escalation.content),
         customer_name=name if personal else mask_name(name),
         customer_phone=phone if personal else mask_phone(phone),
-        history=_history(escalation.history),
+        history=_history(escalation.history, hide),
         # The ticket's history as the city sent it last: with the close and the callback.
         follow_up_history=follow_up_history,
         entries=[
@@ -178,7 +198,7 @@ def case(engine: Engine, ages: Ages, *, city_code: str, seq: int, personal: bool
                 "at": _aware(e.at),
                 "author": e.author,
                 "channel": e.channel,
-                "text": e.text,
+                "text": hide(e.text),
             }
             for e in entries
         ],
@@ -247,7 +267,7 @@ def traces(
                         "status": trace.status,
                         "category": trace.category,
                         "customer_phone": phone if personal else mask_phone(phone),
-                        "history": _history(trace.history),
+                        "history": _history(trace.history, _hider(personal, phone=phone)),
                     },
                 )
             out.append(item)

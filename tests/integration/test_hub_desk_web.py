@@ -64,10 +64,11 @@ def escalate(
         channel="phone",
         tier=pb.VIP,
         reason="客户不接受地市处理",
-        content="话费争议",
+        # What an operator types: the customer's name and numbers inside free text.
+        content=f"{NAME}来电，话费争议，另留固话 0931-8456789",
         customer_name=NAME,
         customer_phone=PHONE,
-        history=[pb.HistoryEntry(actor="op-1", action="registered", note="受理")],
+        history=[pb.HistoryEntry(actor="op-1", action="registered", note=f"受理，回拨 {PHONE}")],
     )
     body.registered_at.FromDatetime(_at(registered))
     store.seq[city] = store.seq.get(city, 0) + 1
@@ -211,8 +212,13 @@ def test_customer_data_is_masked_for_everyone_but_the_gm_hotline(live: Live) -> 
             case = c.get(f"/api/v1/desk/{OLD}/{live.old}").json()
         if who == "gm_hotline":
             assert (case["customer_name"], case["customer_phone"]) == (NAME, PHONE)
+            assert case["content"] == f"{NAME}来电，话费争议，另留固话 0931-8456789"
+            assert case["history"][0]["note"] == f"受理，回拨 {PHONE}"
         else:
             assert (case["customer_name"], case["customer_phone"]) == ("张**", "138****5678")
+            # The same data inside free text is masked too.
+            assert case["content"] == "张**来电，话费争议，另留固话 093****6789"
+            assert case["history"][0]["note"] == "受理，回拨 138****5678"
         assert case["history"][0]["action"] == "registered" and case["reason"]
     with live.browser("supervisor") as (b, _):
         page = b.get(f"/desk/{OLD}/{live.old}").text
@@ -221,6 +227,15 @@ def test_customer_data_is_masked_for_everyone_but_the_gm_hotline(live: Live) -> 
     with live.browser("gm_hotline") as (b, _):
         page = b.get(f"/desk/{OLD}/{live.old}").text
         assert PHONE in page and NAME in page and 'id="take-form"' in page
+    # The GM hotline's own contact log names the number it called: only it reads it whole.
+    case = f"/api/v1/desk/{OLD}/{live.old}"
+    with live.api("gm_hotline") as c:
+        assert c.post(f"{case}/take", json={"assignee": "gm_hotline"}).status_code == 200
+        r = c.post(f"{case}/contacts", json={"channel": "phone", "text": f"已致电 {PHONE}"})
+        assert r.status_code == 200, r.text
+        assert c.get(case).json()["entries"][0]["text"] == f"已致电 {PHONE}"
+    with live.api("supervisor") as c:
+        assert c.get(case).json()["entries"][0]["text"] == "已致电 138****5678"
 
 
 def test_the_gm_hotline_takes_notes_contacts_and_resolves(live: Live) -> None:
@@ -511,7 +526,7 @@ def test_trace_requests_are_listed_with_their_state_and_answer(live: Live) -> No
         status="in_progress",
         category="NET.BROADBAND",
         customer_phone="138****5678",
-        history=[pb.HistoryEntry(actor="op-1", action="registered")],
+        history=[pb.HistoryEntry(actor="op-1", action="registered", note=f"回拨 {PHONE}")],
     )
     envelope = build_envelope(city_code=FRESH, epoch="e" * 32, seq=live.fresh + 1, body=trace)
     services.ingest_batch(
@@ -521,6 +536,11 @@ def test_trace_requests_are_listed_with_their_state_and_answer(live: Live) -> No
         (listed,) = c.get("/api/v1/traces").json()
     assert listed["state"] == "answered" and listed["answer"]["status"] == "in_progress"
     assert listed["answer"]["customer_phone"] == "138****5678"
+    # A number inside a history note is masked for all but the GM hotline as well.
+    assert listed["answer"]["history"][0]["note"] == "回拨 138****5678"
+    with live.api("gm_hotline") as c:
+        (listed,) = c.get("/api/v1/traces").json()
+    assert listed["answer"]["history"][0]["note"] == f"回拨 {PHONE}"
     with live.browser("supervisor") as (b, token):
         page = b.get("/traces").text
         assert f'id="trace-{seq}"' in page and "in_progress" in page

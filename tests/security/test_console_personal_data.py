@@ -3,7 +3,8 @@ PostgreSQL).
 
 - Roles that never call customers (QA inspector, materials clerk, statistician, leader) see
   phones and names masked (``138****5678``, ``李*``) in ticket lists, details and pages;
-  operators, the manager hotline and surveyors see them in full.
+  operators, the manager hotline and surveyors see them in full. The same name and any
+  phone-like number inside the ticket's content and history notes are masked alike.
 - Only operators, the manager hotline and surveyors may search by phone (403 for the rest).
 - Every unmasked read — a ticket's detail, a phone search — appends to the access log (who,
   role, when, which ticket, what), which the leader (only) sees on a page and in the API.
@@ -55,6 +56,31 @@ def test_roles_that_never_call_customers_see_them_masked(console: Console) -> No
             detail = c.get(f"/api/v1/tickets/{ticket['id']}").json()
         for shown in (listed[0], detail):
             assert (shown["customer_phone"], shown["customer_name"]) == ("13812345678", "李四")
+
+
+def test_the_name_and_numbers_inside_content_and_notes_are_masked_too(console: Console) -> None:
+    ticket = register(console, content="李四来电：另一号码 0931-8456789 也被扣费")
+    with console.api("junior") as c:
+        r = c.post(
+            f"/api/v1/tickets/{ticket['id']}/actions",
+            json={"action": "hand_to_senior", "note": "已回拨 13812345678"},
+        )
+        assert r.status_code == 200, r.text
+    for who in MASKED:
+        with console.api(who) as c:
+            detail = c.get(f"/api/v1/tickets/{ticket['id']}").json()
+        with console.browser(who) as b:
+            page = b.get(f"/tickets/{ticket['id']}").text
+        assert detail["content"] == "李*来电：另一号码 093****6789 也被扣费", who
+        notes = [h["note"] for h in detail["history"] if h["note"]]
+        assert notes == ["已回拨 138****5678"], who
+        assert not any("13812345678" in h["text"] for h in detail["history"]), who
+        for secret in ("13812345678", "李四", "0931-8456789"):
+            assert secret not in page, (who, secret)
+    with console.api("senior") as c:
+        detail = c.get(f"/api/v1/tickets/{ticket['id']}").json()
+    assert detail["content"] == "李四来电：另一号码 0931-8456789 也被扣费"
+    assert [h["note"] for h in detail["history"] if h["note"]] == ["已回拨 13812345678"]
 
 
 def test_only_roles_that_call_customers_search_by_phone(console: Console) -> None:
