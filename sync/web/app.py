@@ -54,7 +54,7 @@ from sync.web.auth import (
     session_of,
 )
 from sync.web.edge import EdgeGuard
-from sync.web.i18n import DEFAULT_LANG, Labels, Lang, pick_lang
+from sync.web.i18n import DEFAULT_LANG, Labels, Lang, pick_lang, preferred_lang
 from sync.web.throttle import LoginThrottle
 
 HERE = Path(__file__).parent
@@ -108,7 +108,10 @@ class LanguageAndHeaders:
         request = Request(scope)
         asked = pick_lang(request.query_params.get("lang"))
         scope.setdefault("state", {})["lang"] = (
-            asked or pick_lang(request.cookies.get(LANG_COOKIE)) or DEFAULT_LANG
+            asked
+            or pick_lang(request.cookies.get(LANG_COOKIE))
+            or preferred_lang(request.headers.get("accept-language"))
+            or DEFAULT_LANG
         )
         path = scope.get("path", "")
 

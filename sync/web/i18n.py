@@ -34,12 +34,42 @@ COMMON_LABELS: Final[dict[str, tuple[str, str]]] = {
 
 
 def pick_lang(value: str | None) -> Lang | None:
-    """The language a ``?lang=`` or cookie value names, or None when it names none."""
-    if value == "zh":
+    """The language a ``?lang=`` or cookie value names, or None when it names none.
+
+    A language tag names its language by its first part, in any case: ``zh``, ``zh-CN``,
+    ``zh_Hans`` are Chinese, ``en-GB`` English (what a browser or a person types)."""
+    if not value:
+        return None
+    primary = value.strip().replace("_", "-").split("-", 1)[0].lower()
+    if primary == "zh":
         return "zh"
-    if value == "en":
+    if primary == "en":
         return "en"
     return None
+
+
+def preferred_lang(accept_language: str | None) -> Lang | None:
+    """The language of the consoles a browser's ``Accept-Language`` ranks first, or None.
+
+    ``en-US,en;q=0.9,zh-CN;q=0.8`` is English; a language with ``q=0`` is one the browser
+    refuses; unknown languages are passed over. Ties keep the header's order."""
+    ranked: list[tuple[float, int, Lang]] = []
+    for index, item in enumerate((accept_language or "").split(",")[:32]):
+        tag, _, params = item.partition(";")
+        lang = pick_lang(tag)
+        if lang is None:
+            continue
+        quality = 1.0
+        for param in params.split(";"):
+            key, _, number = param.strip().partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(number)
+                except ValueError:
+                    quality = 0.0
+        if quality > 0:
+            ranked.append((-quality, index, lang))
+    return min(ranked)[2] if ranked else None
 
 
 class Labels:

@@ -314,9 +314,13 @@ def test_bad_query_values_are_refused_naming_the_parameter(live: Live) -> None:
         assert page.status_code == 422 and "sort" in page.text
         page = b.get("/comparison", params={"order": "sideways"})
         assert page.status_code == 422 and "order" in page.text
-        for lang in ("fr", "", "EN"):
+        for lang in ("fr", "", "de-DE", "zhx"):
             page = b.get("/overview", params={"lang": lang})
             assert page.status_code == 422 and "lang" in page.text, lang
+        # A language tag names its language by its first part, in any case.
+        for lang, html_lang in (("zh-CN", "zh-CN"), ("EN", "en"), ("en_GB", "en"), ("zh", "zh-CN")):
+            page = b.get("/overview", params={"lang": lang})
+            assert page.status_code == 200 and f'<html lang="{html_lang}"' in page.text, lang
         page = b.get("/trends", params={"period": "year", "last": "2026-11-01"})
         # The page names the parameter in its language (Chinese by default).
         assert page.status_code == 422 and "截至周期 2026-11-01" in page.text
@@ -729,6 +733,21 @@ def test_pages_follow_the_role_and_speak_both_languages(live: Live) -> None:
             menu = b.get("/links").text
             for path, area in PAGES:
                 assert (f'href="{path}"' in menu) == (HubRole(who) in AREAS[area]), (who, path)
+
+
+def test_a_first_visit_speaks_the_browsers_language_until_one_is_chosen(live: Live) -> None:
+    with httpx.Client(base_url=live.url, timeout=30) as c:
+        # No choice yet: Chinese, unless the browser ranks English above Chinese.
+        assert '<html lang="zh-CN"' in c.get("/login").text
+        english = {"Accept-Language": "en-US,en;q=0.9,zh-CN;q=0.8"}
+        assert '<html lang="en"' in c.get("/login", headers=english).text
+        chinese = {"Accept-Language": "fr-FR, zh;q=0.5, en;q=0.4"}
+        assert '<html lang="zh-CN"' in c.get("/login", headers=chinese).text
+        refused = {"Accept-Language": "en;q=0, zh;q=0.1"}
+        assert '<html lang="zh-CN"' in c.get("/login", headers=refused).text
+        # A choice (?lang=, then its cookie) wins over the header.
+        assert '<html lang="zh-CN"' in c.get("/login", params={"lang": "zh-CN"}).text
+        assert '<html lang="zh-CN"' in c.get("/login", headers=english).text
 
 
 def test_overview_shows_every_city_the_missing_one_and_the_quarantine(live: Live) -> None:
