@@ -190,20 +190,24 @@ def record_receipt(
     moment = now or _now()
     with UnitOfWork(engine) as uow:
         row = uow.conn.execute(
-            select(InboxNotice.notice_seq).where(InboxNotice.notice_seq == notice_seq)
+            select(InboxNotice.notice_seq, InboxNotice.read_at).where(
+                InboxNotice.notice_seq == notice_seq
+            )
         ).first()
         if row is None:
             raise NotFound(f"notice {notice_seq} is not in this city's inbox")
+        # Done and objected imply read; a repeated read keeps the first (as the hub does).
         values: dict[str, Any] = {}
-        if action == ReceiptAction.READ:
+        if row.read_at is None:
             values.update(read_at=moment, read_by=actor.id)
-        elif action == ReceiptAction.DONE:
+        if action == ReceiptAction.DONE:
             values.update(done_at=moment, done_by=actor.id, done_note=note)
-        else:
+        elif action == ReceiptAction.OBJECTION:
             values.update(objection_at=moment, objection_by=actor.id, objection_reason=note)
-        uow.conn.execute(
-            update(InboxNotice).where(InboxNotice.notice_seq == notice_seq).values(**values)
-        )
+        if values:
+            uow.conn.execute(
+                update(InboxNotice).where(InboxNotice.notice_seq == notice_seq).values(**values)
+            )
         receipt = pb.NoticeReceipt(
             notice_seq=notice_seq,
             action=_ACTIONS[action],

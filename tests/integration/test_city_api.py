@@ -571,6 +571,18 @@ def test_receipts_go_into_the_outbox(console: Console) -> None:
         link = leader.get("/api/v1/link").json()
         assert link["backlog"] == 2 and link["state"] == "never"
         assert op.get("/api/v1/link").status_code == 403
+        # Recorded again, a read is sent again but the first read time stays.
+        first_read = shown["read_at"]
+        assert leader.post("/api/v1/inbox/7/receipts", json={"action": "read"}).status_code == 201
+        assert leader.get("/api/v1/inbox").json()[0]["read_at"] == first_read
+        assert console.outbox_rows("notice_receipt") == 3
+    # Done without a read first: the notice reads as read too.
+    services.accept_notice(console.engine, notice(8))
+    with console.api("leader") as leader:
+        r = leader.post("/api/v1/inbox/8/receipts", json={"action": "done", "note": "ok"})
+        assert r.status_code == 201
+        (eight,) = [n for n in leader.get("/api/v1/inbox").json() if n["notice_seq"] == 8]
+        assert eight["read_at"] == eight["done_at"]
 
 
 def test_standard_answers_search(console: Console) -> None:
