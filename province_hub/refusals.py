@@ -65,7 +65,7 @@ HUB: Final = COMMON.extend(
             "a notice to all {count} cities needs the confirmation",
         ),
         "notice.sent_by": (
-            "{kind} 类公告的发送人只能是：{who}",
+            "“{kind}”类公告的发送人只能是：{who}",
             "a {kind} notice is sent by: {who}",
         ),
         "notice.answered_by": (

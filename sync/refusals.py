@@ -20,7 +20,7 @@ staff names); each tier adds its own entries (``province_hub.refusals``).
 from __future__ import annotations
 
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final, Literal
 
@@ -75,10 +75,26 @@ class Catalogue:
             return self.fields.get(field_name, (field_name, field_name))[0]
         return field_name
 
-    def say(self, code: str, lang: str, values: Mapping[str, Any], field_name: str = "") -> str:
+    def say(
+        self,
+        code: str,
+        lang: str,
+        values: Mapping[str, Any],
+        field_name: str = "",
+        word: Callable[[str], str] | None = None,
+    ) -> str:
         """The sentence ``code`` in ``lang`` with ``values``. A refusal about a field names
-        it: where the sentence has a ``{field}`` placeholder, there; else before it."""
+        it: where the sentence has a ``{field}`` placeholder, there; else before it.
+
+        ``word`` names a value in ``lang`` (a page's label table): a Chinese sentence then
+        says the roles and kinds of :data:`WORDED` placeholders in Chinese — ``角色 服务督查岗``,
+        not ``角色 supervisor`` — a list of them joined with ``、``."""
         template = self.sentences[code].text(lang)
+        if word is not None and lang == "zh":
+            values = {
+                k: "、".join(word(item) for item in str(v).split(", ")) if k in WORDED else v
+                for k, v in values.items()
+            }
         name = self.field_name(field_name, lang)
         if "field" in placeholders(template):
             return template.format(**{**values, "field": name})
@@ -86,6 +102,13 @@ class Catalogue:
         if not field_name:
             return text
         return f"{name}：{text}" if lang == "zh" else f"{field_name}: {text}"
+
+
+#: Placeholders whose values are words of the domain (a role, a list of roles, a period or
+#: notice kind, an area of a role table), said in the page's language when the page gives
+#: its words. Others (a value typed, the choices to type instead) stay as written: they are
+#: what the reader types.
+WORDED: Final = frozenset({"role", "roles", "who", "kind", "area"})
 
 
 def catalogue(
@@ -99,8 +122,8 @@ COMMON: Final = catalogue(
     {
         # sync.web.auth
         "role.not_allowed": (
-            "角色 {role} 无权使用 {area}；仅限：{allowed}",
-            "role {role} may not use {area}; only {allowed}",
+            "角色“{role}”无权使用“{area}”；仅限：{roles}",
+            "role {role} may not use {area}; only {roles}",
         ),
         # the city console's register page
         "role.register_tickets": (
@@ -197,12 +220,13 @@ class Refusal(Exception):
         self.field = field
         super().__init__(self.say("en"))
 
-    def say(self, lang: str) -> str:
-        """The refusal in ``lang`` (``zh`` or ``en``)."""
-        return self.catalogue.say(self.code, lang, self.values, self.field)
+    def say(self, lang: str, word: Callable[[str], str] | None = None) -> str:
+        """The refusal in ``lang`` (``zh`` or ``en``); ``word`` names roles and kinds in it
+        (:meth:`Catalogue.say`)."""
+        return self.catalogue.say(self.code, lang, self.values, self.field, word)
 
 
-def said(exc: BaseException, lang: str) -> str:
+def said(exc: BaseException, lang: str, word: Callable[[str], str] | None = None) -> str:
     """What a page shows of a refusal: its sentence in ``lang`` when it is a
     :class:`Refusal`, else its message as raised."""
-    return exc.say(lang) if isinstance(exc, Refusal) else str(exc)
+    return exc.say(lang, word) if isinstance(exc, Refusal) else str(exc)

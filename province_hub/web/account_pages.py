@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from province_hub import staff
 from province_hub.web.context import hub_of
 from province_hub.web.pages import CsrfForm, User, render
-from sync.web.app import lang_of
+from sync.web.app import say_refusal
 from sync.web.auth import Session, client_address, set_session
 
 router = APIRouter(include_in_schema=False)
@@ -46,7 +46,7 @@ def change_password(request: Request, user: User, form: CsrfForm) -> Response:
             user=user,
             status_code=422,
             changed=False,
-            error=exc.say(lang_of(request)),
+            error=say_refusal(request, exc),
         )
     response = RedirectResponse("/account?changed=1", status_code=303)
     # Every session of the account ended with the change; this browser gets a new one.

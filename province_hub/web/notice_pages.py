@@ -25,7 +25,7 @@ from province_hub.web.access import may, require
 from province_hub.web.context import HubWeb, hub_of
 from province_hub.web.notice_api import Seq
 from province_hub.web.pages import CsrfForm, User, render
-from sync.web.app import lang_of
+from sync.web.app import lang_of, say_refusal
 from sync.web.auth import client_address
 
 router = APIRouter(include_in_schema=False)
@@ -93,7 +93,7 @@ def _compose(
         sources=list(notices.FINDING_SOURCES),
         fields=values,
         targets=targets or [],
-        error=error.say(lang_of(request)) if error else "",
+        error=say_refusal(request, error) if error else "",
         error_field=error.field if error else "",
     )
 

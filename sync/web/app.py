@@ -314,7 +314,7 @@ def create_console_app(
                 target = spec.home
             return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
         if isinstance(exc, Refusal):  # a page says it in the page's language
-            message = exc.say(lang_of(request))
+            message = say_refusal(request, exc)
         response = await run_in_threadpool(spec.error_page, request, status, message)
         response.headers.update(headers)
         return response
@@ -369,6 +369,21 @@ def _add_docs_and_favicon(app: FastAPI, title: str) -> None:
 def lang_of(request: Request) -> Lang:
     lang: Lang = getattr(request.state, "lang", DEFAULT_LANG)
     return lang
+
+
+def say_refusal(request: Request, exc: Refusal) -> str:
+    """A refusal as a page shows it: in the page's language, the roles and kinds it names
+    in that language too (from the console's label table)."""
+    lang = lang_of(request)
+    labels: Labels = request.app.state.labels
+
+    def word(value: str) -> str:
+        # An area of the role table has its own label (``area.desk``), as has a role.
+        if lang == "zh" and f"area.{value}" in labels.table:
+            return labels.label(lang, f"area.{value}")
+        return labels.value_label(lang, value)
+
+    return exc.say(lang, word)
 
 
 def render_page(

@@ -78,7 +78,7 @@ class AreaTable(Generic[R]):
     def require(self, role: R, area: str) -> None:
         if not self.may(role, area):
             allowed = ", ".join(sorted(_name(r) for r in self.areas[area]))
-            raise NotAllowed("role.not_allowed", role=_name(role), area=area, allowed=allowed)
+            raise NotAllowed("role.not_allowed", role=_name(role), area=area, roles=allowed)
 
 
 def _name(role: object) -> str:

@@ -157,6 +157,18 @@ def test_a_refused_notice_form_says_why_in_the_page_language(
     assert _store(live.engine) == before
 
 
+def test_a_kind_the_role_may_not_send_names_kind_and_roles_in_the_page_language(
+    live: Live,
+) -> None:
+    before = _store(live.engine)
+    with live.browser("supervisor") as (b, token):  # a supervisor sends findings only
+        zh_page, en_page = _both(b, "POST", "/notices/send", data=_notice_form(token))
+    assert zh_page.status_code == en_page.status_code == 403
+    assert _message(zh_page.text) == "“任务”类公告的发送人只能是：系统管理员、公告发布岗"
+    assert _message(en_page.text) == "a task notice is sent by: admin, announcer"
+    assert _store(live.engine) == before
+
+
 def test_answering_an_objection_never_made_is_refused_in_either_language(live: Live) -> None:
     with live.browser("announcer") as (b, token):
         sent = b.post("/notices/send", data=_notice_form(token))
@@ -236,7 +248,7 @@ def test_figures_roles_and_expired_forms_in_the_page_language(live: Live) -> Non
         expired = _both(b, "POST", "/notices/send", data={"csrf_token": "stale", "kind": "finding"})
     assert [r.status_code for r in start] == [422, 422]
     assert [_message(r.text) for r in start] == [
-        "起始日 2026-11-05 不是所在周期(month)的第一天(该周期始于 2026-11-01)",
+        "起始日 2026-11-05 不是所在周期(月)的第一天(该周期始于 2026-11-01)",
         "start 2026-11-05 is not the first day of a month (that month starts 2026-11-01)",
     ]
     assert [_message(r.text) for r in city] == [
@@ -245,7 +257,7 @@ def test_figures_roles_and_expired_forms_in_the_page_language(live: Live) -> Non
     ]
     assert [r.status_code for r in audit_page] == [403, 403]
     assert [_message(r.text) for r in audit_page] == [
-        "角色 supervisor 无权使用 audit；仅限：admin",
+        "角色“服务督查岗”无权使用“操作审计”；仅限：系统管理员",
         "role supervisor may not use audit; only admin",
     ]
     assert [r.status_code for r in expired] == [403, 403]

@@ -119,3 +119,17 @@ def test_the_shared_helpers_still_say_what_they_said() -> None:
     assert staff_name_problem("x" * 101) == "name: 101 characters; at most 100"
     assert staff_name_problem("a\x07b") == "name: contains U+0007; control characters are refused"
     assert staff_name_problem("李督查") is None
+
+
+def test_a_page_names_roles_and_kinds_in_its_language() -> None:
+    words = {"supervisor": "服务督查岗", "admin": "系统管理员", "announcer": "公告发布岗"}
+    refusal = HubRefusal("notice.sent_by", kind="task", who="admin, announcer")
+
+    def word(value: str) -> str:
+        return {**words, "task": "任务"}.get(value, value)
+
+    assert refusal.say("zh", word) == "“任务”类公告的发送人只能是：系统管理员、公告发布岗"
+    # English, and a value typed by the reader, stay as they are.
+    assert refusal.say("en", word) == "a task notice is sent by: admin, announcer"
+    typed = HubRefusal("figures.period", value="admin", allowed="day, week")
+    assert typed.say("zh", word) == "周期 'admin' 无效，可选：day, week"
