@@ -329,7 +329,13 @@ def answer_objection(
             .where(Notice.seq == notice_seq, NoticeDelivery.city_code == city_code)
         ).first()
         if row is None:
-            raise NoticeNotFound("notice.not_sent_to", seq=notice_seq, city=city_code)
+            held = uow.conn.execute(select(Notice.seq).where(Notice.seq == notice_seq)).first()
+            if held is None:
+                raise NoticeNotFound("notice.not_found", seq=notice_seq)
+            # The notice is there; the city named is not one it went to: a wrong field.
+            raise NoticeError(
+                "notice.not_sent_to", field="city_code", seq=notice_seq, city=city_code
+            )
         if row.objection_at is None:
             raise NoticeError(
                 "notice.no_objection", field="city_code", city=city_code, seq=notice_seq

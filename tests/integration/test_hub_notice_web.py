@@ -329,11 +329,22 @@ def test_the_form_comes_back_filled_in_naming_the_field(live: Live) -> None:
         assert r.status_code == 422 and 'data-field="targets"' in r.text
         r = b.post("/notices/send", data={**form, "kind": "rejection"})
         assert r.status_code == 422 and 'data-field="kind"' in r.text
+        seeded = _seed(live.engine)
         answer = b.post(
-            f"/notices/{_seed(live.engine)}/answer",
+            f"/notices/{seeded}/answer",
             data={"csrf_token": token, "city_code": OTHER, "answer": "x"},
         )
         assert answer.status_code == 422 and "提出异议" in answer.text
+    with live.api("announcer") as c:
+        # A city the notice never went to is a wrong field; a notice not held is not found.
+        for city in ("999999", "620x00"):
+            r = c.post(
+                f"/api/v1/notices/{seeded}/answers", json={"city_code": city, "answer": "x"}
+            )
+            assert r.status_code == 422, (city, r.text)
+            assert r.json()["detail"].startswith("city_code: notice"), r.text
+        r = c.post("/api/v1/notices/999999/answers", json={"city_code": CITY, "answer": "x"})
+        assert r.status_code == 404 and r.json()["detail"] == "no notice 999999"
     assert _stored(live.engine)[0] == 1  # the seeded task only
 
 
