@@ -338,9 +338,7 @@ def test_the_form_comes_back_filled_in_naming_the_field(live: Live) -> None:
     with live.api("announcer") as c:
         # A city the notice never went to is a wrong field; a notice not held is not found.
         for city in ("999999", "620x00"):
-            r = c.post(
-                f"/api/v1/notices/{seeded}/answers", json={"city_code": city, "answer": "x"}
-            )
+            r = c.post(f"/api/v1/notices/{seeded}/answers", json={"city_code": city, "answer": "x"})
             assert r.status_code == 422, (city, r.text)
             assert r.json()["detail"].startswith("city_code: notice"), r.text
         r = c.post("/api/v1/notices/999999/answers", json={"city_code": CITY, "answer": "x"})
