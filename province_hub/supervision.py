@@ -33,6 +33,7 @@ def suggestions_with_seen(
     date_from: date | None = None,
     date_to: date | None = None,
     limit: int = 100,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
     """Suggestion batches (see :func:`suggestion_batches`), each with ``new``: no materials
     manager has marked it seen yet."""
@@ -43,6 +44,7 @@ def suggestions_with_seen(
         date_from=date_from,
         date_to=date_to,
         limit=limit,
+        offset=offset,
     )
     keys = [(b["city_code"], b["seq"]) for b in batches]
     seen: set[tuple[str, int]] = set()

@@ -53,9 +53,12 @@ def suggestion_batches(
     date_from: date | None = None,
     date_to: date | None = None,
     limit: int = 100,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
     """Accepted suggestion batches, newest batch date first, with their suggestions
-    (only those of ``category`` or its sub-categories when given); dates inclusive."""
+    (only those of ``category`` or its sub-categories when given); dates inclusive. A page
+    of ``limit`` batches after the first ``offset`` of that order (the batches that hold a
+    suggestion of ``category`` when given)."""
     prefix = "suggestion_batch/"
     conditions = [Record.kind == "suggestion_batch", Record.status == "accepted"]
     if city_code is not None:
@@ -71,8 +74,10 @@ def suggestion_batches(
         .where(and_(*conditions))
         .order_by(Record.subject.desc(), Record.city_code, Record.seq)
     )
+    skip = max(0, offset)
     if category is None:
-        query = query.limit(wanted)
+        query = query.offset(skip).limit(wanted)
+        skip = 0
     out: list[dict[str, Any]] = []
     # The category is inside each batch's bytes: with one, read on (a page of rows at a
     # time) until ``limit`` batches hold a suggestion of it, however far back they are.
@@ -84,8 +89,12 @@ def suggestion_batches(
             if len(out) >= wanted:
                 break
             batch = _matching_batch(r, category)
-            if batch is not None:
-                out.append(batch)
+            if batch is None:
+                continue
+            if skip:
+                skip -= 1
+                continue
+            out.append(batch)
     return out
 
 

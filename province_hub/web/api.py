@@ -293,10 +293,17 @@ def get_suggestions(
     category: Annotated[str | None, Query(max_length=64)] = None,
     date_from: Annotated[Day | None, Query(alias="from")] = None,
     date_to: Annotated[Day | None, Query(alias="to")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Any:
-    """Suggestion batches, newest first; ``new`` until a materials manager has seen them."""
+    """Suggestion batches, newest first; ``new`` until a materials manager has seen them.
+    A page of ``limit`` batches after the first ``offset`` (the next page: ``offset`` +
+    ``limit``; a page shorter than ``limit`` is the last)."""
     require(user, "suggestions")
-    return _json(views.suggestions(hub_of(request), city, category, date_from, date_to))
+    found = views.suggestions(
+        hub_of(request), city, category, date_from, date_to, limit=limit, offset=offset
+    )
+    return _json(found)
 
 
 @router.post("/suggestions/seen", response_model=SeenResult)

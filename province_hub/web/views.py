@@ -261,6 +261,9 @@ def suggestions(
     category: str | None,
     date_from: date | None,
     date_to: date | None,
+    *,
+    limit: int = 100,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
     if city is not None and city not in hub.roster_codes:
         raise FiguresError("figures.city_unknown", parameter="city", city=city)
@@ -274,6 +277,8 @@ def suggestions(
         category=category_code(category),
         date_from=date_from,
         date_to=date_to,
+        limit=limit,
+        offset=offset,
     )
     return list(in_zone(found, hub.zone))
 

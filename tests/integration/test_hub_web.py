@@ -405,6 +405,13 @@ def test_suggestions_are_new_until_a_materials_manager_has_seen_them(live: Live)
         assert 'id="mark-seen"' not in b.get("/suggestions").text
     with live.api("supervisor") as c:
         assert [b["new"] for b in c.get("/api/v1/suggestions").json()] == [False]
+        # Paged: the one batch is the first page; the next page is empty.
+        assert len(c.get("/api/v1/suggestions", params={"limit": 1}).json()) == 1
+        assert c.get("/api/v1/suggestions", params={"limit": 1, "offset": 1}).json() == []
+        for bad in ({"limit": 0}, {"limit": 1001}, {"offset": -1}, {"offset": "x"}):
+            r = c.get("/api/v1/suggestions", params=bad)
+            (name,) = bad
+            assert r.status_code == 422 and name in r.json()["detail"], (bad, r.text)
 
 
 def test_categories_are_named_beside_their_codes_on_pages_and_in_exports(live: Live) -> None:
