@@ -194,6 +194,8 @@ def run_demo(
             # The demo's history is days old: the supervisor sees yesterday's daily figures.
             f"province supervisor web: http://127.0.0.1:{web_port}/overview?period=day "
             f"(sign in as {DEMO_SUPERVISOR}, password {DEMO_PASSWORD!r})",
+            # Monthly trends fill only once months end; the days' trend has data at once.
+            f"the last 30 days' trends: http://127.0.0.1:{web_port}/trends?period=day",
             f"watch it yourself with: {fedsync_command()} hub status --database-url {hub_db}",
             f"times in {zone_label(DEFAULT_TZ, lang)}; Ctrl-C to stop (or kill {os.getpid()})",
         ]
