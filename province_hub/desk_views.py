@@ -185,6 +185,7 @@ def case(engine: Engine, ages: Ages, *, city_code: str, seq: int, personal: bool
     if follow_up is not None:
         follow_up_history = _history(pb.Escalation.FromString(follow_up).history, hide)
     data.update(
+        resolution=hide(data["resolution"]) if data["resolution"] else data["resolution"],
         reason=hide(escalation.reason),
         content=hide(escalation.content),
         customer_name=name if personal else mask_name(name),

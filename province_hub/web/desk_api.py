@@ -24,6 +24,7 @@ from province_hub.web.api import _ERRORS, Problem
 from province_hub.web.context import HubWeb, hub_of
 from province_hub.web.desk_tables import ages, audit_table, personal, queue_table
 from province_hub.web.tables import Column
+from sync.masking import mask_text
 from sync.web.auth import client_address
 from sync.web.params import Day
 from sync.zones import in_zone
@@ -107,12 +108,14 @@ def queue_of(
     state: str,
     sort: str,
     order: str,
+    personal: bool,
 ) -> list[dict[str, Any]]:
     """The desk's queue as the page, the API and the export filter it: a city not on the
-    roster is refused naming ``city`` (it would only ever show an empty queue)."""
+    roster is refused naming ``city`` (it would only ever show an empty queue). The GM
+    hotline's resolution text has phone-like numbers masked unless ``personal``."""
     if city and city not in hub.roster_codes:
         raise desk.DeskError("desk.city_unknown", field="city", city=city)
-    return desk_views.queue(
+    rows = desk_views.queue(
         hub.engine,
         ages(hub),
         city=city or None,
@@ -121,6 +124,11 @@ def queue_of(
         sort=sort,
         descending=order == "desc",
     )
+    if not personal:
+        for r in rows:
+            if r.get("resolution"):
+                r["resolution"] = mask_text(r["resolution"])
+    return rows
 
 
 @router.get("/desk", response_model=list[dict[str, Any]])
@@ -139,7 +147,15 @@ def get_desk(
     require(user, "desk")
     hub = hub_of(request)
     return _json(
-        queue_of(hub, city=city, category=category, state=state, sort=sort, order=order),
+        queue_of(
+            hub,
+            city=city,
+            category=category,
+            state=state,
+            sort=sort,
+            order=order,
+            personal=personal(user),
+        ),
         hub.zone,
     )
 
@@ -163,8 +179,16 @@ def get_desk_export(
     the GM hotline, whose export is recorded in the audit log)."""
     require(user, "desk")
     hub = hub_of(request)
-    rows = queue_of(hub, city=city, category=category, state=state, sort=sort, order=order)
     unmasked = personal(user)
+    rows = queue_of(
+        hub,
+        city=city,
+        category=category,
+        state=state,
+        sort=sort,
+        order=order,
+        personal=unmasked,
+    )
     found = desk_views.contacts(
         hub.engine, [(r["city_code"], r["seq"]) for r in rows], personal=unmasked
     )

@@ -65,7 +65,15 @@ def desk_page(
     require(user, "desk")
     hub = hub_of(request)
     lang = lang_of(request)
-    rows = queue_of(hub, city=city, category=category, state=state, sort=sort, order=order)
+    rows = queue_of(
+        hub,
+        city=city,
+        category=category,
+        state=state,
+        sort=sort,
+        order=order,
+        personal=personal(user),
+    )
     return render(
         request,
         "desk.html",

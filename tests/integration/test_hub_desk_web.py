@@ -236,6 +236,15 @@ def test_customer_data_is_masked_for_everyone_but_the_gm_hotline(live: Live) -> 
         assert c.get(case).json()["entries"][0]["text"] == f"已致电 {PHONE}"
     with live.api("supervisor") as c:
         assert c.get(case).json()["entries"][0]["text"] == "已致电 138****5678"
+    # So does the resolution it writes, in the case and in the queue.
+    with live.api("gm_hotline") as c:
+        r = c.post(f"{case}/resolve", json={"outcome": "upheld", "resolution": f"已回复 {PHONE}"})
+        assert r.status_code == 200, r.text
+        assert c.get(case).json()["resolution"] == f"已回复 {PHONE}"
+    with live.api("supervisor") as c:
+        assert c.get(case).json()["resolution"] == "已回复 138****5678"
+        listed = c.get("/api/v1/desk", params={"state": "all"})
+        assert PHONE not in listed.text and "已回复 138****5678" in listed.text
 
 
 def test_the_gm_hotline_takes_notes_contacts_and_resolves(live: Live) -> None:
