@@ -201,7 +201,7 @@ def profile_city(url: str, args: argparse.Namespace) -> None:
             t1 = time.perf_counter()
             if not rows:
                 break
-            encode_push_request([payload for _, payload in rows])
+            encode_push_request([row.envelope for row in rows])
             t2 = time.perf_counter()
             outbox.mark_delivered(rows[-1][0])
             t3 = time.perf_counter()

@@ -375,18 +375,17 @@ def land_figures(
     conn: Connection,
     *,
     city_code: str,
-    reports: Sequence[tuple[int, Any, bytes | None]],
-    received_at: Any,
+    reports: Sequence[tuple[int, Any, bytes | None, Any]],
 ) -> None:
-    """Land the figures of accepted reports ``(seq, body, body bytes)`` in the caller's
-    transaction (the bytes as the record stores them; ``None``: serialize the body).
+    """Land the figures of accepted reports ``(seq, body, body bytes, received_at)`` in the
+    caller's transaction (the bytes as the record stores them; ``None``: serialize the body).
 
-    ``received_at`` is in driver form (``sync.db.datetime_param``), as for the records.
+    ``received_at`` is the record's, in driver form (``sync.db.datetime_param``).
     """
     if not reports:
         return
     rows = FigureRows()
-    for seq, body, raw in reports:
+    for seq, body, raw, received_at in reports:
         rows.add(conn, city_code, seq, body, received_at, raw)
     rows.insert(conn)
 

@@ -394,6 +394,7 @@ class FederationService:
                     tz_name=self._settings.timezone,
                     max_batch=self._settings.max_batch,
                     bodies=bodies,
+                    acked_before=request.acked_before,
                 )
             except errors.LinkError as exc:
                 log.warning("refused push from %s: %s", city, exc.message)

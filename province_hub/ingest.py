@@ -9,7 +9,7 @@ and notice receipts, and moves the city's mark — all in one transaction.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +25,7 @@ from province_hub.store import CityLink, NoticeDelivery, Record
 from sync import errors
 from sync.db import UnitOfWork, bulk_insert, datetime_param, timestamp_param
 from sync.envelopes import UNSEQUENCED_KINDS, check_identity, check_structure
+from sync.limits import timestamp_problem
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.periods import PeriodError, parse_period, today_in
 from sync.validation import broken_rule, clamp_to_int64, nul_problem
@@ -98,12 +99,18 @@ def ingest_batch(
     max_batch: int,
     bodies: Sequence[RawBody] | None = None,
     now: datetime | None = None,
+    acked_before: Mapping[int, Any] | None = None,
 ) -> IngestResult:
     """Apply one city's batch in order, in one transaction; idempotent for re-sent envelopes.
 
     ``bodies`` are the envelopes' body members as they travelled (``sync.wire.push_bodies``),
     which the digests cover and which are stored; without them the deterministic
     serialization of each parsed body stands in.
+
+    ``acked_before`` (``PushRequest.acked_before``: seq -> Timestamp) names envelopes this
+    hub had acknowledged before and lost (restored from an older backup); each is stored as
+    received at that moment when it lies between the envelope's ``created_at`` and now, so a
+    report delivered on time is not judged late for the re-send.
 
     Raises a ``LinkError`` (nothing stored) for identity, structure, gap and conflict
     problems, carrying the hub's mark and epoch for the city; quarantines envelopes that
@@ -133,7 +140,9 @@ def ingest_batch(
     try:
         with UnitOfWork(engine) as uow:
             link = lock_link(uow.conn, city_code)
-            result = _apply(uow.conn, city_code, link, sequenced, tz_name, moment)
+            result = _apply(
+                uow.conn, city_code, link, sequenced, tz_name, moment, acked_before or {}
+            )
             link.updates.update(last_contact_at=moment, state=LinkStatus.CONNECTED)
             if sequenced:
                 link.updates["last_push_at"] = moment
@@ -223,6 +232,7 @@ def _apply(
     sequenced: list[tuple[pb.Envelope, str, bytes]],
     tz_name: str,
     moment: datetime,
+    acked_before: Mapping[int, Any],
 ) -> IngestResult:
     if not sequenced:
         return IngestResult(acked_through_seq=link.acked_seq)
@@ -284,12 +294,14 @@ def _apply(
     rows: list[tuple[Any, ...]] = []
     rejections: list[pb.Rejection] = []
     receipts: list[pb.NoticeReceipt] = []
-    reports: list[tuple[int, Any, bytes | None]] = []
+    reports: list[tuple[int, Any, bytes | None, Any]] = []
     escalations: list[tuple[int, datetime, pb.Escalation]] = []
     quarantined = 0
     today = today_in(tz_name, moment)
-    received_at = datetime_param(conn, moment)
+    now_param = datetime_param(conn, moment)
+    earlier = _earlier_receipts(conn, city_code, fresh, acked_before, moment)
     for envelope, kind, body_bytes in fresh:
+        received_at = earlier.get(envelope.seq, now_param) if earlier else now_param
         body = getattr(envelope, kind)
         # A NUL is a zero byte in the body's bytes, which most bodies do not hold at all.
         reason = nul_problem(body) if b"\x00" in body_bytes else None
@@ -305,7 +317,7 @@ def _apply(
             else:
                 quiet = True
         if reason is None and kind in FIGURE_KINDS:
-            reports.append((envelope.seq, body, body_bytes))
+            reports.append((envelope.seq, body, body_bytes, received_at))
         if reason is None and kind == "escalation":
             escalations.append((envelope.seq, envelope.created_at.ToDatetime(UTC), body))
         subject, revision = _subject(kind, body)
@@ -342,7 +354,7 @@ def _apply(
                     )
                 )
     bulk_insert(conn, Record.__tablename__, RECORD_COLUMNS, rows)
-    land_figures(conn, city_code=city_code, reports=reports, received_at=received_at)
+    land_figures(conn, city_code=city_code, reports=reports)
     land_escalations(conn, city_code=city_code, escalations=escalations, received_at=moment)
     for receipt in receipts:
         _apply_receipt(conn, city_code, receipt, moment)
@@ -373,6 +385,46 @@ def _apply(
         duplicates=duplicates,
         notified_cities=(city_code,) if rejections else (),
     )
+
+
+def _earlier_receipts(
+    conn: Any,
+    city_code: str,
+    fresh: Sequence[tuple[pb.Envelope, str, bytes]],
+    acked_before: Mapping[int, Any],
+    moment: datetime,
+) -> dict[int, Any]:
+    """seq -> received_at (driver form) of the fresh envelopes this hub acknowledged before,
+    as the city states it; a time outside [created_at, now] is not taken (and logged)."""
+    if not acked_before:
+        return {}
+    out: dict[int, Any] = {}
+    ignored = 0
+    for envelope, _kind, _body in fresh:
+        stated = acked_before.get(envelope.seq)
+        if stated is None:
+            continue
+        seconds, nanos = stated.seconds, stated.nanos
+        created = envelope.created_at
+        if (
+            timestamp_problem(seconds, nanos, "acked_before") is None
+            and (created.seconds, created.nanos) <= (seconds, nanos)
+            and seconds <= moment.timestamp()
+        ):
+            out[envelope.seq] = timestamp_param(conn, seconds, nanos)
+        else:
+            ignored += 1
+    if out or ignored:
+        log.info(
+            "city %s re-sends %d envelopes this hub had acknowledged before (restored from an "
+            "older backup): stored as received then%s",
+            city_code,
+            len(out),
+            f"; {ignored} stated times outside the envelope's creation and now ignored"
+            if ignored
+            else "",
+        )
+    return out
 
 
 def _receipt_problem(conn: Any, city_code: str, receipt: pb.NoticeReceipt) -> str | None:

@@ -17,7 +17,7 @@ import logging
 import random
 import socket
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
@@ -80,22 +80,36 @@ def _varint(value: int) -> bytes:
             return bytes(out)
 
 
-def encode_push_request(envelopes: list[bytes]) -> bytes:
-    """A serialized PushRequest from already-serialized envelopes (no re-encoding)."""
-    return b"".join(_ENVELOPES_TAG + _varint(len(e)) + e for e in envelopes)
+def encode_push_request(
+    envelopes: list[bytes], acked_before: Mapping[int, datetime] | None = None
+) -> bytes:
+    """A serialized PushRequest from already-serialized envelopes (no re-encoding), with
+    ``acked_before`` (seq -> when the hub first acknowledged it) for rows a hub lost."""
+    data = b"".join(_ENVELOPES_TAG + _varint(len(e)) + e for e in envelopes)
+    if acked_before:
+        # Serialized messages concatenate into their merge: the map goes after the envelopes.
+        extra = pb.PushRequest()
+        for seq, moment in acked_before.items():
+            extra.acked_before[seq].FromDatetime(moment)
+        data += extra.SerializeToString()
+    return data
 
 
-def _within_bytes(rows: list[tuple[int, bytes]], budget: int) -> list[tuple[int, bytes]]:
-    """The longest prefix of ``rows`` whose envelopes fit in ``budget`` bytes (at least one)."""
+_Rows = TypeVar("_Rows", bound=Sequence[tuple[Any, ...]])
+
+
+def _within_bytes(rows: _Rows, budget: int) -> _Rows:
+    """The longest prefix of ``rows`` (seq, envelope, ...) whose envelopes fit in ``budget``
+    bytes (at least one)."""
     total = 0
-    for index, (_, payload) in enumerate(rows):
-        total += len(payload) + 8
+    for index, row in enumerate(rows):
+        total += len(row[1]) + 8
         if total > budget and index > 0:
-            return rows[:index]
+            return rows[:index]  # type: ignore[return-value]
     return rows
 
 
-def _one_epoch(rows: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+def _one_epoch(rows: _Rows) -> _Rows:
     """The leading rows that share the first row's epoch.
 
     The hub applies one epoch per batch; after a re-base the outbox holds the old epoch's
@@ -108,9 +122,9 @@ def _one_epoch(rows: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
     first = pb.Envelope.FromString(rows[0][1]).epoch
     if pb.Envelope.FromString(rows[-1][1]).epoch == first:
         return rows
-    for index, (_, payload) in enumerate(rows):
-        if pb.Envelope.FromString(payload).epoch != first:
-            return rows[:index]
+    for index, row in enumerate(rows):
+        if pb.Envelope.FromString(row[1]).epoch != first:
+            return rows[:index]  # type: ignore[return-value]
     return rows
 
 
@@ -502,7 +516,8 @@ class LinkClient:
             rows = _within_bytes(rows, byte_budget)
             if may_mix_epochs:
                 rows = _one_epoch(rows)
-            envelopes = [payload for _, payload in rows]
+            envelopes = [row.envelope for row in rows]
+            acked_before = {r.seq: r.acked_before for r in rows if r.acked_before is not None}
             now = loop.time()
             if now >= next_heartbeat and len(envelopes) < batch_limit:
                 envelopes.insert(0, await self._db(self._heartbeat))
@@ -514,13 +529,13 @@ class LinkClient:
                     )
                 continue
             response: pb.PushResponse = await push(
-                encode_push_request(envelopes), timeout=self._settings.call_timeout
+                encode_push_request(envelopes, acked_before), timeout=self._settings.call_timeout
             )
             self.pushed_batches += 1
             self._attempt = 0
             if rows:
                 # Never mark more than we sent, whatever the hub's mark says.
-                delivered = min(response.acked_through_seq, rows[-1][0])
+                delivered = min(response.acked_through_seq, rows[-1].seq)
                 await self._db(self._outbox.mark_delivered, delivered)
             elif response.acked_through_seq < delivered:
                 # A heartbeat reached a hub that holds less than we delivered: it was restored

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from google.protobuf.message import Message
 from sqlalchemy import (
@@ -88,6 +88,19 @@ class OutboxRow(OutboxBase):
     #: The whole fedsync.v1.Envelope, serialized, exactly as it will be pushed.
     envelope: Mapped[bytes] = mapped_column(LargeBinary)
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    #: When the hub first acknowledged this row, kept when a hub restored from a backup lost
+    #: it and it is sent again (``PushRequest.acked_before``): the hub stores it as received
+    #: then, not at the re-send. The earliest of several losses is kept.
+    acked_before_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Pending(NamedTuple):
+    """One row to push: its seq, the serialized envelope, and when the hub acknowledged it
+    before (a hub that lost it: ``OutboxRow.acked_before_at``), else None."""
+
+    seq: int
+    envelope: bytes
+    acked_before: datetime | None
 
 
 class OutboxError(RuntimeError):
@@ -226,16 +239,16 @@ class Outbox:
             conflict_seq=row.conflict_seq,
         )
 
-    def pending(self, *, after_seq: int, limit: int) -> list[tuple[int, bytes]]:
+    def pending(self, *, after_seq: int, limit: int) -> list[Pending]:
         """Up to ``limit`` serialized envelopes after ``after_seq``, in seq order."""
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(OutboxRow.seq, OutboxRow.envelope)
+                select(OutboxRow.seq, OutboxRow.envelope, OutboxRow.acked_before_at)
                 .where(OutboxRow.seq > after_seq)
                 .order_by(OutboxRow.seq)
                 .limit(limit)
             ).all()
-        return [(row.seq, row.envelope) for row in rows]
+        return [Pending(row.seq, row.envelope, _aware(row.acked_before_at)) for row in rows]
 
     def mark_delivered(self, through_seq: int, *, now: datetime | None = None) -> None:
         """The hub committed everything up to ``through_seq``."""
@@ -286,8 +299,17 @@ class Outbox:
                     "retention, or held by the hub from another copy of this store); the hub's "
                     "loss cannot be refilled from here — re-base the city"
                 )
+            # The first acknowledgement is kept (SET reads the row as it was): the hub is told
+            # when it had received each row it lost, at the re-send.
             uow.conn.execute(
-                update(OutboxRow).where(OutboxRow.seq > hub_acked_seq).values(delivered_at=None)
+                update(OutboxRow)
+                .where(OutboxRow.seq > hub_acked_seq)
+                .values(
+                    acked_before_at=func.coalesce(
+                        OutboxRow.acked_before_at, OutboxRow.delivered_at
+                    ),
+                    delivered_at=None,
+                )
             )
             uow.conn.execute(
                 update(LinkState)

@@ -134,7 +134,7 @@ def _push(city: Any, hub: Any, after: int) -> int:
     rows = Outbox(city.engine).pending(after_seq=after, limit=100_000)
     if not rows:
         return after
-    envelopes = [pb.Envelope.FromString(blob) for _, blob in rows]
+    envelopes = [pb.Envelope.FromString(row.envelope) for row in rows]
     result = ingest_batch(
         hub, city_code=city.city_code, envelopes=envelopes, tz_name=TZ, max_batch=100_000
     )

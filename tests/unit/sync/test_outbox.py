@@ -64,7 +64,7 @@ def test_delivery_marks_rewind_and_purge(engine):
         services.send(engine, body(n))
     box = Outbox(engine)
     assert box.snapshot().backlog == 10
-    assert [s for s, _ in box.pending(after_seq=0, limit=4)] == [1, 2, 3, 4]
+    assert [s for s, *_ in box.pending(after_seq=0, limit=4)] == [1, 2, 3, 4]
     long_ago = datetime.now(UTC) - timedelta(days=40)
     box.mark_delivered(6, now=long_ago)
     snap = box.snapshot()
@@ -79,6 +79,31 @@ def test_delivery_marks_rewind_and_purge(engine):
     # Purged rows cannot refill a hub that lost them.
     with pytest.raises(OutboxError, match="purged after retention"):
         box.rewind(3)
+
+
+def test_a_rewind_keeps_the_first_acknowledgement_of_each_row_sent_again(engine):
+    for n in range(1, 6):
+        services.send(engine, body(n))
+    box = Outbox(engine)
+    first = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+    box.mark_delivered(3, now=first)
+    assert [r.acked_before for r in box.pending(after_seq=0, limit=10)] == [None] * 5
+    box.rewind(1)  # the hub lost 2 and 3
+    assert [(r.seq, r.acked_before) for r in box.pending(after_seq=1, limit=10)] == [
+        (2, first),
+        (3, first),
+        (4, None),
+        (5, None),
+    ]
+    later = first + timedelta(hours=3)
+    box.mark_delivered(5, now=later)
+    box.rewind(1)  # and again, after 4 and 5 had reached it too: the earliest is kept
+    assert [(r.seq, r.acked_before) for r in box.pending(after_seq=1, limit=10)] == [
+        (2, first),
+        (3, first),
+        (4, later),
+        (5, later),
+    ]
 
 
 def digests(engine) -> dict[int, bytes]:
@@ -109,7 +134,7 @@ def test_rebase_renumbers_rows_the_hub_does_not_hold(engine):
     snap = box.snapshot()
     assert (snap.last_seq, snap.delivered_seq, snap.epoch) == (43, 40, plan.epoch)
     rows = box.pending(after_seq=40, limit=10)
-    envs = [pb.Envelope.FromString(raw) for _, raw in rows]
+    envs = [pb.Envelope.FromString(row.envelope) for row in rows]
     assert [(e.seq, e.epoch, e.suggestion_batch.batch_number) for e in envs] == [
         (41, plan.epoch, 3),
         (42, plan.epoch, 4),
@@ -158,7 +183,7 @@ def test_rebase_keeps_unsent_rows_the_hub_holds_identically(engine):
         "never",
         plan.epoch,
     )
-    assert [s for s, _ in box.pending(after_seq=10, limit=10)] == [11, 12]
+    assert [s for s, *_ in box.pending(after_seq=10, limit=10)] == [11, 12]
 
 
 def test_rebase_below_delivered_rows_does_not_collide(engine):
@@ -170,7 +195,7 @@ def test_rebase_below_delivered_rows_does_not_collide(engine):
     mine = digests(engine)
     plan = box.rebase(hub_acked_seq=3, held={seq: mine[seq] for seq in (1, 2, 3)})
     assert plan.renumbered == 4 and seqs(engine) == [1, 2, 3, 4, 5, 6, 7]
-    envs = [pb.Envelope.FromString(raw) for _, raw in box.pending(after_seq=3, limit=10)]
+    envs = [pb.Envelope.FromString(raw) for _, raw, _ in box.pending(after_seq=3, limit=10)]
     assert [(e.seq, e.epoch, e.suggestion_batch.batch_number) for e in envs] == [
         (4, plan.epoch, 4),
         (5, plan.epoch, 5),
@@ -194,4 +219,4 @@ def test_rebase_plan_changes_nothing_and_rows_held_elsewhere_are_dropped(engine)
     plan = box.rebase(hub_acked_seq=7, held=held, on_renumber=lambda _c, m: followed.append(m))
     assert dict(plan.seq_map) == {3: 7, 4: 8, 5: 9} and followed == [plan.seq_map]
     assert seqs(engine) == [1, 2, 8, 9]
-    assert [s for s, _ in box.pending(after_seq=7, limit=10)] == [8, 9]
+    assert [s for s, *_ in box.pending(after_seq=7, limit=10)] == [8, 9]

@@ -348,19 +348,51 @@ Global___HelloResponse: _TypeAlias = HelloResponse  # noqa: Y015
 class PushRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class AckedBeforeEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.int
+        @_builtins.property
+        def value(self) -> _timestamp_pb2.Timestamp: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.int = ...,
+            value: _timestamp_pb2.Timestamp | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     ENVELOPES_FIELD_NUMBER: _builtins.int
+    ACKED_BEFORE_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def envelopes(self) -> _containers.RepeatedCompositeFieldContainer[Global___Envelope]:
         """Envelopes of one city, strictly increasing seq (heartbeats, seq 0, may come first)."""
+
+    @_builtins.property
+    def acked_before(self) -> _containers.MessageMap[_builtins.int, _timestamp_pb2.Timestamp]:
+        """For envelopes of this batch the hub had acknowledged before and lost (restored from a
+        backup older than them): seq -> when the city got that first acknowledgement. The hub
+        stores such an envelope as received then, so a report delivered on time before the
+        restore is not judged late for being re-sent. A time before the envelope's created_at
+        or after the hub's clock is ignored, as are seqs not in the batch.
+        """
 
     def __init__(
         self,
         *,
         envelopes: _abc.Iterable[Global___Envelope] | None = ...,
+        acked_before: _abc.Mapping[_builtins.int, _timestamp_pb2.Timestamp] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["envelopes", b"envelopes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acked_before", b"acked_before", "envelopes", b"envelopes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,160 @@
+"""A hub restored from an older backup gets back what it lost from the cities' outboxes; the
+reports among them keep the time the hub first received them (``PushRequest.acked_before``),
+so a report delivered on time is not judged late for the re-send. Real hub and city over
+mutual TLS, SQLite and PostgreSQL; the bounds at the service."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from sqlalchemy import select
+
+from city_node import services as city_services
+from province_hub import services as hub_services
+from province_hub.figures import StatisticsFigures
+from province_hub.store import Record, create_schema
+from sync.db import make_engine
+from sync.envelopes import build_envelope
+from sync.link import encode_push_request
+from sync.outbox import Outbox, OutboxRow
+from sync.pb.fedsync.v1 import federation_pb2 as pb
+from sync.wire import push_bodies
+from tests.conftest import ROSTER_CODES, wait_until
+
+CITY = ROSTER_CODES[0]
+TZ = "Asia/Shanghai"
+
+
+def report(day: str) -> pb.StatisticsReport:
+    return pb.StatisticsReport(
+        period=pb.Period(kind=pb.DAY, start=day),
+        revision=1,
+        complaints_received=3,
+        closed=2,
+        closed_in_time=1,
+        approved_by="leader-1",
+    )
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def received(engine: Any) -> dict[int, datetime]:
+    """seq -> the figure header's received_at (deadlines are judged on it)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(StatisticsFigures.seq, StatisticsFigures.received_at).where(
+                StatisticsFigures.city_code == CITY
+            )
+        ).all()
+    return {int(r.seq): _utc(r.received_at) for r in rows}
+
+
+def first_acks(engine: Any) -> dict[int, datetime]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(OutboxRow.seq, OutboxRow.delivered_at)).all()
+    return {int(r.seq): _utc(r.delivered_at) for r in rows if r.delivered_at is not None}
+
+
+def delivered_through(engine: Any, seq: int) -> bool:
+    return Outbox(engine).snapshot().delivered_seq >= seq
+
+
+async def test_a_report_resent_to_a_restored_hub_keeps_its_first_receipt_time(
+    databases, hub_settings_factory, city_settings_factory, start_hub, start_city
+):
+    hub_settings = hub_settings_factory(databases("hub"))
+    hub = await start_hub(hub_settings)
+    await hub.stop(grace=0.5)
+    hub.engine.dispose()
+    backup_url = databases.copy(hub_settings.database_url)  # before any report
+    hub = await start_hub(dataclasses.replace(hub_settings, listen=f"127.0.0.1:{hub.port}"))
+    city = start_city(city_settings_factory(CITY, databases("city"), hub.port))
+    first = city_services.send(city.engine, report("2026-11-20"))
+    second = city_services.send(city.engine, report("2026-11-21"))
+    await wait_until(lambda: delivered_through(city.engine, second), what="both reports")
+    before = received(hub.engine)
+    acks = first_acks(city.engine)
+    assert set(before) == {first, second}
+
+    await hub.stop(grace=0.5)
+    restored_at = datetime.now(UTC)
+    restored = await start_hub(
+        dataclasses.replace(hub_settings, database_url=backup_url, listen=f"127.0.0.1:{hub.port}")
+    )
+    assert received(restored.engine) == {}
+    await wait_until(lambda: len(received(restored.engine)) == 2, what="the reports re-sent")
+    again = received(restored.engine)
+    # Stored as received when the hub first acknowledged them (the city's record of it),
+    # not at the re-send after the restore.
+    for seq in (first, second):
+        assert again[seq] == acks[seq] < restored_at
+        assert before[seq] <= again[seq] < before[seq] + timedelta(seconds=5)
+    with restored.engine.connect() as conn:
+        rows = conn.execute(
+            select(Record.seq, Record.received_at).where(Record.city_code == CITY)
+        ).all()
+    assert {int(r.seq): _utc(r.received_at) for r in rows} == again
+    # A report sent after the restore is received now.
+    third = city_services.send(city.engine, report("2026-11-22"))
+    await wait_until(lambda: third in received(restored.engine), what="the third report")
+    assert received(restored.engine)[third] >= restored_at
+
+
+def _ts(moment: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
+
+
+def test_stated_times_are_taken_only_between_creation_and_now(databases: Any) -> None:
+    engine = make_engine(databases("hub"))
+    try:
+        create_schema(engine)
+        now = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
+        created = now - timedelta(hours=5)
+        envelopes = [
+            build_envelope(
+                city_code=CITY,
+                epoch="e" * 32,
+                seq=n,
+                body=report(f"2026-11-{10 + n:02d}"),
+                created_at=created,
+            )
+            for n in range(1, 6)
+        ]
+        stated = {
+            1: _ts(created + timedelta(minutes=1)),  # taken
+            2: _ts(created - timedelta(minutes=1)),  # before it was created
+            3: _ts(now + timedelta(minutes=1)),  # after the hub's clock
+            4: Timestamp(seconds=-(2**40)),  # no date at all
+            9: _ts(created + timedelta(minutes=2)),  # not in the batch
+        }
+        # Through the wire as a city sends it: the map rides after the envelopes.
+        data = encode_push_request(
+            [e.SerializeToString() for e in envelopes],
+            {seq: stamp.ToDatetime(UTC) for seq, stamp in stated.items() if seq != 4},
+        )
+        request = pb.PushRequest.FromString(data)
+        assert sorted(request.acked_before) == [1, 2, 3, 9]
+        request.acked_before[4].CopyFrom(stated[4])
+        result = hub_services.ingest_batch(
+            engine,
+            city_code=CITY,
+            envelopes=request.envelopes,
+            tz_name=TZ,
+            max_batch=10,
+            bodies=push_bodies(data),
+            now=now,
+            acked_before=request.acked_before,
+        )
+        assert result.accepted == 5
+        times = received(engine)
+        assert times[1] == created + timedelta(minutes=1)
+        assert times[2] == times[3] == times[4] == times[5] == now
+    finally:
+        engine.dispose()
