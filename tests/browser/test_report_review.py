@@ -87,8 +87,8 @@ def test_statistics_review_shows_the_reports_figures(
     assert kpi.locator(".numerator").inner_text() == str(in_time)
     assert kpi.locator(".denominator").inner_text() == str(closed)
     assert kpi.locator("td.value").inner_text() == _percent(in_time, closed)
-    # None when no callback of the day's closures was made yet (they follow a closure by
-    # 2 to 30 hours: just after midnight, yesterday's are still to come).
+    # A day without any callback carries no satisfaction (the small simulated city makes
+    # few; on 2026-11-28 it made none).
     sat = f.get("satisfaction", {})
     happy = int(sat.get("very_satisfied", 0)) + int(sat.get("satisfied", 0))
     row = page.locator(f"#kpis-{draft.id} tr[data-kpi='kpi_satisfaction']")
