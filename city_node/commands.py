@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from city_node.context import CityError
+from city_node.context import CityError, refuse_characters
 from city_node.domain import Action, Satisfaction
-from sync.limits import MAX_STEP_NOTE_CHARS, text_problem
+from sync.limits import MAX_STEP_NOTE_CHARS
 
 MAX_EXTENSION_DAYS = 60
 MAX_NOTE = MAX_STEP_NOTE_CHARS
@@ -25,20 +25,18 @@ def check_choice(enum: Any, value: Any, field: str) -> Any:
         return enum(value)
     except ValueError:
         choices = ", ".join(e.value for e in enum)
-        raise CityError(f"{field} {value!r} is not one of: {choices}") from None
+        raise CityError("choice.not_one_of", field=field, value=value, choices=choices) from None
 
 
 def check_text(value: str, field: str, *, required: bool = False, limit: int = MAX_NOTE) -> str:
     """``value`` if it is text within ``limit`` (and not blank when ``required``)."""
     if not isinstance(value, str):
-        raise CityError(f"{field} must be text")
+        raise CityError("text.not_text", field=field)
     if required and not value.strip():
-        raise CityError(f"{field} is required")
+        raise CityError("text.required", field=field)
     if len(value) > limit:
-        raise CityError(f"{field} is {len(value)} characters; at most {limit}")
-    problem = text_problem(value)
-    if problem:
-        raise CityError(f"{field}: contains {problem}; such characters are refused")
+        raise CityError("text.too_long", field=field, length=len(value), maximum=limit)
+    refuse_characters(value, field)
     return value
 
 
@@ -88,7 +86,7 @@ class RequestExtension:
     def __post_init__(self) -> None:
         check_text(self.reason, "reason", required=True)
         if isinstance(self.days, bool) or not isinstance(self.days, int):
-            raise CityError(f"days must be a whole number, got {self.days!r}")
+            raise CityError("number.not_whole", field="days", value=self.days)
         _whole(self.days, "days", low=1, high=MAX_EXTENSION_DAYS)
 
 
@@ -100,9 +98,9 @@ def _whole(value: Any, name: str, *, low: int, high: int) -> int:
     try:
         number = int(value)
     except (TypeError, ValueError):
-        raise CityError(f"{name} must be a whole number, got {value!r}") from None
+        raise CityError("number.not_whole", field=name, value=value) from None
     if not low <= number <= high:
-        raise CityError(f"{name} must be {low} to {high}, got {number}")
+        raise CityError("number.range", field=name, low=low, high=high, number=number)
     return number
 
 
@@ -145,7 +143,9 @@ def command_from(
     for name, (owner, present) in given.items():
         if present and step is not owner:
             # Not silently dropped: a value meant for another step is a mistake to say.
-            raise CityError(f"{name} is only for action={owner.value}, not {step.value}")
+            raise CityError(
+                "command.only_for", field=name, for_action=owner.value, action=step.value
+            )
     if step is Action.DISPATCH:
         return Dispatch(branch=str(branch or ""), note=note)
     if step is Action.SURVEY:

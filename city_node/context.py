@@ -21,31 +21,44 @@ from city_node.errors import CityError as CityError
 from city_node.errors import Conflict as Conflict
 from city_node.errors import NotFound as NotFound
 from sync.categories import CategoryTree
-from sync.limits import INT64_MAX, LimitExceeded, check_note, id_in_range, text_problem
+from sync.limits import INT64_MAX, MAX_NOTE_CHARS, id_in_range, text_refusal
 from sync.periods import DEFAULT_TIMEZONE
+
+#: What :func:`existing_id` names -> its refusal.
+_NO_SUCH_ID = {"notice": "id.no_notice", "report": "id.no_report", "QA sample": "id.no_qa_sample"}
 
 
 def existing_id(value: int, what: str) -> int:
-    """``value`` if it can be a stored row id, else ``NotFound`` naming ``what``.
+    """``value`` if it can be a stored row id, else ``NotFound`` naming ``what`` (a notice,
+    a report, a QA sample).
 
     An id above 2^63 - 1 names nothing any store holds; passing it on would make PostgreSQL
     fail with "bigint out of range" (and SQLite overflow) instead of the plain answer.
     """
     if isinstance(value, bool) or not isinstance(value, int) or not id_in_range(value):
-        raise NotFound(f"{what} {value!r} does not exist (ids are 1 to {INT64_MAX})")
+        raise NotFound(_NO_SUCH_ID[what], value=value, maximum=INT64_MAX)
     return value
 
 
 def check_city_note(value: str, field: str) -> str:
-    """``value`` if it fits the federation's note limit (``sync.limits``), else ``CityError``."""
-    try:
-        checked = check_note(value, field)
-    except LimitExceeded as exc:
-        raise CityError(str(exc)) from None
-    problem = text_problem(checked)
+    """``value`` if it fits the federation's note limit (``sync.limits.MAX_NOTE_CHARS``, as
+    ``sync.limits.check_note``), else ``CityError``."""
+    if len(value) > MAX_NOTE_CHARS:
+        raise CityError(
+            "text.over_hub_limit", field=field, length=len(value), maximum=MAX_NOTE_CHARS
+        )
+    refuse_characters(value, field)
+    return value
+
+
+def refuse_characters(value: str, field: str) -> None:
+    """``CityError`` naming ``field`` when ``value`` holds a control character (but tab and
+    newlines) or a lone surrogate."""
+    problem = text_refusal(value)
+    if problem and problem[0] == "edge.surrogate":
+        raise CityError("text.surrogate", field=field, code=problem[1])
     if problem:
-        raise CityError(f"{field}: contains {problem}; such characters are refused")
-    return checked
+        raise CityError("text.control_char", field=field, code=problem[1])
 
 
 @dataclass(frozen=True)
@@ -57,7 +70,7 @@ class Actor:
 
     def __post_init__(self) -> None:
         if not self.id.strip():
-            raise CityError("say who acts (actor id)")
+            raise CityError("actor.missing")
 
 
 @dataclass(frozen=True)

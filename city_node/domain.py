@@ -120,7 +120,7 @@ def check_may(role: Role, action: Action) -> None:
     """Raise PermissionDenied unless ``role`` may perform ``action`` at all."""
     if role not in ALLOWED_ROLES[action]:
         allowed = ", ".join(sorted(r.value for r in ALLOWED_ROLES[action]))
-        raise PermissionDenied(role, action, f"only {allowed}")
+        raise PermissionDenied("role.may_not", role=role, action=action, roles=allowed)
 
 
 #: What a junior may still do to a VIP / important / leased-line ticket: take it in and
@@ -206,7 +206,7 @@ REPEAT_WINDOW_DAYS = 30
 
 def require_aware(name: str, value: datetime) -> None:
     if value.tzinfo is None or value.utcoffset() is None:
-        raise InvalidTicket(f"{name} must be a timezone-aware datetime, got naive {value!r}")
+        raise InvalidTicket("time.naive", field=name, value=value)
 
 
 def _check_role(ticket_tier: CustomerTier, role: Role, action: Action) -> None:
@@ -217,9 +217,7 @@ def _check_role(ticket_tier: CustomerTier, role: Role, action: Action) -> None:
         and action not in JUNIOR_PRIORITY_ACTIONS
     ):
         raise PermissionDenied(
-            role,
-            action,
-            f"{ticket_tier.value} customers are served by senior operators; hand it to a senior",
+            "role.priority_customer", role=role, action=action, tier=ticket_tier.value
         )
 
 
@@ -277,8 +275,11 @@ def _step(
     if ticket.history and at < ticket.history[-1].at:
         # History is a log read in order; a step dated before the last one would rewrite it.
         raise InvalidTicket(
-            f"ticket {ticket.id}: {action.value} at {at.isoformat()} is before the last "
-            f"recorded step at {ticket.history[-1].at.isoformat()}"
+            "ticket.step_before_last",
+            ticket=ticket.id,
+            action=action.value,
+            at=at.isoformat(),
+            last=ticket.history[-1].at.isoformat(),
         )
     new_status = to_status if to_status is not None else legal[action]
     entry = HistoryEntry(
@@ -486,7 +487,7 @@ def survey(
     ticket back in progress (the customer's problem is not solved); otherwise surveyed."""
     _check(ticket, role, Action.SURVEY)
     if reopen and outcome is not Satisfaction.DISSATISFIED:
-        raise InvalidTicket(f"ticket {ticket.id}: only a dissatisfied survey may reopen it")
+        raise InvalidTicket("ticket.reopen_needs_dissatisfied", ticket=ticket.id)
     if reopen:
         return _step(
             ticket,
@@ -525,9 +526,9 @@ def request_extension(
     """Ask the leader for ``days`` more working days; the deadline moves only on approval."""
     _check(ticket, role, Action.REQUEST_EXTENSION)
     if days < 1:
-        raise InvalidTicket(f"ticket {ticket.id}: an extension needs at least 1 day, got {days}")
+        raise InvalidTicket("extension.days", ticket=ticket.id, days=days)
     if ticket.pending_extension is not None:
-        raise InvalidTicket(f"ticket {ticket.id}: an extension request is already pending")
+        raise InvalidTicket("extension.pending", ticket=ticket.id)
     return _step(
         ticket,
         Action.REQUEST_EXTENSION,
@@ -554,7 +555,7 @@ def approve_extension(
     _check(ticket, role, Action.APPROVE_EXTENSION)  # role and status before the content
     pending = ticket.pending_extension
     if pending is None:
-        raise InvalidTicket(f"ticket {ticket.id}: no extension request is pending")
+        raise InvalidTicket("extension.none_pending", ticket=ticket.id)
     new_deadline = calendar.add_workdays(ticket.deadline, pending.days)
     return _step(
         ticket,
@@ -576,7 +577,7 @@ def reject_extension(
     """Leader refusal: the request is dropped and the deadline stays."""
     _check(ticket, role, Action.REJECT_EXTENSION)
     if ticket.pending_extension is None:
-        raise InvalidTicket(f"ticket {ticket.id}: no extension request is pending")
+        raise InvalidTicket("extension.none_pending", ticket=ticket.id)
     return _step(
         ticket,
         Action.REJECT_EXTENSION,

@@ -18,6 +18,10 @@ when one is raised. The console and the API map them to HTTP statuses (in
         └── InvalidTicket            malformed: naive time, time going       422
                                      backwards, no pending extension, …
 
+Each is raised with a code of :data:`city_node.refusals.CITY` and its values
+(``CityError("text.required", field="note")``): its message is the English sentence, and
+the console's pages say it in the page's language (:class:`sync.refusals.Refusal`).
+
 Apart from the tree, as their modules document: an unknown category code raises
 :class:`sync.categories.UnknownCategory` (a LookupError; the console answers 422)
 and a bad category file :class:`~sync.categories.CategoryError` at start-up.
@@ -26,12 +30,18 @@ and a bad category file :class:`~sync.categories.CategoryError` at start-up.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any, ClassVar
 
+from city_node.refusals import CITY
 from city_node.vocabulary import Action, Role, Status
+from sync.refusals import Catalogue, Refusal
 
 
-class CityError(ValueError):
-    """A request a person made that cannot be done; the message says why."""
+class CityError(Refusal, ValueError):
+    """A request a person made that cannot be done; the message says why (a code of
+    :data:`~city_node.refusals.CITY`)."""
+
+    catalogue: ClassVar[Catalogue] = CITY
 
 
 class NotFound(CityError, LookupError):
@@ -47,11 +57,11 @@ class DomainError(CityError):
 
 
 class PermissionDenied(DomainError):
-    """The acting role may not perform this action, or not on this ticket."""
+    """The acting role may not perform this action, or not on this ticket; the sentence
+    (``code``) says who may."""
 
-    def __init__(self, role: Role, action: Action, reason: str = "") -> None:
-        detail = f": {reason}" if reason else ""
-        super().__init__(f"role {role.value} may not {action.value}{detail}")
+    def __init__(self, code: str, /, *, role: Role, action: Action, **values: Any) -> None:
+        super().__init__(code, role=role.value, action=action.value, **values)
         self.role = role
         self.action = action
 
@@ -61,10 +71,11 @@ class IllegalTransition(DomainError):
 
     def __init__(self, status: Status, action: Action, allowed: Iterable[Action]) -> None:
         allowed_names = sorted(a.value for a in allowed)
-        super().__init__(
-            f"cannot {action.value} a ticket in status {status.value}; "
-            f"allowed from {status.value}: {', '.join(allowed_names) or 'nothing'}"
-        )
+        said = {"status": status.value, "action": action.value}
+        if allowed_names:
+            super().__init__("ticket.illegal_transition", actions=", ".join(allowed_names), **said)
+        else:
+            super().__init__("ticket.nothing_allowed", **said)
         self.status = status
         self.action = action
         self.allowed = tuple(allowed_names)

@@ -228,6 +228,12 @@ _OWN: Final[dict[str, tuple[str, str]]] = {
     "approve_report": ("审批报表", "approve report"),
     "score_qa": ("质检评分", "score QA"),
     "send_suggestions": ("报送建议", "send suggestions"),
+    # actions that are no ticket step (a refusal of the role table names them)
+    "draft_report": ("起草报表", "draft report"),
+    "manage_staff": ("管理人员账户", "manage staff"),
+    "record_receipt": ("答复省公告", "record receipt"),
+    "search_by_phone": ("按电话查询", "search by phone"),
+    "read_access_log": ("查看访问记录", "read the access log"),
     # QA defect kinds
     "defect_late": ("超时处理", "late"),
     "defect_wrong_answer": ("答复错误", "wrong answer"),
@@ -251,6 +257,9 @@ _OWN: Final[dict[str, tuple[str, str]]] = {
     "materials_clerk": ("资料员", "materials clerk"),
     "statistician": ("统计员", "statistician"),
     "leader": ("中心领导", "center leader"),
+    # report kinds (``overtime`` is the ticket field's word above)
+    "statistics": ("统计", "statistics"),
+    "qa": ("质检", "QA"),
     # link states
     "connected": ("已连接", "connected"),
     "backing-off": ("重试中", "backing off"),

@@ -39,11 +39,14 @@ def normalise_phone(value: str, field: str = "customer_phone") -> str:
     ``field`` when anything else is in it or the number of digits is outside 5..20."""
     digits = _SEPARATORS.sub("", value.strip())
     if not digits.isascii() or not digits.isdigit():
-        raise CityError(f"{field}: use digits (spaces and dashes are dropped)")
+        raise CityError("phone.digits", field=field)
     if not MIN_PHONE_DIGITS <= len(digits) <= MAX_PHONE_DIGITS:
         raise CityError(
-            f"{field} has {len(digits)} digits; a phone number has "
-            f"{MIN_PHONE_DIGITS} to {MAX_PHONE_DIGITS}"
+            "phone.length",
+            field=field,
+            count=len(digits),
+            low=MIN_PHONE_DIGITS,
+            high=MAX_PHONE_DIGITS,
         )
     return digits
 
@@ -53,7 +56,7 @@ def check_name(value: str) -> str:
     surrogate, else ``CityError``: a name is printed in lists and terminals."""
     for ch in value:
         if unicodedata.category(ch) in ("Cc", "Cs"):
-            raise CityError(f"customer_name: contains U+{ord(ch):04X}; such characters are refused")
+            raise CityError("text.bad_char", field="customer_name", code=f"{ord(ch):04X}")
     return value
 
 

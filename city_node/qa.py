@@ -110,7 +110,7 @@ def draw(
     try:
         return _draw(ctx, **options)
     except IntegrityError:
-        raise Conflict("another draw sampled the same ticket meanwhile; draw again") from None
+        raise Conflict("qa.draw_race") from None
 
 
 def _draw(
@@ -133,12 +133,12 @@ def _draw(
     ``qa_sample_rate``) of the candidates, at least one when there is any.
     """
     if how not in ("scheduled", "random"):
-        raise CityError(f"how {how!r}: use scheduled or random")
+        raise CityError("qa.how", value=how)
     if count is not None and not 1 <= count <= 1000:
-        raise CityError(f"count {count}: draw between 1 and 1000 samples")
+        raise CityError("qa.count", count=count)
     share = ctx.qa_sample_rate if rate is None else rate
     if not 0 < share <= 1:
-        raise CityError(f"rate {share}: give a share between 0 and 1")
+        raise CityError("qa.rate", rate=share)
     moment = now or ctx.now()
     sampled = select(_Q.c.ticket_id)
     query = select(_T.c.id, _T.c.closed_by, _T.c.operator).where(
@@ -193,7 +193,7 @@ def get(ctx: CityContext, sample_id: int) -> QaSampleView:
     with ctx.engine.connect() as conn:
         row = conn.execute(select(_Q).where(_Q.c.id == sample_id)).first()
     if row is None:
-        raise NotFound(f"QA sample {sample_id} does not exist")
+        raise NotFound("qa.sample_not_found", sample=sample_id)
     return _view(row)
 
 
@@ -202,15 +202,13 @@ def weighted_score(items: dict[str, int]) -> int:
     keys = {i.key for i in SCORECARD}
     unknown = sorted(set(items) - keys)
     if unknown:
-        raise CityError(
-            f"scorecard has no item {', '.join(unknown)}; items: {', '.join(sorted(keys))}"
-        )
+        raise CityError("qa.unknown_items", items=", ".join(unknown), known=", ".join(sorted(keys)))
     missing = sorted(keys - set(items))
     if missing:
-        raise CityError(f"score every item; missing: {', '.join(missing)}")
+        raise CityError("qa.missing_items", items=", ".join(missing))
     for key, points in items.items():
         if not isinstance(points, int) or not 0 <= points <= 100:
-            raise CityError(f"item {key}: points must be a whole number 0-100, got {points!r}")
+            raise CityError("qa.points", item=key, points=points)
     return sum(items[i.key] * i.weight for i in SCORECARD)
 
 
@@ -230,9 +228,11 @@ def score(
     total = weighted_score(items)
     bad = sorted(set(defects) - set(DEFECT_KINDS))
     if bad:
-        raise CityError(f"defect {', '.join(bad)} is not one of: {', '.join(DEFECT_KINDS)}")
+        raise CityError("qa.defects", defects=", ".join(bad), allowed=", ".join(DEFECT_KINDS))
     if len(finding) > MAX_STEP_NOTE_CHARS:
-        raise CityError(f"finding is {len(finding)} characters; at most {MAX_STEP_NOTE_CHARS}")
+        raise CityError(
+            "text.too_long", field="finding", length=len(finding), maximum=MAX_STEP_NOTE_CHARS
+        )
     with UnitOfWork(ctx.engine) as uow:
         done = uow.conn.execute(
             update(_Q)
@@ -249,7 +249,7 @@ def score(
         if done.rowcount != 1:
             exists = uow.conn.execute(select(func.count()).where(_Q.c.id == sample_id)).scalar()
             if not exists:
-                raise NotFound(f"QA sample {sample_id} does not exist")
-            raise Conflict(f"QA sample {sample_id} is already scored; a score is not changed")
+                raise NotFound("qa.sample_not_found", sample=sample_id)
+            raise Conflict("qa.already_scored", sample=sample_id)
         uow.commit()
     return get(ctx, sample_id)

@@ -35,7 +35,7 @@ from city_node.store import (
     figure_steps_sql,
     late_stretch_ends_sql,
 )
-from sync.limits import report_date_problem
+from sync.limits import report_date_refusal
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.periods import PeriodError, period_end, period_start_for
 from sync.vocabulary import PeriodKind, ReportKind
@@ -84,25 +84,28 @@ class Period:
 def period(ctx: CityContext, kind: str, start: date | str) -> Period:
     """Check and resolve a period; ``start`` must be its first day (a Monday for weeks)."""
     if kind not in PERIOD_KINDS:
-        raise CityError(f"period {kind!r} is not one of: {', '.join(PERIOD_KINDS)}")
+        raise CityError("period.kind", value=kind, allowed=", ".join(PERIOD_KINDS))
     if isinstance(start, str):
         try:
             start = date.fromisoformat(start)
         except ValueError:
-            raise CityError(f"start {start!r} is not a YYYY-MM-DD date") from None
-    problem = report_date_problem(start, "start")
+            raise CityError("period.start_not_date", field="start", value=start) from None
+    problem = report_date_refusal(start)
     if problem:
-        raise CityError(problem)
+        raise CityError(problem[0], field="start", **problem[1])
     code = PERIOD_KINDS[kind]
     try:
         if period_start_for(code, start) != start:
             raise CityError(
-                f"start {start} is not the first day of a {kind} "
-                f"(that {kind} starts {period_start_for(code, start)})"
+                "period.start_not_first",
+                field="start",
+                start=start,
+                kind=kind,
+                first=period_start_for(code, start),
             )
         end = period_end(code, start)
     except PeriodError as exc:
-        raise CityError(str(exc)) from None
+        raise CityError("period.invalid", problem=str(exc)) from None
 
     def instant(d: date) -> datetime:
         return datetime.combine(d, time(0), tzinfo=ctx.zone).astimezone(UTC)

@@ -146,18 +146,21 @@ def draft(
     overtime reports are the statistician's (or the leader's), QA reports the inspector's.
     """
     if kind not in REPORT_KINDS:
-        raise CityError(f"report kind {kind!r} is not one of: {', '.join(REPORT_KINDS)}")
+        raise CityError("report.kind", value=kind, allowed=", ".join(REPORT_KINDS))
     if role is not None:
         domain.check_may(role, Action.DRAFT_REPORT)
         if (kind == ReportKind.QA) != (role is Role.QA_INSPECTOR) and role is not Role.LEADER:
-            owner = "a QA inspector" if kind == ReportKind.QA else "a statistician"
+            if kind == ReportKind.QA:
+                raise domain.PermissionDenied(
+                    "report.inspectors_draft", role=role, action=Action.DRAFT_REPORT, kind=kind
+                )
             raise domain.PermissionDenied(
-                role, Action.DRAFT_REPORT, f"{kind} reports are {owner}'s"
+                "report.statisticians_draft", role=role, action=Action.DRAFT_REPORT, kind=kind
             )
     moment = now or ctx.now()
     p = period(ctx, period_kind, start)
     if p.start > ctx.today(moment):
-        raise CityError(f"the {period_kind} starting {p.start} has not begun yet")
+        raise CityError("report.not_begun", kind=period_kind, start=p.start)
     body: Message
     if kind == ReportKind.STATISTICS:
         body = build_statistics(ctx, period_kind, p.start, now=moment)
@@ -174,9 +177,7 @@ def draft(
         report_id = _store_draft(ctx, kind, period_kind, p, body, by, moment, same_period)
     except IntegrityError:
         # Someone drafted the same period at the same instant and took this revision.
-        raise Conflict(
-            f"another {kind} report for {p.start} was drafted meanwhile; retry"
-        ) from None
+        raise Conflict("report.draft_race", kind=kind, start=p.start) from None
     if ctx.auto_approve:
         return _decide(
             ctx,
@@ -235,7 +236,7 @@ def get(ctx: CityContext, report_id: int) -> ReportView:
     with ctx.engine.connect() as conn:
         row = conn.execute(select(Report).where(Report.id == report_id)).first()
     if row is None:
-        raise NotFound(f"report {report_id} does not exist")
+        raise NotFound("report.not_found", report=report_id)
     return _view(row)
 
 
@@ -279,7 +280,7 @@ def reject(
 ) -> ReportView:
     """The leader sends a draft back (say why); draft it again after correcting the data."""
     if not note.strip():
-        raise CityError("a rejection needs the reason (note)")
+        raise CityError("report.reject_needs_note")
     return _decide(ctx, actor, report_id, ReportStatus.REJECTED, note, now)
 
 
@@ -301,21 +302,20 @@ def _decide(
             select(Report).where(Report.id == report_id).with_for_update()
         ).first()
         if row is None:
-            raise NotFound(f"report {report_id} does not exist")
+            raise NotFound("report.not_found", report=report_id)
         if row.status != ReportStatus.DRAFT:
-            raise Conflict(
-                f"report {report_id} is already {row.status}, not a draft awaiting approval"
-            )
+            raise Conflict("report.decided", report=report_id, status=row.status)
         if (
             decision == ReportStatus.APPROVED
             and ctx.approver_not_drafter
             and row.drafted_by == actor.id
         ):
             raise domain.PermissionDenied(
-                actor.role,
-                Action.APPROVE_REPORT,
-                f"{actor.id} drafted report {report_id}; another leader approves it "
-                "(separation of duties: approver_not_drafter)",
+                "report.own_draft",
+                role=actor.role,
+                action=Action.APPROVE_REPORT,
+                actor=actor.id,
+                report=report_id,
             )
         seq = None
         if decision == ReportStatus.APPROVED:
@@ -325,7 +325,7 @@ def _decide(
                 body.approved_at.FromDatetime(moment)
             problem = broken_rule(body_kind(body), body, tz_name=ctx.tz_name, now=moment)
             if problem:
-                raise CityError(f"report {report_id} cannot be sent: {problem}")
+                raise CityError("report.cannot_send", report=report_id, problem=problem)
             seq = outbox.append(uow.conn, body, now=moment)
         uow.conn.execute(
             update(Report)

@@ -48,7 +48,7 @@ def send(engine: Engine, body: Message, *, tz_name: str | None = None) -> int:
     if tz_name is not None:
         problem = broken_rule(body_kind(body), body, tz_name=tz_name)
         if problem:
-            raise CityError(problem)
+            raise CityError("rules.broken", problem=problem)
     with UnitOfWork(engine) as uow:
         seq = outbox.append(uow.conn, body)
         uow.commit()
@@ -180,9 +180,9 @@ def record_receipt(
     """
     domain.check_may(actor.role, Action.RECORD_RECEIPT)
     if action not in _ACTIONS:
-        raise CityError(f"action {action!r}: use one of {', '.join(_ACTIONS)}")
+        raise CityError("receipt.action", value=action, allowed=", ".join(_ACTIONS))
     if action == ReceiptAction.OBJECTION and not note.strip():
-        raise CityError("an objection needs its reason (note)")
+        raise CityError("receipt.objection_reason")
     # The hub quarantines a receipt whose note is over its limit; refuse it here, before it is
     # queued and shown as sent.
     check_city_note(note, "note")
@@ -195,7 +195,7 @@ def record_receipt(
             )
         ).first()
         if row is None:
-            raise NotFound(f"notice {notice_seq} is not in this city's inbox")
+            raise NotFound("notice.not_in_inbox", notice=notice_seq)
         # Done and objected imply read; a repeated read keeps the first (as the hub does).
         values: dict[str, Any] = {}
         if row.read_at is None:
@@ -244,7 +244,7 @@ def search_answers(engine: Engine, query: str, category: str | None = None) -> l
     """Standard answers (统一口径) matching every word of ``query``, for operators answering."""
     words = len(query.split())
     if words > MAX_SEARCH_WORDS:
-        raise CityError(f"q has {words} words; search with at most {MAX_SEARCH_WORDS}")
+        raise CityError("search.too_many_words", words=words, maximum=MAX_SEARCH_WORDS)
     with engine.connect() as conn:
         return province_notices.search_answers(conn, query, category)
 

@@ -489,16 +489,16 @@ def backfill(
     action and survey outcome (``tickets``: how many were registered).
     """
     if days < 1:
-        raise CityError(f"days must be 1 or more, got {days}")
+        raise CityError("simulate.days", days=days)
     if not (isinstance(scale, int | float) and math.isfinite(scale) and 0 < scale <= MAX_SCALE):
-        raise CityError(f"scale must be above 0 and at most {MAX_SCALE}, got {scale}")
+        raise CityError("simulate.scale", maximum=MAX_SCALE, scale=scale)
     moment = now or ctx.now()
     if moment.tzinfo is None:
-        raise CityError("now must be timezone-aware")
+        raise CityError("simulate.naive_now")
     # Checked before anything is written: the history's reports must fall in their years.
     problem = report_date_problem((moment - timedelta(days=days)).astimezone(ctx.zone).date())
     if problem:
-        raise CityError(f"days {days}: the history would begin too early ({problem})")
+        raise CityError("simulate.too_early", days=days, problem=problem)
     claim_demo_store(ctx)
     sim = Simulator(ctx, seed=seed, scale=scale, population=population, lang=lang)
     sim.ensure_staff()

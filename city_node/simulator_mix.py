@@ -259,11 +259,7 @@ def claim_demo_store(ctx: CityContext) -> None:
         n_tickets = uow.conn.execute(select(func.count()).select_from(TicketRow)).scalar()
         n_staff = uow.conn.execute(select(func.count()).select_from(Staff)).scalar()
         if n_tickets or n_staff:
-            raise CityError(
-                f"this store has real work ({n_tickets} tickets, {n_staff} staff accounts) and "
-                "is not a demo store: the simulator only writes into an empty store or one it "
-                "made"
-            )
+            raise CityError("simulate.real_store", tickets=n_tickets, staff=n_staff)
         uow.conn.execute(insert(NodeSetting).values(key=_DEMO_MARK, value="1"))
         uow.commit()
 

@@ -32,8 +32,8 @@ from city_node.context import Actor, CityError, NotFound
 from city_node.domain import STAFF_ROLES, Action, Role
 from city_node.store import Staff
 from sync.db import UnitOfWork
-from sync.limits import staff_name_problem
-from sync.passwords import MIN_PASSWORD, burn, hash_password, password_problem
+from sync.limits import staff_name_refusal
+from sync.passwords import MIN_PASSWORD, burn, hash_password, password_refusal
 from sync.passwords import verify_password as _verify
 
 __all__ = [
@@ -67,7 +67,7 @@ def _role(value: str | Role) -> Role:
         role = None
     if role not in STAFF_ROLES:
         raise CityError(
-            f"role {value!r} is not one of: {', '.join(r.value for r in STAFF_ROLES)}"
+            "staff.bad_role", value=value, roles=", ".join(r.value for r in STAFF_ROLES)
         ) from None
     assert role is not None
     return role
@@ -75,9 +75,9 @@ def _role(value: str | Role) -> Role:
 
 def check_password(password: str, staff_id: str) -> str:
     """``password`` if it may be an account's password, else ``CityError`` saying why."""
-    problem = password_problem(password, staff_id)
+    problem = password_refusal(password, staff_id)
     if problem:
-        raise CityError(problem)
+        raise CityError(problem[0], **problem[1])
     return password
 
 
@@ -86,16 +86,16 @@ def add(
 ) -> StaffMember:
     """Create an account; refuses a taken id, an unknown role or a short password."""
     if not _ID.match(staff_id):
-        raise CityError(f"staff id {staff_id!r}: use 2-64 letters, digits, '.', '_' or '-'")
+        raise CityError("staff.bad_id", staff_id=staff_id)
     the_role = _role(role)
-    problem = staff_name_problem(name)
-    if problem:
-        raise CityError(problem)
+    name_problem = staff_name_refusal(name)
+    if name_problem:
+        raise CityError(name_problem[0], field="name", **name_problem[1])
     check_password(password, staff_id)
     with UnitOfWork(engine) as uow:
         taken = uow.conn.execute(select(Staff.id).where(Staff.id == staff_id)).first()
         if taken is not None:
-            raise CityError(f"staff id {staff_id!r} is taken")
+            raise CityError("staff.id_taken", staff_id=staff_id)
         uow.conn.execute(
             insert(Staff).values(
                 id=staff_id,
@@ -122,7 +122,7 @@ def _may_manage(by: Actor | None) -> None:
 def _locked(conn: Connection, staff_id: str) -> Any:
     row = conn.execute(select(Staff).where(Staff.id == staff_id).with_for_update()).first()
     if row is None:
-        raise NotFound(f"no staff member {staff_id!r}")
+        raise NotFound("staff.unknown", staff_id=staff_id)
     return row
 
 
@@ -138,7 +138,7 @@ def disable(engine: Engine, staff_id: str, *, by: Actor | None) -> StaffMember:
     """Stop an account from signing in; its console sessions end."""
     _may_manage(by)
     if by is not None and by.id == staff_id:
-        raise CityError("you cannot disable your own account (ask another leader)")
+        raise CityError("staff.disable_self")
     with UnitOfWork(engine) as uow:
         _locked(uow.conn, staff_id)
         _change(uow.conn, staff_id, active=False)
@@ -173,7 +173,7 @@ def set_role(engine: Engine, staff_id: str, role: str | Role, *, by: Actor | Non
     _may_manage(by)
     the_role = _role(role)
     if by is not None and by.id == staff_id and the_role is not by.role:
-        raise CityError("you cannot change your own role (ask another leader)")
+        raise CityError("staff.own_role")
     with UnitOfWork(engine) as uow:
         row = _locked(uow.conn, staff_id)
         if row.role == the_role.value:

@@ -89,7 +89,7 @@ def get(ctx: CityContext, ticket_id: int) -> SuggestionView:
     with ctx.engine.connect() as conn:
         row = load_row(conn, number)
     if row.kind != TicketKind.SUGGESTION.value:
-        raise CityError(f"ticket {number} is a {row.kind}, not a suggestion")
+        raise CityError("suggestion.not_suggestion", ticket=number, kind=row.kind)
     return SuggestionView(
         row.id,
         row.category,
@@ -103,13 +103,13 @@ def get(ctx: CityContext, ticket_id: int) -> SuggestionView:
 def check_label(label: str) -> str:
     """A class label, stripped: 1-64 characters, no control characters."""
     if not isinstance(label, str):
-        raise CityError("label must be text")
+        raise CityError("text.not_text", field="label")
     label = label.strip()
     if not label or len(label) > MAX_LABEL:
-        raise CityError(f"label: give a class of 1-{MAX_LABEL} characters")
+        raise CityError("suggestion.label_length", field="label", maximum=MAX_LABEL)
     for ch in label:
         if unicodedata.category(ch) in ("Cc", "Cs"):
-            raise CityError(f"label: contains U+{ord(ch):04X}; such characters are refused")
+            raise CityError("text.bad_char", field="label", code=f"{ord(ch):04X}")
     return label
 
 
@@ -128,11 +128,9 @@ def classify(
     with UnitOfWork(ctx.engine) as uow:
         row = load_row(uow.conn, number)
         if row.kind != TicketKind.SUGGESTION.value:
-            raise CityError(f"ticket {number} is a {row.kind}, not a suggestion")
+            raise CityError("suggestion.not_suggestion", ticket=number, kind=row.kind)
         if row.suggestion_batch_id is not None:
-            raise Conflict(
-                f"ticket {number} was already sent in a suggestion batch; its class stays"
-            )
+            raise Conflict("suggestion.already_sent", ticket=number)
         record_step(
             uow.conn,
             row,
@@ -158,7 +156,7 @@ def send_batch(
     try:
         return _send_batch(ctx, actor, now=now)
     except IntegrityError:
-        raise Conflict("another suggestion batch was sent meanwhile; send again") from None
+        raise Conflict("suggestion.batch_race") from None
 
 
 def _send_batch(

@@ -341,7 +341,7 @@ def save_ticket(
     )
     done = conn.execute(_UPDATE_STATE, values)
     if done.rowcount != 1:
-        raise Conflict(f"ticket {row.id} was changed by someone else meanwhile; reload it")
+        raise Conflict("ticket.changed", ticket=row.id)
     history = _history_values(
         row.id, new_entries, since=row.state_since, deadline=before.deadline, after=after
     )
@@ -352,7 +352,7 @@ def load_row(conn: Connection, ticket_id: int) -> Any:
     """The ticket's row, or NotFound."""
     row = conn.execute(_SELECT_TICKET, {"id": ticket_id}).first()
     if row is None:
-        raise NotFound(f"ticket {ticket_id} does not exist in this city's store")
+        raise NotFound("ticket.not_found", ticket=ticket_id)
     return row
 
 

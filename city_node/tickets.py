@@ -71,7 +71,7 @@ def check_ticket_id(number: int) -> int:
     """``number`` if it can be a ticket's id (the store's integer key, 1 to 2^63-1), else
     ``CityError``: the use cases take ids as ints and check them here."""
     if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= MAX_ID:
-        raise CityError(f"ticket id {number!r} is not a ticket (ids are 1 to {MAX_ID})")
+        raise CityError("ticket.bad_id", value=number, maximum=MAX_ID)
     return number
 
 
@@ -81,9 +81,9 @@ def parse_ticket_id(text: str) -> int:
     try:
         number = int(text.strip())
     except ValueError:
-        raise CityError(f"ticket id {text!r} is not a number") from None
+        raise CityError("ticket.id_not_number", value=text) from None
     if not 1 <= number <= MAX_ID:
-        raise CityError(f"ticket id {text!r} is not a ticket (ids are 1 to {MAX_ID})")
+        raise CityError("ticket.bad_id", value=text, maximum=MAX_ID)
     return number
 
 
@@ -111,7 +111,7 @@ def _validated(ctx: CityContext, new: NewTicket) -> dict[str, Any]:
         check_text(new.customer_phone, "customer_phone", required=True, limit=32)
     )
     if new.category not in ctx.categories:
-        raise CityError(f"category {new.category!r} is not in this city's category tree")
+        raise CityError("ticket.category_unknown", value=new.category)
     return {
         "kind": kind,
         "channel": channel,
@@ -178,13 +178,14 @@ def _prepare(ctx: CityContext, actor: Actor, intake: Intake) -> Ticket:
     moment = intake.at or ctx.now()
     if then is not None and then not in _FOLLOW_UPS:
         raise CityError(
-            f"then={then.value}: register can be followed by "
-            + ", ".join(sorted(a.value for a in _FOLLOW_UPS))
+            "ticket.follow_up",
+            action=then.value,
+            actions=", ".join(sorted(a.value for a in _FOLLOW_UPS)),
         )
     if then is Action.DISPATCH and not branch.strip():
-        raise CityError("dispatch needs the branch to send the ticket to")
+        raise CityError("ticket.dispatch_needs_branch")
     if branch.strip() and then is not Action.DISPATCH:
-        raise CityError("branch is only for then=dispatch")
+        raise CityError("ticket.branch_then_dispatch")
     check_text(note, "note")
     try:
         ticket = domain.register(
@@ -204,7 +205,7 @@ def _prepare(ctx: CityContext, actor: Actor, intake: Intake) -> Ticket:
             note=note if then is None else "",
         )
     except UnknownCategory as exc:
-        raise CityError(str(exc)) from None
+        raise CityError("ticket.category_code_unknown", code=exc.code) from None
     if then is not None:
         ticket = _run(ticket, actor, command_from(then, branch=branch, note=note), moment, ctx)
     return ticket
@@ -256,9 +257,9 @@ def _run(ticket: Ticket, actor: Actor, command: Command, at: datetime, ctx: City
     if action is Action.APPROVE_EXTENSION:
         return domain.approve_extension(ticket, calendar=ctx.calendar, note=note, **common)
     if action in (Action.ESCALATE_PROVINCE, Action.ESCALATE_MANAGER) and not note.strip():
-        raise CityError(f"{action.value} needs the reason (note)")
+        raise CityError("ticket.reason_needed", action=action.value)
     if action not in _SIMPLE:  # REGISTER
-        raise CityError(f"{action.value} is not an action on an existing ticket")
+        raise CityError("ticket.not_an_action", action=action.value)
     return _SIMPLE[action](ticket, note=note, **common)
 
 
@@ -393,18 +394,14 @@ def record_compensation(
     and time), and the overtime report counts each payment in the period it was made."""
     domain.check_may(actor.role, Action.COMPENSATE)
     if not isinstance(fen, int) or not 0 <= fen <= MAX_COMPENSATION_FEN:
-        raise CityError(
-            f"compensation {fen!r}: give a whole number of fen, 0 to {MAX_COMPENSATION_FEN}"
-        )
+        raise CityError("compensation.fen", fen=fen, maximum=MAX_COMPENSATION_FEN)
     check_text(note, "note", required=True)
     number = check_ticket_id(ticket_id)
     moment = at or ctx.now()
     with UnitOfWork(ctx.engine) as uow:
         row = load_row(uow.conn, number)
         if row.kind != TicketKind.COMPLAINT.value:
-            raise CityError(
-                f"ticket {number} is a {row.kind}: compensation is paid on complaints only"
-            )
+            raise CityError("compensation.not_complaint", ticket=number, kind=row.kind)
         record_step(
             uow.conn,
             row,

@@ -14,7 +14,8 @@ catalogue's ``fields`` (``标题：不能为空``); before the sentence, or wher
 places ``{field}``.
 
 This module holds the base and what both tiers' consoles share (roles, CSRF, passwords,
-staff names); each tier adds its own entries (``province_hub.refusals``).
+staff names); each tier adds its own entries (``province_hub.refusals``,
+``city_node.refusals``).
 """
 
 from __future__ import annotations
@@ -104,11 +105,13 @@ class Catalogue:
         return f"{name}：{text}" if lang == "zh" else f"{field_name}: {text}"
 
 
-#: Placeholders whose values are words of the domain (a role, a list of roles, a period or
-#: notice kind, an area of a role table), said in the page's language when the page gives
-#: its words. Others (a value typed, the choices to type instead) stay as written: they are
-#: what the reader types.
-WORDED: Final = frozenset({"role", "roles", "who", "kind", "area"})
+#: Placeholders whose values are words of the domain (a role, a list of roles, a period,
+#: notice or ticket kind, an area of a role table, a ticket's action, actions, status or
+#: customer tier), said in the page's language when the page gives its words. Others (a
+#: value typed, the choices to type instead) stay as written: they are what the reader types.
+WORDED: Final = frozenset(
+    {"role", "roles", "who", "kind", "area", "action", "actions", "for_action", "status", "tier"}
+)
 
 
 def catalogue(

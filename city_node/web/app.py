@@ -12,7 +12,8 @@ the category lookup's :class:`~sync.categories.UnknownCategory` — and
     Conflict, IllegalTransition               409
     CityError, InvalidTicket, UnknownCategory 422 (bad input; the message names the field)
 
-The API answers ``{"detail": "<message>"}``; pages show the same message on an error page.
+The API answers ``{"detail": "<message>"}`` (a CityError's English sentence); pages show the
+refusal on an error page in the page's language (:mod:`city_node.refusals`).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from fastapi import Path
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, model_validator
 
 from city_node import commands, personal_data, qa, services, suggestions, tickets
-from city_node.context import Actor, CityContext
+from city_node.context import Actor, CityContext, CityError
 from city_node.domain import (
     Action,
     Channel,
@@ -50,7 +50,7 @@ Whole = Annotated[int, Strict()]
 
 def _date_text(value: Any) -> Any:
     if isinstance(value, bool | int | float):
-        raise ValueError("give the date as text, YYYY-MM-DD")
+        raise CityError("date.as_text")
     return value
 
 
@@ -89,7 +89,7 @@ class TicketIn(RequestModel):
     @model_validator(mode="after")
     def _branch_needs_dispatch(self) -> Self:
         if self.branch.strip() and self.then != "dispatch":
-            raise ValueError("branch is only for then=dispatch")
+            raise CityError("ticket.branch_then_dispatch")
         return self
 
 
@@ -111,7 +111,7 @@ class ActionIn(RequestModel):
     @model_validator(mode="after")
     def _branch_needs_dispatch(self) -> Self:
         if self.branch and self.branch.strip() and self.action is not Action.DISPATCH:
-            raise ValueError("branch is only for action=dispatch")
+            raise CityError("ticket.branch_action_dispatch")
         return self
 
 

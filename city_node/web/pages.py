@@ -2,11 +2,14 @@
 
 Each POST checks the CSRF field, calls the same helper the API uses, and redirects to the
 page that shows the result (post/redirect/get), so a reload never repeats an action.
-Refusals are rendered by :func:`error_page` with the service's message.
+Refusals are rendered by :func:`error_page` with the service's sentence in the page's
+language (:mod:`city_node.refusals`); a form value the API's model refuses, as
+:class:`FormRefused`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -54,7 +57,7 @@ from city_node.web.auth import (
 )
 from city_node.web.i18n import Lang
 from sync.passwords import MIN_PASSWORD
-from sync.web.app import lang_of, render_page
+from sync.web.app import lang_of, page_sentence, render_page
 from sync.web.auth import NotAllowed, TooManyAttempts, safe_next, set_session
 from sync.web.throttle import checked_login
 from sync.zones import zone_label
@@ -327,15 +330,35 @@ def _model(model: type[models.RequestModel], **values: Any) -> Any:
     try:
         return model(**values)
     except ValidationError as exc:
-        raise CityError("; ".join(_problem(e) for e in exc.errors())) from None
+        raise FormRefused(exc.errors()) from None
 
 
-def _problem(error: Any) -> str:
-    """One refused form value as the API says it: ``field: why``; a rule over the whole form
-    (no field) is just its sentence, without pydantic's "Value error," prefix."""
+class FormRefused(CityError):
+    """Form values the API's model refuses, each named. Its message says them in English as
+    the model does; a page says them in its language where the shared parser's sentences or
+    the city's catalogue have them (else as the model said)."""
+
+    def __init__(self, errors: Sequence[Mapping[str, Any]]) -> None:
+        self.errors = list(errors)
+        super().__init__("form.invalid", problems=self._problems("en"))
+
+    def _problems(self, lang: str, word: Callable[[str], str] | None = None) -> str:
+        return "; ".join(_problem(e, lang, word) for e in self.errors)
+
+    def say(self, lang: str, word: Callable[[str], str] | None = None) -> str:
+        return self.catalogue.say(self.code, lang, {"problems": self._problems(lang, word)})
+
+
+def _problem(error: Mapping[str, Any], lang: str, word: Callable[[str], str] | None) -> str:
+    """One refused form value: ``field: why``; a rule over the whole form (no field) is just
+    its sentence, without pydantic's "Value error," prefix. In English, as the API's model
+    says it; in Chinese, the field's name and the sentence in Chinese where known."""
     where = ".".join(str(p) for p in error["loc"])
     message = str(error["msg"]).removeprefix("Value error, ")
-    return f"{where}: {message}" if where else message
+    if lang == "en":
+        return f"{where}: {message}" if where else message
+    message = page_sentence(error, lang, word) or message
+    return f"{CityError.catalogue.field_name(where, lang)}：{message}" if where else message
 
 
 @router.get("/tickets/{ticket_id}", response_class=HTMLResponse)

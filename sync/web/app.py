@@ -188,11 +188,15 @@ _PAGE_SENTENCES = {
 }
 
 
-def _page_sentence(error: Mapping[str, Any], lang: str) -> str | None:
-    """A parser's refusal of one value as a page says it in ``lang`` (None: as pydantic)."""
+def page_sentence(
+    error: Mapping[str, Any], lang: str, word: Callable[[str], str] | None = None
+) -> str | None:
+    """A parser's refusal of one value (an item of pydantic's ``errors()``) as a page says
+    it in ``lang`` (None: as pydantic); ``word`` names roles and kinds in a validator's own
+    refusal (:meth:`sync.refusals.Refusal.say`)."""
     ctx = error.get("ctx") or {}
     if isinstance(ctx.get("error"), Refusal):  # a validator's own refusal
-        return str(ctx["error"].say(lang))
+        return str(ctx["error"].say(lang, word))
     code = _PAGE_SENTENCES.get(str(error.get("type", "")))
     if code is None:
         return None
@@ -225,7 +229,7 @@ def validation_message(exc: RequestValidationError, lang: str | None = None) -> 
         # pydantic prefixes a validator's own sentence with its error type: say it plainly.
         message = message.removeprefix("Value error, ")
         if lang is not None:
-            message = _page_sentence(error, lang) or message
+            message = page_sentence(error, lang) or message
         parts.append(f"{where}：{message}" if lang == "zh" else f"{where}: {message}")
     return "; ".join(parts) or "invalid request"
 

@@ -204,6 +204,10 @@ def test_a_refused_form_says_why_in_plain_words(console: Console) -> None:
         refused = c.post("/tickets", data={"csrf_token": token, **form})
         assert refused.status_code == 422
         message = re.search(r'id="error-message">([^<]*)<', refused.text)
+        assert message and message.group(1) == "只有派单才需填写承办单位；请修改后重新提交"
+        refused = c.post("/tickets", params={"lang": "en"}, data={"csrf_token": token, **form})
+        assert refused.status_code == 422
+        message = re.search(r'id="error-message">([^<]*)<', refused.text)
         assert message and message.group(1) == "branch is only for then=dispatch", refused.text
     assert ticket_count(console) == 0
 
@@ -686,7 +690,7 @@ def test_menus_and_pages_follow_the_role(console: Console) -> None:
             f"/tickets/{tid}/act", data={"csrf_token": csrf_of(page), "action": "chase"}
         )
         assert refused.status_code == 409
-        assert "cannot chase a ticket in status surveyed" in refused.text
+        assert "工单当前状态为“已回访”，不能执行“追单”；此状态下已无可执行的操作" in refused.text
 
 
 def test_openapi_documents_the_api(console: Console) -> None:

@@ -1,6 +1,7 @@
 """The refusal catalogues: every entry in both languages with the same placeholders, every
-code the sources raise is in a catalogue and every entry is raised somewhere, and a refusal
-says its sentence in either language (English: its message, as the API always said it)."""
+code a tier's sources raise is in its catalogue and every entry is raised somewhere, and a
+refusal says its sentence in either language (English: its message, as the API always said
+it)."""
 
 from __future__ import annotations
 
@@ -10,17 +11,23 @@ from pathlib import Path
 
 import pytest
 
+from city_node.errors import CityError, IllegalTransition, NotFound, PermissionDenied
+from city_node.refusals import CITY
+from city_node.vocabulary import Action, Role, Status
 from province_hub.refusals import HUB, HubRefusal
 from sync.limits import staff_name_problem
 from sync.passwords import password_problem
 from sync.refusals import COMMON, Catalogue, Refusal, placeholders, said
 
 REPO = Path(__file__).resolve().parents[3]
-CATALOGUES = {"common": COMMON, "hub": HUB}
+CATALOGUES = {"common": COMMON, "hub": HUB, "city": CITY}
+#: Each tier's catalogue and the packages that raise its codes (the shared ``sync`` raises
+#: the common ones, in both tiers).
+TIERS = {"hub": (HUB, ("sync", "province_hub")), "city": (CITY, ("sync", "city_node"))}
 #: A code as the sources write it: a string literal naming a catalogue's area and entry, as
 #: a refusal's first argument, returned (``sync.passwords.password_refusal``) or a mapping's
-#: value (``sync.web.app``: pydantic's error types).
-_AREAS = sorted({code.split(".")[0] for code in HUB.sentences})
+#: value (``sync.web.app``: pydantic's error types; ``city_node.context``: what an id names).
+_AREAS = sorted({code.split(".")[0] for cat in (HUB, CITY) for code in cat.sentences})
 _FILE_SUFFIXES = frozenset({"html", "py", "csv", "xlsx", "json", "js"})
 _CODE = re.compile(r"(?:\(\s*|return |: )\"((?:" + "|".join(_AREAS) + r")\.[a-z_]+)\"")
 
@@ -54,10 +61,10 @@ def test_every_field_name_has_both_languages() -> None:
             assert en == field  # English names a field as the API does: its identifier
 
 
-def _source_codes() -> dict[str, list[str]]:
-    """Code → where the sources (not the catalogues) name it."""
+def _source_codes(packages: tuple[str, ...]) -> dict[str, list[str]]:
+    """Code → where the sources of ``packages`` (not the catalogues) name it."""
     found: dict[str, list[str]] = {}
-    for package in ("sync", "city_node", "province_hub"):
+    for package in packages:
         for path in (REPO / package).rglob("*.py"):
             if path.name == "refusals.py" or "pb" in path.relative_to(REPO).parts:
                 continue
@@ -68,11 +75,20 @@ def _source_codes() -> dict[str, list[str]]:
     return found
 
 
-def test_every_code_the_sources_raise_is_in_the_catalogue_and_every_entry_is_used() -> None:
-    used = _source_codes()
-    assert "notice.empty" in used and "staff.wrong_password" in used  # the scan sees them
-    assert sorted(set(used) - set(HUB.sentences)) == []
-    assert sorted(set(HUB.sentences) - set(used)) == []
+@pytest.mark.parametrize("tier", sorted(TIERS))
+def test_every_code_a_tier_raises_is_in_its_catalogue_and_every_entry_is_used(tier: str) -> None:
+    catalogue, packages = TIERS[tier]
+    used = _source_codes(packages)
+    # The scan sees the codes (each tier's own, and the shared ones).
+    seen = {"hub": {"notice.empty", "staff.wrong_password"}, "city": {"text.required"}}
+    assert seen[tier] | {"password.too_short"} <= set(used)
+    assert sorted(set(used) - set(catalogue.sentences)) == []
+    assert sorted(set(catalogue.sentences) - set(COMMON.sentences) - set(used)) == []
+
+
+def test_every_shared_entry_is_used_by_a_tier() -> None:
+    used = _source_codes(("sync", "city_node", "province_hub"))
+    assert sorted(set(COMMON.sentences) - set(used)) == []
 
 
 def test_a_refusal_is_english_as_its_message_and_chinese_when_asked() -> None:
@@ -133,3 +149,61 @@ def test_a_page_names_roles_and_kinds_in_its_language() -> None:
     assert refusal.say("en", word) == "a task notice is sent by: admin, announcer"
     typed = HubRefusal("figures.period", value="admin", allowed="day, week")
     assert typed.say("zh", word) == "周期 'admin' 无效，可选：day, week"
+
+
+# --- the city's refusals -------------------------------------------------------------------
+
+
+def test_a_city_refusal_is_english_as_its_message_and_chinese_when_asked() -> None:
+    refusal = CityError("phone.length", field="customer_phone", count=3, low=5, high=20)
+    assert str(refusal) == "customer_phone has 3 digits; a phone number has 5 to 20"
+    assert refusal.say("zh") == "客户电话共 3 位；电话号码应为 5 至 20 位"
+    assert isinstance(refusal, ValueError) and isinstance(refusal, Refusal)
+    prefixed = CityError("phone.digits", field="customer_phone")
+    assert str(prefixed) == "customer_phone: use digits (spaces and dashes are dropped)"
+    assert prefixed.say("zh") == "客户电话：请填写数字(空格和短横线会被去掉)"
+    missing = NotFound("ticket.not_found", ticket=7)
+    assert isinstance(missing, LookupError) and isinstance(missing, CityError)
+    assert (str(missing), missing.say("zh")) == (
+        "ticket 7 does not exist in this city's store",
+        "本市没有工单 7",
+    )
+    with pytest.raises(KeyError):  # the city's base knows the city's codes only
+        CityError("notice.empty")
+
+
+def test_the_ticket_rules_name_roles_actions_and_statuses_in_the_page_language() -> None:
+    words = {
+        "operator_junior": "初级话务员",
+        "leader": "中心领导",
+        "approve_extension": "批准延期",
+        "closed": "已结案",
+        "survey": "满意度回访",
+        "rework": "退单",
+    }
+
+    def word(value: str) -> str:
+        return words.get(value, value)
+
+    denied = PermissionDenied(
+        "role.may_not", role=Role.OPERATOR_JUNIOR, action=Action.APPROVE_EXTENSION, roles="leader"
+    )
+    assert str(denied) == "role operator_junior may not approve_extension: only leader"
+    assert denied.say("zh", word) == "角色“初级话务员”无权执行“批准延期”；仅限：中心领导"
+    assert (denied.role, denied.action) == (Role.OPERATOR_JUNIOR, Action.APPROVE_EXTENSION)
+    illegal = IllegalTransition(
+        Status.CLOSED, Action.APPROVE_EXTENSION, [Action.SURVEY, Action.REWORK]
+    )
+    assert str(illegal) == (
+        "cannot approve_extension a ticket in status closed; allowed from closed: rework, survey"
+    )
+    assert illegal.say("zh", word) == (
+        "工单当前状态为“已结案”，不能执行“批准延期”；此状态下可执行：退单、满意度回访"
+    )
+    assert illegal.allowed == ("rework", "survey")
+    stuck = IllegalTransition(Status.CLOSED, Action.SURVEY, [])
+    assert str(stuck) == "cannot survey a ticket in status closed; allowed from closed: nothing"
+    assert (
+        stuck.say("zh", word)
+        == "工单当前状态为“已结案”，不能执行“满意度回访”；此状态下已无可执行的操作"
+    )
