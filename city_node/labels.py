@@ -257,6 +257,7 @@ _OWN: Final[dict[str, tuple[str, str]]] = {
     "materials_clerk": ("资料员", "materials clerk"),
     "statistician": ("统计员", "statistician"),
     "leader": ("中心领导", "center leader"),
+    "province": ("省中心", "province"),
     # report kinds (``overtime`` is the ticket field's word above)
     "statistics": ("统计", "statistics"),
     "qa": ("质检", "QA"),
