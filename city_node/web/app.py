@@ -24,6 +24,7 @@ from fastapi import FastAPI
 
 from city_node.context import CityContext
 from city_node.errors import CityError, Conflict, IllegalTransition, NotFound, PermissionDenied
+from city_node.refusals import CITY
 from city_node.web import api, pages, report_review, staff_pages
 from city_node.web.i18n import TABLE
 from sync.categories import UnknownCategory
@@ -54,6 +55,7 @@ SPEC = ConsoleSpec(
     # The roots: DomainError and every other refusal are CityErrors (city_node.errors).
     handled=(CityError, UnknownCategory),
     status_for=status_for,
+    refusals=CITY,
 )
 
 

@@ -25,6 +25,7 @@ from fastapi import FastAPI
 from province_hub.consolidation import FiguresError
 from province_hub.desk import CaseNotFound, CaseResolved, DeskError
 from province_hub.notices import NoticeError, NoticeForbidden, NoticeNotFound
+from province_hub.refusals import HUB
 from province_hub.web import (
     account_pages,
     api,
@@ -63,6 +64,7 @@ SPEC = ConsoleSpec(
     handled=(FiguresError, DeskError, CaseNotFound, NoticeError, NoticeForbidden, NoticeNotFound),
     status_for=_status_for,
     script_src="'self'",
+    refusals=HUB,
 )
 
 

@@ -42,7 +42,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sync import passwords
-from sync.refusals import COMMON, Refusal
+from sync.refusals import COMMON, Catalogue, Refusal
 from sync.web.auth import (
     CSRF_FIELD,
     CsrfRefused,
@@ -87,10 +87,14 @@ class ConsoleSpec:
     #: ``script-src`` of the pages' Content-Security-Policy: ``'none'`` where no page runs
     #: a script, ``'self'`` where pages run the console's own files (charts).
     script_src: str = "'none'"
+    #: The tier's refusal catalogue: its ``fields`` name a form's fields in Chinese when a
+    #: page says what the parser refused (``客户电话：必填``, not ``customer_phone：必填``).
+    refusals: Catalogue = COMMON
 
 
 class LanguageAndHeaders:
-    """Picks the request's language (``?lang=`` then the cookie, else Chinese) into
+    """Picks the request's language (``?lang=``, then the cookie, then the browser's
+    ``Accept-Language``, else Chinese) into
     ``request.state.lang``, remembers an asked one in a cookie, and adds the security
     headers. Plain ASGI rather than ``@app.middleware``: that one copies every response
     body through a memory stream, a few milliseconds on a province's figures."""
@@ -208,10 +212,13 @@ def page_sentence(
         return None
 
 
-def validation_message(exc: RequestValidationError, lang: str | None = None) -> str:
+def validation_message(
+    exc: RequestValidationError, lang: str | None = None, fields: Catalogue = COMMON
+) -> str:
     """One sentence naming each bad field, e.g. ``query.period: Input should be …``; a body
     that is not JSON, not an object or missing is named ``body``. With ``lang`` (pages),
-    each value's refusal is said in that language where the catalogue has it."""
+    each value's refusal is said in that language where the catalogue has it, and on a
+    Chinese page a field ``fields`` names is called by its Chinese name."""
     parts = []
     for error in exc.errors():
         loc = tuple(error.get("loc", ()))
@@ -225,6 +232,8 @@ def validation_message(exc: RequestValidationError, lang: str | None = None) -> 
             parts.append(f"body: {detail.removeprefix('Value error, ')}")
             continue
         where = ".".join(str(p) for p in loc if p != "body") or "request"
+        if lang == "zh" and loc and isinstance(loc[-1], str) and loc[-1] in fields.fields:
+            where = fields.field_name(loc[-1], lang)
         message = str(error.get("msg", "invalid"))
         # pydantic prefixes a validator's own sentence with its error type: say it plainly.
         message = message.removeprefix("Value error, ")
@@ -304,7 +313,8 @@ def create_console_app(
         status = _foundation_status(exc, spec)
         message = str(exc)
         if isinstance(exc, RequestValidationError):
-            message = validation_message(exc, None if is_api(request) else lang_of(request))
+            page_lang = None if is_api(request) else lang_of(request)
+            message = validation_message(exc, page_lang, spec.refusals)
         headers: dict[str, str] = {}
         if isinstance(exc, TooManyAttempts):
             headers["Retry-After"] = str(exc.retry_after)

@@ -122,6 +122,19 @@ def test_a_bad_phone_number_is_refused_in_the_page_language(
     assert _store(console) == before
 
 
+def test_a_missing_field_is_named_by_its_chinese_name_on_a_chinese_page(
+    console: Console,
+) -> None:
+    before = _store(console)
+    form = {k: v for k, v in new_ticket().items() if k != "customer_phone"}
+    with console.browser("senior") as c:
+        token = csrf_of(c.get("/tickets/new").text)
+        pages = _both(c, "/tickets", {"csrf_token": token, **form})
+    assert [p.status_code for p in pages] == [422, 422]
+    assert [_message(p) for p in pages] == ["客户电话：必填", "customer_phone: Field required"]
+    assert _store(console) == before
+
+
 def test_receipts_and_report_decisions_are_refused_in_the_page_language(
     console: Console,
 ) -> None:
