@@ -90,7 +90,10 @@ def encode_push_request(
         # Serialized messages concatenate into their merge: the map goes after the envelopes.
         extra = pb.PushRequest()
         for seq, moment in acked_before.items():
-            extra.acked_before[seq].FromDatetime(moment)
+            # A naive time (SQLite) is UTC, as the store writes it.
+            extra.acked_before[seq].FromDatetime(
+                moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+            )
         data += extra.SerializeToString()
     return data
 
