@@ -22,11 +22,6 @@ CITY: Final = COMMON.extend(
             "{field} {value!r} is not one of: {choices}",
         ),
         "text.not_text": ("{field}必须是文本", "{field} must be text"),
-        "text.required": ("{field}为必填项", "{field} is required"),
-        "text.too_long": (
-            "{field}共 {length} 个字符；最多 {maximum} 个",
-            "{field} is {length} characters; at most {maximum}",
-        ),
         "text.over_hub_limit": (
             "{field}共 {length} 个字符；最多 {maximum} 个(省中心不接收更长的内容)",
             "{field} is {length} characters; at most {maximum} are accepted "
@@ -251,18 +246,6 @@ CITY: Final = COMMON.extend(
             "QA sample {sample} is already scored; a score is not changed",
         ),
         # --- report periods and reports (city_node.report_figures, city_node.reports) -----
-        "period.kind": (
-            "周期 {value!r} 无效，可选：{allowed}",
-            "period {value!r} is not one of: {allowed}",
-        ),
-        "period.start_not_date": (
-            "{field} {value!r} 不是 YYYY-MM-DD 格式的日期",
-            "{field} {value!r} is not a YYYY-MM-DD date",
-        ),
-        "period.start_not_first": (
-            "{field} {start} 不是所在周期({kind})的第一天(该周期始于 {first})",
-            "{field} {start} is not the first day of a {kind} (that {kind} starts {first})",
-        ),
         "period.invalid": ("统计周期无效：{problem}", "{problem}"),
         "report.kind": (
             "报表类型 {value!r} 无效，可选：{allowed}",
@@ -304,15 +287,6 @@ CITY: Final = COMMON.extend(
             "report {report} cannot be sent: {problem}",
         ),
         # --- staff accounts (city_node.staff) ---------------------------------------------
-        "staff.bad_id": (
-            "工号 {staff_id!r}：请使用 2-64 个字母、数字、'.'、'_' 或 '-'",
-            "staff id {staff_id!r}: use 2-64 letters, digits, '.', '_' or '-'",
-        ),
-        "staff.bad_role": (
-            "角色 {value!r} 无效，可选：{roles}",
-            "role {value!r} is not one of: {roles}",
-        ),
-        "staff.id_taken": ("工号 {staff_id!r} 已被占用", "staff id {staff_id!r} is taken"),
         "staff.unknown": ("没有人员账户 {staff_id!r}", "no staff member {staff_id!r}"),
         "staff.disable_self": (
             "不能停用自己的账户(请另一位中心领导操作)",
@@ -342,9 +316,6 @@ CITY: Final = COMMON.extend(
     },
     {
         # The fields the city's forms, queries and commands refuse by name.
-        "kind": ("类型", "kind"),
-        "category": ("分类", "category"),
-        "channel": ("渠道", "channel"),
         "customer_phone": ("客户电话", "customer_phone"),
         "customer_name": ("客户姓名", "customer_name"),
         "tier": ("客户级别", "tier"),
@@ -363,7 +334,6 @@ CITY: Final = COMMON.extend(
         "finding": ("质检意见", "finding"),
         "items": ("评分项", "items"),
         "defects": ("差错类型", "defects"),
-        "start": ("起始日", "start"),
         "at": ("时间", "at"),
         "now": ("当前时间", "now"),
         "registered_at": ("登记时间", "registered_at"),

@@ -63,9 +63,9 @@ def _target(city_code: str, seq: int) -> str:
 def _text(value: str, field: str) -> str:
     value = value.strip()
     if not value:
-        raise DeskError("desk.required", field=field)
+        raise DeskError("text.required", field=field)
     if len(value) > MAX_TEXT:
-        raise DeskError("desk.too_long", field=field, length=len(value), maximum=MAX_TEXT)
+        raise DeskError("text.too_long", field=field, length=len(value), maximum=MAX_TEXT)
     return value
 
 

@@ -400,6 +400,7 @@ def _earlier_receipts(
         return {}
     out: dict[int, Any] = {}
     ignored = 0
+    latest = moment.timestamp()
     for envelope, _kind, _body in fresh:
         stated = acked_before.get(envelope.seq)
         if stated is None:
@@ -409,7 +410,7 @@ def _earlier_receipts(
         if (
             timestamp_problem(seconds, nanos, "acked_before") is None
             and (created.seconds, created.nanos) <= (seconds, nanos)
-            and seconds <= moment.timestamp()
+            and seconds <= latest
         ):
             out[envelope.seq] = timestamp_param(conn, seconds, nanos)
         else:

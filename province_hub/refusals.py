@@ -82,11 +82,6 @@ HUB: Final = COMMON.extend(
         ),
         "notice.not_found": ("没有公告 {seq}", "no notice {seq}"),
         # --- the escalation desk (province_hub.desk, province_hub.desk_views) -------------
-        "desk.required": ("{field}为必填项", "{field} is required"),
-        "desk.too_long": (
-            "{field}共 {length} 个字符；最多 {maximum} 个",
-            "{field} is {length} characters; at most {maximum}",
-        ),
         "desk.longer_than": (
             "{field}超过 {maximum} 个字符",
             "{field} is longer than {maximum} characters",
@@ -138,15 +133,6 @@ HUB: Final = COMMON.extend(
         ),
         "desk.range_reversed": ("日期范围的结束早于开始", "the range ends before it starts"),
         # --- staff accounts (province_hub.staff, the account page) ------------------------
-        "staff.bad_id": (
-            "工号 {staff_id!r}：请使用 2-64 个字母、数字、'.'、'_' 或 '-'",
-            "staff id {staff_id!r}: use 2-64 letters, digits, '.', '_' or '-'",
-        ),
-        "staff.bad_role": (
-            "角色 {value!r} 无效，可选：{roles}",
-            "role {value!r} is not one of: {roles}",
-        ),
-        "staff.id_taken": ("工号 {staff_id!r} 已被占用", "staff id {staff_id!r} is taken"),
         "staff.unknown": ("没有省中心账户 {staff_id!r}", "no hub staff member {staff_id!r}"),
         "staff.unknown_active": (
             "没有在用的省中心账户 {staff_id!r}",
@@ -159,18 +145,6 @@ HUB: Final = COMMON.extend(
             "the new password and its repetition differ",
         ),
         # --- figures and the pages' filters (province_hub.consolidation, web.views) -------
-        "figures.period": (
-            "周期 {value!r} 无效，可选：{allowed}",
-            "period {value!r} is not one of: {allowed}",
-        ),
-        "figures.start_not_date": (
-            "{field} {value!r} 不是 YYYY-MM-DD 格式的日期",
-            "{field} {value!r} is not a YYYY-MM-DD date",
-        ),
-        "figures.start_not_first": (
-            "{field} {start} 不是所在周期({kind})的第一天(该周期始于 {first})",
-            "{field} {start} is not the first day of a {kind} (that {kind} starts {first})",
-        ),
         "figures.start_bad": ("{field} {start} 无效：{problem}", "{field} {start}: {problem}"),
         "figures.start_range": (
             "{field} {start} 不在 {low} 至 {high} 之间",
@@ -217,13 +191,11 @@ HUB: Final = COMMON.extend(
     },
     {
         # The fields the hub's forms and queries refuse by name.
-        "kind": ("类型", "kind"),
         "title": ("标题", "title"),
         "body": ("正文", "body"),
         "priority": ("优先级", "priority"),
         "targets": ("发送给", "targets"),
         "deadline": ("完成时限", "deadline"),
-        "category": ("分类", "category"),
         "question": ("问题", "question"),
         "answer": ("答复", "answer"),
         "version": ("版本", "version"),
@@ -238,13 +210,11 @@ HUB: Final = COMMON.extend(
         "assignee": ("处理人", "assignee"),
         "seq": ("升级投诉", "seq"),
         "text": ("内容", "text"),
-        "channel": ("渠道", "channel"),
         "state": ("状态", "state"),
         "sort": ("排序", "sort"),
         "to": ("截止日期", "to"),
         "new": ("新密码", "new"),
         "city": ("地市", "city"),
-        "start": ("起始日", "start"),
         "last": ("截至周期", "last"),
         "current": ("当前密码", "current"),
     },

@@ -29,7 +29,7 @@ import grpc
 
 from sync import errors
 from sync.envelopes import build_envelope
-from sync.outbox import LinkSnapshot, Outbox, OutboxError, RebasePlan
+from sync.outbox import LinkSnapshot, Outbox, OutboxError, RebasePlan, as_utc
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.pb.fedsync.v1 import federation_pb2_grpc as pb_grpc
 from sync.pki import (
@@ -90,10 +90,7 @@ def encode_push_request(
         # Serialized messages concatenate into their merge: the map goes after the envelopes.
         extra = pb.PushRequest()
         for seq, moment in acked_before.items():
-            # A naive time (SQLite) is UTC, as the store writes it.
-            extra.acked_before[seq].FromDatetime(
-                moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-            )
+            extra.acked_before[seq].FromDatetime(moment)
         data += extra.SerializeToString()
     return data
 
@@ -520,7 +517,7 @@ class LinkClient:
             if may_mix_epochs:
                 rows = _one_epoch(rows)
             envelopes = [row.envelope for row in rows]
-            acked_before = {r.seq: r.acked_before for r in rows if r.acked_before is not None}
+            acked_before = {r.seq: as_utc(r.acked_before) for r in rows if r.acked_before}
             now = loop.time()
             if now >= next_heartbeat and len(envelopes) < batch_limit:
                 envelopes.insert(0, await self._db(self._heartbeat))

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple, cast, overload
 
 from google.protobuf.message import Message
 from sqlalchemy import (
@@ -111,8 +111,13 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; everything stored is UTC.
+@overload
+def as_utc(moment: datetime) -> datetime: ...
+@overload
+def as_utc(moment: None) -> None: ...
+def as_utc(moment: datetime | None) -> datetime | None:
+    """A time read from the store, aware: SQLite hands back naive datetimes, and everything
+    stored is UTC."""
     if moment is not None and moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment
@@ -230,12 +235,12 @@ class Outbox:
             notice_cursor=row.notice_cursor,
             state=row.state,
             last_error=row.last_error,
-            last_error_at=_aware(row.last_error_at),
-            last_push_at=_aware(row.last_push_at),
-            last_contact_at=_aware(row.last_contact_at),
+            last_error_at=as_utc(row.last_error_at),
+            last_push_at=as_utc(row.last_push_at),
+            last_contact_at=as_utc(row.last_contact_at),
             hub_acked_seq=row.hub_acked_seq,
             last_rejection=row.last_rejection,
-            oldest_unsent_at=_aware(oldest),
+            oldest_unsent_at=as_utc(oldest),
             conflict_seq=row.conflict_seq,
         )
 

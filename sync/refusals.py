@@ -191,6 +191,33 @@ COMMON: Final = catalogue(
         "input.at_least": ("不能小于 {ge}", "Input should be greater than or equal to {ge}"),
         "input.at_most": ("不能大于 {le}", "Input should be less than or equal to {le}"),
         "input.missing": ("必填", "Field required"),
+        # Both tiers: a text field, a report period, a staff account.
+        "text.required": ("{field}为必填项", "{field} is required"),
+        "text.too_long": (
+            "{field}共 {length} 个字符；最多 {maximum} 个",
+            "{field} is {length} characters; at most {maximum}",
+        ),
+        "period.kind": (
+            "周期 {value!r} 无效，可选：{allowed}",
+            "period {value!r} is not one of: {allowed}",
+        ),
+        "period.start_not_date": (
+            "{field} {value!r} 不是 YYYY-MM-DD 格式的日期",
+            "{field} {value!r} is not a YYYY-MM-DD date",
+        ),
+        "period.start_not_first": (
+            "{field} {start} 不是所在周期({kind})的第一天(该周期始于 {first})",
+            "{field} {start} is not the first day of a {kind} (that {kind} starts {first})",
+        ),
+        "staff.bad_id": (
+            "工号 {staff_id!r}：请使用 2-64 个字母、数字、'.'、'_' 或 '-'",
+            "staff id {staff_id!r}: use 2-64 letters, digits, '.', '_' or '-'",
+        ),
+        "staff.bad_role": (
+            "角色 {value!r} 无效，可选：{roles}",
+            "role {value!r} is not one of: {roles}",
+        ),
+        "staff.id_taken": ("工号 {staff_id!r} 已被占用", "staff id {staff_id!r} is taken"),
         # sync.limits: a staff member's name
         "staff_name.empty": ("请填写姓名(当前为空)", "give the person's name (it is empty)"),
         "staff_name.too_long": (
@@ -202,7 +229,15 @@ COMMON: Final = catalogue(
             "contains U+{code}; control characters are refused",
         ),
     },
-    {"name": ("姓名", "name"), "date": ("日期", "date")},
+    {
+        "name": ("姓名", "name"),
+        "date": ("日期", "date"),
+        # Fields both tiers' forms and queries have.
+        "kind": ("类型", "kind"),
+        "category": ("分类", "category"),
+        "channel": ("渠道", "channel"),
+        "start": ("起始日", "start"),
+    },
 )
 
 

@@ -57,7 +57,7 @@ from city_node.web.auth import (
 )
 from city_node.web.i18n import Lang
 from sync.passwords import MIN_PASSWORD
-from sync.web.app import lang_of, page_sentence, render_page
+from sync.web.app import field_problem, lang_of, render_page
 from sync.web.auth import NotAllowed, TooManyAttempts, safe_next, set_session
 from sync.web.throttle import checked_login
 from sync.zones import zone_label
@@ -351,14 +351,9 @@ class FormRefused(CityError):
 
 def _problem(error: Mapping[str, Any], lang: str, word: Callable[[str], str] | None) -> str:
     """One refused form value: ``field: why``; a rule over the whole form (no field) is just
-    its sentence, without pydantic's "Value error," prefix. In English, as the API's model
-    says it; in Chinese, the field's name and the sentence in Chinese where known."""
-    where = ".".join(str(p) for p in error["loc"])
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if lang == "en":
-        return f"{where}: {message}" if where else message
-    message = page_sentence(error, lang, word) or message
-    return f"{CityError.catalogue.field_name(where, lang)}：{message}" if where else message
+    its sentence. In English, as the API's model says it; in Chinese, the field's name and
+    the sentence in Chinese where known."""
+    return field_problem(error, None if lang == "en" else lang, CityError.catalogue, word)
 
 
 @router.get("/tickets/{ticket_id}", response_class=HTMLResponse)

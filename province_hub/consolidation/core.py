@@ -78,20 +78,20 @@ def period_ref(kind: str, start: date | str, *, parameter: str = "start") -> Per
     parameter that gave the start (``start``; a trend's ``last``)."""
     if kind not in PERIOD_CODES:
         raise FiguresError(
-            "figures.period", parameter="period", value=kind, allowed=", ".join(PERIOD_CODES)
+            "period.kind", parameter="period", value=kind, allowed=", ".join(PERIOD_CODES)
         )
     if isinstance(start, str):
         try:
             start = date.fromisoformat(start)
         except ValueError:
             raise FiguresError(
-                "figures.start_not_date", parameter=parameter, field=parameter, value=start
+                "period.start_not_date", parameter=parameter, field=parameter, value=start
             ) from None
     code = PERIOD_CODES[kind]
     first = period_start_for(code, start)
     if first != start:
         raise FiguresError(
-            "figures.start_not_first",
+            "period.start_not_first",
             parameter=parameter,
             field=parameter,
             start=start,

@@ -192,7 +192,7 @@ _PAGE_SENTENCES = {
 }
 
 
-def page_sentence(
+def _page_sentence(
     error: Mapping[str, Any], lang: str, word: Callable[[str], str] | None = None
 ) -> str | None:
     """A parser's refusal of one value (an item of pydantic's ``errors()``) as a page says
@@ -210,6 +210,33 @@ def page_sentence(
         return COMMON.say(code, lang, ctx)
     except (KeyError, IndexError):  # a context without the sentence's values
         return None
+
+
+def field_problem(
+    error: Mapping[str, Any],
+    lang: str | None = None,
+    fields: Catalogue = COMMON,
+    word: Callable[[str], str] | None = None,
+    *,
+    nowhere: str = "",
+) -> str:
+    """One value a parser refused (an item of pydantic's ``errors()``) as ``field: why``.
+
+    Without ``lang``, as pydantic says it (the API's words); with it, the sentence in that
+    language where the shared catalogue has it (:func:`_page_sentence`), and on a Chinese
+    page the field by its name in ``fields``. A refusal of no field is ``nowhere: why``, or
+    the sentence alone when ``nowhere`` is empty."""
+    loc = [p for p in error.get("loc", ()) if p != "body"]
+    where = ".".join(str(p) for p in loc) or nowhere
+    # pydantic prefixes a validator's own sentence with its error type: say it plainly.
+    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    if lang is not None:
+        message = _page_sentence(error, lang, word) or message
+    if lang == "zh" and loc and isinstance(loc[-1], str) and loc[-1] in fields.fields:
+        where = fields.field_name(loc[-1], lang)
+    if not where:
+        return message
+    return f"{where}：{message}" if lang == "zh" else f"{where}: {message}"
 
 
 def validation_message(
@@ -231,15 +258,7 @@ def validation_message(
                 detail += f" ({reason} at character {loc[-1]})"
             parts.append(f"body: {detail.removeprefix('Value error, ')}")
             continue
-        where = ".".join(str(p) for p in loc if p != "body") or "request"
-        if lang == "zh" and loc and isinstance(loc[-1], str) and loc[-1] in fields.fields:
-            where = fields.field_name(loc[-1], lang)
-        message = str(error.get("msg", "invalid"))
-        # pydantic prefixes a validator's own sentence with its error type: say it plainly.
-        message = message.removeprefix("Value error, ")
-        if lang is not None:
-            message = page_sentence(error, lang) or message
-        parts.append(f"{where}：{message}" if lang == "zh" else f"{where}: {message}")
+        parts.append(field_problem(error, lang, fields, nowhere="request"))
     return "; ".join(parts) or "invalid request"
 
 

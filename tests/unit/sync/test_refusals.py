@@ -101,7 +101,7 @@ def test_a_refusal_is_english_as_its_message_and_chinese_when_asked() -> None:
 
 
 def test_a_sentence_that_places_its_field_names_it_there_in_either_language() -> None:
-    refusal = HubRefusal("desk.required", field="resolution")
+    refusal = HubRefusal("text.required", field="resolution")
     assert str(refusal) == "resolution is required"
     assert refusal.say("zh") == "处理意见为必填项"
 
@@ -147,7 +147,7 @@ def test_a_page_names_roles_and_kinds_in_its_language() -> None:
     assert refusal.say("zh", word) == "“任务”类公告的发送人只能是：系统管理员、公告发布岗"
     # English, and a value typed by the reader, stay as they are.
     assert refusal.say("en", word) == "a task notice is sent by: admin, announcer"
-    typed = HubRefusal("figures.period", value="admin", allowed="day, week")
+    typed = HubRefusal("period.kind", value="admin", allowed="day, week")
     assert typed.say("zh", word) == "周期 'admin' 无效，可选：day, week"
 
 
