@@ -23,6 +23,7 @@ from sync.outbox import Outbox, OutboxRow
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.wire import push_bodies
 from tests.conftest import ROSTER_CODES, wait_until
+from tests.integration.test_restored_hub_notices import restored_hub
 
 CITY = ROSTER_CODES[0]
 TZ = "Asia/Shanghai"
@@ -81,11 +82,8 @@ async def test_a_report_resent_to_a_restored_hub_keeps_its_first_receipt_time(
     acks = first_acks(city.engine)
     assert set(before) == {first, second}
 
-    await hub.stop(grace=0.5)
     restored_at = datetime.now(UTC)
-    restored = await start_hub(
-        dataclasses.replace(hub_settings, database_url=backup_url, listen=f"127.0.0.1:{hub.port}")
-    )
+    restored = await restored_hub(start_hub, hub_settings, hub, backup_url)
     assert received(restored.engine) == {}
     await wait_until(lambda: len(received(restored.engine)) == 2, what="the reports re-sent")
     again = received(restored.engine)
