@@ -65,6 +65,11 @@ def console_server(
         log_config=None,
         access_log=False,
         server_header=False,
+        # The address failed logins are counted against is the peer's. uvicorn would
+        # otherwise take X-Forwarded-For from any loopback peer, so a local process (or a
+        # proxy passing the client's header through) could name a new address per attempt
+        # and never meet the per-address limit, and write made-up addresses into the audit.
+        proxy_headers=False,
         ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
         ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
     )

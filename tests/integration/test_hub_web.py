@@ -367,8 +367,10 @@ def test_failed_logins_are_throttled_per_account_and_per_address(live: Live) -> 
     with httpx.Client(base_url=live.url) as c:
         token = csrf_of(c.get("/login").text)
 
-        def attempt(who: str, password: str) -> httpx.Response:
-            r = c.post("/login", data={"csrf_token": token, "staff_id": who, "password": password})
+        def attempt(who: str, password: str, forwarded: str = "") -> httpx.Response:
+            headers = {"X-Forwarded-For": forwarded} if forwarded else {}
+            form = {"csrf_token": token, "staff_id": who, "password": password}
+            r = c.post("/login", data=form, headers=headers)
             assert r.status_code != 403, r.text  # a CSRF refusal would not count as a try
             return r
 
@@ -382,10 +384,13 @@ def test_failed_logins_are_throttled_per_account_and_per_address(live: Live) -> 
             assert api.get("/api/v1/me").status_code == 429
         assert attempt("admin", PASSWORD).status_code == 303  # another account is fine
         token = csrf_of(c.get("/login").text)  # signing in issued a new token
-        for who in ("qa", "nobody", "x-1"):
-            attempt(who, "wrong-password")
+        # A header naming another address per attempt does not make them count elsewhere:
+        # the peer is the address (a proxy in front counts as one address).
+        for n, who in enumerate(("qa", "nobody", "x-1")):
+            attempt(who, "wrong-password", forwarded=f"198.51.100.{n + 1}")
         # 6 failures from this address: every account is refused from here.
         assert attempt("announcer", PASSWORD).status_code == 429
+        assert attempt("announcer", PASSWORD, forwarded="10.9.8.7").status_code == 429
 
 
 # --- suggestions ---------------------------------------------------------------------------------
