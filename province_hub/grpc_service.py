@@ -459,10 +459,14 @@ class FederationService:
                 ),
             )
         if request.after_notice_seq > INT64_MAX:
-            await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"after_notice_seq {request.after_notice_seq} is above {INT64_MAX}; notice "
-                "seqs are 64-bit signed values (hold them as 64-bit integers)",
+            await self._refuse(
+                context,
+                city,
+                errors.MalformedEnvelope(
+                    f"after_notice_seq {request.after_notice_seq} is above {INT64_MAX}; notice "
+                    "seqs are 64-bit signed values (hold them as 64-bit integers)",
+                    field="after_notice_seq",
+                ),
             )
         cursor = request.after_notice_seq
         missed = await self._run(services.open_stream, city_code=city, cursor=cursor)

@@ -299,7 +299,9 @@ def _apply(
     quarantined = 0
     today = today_in(tz_name, moment)
     now_param = datetime_param(conn, moment)
-    earlier = _earlier_receipts(conn, city_code, fresh, acked_before, moment)
+    earlier = _earlier_receipts(
+        conn, city_code, fresh, acked_before, moment, first_seq=sequenced[0][0].seq
+    )
     for envelope, kind, body_bytes in fresh:
         received_at = earlier.get(envelope.seq, now_param) if earlier else now_param
         body = getattr(envelope, kind)
@@ -393,13 +395,17 @@ def _earlier_receipts(
     fresh: Sequence[tuple[pb.Envelope, str, bytes]],
     acked_before: Mapping[int, Any],
     moment: datetime,
+    *,
+    first_seq: int,
 ) -> dict[int, Any]:
     """seq -> received_at (driver form) of the fresh envelopes this hub acknowledged before,
-    as the city states it; a time outside [created_at, now] is not taken (and logged)."""
+    as the city states it; a time outside [created_at, now], or for a seq the batch (from
+    ``first_seq``, duplicates included) does not carry, is not taken (and logged)."""
     if not acked_before:
         return {}
     out: dict[int, Any] = {}
-    ignored = 0
+    last_seq = fresh[-1][0].seq
+    ignored = sum(1 for seq in acked_before if not first_seq <= seq <= last_seq)
     latest = moment.timestamp()
     for envelope, _kind, _body in fresh:
         stated = acked_before.get(envelope.seq)
@@ -421,7 +427,8 @@ def _earlier_receipts(
             "older backup): stored as received then%s",
             city_code,
             len(out),
-            f"; {ignored} stated times outside the envelope's creation and now ignored"
+            f"; {ignored} stated times ignored (outside the envelope's creation and now, or "
+            "for a seq not in the batch)"
             if ignored
             else "",
         )

@@ -151,6 +151,14 @@ def check_structure(
             seq=seq,
             field=f"envelopes[{index}].epoch",
         )
+    if not envelope.HasField("created_at"):
+        # Left out, it would read as 1970-01-01: an escalation decades overdue on the desk,
+        # and a floor under PushRequest.acked_before that lets any earlier time through.
+        raise errors.MalformedEnvelope(
+            f"envelopes[{index}] has no created_at (when it entered the city's outbox)",
+            seq=seq,
+            field=f"envelopes[{index}].created_at",
+        )
     created_at = envelope.created_at
     seconds, nanos = created_at.seconds, created_at.nanos
     # Checked here for every envelope: the field's name is built only for a refusal.

@@ -238,6 +238,12 @@ async def test_subscribe_without_a_city_code_is_refused(hub, stub):
         _first(stub.Subscribe(pb.SubscribeRequest(city_code=CITY, after_notice_seq=2**64 - 1)))
     )
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "after_notice_seq" in message
+    # ... with the structured detail every refusal of a known city carries.
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await _first(stub.Subscribe(pb.SubscribeRequest(city_code=CITY, after_notice_seq=2**63)))
+    exc = from_rpc_error(info.value)
+    assert isinstance(exc, errors.MalformedEnvelope) and exc.field == "after_notice_seq"
+    assert (exc.acked_through_seq, exc.hub_epoch) == (1, EPOCH)
 
 
 async def _first(stream: AsyncIterable[pb.Notice]) -> pb.Notice | None:

@@ -6,9 +6,11 @@ mutual TLS, SQLite and PostgreSQL; the bounds at the service."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import select
 
@@ -109,7 +111,9 @@ def _ts(moment: datetime) -> Timestamp:
     return stamp
 
 
-def test_stated_times_are_taken_only_between_creation_and_now(databases: Any) -> None:
+def test_stated_times_are_taken_only_between_creation_and_now(
+    databases: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     engine = make_engine(databases("hub"))
     try:
         create_schema(engine)
@@ -140,6 +144,7 @@ def test_stated_times_are_taken_only_between_creation_and_now(databases: Any) ->
         request = pb.PushRequest.FromString(data)
         assert sorted(request.acked_before) == [1, 2, 3, 9]
         request.acked_before[4].CopyFrom(stated[4])
+        caplog.set_level(logging.INFO, logger="province_hub")
         result = hub_services.ingest_batch(
             engine,
             city_code=CITY,
@@ -154,5 +159,9 @@ def test_stated_times_are_taken_only_between_creation_and_now(databases: Any) ->
         times = received(engine)
         assert times[1] == created + timedelta(minutes=1)
         assert times[2] == times[3] == times[4] == times[5] == now
+        # The log says how many were not taken: three outside the bounds, one not in the batch.
+        said = [r.getMessage() for r in caplog.records if "stated times ignored" in r.getMessage()]
+        assert len(said) == 1 and "re-sends 1 envelopes" in said[0], said
+        assert "; 4 stated times ignored" in said[0], said
     finally:
         engine.dispose()

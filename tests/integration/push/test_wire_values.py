@@ -52,6 +52,22 @@ async def test_created_at_outside_a_timestamp_is_invalid_argument(hub, stub, sec
     assert (await push(stub, batch)).acked_through_seq == 4
 
 
+async def test_an_envelope_without_created_at_is_invalid_argument(hub, stub):
+    # Left out, the field would read as 1970-01-01 (an escalation decades overdue on the desk).
+    await push(stub, envelopes(CITY, 1, 2))
+    before = store_state(hub.engine)
+    batch = envelopes(CITY, 3, 2)
+    batch[1].ClearField("created_at")
+    code, message, exc = await refused(push(stub, batch))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT, message
+    assert "envelopes[1] has no created_at" in message
+    assert isinstance(exc, errors.MalformedEnvelope) and exc.field == "envelopes[1].created_at"
+    assert store_state(hub.engine) == before
+    # The epoch's own instant, stated, is a value like any other.
+    batch[1].created_at.seconds = 0
+    assert (await push(stub, batch)).acked_through_seq == 4
+
+
 async def test_body_instant_outside_a_timestamp_is_quarantined_naming_it(hub, stub):
     await push(stub, envelopes(CITY, 1, 1))
     late = escalation("T-late")

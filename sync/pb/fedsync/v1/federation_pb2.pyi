@@ -679,9 +679,9 @@ class Envelope(_message.Message):
     """
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp:
-        """When the envelope entered the outbox. Must be a valid Timestamp (years 1..9999, nanos
-        0..999,999,999; INVALID_ARGUMENT otherwise); an instant in a body outside that range
-        quarantines the record.
+        """When the envelope entered the outbox. Required, and a valid Timestamp (years 1..9999,
+        nanos 0..999,999,999); missing or out of range is INVALID_ARGUMENT. An instant in a body
+        outside that range quarantines the record.
         """
 
     @_builtins.property
