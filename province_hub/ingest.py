@@ -21,7 +21,7 @@ from province_hub.escalations import subject as escalation_subject
 from province_hub.figures import FIGURE_KINDS, land_figures
 from province_hub.links import Link, lock_link, record_refusal, status_text, with_link_mark
 from province_hub.notice_feed import HUB_SENDER, confirm_cursor_in, create_notice
-from province_hub.store import CityLink, NoticeDelivery, Record
+from province_hub.store import CityLink, Notice, NoticeDelivery, Record
 from sync import errors
 from sync.db import UnitOfWork, bulk_insert, datetime_param, timestamp_param
 from sync.envelopes import UNSEQUENCED_KINDS, check_identity, check_structure
@@ -309,13 +309,17 @@ def _apply(
         reason = nul_problem(body) if b"\x00" in body_bytes else None
         if reason is None:
             reason = broken_rule(kind, body, today=today)
-        # A receipt for a notice this hub does not hold is kept, but not rejected: a
-        # rejection asks the city for a corrected revision, and there is nothing to correct.
+        # An answer to a notice this hub did not send to this city (a receipt, a trace, an
+        # escalation's follow-up) is kept, but not rejected: the likeliest cause is a hub
+        # restored from an older backup, and a rejection asks the city for a corrected
+        # revision where there is nothing to correct. Nor is it taken as an answer: another
+        # city's notice is not this city's to answer.
         quiet = False
-        if reason is None and kind == "notice_receipt":
-            reason = _receipt_problem(conn, city_code, body)
+        if reason is None and kind in _ANSWERS:
+            reason = _answer_problem(conn, city_code, kind, body)
             if reason is None:
-                receipts.append(body)
+                if kind == "notice_receipt":
+                    receipts.append(body)
             else:
                 quiet = True
         if reason is None and kind in FIGURE_KINDS:
@@ -435,19 +439,43 @@ def _earlier_receipts(
     return out
 
 
-def _receipt_problem(conn: Any, city_code: str, receipt: pb.NoticeReceipt) -> str | None:
+def _notice_held(conn: Any, notice_seq: int) -> bool:
+    return conn.execute(select(Notice.seq).where(Notice.seq == notice_seq)).first() is not None
+
+
+#: Bodies that answer a notice: the field naming it, and what the body is called.
+_ANSWERS = {
+    "notice_receipt": ("notice_seq", "receipt"),
+    "ticket_trace": ("request_notice_seq", "trace"),
+    "escalation": ("follow_up.resolution_notice_seq", "follow-up"),
+}
+
+
+def _answer_problem(conn: Any, city_code: str, kind: str, body: Any) -> str | None:
+    """Why ``body`` cannot answer the notice it names (None when it can, or names none)."""
+    field, what = _ANSWERS[kind]
+    if kind == "escalation":
+        if not body.HasField("follow_up"):
+            return None  # a new escalation answers nothing
+        notice_seq = body.follow_up.resolution_notice_seq
+    else:
+        notice_seq = getattr(body, field)
     exists = conn.execute(
         select(NoticeDelivery.notice_seq).where(
-            NoticeDelivery.notice_seq == receipt.notice_seq, NoticeDelivery.city_code == city_code
+            NoticeDelivery.notice_seq == notice_seq, NoticeDelivery.city_code == city_code
         )
     ).first()
     if exists is None:
+        if kind == "escalation" and not _notice_held(conn, notice_seq):
+            # A follow-up on a resolution a restored hub lost still tells the desk what came
+            # of this city's own ticket (it lands on this city's case of the ticket only).
+            return None
         # The city holds the notice (it only answers notices in its inbox), so the likeliest
         # cause is a hub restored from a backup older than the notice.
         return (
-            f"notice {receipt.notice_seq}: this hub holds no notice {receipt.notice_seq} "
-            f"for city {city_code} (never sent to it, or lost when the hub was restored from "
-            "an older backup); the receipt is kept quarantined, nothing to send again"
+            f"{field}: this hub holds no notice {notice_seq} for city {city_code} (never sent "
+            f"to it, or lost when the hub was restored from an older backup); the {what} is "
+            "kept quarantined, nothing to send again"
         )
     return None
 

@@ -1,0 +1,78 @@
+"""A city's answers to notices (receipts, traces, escalation follow-ups) answer only notices
+the hub sent to that city: another city's notice is not its to answer."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from province_hub import desk_views
+from province_hub import services as hub_services
+from province_hub.store import Notice, Record
+from sync.envelopes import build_envelope
+from sync.pb.fedsync.v1 import federation_pb2 as pb
+from tests.conftest import ROSTER_CODES
+from tests.integration.push.support import CITY, EPOCH, OTHER, push
+
+
+def _send(engine, kind: int, **fields) -> int:
+    notice = hub_services.send_notice(
+        engine,
+        notice=pb.Notice(kind=kind, title="for the other city", targets=[OTHER], **fields),
+        roster_codes=ROSTER_CODES,
+    )
+    return int(notice.seq)
+
+
+def _follow_up(resolution_seq: int) -> pb.Escalation:
+    body = pb.Escalation(
+        ticket_id="T-9", kind=pb.COMPLAINT, tier=pb.ORDINARY, reason="r", content="c"
+    )
+    body.follow_up.resolution_notice_seq = resolution_seq
+    body.follow_up.status = "closed"
+    return body
+
+
+async def test_answers_to_another_citys_notices_are_kept_quarantined_quietly(hub, stub):
+    trace_seq = _send(hub.engine, pb.TRACE_REQUEST, trace_request=pb.TraceRequest(ticket_id="T-9"))
+    resolution_seq = _send(hub.engine, pb.ANNOUNCEMENT)
+    mine = hub_services.send_notice(
+        hub.engine,
+        notice=pb.Notice(kind=pb.ANNOUNCEMENT, title="for this city", targets=[CITY]),
+        roster_codes=ROSTER_CODES,
+    ).seq
+    bodies = [
+        pb.TicketTrace(request_notice_seq=trace_seq, ticket_id="T-9", found=True, status="x"),
+        _follow_up(resolution_seq),
+        pb.NoticeReceipt(notice_seq=resolution_seq, action=pb.READ, actor="leader-1"),
+        # A follow-up on a resolution this hub never held (restored from an older backup)
+        # still lands: it can only touch this city's own case of the ticket.
+        _follow_up(10**15),
+        pb.NoticeReceipt(notice_seq=mine, action=pb.READ, actor="leader-1"),
+    ]
+    batch = [
+        build_envelope(city_code=CITY, epoch=EPOCH, seq=n, body=body)
+        for n, body in enumerate(bodies, start=1)
+    ]
+    response = await push(stub, batch)
+    assert (response.acked_through_seq, response.quarantined) == (5, 3)
+    with hub.engine.connect() as conn:
+        held = {
+            r.seq: (r.kind, r.status, r.reason or "")
+            for r in conn.execute(
+                select(Record.seq, Record.kind, Record.status, Record.reason).where(
+                    Record.city_code == CITY
+                )
+            )
+        }
+        kinds = conn.execute(select(Notice.kind)).scalars().all()
+    assert held[1][:2] == ("ticket_trace", "quarantined")
+    assert held[1][2].startswith("request_notice_seq:") and f"notice {trace_seq}" in held[1][2]
+    assert held[2][:2] == ("escalation", "quarantined")
+    assert held[2][2].startswith("follow_up.resolution_notice_seq:")
+    assert held[3][:2] == ("notice_receipt", "quarantined")
+    assert held[4][:2] == ("escalation", "accepted")
+    assert held[5][:2] == ("notice_receipt", "accepted")
+    assert "REJECTION" not in kinds  # nothing for the city to correct
+    # The other city's trace request still waits for its own city's answer.
+    [trace] = desk_views.traces(hub.engine, personal=False, notice_seq=trace_seq)
+    assert trace["city_code"] == OTHER and trace["answer"] is None
