@@ -14,7 +14,7 @@ from tests.conftest import ROSTER_CODES
 from tests.integration.push.support import CITY, EPOCH, OTHER, push
 
 
-def _send(engine, kind: int, **fields) -> int:
+def _send(engine, kind: pb.NoticeKind.ValueType, **fields) -> int:
     notice = hub_services.send_notice(
         engine,
         notice=pb.Notice(kind=kind, title="for the other city", targets=[OTHER], **fields),
