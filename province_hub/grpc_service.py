@@ -289,7 +289,9 @@ class FederationService:
         try:
             return self._identify(context.auth_context().get("x509_pem_cert") or [])
         except errors.CertificateRevoked as exc:
-            if exc.field:
+            # Recorded on the city's link only for a roster city: a revoked certificate of
+            # any other code would otherwise become one more "city" on the status views.
+            if exc.field and exc.field in self._roster:
                 await self._run(services.record_refusal, city_code=exc.field, exc=exc)
                 await self._run(services.with_link_mark, city_code=exc.field, exc=exc)
             exc.field = ""

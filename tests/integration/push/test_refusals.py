@@ -15,7 +15,7 @@ from sync.envelopes import build_envelope, digest
 from sync.link import encode_push_request, make_channel
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.pb.fedsync.v1 import federation_pb2_grpc as pb_grpc
-from sync.pki import PkiError, init_pki, load_city_tls, revoke
+from sync.pki import PkiError, init_pki, issue_city, load_city_tls, revoke
 from sync.version import SCHEMA_VERSION
 from tests.integration.push.support import (
     CITY,
@@ -186,6 +186,9 @@ async def test_unparseable_push_is_invalid_argument(hub, stub, pki_dir):
         assert ok.acked_through_seq == 2
 
 
+OFF_ROSTER = "999999"
+
+
 async def test_revoked_certificate_is_unauthenticated(
     databases, hub_settings_factory, start_hub, tmp_path: Path
 ):
@@ -197,6 +200,8 @@ async def test_revoked_certificate_is_unauthenticated(
         stub = pb_grpc.FederationStub(channel)
         assert (await push(stub, envelopes(CITY, 1, 1))).acked_through_seq == 1
         stream = stub.Subscribe(pb.SubscribeRequest(city_code=CITY))
+        issue_city(own_pki, OFF_ROSTER)  # a code the CA signed but the hub's roster lacks
+        revoke(own_pki, code=OFF_ROSTER, reason="keyCompromise")
         serial = revoke(own_pki, code=CITY, reason="keyCompromise")
         # A stream opened before the revocation is cut off too.
         code, message, _ = await refused(asyncio.wait_for(_drain(stream), timeout=10))
@@ -216,6 +221,18 @@ async def test_revoked_certificate_is_unauthenticated(
     async with make_channel(f"127.0.0.1:{hub.port}", load_city_tls(own_pki, OTHER)) as other:
         ack = await push(pb_grpc.FederationStub(other), envelopes(OTHER, 1, 1))
     assert ack.acked_through_seq == 1
+    # A revoked certificate of a code not on the roster is refused and leaves no link row
+    # (it would show as one more city on `hub status`).
+    async with make_channel(
+        f"127.0.0.1:{hub.port}", load_city_tls(own_pki, OFF_ROSTER)
+    ) as stranger:
+        code, message, _ = await refused(
+            push(pb_grpc.FederationStub(stranger), envelopes(OFF_ROSTER, 1, 1))
+        )
+    assert code == grpc.StatusCode.UNAUTHENTICATED and "revoked" in message
+    with hub.engine.connect() as conn:
+        links = conn.execute(select(CityLink.city_code)).scalars().all()
+    assert OFF_ROSTER not in links and sorted(links) == sorted([CITY, OTHER])
 
 
 async def _drain(stream) -> None:
