@@ -47,7 +47,12 @@ def _period(period: pb.Period, today: date, field: str = "period") -> tuple[int,
     try:
         kind, start = parse_period(period)
     except PeriodError as exc:
-        raise RuleBroken(f"{field}: {exc}") from None
+        # parse_period names the field as "period.kind" / "period.start": say it once, as
+        # this body calls it.
+        said = str(exc)
+        if said.startswith("period."):
+            raise RuleBroken(field + said[len("period") :]) from None
+        raise RuleBroken(f"{field}: {said}") from None
     if start > today:
         raise RuleBroken(f"{field}.start {start} is in the future (today is {today})")
     problem = report_date_problem(start, f"{field}.start")

@@ -71,6 +71,8 @@ def test_periods_are_checked(kind, start, problem):
         assert reason is None
     else:
         assert reason is not None and problem in reason
+        # The field is named once, at the start ("period.start …", not "period: period.…").
+        assert reason.startswith("period.") and reason.count("period.") == 1, reason
 
 
 def test_period_arithmetic():
