@@ -52,7 +52,12 @@ def _city_status(args: argparse.Namespace) -> int:
         "hub_acked_seq": snapshot.hub_acked_seq,
         "notice_cursor": snapshot.notice_cursor,
         "last_push": snapshot.last_push_at.isoformat() if snapshot.last_push_at else None,
-        "last_error": snapshot.last_error,
+        # An error from before the link came back is history, not state: shown while the
+        # link is not connected, as on the console's link page (city_node.link_view).
+        "last_error": snapshot.last_error if snapshot.state != "connected" else "",
+        "last_error_at": snapshot.last_error_at.isoformat()
+        if snapshot.last_error_at and snapshot.state != "connected"
+        else None,
         "last_rejection": snapshot.last_rejection,
     }
     if args.json:

@@ -526,3 +526,25 @@ def test_hub_resolve_and_trace_reach_that_city_only(capsys, tmp_path: Path):
     city_services.accept_notice(ctx.engine, resolution)
     assert tickets.get(ctx, int(ticket_id)).status is Status.RETURNED
     hub_engine.dispose()
+
+
+def test_status_shows_the_last_error_only_while_the_link_is_down(
+    capsys: pytest.CaptureFixture[str], city: list[str]
+) -> None:
+    from sync.outbox import Outbox, initialise
+
+    engine = make_engine(city[3])
+    create_schema(engine)
+    with engine.begin() as conn:
+        initialise(conn, CITY)
+    outbox = Outbox(engine)
+    outbox.set_state("backing-off", error="ConnectionRefusedError: hub unreachable")
+    down = json.loads(ok(capsys, "city", "status", "--json", *city))
+    assert down["state"] == "backing-off"
+    assert down["last_error"] == "ConnectionRefusedError: hub unreachable"
+    assert down["last_error_at"]
+    # Connected again: the old error is history, as on the console's link page.
+    outbox.set_state("connected")
+    up = json.loads(ok(capsys, "city", "status", "--json", *city))
+    assert up["state"] == "connected" and up["last_error"] == "" and up["last_error_at"] is None
+    engine.dispose()
