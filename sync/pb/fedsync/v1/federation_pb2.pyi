@@ -373,7 +373,9 @@ class PushRequest(_message.Message):
     ACKED_BEFORE_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def envelopes(self) -> _containers.RepeatedCompositeFieldContainer[Global___Envelope]:
-        """Envelopes of one city, strictly increasing seq (heartbeats, seq 0, may come first)."""
+        """Envelopes of one city: the sequenced ones in strictly increasing, consecutive seq;
+        heartbeats (seq 0) may stand anywhere among them (the last one is recorded).
+        """
 
     @_builtins.property
     def acked_before(self) -> _containers.MessageMap[_builtins.int, _timestamp_pb2.Timestamp]:
