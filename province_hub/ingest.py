@@ -294,6 +294,7 @@ def _apply(
     rows: list[tuple[Any, ...]] = []
     rejections: list[pb.Rejection] = []
     receipts: list[pb.NoticeReceipt] = []
+    traced: list[int] = []  # trace requests answered
     reports: list[tuple[int, Any, bytes | None, Any]] = []
     escalations: list[tuple[int, datetime, pb.Escalation]] = []
     quarantined = 0
@@ -320,6 +321,8 @@ def _apply(
             if reason is None:
                 if kind == "notice_receipt":
                     receipts.append(body)
+                elif kind == "ticket_trace":
+                    traced.append(body.request_notice_seq)
             else:
                 quiet = True
         if reason is None and kind in FIGURE_KINDS:
@@ -364,6 +367,17 @@ def _apply(
     land_escalations(conn, city_code=city_code, escalations=escalations, received_at=moment)
     for receipt in receipts:
         _apply_receipt(conn, city_code, receipt, moment)
+    if traced:
+        # An answer proves its request arrived, before the city's cursor may say so.
+        conn.execute(
+            update(NoticeDelivery)
+            .where(
+                NoticeDelivery.city_code == city_code,
+                NoticeDelivery.notice_seq.in_(traced),
+                NoticeDelivery.delivered_at.is_(None),
+            )
+            .values(delivered_at=moment)
+        )
     for rejection in rejections:
         create_notice(
             conn,
@@ -482,7 +496,12 @@ def _answer_problem(conn: Any, city_code: str, kind: str, body: Any) -> str | No
 
 def _apply_receipt(conn: Any, city_code: str, receipt: pb.NoticeReceipt, moment: datetime) -> None:
     acted_at = receipt.acted_at.ToDatetime(UTC) if receipt.HasField("acted_at") else moment
-    values: dict[str, Any] = {"last_actor": receipt.actor or None}
+    # A receipt proves the notice arrived: delivered no later than it was acted on (the
+    # city's cursor, in the next heartbeat, may confirm it only after the receipt lands).
+    values: dict[str, Any] = {
+        "last_actor": receipt.actor or None,
+        "delivered_at": func.coalesce(NoticeDelivery.delivered_at, min(acted_at, moment)),
+    }
     if receipt.action == pb.READ:
         values["read_at"] = func.coalesce(NoticeDelivery.read_at, acted_at)
     elif receipt.action == pb.DONE:

@@ -28,8 +28,10 @@ def _yesterday() -> str:
     return (today_in(TZ) - timedelta(days=1)).isoformat()
 
 
-def sample_bodies() -> dict[str, Message]:
-    """One valid body of every sequenced kind (receipt and trace are filled in later)."""
+def sample_bodies(notice_seq: int) -> dict[str, Message]:
+    """One valid body of every sequenced kind but the receipt (recorded through the city's
+    service); the trace answers ``notice_seq``, a notice sent to the city (the hub keeps an
+    answer to a notice it did not send the city quarantined)."""
     day = _yesterday()
     stats = pb.StatisticsReport(
         period=pb.Period(kind=pb.DAY, start=day),
@@ -101,7 +103,9 @@ def sample_bodies() -> dict[str, Message]:
         ],
         total_compensation_fen=2000,
     )
-    trace = pb.TicketTrace(request_notice_seq=1, ticket_id="T-1", found=True, status="closed")
+    trace = pb.TicketTrace(
+        request_notice_seq=notice_seq, ticket_id="T-1", found=True, status="closed"
+    )
     return {
         "statistics_report": stats,
         "qa_report": qa,
@@ -135,7 +139,7 @@ async def test_every_body_kind_round_trips(
     hub.broker.notify([code])
     await wait_until(lambda: city_services.inbox(city.engine), what="the announcement in the inbox")
 
-    bodies = sample_bodies()
+    bodies = sample_bodies(announcement.seq)
     for body in bodies.values():
         city_services.send(city.engine, body, tz_name=TZ)
     receipt_seq = city_services.record_receipt(

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from province_hub import desk_views
 from province_hub import services as hub_services
-from province_hub.store import Notice, Record
+from province_hub.store import Notice, NoticeDelivery, Record
 from sync.envelopes import build_envelope
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from tests.conftest import ROSTER_CODES
@@ -76,3 +76,37 @@ async def test_answers_to_another_citys_notices_are_kept_quarantined_quietly(hub
     # The other city's trace request still waits for its own city's answer.
     [trace] = desk_views.traces(hub.engine, personal=False, notice_seq=trace_seq)
     assert trace["city_code"] == OTHER and trace["answer"] is None
+
+
+async def test_an_answer_marks_its_notice_delivered_no_later_than_it(hub, stub):
+    # No stream, no heartbeat: the city's cursor has confirmed nothing when the answers come.
+    def mine(kind: pb.NoticeKind.ValueType, **fields) -> int:
+        notice = pb.Notice(kind=kind, title="for this city", targets=[CITY], **fields)
+        return int(
+            hub_services.send_notice(hub.engine, notice=notice, roster_codes=ROSTER_CODES).seq
+        )
+
+    read_seq = mine(pb.ANNOUNCEMENT)
+    trace_seq = mine(pb.TRACE_REQUEST, trace_request=pb.TraceRequest(ticket_id="T-1"))
+    receipt = pb.NoticeReceipt(notice_seq=read_seq, action=pb.READ, actor="leader-1")
+    receipt.acted_at.GetCurrentTime()
+    bodies = [receipt, pb.TicketTrace(request_notice_seq=trace_seq, ticket_id="T-1")]
+    batch = [
+        build_envelope(city_code=CITY, epoch=EPOCH, seq=n, body=body)
+        for n, body in enumerate(bodies, start=1)
+    ]
+    assert (await push(stub, batch)).quarantined == 0
+    with hub.engine.connect() as conn:
+        rows = {
+            r.notice_seq: r
+            for r in conn.execute(
+                select(
+                    NoticeDelivery.notice_seq, NoticeDelivery.delivered_at, NoticeDelivery.read_at
+                ).where(NoticeDelivery.city_code == CITY)
+            )
+        }
+    assert rows[read_seq].delivered_at is not None
+    assert rows[read_seq].delivered_at <= rows[read_seq].read_at
+    [trace] = desk_views.traces(hub.engine, personal=False, notice_seq=trace_seq)
+    assert trace["state"] == "answered"
+    assert trace["delivered_at"] is not None and trace["delivered_at"] <= trace["answered_at"]
