@@ -203,6 +203,7 @@ async def test_trace_requests_are_answered_masked_unless_from_the_gm_hotline(
     masked, clear, missing = traces
     assert masked.found and masked.customer_phone == "139****5544"
     assert clear.customer_phone == "13977665544"
+    assert (masked.customer_name, clear.customer_name) == ("欧***", "欧阳探针")
     assert [h.action for h in masked.history] == ["register", "dispatch"]
     # Nor does the customer's contact leave the city inside a history note.
     assert "欧*** urgent 139****5544" in masked.history[1].note
