@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from city_node import domain
+from city_node import domain, personal_data
 from city_node.context import Actor, CityContext, CityError, Conflict
-from city_node.domain import Action, NoteCode, TicketKind
+from city_node.domain import Action, NoteCode, Role, TicketKind
 from city_node.store import SuggestionBatch, TicketRow
 from city_node.ticket_store import load_row, record_step
 from city_node.tickets import check_ticket_id
@@ -56,11 +56,27 @@ def unclassified(ctx: CityContext, limit: int = 100) -> list[Any]:
         )
 
 
+def _view(row: Any, role: Role | None) -> SuggestionView:
+    """A suggestion's row as ``role`` reads it: the content with the customer's name and
+    phone masked unless the role sees customers (the ticket views' rule)."""
+    content = personal_data.shown_text(
+        role, row.content, name=row.customer_name, phone=row.customer_phone
+    )
+    return SuggestionView(
+        row.id, row.category, content, row.registered_at, row.suggestion_class, row.classified_by
+    )
+
+
 def worklist(
-    ctx: CityContext, *, classified: bool = False, limit: int = 100
+    ctx: CityContext,
+    *,
+    classified: bool = False,
+    limit: int = 100,
+    role: Role | None = None,
 ) -> list[SuggestionView]:
     """Suggestions not yet sent to the province, oldest first: those still to classify, or
-    (``classified``) those classified and waiting for the next batch."""
+    (``classified``) those classified and waiting for the next batch; as ``role`` reads
+    them (None: the node's administrator at the shell)."""
     label = _T.c.suggestion_class
     with ctx.engine.connect() as conn:
         rows = conn.execute(
@@ -71,6 +87,8 @@ def worklist(
                 _T.c.registered_at,
                 label,
                 _T.c.classified_by,
+                _T.c.customer_name,
+                _T.c.customer_phone,
             )
             .where(
                 _T.c.kind == TicketKind.SUGGESTION.value,
@@ -80,24 +98,18 @@ def worklist(
             .order_by(_T.c.id)
             .limit(max(1, min(limit, 1000)))
         ).all()
-    return [SuggestionView(*row) for row in rows]
+    return [_view(row, role) for row in rows]
 
 
-def get(ctx: CityContext, ticket_id: int) -> SuggestionView:
-    """One suggestion ticket as the clerk sees it; NotFound, or CityError if not one."""
+def get(ctx: CityContext, ticket_id: int, *, role: Role | None = None) -> SuggestionView:
+    """One suggestion ticket as ``role`` sees it (see :func:`worklist`); NotFound, or
+    CityError if not one."""
     number = check_ticket_id(ticket_id)
     with ctx.engine.connect() as conn:
         row = load_row(conn, number)
     if row.kind != TicketKind.SUGGESTION.value:
         raise CityError("suggestion.not_suggestion", ticket=number, kind=row.kind)
-    return SuggestionView(
-        row.id,
-        row.category,
-        row.content,
-        row.registered_at,
-        row.suggestion_class,
-        row.classified_by,
-    )
+    return _view(row, role)
 
 
 def check_label(label: str) -> str:
