@@ -3,6 +3,8 @@
 A suggestion ticket gets a class label (the clerk's own vocabulary: "tariff", "coverage",
 …); :func:`send_batch` puts every classified suggestion not yet sent into one
 SuggestionBatch in the outbox, marking them in the same transaction so none is sent twice.
+The customer's name and phone, and any phone-like number, are masked in the content the
+batch carries: personal data does not leave the city with a suggestion.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from city_node.ticket_store import load_row, record_step
 from city_node.tickets import check_ticket_id
 from sync import outbox
 from sync.db import UnitOfWork
+from sync.masking import mask_text
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 
 _T: Table = TicketRow.__table__  # type: ignore[assignment]
@@ -190,6 +193,8 @@ def _send_batch(
                 _T.c.content,
                 _T.c.registered_at,
                 _T.c.classified_by,
+                _T.c.customer_name,
+                _T.c.customer_phone,
             )
             .where(
                 _T.c.kind == TicketKind.SUGGESTION.value,
@@ -213,11 +218,16 @@ def _send_batch(
         body = pb.SuggestionBatch(
             batch_date=today, batch_number=number, classified_by=",".join(clerks) or actor.id
         )
-        for tid, label, category, content, received, _clerk in rows:
+        for r in rows:
+            # Personal data stays in the city: the customer's name and phone, and any
+            # phone-like number, are masked in what the customer suggested.
+            content = mask_text(r.content, name=r.customer_name, phone=r.customer_phone)
             s = body.suggestions.add(
-                ticket_id=str(tid), category=f"{label} / {category}", content=content
+                ticket_id=str(r.id),
+                category=f"{r.suggestion_class} / {r.category}",
+                content=content,
             )
-            s.received_at.FromDatetime(received)
+            s.received_at.FromDatetime(r.registered_at)
         seq = outbox.append(uow.conn, body, now=moment)
         batch_id = uow.conn.execute(
             insert(SuggestionBatch)

@@ -238,7 +238,13 @@ async def test_standard_answers_suggestions_and_qa(federation: Any) -> None:
         ctx,
         JUNIOR,
         tickets.NewTicket(
-            "suggestion", "NET", "web", "13600000001", "Zhao", "ordinary", "more towers in Anning"
+            "suggestion",
+            "NET",
+            "web",
+            "13600000001",
+            "Zhao",
+            "ordinary",
+            "Zhao asks for more towers in Anning, call 13600000001",
         ),
         then=Action.ANSWER,
     )
@@ -251,6 +257,8 @@ async def test_standard_answers_suggestions_and_qa(federation: Any) -> None:
     (batch,) = await wait_until(lambda: _bodies(hub.engine, "suggestion_batch"), what="batch")
     assert batch.suggestions[0].ticket_id == str(s1.id)
     assert batch.suggestions[0].category.startswith("coverage")
+    # The customer's name and phone stay in the city: the hub holds the masked text only.
+    assert batch.suggestions[0].content == "Z*** asks for more towers in Anning, call 136****0001"
 
     (sample_id,) = qa.draw(ctx, count=1, how="random", inspector="qa-1", seed=1)
     items = {i.key: 90 for i in qa.SCORECARD}
