@@ -8,7 +8,8 @@ access log of unmasked reads.
 - Roles that call customers (``domain.CUSTOMER_CONTACT_ROLES``: operators, the manager
   hotline, surveyors) see phones and names in full and may search by phone; every other role
   sees ``138****5678`` and ``李*`` (:mod:`sync.masking`, the hub's desk uses it too, applied by the
-  presenters in :mod:`city_node.views`).
+  presenters in :mod:`city_node.views`, and to a suggestion's content by
+  :mod:`city_node.suggestions`).
 - Each unmasked read — a ticket's detail shown to such a role, a phone search — appends a row
   to the access log (who, role, when, which ticket, what); the leader reads it
   (``Action.READ_ACCESS_LOG``). Nothing updates or deletes those rows.
@@ -28,6 +29,7 @@ from city_node import domain
 from city_node.context import Actor, CityContext, CityError
 from city_node.domain import Action, Role
 from city_node.store import AccessLog
+from sync.masking import mask_text
 
 MIN_PHONE_DIGITS = 5
 MAX_PHONE_DIGITS = 20
@@ -64,6 +66,13 @@ def sees_customers(role: Role | None) -> bool:
     """Whether ``role`` sees phones and names in full (None: the node's administrator at
     the shell, who holds the store itself)."""
     return role is None or role in domain.CUSTOMER_CONTACT_ROLES
+
+
+def shown_text(role: Role | None, text: str, *, name: str, phone: str) -> str:
+    """Free text about one customer (a ticket's content, a note) as ``role`` reads it: as
+    written when the role sees customers, else with the customer's ``name`` and ``phone``
+    and any phone-like number masked (:func:`sync.masking.mask_text`)."""
+    return text if sees_customers(role) else mask_text(text, name=name, phone=phone)
 
 
 def record_access(

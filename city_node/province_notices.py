@@ -21,7 +21,7 @@ from city_node.store import Escalation, InboxNotice, StandardAnswer, TicketRow
 from city_node.ticket_store import load_ticket, save_ticket
 from city_node.tickets import parse_ticket_id, pb_history
 from sync import outbox
-from sync.masking import mask_phone
+from sync.masking import mask_name, mask_phone, mask_text
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 
 _A: Table = StandardAnswer.__table__  # type: ignore[assignment]
@@ -117,11 +117,21 @@ def _answer_trace(conn: Connection, notice: pb.Notice, now: datetime) -> str:
         trace.found = True
         trace.status = ticket.status.value
         trace.category = ticket.category
-        # Personal data stays in the city unless the general-manager hotline works the case.
-        trace.customer_phone = (
-            ticket.customer_phone if request.from_gm_hotline else mask_phone(ticket.customer_phone)
-        )
-        trace.history.extend(pb_history(ticket.history))
+        # Personal data stays in the city unless the general-manager hotline works the case:
+        # the phone, and the customer's name and any phone-like number in the history notes
+        # (an operator's note may repeat what the customer said).
+        history = pb_history(ticket.history)
+        if request.from_gm_hotline:
+            trace.customer_phone = ticket.customer_phone
+            trace.customer_name = ticket.customer_name
+        else:
+            trace.customer_phone = mask_phone(ticket.customer_phone)
+            trace.customer_name = mask_name(ticket.customer_name)
+            for entry in history:
+                entry.note = mask_text(
+                    entry.note, name=ticket.customer_name, phone=ticket.customer_phone
+                )
+        trace.history.extend(history)
         note = f"trace answered automatically ({len(ticket.history)} steps)"
     outbox.append(conn, trace, now=now)
     return note

@@ -3,6 +3,8 @@
 A suggestion ticket gets a class label (the clerk's own vocabulary: "tariff", "coverage",
 …); :func:`send_batch` puts every classified suggestion not yet sent into one
 SuggestionBatch in the outbox, marking them in the same transaction so none is sent twice.
+The customer's name and phone, and any phone-like number, are masked in the content the
+batch carries: personal data does not leave the city with a suggestion.
 """
 
 from __future__ import annotations
@@ -15,14 +17,15 @@ from typing import Any
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from city_node import domain
+from city_node import domain, personal_data
 from city_node.context import Actor, CityContext, CityError, Conflict
-from city_node.domain import Action, NoteCode, TicketKind
+from city_node.domain import Action, NoteCode, Role, TicketKind
 from city_node.store import SuggestionBatch, TicketRow
 from city_node.ticket_store import load_row, record_step
 from city_node.tickets import check_ticket_id
 from sync import outbox
 from sync.db import UnitOfWork
+from sync.masking import mask_text
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 
 _T: Table = TicketRow.__table__  # type: ignore[assignment]
@@ -56,11 +59,27 @@ def unclassified(ctx: CityContext, limit: int = 100) -> list[Any]:
         )
 
 
+def _view(row: Any, role: Role | None) -> SuggestionView:
+    """A suggestion's row as ``role`` reads it: the content with the customer's name and
+    phone masked unless the role sees customers (the ticket views' rule)."""
+    content = personal_data.shown_text(
+        role, row.content, name=row.customer_name, phone=row.customer_phone
+    )
+    return SuggestionView(
+        row.id, row.category, content, row.registered_at, row.suggestion_class, row.classified_by
+    )
+
+
 def worklist(
-    ctx: CityContext, *, classified: bool = False, limit: int = 100
+    ctx: CityContext,
+    *,
+    classified: bool = False,
+    limit: int = 100,
+    role: Role | None = None,
 ) -> list[SuggestionView]:
     """Suggestions not yet sent to the province, oldest first: those still to classify, or
-    (``classified``) those classified and waiting for the next batch."""
+    (``classified``) those classified and waiting for the next batch; as ``role`` reads
+    them (None: the node's administrator at the shell)."""
     label = _T.c.suggestion_class
     with ctx.engine.connect() as conn:
         rows = conn.execute(
@@ -71,6 +90,8 @@ def worklist(
                 _T.c.registered_at,
                 label,
                 _T.c.classified_by,
+                _T.c.customer_name,
+                _T.c.customer_phone,
             )
             .where(
                 _T.c.kind == TicketKind.SUGGESTION.value,
@@ -80,24 +101,18 @@ def worklist(
             .order_by(_T.c.id)
             .limit(max(1, min(limit, 1000)))
         ).all()
-    return [SuggestionView(*row) for row in rows]
+    return [_view(row, role) for row in rows]
 
 
-def get(ctx: CityContext, ticket_id: int) -> SuggestionView:
-    """One suggestion ticket as the clerk sees it; NotFound, or CityError if not one."""
+def get(ctx: CityContext, ticket_id: int, *, role: Role | None = None) -> SuggestionView:
+    """One suggestion ticket as ``role`` sees it (see :func:`worklist`); NotFound, or
+    CityError if not one."""
     number = check_ticket_id(ticket_id)
     with ctx.engine.connect() as conn:
         row = load_row(conn, number)
     if row.kind != TicketKind.SUGGESTION.value:
         raise CityError("suggestion.not_suggestion", ticket=number, kind=row.kind)
-    return SuggestionView(
-        row.id,
-        row.category,
-        row.content,
-        row.registered_at,
-        row.suggestion_class,
-        row.classified_by,
-    )
+    return _view(row, role)
 
 
 def check_label(label: str) -> str:
@@ -178,6 +193,8 @@ def _send_batch(
                 _T.c.content,
                 _T.c.registered_at,
                 _T.c.classified_by,
+                _T.c.customer_name,
+                _T.c.customer_phone,
             )
             .where(
                 _T.c.kind == TicketKind.SUGGESTION.value,
@@ -201,11 +218,16 @@ def _send_batch(
         body = pb.SuggestionBatch(
             batch_date=today, batch_number=number, classified_by=",".join(clerks) or actor.id
         )
-        for tid, label, category, content, received, _clerk in rows:
+        for r in rows:
+            # Personal data stays in the city: the customer's name and phone, and any
+            # phone-like number, are masked in what the customer suggested.
+            content = mask_text(r.content, name=r.customer_name, phone=r.customer_phone)
             s = body.suggestions.add(
-                ticket_id=str(tid), category=f"{label} / {category}", content=content
+                ticket_id=str(r.id),
+                category=f"{r.suggestion_class} / {r.category}",
+                content=content,
             )
-            s.received_at.FromDatetime(received)
+            s.received_at.FromDatetime(r.registered_at)
         seq = outbox.append(uow.conn, body, now=moment)
         batch_id = uow.conn.execute(
             insert(SuggestionBatch)

@@ -31,7 +31,7 @@ from city_node.domain import (
     TicketKind,
 )
 from city_node.history_text import entry_text
-from sync.masking import mask_name, mask_phone, mask_text
+from sync.masking import mask_name, mask_phone
 from sync.vocabulary import PeriodKind, ReportKind
 from sync.web.i18n import DEFAULT_LANG, Lang
 
@@ -157,7 +157,9 @@ def _masked(view: _T, role: Role | None) -> _T:
     if isinstance(view, TicketDetail):
         # The customer's words and the staff's notes may repeat the name or a number.
         def hide(text: str) -> str:
-            return mask_text(text, name=view.customer_name, phone=view.customer_phone)
+            return personal_data.shown_text(
+                role, text, name=view.customer_name, phone=view.customer_phone
+            )
 
         update["content"] = hide(view.content)
         update["history"] = [

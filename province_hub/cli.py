@@ -437,7 +437,8 @@ def add_commands(tiers: SubParsers) -> None:
         "trace",
         help="ask a city for one ticket's history",
         description="Sends a TRACE_REQUEST notice to that one city; the node answers with a "
-        "TicketTrace (the customer's phone masked unless --gm-hotline).",
+        "TicketTrace (the customer's name and phone, in their fields and in the history "
+        "notes, masked unless --gm-hotline).",
     )
     trace.add_argument("--city", required=True, help="the city's code")
     trace.add_argument("--ticket", required=True, help="the city's ticket id")

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy import Engine, select, tuple_
+from sqlalchemy import Connection, Engine, select, tuple_
 
 from province_hub.desk import CaseNotFound, DeskError
+from province_hub.escalations import ESCALATION_SUBJECT
 from province_hub.store import DeskCase, DeskEntry, Notice, NoticeDelivery, Record
 from sync.calendar import WorkCalendar
 from sync.masking import mask_name, mask_phone, mask_text
@@ -259,7 +260,11 @@ def traces(
             }
             if answer is not None and answer.status == "accepted":
                 trace = pb.TicketTrace.FromString(answer.body)
-                phone = trace.customer_phone
+                name, phone = trace.customer_name, trace.customer_phone
+                hide: Callable[[str], str] = _shown
+                if not personal:
+                    known = _trace_name(conn, r.city_code, trace)
+                    hide = _hider(False, known, phone)
                 item.update(
                     state="answered",
                     answered_at=_aware(answer.received_at),
@@ -267,12 +272,32 @@ def traces(
                         "found": trace.found,
                         "status": trace.status,
                         "category": trace.category,
+                        "customer_name": name if personal else mask_name(name),
                         "customer_phone": phone if personal else mask_phone(phone),
-                        "history": _history(trace.history, _hider(personal, phone=phone)),
+                        "history": _history(trace.history, hide),
                     },
                 )
             out.append(item)
     return out
+
+
+def _trace_name(conn: Connection, city_code: str, trace: pb.TicketTrace) -> str:
+    """The customer's name to mask in a trace's history: the one the trace carries (a city
+    of wire schema 1.3 sends it, in full when the GM hotline asked), else the name of the
+    ticket's latest escalation from that city, when the hub holds one (an older city's
+    answer carries no name, yet its notes may)."""
+    if trace.customer_name and "*" not in trace.customer_name:
+        return trace.customer_name
+    body = conn.execute(
+        select(Record.body)
+        .where(
+            Record.city_code == city_code,
+            Record.subject == f"{ESCALATION_SUBJECT}{trace.ticket_id}",
+        )
+        .order_by(Record.seq.desc())
+        .limit(1)
+    ).scalar()
+    return pb.Escalation.FromString(body).customer_name if body is not None else ""
 
 
 def contacts(

@@ -10,7 +10,8 @@ from __future__ import annotations
 SOFTWARE_VERSION = "0.1.0"
 #: 1.1: Escalation.follow_up (a resolved escalation's close and callback, city to hub).
 #: 1.2: Rejection.epoch and Rejection.content_digest (which envelope a rejection is about).
-SCHEMA_VERSION = "1.2"
+#: 1.3: TicketTrace.customer_name (so the hub can mask the name inside a trace's history).
+SCHEMA_VERSION = "1.3"
 SCHEMA_MAJOR = 1
 
 

@@ -393,7 +393,7 @@ def suggestion_list(
     require(user, "suggestions")
     return [
         SuggestionOut.model_validate(s, from_attributes=True)
-        for s in suggestions.worklist(ctx, classified=classified, limit=limit)
+        for s in suggestions.worklist(ctx, classified=classified, limit=limit, role=user.role)
     ]
 
 
@@ -404,7 +404,8 @@ def suggestion_list(
 )
 def suggestion_classify(ticket_id: RowId, body: ClassifyIn, user: User, ctx: Ctx) -> SuggestionOut:
     suggestions.classify(ctx, actor_of(user), ticket_id, body.label)
-    return SuggestionOut.model_validate(suggestions.get(ctx, ticket_id), from_attributes=True)
+    view = suggestions.get(ctx, ticket_id, role=user.role)
+    return SuggestionOut.model_validate(view, from_attributes=True)
 
 
 @router.post(

@@ -509,8 +509,8 @@ def suggestions_page(request: Request, user: User) -> Response:
         request,
         "suggestions.html",
         user=user,
-        todo=suggestions.worklist(ctx),
-        waiting=suggestions.worklist(ctx, classified=True),
+        todo=suggestions.worklist(ctx, role=user.role),
+        waiting=suggestions.worklist(ctx, classified=True, role=user.role),
         may_work=may(user.role, "suggestions.work"),
     )
 

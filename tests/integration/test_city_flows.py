@@ -168,7 +168,14 @@ async def test_trace_requests_are_answered_masked_unless_from_the_gm_hotline(
     federation: Any,
 ) -> None:
     hub, _city, ctx = federation
-    t = tickets.register(ctx, JUNIOR, complaint("13812345678"), then=Action.DISPATCH, branch="B")
+    t = tickets.register(
+        ctx,
+        JUNIOR,
+        tickets.NewTicket(
+            "complaint", "NET.BROADBAND", "phone", "13977665544", "欧阳探针", "ordinary", "断网"
+        ),
+    )
+    ticket_steps.act(ctx, JUNIOR, t.id, "dispatch", branch="B", note="欧阳探针 urgent 13977665544")
     for gm in (False, True):
         hub_services.send_notice(
             hub.engine,
@@ -194,9 +201,14 @@ async def test_trace_requests_are_answered_masked_unless_from_the_gm_hotline(
         lambda: (b := _bodies(hub.engine, "ticket_trace")) and len(b) == 3 and b, what="traces"
     )
     masked, clear, missing = traces
-    assert masked.found and masked.customer_phone == "138****5678"
-    assert clear.customer_phone == "13812345678"
+    assert masked.found and masked.customer_phone == "139****5544"
+    assert clear.customer_phone == "13977665544"
+    assert (masked.customer_name, clear.customer_name) == ("欧***", "欧阳探针")
     assert [h.action for h in masked.history] == ["register", "dispatch"]
+    # Nor does the customer's contact leave the city inside a history note.
+    assert "欧*** urgent 139****5544" in masked.history[1].note
+    assert not any("13977665544" in h.note or "欧阳探针" in h.note for h in masked.history)
+    assert "欧阳探针 urgent 13977665544" in clear.history[1].note
     assert masked.status == "dispatched"
     assert not missing.found
 
@@ -226,7 +238,13 @@ async def test_standard_answers_suggestions_and_qa(federation: Any) -> None:
         ctx,
         JUNIOR,
         tickets.NewTicket(
-            "suggestion", "NET", "web", "13600000001", "Zhao", "ordinary", "more towers in Anning"
+            "suggestion",
+            "NET",
+            "web",
+            "13600000001",
+            "Zhao",
+            "ordinary",
+            "Zhao asks for more towers in Anning, call 13600000001",
         ),
         then=Action.ANSWER,
     )
@@ -239,6 +257,8 @@ async def test_standard_answers_suggestions_and_qa(federation: Any) -> None:
     (batch,) = await wait_until(lambda: _bodies(hub.engine, "suggestion_batch"), what="batch")
     assert batch.suggestions[0].ticket_id == str(s1.id)
     assert batch.suggestions[0].category.startswith("coverage")
+    # The customer's name and phone stay in the city: the hub holds the masked text only.
+    assert batch.suggestions[0].content == "Z*** asks for more towers in Anning, call 136****0001"
 
     (sample_id,) = qa.draw(ctx, count=1, how="random", inspector="qa-1", seed=1)
     items = {i.key: 90 for i in qa.SCORECARD}

@@ -559,6 +559,64 @@ def test_trace_requests_are_listed_with_their_state_and_answer(live: Live) -> No
     assert actions.count(("supervisor", Action.TRACE_REQUESTED)) == 2
 
 
+def test_the_customers_name_in_a_traces_history_is_masked_but_for_the_gm_hotline(
+    live: Live,
+) -> None:
+    """A trace the GM hotline asked for comes back unmasked, name and all: every other
+    role reads the name masked inside the history notes too, whether the trace names the
+    customer (a city of schema 1.3, a ticket never escalated) or the hub knows them from
+    the ticket's escalation (an older city's answer carries no name)."""
+    asked = {}
+    with live.api("gm_hotline") as c:
+        for ticket in ("303", "202"):
+            r = c.post("/api/v1/traces", json={"city_code": FRESH, "ticket_id": ticket})
+            asked[ticket] = r.json()["notice_seq"]
+    named = pb.TicketTrace(
+        request_notice_seq=asked["303"],
+        ticket_id="303",
+        found=True,
+        status="dispatched",
+        customer_name="欧阳探针",
+        customer_phone="13977665544",
+        history=[
+            pb.HistoryEntry(actor="op-1", action="dispatch", note="欧阳探针 urgent 13977665544")
+        ],
+    )
+    older = pb.TicketTrace(
+        request_notice_seq=asked["202"],
+        ticket_id="202",
+        found=True,
+        status="escalated",
+        customer_phone=PHONE,
+        history=[pb.HistoryEntry(actor="op-1", action="register", note=f"客户{NAME}来电")],
+    )
+    envelopes = [
+        build_envelope(city_code=FRESH, epoch="e" * 32, seq=live.fresh + i, body=body)
+        for i, body in enumerate((named, older), start=1)
+    ]
+    services.ingest_batch(
+        live.engine, city_code=FRESH, envelopes=envelopes, tz_name=TZ, max_batch=5
+    )
+
+    def notes(who: str) -> tuple[dict[str, str], dict[str, str], str]:
+        with live.api(who) as c:
+            listed = {t["ticket_id"]: t["answer"] for t in c.get("/api/v1/traces").json()}
+        with live.browser(who) as (b, _):
+            page = html.unescape(b.get("/traces").text)
+        shown = {t: a["history"][0]["note"] for t, a in listed.items()}
+        return shown, {t: a.get("customer_name") for t, a in listed.items()}, page
+
+    for who in ("supervisor", "statistics_manager", "admin"):
+        shown, names, page = notes(who)
+        assert shown == {"303": "欧*** urgent 139****5544", "202": "客户张**来电"}, who
+        assert names == {"303": "欧***", "202": ""}, who
+        for secret in ("欧阳探针", "13977665544", NAME):
+            assert secret not in page, (who, secret)
+    shown, names, page = notes("gm_hotline")
+    assert shown == {"303": "欧阳探针 urgent 13977665544", "202": f"客户{NAME}来电"}
+    assert names["303"] == "欧阳探针" and "欧阳探针 urgent 13977665544" in page
+
+
 def test_the_audit_page_filters_and_exports(live: Live) -> None:
     with live.api("gm_hotline") as c:
         c.post(f"/api/v1/desk/{OLD}/{live.old}/notes", json={"text": "x"})

@@ -4,7 +4,8 @@ PostgreSQL).
 - Roles that never call customers (QA inspector, materials clerk, statistician, leader) see
   phones and names masked (``138****5678``, ``李*``) in ticket lists, details and pages;
   operators, the manager hotline and surveyors see them in full. The same name and any
-  phone-like number inside the ticket's content and history notes are masked alike.
+  phone-like number inside the ticket's content and history notes are masked alike, and
+  inside a suggestion's content on the suggestions page and API.
 - Only operators, the manager hotline and surveyors may search by phone (403 for the rest).
 - Every unmasked read — a ticket's detail, a phone search — appends to the access log (who,
   role, when, which ticket, what), which the leader (only) sees on a page and in the API.
@@ -155,3 +156,35 @@ def test_phones_are_stored_as_digits(console: Console) -> None:
             refused = c.post("/api/v1/tickets", json=new_ticket(customer_phone=bad))
             assert refused.status_code == 422, bad
             assert "customer_phone" in refused.json()["detail"], bad
+
+
+def test_suggestions_are_masked_for_the_roles_the_ticket_views_mask_for(
+    console: Console,
+) -> None:
+    words = "欧阳探针建议在小区加建基站，回电 13977665544"
+    ticket = register(
+        console,
+        kind="suggestion",
+        category="NET",
+        customer_name="欧阳探针",
+        customer_phone="13977665544",
+        content=words,
+    )
+    masked = "欧***建议在小区加建基站，回电 139****5544"
+    for who in ("clerk", "leader"):
+        with console.api(who) as c:
+            (listed,) = c.get("/api/v1/suggestions").json()
+            detail = c.get(f"/api/v1/tickets/{ticket['id']}").json()
+        with console.browser(who) as b:
+            page = b.get("/suggestions").text
+        assert listed["content"] == detail["content"] == masked, who
+        assert masked in page, who
+        for secret in ("欧阳探针", "13977665544"):
+            assert secret not in page, (who, secret)
+    with console.api("clerk") as c:
+        classified = c.post(
+            f"/api/v1/suggestions/{ticket['id']}/classify", json={"label": "coverage"}
+        )
+        assert classified.status_code == 200, classified.text
+        (waiting,) = c.get("/api/v1/suggestions", params={"classified": "true"}).json()
+    assert classified.json()["content"] == waiting["content"] == masked

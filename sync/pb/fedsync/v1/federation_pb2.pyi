@@ -1382,6 +1382,7 @@ class TicketTrace(_message.Message):
     CATEGORY_FIELD_NUMBER: _builtins.int
     CUSTOMER_PHONE_FIELD_NUMBER: _builtins.int
     HISTORY_FIELD_NUMBER: _builtins.int
+    CUSTOMER_NAME_FIELD_NUMBER: _builtins.int
     request_notice_seq: _builtins.int
     """The TRACE_REQUEST notice answered."""
     ticket_id: _builtins.str
@@ -1391,8 +1392,16 @@ class TicketTrace(_message.Message):
     category: _builtins.str
     customer_phone: _builtins.str
     """Customer contact, masked unless the request came from the general-manager hotline."""
+    customer_name: _builtins.str
+    """The customer's name, masked like customer_phone (schema 1.3). The hub masks the
+    history's notes with it for every role but the general-manager hotline.
+    """
     @_builtins.property
-    def history(self) -> _containers.RepeatedCompositeFieldContainer[Global___HistoryEntry]: ...
+    def history(self) -> _containers.RepeatedCompositeFieldContainer[Global___HistoryEntry]:
+        """The ticket's history. Unless the request came from the general-manager hotline, the
+        customer's name and phone and any phone-like number inside the notes are masked.
+        """
+
     def __init__(
         self,
         *,
@@ -1403,10 +1412,11 @@ class TicketTrace(_message.Message):
         category: _builtins.str = ...,
         customer_phone: _builtins.str = ...,
         history: _abc.Iterable[Global___HistoryEntry] | None = ...,
+        customer_name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["category", b"category", "customer_phone", b"customer_phone", "found", b"found", "history", b"history", "request_notice_seq", b"request_notice_seq", "status", b"status", "ticket_id", b"ticket_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["category", b"category", "customer_name", b"customer_name", "customer_phone", b"customer_phone", "found", b"found", "history", b"history", "request_notice_seq", b"request_notice_seq", "status", b"status", "ticket_id", b"ticket_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
