@@ -151,7 +151,10 @@ def notice_progress(engine: Engine, *, kind: str | None = None) -> list[dict[str
     with engine.connect() as conn:
         rows = conn.execute(query).all()
     names = ("seq", "kind", "title", "targets", "delivered", "read", "done", "objections")
-    return [dict(zip(names, row, strict=True)) for row in rows]
+    out = [dict(zip(names, row, strict=True)) for row in rows]
+    for item in out:
+        item["kind"] = item["kind"].lower()  # as /api/v1/notices names it
+    return out
 
 
 def format_progress(rows: list[dict[str, Any]]) -> str:

@@ -76,7 +76,7 @@ def test_notice_progress_counts_what_the_cities_did(hub: Any, tmp_path: Path) ->
     assert notice_progress(hub) == [
         {
             "seq": announcement.seq,
-            "kind": "ANNOUNCEMENT",
+            "kind": "announcement",
             "title": "春节值班安排",
             "targets": 2,
             "delivered": 1,
@@ -86,7 +86,7 @@ def test_notice_progress_counts_what_the_cities_did(hub: Any, tmp_path: Path) ->
         },
         {
             "seq": finding.seq,
-            "kind": "FINDING",
+            "kind": "finding",
             "title": "质检通报",
             "targets": 1,
             "delivered": 1,
