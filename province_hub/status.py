@@ -151,10 +151,8 @@ def notice_progress(engine: Engine, *, kind: str | None = None) -> list[dict[str
     with engine.connect() as conn:
         rows = conn.execute(query).all()
     names = ("seq", "kind", "title", "targets", "delivered", "read", "done", "objections")
-    out = [dict(zip(names, row, strict=True)) for row in rows]
-    for item in out:
-        item["kind"] = item["kind"].lower()  # as /api/v1/notices names it
-    return out
+    # Kinds as /api/v1/notices names them (announcement, not ANNOUNCEMENT).
+    return [dict(zip(names, (row[0], str(row[1]).lower(), *row[2:]), strict=True)) for row in rows]
 
 
 def format_progress(rows: list[dict[str, Any]]) -> str:

@@ -115,7 +115,7 @@ def test_hub_notices_command(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert (row["title"], row["targets"], row["delivered"], row["read"]) == ("全省公告", 14, 0, 0)
     assert main(["hub", "notices", "--database-url", url]) == 0
     text = capsys.readouterr().out
-    assert "全省公告" in text and "盘点积压" in text and "FINDING" in text
+    assert "全省公告" in text and "盘点积压" in text and "finding" in text
     assert main(["hub", "notices", "--kind", "memo", "--database-url", url]) == 2
     assert "--kind 'memo'" in capsys.readouterr().err
 
