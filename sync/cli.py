@@ -40,6 +40,15 @@ def _pki_issue(args: argparse.Namespace) -> int:
     from sync import pki
 
     if args.city:
+        from sync.roster import load_roster
+
+        codes = {c.code for c in load_roster(args.roster)}
+        if args.city not in codes:
+            # A hub refuses a city off its roster; such a certificate would only look valid.
+            raise ConfigError(
+                f"--city {args.city!r} is not a city of the roster "
+                f"({args.roster or 'the packaged Gansu roster'}); give --roster for another"
+            )
         crt, _ = pki.issue_city(args.dir, args.city)
     else:
         crt, _ = pki.issue_hub(args.dir, hosts=args.hub_host or ("localhost", "127.0.0.1"))
@@ -130,6 +139,9 @@ def build_parser(*, tiers_too: bool = True) -> argparse.ArgumentParser:
     who.add_argument("--city", help="city code")
     who.add_argument("--hub", action="store_true", help="the hub")
     issue.add_argument("--hub-host", action="append", help="DNS name or IP of the hub (repeatable)")
+    issue.add_argument(
+        "--roster", type=Path, default=None, help="roster CSV --city must be on; default: Gansu"
+    )
     issue.set_defaults(_handler=_pki_issue)
     revoke = pki_sub.add_parser("revoke", help="revoke a city's certificate (the hub refuses it)")
     revoke.add_argument("--dir", type=Path, required=True)

@@ -63,6 +63,18 @@ def test_pki_commands(tmp_path: Path):
     assert "revoked serial" in fedsync("pki", "revoke", "--dir", str(pki), "--city", CITY).stdout
     bad = fedsync("pki", "issue", "--dir", str(pki), "--city", "62010", check=False)
     assert bad.returncode == 2 and "62010" in bad.stderr
+    # Six digits are not enough: the city must be on the roster the hub serves.
+    off = fedsync("pki", "issue", "--dir", str(pki), "--city", "999998", check=False)
+    assert off.returncode == 2 and "--city '999998'" in off.stderr and "roster" in off.stderr
+    assert not (pki / "cities" / "999998.crt").exists()
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        (Path(__file__).parents[2] / "sync" / "data" / "roster-gansu.csv").read_text(encoding="utf-8")
+        + "999998,试验市,Test City,city,100000\n",
+        encoding="utf-8",
+    )
+    out = fedsync("pki", "issue", "--dir", str(pki), "--city", "999998", "--roster", str(roster))
+    assert "issued" in out.stdout
 
 
 def test_bad_settings_are_named(tmp_path: Path):
