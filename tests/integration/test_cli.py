@@ -68,9 +68,9 @@ def test_pki_commands(tmp_path: Path):
     assert off.returncode == 2 and "--city '999998'" in off.stderr and "roster" in off.stderr
     assert not (pki / "cities" / "999998.crt").exists()
     roster = tmp_path / "roster.csv"
+    packaged = Path(__file__).parents[2] / "sync" / "data" / "roster-gansu.csv"
     roster.write_text(
-        (Path(__file__).parents[2] / "sync" / "data" / "roster-gansu.csv").read_text(encoding="utf-8")
-        + "999998,试验市,Test City,city,100000\n",
+        packaged.read_text(encoding="utf-8") + "999998,试验市,Test City,city,100000\n",
         encoding="utf-8",
     )
     out = fedsync("pki", "issue", "--dir", str(pki), "--city", "999998", "--roster", str(roster))
