@@ -73,8 +73,8 @@ def test_pki_commands(tmp_path: Path):
         packaged.read_text(encoding="utf-8") + "999998,试验市,Test City,city,100000\n",
         encoding="utf-8",
     )
-    out = fedsync("pki", "issue", "--dir", str(pki), "--city", "999998", "--roster", str(roster))
-    assert "issued" in out.stdout
+    other = fedsync("pki", "issue", "--dir", str(pki), "--city", "999998", "--roster", str(roster))
+    assert "issued" in other.stdout
 
 
 def test_bad_settings_are_named(tmp_path: Path):
