@@ -60,7 +60,10 @@ def _pki_revoke(args: argparse.Namespace) -> int:
     from sync import pki
 
     serial = pki.revoke(args.dir, code=args.city, serial=args.serial, reason=args.reason)
-    print(f"revoked serial {serial}; the hub refuses it within a second")
+    print(
+        f"revoked serial {serial}; copy {args.dir / 'crl.pem'} to the hub and the cities: "
+        "each re-reads it within a second and refuses that certificate"
+    )
     return 0
 
 
