@@ -125,7 +125,9 @@ def run_demo(
     roster = load_roster()[: max(1, cities)]
     base = workdir or Path(tempfile.mkdtemp(prefix="fedsync-demo-"))
     keep = keep or workdir is not None or os.environ.get("FEDSYNC_DEMO_KEEP") == "1"
-    base.mkdir(parents=True, exist_ok=True)
+    # Private, like the folder a node makes for a new store: it holds the stores, the CA's
+    # key and the console keys (an existing folder keeps its mode: it is the caller's).
+    base.mkdir(mode=0o700, parents=True, exist_ok=True)
     pki_dir = base / "pki"
     env = {**_ALLOCATOR, **os.environ, "PYTHONUNBUFFERED": "1"}
     previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGTERM, signal.SIGHUP)}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -70,7 +71,9 @@ def _gone(pids: set[int], timeout: float) -> set[int]:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
 def test_demo_stops_all_children(tmp_path: Path, sig: signal.Signals) -> None:
-    demo, children = _start(tmp_path)
+    workdir = tmp_path / "demo"  # made by the demo: private, as it holds stores and keys
+    demo, children = _start(workdir)
+    assert stat.S_IMODE(workdir.stat().st_mode) == 0o700
     try:
         os.kill(demo.pid, sig)
         demo.wait(timeout=40)
