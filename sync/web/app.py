@@ -132,8 +132,9 @@ class LanguageAndHeaders:
                         secure=self.secure_cookies,
                     )
                     headers.append("set-cookie", cookie.headers["set-cookie"])
-                if path != self.skip_csp:  # Swagger UI needs its scripts
-                    headers.setdefault("Content-Security-Policy", self.csp)
+                headers.setdefault(
+                    "Content-Security-Policy", DOCS_CSP if path == self.skip_csp else self.csp
+                )
                 headers.setdefault("X-Content-Type-Options", "nosniff")
                 if not path.startswith("/static/"):
                     headers.setdefault("Cache-Control", "no-store")
@@ -379,6 +380,12 @@ def create_console_app(
 
 #: Swagger UI of the console's API; its assets are vendored in ``sync/web/static``.
 DOCS_URL = "/api/docs"
+#: The API docs page's policy: Swagger UI starts from an inline script and styles itself
+#: inline, and nothing else; everything it loads or calls is this console's own.
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"
+)
 
 
 def _add_docs_and_favicon(app: FastAPI, title: str) -> None:

@@ -135,3 +135,26 @@ def test_switch_language(page: Any, live_console: LiveConsole) -> None:
     page.click("#lang-switch")
     page.wait_for_load_state()
     assert page.locator("#link-state").inner_text() == "从未连接"
+
+
+def test_api_docs_render_under_their_content_security_policy(
+    page: Any, live_console: LiveConsole
+) -> None:
+    blocked: list[str] = []
+    page.on(
+        "console",
+        lambda msg: blocked.append(msg.text) if "Content Security Policy" in msg.text else None,
+    )
+    outside: list[str] = []
+    page.on(
+        "request",
+        lambda req: outside.append(req.url) if not req.url.startswith(live_console.url) else None,
+    )
+    response = page.goto(f"{live_console.url}/api/docs")
+    assert response is not None
+    policy = response.headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    # Swagger UI drew the API from /openapi.json: its operations are on the page.
+    page.wait_for_selector(".opblock-summary-path", timeout=15000)
+    assert page.locator(".opblock-summary-path").count() > 5
+    assert blocked == [] and outside == []
