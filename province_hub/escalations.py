@@ -57,7 +57,9 @@ def land_escalations(
                 registered_at=_when(body.registered_at)
                 if body.HasField("registered_at")
                 else created_at,
-                escalated_at=created_at,
+                # Not after the hub had it: a city clock running ahead must not make a case
+                # younger than it is (a negative age on the desk).
+                escalated_at=min(created_at, received_at),
                 received_at=received_at,
             )
         )

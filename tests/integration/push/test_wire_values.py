@@ -271,3 +271,12 @@ async def test_long_text_in_a_records_subject_never_blocks_the_stream(hub, stub)
     assert len(stored[3].subject) <= 256
     assert stored[4].status == "accepted" and stored[4].subject == "escalation/T-" + "9" * 62
     assert cases == ["T-" + "9" * 62]
+
+
+async def test_an_escalation_from_a_clock_ahead_is_not_younger_than_its_arrival(hub, stub):
+    envelope = build_envelope(city_code=CITY, epoch=EPOCH, seq=1, body=escalation("T-ahead"))
+    envelope.created_at.seconds += 5 * 365 * 86400  # a city clock five years ahead
+    await push(stub, [envelope])
+    with hub.engine.connect() as conn:
+        case = conn.execute(select(DeskCase.escalated_at, DeskCase.received_at)).one()
+    assert case.escalated_at == case.received_at
