@@ -68,8 +68,10 @@ MAX_DATE = date(2199, 12, 31)
 
 
 def start_of(hub: HubWeb, period: str, start: date | None, parameter: str = "start") -> date:
-    """``start``, or the latest period that has ended (its report is the one due); a
-    refusal names ``parameter``, the query parameter that gave it."""
+    """``start``, or the latest period that has ended (its report is the one due). A start
+    given must lie in the years the views accept and be the first day of its period, for
+    every view alike (the consolidation service's own check, :func:`consolidation.period_ref`);
+    a refusal names ``parameter``, the query parameter that gave it (a trend's ``last``)."""
     if start is None:
         return supervision.last_complete_start(period, hub.today())
     if not MIN_DATE <= start <= MAX_DATE:
@@ -81,15 +83,8 @@ def start_of(hub: HubWeb, period: str, start: date | None, parameter: str = "sta
             low=MIN_DATE,
             high=MAX_DATE,
         )
+    consolidation.period_ref(period, start, parameter=parameter)
     return start
-
-
-def _last_of(hub: HubWeb, period: str, last: date | None, parameter: str) -> date:
-    """A trend's last period, checked under the name the caller gave it (``last`` on the
-    trend's page and API, ``start`` on the export)."""
-    first = start_of(hub, period, last, parameter)
-    consolidation.period_ref(period, first, parameter=parameter)
-    return first
 
 
 def figures(hub: HubWeb, period: str, start: date | None) -> dict[str, Any]:
@@ -107,13 +102,14 @@ def figures(hub: HubWeb, period: str, start: date | None) -> dict[str, Any]:
 def timeliness(hub: HubWeb, period: str, start: date | None) -> dict[str, Any] | None:
     """Every report owed for the period, per city: on time, late, missing or pending (its
     deadline not passed yet); None when the hub judges no deadlines."""
+    first = start_of(hub, period, start)
     if hub.deadlines is None:
         return None
     data = consolidation_timeliness(
         hub.engine,
         deadlines=hub.deadlines,
         period_kind=period,
-        start=start_of(hub, period, start),
+        start=first,
         roster=hub.roster,
         now=hub.local_now(),
     )
@@ -161,7 +157,7 @@ def trend(
         hub.engine,
         kpi_name=kpi,
         period_kind=period,
-        last_start=_last_of(hub, period, last, parameter),
+        last_start=start_of(hub, period, last, parameter),
         count=TREND_POINTS[period],
         roster=hub.roster,
         cities=list(dict.fromkeys(cities)),
@@ -176,7 +172,7 @@ def trends(
         hub.engine,
         kpi_names=kpis,
         period_kind=period,
-        last_start=_last_of(hub, period, last, "last"),
+        last_start=start_of(hub, period, last, "last"),
         count=TREND_POINTS[period],
         roster=hub.roster,
         cities=list(dict.fromkeys(cities)),
