@@ -61,6 +61,16 @@ ExportView = Literal[
     "quarantine",
     "links",
 ]
+#: A view's period kind when none is asked (the API's default, which its export shares).
+PERIOD_DEFAULTS: dict[str, PeriodKind] = {"warnings": "week"}
+
+
+def default_period(view: str) -> PeriodKind:
+    """The period kind ``view`` shows when none is asked: a week for the early warnings
+    (their baseline is weekly), a month for the others."""
+    return PERIOD_DEFAULTS.get(view, "month")
+
+
 #: Dates the views accept: wide enough for any real report, narrow enough that walking
 #: back a trend never leaves the calendar.
 MIN_DATE = date(2000, 1, 1)
@@ -301,8 +311,9 @@ def export_table(
     view: str,
     lang: str,
     *,
-    period: str,
+    period: str | None,
     start: date | None,
+    last: date | None = None,
     sort: str,
     order: str,
     kpi: str,
@@ -312,9 +323,13 @@ def export_table(
     date_from: date | None = None,
     date_to: date | None = None,
 ) -> Table:
-    """The table a view exports, built exactly as its page shows it. ``city`` and
-    ``cities`` must be roster cities whichever view is asked (a view without a city filter
-    would otherwise ignore a mistyped one)."""
+    """The table a view exports, built exactly as its page and API show it: from the
+    view's own query (a trend's last period is ``last``, the others' period ``start``), the
+    view's period kind when ``period`` is None. ``city`` and ``cities`` must be roster
+    cities whichever view is asked (a view without a city filter would otherwise ignore a
+    mistyped one)."""
+    if period is None:
+        period = default_period(view)
     if city is not None and city not in hub.roster_codes:
         raise FiguresError("figures.city_unknown", parameter="city", city=city)
     unknown = [c for c in cities if c not in hub.roster_codes]
@@ -332,7 +347,7 @@ def export_table(
             comparison(hub, period, start), lang, sort=sort, descending=order == "desc"
         )
     if view == "trend":
-        return tables.trend_table(trend(hub, kpi, period, start, cities, "start"), names, lang)
+        return tables.trend_table(trend(hub, kpi, period, last, cities), names, lang)
     if view == "warnings":
         return tables.warnings_table(
             warnings(hub, period, start), names, lang, hub.category_names(lang)

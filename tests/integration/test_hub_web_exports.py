@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -91,3 +92,44 @@ def test_the_timeliness_export_refuses_a_start_inside_its_period_as_every_view(l
     assert timely.json()["detail"] == figures.json()["detail"]
     assert "start 2026-11-03" in timely.json()["detail"]
     assert good.status_code == 200
+
+
+# --- the trend export takes the trend's query -----------------------------------------------------
+
+
+def test_the_trend_export_ends_at_last_as_the_trend_does(live: Live) -> None:
+    query = {"kpi": "satisfaction_rate", "period": "day", "last": "2026-11-10"}
+    with live.api("supervisor") as c:
+        trend = c.get("/api/v1/trend", params=query).json()
+        exported = c.get("/api/v1/export/trend", params={**query, "format": "csv"})
+        too_old = c.get("/api/v1/export/trend", params={**query, "last": "0001-01-01"})
+        mid_week = c.get(
+            "/api/v1/export/trend", params={**query, "period": "week", "last": "2026-11-04"}
+        )
+        api_mid_week = c.get(
+            "/api/v1/trend", params={**query, "period": "week", "last": "2026-11-04"}
+        )
+    assert exported.status_code == 200, exported.text
+    assert [r["周期"] for r in _rows(exported.content)] == trend["periods"]
+    assert trend["periods"][-1] == "2026-11-10" and len(trend["periods"]) == 30
+    assert too_old.status_code == 422 and "last" in too_old.json()["detail"]
+    assert mid_week.status_code == 422
+    assert mid_week.json()["detail"] == api_mid_week.json()["detail"]
+    assert "last 2026-11-04" in mid_week.json()["detail"]
+
+
+# --- the warnings export takes the warnings' defaults ---------------------------------------------
+
+
+def test_the_warnings_export_defaults_to_the_week_the_api_shows(live: Live) -> None:
+    with live.api("supervisor") as c:
+        shown = c.get("/api/v1/warnings").json()["period"]
+        exported = c.get("/api/v1/export/warnings")
+        monday = c.get("/api/v1/export/warnings", params={"start": "2026-11-23"})
+        api_monday = c.get("/api/v1/warnings", params={"start": "2026-11-23"})
+    assert shown["kind"] == "week"
+    last_day = date.fromisoformat(shown["end"]) - timedelta(days=1)
+    assert _preamble(exported.content)["统计周期"] == f"周 {shown['start']} 至 {last_day}"
+    assert api_monday.status_code == 200
+    assert monday.status_code == 200, monday.text
+    assert _preamble(monday.content)["统计周期"] == "周 2026-11-23 至 2026-11-29"
