@@ -22,8 +22,9 @@ import pytest
 from sqlalchemy import Engine
 
 from sync.db import make_engine
+from sync.pb.fedsync.v1 import federation_pb2 as pb
 from tests.conftest import serving
-from tests.hub_web_support import PASSWORD, HubStore, fill, web_app
+from tests.hub_web_support import CODES, PASSWORD, HubStore, fill, web_app
 
 
 @dataclass
@@ -133,3 +134,45 @@ def test_the_warnings_export_defaults_to_the_week_the_api_shows(live: Live) -> N
     assert api_monday.status_code == 200
     assert monday.status_code == 200, monday.text
     assert _preamble(monday.content)["统计周期"] == "周 2026-11-23 至 2026-11-29"
+
+
+# --- suggestion batches: newest batch number first ------------------------------------------------
+
+
+def test_batches_of_one_date_come_highest_number_first_in_api_page_and_export(
+    live: Live,
+) -> None:
+    city = CODES[0]  # holds batch 2026-11-30/1 already
+    live.store.send(
+        city,
+        *(
+            pb.SuggestionBatch(
+                batch_date=day,
+                batch_number=n,
+                classified_by="clerk-1",
+                suggestions=[pb.Suggestion(ticket_id=f"S{day}-{n}", category="NET", content="x")],
+            )
+            for day, n in [
+                *(("2026-11-30", n) for n in range(2, 20)),
+                ("2026-11-29", 3),
+                ("2026-11-29", 12),
+            ]
+        ),
+    )
+    expected = [("2026-11-30", n) for n in range(19, 0, -1)] + [
+        ("2026-11-29", 12),
+        ("2026-11-29", 3),
+    ]
+    with live.api("materials_manager") as c:
+        found = c.get("/api/v1/suggestions", params={"city": city, "limit": 1000}).json()
+        page_two = c.get(
+            "/api/v1/suggestions", params={"city": city, "limit": 5, "offset": 5}
+        ).json()
+        exported = c.get("/api/v1/export/suggestions", params={"city": city})
+    with live.browser("materials_manager") as b:
+        page = b.get("/suggestions", params={"city": city})
+    assert [(b["batch_date"], b["batch_number"]) for b in found] == expected
+    assert [(b["batch_date"], b["batch_number"]) for b in page_two] == expected[5:10]
+    assert [(r["批次日期"], int(r["批号"])) for r in _rows(exported.content)] == expected
+    shown = re.findall(r'data-key="batch_number">(\d+)<', page.text)
+    assert [int(n) for n in shown] == [n for _, n in expected]
