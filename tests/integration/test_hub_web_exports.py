@@ -176,3 +176,32 @@ def test_batches_of_one_date_come_highest_number_first_in_api_page_and_export(
     assert [(r["批次日期"], int(r["批号"])) for r in _rows(exported.content)] == expected
     shown = re.findall(r'data-key="batch_number">(\d+)<', page.text)
     assert [int(n) for n in shown] == [n for _, n in expected]
+
+
+# --- the report browser's export links ------------------------------------------------------------
+
+
+def test_the_report_browsers_export_links_work_without_a_city_chosen(live: Live) -> None:
+    with live.browser("supervisor") as b:
+        page = b.get("/reports")
+        assert page.status_code == 200
+        links = re.findall(r'id="export-reports-(?:csv|xlsx)" href="([^"]+)"', page.text)
+        assert len(links) == 2
+        got = [b.get(link.replace("&amp;", "&")) for link in links]
+    assert [r.status_code for r in got] == [200, 200], got[0].text[:200]
+    # The city the page shows (the roster's first when none is chosen).
+    assert _preamble(got[0].content)["报表"] == f"报表版次 {CODES[0]}"
+
+
+def test_every_export_link_on_every_page_opens(live: Live) -> None:
+    pages = ["/overview", "/comparison", "/trends", "/reports", "/hotspots", "/overtime"]
+    pages += ["/qa", "/suggestions", "/quarantine", "/links", "/trends?period=day"]
+    with live.browser("admin") as b:
+        for path in pages:
+            page = b.get(path)
+            assert page.status_code == 200, path
+            links = re.findall(r'href="(/api/v1/export/[^"]+)"', page.text)
+            assert links, path
+            for link in links:
+                got = b.get(link.replace("&amp;", "&"))
+                assert got.status_code == 200, (path, link, got.text[:200])
