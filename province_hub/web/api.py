@@ -394,8 +394,8 @@ def get_export(
         date_to=date_to,
     )
     body = exports.render(table, format, hub.local_now())
-    kind = period or views.default_period(view)
-    filename = f"{table.name}-{kind}-{hub.today().isoformat()}.{format}"
+    # Named by the period the file shows (a table of the present moment by today).
+    filename = f"{table.name}-{table.file_period or hub.today().isoformat()}.{format}"
     return Response(
         body,
         media_type=exports.MEDIA_TYPES[format],

@@ -14,17 +14,19 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import Engine
 
+from province_hub import services
 from sync.db import make_engine
+from sync.envelopes import build_envelope
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from tests.conftest import serving
-from tests.hub_web_support import CODES, PASSWORD, HubStore, fill, web_app
+from tests.hub_web_support import CODES, PASSWORD, TZ, HubStore, fill, web_app
 
 
 @dataclass
@@ -205,3 +207,63 @@ def test_every_export_link_on_every_page_opens(live: Live) -> None:
             for link in links:
                 got = b.get(link.replace("&amp;", "&"))
                 assert got.status_code == 200, (path, link, got.text[:200])
+
+
+# --- the export files -----------------------------------------------------------------------------
+
+
+def test_every_period_line_is_chinese_and_files_are_named_by_the_period_shown(live: Live) -> None:
+    with live.api("admin") as c:
+        day = c.get("/api/v1/export/figures", params={"period": "day", "start": "2026-11-28"})
+        month = c.get("/api/v1/export/figures")
+        timely = c.get("/api/v1/export/timeliness", params={"format": "xlsx"})
+        timely_csv = c.get("/api/v1/export/timeliness")
+        links = c.get("/api/v1/export/links")
+        trend = c.get(
+            "/api/v1/export/trend",
+            params={"kpi": "satisfaction_rate", "period": "day", "last": "2026-11-10"},
+        )
+    assert _file_name(day) == "figures-day-2026-11-28.csv"
+    assert _preamble(day.content)["统计周期"] == "日 2026-11-28 至 2026-11-28"
+    assert _file_name(month) == "figures-month-2026-11-01.csv"
+    assert _file_name(timely) == "timeliness-month-2026-11-01.xlsx"
+    assert _preamble(timely_csv.content)["统计周期"] == "月 2026-11-01 至 2026-11-30"
+    assert _preamble(trend.content)["统计周期"] == "日 2026-10-12 至 2026-11-10"
+    assert _file_name(trend) == "trend_satisfaction_rate-day-2026-10-12-2026-11-10.csv"
+    # A table of the present moment (no period) is named by the day it was made.
+    assert _file_name(links) == "links-2026-12-05.csv"
+
+
+def test_the_desk_export_names_the_customer_tier_as_the_pages_do(live: Live) -> None:
+    city = CODES[2]
+    body = pb.Escalation(
+        ticket_id="T-TIER",
+        kind=pb.COMPLAINT,
+        category="BILL.DISPUTE",
+        channel="phone",
+        tier=pb.ORDINARY,
+        reason="客户不接受地市处理",
+        content="话费争议",
+        customer_name="张三",
+        customer_phone="13812345678",
+        history=[pb.HistoryEntry(actor="op-1", action="registered", note="受理")],
+    )
+    at = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+    body.registered_at.FromDatetime(at)
+    live.store.seq[city] = live.store.seq.get(city, 0) + 1
+    envelope = build_envelope(
+        city_code=city, epoch="e" * 32, seq=live.store.seq[city], body=body, created_at=at
+    )
+    services.ingest_batch(
+        live.engine, city_code=city, envelopes=[envelope], tz_name=TZ, max_batch=10
+    )
+    with live.api("supervisor") as c:
+        exported = c.get("/api/v1/desk/export")
+    with live.browser("supervisor") as b:
+        page = b.get("/desk")
+        case = b.get(f"/desk/{city}/{live.store.seq[city]}")
+    assert exported.status_code == 200, exported.text
+    (row,) = [r for r in _rows(exported.content) if r["工单号"] == "T-TIER"]
+    assert row["客户级别"] == "普通"
+    assert 'data-key="tier_text">普通<' in page.text
+    assert '<td id="case-tier">普通</td>' in case.text
