@@ -267,3 +267,21 @@ def test_the_desk_export_names_the_customer_tier_as_the_pages_do(live: Live) -> 
     assert row["客户级别"] == "普通"
     assert 'data-key="tier_text">普通<' in page.text
     assert '<td id="case-tier">普通</td>' in case.text
+
+
+# --- words and the API's documentation ------------------------------------------------------------
+
+
+def test_a_kind_the_role_may_not_send_is_refused_in_plain_english(live: Live) -> None:
+    with live.api("supervisor") as c:  # a supervisor sends findings only
+        r = c.post(
+            "/api/v1/notices",
+            json={
+                "kind": "announcement",
+                "title": "停机维护",
+                "body": "今晚",
+                "targets": [CODES[0]],
+            },
+        )
+    assert r.status_code == 403
+    assert r.json()["detail"] == "announcement notices are sent by: admin, announcer"
