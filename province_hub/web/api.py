@@ -34,14 +34,15 @@ class Problem(BaseModel):
     detail: str
 
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
+#: What any /api/v1 route may answer besides its own results (the desks and notices add theirs).
+ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "no or wrong credentials"},
     403: {"model": Problem, "description": "the role may not open this"},
     422: {"model": Problem, "description": "a query value is invalid (the detail names it)"},
     429: {"model": Problem, "description": "too many failed logins"},
 }
 
-router = APIRouter(prefix="/api/v1", tags=["supervisor"], responses=_ERRORS)
+router = APIRouter(prefix="/api/v1", tags=["supervisor"], responses=ERRORS)
 Caller = Annotated[HubMember, Depends(api_user)]
 
 # --- response models (the fields clients rely on; the services may add more) ---------------

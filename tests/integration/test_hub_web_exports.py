@@ -285,3 +285,16 @@ def test_a_kind_the_role_may_not_send_is_refused_in_plain_english(live: Live) ->
         )
     assert r.status_code == 403
     assert r.json()["detail"] == "announcement notices are sent by: admin, announcer"
+
+
+def test_every_api_operation_documents_the_login_throttle(live: Live) -> None:
+    with httpx.Client(base_url=live.url, timeout=30) as c:
+        doc = c.get("/openapi.json").json()
+    missing = [
+        f"{method.upper()} {path}"
+        for path, item in doc["paths"].items()
+        if path.startswith("/api/v1/")
+        for method, operation in item.items()
+        if "429" not in operation["responses"]
+    ]
+    assert missing == []
