@@ -66,7 +66,7 @@ HUB: Final = COMMON.extend(
         ),
         "notice.sent_by": (
             "“{kind}”类公告的发送人只能是：{who}",
-            "a {kind} notice is sent by: {who}",
+            "{kind} notices are sent by: {who}",
         ),
         "notice.answered_by": (
             "异议只能由以下角色答复：{who}",

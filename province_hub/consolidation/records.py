@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date
 from typing import Any
 
-from sqlalchemy import Engine, and_, select
+from sqlalchemy import Engine, and_, func, select
 
 from province_hub.consolidation.core import DAY, iso
 from province_hub.store import Record
@@ -55,7 +55,8 @@ def suggestion_batches(
     limit: int = 100,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """Accepted suggestion batches, newest batch date first, with their suggestions
+    """Accepted suggestion batches, newest batch date first and within a date the highest
+    batch number first (as numbers: 10 before 9), with their suggestions
     (only those of ``category`` or its sub-categories when given); dates inclusive. A page
     of ``limit`` batches after the first ``offset`` of that order (the batches that hold a
     suggestion of ``category`` when given)."""
@@ -69,10 +70,20 @@ def suggestion_batches(
         # Subjects are "suggestion_batch/YYYY-MM-DD/N": compare as text up to the next day.
         conditions.append(Record.subject < f"{prefix}{(date_to + DAY).isoformat()}")
     wanted = max(1, min(limit, 1000))
+    # Newest date first, and within a date the highest batch number: the subject's text up
+    # to the number is the date, and of two numbers (no leading zeros) the longer is the
+    # larger, so "…/19" comes before "…/9" (text alone puts 9 first and 19 after 2).
+    batch_date = func.substr(Record.subject, 1, len(prefix) + len("YYYY-MM-DD"))
     query = (
         select(Record.city_code, Record.seq, Record.received_at, Record.body)
         .where(and_(*conditions))
-        .order_by(Record.subject.desc(), Record.city_code, Record.seq)
+        .order_by(
+            batch_date.desc(),
+            func.length(Record.subject).desc(),
+            Record.subject.desc(),
+            Record.city_code,
+            Record.seq,
+        )
     )
     skip = max(0, offset)
     if category is None:

@@ -34,14 +34,15 @@ class Problem(BaseModel):
     detail: str
 
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
+#: What any /api/v1 route may answer besides its own results (the desks and notices add theirs).
+ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "no or wrong credentials"},
     403: {"model": Problem, "description": "the role may not open this"},
     422: {"model": Problem, "description": "a query value is invalid (the detail names it)"},
     429: {"model": Problem, "description": "too many failed logins"},
 }
 
-router = APIRouter(prefix="/api/v1", tags=["supervisor"], responses=_ERRORS)
+router = APIRouter(prefix="/api/v1", tags=["supervisor"], responses=ERRORS)
 Caller = Annotated[HubMember, Depends(api_user)]
 
 # --- response models (the fields clients rely on; the services may add more) ---------------
@@ -179,6 +180,10 @@ StartQ = Annotated[
     Day | None,
     Query(description="first day of the period (default: the latest period that has ended)"),
 ]
+LastQ = Annotated[
+    Day | None,
+    Query(description="a trend's: first day of the last period shown (default: the latest ended)"),
+]
 CityQ = Annotated[str | None, Query(pattern=r"^\d{6}$", description="a roster city's code")]
 
 
@@ -225,7 +230,7 @@ def get_trend(
     user: Caller,
     kpi: Annotated[KpiName, Query()] = "in_time_closure_rate",
     period: PeriodQ = "month",
-    last: Annotated[Day | None, Query(description="first day of the last period shown")] = None,
+    last: LastQ = None,
     cities: Annotated[
         list[Annotated[str, Query(pattern=r"^\d{6}$")]],
         Query(max_length=50, description="cities to draw beside the province"),
@@ -239,7 +244,10 @@ def get_trend(
 
 @router.get("/warnings", response_model=PeriodView)
 def get_warnings(
-    request: Request, user: Caller, period: PeriodQ = "week", start: StartQ = None
+    request: Request,
+    user: Caller,
+    period: PeriodQ = views.PERIOD_DEFAULTS["warnings"],
+    start: StartQ = None,
 ) -> Any:
     """Cities and categories running well above their own recent baseline, with the numbers."""
     require(user, "figures")
@@ -349,8 +357,12 @@ def get_export(
     user: Caller,
     view: ExportView,
     format: Annotated[exports.Format, Query()] = "csv",
-    period: PeriodQ = "month",
+    period: Annotated[
+        PeriodKind | None,
+        Query(description="period kind (default: the view's, as its API: week for warnings)"),
+    ] = None,
     start: StartQ = None,
+    last: LastQ = None,
     sort: Annotated[str, Query(max_length=40)] = "city_code",
     order: Annotated[Literal["asc", "desc"], Query()] = "asc",
     kpi: Annotated[KpiName, Query()] = "in_time_closure_rate",
@@ -360,8 +372,10 @@ def get_export(
     date_from: Annotated[Day | None, Query(alias="from")] = None,
     date_to: Annotated[Day | None, Query(alias="to")] = None,
 ) -> Response:
-    """A view's table as CSV or XLSX, Chinese headers, as the province sends it upward; the
-    view's own filters apply (the suggestions' category and dates too)."""
+    """A view's table as CSV or XLSX, Chinese headers, as the province sends it upward.
+    The view's own query applies, with its API's defaults and refusals: the trend's
+    ``kpi``, ``period``, ``last`` and ``cities``; the warnings' week; the suggestions'
+    category and dates."""
     require(user, views.EXPORT_AREAS[view])
     hub = hub_of(request)
     table = views.export_table(
@@ -370,6 +384,7 @@ def get_export(
         "zh",  # exports go upward in Chinese
         period=period,
         start=start,
+        last=last,
         sort=sort,
         order=order,
         kpi=kpi,
@@ -380,7 +395,8 @@ def get_export(
         date_to=date_to,
     )
     body = exports.render(table, format, hub.local_now())
-    filename = f"{table.name}-{period}-{hub.today().isoformat()}.{format}"
+    # Named by the period the file shows (a table of the present moment by today).
+    filename = f"{table.name}-{table.file_period or hub.today().isoformat()}.{format}"
     return Response(
         body,
         media_type=exports.MEDIA_TYPES[format],

@@ -20,7 +20,7 @@ from province_hub.audit import Action
 from province_hub.staff import HubMember
 from province_hub.web import exports, views
 from province_hub.web.access import acting, api_user, require
-from province_hub.web.api import _ERRORS, Problem
+from province_hub.web.api import ERRORS, Problem
 from province_hub.web.context import HubWeb, hub_of
 from province_hub.web.desk_tables import ages, audit_table, personal, queue_table
 from province_hub.web.tables import Column
@@ -33,7 +33,7 @@ router = APIRouter(
     prefix="/api/v1",
     tags=["desks"],
     responses={
-        **_ERRORS,
+        **ERRORS,
         404: {"model": Problem, "description": "no such case"},
         409: {"model": Problem, "description": "the case is resolved already"},
     },

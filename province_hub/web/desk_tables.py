@@ -44,6 +44,11 @@ WORDS: dict[str, tuple[str, str]] = {
     "neutral": ("一般", "Neutral"),
     "dissatisfied": ("不满意", "Dissatisfied"),
     "unreachable": ("未联系上", "Unreachable"),
+    # customer tiers, in the cities' consoles' words
+    "ordinary": ("普通", "Ordinary"),
+    "vip": ("VIP", "VIP"),
+    "important": ("重要客户", "Important"),
+    "leased_line": ("专线客户", "Leased line"),
 }
 
 
@@ -79,6 +84,7 @@ def queue_table(
             "case": f"{r['city_code']}/{r['seq']}",
             "city": names.get(r["city_code"], r["city_code"]),
             "category_name": categories.get(r["category"], ""),
+            "tier_text": word(r["tier"], lang),
             "state_text": word(r["state"], lang),
             "overdue_text": ("超期" if lang == "zh" else "overdue") if r["overdue"] else "",
             "escalated": local(r["escalated_at"], hub),
@@ -99,7 +105,7 @@ def queue_table(
             Column("ticket_id", "工单号", "Ticket", "text"),
             Column("category", "分类", "Category", "text"),
             Column("category_name", "分类名称", "Category name", "text"),
-            Column("tier", "客户级别", "Tier", "text"),
+            Column("tier_text", "客户级别", "Tier", "text"),
             Column("escalated", "升级时间", "Escalated", "text"),
             Column("age_escalated", "升级后工作日", "Working days escalated"),
             Column("age_registered", "受理后工作日", "Working days registered"),

@@ -16,14 +16,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from province_hub import notice_board, notices
 from province_hub.staff import HubMember, HubRole
 from province_hub.web.access import api_user, require
-from province_hub.web.api import Kpi, Problem
+from province_hub.web.api import ERRORS, Kpi, Problem
 from province_hub.web.context import hub_of
 from sync.limits import INT64_MAX
 from sync.web.auth import client_address
 from sync.zones import in_zone
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": Problem, "description": "no or wrong credentials"},
+    # The rest of /api/v1's (401, 429 too many failed logins), in the notices' words.
+    **ERRORS,
     403: {"model": Problem, "description": "the role may not do this, or CSRF header missing"},
     404: {"model": Problem, "description": "no such notice"},
     422: {"model": Problem, "description": "a field is invalid (the detail names it)"},

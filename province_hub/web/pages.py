@@ -103,11 +103,17 @@ def error_page(request: Request, status_code: int, message: str) -> Response:
     return render(request, "error.html", user=user, status_code=status_code, message=message)
 
 
-def _export_query(request: Request, **extra: str) -> str:
+def _export_query(request: Request, **shown: str) -> str:
     """The page's query for its export links: its filters, not the language, and not the
-    ones left blank in the filter form (no filter, which the API does not take as a value)."""
-    params = [(k, v) for k, v in request.query_params.multi_items() if k != "lang" and v]
-    params += list(extra.items())
+    ones left blank in the filter form (no filter, which the API does not take as a value);
+    ``shown`` in place of the page's own value of a parameter, for what the page chose
+    itself and the export needs (the report browser's city when none was asked)."""
+    params = [
+        (k, v)
+        for k, v in request.query_params.multi_items()
+        if k != "lang" and k not in shown and v
+    ]
+    params += list(shown.items())
     return urlencode(params)
 
 
@@ -119,6 +125,7 @@ def _table_page(
     view: str,
     tables_: list[Table],
     form: str = "period",
+    export_shown: dict[str, str] | None = None,
     **context: Any,
 ) -> HTMLResponse:
     return render(
@@ -129,7 +136,7 @@ def _table_page(
         view=view,
         tables=tables_,
         form=form,
-        export_query=_export_query(request),
+        export_query=_export_query(request, **(export_shown or {})),
         **context,
     )
 
@@ -370,6 +377,8 @@ def reports_page(
         view="reports",
         tables_=shown,
         form="reports",
+        # The export needs the city the page shows, the roster's first when none was asked.
+        export_shown={"city": code},
         period=period,
         start=data["period"]["start"],
         city=code,

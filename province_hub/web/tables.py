@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Literal
 
-from province_hub.consolidation import HIGHER_IS_BETTER, KPI_DEFINITIONS
+from province_hub.consolidation import HIGHER_IS_BETTER, KPI_DEFINITIONS, period_ref
 from province_hub.figures import SATISFACTION_COUNTS, STAT_COUNTS
 
 #: The counts a report revision shows, in the proto's order.
@@ -41,8 +41,11 @@ class Table:
     title_en: str
     columns: list[Column]
     rows: list[dict[str, Any]]
-    #: The reporting period the rows are for, e.g. "month 2026-11-01 – 2026-11-30".
+    #: The reporting period the rows are for, e.g. "月 2026-11-01 至 2026-11-30".
     period: str = ""
+    #: The period in the export's file name ("month-2026-11-01"); "" for a table of the
+    #: present moment (links, quarantine, suggestions), named by the day it is made.
+    file_period: str = ""
 
     def title(self, lang: str) -> str:
         return self.title_zh if lang == "zh" else self.title_en
@@ -173,12 +176,22 @@ def _count_col(name: str) -> Column:
 _PERIOD_ZH = {"day": "日", "week": "周", "month": "月", "quarter": "季", "year": "年"}
 
 
-def period_text(period: Mapping[str, str]) -> str:
-    """The export's period line, in Chinese like the rest of the file, first and last day
-    included: ``月 2026-11-01 至 2026-11-30``."""
-    last = date.fromisoformat(str(period["end"])) - timedelta(days=1)
-    kind = _PERIOD_ZH.get(period["kind"], period["kind"])
-    return f"{kind} {period['start']} 至 {last.isoformat()}"
+def period_span(kind: str, first: date | str, last: date | str | None = None) -> tuple[str, str]:
+    """A table's period line and the part of its export's file name that names the period,
+    for the period starting ``first`` or, a trend's, the periods from ``first`` to the one
+    starting ``last``. The line is in Chinese like the rest of the file, first and last day
+    included (``月 2026-11-01 至 2026-11-30``); the name gives the kind and the periods' starts
+    as the query does (``month-2026-11-01``, ``month-2025-12-01-2026-11-01``)."""
+    final = period_ref(kind, last if last is not None else first)
+    end = final.end - timedelta(days=1)
+    text = f"{_PERIOD_ZH.get(kind, kind)} {first} 至 {end.isoformat()}"
+    name = f"{kind}-{first}" if last is None else f"{kind}-{first}-{last}"
+    return text, name
+
+
+def period_of(period: Mapping[str, str]) -> tuple[str, str]:
+    """:func:`period_span` of a view's ``period`` (its ``kind`` and ``start``)."""
+    return period_span(period["kind"], period["start"])
 
 
 def city_name(entry: Mapping[str, Any], lang: str) -> str:
@@ -231,9 +244,7 @@ def figures_table(data: Mapping[str, Any], lang: str) -> Table:
         "report_timeliness": _kpi(p, "report_timeliness"),
     }
     rows.append(total)
-    return Table(
-        "figures", "各地市数据", "Figures by city", cols, rows, period_text(data["period"])
-    )
+    return Table("figures", "各地市数据", "Figures by city", cols, rows, *period_of(data["period"]))
 
 
 _STATUS = {
@@ -273,8 +284,8 @@ def timeliness_table(data: Mapping[str, Any] | None, names: Mapping[str, str], l
         for r in (data or {}).get("rows", [])
         if r["status"] in ("late", "missing")
     ]
-    period = "" if data is None else f"{data['period']['kind']} {data['period']['start']}"
-    return Table("timeliness", "迟报与缺报", "Late and missing reports", cols, rows, period)
+    span = ("", "") if data is None else period_of(data["period"])
+    return Table("timeliness", "迟报与缺报", "Late and missing reports", cols, rows, *span)
 
 
 def province_kpi_table(comparison: Mapping[str, Any], lang: str) -> Table:
@@ -324,7 +335,7 @@ def province_kpi_table(comparison: Mapping[str, Any], lang: str) -> Table:
         "Province KPIs (this vs last period)",
         cols,
         rows,
-        period_text(comparison["period"]),
+        *period_of(comparison["period"]),
     )
 
 
@@ -363,7 +374,7 @@ def comparison_table(
     if descending and sort == "city_code":
         rows.reverse()
     return Table(
-        "comparison", "地市对比", "City comparison", cols, rows, period_text(comparison["period"])
+        "comparison", "地市对比", "City comparison", cols, rows, *period_of(comparison["period"])
     )
 
 
@@ -383,8 +394,8 @@ def trend_table(trend: Mapping[str, Any], roster_names: Mapping[str, str], lang:
             row[code] = series[i]
         rows.append(row)
     zh, en = KPI_NAMES[name]
-    period = f"{trend['period_kind']} {trend['periods'][0]} – {trend['periods'][-1]}"
-    return Table(f"trend_{name}", f"趋势：{zh}", f"Trend: {en}", cols, rows, period)
+    span = period_span(trend["period_kind"], trend["periods"][0], trend["periods"][-1])
+    return Table(f"trend_{name}", f"趋势：{zh}", f"Trend: {en}", cols, rows, *span)
 
 
 def revisions_table(data: Mapping[str, Any], lang: str) -> Table:
@@ -409,7 +420,7 @@ def revisions_table(data: Mapping[str, Any], lang: str) -> Table:
         f"Report revisions {data['city_code']}",
         cols,
         rows,
-        period_text(data["period"]),
+        *period_of(data["period"]),
     )
 
 
@@ -459,7 +470,7 @@ def hotspots_table(
         for r in data["rows"]
     ]
     return Table(
-        "hotspots", "咨询热点", "Enquiry hot-spots", cols, rows, period_text(data["period"])
+        "hotspots", "咨询热点", "Enquiry hot-spots", cols, rows, *period_of(data["period"])
     )
 
 
@@ -488,7 +499,7 @@ def warnings_table(
         }
         for f in data["flags"]
     ]
-    return Table("warnings", "预警", "Early warnings", cols, rows, period_text(data["period"]))
+    return Table("warnings", "预警", "Early warnings", cols, rows, *period_of(data["period"]))
 
 
 def overtime_table(data: Mapping[str, Any], lang: str) -> Table:
@@ -538,7 +549,7 @@ def overtime_table(data: Mapping[str, Any], lang: str) -> Table:
         "Overtime and compensation",
         cols,
         rows,
-        period_text(data["period"]),
+        *period_of(data["period"]),
     )
 
 
@@ -570,7 +581,7 @@ def qa_table(data: Mapping[str, Any], lang: str) -> Table:
             "defects": ", ".join(f"{k}: {v}" for k, v in p["defects"].items()),
         }
     )
-    return Table("qa", "质检情况", "QA picture", cols, rows, period_text(data["period"]))
+    return Table("qa", "质检情况", "QA picture", cols, rows, *period_of(data["period"]))
 
 
 def suggestions_table(

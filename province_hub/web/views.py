@@ -61,6 +61,16 @@ ExportView = Literal[
     "quarantine",
     "links",
 ]
+#: A view's period kind when none is asked (the API's default, which its export shares).
+PERIOD_DEFAULTS: dict[str, PeriodKind] = {"warnings": "week"}
+
+
+def default_period(view: str) -> PeriodKind:
+    """The period kind ``view`` shows when none is asked: a week for the early warnings
+    (their baseline is weekly), a month for the others."""
+    return PERIOD_DEFAULTS.get(view, "month")
+
+
 #: Dates the views accept: wide enough for any real report, narrow enough that walking
 #: back a trend never leaves the calendar.
 MIN_DATE = date(2000, 1, 1)
@@ -68,8 +78,10 @@ MAX_DATE = date(2199, 12, 31)
 
 
 def start_of(hub: HubWeb, period: str, start: date | None, parameter: str = "start") -> date:
-    """``start``, or the latest period that has ended (its report is the one due); a
-    refusal names ``parameter``, the query parameter that gave it."""
+    """``start``, or the latest period that has ended (its report is the one due). A start
+    given must lie in the years the views accept and be the first day of its period, for
+    every view alike (the consolidation service's own check, :func:`consolidation.period_ref`);
+    a refusal names ``parameter``, the query parameter that gave it (a trend's ``last``)."""
     if start is None:
         return supervision.last_complete_start(period, hub.today())
     if not MIN_DATE <= start <= MAX_DATE:
@@ -81,15 +93,8 @@ def start_of(hub: HubWeb, period: str, start: date | None, parameter: str = "sta
             low=MIN_DATE,
             high=MAX_DATE,
         )
+    consolidation.period_ref(period, start, parameter=parameter)
     return start
-
-
-def _last_of(hub: HubWeb, period: str, last: date | None, parameter: str) -> date:
-    """A trend's last period, checked under the name the caller gave it (``last`` on the
-    trend's page and API, ``start`` on the export)."""
-    first = start_of(hub, period, last, parameter)
-    consolidation.period_ref(period, first, parameter=parameter)
-    return first
 
 
 def figures(hub: HubWeb, period: str, start: date | None) -> dict[str, Any]:
@@ -107,13 +112,14 @@ def figures(hub: HubWeb, period: str, start: date | None) -> dict[str, Any]:
 def timeliness(hub: HubWeb, period: str, start: date | None) -> dict[str, Any] | None:
     """Every report owed for the period, per city: on time, late, missing or pending (its
     deadline not passed yet); None when the hub judges no deadlines."""
+    first = start_of(hub, period, start)
     if hub.deadlines is None:
         return None
     data = consolidation_timeliness(
         hub.engine,
         deadlines=hub.deadlines,
         period_kind=period,
-        start=start_of(hub, period, start),
+        start=first,
         roster=hub.roster,
         now=hub.local_now(),
     )
@@ -161,7 +167,7 @@ def trend(
         hub.engine,
         kpi_name=kpi,
         period_kind=period,
-        last_start=_last_of(hub, period, last, parameter),
+        last_start=start_of(hub, period, last, parameter),
         count=TREND_POINTS[period],
         roster=hub.roster,
         cities=list(dict.fromkeys(cities)),
@@ -176,7 +182,7 @@ def trends(
         hub.engine,
         kpi_names=kpis,
         period_kind=period,
-        last_start=_last_of(hub, period, last, "last"),
+        last_start=start_of(hub, period, last, "last"),
         count=TREND_POINTS[period],
         roster=hub.roster,
         cities=list(dict.fromkeys(cities)),
@@ -305,8 +311,9 @@ def export_table(
     view: str,
     lang: str,
     *,
-    period: str,
+    period: str | None,
     start: date | None,
+    last: date | None = None,
     sort: str,
     order: str,
     kpi: str,
@@ -316,9 +323,13 @@ def export_table(
     date_from: date | None = None,
     date_to: date | None = None,
 ) -> Table:
-    """The table a view exports, built exactly as its page shows it. ``city`` and
-    ``cities`` must be roster cities whichever view is asked (a view without a city filter
-    would otherwise ignore a mistyped one)."""
+    """The table a view exports, built exactly as its page and API show it: from the
+    view's own query (a trend's last period is ``last``, the others' period ``start``), the
+    view's period kind when ``period`` is None. ``city`` and ``cities`` must be roster
+    cities whichever view is asked (a view without a city filter would otherwise ignore a
+    mistyped one)."""
+    if period is None:
+        period = default_period(view)
     if city is not None and city not in hub.roster_codes:
         raise FiguresError("figures.city_unknown", parameter="city", city=city)
     unknown = [c for c in cities if c not in hub.roster_codes]
@@ -336,7 +347,7 @@ def export_table(
             comparison(hub, period, start), lang, sort=sort, descending=order == "desc"
         )
     if view == "trend":
-        return tables.trend_table(trend(hub, kpi, period, start, cities, "start"), names, lang)
+        return tables.trend_table(trend(hub, kpi, period, last, cities), names, lang)
     if view == "warnings":
         return tables.warnings_table(
             warnings(hub, period, start), names, lang, hub.category_names(lang)

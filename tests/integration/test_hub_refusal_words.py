@@ -165,7 +165,7 @@ def test_a_kind_the_role_may_not_send_names_kind_and_roles_in_the_page_language(
         zh_page, en_page = _both(b, "POST", "/notices/send", data=_notice_form(token))
     assert zh_page.status_code == en_page.status_code == 403
     assert _message(zh_page.text) == "“任务”类公告的发送人只能是：系统管理员、公告发布岗"
-    assert _message(en_page.text) == "a task notice is sent by: admin, announcer"
+    assert _message(en_page.text) == "task notices are sent by: admin, announcer"
     assert _store(live.engine) == before
 
 

@@ -284,7 +284,9 @@ BAD: list[tuple[str, dict[str, str | list[str]], str]] = [
     ("/api/v1/trend", {"last": "2026-13-01"}, "last"),
     ("/api/v1/trend", {"period": "month", "last": "2026-11-04"}, "last 2026-11-04"),
     ("/api/v1/trend", {"period": "quarter", "last": "2026-11-01"}, "last 2026-11-01"),
-    ("/api/v1/export/trend", {"period": "week", "start": "2026-11-04"}, "start 2026-11-04"),
+    ("/api/v1/export/trend", {"period": "week", "last": "2026-11-04"}, "last 2026-11-04"),
+    ("/api/v1/export/trend", {"last": "0001-01-01"}, "last"),
+    ("/api/v1/export/timeliness", {"period": "month", "start": "2026-11-03"}, "start 2026-11-03"),
     ("/api/v1/reports", {}, "city"),
     ("/api/v1/reports", {"city": "123456"}, "city"),
     ("/api/v1/suggestions", {"from": "2026-12-01", "to": "2026-11-01"}, "from"),
@@ -695,7 +697,13 @@ def test_every_export_opens_in_both_formats(live: Live) -> None:
             for fmt in ("csv", "xlsx"):
                 r = c.get(
                     f"/api/v1/export/{view}",
-                    params={"format": fmt, "city": CORRECTED, "start": "2026-11-01"},
+                    params={
+                        "format": fmt,
+                        "city": CORRECTED,
+                        "period": "month",
+                        "start": "2026-11-01",
+                        "last": "2026-11-01",
+                    },
                 )
                 assert r.status_code == 200, (view, fmt, r.text[:200])
                 if fmt == "xlsx":

@@ -146,7 +146,7 @@ def test_a_page_names_roles_and_kinds_in_its_language() -> None:
 
     assert refusal.say("zh", word) == "“任务”类公告的发送人只能是：系统管理员、公告发布岗"
     # English, and a value typed by the reader, stay as they are.
-    assert refusal.say("en", word) == "a task notice is sent by: admin, announcer"
+    assert refusal.say("en", word) == "task notices are sent by: admin, announcer"
     typed = HubRefusal("period.kind", value="admin", allowed="day, week")
     assert typed.say("zh", word) == "周期 'admin' 无效，可选：day, week"
 
