@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -42,12 +43,24 @@ def period_end(kind: int, start: date) -> date:
     return date(start.year + month_index // 12, month_index % 12 + 1, 1)
 
 
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def iso_date(text: str) -> date:
+    """``YYYY-MM-DD`` and nothing else, or ValueError. ``date.fromisoformat`` alone also
+    takes ``20261101`` and ``2026-W44-7`` (Python 3.11), which would pass the wire's date
+    fields in a second spelling of the same day."""
+    if not _ISO_DATE.fullmatch(text):
+        raise ValueError(f"{text!r} is not a YYYY-MM-DD date")
+    return date.fromisoformat(text)
+
+
 def parse_period(period: pb.Period) -> tuple[int, date]:
     """Check a wire period and return (kind, start); PeriodError says what is wrong."""
     if period.kind not in (pb.DAY, pb.WEEK, pb.MONTH, pb.QUARTER, pb.YEAR):
         raise PeriodError(f"period.kind {period.kind} is not a known period kind")
     try:
-        start = date.fromisoformat(period.start)
+        start = iso_date(period.start)
     except ValueError as exc:
         raise PeriodError(f"period.start {period.start!r} is not a YYYY-MM-DD date") from exc
     if period_start_for(period.kind, start) != start:

@@ -36,7 +36,7 @@ from sync.limits import (
     timestamp_problem,
 )
 from sync.pb.fedsync.v1 import federation_pb2 as pb
-from sync.periods import PeriodError, parse_period, today_in
+from sync.periods import PeriodError, iso_date, parse_period, today_in
 
 
 class RuleBroken(ValueError):
@@ -448,7 +448,7 @@ FOLLOW_UP_SATISFACTION = frozenset(
 
 def check_suggestions(r: pb.SuggestionBatch, today: date) -> None:
     try:
-        batch_date = date.fromisoformat(r.batch_date)
+        batch_date = iso_date(r.batch_date)
     except ValueError:
         raise RuleBroken(f"batch_date {r.batch_date!r} is not a YYYY-MM-DD date") from None
     if batch_date > today:

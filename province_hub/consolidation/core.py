@@ -34,7 +34,7 @@ from province_hub.figures import (
     statistics_slices,
 )
 from province_hub.refusals import HubRefusal
-from sync.periods import PeriodError, period_end, period_start_for
+from sync.periods import PeriodError, iso_date, period_end, period_start_for
 from sync.roster import City
 
 
@@ -82,7 +82,7 @@ def period_ref(kind: str, start: date | str, *, parameter: str = "start") -> Per
         )
     if isinstance(start, str):
         try:
-            start = date.fromisoformat(start)
+            start = iso_date(start)
         except ValueError:
             raise FiguresError(
                 "period.start_not_date", parameter=parameter, field=parameter, value=start

@@ -62,6 +62,9 @@ def stats(**fields) -> pb.StatisticsReport:
         (pb.YEAR, "2026-01-01", None),
         (pb.DAY, "2026-11-26", "in the future"),
         (pb.DAY, "26/11/2026", "not a YYYY-MM-DD date"),
+        # Other spellings Python's date parser takes are not the wire's date.
+        (pb.DAY, "20261125", "not a YYYY-MM-DD date"),
+        (pb.WEEK, "2026-W48-1", "not a YYYY-MM-DD date"),
         (pb.PERIOD_KIND_UNSPECIFIED, "2026-11-25", "not a known period kind"),
     ],
 )
@@ -142,6 +145,10 @@ def test_valid_bodies_pass_and_broken_ones_say_why():
     assert "batch_date" in refusal(
         "suggestion_batch", pb.SuggestionBatch(batch_date="x", batch_number=1)
     )
+    for spelling in ("20261101", "2026-W44-7"):  # the same day, not as the wire writes it
+        assert "batch_date" in refusal(
+            "suggestion_batch", pb.SuggestionBatch(batch_date=spelling, batch_number=1)
+        )
 
 
 def test_structure_checks():
