@@ -261,6 +261,11 @@ def category_code(value: str | None) -> str | None:
     return code or None
 
 
+#: Most suggestion batches one export holds (about 200,000 suggestions): narrow the dates for
+#: more.
+EXPORT_BATCHES = 10_000
+
+
 def suggestions(
     hub: HubWeb,
     city: str | None,
@@ -365,7 +370,8 @@ def export_table(
             hotspots(hub, period, start), names, lang, hub.category_names(lang)
         )
     if view == "suggestions":
-        found = suggestions(hub, city, category, date_from, date_to)
+        # The whole selection (newest first), not the page's first 100 batches.
+        found = suggestions(hub, city, category, date_from, date_to, limit=EXPORT_BATCHES)
         return tables.suggestions_table(found, names, lang, hub.category_names(lang))
     if view == "quarantine":
         return tables.quarantine_table(quarantine(hub, city), names)

@@ -180,6 +180,27 @@ def test_batches_of_one_date_come_highest_number_first_in_api_page_and_export(
     assert [int(n) for n in shown] == [n for _, n in expected]
 
 
+def test_the_suggestions_export_holds_the_whole_selection_not_a_page(live: Live) -> None:
+    city = CODES[0]  # holds batch 2026-11-30/1 already
+    live.store.send(
+        city,
+        *(
+            pb.SuggestionBatch(
+                batch_date="2026-11-28",
+                batch_number=n,
+                classified_by="clerk-1",
+                suggestions=[pb.Suggestion(ticket_id=f"S-{n}", category="NET", content="x")],
+            )
+            for n in range(1, 131)
+        ),
+    )
+    with live.api("materials_manager") as c:
+        page = c.get("/api/v1/suggestions", params={"city": city}).json()
+        exported = c.get("/api/v1/export/suggestions", params={"city": city})
+    assert len(page) == 100  # the page's default
+    assert len(_rows(exported.content)) == 131
+
+
 # --- the report browser's export links ------------------------------------------------------------
 
 
