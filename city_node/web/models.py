@@ -15,7 +15,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Self, Unpack
 
 from fastapi import Path
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, Strict, model_validator
 
 from city_node import commands, personal_data, qa, services, suggestions, tickets
 from city_node.context import Actor, CityContext, CityError
@@ -39,6 +39,7 @@ from city_node.web.i18n import DEFAULT_LANG, Lang
 from sync.limits import INT64_MAX, MAX_NOTE_CHARS, MAX_STEP_NOTE_CHARS
 from sync.outbox import Outbox
 from sync.vocabulary import PeriodKind, ReceiptAction, ReportKind
+from sync.web.params import RequestModel
 
 #: A stored row's id in a path: what no store can hold is refused before any query.
 RowId = Annotated[int, Path(ge=1, le=INT64_MAX)]
@@ -65,11 +66,6 @@ StepNote = Annotated[str, Field(max_length=MAX_STEP_NOTE_CHARS)]
 
 def actor_of(user: StaffMember) -> Actor:
     return Actor(user.id, user.role)
-
-
-class RequestModel(BaseModel):
-    # A misspelt field is an error, not silently ignored (nothing half-done on a typo).
-    model_config = ConfigDict(extra="forbid")
 
 
 class TicketIn(RequestModel):

@@ -59,6 +59,7 @@ from city_node.web.i18n import Lang
 from sync.passwords import MIN_PASSWORD
 from sync.web.app import field_problem, lang_of, render_page
 from sync.web.auth import NotAllowed, TooManyAttempts, safe_next, set_session
+from sync.web.params import RequestModel
 from sync.web.throttle import checked_login
 from sync.zones import zone_label
 
@@ -325,7 +326,7 @@ def _number(text: str) -> int | str:
     return int(text) if text.isascii() and text.lstrip("-").isdigit() and len(text) < 30 else text
 
 
-def _model(model: type[models.RequestModel], **values: Any) -> Any:
+def _model(model: type[RequestModel], **values: Any) -> Any:
     """Validate form values with the API's model, so both edges refuse the same input."""
     try:
         return model(**values)

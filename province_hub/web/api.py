@@ -25,7 +25,7 @@ from province_hub.web.context import hub_of
 from province_hub.web.views import ExportView, KpiName, PeriodKind
 from sync.limits import INT64_MAX
 from sync.web.auth import client_address
-from sync.web.params import Day
+from sync.web.params import Day, RequestModel
 
 
 class Problem(BaseModel):
@@ -153,12 +153,12 @@ class SuggestionBatch(_Open):
     suggestions: list[dict[str, Any]]
 
 
-class BatchKey(BaseModel):
+class BatchKey(RequestModel):
     city_code: str = Field(pattern=r"^\d{6}$")
     seq: int = Field(ge=1, le=INT64_MAX)
 
 
-class SeenRequest(BaseModel):
+class SeenRequest(RequestModel):
     batches: list[BatchKey] = Field(min_length=1, max_length=1000)
 
 

@@ -26,7 +26,7 @@ from province_hub.web.desk_tables import ages, audit_table, personal, queue_tabl
 from province_hub.web.tables import Column
 from sync.masking import mask_text
 from sync.web.auth import client_address
-from sync.web.params import Day
+from sync.web.params import Day, RequestModel
 from sync.zones import in_zone
 
 router = APIRouter(
@@ -44,22 +44,22 @@ SeqPath = Annotated[int, Path(ge=1, le=2**63 - 1, description="the escalation's 
 Text = Annotated[str, Field(min_length=1, max_length=desk.MAX_TEXT)]
 
 
-class TakeRequest(BaseModel):
+class TakeRequest(RequestModel):
     """Whom to assign the case to: a GM hotline account id (oneself or a colleague)."""
 
     assignee: str = Field(min_length=2, max_length=64)
 
 
-class NoteRequest(BaseModel):
+class NoteRequest(RequestModel):
     text: Text
 
 
-class ContactRequest(BaseModel):
+class ContactRequest(RequestModel):
     channel: Literal["phone", "sms", "visit", "other"]
     text: Text
 
 
-class ResolveRequest(BaseModel):
+class ResolveRequest(RequestModel):
     outcome: Literal["upheld", "partly_upheld", "not_upheld", "withdrawn"]
     resolution: Text
 
@@ -68,7 +68,7 @@ class Resolved(BaseModel):
     notice_seq: int
 
 
-class TraceAsk(BaseModel):
+class TraceAsk(RequestModel):
     city_code: str = Field(pattern=r"^\d{6}$")
     ticket_id: str = Field(min_length=1, max_length=64)
 

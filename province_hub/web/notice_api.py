@@ -20,6 +20,7 @@ from province_hub.web.api import ERRORS, Kpi, Problem
 from province_hub.web.context import hub_of
 from sync.limits import INT64_MAX
 from sync.web.auth import client_address
+from sync.web.params import RequestModel
 from sync.zones import in_zone
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -36,11 +37,9 @@ Caller = Annotated[HubMember, Depends(api_user)]
 Seq = Annotated[int, Path(ge=1, le=INT64_MAX)]
 
 
-class NoticeIn(BaseModel):
+class NoticeIn(RequestModel):
     """A notice to compose. ``targets`` empty: every city (then ``confirm_all`` must be
     true to send)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     kind: Literal["announcement", "task", "standard_answer", "finding"]
     title: str
@@ -94,9 +93,7 @@ class Sent(BaseModel):
     targets: list[str]
 
 
-class AnswerIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AnswerIn(RequestModel):
     city_code: str
     answer: str
 

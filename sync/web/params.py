@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 
 from sync.limits import report_date_refusal
 from sync.refusals import Refusal
@@ -43,3 +43,10 @@ def _blank_is_none(value: object) -> object:
 BLANK_IS_NONE = BeforeValidator(_blank_is_none)
 #: A page's date filter: as :data:`Day`, and empty is no date.
 FormDay = Annotated[Day | None, BLANK_IS_NONE]
+
+
+class RequestModel(BaseModel):
+    """A JSON request body of either web: a misspelt or unknown field is a 422 naming it,
+    not silently ignored (nothing half-done on a typo)."""
+
+    model_config = ConfigDict(extra="forbid")

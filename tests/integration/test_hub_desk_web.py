@@ -75,8 +75,13 @@ def escalate(
     envelope = build_envelope(
         city_code=city, epoch="e" * 32, seq=store.seq[city], body=body, created_at=_at(escalated)
     )
-    services.ingest_batch(
-        store.engine, city_code=city, envelopes=[envelope], tz_name=TZ, max_batch=10
+    services.ingest_batch(  # received as sent, on the test's calendar (not today's)
+        store.engine,
+        city_code=city,
+        envelopes=[envelope],
+        tz_name=TZ,
+        max_batch=10,
+        now=_at(escalated),
     )
     return store.seq[city]
 
@@ -303,6 +308,9 @@ def test_bad_input_is_refused_naming_the_field_and_changes_nothing(live: Live) -
             (c.post(f"{case}/take", json={}), 422, "assignee"),
             (c.post(f"{case}/notes", json={"text": ""}), 422, "text"),
             (c.post(f"{case}/notes", json={"text": "x" * 4001}), 422, "text"),
+            # A misspelt or unknown field is named, not ignored (as the notice answers do).
+            (c.post(f"{case}/notes", json={"text": "ok", "extra": 1}), 422, "extra"),
+            (c.post(f"{case}/take", json={"asignee": "gm"}), 422, "asignee"),
             (c.post(f"{case}/contacts", json={"channel": "fax", "text": "x"}), 422, "channel"),
             (
                 c.post(f"{case}/resolve", json={"outcome": "great", "resolution": "x"}),
