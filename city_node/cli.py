@@ -23,11 +23,12 @@ from city_node.cli_work import (
 )
 from city_node.context import CityError
 from city_node.settings import CitySettings
-from sync.commands import SubParsers, refusals, whole_in
+from sync.commands import SubParsers, creates_store, refusals, whole_in
 from sync.config import ConfigError, add_arguments
 from sync.vocabulary import ReceiptAction
 
 
+@creates_store
 def _city_run(args: argparse.Namespace) -> int:
     from city_node.app import serve
     from city_node.simulator_live import demo_extras

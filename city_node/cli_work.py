@@ -19,14 +19,15 @@ from city_node.settings import CitySettings
 from sync.commands import (
     SubParsers,
     close_when_done,
+    creates_store,
     leaf,
     print_data,
     print_staff,
     read_password,
-    settings_flags,
+    tier_settings,
     whole_in,
 )
-from sync.config import ConfigError, add_arguments, resolve
+from sync.config import ConfigError, add_arguments
 from sync.vocabulary import PeriodKind, ReportKind
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 
 
 def city_settings(args: argparse.Namespace) -> CitySettings:
-    return resolve(CitySettings, flags=settings_flags(args), section="city")
+    return tier_settings(CitySettings, args, section="city")
 
 
 def city_engine(args: argparse.Namespace) -> Engine:
@@ -77,6 +78,7 @@ def staff_actor(
     return Actor(member.id, member.role)
 
 
+@creates_store
 def _city_migrate(args: argparse.Namespace) -> int:
     from city_node.store import create_schema
     from sync.db import make_engine
@@ -120,6 +122,7 @@ def _staff_change(args: argparse.Namespace) -> int:
     return 0
 
 
+@creates_store
 def _staff_add(args: argparse.Namespace) -> int:
     from city_node import staff
 

@@ -18,13 +18,14 @@ from province_hub.settings import HubSettings
 from sync.commands import (
     SubParsers,
     close_when_done,
+    creates_store,
     print_data,
     print_staff,
     read_password,
     refusals,
-    settings_flags,
+    tier_settings,
 )
-from sync.config import ConfigError, add_arguments, resolve
+from sync.config import ConfigError, add_arguments
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -33,9 +34,10 @@ if TYPE_CHECKING:
 
 
 def _hub_settings(args: argparse.Namespace) -> HubSettings:
-    return resolve(HubSettings, flags=settings_flags(args), section="hub")
+    return tier_settings(HubSettings, args, section="hub")
 
 
+@creates_store
 def _hub_run(args: argparse.Namespace) -> int:
     from province_hub.app import serve
 
@@ -136,6 +138,7 @@ def _hub_notice(args: argparse.Namespace) -> int:
     return 0
 
 
+@creates_store
 def _hub_migrate(args: argparse.Namespace) -> int:
     from province_hub.store import create_schema
     from sync.db import make_engine
@@ -241,6 +244,7 @@ def _shell_user() -> str:
         return ""
 
 
+@creates_store
 def _staff_add(args: argparse.Namespace) -> int:
     from province_hub import staff
 

@@ -27,9 +27,12 @@ CITY, OTHER = "620100", "620200"
 
 
 @pytest.fixture
-def city(tmp_path: Path) -> list[str]:
-    """Flags naming a fresh city store (migrated by the first command)."""
-    return ["--code", CITY, "--database-url", f"sqlite:///{tmp_path / 'city.sqlite'}"]
+def city(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """Flags naming a fresh city store, made as a person makes one (`city migrate`)."""
+    flags = ["--code", CITY, "--database-url", f"sqlite:///{tmp_path / 'city.sqlite'}"]
+    assert main(["city", "migrate", *flags]) == 0
+    capsys.readouterr()
+    return flags
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

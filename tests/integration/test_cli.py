@@ -70,16 +70,10 @@ def test_bad_settings_are_named(tmp_path: Path):
     assert result.returncode == 2 and "code 'abc'" in result.stderr
     result = fedsync("hub", "status", "--listen", "nowhere", check=False)
     assert result.returncode == 2 and "host:port" in result.stderr
+    hub_url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
+    fedsync("hub", "migrate", "--database-url", hub_url)
     result = fedsync(
-        "hub",
-        "notice",
-        "--title",
-        "x",
-        "--to",
-        "999999",
-        "--database-url",
-        f"sqlite:///{tmp_path / 'hub.sqlite'}",
-        check=False,
+        "hub", "notice", "--title", "x", "--to", "999999", "--database-url", hub_url, check=False
     )
     assert result.returncode == 2 and "999999" in result.stderr
     help_text = fedsync("city", "--help").stdout
