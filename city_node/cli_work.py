@@ -117,8 +117,12 @@ def _staff_change(args: argparse.Namespace) -> int:
         staff.reset_password(engine, args.id, read_password(args), by=by)
         print(f"staff {args.id}: password reset")
     else:
+        before = staff.get(engine, args.id)
         member = staff.set_role(engine, args.id, args.role, by=by)
-        print(f"staff {member.id} is now {member.role.value}; open console sessions act in it")
+        if before is not None and before.session_generation == member.session_generation:
+            print(f"staff {member.id} is {member.role.value} already: nothing changed")
+        else:
+            print(f"staff {member.id} is now {member.role.value}; their console sessions end")
     return 0
 
 

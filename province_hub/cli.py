@@ -297,8 +297,13 @@ def _staff_password(args: argparse.Namespace) -> int:
 def _staff_role(args: argparse.Namespace) -> int:
     from province_hub import staff
 
-    member = staff.set_role(_staff_engine(args), staff_id=args.id, role=args.role, by=_shell_user())
-    print(f"hub staff {member.id} is {member.role.value} (their open sessions ended)")
+    engine = _staff_engine(args)
+    before = staff.get_staff(engine, args.id)
+    member = staff.set_role(engine, staff_id=args.id, role=args.role, by=_shell_user())
+    if before is not None and before.generation == member.generation:
+        print(f"hub staff {member.id} is {member.role.value} already: nothing changed")
+    else:
+        print(f"hub staff {member.id} is {member.role.value} (their open sessions ended)")
     return 0
 
 

@@ -141,6 +141,87 @@ def test_only_a_leader_manages_accounts_and_not_their_own(store: Any, capsys) ->
 
 
 @pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["reset-password", "--password-stdin"], "your own password"),
+        (["set-role", "--role", "leader"], "your own role"),  # the role held: refused too
+        (["set-role", "--role", "surveyor"], "your own role"),
+        (["enable"], "your own account"),
+        (["disable"], "your own account"),
+    ],
+)
+def test_a_leader_acting_never_changes_their_own_account(
+    store: Any, capsys, monkeypatch, argv: list[str], named: str
+) -> None:
+    url, engine = store
+    monkeypatch.setattr("sys.stdin", io.StringIO("another-secret-1\n"))
+    before = member(engine, "lead-1")
+    code, out, err = run(
+        capsys,
+        "city",
+        "staff",
+        argv[0],
+        "--id",
+        "lead-1",
+        *argv[1:],
+        "--as",
+        "lead-1",
+        "--code",
+        CITY,
+        "--database-url",
+        url,
+    )
+    assert code == 2 and named in err and "Traceback" not in err, (out, err)
+    assert member(engine, "lead-1") == before  # role, activity and sessions as they were
+    assert staff.authenticate(engine, "lead-1", GOOD) is not None
+    # Another leader may.
+    monkeypatch.setattr("sys.stdin", io.StringIO("another-secret-1\n"))
+    code, _, err = run(
+        capsys,
+        "city",
+        "staff",
+        "reset-password",
+        "--id",
+        "lead-1",
+        "--password-stdin",
+        "--as",
+        "lead-2",
+        "--code",
+        CITY,
+        "--database-url",
+        url,
+    )
+    assert code == 0, err
+    assert staff.authenticate(engine, "lead-1", "another-secret-1") is not None
+
+
+def test_set_role_to_the_role_held_says_nothing_changed(store: Any, capsys) -> None:
+    url, engine = store
+    flags = ["--code", CITY, "--database-url", url]
+    before = member(engine, "op-1")
+    for actor in ([], ["--as", "lead-1"]):
+        code, out, err = run(
+            capsys,
+            "city",
+            "staff",
+            "set-role",
+            "--id",
+            "op-1",
+            "--role",
+            "operator_junior",
+            *actor,
+            *flags,
+        )
+        assert code == 0 and "nothing changed" in out and "session" not in out, (out, err)
+        assert member(engine, "op-1") == before  # its sessions go on
+    code, out, _ = run(
+        capsys, "city", "staff", "set-role", "--id", "op-1", "--role", "surveyor", *flags
+    )
+    assert code == 0 and "sessions end" in out
+    assert member(engine, "op-1").session_generation == before.session_generation + 1
+
+
+@pytest.mark.parametrize(
     "argv",
     [
         ["city", "staff", "list", "--code", CITY],

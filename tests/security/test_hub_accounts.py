@@ -120,6 +120,28 @@ def test_shell_commands_end_sessions_and_are_audited(site: Any, capsys: Any) -> 
         assert ("staff:supervisor", detail) in changed, changed
 
 
+def test_set_role_to_the_role_held_changes_nothing_and_says_so(site: Any, capsys: Any) -> None:
+    base, url, engine = site
+    before = staff.get_staff(engine, "supervisor")
+    assert before is not None
+    with signed_in(base, "supervisor") as browser:
+        code, out, err = _cli(
+            capsys,
+            "hub",
+            "staff",
+            "set-role",
+            "--id",
+            "supervisor",
+            "--role",
+            before.role.value,
+            "--database-url",
+            url,
+        )
+        assert code == 0 and "nothing changed" in out and "ended" not in out, (out, err)
+        assert _in(browser), "the sessions go on: nothing was changed"
+    assert staff.get_staff(engine, "supervisor") == before
+
+
 @pytest.mark.parametrize(
     ("argv", "named"),
     [
