@@ -454,12 +454,28 @@ def test_a_hub_tree_of_its_own_names_the_categories(tmp_path: Path) -> None:
     assert hub.category_names("zh").get("BILL") is None
 
 
-def test_a_bad_category_file_refuses_the_hubs_start(tmp_path: Path) -> None:
+_HEADER = b"code,parent,name_zh,name_en,complaint_limit_workdays\n"
+
+
+@pytest.mark.parametrize("web", [True, False], ids=["with the web", "without the web"])
+@pytest.mark.parametrize(
+    ("content", "named"),
+    [
+        (_HEADER + b"X,Y,x,x,5\n", "line 2: category X has unknown parent Y"),
+        (_HEADER + b"N,,\xcd\xf8\xc2\xe7,Network,5\n", "line 2: not UTF-8 text"),  # GBK
+        (None, "cannot read categories"),
+    ],
+    ids=["unknown parent", "not UTF-8", "no such file"],
+)
+def test_a_bad_category_file_refuses_the_hubs_start(
+    tmp_path: Path, content: bytes | None, named: str, web: bool
+) -> None:
     tree = tmp_path / "tree.csv"
-    tree.write_text("code,parent,name_zh,name_en,complaint_limit_workdays\nX,Y,x,x,5\n", "utf-8")
+    if content is not None:
+        tree.write_bytes(content)
     done = subprocess.run(
         [
-            sys.executable, "-m", "sync.cli", "hub", "--http-port", "8099",
+            sys.executable, "-m", "sync.cli", "hub", *(["--http-port", "8099"] if web else []),
             "--categories", str(tree),
             "--database-url", f"sqlite:///{tmp_path / 'hub.sqlite'}",
             "--pki-dir", str(tmp_path / "no-pki"),
@@ -467,7 +483,8 @@ def test_a_bad_category_file_refuses_the_hubs_start(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 2, done.stderr
-    assert "unknown parent Y" in done.stderr and str(tree) in done.stderr
+    assert named in done.stderr and str(tree) in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
     assert not (tmp_path / "hub.sqlite").exists()  # refused before the store was opened
 
 
