@@ -21,6 +21,7 @@ from sync.commands import (
     close_when_done,
     creates_store,
     leaf,
+    password_flag,
     print_data,
     print_staff,
     read_password,
@@ -428,13 +429,7 @@ def add_work_commands(city_sub: SubParsers) -> None:
     add.add_argument("--id", required=True, help="sign-in id: 2-64 letters, digits, . _ -")
     add.add_argument("--name", required=True, help="the person's name (shown in lists and history)")
     add.add_argument("--role", required=True, choices=[r.value for r in STAFF_ROLES])
-    secret = add.add_mutually_exclusive_group()
-    secret.add_argument(
-        "--password-stdin", action="store_true", help="read the password from standard input"
-    )
-    secret.add_argument(
-        "--password", help="the password (visible in the process list: prefer --password-stdin)"
-    )
+    password_flag(add)
     leaves += [add, leaf(staff_sub, "list", _staff_list, "list staff accounts", json_out=True)]
     changes = {
         "disable": "stop an account from signing in (its sessions end)",
@@ -455,14 +450,7 @@ def add_work_commands(city_sub: SubParsers) -> None:
         if name == "set-role":
             change.add_argument("--role", required=True, choices=[r.value for r in STAFF_ROLES])
         if name == "reset-password":
-            secret = change.add_mutually_exclusive_group()
-            secret.add_argument(
-                "--password-stdin", action="store_true", help="read the password from stdin"
-            )
-            secret.add_argument(
-                "--password",
-                help="the password (visible in the process list: prefer --password-stdin)",
-            )
+            password_flag(change)
         leaves.append(change)
 
     ticket_sub = city_sub.add_parser("ticket", help="register, work, show and list tickets")

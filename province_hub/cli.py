@@ -19,6 +19,7 @@ from sync.commands import (
     SubParsers,
     close_when_done,
     creates_store,
+    password_flag,
     print_data,
     print_staff,
     read_password,
@@ -307,16 +308,6 @@ def _staff_role(args: argparse.Namespace) -> int:
     return 0
 
 
-def _password_flags(parser: argparse.ArgumentParser) -> None:
-    secret = parser.add_mutually_exclusive_group()
-    secret.add_argument(
-        "--password-stdin", action="store_true", help="read the password from standard input"
-    )
-    secret.add_argument(
-        "--password", help="the password (visible in the process list: prefer --password-stdin)"
-    )
-
-
 def _add_staff_commands(hub_sub: SubParsers) -> None:
     from province_hub.staff import HubRole, StaffError, UnknownStaff
 
@@ -332,7 +323,7 @@ def _add_staff_commands(hub_sub: SubParsers) -> None:
     add.add_argument("--id", required=True, help="sign-in id: 2-64 letters, digits, . _ -")
     add.add_argument("--name", required=True, help="the person's name (shown in lists and history)")
     add.add_argument("--role", required=True, choices=roles)
-    _password_flags(add)
+    password_flag(add)
     add.set_defaults(_handler=_staff_add)
     listing = staff_sub.add_parser("list", help="list hub accounts")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
@@ -347,7 +338,7 @@ def _add_staff_commands(hub_sub: SubParsers) -> None:
         "reset-password", help="give a hub account a new password (its sessions end)"
     )
     password.add_argument("--id", required=True)
-    _password_flags(password)
+    password_flag(password)
     password.set_defaults(_handler=_staff_password)
     role = staff_sub.add_parser(
         "set-role", help="move a hub account to another role (its sessions end)"

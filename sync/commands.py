@@ -141,15 +141,37 @@ def print_data(args: argparse.Namespace, data: Any, text: str) -> None:
     print(json.dumps(data, ensure_ascii=False, indent=2, default=_when) if args.json else text)
 
 
+class _PasswordRefused(argparse.Action):
+    """``--password VALUE`` refused (exit 2) without repeating the value: written out, it
+    would otherwise read as ``--password-stdin`` (argparse takes a flag's prefix) and the
+    password be printed back as an unrecognised argument."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any, **__: Any) -> None:
+        raise argparse.ArgumentError(
+            self,
+            "a password is not taken on the command line (the process list and the shell's "
+            "history would show it): pipe it in with --password-stdin",
+        )
+
+
+def password_flag(parser: argparse.ArgumentParser) -> None:
+    """``--password-stdin``, the one way a command takes a password: on the command line it
+    would show in the process list and the shell's history."""
+    parser.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input (its first line)",
+    )
+    parser.add_argument("--password", action=_PasswordRefused, help=argparse.SUPPRESS)
+
+
 def read_password(args: argparse.Namespace) -> str:
-    """The password of ``--password-stdin`` (one line) or ``--password``, for either tier."""
+    """The password of ``--password-stdin`` (one line), for either tier."""
     from sync.config import ConfigError
 
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\r\n")
-    if args.password is not None:
-        return str(args.password)
-    raise ConfigError("give the password with --password-stdin (or --password)")
+    raise ConfigError("give the password on standard input with --password-stdin")
 
 
 def print_staff(args: argparse.Namespace, members: Any, *, role_width: int, empty: str) -> None:

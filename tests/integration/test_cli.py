@@ -25,10 +25,14 @@ T = TypeVar("T")
 
 
 def fedsync(
-    *args: str, check: bool = True, timeout: float = 60
+    *args: str, check: bool = True, timeout: float = 60, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [sys.executable, "-m", "sync.cli", *args], capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "sync.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=stdin,
     )
     if check and result.returncode != 0:
         raise AssertionError(f"fedsync {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
@@ -154,8 +158,8 @@ def test_hub_and_city_processes_work_and_stop_cleanly(tmp_path: Path):
             "王主任",
             "--role",
             "leader",
-            "--password",
-            "long-enough-1",
+            "--password-stdin",
+            stdin="long-enough-1\n",
         )
         fedsync(
             "city",

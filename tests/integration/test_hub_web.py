@@ -856,21 +856,22 @@ def test_hub_staff_commands(tmp_path: Path) -> None:
             "督查二",
             "--role",
             "supervisor",
-            "--password",
-            "short",
+            "--password-stdin",
             "--database-url",
             db,
         ],
         capture_output=True,
         text=True,
+        input="short\n",
     )
     assert refused.returncode == 2 and "at least 12" in refused.stderr
-    secret = ["--password", "long-enough-2", "--database-url", db]
+    secret = ["--password-stdin", "--database-url", db]
     for name in ("  ", "督\x07查"):
         unnamed = subprocess.run(
             [*base, "add", "--id", "yy", "--name", name, "--role", "supervisor", *secret],
             capture_output=True,
             text=True,
+            input="long-enough-2\n",
         )
         assert unnamed.returncode == 2 and "name: " in unnamed.stderr, unnamed.stderr
         assert "Traceback" not in unnamed.stderr

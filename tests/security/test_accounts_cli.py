@@ -73,7 +73,7 @@ def test_weak_passwords_are_refused(store: Any, password: str, why: str) -> None
     assert staff.authenticate(engine, "new-person-01", GOOD) is not None
 
 
-def test_staff_commands_end_sessions(store: Any, capsys) -> None:
+def test_staff_commands_end_sessions(store: Any, capsys, monkeypatch) -> None:
     url, engine = store
     flags = ["--code", CITY, "--database-url", url]
     generation = member(engine, "op-1").session_generation
@@ -89,10 +89,12 @@ def test_staff_commands_end_sessions(store: Any, capsys) -> None:
     assert staff.authenticate(engine, "op-1", GOOD) is None and moved()
     assert run(capsys, "city", "staff", "enable", "--id", "op-1", *flags)[0] == 0
     assert staff.authenticate(engine, "op-1", GOOD) is not None and not moved()
+    monkeypatch.setattr("sys.stdin", io.StringIO("x" * 11 + "\n"))
     code, _, err = run(
-        capsys, "city", "staff", "reset-password", "--id", "op-1", "--password", "x" * 11, *flags
+        capsys, "city", "staff", "reset-password", "--id", "op-1", "--password-stdin", *flags
     )
     assert code == 2 and "at least 12 characters" in err and "Traceback" not in err
+    monkeypatch.setattr("sys.stdin", io.StringIO("fresh-secret-99\n"))
     code, _, err = run(
         capsys,
         "city",
@@ -100,8 +102,7 @@ def test_staff_commands_end_sessions(store: Any, capsys) -> None:
         "reset-password",
         "--id",
         "op-1",
-        "--password",
-        "fresh-secret-99",
+        "--password-stdin",
         *flags,
     )
     assert code == 0, err
@@ -264,3 +265,28 @@ def test_stdin_passwords_work_for_reset(store: Any, capsys, monkeypatch) -> None
     )
     assert code == 0, err
     assert staff.authenticate(engine, "op-1", "from-stdin-secret") is not None
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["city", "staff", "add", "--code", CITY, "--id", "op-9", "--name", "n", "--role", "surveyor"],
+        ["city", "staff", "reset-password", "--code", CITY, "--id", "op-1"],
+        ["hub", "staff", "add", "--id", "sup-9", "--name", "n", "--role", "supervisor"],
+        ["hub", "staff", "reset-password", "--id", "sup-9"],
+    ],
+    ids=["city add", "city reset", "hub add", "hub reset"],
+)
+def test_a_password_is_never_taken_from_the_command_line(
+    argv: list[str], tmp_path, capsys
+) -> None:
+    """On the command line a password shows in the process list and the shell's history:
+    only --password-stdin takes one."""
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--password", "long-enough-secret", "--database-url", url])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --password: " in err and "--password-stdin" in err
+    assert "long-enough-secret" not in err  # the refusal does not print it back
+    assert not (tmp_path / "store.sqlite").exists()
