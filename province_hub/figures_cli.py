@@ -54,8 +54,8 @@ def run_figures(args: argparse.Namespace) -> int:
     from province_hub.consolidation import FiguresError, figures, period_ref
     from province_hub.settings import HubSettings
     from province_hub.store import create_schema
-    from sync.db import make_engine
     from sync.commands import tier_settings
+    from sync.db import make_engine
     from sync.limits import report_date_problem
     from sync.roster import load_roster
     from sync.zones import in_zone

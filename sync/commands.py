@@ -60,9 +60,7 @@ def creates_store(handler: Handler) -> Handler:
     return handler
 
 
-def tier_settings(
-    cls: type[SettingsT], args: argparse.Namespace, *, section: str
-) -> SettingsT:
+def tier_settings(cls: type[SettingsT], args: argparse.Namespace, *, section: str) -> SettingsT:
     """The tier's settings from flags, environment and file (:func:`sync.config.resolve`).
 
     A command not marked :func:`creates_store` refuses a SQLite store whose file does not

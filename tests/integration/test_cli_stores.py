@@ -44,7 +44,8 @@ def test_a_missing_store_is_refused_not_created(
     name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     typo = tmp_path / "typo" / "store.sqlite"
-    argv = [str(tmp_path / "backup.sqlite") if word == "BACKUP" else word for word in REFUSING[name]]
+    backup = str(tmp_path / "backup.sqlite")
+    argv = [backup if word == "BACKUP" else word for word in REFUSING[name]]
     assert main([*argv, "--database-url", f"sqlite:///{typo}"]) == 2
     err = capsys.readouterr().err
     assert "database_url" in err and str(typo) in err and "Traceback" not in err

@@ -10,7 +10,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
@@ -35,11 +35,8 @@ def listening(answer: Callable[[socket.socket], None]) -> Iterator[str]:
                 conn, _ = server.accept()
             except TimeoutError:
                 continue
-            with conn:
-                try:
-                    answer(conn)
-                except OSError:
-                    pass
+            with conn, suppress(OSError):
+                answer(conn)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()

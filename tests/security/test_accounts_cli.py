@@ -270,16 +270,14 @@ def test_stdin_passwords_work_for_reset(store: Any, capsys, monkeypatch) -> None
 @pytest.mark.parametrize(
     "argv",
     [
-        ["city", "staff", "add", "--code", CITY, "--id", "op-9", "--name", "n", "--role", "surveyor"],
+        ["city", "staff", "add", "--code", CITY, "--id", "op-9", "--name", "n", "--role", "leader"],
         ["city", "staff", "reset-password", "--code", CITY, "--id", "op-1"],
         ["hub", "staff", "add", "--id", "sup-9", "--name", "n", "--role", "supervisor"],
         ["hub", "staff", "reset-password", "--id", "sup-9"],
     ],
     ids=["city add", "city reset", "hub add", "hub reset"],
 )
-def test_a_password_is_never_taken_from_the_command_line(
-    argv: list[str], tmp_path, capsys
-) -> None:
+def test_a_password_is_never_taken_from_the_command_line(argv: list[str], tmp_path, capsys) -> None:
     """On the command line a password shows in the process list and the shell's history:
     only --password-stdin takes one."""
     url = f"sqlite:///{tmp_path / 'store.sqlite'}"

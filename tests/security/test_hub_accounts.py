@@ -74,9 +74,7 @@ def _audit(engine: Engine, action: Action) -> list[tuple[str, str]]:
     return [(r.target, r.detail) for r in rows]
 
 
-def _cli(
-    capsys: pytest.CaptureFixture[str], *argv: str, stdin: str = ""
-) -> tuple[int, str, str]:
+def _cli(capsys: pytest.CaptureFixture[str], *argv: str, stdin: str = "") -> tuple[int, str, str]:
     """``fedsync`` in-process, with ``stdin`` as its standard input (``--password-stdin``)."""
     saved = sys.stdin
     sys.stdin = io.StringIO(stdin + "\n")
