@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-from typing import Any
+import ssl
+from typing import TYPE_CHECKING, Any
 
 from city_node.cli_work import (
     add_work_commands,
@@ -23,11 +24,15 @@ from city_node.cli_work import (
 )
 from city_node.context import CityError
 from city_node.settings import CitySettings
-from sync.commands import SubParsers, refusals, whole_in
+from sync.commands import SubParsers, creates_store, refusals, whole_in
 from sync.config import ConfigError, add_arguments
 from sync.vocabulary import ReceiptAction
 
+if TYPE_CHECKING:
+    import grpc
 
+
+@creates_store
 def _city_run(args: argparse.Namespace) -> int:
     from city_node.app import serve
     from city_node.simulator_live import demo_extras
@@ -112,7 +117,33 @@ def _city_backup(args: argparse.Namespace) -> int:
     return backup_command("city store", city_settings(args).database_url, args.to)
 
 
+def _hub_unreachable(exc: OSError) -> str:
+    """Why the city's own TLS handshake with the hub failed, for a person."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (
+            f"its certificate does not verify against the province CA in --pki-dir "
+            f"({exc.verify_message}); check --hub and --pki-dir"
+        )
+    if isinstance(exc, ssl.SSLError):
+        return f"the TLS handshake failed ({exc.reason or exc}); is that the hub's port?"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused (is the hub running, and is that its port?)"
+    if isinstance(exc, TimeoutError):
+        return "no answer in time"
+    return f"cannot connect ({exc.strerror or exc})"
+
+
+def _rpc_reason(exc: grpc.RpcError) -> str:
+    """A gRPC failure as ``CODE: details``."""
+    code, details = getattr(exc, "code", None), getattr(exc, "details", None)
+    if callable(code) and callable(details):  # a call's error (grpc.aio.AioRpcError)
+        return f"{code().name}: {details()}"
+    return str(exc) or type(exc).__name__
+
+
 def _city_rebase(args: argparse.Namespace) -> int:
+    import grpc
+
     from city_node.services import follow_rebase
     from sync.link import check_hub_certificate, make_channel, rebase_against_hub
     from sync.outbox import Outbox
@@ -128,12 +159,25 @@ def _city_rebase(args: argparse.Namespace) -> int:
 
     async def run(apply: bool) -> Any:
         # The hub's answer decides what is renumbered: never take it from a revoked hub.
-        await check_hub_certificate(
-            settings.hub, tls, revocations, server_name=settings.hub_server_name
-        )
+        try:
+            await check_hub_certificate(
+                settings.hub, tls, revocations, server_name=settings.hub_server_name
+            )
+        except OSError as exc:  # down, not trusted, not TLS: nothing was changed
+            raise ConfigError(
+                f"the hub at {settings.hub}: {_hub_unreachable(exc)}; nothing was re-based"
+            ) from None
         channel = make_channel(settings.hub, tls, server_name=settings.hub_server_name)
         async with channel:
-            return await rebase_against_hub(outbox, channel, apply=apply, on_renumber=follow_rebase)
+            try:
+                return await rebase_against_hub(
+                    outbox, channel, apply=apply, on_renumber=follow_rebase
+                )
+            except grpc.RpcError as exc:  # asked before anything is renumbered
+                raise ConfigError(
+                    f"the hub at {settings.hub} did not answer ({_rpc_reason(exc)}); "
+                    "nothing was re-based"
+                ) from None
 
     outcome = asyncio.run(run(apply=bool(args.yes)))
     plan = outcome.plan
@@ -196,9 +240,15 @@ def add_commands(tiers: SubParsers) -> None:
     )
     receipt.set_defaults(_handler=_city_receipt)
     rebase = city_sub.add_parser(
-        "rebase", help="after a sequence conflict: continue after the hub's mark"
+        "rebase",
+        help="after a sequence conflict: continue after the hub's mark",
+        description="Asks the hub what it holds and shows the plan; --yes carries it out. "
+        "Exit status: 0 re-based, 1 plan shown (nothing changed), 2 refused (the store, "
+        "the hub unreachable or not trusted: the reason is printed).",
     )
-    rebase.add_argument("--yes", action="store_true", help="really re-base (otherwise only show)")
+    rebase.add_argument(
+        "--yes", action="store_true", help="really re-base (otherwise show the plan, exit 1)"
+    )
     rebase.set_defaults(_handler=_city_rebase)
     backup = city_sub.add_parser(
         "backup",

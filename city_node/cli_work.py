@@ -19,14 +19,16 @@ from city_node.settings import CitySettings
 from sync.commands import (
     SubParsers,
     close_when_done,
+    creates_store,
     leaf,
+    password_flag,
     print_data,
     print_staff,
     read_password,
-    settings_flags,
+    tier_settings,
     whole_in,
 )
-from sync.config import ConfigError, add_arguments, resolve
+from sync.config import ConfigError, add_arguments
 from sync.vocabulary import PeriodKind, ReportKind
 
 if TYPE_CHECKING:
@@ -37,7 +39,7 @@ if TYPE_CHECKING:
 
 
 def city_settings(args: argparse.Namespace) -> CitySettings:
-    return resolve(CitySettings, flags=settings_flags(args), section="city")
+    return tier_settings(CitySettings, args, section="city")
 
 
 def city_engine(args: argparse.Namespace) -> Engine:
@@ -77,6 +79,7 @@ def staff_actor(
     return Actor(member.id, member.role)
 
 
+@creates_store
 def _city_migrate(args: argparse.Namespace) -> int:
     from city_node.store import create_schema
     from sync.db import make_engine
@@ -115,11 +118,16 @@ def _staff_change(args: argparse.Namespace) -> int:
         staff.reset_password(engine, args.id, read_password(args), by=by)
         print(f"staff {args.id}: password reset")
     else:
+        before = staff.get(engine, args.id)
         member = staff.set_role(engine, args.id, args.role, by=by)
-        print(f"staff {member.id} is now {member.role.value}; open console sessions act in it")
+        if before is not None and before.session_generation == member.session_generation:
+            print(f"staff {member.id} is {member.role.value} already: nothing changed")
+        else:
+            print(f"staff {member.id} is now {member.role.value}; their console sessions end")
     return 0
 
 
+@creates_store
 def _staff_add(args: argparse.Namespace) -> int:
     from city_node import staff
 
@@ -421,13 +429,7 @@ def add_work_commands(city_sub: SubParsers) -> None:
     add.add_argument("--id", required=True, help="sign-in id: 2-64 letters, digits, . _ -")
     add.add_argument("--name", required=True, help="the person's name (shown in lists and history)")
     add.add_argument("--role", required=True, choices=[r.value for r in STAFF_ROLES])
-    secret = add.add_mutually_exclusive_group()
-    secret.add_argument(
-        "--password-stdin", action="store_true", help="read the password from standard input"
-    )
-    secret.add_argument(
-        "--password", help="the password (visible in the process list: prefer --password-stdin)"
-    )
+    password_flag(add)
     leaves += [add, leaf(staff_sub, "list", _staff_list, "list staff accounts", json_out=True)]
     changes = {
         "disable": "stop an account from signing in (its sessions end)",
@@ -448,14 +450,7 @@ def add_work_commands(city_sub: SubParsers) -> None:
         if name == "set-role":
             change.add_argument("--role", required=True, choices=[r.value for r in STAFF_ROLES])
         if name == "reset-password":
-            secret = change.add_mutually_exclusive_group()
-            secret.add_argument(
-                "--password-stdin", action="store_true", help="read the password from stdin"
-            )
-            secret.add_argument(
-                "--password",
-                help="the password (visible in the process list: prefer --password-stdin)",
-            )
+            password_flag(change)
         leaves.append(change)
 
     ticket_sub = city_sub.add_parser("ticket", help="register, work, show and list tickets")

@@ -296,6 +296,14 @@ CITY: Final = COMMON.extend(
             "不能修改自己的角色(请另一位中心领导操作)",
             "you cannot change your own role (ask another leader)",
         ),
+        "staff.enable_self": (
+            "不能启用自己的账户(请另一位中心领导操作)",
+            "you cannot enable your own account (ask another leader)",
+        ),
+        "staff.own_password": (
+            "不能重置自己的密码(请另一位中心领导或节点管理员操作)",
+            "you cannot reset your own password (ask another leader or the node's administrator)",
+        ),
         # --- the demo simulator (city_node.simulator, city_node.simulator_mix) ------------
         "simulate.days": ("模拟天数至少为 1(收到 {days})", "days must be 1 or more, got {days}"),
         "simulate.scale": (

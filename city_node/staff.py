@@ -7,8 +7,10 @@ least ``MIN_PASSWORD`` characters, is not the account's id and is not only space
 Managing accounts (disable, enable, reset a password, change a role) is the leader's
 (``Action.MANAGE_STAFF``) when a staff member acts (``by``: the console, ``fedsync city staff
 … --as``); ``by=None`` is the node's administrator at the shell, who holds the store itself.
-A leader cannot disable or re-role their own account (ask another leader), so a leader
-acting always leaves one active leader behind; the administrator can always add one.
+A leader acting never changes their own account — no disabling, enabling, password
+reset or role change, not even to the role held (ask another leader or the administrator;
+nobody resets their own password without giving the current one) — so a leader acting
+always leaves one active leader behind; the administrator can always add one.
 Disabling, resetting and re-roling bump the
 account's ``session_generation``, and so does logging out (:func:`end_sessions`); the
 console signs the generation into its session cookie and refuses a cookie of an older one,
@@ -119,6 +121,11 @@ def _may_manage(by: Actor | None) -> None:
         domain.check_may(by.role, Action.MANAGE_STAFF)
 
 
+def _own(by: Actor | None, staff_id: str) -> bool:
+    """Whether the staff member acting would change their own account."""
+    return by is not None and by.id == staff_id
+
+
 def _locked(conn: Connection, staff_id: str) -> Any:
     row = conn.execute(select(Staff).where(Staff.id == staff_id).with_for_update()).first()
     if row is None:
@@ -137,7 +144,7 @@ def _change(conn: Connection, staff_id: str, **values: Any) -> None:
 def disable(engine: Engine, staff_id: str, *, by: Actor | None) -> StaffMember:
     """Stop an account from signing in; its console sessions end."""
     _may_manage(by)
-    if by is not None and by.id == staff_id:
+    if _own(by, staff_id):
         raise CityError("staff.disable_self")
     with UnitOfWork(engine) as uow:
         _locked(uow.conn, staff_id)
@@ -150,6 +157,8 @@ def disable(engine: Engine, staff_id: str, *, by: Actor | None) -> StaffMember:
 def enable(engine: Engine, staff_id: str, *, by: Actor | None) -> StaffMember:
     """Let a disabled account sign in again (with its password as it was)."""
     _may_manage(by)
+    if _own(by, staff_id):
+        raise CityError("staff.enable_self")
     with UnitOfWork(engine) as uow:
         _locked(uow.conn, staff_id)
         uow.conn.execute(update(Staff).where(Staff.id == staff_id).values(active=True))
@@ -161,6 +170,8 @@ def enable(engine: Engine, staff_id: str, *, by: Actor | None) -> StaffMember:
 def reset_password(engine: Engine, staff_id: str, password: str, *, by: Actor | None) -> None:
     """Give an account a new password; its open console sessions end."""
     _may_manage(by)
+    if _own(by, staff_id):
+        raise CityError("staff.own_password")
     check_password(password, staff_id)
     with UnitOfWork(engine) as uow:
         _locked(uow.conn, staff_id)
@@ -169,11 +180,12 @@ def reset_password(engine: Engine, staff_id: str, password: str, *, by: Actor | 
 
 
 def set_role(engine: Engine, staff_id: str, role: str | Role, *, by: Actor | None) -> StaffMember:
-    """Move an account to another role; its open console sessions end."""
+    """Move an account to another role; its open console sessions end. The role it has
+    already changes nothing (its sessions go on)."""
     _may_manage(by)
-    the_role = _role(role)
-    if by is not None and by.id == staff_id and the_role is not by.role:
+    if _own(by, staff_id):
         raise CityError("staff.own_role")
+    the_role = _role(role)
     with UnitOfWork(engine) as uow:
         row = _locked(uow.conn, staff_id)
         if row.role == the_role.value:

@@ -90,8 +90,9 @@ async def create_server(settings: HubSettings) -> HubServer:
     roster = load_roster(settings.roster)
     roster_codes = tuple(city.code for city in roster)
     deadlines = settings.deadlines()
-    # The web's category names: a bad file refuses the start, before anything is opened.
-    categories = CategoryTree.load(settings.categories) if settings.http_port else None
+    # The category names (the web's): a file the tree cannot load refuses the start, with
+    # or without the web, before anything is opened.
+    categories = CategoryTree.load(settings.categories)
     # Certificates and the revocation list first: a hub that cannot check who calls must not
     # start (and has then opened nothing).
     tls = load_hub_tls(settings.pki_dir)

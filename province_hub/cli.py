@@ -18,13 +18,15 @@ from province_hub.settings import HubSettings
 from sync.commands import (
     SubParsers,
     close_when_done,
+    creates_store,
+    password_flag,
     print_data,
     print_staff,
     read_password,
     refusals,
-    settings_flags,
+    tier_settings,
 )
-from sync.config import ConfigError, add_arguments, resolve
+from sync.config import ConfigError, add_arguments
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -33,9 +35,10 @@ if TYPE_CHECKING:
 
 
 def _hub_settings(args: argparse.Namespace) -> HubSettings:
-    return resolve(HubSettings, flags=settings_flags(args), section="hub")
+    return tier_settings(HubSettings, args, section="hub")
 
 
+@creates_store
 def _hub_run(args: argparse.Namespace) -> int:
     from province_hub.app import serve
 
@@ -136,6 +139,7 @@ def _hub_notice(args: argparse.Namespace) -> int:
     return 0
 
 
+@creates_store
 def _hub_migrate(args: argparse.Namespace) -> int:
     from province_hub.store import create_schema
     from sync.db import make_engine
@@ -241,6 +245,7 @@ def _shell_user() -> str:
         return ""
 
 
+@creates_store
 def _staff_add(args: argparse.Namespace) -> int:
     from province_hub import staff
 
@@ -293,19 +298,14 @@ def _staff_password(args: argparse.Namespace) -> int:
 def _staff_role(args: argparse.Namespace) -> int:
     from province_hub import staff
 
-    member = staff.set_role(_staff_engine(args), staff_id=args.id, role=args.role, by=_shell_user())
-    print(f"hub staff {member.id} is {member.role.value} (their open sessions ended)")
+    engine = _staff_engine(args)
+    before = staff.get_staff(engine, args.id)
+    member = staff.set_role(engine, staff_id=args.id, role=args.role, by=_shell_user())
+    if before is not None and before.generation == member.generation:
+        print(f"hub staff {member.id} is {member.role.value} already: nothing changed")
+    else:
+        print(f"hub staff {member.id} is {member.role.value} (their open sessions ended)")
     return 0
-
-
-def _password_flags(parser: argparse.ArgumentParser) -> None:
-    secret = parser.add_mutually_exclusive_group()
-    secret.add_argument(
-        "--password-stdin", action="store_true", help="read the password from standard input"
-    )
-    secret.add_argument(
-        "--password", help="the password (visible in the process list: prefer --password-stdin)"
-    )
 
 
 def _add_staff_commands(hub_sub: SubParsers) -> None:
@@ -323,7 +323,7 @@ def _add_staff_commands(hub_sub: SubParsers) -> None:
     add.add_argument("--id", required=True, help="sign-in id: 2-64 letters, digits, . _ -")
     add.add_argument("--name", required=True, help="the person's name (shown in lists and history)")
     add.add_argument("--role", required=True, choices=roles)
-    _password_flags(add)
+    password_flag(add)
     add.set_defaults(_handler=_staff_add)
     listing = staff_sub.add_parser("list", help="list hub accounts")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
@@ -338,7 +338,7 @@ def _add_staff_commands(hub_sub: SubParsers) -> None:
         "reset-password", help="give a hub account a new password (its sessions end)"
     )
     password.add_argument("--id", required=True)
-    _password_flags(password)
+    password_flag(password)
     password.set_defaults(_handler=_staff_password)
     role = staff_sub.add_parser(
         "set-role", help="move a hub account to another role (its sessions end)"

@@ -11,7 +11,7 @@ import argparse
 import json
 from typing import Any
 
-from sync.config import ConfigError, add_arguments, resolve
+from sync.config import ConfigError, add_arguments
 
 PERIOD_CHOICES = ("day", "week", "month", "quarter", "year")
 #: Columns of the text table: (header, how to read it from a city or province entry).
@@ -54,6 +54,7 @@ def run_figures(args: argparse.Namespace) -> int:
     from province_hub.consolidation import FiguresError, figures, period_ref
     from province_hub.settings import HubSettings
     from province_hub.store import create_schema
+    from sync.commands import tier_settings
     from sync.db import make_engine
     from sync.limits import report_date_problem
     from sync.roster import load_roster
@@ -66,8 +67,7 @@ def run_figures(args: argparse.Namespace) -> int:
     problem = report_date_problem(period.start, "start")  # the API's bounds (422 there)
     if problem:
         raise ConfigError(f"--start: {problem}")
-    flags = {k: v for k, v in vars(args).items() if not k.startswith("_")}
-    settings = resolve(HubSettings, flags=flags, section="hub")
+    settings = tier_settings(HubSettings, args, section="hub")
     roster = load_roster(settings.roster)
     engine = make_engine(settings.database_url)
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -18,7 +18,8 @@ PACKAGED_FILE = "data/categories-telecom.csv"
 
 
 class CategoryError(ValueError):
-    """The category file is unusable; the message names the file and line."""
+    """The category file is unusable; the message names the file, and the line where the
+    fault is on one."""
 
 
 class UnknownCategory(LookupError):
@@ -43,18 +44,30 @@ class Category:
 class CategoryTree:
     """Categories by code, with inherited time limits."""
 
-    def __init__(self, categories: dict[str, Category], source: str = "<memory>") -> None:
+    def __init__(
+        self,
+        categories: dict[str, Category],
+        source: str = "<memory>",
+        lines: Mapping[str, int] | None = None,
+    ) -> None:
         self._by_code = dict(categories)
         self.source = source
+        self._lines = dict(lines or {})
         for category in self._by_code.values():
             if category.parent is not None and category.parent not in self._by_code:
                 raise CategoryError(
-                    f"{source}: category {category.code} has unknown parent {category.parent}"
+                    f"{self._where(category.code)}: category {category.code} has unknown "
+                    f"parent {category.parent}"
                 )
         # Resolve every limit now so a cycle or a limitless root fails at load, not at the
         # first ticket of that category.
         for code in self._by_code:
             self.limit_for(code)
+
+    def _where(self, code: str) -> str:
+        """The source, and the line ``code`` was read from when it came from a file."""
+        line = self._lines.get(code)
+        return f"{self.source} line {line}" if line else self.source
 
     @classmethod
     def load(cls, path: Path | None = None) -> CategoryTree:
@@ -64,12 +77,29 @@ class CategoryTree:
             source = "packaged categories-telecom.csv"
         else:
             try:
-                text = path.read_text("utf-8")
+                raw = path.read_bytes()
             except OSError as exc:
                 raise CategoryError(f"cannot read categories {path}: {exc.strerror}") from exc
             source = str(path)
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                line_no = raw.count(b"\n", 0, exc.start) + 1
+                raise CategoryError(
+                    f"{source} line {line_no}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); "
+                    "save the file as UTF-8"
+                ) from None
         categories: dict[str, Category] = {}
-        for line_no, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
+        lines: dict[str, int] = {}
+        reader = csv.DictReader(io.StringIO(text))
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:  # a NUL byte, an unterminated quote…
+                raise CategoryError(f"{source} line {reader.line_num}: {exc}") from None
+            line_no = reader.line_num
             code = (row.get("code") or "").strip()
             if not code:
                 raise CategoryError(f"{source} line {line_no}: empty category code")
@@ -91,7 +121,8 @@ class CategoryTree:
                 name_en=(row.get("name_en") or "").strip(),
                 limit_workdays=limit,
             )
-        return cls(categories, source)
+            lines[code] = line_no
+        return cls(categories, source, lines)
 
     def get(self, code: str) -> Category:
         """The category with ``code``; raises :class:`UnknownCategory` if there is none."""
@@ -124,11 +155,12 @@ class CategoryTree:
             seen.append(category.code)
             if category.parent is None:
                 raise CategoryError(
-                    f"{self.source}: category {code} has no time limit and no ancestor with one"
+                    f"{self._where(code)}: category {code} has no time limit and no ancestor "
+                    "with one"
                 )
             if category.parent in seen:
                 raise CategoryError(
-                    f"{self.source}: category parents form a cycle: {' -> '.join(seen)}"
+                    f"{self._where(code)}: category parents form a cycle: {' -> '.join(seen)}"
                 )
             category = self.get(category.parent)
         return category.limit_workdays

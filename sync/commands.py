@@ -10,6 +10,11 @@ Handlers are ``args -> exit code``. A :class:`~sync.config.ConfigError` raised b
 is printed and exits 2; so is any exception type a tier names with :func:`refusals` (its own
 rule refusals, whose message is enough for a person). What a handler opens (an engine) it
 hands to :func:`close_when_done`, and ``fedsync`` closes it when the command returns or fails.
+
+A tier reads its settings with :func:`tier_settings`: unless the handler is marked
+:func:`creates_store` (running the node, migrating its store, adding its first account), a
+SQLite store that does not exist is refused there (exit 2), before anything is opened — a
+mistyped path must not become a new, empty store that the command then reports on.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from typing import Any, TypeAlias
+from typing import Any, Protocol, TypeAlias, TypeVar
 
 #: The entry-point group through which each tier adds its commands.
 TIER_GROUP = "fedsync.tiers"
@@ -31,11 +36,52 @@ TierCommands: TypeAlias = Callable[[SubParsers], None]
 #: Namespace attribute holding the exception types :func:`refusals` declared.
 REFUSALS_ATTR = "_refusals"
 _CLOSERS_ATTR = "_closers"
+#: Attribute :func:`creates_store` sets on a handler.
+_CREATES_STORE_ATTR = "creates_store"
+
+
+class _StoreSettings(Protocol):
+    @property
+    def database_url(self) -> str: ...
+
+
+SettingsT = TypeVar("SettingsT", bound=_StoreSettings)
 
 
 def settings_flags(args: argparse.Namespace) -> dict[str, Any]:
     """The parsed flags that may name settings (argparse bookkeeping starts with ``_``)."""
     return {k: v for k, v in vars(args).items() if not k.startswith("_")}
+
+
+def creates_store(handler: Handler) -> Handler:
+    """Mark ``handler`` as a command that may create its tier's store where none exists yet
+    (the node run, ``migrate``, ``staff add``); see :func:`tier_settings`."""
+    setattr(handler, _CREATES_STORE_ATTR, True)
+    return handler
+
+
+def tier_settings(cls: type[SettingsT], args: argparse.Namespace, *, section: str) -> SettingsT:
+    """The tier's settings from flags, environment and file (:func:`sync.config.resolve`).
+
+    A command not marked :func:`creates_store` refuses a SQLite store whose file does not
+    exist, naming ``database_url`` and the path (``ConfigError``: exit 2): a read (status,
+    lists, figures) or a change (staff, tickets, rebase) on a mistyped path would otherwise
+    create an empty store, and its folders, and answer as if the system were empty.
+    """
+    from sync.config import ConfigError, resolve
+    from sync.db import missing_sqlite_file
+
+    settings = resolve(cls, flags=settings_flags(args), section=section)
+    if getattr(getattr(args, "_handler", None), _CREATES_STORE_ATTR, False):
+        return settings
+    missing = missing_sqlite_file(settings.database_url)
+    if missing is not None:
+        code = ", --code" if section == "city" else ""
+        raise ConfigError(
+            f"database_url: there is no store at {missing} (check --database-url{code}; "
+            f"`fedsync {section} migrate` creates a new store)"
+        )
+    return settings
 
 
 def refusals(parser: argparse.ArgumentParser, *errors: type[Exception]) -> None:
@@ -93,15 +139,37 @@ def print_data(args: argparse.Namespace, data: Any, text: str) -> None:
     print(json.dumps(data, ensure_ascii=False, indent=2, default=_when) if args.json else text)
 
 
+class _PasswordRefused(argparse.Action):
+    """``--password VALUE`` refused (exit 2) without repeating the value: written out, it
+    would otherwise read as ``--password-stdin`` (argparse takes a flag's prefix) and the
+    password be printed back as an unrecognised argument."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any, **__: Any) -> None:
+        raise argparse.ArgumentError(
+            self,
+            "a password is not taken on the command line (the process list and the shell's "
+            "history would show it): pipe it in with --password-stdin",
+        )
+
+
+def password_flag(parser: argparse.ArgumentParser) -> None:
+    """``--password-stdin``, the one way a command takes a password: on the command line it
+    would show in the process list and the shell's history."""
+    parser.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input (its first line)",
+    )
+    parser.add_argument("--password", action=_PasswordRefused, help=argparse.SUPPRESS)
+
+
 def read_password(args: argparse.Namespace) -> str:
-    """The password of ``--password-stdin`` (one line) or ``--password``, for either tier."""
+    """The password of ``--password-stdin`` (one line), for either tier."""
     from sync.config import ConfigError
 
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\r\n")
-    if args.password is not None:
-        return str(args.password)
-    raise ConfigError("give the password with --password-stdin (or --password)")
+    raise ConfigError("give the password on standard input with --password-stdin")
 
 
 def print_staff(args: argparse.Namespace, members: Any, *, role_width: int, empty: str) -> None:

@@ -161,7 +161,7 @@ def test_backup_refuses_bad_input_with_the_reason(tmp_path, capsys):
         (["--database-url", sqlite_url(store), "--to", str(store)], "exists already"),
         (
             ["--database-url", sqlite_url(tmp_path / "none.sqlite"), "--to", str(tmp_path / "c")],
-            f"the store {tmp_path / 'none.sqlite'} does not exist",
+            f"database_url: there is no store at {tmp_path / 'none.sqlite'}",
         ),
     ]
     for tier in (["hub"], ["city", "--code", CITY]):

@@ -27,9 +27,12 @@ CITY, OTHER = "620100", "620200"
 
 
 @pytest.fixture
-def city(tmp_path: Path) -> list[str]:
-    """Flags naming a fresh city store (migrated by the first command)."""
-    return ["--code", CITY, "--database-url", f"sqlite:///{tmp_path / 'city.sqlite'}"]
+def city(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """Flags naming a fresh city store, made as a person makes one (`city migrate`)."""
+    flags = ["--code", CITY, "--database-url", f"sqlite:///{tmp_path / 'city.sqlite'}"]
+    assert main(["city", "migrate", *flags]) == 0
+    capsys.readouterr()
+    return flags
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -366,8 +369,7 @@ def test_bad_input_exits_2_with_a_message(capsys, monkeypatch, city: list[str]):
                 "X Y",
                 "--role",
                 "leader",
-                "--password",
-                "long-enough",
+                "--password-stdin",
                 *city,
             ],
             "staff id 'x y'",
@@ -395,11 +397,12 @@ def test_bad_input_exits_2_with_a_message(capsys, monkeypatch, city: list[str]):
         ("bad \udcff byte", "is not valid UTF-8 text"),
     ):
         cases.append(([*ok_ticket, "--content", text], message))
-    add = ["city", "staff", "add", "--id", "op-x", "--role", "leader", "--password", "long-enough"]
+    add = ["city", "staff", "add", "--id", "op-x", "--role", "leader", "--password-stdin"]
     for name, why in (("", "empty"), ("   ", "empty"), ("王\x1b[2J", "U+001B"), ("a\nb", "U+000A")):
         cases.append(([*add, "--name", name, *city], "name: "))
         cases.append(([*add, "--name", name, *city], why))
     for argv, message in cases:
+        monkeypatch.setattr("sys.stdin", io.StringIO("long-enough-pw\n"))
         code, out, err = run(capsys, *argv)
         assert code == 2, (argv, out, err)
         assert message in err and "Traceback" not in err, (argv, err)

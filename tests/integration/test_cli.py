@@ -25,10 +25,14 @@ T = TypeVar("T")
 
 
 def fedsync(
-    *args: str, check: bool = True, timeout: float = 60
+    *args: str, check: bool = True, timeout: float = 60, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [sys.executable, "-m", "sync.cli", *args], capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "sync.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=stdin,
     )
     if check and result.returncode != 0:
         raise AssertionError(f"fedsync {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
@@ -82,16 +86,10 @@ def test_bad_settings_are_named(tmp_path: Path):
     assert result.returncode == 2 and "code 'abc'" in result.stderr
     result = fedsync("hub", "status", "--listen", "nowhere", check=False)
     assert result.returncode == 2 and "host:port" in result.stderr
+    hub_url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
+    fedsync("hub", "migrate", "--database-url", hub_url)
     result = fedsync(
-        "hub",
-        "notice",
-        "--title",
-        "x",
-        "--to",
-        "999999",
-        "--database-url",
-        f"sqlite:///{tmp_path / 'hub.sqlite'}",
-        check=False,
+        "hub", "notice", "--title", "x", "--to", "999999", "--database-url", hub_url, check=False
     )
     assert result.returncode == 2 and "999999" in result.stderr
     help_text = fedsync("city", "--help").stdout
@@ -172,8 +170,8 @@ def test_hub_and_city_processes_work_and_stop_cleanly(tmp_path: Path):
             "王主任",
             "--role",
             "leader",
-            "--password",
-            "long-enough-1",
+            "--password-stdin",
+            stdin="long-enough-1\n",
         )
         fedsync(
             "city",

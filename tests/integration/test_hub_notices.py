@@ -103,6 +103,7 @@ def test_notice_progress_counts_what_the_cities_did(hub: Any, tmp_path: Path) ->
 
 def test_hub_notices_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
+    assert main(["hub", "migrate", "--database-url", url]) == 0
     # A finding names the city it is about and where it comes from.
     about = ["--about-city", CITY, "--source", "qa"]
     for title, kind, extra in (("全省公告", "announcement", []), ("盘点积压", "finding", about)):
@@ -127,6 +128,8 @@ def test_hub_notice_names_its_cities_or_says_all(
     # Every city only when the shell says "--to all" (the web's confirmation step): a
     # forgotten or empty --to is refused naming the flag, and nothing is sent.
     url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
+    assert main(["hub", "migrate", "--database-url", url]) == 0
+    capsys.readouterr()
     args = ["hub", "notice", "--title", "全省公告", "--database-url", url]
     assert main([*args, *([] if to is None else ["--to", to])]) == 2
     assert "--to" in capsys.readouterr().err

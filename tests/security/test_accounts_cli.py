@@ -73,7 +73,7 @@ def test_weak_passwords_are_refused(store: Any, password: str, why: str) -> None
     assert staff.authenticate(engine, "new-person-01", GOOD) is not None
 
 
-def test_staff_commands_end_sessions(store: Any, capsys) -> None:
+def test_staff_commands_end_sessions(store: Any, capsys, monkeypatch) -> None:
     url, engine = store
     flags = ["--code", CITY, "--database-url", url]
     generation = member(engine, "op-1").session_generation
@@ -89,10 +89,12 @@ def test_staff_commands_end_sessions(store: Any, capsys) -> None:
     assert staff.authenticate(engine, "op-1", GOOD) is None and moved()
     assert run(capsys, "city", "staff", "enable", "--id", "op-1", *flags)[0] == 0
     assert staff.authenticate(engine, "op-1", GOOD) is not None and not moved()
+    monkeypatch.setattr("sys.stdin", io.StringIO("x" * 11 + "\n"))
     code, _, err = run(
-        capsys, "city", "staff", "reset-password", "--id", "op-1", "--password", "x" * 11, *flags
+        capsys, "city", "staff", "reset-password", "--id", "op-1", "--password-stdin", *flags
     )
     assert code == 2 and "at least 12 characters" in err and "Traceback" not in err
+    monkeypatch.setattr("sys.stdin", io.StringIO("fresh-secret-99\n"))
     code, _, err = run(
         capsys,
         "city",
@@ -100,8 +102,7 @@ def test_staff_commands_end_sessions(store: Any, capsys) -> None:
         "reset-password",
         "--id",
         "op-1",
-        "--password",
-        "fresh-secret-99",
+        "--password-stdin",
         *flags,
     )
     assert code == 0, err
@@ -138,6 +139,87 @@ def test_only_a_leader_manages_accounts_and_not_their_own(store: Any, capsys) ->
     )
     assert code == 0, err
     assert not member(engine, "lead-1").active
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["reset-password", "--password-stdin"], "your own password"),
+        (["set-role", "--role", "leader"], "your own role"),  # the role held: refused too
+        (["set-role", "--role", "surveyor"], "your own role"),
+        (["enable"], "your own account"),
+        (["disable"], "your own account"),
+    ],
+)
+def test_a_leader_acting_never_changes_their_own_account(
+    store: Any, capsys, monkeypatch, argv: list[str], named: str
+) -> None:
+    url, engine = store
+    monkeypatch.setattr("sys.stdin", io.StringIO("another-secret-1\n"))
+    before = member(engine, "lead-1")
+    code, out, err = run(
+        capsys,
+        "city",
+        "staff",
+        argv[0],
+        "--id",
+        "lead-1",
+        *argv[1:],
+        "--as",
+        "lead-1",
+        "--code",
+        CITY,
+        "--database-url",
+        url,
+    )
+    assert code == 2 and named in err and "Traceback" not in err, (out, err)
+    assert member(engine, "lead-1") == before  # role, activity and sessions as they were
+    assert staff.authenticate(engine, "lead-1", GOOD) is not None
+    # Another leader may.
+    monkeypatch.setattr("sys.stdin", io.StringIO("another-secret-1\n"))
+    code, _, err = run(
+        capsys,
+        "city",
+        "staff",
+        "reset-password",
+        "--id",
+        "lead-1",
+        "--password-stdin",
+        "--as",
+        "lead-2",
+        "--code",
+        CITY,
+        "--database-url",
+        url,
+    )
+    assert code == 0, err
+    assert staff.authenticate(engine, "lead-1", "another-secret-1") is not None
+
+
+def test_set_role_to_the_role_held_says_nothing_changed(store: Any, capsys) -> None:
+    url, engine = store
+    flags = ["--code", CITY, "--database-url", url]
+    before = member(engine, "op-1")
+    for actor in ([], ["--as", "lead-1"]):
+        code, out, err = run(
+            capsys,
+            "city",
+            "staff",
+            "set-role",
+            "--id",
+            "op-1",
+            "--role",
+            "operator_junior",
+            *actor,
+            *flags,
+        )
+        assert code == 0 and "nothing changed" in out and "session" not in out, (out, err)
+        assert member(engine, "op-1") == before  # its sessions go on
+    code, out, _ = run(
+        capsys, "city", "staff", "set-role", "--id", "op-1", "--role", "surveyor", *flags
+    )
+    assert code == 0 and "sessions end" in out
+    assert member(engine, "op-1").session_generation == before.session_generation + 1
 
 
 @pytest.mark.parametrize(
@@ -183,3 +265,26 @@ def test_stdin_passwords_work_for_reset(store: Any, capsys, monkeypatch) -> None
     )
     assert code == 0, err
     assert staff.authenticate(engine, "op-1", "from-stdin-secret") is not None
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["city", "staff", "add", "--code", CITY, "--id", "op-9", "--name", "n", "--role", "leader"],
+        ["city", "staff", "reset-password", "--code", CITY, "--id", "op-1"],
+        ["hub", "staff", "add", "--id", "sup-9", "--name", "n", "--role", "supervisor"],
+        ["hub", "staff", "reset-password", "--id", "sup-9"],
+    ],
+    ids=["city add", "city reset", "hub add", "hub reset"],
+)
+def test_a_password_is_never_taken_from_the_command_line(argv: list[str], tmp_path, capsys) -> None:
+    """On the command line a password shows in the process list and the shell's history:
+    only --password-stdin takes one."""
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--password", "long-enough-secret", "--database-url", url])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --password: " in err and "--password-stdin" in err
+    assert "long-enough-secret" not in err  # the refusal does not print it back
+    assert not (tmp_path / "store.sqlite").exists()

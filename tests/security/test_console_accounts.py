@@ -4,8 +4,8 @@
   the staff page; each change ends the account's open sessions (a replayed cookie gets the
   login page), as the same commands do at the shell.
 - Nobody else may (403), a form without its CSRF token is refused, the leader cannot
-  disable or re-role their own account, a too-short password is refused: and in each of
-  those cases nothing about the account changes.
+  disable, re-role or reset the password of their own account, a too-short password is
+  refused: and in each of those cases nothing about the account changes.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ def test_the_leader_sees_the_forms_and_others_do_not_get_the_page(console: Conso
         # No form to disable or re-role oneself.
         assert 'action="/staff/leader/disable"' not in page.text
         assert 'action="/staff/leader/role"' not in page.text
+        assert 'action="/staff/leader/password"' not in page.text
     with console.browser("stat") as stat:
         assert stat.get("/staff").status_code == 403
 
@@ -84,6 +85,8 @@ def test_a_role_change_from_the_page_ends_sessions(console: Console) -> None:
         ("manager", "/staff/junior/role", {"role": "leader"}),
         ("leader", "/staff/leader/disable", {}),
         ("leader", "/staff/leader/role", {"role": "statistician"}),
+        ("leader", "/staff/leader/role", {"role": "leader"}),
+        ("leader", "/staff/leader/password", {"password": NEW_PASSWORD}),
         ("leader", "/staff/junior/password", {"password": "short"}),
         ("leader", "/staff/junior/role", {"role": "province"}),
         ("leader", "/staff/junior/role", {"role": "emperor"}),

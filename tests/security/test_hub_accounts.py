@@ -10,7 +10,9 @@
 
 from __future__ import annotations
 
+import io
 import re
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -72,8 +74,14 @@ def _audit(engine: Engine, action: Action) -> list[tuple[str, str]]:
     return [(r.target, r.detail) for r in rows]
 
 
-def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
+def _cli(capsys: pytest.CaptureFixture[str], *argv: str, stdin: str = "") -> tuple[int, str, str]:
+    """``fedsync`` in-process, with ``stdin`` as its standard input (``--password-stdin``)."""
+    saved = sys.stdin
+    sys.stdin = io.StringIO(stdin + "\n")
+    try:
+        code = main(list(argv))
+    finally:
+        sys.stdin = saved
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -99,7 +107,15 @@ def test_shell_commands_end_sessions_and_are_audited(site: Any, capsys: Any) -> 
     with signed_in(base, "supervisor") as browser, _copy(browser, base) as copy:
         generation = member().generation
         code, out, err = _cli(
-            capsys, "hub", "staff", "reset-password", "--id", "supervisor", "--password", NEW, *db
+            capsys,
+            "hub",
+            "staff",
+            "reset-password",
+            "--id",
+            "supervisor",
+            "--password-stdin",
+            *db,
+            stdin=NEW,
         )
         assert code == 0 and "password reset" in out, err
         assert member().generation == generation + 1
@@ -120,26 +136,48 @@ def test_shell_commands_end_sessions_and_are_audited(site: Any, capsys: Any) -> 
         assert ("staff:supervisor", detail) in changed, changed
 
 
+def test_set_role_to_the_role_held_changes_nothing_and_says_so(site: Any, capsys: Any) -> None:
+    base, url, engine = site
+    before = staff.get_staff(engine, "supervisor")
+    assert before is not None
+    with signed_in(base, "supervisor") as browser:
+        code, out, err = _cli(
+            capsys,
+            "hub",
+            "staff",
+            "set-role",
+            "--id",
+            "supervisor",
+            "--role",
+            before.role.value,
+            "--database-url",
+            url,
+        )
+        assert code == 0 and "nothing changed" in out and "ended" not in out, (out, err)
+        assert _in(browser), "the sessions go on: nothing was changed"
+    assert staff.get_staff(engine, "supervisor") == before
+
+
 @pytest.mark.parametrize(
-    ("argv", "named"),
+    ("argv", "stdin", "named"),
     [
-        (["reset-password", "--id", "announcer", "--password", "short-1"], "at least 12"),
-        (["reset-password", "--id", "announcer", "--password", "announcer"], "at least 12"),
-        (["reset-password", "--id", "announcer", "--password", " " * 14], "only spaces"),
-        (["reset-password", "--id", "announcer", "--password", " Announcer   "], "staff id"),
-        (["reset-password", "--id", "nobody", "--password", NEW], "no hub staff member 'nobody'"),
-        (["disable", "--id", "nobody"], "no hub staff member 'nobody'"),
-        (["enable", "--id", "nobody"], "no hub staff member 'nobody'"),
-        (["set-role", "--id", "nobody", "--role", "admin"], "no hub staff member 'nobody'"),
-        (["reset-password", "--id", "announcer"], "--password-stdin"),
+        (["reset-password", "--id", "announcer", "--password-stdin"], "short-1", "at least 12"),
+        (["reset-password", "--id", "announcer", "--password-stdin"], "announcer", "at least 12"),
+        (["reset-password", "--id", "announcer", "--password-stdin"], " " * 14, "only spaces"),
+        (["reset-password", "--id", "announcer", "--password-stdin"], " Announcer  ", "staff id"),
+        (["reset-password", "--id", "nobody", "--password-stdin"], NEW, "no hub staff member"),
+        (["disable", "--id", "nobody"], "", "no hub staff member 'nobody'"),
+        (["enable", "--id", "nobody"], "", "no hub staff member 'nobody'"),
+        (["set-role", "--id", "nobody", "--role", "admin"], "", "no hub staff member 'nobody'"),
+        (["reset-password", "--id", "announcer"], NEW, "--password-stdin"),
     ],
 )
 def test_refused_shell_commands_change_nothing(
-    site: Any, capsys: Any, argv: list[str], named: str
+    site: Any, capsys: Any, argv: list[str], stdin: str, named: str
 ) -> None:
     _, url, engine = site
     before = staff.list_staff(engine)
-    code, _, err = _cli(capsys, "hub", "staff", *argv, "--database-url", url)
+    code, _, err = _cli(capsys, "hub", "staff", *argv, "--database-url", url, stdin=stdin)
     assert code == 2 and named in err and "Traceback" not in err, err
     assert staff.list_staff(engine) == before
     assert staff.authenticate(engine, "announcer", PASSWORD) is not None

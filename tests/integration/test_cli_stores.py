@@ -1,0 +1,82 @@
+"""A command given a SQLite store that does not exist: only the commands that make a store
+(running a node, `migrate`, `staff add`) create one; every other command refuses the path
+with exit 2 naming `database_url` and the file, and leaves no file or folder behind."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from sync.cli import main
+from tests.conftest import ROSTER_CODES
+
+CITY = ROSTER_CODES[0]
+
+#: Commands that read or change a store that must already be there (settings flags apart).
+REFUSING = {
+    "hub figures": ["hub", "figures", "--period", "month", "--start", "2026-11-01"],
+    "hub status": ["hub", "status"],
+    "hub notices": ["hub", "notices"],
+    "hub notice": ["hub", "notice", "--title", "x", "--to", "all"],
+    "hub resolve": ["hub", "resolve", "--city", CITY, "--ticket", "1", "--resolution", "x"],
+    "hub trace": ["hub", "trace", "--city", CITY, "--ticket", "1"],
+    "hub staff list": ["hub", "staff", "list"],
+    "hub staff disable": ["hub", "staff", "disable", "--id", "sup-1"],
+    "hub staff set-role": ["hub", "staff", "set-role", "--id", "sup-1", "--role", "admin"],
+    "hub backup": ["hub", "backup", "--to", "BACKUP"],
+    "city status": ["city", "status", "--code", CITY],
+    "city inbox": ["city", "inbox", "--code", CITY],
+    "city rebase": ["city", "rebase", "--code", CITY],
+    "city staff list": ["city", "staff", "list", "--code", CITY],
+    "city staff enable": ["city", "staff", "enable", "--code", CITY, "--id", "leader-1"],
+    "city ticket list": ["city", "ticket", "list", "--code", CITY],
+    "city report list": ["city", "report", "list", "--code", CITY],
+    "city suggestions list": ["city", "suggestions", "list", "--code", CITY],
+    "city simulate": ["city", "simulate", "--code", CITY, "--days", "1"],
+    "city backup": ["city", "backup", "--code", CITY, "--to", "BACKUP"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(REFUSING))
+def test_a_missing_store_is_refused_not_created(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    typo = tmp_path / "typo" / "store.sqlite"
+    backup = str(tmp_path / "backup.sqlite")
+    argv = [backup if word == "BACKUP" else word for word in REFUSING[name]]
+    assert main([*argv, "--database-url", f"sqlite:///{typo}"]) == 2
+    err = capsys.readouterr().err
+    assert "database_url" in err and str(typo) in err and "Traceback" not in err
+    assert not typo.parent.exists(), "no folder (nor store) made for a mistyped path"
+
+
+def test_a_missing_store_named_by_the_environment_is_refused_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    typo = tmp_path / "nowhere" / "city.sqlite"
+    monkeypatch.setenv("FEDSYNC_DATABASE_URL", f"sqlite:///{typo}")
+    assert main(["city", "status", "--code", CITY]) == 2
+    assert str(typo) in capsys.readouterr().err
+    assert not typo.parent.exists()
+
+
+def test_migrate_and_the_first_account_still_make_a_new_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub = f"sqlite:///{tmp_path / 'new' / 'hub.sqlite'}"
+    assert main(["hub", "migrate", "--database-url", hub]) == 0
+    assert main(["hub", "status", "--database-url", hub]) == 0
+    city = ["--code", CITY, "--database-url", f"sqlite:///{tmp_path / 'new' / 'city.sqlite'}"]
+    monkeypatch.setattr("sys.stdin", io.StringIO("a-long-password\n"))
+    add = ["city", "staff", "add", "--id", "leader-1", "--name", "王主任", "--role", "leader"]
+    assert main([*add, "--password-stdin", *city]) == 0
+    capsys.readouterr()
+    assert main(["city", "staff", "list", *city]) == 0
+    assert "leader-1" in capsys.readouterr().out
+    hub2 = f"sqlite:///{tmp_path / 'other' / 'hub.sqlite'}"
+    monkeypatch.setattr("sys.stdin", io.StringIO("a-long-password\n"))
+    add = ["hub", "staff", "add", "--id", "sup-1", "--name", "李督查", "--role", "supervisor"]
+    assert main([*add, "--password-stdin", "--database-url", hub2]) == 0
+    assert (tmp_path / "other" / "hub.sqlite").is_file()
