@@ -20,7 +20,7 @@ from province_hub.escalations import land_escalations
 from province_hub.escalations import subject as escalation_subject
 from province_hub.figures import FIGURE_KINDS, land_figures
 from province_hub.links import Link, lock_link, record_refusal, status_text, with_link_mark
-from province_hub.notice_feed import HUB_SENDER, confirm_cursor_in, create_notice
+from province_hub.notice_feed import HUB_SENDER, confirm_cursor_in, create_notice, mark_first
 from province_hub.store import CityLink, Notice, NoticeDelivery, Record
 from sync import errors
 from sync.db import UnitOfWork, bulk_insert, datetime_param, timestamp_param
@@ -369,15 +369,7 @@ def _apply(
         _apply_receipt(conn, city_code, receipt, moment)
     if traced:
         # An answer proves its request arrived, before the city's cursor may say so.
-        conn.execute(
-            update(NoticeDelivery)
-            .where(
-                NoticeDelivery.city_code == city_code,
-                NoticeDelivery.notice_seq.in_(traced),
-                NoticeDelivery.delivered_at.is_(None),
-            )
-            .values(delivered_at=moment)
-        )
+        mark_first(conn, city_code, traced, "delivered_at", moment)
     for rejection in rejections:
         create_notice(
             conn,

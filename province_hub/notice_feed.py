@@ -287,13 +287,21 @@ def mark_streamed_many(
     moment = now or _now()
     with UnitOfWork(engine) as uow:
         for city_code, seq_list in pending.items():
-            uow.conn.execute(
-                update(NoticeDelivery)
-                .where(
-                    NoticeDelivery.city_code == city_code,
-                    NoticeDelivery.notice_seq.in_(seq_list),
-                    NoticeDelivery.streamed_at.is_(None),
-                )
-                .values(streamed_at=moment)
-            )
+            mark_first(uow.conn, city_code, seq_list, "streamed_at", moment)
         uow.commit()
+
+
+def mark_first(
+    conn: Any, city_code: str, seqs: Sequence[int], column: str, moment: datetime
+) -> None:
+    """Set ``column`` (``streamed_at``, ``delivered_at``) of the city's deliveries of
+    ``seqs`` to ``moment`` where it is not set yet: the first time counts."""
+    conn.execute(
+        update(NoticeDelivery)
+        .where(
+            NoticeDelivery.city_code == city_code,
+            NoticeDelivery.notice_seq.in_(seqs),
+            getattr(NoticeDelivery, column).is_(None),
+        )
+        .values({column: moment})
+    )
