@@ -73,6 +73,12 @@ def test_weak_passwords_are_refused(store: Any, password: str, why: str) -> None
     assert staff.authenticate(engine, "new-person-01", GOOD) is not None
 
 
+def reset(capsys, monkeypatch, password: str, *argv: str) -> tuple[int, str, str]:
+    """``fedsync city staff reset-password ARGV --password-stdin`` with ``password`` piped in."""
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{password}\n"))
+    return run(capsys, "city", "staff", "reset-password", *argv, "--password-stdin")
+
+
 def test_staff_commands_end_sessions(store: Any, capsys, monkeypatch) -> None:
     url, engine = store
     flags = ["--code", CITY, "--database-url", url]
@@ -89,22 +95,9 @@ def test_staff_commands_end_sessions(store: Any, capsys, monkeypatch) -> None:
     assert staff.authenticate(engine, "op-1", GOOD) is None and moved()
     assert run(capsys, "city", "staff", "enable", "--id", "op-1", *flags)[0] == 0
     assert staff.authenticate(engine, "op-1", GOOD) is not None and not moved()
-    monkeypatch.setattr("sys.stdin", io.StringIO("x" * 11 + "\n"))
-    code, _, err = run(
-        capsys, "city", "staff", "reset-password", "--id", "op-1", "--password-stdin", *flags
-    )
+    code, _, err = reset(capsys, monkeypatch, "x" * 11, "--id", "op-1", *flags)
     assert code == 2 and "at least 12 characters" in err and "Traceback" not in err
-    monkeypatch.setattr("sys.stdin", io.StringIO("fresh-secret-99\n"))
-    code, _, err = run(
-        capsys,
-        "city",
-        "staff",
-        "reset-password",
-        "--id",
-        "op-1",
-        "--password-stdin",
-        *flags,
-    )
+    code, _, err = reset(capsys, monkeypatch, "fresh-secret-99", "--id", "op-1", *flags)
     assert code == 0, err
     assert staff.authenticate(engine, "op-1", GOOD) is None
     assert staff.authenticate(engine, "op-1", "fresh-secret-99") is not None and moved()
@@ -176,22 +169,8 @@ def test_a_leader_acting_never_changes_their_own_account(
     assert member(engine, "lead-1") == before  # role, activity and sessions as they were
     assert staff.authenticate(engine, "lead-1", GOOD) is not None
     # Another leader may.
-    monkeypatch.setattr("sys.stdin", io.StringIO("another-secret-1\n"))
-    code, _, err = run(
-        capsys,
-        "city",
-        "staff",
-        "reset-password",
-        "--id",
-        "lead-1",
-        "--password-stdin",
-        "--as",
-        "lead-2",
-        "--code",
-        CITY,
-        "--database-url",
-        url,
-    )
+    flags = ["--as", "lead-2", "--code", CITY, "--database-url", url]
+    code, _, err = reset(capsys, monkeypatch, "another-secret-1", "--id", "lead-1", *flags)
     assert code == 0, err
     assert staff.authenticate(engine, "lead-1", "another-secret-1") is not None
 
