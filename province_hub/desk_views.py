@@ -286,8 +286,9 @@ def _trace_name(conn: Connection, city_code: str, trace: pb.TicketTrace) -> str:
     of wire schema 1.3 sends it, in full when the GM hotline asked), else the name of the
     ticket's latest escalation from that city, when the hub holds one (an older city's
     answer carries no name, yet its notes may)."""
-    if trace.customer_name and "*" not in trace.customer_name:
-        return trace.customer_name
+    if trace.customer_name:
+        # Masked ("李*"), the city masked its notes itself: nothing more to look up.
+        return "" if "*" in trace.customer_name else trace.customer_name
     body = conn.execute(
         select(Record.body)
         .where(
