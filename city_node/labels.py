@@ -41,6 +41,11 @@ _OWN: Final[dict[str, tuple[str, str]]] = {
     "nav_staff": ("人员", "Staff"),
     "nav_access_log": ("访问记录", "Access log"),
     "access_what": ("内容", "What"),
+    "password_change_hint": (
+        "修改密码会退出该账户的所有其他会话。忘记密码请联系中心领导或节点管理员重置。",
+        "Changing the password ends every other session of the account. "
+        "If you forgot it, ask a leader or the node's administrator to reset it.",
+    ),
     "none": ("无", "none"),
     "yes": ("是", "yes"),
     "no": ("否", "no"),

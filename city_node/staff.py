@@ -35,7 +35,13 @@ from city_node.domain import STAFF_ROLES, Action, Role
 from city_node.store import Staff
 from sync.db import UnitOfWork
 from sync.limits import staff_name_refusal
-from sync.passwords import MIN_PASSWORD, burn, hash_password, password_refusal
+from sync.passwords import (
+    MIN_PASSWORD,
+    burn,
+    change_refusal,
+    hash_password,
+    password_refusal,
+)
 from sync.passwords import verify_password as _verify
 
 __all__ = [
@@ -192,6 +198,27 @@ def set_role(engine: Engine, staff_id: str, role: str | Role, *, by: Actor | Non
             return _member(row)
         _change(uow.conn, staff_id, role=the_role.value)
         row = _locked(uow.conn, staff_id)
+        uow.commit()
+    return _member(row)
+
+
+def change_own_password(
+    engine: Engine, member: StaffMember, *, current: str, new: str, again: str
+) -> StaffMember:
+    """A member's own new password, given the current one and the new one twice (the
+    console's account page). Every console session of the account ends; the caller signs
+    the member in again under the returned generation."""
+    with UnitOfWork(engine) as uow:
+        row = _locked(uow.conn, member.id)
+        if not row.active:
+            raise NotFound("staff.unknown", staff_id=member.id)
+        refusal = change_refusal(
+            row.password_hash, current=current, new=new, again=again, account_id=member.id
+        )
+        if refusal is not None:
+            raise CityError(refusal[0], **refusal[1])
+        _change(uow.conn, member.id, password_hash=hash_password(new))
+        row = _locked(uow.conn, member.id)
         uow.commit()
     return _member(row)
 

@@ -138,12 +138,6 @@ HUB: Final = COMMON.extend(
             "没有在用的省中心账户 {staff_id!r}",
             "no active hub staff member {staff_id!r}",
         ),
-        "staff.wrong_password": ("当前密码不正确", "the current password is wrong"),
-        "staff.same_password": ("新密码与当前密码相同", "the new password is the current one"),
-        "staff.repeat_differs": (
-            "两次输入的新密码不一致",
-            "the new password and its repetition differ",
-        ),
         # --- figures and the pages' filters (province_hub.consolidation, web.views) -------
         "figures.start_bad": ("{field} {start} 无效：{problem}", "{field} {start}: {problem}"),
         "figures.start_range": (

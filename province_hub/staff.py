@@ -29,7 +29,13 @@ from province_hub.refusals import HubRefusal
 from province_hub.store import HubStaff
 from sync.db import UnitOfWork
 from sync.limits import staff_name_refusal
-from sync.passwords import burn, hash_password, password_refusal, verify_password
+from sync.passwords import (
+    burn,
+    change_refusal,
+    hash_password,
+    password_refusal,
+    verify_password,
+)
 
 _ID = re.compile(r"^[A-Za-z0-9._-]{2,64}$")
 
@@ -216,19 +222,20 @@ def set_role(
 
 
 def change_own_password(
-    engine: Engine, member: HubMember, *, current: str, new: str, address: str
+    engine: Engine, member: HubMember, *, current: str, new: str, again: str, address: str
 ) -> HubMember:
-    """A member's own new password, given the current one; every session of the account
-    ends, the caller signs the member in again under the new generation. Audited."""
+    """A member's own new password, given the current one and the new one twice; every
+    session of the account ends, the caller signs the member in again under the new
+    generation. Audited."""
     with engine.connect() as conn:
         row = conn.execute(select(HubStaff).where(HubStaff.id == member.id)).first()
     if row is None or not row.active:
         raise UnknownStaff("staff.unknown_active", staff_id=member.id)
-    if not verify_password(current, row.password_hash):
-        raise StaffError("staff.wrong_password")
-    _check_password(new, member.id)
-    if new == current:
-        raise StaffError("staff.same_password")
+    refusal = change_refusal(
+        row.password_hash, current=current, new=new, again=again, account_id=member.id
+    )
+    if refusal is not None:
+        raise StaffError(refusal[0], **refusal[1])
     with UnitOfWork(engine) as uow:
         row = _change(uow.conn, member.id, password_hash=hash_password(new))
         _audit(

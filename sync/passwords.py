@@ -31,6 +31,25 @@ def password_refusal(password: str, account_id: str) -> tuple[str, dict[str, Any
     return None
 
 
+def change_refusal(
+    stored_hash: str, *, current: str, new: str, again: str, account_id: str
+) -> tuple[str, dict[str, Any]] | None:
+    """Why an account holder may not change their own password from ``current`` (checked
+    against ``stored_hash``) to ``new``, typed twice (``again``), as a refusal code of
+    :data:`sync.refusals.COMMON` and its values (None: they may). The same rule on the hub's
+    and the city's account page."""
+    if new != again:
+        return "password.repeat_differs", {}
+    if not verify_password(current, stored_hash):
+        return "password.wrong_current", {}
+    refusal = password_refusal(new, account_id)
+    if refusal is not None:
+        return refusal
+    if new == current:
+        return "password.same", {}
+    return None
+
+
 def password_problem(password: str, account_id: str) -> str | None:
     """Why ``password`` may not be the password of ``account_id``, in English (None: it may)."""
     refusal = password_refusal(password, account_id)

@@ -173,6 +173,13 @@ COMMON: Final = catalogue(
         ),
         "password.only_spaces": ("密码不能全是空格", "password must not be only spaces"),
         "password.is_staff_id": ("密码不能与工号相同", "password must not be the staff id"),
+        # the account page's change of one's own password (sync.passwords.change_refusal)
+        "password.wrong_current": ("当前密码不正确", "the current password is wrong"),
+        "password.same": ("新密码与当前密码相同", "the new password is the current one"),
+        "password.repeat_differs": (
+            "两次输入的新密码不一致",
+            "the new password and its repetition differ",
+        ),
         # sync.limits: a report's date
         "date.outside_years": (
             "{field} {day} 不在 {low}..{high} 年之间",

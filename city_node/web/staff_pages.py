@@ -1,5 +1,7 @@
-"""The leader's account desk (``/staff`` forms): disable or enable an account, reset its
-password, move it to another role. Each form calls the staff service with the leader as the
+"""The account page every member has (``/account``: who is signed in, the change of one's
+own password, by the rule the hub's page uses, ``sync.passwords.change_refusal``) and the
+leader's account desk (``/staff`` forms): disable or enable an account, reset its password,
+move it to another role. Each desk form calls the staff service with the leader as the
 actor, so the rule (``Action.MANAGE_STAFF``, nobody disables or re-roles themselves) is the
 service's, the same as ``fedsync city staff …``; every change ends the account's open
 sessions (its session generation moves on). The list itself is ``pages.staff_page``."""
@@ -9,12 +11,16 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Path, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from city_node import staff
 from city_node.context import Actor
+from city_node.errors import CityError
 from city_node.staff import StaffMember
-from city_node.web.auth import check_form_csrf, page_user, require
+from city_node.web.auth import Session, check_form_csrf, page_user, require
+from city_node.web.pages import render
+from sync.web.app import say_refusal
+from sync.web.auth import set_session
 
 router = APIRouter(include_in_schema=False)
 
@@ -31,6 +37,38 @@ def _leader(user: StaffMember) -> Actor:
 
 def _back() -> Response:
     return RedirectResponse("/staff", status_code=303)
+
+
+@router.get("/account", response_class=HTMLResponse)
+def account(request: Request, user: User, changed: bool = False) -> Response:
+    return render(request, "account.html", user=user, changed=changed, error=None)
+
+
+@router.post("/account/password", response_class=HTMLResponse, dependencies=[Csrf])
+def change_password(
+    request: Request,
+    user: User,
+    current: Annotated[str, Form(max_length=1024)],
+    new: Annotated[str, Form(max_length=1024)],
+    again: Annotated[str, Form(max_length=1024)],
+) -> Response:
+    try:
+        member = staff.change_own_password(
+            request.app.state.ctx.engine, user, current=current, new=new, again=again
+        )
+    except CityError as exc:
+        return render(
+            request,
+            "account.html",
+            user=user,
+            status_code=422,
+            changed=False,
+            error=say_refusal(request, exc),
+        )
+    response = RedirectResponse("/account?changed=1", status_code=303)
+    # Every session of the account ended with the change; this browser gets a new one.
+    set_session(request, response, Session.fresh(member.id, generation=member.session_generation))
+    return response
 
 
 @router.post("/staff/{staff_id}/disable", dependencies=[Csrf])

@@ -30,13 +30,12 @@ def account(request: Request, user: User, changed: bool = False) -> Response:
 def change_password(request: Request, user: User, form: CsrfForm) -> Response:
     current, new, again = (str(form.get(name, "")) for name in ("current", "new", "again"))
     try:
-        if new != again:
-            raise staff.StaffError("staff.repeat_differs")
         member = staff.change_own_password(
             hub_of(request).engine,
             user,
             current=current,
             new=new,
+            again=again,
             address=client_address(request),
         )
     except staff.StaffError as exc:

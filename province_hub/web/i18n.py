@@ -24,15 +24,6 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "nav_quarantine": ("隔离记录", "Quarantine"),
     "nav_links": ("链路状态", "Link health"),
     "nav_notices": ("公告与任务", "Notices"),
-    "nav_account": ("我的账户", "My account"),
-    "current_password": ("当前密码", "Current password"),
-    "new_password": ("新密码(至少 12 个字符)", "New password (12 characters or more)"),
-    "new_password_again": ("再次输入新密码", "New password again"),
-    "change_password": ("修改密码", "Change password"),
-    "password_changed": (
-        "密码已修改;该账户在其他浏览器中的会话已全部退出。",
-        "Password changed; the account's sessions in other browsers have ended.",
-    ),
     "password_change_hint": (
         "修改密码会退出该账户的所有其他会话。忘记密码请联系系统管理员重置。",
         "Changing the password ends every other session of the account. "

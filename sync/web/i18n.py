@@ -30,6 +30,16 @@ COMMON_LABELS: Final[dict[str, tuple[str, str]]] = {
     "language": ("语言", "Language"),
     "error": ("无法完成", "Could not be done"),
     "back": ("返回", "Back"),
+    # the account page (sync/web/templates/account.html); its hint is each tier's own
+    "nav_account": ("我的账户", "My account"),
+    "current_password": ("当前密码", "Current password"),
+    "new_password": ("新密码(至少 12 个字符)", "New password (12 characters or more)"),
+    "new_password_again": ("再次输入新密码", "New password again"),
+    "change_password": ("修改密码", "Change password"),
+    "password_changed": (
+        "密码已修改;该账户在其他浏览器中的会话已全部退出。",
+        "Password changed; the account's sessions in other browsers have ended.",
+    ),
 }
 
 

@@ -116,3 +116,46 @@ def test_a_form_without_its_csrf_token_is_refused(console: Console) -> None:
         answer = leader.post("/staff/junior/disable", data={})
     assert answer.status_code == 403
     assert _can_log_in(console, "junior")
+
+
+@pytest.mark.parametrize("who", ["junior", "leader"])
+def test_a_member_changes_their_own_password_on_the_account_page(
+    console: Console, who: str
+) -> None:
+    with console.browser(who) as browser, console.browser(who) as elsewhere:
+        page = browser.get("/account")
+        assert page.status_code == 200 and who in page.text
+        assert 'href="/account"' in browser.get("/tickets").text  # the name in the header
+        token = csrf_of(page.text)
+
+        def change(
+            current: str, new: str, again: str | None = None, lang: str = "zh"
+        ) -> httpx.Response:
+            form = {"csrf_token": token, "current": current, "new": new, "again": again or new}
+            return browser.post(f"/account/password?lang={lang}", data=form)
+
+        # Each refusal in the page's language; the password stays as it was.
+        for current, new, again, zh, en in (
+            ("wrong-password-1", NEW_PASSWORD, None, "当前密码不正确", "current password is wrong"),
+            (PASSWORD, NEW_PASSWORD, NEW_PASSWORD + "x", "两次输入的新密码不一致", "differ"),
+            (PASSWORD, "short", None, "密码至少需要 12 个字符", "at least 12 characters"),
+            (PASSWORD, f" {who.upper():<12}", None, "密码不能与工号相同", "staff id"),
+            (PASSWORD, PASSWORD, None, "新密码与当前密码相同", "is the current one"),
+        ):
+            for lang, named in (("zh", zh), ("en", en)):
+                refused = change(current, new, again, lang)
+                assert refused.status_code == 422 and named in refused.text, (named, refused.text)
+        assert _can_log_in(console, who)
+        assert elsewhere.get("/tickets").status_code == 200
+        # Without the form's token nothing happens.
+        bare = browser.post("/account/password", data={"current": PASSWORD, "new": NEW_PASSWORD})
+        assert bare.status_code == 403
+        assert _can_log_in(console, who)
+
+        old = copied_cookie(elsewhere)
+        done = change(PASSWORD, NEW_PASSWORD)
+        assert done.status_code == 303 and done.headers["location"] == "/account?changed=1"
+        assert browser.get("/tickets").status_code == 200, "this browser stays signed in"
+        assert_ended(*replay(console, old))
+    assert not _can_log_in(console, who)
+    assert _can_log_in(console, who, NEW_PASSWORD)

@@ -80,7 +80,7 @@ def test_every_code_a_tier_raises_is_in_its_catalogue_and_every_entry_is_used(ti
     catalogue, packages = TIERS[tier]
     used = _source_codes(packages)
     # The scan sees the codes (each tier's own, and the shared ones).
-    seen = {"hub": {"notice.empty", "staff.wrong_password"}, "city": {"text.required"}}
+    seen = {"hub": {"notice.empty", "staff.unknown"}, "city": {"text.required"}}
     assert seen[tier] | {"password.too_short"} <= set(used)
     assert sorted(set(used) - set(catalogue.sentences)) == []
     assert sorted(set(catalogue.sentences) - set(COMMON.sentences) - set(used)) == []
