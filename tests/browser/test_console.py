@@ -158,3 +158,32 @@ def test_api_docs_render_under_their_content_security_policy(
     page.wait_for_selector(".opblock-summary-path", timeout=15000)
     assert page.locator(".opblock-summary-path").count() > 5
     assert blocked == [] and outside == []
+
+
+def test_a_member_changes_their_own_password_from_the_header(
+    page: Any, live_console: LiveConsole
+) -> None:
+    log_in(page, live_console, "senior")
+    page.click("#account-link")  # the name in the header
+    page.wait_for_url(re.compile(r".*/account$"))
+    assert "senior" in page.locator("#account-who").inner_text()
+    for current, again, said in (
+        ("not-the-password", "senior-new-secret", "当前密码不正确"),
+        (PASSWORD, "senior-other-secret", "两次输入的新密码不一致"),
+    ):
+        page.fill("#current", current)
+        page.fill("#new", "senior-new-secret")
+        page.fill("#again", again)
+        page.click("#change-password")
+        assert page.locator("#error-message").inner_text() == said
+    page.fill("#current", PASSWORD)
+    page.fill("#new", "senior-new-secret")
+    page.fill("#again", "senior-new-secret")
+    page.click("#change-password")
+    page.wait_for_url(re.compile(r".*/account\?changed=1$"))
+    assert page.locator("#password-changed").is_visible()
+    log_out(page)
+    page.fill("#staff_id", "senior")
+    page.fill("#password", "senior-new-secret")
+    page.click("#login")
+    page.wait_for_url(re.compile(r".*/tickets$"))
