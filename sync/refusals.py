@@ -157,6 +157,19 @@ COMMON: Final = catalogue(
             "{where}：含有孤立代理字符(U+{code})，不接受此类字符",
             "{where}: contains a lone surrogate (U+{code}); such characters are refused",
         ),
+        "edge.not_utf8": ("{where}：不是有效的 UTF-8 文本", "{where}: is not valid UTF-8 text"),
+        "edge.not_percent_encoded": (
+            "{where}：含有未经百分号编码的非 ASCII 字节",
+            "{where}: holds bytes outside ASCII that are not percent-encoded",
+        ),
+        "edge.json_depth": (
+            "body：JSON 嵌套超过 {limit} 层",
+            "body: the JSON nests deeper than {limit} levels",
+        ),
+        "edge.json_number": (
+            "body：JSON 中的数字位数过多，无法读取",
+            "body: a number in the JSON has too many digits to read",
+        ),
         "edge.lang": (
             "语言参数 lang={value} 无效，可选：{langs}",
             "lang {value} is not one of: {langs}",

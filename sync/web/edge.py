@@ -7,6 +7,9 @@
   of them in the path, the query and the HTTP Basic account name) and lone surrogates are
   refused with 422 naming where they were: such text is never a person's input, and NUL
   makes PostgreSQL fail;
+- a query string or form body that is not UTF-8 (a raw byte outside ASCII, a percent-escape
+  that decodes to no UTF-8), a JSON body that is not UTF-8, nests deeper than
+  :data:`MAX_JSON_DEPTH` or holds a number too long to read, is refused with 422 naming it;
 - a ``?lang=`` naming no language the console speaks is refused with 422 naming ``lang``
   (the page would otherwise come back in another language, saying nothing);
 - an exception nothing else handled becomes a 500 ``{"detail": ..., "error_id": ...}`` (an
@@ -26,7 +29,7 @@ import traceback
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_to_bytes
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -69,15 +72,78 @@ def _check(pairs: Iterator[tuple[str, str]], allow: frozenset[str]) -> None:
             raise BadText(problem[0], where=where, code=problem[1])
 
 
+#: Deepest JSON a body may nest (the APIs' bodies nest two or three levels): deeper ones
+#: are refused before anything walks them (Python's decoder gives up near 1,000 levels).
+MAX_JSON_DEPTH = 32
+
+
+def _url_pairs(encoded: bytes, where: str) -> list[tuple[str, str]]:
+    """The ``key=value`` pairs of a query string or a form body, decoded strictly: a raw
+    byte outside ASCII or a percent-escape that is not UTF-8 is refused naming its field
+    (a lenient decoder would store U+FFFD or Latin-1 letters in the person's place)."""
+    try:
+        text = encoded.decode("ascii")
+    except UnicodeDecodeError:
+        raise BadText("edge.not_percent_encoded", where=where) from None
+    pairs: list[tuple[str, str]] = []
+    for part in text.split("&"):
+        if not part:
+            continue
+        raw_key, _, raw_value = part.partition("=")
+        key = unquote_to_bytes(raw_key.replace("+", " ")).decode("utf-8", "replace")
+        try:
+            key, value = (
+                unquote_to_bytes(x.replace("+", " ")).decode() for x in (raw_key, raw_value)
+            )
+        except UnicodeDecodeError:
+            raise BadText("edge.not_utf8", where=f"{where}.{key}") from None
+        pairs.append((key, value))
+    return pairs
+
+
+def _json_depth(doc: Any) -> int:
+    """How deep ``doc`` nests (a scalar: 0), walked without recursion."""
+    deepest = 0
+    stack = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            value = list(value.values())
+        if isinstance(value, list):
+            deepest = max(deepest, depth)
+            stack.extend((item, depth + 1) for item in value)
+    return deepest
+
+
+def _json_body(body: bytes) -> Any:
+    """The JSON body, or ``None`` when the route's parser should answer (malformed JSON, with
+    its position). Refused here: a body that is not UTF-8, nests too deep or holds a number
+    too long to read (Python's decoder raises errors the routes would answer with a 500 or
+    a bare 400)."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadText("edge.not_utf8", where="body") from None
+    try:
+        doc = json.loads(body)
+    except RecursionError:
+        raise BadText("edge.json_depth", limit=MAX_JSON_DEPTH) from None
+    except json.JSONDecodeError:
+        return None
+    except ValueError:  # an integer beyond the interpreter's digit limit
+        raise BadText("edge.json_number") from None
+    if _json_depth(doc) > MAX_JSON_DEPTH:
+        raise BadText("edge.json_depth", limit=MAX_JSON_DEPTH)
+    return doc
+
+
 def check_request_text(scope: Scope, body: bytes) -> None:
     """Raise :class:`BadText` when the path, query, Basic account name or body holds
-    characters no person types (see the module docstring)."""
+    characters no person types, is not UTF-8, or (JSON) nests deeper than any API needs
+    (see the module docstring)."""
     _check(iter([("path", scope.get("path", ""))]), frozenset())
-    query = scope.get("query_string", b"").decode("utf-8", "replace")
-    _check(
-        ((f"query.{k}", k + v) for k, v in parse_qsl(query, keep_blank_values=True)),
-        frozenset(),
-    )
+    query = _url_pairs(scope.get("query_string", b""), "query")
+    _check(((f"query.{k}", k + v) for k, v in query), frozenset())
     headers = {k.decode("latin-1").lower(): v for k, v in scope.get("headers", [])}
     auth = headers.get("authorization", b"").decode("latin-1")
     scheme, _, encoded = auth.partition(" ")
@@ -91,17 +157,12 @@ def check_request_text(scope: Scope, body: bytes) -> None:
         return
     ctype = headers.get("content-type", b"").decode("latin-1").split(";")[0].strip().lower()
     if ctype == "application/json" or ctype.endswith("+json"):
-        try:
-            doc = json.loads(body)
-        except ValueError:
-            return  # the route's parser answers malformed JSON with its own 422
-        _check(_strings(doc, "body"), _TEXT_CONTROLS)
+        doc = _json_body(body)
+        if doc is not None:
+            _check(_strings(doc, "body"), _TEXT_CONTROLS)
     elif ctype == "application/x-www-form-urlencoded":
-        form = body.decode("utf-8", "replace")
-        _check(
-            ((f"body.{k}", k + v) for k, v in parse_qsl(form, keep_blank_values=True)),
-            _TEXT_CONTROLS,
-        )
+        form = _url_pairs(body, "body")
+        _check(((f"body.{k}", k + v) for k, v in form), _TEXT_CONTROLS)
 
 
 def lang_problem(scope: Scope) -> Refusal | None:

@@ -23,6 +23,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -113,6 +114,46 @@ def test_control_characters_are_refused_at_the_edge(console: Console, bad: str) 
                 "/tickets", data={**new_ticket(customer_name=f"Li{bad}"), "csrf_token": token}
             )
         assert form.status_code == 422
+    assert tickets_stored(console) == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        (b"[" * 1000 + b"]" * 1000, "deeper than 32"),  # Python's decoder gives up here
+        (b'{"a": ' * 40 + b"1" + b"}" * 40, "deeper than 32"),
+        (b'{"kind": "complaint", "content": "\xff\xfe"}', "UTF-8"),
+        (b'{"fen": ' + b"9" * 5000 + b"}", "too many digits"),
+    ],
+    ids=["1000-deep", "40-deep", "not-utf8", "5000-digits"],
+)
+def test_json_no_parser_can_read_is_422_before_login(
+    console: Console, body: bytes, named: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO), console.anonymous() as c:
+        refused = c.post(
+            "/api/v1/tickets", content=body, headers={"content-type": "application/json"}
+        )
+    assert refused.status_code == 422, refused.text
+    assert "body" in refused.json()["detail"] and named in refused.json()["detail"]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert tickets_stored(console) == 0
+
+
+def test_query_and_form_bytes_that_are_not_utf8_are_refused_naming_the_field(
+    console: Console,
+) -> None:
+    with console.browser("junior") as b:
+        token = csrf_of(b.get("/tickets/new").text)
+        fields = {**new_ticket(), "csrf_token": token}
+        form = urlencode({k: v for k, v in fields.items() if k != "content"})
+        headers = {"content-type": "application/x-www-form-urlencoded"}
+        escaped = b.post("/tickets", content=form + "&content=%ff%fe", headers=headers)
+        raw = b.post("/tickets", content=form.encode() + b"&content=\xff\xfe", headers=headers)
+        query = b.get("/api/v1/answers?q=%ff")
+    assert escaped.status_code == 422 and "body.content" in escaped.text
+    assert raw.status_code == 422 and "body" in raw.text and "ASCII" in raw.text, raw.text
+    assert query.status_code == 422 and "query.q" in query.json()["detail"]
     assert tickets_stored(console) == 0
 
 
