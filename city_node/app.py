@@ -101,7 +101,9 @@ class CityNode:
     #: The console's session key, read by ``build`` when the console is built later.
     console_key: bytes | None = None
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, stop: asyncio.Event, announce: Callable[[str], None] | None = None) -> None:
+        """Run until ``stop``; ``announce`` is told the console's address once it listens
+        (not before: a port in use is a refusal, not an address)."""
         tasks = [asyncio.create_task(self.link.run(stop), name="link")]
         if self.console is None and self.settings.http_port:
             # Built with console_after_link: the link makes its first contact while the
@@ -129,7 +131,10 @@ class CityNode:
         if starting and self.console is not None:
             from sync.web.server import serve_until
 
-            tasks.append(asyncio.create_task(serve_until(self.console, stop), name="console"))
+            serving = asyncio.create_task(serve_until(self.console, stop), name="console")
+            tasks.append(serving)
+            if announce is not None:
+                tasks.append(asyncio.create_task(self._announce(serving, announce)))
         for name, work in self.extras.companions if starting else ():
             tasks.append(asyncio.create_task(work(self.ctx, stop, self.link.wake), name=name))
         try:
@@ -138,6 +143,15 @@ class CityNode:
             if routine is not None:
                 await routine.stop(ROUTINE_GRACE_SECONDS)  # a job's work in flight ends first
             self._dispose()
+
+    async def _announce(self, serving: asyncio.Task[None], announce: Callable[[str], None]) -> None:
+        assert self.console is not None
+        while not self.console.started:
+            if serving.done():
+                return  # it could not listen: the console task says why
+            await asyncio.sleep(0.02)
+        scheme = "https" if self.settings.http_tls_cert else "http"
+        announce(f"{scheme}://{self.settings.http_host}:{self.settings.http_port}/")
 
     def _dispose(self) -> None:
         """Close the node's engines (the console's own one too)."""
@@ -240,7 +254,8 @@ def check_console_transport(settings: CitySettings) -> None:
     data in clear over a network (:mod:`sync.web.transport`)."""
     check_transport(
         settings.http_host,
-        tls=settings.http_tls_cert is not None,
+        cert=settings.http_tls_cert,
+        key=settings.http_tls_key,
         allow_plain=settings.http_allow_plain,
         what="the console",
     )
@@ -288,10 +303,8 @@ async def serve(settings: CitySettings, extras: Extras | None = None) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     print(f"fedsync city {settings.code} linking to {settings.hub}", flush=True)
-    if settings.http_port:
-        print(
-            f"fedsync city {settings.code} console on "
-            f"{'https' if settings.http_tls_cert else 'http'}://{settings.http_host}:{settings.http_port}/",
-            flush=True,
-        )
-    await node.run(stop)
+
+    def announce(url: str) -> None:
+        print(f"fedsync city {settings.code} console on {url}", flush=True)
+
+    await node.run(stop, announce)

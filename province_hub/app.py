@@ -83,7 +83,8 @@ async def create_server(settings: HubSettings) -> HubServer:
         # Sign-ins, cookies and the escalated customers' contacts cross the supervisor web.
         check_transport(
             settings.http_host,
-            tls=settings.http_tls_cert is not None,
+            cert=settings.http_tls_cert,
+            key=settings.http_tls_key,
             allow_plain=settings.http_allow_plain,
             what="the supervisor web",
         )

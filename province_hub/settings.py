@@ -7,7 +7,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sync.config import ConfigError, check_database_url, setting
+from sync.config import ConfigError, check_database_url, check_timezone, setting
 from sync.periods import DEFAULT_TIMEZONE
 
 if TYPE_CHECKING:
@@ -118,6 +118,7 @@ class HubSettings:
 
     def __post_init__(self) -> None:
         check_database_url(self.database_url)
+        check_timezone(self.timezone)
         host, sep, port = self.listen.rpartition(":")
         if not sep or not host or not port.isdigit():
             raise ConfigError(f"listen {self.listen!r} must be host:port")

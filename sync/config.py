@@ -19,6 +19,7 @@ import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 T = TypeVar("T")
 ENV_PREFIX = "FEDSYNC_"
@@ -30,6 +31,17 @@ class ConfigError(ValueError):
 
 #: The stores fedsync ships a driver for: URL scheme's backend → drivers accepted.
 _DATABASE_DRIVERS = {"sqlite": ("", "pysqlite"), "postgresql": ("", "psycopg")}
+
+
+def check_timezone(name: str) -> None:
+    """Refuse a ``timezone`` that names no IANA zone this machine knows (``Asia/Shanghai``)."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):  # ValueError: "", "../x", "/abs"
+        raise ConfigError(
+            f"timezone {name!r}: not a time zone this machine knows; give an IANA name such "
+            "as Asia/Shanghai"
+        ) from None
 
 
 def check_database_url(url: str) -> None:

@@ -96,6 +96,62 @@ def test_bad_settings_are_named(tmp_path: Path):
     assert "FEDSYNC_BATCH_SIZE" in help_text and "--retention-days" in help_text
 
 
+def test_a_time_zone_no_machine_knows_is_refused_naming_it(tmp_path: Path):
+    city = ["--code", CITY, "--database-url", f"sqlite:///{tmp_path / 'city.sqlite'}"]
+    fedsync("city", "migrate", *city)
+    for argv, env in (
+        (["city", "ticket", "list", *city, "--timezone", "Mars/Base"], {}),
+        (["city", "ticket", "list", *city, "--timezone", ""], {}),
+        (["city", "ticket", "list", *city], {"FEDSYNC_TIMEZONE": "../etc/passwd"}),
+        (
+            ["hub", "status", "--database-url", f"sqlite:///{tmp_path / 'hub.sqlite'}"],
+            {"FEDSYNC_TIMEZONE": "Nowhere"},
+        ),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "sync.cli", *argv],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, **env},
+        )
+        assert result.returncode == 2, (argv, env, result.stderr)
+        assert "timezone" in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_console_certificates_that_cannot_serve_are_refused_before_anything_starts(
+    tmp_path: Path,
+):
+    pki = tmp_path / "pki"
+    fedsync("pki", "init", "--dir", str(pki))
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate\n")
+    other_key = pki / "cities" / f"{ROSTER_CODES[1]}.key"  # a key of another certificate
+    cert = pki / "cities" / f"{CITY}.crt"
+    for pair, reason in (
+        ((tmp_path / "missing.crt", tmp_path / "missing.key"), "No such file"),
+        ((garbage, garbage), "not a PEM"),
+        ((cert, other_key), "not the certificate's"),
+    ):
+        tls = ["--http-tls-cert", str(pair[0]), "--http-tls-key", str(pair[1])]
+        city = fedsync(
+            "city", "run", "--code", CITY, "--pki-dir", str(pki), "--hub", "127.0.0.1:9",
+            "--database-url", f"sqlite:///{tmp_path / 'city.sqlite'}",
+            "--http-port", str(free_port()), *tls, check=False, timeout=30,
+        )  # fmt: skip
+        assert city.returncode == 2, city.stderr
+        assert "http_tls_cert" in city.stderr and reason in city.stderr, city.stderr
+        assert "Traceback" not in city.stderr and "console on" not in city.stdout
+        hub = fedsync(
+            "hub", "run", "--pki-dir", str(pki), "--listen", f"127.0.0.1:{free_port()}",
+            "--database-url", f"sqlite:///{tmp_path / 'hub.sqlite'}",
+            "--http-port", str(free_port()), *tls, check=False, timeout=30,
+        )  # fmt: skip
+        assert hub.returncode == 2 and reason in hub.stderr, hub.stderr
+        assert "Traceback" not in hub.stderr and "supervisor web on" not in hub.stdout
+    assert not (tmp_path / "city.sqlite").exists(), "refused before the store was opened"
+
+
 @pytest.mark.slow
 def test_hub_and_city_processes_work_and_stop_cleanly(tmp_path: Path):
     pki = tmp_path / "pki"
