@@ -42,7 +42,12 @@ from city_node.domain import (
     TicketKind,
 )
 from city_node.history_text import wire_text
-from city_node.personal_data import check_name, normalise_phone, record_access
+from city_node.personal_data import (
+    check_name,
+    normalise_phone,
+    record_access,
+    sees_customers,
+)
 from city_node.store import Escalation
 from city_node.ticket_store import (
     SELECT_HISTORY,
@@ -517,7 +522,10 @@ def find_tickets(
     **filters: Unpack[Filters],
 ) -> list[Any]:
     """:func:`search` for a person: a phone search is only for roles that call customers
-    and is logged (one row per ticket found; one with no ticket when none was)."""
+    and is logged (one row per ticket found; one with no ticket when none was); a list that
+    shows a role customers' phones and names in full is logged too (one row per ticket
+    shown), so the access log answers "who was shown this customer's number" for lists as
+    for details."""
     phone = filters.get("phone")
     if phone:
         domain.check_may(actor.role, Action.SEARCH_BY_PHONE)
@@ -526,4 +534,6 @@ def find_tickets(
     rows = search(ctx, limit=limit, offset=offset, **filters)
     if phone:
         record_access(ctx.engine, actor, [r.id for r in rows] or [None], "phone search")
+    elif sees_customers(actor.role):
+        record_access(ctx.engine, actor, [r.id for r in rows], "ticket list")
     return rows

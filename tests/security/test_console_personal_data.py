@@ -7,7 +7,7 @@ PostgreSQL).
   phone-like number inside the ticket's content and history notes are masked alike, and
   inside a suggestion's content on the suggestions page and API.
 - Only operators, the manager hotline and surveyors may search by phone (403 for the rest).
-- Every unmasked read — a ticket's detail, a phone search — appends to the access log (who,
+- Every unmasked read — a ticket's detail, a phone search, a list — appends to the access log (who,
   role, when, which ticket, what), which the leader (only) sees on a page and in the API.
 - Phones are stored as digits: ``138 1234-5678`` is the same customer as ``13812345678``
   (so repeat complaints are found); ``0----`` and letters are refused.
@@ -106,14 +106,23 @@ def test_unmasked_reads_go_to_the_access_log(console: Console) -> None:
         assert c.get(f"/api/v1/tickets/{ticket['id']}").status_code == 200
         assert c.get("/api/v1/tickets", params={"phone": "13812345678"}).status_code == 200
         assert c.get("/api/v1/tickets", params={"phone": "13900000000"}).status_code == 200
+        # A list shows phones and names in full to this role: each ticket shown is logged.
+        assert c.get("/api/v1/tickets").status_code == 200
+    with console.browser("senior") as b:
+        assert b.get("/tickets").status_code == 200
     with console.api("stat") as c:  # masked reads are not personal data: not logged
         assert c.get(f"/api/v1/tickets/{ticket['id']}").status_code == 200
+        assert c.get("/api/v1/tickets").status_code == 200
+    with console.browser("leader") as b:
+        assert b.get("/tickets").status_code == 200
     rows = [(r.staff_id, r.role, r.ticket_id, r.what) for r in log_rows(console)]
     assert rows == [
         ("junior", "operator_junior", ticket["id"], "ticket detail"),
         ("surveyor", "surveyor", ticket["id"], "ticket detail"),
         ("surveyor", "surveyor", ticket["id"], "phone search"),
         ("surveyor", "surveyor", None, "phone search"),
+        ("surveyor", "surveyor", ticket["id"], "ticket list"),
+        ("senior", "operator_senior", ticket["id"], "ticket list"),
     ]
     assert all(r.at is not None for r in log_rows(console))
 
