@@ -51,10 +51,6 @@ CITY: Final = COMMON.extend(
             "{field}仅用于“{for_action}”操作，不适用于“{action}”",
             "{field} is only for action={for_action}, not {action}",
         ),
-        "date.as_text": (
-            "请以文本填写日期，格式为 YYYY-MM-DD",
-            "give the date as text, YYYY-MM-DD",
-        ),
         "form.invalid": ("{problems}；请修改后重新提交", "{problems}"),
         "actor.missing": ("请说明由谁操作(操作人工号)", "say who acts (actor id)"),
         # --- ids that no store holds (city_node.context.existing_id) ----------------------
@@ -159,8 +155,8 @@ CITY: Final = COMMON.extend(
             "ticket {ticket} does not exist in this city's store",
         ),
         "compensation.fen": (
-            "赔偿金额 {fen!r} 无效：请填写 0 至 {maximum} 之间的整数(单位：分)",
-            "compensation {fen!r}: give a whole number of fen, 0 to {maximum}",
+            "赔偿金额 {fen!r} 无效：请填写 1 至 {maximum} 之间的整数(单位：分)",
+            "compensation {fen!r}: give a whole number of fen, 1 to {maximum}",
         ),
         "compensation.not_complaint": (
             "工单 {ticket} 是{kind}工单：只有投诉工单才能赔偿",

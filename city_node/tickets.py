@@ -398,7 +398,8 @@ def record_compensation(
     Each payment is a step of its own; the ticket keeps their sum (and the last one's note
     and time), and the overtime report counts each payment in the period it was made."""
     domain.check_may(actor.role, Action.COMPENSATE)
-    if not isinstance(fen, int) or not 0 <= fen <= MAX_COMPENSATION_FEN:
+    # A payment of nothing is no payment: it would add a step and replace the last note.
+    if not isinstance(fen, int) or not 1 <= fen <= MAX_COMPENSATION_FEN:
         raise CityError("compensation.fen", fen=fen, maximum=MAX_COMPENSATION_FEN)
     check_text(note, "note", required=True)
     number = check_ticket_id(ticket_id)

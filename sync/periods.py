@@ -46,11 +46,16 @@ def period_end(kind: int, start: date) -> date:
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
+def is_iso_date(text: str) -> bool:
+    """Whether ``text`` is spelled ``YYYY-MM-DD`` (four, two and two digits)."""
+    return _ISO_DATE.fullmatch(text) is not None
+
+
 def iso_date(text: str) -> date:
     """``YYYY-MM-DD`` and nothing else, or ValueError. ``date.fromisoformat`` alone also
     takes ``20261101`` and ``2026-W44-7`` (Python 3.11), which would pass the wire's date
     fields in a second spelling of the same day."""
-    if not _ISO_DATE.fullmatch(text):
+    if not is_iso_date(text):
         raise ValueError(f"{text!r} is not a YYYY-MM-DD date")
     return date.fromisoformat(text)
 

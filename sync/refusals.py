@@ -157,7 +157,7 @@ COMMON: Final = catalogue(
             "{where}：含有孤立代理字符(U+{code})，不接受此类字符",
             "{where}: contains a lone surrogate (U+{code}); such characters are refused",
         ),
-        "edge.not_utf8": ("{where}：不是有效的 UTF-8 文本", "{where}: is not valid UTF-8 text"),
+        "edge.bad_encoding": ("{where}：不是有效的 UTF-8 文本", "{where}: is not valid UTF-8 text"),
         "edge.not_percent_encoded": (
             "{where}：含有未经百分号编码的非 ASCII 字节",
             "{where}: holds bytes outside ASCII that are not percent-encoded",
@@ -194,6 +194,10 @@ COMMON: Final = catalogue(
             "the new password and its repetition differ",
         ),
         # sync.limits: a report's date
+        "date.as_text": (
+            "日期请以 YYYY-MM-DD 格式的文本填写",
+            "give the date as YYYY-MM-DD text",
+        ),
         "date.outside_years": (
             "{field} {day} 不在 {low}..{high} 年之间",
             "{field} {day} is outside the years {low}..{high}",

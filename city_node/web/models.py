@@ -11,11 +11,11 @@ is a JSON integer (``true`` is not 1 fen), a date is ``YYYY-MM-DD`` text (``0`` 
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Annotated, Any, Self, Unpack
+from datetime import datetime
+from typing import Annotated, Self, Unpack
 
 from fastapi import Path
-from pydantic import BaseModel, BeforeValidator, Field, Strict, model_validator
+from pydantic import BaseModel, Field, Strict, model_validator
 
 from city_node import commands, personal_data, qa, services, suggestions, tickets
 from city_node.context import Actor, CityContext, CityError
@@ -39,7 +39,7 @@ from city_node.web.i18n import DEFAULT_LANG, Lang
 from sync.limits import INT64_MAX, MAX_NOTE_CHARS, MAX_STEP_NOTE_CHARS
 from sync.outbox import Outbox
 from sync.vocabulary import PeriodKind, ReceiptAction, ReportKind
-from sync.web.params import RequestModel
+from sync.web.params import DayText, RequestModel
 
 #: A stored row's id in a path: what no store can hold is refused before any query.
 RowId = Annotated[int, Path(ge=1, le=INT64_MAX)]
@@ -49,14 +49,9 @@ RowId = Annotated[int, Path(ge=1, le=INT64_MAX)]
 Whole = Annotated[int, Strict()]
 
 
-def _date_text(value: Any) -> Any:
-    if isinstance(value, bool | int | float):
-        raise CityError("date.as_text")
-    return value
-
-
-#: A date given as ``YYYY-MM-DD`` (a number would be read as seconds since 1970).
-DateText = Annotated[date, BeforeValidator(_date_text)]
+#: A date given as ``YYYY-MM-DD`` text (a number would be read as seconds since 1970, a
+#: date-time at midnight as its day).
+DateText = DayText
 
 
 Note = Annotated[str, Field(max_length=MAX_NOTE_CHARS)]

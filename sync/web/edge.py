@@ -96,7 +96,7 @@ def _url_pairs(encoded: bytes, where: str) -> list[tuple[str, str]]:
                 unquote_to_bytes(x.replace("+", " ")).decode() for x in (raw_key, raw_value)
             )
         except UnicodeDecodeError:
-            raise BadText("edge.not_utf8", where=f"{where}.{key}") from None
+            raise BadText("edge.bad_encoding", where=f"{where}.{key}") from None
         pairs.append((key, value))
     return pairs
 
@@ -123,7 +123,7 @@ def _json_body(body: bytes) -> Any:
     try:
         body.decode("utf-8")
     except UnicodeDecodeError:
-        raise BadText("edge.not_utf8", where="body") from None
+        raise BadText("edge.bad_encoding", where="body") from None
     try:
         doc = json.loads(body)
     except RecursionError:

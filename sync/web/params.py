@@ -15,6 +15,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 
 from sync.limits import report_date_refusal
+from sync.periods import is_iso_date
 from sync.refusals import Refusal
 
 
@@ -29,8 +30,19 @@ def _sane_day(value: date) -> date:
     return value
 
 
+def _day_text(value: object) -> object:
+    """Only ``YYYY-MM-DD`` text reaches the date parser: pydantic alone also reads
+    ``2026-11-29T00:00`` (a date-time at midnight), ``20261129`` and ``0`` (seconds since
+    1970) as dates."""
+    if isinstance(value, date) or (isinstance(value, str) and is_iso_date(value)):
+        return value
+    raise DayRefused("date.as_text")
+
+
+#: A date given as ``YYYY-MM-DD`` text and nothing else (JSON bodies, queries).
+DayText = Annotated[date, BeforeValidator(_day_text)]
 #: A ``YYYY-MM-DD`` query value within the report years (2000..2100).
-Day = Annotated[date, AfterValidator(_sane_day)]
+Day = Annotated[DayText, AfterValidator(_sane_day)]
 
 
 def _blank_is_none(value: object) -> object:

@@ -291,6 +291,11 @@ BAD: list[tuple[str, dict[str, str | list[str]], str]] = [
     ("/api/v1/reports", {"city": "123456"}, "city"),
     ("/api/v1/suggestions", {"from": "2026-12-01", "to": "2026-11-01"}, "from"),
     ("/api/v1/suggestions", {"city": "x"}, "city"),
+    # Only YYYY-MM-DD text is a date: not a date-time at midnight, not digits.
+    ("/api/v1/suggestions", {"from": "20261101"}, "from"),
+    ("/api/v1/suggestions", {"to": "2026-11-01T00:00"}, "to"),
+    ("/api/v1/figures", {"period": "month", "start": "2026-11-01T00:00"}, "start"),
+    ("/api/v1/trend", {"period": "month", "last": "2026-11-01T00:00:00"}, "last"),
     ("/api/v1/quarantine", {"city": "999999"}, "city"),
     ("/api/v1/export/comparison", {"sort": "shoe_size"}, "sort"),
     ("/api/v1/export/comparison", {"format": "pdf"}, "format"),

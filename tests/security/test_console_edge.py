@@ -293,6 +293,7 @@ def test_loose_values_are_refused(console: Console) -> None:
         fen_text = c.post(
             f"/api/v1/tickets/{ticket['id']}/compensation", json={"fen": "100", "note": "x"}
         )
+        zero = c.post(f"/api/v1/tickets/{ticket['id']}/compensation", json={"fen": 0, "note": "x"})
     with console.api("surveyor") as c:
         reopen = c.post(
             f"/api/v1/tickets/{ticket['id']}/actions",
@@ -302,7 +303,17 @@ def test_loose_values_are_refused(console: Console) -> None:
         epoch = c.post(
             "/api/v1/reports", json={"kind": "statistics", "period_kind": "day", "start": 0}
         )
-    for refused, field in ((fen, "fen"), (fen_text, "fen"), (reopen, "reopen"), (epoch, "start")):
+        # A date-time at midnight, a number in digits: neither is YYYY-MM-DD text.
+        spelled = [
+            c.post(
+                "/api/v1/reports",
+                json={"kind": "statistics", "period_kind": "day", "start": start},
+            )
+            for start in ("2026-11-02T00:00", "20261102", "2026-W45-1")
+        ]
+    answers = [(fen, "fen"), (fen_text, "fen"), (zero, "compensation 0"), (reopen, "reopen")]
+    answers += [(epoch, "start"), *((s, "YYYY-MM-DD") for s in spelled)]
+    for refused, field in answers:
         assert refused.status_code == 422, (field, refused.text)
         assert field in refused.json()["detail"]
     with console.api("leader") as c:
