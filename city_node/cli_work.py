@@ -461,7 +461,11 @@ def add_work_commands(city_sub: SubParsers) -> None:
     _add_as(reg, "takes it in")
     reg.add_argument("--role", help="the role acted in (default: the staff member's role)")
     reg.add_argument("--kind", required=True, choices=[k.value for k in TicketKind])
-    reg.add_argument("--category", required=True, help="leaf category code, e.g. NET.BROADBAND")
+    reg.add_argument(
+        "--category",
+        required=True,
+        help="category code of the tree, e.g. NET.BROADBAND (a top-level one such as NET when none finer fits)",
+    )
     reg.add_argument("--channel", default="phone", choices=[c.value for c in Channel])
     reg.add_argument("--phone", required=True, help="the customer's phone number")
     reg.add_argument("--name", default="", help="the customer's name")
