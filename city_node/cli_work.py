@@ -464,7 +464,8 @@ def add_work_commands(city_sub: SubParsers) -> None:
     reg.add_argument(
         "--category",
         required=True,
-        help="category code of the tree, e.g. NET.BROADBAND (a top-level one such as NET when none finer fits)",
+        help="category code of the tree, e.g. NET.BROADBAND (a top-level one such as NET "
+        "when none finer fits)",
     )
     reg.add_argument("--channel", default="phone", choices=[c.value for c in Channel])
     reg.add_argument("--phone", required=True, help="the customer's phone number")
