@@ -158,6 +158,10 @@ CITY: Final = COMMON.extend(
             "赔偿金额 {fen!r} 无效：请填写 1 至 {maximum} 之间的整数(单位：分)",
             "compensation {fen!r}: give a whole number of fen, 1 to {maximum}",
         ),
+        "compensation.yuan": (
+            "赔偿金额 {value!r} 无效：请填写以元为单位的金额，最多两位小数(如 50 或 12.50)",
+            "amount {value!r}: give yuan with at most two decimals (50 or 12.50)",
+        ),
         "compensation.not_complaint": (
             "工单 {ticket} 是{kind}工单：只有投诉工单才能赔偿",
             "ticket {ticket} is a {kind}: compensation is paid on complaints only",
@@ -333,6 +337,11 @@ CITY: Final = COMMON.extend(
         "days": ("天数", "days"),
         "reason": ("理由", "reason"),
         "fen": ("赔偿金额", "fen"),
+        "yuan": ("赔偿金额(元)", "yuan"),
+        "open_only": ("仅未办结", "open_only"),
+        "overtime_only": ("仅超时", "overtime_only"),
+        "extension_pending": ("待批延期", "extension_pending"),
+        "operator": ("话务员", "operator"),
         "count": ("数量", "count"),
         "label": ("建议类别", "label"),
         "finding": ("质检意见", "finding"),

@@ -215,6 +215,10 @@ COMMON: Final = catalogue(
         "input.at_least": ("不能小于 {ge}", "Input should be greater than or equal to {ge}"),
         "input.at_most": ("不能大于 {le}", "Input should be less than or equal to {le}"),
         "input.missing": ("必填", "Field required"),
+        "input.not_bool": (
+            "应为 true 或 false",
+            "Input should be a valid boolean, unable to interpret input",
+        ),
         # Both tiers: a text field, a report period, a staff account.
         "text.required": ("{field}为必填项", "{field} is required"),
         "text.too_long": (
@@ -261,6 +265,20 @@ COMMON: Final = catalogue(
         "category": ("分类", "category"),
         "channel": ("渠道", "channel"),
         "start": ("起始日", "start"),
+        "status": ("状态", "status"),
+        "phone": ("电话", "phone"),
+        "q": ("查询词", "q"),
+        "limit": ("条数", "limit"),
+        "offset": ("起始位置", "offset"),
+        "from": ("起始日期", "from"),
+        "to": ("截止日期", "to"),
+        # the login and account forms
+        "staff_id": ("工号", "staff_id"),
+        "password": ("密码", "password"),
+        "current": ("当前密码", "current"),
+        "new": ("新密码", "new"),
+        "again": ("再次输入的新密码", "again"),
+        "role": ("角色", "role"),
     },
 )
 

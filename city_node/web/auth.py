@@ -64,6 +64,8 @@ __all__ = [
 #: services enforce whichever edge asks; this table only decides what is shown.
 AREAS: Final[dict[str, frozenset[Role]]] = {
     "register": ALLOWED_ROLES[Action.REGISTER],
+    # The manager hotline records compensation paid on a complaint (the ticket page's form).
+    "compensate": ALLOWED_ROLES[Action.COMPENSATE],
     # The leader approves; the statistician drafts and follows their reports.
     # The QA inspector drafts the QA report; the service refuses them other kinds.
     "reports": frozenset({Role.LEADER, Role.STATISTICIAN, Role.QA_INSPECTOR}),

@@ -108,7 +108,7 @@ class ActionIn(RequestModel):
 
 class CompensationIn(RequestModel):
     fen: Whole = Field(
-        ge=0, le=tickets.MAX_COMPENSATION_FEN, description="compensation paid, in fen (1/100 yuan)"
+        ge=1, le=tickets.MAX_COMPENSATION_FEN, description="compensation paid, in fen (1/100 yuan)"
     )
     note: StepNote
 

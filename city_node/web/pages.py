@@ -9,12 +9,14 @@ language (:mod:`city_node.refusals`); a form value the API's model refuses, as
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData
@@ -227,8 +229,23 @@ def tickets_page(
     open_only: bool = False,
     overtime_only: bool = False,
     extension_pending: bool = False,
-    offset: int = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Response:
+    filters: tickets.Filters = {
+        "status": status,
+        "kind": kind,
+        "phone": phone,
+        "open_only": open_only,
+        "overtime_only": overtime_only,
+        "extension_pending": extension_pending,
+    }
+    shown = {k: v for k, v in filters.items() if v}
+    total = tickets.count(_ctx(request), **filters)
+    if offset and offset >= total:
+        # Past the last page (a list that shrank, an edited URL): show the last page, so
+        # the page number said is the page shown.
+        last = max(0, (total - 1) // ticket_list.PAGE_SIZE * ticket_list.PAGE_SIZE)
+        return _redirect("/tickets?" + urlencode({**shown, "offset": last}))
     rows = models.find_tickets(
         _ctx(request),
         user,
@@ -238,22 +255,12 @@ def tickets_page(
         open_only=open_only,
         overtime_only=overtime_only,
         extension_pending=extension_pending,
-        limit=50,
-        offset=max(0, offset),
+        limit=ticket_list.PAGE_SIZE,
+        offset=offset,
     )
-    filters: tickets.Filters = {
-        "status": status,
-        "kind": kind,
-        "phone": phone,
-        "open_only": open_only,
-        "overtime_only": overtime_only,
-        "extension_pending": extension_pending,
-    }
     more = None
-    shown = {k: v for k, v in filters.items() if v}
-    if len(rows) == 50:
-        more = "/tickets?" + urlencode({**shown, "offset": offset + 50})
-    total = tickets.count(_ctx(request), **filters)
+    if len(rows) == ticket_list.PAGE_SIZE:
+        more = "/tickets?" + urlencode({**shown, "offset": offset + ticket_list.PAGE_SIZE})
     return render(
         request,
         "tickets.html",
@@ -263,7 +270,7 @@ def tickets_page(
         statuses=list(Status),
         kinds=list(TicketKind),
         more=more,
-        paging=ticket_list.paging(total, max(0, offset)),
+        paging=ticket_list.paging(total, offset),
         page_url=lambda off: "/tickets?" + urlencode({**shown, "offset": off}),
         is_overtime=ticket_list.is_overtime,
     )
@@ -409,6 +416,29 @@ def ticket_act(
         reason=reason,
     )
     models.act_on_ticket(_ctx(request), user, ticket_id, body)
+    return _redirect(f"/tickets/{ticket_id}")
+
+
+#: An amount of yuan as a person types it: whole yuan, or yuan and one or two decimals.
+_YUAN = re.compile(r"[0-9]{1,9}(\.[0-9]{1,2})?")
+
+
+@router.post("/tickets/{ticket_id}/compensation", dependencies=[Csrf])
+def ticket_compensation(
+    request: Request,
+    ticket_id: models.RowId,
+    user: User,
+    yuan: Annotated[str, Form(max_length=40)],
+    note: Annotated[str, Form()] = "",
+) -> Response:
+    """The manager hotline's form: the amount in yuan (the API takes fen)."""
+    amount = yuan.strip()
+    if not _YUAN.fullmatch(amount):
+        raise CityError("compensation.yuan", value=amount)
+    body = _model(models.CompensationIn, fen=int(Decimal(amount) * 100), note=note)
+    tickets.record_compensation(
+        _ctx(request), models.actor_of(user), ticket_id, fen=body.fen, note=body.note
+    )
     return _redirect(f"/tickets/{ticket_id}")
 
 

@@ -190,6 +190,8 @@ _PAGE_SENTENCES = {
     "greater_than_equal": "input.at_least",
     "less_than_equal": "input.at_most",
     "missing": "input.missing",
+    "bool_parsing": "input.not_bool",
+    "bool_type": "input.not_bool",
 }
 
 

@@ -135,6 +135,34 @@ def test_a_missing_field_is_named_by_its_chinese_name_on_a_chinese_page(
     assert _store(console) == before
 
 
+def test_areas_list_filters_and_account_fields_are_named_in_chinese(console: Console) -> None:
+    with console.browser("senior") as c:
+        token = csrf_of(c.get("/tickets").text)
+        staff_page = c.post("/staff/junior/disable", data={"csrf_token": token})
+        flag = c.get("/tickets", params={"open_only": "maybe"})
+        phone = c.get("/tickets", params={"phone": "1"})
+        password = c.post(
+            "/account/password", data={"csrf_token": token, "current": "x", "new": "y"}
+        )
+    assert staff_page.status_code == 403
+    assert _message(staff_page) == "角色“高级话务员”无权使用“人员管理”；仅限：中心领导"
+    assert flag.status_code == 422 and _message(flag) == "仅未办结：应为 true 或 false"
+    assert phone.status_code == 422 and _message(phone) == "电话共 1 位；电话号码应为 5 至 20 位"
+    assert password.status_code == 422 and _message(password) == "再次输入的新密码：必填"
+
+
+def test_the_list_pages_within_its_tickets(console: Console) -> None:
+    for _ in range(3):
+        _answered_ticket(console)
+    with console.browser("senior") as c:
+        negative = c.get("/tickets", params={"offset": "-1"})
+        beyond = c.get("/tickets", params={"offset": "100", "kind": "complaint"})
+    assert negative.status_code == 422 and "起始位置" in _message(negative)
+    # Past the last page: the last page, whose number is the one said.
+    assert beyond.status_code == 303
+    assert beyond.headers["location"] == "/tickets?kind=complaint&offset=0"
+
+
 def test_receipts_and_report_decisions_are_refused_in_the_page_language(
     console: Console,
 ) -> None:

@@ -1,0 +1,70 @@
+"""The manager hotline records compensation from the ticket page (real console, SQLite and
+PostgreSQL): the amount in yuan (at most two decimals) becomes fen as the API takes them,
+each payment a step of the ticket's history; the form is the manager hotline's alone and
+shown on complaints only; an amount that is not yuan, or is nothing, is refused naming it,
+with the ticket unchanged."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.security.conftest import Console, csrf_of, new_ticket
+
+
+def _complaint(console: Console, **fields: str) -> int:
+    with console.api("senior") as c:
+        made = c.post("/api/v1/tickets", json=new_ticket(**fields))
+        assert made.status_code == 201, made.text
+        return int(made.json()["id"])
+
+
+def _pay(client: httpx.Client, ticket: int, yuan: str, note: str = "超时赔付") -> httpx.Response:
+    token = csrf_of(client.get(f"/tickets/{ticket}").text)
+    return client.post(
+        f"/tickets/{ticket}/compensation", data={"csrf_token": token, "yuan": yuan, "note": note}
+    )
+
+
+def _paid(console: Console, ticket: int) -> tuple[int, list[str]]:
+    with console.api("leader") as c:
+        detail = c.get(f"/api/v1/tickets/{ticket}").json()
+    steps = [h["action"] for h in detail["history"]]
+    return detail["compensation_fen"], steps
+
+
+def test_the_manager_hotline_pays_in_yuan_from_the_ticket_page(console: Console) -> None:
+    ticket = _complaint(console)
+    with console.browser("manager") as manager:
+        page = manager.get(f"/tickets/{ticket}")
+        assert 'id="form-compensation"' in page.text
+        assert _pay(manager, ticket, "12.50").status_code == 303
+        assert _pay(manager, ticket, " 3 ").status_code == 303
+        page = manager.get(f"/tickets/{ticket}?lang=en")
+    fen, steps = _paid(console, ticket)
+    assert fen == 1550 and steps.count("compensate") == 2
+    assert "15.50 yuan" in page.text
+
+
+def test_amounts_that_are_not_yuan_are_refused_and_change_nothing(console: Console) -> None:
+    ticket = _complaint(console)
+    with console.browser("manager") as manager:
+        for yuan in ("0", "0.00", "12.345", "-1", "abc", "1e3", "１２", "", "99999999999"):
+            refused = _pay(manager, ticket, yuan)
+            assert refused.status_code == 422, (yuan, refused.status_code)
+            assert "赔偿金额" in refused.text, yuan
+        no_note = _pay(manager, ticket, "5", note="")
+        assert no_note.status_code == 422
+    assert _paid(console, ticket) == (0, ["register"])
+
+
+def test_only_the_manager_hotline_gets_the_form_and_only_on_complaints(console: Console) -> None:
+    complaint = _complaint(console)
+    enquiry = _complaint(console, kind="enquiry")
+    with console.browser("manager") as manager:
+        assert 'id="form-compensation"' not in manager.get(f"/tickets/{enquiry}").text
+        assert _pay(manager, enquiry, "5").status_code == 422  # the service: complaints only
+    for who in ("senior", "leader", "surveyor"):
+        with console.browser(who) as other:
+            assert 'id="form-compensation"' not in other.get(f"/tickets/{complaint}").text
+            assert _pay(other, complaint, "5").status_code == 403, who
+    assert _paid(console, complaint)[0] == 0
