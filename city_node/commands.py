@@ -21,10 +21,12 @@ MAX_NOTE = MAX_STEP_NOTE_CHARS
 
 def check_choice(enum: Any, value: Any, field: str) -> Any:
     """``enum(value)``, or ``CityError`` naming ``field`` and the words it takes."""
+    choices = ", ".join(e.value for e in enum)
+    if value is None or value == "":
+        raise CityError("choice.missing", field=field, choices=choices)
     try:
         return enum(value)
     except ValueError:
-        choices = ", ".join(e.value for e in enum)
         raise CityError("choice.not_one_of", field=field, value=value, choices=choices) from None
 
 

@@ -37,7 +37,7 @@ words (enums) are in :mod:`city_node.vocabulary`, the ticket and its history as 
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
+from datetime import UTC, datetime
 
 from city_node.calendar import WorkCalendar
 
@@ -565,7 +565,11 @@ def approve_extension(
         at=at,
         note=note,
         code=NoteCode.DEADLINE_MOVED,
-        params={"from": ticket.deadline.isoformat(), "to": new_deadline.isoformat()},
+        # Both in UTC, as every time the history stores (the calendar answers in its zone).
+        params={
+            "from": ticket.deadline.astimezone(UTC).isoformat(),
+            "to": new_deadline.astimezone(UTC).isoformat(),
+        },
         deadline=new_deadline,
         pending_extension=None,
     )

@@ -21,6 +21,10 @@ CITY: Final = COMMON.extend(
             "{field} {value!r} 无效，可选：{choices}",
             "{field} {value!r} is not one of: {choices}",
         ),
+        "choice.missing": (
+            "请填写{field}，可选：{choices}",
+            "{field} is required: one of {choices}",
+        ),
         "text.not_text": ("{field}必须是文本", "{field} must be text"),
         "text.over_hub_limit": (
             "{field}共 {length} 个字符；最多 {maximum} 个(省中心不接收更长的内容)",
@@ -164,7 +168,7 @@ CITY: Final = COMMON.extend(
         ),
         "compensation.not_complaint": (
             "工单 {ticket} 是{kind}工单：只有投诉工单才能赔偿",
-            "ticket {ticket} is a {kind}: compensation is paid on complaints only",
+            "ticket {ticket} is not a complaint but a {kind}: compensation is paid on complaints only",
         ),
         # --- customers' personal data (city_node.personal_data) ---------------------------
         "phone.digits": (
@@ -178,7 +182,7 @@ CITY: Final = COMMON.extend(
         # --- suggestions (city_node.suggestions) ------------------------------------------
         "suggestion.not_suggestion": (
             "工单 {ticket} 是{kind}工单，不是建议",
-            "ticket {ticket} is a {kind}, not a suggestion",
+            "ticket {ticket} is not a suggestion but a {kind}",
         ),
         "suggestion.label_length": (
             "请填写 1-{maximum} 个字符的建议类别",
