@@ -168,7 +168,7 @@ CITY: Final = COMMON.extend(
         ),
         "compensation.not_complaint": (
             "工单 {ticket} 是{kind}工单：只有投诉工单才能赔偿",
-            "ticket {ticket} is not a complaint but a {kind}: compensation is paid on complaints only",
+            "ticket {ticket} is not a complaint but a {kind}: only complaints are compensated",
         ),
         # --- customers' personal data (city_node.personal_data) ---------------------------
         "phone.digits": (
