@@ -6,7 +6,13 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from sync.config import ConfigError, check_database_url, check_timezone, setting
+from sync.config import (
+    ConfigError,
+    check_address,
+    check_database_url,
+    check_timezone,
+    setting,
+)
 from sync.periods import DEFAULT_TIMEZONE
 from sync.roster import is_city_code
 
@@ -103,6 +109,7 @@ class CitySettings:
             )
         check_database_url(self.database_url)
         check_timezone(self.timezone)
+        check_address("hub", self.hub)
         if self.batch_size < 1:
             raise ConfigError("batch_size must be at least 1")
         # Seconds that time the link and the console: a negative or NaN one would spin or

@@ -268,6 +268,7 @@ async def start_web(
         port=settings.http_port,
         ssl_certfile=settings.http_tls_cert,
         ssl_keyfile=settings.http_tls_key,
+        what="the supervisor web",
     )
     stopping = asyncio.Event()
     task = asyncio.create_task(serve_until(server, stopping), name="supervisor-web")

@@ -7,7 +7,13 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sync.config import ConfigError, check_database_url, check_timezone, setting
+from sync.config import (
+    ConfigError,
+    check_address,
+    check_database_url,
+    check_timezone,
+    setting,
+)
 from sync.periods import DEFAULT_TIMEZONE
 
 if TYPE_CHECKING:
@@ -119,9 +125,9 @@ class HubSettings:
     def __post_init__(self) -> None:
         check_database_url(self.database_url)
         check_timezone(self.timezone)
-        host, sep, port = self.listen.rpartition(":")
-        if not sep or not host or not port.isdigit():
-            raise ConfigError(f"listen {self.listen!r} must be host:port")
+        check_address("listen", self.listen, any_port=True)
+        if self.db_workers < 0:
+            raise ConfigError(f"db_workers {self.db_workers}: give 0 (automatic) or more threads")
         if not 0 <= self.http_port <= 65535:
             raise ConfigError(f"http_port {self.http_port}: give a port 1-65535, or 0 for off")
         if (self.http_tls_cert is None) != (self.http_tls_key is None):

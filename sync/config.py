@@ -33,6 +33,20 @@ class ConfigError(ValueError):
 _DATABASE_DRIVERS = {"sqlite": ("", "pysqlite"), "postgresql": ("", "psycopg")}
 
 
+def check_address(name: str, address: str, *, any_port: bool = False) -> None:
+    """Refuse a ``host:port`` setting (``hub``, ``listen``) without a host, or whose port is
+    not a number 1-65535 (gRPC would wrap 99999 round to another port; ``any_port``: 0 too,
+    a free port chosen when listening); an IPv6 host goes in brackets, ``[::1]:7443``."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host.strip("[]") or not port.isascii() or not port.isdigit():
+        raise ConfigError(f"{name} {address!r} must be host:port, e.g. 127.0.0.1:7443")
+    if not (0 if any_port else 1) <= int(port) <= 65535:
+        span = "0-65535 (0: any free port)" if any_port else "1-65535"
+        raise ConfigError(f"{name} {address!r}: port {port} is not {span}")
+    if ":" in host and not (host.startswith("[") and host.endswith("]")):
+        raise ConfigError(f"{name} {address!r}: write an IPv6 host in brackets, [::1]:7443")
+
+
 def check_timezone(name: str) -> None:
     """Refuse a ``timezone`` that names no IANA zone this machine knows (``Asia/Shanghai``)."""
     try:

@@ -26,13 +26,16 @@ class ConsoleServer(uvicorn.Server):
     def capture_signals(self) -> Iterator[None]:
         yield
 
+    #: What the server is called in a refusal ("the console", "the supervisor web").
+    what = "the console"
+
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
         if sockets is None:
-            sockets = [listen(self.config.host, self.config.port)]
+            sockets = [listen(self.config.host, self.config.port, self.what)]
         await super().serve(sockets=sockets)
 
 
-def listen(host: str, port: int) -> socket.socket:
+def listen(host: str, port: int, what: str = "the console") -> socket.socket:
     """A socket listening on ``host:port``, or ``ConfigError`` saying why not (the port in
     use by another process, an address that is not this machine's)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -41,7 +44,7 @@ def listen(host: str, port: int) -> socket.socket:
     except OSError as exc:
         reason = "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror or exc
         raise ConfigError(
-            f"--http-port {port}: the console cannot listen on {host}:{port}: {reason}"
+            f"--http-port {port}: {what} cannot listen on {host}:{port}: {reason}"
         ) from None
     sock.set_inheritable(True)
     return sock
@@ -54,6 +57,7 @@ def console_server(
     port: int,
     ssl_certfile: Path | None = None,
     ssl_keyfile: Path | None = None,
+    what: str = "the console",
 ) -> ConsoleServer:
     """A quiet uvicorn server for ``app`` (no access log: URLs may name people's tickets),
     serving HTTPS when given a certificate and key."""
@@ -73,7 +77,9 @@ def console_server(
         ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
         ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
     )
-    return ConsoleServer(config)
+    server = ConsoleServer(config)
+    server.what = what
+    return server
 
 
 async def serve_until(server: uvicorn.Server, stop: asyncio.Event) -> None:

@@ -347,3 +347,21 @@ def test_output_cut_short_by_its_reader_is_no_traceback(tmp_path: Path):
         os.close(writer)
     assert done.returncode == 1
     assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr
+
+
+def test_addresses_and_workers_out_of_range_are_refused_naming_the_setting(tmp_path: Path):
+    city = ["--code", CITY, "--database-url", f"sqlite:///{tmp_path / 'city.sqlite'}"]
+    hub = ["--database-url", f"sqlite:///{tmp_path / 'hub.sqlite'}"]
+    for argv, named in (
+        (["city", "status", *city, "--hub", "nohost"], "hub 'nohost' must be host:port"),
+        (["city", "rebase", *city, "--hub", "nohost"], "hub 'nohost' must be host:port"),
+        (["city", "run", *city, "--hub", "127.0.0.1:99999"], "port 99999 is not 1-65535"),
+        (["city", "run", *city, "--hub", "::1:7443"], "IPv6 host in brackets"),
+        (["hub", "run", *hub, "--listen", "127.0.0.1:99999"], "port 99999 is not 0-65535"),
+        (["hub", "run", *hub, "--listen", ":7443"], "must be host:port"),
+        (["hub", "run", *hub, "--db-workers", "-1"], "db_workers -1"),
+    ):
+        result = fedsync(*argv, check=False, timeout=30)
+        assert result.returncode == 2, (argv, result.stderr)
+        assert named in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert not (tmp_path / "city.sqlite").exists() and not (tmp_path / "hub.sqlite").exists()

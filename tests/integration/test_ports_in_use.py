@@ -112,4 +112,4 @@ def test_the_supervisor_web_on_a_port_in_use_exits_2_naming_it(
         "--secret-key-file",
         str(tmp_path / "web.key"),
     )
-    _refused(done, f"--http-port {taken_port}", "in use")
+    _refused(done, f"--http-port {taken_port}", "the supervisor web cannot listen", "in use")
