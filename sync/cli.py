@@ -51,7 +51,9 @@ def _pki_issue(args: argparse.Namespace) -> int:
             )
         crt, _ = pki.issue_city(args.dir, args.city)
     else:
-        crt, _ = pki.issue_hub(args.dir, hosts=args.hub_host or ("localhost", "127.0.0.1"))
+        crt, _ = pki.issue_hub(args.dir, hosts=args.hub_host)
+        print(f"issued {crt} for {', '.join(pki.hub_hosts(args.dir))}")
+        return 0
     print(f"issued {crt}")
     return 0
 
@@ -141,7 +143,12 @@ def build_parser(*, tiers_too: bool = True) -> argparse.ArgumentParser:
     who = issue.add_mutually_exclusive_group(required=True)
     who.add_argument("--city", help="city code")
     who.add_argument("--hub", action="store_true", help="the hub")
-    issue.add_argument("--hub-host", action="append", help="DNS name or IP of the hub (repeatable)")
+    issue.add_argument(
+        "--hub-host",
+        action="append",
+        help="DNS name or IP of the hub (repeatable); default with --hub: the names of the hub "
+        "certificate it replaces",
+    )
     issue.add_argument(
         "--roster", type=Path, default=None, help="roster CSV --city must be on; default: Gansu"
     )

@@ -149,11 +149,31 @@ def issue_city(directory: Path, code: str, *, days: int = 825) -> tuple[Path, Pa
     return paths
 
 
-def issue_hub(directory: Path, *, hosts: Sequence[str], days: int = 825) -> tuple[Path, Path]:
-    """Issue (or re-issue) the hub certificate for the given DNS names / IPs.
+def hub_hosts(directory: Path) -> list[str]:
+    """The DNS names and IPs the hub certificate in ``directory`` is issued for (none when
+    there is no hub certificate there)."""
+    path = Path(directory) / _HUB_CRT
+    if not path.exists():
+        return []
+    cert = x509.load_pem_x509_certificate(path.read_bytes())
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return [str(name.value) for name in san if isinstance(name, x509.DNSName | x509.IPAddress)]
+
+
+def issue_hub(
+    directory: Path, *, hosts: Sequence[str] | None = None, days: int = 825
+) -> tuple[Path, Path]:
+    """Issue (or re-issue) the hub certificate for the given DNS names / IPs; without
+    ``hosts``, for the names of the certificate it replaces (a re-issue must not drop the
+    address cities dial), else for ``localhost`` and ``127.0.0.1``.
 
     Returns the paths of the certificate and the private key.
     """
+    if not hosts:
+        hosts = hub_hosts(directory) or ["localhost", "127.0.0.1"]
     checked = _check_hosts(hosts)
     validity = _check_days(days)
     directory = Path(directory)

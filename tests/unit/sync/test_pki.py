@@ -20,9 +20,11 @@ from sync.pki import (
     CITY_URI_PREFIX,
     HUB_URI,
     PkiError,
+    hub_hosts,
     identity_from_pem,
     init_pki,
     issue_city,
+    issue_hub,
     load_city_tls,
     load_hub_tls,
     load_revoked_serials,
@@ -185,6 +187,18 @@ def test_reissue_replaces_files_with_new_serial(fresh: Path) -> None:
     new.verify_directly_issued_by(_cert(fresh / "ca.crt"))
     # The new key must belong to the new cert, or the node cannot handshake.
     assert load_city_tls(fresh, "620100").private_key == key_path.read_bytes()
+
+
+def test_a_hub_reissue_keeps_the_names_cities_dial(tmp_path: Path) -> None:
+    directory = tmp_path / "pki"
+    init_pki(directory, city_codes=["620100"], hub_hosts=["hub.province.example", "10.0.0.5"])
+    old_serial = _cert(directory / "hub.crt").serial_number
+    issue_hub(directory)  # no names given: the ones it had
+    assert hub_hosts(directory) == ["hub.province.example", "10.0.0.5"]
+    assert _cert(directory / "hub.crt").serial_number != old_serial
+    issue_hub(directory, hosts=["hub2.province.example"])  # names given: those
+    assert hub_hosts(directory) == ["hub2.province.example"]
+    assert hub_hosts(tmp_path) == []  # no hub certificate there
 
 
 def test_revoke_adds_to_crl_and_keeps_earlier_entries(fresh: Path) -> None:
