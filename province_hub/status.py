@@ -98,6 +98,7 @@ def link_status(
                 "oldest_unsent_age_s": link.oldest_unsent_age_s if link else 0,
                 "heartbeat_at": _iso(link.heartbeat_at) if link else None,
                 "last_error": link.last_error if link else "",
+                "last_error_at": _iso(link.last_error_at) if link else None,
                 "city_last_error": link.city_last_error if link else "",
             }
         )
@@ -114,7 +115,9 @@ def format_table(rows: list[dict[str, Any]], tz_name: str = "UTC") -> str:
     lines = [header, "-" * len(header)]
     for r in rows:
         total = sum(r["records"].values())
-        error = r["last_error"] or r["city_last_error"]
+        # A past error on a link that is connected again is history (--json keeps it, with
+        # its time): the table says an error while it may still be the matter.
+        error = "" if r["state"] == "connected" else r["last_error"] or r["city_last_error"]
         contact = "-"
         if r["last_contact"]:
             local = datetime.fromisoformat(r["last_contact"]).astimezone(zone)

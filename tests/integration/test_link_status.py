@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 
@@ -66,3 +67,24 @@ async def test_a_conflict_is_not_hidden_by_silence(
     await fresh.stop()
     far = datetime.now(UTC) + timedelta(days=2)
     assert link_status(hub.engine, ROSTER_CODES, now=far)[0]["state"] == "conflict"
+
+
+def test_the_table_shows_an_error_while_the_link_is_not_connected() -> None:
+    def row(state: str) -> dict[str, Any]:
+        return {
+            "city_code": CITY,
+            "state": state,
+            "last_contact": "2026-11-29T01:00:00+00:00",
+            "acked_seq": 7,
+            "records": {"statistics_report": 7},
+            "quarantined": 0,
+            "backlog": 0,
+            "last_error": "CertificateRevoked: certificate serial 5680 is revoked",
+            "last_error_at": "2026-11-28T01:00:00+00:00",
+            "city_last_error": "",
+        }
+
+    connected = format_table([row("connected")]).splitlines()[-1]
+    revoked = format_table([row("revoked")]).splitlines()[-1]
+    assert "CertificateRevoked" not in connected, "a healed link shows no old error"
+    assert "CertificateRevoked" in revoked
