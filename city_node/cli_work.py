@@ -434,8 +434,8 @@ def add_work_commands(city_sub: SubParsers) -> None:
     changes = {
         "disable": "stop an account from signing in (its sessions end)",
         "enable": "let a disabled account sign in again",
-        "reset-password": "give an account a new password",
-        "set-role": "move an account to another role (open sessions act in the new one)",
+        "reset-password": "give an account a new password (its sessions end)",
+        "set-role": "move an account to another role (its sessions end)",
     }
     for name, what in changes.items():
         change = leaf(staff_sub, name, _staff_change, what)

@@ -9,10 +9,11 @@ refusals are ``CityError`` naming the field.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from city_node.context import CityError, refuse_characters
-from city_node.domain import Action, Satisfaction
+from city_node.domain import STEP_ACTIONS, Action, Satisfaction
 from sync.limits import MAX_STEP_NOTE_CHARS
 
 MAX_EXTENSION_DAYS = 60
@@ -111,6 +112,12 @@ def _whole(value: Any, name: str, *, low: int, high: int) -> int:
 REQUEST_FIELDS = ("note", "branch", "outcome", "reopen", "days", "reason")
 
 
+#: The ticket steps as a choice (in the order of :class:`Action`), for naming them.
+StepAction = StrEnum(  # type: ignore[misc]
+    "StepAction", [(a.name, a.value) for a in Action if a in STEP_ACTIONS]
+)
+
+
 def command_of(request: Any) -> Command:
     """:func:`command_from` for an object carrying ``action`` and :data:`REQUEST_FIELDS` as
     attributes: the API's request body, the CLI's parsed arguments."""
@@ -133,7 +140,9 @@ def command_from(
     ``reopen`` for survey; ``days`` and ``reason`` (else the note) for an extension request.
     The values are converted here, and checked (naming the field) here and by the command
     itself, in the order a person reads them: the note first."""
-    step = check_choice(Action, action, "action")
+    # The steps of a ticket only: the other actions (register, compensate, approve a
+    # report…) are not done by ``act`` and are not offered.
+    step = Action(check_choice(StepAction, action, "action").value)
     note = check_text(str(note or ""), "note")
     given = {
         "branch": (Action.DISPATCH, bool(branch and str(branch).strip())),

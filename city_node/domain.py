@@ -139,6 +139,28 @@ _CHASEABLE = frozenset(
 # An extension only makes sense while someone is still working the ticket.
 _EXTENDABLE = frozenset(OPEN_STATUSES - {Status.REGISTERED})
 
+#: The steps a person takes on an existing ticket (``act``; registering makes one, and the
+#: other actions are the console's, not a ticket's).
+STEP_ACTIONS: frozenset[Action] = frozenset(
+    {
+        Action.ANSWER,
+        Action.DISPATCH,
+        Action.HAND_TO_SENIOR,
+        Action.START,
+        Action.BRANCH_RETURN,
+        Action.CLOSE,
+        Action.CHASE,
+        Action.REWORK,
+        Action.SURVEY,
+        Action.ESCALATE_MANAGER,
+        Action.ESCALATE_PROVINCE,
+        Action.PROVINCE_RESOLVED,
+        Action.REQUEST_EXTENSION,
+        Action.APPROVE_EXTENSION,
+        Action.REJECT_EXTENSION,
+    }
+)
+
 #: The lifecycle: for each status, each legal action and the status it leads to. Chase and
 #: extension steps keep the status; survey may lead to in_progress instead (see survey()).
 TRANSITIONS: dict[Status, dict[Action, Status]] = {

@@ -74,8 +74,10 @@ def _notice_kind(value: str) -> str:
     from sync.pb.fedsync.v1 import federation_pb2 as pb
 
     kind = value.upper().replace("-", "_")
-    if kind not in pb.NoticeKind.keys() or kind == "NOTICE_KIND_UNSPECIFIED":  # noqa: SIM118
-        raise ConfigError(f"--kind {value!r}: use announcement, task, standard-answer, finding")
+    kinds = [k for k in pb.NoticeKind.keys() if k != "NOTICE_KIND_UNSPECIFIED"]  # noqa: SIM118
+    if kind not in kinds:
+        named = ", ".join(k.lower().replace("_", "-") for k in kinds)
+        raise ConfigError(f"--kind {value!r}: use one of {named}")
     return kind
 
 

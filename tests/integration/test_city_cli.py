@@ -388,6 +388,11 @@ def test_bad_input_exits_2_with_a_message(capsys, monkeypatch, city: list[str]):
             "days is only for action=request_extension",
         )
     )
+    # The steps of a ticket are offered, not the console's other actions.
+    steps = "is not one of: answer, dispatch, hand_to_senior, start, branch_return, close, survey"
+    for action in ("fly", "compensate", "manage_staff"):
+        cases.append(([*act, "--id", "1", "--action", action, *city], steps))
+    cases.append(([*act, "--id", "1", "--action", "survey", *city], "outcome is required: one of"))
     # Text no person types is refused as the console refuses it, naming the field; bytes that
     # are not UTF-8 (a lone surrogate in argv) before anything is opened.
     ok_ticket = [*register, "--as", "op-j", "--category", "NET.BROADBAND"]
