@@ -75,8 +75,17 @@ def _city_status(args: argparse.Namespace) -> int:
 
 def _city_inbox(args: argparse.Namespace) -> int:
     from city_node import services
+    from city_node.notice_refs import notice_refs
 
-    for row in services.inbox(city_engine(args), limit=args.limit):
+    ctx = city_context(args)
+    rows = services.inbox(ctx.engine, limit=args.limit)
+    if not rows:
+        print("no notices")
+        return 0
+    refs = notice_refs(ctx.engine, rows, ctx.zone)
+    # R read, D done, O objected to; a receipt names the notice by its ref or its seq.
+    print(f"{'ref':<14} {'seq':>13} {'kind':<22} {'priority':<7} {'RDO':<3} title")
+    for row in rows:
         marks = "".join(
             flag
             for flag, at in (("R", row.read_at), ("D", row.done_at), ("O", row.objection_at))
@@ -84,7 +93,11 @@ def _city_inbox(args: argparse.Namespace) -> int:
         )
         # The province's answer to an objection names the notice it answers.
         link = f" (re #{row.reply_to_seq})" if row.reply_to_seq else ""
-        line = f"{row.notice_seq:>6} {row.kind:<22} {row.priority:<7} {marks:<3} {row.title}{link}"
+        ref = refs.get(int(row.notice_seq), "")
+        line = (
+            f"{ref:<14} {row.notice_seq:>13} {row.kind:<22} {row.priority:<7} {marks:<3} "
+            f"{row.title}{link}"
+        )
         # A title is the province's text: shown, never allowed to drive the terminal.
         print(terminal_safe(line))
     return 0
@@ -93,14 +106,25 @@ def _city_inbox(args: argparse.Namespace) -> int:
 def _city_receipt(args: argparse.Namespace) -> int:
     from city_node import services
     from city_node.context import CityError
+    from city_node.notice_refs import seq_of_ref
 
     # The receipt names a real, active staff member, as the console's do.
     ctx = city_context(args)
     actor = staff_actor(ctx, args.actor, flag="--actor")
+    given = args.notice.strip()
+    found: int | None = int(given) if given.isascii() and given.isdigit() else None
+    if found is None:
+        try:
+            found = seq_of_ref(ctx.engine, given, ctx.zone)
+        except ValueError as exc:
+            raise ConfigError(f"--notice: {exc} or a seq") from None
+        if found is None:
+            raise ConfigError(f"--notice {given}: no such notice in this city's inbox")
+    notice_seq: int = found
     try:
         seq = services.record_receipt(
             ctx.engine,
-            notice_seq=args.notice,
+            notice_seq=notice_seq,
             action=args.action,
             actor=actor,
             note=args.note,
@@ -227,7 +251,11 @@ def add_commands(tiers: SubParsers) -> None:
     )
     cinbox.set_defaults(_handler=_city_inbox)
     receipt = city_sub.add_parser("receipt", help="mark a notice read, done or objected to")
-    receipt.add_argument("--notice", type=int, required=True, help="the notice's seq")
+    receipt.add_argument(
+        "--notice",
+        required=True,
+        help="the notice: its reference as `city inbox` shows it (N-20261127-3) or its seq",
+    )
     receipt.add_argument("--action", required=True, choices=[a.value for a in ReceiptAction])
     receipt.add_argument("--note", default="", help="what was done / the objection's reason")
     receipt.add_argument(

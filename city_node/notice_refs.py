@@ -11,6 +11,7 @@ what they are about is in their payload (:func:`notice_titles`)."""
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
@@ -54,6 +55,29 @@ def notice_refs(engine: Engine, notices: Sequence[Any], zone: ZoneInfo) -> dict[
             for index, seq in enumerate(sorted(seqs), start=int(before) + 1):
                 refs[seq] = f"N-{day:%Y%m%d}-{index}"
     return refs
+
+
+_REF = re.compile(r"N-([0-9]{8})-([1-9][0-9]{0,5})")
+
+
+def seq_of_ref(engine: Engine, ref: str, zone: ZoneInfo) -> int | None:
+    """The seq of the notice a short reference names (``N-20261127-3``: the third of that
+    day in this city's inbox), or None when it names none; ``ValueError`` when ``ref`` is
+    not spelled as one."""
+    found = _REF.fullmatch(ref.strip())
+    if found is None:
+        raise ValueError(f"{ref!r} is not a notice reference such as N-20261127-3")
+    day = datetime.strptime(found.group(1), "%Y%m%d").date()
+    start, end = _day_bounds(day, zone)
+    with engine.connect() as conn:
+        seqs = conn.execute(
+            select(InboxNotice.notice_seq)
+            .where(InboxNotice.created_at >= start, InboxNotice.created_at < end)
+            .order_by(InboxNotice.notice_seq)
+        ).scalars()
+        listed = [int(seq) for seq in seqs]
+    index = int(found.group(2))
+    return listed[index - 1] if index <= len(listed) else None
 
 
 def _machine_title(notice: pb.Notice, lang: Lang) -> str | None:

@@ -29,7 +29,8 @@ class HubSettings:
     )
     database_url: str = setting(
         "sqlite:///fedsync-data/hub.sqlite",
-        "SQLAlchemy URL of the hub store (SQLite or PostgreSQL)",
+        "SQLAlchemy URL of the hub store (SQLite or PostgreSQL); every hub command needs the "
+        "one the hub runs on",
         secret=True,  # a PostgreSQL URL may hold a password: never in repr or logs
     )
     pki_dir: Path = setting(

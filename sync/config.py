@@ -107,7 +107,13 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, *, nested: bool = 
     for field in dataclasses.fields(cls):
         kind = _field_type(cls, field)
         default = field.default
-        shown = "" if field.metadata.get("secret") else f"; default {default!r}"
+        # The default is the code's, never a secret (a secret setting's value is kept out of
+        # repr and logs); None and "" are no default to show, a path is shown as written.
+        shown = ""
+        if default is not None and default != "":
+            shown = (
+                f"; default {default}" if isinstance(default, Path) else f"; default {default!r}"
+            )
         help_text = f"{field.metadata.get('help', '')} (env {env_name(field.name)}{shown})"
         if kind is bool:
             parser.add_argument(

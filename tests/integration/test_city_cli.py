@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -301,11 +302,22 @@ def test_inbox_shows_titles_safely_and_receipt_takes_as(capsys, monkeypatch, cit
     engine.dispose()
     shown = ok(capsys, "city", "inbox", *city)
     assert "clear\\x1b[2Jscreen" in shown and "\x1b" not in shown
+    header, line = shown.splitlines()[:2]
+    assert header.split()[:3] == ["ref", "seq", "kind"]
+    ref = line.split()[0]
+    assert re.fullmatch(r"N-[0-9]{8}-1", ref) and line.split()[1] == "4", line
     queued = ok(
         capsys, "city", "receipt", "--notice", "4", "--action", "read", "--as", "lead", *city
     )
     assert "receipt queued" in queued
     assert " R " in ok(capsys, "city", "inbox", *city)
+    # The reference the inbox shows names the notice too.
+    done = ["city", "receipt", "--notice", ref, "--action", "done", "--as", "lead", *city]
+    assert "receipt queued" in ok(capsys, *done)
+    assert " RD " in ok(capsys, "city", "inbox", *city)
+    for bad, said in ((ref[:-1] + "9", "no such notice"), ("N-2026-1", "not a notice reference")):
+        code, _, err = run(capsys, *done[:3], bad, *done[4:])
+        assert code == 2 and said in err and "Traceback" not in err, err
 
 
 def test_bad_input_exits_2_with_a_message(capsys, monkeypatch, city: list[str]):

@@ -106,7 +106,7 @@ def test_versions_and_links_on_the_console(console: tuple[str, Any, str], capsys
     assert main(["city", "inbox", "--code", CITY, "--database-url", url]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line for line in lines if "(re #12)" in line] == [
-        next(line for line in lines if line.split()[0] == "13")
+        next(line for line in lines[1:] if line.split()[1] == "13")
     ]
 
 
