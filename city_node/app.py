@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 from city_node import scheduler, services
 from city_node.calendar import load_holidays
 from city_node.context import CityContext, make_context
+from city_node.node_lock import NodeRunning, node_lock
 from city_node.settings import CitySettings
 from city_node.store import create_schema
 from sync.categories import CategoryTree
@@ -302,9 +303,15 @@ async def serve(settings: CitySettings, extras: Extras | None = None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    print(f"fedsync city {settings.code} linking to {settings.hub}", flush=True)
 
     def announce(url: str) -> None:
         print(f"fedsync city {settings.code} console on {url}", flush=True)
 
-    await node.run(stop, announce)
+    try:
+        # One node per store, and no re-base under it (city_node.node_lock).
+        with node_lock(node.engine, settings.code):
+            print(f"fedsync city {settings.code} linking to {settings.hub}", flush=True)
+            await node.run(stop, announce)
+    except NodeRunning:
+        node.engine.dispose()
+        raise

@@ -168,6 +168,7 @@ def _rpc_reason(exc: grpc.RpcError) -> str:
 def _city_rebase(args: argparse.Namespace) -> int:
     import grpc
 
+    from city_node.node_lock import node_lock
     from city_node.services import follow_rebase
     from sync.link import check_hub_certificate, make_channel, rebase_against_hub
     from sync.outbox import Outbox
@@ -203,7 +204,12 @@ def _city_rebase(args: argparse.Namespace) -> int:
                     "nothing was re-based"
                 ) from None
 
-    outcome = asyncio.run(run(apply=bool(args.yes)))
+    if args.yes:
+        # Never under a running node: it would go on with its own idea of the outbox.
+        with node_lock(outbox.engine, settings.code):
+            outcome = asyncio.run(run(apply=True))
+    else:
+        outcome = asyncio.run(run(apply=False))
     plan = outcome.plan
     print(
         f"hub holds seqs up to {outcome.hub_acked_seq} (epoch {outcome.hub_epoch or '-'}); this "

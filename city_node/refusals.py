@@ -308,6 +308,13 @@ CITY: Final = COMMON.extend(
             "不能重置自己的密码(请另一位中心领导或节点管理员操作)",
             "you cannot reset your own password (ask another leader or the node's administrator)",
         ),
+        # --- one node per store (city_node.node_lock) ----------------------------------------
+        "node.running": (
+            "城市 {city} 的节点正在使用此数据库运行：请先停止它"
+            "(再启动第二个节点或重定基线都会出错)",
+            "a node of city {city} is running on this store: stop it first (a second node, "
+            "or a re-base under it, would go wrong)",
+        ),
         # --- the demo simulator (city_node.simulator, city_node.simulator_mix) ------------
         "simulate.days": ("模拟天数至少为 1(收到 {days})", "days must be 1 or more, got {days}"),
         "simulate.scale": (
