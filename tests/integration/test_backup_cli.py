@@ -191,3 +191,38 @@ def test_backup_of_a_postgresql_store_points_to_pg_dump(postgres_server_url, tmp
         assert code == 2
         assert "pg_dump" in capsys.readouterr().err
     assert not target.exists()
+
+
+def test_a_hub_store_with_qa_and_overtime_rows_is_copied_and_a_real_null_is_not(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SQLite 3.40 reports a NULL in every row of a WITHOUT ROWID table whose NOT NULL
+    columns come before its key (fig_qa_defects…): the copy is checked by a query then."""
+    import sqlite3
+
+    store = tmp_path / "hub.sqlite"
+    url = f"sqlite:///{store}"
+    assert main(["hub", "migrate", "--database-url", url]) == 0
+    with sqlite3.connect(store) as conn:
+        conn.execute(
+            "INSERT INTO fig_qa_defects(defect, count, city_code, seq, n) "
+            "VALUES ('late', 1, ?, 1, 0)",
+            (CITY,),
+        )
+    copy = tmp_path / "copy.sqlite"
+    assert main(["hub", "backup", "--database-url", url, "--to", str(copy)]) == 0
+    with sqlite3.connect(copy) as conn:
+        assert conn.execute("SELECT defect, count FROM fig_qa_defects").fetchall() == [("late", 1)]
+    # A NULL that is there (a schema edited behind SQLite's back): the copy is refused.
+    with sqlite3.connect(store) as conn:
+        conn.execute("CREATE TABLE t (a TEXT)")
+        conn.execute("INSERT INTO t VALUES (NULL)")
+        conn.execute("PRAGMA writable_schema=ON")
+        conn.execute(
+            "UPDATE sqlite_master SET sql='CREATE TABLE t (a TEXT NOT NULL)' WHERE name='t'"
+        )
+    capsys.readouterr()
+    bad = tmp_path / "bad.sqlite"
+    assert main(["hub", "backup", "--database-url", url, "--to", str(bad)]) == 2
+    assert "NULL value in t.a" in capsys.readouterr().err
+    assert not bad.exists()
