@@ -303,9 +303,35 @@ def _apply(
     earlier = _earlier_receipts(
         conn, city_code, fresh, acked_before, moment, first_seq=sequenced[0][0].seq
     )
-    for envelope, kind, body_bytes in fresh:
+    subjects = [_stored_subject(kind, getattr(envelope, kind)) for envelope, kind, _ in fresh]
+    held = _held_subjects(conn, city_code, {s for s, _ in subjects if s is not None})
+    repeated = 0
+    for (envelope, kind, body_bytes), (subject, revision) in zip(fresh, subjects, strict=True):
         received_at = earlier.get(envelope.seq, now_param) if earlier else now_param
         body = getattr(envelope, kind)
+        if subject is not None:
+            # The same body about the same thing under a new seq: a city restored from an
+            # older copy and re-based made it again (a suggestion batch, a receipt…). The
+            # hub holds it already; this one is kept, as a repeat, and counted nowhere.
+            first_seq = held.get((subject, envelope.content_digest))
+            if first_seq is not None:
+                repeated += 1
+                rows.append(
+                    _record_row(
+                        conn,
+                        city_code,
+                        envelope,
+                        kind,
+                        REPEATED,
+                        f"the same {kind} as seq {first_seq} (same subject and content), "
+                        "held already: kept, not counted again",
+                        subject,
+                        revision,
+                        received_at,
+                        body_bytes,
+                    )
+                )
+                continue
         # A NUL is a zero byte in the body's bytes, which most bodies do not hold at all.
         reason = nul_problem(body) if b"\x00" in body_bytes else None
         if reason is None:
@@ -329,27 +355,22 @@ def _apply(
             reports.append((envelope.seq, body, body_bytes, received_at))
         if reason is None and kind == "escalation":
             escalations.append((envelope.seq, envelope.created_at.ToDatetime(UTC), body))
-        subject, revision = _subject(kind, body)
-        if subject is not None:
-            if "\x00" in subject:  # of a record quarantined for it
-                subject = subject.replace("\x00", "\ufffd")
-            subject = subject[:MAX_SUBJECT_CHARS]
         rows.append(
-            (
+            _record_row(
+                conn,
                 city_code,
-                envelope.seq,
-                envelope.epoch,
+                envelope,
                 kind,
                 "accepted" if reason is None else "quarantined",
                 reason,
                 subject,
                 revision,
-                timestamp_param(conn, envelope.created_at.seconds, envelope.created_at.nanos),
                 received_at,
-                envelope.content_digest,
                 body_bytes,
             )
         )
+        if reason is None and subject is not None:
+            held.setdefault((subject, envelope.content_digest), envelope.seq)
         if reason is not None:
             quarantined += 1
             if not quiet:
@@ -392,10 +413,72 @@ def _apply(
     link.updates["acked_seq"] = acked
     return IngestResult(
         acked_through_seq=acked,
-        accepted=len(fresh) - quarantined,
+        accepted=len(fresh) - quarantined - repeated,
         quarantined=quarantined,
         duplicates=duplicates,
         notified_cities=(city_code,) if rejections else (),
+    )
+
+
+#: A record's status when it repeats one the hub holds (same subject, same content).
+REPEATED = "repeated"
+
+
+def _stored_subject(kind: str, body: Any) -> tuple[str | None, int | None]:
+    """:func:`_subject` as the record stores it (bounded, no NUL)."""
+    subject, revision = _subject(kind, body)
+    if subject is not None:
+        if "\x00" in subject:  # of a record quarantined for it
+            subject = subject.replace("\x00", "\ufffd")
+        subject = subject[:MAX_SUBJECT_CHARS]
+    return subject, revision
+
+
+def _held_subjects(conn: Any, city_code: str, subjects: set[str]) -> dict[tuple[str, bytes], int]:
+    """(subject, content digest) -> the seq of the city's accepted record of it, for the
+    ``subjects`` a batch brings (``ix_records_subject``)."""
+    held: dict[tuple[str, bytes], int] = {}
+    ordered = sorted(subjects)
+    for start in range(0, len(ordered), 500):
+        for subject, digest, seq in conn.execute(
+            select(Record.subject, Record.digest, Record.seq)
+            .where(
+                Record.city_code == city_code,
+                Record.subject.in_(ordered[start : start + 500]),
+                Record.status == "accepted",
+            )
+            .order_by(Record.seq)
+        ):
+            held.setdefault((subject, digest), seq)
+    return held
+
+
+def _record_row(
+    conn: Any,
+    city_code: str,
+    envelope: pb.Envelope,
+    kind: str,
+    status: str,
+    reason: str | None,
+    subject: str | None,
+    revision: int | None,
+    received_at: Any,
+    body_bytes: bytes,
+) -> tuple[Any, ...]:
+    """A row of ``records`` in :data:`RECORD_COLUMNS` order."""
+    return (
+        city_code,
+        envelope.seq,
+        envelope.epoch,
+        kind,
+        status,
+        reason,
+        subject,
+        revision,
+        timestamp_param(conn, envelope.created_at.seconds, envelope.created_at.nanos),
+        received_at,
+        envelope.content_digest,
+        body_bytes,
     )
 
 
