@@ -304,7 +304,7 @@ def _apply(
         conn, city_code, fresh, acked_before, moment, first_seq=sequenced[0][0].seq
     )
     subjects = [_stored_subject(kind, getattr(envelope, kind)) for envelope, kind, _ in fresh]
-    held = _held_subjects(conn, city_code, {s for s, _ in subjects if s is not None})
+    held = _held_subjects(conn, city_code, first.epoch, subjects)
     repeated = 0
     for (envelope, kind, body_bytes), (subject, revision) in zip(fresh, subjects, strict=True):
         received_at = earlier.get(envelope.seq, now_param) if earlier else now_param
@@ -369,8 +369,6 @@ def _apply(
                 body_bytes,
             )
         )
-        if reason is None and subject is not None:
-            held.setdefault((subject, envelope.content_digest), envelope.seq)
         if reason is not None:
             quarantined += 1
             if not quiet:
@@ -434,11 +432,22 @@ def _stored_subject(kind: str, body: Any) -> tuple[str | None, int | None]:
     return subject, revision
 
 
-def _held_subjects(conn: Any, city_code: str, subjects: set[str]) -> dict[tuple[str, bytes], int]:
-    """(subject, content digest) -> the seq of the city's accepted record of it, for the
-    ``subjects`` a batch brings (``ix_records_subject``)."""
+def _held_subjects(
+    conn: Any, city_code: str, epoch: str, subjects: Sequence[tuple[str | None, int | None]]
+) -> dict[tuple[str, bytes], int]:
+    """(subject, content digest) -> the seq of the city's accepted record of it under an
+    earlier epoch, for the ``subjects`` a batch under ``epoch`` brings.
+
+    Only a city re-based after a restore can make a body again under a new seq, and then
+    under its new epoch: a city whose first record is of this epoch was never re-based, and
+    costs one indexed read per batch (comparing every subject cost a third of ingest)."""
+    first_epoch = conn.execute(
+        select(Record.epoch).where(Record.city_code == city_code).order_by(Record.seq).limit(1)
+    ).scalar()
+    if first_epoch is None or first_epoch == epoch:
+        return {}
     held: dict[tuple[str, bytes], int] = {}
-    ordered = sorted(subjects)
+    ordered = sorted({s for s, _ in subjects if s is not None})
     for start in range(0, len(ordered), 500):
         for subject, digest, seq in conn.execute(
             select(Record.subject, Record.digest, Record.seq)
@@ -446,10 +455,11 @@ def _held_subjects(conn: Any, city_code: str, subjects: set[str]) -> dict[tuple[
                 Record.city_code == city_code,
                 Record.subject.in_(ordered[start : start + 500]),
                 Record.status == "accepted",
+                Record.epoch != epoch,
             )
             .order_by(Record.seq)
         ):
-            held.setdefault((subject, digest), seq)
+            held.setdefault((subject, bytes(digest)), seq)
     return held
 
 
