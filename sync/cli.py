@@ -9,16 +9,35 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from sync.commands import REFUSALS_ATTR, TIER_GROUP, Handler, TierCommands, close_all
+from sync.commands import (
+    REFUSALS_ATTR,
+    TIER_GROUP,
+    Handler,
+    TierCommands,
+    close_all,
+    whole_in,
+)
 from sync.config import ConfigError
 
 # --- pki -----------------------------------------------------------------------------------
+
+
+def _seconds(text: str) -> float:
+    """``--duration``: seconds, 0 or more (a finite number)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"{text}: give 0 (until Ctrl-C) or more seconds")
+    return value
 
 
 def _pki_init(args: argparse.Namespace) -> int:
@@ -171,9 +190,17 @@ def build_parser(*, tiers_too: bool = True) -> argparse.ArgumentParser:
     export.set_defaults(_handler=_pki_export)
 
     demo = tiers.add_parser("demo", help="the whole federation on this machine (Ctrl-C stops it)")
-    demo.add_argument("--cities", type=int, default=14, help="how many roster cities to start")
     demo.add_argument(
-        "--duration", type=float, default=0, help="stop after N seconds (0: until Ctrl-C)"
+        "--cities",
+        type=whole_in(1, 14),
+        default=14,
+        help="how many roster cities to start, 1-14 (the first N of the roster)",
+    )
+    demo.add_argument(
+        "--duration",
+        type=_seconds,
+        default=0,
+        help="stop after N seconds of running, counted once every node is up (0: until Ctrl-C)",
     )
     demo.add_argument(
         "--workdir",
