@@ -94,6 +94,13 @@ def test_bad_settings_are_named(tmp_path: Path):
     assert result.returncode == 2 and "999999" in result.stderr
     help_text = fedsync("city", "--help").stdout
     assert "FEDSYNC_BATCH_SIZE" in help_text and "--retention-days" in help_text
+    for argv, said in (
+        (["--cities", "0"], "--cities: 0: give 1 to 14"),
+        (["--cities", "15"], "--cities: 15: give 1 to 14"),
+        (["--duration", "-5"], "--duration: -5: give 0"),
+    ):
+        result = fedsync("demo", *argv, check=False)
+        assert result.returncode == 2 and said in result.stderr, result.stderr
 
 
 def test_a_time_zone_no_machine_knows_is_refused_naming_it(tmp_path: Path):
