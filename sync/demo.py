@@ -83,11 +83,31 @@ def _raise_stop(signum: int, _frame: Any) -> None:
     raise _Stop(signal.Signals(signum).name)
 
 
+class _ChildDied(RuntimeError):
+    """A process the demo started ended by itself: the demo stops, saying which."""
+
+
+#: Every process the demo started, with its log (what a death names).
+_LOGS: dict[int, Path] = {}
+
+
+def _check_children(procs: Sequence[subprocess.Popen[bytes]]) -> None:
+    """Raise :class:`_ChildDied` naming the first process that has ended (a killed hub
+    left the demo printing addresses that answered nothing)."""
+    for proc in procs:
+        if proc.poll() is not None:
+            log = _LOGS.get(proc.pid)
+            name = log.stem if log is not None else f"process {proc.pid}"
+            raise _ChildDied(f"{name} ended (exit status {proc.returncode}; its log: {log})")
+
+
 def _spawn(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     with open(log, "wb") as out:
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             args, stdout=out, stderr=subprocess.STDOUT, env=env, preexec_fn=_die_with_parent
         )
+    _LOGS[proc.pid] = log
+    return proc
 
 
 def _wait_for_port(port: int, timeout: float, proc: subprocess.Popen[bytes]) -> None:
@@ -132,6 +152,7 @@ def run_demo(
     env = {**_ALLOCATOR, **os.environ, "PYTHONUNBUFFERED": "1"}
     previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
     procs: list[subprocess.Popen[bytes]] = []
+    status = 0
     try:
         if not (pki_dir / "ca.key").exists():
             subprocess.run(
@@ -204,9 +225,12 @@ def run_demo(
         if not sys.stdout.isatty():  # on a terminal the status block starts with them
             for line in head:
                 print(line, flush=True)
-        _watch(roster, status_file, head, duration, keep_dir=base if keep else None)
+        _watch(roster, status_file, head, duration, procs, keep_dir=base if keep else None)
     except (KeyboardInterrupt, _Stop):
         print("stopping…", flush=True)
+    except _ChildDied as exc:
+        print(f"fedsync demo: {exc}; stopping the demo", file=sys.stderr, flush=True)
+        status = 1
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -215,7 +239,7 @@ def run_demo(
             shutil.rmtree(base, ignore_errors=True)
         else:
             print(f"kept {base}", flush=True)
-    return 0
+    return status
 
 
 def _stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
@@ -242,6 +266,7 @@ def _watch(
     status_file: Path,
     head: list[str],
     duration: float,
+    procs: Sequence[subprocess.Popen[bytes]],
     *,
     keep_dir: Path | None,
 ) -> None:
@@ -258,6 +283,7 @@ def _watch(
     last_body: list[str] = []
     while duration <= 0 or time.monotonic() - started < duration:
         time.sleep(min(2.0, duration or 2.0) if tty else 1.0)
+        _check_children(procs)
         try:
             status = json.loads(status_file.read_text("utf-8"))
         except (OSError, ValueError):

@@ -89,3 +89,21 @@ def test_demo_stops_all_children(tmp_path: Path, sig: signal.Signals) -> None:
             demo.wait()
         if demo.stdout is not None:
             demo.stdout.close()
+
+
+def test_a_child_that_dies_stops_the_demo_naming_it(tmp_path: Path) -> None:
+    demo, children = _start(tmp_path / "demo")
+    try:
+        hub = min(children)  # started first
+        os.kill(hub, signal.SIGKILL)
+        out, _ = demo.communicate(timeout=60)
+        assert demo.returncode == 1
+        assert "hub ended (exit status -9" in out and "stopping the demo" in out, out
+        assert _gone(children, 20) == set()
+    finally:
+        for pid in children:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
