@@ -334,7 +334,8 @@ def _qa_draw(args: argparse.Namespace) -> int:
         how="random" if args.count or args.rate else "scheduled",
         inspector=actor.id,
     )
-    print_data(args, ids, f"{len(ids)} samples drawn: {', '.join(map(str, ids)) or '-'}")
+    drawn = f"{len(ids)} sample{'' if len(ids) == 1 else 's'} drawn"
+    print_data(args, ids, f"{drawn}: {', '.join(map(str, ids)) or '-'}")
     return 0
 
 

@@ -137,7 +137,8 @@ def _hub_notice(args: argparse.Namespace) -> int:
         )
     except (notices.NoticeError, notices.NoticeForbidden) as exc:
         raise ConfigError(str(exc)) from None
-    print(f"notice {sent.seq} sent to {len(sent.targets) or len(roster)} cities")
+    count = len(sent.targets) or len(roster)
+    print(f"notice {sent.seq} sent to {count} {'city' if count == 1 else 'cities'}")
     return 0
 
 

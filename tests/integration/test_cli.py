@@ -218,7 +218,7 @@ def test_hub_and_city_processes_work_and_stop_cleanly(tmp_path: Path):
             "--to",
             f"{CITY},{CITY}",
         ).stdout
-        assert "sent to 1 cities" in sent
+        assert "sent to 1 city" in sent
         notice_seq = sent.split()[1]
         wait_for(
             lambda: "盘点积压工单" in fedsync("city", "inbox", *city_args).stdout, 30, "the notice"

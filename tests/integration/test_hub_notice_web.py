@@ -509,7 +509,7 @@ def test_cli_sends_through_the_same_service(live: Live, capsys: Any) -> None:
             OTHER,
         ]
     )
-    assert code == 0 and "sent to 1 cities" in capsys.readouterr().out
+    assert code == 0 and "sent to 1 city" in capsys.readouterr().out
     (entry,) = audit.entries(live.engine, action=Action.NOTICE_SENT)
     assert entry.address == "cli" and entry.actor == "announcer"
     refused = main(

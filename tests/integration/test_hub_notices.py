@@ -135,5 +135,5 @@ def test_hub_notice_names_its_cities_or_says_all(
     assert "--to" in capsys.readouterr().err
     assert notice_progress(make_engine(url)) == []
     assert main([*args, "--to", CITY]) == 0
-    assert "sent to 1 cities" in capsys.readouterr().out
+    assert "sent to 1 city" in capsys.readouterr().out
     assert [row["targets"] for row in notice_progress(make_engine(url))] == [1]
