@@ -220,7 +220,7 @@ def run_demo(
             # Monthly trends fill only once months end; the days' trend has data at once.
             f"the last 30 days' trends: http://127.0.0.1:{web_port}/trends?period=day",
             f"watch it yourself with: {fedsync_command()} hub status --database-url {hub_db}",
-            f"times in {zone_label(DEFAULT_TZ, lang)}; Ctrl-C to stop (or kill {os.getpid()})",
+            f"times in {zone_label(DEFAULT_TZ)}; Ctrl-C to stop (or kill {os.getpid()})",
         ]
         if not sys.stdout.isatty():  # on a terminal the status block starts with them
             for line in head:
