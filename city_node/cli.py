@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import ssl
 from typing import TYPE_CHECKING, Any
@@ -204,12 +205,22 @@ def _city_rebase(args: argparse.Namespace) -> int:
                     "nothing was re-based"
                 ) from None
 
-    if args.yes:
-        # Never under a running node: it would go on with its own idea of the outbox.
-        with node_lock(outbox.engine, settings.code):
-            outcome = asyncio.run(run(apply=True))
-    else:
+    # Never under a running node: it would go on with its own idea of the outbox.
+    with node_lock(outbox.engine, settings.code) if args.yes else contextlib.nullcontext():
         outcome = asyncio.run(run(apply=False))
+        if (
+            outcome.hub_epoch == snapshot.epoch
+            and outcome.hub_acked_seq <= snapshot.last_seq
+            and _in_step(outcome.plan)
+        ):
+            print(
+                f"nothing to re-base: the hub holds this store's envelopes up to "
+                f"{outcome.hub_acked_seq} under its epoch {snapshot.epoch}, and what it does "
+                "not hold yet is simply unsent (the link sends it)"
+            )
+            return 0
+        if args.yes:
+            outcome = asyncio.run(run(apply=True))
     plan = outcome.plan
     print(
         f"hub holds seqs up to {outcome.hub_acked_seq} (epoch {outcome.hub_epoch or '-'}); this "
@@ -232,6 +243,12 @@ def _city_rebase(args: argparse.Namespace) -> int:
         "by the hub, not sent again"
     )
     return 0
+
+
+def _in_step(plan: Any) -> bool:
+    """Whether a re-base plan changes nothing a link would not: every row the hub holds is
+    held at its own seq, and every other row keeps its number (unsent, in order)."""
+    return plan.held_elsewhere == 0 and all(old == new for old, new in plan.seq_map.items())
 
 
 # --- parser --------------------------------------------------------------------------------

@@ -319,8 +319,14 @@ async def test_rebase_command_after_a_recreated_store(
     assert Outbox(fresh.engine).snapshot().last_seq == 3  # nothing changed without --yes
     done = await asyncio.to_thread(rebase, "--yes")
     assert done.returncode == 0 and "3 envelopes renumbered from 5" in done.stdout
-    start_city(fresh_settings)
+    again = start_city(fresh_settings)
     await wait_until(lambda: sorted(hub_records(hub.engine)) == list(range(1, 8)))
+    await again.stop()
+    # In step again: a re-base has nothing to do, and --yes starts no new epoch.
+    epoch = Outbox(fresh.engine).snapshot().epoch
+    idle = await asyncio.to_thread(rebase, "--yes")
+    assert idle.returncode == 0 and "nothing to re-base" in idle.stdout, idle.stdout
+    assert Outbox(fresh.engine).snapshot().epoch == epoch
 
 
 async def test_notices_after_a_hub_restore_are_not_hidden_behind_city_cursors(
