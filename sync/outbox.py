@@ -14,7 +14,7 @@ kept ``retention_days`` after delivery so a hub restored from a backup can be re
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, cast, overload
@@ -306,9 +306,19 @@ class Outbox:
             # Every lost row must still be here (a re-base may have left rows the hub held
             # from another copy of this store, which this store never had).
             if first_kept != hub_acked_seq + 1 or kept != delivered - hub_acked_seq:
+                here = set(
+                    uow.conn.execute(
+                        select(OutboxRow.seq).where(
+                            OutboxRow.seq > hub_acked_seq, OutboxRow.seq <= delivered
+                        )
+                    ).scalars()
+                )
+                missing = _spans(
+                    n for n in range(hub_acked_seq + 1, delivered + 1) if n not in here
+                )
                 raise OutboxError(
                     f"the hub holds seqs only up to {hub_acked_seq} but this city delivered up "
-                    f"to {delivered} and no longer keeps every seq in between (purged after "
+                    f"to {delivered} and no longer keeps seqs {missing} (purged after "
                     "retention, or held by the hub from another copy of this store); the hub's "
                     "loss cannot be refilled from here — re-base the city"
                 )
@@ -518,3 +528,15 @@ def advance_notice_cursor(conn: Connection, seq: int) -> None:
         .where(LinkState.id == LINK_ROW_ID, LinkState.notice_cursor < seq)
         .values(notice_cursor=seq)
     )
+
+
+def _spans(seqs: Iterable[int], most: int = 5) -> str:
+    """Ascending ``seqs`` as ranges, ``538-543, 545`` (the first ``most`` ranges, then …)."""
+    spans: list[list[int]] = []
+    for n in seqs:
+        if spans and n == spans[-1][1] + 1:
+            spans[-1][1] = n
+        else:
+            spans.append([n, n])
+    shown = [f"{a}-{b}" if a != b else str(a) for a, b in spans[:most]]
+    return ", ".join(shown) + (", …" if len(spans) > most else "")
