@@ -17,10 +17,10 @@ from city_node import staff
 from city_node.context import Actor
 from city_node.errors import CityError
 from city_node.staff import StaffMember
-from city_node.web.auth import Session, check_form_csrf, page_user, require
+from city_node.web.auth import check_form_csrf, page_user, require
 from city_node.web.pages import render
 from sync.web.app import say_refusal
-from sync.web.auth import set_session
+from sync.web.auth import password_changed
 
 router = APIRouter(include_in_schema=False)
 
@@ -65,10 +65,7 @@ def change_password(
             changed=False,
             error=say_refusal(request, exc),
         )
-    response = RedirectResponse("/account?changed=1", status_code=303)
-    # Every session of the account ended with the change; this browser gets a new one.
-    set_session(request, response, Session.fresh(member.id, generation=member.session_generation))
-    return response
+    return password_changed(request, member.id, member.session_generation)
 
 
 @router.post("/staff/{staff_id}/disable", dependencies=[Csrf])

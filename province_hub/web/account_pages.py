@@ -10,13 +10,13 @@ reset, role) are managed at the hub's shell, ``fedsync hub staff``.
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from province_hub import staff
 from province_hub.web.context import hub_of
 from province_hub.web.pages import CsrfForm, User, render
 from sync.web.app import say_refusal
-from sync.web.auth import Session, client_address, set_session
+from sync.web.auth import client_address, password_changed
 
 router = APIRouter(include_in_schema=False)
 
@@ -47,7 +47,4 @@ def change_password(request: Request, user: User, form: CsrfForm) -> Response:
             changed=False,
             error=say_refusal(request, exc),
         )
-    response = RedirectResponse("/account?changed=1", status_code=303)
-    # Every session of the account ended with the change; this browser gets a new one.
-    set_session(request, response, Session.fresh(member.id, generation=member.generation))
-    return response
+    return password_changed(request, member.id, member.generation)

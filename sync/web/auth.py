@@ -30,6 +30,7 @@ from enum import Enum
 from typing import Any, Final, Generic, TypeVar
 
 from fastapi import Request, Response
+from fastapi.responses import RedirectResponse
 from starlette.datastructures import FormData
 
 from sync.refusals import Refusal
@@ -171,6 +172,15 @@ def session_of(request: Request) -> Session | None:
     """The request's valid session (``app.state.signer`` checks it), or None."""
     signer: SessionSigner = request.app.state.signer
     return signer.loads(request.cookies.get(SESSION_COOKIE))
+
+
+def password_changed(request: Request, account_id: str, generation: int) -> Response:
+    """The answer to a member's change of their own password (both consoles' ``/account``):
+    back to the account page, saying so, signed in again under the account's new
+    generation (the change ended every session of the account, this browser's too)."""
+    response = RedirectResponse("/account?changed=1", status_code=303)
+    set_session(request, response, Session.fresh(account_id, generation=generation))
+    return response
 
 
 def set_session(request: Request, response: Response, session: Session) -> None:

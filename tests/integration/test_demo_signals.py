@@ -62,6 +62,18 @@ def _start(tmp_path: Path) -> tuple[subprocess.Popen[str], set[int]]:
     return demo, children
 
 
+def _clean_up(demo: subprocess.Popen[str], children: set[int]) -> None:
+    """Whatever a failed test left running: the children, then the demo."""
+    for pid in children:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    if demo.poll() is None:
+        demo.kill()
+        demo.wait()
+    if demo.stdout is not None:
+        demo.stdout.close()
+
+
 def _gone(pids: set[int], timeout: float) -> set[int]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and any(_alive(p) for p in pids):
@@ -81,14 +93,7 @@ def test_demo_stops_all_children(tmp_path: Path, sig: signal.Signals) -> None:
         if sig == signal.SIGTERM:
             assert demo.returncode == 0
     finally:
-        for pid in children:
-            if _alive(pid):
-                os.kill(pid, signal.SIGKILL)
-        if demo.poll() is None:
-            demo.kill()
-            demo.wait()
-        if demo.stdout is not None:
-            demo.stdout.close()
+        _clean_up(demo, children)
 
 
 def test_a_child_that_dies_stops_the_demo_naming_it(tmp_path: Path) -> None:
@@ -101,9 +106,4 @@ def test_a_child_that_dies_stops_the_demo_naming_it(tmp_path: Path) -> None:
         assert "hub ended (exit status -9" in out and "stopping the demo" in out, out
         assert _gone(children, 20) == set()
     finally:
-        for pid in children:
-            if _alive(pid):
-                os.kill(pid, signal.SIGKILL)
-        if demo.poll() is None:
-            demo.kill()
-            demo.wait()
+        _clean_up(demo, children)
