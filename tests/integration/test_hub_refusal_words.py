@@ -312,7 +312,7 @@ def test_values_the_parser_or_the_edge_refuses_in_the_page_language(live: Live) 
         "query.period: Input should be 'day', 'week', 'month', 'quarter' or 'year'",
     ]
     assert [_message(r.text) for r in year] == [
-        "query.from：日期 0001-01-01 不在 2000..2100 年之间",
+        "起始日期：日期 0001-01-01 不在 2000..2100 年之间",
         "query.from: date 0001-01-01 is outside the years 2000..2100",
     ]
     assert [r.status_code for r in control] == [422, 422]
