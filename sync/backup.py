@@ -78,11 +78,13 @@ def _check_problems(conn: sqlite3.Connection) -> list[str]:
 
     SQLite 3.40 (Debian 12's, which Python's ``sqlite3`` loads there) reports "NULL value
     in T.C" for every row of a ``WITHOUT ROWID`` table whose NOT NULL columns come before
-    its primary key's (the hub's ``fig_qa_defects``, ``fig_qa_operators``,
-    ``fig_overtime_cases``) though no row holds a NULL. Such a report is believed only when
-    a query finds the NULL; every other finding stands as said."""
+    its primary key's though no row holds a NULL. The hub's tables have their key first
+    since h0009; a store of another shape (not migrated yet, a city's) is still read right:
+    such a report is believed only when a query finds the NULL; every other finding stands
+    as said."""
     problems = []
-    for (said,) in conn.execute("PRAGMA quick_check"):
+    # Up to 100,000 findings, not SQLite's default 100: false ones must not crowd out a real one.
+    for (said,) in conn.execute("PRAGMA quick_check(100000)"):
         if said == "ok":
             continue
         null = _NULL_VALUE.fullmatch(said)
