@@ -208,11 +208,7 @@ def _city_rebase(args: argparse.Namespace) -> int:
     # Never under a running node: it would go on with its own idea of the outbox.
     with node_lock(outbox.engine, settings.code) if args.yes else contextlib.nullcontext():
         outcome = asyncio.run(run(apply=False))
-        if (
-            outcome.hub_epoch == snapshot.epoch
-            and outcome.hub_acked_seq <= snapshot.last_seq
-            and _in_step(outcome.plan)
-        ):
+        if in_step(snapshot, outcome):
             print(
                 f"nothing to re-base: the hub holds this store's envelopes up to "
                 f"{outcome.hub_acked_seq} under its epoch {snapshot.epoch}, and what it does "
@@ -245,10 +241,18 @@ def _city_rebase(args: argparse.Namespace) -> int:
     return 0
 
 
-def _in_step(plan: Any) -> bool:
-    """Whether a re-base plan changes nothing a link would not: every row the hub holds is
-    held at its own seq, and every other row keeps its number (unsent, in order)."""
-    return plan.held_elsewhere == 0 and all(old == new for old, new in plan.seq_map.items())
+def in_step(snapshot: Any, outcome: Any) -> bool:
+    """Whether this store is in step with the hub, so a re-base has nothing to do: the same
+    epoch; the hub holds all this store delivered (a restored hub that lost rows this store
+    has purged needs the re-base the link asks for) and nothing beyond its seqs; every row
+    the hub holds is held at its own seq, and every other row keeps its number (unsent)."""
+    plan = outcome.plan
+    return (
+        outcome.hub_epoch == snapshot.epoch
+        and snapshot.delivered_seq <= outcome.hub_acked_seq <= snapshot.last_seq
+        and plan.held_elsewhere == 0
+        and all(old == new for old, new in plan.seq_map.items())
+    )
 
 
 # --- parser --------------------------------------------------------------------------------
