@@ -162,6 +162,8 @@ def _masked(view: _T, role: Role | None) -> _T:
             )
 
         update["content"] = hide(view.content)
+        if view.compensation_note:
+            update["compensation_note"] = hide(view.compensation_note)
         update["history"] = [
             h.model_copy(update={"note": hide(h.note), "text": hide(h.text)}) for h in view.history
         ]

@@ -240,12 +240,8 @@ def tickets_page(
         "extension_pending": extension_pending,
     }
     shown = {k: v for k, v in filters.items() if v}
-    total = tickets.count(_ctx(request), **filters)
-    if offset and offset >= total:
-        # Past the last page (a list that shrank, an edited URL): show the last page, so
-        # the page number said is the page shown.
-        last = max(0, (total - 1) // ticket_list.PAGE_SIZE * ticket_list.PAGE_SIZE)
-        return _redirect("/tickets?" + urlencode({**shown, "offset": last}))
+    # The search first: it refuses a phone search to the roles that may not make one (and
+    # logs one), before anything is counted by that phone.
     rows = models.find_tickets(
         _ctx(request),
         user,
@@ -258,6 +254,12 @@ def tickets_page(
         limit=ticket_list.PAGE_SIZE,
         offset=offset,
     )
+    total = tickets.count(_ctx(request), **filters)
+    if not rows and offset and offset >= total:
+        # Past the last page (a list that shrank, an edited URL): show the last page, so
+        # the page number said is the page shown.
+        last = max(0, (total - 1) // ticket_list.PAGE_SIZE * ticket_list.PAGE_SIZE)
+        return _redirect("/tickets?" + urlencode({**shown, "offset": last}))
     more = None
     if len(rows) == ticket_list.PAGE_SIZE:
         more = "/tickets?" + urlencode({**shown, "offset": offset + ticket_list.PAGE_SIZE})

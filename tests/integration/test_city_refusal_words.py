@@ -161,6 +161,11 @@ def test_the_list_pages_within_its_tickets(console: Console) -> None:
     # Past the last page: the last page, whose number is the one said.
     assert beyond.status_code == 303
     assert beyond.headers["location"] == "/tickets?kind=complaint&offset=0"
+    # A role that may not search by phone learns nothing by paging past a phone's tickets.
+    with console.browser("leader") as c:
+        for offset in ("0", "1", "100"):
+            probe = c.get("/tickets", params={"phone": "13812345678", "offset": offset})
+            assert probe.status_code == 403, (offset, probe.status_code)
 
 
 def test_receipts_and_report_decisions_are_refused_in_the_page_language(

@@ -68,3 +68,19 @@ def test_only_the_manager_hotline_gets_the_form_and_only_on_complaints(console: 
             assert 'id="form-compensation"' not in other.get(f"/tickets/{complaint}").text
             assert _pay(other, complaint, "5").status_code == 403, who
     assert _paid(console, complaint)[0] == 0
+
+
+def test_the_payment_note_is_masked_like_the_ticket_for_roles_that_do_not_call_customers(
+    console: Console,
+) -> None:
+    ticket = _complaint(console)  # the customer: 李四, 13812345678
+    with console.browser("manager") as manager:
+        assert _pay(manager, ticket, "20", note="已转账给李四 13812345678").status_code == 303
+        assert "13812345678" in manager.get(f"/tickets/{ticket}").text
+    for who in ("stat", "leader", "inspector", "clerk"):
+        with console.browser(who) as reader:
+            page = reader.get(f"/tickets/{ticket}").text
+        with console.api(who) as api:
+            note = api.get(f"/api/v1/tickets/{ticket}").json()["compensation_note"]
+        for shown in (page, note):
+            assert "13812345678" not in shown and "李四" not in shown, who
