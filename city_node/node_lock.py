@@ -10,7 +10,8 @@ SQLite: an exclusive ``flock`` on a file beside the store (``STORE-node.lock``; 
 store file itself, whose POSIX locks SQLite owns and a closed descriptor would drop).
 PostgreSQL: a session advisory lock on a connection held for as long as the lock is. Either
 is released by the operating system or the server when the process dies, so a node killed
-with SIGKILL leaves nothing to clean up.
+with SIGKILL leaves nothing to clean up. (On PostgreSQL the lock lasts as long as that
+session: a server restart under a running node ends it, and the node runs on unlocked.)
 """
 
 from __future__ import annotations
@@ -18,13 +19,17 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
 
 from city_node.errors import CityError
+
+log = logging.getLogger(__name__)
 
 
 class NodeRunning(CityError):
@@ -49,8 +54,17 @@ def node_lock(engine: Engine, city_code: str) -> Iterator[None]:
             try:
                 yield
             finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                conn.commit()
+                # The session may be gone (the server restarted, an idle timeout): then so
+                # is its lock, and there is nothing left to release.
+                try:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    conn.commit()
+                except DBAPIError:
+                    log.warning(
+                        "city %s: the node lock's database session had ended before the "
+                        "node stopped (the lock went with it)",
+                        city_code,
+                    )
         return
     database = engine.url.database
     if not database or database == ":memory:":

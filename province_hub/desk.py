@@ -23,7 +23,7 @@ from province_hub.escalations import ESCALATION_SUBJECT
 from province_hub.refusals import HubRefusal
 from province_hub.services import send_notice_in
 from province_hub.staff import HubRole
-from province_hub.store import DeskCase, DeskEntry, Record
+from province_hub.store import REPEATED, DeskCase, DeskEntry, Record
 from sync.db import UnitOfWork
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 
@@ -89,7 +89,10 @@ def escalation_seq(engine: Engine, city_code: str, ticket_id: str) -> int | None
 def _escalation_seq(conn: Connection, city_code: str, ticket_id: str) -> int | None:
     seq = conn.execute(
         select(func.max(Record.seq)).where(
-            Record.city_code == city_code, Record.subject == f"{ESCALATION_SUBJECT}{ticket_id}"
+            Record.city_code == city_code,
+            Record.subject == f"{ESCALATION_SUBJECT}{ticket_id}",
+            # A repeat (a re-based city escalating again) has no case of its own.
+            Record.status != REPEATED,
         )
     ).scalar()
     return int(seq) if seq is not None else None

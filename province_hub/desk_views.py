@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, select, tuple_
 
 from province_hub.desk import CaseNotFound, DeskError
 from province_hub.escalations import ESCALATION_SUBJECT
-from province_hub.store import DeskCase, DeskEntry, Notice, NoticeDelivery, Record
+from province_hub.store import REPEATED, DeskCase, DeskEntry, Notice, NoticeDelivery, Record
 from sync.calendar import WorkCalendar
 from sync.masking import mask_name, mask_phone, mask_text
 from sync.pb.fedsync.v1 import federation_pb2 as pb
@@ -242,6 +242,8 @@ def traces(
                 .where(
                     Record.city_code == r.city_code,
                     Record.subject == f"ticket_trace/{r.seq}",
+                    # A repeat of the answer (a re-based city answering again) is not it.
+                    Record.status != REPEATED,
                 )
                 .order_by(Record.seq.desc())
                 .limit(1)

@@ -21,7 +21,7 @@ from province_hub.escalations import subject as escalation_subject
 from province_hub.figures import FIGURE_KINDS, land_figures
 from province_hub.links import Link, lock_link, record_refusal, status_text, with_link_mark
 from province_hub.notice_feed import HUB_SENDER, confirm_cursor_in, create_notice, mark_first
-from province_hub.store import CityLink, Notice, NoticeDelivery, Record
+from province_hub.store import REPEATED, CityLink, Notice, NoticeDelivery, Record
 from sync import errors
 from sync.db import UnitOfWork, bulk_insert, datetime_param, timestamp_param
 from sync.envelopes import UNSEQUENCED_KINDS, check_identity, check_structure
@@ -416,10 +416,6 @@ def _apply(
         duplicates=duplicates,
         notified_cities=(city_code,) if rejections else (),
     )
-
-
-#: A record's status when it repeats one the hub holds (same subject, same content).
-REPEATED = "repeated"
 
 
 def _stored_subject(kind: str, body: Any) -> tuple[str | None, int | None]:

@@ -58,6 +58,11 @@ class CityLink(Base):
     last_error_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+#: A record's status when it repeats one the hub holds (same subject, same content, a new
+#: seq: made again by a city re-based after a restore); kept, counted nowhere.
+REPEATED = "repeated"
+
+
 class Record(Base):
     """An ingested envelope: exactly one row per (city, seq)."""
 

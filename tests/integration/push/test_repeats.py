@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from province_hub import desk, desk_views
 from province_hub import services as hub_services
 from province_hub.consolidation import records as record_views
 from province_hub.store import Record
@@ -50,3 +51,31 @@ async def test_a_body_made_again_under_a_new_seq_is_kept_as_a_repeat(hub, stub):
     # Counted once: batch 4 and batch 5, not batch 4 twice.
     batches = record_views.suggestion_batches(hub.engine, city_code=CITY)
     assert sorted(b["batch_number"] for b in batches) == [4, 5]
+
+
+async def test_a_repeated_trace_answer_or_escalation_leaves_the_desk_as_it_was(hub, stub):
+    request = hub_services.send_notice(
+        hub.engine,
+        notice=pb.Notice(
+            kind=pb.TRACE_REQUEST,
+            title="trace",
+            targets=[CITY],
+            trace_request=pb.TraceRequest(ticket_id="T-7"),
+        ),
+        roster_codes=ROSTER_CODES,
+    )
+    answer = pb.TicketTrace(
+        request_notice_seq=request.seq, ticket_id="T-7", found=True, status="closed"
+    )
+    escalation = pb.Escalation(
+        ticket_id="T-7", kind=pb.COMPLAINT, tier=pb.ORDINARY, reason="r", content="c"
+    )
+    for epoch, first in (("a" * 32, 1), ("b" * 32, 3)):
+        envs = [
+            build_envelope(city_code=CITY, epoch=epoch, seq=first + n, body=body)
+            for n, body in enumerate((answer, escalation))
+        ]
+        await push(stub, envs)
+    traced = desk_views.traces(hub.engine, personal=False, notice_seq=request.seq)
+    assert traced[0]["state"] == "answered", traced
+    assert desk.escalation_seq(hub.engine, CITY, "T-7") == 2  # the accepted one, not 4
