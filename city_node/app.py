@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine, make_url
 
 from city_node import scheduler, services
 from city_node.calendar import load_holidays
 from city_node.context import CityContext, make_context
-from city_node.node_lock import NodeRunning, node_lock
+from city_node.node_lock import node_lock
 from city_node.settings import CitySettings
 from city_node.store import create_schema
 from sync.categories import CategoryTree
@@ -298,6 +298,23 @@ def build_console(
 
 async def serve(settings: CitySettings, extras: Extras | None = None) -> None:
     """Run the city node (with ``extras``) until SIGTERM or SIGINT."""
+    # One node per store, and no re-base under it (city_node.node_lock): taken before the
+    # store is opened or migrated, on an engine of its own (one connection on PostgreSQL;
+    # on SQLite a plain engine, which neither connects nor makes the store's file: a start
+    # refused for its settings must leave no store behind).
+    url = settings.database_url
+    if make_url(url).get_backend_name() == "sqlite":
+        lock_engine = create_engine(url)
+    else:
+        lock_engine = make_engine(url, pool_size=1)
+    try:
+        with node_lock(lock_engine, settings.code):
+            await _serve_locked(settings, extras)
+    finally:
+        lock_engine.dispose()
+
+
+async def _serve_locked(settings: CitySettings, extras: Extras | None) -> None:
     node = build(settings, extras, console_after_link=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -307,11 +324,5 @@ async def serve(settings: CitySettings, extras: Extras | None = None) -> None:
     def announce(url: str) -> None:
         print(f"fedsync city {settings.code} console on {url}", flush=True)
 
-    try:
-        # One node per store, and no re-base under it (city_node.node_lock).
-        with node_lock(node.engine, settings.code):
-            print(f"fedsync city {settings.code} linking to {settings.hub}", flush=True)
-            await node.run(stop, announce)
-    except NodeRunning:
-        node.engine.dispose()
-        raise
+    print(f"fedsync city {settings.code} linking to {settings.hub}", flush=True)
+    await node.run(stop, announce)

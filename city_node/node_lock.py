@@ -28,6 +28,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from city_node.errors import CityError
+from sync.filemodes import private_dir
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ def node_lock(engine: Engine, city_code: str) -> Iterator[None]:
         yield  # a store no other process can open
         return
     path = Path(f"{database}-node.lock")
+    private_dir(path.parent)  # a new store's folder, made as the store would make it
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
