@@ -68,7 +68,14 @@ def _scaled(template: Any, factor: int) -> Any:
         "complaints_closed",
     ):
         setattr(r, name, getattr(r, name) * factor)
-    for name in ("very_satisfied", "satisfied", "neutral", "dissatisfied", "surveyed"):
+    for name in (
+        "very_satisfied",
+        "satisfied",
+        "neutral",
+        "dissatisfied",
+        "surveyed",
+        "complaints_surveyed",
+    ):
         setattr(r.satisfaction, name, getattr(r.satisfaction, name) * factor)
     r.satisfaction.unreachable *= factor
     for s in (*r.by_category, *r.by_channel):

@@ -291,6 +291,7 @@ def _draw_statistics(city_code: str, number: int) -> Any:
     sat.very_satisfied, sat.satisfied = rng.randint(0, 60), rng.randint(0, 60)
     sat.neutral, sat.dissatisfied = rng.randint(0, 20), rng.randint(0, 10)
     sat.surveyed = sat.very_satisfied + sat.satisfied + sat.neutral + sat.dissatisfied
+    sat.complaints_surveyed = rng.randint(0, sat.surveyed)
     sat.unreachable = rng.randint(0, 10)
     for i in range(rng.randint(10, 30)):
         r.operators.append(

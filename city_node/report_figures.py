@@ -201,16 +201,25 @@ def _statistics(conn: Connection, p: Period, as_of: datetime) -> pb.StatisticsRe
         select(func.count()).select_from(_H).where(*_steps([Action.ESCALATE_PROVINCE], p))
     ).scalar_one()
 
+    # Surveys of every kind make the satisfaction counts; those of complaints alone are the
+    # numerator of survey coverage (its denominator counts complaints only). Set even when 0:
+    # the hub reads its absence as a report from a city before wire schema 1.4.
+    r.satisfaction.complaints_surveyed = 0
     surveys = conn.execute(
-        select(_H.c.outcome, func.count()).where(*_steps([Action.SURVEY], p)).group_by(_H.c.outcome)
+        select(_H.c.outcome, _T.c.kind, func.count())
+        .select_from(_H.join(_T, _T.c.id == _H.c.ticket_id))
+        .where(*_steps([Action.SURVEY], p))
+        .group_by(_H.c.outcome, _T.c.kind)
     )
-    for outcome, n in surveys:
+    for outcome, kind, n in surveys:
         field = _SATISFACTION_FIELD.get(outcome or "")
         if field is None:
             continue
         setattr(r.satisfaction, field, getattr(r.satisfaction, field) + n)
         if outcome != Satisfaction.UNREACHABLE.value:
             r.satisfaction.surveyed += n
+            if kind == TicketKind.COMPLAINT.value:
+                r.satisfaction.complaints_surveyed += n
 
     workload: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for who, n in conn.execute(

@@ -213,6 +213,13 @@ def _statistics(out: Review, f: dict[str, Any], p: dict[str, Any] | None) -> Non
         return _int(d, "satisfaction", "very_satisfied") + _int(d, "satisfaction", "satisfied")
 
     surveyed = g("satisfaction", "surveyed")
+
+    def complaints_surveyed(d: dict[str, Any]) -> int:
+        # A draft made before wire schema 1.4 has no such count: its surveys of every kind.
+        held = d.get("satisfaction", {})
+        key = "complaints_surveyed" if "complaints_surveyed" in held else "surveyed"
+        return _int(d, "satisfaction", key)
+
     out.kpis = [
         _rate(
             "kpi_in_time", g("closed_in_time"), g("closed"), pair(("closed_in_time",), ("closed",))
@@ -233,9 +240,9 @@ def _statistics(out: Review, f: dict[str, Any], p: dict[str, Any] | None) -> Non
         ),
         _rate(
             "kpi_survey_coverage",
-            surveyed,
+            complaints_surveyed(f),
             g("complaints_closed"),
-            pair(("satisfaction", "surveyed"), ("complaints_closed",)),
+            None if p is None else (complaints_surveyed(p), _int(p, "complaints_closed")),
         ),
         _rate(
             "kpi_escalation",
@@ -297,6 +304,16 @@ def _statistics(out: Review, f: dict[str, Any], p: dict[str, Any] | None) -> Non
         sat_rows.append((outcome, [str(n), share, "" if before is None else str(before)]))
     sat_rows.append(
         ("surveyed", [str(surveyed), "", "" if p is None else str(pg("satisfaction", "surveyed"))])
+    )
+    sat_rows.append(
+        (
+            "complaints_surveyed",
+            [
+                str(complaints_surveyed(f)),
+                "",
+                "" if p is None else str(complaints_surveyed(p)),
+            ],
+        )
     )
     out.tables.append(
         Table("satisfaction_breakdown", ["count", "share", "previous_period"], sat_rows, "sat")

@@ -100,7 +100,10 @@ REVIEW_LABELS: Final[dict[str, tuple[str, str]]] = {
         "(very satisfied + satisfied) / surveyed",
     ),
     "kpi_survey_coverage": ("回访率", "Survey coverage"),
-    "kpi_survey_coverage_def": ("回访人数 / 投诉结案数", "surveyed / closed complaints"),
+    "kpi_survey_coverage_def": (
+        "投诉回访人数 / 投诉结案数",
+        "complaints surveyed / closed complaints",
+    ),
     "kpi_escalation": ("升级率", "Escalation rate"),
     "kpi_escalation_def": ("升级省中心 / 投诉", "escalations / complaints"),
     "kpi_qa_pass": ("质检合格率", "QA pass rate"),
@@ -148,4 +151,5 @@ REVIEW_LABELS: Final[dict[str, tuple[str, str]]] = {
     "sat_dissatisfied": ("不满意", "Dissatisfied"),
     "sat_unreachable": ("未接通（不计入）", "Unreachable (not counted)"),
     "sat_surveyed": ("回访人数", "Surveyed"),
+    "sat_complaints_surveyed": ("其中投诉回访", "Of which complaints"),
 }

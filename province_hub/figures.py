@@ -34,7 +34,7 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from operator import attrgetter
 from typing import Any, NamedTuple
@@ -49,6 +49,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    inspect,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -88,6 +89,8 @@ SATISFACTION_COUNTS = (
     "dissatisfied",
     "surveyed",
     "unreachable",
+    # Wire schema 1.4; a report without it (an older city) stands with its ``surveyed``.
+    "complaints_surveyed",
 )
 SLICE_COUNTS = (
     "complaints",
@@ -152,6 +155,8 @@ class StatisticsFigures(_Header, FiguresBase):
     dissatisfied: Mapped[int] = mapped_column(BigInteger)
     surveyed: Mapped[int] = mapped_column(BigInteger)
     unreachable: Mapped[int] = mapped_column(BigInteger)
+    #: The numerator of survey coverage (h0010).
+    complaints_surveyed: Mapped[int] = mapped_column(BigInteger)
     approved_by: Mapped[str] = mapped_column(Text)
     #: The report's ``StatisticsReport`` bytes as the record keeps them: the category,
     #: channel and operator slices are read from here (:func:`statistics_slices`,
@@ -290,7 +295,13 @@ for _model, _names in _TABLE_COLUMNS:
 #: The counts of a report, fetched in one C call each (attribute by attribute they were a
 #: fifth of a report's ingest CPU).
 _STAT_VALUES = attrgetter(*STAT_COUNTS)
-_SATISFACTION_VALUES = attrgetter(*SATISFACTION_COUNTS)
+_SATISFACTION_VALUES = attrgetter(*SATISFACTION_COUNTS[:-1])
+
+
+def complaints_surveyed(s: pb.SatisfactionCounts) -> int:
+    """The numerator of survey coverage: the city's count of surveyed complaints, or, from
+    a city before wire schema 1.4 (no such field), its ``surveyed`` as it counted it."""
+    return s.complaints_surveyed if s.HasField("complaints_surveyed") else s.surveyed
 
 
 class FigureRows:
@@ -326,6 +337,7 @@ class FigureRows:
                     *header,
                     *_STAT_VALUES(body),
                     *_SATISFACTION_VALUES(body.satisfaction),
+                    complaints_surveyed(body.satisfaction),
                     body.approved_by,
                     raw,
                 )
@@ -368,9 +380,23 @@ class FigureRows:
         else:  # pragma: no cover - callers pass FIGURE_KINDS bodies only
             raise TypeError(f"{type(body).__name__} has no figures")
 
-    def insert(self, conn: Connection) -> None:
+    def insert(self, conn: Connection, *, present: Mapping[str, set[str]] | None = None) -> None:
+        """Insert every table's rows; ``present``: only these columns of each table (a
+        migration's back-fill, into tables a later migration gives more columns)."""
         for table, (columns, rows) in self.tables.items():
-            bulk_insert(conn, table, columns, rows)
+            if not rows:
+                continue
+            held = None if present is None else present[table]
+            if held is None or held >= set(columns):
+                bulk_insert(conn, table, columns, rows)
+                continue
+            keep = [i for i, name in enumerate(columns) if name in held]
+            bulk_insert(
+                conn,
+                table,
+                tuple(columns[i] for i in keep),
+                [tuple(row[i] for i in keep) for row in rows],
+            )
 
 
 def land_figures(
@@ -409,10 +435,17 @@ def backfill(
     """Land the figures of the accepted report records of ``kinds`` already stored; how many.
 
     For the migrations that introduce the tables (stores that held records before them),
-    with the tables as the models have them now. The records are read page by page in
-    (city, seq) order; ``received_at`` is passed back in the driver's own form, as it was
-    read. ``missing_only`` skips records whose header row is already there.
+    into the columns the tables have at that revision (a later migration fills those it
+    adds). The records are read page by page in (city, seq) order; ``received_at`` is
+    passed back in the driver's own form, as it was read. ``missing_only`` skips records
+    whose header row is already there.
     """
+    inspector = inspect(conn)
+    present = {
+        table: {c["name"] for c in inspector.get_columns(table)}
+        for table in FigureRows().tables
+        if inspector.has_table(table)
+    }
     tables = {
         "statistics_report": StatisticsFigures.__tablename__,
         "qa_report": QaFigures.__tablename__,
@@ -441,7 +474,7 @@ def backfill(
             for code, number, received_at, body in page:
                 raw = bytes(body)
                 rows.add(conn, code, number, _BODIES[kind].FromString(raw), received_at, raw)
-            rows.insert(conn)
+            rows.insert(conn, present=present)
             done += len(page)
             city, seq = page[-1][0], page[-1][1]
     return done

@@ -380,6 +380,12 @@ def check_statistics(r: pb.StatisticsReport, today: date) -> None:
             f"satisfaction: very satisfied + satisfied + neutral + dissatisfied = {answered}, "
             f"but surveyed = {s.surveyed}"
         )
+    _at_most(
+        s.complaints_surveyed,
+        s.surveyed,
+        "satisfaction.complaints_surveyed",
+        "satisfaction.surveyed",
+    )
     totals = (
         ("by_category", r.by_category, _slices(r.by_category, "by_category")),
         ("by_channel", r.by_channel, _slices(r.by_channel, "by_channel")),

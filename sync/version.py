@@ -11,7 +11,8 @@ SOFTWARE_VERSION = "0.1.0"
 #: 1.1: Escalation.follow_up (a resolved escalation's close and callback, city to hub).
 #: 1.2: Rejection.epoch and Rejection.content_digest (which envelope a rejection is about).
 #: 1.3: TicketTrace.customer_name (so the hub can mask the name inside a trace's history).
-SCHEMA_VERSION = "1.3"
+#: 1.4: SatisfactionCounts.complaints_surveyed (survey coverage counts surveys of complaints only).
+SCHEMA_VERSION = "1.4"
 SCHEMA_MAJOR = 1
 
 

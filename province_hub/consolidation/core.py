@@ -114,7 +114,7 @@ KPI_DEFINITIONS: dict[str, tuple[str, str | None]] = {
     "overtime_open": ("overtime_open", None),
     "repeat_complaint_rate": ("repeat_complaints", "complaints_received"),
     "satisfaction_rate": ("satisfied_or_better", "surveyed"),
-    "survey_coverage": ("surveyed", "complaints_closed"),
+    "survey_coverage": ("complaints_surveyed", "complaints_closed"),
     "escalation_rate": ("escalations_raised", "complaints_received"),
 }
 #: KPIs where a higher rate is better (rankings put the highest first); the others lowest.
@@ -137,6 +137,7 @@ def statistics_kpis(
     a rate is null for want of a denominator."""
     values = dict(counts)
     values["surveyed"] = satisfaction["surveyed"]
+    values["complaints_surveyed"] = satisfaction["complaints_surveyed"]
     values["satisfied_or_better"] = satisfaction["very_satisfied"] + satisfaction["satisfied"]
     out: dict[str, Any] = {}
     for name, (num, den) in KPI_DEFINITIONS.items():

@@ -148,6 +148,7 @@ COUNT_NAMES: dict[str, tuple[str, str]] = {
     "dissatisfied": ("不满意", "Dissatisfied"),
     "surveyed": ("已回访", "Surveyed"),
     "unreachable": ("未接通", "Unreachable"),
+    "complaints_surveyed": ("投诉回访", "Complaints surveyed"),
 }
 assert set(COUNT_NAMES) == set(FIELDS)
 _CITY = [

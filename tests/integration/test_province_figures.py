@@ -11,8 +11,9 @@ The hub's figures are then compared with two oracles computed here, not by the h
 - for every figure and KPI: the sum over cities of what each city's **approved latest
   revision** says (read from the city store), with the KPIs of mission.md written out again;
 - for the figures whose definition is stable (received by kind / category / channel, repeat
-  complaints): a direct count over the city stores' tickets, for the periods every city
-  re-sent after its last ticket.
+  complaints, surveys reached in all and of complaints): a direct count over the city
+  stores' tickets and their history, for the periods every city re-sent after its last
+  ticket.
 
 Roster cities that never sent a period are listed as missing, not as zeros.
 """
@@ -33,7 +34,7 @@ from city_node import reports, tickets
 from city_node.context import Actor, make_context
 from city_node.domain import Action, Role, Status
 from city_node.services import open_store
-from city_node.store import Report, TicketRow
+from city_node.store import HistoryRow, Report, TicketRow
 from city_node.store import create_schema as create_city_schema
 from province_hub import consolidation
 from province_hub.services import ingest_batch
@@ -71,7 +72,15 @@ COUNTS = (
     "escalations_raised",
     "complaints_closed",
 )
-SATISFACTION = ("very_satisfied", "satisfied", "neutral", "dissatisfied", "surveyed", "unreachable")
+SATISFACTION = (
+    "very_satisfied",
+    "satisfied",
+    "neutral",
+    "dissatisfied",
+    "surveyed",
+    "unreachable",
+    "complaints_surveyed",
+)
 SLICE = ("complaints", "suggestions", "enquiries", "closed", "closed_in_time", "repeat_complaints")
 
 
@@ -180,7 +189,8 @@ def _expected_kpis(c: dict[str, int], s: dict[str, int]) -> dict[str, Any]:
         "overtime_open": _rate(c["overtime_open"], None),
         "repeat_complaint_rate": _rate(c["repeat_complaints"], c["complaints_received"]),
         "satisfaction_rate": _rate(s["very_satisfied"] + s["satisfied"], s["surveyed"]),
-        "survey_coverage": _rate(s["surveyed"], c["complaints_closed"]),
+        # mission.md: surveyed / closed complaints; surveys of complaints only (schema 1.4).
+        "survey_coverage": _rate(s["complaints_surveyed"], c["complaints_closed"]),
         "escalation_rate": _rate(c["escalations_raised"], c["complaints_received"]),
     }
 
@@ -241,7 +251,8 @@ def _assert_matches(actual: dict[str, Any], expected: dict[str, Any], label: str
 
 
 def _direct_count(ctx: Any, start: date, end: date) -> dict[str, Any]:
-    """Received by kind / category / channel and repeat complaints, counted over the rows."""
+    """Received by kind / category / channel, repeat complaints and surveys that reached
+    the customer (in all, of complaints), counted over the rows."""
     lo = datetime.combine(start, time(0), tzinfo=ZONE)
     hi = datetime.combine(end, time(0), tzinfo=ZONE)
     with ctx.engine.connect() as conn:
@@ -254,13 +265,25 @@ def _direct_count(ctx: Any, start: date, end: date) -> dict[str, Any]:
                 TicketRow.registered_at,
             )
         ).all()
+        surveys = conn.execute(
+            select(TicketRow.kind, HistoryRow.outcome, HistoryRow.at)
+            .join(TicketRow, TicketRow.id == HistoryRow.ticket_id)
+            .where(HistoryRow.action == "survey")
+        ).all()
     field = {"complaint": "complaints", "suggestion": "suggestions", "enquiry": "enquiries"}
     out: dict[str, Any] = {
         "received": Counter(),
         "category": defaultdict(Counter),
         "channel": defaultdict(Counter),
         "repeat": 0,
+        "surveyed": 0,
+        "complaints_surveyed": 0,
     }
+    for kind, outcome, at in surveys:
+        at = at if at.tzinfo else at.replace(tzinfo=UTC)
+        if lo <= at < hi and outcome != "unreachable":
+            out["surveyed"] += 1
+            out["complaints_surveyed"] += kind == "complaint"
     for kind, category, channel, repeat, registered in rows:
         registered = registered if registered.tzinfo else registered.replace(tzinfo=UTC)
         if not lo <= registered < hi or kind not in field:
@@ -368,6 +391,7 @@ def test_hub_figures_equal_an_independent_count(databases: Any, seed: int) -> No
         province_received: Counter[str] = Counter()
         province_category: dict[str, Counter[str]] = defaultdict(Counter)
         province_repeat = 0
+        province_surveyed: Counter[str] = Counter()
         for ctx in cities:
             if (ctx.city_code, "month", MONTH) in never_sent:
                 continue
@@ -377,6 +401,11 @@ def test_hub_figures_equal_an_independent_count(databases: Any, seed: int) -> No
             assert entry["suggestions_received"] == direct["received"]["suggestion"]
             assert entry["enquiries_received"] == direct["received"]["enquiry"]
             assert entry["repeat_complaints"] == direct["repeat"]
+            assert entry["satisfaction"]["surveyed"] == direct["surveyed"]
+            assert entry["satisfaction"]["complaints_surveyed"] == direct["complaints_surveyed"]
+            province_surveyed.update(
+                surveyed=direct["surveyed"], complaints=direct["complaints_surveyed"]
+            )
             for dim, items in (
                 ("category", entry["by_category"]),
                 ("channel", entry["by_channel"]),
@@ -399,6 +428,12 @@ def test_hub_figures_equal_an_independent_count(databases: Any, seed: int) -> No
         assert total["complaints_received"] == province_received["complaint"]
         assert total["enquiries_received"] == province_received["enquiry"]
         assert total["repeat_complaints"] == province_repeat
+        assert total["satisfaction"]["surveyed"] == province_surveyed["surveyed"]
+        coverage = total["kpis"]["survey_coverage"]
+        assert coverage["numerator"] == province_surveyed["complaints"]
+        assert coverage["denominator"] == total["complaints_closed"]
+        # Enquiries and suggestions are surveyed too: they are not in the coverage.
+        assert province_surveyed["complaints"] < province_surveyed["surveyed"]
         assert sum(x["complaints"] for x in total["by_category"]) == province_received["complaint"]
         assert total["complaints_received"] > 0  # the federation really had traffic
 

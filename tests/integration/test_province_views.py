@@ -410,8 +410,10 @@ def test_h0007_moves_the_slices_of_landed_headers_into_their_body(databases: Any
     with reference.engine.connect() as src, write_connection(legacy) as dst, dst.begin():
         records = [dict(r._mapping) for r in src.execute(select(Record.__table__))]
         dst.execute(insert(RECORDS), records)
+        later = {"body", "complaints_surveyed"}  # added by h0007, h0010
         heads = [
-            {k: v for k, v in r._mapping.items() if k != "body"} for r in src.execute(select(table))
+            {k: v for k, v in r._mapping.items() if k not in later}
+            for r in src.execute(select(table))
         ]
         # As ingest before h0007 landed them: headers without body.
         columns = ", ".join(heads[0])
@@ -509,3 +511,79 @@ def test_cached_timeliness_follows_the_deadline_and_new_reports(hub: Federation)
     assert status(deadline + timedelta(hours=1)) == "missing"
     hub.send(A, stats("month", month))
     assert status(deadline + timedelta(hours=1)) in ("on_time", "late")
+
+
+def test_survey_coverage_counts_surveys_of_complaints_only(hub: Federation) -> None:
+    """Wire schema 1.4: coverage = complaints_surveyed / complaints_closed. A report from a
+    city before 1.4 (no such field) counts its ``surveyed`` there, as that city did."""
+    march = date(2026, 3, 1)
+    current = stats("month", march, complaints={"BILL": 4}, closed=10)  # surveyed 10 (all kinds)
+    current.satisfaction.complaints_surveyed = 3
+    older = stats("month", march, complaints={"NET": 4}, closed=10, surveyed=(1, 1, 0, 0))
+    assert not older.satisfaction.HasField("complaints_surveyed")
+    assert hub.send(A, current).accepted == 1 and hub.send(B, older).accepted == 1
+    got = consolidation.figures(hub.engine, period_kind="month", start=march, roster=ROSTER)
+    by_code = {c["city_code"]: c for c in got["cities"]}
+    assert by_code[A]["satisfaction"]["complaints_surveyed"] == 3
+    assert by_code[A]["kpis"]["survey_coverage"] == {"numerator": 3, "denominator": 4, "rate": 0.75}
+    assert by_code[B]["satisfaction"]["complaints_surveyed"] == 2
+    assert by_code[B]["kpis"]["survey_coverage"]["numerator"] == 2
+    province = got["province"]
+    assert province["satisfaction"]["surveyed"] == 12
+    assert province["kpis"]["survey_coverage"] == {"numerator": 5, "denominator": 8, "rate": 5 / 8}
+    # The satisfaction rate still counts surveys of every kind.
+    assert province["kpis"]["satisfaction_rate"]["denominator"] == 12
+
+    # More complaints surveyed than customers reached at all: quarantined, nothing counted.
+    bad = stats("month", march, revision=2, complaints={"BILL": 4}, closed=10)
+    bad.satisfaction.complaints_surveyed = 11
+    result = hub.send(A, bad)
+    assert result.quarantined == 1
+    again = consolidation.figures(hub.engine, period_kind="month", start=march, roster=ROSTER)
+    assert again == got
+    (held,) = consolidation.quarantined_records(hub.engine)
+    assert (
+        "satisfaction.complaints_surveyed (11) exceeds satisfaction.surveyed (10)"
+        in (held["reason"])
+    )
+
+
+def test_h0010_fills_complaints_surveyed_from_each_body(databases: Any) -> None:
+    """A store at h0009 holds statistics headers without ``complaints_surveyed``; h0010 takes
+    the count from each header's body where the report carries it (a 1.4 city's report
+    landed by an older hub), else the report's ``surveyed``."""
+    reference = Federation(make_engine(databases("ref10")))
+    create_schema(reference.engine)
+    carried = stats("month", date(2026, 10, 1))
+    carried.satisfaction.complaints_surveyed = 4
+    reference.send(A, carried)
+    reference.send(B, stats("month", date(2026, 10, 1), surveyed=(2, 1, 1, 1)))
+    legacy = make_engine(databases("legacy10"))
+    with write_connection(legacy) as conn, conn.begin():
+        command.upgrade(config(MIGRATIONS, METADATA, conn), "h0009")
+    table = StatisticsFigures.__table__
+    with reference.engine.connect() as src, write_connection(legacy) as dst, dst.begin():
+        records = [dict(r._mapping) for r in src.execute(select(Record.__table__))]
+        dst.execute(insert(RECORDS), records)
+        heads = [
+            {k: v for k, v in r._mapping.items() if k != "complaints_surveyed"}
+            for r in src.execute(select(table))
+        ]
+        columns = ", ".join(heads[0])
+        marks = ", ".join(f":{k}" for k in heads[0])
+        dst.execute(text(f"INSERT INTO fig_statistics ({columns}) VALUES ({marks})"), heads)
+    create_schema(legacy)  # runs h0010
+    with legacy.connect() as conn:
+        held = dict(
+            conn.execute(
+                select(StatisticsFigures.city_code, StatisticsFigures.complaints_surveyed)
+            ).all()
+        )
+    assert held == {A: 4, B: 5}
+    want = consolidation.figures(
+        reference.engine, period_kind="month", start="2026-10-01", roster=ROSTER
+    )
+    got = consolidation.figures(legacy, period_kind="month", start="2026-10-01", roster=ROSTER)
+    assert got == want
+    reference.engine.dispose()
+    legacy.dispose()

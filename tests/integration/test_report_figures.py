@@ -293,6 +293,8 @@ def _expected(worked: list[Worked], start: date, end: date, as_of: datetime) -> 
             elif step.action == "survey":
                 assert step.outcome is not None
                 surveys[step.outcome] += 1
+                if w.kind == "complaint" and step.outcome != "unreachable":
+                    surveys["complaints_surveyed"] += 1
     answered = sum(surveys[k] for k in OUTCOMES if k != "unreachable")
 
     def nonzero(groups: dict[str, Counter[str]]) -> dict[str, dict[str, int]]:
@@ -314,7 +316,11 @@ def _expected(worked: list[Worked], start: date, end: date, as_of: datetime) -> 
         },
         "handled": len(handled),
         "overtime_open": sum(1 for w in worked if _overdue_open(w, as_of)),
-        "satisfaction": {**{k: surveys[k] for k in OUTCOMES}, "surveyed": answered},
+        "satisfaction": {
+            **{k: surveys[k] for k in OUTCOMES},
+            "surveyed": answered,
+            "complaints_surveyed": surveys["complaints_surveyed"],
+        },
         "by_category": nonzero(by_category),
         "by_channel": nonzero(by_channel),
         "operators": {k: tuple(v) for k, v in workload.items()},
@@ -348,7 +354,7 @@ def _actual(r: Any) -> dict[str, Any]:
         "escalations_raised": r.escalations_raised,
         "handled": r.handled,
         "overtime_open": r.overtime_open,
-        "satisfaction": {k: getattr(s, k) for k in (*OUTCOMES, "surveyed")},
+        "satisfaction": {k: getattr(s, k) for k in (*OUTCOMES, "surveyed", "complaints_surveyed")},
         "by_category": slices(r.by_category),
         "by_channel": slices(r.by_channel),
         "operators": {o.operator_id: (o.registered, o.closed) for o in r.operators},
@@ -412,7 +418,7 @@ ADDITIVE = (
 
 def _additive(r: Any) -> Counter[str]:
     out: Counter[str] = Counter({k: getattr(r, k) for k in ADDITIVE})
-    for k in (*OUTCOMES, "surveyed"):
+    for k in (*OUTCOMES, "surveyed", "complaints_surveyed"):
         out[f"satisfaction.{k}"] = getattr(r.satisfaction, k)
     for name, items in (("category", r.by_category), ("channel", r.by_channel)):
         for c in items:

@@ -101,6 +101,12 @@ def test_day_is_cut_in_the_federation_zone():
         (stats(closed_in_time=5), "closed_in_time (5) exceeds closed (4)"),
         (stats(repeat_complaints=6), "repeat_complaints (6) exceeds complaints_received (5)"),
         (stats(satisfaction=pb.SatisfactionCounts(satisfied=2, surveyed=3)), "surveyed = 3"),
+        (
+            stats(
+                satisfaction=pb.SatisfactionCounts(satisfied=2, surveyed=2, complaints_surveyed=3)
+            ),
+            "satisfaction.complaints_surveyed (3) exceeds satisfaction.surveyed (2)",
+        ),
         (stats(revision=0), "revision must be 1 or more"),
         (stats(approved_by=""), "approved_by is required"),
         (

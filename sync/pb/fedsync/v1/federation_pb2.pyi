@@ -808,6 +808,7 @@ class SatisfactionCounts(_message.Message):
     DISSATISFIED_FIELD_NUMBER: _builtins.int
     SURVEYED_FIELD_NUMBER: _builtins.int
     UNREACHABLE_FIELD_NUMBER: _builtins.int
+    COMPLAINTS_SURVEYED_FIELD_NUMBER: _builtins.int
     very_satisfied: _builtins.int
     satisfied: _builtins.int
     neutral: _builtins.int
@@ -816,6 +817,12 @@ class SatisfactionCounts(_message.Message):
     """Customers actually reached; equals the sum of the four above."""
     unreachable: _builtins.int
     """Callbacks attempted where the customer could not be reached (outside the denominators)."""
+    complaints_surveyed: _builtins.int
+    """Of `surveyed`, callbacks on complaints: the numerator of survey coverage (its
+    denominator is StatisticsReport.complaints_closed). Surveys of enquiries and suggestions
+    count in `surveyed` (satisfaction) but not here. Absent from reports of cities before
+    wire schema 1.4; the hub then counts `surveyed` in its place, as those nodes did.
+    """
     def __init__(
         self,
         *,
@@ -825,12 +832,15 @@ class SatisfactionCounts(_message.Message):
         dissatisfied: _builtins.int = ...,
         surveyed: _builtins.int = ...,
         unreachable: _builtins.int = ...,
+        complaints_surveyed: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_complaints_surveyed", b"_complaints_surveyed", "complaints_surveyed", b"complaints_surveyed"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dissatisfied", b"dissatisfied", "neutral", b"neutral", "satisfied", b"satisfied", "surveyed", b"surveyed", "unreachable", b"unreachable", "very_satisfied", b"very_satisfied"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_complaints_surveyed", b"_complaints_surveyed", "complaints_surveyed", b"complaints_surveyed", "dissatisfied", b"dissatisfied", "neutral", b"neutral", "satisfied", b"satisfied", "surveyed", b"surveyed", "unreachable", b"unreachable", "very_satisfied", b"very_satisfied"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__complaints_surveyed: _TypeAlias = _typing.Literal["complaints_surveyed"]  # noqa: Y015
+    _WhichOneofArgType__complaints_surveyed: _TypeAlias = _typing.Literal["_complaints_surveyed", b"_complaints_surveyed"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__complaints_surveyed) -> _WhichOneofReturnType__complaints_surveyed | None: ...
 
 Global___SatisfactionCounts: _TypeAlias = SatisfactionCounts  # noqa: Y015
 
