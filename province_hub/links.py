@@ -16,6 +16,7 @@ from sqlalchemy import Engine, func, select, update
 from province_hub.store import CityLink, Record
 from sync import errors
 from sync.db import UnitOfWork, insert_ignore
+from sync.envelopes import epoch_problem
 from sync.limits import INT64_MAX, MAX_HEARTBEAT_TEXT_CHARS
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 
@@ -122,6 +123,11 @@ def hello(
                 field="city_code",
             ),
         )
+    # Checked before anything is written: the epoch is compared with the link's and quoted
+    # in its last error, where a NUL breaks PostgreSQL's text and a long one bloats status.
+    problem = epoch_problem(request.epoch, "epoch")
+    if problem:
+        raise errors.MalformedEnvelope(f"Hello: {problem}", field="epoch")
     with UnitOfWork(engine) as uow:
         link = lock_link(uow.conn, city_code)
         values: dict[str, Any] = {

@@ -59,6 +59,17 @@ UNSEQUENCED_KINDS = frozenset({"heartbeat"})
 MAX_EPOCH_CHARS = 64
 
 
+def epoch_problem(epoch: str, name: str) -> str | None:
+    """What makes ``epoch`` one the hub cannot keep (``name``: the field, as the error says
+    it), or None: it is a key column of at most MAX_EPOCH_CHARS, and PostgreSQL's text
+    refuses a NUL."""
+    if len(epoch) > MAX_EPOCH_CHARS:
+        return f"{name} is longer than {MAX_EPOCH_CHARS} characters"
+    if "\x00" in epoch:
+        return f"{name} contains a NUL character (U+0000)"
+    return None
+
+
 def body_kind(body: Message) -> str:
     try:
         return BODY_KINDS[type(body)]
@@ -141,16 +152,13 @@ def check_structure(
             field=f"envelopes[{index}].seq",
         )
     epoch = envelope.epoch
-    if not epoch or len(epoch) > MAX_EPOCH_CHARS or "\x00" in epoch:
+    if not epoch:
         raise errors.MalformedEnvelope(
-            f"envelopes[{index}] has no epoch"
-            if not epoch
-            else f"envelopes[{index}].epoch is longer than {MAX_EPOCH_CHARS} characters"
-            if len(epoch) > MAX_EPOCH_CHARS
-            else f"envelopes[{index}].epoch contains a NUL character (U+0000)",
-            seq=seq,
-            field=f"envelopes[{index}].epoch",
+            f"envelopes[{index}] has no epoch", seq=seq, field=f"envelopes[{index}].epoch"
         )
+    problem = epoch_problem(epoch, f"envelopes[{index}].epoch")
+    if problem:
+        raise errors.MalformedEnvelope(problem, seq=seq, field=f"envelopes[{index}].epoch")
     if not envelope.HasField("created_at"):
         # Left out, it would read as 1970-01-01: an escalation decades overdue on the desk,
         # and a floor under PushRequest.acked_before that lets any earlier time through.

@@ -6,6 +6,8 @@ value), never an unexpected server error, and leaves what the hub already holds 
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 import pytest
 from sqlalchemy import select
@@ -114,6 +116,11 @@ async def test_body_instant_outside_a_timestamp_is_quarantined_naming_it(hub, st
     assert read_at is None and acked == 5
 
 
+def _link_errors(engine: Any) -> list[Any]:
+    with engine.connect() as conn:
+        return list(conn.execute(select(CityLink.state, CityLink.last_error)).all())
+
+
 async def test_nul_characters_are_answered_alike_on_every_engine(hub, stub):
     """A NUL (U+0000) is valid in a protobuf string; PostgreSQL's text columns refuse it."""
     hello = await stub.Hello(
@@ -146,6 +153,19 @@ async def test_nul_characters_are_answered_alike_on_every_engine(hub, stub):
     assert code == grpc.StatusCode.INVALID_ARGUMENT, message
     assert isinstance(exc, errors.MalformedEnvelope) and exc.field == "envelopes[0].epoch"
     assert "NUL" in message
+    assert store_state(hub.engine) == before
+
+    # So is Hello's: compared with the link's epoch and quoted in its error, a NUL broke
+    # PostgreSQL's text (a server error carrying the SQL) and a long one was kept whole.
+    links_before = _link_errors(hub.engine)
+    for epoch, words in (("a\x00b", "epoch contains a NUL"), ("E" * 100_000, "longer than 64")):
+        code, message, exc = await refused(
+            stub.Hello(pb.HelloRequest(city_code=CITY, epoch=epoch, schema_version="1.1"))
+        )
+        assert code == grpc.StatusCode.INVALID_ARGUMENT, message
+        assert isinstance(exc, errors.MalformedEnvelope) and exc.field == "epoch"
+        assert words in message and len(message) < 1000
+    assert _link_errors(hub.engine) == links_before
     assert store_state(hub.engine) == before
 
     # A body's text: the record is quarantined naming the field, the stream moves on.
