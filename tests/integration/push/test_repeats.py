@@ -79,3 +79,71 @@ async def test_a_repeated_trace_answer_or_escalation_leaves_the_desk_as_it_was(h
     traced = desk_views.traces(hub.engine, personal=False, notice_seq=request.seq)
     assert traced[0]["state"] == "answered", traced
     assert desk.escalation_seq(hub.engine, CITY, "T-7") == 2  # the accepted one, not 4
+
+
+def _month_report(revision: int, complaints: int) -> pb.StatisticsReport:
+    return pb.StatisticsReport(
+        period=pb.Period(kind=pb.MONTH, start="2025-01-01"),
+        revision=revision,
+        complaints_received=complaints,
+        approved_by="leader-1",
+    )
+
+
+async def test_a_held_revision_is_one_report(hub, stub):
+    """A revision number of a period names one report. The same report again (any epoch,
+    any batch) is a repeat; other figures under a held number (a city restored from an older
+    copy re-drafting it) are quarantined with a REJECTION naming the next revision — before,
+    each was accepted, and the period's figures flipped with every arrival."""
+    from province_hub import consolidation
+    from province_hub.store import Notice
+    from sync.roster import load_roster
+
+    roster = load_roster()
+
+    def complaints() -> int:
+        got = consolidation.figures(
+            hub.engine, period_kind="month", start="2025-01-01", roster=roster
+        )
+        (city,) = [c for c in got["cities"] if c["city_code"] == CITY]
+        return int(city["complaints_received"])
+
+    bodies = [_month_report(3, 30), _month_report(3, 40), _month_report(3, 30)]
+    # Within one batch as well: a copy right behind the report it copies.
+    bodies += [_month_report(4, 50), _month_report(4, 50), _month_report(5, 55)]
+    for n, body in enumerate(bodies[:3], start=1):
+        await push(stub, [build_envelope(city_code=CITY, epoch=EPOCH, seq=n, body=body)])
+        assert complaints() == 30
+    response = await push(
+        stub,
+        [
+            build_envelope(city_code=CITY, epoch=EPOCH, seq=n, body=body)
+            for n, body in enumerate(bodies[3:], start=4)
+        ],
+    )
+    assert response.acked_through_seq == 6 and response.quarantined == 0
+    assert complaints() == 55
+    with hub.engine.connect() as conn:
+        held = {
+            r.seq: (r.status, r.reason or "")
+            for r in conn.execute(select(Record.seq, Record.status, Record.reason))
+        }
+        rejections = [
+            pb.Notice.FromString(payload)
+            for payload in conn.execute(
+                select(Notice.payload).where(Notice.kind == "REJECTION")
+            ).scalars()
+        ]
+    assert [held[n][0] for n in range(1, 7)] == [
+        "accepted", "quarantined", "repeated", "accepted", "repeated", "accepted"
+    ]  # fmt: skip
+    assert "revision 3 of this period is held already (seq 1)" in held[2][1]
+    assert "a new revision, 4 or above" in held[2][1]
+    assert "the same statistics_report as seq 1" in held[3][1]
+    assert "the same statistics_report as seq 4" in held[5][1]
+    assert [r.rejection.seq for r in rejections] == [2]
+    assert "4 or above" in rejections[0].rejection.reason
+    revisions = consolidation.revisions(
+        hub.engine, city_code=CITY, period_kind="month", start="2025-01-01"
+    )
+    assert [r["revision"] for r in revisions["revisions"]] == [3, 4, 5]
