@@ -614,6 +614,13 @@ _ANSWERS = {
 }
 
 
+#: The notice kind an answer must name, and the notice's detail holding the ticket it is about.
+_ANSWERED_KIND = {
+    "ticket_trace": (pb.TRACE_REQUEST, "trace_request"),
+    "escalation": (pb.ESCALATION_RESOLUTION, "escalation_resolution"),
+}
+
+
 def _answer_problem(conn: Any, city_code: str, kind: str, body: Any) -> str | None:
     """Why ``body`` cannot answer the notice it names (None when it can, or names none)."""
     field, what = _ANSWERS[kind]
@@ -624,10 +631,25 @@ def _answer_problem(conn: Any, city_code: str, kind: str, body: Any) -> str | No
     else:
         notice_seq = getattr(body, field)
     exists = conn.execute(
-        select(NoticeDelivery.notice_seq).where(
-            NoticeDelivery.notice_seq == notice_seq, NoticeDelivery.city_code == city_code
-        )
+        select(Notice.kind, Notice.payload)
+        .join(NoticeDelivery, NoticeDelivery.notice_seq == Notice.seq)
+        .where(NoticeDelivery.notice_seq == notice_seq, NoticeDelivery.city_code == city_code)
     ).first()
+    if exists is not None and kind in _ANSWERED_KIND:
+        # A trace answers one ticket's request, a follow-up one ticket's resolution: another
+        # notice, or another ticket, would put one ticket's story on another's case.
+        wanted_kind, detail = _ANSWERED_KIND[kind]
+        if exists.kind != pb.NoticeKind.Name(wanted_kind):
+            return (
+                f"{field}: notice {notice_seq} is of kind {exists.kind}, not "
+                f"{pb.NoticeKind.Name(wanted_kind)}; the {what} is kept quarantined"
+            )
+        asked = getattr(pb.Notice.FromString(exists.payload), detail).ticket_id
+        if body.ticket_id != asked:
+            return (
+                f"ticket_id: notice {notice_seq} is about ticket {errors.shown(asked)}, not "
+                f"{errors.shown(body.ticket_id)}; the {what} is kept quarantined"
+            )
     if exists is None:
         if kind == "escalation" and not _notice_held(conn, notice_seq):
             # A follow-up on a resolution a restored hub lost still tells the desk what came

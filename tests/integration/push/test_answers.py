@@ -110,3 +110,47 @@ async def test_an_answer_marks_its_notice_delivered_no_later_than_it(hub, stub):
     [trace] = desk_views.traces(hub.engine, personal=False, notice_seq=trace_seq)
     assert trace["state"] == "answered"
     assert trace["delivered_at"] is not None and trace["delivered_at"] <= trace["answered_at"]
+
+
+async def test_an_answer_must_be_about_the_ticket_and_notice_it_names(hub, stub):
+    """A trace answers one ticket's request and a follow-up one ticket's resolution: an
+    answer naming this city's notice but another ticket (or a notice of another kind) is
+    kept quarantined, naming the field — before, another ticket's status and history stood
+    on the asked ticket's trace, and a follow-up closed the wrong case on the desk."""
+
+    def mine(kind: pb.NoticeKind.ValueType, **fields) -> int:
+        notice = pb.Notice(kind=kind, title="for this city", targets=[CITY], **fields)
+        sent = hub_services.send_notice(hub.engine, notice=notice, roster_codes=ROSTER_CODES)
+        return int(sent.seq)
+
+    trace_seq = mine(pb.TRACE_REQUEST, trace_request=pb.TraceRequest(ticket_id="T-1"))
+    resolution_seq = mine(
+        pb.ESCALATION_RESOLUTION,
+        escalation_resolution=pb.EscalationResolution(ticket_id="T-1", resolution="upheld"),
+    )
+    follow_up = _follow_up(resolution_seq)  # about T-9
+    bodies = [
+        pb.TicketTrace(request_notice_seq=trace_seq, ticket_id="OTHER", found=True, status="x"),
+        follow_up,
+        pb.TicketTrace(request_notice_seq=resolution_seq, ticket_id="T-1", found=False),
+        pb.TicketTrace(request_notice_seq=trace_seq, ticket_id="T-1", found=False),
+    ]
+    batch = [
+        build_envelope(city_code=CITY, epoch=EPOCH, seq=n, body=body)
+        for n, body in enumerate(bodies, start=1)
+    ]
+    response = await push(stub, batch)
+    assert (response.acked_through_seq, response.quarantined) == (4, 3)
+    with hub.engine.connect() as conn:
+        held = {
+            r.seq: (r.status, r.reason or "")
+            for r in conn.execute(select(Record.seq, Record.status, Record.reason))
+        }
+    assert held[1][0] == "quarantined"
+    assert held[1][1].startswith(f"ticket_id: notice {trace_seq} is about ticket 'T-1', not")
+    assert held[2][0] == "quarantined" and "about ticket 'T-1', not 'T-9'" in held[2][1]
+    assert held[3][0] == "quarantined"
+    assert "is of kind ESCALATION_RESOLUTION, not TRACE_REQUEST" in held[3][1]
+    assert held[4][0] == "accepted"
+    [trace] = desk_views.traces(hub.engine, personal=False, notice_seq=trace_seq)
+    assert trace["answer"] is not None and trace["answer"]["found"] is False
