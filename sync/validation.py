@@ -14,7 +14,7 @@ out-of-range counts are clamped (``clamp_to_int64``; the hub ignores such a noti
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from operator import attrgetter
 from typing import Any, NamedTuple
 
@@ -421,6 +421,23 @@ def check_qa(r: pb.QaReport, today: date) -> None:
     _text(r.inspector, "inspector", required=True)
 
 
+#: Slack for instants ahead of the hub's today: a city's clock or zone may run ahead of it.
+_AHEAD_DAYS = 1
+
+
+def _not_ahead(message: Message, field: str, today: date, name: str) -> None:
+    """``message.field`` (a Timestamp, when set) is not after the day after ``today``: an
+    instant in the future (an escalation registered in 2100) would stand on the desk with a
+    negative age. Compared in epoch seconds, so it holds whatever zone the city is in."""
+    if not message.HasField(field):
+        return
+    seconds = getattr(message, field).seconds
+    limit = datetime.combine(today + timedelta(days=_AHEAD_DAYS + 1), time(0), tzinfo=UTC)
+    if seconds >= limit.timestamp():
+        at = datetime.fromtimestamp(seconds, UTC).isoformat()
+        raise RuleBroken(f"{name} {at} is in the future (today is {today})")
+
+
 def check_escalation(r: pb.Escalation, today: date) -> None:
     _text(r.ticket_id, "ticket_id", required=True)
     if len(r.ticket_id) > MAX_TICKET_ID_CHARS:
@@ -435,7 +452,10 @@ def check_escalation(r: pb.Escalation, today: date) -> None:
     _text(r.content, "content")
     if len(r.history) > MAX_ITEMS:
         raise RuleBroken(f"history has {len(r.history)} entries; at most {MAX_ITEMS}")
+    _not_ahead(r, "registered_at", today, "registered_at")
     if r.HasField("follow_up"):
+        _not_ahead(r.follow_up, "closed_at", today, "follow_up.closed_at")
+        _not_ahead(r.follow_up, "surveyed_at", today, "follow_up.surveyed_at")
         if r.follow_up.satisfaction not in FOLLOW_UP_SATISFACTION:
             raise RuleBroken(
                 f"follow_up.satisfaction {r.follow_up.satisfaction!r} is not one of "
@@ -488,6 +508,7 @@ def check_receipt(r: pb.NoticeReceipt, today: date) -> None:
         raise RuleBroken(f"action {r.action} is not READ, DONE or OBJECTION")
     if r.action == pb.OBJECTION:
         _text(r.note, "note (the objection's reason)", required=True)
+    _not_ahead(r, "acted_at", today, "acted_at")
     try:
         check_note(r.note, "note")  # the same definition the city applies before queueing
     except LimitExceeded as exc:

@@ -157,6 +157,29 @@ def test_valid_bodies_pass_and_broken_ones_say_why():
         )
 
 
+def test_instants_ahead_of_the_day_after_today_are_refused():
+    """NOW is 2026-11-25 20:00 in Shanghai; a city's clock may run a day ahead of the hub's."""
+    escalation = pb.Escalation(ticket_id="T", kind=pb.COMPLAINT, tier=pb.ORDINARY, reason="r")
+    receipt = pb.NoticeReceipt(notice_seq=3, action=pb.READ)
+    follow_up = pb.Escalation()
+    follow_up.CopyFrom(escalation)
+    follow_up.follow_up.status = "closed"
+    for body, field in (
+        (escalation, escalation.registered_at),
+        (receipt, receipt.acted_at),
+        (follow_up, follow_up.follow_up.closed_at),
+        (follow_up, follow_up.follow_up.surveyed_at),
+    ):
+        kind = "notice_receipt" if body is receipt else "escalation"
+        field.FromDatetime(datetime(2026, 11, 26, 23, 59, tzinfo=UTC))  # the day after: taken
+        assert rule(kind, body) is None
+        field.FromDatetime(datetime(2100, 1, 1, tzinfo=UTC))
+        assert "2100-01-01T00:00:00+00:00 is in the future (today is 2026-11-25)" in refusal(
+            kind, body
+        )
+        field.FromDatetime(datetime(2026, 11, 20, tzinfo=UTC))  # leave it valid
+
+
 def test_structure_checks():
     body = pb.SuggestionBatch(batch_date="2026-11-01", batch_number=1)
     env = build_envelope(city_code="620100", epoch="e1", seq=4, body=body)
