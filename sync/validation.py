@@ -407,16 +407,41 @@ def check_qa(r: pb.QaReport, today: date) -> None:
     _at_most(r.passed, r.sampled, "passed", "sampled")
     if r.mean_score_centi > 10_000:
         raise RuleBroken(f"mean_score_centi {r.mean_score_centi} is above 10000 (100.00)")
+    # A ticket passes without any defect, and counts once under each kind it has: no kind
+    # counts more tickets than failed, and (where kinds are listed) each failed ticket has
+    # one at least.
+    failed = r.sampled - r.passed
+    kinds: set[int] = set()
     for i, d in enumerate(r.defects):
         if d.kind not in pb.DefectKind.values() or d.kind == pb.DEFECT_KIND_UNSPECIFIED:
             raise RuleBroken(f"defects[{i}].kind {d.kind} is not a known defect kind")
+        if d.kind in kinds:
+            raise RuleBroken(f"defects[{i}].kind {pb.DefectKind.Name(d.kind)} appears twice")
+        kinds.add(d.kind)
+        if d.count > failed:
+            raise RuleBroken(
+                f"defects[{i}].count ({d.count}) exceeds the tickets that failed "
+                f"(sampled - passed = {failed})"
+            )
+    listed = sum(d.count for d in r.defects)
+    if r.defects and listed < failed:
+        raise RuleBroken(
+            f"defects add up to {listed}, but {failed} tickets failed (sampled - passed), "
+            "each with a defect at least"
+        )
+    operators: set[str] = set()
     for i, op in enumerate(r.operators):
         _text(op.operator_id, f"operators[{i}].operator_id", required=True)
+        if op.operator_id in operators:
+            raise RuleBroken(f"operators[{i}].operator_id {op.operator_id!r} appears twice")
+        operators.add(op.operator_id)
         _at_most(op.passed, op.sampled, f"operators[{i}].passed", "sampled")
         if op.mean_score_centi > 10_000:
             raise RuleBroken(f"operators[{i}].mean_score_centi is above 10000")
     if r.operators and sum(op.sampled for op in r.operators) != r.sampled:
         raise RuleBroken("operators[].sampled does not add up to sampled")
+    if r.operators and sum(op.passed for op in r.operators) != r.passed:
+        raise RuleBroken("operators[].passed does not add up to passed")
     _text(r.findings, "findings")
     _text(r.inspector, "inspector", required=True)
 

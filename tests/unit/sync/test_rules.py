@@ -180,6 +180,48 @@ def test_instants_ahead_of_the_day_after_today_are_refused():
         field.FromDatetime(datetime(2026, 11, 20, tzinfo=UTC))  # leave it valid
 
 
+def _qa(sampled: int, passed: int, defects=(), operators=()) -> pb.QaReport:
+    return pb.QaReport(
+        period=pb.Period(kind=pb.MONTH, start="2026-10-01"),
+        revision=1,
+        sampled=sampled,
+        passed=passed,
+        inspector="qa",
+        defects=[pb.DefectCount(kind=k, count=n) for k, n in defects],
+        operators=[pb.OperatorQa(operator_id=o, sampled=s, passed=p) for o, s, p in operators],
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (_qa(10, 10, [(pb.LATE, 5)]), "defects[0].count (5) exceeds the tickets that failed"),
+        (
+            _qa(10, 5, [(pb.LATE, 3), (pb.LATE, 2)]),
+            "defects[1].kind LATE appears twice",
+        ),
+        (_qa(10, 5, [(pb.LATE, 2), (pb.ATTITUDE, 2)]), "defects add up to 4, but 5 tickets"),
+        (
+            _qa(2, 2, operators=[("op1", 1, 1), ("op1", 1, 1)]),
+            "operators[1].operator_id 'op1' appears twice",
+        ),
+        (
+            _qa(2, 1, [(pb.LATE, 1)], operators=[("op1", 1, 1), ("op2", 1, 1)]),
+            "operators[].passed does not add up to passed",
+        ),
+    ],
+)
+def test_qa_totals_add_up(body, words):
+    assert words in refusal("qa_report", body)
+
+
+def test_consistent_qa_reports_pass():
+    # A failed ticket may have several kinds; kinds need not be listed at all.
+    assert rule("qa_report", _qa(10, 7, [(pb.LATE, 3), (pb.ATTITUDE, 2)])) is None
+    assert rule("qa_report", _qa(10, 7)) is None
+    assert rule("qa_report", _qa(2, 1, [(pb.LATE, 1)], [("a", 1, 1), ("b", 1, 0)])) is None
+
+
 def test_structure_checks():
     body = pb.SuggestionBatch(batch_date="2026-11-01", batch_number=1)
     env = build_envelope(city_code="620100", epoch="e1", seq=4, body=body)
