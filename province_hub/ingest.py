@@ -589,7 +589,10 @@ def _earlier_receipts(
         else:
             ignored += 1
     if out or ignored:
-        log.info(
+        # Taken times are what a restore is for (INFO); ignored ones are a city stating
+        # what cannot be (WARNING: shown at the default level).
+        log.log(
+            logging.WARNING if ignored else logging.INFO,
             "city %s re-sends %d envelopes this hub had acknowledged before (restored from an "
             "older backup): stored as received then%s",
             city_code,
