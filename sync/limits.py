@@ -25,6 +25,12 @@ MAX_NOTICE_TITLE_CHARS = 200
 #: Longest ticket id in a record: the hub's escalation desk keeps ticket ids of at most this
 #: many characters and finds an escalation's record by it (a city's ids are far shorter).
 MAX_TICKET_ID_CHARS = 64
+#: Longest key in a record — a slice's category or channel, an operator's staff id, an
+#: escalation's category or channel — and longest phone number: a city keeps categories of
+#: 32 characters, channels of 16, staff ids and phones of 64 and 32; the hub's pages and
+#: rankings show them whole.
+MAX_KEY_CHARS = 64
+MAX_PHONE_CHARS = 32
 #: Longest name of a staff member (either tier's accounts): shown in menus, lists and history.
 MAX_STAFF_NAME_CHARS = 100
 #: Most items (history entries, slices...) in one record.

@@ -24,8 +24,9 @@ from google.protobuf.message import Message
 # Re-exported: the hub's rules are where readers look for these limits first.
 from sync.limits import INT64_MAX as INT64_MAX
 from sync.limits import MAX_ITEMS as MAX_ITEMS
-from sync.limits import MAX_TEXT_CHARS as MAX_TEXT_CHARS
 from sync.limits import (
+    MAX_KEY_CHARS,
+    MAX_PHONE_CHARS,
     MAX_TICKET_ID_CHARS,
     MAX_TIMESTAMP_NANOS,
     MAX_TIMESTAMP_SECONDS,
@@ -35,6 +36,7 @@ from sync.limits import (
     report_date_problem,
     timestamp_problem,
 )
+from sync.limits import MAX_TEXT_CHARS as MAX_TEXT_CHARS
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.periods import PeriodError, iso_date, parse_period, today_in
 
@@ -66,6 +68,11 @@ def _at_most(part: int, whole: int, part_name: str, whole_name: str) -> None:
         raise RuleBroken(f"{part_name} ({part}) exceeds {whole_name} ({whole})")
 
 
+def _key(value: str, field: str, most: int = MAX_KEY_CHARS) -> None:
+    if len(value) > most:
+        raise RuleBroken(f"{field} is {len(value)} characters; at most {most}")
+
+
 def _text(value: str, field: str, *, required: bool = False) -> None:
     if required and not value.strip():
         raise RuleBroken(f"{field} is required")
@@ -90,6 +97,7 @@ def _slices(slices: Iterable[pb.SliceCounts], field: str) -> int:
     if (
         len(keys) == len(rows)
         and "" not in keys
+        and max(map(len, keys), default=0) <= MAX_KEY_CHARS
         and not any(r[3] > r[2] or r[4] > r[1] for r in rows)
     ):
         return sum(r[1] for r in rows)
@@ -103,6 +111,10 @@ def _slice_problem(slices: Iterable[pb.SliceCounts], field: str) -> None:
     for i, s in enumerate(slices):
         if not s.key:
             raise RuleBroken(f"{field}[{i}].key is required")
+        if len(s.key) > MAX_KEY_CHARS:
+            raise RuleBroken(
+                f"{field}[{i}].key is {len(s.key)} characters; at most {MAX_KEY_CHARS}"
+            )
         if s.key in keys:
             raise RuleBroken(f"{field}[{i}].key {s.key!r} appears twice")
         keys.add(s.key)
@@ -432,6 +444,7 @@ def check_qa(r: pb.QaReport, today: date) -> None:
     operators: set[str] = set()
     for i, op in enumerate(r.operators):
         _text(op.operator_id, f"operators[{i}].operator_id", required=True)
+        _key(op.operator_id, f"operators[{i}].operator_id")
         if op.operator_id in operators:
             raise RuleBroken(f"operators[{i}].operator_id {op.operator_id!r} appears twice")
         operators.add(op.operator_id)
@@ -475,6 +488,9 @@ def check_escalation(r: pb.Escalation, today: date) -> None:
         raise RuleBroken(f"tier {r.tier} is not a known customer tier")
     _text(r.reason, "reason", required=True)
     _text(r.content, "content")
+    _key(r.category, "category")
+    _key(r.channel, "channel")
+    _key(r.customer_phone, "customer_phone", MAX_PHONE_CHARS)
     if len(r.history) > MAX_ITEMS:
         raise RuleBroken(f"history has {len(r.history)} entries; at most {MAX_ITEMS}")
     _not_ahead(r, "registered_at", today, "registered_at")
@@ -544,6 +560,8 @@ def check_trace(r: pb.TicketTrace, today: date) -> None:
     if r.request_notice_seq == 0:
         raise RuleBroken("request_notice_seq is required")
     _text(r.ticket_id, "ticket_id", required=True)
+    _key(r.category, "category")
+    _key(r.customer_phone, "customer_phone", MAX_PHONE_CHARS)
 
 
 def check_heartbeat(r: pb.Heartbeat, today: date) -> None:

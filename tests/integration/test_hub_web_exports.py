@@ -269,7 +269,7 @@ def test_the_desk_export_names_the_customer_tier_as_the_pages_do(live: Live) -> 
         customer_phone="13812345678",
         history=[pb.HistoryEntry(actor="op-1", action="registered", note="受理")],
     )
-    at = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+    at = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
     body.registered_at.FromDatetime(at)
     live.store.seq[city] = live.store.seq.get(city, 0) + 1
     envelope = build_envelope(

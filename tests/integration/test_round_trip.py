@@ -136,10 +136,23 @@ async def test_every_body_kind_round_trips(
         notice=pb.Notice(kind=pb.ANNOUNCEMENT, title="hello", targets=[code]),
         roster_codes=ROSTER_CODES,
     )
+    # And a trace request, which the sample trace answers (an answer names its request).
+    request = hub_services.send_notice(
+        hub.engine,
+        notice=pb.Notice(
+            kind=pb.TRACE_REQUEST,
+            title="trace",
+            targets=[code],
+            trace_request=pb.TraceRequest(ticket_id="T-1"),
+        ),
+        roster_codes=ROSTER_CODES,
+    )
     hub.broker.notify([code])
-    await wait_until(lambda: city_services.inbox(city.engine), what="the announcement in the inbox")
+    await wait_until(
+        lambda: len(city_services.inbox(city.engine)) >= 2, what="both notices in the inbox"
+    )
 
-    bodies = sample_bodies(announcement.seq)
+    bodies = sample_bodies(request.seq)
     for body in bodies.values():
         city_services.send(city.engine, body, tz_name=TZ)
     receipt_seq = city_services.record_receipt(
@@ -147,17 +160,23 @@ async def test_every_body_kind_round_trips(
     )
     city.node.link.wake()
 
+    # Every body, the receipt, and the node's own answer to the trace request (the ticket
+    # is not in its store: found = false).
     def all_arrived():
         rows = _records(hub.engine, code)
-        return rows if len(rows) == len(bodies) + 1 else None
+        return rows if len(rows) == len(bodies) + 2 else None
 
     rows = await wait_until(all_arrived, what="every body at the hub")
-    by_kind = {row.kind: row for row in rows}
-    assert set(by_kind) == {*bodies, "notice_receipt"}
     assert all(row.status == "accepted" for row in rows), [(r.kind, r.reason) for r in rows]
+    traces = [pb.TicketTrace.FromString(r.body) for r in rows if r.kind == "ticket_trace"]
+    assert sorted(t.found for t in traces) == [False, True]
+    assert bodies["ticket_trace"] in traces
+    by_kind = {row.kind: row for row in rows if row.kind != "ticket_trace"}
+    assert set(by_kind) == {*bodies, "notice_receipt"} - {"ticket_trace"}
     for kind, body in bodies.items():
-        stored = type(body).FromString(by_kind[kind].body)
-        assert stored == body, kind
+        if kind != "ticket_trace":
+            stored = type(body).FromString(by_kind[kind].body)
+            assert stored == body, kind
     assert [row.seq for row in rows] == list(range(1, len(rows) + 1))
     now = datetime.now(UTC)
     for row in rows:  # instants survive the hub's bulk path on both engines, as UTC

@@ -215,6 +215,32 @@ def test_qa_totals_add_up(body, words):
     assert words in refusal("qa_report", body)
 
 
+def test_keys_and_phones_are_bounded():
+    """Categories, channels and staff ids of 64 characters at most, phones of 32: a city's
+    are shorter, and the hub's pages and rankings show them whole."""
+    long_key = stats(
+        by_category=[pb.SliceCounts(key="K" * 65, complaints=5)],
+    )
+    assert "by_category[0].key is 65 characters; at most 64" in refusal(
+        "statistics_report", long_key
+    )
+    assert (
+        rule("statistics_report", stats(by_category=[pb.SliceCounts(key="K" * 64, complaints=5)]))
+        is None
+    )
+    escalation = pb.Escalation(ticket_id="T", kind=pb.COMPLAINT, tier=pb.ORDINARY, reason="r")
+    assert rule("escalation", escalation) is None
+    for field, most in (("category", 64), ("channel", 64), ("customer_phone", 32)):
+        body = pb.Escalation()
+        body.CopyFrom(escalation)
+        setattr(body, field, "1" * (most + 1))
+        assert f"{field} is {most + 1} characters; at most {most}" in refusal("escalation", body)
+    trace = pb.TicketTrace(request_notice_seq=1, ticket_id="T", customer_phone="1" * 10_000)
+    assert "customer_phone is 10000 characters; at most 32" in refusal("ticket_trace", trace)
+    qa = _qa(1, 1, operators=[("o" * 65, 1, 1)])
+    assert "operators[0].operator_id is 65 characters" in refusal("qa_report", qa)
+
+
 def test_consistent_qa_reports_pass():
     # A failed ticket may have several kinds; kinds need not be listed at all.
     assert rule("qa_report", _qa(10, 7, [(pb.LATE, 3), (pb.ATTITUDE, 2)])) is None
