@@ -17,6 +17,14 @@ from pathlib import Path
 PACKAGED_FILE = "data/categories-telecom.csv"
 
 
+def code_of(label: str) -> str:
+    """The category code in ``label``: a code (``BILL.DISPUTE``), a path label as the
+    consoles show it (``资费与计费 / 话费争议 / BILL.DISPUTE``) or a suggestion's category as a
+    city sends it (the clerk's class, then the code: ``装机 / SVC.INSTALL``) — the part
+    after the last " / "."""
+    return label.rsplit(" / ", 1)[-1].strip()
+
+
 class CategoryError(ValueError):
     """The category file is unusable; the message names the file, and the line where the
     fault is on one."""

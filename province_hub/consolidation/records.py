@@ -10,6 +10,7 @@ from sqlalchemy import Engine, and_, func, select
 
 from province_hub.consolidation.core import DAY, iso
 from province_hub.store import Record
+from sync.categories import code_of
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 
 
@@ -113,18 +114,23 @@ def _matching_batch(r: Any, category: str | None) -> dict[str, Any] | None:
     """One record's batch with its suggestions of ``category`` (None: every one), or None
     when it holds none of them."""
     batch = pb.SuggestionBatch.FromString(r.body)
-    items = [
-        {
-            "ticket_id": s.ticket_id,
-            "category": s.category,
-            "content": s.content,
-            "received_at": (
-                iso(s.received_at.ToDatetime(UTC)) if s.HasField("received_at") else None
-            ),
-        }
-        for s in batch.suggestions
-        if category is None or s.category == category or s.category.startswith(category + ".")
-    ]
+    items = []
+    for s in batch.suggestions:
+        # A city sends the clerk's class and the code ("装机 / SVC.INSTALL"): the code counts.
+        code = code_of(s.category)
+        if category is not None and code != category and not code.startswith(category + "."):
+            continue
+        items.append(
+            {
+                "ticket_id": s.ticket_id,
+                "category": s.category,
+                "category_code": code,
+                "content": s.content,
+                "received_at": (
+                    iso(s.received_at.ToDatetime(UTC)) if s.HasField("received_at") else None
+                ),
+            }
+        )
     if category is not None and not items:
         return None
     return {

@@ -612,7 +612,7 @@ def suggestions_table(
                     "batch_number": b["batch_number"],
                     "new": ("新" if lang == "zh" else "new") if b.get("new") else "",
                     "category": s["category"],
-                    "category_name": categories.get(s["category"], ""),
+                    "category_name": categories.get(s["category_code"], ""),
                     "content": s["content"],
                     "classified_by": b["classified_by"],
                     "seq": b["seq"],

@@ -18,6 +18,7 @@ from province_hub.status import link_status
 from province_hub.web import tables
 from province_hub.web.context import HubWeb
 from province_hub.web.tables import Table
+from sync.categories import code_of
 from sync.zones import in_zone
 
 PeriodKind = Literal["day", "week", "month", "quarter", "year"]
@@ -257,8 +258,7 @@ def category_code(value: str | None) -> str | None:
     part after the last " / ". Blank is no filter (None)."""
     if value is None:
         return None
-    code = value.rsplit(" / ", 1)[-1].strip()
-    return code or None
+    return code_of(value) or None
 
 
 #: Most suggestion batches one export holds (about 200,000 suggestions): narrow the dates for

@@ -243,14 +243,24 @@ def test_suggestions_are_browsable_by_city_category_and_date(hub: Federation) ->
             ],
         )
 
-    hub.send(A, batch("2026-11-20", "SVC.INSTALL", "BILL"), batch("2026-11-21", "BILL"))
-    hub.send(B, batch("2026-11-21", "SVC.INSTALL.WEEKEND"))
+    # A city sends the clerk's class and the ticket's category code (city_node.suggestions).
+    hub.send(
+        A, batch("2026-11-20", "装机 / SVC.INSTALL", "资费 / BILL"), batch("2026-11-21", "BILL")
+    )
+    hub.send(B, batch("2026-11-21", "周末装机 / SVC.INSTALL.WEEKEND"))
     found = consolidation.suggestion_batches(hub.engine, category="SVC.INSTALL")
     assert [(b["city_code"], b["batch_date"]) for b in found] == [
         (B, "2026-11-21"),
         (A, "2026-11-20"),
     ]
-    assert [s["category"] for s in found[1]["suggestions"]] == ["SVC.INSTALL"]
+    assert [(s["category"], s["category_code"]) for s in found[1]["suggestions"]] == [
+        ("装机 / SVC.INSTALL", "SVC.INSTALL")
+    ]
+    assert len(consolidation.suggestion_batches(hub.engine, category="SVC")) == 2
+    assert (
+        consolidation.suggestion_batches(hub.engine, category="SVC.INSTALL.WEEKEND")[0]["city_code"]
+        == B
+    )
     by_day = consolidation.suggestion_batches(
         hub.engine, city_code=A, date_from=date(2026, 11, 21), date_to=date(2026, 11, 21)
     )
