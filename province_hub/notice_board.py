@@ -26,22 +26,58 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _overdue(deadline: datetime | None, done_at: datetime | None, now: datetime) -> bool:
+# mission.md: notice completion = cities done / cities targeted, *by deadline*; a city that
+# neither did nor objected by then is overdue (and stays so, done late or not at all).
+
+
+def _by(moment: datetime | None, deadline: datetime | None) -> bool:
+    """Something happened (``moment``), and by the deadline when there is one."""
+    moment = _aware(moment)
+    return moment is not None and (deadline is None or moment <= deadline)
+
+
+def _overdue(
+    deadline: datetime | None,
+    done_at: datetime | None,
+    objection_at: datetime | None,
+    now: datetime,
+) -> bool:
     deadline = _aware(deadline)
-    return deadline is not None and done_at is None and deadline < now
+    if deadline is None or deadline >= now:
+        return False
+    return not _by(done_at, deadline) and not _by(objection_at, deadline)
+
+
+def _by_sql(column: Any) -> Any:
+    """SQL of :func:`_by` for a delivery's column against its notice's deadline."""
+    return column.is_not(None) & (Notice.task_deadline.is_(None) | (column <= Notice.task_deadline))
+
+
+def _overdue_sql(moment: datetime) -> Any:
+    return (
+        Notice.task_deadline.is_not(None)
+        & (Notice.task_deadline < moment)
+        & ~_by_sql(NoticeDelivery.done_at)
+        & ~_by_sql(NoticeDelivery.objection_at)
+    )
+
+
+def _count(condition: Any) -> Any:
+    return func.sum(case((condition, 1), else_=0))
 
 
 def completion_kpi(engine: Engine) -> dict[str, Any]:
     """The notice completion rate of the province: of every (task, targeted city), those the
-    city marked done. Tasks are what the cities must carry out; other notices are read."""
+    city marked done by the task's deadline. Tasks are what the cities must carry out; other
+    notices are read."""
     with engine.connect() as conn:
         row = conn.execute(
-            select(func.count(NoticeDelivery.done_at), func.count())
+            select(_count(_by_sql(NoticeDelivery.done_at)), func.count())
             .select_from(NoticeDelivery)
             .join(Notice, Notice.seq == NoticeDelivery.notice_seq)
             .where(Notice.kind == "TASK")
         ).one()
-    return kpi(int(row[0]), int(row[1]))
+    return kpi(int(row[0] or 0), int(row[1]))
 
 
 def _kind_name(stored: str) -> str:
@@ -63,17 +99,7 @@ def list_notices(
     """Newest first: per notice its targets and how many cities have it delivered, read,
     done or objected to, how many are overdue, and its completion KPI (done / targets)."""
     moment = in_utc(now)
-    overdue = func.sum(
-        case(
-            (
-                (Notice.task_deadline.is_not(None))
-                & (Notice.task_deadline < moment)
-                & NoticeDelivery.done_at.is_(None),
-                1,
-            ),
-            else_=0,
-        )
-    )
+    overdue = _count(_overdue_sql(moment))
     query = (
         select(
             Notice.seq,
@@ -90,6 +116,7 @@ def list_notices(
             func.count(NoticeDelivery.done_at),
             func.count(NoticeDelivery.objection_at),
             overdue,
+            _count(_by_sql(NoticeDelivery.done_at)),
         )
         .join(NoticeDelivery, NoticeDelivery.notice_seq == Notice.seq)
         .group_by(Notice.seq)
@@ -116,7 +143,7 @@ def list_notices(
             "done": int(r[11]),
             "objections": int(r[12]),
             "overdue": int(r[13] or 0),
-            "completion": kpi(int(r[11]), int(r[8])),
+            "completion": kpi(int(r[14] or 0), int(r[8])),
         }
         for r in rows
     ]
@@ -203,14 +230,14 @@ def notice_detail(engine: Engine, seq: int, *, now: datetime | None = None) -> N
                 "done_note": d.done_note,
                 "objection_at": _aware(d.objection_at),
                 "objection_reason": d.objection_reason,
-                "overdue": _overdue(deadline, d.done_at, moment),
+                "overdue": _overdue(deadline, d.done_at, d.objection_at, moment),
             }
             for d in deliveries
         ]
     answered = {a.targets for a in answers}
     for city in cities:
         city["answered"] = city["city_code"] in answered
-    done = sum(1 for c in cities if c["done_at"] is not None)
+    done = sum(1 for c in cities if _by(c["done_at"], deadline))
     return NoticeDetail(
         seq=row.seq,
         kind=_kind_name(row.kind),
@@ -275,7 +302,7 @@ def open_tasks(
             "read_at": _aware(r.read_at),
             "objection_at": _aware(r.objection_at),
             "objection_reason": r.objection_reason,
-            "overdue": _overdue(r.task_deadline, None, moment),
+            "overdue": _overdue(r.task_deadline, None, r.objection_at, moment),
         }
         for r in rows
     ]

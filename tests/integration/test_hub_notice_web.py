@@ -430,12 +430,12 @@ def test_overdue_task_board_completion_kpi_and_objection_answer(live: Live) -> N
         listed = c.get("/api/v1/notices").json()
         assert listed["completion"] == {"numerator": 0, "denominator": 2, "rate": 0.0}
         assert listed["notices"][0]["overdue"] == 2
-    # OTHER marks it done, CITY objects (as ingested receipts do).
+    # OTHER marks it done by the deadline, CITY objects after it (as ingested receipts do).
     with live.engine.begin() as conn:
         conn.execute(
             NoticeDelivery.__table__.update()  # type: ignore[attr-defined]
             .where(NoticeDelivery.notice_seq == task.seq, NoticeDelivery.city_code == OTHER)
-            .values(done_at=NOW, done_note="已整改")
+            .values(done_at=NOW - timedelta(days=1, hours=1), done_note="已整改")
         )
         conn.execute(
             NoticeDelivery.__table__.update()  # type: ignore[attr-defined]
@@ -563,3 +563,54 @@ def test_overdue_is_judged_in_utc_whatever_the_web_zone(live: Live) -> None:
         created = c.get(f"/api/v1/notices/{sent.json()['seq']}").json()["created_at"]
         assert created.endswith("+08:00")
         assert datetime.fromisoformat(created).replace(second=0, microsecond=0) == NOW
+
+
+def test_completion_counts_cities_done_by_the_deadline(databases: Any) -> None:
+    """mission.md: notice completion = cities done / cities targeted, by deadline; a city
+    that neither did nor objected by then is overdue. Done late counts nowhere and stays
+    overdue; an objection by the deadline is not overdue."""
+    engine = make_engine(databases("completion"))
+    create_schema(engine)
+    deadline = NOW - timedelta(days=1)
+    cities = CODES[:4]
+    task = notices.send(
+        engine,
+        notices.Draft(kind="task", title="整改", targets=tuple(cities), deadline=deadline),
+        roster_codes=CODES,
+        actor="announcer",
+        role=HubRole.ANNOUNCER,
+        address="test",
+        now=NOW - timedelta(days=2),
+    )
+    hour = timedelta(hours=1)
+    acted: dict[str, dict[str, Any]] = {
+        cities[0]: {"done_at": deadline - hour},  # in time
+        cities[1]: {"done_at": deadline + hour},  # late
+        cities[2]: {"objection_at": deadline - hour, "objection_reason": "不同意"},
+        # cities[3]: nothing at all
+    }
+    with engine.begin() as conn:
+        for city, values in acted.items():
+            conn.execute(
+                NoticeDelivery.__table__.update()  # type: ignore[attr-defined]
+                .where(NoticeDelivery.notice_seq == task.seq, NoticeDelivery.city_code == city)
+                .values(**values)
+            )
+    want = {"numerator": 1, "denominator": 4, "rate": 0.25}
+    assert notice_board.completion_kpi(engine) == want
+    (listed,) = notice_board.list_notices(engine, now=NOW)
+    assert listed["completion"] == want and listed["overdue"] == 2
+    detail = notice_board.notice_detail(engine, task.seq, now=NOW)
+    assert detail.completion == want
+    assert {c["city_code"]: c["overdue"] for c in detail.cities} == {
+        cities[0]: False,
+        cities[1]: True,
+        cities[2]: False,
+        cities[3]: True,
+    }
+    board = notice_board.open_tasks(engine, now=NOW)
+    assert {r["city_code"]: r["overdue"] for r in board} == {cities[2]: False, cities[3]: True}
+    # Before the deadline nobody is overdue, and a city done already counts.
+    early = deadline - 2 * hour
+    assert notice_board.list_notices(engine, now=early)[0]["overdue"] == 0
+    engine.dispose()
