@@ -166,6 +166,11 @@ CITY: Final = COMMON.extend(
             "赔偿金额 {value!r} 无效：请填写以元为单位的金额，最多两位小数(如 50 或 12.50)",
             "amount {value!r}: give yuan with at most two decimals (50 or 12.50)",
         ),
+        "compensation.not_overtime": (
+            "工单 {ticket} 未超时：只有超时限的投诉才能赔偿",
+            "ticket {ticket} has not run past its time limit: only overtime complaints are "
+            "compensated",
+        ),
         "compensation.not_complaint": (
             "工单 {ticket} 是{kind}工单：只有投诉工单才能赔偿",
             "ticket {ticket} is not a complaint but a {kind}: only complaints are compensated",

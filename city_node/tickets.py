@@ -50,6 +50,7 @@ from city_node.personal_data import (
 )
 from city_node.store import Escalation
 from city_node.ticket_store import (
+    HISTORY,
     SELECT_HISTORY,
     TICKETS,
     StoredTicket,
@@ -408,6 +409,8 @@ def record_compensation(
         row = load_row(uow.conn, number)
         if row.kind != TicketKind.COMPLAINT.value:
             raise CityError("compensation.not_complaint", ticket=number, kind=row.kind)
+        if not _ever_overtime(uow.conn, row, moment):
+            raise CityError("compensation.not_overtime", ticket=number)
         record_step(
             uow.conn,
             row,
@@ -422,6 +425,28 @@ def record_compensation(
             compensated_at=moment,
         )
         uow.commit()
+
+
+def _ever_overtime(conn: Connection, row: Any, moment: datetime) -> bool:
+    """The complaint is open past its deadline now, or a step was taken on it while it was
+    open past the deadline in force then (closed late, extended late…): what compensation
+    is paid for (mission.md), and what makes it an overtime report's case."""
+    if row.status in _OPEN_VALUES and row.deadline is not None and row.deadline < moment:
+        return True
+    late = conn.execute(
+        select(HISTORY.c.id)
+        .where(
+            HISTORY.c.ticket_id == row.id,
+            HISTORY.c.from_status.in_(_OPEN_VALUES),
+            HISTORY.c.deadline.is_not(None),
+            HISTORY.c.at > HISTORY.c.deadline,
+        )
+        .limit(1)
+    ).first()
+    return late is not None
+
+
+_OPEN_VALUES = sorted(s.value for s in domain.OPEN_STATUSES)
 
 
 # --- reading ---------------------------------------------------------------------------------

@@ -69,6 +69,36 @@ def test_overtime_report_lists_late_complaints_with_compensation(ctx: Any) -> No
     assert steps[-1] == Action.COMPENSATE
 
 
+def test_compensation_is_paid_for_overtime_complaints_only(ctx: Any) -> None:
+    """mission.md: the manager hotline records compensation paid for overtime. A complaint
+    answered in time, or open within its limit, is refused (it became an overtime case of 0
+    hours on the province's page); open past the limit, or closed late, is paid."""
+    on_time = tickets.register(ctx, OP, _complaint(), at=MONDAY, then=Action.ANSWER)
+    within = tickets.register(ctx, OP, _complaint(), at=MONDAY, then=Action.DISPATCH, branch="B")
+    for ticket in (on_time, within):
+        with pytest.raises(CityError, match="has not run past its time limit"):
+            tickets.record_compensation(
+                ctx, MANAGER, ticket.id, fen=500, note="x", at=MONDAY + timedelta(days=1)
+            )
+        assert Action.COMPENSATE not in [h.action for h in tickets.history(ctx, ticket.id)]
+    # Due Wednesday 09:00: on Thursday the open one is overtime.
+    tickets.record_compensation(
+        ctx, MANAGER, within.id, fen=500, note="x", at=MONDAY + timedelta(days=3)
+    )
+    # Closed late, then paid after the closure.
+    late = tickets.register(ctx, OP, _complaint(), at=MONDAY, then=Action.DISPATCH, branch="B")
+    ticket_steps.act(ctx, OP, late.id, "branch_return", at=MONDAY + timedelta(days=3))
+    ticket_steps.act(ctx, OP, late.id, "close", at=MONDAY + timedelta(days=3, hours=1))
+    tickets.record_compensation(
+        ctx, MANAGER, late.id, fen=700, note="x", at=MONDAY + timedelta(days=5)
+    )
+    report = reports.build_overtime(
+        ctx, "month", date(2026, 10, 1), now=datetime(2026, 11, 2, tzinfo=ZONE)
+    )
+    assert {int(c.ticket_id) for c in report.cases} == {within.id, late.id}
+    assert report.total_compensation_fen == 1200
+
+
 def test_compensation_is_the_sum_of_the_payments_counted_in_the_month_paid(ctx: Any) -> None:
     # Closed late in October; paid 30.00 yuan in October and 20.00 more in November.
     late = tickets.register(ctx, OP, _complaint(), at=MONDAY, then=Action.DISPATCH, branch="B7")

@@ -6,16 +6,39 @@ with the ticket unchanged."""
 
 from __future__ import annotations
 
-import httpx
+from datetime import UTC, datetime, timedelta
 
+import httpx
+from sqlalchemy import update
+
+from city_node.store import TicketRow
 from tests.security.conftest import Console, csrf_of, new_ticket
 
 
 def _complaint(console: Console, **fields: str) -> int:
+    """A new ticket, already past its time limit (compensation is paid for overtime): its
+    deadline moved a day back, as if the days had gone by."""
     with console.api("senior") as c:
         made = c.post("/api/v1/tickets", json=new_ticket(**fields))
         assert made.status_code == 201, made.text
-        return int(made.json()["id"])
+        ticket = int(made.json()["id"])
+    with console.engine.begin() as conn:
+        conn.execute(
+            update(TicketRow)
+            .where(TicketRow.id == ticket)
+            .values(deadline=datetime.now(UTC) - timedelta(days=1))
+        )
+    return ticket
+
+
+def test_a_complaint_within_its_limit_is_not_compensated(console: Console) -> None:
+    with console.api("senior") as c:
+        made = c.post("/api/v1/tickets", json=new_ticket())
+        ticket = int(made.json()["id"])
+    with console.browser("manager") as manager:
+        refused = _pay(manager, ticket, "5")
+        assert refused.status_code == 422 and "未超时" in refused.text
+    assert _paid(console, ticket) == (0, ["register"])
 
 
 def _pay(client: httpx.Client, ticket: int, yuan: str, note: str = "超时赔付") -> httpx.Response:
