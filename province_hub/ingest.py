@@ -296,7 +296,7 @@ def _apply(
     receipts: list[pb.NoticeReceipt] = []
     traced: list[int] = []  # trace requests answered
     reports: list[tuple[int, Any, bytes | None, Any]] = []
-    escalations: list[tuple[int, datetime, pb.Escalation]] = []
+    escalations: list[tuple[int, datetime, pb.Escalation, datetime]] = []
     quarantined = 0
     today = today_in(tz_name, moment)
     now_param = datetime_param(conn, moment)
@@ -389,7 +389,16 @@ def _apply(
                     envelope.seq,
                 )
         if reason is None and kind == "escalation":
-            escalations.append((envelope.seq, envelope.created_at.ToDatetime(UTC), body))
+            # The desk's received time is the record's: the first one, for a re-send to a
+            # hub restored from an older backup (as report timeliness keeps it).
+            first_received = (
+                acked_before[envelope.seq].ToDatetime(UTC)
+                if earlier and envelope.seq in earlier
+                else moment
+            )
+            escalations.append(
+                (envelope.seq, envelope.created_at.ToDatetime(UTC), body, first_received)
+            )
         rows.append(
             _record_row(
                 conn,
@@ -418,7 +427,13 @@ def _apply(
                 )
     bulk_insert(conn, Record.__tablename__, RECORD_COLUMNS, rows)
     land_figures(conn, city_code=city_code, reports=reports)
-    land_escalations(conn, city_code=city_code, escalations=escalations, received_at=moment)
+    for seq, created_at, escalation, received in escalations:
+        land_escalations(
+            conn,
+            city_code=city_code,
+            escalations=[(seq, created_at, escalation)],
+            received_at=received,
+        )
     for receipt in receipts:
         _apply_receipt(conn, city_code, receipt, moment)
     if traced:

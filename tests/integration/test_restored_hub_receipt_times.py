@@ -17,7 +17,7 @@ from sqlalchemy import select
 from city_node import services as city_services
 from province_hub import services as hub_services
 from province_hub.figures import StatisticsFigures
-from province_hub.store import Record, create_schema
+from province_hub.store import DeskCase, Record, create_schema
 from sync.db import make_engine
 from sync.envelopes import build_envelope
 from sync.link import encode_push_request
@@ -57,6 +57,11 @@ def received(engine: Any) -> dict[int, datetime]:
     return {int(r.seq): _utc(r.received_at) for r in rows}
 
 
+def desk_cases(engine: Any) -> int:
+    with engine.connect() as conn:
+        return len(conn.execute(select(DeskCase.seq)).all())
+
+
 def first_acks(engine: Any) -> dict[int, datetime]:
     with engine.connect() as conn:
         rows = conn.execute(select(OutboxRow.seq, OutboxRow.delivered_at)).all()
@@ -79,7 +84,12 @@ async def test_a_report_resent_to_a_restored_hub_keeps_its_first_receipt_time(
     city = start_city(city_settings_factory(CITY, databases("city"), hub.port))
     first = city_services.send(city.engine, report("2026-11-20"))
     second = city_services.send(city.engine, report("2026-11-21"))
-    await wait_until(lambda: delivered_through(city.engine, second), what="both reports")
+    escalation = pb.Escalation(
+        ticket_id="T-1", kind=pb.COMPLAINT, tier=pb.ORDINARY, reason="r", content="c"
+    )
+    escalation.registered_at.FromDatetime(datetime.now(UTC) - timedelta(hours=1))
+    escalated = city_services.send(city.engine, escalation)
+    await wait_until(lambda: delivered_through(city.engine, escalated), what="every record")
     before = received(hub.engine)
     acks = first_acks(city.engine)
     assert set(before) == {first, second}
@@ -87,7 +97,7 @@ async def test_a_report_resent_to_a_restored_hub_keeps_its_first_receipt_time(
     restored_at = datetime.now(UTC)
     restored = await restored_hub(start_hub, hub_settings, hub, backup_url)
     assert received(restored.engine) == {}
-    await wait_until(lambda: len(received(restored.engine)) == 2, what="the reports re-sent")
+    await wait_until(lambda: desk_cases(restored.engine) == 1, what="everything re-sent")
     again = received(restored.engine)
     # Stored as received when the hub first acknowledged them (the city's record of it),
     # not at the re-send after the restore.
@@ -98,7 +108,10 @@ async def test_a_report_resent_to_a_restored_hub_keeps_its_first_receipt_time(
         rows = conn.execute(
             select(Record.seq, Record.received_at).where(Record.city_code == CITY)
         ).all()
-    assert {int(r.seq): _utc(r.received_at) for r in rows} == again
+        case = conn.execute(select(DeskCase.received_at).where(DeskCase.seq == escalated)).one()
+    assert {int(r.seq): _utc(r.received_at) for r in rows} == {**again, escalated: acks[escalated]}
+    # The desk's case too: received when the hub first had it, as its record says.
+    assert _utc(case.received_at) == acks[escalated] < restored_at
     # A report sent after the restore is received now.
     third = city_services.send(city.engine, report("2026-11-22"))
     await wait_until(lambda: third in received(restored.engine), what="the third report")
