@@ -163,18 +163,24 @@ def get_desk(
 @router.get(
     "/desk/export",
     response_class=Response,
-    responses={200: {"content": {exports.MEDIA_TYPES["csv"]: {}}, "description": "CSV"}},
+    responses={
+        200: {
+            "content": {exports.MEDIA_TYPES["csv"]: {}, exports.MEDIA_TYPES["xlsx"]: {}},
+            "description": "the queue as a file (CSV or XLSX)",
+        }
+    },
 )
 def get_desk_export(
     request: Request,
     user: Caller,
+    format: Annotated[exports.Format, Query()] = "csv",
     city: CityQ = None,
     category: CategoryQ = None,
     state: StateQ = "open",
     sort: SortQ = "age",
     order: OrderQ = "desc",
 ) -> Response:
-    """The queue as CSV, filtered and sorted as ``GET /desk`` (the page's export link
+    """The queue as CSV or XLSX, filtered and sorted as ``GET /desk`` (the page's export link
     carries its filters), with each customer's name and phone (masked unless the caller is
     the GM hotline, whose export is recorded in the audit log)."""
     require(user, "desk")
@@ -199,7 +205,7 @@ def get_desk_export(
         Column("customer_name", "客户姓名", "Customer", "text"),
         Column("customer_phone", "客户电话", "Phone", "text"),
     ]
-    body = exports.render(table, "csv", hub.local_now())
+    body = exports.render(table, format, hub.local_now())
     if unmasked and rows:
         desk.record_personal_export(
             hub.engine,
@@ -209,8 +215,8 @@ def get_desk_export(
         )
     return Response(
         body,
-        media_type=exports.MEDIA_TYPES["csv"],
-        headers={"Content-Disposition": f'attachment; filename="desk-{hub.today()}.csv"'},
+        media_type=exports.MEDIA_TYPES[format],
+        headers={"Content-Disposition": f'attachment; filename="desk-{hub.today()}.{format}"'},
     )
 
 

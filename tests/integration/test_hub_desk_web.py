@@ -20,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import openpyxl
 import pytest
 from sqlalchemy import Engine, func, select, update
 from starlette.routing import Route
@@ -512,6 +513,19 @@ def test_the_queue_export_is_the_queue_as_filtered_on_the_page(live: Live) -> No
         assert bad.status_code == 422 and "sort" in bad.json()["detail"]
         unknown = c.get("/api/v1/desk/export", params={"city": "999999"})
         assert unknown.status_code == 422 and unknown.json()["detail"].startswith("city")
+        # XLSX too (it answered CSV to format=xlsx), the same rows.
+        xlsx = c.get("/api/v1/desk/export", params={"format": "xlsx", "order": "asc"})
+        assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
+        assert 'filename="desk-' in xlsx.headers["content-disposition"]
+        assert xlsx.headers["content-disposition"].endswith('.xlsx"')
+        sheet = openpyxl.load_workbook(io.BytesIO(xlsx.content)).active
+        assert sheet is not None
+        cells = [[c for c in row] for row in sheet.iter_rows(values_only=True)]
+        header = next(i for i, row in enumerate(cells) if "工单号" in row)
+        at = cells[header].index("工单号")
+        assert [str(row[at]) for row in cells[header + 1 :] if row[at]] == ["202", "101"]
+        bad_format = c.get("/api/v1/desk/export", params={"format": "pdf"})
+        assert bad_format.status_code == 422 and "format" in bad_format.json()["detail"]
     with live.browser("supervisor") as (b, _):
         page = b.get("/desk", params={"city": FRESH, "order": "asc"}).text
         link = re.search(r'id="export-desk-csv" href="([^"]+)"', page)
