@@ -174,7 +174,10 @@ def build(
         if draft.deadline.year > MAX_DEADLINE_YEAR:
             raise NoticeError("notice.deadline_far", field="deadline", year=MAX_DEADLINE_YEAR)
         notice.task_deadline.FromDatetime(draft.deadline.astimezone(UTC))
-    elif draft.kind == "standard_answer":
+    elif draft.deadline is not None:
+        # Said, then dropped without a word, it would read as a deadline the cities never got.
+        raise NoticeError("notice.deadline_not_task", field="deadline", kind=draft.kind)
+    if draft.kind == "standard_answer":
         category = _text("category", draft.category, MAX_CATEGORY_CHARS, required=True)
         question = _text("question", draft.question, MAX_TEXT_CHARS, required=True)
         answer = _text("answer", draft.answer, MAX_TEXT_CHARS, required=True)

@@ -66,7 +66,7 @@ class NoticeIn(RequestModel):
             body=self.body,
             priority=self.priority,
             targets=tuple(self.targets),
-            deadline=deadline if self.kind == "task" else None,
+            deadline=deadline,  # on another kind: refused by the service, naming it
             category=self.category,
             question=self.question,
             answer=self.answer,
@@ -114,18 +114,26 @@ class NoticeRow(BaseModel):
 
 
 class NoticeList(BaseModel):
-    completion: Kpi = Field(description="province: task deliveries marked done / all")
+    completion: Kpi = Field(
+        description="province: task deliveries marked done by the deadline / all"
+    )
     notices: list[NoticeRow]
 
 
-def _preview_out(preview: notices.Preview) -> PreviewOut:
+def _preview_out(preview: notices.Preview, zone: Any) -> PreviewOut:
+    """The notice as it would go; its deadline in the hub's zone, as every instant the API
+    gives (the notice list and detail too)."""
     n = preview.notice
     return PreviewOut(
         kind=notice_board.kind_name(n.kind),
         priority=notice_board.priority_name(n.priority),
         title=n.title,
         body=n.body,
-        deadline=n.task_deadline.ToDatetime(UTC) if n.HasField("task_deadline") else None,
+        deadline=(
+            n.task_deadline.ToDatetime(UTC).astimezone(zone)
+            if n.HasField("task_deadline")
+            else None
+        ),
         detail=notice_board.detail_of(n),
         targets=list(preview.targets),
         all_cities=preview.all_cities,
@@ -175,7 +183,7 @@ def preview(request: Request, user: Caller, body: NoticeIn) -> PreviewOut:
         role=HubRole(user.role),
         now=hub.local_now(),
     )
-    return _preview_out(shown)
+    return _preview_out(shown, hub.zone)
 
 
 @router.post("/notices", response_model=Sent, status_code=201, summary="Send a notice")

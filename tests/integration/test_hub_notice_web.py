@@ -284,6 +284,8 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"kind": "finding", "about_city": "999999", "source": "qa"}, "about_city"),
     ({"kind": "finding", "about_city": CITY, "source": "rumour"}, "source"),
     ({"targets": []}, "confirm_all"),
+    # A deadline on an announcement was dropped without a word.
+    ({"kind": "announcement"}, "deadline"),
 ]
 
 
@@ -292,6 +294,8 @@ def test_bad_drafts_are_refused_naming_the_field(
     live: Live, change: dict[str, Any], field: str
 ) -> None:
     body = {**_task([CITY, OTHER]), **change}
+    if body["kind"] != "task" and field != "deadline":
+        del body["deadline"]  # only a task has one
     before = _stored(live.engine)
     with live.api("announcer") as c:
         for path in ("/api/v1/notices/preview", "/api/v1/notices"):
@@ -614,3 +618,13 @@ def test_completion_counts_cities_done_by_the_deadline(databases: Any) -> None:
     early = deadline - 2 * hour
     assert notice_board.list_notices(engine, now=early)[0]["overdue"] == 0
     engine.dispose()
+
+
+def test_the_preview_gives_the_deadline_in_the_hubs_zone(live: Live) -> None:
+    """Every instant the API gives carries the hub's offset, the preview's deadline too."""
+    with live.api("announcer") as c:
+        shown = c.post(
+            "/api/v1/notices/preview", json=_task([CITY], deadline="2030-12-01T12:00:00+08:00")
+        )
+    assert shown.status_code == 200, shown.text
+    assert shown.json()["deadline"] == "2030-12-01T12:00:00+08:00"
