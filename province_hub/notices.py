@@ -56,7 +56,8 @@ _COMPOSERS: Final = frozenset({HubRole.ANNOUNCER, HubRole.ADMIN})
 SENDERS: Final[dict[str, frozenset[HubRole]]] = {
     "announcement": _COMPOSERS,
     "task": _COMPOSERS,
-    "standard_answer": _COMPOSERS,
+    # mission.md: the materials manager publishes the unified standard answers (统一口径).
+    "standard_answer": _COMPOSERS | {HubRole.MATERIALS_MANAGER},
     "finding": _COMPOSERS | {HubRole.SUPERVISOR},
 }
 #: Who may answer a city's objection (the answer is a notice of the announcer's).

@@ -53,9 +53,10 @@ AREAS: Final[dict[str, frozenset[HubRole]]] = {
     # Who did what at the hub: the administrators'.
     "audit": frozenset({HubRole.ADMIN}),
     # Notices: the watchers and the announcer follow them; composing opens to whoever may
-    # send some kind (the service says which kinds: supervisors send findings only);
+    # send some kind (the service says which kinds: supervisors send findings only, the
+    # materials manager standard answers);
     # objections are answered by the announcer (and admin).
-    "notices": _WATCHERS | {HubRole.ANNOUNCER},
+    "notices": _WATCHERS | {HubRole.ANNOUNCER, HubRole.MATERIALS_MANAGER},
     "notices.compose": frozenset().union(*notices.SENDERS.values()),
     "notices.answer": notices.ANSWERERS,
 }

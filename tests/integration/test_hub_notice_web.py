@@ -628,3 +628,26 @@ def test_the_preview_gives_the_deadline_in_the_hubs_zone(live: Live) -> None:
         )
     assert shown.status_code == 200, shown.text
     assert shown.json()["deadline"] == "2030-12-01T12:00:00+08:00"
+
+
+def test_the_materials_manager_publishes_standard_answers_only(live: Live) -> None:
+    """mission.md: the materials manager publishes the unified standard answers (统一口径)."""
+    answer = {
+        "kind": "standard_answer",
+        "title": "宽带提速口径",
+        "targets": [CITY],
+        "category": "NET",
+        "question": "宽带为何变慢",
+        "answer": "请先重启光猫",
+        "version": 1,
+    }
+    with live.api("materials_manager") as c:
+        sent = c.post("/api/v1/notices", json=answer)
+        assert sent.status_code == 201, sent.text
+        refused = c.post("/api/v1/notices", json={**_task([CITY])})
+        assert refused.status_code == 403, refused.text
+        listed = c.get("/api/v1/notices").json()["notices"]
+        assert [n["seq"] for n in listed] == [sent.json()["seq"]]
+    with live.browser("materials_manager") as b:
+        form = b.get("/notices/new").text
+        assert 'value="standard_answer"' in form and 'value="task"' not in form
