@@ -93,8 +93,10 @@ def _hub_notices(args: argparse.Namespace) -> int:
 def _hub_notice(args: argparse.Namespace) -> int:
     from province_hub import notices
     from province_hub.audit import CLI_ADDRESS
+    from province_hub.staff import HubRole
 
     engine, roster = _hub_engine(args)
+    actor, role = _acting(engine, "--sender", args.sender, "notices.compose")
     kind = _notice_kind(args.kind).lower()
     deadline = None
     if args.deadline:
@@ -130,8 +132,8 @@ def _hub_notice(args: argparse.Namespace) -> int:
             engine,
             draft,
             roster_codes=roster,
-            actor=args.sender,
-            role=None,
+            actor=actor,
+            role=HubRole(role) if role else None,
             address=CLI_ADDRESS,
             confirm_all=True,
         )
@@ -187,13 +189,15 @@ def _hub_resolve(args: argparse.Namespace) -> int:
     engine, roster = _one_city(args)
     if not args.resolution.strip():
         raise ConfigError("--resolution: say how the province resolved the complaint")
+    actor, role = _acting(engine, "--by", args.by, "desk.work")
     try:
         sent = desk.resolve_escalation(
             engine,
             city_code=args.city,
             ticket_id=args.ticket,
             resolution=args.resolution,
-            resolved_by=args.by,
+            resolved_by=actor,
+            role=role,
             roster_codes=roster,
             force=args.force,
             outcome=args.outcome,
@@ -211,12 +215,14 @@ def _hub_trace(args: argparse.Namespace) -> int:
     from province_hub import desk
 
     engine, roster = _one_city(args)
+    actor, role = _acting(engine, "--by", args.by, "traces.request")
     try:
         sent = desk.request_trace(
             engine,
             city_code=args.city,
             ticket_id=args.ticket,
-            requested_by=args.by,
+            requested_by=actor,
+            role=role,
             roster_codes=roster,
             from_gm_hotline=args.gm_hotline,
         )
@@ -246,6 +252,31 @@ def _shell_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry (some containers)
         return ""
+
+
+def _acting(engine: Engine, flag: str, given: str | None, area: str) -> tuple[str, str]:
+    """(actor, role) for the audit log of a command done in a person's name: the shell's
+    user when ``flag`` is not given (the hub's shell is trusted like an administrator);
+    else an enabled hub account whose role the web would let do it (``area``), so that
+    nobody is named who does not exist or could not have done it."""
+    from province_hub import staff
+    from province_hub.web.access import AREAS
+
+    if given is None:
+        return _shell_user() or "cli", ""
+    member = staff.get_staff(engine, given)
+    if member is None:
+        raise ConfigError(
+            f"{flag} {given!r}: no hub account has that id (leave {flag} out to act as "
+            "the shell's user)"
+        )
+    if not member.active:
+        raise ConfigError(f"{flag} {given!r}: that account is disabled")
+    allowed = AREAS[area]
+    if member.role not in allowed:
+        roles = ", ".join(sorted(r.value for r in allowed))
+        raise ConfigError(f"{flag} {given!r} is a {member.role.value}: only {roles} may")
+    return member.id, member.role.value
 
 
 @creates_store
@@ -384,7 +415,11 @@ def add_commands(tiers: SubParsers) -> None:
         "--to", default=None, help="comma-separated city codes, or 'all' (required: says it)"
     )
     notice.add_argument("--deadline", default="", help="ISO date-time a TASK must be done by")
-    notice.add_argument("--sender", default="announcer")
+    notice.add_argument(
+        "--sender",
+        default=None,
+        help="an enabled hub account that may send this kind (default: the shell's user)",
+    )
     notice.add_argument("--category", default="", help="standard-answer: the category code")
     notice.add_argument("--question", default="", help="standard-answer: the question")
     notice.add_argument("--answer", default="", help="standard-answer: the answer to give")
@@ -423,7 +458,11 @@ def add_commands(tiers: SubParsers) -> None:
     resolve.add_argument("--city", required=True, help="the city that escalated (its code)")
     resolve.add_argument("--ticket", required=True, help="the city's ticket id")
     resolve.add_argument("--resolution", required=True, help="what the province decided/did")
-    resolve.add_argument("--by", default="gm-hotline", help="who resolved it (province staff)")
+    resolve.add_argument(
+        "--by",
+        default=None,
+        help="who resolved it: an enabled gm_hotline account (default: the shell's user)",
+    )
     resolve.add_argument(
         "--outcome",
         choices=["upheld", "partly_upheld", "not_upheld", "withdrawn"],
@@ -450,7 +489,11 @@ def add_commands(tiers: SubParsers) -> None:
         action="store_true",
         help="asked by the general-manager hotline: the answer may carry the unmasked phone",
     )
-    trace.add_argument("--by", default="supervisor", help="who asks (province staff)")
+    trace.add_argument(
+        "--by",
+        default=None,
+        help="who asks: an enabled supervisor or gm_hotline account (default: the shell's user)",
+    )
     trace.add_argument("--json", action="store_true", help="machine-readable output")
     trace.set_defaults(_handler=_hub_trace)
     for sub in (hub_run, status, notice, notices, hub_migrate, hub_backup, resolve, trace):

@@ -492,6 +492,12 @@ def test_hub_resolve_and_trace_reach_that_city_only(capsys, tmp_path: Path):
     )
     assert code == 2 and "'999999'" in err
 
+    # --by names a hub account of the GM hotline (the web's rule for resolving).
+    from province_hub import staff as hub_staff
+
+    hub_staff.add_staff(
+        hub_engine, staff_id="gm-2", name="热线", role="gm_hotline", password="x" * 12
+    )
     sent = json.loads(
         ok(
             capsys,

@@ -243,6 +243,30 @@ def test_hub_commands_write_their_audit_rows_from_the_cli(tmp_path: Path) -> Non
         ),
         hub("staff", "disable", "--id", "gm-9"),
         hub(
+            "staff",
+            "add",
+            "--id",
+            "gm-1",
+            "--name",
+            "热线",
+            "--role",
+            "gm_hotline",
+            "--password-stdin",
+            stdin="x" * 12,
+        ),
+        hub(
+            "staff",
+            "add",
+            "--id",
+            "sup-1",
+            "--name",
+            "督查",
+            "--role",
+            "supervisor",
+            "--password-stdin",
+            stdin="x" * 12,
+        ),
+        hub(
             "resolve",
             "--city",
             CITY,
@@ -261,6 +285,15 @@ def test_hub_commands_write_their_audit_rows_from_the_cli(tmp_path: Path) -> Non
     assert all(s.returncode == 0 for s in steps), [s.stderr for s in steps]
     refused = hub("resolve", "--city", CITY, "--ticket", "78", "--resolution", "x")
     assert refused.returncode == 2 and "no escalation of ticket 78" in refused.stderr
+    # In a person's name only for an enabled account whose role may do it.
+    for by, words in (
+        ("ghost", "--by 'ghost': no hub account has that id"),
+        ("gm-9", "--by 'gm-9': that account is disabled"),
+        ("sup-1", "--by 'sup-1' is a supervisor: only gm_hotline may"),
+    ):
+        named = hub("resolve", "--city", CITY, "--ticket", "77", "--resolution", "x",
+                    "--force", "--by", by)  # fmt: skip
+        assert named.returncode == 2 and words in named.stderr, named.stderr
     engine = make_engine(db)
     try:
         rows = sorted((e.action.value, e.target, e.address, e.actor) for e in audit.entries(engine))
@@ -268,7 +301,9 @@ def test_hub_commands_write_their_audit_rows_from_the_cli(tmp_path: Path) -> Non
         engine.dispose()
     assert [(a, t, addr) for a, t, addr, _ in rows] == [
         ("escalation_resolved", f"ticket:{CITY}/77", "cli"),
+        ("staff_added", "staff:gm-1", "cli"),
         ("staff_added", "staff:gm-9", "cli"),
+        ("staff_added", "staff:sup-1", "cli"),
         ("staff_disabled", "staff:gm-9", "cli"),
         ("trace_requested", f"ticket:{CITY}/77", "cli"),
     ]

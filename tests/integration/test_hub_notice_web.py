@@ -511,11 +511,19 @@ def test_cli_sends_through_the_same_service(live: Live, capsys: Any) -> None:
             "qa",
             "--to",
             OTHER,
+            "--sender",
+            "supervisor",
         ]
     )
     assert code == 0 and "sent to 1 city" in capsys.readouterr().out
     (entry,) = audit.entries(live.engine, action=Action.NOTICE_SENT)
-    assert entry.address == "cli" and entry.actor == "announcer"
+    assert (entry.address, entry.actor, entry.role) == ("cli", "supervisor", "supervisor")
+    # A sender the web would not let send that kind is refused, naming the rule.
+    wrong = main(
+        ["hub", "notice", "--database-url", live.db_url, "--kind", "finding", "--title", "x",
+         "--about-city", CITY, "--source", "qa", "--to", OTHER, "--sender", "materials_manager"]
+    )  # fmt: skip
+    assert wrong == 2 and "announcer" in capsys.readouterr().err
     refused = main(
         [
             "hub",
