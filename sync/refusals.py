@@ -208,6 +208,7 @@ COMMON: Final = catalogue(
         "input.not_date": ("不是有效的日期(YYYY-MM-DD)", "Input should be a valid date"),
         "input.not_int": ("不是整数", "Input should be a valid integer"),
         "input.pattern": ("格式应符合 {pattern!r}", "String should match pattern {pattern!r}"),
+        "input.city_code": ("应为六位数字的地市代码", "should be a city's six-digit code"),
         "input.too_long": (
             "最多 {max_length} 个字符",
             "String should have at most {max_length} characters",

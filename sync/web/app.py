@@ -195,6 +195,11 @@ _PAGE_SENTENCES = {
 }
 
 
+#: Patterns a person is told in words, not as a regular expression: a city code's (one
+#: city, or an optional one on a page).
+_PATTERN_SENTENCES = {r"^\d{6}$": "input.city_code", r"^(\d{6})?$": "input.city_code"}
+
+
 def _page_sentence(
     error: Mapping[str, Any], lang: str, word: Callable[[str], str] | None = None
 ) -> str | None:
@@ -207,6 +212,8 @@ def _page_sentence(
     code = _PAGE_SENTENCES.get(str(error.get("type", "")))
     if code is None:
         return None
+    if code == "input.pattern":
+        code = _PATTERN_SENTENCES.get(str(ctx.get("pattern")), code)
     if lang == "zh" and isinstance(ctx.get("expected"), str):  # "'a', 'b' or 'c'"
         ctx = {**ctx, "expected": ctx["expected"].replace(" or ", ", ")}
     try:

@@ -218,7 +218,7 @@ def test_desk_refusals_in_the_page_language(live: Live) -> None:
         "ticket_id: the escalation of ticket 302 is resolved already",
     ]
     assert [_message(r.text) for r in taken] == [
-        f"升级投诉：升级投诉 {resolved} 已经办结",
+        f"序号：升级投诉 {resolved} 已经办结",
         f"seq: escalation {resolved} is resolved already",
     ]
     assert [r.status_code for r in empty_note] == [422, 422]
@@ -306,9 +306,11 @@ def test_values_the_parser_or_the_edge_refuses_in_the_page_language(live: Live) 
         year = _both(b, "GET", "/audit", params={"from": "0001-01-01"})
         control = _both(b, "POST", "/notices/send", data=_notice_form(token, title="a\x07b"))
         nowhere = _both(b, "GET", "/no-such-page")
+        seq = _both(b, "GET", "/notices/abc")
+        city = _both(b, "GET", "/desk", params={"city": "12"})
     assert [r.status_code for r in period] == [422, 422]
     assert [_message(r.text) for r in period] == [
-        "query.period：应为以下之一：'day', 'week', 'month', 'quarter', 'year'",
+        "周期：应为以下之一：'day', 'week', 'month', 'quarter', 'year'",
         "query.period: Input should be 'day', 'week', 'month', 'quarter' or 'year'",
     ]
     assert [_message(r.text) for r in year] == [
@@ -319,6 +321,13 @@ def test_values_the_parser_or_the_edge_refuses_in_the_page_language(live: Live) 
     assert [_message(r.text) for r in control] == [
         "body.title：含有控制字符(U+0007)，不接受此类字符",
         "body.title: contains a control character (U+0007); such characters are refused",
+    ]
+    # A notice's number is no escalation, and a city code is not a regular expression.
+    assert _message(seq[0].text) == "序号：不是整数"
+    assert _message(seq[1].text).startswith("path.seq: ")
+    assert [_message(r.text) for r in city] == [
+        "地市：应为六位数字的地市代码",
+        "query.city: should be a city's six-digit code",
     ]
     assert [r.status_code for r in nowhere] == [404, 404]
     assert [_message(r.text) for r in nowhere] == ["页面不存在", "Not Found"]
