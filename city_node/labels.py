@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Final
 
 from city_node.review_labels import REVIEW_LABELS
-from sync.web.i18n import COMMON_LABELS, Labels, Lang
+from sync.web.i18n import COMMON_LABELS, TICKET_WORDS, Labels, Lang
 
 #: The console's own labels: key -> (Chinese, English).
 _OWN: Final[dict[str, tuple[str, str]]] = {
@@ -202,34 +202,15 @@ _OWN: Final[dict[str, tuple[str, str]]] = {
         "停用、重置密码或更改岗位后，该账号已登录的会话立即失效。",
         "Disabling, a password reset or a role change ends the account's open sessions at once.",
     ),
-    # ticket kinds
-    "complaint": ("投诉", "complaint"),
-    "suggestion": ("建议", "suggestion"),
-    "enquiry": ("咨询", "enquiry"),
-    "help_request": ("求助", "help request"),
-    "praise": ("表扬", "praise"),
-    # channels
-    "phone_channel": ("电话", "phone"),
-    "web": ("网站", "web"),
-    "walk_in": ("到访", "walk-in"),
-    "letter": ("信件", "letter"),
-    "other": ("其他", "other"),
+    # ticket kinds, channels and statuses: the words the hub shows too (the phone channel
+    # under its own key: "phone" is the customer's number)
+    **{k: v for k, v in TICKET_WORDS.items() if k != "phone"},
+    "phone_channel": TICKET_WORDS["phone"],
     # tiers
     "ordinary": ("普通", "ordinary"),
     "vip": ("VIP", "VIP"),
     "important": ("重要客户", "important"),
     "leased_line": ("专线客户", "leased line"),
-    # statuses
-    "registered": ("已登记", "registered"),
-    "answered": ("已答复", "answered"),
-    "dispatched": ("已派单", "dispatched"),
-    "with_senior": ("转高级话务员", "with senior"),
-    "in_progress": ("处理中", "in progress"),
-    "returned": ("已回单", "returned"),
-    "closed": ("已结案", "closed"),
-    "surveyed": ("已回访", "surveyed"),
-    "escalated_manager": ("已升级经理热线", "escalated to manager"),
-    "escalated_province": ("已升级省中心", "escalated to province"),
     # actions
     "register": ("登记", "register"),
     "answer": ("答复", "answer"),

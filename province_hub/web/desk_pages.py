@@ -34,6 +34,7 @@ from province_hub.web.desk_tables import (
 from province_hub.web.pages import render
 from sync.web.app import lang_of
 from sync.web.auth import check_form_csrf
+from sync.web.i18n import ticket_word
 from sync.web.params import BLANK_IS_NONE, FormDay
 
 router = APIRouter(include_in_schema=False)
@@ -125,6 +126,7 @@ def case_page(request: Request, user: User, city: CityPath, seq: SeqPath) -> Res
         outcomes=desk.OUTCOMES,
         channels=desk.CONTACT_CHANNELS,
         word=lambda v: word(v, lang),
+        ticket_word=lambda v: ticket_word(v, lang),
         when=lambda v: local(v, hub) or "-",
         limit=hub.escalation_limit_days,
     )
@@ -210,6 +212,7 @@ def traces_page(request: Request, user: User) -> Response:
         names=hub.names(lang),
         roster=hub.roster,
         asks=may(user, "traces.request"),
+        ticket_word=lambda v: ticket_word(v, lang),
         when=lambda v: local(v, hub) or "-",
     )
 

@@ -14,6 +14,7 @@ from province_hub.staff import HubMember
 from province_hub.web.access import may
 from province_hub.web.context import HubWeb
 from province_hub.web.tables import Column, Table
+from sync.web.i18n import ticket_word
 
 #: zh / en labels of the desk's words (outcomes, states, contact channels, sorts).
 WORDS: dict[str, tuple[str, str]] = {
@@ -132,7 +133,7 @@ def traces_table(
             "answered": local(r["answered_at"], hub),
             "state_text": word(r["state"], lang),
             "found": None if r["answer"] is None else r["answer"]["found"],
-            "status": "" if r["answer"] is None else r["answer"]["status"],
+            "status": "" if r["answer"] is None else ticket_word(r["answer"]["status"], lang),
             "customer_phone": "" if r["answer"] is None else r["answer"]["customer_phone"],
         }
         for r in rows

@@ -260,7 +260,7 @@ def overview(
         figures_table=tables.figures_table(figures, lang),
         warnings_table=tables.warnings_table(warnings, names, lang, hub.category_names(lang)),
         timeliness_table=tables.timeliness_table(timeliness, names, lang),
-        links_table=tables.links_table(views.links(hub), names),
+        links_table=tables.links_table(views.links(hub), names, lang),
         missing=[names.get(c, c) for c in figures["province"]["cities_missing"]],
         export_query=_export_query(request),
         completion=notice_board.completion_kpi(hub.engine) if may(user, "notices") else None,
@@ -521,7 +521,9 @@ def links_page(request: Request, user: User) -> Response:
         user,
         title="nav_links",
         view="links",
-        tables_=[tables.links_table(views.links(hub), hub.names(lang_of(request)))],
+        tables_=[
+            tables.links_table(views.links(hub), hub.names(lang_of(request)), lang_of(request))
+        ],
         form="none",
     )
 

@@ -50,6 +50,13 @@ class Table:
     def title(self, lang: str) -> str:
         return self.title_zh if lang == "zh" else self.title_en
 
+    def period_text(self, lang: str) -> str:
+        """The period line in the page's language (exports keep the Chinese one)."""
+        if lang == "zh" or not self.period:
+            return self.period
+        kind, _, days = self.period.partition(" ")
+        return f"{_PERIOD_EN.get(kind, kind)} {days.replace(' 至 ', ' to ')}"
+
 
 def rate_value(value: Any) -> float | None:
     """A KPI dict's rate, a plain fraction, or None (no denominator, or missing)."""
@@ -175,6 +182,7 @@ def _count_col(name: str) -> Column:
 
 #: A period kind as the Chinese export names it.
 _PERIOD_ZH = {"day": "日", "week": "周", "month": "月", "quarter": "季", "year": "年"}
+_PERIOD_EN = {zh: en for en, zh in _PERIOD_ZH.items()}
 
 
 def period_span(kind: str, first: date | str, last: date | str | None = None) -> tuple[str, str]:
@@ -635,7 +643,25 @@ def quarantine_table(rows: Sequence[Mapping[str, Any]], names: Mapping[str, str]
     return Table("quarantine", "隔离记录", "Quarantined records", cols, out)
 
 
-def links_table(rows: Sequence[Mapping[str, Any]], names: Mapping[str, str]) -> Table:
+#: A link's state (``province_hub.status.derived_state``) in a page's or export's words.
+LINK_STATES: dict[str, tuple[str, str]] = {
+    "connected": ("已连接", "connected"),
+    "silent": ("失联", "silent"),
+    "never": ("从未连接", "never connected"),
+    "conflict": ("序号冲突", "sequence conflict"),
+    "revoked": ("证书已吊销", "certificate revoked"),
+    "incompatible": ("版本不兼容", "incompatible version"),
+}
+
+
+def link_state_text(state: str, lang: str) -> str:
+    pair = LINK_STATES.get(state)
+    return state if pair is None else pair[0 if lang == "zh" else 1]
+
+
+def links_table(
+    rows: Sequence[Mapping[str, Any]], names: Mapping[str, str], lang: str = "zh"
+) -> Table:
     cols = [
         *_CITY,
         Column("state", "链路状态", "Link state", "text"),
@@ -651,6 +677,7 @@ def links_table(rows: Sequence[Mapping[str, Any]], names: Mapping[str, str]) -> 
         {
             **r,
             "city": names.get(r["city_code"], r["city_code"]),
+            "state": link_state_text(r["state"], lang),
             "records": sum(r["records"].values()),
             "last_error": r["last_error"] or r["city_last_error"],
         }

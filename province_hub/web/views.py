@@ -375,4 +375,4 @@ def export_table(
         return tables.suggestions_table(found, names, lang, hub.category_names(lang))
     if view == "quarantine":
         return tables.quarantine_table(quarantine(hub, city), names)
-    return tables.links_table(links(hub), names)
+    return tables.links_table(links(hub), names, lang)

@@ -16,6 +16,41 @@ Lang = Literal["zh", "en"]
 LANGS: Final[tuple[Lang, ...]] = ("zh", "en")
 DEFAULT_LANG: Final[Lang] = "zh"
 
+#: A ticket's kind, channel and status as the city stores them (and the wire carries them:
+#: an escalation's and a trace's), in the words both tiers' pages show: value ->
+#: (Chinese, English).
+TICKET_WORDS: Final[dict[str, tuple[str, str]]] = {
+    "complaint": ("投诉", "complaint"),
+    "suggestion": ("建议", "suggestion"),
+    "enquiry": ("咨询", "enquiry"),
+    "help_request": ("求助", "help request"),
+    "praise": ("表扬", "praise"),
+    "phone": ("电话", "phone"),
+    "web": ("网站", "web"),
+    "walk_in": ("到访", "walk-in"),
+    "letter": ("信件", "letter"),
+    "other": ("其他", "other"),
+    "registered": ("已登记", "registered"),
+    "answered": ("已答复", "answered"),
+    "dispatched": ("已派单", "dispatched"),
+    "with_senior": ("转高级话务员", "with senior"),
+    "in_progress": ("处理中", "in progress"),
+    "returned": ("已回单", "returned"),
+    "closed": ("已结案", "closed"),
+    "surveyed": ("已回访", "surveyed"),
+    "escalated_manager": ("已升级经理热线", "escalated to manager"),
+    "escalated_province": ("已升级省中心", "escalated to province"),
+}
+
+
+def ticket_word(value: str | None, lang: str) -> str:
+    """A ticket kind, channel or status in ``lang``; an unknown value (a newer city's) as sent."""
+    if not value:
+        return "-"
+    pair = TICKET_WORDS.get(value)
+    return value if pair is None else pair[0 if lang == "zh" else 1]
+
+
 #: key -> (Chinese, English): the shared layout, login and error pages.
 COMMON_LABELS: Final[dict[str, tuple[str, str]]] = {
     "logout": ("退出", "Log out"),

@@ -574,7 +574,9 @@ def test_trace_requests_are_listed_with_their_state_and_answer(live: Live) -> No
     assert listed["answer"]["history"][0]["note"] == f"回拨 {PHONE}"
     with live.browser("supervisor") as (b, token):
         page = b.get("/traces").text
-        assert f'id="trace-{seq}"' in page and "in_progress" in page
+        # The city's status in the page's words, not the store's value.
+        assert f'id="trace-{seq}"' in page and "处理中" in page and "in_progress" not in page
+        assert "in progress" in b.get("/traces", params={"lang": "en"}).text
         r = b.post("/traces", data={"csrf_token": token, "city": OLD, "ticket": "101"})
         assert r.status_code == 303
     actions = [(e.actor, e.action) for e in _audit(live.engine)]

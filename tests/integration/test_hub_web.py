@@ -941,3 +941,16 @@ def test_failed_logins_are_counted_in_the_store_across_replicas(databases: Any) 
     clock[0] += 301
     one.check("sun", "10.0.0.1")  # the window moved past every failure
     engine.dispose()
+
+
+def test_pages_say_periods_and_link_states_in_their_language(live: Live) -> None:
+    """An English page named its period in Chinese (月 … 至 …); a Chinese page showed link
+    states as the store keeps them (connected, never)."""
+    with live.browser("supervisor") as b:
+        zh = b.get("/overview", params={"lang": "zh"}).text
+        links_zh = b.get("/links", params={"lang": "zh"}).text
+        en = b.get("/overview", params={"lang": "en"}).text
+    assert " 至 " in zh and " 至 " not in en
+    assert re.search(r"month \d{4}-\d{2}-\d{2} to \d{4}-\d{2}-\d{2}", en)
+    assert "从未连接" in links_zh or "已连接" in links_zh or "失联" in links_zh
+    assert not re.search(r"<td>(connected|never|silent)</td>", links_zh)
