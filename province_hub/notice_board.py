@@ -93,8 +93,22 @@ def priority_name(priority: int) -> str:
     return pb.Priority.Name(priority).lower()  # type: ignore[arg-type]
 
 
+def count_notices(engine: Engine, *, kind: str | None = None) -> int:
+    """How many notices :func:`list_notices` pages through (of ``kind``)."""
+    query = select(func.count()).select_from(Notice)
+    if kind is not None:
+        query = query.where(Notice.kind == kind.upper())
+    with engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
 def list_notices(
-    engine: Engine, *, now: datetime | None = None, kind: str | None = None, limit: int = 200
+    engine: Engine,
+    *,
+    now: datetime | None = None,
+    kind: str | None = None,
+    limit: int = 200,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
     """Newest first: per notice its targets and how many cities have it delivered, read,
     done or objected to, how many are overdue, and its completion KPI (done / targets)."""
@@ -122,6 +136,7 @@ def list_notices(
         .group_by(Notice.seq)
         .order_by(Notice.seq.desc())
         .limit(max(1, min(limit, 1000)))
+        .offset(max(0, offset))
     )
     if kind is not None:
         query = query.where(Notice.kind == kind.upper())

@@ -29,6 +29,9 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
         "Changing the password ends every other session of the account. "
         "If you forgot it, ask the hub's administrator to reset it.",
     ),
+    "notices_shown": ("第 FIRST–LAST 条，共 TOTAL 条", "FIRST–LAST of TOTAL"),
+    "newer": ("较新", "Newer"),
+    "older": ("较早", "Older"),
     "period": ("周期", "Period"),
     "start": ("起始日", "Start"),
     "last": ("截至周期", "Last period"),

@@ -113,10 +113,26 @@ class NoticeRow(BaseModel):
     completion: Kpi
 
 
+#: Every kind a notice of the hub has: the composed ones and those the hub writes itself.
+NoticeKindQ = Literal[
+    "announcement",
+    "task",
+    "standard_answer",
+    "finding",
+    "reminder",
+    "rejection",
+    "escalation_resolution",
+    "trace_request",
+]
+
+
 class NoticeList(BaseModel):
     completion: Kpi = Field(
         description="province: task deliveries marked done by the deadline / all"
     )
+    total: int = Field(description="notices of the kind asked for, in all")
+    limit: int
+    offset: int
     notices: list[NoticeRow]
 
 
@@ -144,16 +160,24 @@ def _preview_out(preview: notices.Preview, zone: Any) -> PreviewOut:
 def list_notices(
     request: Request,
     user: Caller,
-    kind: Annotated[
-        Literal["announcement", "task", "standard_answer", "finding"] | None, Query()
-    ] = None,
+    kind: Annotated[NoticeKindQ | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
 ) -> dict[str, Any]:
+    """A page of ``limit`` notices after the newest ``offset``; ``total`` says how many
+    there are (of ``kind``), so that a client knows whether to ask for more."""
     require(user, "notices")
     hub = hub_of(request)
     return {
         "completion": notice_board.completion_kpi(hub.engine),
+        "total": notice_board.count_notices(hub.engine, kind=kind),
+        "limit": limit,
+        "offset": offset,
         "notices": in_zone(
-            notice_board.list_notices(hub.engine, now=hub.local_now(), kind=kind), hub.zone
+            notice_board.list_notices(
+                hub.engine, now=hub.local_now(), kind=kind, limit=limit, offset=offset
+            ),
+            hub.zone,
         ),
     }
 

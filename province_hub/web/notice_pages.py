@@ -13,9 +13,9 @@ nothing is stored.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
@@ -98,8 +98,16 @@ def _compose(
     )
 
 
+#: Notices one page lists; older ones are a link away.
+PAGE_NOTICES = 200
+
+
 @router.get("/notices", response_class=HTMLResponse)
-def notices_page(request: Request, user: User) -> Response:
+def notices_page(
+    request: Request,
+    user: User,
+    offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
+) -> Response:
     require(user, "notices")
     hub = hub_of(request)
     now = hub.local_now()
@@ -107,7 +115,10 @@ def notices_page(request: Request, user: User) -> Response:
         request,
         "notices.html",
         user,
-        rows=notice_board.list_notices(hub.engine, now=now),
+        rows=notice_board.list_notices(hub.engine, now=now, limit=PAGE_NOTICES, offset=offset),
+        total=notice_board.count_notices(hub.engine),
+        offset=offset,
+        page_size=PAGE_NOTICES,
         completion=notice_board.completion_kpi(hub.engine),
         may_compose=may(user, "notices.compose"),
     )

@@ -659,3 +659,36 @@ def test_the_materials_manager_publishes_standard_answers_only(live: Live) -> No
     with live.browser("materials_manager") as b:
         form = b.get("/notices/new").text
         assert 'value="standard_answer"' in form and 'value="task"' not in form
+
+
+def test_the_notice_list_pages_and_says_how_many_there_are(live: Live) -> None:
+    """Reminders alone can pass 200 notices in a day: the list was cut at 200 without a
+    word. The API pages (limit, offset, total), the page links to the older ones."""
+    for n in range(5):
+        notices.send(
+            live.engine,
+            notices.Draft(kind="announcement", title=f"公告 {n}", targets=(CITY,)),
+            roster_codes=CODES,
+            actor="announcer",
+            role=HubRole.ANNOUNCER,
+            address="test",
+        )
+    with live.api("supervisor") as c:
+        every = c.get("/api/v1/notices").json()
+        total = every["total"]
+        assert total == len(every["notices"]) >= 5
+        page = c.get("/api/v1/notices", params={"limit": 2, "offset": 1}).json()
+        assert (page["total"], page["limit"], page["offset"]) == (total, 2, 1)
+        assert [n["seq"] for n in page["notices"]] == [n["seq"] for n in every["notices"][1:3]]
+        only = c.get("/api/v1/notices", params={"kind": "announcement", "limit": 1}).json()
+        assert only["total"] == 5 and len(only["notices"]) == 1
+        for bad in ({"limit": 0}, {"limit": 1001}, {"offset": -1}, {"kind": "memo"}):
+            r = c.get("/api/v1/notices", params=bad)
+            assert r.status_code == 422 and next(iter(bad)) in r.json()["detail"], r.text
+    with live.browser("supervisor") as b:
+        first = b.get("/notices").text
+        assert f"共 {total} 条" in first or f"of {total}" in first
+        assert total <= 200 or 'id="older-notices"' in first
+        later = b.get("/notices", params={"offset": 2, "lang": "zh"}).text
+        assert f"第 3–{total} 条，共 {total} 条" in later and 'id="newer-notices"' in later
+        assert later.count('<tr data-seq="') == total - 2
