@@ -307,7 +307,9 @@ def _staff_list(args: argparse.Namespace) -> int:
 def _staff_disable(args: argparse.Namespace) -> int:
     from province_hub import staff
 
-    staff.set_active(_staff_engine(args), staff_id=args.id, active=False, by=_shell_user())
+    if not staff.set_active(_staff_engine(args), staff_id=args.id, active=False, by=_shell_user()):
+        print(f"hub staff {args.id} is disabled already: nothing changed")
+        return 0
     print(f"hub staff {args.id} disabled (signed out at their next click)")
     return 0
 
@@ -315,7 +317,9 @@ def _staff_disable(args: argparse.Namespace) -> int:
 def _staff_enable(args: argparse.Namespace) -> int:
     from province_hub import staff
 
-    staff.set_active(_staff_engine(args), staff_id=args.id, active=True, by=_shell_user())
+    if not staff.set_active(_staff_engine(args), staff_id=args.id, active=True, by=_shell_user()):
+        print(f"hub staff {args.id} is enabled already: nothing changed")
+        return 0
     print(f"hub staff {args.id} enabled (with their password as it was)")
     return 0
 

@@ -161,10 +161,18 @@ def _change(conn: Connection, staff_id: str, *, end_sessions: bool = True, **val
 
 def set_active(
     engine: Engine, *, staff_id: str, active: bool, by: str = "", address: str = CLI_ADDRESS
-) -> None:
+) -> bool:
     """Disable an account (its web sessions end) or re-enable it with its password as it
-    was (audited like :func:`add_staff`)."""
+    was (audited like :func:`add_staff`); False, and nothing written, when it already is
+    so (as :func:`set_role` with the same role)."""
     with UnitOfWork(engine) as uow:
+        row = uow.conn.execute(
+            select(HubStaff.active).where(HubStaff.id == staff_id).with_for_update()
+        ).first()
+        if row is None:
+            raise UnknownStaff("staff.unknown", staff_id=staff_id)
+        if bool(row.active) == active:
+            return False
         _change(uow.conn, staff_id, end_sessions=not active, active=active)
         _audit(
             uow.conn,
@@ -175,6 +183,7 @@ def set_active(
             address=address,
         )
         uow.commit()
+    return True
 
 
 def reset_password(

@@ -100,6 +100,10 @@ def test_shell_commands_end_sessions_and_are_audited(site: Any, capsys: Any) -> 
         code, out, err = _cli(capsys, "hub", "staff", "disable", "--id", "supervisor", *db)
         assert code == 0 and "disabled" in out, err
         assert not _in(browser) and not _in(copy)
+        # Again: nothing changes, and no second audit row says it did.
+        code, out, err = _cli(capsys, "hub", "staff", "disable", "--id", "supervisor", *db)
+        assert code == 0 and "disabled already: nothing changed" in out, err
+        assert len(_audit(engine, Action.STAFF_DISABLED)) == 1
         code, out, err = _cli(capsys, "hub", "staff", "enable", "--id", "supervisor", *db)
         assert code == 0 and "enabled" in out, err
         # Enabling lets the account sign in again; it does not revive ended sessions.
