@@ -18,6 +18,7 @@ from sync.web.auth import (
     AreaTable,
     NotLoggedIn,
     Session,
+    TooManyAttempts,
     basic_credentials,
     check_header_csrf,
     client_address,
@@ -104,18 +105,16 @@ def api_user(request: Request) -> HubMember:
     basic = basic_credentials(request)
     engine = _engine(request)
     if basic is not None:
-        member = checked_login(request, *basic, lambda who, pw: staff.authenticate(engine, who, pw))
-        if member is None:
-            known = staff.get_staff(engine, basic[0][:64]) if basic[0] else None
-            audit.record_alone(
-                engine,
-                actor=known.id if known else "",
-                role=known.role.value if known else "",
-                action=audit.Action.LOGIN_FAILED,
-                target=f"staff:{known.id}" if known else "",
-                detail="HTTP Basic: wrong staff id or password",
-                address=client_address(request),
+        try:
+            member = checked_login(
+                request, *basic, lambda who, pw: staff.authenticate(engine, who, pw)
             )
+        except TooManyAttempts:
+            # Audited like a throttled form login (the README: both are).
+            _basic_failure(request, engine, basic[0], "HTTP Basic: throttled")
+            raise
+        if member is None:
+            _basic_failure(request, engine, basic[0], "HTTP Basic: wrong staff id or password")
             raise NotLoggedIn("wrong staff id or password")
         return member
     found = _session_member(request)
@@ -123,6 +122,19 @@ def api_user(request: Request) -> HubMember:
         raise NotLoggedIn("log in first: a session cookie or HTTP Basic credentials")
     check_header_csrf(request, found[1])
     return found[0]
+
+
+def _basic_failure(request: Request, engine: Engine, typed: str, detail: str) -> None:
+    known = staff.get_staff(engine, typed[:64]) if typed else None
+    audit.record_alone(
+        engine,
+        actor=known.id if known else "",
+        role=known.role.value if known else "",
+        action=audit.Action.LOGIN_FAILED,
+        target=f"staff:{known.id}" if known else "",
+        detail=detail,
+        address=client_address(request),
+    )
 
 
 class Acting(TypedDict):

@@ -28,7 +28,7 @@ from starlette.routing import Route
 
 import sync.web
 from province_hub.staff import HubRole, set_active
-from province_hub.store import HubStaff, Record, SuggestionSeen, create_schema
+from province_hub.store import AuditEntry, HubStaff, Record, SuggestionSeen, create_schema
 from province_hub.web import tables, views
 from province_hub.web.access import AREAS
 from province_hub.web.api import router as api_router
@@ -389,6 +389,14 @@ def test_failed_logins_are_throttled_per_account_and_per_address(live: Live) -> 
         # Basic auth on the API counts against the same account.
         with live.api("supervisor") as api:
             assert api.get("/api/v1/me").status_code == 429
+        # ...and is audited like a throttled form login (it left no row).
+        with live.engine.connect() as conn:
+            details = (
+                conn.execute(select(AuditEntry.detail).where(AuditEntry.actor == "supervisor"))
+                .scalars()
+                .all()
+            )
+        assert "HTTP Basic: throttled" in details and "throttled" in details
         assert attempt("admin", PASSWORD).status_code == 303  # another account is fine
         token = csrf_of(c.get("/login").text)  # signing in issued a new token
         # A header naming another address per attempt does not make them count elsewhere:
