@@ -310,62 +310,51 @@ def _apply(
     for (envelope, kind, body_bytes), (subject, revision) in zip(fresh, subjects, strict=True):
         received_at = earlier.get(envelope.seq, now_param) if earlier else now_param
         body = getattr(envelope, kind)
-        if subject is not None:
-            # The same body about the same thing under a new seq: a city restored from an
-            # older copy and re-based made it again (a suggestion batch, a receipt…). The
-            # hub holds it already; this one is kept, as a repeat, and counted nowhere.
-            first_seq = held.get((subject, envelope.content_digest))
-            if first_seq is not None:
-                repeated += 1
-                rows.append(
-                    _record_row(
-                        conn,
-                        city_code,
-                        envelope,
-                        kind,
-                        REPEATED,
-                        f"the same {kind} as seq {first_seq} (same subject and content), "
-                        "held already: kept, not counted again",
-                        subject,
-                        revision,
-                        received_at,
-                        body_bytes,
-                    )
-                )
-                continue
-        # A NUL is a zero byte in the body's bytes, which most bodies do not hold at all.
-        reason = nul_problem(body) if b"\x00" in body_bytes else None
-        if reason is None:
-            reason = broken_rule(kind, body, today=today)
-        if reason is None and revision is not None and subject is not None:
+        # The same body about the same thing under a new seq: a city restored from an older
+        # copy and re-based made it again (a suggestion batch, a receipt…). The hub holds it
+        # already; this one is kept, as a repeat, and counted nowhere.
+        repeat = (
+            None if subject is None else held.get((subject, envelope.content_digest)),
+            "subject and content",
+        )
+        reason = None
+        if repeat[0] is None:
+            # A NUL is a zero byte in the body's bytes, which most bodies do not hold at all.
+            reason = nul_problem(body) if b"\x00" in body_bytes else None
+            if reason is None:
+                reason = broken_rule(kind, body, today=today)
+        same = None
+        if repeat[0] is None and reason is None and revision is not None and subject is not None:
             # One revision of a period is one report: the same again is a repeat; other
             # figures under a held revision number (a city restored from an older copy
             # re-drafted it) would make "the latest revision" two reports.
             same = revisions.get(subject, {}).get(revision)
             if same is not None and same[0] == envelope.content_digest:
-                repeated += 1
-                rows.append(
-                    _record_row(
-                        conn,
-                        city_code,
-                        envelope,
-                        kind,
-                        REPEATED,
-                        f"the same {kind} as seq {same[1]} (same period, revision and "
-                        "content), held already: kept, not counted again",
-                        subject,
-                        revision,
-                        received_at,
-                        body_bytes,
-                    )
+                repeat = (same[1], "period, revision and content")
+        if repeat[0] is not None:
+            repeated += 1
+            rows.append(
+                _record_row(
+                    conn,
+                    city_code,
+                    envelope,
+                    kind,
+                    REPEATED,
+                    f"the same {kind} as seq {repeat[0]} (same {repeat[1]}), held already: "
+                    "kept, not counted again",
+                    subject,
+                    revision,
+                    received_at,
+                    body_bytes,
                 )
-                continue
-            if same is not None:
-                reason = (
-                    f"revision {revision} of this period is held already (seq {same[1]}) with "
-                    "other content: a correction is a new revision, "
-                    f"{max(revisions[subject]) + 1} or above"
-                )
+            )
+            continue
+        if same is not None and subject is not None:
+            reason = (
+                f"revision {revision} of this period is held already (seq {same[1]}) with "
+                "other content: a correction is a new revision, "
+                f"{max(revisions[subject]) + 1} or above"
+            )
         # An answer to a notice this hub did not send to this city (a receipt, a trace, an
         # escalation's follow-up) is kept, but not rejected: the likeliest cause is a hub
         # restored from an older backup, and a rejection asks the city for a corrected

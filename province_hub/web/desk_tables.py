@@ -14,7 +14,7 @@ from province_hub.staff import HubMember
 from province_hub.web.access import may
 from province_hub.web.context import HubWeb
 from province_hub.web.tables import Column, Table
-from sync.web.i18n import ticket_word
+from sync.web.i18n import ticket_word, worded
 
 #: zh / en labels of the desk's words (outcomes, states, contact channels, sorts).
 WORDS: dict[str, tuple[str, str]] = {
@@ -54,10 +54,7 @@ WORDS: dict[str, tuple[str, str]] = {
 
 
 def word(value: str | None, lang: str) -> str:
-    if not value:
-        return "-"
-    pair = WORDS.get(value)
-    return value if pair is None else pair[0 if lang == "zh" else 1]
+    return worded(WORDS, value, lang)
 
 
 def ages(hub: HubWeb) -> desk_views.Ages:

@@ -43,12 +43,18 @@ TICKET_WORDS: Final[dict[str, tuple[str, str]]] = {
 }
 
 
-def ticket_word(value: str | None, lang: str) -> str:
-    """A ticket kind, channel or status in ``lang``; an unknown value (a newer city's) as sent."""
+def worded(words: Mapping[str, tuple[str, str]], value: str | None, lang: str) -> str:
+    """``value`` in ``lang`` by ``words`` (value -> (Chinese, English)); an unknown one (a
+    newer peer's) as it came, none as "-"."""
     if not value:
         return "-"
-    pair = TICKET_WORDS.get(value)
+    pair = words.get(value)
     return value if pair is None else pair[0 if lang == "zh" else 1]
+
+
+def ticket_word(value: str | None, lang: str) -> str:
+    """A ticket kind, channel or status in ``lang``."""
+    return worded(TICKET_WORDS, value, lang)
 
 
 #: key -> (Chinese, English): the shared layout, login and error pages.
