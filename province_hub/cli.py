@@ -215,7 +215,10 @@ def _hub_trace(args: argparse.Namespace) -> int:
     from province_hub import desk
 
     engine, roster = _one_city(args)
-    actor, role = _acting(engine, "--by", args.by, "traces.request")
+    # Asked for the GM hotline, the answer carries the customer's name and phone: as at the
+    # web, only the GM hotline's own account may ask so.
+    area = "personal_data" if args.gm_hotline else "traces.request"
+    actor, role = _acting(engine, "--by", args.by, area)
     try:
         sent = desk.request_trace(
             engine,

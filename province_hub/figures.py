@@ -295,6 +295,9 @@ for _model, _names in _TABLE_COLUMNS:
 #: The counts of a report, fetched in one C call each (attribute by attribute they were a
 #: fifth of a report's ingest CPU).
 _STAT_VALUES = attrgetter(*STAT_COUNTS)
+# Every count but the last, complaints_surveyed, which an older city's report lacks.
+if SATISFACTION_COUNTS[-1] != "complaints_surveyed":
+    raise RuntimeError("SATISFACTION_COUNTS: complaints_surveyed must come last")
 _SATISFACTION_VALUES = attrgetter(*SATISFACTION_COUNTS[:-1])
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, case, func, select, update
 
 from province_hub.escalations import land_escalations
 from province_hub.escalations import subject as escalation_subject
@@ -329,8 +329,8 @@ def _apply(
             # figures under a held revision number (a city restored from an older copy
             # re-drafted it) would make "the latest revision" two reports.
             same = revisions.get(subject, {}).get(revision)
-            if same is not None and same[0] == envelope.content_digest:
-                repeat = (same[1], "period, revision and content")
+            if same and envelope.content_digest in same:
+                repeat = (same[envelope.content_digest], "period, revision and content")
         if repeat[0] is not None:
             repeated += 1
             rows.append(
@@ -349,10 +349,10 @@ def _apply(
                 )
             )
             continue
-        if same is not None and subject is not None:
+        if same and subject is not None:
             reason = (
-                f"revision {revision} of this period is held already (seq {same[1]}) with "
-                "other content: a correction is a new revision, "
+                f"revision {revision} of this period is held already "
+                f"(seq {min(same.values())}) with other content: a correction is a new revision, "
                 f"{max(revisions[subject]) + 1} or above"
             )
         # An answer to a notice this hub did not send to this city (a receipt, a trace, an
@@ -373,10 +373,9 @@ def _apply(
         if reason is None and kind in FIGURE_KINDS:
             reports.append((envelope.seq, body, body_bytes, received_at))
             if subject is not None and revision is not None:
-                revisions.setdefault(subject, {})[revision] = (
-                    envelope.content_digest,
-                    envelope.seq,
-                )
+                revisions.setdefault(subject, {}).setdefault(revision, {})[
+                    envelope.content_digest
+                ] = envelope.seq
         if reason is None and kind == "escalation":
             # The desk's received time is the record's: the first one, for a re-send to a
             # hub restored from an older backup (as report timeliness keeps it).
@@ -503,10 +502,11 @@ def _held_revisions(
     city_code: str,
     fresh: Sequence[tuple[pb.Envelope, str, bytes]],
     subjects: Sequence[tuple[str | None, int | None]],
-) -> dict[str, dict[int, tuple[bytes, int]]]:
+) -> dict[str, dict[int, dict[bytes, int]]]:
     """For the reports of a batch: each period's (subject's) accepted revisions the city
-    has at the hub, revision -> (content digest, seq). One indexed read per batch holding
-    reports (``ix_records_subject``)."""
+    has at the hub, revision -> {content digest: seq} (a store from before this rule may
+    hold several reports under one revision: a copy of any of them is a repeat). One
+    indexed read per batch holding reports (``ix_records_subject``)."""
     wanted = sorted(
         {
             subject
@@ -514,7 +514,7 @@ def _held_revisions(
             if kind in FIGURE_KINDS and subject is not None
         }
     )
-    held: dict[str, dict[int, tuple[bytes, int]]] = {}
+    held: dict[str, dict[int, dict[bytes, int]]] = {}
     # Straight through the driver: compiling an expanding IN of 500 binds through Core cost
     # more than the index probes (a daily report's ingest grew by a sixth).
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
@@ -527,7 +527,8 @@ def _held_revisions(
             (city_code, *chunk),
         )
         for subject, revision, digest, seq in rows:
-            held.setdefault(subject, {}).setdefault(revision, (bytes(digest), seq))
+            digests = held.setdefault(subject, {}).setdefault(revision, {})
+            digests[bytes(digest)] = min(seq, digests.get(bytes(digest), seq))
     return held
 
 
@@ -628,6 +629,13 @@ _ANSWERED_KIND = {
 }
 
 
+def _same_ticket(answered: str, asked: str) -> bool:
+    """Ids as a person typed one (``hub resolve --ticket " 012"``) and the city wrote the
+    other (its number, ``12``) name the same ticket."""
+    a, b = answered.strip(), asked.strip()
+    return a == b or (a.isdecimal() and b.isdecimal() and int(a) == int(b))
+
+
 def _answer_problem(conn: Any, city_code: str, kind: str, body: Any) -> str | None:
     """Why ``body`` cannot answer the notice it names (None when it can, or names none)."""
     field, what = _ANSWERS[kind]
@@ -652,7 +660,7 @@ def _answer_problem(conn: Any, city_code: str, kind: str, body: Any) -> str | No
                 f"{pb.NoticeKind.Name(wanted_kind)}; the {what} is kept quarantined"
             )
         asked = getattr(pb.Notice.FromString(exists.payload), detail).ticket_id
-        if body.ticket_id != asked:
+        if not _same_ticket(body.ticket_id, asked):
             return (
                 f"ticket_id: notice {notice_seq} is about ticket {errors.shown(asked)}, not "
                 f"{errors.shown(body.ticket_id)}; the {what} is kept quarantined"
@@ -672,6 +680,13 @@ def _answer_problem(conn: Any, city_code: str, kind: str, body: Any) -> str | No
     return None
 
 
+def _earliest(column: Any, moment: datetime) -> Any:
+    """The earlier of a delivery's time and ``moment``: done (or objected) is judged by the
+    first time the city said so — a task done in time and recorded again after its deadline
+    (the leader pressed twice, a store restored) stays done in time; the note is the latest."""
+    return case((column.is_(None) | (column > moment), moment), else_=column)
+
+
 def _apply_receipt(conn: Any, city_code: str, receipt: pb.NoticeReceipt, moment: datetime) -> None:
     acted_at = receipt.acted_at.ToDatetime(UTC) if receipt.HasField("acted_at") else moment
     # A receipt proves the notice arrived: delivered no later than it was acted on (the
@@ -684,13 +699,13 @@ def _apply_receipt(conn: Any, city_code: str, receipt: pb.NoticeReceipt, moment:
         values["read_at"] = func.coalesce(NoticeDelivery.read_at, acted_at)
     elif receipt.action == pb.DONE:
         values.update(
-            done_at=acted_at,
+            done_at=_earliest(NoticeDelivery.done_at, acted_at),
             done_note=receipt.note,
             read_at=func.coalesce(NoticeDelivery.read_at, acted_at),
         )
     else:
         values.update(
-            objection_at=acted_at,
+            objection_at=_earliest(NoticeDelivery.objection_at, acted_at),
             objection_reason=receipt.note,
             read_at=func.coalesce(NoticeDelivery.read_at, acted_at),
         )

@@ -31,6 +31,8 @@ MAX_TICKET_ID_CHARS = 64
 #: rankings show them whole.
 MAX_KEY_CHARS = 64
 MAX_PHONE_CHARS = 32
+#: A channel's name: the desk keeps 32 characters of it (a city's are 16 at most).
+MAX_CHANNEL_CHARS = 32
 #: Longest name of a staff member (either tier's accounts): shown in menus, lists and history.
 MAX_STAFF_NAME_CHARS = 100
 #: Most items (history entries, slices...) in one record.

@@ -23,8 +23,8 @@ from google.protobuf.message import Message
 
 # Re-exported: the hub's rules are where readers look for these limits first.
 from sync.limits import INT64_MAX as INT64_MAX
-from sync.limits import MAX_ITEMS as MAX_ITEMS
 from sync.limits import (
+    MAX_CHANNEL_CHARS,
     MAX_KEY_CHARS,
     MAX_PHONE_CHARS,
     MAX_TICKET_ID_CHARS,
@@ -36,6 +36,7 @@ from sync.limits import (
     report_date_problem,
     timestamp_problem,
 )
+from sync.limits import MAX_ITEMS as MAX_ITEMS
 from sync.limits import MAX_TEXT_CHARS as MAX_TEXT_CHARS
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.periods import PeriodError, iso_date, parse_period, today_in
@@ -88,6 +89,7 @@ def _revision(revision: int) -> None:
 #: The fields the slice rules read, fetched per slice in one C call (the hub checks about 40
 #: slices per daily report; attribute by attribute this was half of a report's ingest CPU).
 _SLICE_FIELDS = attrgetter("key", "complaints", "closed", "closed_in_time", "repeat_complaints")
+_OPERATOR_ID = attrgetter("operator_id")
 
 
 def _slices(slices: Iterable[pb.SliceCounts], field: str) -> int:
@@ -410,6 +412,10 @@ def check_statistics(r: pb.StatisticsReport, today: date) -> None:
                 f"{field} complaints add up to {total}, but complaints_received = "
                 f"{r.complaints_received}"
             )
+    # One C-level pass: the workload table is read on every daily report.
+    if max(map(len, map(_OPERATOR_ID, r.operators)), default=0) > MAX_KEY_CHARS:
+        for i, op in enumerate(r.operators):
+            _key(op.operator_id, f"operators[{i}].operator_id")
     _text(r.approved_by, "approved_by", required=True)
 
 
@@ -489,7 +495,7 @@ def check_escalation(r: pb.Escalation, today: date) -> None:
     _text(r.reason, "reason", required=True)
     _text(r.content, "content")
     _key(r.category, "category")
-    _key(r.channel, "channel")
+    _key(r.channel, "channel", MAX_CHANNEL_CHARS)
     _key(r.customer_phone, "customer_phone", MAX_PHONE_CHARS)
     if len(r.history) > MAX_ITEMS:
         raise RuleBroken(f"history has {len(r.history)} entries; at most {MAX_ITEMS}")

@@ -294,6 +294,10 @@ def test_hub_commands_write_their_audit_rows_from_the_cli(tmp_path: Path) -> Non
         named = hub("resolve", "--city", CITY, "--ticket", "77", "--resolution", "x",
                     "--force", "--by", by)  # fmt: skip
         assert named.returncode == 2 and words in named.stderr, named.stderr
+    # The customer's name and phone are asked for by the GM hotline only, as at the web.
+    unmasked = hub("trace", "--city", CITY, "--ticket", "77", "--by", "sup-1", "--gm-hotline")
+    assert unmasked.returncode == 2
+    assert "--by 'sup-1' is a supervisor: only gm_hotline may" in unmasked.stderr
     engine = make_engine(db)
     try:
         rows = sorted((e.action.value, e.target, e.address, e.actor) for e in audit.entries(engine))

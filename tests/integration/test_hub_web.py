@@ -961,4 +961,5 @@ def test_pages_say_periods_and_link_states_in_their_language(live: Live) -> None
     assert " 至 " in zh and " 至 " not in en
     assert re.search(r"month \d{4}-\d{2}-\d{2} to \d{4}-\d{2}-\d{2}", en)
     assert "从未连接" in links_zh or "已连接" in links_zh or "失联" in links_zh
-    assert not re.search(r"<td>(connected|never|silent)</td>", links_zh)
+    assert not re.search(r'data-key="state">(connected|never|silent)<', links_zh)
+    assert re.search(r'data-key="state">(从未连接|已连接|失联)<', links_zh)

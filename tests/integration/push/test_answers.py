@@ -135,12 +135,20 @@ async def test_an_answer_must_be_about_the_ticket_and_notice_it_names(hub, stub)
         pb.TicketTrace(request_notice_seq=resolution_seq, ticket_id="T-1", found=False),
         pb.TicketTrace(request_notice_seq=trace_seq, ticket_id="T-1", found=False),
     ]
+    # A resolution typed " 012" at the shell names the city's ticket 12.
+    typed = mine(
+        pb.ESCALATION_RESOLUTION,
+        escalation_resolution=pb.EscalationResolution(ticket_id=" 012", resolution="upheld"),
+    )
+    numbered = _follow_up(typed)
+    numbered.ticket_id = "12"
+    bodies.append(numbered)
     batch = [
         build_envelope(city_code=CITY, epoch=EPOCH, seq=n, body=body)
         for n, body in enumerate(bodies, start=1)
     ]
     response = await push(stub, batch)
-    assert (response.acked_through_seq, response.quarantined) == (4, 3)
+    assert (response.acked_through_seq, response.quarantined) == (5, 3)
     with hub.engine.connect() as conn:
         held = {
             r.seq: (r.status, r.reason or "")
@@ -151,6 +159,34 @@ async def test_an_answer_must_be_about_the_ticket_and_notice_it_names(hub, stub)
     assert held[2][0] == "quarantined" and "about ticket 'T-1', not 'T-9'" in held[2][1]
     assert held[3][0] == "quarantined"
     assert "is of kind ESCALATION_RESOLUTION, not TRACE_REQUEST" in held[3][1]
-    assert held[4][0] == "accepted"
+    assert held[4][0] == "accepted" and held[5][0] == "accepted"
     [trace] = desk_views.traces(hub.engine, personal=False, notice_seq=trace_seq)
     assert trace["answer"] is not None and trace["answer"]["found"] is False
+
+
+async def test_a_task_done_in_time_stays_done_in_time_when_recorded_again(hub, stub):
+    """The city may record done again (the leader pressed twice, a store restored): the hub
+    judges completion by the first time the city said so, and keeps the latest note."""
+    from datetime import UTC, datetime, timedelta
+
+    from province_hub import notice_board
+
+    deadline = datetime.now(UTC) - timedelta(hours=1)
+    notice = pb.Notice(kind=pb.TASK, title="整改", targets=[CITY])
+    notice.task_deadline.FromDatetime(deadline)
+    seq = int(hub_services.send_notice(hub.engine, notice=notice, roster_codes=ROSTER_CODES).seq)
+
+    def done(n: int, at: datetime, note: str) -> pb.Envelope:
+        receipt = pb.NoticeReceipt(notice_seq=seq, action=pb.DONE, actor="leader-1", note=note)
+        receipt.acted_at.FromDatetime(at)
+        return build_envelope(city_code=CITY, epoch=EPOCH, seq=n, body=receipt)
+
+    in_time = deadline - timedelta(minutes=30)
+    await push(stub, [done(1, in_time, "first")])
+    await push(stub, [done(2, deadline + timedelta(minutes=20), "amended")])  # after it
+    after = deadline + timedelta(hours=2)
+    detail = notice_board.notice_detail(hub.engine, seq, now=after)
+    (city,) = detail.cities
+    assert city["done_at"] == in_time and city["done_note"] == "amended"
+    assert city["overdue"] is False and detail.completion["numerator"] == 1
+    assert notice_board.completion_kpi(hub.engine)["numerator"] == 1

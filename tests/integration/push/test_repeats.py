@@ -147,3 +147,34 @@ async def test_a_held_revision_is_one_report(hub, stub):
         hub.engine, city_code=CITY, period_kind="month", start="2025-01-01"
     )
     assert [r["revision"] for r in revisions["revisions"]] == [3, 4, 5]
+
+
+async def test_a_copy_of_any_report_held_under_one_revision_is_a_repeat(hub, stub):
+    """A store from before the rule may hold two reports under one revision (each was
+    accepted then): a copy of either is a repeat of that one, whatever order the database
+    hands them back in."""
+    from sqlalchemy import insert, update
+
+    from province_hub.store import CityLink
+
+    first, second = _month_report(3, 30), _month_report(3, 40)
+    await push(stub, [build_envelope(city_code=CITY, epoch=EPOCH, seq=1, body=first)])
+    other = build_envelope(city_code=CITY, epoch=EPOCH, seq=2, body=second)
+    with hub.engine.begin() as conn:  # as a hub before the rule accepted it
+        row = dict(conn.execute(select(Record.__table__).where(Record.seq == 1)).one()._mapping)
+        row.update(seq=2, digest=other.content_digest, body=second.SerializeToString())
+        conn.execute(insert(Record), [row])
+        conn.execute(update(CityLink).where(CityLink.city_code == CITY).values(acked_seq=2))
+    copies = [
+        build_envelope(city_code=CITY, epoch=EPOCH, seq=3, body=second),
+        build_envelope(city_code=CITY, epoch=EPOCH, seq=4, body=first),
+    ]
+    response = await push(stub, copies)
+    assert response.acked_through_seq == 4 and response.quarantined == 0
+    with hub.engine.connect() as conn:
+        held = {
+            r.seq: (r.status, r.reason or "")
+            for r in conn.execute(select(Record.seq, Record.status, Record.reason))
+        }
+    assert held[3][0] == "repeated" and "the same statistics_report as seq 2" in held[3][1]
+    assert held[4][0] == "repeated" and "the same statistics_report as seq 1" in held[4][1]

@@ -230,13 +230,20 @@ def test_keys_and_phones_are_bounded():
     )
     escalation = pb.Escalation(ticket_id="T", kind=pb.COMPLAINT, tier=pb.ORDINARY, reason="r")
     assert rule("escalation", escalation) is None
-    for field, most in (("category", 64), ("channel", 64), ("customer_phone", 32)):
+    for field, most in (("category", 64), ("channel", 32), ("customer_phone", 32)):
         body = pb.Escalation()
         body.CopyFrom(escalation)
         setattr(body, field, "1" * (most + 1))
         assert f"{field} is {most + 1} characters; at most {most}" in refusal("escalation", body)
     trace = pb.TicketTrace(request_notice_seq=1, ticket_id="T", customer_phone="1" * 10_000)
     assert "customer_phone is 10000 characters; at most 32" in refusal("ticket_trace", trace)
+    workload = stats()
+    workload.operators.add(operator_id="op-1")
+    assert rule("statistics_report", workload) is None
+    workload.operators.add(operator_id="X" * 100_000)
+    assert "operators[1].operator_id is 100000 characters; at most 64" in refusal(
+        "statistics_report", workload
+    )
     qa = _qa(1, 1, operators=[("o" * 65, 1, 1)])
     assert "operators[0].operator_id is 65 characters" in refusal("qa_report", qa)
 
