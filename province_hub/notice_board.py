@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine, case, func, select
 
-from province_hub.figures import kpi
+from province_hub.figures import ReportReminder, kpi
 from province_hub.notices import FINDING_SOURCES, NoticeNotFound, in_utc
 from province_hub.store import Notice, NoticeDelivery
 from sync.pb.fedsync.v1 import federation_pb2 as pb
@@ -321,3 +321,56 @@ def open_tasks(
         }
         for r in rows
     ]
+
+
+# --- titles of the notices the hub writes itself, in Chinese -----------------------------------
+
+#: The hub writes its own notices' titles in English (the wire's); a Chinese page names them
+#: from what they are about: a rejection's record, a resolution's or trace's ticket, a
+#: reminder's report (its claim row).
+_BODY_KINDS_ZH = {
+    "statistics_report": "统计报表",
+    "qa_report": "质检报告",
+    "overtime_report": "超时报告",
+    "escalation": "升级投诉",
+    "suggestion_batch": "建议批次",
+    "notice_receipt": "公告回执",
+    "ticket_trace": "工单调阅答复",
+}
+_REPORTS_ZH = {"statistics": "统计报表", "qa": "质检报告", "overtime": "超时报告"}
+_PERIODS_ZH = {"day": "日", "week": "周", "month": "月", "quarter": "季", "year": "年"}
+
+
+def titles_zh(engine: Engine, seqs: list[int]) -> dict[int, str]:
+    """seq -> a Chinese title for those of ``seqs`` that the hub wrote itself."""
+    if not seqs:
+        return {}
+    out: dict[int, str] = {}
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(Notice.seq, Notice.payload).where(
+                Notice.seq.in_(seqs),
+                Notice.kind.in_(("REJECTION", "ESCALATION_RESOLUTION", "TRACE_REQUEST")),
+            )
+        ).all()
+        reminders = conn.execute(
+            select(
+                ReportReminder.notice_seq,
+                ReportReminder.report_kind,
+                ReportReminder.period_kind,
+                ReportReminder.period_start,
+            ).where(ReportReminder.notice_seq.in_(seqs))
+        ).all()
+    for seq, payload in rows:
+        n = pb.Notice.FromString(payload)
+        if n.HasField("rejection"):
+            what = _BODY_KINDS_ZH.get(n.rejection.body_kind, n.rejection.body_kind)
+            out[int(seq)] = f"{what}（序号 {n.rejection.seq}）被隔离，请更正后重报"
+        elif n.HasField("escalation_resolution"):
+            out[int(seq)] = f"工单 {n.escalation_resolution.ticket_id} 的升级投诉已处理"
+        elif n.HasField("trace_request"):
+            out[int(seq)] = f"调阅工单 {n.trace_request.ticket_id}"
+    for seq, report, period, start in reminders:
+        what = f"{_PERIODS_ZH.get(period, period)}{_REPORTS_ZH.get(report, report)}"
+        out[int(seq)] = f"逾期提醒：{start} 起的{what}未报"
+    return out

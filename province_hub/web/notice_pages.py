@@ -98,6 +98,12 @@ def _compose(
     )
 
 
+def _titles(hub: Any, request: Request, seqs: list[int]) -> dict[int, str]:
+    """Titles of the hub's own notices in the page's language (their wire titles are the
+    English ones)."""
+    return notice_board.titles_zh(hub.engine, seqs) if lang_of(request) == "zh" else {}
+
+
 #: Notices one page lists; older ones are a link away.
 PAGE_NOTICES = 200
 
@@ -111,11 +117,13 @@ def notices_page(
     require(user, "notices")
     hub = hub_of(request)
     now = hub.local_now()
+    rows = notice_board.list_notices(hub.engine, now=now, limit=PAGE_NOTICES, offset=offset)
     return _page(
         request,
         "notices.html",
         user,
-        rows=notice_board.list_notices(hub.engine, now=now, limit=PAGE_NOTICES, offset=offset),
+        rows=rows,
+        titles=_titles(hub, request, [r["seq"] for r in rows]),
         total=notice_board.count_notices(hub.engine),
         offset=offset,
         page_size=PAGE_NOTICES,
@@ -214,6 +222,7 @@ def notice_page(request: Request, user: User, seq: Seq) -> Response:
         "notice_detail.html",
         user,
         n=notice_board.notice_detail(hub.engine, seq, now=hub.local_now()),
+        titles=_titles(hub, request, [seq]),
         may_answer=may(user, "notices.answer"),
     )
 

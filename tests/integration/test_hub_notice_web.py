@@ -692,3 +692,63 @@ def test_the_notice_list_pages_and_says_how_many_there_are(live: Live) -> None:
         later = b.get("/notices", params={"offset": 2, "lang": "zh"}).text
         assert f"第 3–{total} 条，共 {total} 条" in later and 'id="newer-notices"' in later
         assert later.count('<tr data-seq="') == total - 2
+
+
+def test_the_hubs_own_notices_are_titled_in_the_page_language(live: Live) -> None:
+    """A reminder, a resolution, a trace request and a rejection carry the hub's English
+    title on the wire; a Chinese page names them in Chinese, from what they are about."""
+    from datetime import date
+    from zoneinfo import ZoneInfo
+
+    from province_hub import desk
+    from province_hub.deadlines import Deadlines, send_reminders
+    from province_hub.services import ingest_batch
+    from sync.calendar import WorkCalendar
+    from sync.envelopes import build_envelope
+
+    zone = ZoneInfo("Asia/Shanghai")
+    rules = {"day": "0d 10:00", "week": "0d 12:00", "month": "3wd", "quarter": "5wd",
+             "year": "5wd"}  # fmt: skip
+    d = Deadlines.from_settings(
+        rules=rules, due="statistics:week", calendar=WorkCalendar(frozenset(), frozenset())
+    )
+    reminders = send_reminders(
+        live.engine,
+        deadlines=d,
+        roster_codes=[CITY],
+        now=datetime(2026, 11, 23, 12, 30, tzinfo=zone),
+        lookback=timedelta(days=5),
+    )
+    assert reminders
+    resolved = desk.resolve_escalation(
+        live.engine, city_code=CITY, ticket_id="88", resolution="退费", resolved_by="gm",
+        roster_codes=CODES, force=True,
+    )  # fmt: skip
+    traced = desk.request_trace(
+        live.engine, city_code=CITY, ticket_id="89", requested_by="sup", roster_codes=CODES
+    )
+    broken = pb.StatisticsReport(
+        period=pb.Period(kind=pb.MONTH, start="2026-10-01"),
+        revision=1,
+        closed=1,
+        closed_in_time=2,
+        approved_by="leader",
+    )
+    ingest_batch(
+        live.engine,
+        city_code=OTHER,
+        envelopes=[build_envelope(city_code=OTHER, epoch="z" * 32, seq=1, body=broken)],
+        tz_name="Asia/Shanghai",
+        max_batch=10,
+    )
+    with live.browser("supervisor") as b:
+        zh = b.get("/notices", params={"lang": "zh"}).text
+        one = b.get(f"/notices/{resolved.seq}").text
+        en = b.get("/notices", params={"lang": "en"}).text
+    assert f"逾期提醒：{date(2026, 11, 16)} 起的周统计报表未报" in zh
+    assert "工单 88 的升级投诉已处理" in zh and "调阅工单 89" in zh
+    assert "统计报表（序号 1）被隔离，请更正后重报" in zh
+    assert "Overdue:" not in zh and "Trace request" not in zh
+    assert "工单 88 的升级投诉已处理" in one
+    assert "Escalation of ticket 88 resolved" in en and "Trace request: ticket 89" in en
+    assert traced.seq > 0
