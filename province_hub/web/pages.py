@@ -256,7 +256,9 @@ def overview(
         start=comparison["period"]["start"],
         data=figures,
         comparison=comparison,
-        kpi_table=tables.province_kpi_table(comparison, lang),
+        kpi_table=tables.province_kpi_table(
+            comparison, lang, figures["province"]["kpis"].get("report_timeliness")
+        ),
         figures_table=tables.figures_table(figures, lang),
         warnings_table=tables.warnings_table(warnings, names, lang, hub.category_names(lang)),
         timeliness_table=tables.timeliness_table(timeliness, names, lang),

@@ -297,8 +297,12 @@ def timeliness_table(data: Mapping[str, Any] | None, names: Mapping[str, str], l
     return Table("timeliness", "迟报与缺报", "Late and missing reports", cols, rows, *span)
 
 
-def province_kpi_table(comparison: Mapping[str, Any], lang: str) -> Table:
-    """The province's KPIs this period vs the last: numerator, denominator, rate, change."""
+def province_kpi_table(
+    comparison: Mapping[str, Any], lang: str, timeliness: Mapping[str, Any] | None = None
+) -> Table:
+    """The province's KPIs this period vs the last: numerator, denominator, rate, change;
+    with ``timeliness`` (the period's report timeliness KPI), a row for it too (this period
+    only: the last period's is judged on other deadlines)."""
     cols = [
         Column("kpi", "指标", "KPI", "text"),
         Column("numerator", "分子", "Numerator", "int"),
@@ -335,6 +339,19 @@ def province_kpi_table(comparison: Mapping[str, Any], lang: str) -> Table:
                 "better": None
                 if change is None or change == 0
                 else ((change > 0) == (name in HIGHER_IS_BETTER)),
+            }
+        )
+    if timeliness is not None:
+        rows.append(
+            {
+                "kpi": "报表及时率" if lang == "zh" else "Report timeliness",
+                "kpi_name": "report_timeliness",
+                "numerator": timeliness.get("numerator"),
+                "denominator": timeliness.get("denominator"),
+                "value": timeliness,
+                "previous": None,
+                "change_pp": None,
+                "better": None,
             }
         )
     # overtime_open is a count: show it as one, not a percentage.

@@ -963,3 +963,16 @@ def test_pages_say_periods_and_link_states_in_their_language(live: Live) -> None
     assert "从未连接" in links_zh or "已连接" in links_zh or "失联" in links_zh
     assert not re.search(r'data-key="state">(connected|never|silent)<', links_zh)
     assert re.search(r'data-key="state">(从未连接|已连接|失联)<', links_zh)
+
+
+def test_the_overview_kpi_block_has_report_timeliness(live: Live) -> None:
+    """The province's KPI block listed every KPI but report timeliness (it stood only in
+    the timeliness table's total)."""
+    with live.browser("supervisor") as b:
+        page = b.get("/overview", params={"lang": "zh"}).text
+    block = page.split('id="tbl-province_kpis"', 1)[1].split("</table>", 1)[0]
+    assert "报表及时率" in block
+    with live.api("supervisor") as c:
+        figures = c.get("/api/v1/figures", params={"period": "month"}).json()
+    timeliness = figures["province"]["kpis"]["report_timeliness"]
+    assert f">{timeliness['numerator']}<" in block.split("报表及时率", 1)[1]
