@@ -1,6 +1,7 @@
 """A city may record a receipt for the same notice again (pressed twice, or re-recorded after
-a restore): the hub keeps the first read time and the latest done note and objection, and
-done implies read (README, "Notices from the supervisor web"). Real ingest, SQLite and
+a restore): the hub keeps the first read, done and objection times (completion is judged
+by when the city first said so) and the latest done note and objection reason, and done
+implies read (README, "Notices from the supervisor web"). Real ingest, SQLite and
 PostgreSQL."""
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def _utc(value: datetime | None) -> datetime | None:
     return None if value is None else (value if value.tzinfo else value.replace(tzinfo=UTC))
 
 
-def test_first_read_and_latest_done_and_objection_are_kept(databases: Any) -> None:
+def test_first_times_and_latest_notes_are_kept(databases: Any) -> None:
     engine = make_engine(databases("hub"))
     try:
         create_schema(engine)
@@ -68,8 +69,8 @@ def test_first_read_and_latest_done_and_objection_are_kept(databases: Any) -> No
             (at[0], None, None, None, None),
             (at[0], None, None, None, None),  # the first read stays
             (at[0], at[2], "first", None, None),
-            (at[0], at[3], "second", None, None),  # the latest done
-            (at[0], at[3], "second", at[4], "not ours"),  # both stand
+            (at[0], at[2], "second", None, None),  # the first done time, the latest note
+            (at[0], at[2], "second", at[4], "not ours"),  # both stand
         ]
     finally:
         engine.dispose()
