@@ -36,12 +36,11 @@ def land_escalations(
     conn: Connection,
     *,
     city_code: str,
-    escalations: Sequence[tuple[int, datetime, pb.Escalation]],
-    received_at: datetime,
+    escalations: Sequence[tuple[int, datetime, pb.Escalation, datetime]],
 ) -> None:
-    """Land accepted escalation records ``(seq, created_at, body)`` in the caller's
-    transaction."""
-    for seq, created_at, body in escalations:
+    """Land accepted escalation records ``(seq, created_at, body, received_at)`` in the
+    caller's transaction (``received_at``: the record's, the first one for a re-send)."""
+    for seq, created_at, body, received_at in escalations:
         if body.HasField("follow_up"):
             _follow_up(conn, city_code, seq, body, received_at)
             continue
@@ -107,8 +106,14 @@ def backfill(conn: Connection) -> int:
         land_escalations(
             conn,
             city_code=r.city_code,
-            escalations=[(int(r.seq), _utc(r.created_at), pb.Escalation.FromString(r.body))],
-            received_at=_utc(r.received_at),
+            escalations=[
+                (
+                    int(r.seq),
+                    _utc(r.created_at),
+                    pb.Escalation.FromString(r.body),
+                    _utc(r.received_at),
+                )
+            ],
         )
     return len(rows)
 

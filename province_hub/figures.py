@@ -68,6 +68,14 @@ PERIOD_NAMES: dict[int, str] = {
     pb.YEAR: "year",
 }
 PERIOD_CODES: dict[str, int] = {name: code for code, name in PERIOD_NAMES.items()}
+#: A period kind as a Chinese line names it (exports, the hub's own notices' titles).
+PERIOD_ZH = {"day": "日", "week": "周", "month": "月", "quarter": "季", "year": "年"}
+#: The report kinds a city owes (deadlines, reminders) -> (Chinese, English).
+REPORT_WORDS = {
+    "statistics": ("统计报表", "statistics report"),
+    "qa": ("质检报告", "QA report"),
+    "overtime": ("超时限及赔偿报告", "overtime report"),
+}
 
 #: Counts of a StatisticsReport, named as in the proto (satisfaction counts apart).
 STAT_COUNTS = (

@@ -23,7 +23,7 @@ from province_hub.links import Link, lock_link, record_refusal, status_text, wit
 from province_hub.notice_feed import HUB_SENDER, confirm_cursor_in, create_notice, mark_first
 from province_hub.store import REPEATED, CityLink, Notice, NoticeDelivery, Record
 from sync import errors
-from sync.db import UnitOfWork, bulk_insert, datetime_param, timestamp_param
+from sync.db import UnitOfWork, bulk_insert, datetime_param, driver_mark, timestamp_param
 from sync.envelopes import UNSEQUENCED_KINDS, check_identity, check_structure
 from sync.limits import timestamp_problem
 from sync.pb.fedsync.v1 import federation_pb2 as pb
@@ -415,13 +415,7 @@ def _apply(
                 )
     bulk_insert(conn, Record.__tablename__, RECORD_COLUMNS, rows)
     land_figures(conn, city_code=city_code, reports=reports)
-    for seq, created_at, escalation, received in escalations:
-        land_escalations(
-            conn,
-            city_code=city_code,
-            escalations=[(seq, created_at, escalation)],
-            received_at=received,
-        )
+    land_escalations(conn, city_code=city_code, escalations=escalations)
     for receipt in receipts:
         _apply_receipt(conn, city_code, receipt, moment)
     if traced:
@@ -517,7 +511,7 @@ def _held_revisions(
     held: dict[str, dict[int, dict[bytes, int]]] = {}
     # Straight through the driver: compiling an expanding IN of 500 binds through Core cost
     # more than the index probes (a daily report's ingest grew by a sixth).
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    mark = driver_mark(conn)
     for start in range(0, len(wanted), 500):
         chunk = wanted[start : start + 500]
         rows = conn.exec_driver_sql(

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine, case, func, select
 
-from province_hub.figures import ReportReminder, kpi
+from province_hub.figures import PERIOD_ZH, REPORT_WORDS, ReportReminder, kpi
 from province_hub.notices import FINDING_SOURCES, NoticeNotFound, in_utc
 from province_hub.store import Notice, NoticeDelivery
 from sync.pb.fedsync.v1 import federation_pb2 as pb
@@ -337,8 +337,6 @@ _BODY_KINDS_ZH = {
     "notice_receipt": "公告回执",
     "ticket_trace": "工单调阅答复",
 }
-_REPORTS_ZH = {"statistics": "统计报表", "qa": "质检报告", "overtime": "超时报告"}
-_PERIODS_ZH = {"day": "日", "week": "周", "month": "月", "quarter": "季", "year": "年"}
 
 
 def titles_zh(engine: Engine, seqs: list[int]) -> dict[int, str]:
@@ -371,6 +369,6 @@ def titles_zh(engine: Engine, seqs: list[int]) -> dict[int, str]:
         elif n.HasField("trace_request"):
             out[int(seq)] = f"调阅工单 {n.trace_request.ticket_id}"
     for seq, report, period, start in reminders:
-        what = f"{_PERIODS_ZH.get(period, period)}{_REPORTS_ZH.get(report, report)}"
+        what = f"{PERIOD_ZH.get(period, period)}{REPORT_WORDS.get(report, (report,))[0]}"
         out[int(seq)] = f"逾期提醒：{start} 起的{what}未报"
     return out

@@ -172,6 +172,12 @@ def timestamp_param(conn: Connection, seconds: int, nanos: int) -> Any:
     return _EPOCH + timedelta(0, seconds, nanos // 1000)
 
 
+def driver_mark(conn: Connection) -> str:
+    """The driver's positional placeholder (``?`` for sqlite3, ``%s`` for psycopg), for SQL
+    sent straight through ``exec_driver_sql``."""
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
 def bulk_insert(
     conn: Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> None:
@@ -193,8 +199,7 @@ def bulk_insert(
             for row in rows:
                 copy.write_row(row)
         return
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    marks = ", ".join([mark] * len(columns))
+    marks = ", ".join([driver_mark(conn)] * len(columns))
     conn.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES ({marks})", list(rows))
 
 

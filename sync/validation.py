@@ -113,10 +113,7 @@ def _slice_problem(slices: Iterable[pb.SliceCounts], field: str) -> None:
     for i, s in enumerate(slices):
         if not s.key:
             raise RuleBroken(f"{field}[{i}].key is required")
-        if len(s.key) > MAX_KEY_CHARS:
-            raise RuleBroken(
-                f"{field}[{i}].key is {len(s.key)} characters; at most {MAX_KEY_CHARS}"
-            )
+        _key(s.key, f"{field}[{i}].key")
         if s.key in keys:
             raise RuleBroken(f"{field}[{i}].key {s.key!r} appears twice")
         keys.add(s.key)

@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from typing import Any, Literal
 
 from province_hub.consolidation import HIGHER_IS_BETTER, KPI_DEFINITIONS, period_ref
-from province_hub.figures import SATISFACTION_COUNTS, STAT_COUNTS
+from province_hub.figures import PERIOD_ZH, REPORT_WORDS, SATISFACTION_COUNTS, STAT_COUNTS
 
 #: The counts a report revision shows, in the proto's order.
 FIELDS = (*STAT_COUNTS, *SATISFACTION_COUNTS)
@@ -181,7 +181,7 @@ def _count_col(name: str) -> Column:
 
 
 #: A period kind as the Chinese export names it.
-_PERIOD_ZH = {"day": "日", "week": "周", "month": "月", "quarter": "季", "year": "年"}
+_PERIOD_ZH = PERIOD_ZH
 _PERIOD_EN = {zh: en for en, zh in _PERIOD_ZH.items()}
 
 
@@ -262,11 +262,7 @@ _STATUS = {
     "missing": ("缺报", "missing"),
     "pending": ("未到期", "not yet due"),
 }
-_REPORTS = {
-    "statistics": ("统计报表", "statistics report"),
-    "qa": ("质检报告", "QA report"),
-    "overtime": ("超时限及赔偿报告", "overtime report"),
-}
+_REPORTS = REPORT_WORDS
 
 
 def timeliness_table(data: Mapping[str, Any] | None, names: Mapping[str, str], lang: str) -> Table:
