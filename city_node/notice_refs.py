@@ -6,8 +6,9 @@ wire seq — a millisecond-clock number near 1.8e12 — stays the key in the sto
 receipts; a person never has to read it out.
 
 Titles in the reader's language for the notices the hub writes itself (a rejection, an
-escalation's resolution, a trace request): their wire title is the hub's English text, and
-what they are about is in their payload (:func:`notice_titles`)."""
+escalation's resolution, a trace request, a reminder of an overdue report): their wire title
+is the hub's English text, and what they are about is in their payload
+(:func:`notice_titles`)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,11 @@ from sqlalchemy import Engine, func, select
 from city_node.labels import label
 from city_node.store import InboxNotice
 from sync.pb.fedsync.v1 import federation_pb2 as pb
+from sync.vocabulary import PeriodKind
 from sync.web.i18n import Lang
+
+#: Period kinds by their wire value, as the labels name them.
+_PERIODS = {k.pb: k.value for k in PeriodKind}
 
 
 def _day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
@@ -94,6 +99,19 @@ def _machine_title(notice: pb.Notice, lang: Lang) -> str | None:
         return label(lang, "title_escalation_resolution").replace("TICKET", ticket)
     if notice.HasField("trace_request"):
         return label(lang, "title_trace_request").replace("TICKET", notice.trace_request.ticket_id)
+    if notice.HasField("report_reminder"):
+        about = notice.report_reminder
+        kind = about.report_kind
+        named = label(lang, f"body_{kind}")
+        period = _PERIODS.get(about.period.kind)
+        if period is None or named == f"body_{kind}":
+            return None  # not a report this city knows: the hub's own title says it
+        return (
+            label(lang, "title_report_reminder")
+            .replace("START", about.period.start)
+            .replace("PERIOD", label(lang, period))
+            .replace("REPORT", named)
+        )
     return None
 
 
@@ -103,7 +121,7 @@ def notice_titles(notices: Sequence[Any], lang: Lang) -> dict[int, str]:
     titles: dict[int, str] = {}
     for n in notices:
         title = None
-        if n.kind in ("REJECTION", "ESCALATION_RESOLUTION", "TRACE_REQUEST"):
+        if n.kind in ("REJECTION", "ESCALATION_RESOLUTION", "TRACE_REQUEST", "REMINDER"):
             try:
                 title = _machine_title(pb.Notice.FromString(n.payload), lang)
             except DecodeError:

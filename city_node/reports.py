@@ -201,8 +201,12 @@ def _store_draft(
     same_period: Any,
 ) -> int:
     with UnitOfWork(ctx.engine) as uow:
-        last = uow.conn.execute(select(func.max(Report.revision)).where(same_period)).scalar()
-        revision = (last or 0) + 1
+        last, floor = uow.conn.execute(
+            select(func.max(Report.revision), func.max(Report.hub_next_revision)).where(same_period)
+        ).one()
+        # A REJECTION may have said the hub holds later revisions than this store does (it
+        # was restored from an older copy): start there, not at a number it would refuse.
+        revision = max((last or 0) + 1, floor or 0)
         body.revision = revision
         uow.conn.execute(
             update(Report)

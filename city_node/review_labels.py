@@ -41,6 +41,10 @@ REVIEW_LABELS: Final[dict[str, tuple[str, str]]] = {
         "Escalation of ticket TICKET resolved",
     ),
     "title_trace_request": ("调单请求：工单 TICKET", "Trace request: ticket TICKET"),
+    "title_report_reminder": (
+        "逾期提醒：START 起的PERIODREPORT未报",
+        "Overdue: REPORT for the PERIOD starting START",
+    ),
     "body_statistics_report": ("统计报表", "statistics report"),
     "body_qa_report": ("质检报告", "QA report"),
     "body_overtime_report": ("超时报告", "overtime report"),

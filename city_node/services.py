@@ -118,6 +118,14 @@ def accept_notice(engine: Engine, notice: pb.Notice, *, now: datetime | None = N
                 .where(outbox.LinkState.id == outbox.LINK_ROW_ID)
                 .values(last_rejection=f"notice {notice.seq}: {notice.body}")
             )
+            if notice.rejection.next_revision:
+                # The hub holds this period's revision with other figures (this store was
+                # restored from an older copy): the next draft starts where the hub said.
+                uow.conn.execute(
+                    update(Report)
+                    .where(Report.outbox_seq == notice.rejection.seq)
+                    .values(hub_next_revision=notice.rejection.next_revision)
+                )
         uow.commit()
     return new
 

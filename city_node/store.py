@@ -333,6 +333,9 @@ class Report(Base):
     decided_by: Mapped[str | None] = mapped_column(String(64))
     decision_note: Mapped[str | None] = mapped_column(Text)
     outbox_seq: Mapped[int | None] = mapped_column(BigInteger)
+    #: The lowest revision of this period the hub takes, as its REJECTION of this report
+    #: named it (the hub holds this revision with other figures); the next draft takes it.
+    hub_next_revision: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
         UniqueConstraint("kind", "period_kind", "period_start", "revision"),

@@ -353,6 +353,15 @@ def _claimed(conn: Connection, overdue: Iterable[Overdue]) -> set[tuple[str, str
 
 
 def _reminder(item: Overdue) -> pb.Notice:
+    # What it is about travels as data too (schema 1.5): a city titles it in its language.
+    about = pb.ReportReminder(
+        report_kind=f"{item.report}_report",
+        period=pb.Period(
+            kind=pb.PeriodKind.Value(item.period_kind.upper()),
+            start=item.period_start.isoformat(),
+        ),
+    )
+    about.due_by.FromDatetime(item.deadline.astimezone(UTC))
     what = f"{_PERIOD_WORDS.get(item.period_kind, 'yearly')} {item.report} report"
     return pb.Notice(
         kind=pb.REMINDER,
@@ -365,6 +374,7 @@ def _reminder(item: Overdue) -> pb.Notice:
         ),
         sender=HUB_SENDER,
         targets=[item.city_code],
+        report_reminder=about,
     )
 
 

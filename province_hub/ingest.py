@@ -349,11 +349,13 @@ def _apply(
                 )
             )
             continue
+        next_revision = 0
         if same and subject is not None:
+            next_revision = max(revisions[subject]) + 1
             reason = (
                 f"revision {revision} of this period is held already "
                 f"(seq {min(same.values())}) with other content: a correction is a new revision, "
-                f"{max(revisions[subject]) + 1} or above"
+                f"{next_revision} or above"
             )
         # An answer to a notice this hub did not send to this city (a receipt, a trace, an
         # escalation's follow-up) is kept, but not rejected: the likeliest cause is a hub
@@ -411,6 +413,7 @@ def _apply(
                         reason=reason,
                         epoch=envelope.epoch,
                         content_digest=envelope.content_digest,
+                        next_revision=next_revision,
                     )
                 )
     bulk_insert(conn, Record.__tablename__, RECORD_COLUMNS, rows)

@@ -12,7 +12,9 @@ SOFTWARE_VERSION = "0.1.0"
 #: 1.2: Rejection.epoch and Rejection.content_digest (which envelope a rejection is about).
 #: 1.3: TicketTrace.customer_name (so the hub can mask the name inside a trace's history).
 #: 1.4: SatisfactionCounts.complaints_surveyed (survey coverage counts surveys of complaints only).
-SCHEMA_VERSION = "1.4"
+#: 1.5: Notice.report_reminder (what a REMINDER is about) and Rejection.next_revision (the
+#:      lowest revision the hub takes for a period whose revision it holds with other figures).
+SCHEMA_VERSION = "1.5"
 SCHEMA_MAJOR = 1
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
@@ -127,6 +128,16 @@ def test_a_notice_without_priority_is_kept_as_normal(databases: Any) -> None:
         engine.dispose()
 
 
+def _reminder_as_the_hub_writes_it(seq: int) -> pb.Notice:
+    from province_hub.deadlines import Overdue, _reminder
+
+    due = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)
+    notice = _reminder(Overdue("620100", "statistics", "week", date(2026, 11, 16), due))
+    notice.seq = seq
+    assert notice.report_reminder.due_by.ToDatetime(UTC) == due
+    return notice
+
+
 def test_the_hubs_own_notices_are_titled_in_the_readers_language(
     console: tuple[str, Any, str],
 ) -> None:
@@ -160,6 +171,9 @@ def test_the_hubs_own_notices_are_titled_in_the_readers_language(
             trace_request=pb.TraceRequest(ticket_id="195"),
         ),
         _plain(24, "Kept as written"),  # a person's title stays theirs
+        _reminder_as_the_hub_writes_it(25),
+        # From a hub before wire schema 1.5: nothing says what it is about; its title stands.
+        pb.Notice(seq=26, kind=pb.REMINDER, title="Overdue: monthly qa report for month …"),
     )
     for n in hub_written:
         n.created_at.GetCurrentTime()
@@ -178,10 +192,14 @@ def test_the_hubs_own_notices_are_titled_in_the_readers_language(
             22: "工单 194 的升级投诉已办结",
             23: "调单请求：工单 195",
             24: "Kept as written",
+            25: "逾期提醒：2026-11-16 起的周统计报表未报",
+            26: "Overdue: monthly qa report for month …",
         }
         assert titles("en") == {
             21: "statistics report seq 7 quarantined",
             22: "Escalation of ticket 194 resolved",
             23: "Trace request: ticket 195",
             24: "Kept as written",
+            25: "Overdue: statistics report for the week starting 2026-11-16",
+            26: "Overdue: monthly qa report for month …",
         }

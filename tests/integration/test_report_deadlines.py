@@ -5,7 +5,7 @@ and once in all even when two hub replicas run it at the same moment on one data
 from __future__ import annotations
 
 import threading
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -212,6 +212,18 @@ def test_an_overdue_report_is_reminded_once(hub: Hub) -> None:
         (B, "Overdue: weekly statistics report for week 2026-11-16"),
         (C, "Overdue: weekly statistics report for week 2026-11-16"),
     ]
+    # What it is about travels as data as well (schema 1.5), for the city to name it.
+    [about] = {
+        pb.Notice.FromString(blob).report_reminder.SerializeToString(deterministic=True)
+        for blob in services.notices_after(hub.engine, city_code=B, after_seq=0)
+    }
+    reminder = pb.ReportReminder.FromString(about)
+    assert (reminder.report_kind, reminder.period.kind, reminder.period.start) == (
+        "statistics_report",
+        pb.WEEK,
+        "2026-11-16",
+    )
+    assert reminder.due_by.ToDatetime(UTC) == local(2026, 11, 23, 12, 0).astimezone(UTC)
     # Later ticks: B sends late; nothing is reminded twice.
     hub.push(B, stats(pb.WEEK, "2026-11-16"), local(2026, 11, 24, 9, 0))
     for hours in (1, 5, 30):

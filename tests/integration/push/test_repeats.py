@@ -143,6 +143,7 @@ async def test_a_held_revision_is_one_report(hub, stub):
     assert "the same statistics_report as seq 4" in held[5][1]
     assert [r.rejection.seq for r in rejections] == [2]
     assert "4 or above" in rejections[0].rejection.reason
+    assert rejections[0].rejection.next_revision == 4
     revisions = consolidation.revisions(
         hub.engine, city_code=CITY, period_kind="month", start="2025-01-01"
     )

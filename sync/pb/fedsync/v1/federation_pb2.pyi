@@ -1509,6 +1509,7 @@ class Rejection(_message.Message):
     REASON_FIELD_NUMBER: _builtins.int
     EPOCH_FIELD_NUMBER: _builtins.int
     CONTENT_DIGEST_FIELD_NUMBER: _builtins.int
+    NEXT_REVISION_FIELD_NUMBER: _builtins.int
     seq: _builtins.int
     """The quarantined envelope's seq and kind ("statistics_report"...)."""
     body_kind: _builtins.str
@@ -1521,6 +1522,12 @@ class Rejection(_message.Message):
     those of a store it was restored in place of. Empty from an older hub.
     """
     content_digest: _builtins.bytes
+    next_revision: _builtins.int
+    """For a report quarantined because the hub holds its revision of that period already, with
+    other figures (schema 1.5): the lowest revision the hub takes for the period. A city drafts
+    its next correction of that period at this number or above; 0 for every other rejection
+    and from an older hub.
+    """
     def __init__(
         self,
         *,
@@ -1529,10 +1536,11 @@ class Rejection(_message.Message):
         reason: _builtins.str = ...,
         epoch: _builtins.str = ...,
         content_digest: _builtins.bytes = ...,
+        next_revision: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body_kind", b"body_kind", "content_digest", b"content_digest", "epoch", b"epoch", "reason", b"reason", "seq", b"seq"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body_kind", b"body_kind", "content_digest", b"content_digest", "epoch", b"epoch", "next_revision", b"next_revision", "reason", b"reason", "seq", b"seq"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1602,9 +1610,42 @@ class StandardAnswer(_message.Message):
 Global___StandardAnswer: _TypeAlias = StandardAnswer  # noqa: Y015
 
 @_typing.final
-class Finding(_message.Message):
-    """A circulated finding: about one city, sent to the cities chosen (often all of them)."""
+class ReportReminder(_message.Message):
+    """A circulated finding: about one city, sent to the cities chosen (often all of them).
+    For REMINDER (schema 1.5): the report the province has not received, so that a city names
+    the reminder in its own language. Absent from an older hub (its title says it in English).
+    """
 
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_KIND_FIELD_NUMBER: _builtins.int
+    PERIOD_FIELD_NUMBER: _builtins.int
+    DUE_BY_FIELD_NUMBER: _builtins.int
+    report_kind: _builtins.str
+    """The report's body kind: "statistics_report", "qa_report" or "overtime_report"."""
+    @_builtins.property
+    def period(self) -> Global___Period: ...
+    @_builtins.property
+    def due_by(self) -> _timestamp_pb2.Timestamp:
+        """The deadline that passed."""
+
+    def __init__(
+        self,
+        *,
+        report_kind: _builtins.str = ...,
+        period: Global___Period | None = ...,
+        due_by: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["due_by", b"due_by", "period", b"period"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["due_by", b"due_by", "period", b"period", "report_kind", b"report_kind"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportReminder: _TypeAlias = ReportReminder  # noqa: Y015
+
+@_typing.final
+class Finding(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     CITY_CODE_FIELD_NUMBER: _builtins.int
@@ -1645,6 +1686,7 @@ class Notice(_message.Message):
     TRACE_REQUEST_FIELD_NUMBER: _builtins.int
     STANDARD_ANSWER_FIELD_NUMBER: _builtins.int
     FINDING_FIELD_NUMBER: _builtins.int
+    REPORT_REMINDER_FIELD_NUMBER: _builtins.int
     seq: _builtins.int
     """Hub-wide sequence number, increasing in commit order; a city's cursor is the highest it
     has persisted. It jumps to the hub's clock in milliseconds when that is ahead, so a hub
@@ -1686,6 +1728,8 @@ class Notice(_message.Message):
     def finding(self) -> Global___Finding:
         """For FINDING: which city it is about and where it comes from."""
 
+    @_builtins.property
+    def report_reminder(self) -> Global___ReportReminder: ...
     def __init__(
         self,
         *,
@@ -1704,12 +1748,13 @@ class Notice(_message.Message):
         trace_request: Global___TraceRequest | None = ...,
         standard_answer: Global___StandardAnswer | None = ...,
         finding: Global___Finding | None = ...,
+        report_reminder: Global___ReportReminder | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "detail", b"detail", "escalation_resolution", b"escalation_resolution", "finding", b"finding", "rejection", b"rejection", "standard_answer", b"standard_answer", "task_deadline", b"task_deadline", "trace_request", b"trace_request"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "detail", b"detail", "escalation_resolution", b"escalation_resolution", "finding", b"finding", "rejection", b"rejection", "report_reminder", b"report_reminder", "standard_answer", b"standard_answer", "task_deadline", b"task_deadline", "trace_request", b"trace_request"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "created_at", b"created_at", "detail", b"detail", "escalation_resolution", b"escalation_resolution", "finding", b"finding", "kind", b"kind", "priority", b"priority", "rejection", b"rejection", "reply_to_seq", b"reply_to_seq", "sender", b"sender", "seq", b"seq", "standard_answer", b"standard_answer", "targets", b"targets", "task_deadline", b"task_deadline", "title", b"title", "trace_request", b"trace_request"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "created_at", b"created_at", "detail", b"detail", "escalation_resolution", b"escalation_resolution", "finding", b"finding", "kind", b"kind", "priority", b"priority", "rejection", b"rejection", "reply_to_seq", b"reply_to_seq", "report_reminder", b"report_reminder", "sender", b"sender", "seq", b"seq", "standard_answer", b"standard_answer", "targets", b"targets", "task_deadline", b"task_deadline", "title", b"title", "trace_request", b"trace_request"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_detail: _TypeAlias = _typing.Literal["escalation_resolution", "rejection", "trace_request", "standard_answer", "finding"]  # noqa: Y015
+    _WhichOneofReturnType_detail: _TypeAlias = _typing.Literal["escalation_resolution", "rejection", "trace_request", "standard_answer", "finding", "report_reminder"]  # noqa: Y015
     _WhichOneofArgType_detail: _TypeAlias = _typing.Literal["detail", b"detail"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_detail) -> _WhichOneofReturnType_detail | None: ...
 
