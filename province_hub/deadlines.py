@@ -189,10 +189,47 @@ def period_timeliness(
 ) -> dict[str, Any]:
     """For one period: per roster city and report owed, on time / late / missing / pending,
     with the deadline and when it arrived; and the timeliness KPI per city and overall."""
-    deadline = deadlines.deadline(period_kind, start)
+    return timeliness_series(
+        engine,
+        deadlines=deadlines,
+        period_kind=period_kind,
+        starts=[start],
+        roster=roster,
+        now=now,
+    )[0]
+
+
+def timeliness_series(
+    engine: Engine,
+    *,
+    deadlines: Deadlines,
+    period_kind: str,
+    starts: Sequence[date],
+    roster: Sequence[City],
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """:func:`period_timeliness` of each period of ``starts``, in that order, from one read
+    per report kind (a trend judges 12 months or 30 days at once)."""
     reports = [r for r, kinds in deadlines.due.items() if period_kind in kinds]
     with engine.connect() as conn:
-        got = {r: _first_received(conn, r, period_kind, [start]) for r in reports}
+        got = {r: _first_received(conn, r, period_kind, starts) for r in reports}
+    return [
+        _judged(
+            got, reports, period_kind, start, deadlines.deadline(period_kind, start), roster, now
+        )
+        for start in starts
+    ]
+
+
+def _judged(
+    got: Mapping[str, Mapping[tuple[str, date], tuple[datetime, int]]],
+    reports: Sequence[str],
+    period_kind: str,
+    start: date,
+    deadline: datetime,
+    roster: Sequence[City],
+    now: datetime,
+) -> dict[str, Any]:
     rows = []
     totals = {"on_time": 0, "late": 0, "missing": 0, "pending": 0}
     per_city: dict[str, dict[str, int]] = {}

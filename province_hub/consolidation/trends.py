@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Engine
@@ -18,11 +18,12 @@ from province_hub.consolidation.core import (
     statistics_kpis,
 )
 from province_hub.consolidation.period_figures import figures
+from province_hub.deadlines import Deadlines, timeliness_series
 from province_hub.figures import SATISFACTION_COUNTS, STAT_COUNTS, QaFigures, StatisticsFigures, kpi
 from sync.roster import City
 
-#: Every KPI a trend can draw.
-TREND_KPIS = (*KPI_DEFINITIONS, "qa_pass_rate")
+#: Every KPI a trend can draw (report timeliness judged by the hub's deadline settings).
+TREND_KPIS = (*KPI_DEFINITIONS, "qa_pass_rate", "report_timeliness")
 
 
 def _kpis_of(head: Any) -> dict[str, Any]:
@@ -40,10 +41,14 @@ def trend(
     count: int,
     roster: Sequence[City],
     cities: Sequence[str] = (),
+    deadlines: Deadlines | None = None,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
     """A KPI over ``count`` periods ending with the one starting ``last_start``: the province
     series (from summed counts of the cities reporting that period) and one series per
-    chosen city (``None`` where its report is missing)."""
+    chosen city (``None`` where its report is missing). ``report_timeliness`` is judged by
+    ``deadlines`` at ``now`` (every report a city owed for the period, from its own
+    settings; a city that sent nothing is judged too)."""
     return trends(
         engine,
         kpi_names=[kpi_name],
@@ -52,6 +57,8 @@ def trend(
         count=count,
         roster=roster,
         cities=cities,
+        deadlines=deadlines,
+        now=now,
     )[kpi_name]
 
 
@@ -64,6 +71,8 @@ def trends(
     count: int,
     roster: Sequence[City],
     cities: Sequence[str] = (),
+    deadlines: Deadlines | None = None,
+    now: datetime | None = None,
 ) -> dict[str, dict[str, Any]]:
     """:func:`trend` of several KPIs from one read of the periods' headers (the trends page
     draws every KPI): KPI name → the same dict ``trend`` returns."""
@@ -82,7 +91,7 @@ def trends(
     with engine.connect() as conn:
         stat = (
             headers(conn, StatisticsFigures, period_kind, starts, codes)
-            if any(n != "qa_pass_rate" for n in kpi_names)
+            if any(n not in ("qa_pass_rate", "report_timeliness") for n in kpi_names)
             else {}
         )
         qa = (
@@ -116,7 +125,13 @@ def trends(
                 own["qa_pass_rate"] = kpi(qa_head.passed, qa_head.sampled)
             city_kpis[code].append(own)
     out: dict[str, dict[str, Any]] = {}
+    if "report_timeliness" in kpi_names:
+        out["report_timeliness"] = _timeliness_trend(
+            engine, period_kind, starts, roster, cities, deadlines, now
+        )
     for name in kpi_names:
+        if name == "report_timeliness":
+            continue
         is_qa = name == "qa_pass_rate"
         counted = qa_reporting if is_qa else reporting
         province = [
@@ -137,6 +152,46 @@ def trends(
     return out
 
 
+def _timeliness_trend(
+    engine: Engine,
+    period_kind: str,
+    starts: Sequence[date],
+    roster: Sequence[City],
+    cities: Sequence[str],
+    deadlines: Deadlines | None,
+    now: datetime | None,
+) -> dict[str, Any]:
+    """Report timeliness per period: the province's (every report owed, on time / due) with
+    the number of cities judged, and each chosen city's (None where nothing was due yet)."""
+    judged: list[dict[str, Any]] = []
+    if deadlines is not None and now is not None:
+        judged = timeliness_series(
+            engine,
+            deadlines=deadlines,
+            period_kind=period_kind,
+            starts=starts,
+            roster=roster,
+            now=now,
+        )
+    province = []
+    series: dict[str, list[dict[str, Any] | None]] = {code: [] for code in cities}
+    for i in range(len(starts)):
+        kpis = judged[i]["kpis"] if judged else {"report_timeliness": kpi(0, 0), "by_city": {}}
+        by_city = kpis["by_city"]
+        due = sum(1 for value in by_city.values() if value["denominator"])
+        province.append({**kpis["report_timeliness"], "cities_reporting": due})
+        for code in cities:
+            own = by_city.get(code)
+            series[code].append(dict(own) if own and own["denominator"] else None)
+    return {
+        "kpi": "report_timeliness",
+        "period_kind": period_kind,
+        "periods": [p.isoformat() for p in starts],
+        "province": province,
+        "cities": series,
+    }
+
+
 def comparison(
     engine: Engine,
     *,
@@ -148,7 +203,9 @@ def comparison(
     """One row per roster city with its counts and KPIs and its rank on every KPI (1 = best;
     cities without a rate — missing, or a zero denominator — are not ranked), beside the
     same period's figures of the previous period for "vs last". ``current``: this period's
-    :func:`figures`, when the caller has them already (their slices are left out here)."""
+    :func:`figures`, when the caller has them already (their slices are left out here);
+    figures judged with deadlines carry ``report_timeliness``, ranked too — a city that sent
+    nothing is ranked on it (it owed the report), once its deadline has passed."""
     # The rows carry no slices: neither period needs them read.
     if current is None:
         current = figures(engine, period_kind=period_kind, start=start, roster=roster, slices=False)
@@ -164,12 +221,12 @@ def comparison(
         row["previous_kpis"] = None if last["missing"] else last["kpis"]
         row["ranks"] = {}
         rows.append(row)
-    names = [*KPI_DEFINITIONS, "qa_pass_rate"]
+    names = [*KPI_DEFINITIONS, "qa_pass_rate", "report_timeliness"]
     for name in names:
         ranked = []
         for row in rows:
             value = row.get("kpis", {}).get(name)
-            if value is None or row["missing"]:
+            if value is None or (row["missing"] and name != "report_timeliness"):
                 continue
             measure = value["rate"] if value["denominator"] is not None else value["numerator"]
             if measure is not None:

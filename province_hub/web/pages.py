@@ -21,7 +21,7 @@ from province_hub.staff import HubMember
 from province_hub.web import tables, views
 from province_hub.web.access import may, page_user, require
 from province_hub.web.context import hub_of
-from province_hub.web.tables import KPI_NAMES, RATE_KPIS, Table, cell_text
+from province_hub.web.tables import ALL_KPI_NAMES, RATE_KPIS, Table, cell_text
 from province_hub.web.views import PeriodKind
 from sync.web.app import lang_of, render_page
 from sync.web.auth import (
@@ -311,8 +311,8 @@ def trends_page(
     names = hub.names(lang)
     chosen = [c for c in dict.fromkeys(cities) if c]
     charts = []
-    every = views.trends(hub, list(KPI_NAMES), period, last, chosen)
-    for name in KPI_NAMES:
+    every = views.trends(hub, list(ALL_KPI_NAMES), period, last, chosen)
+    for name in ALL_KPI_NAMES:
         data = every[name]
         is_rate = name in RATE_KPIS
 
@@ -333,7 +333,7 @@ def trends_page(
         charts.append(
             {
                 "kpi": name,
-                "title": KPI_NAMES[name][0 if lang == "zh" else 1],
+                "title": ALL_KPI_NAMES[name][0 if lang == "zh" else 1],
                 "unit": "%" if is_rate else "",
                 "periods": data["periods"],
                 "series": series,

@@ -135,8 +135,14 @@ KPI_NAMES: dict[str, tuple[str, str]] = {
     "qa_pass_rate": ("质检合格率", "QA pass rate"),
 }
 assert set(KPI_NAMES) == {*KPI_DEFINITIONS, "qa_pass_rate"}
+#: Every KPI the comparison ranks and a trend draws: the reports' KPIs and report timeliness
+#: (judged on the hub's deadlines, not counted in a report).
+ALL_KPI_NAMES: dict[str, tuple[str, str]] = {
+    **KPI_NAMES,
+    "report_timeliness": ("报表及时率", "Report timeliness"),
+}
 #: KPIs shown as rates (``overtime_open`` is a count).
-RATE_KPIS = tuple(k for k in KPI_NAMES if k != "overtime_open")
+RATE_KPIS = tuple(k for k in ALL_KPI_NAMES if k != "overtime_open")
 #: Count fields (proto names) → (zh, en).
 COUNT_NAMES: dict[str, tuple[str, str]] = {
     "complaints_received": ("投诉量", "Complaints"),
@@ -166,7 +172,7 @@ _MAIN_COUNTS = ("complaints_received", "enquiries_received", "suggestions_receiv
 
 
 def _kpi_col(name: str, suffix: str = "", zh_suffix: str = "") -> Column:
-    zh, en = KPI_NAMES[name]
+    zh, en = ALL_KPI_NAMES[name]
     return Column(
         name + suffix,
         zh + zh_suffix,
@@ -223,8 +229,7 @@ def figures_table(data: Mapping[str, Any], lang: str) -> Table:
         Column("status", "状态", "Status", "text"),
         Column("revision", "版次", "Revision", "int"),
         *(_count_col(n) for n in _MAIN_COUNTS),
-        *(_kpi_col(n) for n in KPI_NAMES),
-        Column("report_timeliness", "报表及时率", "Report timeliness", "rate"),
+        *(_kpi_col(n) for n in ALL_KPI_NAMES),
     ]
     rows = []
     for c in data["cities"]:
@@ -362,7 +367,7 @@ def province_kpi_table(
 
 
 #: Comparison sort keys: any KPI, or a main count.
-SORT_KEYS = (*KPI_NAMES, *_MAIN_COUNTS, "city_code")
+SORT_KEYS = (*ALL_KPI_NAMES, *_MAIN_COUNTS, "city_code")
 
 
 def comparison_table(
@@ -371,22 +376,24 @@ def comparison_table(
     """One row per city: main counts, every KPI and its rank (1 = best); sorted by ``sort``
     with cities lacking the value last."""
     cols: list[Column] = [*_CITY, *(_count_col(n) for n in _MAIN_COUNTS)]
-    for name in KPI_NAMES:
+    for name in ALL_KPI_NAMES:
         cols.append(_kpi_col(name))
         cols.append(Column(f"rank_{name}", "排名", "Rank", "int"))
     rows = []
     for c in comparison["rows"]:
         row: dict[str, Any] = {"city_code": c["city_code"], "city": city_name(c, lang)}
+        # A city that sent nothing is judged on timeliness all the same: it owed the report.
+        shown = ("report_timeliness",) if c["missing"] else ALL_KPI_NAMES
         if not c["missing"]:
             row.update({n: c[n] for n in _MAIN_COUNTS})
-            for name in KPI_NAMES:
-                row[name] = _kpi(c, name)
-                row[f"rank_{name}"] = c["ranks"].get(name)
+        for name in shown:
+            row[name] = _kpi(c, name)
+            row[f"rank_{name}"] = c["ranks"].get(name)
         rows.append(row)
 
     def key(row: dict[str, Any]) -> tuple[int, Any]:
         value = row.get(sort)
-        if sort in KPI_NAMES:
+        if sort in ALL_KPI_NAMES:
             value = rate_value(value)
         if value is None:
             return (1, 0)
@@ -415,7 +422,7 @@ def trend_table(trend: Mapping[str, Any], roster_names: Mapping[str, str], lang:
         for code, series in trend["cities"].items():
             row[code] = series[i]
         rows.append(row)
-    zh, en = KPI_NAMES[name]
+    zh, en = ALL_KPI_NAMES[name]
     span = period_span(trend["period_kind"], trend["periods"][0], trend["periods"][-1])
     return Table(f"trend_{name}", f"趋势：{zh}", f"Trend: {en}", cols, rows, *span)
 

@@ -30,6 +30,7 @@ KpiName = Literal[
     "survey_coverage",
     "escalation_rate",
     "qa_pass_rate",
+    "report_timeliness",
 ]
 #: Trend length per period kind: 12 months, 13 weeks, 30 days (issue 9), 8 quarters, 5 years.
 TREND_POINTS: dict[str, int] = {"day": 30, "week": 13, "month": 12, "quarter": 8, "year": 5}
@@ -150,8 +151,19 @@ def overview(
 
 
 def comparison(hub: HubWeb, period: str, start: date | None) -> dict[str, Any]:
+    first = start_of(hub, period, start)
+    # This period's figures judged on the deadlines: report timeliness is ranked too.
+    current = consolidation.figures(
+        hub.engine,
+        period_kind=period,
+        start=first,
+        roster=hub.roster,
+        deadlines=hub.deadlines,
+        now=hub.local_now(),
+        slices=False,
+    )
     data = consolidation.comparison(
-        hub.engine, period_kind=period, start=start_of(hub, period, start), roster=hub.roster
+        hub.engine, period_kind=period, start=first, roster=hub.roster, current=current
     )
     return dict(in_zone(data, hub.zone))
 
@@ -172,6 +184,8 @@ def trend(
         count=TREND_POINTS[period],
         roster=hub.roster,
         cities=list(dict.fromkeys(cities)),
+        deadlines=hub.deadlines,
+        now=hub.local_now(),
     )
 
 
@@ -187,6 +201,8 @@ def trends(
         count=TREND_POINTS[period],
         roster=hub.roster,
         cities=list(dict.fromkeys(cities)),
+        deadlines=hub.deadlines,
+        now=hub.local_now(),
     )
 
 

@@ -186,6 +186,23 @@ def test_comparison_ranks_and_trend_series(live: Live) -> None:
         ).json()["province"]
     assert counts[0]["numerator"] is None
     assert counts[-1]["numerator"] == november
+    # Report timeliness: a trend and a ranked KPI, judged on the hub's deadlines. Every report
+    # arrived on 5 December, after October's and November's deadlines: late (0 on time); the
+    # city that sent no November report owed it, and is ranked with the others.
+    with live.api("supervisor") as c:
+        timely = c.get(
+            "/api/v1/trend",
+            params={"kpi": "report_timeliness", "period": "month", "last": "2026-11-01"},
+        )
+        figures = c.get("/api/v1/figures", params={"period": "month", "start": "2026-11-01"})
+    assert timely.status_code == 200, timely.text
+    last = timely.json()["province"][-1]
+    owed = figures.json()["province"]["kpis"]["report_timeliness"]
+    assert (last["numerator"], last["denominator"]) == (owed["numerator"], owed["denominator"])
+    assert last["numerator"] == 0 and last["denominator"] >= len(CODES)
+    assert last["cities_reporting"] == len(CODES)
+    assert rows[SILENT]["kpis"]["report_timeliness"]["rate"] == 0.0
+    assert {r["ranks"].get("report_timeliness") for r in rows.values()} == {1}  # all tied
     with live.browser("supervisor") as b:
         page = b.get("/trends", params={"period": "month", "last": "2026-11-01"}).text
     charts = json.loads(page.split('id="trend-data"')[1].split(">", 1)[1].split("</script>")[0])

@@ -182,6 +182,93 @@ def test_on_time_late_missing_and_the_timeliness_kpi(hub: Hub) -> None:
     assert {r["city_code"]: r["status"] for r in later["rows"]}[C] == "missing"
 
 
+def test_timeliness_is_a_trend_and_a_ranked_kpi(hub: Hub) -> None:
+    """Report timeliness over periods (the trend) and across cities (the comparison's ranks):
+    each period judged on its own deadline; a city that sent nothing is ranked on it (it owed
+    the report), not on the KPIs its missing report would have carried."""
+    from province_hub import consolidation
+
+    d = deadlines(due="statistics:week")
+    # Week of 9 Nov (due 16 Nov 12:00): A, B on time, C late. Week of 16 Nov (due 23 Nov
+    # 12:00): A on time, B late, C missing. Week of 23 Nov: not due yet at ``now``; only A's
+    # report, in already, is judged (on time).
+    hub.push(A, stats(pb.WEEK, "2026-11-09"), local(2026, 11, 16, 9, 0))
+    hub.push(B, stats(pb.WEEK, "2026-11-09"), local(2026, 11, 16, 11, 0))
+    hub.push(C, stats(pb.WEEK, "2026-11-09"), local(2026, 11, 17, 9, 0))
+    hub.push(A, stats(pb.WEEK, "2026-11-16"), local(2026, 11, 23, 9, 0))
+    hub.push(B, stats(pb.WEEK, "2026-11-16"), local(2026, 11, 24, 9, 0))
+    hub.push(A, stats(pb.WEEK, "2026-11-23"), local(2026, 11, 29, 9, 0))
+    now = local(2026, 11, 29, 12, 0)
+    trend = consolidation.trend(
+        hub.engine,
+        kpi_name="report_timeliness",
+        period_kind="week",
+        last_start="2026-11-23",
+        count=3,
+        roster=ROSTER,
+        cities=[A, C],
+        deadlines=d,
+        now=now,
+    )
+    assert trend["periods"] == ["2026-11-09", "2026-11-16", "2026-11-23"]
+    province = [
+        (p["numerator"], p["denominator"], p["cities_reporting"]) for p in trend["province"]
+    ]
+    assert province == [(2, 3, 3), (1, 3, 3), (1, 1, 1)]
+    assert [v and v["rate"] for v in trend["cities"][A]] == [1.0, 1.0, 1.0]
+    assert [v and v["rate"] for v in trend["cities"][C]] == [0.0, 0.0, None]
+    # Each point is the period's own judgement.
+    for start, point in zip(trend["periods"], trend["province"], strict=True):
+        one = period_timeliness(
+            hub.engine,
+            deadlines=d,
+            period_kind="week",
+            start=date.fromisoformat(start),
+            roster=ROSTER,
+            now=now,
+        )
+        assert one["kpis"]["report_timeliness"] == {
+            k: point[k] for k in ("numerator", "denominator", "rate")
+        }
+
+    current = consolidation.figures(
+        hub.engine,
+        period_kind="week",
+        start="2026-11-16",
+        roster=ROSTER,
+        deadlines=d,
+        now=now,
+        slices=False,
+    )
+    compared = consolidation.comparison(
+        hub.engine, period_kind="week", start="2026-11-16", roster=ROSTER, current=current
+    )
+    ranks = {r["city_code"]: r["ranks"] for r in compared["rows"]}
+    assert {code: r.get("report_timeliness") for code, r in ranks.items()} == {A: 1, B: 2, C: 2}
+    assert "in_time_closure_rate" not in ranks[C]  # missing: ranked on timeliness alone
+    # Not due yet: only the city whose report is in is ranked on it.
+    pending = consolidation.comparison(
+        hub.engine,
+        period_kind="week",
+        start="2026-11-23",
+        roster=ROSTER,
+        current=consolidation.figures(
+            hub.engine,
+            period_kind="week",
+            start="2026-11-23",
+            roster=ROSTER,
+            deadlines=d,
+            now=now,
+            slices=False,
+        ),
+    )
+    assert {r["city_code"]: r["ranks"].get("report_timeliness") for r in pending["rows"]} == {
+        A: 1,
+        B: None,
+        C: None,
+    }
+
+
 def test_an_overdue_report_is_reminded_once(hub: Hub) -> None:
     d = deadlines(due="statistics:week;qa:month")
     hub.push(A, stats(pb.WEEK, "2026-11-16"), local(2026, 11, 23, 9, 0))
