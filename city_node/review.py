@@ -21,6 +21,8 @@ from city_node.context import CityContext
 from city_node.reports import ReportView
 from city_node.store import Report
 from city_node.vocabulary import ReportStatus
+from sync.limits import report_date_refusal
+from sync.periods import period_start_for
 from sync.vocabulary import ReportKind
 
 #: Which way a figure should move: "up" is good, "down" is good, or neither.
@@ -130,8 +132,13 @@ def _int(figures: dict[str, Any], *path: str) -> int:
 
 def previous_report(ctx: CityContext, view: ReportView) -> ReportView | None:
     """The previous period's report of the same kind: its latest approved revision, else
-    its latest draft; None when there is none."""
-    before = report_figures.containing(ctx, view.period_kind, view.period_start - timedelta(days=1))
+    its latest draft; None when there is none — nor could be: the period before the first a
+    report may start in (2000) is outside the years a report may have."""
+    kind = report_figures.PERIOD_KINDS[view.period_kind]
+    start = period_start_for(kind, view.period_start - timedelta(days=1))
+    if report_date_refusal(start) is not None:
+        return None
+    before = report_figures.period(ctx, view.period_kind, start)
     approved_first = case((Report.status == ReportStatus.APPROVED.value, 0), else_=1)
     with ctx.engine.connect() as conn:
         report_id = conn.execute(
