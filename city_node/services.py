@@ -8,18 +8,20 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 from sqlalchemy import Connection, Engine, Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from city_node import domain, province_notices
 from city_node.context import Actor, CityError, NotFound, check_city_note, existing_id
-from city_node.domain import Action
-from city_node.store import Escalation, InboxNotice, Report, SuggestionBatch
+from city_node.domain import Action, Role
+from city_node.personal_data import sees_customers
+from city_node.store import Escalation, InboxNotice, Report, SuggestionBatch, TicketRow
 from sync import outbox
 from sync.db import UnitOfWork
 from sync.envelopes import body_kind
+from sync.masking import mask_text
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.validation import broken_rule
 from sync.vocabulary import ReceiptAction
@@ -228,13 +230,42 @@ def record_receipt(
     return seq
 
 
-def inbox(engine: Engine, *, limit: int = 100) -> list[InboxNotice]:
-    """The latest notices, newest first."""
+def inbox(engine: Engine, *, limit: int = 100, role: Role | None = None) -> list[InboxNotice]:
+    """The latest notices, newest first, as ``role`` may read them (None: the node's
+    administrator at the shell). A province's words may quote a customer — a resolution
+    saying what was agreed with them, a trace request — so for a role that does not see
+    customers every phone-like number in a notice's text is masked, and a resolution's
+    customer's name and phone wherever they appear, as in the ticket's own history."""
     with engine.connect() as conn:
         rows = conn.execute(
             select(InboxNotice).order_by(InboxNotice.notice_seq.desc()).limit(limit)
         ).all()
-    return [InboxNotice(**row._mapping) for row in rows]
+        notices = [InboxNotice(**row._mapping) for row in rows]
+        if not sees_customers(role):
+            _mask_notices(conn, notices)
+    return notices
+
+
+def _mask_notices(conn: Connection, notices: list[InboxNotice]) -> None:
+    for n in notices:
+        name = phone = ""
+        if n.kind == "ESCALATION_RESOLUTION":
+            try:
+                ticket = pb.Notice.FromString(n.payload).escalation_resolution.ticket_id
+            except DecodeError:
+                ticket = ""
+            if ticket.isdigit() and len(ticket) < 19:
+                found = conn.execute(
+                    select(TicketRow.customer_name, TicketRow.customer_phone).where(
+                        TicketRow.id == int(ticket)
+                    )
+                ).first()
+                if found is not None:
+                    name, phone = found
+        for field in ("title", "body", "handled_note", "done_note", "objection_reason"):
+            text = getattr(n, field)
+            if text:
+                setattr(n, field, mask_text(text, name=name, phone=phone))
 
 
 def superseded_answers(engine: Engine, seqs: list[int]) -> dict[int, int]:

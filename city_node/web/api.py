@@ -453,7 +453,7 @@ def inbox(
     require(user, "inbox")
     return [
         NoticeOut.model_validate(n, from_attributes=True)
-        for n in services.inbox(ctx.engine, limit=limit)
+        for n in services.inbox(ctx.engine, limit=limit, role=user.role)
     ]
 
 

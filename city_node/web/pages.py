@@ -570,7 +570,7 @@ def suggestion_batch(request: Request, user: User) -> Response:
 def inbox_page(request: Request, user: User) -> Response:
     require(user, "inbox")
     ctx = _ctx(request)
-    notices = services.inbox(ctx.engine)
+    notices = services.inbox(ctx.engine, role=user.role)
     return render(
         request,
         "inbox.html",

@@ -203,3 +203,49 @@ def test_the_hubs_own_notices_are_titled_in_the_readers_language(
             25: "Overdue: statistics report for the week starting 2026-11-16",
             26: "Overdue: monthly qa report for month …",
         }
+
+
+def test_a_province_notice_quoting_a_customer_is_masked_for_roles_that_do_not_call_them(
+    console: tuple[str, Any, str],
+) -> None:
+    """The leader does not call customers: a resolution quoting the customer's phone and name
+    (and any other number) reads masked in the inbox, as the ticket's own history does; the
+    node's administrator at the shell reads it as sent."""
+    from city_node import tickets
+    from city_node.context import Actor
+    from city_node.domain import Action, Role
+
+    base_url, engine, _ = console
+    ticket = tickets.register(
+        make_context(engine, CITY),
+        Actor("op-1", Role.OPERATOR_JUNIOR),
+        tickets.NewTicket(
+            "complaint", "NET.BROADBAND", "phone", "13800000001", "王小明", "ordinary", "c"
+        ),
+        then=Action.ANSWER,
+    )
+    said = (
+        f"已与王小明（13800000001）协商，退还一个月月租；另留电话 0931-8456789（工单 {ticket.id}）"
+    )
+    notice = pb.Notice(
+        seq=31,
+        kind=pb.ESCALATION_RESOLUTION,
+        priority=pb.HIGH,
+        title=f"Escalation of ticket {ticket.id} resolved",
+        body=said,
+        sender="gm-hotline",
+        escalation_resolution=pb.EscalationResolution(ticket_id=str(ticket.id), resolution=said),
+    )
+    notice.created_at.GetCurrentTime()
+    assert services.accept_notice(engine, notice)
+    masked = (
+        f"已与王**（138****0001）协商，退还一个月月租；另留电话 093****6789（工单 {ticket.id}）"
+    )
+    with signed_in(base_url) as client:
+        [shown] = [n for n in client.get("/api/v1/inbox").json() if n["notice_seq"] == 31]
+        page = client.get("/inbox").text
+    assert shown["body"] == masked
+    assert "13800000001" not in page and "王小明" not in page and "8456789" not in page
+    assert "138****0001" in page
+    [held] = [n for n in services.inbox(engine) if n.notice_seq == 31]
+    assert held.body == said  # the store keeps the words; only the reading is masked
