@@ -174,8 +174,12 @@ ROUTINE_GRACE_SECONDS = 30.0
 
 def open_engine(settings: CitySettings) -> Engine:
     engine = make_engine(settings.database_url)
-    create_schema(engine)
-    services.open_store(engine, settings.code)
+    try:
+        create_schema(engine)
+        services.open_store(engine, settings.code)
+    except BaseException:
+        engine.dispose()  # a refused store (another tier's, another city's) is left closed
+        raise
     return engine
 
 

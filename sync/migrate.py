@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, MetaData, inspect, text
 
+from sync.config import ConfigError
 from sync.db import write_connection
 
 if TYPE_CHECKING:
@@ -86,7 +87,19 @@ def upgrade(
         from alembic import command
 
         cfg = config(script_location, metadata, conn)
-        if current_revision(conn) is None and inspect(conn).has_table(baseline_table):
+        recorded = current_revision(conn)
+        known = _script_revisions(script_location)
+        if recorded is not None and known is not None and recorded not in known:
+            # Another kind of store (a city's database given to the hub, or the reverse),
+            # or one a newer fedsync migrated: Alembic would only say it cannot locate it.
+            raise ConfigError(
+                f"the database is at schema revision {recorded!r}, which this fedsync's "
+                f"{_STORE_NAMES.get(script_location, 'store')} migrations do not know (they "
+                f"end at {_script_head(script_location)!r}): it is "
+                f"{_other_store(recorded)}; check the database URL (a FEDSYNC_DATABASE_URL "
+                "left in the environment outranks --config)"
+            )
+        if recorded is None and inspect(conn).has_table(baseline_table):
             command.stamp(cfg, baseline)
         command.upgrade(cfg, "head")
         revision = current_revision(conn)
@@ -104,11 +117,37 @@ def _recorded_head(conn: Connection, script_location: str) -> str | None:
     return head if list(rows) == [head] else None
 
 
-@functools.cache  # the scripts do not change while a process runs; tests open many stores
+#: The stores by their scripts' location, for a refusal that names them.
+_STORE_NAMES = {"city_node:migrations": "city store", "province_hub:migrations": "hub store"}
+
+
+def _other_store(revision: str) -> str:
+    """What a revision unknown to the scripts at hand says of the store (the city's
+    revisions are ``c0001``…, the hub's ``h0001``…)."""
+    if revision[:1] == "c" and revision[1:].isdigit():
+        return "a city store"
+    if revision[:1] == "h" and revision[1:].isdigit():
+        return "a hub store"
+    return "not a fedsync store of this kind, or one a newer fedsync migrated"
+
+
 def _script_head(script_location: str) -> str | None:
     """The one head of the migration scripts at ``script_location`` (``package:dir`` or a
     directory), read from each script's ``revision`` and ``down_revision`` assignments
     without importing Alembic; None when that does not name exactly one head."""
+    found = _scripts(script_location)
+    return None if found is None else found[1]
+
+
+def _script_revisions(script_location: str) -> frozenset[str] | None:
+    """Every revision of the scripts at ``script_location``; None when they cannot be read."""
+    found = _scripts(script_location)
+    return None if found is None else found[0]
+
+
+@functools.cache  # the scripts do not change while a process runs; tests open many stores
+def _scripts(script_location: str) -> tuple[frozenset[str], str] | None:
+    """The scripts' revisions and their one head; None when that does not name exactly one."""
     package, sep, sub = script_location.partition(":")
     if sep:
         spec = importlib.util.find_spec(package)
@@ -137,7 +176,7 @@ def _script_head(script_location: str) -> str | None:
     except (OSError, SyntaxError, ValueError):
         return None
     heads = revisions - parents
-    return next(iter(heads)) if len(heads) == 1 else None
+    return (frozenset(revisions), next(iter(heads))) if len(heads) == 1 else None
 
 
 def _assignments(source: str, filename: str) -> dict[str, object]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -80,3 +81,36 @@ def test_migrate_and_the_first_account_still_make_a_new_store(
     add = ["hub", "staff", "add", "--id", "sup-1", "--name", "李督查", "--role", "supervisor"]
     assert main([*add, "--password-stdin", "--database-url", hub2]) == 0
     assert (tmp_path / "other" / "hub.sqlite").is_file()
+
+
+@pytest.mark.parametrize("name", sorted(n for n in REFUSING if not n.endswith("backup")))
+def test_the_other_tiers_store_is_refused_by_name_and_left_as_it_was(
+    name: str, databases: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A hub command given a city's database, or the reverse (one shell holding both tiers'
+    FEDSYNC_DATABASE_URL): exit 2 saying which store it is, not Alembic's traceback — and
+    the store is not touched."""
+    from sqlalchemy import inspect, text
+
+    from city_node.store import create_schema as city_schema
+    from province_hub.store import create_schema as hub_schema
+    from sync.db import make_engine
+
+    other = "hub" if name.startswith("city") else "city"
+    url = databases(f"other-{other}")
+    engine = make_engine(url)
+    (hub_schema if other == "hub" else city_schema)(engine)
+
+    def held() -> tuple[list[str], list[str]]:
+        with engine.connect() as conn:
+            version = list(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
+            return version, sorted(inspect(conn).get_table_names())
+
+    before = held()
+    try:
+        assert main([*REFUSING[name], "--database-url", url]) == 2
+        err = capsys.readouterr().err
+        assert f"it is a {other} store" in err and "Traceback" not in err, err
+        assert held() == before
+    finally:
+        engine.dispose()
