@@ -99,8 +99,8 @@ def init_pki(
 ) -> None:
     """Create a new province CA, hub and city certificates and an empty CRL.
 
-    Raises PkiError if ``directory/ca.key`` already exists and ``overwrite`` is
-    false, or if any city code or hub host is invalid (checked before anything
+    Raises PkiError if ``directory/ca.key`` or ``directory/ca.crt`` already exists and
+    ``overwrite`` is false, or if any city code or hub host is invalid (checked before anything
     is written). With ``overwrite=True`` every file listed above is replaced;
     city files for codes not in ``city_codes`` are left alone but will no longer
     verify against the new CA.
@@ -113,6 +113,15 @@ def init_pki(
         raise PkiError(
             f"{directory / _CA_KEY} already exists; refusing to replace the "
             "province CA (`fedsync pki init --overwrite` starts a new PKI)"
+        )
+    if (directory / _CA_CRT).exists() and not overwrite:
+        # A node's copy of the PKI holds the CA certificate without its key (the hub's and
+        # the cities' machines are given exactly that): a new CA there would make every
+        # certificate of the province's real CA fail against it.
+        raise PkiError(
+            f"{directory / _CA_CRT} already exists (without ca.key: a node's copy of the "
+            "PKI); refusing to replace the province CA (`fedsync pki init --overwrite` "
+            "starts a new PKI)"
         )
 
     now = datetime.now(UTC)

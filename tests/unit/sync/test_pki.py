@@ -266,6 +266,19 @@ def test_init_twice_refuses_without_overwrite(tmp_path: Path) -> None:
     assert _mode(tmp_path / "ca.key") == 0o600
 
 
+def test_init_refuses_a_nodes_copy_of_the_pki(tmp_path: Path) -> None:
+    """A node's copy holds ca.crt without ca.key (what the deployment guide hands a node):
+    init must not put a new CA there, which every real certificate would fail against."""
+    init_pki(tmp_path, city_codes=["620100"], hub_hosts=["localhost"])
+    (tmp_path / "ca.key").unlink()
+    held = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+
+    with pytest.raises(PkiError, match=r"ca\.crt already exists.*overwrite"):
+        init_pki(tmp_path, city_codes=["620100"], hub_hosts=["localhost"])
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == held
+    assert not (tmp_path / "ca.key").exists()
+
+
 def test_bad_city_code_is_refused_naming_it(tmp_path: Path) -> None:
     with pytest.raises(PkiError, match="62010x"):
         init_pki(tmp_path, city_codes=["620100", "62010x"])
