@@ -231,7 +231,14 @@ def require_aware(name: str, value: datetime) -> None:
         raise InvalidTicket("time.naive", field=name, value=value)
 
 
-def _check_role(ticket_tier: CustomerTier, role: Role, action: Action) -> None:
+#: What settles a ticket escalated to the manager hotline: the manager's work, not the
+#: operator's who escalated it (an operator undoing the escalation would hide it).
+MANAGER_SETTLES = frozenset({Action.ANSWER, Action.DISPATCH, Action.CLOSE})
+
+
+def _check_role(
+    ticket_tier: CustomerTier, role: Role, action: Action, status: Status | None = None
+) -> None:
     check_may(role, action)
     if (
         role is Role.OPERATOR_JUNIOR
@@ -241,6 +248,12 @@ def _check_role(ticket_tier: CustomerTier, role: Role, action: Action) -> None:
         raise PermissionDenied(
             "role.priority_customer", role=role, action=action, tier=ticket_tier.value
         )
+    if (
+        status is Status.ESCALATED_MANAGER
+        and action in MANAGER_SETTLES
+        and role is not Role.MANAGER_HOTLINE
+    ):
+        raise PermissionDenied("role.manager_settles", role=role, action=action)
 
 
 def _open_now(ticket: Ticket) -> set[Action]:
@@ -255,8 +268,9 @@ def _open_now(ticket: Ticket) -> set[Action]:
 
 
 def _check(ticket: Ticket, role: Role, action: Action) -> None:
-    """Role first (who you are does not depend on the ticket's state), then the transition."""
-    _check_role(ticket.tier, role, action)
+    """Role first (who you are; a ticket with the manager hotline is the manager's to
+    settle), then the transition."""
+    _check_role(ticket.tier, role, action, ticket.status)
     if action not in TRANSITIONS[ticket.status]:
         # The refusal names what the ticket allows now, not every action of its status.
         raise IllegalTransition(ticket.status, action, _open_now(ticket))
@@ -270,7 +284,7 @@ def allowed_actions(ticket: Ticket, role: Role) -> frozenset[Action]:
     result: set[Action] = set()
     for action in _open_now(ticket):
         try:
-            _check_role(ticket.tier, role, action)
+            _check_role(ticket.tier, role, action, ticket.status)
         except PermissionDenied:
             continue
         result.add(action)

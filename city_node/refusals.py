@@ -80,6 +80,11 @@ CITY: Final = COMMON.extend(
             "role {role} may not {action}: {tier} customers are served by senior operators; "
             "hand it to a senior",
         ),
+        "role.manager_settles": (
+            "角色“{role}”无权执行“{action}”：已升级至经理热线的工单由经理热线处理",
+            "role {role} may not {action}: a ticket escalated to the manager hotline is the "
+            "manager hotline's to settle",
+        ),
         "ticket.illegal_transition": (
             "工单当前状态为“{status}”，不能执行“{action}”；此状态下可执行：{actions}",
             "cannot {action} a ticket in status {status}; allowed from {status}: {actions}",

@@ -361,6 +361,25 @@ def test_junior_cannot_answer_or_dispatch_priority_customers(tier: CustomerTier)
     assert ticket.operator == "s1"
 
 
+@pytest.mark.parametrize("role", [JUNIOR, SENIOR])
+def test_a_ticket_with_the_manager_hotline_is_the_managers_to_settle(role: Role) -> None:
+    """README: escalated_manager ── answer / dispatch / close: the manager hotline settles
+    it. The operator who escalated it may chase it, not undo the escalation."""
+    ticket = d.escalate_manager(new_ticket(), actor="op1", role=role, at=t(1))
+    assert d.allowed_actions(ticket, role) & d.MANAGER_SETTLES == frozenset()
+    assert d.allowed_actions(ticket, MANAGER) >= d.MANAGER_SETTLES
+    with pytest.raises(PermissionDenied, match="manager hotline's to settle"):
+        d.answer(ticket, actor="op1", role=role, at=t(2))
+    with pytest.raises(PermissionDenied, match="manager hotline's to settle"):
+        d.dispatch(ticket, branch="B1", actor="op1", role=role, at=t(2))
+    with pytest.raises(PermissionDenied, match="manager hotline's to settle"):
+        d.close(ticket, actor="op1", role=role, at=t(2))
+    chased = d.chase(ticket, actor="op1", role=role, at=t(2))
+    assert chased.status is Status.ESCALATED_MANAGER
+    settled = d.close(chased, actor="m1", role=MANAGER, at=t(3))
+    assert settled.status is Status.CLOSED
+
+
 def test_junior_may_answer_ordinary_customer() -> None:
     ticket = d.answer(new_ticket(), actor="op1", role=JUNIOR, at=t(1))
     assert ticket.status is Status.ANSWERED
