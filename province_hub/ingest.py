@@ -306,6 +306,7 @@ def _apply(
     subjects = [_stored_subject(kind, getattr(envelope, kind)) for envelope, kind, _ in fresh]
     held = _held_subjects(conn, city_code, first.epoch, subjects)
     revisions = _held_revisions(conn, city_code, fresh, subjects)
+    batch_bodies: dict[int, Any] = {}  # the reports this batch accepted, by seq
     repeated = 0
     for (envelope, kind, body_bytes), (subject, revision) in zip(fresh, subjects, strict=True):
         received_at = earlier.get(envelope.seq, now_param) if earlier else now_param
@@ -331,6 +332,13 @@ def _apply(
             same = revisions.get(subject, {}).get(revision)
             if same and envelope.content_digest in same:
                 repeat = (same[envelope.content_digest], "period, revision and content")
+            elif same and kind == "statistics_report":
+                # The same figures approved again (a city restored from an older copy, its
+                # leader approving the draft once more: another time, perhaps another
+                # leader) is the same report, not a correction to refuse.
+                held_seq = _same_figures(conn, city_code, body, same.values(), batch_bodies)
+                if held_seq is not None:
+                    repeat = (held_seq, "period, revision and figures")
         if repeat[0] is not None:
             repeated += 1
             rows.append(
@@ -374,6 +382,7 @@ def _apply(
                 quiet = True
         if reason is None and kind in FIGURE_KINDS:
             reports.append((envelope.seq, body, body_bytes, received_at))
+            batch_bodies[envelope.seq] = body
             if subject is not None and revision is not None:
                 revisions.setdefault(subject, {}).setdefault(revision, {})[
                     envelope.content_digest
@@ -527,6 +536,42 @@ def _held_revisions(
             digests = held.setdefault(subject, {}).setdefault(revision, {})
             digests[bytes(digest)] = min(seq, digests.get(bytes(digest), seq))
     return held
+
+
+def _figures_only(report: pb.StatisticsReport) -> bytes:
+    """A statistics report's bytes without who approved it and when."""
+    bare = pb.StatisticsReport()
+    bare.CopyFrom(report)
+    bare.ClearField("approved_by")
+    bare.ClearField("approved_at")
+    return bare.SerializeToString(deterministic=True)
+
+
+def _same_figures(
+    conn: Any,
+    city_code: str,
+    report: pb.StatisticsReport,
+    held_seqs: Any,
+    batch_bodies: Mapping[int, Any],
+) -> int | None:
+    """The lowest seq among ``held_seqs`` (the city's accepted reports under this period and
+    revision) whose figures are ``report``'s, approval apart; None when none is. Read only
+    when the content differs, which a city does not make but after a restore."""
+    seqs = sorted(held_seqs)
+    bodies = {seq: batch_bodies[seq] for seq in seqs if seq in batch_bodies}
+    stored = [seq for seq in seqs if seq not in bodies]
+    if stored:
+        rows = conn.execute(
+            select(Record.seq, Record.body).where(
+                Record.city_code == city_code, Record.seq.in_(stored)
+            )
+        )
+        bodies.update((int(seq), pb.StatisticsReport.FromString(raw)) for seq, raw in rows)
+    mine = _figures_only(report)
+    for seq in seqs:
+        if seq in bodies and _figures_only(bodies[seq]) == mine:
+            return int(seq)
+    return None
 
 
 def _record_row(

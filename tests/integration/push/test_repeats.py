@@ -179,3 +179,56 @@ async def test_a_copy_of_any_report_held_under_one_revision_is_a_repeat(hub, stu
         }
     assert held[3][0] == "repeated" and "the same statistics_report as seq 2" in held[3][1]
     assert held[4][0] == "repeated" and "the same statistics_report as seq 1" in held[4][1]
+
+
+async def test_the_same_figures_approved_again_are_a_repeat_not_a_correction(hub, stub):
+    """A city restored from an older copy whose leader approves the same draft again sends
+    the same figures with another approval time (perhaps another leader): the same report,
+    kept as a repeat and counted once — not quarantined as a correction under a held
+    revision, which would ask the city for a revision it has no reason to make."""
+    from province_hub import consolidation
+    from sync.roster import load_roster
+
+    first = _month_report(1, 30)
+    first.approved_at.FromSeconds(1_790_000_000)
+    again = _month_report(1, 30)
+    again.approved_by = "leader-2"
+    again.approved_at.FromSeconds(1_790_086_400)
+    other = _month_report(1, 31)  # other figures under the held revision: still refused
+    other.approved_at.FromSeconds(1_790_090_000)
+    await push(stub, [build_envelope(city_code=CITY, epoch=EPOCH, seq=1, body=first)])
+    response = await push(
+        stub,
+        [
+            build_envelope(city_code=CITY, epoch="f" * 32, seq=n, body=body)
+            for n, body in ((2, again), (3, other))
+        ],
+    )
+    assert response.acked_through_seq == 3 and response.quarantined == 1
+    # Within one batch too: a report and the same figures approved again behind it.
+    later = [_month_report(2, 40), _month_report(2, 40)]
+    later[1].approved_at.FromSeconds(1_790_100_000)
+    response = await push(
+        stub,
+        [
+            build_envelope(city_code=CITY, epoch="f" * 32, seq=n, body=body)
+            for n, body in enumerate(later, start=4)
+        ],
+    )
+    assert response.quarantined == 0
+    with hub.engine.connect() as conn:
+        held = {
+            r.seq: (r.status, r.reason or "")
+            for r in conn.execute(select(Record.seq, Record.status, Record.reason))
+        }
+    assert [held[n][0] for n in range(1, 6)] == [
+        "accepted", "repeated", "quarantined", "accepted", "repeated"
+    ]  # fmt: skip
+    assert "the same statistics_report as seq 1 (same period, revision and figures)" in held[2][1]
+    assert "revision 1 of this period is held already (seq 1)" in held[3][1]
+    assert "the same statistics_report as seq 4" in held[5][1]
+    got = consolidation.figures(
+        hub.engine, period_kind="month", start="2025-01-01", roster=load_roster()
+    )
+    (city,) = [c for c in got["cities"] if c["city_code"] == CITY]
+    assert (city["revision"], city["complaints_received"]) == (2, 40)
