@@ -82,6 +82,11 @@ def with_link_mark(engine: Engine, *, city_code: str, exc: errors.LinkError) -> 
     return exc
 
 
+#: A link whose city delivered more than the hub holds (a hub restored from an older copy),
+#: until the city's Push brings the rest again.
+BEHIND = "behind"
+
+
 def record_refusal(
     engine: Engine, *, city_code: str, exc: errors.LinkError, now: datetime | None = None
 ) -> None:
@@ -167,6 +172,21 @@ def hello(
             values.update(
                 state="conflict",
                 last_error=f"SequenceConflict: {conflict}",
+                last_error_at=moment,
+            )
+        elif request.delivered_through_seq > link.acked_seq:
+            # The city delivered more than this hub holds: the hub was restored from an older
+            # copy. Until its Push brings the lost seqs again (ingest sets "connected"), say
+            # so: a city that no longer keeps them cannot, and stops until it is re-based —
+            # it would otherwise look connected here while nothing arrives.
+            values.update(
+                state=BEHIND,
+                last_error=status_text(
+                    f"the city has delivered up to seq {request.delivered_through_seq}; this hub "
+                    f"holds up to {link.acked_seq} (restored from an older copy?): waiting for "
+                    "the city to send the rest again — a city that no longer keeps them needs "
+                    "`fedsync city rebase`"
+                ),
                 last_error_at=moment,
             )
         elif link.state != "conflict" or request.epoch != link.epoch:

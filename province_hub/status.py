@@ -36,7 +36,8 @@ SILENT_AFTER = timedelta(seconds=30)
 def derived_state(
     stored: str, last_contact: datetime | None, *, now: datetime, silent_after: timedelta
 ) -> str:
-    """connected / silent / never / conflict / revoked / incompatible, as of ``now``."""
+    """connected / silent / never / conflict / revoked / incompatible / behind (the city
+    delivered more than the hub holds), as of ``now``."""
     if last_contact is None:
         return "never"
     if last_contact.tzinfo is None:

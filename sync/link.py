@@ -389,6 +389,8 @@ class LinkClient:
             # Park: look again now and then whether an operator fixed it (re-base, new cert).
             return parked
         if isinstance(exc, OutboxError):
+            # The operator must act (a re-base): say it in the log, as a conflict is.
+            log.error("link of city %s stopped (error): %s", self._city, exc)
             await self._set_state(LinkStatus.ERROR, error=str(exc))
             return parked
         if isinstance(exc, OSError | TimeoutError):

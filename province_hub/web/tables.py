@@ -671,6 +671,7 @@ LINK_STATES: dict[str, tuple[str, str]] = {
     "conflict": ("序号冲突", "sequence conflict"),
     "revoked": ("证书已吊销", "certificate revoked"),
     "incompatible": ("版本不兼容", "incompatible version"),
+    "behind": ("待补发", "waiting for re-send"),
 }
 
 

@@ -190,6 +190,56 @@ async def test_hub_restored_from_older_copy_gets_what_it_lost(
         held = hub_records(restored.engine, code)
         assert {seq: d for seq, (d, _) in held.items()} == digests
         assert Outbox(city.engine).snapshot().state == "connected"
+        # Refilled: the hub's link is connected again (it was "behind" between Hello and Push).
+        assert hub_link_state(restored.engine, code)[0] == "connected"
+
+
+def hub_link_state(engine: Engine, city: str = CITY) -> tuple[str, str]:
+    from province_hub.status import link_status
+
+    [row] = [r for r in link_status(engine, [city]) if r["city_code"] == city]
+    return row["state"], row["last_error"]
+
+
+async def test_a_hub_that_lost_what_the_city_no_longer_keeps_shows_the_city_behind(
+    databases, hub_settings_factory, city_settings_factory, start_hub, start_city, caplog
+):
+    """A hub restored from an older copy, a city that purged the rows the hub lost: the city
+    stops (and says so in its log) until a re-base; the hub shows the link "behind" with
+    what it waits for — before, it showed the city connected while nothing arrived."""
+    from sqlalchemy import delete
+
+    hub_settings = hub_settings_factory(databases("hub"))
+    hub = await start_hub(hub_settings)
+    settings = city_settings_factory(CITY, databases("city"), hub.port)
+    city = start_city(settings)
+    produce(city.engine, "a", 4)
+    await wait_until(partial(delivered_all, city.engine))
+    await hub.stop()
+    backup_url = databases.copy(hub_settings.database_url)  # holds 1-4
+    hub = await start_hub(dataclasses.replace(hub_settings, listen=f"127.0.0.1:{hub.port}"))
+    produce(city.engine, "b", 3)
+    await wait_until(partial(delivered_up_to, city.engine, 7))
+    await city.stop()
+    await hub.stop()
+    with city.engine.begin() as conn:  # as retention would: the delivered rows are gone
+        conn.execute(delete(OutboxRow).where(OutboxRow.seq > 4))
+    city.engine.dispose()
+
+    restored = await start_hub(
+        dataclasses.replace(hub_settings, database_url=backup_url, listen=f"127.0.0.1:{hub.port}")
+    )
+    city = start_city(settings)
+    await wait_until(lambda: Outbox(city.engine).snapshot().state == "error", what="city stops")
+    assert "no longer keeps seqs 5-7" in Outbox(city.engine).snapshot().last_error
+    _, error = await wait_until(
+        lambda: (got := hub_link_state(restored.engine))[0] == "behind" and got, what="behind"
+    )
+    assert "delivered up to seq 7; this hub holds up to 4" in error and "rebase" in error
+    assert any(
+        r.levelname == "ERROR" and "stopped (error)" in r.getMessage() for r in caplog.records
+    )
+    assert sorted(hub_records(restored.engine)) == [1, 2, 3, 4]
 
 
 async def test_business_rule_failure_is_quarantined_and_the_city_told(
