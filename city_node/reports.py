@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 from sqlalchemy import (
@@ -106,10 +107,47 @@ _BODY: dict[str, Any] = {
 }
 
 
+#: 64-bit integer fields, which protobuf's JSON mapping writes as strings.
+_WIDE_INTS = frozenset(
+    {
+        FieldDescriptor.TYPE_INT64,
+        FieldDescriptor.TYPE_UINT64,
+        FieldDescriptor.TYPE_SINT64,
+        FieldDescriptor.TYPE_FIXED64,
+        FieldDescriptor.TYPE_SFIXED64,
+    }
+)
+
+
+def _numbers(message: Any, figures: dict[str, Any]) -> dict[str, Any]:
+    """``figures`` with its 64-bit counts (compensation in fen…) as JSON numbers, as every
+    other count is: the API's readers add them up."""
+    for field in message.DESCRIPTOR.fields:
+        if field.name not in figures:
+            continue
+        repeated = field.is_repeated
+        if field.type in _WIDE_INTS:
+            value = figures[field.name]
+            figures[field.name] = [int(v) for v in value] if repeated else int(value)
+        elif field.type == FieldDescriptor.TYPE_MESSAGE and isinstance(
+            figures[field.name], dict | list
+        ):
+            held = getattr(message, field.name)
+            if repeated:
+                for item, part in zip(held, figures[field.name], strict=True):
+                    _numbers(item, part)
+            elif isinstance(figures[field.name], dict):
+                _numbers(held, figures[field.name])
+    return figures
+
+
 def _view(row: Any) -> ReportView:
     body = _BODY[row.kind].FromString(row.payload)
-    figures = MessageToDict(
-        body, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    figures = _numbers(
+        body,
+        MessageToDict(
+            body, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+        ),
     )
     return ReportView(
         id=row.id,

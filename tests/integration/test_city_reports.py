@@ -97,6 +97,12 @@ def test_compensation_is_paid_for_overtime_complaints_only(ctx: Any) -> None:
     )
     assert {int(c.ticket_id) for c in report.cases} == {within.id, late.id}
     assert report.total_compensation_fen == 1200
+    # As the review page and the API show the draft: money in fen as numbers, as every
+    # other count is (protobuf's JSON writes 64-bit integers as strings).
+    view = reports.draft(ctx, "overtime", "month", "2026-10-01", by="stat-1")
+    assert view.figures["total_compensation_fen"] == 1200
+    assert sorted(c["compensation_fen"] for c in view.figures["cases"]) == [500, 700]
+    assert all(isinstance(c["limit_hours"], int) for c in view.figures["cases"])
 
 
 def test_compensation_is_the_sum_of_the_payments_counted_in_the_month_paid(ctx: Any) -> None:
