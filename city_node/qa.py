@@ -229,6 +229,11 @@ def score(
     bad = sorted(set(defects) - set(DEFECT_KINDS))
     if bad:
         raise CityError("qa.defects", defects=", ".join(bad), allowed=", ".join(DEFECT_KINDS))
+    twice = sorted({d for d in defects if defects.count(d) > 1})
+    if twice:
+        # Each kind is a yes/no of this ticket: a kind listed twice is a slip, said, not
+        # quietly made one (the hub refuses a report listing a kind twice as well).
+        raise CityError("qa.defects_twice", defects=", ".join(twice))
     if len(finding) > MAX_STEP_NOTE_CHARS:
         raise CityError(
             "text.too_long", field="finding", length=len(finding), maximum=MAX_STEP_NOTE_CHARS

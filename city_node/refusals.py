@@ -255,6 +255,10 @@ CITY: Final = COMMON.extend(
             "差错类型 {defects} 无效，可选：{allowed}",
             "defect {defects} is not one of: {allowed}",
         ),
+        "qa.defects_twice": (
+            "差错类型 {defects} 重复填写，每种差错只填一次",
+            "defect {defects} is listed twice; list each kind once",
+        ),
         "qa.already_scored": (
             "质检样本 {sample} 已经评分，评分不能修改",
             "QA sample {sample} is already scored; a score is not changed",

@@ -264,6 +264,8 @@ async def test_standard_answers_suggestions_and_qa(federation: Any) -> None:
     items = {i.key: 90 for i in qa.SCORECARD}
     with pytest.raises(CityError, match="missing"):
         qa.score(ctx, INSPECTOR, sample_id, items={"greeting": 90}, defects=[])
+    with pytest.raises(CityError, match="defect late is listed twice"):
+        qa.score(ctx, INSPECTOR, sample_id, items=items, defects=["late", "late"])
     qa.score(ctx, INSPECTOR, sample_id, items=items, defects=["late"], finding="slow reply")
     with pytest.raises(Conflict, match="already scored"):
         qa.score(ctx, INSPECTOR, sample_id, items=items, defects=[])
