@@ -14,12 +14,15 @@ from sync.config import (
     setting,
 )
 from sync.periods import DEFAULT_TIMEZONE
-from sync.roster import is_city_code
+from sync.roster import is_city_code, load_roster
 
 
 @dataclass(frozen=True)
 class CitySettings:
     code: str = setting("", "this city's six-digit code (required), e.g. 620100")
+    roster: Path | None = setting(
+        None, "roster CSV the code must be on (code,name_zh,name_en,...); default: Gansu"
+    )
     hub: str = setting("127.0.0.1:7443", "the province hub's gRPC address host:port")
     hub_server_name: str = setting(
         "", "name to verify on the hub certificate when it differs from the address's host"
@@ -103,6 +106,15 @@ class CitySettings:
     def __post_init__(self) -> None:
         if not is_city_code(self.code):
             raise ConfigError(f"code {self.code!r}: give this city's six-digit code (--code)")
+        # A store made under a code the province does not have could never be linked (no
+        # certificate is issued for it, the hub refuses it): refuse it before it is made.
+        roster = load_roster(self.roster)
+        if self.code not in {c.code for c in roster}:
+            raise ConfigError(
+                f"code {self.code!r} is not on the roster ({len(roster)} cities: "
+                f"{', '.join(c.code for c in roster[:3])}…; --roster FILE for another "
+                "province's)"
+            )
         if not self.database_url:
             object.__setattr__(
                 self, "database_url", f"sqlite:///fedsync-data/city-{self.code}.sqlite"

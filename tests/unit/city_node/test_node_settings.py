@@ -75,3 +75,25 @@ def test_bad_settings_are_refused(tmp_path: Path) -> None:
     missing = CitySettings(code="620100", holidays_file=tmp_path / "nope.txt")
     with pytest.raises(ConfigError, match=r"nope\.txt"):
         context_for(missing, make_engine(f"sqlite:///{tmp_path / 'c.sqlite'}"))
+
+
+def test_a_code_off_the_roster_is_refused_before_a_store_is_made(tmp_path: Path) -> None:
+    """No certificate is issued for a code the province lacks and the hub refuses it: a
+    store made under it (``city migrate``, ``staff add``) could never be linked."""
+    from sync.cli import main
+
+    store = tmp_path / "city.sqlite"
+    with pytest.raises(ConfigError, match="'999999' is not on the roster"):
+        CitySettings(code="999999")
+    assert (
+        main(["city", "--code", "999999", "--database-url", f"sqlite:///{store}", "migrate"]) == 2
+    )
+    assert not store.exists()
+    # Another province's roster names its own cities.
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        "code,name_zh,name_en,kind,population_2020\n999999,测试市,Test City,city,1000\n", "utf-8"
+    )
+    assert CitySettings(code="999999", roster=roster).code == "999999"
+    with pytest.raises(ConfigError, match="'620100' is not on the roster"):
+        CitySettings(code="620100", roster=roster)
