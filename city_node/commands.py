@@ -9,7 +9,7 @@ refusals are ``CityError`` naming the field.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import Any
 
 from city_node.context import CityError, refuse_characters
@@ -28,7 +28,9 @@ def check_choice(enum: Any, value: Any, field: str) -> Any:
     try:
         return enum(value)
     except ValueError:
-        raise CityError("choice.not_one_of", field=field, value=value, choices=choices) from None
+        # A word of another choice (an Action that is no step) is named by its word.
+        shown = value.value if isinstance(value, Enum) else value
+        raise CityError("choice.not_one_of", field=field, value=shown, choices=choices) from None
 
 
 def check_text(value: str, field: str, *, required: bool = False, limit: int = MAX_NOTE) -> str:

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Annotated, Self, Unpack
 
 from fastapi import Path
-from pydantic import BaseModel, Field, Strict, model_validator
+from pydantic import BaseModel, Field, Strict, WithJsonSchema, model_validator
 
 from city_node import commands, personal_data, qa, services, suggestions, tickets
 from city_node.context import Actor, CityContext, CityError
@@ -87,7 +87,14 @@ class TicketIn(RequestModel):
 class ActionIn(RequestModel):
     """One step on a ticket; which fields matter depends on the action."""
 
-    action: Action
+    # Any action word is read (a word that is no ticket step is refused naming the steps);
+    # the schema offers the steps alone.
+    action: Annotated[
+        Action,
+        WithJsonSchema(
+            {"type": "string", "enum": [a.value for a in commands.StepAction], "title": "Action"}
+        ),
+    ]
     note: StepNote = ""
     branch: str | None = Field(None, description="dispatch: the branch (dispatch only)")
     outcome: Satisfaction | None = Field(None, description="survey: the customer's answer")

@@ -227,6 +227,12 @@ def test_register_dispatch_return_close_survey(console: Console) -> None:
         assert ticket["status"] == "dispatched" and ticket["branch"] == "Chengguan branch"
         assert set(ticket["allowed_actions"]) >= {"start", "branch_return", "chase"}
 
+        # An action that is no ticket step is refused by its word (the schema offers the
+        # steps alone), not by a Python enum's repr.
+        other = act(op, tid, "compensate")
+        assert other.status_code == 422, other.text
+        assert "action 'compensate' is not one of: answer, dispatch" in other.json()["detail"]
+        assert "Action." not in other.text
         assert act(op, tid, "start").json()["status"] == "in_progress"
         assert act(op, tid, "branch_return", note="refunded").json()["status"] == "returned"
         # Only the surveyor calls the customer back, and only once the ticket is closed.
