@@ -41,6 +41,10 @@ _OWN: Final[dict[str, tuple[str, str]]] = {
     "nav_staff": ("人员", "Staff"),
     "nav_access_log": ("访问记录", "Access log"),
     "access_what": ("内容", "What"),
+    # what an access-log entry read (city_node.personal_data.record_access)
+    "ticket detail": ("工单详情", "ticket detail"),
+    "ticket list": ("工单列表", "ticket list"),
+    "phone search": ("按电话查询", "phone search"),
     # The console's areas, as a refusal names them ("角色…无权使用…", city_node.web.auth.AREAS).
     "area.register": ("登记工单", "registering tickets"),
     "area.compensate": ("登记赔偿", "recording compensation"),

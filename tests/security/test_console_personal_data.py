@@ -137,6 +137,9 @@ def test_the_leader_reads_the_access_log_and_no_one_else(console: Console) -> No
         ("junior", ticket["id"], "ticket detail")
     ]
     assert page.status_code == 200 and "junior" in page.text
+    with console.browser("leader") as b:  # the page names what was read in its language
+        assert "工单详情" in b.get("/access-log", params={"lang": "zh-CN"}).text
+        assert "ticket detail" in b.get("/access-log", params={"lang": "en"}).text
     for who in ("junior", "stat", "surveyor"):
         with console.api(who) as c:
             assert c.get("/api/v1/access-log").status_code == 403, who
