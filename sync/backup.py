@@ -140,12 +140,37 @@ def backup_sqlite(database_url: str, target: Path) -> BackupResult:
     return BackupResult(source=source, target=target, size_bytes=target.stat().st_size)
 
 
+#: The first letter of each store's schema revisions (``c0010``, ``h0010``).
+_REVISION_LETTER = {"city store": "c", "hub store": "h"}
+
+
+def _schema_revision(source: Path) -> str | None:
+    """The store's recorded schema revision, read without writing; None when it has none."""
+    try:
+        with contextlib.closing(
+            sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        ) as conn:
+            row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.DatabaseError:
+        return None  # not a store at all, or none recorded: the copy's check says the rest
+    return None if row is None else str(row[0])
+
+
 def backup_command(what: str, database_url: str, target: str) -> int:
     """``fedsync hub|city backup --to FILE``: copy the store, say where; a refusal is a
     ``ConfigError`` (exit 2, its message naming what is wrong)."""
     from sync.config import ConfigError
 
     try:
+        letter = _REVISION_LETTER.get(what)
+        revision = _schema_revision(_sqlite_source(database_url))
+        if letter and revision and not revision.startswith(letter):
+            # A copy filed as this tier's backup would be restored in the wrong place.
+            other = next((w for w, c in _REVISION_LETTER.items() if revision[:1] == c), None)
+            raise BackupError(
+                f"the store at database_url is {'a ' + other if other else 'not a ' + what} "
+                f"(schema revision {revision!r}), not a {what}: check --database-url"
+            )
         done = backup_sqlite(database_url, Path(target))
     except BackupError as exc:
         raise ConfigError(str(exc)) from None

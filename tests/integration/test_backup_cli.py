@@ -226,3 +226,29 @@ def test_a_hub_store_with_qa_and_overtime_rows_is_copied_and_a_real_null_is_not(
     assert main(["hub", "backup", "--database-url", url, "--to", str(bad)]) == 2
     assert "NULL value in t.a" in capsys.readouterr().err
     assert not bad.exists()
+
+
+def test_a_backup_of_the_other_tiers_store_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`city backup` given a hub's store (or the reverse) says what the store is and copies
+    nothing: a copy filed as the wrong tier's backup would be restored in the wrong place."""
+    stores = {"hub": tmp_path / "hub.sqlite", "city": tmp_path / "city.sqlite"}
+    assert main(["hub", "migrate", "--database-url", f"sqlite:///{stores['hub']}"]) == 0
+    assert (
+        main(["city", "migrate", "--code", CITY, "--database-url", f"sqlite:///{stores['city']}"])
+        == 0
+    )
+    capsys.readouterr()
+    for tier, other in (("city", "hub"), ("hub", "city")):
+        target = tmp_path / f"{tier}-backup.sqlite"
+        code = ["--code", CITY] if tier == "city" else []
+        url = f"sqlite:///{stores[other]}"
+        assert main([tier, "backup", *code, "--database-url", url, "--to", str(target)]) == 2
+        err = capsys.readouterr().err
+        assert f"is a {other} store" in err and f"not a {tier} store" in err, err
+        assert not target.exists()
+        # Its own store is copied as before.
+        own = f"sqlite:///{stores[tier]}"
+        assert main([tier, "backup", *code, "--database-url", own, "--to", str(target)]) == 0
+        assert target.exists()
