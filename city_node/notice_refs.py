@@ -128,3 +128,37 @@ def notice_titles(notices: Sequence[Any], lang: Lang) -> dict[int, str]:
                 title = None  # stored as it came: show the wire title
         titles[int(n.notice_seq)] = title or n.title
     return titles
+
+
+#: What the node did with a notice by itself (``InboxNotice.handled_note``, written in English
+#: by :mod:`city_node.province_notices`), as a Chinese page says it: (pattern, template).
+_HANDLED_ZH: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(r"standard answer (.+) v(\d+) kept as superseded: v(\d+) is current"),
+        "统一口径 {0} 第 {1} 版已存为旧版：现行为第 {2} 版",
+    ),
+    (
+        re.compile(r"standard answer (.+) v(\d+) is current; supersedes (.+)"),
+        "统一口径 {0} 第 {1} 版为现行版，替代 {2}",
+    ),
+    (
+        re.compile(r"resolution applied to ticket (\S+): returned for the callback"),
+        "处理结果已记入工单 {0}：退回待回访",
+    ),
+    (re.compile(r"resolution not applied: (.*)", re.S), "处理结果未能记入：{0}"),
+    (re.compile(r"trace answered: ticket (.+) not found"), "调单已答复：未找到工单 {0}"),
+    (re.compile(r"trace answered automatically \((\d+) steps\)"), "调单已自动答复（{0} 个步骤）"),
+    (re.compile(r"not applied: (.*)", re.S), "未能处理：{0}"),
+)
+
+
+def handled_text(note: str | None, lang: Lang) -> str | None:
+    """``note`` as a reader in ``lang`` reads it: a Chinese page gets the node's own notes
+    in Chinese (what they quote — a key, an error — stays as written)."""
+    if not note or lang != "zh":
+        return note
+    for pattern, template in _HANDLED_ZH:
+        found = pattern.fullmatch(note)
+        if found:
+            return template.format(*found.groups())
+    return note

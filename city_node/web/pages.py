@@ -44,7 +44,7 @@ from city_node.domain import (
     TicketKind,
 )
 from city_node.link_view import link_view
-from city_node.notice_refs import notice_refs, notice_titles
+from city_node.notice_refs import handled_text, notice_refs, notice_titles
 from city_node.staff import StaffMember
 from city_node.web import models
 from city_node.web.auth import (
@@ -581,6 +581,7 @@ def inbox_page(request: Request, user: User) -> Response:
         ),
         refs=notice_refs(ctx.engine, notices, ctx.zone),
         titles=notice_titles(notices, lang_of(request)),
+        handled={n.notice_seq: handled_text(n.handled_note, lang_of(request)) for n in notices},
         may_receipt=may(user.role, "inbox.receipt"),
     )
 

@@ -244,6 +244,9 @@ def test_a_province_notice_quoting_a_customer_is_masked_for_roles_that_do_not_ca
     with signed_in(base_url) as client:
         [shown] = [n for n in client.get("/api/v1/inbox").json() if n["notice_seq"] == 31]
         page = client.get("/inbox").text
+        zh = client.get("/inbox", params={"lang": "zh"}).text
+    assert shown["handled_note"].startswith("resolution ")  # stored as the node wrote it
+    assert "处理结果" in zh and "resolution not applied" not in zh  # said in the page's words
     assert shown["body"] == masked
     assert "13800000001" not in page and "王小明" not in page and "8456789" not in page
     assert "138****0001" in page

@@ -67,3 +67,30 @@ def test_paging() -> None:
     assert p.page == 11 and p.pages == 20
     pages = [link[0] if link else None for link in p.links]
     assert pages == [1, None, 9, 10, 11, 12, 13, None, 20]
+
+
+def test_the_nodes_own_notes_on_notices_read_in_chinese() -> None:
+    """What the node did with a notice by itself is stored in English; a Chinese page says
+    it in Chinese, keeping what it quotes."""
+    from city_node.notice_refs import handled_text
+
+    said = {
+        "resolution applied to ticket 7: returned for the callback": (
+            "处理结果已记入工单 7：退回待回访"
+        ),
+        "trace answered automatically (5 steps)": "调单已自动答复（5 个步骤）",
+        "trace answered: ticket 99 not found": "调单已答复：未找到工单 99",
+        "standard answer roaming v2 is current; supersedes v1": (
+            "统一口径 roaming 第 2 版为现行版，替代 v1"
+        ),
+        "standard answer roaming v1 kept as superseded: v2 is current": (
+            "统一口径 roaming 第 1 版已存为旧版：现行为第 2 版"
+        ),
+        "resolution not applied: ticket 8 is closed": "处理结果未能记入：ticket 8 is closed",
+        "not applied: ValueError: bad": "未能处理：ValueError: bad",
+    }
+    for note, zh in said.items():
+        assert handled_text(note, "zh") == zh
+        assert handled_text(note, "en") == note
+    assert handled_text("something new", "zh") == "something new"  # unknown: as written
+    assert handled_text(None, "zh") is None
