@@ -34,6 +34,7 @@ after sending is a new, higher revision (the province counts the latest).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -382,6 +383,25 @@ def _decide(
         )
         uow.commit()
     return get(ctx, report_id)
+
+
+#: The notes the node writes on a decision itself (a draft superseded, an auto-approval),
+#: as a Chinese page says them; a person's own note is shown as written.
+_NODE_NOTES_ZH = (
+    (re.compile(r"revision (\d+) drafted"), "已起草第 {0} 版，本稿不再审批"),
+    (re.compile(r"auto-approved \(node setting\)"), "自动批准（节点设置）"),
+)
+
+
+def decision_text(note: str | None, lang: str) -> str | None:
+    """A report's decision note in the reader's language where the node wrote it."""
+    if not note or lang != "zh":
+        return note
+    for pattern, template in _NODE_NOTES_ZH:
+        found = pattern.fullmatch(note)
+        if found:
+            return template.format(*found.groups())
+    return note
 
 
 def figures_json(view: ReportView) -> str:

@@ -132,6 +132,7 @@ def render(
         status_code=status_code,
         local=local,
         category_name=category_name,
+        decision_text=lambda note: reports.decision_text(note, lang),
         user=user,
         nav=nav,
         city_code=ctx.city_code,

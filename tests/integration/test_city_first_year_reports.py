@@ -37,3 +37,20 @@ def test_a_first_year_draft_is_reviewed_without_a_previous_period(
         page = client.get(f"/reports/{draft.id}")
         assert page.status_code == 200, page.text
         assert start in page.text
+
+
+def test_the_nodes_own_decision_notes_read_in_the_pages_language(
+    console: tuple[str, Any, str],
+) -> None:
+    base_url, engine, _ = console
+    ctx = make_context(engine, CITY)
+    first = reports.draft(ctx, "statistics", "month", "2026-10-01", by="stat-1")
+    reports.draft(ctx, "statistics", "month", "2026-10-01", by="stat-1")
+    assert reports.get(ctx, first.id).decision_note == "revision 2 drafted"  # as stored
+    with signed_in(base_url) as client:
+        zh = client.get("/reports", params={"lang": "zh"}).text
+        en = client.get("/reports", params={"lang": "en"}).text
+        review = client.get(f"/reports/{first.id}", params={"lang": "zh"}).text
+    assert "已起草第 2 版，本稿不再审批" in zh and "revision 2 drafted" not in zh
+    assert "revision 2 drafted" in en
+    assert "已起草第 2 版" in review
