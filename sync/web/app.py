@@ -185,6 +185,8 @@ _PAGE_SENTENCES = {
     "date_from_datetime_inexact": "input.not_date",
     "date_type": "input.not_date",
     "int_parsing": "input.not_int",
+    "int_type": "input.not_int",  # a strict whole number given text
+    "int_from_float": "input.not_int",
     "string_pattern_mismatch": "input.pattern",
     "string_too_long": "input.too_long",
     "greater_than_equal": "input.at_least",

@@ -48,3 +48,26 @@ def test_a_language_tag_names_its_language_by_its_first_part(
 )
 def test_the_browsers_first_language_of_the_consoles(header: str | None, lang: str | None) -> None:
     assert preferred_lang(header) == lang
+
+
+def test_a_whole_number_refused_is_said_in_the_pages_language() -> None:
+    """A strict whole-number field given text (``days=x`` on a ticket's form) is refused in
+    the page's words, not pydantic's English."""
+    from typing import Annotated
+
+    from pydantic import BaseModel, Strict, ValidationError
+
+    from sync.web.app import field_problem
+
+    class Form(BaseModel):  # as the consoles declare a count: a strict whole number
+        days: Annotated[int, Strict()] | None = None
+
+    for given in ("x", 2.5):
+        try:
+            Form.model_validate({"days": given})
+        except ValidationError as exc:
+            [error] = exc.errors()
+        else:  # pragma: no cover - the model takes no such value
+            raise AssertionError(f"days={given!r} was taken")
+        assert field_problem(error, "zh").endswith("：不是整数"), error
+        assert field_problem(error, "en") == "days: Input should be a valid integer"
