@@ -13,6 +13,7 @@ Chinese is the default: the people using the console work in Chinese.
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 from city_node.review_labels import REVIEW_LABELS
@@ -311,3 +312,18 @@ def value_label(lang: Lang, value: str) -> str:
     """The label of an enum value (status, action, channel…), which may share a spelling
     with a field label (``phone`` is both a channel and the phone-number field)."""
     return TABLE.value_label(lang, value)
+
+
+def reworded(
+    note: str | None, lang: Lang, zh: tuple[tuple[re.Pattern[str], str], ...]
+) -> str | None:
+    """A note the node wrote in English (``note``) as a reader in ``lang`` reads it: on a
+    Chinese page the template of the first pattern of ``zh`` it matches whole, filled with
+    what the pattern took (a key, a number, an error: quoted as written); else as stored."""
+    if not note or lang != "zh":
+        return note
+    for pattern, template in zh:
+        found = pattern.fullmatch(note)
+        if found:
+            return template.format(*found.groups())
+    return note

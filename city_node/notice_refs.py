@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from google.protobuf.message import DecodeError
 from sqlalchemy import Engine, func, select
 
-from city_node.labels import label
+from city_node.labels import label, reworded
 from city_node.store import InboxNotice
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.vocabulary import PeriodKind
@@ -155,10 +155,4 @@ _HANDLED_ZH: tuple[tuple[re.Pattern[str], str], ...] = (
 def handled_text(note: str | None, lang: Lang) -> str | None:
     """``note`` as a reader in ``lang`` reads it: a Chinese page gets the node's own notes
     in Chinese (what they quote — a key, an error — stays as written)."""
-    if not note or lang != "zh":
-        return note
-    for pattern, template in _HANDLED_ZH:
-        found = pattern.fullmatch(note)
-        if found:
-            return template.format(*found.groups())
-    return note
+    return reworded(note, lang, _HANDLED_ZH)

@@ -62,6 +62,7 @@ from city_node.context import (
     existing_id,
 )
 from city_node.domain import Action, ReportStatus, Role
+from city_node.labels import reworded
 from city_node.report_figures import (
     REPORT_KINDS,
     Period,
@@ -80,6 +81,7 @@ from sync.envelopes import body_kind
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.validation import broken_rule
 from sync.vocabulary import PeriodKind, ReportKind
+from sync.web.i18n import Lang
 
 # --- drafts and approval -----------------------------------------------------------------------
 
@@ -393,15 +395,9 @@ _NODE_NOTES_ZH = (
 )
 
 
-def decision_text(note: str | None, lang: str) -> str | None:
+def decision_text(note: str | None, lang: Lang) -> str | None:
     """A report's decision note in the reader's language where the node wrote it."""
-    if not note or lang != "zh":
-        return note
-    for pattern, template in _NODE_NOTES_ZH:
-        found = pattern.fullmatch(note)
-        if found:
-            return template.format(*found.groups())
-    return note
+    return reworded(note, lang, _NODE_NOTES_ZH)
 
 
 def figures_json(view: ReportView) -> str:
