@@ -247,21 +247,27 @@ def inbox(engine: Engine, *, limit: int = 100, role: Role | None = None) -> list
 
 
 def _mask_notices(conn: Connection, notices: list[InboxNotice]) -> None:
+    resolved: dict[int, int] = {}  # notice seq -> the ticket its resolution is about
     for n in notices:
-        name = phone = ""
         if n.kind == "ESCALATION_RESOLUTION":
             try:
                 ticket = pb.Notice.FromString(n.payload).escalation_resolution.ticket_id
             except DecodeError:
-                ticket = ""
+                continue
             if ticket.isdigit() and len(ticket) < 19:
-                found = conn.execute(
-                    select(TicketRow.customer_name, TicketRow.customer_phone).where(
-                        TicketRow.id == int(ticket)
-                    )
-                ).first()
-                if found is not None:
-                    name, phone = found
+                resolved[int(n.notice_seq)] = int(ticket)
+    customers: dict[int, tuple[str, str]] = {}
+    if resolved:  # one read for the page's resolutions, not one per notice
+        customers = {
+            int(row.id): (row.customer_name, row.customer_phone)
+            for row in conn.execute(
+                select(TicketRow.id, TicketRow.customer_name, TicketRow.customer_phone).where(
+                    TicketRow.id.in_(set(resolved.values()))
+                )
+            )
+        }
+    for n in notices:
+        name, phone = customers.get(resolved.get(int(n.notice_seq), 0), ("", ""))
         for field in ("title", "body", "handled_note", "done_note", "objection_reason"):
             text = getattr(n, field)
             if text:

@@ -35,6 +35,9 @@ from sync.wire import RawBody
 # The use cases' log under one name (operators filter on it).
 log = logging.getLogger("province_hub.services")
 #: Column order of the rows ``_apply`` hands to ``bulk_insert``.
+#: The largest ``Rejection.next_revision`` the hub states (a signed 32-bit SQL integer).
+MAX_NEXT_REVISION = 2**31 - 1
+
 RECORD_COLUMNS = (
     "city_code",
     "seq",
@@ -359,12 +362,15 @@ def _apply(
             continue
         next_revision = 0
         if same and subject is not None:
-            next_revision = max(revisions[subject]) + 1
+            lowest = max(revisions[subject]) + 1
             reason = (
                 f"revision {revision} of this period is held already "
                 f"(seq {min(same.values())}) with other content: a correction is a new revision, "
-                f"{next_revision} or above"
+                f"{lowest} or above"
             )
+            # The wire's field is 32-bit and a city keeps it in a SQL integer: a number past
+            # that (a city counting revisions from 2^31) is said in the reason only.
+            next_revision = lowest if lowest <= MAX_NEXT_REVISION else 0
         # An answer to a notice this hub did not send to this city (a receipt, a trace, an
         # escalation's follow-up) is kept, but not rejected: the likeliest cause is a hub
         # restored from an older backup, and a rejection asks the city for a corrected

@@ -92,12 +92,19 @@ def upgrade(
         if recorded is not None and known is not None and recorded not in known:
             # Another kind of store (a city's database given to the hub, or the reverse),
             # or one a newer fedsync migrated: Alembic would only say it cannot locate it.
+            mine = _STORE_NAMES.get(script_location, "store")
+            what = _other_store(recorded)
+            advice = (
+                "check the database URL (a FEDSYNC_DATABASE_URL left in the environment "
+                "outranks --config)"
+            )
+            if what == f"a {mine}":  # this kind, from a later release
+                what = f"a {mine} a newer fedsync migrated"
+                advice = "run the fedsync release that migrated it, or a later one"
             raise ConfigError(
                 f"the database is at schema revision {recorded!r}, which this fedsync's "
-                f"{_STORE_NAMES.get(script_location, 'store')} migrations do not know (they "
-                f"end at {_script_head(script_location)!r}): it is "
-                f"{_other_store(recorded)}; check the database URL (a FEDSYNC_DATABASE_URL "
-                "left in the environment outranks --config)"
+                f"{mine} migrations do not know (they end at "
+                f"{_script_head(script_location)!r}): it is {what}; {advice}"
             )
         if recorded is None and inspect(conn).has_table(baseline_table):
             command.stamp(cfg, baseline)

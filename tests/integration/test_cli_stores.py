@@ -114,3 +114,23 @@ def test_the_other_tiers_store_is_refused_by_name_and_left_as_it_was(
         assert held() == before
     finally:
         engine.dispose()
+
+
+def test_a_store_a_newer_fedsync_migrated_is_refused_naming_that(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sqlalchemy import text
+
+    from sync.db import make_engine
+
+    url = f"sqlite:///{tmp_path / 'city.sqlite'}"
+    assert main(["city", "migrate", "--code", CITY, "--database-url", url]) == 0
+    engine = make_engine(url)
+    with engine.begin() as conn:  # as a later release would leave it
+        conn.execute(text("UPDATE alembic_version SET version_num = 'c9999'"))
+    engine.dispose()
+    capsys.readouterr()
+    assert main(["city", "status", "--code", CITY, "--database-url", url]) == 2
+    err = capsys.readouterr().err
+    assert "it is a city store a newer fedsync migrated" in err
+    assert "run the fedsync release that migrated it" in err

@@ -232,3 +232,23 @@ async def test_the_same_figures_approved_again_are_a_repeat_not_a_correction(hub
     )
     (city,) = [c for c in got["cities"] if c["city_code"] == CITY]
     assert (city["revision"], city["complaints_received"]) == (2, 40)
+
+
+async def test_a_next_revision_past_32_bits_is_said_in_the_reason_only(hub, stub):
+    """Revisions are checked from 1 up only: a held revision near 2^32 makes the lowest one
+    taken past the wire's 32-bit field. The report is still quarantined with its REJECTION
+    (no failed Push blocking the stream), the number said in the reason alone."""
+    from province_hub.store import Notice
+
+    top = 2**32 - 1
+    await push(
+        stub, [build_envelope(city_code=CITY, epoch=EPOCH, seq=1, body=_month_report(top, 1))]
+    )
+    response = await push(
+        stub, [build_envelope(city_code=CITY, epoch=EPOCH, seq=2, body=_month_report(top, 2))]
+    )
+    assert response.acked_through_seq == 2 and response.quarantined == 1
+    with hub.engine.connect() as conn:
+        [payload] = conn.execute(select(Notice.payload).where(Notice.kind == "REJECTION")).scalars()
+    rejection = pb.Notice.FromString(payload).rejection
+    assert rejection.next_revision == 0 and f"{top + 1} or above" in rejection.reason

@@ -1525,8 +1525,8 @@ class Rejection(_message.Message):
     next_revision: _builtins.int
     """For a report quarantined because the hub holds its revision of that period already, with
     other figures (schema 1.5): the lowest revision the hub takes for the period. A city drafts
-    its next correction of that period at this number or above; 0 for every other rejection
-    and from an older hub.
+    its next correction of that period at this number or above; 0 for every other rejection,
+    from an older hub, and where the number would pass 2^31 - 1 (the reason still says it).
     """
     def __init__(
         self,
@@ -1611,8 +1611,7 @@ Global___StandardAnswer: _TypeAlias = StandardAnswer  # noqa: Y015
 
 @_typing.final
 class ReportReminder(_message.Message):
-    """A circulated finding: about one city, sent to the cities chosen (often all of them).
-    For REMINDER (schema 1.5): the report the province has not received, so that a city names
+    """For REMINDER (schema 1.5): the report the province has not received, so that a city names
     the reminder in its own language. Absent from an older hub (its title says it in English).
     """
 
@@ -1646,6 +1645,8 @@ Global___ReportReminder: _TypeAlias = ReportReminder  # noqa: Y015
 
 @_typing.final
 class Finding(_message.Message):
+    """A circulated finding: about one city, sent to the cities chosen (often all of them)."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CITY_CODE_FIELD_NUMBER: _builtins.int
