@@ -218,7 +218,8 @@ def build_parser(*, tiers_too: bool = True) -> argparse.ArgumentParser:
         "--lang",
         choices=["zh", "en"],
         default="zh",
-        help="language of the demo's data: staff names, QA findings, province notices",
+        help="language of the demo's data: staff names, QA findings, province notices "
+        "(default: zh)",
     )
     demo.add_argument(
         "--process-per-city",

@@ -225,7 +225,7 @@ def run_demo(
         if not sys.stdout.isatty():  # on a terminal the status block starts with them
             for line in head:
                 print(line, flush=True)
-        _watch(roster, status_file, head, duration, procs, keep_dir=base if keep else None)
+        _watch(roster, status_file, head, duration, procs)
     except (KeyboardInterrupt, _Stop):
         print("stopping…", flush=True)
     except _ChildDied as exc:
@@ -267,8 +267,6 @@ def _watch(
     head: list[str],
     duration: float,
     procs: Sequence[subprocess.Popen[bytes]],
-    *,
-    keep_dir: Path | None,
 ) -> None:
     """The compact status: redrawn in place on a terminal (the addresses and logins stay at
     the top), a plain table every 30 s otherwise. It reads the file the province desk
@@ -305,8 +303,6 @@ def _watch(
         except (OSError, ValueError):
             last_body = last_body or _status_lines({}, roster)
         print("\n".join(last_body), flush=True)
-    if keep_dir is not None and not tty:
-        print(f"work directory kept: {keep_dir}", flush=True)
 
 
 def _rows(lines: Sequence[str]) -> int:
