@@ -11,8 +11,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from province_hub.settings import HubSettings
 from sync.commands import (
@@ -104,7 +105,10 @@ def _hub_notice(args: argparse.Namespace) -> int:
             deadline = datetime.fromisoformat(args.deadline)
         except ValueError:
             raise ConfigError(f"--deadline {args.deadline!r} is not an ISO date-time") from None
-        deadline = deadline if deadline.tzinfo else deadline.replace(tzinfo=UTC)
+        if deadline.tzinfo is None:
+            # Read in the federation's zone, as the web and the API read it (18:00 is 18:00
+            # in Lanzhou, not in Greenwich).
+            deadline = deadline.replace(tzinfo=ZoneInfo(_hub_settings(args).timezone))
     # Every city only when the shell says so: "--to all" is the web's second step.
     if args.to is None:
         raise ConfigError("--to: name the cities (comma-separated codes), or 'all' for every city")
@@ -421,7 +425,12 @@ def add_commands(tiers: SubParsers) -> None:
     notice.add_argument(
         "--to", default=None, help="comma-separated city codes, or 'all' (required: says it)"
     )
-    notice.add_argument("--deadline", default="", help="ISO date-time a TASK must be done by")
+    notice.add_argument(
+        "--deadline",
+        default="",
+        help="ISO date-time a TASK must be done by; without an offset, in the federation's "
+        "time zone (--timezone)",
+    )
     notice.add_argument(
         "--sender",
         default=None,

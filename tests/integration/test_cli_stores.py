@@ -134,3 +134,35 @@ def test_a_store_a_newer_fedsync_migrated_is_refused_naming_that(
     err = capsys.readouterr().err
     assert "it is a city store a newer fedsync migrated" in err
     assert "run the fedsync release that migrated it" in err
+
+
+def test_a_deadline_without_an_offset_is_the_federations_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`hub notice --deadline 2030-01-01T18:00` is 18:00 where the federation is, as the web
+    and the API read it (it was taken as UTC: 02:00 the next day in Lanzhou)."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from province_hub.store import Notice
+    from sync.db import make_engine
+
+    url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
+    assert main(["hub", "migrate", "--database-url", url]) == 0
+    for deadline, timezone, utc_hour in (
+        ("2030-01-01T18:00", "Asia/Shanghai", 10),
+        ("2030-01-01T18:00", "UTC", 18),
+        ("2030-01-01T18:00+08:00", "UTC", 10),  # an offset given is kept
+    ):
+        argv = ["hub", "notice", "--kind", "task", "--title", "盘点", "--to", CITY]
+        argv += ["--deadline", deadline, "--timezone", timezone, "--database-url", url]
+        assert main(argv) == 0, capsys.readouterr().err
+        engine = make_engine(url)
+        with engine.connect() as conn:
+            stored = conn.execute(
+                select(Notice.task_deadline).order_by(Notice.seq.desc()).limit(1)
+            ).scalar_one()
+        engine.dispose()
+        stored = stored if stored.tzinfo else stored.replace(tzinfo=UTC)
+        assert stored == datetime(2030, 1, 1, utc_hour, tzinfo=UTC), (deadline, timezone)
