@@ -164,5 +164,6 @@ def test_a_deadline_without_an_offset_is_the_federations_time(
                 select(Notice.task_deadline).order_by(Notice.seq.desc()).limit(1)
             ).scalar_one()
         engine.dispose()
+        assert stored is not None
         stored = stored if stored.tzinfo else stored.replace(tzinfo=UTC)
         assert stored == datetime(2030, 1, 1, utc_hour, tzinfo=UTC), (deadline, timezone)
