@@ -96,9 +96,12 @@ def _hub_notice(args: argparse.Namespace) -> int:
     from province_hub.audit import CLI_ADDRESS
     from province_hub.staff import HubRole
 
+    kind = args.kind.strip().lower().replace("-", "_")
+    if kind not in notices.SENDERS:  # the kinds a person composes; the hub writes the rest
+        named = ", ".join(k.replace("_", "-") for k in notices.SENDERS)
+        raise ConfigError(f"--kind {args.kind!r}: use one of {named}")
     engine, roster = _hub_engine(args)
     actor, role = _acting(engine, "--sender", args.sender, "notices.compose")
-    kind = _notice_kind(args.kind).lower()
     deadline = None
     if args.deadline:
         try:

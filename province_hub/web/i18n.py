@@ -177,8 +177,8 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "targets": ("目标地市", "Targets"),
     "completion_rate": ("公告完成率", "Notice completion rate"),
     "completion_hint": (
-        "任务类公告：已办结的地市数 / 目标地市数",
-        "Tasks: cities that marked them done / cities targeted",
+        "任务类公告：截止前办结的地市数 / 目标地市数",
+        "Tasks: cities that marked them done by the deadline / cities targeted",
     ),
     "streamed": ("已推送", "Streamed"),
     "delivered": ("已送达", "Delivered"),

@@ -167,3 +167,19 @@ def test_a_deadline_without_an_offset_is_the_federations_time(
         assert stored is not None
         stored = stored if stored.tzinfo else stored.replace(tzinfo=UTC)
         assert stored == datetime(2030, 1, 1, utc_hour, tzinfo=UTC), (deadline, timezone)
+
+
+def test_hub_notice_offers_the_kinds_a_person_composes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
+    assert main(["hub", "migrate", "--database-url", url]) == 0
+    capsys.readouterr()
+    for kind in ("reminder", "bogus", "rejection"):
+        argv = ["hub", "notice", "--kind", kind, "--title", "x", "--to", CITY]
+        assert main([*argv, "--database-url", url]) == 2
+        err = capsys.readouterr().err
+        assert "use one of announcement, task, standard-answer, finding" in err, err
+    argv = ["hub", "notice", "--kind", "standard-answer", "--title", "漫游", "--to", CITY]
+    argv += ["--category", "BILL", "--question", "漫游费？", "--answer", "按套餐", "--key", "r"]
+    assert main([*argv, "--version", "1", "--database-url", url]) == 0, capsys.readouterr().err
