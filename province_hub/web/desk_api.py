@@ -397,17 +397,23 @@ def get_audit(
 @router.get(
     "/audit/export",
     response_class=Response,
-    responses={200: {"content": {exports.MEDIA_TYPES["csv"]: {}}, "description": "CSV"}},
+    responses={
+        200: {
+            "content": {exports.MEDIA_TYPES["csv"]: {}, exports.MEDIA_TYPES["xlsx"]: {}},
+            "description": "the audit log as a file (CSV or XLSX)",
+        }
+    },
 )
 def get_audit_export(
     request: Request,
     user: Caller,
+    format: Annotated[exports.Format, Query()] = "csv",
     actor: ActorQ = None,
     action: ActionQ = None,
     date_from: FromQ = None,
     date_to: ToQ = None,
 ) -> Response:
-    """The filtered audit log as CSV (at most 50,000 rows)."""
+    """The filtered audit log as CSV or XLSX (at most 50,000 rows)."""
     require(user, "audit")
     hub = hub_of(request)
     found = audit.entries(
@@ -417,9 +423,9 @@ def get_audit_export(
         limit=50_000,
         **audit_filters(hub, date_from, date_to),
     )
-    body = exports.render(audit_table(found, hub), "csv", hub.local_now())
+    body = exports.render(audit_table(found, hub), format, hub.local_now())
     return Response(
         body,
-        media_type=exports.MEDIA_TYPES["csv"],
-        headers={"Content-Disposition": f'attachment; filename="audit-{hub.today()}.csv"'},
+        media_type=exports.MEDIA_TYPES[format],
+        headers={"Content-Disposition": f'attachment; filename="audit-{hub.today()}.{format}"'},
     )

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import openpyxl
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import Engine, func, select, update
 from starlette.routing import Route
 
@@ -658,6 +659,19 @@ def test_the_audit_page_filters_and_exports(live: Live) -> None:
         header = rows.index(["序号", "时间", "操作人", "岗位", "操作", "对象", "说明", "来源地址"])
         body = rows[header + 1 :]
         assert body and {r[4] for r in body} == {"login"} and "admin" in {r[2] for r in body}
+        # The same rows as XLSX (it answered CSV whatever the format asked).
+        xlsx = b.get(
+            "/api/v1/audit/export",
+            params={"format": "xlsx", "action": "login", "from": today, "to": today},
+        )
+        assert xlsx.status_code == 200 and "spreadsheetml" in xlsx.headers["content-type"]
+        assert xlsx.headers["content-disposition"].endswith('.xlsx"')
+        sheet = load_workbook(io.BytesIO(xlsx.content)).active
+        assert sheet is not None
+        cells = [[c.value for c in row] for row in sheet.iter_rows()]
+        found = cells.index(["序号", "时间", "操作人", "岗位", "操作", "对象", "说明", "来源地址"])
+        assert [r[4] for r in cells[found + 1 :]] == [r[4] for r in body]
+        assert 'id="export-audit-xlsx"' in page
         assert (
             b.get("/api/v1/audit", params={"from": "2000-01-01", "to": "2000-01-02"}).json() == []
         )
