@@ -144,6 +144,11 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "task": ("任务", "task"),
     "standard_answer": ("统一口径", "standard answer"),
     "finding": ("通报", "finding"),
+    # the kinds the hub writes itself, as the notice list names them
+    "reminder": ("催报提醒", "reminder"),
+    "rejection": ("退回通知", "rejection"),
+    "trace_request": ("调单请求", "trace request"),
+    "escalation_resolution": ("升级处理结果", "escalation resolution"),
     "title": ("标题", "Title"),
     "body": ("正文", "Text"),
     "priority": ("优先级", "Priority"),

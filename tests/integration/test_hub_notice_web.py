@@ -750,5 +750,13 @@ def test_the_hubs_own_notices_are_titled_in_the_page_language(live: Live) -> Non
     assert "工单 88 的升级投诉已处理" in zh and "调阅工单 89" in zh
     assert "统计报表（序号 1）被隔离，请更正后重报" in zh
     assert "Overdue:" not in zh and "Trace request" not in zh
+    # Their kinds too (the list named them by their wire words).
+    kinds = set(
+        re.findall(
+            r"<td>(催报提醒|退回通知|调单请求|升级处理结果|reminder|rejection|trace_request|escalation_resolution)</td>",
+            zh,
+        )
+    )
+    assert kinds == {"催报提醒", "退回通知", "调单请求", "升级处理结果"}, kinds
     assert "工单 88 的升级投诉已处理" in one
     assert "Escalation of ticket 88 resolved" in en and "Trace request: ticket 89" in en
