@@ -40,6 +40,24 @@ TICKET_WORDS: Final[dict[str, tuple[str, str]]] = {
     "surveyed": ("已回访", "surveyed"),
     "escalated_manager": ("已升级经理热线", "escalated to manager"),
     "escalated_province": ("已升级省中心", "escalated to province"),
+    # a ticket's steps, as its history (and a trace's, an escalation's) names them
+    "register": ("登记", "register"),
+    "answer": ("答复", "answer"),
+    "dispatch": ("派单", "dispatch"),
+    "hand_to_senior": ("转高级话务员", "hand to senior"),
+    "start": ("承办受理", "start"),
+    "branch_return": ("回单", "branch return"),
+    "close": ("结案", "close"),
+    "survey": ("满意度回访", "survey"),
+    "chase": ("追单", "chase"),
+    "rework": ("退单", "rework"),
+    "escalate_manager": ("升级经理热线", "escalate to manager"),
+    "escalate_province": ("升级省中心", "escalate to province"),
+    "province_resolved": ("省中心已处理", "province resolved"),
+    "request_extension": ("申请延期", "request extension"),
+    "approve_extension": ("批准延期", "approve extension"),
+    "reject_extension": ("驳回延期", "reject extension"),
+    "compensate": ("赔偿", "compensate"),
 }
 
 
@@ -53,7 +71,7 @@ def worded(words: Mapping[str, tuple[str, str]], value: str | None, lang: str) -
 
 
 def ticket_word(value: str | None, lang: str) -> str:
-    """A ticket kind, channel or status in ``lang``."""
+    """A ticket kind, channel, status or step in ``lang``."""
     return worded(TICKET_WORDS, value, lang)
 
 

@@ -231,6 +231,9 @@ def test_customer_data_is_masked_for_everyone_but_the_gm_hotline(live: Live) -> 
         page = b.get(f"/desk/{OLD}/{live.old}").text
         assert "138****5678" in page and PHONE not in page and NAME not in page
         assert 'id="take-form"' not in page  # the supervisor only watches
+        # The history's steps in the page's words (they showed the wire's codes).
+        zh = b.get(f"/desk/{OLD}/{live.old}", params={"lang": "zh"}).text
+        assert "<td>已登记</td>" in zh and "<td>registered</td>" not in zh
     with live.browser("gm_hotline") as (b, _):
         page = b.get(f"/desk/{OLD}/{live.old}").text
         assert PHONE in page and NAME in page and 'id="take-form"' in page
