@@ -147,24 +147,32 @@ async def test_city_backup_while_running_is_consistent_and_private(
 
 
 def test_backup_refuses_bad_input_with_the_reason(tmp_path, capsys):
-    store = tmp_path / "hub.sqlite"
-    assert main(["hub", "migrate", "--database-url", sqlite_url(store)]) == 0
+    stores = {"hub": tmp_path / "hub.sqlite", "city": tmp_path / "city.sqlite"}
+    assert main(["hub", "migrate", "--database-url", sqlite_url(stores["hub"])]) == 0
+    city_store = ["--database-url", sqlite_url(stores["city"])]
+    assert main(["city", "migrate", "--code", CITY, *city_store]) == 0
     existing = tmp_path / "taken.sqlite"
     existing.write_bytes(b"keep me")
-    cases = [
-        (["--database-url", sqlite_url(store), "--to", str(existing)], "exists already"),
-        (["--database-url", sqlite_url(store), "--to", str(tmp_path)], "is a folder"),
-        (
-            ["--database-url", sqlite_url(store), "--to", str(tmp_path / "no" / "x.sqlite")],
-            f"the folder {tmp_path / 'no'} does not exist",
-        ),
-        (["--database-url", sqlite_url(store), "--to", str(store)], "exists already"),
-        (
-            ["--database-url", sqlite_url(tmp_path / "none.sqlite"), "--to", str(tmp_path / "c")],
-            f"database_url: there is no store at {tmp_path / 'none.sqlite'}",
-        ),
-    ]
     for tier in (["hub"], ["city", "--code", CITY]):
+        store = stores[tier[0]]
+        cases = [
+            (["--database-url", sqlite_url(store), "--to", str(existing)], "exists already"),
+            (["--database-url", sqlite_url(store), "--to", str(tmp_path)], "is a folder"),
+            (
+                ["--database-url", sqlite_url(store), "--to", str(tmp_path / "no" / "x.sqlite")],
+                f"the folder {tmp_path / 'no'} does not exist",
+            ),
+            (["--database-url", sqlite_url(store), "--to", str(store)], "exists already"),
+            (
+                [
+                    "--database-url",
+                    sqlite_url(tmp_path / "none.sqlite"),
+                    "--to",
+                    str(tmp_path / "c"),
+                ],
+                f"database_url: there is no store at {tmp_path / 'none.sqlite'}",
+            ),
+        ]
         for flags, reason in cases:
             capsys.readouterr()
             assert main([tier[0], "backup", *tier[1:], *flags]) == 2, (tier, flags)
