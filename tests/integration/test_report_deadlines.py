@@ -231,38 +231,28 @@ def test_timeliness_is_a_trend_and_a_ranked_kpi(hub: Hub) -> None:
             k: point[k] for k in ("numerator", "denominator", "rate")
         }
 
-    current = consolidation.figures(
-        hub.engine,
-        period_kind="week",
-        start="2026-11-16",
-        roster=ROSTER,
-        deadlines=d,
-        now=now,
-        slices=False,
-    )
-    compared = consolidation.comparison(
-        hub.engine, period_kind="week", start="2026-11-16", roster=ROSTER, current=current
-    )
-    ranks = {r["city_code"]: r["ranks"] for r in compared["rows"]}
-    assert {code: r.get("report_timeliness") for code, r in ranks.items()} == {A: 1, B: 2, C: 2}
-    assert "in_time_closure_rate" not in ranks[C]  # missing: ranked on timeliness alone
-    # Not due yet: only the city whose report is in is ranked on it.
-    pending = consolidation.comparison(
-        hub.engine,
-        period_kind="week",
-        start="2026-11-23",
-        roster=ROSTER,
-        current=consolidation.figures(
+    def ranked(start: str) -> dict[str, dict[str, int]]:
+        """Each city's ranks on the comparison of that week, its figures judged on ``d``."""
+        current = consolidation.figures(
             hub.engine,
             period_kind="week",
-            start="2026-11-23",
+            start=start,
             roster=ROSTER,
             deadlines=d,
             now=now,
             slices=False,
-        ),
-    )
-    assert {r["city_code"]: r["ranks"].get("report_timeliness") for r in pending["rows"]} == {
+        )
+        compared = consolidation.comparison(
+            hub.engine, period_kind="week", start=start, roster=ROSTER, current=current
+        )
+        return {r["city_code"]: r["ranks"] for r in compared["rows"]}
+
+    ranks = ranked("2026-11-16")
+    assert {code: r.get("report_timeliness") for code, r in ranks.items()} == {A: 1, B: 2, C: 2}
+    assert "in_time_closure_rate" not in ranks[C]  # missing: ranked on timeliness alone
+    # Not due yet: only the city whose report is in is ranked on it.
+    pending = ranked("2026-11-23")
+    assert {code: r.get("report_timeliness") for code, r in pending.items()} == {
         A: 1,
         B: None,
         C: None,
