@@ -484,8 +484,10 @@ def add_commands(tiers: SubParsers) -> None:
     )
     resolve.add_argument(
         "--outcome",
+        required=True,
         choices=["upheld", "partly_upheld", "not_upheld", "withdrawn"],
-        help="how the complaint was settled (shown on the escalation desk)",
+        help="how the complaint was settled (shown on the escalation desk; the web and the "
+        "API ask for it too)",
     )
     resolve.add_argument(
         "--force",

@@ -167,7 +167,8 @@ def resolve_escalation(
                 .values(
                     resolved_at=moment,
                     resolved_by=resolved_by[:64],
-                    # A second word from the command line without --outcome keeps the first.
+                    # A caller without an outcome (none since the CLI asks for one) keeps the
+                    # case's.
                     outcome=DeskCase.outcome if outcome is None else outcome,
                     resolution=resolution,
                     resolution_notice_seq=notice.seq,

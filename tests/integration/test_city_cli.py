@@ -475,7 +475,18 @@ def test_hub_resolve_and_trace_reach_that_city_only(capsys, tmp_path: Path):
 
     # A resolution for a ticket the city never escalated is refused (a typo, most likely).
     code, _, err = run(
-        capsys, "hub", "resolve", "--city", CITY, "--ticket", "4242", "--resolution", "refund", *hub
+        capsys,
+        "hub",
+        "resolve",
+        "--city",
+        CITY,
+        "--ticket",
+        "4242",
+        "--resolution",
+        "refund",
+        "--outcome",
+        "upheld",
+        *hub,
     )
     assert code == 2 and "no escalation of ticket 4242" in err
     code, _, err = run(
@@ -488,6 +499,8 @@ def test_hub_resolve_and_trace_reach_that_city_only(capsys, tmp_path: Path):
         ticket_id,
         "--resolution",
         "refund",
+        "--outcome",
+        "upheld",
         *hub,
     )
     assert code == 2 and "'999999'" in err
@@ -509,6 +522,8 @@ def test_hub_resolve_and_trace_reach_that_city_only(capsys, tmp_path: Path):
             ticket_id,
             "--resolution",
             "退还一个月月租",
+            "--outcome",
+            "partly_upheld",
             "--by",
             "gm-2",
             "--json",

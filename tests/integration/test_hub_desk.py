@@ -283,7 +283,12 @@ def test_hub_commands_write_their_audit_rows_from_the_cli(tmp_path: Path) -> Non
         hub("trace", "--city", CITY, "--ticket", "77", "--by", "sup-1"),
     ]
     assert all(s.returncode == 0 for s in steps), [s.stderr for s in steps]
-    refused = hub("resolve", "--city", CITY, "--ticket", "78", "--resolution", "x")
+    refused = hub(
+        "resolve", "--city", CITY, "--ticket", "78", "--resolution", "x", "--outcome", "upheld"
+    )
+    # How the complaint was settled is asked for, as the web and the API ask for it.
+    unsettled = hub("resolve", "--city", CITY, "--ticket", "77", "--resolution", "x", "--force")
+    assert unsettled.returncode == 2 and "--outcome" in unsettled.stderr
     assert refused.returncode == 2 and "no escalation of ticket 78" in refused.stderr
     # In a person's name only for an enabled account whose role may do it.
     for by, words in (
@@ -292,7 +297,7 @@ def test_hub_commands_write_their_audit_rows_from_the_cli(tmp_path: Path) -> Non
         ("sup-1", "--by 'sup-1' is a supervisor: only gm_hotline may"),
     ):
         named = hub("resolve", "--city", CITY, "--ticket", "77", "--resolution", "x",
-                    "--force", "--by", by)  # fmt: skip
+                    "--outcome", "upheld", "--force", "--by", by)  # fmt: skip
         assert named.returncode == 2 and words in named.stderr, named.stderr
     # The customer's name and phone are asked for by the GM hotline only, as at the web.
     unmasked = hub("trace", "--city", CITY, "--ticket", "77", "--by", "sup-1", "--gm-hotline")
