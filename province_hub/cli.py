@@ -133,6 +133,11 @@ def _hub_notice(args: argparse.Namespace) -> int:
         about_city=args.about_city,
         source=args.source,
     )
+    categories = None
+    if kind == "standard_answer":
+        from sync.categories import CategoryTree
+
+        categories = CategoryTree.load(_hub_settings(args).categories)
     try:
         # The web's service function; at the hub's shell "--to all" is the confirmation.
         sent = notices.send(
@@ -143,6 +148,7 @@ def _hub_notice(args: argparse.Namespace) -> int:
             role=HubRole(role) if role else None,
             address=CLI_ADDRESS,
             confirm_all=True,
+            categories=categories,
         )
     except (notices.NoticeError, notices.NoticeForbidden) as exc:
         raise ConfigError(str(exc)) from None
@@ -439,7 +445,11 @@ def add_commands(tiers: SubParsers) -> None:
         default=None,
         help="an enabled hub account that may send this kind (default: the shell's user)",
     )
-    notice.add_argument("--category", default="", help="standard-answer: the category code")
+    notice.add_argument(
+        "--category",
+        default="",
+        help="standard-answer: a category code of the hub's tree (--categories)",
+    )
     notice.add_argument("--question", default="", help="standard-answer: the question")
     notice.add_argument("--answer", default="", help="standard-answer: the answer to give")
     notice.add_argument(

@@ -16,7 +16,7 @@ Refusals::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -141,10 +141,17 @@ def _text(field_name: str, value: str, limit: int, *, required: bool = False) ->
 
 
 def build(
-    draft: Draft, *, roster_codes: Sequence[str], sender: str, now: datetime
+    draft: Draft,
+    *,
+    roster_codes: Sequence[str],
+    sender: str,
+    now: datetime,
+    categories: Container[str] | None = None,
 ) -> tuple[pb.Notice, tuple[str, ...]]:
     """Check a draft field by field and make the notice and its target list; NoticeError
-    names the first wrong field. Nothing is stored."""
+    names the first wrong field. Nothing is stored. ``categories``: the codes of the hub's
+    category tree, which a standard answer's category must be one of (``None``: not
+    checked)."""
     kind = KINDS.get(draft.kind)
     if kind is None:
         raise NoticeError("notice.choose", field="kind", value=draft.kind, allowed=", ".join(KINDS))
@@ -180,6 +187,10 @@ def build(
         raise NoticeError("notice.deadline_not_task", field="deadline", kind=draft.kind)
     if draft.kind == "standard_answer":
         category = _text("category", draft.category, MAX_CATEGORY_CHARS, required=True)
+        # The cities file and look the answer up under the province's codes: a typo would
+        # reach fourteen centres as a category none of them has.
+        if categories is not None and category not in categories:
+            raise NoticeError("notice.unknown_category", field="category", code=category)
         question = _text("question", draft.question, MAX_TEXT_CHARS, required=True)
         answer = _text("answer", draft.answer, MAX_TEXT_CHARS, required=True)
         if not 1 <= draft.version <= MAX_VERSION:
@@ -245,10 +256,13 @@ def preview(
     sender: str,
     role: HubRole | None,
     now: datetime | None = None,
+    categories: Container[str] | None = None,
 ) -> Preview:
     """What :func:`send` would send, checked the same way; nothing is stored."""
     _require_sender(role, draft.kind)
-    notice, targets = build(draft, roster_codes=roster_codes, sender=sender, now=in_utc(now))
+    notice, targets = build(
+        draft, roster_codes=roster_codes, sender=sender, now=in_utc(now), categories=categories
+    )
     with engine.connect() as conn:
         _check_version(conn, notice)
     return Preview(notice, targets, _is_all(targets, roster_codes))
@@ -278,15 +292,18 @@ def send(
     confirm_all: bool = False,
     now: datetime | None = None,
     on_sent: Callable[[Iterable[str]], None] | None = None,
+    categories: Container[str] | None = None,
 ) -> pb.Notice:
     """Send a composed notice to its targets, with its audit row, in one transaction.
 
     A notice to every city needs ``confirm_all`` (the web's second step): one careless
     click must not reach fourteen centres. ``on_sent`` wakes the targets' streams after
-    the commit."""
+    the commit. ``categories``: as for :func:`build`."""
     _require_sender(role, draft.kind)
     moment = in_utc(now)
-    notice, targets = build(draft, roster_codes=roster_codes, sender=actor, now=moment)
+    notice, targets = build(
+        draft, roster_codes=roster_codes, sender=actor, now=moment, categories=categories
+    )
     if _is_all(targets, roster_codes) and not confirm_all:
         raise NoticeError("notice.confirm_all", field="confirm_all", count=len(roster_codes))
     with UnitOfWork(engine) as uow:

@@ -47,6 +47,10 @@ HUB: Final = COMMON.extend(
             "请填写版本号，1 至 {maximum}",
             "give the version, 1 to {maximum}",
         ),
+        "notice.unknown_category": (
+            "类别 {code!r} 不在省中心的类别树中",
+            "category {code!r} is not in the hub's category tree",
+        ),
         "notice.not_whole": ("{value!r} 不是整数", "{value!r} is not a whole number"),
         "notice.version_sent": (
             "{key!r} 的 v{latest} 已经发送过；下一版本应为 v{next}",

@@ -194,3 +194,36 @@ def test_hub_notice_offers_the_kinds_a_person_composes(
     argv = ["hub", "notice", "--kind", "standard-answer", "--title", "漫游", "--to", CITY]
     argv += ["--category", "BILL", "--question", "漫游费？", "--answer", "按套餐", "--key", "r"]
     assert main([*argv, "--version", "1", "--database-url", url]) == 0, capsys.readouterr().err
+
+
+def test_hub_notice_takes_a_standard_answer_under_a_category_of_the_hub_tree(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A code the tree (``--categories``) lacks is refused naming it; nothing is sent."""
+    from sqlalchemy import func, select
+
+    from province_hub.store import Notice
+    from sync.db import make_engine
+
+    url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
+    assert main(["hub", "migrate", "--database-url", url]) == 0
+    capsys.readouterr()
+    argv = ["hub", "notice", "--kind", "standard-answer", "--title", "漫游", "--to", CITY]
+    argv += ["--question", "漫游费？", "--answer", "按套餐", "--version", "1"]
+    argv += ["--database-url", url]
+    assert main([*argv, "--category", "BILL.NOPE"]) == 2
+    err = capsys.readouterr().err
+    assert "category 'BILL.NOPE' is not in the hub's category tree" in err, err
+    # A province with its own tree names its own codes.
+    tree = tmp_path / "tree.csv"
+    tree.write_text(
+        "code,parent,name_zh,name_en,complaint_limit_workdays\nROAM,,漫游,Roaming,5\n", "utf-8"
+    )
+    assert main([*argv, "--category", "BILL", "--categories", str(tree)]) == 2
+    assert "'BILL' is not in" in capsys.readouterr().err
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(Notice)).scalar_one() == 0
+    engine.dispose()
+    assert main([*argv, "--category", "ROAM", "--categories", str(tree)]) == 0
+    assert "sent to 1 city" in capsys.readouterr().out

@@ -281,6 +281,17 @@ BAD: list[tuple[dict[str, Any], str]] = [
         "category",
     ),
     ({"kind": "standard_answer", "category": "BILL", "question": "q", "answer": "a"}, "version"),
+    # A code the province's tree lacks would reach the cities as a category none of them has.
+    (
+        {
+            "kind": "standard_answer",
+            "category": "BILL.NOPE",
+            "question": "q",
+            "answer": "a",
+            "version": 1,
+        },
+        "category",
+    ),
     ({"kind": "finding", "about_city": "999999", "source": "qa"}, "about_city"),
     ({"kind": "finding", "about_city": CITY, "source": "rumour"}, "source"),
     ({"targets": []}, "confirm_all"),
@@ -760,3 +771,10 @@ def test_the_hubs_own_notices_are_titled_in_the_page_language(live: Live) -> Non
     assert kinds == {"催报提醒", "退回通知", "调单请求", "升级处理结果"}, kinds
     assert "工单 88 的升级投诉已处理" in one
     assert "Escalation of ticket 88 resolved" in en and "Trace request: ticket 89" in en
+
+
+def test_the_composer_offers_the_categories_of_the_hub_tree(live: Live) -> None:
+    with live.browser("announcer") as b:
+        page = b.get("/notices/new").text
+    assert 'list="category-codes"' in page
+    assert '<option value="BILL.DISPUTE">话费争议</option>' in page
