@@ -10,14 +10,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from province_hub import notice_board, notices
 from province_hub.staff import HubMember, HubRole
+from province_hub.web import exports
 from province_hub.web.access import api_user, require
 from province_hub.web.api import ERRORS, Kpi, Problem
 from province_hub.web.context import hub_of
+from province_hub.web.notice_tables import board_table, notices_table
+from province_hub.web.tables import Table
 from sync.limits import INT64_MAX
 from sync.web.auth import client_address
 from sync.web.params import RequestModel
@@ -193,6 +196,74 @@ def board(
     return list(
         in_zone(notice_board.open_tasks(hub.engine, now=hub.local_now(), city=city), hub.zone)
     )
+
+
+#: Most notices an export carries (newest first); the list pages through the rest.
+EXPORT_NOTICES = 50_000
+_FILE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {exports.MEDIA_TYPES["csv"]: {}, exports.MEDIA_TYPES["xlsx"]: {}},
+        "description": "the table as a file (CSV or XLSX), with its generation time",
+    }
+}
+
+
+def _file(table: Table, fmt: exports.Format, hub: Any) -> Response:
+    return Response(
+        exports.render(table, fmt, hub.local_now()),
+        media_type=exports.MEDIA_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{table.name}-{hub.today()}.{fmt}"'},
+    )
+
+
+@router.get(
+    "/notices/export",
+    response_class=Response,
+    responses=_FILE,
+    summary="Notices sent, as CSV or XLSX",
+)
+def export_notices(
+    request: Request,
+    user: Caller,
+    format: Annotated[exports.Format, Query()] = "csv",
+    kind: Annotated[NoticeKindQ | None, Query()] = None,
+) -> Response:
+    """The notice list (of ``kind``) as a file, newest first, at most 50,000 notices: what
+    each targeted city did, as ``GET /notices`` counts it; Chinese headers and words."""
+    require(user, "notices")
+    hub = hub_of(request)
+    now = hub.local_now()
+    rows: list[dict[str, Any]] = []
+    while len(rows) < EXPORT_NOTICES:
+        page = notice_board.list_notices(
+            hub.engine, now=now, kind=kind, limit=1000, offset=len(rows)
+        )
+        rows.extend(page)
+        if len(page) < 1000:
+            break
+    titles = notice_board.titles_zh(hub.engine, [r["seq"] for r in rows])
+    return _file(notices_table(rows[:EXPORT_NOTICES], titles, hub), format, hub)
+
+
+@router.get(
+    "/notices/board/export",
+    response_class=Response,
+    responses=_FILE,
+    summary="Open tasks across cities, as CSV or XLSX",
+)
+def export_board(
+    request: Request,
+    user: Caller,
+    format: Annotated[exports.Format, Query()] = "csv",
+    city: Annotated[str | None, Query()] = None,
+) -> Response:
+    """The open-task board (of one ``city``, or all) as a file, earliest deadline first."""
+    require(user, "notices")
+    hub = hub_of(request)
+    if city is not None and city not in hub.roster_codes:
+        raise notices.NoticeError("notice.not_roster_city", field="city", city=city)
+    rows = notice_board.open_tasks(hub.engine, now=hub.local_now(), city=city)
+    return _file(board_table(rows, hub), format, hub)
 
 
 @router.post("/notices/preview", response_model=PreviewOut, summary="Check, store nothing")

@@ -7,6 +7,8 @@ service (its audit row says "cli")."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+import openpyxl
 import pytest
 from sqlalchemy import Engine, func, select
 
@@ -130,6 +133,7 @@ def test_every_notice_page_and_endpoint_with_every_role(live: Live) -> None:
     seq = _seed(live.engine)
     pages = ["/notices", "/notices/board", "/notices/new", f"/notices/{seq}"]
     apis = ["/api/v1/notices", "/api/v1/notices/board", f"/api/v1/notices/{seq}"]
+    apis += ["/api/v1/notices/export?format=xlsx", "/api/v1/notices/board/export"]
     with httpx.Client(base_url=live.url, timeout=30) as anonymous:
         for path in pages:
             r = anonymous.get(path)
@@ -470,8 +474,32 @@ def test_overdue_task_board_completion_kpi_and_objection_answer(live: Live) -> N
             r["city_code"] for r in c.get("/api/v1/notices/board", params={"city": CITY}).json()
         ] == [CITY]
         for unknown in ("999999", "abc"):
-            r = c.get("/api/v1/notices/board", params={"city": unknown})
-            assert r.status_code == 422 and r.json()["detail"].startswith("city"), r.text
+            for path in ("/api/v1/notices/board", "/api/v1/notices/board/export"):
+                r = c.get(path, params={"city": unknown})
+                assert r.status_code == 422 and r.json()["detail"].startswith("city"), r.text
+        # The list and the board as files, read back: the numbers the API gives.
+        listed = c.get("/api/v1/notices").json()["notices"]
+        for fmt in ("csv", "xlsx"):
+            r = c.get("/api/v1/notices/export", params={"format": fmt})
+            assert (
+                r.status_code == 200
+                and f"notices-{NOW.date()}.{fmt}" in (r.headers["content-disposition"])
+            )
+            rows = _file_rows(r.content, fmt)
+            assert [int(x["序号"]) for x in rows] == [n["seq"] for n in listed]
+            first = rows[0]
+            assert (first["类型"], first["标题"]) == ("任务", "整改")
+            assert [int(first[k]) for k in ("目标地市", "已办结", "异议", "逾期")] == [2, 1, 1, 1]
+            assert float(first["完成率"]) == 0.5
+            r = c.get("/api/v1/notices/board/export", params={"format": fmt})
+            (task_row,) = _file_rows(r.content, fmt)
+            assert (task_row["地市代码"], task_row["逾期"], task_row["异议理由"]) == (
+                CITY,
+                "是",
+                "不同意",
+            )
+        r = c.get("/api/v1/notices/export", params={"format": "pdf"})
+        assert r.status_code == 422 and "format" in r.json()["detail"], r.text
     with live.browser("announcer") as b:
         page = b.get(f"/notices/{task.seq}").text
         assert "已整改" in page and "不同意" in page and page.count('class="tag bad">逾期') == 1
@@ -778,3 +806,19 @@ def test_the_composer_offers_the_categories_of_the_hub_tree(live: Live) -> None:
         page = b.get("/notices/new").text
     assert 'list="category-codes"' in page
     assert '<option value="BILL.DISPUTE">话费争议</option>' in page
+
+
+def _file_rows(body: bytes, fmt: str) -> list[dict[str, str]]:
+    """An export's rows under its Chinese headers (the title lines and a blank line first)."""
+    if fmt == "csv":
+        lines = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
+    else:
+        sheet = openpyxl.load_workbook(io.BytesIO(body)).active
+        assert sheet is not None
+        lines = [
+            ["" if v is None else str(v) for v in row] for row in sheet.iter_rows(values_only=True)
+        ]
+        lines = [[] if not any(r) else r for r in lines]
+    blank = lines.index([])
+    header = lines[blank + 1]
+    return [dict(zip(header, r, strict=True)) for r in lines[blank + 2 :]]
