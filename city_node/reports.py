@@ -43,6 +43,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 from sqlalchemy import (
+    Connection,
     and_,
     func,
     insert,
@@ -274,6 +275,38 @@ def _store_draft(
         ).scalar_one()
         uow.commit()
     return int(report_id)
+
+
+def renumber_drafts(conn: Connection, rejected_seq: int, next_revision: int) -> int:
+    """A REJECTION said the hub holds the period of the report sent as ``rejected_seq`` up to
+    ``next_revision - 1``: the period's draft waiting for the leader, drafted before the
+    rejection came under a lower number, takes ``next_revision`` (sent as it was, it would
+    be refused for the same reason). How many drafts were renumbered (0 or 1)."""
+    rejected = conn.execute(
+        select(Report.kind, Report.period_kind, Report.period_start).where(
+            Report.outbox_seq == rejected_seq
+        )
+    ).first()
+    if rejected is None:
+        return 0
+    drafts = conn.execute(
+        select(Report.id, Report.kind, Report.payload).where(
+            Report.kind == rejected.kind,
+            Report.period_kind == rejected.period_kind,
+            Report.period_start == rejected.period_start,
+            Report.status == ReportStatus.DRAFT,
+            Report.revision < next_revision,
+        )
+    ).all()
+    for draft in drafts:
+        body = _BODY[draft.kind].FromString(draft.payload)
+        body.revision = next_revision
+        conn.execute(
+            update(Report)
+            .where(Report.id == draft.id)
+            .values(revision=next_revision, payload=body.SerializeToString(deterministic=True))
+        )
+    return len(drafts)
 
 
 def get(ctx: CityContext, report_id: int) -> ReportView:

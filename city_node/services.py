@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine, Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from city_node import domain, province_notices
+from city_node import domain, province_notices, reports
 from city_node.context import Actor, CityError, NotFound, check_city_note, existing_id
 from city_node.domain import Action, Role
 from city_node.personal_data import sees_customers
@@ -127,6 +127,10 @@ def accept_notice(engine: Engine, notice: pb.Notice, *, now: datetime | None = N
                     update(Report)
                     .where(Report.outbox_seq == notice.rejection.seq)
                     .values(hub_next_revision=notice.rejection.next_revision)
+                )
+                # A draft of that period made before this came would be refused in turn.
+                reports.renumber_drafts(
+                    uow.conn, notice.rejection.seq, notice.rejection.next_revision
                 )
         uow.commit()
     return new

@@ -126,3 +126,51 @@ async def test_a_restored_city_drafts_its_correction_at_the_revision_the_hub_nam
     ]  # fmt: skip
     # A later draft still counts from the store's own revisions once it is past the floor.
     assert reports.draft(ctx, "statistics", "week", WEEK, by="stat-1").revision == 5
+
+
+def test_a_draft_made_before_the_rejection_came_takes_the_revision_it_names(databases):
+    """The statistician re-drafted the week while the refused revision was on its way: the
+    REJECTION renumbers that waiting draft (and its body) to the hub's floor, so the
+    leader's approval sends a revision the hub takes, not one more refusal."""
+    from city_node import services
+    from city_node.store import create_schema
+    from sync.db import make_engine
+    from sync.pb.fedsync.v1 import federation_pb2 as pb
+
+    engine = make_engine(databases("city"))
+    try:
+        create_schema(engine)
+        services.open_store(engine, CITY)
+        ctx = make_context(engine, CITY)
+        _complaint(ctx, 5)
+        sent = _send_week(ctx)
+        _complaint(ctx, 6)
+        waiting = reports.draft(ctx, "statistics", "week", WEEK, by="stat-1")
+        assert (sent.revision, waiting.revision) == (1, 2)
+        rejection = pb.Notice(
+            seq=3,
+            kind=pb.REJECTION,
+            priority=pb.HIGH,
+            title=f"statistics_report seq {sent.outbox_seq} quarantined",
+            sender="hub",
+            rejection=pb.Rejection(
+                seq=sent.outbox_seq,
+                body_kind="statistics_report",
+                reason="revision 1 of this period is held already …: 4 or above",
+                next_revision=4,
+            ),
+        )
+        rejection.created_at.GetCurrentTime()
+        assert services.accept_notice(engine, rejection)
+        renumbered = reports.get(ctx, waiting.id)
+        assert (renumbered.status, renumbered.revision) == ("draft", 4)
+        approved = reports.approve(ctx, LEADER, waiting.id)
+        (row,) = [
+            p for p in Outbox(engine).pending(after_seq=0, limit=10) if p.seq == approved.outbox_seq
+        ]
+        assert pb.Envelope.FromString(row.envelope).statistics_report.revision == 4
+        # Another period's draft is not touched.
+        other = reports.draft(ctx, "statistics", "week", "2026-10-12", by="stat-1")
+        assert other.revision == 1
+    finally:
+        engine.dispose()
