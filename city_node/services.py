@@ -225,7 +225,9 @@ def record_receipt(
         receipt = pb.NoticeReceipt(
             notice_seq=notice_seq,
             action=_ACTIONS[action],
-            note=note,
+            # The inbox keeps the leader's words; what leaves the city has every phone-like
+            # number masked: a note on a resolution ("called back 138…") is no escalation.
+            note=mask_text(note),
             actor=actor.id,
         )
         receipt.acted_at.FromDatetime(moment)

@@ -21,7 +21,7 @@ import sync.web
 from city_node import reports, services, staff
 from city_node.context import Actor, CityContext, make_context
 from city_node.domain import Role
-from city_node.store import create_schema
+from city_node.store import InboxNotice, create_schema
 from city_node.web.app import create_app
 from city_node.web.i18n import LABELS
 from sync.db import make_engine
@@ -593,6 +593,22 @@ def test_receipts_go_into_the_outbox(console: Console) -> None:
         assert r.status_code == 201
         (eight,) = [n for n in leader.get("/api/v1/inbox").json() if n["notice_seq"] == 8]
         assert eight["read_at"] == eight["done_at"]
+    # A phone in the note stays in the city: the receipt that leaves masks it.
+    services.accept_notice(console.engine, notice(9))
+    with console.api("leader") as leader:
+        note = "已回访客户 13800138000，客户满意"
+        r = leader.post("/api/v1/inbox/9/receipts", json={"action": "done", "note": note})
+        assert r.status_code == 201
+    with console.engine.connect() as conn:
+        kept = conn.execute(
+            select(InboxNotice.done_note).where(InboxNotice.notice_seq == 9)
+        ).scalar_one()
+        assert kept == note  # the store keeps it as written (the leader reads it masked)
+        raw = conn.execute(
+            select(OutboxRow.envelope).where(OutboxRow.seq == r.json()["outbox_seq"])
+        ).scalar_one()
+    sent = pb.Envelope.FromString(raw).notice_receipt
+    assert sent.notice_seq == 9 and sent.note == "已回访客户 138****8000，客户满意"
 
 
 def test_standard_answers_search(console: Console) -> None:
