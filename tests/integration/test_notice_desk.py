@@ -226,7 +226,7 @@ async def test_standard_answer_v2_supersedes_v1_at_the_city(
     body = {
         "kind": "standard_answer",
         "title": "统一口径:国际漫游费争议",
-        "category": "BILL.ROAMING",
+        "category": "BILL.PLAN",
         "question": "国际漫游费争议怎么答复",
         "answer": "按出访地资费标准核减",
         "version": 1,
