@@ -21,7 +21,8 @@ from city_node.errors import CityError as CityError
 from city_node.errors import Conflict as Conflict
 from city_node.errors import NotFound as NotFound
 from sync.categories import CategoryTree
-from sync.limits import INT64_MAX, MAX_NOTE_CHARS, id_in_range, text_refusal
+from sync.limits import INT64_MAX, MAX_NOTE_CHARS, id_in_range
+from sync.limits import refuse_characters as shared_refusal
 from sync.periods import DEFAULT_TIMEZONE
 
 #: What :func:`existing_id` names -> its refusal.
@@ -54,11 +55,7 @@ def check_city_note(value: str, field: str) -> str:
 def refuse_characters(value: str, field: str) -> None:
     """``CityError`` naming ``field`` when ``value`` holds a control character (but tab and
     newlines) or a lone surrogate."""
-    problem = text_refusal(value)
-    if problem and problem[0] == "edge.surrogate":
-        raise CityError("text.surrogate", field=field, code=problem[1])
-    if problem:
-        raise CityError("text.control_char", field=field, code=problem[1])
+    shared_refusal(value, field, CityError)
 
 
 @dataclass(frozen=True)

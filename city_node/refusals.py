@@ -31,14 +31,6 @@ CITY: Final = COMMON.extend(
             "{field} is {length} characters; at most {maximum} are accepted "
             "(the province hub refuses longer ones)",
         ),
-        "text.control_char": (
-            "含有控制字符(U+{code})，不接受此类字符",
-            "contains a control character (U+{code}); such characters are refused",
-        ),
-        "text.surrogate": (
-            "含有孤立代理字符(U+{code})，不接受此类字符",
-            "contains a lone surrogate (U+{code}); such characters are refused",
-        ),
         "text.bad_char": (
             "含有字符 U+{code}，不接受此类字符",
             "contains U+{code}; such characters are refused",

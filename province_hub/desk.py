@@ -25,6 +25,7 @@ from province_hub.services import send_notice_in
 from province_hub.staff import HubRole
 from province_hub.store import REPEATED, DeskCase, DeskEntry, Record
 from sync.db import UnitOfWork
+from sync.limits import refuse_characters
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 
 #: How the province settled an escalated complaint.
@@ -64,6 +65,8 @@ def _text(value: str, field: str) -> str:
     value = value.strip()
     if not value:
         raise DeskError("text.required", field=field)
+    # The web's edge refuses these before; the command line reaches here with them.
+    refuse_characters(value, field, DeskError)
     if len(value) > MAX_TEXT:
         raise DeskError("text.too_long", field=field, length=len(value), maximum=MAX_TEXT)
     return value

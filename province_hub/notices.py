@@ -29,7 +29,7 @@ from province_hub.refusals import HubRefusal
 from province_hub.staff import HubRole
 from province_hub.store import Notice, NoticeDelivery
 from sync.db import UnitOfWork
-from sync.limits import MAX_NOTICE_TITLE_CHARS, MAX_TEXT_CHARS
+from sync.limits import MAX_NOTICE_TITLE_CHARS, MAX_TEXT_CHARS, TEXT_CONTROLS, refuse_characters
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 
 #: The kinds a person composes (the others are sent by the hub's own use cases), by the name
@@ -128,11 +128,17 @@ def _names(roles: Iterable[HubRole]) -> str:
     return ", ".join(sorted(r.value for r in roles))
 
 
-def _text(field_name: str, value: str, limit: int, *, required: bool = False) -> str:
+def _text(
+    field_name: str, value: str, limit: int, *, required: bool = False, one_line: bool = False
+) -> str:
     value = value.strip()
     if "\x00" in value:
         # PostgreSQL text cannot hold it, and no notice needs it.
         raise NoticeError("notice.nul", field=field_name)
+    # The web's edge refuses these before; the command line reaches here with them.
+    refuse_characters(
+        value, field_name, NoticeError, allow=frozenset() if one_line else TEXT_CONTROLS
+    )
     if required and not value:
         raise NoticeError("notice.empty", field=field_name)
     if len(value) > limit:
@@ -163,7 +169,7 @@ def build(
     notice = pb.Notice(
         kind=kind,  # type: ignore[arg-type]
         priority=priority,  # type: ignore[arg-type]
-        title=_text("title", draft.title, MAX_NOTICE_TITLE_CHARS, required=True),
+        title=_text("title", draft.title, MAX_NOTICE_TITLE_CHARS, required=True, one_line=True),
         body=_text("body", draft.body, MAX_TEXT_CHARS),
         sender=sender,
     )

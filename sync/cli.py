@@ -253,7 +253,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Bytes that are not UTF-8 reach Python as lone surrogates (surrogateescape): no store
         # or message can hold them, so they are refused here, before anything is opened.
         if any(0xD800 <= ord(ch) <= 0xDFFF for ch in word):
-            shown = word.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            try:
+                raw = word.encode("utf-8", "surrogateescape")
+            except UnicodeEncodeError:  # a surrogate no byte made (a caller's own string)
+                raw = word.encode("utf-8", "backslashreplace")
+            shown = raw.decode("utf-8", "backslashreplace")
             print(f"fedsync: error: argument {shown!r} is not valid UTF-8 text", file=sys.stderr)
             return 2
     # The demo runs for hours next to the federation it starts: it need not carry the

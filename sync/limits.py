@@ -11,7 +11,7 @@ import unicodedata
 from datetime import date
 from typing import Any
 
-from sync.refusals import COMMON
+from sync.refusals import COMMON, Refusal
 
 #: Longest free text in a record (a receipt's or a decision's note, a reason, a content).
 MAX_TEXT_CHARS = 20_000
@@ -140,6 +140,20 @@ def text_refusal(value: str, *, allow: frozenset[str] = TEXT_CONTROLS) -> tuple[
         if category == "Cc" and ch not in allow:
             return "edge.control_char", f"{ord(ch):04X}"
     return None
+
+
+def refuse_characters(
+    value: str, field: str, refusal: type[Refusal], *, allow: frozenset[str] = TEXT_CONTROLS
+) -> None:
+    """Raise ``refusal`` (a tier's :class:`~sync.refusals.Refusal`) naming ``field`` when
+    ``value`` holds a control character ``allow`` does not list, or a lone surrogate: the
+    consoles' edge refuses such text, and the services refuse it too for the command line
+    (an escape sequence in a notice title would rewrite the terminal that lists it)."""
+    problem = text_refusal(value, allow=allow)
+    if problem and problem[0] == "edge.surrogate":
+        raise refusal("text.surrogate", field=field, code=problem[1])
+    if problem:
+        raise refusal("text.control_char", field=field, code=problem[1])
 
 
 def text_problem(value: str, *, allow: frozenset[str] = TEXT_CONTROLS) -> str | None:

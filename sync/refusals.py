@@ -141,6 +141,15 @@ COMMON: Final = catalogue(
             "表单已过期或并非来自本平台，请刷新后重试",
             "the form has expired or did not come from this console; reload it",
         ),
+        # sync.limits.text_refusal, said by each tier's services of a field (whichever edge)
+        "text.control_char": (
+            "含有控制字符(U+{code})，不接受此类字符",
+            "contains a control character (U+{code}); such characters are refused",
+        ),
+        "text.surrogate": (
+            "含有孤立代理字符(U+{code})，不接受此类字符",
+            "contains a lone surrogate (U+{code}); such characters are refused",
+        ),
         # sync.web.app: what the router itself answers
         "router.not_found": ("页面不存在", "Not Found"),
         "router.method_not_allowed": ("不支持该请求方式", "Method Not Allowed"),

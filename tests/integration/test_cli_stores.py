@@ -227,3 +227,42 @@ def test_hub_notice_takes_a_standard_answer_under_a_category_of_the_hub_tree(
     engine.dispose()
     assert main([*argv, "--category", "ROAM", "--categories", str(tree)]) == 0
     assert "sent to 1 city" in capsys.readouterr().out
+
+
+def test_hub_notice_and_resolve_refuse_control_characters_from_the_shell(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The web's edge refuses them; at the shell the services do, naming the flag's field
+    (an escape sequence in a title would rewrite the terminal of whoever lists notices)."""
+    from sqlalchemy import func, select
+
+    from province_hub.store import Notice
+    from sync.db import make_engine
+
+    url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
+    assert main(["hub", "migrate", "--database-url", url]) == 0
+    capsys.readouterr()
+    notice = ["hub", "notice", "--to", CITY, "--database-url", url]
+    for argv, field in (
+        ([*notice, "--title", "a\x01b"], "title: contains a control character (U+0001)"),
+        ([*notice, "--title", "two\nlines"], "title: contains a control character (U+000A)"),
+        ([*notice, "--title", "ok", "--body", "x\x1b[31m"], "body: contains a control"),
+        (
+            [*notice[:-2], "--title", "ok", "--body", "\ud800", "--database-url", url],
+            "is not valid UTF-8 text",  # refused before any command runs
+        ),
+    ):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert field in err, err
+    resolve = ["hub", "resolve", "--city", CITY, "--ticket", "7", "--outcome", "upheld"]
+    resolve += ["--force", "--database-url", url, "--resolution", "line1\nline2\x1b[31m"]
+    assert main(resolve) == 2
+    err = capsys.readouterr().err
+    assert "resolution: contains a control character (U+001B)" in err, err
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(Notice)).scalar_one() == 0
+    engine.dispose()
+    # Newlines and tabs stay welcome in a body.
+    assert main([*notice, "--title", "ok", "--body", "第一行\n\t第二行"]) == 0

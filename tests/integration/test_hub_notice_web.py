@@ -267,6 +267,7 @@ def test_csrf_refusals_store_nothing(live: Live) -> None:
 BAD: list[tuple[dict[str, Any], str]] = [
     ({"title": "  "}, "title"),
     ({"title": "x" * (MAX_NOTICE_TITLE_CHARS + 1)}, "title"),
+    ({"title": "two\nlines"}, "title"),  # a title is one line (the body may have several)
     ({"body": "x" * (MAX_TEXT_CHARS + 1)}, "body"),
     ({"deadline": (NOW - timedelta(hours=1)).isoformat()}, "deadline"),
     ({"deadline": None}, "deadline"),
