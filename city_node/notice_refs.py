@@ -145,6 +145,15 @@ _HANDLED_ZH: tuple[tuple[re.Pattern[str], str], ...] = (
         re.compile(r"resolution applied to ticket (\S+): returned for the callback"),
         "处理结果已记入工单 {0}：退回待回访",
     ),
+    (
+        re.compile(
+            r"resolution not applied: it answers escalation seq (\d+), which this store never "
+            r"sent for ticket (\S+) \(its escalations: seq (.*); a store restored from an older "
+            r"copy\?\)"
+        ),
+        "处理结果未能记入：它答复的是序号 {0} 的升级，本节点从未为工单 {1} 发出该升级"
+        "（本工单的升级序号：{2}；节点数据是否已从较早的备份恢复？）",
+    ),
     (re.compile(r"resolution not applied: (.*)", re.S), "处理结果未能记入：{0}"),
     (re.compile(r"trace answered: ticket (.+) not found"), "调单已答复：未找到工单 {0}"),
     (re.compile(r"trace answered automatically \((\d+) steps\)"), "调单已自动答复（{0} 个步骤）"),

@@ -144,6 +144,9 @@ def _apply_resolution(conn: Connection, notice: pb.Notice, now: datetime) -> str
         # Lock the ticket first: an operator's chase at the same moment must wait, not make
         # this write stale (a lost resolution would never be retried).
         conn.execute(select(TicketRow.id).where(TicketRow.id == number).with_for_update())
+        answered = _answered_escalation(conn, number, res.escalation_seq)
+        if isinstance(answered, str):
+            return answered
         row, ticket = load_ticket(conn, number, full_history=False)
         who = f"province:{res.resolved_by or notice.sender or 'gm-hotline'}"[:64]
         at = max(now, ticket.history[-1].at) if ticket.history else now
@@ -162,7 +165,7 @@ def _apply_resolution(conn: Connection, notice: pb.Notice, now: datetime) -> str
     latest = select(func.max(Escalation.id)).where(Escalation.ticket_id == number).scalar_subquery()
     conn.execute(
         update(Escalation)
-        .where(Escalation.id == latest)
+        .where(Escalation.id == (latest if answered is None else answered))
         .values(
             resolved_at=now,
             resolution=res.resolution,
@@ -171,6 +174,30 @@ def _apply_resolution(conn: Connection, notice: pb.Notice, now: datetime) -> str
         )
     )
     return f"resolution applied to ticket {number}: returned for the callback"
+
+
+def _answered_escalation(conn: Connection, number: int, escalation_seq: int) -> int | str | None:
+    """The escalation row a resolution answers: the one this store sent as
+    ``escalation_seq``; None when the hub names none (a resolution sent with ``--force``,
+    or from a hub before wire schema 1.1): the ticket's latest. A note saying why it is not
+    applied when this store sent no such escalation of the ticket: a store restored from an
+    older copy gives the lost ticket's number to a new ticket, and the province's answer to
+    the lost customer must not land on the new one's case."""
+    if not escalation_seq:
+        return None
+    sent = dict(
+        conn.execute(
+            select(Escalation.outbox_seq, Escalation.id).where(Escalation.ticket_id == number)
+        ).all()
+    )
+    if escalation_seq in sent:
+        return int(sent[escalation_seq])
+    ours = ", ".join(str(seq) for seq in sorted(sent)) or "none"
+    return (
+        f"resolution not applied: it answers escalation seq {escalation_seq}, which this store "
+        f"never sent for ticket {number} (its escalations: seq {ours}; a store restored from "
+        "an older copy?)"
+    )
 
 
 def search_answers(

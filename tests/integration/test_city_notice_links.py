@@ -252,3 +252,81 @@ def test_a_province_notice_quoting_a_customer_is_masked_for_roles_that_do_not_ca
     assert "138****0001" in page
     [held] = [n for n in services.inbox(engine) if n.notice_seq == 31]
     assert held.body == said  # the store keeps the words; only the reading is masked
+
+
+def test_a_resolution_of_an_escalation_this_store_never_sent_is_not_applied(
+    console: tuple[str, Any, str],
+) -> None:
+    """A store restored from an older copy gives a lost ticket's number to a new customer's
+    ticket; the province's answer to the lost escalation (its seq) must not land on the new
+    customer's ticket. The answer to the escalation this store sent is applied, to that one."""
+    from sqlalchemy import select
+
+    from city_node import tickets
+    from city_node.context import Actor
+    from city_node.domain import Action, Role, Status
+    from city_node.store import Escalation, InboxNotice
+    from tests import ticket_steps
+
+    _, engine, _ = console
+    ctx = make_context(engine, CITY)
+    ticket = tickets.register(
+        ctx,
+        Actor("op-1", Role.OPERATOR_SENIOR),
+        tickets.NewTicket(
+            "complaint", "BILL.DISPUTE", "web", "13900000004", "丁客户", "ordinary", "d"
+        ),
+        then=Action.ESCALATE_MANAGER,
+        note="m",
+    )
+    ticket_steps.act(
+        ctx,
+        Actor("mgr-1", Role.MANAGER_HOTLINE),
+        ticket.id,
+        "escalate_province",
+        note="to province",
+    )
+    with engine.connect() as conn:
+        sent_seq = conn.execute(
+            select(Escalation.outbox_seq).where(Escalation.ticket_id == ticket.id)
+        ).scalar_one()
+
+    def resolution(seq: int, escalation_seq: int, words: str) -> pb.Notice:
+        n = pb.Notice(
+            seq=seq,
+            kind=pb.ESCALATION_RESOLUTION,
+            priority=pb.HIGH,
+            title=f"Escalation of ticket {ticket.id} resolved",
+            body=words,
+            sender="gm-1",
+            escalation_resolution=pb.EscalationResolution(
+                ticket_id=str(ticket.id), escalation_seq=escalation_seq, resolution=words
+            ),
+        )
+        n.created_at.GetCurrentTime()
+        return n
+
+    assert services.accept_notice(engine, resolution(41, sent_seq + 100, "refund customer C"))
+    assert tickets.get(ctx, ticket.id).status is Status.ESCALATED_PROVINCE
+    with engine.connect() as conn:
+        note = conn.execute(
+            select(InboxNotice.handled_note).where(InboxNotice.notice_seq == 41)
+        ).scalar_one()
+        assert conn.execute(select(Escalation.resolved_at)).scalar_one() is None
+    assert note == (
+        f"resolution not applied: it answers escalation seq {sent_seq + 100}, which this store "
+        f"never sent for ticket {ticket.id} (its escalations: seq {sent_seq}; a store restored "
+        "from an older copy?)"
+    )
+    from city_node.notice_refs import handled_text
+
+    assert handled_text(note, "zh") == (
+        f"处理结果未能记入：它答复的是序号 {sent_seq + 100} 的升级，本节点从未为工单 "
+        f"{ticket.id} 发出该升级（本工单的升级序号：{sent_seq}；节点数据是否已从较早的备份恢复？）"
+    )
+
+    assert services.accept_notice(engine, resolution(42, sent_seq, "refund customer D"))
+    assert tickets.get(ctx, ticket.id).status is Status.RETURNED
+    with engine.connect() as conn:
+        row = conn.execute(select(Escalation.resolution, Escalation.resolution_notice_seq)).one()
+    assert tuple(row) == ("refund customer D", 42)
