@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, case, func, select, update
@@ -304,7 +304,13 @@ def _apply(
     today = today_in(tz_name, moment)
     now_param = datetime_param(conn, moment)
     earlier = _earlier_receipts(
-        conn, city_code, fresh, acked_before, moment, first_seq=sequenced[0][0].seq
+        conn,
+        city_code,
+        fresh,
+        acked_before,
+        moment,
+        first_seq=sequenced[0][0].seq,
+        held_seq=held_through,
     )
     subjects = [_stored_subject(kind, getattr(envelope, kind)) for envelope, kind, _ in fresh]
     held = _held_subjects(conn, city_code, first.epoch, subjects)
@@ -609,6 +615,11 @@ def _record_row(
     )
 
 
+#: How far a city's stated ``acked_before`` time may lie before the hub's receipt of the last
+#: envelope it holds of that city (the city's clock against the hub's).
+ACKED_BEFORE_SLACK = timedelta(minutes=10)
+
+
 def _earlier_receipts(
     conn: Any,
     city_code: str,
@@ -617,16 +628,32 @@ def _earlier_receipts(
     moment: datetime,
     *,
     first_seq: int,
+    held_seq: int,
 ) -> dict[int, Any]:
     """seq -> received_at (driver form) of the fresh envelopes this hub acknowledged before,
-    as the city states it; a time outside [created_at, now], or for a seq the batch (from
-    ``first_seq``, duplicates included) does not carry, is not taken (and logged)."""
+    as the city states it; a time outside [created_at, now], for a seq the batch (from
+    ``first_seq``, duplicates included) does not carry, or before the hub received the
+    city's last envelope it holds (``held_seq``) is not taken (and logged).
+
+    The last rule holds because a city's envelopes are acknowledged in seq order: one the
+    hub lost (a seq after those it holds) was acknowledged after the last it holds. Without
+    it, a city could state an early time for a report it had never delivered and have a late
+    report counted on time. The city's clock states the time and the hub's received the held
+    one: :data:`ACKED_BEFORE_SLACK` allows for the two clocks."""
     if not acked_before:
         return {}
     out: dict[int, Any] = {}
     last_seq = fresh[-1][0].seq
     ignored = sum(1 for seq in acked_before if not first_seq <= seq <= last_seq)
     latest = moment.timestamp()
+    earliest = float("-inf")
+    if held_seq:
+        held_at = conn.execute(
+            select(Record.received_at).where(Record.city_code == city_code, Record.seq == held_seq)
+        ).scalar()
+        if held_at is not None:
+            held_utc = held_at if held_at.tzinfo else held_at.replace(tzinfo=UTC)
+            earliest = held_utc.timestamp() - ACKED_BEFORE_SLACK.total_seconds()
     for envelope, _kind, _body in fresh:
         stated = acked_before.get(envelope.seq)
         if stated is None:
@@ -636,7 +663,7 @@ def _earlier_receipts(
         if (
             timestamp_problem(seconds, nanos, "acked_before") is None
             and (created.seconds, created.nanos) <= (seconds, nanos)
-            and seconds <= latest
+            and earliest <= seconds <= latest
         ):
             out[envelope.seq] = timestamp_param(conn, seconds, nanos)
         else:
@@ -650,8 +677,9 @@ def _earlier_receipts(
             "older backup): stored as received then%s",
             city_code,
             len(out),
-            f"; {ignored} stated times ignored (outside the envelope's creation and now, or "
-            "for a seq not in the batch)"
+            f"; {ignored} stated times ignored (outside the envelope's creation and now, "
+            "before the last envelope the hub holds was received, or for a seq not in the "
+            "batch)"
             if ignored
             else "",
         )

@@ -184,3 +184,51 @@ def test_stated_times_are_taken_only_between_creation_and_now(
         assert "re-sends 1 envelopes" in message and "; 4 stated times ignored" in message
     finally:
         engine.dispose()
+
+
+def test_a_stated_time_before_the_last_held_envelope_was_received_is_not_taken(
+    databases: Any,
+) -> None:
+    """Envelopes are acknowledged in seq order: one the hub lost was acknowledged after the
+    last one it holds. A city stating an earlier time for an envelope after the hub's mark
+    (one it never delivered: a late report passed off as on time) is not believed; a time
+    after it, within the clocks' slack, is."""
+    from province_hub.ingest import ACKED_BEFORE_SLACK
+
+    engine = make_engine(databases("hub"))
+    try:
+        create_schema(engine)
+        held_at = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)  # seq 1 came then
+        created = datetime(2026, 11, 26, 0, 30, tzinfo=UTC)
+
+        def push(seq: int, day: str, stated: datetime | None, now: datetime) -> None:
+            envelope = build_envelope(
+                city_code=CITY, epoch="e" * 32, seq=seq, body=report(day), created_at=created
+            )
+            data = encode_push_request(
+                [envelope.SerializeToString()], {seq: stated} if stated else {}
+            )
+            request = pb.PushRequest.FromString(data)
+            result = hub_services.ingest_batch(
+                engine,
+                city_code=CITY,
+                envelopes=request.envelopes,
+                tz_name=TZ,
+                max_batch=10,
+                bodies=push_bodies(data),
+                now=now,
+                acked_before=request.acked_before,
+            )
+            assert result.accepted == 1
+
+        push(1, "2026-11-24", None, held_at)
+        later = held_at + timedelta(days=1)
+        # "Acknowledged on the 26th", for a seq delivered for the first time on the 30th.
+        push(2, "2026-11-25", datetime(2026, 11, 26, 1, 0, tzinfo=UTC), later)
+        # A lost envelope acknowledged just after seq 2, by a city clock a little behind.
+        skewed = later - ACKED_BEFORE_SLACK + timedelta(minutes=1)
+        push(3, "2026-11-26", skewed, later + timedelta(hours=1))
+        times = received(engine)
+        assert times == {1: held_at, 2: later, 3: skewed}
+    finally:
+        engine.dispose()
