@@ -266,6 +266,7 @@ def overview(
         missing=[names.get(c, c) for c in figures["province"]["cities_missing"]],
         export_query=_export_query(request),
         completion=notice_board.completion_kpi(hub.engine) if may(user, "notices") else None,
+        may_links=may(user, "links"),
     )
 
 

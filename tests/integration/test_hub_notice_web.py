@@ -506,6 +506,13 @@ def test_overdue_task_board_completion_kpi_and_objection_answer(live: Live) -> N
         assert "已整改" in page and "不同意" in page and page.count('class="tag bad">逾期') == 1
         assert 'id="completion-rate">50.0%' in page
         assert 'id="completion-rate">50.0%' in b.get("/notices/board").text
+        # The board filtered by city, as the API; a city not on the roster is refused.
+        mine = b.get("/notices/board", params={"city": CITY}).text
+        assert f'data-city="{CITY}"' in mine
+        assert 'data-city="' not in b.get("/notices/board", params={"city": OTHER}).text
+        for unknown in ("999999", "abc"):
+            r = b.get("/notices/board", params={"city": unknown})
+            assert r.status_code == 422 and f"&#39;{unknown}&#39;" in r.text, r.text[-600:]
         token = csrf_of(page)
         r = b.post(
             f"/notices/{task.seq}/answer",

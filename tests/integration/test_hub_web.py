@@ -8,6 +8,7 @@ browser's diff, suggestions "new" until a materials manager has seen them, both 
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 import re
@@ -836,6 +837,20 @@ def test_overview_shows_every_city_the_missing_one_and_the_quarantine(live: Live
         assert "surveyed = " in quarantine and CODES[1] in quarantine
         october = b.get("/overview", params={"start": OCTOBER.isoformat()}).text
         assert "全部地市已报" in october
+        # Every table of the overview links its export, and each link gives its file.
+        for view in ("figures", "timeliness", "warnings", "links"):
+            for fmt in ("csv", "xlsx"):
+                found = re.search(f'id="export-{view}-{fmt}" href="([^"]+)"', page)
+                assert found, (view, fmt)
+                r = b.get(html.unescape(found.group(1)))
+                assert r.status_code == 200 and f".{fmt}" in r.headers["content-disposition"]
+        timeliness = b.get("/api/v1/export/timeliness?period=month&start=2026-11-01").content
+        assert "缺报" in timeliness.decode("utf-8-sig")
+    # A role that may not see the link-health page gets no link to its export.
+    with live.browser("statistics_manager") as b:
+        page = b.get("/overview", params={"period": "month", "start": "2026-11-01"}).text
+        assert 'id="export-timeliness-csv"' in page
+        assert ('id="export-links-csv"' in page) == (HubRole.STATISTICS_MANAGER in AREAS["links"])
 
 
 def test_overview_kpi_changes_are_points_and_the_open_overtime_change_tickets(
