@@ -157,10 +157,18 @@ class Desk:
             self.traced.add((city, ticket))
 
     def status(self, silent_after: timedelta) -> dict[str, Any]:
+        progress = notice_progress(self.engine)
+        if self.lang == "zh":
+            # The hub writes its own notices' titles in English (the wire's); a Chinese demo
+            # names them as the Chinese pages do.
+            from province_hub.notice_board import titles_zh
+
+            said = titles_zh(self.engine, [int(n["seq"]) for n in progress])
+            progress = [{**n, "title": said.get(int(n["seq"]), n["title"])} for n in progress]
         return {
             "at": time.time(),
             "links": link_status(self.engine, self.cities, silent_after=silent_after),
-            "notices": notice_progress(self.engine),
+            "notices": progress,
             "resolved": len(self.resolved),
             "traces_requested": len(self.traced),
             "standard_answers": len(self.answered),

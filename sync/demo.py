@@ -326,9 +326,12 @@ def _status_lines(status: dict[str, Any], roster: Sequence[City]) -> list[str]:
         f"{status.get('traces_requested', 0)} traces requested, "
         f"{status.get('standard_answers', 0)} standard answers"
     )
-    for n in status.get("notices", [])[-3:]:
+    sent = status.get("notices", [])
+    if len(sent) > 3:
+        lines.append(f"notices: {len(sent)} sent, the latest 3:")
+    for n in sent[-3:]:
         lines.append(
-            f"notice {n['kind'].lower()} '{str(n['title'])[:30]}': {n['targets']} cities, "
+            f"notice {n['kind'].lower()} '{str(n['title'])[:40]}': {n['targets']} cities, "
             f"{n['delivered']} delivered, {n['read']} read, {n['done']} done"
         )
     lines.append(_records_summary(list(links.values()), roster, states))
@@ -377,31 +380,50 @@ def _migrate_city_stores(roster: Sequence[City], base: Path, env: dict[str, str]
 #: The demo supervisor's display name, in the demo's language.
 DEMO_SUPERVISOR_NAMES = {"zh": "督查演示", "en": "Demo supervisor"}
 
+#: The hub accounts the demo's province desk acts as (``province_hub.demo_desk``: notices,
+#: standard answers, resolutions), so that every name on its pages and in its audit log is
+#: an account of the hub, with the demo's password: id, role, zh and en names.
+DEMO_DESK_ACCOUNTS = (
+    ("announcer", "announcer", "公告演示", "Demo announcer"),
+    ("materials", "materials_manager", "资料演示", "Demo materials manager"),
+    ("gm-hotline", "gm_hotline", "总经理热线演示", "Demo GM hotline"),
+)
+
 
 def _demo_supervisor(env: dict[str, str], hub_db: str, lang: str) -> None:
-    """A supervisor account on the demo hub (kept when the work directory is reused)."""
-    done = subprocess.run(
-        _fedsync(
-            "hub",
-            "staff",
-            "add",
-            "--id",
+    """A supervisor account on the demo hub, and those its desk acts as (kept when the work
+    directory is reused)."""
+    accounts = [
+        (
             DEMO_SUPERVISOR,
-            "--name",
-            DEMO_SUPERVISOR_NAMES.get(lang, DEMO_SUPERVISOR_NAMES["zh"]),
-            "--role",
             "supervisor",
-            "--password-stdin",
-            "--database-url",
-            hub_db,
-        ),
-        input=DEMO_PASSWORD + "\n",
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    if done.returncode != 0 and "is taken" not in done.stderr:
-        raise RuntimeError(f"cannot create the demo supervisor: {done.stderr.strip()}")
+            DEMO_SUPERVISOR_NAMES.get(lang, DEMO_SUPERVISOR_NAMES["zh"]),
+        )
+    ]
+    accounts += [(i, role, zh if lang == "zh" else en) for i, role, zh, en in DEMO_DESK_ACCOUNTS]
+    for staff_id, role, name in accounts:
+        done = subprocess.run(
+            _fedsync(
+                "hub",
+                "staff",
+                "add",
+                "--id",
+                staff_id,
+                "--name",
+                name,
+                "--role",
+                role,
+                "--password-stdin",
+                "--database-url",
+                hub_db,
+            ),
+            input=DEMO_PASSWORD + "\n",
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        if done.returncode != 0 and "is taken" not in done.stderr:
+            raise RuntimeError(f"cannot create the demo account {staff_id}: {done.stderr.strip()}")
 
 
 _SUMMARY_KINDS = (

@@ -326,14 +326,19 @@ def test_demo_shows_the_whole_federation(tmp_path: Path):
 def test_demo_supervisor_is_named_in_the_demos_language(
     tmp_path: Path, lang: str, name: str
 ) -> None:
-    """The supervisor the demo prints a login for; a reused work directory keeps it."""
-    from sync.demo import DEMO_SUPERVISOR, _demo_supervisor
+    """The supervisor the demo prints a login for, and the accounts its province desk acts
+    as (every name on its pages is an account); a reused work directory keeps them."""
+    from sync.demo import DEMO_DESK_ACCOUNTS, DEMO_SUPERVISOR, _demo_supervisor
 
     url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
-    for _ in range(2):  # the second start of a reused work directory finds it taken
+    for _ in range(2):  # the second start of a reused work directory finds them taken
         _demo_supervisor(dict(os.environ), url, lang)
-    listed = fedsync("hub", "staff", "list", "--database-url", url).stdout.split()
-    assert listed == [DEMO_SUPERVISOR, "supervisor", "active", *name.split()]
+    listed = fedsync("hub", "staff", "list", "--database-url", url, "--json").stdout
+    accounts = {a["id"]: (a["role"], a["name"], a["active"]) for a in json.loads(listed)}
+    assert accounts[DEMO_SUPERVISOR] == ("supervisor", name, True)
+    for staff_id, role, zh, en in DEMO_DESK_ACCOUNTS:
+        assert accounts[staff_id] == (role, zh if lang == "zh" else en, True)
+    assert len(accounts) == 1 + len(DEMO_DESK_ACCOUNTS)
 
 
 def test_output_cut_short_by_its_reader_is_no_traceback(tmp_path: Path):
