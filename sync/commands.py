@@ -168,7 +168,11 @@ def read_password(args: argparse.Namespace) -> str:
     from sync.config import ConfigError
 
     if args.password_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
+        line = sys.stdin.readline()
+        if not line:
+            # Nothing piped in (an empty file, /dev/null): say so, not "too short".
+            raise ConfigError("--password-stdin: standard input gave no password (it was empty)")
+        return line.rstrip("\r\n")
     raise ConfigError("give the password on standard input with --password-stdin")
 
 

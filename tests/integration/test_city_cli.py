@@ -423,6 +423,10 @@ def test_bad_input_exits_2_with_a_message(capsys, monkeypatch, city: list[str]):
         code, out, err = run(capsys, *argv)
         assert code == 2, (argv, out, err)
         assert message in err and "Traceback" not in err, (argv, err)
+    # Nothing on standard input is said as such, not as a password too short.
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    code, _, err = run(capsys, *add, "--name", "王", *city)
+    assert code == 2 and "standard input gave no password" in err, err
     assert "op-x" not in ok(capsys, "city", "staff", "list", *city)
     assert ok(capsys, "city", "ticket", "list", *city).strip() == "no tickets match"
     # Before a service is even reached, argparse names the missing flag (exit 2 as well).
