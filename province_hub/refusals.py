@@ -160,6 +160,10 @@ HUB: Final = COMMON.extend(
             "数量 {count} 必须在 1 到 400 之间",
             "count {count} must be between 1 and 400",
         ),
+        "figures.too_many_cities": (
+            "选了 {count} 个地市；最多 {most} 个",
+            "{count} cities chosen; at most {most}",
+        ),
         "figures.cities_unknown": (
             "地市 {codes} 不在名册中",
             "cities {codes} not on the roster",

@@ -11,6 +11,7 @@ period"). ``/figures`` returns exactly the JSON of ``fedsync hub figures --json`
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -18,6 +19,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from province_hub import supervision
+from province_hub.consolidation import FiguresError
 from province_hub.staff import HubMember
 from province_hub.web import exports, views
 from province_hub.web.access import AREAS, api_user, require
@@ -224,6 +226,31 @@ def get_comparison(
     return _json(views.comparison(hub_of(request), period, start))
 
 
+#: Most cities a trend draws beside the province.
+MAX_TREND_CITIES = 50
+
+#: ``cities=620100&cities=620200``, or the same comma-separated (``cities=620100,620200``).
+CitiesQ = Annotated[
+    list[Annotated[str, Query(pattern=r"^\d{6}(,\d{6})*$")]],
+    Query(
+        max_length=MAX_TREND_CITIES,
+        description="cities to draw beside the province: the parameter repeated, or codes "
+        "separated by commas",
+    ),
+]
+
+
+def city_list(cities: Sequence[str]) -> list[str]:
+    """The codes of ``cities`` parameters, comma-separated ones split, at most
+    :data:`MAX_TREND_CITIES` (else a 422 naming ``cities``)."""
+    codes = [code for item in cities for code in item.split(",")]
+    if len(codes) > MAX_TREND_CITIES:
+        raise FiguresError(
+            "figures.too_many_cities", parameter="cities", count=len(codes), most=MAX_TREND_CITIES
+        )
+    return codes
+
+
 @router.get("/trend", response_model=Trend)
 def get_trend(
     request: Request,
@@ -231,15 +258,12 @@ def get_trend(
     kpi: Annotated[KpiName, Query()] = "in_time_closure_rate",
     period: PeriodQ = "month",
     last: LastQ = None,
-    cities: Annotated[
-        list[Annotated[str, Query(pattern=r"^\d{6}$")]],
-        Query(max_length=50, description="cities to draw beside the province"),
-    ] = [],  # noqa: B006 - FastAPI copies defaults per request
+    cities: CitiesQ = [],  # noqa: B006 - FastAPI copies defaults per request
 ) -> Any:
     """A KPI over 30 days / 13 weeks / 12 months / 8 quarters / 5 years: the province line
     and one line per chosen city (null where its report is missing)."""
     require(user, "figures")
-    return _json(views.trend(hub_of(request), kpi, period, last, cities))
+    return _json(views.trend(hub_of(request), kpi, period, last, city_list(cities)))
 
 
 @router.get("/warnings", response_model=PeriodView)
@@ -366,7 +390,7 @@ def get_export(
     sort: Annotated[str, Query(max_length=40)] = "city_code",
     order: Annotated[Literal["asc", "desc"], Query()] = "asc",
     kpi: Annotated[KpiName, Query()] = "in_time_closure_rate",
-    cities: Annotated[list[Annotated[str, Query(pattern=r"^\d{6}$")]], Query(max_length=50)] = [],  # noqa: B006 - FastAPI copies defaults per request
+    cities: CitiesQ = [],  # noqa: B006 - FastAPI copies defaults per request
     city: CityQ = None,
     category: Annotated[str | None, Query(max_length=64)] = None,
     date_from: Annotated[Day | None, Query(alias="from")] = None,
@@ -388,7 +412,7 @@ def get_export(
         sort=sort,
         order=order,
         kpi=kpi,
-        cities=cities,
+        cities=city_list(cities),
         city=city,
         category=category,
         date_from=date_from,

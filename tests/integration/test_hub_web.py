@@ -187,6 +187,15 @@ def test_comparison_ranks_and_trend_series(live: Live) -> None:
         ).json()["province"]
     assert counts[0]["numerator"] is None
     assert counts[-1]["numerator"] == november
+    # The cities repeated or comma-separated: the same lines.
+    with live.api("supervisor") as c:
+        ask = {"kpi": "overtime_open", "period": "month", "last": "2026-11-01"}
+        repeated = c.get("/api/v1/trend", params={**ask, "cities": CODES[:2]}).json()
+        joined = c.get("/api/v1/trend", params={**ask, "cities": ",".join(CODES[:2])})
+    assert joined.status_code == 200, joined.text
+    assert joined.json()["cities"] == repeated["cities"] and set(repeated["cities"]) == set(
+        CODES[:2]
+    )
     # Report timeliness: a trend and a ranked KPI, judged on the hub's deadlines. Every report
     # arrived on 5 December, after October's and November's deadlines: late (0 on time); the
     # city that sent no November report owed it, and is ranked with the others.
@@ -299,6 +308,8 @@ BAD: list[tuple[str, dict[str, str | list[str]], str]] = [
     ("/api/v1/trend", {"kpi": "happiness"}, "kpi"),
     ("/api/v1/trend", {"cities": ["999999"]}, "cities"),
     ("/api/v1/trend", {"cities": ["abc"]}, "cities"),
+    ("/api/v1/trend", {"cities": ["620100,"]}, "cities"),
+    ("/api/v1/trend", {"cities": [",".join(["620100"] * 51)]}, "cities"),
     ("/api/v1/trend", {"last": "2026-13-01"}, "last"),
     ("/api/v1/trend", {"period": "month", "last": "2026-11-04"}, "last 2026-11-04"),
     ("/api/v1/trend", {"period": "quarter", "last": "2026-11-01"}, "last 2026-11-01"),
