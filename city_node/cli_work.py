@@ -280,6 +280,7 @@ def _report_line(view: ReportView) -> str:
         f"report {view.id}: {view.kind} {view.period_kind} {view.period_start} "
         f"rev {view.revision} — {view.status}"
         + (f" by {view.decided_by}" if view.decided_by else f" (drafted by {view.drafted_by})")
+        + (" — refused by the hub: see the inbox" if view.hub_rejection else "")
     )
 
 

@@ -141,6 +141,7 @@ _OWN: Final[dict[str, tuple[str, str]]] = {
     "approved": ("已批准", "approved"),
     "rejected": ("已驳回", "rejected"),
     "superseded": ("已替代", "superseded"),
+    "hub_refused": ("省中心已拒收，见收件箱", "refused by the hub: see the inbox"),
     "day": ("日", "day"),
     "week": ("周", "week"),
     "month": ("月", "month"),

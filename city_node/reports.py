@@ -102,6 +102,8 @@ class ReportView:
     decision_note: str | None
     outbox_seq: int | None
     figures: dict[str, Any]
+    #: Why the hub refused it (its REJECTION's reason); None while not refused.
+    hub_rejection: str | None = None
 
 
 _BODY: dict[str, Any] = {
@@ -167,6 +169,7 @@ def _view(row: Any) -> ReportView:
         decision_note=row.decision_note,
         outbox_seq=row.outbox_seq,
         figures=figures,
+        hub_rejection=row.hub_rejection,
     )
 
 

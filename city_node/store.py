@@ -336,6 +336,8 @@ class Report(Base):
     #: The lowest revision of this period the hub takes, as its REJECTION of this report
     #: named it (the hub holds this revision with other figures); the next draft takes it.
     hub_next_revision: Mapped[int | None] = mapped_column(Integer)
+    #: Why the hub refused this report, as its REJECTION said (None: not refused).
+    hub_rejection: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         UniqueConstraint("kind", "period_kind", "period_start", "revision"),

@@ -193,6 +193,9 @@ class ReportOut(BaseModel):
     decision_note: str | None
     outbox_seq: int | None = Field(description="the seq it was queued under for the province")
     figures: dict[str, Any]
+    hub_rejection: str | None = Field(
+        None, description="why the hub refused it (its REJECTION's reason); null: not refused"
+    )
 
 
 def report_out(view: reports.ReportView) -> ReportOut:

@@ -443,6 +443,31 @@ def test_only_the_leader_approves_and_approval_queues_the_report(console: Consol
         assert rejected.json()["status"] == "rejected"
         assert console.outbox_rows("overtime_report") == 0
         assert leader.get("/api/v1/reports/pending").json() == []
+        # The hub refuses the approved report: it reads as refused, with the reason.
+        assert unchanged["hub_rejection"] is None
+        refusal = pb.Notice(
+            seq=61,
+            kind=pb.REJECTION,
+            priority=pb.HIGH,
+            title=f"statistics_report seq {body['outbox_seq']} quarantined",
+            sender="hub",
+            rejection=pb.Rejection(
+                seq=body["outbox_seq"],
+                body_kind="statistics_report",
+                reason="closed_in_time (3) exceeds closed (2)",
+            ),
+        )
+        refusal.created_at.GetCurrentTime()
+        assert services.accept_notice(console.engine, refusal)
+        shown = leader.get(f"/api/v1/reports/{draft.id}").json()
+        assert (shown["status"], shown["hub_rejection"]) == (
+            "approved",
+            "closed_in_time (3) exceeds closed (2)",
+        )
+        assert leader.get(f"/api/v1/reports/{bare.id}").json()["hub_rejection"] is None
+    with console.browser("leader") as page:
+        listed = page.get("/reports").text
+        assert listed.count('class="tag bad hub-refused"') == 1 and "省中心已拒收" in listed
 
 
 # --- QA ------------------------------------------------------------------------------------------

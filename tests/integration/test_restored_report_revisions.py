@@ -106,6 +106,14 @@ async def test_a_restored_city_drafts_its_correction_at_the_revision_the_hub_nam
         ).scalar_one()
     assert floor == 4
     assert _hub_week(hub)["revision"] == 3  # the hub's figures did not move
+    # The refused report reads as refused wherever reports are listed, with the reason.
+    shown = reports.get(ctx, refused.id)
+    assert shown.status == "approved" and shown.hub_rejection == rejection.reason
+    from city_node.cli_work import _report_line
+
+    assert _report_line(shown).endswith("— refused by the hub: see the inbox")
+    others = [r.hub_rejection for r in reports.recent(ctx) if r.id != refused.id]
+    assert others and set(others) == {None}
 
     corrected = _send_week(ctx)
     assert corrected.revision == 4
@@ -164,6 +172,8 @@ def test_a_draft_made_before_the_rejection_came_takes_the_revision_it_names(data
         assert services.accept_notice(engine, rejection)
         renumbered = reports.get(ctx, waiting.id)
         assert (renumbered.status, renumbered.revision) == ("draft", 4)
+        assert (reports.get(ctx, sent.id).hub_rejection or "").startswith("revision 1 of this")
+        assert renumbered.hub_rejection is None
         approved = reports.approve(ctx, LEADER, waiting.id)
         (row,) = [
             p for p in Outbox(engine).pending(after_seq=0, limit=10) if p.seq == approved.outbox_seq
