@@ -410,6 +410,16 @@ def _apply(
             escalations.append(
                 (envelope.seq, envelope.created_at.ToDatetime(UTC), body, first_received)
             )
+        kept, stored_reason = body_bytes, reason
+        if reason is not None and len(body_bytes) > MAX_QUARANTINED_BODY_BYTES:
+            # A refused body is kept for a person to look at, not to count: one far over
+            # anything a city makes (a 20 MiB text, refused at 20,000 characters) would let
+            # one city grow the hub's store by a message's size with every push.
+            kept = b""
+            stored_reason = (
+                f"{reason} (its body, {len(body_bytes):,} bytes, is not kept: over "
+                f"{MAX_QUARANTINED_BODY_BYTES:,})"
+            )
         rows.append(
             _record_row(
                 conn,
@@ -417,11 +427,11 @@ def _apply(
                 envelope,
                 kind,
                 "accepted" if reason is None else "quarantined",
-                reason,
+                stored_reason,
                 subject,
                 revision,
                 received_at,
-                body_bytes,
+                kept,
             )
         )
         if reason is not None:
@@ -614,6 +624,10 @@ def _record_row(
         body_bytes,
     )
 
+
+#: Largest body a quarantined record keeps (1 MiB; the rules refuse any text over 20,000
+#: characters, so a refused body beyond this is mostly what was refused).
+MAX_QUARANTINED_BODY_BYTES = 1 << 20
 
 #: How far a city's stated ``acked_before`` time may lie before the hub's receipt of the last
 #: envelope it holds of that city (the city's clock against the hub's).

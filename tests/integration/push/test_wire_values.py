@@ -300,3 +300,58 @@ async def test_an_escalation_from_a_clock_ahead_is_not_younger_than_its_arrival(
     with hub.engine.connect() as conn:
         case = conn.execute(select(DeskCase.escalated_at, DeskCase.received_at)).one()
     assert case.escalated_at == case.received_at
+
+
+async def test_a_refused_body_far_over_any_limit_is_not_kept_whole(hub, stub, monkeypatch):
+    """A QA report whose findings run past the cap a quarantined record keeps is quarantined
+    naming the field (the city is told the rule, as ever), but the hub keeps its record
+    without the body: one city must not grow the hub's store by a message's size with every
+    push. A refused body under the cap is kept. (The cap is lowered here to fit this hub's
+    message limit; the hub's own is 1 MiB.)"""
+    from province_hub import ingest
+    from province_hub.store import Notice
+
+    assert ingest.MAX_QUARANTINED_BODY_BYTES == 1 << 20
+    monkeypatch.setattr(ingest, "MAX_QUARANTINED_BODY_BYTES", 100_000)
+
+    def qa(findings: str) -> pb.QaReport:
+        return pb.QaReport(
+            period=pb.Period(kind=pb.DAY, start="2026-11-20"),
+            revision=1,
+            sampled=1,
+            passed=1,
+            inspector="qa-1",
+            findings=findings,
+        )
+
+    huge = "x" * 200_000
+    batch = [
+        build_envelope(city_code=CITY, epoch=EPOCH, seq=1, body=qa(huge)),
+        build_envelope(city_code=CITY, epoch=EPOCH, seq=2, body=qa("y" * 20_001)),
+    ]
+    response = await push(stub, batch)
+    assert response.acked_through_seq == 2 and response.quarantined == 2
+    with hub.engine.connect() as conn:
+        stored = {
+            r.seq: r
+            for r in conn.execute(
+                select(Record.seq, Record.reason, Record.body, Record.digest).where(
+                    Record.city_code == CITY
+                )
+            )
+        }
+        said = [
+            pb.Notice.FromString(p).rejection.reason
+            for p in conn.execute(select(Notice.payload).order_by(Notice.seq)).scalars()
+        ]
+    assert bytes(stored[1].body) == b"" and bytes(stored[1].digest) == batch[0].content_digest
+    size = batch[0].qa_report.ByteSize()
+    assert stored[1].reason == (
+        f"findings is 200000 characters; at most 20000 (its body, {size:,} bytes, is not "
+        "kept: over 100,000)"
+    )
+    assert len(bytes(stored[2].body)) > 20_000 and "not kept" not in stored[2].reason
+    assert said[0].startswith("findings is") and "not kept" not in said[0]
+    # Sent again, the refused one is a duplicate (its digest is kept), acknowledged again.
+    again = await push(stub, batch[:1])
+    assert again.duplicates == 1
