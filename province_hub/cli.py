@@ -108,6 +108,10 @@ def _hub_notice(args: argparse.Namespace) -> int:
             deadline = datetime.fromisoformat(args.deadline)
         except ValueError:
             raise ConfigError(f"--deadline {args.deadline!r} is not an ISO date-time") from None
+        if "T" not in args.deadline and " " not in args.deadline.strip():
+            # A day alone is read as a person means it: by the end of that day, not its first
+            # minute.
+            deadline = deadline.replace(hour=23, minute=59)
         if deadline.tzinfo is None:
             # Read in the federation's zone, as the web and the API read it (18:00 is 18:00
             # in Lanzhou, not in Greenwich).
@@ -438,7 +442,7 @@ def add_commands(tiers: SubParsers) -> None:
         "--deadline",
         default="",
         help="ISO date-time a TASK must be done by; without an offset, in the federation's "
-        "time zone (--timezone)",
+        "time zone (--timezone); a date alone means 23:59 of that day",
     )
     notice.add_argument(
         "--sender",

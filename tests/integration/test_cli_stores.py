@@ -178,6 +178,18 @@ def test_a_deadline_without_an_offset_is_the_federations_time(
         assert stored is not None
         stored = stored if stored.tzinfo else stored.replace(tzinfo=UTC)
         assert stored == datetime(2030, 1, 1, utc_hour, tzinfo=UTC), (deadline, timezone)
+    # A day alone is by the end of that day, in the federation's zone.
+    argv = ["hub", "notice", "--kind", "task", "--title", "盘点", "--to", CITY]
+    argv += ["--deadline", "2030-01-01", "--timezone", "Asia/Shanghai", "--database-url", url]
+    assert main(argv) == 0, capsys.readouterr().err
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        stored = conn.execute(
+            select(Notice.task_deadline).order_by(Notice.seq.desc()).limit(1)
+        ).scalar_one()
+    engine.dispose()
+    assert stored is not None
+    assert stored.replace(tzinfo=UTC) == datetime(2030, 1, 1, 15, 59, tzinfo=UTC)
 
 
 def test_hub_notice_offers_the_kinds_a_person_composes(
