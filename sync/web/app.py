@@ -331,7 +331,12 @@ def create_console_app(
 
     # Added first, so it runs inside LanguageAndHeaders (its answers get the language and
     # the security headers) and before every route, dependency and login check.
-    app.add_middleware(EdgeGuard, max_body_bytes=max_body_bytes, error_page=edge_error_page)
+    app.add_middleware(
+        EdgeGuard,
+        max_body_bytes=max_body_bytes,
+        error_page=edge_error_page,
+        fields=spec.refusals,
+    )
     app.add_middleware(
         LanguageAndHeaders,
         csp=csp,

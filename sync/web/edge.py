@@ -36,7 +36,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sync.limits import TEXT_CONTROLS, text_refusal
-from sync.refusals import Refusal
+from sync.refusals import COMMON, Catalogue, Refusal
 from sync.web.i18n import LANGS, pick_lang
 
 log = logging.getLogger("fedsync.web")
@@ -186,10 +186,33 @@ class EdgeGuard:
     """The console's edge (module docstring). Plain ASGI: it reads the body once, checks it
     and hands the same bytes on."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, error_page: ErrorAnswer) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        error_page: ErrorAnswer,
+        fields: Catalogue = COMMON,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.error_page = error_page
+        #: The tier's catalogue, whose ``fields`` name a form's fields on a Chinese page.
+        self.fields = fields
+
+    def _named(self, refusal: Refusal, lang: str) -> Refusal:
+        """``refusal`` naming where it was as a person reads it: a form's field by its name
+        in the page's language (``内容``, not ``body.text``)."""
+        where = refusal.values.get("where")
+        if lang != "zh" or not isinstance(where, str) or "." not in where:
+            return refusal
+        part, _, name = where.partition(".")
+        shown = self.fields.field_name(name, lang)
+        if part not in ("body", "query") or shown == name:
+            return refusal
+        return type(refusal)(
+            refusal.code, field=refusal.field, **{**refusal.values, "where": shown}
+        )
 
     async def _answer(
         self,
@@ -210,7 +233,8 @@ class EdgeGuard:
             )
         else:
             # The page's language (set by the console's outer middleware; Chinese by default).
-            message = refusal.say(scope.get("state", {}).get("lang", "zh"))
+            lang = scope.get("state", {}).get("lang", "zh")
+            message = self._named(refusal, lang).say(lang)
             try:
                 response = await self.error_page(request, status, message)
             except Exception:  # the page itself failed (e.g. the store is down): plain text

@@ -319,7 +319,7 @@ def test_values_the_parser_or_the_edge_refuses_in_the_page_language(live: Live) 
     ]
     assert [r.status_code for r in control] == [422, 422]
     assert [_message(r.text) for r in control] == [
-        "body.title：含有控制字符(U+0007)，不接受此类字符",
+        "标题：含有控制字符(U+0007)，不接受此类字符",
         "body.title: contains a control character (U+0007); such characters are refused",
     ]
     # A notice's number is no escalation, and a city code is not a regular expression.
