@@ -30,12 +30,39 @@ def mask_name(name: str) -> str:
     return name[0] + "*" * (len(name) - 1)
 
 
-#: A phone written in free text: 7 to 20 digits in a row, a mobile grouped 3-4-4
-#: (``138 1234 5678``), or an area code and a number joined by a dash or a space
-#: (``0931-8456789``). Shorter runs (ticket ids, counts, years) and dates (``2026-11-28``:
-#: no part of 7 digits) are left alone.
+#: A phone written in free text, whole:
+#:
+#: * a mobile (11 digits, ``1[3-9]…``) or a landline (``0``, an area code and the number:
+#:   10 to 12 digits) with at most one separator between any two digits: spaces and dashes
+#:   (``138 1234-5678``, ``0931 845 6789``, ``1 7 3 6 …``, ``1736264 2328``), or dots only
+#:   (``173.6264.2328``; two dots at least, so a decimal is not a phone); such a number does
+#:   not start just after a digit and a dash, dot or slash (the day of a date before it);
+#: * a mobile grouped 3-4-4 (``120 1234 5678``);
+#: * 7 to 20 digits in a row.
+#:
+#: Shorter numbers (ticket ids, counts), dates (``2026-11-28``, ``2026.11.28``), times,
+#: money (``50.00``), versions (``1.2.3``) and year ranges (``2025-2026``) are left alone.
+#: Full-width digits and separators count as their ASCII forms.
+_SPACE_OR_DASH = r"[\x20\u3000\-\uff0d]"
+_DOT = r"[.\uff0e]"
+_MOBILE_HEAD = r"[1\uff11]{sep}?[3-9\uff13-\uff19]"
+_LANDLINE_HEAD = r"[0\uff10]"
+_TWO_DOTS_AHEAD = rf"(?=\d+{_DOT}\d+{_DOT}\d)"
+
+
+def _separated(sep: str, *, dotted: bool = False) -> str:
+    ahead = _TWO_DOTS_AHEAD if dotted else ""
+    mobile = _MOBILE_HEAD.format(sep=sep) + rf"(?:{sep}?\d){{9}}"
+    landline = _LANDLINE_HEAD + rf"(?:{sep}?\d){{9,11}}"
+    return rf"{ahead}(?:{mobile}|{landline})"
+
+
 _PHONE_IN_TEXT = re.compile(
-    r"(?<!\d)(?:1\d{2}[- ]\d{4}[- ]\d{4}|0\d{2,3}[- ]\d{7,8}|\d{7,20})(?!\d)"
+    r"(?<!\d)(?:"
+    rf"(?<!\d[\-./\uff0d\uff0e])(?:{_separated(_SPACE_OR_DASH)}|{_separated(_DOT, dotted=True)})"
+    rf"|[1\uff11]\d{{2}}{_SPACE_OR_DASH}\d{{4}}{_SPACE_OR_DASH}\d{{4}}"
+    r"|\d{7,20}"
+    r")(?!\d)"
 )
 
 
@@ -44,12 +71,24 @@ def mask_text(text: str, *, name: str = "", phone: str = "") -> str:
     who may not see the customer's contact reads it: every phone-like number masked like
     :func:`mask_phone`, and the customer's ``name`` and ``phone``, where given, masked
     wherever they appear. An operator types what the customer said; the contact fields
-    alone being masked would leave the same number in the note beside them."""
+    alone being masked would leave the same number in the note beside them.
+
+    The name is masked like :func:`mask_name` also when written with spaces between its
+    characters (``张 丽 桂`` → ``张**``), and a Chinese given name of two characters or more
+    is masked when it stands alone (``丽桂`` → ``**``)."""
     if not text:
         return text
     if phone and len(phone) >= 4:
         text = text.replace(phone, mask_phone(phone))
-    name = name.strip()
-    if len(name) >= 2:
-        text = text.replace(name, mask_name(name))
+    chars = "".join(name.split())
+    if len(chars) >= 2:
+        text = _spaced(chars).sub(mask_name(chars), text)
+        given = chars[1:]
+        if len(given) >= 2 and given.isalpha() and not given.isascii():
+            text = _spaced(given).sub("*" * len(given), text)
     return _PHONE_IN_TEXT.sub(lambda m: mask_phone(m.group(0)), text)
+
+
+def _spaced(word: str) -> re.Pattern[str]:
+    """``word`` as written, or with whitespace between its characters (``张 丽 桂``)."""
+    return re.compile(r"\s*".join(re.escape(c) for c in word))

@@ -39,3 +39,78 @@ def test_the_customers_own_name_and_phone_in_text() -> None:
     assert "1381234 5678" not in shown
     # A one-character name would mask that character everywhere: it is left to the fields.
     assert mask_text("李先生", name="李") == "李先生"
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        # A mobile with any single spaces, dashes, or dots (not mixed with them) between digits.
+        ("138 1234 5678", "138****5678"),
+        ("138 1234-5678", "138****5678"),
+        ("+86 173-6264-2328", "+86 173****2328"),
+        ("+8617362642328", "+861******2328"),
+        ("173.6264.2328", "173****2328"),
+        ("1 7 3 6 2 6 4 2 3 2 8", "173****2328"),
+        ("1736264 2328", "173****2328"),
+        ("120 1234 5678", "120****5678"),
+        # A landline: 0, an area code and the number, grouped likewise.
+        ("0931-8456789", "093****6789"),
+        ("0931 845 6789", "093****6789"),
+        ("0931-845 6789", "093****6789"),
+        ("010 1234 5678", "010****5678"),
+        ("0931-8456789-123", "093****6789-123"),
+        # Full-width digits and separators.
+        ("１３８１２３４５６７８", "１３８****５６７８"),
+        ("１３８　１２３４　５６７８", "１３８****５６７８"),
+        ("１３８．１２３４．５６７８", "１３８****５６７８"),
+        # A date just before a phone is neither part of it nor a reason to miss it.
+        ("2026-11-28 1381234 5678", "2026-11-28 138****5678"),
+        ("2026-01-05 1381234 5678", "2026-01-05 138****5678"),
+        ("2026.11.28 138.1234.5678", "2026.11.28 138****5678"),
+        ("回拨 138 1234 5678 3 次", "回拨 138****5678 3 次"),
+    ],
+)
+def test_phones_written_with_separators_are_masked_whole(text: str, shown: str) -> None:
+    assert mask_text(text) == shown
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-28",
+        "2026.11.28",
+        "2026/11/28",
+        "10:30",
+        "2026-11-28 13:00",
+        "工单 123456",
+        "3 次来电",
+        "费用 50.00 元",
+        "13.50 12.00 8.00",
+        "版本 1.2.3",
+        "192.168.100.200",
+        "2025-2026 年度",
+        "01-05 08:00-12:00",
+    ],
+)
+def test_numbers_that_are_not_phones_stay_as_written(text: str) -> None:
+    assert mask_text(text, name="张丽桂") == text
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("张丽桂女士来电", "张**女士来电"),
+        ("张 丽 桂来电", "张**来电"),
+        ("张\t丽桂", "张**"),
+        ("丽桂说号码停机", "**说号码停机"),
+        ("丽 桂说", "**说"),
+        ("张女士", "张女士"),
+    ],
+)
+def test_the_customers_name_spaced_or_given_name_alone(text: str, shown: str) -> None:
+    assert mask_text(text, name="张丽桂") == shown
+
+
+def test_a_given_name_of_one_character_or_a_latin_name_is_not_masked_alone() -> None:
+    assert mask_text("李明来电，明天回拨", name="李明") == "李*来电，明天回拨"
+    assert mask_text("Ann: annual fee", name="Ann") == "A**: annual fee"
