@@ -118,6 +118,20 @@ async def test_a_report_resent_to_a_restored_hub_keeps_its_first_receipt_time(
     assert received(restored.engine)[third] >= restored_at
 
 
+def ingest(engine: Any, request: pb.PushRequest, data: bytes, now: datetime) -> Any:
+    """The hub's ingest of a Push as the gRPC layer hands it over (``data``: its bytes)."""
+    return hub_services.ingest_batch(
+        engine,
+        city_code=CITY,
+        envelopes=request.envelopes,
+        tz_name=TZ,
+        max_batch=10,
+        bodies=push_bodies(data),
+        now=now,
+        acked_before=request.acked_before,
+    )
+
+
 def _ts(moment: datetime) -> Timestamp:
     stamp = Timestamp()
     stamp.FromDatetime(moment)
@@ -158,17 +172,7 @@ def test_stated_times_are_taken_only_between_creation_and_now(
         assert sorted(request.acked_before) == [1, 2, 3, 9]
         request.acked_before[4].CopyFrom(stated[4])
         caplog.set_level(logging.INFO, logger="province_hub")
-        result = hub_services.ingest_batch(
-            engine,
-            city_code=CITY,
-            envelopes=request.envelopes,
-            tz_name=TZ,
-            max_batch=10,
-            bodies=push_bodies(data),
-            now=now,
-            acked_before=request.acked_before,
-        )
-        assert result.accepted == 5
+        assert ingest(engine, request, data, now).accepted == 5
         times = received(engine)
         assert times[1] == created + timedelta(minutes=1)
         assert times[2] == times[3] == times[4] == times[5] == now
@@ -208,18 +212,7 @@ def test_a_stated_time_before_the_last_held_envelope_was_received_is_not_taken(
             data = encode_push_request(
                 [envelope.SerializeToString()], {seq: stated} if stated else {}
             )
-            request = pb.PushRequest.FromString(data)
-            result = hub_services.ingest_batch(
-                engine,
-                city_code=CITY,
-                envelopes=request.envelopes,
-                tz_name=TZ,
-                max_batch=10,
-                bodies=push_bodies(data),
-                now=now,
-                acked_before=request.acked_before,
-            )
-            assert result.accepted == 1
+            assert ingest(engine, pb.PushRequest.FromString(data), data, now).accepted == 1
 
         push(1, "2026-11-24", None, held_at)
         later = held_at + timedelta(days=1)
