@@ -423,7 +423,7 @@ def get_audit_export(
         limit=50_000,
         **audit_filters(hub, date_from, date_to),
     )
-    body = exports.render(audit_table(found, hub), format, hub.local_now())
+    body = exports.render(audit_table(found, hub, "zh"), format, hub.local_now())
     return Response(
         body,
         media_type=exports.MEDIA_TYPES[format],

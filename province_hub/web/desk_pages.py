@@ -23,6 +23,7 @@ from province_hub.web.context import hub_of
 from province_hub.web.desk_api import ask_trace, audit_filters, queue_of, resolve_case
 from province_hub.web.desk_tables import (
     WORDS,
+    action_word,
     ages,
     audit_table,
     local,
@@ -238,6 +239,7 @@ def audit_page(
 ) -> Response:
     require(user, "audit")
     hub = hub_of(request)
+    lang = lang_of(request)
     found = audit.entries(
         hub.engine, actor=actor or None, action=action, **audit_filters(hub, date_from, date_to)
     )
@@ -248,8 +250,9 @@ def audit_page(
         request,
         "audit.html",
         user=user,
-        table=audit_table(found, hub),
-        actions=[a.value for a in Action],
+        table=audit_table(found, hub, lang),
+        # The filter sends the action's identifier and shows its name.
+        actions=[(a.value, action_word(a.value, lang)) for a in Action],
         filters=query,
         export_query=urlencode({k: v for k, v in query.items() if v}),
     )

@@ -9,10 +9,11 @@ from datetime import datetime
 from typing import Any
 
 from province_hub import desk_views
-from province_hub.audit import Entry
-from province_hub.staff import HubMember
+from province_hub.audit import Action, Entry
+from province_hub.staff import HubMember, HubRole
 from province_hub.web.access import may
 from province_hub.web.context import HubWeb
+from province_hub.web.i18n import LABELS
 from province_hub.web.tables import Column, Table
 from sync.web.i18n import ticket_word, worded
 
@@ -53,8 +54,41 @@ WORDS: dict[str, tuple[str, str]] = {
 }
 
 
+#: zh / en of what the audit log records (:class:`~province_hub.audit.Action`).
+ACTIONS: dict[str, tuple[str, str]] = {
+    "login": ("登录", "Signed in"),
+    "login_failed": ("登录失败", "Sign-in failed"),
+    "logout": ("退出登录", "Signed out"),
+    "notice_sent": ("发送公告", "Notice sent"),
+    "objection_answered": ("答复异议", "Objection answered"),
+    "escalation_taken": ("升级投诉接单", "Escalation taken"),
+    "escalation_noted": ("升级投诉备注", "Escalation note added"),
+    "escalation_contacted": ("升级投诉联系记录", "Escalation contact logged"),
+    "escalation_resolved": ("升级投诉办结", "Escalation resolved"),
+    "trace_requested": ("发起工单调阅", "Trace requested"),
+    "staff_added": ("新增账户", "Account added"),
+    "staff_disabled": ("停用账户", "Account disabled"),
+    "staff_changed": ("修改账户", "Account changed"),
+    "suggestions_seen": ("标记建议已阅", "Suggestions marked seen"),
+    "personal_data_exported": ("导出客户个人信息", "Personal data exported"),
+}
+assert set(ACTIONS) == {a.value for a in Action}
+#: The hub's roles as the console names them (an audit row's role).
+ROLES: dict[str, tuple[str, str]] = {r.value: LABELS[r.value] for r in HubRole}
+
+
 def word(value: str | None, lang: str) -> str:
     return worded(WORDS, value, lang)
+
+
+def action_word(value: str, lang: str) -> str:
+    """An audit action in ``lang`` (one this hub does not know as it is)."""
+    return worded(ACTIONS, value, lang)
+
+
+def role_word(value: str, lang: str) -> str:
+    """An audit row's role in ``lang``; none (a failed login of an unknown id) stays empty."""
+    return worded(ROLES, value, lang) if value else ""
 
 
 def ages(hub: HubWeb) -> desk_views.Ages:
@@ -155,7 +189,8 @@ def traces_table(
     )
 
 
-def audit_table(entries: Sequence[Entry], hub: HubWeb) -> Table:
+def audit_table(entries: Sequence[Entry], hub: HubWeb, lang: str) -> Table:
+    """The audit log; actions and roles in ``lang`` (an export's in Chinese)."""
     return Table(
         name="audit",
         title_zh="操作审计",
@@ -175,8 +210,8 @@ def audit_table(entries: Sequence[Entry], hub: HubWeb) -> Table:
                 "id": e.id,
                 "at": e.at.astimezone(hub.zone).strftime("%Y-%m-%d %H:%M:%S"),
                 "actor": e.actor,
-                "role": e.role,
-                "action": e.action.value,
+                "role": role_word(e.role, lang),
+                "action": action_word(e.action.value, lang),
                 "target": e.target,
                 "detail": e.detail,
                 "address": e.address,

@@ -650,7 +650,7 @@ def test_the_audit_page_filters_and_exports(live: Live) -> None:
         c.post(f"/api/v1/desk/{OLD}/{live.old}/notes", json={"text": "x"})
     with live.browser("admin") as (b, _):
         page = b.get("/audit", params={"actor": "gm_hotline"}).text
-        assert "escalation_noted" in page and "login" not in page.split('id="tbl-audit"')[1]
+        assert "升级投诉备注" in page and "登录" not in page.split('id="tbl-audit"')[1]
         assert "操作审计" in page
         # "Today" in the federation's zone, whatever the hour in UTC.
         today = datetime.now(ZoneInfo(TZ)).date().isoformat()
@@ -661,7 +661,7 @@ def test_the_audit_page_filters_and_exports(live: Live) -> None:
         rows = list(csv.reader(io.StringIO(export.text)))
         header = rows.index(["序号", "时间", "操作人", "岗位", "操作", "对象", "说明", "来源地址"])
         body = rows[header + 1 :]
-        assert body and {r[4] for r in body} == {"login"} and "admin" in {r[2] for r in body}
+        assert body and {r[4] for r in body} == {"登录"} and "admin" in {r[2] for r in body}
         # The same rows as XLSX (it answered CSV whatever the format asked).
         xlsx = b.get(
             "/api/v1/audit/export",
@@ -678,6 +678,48 @@ def test_the_audit_page_filters_and_exports(live: Live) -> None:
         assert (
             b.get("/api/v1/audit", params={"from": "2000-01-01", "to": "2000-01-02"}).json() == []
         )
+
+
+def _cells(table: str, key: str) -> set[str]:
+    """The texts of a page table's column ``key``."""
+    return set(re.findall(rf'data-key="{key}">([^<]*)<', table))
+
+
+def test_the_audit_log_names_actions_and_roles_in_the_pages_language(live: Live) -> None:
+    """Actions and roles in Chinese on the Chinese page and in the exports, in English on
+    the English page; the filter still sends the action's identifier, and the API keeps
+    the identifiers."""
+    with live.api("gm_hotline") as c:
+        c.post(f"/api/v1/desk/{OLD}/{live.old}/notes", json={"text": "x"})
+    with live.browser("admin") as (b, _):
+        zh = b.get("/audit", params={"actor": "gm_hotline"}).text
+        form, table = zh.split('id="tbl-audit"')
+        assert '<option value="escalation_noted" >升级投诉备注</option>' in form
+        assert '<option value="personal_data_exported" >导出客户个人信息</option>' in form
+        assert "升级投诉备注" in _cells(table, "action") and _cells(table, "role") == {"总经理热线"}
+        en = b.get("/audit", params={"actor": "gm_hotline", "lang": "en"}).text
+        form, table = en.split('id="tbl-audit"')
+        assert '<option value="login_failed" >Sign-in failed</option>' in form
+        assert "Escalation note added" in _cells(table, "action")
+        assert _cells(table, "role") == {"GM hotline"}
+        # Picking an option filters by its identifier.
+        chosen = b.get("/audit", params={"action": "escalation_noted", "lang": "en"}).text
+        assert '<option value="escalation_noted" selected>' in chosen
+        assert "Signed in" not in chosen.split('id="tbl-audit"')[1]
+        # The exports speak Chinese whatever the page's language.
+        export = b.get("/api/v1/audit/export", params={"actor": "gm_hotline", "lang": "en"})
+        rows = list(csv.reader(io.StringIO(export.text)))
+        header = ["序号", "时间", "操作人", "岗位", "操作", "对象", "说明", "来源地址"]
+        body = rows[rows.index(header) + 1 :]
+        assert ("总经理热线", "升级投诉备注") in {(r[3], r[4]) for r in body}
+        assert {r[3] for r in body} == {"总经理热线"}
+        xlsx = b.get("/api/v1/audit/export", params={"actor": "gm_hotline", "format": "xlsx"})
+        sheet = load_workbook(io.BytesIO(xlsx.content)).active
+        assert sheet is not None
+        cells = [[c.value for c in row] for row in sheet.iter_rows()]
+        assert ["总经理热线", "升级投诉备注"] in [r[3:5] for r in cells]
+        api = b.get("/api/v1/audit", params={"actor": "gm_hotline"}).json()
+        assert {"role": "gm_hotline", "action": "escalation_noted"}.items() <= api[0].items()
 
 
 def _routes(routes: Any) -> Iterator[Route]:
