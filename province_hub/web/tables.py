@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from province_hub.consolidation import HIGHER_IS_BETTER, KPI_DEFINITIONS, period_ref
 from province_hub.figures import PERIOD_ZH, REPORT_WORDS, SATISFACTION_COUNTS, STAT_COUNTS
+from sync.pb.fedsync.v1 import federation_pb2 as pb
 
 #: The counts a report revision shows, in the proto's order.
 FIELDS = (*STAT_COUNTS, *SATISFACTION_COUNTS)
@@ -582,6 +583,27 @@ def overtime_table(data: Mapping[str, Any], lang: str) -> Table:
     )
 
 
+#: QA defect kinds (``fedsync.v1.DefectKind``, as the hub stores them) → (zh, en), in the
+#: cities' consoles' words.
+DEFECT_NAMES: dict[str, tuple[str, str]] = {
+    "late": ("超时处理", "late"),
+    "wrong_answer": ("答复错误", "wrong answer"),
+    "incomplete_record": ("记录不完整", "incomplete record"),
+    "wrong_category": ("分类错误", "wrong category"),
+    "attitude": ("服务态度", "attitude"),
+    "no_callback": ("未回访", "no callback"),
+    "other_defect": ("其他差错", "other defect"),
+}
+assert {*DEFECT_NAMES, "defect_kind_unspecified"} == {k.lower() for k, _ in pb.DefectKind.items()}
+
+
+def defects_text(defects: Mapping[str, int], lang: str) -> str:
+    """Defect counts by kind as one cell (``服务态度: 2, 超时处理: 1``); a kind this hub
+    does not know as it came."""
+    i = 0 if lang == "zh" else 1
+    return ", ".join(f"{DEFECT_NAMES.get(k, (k, k))[i]}: {v}" for k, v in defects.items())
+
+
 def qa_table(data: Mapping[str, Any], lang: str) -> Table:
     cols = [
         *_CITY,
@@ -599,7 +621,7 @@ def qa_table(data: Mapping[str, Any], lang: str) -> Table:
             row.update(
                 {k: c[k] for k in ("sampled", "passed", "pass_rate", "mean_score", "findings")}
             )
-            row["defects"] = ", ".join(f"{k}: {v}" for k, v in c["defects"].items())
+            row["defects"] = defects_text(c["defects"], lang)
         rows.append(row)
     p = data["province"]
     rows.append(
@@ -607,7 +629,7 @@ def qa_table(data: Mapping[str, Any], lang: str) -> Table:
             "city_code": "",
             "city": "全省合计" if lang == "zh" else "Province total",
             **{k: p[k] for k in ("sampled", "passed", "pass_rate", "mean_score")},
-            "defects": ", ".join(f"{k}: {v}" for k, v in p["defects"].items()),
+            "defects": defects_text(p["defects"], lang),
         }
     )
     return Table("qa", "质检情况", "QA picture", cols, rows, *period_of(data["period"]))

@@ -780,6 +780,37 @@ def test_every_export_opens_in_both_formats(live: Live) -> None:
         assert [r["赔偿金额(元)"] for r in rows if r["承办单位"] == "小计"] == ["170.0"]
 
 
+def test_qa_defects_are_named_in_the_pages_language_and_in_chinese_in_the_exports(
+    live: Live,
+) -> None:
+    """The defect kinds a city's QA report counts (LATE 2, ATTITUDE 1), by their names."""
+    with live.browser("supervisor") as b:
+        zh = b.get("/qa", params={"start": "2026-11-01"}).text
+        en = b.get("/qa", params={"start": "2026-11-01", "lang": "en"}).text
+    assert zh.count('data-key="defects">服务态度: 1, 超时处理: 2<') == 2  # the city and total
+    assert "attitude" not in zh and "late:" not in zh
+    assert en.count('data-key="defects">attitude: 1, late: 2<') == 2
+    with live.api("supervisor") as c:
+        _, rows = _csv_table(c.get("/api/v1/export/qa", params={"lang": "en"}).content)
+        sheet = load_workbook(
+            io.BytesIO(c.get("/api/v1/export/qa", params={"format": "xlsx"}).content)
+        ).active
+        api = c.get("/api/v1/qa").json()
+    assert [r["差错(类型:数量)"] for r in rows if r["地市代码"] == CODES[0]] == [
+        "服务态度: 1, 超时处理: 2"
+    ]
+    assert sheet is not None
+    assert "服务态度: 1, 超时处理: 2" in [c.value for row in sheet.iter_rows() for c in row]
+    # The API keeps the kinds' identifiers.
+    assert api["province"]["defects"] == {"attitude": 1, "late": 2}
+    # Every kind has its name, in the cities' consoles' words.
+    every = {"no_callback": 1, "other_defect": 1, "wrong_answer": 1, "wrong_category": 1}
+    assert tables.defects_text(every, "zh") == "未回访: 1, 其他差错: 1, 答复错误: 1, 分类错误: 1"
+    assert tables.defects_text({**every, "incomplete_record": 1}, "en") == (
+        "no callback: 1, other defect: 1, wrong answer: 1, wrong category: 1, incomplete record: 1"
+    )
+
+
 # --- pages and languages -------------------------------------------------------------------------
 
 PAGES = [
