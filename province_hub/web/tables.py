@@ -533,31 +533,30 @@ def warnings_table(
 
 
 def overtime_table(data: Mapping[str, Any], lang: str) -> Table:
+    """Per city its branches and subtotal; a city without a report is one row marked
+    missing in the status column (the branch column names branches only)."""
     cols = [
         *_CITY,
+        Column("status", "状态", "Status", "text"),
         Column("branch", "承办单位", "Branch", "text"),
         Column("cases", "超时限投诉", "Overtime complaints", "int"),
         Column("compensation_fen", "赔偿金额(元)", "Compensation (yuan)", "yuan"),
         Column("overdue_hours", "超时小时", "Hours overdue", "int"),
     ]
     rows: list[dict[str, Any]] = []
+    missing, received = ("缺报", "已报") if lang == "zh" else ("missing", "received")
     for c in data["cities"]:
         name = city_name(c, lang)
         if c["missing"]:
-            rows.append(
-                {
-                    "city_code": c["city_code"],
-                    "city": name,
-                    "branch": "缺报" if lang == "zh" else "missing",
-                }
-            )
+            rows.append({"city_code": c["city_code"], "city": name, "status": missing})
             continue
         for b in c["branches"]:
-            rows.append({"city_code": c["city_code"], "city": name, **b})
+            rows.append({"city_code": c["city_code"], "city": name, "status": received, **b})
         rows.append(
             {
                 "city_code": c["city_code"],
                 "city": name,
+                "status": received,
                 "branch": "小计" if lang == "zh" else "subtotal",
                 "cases": c["cases"],
                 "compensation_fen": c["total_compensation_fen"],
@@ -568,6 +567,7 @@ def overtime_table(data: Mapping[str, Any], lang: str) -> Table:
         {
             "city_code": "",
             "city": "全省合计" if lang == "zh" else "Province total",
+            "status": f"{sum(not c['missing'] for c in data['cities'])}/{len(data['cities'])}",
             "branch": "",
             "cases": p["cases"],
             "compensation_fen": p["total_compensation_fen"],

@@ -811,6 +811,36 @@ def test_qa_defects_are_named_in_the_pages_language_and_in_chinese_in_the_export
     )
 
 
+def test_overtime_marks_a_city_without_a_report_in_its_status_not_as_a_branch(
+    live: Live,
+) -> None:
+    """Only the first city sends an overtime report: the others are missing, in the status
+    column, so filtering the export on the branch finds branches only."""
+    with live.api("gm_hotline") as c:
+        _, rows = _csv_table(c.get("/api/v1/export/overtime").content)
+        sheet = load_workbook(
+            io.BytesIO(c.get("/api/v1/export/overtime", params={"format": "xlsx"}).content)
+        ).active
+    assert {r["承办单位"] for r in rows} == {"城关分公司", "七里河分公司", "小计", ""}
+    assert {r["地市代码"] for r in rows if r["状态"] == "缺报"} == set(CODES[1:])
+    assert {r["承办单位"] for r in rows if r["状态"] == "缺报"} == {""}
+    assert [r["状态"] for r in rows if r["地市代码"] == CODES[0]] == ["已报"] * 3
+    assert rows[-1]["地市"] == "全省合计" and rows[-1]["状态"] == f"1/{len(CODES)}"
+    assert sheet is not None
+    cells = [[c.value for c in row] for row in sheet.iter_rows()]
+    start = next(i for i, r in enumerate(cells) if r[0] == "地市代码")
+    branch, status = cells[start].index("承办单位"), cells[start].index("状态")
+    assert "缺报" not in {r[branch] for r in cells[start + 1 :]}
+    assert [r[status] for r in cells[start + 1 :]].count("缺报") == len(CODES) - 1
+    with live.browser("gm_hotline") as b:
+        zh = b.get("/overtime", params={"start": "2026-11-01"}).text
+        en = b.get("/overtime", params={"start": "2026-11-01", "lang": "en"}).text
+    silent = zh.split(f'data-key="city_code">{CODES[1]}<')[1].split("</tr>")[0]
+    assert 'data-key="status">缺报<' in silent and 'data-key="branch">-<' in silent
+    silent = en.split(f'data-key="city_code">{CODES[1]}<')[1].split("</tr>")[0]
+    assert 'data-key="status">missing<' in silent and 'data-key="branch">-<' in silent
+
+
 # --- pages and languages -------------------------------------------------------------------------
 
 PAGES = [
