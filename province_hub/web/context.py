@@ -38,6 +38,10 @@ class HubWeb:
     def roster_codes(self) -> tuple[str, ...]:
         return tuple(c.code for c in self.roster)
 
+    def city(self, code: str) -> City:
+        """The roster city ``code`` (one the caller has checked is on the roster)."""
+        return next(c for c in self.roster if c.code == code)
+
     def names(self, lang: str) -> dict[str, str]:
         return {c.code: c.name_zh if lang == "zh" else c.name_en for c in self.roster}
 

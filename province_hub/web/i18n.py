@@ -55,6 +55,7 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "revision": ("版次", "Revision"),
     "compare": ("比较", "Compare"),
     "no_revisions": ("该地市此周期没有报表", "No report from this city for this period"),
+    "same_figures": ("两个版次的数字相同", "The two revisions have the same figures"),
     "mark_seen": ("标记为已阅", "Mark as seen"),
     "new_batches": ("新建议批次", "New suggestion batches"),
     "province": ("全省", "Province"),

@@ -370,7 +370,7 @@ def reports_page(
     lang = lang_of(request)
     code = city or hub.roster_codes[0]
     data = views.reports(hub, code, period, start)
-    shown = [tables.revisions_table(data, lang)]
+    shown = [tables.revisions_table(data, hub.city(code), lang)]
     for d in data["diffs"]:
         shown.append(tables.diff_table(d["changes"], d["from_revision"], d["to_revision"], lang))
     return _table_page(

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from province_hub.consolidation import HIGHER_IS_BETTER, KPI_DEFINITIONS, period_ref
 from province_hub.figures import PERIOD_ZH, REPORT_WORDS, SATISFACTION_COUNTS, STAT_COUNTS
 from sync.pb.fedsync.v1 import federation_pb2 as pb
+from sync.roster import City
 
 #: The counts a report revision shows, in the proto's order.
 FIELDS = (*STAT_COUNTS, *SATISFACTION_COUNTS)
@@ -47,6 +48,8 @@ class Table:
     #: The period in the export's file name ("month-2026-11-01"); "" for a table of the
     #: present moment (links, quarantine, suggestions), named by the day it is made.
     file_period: str = ""
+    #: The label (:mod:`province_hub.web.i18n`) a page shows when there are no rows.
+    empty: str = "no_rows"
 
     def title(self, lang: str) -> str:
         return self.title_zh if lang == "zh" else self.title_en
@@ -428,7 +431,8 @@ def trend_table(trend: Mapping[str, Any], roster_names: Mapping[str, str], lang:
     return Table(f"trend_{name}", f"趋势：{zh}", f"Trend: {en}", cols, rows, *span)
 
 
-def revisions_table(data: Mapping[str, Any], lang: str) -> Table:
+def revisions_table(data: Mapping[str, Any], city: City, lang: str) -> Table:
+    """The revisions of ``city``'s report, titled by the city's name."""
     cols = [
         Column("revision", "版次", "Revision", "int"),
         Column("seq", "序号", "Seq", "int"),
@@ -446,8 +450,8 @@ def revisions_table(data: Mapping[str, Any], lang: str) -> Table:
     ]
     return Table(
         "reports",
-        f"报表版次 {data['city_code']}",
-        f"Report revisions {data['city_code']}",
+        f"报表版次 {city.name_zh}",
+        f"Report revisions {city.name_en}",
         cols,
         rows,
         *period_of(data["period"]),
@@ -467,7 +471,10 @@ def diff_table(diff: Sequence[Mapping[str, Any]], older: int, newer: int, lang: 
         return COUNT_NAMES[field][0 if lang == "zh" else 1] if field in COUNT_NAMES else field
 
     rows = [{**d, "field": name(d["field"])} for d in diff]
-    return Table("report_diff", "版次差异", "Changes between revisions", cols, rows)
+    # No rows: the two revisions' figures are the same (not missing).
+    return Table(
+        "report_diff", "版次差异", "Changes between revisions", cols, rows, empty="same_figures"
+    )
 
 
 #: A category's name beside its code (the hub's category tree; "" for a code it lacks).

@@ -376,7 +376,7 @@ def export_table(
     if view == "reports":
         if city is None:
             raise FiguresError("figures.city_required", parameter="city")
-        return tables.revisions_table(reports(hub, city, period, start), lang)
+        return tables.revisions_table(reports(hub, city, period, start), hub.city(city), lang)
     if view == "qa":
         return tables.qa_table(qa(hub, period, start), lang)
     if view == "overtime":

@@ -53,6 +53,7 @@ from tests.hub_web_support import (
     HubStore,
     expected_complaints,
     fill,
+    stats,
     web_app,
 )
 
@@ -241,6 +242,43 @@ def test_report_browser_lists_revisions_and_diffs_them(live: Live) -> None:
     with live.browser("supervisor") as b:
         page = b.get("/reports", params={"city": CORRECTED, "start": "2026-11-01"}).text
         assert 'id="tbl-report_diff"' in page and "category:NET.complaints" in page
+
+
+def test_report_browser_names_the_city_and_says_when_two_revisions_are_the_same(
+    live: Live,
+) -> None:
+    """The heading names the city in the page's language (the export in Chinese); a diff
+    of two revisions with the same figures says so instead of "no data"."""
+    silent = next(c for c in ROSTER if c.code == SILENT)
+    corrected = next(c for c in ROSTER if c.code == CORRECTED)
+    # The silent city sends its October report again, the same figures as revision 2.
+    store = HubStore(live.engine, seq={SILENT: 1})
+    store.send(SILENT, stats(OCTOBER, expected_complaints(SILENT, OCTOBER), revision=2))
+    with live.browser("supervisor") as b:
+        same = {
+            lang: b.get("/reports", params={"city": SILENT, "start": "2026-10-01", "lang": lang})
+            for lang in ("zh", "en")
+        }
+        changed = b.get(
+            "/reports", params={"city": CORRECTED, "start": "2026-11-01", "lang": "zh"}
+        ).text
+        export = b.get("/api/v1/export/reports", params={"city": SILENT, "start": "2026-10-01"})
+    with live.api("supervisor") as c:
+        api = c.get("/api/v1/reports", params={"city": SILENT, "start": "2026-10-01"}).json()
+    assert [d["changes"] for d in api["diffs"]] == [[]] and api["city_code"] == SILENT
+    zh, en = same["zh"].text, same["en"].text
+    assert f"<h2>报表版次 {silent.name_zh} <small" in zh and f"报表版次 {SILENT}" not in zh
+    assert f"<h2>Report revisions {silent.name_en} <small" in en
+    assert f"Report revisions {SILENT}" not in en
+    diff = zh.split("<h2>版次差异")[1].split("</div>")[0]
+    assert "两个版次的数字相同" in diff and "没有数据" not in diff
+    diff = en.split("<h2>Changes between revisions")[1].split("</div>")[0]
+    assert "The two revisions have the same figures" in diff and "No data" not in diff
+    # Revisions that differ list the changes.
+    assert f"<h2>报表版次 {corrected.name_zh} <small" in changed
+    assert 'id="tbl-report_diff"' in changed and "两个版次的数字相同" not in changed
+    assert export.status_code == 200
+    assert f"报表,报表版次 {silent.name_zh}\r\n" in export.content.decode("utf-8-sig")
 
 
 # --- roles ----------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from sync.db import make_engine
 from sync.envelopes import build_envelope
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from tests.conftest import serving
-from tests.hub_web_support import CODES, PASSWORD, TZ, HubStore, fill, web_app
+from tests.hub_web_support import CODES, PASSWORD, ROSTER, TZ, HubStore, fill, web_app
 
 
 @dataclass
@@ -213,7 +213,7 @@ def test_the_report_browsers_export_links_work_without_a_city_chosen(live: Live)
         got = [b.get(link.replace("&amp;", "&")) for link in links]
     assert [r.status_code for r in got] == [200, 200], got[0].text[:200]
     # The city the page shows (the roster's first when none is chosen).
-    assert _preamble(got[0].content)["报表"] == f"报表版次 {CODES[0]}"
+    assert _preamble(got[0].content)["报表"] == f"报表版次 {ROSTER[0].name_zh}"
 
 
 def test_every_export_link_on_every_page_opens(live: Live) -> None:
