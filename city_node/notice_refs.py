@@ -154,6 +154,13 @@ _HANDLED_ZH: tuple[tuple[re.Pattern[str], str], ...] = (
         "处理结果未能记入：它答复的是序号 {0} 的升级，本节点从未为工单 {1} 发出该升级"
         "（本工单的升级序号：{2}；节点数据是否已从较早的备份恢复？）",
     ),
+    (
+        re.compile(
+            r"resolution recorded on escalation seq (\d+) of ticket (\S+); its latest "
+            r"escalation is another one: the ticket is not changed"
+        ),
+        "处理结果已记入工单 {1} 序号 {0} 的升级；该工单最近一次升级是另一次：工单未改动",
+    ),
     (re.compile(r"resolution not applied: (.*)", re.S), "处理结果未能记入：{0}"),
     (re.compile(r"trace answered: ticket (.+) not found"), "调单已答复：未找到工单 {0}"),
     (re.compile(r"trace answered automatically \((\d+) steps\)"), "调单已自动答复（{0} 个步骤）"),

@@ -144,10 +144,22 @@ def _apply_resolution(conn: Connection, notice: pb.Notice, now: datetime) -> str
         # Lock the ticket first: an operator's chase at the same moment must wait, not make
         # this write stale (a lost resolution would never be retried).
         conn.execute(select(TicketRow.id).where(TicketRow.id == number).with_for_update())
+        row, ticket = load_ticket(conn, number, full_history=False)
         answered = _answered_escalation(conn, number, res.escalation_seq)
         if isinstance(answered, str):
             return answered
-        row, ticket = load_ticket(conn, number, full_history=False)
+        latest = conn.execute(
+            select(func.max(Escalation.id)).where(Escalation.ticket_id == number)
+        ).scalar()
+        if answered is not None and answered != latest:
+            # An answer to an earlier escalation of the ticket (resolved again from the
+            # hub's shell while the ticket was escalated once more): it belongs to that
+            # escalation; the ticket and its open escalation wait for their own answer.
+            _record_resolution(conn, answered, notice, now)
+            return (
+                f"resolution recorded on escalation seq {res.escalation_seq} of ticket {number}; "
+                "its latest escalation is another one: the ticket is not changed"
+            )
         who = f"province:{res.resolved_by or notice.sender or 'gm-hotline'}"[:64]
         at = max(now, ticket.history[-1].at) if ticket.history else now
         after = domain.province_resolved(
@@ -162,10 +174,18 @@ def _apply_resolution(conn: Connection, notice: pb.Notice, now: datetime) -> str
         )
     except CityError as exc:
         return f"resolution not applied: {exc}"
-    latest = select(func.max(Escalation.id)).where(Escalation.ticket_id == number).scalar_subquery()
+    if latest is not None:
+        _record_resolution(conn, latest, notice, now)
+    return f"resolution applied to ticket {number}: returned for the callback"
+
+
+def _record_resolution(
+    conn: Connection, escalation_id: int, notice: pb.Notice, now: datetime
+) -> None:
+    res = notice.escalation_resolution
     conn.execute(
         update(Escalation)
-        .where(Escalation.id == (latest if answered is None else answered))
+        .where(Escalation.id == escalation_id)
         .values(
             resolved_at=now,
             resolution=res.resolution,
@@ -173,7 +193,6 @@ def _apply_resolution(conn: Connection, notice: pb.Notice, now: datetime) -> str
             resolution_notice_seq=notice.seq,
         )
     )
-    return f"resolution applied to ticket {number}: returned for the callback"
 
 
 def _answered_escalation(conn: Connection, number: int, escalation_seq: int) -> int | str | None:
@@ -192,7 +211,7 @@ def _answered_escalation(conn: Connection, number: int, escalation_seq: int) -> 
     )
     if escalation_seq in sent:
         return int(sent[escalation_seq])
-    ours = ", ".join(str(seq) for seq in sorted(sent)) or "none"
+    ours = ", ".join(str(seq) for seq in sorted(sent)) or "-"
     return (
         f"resolution not applied: it answers escalation seq {escalation_seq}, which this store "
         f"never sent for ticket {number} (its escalations: seq {ours}; a store restored from "

@@ -330,3 +330,44 @@ def test_a_resolution_of_an_escalation_this_store_never_sent_is_not_applied(
     with engine.connect() as conn:
         row = conn.execute(select(Escalation.resolution, Escalation.resolution_notice_seq)).one()
     assert tuple(row) == ("refund customer D", 42)
+
+    # Escalated once more; the province re-sends its answer to the first escalation (from
+    # its shell, --force): it is recorded on that one, and the ticket keeps waiting for the
+    # answer to the second.
+    manager = Actor("mgr-1", Role.MANAGER_HOTLINE)
+    ticket_steps.act(ctx, manager, ticket.id, "escalate_manager", note="still unhappy")
+    ticket_steps.act(ctx, manager, ticket.id, "escalate_province", note="again")
+    assert services.accept_notice(engine, resolution(43, sent_seq, "refund customer D, again"))
+    assert tickets.get(ctx, ticket.id).status is Status.ESCALATED_PROVINCE
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(Escalation.outbox_seq, Escalation.resolution_notice_seq).order_by(Escalation.id)
+        ).all()
+        note = conn.execute(
+            select(InboxNotice.handled_note).where(InboxNotice.notice_seq == 43)
+        ).scalar_one()
+    assert [(r.outbox_seq == sent_seq, r.resolution_notice_seq) for r in rows] == [
+        (True, 43),
+        (False, None),
+    ]
+    assert note == (
+        f"resolution recorded on escalation seq {sent_seq} of ticket {ticket.id}; its latest "
+        "escalation is another one: the ticket is not changed"
+    )
+    assert handled_text(note, "zh") == (
+        f"处理结果已记入工单 {ticket.id} 序号 {sent_seq} 的升级；"
+        "该工单最近一次升级是另一次：工单未改动"
+    )
+    # The answer to the second escalation is applied to the ticket.
+    second = rows[1].outbox_seq
+    assert services.accept_notice(engine, resolution(44, second, "escalated again: refunded"))
+    assert tickets.get(ctx, ticket.id).status is Status.RETURNED
+    # A resolution for a ticket this store does not have says so, as before.
+    missing = resolution(45, 9999, "x")
+    missing.escalation_resolution.ticket_id = "999999"
+    assert services.accept_notice(engine, missing)
+    with engine.connect() as conn:
+        said = conn.execute(
+            select(InboxNotice.handled_note).where(InboxNotice.notice_seq == 45)
+        ).scalar_one()
+    assert said.startswith("resolution not applied") and "never sent" not in said
