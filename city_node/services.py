@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -210,9 +210,9 @@ def record_receipt(
     moment = now or _now()
     with UnitOfWork(engine) as uow:
         row = uow.conn.execute(
-            select(InboxNotice.notice_seq, InboxNotice.read_at).where(
-                InboxNotice.notice_seq == notice_seq
-            )
+            select(
+                InboxNotice.notice_seq, InboxNotice.read_at, InboxNotice.kind, InboxNotice.payload
+            ).where(InboxNotice.notice_seq == notice_seq)
         ).first()
         if row is None:
             raise NotFound("notice.not_in_inbox", notice=notice_seq)
@@ -228,12 +228,14 @@ def record_receipt(
             uow.conn.execute(
                 update(InboxNotice).where(InboxNotice.notice_seq == notice_seq).values(**values)
             )
+        # The inbox keeps the leader's words; what leaves the city has every phone-like
+        # number masked, and on a resolution its customer's name and phone: a note saying
+        # "called 张丽桂 back" is no escalation.
+        name, phone = _resolution_customers(uow.conn, [row]).get(notice_seq, ("", ""))
         receipt = pb.NoticeReceipt(
             notice_seq=notice_seq,
             action=_ACTIONS[action],
-            # The inbox keeps the leader's words; what leaves the city has every phone-like
-            # number masked: a note on a resolution ("called back 138…") is no escalation.
-            note=mask_text(note),
+            note=mask_text(note, name=name, phone=phone),
             actor=actor.id,
         )
         receipt.acted_at.FromDatetime(moment)
@@ -258,7 +260,9 @@ def inbox(engine: Engine, *, limit: int = 100, role: Role | None = None) -> list
     return notices
 
 
-def _mask_notices(conn: Connection, notices: list[InboxNotice]) -> None:
+def _resolution_customers(conn: Connection, notices: Sequence[Any]) -> dict[int, tuple[str, str]]:
+    """notice seq -> (name, phone) of the customer whose ticket a resolution among
+    ``notices`` (rows with ``notice_seq``, ``kind``, ``payload``) is about; one read."""
     resolved: dict[int, int] = {}  # notice seq -> the ticket its resolution is about
     for n in notices:
         if n.kind == "ESCALATION_RESOLUTION":
@@ -268,18 +272,23 @@ def _mask_notices(conn: Connection, notices: list[InboxNotice]) -> None:
                 continue
             if ticket.isdigit() and len(ticket) < 19:
                 resolved[int(n.notice_seq)] = int(ticket)
-    customers: dict[int, tuple[str, str]] = {}
-    if resolved:  # one read for the page's resolutions, not one per notice
-        customers = {
-            int(row.id): (row.customer_name, row.customer_phone)
-            for row in conn.execute(
-                select(TicketRow.id, TicketRow.customer_name, TicketRow.customer_phone).where(
-                    TicketRow.id.in_(set(resolved.values()))
-                )
+    if not resolved:
+        return {}
+    customers = {
+        int(row.id): (row.customer_name, row.customer_phone)
+        for row in conn.execute(
+            select(TicketRow.id, TicketRow.customer_name, TicketRow.customer_phone).where(
+                TicketRow.id.in_(set(resolved.values()))
             )
-        }
+        )
+    }
+    return {seq: customers[t] for seq, t in resolved.items() if t in customers}
+
+
+def _mask_notices(conn: Connection, notices: list[InboxNotice]) -> None:
+    customers = _resolution_customers(conn, notices)
     for n in notices:
-        name, phone = customers.get(resolved.get(int(n.notice_seq), 0), ("", ""))
+        name, phone = customers.get(int(n.notice_seq), ("", ""))
         for field in ("title", "body", "handled_note", "done_note", "objection_reason"):
             text = getattr(n, field)
             if text:

@@ -252,6 +252,21 @@ def test_a_province_notice_quoting_a_customer_is_masked_for_roles_that_do_not_ca
     assert "138****0001" in page
     [held] = [n for n in services.inbox(engine) if n.notice_seq == 31]
     assert held.body == said  # the store keeps the words; only the reading is masked
+    # The leader's receipt names the customer: what leaves the city does not.
+    from sqlalchemy import select
+
+    from sync.outbox import OutboxRow
+
+    seq = services.record_receipt(
+        engine,
+        notice_seq=31,
+        action="done",
+        actor=Actor("leader-1", Role.LEADER),
+        note="已回访王小明(13800000001)，客户满意",
+    )
+    with engine.connect() as conn:
+        raw = conn.execute(select(OutboxRow.envelope).where(OutboxRow.seq == seq)).scalar_one()
+    assert pb.Envelope.FromString(raw).notice_receipt.note == "已回访王**(138****0001)，客户满意"
 
 
 def test_a_resolution_of_an_escalation_this_store_never_sent_is_not_applied(
