@@ -17,6 +17,7 @@ from sqlalchemy import Engine, case, func, select
 from province_hub.figures import PERIOD_ZH, REPORT_WORDS, ReportReminder, kpi
 from province_hub.notices import FINDING_SOURCES, NoticeNotFound, in_utc
 from province_hub.store import Notice, NoticeDelivery
+from sync.masking import mask_text
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 
 
@@ -242,9 +243,9 @@ def notice_detail(engine: Engine, seq: int, *, now: datetime | None = None) -> N
                 "delivered_at": _aware(d.delivered_at),
                 "read_at": _aware(d.read_at),
                 "done_at": _aware(d.done_at),
-                "done_note": d.done_note,
+                "done_note": _notes(d.done_note),
                 "objection_at": _aware(d.objection_at),
-                "objection_reason": d.objection_reason,
+                "objection_reason": _notes(d.objection_reason),
                 "overdue": _overdue(deadline, d.done_at, d.objection_at, moment),
             }
             for d in deliveries
@@ -277,6 +278,13 @@ def notice_detail(engine: Engine, seq: int, *, now: datetime | None = None) -> N
             for a in answers
         ],
     )
+
+
+def _notes(text: str | None) -> str | None:
+    """A city's done note or objection reason as the notice pages show it: phone-like
+    numbers masked. A city masks them before the receipt leaves it; one before that rule
+    did not, and nobody who follows notices calls customers."""
+    return mask_text(text) if text else text
 
 
 def open_tasks(
@@ -316,7 +324,7 @@ def open_tasks(
             "delivered_at": _aware(r.delivered_at),
             "read_at": _aware(r.read_at),
             "objection_at": _aware(r.objection_at),
-            "objection_reason": r.objection_reason,
+            "objection_reason": _notes(r.objection_reason),
             "overdue": _overdue(r.task_deadline, None, r.objection_at, moment),
         }
         for r in rows

@@ -830,3 +830,46 @@ def _file_rows(body: bytes, fmt: str) -> list[dict[str, str]]:
     blank = lines.index([])
     header = lines[blank + 1]
     return [dict(zip(header, r, strict=True)) for r in lines[blank + 2 :]]
+
+
+def test_a_citys_notes_on_a_notice_are_shown_with_phones_masked(live: Live) -> None:
+    """A city before the receipt rule sent its notes as written: nobody who follows notices
+    calls customers, so the pages, the API and the exports mask phone-like numbers."""
+    task = notices.send(
+        live.engine,
+        notices.Draft(
+            kind="task", title="回访", targets=(CITY, OTHER), deadline=NOW + timedelta(days=2)
+        ),
+        roster_codes=CODES,
+        actor="announcer",
+        role=HubRole.ANNOUNCER,
+        address="test",
+        now=NOW - timedelta(hours=1),
+    )
+    with live.engine.begin() as conn:
+        for city, values in (
+            (CITY, {"objection_at": NOW, "objection_reason": "客户 13800138000 不同意"}),
+            (OTHER, {"done_at": NOW, "done_note": "已回访 0931-8456789"}),
+        ):
+            conn.execute(
+                NoticeDelivery.__table__.update()  # type: ignore[attr-defined]
+                .where(NoticeDelivery.notice_seq == task.seq, NoticeDelivery.city_code == city)
+                .values(**values)
+            )
+    with live.api("supervisor") as c:
+        detail = c.get(f"/api/v1/notices/{task.seq}").json()
+        board = c.get("/api/v1/notices/board").json()
+        exported = c.get("/api/v1/notices/board/export").content.decode("utf-8-sig")
+    said = {d["city_code"]: (d["objection_reason"], d["done_note"]) for d in detail["cities"]}
+    assert said == {CITY: ("客户 138****8000 不同意", None), OTHER: (None, "已回访 093****6789")}
+    assert [r["objection_reason"] for r in board if r["seq"] == task.seq] == [
+        "客户 138****8000 不同意"
+    ]
+    assert "13800138000" not in exported and "138****8000" in exported
+    with live.engine.connect() as conn:  # the store keeps what the city sent
+        kept = conn.execute(
+            select(NoticeDelivery.objection_reason).where(
+                NoticeDelivery.notice_seq == task.seq, NoticeDelivery.city_code == CITY
+            )
+        ).scalar_one()
+    assert kept == "客户 13800138000 不同意"
