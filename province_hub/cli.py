@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -108,7 +109,7 @@ def _hub_notice(args: argparse.Namespace) -> int:
             deadline = datetime.fromisoformat(args.deadline)
         except ValueError:
             raise ConfigError(f"--deadline {args.deadline!r} is not an ISO date-time") from None
-        if "T" not in args.deadline and " " not in args.deadline.strip():
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", args.deadline.strip()):
             # A day alone is read as a person means it: by the end of that day, not its first
             # minute.
             deadline = deadline.replace(hour=23, minute=59)

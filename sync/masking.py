@@ -36,7 +36,8 @@ def mask_name(name: str) -> str:
 #:   10 to 12 digits) with at most one separator between any two digits: spaces and dashes
 #:   (``138 1234-5678``, ``0931 845 6789``, ``1 7 3 6 …``, ``1736264 2328``), or dots only
 #:   (``173.6264.2328``; two dots at least, so a decimal is not a phone); such a number does
-#:   not start just after a digit and a dash, dot or slash (the day of a date before it);
+#:   not start just after a digit and a dash or dot (the day of a date before it; a slash
+#:   separates numbers in a list: ``0931-8456789/0931-8456790``, both masked);
 #: * a mobile grouped 3-4-4 (``120 1234 5678``);
 #: * 7 to 20 digits in a row.
 #:
@@ -59,7 +60,7 @@ def _separated(sep: str, *, dotted: bool = False) -> str:
 
 _PHONE_IN_TEXT = re.compile(
     r"(?<!\d)(?:"
-    rf"(?<!\d[\-./\uff0d\uff0e])(?:{_separated(_SPACE_OR_DASH)}|{_separated(_DOT, dotted=True)})"
+    rf"(?<!\d[\-.\uff0d\uff0e])(?:{_separated(_SPACE_OR_DASH)}|{_separated(_DOT, dotted=True)})"
     rf"|[1\uff11]\d{{2}}{_SPACE_OR_DASH}\d{{4}}{_SPACE_OR_DASH}\d{{4}}"
     r"|\d{7,20}"
     r")(?!\d)"

@@ -165,6 +165,8 @@ def test_a_deadline_without_an_offset_is_the_federations_time(
         ("2030-01-01T18:00", "Asia/Shanghai", 10),
         ("2030-01-01T18:00", "UTC", 18),
         ("2030-01-01T18:00+08:00", "UTC", 10),  # an offset given is kept
+        ("2030-01-01t18:00", "UTC", 18),  # ISO's other separators name a time too
+        ("2030-01-01_18:00", "UTC", 18),
     ):
         argv = ["hub", "notice", "--kind", "task", "--title", "盘点", "--to", CITY]
         argv += ["--deadline", deadline, "--timezone", timezone, "--database-url", url]
