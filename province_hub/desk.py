@@ -170,8 +170,8 @@ def resolve_escalation(
                 .values(
                     resolved_at=moment,
                     resolved_by=resolved_by[:64],
-                    # A caller without an outcome (none since the CLI asks for one) keeps the
-                    # case's.
+                    # A caller without an outcome (a service caller: the web, the API and the
+                    # CLI ask for one) keeps the case's.
                     outcome=DeskCase.outcome if outcome is None else outcome,
                     resolution=resolution,
                     resolution_notice_seq=notice.seq,

@@ -17,7 +17,7 @@ from city_node.context import Actor, make_context
 from city_node.domain import Action, Role
 from city_node.store import create_schema as create_city_schema
 from province_hub import desk, services
-from province_hub.store import create_schema
+from province_hub.store import DeskCase, create_schema
 from sync.db import make_engine
 from sync.outbox import OutboxRow
 from sync.pb.fedsync.v1 import federation_pb2 as pb
@@ -75,6 +75,11 @@ def test_the_demo_desk_reads_escalations_through_the_desk(hub: Any, tmp_path: Pa
     roster = tuple(ROSTER_CODES)
     assert Desk(hub, [CITY], "en", roster).escalations() == [(CITY, ticket_id, "BILL.DISPUTE")]
     assert Desk(hub, [OTHER], "en", roster).escalations() == []
+    # Acting, it resolves the case as the desk's form does: with an outcome, by its account.
+    Desk(hub, [CITY], "en", roster).act()
+    with hub.connect() as conn:
+        case = conn.execute(select(DeskCase.outcome, DeskCase.resolved_by)).one()
+    assert tuple(case) == ("upheld", "gm-hotline")
 
 
 def test_a_resolution_names_the_escalation_it_answers(hub: Any, tmp_path: Path) -> None:
