@@ -278,6 +278,16 @@ def _is_all(targets: Sequence[str], roster_codes: Sequence[str]) -> bool:
     return len(roster_codes) > 1 and set(targets) >= set(roster_codes)
 
 
+def board_city(city: str | None, roster_codes: Sequence[str]) -> str | None:
+    """The task board's city filter (page, API, export): None for none given; a city not on
+    the roster is refused naming ``city``, never taken as no filter."""
+    if not city:
+        return None
+    if city not in roster_codes:
+        raise NoticeError("notice.not_roster_city", field="city", city=city)
+    return city
+
+
 def _require_sender(role: HubRole | None, kind: str) -> None:
     if kind not in KINDS:  # a wrong kind is a wrong field, whoever asks
         raise NoticeError("notice.choose", field="kind", value=kind, allowed=", ".join(KINDS))

@@ -369,12 +369,7 @@ def get_links(request: Request, user: Caller) -> Any:
 @router.get(
     "/export/{view}",
     response_class=Response,
-    responses={
-        200: {
-            "content": {exports.MEDIA_TYPES["csv"]: {}, exports.MEDIA_TYPES["xlsx"]: {}},
-            "description": "the table as a file, with its period and generation time",
-        }
-    },
+    responses=exports.responses("the table as a file, with its period and generation time"),
 )
 def get_export(
     request: Request,
@@ -418,11 +413,6 @@ def get_export(
         date_from=date_from,
         date_to=date_to,
     )
-    body = exports.render(table, format, hub.local_now())
     # Named by the period the file shows (a table of the present moment by today).
     filename = f"{table.name}-{table.file_period or hub.today().isoformat()}.{format}"
-    return Response(
-        body,
-        media_type=exports.MEDIA_TYPES[format],
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    return exports.attachment(table, format, hub.local_now(), filename)

@@ -163,12 +163,7 @@ def get_desk(
 @router.get(
     "/desk/export",
     response_class=Response,
-    responses={
-        200: {
-            "content": {exports.MEDIA_TYPES["csv"]: {}, exports.MEDIA_TYPES["xlsx"]: {}},
-            "description": "the queue as a file (CSV or XLSX)",
-        }
-    },
+    responses=exports.responses("the queue as a file (CSV or XLSX)"),
 )
 def get_desk_export(
     request: Request,
@@ -205,7 +200,7 @@ def get_desk_export(
         Column("customer_name", "客户姓名", "Customer", "text"),
         Column("customer_phone", "客户电话", "Phone", "text"),
     ]
-    body = exports.render(table, format, hub.local_now())
+    answer = exports.attachment(table, format, hub.local_now(), f"desk-{hub.today()}.{format}")
     if unmasked and rows:
         desk.record_personal_export(
             hub.engine,
@@ -213,11 +208,7 @@ def get_desk_export(
             what=f"desk:{state}",
             rows=len(rows),
         )
-    return Response(
-        body,
-        media_type=exports.MEDIA_TYPES[format],
-        headers={"Content-Disposition": f'attachment; filename="desk-{hub.today()}.{format}"'},
-    )
+    return answer
 
 
 @router.get("/desk/{city}/{seq}", response_model=dict[str, Any])
@@ -397,12 +388,7 @@ def get_audit(
 @router.get(
     "/audit/export",
     response_class=Response,
-    responses={
-        200: {
-            "content": {exports.MEDIA_TYPES["csv"]: {}, exports.MEDIA_TYPES["xlsx"]: {}},
-            "description": "the audit log as a file (CSV or XLSX)",
-        }
-    },
+    responses=exports.responses("the audit log as a file (CSV or XLSX)"),
 )
 def get_audit_export(
     request: Request,
@@ -423,9 +409,6 @@ def get_audit_export(
         limit=50_000,
         **audit_filters(hub, date_from, date_to),
     )
-    body = exports.render(audit_table(found, hub, "zh"), format, hub.local_now())
-    return Response(
-        body,
-        media_type=exports.MEDIA_TYPES[format],
-        headers={"Content-Disposition": f'attachment; filename="audit-{hub.today()}.{format}"'},
+    return exports.attachment(
+        audit_table(found, hub, "zh"), format, hub.local_now(), f"audit-{hub.today()}.{format}"
     )

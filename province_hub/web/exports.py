@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
+from starlette.responses import Response
 
 from province_hub.web.tables import Table, cell_export
 from sync.zones import zone_label
@@ -103,3 +104,22 @@ def to_xlsx(table: Table, generated_at: datetime) -> bytes:
 
 def render(table: Table, fmt: Format, generated_at: datetime) -> bytes:
     return to_csv(table, generated_at) if fmt == "csv" else to_xlsx(table, generated_at)
+
+
+def responses(description: str) -> dict[int | str, dict[str, Any]]:
+    """An export route's documented answer (OpenAPI): the file, CSV or XLSX."""
+    return {
+        200: {
+            "content": {MEDIA_TYPES["csv"]: {}, MEDIA_TYPES["xlsx"]: {}},
+            "description": description,
+        }
+    }
+
+
+def attachment(table: Table, fmt: Format, generated_at: datetime, filename: str) -> Response:
+    """``table`` as the file ``filename`` (a download, not a page)."""
+    return Response(
+        render(table, fmt, generated_at),
+        media_type=MEDIA_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

@@ -20,7 +20,6 @@ from province_hub.web.access import api_user, require
 from province_hub.web.api import ERRORS, Kpi, Problem
 from province_hub.web.context import hub_of
 from province_hub.web.notice_tables import board_table, notices_table
-from province_hub.web.tables import Table
 from sync.limits import INT64_MAX
 from sync.web.auth import client_address
 from sync.web.params import RequestModel
@@ -191,8 +190,7 @@ def board(
 ) -> list[dict[str, Any]]:
     require(user, "notices")
     hub = hub_of(request)
-    if city is not None and city not in hub.roster_codes:
-        raise notices.NoticeError("notice.not_roster_city", field="city", city=city)
+    city = notices.board_city(city, hub.roster_codes)
     return list(
         in_zone(notice_board.open_tasks(hub.engine, now=hub.local_now(), city=city), hub.zone)
     )
@@ -200,26 +198,12 @@ def board(
 
 #: Most notices an export carries (newest first); the list pages through the rest.
 EXPORT_NOTICES = 50_000
-_FILE: dict[int | str, dict[str, Any]] = {
-    200: {
-        "content": {exports.MEDIA_TYPES["csv"]: {}, exports.MEDIA_TYPES["xlsx"]: {}},
-        "description": "the table as a file (CSV or XLSX), with its generation time",
-    }
-}
-
-
-def _file(table: Table, fmt: exports.Format, hub: Any) -> Response:
-    return Response(
-        exports.render(table, fmt, hub.local_now()),
-        media_type=exports.MEDIA_TYPES[fmt],
-        headers={"Content-Disposition": f'attachment; filename="{table.name}-{hub.today()}.{fmt}"'},
-    )
 
 
 @router.get(
     "/notices/export",
     response_class=Response,
-    responses=_FILE,
+    responses=exports.responses("the notice list as a file (CSV or XLSX)"),
     summary="Notices sent, as CSV or XLSX",
 )
 def export_notices(
@@ -242,13 +226,14 @@ def export_notices(
         if len(page) < 1000:
             break
     titles = notice_board.titles_zh(hub.engine, [r["seq"] for r in rows])
-    return _file(notices_table(rows[:EXPORT_NOTICES], titles, hub), format, hub)
+    table = notices_table(in_zone(rows[:EXPORT_NOTICES], hub.zone), titles)
+    return exports.attachment(table, format, now, f"{table.name}-{hub.today()}.{format}")
 
 
 @router.get(
     "/notices/board/export",
     response_class=Response,
-    responses=_FILE,
+    responses=exports.responses("the task board as a file (CSV or XLSX)"),
     summary="Open tasks across cities, as CSV or XLSX",
 )
 def export_board(
@@ -260,10 +245,11 @@ def export_board(
     """The open-task board (of one ``city``, or all) as a file, earliest deadline first."""
     require(user, "notices")
     hub = hub_of(request)
-    if city is not None and city not in hub.roster_codes:
-        raise notices.NoticeError("notice.not_roster_city", field="city", city=city)
-    rows = notice_board.open_tasks(hub.engine, now=hub.local_now(), city=city)
-    return _file(board_table(rows, hub), format, hub)
+    city = notices.board_city(city, hub.roster_codes)
+    now = hub.local_now()
+    rows = in_zone(notice_board.open_tasks(hub.engine, now=now, city=city), hub.zone)
+    table = board_table(rows, hub.names("zh"))
+    return exports.attachment(table, format, now, f"{table.name}-{hub.today()}.{format}")
 
 
 @router.post("/notices/preview", response_model=PreviewOut, summary="Check, store nothing")

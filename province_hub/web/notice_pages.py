@@ -137,14 +137,12 @@ def notices_page(
 def board_page(request: Request, user: User, city: Annotated[str, Query()] = "") -> Response:
     require(user, "notices")
     hub = hub_of(request)
-    if city and city not in hub.roster_codes:
-        # As the API and every other filter: a city not on the roster is named, not ignored.
-        raise notices.NoticeError("notice.not_roster_city", field="city", city=city)
+    chosen = notices.board_city(city, hub.roster_codes)
     return _page(
         request,
         "notice_board.html",
         user,
-        rows=notice_board.open_tasks(hub.engine, now=hub.local_now(), city=city or None),
+        rows=notice_board.open_tasks(hub.engine, now=hub.local_now(), city=chosen),
         completion=notice_board.completion_kpi(hub.engine),
         city=city,
         roster=hub.roster,

@@ -5,10 +5,8 @@ show, under Chinese headers, as the province sends them upward."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
-from province_hub.web.context import HubWeb
 from province_hub.web.i18n import LABELS
 from province_hub.web.tables import Column, Table
 
@@ -18,15 +16,10 @@ def _zh(word: str) -> str:
     return LABELS.get(word, (word, word))[0]
 
 
-def _local(value: datetime | None, hub: HubWeb) -> str | None:
-    return value.astimezone(hub.zone).isoformat() if value is not None else None
-
-
-def notices_table(
-    rows: Sequence[Mapping[str, Any]], titles: Mapping[int, str], hub: HubWeb
-) -> Table:
-    """Notices sent, newest first (``notice_board.list_notices`` rows; ``titles``: the
-    Chinese titles of those the hub wrote itself)."""
+def notices_table(rows: Sequence[Mapping[str, Any]], titles: Mapping[int, str]) -> Table:
+    """Notices sent, newest first (``notice_board.list_notices`` rows, their instants told
+    in the federation's zone by ``sync.zones.in_zone``; ``titles``: the Chinese titles of
+    those the hub wrote itself)."""
     return Table(
         name="notices",
         title_zh="公告与任务",
@@ -53,17 +46,15 @@ def notices_table(
                 "kind": _zh(r["kind"]),
                 "priority": _zh(r["priority"]),
                 "title": titles.get(r["seq"], r["title"]),
-                "created_at": _local(r["created_at"], hub),
-                "deadline": _local(r["deadline"], hub),
             }
             for r in rows
         ],
     )
 
 
-def board_table(rows: Sequence[Mapping[str, Any]], hub: HubWeb) -> Table:
-    """Open tasks per city, earliest deadline first (``notice_board.open_tasks`` rows)."""
-    names = hub.names("zh")
+def board_table(rows: Sequence[Mapping[str, Any]], names: Mapping[str, str]) -> Table:
+    """Open tasks per city, earliest deadline first (``notice_board.open_tasks`` rows, told
+    in the federation's zone; ``names``: the cities' Chinese names)."""
     return Table(
         name="task-board",
         title_zh="任务看板",
@@ -86,10 +77,6 @@ def board_table(rows: Sequence[Mapping[str, Any]], hub: HubWeb) -> Table:
                 **r,
                 "priority": _zh(r["priority"]),
                 "city": names.get(r["city_code"], r["city_code"]),
-                "deadline": _local(r["deadline"], hub),
-                "delivered_at": _local(r["delivered_at"], hub),
-                "read_at": _local(r["read_at"], hub),
-                "objection_at": _local(r["objection_at"], hub),
                 "overdue": bool(r["overdue"]),
             }
             for r in rows
