@@ -614,6 +614,7 @@ def defects_text(defects: Mapping[str, int], lang: str) -> str:
 def qa_table(data: Mapping[str, Any], lang: str) -> Table:
     cols = [
         *_CITY,
+        Column("status", "状态", "Status", "text"),
         Column("sampled", "抽检量", "Sampled", "int"),
         Column("passed", "合格量", "Passed", "int"),
         Column("pass_rate", "合格率", "Pass rate", "rate"),
@@ -621,9 +622,16 @@ def qa_table(data: Mapping[str, Any], lang: str) -> Table:
         Column("defects", "差错(类型:数量)", "Defects (kind: count)", "text"),
         Column("findings", "质检意见", "Findings", "text"),
     ]
+    missing, received = ("缺报", "已报") if lang == "zh" else ("missing", "received")
     rows: list[dict[str, Any]] = []
     for c in data["cities"]:
-        row: dict[str, Any] = {"city_code": c["city_code"], "city": city_name(c, lang)}
+        # A city without a QA report says so, as on the figures and overtime tables (a row
+        # of dashes read as a report of nothing).
+        row: dict[str, Any] = {
+            "city_code": c["city_code"],
+            "city": city_name(c, lang),
+            "status": missing if c["missing"] else received,
+        }
         if not c["missing"]:
             row.update(
                 {k: c[k] for k in ("sampled", "passed", "pass_rate", "mean_score", "findings")}
@@ -635,6 +643,7 @@ def qa_table(data: Mapping[str, Any], lang: str) -> Table:
         {
             "city_code": "",
             "city": "全省合计" if lang == "zh" else "Province total",
+            "status": f"{sum(not c['missing'] for c in data['cities'])}/{len(data['cities'])}",
             **{k: p[k] for k in ("sampled", "passed", "pass_rate", "mean_score")},
             "defects": defects_text(p["defects"], lang),
         }

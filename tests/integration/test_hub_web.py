@@ -813,6 +813,11 @@ def test_every_export_opens_in_both_formats(live: Live) -> None:
         _, rows = _csv_table(qa.content)
         lanzhou = next(r for r in rows if r["地市代码"] == CODES[0])
         assert lanzhou["抽检量"] == "20" and lanzhou["合格率"] == "0.85"
+        # A city without a QA report is marked missing, not a row of blanks.
+        statuses = {r["地市代码"]: r["状态"] for r in rows}
+        assert statuses[CODES[0]] == "已报" and statuses[CODES[1]] == "缺报"
+        reporting = sum(1 for code in CODES if statuses[code] == "已报")
+        assert statuses[""] == f"{reporting}/{len(CODES)}"
         overtime = c.get("/api/v1/export/overtime", params={"format": "csv"})
         _, rows = _csv_table(overtime.content)
         assert [r["赔偿金额(元)"] for r in rows if r["承办单位"] == "小计"] == ["170.0"]
