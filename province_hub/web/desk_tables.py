@@ -4,7 +4,8 @@ same headers; and the calls the desk pages and API share (ages, who may see what
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -89,6 +90,65 @@ def action_word(value: str, lang: str) -> str:
 def role_word(value: str, lang: str) -> str:
     """An audit row's role in ``lang``; none (a failed login of an unknown id) stays empty."""
     return worded(ROLES, value, lang) if value else ""
+
+
+def _zh(table: Mapping[str, tuple[str, str]], value: str) -> str:
+    return table.get(value, (value, value))[0]
+
+
+#: The details the hub writes in its audit rows (English, as stored), as a Chinese reader
+#: reads them: a pattern matched whole, and what to say, given what it took.
+_DETAILS_ZH: tuple[tuple[re.Pattern[str], Callable[..., str]], ...] = (
+    (
+        re.compile(r"notice (\d+); outcome (\S+)"),
+        lambda seq, outcome: f"公告 {seq}；处理结果 {_zh(WORDS, outcome)}",
+    ),
+    (re.compile(r"assigned to (\S+)"), lambda who: f"分派给 {who}"),
+    (
+        re.compile(r"(note|contact), (\d+) characters(?:, by (\S+))?"),
+        lambda kind, n, channel: (
+            ("备注" if kind == "note" else "联系记录")
+            + f"，{n} 个字符"
+            + (f"，方式：{_zh(WORDS, channel)}" if channel else "")
+        ),
+    ),
+    (
+        re.compile(r"notice (\d+)(; for the GM hotline)?"),
+        lambda seq, gm: f"公告 {seq}" + ("；为总经理热线调取" if gm else ""),
+    ),
+    (re.compile(r"(\d+) rows with customer name and phone"), lambda n: f"{n} 行，含客户姓名和电话"),
+    (
+        re.compile(r"kind=(\S+) priority=(\S+) targets=(\d+)"),
+        lambda kind, priority, n: (
+            f"类型 {_zh(LABELS, kind)}，优先级 {_zh(LABELS, priority)}，{n} 个地市"
+        ),
+    ),
+    (
+        re.compile(r"answers notice:(\d+) objection of city (\S+)"),
+        lambda seq, city: f"答复地市 {city} 对公告 {seq} 的异议",
+    ),
+    (re.compile(r"(\d+) batches, (\d+) new"), lambda n, new: f"{n} 批，其中新批次 {new} 批"),
+    (re.compile(r"role (\S+)"), lambda role: f"岗位 {_zh(ROLES, role)}"),
+    (re.compile(r"enabled"), lambda: "启用"),
+    (re.compile(r"disabled"), lambda: "停用"),
+    (re.compile(r"password reset"), lambda: "重置密码"),
+    (re.compile(r"own password changed"), lambda: "本人修改密码"),
+    (re.compile(r"throttled"), lambda: "失败次数过多，暂停登录"),
+    (re.compile(r"HTTP Basic: (.+)"), lambda why: f"HTTP Basic 认证：{detail_word(why, 'zh')}"),
+    (re.compile(r"wrong staff id or password"), lambda: "工号或密码错误"),
+)
+
+
+def detail_word(detail: str, lang: str) -> str:
+    """An audit row's detail in ``lang``: on a Chinese page (and in the exports) the hub's
+    own details in Chinese; anything else as stored."""
+    if lang != "zh" or not detail:
+        return detail
+    for pattern, say in _DETAILS_ZH:
+        found = pattern.fullmatch(detail)
+        if found:
+            return say(*found.groups())
+    return detail
 
 
 def ages(hub: HubWeb) -> desk_views.Ages:
@@ -213,7 +273,7 @@ def audit_table(entries: Sequence[Entry], hub: HubWeb, lang: str) -> Table:
                 "role": role_word(e.role, lang),
                 "action": action_word(e.action.value, lang),
                 "target": e.target,
-                "detail": e.detail,
+                "detail": detail_word(e.detail, lang),
                 "address": e.address,
             }
             for e in entries
