@@ -229,7 +229,7 @@ def resolve_case(
 
 def _open_case(conn: Connection, city_code: str, seq: int) -> Any:
     row = conn.execute(
-        select(DeskCase.ticket_id, DeskCase.resolved_at)
+        select(DeskCase.ticket_id, DeskCase.resolved_at, DeskCase.assignee)
         .where(DeskCase.city_code == city_code, DeskCase.seq == seq)
         .with_for_update()
     ).first()
@@ -258,6 +258,10 @@ def take(
         case = _open_case(uow.conn, city_code, seq)
         if case.resolved_at is not None:
             raise CaseResolved("desk.case_resolved", field="seq", city=city_code, seq=seq)
+        if case.assignee == member.id:
+            # Taken by the same person again (a second click): nothing changes, the time
+            # it was taken stays, and the audit log says it once.
+            return
         uow.conn.execute(
             update(DeskCase)
             .where(DeskCase.city_code == city_code, DeskCase.seq == seq)

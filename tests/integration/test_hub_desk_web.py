@@ -261,6 +261,11 @@ def test_the_gm_hotline_takes_notes_contacts_and_resolves(live: Live) -> None:
     case = f"/api/v1/desk/{OLD}/{live.old}"
     with live.api("gm_hotline") as c:
         assert c.post(f"{case}/take", json={"assignee": "gm_hotline"}).status_code == 200
+        taken_at = c.get(case).json()["taken_at"]
+        # Taken again by the same person: no change, no second audit row.
+        assert c.post(f"{case}/take", json={"assignee": "gm_hotline"}).status_code == 200
+        assert c.get(case).json()["taken_at"] == taken_at
+        assert [e.action for e in _audit(live.engine)].count(Action.ESCALATION_TAKEN) == 1
         assert c.post(f"{case}/notes", json={"text": "客户情绪激动"}).status_code == 200
         r = c.post(f"{case}/contacts", json={"channel": "phone", "text": "已致电客户说明"})
         assert r.status_code == 200
