@@ -17,7 +17,7 @@ import re
 from typing import Final
 
 from city_node.review_labels import REVIEW_LABELS
-from sync.web.i18n import COMMON_LABELS, TICKET_WORDS, Labels, Lang
+from sync.web.i18n import COMMON_LABELS, DEFECT_WORDS, TICKET_WORDS, Labels, Lang
 
 #: The console's own labels: key -> (Chinese, English).
 _OWN: Final[dict[str, tuple[str, str]]] = {
@@ -229,13 +229,7 @@ _OWN: Final[dict[str, tuple[str, str]]] = {
     "search_by_phone": ("按电话查询", "search by phone"),
     "read_access_log": ("查看访问记录", "read the access log"),
     # QA defect kinds
-    "defect_late": ("超时处理", "late"),
-    "defect_wrong_answer": ("答复错误", "wrong answer"),
-    "defect_incomplete_record": ("记录不完整", "incomplete record"),
-    "defect_wrong_category": ("分类错误", "wrong category"),
-    "defect_attitude": ("服务态度", "attitude"),
-    "defect_no_callback": ("未回访", "no callback"),
-    "defect_other": ("其他差错", "other defect"),
+    **{f"defect_{kind}": words for kind, words in DEFECT_WORDS.items()},
     # satisfaction
     "very_satisfied": ("非常满意", "very satisfied"),
     "satisfied": ("满意", "satisfied"),

@@ -36,6 +36,7 @@ from city_node.domain import (
 from city_node.store import NodeSetting, Staff, TicketRow
 from sync.db import UnitOfWork
 from sync.roster import RosterError, load_roster
+from sync.web.i18n import DEFECT_WORDS
 
 #: Password of every account the simulator creates (demo stores only; documented in README).
 DEMO_PASSWORD = "fedsync-demo"
@@ -207,15 +208,7 @@ _ROLE_NAMES = {
     Role.STATISTICIAN: ("统计员", "statistician"),
     Role.LEADER: ("中心领导", "center leader"),
 }
-DEFECT_NAMES = {
-    "late": ("超时处理", "late"),
-    "wrong_answer": ("答复错误", "wrong answer"),
-    "incomplete_record": ("记录不完整", "incomplete record"),
-    "wrong_category": ("分类错误", "wrong category"),
-    "attitude": ("服务态度", "attitude"),
-    "no_callback": ("未回访", "no callback"),
-    "other": ("其他差错", "other defect"),
-}
+DEFECT_NAMES = DEFECT_WORDS
 
 
 def ensure_staff(

@@ -18,6 +18,7 @@ from province_hub.consolidation import HIGHER_IS_BETTER, KPI_DEFINITIONS, period
 from province_hub.figures import PERIOD_ZH, REPORT_WORDS, SATISFACTION_COUNTS, STAT_COUNTS
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.roster import City
+from sync.web.i18n import DEFECT_WORDS
 
 #: The counts a report revision shows, in the proto's order.
 FIELDS = (*STAT_COUNTS, *SATISFACTION_COUNTS)
@@ -593,13 +594,7 @@ def overtime_table(data: Mapping[str, Any], lang: str) -> Table:
 #: QA defect kinds (``fedsync.v1.DefectKind``, as the hub stores them) → (zh, en), in the
 #: cities' consoles' words.
 DEFECT_NAMES: dict[str, tuple[str, str]] = {
-    "late": ("超时处理", "late"),
-    "wrong_answer": ("答复错误", "wrong answer"),
-    "incomplete_record": ("记录不完整", "incomplete record"),
-    "wrong_category": ("分类错误", "wrong category"),
-    "attitude": ("服务态度", "attitude"),
-    "no_callback": ("未回访", "no callback"),
-    "other_defect": ("其他差错", "other defect"),
+    ("other_defect" if kind == "other" else kind): words for kind, words in DEFECT_WORDS.items()
 }
 assert {*DEFECT_NAMES, "defect_kind_unspecified"} == {k.lower() for k, _ in pb.DefectKind.items()}
 

@@ -16,6 +16,18 @@ Lang = Literal["zh", "en"]
 LANGS: Final[tuple[Lang, ...]] = ("zh", "en")
 DEFAULT_LANG: Final[Lang] = "zh"
 
+#: QA defect kinds (a city's ``qa.DEFECT_KINDS``: the wire's ``DefectKind`` names, ``other``
+#: for OTHER_DEFECT) → (zh, en), as the city's console and the hub's pages say them.
+DEFECT_WORDS: Final[dict[str, tuple[str, str]]] = {
+    "late": ("超时处理", "late"),
+    "wrong_answer": ("答复错误", "wrong answer"),
+    "incomplete_record": ("记录不完整", "incomplete record"),
+    "wrong_category": ("分类错误", "wrong category"),
+    "attitude": ("服务态度", "attitude"),
+    "no_callback": ("未回访", "no callback"),
+    "other": ("其他差错", "other defect"),
+}
+
 #: A ticket's kind, channel and status as the city stores them (and the wire carries them:
 #: an escalation's and a trace's), in the words both tiers' pages show: value ->
 #: (Chinese, English).
