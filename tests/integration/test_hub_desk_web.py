@@ -839,7 +839,10 @@ def test_every_state_changing_route_writes_its_audit_row(live: Live) -> None:
             {Action.ESCALATION_TAKEN},
         ),
         "/api/v1/desk/{city}/{seq}/take": (
-            lambda: api(f"/api/v1/desk/{case}/take", "gm_hotline", {"assignee": "gm_hotline"}),
+            # Another case: taking one's own case again writes nothing (as it changes nothing).
+            lambda: api(
+                f"/api/v1/desk/{FRESH}/{live.fresh}/take", "gm_hotline", {"assignee": "gm_hotline"}
+            ),
             {Action.ESCALATION_TAKEN},
         ),
         "/desk/{city}/{seq}/note": (
