@@ -120,20 +120,18 @@ def accept_notice(engine: Engine, notice: pb.Notice, *, now: datetime | None = N
                 .where(outbox.LinkState.id == outbox.LINK_ROW_ID)
                 .values(last_rejection=f"notice {notice.seq}: {notice.body}")
             )
-            # The report it names reads as refused wherever reports are listed.
+            # The report it names reads as refused wherever reports are listed; and where
+            # the hub holds this period's revision with other figures (this store was
+            # restored from an older copy), the next draft starts where the hub said.
+            refused: dict[str, Any] = {
+                "hub_rejection": notice.rejection.reason or notice.body or "refused"
+            }
+            if notice.rejection.next_revision:
+                refused["hub_next_revision"] = notice.rejection.next_revision
             uow.conn.execute(
-                update(Report)
-                .where(Report.outbox_seq == notice.rejection.seq)
-                .values(hub_rejection=notice.rejection.reason or notice.body or "refused")
+                update(Report).where(Report.outbox_seq == notice.rejection.seq).values(**refused)
             )
             if notice.rejection.next_revision:
-                # The hub holds this period's revision with other figures (this store was
-                # restored from an older copy): the next draft starts where the hub said.
-                uow.conn.execute(
-                    update(Report)
-                    .where(Report.outbox_seq == notice.rejection.seq)
-                    .values(hub_next_revision=notice.rejection.next_revision)
-                )
                 # A draft of that period made before this came would be refused in turn.
                 reports.renumber_drafts(
                     uow.conn, notice.rejection.seq, notice.rejection.next_revision
