@@ -167,13 +167,45 @@ def _peer_certificate(address: str, tls: TlsFiles, *, server_name: str, seconds:
     if tls.cert_path is not None and tls.key_path is not None:
         # The hub requires a client certificate; without one it ends the handshake.
         context.load_cert_chain(tls.cert_path, tls.key_path)
-    # Blocking sockets (in a thread): closing one does not wait for the server's close_notify,
+    # Blocking socket (in a thread): closing it does not wait for the server's close_notify,
     # which a gRPC server never sends to a connection that spoke no HTTP/2.
-    with (
-        socket.create_connection((host, port), timeout=seconds) as raw,
-        context.wrap_socket(raw, server_hostname=server_name or host) as conn,
-    ):
+    with socket.create_connection((host, port), timeout=seconds) as raw:
+        conn = tls_handshake(raw, context, server_hostname=server_name or host)
         return conn.getpeercert(binary_form=True) or b""
+
+
+def tls_handshake(
+    raw: socket.socket,
+    context: ssl.SSLContext,
+    *,
+    server_side: bool = False,
+    server_hostname: str | None = None,
+) -> ssl.SSLObject:
+    """TLS over the connected socket ``raw``, once the handshake is done; ``raw`` stays open.
+
+    Through memory buffers rather than ``SSLContext.wrap_socket``: that one takes the
+    socket's descriptor over, and when the peer resets the connection just before the
+    handshake it raises without closing it, leaving the descriptor to the garbage collector.
+    Here ``raw`` stays the caller's to close. Errors are a socket's (``OSError``, with
+    ``ssl.SSLError``); a peer that hangs up during the handshake is ``ssl.SSLEOFError``.
+    """
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    conn = context.wrap_bio(
+        incoming, outgoing, server_side=server_side, server_hostname=server_hostname
+    )
+    while True:
+        try:
+            conn.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            raw.sendall(outgoing.read())
+            data = raw.recv(65536)
+            if data:
+                incoming.write(data)
+            else:
+                incoming.write_eof()
+    raw.sendall(outgoing.read())  # our last flight (TLS 1.3: the client's Finished)
+    return conn
 
 
 async def check_hub_certificate(

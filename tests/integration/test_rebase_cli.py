@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import socket
 import ssl
+import struct
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -16,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from sync.cli import main
+from sync.link import tls_handshake
 from sync.outbox import Outbox
 from sync.pki import identity_from_pem, init_pki, revoke
 
@@ -55,8 +58,8 @@ def tls_with(pki: Path) -> Callable[[socket.socket], None]:
 
     def answer(conn: socket.socket) -> None:
         conn.settimeout(5)
-        with context.wrap_socket(conn, server_side=True) as tls:
-            tls.recv(1)
+        tls_handshake(conn, context, server_side=True)
+        conn.recv(1)  # until the client hangs up
 
     return answer
 
@@ -144,3 +147,25 @@ def _snapshot(url: str) -> tuple[str, int, int, str]:
     finally:
         engine.dispose()
     return (snap.epoch, snap.last_seq, snap.delivered_seq, snap.state)
+
+
+def test_a_hub_that_resets_before_the_handshake_leaves_the_socket_to_its_owner(
+    pki: Path,
+) -> None:
+    """The city's own TLS probe when the peer resets at once (a hub going down).
+
+    ``wrap_socket`` would take the descriptor over and, when the reset has already arrived,
+    raise without closing it; the probe's handshake leaves it to the ``with`` that opened it.
+    """
+    context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        raw = socket.create_connection(server.getsockname(), timeout=5)
+        conn, _ = server.accept()
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()  # linger 0: a reset, not a FIN
+        time.sleep(0.05)  # the reset reaches the client before its handshake starts
+        with raw:
+            with pytest.raises(OSError) as failure:
+                tls_handshake(raw, context, server_hostname="hub.test")
+            assert raw.fileno() != -1  # still ours to close
+    assert isinstance(failure.value, (ConnectionResetError, ssl.SSLError)), failure.value
