@@ -81,6 +81,12 @@ def completion_kpi(engine: Engine) -> dict[str, Any]:
     return kpi(int(row[0] or 0), int(row[1]))
 
 
+def _completion(kind: str, done: int, targets: int) -> dict[str, Any] | None:
+    """A notice's completion KPI: a task's cities done by its deadline / targeted; None for
+    other kinds, which the cities read and need not carry out (0 % would read as neglect)."""
+    return kpi(done, targets) if kind == "TASK" else None
+
+
 def _kind_name(stored: str) -> str:
     return stored.lower()
 
@@ -159,7 +165,7 @@ def list_notices(
             "done": int(r[11]),
             "objections": int(r[12]),
             "overdue": int(r[13] or 0),
-            "completion": kpi(int(r[14] or 0), int(r[8])),
+            "completion": _completion(r[1], int(r[14] or 0), int(r[8])),
         }
         for r in rows
     ]
@@ -178,7 +184,7 @@ class NoticeDetail:
     reply_to_seq: int | None
     detail: dict[str, Any]
     cities: list[dict[str, Any]] = field(default_factory=list)
-    completion: dict[str, Any] = field(default_factory=dict)
+    completion: dict[str, Any] | None = None  # tasks only
     #: The answers to objections on this notice: seq, city, when, text.
     answers: list[dict[str, Any]] = field(default_factory=list)
 
@@ -266,7 +272,7 @@ def notice_detail(engine: Engine, seq: int, *, now: datetime | None = None) -> N
         reply_to_seq=row.reply_to_seq,
         detail=detail_of(notice),
         cities=cities,
-        completion=kpi(done, len(cities)),
+        completion=_completion(row.kind, done, len(cities)),
         answers=[
             {
                 "seq": int(a.seq),

@@ -112,7 +112,10 @@ class NoticeRow(BaseModel):
     done: int
     objections: int
     overdue: int
-    completion: Kpi
+    completion: Kpi | None = Field(
+        description="a task's cities done by its deadline / targeted; null for other kinds, "
+        "which cities read and need not carry out"
+    )
 
 
 #: Every kind a notice of the hub has: the composed ones and those the hub writes itself.

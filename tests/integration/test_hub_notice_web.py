@@ -391,15 +391,25 @@ def test_all_city_send_needs_the_second_step_and_is_audited(live: Live) -> None:
         assert sent.status_code == 303
         seq = int(sent.headers["location"].rsplit("/", 1)[1])
         page = b.get(f"/notices/{seq}").text
-        assert page.count('<tr id="city-') == 14 and "(0 / 14)" in page
+        assert page.count('<tr id="city-') == 14
+        # An announcement is read, not carried out: no completion rate of its own.
+        assert 'id="notice-completion"' not in page
         # A chosen subset needs no confirmation.
         some = b.post("/notices/preview", data={**form, "to": "some", "targets": [CITY]})
         assert some.status_code == 200 and 'id="confirm-all"' not in some.text
     assert _stored(live.engine) == (1, 14, 1)
     with live.api("statistics_manager") as c:
         # An announcement is no task: the completion KPI has nothing to divide by yet.
-        kpi = c.get("/api/v1/notices").json()["completion"]
-        assert kpi == {"numerator": 0, "denominator": 0, "rate": None}
+        listed = c.get("/api/v1/notices").json()
+        assert listed["completion"] == {"numerator": 0, "denominator": 0, "rate": None}
+        assert [n["completion"] for n in listed["notices"]] == [None]
+        assert c.get(f"/api/v1/notices/{seq}").json()["completion"] is None
+        exported = c.get("/api/v1/notices/export", params={"format": "csv"})
+        last_row = exported.content.decode("utf-8-sig").strip().splitlines()[-1]
+        assert last_row.startswith(f"{seq},") and last_row.endswith(",0,"), last_row
+    with live.browser("supervisor") as b:
+        listing = b.get("/notices").text
+        assert '<td class="num" data-key="completion">-</td>' in listing
     (entry,) = audit.entries(live.engine, action=Action.NOTICE_SENT)
     assert (entry.actor, entry.role, entry.target) == ("announcer", "announcer", f"notice:{seq}")
     assert entry.address == "127.0.0.1" and "targets=14" in entry.detail

@@ -188,5 +188,6 @@ async def test_a_task_done_in_time_stays_done_in_time_when_recorded_again(hub, s
     detail = notice_board.notice_detail(hub.engine, seq, now=after)
     (city,) = detail.cities
     assert city["done_at"] == in_time and city["done_note"] == "amended"
+    assert detail.completion is not None
     assert city["overdue"] is False and detail.completion["numerator"] == 1
     assert notice_board.completion_kpi(hub.engine)["numerator"] == 1
