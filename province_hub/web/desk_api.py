@@ -22,7 +22,7 @@ from province_hub.web import exports, views
 from province_hub.web.access import acting, api_user, require
 from province_hub.web.api import ERRORS, Problem
 from province_hub.web.context import HubWeb, hub_of
-from province_hub.web.desk_tables import ages, audit_table, personal, queue_table
+from province_hub.web.desk_tables import ages, audit_table, personal, queue_table, traces_table
 from province_hub.web.tables import Column
 from sync.masking import mask_text
 from sync.web.auth import client_address
@@ -314,6 +314,35 @@ def get_traces(request: Request, user: Caller) -> Any:
     require(user, "traces")
     hub = hub_of(request)
     return _json(desk_views.traces(hub.engine, personal=personal(user)), hub.zone)
+
+
+#: The newest trace requests an export carries (the page shows the newest 200).
+TRACES_EXPORT_ROWS = 5_000
+
+
+@router.get(
+    "/traces/export",
+    response_class=Response,
+    responses=exports.responses("the trace requests as a file (CSV or XLSX)"),
+)
+def get_traces_export(
+    request: Request, user: Caller, format: Annotated[exports.Format, Query()] = "csv"
+) -> Response:
+    """The trace requests as the page lists them, newest first (at most 5,000), with the
+    customer's name and phone of each answer (masked unless the caller is the GM hotline,
+    whose export is recorded in the audit log)."""
+    require(user, "traces")
+    hub = hub_of(request)
+    unmasked = personal(user)
+    rows = desk_views.traces(hub.engine, personal=unmasked, limit=TRACES_EXPORT_ROWS)
+    table = traces_table(rows, hub, "zh", hub.names("zh"))
+    answer = exports.attachment(table, format, hub.local_now(), f"traces-{hub.today()}.{format}")
+    answered = sum(1 for r in rows if r["answer"] is not None)
+    if unmasked and answered:
+        desk.record_personal_export(
+            hub.engine, **acting(request, user), what="traces", rows=answered
+        )
+    return answer
 
 
 def ask_trace(hub: HubWeb, request: Request, user: HubMember, city: str, ticket: str) -> int:

@@ -225,6 +225,7 @@ def traces_table(
             "state_text": word(r["state"], lang),
             "found": None if r["answer"] is None else r["answer"]["found"],
             "status": "" if r["answer"] is None else ticket_word(r["answer"]["status"], lang),
+            "customer_name": "" if r["answer"] is None else r["answer"]["customer_name"],
             "customer_phone": "" if r["answer"] is None else r["answer"]["customer_phone"],
         }
         for r in rows
@@ -243,6 +244,7 @@ def traces_table(
             Column("answered", "回复时间", "Answered at", "text"),
             Column("found", "找到工单", "Found", "text"),
             Column("status", "工单状态", "Ticket status", "text"),
+            Column("customer_name", "客户姓名", "Customer", "text"),
             Column("customer_phone", "客户电话", "Customer phone", "text"),
         ],
         rows=shown,

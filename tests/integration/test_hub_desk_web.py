@@ -428,6 +428,7 @@ def test_every_new_page_and_endpoint_with_every_role_and_anonymous(live: Live) -
         (f"/api/v1/desk/{case}", "desk"),
         ("/api/v1/desk/export", "desk"),
         ("/api/v1/traces", "traces"),
+        ("/api/v1/traces/export", "traces"),
         ("/api/v1/audit", "audit"),
         ("/api/v1/audit/export", "audit"),
     ]
@@ -648,6 +649,40 @@ def test_the_customers_name_in_a_traces_history_is_masked_but_for_the_gm_hotline
     shown, names, page = notes("gm_hotline")
     assert shown == {"303": "欧阳探针 urgent 13977665544", "202": f"客户{NAME}来电"}
     assert names["303"] == "欧阳探针" and "欧阳探针 urgent 13977665544" in page
+
+    # The exports carry the page's table: names and phones masked but for the GM hotline,
+    # whose export (and only it) leaves a line in the audit log.
+    def exported(who: str) -> tuple[dict[str, tuple[str, str]], dict[str, tuple[str, str]]]:
+        with live.api(who) as c:
+            text = c.get("/api/v1/traces/export").content.decode("utf-8-sig")
+            book = load_workbook(
+                io.BytesIO(c.get("/api/v1/traces/export", params={"format": "xlsx"}).content)
+            )
+        lines = text.splitlines()
+        head = next(i for i, line in enumerate(lines) if line.startswith("请求号,"))
+        rows = list(csv.DictReader(lines[head:]))
+        sheet = list(book.active.iter_rows(values_only=True))  # type: ignore[union-attr]
+        top = next(i for i, r in enumerate(sheet) if r and r[0] == "请求号")
+        cells = [dict(zip(sheet[top], r, strict=True)) for r in sheet[top + 1 :]]
+        return (
+            {r["工单号"]: (r["客户姓名"], r["客户电话"]) for r in rows},
+            {str(r["工单号"]): (r["客户姓名"] or "", str(r["客户电话"] or "")) for r in cells},
+        )
+
+    before = [e for e in _audit(live.engine) if e.action is Action.PERSONAL_DATA_EXPORTED]
+    masked = {"303": ("欧***", "139****5544"), "202": ("", PHONE[:3] + "****" + PHONE[-4:])}
+    assert exported("supervisor") == (masked, masked)
+    after = [e for e in _audit(live.engine) if e.action is Action.PERSONAL_DATA_EXPORTED]
+    assert after == before
+    plain = {"303": ("欧阳探针", "13977665544"), "202": ("", PHONE)}
+    assert exported("gm_hotline") == (plain, plain)
+    recorded = [e for e in _audit(live.engine) if e.action is Action.PERSONAL_DATA_EXPORTED]
+    assert [(e.actor, e.target, e.detail) for e in recorded[len(before) :]] == [
+        ("gm_hotline", "traces", "2 rows with customer name and phone")
+    ] * 2
+    with live.browser("supervisor") as (b, _):
+        page = b.get("/traces").text
+    assert 'id="export-traces-csv" href="/api/v1/traces/export"' in page
 
 
 def test_the_audit_page_filters_and_exports(live: Live) -> None:
