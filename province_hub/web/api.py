@@ -413,6 +413,4 @@ def get_export(
         date_from=date_from,
         date_to=date_to,
     )
-    # Named by the period the file shows (a table of the present moment by today).
-    filename = f"{table.name}-{table.file_period or hub.today().isoformat()}.{format}"
-    return exports.attachment(table, format, hub.local_now(), filename)
+    return exports.attachment(table, format, hub.local_now())

@@ -200,7 +200,7 @@ def get_desk_export(
         Column("customer_name", "客户姓名", "Customer", "text"),
         Column("customer_phone", "客户电话", "Phone", "text"),
     ]
-    answer = exports.attachment(table, format, hub.local_now(), f"desk-{hub.today()}.{format}")
+    answer = exports.attachment(table, format, hub.local_now())
     if unmasked and rows:
         desk.record_personal_export(
             hub.engine,
@@ -336,7 +336,7 @@ def get_traces_export(
     unmasked = personal(user)
     rows = desk_views.traces(hub.engine, personal=unmasked, limit=TRACES_EXPORT_ROWS)
     table = traces_table(rows, hub, "zh", hub.names("zh"))
-    answer = exports.attachment(table, format, hub.local_now(), f"traces-{hub.today()}.{format}")
+    answer = exports.attachment(table, format, hub.local_now())
     answered = sum(1 for r in rows if r["answer"] is not None)
     if unmasked and answered:
         desk.record_personal_export(
@@ -438,6 +438,4 @@ def get_audit_export(
         limit=50_000,
         **audit_filters(hub, date_from, date_to),
     )
-    return exports.attachment(
-        audit_table(found, hub, "zh"), format, hub.local_now(), f"audit-{hub.today()}.{format}"
-    )
+    return exports.attachment(audit_table(found, hub, "zh"), format, hub.local_now())

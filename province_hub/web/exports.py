@@ -116,8 +116,11 @@ def responses(description: str) -> dict[int | str, dict[str, Any]]:
     }
 
 
-def attachment(table: Table, fmt: Format, generated_at: datetime, filename: str) -> Response:
-    """``table`` as the file ``filename`` (a download, not a page)."""
+def attachment(table: Table, fmt: Format, generated_at: datetime) -> Response:
+    """``table`` as a file to download, named by the table and the period it shows (a table
+    of the present moment by the day of ``generated_at``, the hub's local time)."""
+    day = table.file_period or generated_at.date().isoformat()
+    filename = f"{table.name}-{day}.{fmt}"
     return Response(
         render(table, fmt, generated_at),
         media_type=MEDIA_TYPES[fmt],

@@ -230,7 +230,7 @@ def export_notices(
             break
     titles = notice_board.titles_zh(hub.engine, [r["seq"] for r in rows])
     table = notices_table(in_zone(rows[:EXPORT_NOTICES], hub.zone), titles)
-    return exports.attachment(table, format, now, f"{table.name}-{hub.today()}.{format}")
+    return exports.attachment(table, format, now)
 
 
 @router.get(
@@ -252,7 +252,7 @@ def export_board(
     now = hub.local_now()
     rows = in_zone(notice_board.open_tasks(hub.engine, now=now, city=city), hub.zone)
     table = board_table(rows, hub.names("zh"))
-    return exports.attachment(table, format, now, f"{table.name}-{hub.today()}.{format}")
+    return exports.attachment(table, format, now)
 
 
 @router.post("/notices/preview", response_model=PreviewOut, summary="Check, store nothing")
