@@ -834,3 +834,41 @@ def test_long_running_services_restart_and_stop_gracefully(
         assert svc.get("stop_grace_period"), f"service {name}: no stop_grace_period"
         if name != postgres:
             assert svc.get("stop_signal", image_signal) == "SIGTERM", f"service {name}"
+
+
+def _published(service: dict[str, Any]) -> dict[int, tuple[str, int]]:
+    """Container port -> (host address, host port) of a service's short-syntax ports."""
+    out: dict[int, tuple[str, int]] = {}
+    for spec in service.get("ports") or []:
+        parts = str(spec).split(":")
+        assert len(parts) == 3, f"publish with an address, host and container port: {spec!r}"
+        out[int(parts[2])] = (parts[0], int(parts[1]))
+    return out
+
+
+def test_every_city_console_is_published_on_loopback_with_its_own_port_and_key(
+    services: dict[str, dict[str, Any]], nodes: dict[str, tuple[Run, Any]]
+) -> None:
+    """A city center works its tickets in its console: each city service serves one, on the
+    Docker host's loopback only (plain HTTP, as the hub's web), on a host port of its own,
+    with its session key in a writable volume no other service mounts."""
+    cities = _city_services(nodes)
+    host_ports: Counter[int] = Counter()
+    volumes: Counter[str] = Counter(
+        str(v).split(":")[0] for s in services.values() for v in s.get("volumes") or []
+    )
+    for name, settings in cities.items():
+        assert settings.http_port, f"{name}: no staff console (FEDSYNC_HTTP_PORT)"
+        published = _published(services[name])
+        assert settings.http_port in published, f"{name}: its console port is not published"
+        address, host_port = published[settings.http_port]
+        assert address == "127.0.0.1", f"{name}: a plain-HTTP console published on {address}"
+        host_ports[host_port] += 1
+        key_dir = str(Path(settings.secret_key_file).parent)
+        mounts = [str(v).split(":") for v in services[name].get("volumes") or []]
+        holding = [m for m in mounts if m[1] == key_dir]
+        assert holding, f"{name}: its console key {settings.secret_key_file} is in no volume"
+        assert holding[0][2:] != ["ro"], f"{name}: its key's volume is read-only"
+        assert volumes[holding[0][0]] == 1, f"{name}: its key's volume is shared"
+    doubled = sorted(p for p, n in host_ports.items() if n > 1)
+    assert not doubled, f"host ports published by more than one city: {doubled}"
