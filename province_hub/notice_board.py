@@ -16,7 +16,7 @@ from sqlalchemy import Engine, case, func, select
 
 from province_hub.figures import PERIOD_ZH, REPORT_WORDS, ReportReminder, kpi
 from province_hub.notices import FINDING_SOURCES, NoticeNotFound, in_utc
-from province_hub.store import Notice, NoticeDelivery
+from province_hub.store import Notice, NoticeDelivery, Record
 from sync.masking import mask_text
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 
@@ -222,9 +222,31 @@ def detail_of(notice: pb.Notice) -> dict[str, Any]:
     return {}
 
 
-def notice_detail(engine: Engine, seq: int, *, now: datetime | None = None) -> NoticeDetail:
+def _masked_body(conn: Any, notice: pb.Notice) -> str:
+    """A notice's body for a reader who may not see customers' personal data: phone-like
+    numbers masked, and on an escalation's resolution the customer's name and phone as the
+    escalation it answers gave them."""
+    name = phone = ""
+    answered = notice.escalation_resolution
+    if notice.HasField("escalation_resolution") and answered.escalation_seq and notice.targets:
+        body = conn.execute(
+            select(Record.body).where(
+                Record.city_code == notice.targets[0], Record.seq == answered.escalation_seq
+            )
+        ).scalar()
+        if body is not None:
+            escalation = pb.Escalation.FromString(body)
+            name, phone = escalation.customer_name, escalation.customer_phone
+    return mask_text(notice.body, name=name, phone=phone)
+
+
+def notice_detail(
+    engine: Engine, seq: int, *, now: datetime | None = None, personal: bool = False
+) -> NoticeDetail:
     """One notice and, for each targeted city, when it was streamed, delivered, read, done
-    (with the note) and objected to (with the reason), and whether a task is overdue."""
+    (with the note) and objected to (with the reason), and whether a task is overdue. An
+    escalation's resolution (which may name the customer and their phone) reads masked
+    unless ``personal`` (the GM hotline)."""
     moment = in_utc(now)
     with engine.connect() as conn:
         row = conn.execute(select(Notice.__table__).where(Notice.seq == seq)).first()
@@ -241,6 +263,7 @@ def notice_detail(engine: Engine, seq: int, *, now: datetime | None = None) -> N
             .order_by(Notice.seq)
         ).all()
         notice = pb.Notice.FromString(row.payload)
+        masked_body = "" if personal else _masked_body(conn, notice)
         deadline = _aware(row.task_deadline)
         cities = [
             {
@@ -265,7 +288,7 @@ def notice_detail(engine: Engine, seq: int, *, now: datetime | None = None) -> N
         kind=_kind_name(row.kind),
         priority=row.priority.lower(),
         title=row.title,
-        body=notice.body,
+        body=notice.body if personal else masked_body,
         sender=row.sender,
         created_at=_aware(row.created_at) or moment,
         deadline=deadline,

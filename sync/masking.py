@@ -5,6 +5,7 @@ the city's console and traces, the hub's escalation desk."""
 from __future__ import annotations
 
 import re
+from typing import Final
 
 
 def mask_phone(phone: str) -> str:
@@ -76,7 +77,8 @@ def mask_text(text: str, *, name: str = "", phone: str = "") -> str:
 
     The name is masked like :func:`mask_name` also when written with spaces between its
     characters (``张 丽 桂`` → ``张**``), and a Chinese given name of two characters or more
-    is masked when it stands alone (``丽桂`` → ``**``)."""
+    is masked when it stands alone (``丽桂`` → ``**``; after a compound family name too:
+    ``欧阳娜娜`` → ``娜娜`` → ``**``)."""
     if not text:
         return text
     if phone and len(phone) >= 4:
@@ -84,10 +86,75 @@ def mask_text(text: str, *, name: str = "", phone: str = "") -> str:
     chars = "".join(name.split())
     if len(chars) >= 2:
         text = _spaced(chars).sub(mask_name(chars), text)
-        given = chars[1:]
-        if len(given) >= 2 and given.isalpha() and not given.isascii():
+        for given in _given_names(chars):
             text = _spaced(given).sub("*" * len(given), text)
     return _PHONE_IN_TEXT.sub(lambda m: mask_phone(m.group(0)), text)
+
+
+#: Two-character family names: after one, the given name starts at the third character.
+COMPOUND_SURNAMES: Final = frozenset(
+    [
+        "欧阳",
+        "司马",
+        "上官",
+        "诸葛",
+        "东方",
+        "皇甫",
+        "慕容",
+        "令狐",
+        "公孙",
+        "夏侯",
+        "宇文",
+        "长孙",
+        "尉迟",
+        "轩辕",
+        "端木",
+        "西门",
+        "南宫",
+        "独孤",
+        "澹台",
+        "公冶",
+        "宗政",
+        "濮阳",
+        "淳于",
+        "单于",
+        "太叔",
+        "申屠",
+        "钟离",
+        "闻人",
+        "万俟",
+        "司徒",
+        "司空",
+        "呼延",
+        "赫连",
+        "拓跋",
+        "百里",
+        "东郭",
+        "南门",
+        "羊舌",
+        "微生",
+        "梁丘",
+        "左丘",
+        "第五",
+        "公良",
+        "乐正",
+        "壤驷",
+        "公西",
+        "谷梁",
+        "段干",
+        "巫马",
+    ]
+)
+
+
+def _given_names(chars: str) -> list[str]:
+    """A Chinese name's given name, as a customer may be called by it alone: after a
+    one-character family name and, for a compound family name (欧阳娜娜 → 娜娜) or a name of
+    four characters or more, after two; longest first. Only those of two characters or more
+    (one character alone is too common a word to mask)."""
+    starts = [1, 2] if chars[:2] in COMPOUND_SURNAMES or len(chars) >= 4 else [1]
+    given = [chars[i:] for i in starts]
+    return [g for g in given if len(g) >= 2 and g.isalpha() and not g.isascii()]
 
 
 def _spaced(word: str) -> re.Pattern[str]:

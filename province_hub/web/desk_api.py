@@ -112,7 +112,8 @@ def queue_of(
 ) -> list[dict[str, Any]]:
     """The desk's queue as the page, the API and the export filter it: a city not on the
     roster is refused naming ``city`` (it would only ever show an empty queue). The GM
-    hotline's resolution text has phone-like numbers masked unless ``personal``."""
+    hotline's resolution text has the customer's name and phone, and any phone-like number,
+    masked unless ``personal``."""
     if city and city not in hub.roster_codes:
         raise desk.DeskError("desk.city_unknown", field="city", city=city)
     rows = desk_views.queue(
@@ -125,9 +126,12 @@ def queue_of(
         descending=order == "desc",
     )
     if not personal:
+        resolved = [(r["city_code"], r["seq"]) for r in rows if r.get("resolution")]
+        customers = desk_views.contacts(hub.engine, resolved, personal=True)
         for r in rows:
             if r.get("resolution"):
-                r["resolution"] = mask_text(r["resolution"])
+                name, phone = customers.get((r["city_code"], r["seq"]), ("", ""))
+                r["resolution"] = mask_text(r["resolution"], name=name, phone=phone)
     return rows
 
 

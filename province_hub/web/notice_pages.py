@@ -227,7 +227,9 @@ def notice_page(request: Request, user: User, seq: Seq) -> Response:
         request,
         "notice_detail.html",
         user,
-        n=notice_board.notice_detail(hub.engine, seq, now=hub.local_now()),
+        n=notice_board.notice_detail(
+            hub.engine, seq, now=hub.local_now(), personal=may(user, "personal_data")
+        ),
         titles=_titles(hub, request, [seq]),
         may_answer=may(user, "notices.answer"),
     )

@@ -246,15 +246,25 @@ def test_customer_data_is_masked_for_everyone_but_the_gm_hotline(live: Live) -> 
         assert c.get(case).json()["entries"][0]["text"] == f"已致电 {PHONE}"
     with live.api("supervisor") as c:
         assert c.get(case).json()["entries"][0]["text"] == "已致电 138****5678"
-    # So does the resolution it writes, in the case and in the queue.
+    # So does the resolution it writes (naming the customer), in the case, in the queue and
+    # in the resolution notice the notice pages show (to roles that may not see it whole).
+    written, masked = f"已回复{NAME} {PHONE}", "已回复张** 138****5678"
     with live.api("gm_hotline") as c:
-        r = c.post(f"{case}/resolve", json={"outcome": "upheld", "resolution": f"已回复 {PHONE}"})
+        r = c.post(f"{case}/resolve", json={"outcome": "upheld", "resolution": written})
         assert r.status_code == 200, r.text
-        assert c.get(case).json()["resolution"] == f"已回复 {PHONE}"
-    with live.api("supervisor") as c:
-        assert c.get(case).json()["resolution"] == "已回复 138****5678"
-        listed = c.get("/api/v1/desk", params={"state": "all"})
-        assert PHONE not in listed.text and "已回复 138****5678" in listed.text
+        notice = f"/api/v1/notices/{r.json()['notice_seq']}"
+        assert c.get(case).json()["resolution"] == written
+    for who in ("supervisor", "statistics_manager", "materials_manager", "announcer", "admin"):
+        with live.api(who) as c:
+            if who == "supervisor":
+                assert c.get(case).json()["resolution"] == masked
+                listed = c.get("/api/v1/desk", params={"state": "all"})
+                assert PHONE not in listed.text and NAME not in listed.text
+                assert masked in listed.text
+            assert c.get(notice).json()["body"] == masked, who
+        with live.browser(who) as (b, _):
+            page = html.unescape(b.get(notice.removeprefix("/api/v1")).text)
+        assert masked in page and NAME not in page and PHONE not in page, who
 
 
 def test_the_gm_hotline_takes_notes_contacts_and_resolves(live: Live) -> None:

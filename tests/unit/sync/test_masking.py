@@ -119,3 +119,22 @@ def test_the_customers_name_spaced_or_given_name_alone(text: str, shown: str) ->
 def test_a_given_name_of_one_character_or_a_latin_name_is_not_masked_alone() -> None:
     assert mask_text("李明来电，明天回拨", name="李明") == "李*来电，明天回拨"
     assert mask_text("Ann: annual fee", name="Ann") == "A**: annual fee"
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "shown"),
+    [
+        # A compound family name: the given name starts at the third character.
+        ("欧阳娜娜", "客户娜娜说要退费", "客户**说要退费"),
+        ("欧阳娜娜", "欧阳娜娜 wants refund, 娜娜 again", "欧*** wants refund, ** again"),
+        ("司马光明", "光明来电", "**来电"),
+        # A three-character compound name leaves a one-character given name alone.
+        ("欧阳修", "欧阳修来电，修理宽带", "欧**来电，修理宽带"),
+        # A four-character name of another family: both readings masked, longest first.
+        ("张丽桂花", "丽桂花说桂花", "***说**"),
+    ],
+)
+def test_a_given_name_after_a_two_character_family_name_is_masked_alone(
+    name: str, text: str, shown: str
+) -> None:
+    assert mask_text(text, name=name) == shown
