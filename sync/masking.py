@@ -92,59 +92,13 @@ def mask_text(text: str, *, name: str = "", phone: str = "") -> str:
 
 
 #: Two-character family names: after one, the given name starts at the third character.
-COMPOUND_SURNAMES: Final = frozenset(
-    [
-        "欧阳",
-        "司马",
-        "上官",
-        "诸葛",
-        "东方",
-        "皇甫",
-        "慕容",
-        "令狐",
-        "公孙",
-        "夏侯",
-        "宇文",
-        "长孙",
-        "尉迟",
-        "轩辕",
-        "端木",
-        "西门",
-        "南宫",
-        "独孤",
-        "澹台",
-        "公冶",
-        "宗政",
-        "濮阳",
-        "淳于",
-        "单于",
-        "太叔",
-        "申屠",
-        "钟离",
-        "闻人",
-        "万俟",
-        "司徒",
-        "司空",
-        "呼延",
-        "赫连",
-        "拓跋",
-        "百里",
-        "东郭",
-        "南门",
-        "羊舌",
-        "微生",
-        "梁丘",
-        "左丘",
-        "第五",
-        "公良",
-        "乐正",
-        "壤驷",
-        "公西",
-        "谷梁",
-        "段干",
-        "巫马",
-    ]
+_COMPOUND_SURNAMES = (
+    "欧阳 司马 上官 诸葛 东方 皇甫 慕容 令狐 公孙 夏侯 宇文 长孙 尉迟 轩辕 端木 "
+    "西门 南宫 独孤 澹台 公冶 宗政 濮阳 淳于 单于 太叔 申屠 钟离 闻人 万俟 司徒 "
+    "司空 呼延 赫连 拓跋 百里 东郭 南门 羊舌 微生 梁丘 左丘 第五 公良 乐正 壤驷 "
+    "公西 谷梁 段干 巫马"
 )
+COMPOUND_SURNAMES: Final = frozenset(_COMPOUND_SURNAMES.split())
 
 
 def _given_names(chars: str) -> list[str]:
