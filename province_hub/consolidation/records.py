@@ -3,6 +3,7 @@ texts are only in the records)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date
 from typing import Any
 
@@ -60,7 +61,13 @@ def suggestion_batches(
     batch number first (as numbers: 10 before 9), with their suggestions
     (only those of ``category`` or its sub-categories when given); dates inclusive. A page
     of ``limit`` batches after the first ``offset`` of that order (the batches that hold a
-    suggestion of ``category`` when given)."""
+    suggestion of ``category`` when given).
+
+    A city's batch (date and number) is one batch however often it arrived: a city restored
+    from an older copy numbers its next batch as one the hub holds already, with the
+    suggestions it classified again. The latest copy is shown, with the suggestions of the
+    earlier copies it does not carry (a ticket in both counts once, as the latest copy
+    classed it) and their seqs in ``earlier_seqs``."""
     prefix = "suggestion_batch/"
     conditions = [Record.kind == "suggestion_batch", Record.status == "accepted"]
     if city_code is not None:
@@ -73,23 +80,22 @@ def suggestion_batches(
     wanted = max(1, min(limit, 1000))
     # Newest date first, and within a date the highest batch number: the subject's text up
     # to the number is the date, and of two numbers (no leading zeros) the longer is the
-    # larger, so "…/19" comes before "…/9" (text alone puts 9 first and 19 after 2).
+    # larger, so "…/19" comes before "…/9" (text alone puts 9 first and 19 after 2). The
+    # copies of one city's batch follow each other, the latest first.
     batch_date = func.substr(Record.subject, 1, len(prefix) + len("YYYY-MM-DD"))
     query = (
-        select(Record.city_code, Record.seq, Record.received_at, Record.body)
+        select(Record.city_code, Record.seq, Record.subject, Record.received_at, Record.body)
         .where(and_(*conditions))
         .order_by(
             batch_date.desc(),
             func.length(Record.subject).desc(),
             Record.subject.desc(),
             Record.city_code,
-            Record.seq,
+            Record.received_at.desc(),
+            Record.seq.desc(),
         )
     )
     skip = max(0, offset)
-    if category is None:
-        query = query.offset(skip).limit(wanted)
-        skip = 0
     out: list[dict[str, Any]] = []
     # The category is inside each batch's bytes: with one, read on (a page of rows at a
     # time) until ``limit`` batches hold a suggestion of it, however far back they are.
@@ -97,12 +103,22 @@ def suggestion_batches(
         engine.connect() as conn,
         conn.execution_options(yield_per=200).execute(query) as rows,
     ):
-        for r in rows:
+        for copies in _copies(rows):
             if len(out) >= wanted:
                 break
-            batch = _matching_batch(r, category)
-            if batch is None:
+            if skip and category is None:
+                skip -= 1  # no need to read the bytes of a batch before the page
                 continue
+            batch = _merged(copies)
+            if category is not None:
+                batch["suggestions"] = [
+                    s
+                    for s in batch["suggestions"]
+                    if s["category_code"] == category
+                    or s["category_code"].startswith(category + ".")
+                ]
+                if not batch["suggestions"]:
+                    continue
             if skip:
                 skip -= 1
                 continue
@@ -110,29 +126,49 @@ def suggestion_batches(
     return out
 
 
-def _matching_batch(r: Any, category: str | None) -> dict[str, Any] | None:
-    """One record's batch with its suggestions of ``category`` (None: every one), or None
-    when it holds none of them."""
+def _copies(rows: Iterable[Any]) -> Iterator[list[Any]]:
+    """The rows in groups of one city's copies of one batch (they follow each other)."""
+    group: list[Any] = []
+    for r in rows:
+        if group and (r.city_code, r.subject) != (group[0].city_code, group[0].subject):
+            yield group
+            group = []
+        group.append(r)
+    if group:
+        yield group
+
+
+def _merged(copies: list[Any]) -> dict[str, Any]:
+    """The latest copy of a batch with the earlier copies' suggestions of tickets it does
+    not carry (a ticket counts once, as the latest copy classed it)."""
+    batch = _batch(copies[0])
+    held = {s["ticket_id"] for s in batch["suggestions"]}
+    for r in copies[1:]:
+        earlier = _batch(r)
+        batch["suggestions"] += [s for s in earlier["suggestions"] if s["ticket_id"] not in held]
+        held |= {s["ticket_id"] for s in earlier["suggestions"]}
+        batch["earlier_seqs"].append(earlier["seq"])
+    return batch
+
+
+def _batch(r: Any) -> dict[str, Any]:
+    """One record's batch with all its suggestions."""
     batch = pb.SuggestionBatch.FromString(r.body)
     items = []
     for s in batch.suggestions:
-        # A city sends the clerk's class and the code ("装机 / SVC.INSTALL"): the code counts.
-        code = code_of(s.category)
-        if category is not None and code != category and not code.startswith(category + "."):
-            continue
         items.append(
             {
                 "ticket_id": s.ticket_id,
                 "category": s.category,
-                "category_code": code,
+                # A city sends the clerk's class and the code ("装机 / SVC.INSTALL"): the
+                # code counts.
+                "category_code": code_of(s.category),
                 "content": s.content,
                 "received_at": (
                     iso(s.received_at.ToDatetime(UTC)) if s.HasField("received_at") else None
                 ),
             }
         )
-    if category is not None and not items:
-        return None
     return {
         "city_code": r.city_code,
         "seq": r.seq,
@@ -141,4 +177,5 @@ def _matching_batch(r: Any, category: str | None) -> dict[str, Any] | None:
         "classified_by": batch.classified_by,
         "received_at": iso(r.received_at),
         "suggestions": items,
+        "earlier_seqs": [],
     }

@@ -153,6 +153,12 @@ class SuggestionBatch(_Open):
     batch_date: str
     new: bool
     suggestions: list[dict[str, Any]]
+    earlier_seqs: list[int] = Field(
+        default_factory=list,
+        description="earlier copies of this city's batch (same date and number, other "
+        "content: a city restored from an older copy sent it again); their suggestions of "
+        "tickets this copy does not carry are in `suggestions`",
+    )
 
 
 class BatchKey(RequestModel):

@@ -267,6 +267,52 @@ def test_suggestions_are_browsable_by_city_category_and_date(hub: Federation) ->
     assert [b["batch_date"] for b in by_day] == ["2026-11-21"]
 
 
+def test_a_batch_number_sent_again_with_other_content_is_one_batch(hub: Federation) -> None:
+    """A city restored from an older copy numbers its next batch as one the hub holds (the
+    store forgot it sent it) and sends the tickets it classified again: one batch, each
+    ticket once as the latest copy classed it, and a ticket only the first copy had kept."""
+
+    def batch(number: int, *items: tuple[str, str]) -> pb.SuggestionBatch:
+        return pb.SuggestionBatch(
+            batch_date="2026-11-20",
+            batch_number=number,
+            classified_by="clerk",
+            suggestions=[
+                pb.Suggestion(ticket_id=t, category=c, content=f"idea {t}") for t, c in items
+            ],
+        )
+
+    first = batch(2, ("7", "资费 / BILL"), ("8", "装机 / SVC.INSTALL"), ("9", "资费 / BILL"))
+    hub.send(A, batch(1, ("5", "资费 / BILL")), first)
+    again = batch(2, ("7", "装机 / SVC.INSTALL"), ("8", "装机 / SVC.INSTALL"))
+    result = hub.send(A, again)
+    assert result.accepted == 1  # kept: the city's latest word on tickets 7 and 8
+    listed = consolidation.suggestion_batches(hub.engine, city_code=A)
+    assert [(b["batch_number"], b["seq"], b["earlier_seqs"]) for b in listed] == [
+        (2, 3, [2]),
+        (1, 1, []),
+    ]
+    assert [(s["ticket_id"], s["category_code"]) for s in listed[0]["suggestions"]] == [
+        ("7", "SVC.INSTALL"),
+        ("8", "SVC.INSTALL"),
+        ("9", "BILL"),
+    ]
+    # Filters and pages count the batch once, its suggestions as the latest copy classed them.
+    bill = consolidation.suggestion_batches(hub.engine, category="BILL")
+    assert [(b["batch_number"], [s["ticket_id"] for s in b["suggestions"]]) for b in bill] == [
+        (2, ["9"]),
+        (1, ["5"]),
+    ]
+    second = consolidation.suggestion_batches(hub.engine, city_code=A, limit=1, offset=1)
+    assert [b["batch_number"] for b in second] == [1]
+    assert (
+        consolidation.suggestion_batches(hub.engine, category="BILL", limit=1, offset=1)[0][
+            "batch_number"
+        ]
+        == 1
+    )
+
+
 def test_bad_periods_are_refused_naming_the_parameter() -> None:
     for kind, start, parameter in (
         ("fortnight", "2026-11-01", "period"),
