@@ -58,8 +58,11 @@ def _pki_init(args: argparse.Namespace) -> int:
 def _pki_issue(args: argparse.Namespace) -> int:
     from sync import pki
 
-    if args.city:
+    if args.city is not None:
         from sync.roster import load_roster
+
+        if args.hub_host:
+            raise ConfigError("--hub-host names the hub: it goes with --hub, not --city")
 
         codes = {c.code for c in load_roster(args.roster)}
         if args.city not in codes:
@@ -70,6 +73,8 @@ def _pki_issue(args: argparse.Namespace) -> int:
             )
         crt, _ = pki.issue_city(args.dir, args.city)
     else:
+        if not args.hub:  # an empty --city is no --hub
+            raise ConfigError("give --city CODE or --hub")
         crt, _ = pki.issue_hub(args.dir, hosts=args.hub_host)
         print(f"issued {crt} for {', '.join(pki.hub_hosts(args.dir))}")
         return 0

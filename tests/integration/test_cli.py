@@ -79,6 +79,12 @@ def test_pki_commands(tmp_path: Path):
     )
     other = fedsync("pki", "issue", "--dir", str(pki), "--city", "999998", "--roster", str(roster))
     assert "issued" in other.stdout
+    # An empty city is no hub: the hub's certificate stays as it was.
+    hub_crt = (pki / "hub.crt").read_bytes()
+    for flags in (["--city", ""], ["--city", CITY, "--hub-host", "evil.example"]):
+        refused = fedsync("pki", "issue", "--dir", str(pki), *flags, check=False)
+        assert refused.returncode == 2 and "--" in refused.stderr, (flags, refused.stderr)
+    assert (pki / "hub.crt").read_bytes() == hub_crt
 
 
 def test_bad_settings_are_named(tmp_path: Path):
