@@ -396,7 +396,12 @@ class Outbox:
             state = _lock_state(uow.conn)
             rows = uow.conn.execute(
                 select(
-                    OutboxRow.seq, OutboxRow.envelope, OutboxRow.created_at, OutboxRow.kind
+                    OutboxRow.seq,
+                    OutboxRow.envelope,
+                    OutboxRow.created_at,
+                    OutboxRow.kind,
+                    OutboxRow.delivered_at,
+                    OutboxRow.acked_before_at,
                 ).order_by(OutboxRow.seq)
             ).all()
             envelopes = {row.seq: pb.Envelope.FromString(row.envelope) for row in rows}
@@ -459,6 +464,10 @@ class Outbox:
                         kind=row.kind,
                         created_at=row.created_at,
                         envelope=envelope.SerializeToString(),
+                        # A row a hub had acknowledged before (one restored from an older copy
+                        # since) keeps that time under its new number: a report delivered on
+                        # time is not judged late for the re-send.
+                        acked_before_at=row.acked_before_at or row.delivered_at,
                     )
                 )
             if on_renumber is not None and seq_map:

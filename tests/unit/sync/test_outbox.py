@@ -155,6 +155,29 @@ def test_rebase_renumbers_rows_the_hub_does_not_hold(engine):
     assert services.send(engine, body(6)) == 44
 
 
+def test_rebase_keeps_when_a_hub_first_acknowledged_a_renumbered_row(engine):
+    """A hub restored from a copy older than the city's last delivery: the rows it lost are
+    renumbered, and each one a hub had acknowledged says when, at the re-send (a report
+    delivered on time is not judged late)."""
+    for n in range(1, 6):
+        services.send(engine, body(n))
+    box = Outbox(engine)
+    first = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+    box.mark_delivered(2, now=first - timedelta(hours=1))
+    box.mark_delivered(4, now=first)
+    box.rewind(2)  # 3 and 4 sent again once already: their first acknowledgement is kept
+    box.mark_delivered(4, now=first + timedelta(hours=5))
+    mine = digests(engine)
+    plan = box.rebase(hub_acked_seq=2, held={1: mine[1], 2: other(2)})
+    assert dict(plan.seq_map) == {2: 3, 3: 4, 4: 5, 5: 6}
+    assert _acked(box, 2) == [
+        (3, first - timedelta(hours=1)),
+        (4, first),
+        (5, first),
+        (6, None),  # never delivered: nothing to say
+    ]
+
+
 def test_receipts_need_a_known_notice_and_a_reason_for_objections(engine):
     notice = pb.Notice(seq=7, kind=pb.TASK, priority=pb.HIGH, title="t")
     notice.created_at.GetCurrentTime()
