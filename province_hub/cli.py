@@ -11,8 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -106,17 +105,9 @@ def _hub_notice(args: argparse.Namespace) -> int:
     deadline = None
     if args.deadline:
         try:
-            deadline = datetime.fromisoformat(args.deadline)
+            deadline = notices.read_deadline(args.deadline, ZoneInfo(_hub_settings(args).timezone))
         except ValueError:
             raise ConfigError(f"--deadline {args.deadline!r} is not an ISO date-time") from None
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", args.deadline.strip()):
-            # A day alone is read as a person means it: by the end of that day, not its first
-            # minute.
-            deadline = deadline.replace(hour=23, minute=59)
-        if deadline.tzinfo is None:
-            # Read in the federation's zone, as the web and the API read it (18:00 is 18:00
-            # in Lanzhou, not in Greenwich).
-            deadline = deadline.replace(tzinfo=ZoneInfo(_hub_settings(args).timezone))
     # Every city only when the shell says so: "--to all" is the web's second step.
     if args.to is None:
         raise ConfigError("--to: name the cities (comma-separated codes), or 'all' for every city")
@@ -155,7 +146,11 @@ def _hub_notice(args: argparse.Namespace) -> int:
             confirm_all=True,
             categories=categories,
         )
-    except (notices.NoticeError, notices.NoticeForbidden) as exc:
+    except notices.NoticeForbidden as exc:
+        # The kind is not this sender's to send: name the flag, as for an unknown sender.
+        who = f"--sender {args.sender!r} is a {role}: " if args.sender is not None else ""
+        raise ConfigError(f"{who}{exc}") from None
+    except notices.NoticeError as exc:
         raise ConfigError(str(exc)) from None
     count = len(sent.targets) or len(roster)
     print(f"notice {sent.seq} sent to {count} {'city' if count == 1 else 'cities'}")

@@ -16,6 +16,7 @@ Refusals::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -403,6 +404,25 @@ def answer_objection(
     return notice
 
 
+#: A deadline written as a day alone.
+_DAY_ALONE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def end_of_day(text: str) -> str:
+    """A deadline's text with a day alone (``2026-12-31``) read as a person means it, by the
+    end of that day (``2026-12-31T23:59``), not its first minute; any other text as given."""
+    text = text.strip()
+    return f"{text}T23:59" if _DAY_ALONE.fullmatch(text) else text
+
+
+def read_deadline(text: str, zone: Any) -> datetime:
+    """A deadline as the web form, the API and the command line take it: an ISO date-time,
+    in the hub's ``zone`` unless it names its offset (18:00 is 18:00 in Lanzhou), a day alone
+    by its end (:func:`end_of_day`). ``ValueError`` when it is none of these."""
+    deadline = datetime.fromisoformat(end_of_day(text))
+    return deadline if deadline.tzinfo is not None else deadline.replace(tzinfo=zone)
+
+
 def draft_from_form(form: Mapping[str, str], targets: Sequence[str], zone: Any) -> Draft:
     """A draft from the web form's text fields (the deadline in the hub's zone, as the
     ``datetime-local`` input gives it); NoticeError names a field that does not parse."""
@@ -411,11 +431,9 @@ def draft_from_form(form: Mapping[str, str], targets: Sequence[str], zone: Any) 
     kind = form.get("kind", "").strip()
     if raw_deadline and kind == "task":
         try:
-            deadline = datetime.fromisoformat(raw_deadline)
+            deadline = read_deadline(raw_deadline, zone)
         except ValueError:
             raise NoticeError("notice.not_datetime", field="deadline", value=raw_deadline) from None
-        if deadline.tzinfo is None:
-            deadline = deadline.replace(tzinfo=zone)
     raw_version = form.get("version", "").strip()
     version = 0
     if kind == "standard_answer" and raw_version:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from province_hub import notice_board, notices
 from province_hub.staff import HubMember, HubRole
@@ -48,7 +48,11 @@ class NoticeIn(RequestModel):
     body: str = ""
     priority: Literal["low", "normal", "high", "urgent"] = "normal"
     targets: list[str] = Field(default_factory=list, description="roster city codes; [] = all")
-    deadline: datetime | None = Field(None, description="task: when it must be done (ISO 8601)")
+    deadline: datetime | None = Field(
+        None,
+        description="task: when it must be done (ISO 8601; in the hub's zone unless it names "
+        "its offset; a day alone, 2026-12-31, is by the end of that day, 23:59)",
+    )
     category: str = Field("", description="standard_answer: category code")
     question: str = Field("", description="standard_answer: the question")
     answer: str = Field("", description="standard_answer: the answer every city gives")
@@ -57,6 +61,11 @@ class NoticeIn(RequestModel):
     about_city: str = Field("", description="finding: the city it is about")
     source: Literal["", "qa", "supervision"] = Field("", description="finding: where it is from")
     confirm_all: bool = Field(False, description="required true for a notice to every city")
+
+    @field_validator("deadline", mode="before")
+    @classmethod
+    def _day_alone(cls, value: Any) -> Any:
+        return notices.end_of_day(value) if isinstance(value, str) else value
 
     def draft(self, zone: Any) -> notices.Draft:
         deadline = self.deadline

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import openpyxl
@@ -31,7 +32,7 @@ from sync.db import make_engine
 from sync.limits import MAX_NOTICE_TITLE_CHARS, MAX_TEXT_CHARS
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from tests.conftest import serving
-from tests.hub_web_support import CODES, NOW, PASSWORD, web_app
+from tests.hub_web_support import CODES, NOW, PASSWORD, TZ, web_app
 
 ROLES = [r.value for r in HubRole]
 CITY, OTHER = CODES[0], CODES[1]
@@ -580,7 +581,8 @@ def test_cli_sends_through_the_same_service(live: Live, capsys: Any) -> None:
         ["hub", "notice", "--database-url", live.db_url, "--kind", "finding", "--title", "x",
          "--about-city", CITY, "--source", "qa", "--to", OTHER, "--sender", "materials_manager"]
     )  # fmt: skip
-    assert wrong == 2 and "announcer" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert wrong == 2 and "announcer" in err and "--sender 'materials_manager'" in err, err
     refused = main(
         [
             "hub",
@@ -693,6 +695,27 @@ def test_the_preview_gives_the_deadline_in_the_hubs_zone(live: Live) -> None:
         )
     assert shown.status_code == 200, shown.text
     assert shown.json()["deadline"] == "2030-12-01T12:00:00+08:00"
+
+
+def test_a_day_alone_is_a_deadline_by_the_end_of_that_day(live: Live) -> None:
+    """The API and the web form read a deadline of a day alone as the command line does:
+    23:59 of that day in the hub's zone (its first minute would make today's date "in the
+    past" and a task due a day early); an offset given is kept."""
+    with live.api("announcer") as c:
+        for given, meant in (
+            ("2030-12-01", "2030-12-01T23:59:00+08:00"),
+            ("2030-12-01T08:30", "2030-12-01T08:30:00+08:00"),
+            ("2030-12-01T08:30:00+00:00", "2030-12-01T16:30:00+08:00"),
+        ):
+            shown = c.post("/api/v1/notices/preview", json=_task([CITY], deadline=given))
+            assert shown.status_code == 200, shown.text
+            assert shown.json()["deadline"] == meant, given
+        bad = c.post("/api/v1/notices/preview", json=_task([CITY], deadline="2030-13-01"))
+        assert bad.status_code == 422 and "deadline" in bad.text
+    draft = notices.draft_from_form(
+        {"kind": "task", "title": "t", "deadline": "2030-12-01"}, [CITY], ZoneInfo(TZ)
+    )
+    assert draft.deadline == datetime(2030, 12, 1, 23, 59, tzinfo=ZoneInfo(TZ))
 
 
 def test_the_materials_manager_publishes_standard_answers_only(live: Live) -> None:
