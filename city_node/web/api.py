@@ -33,7 +33,7 @@ from city_node.views import (
     TicketSummary,
     report_out,
 )
-from city_node.web.auth import AREAS, api_user, may, require
+from city_node.web.auth import AREAS, api_user, may
 from city_node.web.i18n import DEFAULT_LANG, Lang
 from city_node.web.models import (
     ActionIn,
@@ -61,6 +61,7 @@ from city_node.web.models import (
     send_suggestions,
     show_ticket,
 )
+from sync.web.auth import area
 
 
 class Problem(BaseModel):
@@ -133,8 +134,8 @@ def me(user: User) -> MeOut:
 
 
 @router.get("/staff", response_model=list[StaffOut], summary="Staff accounts (leader)")
+@area("staff")
 def list_staff(user: User, ctx: Ctx) -> list[StaffOut]:
-    require(user, "staff")
     return [StaffOut(**vars(m)) for m in staff.all_staff(ctx.engine)]
 
 
@@ -248,30 +249,30 @@ def answers(
 
 
 @router.get("/reports/pending", response_model=list[ReportOut], summary="Approval queue")
+@area("reports")
 def pending_reports(user: User, ctx: Ctx) -> list[ReportOut]:
-    require(user, "reports")
     return [report_out(r) for r in reports.pending(ctx)]
 
 
 @router.get("/reports", response_model=list[ReportOut], summary="Recent reports")
+@area("reports")
 def recent_reports(
     user: User, ctx: Ctx, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> list[ReportOut]:
-    require(user, "reports")
     return [report_out(r) for r in reports.recent(ctx, limit=limit)]
 
 
 @router.post("/reports", response_model=ReportOut, status_code=201, summary="Draft a report")
+@area("reports")
 def draft_report(body: DraftIn, user: User, ctx: Ctx) -> ReportOut:
-    require(user, "reports")
     return report_out(
         reports.draft(ctx, body.kind, body.period_kind, body.start, by=user.id, role=user.role)
     )
 
 
 @router.get("/reports/{report_id}", response_model=ReportOut, summary="One report")
+@area("reports")
 def get_report(report_id: RowId, user: User, ctx: Ctx) -> ReportOut:
-    require(user, "reports")
     return report_out(reports.get(ctx, report_id))
 
 
@@ -331,8 +332,8 @@ class DrawOut(BaseModel):
 
 
 @router.get("/qa/scorecard", response_model=ScorecardOut, summary="Scorecard and defect kinds")
+@area("qa")
 def scorecard(user: User) -> ScorecardOut:
-    require(user, "qa")
     return ScorecardOut(
         items=[ScoreItemOut.model_validate(i, from_attributes=True) for i in qa.SCORECARD],
         defect_kinds=list(qa.DEFECT_KINDS),
@@ -340,13 +341,13 @@ def scorecard(user: User) -> ScorecardOut:
 
 
 @router.get("/qa/samples", response_model=list[QaSampleOut], summary="QA worklist")
+@area("qa")
 def qa_samples(
     user: User,
     ctx: Ctx,
     scored: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[QaSampleOut]:
-    require(user, "qa")
     return [
         QaSampleOut.model_validate(s, from_attributes=True)
         for s in qa.worklist(ctx, scored=scored, limit=limit)
@@ -384,13 +385,13 @@ def qa_score(sample_id: RowId, body: ScoreIn, user: User, ctx: Ctx) -> QaSampleO
     response_model=list[SuggestionOut],
     summary="Suggestions not yet sent: to classify, or classified and waiting for the batch",
 )
+@area("suggestions")
 def suggestion_list(
     user: User,
     ctx: Ctx,
     classified: bool = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[SuggestionOut]:
-    require(user, "suggestions")
     return [
         SuggestionOut.model_validate(s, from_attributes=True)
         for s in suggestions.worklist(ctx, classified=classified, limit=limit, role=user.role)
@@ -447,10 +448,10 @@ class ReceiptOut(BaseModel):
 
 
 @router.get("/inbox", response_model=list[NoticeOut], summary="Province notices, newest first")
+@area("inbox")
 def inbox(
     user: User, ctx: Ctx, limit: Annotated[int, Query(ge=1, le=500)] = 100
 ) -> list[NoticeOut]:
-    require(user, "inbox")
     return [
         NoticeOut.model_validate(n, from_attributes=True)
         for n in services.inbox(ctx.engine, limit=limit, role=user.role)
@@ -495,6 +496,6 @@ def access_log(
 
 
 @router.get("/link", response_model=LinkOut, summary="The link to the province")
+@area("link")
 def link(user: User, request: Request) -> LinkOut:
-    require(user, "link")
     return link_status(request.app.state.outbox)

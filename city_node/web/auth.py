@@ -110,11 +110,13 @@ def signed_in(request: Request) -> tuple[StaffMember, Session] | None:
 
 
 def page_user(request: Request) -> StaffMember:
-    """The signed-in staff member of a page request (dependency); NotLoggedIn otherwise."""
+    """The signed-in staff member of a page request, who may open the route's area
+    (dependency); NotLoggedIn, NotAllowed otherwise."""
     found = signed_in(request)
     if found is None:
         raise NotLoggedIn("log in first")
     request.state.session = found[1]
+    _TABLE.require_route(found[0].role, request)
     return found[0]
 
 
@@ -130,10 +132,12 @@ def api_user(request: Request) -> StaffMember:
         member = checked_login(request, *basic, lambda who, pw: staff.authenticate(engine, who, pw))
         if member is None:
             raise NotLoggedIn("wrong staff id or password")
+        _TABLE.require_route(member.role, request)
         return member
     found = signed_in(request)
     if found is None:
         raise NotLoggedIn("log in first: a session cookie or HTTP Basic credentials")
     member, session = found
     check_header_csrf(request, session)
+    _TABLE.require_route(member.role, request)
     return member

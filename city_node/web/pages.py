@@ -48,19 +48,17 @@ from city_node.notice_refs import handled_text, notice_refs, notice_titles
 from city_node.staff import StaffMember
 from city_node.web import models
 from city_node.web.auth import (
-    NotLoggedIn,
     Session,
     check_form_csrf,
     may,
     page_user,
-    require,
     session_of,
     signed_in,
 )
 from city_node.web.i18n import Lang
 from sync.passwords import MIN_PASSWORD
 from sync.web.app import field_problem, lang_of, render_page
-from sync.web.auth import NotAllowed, TooManyAttempts, safe_next, set_session
+from sync.web.auth import NotAllowed, TooManyAttempts, area, safe_next, set_session
 from sync.web.params import RequestModel
 from sync.web.throttle import checked_login
 from sync.zones import zone_label
@@ -145,11 +143,10 @@ def render(
 
 def error_page(request: Request, status_code: int, message: str) -> HTMLResponse:
     """The refusal page: the message a service gave, and a way back."""
-    user: StaffMember | None
-    try:
-        user = page_user(request)
-    except NotLoggedIn:  # e.g. a refused login form: no menu then
-        user = None
+    found = signed_in(request)  # none, e.g. at a refused login form: no menu then
+    user = None
+    if found is not None:
+        user, request.state.session = found
     return render(request, "error.html", user=user, status_code=status_code, message=message)
 
 
@@ -449,8 +446,8 @@ def ticket_compensation(
 
 
 @router.get("/reports", response_class=HTMLResponse)
+@area("reports")
 def reports_page(request: Request, user: User) -> Response:
-    require(user, "reports")
     ctx = _ctx(request)
     pending = reports.pending(ctx)
     return render(
@@ -485,8 +482,8 @@ def reject_report(
 
 
 @router.get("/qa", response_class=HTMLResponse)
+@area("qa")
 def qa_page(request: Request, user: User) -> Response:
-    require(user, "qa")
     ctx = _ctx(request)
     return render(
         request,
@@ -536,8 +533,8 @@ def qa_score(request: Request, sample_id: models.RowId, user: User, form: CsrfFo
 
 
 @router.get("/suggestions", response_class=HTMLResponse)
+@area("suggestions")
 def suggestions_page(request: Request, user: User) -> Response:
-    require(user, "suggestions")
     ctx = _ctx(request)
     return render(
         request,
@@ -568,8 +565,8 @@ def suggestion_batch(request: Request, user: User) -> Response:
 
 
 @router.get("/inbox", response_class=HTMLResponse)
+@area("inbox")
 def inbox_page(request: Request, user: User) -> Response:
-    require(user, "inbox")
     ctx = _ctx(request)
     notices = services.inbox(ctx.engine, role=user.role)
     return render(
@@ -601,8 +598,8 @@ def inbox_receipt(
 
 
 @router.get("/link", response_class=HTMLResponse)
+@area("link")
 def link_page(request: Request, user: User) -> Response:
-    require(user, "link")
     outbox = request.app.state.outbox
     return render(
         request,
@@ -620,8 +617,8 @@ def access_log_page(request: Request, user: User) -> Response:
 
 
 @router.get("/staff", response_class=HTMLResponse)
+@area("staff")
 def staff_page(request: Request, user: User) -> Response:
-    require(user, "staff")
     return render(
         request,
         "staff.html",

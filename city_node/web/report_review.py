@@ -13,8 +13,9 @@ from city_node import reports, review
 from city_node.context import CityContext
 from city_node.staff import StaffMember
 from city_node.vocabulary import ReportStatus
-from city_node.web.auth import may, page_user, require
+from city_node.web.auth import may, page_user
 from city_node.web.pages import render
+from sync.web.auth import area
 
 router = APIRouter(include_in_schema=False)
 
@@ -27,10 +28,10 @@ def _ctx(request: Request) -> CityContext:
 
 
 @router.get("/reports/{report_id}", response_class=HTMLResponse)
+@area("reports")
 def report_review_page(
     request: Request, report_id: int, user: User, print: bool = False
 ) -> Response:
-    require(user, "reports")
     ctx = _ctx(request)
     found = review.review(ctx, reports.get(ctx, report_id))
     return render(

@@ -90,13 +90,23 @@ def _session_member(request: Request) -> tuple[HubMember, Session] | None:
     return member, session
 
 
-def page_user(request: Request) -> HubMember:
-    """The signed-in hub staff member of a page request (dependency); NotLoggedIn else."""
+def signed_in(request: Request) -> HubMember | None:
+    """Who is signed in on this browser session, whatever the page (None: nobody)."""
     found = _session_member(request)
     if found is None:
-        raise NotLoggedIn("log in first")
+        return None
     request.state.session = found[1]
     return found[0]
+
+
+def page_user(request: Request) -> HubMember:
+    """The signed-in hub staff member of a page request, who may open the route's area
+    (dependency); NotLoggedIn, NotAllowed else."""
+    member = signed_in(request)
+    if member is None:
+        raise NotLoggedIn("log in first")
+    TABLE.require_route(member.role, request)
+    return member
 
 
 def api_user(request: Request) -> HubMember:
@@ -116,11 +126,13 @@ def api_user(request: Request) -> HubMember:
         if member is None:
             _basic_failure(request, engine, basic[0], "HTTP Basic: wrong staff id or password")
             raise NotLoggedIn("wrong staff id or password")
+        TABLE.require_route(member.role, request)
         return member
     found = _session_member(request)
     if found is None:
         raise NotLoggedIn("log in first: a session cookie or HTTP Basic credentials")
     check_header_csrf(request, found[1])
+    TABLE.require_route(found[0].role, request)
     return found[0]
 
 

@@ -26,7 +26,7 @@ from province_hub.web.access import AREAS, api_user, require
 from province_hub.web.context import hub_of
 from province_hub.web.views import ExportView, KpiName, PeriodKind
 from sync.limits import INT64_MAX
-from sync.web.auth import client_address
+from sync.web.auth import area, client_address
 from sync.web.params import Day, RequestModel
 
 
@@ -214,21 +214,21 @@ def me(user: Caller) -> Me:
 
 
 @router.get("/figures", response_model=Figures)
+@area("figures")
 def get_figures(
     request: Request, user: Caller, period: PeriodQ = "month", start: StartQ = None
 ) -> Any:
     """A period's figures per roster city (latest revision, or missing) and the province
     total with every KPI as {numerator, denominator, rate}."""
-    require(user, "figures")
     return _json(views.figures(hub_of(request), period, start))
 
 
 @router.get("/comparison", response_model=Comparison)
+@area("figures")
 def get_comparison(
     request: Request, user: Caller, period: PeriodQ = "month", start: StartQ = None
 ) -> Any:
     """One row per city with counts, KPIs, ranks (1 = best) and the last period's KPIs."""
-    require(user, "figures")
     return _json(views.comparison(hub_of(request), period, start))
 
 
@@ -258,6 +258,7 @@ def city_list(cities: Sequence[str]) -> list[str]:
 
 
 @router.get("/trend", response_model=Trend)
+@area("figures")
 def get_trend(
     request: Request,
     user: Caller,
@@ -268,11 +269,11 @@ def get_trend(
 ) -> Any:
     """A KPI over 30 days / 13 weeks / 12 months / 8 quarters / 5 years: the province line
     and one line per chosen city (null where its report is missing)."""
-    require(user, "figures")
     return _json(views.trend(hub_of(request), kpi, period, last, city_list(cities)))
 
 
 @router.get("/warnings", response_model=PeriodView)
+@area("figures")
 def get_warnings(
     request: Request,
     user: Caller,
@@ -280,11 +281,11 @@ def get_warnings(
     start: StartQ = None,
 ) -> Any:
     """Cities and categories running well above their own recent baseline, with the numbers."""
-    require(user, "figures")
     return _json(views.warnings(hub_of(request), period, start))
 
 
 @router.get("/reports", response_model=Reports)
+@area("reports")
 def get_reports(
     request: Request,
     user: Caller,
@@ -294,36 +295,36 @@ def get_reports(
 ) -> Any:
     """Every revision of a city's statistics report for a period, each diffed with the one
     before it."""
-    require(user, "reports")
     return _json(views.reports(hub_of(request), city, period, start))
 
 
 @router.get("/qa", response_model=PeriodView)
+@area("qa")
 def get_qa(request: Request, user: Caller, period: PeriodQ = "month", start: StartQ = None) -> Any:
     """QA per city: pass rate, mean score, defects by kind, findings; and the province's."""
-    require(user, "qa")
     return _json(views.qa(hub_of(request), period, start))
 
 
 @router.get("/overtime", response_model=PeriodView)
+@area("overtime")
 def get_overtime(
     request: Request, user: Caller, period: PeriodQ = "month", start: StartQ = None
 ) -> Any:
     """Overtime complaints and compensation per city and branch (money in fen)."""
-    require(user, "overtime")
     return _json(views.overtime(hub_of(request), period, start))
 
 
 @router.get("/hotspots", response_model=PeriodView)
+@area("hotspots")
 def get_hotspots(
     request: Request, user: Caller, period: PeriodQ = "month", start: StartQ = None
 ) -> Any:
     """Enquiry categories rising per city, vs the last period and vs the province."""
-    require(user, "hotspots")
     return _json(views.hotspots(hub_of(request), period, start))
 
 
 @router.get("/suggestions", response_model=list[SuggestionBatch])
+@area("suggestions")
 def get_suggestions(
     request: Request,
     user: Caller,
@@ -337,7 +338,6 @@ def get_suggestions(
     """Suggestion batches, newest first; ``new`` until a materials manager has seen them.
     A page of ``limit`` batches after the first ``offset`` (the next page: ``offset`` +
     ``limit``; a page shorter than ``limit`` is the last)."""
-    require(user, "suggestions")
     found = views.suggestions(
         hub_of(request), city, category, date_from, date_to, limit=limit, offset=offset
     )
@@ -345,9 +345,9 @@ def get_suggestions(
 
 
 @router.post("/suggestions/seen", response_model=SeenResult)
+@area("suggestions.seen")
 def post_suggestions_seen(request: Request, user: Caller, body: SeenRequest) -> SeenResult:
     """Mark suggestion batches seen (materials managers only); returns how many were new."""
-    require(user, "suggestions.seen")
     marked = supervision.mark_suggestions_seen(
         hub_of(request).engine,
         batches=[(b.city_code, b.seq) for b in body.batches],
@@ -359,16 +359,16 @@ def post_suggestions_seen(request: Request, user: Caller, body: SeenRequest) -> 
 
 
 @router.get("/quarantine", response_model=list[dict[str, Any]])
+@area("quarantine")
 def get_quarantine(request: Request, user: Caller, city: CityQ = None) -> Any:
     """Quarantined records with the city and the reason, newest first."""
-    require(user, "quarantine")
     return _json(views.quarantine(hub_of(request), city))
 
 
 @router.get("/links", response_model=list[dict[str, Any]])
+@area("links")
 def get_links(request: Request, user: Caller) -> Any:
     """Every roster city's link: state, last contact, acked seq, backlog, errors."""
-    require(user, "links")
     return _json(views.links(hub_of(request)))
 
 

@@ -19,13 +19,13 @@ from province_hub import audit, desk, desk_views
 from province_hub.audit import Action
 from province_hub.staff import HubMember
 from province_hub.web import exports, views
-from province_hub.web.access import acting, api_user, require
+from province_hub.web.access import acting, api_user
 from province_hub.web.api import ERRORS, Problem
 from province_hub.web.context import HubWeb, hub_of
 from province_hub.web.desk_tables import ages, audit_table, personal, queue_table, traces_table
 from province_hub.web.tables import Column
 from sync.masking import mask_text
-from sync.web.auth import client_address
+from sync.web.auth import area, client_address
 from sync.web.params import Day, RequestModel
 from sync.zones import in_zone
 
@@ -136,6 +136,7 @@ def queue_of(
 
 
 @router.get("/desk", response_model=list[dict[str, Any]])
+@area("desk")
 def get_desk(
     request: Request,
     user: Caller,
@@ -148,7 +149,6 @@ def get_desk(
     """Escalated complaints: ages in working days since escalated and since registered,
     ``overdue`` past the hub's limit, who took it, the outcome, and the city's side (when
     it received the resolution, closed the ticket, the callback's satisfaction)."""
-    require(user, "desk")
     hub = hub_of(request)
     return _json(
         queue_of(
@@ -169,6 +169,7 @@ def get_desk(
     response_class=Response,
     responses=exports.responses("the queue as a file (CSV or XLSX)"),
 )
+@area("desk")
 def get_desk_export(
     request: Request,
     user: Caller,
@@ -182,7 +183,6 @@ def get_desk_export(
     """The queue as CSV or XLSX, filtered and sorted as ``GET /desk`` (the page's export link
     carries its filters), with each customer's name and phone (masked unless the caller is
     the GM hotline, whose export is recorded in the audit log)."""
-    require(user, "desk")
     hub = hub_of(request)
     unmasked = personal(user)
     rows = queue_of(
@@ -216,10 +216,10 @@ def get_desk_export(
 
 
 @router.get("/desk/{city}/{seq}", response_model=dict[str, Any])
+@area("desk")
 def get_case(request: Request, user: Caller, city: CityPath, seq: SeqPath) -> Any:
     """One case: the escalation as the city sent it (history, reason, content, customer),
     notes and contact log, the resolution and the city's follow-up."""
-    require(user, "desk")
     hub = hub_of(request)
     return _json(
         desk_views.case(hub.engine, ages(hub), city_code=city, seq=seq, personal=personal(user)),
@@ -228,11 +228,11 @@ def get_case(request: Request, user: Caller, city: CityPath, seq: SeqPath) -> An
 
 
 @router.post("/desk/{city}/{seq}/take", response_model=Done)
+@area("desk.work")
 def post_take(
     request: Request, user: Caller, city: CityPath, seq: SeqPath, body: TakeRequest
 ) -> Done:
     """Assign the case to oneself or a colleague of the GM hotline."""
-    require(user, "desk.work")
     desk.take(
         hub_of(request).engine,
         city_code=city,
@@ -244,11 +244,11 @@ def post_take(
 
 
 @router.post("/desk/{city}/{seq}/notes", response_model=Done)
+@area("desk.work")
 def post_note(
     request: Request, user: Caller, city: CityPath, seq: SeqPath, body: NoteRequest
 ) -> Done:
     """An internal note (never sent to the city)."""
-    require(user, "desk.work")
     desk.add_entry(
         hub_of(request).engine,
         city_code=city,
@@ -261,11 +261,11 @@ def post_note(
 
 
 @router.post("/desk/{city}/{seq}/contacts", response_model=Done)
+@area("desk.work")
 def post_contact(
     request: Request, user: Caller, city: CityPath, seq: SeqPath, body: ContactRequest
 ) -> Done:
     """A line of the contact log: how the customer was reached, and what was said."""
-    require(user, "desk.work")
     desk.add_entry(
         hub_of(request).engine,
         city_code=city,
@@ -298,12 +298,12 @@ def resolve_case(
 
 
 @router.post("/desk/{city}/{seq}/resolve", response_model=Resolved)
+@area("desk.work")
 def post_resolve(
     request: Request, user: Caller, city: CityPath, seq: SeqPath, body: ResolveRequest
 ) -> Resolved:
     """Resolve with an outcome and a note: the resolution goes to the city as an
     ESCALATION_RESOLUTION notice."""
-    require(user, "desk.work")
     return Resolved(
         notice_seq=resolve_case(request, user, city, seq, body.outcome, body.resolution)
     )
@@ -313,9 +313,9 @@ def post_resolve(
 
 
 @router.get("/traces", response_model=list[dict[str, Any]])
+@area("traces")
 def get_traces(request: Request, user: Caller) -> Any:
     """Trace requests, newest first, with their state and the city's answer once it came."""
-    require(user, "traces")
     hub = hub_of(request)
     return _json(desk_views.traces(hub.engine, personal=personal(user)), hub.zone)
 
@@ -329,13 +329,13 @@ TRACES_EXPORT_ROWS = 5_000
     response_class=Response,
     responses=exports.responses("the trace requests as a file (CSV or XLSX)"),
 )
+@area("traces")
 def get_traces_export(
     request: Request, user: Caller, format: Annotated[exports.Format, Query()] = "csv"
 ) -> Response:
     """The trace requests as the page lists them, newest first (at most 5,000), with the
     customer's name and phone of each answer (masked unless the caller is the GM hotline,
     whose export is recorded in the audit log)."""
-    require(user, "traces")
     hub = hub_of(request)
     unmasked = personal(user)
     rows = desk_views.traces(hub.engine, personal=unmasked, limit=TRACES_EXPORT_ROWS)
@@ -364,9 +364,9 @@ def ask_trace(hub: HubWeb, request: Request, user: HubMember, city: str, ticket:
 
 
 @router.post("/traces", response_model=Resolved)
+@area("traces.request")
 def post_trace(request: Request, user: Caller, body: TraceAsk) -> Resolved:
     """Ask a city for one ticket's history (a TRACE_REQUEST notice to that city)."""
-    require(user, "traces.request")
     return Resolved(
         notice_seq=ask_trace(hub_of(request), request, user, body.city_code, body.ticket_id)
     )
@@ -396,6 +396,7 @@ ToQ = Annotated[Day | None, Query(alias="to")]
 
 
 @router.get("/audit", response_model=list[dict[str, Any]])
+@area("audit")
 def get_audit(
     request: Request,
     user: Caller,
@@ -406,7 +407,6 @@ def get_audit(
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> Any:
     """Who did what at the hub, newest first (admins only)."""
-    require(user, "audit")
     hub = hub_of(request)
     found = audit.entries(
         hub.engine,
@@ -423,6 +423,7 @@ def get_audit(
     response_class=Response,
     responses=exports.responses("the audit log as a file (CSV or XLSX)"),
 )
+@area("audit")
 def get_audit_export(
     request: Request,
     user: Caller,
@@ -433,7 +434,6 @@ def get_audit_export(
     date_to: ToQ = None,
 ) -> Response:
     """The filtered audit log as CSV or XLSX (at most 50,000 rows)."""
-    require(user, "audit")
     hub = hub_of(request)
     found = audit.entries(
         hub.engine,

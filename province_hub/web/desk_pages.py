@@ -18,7 +18,7 @@ from starlette.datastructures import FormData
 from province_hub import audit, desk, desk_views
 from province_hub.audit import Action
 from province_hub.staff import HubMember, HubRole, list_staff
-from province_hub.web.access import acting, may, page_user, require
+from province_hub.web.access import acting, may, page_user
 from province_hub.web.context import hub_of
 from province_hub.web.desk_api import ask_trace, audit_filters, queue_of, resolve_case
 from province_hub.web.desk_tables import (
@@ -34,7 +34,7 @@ from province_hub.web.desk_tables import (
 )
 from province_hub.web.pages import render
 from sync.web.app import lang_of
-from sync.web.auth import check_form_csrf
+from sync.web.auth import area, check_form_csrf
 from sync.web.i18n import ticket_word
 from sync.web.params import BLANK_IS_NONE, FormDay
 
@@ -55,6 +55,7 @@ def _back(city: str, seq: int) -> RedirectResponse:
 
 
 @router.get("/desk", response_class=HTMLResponse)
+@area("desk")
 def desk_page(
     request: Request,
     user: User,
@@ -64,7 +65,6 @@ def desk_page(
     sort: Annotated[str, Query()] = "age",
     order: Annotated[str, Query(pattern=r"^(asc|desc)$")] = "desc",
 ) -> Response:
-    require(user, "desk")
     hub = hub_of(request)
     lang = lang_of(request)
     rows = queue_of(
@@ -109,8 +109,8 @@ def desk_page(
 
 
 @router.get("/desk/{city}/{seq}", response_class=HTMLResponse)
+@area("desk")
 def case_page(request: Request, user: User, city: CityPath, seq: SeqPath) -> Response:
-    require(user, "desk")
     hub = hub_of(request)
     lang = lang_of(request)
     found = desk_views.case(hub.engine, ages(hub), city_code=city, seq=seq, personal=personal(user))
@@ -134,10 +134,10 @@ def case_page(request: Request, user: User, city: CityPath, seq: SeqPath) -> Res
 
 
 @router.post("/desk/{city}/{seq}/take")
+@area("desk.work")
 def take_form(
     request: Request, user: User, city: CityPath, seq: SeqPath, form: CsrfForm
 ) -> Response:
-    require(user, "desk.work")
     desk.take(
         hub_of(request).engine,
         city_code=city,
@@ -149,10 +149,10 @@ def take_form(
 
 
 @router.post("/desk/{city}/{seq}/note")
+@area("desk.work")
 def note_form(
     request: Request, user: User, city: CityPath, seq: SeqPath, form: CsrfForm
 ) -> Response:
-    require(user, "desk.work")
     desk.add_entry(
         hub_of(request).engine,
         city_code=city,
@@ -165,10 +165,10 @@ def note_form(
 
 
 @router.post("/desk/{city}/{seq}/contact")
+@area("desk.work")
 def contact_form(
     request: Request, user: User, city: CityPath, seq: SeqPath, form: CsrfForm
 ) -> Response:
-    require(user, "desk.work")
     desk.add_entry(
         hub_of(request).engine,
         city_code=city,
@@ -182,10 +182,10 @@ def contact_form(
 
 
 @router.post("/desk/{city}/{seq}/resolve")
+@area("desk.work")
 def resolve_form(
     request: Request, user: User, city: CityPath, seq: SeqPath, form: CsrfForm
 ) -> Response:
-    require(user, "desk.work")
     outcome = _field(form, "outcome")
     if outcome not in desk.OUTCOMES:
         raise desk.DeskError(
@@ -199,8 +199,8 @@ def resolve_form(
 
 
 @router.get("/traces", response_class=HTMLResponse)
+@area("traces")
 def traces_page(request: Request, user: User) -> Response:
-    require(user, "traces")
     hub = hub_of(request)
     lang = lang_of(request)
     rows = desk_views.traces(hub.engine, personal=personal(user))
@@ -219,8 +219,8 @@ def traces_page(request: Request, user: User) -> Response:
 
 
 @router.post("/traces")
+@area("traces.request")
 def trace_form(request: Request, user: User, form: CsrfForm) -> Response:
-    require(user, "traces.request")
     ask_trace(hub_of(request), request, user, _field(form, "city"), _field(form, "ticket"))
     return RedirectResponse("/traces", status_code=303)
 
@@ -229,6 +229,7 @@ def trace_form(request: Request, user: User, form: CsrfForm) -> Response:
 
 
 @router.get("/audit", response_class=HTMLResponse)
+@area("audit")
 def audit_page(
     request: Request,
     user: User,
@@ -237,7 +238,6 @@ def audit_page(
     date_from: Annotated[FormDay, Query(alias="from")] = None,
     date_to: Annotated[FormDay, Query(alias="to")] = None,
 ) -> Response:
-    require(user, "audit")
     hub = hub_of(request)
     lang = lang_of(request)
     found = audit.entries(

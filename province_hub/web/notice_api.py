@@ -16,12 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from province_hub import notice_board, notices
 from province_hub.staff import HubMember, HubRole
 from province_hub.web import exports
-from province_hub.web.access import api_user, may, require
+from province_hub.web.access import api_user, may
 from province_hub.web.api import ERRORS, Kpi, Problem
 from province_hub.web.context import hub_of
 from province_hub.web.notice_tables import board_table, notices_table
 from sync.limits import INT64_MAX
-from sync.web.auth import client_address
+from sync.web.auth import area, client_address
 from sync.web.params import RequestModel
 from sync.zones import in_zone
 
@@ -171,6 +171,7 @@ def _preview_out(preview: notices.Preview, zone: Any) -> PreviewOut:
 
 
 @router.get("/notices", response_model=NoticeList, summary="Notices sent, newest first")
+@area("notices")
 def list_notices(
     request: Request,
     user: Caller,
@@ -180,7 +181,6 @@ def list_notices(
 ) -> dict[str, Any]:
     """A page of ``limit`` notices after the newest ``offset``; ``total`` says how many
     there are (of ``kind``), so that a client knows whether to ask for more."""
-    require(user, "notices")
     hub = hub_of(request)
     return {
         "completion": notice_board.completion_kpi(hub.engine),
@@ -197,10 +197,10 @@ def list_notices(
 
 
 @router.get("/notices/board", summary="Open tasks across cities, earliest deadline first")
+@area("notices")
 def board(
     request: Request, user: Caller, city: Annotated[str | None, Query()] = None
 ) -> list[dict[str, Any]]:
-    require(user, "notices")
     hub = hub_of(request)
     city = notices.board_city(city, hub.roster_codes)
     return list(
@@ -218,6 +218,7 @@ EXPORT_NOTICES = 50_000
     responses=exports.responses("the notice list as a file (CSV or XLSX)"),
     summary="Notices sent, as CSV or XLSX",
 )
+@area("notices")
 def export_notices(
     request: Request,
     user: Caller,
@@ -226,7 +227,6 @@ def export_notices(
 ) -> Response:
     """The notice list (of ``kind``) as a file, newest first, at most 50,000 notices: what
     each targeted city did, as ``GET /notices`` counts it; Chinese headers and words."""
-    require(user, "notices")
     hub = hub_of(request)
     now = hub.local_now()
     rows: list[dict[str, Any]] = []
@@ -248,6 +248,7 @@ def export_notices(
     responses=exports.responses("the task board as a file (CSV or XLSX)"),
     summary="Open tasks across cities, as CSV or XLSX",
 )
+@area("notices")
 def export_board(
     request: Request,
     user: Caller,
@@ -255,7 +256,6 @@ def export_board(
     city: Annotated[str | None, Query()] = None,
 ) -> Response:
     """The open-task board (of one ``city``, or all) as a file, earliest deadline first."""
-    require(user, "notices")
     hub = hub_of(request)
     city = notices.board_city(city, hub.roster_codes)
     now = hub.local_now()
@@ -265,8 +265,8 @@ def export_board(
 
 
 @router.post("/notices/preview", response_model=PreviewOut, summary="Check, store nothing")
+@area("notices.compose")
 def preview(request: Request, user: Caller, body: NoticeIn) -> PreviewOut:
-    require(user, "notices.compose")
     hub = hub_of(request)
     shown = notices.preview(
         hub.engine,
@@ -281,8 +281,8 @@ def preview(request: Request, user: Caller, body: NoticeIn) -> PreviewOut:
 
 
 @router.post("/notices", response_model=Sent, status_code=201, summary="Send a notice")
+@area("notices.compose")
 def send(request: Request, user: Caller, body: NoticeIn) -> Sent:
-    require(user, "notices.compose")
     hub = hub_of(request)
     sent = notices.send(
         hub.engine,
@@ -300,8 +300,8 @@ def send(request: Request, user: Caller, body: NoticeIn) -> Sent:
 
 
 @router.get("/notices/{seq}", summary="One notice and what each targeted city did with it")
+@area("notices")
 def notice(request: Request, user: Caller, seq: Seq) -> dict[str, Any]:
-    require(user, "notices")
     hub = hub_of(request)
     detail = notice_board.notice_detail(
         hub.engine, seq, now=hub.local_now(), personal=may(user, "personal_data")
@@ -315,8 +315,8 @@ def notice(request: Request, user: Caller, seq: Seq) -> dict[str, Any]:
     status_code=201,
     summary="Answer a city's objection: a notice to that city only, linked to this one",
 )
+@area("notices.answer")
 def answer(request: Request, user: Caller, seq: Seq, body: AnswerIn) -> Sent:
-    require(user, "notices.answer")
     hub = hub_of(request)
     sent = notices.answer_objection(
         hub.engine,

@@ -21,12 +21,12 @@ from starlette.datastructures import FormData
 
 from province_hub import notice_board, notices
 from province_hub.staff import HubMember, HubRole
-from province_hub.web.access import may, require
+from province_hub.web.access import may
 from province_hub.web.context import HubWeb, hub_of
 from province_hub.web.notice_api import Seq
 from province_hub.web.pages import CsrfForm, User, render
 from sync.web.app import lang_of, say_refusal
-from sync.web.auth import client_address
+from sync.web.auth import area, client_address
 
 router = APIRouter(include_in_schema=False)
 
@@ -110,12 +110,12 @@ PAGE_NOTICES = 200
 
 
 @router.get("/notices", response_class=HTMLResponse)
+@area("notices")
 def notices_page(
     request: Request,
     user: User,
     offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
 ) -> Response:
-    require(user, "notices")
     hub = hub_of(request)
     now = hub.local_now()
     rows = notice_board.list_notices(hub.engine, now=now, limit=PAGE_NOTICES, offset=offset)
@@ -134,8 +134,8 @@ def notices_page(
 
 
 @router.get("/notices/board", response_class=HTMLResponse)
+@area("notices")
 def board_page(request: Request, user: User, city: Annotated[str, Query()] = "") -> Response:
-    require(user, "notices")
     hub = hub_of(request)
     chosen = notices.board_city(city, hub.roster_codes)
     return _page(
@@ -150,22 +150,22 @@ def board_page(request: Request, user: User, city: Annotated[str, Query()] = "")
 
 
 @router.get("/notices/new", response_class=HTMLResponse)
+@area("notices.compose")
 def compose_page(request: Request, user: User) -> Response:
-    require(user, "notices.compose")
     return _compose(request, user)
 
 
 @router.post("/notices/new", response_class=HTMLResponse)
+@area("notices.compose")
 def compose_again(request: Request, user: User, form: CsrfForm) -> Response:
     """Back from the preview to the form, as filled in."""
-    require(user, "notices.compose")
     fields, targets = _fields(form)
     return _compose(request, user, fields=fields, targets=targets)
 
 
 @router.post("/notices/preview", response_class=HTMLResponse)
+@area("notices.compose")
 def preview_page(request: Request, user: User, form: CsrfForm) -> Response:
-    require(user, "notices.compose")
     hub = hub_of(request)
     fields, targets = _fields(form)
     try:
@@ -196,8 +196,8 @@ def preview_page(request: Request, user: User, form: CsrfForm) -> Response:
 
 
 @router.post("/notices/send")
+@area("notices.compose")
 def send_notice(request: Request, user: User, form: CsrfForm) -> Response:
-    require(user, "notices.compose")
     hub = hub_of(request)
     fields, targets = _fields(form)
     try:
@@ -220,8 +220,8 @@ def send_notice(request: Request, user: User, form: CsrfForm) -> Response:
 
 
 @router.get("/notices/{seq}", response_class=HTMLResponse)
+@area("notices")
 def notice_page(request: Request, user: User, seq: Seq) -> Response:
-    require(user, "notices")
     hub = hub_of(request)
     return _page(
         request,
@@ -236,8 +236,8 @@ def notice_page(request: Request, user: User, seq: Seq) -> Response:
 
 
 @router.post("/notices/{seq}/answer")
+@area("notices.answer")
 def answer_objection(request: Request, user: User, seq: Seq, form: CsrfForm) -> Response:
-    require(user, "notices.answer")
     hub = hub_of(request)
     notices.answer_objection(
         hub.engine,

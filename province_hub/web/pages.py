@@ -19,15 +19,15 @@ from province_hub.audit import Action
 from province_hub.consolidation import FiguresError
 from province_hub.staff import HubMember
 from province_hub.web import tables, views
-from province_hub.web.access import may, page_user, require
+from province_hub.web.access import may, page_user, signed_in
 from province_hub.web.context import hub_of
 from province_hub.web.tables import ALL_KPI_NAMES, RATE_KPIS, Table, cell_text
 from province_hub.web.views import PeriodKind
 from sync.web.app import lang_of, render_page
 from sync.web.auth import (
-    NotLoggedIn,
     Session,
     TooManyAttempts,
+    area,
     check_form_csrf,
     client_address,
     safe_next,
@@ -64,8 +64,8 @@ Start = Annotated[FormDay, Query()]
 
 
 def _home_for(user: HubMember) -> str:
-    for path, _, area in NAV:
-        if may(user, area):
+    for path, _, where in NAV:
+        if may(user, where):
             return path
     return "/links"
 
@@ -80,7 +80,7 @@ def render(
 ) -> HTMLResponse:
     """A page with the shared chrome and the hub's menu for the user's role."""
     lang = lang_of(request)
-    nav = [] if user is None else [(p, k) for p, k, area in NAV if may(user, area)]
+    nav = [] if user is None else [(p, k) for p, k, where in NAV if may(user, where)]
     return render_page(
         request,
         template,
@@ -95,12 +95,9 @@ def render(
 
 def error_page(request: Request, status_code: int, message: str) -> Response:
     """The refusal page: the message a service gave, and a way back."""
-    user: HubMember | None
-    try:
-        user = page_user(request)
-    except NotLoggedIn:
-        user = None
-    return render(request, "error.html", user=user, status_code=status_code, message=message)
+    return render(
+        request, "error.html", user=signed_in(request), status_code=status_code, message=message
+    )
 
 
 def _export_query(request: Request, **shown: str) -> str:
@@ -146,9 +143,8 @@ def _table_page(
 
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request) -> Response:
-    try:
-        user = page_user(request)
-    except NotLoggedIn:
+    user = signed_in(request)
+    if user is None:
         return RedirectResponse("/login", status_code=303)
     return RedirectResponse(_home_for(user), status_code=303)
 
@@ -238,10 +234,10 @@ def logout(request: Request) -> Response:
 
 
 @router.get("/overview", response_class=HTMLResponse)
+@area("figures")
 def overview(
     request: Request, user: User, period: Period = "month", start: Start = None
 ) -> Response:
-    require(user, "figures")
     hub = hub_of(request)
     lang = lang_of(request)
     figures, comparison, timeliness = views.overview(hub, period, start)
@@ -271,6 +267,7 @@ def overview(
 
 
 @router.get("/comparison", response_class=HTMLResponse)
+@area("figures")
 def comparison_page(
     request: Request,
     user: User,
@@ -279,7 +276,6 @@ def comparison_page(
     sort: str = "city_code",
     order: Annotated[Literal["asc", "desc"], Query()] = "asc",
 ) -> Response:
-    require(user, "figures")
     views.check_sort(sort)
     lang = lang_of(request)
     data = views.comparison(hub_of(request), period, start)
@@ -299,6 +295,7 @@ def comparison_page(
 
 
 @router.get("/trends", response_class=HTMLResponse)
+@area("figures")
 def trends_page(
     request: Request,
     user: User,
@@ -306,7 +303,6 @@ def trends_page(
     last: Start = None,
     cities: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
 ) -> Response:
-    require(user, "figures")
     hub = hub_of(request)
     lang = lang_of(request)
     names = hub.names(lang)
@@ -358,6 +354,7 @@ def trends_page(
 
 
 @router.get("/reports", response_class=HTMLResponse)
+@area("reports")
 def reports_page(
     request: Request,
     user: User,
@@ -365,7 +362,6 @@ def reports_page(
     period: Period = "month",
     start: Start = None,
 ) -> Response:
-    require(user, "reports")
     hub = hub_of(request)
     lang = lang_of(request)
     code = city or hub.roster_codes[0]
@@ -394,10 +390,10 @@ def reports_page(
 
 
 @router.get("/hotspots", response_class=HTMLResponse)
+@area("hotspots")
 def hotspots_page(
     request: Request, user: User, period: Period = "month", start: Start = None
 ) -> Response:
-    require(user, "hotspots")
     hub = hub_of(request)
     lang = lang_of(request)
     data = views.hotspots(hub, period, start)
@@ -415,10 +411,10 @@ def hotspots_page(
 
 
 @router.get("/overtime", response_class=HTMLResponse)
+@area("overtime")
 def overtime_page(
     request: Request, user: User, period: Period = "month", start: Start = None
 ) -> Response:
-    require(user, "overtime")
     data = views.overtime(hub_of(request), period, start)
     return _table_page(
         request,
@@ -432,10 +428,10 @@ def overtime_page(
 
 
 @router.get("/qa", response_class=HTMLResponse)
+@area("qa")
 def qa_page(
     request: Request, user: User, period: Period = "month", start: Start = None
 ) -> Response:
-    require(user, "qa")
     data = views.qa(hub_of(request), period, start)
     return _table_page(
         request,
@@ -449,6 +445,7 @@ def qa_page(
 
 
 @router.get("/suggestions", response_class=HTMLResponse)
+@area("suggestions")
 def suggestions_page(
     request: Request,
     user: User,
@@ -457,7 +454,6 @@ def suggestions_page(
     date_from: Annotated[FormDay, Query(alias="from")] = None,
     date_to: Annotated[FormDay, Query(alias="to")] = None,
 ) -> Response:
-    require(user, "suggestions")
     hub = hub_of(request)
     lang = lang_of(request)
     batches = views.suggestions(hub, city or None, category or None, date_from, date_to)
@@ -481,8 +477,8 @@ def suggestions_page(
 
 
 @router.post("/suggestions/seen")
+@area("suggestions.seen")
 def suggestions_seen(request: Request, user: User, form: CsrfForm) -> Response:
-    require(user, "suggestions.seen")
     keys = []
     for value in form.getlist("batch"):
         code, _, seq = str(value).partition(":")
@@ -501,8 +497,8 @@ def suggestions_seen(request: Request, user: User, form: CsrfForm) -> Response:
 
 
 @router.get("/quarantine", response_class=HTMLResponse)
+@area("quarantine")
 def quarantine_page(request: Request, user: User) -> Response:
-    require(user, "quarantine")
     hub = hub_of(request)
     rows = views.quarantine(hub, None)
     return _table_page(
@@ -516,8 +512,8 @@ def quarantine_page(request: Request, user: User) -> Response:
 
 
 @router.get("/links", response_class=HTMLResponse)
+@area("links")
 def links_page(request: Request, user: User) -> Response:
-    require(user, "links")
     hub = hub_of(request)
     return _table_page(
         request,

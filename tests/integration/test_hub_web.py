@@ -381,8 +381,24 @@ def test_bad_query_values_are_refused_naming_the_parameter(live: Live) -> None:
             r = c.get(path, params=params)
             assert r.status_code == 422, (path, params, r.status_code, r.text)
             assert name in r.json()["detail"], (path, params, r.json())
+    with live.api("materials_manager") as c:
         bad_body = c.post("/api/v1/suggestions/seen", json={"batches": []})
         assert bad_body.status_code == 422 and "batches" in bad_body.json()["detail"]
+    # One who may not open the route hears so first, not what is wrong with the query.
+    refused: list[tuple[str, str, dict[str, Any]]] = [
+        ("announcer", "/api/v1/figures", {"period": "fortnight"}),
+        ("announcer", "/api/v1/trend", {"cities": ["999999"]}),
+        ("supervisor", "/api/v1/audit", {"from": "2026-13-01"}),
+    ]
+    for who, path, params in refused:
+        with live.api(who) as c:
+            r = c.get(path, params=params)
+            assert r.status_code == 403, (who, path, r.status_code, r.text)
+    with live.api("admin") as c:
+        assert c.post("/api/v1/suggestions/seen", json={"batches": []}).status_code == 403
+    with live.browser("announcer") as b:
+        assert b.get("/overview", params={"period": "bogus"}).status_code == 403
+        assert b.get("/trends", params={"cities": "999999"}).status_code == 403
     with live.browser("supervisor") as b:
         page = b.get("/comparison", params={"sort": "shoe_size"})
         assert page.status_code == 422 and "sort" in page.text
