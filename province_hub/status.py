@@ -103,7 +103,17 @@ def link_status(
                 "city_last_error": link.city_last_error if link else "",
             }
         )
+        out[-1]["error"] = current_error(out[-1])
     return out
+
+
+def current_error(row: dict[str, Any]) -> str:
+    """A link row's error while it may still be the matter: none once the link is connected
+    again (``last_error`` keeps the last refusal, with its time, as history); else the hub's
+    last refusal, or the city's own last error from its heartbeat."""
+    if row["state"] == "connected":
+        return ""
+    return str(row["last_error"] or row["city_last_error"])
 
 
 def format_table(rows: list[dict[str, Any]], tz_name: str = "UTC") -> str:
@@ -116,9 +126,7 @@ def format_table(rows: list[dict[str, Any]], tz_name: str = "UTC") -> str:
     lines = [header, "-" * len(header)]
     for r in rows:
         total = sum(r["records"].values())
-        # A past error on a link that is connected again is history (--json keeps it, with
-        # its time): the table says an error while it may still be the matter.
-        error = "" if r["state"] == "connected" else r["last_error"] or r["city_last_error"]
+        error = current_error(r)
         contact = "-"
         if r["last_contact"]:
             local = datetime.fromisoformat(r["last_contact"]).astimezone(zone)

@@ -725,7 +725,7 @@ def links_table(
         Column("quarantined", "隔离数", "Quarantined", "int"),
         Column("backlog", "待发送", "Backlog", "int"),
         Column("oldest_unsent_age_s", "最早未发送(秒)", "Oldest unsent (s)", "int"),
-        Column("last_error", "最近错误", "Last error", "text"),
+        Column("error", "当前错误", "Error", "text"),
     ]
     out = [
         {
@@ -733,7 +733,6 @@ def links_table(
             "city": names.get(r["city_code"], r["city_code"]),
             "state": link_state_text(r["state"], lang),
             "records": sum(r["records"].values()),
-            "last_error": r["last_error"] or r["city_last_error"],
         }
         for r in rows
     ]

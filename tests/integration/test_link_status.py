@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from province_hub.status import format_table, link_status
+from province_hub.status import current_error, format_table, link_status
 from province_hub.store import CityLink
 from sync.outbox import Outbox
 from tests.conftest import ROSTER_CODES, wait_until
@@ -88,3 +88,9 @@ def test_the_table_shows_an_error_while_the_link_is_not_connected() -> None:
     revoked = format_table([row("revoked")]).splitlines()[-1]
     assert "CertificateRevoked" not in connected, "a healed link shows no old error"
     assert "CertificateRevoked" in revoked
+    # The JSON, the API and the links page say the same in ``error``; last_error is history.
+    assert current_error(row("connected")) == ""
+    assert current_error(row("revoked")) == row("revoked")["last_error"]
+    assert current_error({**row("silent"), "last_error": "", "city_last_error": "timeout"}) == (
+        "timeout"
+    )
