@@ -170,6 +170,7 @@ async def create_server(settings: HubSettings) -> HubServer:
             roster_codes=roster_codes,
             every_minutes=settings.reminder_minutes,
             lookback_days=settings.reminder_lookback_days,
+            since=settings.reminders_since,
             on_sent=broker.notify,
         )
         scheduler.start()

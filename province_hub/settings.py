@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -122,6 +123,11 @@ class HubSettings:
     reminder_lookback_days: int = setting(
         35, "remind only reports whose deadline passed within this many days"
     )
+    reminders_from: str = setting(
+        "",
+        "go-live day YYYY-MM-DD: no reminder of a report whose deadline passed before it (a "
+        "new deployment does not remind the cities of what they owed before it); empty: none",
+    )
 
     def __post_init__(self) -> None:
         check_database_url(self.database_url)
@@ -149,6 +155,10 @@ class HubSettings:
             raise ConfigError("notice_listen_backoff_max must be above 0")
         if self.reminder_minutes < 0 or self.reminder_lookback_days < 1:
             raise ConfigError("reminder_minutes must be >= 0 and reminder_lookback_days >= 1")
+        if self.reminders_from and not _is_day(self.reminders_from):
+            raise ConfigError(
+                f"reminders_from {self.reminders_from!r}: give a day as YYYY-MM-DD, or nothing"
+            )
         from province_hub.deadlines import DeadlineRule, DeadlineRuleError, parse_due
 
         try:
@@ -177,3 +187,18 @@ class HubSettings:
             due=self.due_reports,
             calendar=WorkCalendar(holidays, extra, tz_name=self.timezone),
         )
+
+    @property
+    def reminders_since(self) -> date | None:
+        """The go-live day of ``reminders_from``, None when not set."""
+        return date.fromisoformat(self.reminders_from) if self.reminders_from else None
+
+
+def _is_day(text: str) -> bool:
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        return False
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True

@@ -14,7 +14,13 @@ import pytest
 from sqlalchemy import func, select
 
 from province_hub import services
-from province_hub.deadlines import DeadlineRule, Deadlines, period_timeliness, send_reminders
+from province_hub.deadlines import (
+    DeadlineRule,
+    Deadlines,
+    overdue_reports,
+    period_timeliness,
+    send_reminders,
+)
 from province_hub.settings import HubSettings
 from province_hub.store import Notice, create_schema
 from sync.calendar import WorkCalendar
@@ -328,6 +334,45 @@ def test_an_overdue_report_is_reminded_once(hub: Hub) -> None:
         [(c, "statistics") for c in (A, B, C)] + [(c, "qa") for c in (A, B, C)]
     )
     assert len(hub.reminders()) == 8
+
+
+def test_no_reminder_of_a_deadline_before_the_go_live_day(hub: Hub) -> None:
+    """A new deployment (``--reminders-from``) does not remind the cities of every report
+    owed in the look-back before the federation existed: only deadlines from that day on."""
+    d = deadlines(due="statistics:day,week")
+    now = local(2026, 11, 25, 12, 30)
+    lookback = timedelta(days=35)
+    owed = overdue_reports_of(hub, d, now, lookback, since=None)
+    assert len(owed) > 3 * 2  # weeks and days of the look-back, for each of three cities
+    since = date(2026, 11, 24)
+    sent = send_reminders(
+        hub.engine, deadlines=d, roster_codes=[A, B, C], now=now, lookback=lookback, since=since
+    )
+    # Deadlines on or after 24 November 00:00: the days of the 23rd (due the 24th 10:00) and
+    # the 24th (due the 25th 10:00); the week of 16 November was due the 23rd, before it.
+    assert sorted({(s.period_kind, s.period_start) for s in sent}) == [
+        ("day", date(2026, 11, 23)),
+        ("day", date(2026, 11, 24)),
+    ]
+    assert {s.city_code for s in sent} == {A, B, C}
+    assert len(sent) == len(hub.reminders()) == 6
+
+
+def overdue_reports_of(
+    hub: Hub, d: Deadlines, now: datetime, lookback: timedelta, since: date | None
+) -> list[Any]:
+    with hub.engine.connect() as conn:
+        return overdue_reports(
+            conn, deadlines=d, roster_codes=[A, B, C], now=now, lookback=lookback, since=since
+        )
+
+
+def test_the_go_live_day_must_be_a_day() -> None:
+    for bad in ("2026-13-01", "20261101", "tomorrow", "2026-11-01T00:00"):
+        with pytest.raises(ConfigError, match="reminders_from"):
+            HubSettings(reminders_from=bad)
+    assert HubSettings(reminders_from="2026-11-24").reminders_since == date(2026, 11, 24)
+    assert HubSettings().reminders_since is None
 
 
 def test_two_replicas_send_each_reminder_once(databases: Any) -> None:
