@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -147,10 +148,12 @@ async def create_server(settings: HubSettings) -> HubServer:
         root_certificates=tls.ca_cert,
         require_client_auth=True,
     )
-    try:
-        port = server.add_secure_port(settings.listen, credentials)
-    except RuntimeError:  # grpcio's "Failed to bind to address …"
-        port = 0
+    port = 0
+    if _may_bind(settings.listen):
+        try:
+            port = server.add_secure_port(settings.listen, credentials)
+        except RuntimeError:  # grpcio's "Failed to bind to address …"
+            port = 0
     if port == 0:
         executor.shutdown(wait=False)
         engine.dispose()
@@ -305,3 +308,27 @@ async def serve(settings: HubSettings) -> None:
     await stop.wait()
     log.info("hub stopping")
     await hub.stop()
+
+
+def _may_bind(listen: str) -> bool:
+    """Whether this process may bind ``listen`` (host:port) now, asked with a socket of our
+    own first: gRPC's own failure also writes a line of its C core's log to stderr before
+    the hub's one-line refusal. Bound as gRPC binds (SO_REUSEADDR, no SO_REUSEPORT), then
+    closed; an address that does not resolve is left for gRPC to judge."""
+    host, _, port = listen.rpartition(":")
+    if not port.isdigit() or int(port) == 0:
+        return True
+    try:
+        found = socket.getaddrinfo(
+            host.strip("[]") or None, int(port), type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except OSError:
+        return True
+    for family, kind, proto, _, address in found:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError:
+                return False
+    return True

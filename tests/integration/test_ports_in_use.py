@@ -70,6 +70,7 @@ async def test_a_second_hub_on_the_hub_port_is_refused(
         f"sqlite:///{tmp_path / 'third.sqlite'}",
     )
     _refused(done, f"--listen {listen}", "in use")
+    assert done.stderr.count("\n") == 1, done.stderr  # the refusal alone, no gRPC log line
 
 
 def test_a_console_on_a_port_in_use_exits_2_naming_it(
