@@ -377,6 +377,7 @@ def get_links(request: Request, user: Caller) -> Any:
     response_class=Response,
     responses=exports.responses("the table as a file, with its period and generation time"),
 )
+@area(lambda path: views.EXPORT_AREAS.get(path.get("view", "")))
 def get_export(
     request: Request,
     user: Caller,

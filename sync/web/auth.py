@@ -84,6 +84,8 @@ class AreaTable(Generic[R]):
     def require_route(self, role: R, request: Request) -> None:
         """Refuse ``role`` the area the request's route is marked with (:func:`area`)."""
         name = getattr(request.scope.get("endpoint"), _AREA_ATTRIBUTE, None)
+        if callable(name):
+            name = name(request.path_params)
         if name is not None:
             self.require(role, name)
 
@@ -92,11 +94,13 @@ _AREA_ATTRIBUTE: Final = "__fedsync_area__"
 E = TypeVar("E", bound=Callable[..., Any])
 
 
-def area(name: str) -> Callable[[E], E]:
-    """Mark a route's endpoint with the area it opens (under the route's decorator). The
-    tier's user dependency checks the caller's role against it as soon as the caller is
-    known, before the route's query and body are read: one who may not open it hears 403,
-    not what is wrong with the query (nor how long a read it would have been)."""
+def area(name: str | Callable[[Mapping[str, Any]], str | None]) -> Callable[[E], E]:
+    """Mark a route's endpoint with the area it opens (under the route's decorator): a name,
+    or a function of the path's parameters giving one (None: the route's own check judges,
+    e.g. a path naming nothing that exists). The tier's user dependency checks the caller's
+    role against it as soon as the caller is known, before the route's query and body are
+    read: one who may not open it hears 403, not what is wrong with the query (nor how long
+    a read it would have been)."""
 
     def mark(endpoint: E) -> E:
         setattr(endpoint, _AREA_ATTRIBUTE, name)

@@ -389,6 +389,7 @@ def test_bad_query_values_are_refused_naming_the_parameter(live: Live) -> None:
         ("announcer", "/api/v1/figures", {"period": "fortnight"}),
         ("announcer", "/api/v1/trend", {"cities": ["999999"]}),
         ("supervisor", "/api/v1/audit", {"from": "2026-13-01"}),
+        ("announcer", "/api/v1/export/figures", {"sort": "shoe_size"}),
     ]
     for who, path, params in refused:
         with live.api(who) as c:
@@ -396,6 +397,9 @@ def test_bad_query_values_are_refused_naming_the_parameter(live: Live) -> None:
             assert r.status_code == 403, (who, path, r.status_code, r.text)
     with live.api("admin") as c:
         assert c.post("/api/v1/suggestions/seen", json={"batches": []}).status_code == 403
+    with live.api("announcer") as c:  # a view that does not exist is no area: 422 names it
+        r = c.get("/api/v1/export/nothing")
+        assert r.status_code == 422 and "view" in r.json()["detail"], r.text
     with live.browser("announcer") as b:
         assert b.get("/overview", params={"period": "bogus"}).status_code == 403
         assert b.get("/trends", params={"cities": "999999"}).status_code == 403
