@@ -222,13 +222,17 @@ def detail_of(notice: pb.Notice) -> dict[str, Any]:
     return {}
 
 
-def _masked_body(conn: Any, notice: pb.Notice) -> str:
-    """A notice's body for a reader who may not see customers' personal data: phone-like
-    numbers masked, and on an escalation's resolution the customer's name and phone as the
-    escalation it answers gave them."""
+def _shown_body(conn: Any, notice: pb.Notice, personal: bool) -> str:
+    """A notice's body as the reader may see it: an escalation's resolution (the GM hotline's
+    words to the city, which may name the customer) with the customer's name and phone, as
+    the escalation it answers gave them, and any phone-like number masked unless
+    ``personal``; every other kind as its sender wrote it (a hotline's number in a task is
+    no customer's)."""
+    if personal or not notice.HasField("escalation_resolution"):
+        return notice.body
     name = phone = ""
     answered = notice.escalation_resolution
-    if notice.HasField("escalation_resolution") and answered.escalation_seq and notice.targets:
+    if answered.escalation_seq and notice.targets:
         body = conn.execute(
             select(Record.body).where(
                 Record.city_code == notice.targets[0], Record.seq == answered.escalation_seq
@@ -263,7 +267,7 @@ def notice_detail(
             .order_by(Notice.seq)
         ).all()
         notice = pb.Notice.FromString(row.payload)
-        masked_body = "" if personal else _masked_body(conn, notice)
+        body = _shown_body(conn, notice, personal)
         deadline = _aware(row.task_deadline)
         cities = [
             {
@@ -288,7 +292,7 @@ def notice_detail(
         kind=_kind_name(row.kind),
         priority=row.priority.lower(),
         title=row.title,
-        body=notice.body if personal else masked_body,
+        body=body,
         sender=row.sender,
         created_at=_aware(row.created_at) or moment,
         deadline=deadline,

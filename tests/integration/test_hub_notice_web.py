@@ -697,6 +697,19 @@ def test_the_preview_gives_the_deadline_in_the_hubs_zone(live: Live) -> None:
     assert shown.json()["deadline"] == "2030-12-01T12:00:00+08:00"
 
 
+def test_a_notice_body_is_shown_as_its_sender_wrote_it(live: Live) -> None:
+    """Masking is for an escalation's resolution (which may name the customer): a task's
+    hotline number and dates read as the announcer wrote them."""
+    body = "请拨打 0931-8888888 报备，截至 20301231"
+    with live.api("announcer") as c:
+        sent = c.post("/api/v1/notices", json=_task([CITY], body=body))
+        assert sent.status_code == 201, sent.text
+        seq = sent.json()["seq"]
+    for who in ("announcer", "supervisor"):
+        with live.api(who) as c:
+            assert c.get(f"/api/v1/notices/{seq}").json()["body"] == body, who
+
+
 def test_a_day_alone_is_a_deadline_by_the_end_of_that_day(live: Live) -> None:
     """The API and the web form read a deadline of a day alone as the command line does:
     23:59 of that day in the hub's zone (its first minute would make today's date "in the
