@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
 import socket
@@ -311,10 +312,12 @@ async def serve(settings: HubSettings) -> None:
 
 
 def _may_bind(listen: str) -> bool:
-    """Whether this process may bind ``listen`` (host:port) now, asked with a socket of our
-    own first: gRPC's own failure also writes a line of its C core's log to stderr before
-    the hub's one-line refusal. Bound as gRPC binds (SO_REUSEADDR, no SO_REUSEPORT), then
-    closed; an address that does not resolve is left for gRPC to judge."""
+    """Whether ``listen`` (host:port) is free, asked with sockets of our own first: gRPC's
+    own failure also writes a line of its C core's log to stderr before the hub's one-line
+    refusal. False only when no address of it binds and one is in use (gRPC starts on any
+    address that binds); anything else (an address that does not resolve, a family this host
+    lacks) is left for gRPC to judge. Bound as gRPC binds (SO_REUSEADDR, no SO_REUSEPORT),
+    then closed."""
     host, _, port = listen.rpartition(":")
     if not port.isdigit() or int(port) == 0:
         return True
@@ -324,11 +327,14 @@ def _may_bind(listen: str) -> bool:
         )
     except OSError:
         return True
+    in_use = False
     for family, kind, proto, _, address in found:
-        with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
+        try:
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 probe.bind(address)
-            except OSError:
-                return False
-    return True
+        except OSError as exc:
+            in_use = in_use or exc.errno == errno.EADDRINUSE
+            continue
+        return True
+    return not in_use

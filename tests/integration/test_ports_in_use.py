@@ -114,3 +114,14 @@ def test_the_supervisor_web_on_a_port_in_use_exits_2_naming_it(
         str(tmp_path / "web.key"),
     )
     _refused(done, f"--http-port {taken_port}", "the supervisor web cannot listen", "in use")
+
+
+def test_the_listen_precheck_refuses_only_a_port_in_use(taken_port: int) -> None:
+    """The hub's own bind before gRPC's: in use is refused; a free port, port 0 and what it
+    cannot judge (a name that does not resolve) are left to gRPC."""
+    from province_hub.app import _may_bind
+
+    assert _may_bind(f"127.0.0.1:{taken_port}") is False
+    assert _may_bind(f"127.0.0.1:{_free_port()}") is True
+    assert _may_bind("127.0.0.1:0") is True
+    assert _may_bind(f"no-such-host.invalid:{_free_port()}") is True
