@@ -98,9 +98,10 @@ def area(name: str | Callable[[Mapping[str, Any]], str | None]) -> Callable[[E],
     """Mark a route's endpoint with the area it opens (under the route's decorator): a name,
     or a function of the path's parameters giving one (None: the route's own check judges,
     e.g. a path naming nothing that exists). The tier's user dependency checks the caller's
-    role against it as soon as the caller is known, before the route's query and body are
-    read: one who may not open it hears 403, not what is wrong with the query (nor how long
-    a read it would have been)."""
+    role against it as soon as the caller is known, before the route's query and body
+    fields are judged (FastAPI parses a JSON body first: one that is no JSON is refused
+    before): one who may not open it hears 403, not what is wrong with the query (nor how
+    long a read it would have been)."""
 
     def mark(endpoint: E) -> E:
         setattr(endpoint, _AREA_ATTRIBUTE, name)
