@@ -406,12 +406,25 @@ def answer_objection(
 
 #: A deadline written as a day alone.
 _DAY_ALONE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
+#: The deadlines taken: a day, or a day and a time (seconds and an offset optional; any one
+#: separator between them, as ISO's readers take ``T``, ``t``, a space or ``_``), with
+#: dashes and colons (``20301231`` would read as a day in one place and as seconds since
+#: 1970 in another).
+_DEADLINE: Final = re.compile(
+    r"\d{4}-\d{2}-\d{2}(?:[^\d]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:[Zz]|[+-]\d{2}:\d{2})?)?"
+)
 
 
 def end_of_day(text: str) -> str:
     """A deadline's text with a day alone (``2026-12-31``) read as a person means it, by the
-    end of that day (``2026-12-31T23:59``), not its first minute; any other text as given."""
+    end of that day (``2026-12-31T23:59``), not its first minute; any other text as given.
+    ``ValueError`` for a text that is not a deadline's shape (:data:`_DEADLINE`)."""
     text = text.strip()
+    if not _DEADLINE.fullmatch(text):
+        raise ValueError(
+            f"{text!r} is not a date (YYYY-MM-DD) or a date and time "
+            "(YYYY-MM-DDTHH:MM, seconds and an offset such as +08:00 optional)"
+        )
     return f"{text}T23:59" if _DAY_ALONE.fullmatch(text) else text
 
 

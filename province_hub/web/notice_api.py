@@ -65,7 +65,11 @@ class NoticeIn(RequestModel):
     @field_validator("deadline", mode="before")
     @classmethod
     def _day_alone(cls, value: Any) -> Any:
-        return notices.end_of_day(value) if isinstance(value, str) else value
+        if value is None or isinstance(value, datetime):
+            return value
+        if not isinstance(value, str):  # a number would read as seconds since 1970
+            raise ValueError("give an ISO 8601 date or date and time, as text")
+        return notices.end_of_day(value)
 
     def draft(self, zone: Any) -> notices.Draft:
         deadline = self.deadline

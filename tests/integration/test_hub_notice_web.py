@@ -723,12 +723,24 @@ def test_a_day_alone_is_a_deadline_by_the_end_of_that_day(live: Live) -> None:
             shown = c.post("/api/v1/notices/preview", json=_task([CITY], deadline=given))
             assert shown.status_code == 200, shown.text
             assert shown.json()["deadline"] == meant, given
-        bad = c.post("/api/v1/notices/preview", json=_task([CITY], deadline="2030-13-01"))
-        assert bad.status_code == 422 and "deadline" in bad.text
+        # Dashes and colons only: 20301231 reads as a day to one parser and as seconds since
+        # 1970 to another; a number is refused for the same reason.
+        for wrong in ("2030-13-01", "20301201", "2030-12-01T08", 1_900_000_000):
+            bad = c.post("/api/v1/notices/preview", json=_task([CITY], deadline=wrong))
+            assert bad.status_code == 422 and "deadline" in bad.text, (wrong, bad.text)
     draft = notices.draft_from_form(
         {"kind": "task", "title": "t", "deadline": "2030-12-01"}, [CITY], ZoneInfo(TZ)
     )
     assert draft.deadline == datetime(2030, 12, 1, 23, 59, tzinfo=ZoneInfo(TZ))
+    with pytest.raises(notices.NoticeError, match="deadline"):
+        notices.draft_from_form(
+            {"kind": "task", "title": "t", "deadline": "20301201"}, [CITY], ZoneInfo(TZ)
+        )
+    shell = main(
+        ["hub", "notice", "--database-url", live.db_url, "--kind", "task", "--title", "t",
+         "--deadline", "20301201", "--to", CITY]
+    )  # fmt: skip
+    assert shell == 2
 
 
 def test_the_materials_manager_publishes_standard_answers_only(live: Live) -> None:
