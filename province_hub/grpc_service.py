@@ -38,6 +38,12 @@ R = TypeVar("R")
 SERVICE = pb.DESCRIPTOR.services_by_name["Federation"].full_name
 
 
+#: How long a notice stream must stay open after the notices numbered below the city's
+#: cursor were sent before they count as streamed (twice the time keepalive takes to find a
+#: silent peer: 30 s of quiet, then 20 s for the ping's answer).
+MISSED_CONFIRM_SECONDS = 100.0
+
+
 class _Denied(Exception):
     """A call refused before any work, with a plain status (no structured details needed)."""
 
@@ -473,17 +479,26 @@ class FederationService:
         cursor = request.after_notice_seq
         missed = await self._run(services.open_stream, city_code=city, cursor=cursor)
         wakeup = self._broker.register(city)
+        loop = asyncio.get_running_loop()
+        unconfirmed: list[int] = []
+        confirm_at = 0.0
         try:
             if missed:
                 # Numbered below the cursor by a hub restored from an older store: sent
                 # first, without moving the cursor (the city files each by its seq, once).
-                seqs: list[int] = []
+                # No cursor will ever confirm them: they count as streamed only once this
+                # stream has stayed open a while after them. A city that dies before filing
+                # them ends its stream first (keepalive finds a silent one within a minute)
+                # and gets them again when it comes back.
                 for payload in missed:
                     notice = pb.Notice.FromString(payload)
                     yield notice
-                    seqs.append(notice.seq)
-                self._mark_streamed(city, seqs)
+                    unconfirmed.append(notice.seq)
+                confirm_at = loop.time() + MISSED_CONFIRM_SECONDS
             while not self._broker.closed:
+                if unconfirmed and loop.time() >= confirm_at:
+                    self._mark_streamed(city, unconfirmed)
+                    unconfirmed = []
                 # A certificate revoked while its stream is open is cut off too.
                 await self._city(context)
                 # Clear before looking, so a notice committed after the query wakes us.
@@ -498,10 +513,11 @@ class FederationService:
                         cursor = notice.seq
                     self._mark_streamed(city, sent)
                     continue
+                wait = self._settings.notice_poll_seconds
+                if unconfirmed:
+                    wait = min(wait, max(0.0, confirm_at - loop.time()))
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        wakeup.wait(), timeout=self._settings.notice_poll_seconds
-                    )
+                    await asyncio.wait_for(wakeup.wait(), timeout=wait)
         finally:
             self._broker.unregister(city, wakeup)
 

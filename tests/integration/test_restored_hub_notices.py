@@ -19,6 +19,7 @@ from city_node import services as city_services
 from city_node.context import Actor
 from city_node.domain import Role
 from city_node.store import InboxNotice
+from province_hub import grpc_service
 from province_hub import services as hub_services
 from province_hub.store import Counter, Notice, Record, create_schema
 from sync.db import make_engine
@@ -162,7 +163,13 @@ async def test_restored_hub_numbers_new_notices_after_the_cursor_a_city_presents
 
 
 async def test_notice_numbered_below_a_city_cursor_is_still_delivered_once(
-    databases, hub_settings_factory, city_settings_factory, start_hub, start_city, caplog
+    databases,
+    hub_settings_factory,
+    city_settings_factory,
+    start_hub,
+    start_city,
+    caplog,
+    monkeypatch,
 ):
     (
         hub_settings,
@@ -187,13 +194,34 @@ async def test_notice_numbered_below_a_city_cursor_is_still_delivered_once(
     gaps = [r.getMessage() for r in caplog.records if "never streamed" in r.getMessage()]
     assert gaps and f"after notice {ahead.seq}" in gaps[0] and str(hidden.seq) in gaps[0]
     assert Outbox(city.engine).snapshot().notice_cursor == ahead.seq
-    # Streamed once: a reconnect does not send it again.
+    # No cursor will confirm it: a stream that ends soon after (a city dying before it filed
+    # the notice) leaves it to be sent again at the next opening, and the city files it once.
     await city.stop()
+    assert streamed(restored.engine, hidden.seq) is None
+    again = hub_services.open_stream(restored.engine, city_code=CITY, cursor=ahead.seq)
+    assert [pb.Notice.FromString(n).seq for n in again] == [hidden.seq]
+    # A stream that stays open confirms it (here after half a second, not 100).
+    monkeypatch.setattr(grpc_service, "MISSED_CONFIRM_SECONDS", 0.5)
     city = start_city(city.node.settings)
+    await wait_until(
+        lambda: streamed(restored.engine, hidden.seq) is not None, what="marked streamed"
+    )
     later = announce(restored.engine, "later")
     await wait_until(lambda: len(inbox_titles(city.engine)) == 3, what="the later notice")
     assert inbox_titles(city.engine) == ["ahead", "later", "sent while the city was away"]
     assert later.seq > ahead.seq
+
+
+def streamed(engine: Any, seq: int) -> Any:
+    """When the hub marked notice ``seq`` streamed to CITY (None: not yet)."""
+    from province_hub.store import NoticeDelivery
+
+    with engine.connect() as conn:
+        return conn.execute(
+            select(NoticeDelivery.streamed_at).where(
+                NoticeDelivery.notice_seq == seq, NoticeDelivery.city_code == CITY
+            )
+        ).scalar_one()
 
 
 def test_a_cursor_far_beyond_the_hub_is_not_followed(databases, caplog):
