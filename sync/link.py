@@ -13,10 +13,12 @@ The subscription persists each notice (and the cursor, in one transaction, throu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import socket
 import ssl
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
@@ -169,8 +171,9 @@ def _peer_certificate(address: str, tls: TlsFiles, *, server_name: str, seconds:
         context.load_cert_chain(tls.cert_path, tls.key_path)
     # Blocking socket (in a thread): closing it does not wait for the server's close_notify,
     # which a gRPC server never sends to a connection that spoke no HTTP/2.
+    deadline = time.monotonic() + seconds
     with socket.create_connection((host, port), timeout=seconds) as raw:
-        conn = tls_handshake(raw, context, server_hostname=server_name or host)
+        conn = tls_handshake(raw, context, server_hostname=server_name or host, deadline=deadline)
         return conn.getpeercert(binary_form=True) or b""
 
 
@@ -180,14 +183,19 @@ def tls_handshake(
     *,
     server_side: bool = False,
     server_hostname: str | None = None,
+    deadline: float | None = None,
 ) -> ssl.SSLObject:
     """TLS over the connected socket ``raw``, once the handshake is done; ``raw`` stays open.
 
     Through memory buffers rather than ``SSLContext.wrap_socket``: that one takes the
     socket's descriptor over, and when the peer resets the connection just before the
     handshake it raises without closing it, leaving the descriptor to the garbage collector.
-    Here ``raw`` stays the caller's to close. Errors are a socket's (``OSError``, with
-    ``ssl.SSLError``); a peer that hangs up during the handshake is ``ssl.SSLEOFError``.
+    Here ``raw`` stays the caller's to close. ``deadline`` (``time.monotonic()``) bounds the
+    whole handshake, not each read: a peer sending a byte at a time cannot hold it longer.
+    Errors are a socket's: ``OSError``, with ``ssl.SSLError`` (``SSLEOFError`` for a peer
+    that hangs up during the handshake; a reset is ``ConnectionResetError``) and
+    ``TimeoutError``. A refusal of ours (an alert: its certificate does not verify) is sent
+    to the peer before the error is raised.
     """
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
     conn = context.wrap_bio(
@@ -199,11 +207,20 @@ def tls_handshake(
             break
         except ssl.SSLWantReadError:
             raw.sendall(outgoing.read())
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("the TLS handshake did not finish in time") from None
+                raw.settimeout(left)
             data = raw.recv(65536)
             if data:
                 incoming.write(data)
             else:
                 incoming.write_eof()
+        except ssl.SSLError:
+            with contextlib.suppress(OSError):
+                raw.sendall(outgoing.read())  # our alert, so the peer knows why
+            raise
     raw.sendall(outgoing.read())  # our last flight (TLS 1.3: the client's Finished)
     return conn
 

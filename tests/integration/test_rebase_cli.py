@@ -169,3 +169,31 @@ def test_a_hub_that_resets_before_the_handshake_leaves_the_socket_to_its_owner(
                 tls_handshake(raw, context, server_hostname="hub.test")
             assert raw.fileno() != -1  # still ours to close
     assert isinstance(failure.value, (ConnectionResetError, ssl.SSLError)), failure.value
+
+
+def test_a_peer_that_trickles_cannot_hold_the_handshake_past_its_deadline(pki: Path) -> None:
+    """The probe's deadline bounds the whole handshake, not each read: a server sending a
+    byte at a time (each read within the socket's timeout) is given up on."""
+    context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+    stop = threading.Event()
+
+    def trickle(conn: socket.socket) -> None:
+        conn.settimeout(5)
+        conn.recv(4096)  # the ClientHello
+        # A handshake record of 16 kB announced, then its body a byte at a time.
+        conn.sendall(b"\x16\x03\x03\x40\x00")
+        while not stop.is_set():
+            with suppress(OSError):
+                conn.sendall(b"\x02")
+            stop.wait(0.05)
+
+    with listening(trickle) as address:
+        host, port = address.rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=5) as raw:
+            try:
+                with pytest.raises(TimeoutError):
+                    tls_handshake(
+                        raw, context, server_hostname="hub", deadline=time.monotonic() + 0.5
+                    )
+            finally:
+                stop.set()
