@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, date
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import Engine, and_, func, select, tuple_
 
 from province_hub.consolidation.core import DAY, iso
 from province_hub.store import Record
@@ -83,22 +83,25 @@ def suggestion_batches(
     # larger, so "…/19" comes before "…/9" (text alone puts 9 first and 19 after 2). The
     # copies of one city's batch follow each other, the latest first.
     batch_date = func.substr(Record.subject, 1, len(prefix) + len("YYYY-MM-DD"))
+    order = (
+        batch_date.desc(),
+        func.length(Record.subject).desc(),
+        Record.subject.desc(),
+        Record.city_code,
+        Record.received_at.desc(),
+        Record.seq.desc(),
+    )
+    skip = max(0, offset)
+    if category is None:
+        return _page_without_category(engine, conditions, order, skip, wanted)
     query = (
         select(Record.city_code, Record.seq, Record.subject, Record.received_at, Record.body)
         .where(and_(*conditions))
-        .order_by(
-            batch_date.desc(),
-            func.length(Record.subject).desc(),
-            Record.subject.desc(),
-            Record.city_code,
-            Record.received_at.desc(),
-            Record.seq.desc(),
-        )
+        .order_by(*order)
     )
-    skip = max(0, offset)
     out: list[dict[str, Any]] = []
-    # The category is inside each batch's bytes: with one, read on (a page of rows at a
-    # time) until ``limit`` batches hold a suggestion of it, however far back they are.
+    # The category is inside each batch's bytes: read on (a page of rows at a time) until
+    # ``limit`` batches hold a suggestion of it, however far back they are.
     with (
         engine.connect() as conn,
         conn.execution_options(yield_per=200).execute(query) as rows,
@@ -106,24 +109,53 @@ def suggestion_batches(
         for copies in _copies(rows):
             if len(out) >= wanted:
                 break
-            if skip and category is None:
-                skip -= 1  # no need to read the bytes of a batch before the page
-                continue
             batch = _merged(copies)
-            if category is not None:
-                batch["suggestions"] = [
-                    s
-                    for s in batch["suggestions"]
-                    if s["category_code"] == category
-                    or s["category_code"].startswith(category + ".")
-                ]
-                if not batch["suggestions"]:
-                    continue
+            batch["suggestions"] = [
+                s
+                for s in batch["suggestions"]
+                if s["category_code"] == category or s["category_code"].startswith(category + ".")
+            ]
+            if not batch["suggestions"]:
+                continue
             if skip:
                 skip -= 1
                 continue
             out.append(batch)
     return out
+
+
+def _page_without_category(
+    engine: Engine, conditions: list[Any], order: tuple[Any, ...], skip: int, wanted: int
+) -> list[dict[str, Any]]:
+    """A page of batches with no category asked: the keys in order first (copies of one
+    batch grouped, the batches before the page skipped without their bytes), then the
+    bytes of the page's records alone."""
+    keys = (
+        select(Record.city_code, Record.seq, Record.subject)
+        .where(and_(*conditions))
+        .order_by(*order)
+    )
+    page: list[list[tuple[str, int]]] = []
+    with engine.connect() as conn:
+        with conn.execution_options(yield_per=1000).execute(keys) as rows:
+            for copies in _copies(rows):
+                if len(page) >= wanted:
+                    break
+                if skip:
+                    skip -= 1
+                    continue
+                page.append([(r.city_code, int(r.seq)) for r in copies])
+        wanted_keys = [key for copies in page for key in copies]
+        found: dict[tuple[str, int], Any] = {}
+        for i in range(0, len(wanted_keys), 500):
+            part = wanted_keys[i : i + 500]
+            for r in conn.execute(
+                select(Record.city_code, Record.seq, Record.received_at, Record.body).where(
+                    tuple_(Record.city_code, Record.seq).in_(part)
+                )
+            ):
+                found[(r.city_code, int(r.seq))] = r
+    return [_merged([found[key] for key in copies]) for copies in page]
 
 
 def _copies(rows: Iterable[Any]) -> Iterator[list[Any]]:
