@@ -104,11 +104,22 @@ COMPOUND_SURNAMES: Final = frozenset(_COMPOUND_SURNAMES.split())
 def _given_names(chars: str) -> list[str]:
     """A Chinese name's given name, as a customer may be called by it alone: after a
     one-character family name and, for a compound family name (欧阳娜娜 → 娜娜) or a name of
-    four characters or more, after two; longest first. Only those of two characters or more
-    (one character alone is too common a word to mask)."""
-    starts = [1, 2] if chars[:2] in COMPOUND_SURNAMES or len(chars) >= 4 else [1]
-    given = [chars[i:] for i in starts]
+    four characters or more, after two; each part of a name joined by a middle dot
+    (扎西·多吉 → 扎西, 多吉); longest first. Only those of two characters or more (one
+    character alone is too common a word to mask)."""
+    parts = [p for p in _NAME_DOTS.split(chars) if p]
+    if len(parts) > 1:
+        # A name of parts joined by a middle dot (扎西·多吉, as Tibetan and Uyghur names are
+        # written): each part is a name a customer is called by.
+        given = sorted(parts, key=len, reverse=True)
+    else:
+        starts = [1, 2] if chars[:2] in COMPOUND_SURNAMES or len(chars) >= 4 else [1]
+        given = [chars[i:] for i in starts]
     return [g for g in given if len(g) >= 2 and g.isalpha() and not g.isascii()]
+
+
+#: The middle dots that join the parts of a transcribed name.
+_NAME_DOTS: Final = re.compile("[\u00b7\u2022\u30fb\u2027\uff0e]")
 
 
 def _spaced(word: str) -> re.Pattern[str]:

@@ -132,6 +132,9 @@ def test_a_given_name_of_one_character_or_a_latin_name_is_not_masked_alone() -> 
         ("欧阳修", "欧阳修来电，修理宽带", "欧**来电，修理宽带"),
         # A four-character name of another family: both readings masked, longest first.
         ("张丽桂花", "丽桂花说桂花", "***说**"),
+        # Parts joined by a middle dot: the whole name, and each part alone.
+        ("扎西·多吉", "扎西·多吉来电，多吉说断网", "扎****来电，**说断网"),
+        ("扎西·多吉", "找扎西", "找**"),
     ],
 )
 def test_a_given_name_after_a_two_character_family_name_is_masked_alone(
