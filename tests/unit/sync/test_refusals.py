@@ -29,7 +29,8 @@ TIERS = {"hub": (HUB, ("sync", "province_hub")), "city": (CITY, ("sync", "city_n
 #: value (``sync.web.app``: pydantic's error types; ``city_node.context``: what an id names).
 _AREAS = sorted({code.split(".")[0] for cat in (HUB, CITY) for code in cat.sentences})
 _FILE_SUFFIXES = frozenset({"html", "py", "csv", "xlsx", "json", "js"})
-_CODE = re.compile(r"(?:\(\s*|return |: )\"((?:" + "|".join(_AREAS) + r")\.[a-z_]+)\"")
+# A code as a refusal names it (not a route's area in ``@area("desk.work")``).
+_CODE = re.compile(r"(?:(?<!area)\(\s*|return |: )\"((?:" + "|".join(_AREAS) + r")\.[a-z_]+)\"")
 
 
 def _chinese(text: str) -> bool:
