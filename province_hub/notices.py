@@ -32,6 +32,7 @@ from province_hub.store import Notice, NoticeDelivery
 from sync.db import UnitOfWork
 from sync.limits import MAX_NOTICE_TITLE_CHARS, MAX_TEXT_CHARS, TEXT_CONTROLS, refuse_characters
 from sync.pb.fedsync.v1 import federation_pb2 as pb
+from sync.periods import is_iso_date
 
 #: The kinds a person composes (the others are sent by the hub's own use cases), by the name
 #: the web, the API and the CLI use.
@@ -404,8 +405,6 @@ def answer_objection(
     return notice
 
 
-#: A deadline written as a day alone.
-_DAY_ALONE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
 #: The deadlines taken: a day, or a day and a time (seconds and an offset optional; any one
 #: separator between them, as ISO's readers take ``T``, ``t``, a space or ``_``), with
 #: dashes and colons (``20301231`` would read as a day in one place and as seconds since
@@ -425,7 +424,7 @@ def end_of_day(text: str) -> str:
             f"{text!r} is not a date (YYYY-MM-DD) or a date and time "
             "(YYYY-MM-DDTHH:MM, seconds and an offset such as +08:00 optional)"
         )
-    return f"{text}T23:59" if _DAY_ALONE.fullmatch(text) else text
+    return f"{text}T23:59" if is_iso_date(text) else text
 
 
 def read_deadline(text: str, zone: Any) -> datetime:

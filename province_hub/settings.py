@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -15,7 +14,7 @@ from sync.config import (
     check_timezone,
     setting,
 )
-from sync.periods import DEFAULT_TIMEZONE
+from sync.periods import DEFAULT_TIMEZONE, iso_date
 
 if TYPE_CHECKING:
     from province_hub.deadlines import Deadlines
@@ -155,10 +154,12 @@ class HubSettings:
             raise ConfigError("notice_listen_backoff_max must be above 0")
         if self.reminder_minutes < 0 or self.reminder_lookback_days < 1:
             raise ConfigError("reminder_minutes must be >= 0 and reminder_lookback_days >= 1")
-        if self.reminders_from and not _is_day(self.reminders_from):
+        try:
+            _ = self.reminders_since
+        except ValueError:
             raise ConfigError(
                 f"reminders_from {self.reminders_from!r}: give a day as YYYY-MM-DD, or nothing"
-            )
+            ) from None
         from province_hub.deadlines import DeadlineRule, DeadlineRuleError, parse_due
 
         try:
@@ -191,14 +192,4 @@ class HubSettings:
     @property
     def reminders_since(self) -> date | None:
         """The go-live day of ``reminders_from``, None when not set."""
-        return date.fromisoformat(self.reminders_from) if self.reminders_from else None
-
-
-def _is_day(text: str) -> bool:
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        return False
-    try:
-        date.fromisoformat(text)
-    except ValueError:
-        return False
-    return True
+        return iso_date(self.reminders_from) if self.reminders_from else None
