@@ -53,7 +53,6 @@ __all__ = [
     "check_form_csrf",
     "may",
     "page_user",
-    "require",
     "session_of",
     "signed_in",
 ]
@@ -89,11 +88,6 @@ _TABLE: Final = AreaTable(AREAS)
 
 def may(role: Role, area: str) -> bool:
     return _TABLE.may(role, area)
-
-
-def require(user: StaffMember, area: str) -> None:
-    """Raise NotAllowed, naming the roles that may, unless ``user`` may use ``area``."""
-    _TABLE.require(user.role, area)
 
 
 def signed_in(request: Request) -> tuple[StaffMember, Session] | None:

@@ -17,10 +17,10 @@ from city_node import staff
 from city_node.context import Actor
 from city_node.errors import CityError
 from city_node.staff import StaffMember
-from city_node.web.auth import check_form_csrf, page_user, require
+from city_node.web.auth import check_form_csrf, page_user
 from city_node.web.pages import render
 from sync.web.app import say_refusal
-from sync.web.auth import password_changed
+from sync.web.auth import area, password_changed
 
 router = APIRouter(include_in_schema=False)
 
@@ -31,7 +31,7 @@ StaffId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9
 
 
 def _leader(user: StaffMember) -> Actor:
-    require(user, "staff")
+    """The acting leader (the routes' ``@area("staff")`` let only one in)."""
     return Actor(user.id, user.role)
 
 
@@ -69,18 +69,21 @@ def change_password(
 
 
 @router.post("/staff/{staff_id}/disable", dependencies=[Csrf])
+@area("staff")
 def disable(request: Request, staff_id: StaffId, user: User) -> Response:
     staff.disable(request.app.state.ctx.engine, staff_id, by=_leader(user))
     return _back()
 
 
 @router.post("/staff/{staff_id}/enable", dependencies=[Csrf])
+@area("staff")
 def enable(request: Request, staff_id: StaffId, user: User) -> Response:
     staff.enable(request.app.state.ctx.engine, staff_id, by=_leader(user))
     return _back()
 
 
 @router.post("/staff/{staff_id}/password", dependencies=[Csrf])
+@area("staff")
 def reset_password(
     request: Request,
     staff_id: StaffId,
@@ -92,6 +95,7 @@ def reset_password(
 
 
 @router.post("/staff/{staff_id}/role", dependencies=[Csrf])
+@area("staff")
 def set_role(
     request: Request,
     staff_id: StaffId,

@@ -68,11 +68,6 @@ def may(member: HubMember | None, area: str) -> bool:
     return member is not None and TABLE.may(member.role, area)
 
 
-def require(member: HubMember, area: str) -> None:
-    """Raise NotAllowed (403), naming the roles that may, unless ``member`` may."""
-    TABLE.require(member.role, area)
-
-
 def _engine(request: Request) -> Engine:
     engine: Engine = request.app.state.hub.engine
     return engine
