@@ -14,9 +14,10 @@ from typing import Any
 
 from sqlalchemy import Engine, case, func, select
 
+from province_hub.desk_views import contacts
 from province_hub.figures import PERIOD_ZH, REPORT_WORDS, ReportReminder, kpi
 from province_hub.notices import FINDING_SOURCES, NoticeNotFound, in_utc
-from province_hub.store import Notice, NoticeDelivery, Record
+from province_hub.store import Notice, NoticeDelivery
 from sync.masking import mask_text
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 
@@ -222,7 +223,7 @@ def detail_of(notice: pb.Notice) -> dict[str, Any]:
     return {}
 
 
-def _shown_body(conn: Any, notice: pb.Notice, personal: bool) -> str:
+def _shown_body(engine: Engine, notice: pb.Notice, personal: bool) -> str:
     """A notice's body as the reader may see it: an escalation's resolution (the GM hotline's
     words to the city, which may name the customer) with the customer's name and phone, as
     the escalation it answers gave them, and any phone-like number masked unless
@@ -231,16 +232,10 @@ def _shown_body(conn: Any, notice: pb.Notice, personal: bool) -> str:
     if personal or not notice.HasField("escalation_resolution"):
         return notice.body
     name = phone = ""
-    answered = notice.escalation_resolution
-    if answered.escalation_seq and notice.targets:
-        body = conn.execute(
-            select(Record.body).where(
-                Record.city_code == notice.targets[0], Record.seq == answered.escalation_seq
-            )
-        ).scalar()
-        if body is not None:
-            escalation = pb.Escalation.FromString(body)
-            name, phone = escalation.customer_name, escalation.customer_phone
+    seq = notice.escalation_resolution.escalation_seq
+    if seq and notice.targets:
+        key = (notice.targets[0], int(seq))
+        name, phone = contacts(engine, [key], personal=True).get(key, ("", ""))
     return mask_text(notice.body, name=name, phone=phone)
 
 
@@ -267,7 +262,6 @@ def notice_detail(
             .order_by(Notice.seq)
         ).all()
         notice = pb.Notice.FromString(row.payload)
-        body = _shown_body(conn, notice, personal)
         deadline = _aware(row.task_deadline)
         cities = [
             {
@@ -283,6 +277,7 @@ def notice_detail(
             }
             for d in deliveries
         ]
+    body = _shown_body(engine, notice, personal)
     answered = {a.targets for a in answers}
     for city in cities:
         city["answered"] = city["city_code"] in answered
