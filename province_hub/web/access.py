@@ -68,6 +68,11 @@ def may(member: HubMember | None, area: str) -> bool:
     return member is not None and TABLE.may(member.role, area)
 
 
+def personal(member: HubMember) -> bool:
+    """May ``member`` see the customers' names and phones (the GM hotline only)?"""
+    return may(member, "personal_data")
+
+
 def _engine(request: Request) -> Engine:
     engine: Engine = request.app.state.hub.engine
     return engine

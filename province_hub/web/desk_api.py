@@ -19,10 +19,10 @@ from province_hub import audit, desk, desk_views
 from province_hub.audit import Action
 from province_hub.staff import HubMember
 from province_hub.web import exports, views
-from province_hub.web.access import acting, api_user
+from province_hub.web.access import acting, api_user, personal
 from province_hub.web.api import ERRORS, Problem
 from province_hub.web.context import HubWeb, hub_of
-from province_hub.web.desk_tables import ages, audit_table, personal, queue_table, traces_table
+from province_hub.web.desk_tables import ages, audit_table, queue_table, traces_table
 from province_hub.web.tables import Column
 from sync.masking import mask_text
 from sync.web.auth import area, client_address

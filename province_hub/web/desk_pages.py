@@ -18,7 +18,7 @@ from starlette.datastructures import FormData
 from province_hub import audit, desk, desk_views
 from province_hub.audit import Action
 from province_hub.staff import HubMember, HubRole, list_staff
-from province_hub.web.access import acting, may, page_user
+from province_hub.web.access import acting, may, page_user, personal
 from province_hub.web.context import hub_of
 from province_hub.web.desk_api import ask_trace, audit_filters, queue_of, resolve_case
 from province_hub.web.desk_tables import (
@@ -27,7 +27,6 @@ from province_hub.web.desk_tables import (
     ages,
     audit_table,
     local,
-    personal,
     queue_table,
     traces_table,
     word,

@@ -11,8 +11,7 @@ from typing import Any
 
 from province_hub import desk_views
 from province_hub.audit import Action, Entry
-from province_hub.staff import HubMember, HubRole
-from province_hub.web.access import may
+from province_hub.staff import HubRole
 from province_hub.web.context import HubWeb
 from province_hub.web.i18n import LABELS
 from province_hub.web.tables import Column, Table
@@ -155,11 +154,6 @@ def ages(hub: HubWeb) -> desk_views.Ages:
     return desk_views.Ages(
         calendar=hub.calendar, now=hub.local_now(), limit_days=hub.escalation_limit_days
     )
-
-
-def personal(user: HubMember) -> bool:
-    """May ``user`` see the customers' names and phones (the GM hotline only)?"""
-    return may(user, "personal_data")
 
 
 def local(value: datetime | None, hub: HubWeb) -> str:

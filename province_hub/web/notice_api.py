@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from province_hub import notice_board, notices
 from province_hub.staff import HubMember, HubRole
 from province_hub.web import exports
-from province_hub.web.access import api_user, may
+from province_hub.web.access import api_user, personal
 from province_hub.web.api import ERRORS, Kpi, Problem
 from province_hub.web.context import hub_of
 from province_hub.web.notice_tables import board_table, notices_table
@@ -308,7 +308,7 @@ def send(request: Request, user: Caller, body: NoticeIn) -> Sent:
 def notice(request: Request, user: Caller, seq: Seq) -> dict[str, Any]:
     hub = hub_of(request)
     detail = notice_board.notice_detail(
-        hub.engine, seq, now=hub.local_now(), personal=may(user, "personal_data")
+        hub.engine, seq, now=hub.local_now(), personal=personal(user)
     ).as_dict()
     return dict(in_zone(detail, hub.zone))
 

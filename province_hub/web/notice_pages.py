@@ -21,7 +21,7 @@ from starlette.datastructures import FormData
 
 from province_hub import notice_board, notices
 from province_hub.staff import HubMember, HubRole
-from province_hub.web.access import may
+from province_hub.web.access import may, personal
 from province_hub.web.context import HubWeb, hub_of
 from province_hub.web.notice_api import Seq
 from province_hub.web.pages import CsrfForm, User, render
@@ -227,9 +227,7 @@ def notice_page(request: Request, user: User, seq: Seq) -> Response:
         request,
         "notice_detail.html",
         user,
-        n=notice_board.notice_detail(
-            hub.engine, seq, now=hub.local_now(), personal=may(user, "personal_data")
-        ),
+        n=notice_board.notice_detail(hub.engine, seq, now=hub.local_now(), personal=personal(user)),
         titles=_titles(hub, request, [seq]),
         may_answer=may(user, "notices.answer"),
     )
