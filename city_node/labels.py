@@ -305,3 +305,16 @@ def reworded(
         if found:
             return template.format(*found.groups())
     return note
+
+
+#: The notes the node writes on a decision itself (a draft superseded, an auto-approval),
+#: as a Chinese page says them; a person's own note is shown as written.
+_NODE_NOTES_ZH = (
+    (re.compile(r"revision (\d+) drafted"), "已起草第 {0} 版，本稿不再审批"),
+    (re.compile(r"auto-approved \(node setting\)"), "自动批准（节点设置）"),
+)
+
+
+def decision_text(note: str | None, lang: Lang) -> str | None:
+    """A report's decision note in the reader's language where the node wrote it."""
+    return reworded(note, lang, _NODE_NOTES_ZH)

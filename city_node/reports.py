@@ -34,7 +34,6 @@ after sending is a new, higher revision (the province counts the latest).
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -63,7 +62,6 @@ from city_node.context import (
     existing_id,
 )
 from city_node.domain import Action, ReportStatus, Role
-from city_node.labels import reworded
 from city_node.report_figures import (
     REPORT_KINDS,
     Period,
@@ -82,7 +80,6 @@ from sync.envelopes import body_kind
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.validation import broken_rule
 from sync.vocabulary import PeriodKind, ReportKind
-from sync.web.i18n import Lang
 
 # --- drafts and approval -----------------------------------------------------------------------
 
@@ -421,19 +418,6 @@ def _decide(
         )
         uow.commit()
     return get(ctx, report_id)
-
-
-#: The notes the node writes on a decision itself (a draft superseded, an auto-approval),
-#: as a Chinese page says them; a person's own note is shown as written.
-_NODE_NOTES_ZH = (
-    (re.compile(r"revision (\d+) drafted"), "已起草第 {0} 版，本稿不再审批"),
-    (re.compile(r"auto-approved \(node setting\)"), "自动批准（节点设置）"),
-)
-
-
-def decision_text(note: str | None, lang: Lang) -> str | None:
-    """A report's decision note in the reader's language where the node wrote it."""
-    return reworded(note, lang, _NODE_NOTES_ZH)
 
 
 def figures_json(view: ReportView) -> str:

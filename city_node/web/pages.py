@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from city_node import (
+    labels,
     personal_data,
     qa,
     reports,
@@ -130,7 +131,7 @@ def render(
         status_code=status_code,
         local=local,
         category_name=category_name,
-        decision_text=lambda note: reports.decision_text(note, lang),
+        decision_text=lambda note: labels.decision_text(note, lang),
         user=user,
         nav=nav,
         city_code=ctx.city_code,
