@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy import Connection, Engine, select, tuple_
+from sqlalchemy import Connection, Engine, func, or_, select, tuple_
 
 from province_hub.desk import CaseNotFound, DeskError
 from province_hub.escalations import ESCALATION_SUBJECT
@@ -92,7 +92,11 @@ def queue(
     if city:
         query = query.where(DeskCase.city_code == city)
     if category:
-        query = query.where(DeskCase.category.startswith(category, autoescape=True))
+        # The category or one of its sub-categories, as a person types the code: "net" finds
+        # NET and NET.BROADBAND, not NETWORK.
+        code = func.upper(DeskCase.category)
+        wanted = category.upper()
+        query = query.where(or_(code == wanted, code.startswith(wanted + ".", autoescape=True)))
     if state == "open":
         query = query.where(DeskCase.resolved_at.is_(None))
     elif state == "resolved":

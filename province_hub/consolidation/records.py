@@ -59,7 +59,8 @@ def suggestion_batches(
 ) -> list[dict[str, Any]]:
     """Accepted suggestion batches, newest batch date first and within a date the highest
     batch number first (as numbers: 10 before 9), with their suggestions
-    (only those of ``category`` or its sub-categories when given); dates inclusive. A page
+    (only those of ``category`` or its sub-categories when given, codes compared without
+    regard to case); dates inclusive. A page
     of ``limit`` batches after the first ``offset`` of that order (the batches that hold a
     suggestion of ``category`` when given).
 
@@ -99,6 +100,8 @@ def suggestion_batches(
         .where(and_(*conditions))
         .order_by(*order)
     )
+    # Codes compare as a person types them: "svc.install" finds SVC.INSTALL.
+    code = category.casefold()
     out: list[dict[str, Any]] = []
     # The category is inside each batch's bytes: read on (a page of rows at a time) until
     # ``limit`` batches hold a suggestion of it, however far back they are.
@@ -111,9 +114,7 @@ def suggestion_batches(
                 break
             batch = _merged(copies)
             batch["suggestions"] = [
-                s
-                for s in batch["suggestions"]
-                if s["category_code"] == category or s["category_code"].startswith(category + ".")
+                s for s in batch["suggestions"] if _under(s["category_code"].casefold(), code)
             ]
             if not batch["suggestions"]:
                 continue
@@ -122,6 +123,11 @@ def suggestion_batches(
                 continue
             out.append(batch)
     return out
+
+
+def _under(code: str, wanted: str) -> bool:
+    """Whether ``code`` is the category ``wanted`` or one of its sub-categories."""
+    return code == wanted or code.startswith(wanted + ".")
 
 
 def _page_without_category(

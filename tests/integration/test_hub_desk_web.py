@@ -184,6 +184,10 @@ def test_queue_ages_in_working_days_overdue_filters_and_sorts(live: Live) -> Non
         assert [
             r["ticket_id"] for r in c.get("/api/v1/desk", params={"category": "NET"}).json()
         ] == ["202"]
+        # Sub-categories, whatever the case typed; a code's first letters alone are no match.
+        for typed, found in (("net.broadband", ["202"]), ("Net", ["202"]), ("NET.BROAD", [])):
+            listed = c.get("/api/v1/desk", params={"category": typed}).json()
+            assert [r["ticket_id"] for r in listed] == found, typed
         labelled = c.get("/api/v1/desk", params={"category": "网络 / 宽带 / NET.BROADBAND"})
         assert [r["ticket_id"] for r in labelled.json()] == ["202"]
         assert c.get("/api/v1/desk", params={"state": "resolved"}).json() == []

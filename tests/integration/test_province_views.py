@@ -257,6 +257,11 @@ def test_suggestions_are_browsable_by_city_category_and_date(hub: Federation) ->
         ("装机 / SVC.INSTALL", "SVC.INSTALL")
     ]
     assert len(consolidation.suggestion_batches(hub.engine, category="SVC")) == 2
+    # As a person types it: the case of a code does not matter, a part of a code is no match.
+    assert [
+        b["city_code"] for b in consolidation.suggestion_batches(hub.engine, category="svc.Install")
+    ] == [B, A]
+    assert consolidation.suggestion_batches(hub.engine, category="SVC.INST") == []
     assert (
         consolidation.suggestion_batches(hub.engine, category="SVC.INSTALL.WEEKEND")[0]["city_code"]
         == B
