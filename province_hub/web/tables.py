@@ -713,6 +713,44 @@ def link_state_text(state: str, lang: str) -> str:
     return state if pair is None else pair[0 if lang == "zh" else 1]
 
 
+#: What a link's error is about, by the refusal the hub stored it as (``LinkError`` class
+#: names, as ``province_hub.links`` writes ``last_error``): a Chinese page leads with it and
+#: keeps the stored sentence (English, as the logs and the CLI say it) for whoever follows
+#: it up.
+LINK_ERRORS_ZH: dict[str, str] = {
+    "SequenceConflict": (
+        "序号冲突：地市存储被重建或从旧备份恢复，复核后需重新编号（fedsync city rebase）"
+    ),
+    "SequenceGap": "序号缺口：等待地市从中断处补发",
+    "SchemaUnsupported": "接口版本不兼容：地市软件需升级",
+    "CertificateRevoked": "证书已吊销",
+    "IdentityMismatch": "身份不符：报文未以证书所属地市的名义发送",
+    "MalformedEnvelope": "报文格式错误，已拒收",
+    "BatchTooLarge": "批次超过上限，已拒收",
+}
+_BEHIND_ZH = (
+    "省中心从较早的备份恢复，等待地市重发其后的记录；"
+    "地市已不再保留的，需重新编号（fedsync city rebase）"
+)
+
+
+def link_error_text(row: Mapping[str, Any], lang: str) -> str:
+    """A link row's current error (``error``) as a reader in ``lang`` reads it: English as
+    stored; Chinese led by what it is about — the hub's refusal, a restored hub waiting for
+    the city, or the city's own error from its heartbeat."""
+    error = str(row.get("error") or "")
+    if not error or lang != "zh":
+        return error
+    if error != row.get("last_error"):
+        said = "地市报告的错误"
+    elif row.get("state") == "behind":
+        said = _BEHIND_ZH
+    else:
+        kind, colon, _ = error.partition(":")
+        said = (LINK_ERRORS_ZH.get(kind) if colon else None) or "链路错误"
+    return f"{said}（原文：{error}）"
+
+
 def links_table(
     rows: Sequence[Mapping[str, Any]], names: Mapping[str, str], lang: str = "zh"
 ) -> Table:
@@ -733,6 +771,7 @@ def links_table(
             "city": names.get(r["city_code"], r["city_code"]),
             "state": link_state_text(r["state"], lang),
             "records": sum(r["records"].values()),
+            "error": link_error_text(r, lang),
         }
         for r in rows
     ]
