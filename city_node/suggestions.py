@@ -3,8 +3,8 @@
 A suggestion ticket gets a class label (the clerk's own vocabulary: "tariff", "coverage",
 …); :func:`send_batch` puts every classified suggestion not yet sent into one
 SuggestionBatch in the outbox, marking them in the same transaction so none is sent twice.
-The customer's name and phone, and any phone-like number, are masked in the content the
-batch carries: personal data does not leave the city with a suggestion.
+The customer's name and phone, and any phone-like number, are masked in the content and
+the class label the batch carries: personal data does not leave the city with a suggestion.
 """
 
 from __future__ import annotations
@@ -222,9 +222,11 @@ def _send_batch(
             # Personal data stays in the city: the customer's name and phone, and any
             # phone-like number, are masked in what the customer suggested.
             content = mask_text(r.content, name=r.customer_name, phone=r.customer_phone)
+            # The clerk's class too: a label typed as "账单 李雷 158…" names the customer.
+            label = mask_text(r.suggestion_class, name=r.customer_name, phone=r.customer_phone)
             s = body.suggestions.add(
                 ticket_id=str(r.id),
-                category=f"{r.suggestion_class} / {r.category}",
+                category=f"{label} / {r.category}",
                 content=content,
             )
             s.received_at.FromDatetime(r.registered_at)

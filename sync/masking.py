@@ -33,39 +33,67 @@ def mask_name(name: str) -> str:
 
 #: A phone written in free text, whole:
 #:
-#: * a mobile (11 digits, ``1[3-9]…``) or a landline (``0``, an area code and the number:
-#:   10 to 12 digits) with at most one separator between any two digits: spaces and dashes
-#:   (``138 1234-5678``, ``0931 845 6789``, ``1 7 3 6 …``, ``1736264 2328``), or dots only
-#:   (``173.6264.2328``; two dots at least, so a decimal is not a phone); such a number does
-#:   not start just after a digit and a dash or dot (the day of a date before it; a slash
-#:   separates numbers in a list: ``0931-8456789/0931-8456790``, both masked);
+#: * a mobile (11 digits, ``1[3-9]…``) or a landline (``0``, an area code — never ``00`` —
+#:   and the number: 10 to 12 digits) with a gap of one or two separators between any two
+#:   digits: spaces (any but a line break), dashes of any kind, underscores, slashes,
+#:   brackets (``138 1234-5678``, ``0931 845 6789``, ``1 7 3 6 …``, ``173  6264  2328``,
+#:   ``173/6264/2328``, ``(0931)8456789``), or dots only (``173.6264.2328``; two dots at
+#:   least, so a decimal is not a phone); such a number does not start just after a digit and
+#:   a dash or dot (the day of a date before it; a slash separates numbers in a list:
+#:   ``0931-8456789/0931-8456790``, both masked);
+#: * a mobile after the country code (``+86``, ``0086``, ``86``), the code kept as written;
 #: * a mobile grouped 3-4-4 (``120 1234 5678``);
 #: * 7 to 20 digits in a row.
 #:
-#: Shorter numbers (ticket ids, counts), dates (``2026-11-28``, ``2026.11.28``), times,
-#: money (``50.00``), versions (``1.2.3``) and year ranges (``2025-2026``) are left alone.
-#: Full-width digits and separators count as their ASCII forms.
-_SPACE_OR_DASH = r"[\x20\u3000\-\uff0d]"
+#: Shorter numbers (ticket ids, counts), dates (``2026-11-28``, ``2026.11.28``,
+#: ``2026/11/28``), times, money (``50.00``), versions (``1.2.3``) and year ranges
+#: (``2025-2026``) are left alone. Full-width digits and separators count as their ASCII
+#: forms. Masking more than a phone is the safe side: a note is read, not computed with.
+_DASHES = "\\-\u2010-\u2015\u2212\ufe58\ufe63\uff0d"
+_SPACES = "\\x20\\t\u00a0\u2000-\u200a\u202f\u205f\u3000"
+#: Between a landline's digits; a mobile's may be slashes too (a landline's may not: in
+#: ``2026/01/05 1381234 5678`` the date's ``01/05`` would start one).
+_LANDLINE_GAP = rf"(?:[{_SPACES}{_DASHES}_()\uff08\uff09\uff3f]{{1,2}})"
+_GAP = rf"(?:[{_SPACES}{_DASHES}_/()\uff08\uff09\uff3f\uff0f]{{1,2}})"
 _DOT = r"[.\uff0e]"
-_MOBILE_HEAD = r"[1\uff11]{sep}?[3-9\uff13-\uff19]"
-_LANDLINE_HEAD = r"[0\uff10]"
 _TWO_DOTS_AHEAD = rf"(?=\d+{_DOT}\d+{_DOT}\d)"
 
 
-def _separated(sep: str, *, dotted: bool = False) -> str:
-    ahead = _TWO_DOTS_AHEAD if dotted else ""
-    mobile = _MOBILE_HEAD.format(sep=sep) + rf"(?:{sep}?\d){{9}}"
-    landline = _LANDLINE_HEAD + rf"(?:{sep}?\d){{9,11}}"
-    return rf"{ahead}(?:{mobile}|{landline})"
+def _mobile(sep: str) -> str:
+    return rf"[1\uff11]{sep}?[3-9\uff13-\uff19](?:{sep}?\d){{9}}"
 
+
+def _landline(sep: str) -> str:
+    return rf"[0\uff10]{sep}?[1-9\uff11-\uff19](?:{sep}?\d){{8,10}}"
+
+
+def _separated(sep: str, landline_sep: str, *, dotted: bool = False) -> str:
+    ahead = _TWO_DOTS_AHEAD if dotted else ""
+    return rf"{ahead}(?:{_mobile(sep)}|{_landline(landline_sep)})"
+
+
+#: ``+86``, ``0086`` or ``86`` and what follows it: a mobile, or a landline with or without
+#: its area code's 0 (``+86 931 845 6789``).
+_COUNTRY = rf"(?P<country>(?:\+|\uff0b|[0\uff10]{{2}})?[8\uff18][6\uff16](?:{_GAP}|{_DOT})?)"
+_ABROAD = (
+    rf"{_COUNTRY}(?:{_mobile(_GAP)}|{_TWO_DOTS_AHEAD}{_mobile(_DOT)}"
+    rf"|(?:[0\uff10]{_LANDLINE_GAP}?)?[1-9\uff11-\uff19]\d{{1,2}}(?:{_LANDLINE_GAP}?\d){{7,8}})"
+)
 
 _PHONE_IN_TEXT = re.compile(
     r"(?<!\d)(?:"
-    rf"(?<!\d[\-.\uff0d\uff0e])(?:{_separated(_SPACE_OR_DASH)}|{_separated(_DOT, dotted=True)})"
-    rf"|[1\uff11]\d{{2}}{_SPACE_OR_DASH}\d{{4}}{_SPACE_OR_DASH}\d{{4}}"
+    rf"{_ABROAD}"
+    rf"|(?<!\d[{_DASHES}.\uff0e])(?:{_separated(_GAP, _LANDLINE_GAP)}"
+    rf"|{_separated(_DOT, _DOT, dotted=True)})"
+    rf"|[1\uff11]\d{{2}}{_GAP}\d{{4}}{_GAP}\d{{4}}"
     r"|\d{7,20}"
     r")(?!\d)"
 )
+
+
+def _masked_phone(found: re.Match[str]) -> str:
+    country = found.group("country") or ""
+    return country + mask_phone(found.group(0)[len(country) :])
 
 
 def mask_text(text: str, *, name: str = "", phone: str = "") -> str:
@@ -88,7 +116,7 @@ def mask_text(text: str, *, name: str = "", phone: str = "") -> str:
         text = _spaced(chars).sub(mask_name(chars), text)
         for given in _given_names(chars):
             text = _spaced(given).sub("*" * len(given), text)
-    return _PHONE_IN_TEXT.sub(lambda m: mask_phone(m.group(0)), text)
+    return _PHONE_IN_TEXT.sub(_masked_phone, text)
 
 
 #: Two-character family names: after one, the given name starts at the third character.

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, and_, func, select, tuple_
 from province_hub.consolidation.core import DAY, iso
 from province_hub.store import Record
 from sync.categories import code_of
+from sync.masking import mask_text
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 
 
@@ -197,11 +198,14 @@ def _batch(r: Any) -> dict[str, Any]:
         items.append(
             {
                 "ticket_id": s.ticket_id,
-                "category": s.category,
+                # A suggestion carries no customer: a phone-like number a clerk typed into
+                # the class or the customer into the text is masked for every reader (a city
+                # masks them before sending; one that did not is not passed on).
+                "category": mask_text(s.category),
                 # A city sends the clerk's class and the code ("装机 / SVC.INSTALL"): the
                 # code counts.
                 "category_code": code_of(s.category),
-                "content": s.content,
+                "content": mask_text(s.content),
                 "received_at": (
                     iso(s.received_at.ToDatetime(UTC)) if s.HasField("received_at") else None
                 ),

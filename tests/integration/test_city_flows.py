@@ -250,13 +250,14 @@ async def test_standard_answers_suggestions_and_qa(federation: Any) -> None:
     )
     with pytest.raises(PermissionDenied):
         suggestions.classify(ctx, JUNIOR, s1.id, "coverage")
-    suggestions.classify(ctx, CLERK, s1.id, "coverage")
+    # A clerk's label naming the customer: masked like the content when the batch leaves.
+    suggestions.classify(ctx, CLERK, s1.id, "coverage Zhao 13600000001")
     _seq, n = suggestions.send_batch(ctx, CLERK) or (0, 0)
     assert n == 1
     assert suggestions.send_batch(ctx, CLERK) is None  # nothing left to send
     (batch,) = await wait_until(lambda: _bodies(hub.engine, "suggestion_batch"), what="batch")
     assert batch.suggestions[0].ticket_id == str(s1.id)
-    assert batch.suggestions[0].category.startswith("coverage")
+    assert batch.suggestions[0].category == "coverage Z*** 136****0001 / NET"
     # The customer's name and phone stay in the city: the hub holds the masked text only.
     assert batch.suggestions[0].content == "Z*** asks for more towers in Anning, call 136****0001"
 

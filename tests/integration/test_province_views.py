@@ -272,6 +272,30 @@ def test_suggestions_are_browsable_by_city_category_and_date(hub: Federation) ->
     assert [b["batch_date"] for b in by_day] == ["2026-11-21"]
 
 
+def test_a_phone_in_a_suggestion_is_masked_at_the_hub_for_every_reader(hub: Federation) -> None:
+    """A city before the label rule sent a clerk's class naming the customer's phone: the
+    hub keeps the batch as sent and shows the number masked, in the class and the text."""
+    hub.send(
+        A,
+        pb.SuggestionBatch(
+            batch_date="2026-11-22",
+            batch_number=1,
+            classified_by="clerk",
+            suggestions=[
+                pb.Suggestion(
+                    ticket_id="7",
+                    category="账单 15899990000 / BILL",
+                    content="回电 0086-158-9999-0000",
+                )
+            ],
+        ),
+    )
+    (batch,) = consolidation.suggestion_batches(hub.engine, city_code=A)
+    (shown,) = batch["suggestions"]
+    assert (shown["category"], shown["category_code"]) == ("账单 158****0000 / BILL", "BILL")
+    assert shown["content"] == "回电 0086-158****0000"
+
+
 def test_a_batch_number_sent_again_with_other_content_is_one_batch(hub: Federation) -> None:
     """A city restored from an older copy numbers its next batch as one the hub holds (the
     store forgot it sent it) and sends the tickets it classified again: one batch, each
