@@ -25,7 +25,7 @@ from city_node.node_lock import node_lock
 from city_node.settings import CitySettings
 from city_node.store import create_schema
 from sync.categories import CategoryTree
-from sync.config import ConfigError
+from sync.config import ConfigError, trusted_proxies
 from sync.db import make_engine, warn_if_store_exposed
 from sync.filemodes import warn_if_exposed
 from sync.link import LinkClient, LinkSettings
@@ -297,6 +297,7 @@ def build_console(
         port=settings.http_port,
         ssl_certfile=settings.http_tls_cert,
         ssl_keyfile=settings.http_tls_key,
+        trusted_proxies=trusted_proxies("http_trusted_proxies", settings.http_trusted_proxies),
     )
 
 

@@ -12,6 +12,7 @@ from sync.config import (
     check_database_url,
     check_timezone,
     setting,
+    trusted_proxies,
 )
 from sync.periods import DEFAULT_TIMEZONE
 from sync.roster import is_city_code, load_roster
@@ -94,6 +95,12 @@ class CitySettings:
         "let the console serve plain HTTP on a non-loopback address (a TLS proxy in front); "
         "without it, such a console refuses to start unless http_tls_cert/key are set",
     )
+    http_trusted_proxies: str = setting(
+        "",
+        "comma-separated IP addresses or networks of the TLS proxies in front of the console "
+        "whose X-Forwarded-For names the client (failed logins are counted per client "
+        "address; without it, every user behind a proxy counts as the proxy's address)",
+    )
     http_max_body_bytes: int = setting(
         1024 * 1024, "largest request body the console reads, bytes; larger ones get 413"
     )
@@ -104,6 +111,7 @@ class CitySettings:
     )
 
     def __post_init__(self) -> None:
+        trusted_proxies("http_trusted_proxies", self.http_trusted_proxies)
         if not is_city_code(self.code):
             raise ConfigError(f"code {self.code!r}: give this city's six-digit code (--code)")
         # A store made under a code the province does not have could never be linked (no

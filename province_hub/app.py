@@ -29,7 +29,7 @@ from province_hub.jobs import build_scheduler
 from province_hub.settings import HubSettings
 from province_hub.store import create_schema
 from sync.categories import CategoryTree
-from sync.config import ConfigError
+from sync.config import ConfigError, trusted_proxies
 from sync.db import is_sqlite, make_engine, warn_if_store_exposed
 from sync.filemodes import warn_if_exposed
 from sync.pb.fedsync.v1 import federation_pb2 as pb
@@ -273,6 +273,7 @@ async def start_web(
         port=settings.http_port,
         ssl_certfile=settings.http_tls_cert,
         ssl_keyfile=settings.http_tls_key,
+        trusted_proxies=trusted_proxies("http_trusted_proxies", settings.http_trusted_proxies),
         what="the supervisor web",
     )
     stopping = asyncio.Event()

@@ -13,6 +13,7 @@ from sync.config import (
     check_database_url,
     check_timezone,
     setting,
+    trusted_proxies,
 )
 from sync.periods import DEFAULT_TIMEZONE, iso_date
 
@@ -96,6 +97,13 @@ class HubSettings:
         "let the supervisor web serve plain HTTP on a non-loopback address (a TLS proxy in "
         "front); without it, the hub refuses to start so unless http_tls_cert/key are set",
     )
+    http_trusted_proxies: str = setting(
+        "",
+        "comma-separated IP addresses or networks of the TLS proxies in front of the "
+        "supervisor web whose X-Forwarded-For names the client (failed logins are counted "
+        "per client address; without it, every user behind a proxy counts as the proxy's "
+        "address)",
+    )
     holidays_file: Path | None = setting(
         None,
         "working-day calendar for report deadlines, the cities' format: one YYYY-MM-DD "
@@ -129,6 +137,7 @@ class HubSettings:
     )
 
     def __post_init__(self) -> None:
+        trusted_proxies("http_trusted_proxies", self.http_trusted_proxies)
         check_database_url(self.database_url)
         check_timezone(self.timezone)
         check_address("listen", self.listen, any_port=True)

@@ -207,7 +207,8 @@ class AuditEntry(Base):
 
 class LoginFailure(Base):
     """One failed login, counted by every hub replica (``province_hub.web.login_failures``):
-    ``key`` is ``a:<account>`` or ``i:<address>``; rows older than the window are purged."""
+    ``key`` is ``p:<address> <account>``, ``a:<account>`` or ``i:<address>``; rows older than
+    the window are purged."""
 
     __tablename__ = "login_failures"
 

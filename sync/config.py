@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import ipaddress
 import os
 import tomllib
 import types
@@ -45,6 +46,26 @@ def check_address(name: str, address: str, *, any_port: bool = False) -> None:
         raise ConfigError(f"{name} {address!r}: port {port} is not {span}")
     if ":" in host and not (host.startswith("[") and host.endswith("]")):
         raise ConfigError(f"{name} {address!r}: write an IPv6 host in brackets, [::1]:7443")
+
+
+def trusted_proxies(name: str, value: str) -> tuple[str, ...]:
+    """The addresses or networks (``10.0.0.5``, ``10.0.0.0/24``, ``::1``) of the proxies in
+    front of a web server whose ``X-Forwarded-For`` names the client, from a comma-separated
+    setting; "" is none. Refused naming ``name``: anything else, and ``*`` (every peer could
+    then name any address, and a guesser would never meet the per-address login limit)."""
+    out: list[str] = []
+    for item in (part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        try:
+            ipaddress.ip_network(item)  # a network's host bits must be 0: 10.0.0.0/24
+        except ValueError:
+            raise ConfigError(
+                f"{name} {item!r}: give the proxies' IP addresses or networks, comma-separated "
+                "(10.0.0.5, 10.0.0.0/24), not host names or *"
+            ) from None
+        out.append(item)
+    return tuple(out)
 
 
 def check_timezone(name: str) -> None:

@@ -2,10 +2,11 @@
 
 :class:`sync.web.throttle.LoginThrottle` counts in the process: behind one address, N hub
 replicas would allow N times the limit. :class:`StoreLoginThrottle` keeps the same interface
-and rules (per account and per address, within a window; a success clears the account's
-count) but reads and writes the ``login_failures`` table, so every replica sees every
-failure. Times are wall-clock seconds, the clock replicas share. Rows older than the window
-are purged as failures are recorded, so the table holds at most one window of failures.
+and rules (per account and address, per account, per address, within a window; a success
+clears the account's counts) but reads and writes the ``login_failures`` table, so every
+replica sees every failure. Times are wall-clock seconds, the clock replicas share. Rows
+older than the window are purged as failures are recorded, so the table holds at most one
+window of failures.
 """
 
 from __future__ import annotations
@@ -17,10 +18,7 @@ from sqlalchemy import Engine, delete, func, insert, select
 
 from province_hub.store import LoginFailure
 from sync.db import UnitOfWork
-from sync.web.auth import TooManyAttempts
 from sync.web.throttle import LoginThrottle
-
-_WHAT = {"a": "this account", "i": "this address"}
 
 
 class StoreLoginThrottle(LoginThrottle):
@@ -30,18 +28,23 @@ class StoreLoginThrottle(LoginThrottle):
         *,
         account_limit: int = 5,
         address_limit: int = 20,
+        account_total_limit: int | None = None,
         window: float = 300.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(
-            account_limit=account_limit, address_limit=address_limit, window=window, clock=clock
+            account_limit=account_limit,
+            address_limit=address_limit,
+            account_total_limit=account_total_limit,
+            window=window,
+            clock=clock,
         )
         self.engine = engine
 
     def check(self, account: str, address: str) -> None:
-        """Raise :class:`TooManyAttempts` when this account or address is locked out."""
+        """Raise :class:`TooManyAttempts` when a count of this login is at its limit."""
         now = self._clock()
-        keys = (f"a:{account}", f"i:{address}")
+        keys = self.keys(account, address)
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(LoginFailure.key, func.count(), func.min(LoginFailure.at))
@@ -49,14 +52,11 @@ class StoreLoginThrottle(LoginThrottle):
                 .group_by(LoginFailure.key)
             ).all()
         found = {key: (count, oldest) for key, count, oldest in rows}
-        for key in keys:  # the account first, as the in-process throttle reports it
+        for key in keys:  # in the in-process throttle's order
             count, oldest = found.get(key, (0, now))
-            if count >= self.limits[key[0]]:
-                wait = max(1, int(self.window - (now - oldest)) + 1)
-                raise TooManyAttempts(
-                    f"too many failed logins for {_WHAT[key[0]]}; try again in {wait} s",
-                    retry_after=wait,
-                )
+            refused = self.refusal(key, count, oldest, now)
+            if refused is not None:
+                raise refused
 
     def failed(self, account: str, address: str) -> None:
         now = self._clock()
@@ -64,11 +64,13 @@ class StoreLoginThrottle(LoginThrottle):
             uow.conn.execute(delete(LoginFailure).where(LoginFailure.at <= now - self.window))
             uow.conn.execute(
                 insert(LoginFailure),
-                [{"key": f"a:{account}", "at": now}, {"key": f"i:{address}", "at": now}],
+                [{"key": key, "at": now} for key in self.keys(account, address)],
             )
             uow.commit()
 
-    def succeeded(self, account: str) -> None:
+    def succeeded(self, account: str, address: str) -> None:
         with UnitOfWork(self.engine) as uow:
-            uow.conn.execute(delete(LoginFailure).where(LoginFailure.key == f"a:{account}"))
+            uow.conn.execute(
+                delete(LoginFailure).where(LoginFailure.key.in_(self.keys(account, address)[:2]))
+            )
             uow.commit()

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import errno
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import uvicorn
@@ -58,9 +58,11 @@ def console_server(
     ssl_certfile: Path | None = None,
     ssl_keyfile: Path | None = None,
     what: str = "the console",
+    trusted_proxies: Sequence[str] = (),
 ) -> ConsoleServer:
     """A quiet uvicorn server for ``app`` (no access log: URLs may name people's tickets),
-    serving HTTPS when given a certificate and key."""
+    serving HTTPS when given a certificate and key; behind ``trusted_proxies`` (addresses or
+    networks) the client is the one their ``X-Forwarded-For`` names."""
     config = uvicorn.Config(
         app,
         host=host,
@@ -69,11 +71,14 @@ def console_server(
         log_config=None,
         access_log=False,
         server_header=False,
-        # The address failed logins are counted against is the peer's. uvicorn would
-        # otherwise take X-Forwarded-For from any loopback peer, so a local process (or a
-        # proxy passing the client's header through) could name a new address per attempt
-        # and never meet the per-address limit, and write made-up addresses into the audit.
-        proxy_headers=False,
+        # The address failed logins are counted against is the peer's, or the client's as
+        # a proxy named in ``trusted_proxies`` states it (the last address before it in
+        # X-Forwarded-For that is not a trusted proxy). uvicorn would otherwise take the
+        # header from any loopback peer, so a local process (or a proxy passing the
+        # client's header through) could name a new address per attempt and never meet the
+        # per-address limit, and write made-up addresses into the audit.
+        proxy_headers=bool(trusted_proxies),
+        forwarded_allow_ips=list(trusted_proxies) or None,
         ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
         ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
     )

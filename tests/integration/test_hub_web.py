@@ -1084,8 +1084,9 @@ def test_hub_staff_commands(tmp_path: Path) -> None:
 
 
 def test_failed_logins_are_counted_in_the_store_across_replicas(databases: Any) -> None:
-    """Two hub replicas on one store share the failed-login limit, per account and per
-    address; a success clears the account's count; old failures leave the window."""
+    """Two hub replicas on one store share the failed-login limits, per account and
+    address, per account, per address; a success clears the account's counts; old failures
+    leave the window; a made-up account name of any length is counted, not a 500."""
     from province_hub.web.login_failures import StoreLoginThrottle
     from sync.web.auth import TooManyAttempts
 
@@ -1094,25 +1095,36 @@ def test_failed_logins_are_counted_in_the_store_across_replicas(databases: Any) 
     clock = [1_000_000.0]
     one, two = (
         StoreLoginThrottle(
-            engine, account_limit=3, address_limit=4, window=300, clock=lambda: clock[0]
+            engine,
+            account_limit=3,
+            account_total_limit=5,
+            address_limit=4,
+            window=300,
+            clock=lambda: clock[0],
         )
         for _ in range(2)
     )
     one.failed("li", "10.0.0.1")
     two.failed("li", "10.0.0.1")
     one.check("li", "10.0.0.1")  # two failures: still allowed
-    two.failed("li", "10.0.0.2")
+    two.failed("li", "10.0.0.1")
     for replica in (one, two):
         with pytest.raises(TooManyAttempts) as exc:
+            replica.check("li", "10.0.0.1")
+        assert "this account from this address" in str(exc.value) and exc.value.retry_after > 0
+    one.check("li", "10.0.0.9")  # the owner elsewhere is not locked out by that address
+    one.failed("li", "10.0.0.2")
+    two.failed("li", "10.0.0.3")  # five failures of the account in all, from three places
+    for replica in (one, two):
+        with pytest.raises(TooManyAttempts, match="for this account;"):
             replica.check("li", "10.0.0.9")
-        assert "account" in str(exc.value) and exc.value.retry_after > 0
     one.check("wang", "10.0.0.9")  # another account, another address
     one.failed("wang", "10.0.0.1")
-    two.failed("zhao", "10.0.0.1")
     with pytest.raises(TooManyAttempts, match="address"):
-        one.check("sun", "10.0.0.1")  # 4 failures from this address, three accounts
-    two.succeeded("li")
+        one.check("sun", "10.0.0.1")  # 4 failures from this address, two accounts
+    two.succeeded("li", "10.0.0.9")
     one.check("li", "10.0.0.9")
+    two.failed("z" * 5000, "2001:db8::1")  # stored under a bounded key
     clock[0] += 301
     one.check("sun", "10.0.0.1")  # the window moved past every failure
     engine.dispose()

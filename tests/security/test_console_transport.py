@@ -105,6 +105,20 @@ def test_plain_http_behind_a_proxy_is_an_explicit_choice(settings_for: Any) -> N
     build_console(settings, ctx, outbox)  # starts
 
 
+def test_behind_a_trusted_proxy_the_console_takes_the_client_it_names(
+    settings_for: Any,
+) -> None:
+    """The console's proxy setting: refused unless addresses or networks; given, uvicorn
+    reads X-Forwarded-For from those peers only (without it, from none)."""
+    with pytest.raises(ConfigError, match="http_trusted_proxies '\\*'"):
+        settings_for(http_trusted_proxies="*")
+    settings, ctx, outbox = settings_for(http_trusted_proxies="10.0.0.2,192.0.2.0/24")
+    config = build_console(settings, ctx, outbox).config
+    assert config.proxy_headers and config.forwarded_allow_ips == ["10.0.0.2", "192.0.2.0/24"]
+    settings, ctx, outbox = settings_for()
+    assert not build_console(settings, ctx, outbox).config.proxy_headers
+
+
 def test_a_certificate_makes_the_console_serve_https(settings_for: Any, tmp_path: Path) -> None:
     cert, key = self_signed(tmp_path)
     with pytest.raises(ConfigError, match="both"):

@@ -76,3 +76,59 @@ async def test_a_certificate_makes_the_supervisor_web_serve_https(
     async with httpx.AsyncClient(timeout=5) as c:
         with pytest.raises(httpx.HTTPError):
             await c.get(f"http://127.0.0.2:{port}/login")
+
+
+@pytest.mark.parametrize("value", ["*", "proxy.example.org", "10.0.0.5/24", "127.0.0.1,,x"])
+async def test_trusted_proxies_are_addresses_or_networks(
+    hub_settings_factory: Any, value: str
+) -> None:
+    with pytest.raises(ConfigError, match="http_trusted_proxies"):
+        hub_settings_factory("sqlite:///unused.sqlite", http_trusted_proxies=value)
+
+
+async def test_behind_a_trusted_proxy_failed_logins_count_per_client(
+    hub_settings_factory: Any, start_hub: Any, tmp_path: Path
+) -> None:
+    """Behind a TLS proxy every user's peer is the proxy: counted per peer, a few wrong
+    passwords locked the whole province out. Named in ``http_trusted_proxies``, the proxy's
+    X-Forwarded-For names the client (the last address before the proxy: one the client
+    wrote itself further left is not taken), in the throttle and in the audit log."""
+    from sqlalchemy import select
+
+    from province_hub import staff
+    from province_hub.store import AuditEntry
+    from sync.db import make_engine
+    from tests.integration.test_hub_desk_web import csrf_of
+
+    url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
+    port = free_port()
+    settings = hub_settings_factory(
+        url,
+        http_host="127.0.0.1",
+        http_port=port,
+        http_trusted_proxies="127.0.0.1, 10.0.0.0/8",
+        secret_key_file=tmp_path / "web-key",
+    )
+    await start_hub(settings)
+    engine = make_engine(url)
+    password = "long-enough-password-1"
+    staff.add_staff(engine, staff_id="li", name="李", role="supervisor", password=password)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as c:
+        token = csrf_of((await c.get("/login")).text)
+
+        async def attempt(secret: str, forwarded: str) -> int:
+            form = {"csrf_token": token, "staff_id": "li", "password": secret}
+            r = await c.post("/login", data=form, headers={"X-Forwarded-For": forwarded})
+            return r.status_code
+
+        for n in range(5):  # the store throttle's 5 per account and address
+            assert await attempt("wrong", f"192.0.2.{n}, 198.51.100.7") == 401
+        assert await attempt(password, "198.51.100.7") == 429
+        assert await attempt(password, "192.0.2.99, 198.51.100.7, 10.1.2.3") == 429
+        assert await attempt(password, "198.51.100.8") == 303  # the owner, elsewhere
+    with engine.connect() as conn:
+        addresses = conn.execute(
+            select(AuditEntry.address).where(AuditEntry.action == "login_failed")
+        ).scalars()
+        assert set(addresses) == {"198.51.100.7"}
+    engine.dispose()
