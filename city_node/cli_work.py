@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import unicodedata
-from datetime import date, datetime, tzinfo
+from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from city_node.context import Actor, CityContext
@@ -29,6 +29,7 @@ from sync.commands import (
     whole_in,
 )
 from sync.config import ConfigError, add_arguments
+from sync.periods import iso_date
 from sync.vocabulary import PeriodKind, ReportKind
 
 if TYPE_CHECKING:
@@ -290,7 +291,7 @@ def _report_draft(args: argparse.Namespace) -> int:
     ctx = city_context(args)
     actor = staff_actor(ctx, args.actor_id)
     try:
-        start = date.fromisoformat(args.start)
+        start = iso_date(args.start)
     except ValueError:
         raise ConfigError(f"--start {args.start!r} is not a YYYY-MM-DD date") from None
     view = reports.draft(ctx, args.kind, args.period, start, by=actor.id, role=actor.role)

@@ -37,7 +37,7 @@ from city_node.store import (
 )
 from sync.limits import report_date_refusal
 from sync.pb.fedsync.v1 import federation_pb2 as pb
-from sync.periods import PeriodError, period_end, period_start_for
+from sync.periods import PeriodError, iso_date, period_end, period_start_for
 from sync.vocabulary import PeriodKind, ReportKind
 
 _T: Table = TicketRow.__table__  # type: ignore[assignment]
@@ -87,7 +87,7 @@ def period(ctx: CityContext, kind: str, start: date | str) -> Period:
         raise CityError("period.kind", value=kind, allowed=", ".join(PERIOD_KINDS))
     if isinstance(start, str):
         try:
-            start = date.fromisoformat(start)
+            start = iso_date(start)
         except ValueError:
             raise CityError("period.start_not_date", field="start", value=start) from None
     problem = report_date_refusal(start)

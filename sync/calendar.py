@@ -12,6 +12,8 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from sync.periods import iso_date
+
 DEFAULT_TZ = "Asia/Shanghai"
 _SATURDAY = 5  # date.weekday(): Monday is 0
 
@@ -138,7 +140,7 @@ def load_holidays(path: Path) -> tuple[frozenset[date], frozenset[date]]:
         try:
             if len(words) != 1:
                 raise ValueError
-            target.add(date.fromisoformat(words[0]))
+            target.add(iso_date(words[0]))
         except ValueError:
             raise ValueError(
                 f"{path} line {number}: {raw.strip()!r} is not 'YYYY-MM-DD' or 'work YYYY-MM-DD'"

@@ -164,6 +164,11 @@ def test_staff_tickets_and_reports(capsys, monkeypatch, city: list[str], tmp_pat
     draft = ["city", "report", "draft", "--kind", "statistics", "--period", "day", "--start", day]
     code, _, err = run(capsys, *draft, "--as", "op-j", *city)
     assert code == 2 and "may not draft_report" in err
+    # Another spelling of a day (Python reads 20261102 and 2026W483 as dates) is refused:
+    # a leader would otherwise approve a period nobody typed.
+    for spelling in (day.replace("-", ""), "2026W483"):
+        code, _, err = run(capsys, *draft[:-1], spelling, "--as", "stat", *city)
+        assert code == 2 and f"--start {spelling!r} is not a YYYY-MM-DD date" in err
     drafted = json.loads(
         ok(
             capsys,

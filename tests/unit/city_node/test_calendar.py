@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -131,3 +132,16 @@ def test_deadline_keeps_time_of_day_on_workdays_and_moves_forward(start: datetim
     if CAL.is_workday(start.date()):
         assert deadline.timetz().replace(tzinfo=None) == start.timetz().replace(tzinfo=None)
     assert CAL.add_workdays(start, n + 1) > deadline
+
+
+def test_a_holiday_file_takes_each_day_as_yyyy_mm_dd_only(tmp_path: Path) -> None:
+    from sync.calendar import load_holidays
+
+    good = tmp_path / "good.txt"
+    good.write_text("2026-10-01  # 国庆\nwork 2026-10-10\n", encoding="utf-8")
+    assert load_holidays(good) == (frozenset({date(2026, 10, 1)}), frozenset({date(2026, 10, 10)}))
+    for line in ("20261001", "2026-W40-4", "work 20261010"):
+        bad = tmp_path / "bad.txt"
+        bad.write_text(line + "\n", encoding="utf-8")
+        with pytest.raises(ValueError, match=r"line 1: .* is not 'YYYY-MM-DD'"):
+            load_holidays(bad)
