@@ -36,6 +36,7 @@ from city_node.store import (
     late_stretch_ends_sql,
 )
 from sync.limits import report_date_refusal
+from sync.masking import mask_text
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.periods import PeriodError, iso_date, period_end, period_start_for
 from sync.vocabulary import PeriodKind, ReportKind
@@ -333,7 +334,16 @@ def build_qa(
     p = period(ctx, period_kind, start)
     with ctx.engine.connect() as conn:
         rows = conn.execute(
-            select(_Q.c.operator, _Q.c.score_centi, _Q.c.defects, _Q.c.finding, _Q.c.ticket_id)
+            select(
+                _Q.c.operator,
+                _Q.c.score_centi,
+                _Q.c.defects,
+                _Q.c.finding,
+                _Q.c.ticket_id,
+                _T.c.customer_name,
+                _T.c.customer_phone,
+            )
+            .select_from(_Q.outerjoin(_T, _T.c.id == _Q.c.ticket_id))
             .where(_in(_Q.c.scored_at, p))
             .order_by(_Q.c.id)
         ).all()
@@ -341,7 +351,7 @@ def build_qa(
     defects: dict[str, int] = defaultdict(int)
     operators: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # sampled, passed, sum
     findings = []
-    for operator, score, defect_text, finding, ticket_id in rows:
+    for operator, score, defect_text, finding, ticket_id, name, phone in rows:
         kinds = [d for d in defect_text.split(",") if d]
         stats = operators[operator]
         stats[0] += 1
@@ -350,7 +360,10 @@ def build_qa(
         for d in kinds:
             defects[d] += 1
         if finding.strip():
-            findings.append(f"ticket {ticket_id} ({operator}): {finding.strip()}")
+            # Personal data stays in the city: an inspector quoting the customer's name or
+            # a number leaves them masked in the report (a QA report is no escalation).
+            said = mask_text(finding.strip(), name=name or "", phone=phone or "")
+            findings.append(f"ticket {ticket_id} ({operator}): {said}")
     r.sampled = len(rows)
     r.passed = sum(s[1] for s in operators.values())
     r.mean_score_centi = (sum(s[2] for s in operators.values()) // len(rows)) if rows else 0

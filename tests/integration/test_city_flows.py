@@ -15,7 +15,7 @@ from sqlalchemy import select
 from city_node import qa, reports, services, suggestions, tickets
 from city_node.context import Actor, CityError, Conflict, make_context
 from city_node.domain import Action, PermissionDenied, Role, Status
-from city_node.store import InboxNotice
+from city_node.store import InboxNotice, QaSample, TicketRow
 from province_hub import services as hub_services
 from province_hub.store import Record
 from sync.pb.fedsync.v1 import federation_pb2 as pb
@@ -267,7 +267,15 @@ async def test_standard_answers_suggestions_and_qa(federation: Any) -> None:
         qa.score(ctx, INSPECTOR, sample_id, items={"greeting": 90}, defects=[])
     with pytest.raises(CityError, match="defect late is listed twice"):
         qa.score(ctx, INSPECTOR, sample_id, items=items, defects=["late", "late"])
-    qa.score(ctx, INSPECTOR, sample_id, items=items, defects=["late"], finding="slow reply")
+    with ctx.engine.connect() as conn:
+        customer = conn.execute(
+            select(TicketRow.customer_name, TicketRow.customer_phone)
+            .join(QaSample, QaSample.ticket_id == TicketRow.id)
+            .where(QaSample.id == sample_id)
+        ).one()
+    # An inspector quoting the customer: the report leaves the city with both masked.
+    finding = f"slow reply; {customer.customer_name} asked to be called on 0086-139-0000-1234"
+    qa.score(ctx, INSPECTOR, sample_id, items=items, defects=["late"], finding=finding)
     with pytest.raises(Conflict, match="already scored"):
         qa.score(ctx, INSPECTOR, sample_id, items=items, defects=[])
     day = ctx.today()
@@ -277,6 +285,8 @@ async def test_standard_answers_suggestions_and_qa(federation: Any) -> None:
     assert (qa_report.sampled, qa_report.passed, qa_report.mean_score_centi) == (1, 0, 9000)
     assert qa_report.defects[0].kind == pb.LATE
     assert "slow reply" in qa_report.findings
+    assert "0086-139****1234" in qa_report.findings
+    assert customer.customer_name not in qa_report.findings
 
 
 async def test_bad_requests_change_nothing(federation: Any) -> None:

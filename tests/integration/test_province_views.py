@@ -296,6 +296,28 @@ def test_a_phone_in_a_suggestion_is_masked_at_the_hub_for_every_reader(hub: Fede
     assert shown["content"] == "回电 0086-158****0000"
 
 
+def test_a_phone_in_a_qa_finding_is_masked_at_the_hub(hub: Federation) -> None:
+    """A city before the findings rule sent an inspector's finding quoting a customer's
+    number: the QA picture shows it masked."""
+    hub.send(
+        A,
+        pb.QaReport(
+            period=pb.Period(kind=pb.MONTH, start="2026-10-01"),
+            revision=1,
+            sampled=1,
+            passed=1,
+            mean_score_centi=9000,
+            findings="ticket 9 (op-1): 客户要求回拨 139 1111 2222",
+            inspector="qa-1",
+        ),
+    )
+    picture = consolidation.qa_picture(
+        hub.engine, period_kind="month", start="2026-10-01", roster=ROSTER
+    )
+    (city,) = [c for c in picture["cities"] if c["city_code"] == A]
+    assert city["findings"] == "ticket 9 (op-1): 客户要求回拨 139****2222"
+
+
 def test_a_batch_number_sent_again_with_other_content_is_one_batch(hub: Federation) -> None:
     """A city restored from an older copy numbers its next batch as one the hub holds (the
     store forgot it sent it) and sends the tickets it classified again: one batch, each
