@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import logging
 import signal
+import socket
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import date
@@ -33,6 +34,7 @@ from sync.outbox import Outbox
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.pki import Revocations, load_city_tls
 from sync.web.keys import load_secret_key
+from sync.web.listener import listen
 from sync.web.transport import check_transport
 
 if TYPE_CHECKING:
@@ -101,6 +103,8 @@ class CityNode:
     extras: Extras = field(default_factory=Extras)
     #: The console's session key, read by ``build`` when the console is built later.
     console_key: bytes | None = None
+    #: The console's port, bound by ``build`` when the console is built later.
+    console_socket: socket.socket | None = None
 
     async def run(self, stop: asyncio.Event, announce: Callable[[str], None] | None = None) -> None:
         """Run until ``stop``; ``announce`` is told the console's address once it listens
@@ -112,7 +116,12 @@ class CityNode:
             # 2 cores, as in the demo).
             try:
                 self.console = await asyncio.to_thread(
-                    build_console, self.settings, self.ctx, self.outbox, self.console_key
+                    build_console,
+                    self.settings,
+                    self.ctx,
+                    self.outbox,
+                    self.console_key,
+                    self.console_socket,
                 )
             except BaseException:
                 stop.set()
@@ -155,7 +164,9 @@ class CityNode:
         announce(f"{scheme}://{self.settings.http_host}:{self.settings.http_port}/")
 
     def _dispose(self) -> None:
-        """Close the node's engines (the console's own one too)."""
+        """Close the node's engines (the console's own one too) and its console port."""
+        if self.console_socket is not None:
+            self.console_socket.close()
         if self.console is not None:
             from fastapi import FastAPI  # loaded already: this node serves a console
 
@@ -200,13 +211,24 @@ def build(
     assert tls.crl_path is not None  # load_city_tls always names it
     revocations = Revocations(tls.crl_path)
     console_key = None
+    console_socket = None
     if settings.http_port and console_after_link:
         # Refused before the store is opened and the link starts: what the console needs
-        # from the settings (the transport, its session key); the web stack comes later.
+        # from the settings (the transport, its port, its session key); the web stack comes
+        # later. A port in use (another node's console: a mistyped store beside a running
+        # node) would otherwise refuse only after a new store had said Hello in the city's
+        # name, showing the real node in conflict at the hub.
         check_console_transport(settings)
+        console_socket = listen(settings.http_host, settings.http_port)
         assert settings.secret_key_file is not None  # CitySettings fills in the default
-        console_key = load_secret_key(settings.secret_key_file)
-    engine = open_engine(settings)
+        try:
+            console_key = load_secret_key(settings.secret_key_file)
+            engine = open_engine(settings)
+        except BaseException:
+            console_socket.close()
+            raise
+    else:
+        engine = open_engine(settings)
     warn_if_store_exposed(engine)
     private = [(settings.pki_dir / "cities" / f"{settings.code}.key", "private key")]
     if settings.http_port and settings.secret_key_file is not None:
@@ -248,6 +270,7 @@ def build(
         console=console,
         extras=extras,
         console_key=console_key,
+        console_socket=console_socket,
     )
 
 
@@ -267,7 +290,11 @@ def check_console_transport(settings: CitySettings) -> None:
 
 
 def build_console(
-    settings: CitySettings, ctx: CityContext, outbox: Outbox, secret_key: bytes | None = None
+    settings: CitySettings,
+    ctx: CityContext,
+    outbox: Outbox,
+    secret_key: bytes | None = None,
+    prebound: socket.socket | None = None,
 ) -> uvicorn.Server:
     # The web stack (FastAPI, Starlette, Jinja, uvicorn) is imported here only: a node
     # without a console does not carry it (tens of MB per process in the demo).
@@ -298,6 +325,7 @@ def build_console(
         ssl_certfile=settings.http_tls_cert,
         ssl_keyfile=settings.http_tls_key,
         trusted_proxies=trusted_proxies("http_trusted_proxies", settings.http_trusted_proxies),
+        prebound=prebound,
     )
 
 

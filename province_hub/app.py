@@ -36,6 +36,7 @@ from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.pki import Revocations, load_hub_tls
 from sync.roster import City, load_roster
 from sync.routine import Routine
+from sync.web.listener import listen
 from sync.web.transport import check_transport
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ class HubServer:
 
 async def create_server(settings: HubSettings) -> HubServer:
     """Build the hub for ``settings``, bind its port and start serving."""
-    # Roster and deadlines are read once and shared by the link, the routine and the web.
+    web_socket = None
     if settings.http_port:
         # Sign-ins, cookies and the escalated customers' contacts cross the supervisor web.
         check_transport(
@@ -90,6 +91,19 @@ async def create_server(settings: HubSettings) -> HubServer:
             allow_plain=settings.http_allow_plain,
             what="the supervisor web",
         )
+        # Its port before anything is opened or made: a port in use refuses the start with
+        # no store and no session key left behind.
+        web_socket = listen(settings.http_host, settings.http_port, "the supervisor web")
+    try:
+        return await _create_server(settings, web_socket)
+    except BaseException:
+        if web_socket is not None:
+            web_socket.close()
+        raise
+
+
+async def _create_server(settings: HubSettings, web_socket: socket.socket | None) -> HubServer:
+    # Roster and deadlines are read once and shared by the link, the routine and the web.
     roster = load_roster(settings.roster)
     roster_codes = tuple(city.code for city in roster)
     deadlines = settings.deadlines()
@@ -209,6 +223,7 @@ async def create_server(settings: HubSettings) -> HubServer:
                 deadlines=deadlines,
                 on_notice=broker.notify,
                 categories=categories,
+                prebound=web_socket,
             )
         except BaseException:
             # The web could not start (its port is taken…): the hub does not run without it.
@@ -238,6 +253,7 @@ async def start_web(
     deadlines: Deadlines | None = None,
     on_notice: Callable[[Iterable[str]], None] | None = None,
     categories: CategoryTree | None = None,
+    prebound: socket.socket | None = None,
 ) -> SupervisorWeb:
     """Serve the supervisor web on ``http_host:http_port`` (the same store and roster; the
     hub passes the roster and deadlines it loaded, otherwise they are read from settings;
@@ -275,6 +291,7 @@ async def start_web(
         ssl_keyfile=settings.http_tls_key,
         trusted_proxies=trusted_proxies("http_trusted_proxies", settings.http_trusted_proxies),
         what="the supervisor web",
+        prebound=prebound,
     )
     stopping = asyncio.Event()
     task = asyncio.create_task(serve_until(server, stopping), name="supervisor-web")

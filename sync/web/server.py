@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import socket
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
-from sync.config import ConfigError
+from sync.web.listener import listen
 
 
 class ConsoleServer(uvicorn.Server):
@@ -29,25 +28,14 @@ class ConsoleServer(uvicorn.Server):
     #: What the server is called in a refusal ("the console", "the supervisor web").
     what = "the console"
 
+    #: A socket bound before the server was built (``sync.web.listener.listen``), else
+    #: the server binds its host and port when it starts.
+    prebound: socket.socket | None = None
+
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
         if sockets is None:
-            sockets = [listen(self.config.host, self.config.port, self.what)]
+            sockets = [self.prebound or listen(self.config.host, self.config.port, self.what)]
         await super().serve(sockets=sockets)
-
-
-def listen(host: str, port: int, what: str = "the console") -> socket.socket:
-    """A socket listening on ``host:port``, or ``ConfigError`` saying why not (the port in
-    use by another process, an address that is not this machine's)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    try:
-        sock = socket.create_server((host, port), family=family, backlog=2048)
-    except OSError as exc:
-        reason = "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror or exc
-        raise ConfigError(
-            f"--http-port {port}: {what} cannot listen on {host}:{port}: {reason}"
-        ) from None
-    sock.set_inheritable(True)
-    return sock
 
 
 def console_server(
@@ -59,6 +47,7 @@ def console_server(
     ssl_keyfile: Path | None = None,
     what: str = "the console",
     trusted_proxies: Sequence[str] = (),
+    prebound: socket.socket | None = None,
 ) -> ConsoleServer:
     """A quiet uvicorn server for ``app`` (no access log: URLs may name people's tickets),
     serving HTTPS when given a certificate and key; behind ``trusted_proxies`` (addresses or
@@ -84,6 +73,7 @@ def console_server(
     )
     server = ConsoleServer(config)
     server.what = what
+    server.prebound = prebound
     return server
 
 

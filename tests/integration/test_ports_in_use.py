@@ -94,6 +94,10 @@ def test_a_console_on_a_port_in_use_exits_2_naming_it(
         "--no-schedule",
     )
     _refused(done, f"--http-port {taken_port}", f"127.0.0.1:{taken_port}", "in use")
+    # Before anything was made: a node on a mistyped store beside a running one made a new
+    # store, said Hello in the city's name (the hub showed the real node in conflict), and
+    # only then found its console port taken.
+    assert [p.name for p in tmp_path.iterdir() if not p.name.endswith("-node.lock")] == []
 
 
 def test_the_supervisor_web_on_a_port_in_use_exits_2_naming_it(
@@ -114,6 +118,7 @@ def test_the_supervisor_web_on_a_port_in_use_exits_2_naming_it(
         str(tmp_path / "web.key"),
     )
     _refused(done, f"--http-port {taken_port}", "the supervisor web cannot listen", "in use")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], list(tmp_path.iterdir())
 
 
 def test_the_listen_precheck_refuses_only_a_port_in_use(taken_port: int) -> None:
