@@ -234,6 +234,9 @@ HUB: Final = COMMON.extend(
         "city": ("地市", "city"),
         "last": ("截至周期", "last"),
         "current": ("当前密码", "current"),
+        # the audit log's filters
+        "actor": ("操作人", "actor"),
+        "action": ("操作", "action"),
     },
 )
 

@@ -11,7 +11,6 @@ period"). ``/figures`` returns exactly the JSON of ``fedsync hub figures --json`
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -19,7 +18,6 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from province_hub import supervision
-from province_hub.consolidation import FiguresError
 from province_hub.staff import HubMember
 from province_hub.web import exports, views
 from province_hub.web.access import AREAS, api_user
@@ -233,7 +231,7 @@ def get_comparison(
 
 
 #: Most cities a trend draws beside the province.
-MAX_TREND_CITIES = 50
+MAX_TREND_CITIES = views.MAX_TREND_CITIES
 
 #: ``cities=620100&cities=620200``, or the same comma-separated (``cities=620100,620200``).
 CitiesQ = Annotated[
@@ -244,17 +242,6 @@ CitiesQ = Annotated[
         "separated by commas",
     ),
 ]
-
-
-def city_list(cities: Sequence[str]) -> list[str]:
-    """The codes of ``cities`` parameters, comma-separated ones split, at most
-    :data:`MAX_TREND_CITIES` (else a 422 naming ``cities``)."""
-    codes = [code for item in cities for code in item.split(",")]
-    if len(codes) > MAX_TREND_CITIES:
-        raise FiguresError(
-            "figures.too_many_cities", parameter="cities", count=len(codes), most=MAX_TREND_CITIES
-        )
-    return codes
 
 
 @router.get("/trend", response_model=Trend)
@@ -269,7 +256,7 @@ def get_trend(
 ) -> Any:
     """A KPI over 30 days / 13 weeks / 12 months / 8 quarters / 5 years: the province line
     and one line per chosen city (null where its report is missing)."""
-    return _json(views.trend(hub_of(request), kpi, period, last, city_list(cities)))
+    return _json(views.trend(hub_of(request), kpi, period, last, views.city_list(cities)))
 
 
 @router.get("/warnings", response_model=PeriodView)
@@ -413,7 +400,7 @@ def get_export(
         sort=sort,
         order=order,
         kpi=kpi,
-        cities=city_list(cities),
+        cities=views.city_list(cities),
         city=city,
         category=category,
         date_from=date_from,

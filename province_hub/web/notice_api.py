@@ -17,7 +17,7 @@ from province_hub import notice_board, notices
 from province_hub.staff import HubMember, HubRole
 from province_hub.web import exports
 from province_hub.web.access import api_user, personal
-from province_hub.web.api import ERRORS, Kpi, Problem
+from province_hub.web.api import ERRORS, CityQ, Kpi, Problem
 from province_hub.web.context import hub_of
 from province_hub.web.notice_tables import board_table, notices_table
 from sync.limits import INT64_MAX
@@ -202,9 +202,7 @@ def list_notices(
 
 @router.get("/notices/board", summary="Open tasks across cities, earliest deadline first")
 @area("notices")
-def board(
-    request: Request, user: Caller, city: Annotated[str | None, Query()] = None
-) -> list[dict[str, Any]]:
+def board(request: Request, user: Caller, city: CityQ = None) -> list[dict[str, Any]]:
     hub = hub_of(request)
     city = notices.board_city(city, hub.roster_codes)
     return list(

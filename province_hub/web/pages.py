@@ -306,7 +306,8 @@ def trends_page(
     hub = hub_of(request)
     lang = lang_of(request)
     names = hub.names(lang)
-    chosen = [c for c in dict.fromkeys(cities) if c]
+    # As the API reads them: repeated or comma-separated, at most MAX_TREND_CITIES.
+    chosen = [c for c in dict.fromkeys(views.city_list(cities)) if c]
     charts = []
     every = views.trends(hub, list(ALL_KPI_NAMES), period, last, chosen)
     for name in ALL_KPI_NAMES:
@@ -450,7 +451,7 @@ def suggestions_page(
     request: Request,
     user: User,
     city: str = "",
-    category: str = "",
+    category: Annotated[str, Query(max_length=64)] = "",
     date_from: Annotated[FormDay, Query(alias="from")] = None,
     date_to: Annotated[FormDay, Query(alias="to")] = None,
 ) -> Response:

@@ -268,6 +268,21 @@ def warnings(hub: HubWeb, period: str, start: date | None) -> dict[str, Any]:
     )
 
 
+#: Most cities a trend draws beside the province (the roster has 14; repeats count).
+MAX_TREND_CITIES = 50
+
+
+def city_list(cities: Sequence[str]) -> list[str]:
+    """The codes of ``cities`` parameters, comma-separated ones split, at most
+    :data:`MAX_TREND_CITIES` (else a 422 naming ``cities``)."""
+    codes = [code for item in cities for code in item.split(",")]
+    if len(codes) > MAX_TREND_CITIES:
+        raise FiguresError(
+            "figures.too_many_cities", parameter="cities", count=len(codes), most=MAX_TREND_CITIES
+        )
+    return codes
+
+
 def category_code(value: str | None) -> str | None:
     """A category filter as typed: a code (``NET``, ``BILL.DISPUTE``) or a category's path
     label as the consoles show it (``资费与计费 / 话费争议 / BILL.DISPUTE``), whose code is the

@@ -308,7 +308,15 @@ def test_values_the_parser_or_the_edge_refuses_in_the_page_language(live: Live) 
         nowhere = _both(b, "GET", "/no-such-page")
         seq = _both(b, "GET", "/notices/abc")
         city = _both(b, "GET", "/desk", params={"city": "12"})
+        action = _both(b, "GET", "/audit", params={"action": "dance"})
+        cities = _both(b, "GET", "/trends", params={"cities": ",".join(["620100"] * 51)})
     assert [r.status_code for r in period] == [422, 422]
+    # The audit's filters by their Chinese names; too many trend cities said as the API does.
+    assert _message(action[0].text).startswith("操作：")
+    assert _message(action[1].text).startswith("query.action: ")
+    assert [r.status_code for r in cities] == [422, 422]
+    assert "51" in _message(cities[0].text) and "50" in _message(cities[0].text)
+    assert _message(cities[1].text) == "51 cities chosen; at most 50"
     assert [_message(r.text) for r in period] == [
         "周期：应为以下之一：'day', 'week', 'month', 'quarter', 'year'",
         "query.period: Input should be 'day', 'week', 'month', 'quarter' or 'year'",
