@@ -320,7 +320,11 @@ def test_inbox_shows_titles_safely_and_receipt_takes_as(capsys, monkeypatch, cit
     done = ["city", "receipt", "--notice", ref, "--action", "done", "--as", "lead", *city]
     assert "receipt queued" in ok(capsys, *done)
     assert " RD " in ok(capsys, "city", "inbox", *city)
-    for bad, said in ((ref[:-1] + "9", "no such notice"), ("N-2026-1", "not a notice reference")):
+    for bad, said in (
+        (ref[:-1] + "9", "no such notice"),
+        ("N-2026-1", "not a notice reference"),
+        ("N-20261301-1", "'N-20261301-1' names no day (20261301 is not a date YYYYMMDD)"),
+    ):
         code, _, err = run(capsys, *done[:3], bad, *done[4:])
         assert code == 2 and said in err and "Traceback" not in err, err
 
