@@ -61,12 +61,17 @@ def _hub_engine(args: argparse.Namespace) -> tuple[Engine, tuple[str, ...]]:
 
 def _hub_status(args: argparse.Namespace) -> int:
     from province_hub.status import format_table, link_status
+    from sync.zones import in_zone
 
     settings = _hub_settings(args)
     engine, roster = _hub_engine(args)
     rows = link_status(engine, roster, silent_after=timedelta(seconds=settings.link_silent_seconds))
-    text = format_table(rows, settings.timezone)
-    print(json.dumps(rows, ensure_ascii=False, indent=2) if args.json else text)
+    if args.json:
+        # On the clock the table, the web and the API use (the federation's zone).
+        shown = in_zone(rows, ZoneInfo(settings.timezone))
+        print(json.dumps(shown, ensure_ascii=False, indent=2))
+    else:
+        print(format_table(rows, settings.timezone))
     return 0
 
 

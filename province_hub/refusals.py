@@ -33,8 +33,8 @@ HUB: Final = COMMON.extend(
         ),
         "notice.deadline_missing": ("任务需要完成时限", "a task needs a deadline"),
         "notice.deadline_not_task": (
-            "只有任务有完成时限（此通知为 {kind}）",
-            "only a task has a deadline (this notice is a {kind})",
+            "只有任务有完成时限（此通知的类型为{kind}）",
+            "only a task has a deadline (this notice's kind is {kind})",
         ),
         "notice.deadline_zone": ("请给出时区", "give the time zone"),
         "notice.deadline_past": ("已经过去", "is in the past"),

@@ -161,6 +161,8 @@ def backup_command(what: str, database_url: str, target: str) -> int:
     ``ConfigError`` (exit 2, its message naming what is wrong)."""
     from sync.config import ConfigError
 
+    if not target.strip():  # Path("") is the current folder
+        raise ConfigError("--to: name the file to write")
     try:
         letter = _REVISION_LETTER.get(what)
         revision = _schema_revision(_sqlite_source(database_url))

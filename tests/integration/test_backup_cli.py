@@ -158,6 +158,7 @@ def test_backup_refuses_bad_input_with_the_reason(tmp_path, capsys):
         cases = [
             (["--database-url", sqlite_url(store), "--to", str(existing)], "exists already"),
             (["--database-url", sqlite_url(store), "--to", str(tmp_path)], "is a folder"),
+            (["--database-url", sqlite_url(store), "--to", ""], "--to: name the file to write"),
             (
                 ["--database-url", sqlite_url(store), "--to", str(tmp_path / "no" / "x.sqlite")],
                 f"the folder {tmp_path / 'no'} does not exist",

@@ -272,6 +272,8 @@ def test_hub_and_city_processes_work_and_stop_cleanly(tmp_path: Path):
         )
         assert row["state"] == "connected" and row["acked_seq"] == 1 and row["epoch"]
         assert row["heartbeat_at"] is not None
+        # On the federation's clock, as the table and the web show it.
+        assert row["last_contact"].endswith("+08:00") and row["heartbeat_at"].endswith("+08:00")
         with sqlite3.connect(hub_db) as conn:
             done_note = conn.execute("SELECT done_note FROM notice_deliveries").fetchone()[0]
         assert done_note == "done"
