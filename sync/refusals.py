@@ -202,6 +202,11 @@ COMMON: Final = catalogue(
             "两次输入的新密码不一致",
             "the new password and its repetition differ",
         ),
+        # sync.web.params: a query parameter given more than once
+        "query.repeated": (
+            "只能给出一次，却给出了 {count} 次",
+            "given {count} times; give it once",
+        ),
         # sync.limits: a report's date
         "date.as_text": (
             "日期请以 YYYY-MM-DD 格式的文本填写",

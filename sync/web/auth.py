@@ -34,6 +34,7 @@ from fastapi.responses import RedirectResponse
 from starlette.datastructures import FormData
 
 from sync.refusals import Refusal
+from sync.web.params import refuse_repeated_query
 
 SESSION_COOKIE: Final = "fedsync_session"
 CSRF_FIELD: Final = "csrf_token"
@@ -82,12 +83,15 @@ class AreaTable(Generic[R]):
             raise NotAllowed("role.not_allowed", role=_name(role), area=area, roles=allowed)
 
     def require_route(self, role: R, request: Request) -> None:
-        """Refuse ``role`` the area the request's route is marked with (:func:`area`)."""
+        """Refuse ``role`` the area the request's route is marked with (:func:`area`);
+        then, for one who may open it, a query parameter given twice that the route takes
+        once (:func:`sync.web.params.refuse_repeated_query`)."""
         name = getattr(request.scope.get("endpoint"), _AREA_ATTRIBUTE, None)
         if callable(name):
             name = name(request.path_params)
         if name is not None:
             self.require(role, name)
+        refuse_repeated_query(request)
 
 
 _AREA_ATTRIBUTE: Final = "__fedsync_area__"

@@ -9,9 +9,13 @@ parameter and the years.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any, Union, get_args, get_origin
 
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 
 from sync.limits import report_date_refusal
@@ -62,3 +66,63 @@ class RequestModel(BaseModel):
     not silently ignored (nothing half-done on a typo)."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class RepeatedParameter(Refusal, ValueError):
+    """A query parameter of one value given several times (``period=month&period=day``)."""
+
+
+#: The query parameters each route takes as lists (repeatable), by route.
+_LISTS: dict[int, frozenset[str]] = {}
+
+
+def _is_list(annotation: Any) -> bool:
+    """Whether a parameter's type takes several values (``list[str]``, optional or not)."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _is_list(get_args(annotation)[0])
+    if origin is Union or type(annotation).__name__ == "UnionType":
+        return any(_is_list(a) for a in get_args(annotation) if a is not type(None))
+    return origin in (list, tuple, set, frozenset, Sequence)
+
+
+def _list_parameters(route: Any) -> frozenset[str]:
+    found = _LISTS.get(id(route))
+    if found is None:
+        names: set[str] = set()
+        pending = [getattr(route, "dependant", None)]
+        while pending:
+            dependant = pending.pop()
+            if dependant is None:
+                continue
+            names |= {f.alias for f in dependant.query_params if _is_list(f.field_info.annotation)}
+            pending.extend(dependant.dependencies)
+        found = _LISTS[id(route)] = frozenset(names)
+    return found
+
+
+def refuse_repeated_query(request: Request) -> None:
+    """Refuse (422 naming it, in the page's language on a page) a query parameter given
+    more than once that the route takes once: the framework would keep the last and drop
+    the others without a word (``period=month&period=day`` answered for a day)."""
+    counts = Counter(key for key, _ in request.query_params.multi_items())
+    repeated = {key: n for key, n in counts.items() if n > 1}
+    if not repeated:
+        return
+    lists = _list_parameters(request.scope.get("route"))
+    errors = []
+    for key, n in repeated.items():
+        if key in lists:
+            continue
+        refusal = RepeatedParameter("query.repeated", count=n)
+        errors.append(
+            {
+                "type": "value_error",
+                "loc": ("query", key),
+                "msg": f"Value error, {refusal}",
+                "input": request.query_params.getlist(key),
+                "ctx": {"error": refusal},
+            }
+        )
+    if errors:
+        raise RequestValidationError(errors)

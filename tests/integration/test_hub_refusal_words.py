@@ -104,8 +104,9 @@ def _store(engine: Engine) -> tuple[Any, ...]:
 def _both(c: httpx.Client, method: str, path: str, **kwargs: Any) -> tuple[httpx.Response, ...]:
     """The same request on a Chinese page and on an English one."""
     params = kwargs.pop("params", {})
+    pairs = list(params.items()) if isinstance(params, dict) else list(params)
     return tuple(
-        c.request(method, path, params={**params, "lang": lang}, **kwargs) for lang in ("zh", "en")
+        c.request(method, path, params=[*pairs, ("lang", lang)], **kwargs) for lang in ("zh", "en")
     )
 
 
@@ -343,4 +344,19 @@ def test_values_the_parser_or_the_edge_refuses_in_the_page_language(live: Live) 
         api = c.get("/api/v1/audit", params={"from": "0001-01-01", "lang": "zh"})
     assert api.status_code == 422
     assert api.json()["detail"] == "query.from: date 0001-01-01 is outside the years 2000..2100"
+    # A parameter given twice that a route takes once: refused, not the last one taken;
+    # a list parameter may repeat.
+    with live.browser("admin") as (b, _):
+        twice = _both(b, "GET", "/overview", params=[("period", "month"), ("period", "day")])
+    assert [r.status_code for r in twice] == [422, 422]
+    assert [_message(r.text) for r in twice] == [
+        "周期：只能给出一次，却给出了 2 次",
+        "query.period: given 2 times; give it once",
+    ]
+    with httpx.Client(base_url=live.url, auth=("admin", PASSWORD), timeout=30) as c:
+        api = c.get("/api/v1/figures", params=[("period", "month"), ("period", "day")])
+        assert api.status_code == 422
+        assert api.json()["detail"] == "query.period: given 2 times; give it once"
+        listed = c.get("/api/v1/trend", params=[("cities", CODES[0]), ("cities", CODES[1])])
+        assert listed.status_code == 200 and set(listed.json()["cities"]) == set(CODES[:2])
     assert _store(live.engine) == before
