@@ -32,7 +32,7 @@ from sync.filemodes import warn_if_exposed
 from sync.link import LinkClient, LinkSettings
 from sync.outbox import Outbox
 from sync.pb.fedsync.v1 import federation_pb2 as pb
-from sync.pki import Revocations, load_city_tls
+from sync.pki import Revocations, TlsFiles, load_city_tls
 from sync.web.keys import load_secret_key
 from sync.web.listener import listen
 from sync.web.transport import check_transport
@@ -220,58 +220,83 @@ def build(
         # name, showing the real node in conflict at the hub.
         check_console_transport(settings)
         console_socket = listen(settings.http_host, settings.http_port)
-        assert settings.secret_key_file is not None  # CitySettings fills in the default
-        try:
+    try:
+        if console_socket is not None:
+            assert settings.secret_key_file is not None  # CitySettings fills in the default
             console_key = load_secret_key(settings.secret_key_file)
-            engine = open_engine(settings)
-        except BaseException:
+        return _wire(
+            settings,
+            extras,
+            tls,
+            revocations,
+            console_after_link=console_after_link,
+            console_key=console_key,
+            console_socket=console_socket,
+        )
+    except BaseException:
+        if console_socket is not None:  # whatever refused the start: the port is let go
             console_socket.close()
-            raise
-    else:
-        engine = open_engine(settings)
-    warn_if_store_exposed(engine)
-    private = [(settings.pki_dir / "cities" / f"{settings.code}.key", "private key")]
-    if settings.http_port and settings.secret_key_file is not None:
-        private.append((settings.secret_key_file, "console session key"))
-    warn_if_exposed(private)
-    ctx = context_for(settings, engine)
-    outbox = Outbox(engine)
+        raise
 
-    def on_notice(notice: pb.Notice) -> None:
-        if services.accept_notice(engine, notice):
-            for hook in extras.after_notice:
-                hook(engine, notice)
 
-    link = LinkClient(
-        outbox=outbox,
-        city_code=settings.code,
-        tls=tls,
-        settings=LinkSettings(
-            hub_address=settings.hub,
-            server_name=settings.hub_server_name,
-            batch_size=settings.batch_size,
-            backoff_initial=settings.backoff_initial,
-            backoff_max=settings.backoff_max,
-            heartbeat_seconds=settings.heartbeat_seconds,
-            retention_days=settings.retention_days,
-        ),
-        on_notice=on_notice,
-        revocations=revocations,
-    )
-    console = None
-    if settings.http_port and not console_after_link:
-        console = build_console(settings, ctx, outbox)
-    return CityNode(
-        settings=settings,
-        engine=engine,
-        outbox=outbox,
-        link=link,
-        ctx=ctx,
-        console=console,
-        extras=extras,
-        console_key=console_key,
-        console_socket=console_socket,
-    )
+def _wire(
+    settings: CitySettings,
+    extras: Extras,
+    tls: TlsFiles,
+    revocations: Revocations,
+    *,
+    console_after_link: bool,
+    console_key: bytes | None,
+    console_socket: socket.socket | None,
+) -> CityNode:
+    engine = open_engine(settings)
+    try:
+        warn_if_store_exposed(engine)
+        private = [(settings.pki_dir / "cities" / f"{settings.code}.key", "private key")]
+        if settings.http_port and settings.secret_key_file is not None:
+            private.append((settings.secret_key_file, "console session key"))
+        warn_if_exposed(private)
+        ctx = context_for(settings, engine)
+        outbox = Outbox(engine)
+
+        def on_notice(notice: pb.Notice) -> None:
+            if services.accept_notice(engine, notice):
+                for hook in extras.after_notice:
+                    hook(engine, notice)
+
+        link = LinkClient(
+            outbox=outbox,
+            city_code=settings.code,
+            tls=tls,
+            settings=LinkSettings(
+                hub_address=settings.hub,
+                server_name=settings.hub_server_name,
+                batch_size=settings.batch_size,
+                backoff_initial=settings.backoff_initial,
+                backoff_max=settings.backoff_max,
+                heartbeat_seconds=settings.heartbeat_seconds,
+                retention_days=settings.retention_days,
+            ),
+            on_notice=on_notice,
+            revocations=revocations,
+        )
+        console = None
+        if settings.http_port and not console_after_link:
+            console = build_console(settings, ctx, outbox)
+        return CityNode(
+            settings=settings,
+            engine=engine,
+            outbox=outbox,
+            link=link,
+            ctx=ctx,
+            console=console,
+            extras=extras,
+            console_key=console_key,
+            console_socket=console_socket,
+        )
+    except BaseException:
+        engine.dispose()  # a start refused after the store was opened
+        raise
 
 
 # --- the staff console ---------------------------------------------------------------------------

@@ -74,12 +74,12 @@ def seq_of_ref(engine: Engine, ref: str, zone: ZoneInfo) -> int | None:
         raise ValueError(f"{ref!r} is not a notice reference such as N-20261127-3")
     try:
         day = datetime.strptime(found.group(1), "%Y%m%d").date()
-    except ValueError:
+        start, end = _day_bounds(day, zone)  # OverflowError at the ends of the calendar
+    except (ValueError, OverflowError):
         raise ValueError(
             f"{ref!r} names no day ({found.group(1)} is not a date YYYYMMDD); a notice "
             "reference reads like N-20261127-3"
         ) from None
-    start, end = _day_bounds(day, zone)
     with engine.connect() as conn:
         seqs = conn.execute(
             select(InboxNotice.notice_seq)

@@ -222,8 +222,14 @@ def _send_batch(
             # Personal data stays in the city: the customer's name and phone, and any
             # phone-like number, are masked in what the customer suggested.
             content = mask_text(r.content, name=r.customer_name, phone=r.customer_phone)
-            # The clerk's class too: a label typed as "账单 李雷 158…" names the customer.
-            label = mask_text(r.suggestion_class, name=r.customer_name, phone=r.customer_phone)
+            # The clerk's class too: a label typed as "账单 李雷 158…" names the customer (by
+            # the full name: a given name alone may be the label's own word, 陈建议 → 建议).
+            label = mask_text(
+                r.suggestion_class,
+                name=r.customer_name,
+                phone=r.customer_phone,
+                given_names=False,
+            )
             s = body.suggestions.add(
                 ticket_id=str(r.id),
                 category=f"{label} / {r.category}",

@@ -58,13 +58,21 @@ def trusted_proxies(name: str, value: str) -> tuple[str, ...]:
         if not item:
             continue
         try:
-            ipaddress.ip_network(item)  # a network's host bits must be 0: 10.0.0.0/24
+            network = ipaddress.ip_network(item)  # a network's host bits must be 0
         except ValueError:
             raise ConfigError(
                 f"{name} {item!r}: give the proxies' IP addresses or networks, comma-separated "
                 "(10.0.0.5, 10.0.0.0/24), not host names or *"
             ) from None
+        if network.prefixlen == 0:
+            raise ConfigError(
+                f"{name} {item!r}: every address would be trusted to name any client; give "
+                "the proxies' own addresses"
+            )
         out.append(item)
+        if isinstance(network, ipaddress.IPv4Network) and network.num_addresses == 1:
+            # A proxy reaching a dual-stack listener ("::") arrives as ::ffff:10.0.0.5.
+            out.append(f"::ffff:{network.network_address}")
     return tuple(out)
 
 

@@ -51,12 +51,17 @@ def mask_name(name: str) -> str:
 #: forms. Masking more than a phone is the safe side: a note is read, not computed with.
 _DASHES = "\\-\u2010-\u2015\u2212\ufe58\ufe63\uff0d"
 _SPACES = "\\x20\\t\u00a0\u2000-\u200a\u202f\u205f\u3000"
-#: Between a landline's digits; a mobile's may be slashes too (a landline's may not: in
-#: ``2026/01/05 1381234 5678`` the date's ``01/05`` would start one).
-_LANDLINE_GAP = rf"(?:[{_SPACES}{_DASHES}_()\uff08\uff09\uff3f]{{1,2}})"
-_GAP = rf"(?:[{_SPACES}{_DASHES}_/()\uff08\uff09\uff3f\uff0f]{{1,2}})"
+#: Between a phone's digits: one to three spaces (not a line break), dashes of any kind,
+#: underscores or brackets (``173 - 6264 - 2328``, ``(0931)8456789``).
+_SEPARATORS = rf"{_SPACES}{_DASHES}_()\uff08\uff09\uff3f"
+_GAP = rf"(?:[{_SEPARATORS}]{{1,3}})"
+#: Between the groups of a mobile written 3-4-4, 7-4 or 3-8: slashes and dots too, mixed
+#: (``173/6264/2328``, ``173.6264 2328``); not between any digits — ``1/3/5/7/9/11/13``
+#: is a list and ``13.50 12.00`` money.
+_GROUP_GAP = rf"(?:[{_SEPARATORS}/.\uff0f\uff0e]{{1,3}})"
 _DOT = r"[.\uff0e]"
 _TWO_DOTS_AHEAD = rf"(?=\d+{_DOT}\d+{_DOT}\d)"
+_MOBILE_START = r"[1\uff11][3-9\uff13-\uff19]"
 
 
 def _mobile(sep: str) -> str:
@@ -67,36 +72,39 @@ def _landline(sep: str) -> str:
     return rf"[0\uff10]{sep}?[1-9\uff11-\uff19](?:{sep}?\d){{8,10}}"
 
 
-def _separated(sep: str, landline_sep: str, *, dotted: bool = False) -> str:
-    ahead = _TWO_DOTS_AHEAD if dotted else ""
-    return rf"{ahead}(?:{_mobile(sep)}|{_landline(landline_sep)})"
+_GROUPED = (
+    rf"[1\uff11]\d{{2}}{_GROUP_GAP}\d{{4}}{_GROUP_GAP}\d{{4}}"
+    rf"|{_MOBILE_START}\d{{5}}{_GROUP_GAP}\d{{4}}"
+    rf"|{_MOBILE_START}\d{_GROUP_GAP}\d{{8}}"
+)
+_ANY_MOBILE = rf"{_GROUPED}|{_mobile(_GAP)}|{_TWO_DOTS_AHEAD}{_mobile(_DOT)}"
 
-
-#: ``+86``, ``0086`` or ``86`` and what follows it: a mobile, or a landline with or without
-#: its area code's 0 (``+86 931 845 6789``).
-_COUNTRY = rf"(?P<country>(?:\+|\uff0b|[0\uff10]{{2}})?[8\uff18][6\uff16](?:{_GAP}|{_DOT})?)"
+#: ``+86`` or ``0086`` and what follows it: a mobile, or a landline with or without its
+#: area code's 0 (``+86 931 845 6789``); ``86`` alone only before a mobile (a list of
+#: scores, ``86 92 78 65 88 91``, is no phone).
 _ABROAD = (
-    rf"{_COUNTRY}(?:{_mobile(_GAP)}|{_TWO_DOTS_AHEAD}{_mobile(_DOT)}"
-    rf"|(?:[0\uff10]{_LANDLINE_GAP}?)?[1-9\uff11-\uff19]\d{{1,2}}(?:{_LANDLINE_GAP}?\d){{7,8}})"
+    rf"(?P<country>(?:\+|\uff0b|[0\uff10]{{2}})[8\uff18][6\uff16]{_GROUP_GAP}?)"
+    rf"(?:{_ANY_MOBILE}"
+    rf"|(?:[0\uff10]{_GAP}?)?[1-9\uff11-\uff19]\d{{1,2}}(?:{_GAP}?\d){{7,8}})"
+    rf"|(?P<code>[8\uff18][6\uff16]{_GROUP_GAP}?)(?:{_ANY_MOBILE})"
 )
 
 _PHONE_IN_TEXT = re.compile(
     r"(?<!\d)(?:"
     rf"{_ABROAD}"
-    rf"|(?<!\d[{_DASHES}.\uff0e])(?:{_separated(_GAP, _LANDLINE_GAP)}"
-    rf"|{_separated(_DOT, _DOT, dotted=True)})"
-    rf"|[1\uff11]\d{{2}}{_GAP}\d{{4}}{_GAP}\d{{4}}"
+    rf"|(?<!\d[{_DASHES}.\uff0e])(?:{_GROUPED}|{_mobile(_GAP)}|{_landline(_GAP)}"
+    rf"|{_TWO_DOTS_AHEAD}(?:{_mobile(_DOT)}|{_landline(_DOT)}))"
     r"|\d{7,20}"
     r")(?!\d)"
 )
 
 
 def _masked_phone(found: re.Match[str]) -> str:
-    country = found.group("country") or ""
+    country = found.group("country") or found.group("code") or ""
     return country + mask_phone(found.group(0)[len(country) :])
 
 
-def mask_text(text: str, *, name: str = "", phone: str = "") -> str:
+def mask_text(text: str, *, name: str = "", phone: str = "", given_names: bool = True) -> str:
     """Free text (a ticket's history note, a complaint's content, a desk note) as a person
     who may not see the customer's contact reads it: every phone-like number masked like
     :func:`mask_phone`, and the customer's ``name`` and ``phone``, where given, masked
@@ -106,7 +114,8 @@ def mask_text(text: str, *, name: str = "", phone: str = "") -> str:
     The name is masked like :func:`mask_name` also when written with spaces between its
     characters (``张 丽 桂`` → ``张**``), and a Chinese given name of two characters or more
     is masked when it stands alone (``丽桂`` → ``**``; after a compound family name too:
-    ``欧阳娜娜`` → ``娜娜`` → ``**``)."""
+    ``欧阳娜娜`` → ``娜娜`` → ``**``); without ``given_names``, the full name only (a short
+    label in a clerk's words, where a given name such as 建议 is also a word)."""
     if not text:
         return text
     if phone and len(phone) >= 4:
@@ -114,7 +123,7 @@ def mask_text(text: str, *, name: str = "", phone: str = "") -> str:
     chars = "".join(name.split())
     if len(chars) >= 2:
         text = _spaced(chars).sub(mask_name(chars), text)
-        for given in _given_names(chars):
+        for given in _given_names(chars) if given_names else ():
             text = _spaced(given).sub("*" * len(given), text)
     return _PHONE_IN_TEXT.sub(_masked_phone, text)
 

@@ -3,10 +3,10 @@
 :class:`sync.web.throttle.LoginThrottle` counts in the process: behind one address, N hub
 replicas would allow N times the limit. :class:`StoreLoginThrottle` keeps the same interface
 and rules (per account and address, per account, per address, within a window; a success
-clears the account's counts) but reads and writes the ``login_failures`` table, so every
-replica sees every failure. Times are wall-clock seconds, the clock replicas share. Rows
-older than the window are purged as failures are recorded, so the table holds at most one
-window of failures.
+clears the account's failures from that address) but reads and writes the
+``login_failures`` table, so every replica sees every failure. Times are wall-clock seconds,
+the clock replicas share. Rows older than the window are purged as failures are recorded, so
+the table holds at most one window of failures.
 """
 
 from __future__ import annotations
@@ -71,6 +71,6 @@ class StoreLoginThrottle(LoginThrottle):
     def succeeded(self, account: str, address: str) -> None:
         with UnitOfWork(self.engine) as uow:
             uow.conn.execute(
-                delete(LoginFailure).where(LoginFailure.key.in_(self.keys(account, address)[:2]))
+                delete(LoginFailure).where(LoginFailure.key == self.keys(account, address)[0])
             )
             uow.commit()

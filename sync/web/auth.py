@@ -21,6 +21,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import ipaddress
 import json
 import secrets
 import time
@@ -243,8 +244,16 @@ def basic_credentials(request: Request) -> tuple[str, str] | None:
 
 
 def client_address(request: Request) -> str:
-    """The peer address failed logins are counted against (the proxy's, behind one)."""
-    return request.client.host if request.client else "unknown"
+    """The address failed logins are counted against and the audit names: the peer's, or
+    the client's as a trusted proxy's X-Forwarded-For states it. One that is no IP address
+    (what a client wrote into the header, passed on by a proxy) counts as ``"unknown"``,
+    all such together: made-up text is neither a fresh address per attempt nor a key or
+    audit cell of any length."""
+    host = request.client.host if request.client else ""
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return "unknown"
 
 
 def check_header_csrf(request: Request, session: Session) -> None:

@@ -9,6 +9,7 @@ parameter and the years.
 
 from __future__ import annotations
 
+import weakref
 from collections import Counter
 from collections.abc import Sequence
 from datetime import date
@@ -72,8 +73,9 @@ class RepeatedParameter(Refusal, ValueError):
     """A query parameter of one value given several times (``period=month&period=day``)."""
 
 
-#: The query parameters each route takes as lists (repeatable), by route.
-_LISTS: dict[int, frozenset[str]] = {}
+#: The query parameters each route takes as lists (repeatable), by route (held weakly: an
+#: app's routes go with it, and a later route must not find an answer under a reused id).
+_LISTS: weakref.WeakKeyDictionary[Any, frozenset[str]] = weakref.WeakKeyDictionary()
 
 
 def _is_list(annotation: Any) -> bool:
@@ -87,7 +89,9 @@ def _is_list(annotation: Any) -> bool:
 
 
 def _list_parameters(route: Any) -> frozenset[str]:
-    found = _LISTS.get(id(route))
+    if route is None:
+        return frozenset()
+    found = _LISTS.get(route)
     if found is None:
         names: set[str] = set()
         pending = [getattr(route, "dependant", None)]
@@ -97,7 +101,7 @@ def _list_parameters(route: Any) -> frozenset[str]:
                 continue
             names |= {f.alias for f in dependant.query_params if _is_list(f.field_info.annotation)}
             pending.extend(dependant.dependencies)
-        found = _LISTS[id(route)] = frozenset(names)
+        found = _LISTS[route] = frozenset(names)
     return found
 
 

@@ -4,15 +4,18 @@ Three counts, each within ``window`` seconds:
 
 * an account from one address (``account_limit``): one place guessing one account's
   password is stopped after a few tries — and only that place: a person who mistyped, or a
-  guesser elsewhere, cannot lock the account's owner out of it from their own address;
+  guesser at one address, does not lock the account's owner out from their own;
 * an account from everywhere (``account_total_limit``, by default five times
-  ``account_limit``): guessing one account from many addresses is still capped;
+  ``account_limit``): guessing one account from many addresses is still capped — at the
+  price that someone failing from five or more addresses locks the account for everyone
+  until the window passes;
 * an address (``address_limit``, higher than an account's: an office behind one NAT address
   has many people mistyping): one address trying many accounts.
 
 Past a limit, further attempts of that account / address are refused with a retry-after
-until the oldest failure leaves the window. A success clears the account's counts from that
-address and overall (not the address's: a guesser who knows one password keeps its record).
+until the oldest failure leaves the window. A success clears the failures of that account
+from that address only: the failures from elsewhere (a guesser's) stay counted, and so does
+the address's (a guesser who knows one password keeps its record).
 
 The counters live in the process: a restart forgets them, and replicas count apart (each
 still caps guessing at its limits per window); the hub counts in its store instead
@@ -42,6 +45,8 @@ WHAT = {
 }
 #: Longest account name a key holds (a made-up name of any length counts under its start).
 _MAX_ACCOUNT_KEY = 200
+#: Longest address a key holds (an IPv6 address is at most 45 characters).
+_MAX_ADDRESS_KEY = 64
 
 
 class LoginThrottle:
@@ -70,8 +75,8 @@ class LoginThrottle:
     def keys(account: str, address: str) -> tuple[str, str, str]:
         """The counts a login of ``account`` from ``address`` falls under, in the order a
         refusal names them: the pair, the account, the address."""
-        name = account[:_MAX_ACCOUNT_KEY]
-        return (f"p:{address} {name}", f"a:{name}", f"i:{address[:_MAX_ACCOUNT_KEY]}")
+        name, place = account[:_MAX_ACCOUNT_KEY], address[:_MAX_ADDRESS_KEY]
+        return (f"p:{place} {name}", f"a:{name}", f"i:{place}")
 
     def refusal(self, key: str, count: int, oldest: float, now: float) -> TooManyAttempts | None:
         """The refusal when ``count`` failures under ``key`` (the oldest at ``oldest``)
@@ -116,8 +121,7 @@ class LoginThrottle:
 
     def succeeded(self, account: str, address: str) -> None:
         with self._lock:
-            for key in self.keys(account, address)[:2]:
-                self._failures.pop(key, None)
+            self._failures.pop(self.keys(account, address)[0], None)
 
 
 def checked_login(

@@ -324,6 +324,7 @@ def test_inbox_shows_titles_safely_and_receipt_takes_as(capsys, monkeypatch, cit
         (ref[:-1] + "9", "no such notice"),
         ("N-2026-1", "not a notice reference"),
         ("N-20261301-1", "'N-20261301-1' names no day (20261301 is not a date YYYYMMDD)"),
+        ("N-99991231-1", "'N-99991231-1' names no day"),  # past the end of the calendar
     ):
         code, _, err = run(capsys, *done[:3], bad, *done[4:])
         assert code == 2 and said in err and "Traceback" not in err, err

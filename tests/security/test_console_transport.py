@@ -114,7 +114,9 @@ def test_behind_a_trusted_proxy_the_console_takes_the_client_it_names(
         settings_for(http_trusted_proxies="*")
     settings, ctx, outbox = settings_for(http_trusted_proxies="10.0.0.2,192.0.2.0/24")
     config = build_console(settings, ctx, outbox).config
-    assert config.proxy_headers and config.forwarded_allow_ips == ["10.0.0.2", "192.0.2.0/24"]
+    # An IPv4 proxy reaching a dual-stack listener arrives as ::ffff:10.0.0.2.
+    assert config.proxy_headers
+    assert config.forwarded_allow_ips == ["10.0.0.2", "::ffff:10.0.0.2", "192.0.2.0/24"]
     settings, ctx, outbox = settings_for()
     assert not build_console(settings, ctx, outbox).config.proxy_headers
 

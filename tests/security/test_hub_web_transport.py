@@ -78,7 +78,9 @@ async def test_a_certificate_makes_the_supervisor_web_serve_https(
             await c.get(f"http://127.0.0.2:{port}/login")
 
 
-@pytest.mark.parametrize("value", ["*", "proxy.example.org", "10.0.0.5/24", "127.0.0.1,,x"])
+@pytest.mark.parametrize(
+    "value", ["*", "proxy.example.org", "10.0.0.5/24", "127.0.0.1,,x", "0.0.0.0/0", "::/0"]
+)
 async def test_trusted_proxies_are_addresses_or_networks(
     hub_settings_factory: Any, value: str
 ) -> None:
@@ -126,9 +128,15 @@ async def test_behind_a_trusted_proxy_failed_logins_count_per_client(
         assert await attempt(password, "198.51.100.7") == 429
         assert await attempt(password, "192.0.2.99, 198.51.100.7, 10.1.2.3") == 429
         assert await attempt(password, "198.51.100.8") == 303  # the owner, elsewhere
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as c:
+        token = csrf_of((await c.get("/login")).text)
+        # Text that is no address, passed on by the proxy, is one "unknown" address: not a
+        # fresh address per attempt, not a key or an audit cell of any length.
+        for n in range(3):
+            assert await attempt("wrong", f"x{n} " + "y" * 400) == 401
     with engine.connect() as conn:
         addresses = conn.execute(
             select(AuditEntry.address).where(AuditEntry.action == "login_failed")
         ).scalars()
-        assert set(addresses) == {"198.51.100.7"}
+        assert set(addresses) == {"198.51.100.7", "unknown"}
     engine.dispose()

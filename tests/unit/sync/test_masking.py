@@ -55,7 +55,16 @@ def test_the_customers_own_name_and_phone_in_text() -> None:
         ("0086.173.6264.2328", "0086.173****2328"),
         ("86 173 6264 2328", "86 173****2328"),
         ("+86 931 845 6789", "+86 93******89"),
-        ("86-0931-8456789", "86-093****6789"),
+        ("+86-0931-8456789", "+86-093****6789"),
+        ("86 - 173 - 6264 - 2328", "86 - 173****2328"),
+        # Gaps of up to three characters; a mobile's groups (3-4-4, 7-4, 3-8) mixing dots,
+        # slashes and dashes.
+        ("173 - 6264 - 2328", "173****2328"),
+        ("0931 - 845 - 6789", "093****6789"),
+        ("173.6264 2328", "173****2328"),
+        ("173-6264.2328", "173****2328"),
+        ("173 . 6264 . 2328", "173****2328"),
+        ("1736264.2328", "173****2328"),
         # Any dash, doubled spaces, underscores, slashes, brackets between the digits.
         ("173/6264/2328", "173****2328"),
         ("173_6264_2328", "173****2328"),
@@ -114,6 +123,13 @@ def test_phones_written_with_separators_are_masked_whole(text: str, shown: str) 
         "第 86 号 2026-11-28",
         "时间 2026-11-28/2026-12-05",
         "第 3/5 项，12/13/14/15",
+        # Scores after an 86, lists of days or fractions, money.
+        "得分 86 92 78 65 88 91",
+        "86 100 95 90 85",
+        "1/3/5/7/9/11/13/15",
+        "1/3 5/6 7/8 9/10 11/12",
+        "13/6/2026 2328",
+        "13.50 12.00 8.00 15.50 13.20",
         "001 002 003 004",
     ],
 )
@@ -161,3 +177,9 @@ def test_a_given_name_after_a_two_character_family_name_is_masked_alone(
     name: str, text: str, shown: str
 ) -> None:
     assert mask_text(text, name=name) == shown
+
+
+def test_a_label_is_masked_by_the_full_name_only() -> None:
+    """A clerk's class label: the customer 陈建议's given name is also the word 建议."""
+    assert mask_text("建议 陈建议", name="陈建议", given_names=False) == "建议 陈**"
+    assert mask_text("建议", name="陈建议") == "**"  # free text: the given name alone too
