@@ -9,7 +9,6 @@ parameter and the years.
 
 from __future__ import annotations
 
-import weakref
 from collections import Counter
 from collections.abc import Sequence
 from datetime import date
@@ -73,9 +72,10 @@ class RepeatedParameter(Refusal, ValueError):
     """A query parameter of one value given several times (``period=month&period=day``)."""
 
 
-#: The query parameters each route takes as lists (repeatable), by route (held weakly: an
-#: app's routes go with it, and a later route must not find an answer under a reused id).
-_LISTS: weakref.WeakKeyDictionary[Any, frozenset[str]] = weakref.WeakKeyDictionary()
+#: The attribute a route keeps the query parameters it takes as lists (repeatable) in, once
+#: found (on the route itself: routes compare by value, so they key no dictionary, and an
+#: id could be reused by a later app's route).
+_LISTS_ATTRIBUTE = "__fedsync_list_parameters__"
 
 
 def _is_list(annotation: Any) -> bool:
@@ -91,7 +91,7 @@ def _is_list(annotation: Any) -> bool:
 def _list_parameters(route: Any) -> frozenset[str]:
     if route is None:
         return frozenset()
-    found = _LISTS.get(route)
+    found: frozenset[str] | None = getattr(route, _LISTS_ATTRIBUTE, None)
     if found is None:
         names: set[str] = set()
         pending = [getattr(route, "dependant", None)]
@@ -101,7 +101,8 @@ def _list_parameters(route: Any) -> frozenset[str]:
                 continue
             names |= {f.alias for f in dependant.query_params if _is_list(f.field_info.annotation)}
             pending.extend(dependant.dependencies)
-        found = _LISTS[route] = frozenset(names)
+        found = frozenset(names)
+        setattr(route, _LISTS_ATTRIBUTE, found)
     return found
 
 
