@@ -21,11 +21,10 @@ from city_node.cli_work import (
     city_engine,
     city_settings,
     staff_actor,
-    terminal_safe,
 )
 from city_node.context import CityError
 from city_node.settings import CitySettings
-from sync.commands import SubParsers, creates_store, refusals, whole_in
+from sync.commands import SubParsers, creates_store, refusals, terminal_safe, whole_in
 from sync.config import ConfigError, add_arguments
 from sync.vocabulary import ReceiptAction
 

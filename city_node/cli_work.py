@@ -10,7 +10,6 @@ the command that needs them, so other commands do not pay for them.
 from __future__ import annotations
 
 import argparse
-import unicodedata
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +24,7 @@ from sync.commands import (
     print_data,
     print_staff,
     read_password,
+    terminal_safe,
     tier_settings,
     whole_in,
 )
@@ -184,16 +184,6 @@ def _ticket_text(ticket: TicketDetail, zone: tzinfo) -> str:
     return terminal_safe("\n".join(lines))
 
 
-def terminal_safe(text: str) -> str:
-    """``text`` with control characters but the newline shown as ``\\xNN`` escapes: stored
-    text (a customer's name, a note) must not drive the terminal it is printed on (ANSI
-    escapes can rewrite the screen or the window title)."""
-    return "".join(
-        ch if ch == "\n" or unicodedata.category(ch) not in ("Cc", "Cs") else f"\\x{ord(ch):02x}"
-        for ch in text
-    )
-
-
 def _ticket_register(args: argparse.Namespace) -> int:
     from city_node import tickets
     from city_node.domain import Action
@@ -265,7 +255,7 @@ def _ticket_list(args: argparse.Namespace) -> int:
         f"{r.deadline.astimezone(ctx.zone):%Y-%m-%d %H:%M}  {r.operator or '-'}"
         for r in rows
     ]
-    print_data(args, data, terminal_safe("\n".join(lines)) or "no tickets match")
+    print_data(args, data, "\n".join(lines) or "no tickets match")
     return 0
 
 
@@ -364,7 +354,7 @@ def _suggestions_list(args: argparse.Namespace) -> int:
     views = suggestions.worklist(ctx, classified=args.classified, limit=args.limit)
     data = [vars(v) for v in views]
     text = "\n".join(_suggestion_line(v) for v in views) or "no suggestions waiting"
-    print_data(args, data, terminal_safe(text))
+    print_data(args, data, text)
     return 0
 
 
@@ -376,7 +366,7 @@ def _suggestions_classify(args: argparse.Namespace) -> int:
     ticket_id = tickets.parse_ticket_id(args.id)
     suggestions.classify(ctx, actor, ticket_id, args.label)
     view = suggestions.get(ctx, ticket_id)
-    print_data(args, vars(view), terminal_safe(f"classified: {_suggestion_line(view)}"))
+    print_data(args, vars(view), f"classified: {_suggestion_line(view)}")
     return 0
 
 

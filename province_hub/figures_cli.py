@@ -8,9 +8,9 @@ itself only parses, calls :func:`province_hub.consolidation.figures` and prints.
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
+from sync.commands import print_data
 from sync.config import ConfigError, add_arguments
 
 PERIOD_CHOICES = ("day", "week", "month", "quarter", "year")
@@ -82,7 +82,7 @@ def run_figures(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     data = in_zone(data, ZoneInfo(settings.timezone))  # times as the web shows them
-    print(json.dumps(data, ensure_ascii=False, indent=2) if args.json else format_figures(data))
+    print_data(args, data, format_figures(data))
     return 0
 
 

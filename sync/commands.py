@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import unicodedata
 from collections.abc import Callable
 from typing import Any, Protocol, TypeAlias, TypeVar
 
@@ -134,9 +135,23 @@ def whole_in(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+def terminal_safe(text: str) -> str:
+    """``text`` with control characters but the newline shown as ``\\xNN`` escapes: stored
+    text (a customer's name, a note, a city's category key) must not drive the terminal it
+    is printed on (ANSI escapes can rewrite the screen or the window title)."""
+    return "".join(
+        ch if ch == "\n" or unicodedata.category(ch) not in ("Cc", "Cs") else f"\\x{ord(ch):02x}"
+        for ch in text
+    )
+
+
 def print_data(args: argparse.Namespace, data: Any, text: str) -> None:
-    """``data`` as JSON with ``--json``, else the human ``text``."""
-    print(json.dumps(data, ensure_ascii=False, indent=2, default=_when) if args.json else text)
+    """``data`` as JSON with ``--json`` (which escapes control characters), else the human
+    ``text``, terminal-safe."""
+    if args.json:
+        print(json.dumps(data, ensure_ascii=False, indent=2, default=_when))
+    else:
+        print(terminal_safe(text))
 
 
 class _PasswordRefused(argparse.Action):

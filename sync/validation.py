@@ -13,6 +13,7 @@ out-of-range counts are clamped (``clamp_to_int64``; the hub ignores such a noti
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from operator import attrgetter
@@ -100,6 +101,7 @@ def _slices(slices: Iterable[pb.SliceCounts], field: str) -> int:
         len(keys) == len(rows)
         and "" not in keys
         and max(map(len, keys), default=0) <= MAX_KEY_CHARS
+        and not _CONTROL.search("".join(keys))
         and not any(r[3] > r[2] or r[4] > r[1] for r in rows)
     ):
         return sum(r[1] for r in rows)
@@ -114,6 +116,7 @@ def _slice_problem(slices: Iterable[pb.SliceCounts], field: str) -> None:
         if not s.key:
             raise RuleBroken(f"{field}[{i}].key is required")
         _key(s.key, f"{field}[{i}].key")
+        _plain(s.key, f"{field}[{i}].key")
         if s.key in keys:
             raise RuleBroken(f"{field}[{i}].key {s.key!r} appears twice")
         keys.add(s.key)
@@ -282,18 +285,15 @@ def _bad_timestamps(message: Message, fields: tuple[_Field, ...], path: _Path) -
 _TIME_CHECKS: dict[str, Callable[[Message], bool]] = {}
 
 
-def _compiled_timestamp_check(fields: tuple[_Field, ...]) -> Callable[[Message], bool]:
-    """Whether every instant under ``fields`` is a valid Timestamp: a function written out for
-    one message type.
-
-    The check runs for every body the hub ingests, so it is spelled out for the type's fields
-    (a ``for`` per repeated field, a ``HasField`` per optional message leading to instants,
-    two comparisons per instant) instead of walking the field table generically, which cost
-    twice as much. An unset Timestamp reads as 0 s, 0 ns, which is valid, so an instant needs
-    no ``HasField``. Field names come from the compiled descriptors (identifiers), never from
-    input; :func:`_bad_timestamps` is the slow walk that names a bad one.
-    """
-    lines = ["def valid(m0):"]
+def _written_walk(
+    fields: tuple[_Field, ...], leaf: Callable[[str, _Field, str, int], list[str]]
+) -> list[str]:
+    """The lines of a function body visiting every leaf under ``fields`` from ``m0``: a ``for``
+    per repeated field, a ``HasField`` per optional message leading to leaves, and the lines
+    ``leaf(expression, field, indent, number)`` gives for each leaf (``expression`` reads it
+    from its message). Field names come from the compiled descriptors (identifiers), never
+    from input."""
+    lines: list[str] = []
     names = iter(range(1, 1_000_000))
 
     def emit(var: str, walk: tuple[_Field, ...], depth: int) -> None:
@@ -301,39 +301,55 @@ def _compiled_timestamp_check(fields: tuple[_Field, ...]) -> Callable[[Message],
         for f in walk:
             n = next(names)
             if f.leaf:
-                instant = f"t{n}"
-                if f.repeated:
-                    lines.append(f"{pad}for {instant} in {var}.{f.name}:")
-                    inner = pad + "    "
-                else:
-                    lines.append(f"{pad}{instant} = {var}.{f.name}")
-                    inner = pad
-                lines.append(
-                    f"{inner}if not (LOW <= {instant}.seconds <= HIGH"
-                    f" and 0 <= {instant}.nanos <= NANOS): return False"
-                )
+                lines.extend(leaf(f"{var}.{f.name}", f, pad, n))
             elif f.repeated:
                 lines.append(f"{pad}for m{n} in {var}.{f.name}:")
                 emit(f"m{n}", f.children, depth + 1)
+            elif f.singular_message:
+                lines.append(f"{pad}if {var}.HasField({f.name!r}):")
+                lines.append(f"{pad}    m{n} = {var}.{f.name}")
+                emit(f"m{n}", f.children, depth + 1)
             else:
-                if f.singular_message:
-                    lines.append(f"{pad}if {var}.HasField({f.name!r}):")
-                    lines.append(f"{pad}    m{n} = {var}.{f.name}")
-                    emit(f"m{n}", f.children, depth + 1)
-                else:
-                    lines.append(f"{pad}m{n} = {var}.{f.name}")
-                    emit(f"m{n}", f.children, depth)
+                lines.append(f"{pad}m{n} = {var}.{f.name}")
+                emit(f"m{n}", f.children, depth)
 
     emit("m0", fields, 1)
-    lines.append("    return True")
+    return lines
+
+
+def _compiled(name: str, lines: list[str], namespace: dict[str, Any]) -> Callable[[Message], Any]:
+    exec("\n".join(lines), namespace)  # the source is built from descriptors only
+    function: Callable[[Message], Any] = namespace[name]
+    return function
+
+
+def _compiled_timestamp_check(fields: tuple[_Field, ...]) -> Callable[[Message], bool]:
+    """Whether every instant under ``fields`` is a valid Timestamp: a function written out for
+    one message type.
+
+    The check runs for every body the hub ingests, so it is spelled out for the type's fields
+    (:func:`_written_walk`, two comparisons per instant) instead of walking the field table
+    generically, which cost twice as much. An unset Timestamp reads as 0 s, 0 ns, which is
+    valid, so an instant needs no ``HasField``; :func:`_bad_timestamps` is the slow walk that
+    names a bad one.
+    """
+
+    def instant(read: str, f: _Field, pad: str, n: int) -> list[str]:
+        head = [f"{pad}for t{n} in {read}:"] if f.repeated else [f"{pad}t{n} = {read}"]
+        inner = pad + "    " if f.repeated else pad
+        return [
+            *head,
+            f"{inner}if not (LOW <= t{n}.seconds <= HIGH"
+            f" and 0 <= t{n}.nanos <= NANOS): return False",
+        ]
+
+    lines = ["def valid(m0):", *_written_walk(fields, instant), "    return True"]
     namespace: dict[str, Any] = {
         "LOW": MIN_TIMESTAMP_SECONDS,
         "HIGH": MAX_TIMESTAMP_SECONDS,
         "NANOS": MAX_TIMESTAMP_NANOS,
     }
-    exec("\n".join(lines), namespace)  # the source is built from descriptors only
-    check: Callable[[Message], bool] = namespace["valid"]
-    return check
+    return _compiled("valid", lines, namespace)
 
 
 def check_timestamps(body: Message) -> None:
@@ -353,14 +369,17 @@ def check_timestamps(body: Message) -> None:
         raise RuleBroken(problem)
 
 
-def _nul_paths(message: Message, fields: tuple[_Field, ...], path: _Path) -> Iterable[_Path]:
+def _string_paths(
+    message: Message, fields: tuple[_Field, ...], path: _Path, bad: Callable[[str], Any]
+) -> Iterable[tuple[_Path, str]]:
+    """Each string under ``fields`` that is ``bad``, with its path (the slow walk)."""
     for field in fields:
         for index, value in enumerate(_values(message, field)):
             where = (*path, field.name, index) if field.repeated else (*path, field.name)
             if not field.leaf:
-                yield from _nul_paths(value, field.children, where)
-            elif "\x00" in value:
-                yield where
+                yield from _string_paths(value, field.children, where, bad)
+            elif bad(value):
+                yield where, value
 
 
 def nul_problem(body: Message) -> str | None:
@@ -370,9 +389,60 @@ def nul_problem(body: Message) -> str | None:
     one could not be landed alike on both; it is quarantined instead. A caller holding the
     body's bytes skips this when they hold no zero byte (a NUL is encoded as one).
     """
-    for where in _nul_paths(body, _fields_to(body.DESCRIPTOR, _TEXTUAL, _is_string), ()):
+    fields = _fields_to(body.DESCRIPTOR, _TEXTUAL, _is_string)
+    for where, _value in _string_paths(body, fields, (), lambda value: "\x00" in value):
         return f"{_dotted(where)} contains a NUL character (U+0000), which the hub does not store"
     return None
+
+
+#: The control characters (Unicode ``Cc``: C0, DEL, C1) no string of a body may hold, but
+#: tab, newline and carriage return (multi-line notes) and NUL (:func:`nul_problem` names
+#: it). The cities refuse them where people type; a body carrying one was made elsewhere,
+#: and an escape sequence in it would rewrite the terminal that lists it at the hub, and
+#: no spreadsheet cell can hold one.
+_CONTROL = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_TEXT_READERS: dict[str, Callable[[Message], list[str]]] = {}
+
+
+def _compiled_text_reader(fields: tuple[_Field, ...]) -> Callable[[Message], list[str]]:
+    """Every string under ``fields``, in a list: a function written out for one message type
+    (:func:`_written_walk`; runs for every body the hub ingests)."""
+
+    def text(read: str, f: _Field, pad: str, n: int) -> list[str]:
+        return [f"{pad}{'more' if f.repeated else 'one'}({read})"]
+
+    lines = [
+        "def strings(m0):",
+        "    out = []",
+        "    one, more = out.append, out.extend",
+        *_written_walk(fields, text),
+        "    return out",
+    ]
+    return _compiled("strings", lines, {})
+
+
+def _plain(value: str, field: str) -> None:
+    found = _CONTROL.search(value)
+    if found:
+        raise RuleBroken(
+            f"{field} contains a control character (U+{ord(found.group()):04X}); "
+            "the hub takes none but tab, newline and carriage return"
+        )
+
+
+def check_controls(body: Message) -> None:
+    """``RuleBroken`` naming the first string of ``body`` holding a control character
+    (:data:`_CONTROL`) and the character."""
+    descriptor = body.DESCRIPTOR
+    strings = _TEXT_READERS.get(descriptor.full_name)  # the cache first: runs for every body
+    if strings is None:
+        fields = _fields_to(descriptor, _TEXTUAL, _is_string)
+        strings = _TEXT_READERS[descriptor.full_name] = _compiled_text_reader(fields)
+    if not _CONTROL.search("".join(strings(body))):
+        return
+    fields = _fields_to(descriptor, _TEXTUAL, _is_string)
+    for where, value in _string_paths(body, fields, (), _CONTROL.search):
+        _plain(value, _dotted(where))
 
 
 # --- the rules of each kind ------------------------------------------------------------------
@@ -410,10 +480,14 @@ def check_statistics(r: pb.StatisticsReport, today: date) -> None:
                 f"{r.complaints_received}"
             )
     # One C-level pass: the workload table is read on every daily report.
-    if max(map(len, map(_OPERATOR_ID, r.operators)), default=0) > MAX_KEY_CHARS:
-        for i, op in enumerate(r.operators):
-            _key(op.operator_id, f"operators[{i}].operator_id")
+    ids = list(map(_OPERATOR_ID, r.operators))
+    if max(map(len, ids), default=0) > MAX_KEY_CHARS or _CONTROL.search("".join(ids)):
+        for i, operator_id in enumerate(ids):
+            _key(operator_id, f"operators[{i}].operator_id")
+            _plain(operator_id, f"operators[{i}].operator_id")
     _text(r.approved_by, "approved_by", required=True)
+    _plain(r.approved_by, "approved_by")
+    # period.start is a strict YYYY-MM-DD date (``_period``): no string is left unread.
 
 
 def check_qa(r: pb.QaReport, today: date) -> None:
@@ -583,6 +657,12 @@ _RULES: dict[str, Callable[[Message, date], None]] = {
 }
 
 
+#: Kinds whose rules read every string of the body and refuse a control character in it
+#: themselves (a daily report's ~30 slice keys are read once, for all their rules: a second
+#: read for :func:`check_controls` would add a tenth to a report's ingest).
+_READS_ITS_STRINGS = frozenset({"statistics_report"})
+
+
 def broken_rule(
     kind: str,
     body: Message,
@@ -599,6 +679,8 @@ def broken_rule(
     try:
         check_int64_range(body)
         check_timestamps(body)
+        if kind not in _READS_ITS_STRINGS:
+            check_controls(body)
         _RULES[kind](body, today if today is not None else today_in(tz_name, now))
     except RuleBroken as exc:
         return str(exc)

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from starlette.responses import Response
 
@@ -40,6 +41,15 @@ def _csv_text(value: Any) -> Any:
     if value is None:
         return ""
     return "'" + value if _formula_like(value) else value
+
+
+def _xlsx_text(value: Any) -> Any:
+    """An XLSX cell: the control characters no worksheet can hold (a record stored before
+    the hub refused them in a city's text) written as ``\\xNN``, as a terminal shows them,
+    rather than failing the whole export."""
+    if not isinstance(value, str):
+        return value
+    return ILLEGAL_CHARACTERS_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
 
 
 def _generated(moment: datetime) -> str:
@@ -89,7 +99,7 @@ def to_xlsx(table: Table, generated_at: datetime) -> bytes:
     for cell in sheet[sheet.max_row]:
         cell.font = Font(bold=True)
     for r in rows:
-        sheet.append(r)
+        sheet.append([_xlsx_text(v) for v in r])
         for column, cell in zip(table.columns, sheet[sheet.max_row], strict=True):
             if _formula_like(cell.value):
                 cell.data_type = "s"  # the text as it is, never a formula

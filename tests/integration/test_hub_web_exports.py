@@ -319,3 +319,57 @@ def test_every_api_operation_documents_the_login_throttle(live: Live) -> None:
         if "429" not in operation["responses"]
     ]
     assert missing == []
+
+
+# --- control characters in a city's text ----------------------------------------------------------
+
+
+def _batch(number: int, content: str) -> pb.SuggestionBatch:
+    return pb.SuggestionBatch(
+        batch_date="2026-11-27",
+        batch_number=number,
+        classified_by="clerk-1",
+        suggestions=[pb.Suggestion(ticket_id=f"C-{number}", category="NET", content=content)],
+    )
+
+
+def test_a_city_text_with_a_control_character_is_quarantined_naming_it(live: Live) -> None:
+    city = CODES[1]
+    result = live.store.send(city, _batch(1, "open\x1b[2J later"))
+    assert (result.accepted, result.quarantined) == (0, 1)
+    with live.api("supervisor") as c:
+        held = c.get("/api/v1/quarantine", params={"city": city}).json()
+    reasons = [r["reason"] for r in held if r["kind"] == "suggestion_batch"]
+    assert any(
+        "suggestions[0].content contains a control character (U+001B)" in r for r in reasons
+    ), reasons
+
+
+def test_an_older_record_holding_a_control_character_still_exports_as_xlsx(live: Live) -> None:
+    """A record stored before the hub refused such text: the export writes the character as
+    an escape instead of failing (no worksheet cell can hold it)."""
+    from openpyxl import load_workbook
+    from sqlalchemy import update
+
+    from province_hub.store import Record
+
+    city = CODES[1]
+    assert live.store.send(city, _batch(7, "placeholder")).accepted == 1
+    stored = _batch(7, "bell\x07 and vertical\x0btab")
+    with live.engine.begin() as conn:
+        changed = conn.execute(
+            update(Record)
+            .where(Record.city_code == city, Record.subject == "suggestion_batch/2026-11-27/7")
+            .values(body=stored.SerializeToString())
+        )
+        assert changed.rowcount == 1
+    with live.api("materials_manager") as c:
+        params = {"city": city, "from": "2026-11-27", "to": "2026-11-27"}
+        as_csv = c.get("/api/v1/export/suggestions", params=params)
+        as_xlsx = c.get("/api/v1/export/suggestions", params={**params, "format": "xlsx"})
+    assert as_csv.status_code == 200 and as_xlsx.status_code == 200, as_xlsx.text
+    assert "bell\x07 and vertical\x0btab" in as_csv.content.decode("utf-8")
+    sheet = load_workbook(io.BytesIO(as_xlsx.content)).active
+    assert sheet is not None
+    cells = [c for row in sheet.iter_rows(values_only=True) for c in row if isinstance(c, str)]
+    assert "bell\\x07 and vertical\\x0btab" in cells, cells

@@ -338,3 +338,119 @@ def test_a_push_is_capped_in_bytes_but_always_carries_one_envelope():
     assert [seq for seq, _ in _within_bytes(rows, 1_000)] == list(range(1, 10))
     assert [seq for seq, _ in _within_bytes(rows, 10)] == [1]
     assert _within_bytes(rows, 10_000) == rows
+
+
+def _valid_bodies() -> dict[str, Any]:
+    """A body of each sequenced kind that passes, with every repeated field holding an item
+    (so that every string the wire carries is present once at least)."""
+    history = [pb.HistoryEntry(actor="op1", action="registered", note="called back")]
+    escalation = pb.Escalation(
+        ticket_id="T1",
+        kind=pb.COMPLAINT,
+        category="NET.BROADBAND",
+        channel="hotline",
+        tier=pb.VIP,
+        reason="unsolved",
+        content="no signal",
+        customer_name="Li Lei",
+        customer_phone="13800000000",
+        history=history,
+        follow_up=pb.EscalationFollowUp(status="closed", satisfaction="satisfied"),
+    )
+    return {
+        "statistics_report": stats(
+            by_category=[pb.SliceCounts(key="NET", complaints=5)],
+            by_channel=[pb.SliceCounts(key="hotline", complaints=5)],
+            operators=[pb.OperatorWorkload(operator_id="op1", registered=3)],
+        ),
+        "qa_report": pb.QaReport(
+            period=pb.Period(kind=pb.MONTH, start="2026-10-01"),
+            revision=1,
+            sampled=2,
+            passed=1,
+            defects=[pb.DefectCount(kind=pb.LATE, count=1)],
+            operators=[pb.OperatorQa(operator_id="op1", sampled=2, passed=1)],
+            findings="late callback",
+            inspector="qa",
+        ),
+        "escalation": escalation,
+        "suggestion_batch": pb.SuggestionBatch(
+            batch_date="2026-11-24",
+            batch_number=1,
+            classified_by="clerk",
+            suggestions=[pb.Suggestion(ticket_id="T2", category="SVC", content="open later")],
+        ),
+        "overtime_report": pb.OvertimeReport(
+            period=pb.Period(kind=pb.MONTH, start="2026-10-01"),
+            revision=1,
+            cases=[pb.OvertimeCase(ticket_id="T3", category="NET", branch="east")],
+        ),
+        "notice_receipt": pb.NoticeReceipt(notice_seq=3, action=pb.DONE, note="ok", actor="op1"),
+        "ticket_trace": pb.TicketTrace(
+            request_notice_seq=4,
+            ticket_id="T1",
+            found=True,
+            status="closed",
+            category="NET",
+            customer_phone="138****0000",
+            customer_name="L*",
+            history=history,
+        ),
+    }
+
+
+def _string_paths(message, prefix: str = ""):
+    """(path, parent message, field name, index or None) of every string ``message`` holds,
+    read off its descriptor (the rules' own walk is not used to find them)."""
+    for field in message.DESCRIPTOR.fields:
+        path = f"{prefix}.{field.name}" if prefix else field.name
+        value = getattr(message, field.name)
+        repeated = field.is_repeated
+        if field.type == field.TYPE_STRING:
+            if repeated:
+                for i in range(len(value)):
+                    yield f"{path}[{i}]", message, field.name, i
+            else:
+                yield path, message, field.name, None
+        elif field.message_type is not None and field.message_type.name != "Timestamp":
+            if repeated:
+                for i, item in enumerate(value):
+                    yield from _string_paths(item, f"{path}[{i}]")
+            elif message.HasField(field.name):
+                yield from _string_paths(value, path)
+
+
+@pytest.mark.parametrize("kind", sorted(_valid_bodies()))
+@pytest.mark.parametrize("char", ["\x1b", "\x07", "\x0b", "\x7f", "\x85"])
+def test_a_control_character_in_any_string_is_refused_naming_the_field(kind, char):
+    """Every string of every kind: an escape sequence from a city's body would drive the
+    terminal that lists it at the hub, and no spreadsheet cell holds such a character."""
+    original = _valid_bodies()[kind]
+    assert rule(kind, original) is None
+    paths = list(_string_paths(original))
+    assert len(paths) >= 2
+    for path, _parent, _name, _index in paths:
+        body = type(original)()
+        body.CopyFrom(original)
+        # The same path in the copy: walk it again and change the one string.
+        for where, parent, name, index in _string_paths(body):
+            if where == path:
+                if index is None:
+                    setattr(parent, name, getattr(parent, name) + char + "[2J")
+                else:
+                    getattr(parent, name)[index] += char
+        reason = refusal(kind, body)
+        assert reason.startswith(path), (path, reason)
+        if path != "period.start":  # a strict YYYY-MM-DD date: "not a date" says it first
+            assert f"control character (U+{ord(char):04X})" in reason, (path, reason)
+
+
+def test_tab_newline_and_carriage_return_pass_in_text():
+    bodies = _valid_bodies()
+    escalation = bodies["escalation"]
+    escalation.content = "line one\r\nline two\tend"
+    escalation.history[0].note = "a\nb"
+    assert rule("escalation", escalation) is None
+    qa = bodies["qa_report"]
+    qa.findings = "1.\tlate\n2.\trude"
+    assert rule("qa_report", qa) is None
