@@ -12,9 +12,11 @@ kind due for that period (statistics, QA, overtime):
 
 A city's report of a period is **on time** when its first accepted revision reached the hub
 by the deadline, **late** when after it, **missing** when none has arrived and the deadline
-has passed, **pending** before that. Corrections (later revisions) do not change it; a
-quarantined record is not a report received. Report timeliness = on time / (on time + late +
-missing).
+has passed, **pending** before that; and, when the hub has a go-live day
+(``reminders_from``), **before go-live** when none arrived and the deadline passed before
+that day (owed before the federation existed: neither missing nor reminded). Corrections
+(later revisions) do not change it; a quarantined record is not a report received. Report
+timeliness = on time / (on time + late + missing).
 
 The reminder routine sends one REMINDER notice per city, report and period that is overdue
 (missing after its deadline), at most once: a claim row (``report_reminders``, primary key
@@ -113,16 +115,30 @@ class Deadlines:
     rules: Mapping[str, DeadlineRule]
     due: Mapping[str, tuple[str, ...]]  # report kind → period kinds
     calendar: WorkCalendar
+    #: The go-live day (``reminders_from``): a report whose deadline passed before it and
+    #: that never arrived was owed before the federation existed — not missing, not counted.
+    live_from: date | None = None
 
     @classmethod
     def from_settings(
-        cls, *, rules: Mapping[str, str], due: str, calendar: WorkCalendar
+        cls,
+        *,
+        rules: Mapping[str, str],
+        due: str,
+        calendar: WorkCalendar,
+        live_from: date | None = None,
     ) -> Deadlines:
         parsed = {
             kind: DeadlineRule.parse(rules[kind], name=f"report_due_{kind}")
             for kind in PERIOD_CODES
         }
-        return cls(parsed, parse_due(due), calendar)
+        return cls(parsed, parse_due(due), calendar, live_from)
+
+    def before_live(self, deadline: datetime) -> bool:
+        """Whether ``deadline`` passed before the go-live day began (in the hub's zone)."""
+        if self.live_from is None:
+            return False
+        return deadline < datetime.combine(self.live_from, time(0), self.calendar.zone)
 
     def deadline(self, period_kind: str, start: date) -> datetime:
         end = period_end(PERIOD_CODES[period_kind], start)
@@ -172,10 +188,18 @@ def _first_received(
     return {(r[0], r[1]): (_aware(r[2]), r[3]) for r in rows}
 
 
-def _status(received: datetime | None, deadline: datetime, now: datetime) -> str:
+def _status(received: datetime | None, deadline: datetime, now: datetime, before_live: bool) -> str:
     if received is not None:
         return "on_time" if received <= deadline else "late"
+    if before_live:
+        return "before_go_live"
     return "missing" if now > deadline else "pending"
+
+
+#: The statuses a report owed for a period may have; the KPI's denominator is the first
+#: three (a report not yet due, or owed before the go-live day and never sent, is not
+#: counted).
+STATUSES = ("on_time", "late", "missing", "pending", "before_go_live")
 
 
 def period_timeliness(
@@ -213,12 +237,12 @@ def timeliness_series(
     reports = [r for r, kinds in deadlines.due.items() if period_kind in kinds]
     with engine.connect() as conn:
         got = {r: _first_received(conn, r, period_kind, starts) for r in reports}
-    return [
-        _judged(
-            got, reports, period_kind, start, deadlines.deadline(period_kind, start), roster, now
-        )
-        for start in starts
-    ]
+    judged = []
+    for start in starts:
+        deadline = deadlines.deadline(period_kind, start)
+        live = deadlines.before_live(deadline)
+        judged.append(_judged(got, reports, period_kind, start, deadline, live, roster, now))
+    return judged
 
 
 def _judged(
@@ -227,20 +251,21 @@ def _judged(
     period_kind: str,
     start: date,
     deadline: datetime,
+    before_live: bool,
     roster: Sequence[City],
     now: datetime,
 ) -> dict[str, Any]:
     rows = []
-    totals = {"on_time": 0, "late": 0, "missing": 0, "pending": 0}
+    totals = dict.fromkeys(STATUSES, 0)
     per_city: dict[str, dict[str, int]] = {}
     for city in roster:
         counts = per_city.setdefault(city.code, {"on_time": 0, "due": 0})
         for report in reports:
             received = got[report].get((city.code, start))
-            status = _status(received[0] if received else None, deadline, now)
+            status = _status(received[0] if received else None, deadline, now, before_live)
             totals[status] += 1
             counts["on_time"] += status == "on_time"
-            counts["due"] += status != "pending"
+            counts["due"] += status in ("on_time", "late", "missing")
             rows.append(
                 {
                     "city_code": city.code,

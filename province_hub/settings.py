@@ -132,8 +132,9 @@ class HubSettings:
     )
     reminders_from: str = setting(
         "",
-        "go-live day YYYY-MM-DD: no reminder of a report whose deadline passed before it (a "
-        "new deployment does not remind the cities of what they owed before it); empty: none",
+        "go-live day YYYY-MM-DD: a report whose deadline passed before it is not reminded (a "
+        "new deployment does not remind the cities of what they owed before it) and, if it "
+        "never came, not counted missing in report timeliness; empty: none",
     )
 
     def __post_init__(self) -> None:
@@ -196,6 +197,7 @@ class HubSettings:
             rules=rules,
             due=self.due_reports,
             calendar=WorkCalendar(holidays, extra, tz_name=self.timezone),
+            live_from=self.reminders_since,
         )
 
     @property

@@ -271,6 +271,7 @@ _STATUS = {
     "late": ("迟报", "late"),
     "missing": ("缺报", "missing"),
     "pending": ("未到期", "not yet due"),
+    "before_go_live": ("上线前（不计）", "before go-live (not counted)"),
 }
 _REPORTS = REPORT_WORDS
 

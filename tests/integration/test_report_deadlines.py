@@ -170,7 +170,13 @@ def test_on_time_late_missing_and_the_timeliness_kpi(hub: Hub) -> None:
     assert rows[A]["status"] == "on_time" and rows[A]["revision"] == 2
     assert rows[B]["status"] == "late"
     assert rows[C] == {**rows[C], "status": "missing", "received_at": None, "revision": None}
-    assert after["totals"] == {"on_time": 1, "late": 1, "missing": 1, "pending": 0}
+    assert after["totals"] == {
+        "on_time": 1,
+        "late": 1,
+        "missing": 1,
+        "pending": 0,
+        "before_go_live": 0,
+    }
     assert after["kpis"]["report_timeliness"]["rate"] == pytest.approx(1 / 3)
     assert after["kpis"]["by_city"][C] == {"numerator": 0, "denominator": 1, "rate": 0.0}
     # A quarantined report is not a report received.
@@ -356,6 +362,49 @@ def test_no_reminder_of_a_deadline_before_the_go_live_day(hub: Hub) -> None:
     ]
     assert {s.city_code for s in sent} == {A, B, C}
     assert len(sent) == len(hub.reminders()) == 6
+
+
+def test_a_report_owed_before_the_go_live_day_is_not_counted_missing(hub: Hub) -> None:
+    """Timeliness of a period whose deadline passed before the federation went live: a
+    report that never came was not owed to it (neither missing nor in the KPI), while one a
+    city sent (its history, uploaded later) still counts as it arrived."""
+    d = deadlines()
+    live = Deadlines(d.rules, d.due, d.calendar, live_from=date(2026, 11, 24))
+    week = date(2026, 11, 16)  # due Monday 23 November 12:00: before the go-live day
+    hub.push(B, stats(pb.WEEK, "2026-11-16"), local(2026, 11, 24, 9, 0))
+    without, with_live = (
+        period_timeliness(
+            hub.engine,
+            deadlines=setting,
+            period_kind="week",
+            start=week,
+            roster=ROSTER,
+            now=local(2026, 11, 30),
+        )
+        for setting in (d, live)
+    )
+    assert [r["status"] for r in without["rows"]] == ["missing", "late", "missing"]
+    assert without["kpis"]["report_timeliness"] == {"numerator": 0, "denominator": 3, "rate": 0.0}
+    assert [r["status"] for r in with_live["rows"]] == ["before_go_live", "late", "before_go_live"]
+    assert with_live["kpis"]["report_timeliness"] == {
+        "numerator": 0,
+        "denominator": 1,
+        "rate": 0.0,
+    }
+    assert with_live["kpis"]["by_city"][A] == {"numerator": 0, "denominator": 0, "rate": None}
+    # The week after: due 30 November 12:00, after the go-live day: missing as ever.
+    next_week = period_timeliness(
+        hub.engine,
+        deadlines=live,
+        period_kind="week",
+        start=date(2026, 11, 23),
+        roster=ROSTER,
+        now=local(2026, 12, 1),
+    )
+    assert [r["status"] for r in next_week["rows"]] == ["missing"] * 3
+    # The setting feeds it: the hub's deadlines carry the go-live day.
+    assert HubSettings(reminders_from="2026-11-24").deadlines().live_from == date(2026, 11, 24)
+    assert HubSettings().deadlines().live_from is None
 
 
 def overdue_reports_of(
