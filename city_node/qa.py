@@ -25,6 +25,7 @@ from city_node.domain import Action, Status
 from city_node.store import QaSample, TicketRow
 from sync.db import UnitOfWork
 from sync.limits import MAX_STEP_NOTE_CHARS
+from sync.masking import mask_text
 
 _T: Table = TicketRow.__table__  # type: ignore[assignment]
 _Q: Table = QaSample.__table__  # type: ignore[assignment]
@@ -77,6 +78,9 @@ class QaSampleView:
 
 
 def _view(row: Any) -> QaSampleView:
+    """A sample as the QA worklist shows it. The finding is shown with the ticket's customer
+    name and phone and any phone-like number masked: the roles that read QA (inspector,
+    leader) never call customers (as the QA report the city sends says it)."""
     return QaSampleView(
         id=row.id,
         ticket_id=row.ticket_id,
@@ -88,8 +92,13 @@ def _view(row: Any) -> QaSampleView:
         score_centi=row.score_centi,
         items=json.loads(row.items) if row.items else {},
         defects=[d for d in row.defects.split(",") if d],
-        finding=row.finding,
+        finding=mask_text(row.finding, name=row.customer_name, phone=row.customer_phone),
     )
+
+
+def _samples() -> Any:
+    """The samples with their ticket's customer (to mask the finding by)."""
+    return select(_Q, _T.c.customer_name, _T.c.customer_phone).join(_T, _T.c.id == _Q.c.ticket_id)
 
 
 def draw(
@@ -183,7 +192,7 @@ def worklist(ctx: CityContext, *, scored: bool = False, limit: int = 50) -> list
     order = _Q.c.scored_at.desc() if scored else _Q.c.id
     with ctx.engine.connect() as conn:
         rows = conn.execute(
-            select(_Q).where(cond).order_by(order).limit(max(1, min(limit, 500)))
+            _samples().where(cond).order_by(order).limit(max(1, min(limit, 500)))
         ).all()
     return [_view(r) for r in rows]
 
@@ -191,7 +200,7 @@ def worklist(ctx: CityContext, *, scored: bool = False, limit: int = 50) -> list
 def get(ctx: CityContext, sample_id: int) -> QaSampleView:
     existing_id(sample_id, "QA sample")
     with ctx.engine.connect() as conn:
-        row = conn.execute(select(_Q).where(_Q.c.id == sample_id)).first()
+        row = conn.execute(_samples().where(_Q.c.id == sample_id)).first()
     if row is None:
         raise NotFound("qa.sample_not_found", sample=sample_id)
     return _view(row)

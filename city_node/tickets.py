@@ -66,6 +66,7 @@ from city_node.ticket_store import (
 from sync import outbox
 from sync.categories import UnknownCategory
 from sync.db import UnitOfWork
+from sync.masking import mask_text
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 
 MAX_CONTENT = 10_000
@@ -372,14 +373,23 @@ def _queue_follow_up(conn: Connection, ticket: Ticket, ticket_id: int, at: datet
         follow_up.closed_at.FromDatetime(ticket.closed_at)
     if ticket.surveyed_at is not None:
         follow_up.surveyed_at.FromDatetime(ticket.surveyed_at)
+
+    # No customer contact at all: the name and phone (and any phone-like number) typed in
+    # the reason or a step's note are masked as for the roles that never call customers.
+    def hide(text: str) -> str:
+        return mask_text(text, name=ticket.customer_name, phone=ticket.customer_phone)
+
+    history = pb_history(ticket.history)
+    for entry in history:
+        entry.note = hide(entry.note)
     body = pb.Escalation(
         ticket_id=str(ticket.id),  # the wire carries the city's id as text
         kind=_PB_KIND[ticket.kind],
         category=ticket.category,
         channel=ticket.channel.value,
         tier=_PB_TIER[ticket.tier],
-        reason=latest.reason,
-        history=pb_history(ticket.history),
+        reason=hide(latest.reason),
+        history=history,
         follow_up=follow_up,
     )
     body.registered_at.FromDatetime(ticket.registered_at)

@@ -31,7 +31,7 @@ from city_node.domain import (
     TicketKind,
 )
 from city_node.history_text import entry_text
-from sync.masking import mask_name, mask_phone
+from sync.masking import mask_name, mask_phone, mask_text
 from sync.vocabulary import PeriodKind, ReportKind
 from sync.web.i18n import DEFAULT_LANG, Lang
 
@@ -161,11 +161,35 @@ def _masked(view: _T, role: Role | None) -> _T:
                 role, text, name=view.customer_name, phone=view.customer_phone
             )
 
+        def hide_label(text: str) -> str:
+            # A class label by the full name only, as the batch the city sends carries it
+            # (a given name alone may be the label's own word).
+            return mask_text(
+                text, name=view.customer_name, phone=view.customer_phone, given_names=False
+            )
+
         update["content"] = hide(view.content)
         if view.compensation_note:
             update["compensation_note"] = hide(view.compensation_note)
+        if view.suggestion_class:
+            update["suggestion_class"] = hide_label(view.suggestion_class)
+        if view.pending_extension is not None:
+            update["pending_extension"] = view.pending_extension.model_copy(
+                update={"reason": hide(view.pending_extension.reason)}
+            )
+        # A step's parameters are words too: the province's resolution, a class label.
         update["history"] = [
-            h.model_copy(update={"note": hide(h.note), "text": hide(h.text)}) for h in view.history
+            h.model_copy(
+                update={
+                    "note": hide(h.note),
+                    "text": hide(h.text),
+                    "params": {
+                        k: (hide_label if k == "label" else hide)(v) if isinstance(v, str) else v
+                        for k, v in h.params.items()
+                    },
+                }
+            )
+            for h in view.history
         ]
     return view.model_copy(update=update)
 

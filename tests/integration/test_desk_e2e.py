@@ -15,12 +15,15 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from city_node import tickets
 from city_node.context import Actor, make_context
 from city_node.domain import Action, Role, Status
 from province_hub import staff
 from province_hub.status import link_status
+from province_hub.store import Record
+from sync.pb.fedsync.v1 import federation_pb2 as pb
 from tests import ticket_steps
 from tests.conftest import wait_until
 
@@ -148,7 +151,7 @@ async def test_escalated_resolved_in_the_web_closed_and_surveyed_at_the_city(
         )
         assert delivered["closed_at"] is None and delivered["satisfaction"] is None
 
-        ticket_steps.act(ctx, SENIOR, vip.id, "close", note="客户接受退费")
+        ticket_steps.act(ctx, SENIOR, vip.id, "close", note=f"{NAME}接受退费，已回拨{PHONE}")
         closed = await _poll(
             sup, f"/api/v1{path}", lambda c: c["closed_at"] is not None, "the close"
         )
@@ -160,7 +163,21 @@ async def test_escalated_resolved_in_the_web_closed_and_surveyed_at_the_city(
         assert surveyed["city_status"] == "surveyed" and surveyed["surveyed_at"]
         assert surveyed["outcome"] == "upheld" and surveyed["assignee"] == "gm-1"
         assert [h["action"] for h in surveyed["follow_up_history"]][-2:] == ["close", "survey"]
-        # A follow-up carries no customer contact, and is no new case.
+        # A follow-up carries no customer contact (a note repeating it is masked), and is
+        # no new case.
+        with hub.engine.connect() as conn:
+            bodies = conn.execute(
+                select(Record.body)
+                .where(Record.city_code == CODE, Record.kind == "escalation")
+                .order_by(Record.seq)
+            ).all()
+        assert len(bodies) >= 3  # the escalation, the close, the callback
+        for (body,) in bodies[1:]:
+            follow_up = pb.Escalation.FromString(bytes(body))
+            assert follow_up.HasField("follow_up")
+            assert PHONE.encode() not in bytes(body) and NAME.encode() not in bytes(body)
+        notes = [h.note for h in follow_up.history if h.action == "close"]
+        assert notes == ["欧***接受退费，已回拨137****5678"]
         assert len((await sup.get("/api/v1/desk", params={"state": "all"})).json()) == 1
         page = (await sup.get(path, params={"lang": "en"})).text
         assert 'id="satisfaction">Satisfied' in page and 'id="outcome">Upheld' in page

@@ -200,3 +200,65 @@ def test_suggestions_are_masked_for_the_roles_the_ticket_views_mask_for(
         assert classified.status_code == 200, classified.text
         (waiting,) = c.get("/api/v1/suggestions", params={"classified": "true"}).json()
     assert classified.json()["content"] == waiting["content"] == masked
+
+
+def test_a_class_label_and_every_steps_words_are_masked_in_the_whole_answer(
+    console: Console,
+) -> None:
+    """Not only the note and the sentence: a step's parameters (a class label, the
+    province's resolution) and the ticket's class are words a person typed too."""
+    ticket = register(
+        console,
+        kind="suggestion",
+        category="NET",
+        customer_name="欧阳探针",
+        customer_phone="13977665544",
+        content="建议加建基站",
+    )
+    with console.api("clerk") as c:
+        classified = c.post(
+            f"/api/v1/suggestions/{ticket['id']}/classify",
+            json={"label": "欧阳探针 0931 8456700"},
+        )
+        assert classified.status_code == 200, classified.text
+    for who in MASKED:
+        with console.api(who) as c:
+            answer = c.get(f"/api/v1/tickets/{ticket['id']}")
+        assert answer.status_code == 200, answer.text
+        detail = answer.json()
+        assert detail["suggestion_class"] == "欧*** 093****6700", who
+        params = [h["params"] for h in detail["history"] if h["params"].get("label")]
+        assert params and all(p["label"] == "欧*** 093****6700" for p in params), params
+        for secret in ("欧阳探针", "8456700", "13977665544"):
+            assert secret not in answer.text, (who, secret)
+    with console.api("senior") as c:
+        detail = c.get(f"/api/v1/tickets/{ticket['id']}").json()
+    assert detail["suggestion_class"] == "欧阳探针 0931 8456700"
+
+
+def test_a_qa_finding_is_shown_masked_to_the_qa_roles(console: Console) -> None:
+    """The QA area's roles (inspector, leader) never call customers: the finding an
+    inspector typed shows the sampled ticket's customer and any phone-like number masked,
+    in the worklist, the score's answer and the page, as the QA report the city sends."""
+    with console.api("senior") as op:
+        op.post("/api/v1/tickets", json=new_ticket(then="answer", note="explained the bill"))
+    finding = "对李四态度差，客户电话13812345678，另一号码 0931 8456789"
+    masked = "对李*态度差，客户电话138****5678，另一号码 093****6789"
+    with console.api("inspector") as inspector:
+        (sample_id,) = inspector.post("/api/v1/qa/draw").json()["sample_ids"]
+        keys = [i["key"] for i in inspector.get("/api/v1/qa/scorecard").json()["items"]]
+        scored = inspector.post(
+            f"/api/v1/qa/samples/{sample_id}/score",
+            json={"items": dict.fromkeys(keys, 80), "defects": ["attitude"], "finding": finding},
+        )
+        assert scored.status_code == 200, scored.text
+        assert scored.json()["finding"] == masked
+    for who in ("inspector", "leader"):
+        with console.api(who) as c:
+            done = c.get("/api/v1/qa/samples", params={"scored": True})
+        with console.browser(who) as b:
+            page = b.get("/qa").text
+        assert done.json()[0]["finding"] == masked, who
+        assert masked in page, who
+        for secret in ("李四", "13812345678", "8456789"):
+            assert secret not in done.text and secret not in page, (who, secret)
