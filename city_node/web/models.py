@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Annotated, Self, Unpack
 
 from fastapi import Path
-from pydantic import BaseModel, Field, Strict, WithJsonSchema, model_validator
+from pydantic import BaseModel, Field, WithJsonSchema, model_validator
 
 from city_node import commands, personal_data, qa, services, suggestions, tickets
 from city_node.context import Actor, CityContext, CityError
@@ -39,14 +39,10 @@ from city_node.web.i18n import DEFAULT_LANG, Lang
 from sync.limits import INT64_MAX, MAX_NOTE_CHARS, MAX_STEP_NOTE_CHARS
 from sync.outbox import Outbox
 from sync.vocabulary import PeriodKind, ReceiptAction, ReportKind
-from sync.web.params import DayText, RequestModel
+from sync.web.params import DayText, Flag, RequestModel, Whole
 
 #: A stored row's id in a path: what no store can hold is refused before any query.
 RowId = Annotated[int, Path(ge=1, le=INT64_MAX)]
-
-
-#: A JSON integer, not a bool or a string that looks like one.
-Whole = Annotated[int, Strict()]
 
 
 #: A date given as ``YYYY-MM-DD`` text (a number would be read as seconds since 1970, a
@@ -98,9 +94,7 @@ class ActionIn(RequestModel):
     note: StepNote = ""
     branch: str | None = Field(None, description="dispatch: the branch (dispatch only)")
     outcome: Satisfaction | None = Field(None, description="survey: the customer's answer")
-    reopen: Annotated[bool, Strict()] = Field(
-        False, description="survey: a dissatisfied customer reopens it"
-    )
+    reopen: Flag = Field(False, description="survey: a dissatisfied customer reopens it")
     days: Whole | None = Field(
         None, ge=1, le=commands.MAX_EXTENSION_DAYS, description="request_extension: working days"
     )

@@ -25,7 +25,7 @@ from province_hub.web.context import hub_of
 from province_hub.web.views import ExportView, KpiName, PeriodKind
 from sync.limits import INT64_MAX
 from sync.web.auth import area, client_address
-from sync.web.params import Day, RequestModel
+from sync.web.params import Day, RequestModel, Whole
 
 
 class Problem(BaseModel):
@@ -161,7 +161,7 @@ class SuggestionBatch(_Open):
 
 class BatchKey(RequestModel):
     city_code: str = Field(pattern=r"^\d{6}$")
-    seq: int = Field(ge=1, le=INT64_MAX)
+    seq: Whole = Field(ge=1, le=INT64_MAX)
 
 
 class SeenRequest(RequestModel):

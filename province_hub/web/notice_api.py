@@ -22,7 +22,7 @@ from province_hub.web.context import hub_of
 from province_hub.web.notice_tables import board_table, notices_table
 from sync.limits import INT64_MAX
 from sync.web.auth import area, client_address
-from sync.web.params import RequestModel
+from sync.web.params import Flag, RequestModel, Whole
 from sync.zones import in_zone
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -56,11 +56,11 @@ class NoticeIn(RequestModel):
     category: str = Field("", description="standard_answer: category code")
     question: str = Field("", description="standard_answer: the question")
     answer: str = Field("", description="standard_answer: the answer every city gives")
-    version: int = Field(0, description="standard_answer: 1, 2…; above the last one sent")
+    version: Whole = Field(0, description="standard_answer: 1, 2…; above the last one sent")
     key: str = Field("", description="standard_answer: kept across versions")
     about_city: str = Field("", description="finding: the city it is about")
     source: Literal["", "qa", "supervision"] = Field("", description="finding: where it is from")
-    confirm_all: bool = Field(False, description="required true for a notice to every city")
+    confirm_all: Flag = Field(False, description="required true for a notice to every city")
 
     @field_validator("deadline", mode="before")
     @classmethod

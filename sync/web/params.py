@@ -16,7 +16,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Strict
 
 from sync.limits import report_date_refusal
 from sync.periods import is_iso_date
@@ -59,6 +59,14 @@ def _blank_is_none(value: object) -> object:
 BLANK_IS_NONE = BeforeValidator(_blank_is_none)
 #: A page's date filter: as :data:`Day`, and empty is no date.
 FormDay = Annotated[Day | None, BLANK_IS_NONE]
+
+
+#: A JSON integer in a request body, not a bool or a string that looks like one (``true`` is
+#: not 1, ``"3"`` not 3).
+Whole = Annotated[int, Strict()]
+#: A JSON bool in a request body: ``"yes"``, ``1`` or ``"false"`` are refused, not read as
+#: true or false (a confirmation must be meant).
+Flag = Annotated[bool, Strict()]
 
 
 class RequestModel(BaseModel):

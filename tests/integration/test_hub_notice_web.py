@@ -301,6 +301,24 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"kind": "finding", "about_city": "999999", "source": "qa"}, "about_city"),
     ({"kind": "finding", "about_city": CITY, "source": "rumour"}, "source"),
     ({"targets": []}, "confirm_all"),
+    # A confirmation must be meant: a JSON true, not "yes", 1 or "true" read as one.
+    ({"targets": [], "confirm_all": "yes"}, "confirm_all"),
+    ({"targets": [], "confirm_all": 1}, "confirm_all"),
+    ({"targets": [], "confirm_all": "true"}, "confirm_all"),
+    # A version is a JSON integer: "3" and 4.0 are not read as one.
+    *(
+        (
+            {
+                "kind": "standard_answer",
+                "category": "BILL",
+                "question": "q",
+                "answer": "a",
+                "version": loose,
+            },
+            "version",
+        )
+        for loose in ("3", 4.0, True)
+    ),
     # A deadline on an announcement was dropped without a word.
     ({"kind": "announcement"}, "deadline"),
 ]

@@ -606,6 +606,8 @@ def test_marking_unknown_suggestion_batches_seen_is_refused(live: Live) -> None:
             [{"city_code": CODES[1], "seq": 1}],  # a statistics report, not a batch
             [known, {"city_code": CODES[2], "seq": 77}],  # one good, one unknown: neither
             [{"city_code": CODES[0], "seq": 2**63}],  # beyond any seq the store can hold
+            [{"city_code": CODES[0], "seq": "6"}],  # a seq is a JSON integer, not text
+            [{"city_code": CODES[0], "seq": 6.0}],
         ):
             r = b.post("/api/v1/suggestions/seen", json={"batches": batches}, headers=header)
             assert r.status_code == 422, (batches, r.text)
