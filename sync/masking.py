@@ -45,7 +45,8 @@ def mask_name(name: str) -> str:
 #: * a mobile grouped 3-4-4 (``120 1234 5678``);
 #: * 7 to 20 digits in a row.
 #:
-#: Shorter numbers (ticket ids, counts), dates (``2026-11-28``, ``2026.11.28``,
+#: A number right after ``#`` is a reference (``Re #1795997375509``). Shorter numbers
+#: (ticket ids, counts), dates (``2026-11-28``, ``2026.11.28``,
 #: ``2026/11/28``), times, money (``50.00``), versions (``1.2.3``) and year ranges
 #: (``2025-2026``) are left alone. Full-width digits and separators count as their ASCII
 #: forms. Masking more than a phone is the safe side: a note is read, not computed with.
@@ -90,7 +91,9 @@ _ABROAD = (
 )
 
 _PHONE_IN_TEXT = re.compile(
-    r"(?<!\d)(?:"
+    # A number right after "#" is a reference the system wrote ("Re #1795997375509", a
+    # notice's seq), not a phone.
+    r"(?<![\d#\uff03])(?:"
     rf"{_ABROAD}"
     rf"|(?<!\d[{_DASHES}.\uff0e])(?:{_GROUPED}|{_mobile(_GAP)}|{_landline(_GAP)}"
     rf"|{_TWO_DOTS_AHEAD}(?:{_mobile(_DOT)}|{_landline(_DOT)}))"

@@ -131,6 +131,9 @@ def test_phones_written_with_separators_are_masked_whole(text: str, shown: str) 
         "13/6/2026 2328",
         "13.50 12.00 8.00 15.50 13.20",
         "001 002 003 004",
+        # A reference the system wrote: a notice's seq after "#".
+        "Re #1795997375509: 整改宽带投诉",
+        "答复公告 ＃1795997375509",
     ],
 )
 def test_numbers_that_are_not_phones_stay_as_written(text: str) -> None:
