@@ -77,6 +77,7 @@ from city_node.store import (
 from sync import outbox
 from sync.db import UnitOfWork
 from sync.envelopes import body_kind
+from sync.masking import mask_text
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.validation import broken_rule
 from sync.vocabulary import PeriodKind, ReportKind
@@ -163,7 +164,9 @@ def _view(row: Any) -> ReportView:
         drafted_by=row.drafted_by,
         decided_at=row.decided_at,
         decided_by=row.decided_by,
-        decision_note=row.decision_note,
+        # The reports area's roles (leader, statistician, QA inspector) never call
+        # customers: a phone-like number a leader typed in a note is shown masked.
+        decision_note=mask_text(row.decision_note) if row.decision_note else row.decision_note,
         outbox_seq=row.outbox_seq,
         figures=figures,
         hub_rejection=row.hub_rejection,

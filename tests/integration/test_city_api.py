@@ -439,8 +439,16 @@ def test_only_the_leader_approves_and_approval_queues_the_report(console: Consol
 
         no_reason = leader.post(f"/api/v1/reports/{second.id}/reject", json={"note": " "})
         assert no_reason.status_code == 422 and "note" in no_reason.json()["detail"]
-        rejected = leader.post(f"/api/v1/reports/{second.id}/reject", json={"note": "recount"})
+        rejected = leader.post(
+            f"/api/v1/reports/{second.id}/reject",
+            json={"note": "recount: ask 李四 13812345678 again"},
+        )
         assert rejected.json()["status"] == "rejected"
+        # The reports area's roles never call customers: a phone in a note is shown masked.
+        for who in (leader, stat):
+            (row,) = [r for r in who.get("/api/v1/reports").json() if r["id"] == second.id]
+            assert row["decision_note"] == "recount: ask 李四 138****5678 again"
+        assert rejected.json()["decision_note"] == "recount: ask 李四 138****5678 again"
         assert console.outbox_rows("overtime_report") == 0
         assert leader.get("/api/v1/reports/pending").json() == []
         # The hub refuses the approved report: it reads as refused, with the reason.
