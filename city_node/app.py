@@ -22,6 +22,7 @@ from sqlalchemy import Engine, create_engine, make_url
 from city_node import scheduler, services
 from city_node.calendar import load_holidays
 from city_node.context import CityContext, make_context
+from city_node.link_view import silent_after
 from city_node.node_lock import node_lock
 from city_node.settings import CitySettings
 from city_node.store import create_schema
@@ -342,6 +343,7 @@ def build_console(
         secret_key=secret_key,
         secure_cookies=settings.http_secure_cookies or tls,
         max_body_bytes=settings.http_max_body_bytes,
+        link_silent_after=silent_after(settings.heartbeat_seconds),
     )
     return console_server(
         app,

@@ -13,7 +13,9 @@ import asyncio
 import contextlib
 import json
 import ssl
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from city_node.cli_work import (
     add_work_commands,
@@ -43,12 +45,28 @@ def _city_run(args: argparse.Namespace) -> int:
 
 
 def _city_status(args: argparse.Namespace) -> int:
+    from city_node.link_view import link_view, silent_after
     from sync.outbox import Outbox
 
+    settings = city_settings(args)
+    zone = ZoneInfo(settings.timezone)
     snapshot = Outbox(city_engine(args)).snapshot()
+    # What is true now, as the console's link page says it: a node that stopped (or whose
+    # hub went away) is silent since its last contact, whatever its last event was.
+    view = link_view(snapshot, silent_after=silent_after(settings.heartbeat_seconds))
+
+    def when(moment: datetime | None) -> str | None:
+        """An instant in the federation's zone, as the rest of the command line says it."""
+        if moment is None:
+            return None
+        aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+        return aware.astimezone(zone).isoformat()
+
     data = {
         "city_code": snapshot.city_code,
-        "state": snapshot.state,
+        "state": view.state,
+        "silent_since": when(view.since),
+        "last_event": snapshot.state,
         "epoch": snapshot.epoch,
         "last_seq": snapshot.last_seq,
         "delivered_seq": snapshot.delivered_seq,
@@ -56,20 +74,17 @@ def _city_status(args: argparse.Namespace) -> int:
         "oldest_unsent_age_s": int(snapshot.oldest_unsent_age().total_seconds()),
         "hub_acked_seq": snapshot.hub_acked_seq,
         "notice_cursor": snapshot.notice_cursor,
-        "last_push": snapshot.last_push_at.isoformat() if snapshot.last_push_at else None,
+        "last_push": when(snapshot.last_push_at),
         # An error from before the link came back is history, not state: shown while the
         # link is not connected, as on the console's link page (city_node.link_view).
-        "last_error": snapshot.last_error if snapshot.state != "connected" else "",
-        "last_error_at": snapshot.last_error_at.isoformat()
-        if snapshot.last_error_at and snapshot.state != "connected"
-        else None,
+        "last_error": view.error,
+        "last_error_at": when(view.error_at),
         "last_rejection": snapshot.last_rejection,
     }
     if args.json:
         print(json.dumps(data, ensure_ascii=False, indent=2))
     else:
-        for key, value in data.items():
-            print(f"{key:<20} {value}")
+        print(terminal_safe("\n".join(f"{key:<20} {value}" for key, value in data.items())))
     return 0
 
 

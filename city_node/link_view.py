@@ -42,6 +42,11 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment
 
 
+def silent_after(heartbeat_seconds: float) -> timedelta:
+    """When a connected link reads as silent: three of the node's heartbeat intervals."""
+    return timedelta(seconds=3 * heartbeat_seconds)
+
+
 def link_view(
     snap: LinkSnapshot, *, now: datetime | None = None, silent_after: timedelta = SILENT_AFTER
 ) -> LinkView:

@@ -498,4 +498,4 @@ def access_log(
 @router.get("/link", response_model=LinkOut, summary="The link to the province")
 @area("link")
 def link(user: User, request: Request) -> LinkOut:
-    return link_status(request.app.state.outbox)
+    return link_status(request.app.state.outbox, request.app.state.link_silent_after)

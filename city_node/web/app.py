@@ -18,12 +18,14 @@ refusal on an error page in the page's language (:mod:`city_node.refusals`).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from city_node.context import CityContext
 from city_node.errors import CityError, Conflict, IllegalTransition, NotFound, PermissionDenied
+from city_node.link_view import SILENT_AFTER
 from city_node.refusals import CITY
 from city_node.web import api, pages, report_review, staff_pages
 from city_node.web.i18n import TABLE
@@ -67,9 +69,11 @@ def create_app(
     secure_cookies: bool = False,
     throttle: LoginThrottle | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
+    link_silent_after: timedelta = SILENT_AFTER,
 ) -> FastAPI:
     """The console for one city store. ``secure_cookies`` marks cookies HTTPS-only (set it
-    when the console is served over TLS, directly or behind a proxy)."""
+    when the console is served over TLS, directly or behind a proxy); ``link_silent_after``
+    is when a connected link reads as silent (three of the node's heartbeat intervals)."""
     app = create_console_app(
         SPEC,
         title=f"fedsync city console {ctx.city_code}",
@@ -85,6 +89,7 @@ def create_app(
     )
     app.state.ctx = ctx
     app.state.outbox = outbox
+    app.state.link_silent_after = link_silent_after
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(report_review.router)

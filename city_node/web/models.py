@@ -11,7 +11,7 @@ is a JSON integer (``true`` is not 1 fen), a date is ``YYYY-MM-DD`` text (``0`` 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Self, Unpack
 
 from fastapi import Path
@@ -27,6 +27,7 @@ from city_node.domain import (
     Satisfaction,
     TicketKind,
 )
+from city_node.link_view import SILENT_AFTER, link_view
 from city_node.staff import StaffMember
 from city_node.tickets import Filters
 from city_node.views import (
@@ -245,7 +246,14 @@ def record_receipt(
 
 class LinkOut(BaseModel):
     city_code: str
-    state: str = Field(description="connected / backing-off / conflict / revoked / never …")
+    state: str = Field(
+        description="what is true now: connected (contact within three heartbeats), silent "
+        "(since silent_since), never, conflict, revoked or incompatible"
+    )
+    silent_since: datetime | None = Field(description="silent: the last contact with the hub")
+    last_event: str = Field(
+        description="the link's last event as stored: connected / backing-off / conflict / …"
+    )
     backlog: int = Field(description="envelopes queued and not yet acknowledged by the hub")
     last_seq: int
     delivered_seq: int
@@ -261,11 +269,14 @@ class LinkOut(BaseModel):
     oldest_unsent_at: datetime | None
 
 
-def link_status(outbox: Outbox) -> LinkOut:
+def link_status(outbox: Outbox, silent: timedelta = SILENT_AFTER) -> LinkOut:
     snap = outbox.snapshot()
+    view = link_view(snap, silent_after=silent)
     return LinkOut(
         city_code=snap.city_code,
-        state=snap.state,
+        state=view.state,
+        silent_since=view.since,
+        last_event=snap.state,
         backlog=snap.backlog,
         last_seq=snap.last_seq,
         delivered_seq=snap.delivered_seq,

@@ -606,8 +606,8 @@ def link_page(request: Request, user: User) -> Response:
         request,
         "link.html",
         user=user,
-        link=models.link_status(outbox),
-        view=link_view(outbox.snapshot()),
+        link=models.link_status(outbox, request.app.state.link_silent_after),
+        view=link_view(outbox.snapshot(), silent_after=request.app.state.link_silent_after),
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -595,11 +596,24 @@ def test_status_shows_the_last_error_only_while_the_link_is_down(
     outbox = Outbox(engine)
     outbox.set_state("backing-off", error="ConnectionRefusedError: hub unreachable")
     down = json.loads(ok(capsys, "city", "status", "--json", *city))
-    assert down["state"] == "backing-off"
+    assert (down["state"], down["last_event"]) == ("never", "backing-off")
     assert down["last_error"] == "ConnectionRefusedError: hub unreachable"
-    assert down["last_error_at"]
+    assert down["last_error_at"].endswith("+08:00")  # the federation's zone, as elsewhere
     # Connected again: the old error is history, as on the console's link page.
-    outbox.set_state("connected")
+    outbox.set_state("connected", last_contact_at=datetime.now(UTC))
     up = json.loads(ok(capsys, "city", "status", "--json", *city))
     assert up["state"] == "connected" and up["last_error"] == "" and up["last_error_at"] is None
+    assert up["silent_since"] is None
+    # A node stopped (or a hub gone) a while ago: its last event is still "connected", but
+    # the link is silent since its last contact, three heartbeats (30 s) on.
+    contact = datetime.now(UTC) - timedelta(seconds=45)
+    outbox.set_state("connected", last_contact_at=contact)
+    stopped = json.loads(ok(capsys, "city", "status", "--json", *city))
+    assert (stopped["state"], stopped["last_event"]) == ("silent", "connected")
+    assert datetime.fromisoformat(stopped["silent_since"]) == contact
+    text = ok(capsys, "city", "status", *city)
+    assert "state                silent" in text and "last_event           connected" in text
+    # A node whose heartbeat is a minute apart is not silent after 45 s.
+    slow = json.loads(ok(capsys, "city", "--heartbeat-seconds", "60", "status", "--json", *city))
+    assert slow["state"] == "connected"
     engine.dispose()
