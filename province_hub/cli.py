@@ -116,15 +116,16 @@ def _hub_notice(args: argparse.Namespace) -> int:
     # Every city only when the shell says so: "--to all" is the web's second step.
     if args.to is None:
         raise ConfigError("--to: name the cities (comma-separated codes), or 'all' for every city")
-    targets = tuple(c.strip() for c in args.to.split(",") if c.strip())
-    if args.to.strip() != "all" and not targets:
-        raise ConfigError(f"--to {args.to!r}: name the cities (comma-separated codes) or 'all'")
+    to = ",".join(args.to)  # --to 620100 --to 620200: both
+    targets = tuple(c.strip() for c in to.split(",") if c.strip())
+    if to.strip() != "all" and not targets:
+        raise ConfigError(f"--to {to!r}: name the cities (comma-separated codes) or 'all'")
     draft = notices.Draft(
         kind=kind,
         title=args.title,
         body=args.body,
         priority=args.priority,
-        targets=targets if args.to.strip() != "all" else (),
+        targets=targets if to.strip() != "all" else (),
         deadline=deadline,
         category=args.category,
         question=args.question,
@@ -437,7 +438,10 @@ def add_commands(tiers: SubParsers) -> None:
     )
     notice.add_argument("--priority", default="normal", choices=["low", "normal", "high", "urgent"])
     notice.add_argument(
-        "--to", default=None, help="comma-separated city codes, or 'all' (required: says it)"
+        "--to",
+        action="append",
+        default=None,
+        help="comma-separated city codes, or 'all' (required: says it); repeatable",
     )
     notice.add_argument(
         "--deadline",

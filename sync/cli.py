@@ -15,11 +15,14 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import cast
 
 from sync.commands import (
     REFUSALS_ATTR,
     TIER_GROUP,
     Handler,
+    Parser,
+    SubParsers,
     TierCommands,
     close_all,
     whole_in,
@@ -140,11 +143,12 @@ def _tier_commands() -> list[TierCommands]:
 def build_parser(*, tiers_too: bool = True) -> argparse.ArgumentParser:
     """The whole command line; ``tiers_too=False`` leaves out the tiers' commands (and
     their imports: ``fedsync demo`` is a long-lived process that only starts others)."""
-    parser = argparse.ArgumentParser(
-        prog="fedsync", description=__doc__.splitlines()[0] if __doc__ else None
-    )
+    parser = Parser(prog="fedsync", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
-    tiers = parser.add_subparsers(dest="_command", required=True, metavar="COMMAND")
+    # Of fedsync's Parser class, which a tier sees as the ArgumentParser it is.
+    tiers = cast(
+        SubParsers, parser.add_subparsers(dest="_command", required=True, metavar="COMMAND")
+    )
     registrars = _tier_commands() if tiers_too else []
     for add_commands in registrars:
         add_commands(tiers)

@@ -49,6 +49,42 @@ class _StoreSettings(Protocol):
 SettingsT = TypeVar("SettingsT", bound=_StoreSettings)
 
 
+#: Namespace attribute holding the options given so far (argparse bookkeeping: ``_``).
+_GIVEN_ATTR = "_given"
+
+
+class StoreOnce(argparse.Action):
+    """An option that takes one value, given once: a second ``--start`` (or ``--to``) would
+    otherwise silently replace the first — a notice sent to one city of the two typed. The
+    default action of every ``fedsync`` option that stores a value (:class:`Parser`)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        if option_string is not None:  # a positional is given once by construction
+            given: set[str] = vars(namespace).setdefault(_GIVEN_ATTR, set())
+            if self.dest in given:
+                raise argparse.ArgumentError(
+                    self, "given twice: give it once (the first value would be lost)"
+                )
+            given.add(self.dest)
+        setattr(namespace, self.dest, values)
+
+
+class Parser(argparse.ArgumentParser):
+    """``fedsync``'s parsers (its sub-commands' too: argparse makes them of the parent's
+    class): an option that stores a value is :class:`StoreOnce`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register("action", None, StoreOnce)
+        self.register("action", "store", StoreOnce)
+
+
 def settings_flags(args: argparse.Namespace) -> dict[str, Any]:
     """The parsed flags that may name settings (argparse bookkeeping starts with ``_``)."""
     return {k: v for k, v in vars(args).items() if not k.startswith("_")}

@@ -418,7 +418,8 @@ def test_bad_input_exits_2_with_a_message(capsys, monkeypatch, city: list[str]):
     cases.append(([*act, "--id", "1", "--action", "survey", *city], "outcome is required: one of"))
     # Text no person types is refused as the console refuses it, naming the field; bytes that
     # are not UTF-8 (a lone surrogate in argv) before anything is opened.
-    ok_ticket = [*register, "--as", "op-j", "--category", "NET.BROADBAND"]
+    ok_ticket = [r for r in register if r not in ("--content", "x")]
+    ok_ticket += ["--as", "op-j", "--category", "NET.BROADBAND"]
     for text, message in (
         ("clear \x1b[2J screen", "content: contains a control character (U+001B)"),
         ("bell \x07", "content: contains a control character (U+0007)"),
@@ -440,6 +441,16 @@ def test_bad_input_exits_2_with_a_message(capsys, monkeypatch, city: list[str]):
     assert code == 2 and "standard input gave no password" in err, err
     assert "op-x" not in ok(capsys, "city", "staff", "list", *city)
     assert ok(capsys, "city", "ticket", "list", *city).strip() == "no tickets match"
+    # An option given twice is refused by argparse, naming it, not the last value taken.
+    for argv, flag in (
+        ([*ok_ticket, "--content", "a", "--content", "b"], "--content"),
+        (["city", "ticket", "show", "--id", "1", "--id", "2", *city], "--id"),
+        (["city", *city, "--code", OTHER, "status"], "--code"),
+    ):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 2
+        assert f"argument {flag}: given twice" in capsys.readouterr().err, argv
     # Before a service is even reached, argparse names the missing flag (exit 2 as well).
     with pytest.raises(SystemExit) as exc:
         main(["city", "ticket", "act", "--id", "1", *city])

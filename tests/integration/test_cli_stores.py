@@ -280,3 +280,39 @@ def test_hub_notice_and_resolve_refuse_control_characters_from_the_shell(
     engine.dispose()
     # Newlines and tabs stay welcome in a body.
     assert main([*notice, "--title", "ok", "--body", "第一行\n\t第二行"]) == 0
+
+
+def test_hub_notice_to_given_twice_goes_to_both_and_other_options_twice_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--to 620100 --to 620200` once sent to 620200 alone (the last value won): --to is
+    repeatable now, and an option that takes one value, given twice, is refused naming it."""
+    from sqlalchemy import select
+
+    from province_hub.store import NoticeDelivery
+    from sync.db import make_engine
+
+    url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
+    assert main(["hub", "migrate", "--database-url", url]) == 0
+    capsys.readouterr()
+    argv = ["hub", "notice", "--title", "盘点", "--to", "620100", "--to", "620200,620300"]
+    assert main([*argv, "--database-url", url]) == 0, capsys.readouterr().err
+    assert "sent to 3 cities" in capsys.readouterr().out
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        cities = sorted(conn.execute(select(NoticeDelivery.city_code)).scalars())
+    assert cities == ["620100", "620200", "620300"]
+    for twice, flag in (
+        (["--title", "a", "--title", "b", "--to", "620100"], "--title"),
+        (
+            ["--title", "a", "--to", "620100", "--priority", "low", "--priority", "high"],
+            "--priority",
+        ),
+    ):
+        with pytest.raises(SystemExit) as exc:
+            main(["hub", "notice", *twice, "--database-url", url])
+        assert exc.value.code == 2
+        assert f"argument {flag}: given twice" in capsys.readouterr().err
+    with engine.connect() as conn:
+        assert len(conn.execute(select(NoticeDelivery.city_code)).all()) == 3  # nothing more
+    engine.dispose()
