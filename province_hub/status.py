@@ -107,13 +107,23 @@ def link_status(
     return out
 
 
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
 def current_error(row: dict[str, Any]) -> str:
     """A link row's error while it may still be the matter: none once the link is connected
     again (``last_error`` keeps the last refusal, with its time, as history); else the hub's
     last refusal, or the city's own last error from its heartbeat."""
     if row["state"] == "connected":
         return ""
-    return str(row["last_error"] or row["city_last_error"])
+    refusal = str(row["last_error"])
+    # A silent link's refusal is the matter only when no contact came after it: a conflict
+    # fixed (the city re-based and pushed again) is history once the city falls silent.
+    refused_at, contact = row.get("last_error_at"), row["last_contact"]
+    if row["state"] == "silent" and refusal and refused_at and contact:
+        refusal = refusal if _instant(refused_at) >= _instant(contact) else ""
+    return refusal or str(row["city_last_error"])
 
 
 def format_table(rows: list[dict[str, Any]], tz_name: str = "UTC") -> str:

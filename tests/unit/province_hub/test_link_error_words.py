@@ -65,3 +65,27 @@ def test_every_named_refusal_is_a_link_error_the_hub_raises(name: str) -> None:
     words."""
     assert issubclass(getattr(errors, name), errors.LinkError)
     assert shown(row("silent", f"{name}: something"), "zh").startswith(LINK_ERRORS_ZH[name])
+
+
+def test_a_silent_links_refusal_is_shown_only_when_no_contact_came_after_it() -> None:
+    """A conflict the city fixed (re-based, pushed again for minutes) is history when it
+    falls silent later: the silence is not about it."""
+    fixed = row("silent", CONFLICT)
+    fixed.update(
+        last_error_at="2026-11-30T08:00:00+00:00", last_contact="2026-11-30T08:06:00+00:00"
+    )
+    assert current_error(fixed) == ""
+    fixed["city_last_error"] = "UNAVAILABLE: connection refused"
+    assert current_error(fixed) == "UNAVAILABLE: connection refused"
+    # Refused at its last contact (the refusal is the contact): still the matter.
+    stuck = row("silent", CONFLICT)
+    stuck.update(
+        last_error_at="2026-11-30T08:00:00+00:00", last_contact="2026-11-30T08:00:00+00:00"
+    )
+    assert current_error(stuck) == CONFLICT
+    # A link stopped by a refusal keeps it whatever came after.
+    conflict = row("conflict", CONFLICT)
+    conflict.update(
+        last_error_at="2026-11-30T08:00:00+00:00", last_contact="2026-11-30T08:06:00+00:00"
+    )
+    assert current_error(conflict) == CONFLICT
