@@ -14,7 +14,7 @@ from typing import Any
 
 from city_node.context import CityError, refuse_characters
 from city_node.domain import STEP_ACTIONS, Action, Satisfaction
-from sync.limits import MAX_STEP_NOTE_CHARS
+from sync.limits import MAX_STEP_NOTE_CHARS, blank
 
 MAX_EXTENSION_DAYS = 60
 MAX_NOTE = MAX_STEP_NOTE_CHARS
@@ -37,7 +37,7 @@ def check_text(value: str, field: str, *, required: bool = False, limit: int = M
     """``value`` if it is text within ``limit`` (and not blank when ``required``)."""
     if not isinstance(value, str):
         raise CityError("text.not_text", field=field)
-    if required and not value.strip():
+    if required and blank(value):
         raise CityError("text.required", field=field)
     if len(value) > limit:
         raise CityError("text.too_long", field=field, length=len(value), maximum=limit)

@@ -77,6 +77,7 @@ from city_node.store import (
 from sync import outbox
 from sync.db import UnitOfWork
 from sync.envelopes import body_kind
+from sync.limits import blank
 from sync.masking import mask_text
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.validation import broken_rule
@@ -360,7 +361,7 @@ def reject(
     now: datetime | None = None,
 ) -> ReportView:
     """The leader sends a draft back (say why); draft it again after correcting the data."""
-    if not note.strip():
+    if blank(note):
         raise CityError("report.reject_needs_note")
     return _decide(ctx, actor, report_id, ReportStatus.REJECTED, note, now)
 

@@ -21,6 +21,7 @@ from city_node.store import Escalation, InboxNotice, Report, SuggestionBatch, Ti
 from sync import outbox
 from sync.db import UnitOfWork
 from sync.envelopes import body_kind
+from sync.limits import blank
 from sync.masking import mask_text
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.validation import broken_rule
@@ -199,7 +200,7 @@ def record_receipt(
     domain.check_may(actor.role, Action.RECORD_RECEIPT)
     if action not in _ACTIONS:
         raise CityError("receipt.action", value=action, allowed=", ".join(_ACTIONS))
-    if action == ReceiptAction.OBJECTION and not note.strip():
+    if action == ReceiptAction.OBJECTION and blank(note):
         raise CityError("receipt.objection_reason")
     # The hub quarantines a receipt whose note is over its limit; refuse it here, before it is
     # queued and shown as sent.

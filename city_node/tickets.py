@@ -66,6 +66,7 @@ from city_node.ticket_store import (
 from sync import outbox
 from sync.categories import UnknownCategory
 from sync.db import UnitOfWork
+from sync.limits import blank
 from sync.masking import mask_text
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 
@@ -263,7 +264,7 @@ def _run(ticket: Ticket, actor: Actor, command: Command, at: datetime, ctx: City
     action, note = command.action, command.note
     if action is Action.APPROVE_EXTENSION:
         return domain.approve_extension(ticket, calendar=ctx.calendar, note=note, **common)
-    if action in (Action.ESCALATE_PROVINCE, Action.ESCALATE_MANAGER) and not note.strip():
+    if action in (Action.ESCALATE_PROVINCE, Action.ESCALATE_MANAGER) and blank(note):
         raise CityError("ticket.reason_needed", action=action.value)
     if action not in _SIMPLE:  # REGISTER
         raise CityError("ticket.not_an_action", action=action.value)

@@ -25,7 +25,7 @@ from province_hub.services import send_notice_in
 from province_hub.staff import HubRole
 from province_hub.store import REPEATED, DeskCase, DeskEntry, Record
 from sync.db import UnitOfWork
-from sync.limits import refuse_characters
+from sync.limits import blank, refuse_characters
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 
 #: How the province settled an escalated complaint.
@@ -126,7 +126,7 @@ def resolve_escalation(
     names the desk case answered (the desk); by default the ticket's latest escalation.
     """
     _to_one_city(city_code, ticket_id, roster_codes)
-    if not resolution.strip():
+    if blank(resolution):
         raise DeskError("desk.resolution_missing", field="resolution")
     resolution = _text(resolution, "resolution")
     if outcome is not None and outcome not in OUTCOMES:

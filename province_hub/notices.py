@@ -30,7 +30,13 @@ from province_hub.refusals import HubRefusal
 from province_hub.staff import HubRole
 from province_hub.store import Notice, NoticeDelivery
 from sync.db import UnitOfWork
-from sync.limits import MAX_NOTICE_TITLE_CHARS, MAX_TEXT_CHARS, TEXT_CONTROLS, refuse_characters
+from sync.limits import (
+    MAX_NOTICE_TITLE_CHARS,
+    MAX_TEXT_CHARS,
+    TEXT_CONTROLS,
+    blank,
+    refuse_characters,
+)
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from sync.periods import is_iso_date
 
@@ -141,7 +147,7 @@ def _text(
     refuse_characters(
         value, field_name, NoticeError, allow=frozenset() if one_line else TEXT_CONTROLS
     )
-    if required and not value:
+    if required and blank(value):
         raise NoticeError("notice.empty", field=field_name)
     if len(value) > limit:
         raise NoticeError("notice.too_long", field=field_name, length=len(value), maximum=limit)

@@ -103,17 +103,24 @@ def id_in_range(value: int) -> bool:
     return 1 <= value <= INT64_MAX
 
 
+def blank(value: str) -> bool:
+    """Whether ``value`` shows nothing: only white space and invisible format characters
+    (a zero-width space U+200B, a joiner, a byte-order mark: ``str.strip`` keeps them, and a
+    title of one U+200B would read as empty)."""
+    return all(ch.isspace() or unicodedata.category(ch) == "Cf" for ch in value)
+
+
 def staff_name_refusal(name: str) -> tuple[str, dict[str, Any]] | None:
     """What is wrong with a staff member's name, as a refusal code of
     :data:`sync.refusals.COMMON` and its values (None: nothing): it is required, at most
     :data:`MAX_STAFF_NAME_CHARS` characters, with no control character nor lone surrogate
     (a name is printed in lists, history lines and terminals)."""
-    if not isinstance(name, str) or not name.strip():
+    if not isinstance(name, str) or blank(name):
         return "staff_name.empty", {}
     if len(name.strip()) > MAX_STAFF_NAME_CHARS:
         return "staff_name.too_long", {"length": len(name.strip()), "maximum": MAX_STAFF_NAME_CHARS}
     for ch in name:
-        if unicodedata.category(ch) in ("Cc", "Cs"):
+        if unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp"):  # a name is one line
             return "staff_name.control", {"code": f"{ord(ch):04X}"}
     return None
 
@@ -154,6 +161,12 @@ def refuse_characters(
         raise refusal("text.surrogate", field=field, code=problem[1])
     if problem:
         raise refusal("text.control_char", field=field, code=problem[1])
+    if "\n" not in allow:
+        # One line: a line or paragraph separator (U+2028, U+2029) breaks it as a newline
+        # does, and a title holding one would fake a second row where it is listed.
+        for ch in value:
+            if unicodedata.category(ch) in ("Zl", "Zp"):
+                raise refusal("text.line_break", field=field, code=f"{ord(ch):04X}")
 
 
 def text_problem(value: str, *, allow: frozenset[str] = TEXT_CONTROLS) -> str | None:

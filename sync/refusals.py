@@ -146,6 +146,10 @@ COMMON: Final = catalogue(
             "含有控制字符(U+{code})，不接受此类字符",
             "contains a control character (U+{code}); such characters are refused",
         ),
+        "text.line_break": (
+            "含有换行符(U+{code})，此处只能写一行",
+            "contains a line break (U+{code}); one line only",
+        ),
         "text.surrogate": (
             "含有孤立代理字符(U+{code})，不接受此类字符",
             "contains a lone surrogate (U+{code}); such characters are refused",
@@ -268,8 +272,8 @@ COMMON: Final = catalogue(
             "{length} characters; at most {maximum}",
         ),
         "staff_name.control": (
-            "含有 U+{code}；不接受控制字符",
-            "contains U+{code}; control characters are refused",
+            "含有 U+{code}；不接受控制字符或换行符",
+            "contains U+{code}; control characters and line breaks are refused",
         ),
     },
     {

@@ -261,6 +261,11 @@ def test_hub_notice_and_resolve_refuse_control_characters_from_the_shell(
         ([*notice, "--title", "a\x01b"], "title: contains a control character (U+0001)"),
         ([*notice, "--title", "two\nlines"], "title: contains a control character (U+000A)"),
         ([*notice, "--title", "ok", "--body", "x\x1b[31m"], "body: contains a control"),
+        # Blank to the eye, and a second line by another name.
+        ([*notice, "--title", "\u200b"], "title"),
+        ([*notice, "--title", "\u200b \ufeff"], "title"),
+        ([*notice, "--title", "x\u2028y"], "title: contains a line break (U+2028)"),
+        ([*notice, "--title", "x\u2029y"], "title: contains a line break (U+2029)"),
         (
             [*notice[:-2], "--title", "ok", "--body", "\ud800", "--database-url", url],
             "is not valid UTF-8 text",  # refused before any command runs

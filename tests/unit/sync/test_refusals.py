@@ -134,8 +134,16 @@ def test_the_shared_helpers_still_say_what_they_said() -> None:
     assert password_problem("a-long-password", "ann") is None
     assert staff_name_problem(" ") == "name: give the person's name (it is empty)"
     assert staff_name_problem("x" * 101) == "name: 101 characters; at most 100"
-    assert staff_name_problem("a\x07b") == "name: contains U+0007; control characters are refused"
+    assert staff_name_problem("a\x07b") == (
+        "name: contains U+0007; control characters and line breaks are refused"
+    )
     assert staff_name_problem("李督查") is None
+    # Blank to the eye: a zero-width space or a byte-order mark alone is no name.
+    for invisible in ("\u200b", "\ufeff \u200b", "\u2060"):
+        assert staff_name_problem(invisible) == "name: give the person's name (it is empty)"
+    assert staff_name_problem("李\u2028督查") == (
+        "name: contains U+2028; control characters and line breaks are refused"
+    )
 
 
 def test_a_page_names_roles_and_kinds_in_its_language() -> None:
