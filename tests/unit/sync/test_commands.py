@@ -13,6 +13,8 @@ from sync.commands import print_data, terminal_safe
 def test_control_characters_are_shown_as_escapes_but_the_newline() -> None:
     assert terminal_safe("a\x1b[2Jb\nc\x07\x85") == "a\\x1b[2Jb\nc\\x07\\x85"
     assert terminal_safe(terminal_safe("x\x1by")) == "x\\x1by"  # once is enough
+    # A bidirectional override would show what follows it reversed.
+    assert terminal_safe("ok \u202eevil\u2066") == "ok \\u202eevil\\u2066"
 
 
 def test_print_data_makes_the_human_text_safe_and_json_escapes(
