@@ -43,6 +43,16 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _folder(text: str) -> Path:
+    """A folder flag's value: an empty one would be the current folder (``pki export --to ''``
+    wrote a city's private key where the shell stood)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            "name the folder (an empty value would be the current one)"
+        )
+    return Path(text)
+
+
 def _pki_init(args: argparse.Namespace) -> int:
     from sync import pki
     from sync.roster import load_roster
@@ -161,13 +171,13 @@ def build_parser(*, tiers_too: bool = True) -> argparse.ArgumentParser:
     init = pki_sub.add_parser(
         "init", help="create the CA, the hub's and every roster city's certificate"
     )
-    init.add_argument("--dir", type=Path, required=True)
+    init.add_argument("--dir", type=_folder, required=True)
     init.add_argument("--roster", type=Path, default=None, help="roster CSV; default: Gansu")
     init.add_argument("--hub-host", action="append", help="DNS name or IP of the hub (repeatable)")
     init.add_argument("--overwrite", action="store_true", help="replace an existing CA")
     init.set_defaults(_handler=_pki_init)
     issue = pki_sub.add_parser("issue", help="(re-)issue one node's certificate")
-    issue.add_argument("--dir", type=Path, required=True)
+    issue.add_argument("--dir", type=_folder, required=True)
     who = issue.add_mutually_exclusive_group(required=True)
     who.add_argument("--city", help="city code")
     who.add_argument("--hub", action="store_true", help="the hub")
@@ -182,7 +192,7 @@ def build_parser(*, tiers_too: bool = True) -> argparse.ArgumentParser:
     )
     issue.set_defaults(_handler=_pki_issue)
     revoke = pki_sub.add_parser("revoke", help="revoke a city's certificate (the hub refuses it)")
-    revoke.add_argument("--dir", type=Path, required=True)
+    revoke.add_argument("--dir", type=_folder, required=True)
     which = revoke.add_mutually_exclusive_group(required=True)
     which.add_argument("--city", help="city code (its current certificate)")
     which.add_argument("--serial", type=int, help="a certificate serial")
@@ -191,11 +201,11 @@ def build_parser(*, tiers_too: bool = True) -> argparse.ArgumentParser:
     export = pki_sub.add_parser(
         "export", help="copy one node's own files (CA cert, CRL, its cert and key) to a folder"
     )
-    export.add_argument("--dir", type=Path, required=True, help="the PKI directory")
+    export.add_argument("--dir", type=_folder, required=True, help="the PKI directory")
     node = export.add_mutually_exclusive_group(required=True)
     node.add_argument("--city", help="city code")
     node.add_argument("--hub", action="store_true", help="the hub")
-    export.add_argument("--to", type=Path, required=True, help="the node's pki_dir")
+    export.add_argument("--to", type=_folder, required=True, help="the node's pki_dir")
     export.set_defaults(_handler=_pki_export)
 
     demo = tiers.add_parser("demo", help="the whole federation on this machine (Ctrl-C stops it)")

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import ipaddress
 import logging
 import os
+import re
 import secrets
 import threading
 import time
@@ -211,6 +213,9 @@ def revoke(
         raise PkiError("revoke needs exactly one of code= or serial=")
     directory = Path(directory)
     flag = _parse_reason(reason)
+    if not (directory / _CA_CRT).is_file():
+        # Before the city's certificate is looked for: "unknown city" would blame the city.
+        raise PkiError(f"{directory} holds no province CA ({_CA_CRT}): give the PKI folder")
     if code is not None:
         code = _check_code(code)
         crt_path = _city_paths(directory, code)[0]
@@ -453,6 +458,20 @@ def _check_codes(codes: Sequence[str]) -> list[str]:
     return checked
 
 
+#: A host name as DNS spells it (RFC 1123 labels), at most 253 characters.
+_DNS_NAME = re.compile(
+    r"(?=.{1,253}$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(?:\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?"
+)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def _check_hosts(hosts: Sequence[str]) -> list[str]:
     if isinstance(hosts, str):
         raise PkiError(f"hub hosts must be a list of names/addresses, not the string {hosts!r}")
@@ -460,6 +479,13 @@ def _check_hosts(hosts: Sequence[str]) -> list[str]:
     for host in hosts:
         if not isinstance(host, str) or not host.strip() or host != host.strip():
             raise PkiError(f"invalid hub host {host!r}")
+        if not _is_ip(host) and not _DNS_NAME.fullmatch(host):
+            # A client checks the hub's name against these: one no resolver can give
+            # ("bad host!") would make a certificate nobody can connect with.
+            raise PkiError(
+                f"invalid hub host {host!r}: give a DNS name (letters, digits, hyphens and "
+                "dots, labels of at most 63 characters) or an IP address"
+            )
         if host not in checked:
             checked.append(host)
     # Clients verify the hub's name against these SANs; with none, no client

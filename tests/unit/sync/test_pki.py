@@ -359,3 +359,37 @@ def test_pki_commands_name_their_flags_not_python_calls(
     err = capsys.readouterr().err
     assert "fedsync pki init" in err and "init_pki" not in err
     assert not (empty / "cities" / "620100.crt").exists()
+
+
+def test_pki_commands_refuse_an_empty_folder_a_missing_ca_and_a_bad_host(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`pki export --to ''` wrote a city's private key into the shell's folder; revoking in a
+    folder without a CA said "unknown city"; a hub name no resolver gives was certified."""
+    from sync.cli import main
+
+    pki = tmp_path / "pki"
+    assert main(["pki", "init", "--dir", str(pki)]) == 0
+    capsys.readouterr()
+    monkeypatch.chdir(tmp_path)
+    for argv in (
+        ["pki", "export", "--dir", str(pki), "--city", "620100", "--to", ""],
+        ["pki", "export", "--dir", " ", "--city", "620100", "--to", "out"],
+        ["pki", "init", "--dir", ""],
+    ):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 2
+        assert "name the folder (an empty value would be the current one)" in (
+            capsys.readouterr().err
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pki"]  # nothing written
+    assert main(["pki", "revoke", "--dir", str(tmp_path / "nowhere"), "--city", "620100"]) == 2
+    assert "holds no province CA (ca.crt)" in capsys.readouterr().err
+    for host in ("bad host!", "-hub.example", "hub_1.example", "a" * 64 + ".example"):
+        assert main(["pki", "init", "--dir", str(tmp_path / "other"), f"--hub-host={host}"]) == 2
+        assert f"invalid hub host {host!r}" in capsys.readouterr().err
+        assert not (tmp_path / "other").exists()
+    names = ["hub.gansu.example", "10.0.0.5", "::1", "localhost"]
+    argv = ["pki", "init", "--dir", str(tmp_path / "good")]
+    assert main([*argv, *(a for n in names for a in ("--hub-host", n))]) == 0
