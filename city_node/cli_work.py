@@ -19,6 +19,7 @@ from sync.commands import (
     SubParsers,
     close_when_done,
     creates_store,
+    filter_value,
     leaf,
     password_flag,
     print_data,
@@ -241,8 +242,8 @@ def _ticket_list(args: argparse.Namespace) -> int:
     ctx = city_context(args)
     rows = tickets.search(
         ctx,
-        status=args.status,
-        kind=args.kind,
+        status=filter_value(args.status, "--status"),
+        kind=filter_value(args.kind, "--kind"),
         open_only=args.open,
         overtime_only=args.overtime,
         extension_pending=args.extension_pending,

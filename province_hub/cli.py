@@ -20,6 +20,7 @@ from sync.commands import (
     SubParsers,
     close_when_done,
     creates_store,
+    filter_value,
     password_flag,
     print_data,
     print_staff,
@@ -91,7 +92,8 @@ def _hub_notices(args: argparse.Namespace) -> int:
     from province_hub.status import format_progress, notice_progress
 
     engine, _ = _hub_engine(args)
-    rows = notice_progress(engine, kind=_notice_kind(args.kind) if args.kind else None)
+    kind = filter_value(args.kind, "--kind")
+    rows = notice_progress(engine, kind=_notice_kind(kind) if kind is not None else None)
     print_data(args, rows, format_progress(rows))
     return 0
 

@@ -85,6 +85,16 @@ class Parser(argparse.ArgumentParser):
         self.register("action", "store", StoreOnce)
 
 
+def filter_value(value: str | None, flag: str) -> str | None:
+    """A filter flag's value: None when not given; an empty one is refused naming the flag
+    (``--status ''`` listed everything, as if no filter had been asked)."""
+    from sync.config import ConfigError
+
+    if value is not None and not value.strip():
+        raise ConfigError(f"{flag}: empty; give a value or leave {flag} out")
+    return value
+
+
 def settings_flags(args: argparse.Namespace) -> dict[str, Any]:
     """The parsed flags that may name settings (argparse bookkeeping starts with ``_``)."""
     return {k: v for k, v in vars(args).items() if not k.startswith("_")}

@@ -430,6 +430,8 @@ def test_bad_input_exits_2_with_a_message(capsys, monkeypatch, city: list[str]):
     for name, why in (("", "empty"), ("   ", "empty"), ("王\x1b[2J", "U+001B"), ("a\nb", "U+000A")):
         cases.append(([*add, "--name", name, *city], "name: "))
         cases.append(([*add, "--name", name, *city], why))
+    # An empty filter is no filter asked: refused, not "list everything".
+    cases.append((["city", "ticket", "list", "--status", "", *city], "--status: empty"))
     for argv, message in cases:
         monkeypatch.setattr("sys.stdin", io.StringIO("long-enough-pw\n"))
         code, out, err = run(capsys, *argv)

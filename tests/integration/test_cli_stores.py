@@ -321,3 +321,7 @@ def test_hub_notice_to_given_twice_goes_to_both_and_other_options_twice_are_refu
     with engine.connect() as conn:
         assert len(conn.execute(select(NoticeDelivery.city_code)).all()) == 3  # nothing more
     engine.dispose()
+    # An empty filter is refused, not taken as none.
+    assert main(["hub", "notices", "--kind", "", "--database-url", url]) == 2
+    assert "--kind: empty" in capsys.readouterr().err
+    assert main(["hub", "notices", "--kind", "task", "--database-url", url]) == 0
