@@ -12,7 +12,7 @@ import argparse
 import asyncio
 import json
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from province_hub.settings import HubSettings
@@ -108,7 +108,14 @@ def _hub_notice(args: argparse.Namespace) -> int:
         named = ", ".join(k.replace("_", "-") for k in notices.SENDERS)
         raise ConfigError(f"--kind {args.kind!r}: use one of {named}")
     engine, roster = _hub_engine(args)
-    actor, role = _acting(engine, "--sender", args.sender, "notices.compose")
+    actor, role = _acting(
+        engine,
+        "--sender",
+        args.sender,
+        "notices.compose",
+        roles=notices.SENDERS[kind],
+        what=f"send a {kind.replace('_', '-')} notice",
+    )
     deadline = None
     if args.deadline:
         try:
@@ -278,7 +285,14 @@ def _shell_user() -> str:
         return ""
 
 
-def _acting(engine: Engine, flag: str, given: str | None, area: str) -> tuple[str, str]:
+def _acting(
+    engine: Engine,
+    flag: str,
+    given: str | None,
+    area: str,
+    roles: frozenset[Any] | None = None,
+    what: str = "",
+) -> tuple[str, str]:
     """(actor, role) for the audit log of a command done in a person's name: the shell's
     user when ``flag`` is not given (the hub's shell is trusted like an administrator);
     else an enabled hub account whose role the web would let do it (``area``), so that
@@ -296,10 +310,12 @@ def _acting(engine: Engine, flag: str, given: str | None, area: str) -> tuple[st
         )
     if not member.active:
         raise ConfigError(f"{flag} {given!r}: that account is disabled")
-    allowed = AREAS[area]
+    # ``roles`` narrows the area to what this very action takes (the kind of notice).
+    allowed = AREAS[area] if roles is None else AREAS[area] & roles
     if member.role not in allowed:
-        roles = ", ".join(sorted(r.value for r in allowed))
-        raise ConfigError(f"{flag} {given!r} is a {member.role.value}: only {roles} may")
+        named = ", ".join(sorted(r.value for r in allowed))
+        doing = f" {what}" if what else ""
+        raise ConfigError(f"{flag} {given!r} is a {member.role.value}: only {named} may{doing}")
     return member.id, member.role.value
 
 

@@ -605,6 +605,17 @@ def test_cli_sends_through_the_same_service(live: Live, capsys: Any) -> None:
     )  # fmt: skip
     err = capsys.readouterr().err
     assert wrong == 2 and "announcer" in err and "--sender 'materials_manager'" in err, err
+    # The roles named are those that may send this kind (a GM hotline account was told the
+    # materials manager and the supervisor may, who may not send an announcement either).
+    for sender, kind, named in (
+        ("gm_hotline", "announcement", "admin, announcer"),
+        ("supervisor", "announcement", "admin, announcer"),
+        ("gm_hotline", "standard-answer", "admin, announcer, materials_manager"),
+    ):
+        argv = ["hub", "notice", "--database-url", live.db_url, "--kind", kind, "--title", "x"]
+        assert main([*argv, "--to", OTHER, "--sender", sender]) == 2
+        err = capsys.readouterr().err
+        assert f"only {named} may send a {kind} notice" in err, err
     refused = main(
         [
             "hub",
