@@ -210,7 +210,7 @@ def run_demo(
         desk_args += ["--status-file", str(status_file)]
         procs.append(_spawn(desk_args, logs / "province-desk.log", env))
         names = ", ".join(f"{c.code} {c.name_en}" for c in roster)
-        print(f"{len(roster)} city nodes started: {names}")
+        print(f"{len(roster)} city node{'' if len(roster) == 1 else 's'} started: {names}")
         head = [
             f"{roster[0].name_en}'s staff console: http://127.0.0.1:{console_port}/ "
             f"(sign in as leader-1 or op-senior-1, password {DEMO_PASSWORD!r})",
