@@ -116,9 +116,16 @@ def tier_settings(cls: type[SettingsT], args: argparse.Namespace, *, section: st
     create an empty store, and its folders, and answer as if the system were empty.
     """
     from sync.config import ConfigError, resolve
-    from sync.db import missing_sqlite_file
+    from sync.db import missing_sqlite_file, sqlite_file
 
     settings = resolve(cls, flags=settings_flags(args), section=section)
+    path = sqlite_file(settings.database_url)
+    if path is not None and path.is_dir():
+        # SQLite says only "unable to open database file".
+        raise ConfigError(
+            f"database_url: {path} is a folder; name the store's file in it "
+            f"(sqlite:///{path / (section + '.sqlite')})"
+        )
     if getattr(getattr(args, "_handler", None), _CREATES_STORE_ATTR, False):
         return settings
     missing = missing_sqlite_file(settings.database_url)

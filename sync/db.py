@@ -77,16 +77,22 @@ def make_engine(url: str, *, pool_size: int = 5, busy_timeout: float = 60.0) -> 
     )
 
 
-def missing_sqlite_file(url: str) -> Path | None:
-    """The file of a SQLite ``url`` when it does not exist; ``None`` when it does, or the
-    store is in memory, a SQLite URI (``?uri=true``) or not SQLite."""
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite ``url``; ``None`` for a store in memory, a SQLite URI
+    (``?uri=true``) or one that is not SQLite."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.query.get("uri"):
         return None
     if not parsed.database or parsed.database == ":memory:":
         return None
-    path = Path(parsed.database)
-    return None if path.exists() else path
+    return Path(parsed.database)
+
+
+def missing_sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite ``url`` when it does not exist; ``None`` when it does, or the
+    store is in memory, a SQLite URI (``?uri=true``) or not SQLite."""
+    path = sqlite_file(url)
+    return None if path is None or path.exists() else path
 
 
 def warn_if_store_exposed(engine: Engine) -> list[Path]:

@@ -64,6 +64,25 @@ def test_a_missing_store_is_refused_not_created(
     assert not typo.parent.exists(), "no folder (nor store) made for a mistyped path"
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["hub", "status"],
+        ["hub", "migrate"],
+        ["city", "status", "--code", CITY],
+        ["city", "migrate", "--code", CITY],
+    ],
+)
+def test_a_store_path_that_is_a_folder_is_named_as_one(
+    argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SQLite said only "unable to open database file"."""
+    assert main([*argv, "--database-url", f"sqlite:///{tmp_path}"]) == 2
+    err = capsys.readouterr().err
+    assert f"database_url: {tmp_path} is a folder; name the store's file in it" in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_missing_store_named_by_the_environment_is_refused_too(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
