@@ -344,3 +344,22 @@ def test_hub_notice_to_given_twice_goes_to_both_and_other_options_twice_are_refu
     assert main(["hub", "notices", "--kind", "", "--database-url", url]) == 2
     assert "--kind: empty" in capsys.readouterr().err
     assert main(["hub", "notices", "--kind", "task", "--database-url", url]) == 0
+
+
+def test_an_unknown_option_is_refused_with_the_sub_commands_usage(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """argparse left it to `fedsync`, which showed `usage: fedsync [-h] [-v] COMMAND`."""
+    for argv, prog in (
+        (
+            ["city", "--code", CITY, "ticket", "show", "--id", "1", "--reason", "x"],
+            "city ticket show",
+        ),
+        (["hub", "status", "--bogus"], "hub status"),
+    ):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert f"fedsync {prog}: error: unrecognized arguments:" in err, err
+        assert f"usage: fedsync {prog}" in err, err
