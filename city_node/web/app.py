@@ -58,6 +58,7 @@ SPEC = ConsoleSpec(
     handled=(CityError, UnknownCategory),
     status_for=status_for,
     refusals=CITY,
+    repeatable_form_fields=frozenset({"defects"}),  # the QA score form's checkboxes
 )
 
 

@@ -65,6 +65,7 @@ SPEC = ConsoleSpec(
     status_for=_status_for,
     script_src="'self'",
     refusals=HUB,
+    repeatable_form_fields=frozenset({"targets", "batch"}),  # chosen cities, batches seen
 )
 
 

@@ -90,6 +90,10 @@ class ConsoleSpec:
     #: The tier's refusal catalogue: its ``fields`` name a form's fields in Chinese when a
     #: page says what the parser refused (``客户电话：必填``, not ``customer_phone：必填``).
     refusals: Catalogue = COMMON
+    #: Form fields a page takes several values of (checkboxes: the chosen cities, QA
+    #: defects); any other field given twice in a form is refused (422 naming it), as a
+    #: query parameter is, rather than its last value silently taken.
+    repeatable_form_fields: frozenset[str] = frozenset()
 
 
 class LanguageAndHeaders:

@@ -35,7 +35,7 @@ from fastapi.responses import RedirectResponse
 from starlette.datastructures import FormData
 
 from sync.refusals import Refusal
-from sync.web.params import refuse_repeated_query
+from sync.web.params import refuse_repeated, refuse_repeated_query
 
 SESSION_COOKIE: Final = "fedsync_session"
 CSRF_FIELD: Final = "csrf_token"
@@ -275,6 +275,9 @@ async def check_form_csrf(request: Request) -> FormData:
         raise CsrfRefused("csrf.form_expired")
     if not hmac.compare_digest(sent.encode(), session.csrf.encode()):
         raise CsrfRefused("csrf.form_expired")
+    if len(form) != len(form.multi_items()):  # a field given twice: refused unless a list
+        spec = request.app.state.spec
+        refuse_repeated(form.multi_items(), "body", spec.repeatable_form_fields)
     return form
 
 

@@ -10,7 +10,7 @@ parameter and the years.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from datetime import date
 from typing import Annotated, Any, Union, get_args, get_origin
 
@@ -118,22 +118,30 @@ def refuse_repeated_query(request: Request) -> None:
     """Refuse (422 naming it, in the page's language on a page) a query parameter given
     more than once that the route takes once: the framework would keep the last and drop
     the others without a word (``period=month&period=day`` answered for a day)."""
-    counts = Counter(key for key, _ in request.query_params.multi_items())
-    repeated = {key: n for key, n in counts.items() if n > 1}
-    if not repeated:
+    params = request.query_params
+    if len(params) == len(params.multi_items()):  # nothing given twice: the common case
         return
     lists = _list_parameters(request.scope.get("route"))
+    refuse_repeated(params.multi_items(), "query", lists)
+
+
+def refuse_repeated(
+    items: Sequence[tuple[str, Any]], where: str, repeatable: Container[str]
+) -> None:
+    """``RequestValidationError`` (422 naming each) for every key of ``items`` (a query's
+    or a form's pairs) given more than once that is not ``repeatable``."""
+    counts = Counter(key for key, _ in items)
     errors = []
-    for key, n in repeated.items():
-        if key in lists:
+    for key, n in counts.items():
+        if n < 2 or key in repeatable:
             continue
         refusal = RepeatedParameter("query.repeated", count=n)
         errors.append(
             {
                 "type": "value_error",
-                "loc": ("query", key),
+                "loc": (where, key),
                 "msg": f"Value error, {refusal}",
-                "input": request.query_params.getlist(key),
+                "input": [value for k, value in items if k == key],
                 "ctx": {"error": refusal},
             }
         )

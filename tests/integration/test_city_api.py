@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -192,6 +193,25 @@ def test_form_post_without_csrf_is_refused_and_stores_nothing(console: Console) 
         with_header = c.post("/api/v1/tickets", json=new_ticket(), headers={"X-CSRF-Token": token})
         assert with_header.status_code == 201
     assert ticket_count(console) == 2
+
+
+def test_a_form_field_given_twice_is_refused_naming_it(console: Console) -> None:
+    """As a query parameter is: the last value was silently taken (``content`` twice
+    registered the second)."""
+    with console.browser("senior") as c:
+        token = csrf_of(c.get("/tickets/new").text)
+        pairs = [(k, v) for k, v in new_ticket().items()] + [("csrf_token", token)]
+        twice = c.post(
+            "/tickets",
+            content=urlencode([*pairs, ("content", "second words")]),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert twice.status_code == 422, twice.text
+        assert "内容：只能给出一次，却给出了 2 次" in twice.text
+        assert ticket_count(console) == 0
+        once = c.post("/tickets", data=dict(pairs))
+        assert once.status_code == 303
+    assert ticket_count(console) == 1
 
 
 # --- tickets -----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -340,6 +341,28 @@ def test_bad_drafts_are_refused_naming_the_field(
             assert r.status_code == 422, (path, r.text)
             assert field in r.json()["detail"], r.text
     assert _stored(live.engine) == before
+
+
+def test_a_form_field_given_twice_is_refused_but_the_chosen_cities_may_be(live: Live) -> None:
+    before = _stored(live.engine)
+    with live.browser("announcer") as b:
+        token = csrf_of(b.get("/notices/new").text)
+        pairs = [
+            ("csrf_token", token),
+            ("kind", "announcement"),
+            ("title", "first"),
+            ("to", "some"),
+            ("targets", CITY),
+            ("targets", OTHER),
+        ]
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        twice = b.post(
+            "/notices/send", content=urlencode([*pairs, ("title", "second")]), headers=form
+        )
+        assert twice.status_code == 422 and "只能给出一次，却给出了 2 次" in twice.text
+        assert _stored(live.engine) == before
+        sent = b.post("/notices/send", content=urlencode(pairs), headers=form)
+        assert sent.status_code == 303, sent.text
 
 
 def test_the_form_comes_back_filled_in_naming_the_field(live: Live) -> None:
