@@ -288,10 +288,13 @@ def _mask_notices(conn: Connection, notices: list[InboxNotice]) -> None:
     customers = _resolution_customers(conn, notices)
     for n in notices:
         name, phone = customers.get(int(n.notice_seq), ("", ""))
+        # The notice an answer replies to is named by its seq ("Re #1795997375509"): a
+        # reference, not a phone.
+        keep = (f"#{n.reply_to_seq}",) if n.reply_to_seq else ()
         for field in ("title", "body", "handled_note", "done_note", "objection_reason"):
             text = getattr(n, field)
             if text:
-                setattr(n, field, mask_text(text, name=name, phone=phone))
+                setattr(n, field, mask_text(text, name=name, phone=phone, keep=keep))
 
 
 def superseded_answers(engine: Engine, seqs: list[int]) -> dict[int, int]:

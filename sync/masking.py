@@ -5,6 +5,7 @@ the city's console and traces, the hub's escalation desk."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Final
 
 
@@ -45,8 +46,7 @@ def mask_name(name: str) -> str:
 #: * a mobile grouped 3-4-4 (``120 1234 5678``);
 #: * 7 to 20 digits in a row.
 #:
-#: A number right after ``#`` is a reference (``Re #1795997375509``). Shorter numbers
-#: (ticket ids, counts), dates (``2026-11-28``, ``2026.11.28``,
+#: Shorter numbers (ticket ids, counts), dates (``2026-11-28``, ``2026.11.28``,
 #: ``2026/11/28``), times, money (``50.00``), versions (``1.2.3``) and year ranges
 #: (``2025-2026``) are left alone. Full-width digits and separators count as their ASCII
 #: forms. Masking more than a phone is the safe side: a note is read, not computed with.
@@ -91,9 +91,7 @@ _ABROAD = (
 )
 
 _PHONE_IN_TEXT = re.compile(
-    # A number right after "#" is a reference the system wrote ("Re #1795997375509", a
-    # notice's seq), not a phone.
-    r"(?<![\d#\uff03])(?:"
+    r"(?<!\d)(?:"
     rf"{_ABROAD}"
     rf"|(?<!\d[{_DASHES}.\uff0e])(?:{_GROUPED}|{_mobile(_GAP)}|{_landline(_GAP)}"
     rf"|{_TWO_DOTS_AHEAD}(?:{_mobile(_DOT)}|{_landline(_DOT)}))"
@@ -107,7 +105,18 @@ def _masked_phone(found: re.Match[str]) -> str:
     return country + mask_phone(found.group(0)[len(country) :])
 
 
-def mask_text(text: str, *, name: str = "", phone: str = "", given_names: bool = True) -> str:
+#: A notice's short reference at a city (``N-20261127-3``): its eight digits are a date.
+_REFERENCE = r"N-\d{8}-\d+(?!\d)"
+
+
+def mask_text(
+    text: str,
+    *,
+    name: str = "",
+    phone: str = "",
+    given_names: bool = True,
+    keep: Sequence[str] = (),
+) -> str:
     """Free text (a ticket's history note, a complaint's content, a desk note) as a person
     who may not see the customer's contact reads it: every phone-like number masked like
     :func:`mask_phone`, and the customer's ``name`` and ``phone``, where given, masked
@@ -118,7 +127,24 @@ def mask_text(text: str, *, name: str = "", phone: str = "", given_names: bool =
     characters (``张 丽 桂`` → ``张**``), and a Chinese given name of two characters or more
     is masked when it stands alone (``丽桂`` → ``**``; after a compound family name too:
     ``欧阳娜娜`` → ``娜娜`` → ``**``); without ``given_names``, the full name only (a short
-    label in a clerk's words, where a given name such as 建议 is also a word)."""
+    label in a clerk's words, where a given name such as 建议 is also a word).
+
+    References the system wrote stay as written: a notice's short reference
+    (``N-20261127-3``) and the exact strings ``keep`` names (``#1795997375509``, the notice
+    an answer replies to)."""
+    if not text:
+        return text
+    protected = "|".join([_REFERENCE, *(re.escape(k) for k in keep if k)])
+    parts = re.split(f"({protected})", text)
+    if len(parts) > 1:
+        return "".join(
+            part if i % 2 else _masked(part, name, phone, given_names)
+            for i, part in enumerate(parts)
+        )
+    return _masked(text, name, phone, given_names)
+
+
+def _masked(text: str, name: str, phone: str, given_names: bool) -> str:
     if not text:
         return text
     if phone and len(phone) >= 4:

@@ -131,9 +131,8 @@ def test_phones_written_with_separators_are_masked_whole(text: str, shown: str) 
         "13/6/2026 2328",
         "13.50 12.00 8.00 15.50 13.20",
         "001 002 003 004",
-        # A reference the system wrote: a notice's seq after "#".
-        "Re #1795997375509: 整改宽带投诉",
-        "答复公告 ＃1795997375509",
+        # A notice's short reference at a city: its digits are a date.
+        "见 N-20261127-3 号通知",
     ],
 )
 def test_numbers_that_are_not_phones_stay_as_written(text: str) -> None:
@@ -186,3 +185,19 @@ def test_a_label_is_masked_by_the_full_name_only() -> None:
     """A clerk's class label: the customer 陈建议's given name is also the word 建议."""
     assert mask_text("建议 陈建议", name="陈建议", given_names=False) == "建议 陈**"
     assert mask_text("建议", name="陈建议") == "**"  # free text: the given name alone too
+
+
+def test_a_reference_named_to_keep_stays_but_a_phone_after_a_hash_is_masked() -> None:
+    """An answer's title names the notice it replies to by seq ("Re #1795997375509"): kept
+    when the caller names it; any other number after "#" may be a phone, and is masked."""
+    title = "Re #1795997375509: 整改，客户电话 13812345678"
+    kept = mask_text(title, keep=("#1795997375509",))
+    assert kept == "Re #1795997375509: 整改，客户电话 138****5678"
+    assert mask_text(title) == "Re #179******5509: 整改，客户电话 138****5678"
+    assert mask_text("另一号码#13912345678") == "另一号码#139****5678"
+    assert mask_text("call #138 1234 5678", name="张三", phone="13812345678") == (
+        "call #138****5678"
+    )
+    assert (
+        mask_text("N-20261127-3：张三 13812345678", name="张三") == "N-20261127-3：张* 138****5678"
+    )
