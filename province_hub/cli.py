@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -67,12 +66,11 @@ def _hub_status(args: argparse.Namespace) -> int:
     settings = _hub_settings(args)
     engine, roster = _hub_engine(args)
     rows = link_status(engine, roster, silent_after=timedelta(seconds=settings.link_silent_seconds))
-    if args.json:
-        # On the clock the table, the web and the API use (the federation's zone).
-        shown = in_zone(rows, ZoneInfo(settings.timezone))
-        print(json.dumps(shown, ensure_ascii=False, indent=2))
-    else:
-        print(format_table(rows, settings.timezone))
+    # On the clock the table, the web and the API use (the federation's zone); a city's text
+    # from before its heartbeats were made safe is escaped as it is printed.
+    print_data(
+        args, in_zone(rows, ZoneInfo(settings.timezone)), format_table(rows, settings.timezone)
+    )
     return 0
 
 
@@ -489,7 +487,7 @@ def add_commands(tiers: SubParsers) -> None:
     notices = hub_sub.add_parser(
         "notices", help="per notice sent: targets, delivered, read, done, objections"
     )
-    notices.add_argument("--kind", default="", help="only this kind, e.g. announcement, task")
+    notices.add_argument("--kind", default=None, help="only this kind, e.g. announcement, task")
     notices.add_argument("--json", action="store_true", help="machine-readable output")
     notices.set_defaults(_handler=_hub_notices)
     hub_migrate = hub_sub.add_parser(

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, func, select, update
 
 from province_hub.store import CityLink, Record
 from sync import errors
+from sync.commands import terminal_safe
 from sync.db import UnitOfWork, insert_ignore
 from sync.envelopes import epoch_problem
 from sync.limits import INT64_MAX, MAX_HEARTBEAT_TEXT_CHARS
@@ -56,12 +57,18 @@ def lock_link(conn: Any, city_code: str) -> Link:
 
 def status_text(value: str) -> str:
     """A heartbeat's free text cut to ``MAX_HEARTBEAT_TEXT_CHARS`` (marked when cut), a NUL
-    character (which PostgreSQL's text columns refuse) shown as U+FFFD."""
+    character (which PostgreSQL's text columns refuse) shown as U+FFFD, and any other
+    control character or bidirectional override as a visible escape (``\\x1b``): a city's
+    status text is printed in the hub's terminal and exported to spreadsheets."""
     if "\x00" in value:
         value = value.replace("\x00", "\ufffd")
-    if len(value) <= MAX_HEARTBEAT_TEXT_CHARS:
-        return value
-    return value[: MAX_HEARTBEAT_TEXT_CHARS - 1] + "…"
+    # Cut before escaping (a city may send megabytes), and again after (escapes are longer).
+    value = terminal_safe(_cut(value, MAX_HEARTBEAT_TEXT_CHARS))
+    return _cut(value, MAX_HEARTBEAT_TEXT_CHARS)
+
+
+def _cut(value: str, most: int) -> str:
+    return value if len(value) <= most else value[: most - 1] + "…"
 
 
 def with_link_mark(engine: Engine, *, city_code: str, exc: errors.LinkError) -> errors.LinkError:

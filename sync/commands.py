@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -203,6 +204,9 @@ def whole_in(low: int, high: int) -> Callable[[str], int]:
 _BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
+_JSON_UNSAFE = re.compile("[\x7f-\x9f" + "".join(sorted(_BIDI)) + "]")
+
+
 def _shown(ch: str) -> str:
     if ch in _BIDI:
         return f"\\u{ord(ch):04x}"
@@ -220,10 +224,12 @@ def terminal_safe(text: str) -> str:
 
 
 def print_data(args: argparse.Namespace, data: Any, text: str) -> None:
-    """``data`` as JSON with ``--json`` (which escapes control characters), else the human
-    ``text``, terminal-safe."""
+    """``data`` as JSON with ``--json``, else the human ``text``; either terminal-safe."""
     if args.json:
-        print(json.dumps(data, ensure_ascii=False, indent=2, default=_when))
+        text = json.dumps(data, ensure_ascii=False, indent=2, default=_when)
+        # json escapes C0 only: DEL, C1 (U+009B starts an escape sequence too) and the
+        # bidirectional overrides become \u escapes as well (they occur in strings only).
+        print(_JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
     else:
         print(terminal_safe(text))
 

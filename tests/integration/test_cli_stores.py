@@ -344,6 +344,8 @@ def test_hub_notice_to_given_twice_goes_to_both_and_other_options_twice_are_refu
     assert main(["hub", "notices", "--kind", "", "--database-url", url]) == 2
     assert "--kind: empty" in capsys.readouterr().err
     assert main(["hub", "notices", "--kind", "task", "--database-url", url]) == 0
+    assert main(["hub", "notices", "--database-url", url]) == 0  # no filter: every kind
+    assert "盘点" in capsys.readouterr().out
 
 
 def test_an_unknown_option_is_refused_with_the_sub_commands_usage(

@@ -198,6 +198,21 @@ async def test_heartbeat_text_is_stored_cut_to_one_kib(
     assert backlog == 3
     assert len(error) == len(version) == MAX_HEARTBEAT_TEXT_CHARS
     assert error.startswith("xxx") and error.endswith("…")
+    # A control character in it (an escape sequence for the terminal that lists links) is
+    # stored as a visible escape.
+    rude = build_envelope(
+        city_code=CITY,
+        epoch=EPOCH,
+        seq=0,
+        body=pb.Heartbeat(backlog=1, last_error="down \x1b[31mRED\x07 \u202eevil"),
+    )
+    async with make_channel(f"127.0.0.1:{hub.port}", load_city_tls(pki_dir, CITY)) as channel:
+        await pb_grpc.FederationStub(channel).Push(pb.PushRequest(envelopes=[rude]), timeout=30)
+    with hub.engine.connect() as conn:
+        error = conn.execute(
+            select(CityLink.city_last_error).where(CityLink.city_code == CITY)
+        ).scalar_one()
+    assert error == "down \\x1b[31mRED\\x07 \\u202eevil"
 
 
 async def test_the_message_cap_holds_the_largest_real_batch_and_no_more(
