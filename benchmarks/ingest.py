@@ -50,6 +50,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from benchmarks.flags import with_extra
+
 DEFAULT_TOTAL = 140_000
 DEFAULT_BATCH = 5000
 DEFAULT_PG_URL = os.environ.get(
@@ -777,13 +779,17 @@ def run(args: argparse.Namespace) -> Result:
                     "-m",
                     *hub_module,
                     "hub",
-                    "--listen",
-                    f"127.0.0.1:{port}",
-                    "--database-url",
-                    hub_url,
-                    "--pki-dir",
-                    str(pki_dir),
-                    *args.hub_arg,
+                    *with_extra(
+                        [
+                            "--listen",
+                            f"127.0.0.1:{port}",
+                            "--database-url",
+                            hub_url,
+                            "--pki-dir",
+                            str(pki_dir),
+                        ],
+                        args.hub_arg,
+                    ),
                 ],
                 workdir,
             )
@@ -796,25 +802,29 @@ def run(args: argparse.Namespace) -> Result:
                         "-m",
                         "sync.cli",
                         "city",
-                        "--code",
-                        code,
-                        "--hub",
-                        f"127.0.0.1:{port}",
-                        "--database-url",
-                        city_urls[code],
-                        "--pki-dir",
-                        str(pki_dir),
-                        "--batch-size",
-                        str(args.batch_size),
-                        "--heartbeat-seconds",
-                        "5",
-                        # While the hub is away the cities retry often, so the drain starts
-                        # as soon as it listens.
-                        "--backoff-initial",
-                        "0.05",
-                        "--backoff-max",
-                        "0.25",
-                        *args.city_arg,
+                        *with_extra(
+                            [
+                                "--code",
+                                code,
+                                "--hub",
+                                f"127.0.0.1:{port}",
+                                "--database-url",
+                                city_urls[code],
+                                "--pki-dir",
+                                str(pki_dir),
+                                "--batch-size",
+                                str(args.batch_size),
+                                "--heartbeat-seconds",
+                                "5",
+                                # While the hub is away the cities retry often, so the drain
+                                # starts as soon as it listens.
+                                "--backoff-initial",
+                                "0.05",
+                                "--backoff-max",
+                                "0.25",
+                            ],
+                            args.city_arg,
+                        ),
                     ],
                     workdir,
                 )

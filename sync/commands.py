@@ -25,6 +25,7 @@ import re
 import sys
 import unicodedata
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from typing import Any, Protocol, TypeAlias, TypeVar
 
 #: The entry-point group through which each tier adds its commands.
@@ -50,8 +51,10 @@ class _StoreSettings(Protocol):
 SettingsT = TypeVar("SettingsT", bound=_StoreSettings)
 
 
-#: Namespace attribute holding the options given so far (argparse bookkeeping: ``_``).
-_GIVEN_ATTR = "_given"
+#: The options given so far in the command line being parsed: one set for the whole line,
+#: as argparse parses a sub-command into a namespace of its own (``fedsync city
+#: --database-url A status --database-url B`` names the store twice).
+_GIVEN: ContextVar[set[str] | None] = ContextVar("fedsync_options_given", default=None)
 
 
 class StoreOnce(argparse.Action):
@@ -66,8 +69,8 @@ class StoreOnce(argparse.Action):
         values: Any,
         option_string: str | None = None,
     ) -> None:
-        if option_string is not None:  # a positional is given once by construction
-            given: set[str] = vars(namespace).setdefault(_GIVEN_ATTR, set())
+        given = _GIVEN.get()
+        if option_string is not None and given is not None:  # a positional comes once
             if self.dest in given:
                 raise argparse.ArgumentError(
                     self, "given twice: give it once (the first value would be lost)"
@@ -90,7 +93,13 @@ class Parser(argparse.ArgumentParser):
     ) -> tuple[argparse.Namespace, list[str]]:
         """A sub-command refuses what it does not know itself, with its own usage line
         (argparse leaves it to ``fedsync``, which showed only ``usage: fedsync COMMAND``)."""
-        parsed, extras = super().parse_known_args(args, namespace)
+        outermost = _GIVEN.get() is None
+        token = _GIVEN.set(set()) if outermost else None
+        try:
+            parsed, extras = super().parse_known_args(args, namespace)
+        finally:
+            if token is not None:
+                _GIVEN.reset(token)
         if extras:
             self.error(f"unrecognized arguments: {' '.join(extras)}")
         return parsed, extras

@@ -448,6 +448,8 @@ def test_bad_input_exits_2_with_a_message(capsys, monkeypatch, city: list[str]):
         ([*ok_ticket, "--content", "a", "--content", "b"], "--content"),
         (["city", "ticket", "show", "--id", "1", "--id", "2", *city], "--id"),
         (["city", *city, "--code", OTHER, "status"], "--code"),
+        # Once before the sub-command and once after it: the same option.
+        (["city", *city, "status", "--database-url", "sqlite:///other.sqlite"], "--database-url"),
     ):
         with pytest.raises(SystemExit) as exc:
             main(argv)

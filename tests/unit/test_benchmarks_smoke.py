@@ -195,3 +195,25 @@ def test_notice_fanout_benchmark_runs(
     if replicas == 2:
         # One city streams from the replica that created the notices, one from the other.
         assert len(summary["by_replica"]) == 2
+
+
+def test_a_flag_given_to_a_benchmark_replaces_its_own() -> None:
+    """`fedsync` refuses an option given twice: `--city-arg=--heartbeat-seconds=2` replaces
+    the benchmark's own `--heartbeat-seconds 5` rather than repeating it."""
+    from benchmarks.flags import with_extra
+
+    own = ["--code", "620100", "--no-schedule", "--heartbeat-seconds", "5"]
+    assert with_extra(own, ["--heartbeat-seconds=2"]) == [
+        "--code",
+        "620100",
+        "--no-schedule",
+        "--heartbeat-seconds=2",
+    ]
+    assert with_extra(own, ["--db-workers", "2"]) == [*own, "--db-workers", "2"]
+    assert with_extra(own, ["--no-schedule"]) == [
+        "--code",
+        "620100",
+        "--heartbeat-seconds",
+        "5",
+        "--no-schedule",
+    ]
