@@ -257,6 +257,7 @@ _OWN: Final[dict[str, tuple[str, str]]] = {
     "hub-revoked": ("省平台证书已吊销", "hub certificate revoked"),
     "incompatible": ("版本不兼容", "incompatible"),
     "never": ("从未连接", "never connected"),
+    "stopped": ("链路已停止，需人工处理", "stopped: needs a person"),
 }
 
 # A key in two of the parts would silently keep the last one's words on every page that

@@ -4,7 +4,8 @@ The stored ``state`` says what the last event was (connected, backing-off, confl
 revoked…); it is not aged by itself, so a node whose hub went away would go on saying
 "connected". This derives what is true now: **connected** (contact within three heartbeat
 intervals), **silent since** the last contact, **never** connected, or the refusal that
-stops the link (**conflict**, **revoked**, **incompatible**).
+stops the link until a person acts (**conflict**, **revoked**, **hub-revoked**,
+**incompatible**, and **stopped** for the link client's own failure).
 """
 
 from __future__ import annotations
@@ -18,12 +19,18 @@ from sync.vocabulary import LinkStatus
 #: Three heartbeat intervals of the node's default 10 s.
 SILENT_AFTER = timedelta(seconds=30)
 #: Stored states that stop the link until a person acts: shown as they are.
-_STOPPED = (LinkStatus.CONFLICT, LinkStatus.REVOKED, LinkStatus.INCOMPATIBLE)
+_STOPPED = (
+    LinkStatus.CONFLICT,
+    LinkStatus.REVOKED,
+    LinkStatus.HUB_REVOKED,
+    LinkStatus.INCOMPATIBLE,
+    LinkStatus.ERROR,
+)
 
 
 @dataclass(frozen=True)
 class LinkView:
-    #: connected / silent / never / conflict / revoked / incompatible
+    #: connected / silent / never / conflict / revoked / hub-revoked / incompatible / stopped
     state: str
     #: For "silent": the last contact.
     since: datetime | None
@@ -53,7 +60,10 @@ def link_view(
     moment = now or datetime.now(UTC)
     contact = _aware(snap.last_contact_at)
     if snap.state in _STOPPED:
-        state, since = snap.state, None
+        # The link client's own failure reads "stopped": it waits for a person (its error
+        # says what to do, a re-base as a rule), as a refusal does.
+        state = "stopped" if snap.state == LinkStatus.ERROR else snap.state
+        since = None
     elif contact is None:
         state, since = "never", None
     elif snap.state == LinkStatus.CONNECTED and moment - contact <= silent_after:
@@ -61,11 +71,17 @@ def link_view(
     else:
         state, since = "silent", contact
     oldest = _aware(snap.oldest_unsent_at) if snap.backlog else None
+    # An error is the matter while the link is not connected, unless a contact came after
+    # it: a node stopped an hour after its link recovered fell silent for another reason.
+    error_at = _aware(snap.last_error_at)
+    current = state != "connected" and not (
+        state == "silent" and error_at is not None and contact is not None and error_at < contact
+    )
     return LinkView(
         state=state,
         since=since,
-        error=snap.last_error if state != "connected" else "",
-        error_at=_aware(snap.last_error_at) if state != "connected" else None,
+        error=snap.last_error if current else "",
+        error_at=error_at if current else None,
         backlog=snap.backlog,
         oldest_unsent_at=oldest,
         oldest_unsent_age=max(timedelta(0), moment - oldest) if oldest else None,

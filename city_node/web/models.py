@@ -248,11 +248,16 @@ class LinkOut(BaseModel):
     city_code: str
     state: str = Field(
         description="what is true now: connected (contact within three heartbeats), silent "
-        "(since silent_since), never, conflict, revoked or incompatible"
+        "(since silent_since), never, or what stops the link until a person acts: conflict, "
+        "revoked, hub-revoked, incompatible, stopped (the link client's own error)"
     )
     silent_since: datetime | None = Field(description="silent: the last contact with the hub")
     last_event: str = Field(
         description="the link's last event as stored: connected / backing-off / conflict / …"
+    )
+    error: str = Field(
+        description="the error that is the matter now (empty when connected, or when a "
+        "contact came after it); last_error keeps the last one as history"
     )
     backlog: int = Field(description="envelopes queued and not yet acknowledged by the hub")
     last_seq: int
@@ -277,6 +282,7 @@ def link_status(outbox: Outbox, silent: timedelta = SILENT_AFTER) -> LinkOut:
         state=view.state,
         silent_since=view.since,
         last_event=snap.state,
+        error=view.error,
         backlog=snap.backlog,
         last_seq=snap.last_seq,
         delivered_seq=snap.delivered_seq,

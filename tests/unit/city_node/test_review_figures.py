@@ -60,6 +60,31 @@ def test_link_state_is_derived() -> None:
     assert waiting.backlog == 4 and waiting.oldest_unsent_age == timedelta(minutes=2)
 
 
+def test_a_stopped_link_is_not_silent_and_an_old_error_is_history() -> None:
+    now = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+    # A refusal or the client's own failure waits for a person, whatever the clock says.
+    for stored, shown in (("hub-revoked", "hub-revoked"), ("error", "stopped")):
+        view = link_view(_snap(stored, now - timedelta(hours=1)), now=now)
+        assert (view.state, view.since, view.error) == (shown, None, "hub unreachable")
+    # An error from 16:00, then an hour connected, then the node stopped at 17:00: the
+    # silence is not about that error.
+    recovered = link_view(
+        _snap(
+            "connected",
+            now - timedelta(hours=1),
+            last_error_at=now - timedelta(hours=2),
+        ),
+        now=now,
+    )
+    assert recovered.state == "silent" and (recovered.error, recovered.error_at) == ("", None)
+    # An error after the last contact (the hub went away): the matter.
+    away = link_view(
+        _snap("backing-off", now - timedelta(hours=1), last_error_at=now - timedelta(minutes=5)),
+        now=now,
+    )
+    assert away.state == "silent" and away.error == "hub unreachable"
+
+
 def test_paging() -> None:
     p = paging(0, 0)
     assert (p.total, p.page, p.pages, p.links) == (0, 1, 1, [(1, 0)])
