@@ -7,6 +7,7 @@ quarantine is refused with a clear error before it is ever queued, instead of sh
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from datetime import date
 from typing import Any
@@ -33,6 +34,9 @@ MAX_KEY_CHARS = 64
 MAX_PHONE_CHARS = 32
 #: A channel's name: the desk keeps 32 characters of it (a city's are 16 at most).
 MAX_CHANNEL_CHARS = 32
+#: A suggestion's class as a batch carries it, "LABEL / CODE": the clerk's label of at most
+#: 64 characters and the ticket's category code.
+MAX_SUGGESTION_CLASS_CHARS = 64 + len(" / ") + MAX_KEY_CHARS
 #: Longest name of a staff member (either tier's accounts): shown in menus, lists and history.
 MAX_STAFF_NAME_CHARS = 100
 #: Most items (history entries, slices...) in one record.
@@ -103,11 +107,24 @@ def id_in_range(value: int) -> bool:
     return 1 <= value <= INT64_MAX
 
 
+#: What shows nothing: white space, the invisible format characters (Unicode ``Cf``: a
+#: zero-width space U+200B, joiners, a byte-order mark, bidirectional marks, tags), the
+#: variation selectors and the blank fillers (Hangul U+115F, U+1160, U+3164, U+FFA0;
+#: braille blank U+2800).
+BLANK = re.compile(
+    "[\\s\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160"
+    "\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f"
+    "\u2800\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff9-\ufffb\U000110bd\U000110cd"
+    "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
+    "\U000e0020-\U000e007f\U000e0100-\U000e01ef]*"
+)
+
+
 def blank(value: str) -> bool:
-    """Whether ``value`` shows nothing: only white space and invisible format characters
-    (a zero-width space U+200B, a joiner, a byte-order mark: ``str.strip`` keeps them, and a
-    title of one U+200B would read as empty)."""
-    return all(ch.isspace() or unicodedata.category(ch) == "Cf" for ch in value)
+    """Whether ``value`` shows nothing (:data:`BLANK`: ``str.strip`` keeps a zero-width
+    space, and a title of one U+200B would read as empty). Quick on text that shows
+    something: the match stops at its first visible character."""
+    return BLANK.fullmatch(value) is not None
 
 
 def staff_name_refusal(name: str) -> tuple[str, dict[str, Any]] | None:

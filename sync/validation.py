@@ -16,27 +16,32 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, time, timedelta
-from operator import attrgetter
+from itertools import chain
+from operator import attrgetter, itemgetter
 from typing import Any, NamedTuple
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
-# Re-exported: the hub's rules are where readers look for these limits first.
-from sync.limits import INT64_MAX as INT64_MAX
 from sync.limits import (
+    BLANK,
     MAX_CHANNEL_CHARS,
     MAX_KEY_CHARS,
     MAX_PHONE_CHARS,
+    MAX_SUGGESTION_CLASS_CHARS,
     MAX_TICKET_ID_CHARS,
     MAX_TIMESTAMP_NANOS,
     MAX_TIMESTAMP_SECONDS,
     MIN_TIMESTAMP_SECONDS,
     LimitExceeded,
+    blank,
     check_note,
     report_date_problem,
     timestamp_problem,
 )
+
+# Re-exported: the hub's rules are where readers look for these limits first.
+from sync.limits import INT64_MAX as INT64_MAX
 from sync.limits import MAX_ITEMS as MAX_ITEMS
 from sync.limits import MAX_TEXT_CHARS as MAX_TEXT_CHARS
 from sync.pb.fedsync.v1 import federation_pb2 as pb
@@ -76,7 +81,7 @@ def _key(value: str, field: str, most: int = MAX_KEY_CHARS) -> None:
 
 
 def _text(value: str, field: str, *, required: bool = False) -> None:
-    if required and not value.strip():
+    if required and blank(value):  # white space or invisible characters alone
         raise RuleBroken(f"{field} is required")
     if len(value) > MAX_TEXT_CHARS:
         raise RuleBroken(f"{field} is {len(value)} characters; at most {MAX_TEXT_CHARS}")
@@ -91,31 +96,34 @@ def _revision(revision: int) -> None:
 #: slices per daily report; attribute by attribute this was half of a report's ingest CPU).
 _SLICE_FIELDS = attrgetter("key", "complaints", "closed", "closed_in_time", "repeat_complaints")
 _OPERATOR_ID = attrgetter("operator_id")
+_SUGGESTION_FIELDS = attrgetter("ticket_id", "category", "content")
+_TICKET_ID, _CLASS, _CONTENT = itemgetter(0), itemgetter(1), itemgetter(2)
 
 
-def _slices(slices: Iterable[pb.SliceCounts], field: str) -> int:
-    """Check the slices' rules; their complaints summed."""
+def _slices(slices: Iterable[pb.SliceCounts], field: str, most: int = MAX_KEY_CHARS) -> int:
+    """Check the slices' rules (keys of at most ``most`` characters); their complaints
+    summed."""
     rows = list(map(_SLICE_FIELDS, slices))
     keys = {r[0] for r in rows}
     if (
         len(keys) == len(rows)
         and "" not in keys
-        and max(map(len, keys), default=0) <= MAX_KEY_CHARS
+        and max(map(len, keys), default=0) <= most
         and not _CONTROL.search("".join(keys))
         and not any(r[3] > r[2] or r[4] > r[1] for r in rows)
     ):
         return sum(r[1] for r in rows)
-    _slice_problem(slices, field)
+    _slice_problem(slices, field, most)
     raise AssertionError("unreachable: a slice rule failed above")  # pragma: no cover
 
 
-def _slice_problem(slices: Iterable[pb.SliceCounts], field: str) -> None:
+def _slice_problem(slices: Iterable[pb.SliceCounts], field: str, most: int) -> None:
     """Raise ``RuleBroken`` naming the first slice that breaks a rule."""
     keys: set[str] = set()
     for i, s in enumerate(slices):
         if not s.key:
             raise RuleBroken(f"{field}[{i}].key is required")
-        _key(s.key, f"{field}[{i}].key")
+        _key(s.key, f"{field}[{i}].key", most)
         _plain(s.key, f"{field}[{i}].key")
         if s.key in keys:
             raise RuleBroken(f"{field}[{i}].key {s.key!r} appears twice")
@@ -438,9 +446,13 @@ def check_controls(body: Message) -> None:
     if strings is None:
         fields = _fields_to(descriptor, _TEXTUAL, _is_string)
         strings = _TEXT_READERS[descriptor.full_name] = _compiled_text_reader(fields)
-    if not _CONTROL.search("".join(strings(body))):
-        return
-    fields = _fields_to(descriptor, _TEXTUAL, _is_string)
+    if _CONTROL.search("".join(strings(body))):
+        _name_control(body)
+
+
+def _name_control(body: Message) -> None:
+    """``RuleBroken`` naming the first string of ``body`` holding a control character."""
+    fields = _fields_to(body.DESCRIPTOR, _TEXTUAL, _is_string)
     for where, value in _string_paths(body, fields, (), _CONTROL.search):
         _plain(value, _dotted(where))
 
@@ -469,7 +481,7 @@ def check_statistics(r: pb.StatisticsReport, today: date) -> None:
     )
     totals = (
         ("by_category", r.by_category, _slices(r.by_category, "by_category")),
-        ("by_channel", r.by_channel, _slices(r.by_channel, "by_channel")),
+        ("by_channel", r.by_channel, _slices(r.by_channel, "by_channel", MAX_CHANNEL_CHARS)),
     )
     for field, slices, total in totals:
         if not slices:
@@ -486,6 +498,7 @@ def check_statistics(r: pb.StatisticsReport, today: date) -> None:
             _key(operator_id, f"operators[{i}].operator_id")
             _plain(operator_id, f"operators[{i}].operator_id")
     _text(r.approved_by, "approved_by", required=True)
+    _key(r.approved_by, "approved_by")  # a staff id
     _plain(r.approved_by, "approved_by")
     # period.start is a strict YYYY-MM-DD date (``_period``): no string is left unread.
 
@@ -534,6 +547,7 @@ def check_qa(r: pb.QaReport, today: date) -> None:
         raise RuleBroken("operators[].passed does not add up to passed")
     _text(r.findings, "findings")
     _text(r.inspector, "inspector", required=True)
+    _key(r.inspector, "inspector")  # a staff id
 
 
 #: Slack for instants ahead of the hub's today: a city's clock or zone may run ahead of it.
@@ -599,9 +613,26 @@ def check_suggestions(r: pb.SuggestionBatch, today: date) -> None:
         raise RuleBroken(f"batch_date {batch_date} is in the future (today is {today})")
     if r.batch_number < 1:
         raise RuleBroken("batch_number must be 1 or more")
-    for i, s in enumerate(r.suggestions):
-        _text(s.ticket_id, f"suggestions[{i}].ticket_id", required=True)
-        _text(s.content, f"suggestions[{i}].content", required=True)
+    # Every string is read once, for all its rules and the control-character check (the
+    # batch_date is a strict date), and judged at once: suggestion batches are most of what
+    # a hub ingests. Only a batch that breaks a rule is walked again to name it.
+    classified_by = r.classified_by  # the clerks, comma-separated staff ids
+    rows = list(map(_SUGGESTION_FIELDS, r.suggestions))
+    every = classified_by + "".join(chain.from_iterable(rows))
+    if (
+        len(every) <= MAX_TEXT_CHARS  # then each text is within it too
+        and max(map(len, map(_CLASS, rows)), default=0) <= MAX_SUGGESTION_CLASS_CHARS
+        and not any(map(BLANK.fullmatch, map(_TICKET_ID, rows)))
+        and not any(map(BLANK.fullmatch, map(_CONTENT, rows)))
+        and not _CONTROL.search(every)
+    ):
+        return
+    _text(classified_by, "classified_by")
+    for i, (ticket_id, category, content) in enumerate(rows):
+        _text(ticket_id, f"suggestions[{i}].ticket_id", required=True)
+        _text(content, f"suggestions[{i}].content", required=True)
+        _key(category, f"suggestions[{i}].category", MAX_SUGGESTION_CLASS_CHARS)
+    _name_control(r)
 
 
 def check_overtime(r: pb.OvertimeReport, today: date) -> None:
@@ -610,6 +641,8 @@ def check_overtime(r: pb.OvertimeReport, today: date) -> None:
     total = 0
     for i, c in enumerate(r.cases):
         _text(c.ticket_id, f"cases[{i}].ticket_id", required=True)
+        _key(c.category, f"cases[{i}].category")
+        _text(c.branch, f"cases[{i}].branch")
         if c.compensation_fen < 0:
             raise RuleBroken(f"cases[{i}].compensation_fen is negative ({c.compensation_fen})")
         total += c.compensation_fen
@@ -626,6 +659,7 @@ def check_receipt(r: pb.NoticeReceipt, today: date) -> None:
         raise RuleBroken(f"action {r.action} is not READ, DONE or OBJECTION")
     if r.action == pb.OBJECTION:
         _text(r.note, "note (the objection's reason)", required=True)
+    _key(r.actor, "actor")  # a staff id
     _not_ahead(r, "acted_at", today, "acted_at")
     try:
         check_note(r.note, "note")  # the same definition the city applies before queueing
@@ -658,9 +692,9 @@ _RULES: dict[str, Callable[[Message, date], None]] = {
 
 
 #: Kinds whose rules read every string of the body and refuse a control character in it
-#: themselves (a daily report's ~30 slice keys are read once, for all their rules: a second
-#: read for :func:`check_controls` would add a tenth to a report's ingest).
-_READS_ITS_STRINGS = frozenset({"statistics_report"})
+#: themselves (a daily report's ~30 slice keys, a batch's suggestions, are read once for all
+#: their rules: a second read for :func:`check_controls` cost a tenth of their ingest).
+_READS_ITS_STRINGS = frozenset({"statistics_report", "suggestion_batch"})
 
 
 def broken_rule(

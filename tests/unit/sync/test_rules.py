@@ -441,7 +441,7 @@ def test_a_control_character_in_any_string_is_refused_naming_the_field(kind, cha
                     getattr(parent, name)[index] += char
         reason = refusal(kind, body)
         assert reason.startswith(path), (path, reason)
-        if path != "period.start":  # a strict YYYY-MM-DD date: "not a date" says it first
+        if path not in ("period.start", "batch_date"):  # strict dates: "not a date" first
             assert f"control character (U+{ord(char):04X})" in reason, (path, reason)
 
 
@@ -454,3 +454,62 @@ def test_tab_newline_and_carriage_return_pass_in_text():
     qa = bodies["qa_report"]
     qa.findings = "1.\tlate\n2.\trude"
     assert rule("qa_report", qa) is None
+
+
+def _changed(kind: str, change: Any) -> Any:
+    body = _valid_bodies()[kind]
+    change(body)
+    return body
+
+
+@pytest.mark.parametrize(
+    ("kind", "change", "words"),
+    [
+        (
+            "statistics_report",
+            lambda b: setattr(b.by_channel[0], "key", "c" * 33),
+            "by_channel[0].key is 33 characters; at most 32",
+        ),
+        ("statistics_report", lambda b: setattr(b, "approved_by", "l" * 65), "approved_by is 65"),
+        ("qa_report", lambda b: setattr(b, "inspector", "q" * 65), "inspector is 65"),
+        (
+            "suggestion_batch",
+            lambda b: setattr(b.suggestions[0], "category", "x" * 132),
+            "suggestions[0].category is 132 characters; at most 131",
+        ),
+        (
+            "suggestion_batch",
+            lambda b: setattr(b, "classified_by", "c" * 20_001),
+            "classified_by is 20001",
+        ),
+        (
+            "overtime_report",
+            lambda b: setattr(b.cases[0], "category", "n" * 65),
+            "cases[0].category is 65",
+        ),
+        (
+            "overtime_report",
+            lambda b: setattr(b.cases[0], "branch", "b" * 20_001),
+            "cases[0].branch is 20001",
+        ),
+        ("notice_receipt", lambda b: setattr(b, "actor", "a" * 65), "actor is 65"),
+        # Blank to the eye is no reason.
+        (
+            "notice_receipt",
+            lambda b: b.MergeFrom(pb.NoticeReceipt(action=pb.OBJECTION, note=" \u200b ")),
+            "note (the objection's reason) is required",
+        ),
+    ],
+)
+def test_every_field_keeps_the_length_its_class_has(kind: str, change: Any, words: str) -> None:
+    assert words in refusal(kind, _changed(kind, change))
+
+
+def test_the_longest_values_a_city_sends_pass() -> None:
+    def longest(b: Any) -> None:
+        b.suggestions[0].category = f"{'l' * 64} / {'C' * 64}"  # label / code
+        b.classified_by = ",".join(["clerk-1", "clerk-2", "x" * 64])  # several clerks
+
+    assert rule("suggestion_batch", _changed("suggestion_batch", longest)) is None
+    channel = _changed("statistics_report", lambda b: setattr(b.by_channel[0], "key", "c" * 32))
+    assert rule("statistics_report", channel) is None
