@@ -458,13 +458,19 @@ def _check_codes(codes: Sequence[str]) -> list[str]:
     return checked
 
 
-#: A host name as DNS spells it (RFC 1123 labels), at most 253 characters.
+#: A host name: labels of letters, digits, hyphens (not at either end) and underscores
+#: (``fedsync_hub``: a Docker network's service names have them, and resolvers and the
+#: hosts file take them), of at most 63 characters; at most 253 in all.
 _DNS_NAME = re.compile(
-    r"(?=.{1,253}$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(?:\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?"
+    r"(?=.{1,253}$)(?!-)[A-Za-z0-9_-]{1,63}(?<!-)(?:\.(?!-)[A-Za-z0-9_-]{1,63}(?<!-))*\.?"
 )
+#: Digits and dots alone are an IPv4 address or nothing (``256.1.1.1`` is no host name).
+_NUMERIC = re.compile(r"[0-9.]+")
 
 
 def _is_ip(host: str) -> bool:
+    if "%" in host:  # a scoped IPv6 address: a certificate cannot say its interface
+        return False
     try:
         ipaddress.ip_address(host)
     except ValueError:
@@ -479,12 +485,13 @@ def _check_hosts(hosts: Sequence[str]) -> list[str]:
     for host in hosts:
         if not isinstance(host, str) or not host.strip() or host != host.strip():
             raise PkiError(f"invalid hub host {host!r}")
-        if not _is_ip(host) and not _DNS_NAME.fullmatch(host):
+        if not _is_ip(host) and (not _DNS_NAME.fullmatch(host) or _NUMERIC.fullmatch(host)):
             # A client checks the hub's name against these: one no resolver can give
             # ("bad host!") would make a certificate nobody can connect with.
             raise PkiError(
-                f"invalid hub host {host!r}: give a DNS name (letters, digits, hyphens and "
-                "dots, labels of at most 63 characters) or an IP address"
+                f"invalid hub host {host!r}: give a DNS name (letters, digits, hyphens, "
+                "underscores and dots, labels of at most 63 characters) or an IP address "
+                "(without a %scope)"
             )
         if host not in checked:
             checked.append(host)

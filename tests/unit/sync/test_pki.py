@@ -386,10 +386,11 @@ def test_pki_commands_refuse_an_empty_folder_a_missing_ca_and_a_bad_host(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pki"]  # nothing written
     assert main(["pki", "revoke", "--dir", str(tmp_path / "nowhere"), "--city", "620100"]) == 2
     assert "holds no province CA (ca.crt)" in capsys.readouterr().err
-    for host in ("bad host!", "-hub.example", "hub_1.example", "a" * 64 + ".example"):
+    for host in ("bad host!", "-hub.example", "256.1.1.1", "fe80::1%eth0", "a" * 64 + ".x"):
         assert main(["pki", "init", "--dir", str(tmp_path / "other"), f"--hub-host={host}"]) == 2
         assert f"invalid hub host {host!r}" in capsys.readouterr().err
         assert not (tmp_path / "other").exists()
-    names = ["hub.gansu.example", "10.0.0.5", "::1", "localhost"]
+    # A Docker service name (an underscore) is a name a city resolves.
+    names = ["hub.gansu.example", "10.0.0.5", "::1", "localhost", "fedsync_hub"]
     argv = ["pki", "init", "--dir", str(tmp_path / "good")]
     assert main([*argv, *(a for n in names for a in ("--hub-host", n))]) == 0
