@@ -151,10 +151,17 @@ def figures(
     if timely is not None:
         judged = timely["kpis"]
         total["kpis"]["report_timeliness"] = dict(judged["report_timeliness"])
+        # How the city's statistics report of the period stands: on_time, late, missing,
+        # pending (not due yet) or before_go_live (owed before the hub went live).
+        standing = {
+            r["city_code"]: r["status"] for r in timely["rows"] if r["report"] == "statistics"
+        }
         for entry in cities:
             entry.setdefault("kpis", {})["report_timeliness"] = dict(
                 judged["by_city"][entry["city_code"]]
             )
+            if entry["city_code"] in standing:
+                entry["report_status"] = standing[entry["city_code"]]
     total.update(
         cities_reporting=len(roster) - len(missing),
         cities_missing=missing,

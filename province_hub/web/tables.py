@@ -226,6 +226,16 @@ def _kpi(entry: Mapping[str, Any], name: str) -> Any:
 # --- the views' tables ---------------------------------------------------------------------------
 
 
+def _figures_status(city: Mapping[str, Any], lang: str) -> str:
+    """A city's report of the period: received, or why there is none — missing (owed, its
+    deadline passed), not yet due, or owed before the hub went live (not counted)."""
+    if not city["missing"]:
+        return "已报" if lang == "zh" else "received"
+    standing = city.get("report_status", "missing")
+    words = _STATUS.get(standing, _STATUS["missing"]) if standing != "late" else _STATUS["missing"]
+    return words[0 if lang == "zh" else 1]
+
+
 def figures_table(data: Mapping[str, Any], lang: str) -> Table:
     """The period's figures: one row per roster city (its revision or missing), then the
     province total (summed counts; KPIs from the sums)."""
@@ -241,9 +251,7 @@ def figures_table(data: Mapping[str, Any], lang: str) -> Table:
         row: dict[str, Any] = {
             "city_code": c["city_code"],
             "city": city_name(c, lang),
-            "status": ("缺报" if lang == "zh" else "missing")
-            if c["missing"]
-            else ("已报" if lang == "zh" else "received"),
+            "status": _figures_status(c, lang),
             "revision": c.get("revision"),
             # Judged for missing cities too: they owe the report.
             "report_timeliness": _kpi(c, "report_timeliness"),

@@ -492,3 +492,39 @@ async def test_the_hub_process_runs_the_reminder_routine(
     assert count >= len(hub.roster_codes)
     await hub.stop(grace=0.5)
     assert not hub.scheduler.running
+
+
+def test_the_figures_say_why_a_city_has_no_report(hub: Hub) -> None:
+    """A city without a report of the period reads missing only when it owed one: not yet
+    due, or owed before the go-live day, it says so (the table of figures said 缺报)."""
+    from province_hub.consolidation.period_figures import figures
+    from province_hub.web.tables import figures_table
+
+    d = deadlines()
+    live = Deadlines(d.rules, d.due, d.calendar, live_from=date(2026, 11, 24))
+    hub.push(B, stats(pb.WEEK, "2026-11-16"), local(2026, 11, 22, 9, 0))
+    shown: dict[Any, dict[str, Any]] = {}
+    for week, now in (
+        (date(2026, 11, 16), local(2026, 11, 30)),
+        (date(2026, 11, 30), local(2026, 12, 1)),
+    ):
+        data = figures(
+            hub.engine, period_kind="week", start=week, roster=ROSTER, deadlines=live, now=now
+        )
+        shown[week] = {c["city_code"]: c.get("report_status") for c in data["cities"]}
+        table = figures_table(data, "zh")
+        shown[week, "zh"] = {r["city_code"]: r["status"] for r in table.rows if r["city_code"]}
+    assert shown[date(2026, 11, 16)] == {A: "before_go_live", B: "on_time", C: "before_go_live"}
+    assert shown[date(2026, 11, 16), "zh"] == {A: "上线前（不计）", B: "已报", C: "上线前（不计）"}
+    assert shown[date(2026, 11, 30)] == {A: "pending", B: "pending", C: "pending"}
+    assert set(shown[date(2026, 11, 30), "zh"].values()) == {"未到期"}
+    # Owed after the go-live day and not sent: missing.
+    data = figures(
+        hub.engine,
+        period_kind="week",
+        start=date(2026, 11, 23),
+        roster=ROSTER,
+        deadlines=live,
+        now=local(2026, 12, 1),
+    )
+    assert {r["status"] for r in figures_table(data, "en").rows if r["city_code"]} == {"missing"}
