@@ -127,6 +127,8 @@ def _hub_notice(args: argparse.Namespace) -> int:
     targets = tuple(c.strip() for c in to.split(",") if c.strip())
     if to.strip() != "all" and not targets:
         raise ConfigError(f"--to {to!r}: name the cities (comma-separated codes) or 'all'")
+    if "all" in targets and len(targets) > 1:
+        raise ConfigError(f"--to {to!r}: 'all' names every city; give it alone, or the codes")
     draft = notices.Draft(
         kind=kind,
         title=args.title,

@@ -340,6 +340,24 @@ def test_hub_notice_to_given_twice_goes_to_both_and_other_options_twice_are_refu
     with engine.connect() as conn:
         assert len(conn.execute(select(NoticeDelivery.city_code)).all()) == 3  # nothing more
     engine.dispose()
+    assert (
+        main(
+            [
+                "hub",
+                "notice",
+                "--title",
+                "x",
+                "--to",
+                "all",
+                "--to",
+                "620100",
+                "--database-url",
+                url,
+            ]
+        )
+        == 2
+    )
+    assert "'all' names every city; give it alone, or the codes" in capsys.readouterr().err
     # An empty filter is refused, not taken as none.
     assert main(["hub", "notices", "--kind", "", "--database-url", url]) == 2
     assert "--kind: empty" in capsys.readouterr().err
