@@ -371,6 +371,8 @@ class FederationService:
             await self._abort(context, exc)
         response.acked_through_seq = result.acked_through_seq
         response.epoch = result.epoch
+        if result.message and not response.message:  # an incompatible schema says it first
+            response.message = result.message
         return response
 
     async def Push(self, data: bytes, context: grpc.aio.ServicerContext) -> pb.PushResponse:

@@ -30,6 +30,9 @@ def _now() -> datetime:
 class HelloResult:
     acked_through_seq: int
     epoch: str
+    #: Why the hub holds the link as it does, when the city has something to act on (a
+    #: conflict: re-base; behind: send the rest again); empty when all is well.
+    message: str = ""
 
 
 @dataclass
@@ -147,7 +150,7 @@ def hello(
             "software_version": status_text(request.software_version),
             "schema_version": status_text(request.schema_version),
         }
-        conflict = ""
+        conflict = message = ""
         # Another epoch is a conflict only when the hub holds more than the city says it
         # delivered: a re-created or restored store. A re-based city continues after the
         # hub's mark (delivered == held), and a city that delivered *more* than the hub holds
@@ -181,21 +184,22 @@ def hello(
                 last_error=f"SequenceConflict: {conflict}",
                 last_error_at=moment,
             )
+            message = (
+                f"SequenceConflict: {conflict}. Nothing will be stored until the city is "
+                "re-based (fedsync city rebase)"
+            )
         elif request.delivered_through_seq > link.acked_seq:
             # The city delivered more than this hub holds: the hub was restored from an older
             # copy. Until its Push brings the lost seqs again (ingest sets "connected"), say
             # so: a city that no longer keeps them cannot, and stops until it is re-based —
             # it would otherwise look connected here while nothing arrives.
-            values.update(
-                state=BEHIND,
-                last_error=status_text(
-                    f"the city has delivered up to seq {request.delivered_through_seq}; this hub "
-                    f"holds up to {link.acked_seq} (restored from an older copy?): waiting for "
-                    "the city to send the rest again — a city that no longer keeps them needs "
-                    "`fedsync city rebase`"
-                ),
-                last_error_at=moment,
+            message = (
+                f"the city has delivered up to seq {request.delivered_through_seq}; this hub "
+                f"holds up to {link.acked_seq} (restored from an older copy?): waiting for "
+                "the city to send the rest again — a city that no longer keeps them needs "
+                "`fedsync city rebase`"
             )
+            values.update(state=BEHIND, last_error=status_text(message), last_error_at=moment)
         elif link.state != "conflict" or request.epoch != link.epoch:
             # A conflict found by digest stays until the city re-bases (a new epoch).
             values["state"] = "connected"
@@ -205,7 +209,7 @@ def hello(
             .values(first_contact_at=func.coalesce(CityLink.first_contact_at, moment), **values)
         )
         uow.commit()
-    return HelloResult(acked_through_seq=link.acked_seq, epoch=link.epoch)
+    return HelloResult(acked_through_seq=link.acked_seq, epoch=link.epoch, message=message)
 
 
 #: Most held envelopes ListHeld returns in one answer (the city pages through the rest).

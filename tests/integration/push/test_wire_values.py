@@ -16,6 +16,7 @@ from province_hub.store import CityLink, DeskCase, NoticeDelivery, Record
 from sync import errors
 from sync.envelopes import build_envelope
 from sync.pb.fedsync.v1 import federation_pb2 as pb
+from sync.version import SCHEMA_VERSION
 from tests.integration.push.support import CITY, EPOCH, envelopes, push, refused, store_state
 
 #: Seconds of 10000-01-01T00:00:00Z, one past a Timestamp's last second.
@@ -355,3 +356,40 @@ async def test_a_refused_body_far_over_any_limit_is_not_kept_whole(hub, stub, mo
     # Sent again, the refused one is a duplicate (its digest is kept), acknowledged again.
     again = await push(stub, batch[:1])
     assert again.duplicates == 1
+
+
+async def test_a_hello_the_hub_finds_in_conflict_or_ahead_says_so(hub, stub):
+    """The hub recorded the conflict for its own status, but answered OK with no message:
+    a client that only says hello (nothing to push) never learnt it."""
+    await push(stub, envelopes(CITY, 1, 3))
+    ok = await stub.Hello(
+        pb.HelloRequest(
+            city_code=CITY,
+            epoch=EPOCH,
+            schema_version=SCHEMA_VERSION,
+            delivered_through_seq=3,
+            last_assigned_seq=3,
+        )
+    )
+    assert ok.compatible and ok.message == ""
+    restored = await stub.Hello(
+        pb.HelloRequest(
+            city_code=CITY,
+            epoch=EPOCH,
+            schema_version=SCHEMA_VERSION,
+            delivered_through_seq=1,
+            last_assigned_seq=1,
+        )
+    )
+    assert restored.acked_through_seq == 3
+    assert restored.message.startswith("SequenceConflict: city") and "rebase" in restored.message
+    ahead = await stub.Hello(
+        pb.HelloRequest(
+            city_code=CITY,
+            epoch=EPOCH,
+            schema_version=SCHEMA_VERSION,
+            delivered_through_seq=9,
+            last_assigned_seq=9,
+        )
+    )
+    assert "delivered up to seq 9; this hub holds up to 3" in ahead.message

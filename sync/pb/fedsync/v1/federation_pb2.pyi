@@ -315,7 +315,10 @@ class HelloResponse(_message.Message):
     schema_version: _builtins.str
     """The hub's wire schema version "MAJOR.MINOR"."""
     message: _builtins.str
-    """Why the versions are incompatible, or a warning; empty when all is well."""
+    """Why the versions are incompatible, or a warning the city should act on (a sequence
+    conflict: its store was re-created or restored, re-base it; the hub is behind what the
+    city delivered: send the rest again); empty when all is well.
+    """
     max_batch_envelopes: _builtins.int
     """Largest number of envelopes the hub accepts in one Push."""
     max_message_bytes: _builtins.int
