@@ -214,16 +214,23 @@ class FederationService:
             },
         )
 
-    @staticmethod
-    async def _parse(cls: type[M], data: bytes, context: grpc.aio.ServicerContext) -> M:
+    async def _parse(self, cls: type[M], data: bytes, context: grpc.aio.ServicerContext) -> M:
         try:
             return cls.FromString(data)
         except DecodeError:
-            await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"the request is not a valid fedsync.v1.{cls.__name__} message",
+            # Refused as a Push's malformed bytes are: MALFORMED_ENVELOPE with what the hub
+            # holds for the calling city (who it is comes from its certificate, not the
+            # bytes), so a client resynchronises from this answer too.
+            city = await self._city(context)
+            await self._refuse(
+                context,
+                city,
+                errors.MalformedEnvelope(
+                    f"the request is not a valid fedsync.v1.{cls.__name__} message",
+                    field=cls.__name__,
+                ),
             )
-            raise  # unreachable: abort raises
+            raise  # unreachable: the refusal aborts the call
 
     def _parsing(
         self, cls: type[M], method: Callable[[M, Any], Awaitable[R]]

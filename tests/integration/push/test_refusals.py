@@ -186,6 +186,32 @@ async def test_unparseable_push_is_invalid_argument(hub, stub, pki_dir):
         assert ok.acked_through_seq == 2
 
 
+@pytest.mark.parametrize(
+    ("method", "message"),
+    [
+        ("Hello", "HelloRequest"),
+        ("ListHeld", "ListHeldRequest"),
+        ("Subscribe", "SubscribeRequest"),
+    ],
+)
+async def test_unparseable_requests_carry_the_hubs_mark_too(hub, stub, pki_dir, method, message):
+    """As an unparseable Push does: a SyncError naming the message, with the mark and epoch
+    the hub holds for the calling city (they came without any details)."""
+    await push(stub, envelopes(CITY, 1, 2))
+    channel = make_channel(f"127.0.0.1:{hub.port}", load_city_tls(pki_dir, CITY))
+    async with channel:
+        bad = b"\x0a\x03\xff\xfe\xfd"  # field 1 (a string) that is no UTF-8
+        if method == "Subscribe":
+            call = channel.unary_stream(f"/fedsync.v1.Federation/{method}")(bad, timeout=5)
+            code, text, exc = await refused(call.read())
+        else:
+            call = channel.unary_unary(f"/fedsync.v1.Federation/{method}")(bad, timeout=5)
+            code, text, exc = await refused(call)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and message in text
+    assert isinstance(exc, errors.MalformedEnvelope) and exc.field == message
+    assert (exc.acked_through_seq, exc.hub_epoch) == (2, EPOCH)
+
+
 OFF_ROSTER = "999999"
 
 
