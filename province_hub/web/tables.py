@@ -561,19 +561,19 @@ def overtime_table(data: Mapping[str, Any], lang: str) -> Table:
         Column("overdue_hours", "超时小时", "Hours overdue", "int"),
     ]
     rows: list[dict[str, Any]] = []
-    missing, received = ("缺报", "已报") if lang == "zh" else ("missing", "received")
     for c in data["cities"]:
         name = city_name(c, lang)
+        status = _figures_status(c, lang)
         if c["missing"]:
-            rows.append({"city_code": c["city_code"], "city": name, "status": missing})
+            rows.append({"city_code": c["city_code"], "city": name, "status": status})
             continue
         for b in c["branches"]:
-            rows.append({"city_code": c["city_code"], "city": name, "status": received, **b})
+            rows.append({"city_code": c["city_code"], "city": name, "status": status, **b})
         rows.append(
             {
                 "city_code": c["city_code"],
                 "city": name,
-                "status": received,
+                "status": status,
                 "branch": "小计" if lang == "zh" else "subtotal",
                 "cases": c["cases"],
                 "compensation_fen": c["total_compensation_fen"],
@@ -626,7 +626,6 @@ def qa_table(data: Mapping[str, Any], lang: str) -> Table:
         Column("defects", "差错(类型:数量)", "Defects (kind: count)", "text"),
         Column("findings", "质检意见", "Findings", "text"),
     ]
-    missing, received = ("缺报", "已报") if lang == "zh" else ("missing", "received")
     rows: list[dict[str, Any]] = []
     for c in data["cities"]:
         # A city without a QA report says so, as on the figures and overtime tables (a row
@@ -634,7 +633,7 @@ def qa_table(data: Mapping[str, Any], lang: str) -> Table:
         row: dict[str, Any] = {
             "city_code": c["city_code"],
             "city": city_name(c, lang),
-            "status": missing if c["missing"] else received,
+            "status": _figures_status(c, lang),
         }
         if not c["missing"]:
             row.update(

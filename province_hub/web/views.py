@@ -245,15 +245,34 @@ def reports(hub: HubWeb, city: str, period: str, start: date | None) -> dict[str
 
 
 def qa(hub: HubWeb, period: str, start: date | None) -> dict[str, Any]:
-    return consolidation.qa_picture(
-        hub.engine, period_kind=period, start=start_of(hub, period, start), roster=hub.roster
-    )
+    first = start_of(hub, period, start)
+    data = consolidation.qa_picture(hub.engine, period_kind=period, start=first, roster=hub.roster)
+    return _with_standing(hub, data, "qa", period, first)
 
 
 def overtime(hub: HubWeb, period: str, start: date | None) -> dict[str, Any]:
-    return consolidation.overtime_summary(
-        hub.engine, period_kind=period, start=start_of(hub, period, start), roster=hub.roster
+    first = start_of(hub, period, start)
+    data = consolidation.overtime_summary(
+        hub.engine, period_kind=period, start=first, roster=hub.roster
     )
+    return _with_standing(hub, data, "overtime", period, first)
+
+
+def _with_standing(
+    hub: HubWeb, data: dict[str, Any], report: str, period: str, first: date
+) -> dict[str, Any]:
+    """``data`` with each city's ``report_status`` for ``report`` of the period (on_time,
+    late, missing, pending, before_go_live), as the figures carry it for statistics: a city
+    without a report reads 缺报 only when it owed one (nothing when the report is not due
+    for this period kind)."""
+    judged = timeliness(hub, period, first)
+    if judged is None:
+        return data
+    standing = {r["city_code"]: r["status"] for r in judged["rows"] if r["report"] == report}
+    for city in data["cities"]:
+        if city["city_code"] in standing:
+            city["report_status"] = standing[city["city_code"]]
+    return data
 
 
 def hotspots(hub: HubWeb, period: str, start: date | None) -> dict[str, Any]:
