@@ -280,6 +280,7 @@ _STATUS = {
     "missing": ("缺报", "missing"),
     "pending": ("未到期", "not yet due"),
     "before_go_live": ("上线前（不计）", "before go-live (not counted)"),
+    "not_owed": ("无需上报", "not owed"),
 }
 _REPORTS = REPORT_WORDS
 

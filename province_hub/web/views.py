@@ -262,11 +262,16 @@ def _with_standing(
     hub: HubWeb, data: dict[str, Any], report: str, period: str, first: date
 ) -> dict[str, Any]:
     """``data`` with each city's ``report_status`` for ``report`` of the period (on_time,
-    late, missing, pending, before_go_live), as the figures carry it for statistics: a city
-    without a report reads 缺报 only when it owed one (nothing when the report is not due
-    for this period kind)."""
+    late, missing, pending, before_go_live; not_owed when the report is not due for this
+    kind of period), as the figures carry it for statistics: a city without a report reads
+    缺报 only when it owed one."""
     judged = timeliness(hub, period, first)
-    if judged is None:
+    if judged is None or hub.deadlines is None:
+        return data
+    if period not in hub.deadlines.due.get(report, ()):
+        # Not owed for this kind of period (QA is monthly by default): nobody is missing.
+        for city in data["cities"]:
+            city["report_status"] = "not_owed"
         return data
     standing = {r["city_code"]: r["status"] for r in judged["rows"] if r["report"] == report}
     for city in data["cities"]:

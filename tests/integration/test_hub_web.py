@@ -1160,3 +1160,16 @@ def test_the_overview_kpi_block_has_report_timeliness(live: Live) -> None:
         figures = c.get("/api/v1/figures", params={"period": "month"}).json()
     timeliness = figures["province"]["kpis"]["report_timeliness"]
     assert f">{timeliness['numerator']}<" in block.split("报表及时率", 1)[1]
+
+
+def test_a_report_not_owed_for_the_period_reads_so_not_missing(live: Live) -> None:
+    """QA is owed monthly (the default `due_reports`): a week's QA picture has nobody
+    missing; a month's has the cities without a report missing, as owed."""
+    with live.api("supervisor") as c:
+        week = c.get("/api/v1/qa", params={"period": "week", "start": "2026-11-16"}).json()
+        month = c.get("/api/v1/qa", params={"period": "month", "start": "2026-10-01"}).json()
+    assert {city["report_status"] for city in week["cities"]} == {"not_owed"}
+    assert "missing" in {city.get("report_status") for city in month["cities"]}
+    with live.browser("supervisor") as b:
+        page = b.get("/qa", params={"period": "week", "start": "2026-11-16"}).text
+    assert "无需上报" in page and "缺报" not in page

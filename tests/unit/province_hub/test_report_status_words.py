@@ -22,6 +22,7 @@ STANDINGS = {
     "620200": ("pending", "未到期", "not yet due"),
     "620300": ("missing", "缺报", "missing"),
     "620400": (None, "缺报", "missing"),  # not judged (no deadlines): as before
+    "620500": ("not_owed", "无需上报", "not owed"),  # QA of a week: owed monthly only
 }
 
 
