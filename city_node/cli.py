@@ -11,9 +11,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import ssl
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -26,9 +25,17 @@ from city_node.cli_work import (
 )
 from city_node.context import CityError
 from city_node.settings import CitySettings
-from sync.commands import SubParsers, creates_store, refusals, terminal_safe, whole_in
+from sync.commands import (
+    SubParsers,
+    creates_store,
+    print_data,
+    refusals,
+    terminal_safe,
+    whole_in,
+)
 from sync.config import ConfigError, add_arguments
 from sync.vocabulary import ReceiptAction
+from sync.zones import in_zone
 
 if TYPE_CHECKING:
     import grpc
@@ -55,17 +62,10 @@ def _city_status(args: argparse.Namespace) -> int:
     # hub went away) is silent since its last contact, whatever its last event was.
     view = link_view(snapshot, silent_after=silent_after(settings.heartbeat_seconds))
 
-    def when(moment: datetime | None) -> str | None:
-        """An instant in the federation's zone, as the rest of the command line says it."""
-        if moment is None:
-            return None
-        aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-        return aware.astimezone(zone).isoformat()
-
     data = {
         "city_code": snapshot.city_code,
         "state": view.state,
-        "silent_since": when(view.since),
+        "silent_since": view.since,
         "last_event": snapshot.state,
         "epoch": snapshot.epoch,
         "last_seq": snapshot.last_seq,
@@ -74,17 +74,19 @@ def _city_status(args: argparse.Namespace) -> int:
         "oldest_unsent_age_s": int(snapshot.oldest_unsent_age().total_seconds()),
         "hub_acked_seq": snapshot.hub_acked_seq,
         "notice_cursor": snapshot.notice_cursor,
-        "last_push": when(snapshot.last_push_at),
+        "last_push": snapshot.last_push_at,
         # An error from before the link came back is history, not state: shown while the
         # link is not connected, as on the console's link page (city_node.link_view).
         "last_error": view.error,
-        "last_error_at": when(view.error_at),
+        "last_error_at": view.error_at,
         "last_rejection": snapshot.last_rejection,
     }
-    if args.json:
-        print(json.dumps(data, ensure_ascii=False, indent=2))
-    else:
-        print(terminal_safe("\n".join(f"{key:<20} {value}" for key, value in data.items())))
+    shown = in_zone(data, zone)  # times on the federation's clock, as the rest of the CLI
+    lines = (
+        f"{key:<20} {value.isoformat() if isinstance(value, datetime) else value}"
+        for key, value in shown.items()
+    )
+    print_data(args, shown, "\n".join(lines))
     return 0
 
 

@@ -27,7 +27,7 @@ from city_node.domain import (
     Satisfaction,
     TicketKind,
 )
-from city_node.link_view import SILENT_AFTER, link_view
+from city_node.link_view import SILENT_AFTER, LinkView, link_view
 from city_node.staff import StaffMember
 from city_node.tickets import Filters
 from city_node.views import (
@@ -275,8 +275,12 @@ class LinkOut(BaseModel):
 
 
 def link_status(outbox: Outbox, silent: timedelta = SILENT_AFTER) -> LinkOut:
-    snap = outbox.snapshot()
-    view = link_view(snap, silent_after=silent)
+    return link_out(link_view(outbox.snapshot(), silent_after=silent))
+
+
+def link_out(view: LinkView) -> LinkOut:
+    """The API's link from the derived view (one read of the link row serves both)."""
+    snap = view.snapshot
     return LinkOut(
         city_code=snap.city_code,
         state=view.state,

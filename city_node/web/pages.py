@@ -601,13 +601,15 @@ def inbox_receipt(
 @router.get("/link", response_class=HTMLResponse)
 @area("link")
 def link_page(request: Request, user: User) -> Response:
-    outbox = request.app.state.outbox
+    view = link_view(
+        request.app.state.outbox.snapshot(), silent_after=request.app.state.link_silent_after
+    )
     return render(
         request,
         "link.html",
         user=user,
-        link=models.link_status(outbox, request.app.state.link_silent_after),
-        view=link_view(outbox.snapshot(), silent_after=request.app.state.link_silent_after),
+        link=models.link_out(view),
+        view=view,
     )
 
 
