@@ -60,6 +60,7 @@ proto-check: $(STAMP)     ## fail when sync/pb differs from what proto/ generate
 
 bench: $(STAMP)           ## ingest, city month report and register throughput, supervisor web latency, notice fan-out latency, SQLite then PostgreSQL (needs FEDSYNC_BENCH_DATABASE_URL or local PostgreSQL)
 	$(BIN)/python -m benchmarks.ingest --engine sqlite
+	$(BIN)/python -m benchmarks.rules
 	$(BIN)/python -m benchmarks.ingest --engine postgresql
 	$(BIN)/python -m benchmarks.city_reports --engine sqlite --reuse
 	$(BIN)/python -m benchmarks.city_reports --engine postgresql --reuse

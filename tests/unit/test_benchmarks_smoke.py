@@ -217,3 +217,16 @@ def test_a_flag_given_to_a_benchmark_replaces_its_own() -> None:
         "5",
         "--no-schedule",
     ]
+
+
+def test_rules_benchmark_times_every_body(capsys: Any) -> None:
+    from benchmarks import rules
+
+    assert rules.main(["--number", "10", "--repeat", "1"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "rules/suggestions",
+        "rules/statistics",
+        "rules/daily-suggestions",
+    ]
+    assert all(float(line.split("broken_rule ")[1].split(" ")[0]) > 0 for line in lines)
