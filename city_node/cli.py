@@ -30,10 +30,10 @@ from sync.commands import (
     creates_store,
     print_data,
     refusals,
-    terminal_safe,
     whole_in,
 )
 from sync.config import ConfigError, add_arguments
+from sync.limits import terminal_safe
 from sync.vocabulary import ReceiptAction
 from sync.zones import in_zone
 

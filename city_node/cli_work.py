@@ -25,11 +25,11 @@ from sync.commands import (
     print_data,
     print_staff,
     read_password,
-    terminal_safe,
     tier_settings,
     whole_in,
 )
 from sync.config import ConfigError, add_arguments
+from sync.limits import terminal_safe
 from sync.periods import iso_date
 from sync.vocabulary import PeriodKind, ReportKind
 

@@ -15,10 +15,9 @@ from sqlalchemy import Engine, func, select, update
 
 from province_hub.store import CityLink, Record
 from sync import errors
-from sync.commands import terminal_safe
 from sync.db import UnitOfWork, insert_ignore
 from sync.envelopes import epoch_problem
-from sync.limits import INT64_MAX, MAX_HEARTBEAT_TEXT_CHARS
+from sync.limits import INT64_MAX, MAX_HEARTBEAT_TEXT_CHARS, terminal_safe
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 
 

@@ -23,10 +23,11 @@ import argparse
 import json
 import re
 import sys
-import unicodedata
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from typing import Any, Protocol, TypeAlias, TypeVar
+
+from sync.limits import BIDI_CONTROLS, terminal_safe
 
 #: The entry-point group through which each tier adds its commands.
 TIER_GROUP = "fedsync.tiers"
@@ -208,28 +209,7 @@ def whole_in(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
-#: Bidirectional formatting characters: an override (U+202E) makes a terminal show the text
-#: after it reversed, so a stored title could read as something else where it is listed.
-_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
-_JSON_UNSAFE = re.compile("[\x7f-\x9f" + "".join(sorted(_BIDI)) + "]")
-
-
-def _shown(ch: str) -> str:
-    if ch in _BIDI:
-        return f"\\u{ord(ch):04x}"
-    if ch != "\n" and unicodedata.category(ch) in ("Cc", "Cs"):
-        return f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}"
-    return ch
-
-
-def terminal_safe(text: str) -> str:
-    """``text`` with control characters but the newline shown as ``\\xNN`` escapes, and
-    bidirectional overrides as ``\\uNNNN``: stored text (a customer's name, a note, a city's
-    category key) must not drive the terminal it is printed on (ANSI escapes can rewrite the
-    screen or the window title; an override reverses what follows it)."""
-    return "".join(map(_shown, text))
+_JSON_UNSAFE = re.compile("[\x7f-\x9f" + "".join(sorted(BIDI_CONTROLS)) + "]")
 
 
 def print_data(args: argparse.Namespace, data: Any, text: str) -> None:

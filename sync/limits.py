@@ -193,3 +193,26 @@ def text_problem(value: str, *, allow: frozenset[str] = TEXT_CONTROLS) -> str | 
         return None
     what = "a lone surrogate" if refusal[0] == "edge.surrogate" else "a control character"
     return f"{what} (U+{refusal[1]})"
+
+
+#: Bidirectional formatting characters: an override (U+202E) makes a terminal show the text
+#: after it reversed, so a stored title could read as something else where it is listed.
+BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+
+
+def _shown(ch: str) -> str:
+    if ch in BIDI_CONTROLS:
+        return f"\\u{ord(ch):04x}"
+    if ch != "\n" and unicodedata.category(ch) in ("Cc", "Cs"):
+        return f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}"
+    return ch
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with control characters but the newline shown as ``\\xNN`` escapes, and
+    bidirectional overrides as ``\\uNNNN``: stored text (a customer's name, a note, a city's
+    category key) must not drive the terminal it is printed on (ANSI escapes can rewrite the
+    screen or the window title; an override reverses what follows it)."""
+    return "".join(map(_shown, text))

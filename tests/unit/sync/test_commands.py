@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from sync.commands import print_data, terminal_safe
+from sync.commands import print_data
+from sync.limits import terminal_safe
 
 
 def test_control_characters_are_shown_as_escapes_but_the_newline() -> None:
