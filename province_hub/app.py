@@ -188,7 +188,6 @@ async def _create_server(settings: HubSettings, web_socket: socket.socket | None
             roster_codes=roster_codes,
             every_minutes=settings.reminder_minutes,
             lookback_days=settings.reminder_lookback_days,
-            since=settings.reminders_since,
             on_sent=broker.notify,
         )
         scheduler.start()

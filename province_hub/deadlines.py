@@ -301,25 +301,20 @@ class Overdue:
 
 
 def _recent_periods(
-    deadlines: Deadlines,
-    period_kind: str,
-    now: datetime,
-    lookback: timedelta,
-    since: date | None = None,
+    deadlines: Deadlines, period_kind: str, now: datetime, lookback: timedelta
 ) -> list[tuple[date, datetime]]:
     """Periods of ``period_kind`` whose deadline fell within (now - lookback, now], and not
-    before the day ``since`` (in the hub's zone) when given."""
+    before the hub's go-live day (``Deadlines.live_from``) when it has one."""
     code = PERIOD_CODES[period_kind]
     today = now.astimezone(deadlines.calendar.zone).date()
     start = period_start_for(code, today)
     floor = now - lookback
-    live = None if since is None else datetime.combine(since, time(0), deadlines.calendar.zone)
     out = []
     # Walk back from the running period: deadlines of successive periods increase, so the
     # first one older than the look-back (or the go-live day) ends the walk.
     for _ in range(400):
         deadline = deadlines.deadline(period_kind, start)
-        if deadline <= floor or (live is not None and deadline < live):
+        if deadline <= floor or deadlines.before_live(deadline):
             break
         if deadline <= now:
             out.append((start, deadline))
@@ -334,14 +329,13 @@ def overdue_reports(
     roster_codes: Sequence[str],
     now: datetime,
     lookback: timedelta,
-    since: date | None = None,
 ) -> list[Overdue]:
-    """Reports owed whose deadline passed within the look-back (and not before ``since``)
-    and that have not arrived."""
+    """Reports owed whose deadline passed within the look-back (and not before the go-live
+    day) and that have not arrived."""
     out: list[Overdue] = []
     for report, kinds in deadlines.due.items():
         for period_kind in kinds:
-            periods = _recent_periods(deadlines, period_kind, now, lookback, since)
+            periods = _recent_periods(deadlines, period_kind, now, lookback)
             if not periods:
                 continue
             got = _first_received(conn, report, period_kind, [s for s, _ in periods])
@@ -364,11 +358,10 @@ def send_reminders(
     roster_codes: Sequence[str],
     now: datetime | None = None,
     lookback: timedelta = timedelta(days=35),
-    since: date | None = None,
 ) -> list[Overdue]:
     """Send a REMINDER to each city for each overdue report not reminded yet; what was sent.
-    ``since``: the go-live day, before which no deadline is reminded (a new deployment does
-    not remind the cities of what they owed before the federation existed).
+    No deadline before the go-live day (``deadlines.live_from``) is reminded: a new
+    deployment does not remind the cities of what they owed before the federation existed.
 
     One transaction: the notices, their deliveries and the claim rows commit together, so
     a crash never leaves a reminder unclaimed or a claim without its reminder.
@@ -389,7 +382,6 @@ def send_reminders(
             roster_codes=roster_codes,
             now=moment,
             lookback=lookback,
-            since=since,
         )
         claimed = _claimed(conn, overdue)
         for item in overdue:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -28,7 +28,6 @@ def build_scheduler(
     roster_codes: Sequence[str],
     every_minutes: float,
     lookback_days: int,
-    since: date | None = None,
     on_sent: Callable[[list[str]], None] | None = None,
 ) -> Routine:
     """The routine with the reminder job (not started: call ``start()`` in the loop).
@@ -47,7 +46,6 @@ def build_scheduler(
                 deadlines=deadlines,
                 roster_codes=roster_codes,
                 lookback=timedelta(days=lookback_days),
-                since=since,
             )
         except Exception:  # a failed tick must not stop the routine; the next one retries
             log.exception("report reminders failed")

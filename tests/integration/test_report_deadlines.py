@@ -348,11 +348,11 @@ def test_no_reminder_of_a_deadline_before_the_go_live_day(hub: Hub) -> None:
     d = deadlines(due="statistics:day,week")
     now = local(2026, 11, 25, 12, 30)
     lookback = timedelta(days=35)
-    owed = overdue_reports_of(hub, d, now, lookback, since=None)
+    owed = overdue_reports_of(hub, d, now, lookback)
     assert len(owed) > 3 * 2  # weeks and days of the look-back, for each of three cities
-    since = date(2026, 11, 24)
+    live = Deadlines(d.rules, d.due, d.calendar, live_from=date(2026, 11, 24))
     sent = send_reminders(
-        hub.engine, deadlines=d, roster_codes=[A, B, C], now=now, lookback=lookback, since=since
+        hub.engine, deadlines=live, roster_codes=[A, B, C], now=now, lookback=lookback
     )
     # Deadlines on or after 24 November 00:00: the days of the 23rd (due the 24th 10:00) and
     # the 24th (due the 25th 10:00); the week of 16 November was due the 23rd, before it.
@@ -407,12 +407,10 @@ def test_a_report_owed_before_the_go_live_day_is_not_counted_missing(hub: Hub) -
     assert HubSettings().deadlines().live_from is None
 
 
-def overdue_reports_of(
-    hub: Hub, d: Deadlines, now: datetime, lookback: timedelta, since: date | None
-) -> list[Any]:
+def overdue_reports_of(hub: Hub, d: Deadlines, now: datetime, lookback: timedelta) -> list[Any]:
     with hub.engine.connect() as conn:
         return overdue_reports(
-            conn, deadlines=d, roster_codes=[A, B, C], now=now, lookback=lookback, since=since
+            conn, deadlines=d, roster_codes=[A, B, C], now=now, lookback=lookback
         )
 
 
