@@ -144,6 +144,37 @@ async def test_envelopes_written_by_protobufjs_are_accepted_once(hub, channel):
     assert after.acked_through_seq == 3
 
 
+def rehash(envelope: pb.Envelope) -> None:
+    """Set ``envelope``'s digest to the one over its body's canonical bytes."""
+    body = getattr(envelope, str(envelope.WhichOneof("body")))
+    envelope.content_digest = hashlib.sha256(body.SerializeToString(deterministic=True)).digest()
+
+
+async def test_a_resend_hashed_the_other_valid_way_is_the_same_envelope(hub, channel):
+    """protobufjs's bytes hashed as sent, then the same bodies re-sent hashed canonically (a
+    sender that re-encodes on retry): each body has two valid digests, and the hub holds
+    the same envelope at each seq — a re-send, not a restored store's other content."""
+    request = (FOREIGN / "push_default_fields.bin").read_bytes()
+    push = raw_push(channel)
+    assert (await push(request, timeout=10)).acked_through_seq == 2
+    held = records(hub.engine)
+    again = pb.PushRequest.FromString(request)
+    for envelope in again.envelopes:
+        rehash(envelope)
+    assert [e.content_digest for e in again.envelopes] != [d for *_, d in held]
+    answer = await push(again.SerializeToString(), timeout=10)
+    assert (answer.acked_through_seq, answer.duplicates, answer.quarantined) == (2, 2, 0)
+    assert records(hub.engine) == held  # the first digests and bytes are kept
+    # Other content under a held seq is still a conflict, whichever way it is hashed.
+    other = pb.PushRequest.FromString(again.SerializeToString())
+    other.envelopes[0].suggestion_batch.batch_number += 1
+    rehash(other.envelopes[0])
+    code, _message, detail = await refusal(push(other.SerializeToString(), timeout=10))
+    assert code == grpc.StatusCode.ALREADY_EXISTS
+    assert detail is not None and detail.seq == 1
+    assert records(hub.engine) == held
+
+
 async def test_a_digest_over_other_bytes_than_those_sent_is_refused(hub, channel):
     request = pb.PushRequest.FromString((FOREIGN / "push_default_fields.bin").read_bytes())
     # Re-encoded by Python, the bodies lose the explicit defaults the digests were taken over.
