@@ -225,10 +225,16 @@ def _city_rebase(args: argparse.Namespace) -> int:
     with node_lock(outbox.engine, settings.code) if args.yes else contextlib.nullcontext():
         outcome = asyncio.run(run(apply=False))
         if in_step(snapshot, outcome):
+            continues = (
+                f"under its epoch {snapshot.epoch}"
+                if outcome.hub_epoch == snapshot.epoch
+                else f"and this store's epoch {snapshot.epoch} continues after them (re-based "
+                "already, not sent yet)"
+            )
             print(
                 f"nothing to re-base: the hub holds this store's envelopes up to "
-                f"{outcome.hub_acked_seq} under its epoch {snapshot.epoch}, and what it does "
-                "not hold yet is simply unsent (the link sends it)"
+                f"{outcome.hub_acked_seq} {continues}, and what it does not hold yet is simply "
+                "unsent (the link sends it)"
             )
             return 0
         if args.yes:
@@ -258,13 +264,20 @@ def _city_rebase(args: argparse.Namespace) -> int:
 
 
 def in_step(snapshot: Any, outcome: Any) -> bool:
-    """Whether this store is in step with the hub, so a re-base has nothing to do: the same
-    epoch; the hub holds all this store delivered (a restored hub that lost rows this store
-    has purged needs the re-base the link asks for) and nothing beyond its seqs; every row
-    the hub holds is held at its own seq, and every other row keeps its number (unsent)."""
+    """Whether this store is in step with the hub, so a re-base has nothing to do: the hub
+    holds all this store delivered (a restored hub that lost rows this store has purged needs
+    the re-base the link asks for) and nothing beyond its seqs; every row the hub holds is
+    held at its own seq, and every other row keeps its number (unsent).
+
+    Under the hub's epoch, unsent rows the hub holds are simply acknowledged again. Under
+    another epoch — a re-base done and not sent yet, run a second time — the store must have
+    counted everything the hub holds as delivered: it then sends from the hub's mark on, and
+    the hub takes a new epoch that continues after its mark. A second epoch would change
+    nothing but the name."""
     plan = outcome.plan
+    same_epoch = outcome.hub_epoch == snapshot.epoch
     return (
-        outcome.hub_epoch == snapshot.epoch
+        (same_epoch or snapshot.delivered_seq == outcome.hub_acked_seq)
         and snapshot.delivered_seq <= outcome.hub_acked_seq <= snapshot.last_seq
         and plan.held_elsewhere == 0
         and all(old == new for old, new in plan.seq_map.items())

@@ -369,6 +369,12 @@ async def test_rebase_command_after_a_recreated_store(
     assert Outbox(fresh.engine).snapshot().last_seq == 3  # nothing changed without --yes
     done = await asyncio.to_thread(rebase, "--yes")
     assert done.returncode == 0 and "3 envelopes renumbered from 5" in done.stdout
+    # Run again before the node reconnects: the first re-base stands, no second epoch.
+    rebased = Outbox(fresh.engine).snapshot()
+    twice = await asyncio.to_thread(rebase, "--yes")
+    assert twice.returncode == 0 and "nothing to re-base" in twice.stdout, twice.stdout
+    assert "re-based already, not sent yet" in twice.stdout
+    assert Outbox(fresh.engine).snapshot() == rebased
     again = start_city(fresh_settings)
     await wait_until(lambda: sorted(hub_records(hub.engine)) == list(range(1, 8)))
     await again.stop()

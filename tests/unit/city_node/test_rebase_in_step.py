@@ -22,10 +22,16 @@ def test_a_store_whose_unsent_rows_keep_their_numbers_is_in_step() -> None:
     assert in_step(*_case())
 
 
+def test_a_store_re_based_and_not_sent_yet_is_in_step_under_its_new_epoch() -> None:
+    # `rebase --yes` run twice before the node reconnects: the first counted what the hub
+    # holds as delivered and numbered the rest after the hub's mark.
+    assert in_step(*_case(epoch="e0"))
+
+
 @pytest.mark.parametrize(
     ("case", "why"),
     [
-        (dict(epoch="e2"), "the hub holds another epoch"),
+        (dict(epoch="e2", delivered=8), "another epoch, rows the hub holds still unsent"),
         (dict(acked=13), "the hub holds seqs this store never assigned"),
         (dict(acked=4, moves={}), "a restored hub lost rows this store has purged"),
         (dict(moves={11: 13}), "a row would be renumbered"),
