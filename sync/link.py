@@ -588,12 +588,15 @@ class LinkClient:
                 # Never mark more than we sent, whatever the hub's mark says.
                 delivered = min(response.acked_through_seq, rows[-1].seq)
                 await self._db(self._outbox.mark_delivered, delivered)
-            elif response.acked_through_seq < delivered:
-                # A heartbeat reached a hub that holds less than we delivered: it was restored
-                # from a backup behind our back (no reconnect, so no Hello). Re-send.
-                resent = await self._db(self._outbox.rewind, response.acked_through_seq)
-                log.warning("hub lost %d envelopes of city %s; re-sending", resent, self._city)
-                delivered = response.acked_through_seq
+            else:
+                await self._db(self._outbox.mark_contact)
+                if response.acked_through_seq < delivered:
+                    # A heartbeat reached a hub that holds less than we delivered: it was
+                    # restored from a backup behind our back (no reconnect, so no Hello).
+                    # Re-send.
+                    resent = await self._db(self._outbox.rewind, response.acked_through_seq)
+                    log.warning("hub lost %d envelopes of city %s; re-sending", resent, self._city)
+                    delivered = response.acked_through_seq
             if now - self._last_purge > 3600:
                 self._last_purge = now
                 await self._db(

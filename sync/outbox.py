@@ -288,6 +288,17 @@ class Outbox:
             )
             uow.commit()
 
+    def mark_contact(self, *, now: datetime | None = None) -> None:
+        """The hub answered a push that carried no row (a heartbeat alone): the link is up.
+        Without it an idle node read as silent three heartbeats after its last row."""
+        with UnitOfWork(self.engine) as uow:
+            uow.conn.execute(
+                update(LinkState)
+                .where(LinkState.id == LINK_ROW_ID)
+                .values(last_contact_at=now or _now(), state=LinkStatus.CONNECTED)
+            )
+            uow.commit()
+
     def rewind(self, hub_acked_seq: int, *, now: datetime | None = None) -> int:
         """The hub holds less than we delivered (restored from a backup): send again.
 

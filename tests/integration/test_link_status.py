@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from city_node.link_view import link_view, silent_after
 from province_hub.status import current_error, format_table, link_status
 from province_hub.store import CityLink
 from sync.outbox import Outbox
@@ -49,6 +50,31 @@ async def test_a_city_that_stops_is_silent_since_its_last_contact(
     shanghai = (last + timedelta(hours=8)).strftime("%Y-%m-%d %H:%M:%S")
     line = next(line for line in table.splitlines() if line.startswith(CITY))
     assert "silent since" in line and shanghai in line, line
+
+
+async def test_an_idle_city_heard_by_its_heartbeats_reads_connected_at_both_ends(
+    databases, hub_settings_factory, city_settings_factory, start_hub, start_city
+):
+    """Nothing to send for many heartbeats: the heartbeats alone are the contact, at the
+    city as at the hub (the city read silent three heartbeats after its last row)."""
+    hub = await start_hub(hub_settings_factory(databases("hub")))
+    settings = city_settings_factory(CITY, databases("city"), hub.port)
+    city = start_city(settings)
+    produce(city.engine, "a", 1)
+    await wait_until(lambda: delivered_all(city.engine))
+    outbox = Outbox(city.engine)
+    last_row = outbox.snapshot().last_contact_at
+    window = silent_after(settings.heartbeat_seconds)
+
+    def heard_after_the_last_row() -> bool:
+        contact = outbox.snapshot().last_contact_at
+        return contact is not None and last_row is not None and contact > last_row + window
+
+    await wait_until(heard_after_the_last_row, timeout=30)
+    assert link_view(outbox.snapshot(), silent_after=window).state == "connected"
+    (row,) = [r for r in link_status(hub.engine, ROSTER_CODES) if r["city_code"] == CITY]
+    assert row["state"] == "connected"
+    await city.stop()
 
 
 async def test_a_conflict_is_not_hidden_by_silence(
