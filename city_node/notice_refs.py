@@ -162,6 +162,15 @@ _HANDLED_ZH: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
     (
         re.compile(
+            r"resolution not applied: it answers escalation seq (\d+) as the hub holds it, and "
+            r"this store's escalation of ticket (\S+) under that seq is another one \(a store "
+            r"restored from an older copy: the ticket's number was given again\)"
+        ),
+        "处理结果未能记入：它答复的是省公司所存序号 {0} 的升级，本节点该序号下工单 {1} 的升级"
+        "是另一次（节点数据已从较早的备份恢复：工单号被再次使用）",
+    ),
+    (
+        re.compile(
             r"resolution recorded on escalation seq (\d+) of ticket (\S+); its latest "
             r"escalation is another one: the ticket is not changed"
         ),

@@ -145,7 +145,7 @@ def _apply_resolution(conn: Connection, notice: pb.Notice, now: datetime) -> str
         # this write stale (a lost resolution would never be retried).
         conn.execute(select(TicketRow.id).where(TicketRow.id == number).with_for_update())
         row, ticket = load_ticket(conn, number, full_history=False)
-        answered = _answered_escalation(conn, number, res.escalation_seq)
+        answered = _answered_escalation(conn, number, res)
         if isinstance(answered, str):
             return answered
         latest = conn.execute(
@@ -195,13 +195,20 @@ def _record_resolution(
     )
 
 
-def _answered_escalation(conn: Connection, number: int, escalation_seq: int) -> int | str | None:
+def _answered_escalation(
+    conn: Connection, number: int, res: pb.EscalationResolution
+) -> int | str | None:
     """The escalation row a resolution answers: the one this store sent as
     ``escalation_seq``; None when the hub names none (a resolution sent with ``--force``,
     or from a hub before wire schema 1.1): the ticket's latest. A note saying why it is not
     applied when this store sent no such escalation of the ticket: a store restored from an
     older copy gives the lost ticket's number to a new ticket, and the province's answer to
-    the lost customer must not land on the new one's case."""
+    the lost customer must not land on the new one's case. The restored copy may even hold
+    its own escalation of that number under the same epoch and seq, not sent yet: from wire
+    schema 1.6 the hub names the envelope it answers (epoch and digest), and this store's
+    envelope at that seq must be that one (``sync.outbox.holds_envelope``, as a rejection
+    is matched)."""
+    escalation_seq = res.escalation_seq
     if not escalation_seq:
         return None
     sent = dict(
@@ -209,6 +216,19 @@ def _answered_escalation(conn: Connection, number: int, escalation_seq: int) -> 
             select(Escalation.outbox_seq, Escalation.id).where(Escalation.ticket_id == number)
         ).all()
     )
+    if (
+        escalation_seq in sent
+        and res.escalation_digest
+        and not outbox.holds_envelope(
+            conn, seq=escalation_seq, epoch=res.escalation_epoch, digest=res.escalation_digest
+        )
+    ):
+        return (
+            f"resolution not applied: it answers escalation seq {escalation_seq} as the "
+            f"hub holds it, and this store's escalation of ticket {number} under that seq "
+            "is another one (a store restored from an older copy: the ticket's number "
+            "was given again)"
+        )
     if escalation_seq in sent:
         return int(sent[escalation_seq])
     ours = ", ".join(str(seq) for seq in sorted(sent)) or "-"

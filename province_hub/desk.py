@@ -148,6 +148,13 @@ def resolve_escalation(
             ).first()
         if case is not None and case.resolved_at is not None and not force:
             raise CaseResolved("desk.ticket_resolved", field="ticket_id", ticket=ticket_id)
+        answered = None
+        if seq is not None:
+            answered = conn.execute(
+                select(Record.epoch, Record.digest).where(
+                    Record.city_code == city_code, Record.seq == seq
+                )
+            ).first()
         notice = pb.Notice(
             kind=pb.ESCALATION_RESOLUTION,
             priority=pb.HIGH,
@@ -160,6 +167,8 @@ def resolve_escalation(
                 escalation_seq=seq or 0,
                 resolution=resolution,
                 resolved_by=resolved_by,
+                escalation_epoch=answered.epoch if answered else "",
+                escalation_digest=bytes(answered.digest) if answered else b"",
             ),
         )
         send_notice_in(conn, notice=notice, roster_codes=roster_codes, now=moment)

@@ -14,7 +14,9 @@ SOFTWARE_VERSION = "0.1.0"
 #: 1.4: SatisfactionCounts.complaints_surveyed (survey coverage counts surveys of complaints only).
 #: 1.5: Notice.report_reminder (what a REMINDER is about) and Rejection.next_revision (the
 #:      lowest revision the hub takes for a period whose revision it holds with other figures).
-SCHEMA_VERSION = "1.5"
+#: 1.6: EscalationResolution.escalation_epoch and .escalation_digest (which envelope a
+#:      resolution answers).
+SCHEMA_VERSION = "1.6"
 SCHEMA_MAJOR = 1
 
 

@@ -21,7 +21,7 @@ from city_node.store import create_schema
 from city_node.web.app import create_app
 from sync.cli import main
 from sync.db import make_engine
-from sync.outbox import Outbox
+from sync.outbox import Outbox, OutboxRow
 from sync.pb.fedsync.v1 import federation_pb2 as pb
 from tests.conftest import serving
 
@@ -280,6 +280,7 @@ def test_a_resolution_of_an_escalation_this_store_never_sent_is_not_applied(
     from city_node import tickets
     from city_node.context import Actor
     from city_node.domain import Action, Role, Status
+    from city_node.notice_refs import handled_text
     from city_node.store import Escalation, InboxNotice
     from tests import ticket_steps
 
@@ -306,7 +307,9 @@ def test_a_resolution_of_an_escalation_this_store_never_sent_is_not_applied(
             select(Escalation.outbox_seq).where(Escalation.ticket_id == ticket.id)
         ).scalar_one()
 
-    def resolution(seq: int, escalation_seq: int, words: str) -> pb.Notice:
+    def resolution(
+        seq: int, escalation_seq: int, words: str, *, epoch: str = "", digest: bytes = b""
+    ) -> pb.Notice:
         n = pb.Notice(
             seq=seq,
             kind=pb.ESCALATION_RESOLUTION,
@@ -315,7 +318,11 @@ def test_a_resolution_of_an_escalation_this_store_never_sent_is_not_applied(
             body=words,
             sender="gm-1",
             escalation_resolution=pb.EscalationResolution(
-                ticket_id=str(ticket.id), escalation_seq=escalation_seq, resolution=words
+                ticket_id=str(ticket.id),
+                escalation_seq=escalation_seq,
+                resolution=words,
+                escalation_epoch=epoch,
+                escalation_digest=digest,
             ),
         )
         n.created_at.GetCurrentTime()
@@ -333,12 +340,29 @@ def test_a_resolution_of_an_escalation_this_store_never_sent_is_not_applied(
         f"never sent for ticket {ticket.id} (its escalations: seq {sent_seq}; a store restored "
         "from an older copy?)"
     )
-    from city_node.notice_refs import handled_text
-
     assert handled_text(note, "zh") == (
         f"处理结果未能记入：它答复的是序号 {sent_seq + 100} 的升级，本节点从未为工单 "
         f"{ticket.id} 发出该升级（本工单的升级序号：{sent_seq}；节点数据是否已从较早的备份恢复？）"
     )
+
+    # The hub names the envelope it answers (wire schema 1.6): another escalation under this
+    # store's epoch and that seq — a restored copy gave the lost ticket's number again and
+    # escalated the new customer's ticket — is not the one answered.
+    epoch = Outbox(engine).snapshot().epoch
+    lost = resolution(40, sent_seq, "refund the lost customer", epoch=epoch, digest=b"x" * 32)
+    assert services.accept_notice(engine, lost)
+    assert tickets.get(ctx, ticket.id).status is Status.ESCALATED_PROVINCE
+    with engine.connect() as conn:
+        note = conn.execute(
+            select(InboxNotice.handled_note).where(InboxNotice.notice_seq == 40)
+        ).scalar_one()
+        assert conn.execute(select(Escalation.resolved_at)).scalar_one() is None
+    assert note == (
+        f"resolution not applied: it answers escalation seq {sent_seq} as the hub holds it, "
+        f"and this store's escalation of ticket {ticket.id} under that seq is another one (a "
+        "store restored from an older copy: the ticket's number was given again)"
+    )
+    assert str(handled_text(note, "zh")).startswith("处理结果未能记入：它答复的是省公司所存序号")
 
     assert services.accept_notice(engine, resolution(42, sent_seq, "refund customer D"))
     assert tickets.get(ctx, ticket.id).status is Status.RETURNED
@@ -375,7 +399,14 @@ def test_a_resolution_of_an_escalation_this_store_never_sent_is_not_applied(
     )
     # The answer to the second escalation is applied to the ticket.
     second = rows[1].outbox_seq
-    assert services.accept_notice(engine, resolution(44, second, "escalated again: refunded"))
+    with engine.connect() as conn:
+        sent = pb.Envelope.FromString(
+            conn.execute(select(OutboxRow.envelope).where(OutboxRow.seq == second)).scalar_one()
+        )
+    answer = resolution(
+        44, second, "escalated again: refunded", epoch=sent.epoch, digest=sent.content_digest
+    )
+    assert services.accept_notice(engine, answer)
     assert tickets.get(ctx, ticket.id).status is Status.RETURNED
     # A resolution for a ticket this store does not have says so, as before.
     missing = resolution(45, 9999, "x")

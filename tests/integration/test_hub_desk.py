@@ -103,6 +103,10 @@ def test_a_resolution_names_the_escalation_it_answers(hub: Any, tmp_path: Path) 
         escalation_seq=envelopes[-1].seq,
         resolution="退还一个月月租",
         resolved_by="gm-2",
+        # The envelope itself, as the hub holds it: a restored city may hold another one
+        # under that epoch and seq.
+        escalation_epoch=envelopes[-1].epoch,
+        escalation_digest=envelopes[-1].content_digest,
     )
     assert _notices(hub, OTHER) == []
 
@@ -120,6 +124,10 @@ def test_a_resolution_of_an_unknown_escalation_needs_force(hub: Any) -> None:
     assert _notices(hub, CITY) == []
     forced = desk.resolve_escalation(hub, **ask, force=True)
     assert forced.escalation_resolution.escalation_seq == 0
+    assert (
+        forced.escalation_resolution.escalation_epoch,
+        forced.escalation_resolution.escalation_digest,
+    ) == ("", b"")
     assert [n.seq for n in _notices(hub, CITY)] == [forced.seq]
 
 

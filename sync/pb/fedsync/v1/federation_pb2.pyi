@@ -1480,6 +1480,8 @@ class EscalationResolution(_message.Message):
     ESCALATION_SEQ_FIELD_NUMBER: _builtins.int
     RESOLUTION_FIELD_NUMBER: _builtins.int
     RESOLVED_BY_FIELD_NUMBER: _builtins.int
+    ESCALATION_EPOCH_FIELD_NUMBER: _builtins.int
+    ESCALATION_DIGEST_FIELD_NUMBER: _builtins.int
     ticket_id: _builtins.str
     """The city's ticket number from the Escalation."""
     escalation_seq: _builtins.int
@@ -1487,6 +1489,14 @@ class EscalationResolution(_message.Message):
     resolution: _builtins.str
     resolved_by: _builtins.str
     """Staff id of the province handler."""
+    escalation_epoch: _builtins.str
+    """Epoch and content digest of the Escalation envelope at escalation_seq, as the hub holds
+    it (wire schema 1.6; empty when escalation_seq is 0). A city store restored from an older
+    copy may hold another escalation under the same epoch and seq (a lost ticket's number
+    given to a new customer's ticket): the city applies the resolution only to the envelope
+    these name.
+    """
+    escalation_digest: _builtins.bytes
     def __init__(
         self,
         *,
@@ -1494,10 +1504,12 @@ class EscalationResolution(_message.Message):
         escalation_seq: _builtins.int = ...,
         resolution: _builtins.str = ...,
         resolved_by: _builtins.str = ...,
+        escalation_epoch: _builtins.str = ...,
+        escalation_digest: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["escalation_seq", b"escalation_seq", "resolution", b"resolution", "resolved_by", b"resolved_by", "ticket_id", b"ticket_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["escalation_digest", b"escalation_digest", "escalation_epoch", b"escalation_epoch", "escalation_seq", b"escalation_seq", "resolution", b"resolution", "resolved_by", b"resolved_by", "ticket_id", b"ticket_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
