@@ -8,7 +8,7 @@ checks the transition is legal from the current status, and returns a *new* :cla
 with one more :class:`HistoryEntry`; the ticket passed in is left untouched, so a failed
 store write never leaves a half-changed object behind.
 
-Lifecycle (mission.md); the authoritative table is :data:`TRANSITIONS`::
+Lifecycle (docs/domain.md); the authoritative table is :data:`TRANSITIONS`::
 
     registered / with_senior ── answer ──────────► answered (closed on the spot)
                              ── dispatch ────────► dispatched
@@ -109,7 +109,7 @@ ALLOWED_ROLES: dict[Action, frozenset[Role]] = {
     Action.SCORE_QA: frozenset({Role.QA_INSPECTOR}),
     Action.SEND_SUGGESTIONS: frozenset({Role.MATERIALS_CLERK}),
     Action.MANAGE_STAFF: frozenset({Role.LEADER}),
-    # mission.md: the leader answers the province's notices for the center.
+    # docs/domain.md: the leader answers the province's notices for the center.
     Action.RECORD_RECEIPT: frozenset({Role.LEADER}),
     Action.SEARCH_BY_PHONE: CUSTOMER_CONTACT_ROLES,
     Action.READ_ACCESS_LOG: frozenset({Role.LEADER}),

@@ -7,7 +7,7 @@ and are part of :data:`LABELS`.
 Every word a template shows goes through :func:`label` (``t(...)`` in templates), so a
 missing translation is a missing key here, which ``tests`` catch by rendering both
 languages. Enum values (statuses, actions, roles…) are keyed by their value, so the same
-words are used in the UI as in code and docs (conventions: domain words from mission.md).
+words are used in the UI as in code and docs (conventions: domain words from docs/domain.md).
 Chinese is the default: the people using the console work in Chinese.
 """
 

@@ -2,7 +2,7 @@
 (:mod:`city_node.report_figures`), drafted, approved by the center leader, then queued in
 the outbox.
 
-Figures (mission.md "KPIs"); a period is [start, end) in the federation's zone, and "as of"
+Figures (docs/domain.md "KPIs"); a period is [start, end) in the federation's zone, and "as of"
 is the period's end, or now for a period still running. Events are counted from the
 append-only ticket history, each by the values its step recorded, never by the ticket's
 current columns (which the next step overwrites):

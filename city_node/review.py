@@ -1,4 +1,4 @@
-"""A report as the center leader reviews it: headline figures and the KPIs of mission.md,
+"""A report as the center leader reviews it: headline figures and the KPIs of docs/domain.md,
 each with its numerator and denominator and compared with the previous period of the same
 kind, then the breakdowns (category, channel, operator, satisfaction; QA defects and
 operators; overtime cases).
@@ -119,7 +119,7 @@ class Review:
     kpis: list[Figure] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
     findings: list[str] = field(default_factory=list)
-    #: KPIs of mission.md a city report does not carry (the province measures them).
+    #: KPIs of docs/domain.md a city report does not carry (the province measures them).
     province_kpis: tuple[str, ...] = ()
 
 

@@ -88,7 +88,7 @@ REVIEW_LABELS: Final[dict[str, tuple[str, str]]] = {
     "fig_overtime_cases": ("超时限投诉", "Overtime complaints"),
     "fig_compensated_cases": ("已赔付件数", "Cases compensated"),
     "fig_total_compensation": ("赔偿总额", "Total compensation"),
-    # KPIs (mission.md) and how each is counted
+    # KPIs (docs/domain.md) and how each is counted
     "kpi_in_time": ("按时结案率", "In-time closure rate"),
     "kpi_in_time_def": ("按时结案数 / 结案数", "closed within limit / closed"),
     "kpi_overtime_open": ("超时未处理", "Overtime open"),

@@ -13,7 +13,7 @@ Two ways to use it:
 * :func:`city_node.simulator_live.run` produces live traffic every few seconds until ``stop``
   is set, with the blocking database work off the event loop (``asyncio.to_thread``).
 
-The mix per city (mission.md): volume scaled by the city's population (``sync.roster``);
+The mix per city (docs/domain.md): volume scaled by the city's population (``sync.roster``);
 complaints, enquiries, suggestions, help requests and praise; leaf categories of the city's
 category tree; phone / web / walk-in / letter; about 5 % VIP, important and leased-line
 customers (registered by a junior, handed to a senior, worked by the senior); branch work

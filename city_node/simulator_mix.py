@@ -1,6 +1,6 @@
 """The traffic simulator's mix for one city: volumes, shares, staff plan and words.
 
-What :mod:`city_node.simulator` deals from (mission.md): volume scaled by the city's
+What :mod:`city_node.simulator` deals from (docs/domain.md): volume scaled by the city's
 population (``sync.roster``), the shares of kinds, channels, tiers, complaint fates and
 survey outcomes, the category weights and working hours, the demo accounts
 (:func:`staff_plan`, :func:`ensure_staff`, password :data:`DEMO_PASSWORD`), the demo store's

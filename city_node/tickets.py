@@ -441,7 +441,7 @@ def record_compensation(
 def _ever_overtime(conn: Connection, row: Any, moment: datetime) -> bool:
     """The complaint is open past its deadline now, or a step was taken on it while it was
     open past the deadline in force then (closed late, extended late…): what compensation
-    is paid for (mission.md), and what makes it an overtime report's case."""
+    is paid for (docs/domain.md), and what makes it an overtime report's case."""
     if row.status in _OPEN_VALUES and row.deadline is not None and row.deadline < moment:
         return True
     late = conn.execute(

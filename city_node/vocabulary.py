@@ -58,7 +58,7 @@ class Status(StrEnum):
 
 
 class Role(StrEnum):
-    """City-side roles (mission.md, "Who uses it")."""
+    """City-side roles (docs/domain.md, "Who uses it")."""
 
     OPERATOR_JUNIOR = "operator_junior"
     OPERATOR_SENIOR = "operator_senior"

@@ -1,4 +1,4 @@
-"""Report deadlines, timeliness and the REMINDER routine (mission.md, "The province's calendar").
+"""Report deadlines, timeliness and the REMINDER routine (docs/domain.md: the calendar).
 
 A **deadline rule** is set per period kind in the hub's settings and applies to every report
 kind due for that period (statistics, QA, overtime):

@@ -28,7 +28,7 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-# mission.md: notice completion = cities done / cities targeted, *by deadline*; a city that
+# docs/domain.md: notice completion = cities done / cities targeted, *by deadline*; a city that
 # neither did nor objected by then is overdue (and stays so, done late or not at all).
 
 

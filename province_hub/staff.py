@@ -1,6 +1,6 @@
 """Hub accounts: who may sign in to the supervisor web, in which role.
 
-The roles are the province's posts (mission.md, "People at each tier"); what each may open
+The roles are the province's posts (docs/domain.md, "People at each tier"); what each may open
 is the web's area table (:mod:`province_hub.web.access`). Passwords are scrypt hashes with
 a random salt per account (:mod:`sync.passwords`, the same scheme and rules as the city's
 staff).

@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # the CLI builds its parser from these without loading protob
 
 
 class ReportKind(StrEnum):
-    """What a city reports to the province (mission.md, "Reports")."""
+    """What a city reports to the province (docs/domain.md, "Reports")."""
 
     STATISTICS = "statistics"
     QA = "qa"

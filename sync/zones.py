@@ -1,7 +1,7 @@
 """How a person is told which clock a time is on: "北京时间 UTC+8" / "Beijing time (UTC+8)".
 
 Every time a person reads (console, CLI, ``hub status``) is shown in the federation's zone
-(mission.md), and says so, named in the reader's language.
+(docs/domain.md), and says so, named in the reader's language.
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ AREAS: Final[dict[str, frozenset[Role]]] = {
     "qa": frozenset({Role.QA_INSPECTOR, Role.LEADER}),
     "qa.work": ALLOWED_ROLES[Action.SCORE_QA],
     # Notices are the center's bulletin board: everyone reads them; the leader answers
-    # for the center (mission.md: "a city leader: ... its inbox of province notices").
+    # for the center (docs/domain.md: "a city leader: ... its inbox of province notices").
     # The materials clerk classifies and sends; the leader follows what goes up.
     "suggestions": ALLOWED_ROLES[Action.CLASSIFY] | {Role.LEADER},
     "suggestions.work": ALLOWED_ROLES[Action.CLASSIFY],

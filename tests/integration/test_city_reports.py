@@ -70,7 +70,7 @@ def test_overtime_report_lists_late_complaints_with_compensation(ctx: Any) -> No
 
 
 def test_compensation_is_paid_for_overtime_complaints_only(ctx: Any) -> None:
-    """mission.md: the manager hotline records compensation paid for overtime. A complaint
+    """docs/domain.md: the manager hotline records compensation paid for overtime. A complaint
     answered in time, or open within its limit, is refused (it became an overtime case of 0
     hours on the province's page); open past the limit, or closed late, is paid."""
     on_time = tickets.register(ctx, OP, _complaint(), at=MONDAY, then=Action.ANSWER)

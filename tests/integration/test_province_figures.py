@@ -9,7 +9,7 @@ are read from the city outboxes and ingested by the hub's ingest service, as the
 The hub's figures are then compared with two oracles computed here, not by the hub's code:
 
 - for every figure and KPI: the sum over cities of what each city's **approved latest
-  revision** says (read from the city store), with the KPIs of mission.md written out again;
+  revision** says (read from the city store), with the KPIs of docs/domain.md written out again;
 - for the figures whose definition is stable (received by kind / category / channel, repeat
   complaints, surveys reached in all and of complaints): a direct count over the city
   stores' tickets and their history, for the periods every city re-sent after its last
@@ -189,7 +189,7 @@ def _expected_kpis(c: dict[str, int], s: dict[str, int]) -> dict[str, Any]:
         "overtime_open": _rate(c["overtime_open"], None),
         "repeat_complaint_rate": _rate(c["repeat_complaints"], c["complaints_received"]),
         "satisfaction_rate": _rate(s["very_satisfied"] + s["satisfied"], s["surveyed"]),
-        # mission.md: surveyed / closed complaints; surveys of complaints only (schema 1.4).
+        # docs/domain.md: surveyed / closed complaints; surveys of complaints only (schema 1.4).
         "survey_coverage": _rate(s["complaints_surveyed"], c["complaints_closed"]),
         "escalation_rate": _rate(c["escalations_raised"], c["complaints_received"]),
     }
