@@ -75,6 +75,15 @@ def shown_text(role: Role | None, text: str, *, name: str, phone: str) -> str:
     return text if sees_customers(role) else mask_text(text, name=name, phone=phone)
 
 
+def shown_label(role: Role | None, label: str, *, name: str, phone: str) -> str:
+    """A materials clerk's class label as ``role`` reads it: masked like :func:`shown_text`
+    but by the customer's full name only, as the batch the city sends carries it (a given
+    name alone may be the label's own word)."""
+    if sees_customers(role):
+        return label
+    return mask_text(label, name=name, phone=phone, given_names=False)
+
+
 def record_access(
     engine: Engine, actor: Actor, ticket_ids: Iterable[int | None], what: str
 ) -> None:

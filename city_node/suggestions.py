@@ -60,13 +60,15 @@ def unclassified(ctx: CityContext, limit: int = 100) -> list[Any]:
 
 
 def _view(row: Any, role: Role | None) -> SuggestionView:
-    """A suggestion's row as ``role`` reads it: the content with the customer's name and
-    phone masked unless the role sees customers (the ticket views' rule)."""
-    content = personal_data.shown_text(
-        role, row.content, name=row.customer_name, phone=row.customer_phone
-    )
+    """A suggestion's row as ``role`` reads it: the content and the class label with the
+    customer's name and phone masked unless the role sees customers (the ticket views' rule)."""
+    contact = {"name": row.customer_name, "phone": row.customer_phone}
+    content = personal_data.shown_text(role, row.content, **contact)
+    label = row.suggestion_class
+    if label:
+        label = personal_data.shown_label(role, label, **contact)
     return SuggestionView(
-        row.id, row.category, content, row.registered_at, row.suggestion_class, row.classified_by
+        row.id, row.category, content, row.registered_at, label, row.classified_by
     )
 
 

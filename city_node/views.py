@@ -31,7 +31,7 @@ from city_node.domain import (
     TicketKind,
 )
 from city_node.history_text import entry_text
-from sync.masking import mask_name, mask_phone, mask_text
+from sync.masking import mask_name, mask_phone
 from sync.vocabulary import PeriodKind, ReportKind
 from sync.web.i18n import DEFAULT_LANG, Lang
 
@@ -162,10 +162,8 @@ def _masked(view: _T, role: Role | None) -> _T:
             )
 
         def hide_label(text: str) -> str:
-            # A class label by the full name only, as the batch the city sends carries it
-            # (a given name alone may be the label's own word).
-            return mask_text(
-                text, name=view.customer_name, phone=view.customer_phone, given_names=False
+            return personal_data.shown_label(
+                role, text, name=view.customer_name, phone=view.customer_phone
             )
 
         update["content"] = hide(view.content)

@@ -107,17 +107,23 @@ def id_in_range(value: int) -> bool:
     return 1 <= value <= INT64_MAX
 
 
-#: What shows nothing: white space, the invisible format characters (Unicode ``Cf``: a
-#: zero-width space U+200B, joiners, a byte-order mark, bidirectional marks, tags), the
-#: variation selectors and the blank fillers (Hangul U+115F, U+1160, U+3164, U+FFA0;
-#: braille blank U+2800).
-BLANK = re.compile(
-    "[\\s\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160"
+#: What shows nothing but is no white space (as a regex class's inside): the invisible format
+#: characters (Unicode ``Cf``: a zero-width space U+200B, joiners, a soft hyphen, a byte-order
+#: mark, bidirectional marks, tags), the variation selectors and the blank fillers (Hangul
+#: U+115F, U+1160, U+3164, U+FFA0; braille blank U+2800).
+_UNSEEN_CHARS = (
+    "\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160"
     "\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f"
     "\u2800\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff9-\ufffb\U000110bd\U000110cd"
     "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
-    "\U000e0020-\U000e007f\U000e0100-\U000e01ef]*"
+    "\U000e0020-\U000e007f\U000e0100-\U000e01ef"
 )
+#: What shows nothing: white space and :data:`UNSEEN` characters.
+BLANK = re.compile("[\\s" + _UNSEEN_CHARS + "]*")
+#: Runs of characters that show nothing and are no white space: text read for what it shows
+#: (a phone or a name to mask) is read without them — ``139\u200b8765\u200b4321`` is a
+#: phone to the eye.
+UNSEEN = re.compile("[" + _UNSEEN_CHARS + "]+")
 
 
 def blank(value: str) -> bool:

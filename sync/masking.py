@@ -8,6 +8,8 @@ import re
 from collections.abc import Sequence
 from typing import Final
 
+from sync.limits import UNSEEN
+
 
 def mask_phone(phone: str) -> str:
     """Hide the middle of the digits: 13812345678 → 138****5678; shorter numbers keep a
@@ -131,9 +133,16 @@ def mask_text(
 
     References the system wrote stay as written: a notice's short reference
     (``N-20261127-3``) and the exact strings ``keep`` names (``#1795997375509``, the notice
-    an answer replies to)."""
+    an answer replies to).
+
+    The text is read as it shows: characters that show nothing (:data:`sync.limits.UNSEEN`:
+    a zero-width space, a soft hyphen, a joiner) are left out of the masked text, or
+    ``139\u200b8765\u200b4321`` would pass as no phone, and ``王\u200b五`` as no name. A name
+    is found in any letter case (``li wei`` for Li Wei)."""
     if not text:
         return text
+    text = UNSEEN.sub("", text)
+    name = UNSEEN.sub("", name)
     protected = "|".join([_REFERENCE, *(re.escape(k) for k in keep if k)])
     parts = re.split(f"({protected})", text)
     if len(parts) > 1:
@@ -189,5 +198,9 @@ _NAME_DOTS: Final = re.compile("[\u00b7\u2022\u30fb\u2027\uff0e]")
 
 
 def _spaced(word: str) -> re.Pattern[str]:
-    """``word`` as written, or with whitespace between its characters (``张 丽 桂``)."""
-    return re.compile(r"\s*".join(re.escape(c) for c in word))
+    """``word`` as written or with whitespace between its characters (``张 丽 桂``); in any
+    letter case, and a name in Latin letters as a whole word (``Ann``, not in ``annual``)."""
+    pattern = r"\s*".join(re.escape(c) for c in word)
+    if word.isascii():
+        pattern = rf"\b{pattern}\b"
+    return re.compile(pattern, re.IGNORECASE)

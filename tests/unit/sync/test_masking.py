@@ -201,3 +201,17 @@ def test_a_reference_named_to_keep_stays_but_a_phone_after_a_hash_is_masked() ->
     assert (
         mask_text("N-20261127-3：张三 13812345678", name="张三") == "N-20261127-3：张* 138****5678"
     )
+
+
+@pytest.mark.parametrize("unseen", ["\u200b", "\u200c", "\u2060", "\u00ad", "\u200e", "\ufeff"])
+def test_characters_that_show_nothing_do_not_hide_a_phone_or_a_name(unseen: str) -> None:
+    # To the eye these are the phone and the name: the masked text reads them so.
+    assert mask_text(f"call 139{unseen}8765{unseen}4321") == "call 139****4321"
+    assert mask_text(f"王{unseen}五 again", name="王五") == "王* again"
+    assert mask_text("欧阳娜娜 again", name=f"欧阳{unseen}娜娜") == "欧*** again"
+    assert mask_text(f"0931{unseen}8456789") == "093****6789"
+
+
+def test_a_latin_name_is_masked_in_any_letter_case_as_a_whole_word() -> None:
+    assert mask_text("li wei again, LI WEI", name="Li Wei") == "L**** again, L****"
+    assert mask_text("Ann: annual fee, ANN", name="Ann") == "A**: annual fee, A**"
