@@ -211,6 +211,11 @@ COMMON: Final = catalogue(
             "只能给出一次，却给出了 {count} 次",
             "given {count} times; give it once",
         ),
+        # sync.web.params: a query parameter the API request does not take
+        "query.unknown": (
+            "不是本请求的参数；可用参数：{takes}",
+            "not a parameter of this request; it takes {takes}",
+        ),
         # sync.limits: a report's date
         "date.as_text": (
             "日期请以 YYYY-MM-DD 格式的文本填写",

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -55,6 +55,7 @@ from sync.web.auth import (
 )
 from sync.web.edge import EdgeGuard
 from sync.web.i18n import DEFAULT_LANG, Labels, Lang, pick_lang, preferred_lang
+from sync.web.params import refuse_unread_body
 from sync.web.throttle import LoginThrottle
 
 HERE = Path(__file__).parent
@@ -312,6 +313,10 @@ def create_console_app(
         docs_url=None,
         redoc_url=None,
         openapi_url=openapi_url,
+        dependencies=[Depends(refuse_unread_body)],
+        # No redirect from /path/ to /path: Starlette builds its target from the request's
+        # Host header, so a forged Host made the console redirect elsewhere. /path/ is a 404.
+        redirect_slashes=False,
     )
     app.state.spec = spec
     app.state.signer = SessionSigner(secret_key, purpose=session_purpose)

@@ -9,8 +9,9 @@ parameter and the years.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
-from collections.abc import Container, Sequence
+from collections.abc import Container, Iterable, Sequence
 from datetime import date
 from typing import Annotated, Any, Union, get_args, get_origin
 
@@ -80,10 +81,16 @@ class RepeatedParameter(Refusal, ValueError):
     """A query parameter of one value given several times (``period=month&period=day``)."""
 
 
-#: The attribute a route keeps the query parameters it takes as lists (repeatable) in, once
-#: found (on the route itself: routes compare by value, so they key no dictionary, and an
-#: id could be reused by a later app's route).
-_LISTS_ATTRIBUTE = "__fedsync_list_parameters__"
+class UnknownParameter(Refusal, ValueError):
+    """A query parameter the API request does not take (``strat=`` for ``start=``)."""
+
+
+#: The attribute a route keeps the query parameters it takes in, once found: (every name,
+#: those taken as lists — repeatable). On the route itself: routes compare by value, so they
+#: key no dictionary, and an id could be reused by a later app's route.
+_QUERY_ATTRIBUTE = "__fedsync_query_parameters__"
+#: Query parameters every request takes: the language of the answer.
+_ALWAYS_TAKEN = frozenset({"lang"})
 
 
 def _is_list(annotation: Any) -> bool:
@@ -96,33 +103,112 @@ def _is_list(annotation: Any) -> bool:
     return origin in (list, tuple, set, frozenset, Sequence)
 
 
-def _list_parameters(route: Any) -> frozenset[str]:
+def _query_parameters(route: Any) -> tuple[frozenset[str], frozenset[str]]:
+    """(every query parameter ``route`` and its dependencies take, those taken as lists)."""
     if route is None:
-        return frozenset()
-    found: frozenset[str] | None = getattr(route, _LISTS_ATTRIBUTE, None)
+        return frozenset(), frozenset()
+    found: tuple[frozenset[str], frozenset[str]] | None = getattr(route, _QUERY_ATTRIBUTE, None)
     if found is None:
         names: set[str] = set()
+        lists: set[str] = set()
         pending = [getattr(route, "dependant", None)]
         while pending:
             dependant = pending.pop()
             if dependant is None:
                 continue
-            names |= {f.alias for f in dependant.query_params if _is_list(f.field_info.annotation)}
+            names |= {f.alias for f in dependant.query_params}
+            lists |= {f.alias for f in dependant.query_params if _is_list(f.field_info.annotation)}
             pending.extend(dependant.dependencies)
-        found = frozenset(names)
-        setattr(route, _LISTS_ATTRIBUTE, found)
+        found = (frozenset(names), frozenset(lists))
+        setattr(route, _QUERY_ATTRIBUTE, found)
     return found
 
 
 def refuse_repeated_query(request: Request) -> None:
     """Refuse (422 naming it, in the page's language on a page) a query parameter given
     more than once that the route takes once: the framework would keep the last and drop
-    the others without a word (``period=month&period=day`` answered for a day)."""
+    the others without a word (``period=month&period=day`` answered for a day). On the
+    ``/api/`` a parameter the request does not take at all is refused as well: the
+    framework would ignore it, and ``?strat=2026-11-27`` answered for today."""
     params = request.query_params
+    route = request.scope.get("route")
+    if request.url.path.startswith("/api/") and params:
+        refuse_unknown(params.keys(), "query", _query_parameters(route)[0] | _ALWAYS_TAKEN)
     if len(params) == len(params.multi_items()):  # nothing given twice: the common case
         return
-    lists = _list_parameters(request.scope.get("route"))
-    refuse_repeated(params.multi_items(), "query", lists)
+    refuse_repeated(params.multi_items(), "query", _query_parameters(route)[1])
+
+
+def refuse_unknown(keys: Iterable[str], where: str, taken: frozenset[str]) -> None:
+    """``RequestValidationError`` (422 naming each and what is taken) for every key not in
+    ``taken``."""
+    errors = []
+    for key in dict.fromkeys(keys):
+        if key in taken:
+            continue
+        refusal = UnknownParameter(
+            "query.unknown", takes=", ".join(sorted(taken - _ALWAYS_TAKEN)) or "-"
+        )
+        errors.append(
+            {
+                "type": "value_error",
+                "loc": (where, key),
+                "msg": f"Value error, {refusal}",
+                "input": key,
+                "ctx": {"error": refusal},
+            }
+        )
+    if errors:
+        raise RequestValidationError(errors)
+
+
+async def refuse_unread_body(request: Request) -> None:
+    """Refuse (422 naming ``body``) a body sent to an API action that reads none (approve a
+    report, draw a QA sample, send the day's suggestions): nothing in it would be read, so a
+    client that meant something by it, or sent a broken document, must hear so rather than
+    see the action done. An empty body, or ``{}``, is no body. A dependency of every route
+    of both webs, acting on the API (pages read their forms their own way); an action that
+    reads a body has its model judge it."""
+    route = request.scope.get("route")
+    if (
+        not request.url.path.startswith("/api/")
+        or route is None
+        or getattr(route, "body_field", None) is not None
+    ):
+        return
+    raw = await request.body()
+    if not raw.strip():
+        return
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "json_invalid",
+                    "loc": ("body", exc.pos),
+                    "msg": "JSON decode error",
+                    "input": {},
+                    "ctx": {"error": exc.msg},
+                }
+            ]
+        ) from None
+    except ValueError:  # not UTF-8
+        raise RequestValidationError(
+            [{"type": "json_invalid", "loc": ("body",), "msg": "not valid JSON", "input": {}}]
+        ) from None
+    if value == {}:
+        return
+    raise RequestValidationError(
+        [
+            {
+                "type": "no_body",
+                "loc": ("body",),
+                "msg": "this action reads no body: send none, or {}",
+                "input": value,
+            }
+        ]
+    )
 
 
 def refuse_repeated(

@@ -542,6 +542,67 @@ def test_qa_draw_and_score(console: Console) -> None:
 # --- suggestions ---------------------------------------------------------------------------------
 
 
+def test_a_phone_written_with_invisible_characters_is_masked_and_does_not_leave_the_city(
+    console: Console,
+) -> None:
+    """U+200C between a phone's digits shows the phone all the same: the clerk reads it
+    masked (content and label, the classify answer too) and the batch carries it masked."""
+    phone = "137\u200c5555\u200c6666"
+    with console.api("senior") as op:
+        tid = op.post(
+            "/api/v1/tickets",
+            json=new_ticket(
+                kind="suggestion",
+                customer_name="Li Wei",
+                content=f"li wei asks for a tower, call {phone}",
+            ),
+        ).json()["id"]
+    with console.api("clerk") as clerk:
+        (shown,) = clerk.get("/api/v1/suggestions").json()
+        assert shown["content"] == "L**** asks for a tower, call 137****6666"
+        done = clerk.post(
+            f"/api/v1/suggestions/{tid}/classify", json={"label": f"tower Li Wei {phone}"}
+        )
+        assert done.status_code == 200, done.text
+        assert done.json()["label"] == "tower L**** 137****6666"
+        assert clerk.post("/api/v1/suggestions/batches").json()["suggestions"] == 1
+    with console.engine.connect() as conn:
+        (raw,) = conn.execute(
+            select(OutboxRow.envelope).where(OutboxRow.kind == "suggestion_batch")
+        ).scalars()
+    (sent,) = pb.Envelope.FromString(raw).suggestion_batch.suggestions
+    assert (sent.content, sent.category) == (
+        "L**** asks for a tower, call 137****6666",
+        "tower L**** 137****6666 / BILL.DISPUTE",
+    )
+
+
+def test_an_action_that_reads_no_body_refuses_one_and_the_api_refuses_unknown_parameters(
+    console: Console,
+) -> None:
+    with console.api("clerk") as clerk:
+        for body, said in (
+            (b"{bad", "body: not valid JSON"),
+            (b"null", "body: this action reads no body"),
+            (b'{"note": "x"}', "body: this action reads no body"),
+        ):
+            answer = clerk.post(
+                "/api/v1/suggestions/batches",
+                content=body,
+                headers={"content-type": "application/json"},
+            )
+            assert answer.status_code == 422 and said in answer.json()["detail"], answer.text
+        assert console.outbox_rows("suggestion_batch") == 0
+        for body in (b"", b"{}", b" {} "):
+            answer = clerk.post("/api/v1/suggestions/batches", content=body)
+            assert answer.status_code == 200, (body, answer.text)
+        listed = clerk.get("/api/v1/suggestions", params={"classifed": "true"})
+        assert listed.status_code == 422
+        assert "query.classifed: not a parameter of this request; it takes" in listed.text
+        assert "classified" in listed.json()["detail"]
+        assert clerk.get("/api/v1/suggestions", params={"lang": "en"}).status_code == 200
+
+
 def test_suggestions_are_classified_and_sent_through_the_api(console: Console) -> None:
     with console.api("senior") as op:
         ids = [

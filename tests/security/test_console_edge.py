@@ -275,6 +275,15 @@ def _fields(ctx: Any) -> dict[str, Any]:
     return {f.name: getattr(ctx, f.name) for f in dataclasses.fields(ctx) if f.init}
 
 
+def test_a_trailing_slash_is_no_redirect_to_the_host_a_request_names(console: Console) -> None:
+    """Starlette's slash redirect built its target from the Host header: a forged Host sent
+    the browser elsewhere."""
+    with console.api("junior") as c:
+        answer = c.get("/api/v1/me/", headers={"Host": "evil.example"}, follow_redirects=False)
+        assert answer.status_code == 404 and "location" not in answer.headers
+        assert c.get("/api/v1/me").status_code == 200
+
+
 def test_responses_are_not_cached_but_static_files_are_allowed(console: Console) -> None:
     with console.browser("junior") as b:
         for path in ("/tickets", "/api/v1/tickets", "/login", "/api/v1/nothing-here"):
