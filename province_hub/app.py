@@ -238,10 +238,15 @@ class SupervisorWeb:
     server: ConsoleServer
     task: asyncio.Task[None]
     stopping: asyncio.Event
+    #: The web's own SQLite engine (its short busy timeout), disposed with it; None: the
+    #: hub's engine serves the web.
+    engine: Engine | None = None
 
     async def stop(self) -> None:
         self.stopping.set()
         await self.task
+        if self.engine is not None:
+            self.engine.dispose()
 
 
 async def start_web(
@@ -266,6 +271,14 @@ async def start_web(
     from sync.web.keys import load_secret_key
     from sync.web.server import console_server, serve_until
 
+    own_engine = None
+    if engine.dialect.name == "sqlite":
+        # People wait for the pages: a store locked by another writer (a backup, a shell
+        # command) is a quick 503 (retry) rather than a minute's hang. Ingest and the
+        # routine keep the long wait.
+        engine = own_engine = make_engine(
+            settings.database_url, busy_timeout=settings.http_busy_timeout
+        )
     hub_web = HubWeb(
         engine=engine,
         roster=tuple(roster) if roster is not None else load_roster(settings.roster),
@@ -275,12 +288,13 @@ async def start_web(
         on_notice=on_notice,
         categories=categories if categories is not None else CategoryTree.load(settings.categories),
     )
+    secret_key = load_secret_key(settings.secret_key_file)
     app = create_app(
         hub_web,
-        secret_key=load_secret_key(settings.secret_key_file),
+        secret_key=secret_key,
         secure_cookies=settings.http_secure_cookies or settings.http_tls_cert is not None,
         # Counted in the store: replicas behind one address share one limit.
-        throttle=StoreLoginThrottle(engine),
+        throttle=StoreLoginThrottle(engine, secret=secret_key),
     )
     server = console_server(
         app,
@@ -306,7 +320,7 @@ async def start_web(
         settings.http_host,
         settings.http_port,
     )
-    return SupervisorWeb(server, task, stopping)
+    return SupervisorWeb(server, task, stopping, own_engine)
 
 
 async def serve(settings: HubSettings) -> None:

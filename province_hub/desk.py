@@ -63,7 +63,7 @@ def _target(city_code: str, seq: int) -> str:
 
 def _text(value: str, field: str) -> str:
     value = value.strip()
-    if not value:
+    if blank(value):  # white space or invisible characters alone (U+200B) read as nothing
         raise DeskError("text.required", field=field)
     # The web's edge refuses these before; the command line reaches here with them.
     refuse_characters(value, field, DeskError)
@@ -75,7 +75,7 @@ def _text(value: str, field: str) -> str:
 def _to_one_city(city_code: str, ticket_id: str, roster_codes: Sequence[str]) -> None:
     if city_code not in roster_codes:
         raise DeskError("desk.not_roster_city", field="city_code", city=city_code)
-    if not ticket_id.strip():
+    if blank(ticket_id):  # a U+200B alone names no ticket: the city's answer would be refused
         raise DeskError("desk.ticket_missing", field="ticket_id")
 
 

@@ -34,6 +34,7 @@ from sync.limits import (
     MAX_NOTICE_TITLE_CHARS,
     MAX_TEXT_CHARS,
     TEXT_CONTROLS,
+    UNSEEN,
     blank,
     refuse_characters,
 )
@@ -64,7 +65,7 @@ _COMPOSERS: Final = frozenset({HubRole.ANNOUNCER, HubRole.ADMIN})
 SENDERS: Final[dict[str, frozenset[HubRole]]] = {
     "announcement": _COMPOSERS,
     "task": _COMPOSERS,
-    # mission.md: the materials manager publishes the unified standard answers (统一口径).
+    # docs/domain.md: the materials manager publishes the unified standard answers (统一口径).
     "standard_answer": _COMPOSERS | {HubRole.MATERIALS_MANAGER},
     "finding": _COMPOSERS | {HubRole.SUPERVISOR},
 }
@@ -154,6 +155,13 @@ def _text(
     return value
 
 
+#: The fields of a draft that belong to one kind of notice (the deadline has its own rule).
+_FIELDS_OF_KIND = {
+    "standard_answer": ("category", "question", "answer", "version", "key"),
+    "finding": ("about_city", "source"),
+}
+
+
 def build(
     draft: Draft,
     *,
@@ -199,6 +207,17 @@ def build(
     elif draft.deadline is not None:
         # Said, then dropped without a word, it would read as a deadline the cities never got.
         raise NoticeError("notice.deadline_not_task", field="deadline", kind=draft.kind)
+    # So with every other field of one kind given for another (the command line's --question
+    # of a notice whose --kind was forgotten): refused, not dropped.
+    for owner, fields in _FIELDS_OF_KIND.items():
+        if draft.kind == owner:
+            continue
+        for field in fields:
+            value = getattr(draft, field)
+            if value if isinstance(value, int) else value.strip():
+                raise NoticeError(
+                    "notice.field_not_kind", field=field, owner=owner, kind=draft.kind
+                )
     if draft.kind == "standard_answer":
         category = _text("category", draft.category, MAX_CATEGORY_CHARS, required=True)
         # The cities file and look the answer up under the province's codes: a typo would
@@ -210,6 +229,11 @@ def build(
         if not 1 <= draft.version <= MAX_VERSION:
             raise NoticeError("notice.version_range", field="version", maximum=MAX_VERSION)
         key = _text("key", draft.key, MAX_NOTICE_TITLE_CHARS) or f"{category}/{question}"
+        unseen = UNSEEN.search(key)
+        if unseen is not None:
+            # "p2-key" and "p2-key\u200b" would be two current answers the cities cannot tell
+            # apart.
+            raise NoticeError("notice.key_unseen", field="key", code=f"{ord(unseen[0][0]):04X}")
         notice.standard_answer.CopyFrom(
             pb.StandardAnswer(
                 topic=question, category=category, answer=answer, key=key, version=draft.version
@@ -469,13 +493,16 @@ def draft_from_form(form: Mapping[str, str], targets: Sequence[str], zone: Any) 
         priority=form.get("priority") or "normal",
         targets=() if everyone else tuple(t.strip() for t in targets if t.strip()),
         deadline=deadline,
-        category=form.get("category", ""),
-        question=form.get("question", ""),
-        answer=form.get("answer", ""),
+        # The page shows every kind's fields: what was typed under another kind than the one
+        # chosen is left behind, as the deadline and the version are.
+        **{
+            field: form.get(field, "").strip()
+            for owner, fields in _FIELDS_OF_KIND.items()
+            if owner == kind
+            for field in fields
+            if field != "version"
+        },
         version=version,
-        key=form.get("key", ""),
-        about_city=form.get("about_city", "").strip(),
-        source=form.get("source", ""),
     )
 
 

@@ -18,6 +18,11 @@ HUB: Final = COMMON.extend(
         # --- notices (province_hub.notices, province_hub.notice_board) ---------------------
         "notice.nul": ("含有 NUL 字符", "contains a NUL character"),
         "notice.empty": ("不能为空", "must not be empty"),
+        "notice.key_unseen": (
+            "含有看不见的字符（U+{code}）：口径键是名称，两个看起来相同的键必须是同一个",
+            "holds a character that shows nothing (U+{code}): a key is a name, and two keys "
+            "that look the same must be one",
+        ),
         "notice.too_long": (
             "共 {length} 个字符；最多 {maximum} 个",
             "is {length} characters; at most {maximum}",
@@ -35,6 +40,10 @@ HUB: Final = COMMON.extend(
         "notice.deadline_not_task": (
             "只有任务有完成时限（此通知的类型为{kind}）",
             "only a task has a deadline (this notice's kind is {kind})",
+        ),
+        "notice.field_not_kind": (
+            "{field}只属于{owner}（此通知的类型为{kind}）",
+            "{field} is for a {owner} only (this notice's kind is {kind})",
         ),
         "notice.deadline_zone": ("请给出时区", "give the time zone"),
         "notice.deadline_past": ("已经过去", "is in the past"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -104,6 +105,11 @@ class HubSettings:
         "per client address; without it, every user behind a proxy counts as the proxy's "
         "address)",
     )
+    http_busy_timeout: float = setting(
+        2.0,
+        "seconds a supervisor web request waits for a SQLite store locked by another writer "
+        "before answering 503 (busy, retry)",
+    )
     holidays_file: Path | None = setting(
         None,
         "working-day calendar for report deadlines, the cities' format: one YYYY-MM-DD "
@@ -148,6 +154,10 @@ class HubSettings:
             raise ConfigError(f"http_port {self.http_port}: give a port 1-65535, or 0 for off")
         if (self.http_tls_cert is None) != (self.http_tls_key is None):
             raise ConfigError("give both http_tls_cert and http_tls_key, or neither")
+        if not (math.isfinite(self.http_busy_timeout) and self.http_busy_timeout > 0):
+            raise ConfigError(
+                f"http_busy_timeout {self.http_busy_timeout}: give a number of seconds above 0"
+            )
         if self.max_batch < 1:
             raise ConfigError("max_batch must be at least 1")
         if self.max_message_mb < 1:

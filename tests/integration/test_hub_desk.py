@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from city_node import services as city_services
 from city_node import tickets
@@ -17,7 +17,7 @@ from city_node.context import Actor, make_context
 from city_node.domain import Action, Role
 from city_node.store import create_schema as create_city_schema
 from province_hub import desk, services
-from province_hub.store import DeskCase, create_schema
+from province_hub.store import DeskCase, DeskEntry, create_schema
 from sync.db import make_engine
 from sync.outbox import OutboxRow
 from sync.pb.fedsync.v1 import federation_pb2 as pb
@@ -170,6 +170,35 @@ def test_a_trace_request_goes_to_that_city_only(hub: Any) -> None:
         desk.request_trace(
             hub, city_code="999999", ticket_id="17", requested_by="x", roster_codes=ROSTER_CODES
         )
+    # A ticket number that shows nothing names no ticket (the city's answer would be refused).
+    with pytest.raises(desk.DeskError, match="ticket"):
+        desk.request_trace(
+            hub, city_code=CITY, ticket_id="\u200b", requested_by="x", roster_codes=ROSTER_CODES
+        )
+    assert _notices(hub, CITY) == [sent]
+
+
+def test_a_desk_note_that_shows_nothing_is_refused(hub: Any, tmp_path: Path) -> None:
+    _ticket_id, envelopes = _escalated_ticket(tmp_path)
+    services.ingest_batch(
+        hub, city_code=CITY, envelopes=envelopes, tz_name="Asia/Shanghai", max_batch=100
+    )
+    seq = envelopes[-1].seq
+    entry: dict[str, Any] = {
+        "city_code": CITY,
+        "seq": seq,
+        "actor": "gm-1",
+        "role": "gm_hotline",
+        "address": "",
+    }
+    for text in ("\u200b", "\ufeff\u2060", "\u200d\u200c", "\u00ad "):
+        with pytest.raises(desk.DeskError, match="text"):
+            desk.add_entry(hub, kind="note", text=text, **entry)
+        with pytest.raises(desk.DeskError, match="text"):
+            desk.add_entry(hub, kind="contact", channel="phone", text=text, **entry)
+    with hub.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(DeskEntry)).scalar_one() == 0
+    desk.add_entry(hub, kind="note", text="客户同意退款", **entry)
 
 
 def test_the_desk_migration_lands_escalations_already_held(databases: Any, tmp_path: Path) -> None:

@@ -322,6 +322,34 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ),
     # A deadline on an announcement was dropped without a word.
     ({"kind": "announcement"}, "deadline"),
+    # A key that looks like another is not another.
+    (
+        {
+            "kind": "standard_answer",
+            "category": "BILL",
+            "question": "q",
+            "answer": "a",
+            "version": 1,
+            "key": "roaming\u200b",
+        },
+        "key: holds a character that shows nothing (U+200B)",
+    ),
+    # So were a standard answer's and a finding's fields given to another kind.
+    ({"question": "q"}, "question is for a standard_answer only"),
+    ({"kind": "announcement", "version": 2}, "version is for a standard_answer only"),
+    ({"kind": "announcement", "category": "BILL"}, "category"),
+    ({"about_city": OTHER}, "about_city is for a finding only"),
+    (
+        {
+            "kind": "standard_answer",
+            "category": "BILL",
+            "question": "q",
+            "answer": "a",
+            "version": 1,
+            "source": "qa",
+        },
+        "source is for a finding only",
+    ),
 ]
 
 
@@ -363,6 +391,11 @@ def test_a_form_field_given_twice_is_refused_but_the_chosen_cities_may_be(live: 
         assert _stored(live.engine) == before
         sent = b.post("/notices/send", content=urlencode(pairs), headers=form)
         assert sent.status_code == 303, sent.text
+        # The page shows every kind's fields: what was typed under another kind is left
+        # behind (the API and the command line refuse it).
+        leftovers = [("question", "from an earlier draft"), ("version", "3"), ("source", "qa")]
+        again = b.post("/notices/send", content=urlencode(pairs + leftovers), headers=form)
+        assert again.status_code == 303, again.text
 
 
 def test_the_form_comes_back_filled_in_naming_the_field(live: Live) -> None:
@@ -693,7 +726,7 @@ def test_overdue_is_judged_in_utc_whatever_the_web_zone(live: Live) -> None:
 
 
 def test_completion_counts_cities_done_by_the_deadline(databases: Any) -> None:
-    """mission.md: notice completion = cities done / cities targeted, by deadline; a city
+    """docs/domain.md: notice completion = cities done / cities targeted, by deadline; a city
     that neither did nor objected by then is overdue. Done late counts nowhere and stays
     overdue; an objection by the deadline is not overdue."""
     engine = make_engine(databases("completion"))
@@ -800,7 +833,7 @@ def test_a_day_alone_is_a_deadline_by_the_end_of_that_day(live: Live) -> None:
 
 
 def test_the_materials_manager_publishes_standard_answers_only(live: Live) -> None:
-    """mission.md: the materials manager publishes the unified standard answers (统一口径)."""
+    """docs/domain.md: the materials manager publishes the unified standard answers (统一口径)."""
     answer = {
         "kind": "standard_answer",
         "title": "宽带提速口径",

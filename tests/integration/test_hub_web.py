@@ -1089,6 +1089,7 @@ def test_failed_logins_are_counted_in_the_store_across_replicas(databases: Any) 
     """Two hub replicas on one store share the failed-login limits, per account and
     address, per account, per address; a success clears that address's; old failures
     leave the window; a made-up account name of any length is counted, not a 500."""
+    from province_hub.store import LoginFailure
     from province_hub.web.login_failures import StoreLoginThrottle
     from sync.web.auth import TooManyAttempts
 
@@ -1103,6 +1104,7 @@ def test_failed_logins_are_counted_in_the_store_across_replicas(databases: Any) 
             address_limit=4,
             window=300,
             clock=lambda: clock[0],
+            secret=b"s" * 32,
         )
         for _ in range(2)
     )
@@ -1130,6 +1132,12 @@ def test_failed_logins_are_counted_in_the_store_across_replicas(databases: Any) 
     with pytest.raises(TooManyAttempts, match="for this account;"):
         one.check("li", "10.0.0.1")
     two.failed("z" * 5000, "2001:db8::1")  # stored under a bounded key
+    # What was typed as the account (at times a password) is not kept, only a keyed hash.
+    one.failed("MySecretPassw0rd!", "10.0.0.7")
+    with engine.connect() as conn:
+        kept = conn.execute(select(LoginFailure.key)).scalars().all()
+    assert not any("MySecretPassw0rd" in key or "10.0.0" in key for key in kept), kept
+    assert {key[:2] for key in kept} == {"p:", "a:", "i:"}
     clock[0] += 301
     one.check("sun", "10.0.0.1")  # the window moved past every failure
     engine.dispose()

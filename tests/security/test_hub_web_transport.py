@@ -140,3 +140,41 @@ async def test_behind_a_trusted_proxy_failed_logins_count_per_client(
         ).scalars()
         assert set(addresses) == {"198.51.100.7", "unknown"}
     engine.dispose()
+
+
+async def test_a_locked_sqlite_store_answers_503_quickly(
+    hub_settings_factory: Any, start_hub: Any, tmp_path: Path
+) -> None:
+    """A writer holding the hub's SQLite store (a backup, a shell command): the supervisor
+    web answers 503 with Retry-After after its short busy timeout, not after the minute the
+    link's ingest waits."""
+    import sqlite3
+    import time
+
+    from province_hub import staff
+
+    port = free_port()
+    store = tmp_path / "hub.sqlite"
+    settings = hub_settings_factory(
+        f"sqlite:///{store}",
+        http_port=port,
+        http_busy_timeout=0.5,
+        secret_key_file=tmp_path / "web-key",
+    )
+    hub = await start_hub(settings)
+    staff.add_staff(
+        hub.engine, staff_id="gm", name="GM", role="gm_hotline", password="pass-word-long-1"
+    )
+    holder = sqlite3.connect(store, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        async with httpx.AsyncClient(timeout=60, auth=("gm", "pass-word-long-1")) as c:
+            started = time.monotonic()
+            busy = await c.get(f"http://127.0.0.1:{port}/api/v1/desk")
+            waited = time.monotonic() - started
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert busy.status_code == 503, busy.text
+    assert busy.headers["retry-after"].isdigit()
+    assert waited < 10
