@@ -3,11 +3,11 @@ texts are only in the records)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, select, tuple_
+from sqlalchemy import Connection, Engine, and_, func, select, tuple_
 
 from province_hub.consolidation.core import DAY, iso
 from province_hub.store import Record
@@ -113,7 +113,7 @@ def suggestion_batches(
         for copies in _copies(rows):
             if len(out) >= wanted:
                 break
-            batch = _merged(copies)
+            batch = _merged(conn, copies)
             batch["suggestions"] = [
                 s for s in batch["suggestions"] if _under(s["category_code"].casefold(), code)
             ]
@@ -157,12 +157,12 @@ def _page_without_category(
         for i in range(0, len(wanted_keys), 500):
             part = wanted_keys[i : i + 500]
             for r in conn.execute(
-                select(Record.city_code, Record.seq, Record.received_at, Record.body).where(
-                    tuple_(Record.city_code, Record.seq).in_(part)
-                )
+                select(
+                    Record.city_code, Record.seq, Record.subject, Record.received_at, Record.body
+                ).where(tuple_(Record.city_code, Record.seq).in_(part))
             ):
                 found[(r.city_code, int(r.seq))] = r
-    return [_merged([found[key] for key in copies]) for copies in page]
+        return [_merged(conn, [found[key] for key in copies]) for copies in page]
 
 
 def _copies(rows: Iterable[Any]) -> Iterator[list[Any]]:
@@ -177,17 +177,46 @@ def _copies(rows: Iterable[Any]) -> Iterator[list[Any]]:
         yield group
 
 
-def _merged(copies: list[Any]) -> dict[str, Any]:
-    """The latest copy of a batch with the earlier copies' suggestions of tickets it does
-    not carry (a ticket counts once, as the latest copy classed it)."""
+def _merged(conn: Connection, copies: list[Any]) -> dict[str, Any]:
+    """The latest copy of a batch with the earlier copies' suggestions it does not carry.
+
+    A suggestion is its ticket as registered (number and registration time): a store
+    restored from an older copy gives a lost ticket's number to a new one, and the lost
+    customer's suggestion is another than the new one's. One carried by the latest copy
+    counts once, as that copy classed it; one the city sent again in a later batch of
+    another number (it was unsent in the restored copy) counts there, not here too."""
     batch = _batch(copies[0])
-    held = {s["ticket_id"] for s in batch["suggestions"]}
+    held = {_suggestion_key(s) for s in batch["suggestions"]}
+    if len(copies) > 1:
+        held |= _sent_again(conn, copies[0].city_code, copies[0].subject, copies[-1].seq)
     for r in copies[1:]:
         earlier = _batch(r)
-        batch["suggestions"] += [s for s in earlier["suggestions"] if s["ticket_id"] not in held]
-        held |= {s["ticket_id"] for s in earlier["suggestions"]}
+        batch["suggestions"] += [
+            s for s in earlier["suggestions"] if _suggestion_key(s) not in held
+        ]
+        held |= {_suggestion_key(s) for s in earlier["suggestions"]}
         batch["earlier_seqs"].append(earlier["seq"])
     return batch
+
+
+def _suggestion_key(item: Mapping[str, Any]) -> tuple[str, str | None]:
+    return item["ticket_id"], item["received_at"]
+
+
+def _sent_again(conn: Connection, city_code: str, subject: str, after_seq: int) -> set[Any]:
+    """The suggestions ``city_code`` sent in batches of other numbers after ``after_seq``
+    (the earliest copy of the batch ``subject``). Read only for a batch that came more than
+    once, which only a restored city sends."""
+    rows = conn.execute(
+        select(Record.city_code, Record.seq, Record.received_at, Record.body).where(
+            Record.city_code == city_code,
+            Record.kind == "suggestion_batch",
+            Record.status == "accepted",
+            Record.seq > after_seq,
+            Record.subject != subject,
+        )
+    )
+    return {_suggestion_key(s) for r in rows for s in _batch(r)["suggestions"]}
 
 
 def _batch(r: Any) -> dict[str, Any]:

@@ -364,6 +364,40 @@ def test_a_batch_number_sent_again_with_other_content_is_one_batch(hub: Federati
     )
 
 
+def test_a_restored_citys_batches_show_each_suggestion_once(hub: Federation) -> None:
+    """A suggestion is its ticket as registered: a restored store gives a lost ticket's
+    number to a new ticket (both suggestions are shown), and sends again in a later batch a
+    suggestion the lost copy had sent (shown there alone, not in the old number too)."""
+
+    def suggestion(ticket: str, hour: int, words: str) -> pb.Suggestion:
+        item = pb.Suggestion(ticket_id=ticket, category="资费 / BILL", content=words)
+        item.received_at.FromDatetime(datetime(2026, 11, 20, hour, tzinfo=UTC))
+        return item
+
+    def batch(number: int, *items: pb.Suggestion) -> pb.SuggestionBatch:
+        return pb.SuggestionBatch(
+            batch_date="2026-11-20", batch_number=number, classified_by="clerk", suggestions=items
+        )
+
+    # The lost store sent #3 with ticket 1107 and #5 with ticket 1125 (customer A).
+    hub.send(A, batch(3, suggestion("1107", 1, "more towers")))
+    hub.send(A, batch(5, suggestion("1125", 2, "suggestion A")))
+    # The restored store numbers its batches again: #3 holds a new ticket, 1107 (unsent in
+    # the copy) goes in #4, and #5 holds a new customer's ticket under the number 1125.
+    hub.send(A, batch(3, suggestion("1124", 5, "longer hours")))
+    hub.send(A, batch(4, suggestion("1107", 1, "more towers")))
+    hub.send(A, batch(5, suggestion("1125", 6, "suggestion B")))
+    listed = consolidation.suggestion_batches(hub.engine, city_code=A)
+    shown = {b["batch_number"]: [s["content"] for s in b["suggestions"]] for b in listed}
+    assert shown == {
+        5: ["suggestion B", "suggestion A"],
+        4: ["more towers"],
+        3: ["longer hours"],
+    }
+    everything = [s for b in listed for s in b["suggestions"]]
+    assert len(everything) == 4
+
+
 def test_bad_periods_are_refused_naming_the_parameter() -> None:
     for kind, start, parameter in (
         ("fortnight", "2026-11-01", "period"),
