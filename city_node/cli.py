@@ -27,6 +27,7 @@ from city_node.context import CityError
 from city_node.settings import CitySettings
 from sync.commands import (
     SubParsers,
+    close_when_done,
     creates_store,
     print_data,
     refusals,
@@ -156,6 +157,24 @@ def _city_backup(args: argparse.Namespace) -> int:
     from sync.backup import backup_command
 
     return backup_command("city store", city_settings(args).database_url, args.to)
+
+
+@creates_store
+def _city_restore(args: argparse.Namespace) -> int:
+    from city_node.node_lock import node_lock
+    from sync.backup import restore_command
+    from sync.db import make_engine, sqlite_file
+
+    settings = city_settings(args)
+    store = sqlite_file(settings.database_url)
+    if not args.yes or store is None or not store.is_file():
+        # Nothing to lock: the plan alone, a store not made yet, or a refusal (PostgreSQL).
+        return restore_command("city store", settings.database_url, args.source, yes=args.yes)
+    # Never under a running node: it would go on with its own idea of the outbox.
+    engine = make_engine(settings.database_url)
+    close_when_done(args, engine.dispose)
+    with node_lock(engine, settings.code):
+        return restore_command("city store", settings.database_url, args.source, yes=True)
 
 
 def _hub_unreachable(exc: OSError) -> str:
@@ -294,7 +313,7 @@ def add_commands(tiers: SubParsers) -> None:
     city.set_defaults(_handler=_city_run)
     city_sub = city.add_subparsers(
         dest="_sub",
-        metavar="[run|status|inbox|receipt|rebase|backup|migrate|staff|ticket|report|qa|suggestions|simulate]",
+        metavar="[run|status|inbox|receipt|rebase|backup|restore|migrate|staff|ticket|report|qa|suggestions|simulate]",
     )
     city_run = city_sub.add_parser("run", help="run the node (the default)")
     city_run.set_defaults(_handler=_city_run)
@@ -343,7 +362,24 @@ def add_commands(tiers: SubParsers) -> None:
     )
     backup.add_argument("--to", required=True, metavar="FILE", help="the new file to write")
     backup.set_defaults(_handler=_city_backup)
-    for sub in (city_run, cstatus, cinbox, receipt, rebase, backup):
+    restore = city_sub.add_parser(
+        "restore",
+        help="put a backup in place of the city's SQLite store (the node stopped)",
+        description="Replaces the city's SQLite store with a backup made by `city backup`, "
+        "through SQLite itself: a WAL the old store left is settled, never laid under the "
+        "copy. Refused under a running node. Without --yes it says what would be replaced and "
+        "exits 1. Then start the node: it meets the hub as a store restored from an older "
+        "copy (README: re-base after a restore). A PostgreSQL store is restored with "
+        "pg_restore.",
+    )
+    restore.add_argument(
+        "--from", dest="source", required=True, metavar="FILE", help="the backup to restore"
+    )
+    restore.add_argument(
+        "--yes", action="store_true", help="really replace the store (otherwise say what, exit 1)"
+    )
+    restore.set_defaults(_handler=_city_restore)
+    for sub in (city_run, cstatus, cinbox, receipt, rebase, backup, restore):
         add_arguments(sub, CitySettings, nested=True)
     add_work_commands(city_sub)
     # A refusal of the city's rules (bad input, role, transition; the one tree rooted at

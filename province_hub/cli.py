@@ -192,6 +192,13 @@ def _hub_backup(args: argparse.Namespace) -> int:
     return backup_command("hub store", _hub_settings(args).database_url, args.to)
 
 
+@creates_store
+def _hub_restore(args: argparse.Namespace) -> int:
+    from sync.backup import restore_command
+
+    return restore_command("hub store", _hub_settings(args).database_url, args.source, yes=args.yes)
+
+
 # --- escalation resolutions and trace requests ----------------------------------------------
 
 
@@ -439,7 +446,7 @@ def add_commands(tiers: SubParsers) -> None:
     hub.set_defaults(_handler=_hub_run)
     hub_sub = hub.add_subparsers(
         dest="_sub",
-        metavar="[run|status|notice|notices|migrate|backup|resolve|trace|figures|staff]",
+        metavar="[run|status|notice|notices|migrate|backup|restore|resolve|trace|figures|staff]",
     )
     hub_run = hub_sub.add_parser("run", help="run the hub (the default)")
     hub_run.set_defaults(_handler=_hub_run)
@@ -505,6 +512,22 @@ def add_commands(tiers: SubParsers) -> None:
     )
     hub_backup.add_argument("--to", required=True, metavar="FILE", help="the new file to write")
     hub_backup.set_defaults(_handler=_hub_backup)
+    hub_restore = hub_sub.add_parser(
+        "restore",
+        help="put a backup in place of the hub's SQLite store (every hub process stopped)",
+        description="Replaces the hub's SQLite store with a backup made by `hub backup`, "
+        "through SQLite itself: a WAL the old store left is settled, never laid under the "
+        "copy. Stop the hub first. Without --yes it says what would be replaced and exits 1. "
+        "The cities then re-send what the hub lost (README: a hub restored from a backup). "
+        "A PostgreSQL store is restored with pg_restore.",
+    )
+    hub_restore.add_argument(
+        "--from", dest="source", required=True, metavar="FILE", help="the backup to restore"
+    )
+    hub_restore.add_argument(
+        "--yes", action="store_true", help="really replace the store (otherwise say what, exit 1)"
+    )
+    hub_restore.set_defaults(_handler=_hub_restore)
     resolve = hub_sub.add_parser(
         "resolve",
         help="send a city the province's resolution of a complaint it escalated",
@@ -554,7 +577,17 @@ def add_commands(tiers: SubParsers) -> None:
     )
     trace.add_argument("--json", action="store_true", help="machine-readable output")
     trace.set_defaults(_handler=_hub_trace)
-    for sub in (hub_run, status, notice, notices, hub_migrate, hub_backup, resolve, trace):
+    for sub in (
+        hub_run,
+        status,
+        notice,
+        notices,
+        hub_migrate,
+        hub_backup,
+        hub_restore,
+        resolve,
+        trace,
+    ):
         add_arguments(sub, HubSettings, nested=True)
     from province_hub.figures_cli import add_figures_command
 

@@ -178,3 +178,99 @@ def backup_command(what: str, database_url: str, target: str) -> int:
         raise ConfigError(str(exc)) from None
     print(f"{what} {done.source} copied to {done.target} ({done.size_bytes} bytes, mode 0600)")
     return 0
+
+
+def restore_sqlite(database_url: str, source: Path) -> BackupResult:
+    """Put the copy ``source`` in place of the SQLite store of ``database_url`` (created,
+    mode 0600, when there is none), with SQLite's backup API into the store itself.
+
+    Never by copying files: a store that was not closed cleanly keeps its last commits in
+    ``STORE-wal``, and a copy laid over the store file beside that WAL reads as a mix of the
+    two (SQLite cannot tell the WAL belongs to the old file): indexes disagree with their
+    tables, ticket numbers are given twice, reads fail. Opened by SQLite, the old store's WAL
+    is settled first, then every page is replaced in one write transaction and folded into
+    the store file, so no WAL is left for anything to misread."""
+    target = _sqlite_target(database_url)
+    if not source.is_file():
+        raise BackupError(f"--from {source}: no such file")
+    if target.exists() and source.resolve() == target.resolve():
+        raise BackupError(f"--from {source}: is the store itself")
+    with contextlib.closing(
+        sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    ) as src:
+        try:
+            problems = _check_problems(src)
+        except sqlite3.DatabaseError as exc:
+            raise BackupError(f"--from {source}: not a store SQLite can read ({exc})") from None
+        if problems:
+            raise BackupError(f"--from {source}: the copy fails its check: {problems[0]}")
+        if not target.exists():
+            try:
+                os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
+            except OSError as exc:
+                raise BackupError(
+                    f"the store {target} cannot be created ({exc.strerror})"
+                ) from None
+        os.chmod(target, PRIVATE_FILE)
+        try:
+            with contextlib.closing(sqlite3.connect(target, timeout=30)) as dst:
+                src.backup(dst)
+                dst.execute("PRAGMA journal_mode=WAL")
+                dst.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.DatabaseError as exc:
+            raise BackupError(f"the store {target} could not be replaced: {exc}") from None
+    return BackupResult(source=source, target=target, size_bytes=target.stat().st_size)
+
+
+def _sqlite_target(database_url: str) -> Path:
+    """The SQLite file ``database_url`` names (it may not exist yet), or ``BackupError``."""
+    try:
+        url = make_url(database_url)
+    except ArgumentError:
+        raise BackupError("database_url: not a database URL") from None
+    if url.get_backend_name() == "postgresql":
+        raise BackupError(
+            f"the store is PostgreSQL (database {url.database!r}): restore it with PostgreSQL's "
+            "own tools, e.g. pg_restore --dbname DATABASE FILE into an empty database; this "
+            "command restores SQLite stores"
+        )
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        raise BackupError("database_url: name the SQLite store's file")
+    target = Path(url.database)
+    if target.is_dir():
+        raise BackupError(f"database_url: {target} is a folder; name the store's file in it")
+    if not target.parent.is_dir():
+        raise BackupError(f"database_url: the folder {target.parent} does not exist")
+    return target
+
+
+def restore_command(what: str, database_url: str, source: str, *, yes: bool) -> int:
+    """``fedsync hub|city restore --from FILE [--yes]``: check the copy is this tier's store,
+    say what would be replaced, and with ``yes`` replace it (exit 0); without, nothing
+    changes (exit 1). A refusal is a ``ConfigError`` (exit 2)."""
+    from sync.config import ConfigError
+
+    if not source.strip():
+        raise ConfigError("--from: name the backup file")
+    copy = Path(source)
+    try:
+        target = _sqlite_target(database_url)
+        letter = _REVISION_LETTER[what]
+        revision = _schema_revision(copy) if copy.is_file() else None
+        if copy.is_file() and not (revision or "").startswith(letter):
+            said = f"schema revision {revision!r}" if revision else "no schema revision"
+            raise BackupError(f"--from {copy}: is not a {what} ({said}); check the file")
+        if not yes:
+            if not copy.is_file():
+                raise BackupError(f"--from {copy}: no such file")
+            state = "replaces the store" if target.exists() else "creates the store"
+            print(
+                f"{copy} ({what}, schema revision {revision}) {state} {target}; re-run with "
+                "--yes to do it (stop the node first)"
+            )
+            return 1
+        done = restore_sqlite(database_url, copy)
+    except BackupError as exc:
+        raise ConfigError(str(exc)) from None
+    print(f"{what} {done.target} restored from {done.source} ({done.size_bytes} bytes, mode 0600)")
+    return 0

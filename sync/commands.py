@@ -134,10 +134,11 @@ def tier_settings(cls: type[SettingsT], args: argparse.Namespace, *, section: st
     A command not marked :func:`creates_store` refuses a SQLite store whose file does not
     exist, naming ``database_url`` and the path (``ConfigError``: exit 2): a read (status,
     lists, figures) or a change (staff, tickets, rebase) on a mistyped path would otherwise
-    create an empty store, and its folders, and answer as if the system were empty.
+    create an empty store, and its folders, and answer as if the system were empty. So with
+    a PostgreSQL database that holds no table at all.
     """
     from sync.config import ConfigError, resolve
-    from sync.db import missing_sqlite_file, sqlite_file
+    from sync.db import empty_server_database, missing_sqlite_file, sqlite_file
 
     settings = resolve(cls, flags=settings_flags(args), section=section)
     path = sqlite_file(settings.database_url)
@@ -149,12 +150,21 @@ def tier_settings(cls: type[SettingsT], args: argparse.Namespace, *, section: st
         )
     if getattr(getattr(args, "_handler", None), _CREATES_STORE_ATTR, False):
         return settings
+    code = ", --code" if section == "city" else ""
     missing = missing_sqlite_file(settings.database_url)
     if missing is not None:
-        code = ", --code" if section == "city" else ""
         raise ConfigError(
             f"database_url: there is no store at {missing} (check --database-url{code}; "
             f"`fedsync {section} migrate` creates a new store)"
+        )
+    # A server's database is made empty by whoever set up the server (Docker makes all 15):
+    # a mistyped name would be turned into this tier's store, and the tier it was meant
+    # for then refused on it.
+    empty = empty_server_database(settings.database_url)
+    if empty is not None:
+        raise ConfigError(
+            f"database_url: the database {empty} is empty, no store (check "
+            f"--database-url{code}; `fedsync {section} migrate` creates a new store)"
         )
     return settings
 

@@ -13,10 +13,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, Engine, Table, TypeDecorator, create_engine, event
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Engine,
+    Table,
+    TypeDecorator,
+    create_engine,
+    event,
+    exc,
+    inspect,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from sync.filemodes import private_file, sqlite_files, warn_if_exposed
 
@@ -93,6 +104,24 @@ def missing_sqlite_file(url: str) -> Path | None:
     store is in memory, a SQLite URI (``?uri=true``) or not SQLite."""
     path = sqlite_file(url)
     return None if path is None or path.exists() else path
+
+
+def empty_server_database(url: str) -> str | None:
+    """The name of the database a server ``url`` (PostgreSQL) names when it holds no table
+    at all; ``None`` when it holds some, cannot be reached (the command then says why), or
+    the store is SQLite (:func:`missing_sqlite_file` judges that)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return None
+    engine = create_engine(url, hide_parameters=True, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            empty = not inspect(conn).get_table_names()
+    except exc.SQLAlchemyError:
+        return None
+    finally:
+        engine.dispose()
+    return (parsed.database or "") if empty else None
 
 
 def warn_if_store_exposed(engine: Engine) -> list[Path]:

@@ -383,3 +383,31 @@ def test_an_unknown_option_is_refused_with_the_sub_commands_usage(
         err = capsys.readouterr().err
         assert f"fedsync {prog}: error: unrecognized arguments:" in err, err
         assert f"usage: fedsync {prog}" in err, err
+
+
+@pytest.mark.parametrize("name", sorted(n for n in REFUSING if not n.endswith("backup")))
+def test_an_empty_server_database_is_refused_not_made_a_store(
+    name: str, databases: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A PostgreSQL database made empty for a city (as Docker makes all fifteen) and given
+    to the wrong command by a typo: refused naming it, and left empty — it was made into a
+    store of the command's tier, which the tier it was meant for then refused."""
+    from sqlalchemy import inspect
+
+    from sync.db import make_engine
+
+    url = databases("empty")
+    if not url.startswith("postgresql"):
+        pytest.skip("a SQLite store that does not exist is the test above")
+    assert main([*REFUSING[name], "--database-url", url]) == 2
+    err = capsys.readouterr().err
+    assert "database_url: the database" in err and "is empty, no store" in err, err
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            assert inspect(conn).get_table_names() == []
+    finally:
+        engine.dispose()
+    tier = name.split()[0]
+    code = ["--code", CITY] if tier == "city" else []
+    assert main([tier, "migrate", *code, "--database-url", url]) == 0
