@@ -30,7 +30,7 @@ demo: $(RUNTIME)          ## the hub and 14 cities on this machine; Ctrl-C stops
 	$(BIN)/fedsync demo $(DEMO_ARGS)
 
 TEST_WORKERS ?= 2
-test: $(STAMP)            ## the whole suite: unit, integration, faults (SQLite and PostgreSQL); TEST_WORKERS=0 runs it in one process
+test: $(STAMP)            ## the whole suite: unit, integration, faults, security, browser (SQLite and PostgreSQL); TEST_WORKERS=0 runs it in one process
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 test-fast: $(STAMP)       ## unit and integration tiers only
