@@ -400,11 +400,15 @@ def _decide(
                 report=report_id,
             )
         seq = None
+        sent: dict[str, Any] = {}
         if decision == ReportStatus.APPROVED:
             body = _BODY[row.kind].FromString(row.payload)
             if row.kind == ReportKind.STATISTICS:
                 body.approved_by = actor.id
                 body.approved_at.FromDatetime(moment)
+                # The report as sent: the city's view of its figures says who approved it,
+                # as the province's does.
+                sent["payload"] = body.SerializeToString(deterministic=True)
             problem = broken_rule(body_kind(body), body, tz_name=ctx.tz_name, now=moment)
             if problem:
                 raise CityError("report.cannot_send", report=report_id, problem=problem)
@@ -418,6 +422,7 @@ def _decide(
                 decided_by=actor.id,
                 decision_note=note,
                 outbox_seq=seq,
+                **sent,
             )
         )
         uow.commit()

@@ -160,6 +160,8 @@ def test_only_the_leader_approves_and_only_drafts(ctx: Any) -> None:
     assert envelope.statistics_report.revision == 3
     assert envelope.statistics_report.approved_by == "leader-1"
     assert envelope.statistics_report.complaints_received == 1
+    # The city's own view of the report is what it sent: who approved it, and when.
+    assert approved.figures["approved_by"] == "leader-1" and approved.figures["approved_at"]
     with pytest.raises(CityError, match="approved"):
         reports.approve(ctx, LEADER, third.id)
     with pytest.raises(CityError, match="report kind"):
