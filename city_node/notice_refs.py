@@ -178,6 +178,14 @@ _HANDLED_ZH: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
     (re.compile(r"resolution not applied: (.*)", re.S), "处理结果未能记入：{0}"),
     (re.compile(r"trace answered: ticket (.+) not found"), "调单已答复：未找到工单 {0}"),
+    (
+        re.compile(
+            r"trace answered: ticket (\S+) here is not the escalated ticket the province holds "
+            r"\(escalation seq (\d+); a store restored from an older copy gave its number again\)"
+        ),
+        "调单已答复：本节点的工单 {0} 不是省公司所存升级（序号 {1}）的那张工单"
+        "（节点数据已从较早的备份恢复，工单号被再次使用）",
+    ),
     (re.compile(r"trace answered automatically \((\d+) steps\)"), "调单已自动答复（{0} 个步骤）"),
     (re.compile(r"not applied: (.*)", re.S), "未能处理：{0}"),
 )

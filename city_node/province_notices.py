@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Table, func, insert, or_, select, update
 from city_node import domain
 from city_node.context import Actor, CityError
 from city_node.domain import Role
+from city_node.records import Ticket
 from city_node.store import Escalation, InboxNotice, StandardAnswer, TicketRow
 from city_node.ticket_store import load_ticket, save_ticket
 from city_node.tickets import parse_ticket_id, pb_history
@@ -109,32 +110,47 @@ def _answer_trace(conn: Connection, notice: pb.Notice, now: datetime) -> str:
     request = notice.trace_request
     trace = pb.TicketTrace(request_notice_seq=notice.seq, ticket_id=request.ticket_id)
     try:
-        _row, ticket = load_ticket(conn, parse_ticket_id(request.ticket_id), full_history=True)
+        number = parse_ticket_id(request.ticket_id)
+        _row, ticket = load_ticket(conn, number, full_history=True)
     except CityError:
         trace.found = False
         note = f"trace answered: ticket {request.ticket_id} not found"
     else:
-        trace.found = True
-        trace.status = ticket.status.value
-        trace.category = ticket.category
-        # Personal data stays in the city unless the general-manager hotline works the case:
-        # the phone, and the customer's name and any phone-like number in the history notes
-        # (an operator's note may repeat what the customer said).
-        history = pb_history(ticket.history)
-        if request.from_gm_hotline:
-            trace.customer_phone = ticket.customer_phone
-            trace.customer_name = ticket.customer_name
+        if request.escalation_digest and not _escalated_here(conn, number, request):
+            # The province asks for the ticket it holds an escalation of; this store's ticket
+            # of that number is another customer's (a restored store gave the number again).
+            trace.found = False
+            note = (
+                f"trace answered: ticket {number} here is not the escalated ticket the province "
+                f"holds (escalation seq {request.escalation_seq}; a store restored from an older "
+                "copy gave its number again)"
+            )
         else:
-            trace.customer_phone = mask_phone(ticket.customer_phone)
-            trace.customer_name = mask_name(ticket.customer_name)
-            for entry in history:
-                entry.note = mask_text(
-                    entry.note, name=ticket.customer_name, phone=ticket.customer_phone
-                )
-        trace.history.extend(history)
-        note = f"trace answered automatically ({len(ticket.history)} steps)"
+            _fill_trace(trace, ticket, from_gm_hotline=request.from_gm_hotline)
+            note = f"trace answered automatically ({len(ticket.history)} steps)"
     outbox.append(conn, trace, now=now)
     return note
+
+
+def _fill_trace(trace: pb.TicketTrace, ticket: Ticket, *, from_gm_hotline: bool) -> None:
+    trace.found = True
+    trace.status = ticket.status.value
+    trace.category = ticket.category
+    # Personal data stays in the city unless the general-manager hotline works the case:
+    # the phone, and the customer's name and any phone-like number in the history notes
+    # (an operator's note may repeat what the customer said).
+    history = pb_history(ticket.history)
+    if from_gm_hotline:
+        trace.customer_phone = ticket.customer_phone
+        trace.customer_name = ticket.customer_name
+    else:
+        trace.customer_phone = mask_phone(ticket.customer_phone)
+        trace.customer_name = mask_name(ticket.customer_name)
+        for entry in history:
+            entry.note = mask_text(
+                entry.note, name=ticket.customer_name, phone=ticket.customer_phone
+            )
+    trace.history.extend(history)
 
 
 def _apply_resolution(conn: Connection, notice: pb.Notice, now: datetime) -> str:
@@ -192,6 +208,21 @@ def _record_resolution(
             resolved_by=res.resolved_by,
             resolution_notice_seq=notice.seq,
         )
+    )
+
+
+def _escalated_here(conn: Connection, number: int, request: pb.TraceRequest) -> bool:
+    """Whether this store sent the escalation of ticket ``number`` the request names."""
+    sent = conn.execute(
+        select(Escalation.id).where(
+            Escalation.ticket_id == number, Escalation.outbox_seq == request.escalation_seq
+        )
+    ).first()
+    return sent is not None and outbox.holds_envelope(
+        conn,
+        seq=request.escalation_seq,
+        epoch=request.escalation_epoch,
+        digest=request.escalation_digest,
     )
 
 

@@ -101,6 +101,16 @@ def _escalation_seq(conn: Connection, city_code: str, ticket_id: str) -> int | N
     return int(seq) if seq is not None else None
 
 
+def _envelope_of(conn: Connection, city_code: str, seq: int | None) -> Any:
+    """(epoch, digest) of the record ``city_code`` sent as ``seq``, or None: what names the
+    envelope itself to a city whose restored store may hold another under that seq."""
+    if seq is None:
+        return None
+    return conn.execute(
+        select(Record.epoch, Record.digest).where(Record.city_code == city_code, Record.seq == seq)
+    ).first()
+
+
 def resolve_escalation(
     engine: Engine,
     *,
@@ -148,13 +158,7 @@ def resolve_escalation(
             ).first()
         if case is not None and case.resolved_at is not None and not force:
             raise CaseResolved("desk.ticket_resolved", field="ticket_id", ticket=ticket_id)
-        answered = None
-        if seq is not None:
-            answered = conn.execute(
-                select(Record.epoch, Record.digest).where(
-                    Record.city_code == city_code, Record.seq == seq
-                )
-            ).first()
+        answered = _envelope_of(conn, city_code, seq)
         notice = pb.Notice(
             kind=pb.ESCALATION_RESOLUTION,
             priority=pb.HIGH,
@@ -364,6 +368,7 @@ def request_trace(
         # A ticket id is one line: a newline or tab would travel to the city in the notice's
         # title and land in the audit log's target.
         raise DeskError("desk.ticket_control", field="ticket_id", code=f"{ord(control):04X}")
+    request = pb.TraceRequest(ticket_id=ticket_id, from_gm_hotline=from_gm_hotline)
     notice = pb.Notice(
         kind=pb.TRACE_REQUEST,
         priority=pb.NORMAL,
@@ -371,10 +376,19 @@ def request_trace(
         body="Send the ticket's history.",
         sender=requested_by,
         targets=[city_code],
-        trace_request=pb.TraceRequest(ticket_id=ticket_id, from_gm_hotline=from_gm_hotline),
     )
     moment = now or _now()
     with UnitOfWork(engine) as uow:
+        # The escalated ticket of that number, when the hub holds one: the city answers with
+        # its ticket only if that escalation is its own (a restored store may have given the
+        # number to another customer).
+        seq = _escalation_seq(uow.conn, city_code, ticket_id)
+        held = _envelope_of(uow.conn, city_code, seq)
+        if seq is not None and held is not None:
+            request.escalation_seq = seq
+            request.escalation_epoch = held.epoch
+            request.escalation_digest = bytes(held.digest)
+        notice.trace_request.CopyFrom(request)
         send_notice_in(uow.conn, notice=notice, roster_codes=roster_codes, now=moment)
         audit.record(
             uow.conn,

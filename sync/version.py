@@ -15,7 +15,8 @@ SOFTWARE_VERSION = "0.1.0"
 #: 1.5: Notice.report_reminder (what a REMINDER is about) and Rejection.next_revision (the
 #:      lowest revision the hub takes for a period whose revision it holds with other figures).
 #: 1.6: EscalationResolution.escalation_epoch and .escalation_digest (which envelope a
-#:      resolution answers).
+#:      resolution answers); TraceRequest.escalation_seq, _epoch, _digest (which escalated
+#:      ticket a trace asks for).
 SCHEMA_VERSION = "1.6"
 SCHEMA_MAJOR = 1
 

@@ -417,3 +417,38 @@ def test_a_resolution_of_an_escalation_this_store_never_sent_is_not_applied(
             select(InboxNotice.handled_note).where(InboxNotice.notice_seq == 45)
         ).scalar_one()
     assert said.startswith("resolution not applied") and "never sent" not in said
+
+    # A trace of the escalated ticket names the escalation the hub holds: answered with the
+    # ticket when it is this store's, as not found when the number names another ticket here.
+    def trace(seq: int, digest: bytes) -> pb.TicketTrace:
+        n = pb.Notice(
+            seq=seq,
+            kind=pb.TRACE_REQUEST,
+            title=f"Trace request: ticket {ticket.id}",
+            trace_request=pb.TraceRequest(
+                ticket_id=str(ticket.id),
+                escalation_seq=second,
+                escalation_epoch=sent.epoch,
+                escalation_digest=digest,
+            ),
+        )
+        n.created_at.GetCurrentTime()
+        assert services.accept_notice(engine, n)
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(OutboxRow.envelope)
+                .where(OutboxRow.kind == "ticket_trace")
+                .order_by(OutboxRow.seq.desc())
+            ).scalars()
+            return pb.Envelope.FromString(next(iter(rows))).ticket_trace
+
+    other = trace(46, b"y" * 32)
+    assert (other.request_notice_seq, other.found, len(other.history)) == (46, False, 0)
+    with engine.connect() as conn:
+        note = conn.execute(
+            select(InboxNotice.handled_note).where(InboxNotice.notice_seq == 46)
+        ).scalar_one()
+    assert f"ticket {ticket.id} here is not the escalated ticket the province holds" in note
+    assert str(handled_text(note, "zh")).startswith("调单已答复：本节点的工单")
+    own = trace(47, sent.content_digest)
+    assert (own.request_notice_seq, own.found) == (47, True) and len(own.history) > 0

@@ -111,6 +111,22 @@ def test_a_resolution_names_the_escalation_it_answers(hub: Any, tmp_path: Path) 
     assert _notices(hub, OTHER) == []
 
 
+def test_a_trace_of_an_escalated_ticket_names_the_escalation(hub: Any, tmp_path: Path) -> None:
+    ticket_id, envelopes = _escalated_ticket(tmp_path)
+    services.ingest_batch(
+        hub, city_code=CITY, envelopes=envelopes, tz_name="Asia/Shanghai", max_batch=100
+    )
+    sent = desk.request_trace(
+        hub, city_code=CITY, ticket_id=ticket_id, requested_by="gm-1", roster_codes=ROSTER_CODES
+    )
+    assert sent.trace_request == pb.TraceRequest(
+        ticket_id=ticket_id,
+        escalation_seq=envelopes[-1].seq,
+        escalation_epoch=envelopes[-1].epoch,
+        escalation_digest=envelopes[-1].content_digest,
+    )
+
+
 def test_a_resolution_of_an_unknown_escalation_needs_force(hub: Any) -> None:
     ask: dict[str, Any] = {
         "city_code": CITY,

@@ -1567,18 +1567,33 @@ class TraceRequest(_message.Message):
 
     TICKET_ID_FIELD_NUMBER: _builtins.int
     FROM_GM_HOTLINE_FIELD_NUMBER: _builtins.int
+    ESCALATION_SEQ_FIELD_NUMBER: _builtins.int
+    ESCALATION_EPOCH_FIELD_NUMBER: _builtins.int
+    ESCALATION_DIGEST_FIELD_NUMBER: _builtins.int
     ticket_id: _builtins.str
     from_gm_hotline: _builtins.bool
     """True when asked by the general-manager hotline: the answer may carry unmasked contact."""
+    escalation_seq: _builtins.int
+    """The latest Escalation of that ticket the hub holds from the city, when it holds one
+    (wire schema 1.6; 0 and empty otherwise): seq, epoch and content digest as the hub
+    holds it. A city store restored from an older copy may have given the ticket's number
+    to another customer's ticket; the city answers with the ticket only when that
+    escalation is its own, and otherwise as not found.
+    """
+    escalation_epoch: _builtins.str
+    escalation_digest: _builtins.bytes
     def __init__(
         self,
         *,
         ticket_id: _builtins.str = ...,
         from_gm_hotline: _builtins.bool = ...,
+        escalation_seq: _builtins.int = ...,
+        escalation_epoch: _builtins.str = ...,
+        escalation_digest: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_gm_hotline", b"from_gm_hotline", "ticket_id", b"ticket_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["escalation_digest", b"escalation_digest", "escalation_epoch", b"escalation_epoch", "escalation_seq", b"escalation_seq", "from_gm_hotline", b"from_gm_hotline", "ticket_id", b"ticket_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
