@@ -25,6 +25,7 @@ from city_node.cli_work import (
 )
 from city_node.context import CityError
 from city_node.settings import CitySettings
+from sync.backup import add_restore_options
 from sync.commands import (
     SubParsers,
     close_when_done,
@@ -372,12 +373,7 @@ def add_commands(tiers: SubParsers) -> None:
         "copy (README: re-base after a restore). A PostgreSQL store is restored with "
         "pg_restore.",
     )
-    restore.add_argument(
-        "--from", dest="source", required=True, metavar="FILE", help="the backup to restore"
-    )
-    restore.add_argument(
-        "--yes", action="store_true", help="really replace the store (otherwise say what, exit 1)"
-    )
+    add_restore_options(restore)
     restore.set_defaults(_handler=_city_restore)
     for sub in (city_run, cstatus, cinbox, receipt, rebase, backup, restore):
         add_arguments(sub, CitySettings, nested=True)

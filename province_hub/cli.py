@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from province_hub.settings import HubSettings
+from sync.backup import add_restore_options
 from sync.commands import (
     SubParsers,
     close_when_done,
@@ -521,12 +522,7 @@ def add_commands(tiers: SubParsers) -> None:
         "The cities then re-send what the hub lost (README: a hub restored from a backup). "
         "A PostgreSQL store is restored with pg_restore.",
     )
-    hub_restore.add_argument(
-        "--from", dest="source", required=True, metavar="FILE", help="the backup to restore"
-    )
-    hub_restore.add_argument(
-        "--yes", action="store_true", help="really replace the store (otherwise say what, exit 1)"
-    )
+    add_restore_options(hub_restore)
     hub_restore.set_defaults(_handler=_hub_restore)
     resolve = hub_sub.add_parser(
         "resolve",

@@ -10,6 +10,7 @@ a copy made here would be neither better nor what a database administrator expec
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import re
@@ -274,3 +275,13 @@ def restore_command(what: str, database_url: str, source: str, *, yes: bool) -> 
         raise ConfigError(str(exc)) from None
     print(f"{what} {done.target} restored from {done.source} ({done.size_bytes} bytes, mode 0600)")
     return 0
+
+
+def add_restore_options(parser: argparse.ArgumentParser) -> None:
+    """``--from FILE`` and ``--yes`` of ``hub restore`` and ``city restore``."""
+    parser.add_argument(
+        "--from", dest="source", required=True, metavar="FILE", help="the backup to restore"
+    )
+    parser.add_argument(
+        "--yes", action="store_true", help="really replace the store (otherwise say what, exit 1)"
+    )
