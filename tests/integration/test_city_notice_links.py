@@ -307,6 +307,19 @@ def test_a_resolution_of_an_escalation_this_store_never_sent_is_not_applied(
             select(Escalation.outbox_seq).where(Escalation.ticket_id == ticket.id)
         ).scalar_one()
 
+    def handled(seq: int) -> str:
+        """What the node noted of the notice ``seq``."""
+        with engine.connect() as conn:
+            return str(
+                conn.execute(
+                    select(InboxNotice.handled_note).where(InboxNotice.notice_seq == seq)
+                ).scalar_one()
+            )
+
+    def unresolved() -> bool:
+        with engine.connect() as conn:
+            return conn.execute(select(Escalation.resolved_at)).scalar_one() is None
+
     def resolution(
         seq: int, escalation_seq: int, words: str, *, epoch: str = "", digest: bytes = b""
     ) -> pb.Notice:
@@ -330,11 +343,8 @@ def test_a_resolution_of_an_escalation_this_store_never_sent_is_not_applied(
 
     assert services.accept_notice(engine, resolution(41, sent_seq + 100, "refund customer C"))
     assert tickets.get(ctx, ticket.id).status is Status.ESCALATED_PROVINCE
-    with engine.connect() as conn:
-        note = conn.execute(
-            select(InboxNotice.handled_note).where(InboxNotice.notice_seq == 41)
-        ).scalar_one()
-        assert conn.execute(select(Escalation.resolved_at)).scalar_one() is None
+    note = handled(41)
+    assert unresolved()
     assert note == (
         f"resolution not applied: it answers escalation seq {sent_seq + 100}, which this store "
         f"never sent for ticket {ticket.id} (its escalations: seq {sent_seq}; a store restored "
@@ -352,11 +362,8 @@ def test_a_resolution_of_an_escalation_this_store_never_sent_is_not_applied(
     lost = resolution(40, sent_seq, "refund the lost customer", epoch=epoch, digest=b"x" * 32)
     assert services.accept_notice(engine, lost)
     assert tickets.get(ctx, ticket.id).status is Status.ESCALATED_PROVINCE
-    with engine.connect() as conn:
-        note = conn.execute(
-            select(InboxNotice.handled_note).where(InboxNotice.notice_seq == 40)
-        ).scalar_one()
-        assert conn.execute(select(Escalation.resolved_at)).scalar_one() is None
+    note = handled(40)
+    assert unresolved()
     assert note == (
         f"resolution not applied: it answers escalation seq {sent_seq} as the hub holds it, "
         f"and this store's escalation of ticket {ticket.id} under that seq is another one (a "
@@ -382,9 +389,7 @@ def test_a_resolution_of_an_escalation_this_store_never_sent_is_not_applied(
         rows = conn.execute(
             select(Escalation.outbox_seq, Escalation.resolution_notice_seq).order_by(Escalation.id)
         ).all()
-        note = conn.execute(
-            select(InboxNotice.handled_note).where(InboxNotice.notice_seq == 43)
-        ).scalar_one()
+    note = handled(43)
     assert [(r.outbox_seq == sent_seq, r.resolution_notice_seq) for r in rows] == [
         (True, 43),
         (False, None),
@@ -412,10 +417,7 @@ def test_a_resolution_of_an_escalation_this_store_never_sent_is_not_applied(
     missing = resolution(45, 9999, "x")
     missing.escalation_resolution.ticket_id = "999999"
     assert services.accept_notice(engine, missing)
-    with engine.connect() as conn:
-        said = conn.execute(
-            select(InboxNotice.handled_note).where(InboxNotice.notice_seq == 45)
-        ).scalar_one()
+    said = handled(45)
     assert said.startswith("resolution not applied") and "never sent" not in said
 
     # A trace of the escalated ticket names the escalation the hub holds: answered with the
@@ -444,10 +446,7 @@ def test_a_resolution_of_an_escalation_this_store_never_sent_is_not_applied(
 
     other = trace(46, b"y" * 32)
     assert (other.request_notice_seq, other.found, len(other.history)) == (46, False, 0)
-    with engine.connect() as conn:
-        note = conn.execute(
-            select(InboxNotice.handled_note).where(InboxNotice.notice_seq == 46)
-        ).scalar_one()
+    note = handled(46)
     assert f"ticket {ticket.id} here is not the escalated ticket the province holds" in note
     assert str(handled_text(note, "zh")).startswith("调单已答复：本节点的工单")
     own = trace(47, sent.content_digest)
