@@ -5,13 +5,14 @@ with exit 2 naming `database_url` and the file, and leaves no file or folder beh
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sync.cli import main
-from tests.conftest import ROSTER_CODES
+from tests.conftest import ROSTER_CODES, DatabaseFactory
 
 CITY = ROSTER_CODES[0]
 
@@ -385,9 +386,20 @@ def test_an_unknown_option_is_refused_with_the_sub_commands_usage(
         assert f"usage: fedsync {prog}" in err, err
 
 
+@pytest.fixture
+def pg_databases(postgres_server_url: str, tmp_path: Path) -> Iterator[DatabaseFactory]:
+    """Fresh PostgreSQL databases (a server's database, made empty by its administrator)."""
+    factory = DatabaseFactory("postgresql", tmp_path, postgres_server_url)
+    try:
+        yield factory
+    finally:
+        factory.drop_all()
+
+
+@pytest.mark.postgres
 @pytest.mark.parametrize("name", sorted(n for n in REFUSING if not n.endswith("backup")))
 def test_an_empty_server_database_is_refused_not_made_a_store(
-    name: str, databases: Any, capsys: pytest.CaptureFixture[str]
+    name: str, pg_databases: DatabaseFactory, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A PostgreSQL database made empty for a city (as Docker makes all fifteen) and given
     to the wrong command by a typo: refused naming it, and left empty — it was made into a
@@ -396,9 +408,7 @@ def test_an_empty_server_database_is_refused_not_made_a_store(
 
     from sync.db import make_engine
 
-    url = databases("empty")
-    if not url.startswith("postgresql"):
-        pytest.skip("a SQLite store that does not exist is the test above")
+    url = pg_databases("empty")
     assert main([*REFUSING[name], "--database-url", url]) == 2
     err = capsys.readouterr().err
     assert "database_url: the database" in err and "is empty, no store" in err, err
