@@ -114,22 +114,6 @@ async def _create_server(settings: HubSettings, web_socket: socket.socket | None
     # start (and has then opened nothing).
     tls = load_hub_tls(settings.pki_dir)
     revocations = Revocations(settings.pki_dir / "crl.pem")
-    engine = make_engine(settings.database_url, pool_size=max(settings.db_workers, 8))
-    create_schema(engine)
-    warn_if_store_exposed(engine)
-    warn_if_exposed([(settings.pki_dir / "hub.key", "private key")])
-    workers = settings.db_workers or (1 if is_sqlite(engine) else 8)
-    # SQLite has one writer at a time; more threads would only queue on its lock.
-    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hub-db")
-    broker = NoticeBroker()
-    listener = None
-    if settings.notice_listen and not is_sqlite(engine):
-        listener = NoticeListener(
-            broker,
-            database_url=settings.database_url,
-            fallback_seconds=settings.notice_listen_fallback_seconds,
-            backoff_max=settings.notice_listen_backoff_max,
-        )
     max_bytes = settings.max_message_mb * 1024 * 1024
     server = grpc.aio.server(
         interceptors=[RevocationInterceptor(revocations)],
@@ -144,6 +128,45 @@ async def _create_server(settings: HubSettings, web_socket: socket.socket | None
             ("grpc.so_reuseport", 0),
         ],
     )
+    credentials = grpc.ssl_server_credentials(
+        [(tls.private_key, tls.cert_chain)],
+        root_certificates=tls.ca_cert,
+        require_client_auth=True,
+    )
+    port = 0
+    if _may_bind(settings.listen):
+        try:
+            port = server.add_secure_port(settings.listen, credentials)
+        except RuntimeError:  # grpcio's "Failed to bind to address …"
+            port = 0
+    if port == 0:
+        raise ConfigError(
+            f"--listen {settings.listen}: the hub cannot listen there: the port is in use "
+            "(another hub?) or the address is not this machine's"
+        )
+    # The store is opened (made, migrated) once the port is this hub's: a start refused for
+    # its port leaves no store behind. gRPC takes its handlers until it starts.
+    engine = make_engine(settings.database_url, pool_size=max(settings.db_workers, 8))
+    try:
+        create_schema(engine)
+    except BaseException:
+        engine.dispose()
+        await server.stop(None)  # the port is given back at once, not when collected
+        raise
+    warn_if_store_exposed(engine)
+    warn_if_exposed([(settings.pki_dir / "hub.key", "private key")])
+    workers = settings.db_workers or (1 if is_sqlite(engine) else 8)
+    # SQLite has one writer at a time; more threads would only queue on its lock.
+    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hub-db")
+    broker = NoticeBroker()
+    listener = None
+    if settings.notice_listen and not is_sqlite(engine):
+        listener = NoticeListener(
+            broker,
+            database_url=settings.database_url,
+            fallback_seconds=settings.notice_listen_fallback_seconds,
+            backoff_max=settings.notice_listen_backoff_max,
+        )
     service = FederationService(
         engine=engine,
         settings=settings,
@@ -158,24 +181,6 @@ async def _create_server(settings: HubSettings, web_socket: socket.socket | None
     reflection.enable_server_reflection(
         (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    credentials = grpc.ssl_server_credentials(
-        [(tls.private_key, tls.cert_chain)],
-        root_certificates=tls.ca_cert,
-        require_client_auth=True,
-    )
-    port = 0
-    if _may_bind(settings.listen):
-        try:
-            port = server.add_secure_port(settings.listen, credentials)
-        except RuntimeError:  # grpcio's "Failed to bind to address …"
-            port = 0
-    if port == 0:
-        executor.shutdown(wait=False)
-        engine.dispose()
-        raise ConfigError(
-            f"--listen {settings.listen}: the hub cannot listen there: the port is in use "
-            "(another hub?) or the address is not this machine's"
-        )
     await server.start()
     await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)

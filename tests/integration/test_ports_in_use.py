@@ -71,6 +71,8 @@ async def test_a_second_hub_on_the_hub_port_is_refused(
     )
     _refused(done, f"--listen {listen}", "in use")
     assert done.stderr.count("\n") == 1, done.stderr  # the refusal alone, no gRPC log line
+    # Refused for its port, it made no store.
+    assert not (tmp_path / "second.sqlite").exists() and not (tmp_path / "third.sqlite").exists()
 
 
 def test_a_console_on_a_port_in_use_exits_2_naming_it(
