@@ -184,21 +184,23 @@ def test_backup_refuses_bad_input_with_the_reason(tmp_path, capsys):
 
 
 def test_backup_of_a_postgresql_store_points_to_pg_dump(postgres_server_url, tmp_path, capsys):
+    from city_node.store import create_schema as city_schema
+    from province_hub.store import create_schema as hub_schema
+    from tests.conftest import DatabaseFactory
+
     target = tmp_path / "pg.dump"
-    for tier in (["hub"], ["city", "--code", CITY]):
-        code = main(
-            [
-                tier[0],
-                "backup",
-                *tier[1:],
-                "--database-url",
-                postgres_server_url,
-                "--to",
-                str(target),
-            ]
-        )
-        assert code == 2
-        assert "pg_dump" in capsys.readouterr().err
+    databases = DatabaseFactory("postgresql", tmp_path, postgres_server_url)
+    try:
+        for tier, schema in ((["hub"], hub_schema), (["city", "--code", CITY], city_schema)):
+            url = databases(f"pg-backup-{tier[0]}")
+            engine = make_engine(url)
+            schema(engine)
+            engine.dispose()
+            code = main([tier[0], "backup", *tier[1:], "--database-url", url, "--to", str(target)])
+            assert code == 2
+            assert "pg_dump" in capsys.readouterr().err
+    finally:
+        databases.drop_all()
     assert not target.exists()
 
 

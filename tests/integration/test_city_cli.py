@@ -583,14 +583,23 @@ def test_hub_resolve_and_trace_reach_that_city_only(capsys, tmp_path: Path):
     assert [n.seq for n in notices] == [sent["seq"], traced["seq"]]
     resolution, trace = notices
     assert resolution.kind == pb.ESCALATION_RESOLUTION and list(resolution.targets) == [CITY]
+    escalation = envelopes[-1]  # named as the hub holds it (epoch and digest)
     assert resolution.escalation_resolution == pb.EscalationResolution(
         ticket_id=ticket_id,
-        escalation_seq=envelopes[-1].seq,
+        escalation_seq=escalation.seq,
         resolution="退还一个月月租",
         resolved_by="gm-2",
+        escalation_epoch=escalation.epoch,
+        escalation_digest=escalation.content_digest,
     )
     assert trace.kind == pb.TRACE_REQUEST and list(trace.targets) == [CITY]
-    assert trace.trace_request == pb.TraceRequest(ticket_id=ticket_id, from_gm_hotline=True)
+    assert trace.trace_request == pb.TraceRequest(
+        ticket_id=ticket_id,
+        from_gm_hotline=True,
+        escalation_seq=escalation.seq,
+        escalation_epoch=escalation.epoch,
+        escalation_digest=escalation.content_digest,
+    )
     assert hub_services.notices_after(hub_engine, city_code=OTHER, after_seq=0) == []
 
     # Delivered to the city, the resolution closes the loop on the ticket.
