@@ -42,6 +42,8 @@ REFUSALS_ATTR = "_refusals"
 _CLOSERS_ATTR = "_closers"
 #: Attribute :func:`creates_store` sets on a handler.
 _CREATES_STORE_ATTR = "creates_store"
+#: Attribute of the parsed arguments holding the settings :func:`tier_settings` resolved.
+_SETTINGS_ATTR = "_fedsync_settings"
 
 
 class _StoreSettings(Protocol):
@@ -138,8 +140,13 @@ def tier_settings(cls: type[SettingsT], args: argparse.Namespace, *, section: st
     a PostgreSQL database that holds no table at all.
     """
     from sync.config import ConfigError, resolve
-    from sync.db import empty_server_database, missing_sqlite_file, sqlite_file
+    from sync.db import sqlite_file
 
+    # Once per command: a handler and the helpers it calls each ask for the settings, and
+    # the store checks below may connect to a database server.
+    known = getattr(args, _SETTINGS_ATTR, None)
+    if isinstance(known, cls):
+        return known
     settings = resolve(cls, flags=settings_flags(args), section=section)
     path = sqlite_file(settings.database_url)
     if path is not None and path.is_dir():
@@ -148,10 +155,20 @@ def tier_settings(cls: type[SettingsT], args: argparse.Namespace, *, section: st
             f"database_url: {path} is a folder; name the store's file in it "
             f"(sqlite:///{path / (section + '.sqlite')})"
         )
-    if getattr(getattr(args, "_handler", None), _CREATES_STORE_ATTR, False):
-        return settings
+    if not getattr(getattr(args, "_handler", None), _CREATES_STORE_ATTR, False):
+        _refuse_no_store(settings.database_url, section)
+    setattr(args, _SETTINGS_ATTR, settings)
+    return settings
+
+
+def _refuse_no_store(database_url: str, section: str) -> None:
+    """``ConfigError`` when ``database_url`` names no store: a SQLite file that does not
+    exist, or a server's database that holds no table."""
+    from sync.config import ConfigError
+    from sync.db import empty_server_database, missing_sqlite_file
+
     code = ", --code" if section == "city" else ""
-    missing = missing_sqlite_file(settings.database_url)
+    missing = missing_sqlite_file(database_url)
     if missing is not None:
         raise ConfigError(
             f"database_url: there is no store at {missing} (check --database-url{code}; "
@@ -160,13 +177,12 @@ def tier_settings(cls: type[SettingsT], args: argparse.Namespace, *, section: st
     # A server's database is made empty by whoever set up the server (Docker makes all 15):
     # a mistyped name would be turned into this tier's store, and the tier it was meant
     # for then refused on it.
-    empty = empty_server_database(settings.database_url)
+    empty = empty_server_database(database_url)
     if empty is not None:
         raise ConfigError(
             f"database_url: the database {empty} is empty, no store (check "
             f"--database-url{code}; `fedsync {section} migrate` creates a new store)"
         )
-    return settings
 
 
 def refusals(parser: argparse.ArgumentParser, *errors: type[Exception]) -> None:
